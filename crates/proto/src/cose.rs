@@ -1,0 +1,156 @@
+//! COSE_Sign1 (RFC 9052) with EdDSA (Ed25519) for every signed parley object.
+//!
+//! The protected header carries exactly the algorithm and a content type naming the object
+//! (`application/parley-entry`, …), so a signature over one kind can never be passed off as
+//! another. The unprotected header is empty and the payload is attached. The object is encoded
+//! tagged (CBOR tag 18), and decoding refuses anything that does not re-encode byte for byte.
+
+use coset::{CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::error::DecodeError;
+use crate::id::Identity;
+
+/// Content type of entries.
+pub const CONTENT_TYPE_ENTRY: &str = "application/parley-entry";
+/// Content type of envelopes.
+pub const CONTENT_TYPE_ENVELOPE: &str = "application/parley-envelope";
+/// Content type of receipts.
+pub const CONTENT_TYPE_RECEIPT: &str = "application/parley-receipt";
+/// Content type of contact cards.
+pub const CONTENT_TYPE_CARD: &str = "application/parley-card";
+/// Content type of transcript exports.
+pub const CONTENT_TYPE_TRANSCRIPT: &str = "application/parley-transcript";
+
+/// Signs `payload` as a tagged COSE_Sign1 of `content_type`.
+pub fn sign(identity: &Identity, content_type: &str, payload: Vec<u8>) -> Vec<u8> {
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .content_type(content_type.to_owned())
+        .build();
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |to_be_signed| identity.sign(to_be_signed).to_vec())
+        .build()
+        .to_tagged_vec()
+        .expect("encoding a COSE_Sign1 we built cannot fail")
+}
+
+/// A COSE_Sign1 whose structure is checked but whose signature is not yet verified.
+/// The payload is reachable only through [`Unverified::verify`] or, for routing decisions that
+/// precede verification (finding which pinned key to verify with), [`Unverified::payload_unverified`].
+pub struct Unverified {
+    sign1: CoseSign1,
+    what: &'static str,
+}
+
+impl Unverified {
+    /// Parses `bytes` as a tagged COSE_Sign1 with EdDSA and the given content type.
+    pub fn parse(
+        bytes: &[u8],
+        what: &'static str,
+        content_type: &str,
+        size_max_bytes: usize,
+    ) -> Result<Self, DecodeError> {
+        if bytes.len() > size_max_bytes {
+            return Err(DecodeError::TooLarge {
+                what,
+                len: bytes.len(),
+                max: size_max_bytes,
+            });
+        }
+        let sign1 = CoseSign1::from_tagged_slice(bytes).map_err(|error| DecodeError::Cbor {
+            what,
+            detail: error.to_string(),
+        })?;
+        let cose_error = |detail| DecodeError::Cose { what, detail };
+        let header = &sign1.protected.header;
+        if header.alg != Some(coset::Algorithm::Assigned(iana::Algorithm::EdDSA)) {
+            return Err(cose_error("algorithm is not EdDSA"));
+        }
+        if header.content_type != Some(coset::ContentType::Text(content_type.to_owned())) {
+            return Err(cose_error("content type is not the expected one"));
+        }
+        let expected_protected_fields = Self::expected_header(content_type);
+        if *header != expected_protected_fields || !sign1.unprotected.is_empty() {
+            return Err(cose_error("unexpected header parameters"));
+        }
+        if sign1.payload.is_none() {
+            return Err(cose_error("payload is detached"));
+        }
+        if sign1.signature.len() != 64 {
+            return Err(cose_error("signature is not 64 bytes"));
+        }
+        let reencoded = sign1
+            .clone()
+            .to_tagged_vec()
+            .map_err(|_| cose_error("does not re-encode"))?;
+        if reencoded != bytes {
+            return Err(DecodeError::NonCanonical { what });
+        }
+        Ok(Self { sign1, what })
+    }
+
+    fn expected_header(content_type: &str) -> coset::Header {
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .content_type(content_type.to_owned())
+            .build()
+    }
+
+    /// The payload before verification: only for choosing the key to verify with.
+    pub fn payload_unverified(&self) -> &[u8] {
+        self.sign1.payload.as_deref().unwrap_or_default()
+    }
+
+    /// Verifies the signature (strict Ed25519) and returns the payload.
+    pub fn verify(self, key: &VerifyingKey) -> Result<Vec<u8>, DecodeError> {
+        let what = self.what;
+        self.sign1
+            .verify_signature(b"", |signature, to_be_signed| {
+                let signature = Signature::from_slice(signature).map_err(|_| ())?;
+                key.verify_strict(to_be_signed, &signature).map_err(|_| ())
+            })
+            .map_err(|()| DecodeError::BadSignature { what })?;
+        Ok(self.sign1.payload.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_objects_verify_only_under_their_key_and_type() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let bob = Identity::from_secret(&[2; 32]);
+        let bytes = sign(&alice, CONTENT_TYPE_ENTRY, b"hello".to_vec());
+        let key = alice.id().verifying_key().unwrap();
+        let parsed = Unverified::parse(&bytes, "entry", CONTENT_TYPE_ENTRY, 1024).unwrap();
+        assert_eq!(parsed.verify(&key).unwrap(), b"hello");
+
+        let other = bob.id().verifying_key().unwrap();
+        let parsed = Unverified::parse(&bytes, "entry", CONTENT_TYPE_ENTRY, 1024).unwrap();
+        assert!(matches!(
+            parsed.verify(&other),
+            Err(DecodeError::BadSignature { .. })
+        ));
+
+        assert!(matches!(
+            Unverified::parse(&bytes, "receipt", CONTENT_TYPE_RECEIPT, 1024),
+            Err(DecodeError::Cose { .. })
+        ));
+        assert!(matches!(
+            Unverified::parse(&bytes, "entry", CONTENT_TYPE_ENTRY, bytes.len() - 1),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        assert!(Unverified::parse(&bytes, "entry", CONTENT_TYPE_ENTRY, bytes.len()).is_ok());
+
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let parsed = Unverified::parse(&flipped, "entry", CONTENT_TYPE_ENTRY, 1024).unwrap();
+        assert!(parsed.verify(&key).is_err());
+    }
+}

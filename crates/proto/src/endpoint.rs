@@ -1,0 +1,207 @@
+//! The endpoint: this station's identity and epoch keys, and one [`Link`] per pinned peer.
+//! It authenticates every frame before any link sees it: a frame whose signer is not pinned
+//! is rejected and counted here.
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::entry::{Body, Precedence};
+use crate::envelope::Envelope;
+use crate::error::{DecodeError, Rejection, SendError};
+use crate::frame::Frame;
+use crate::id::{EntryId, Identity, StationId};
+use crate::link::{Event, Link, Transmit};
+use crate::receipt::Receipt;
+use crate::seal::Keyring;
+use crate::store_op::{LinkSnapshot, StoreOp};
+
+/// This station's protocol state.
+pub struct Endpoint {
+    me: Identity,
+    keyring: Keyring,
+    rng: ChaCha20Rng,
+    links: BTreeMap<StationId, Link>,
+    unattributed_rejections: BTreeMap<&'static str, u64>,
+}
+
+impl Endpoint {
+    /// A new endpoint. `seed` feeds HPKE encapsulation randomness: from the OS in a station,
+    /// from the run's seed in the simulation.
+    pub fn new(me: Identity, keyring: Keyring, seed: [u8; 32]) -> Self {
+        Self {
+            me,
+            keyring,
+            rng: ChaCha20Rng::from_seed(seed),
+            links: BTreeMap::new(),
+            unattributed_rejections: BTreeMap::new(),
+        }
+    }
+
+    /// This station's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.me
+    }
+
+    /// This station's epoch keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Loads a link from its snapshot.
+    pub fn load_link(
+        &mut self,
+        peer: StationId,
+        snapshot: LinkSnapshot,
+    ) -> Result<(), DecodeError> {
+        let link = Link::new(self.me.clone(), peer, snapshot)?;
+        self.links.insert(peer, link);
+        Ok(())
+    }
+
+    /// Pairs with a new peer: creates its link and writes the first entry, the announcement of
+    /// this station's current epoch key.
+    pub fn pair(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        peer_epoch_public: Vec<u8>,
+    ) -> Result<(), DecodeError> {
+        assert!(!self.links.contains_key(&peer), "peer is already paired");
+        let snapshot = LinkSnapshot {
+            peer_epoch_public,
+            ..LinkSnapshot::default()
+        };
+        let mut link = Link::new(self.me.clone(), peer, snapshot)?;
+        let current = self.keyring.current();
+        let body = Body::KeyAnnouncement {
+            key_id: current.id(),
+            public: current.public_bytes().to_vec(),
+        };
+        link.append(now_ms, &mut self.rng, Precedence::Routine, body)
+            .expect("a new link's outbox is empty");
+        self.links.insert(peer, link);
+        Ok(())
+    }
+
+    /// The link with `peer`.
+    pub fn link(&self, peer: &StationId) -> Option<&Link> {
+        self.links.get(peer)
+    }
+
+    /// The link with `peer`, mutably.
+    pub fn link_mut(&mut self, peer: &StationId) -> Option<&mut Link> {
+        self.links.get_mut(peer)
+    }
+
+    /// All links.
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
+    }
+
+    /// Rejections of frames whose signer is not pinned or could not be read.
+    pub fn unattributed_rejections(&self) -> &BTreeMap<&'static str, u64> {
+        &self.unattributed_rejections
+    }
+
+    /// Sends an operator's message to `peer`. The caller checked that the peer is paired.
+    pub fn send_message(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+        precedence: Precedence,
+        text: &str,
+        lang: &str,
+    ) -> Result<(u64, EntryId), SendError> {
+        let link = self
+            .links
+            .get_mut(peer)
+            .expect("send_message is called for paired peers only");
+        link.send_message(now_ms, &mut self.rng, precedence, text, lang)
+    }
+
+    fn count_unattributed(&mut self, rejection: Rejection) -> Rejection {
+        *self
+            .unattributed_rejections
+            .entry(rejection.counter_name())
+            .or_default() += 1;
+        rejection
+    }
+
+    /// Handles a frame from any channel. Returns the peer it came from.
+    pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> Result<StationId, Rejection> {
+        match Frame::parse(bytes) {
+            Ok(Frame::Envelope(raw)) => self.handle_envelope(now_ms, raw),
+            Ok(Frame::Receipt(raw)) => self.handle_receipt(now_ms, raw),
+            Err(rejection) => Err(self.count_unattributed(rejection)),
+        }
+    }
+
+    fn handle_envelope(&mut self, now_ms: u64, raw: &[u8]) -> Result<StationId, Rejection> {
+        let unverified = match Envelope::peek(raw) {
+            Ok(unverified) => unverified,
+            Err(error) => return Err(self.count_unattributed(error.into())),
+        };
+        let from = unverified.claimed_from();
+        if !self.links.contains_key(&from) {
+            return Err(self.count_unattributed(Rejection::UnknownSender(from.short())));
+        }
+        let link = self.links.get_mut(&from).expect("checked above");
+        let envelope = match unverified.verify() {
+            Ok(envelope) => envelope,
+            Err(error) => return Err(self.count_unattributed(error.into())),
+        };
+        link.handle_envelope(now_ms, &self.keyring, envelope, raw)
+            .map(|()| from)
+    }
+
+    fn handle_receipt(&mut self, now_ms: u64, raw: &[u8]) -> Result<StationId, Rejection> {
+        let from = match Receipt::peek_from(raw) {
+            Ok(from) => from,
+            Err(error) => return Err(self.count_unattributed(error.into())),
+        };
+        if !self.links.contains_key(&from) {
+            return Err(self.count_unattributed(Rejection::UnknownSender(from.short())));
+        }
+        let receipt = match Receipt::decode_verified(raw, &from) {
+            Ok(receipt) => receipt,
+            Err(error) => return Err(self.count_unattributed(error.into())),
+        };
+        let link = self.links.get_mut(&from).expect("checked above");
+        link.handle_receipt(now_ms, receipt, raw).map(|()| from)
+    }
+
+    /// Takes every link's durable changes. Commit them before transmitting.
+    pub fn take_writes(&mut self) -> Vec<StoreOp> {
+        let mut writes = Vec::new();
+        for link in self.links.values_mut() {
+            link.take_writes(&mut writes);
+        }
+        writes
+    }
+
+    /// Runs every link's timers.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        for link in self.links.values_mut() {
+            link.handle_timeout(now_ms);
+        }
+    }
+
+    /// Next frame to transmit, with the peer it is for.
+    pub fn poll_transmit(&mut self) -> Option<(StationId, Transmit)> {
+        self.links
+            .values_mut()
+            .find_map(|link| link.poll_transmit().map(|t| (link.peer(), t)))
+    }
+
+    /// Earliest deadline of any link.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.links.values().filter_map(Link::poll_timeout).min()
+    }
+
+    /// Next event of any link.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.links.values_mut().find_map(Link::poll_event)
+    }
+}

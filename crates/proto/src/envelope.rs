@@ -1,0 +1,121 @@
+//! Envelopes: what travels on a channel. A sealed signed entry plus the routing header, all
+//! signed by the author so relays and the receiver authenticate before anything is decrypted.
+//!
+//! Payload (COSE_Sign1 `application/parley-envelope`):
+//! `[1, link, from, to, seq, entry_id, epoch_key_id, encapsulated_key, ciphertext]`.
+
+use ciborium::Value;
+
+use crate::cbor::{self, Fields};
+use crate::cose::{self, CONTENT_TYPE_ENVELOPE, Unverified};
+use crate::error::DecodeError;
+use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
+use crate::limits::ENVELOPE_SIZE_MAX_BYTES;
+use crate::seal::{ENCAPSULATED_KEY_BYTES, Sealed};
+
+/// A decoded envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The link.
+    pub link: LinkId,
+    /// Author of the entry inside.
+    pub from: StationId,
+    /// Recipient.
+    pub to: StationId,
+    /// The entry's seq.
+    pub seq: u64,
+    /// The entry's id.
+    pub entry_id: EntryId,
+    /// The recipient's epoch key sealed to.
+    pub key_id: EpochKeyId,
+    /// HPKE encapsulated key.
+    pub encapsulated: Vec<u8>,
+    /// Sealed signed entry.
+    pub ciphertext: Vec<u8>,
+}
+
+impl Envelope {
+    /// Builds and signs an envelope around sealed output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        author: &Identity,
+        link: LinkId,
+        to: StationId,
+        seq: u64,
+        entry_id: EntryId,
+        sealed: Sealed,
+    ) -> Vec<u8> {
+        let payload = Value::Array(vec![
+            cbor::uint(1),
+            cbor::bytes(&link.0),
+            cbor::bytes(&author.id().0),
+            cbor::bytes(&to.0),
+            cbor::uint(seq),
+            cbor::bytes(&entry_id.0),
+            cbor::bytes(&sealed.key_id.0),
+            Value::Bytes(sealed.encapsulated),
+            Value::Bytes(sealed.ciphertext),
+        ]);
+        cose::sign(author, CONTENT_TYPE_ENVELOPE, cbor::encode(&payload))
+    }
+
+    fn from_payload(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut f = Fields::versioned(cbor::decode(payload, "envelope")?, "envelope", 9)?;
+        let envelope = Envelope {
+            link: LinkId(f.fixed("link")?),
+            from: StationId(f.fixed("from")?),
+            to: StationId(f.fixed("to")?),
+            seq: f.uint("seq")?,
+            entry_id: EntryId(f.fixed("entry_id")?),
+            key_id: EpochKeyId(f.fixed("epoch_key_id")?),
+            encapsulated: f.bytes("encapsulated_key", ENCAPSULATED_KEY_BYTES)?,
+            ciphertext: f.bytes("ciphertext", ENVELOPE_SIZE_MAX_BYTES)?,
+        };
+        if envelope.encapsulated.len() != ENCAPSULATED_KEY_BYTES {
+            return Err(DecodeError::Field {
+                what: "envelope",
+                field: "encapsulated_key",
+            });
+        }
+        if envelope.seq == 0 {
+            return Err(DecodeError::Field {
+                what: "envelope",
+                field: "seq",
+            });
+        }
+        Ok(envelope)
+    }
+
+    /// Parses an envelope's structure and header without verifying its signature, so the
+    /// caller can find the pinned key of `from`.
+    pub fn peek(bytes: &[u8]) -> Result<UnverifiedEnvelope, DecodeError> {
+        let cose = Unverified::parse(
+            bytes,
+            "envelope",
+            CONTENT_TYPE_ENVELOPE,
+            ENVELOPE_SIZE_MAX_BYTES,
+        )?;
+        let envelope = Self::from_payload(cose.payload_unverified())?;
+        Ok(UnverifiedEnvelope { cose, envelope })
+    }
+}
+
+/// An envelope whose header is parsed but whose signature is not yet checked.
+pub struct UnverifiedEnvelope {
+    cose: Unverified,
+    envelope: Envelope,
+}
+
+impl UnverifiedEnvelope {
+    /// The claimed sender, to look up its pinned key.
+    pub fn claimed_from(&self) -> StationId {
+        self.envelope.from
+    }
+
+    /// Verifies the author's signature with the pinned key of the claimed sender.
+    pub fn verify(self) -> Result<Envelope, DecodeError> {
+        let key = self.envelope.from.verifying_key()?;
+        self.cose.verify(&key)?;
+        Ok(self.envelope)
+    }
+}

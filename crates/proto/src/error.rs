@@ -1,0 +1,185 @@
+//! Errors, split as rustls does: what a hostile or broken peer sent ([`Rejection`], counted and
+//! logged by the driver), what could not be decoded ([`DecodeError`]), and what an operator asked
+//! for that cannot be done ([`SendError`]).
+
+use thiserror::Error;
+
+/// Why bytes could not be decoded into a parley object. Nothing is stored for them.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input exceeds the limit for its kind.
+    #[error("{what} is {len} bytes, over the limit of {max} bytes")]
+    TooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The bytes are not well-formed CBOR.
+    #[error("{what} is not valid CBOR: {detail}")]
+    Cbor {
+        /// What was being decoded.
+        what: &'static str,
+        /// The parser's account.
+        detail: String,
+    },
+    /// The CBOR is valid but not in deterministic (canonical) form, or has trailing bytes.
+    #[error("{what} is not in deterministic CBOR encoding")]
+    NonCanonical {
+        /// What was being decoded.
+        what: &'static str,
+    },
+    /// A field is missing, of the wrong type or of the wrong length.
+    #[error("{what}: field {field} is malformed")]
+    Field {
+        /// What was being decoded.
+        what: &'static str,
+        /// The field's name as in docs/formats.md.
+        field: &'static str,
+    },
+    /// A format version this build does not know.
+    #[error("{what} has format version {version}, this build reads version 1")]
+    Version {
+        /// What was being decoded.
+        what: &'static str,
+        /// The version found.
+        version: u64,
+    },
+    /// The COSE structure is wrong: algorithm, content type or headers.
+    #[error("{what}: COSE_Sign1 structure is wrong: {detail}")]
+    Cose {
+        /// What was being decoded.
+        what: &'static str,
+        /// Which part.
+        detail: &'static str,
+    },
+    /// The signature does not verify under the expected key.
+    #[error("{what}: signature does not verify")]
+    BadSignature {
+        /// What was being verified.
+        what: &'static str,
+    },
+    /// The armoured text form is broken.
+    #[error("{what}: {detail}")]
+    Armor {
+        /// What was being decoded.
+        what: &'static str,
+        /// What is wrong.
+        detail: &'static str,
+    },
+}
+
+/// Why an envelope or receipt from a channel was refused. The driver counts each and logs it;
+/// none of them changes stored state.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Undecodable or badly signed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Signed by (or claiming to be from) a station that is not pinned.
+    #[error("sender {0} is not a pinned peer")]
+    UnknownSender(String),
+    /// Addressed to another station or link.
+    #[error("addressed to another station or link")]
+    Misaddressed,
+    /// Sealed to an epoch key this station does not hold.
+    #[error("sealed to unknown epoch key {0}")]
+    UnknownEpochKey(String),
+    /// The ciphertext does not open.
+    #[error("ciphertext does not open")]
+    Decrypt,
+    /// The entry inside does not match its envelope header.
+    #[error("entry does not match its envelope header: {0}")]
+    HeaderMismatch(&'static str),
+    /// Too far ahead of the contiguous head; the sender will retransmit.
+    #[error("seq {seq} is beyond the reorder window (head {head})")]
+    OutOfWindow {
+        /// The entry's seq.
+        seq: u64,
+        /// The contiguous head.
+        head: u64,
+    },
+    /// The same author and seq with a different entry: kept as evidence, never accepted.
+    #[error("equivocation: seq {seq} already held with a different entry")]
+    Equivocation {
+        /// The seq signed twice.
+        seq: u64,
+    },
+    /// The entry's previous-hash does not continue the author's chain.
+    #[error("fork: seq {seq} does not continue the author's chain")]
+    Fork {
+        /// The seq whose prev hash is wrong.
+        seq: u64,
+    },
+    /// A receipt that names entries never sent, or a head that differs from ours.
+    #[error("receipt is inconsistent with our log: {0}")]
+    BadReceipt(&'static str),
+    /// Entry time too far in the future.
+    #[error("entry time is {ahead_ms} ms ahead of this station's clock")]
+    ClockSkew {
+        /// How far ahead.
+        ahead_ms: u64,
+    },
+    /// A frame with an unknown tag.
+    #[error("unknown frame tag {0}")]
+    UnknownFrame(u8),
+}
+
+impl Rejection {
+    /// A short stable name for counters and logs.
+    pub fn counter_name(&self) -> &'static str {
+        match self {
+            Rejection::Decode(DecodeError::BadSignature { .. }) => "bad_signature",
+            Rejection::Decode(DecodeError::TooLarge { .. }) => "oversized",
+            Rejection::Decode(_) => "malformed",
+            Rejection::UnknownSender(_) => "unknown_sender",
+            Rejection::Misaddressed => "misaddressed",
+            Rejection::UnknownEpochKey(_) => "unknown_epoch_key",
+            Rejection::Decrypt => "decrypt_failed",
+            Rejection::HeaderMismatch(_) => "header_mismatch",
+            Rejection::OutOfWindow { .. } => "out_of_window",
+            Rejection::Equivocation { .. } => "equivocation",
+            Rejection::Fork { .. } => "fork",
+            Rejection::BadReceipt(_) => "bad_receipt",
+            Rejection::ClockSkew { .. } => "clock_skew",
+            Rejection::UnknownFrame(_) => "unknown_frame",
+        }
+    }
+}
+
+/// Why `send` refused a message. Nothing was stored.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The text is longer than [`crate::limits::TEXT_SIZE_MAX_BYTES`].
+    #[error(
+        "text is {len} bytes, over the limit of {max} bytes; shorten it or split it into several messages"
+    )]
+    TextTooLarge {
+        /// The text's length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The text is empty.
+    #[error("text is empty")]
+    TextEmpty,
+    /// The outbox already holds [`crate::limits::OUTBOX_DEPTH_MAX`] unreceipted entries.
+    #[error(
+        "outbox holds {depth} unreceipted entries, the limit; wait for the peer to receipt some"
+    )]
+    OutboxFull {
+        /// Current depth.
+        depth: usize,
+    },
+    /// The language tag is too long.
+    #[error("language tag is over {max} bytes")]
+    LangTooLarge {
+        /// The limit.
+        max: usize,
+    },
+}

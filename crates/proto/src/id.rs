@@ -1,0 +1,225 @@
+//! Identities and hashes: who a station is, how an operator reads its fingerprint aloud, and
+//! the ids of links, entries and epoch keys.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::error::DecodeError;
+
+/// SHA-256 of the concatenation of `parts`.
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// A station's identity: its raw 32-byte Ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StationId(pub [u8; 32]);
+
+impl StationId {
+    /// The fingerprint an operator compares out of band before pinning this station.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let digest = sha256(&[b"parley fingerprint v1", &self.0]);
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(&digest[..16]);
+        Fingerprint(fp)
+    }
+
+    /// The Ed25519 key, or an error if the bytes are not a valid point.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, DecodeError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| DecodeError::Field {
+            what: "station id",
+            field: "identity key",
+        })
+    }
+
+    /// Short hex form for logs (first 8 bytes).
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+}
+
+impl fmt::Debug for StationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StationId({})", self.short())
+    }
+}
+
+impl fmt::Display for StationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// 128 bits of SHA-256 over a station's identity key, shown as eight groups of four hex digits
+/// (`3f2a-9c01-…`), short enough to read aloud over a telephone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Fingerprint(pub [u8; 16]);
+
+impl Fingerprint {
+    /// Parses the displayed form; separators (`-`, `:`, spaces) and case are ignored.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits: String = text
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':' | ' '))
+            .collect();
+        let bytes = hex::decode(digits.to_ascii_lowercase()).ok()?;
+        bytes.try_into().ok().map(Fingerprint)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = hex::encode(self.0);
+        let groups: Vec<&str> = (0..8).map(|i| &hex[i * 4..i * 4 + 4]).collect();
+        f.write_str(&groups.join("-"))
+    }
+}
+
+/// The id of the link between two stations: the same on both sides.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub [u8; 16]);
+
+impl LinkId {
+    /// Derives the link id from the two stations' ids, independent of order.
+    pub fn between(a: &StationId, b: &StationId) -> Self {
+        let (low, high) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+        let digest = sha256(&[b"parley link v1", &low.0, &high.0]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        LinkId(id)
+    }
+}
+
+impl fmt::Debug for LinkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LinkId({})", hex::encode(self.0))
+    }
+}
+
+/// The id of an entry: SHA-256 of its signed (COSE_Sign1) bytes. All zeros means "none".
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EntryId(pub [u8; 32]);
+
+impl EntryId {
+    /// The id meaning "no entry" (the `prev` of seq 1, the `seen` before anything was seen).
+    pub const NONE: EntryId = EntryId([0u8; 32]);
+
+    /// Hashes signed entry bytes.
+    pub fn of(signed: &[u8]) -> Self {
+        EntryId(sha256(&[signed]))
+    }
+
+    /// Full hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntryId({})", hex::encode(&self.0[..8]))
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The id of an epoch (KEM) key: the first 8 bytes of SHA-256 over its public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EpochKeyId(pub [u8; 8]);
+
+impl EpochKeyId {
+    /// Derives the id of an encoded X-Wing public key.
+    pub fn of(public: &[u8]) -> Self {
+        let digest = sha256(&[b"parley epoch key v1", public]);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        EpochKeyId(id)
+    }
+}
+
+impl fmt::Display for EpochKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// This station's signing identity. Its secret never leaves this type except through
+/// [`Identity::secret_bytes`], used only to write the key file.
+#[derive(Clone)]
+pub struct Identity {
+    signing: SigningKey,
+}
+
+impl Identity {
+    /// Builds the identity from its 32-byte secret seed.
+    pub fn from_secret(seed: &[u8; 32]) -> Self {
+        Self {
+            signing: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The 32-byte secret seed, for the key file.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// This station's id.
+    pub fn id(&self) -> StationId {
+        StationId(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` (Ed25519, deterministic).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    /// The underlying key, for TLS certificates.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({})", self.id().short())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_round_trips_and_ignores_separators_and_case() {
+        let id = Identity::from_secret(&[7; 32]).id();
+        let fp = id.fingerprint();
+        let shown = fp.to_string();
+        assert_eq!(shown.len(), 39);
+        assert_eq!(Fingerprint::parse(&shown), Some(fp));
+        assert_eq!(
+            Fingerprint::parse(&shown.replace('-', "").to_uppercase()),
+            Some(fp)
+        );
+        assert_eq!(Fingerprint::parse(&shown[..38]), None);
+        assert_eq!(Fingerprint::parse("zz"), None);
+    }
+
+    #[test]
+    fn link_id_is_symmetric_and_distinct_per_pair() {
+        let a = Identity::from_secret(&[1; 32]).id();
+        let b = Identity::from_secret(&[2; 32]).id();
+        let c = Identity::from_secret(&[3; 32]).id();
+        assert_eq!(LinkId::between(&a, &b), LinkId::between(&b, &a));
+        assert_ne!(LinkId::between(&a, &b), LinkId::between(&a, &c));
+    }
+}

@@ -1,0 +1,38 @@
+//! parley's protocol core, free of I/O.
+//!
+//! Everything here is deterministic: time comes in as `now_ms`, randomness as a seeded
+//! generator, persisted state as a [`LinkSnapshot`], and everything that must reach the disk
+//! leaves as [`StoreOp`]s that the driver commits before it pulls any [`Transmit`]. The same
+//! code therefore runs in the station daemon and thousands of times a second in the simulation.
+//!
+//! Layers, bottom up: [`cbor`] (deterministic encoding), [`cose`] (COSE_Sign1 with Ed25519),
+//! [`id`] (identities and hashes), [`entry`], [`card`], [`seal`] (HPKE X-Wing), [`envelope`],
+//! [`receipt`], [`frame`], then the state machines [`link::Link`] and [`endpoint::Endpoint`], and
+//! [`transcript`] for exported records.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod card;
+pub mod cbor;
+pub mod cose;
+pub mod endpoint;
+pub mod entry;
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod id;
+pub mod limits;
+pub mod link;
+pub mod receipt;
+pub mod seal;
+pub mod store_op;
+pub mod transcript;
+
+pub use card::ContactCard;
+pub use endpoint::Endpoint;
+pub use entry::{Body, Entry, Kind, Precedence, SignedEntry};
+pub use error::{DecodeError, Rejection, SendError};
+pub use id::{EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
+pub use link::{ChannelId, ChannelKind, Event, Link, LinkCounters, Transmit};
+pub use seal::{EpochSecret, Keyring};
+pub use store_op::{LinkSnapshot, OutboxItem, PendingItem, StoreOp};

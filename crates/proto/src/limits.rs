@@ -1,0 +1,50 @@
+//! Every bound the protocol enforces, with its unit last. Both sides of each are tested.
+
+/// Largest message text accepted by `send`, in UTF-8 bytes.
+pub const TEXT_SIZE_MAX_BYTES: usize = 16 * 1024;
+/// Largest envelope accepted from a channel, in bytes (the sealed entry plus its header).
+pub const ENVELOPE_SIZE_MAX_BYTES: usize = 64 * 1024;
+/// Largest receipt accepted from a channel, in bytes.
+pub const RECEIPT_SIZE_MAX_BYTES: usize = 2 * 1024;
+/// Largest frame (tag byte plus envelope or receipt), in bytes.
+pub const FRAME_SIZE_MAX_BYTES: usize = ENVELOPE_SIZE_MAX_BYTES + 1;
+/// Largest signed entry, in bytes; an entry must fit in an envelope with room for the header.
+pub const ENTRY_SIZE_MAX_BYTES: usize = ENVELOPE_SIZE_MAX_BYTES - 2 * 1024;
+/// Largest contact card, in bytes (binary, before the text armour).
+pub const CARD_SIZE_MAX_BYTES: usize = 8 * 1024;
+/// Longest station name, in UTF-8 bytes.
+pub const NAME_SIZE_MAX_BYTES: usize = 64;
+/// Longest language tag (BCP 47, e.g. `en`, `ru`, `zh-Hant`), in bytes.
+pub const LANG_SIZE_MAX_BYTES: usize = 16;
+/// Most channel addresses a contact card may list.
+pub const CARD_ADDRESSES_MAX: usize = 8;
+/// Longest channel address in a card, in bytes.
+pub const ADDRESS_SIZE_MAX_BYTES: usize = 256;
+/// How far past the contiguous head a peer's entry may arrive and still be held, in entries.
+pub const REORDER_WINDOW_MAX_ENTRIES: u64 = 4096;
+/// Most out-of-order sequence numbers a receipt lists besides its cumulative bound.
+pub const RECEIPT_EXTRA_MAX: usize = 64;
+/// Most unreceipted entries a link holds for one peer before `send` refuses more.
+pub const OUTBOX_DEPTH_MAX: usize = 200_000;
+/// Most envelopes sealed under one HPKE encapsulation before a fresh one is made.
+pub const SEAL_REUSE_ENVELOPES_MAX: u32 = 1024;
+/// Longest one HPKE encapsulation is reused for sealing, in milliseconds.
+pub const SEAL_REUSE_MS_MAX: u64 = 60_000;
+/// Most decapsulated HPKE contexts a link caches for opening, in contexts.
+pub const OPEN_CACHE_CONTEXTS_MAX: usize = 16;
+/// How far ahead of the receiver's clock an entry's time may be, in milliseconds.
+pub const ENTRY_FUTURE_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
+/// First retransmission interval on a direct channel, in milliseconds.
+pub const DIRECT_RETRANSMIT_MS_MIN: u64 = 2_000;
+/// Longest retransmission interval on a direct channel, in milliseconds.
+pub const DIRECT_RETRANSMIT_MS_MAX: u64 = 60_000;
+/// First retransmission interval on a relay channel, in milliseconds.
+pub const RELAY_RETRANSMIT_MS_MIN: u64 = 60_000;
+/// Longest retransmission interval on a relay channel, in milliseconds.
+pub const RELAY_RETRANSMIT_MS_MAX: u64 = 15 * 60_000;
+/// First retransmission interval on a courier channel, in milliseconds (one day).
+pub const COURIER_RETRANSMIT_MS_MIN: u64 = 24 * 3_600_000;
+/// Longest retransmission interval on a courier channel, in milliseconds (one week).
+pub const COURIER_RETRANSMIT_MS_MAX: u64 = 7 * 24 * 3_600_000;
+/// Most evidence records (equivocations, forks) a link raises before it only counts them.
+pub const EVIDENCE_PER_LINK_MAX: u64 = 1_000;

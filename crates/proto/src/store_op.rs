@@ -1,0 +1,123 @@
+//! The boundary between the protocol and the disk: what a link asks to have persisted
+//! ([`StoreOp`]) and what it is rebuilt from after a restart ([`LinkSnapshot`]).
+//!
+//! The driver commits every `StoreOp` a call produced (fsync) before it pulls any transmit;
+//! that is what makes "persist before you acknowledge" hold for sends and receipts alike.
+
+use crate::entry::SignedEntry;
+use crate::id::{EntryId, StationId};
+
+/// One durable change. Applied in order, all of a batch in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// This station appended an entry to its log for `peer`, sealed into `frame`.
+    AppendOwn {
+        /// The peer of the link.
+        peer: StationId,
+        /// The signed entry.
+        entry: SignedEntry,
+        /// The frame (tag and envelope) sent on every channel.
+        frame: Vec<u8>,
+    },
+    /// An own entry went out on a channel for the first time.
+    MarkTransmitted {
+        /// The peer of the link.
+        peer: StationId,
+        /// The entry's seq.
+        seq: u64,
+    },
+    /// A verified entry from `peer` is held (possibly ahead of the contiguous head).
+    StorePeerEntry {
+        /// The author.
+        peer: StationId,
+        /// The verified signed entry.
+        entry: SignedEntry,
+        /// When it arrived (UTC ms).
+        received_ms: u64,
+    },
+    /// Every entry of `peer` up to `upto` is held: they are delivered to the operators.
+    AdvanceInHead {
+        /// The author.
+        peer: StationId,
+        /// New contiguous head.
+        upto: u64,
+    },
+    /// The peer receipted own entries: all up to `upto`, and `extra`.
+    MarkDelivered {
+        /// The peer.
+        peer: StationId,
+        /// Cumulative bound.
+        upto: u64,
+        /// Out-of-order seqs also held.
+        extra: Vec<u64>,
+        /// The signed receipt, kept as proof.
+        receipt: Vec<u8>,
+        /// When it arrived (UTC ms).
+        received_ms: u64,
+    },
+    /// The peer announced a new epoch key; seal to it from now on.
+    PeerEpochKey {
+        /// The peer.
+        peer: StationId,
+        /// Encoded public key.
+        public: Vec<u8>,
+    },
+    /// Signed evidence of misbehaviour (equivocation, fork, inconsistent receipt).
+    Evidence {
+        /// The peer it implicates.
+        peer: StationId,
+        /// `equivocation`, `fork` or `bad_receipt`.
+        kind: &'static str,
+        /// The seq concerned.
+        seq: u64,
+        /// Human account.
+        detail: String,
+        /// The signed bytes that prove it.
+        bytes: Vec<u8>,
+        /// When it was seen (UTC ms).
+        time_ms: u64,
+    },
+}
+
+/// An own entry not yet receipted, as restored from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Its seq.
+    pub seq: u64,
+    /// Its id.
+    pub entry_id: EntryId,
+    /// The frame to (re)send.
+    pub frame: Vec<u8>,
+    /// Whether it has gone out at least once.
+    pub transmitted: bool,
+}
+
+/// A peer entry held ahead of the contiguous head, as restored from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingItem {
+    /// Its seq.
+    pub seq: u64,
+    /// Its id.
+    pub entry_id: EntryId,
+    /// Its `prev`.
+    pub prev: EntryId,
+}
+
+/// Everything a link needs to resume exactly where its last commit left it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkSnapshot {
+    /// Ids of own entries, index `seq - 1`.
+    pub out_ids: Vec<EntryId>,
+    /// Own entries not yet receipted, ascending seq.
+    pub outbox: Vec<OutboxItem>,
+    /// The peer's highest cumulative receipt.
+    pub peer_receipt_upto: u64,
+    /// Ids of the peer's contiguous entries, index `seq - 1`.
+    pub in_ids: Vec<EntryId>,
+    /// Peer entries held above the contiguous head, ascending seq.
+    pub in_pending: Vec<PendingItem>,
+    /// The peer's current epoch public key (from its card or latest announcement).
+    pub peer_epoch_public: Vec<u8>,
+    /// How many evidence records exist for this peer.
+    pub evidence_count: u64,
+}
