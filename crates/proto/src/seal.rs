@@ -201,6 +201,7 @@ pub struct Sealed {
 impl Sealer {
     /// Seals `plaintext` (a signed entry) for `peer_key`, reusing the current encapsulation when
     /// it is for the same key and within bounds.
+    #[allow(clippy::too_many_arguments)]
     pub fn seal(
         slot: &mut Option<Sealer>,
         rng: &mut impl CryptoRng,

@@ -1,0 +1,1163 @@
+//! The direct channel: QUIC between two stations that authenticate each other by pinned
+//! Ed25519 identity keys, moving opaque length-prefixed frames.
+//!
+//! Each station presents a self-signed certificate made from its identity key. Names, issuers
+//! and validity dates are ignored: the identity *is* the key. The client accepts exactly the key
+//! it dialled for; the server accepts only keys in [`PinnedKeys`]. Both check that the peer
+//! signed the TLS 1.3 handshake with that key, so presenting someone else's certificate is
+//! useless. Session resumption is disabled, so every connection is verified from scratch.
+//!
+//! On a unidirectional stream a frame is a `u32` big-endian length followed by that many bytes,
+//! at most [`FRAME_SIZE_MAX_BYTES`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePrivateKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use parley_proto::{Fingerprint, StationId};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{ConnectionError, TransportErrorCode, VarInt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, OtherError,
+    PeerMisbehaved, SignatureScheme,
+};
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinSet};
+use tracing::warn;
+
+/// ALPN protocol id.
+pub const ALPN: &[u8] = b"parley/1";
+/// Largest frame accepted from the network (bytes). 64 KiB + 1 KiB header room.
+pub const FRAME_SIZE_MAX_BYTES: usize = 65 * 1024;
+/// Size of the length prefix in front of every frame (bytes).
+const FRAME_PREFIX_BYTES: usize = 4;
+const _: () = assert!(
+    FRAME_SIZE_MAX_BYTES <= u32::MAX as usize,
+    "length must fit the prefix"
+);
+
+/// TLS server name sent when dialling; never checked, the pinned key is the identity.
+const SERVER_NAME: &str = "parley";
+/// Subject common name of our self-signed certificates; never checked.
+const CERTIFICATE_SUBJECT: &str = "parley station";
+/// Incoming handshakes run concurrently; beyond this many, new attempts are refused.
+const HANDSHAKES_IN_FLIGHT_MAX: usize = 16;
+/// Authenticated connections waiting for [`DirectEndpoint::accept`]; beyond, they are closed.
+const ACCEPT_QUEUE_MAX: usize = 16;
+/// Unidirectional streams a peer may have open at once on one connection.
+const UNI_STREAMS_MAX: u32 = 16;
+/// Application close code: an orderly close by this side.
+const CLOSE_CODE_NORMAL: VarInt = VarInt::from_u32(0);
+/// Application close code: authenticated, but the accept queue was full.
+const CLOSE_CODE_BUSY: VarInt = VarInt::from_u32(1);
+/// Application close code: the peer's identity failed the post-handshake check.
+const CLOSE_CODE_IDENTITY: VarInt = VarInt::from_u32(2);
+/// Stream stop code sent when the peer announced a frame over the limit.
+const STOP_CODE_FRAME_TOO_LARGE: VarInt = VarInt::from_u32(1);
+
+/// Set of pinned peer identity keys (raw 32-byte Ed25519 public keys); shared and updatable
+/// while running. Clones share the same set.
+#[derive(Clone, Default)]
+pub struct PinnedKeys(Arc<RwLock<HashSet<[u8; 32]>>>);
+
+impl PinnedKeys {
+    /// A set holding `keys`.
+    pub fn new(keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
+        Self(Arc::new(RwLock::new(keys.into_iter().collect())))
+    }
+
+    /// Pins `key`; returns whether it was new. Applies to handshakes that start afterwards.
+    pub fn insert(&self, key: [u8; 32]) -> bool {
+        // A panic elsewhere cannot leave a HashSet half-inserted, so poisoning is harmless.
+        let mut keys = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        keys.insert(key)
+    }
+
+    /// Whether `key` is pinned.
+    pub fn contains(&self, key: &[u8; 32]) -> bool {
+        let keys = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        keys.contains(key)
+    }
+}
+
+impl fmt::Debug for PinnedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        write!(f, "PinnedKeys({} keys)", keys.len())
+    }
+}
+
+/// QUIC timing of the direct channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectConfig {
+    /// How often an idle connection sends a keep-alive; must be below `idle_timeout`.
+    pub keep_alive_interval: Duration,
+    /// A connection (or handshake) silent this long is considered lost.
+    pub idle_timeout: Duration,
+}
+
+impl Default for DirectConfig {
+    fn default() -> Self {
+        Self {
+            keep_alive_interval: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a direct-channel operation failed.
+#[non_exhaustive]
+#[derive(thiserror::Error, Debug)]
+pub enum DirectError {
+    /// The identity key could not be turned into a TLS certificate (a local fault).
+    #[error("could not make a TLS certificate from the identity key: {0}; nothing was bound")]
+    Identity(String),
+    /// The configuration was refused.
+    #[error("invalid direct channel configuration: {0}; nothing was bound; fix it and retry")]
+    Config(String),
+    /// The UDP socket could not be bound.
+    #[error("could not bind the direct channel to {addr}: {source}; is the port in use?")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's account.
+        source: std::io::Error,
+    },
+    /// A local socket operation failed.
+    #[error("local socket error: {0}")]
+    Io(#[source] std::io::Error),
+    /// Dialling could not start (bad address, endpoint closed).
+    #[error("could not start dialling: {0}; nothing was sent")]
+    Connect(#[source] quinn::ConnectError),
+    /// The QUIC/TLS handshake failed for a reason other than the identity checks below.
+    #[error(
+        "handshake failed: {0}; nothing was sent; check the peer is a reachable parley station"
+    )]
+    Handshake(#[source] quinn::ConnectionError),
+    /// The peer refused our identity: our key is not pinned there.
+    #[error(
+        "the peer refused this station's identity (not pinned there); nothing was sent; \
+         ask its operator to pin our fingerprint"
+    )]
+    RefusedByPeer,
+    /// An incoming peer presented an identity that is not pinned here.
+    #[error("peer identity {fingerprint} is not pinned; connection refused")]
+    NotPinned {
+        /// Fingerprint of the identity presented.
+        fingerprint: Fingerprint,
+    },
+    /// The station dialled presented another identity than the one expected.
+    #[error(
+        "expected station {expected_fingerprint} but the peer is {presented_fingerprint}; \
+         nothing was sent; check the address or re-verify the fingerprint out of band"
+    )]
+    WrongPeer {
+        /// Fingerprint of the identity we dialled for.
+        expected_fingerprint: Fingerprint,
+        /// Fingerprint of the identity the peer proved.
+        presented_fingerprint: Fingerprint,
+    },
+    /// The peer's certificate did not carry a usable Ed25519 identity key.
+    #[error("the peer's certificate is unusable: {0}; connection closed")]
+    InvalidPeerIdentity(&'static str),
+    /// A frame is over [`FRAME_SIZE_MAX_BYTES`]; it was not sent, or not read past its length.
+    #[error("frame of {len} bytes is over the limit of {max} bytes; it was not transferred")]
+    FrameTooLarge {
+        /// The frame's length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The stream ended inside a frame; the partial frame was discarded.
+    #[error("stream ended inside a frame after {received_bytes} of {expected_bytes} bytes")]
+    TruncatedFrame {
+        /// Bytes of the frame (prefix included) that arrived.
+        received_bytes: usize,
+        /// Bytes that were due (prefix included, or just the prefix if it was incomplete).
+        expected_bytes: usize,
+    },
+    /// The connection ended; the text says why (timeout, closed by the peer or locally, …).
+    #[error("the connection ended: {0}")]
+    ConnectionLost(String),
+    /// Writing to a stream failed (the peer stopped it, or it was already finished).
+    #[error("could not write to the stream: {0}")]
+    StreamWrite(#[source] quinn::WriteError),
+    /// Reading from a stream failed (the peer reset it, or it was already stopped).
+    #[error("could not read from the stream: {0}")]
+    StreamRead(#[source] quinn::ReadError),
+    /// The stream was already finished or reset.
+    #[error("the stream is already finished or reset")]
+    StreamClosed,
+}
+
+/// A QUIC endpoint that both dials and accepts direct-channel connections.
+///
+/// Must be created inside a tokio runtime. Incoming handshakes run concurrently in a background
+/// task (at most 16 at once); dropping the endpoint stops accepting but leaves established
+/// connections open.
+pub struct DirectEndpoint {
+    endpoint: quinn::Endpoint,
+    tls: TlsIdentity,
+    transport: Arc<quinn::TransportConfig>,
+    incoming: tokio::sync::Mutex<mpsc::Receiver<DirectConnection>>,
+    rejected: Arc<AtomicU64>,
+    acceptor: tokio::task::AbortHandle,
+}
+
+/// Binds the UDP socket and the QUIC endpoint. The stateless-reset key is derived from the
+/// identity key, so after a restart this station answers packets of its previous incarnation's
+/// connections with a reset the peer recognises: the peer learns at once that its connection
+/// is gone instead of waiting for the idle timeout.
+fn bind_endpoint(
+    identity: &SigningKey,
+    server: quinn::ServerConfig,
+    listen: SocketAddr,
+) -> Result<quinn::Endpoint, DirectError> {
+    let bind_error = |source| DirectError::Bind {
+        addr: listen,
+        source,
+    };
+    let seed = ring::digest::digest(
+        &ring::digest::SHA256,
+        &[
+            b"parley quic stateless reset v1".as_slice(),
+            identity.as_bytes(),
+        ]
+        .concat(),
+    );
+    let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed.as_ref());
+    let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let socket = std::net::UdpSocket::bind(listen).map_err(bind_error)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| bind_error(std::io::Error::other("no async runtime found")))?;
+    quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime).map_err(bind_error)
+}
+
+impl DirectEndpoint {
+    /// Binds a QUIC endpoint (server + client) on `listen` with a self-signed certificate made
+    /// (rcgen) from `identity`. Clients are accepted only if their key is in `pinned`.
+    pub fn bind(
+        identity: &SigningKey,
+        listen: SocketAddr,
+        pinned: PinnedKeys,
+        config: &DirectConfig,
+    ) -> Result<Self, DirectError> {
+        let tls = TlsIdentity::new(identity)?;
+        let transport = Arc::new(transport_config(config)?);
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(
+            QuicServerConfig::try_from(tls.server_config(pinned.clone())?)
+                .map_err(|error| DirectError::Config(error.to_string()))?,
+        ));
+        server.transport_config(transport.clone());
+        let endpoint = bind_endpoint(identity, server, listen)?;
+        let (queue, incoming) = mpsc::channel(ACCEPT_QUEUE_MAX);
+        let rejected = Arc::new(AtomicU64::new(0));
+        let acceptor = tokio::spawn(run_acceptor(
+            endpoint.clone(),
+            pinned,
+            rejected.clone(),
+            queue,
+        ))
+        .abort_handle();
+        Ok(Self {
+            endpoint,
+            tls,
+            transport,
+            incoming: tokio::sync::Mutex::new(incoming),
+            rejected,
+            acceptor,
+        })
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, DirectError> {
+        self.endpoint.local_addr().map_err(DirectError::Io)
+    }
+
+    /// Dials `addr` and requires the server's certificate key to equal `peer` exactly.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        peer: [u8; 32],
+    ) -> Result<DirectConnection, DirectError> {
+        let verifier = Arc::new(ExpectedServerKey::new(peer, &self.tls.provider));
+        let mut client = quinn::ClientConfig::new(Arc::new(
+            QuicClientConfig::try_from(self.tls.client_config(verifier.clone())?)
+                .map_err(|error| DirectError::Config(error.to_string()))?,
+        ));
+        client.transport_config(self.transport.clone());
+        let connecting = self
+            .endpoint
+            .connect_with(client, addr, SERVER_NAME)
+            .map_err(DirectError::Connect)?;
+        let connection = connecting.await.map_err(|error| verifier.explain(error))?;
+        // Check again on the far side of the TLS boundary, from what the connection recorded.
+        let presented = checked_peer_key(&connection)?;
+        if presented != peer {
+            connection.close(CLOSE_CODE_IDENTITY, b"wrong identity");
+            return Err(wrong_peer(peer, presented));
+        }
+        Ok(DirectConnection { connection, peer })
+    }
+
+    /// Next authenticated incoming connection (client key in [`PinnedKeys`]); `None` once the
+    /// endpoint is closed. Handshake failures are logged with `tracing::warn` and counted (see
+    /// [`Self::rejected_handshakes`]), not returned. Cancel-safe.
+    pub async fn accept(&self) -> Option<DirectConnection> {
+        let mut incoming = self.incoming.lock().await;
+        loop {
+            let connection = incoming.recv().await?;
+            // Skip connections that ended while queued (peer left, or we are closing).
+            if connection.connection.close_reason().is_none() {
+                return Some(connection);
+            }
+        }
+    }
+
+    /// Incoming handshakes refused so far: not pinned, bad certificate, timed out, or too many
+    /// in flight at once.
+    pub fn rejected_handshakes(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection, dialled or accepted, and stops accepting; [`Self::accept`]
+    /// then yields `None`.
+    pub fn close(&self) {
+        self.endpoint.close(CLOSE_CODE_NORMAL, b"endpoint closed");
+    }
+}
+
+impl Drop for DirectEndpoint {
+    fn drop(&mut self) {
+        // The acceptor holds an endpoint handle; without this it would listen forever.
+        self.acceptor.abort();
+        // Established connections live on; new ones are no longer answered.
+        self.endpoint.set_server_config(None);
+    }
+}
+
+impl fmt::Debug for DirectEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectEndpoint")
+            .field("local_addr", &self.endpoint.local_addr().ok())
+            .field("rejected_handshakes", &self.rejected_handshakes())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts incoming connections until the endpoint closes, running handshakes concurrently and
+/// queueing the authenticated ones for [`DirectEndpoint::accept`].
+async fn run_acceptor(
+    endpoint: quinn::Endpoint,
+    pinned: PinnedKeys,
+    rejected: Arc<AtomicU64>,
+    queue: mpsc::Sender<DirectConnection>,
+) {
+    let mut handshakes = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                if handshakes.len() >= HANDSHAKES_IN_FLIGHT_MAX {
+                    warn!(remote = %incoming.remote_address(), "refused connection: \
+                        {HANDSHAKES_IN_FLIGHT_MAX} handshakes already in flight");
+                    rejected.fetch_add(1, Ordering::Relaxed);
+                    incoming.refuse();
+                } else {
+                    handshakes.spawn(authenticate(incoming, pinned.clone()));
+                }
+            }
+            Some(joined) = handshakes.join_next() => deliver(joined, &rejected, &queue),
+        }
+    }
+    // Dropping `handshakes` aborts the pending ones; dropping `queue` ends `accept`.
+}
+
+/// Completes one incoming handshake and checks the client's identity.
+async fn authenticate(
+    incoming: quinn::Incoming,
+    pinned: PinnedKeys,
+) -> (SocketAddr, Result<DirectConnection, DirectError>) {
+    let remote = incoming.remote_address();
+    let result = match incoming.await {
+        Err(error) => Err(DirectError::Handshake(error)),
+        Ok(connection) => match checked_peer_key(&connection) {
+            Err(error) => Err(error),
+            Ok(peer) if !pinned.contains(&peer) => {
+                connection.close(CLOSE_CODE_IDENTITY, b"not pinned");
+                Err(DirectError::NotPinned {
+                    fingerprint: StationId(peer).fingerprint(),
+                })
+            }
+            Ok(peer) => Ok(DirectConnection { connection, peer }),
+        },
+    };
+    (remote, result)
+}
+
+/// Hands a finished handshake to the accept queue, or logs and counts its failure.
+fn deliver(
+    joined: Result<(SocketAddr, Result<DirectConnection, DirectError>), JoinError>,
+    rejected: &AtomicU64,
+    queue: &mpsc::Sender<DirectConnection>,
+) {
+    match joined {
+        Err(error) => {
+            rejected.fetch_add(1, Ordering::Relaxed);
+            warn!("incoming handshake task failed: {error}");
+        }
+        Ok((remote, Err(error))) => {
+            rejected.fetch_add(1, Ordering::Relaxed);
+            warn!(%remote, "refused incoming connection: {error}");
+        }
+        Ok((remote, Ok(connection))) => {
+            if let Err(full_or_closed) = queue.try_send(connection) {
+                warn!(%remote, "closing authenticated connection: accept queue full or closed");
+                full_or_closed
+                    .into_inner()
+                    .connection
+                    .close(CLOSE_CODE_BUSY, b"busy");
+            }
+        }
+    }
+}
+
+/// An authenticated direct-channel connection. Clones share the connection.
+#[derive(Clone)]
+pub struct DirectConnection {
+    connection: quinn::Connection,
+    peer: [u8; 32],
+}
+
+impl DirectConnection {
+    /// The authenticated peer identity key.
+    pub fn peer(&self) -> [u8; 32] {
+        self.peer
+    }
+
+    /// Current round-trip time estimate.
+    pub fn rtt(&self) -> Duration {
+        self.connection.rtt()
+    }
+
+    /// The peer's current UDP address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.connection.remote_address()
+    }
+
+    /// Opens one unidirectional stream for sending frames. The peer learns of it (and its
+    /// [`Self::accept_receiver`] returns) when the first frame is sent.
+    pub async fn open_sender(&self) -> Result<FrameSender, DirectError> {
+        let stream = self.connection.open_uni().await.map_err(lost)?;
+        Ok(FrameSender { stream })
+    }
+
+    /// Accepts the next unidirectional stream of frames from the peer.
+    pub async fn accept_receiver(&self) -> Result<FrameReceiver, DirectError> {
+        let stream = self.connection.accept_uni().await.map_err(lost)?;
+        Ok(FrameReceiver {
+            stream,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Resolves when the connection ends, with why.
+    pub async fn closed(&self) -> DirectError {
+        lost(self.connection.closed().await)
+    }
+
+    /// Closes the connection at once; unsent and unacknowledged data is abandoned.
+    pub fn close(&self) {
+        self.connection.close(CLOSE_CODE_NORMAL, b"closed");
+    }
+}
+
+impl fmt::Debug for DirectConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectConnection")
+            .field("peer", &StationId(self.peer))
+            .field("remote_address", &self.remote_address())
+            .finish()
+    }
+}
+
+/// Sends frames on one unidirectional stream. Dropping it finishes the stream.
+#[derive(Debug)]
+pub struct FrameSender {
+    stream: quinn::SendStream,
+}
+
+impl FrameSender {
+    /// Sends `frame` as a `u32` big-endian length then its bytes; refuses frames over
+    /// [`FRAME_SIZE_MAX_BYTES`] without writing anything. Not cancel-safe: a send dropped part
+    /// way leaves a partial frame, after which the stream must be abandoned.
+    pub async fn send(&mut self, frame: &[u8]) -> Result<(), DirectError> {
+        if frame.len() > FRAME_SIZE_MAX_BYTES {
+            return Err(DirectError::FrameTooLarge {
+                len: frame.len(),
+                max: FRAME_SIZE_MAX_BYTES,
+            });
+        }
+        let len =
+            u32::try_from(frame.len()).expect("the limit fits a u32 (asserted at compile time)");
+        self.stream
+            .write_all(&len.to_be_bytes())
+            .await
+            .map_err(write_error)?;
+        self.stream.write_all(frame).await.map_err(write_error)
+    }
+
+    /// Ends the stream cleanly: the peer's receiver yields `Ok(None)` after the last frame.
+    pub fn finish(&mut self) -> Result<(), DirectError> {
+        self.stream.finish().map_err(|_| DirectError::StreamClosed)
+    }
+}
+
+/// Receives frames from one unidirectional stream.
+#[derive(Debug)]
+pub struct FrameReceiver {
+    stream: quinn::RecvStream,
+    /// Bytes of the frame being received so far, prefix included.
+    pending: Vec<u8>,
+}
+
+impl FrameReceiver {
+    /// The next frame; `Ok(None)` on a clean end of stream. A length over
+    /// [`FRAME_SIZE_MAX_BYTES`] is an error, nothing past it is read and the stream is stopped.
+    /// Cancel-safe: a partly received frame is kept for the next call.
+    pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, DirectError> {
+        loop {
+            let expected = self.expected_bytes()?;
+            let missing = expected - self.pending.len();
+            if missing == 0 {
+                let mut frame = std::mem::take(&mut self.pending);
+                frame.drain(..FRAME_PREFIX_BYTES);
+                return Ok(Some(frame));
+            }
+            // Never ask for more than the current frame: nothing beyond it is read.
+            match self
+                .stream
+                .read_chunk(missing, true)
+                .await
+                .map_err(read_error)?
+            {
+                Some(chunk) => self.pending.extend_from_slice(&chunk.bytes),
+                None if self.pending.is_empty() => return Ok(None),
+                None => {
+                    return Err(DirectError::TruncatedFrame {
+                        received_bytes: self.pending.len(),
+                        expected_bytes: expected,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Size of the frame being received, prefix included (just the prefix until it is read).
+    fn expected_bytes(&mut self) -> Result<usize, DirectError> {
+        let Some(prefix) = self.pending.first_chunk::<FRAME_PREFIX_BYTES>() else {
+            return Ok(FRAME_PREFIX_BYTES);
+        };
+        let len = usize::try_from(u32::from_be_bytes(*prefix)).unwrap_or(usize::MAX);
+        if len > FRAME_SIZE_MAX_BYTES {
+            // Already stopped if this is a repeated call; that is fine.
+            self.stream.stop(STOP_CODE_FRAME_TOO_LARGE).ok();
+            return Err(DirectError::FrameTooLarge {
+                len,
+                max: FRAME_SIZE_MAX_BYTES,
+            });
+        }
+        Ok(FRAME_PREFIX_BYTES + len)
+    }
+}
+
+/// Maps the end of a connection to an error, recognising a refusal of our identity.
+fn lost(error: ConnectionError) -> DirectError {
+    if is_refusal(&error) {
+        DirectError::RefusedByPeer
+    } else {
+        DirectError::ConnectionLost(error.to_string())
+    }
+}
+
+/// Whether the peer closed with TLS `access_denied`, which its client verifier sends when our
+/// key is not pinned there.
+fn is_refusal(error: &ConnectionError) -> bool {
+    let refused = TransportErrorCode::crypto(AlertDescription::AccessDenied.into());
+    matches!(error, ConnectionError::ConnectionClosed(close) if close.error_code == refused)
+}
+
+fn write_error(error: quinn::WriteError) -> DirectError {
+    match error {
+        quinn::WriteError::ConnectionLost(error) => lost(error),
+        error => DirectError::StreamWrite(error),
+    }
+}
+
+fn read_error(error: quinn::ReadError) -> DirectError {
+    match error {
+        quinn::ReadError::ConnectionLost(error) => lost(error),
+        error => DirectError::StreamRead(error),
+    }
+}
+
+fn wrong_peer(expected: [u8; 32], presented: [u8; 32]) -> DirectError {
+    DirectError::WrongPeer {
+        expected_fingerprint: StationId(expected).fingerprint(),
+        presented_fingerprint: StationId(presented).fingerprint(),
+    }
+}
+
+fn transport_config(config: &DirectConfig) -> Result<quinn::TransportConfig, DirectError> {
+    if config.keep_alive_interval.is_zero() || config.keep_alive_interval >= config.idle_timeout {
+        return Err(DirectError::Config(format!(
+            "keep-alive interval {:?} must be above zero and below the idle timeout {:?}",
+            config.keep_alive_interval, config.idle_timeout
+        )));
+    }
+    let idle_timeout = quinn::IdleTimeout::try_from(config.idle_timeout).map_err(|_| {
+        DirectError::Config(format!(
+            "idle timeout {:?} is too long",
+            config.idle_timeout
+        ))
+    })?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(config.keep_alive_interval))
+        .max_idle_timeout(Some(idle_timeout))
+        .max_concurrent_bidi_streams(VarInt::from_u32(0))
+        .max_concurrent_uni_streams(VarInt::from_u32(UNI_STREAMS_MAX));
+    Ok(transport)
+}
+
+/// Our certificate and key, and the crypto provider every TLS config is built with.
+struct TlsIdentity {
+    provider: Arc<CryptoProvider>,
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl TlsIdentity {
+    /// Makes a self-signed certificate for `identity` and checks it carries that key.
+    fn new(identity: &SigningKey) -> Result<Self, DirectError> {
+        let identity_error = |error: &dyn fmt::Display| DirectError::Identity(error.to_string());
+        let pkcs8 = identity.to_pkcs8_der().map_err(|e| identity_error(&e))?;
+        let key = PrivatePkcs8KeyDer::from(pkcs8.as_bytes().to_vec());
+        let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&key, &rcgen::PKCS_ED25519)
+            .map_err(|e| identity_error(&e))?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| identity_error(&e))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, CERTIFICATE_SUBJECT);
+        let certificate = params
+            .self_signed(&key_pair)
+            .map_err(|e| identity_error(&e))?;
+        let certificate = certificate.der().clone();
+        let carried = ed25519_key_of(&certificate).map_err(|e| identity_error(&e))?;
+        if carried != identity.verifying_key().to_bytes() {
+            return Err(DirectError::Identity(
+                "certificate carries another key".into(),
+            ));
+        }
+        Ok(Self {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            certificate,
+            key: PrivateKeyDer::Pkcs8(key),
+        })
+    }
+
+    fn server_config(&self, pinned: PinnedKeys) -> Result<rustls::ServerConfig, DirectError> {
+        let verifier = Arc::new(PinnedClientKeys {
+            pinned,
+            algorithms: self.provider.signature_verification_algorithms,
+        });
+        let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(tls_config_error)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![self.certificate.clone()], self.key.clone_key())
+            .map_err(tls_config_error)?;
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        // No resumption: every connection runs the pinned-key checks.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(config)
+    }
+
+    fn client_config(
+        &self,
+        verifier: Arc<ExpectedServerKey>,
+    ) -> Result<rustls::ClientConfig, DirectError> {
+        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(tls_config_error)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(vec![self.certificate.clone()], self.key.clone_key())
+            .map_err(tls_config_error)?;
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(config)
+    }
+}
+
+fn tls_config_error(error: rustls::Error) -> DirectError {
+    DirectError::Config(format!("TLS: {error}"))
+}
+
+/// The certificate's key is not Ed25519 (or not a valid Ed25519 point).
+#[derive(Debug, thiserror::Error)]
+#[error("certificate key is not a valid Ed25519 public key")]
+struct NotEd25519;
+
+/// Parses `certificate` and returns its Ed25519 public key; any other key type is refused.
+fn ed25519_key_of(certificate: &CertificateDer<'_>) -> Result<[u8; 32], rustls::Error> {
+    let parsed = ParsedCertificate::try_from(certificate)?;
+    let spki = parsed.subject_public_key_info();
+    // Checks the algorithm is id-Ed25519 without parameters and the key a valid point.
+    let key = VerifyingKey::from_public_key_der(spki.as_ref()).map_err(|_| {
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(NotEd25519))))
+    })?;
+    Ok(key.to_bytes())
+}
+
+/// The peer key recorded by a finished handshake, parsed again from its certificate.
+fn checked_peer_key(connection: &quinn::Connection) -> Result<[u8; 32], DirectError> {
+    let result = (|| {
+        let identity = connection.peer_identity().ok_or("no certificate")?;
+        let chain = identity
+            .downcast::<Vec<CertificateDer<'static>>>()
+            .map_err(|_| "not an X.509 certificate chain")?;
+        let end_entity = chain.first().ok_or("empty certificate chain")?;
+        ed25519_key_of(end_entity).map_err(|_| "no valid Ed25519 key")
+    })();
+    result.map_err(|why| {
+        connection.close(CLOSE_CODE_IDENTITY, b"bad identity");
+        DirectError::InvalidPeerIdentity(why)
+    })
+}
+
+/// Checks a TLS 1.3 handshake signature: Ed25519 only, by the certificate's key.
+fn verify_ed25519_tls13(
+    message: &[u8],
+    certificate: &CertificateDer<'_>,
+    signature: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    if signature.scheme != SignatureScheme::ED25519 {
+        return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+    }
+    rustls::crypto::verify_tls13_signature(message, certificate, signature, algorithms)
+}
+
+fn tls12_refused() -> rustls::Error {
+    rustls::Error::General("TLS 1.2 is not allowed on the direct channel".into())
+}
+
+/// Client side: the server must present exactly the key we dialled for.
+#[derive(Debug)]
+struct ExpectedServerKey {
+    expected: [u8; 32],
+    /// A different key the server presented, kept to explain the failure.
+    presented: Mutex<Option<[u8; 32]>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ExpectedServerKey {
+    fn new(expected: [u8; 32], provider: &CryptoProvider) -> Self {
+        Self {
+            expected,
+            presented: Mutex::new(None),
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+
+    /// Turns a failed handshake into the most precise error we know.
+    fn explain(&self, error: ConnectionError) -> DirectError {
+        let presented = *self
+            .presented
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(presented) = presented {
+            return wrong_peer(self.expected, presented);
+        }
+        if is_refusal(&error) {
+            DirectError::RefusedByPeer
+        } else {
+            DirectError::Handshake(error)
+        }
+    }
+}
+
+impl ServerCertVerifier for ExpectedServerKey {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let presented = ed25519_key_of(end_entity)?;
+        if presented != self.expected {
+            *self
+                .presented
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(presented);
+            return Err(CertificateError::ApplicationVerificationFailure.into());
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _certificate: &CertificateDer<'_>,
+        _signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(tls12_refused())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_ed25519_tls13(message, certificate, signature, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// Server side: client authentication is mandatory and the key must be pinned.
+#[derive(Debug)]
+struct PinnedClientKeys {
+    pinned: PinnedKeys,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for PinnedClientKeys {
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let presented = ed25519_key_of(end_entity)?;
+        if !self.pinned.contains(&presented) {
+            warn!(fingerprint = %StationId(presented).fingerprint(), "client identity is not pinned");
+            // Sent as an access_denied alert, which the client reports as RefusedByPeer.
+            return Err(CertificateError::ApplicationVerificationFailure.into());
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _certificate: &CertificateDer<'_>,
+        _signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(tls12_refused())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_ed25519_tls13(message, certificate, signature, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Longest any single step of a test may take on localhost.
+    const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn public(seed: u8) -> [u8; 32] {
+        key(seed).verifying_key().to_bytes()
+    }
+
+    fn fingerprint(seed: u8) -> Fingerprint {
+        StationId(public(seed)).fingerprint()
+    }
+
+    fn endpoint(seed: u8, pinned: PinnedKeys) -> DirectEndpoint {
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        DirectEndpoint::bind(&key(seed), localhost, pinned, &DirectConfig::default())
+            .expect("binding an ephemeral localhost port succeeds")
+    }
+
+    fn pins(seeds: &[u8]) -> PinnedKeys {
+        PinnedKeys::new(seeds.iter().map(|&seed| public(seed)))
+    }
+
+    async fn within<T>(step: impl Future<Output = T>) -> T {
+        tokio::time::timeout(STEP_TIMEOUT, step)
+            .await
+            .expect("test step finished in time")
+    }
+
+    /// Station 1 dials station 2; each pins the other. Returns (dialled, accepted) too.
+    async fn linked() -> (
+        DirectEndpoint,
+        DirectEndpoint,
+        DirectConnection,
+        DirectConnection,
+    ) {
+        let one = endpoint(1, pins(&[2]));
+        let two = endpoint(2, pins(&[1]));
+        let addr = two.local_addr().expect("bound endpoint has an address");
+        let (dialled, accepted) =
+            within(async { tokio::join!(one.connect(addr, public(2)), two.accept()) }).await;
+        let dialled = dialled.expect("pinned peers connect");
+        let accepted = accepted.expect("pinned client is accepted");
+        (one, two, dialled, accepted)
+    }
+
+    fn describe(received: &Result<Option<Vec<u8>>, DirectError>) -> String {
+        match received {
+            Ok(Some(frame)) => format!("frame {}", frame.escape_ascii()),
+            Ok(None) => "end".to_owned(),
+            Err(error) => format!("{error:?}"),
+        }
+    }
+
+    /// Receives from `receiver` until the end of stream or an error, describing each result.
+    async fn drain(receiver: &mut FrameReceiver) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let received = within(receiver.recv()).await;
+            seen.push(describe(&received));
+            if !matches!(received, Ok(Some(_))) {
+                return seen;
+            }
+        }
+    }
+
+    /// Writes `raw` bytes on a fresh stream from `from`, finishes it, and checks what `to`'s
+    /// receiver makes of them.
+    async fn check_recv(
+        from: &DirectConnection,
+        to: &DirectConnection,
+        raw: &[u8],
+        expect: &[&str],
+    ) {
+        let mut stream = within(from.connection.open_uni())
+            .await
+            .expect("stream opens");
+        within(stream.write_all(raw))
+            .await
+            .expect("raw write succeeds");
+        stream.finish().expect("stream was open");
+        let mut receiver = within(to.accept_receiver()).await.expect("stream arrives");
+        assert_eq!(
+            drain(&mut receiver).await,
+            expect,
+            "raw input {}",
+            raw.escape_ascii()
+        );
+    }
+
+    fn prefixed(len: u32, body: &[u8]) -> Vec<u8> {
+        [&len.to_be_bytes()[..], body].concat()
+    }
+
+    #[tokio::test]
+    async fn frames_flow_both_ways_and_end_cleanly() {
+        let (_one, _two, dialled, accepted) = linked().await;
+        assert_eq!(dialled.peer(), public(2));
+        assert_eq!(accepted.peer(), public(1));
+        let largest = vec![b'x'; FRAME_SIZE_MAX_BYTES];
+        let frames: [&[u8]; 3] = [b"hello", b"", &largest];
+        let expect = [
+            "frame hello".to_owned(),
+            "frame ".to_owned(),
+            format!("frame {}", largest.escape_ascii()),
+            "end".to_owned(),
+        ];
+        for (from, to) in [(&dialled, &accepted), (&accepted, &dialled)] {
+            let mut sender = within(from.open_sender()).await.expect("stream opens");
+            for frame in frames {
+                within(sender.send(frame))
+                    .await
+                    .expect("frame within the limit is sent");
+            }
+            sender.finish().expect("stream was open");
+            let mut receiver = within(to.accept_receiver()).await.expect("stream arrives");
+            assert_eq!(drain(&mut receiver).await, expect);
+        }
+    }
+
+    #[tokio::test]
+    async fn receiver_decodes_raw_streams() {
+        let (_one, _two, dialled, accepted) = linked().await;
+        let over = u32::try_from(FRAME_SIZE_MAX_BYTES + 1).expect("limit fits u32");
+        let cases: [(Vec<u8>, &[&str]); 6] = [
+            (
+                [prefixed(2, b"ab"), prefixed(0, b"")].concat(),
+                &["frame ab", "frame ", "end"],
+            ),
+            (Vec::new(), &["end"]),
+            (
+                prefixed(over, b"more"),
+                &["FrameTooLarge { len: 66561, max: 66560 }"],
+            ),
+            (
+                prefixed(u32::MAX, b""),
+                &["FrameTooLarge { len: 4294967295, max: 66560 }"],
+            ),
+            (
+                vec![0, 0],
+                &["TruncatedFrame { received_bytes: 2, expected_bytes: 4 }"],
+            ),
+            (
+                prefixed(5, b"abc"),
+                &["TruncatedFrame { received_bytes: 7, expected_bytes: 9 }"],
+            ),
+        ];
+        for (raw, expect) in &cases {
+            check_recv(&dialled, &accepted, raw, expect).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn send_refuses_an_oversized_frame_without_writing() {
+        let (_one, _two, dialled, accepted) = linked().await;
+        let mut sender = within(dialled.open_sender()).await.expect("stream opens");
+        let refused = within(sender.send(&vec![0; FRAME_SIZE_MAX_BYTES + 1])).await;
+        assert!(
+            matches!(refused, Err(DirectError::FrameTooLarge { len, max })
+                if len == FRAME_SIZE_MAX_BYTES + 1 && max == FRAME_SIZE_MAX_BYTES),
+            "{refused:?}"
+        );
+        within(sender.send(b"after"))
+            .await
+            .expect("stream is still usable");
+        sender.finish().expect("stream was open");
+        let mut receiver = within(accepted.accept_receiver())
+            .await
+            .expect("stream arrives");
+        assert_eq!(drain(&mut receiver).await, ["frame after", "end"]);
+    }
+
+    #[tokio::test]
+    async fn unpinned_client_is_refused_until_pinned() {
+        let server_pins = PinnedKeys::default();
+        let server = endpoint(2, server_pins.clone());
+        let client = endpoint(1, pins(&[2]));
+        let addr = server.local_addr().expect("bound endpoint has an address");
+
+        // The client may finish its half of the handshake before the server refuses it.
+        let outcome = match within(client.connect(addr, public(2))).await {
+            Ok(connection) => within(connection.closed()).await,
+            Err(error) => error,
+        };
+        assert!(matches!(outcome, DirectError::RefusedByPeer), "{outcome:?}");
+        within(async {
+            while server.rejected_handshakes() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(server.rejected_handshakes(), 1);
+        let nothing = tokio::time::timeout(Duration::from_millis(200), server.accept()).await;
+        assert!(nothing.is_err(), "a refused client must not be accepted");
+
+        // Pinning takes effect while running.
+        assert!(server_pins.insert(public(1)));
+        let (dialled, accepted) =
+            within(async { tokio::join!(client.connect(addr, public(2)), server.accept()) }).await;
+        assert_eq!(dialled.expect("now pinned").peer(), public(2));
+        assert_eq!(accepted.expect("now accepted").peer(), public(1));
+        assert_eq!(server.rejected_handshakes(), 1);
+    }
+
+    #[tokio::test]
+    async fn dialling_for_another_key_reports_both_fingerprints() {
+        let one = endpoint(1, pins(&[2]));
+        let two = endpoint(2, pins(&[1]));
+        let addr = two.local_addr().expect("bound endpoint has an address");
+        let outcome = within(one.connect(addr, public(3))).await;
+        match outcome {
+            Err(DirectError::WrongPeer {
+                expected_fingerprint,
+                presented_fingerprint,
+            }) => {
+                assert_eq!(expected_fingerprint, fingerprint(3));
+                assert_eq!(presented_fingerprint, fingerprint(2));
+            }
+            other => panic!("expected WrongPeer, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_is_reported_and_ends_accept() {
+        let (_one, two, dialled, accepted) = linked().await;
+        dialled.close();
+        let why = within(accepted.closed()).await;
+        assert!(
+            matches!(&why, DirectError::ConnectionLost(text) if text.contains("closed by peer")),
+            "{why:?}"
+        );
+        two.close();
+        assert!(within(two.accept()).await.is_none());
+    }
+
+    #[test]
+    fn keep_alive_must_be_below_idle_timeout() {
+        let config = DirectConfig {
+            keep_alive_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+        };
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        let refused = DirectEndpoint::bind(&key(1), localhost, PinnedKeys::default(), &config);
+        assert!(
+            matches!(refused, Err(DirectError::Config(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn certificate_carries_the_identity_key() {
+        let identity = TlsIdentity::new(&key(4)).expect("certificate is made");
+        assert_eq!(
+            ed25519_key_of(&identity.certificate).expect("parses"),
+            public(4)
+        );
+    }
+}

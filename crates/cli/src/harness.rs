@@ -1,0 +1,247 @@
+//! Real stations as child processes: init, pair, run, kill -9, restart, query.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+
+/// Longest a station may take to answer on its API after start, in milliseconds.
+pub const START_TIMEOUT_MS: u64 = 20_000;
+
+/// A free UDP port on 127.0.0.1 (bound and released; good enough on a quiet loopback).
+pub fn free_udp_port() -> anyhow::Result<u16> {
+    let socket = UdpSocket::bind("127.0.0.1:0").context("finding a free UDP port")?;
+    Ok(socket.local_addr()?.port())
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One station: a home directory and, while running, its daemon process.
+pub struct StationProcess {
+    /// Station name.
+    pub name: String,
+    /// Home directory.
+    pub home: PathBuf,
+    /// Direct-channel address.
+    pub listen: SocketAddr,
+    exe: PathBuf,
+    daemon: Option<Child>,
+    starts: u32,
+}
+
+impl StationProcess {
+    /// Creates a station with `parley init` in `root/name`.
+    pub fn init(exe: &Path, root: &Path, name: &str, lang: &str) -> anyhow::Result<Self> {
+        let listen: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
+        let station = Self {
+            name: name.to_owned(),
+            home: root.join(name.to_lowercase()),
+            listen,
+            exe: exe.to_owned(),
+            daemon: None,
+            starts: 0,
+        };
+        station.ok(&[
+            "init",
+            "--name",
+            name,
+            "--lang",
+            lang,
+            "--listen",
+            &listen.to_string(),
+        ])?;
+        Ok(station)
+    }
+
+    /// Runs `parley --home HOME args…` and returns its output, whatever the exit code.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new(&self.exe)
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env_remove("PARLEY_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running parley {}", args.join(" ")))
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.cli(args)?;
+        if !output.status.success() {
+            bail!(
+                "{}: parley {} failed: {}",
+                self.name,
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs a `--json` command and parses its output.
+    pub fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let text = self.ok(&all)?;
+        serde_json::from_str(&text).with_context(|| format!("parsing output of {args:?}"))
+    }
+
+    /// This station's fingerprint.
+    pub fn fingerprint(&self) -> anyhow::Result<String> {
+        Ok(self.ok(&["fingerprint"])?.trim().to_owned())
+    }
+
+    /// Writes this station's card to `dir/NAME.card` and returns the path.
+    pub fn card_file(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let path = dir.join(format!("{}.card", self.name.to_lowercase()));
+        std::fs::write(&path, self.ok(&["card"])?)?;
+        Ok(path)
+    }
+
+    /// Pins `other` here, as an operator would after reading its fingerprint aloud.
+    pub fn pin(&self, other: &StationProcess, dir: &Path) -> anyhow::Result<()> {
+        let card = other.card_file(dir)?;
+        let fingerprint = other.fingerprint()?;
+        self.ok(&[
+            "peer",
+            "add",
+            card.to_str().context("card path is UTF-8")?,
+            "--fingerprint",
+            &fingerprint,
+        ])?;
+        Ok(())
+    }
+
+    /// Starts the daemon (stderr to `daemon-N.log` in the home) and waits until it answers.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        if self.daemon.is_some() {
+            bail!("{} is already running", self.name);
+        }
+        self.starts += 1;
+        let log_path = self.home.join(format!("daemon-{}.log", self.starts));
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new(&self.exe)
+            .arg("--home")
+            .arg(&self.home)
+            .arg("run")
+            .env_remove("PARLEY_HOME")
+            .env(
+                "PARLEY_LOG",
+                std::env::var("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting parley run")?;
+        self.daemon = Some(child);
+        let ready = wait_until(Duration::from_millis(START_TIMEOUT_MS), || {
+            self.json(&["status"])
+                .map(|s| s["daemon"] == "running")
+                .unwrap_or(false)
+        });
+        if !ready {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            let status = self
+                .cli(&["status", "--json"])
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+            bail!(
+                "{} did not start (status: {:?}); daemon log ends:\n{}",
+                self.name,
+                status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the daemon process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Kills the daemon with SIGKILL: no shutdown, no final commit.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.daemon.take() {
+            child.kill().context("kill -9")?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the daemon with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.daemon.take() {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()?;
+            if !status.success() {
+                bail!("kill -TERM failed");
+            }
+            let exited = wait_until(Duration::from_secs(10), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if !exited {
+                child.kill()?;
+                bail!("{} did not stop on SIGTERM", self.name);
+            }
+            let status = child.wait()?;
+            if !status.success() {
+                bail!("{} exited with {status} on SIGTERM", self.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// `outbox --json`.
+    pub fn outbox(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .json(&["outbox"])?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// `inbox --json`.
+    pub fn inbox(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .json(&["inbox"])?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Whether every message in the outbox is delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.outbox()
+            .map(|rows| rows.iter().all(|r| r["state"] == "delivered"))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for StationProcess {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+    }
+}

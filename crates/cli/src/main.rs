@@ -1,0 +1,201 @@
+//! `parley`: the command-line interface of a parley station.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod commands;
+mod demo;
+
+/// parley, a crisis hotline: signed, end-to-end encrypted, durable messages between stations
+/// that do not trust each other.
+#[derive(Parser, Debug)]
+#[command(name = "parley", version, about, long_about = None)]
+pub struct Cli {
+    /// Station home directory (default: $PARLEY_HOME, else the platform data directory).
+    #[arg(long, global = true, env = "PARLEY_HOME")]
+    pub home: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a station: identity key, epoch key, store and configuration.
+    Init {
+        /// Station name shown to peers.
+        #[arg(long)]
+        name: String,
+        /// Working language of the operators (BCP 47 tag).
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// UDP address for the direct channel, also advertised in the card.
+        #[arg(long, default_value = parley_station::home::DEFAULT_LISTEN)]
+        listen: String,
+    },
+    /// Print this station's fingerprint, one line.
+    Fingerprint,
+    /// Print this station's signed contact card as pasteable text.
+    Card,
+    /// Pair with peers and list them.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Run the station daemon in the foreground (logs to stderr; SIGINT/SIGTERM stop it).
+    Run,
+    /// Send a message; prints its id once it is durable.
+    Send {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Handling precedence.
+        #[arg(long, value_enum, default_value = "routine")]
+        precedence: PrecedenceArg,
+        /// The text.
+        text: String,
+    },
+    /// Received messages, per sender in seq order.
+    Inbox {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sent messages with their state: queued, sent or delivered.
+    Outbox {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Peers, channels, health and queue depths.
+    Status {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export and verify transcripts.
+    #[command(subcommand)]
+    Transcript(TranscriptCommand),
+    /// Run two stations on loopback and show every guarantee at work.
+    Demo,
+    /// Measure durable end-to-end latency and throughput between two stations on loopback.
+    Bench {
+        /// Messages for the throughput run.
+        #[arg(long, default_value_t = 20_000)]
+        messages: u64,
+        /// Text size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Messages for the latency run (one at a time).
+        #[arg(long, default_value_t = 2_000)]
+        latency_messages: u64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `peer` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PeerCommand {
+    /// Pin a peer from its card after checking its fingerprint out of band.
+    Add {
+        /// File holding the peer's card (`-` for standard input).
+        file: PathBuf,
+        /// The fingerprint the peer read to you out of band.
+        #[arg(long)]
+        fingerprint: String,
+        /// Direct-channel address to use instead of the card's (IP:PORT).
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// List paired peers.
+    List {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `transcript` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TranscriptCommand {
+    /// Write the full signed record of the link with PEER to a file.
+    Export {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check every signature, chain link and receipt of a transcript; exit 0 only if all hold.
+    Verify {
+        /// The transcript file.
+        file: PathBuf,
+    },
+}
+
+/// Precedence levels.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PrecedenceArg {
+    /// Handle within 10 minutes.
+    Flash,
+    /// Handle within 30 minutes.
+    Immediate,
+    /// Handle within 3 hours.
+    Priority,
+    /// Handle within 6 hours.
+    Routine,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Run));
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(daemon: bool) {
+    let default = if daemon { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn home_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.home {
+        Some(home) => Ok(home.clone()),
+        None => dirs::data_dir()
+            .map(|d| d.join("parley"))
+            .context("no --home, no PARLEY_HOME and no platform data directory; pass --home DIR"),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Demo => return demo::run(),
+        Command::Bench {
+            messages,
+            size,
+            latency_messages,
+            json,
+        } => return bench::run(*messages, *size, *latency_messages, *json),
+        Command::Transcript(TranscriptCommand::Verify { file }) => {
+            return commands::transcript_verify(file);
+        }
+        _ => {}
+    }
+    let home = parley_station::Home::new(home_dir(&cli)?);
+    commands::dispatch(&home, cli.command)
+}

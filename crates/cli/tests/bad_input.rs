@@ -1,0 +1,282 @@
+//! Bad input from operators, files and the network: each refused with a clear error, counted
+//! where it came from the network, and never changing what is stored.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{exe, paired};
+use parley::harness::{StationProcess, wait_until};
+use parley_channels::{DirectConfig, DirectEndpoint, PinnedKeys};
+use parley_proto::limits::{ENVELOPE_SIZE_MAX_BYTES, TEXT_SIZE_MAX_BYTES};
+use parley_proto::seal::EpochSecret;
+use parley_proto::{ChannelId, ChannelKind, ContactCard, Endpoint, Identity, Keyring};
+use rand_core::SeedableRng as _;
+use serde_json::Value;
+
+fn stderr_of(station: &StationProcess, args: &[&str]) -> String {
+    let output = station.cli(args).expect("run parley");
+    assert!(!output.status.success(), "parley {args:?} must fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn wrong_fingerprint_or_forged_card_pins_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let bravo = StationProcess::init(exe(), root.path(), "Bravo", "en").unwrap();
+    let card = bravo.card_file(root.path()).unwrap();
+    let card = card.to_str().unwrap();
+    let wrong = alpha.fingerprint().unwrap();
+    let error = stderr_of(&alpha, &["peer", "add", card, "--fingerprint", &wrong]);
+    assert!(error.contains("fingerprint mismatch"), "{error}");
+    let error = stderr_of(&alpha, &["peer", "add", card, "--fingerprint", "not-hex"]);
+    assert!(error.contains("is not a fingerprint"), "{error}");
+
+    // A card whose body was altered no longer verifies under the key it names.
+    let text = std::fs::read_to_string(card).unwrap();
+    let line = text.lines().nth(3).unwrap();
+    let altered_line: String = line
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 40 {
+                if c == 'Q' { 'R' } else { 'Q' }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let forged = root.path().join("forged.card");
+    std::fs::write(&forged, text.replace(line, &altered_line)).unwrap();
+    let fingerprint = bravo.fingerprint().unwrap();
+    let error = stderr_of(
+        &alpha,
+        &[
+            "peer",
+            "add",
+            forged.to_str().unwrap(),
+            "--fingerprint",
+            &fingerprint,
+        ],
+    );
+    assert!(error.contains("card refused"), "{error}");
+    let truncated = root.path().join("truncated.card");
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let error = stderr_of(
+        &alpha,
+        &[
+            "peer",
+            "add",
+            truncated.to_str().unwrap(),
+            "--fingerprint",
+            &fingerprint,
+        ],
+    );
+    assert!(error.contains("card refused"), "{error}");
+    assert_eq!(alpha.json(&["peer", "list"]).unwrap(), Value::Array(vec![]));
+
+    // The right fingerprint pins; a second time is refused.
+    alpha
+        .ok(&["peer", "add", card, "--fingerprint", &fingerprint])
+        .unwrap();
+    let error = stderr_of(
+        &alpha,
+        &["peer", "add", card, "--fingerprint", &fingerprint],
+    );
+    assert!(error.contains("already paired"), "{error}");
+    assert_eq!(
+        alpha
+            .json(&["peer", "list"])
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn operator_errors_are_clear_and_store_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired(root.path());
+    for running in [false, true] {
+        if running {
+            alpha.start().unwrap();
+        }
+        let before = alpha.outbox().unwrap().len();
+        let over = "x".repeat(TEXT_SIZE_MAX_BYTES + 1);
+        let error = stderr_of(&alpha, &["send", "Bravo", &over]);
+        assert!(error.contains("over the limit"), "{error}");
+        let error = stderr_of(&alpha, &["send", "Nobody", "hello"]);
+        assert!(error.contains("unknown peer"), "{error}");
+        let error = stderr_of(&alpha, &["send", "Bravo", ""]);
+        assert!(error.contains("empty"), "{error}");
+        assert_eq!(alpha.outbox().unwrap().len(), before, "nothing stored");
+        let at_limit = "y".repeat(TEXT_SIZE_MAX_BYTES);
+        alpha.ok(&["send", "Bravo", &at_limit]).unwrap();
+        assert_eq!(alpha.outbox().unwrap().len(), before + 1);
+    }
+    alpha.stop().unwrap();
+}
+
+#[test]
+fn corrupted_transcript_fails_naming_the_first_bad_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    for i in 0..5 {
+        alpha.ok(&["send", "Bravo", &format!("note {i}")]).unwrap();
+    }
+    let file = root.path().join("t.txt");
+    alpha
+        .ok(&[
+            "transcript",
+            "export",
+            "Bravo",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+    alpha
+        .ok(&["transcript", "verify", file.to_str().unwrap()])
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Line 6 is Alpha's entry 3 (header, two cards, then Alpha's entries).
+    let mut bad = lines[5].to_owned();
+    let at = bad.len() - 20;
+    let flipped = if &bad[at..at + 1] == "A" { "B" } else { "A" };
+    bad.replace_range(at..at + 1, flipped);
+    let mut corrupted = lines.clone();
+    corrupted[5] = &bad;
+    std::fs::write(&file, corrupted.join("\n")).unwrap();
+    let error = stderr_of(&alpha, &["transcript", "verify", file.to_str().unwrap()]);
+    assert!(
+        error.contains("line 6 (entry 3: author Alpha seq 3)"),
+        "{error}"
+    );
+    let mut reordered = lines.clone();
+    reordered.swap(4, 5);
+    std::fs::write(&file, reordered.join("\n")).unwrap();
+    let error = stderr_of(&alpha, &["transcript", "verify", file.to_str().unwrap()]);
+    assert!(error.contains("line 5 (entry 2"), "{error}");
+    std::fs::write(&file, &text[..text.len() / 3]).unwrap();
+    assert!(
+        !alpha
+            .cli(&["transcript", "verify", file.to_str().unwrap()])
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+/// A frame that Alpha's identity would send to Bravo: Alpha's key announcement made afresh,
+/// so it is seq 1 again with a different id.
+fn fresh_frame(identity: &Identity, bravo_card: &ContactCard, seed: u8) -> Vec<u8> {
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
+    let keyring = Keyring::new(EpochSecret::generate(&mut rng));
+    let mut endpoint = Endpoint::new(identity.clone(), keyring, [seed; 32]);
+    let now = parley_station::clock::utc_now_ms();
+    endpoint
+        .pair(now, bravo_card.identity, bravo_card.epoch_public.clone())
+        .unwrap();
+    let link = endpoint.link_mut(&bravo_card.identity).unwrap();
+    link.add_channel(ChannelId(0), ChannelKind::Direct);
+    link.set_channel_up(now, ChannelId(0), true);
+    endpoint.take_writes();
+    endpoint.handle_timeout(now);
+    endpoint.poll_transmit().unwrap().1.frame.to_vec()
+}
+
+fn bravo_counts(bravo: &StationProcess) -> (Value, Value) {
+    let status = bravo.json(&["status"]).unwrap();
+    (status["rejected"].clone(), status["alarms"].clone())
+}
+
+#[test]
+fn hostile_frames_are_rejected_counted_and_change_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    alpha.ok(&["send", "Bravo", "genuine"]).unwrap();
+    common::await_all_delivered(&alpha, &bravo);
+    alpha.stop().unwrap();
+    let inbox_before = bravo.inbox().unwrap();
+
+    let alpha_identity = parley_station::Home::new(&alpha.home).identity().unwrap();
+    let bravo_card_text = bravo.ok(&["card"]).unwrap();
+    let (bravo_card, _) = ContactCard::from_text(&bravo_card_text).unwrap();
+    let mallory = Identity::from_secret(&[66; 32]);
+    let genuine_shape = fresh_frame(&alpha_identity, &bravo_card, 1);
+    let mut flipped = genuine_shape.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    let truncated = genuine_shape[..genuine_shape.len() - 100].to_vec();
+    let mut oversized = vec![1u8];
+    oversized.resize(ENVELOPE_SIZE_MAX_BYTES + 2, 0);
+    let unpinned = fresh_frame(&mallory, &bravo_card, 2);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = DirectConfig::default();
+        let any = "127.0.0.1:0".parse().unwrap();
+        let as_alpha = Arc::new(
+            DirectEndpoint::bind(
+                alpha_identity.signing_key(),
+                any,
+                PinnedKeys::default(),
+                &config,
+            )
+            .unwrap(),
+        );
+        let connection = as_alpha
+            .connect(bravo.listen, bravo_card.identity.0)
+            .await
+            .unwrap();
+        let mut sender = connection.open_sender().await.unwrap();
+        for frame in [&flipped, &truncated, &oversized, &unpinned, &genuine_shape] {
+            sender.send(frame).await.unwrap();
+        }
+        sender.finish().unwrap();
+        // An unpinned station cannot even complete a connection.
+        let as_mallory =
+            DirectEndpoint::bind(mallory.signing_key(), any, PinnedKeys::default(), &config)
+                .unwrap();
+        if let Ok(connection) = as_mallory
+            .connect(bravo.listen, bravo_card.identity.0)
+            .await
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), connection.closed()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+
+    let counted = wait_until(Duration::from_secs(10), || {
+        let (rejected, alarms) = bravo_counts(&bravo);
+        let frames = &rejected["frames"];
+        frames["bad_signature"] == 1
+            && frames["malformed"] == 1
+            && frames["oversized"] == 1
+            && frames["unknown_sender"] == 1
+            && rejected["handshakes"].as_u64() >= Some(1)
+            && alarms["total"] == 1
+    });
+    let status = bravo.json(&["status"]).unwrap();
+    assert!(counted, "rejections not counted as expected: {status:#}");
+    assert_eq!(status["alarms"]["recent"][0]["kind"], "equivocation");
+    assert_eq!(
+        status["peers"][0]["counters"]["rejected"]["equivocation"],
+        1
+    );
+    assert_eq!(
+        bravo.inbox().unwrap(),
+        inbox_before,
+        "nothing stored from hostile frames"
+    );
+    bravo.stop().unwrap();
+    // The alarm is durable: visible with the daemon stopped.
+    let status = bravo.json(&["status"]).unwrap();
+    assert_eq!(status["alarms"]["total"], 1);
+}

@@ -1,0 +1,164 @@
+//! parley's deterministic simulation: two stations' protocol cores ([`parley_proto::Endpoint`])
+//! over a simulated network — loss, duplication, reordering, delay and partitions on a direct
+//! and a relay channel — each with a simulated disk that loses whatever was not committed when
+//! its station crashes, plus an adversary that injects tampered, forged and replayed frames.
+//!
+//! One seeded ChaCha20 generator and a simulated clock drive everything, so a failing run
+//! replays exactly from its seed:
+//! `PARLEY_SIM_SEED=<seed> cargo test --release -p parley-sim --test seeds`.
+//!
+//! Architecture invariants: no threads, no real time, no OS randomness, and nothing iterated
+//! whose order depends on a random state (`BTreeMap`, never `HashMap`). The simulated disk
+//! changes only through the [`parley_proto::StoreOp`]s the endpoints hand out, committed the way
+//! the station daemon commits them: all of a batch or nothing, before anything is transmitted.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod check;
+mod disk;
+mod world;
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// What a run does. [`SimConfig::default`] is the configuration the seed tests run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Messages each station gets accepted by `send` before the network is healed.
+    pub messages_per_station: usize,
+    /// Longest pause between two sends of one station, in milliseconds (0: all in a burst).
+    pub send_gap_ms_max: u64,
+    /// Whether a relay-kind channel runs beside the direct one (exercises multi-channel dedupe).
+    pub relay_channel: bool,
+    /// Chance that a frame is lost, per mille.
+    pub loss_per_mille: u64,
+    /// Chance that a frame arrives twice, per mille.
+    pub duplicate_per_mille: u64,
+    /// Chance that a frame is held back far longer than its channel's usual delay, per mille.
+    pub late_per_mille: u64,
+    /// Whether channels go down for a while (both directions, frames in flight lost).
+    pub partitions: bool,
+    /// Whether stations crash at random times and restart from their disks.
+    pub crashes: bool,
+    /// Chance that a station crashes while a commit is in flight, per mille of commits.
+    pub crash_in_commit_per_mille: u64,
+    /// Whether the adversary injects tampered, forged and replayed frames.
+    pub attacks: bool,
+    /// Chance that a message's text is within 64 bytes of the text limit, per mille.
+    pub large_text_per_mille: u64,
+    /// How long after healing the run may take to have every message receipted, simulated ms.
+    pub quiescence_ms_max: u64,
+    /// Fault injection for the simulation's own tests: station A's disk silently drops one
+    /// committed `AppendOwn`. A run with it set must fail; it proves the checker can.
+    pub lossy_disk: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            messages_per_station: 30,
+            send_gap_ms_max: 3_000,
+            relay_channel: true,
+            loss_per_mille: 100,
+            duplicate_per_mille: 50,
+            late_per_mille: 50,
+            partitions: true,
+            crashes: true,
+            crash_in_commit_per_mille: 20,
+            attacks: true,
+            large_text_per_mille: 20,
+            quiescence_ms_max: 24 * 3_600_000,
+            lossy_disk: false,
+        }
+    }
+}
+
+/// What a successful run did. Two runs of one seed and config give equal reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimReport {
+    /// The run's seed.
+    pub seed: u64,
+    /// Messages accepted by `send` (their store ops committed), both stations.
+    pub messages_accepted: u64,
+    /// Frames the endpoints transmitted, all channels.
+    pub frames_sent: u64,
+    /// Frames handed to an endpoint (duplicates included, attacks excluded).
+    pub frames_delivered: u64,
+    /// Frames lost: on the wire, by a partition, or at a crashed station.
+    pub frames_dropped: u64,
+    /// Frames the network duplicated.
+    pub frames_duplicated: u64,
+    /// Station crashes.
+    pub crashes: u64,
+    /// Commits lost because their station crashed before they completed.
+    pub commits_lost: u64,
+    /// Times a channel went down.
+    pub partitions: u64,
+    /// Frames the adversary injected.
+    pub attacks: u64,
+    /// Injected tampered or forged frames that were rejected (replays are accepted as duplicates).
+    pub attacks_rejected: u64,
+    /// Simulation events processed.
+    pub events: u64,
+    /// Simulated time from pairing to quiescence, in milliseconds.
+    pub simulated_ms: u64,
+}
+
+/// A run that broke an invariant (or in which the protocol core panicked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimFailure {
+    /// The run's seed.
+    pub seed: u64,
+    /// Simulated time since pairing when the failure was seen, in milliseconds.
+    pub simulated_ms: u64,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for SimFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "simulation seed {} failed at {} simulated ms: {}\n  replay (default config): \
+             PARLEY_SIM_SEED={} cargo test --release -p parley-sim --test seeds",
+            self.seed, self.simulated_ms, self.reason, self.seed
+        )
+    }
+}
+
+impl std::error::Error for SimFailure {}
+
+/// Runs one seeded simulation to quiescence and checks every invariant.
+///
+/// A panic inside the protocol core is caught and reported as a failure of this seed.
+pub fn run(seed: u64, config: &SimConfig) -> Result<SimReport, SimFailure> {
+    let mut world = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let built = world.insert(world::World::new(seed, config)?);
+        built.run()
+    }));
+    let (simulated_ms, report) = world
+        .map(|w| (w.simulated_ms(), w.report.clone()))
+        .unwrap_or_default();
+    let failure = |reason| SimFailure {
+        seed,
+        simulated_ms,
+        reason,
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(SimReport {
+            seed,
+            simulated_ms,
+            ..report
+        }),
+        Ok(Err(reason)) => Err(failure(reason)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(failure(format!("panicked: {message}")))
+        }
+    }
+}

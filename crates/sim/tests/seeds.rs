@@ -1,0 +1,144 @@
+//! Seeded simulation runs. `PARLEY_SIM_SEEDS=<n>` sets how many seeds (default 1000);
+//! `PARLEY_SIM_SEED=<seed>` replays one seed:
+//! `PARLEY_SIM_SEED=<seed> cargo test --release -p parley-sim --test seeds`.
+
+use parley_sim::{SimConfig, SimFailure, SimReport, run};
+
+/// How many seeds run when none is named.
+const SEEDS_DEFAULT: u64 = 1000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
+    )
+}
+
+fn seeds() -> Vec<u64> {
+    match env_u64("PARLEY_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("PARLEY_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT)).collect(),
+    }
+}
+
+/// Runs `seeds` under `config` and checks each outcome: `expect_failure` says whether every
+/// run must fail (fault injection) or every run must pass. Returns the passing reports.
+fn check(config: &SimConfig, seeds: &[u64], expect_failure: bool) -> Vec<SimReport> {
+    let mut reports = Vec::new();
+    let mut wrong: Vec<String> = Vec::new();
+    for &seed in seeds {
+        match (run(seed, config), expect_failure) {
+            (Ok(report), false) => reports.push(report),
+            (Err(failure), true) => check_failure_names_its_seed(&failure, seed),
+            (Ok(report), true) => {
+                wrong.push(format!("seed {seed} passed but must fail: {report:?}"))
+            }
+            (Err(failure), false) => wrong.push(failure.to_string()),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} seeds went wrong:\n{}\nreplay one with: \
+         PARLEY_SIM_SEED=<seed> cargo test --release -p parley-sim --test seeds",
+        wrong.len(),
+        seeds.len(),
+        wrong.join("\n")
+    );
+    reports
+}
+
+fn check_failure_names_its_seed(failure: &SimFailure, seed: u64) {
+    let shown = failure.to_string();
+    assert_eq!(failure.seed, seed);
+    assert!(
+        shown.contains(&format!("PARLEY_SIM_SEED={seed} cargo test")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn every_seed_keeps_every_invariant() {
+    let seeds = seeds();
+    let reports = check(&SimConfig::default(), &seeds, false);
+    let total = |field: fn(&SimReport) -> u64| reports.iter().map(field).sum::<u64>();
+    eprintln!(
+        "{} seeds: {} messages, {} frames sent, {} dropped, {} duplicated, {} crashes \
+         ({} commits lost), {} partitions, {} attacks ({} rejected), {} simulated s",
+        reports.len(),
+        total(|r| r.messages_accepted),
+        total(|r| r.frames_sent),
+        total(|r| r.frames_dropped),
+        total(|r| r.frames_duplicated),
+        total(|r| r.crashes),
+        total(|r| r.commits_lost),
+        total(|r| r.partitions),
+        total(|r| r.attacks),
+        total(|r| r.attacks_rejected),
+        total(|r| r.simulated_ms) / 1000,
+    );
+}
+
+#[test]
+fn a_seed_replays_identically() {
+    let config = SimConfig::default();
+    for seed in [7, 1_000_003] {
+        let first = check(&config, &[seed], false);
+        let second = check(&config, &[seed], false);
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
+}
+
+#[test]
+fn the_faults_are_exercised() {
+    let reports = check(&SimConfig::default(), &(0..20).collect::<Vec<_>>(), false);
+    let total = |field: fn(&SimReport) -> u64| reports.iter().map(field).sum::<u64>();
+    for (what, count) in [
+        ("dropped frames", total(|r| r.frames_dropped)),
+        ("duplicated frames", total(|r| r.frames_duplicated)),
+        ("crashes", total(|r| r.crashes)),
+        ("commits lost to crashes", total(|r| r.commits_lost)),
+        ("partitions", total(|r| r.partitions)),
+        ("rejected attacks", total(|r| r.attacks_rejected)),
+    ] {
+        assert!(count > 0, "20 seeds produced no {what}");
+    }
+}
+
+#[test]
+fn a_quiet_network_also_passes() {
+    let quiet = SimConfig {
+        loss_per_mille: 0,
+        duplicate_per_mille: 0,
+        late_per_mille: 0,
+        partitions: false,
+        crashes: false,
+        attacks: false,
+        relay_channel: false,
+        ..SimConfig::default()
+    };
+    let reports = check(&quiet, &[1, 2, 3], false);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.frames_dropped == 0 && r.crashes == 0)
+    );
+}
+
+#[test]
+fn a_disk_that_loses_a_committed_send_is_caught() {
+    let lossy = SimConfig {
+        lossy_disk: true,
+        ..SimConfig::default()
+    };
+    check(&lossy, &(0..10).collect::<Vec<_>>(), true);
+    let quiet_but_lossy = SimConfig {
+        crashes: false,
+        partitions: false,
+        attacks: false,
+        ..lossy
+    };
+    check(&quiet_but_lossy, &[0, 1, 2], true);
+}

@@ -1,0 +1,172 @@
+//! A station's home directory: its configuration, identity key, store and the files through
+//! which a running daemon is found.
+//!
+//! ```text
+//! parley.toml     configuration (name, language, listen address, channel timing)
+//! identity.key    Ed25519 identity secret, mode 0600
+//! store.sqlite    everything durable (WAL mode, full sync)
+//! daemon.lock     held (flock) by the running daemon, or by a CLI command working offline
+//! api.sock        operator API socket of the running daemon, mode 0600
+//! api.token       operator API token, mode 0600
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use parley_proto::Identity;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StationError;
+
+/// Default UDP address of the direct channel.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
+
+/// Timing of the direct channel, from `[direct]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectTiming {
+    /// QUIC keep-alive (heartbeat) interval, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// The connection is declared dead after this long without a reply, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// First delay before redialling a lost peer, in milliseconds; doubles up to the max.
+    pub redial_delay_ms_min: u64,
+    /// Longest delay between redials, in milliseconds.
+    pub redial_delay_ms_max: u64,
+}
+
+impl Default for DirectTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 1_000,
+            idle_timeout_ms: 3_000,
+            redial_delay_ms_min: 100,
+            redial_delay_ms_max: 2_000,
+        }
+    }
+}
+
+/// `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Station name shown to peers.
+    pub name: String,
+    /// Working language (BCP 47) of this station's operators.
+    pub lang: String,
+    /// UDP address the direct channel listens on, also advertised in the contact card.
+    pub listen: String,
+    /// Direct channel timing.
+    #[serde(default)]
+    pub direct: DirectTiming,
+}
+
+/// A station's home directory.
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The home at `root` (not necessarily initialised).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of a file in the home.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.root.join(file)
+    }
+
+    /// The store's path.
+    pub fn store_path(&self) -> PathBuf {
+        self.path("store.sqlite")
+    }
+
+    /// The API socket's path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.path("api.sock")
+    }
+
+    /// Whether `parley init` has run here.
+    pub fn is_initialised(&self) -> bool {
+        self.path("parley.toml").exists() && self.path("identity.key").exists()
+    }
+
+    /// Reads `parley.toml`.
+    pub fn config(&self) -> Result<Config, StationError> {
+        if !self.is_initialised() {
+            return Err(StationError::NotInitialised(self.root.clone()));
+        }
+        let text = fs::read_to_string(self.path("parley.toml"))
+            .map_err(|e| StationError::io("reading parley.toml", e))?;
+        toml::from_str(&text).map_err(|e| StationError::Config(e.to_string()))
+    }
+
+    /// Writes `parley.toml`.
+    pub fn write_config(&self, config: &Config) -> Result<(), StationError> {
+        let text = toml::to_string(config).map_err(|e| StationError::Config(e.to_string()))?;
+        write_private(&self.path("parley.toml"), text.as_bytes(), 0o644)
+    }
+
+    /// Reads the identity key.
+    pub fn identity(&self) -> Result<Identity, StationError> {
+        let bytes = fs::read(self.path("identity.key"))
+            .map_err(|e| StationError::io("reading identity.key", e))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StationError::Config("identity.key is not 32 bytes".into()))?;
+        Ok(Identity::from_secret(&seed))
+    }
+
+    /// Writes the identity key, readable by the owner only.
+    pub fn write_identity(&self, identity: &Identity) -> Result<(), StationError> {
+        write_private(&self.path("identity.key"), &identity.secret_bytes(), 0o600)
+    }
+
+    /// Creates the home directory (mode 0700).
+    pub fn create(&self) -> Result<(), StationError> {
+        fs::create_dir_all(&self.root).map_err(|e| StationError::io("creating the home", e))?;
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+            .map_err(|e| StationError::io("restricting the home", e))
+    }
+
+    /// Takes the station lock without waiting. `Ok(None)` means a daemon holds it.
+    pub fn try_lock(&self) -> Result<Option<File>, StationError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.path("daemon.lock"))
+            .map_err(|e| StationError::io("opening daemon.lock", e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(StationError::io("locking daemon.lock", e)),
+        }
+    }
+}
+
+/// Writes a file atomically (temp file, fsync, rename) with the given mode.
+pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StationError> {
+    let tmp = path.with_extension("tmp");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| StationError::io("creating a file in the home", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StationError::io("writing a file in the home", e))?;
+    fs::rename(&tmp, path).map_err(|e| StationError::io("renaming a file in the home", e))
+}

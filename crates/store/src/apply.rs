@@ -1,0 +1,370 @@
+//! Applying [`StoreOp`]s inside the commit's transaction.
+//!
+//! Before writing, each op is checked against what is stored (the other side of the boundary is
+//! checked on read, in `read.rs`): an own entry must continue the own log (next seq, `prev` =
+//! the last id), a peer entry must be authored by that peer on this link, the in-head only moves
+//! forward over entries that are held. A failed check is [`StoreError::InvalidOp`] and the
+//! caller's transaction, dropped uncommitted, rolls the whole batch back.
+
+use parley_proto::limits::RECEIPT_EXTRA_MAX;
+use parley_proto::{Body, EntryId, LinkId, SignedEntry, StationId, StoreOp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::convert::{entry_id, from_sql, to_sql};
+use crate::error::{SqlContext, StoreError};
+use crate::rows::NewPeer;
+
+/// Applies one op. `own` is this station's identity.
+pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<(), StoreError> {
+    match op {
+        StoreOp::AppendOwn { peer, entry, frame } => append_own(tx, own, peer, entry, frame),
+        StoreOp::MarkTransmitted { peer, seq } => mark_transmitted(tx, peer, *seq),
+        StoreOp::StorePeerEntry {
+            peer,
+            entry,
+            received_ms,
+        } => store_peer_entry(tx, own, peer, entry, *received_ms),
+        StoreOp::AdvanceInHead { peer, upto } => advance_in_head(tx, peer, *upto),
+        StoreOp::MarkDelivered {
+            peer,
+            upto,
+            extra,
+            receipt,
+            received_ms,
+        } => mark_delivered(tx, peer, *upto, extra, receipt, *received_ms),
+        StoreOp::PeerEpochKey { peer, public } => peer_epoch_key(tx, peer, public),
+        StoreOp::Evidence {
+            peer,
+            kind,
+            seq,
+            detail,
+            bytes,
+            time_ms,
+        } => {
+            require_peer(tx, peer)?;
+            let seq = to_sql(*seq, "evidence seq")?;
+            let time_ms = to_sql(*time_ms, "evidence time")?;
+            tx.prepare_cached(
+                "INSERT INTO evidence (peer, kind, seq, detail, bytes, time_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![peer.0, kind, seq, detail, bytes, time_ms])
+            })
+            .with_context(|| format!("storing {kind} evidence against {peer}"))?;
+            Ok(())
+        }
+    }
+}
+
+/// Inserts the peer row; the identity and the name must both be new.
+pub(crate) fn insert_peer(tx: &Connection, peer: &NewPeer<'_>) -> Result<(), StoreError> {
+    let id = peer.card.identity;
+    let existing: Option<(Vec<u8>, String)> = tx
+        .prepare_cached("SELECT id, name FROM peers WHERE id = ?1 OR name = ?2 LIMIT 1")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![id.0, peer.name], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .context("looking for an existing pairing")?;
+    if let Some((existing_id, existing_name)) = existing {
+        let detail = if existing_id == id.0 {
+            format!(
+                "station {} is already paired as \"{existing_name}\"",
+                id.fingerprint()
+            )
+        } else {
+            format!("a peer named \"{existing_name}\" is already paired")
+        };
+        return Err(StoreError::PeerExists(detail));
+    }
+    let added_ms = to_sql(peer.added_ms, "pairing time")?;
+    tx.prepare_cached(
+        "INSERT INTO peers (id, name, card, epoch_public, address, added_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            id.0,
+            peer.name,
+            peer.card_bytes,
+            peer.card.epoch_public,
+            peer.address,
+            added_ms,
+        ])
+    })
+    .with_context(|| format!("adding peer \"{}\"; nothing was stored", peer.name))?;
+    Ok(())
+}
+
+fn require_peer(tx: &Connection, peer: &StationId) -> Result<(), StoreError> {
+    let found = tx
+        .prepare_cached("SELECT 1 FROM peers WHERE id = ?1")
+        .and_then(|mut statement| statement.exists([peer.0]))
+        .context("looking up a peer")?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownPeer(peer.to_string()))
+    }
+}
+
+fn check_link(own: &StationId, peer: &StationId, entry: &SignedEntry) -> Result<(), StoreError> {
+    let link = LinkId::between(own, peer);
+    if entry.entry().link == link {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidOp(format!(
+            "entry seq {} by {} belongs to link {:?}, not to the link with {peer}",
+            entry.entry().seq,
+            entry.entry().author,
+            entry.entry().link,
+        )))
+    }
+}
+
+/// The last stored seq and id of `author`'s log on the link with `peer`: `(0, NONE)` if empty.
+fn last_entry(
+    tx: &Connection,
+    peer: &StationId,
+    author: &StationId,
+) -> Result<(u64, EntryId), StoreError> {
+    let last: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT seq, entry_id FROM entries WHERE peer = ?1 AND author = ?2 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![peer.0, author.0], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .context("reading the end of a log")?;
+    match last {
+        None => Ok((0, EntryId::NONE)),
+        Some((seq, id)) => Ok((
+            from_sql(seq, "stored seq")?,
+            entry_id(id, "stored entry id")?,
+        )),
+    }
+}
+
+fn insert_entry(
+    tx: &Connection,
+    peer: &StationId,
+    entry: &SignedEntry,
+    received_ms: Option<u64>,
+) -> Result<(), StoreError> {
+    let fields = entry.entry();
+    let (text, lang) = match &fields.body {
+        Body::Message { text, lang } => (Some(text.as_str()), Some(lang.as_str())),
+        Body::KeyAnnouncement { .. } => (None, None),
+    };
+    let received_ms = received_ms
+        .map(|ms| to_sql(ms, "receive time"))
+        .transpose()?;
+    let seq = to_sql(fields.seq, "seq")?;
+    let time_ms = to_sql(fields.time_ms, "entry time")?;
+    tx.prepare_cached(
+        "INSERT INTO entries (peer, author, seq, entry_id, prev, seen, time_ms, kind, \
+         precedence, text, lang, signed, received_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            peer.0,
+            fields.author.0,
+            seq,
+            entry.id().0,
+            fields.prev.0,
+            fields.seen.0,
+            time_ms,
+            fields.body.kind() as i64,
+            fields.precedence as i64,
+            text,
+            lang,
+            entry.bytes(),
+            received_ms,
+        ])
+    })
+    .with_context(|| {
+        format!(
+            "storing entry seq {} by {} on the link with {peer}; the whole batch was rolled back",
+            fields.seq,
+            fields.author.short(),
+        )
+    })?;
+    Ok(())
+}
+
+fn append_own(
+    tx: &Connection,
+    own: &StationId,
+    peer: &StationId,
+    entry: &SignedEntry,
+    frame: &[u8],
+) -> Result<(), StoreError> {
+    let fields = entry.entry();
+    if fields.author != *own {
+        return Err(StoreError::InvalidOp(format!(
+            "an own entry for {peer} is authored by {}, not by this station {own}",
+            fields.author
+        )));
+    }
+    check_link(own, peer, entry)?;
+    require_peer(tx, peer)?;
+    let (last_seq, last_id) = last_entry(tx, peer, own)?;
+    if fields.seq != last_seq + 1 || fields.prev != last_id {
+        return Err(StoreError::InvalidOp(format!(
+            "own entry seq {} (prev {}) does not continue the stored log for {peer}, \
+             which ends at seq {last_seq} ({})",
+            fields.seq, fields.prev, last_id
+        )));
+    }
+    insert_entry(tx, peer, entry, None)?;
+    let seq = to_sql(fields.seq, "seq")?;
+    tx.prepare_cached("INSERT INTO outbox (peer, seq, frame, state) VALUES (?1, ?2, ?3, 'queued')")
+        .and_then(|mut statement| statement.execute(params![peer.0, seq, frame]))
+        .with_context(|| format!("queueing own entry seq {} for {peer}", fields.seq))?;
+    Ok(())
+}
+
+fn mark_transmitted(tx: &Connection, peer: &StationId, seq: u64) -> Result<(), StoreError> {
+    let seq_sql = to_sql(seq, "seq")?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'sent' WHERE peer = ?1 AND seq = ?2 AND state = 'queued'",
+        )
+        .and_then(|mut statement| statement.execute(params![peer.0, seq_sql]))
+        .with_context(|| format!("marking own entry seq {seq} for {peer} as sent"))?;
+    if changed > 0 {
+        return Ok(());
+    }
+    // Already sent or delivered is fine (never downgrade); a missing row is not.
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM outbox WHERE peer = ?1 AND seq = ?2")
+        .and_then(|mut statement| statement.exists(params![peer.0, seq_sql]))
+        .context("looking up an outbox entry")?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidOp(format!(
+            "marking own entry seq {seq} for {peer} as sent, but it was never written"
+        )))
+    }
+}
+
+fn store_peer_entry(
+    tx: &Connection,
+    own: &StationId,
+    peer: &StationId,
+    entry: &SignedEntry,
+    received_ms: u64,
+) -> Result<(), StoreError> {
+    if entry.entry().author != *peer {
+        return Err(StoreError::InvalidOp(format!(
+            "a peer entry on the link with {peer} is authored by {}",
+            entry.entry().author
+        )));
+    }
+    check_link(own, peer, entry)?;
+    require_peer(tx, peer)?;
+    insert_entry(tx, peer, entry, Some(received_ms))
+}
+
+fn advance_in_head(tx: &Connection, peer: &StationId, upto: u64) -> Result<(), StoreError> {
+    let head: Option<i64> = tx
+        .prepare_cached("SELECT in_head FROM peers WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)).optional())
+        .context("reading a peer's in-head")?;
+    let old = from_sql(
+        head.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?,
+        "in-head",
+    )?;
+    if upto < old {
+        return Err(StoreError::InvalidOp(format!(
+            "moving the in-head of {peer} back from {old} to {upto}"
+        )));
+    }
+    let upto_sql = to_sql(upto, "in-head")?;
+    let old_sql = to_sql(old, "in-head")?;
+    let held: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM entries WHERE peer = ?1 AND author = ?1 \
+             AND seq > ?2 AND seq <= ?3",
+        )
+        .and_then(|mut statement| {
+            statement.query_row(params![peer.0, old_sql, upto_sql], |row| row.get(0))
+        })
+        .context("counting held peer entries")?;
+    if from_sql(held, "entry count")? != upto - old {
+        return Err(StoreError::InvalidOp(format!(
+            "advancing the in-head of {peer} from {old} to {upto}, \
+             but only {held} of those entries are held"
+        )));
+    }
+    tx.prepare_cached("UPDATE peers SET in_head = ?2 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![peer.0, upto_sql]))
+        .with_context(|| format!("advancing the in-head of {peer} to {upto}"))?;
+    Ok(())
+}
+
+fn mark_delivered(
+    tx: &Connection,
+    peer: &StationId,
+    upto: u64,
+    extra: &[u64],
+    receipt: &[u8],
+    received_ms: u64,
+) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    if extra.len() > RECEIPT_EXTRA_MAX {
+        return Err(StoreError::InvalidOp(format!(
+            "a receipt from {peer} lists {} extra seqs, over the limit of {RECEIPT_EXTRA_MAX}",
+            extra.len()
+        )));
+    }
+    let upto_sql = to_sql(upto, "receipt upto")?;
+    let received_sql = to_sql(received_ms, "receipt time")?;
+    let context = || format!("marking own entries for {peer} as delivered");
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'delivered', frame = NULL, delivered_ms = ?3 \
+         WHERE peer = ?1 AND seq <= ?2 AND state != 'delivered'",
+    )
+    .and_then(|mut statement| statement.execute(params![peer.0, upto_sql, received_sql]))
+    .with_context(context)?;
+    for seq in extra {
+        let seq_sql = to_sql(*seq, "receipt extra seq")?;
+        tx.prepare_cached(
+            "UPDATE outbox SET state = 'delivered', frame = NULL, delivered_ms = ?3 \
+             WHERE peer = ?1 AND seq = ?2 AND state != 'delivered'",
+        )
+        .and_then(|mut statement| statement.execute(params![peer.0, seq_sql, received_sql]))
+        .with_context(context)?;
+    }
+    // Keep the receipt with the highest cumulative bound; a later one with an equal bound
+    // (more extras, newer time) supersedes it.
+    tx.prepare_cached(
+        "UPDATE peers SET latest_receipt = ?2, latest_receipt_upto = ?3, latest_receipt_ms = ?4 \
+         WHERE id = ?1 AND latest_receipt_upto <= ?3",
+    )
+    .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
+    .with_context(|| format!("storing the latest receipt from {peer}"))?;
+    Ok(())
+}
+
+fn peer_epoch_key(tx: &Connection, peer: &StationId, public: &[u8]) -> Result<(), StoreError> {
+    let changed = tx
+        .prepare_cached("UPDATE peers SET epoch_public = ?2 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![peer.0, public]))
+        .with_context(|| format!("storing the epoch key of {peer}"))?;
+    if changed == 0 {
+        return Err(StoreError::UnknownPeer(peer.to_string()));
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The store's errors, split as the conventions ask: the disk or SQLite failed ([`StoreError::Sqlite`]),
+//! the stored data contradicts itself ([`StoreError::Corrupt`]), the operator asked for something
+//! that cannot be done ([`StoreError::PeerExists`], [`StoreError::UnknownPeer`], …), and the
+//! caller handed over a write that contradicts the stored log ([`StoreError::InvalidOp`], a bug).
+
+use thiserror::Error;
+
+/// Why a store operation failed. A failed write never leaves part of its batch behind.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite (or the disk under it) failed.
+    #[error("database error while {context}: {source}")]
+    Sqlite {
+        /// What the store was doing, and what that means for the data.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The stored data contradicts itself (a gap in a log, an undecodable row, …).
+    #[error(
+        "the store is corrupt: {0}; nothing was changed. Restore the database from a backup, \
+         or export what is still readable"
+    )]
+    Corrupt(String),
+    /// The identity or the name is already paired.
+    #[error("{0}; nothing was changed. Choose another name, or remove the existing pairing first")]
+    PeerExists(String),
+    /// The peer named by a request or an op is not paired.
+    #[error("no paired peer {0}; nothing was changed. Pair with it first")]
+    UnknownPeer(String),
+    /// The database has no station yet.
+    #[error(
+        "this station is not initialised (the database has no station record); \
+         nothing was changed. Run `parley init` first"
+    )]
+    NotInitialised,
+    /// `init_station` on a database that already holds a station.
+    #[error(
+        "this station is already initialised; nothing was changed. \
+         Use another state directory to create a second station"
+    )]
+    AlreadyInitialised,
+    /// The database was written by a newer build.
+    #[error(
+        "the database has schema version {found}, newer than this build knows ({known}); \
+         nothing was changed. Run a newer parley build"
+    )]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: u32,
+        /// Newest version this build knows.
+        known: u32,
+    },
+    /// A read-only open found a schema older than this build's, which only a writer can migrate.
+    #[error(
+        "the database has schema version {found}, older than this build's ({known}), and a \
+         read-only open cannot migrate it; nothing was changed. Start the station once \
+         (a read-write open migrates it), then retry"
+    )]
+    SchemaTooOld {
+        /// Version found in the database.
+        found: u32,
+        /// Version this build uses.
+        known: u32,
+    },
+    /// SQLite would not switch the database to write-ahead logging.
+    #[error(
+        "the database could not be put in WAL journal mode (it reports `{found}`); nothing was \
+         written. Keep the state directory on a local filesystem"
+    )]
+    JournalMode {
+        /// The journal mode SQLite reported.
+        found: String,
+    },
+    /// A write on a store opened with [`crate::Store::open_read_only`].
+    #[error("this store was opened read-only; nothing was written. Write through the station")]
+    ReadOnly,
+    /// A write that contradicts the stored log or the limits of the schema: a bug in the caller.
+    #[error(
+        "refused a write that contradicts the stored state: {0}; the whole batch was rolled back. \
+         This is a bug in the caller"
+    )]
+    InvalidOp(String),
+}
+
+/// Attaches a context to SQLite errors.
+pub(crate) trait SqlContext<T> {
+    /// Wraps an error with a fixed context.
+    fn context(self, context: &str) -> Result<T, StoreError>;
+    /// Wraps an error with a context built only on failure.
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T, StoreError>;
+}
+
+impl<T> SqlContext<T> for Result<T, rusqlite::Error> {
+    fn context(self, context: &str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite {
+            context: context.to_owned(),
+            source,
+        })
+    }
+
+    fn with_context(self, context: impl FnOnce() -> String) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite {
+            context: context(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! parley's SQLite persistence of one station: its identity record and epoch keys, its paired
+//! peers, and for every link both logs, the outbox, receipts and evidence.
+//!
+//! Architecture invariants:
+//! - The store knows no protocol logic. It applies the [`StoreOp`]s a link produced and rebuilds
+//!   the [`LinkSnapshot`] the link resumes from; it never decides what to send or accept.
+//! - One writer: [`Store::commit`] applies a whole batch of ops in one immediate transaction
+//!   (the group commit; the caller batches), and is durable when it returns (WAL journal,
+//!   `synchronous=FULL`: SQLite fsyncs the log at every commit). Readers in other processes use
+//!   [`Store::open_read_only`]; WAL lets them read while the writer writes.
+//! - Checks on both sides of the disk: before writing, an op must agree with what is stored
+//!   (an own entry continues the own log, the in-head only moves over held entries, …); after
+//!   reading, logs must be contiguous from seq 1 and every value must decode. Neither side
+//!   trusts the other.
+//! - No time is read and no randomness drawn here: every timestamp comes in with the call.
+//! - The Ed25519 identity secret is not stored here (it lives in its own 0600 file); the
+//!   epoch (KEM) secrets are.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod apply;
+mod convert;
+mod error;
+mod read;
+mod rows;
+mod schema;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
+use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+pub use error::StoreError;
+pub use rows::{
+    DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer, OutboxRow, PeerRow, StationRow,
+    StoredEntry,
+};
+pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
+
+use convert::to_sql;
+use error::SqlContext;
+
+/// One station's database.
+pub struct Store {
+    connection: Connection,
+    read_only: bool,
+    /// This station's identity, once known (read lazily: a store may be opened before init).
+    own: Option<StationId>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.connection.path())
+            .field("read_only", &self.read_only)
+            .field("own", &self.own)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `path` for writing, creating it if needed: WAL journal,
+    /// `synchronous=FULL`, foreign keys on, a [`BUSY_TIMEOUT_MS`] busy timeout, and every
+    /// missing migration applied. A database from a newer build is refused with
+    /// [`StoreError::SchemaTooNew`] before anything is changed.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::with_connection(schema::open_writer(path)?, false)
+    }
+
+    /// Opens an existing database for reading while another process may write it. The schema
+    /// must be exactly [`SCHEMA_VERSION`]; writes return [`StoreError::ReadOnly`].
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Self::with_connection(schema::open_reader(path)?, true)
+    }
+
+    fn with_connection(connection: Connection, read_only: bool) -> Result<Store, StoreError> {
+        let own = read::station(&connection)?.map(|station| station.identity);
+        Ok(Store {
+            connection,
+            read_only,
+            own,
+        })
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            Err(StoreError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// This station's identity, reading it if this handle has not seen it yet.
+    fn own_identity(&mut self) -> Result<StationId, StoreError> {
+        if let Some(own) = self.own {
+            return Ok(own);
+        }
+        let own = read::station(&self.connection)?
+            .ok_or(StoreError::NotInitialised)?
+            .identity;
+        self.own = Some(own);
+        Ok(own)
+    }
+
+    /// Like [`Self::own_identity`] for `&self` readers (no caching).
+    fn own_identity_read(&self) -> Result<StationId, StoreError> {
+        match self.own {
+            Some(own) => Ok(own),
+            None => Ok(read::station(&self.connection)?
+                .ok_or(StoreError::NotInitialised)?
+                .identity),
+        }
+    }
+
+    /// Writes the station record and its first (current) epoch key, once. `identity_public` is
+    /// the station's Ed25519 public key; its secret is kept elsewhere, never here.
+    pub fn init_station(
+        &mut self,
+        name: &str,
+        lang: &str,
+        identity_public: [u8; 32],
+        epoch: &EpochSecret,
+        created_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        check_name(name, "station name")?;
+        check_lang(lang)?;
+        let identity = StationId(identity_public);
+        identity.verifying_key().map_err(|_| {
+            StoreError::InvalidOp("the identity is not a valid Ed25519 public key".into())
+        })?;
+        let created = to_sql(created_ms, "creation time")?;
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("starting to initialise the station; nothing was stored")?;
+        if read::station(&tx)?.is_some() {
+            return Err(StoreError::AlreadyInitialised);
+        }
+        let context = "initialising the station; nothing was stored";
+        tx.execute(
+            "INSERT INTO station (singleton, name, lang, identity, created_ms) \
+             VALUES (1, ?1, ?2, ?3, ?4)",
+            params![name, lang, identity.0, created],
+        )
+        .context(context)?;
+        tx.execute(
+            "INSERT INTO epoch_keys (key_id, secret, public, created_ms, current) \
+             VALUES (?1, ?2, ?3, ?4, 1)",
+            params![
+                epoch.id().0,
+                epoch.secret_bytes(),
+                epoch.public_bytes(),
+                created
+            ],
+        )
+        .context(context)?;
+        tx.commit().context(context)?;
+        self.own = Some(identity);
+        Ok(())
+    }
+
+    /// This station's record, or `None` before [`Store::init_station`].
+    pub fn station(&self) -> Result<Option<StationRow>, StoreError> {
+        read::station(&self.connection)
+    }
+
+    /// The station's epoch key pairs: the current one first, then older ones newest first.
+    pub fn epoch_secrets(&self) -> Result<Vec<EpochSecret>, StoreError> {
+        read::epoch_secrets(&self.connection)
+    }
+
+    /// Pairs with a peer without any ops; see [`Store::commit_with_peer`] to store the pairing
+    /// together with the ops `Endpoint::pair` produced (the first entry), which is what a
+    /// station should do.
+    pub fn add_peer(
+        &mut self,
+        card: &ContactCard,
+        card_bytes: &[u8],
+        name: &str,
+        address: Option<String>,
+        added_ms: u64,
+    ) -> Result<(), StoreError> {
+        let peer = NewPeer {
+            card,
+            card_bytes,
+            name,
+            address,
+            added_ms,
+        };
+        self.commit_with_peer(Some(peer), &[])
+    }
+
+    /// Applies every op of `ops` in one transaction: all of them are stored, durably, when this
+    /// returns `Ok`, and none of them when it returns an error. This is the group commit: the
+    /// caller batches the ops of many calls into one commit.
+    pub fn commit(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
+        self.commit_with_peer(None, ops)
+    }
+
+    /// Like [`Store::commit`], first adding `peer` in the same transaction. Pairing uses this so
+    /// that the peer and its link's first entry (from `Endpoint::pair`) exist together or not at
+    /// all. The card bytes must decode to the card; the identity and the name must be new
+    /// ([`StoreError::PeerExists`] otherwise).
+    pub fn commit_with_peer(
+        &mut self,
+        peer: Option<NewPeer<'_>>,
+        ops: &[StoreOp],
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        let own = self.own_identity()?;
+        if let Some(peer) = &peer {
+            check_new_peer(&own, peer)?;
+        }
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("starting a commit; nothing was stored")?;
+        if let Some(peer) = &peer {
+            apply::insert_peer(&tx, peer)?;
+        }
+        for op in ops {
+            apply::apply(&tx, &own, op)?;
+        }
+        // Dropping `tx` on any error above rolls the whole batch back.
+        tx.commit()
+            .with_context(|| format!("committing {} ops; none of them was stored", ops.len()))
+    }
+
+    /// Every paired peer, by name.
+    pub fn peers(&self) -> Result<Vec<PeerRow>, StoreError> {
+        read::peers(&self.connection)
+    }
+
+    /// The peer with this local name, if paired.
+    pub fn peer_by_name(&self, name: &str) -> Result<Option<PeerRow>, StoreError> {
+        read::peer_by_name(&self.connection, name)
+    }
+
+    /// The peer with this identity, if paired.
+    pub fn peer_by_id(&self, id: &StationId) -> Result<Option<PeerRow>, StoreError> {
+        read::peer_by_id(&self.connection, id)
+    }
+
+    /// What the link with `peer` resumes from: both logs (checked contiguous from seq 1, each
+    /// entry naming its predecessor), the unreceipted outbox with frames, entries held above the
+    /// in-head, the peer's highest receipt bound, its epoch key, and the evidence count.
+    /// A gap or a broken chain is [`StoreError::Corrupt`].
+    pub fn link_snapshot(&self, peer: &StationId) -> Result<LinkSnapshot, StoreError> {
+        read::link_snapshot(&self.connection, &self.own_identity_read()?, peer)
+    }
+
+    /// Delivered messages from `peer` (or from every peer), per sender in seq order.
+    pub fn inbox(&self, peer: Option<&StationId>) -> Result<Vec<InboxRow>, StoreError> {
+        read::inbox(&self.connection, peer)
+    }
+
+    /// Own messages to `peer` (or to every peer) with their delivery state, per recipient in
+    /// seq order. Key announcements are not messages and are left out.
+    pub fn outbox(&self, peer: Option<&StationId>) -> Result<Vec<OutboxRow>, StoreError> {
+        read::outbox(&self.connection, &self.own_identity_read()?, peer)
+    }
+
+    /// The entries of the link with `peer` for transcript export, by author then seq: every own
+    /// entry, and the peer's entries up to its in-head (entries held above the head are not
+    /// delivered yet and may follow a gap, so they are left out). Both logs are checked
+    /// contiguous from seq 1.
+    pub fn entries(&self, peer: &StationId) -> Result<Vec<StoredEntry>, StoreError> {
+        read::entries(&self.connection, peer)
+    }
+
+    /// The peer's latest receipt of own entries (the one with the highest cumulative bound), as
+    /// the signed bytes it sent, or `None` if it has receipted nothing yet.
+    pub fn latest_receipts(&self, peer: &StationId) -> Result<Option<Vec<u8>>, StoreError> {
+        read::latest_receipt(&self.connection, peer)
+    }
+
+    /// Evidence of misbehaviour by `peer` (or by every peer), oldest first.
+    pub fn evidence(&self, peer: Option<&StationId>) -> Result<Vec<EvidenceRow>, StoreError> {
+        read::evidence(&self.connection, peer)
+    }
+
+    /// Unreceipted own entries and delivered peer messages on the link with `peer`.
+    pub fn counts(&self, peer: &StationId) -> Result<LinkCounts, StoreError> {
+        read::counts(&self.connection, peer)
+    }
+}
+
+fn check_name(name: &str, what: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() || name.len() > NAME_SIZE_MAX_BYTES {
+        return Err(StoreError::InvalidOp(format!(
+            "the {what} must be 1 to {NAME_SIZE_MAX_BYTES} bytes and not blank, got {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_lang(lang: &str) -> Result<(), StoreError> {
+    if lang.is_empty() || lang.len() > LANG_SIZE_MAX_BYTES {
+        return Err(StoreError::InvalidOp(format!(
+            "the language tag must be 1 to {LANG_SIZE_MAX_BYTES} bytes, got {lang:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a new peer before writing it: its card bytes are the card, and it is not us.
+fn check_new_peer(own: &StationId, peer: &NewPeer<'_>) -> Result<(), StoreError> {
+    check_name(peer.name, "peer name")?;
+    let decoded = ContactCard::decode_verified(peer.card_bytes).map_err(|error| {
+        StoreError::InvalidOp(format!(
+            "the card bytes of the new peer do not verify: {error}"
+        ))
+    })?;
+    if decoded != *peer.card {
+        return Err(StoreError::InvalidOp(
+            "the card bytes of the new peer decode to a different card".into(),
+        ));
+    }
+    if peer.card.identity == *own {
+        return Err(StoreError::InvalidOp(
+            "the new peer's card is this station's own card".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,625 @@
+//! Queries. Everything read is checked before it is handed out: ids have their length, integers
+//! their sign, cards their signature, and a link's logs are contiguous from seq 1 with each
+//! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
+
+use parley_proto::{
+    ContactCard, EntryId, EpochSecret, LinkSnapshot, OutboxItem, PendingItem, StationId,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use crate::convert::{entry_id, from_sql, precedence, required_text, station_id};
+use crate::error::{SqlContext, StoreError};
+use crate::rows::{
+    DeliveryState, EvidenceRow, InboxRow, LinkCounts, OutboxRow, PeerRow, StationRow, StoredEntry,
+};
+
+/// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
+fn query<T, Raw>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    context: &str,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<Raw>,
+    mut decode: impl FnMut(Raw) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).context(context)?;
+    let rows = statement.query_map(params, read).context(context)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        out.push(decode(raw.context(context)?)?);
+    }
+    Ok(out)
+}
+
+/// This station's row, if initialised.
+pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, StoreError> {
+    let raw: Option<(String, String, Vec<u8>, i64)> = connection
+        .prepare_cached("SELECT name, lang, identity, created_ms FROM station")
+        .and_then(|mut statement| {
+            statement
+                .query_row([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()
+        })
+        .context("reading the station record")?;
+    raw.map(|(name, lang, identity, created_ms)| {
+        Ok(StationRow {
+            name,
+            lang,
+            identity: station_id(identity, "the station identity")?,
+            created_ms: from_sql(created_ms, "the station creation time")?,
+        })
+    })
+    .transpose()
+}
+
+/// The station's epoch keys, current first, then newest first.
+pub(crate) fn epoch_secrets(connection: &Connection) -> Result<Vec<EpochSecret>, StoreError> {
+    query(
+        connection,
+        "SELECT key_id, secret, public FROM epoch_keys \
+         ORDER BY current DESC, created_ms DESC, key_id",
+        [],
+        "reading the epoch keys",
+        |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        },
+        |(key_id, secret, public)| {
+            let shown = hex_short(&key_id);
+            let key = EpochSecret::from_secret_bytes(&secret).map_err(|error| {
+                StoreError::Corrupt(format!("epoch key {shown} does not decode: {error}"))
+            })?;
+            if key.id().0.as_slice() != key_id || key.public_bytes() != public {
+                return Err(StoreError::Corrupt(format!(
+                    "epoch key {shown}: the stored secret does not match its id or public key"
+                )));
+            }
+            Ok(key)
+        },
+    )
+}
+
+fn hex_short(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+const PEER_COLUMNS: &str = "SELECT id, name, card, address, added_ms, in_head FROM peers";
+
+type RawPeer = (Vec<u8>, String, Vec<u8>, Option<String>, i64, i64);
+
+fn read_peer(row: &Row<'_>) -> rusqlite::Result<RawPeer> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn decode_peer(
+    (id, name, card, address, added_ms, in_head): RawPeer,
+) -> Result<PeerRow, StoreError> {
+    let id = station_id(id, "a peer id")?;
+    let card_bytes = card;
+    let card = ContactCard::decode_verified(&card_bytes).map_err(|error| {
+        StoreError::Corrupt(format!(
+            "the pinned card of peer \"{name}\" does not verify: {error}"
+        ))
+    })?;
+    if card.identity != id {
+        return Err(StoreError::Corrupt(format!(
+            "the pinned card of peer \"{name}\" names another station"
+        )));
+    }
+    Ok(PeerRow {
+        id,
+        card,
+        card_bytes,
+        address,
+        added_ms: from_sql(added_ms, "a peer's pairing time")?,
+        in_head: from_sql(in_head, "a peer's in-head")?,
+        name,
+    })
+}
+
+/// Every paired peer, by name.
+pub(crate) fn peers(connection: &Connection) -> Result<Vec<PeerRow>, StoreError> {
+    let sql = format!("{PEER_COLUMNS} ORDER BY name");
+    query(
+        connection,
+        &sql,
+        [],
+        "reading peers",
+        read_peer,
+        decode_peer,
+    )
+}
+
+/// The peer with this local name.
+pub(crate) fn peer_by_name(
+    connection: &Connection,
+    name: &str,
+) -> Result<Option<PeerRow>, StoreError> {
+    let sql = format!("{PEER_COLUMNS} WHERE name = ?1");
+    let rows = query(
+        connection,
+        &sql,
+        [name],
+        "looking up a peer by name",
+        read_peer,
+        decode_peer,
+    )?;
+    Ok(rows.into_iter().next())
+}
+
+/// The peer with this identity.
+pub(crate) fn peer_by_id(
+    connection: &Connection,
+    id: &StationId,
+) -> Result<Option<PeerRow>, StoreError> {
+    let sql = format!("{PEER_COLUMNS} WHERE id = ?1");
+    let rows = query(
+        connection,
+        &sql,
+        [id.0],
+        "looking up a peer by id",
+        read_peer,
+        decode_peer,
+    )?;
+    Ok(rows.into_iter().next())
+}
+
+/// One entry of a log, as needed to rebuild a link.
+struct LogRow {
+    seq: u64,
+    entry_id: EntryId,
+    prev: EntryId,
+}
+
+fn log(
+    connection: &Connection,
+    peer: &StationId,
+    author: &StationId,
+) -> Result<Vec<LogRow>, StoreError> {
+    query(
+        connection,
+        "SELECT seq, entry_id, prev FROM entries WHERE peer = ?1 AND author = ?2 ORDER BY seq",
+        params![peer.0, author.0],
+        "reading a log",
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        },
+        |(seq, id, prev)| {
+            Ok(LogRow {
+                seq: from_sql(seq, "an entry seq")?,
+                entry_id: entry_id(id, "an entry id")?,
+                prev: entry_id(prev, "an entry's prev")?,
+            })
+        },
+    )
+}
+
+/// The ids of `rows`, which must be seqs 1, 2, 3… with each `prev` naming its predecessor.
+fn chain(rows: &[LogRow], what: &str) -> Result<Vec<EntryId>, StoreError> {
+    let mut ids: Vec<EntryId> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let expected_seq = ids.len() as u64 + 1;
+        if row.seq != expected_seq {
+            return Err(StoreError::Corrupt(format!(
+                "{what} holds seq {} where seq {expected_seq} belongs: entries are missing",
+                row.seq
+            )));
+        }
+        let expected_prev = ids.last().copied().unwrap_or(EntryId::NONE);
+        if row.prev != expected_prev {
+            return Err(StoreError::Corrupt(format!(
+                "{what} seq {} names prev {} but the stored seq {} is {}",
+                row.seq,
+                row.prev,
+                row.seq - 1,
+                expected_prev
+            )));
+        }
+        ids.push(row.entry_id);
+    }
+    Ok(ids)
+}
+
+/// A peer's link-level columns.
+struct PeerLink {
+    epoch_public: Vec<u8>,
+    in_head: u64,
+    receipt_upto: u64,
+}
+
+fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
+    let raw: Option<(Vec<u8>, i64, i64)> = connection
+        .prepare_cached(
+            "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
+        .context("reading a peer's link state")?;
+    let (epoch_public, in_head, receipt_upto) =
+        raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
+    Ok(PeerLink {
+        epoch_public,
+        in_head: from_sql(in_head, "a peer's in-head")?,
+        receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
+    })
+}
+
+fn undelivered(
+    connection: &Connection,
+    peer: &StationId,
+    out_ids: &[EntryId],
+    receipt_upto: u64,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    query(
+        connection,
+        "SELECT seq, frame, state FROM outbox WHERE peer = ?1 AND state != 'delivered' \
+         ORDER BY seq",
+        [peer.0],
+        "reading the outbox",
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Option<Vec<u8>>>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        },
+        |(seq, frame, state)| {
+            let seq = from_sql(seq, "an outbox seq")?;
+            let entry_id = seq
+                .checked_sub(1)
+                .and_then(|index| usize::try_from(index).ok())
+                .and_then(|index| out_ids.get(index))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox seq {seq} has no own entry")))?;
+            if seq <= receipt_upto {
+                return Err(StoreError::Corrupt(format!(
+                    "outbox seq {seq} is not delivered although the peer receipted up to \
+                     {receipt_upto}"
+                )));
+            }
+            let frame = frame
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox seq {seq} has no frame")))?;
+            let transmitted = match DeliveryState::parse(&state) {
+                Some(DeliveryState::Queued) => false,
+                Some(DeliveryState::Sent) => true,
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "outbox seq {seq} has state {state:?}"
+                    )));
+                }
+            };
+            Ok(OutboxItem {
+                seq,
+                entry_id,
+                frame,
+                transmitted,
+            })
+        },
+    )
+}
+
+fn evidence_count(connection: &Connection, peer: &StationId) -> Result<u64, StoreError> {
+    let count: i64 = connection
+        .prepare_cached("SELECT count(*) FROM evidence WHERE peer = ?1")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)))
+        .context("counting evidence")?;
+    from_sql(count, "an evidence count")
+}
+
+/// Everything a link needs to resume, checked for contiguity on both logs.
+pub(crate) fn link_snapshot(
+    connection: &Connection,
+    own: &StationId,
+    peer: &StationId,
+) -> Result<LinkSnapshot, StoreError> {
+    let link = peer_link(connection, peer)?;
+    let out_ids = chain(&log(connection, peer, own)?, "the own log")?;
+    if link.receipt_upto > out_ids.len() as u64 {
+        return Err(StoreError::Corrupt(format!(
+            "the peer receipted up to seq {} but the own log ends at seq {}",
+            link.receipt_upto,
+            out_ids.len()
+        )));
+    }
+    let peer_log = log(connection, peer, peer)?;
+    let head = usize::try_from(link.in_head)
+        .ok()
+        .filter(|head| *head <= peer_log.len())
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the in-head is {} but only {} peer entries are held",
+                link.in_head,
+                peer_log.len()
+            ))
+        })?;
+    let in_ids = chain(&peer_log[..head], "the peer's log")?;
+    let in_pending = peer_log[head..]
+        .iter()
+        .map(|row| PendingItem {
+            seq: row.seq,
+            entry_id: row.entry_id,
+            prev: row.prev,
+        })
+        .collect();
+    Ok(LinkSnapshot {
+        outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
+        out_ids,
+        peer_receipt_upto: link.receipt_upto,
+        in_ids,
+        in_pending,
+        peer_epoch_public: link.epoch_public,
+        evidence_count: evidence_count(connection, peer)?,
+    })
+}
+
+/// Appends ` AND {column} = ?n` when filtering by peer; the peer is the last parameter.
+fn peer_filter(sql: &str, column: &str, peer: Option<&StationId>, index: usize) -> String {
+    match peer {
+        Some(_) => format!("{sql} AND {column} = ?{index}"),
+        None => sql.to_owned(),
+    }
+}
+
+/// Delivered peer messages, per sender (by name) in seq order.
+pub(crate) fn inbox(
+    connection: &Connection,
+    peer: Option<&StationId>,
+) -> Result<Vec<InboxRow>, StoreError> {
+    let base = "SELECT p.name, e.author, e.seq, e.entry_id, e.precedence, e.text, e.lang, \
+                e.time_ms, e.received_ms \
+                FROM entries e JOIN peers p ON p.id = e.peer \
+                WHERE e.author = e.peer AND e.kind = 1 AND e.seq <= p.in_head";
+    let sql = peer_filter(base, "e.peer", peer, 1) + " ORDER BY p.name, e.seq";
+    type Raw = (
+        String,
+        Vec<u8>,
+        i64,
+        Vec<u8>,
+        i64,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<i64>,
+    );
+    query(
+        connection,
+        &sql,
+        params_from_iter(peer.map(|p| p.0)),
+        "reading the inbox",
+        |row| -> rusqlite::Result<Raw> {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
+            ))
+        },
+        |(peer_name, from, seq, id, prec, text, lang, time_ms, received_ms)| {
+            let what = "an inbox message";
+            Ok(InboxRow {
+                from: station_id(from, what)?,
+                seq: from_sql(seq, what)?,
+                entry_id: entry_id(id, what)?,
+                precedence: precedence(prec, what)?,
+                text: required_text(text, what)?,
+                lang: required_text(lang, what)?,
+                sent_at_ms: from_sql(time_ms, what)?,
+                received_at_ms: from_sql(
+                    received_ms.ok_or_else(|| {
+                        StoreError::Corrupt(format!("{what} has no receive time"))
+                    })?,
+                    what,
+                )?,
+                peer_name,
+            })
+        },
+    )
+}
+
+/// Own messages, per recipient (by name) in seq order.
+pub(crate) fn outbox(
+    connection: &Connection,
+    own: &StationId,
+    peer: Option<&StationId>,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let base = "SELECT p.name, e.peer, e.seq, e.entry_id, e.precedence, e.text, e.lang, \
+                e.time_ms, o.state, o.delivered_ms \
+                FROM entries e JOIN peers p ON p.id = e.peer \
+                JOIN outbox o ON o.peer = e.peer AND o.seq = e.seq \
+                WHERE e.author = ?1 AND e.kind = 1";
+    let sql = peer_filter(base, "e.peer", peer, 2) + " ORDER BY p.name, e.seq";
+    type Raw = (
+        String,
+        Vec<u8>,
+        i64,
+        Vec<u8>,
+        i64,
+        Option<String>,
+        Option<String>,
+        i64,
+        String,
+        Option<i64>,
+    );
+    let params = std::iter::once(own.0).chain(peer.map(|p| p.0));
+    query(
+        connection,
+        &sql,
+        params_from_iter(params),
+        "reading the outbox",
+        |row| -> rusqlite::Result<Raw> {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
+                row.get(9)?,
+            ))
+        },
+        |(peer_name, to, seq, id, prec, text, lang, time_ms, state, delivered_ms)| {
+            let what = "an outbox message";
+            Ok(OutboxRow {
+                to: station_id(to, what)?,
+                seq: from_sql(seq, what)?,
+                entry_id: entry_id(id, what)?,
+                precedence: precedence(prec, what)?,
+                text: required_text(text, what)?,
+                lang: required_text(lang, what)?,
+                created_ms: from_sql(time_ms, what)?,
+                state: DeliveryState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{what} has state {state:?}")))?,
+                delivered_ms: delivered_ms.map(|ms| from_sql(ms, what)).transpose()?,
+                peer_name,
+            })
+        },
+    )
+}
+
+/// Both logs of a link for export, by author then seq: every own entry, and the peer's entries
+/// up to the in-head (entries held above it are not delivered and may follow a gap). Each log
+/// is checked contiguous from seq 1, as a transcript verifier requires.
+pub(crate) fn entries(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<Vec<StoredEntry>, StoreError> {
+    peer_link(connection, peer)?;
+    let mut previous: Option<(StationId, u64)> = None;
+    query(
+        connection,
+        "SELECT e.author, e.seq, e.signed FROM entries e JOIN peers p ON p.id = e.peer \
+         WHERE e.peer = ?1 AND (e.author != e.peer OR e.seq <= p.in_head) \
+         ORDER BY e.author, e.seq",
+        [peer.0],
+        "reading a link's entries",
+        |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        },
+        |(author, seq, signed)| {
+            let author = station_id(author, "an entry author")?;
+            let seq = from_sql(seq, "an entry seq")?;
+            let expected = match previous {
+                Some((last_author, last_seq)) if last_author == author => last_seq + 1,
+                _ => 1,
+            };
+            if seq != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "the log of {} holds seq {seq} where seq {expected} belongs: \
+                     entries are missing",
+                    author.short()
+                )));
+            }
+            previous = Some((author, seq));
+            Ok(StoredEntry {
+                author,
+                seq,
+                signed,
+            })
+        },
+    )
+}
+
+/// The peer's latest receipt (highest cumulative bound), as signed bytes.
+pub(crate) fn latest_receipt(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let raw: Option<Option<Vec<u8>>> = connection
+        .prepare_cached("SELECT latest_receipt FROM peers WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)).optional())
+        .context("reading a peer's latest receipt")?;
+    raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))
+}
+
+/// Evidence records, oldest first.
+pub(crate) fn evidence(
+    connection: &Connection,
+    peer: Option<&StationId>,
+) -> Result<Vec<EvidenceRow>, StoreError> {
+    let base = "SELECT v.id, v.peer, p.name, v.kind, v.seq, v.detail, v.bytes, v.time_ms \
+                FROM evidence v JOIN peers p ON p.id = v.peer WHERE 1";
+    let sql = peer_filter(base, "v.peer", peer, 1) + " ORDER BY v.id";
+    type Raw = (i64, Vec<u8>, String, String, i64, String, Vec<u8>, i64);
+    query(
+        connection,
+        &sql,
+        params_from_iter(peer.map(|p| p.0)),
+        "reading evidence",
+        |row| -> rusqlite::Result<Raw> {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+            ))
+        },
+        |(id, peer, peer_name, kind, seq, detail, bytes, time_ms)| {
+            let what = "an evidence record";
+            Ok(EvidenceRow {
+                id: from_sql(id, what)?,
+                peer: station_id(peer, what)?,
+                peer_name,
+                kind,
+                seq: from_sql(seq, what)?,
+                detail,
+                bytes,
+                time_ms: from_sql(time_ms, what)?,
+            })
+        },
+    )
+}
+
+/// Unreceipted own entries and delivered peer messages on one link.
+pub(crate) fn counts(connection: &Connection, peer: &StationId) -> Result<LinkCounts, StoreError> {
+    peer_link(connection, peer)?;
+    let outbox_depth: i64 = connection
+        .prepare_cached("SELECT count(*) FROM outbox WHERE peer = ?1 AND state != 'delivered'")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)))
+        .context("counting the outbox")?;
+    let inbox_count: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM entries e JOIN peers p ON p.id = e.peer \
+             WHERE e.peer = ?1 AND e.author = ?1 AND e.kind = 1 AND e.seq <= p.in_head",
+        )
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)))
+        .context("counting the inbox")?;
+    Ok(LinkCounts {
+        outbox_depth: from_sql(outbox_depth, "an outbox count")?,
+        inbox_count: from_sql(inbox_count, "an inbox count")?,
+    })
+}

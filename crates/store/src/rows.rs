@@ -1,0 +1,173 @@
+//! What the read side returns: plain rows for the station, the CLI and transcript export.
+
+use parley_proto::{ContactCard, EntryId, Precedence, StationId};
+
+/// This station, as written by [`crate::Store::init_station`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationRow {
+    /// Human name of the station.
+    pub name: String,
+    /// Working language (BCP 47).
+    pub lang: String,
+    /// The station's identity (its Ed25519 public key).
+    pub identity: StationId,
+    /// When the station was initialised (UTC ms).
+    pub created_ms: u64,
+}
+
+/// A paired peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRow {
+    /// The peer's identity.
+    pub id: StationId,
+    /// The local name the operator gave the peer (unique in this store).
+    pub name: String,
+    /// The peer's contact card as pinned, verified again on every read.
+    pub card: ContactCard,
+    /// The card's signed bytes as pinned (for transcript export).
+    pub card_bytes: Vec<u8>,
+    /// Where to reach the peer's direct channel, if set.
+    pub address: Option<String>,
+    /// When the peer was paired (UTC ms).
+    pub added_ms: u64,
+    /// The peer's entries up to this seq are held and delivered in order.
+    pub in_head: u64,
+}
+
+/// A peer to pair with, written by [`crate::Store::commit_with_peer`] together with the ops the
+/// pairing produced.
+#[derive(Clone, Debug)]
+pub struct NewPeer<'a> {
+    /// The verified card.
+    pub card: &'a ContactCard,
+    /// The card's signed bytes; they must decode to `card`.
+    pub card_bytes: &'a [u8],
+    /// The local name for the peer.
+    pub name: &'a str,
+    /// Where to reach the peer's direct channel, if known.
+    pub address: Option<String>,
+    /// When the pairing happened (UTC ms).
+    pub added_ms: u64,
+}
+
+/// A delivered message from a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxRow {
+    /// The local name of the sender.
+    pub peer_name: String,
+    /// The sender.
+    pub from: StationId,
+    /// The entry's seq in the sender's log.
+    pub seq: u64,
+    /// The entry's id.
+    pub entry_id: EntryId,
+    /// Handling precedence.
+    pub precedence: Precedence,
+    /// The text.
+    pub text: String,
+    /// Its language (BCP 47).
+    pub lang: String,
+    /// When the sender wrote it, by the sender's clock (UTC ms).
+    pub sent_at_ms: u64,
+    /// When it arrived here (UTC ms).
+    pub received_at_ms: u64,
+}
+
+/// Where an own entry stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Written, not yet put on any channel.
+    Queued,
+    /// Put on a channel at least once, not yet receipted.
+    Sent,
+    /// Receipted by the peer.
+    Delivered,
+}
+
+impl DeliveryState {
+    /// The lower-case name, as stored and shown: `queued`, `sent` or `delivered`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            DeliveryState::Queued,
+            DeliveryState::Sent,
+            DeliveryState::Delivered,
+        ]
+        .into_iter()
+        .find(|state| state.name() == name)
+    }
+}
+
+/// An own message to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// The local name of the recipient.
+    pub peer_name: String,
+    /// The recipient.
+    pub to: StationId,
+    /// The entry's seq in this station's log for the link.
+    pub seq: u64,
+    /// The entry's id.
+    pub entry_id: EntryId,
+    /// Handling precedence.
+    pub precedence: Precedence,
+    /// The text.
+    pub text: String,
+    /// Its language (BCP 47).
+    pub lang: String,
+    /// When it was written (UTC ms).
+    pub created_ms: u64,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// When the peer's receipt for it arrived (UTC ms), once delivered.
+    pub delivered_ms: Option<u64>,
+}
+
+/// A record of misbehaviour by a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceRow {
+    /// Ascending record number.
+    pub id: u64,
+    /// The peer implicated.
+    pub peer: StationId,
+    /// Its local name.
+    pub peer_name: String,
+    /// `equivocation`, `fork` or `bad_receipt`.
+    pub kind: String,
+    /// The seq concerned.
+    pub seq: u64,
+    /// Human account.
+    pub detail: String,
+    /// The signed bytes that prove it.
+    pub bytes: Vec<u8>,
+    /// When it was seen (UTC ms).
+    pub time_ms: u64,
+}
+
+/// One stored entry of a link, either author, for transcript export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Who wrote it: this station or the peer.
+    pub author: StationId,
+    /// Its seq in the author's log.
+    pub seq: u64,
+    /// The signed (COSE_Sign1) bytes, verifiable with the author's key.
+    pub signed: Vec<u8>,
+}
+
+/// How much is waiting on a link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounts {
+    /// Own entries (any kind) not yet receipted by the peer.
+    pub outbox_depth: u64,
+    /// The peer's messages delivered here in order.
+    pub inbox_count: u64,
+}

@@ -1,0 +1,207 @@
+//! The schema and its migrations, applied in order by `PRAGMA user_version`.
+//!
+//! Migration `n` (1-based) brings a database from version `n - 1` to `n`. A migration is never
+//! edited once released; a change to the schema is a new migration appended to [`MIGRATIONS`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{SqlContext, StoreError};
+
+/// How long a connection waits for another connection's lock before failing, in milliseconds.
+pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// How many prepared statements a connection keeps cached, in statements. Every statement the
+/// store uses fits, so a commit never re-parses SQL.
+pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
+
+/// Version 1: station, epoch keys, peers, both logs of every link, outbox, evidence.
+///
+/// Invariants the CHECKs hold: an entry has `received_ms` exactly when its author is the peer
+/// (it came in); a message has text and language, other kinds have neither; an outbox row keeps
+/// its frame exactly until it is delivered, and has `delivered_ms` exactly when delivered.
+const MIGRATION_1: &str = "
+CREATE TABLE station (
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    name        TEXT NOT NULL,
+    lang        TEXT NOT NULL,
+    identity    BLOB NOT NULL CHECK (length(identity) = 32),
+    created_ms  INTEGER NOT NULL CHECK (created_ms >= 0)
+) STRICT;
+
+CREATE TABLE epoch_keys (
+    key_id      BLOB PRIMARY KEY CHECK (length(key_id) = 8),
+    secret      BLOB NOT NULL,
+    public      BLOB NOT NULL,
+    created_ms  INTEGER NOT NULL CHECK (created_ms >= 0),
+    current     INTEGER NOT NULL CHECK (current IN (0, 1))
+) STRICT;
+CREATE UNIQUE INDEX epoch_keys_one_current ON epoch_keys (current) WHERE current = 1;
+
+CREATE TABLE peers (
+    id                  BLOB PRIMARY KEY CHECK (length(id) = 32),
+    name                TEXT NOT NULL UNIQUE,
+    card                BLOB NOT NULL,
+    epoch_public        BLOB NOT NULL,
+    address             TEXT,
+    in_head             INTEGER NOT NULL DEFAULT 0 CHECK (in_head >= 0),
+    added_ms            INTEGER NOT NULL CHECK (added_ms >= 0),
+    latest_receipt      BLOB,
+    latest_receipt_upto INTEGER NOT NULL DEFAULT 0 CHECK (latest_receipt_upto >= 0),
+    latest_receipt_ms   INTEGER,
+    CHECK ((latest_receipt IS NULL) = (latest_receipt_ms IS NULL))
+) STRICT;
+
+CREATE TABLE entries (
+    peer        BLOB NOT NULL REFERENCES peers (id),
+    author      BLOB NOT NULL CHECK (length(author) = 32),
+    seq         INTEGER NOT NULL CHECK (seq >= 1),
+    entry_id    BLOB NOT NULL CHECK (length(entry_id) = 32),
+    prev        BLOB NOT NULL CHECK (length(prev) = 32),
+    seen        BLOB NOT NULL CHECK (length(seen) = 32),
+    time_ms     INTEGER NOT NULL CHECK (time_ms >= 0),
+    kind        INTEGER NOT NULL,
+    precedence  INTEGER NOT NULL,
+    text        TEXT,
+    lang        TEXT,
+    signed      BLOB NOT NULL,
+    received_ms INTEGER,
+    PRIMARY KEY (peer, author, seq),
+    CHECK ((kind = 1) = (text IS NOT NULL) AND (text IS NULL) = (lang IS NULL)),
+    CHECK ((author = peer) = (received_ms IS NOT NULL))
+) STRICT;
+CREATE INDEX entries_messages ON entries (peer, author, seq) WHERE kind = 1;
+
+CREATE TABLE outbox (
+    peer         BLOB NOT NULL REFERENCES peers (id),
+    seq          INTEGER NOT NULL CHECK (seq >= 1),
+    frame        BLOB,
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'delivered')),
+    delivered_ms INTEGER,
+    PRIMARY KEY (peer, seq),
+    CHECK ((state = 'delivered') = (frame IS NULL)),
+    CHECK ((state = 'delivered') = (delivered_ms IS NOT NULL))
+) STRICT;
+CREATE INDEX outbox_undelivered ON outbox (peer, seq) WHERE state != 'delivered';
+
+CREATE TABLE evidence (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer    BLOB NOT NULL REFERENCES peers (id),
+    kind    TEXT NOT NULL,
+    seq     INTEGER NOT NULL CHECK (seq >= 0),
+    detail  TEXT NOT NULL,
+    bytes   BLOB NOT NULL,
+    time_ms INTEGER NOT NULL CHECK (time_ms >= 0)
+) STRICT;
+CREATE INDEX evidence_by_peer ON evidence (peer, id);
+";
+
+/// Every migration, in order; index `i` brings version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+fn set_busy_timeout(connection: &Connection) -> Result<(), StoreError> {
+    connection
+        .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+        .context("setting the busy timeout")?;
+    connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS_CACHED_MAX);
+    Ok(())
+}
+
+fn user_version(connection: &Connection) -> Result<u32, StoreError> {
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .context("reading the schema version")?;
+    u32::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("schema version {version} is out of range")))
+}
+
+/// Opens (creating if needed) a database for writing, sets it up and migrates it.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let shown = path.display();
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {shown}; nothing was changed"))?;
+    set_busy_timeout(&connection)?;
+    // Refuse a newer schema before touching anything, journal mode included.
+    let found = user_version(&connection)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .with_context(|| format!("switching {shown} to WAL journal mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::JournalMode { found: mode });
+    }
+    // FULL: in WAL mode every commit fsyncs the log, so a returned commit survives power loss.
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .context("setting synchronous=FULL")?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .context("enabling foreign keys")?;
+    migrate(&mut connection)?;
+    Ok(connection)
+}
+
+/// Opens an existing database for reading only; it must be at this build's schema version.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {} read-only", path.display()))?;
+    set_busy_timeout(&connection)?;
+    connection
+        .pragma_update(None, "query_only", "ON")
+        .context("making the connection query-only")?;
+    let found = user_version(&connection)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooOld {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(connection)
+}
+
+/// Applies every migration the database lacks, each in its own immediate transaction. The
+/// version is re-read inside the transaction, so two processes opening at once migrate once.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let target = u32::try_from(index + 1).expect("the migration list is short");
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("starting a schema migration")?;
+        let found = user_version(&tx)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found >= target {
+            continue;
+        }
+        let context = || format!("migrating the schema to version {target}; it was rolled back");
+        tx.execute_batch(sql).with_context(context)?;
+        tx.pragma_update(None, "user_version", target)
+            .with_context(context)?;
+        tx.commit().with_context(context)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Reading a damaged database: the read side finds what the write side would never have
+//! written, and says what is wrong instead of handing a broken state to the protocol.
+
+use parley_proto::{StationId, StoreOp};
+use rusqlite::Connection;
+
+use super::fixture::{Station, chain, initialised, temp_path};
+use crate::{Store, StoreError};
+
+/// Alpha's store, paired with Bravo: own seqs 1…3 (none delivered), Bravo's seqs 1, 2, 3 held
+/// and delivered (in-head 3), and seq 5 held above the head.
+fn damaged_store(tamper: &str) -> (tempfile::TempDir, Store, StationId) {
+    let alpha = Station::new(1, "Alpha");
+    let bravo = Station::new(2, "Bravo");
+    let (dir, path) = temp_path();
+    let mut store = initialised(&path, &alpha);
+    let mut ops: Vec<StoreOp> = chain(&alpha, &bravo.id(), 3)
+        .into_iter()
+        .map(|entry| StoreOp::AppendOwn {
+            peer: bravo.id(),
+            entry,
+            frame: vec![1],
+        })
+        .collect();
+    let theirs = chain(&bravo, &alpha.id(), 5);
+    for index in [0, 1, 2, 4] {
+        ops.push(StoreOp::StorePeerEntry {
+            peer: bravo.id(),
+            entry: theirs[index].clone(),
+            received_ms: 1,
+        });
+    }
+    ops.push(StoreOp::AdvanceInHead {
+        peer: bravo.id(),
+        upto: 3,
+    });
+    store
+        .commit_with_peer(Some(bravo.as_new_peer()), &ops)
+        .expect("commits");
+    let raw = Connection::open(&path).expect("raw open");
+    let sql = tamper
+        .replace("$OWN", &format!("X'{}'", alpha.id()))
+        .replace("$PEER", &format!("X'{}'", bravo.id()));
+    raw.execute_batch(&sql).expect("the tampering applies");
+    (dir, store, bravo.id())
+}
+
+type Read = fn(&Store, &StationId) -> Result<(), StoreError>;
+
+fn snapshot(store: &Store, peer: &StationId) -> Result<(), StoreError> {
+    store.link_snapshot(peer).map(drop)
+}
+
+fn peers(store: &Store, _: &StationId) -> Result<(), StoreError> {
+    store.peers().map(drop)
+}
+
+fn entries(store: &Store, peer: &StationId) -> Result<(), StoreError> {
+    store.entries(peer).map(drop)
+}
+
+fn epoch_keys(store: &Store, _: &StationId) -> Result<(), StoreError> {
+    store.epoch_secrets().map(drop)
+}
+
+/// Tampering SQL (`$OWN`, `$PEER` name the stations), the read, and the start of what the
+/// corruption report must say (`None`: the read still succeeds).
+const CASES: &[(&str, Read, Option<&str>)] = &[
+    ("SELECT 1", snapshot, None),
+    (
+        "DELETE FROM entries WHERE author = $OWN AND seq = 2",
+        snapshot,
+        Some("the own log holds seq 3 where seq 2 belongs"),
+    ),
+    (
+        "DELETE FROM entries WHERE author = $OWN AND seq = 1",
+        snapshot,
+        Some("the own log holds seq 2 where seq 1 belongs"),
+    ),
+    (
+        // The last own entry going missing leaves its outbox row without an entry.
+        "DELETE FROM entries WHERE author = $OWN AND seq = 3",
+        snapshot,
+        Some("outbox seq 3 has no own entry"),
+    ),
+    (
+        "DELETE FROM entries WHERE author = $PEER AND seq = 2",
+        snapshot,
+        Some("the peer's log holds seq 3 where seq 2 belongs"),
+    ),
+    (
+        // Above the head, gaps are normal: that is what pending means.
+        "DELETE FROM entries WHERE author = $PEER AND seq = 5",
+        snapshot,
+        None,
+    ),
+    ("SELECT 1", entries, None),
+    (
+        "DELETE FROM entries WHERE author = $OWN AND seq = 2",
+        entries,
+        Some("the log of "),
+    ),
+    (
+        "DELETE FROM entries WHERE author = $PEER AND seq = 1",
+        entries,
+        Some("the log of "),
+    ),
+    (
+        "UPDATE peers SET in_head = 9",
+        snapshot,
+        Some("the in-head is 9 but only 4 peer entries are held"),
+    ),
+    (
+        "UPDATE peers SET in_head = 4",
+        snapshot,
+        Some("the peer's log holds seq 5 where seq 4 belongs"),
+    ),
+    (
+        "UPDATE entries SET prev = zeroblob(32) WHERE author = $OWN AND seq = 3",
+        snapshot,
+        Some("the own log seq 3 names prev"),
+    ),
+    (
+        "UPDATE peers SET latest_receipt_upto = 7",
+        snapshot,
+        Some("the peer receipted up to seq 7 but the own log ends at seq 3"),
+    ),
+    (
+        "UPDATE peers SET latest_receipt_upto = 2",
+        snapshot,
+        Some("outbox seq 1 is not delivered although the peer receipted up to 2"),
+    ),
+    (
+        "UPDATE peers SET card = X'00'",
+        peers,
+        Some("the pinned card of peer \"Bravo\" does not verify"),
+    ),
+    (
+        "UPDATE epoch_keys SET secret = zeroblob(32)",
+        epoch_keys,
+        Some("epoch key"),
+    ),
+];
+
+fn check(tamper: &str, read: Read, expect: Option<&str>) {
+    let (_dir, store, peer) = damaged_store(tamper);
+    match (read(&store, &peer), expect) {
+        (Ok(()), None) => {}
+        (Err(StoreError::Corrupt(detail)), Some(start)) => {
+            assert!(detail.starts_with(start), "{tamper}: reported {detail:?}");
+        }
+        (outcome, _) => panic!("{tamper}: expected {expect:?}, got {outcome:?}"),
+    }
+}
+
+#[test]
+fn damage_is_reported_as_corruption() {
+    for (tamper, read, expect) in CASES {
+        check(tamper, *read, *expect);
+    }
+}
+
+#[test]
+fn an_export_holds_the_own_log_and_the_delivered_peer_log() {
+    let (_dir, store, peer) = damaged_store("SELECT 1");
+    let exported: Vec<(bool, u64)> = store
+        .entries(&peer)
+        .expect("reads")
+        .iter()
+        .map(|stored| (stored.author == peer, stored.seq))
+        .collect();
+    // By author (the lower id first), then seq.
+    let peer_first = peer < Station::new(1, "Alpha").id();
+    let expected: Vec<(bool, u64)> = [peer_first, !peer_first]
+        .into_iter()
+        .flat_map(|is_peer| (1..=3).map(move |seq| (is_peer, seq)))
+        .collect();
+    assert_eq!(
+        exported, expected,
+        "seq 5, held above the head, is not exported"
+    );
+}

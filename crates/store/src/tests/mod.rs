@@ -1,0 +1,7 @@
+//! Tests of the store, one data-driven `check` helper per area.
+
+mod corrupt;
+mod fixture;
+mod open;
+mod pairing;
+mod writes;

@@ -1,0 +1,242 @@
+//! Opening: pragmas, migrations, schema versions, read-only readers, station setup.
+
+use rusqlite::Connection;
+
+use super::fixture::{Station, chain, initialised, temp_path};
+use crate::{SCHEMA_VERSION, Store, StoreError};
+
+fn pragma(connection: &Connection, name: &str) -> String {
+    connection
+        .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+        .map(|value| match value {
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            rusqlite::types::Value::Text(text) => text,
+            other => format!("{other:?}"),
+        })
+        .expect("the pragma reads")
+}
+
+#[test]
+fn a_writer_runs_in_wal_with_full_sync_and_foreign_keys() {
+    let (_dir, path) = temp_path();
+    let store = Store::open(&path).expect("opens");
+    let found: Vec<String> = [
+        "journal_mode",
+        "synchronous",
+        "foreign_keys",
+        "user_version",
+    ]
+    .iter()
+    .map(|name| pragma(&store.connection, name))
+    .collect();
+    assert_eq!(found, ["wal", "2", "1", &SCHEMA_VERSION.to_string()]);
+    let busy = pragma(&store.connection, "busy_timeout");
+    assert_eq!(busy, crate::BUSY_TIMEOUT_MS.to_string());
+}
+
+/// Opens a store at a database whose `user_version` was set to `version` beforehand.
+type VersionCase = (
+    &'static str,
+    fn(&std::path::Path) -> Result<Store, StoreError>,
+    u32,
+    &'static str,
+);
+
+const VERSIONS: &[VersionCase] = &[
+    ("writer, current", Store::open, SCHEMA_VERSION, "ok"),
+    ("writer, newer", Store::open, SCHEMA_VERSION + 1, "too new"),
+    ("writer, far newer", Store::open, 1_000, "too new"),
+    (
+        "reader, current",
+        Store::open_read_only,
+        SCHEMA_VERSION,
+        "ok",
+    ),
+    (
+        "reader, newer",
+        Store::open_read_only,
+        SCHEMA_VERSION + 1,
+        "too new",
+    ),
+    ("reader, older", Store::open_read_only, 0, "too old"),
+];
+
+#[test]
+fn schema_versions_are_checked_on_open() {
+    for (name, open, version, expect) in VERSIONS {
+        let (_dir, path) = temp_path();
+        if *version >= SCHEMA_VERSION {
+            drop(Store::open(&path).expect("a new store opens"));
+        }
+        let raw = Connection::open(&path).expect("raw open");
+        raw.pragma_update(None, "user_version", version)
+            .expect("sets");
+        drop(raw);
+        let outcome = match open(&path) {
+            Ok(_) => "ok",
+            Err(StoreError::SchemaTooNew { found, known }) => {
+                assert_eq!((found, known), (*version, SCHEMA_VERSION), "{name}");
+                "too new"
+            }
+            Err(StoreError::SchemaTooOld { found, known }) => {
+                assert_eq!((found, known), (*version, SCHEMA_VERSION), "{name}");
+                "too old"
+            }
+            Err(other) => panic!("{name}: unexpected error {other}"),
+        };
+        assert_eq!(outcome, *expect, "{name}");
+        // A refused open changes nothing, the version included.
+        let raw = Connection::open(&path).expect("raw open");
+        assert_eq!(pragma(&raw, "user_version"), version.to_string(), "{name}");
+    }
+}
+
+#[test]
+fn the_error_for_a_newer_schema_says_what_to_do() {
+    let error = StoreError::SchemaTooNew { found: 7, known: 1 };
+    let shown = error.to_string();
+    assert!(
+        shown.contains("version 7") && shown.contains("(1)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("nothing was changed") && shown.contains("newer parley"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn reopening_after_drop_keeps_everything() {
+    let alpha = Station::new(1, "Alpha");
+    let bravo = Station::new(2, "Bravo");
+    let (_dir, path) = temp_path();
+    let ops: Vec<_> = chain(&alpha, &bravo.id(), 3)
+        .into_iter()
+        .map(|entry| parley_proto::StoreOp::AppendOwn {
+            peer: bravo.id(),
+            entry,
+            frame: vec![1, 2, 3],
+        })
+        .collect();
+    let mut store = initialised(&path, &alpha);
+    store
+        .commit_with_peer(Some(bravo.as_new_peer()), &ops)
+        .expect("commits");
+    let snapshot = store.link_snapshot(&bravo.id()).expect("reads");
+    let peers = store.peers().expect("reads");
+    let station = store.station().expect("reads");
+    drop(store);
+
+    let store = Store::open(&path).expect("reopens");
+    assert_eq!(store.link_snapshot(&bravo.id()).expect("reads"), snapshot);
+    assert_eq!(snapshot.out_ids.len(), 3);
+    assert_eq!(store.peers().expect("reads"), peers);
+    assert_eq!(store.station().expect("reads"), station);
+    let row = store.peer_by_name("Bravo").expect("reads").expect("paired");
+    assert_eq!(row.card, bravo.card);
+    assert_eq!(row.address.as_deref(), Some("quic://127.0.0.1:7302"));
+    assert_eq!(store.peer_by_id(&bravo.id()).expect("reads"), Some(row));
+    assert_eq!(store.peer_by_name("Nobody").expect("reads"), None);
+}
+
+#[test]
+fn a_reader_sees_the_writers_commits_and_cannot_write() {
+    let alpha = Station::new(1, "Alpha");
+    let bravo = Station::new(2, "Bravo");
+    let (_dir, path) = temp_path();
+    let mut writer = initialised(&path, &alpha);
+    writer
+        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
+        .expect("pairs");
+    let mut reader = Store::open_read_only(&path).expect("a reader opens");
+    assert_eq!(
+        reader
+            .link_snapshot(&bravo.id())
+            .expect("reads")
+            .out_ids
+            .len(),
+        0
+    );
+
+    let entries = chain(&alpha, &bravo.id(), 2);
+    for (index, entry) in entries.into_iter().enumerate() {
+        let op = parley_proto::StoreOp::AppendOwn {
+            peer: bravo.id(),
+            entry,
+            frame: vec![7],
+        };
+        writer
+            .commit(&[op])
+            .expect("commits while a reader is open");
+        let seen = reader.link_snapshot(&bravo.id()).expect("reads");
+        assert_eq!(seen.out_ids.len(), index + 1);
+    }
+    assert!(matches!(reader.commit(&[]), Err(StoreError::ReadOnly)));
+    assert!(matches!(
+        reader.init_station("X", "en", alpha.id().0, &alpha.epoch, 1),
+        Err(StoreError::ReadOnly)
+    ));
+    let (_other, missing) = temp_path();
+    assert!(matches!(
+        Store::open_read_only(&missing),
+        Err(StoreError::Sqlite { .. })
+    ));
+}
+
+#[test]
+fn a_station_is_initialised_once_and_keeps_its_epoch_key() {
+    let alpha = Station::new(1, "Alpha");
+    let bravo = Station::new(2, "Bravo");
+    let (_dir, path) = temp_path();
+    let mut store = Store::open(&path).expect("opens");
+    assert_eq!(store.station().expect("reads"), None);
+    assert!(matches!(store.commit(&[]), Err(StoreError::NotInitialised)));
+    assert!(matches!(
+        store.add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5),
+        Err(StoreError::NotInitialised)
+    ));
+    assert!(matches!(
+        store.link_snapshot(&bravo.id()),
+        Err(StoreError::NotInitialised)
+    ));
+
+    store
+        .init_station("Alpha", "en", alpha.id().0, &alpha.epoch, 1_000)
+        .expect("initialises");
+    let again = store.init_station("Alpha", "en", alpha.id().0, &alpha.epoch, 2_000);
+    assert!(matches!(again, Err(StoreError::AlreadyInitialised)));
+    let station = store.station().expect("reads").expect("initialised");
+    assert_eq!(
+        (
+            station.name.as_str(),
+            station.lang.as_str(),
+            station.identity,
+            station.created_ms
+        ),
+        ("Alpha", "en", alpha.id(), 1_000)
+    );
+    let epochs = store.epoch_secrets().expect("reads");
+    assert_eq!(epochs.len(), 1);
+    assert_eq!(epochs[0].public_bytes(), alpha.epoch.public_bytes());
+    assert_eq!(epochs[0].secret_bytes(), alpha.epoch.secret_bytes());
+
+    assert!(matches!(
+        store.add_peer(&alpha.card, &alpha.card_bytes, "Self", None, 5),
+        Err(StoreError::InvalidOp(_))
+    ));
+    assert!(matches!(
+        store.link_snapshot(&bravo.id()),
+        Err(StoreError::UnknownPeer(_))
+    ));
+    store
+        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
+        .expect("pairs");
+    let twice = store.add_peer(&bravo.card, &bravo.card_bytes, "Bravo 2", None, 6);
+    assert!(matches!(twice, Err(StoreError::PeerExists(_))));
+    let snapshot = store.link_snapshot(&bravo.id()).expect("reads");
+    assert_eq!(snapshot.peer_epoch_public, bravo.epoch.public_bytes());
+    assert_eq!(
+        store.counts(&bravo.id()).expect("reads"),
+        crate::LinkCounts::default()
+    );
+}

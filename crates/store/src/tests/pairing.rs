@@ -1,0 +1,513 @@
+//! A whole pairing between two real `Endpoint`s, every `StoreOp` committed, the stores reopened
+//! and the links rebuilt from their snapshots, checked step by step against one table.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use parley_proto::receipt::Receipt;
+use parley_proto::{
+    ChannelId, ChannelKind, Endpoint, EntryId, Keyring, LinkSnapshot, Precedence, SignedEntry,
+    StationId, StoreOp,
+};
+use tempfile::TempDir;
+
+use super::fixture::{Station, initialised, temp_path};
+use crate::{DeliveryState, Store};
+
+const CHANNEL: ChannelId = ChannelId(1);
+
+/// One station in the test: its keys, protocol state and store.
+struct Side {
+    station: Station,
+    endpoint: Endpoint,
+    store: Store,
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+/// Two stations and the wire between them.
+struct Net {
+    sides: [Side; 2],
+    now_ms: u64,
+    /// Own entries (author, seq) whose next transmission is lost.
+    lose_once: BTreeSet<(StationId, u64)>,
+    /// Every envelope frame written, by frame bytes: its author and seq.
+    frames: HashMap<Vec<u8>, (StationId, u64)>,
+    /// Ids of every entry written, by author and seq.
+    ids: HashMap<(StationId, u64), EntryId>,
+}
+
+/// What one side of the link must look like, live and on disk.
+#[derive(Debug)]
+struct Expect {
+    out_seq: u64,
+    /// Unreceipted own entries: (seq, transmitted).
+    outbox: &'static [(u64, bool)],
+    receipt_upto: u64,
+    in_head: u64,
+    pending: &'static [u64],
+}
+
+fn endpoint(station: &Station, epoch: parley_proto::EpochSecret, seed: u8) -> Endpoint {
+    Endpoint::new(station.identity.clone(), Keyring::new(epoch), [seed; 32])
+}
+
+impl Net {
+    fn new() -> Self {
+        let make = |seed: u8, name: &str| {
+            let station = Station::new(seed, name);
+            let (dir, path) = temp_path();
+            let store = initialised(&path, &station);
+            Side {
+                endpoint: endpoint(&station, station.epoch.clone(), seed),
+                station,
+                store,
+                path,
+                _dir: dir,
+            }
+        };
+        Net {
+            sides: [make(1, "Alpha"), make(2, "Bravo")],
+            now_ms: 1_700_000_000_000,
+            lose_once: BTreeSet::new(),
+            frames: HashMap::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    fn peer_of(&self, side: usize) -> StationId {
+        self.sides[1 - side].station.id()
+    }
+
+    /// Commits what `side`'s endpoint wrote, remembering frames and ids.
+    fn commit(&mut self, side: usize) {
+        let ops = self.sides[side].endpoint.take_writes();
+        for op in &ops {
+            if let StoreOp::AppendOwn { entry, frame, .. } = op {
+                let key = (entry.entry().author, entry.entry().seq);
+                self.frames.insert(frame.clone(), key);
+                self.ids.insert(key, entry.id());
+            }
+        }
+        self.sides[side].store.commit(&ops).expect("ops commit");
+    }
+
+    /// Pairs both ways, storing each peer and its first entry in one commit.
+    fn pair(&mut self) {
+        for side in 0..2 {
+            let peer = self.peer_of(side);
+            let peer_public = self.sides[1 - side].station.epoch.public_bytes().to_vec();
+            self.sides[side]
+                .endpoint
+                .pair(self.now_ms, peer, peer_public)
+                .expect("the card's epoch key is valid");
+            let ops = self.sides[side].endpoint.take_writes();
+            for op in &ops {
+                if let StoreOp::AppendOwn { entry, frame, .. } = op {
+                    let key = (entry.entry().author, entry.entry().seq);
+                    self.frames.insert(frame.clone(), key);
+                    self.ids.insert(key, entry.id());
+                }
+            }
+            let (this, other) = split(&mut self.sides, side);
+            this.store
+                .commit_with_peer(Some(other.station.as_new_peer()), &ops)
+                .expect("pairing commits");
+            self.add_channel(side);
+        }
+    }
+
+    fn add_channel(&mut self, side: usize) {
+        let peer = self.peer_of(side);
+        let link = self.sides[side].endpoint.link_mut(&peer).expect("paired");
+        link.add_channel(CHANNEL, ChannelKind::Direct);
+        link.set_channel_up(self.now_ms, CHANNEL, true);
+    }
+
+    fn set_up(&mut self, side: usize, up: bool) {
+        let peer = self.peer_of(side);
+        let now_ms = self.now_ms;
+        let link = self.sides[side].endpoint.link_mut(&peer).expect("paired");
+        link.set_channel_up(now_ms, CHANNEL, up);
+    }
+
+    fn send(&mut self, side: usize, text: &str) -> u64 {
+        let peer = self.peer_of(side);
+        let now_ms = self.now_ms;
+        let (seq, _) = self.sides[side]
+            .endpoint
+            .send_message(now_ms, &peer, Precedence::Immediate, text, "en")
+            .expect("the message is within limits");
+        self.commit(side);
+        seq
+    }
+
+    /// Runs timers and moves frames both ways until the wire is quiet, committing before every
+    /// transmit as a driver must.
+    fn pump(&mut self) {
+        for _round in 0..100 {
+            let mut moved = false;
+            for side in 0..2 {
+                self.commit(side);
+                self.sides[side].endpoint.handle_timeout(self.now_ms);
+                self.commit(side);
+                while let Some((_, transmit)) = self.sides[side].endpoint.poll_transmit() {
+                    moved = true;
+                    let written = self.frames.get(transmit.frame.as_ref()).copied();
+                    if written.is_some_and(|key| self.lose_once.remove(&key)) {
+                        continue;
+                    }
+                    let other = &mut self.sides[1 - side];
+                    other
+                        .endpoint
+                        .handle_frame(self.now_ms, &transmit.frame)
+                        .expect("frames between paired stations are accepted");
+                    self.commit(1 - side);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the wire did not go quiet within 100 rounds");
+    }
+
+    /// Drops both endpoints and stores, reopens the stores and rebuilds the endpoints from
+    /// what is stored alone: epoch keys and link snapshots.
+    fn restart(&mut self) {
+        for side in 0..2 {
+            let peer = self.peer_of(side);
+            let before = self.sides[side].store.link_snapshot(&peer).expect("reads");
+            let path = self.sides[side].path.clone();
+            // The old handle closes as it is replaced (`open.rs` tests a reopen after a drop).
+            self.sides[side].store = Store::open(&path).expect("reopens");
+            let store = &self.sides[side].store;
+            assert_eq!(store.link_snapshot(&peer).expect("reads"), before);
+            let mut epochs = store.epoch_secrets().expect("epoch keys read");
+            let current = epochs.remove(0);
+            let seed = 50 + u8::try_from(side).expect("two sides");
+            let mut endpoint = endpoint(&self.sides[side].station, current, seed);
+            endpoint
+                .load_link(peer, store.link_snapshot(&peer).expect("reads"))
+                .expect("the stored epoch key is valid");
+            self.sides[side].endpoint = endpoint;
+            self.add_channel(side);
+        }
+    }
+
+    fn snapshot(&self, side: usize) -> LinkSnapshot {
+        self.sides[side]
+            .store
+            .link_snapshot(&self.peer_of(side))
+            .expect("the snapshot reads")
+    }
+}
+
+fn split(sides: &mut [Side; 2], side: usize) -> (&mut Side, &mut Side) {
+    let [a, b] = sides;
+    if side == 0 { (a, b) } else { (b, a) }
+}
+
+/// Checks one side, live link and stored snapshot, against `expect`.
+fn check(net: &Net, side: usize, step: &str, expect: &Expect) {
+    let peer = net.peer_of(side);
+    let own = net.sides[side].station.id();
+    let link = net.sides[side].endpoint.link(&peer).expect("paired");
+    let live = (
+        link.out_seq(),
+        link.outbox_depth(),
+        link.peer_receipt_upto(),
+        link.in_head(),
+        link.in_pending(),
+    );
+    let expected = (
+        expect.out_seq,
+        expect.outbox.len(),
+        expect.receipt_upto,
+        expect.in_head,
+        expect.pending.len(),
+    );
+    assert_eq!(live, expected, "{step}: side {side}, live link");
+    for (seq, _) in expect.outbox {
+        assert!(link.is_outstanding(*seq), "{step}: side {side}, seq {seq}");
+    }
+
+    let snapshot = net.snapshot(side);
+    let own_ids: Vec<EntryId> = (1..=expect.out_seq)
+        .map(|seq| net.ids[&(own, seq)])
+        .collect();
+    assert_eq!(snapshot.out_ids, own_ids, "{step}: side {side}, out_ids");
+    let outbox: Vec<(u64, bool)> = snapshot
+        .outbox
+        .iter()
+        .map(|item| (item.seq, item.transmitted))
+        .collect();
+    assert_eq!(outbox, expect.outbox, "{step}: side {side}, outbox");
+    for item in &snapshot.outbox {
+        assert_eq!(
+            item.entry_id,
+            net.ids[&(own, item.seq)],
+            "{step}: outbox id"
+        );
+        assert_eq!(
+            net.frames.get(&item.frame),
+            Some(&(own, item.seq)),
+            "{step}: frame"
+        );
+    }
+    assert_eq!(
+        snapshot.peer_receipt_upto, expect.receipt_upto,
+        "{step}: side {side}, receipt"
+    );
+    let in_ids: Vec<EntryId> = (1..=expect.in_head)
+        .map(|seq| net.ids[&(peer, seq)])
+        .collect();
+    assert_eq!(snapshot.in_ids, in_ids, "{step}: side {side}, in_ids");
+    let pending: Vec<u64> = snapshot.in_pending.iter().map(|p| p.seq).collect();
+    assert_eq!(pending, expect.pending, "{step}: side {side}, pending");
+    for item in &snapshot.in_pending {
+        assert_eq!(
+            item.entry_id,
+            net.ids[&(peer, item.seq)],
+            "{step}: pending id"
+        );
+        let prev = net.ids[&(peer, item.seq - 1)];
+        assert_eq!(item.prev, prev, "{step}: pending prev");
+    }
+    let peer_epoch = net.sides[1 - side].station.epoch.public_bytes();
+    assert_eq!(snapshot.peer_epoch_public, peer_epoch, "{step}: epoch key");
+    assert_eq!(snapshot.evidence_count, 0, "{step}: evidence");
+
+    let counts = net.sides[side].store.counts(&peer).expect("counts read");
+    assert_eq!(
+        counts.outbox_depth,
+        expect.outbox.len() as u64,
+        "{step}: outbox depth"
+    );
+}
+
+type Step = (&'static str, fn(&mut Net), Expect, Expect);
+
+const STEPS: &[Step] = &[
+    (
+        "paired: both key announcements delivered and receipted",
+        |net| {
+            net.pair();
+            net.pump();
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 1,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 1,
+            pending: &[],
+        },
+    ),
+    (
+        "alpha sends three, the second is lost once: bravo holds seq 4 above its head",
+        |net| {
+            let first = net.send(0, "one");
+            assert_eq!(first, 2);
+            let alpha = net.sides[0].station.id();
+            net.lose_once.insert((alpha, 3));
+            net.send(0, "two");
+            net.send(0, "three");
+            net.pump();
+        },
+        Expect {
+            out_seq: 4,
+            outbox: &[(3, true)],
+            receipt_upto: 2,
+            in_head: 1,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "alpha's channel goes down: its new message stays queued, bravo's reply unreceipted",
+        |net| {
+            net.set_up(0, false);
+            net.send(0, "four");
+            net.send(1, "reply");
+            net.pump();
+        },
+        Expect {
+            out_seq: 5,
+            outbox: &[(3, true), (5, false)],
+            receipt_upto: 2,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[(2, true)],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "both restart from disk alone; nothing changes",
+        |net| net.restart(),
+        Expect {
+            out_seq: 5,
+            outbox: &[(3, true), (5, false)],
+            receipt_upto: 2,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[(2, true)],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "the rebuilt links resend, deliver and receipt everything",
+        |net| net.pump(),
+        Expect {
+            out_seq: 5,
+            outbox: &[],
+            receipt_upto: 5,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 5,
+            pending: &[],
+        },
+    ),
+    (
+        "the rebuilt link continues its log at the next seq",
+        |net| {
+            assert_eq!(net.send(0, "five"), 6);
+            net.pump();
+        },
+        Expect {
+            out_seq: 6,
+            outbox: &[],
+            receipt_upto: 6,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 6,
+            pending: &[],
+        },
+    ),
+    (
+        "a second restart reads the same state",
+        |net| {
+            net.restart();
+            net.pump();
+        },
+        Expect {
+            out_seq: 6,
+            outbox: &[],
+            receipt_upto: 6,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 6,
+            pending: &[],
+        },
+    ),
+];
+
+#[test]
+fn a_pairing_survives_restarts_step_by_step() {
+    let mut net = Net::new();
+    for (step, action, alpha, bravo) in STEPS {
+        action(&mut net);
+        check(&net, 0, step, alpha);
+        check(&net, 1, step, bravo);
+    }
+    check_reads_after_pairing(&net);
+}
+
+/// The operator-facing reads agree with what was sent.
+fn check_reads_after_pairing(net: &Net) {
+    let (alpha, bravo) = (net.sides[0].station.id(), net.sides[1].station.id());
+    let bravo_store = &net.sides[1].store;
+    let inbox = bravo_store.inbox(Some(&alpha)).expect("inbox reads");
+    let texts: Vec<(&str, u64)> = inbox.iter().map(|m| (m.text.as_str(), m.seq)).collect();
+    assert_eq!(
+        texts,
+        [
+            ("one", 2),
+            ("two", 3),
+            ("three", 4),
+            ("four", 5),
+            ("five", 6)
+        ]
+    );
+    assert!(
+        inbox
+            .iter()
+            .all(|m| m.from == alpha && m.peer_name == "Alpha")
+    );
+    assert_eq!(inbox, bravo_store.inbox(None).expect("inbox reads"));
+
+    let alpha_store = &net.sides[0].store;
+    let outbox = alpha_store.outbox(Some(&bravo)).expect("outbox reads");
+    assert_eq!(outbox.len(), 5, "key announcements are not messages");
+    for row in &outbox {
+        assert_eq!(row.state, DeliveryState::Delivered, "seq {}", row.seq);
+        assert!(row.delivered_ms.is_some());
+        assert_eq!(row.entry_id, net.ids[&(alpha, row.seq)]);
+        assert_eq!((row.to, row.peer_name.as_str()), (bravo, "Bravo"));
+    }
+    let counts = bravo_store.counts(&alpha).expect("counts read");
+    assert_eq!((counts.outbox_depth, counts.inbox_count), (0, 5));
+
+    let entries = alpha_store.entries(&bravo).expect("entries read");
+    assert_eq!(entries.len(), 6 + 2);
+    for stored in &entries {
+        let entry = SignedEntry::decode_verified(&stored.signed, &stored.author)
+            .expect("stored entries verify under their author's key");
+        assert_eq!(entry.entry().seq, stored.seq);
+        assert_eq!(entry.id(), net.ids[&(stored.author, stored.seq)]);
+    }
+    let mut order: Vec<(StationId, u64)> = entries.iter().map(|e| (e.author, e.seq)).collect();
+    order.sort();
+    assert_eq!(
+        order,
+        entries
+            .iter()
+            .map(|e| (e.author, e.seq))
+            .collect::<Vec<_>>()
+    );
+
+    let receipt = alpha_store
+        .latest_receipts(&bravo)
+        .expect("reads")
+        .expect("bravo receipted");
+    let receipt = Receipt::decode_verified(&receipt, &bravo).expect("the stored receipt verifies");
+    assert_eq!(receipt.upto, 6);
+    assert!(alpha_store.evidence(None).expect("reads").is_empty());
+}

@@ -1,0 +1,476 @@
+//! Commits: a batch is stored whole or not at all, ops that contradict the stored log are
+//! refused, and the outbox and receipts follow transmits and receipts.
+
+use parley_proto::{EntryId, SignedEntry, StationId, StoreOp};
+
+use super::fixture::{Station, chain, entry, initialised, temp_path};
+use crate::{DeliveryState, LinkCounts, Store, StoreError, StoredEntry};
+
+/// Alpha's store, paired with Bravo; Charlie is not paired.
+struct Ctx {
+    alpha: Station,
+    bravo: Station,
+    charlie: Station,
+    /// Alpha's log for Bravo, seqs 1…4; 1 and 2 are stored.
+    own: Vec<SignedEntry>,
+    /// Bravo's log for Alpha, seqs 1…3; 1 and 2 are stored and delivered.
+    theirs: Vec<SignedEntry>,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        let alpha = Station::new(1, "Alpha");
+        let bravo = Station::new(2, "Bravo");
+        let own = chain(&alpha, &bravo.id(), 4);
+        let theirs = chain(&bravo, &alpha.id(), 3);
+        Ctx {
+            charlie: Station::new(3, "Charlie"),
+            alpha,
+            bravo,
+            own,
+            theirs,
+        }
+    }
+
+    fn b(&self) -> StationId {
+        self.bravo.id()
+    }
+
+    fn append(&self, index: usize) -> StoreOp {
+        StoreOp::AppendOwn {
+            peer: self.b(),
+            entry: self.own[index].clone(),
+            frame: vec![1, u8::try_from(index).expect("small")],
+        }
+    }
+
+    fn store_theirs(&self, entry: SignedEntry) -> StoreOp {
+        StoreOp::StorePeerEntry {
+            peer: self.b(),
+            entry,
+            received_ms: 20_000,
+        }
+    }
+
+    /// A store with the paired state described on [`Ctx`].
+    fn store(&self) -> (tempfile::TempDir, Store) {
+        let (dir, path) = temp_path();
+        let mut store = initialised(&path, &self.alpha);
+        let ops = [
+            self.append(0),
+            self.append(1),
+            self.store_theirs(self.theirs[0].clone()),
+            self.store_theirs(self.theirs[1].clone()),
+            StoreOp::AdvanceInHead {
+                peer: self.b(),
+                upto: 2,
+            },
+        ];
+        store
+            .commit_with_peer(Some(self.bravo.as_new_peer()), &ops)
+            .expect("the base state commits");
+        (dir, store)
+    }
+
+    /// Valid ops touching every table, run before the bad op of each refused batch.
+    fn valid_prefix(&self) -> Vec<StoreOp> {
+        vec![
+            self.append(2),
+            self.store_theirs(self.theirs[2].clone()),
+            StoreOp::AdvanceInHead {
+                peer: self.b(),
+                upto: 3,
+            },
+            StoreOp::MarkTransmitted {
+                peer: self.b(),
+                seq: 1,
+            },
+            StoreOp::MarkDelivered {
+                peer: self.b(),
+                upto: 1,
+                extra: vec![],
+                receipt: b"receipt".to_vec(),
+                received_ms: 30_000,
+            },
+            StoreOp::PeerEpochKey {
+                peer: self.b(),
+                public: self.charlie.epoch.public_bytes().to_vec(),
+            },
+            StoreOp::Evidence {
+                peer: self.b(),
+                kind: "fork",
+                seq: 2,
+                detail: "test".into(),
+                bytes: vec![9; 4],
+                time_ms: 40_000,
+            },
+        ]
+    }
+}
+
+/// Everything a reader can see of the link with Bravo.
+type Dump = (
+    parley_proto::LinkSnapshot,
+    Vec<StoredEntry>,
+    usize,
+    LinkCounts,
+    Option<Vec<u8>>,
+    usize,
+);
+
+fn dump(store: &Store, peer: &StationId) -> Dump {
+    (
+        store.link_snapshot(peer).expect("reads"),
+        store.entries(peer).expect("reads"),
+        store.evidence(None).expect("reads").len(),
+        store.counts(peer).expect("reads"),
+        store.latest_receipts(peer).expect("reads"),
+        store.peers().expect("reads").len(),
+    )
+}
+
+fn is_invalid(error: &StoreError) -> bool {
+    matches!(error, StoreError::InvalidOp(_))
+}
+
+fn is_unique_violation(error: &StoreError) -> bool {
+    matches!(error, StoreError::Sqlite { source, .. } if source.to_string().contains("UNIQUE"))
+}
+
+fn is_unknown_peer(error: &StoreError) -> bool {
+    matches!(error, StoreError::UnknownPeer(_))
+}
+
+type Refused = (&'static str, fn(&Ctx) -> StoreOp, fn(&StoreError) -> bool);
+
+const REFUSED: &[Refused] = &[
+    (
+        "a second peer entry with a held seq",
+        |c| c.store_theirs(entry(&c.bravo, &c.alpha.id(), 1, EntryId::NONE, "again")),
+        is_unique_violation,
+    ),
+    (
+        "an own entry skipping a seq",
+        |c| StoreOp::AppendOwn {
+            peer: c.b(),
+            entry: entry(&c.alpha, &c.b(), 5, c.own[3].id(), "gap"),
+            frame: vec![1],
+        },
+        is_invalid,
+    ),
+    (
+        "an own entry naming the wrong prev",
+        |c| StoreOp::AppendOwn {
+            peer: c.b(),
+            entry: entry(&c.alpha, &c.b(), 4, EntryId([7; 32]), "fork"),
+            frame: vec![1],
+        },
+        is_invalid,
+    ),
+    (
+        "an own entry authored by the peer",
+        |c| StoreOp::AppendOwn {
+            peer: c.b(),
+            entry: entry(&c.bravo, &c.alpha.id(), 4, c.theirs[2].id(), "x"),
+            frame: vec![1],
+        },
+        is_invalid,
+    ),
+    (
+        "a peer entry authored by this station",
+        |c| c.store_theirs(c.own[3].clone()),
+        is_invalid,
+    ),
+    (
+        "a peer entry of another link",
+        |c| c.store_theirs(entry(&c.bravo, &c.charlie.id(), 4, c.theirs[2].id(), "x")),
+        is_invalid,
+    ),
+    (
+        "an in-head beyond the held entries",
+        |c| StoreOp::AdvanceInHead {
+            peer: c.b(),
+            upto: 5,
+        },
+        is_invalid,
+    ),
+    (
+        "an in-head moving back",
+        |c| StoreOp::AdvanceInHead {
+            peer: c.b(),
+            upto: 1,
+        },
+        is_invalid,
+    ),
+    (
+        "a transmit of an entry never written",
+        |c| StoreOp::MarkTransmitted {
+            peer: c.b(),
+            seq: 9,
+        },
+        is_invalid,
+    ),
+    (
+        "a seq SQLite cannot hold",
+        |c| StoreOp::MarkTransmitted {
+            peer: c.b(),
+            seq: u64::MAX,
+        },
+        is_invalid,
+    ),
+    (
+        "evidence against a station that is not paired",
+        |c| StoreOp::Evidence {
+            peer: c.charlie.id(),
+            kind: "fork",
+            seq: 1,
+            detail: "x".into(),
+            bytes: vec![],
+            time_ms: 1,
+        },
+        is_unknown_peer,
+    ),
+    (
+        "a new epoch key for a station that is not paired",
+        |c| StoreOp::PeerEpochKey {
+            peer: c.charlie.id(),
+            public: vec![1],
+        },
+        is_unknown_peer,
+    ),
+];
+
+#[test]
+fn a_refused_op_rolls_back_its_whole_batch() {
+    let ctx = Ctx::new();
+    for (name, bad_op, expected) in REFUSED {
+        let (_dir, mut store) = ctx.store();
+        let before = dump(&store, &ctx.b());
+        let mut ops = ctx.valid_prefix();
+        ops.push(bad_op(&ctx));
+        let error = store.commit(&ops).expect_err(name);
+        assert!(expected(&error), "{name}: unexpected error {error}");
+        assert_eq!(
+            dump(&store, &ctx.b()),
+            before,
+            "{name}: part of the batch was stored"
+        );
+    }
+    // The prefix alone commits and changes what a reader sees, so the rollbacks above were real.
+    let (_dir, mut store) = ctx.store();
+    let before = dump(&store, &ctx.b());
+    store
+        .commit(&ctx.valid_prefix())
+        .expect("the prefix commits");
+    assert_ne!(dump(&store, &ctx.b()), before);
+}
+
+#[test]
+fn a_refused_pairing_stores_neither_the_peer_nor_its_ops() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    let before = dump(&store, &ctx.b());
+    let renamed = crate::NewPeer {
+        name: "Bravo again",
+        ..ctx.bravo.as_new_peer()
+    };
+    let same_name_other_station = crate::NewPeer {
+        name: "Bravo",
+        ..ctx.charlie.as_new_peer()
+    };
+    let wrong_bytes = crate::NewPeer {
+        card_bytes: &ctx.bravo.card_bytes,
+        ..ctx.charlie.as_new_peer()
+    };
+    type Case<'a> = (crate::NewPeer<'a>, fn(&StoreError) -> bool);
+    let cases: [Case<'_>; 3] = [
+        (
+            renamed,
+            |e| matches!(e, StoreError::PeerExists(m) if m.contains("already paired as")),
+        ),
+        (
+            same_name_other_station,
+            |e| matches!(e, StoreError::PeerExists(m) if m.contains("named \"Bravo\"")),
+        ),
+        (wrong_bytes, is_invalid),
+    ];
+    for (peer, expected) in cases {
+        let name = peer.name;
+        let error = store
+            .commit_with_peer(Some(peer), &ctx.valid_prefix())
+            .expect_err(name);
+        assert!(expected(&error), "{name}: unexpected error {error}");
+        assert_eq!(dump(&store, &ctx.b()), before, "{name}");
+        assert!(
+            store
+                .peer_by_id(&ctx.charlie.id())
+                .expect("reads")
+                .is_none()
+        );
+    }
+}
+
+/// After these batches, the outbox of seqs 1…4 is in these states with these delivery times,
+/// and this receipt is the latest.
+type Delivery = (
+    &'static str,
+    fn(&Ctx) -> Vec<Vec<StoreOp>>,
+    [(DeliveryState, Option<u64>); 4],
+    Option<&'static [u8]>,
+    u64,
+);
+
+fn transmitted(c: &Ctx, seq: u64) -> StoreOp {
+    StoreOp::MarkTransmitted { peer: c.b(), seq }
+}
+
+fn delivered(c: &Ctx, upto: u64, extra: &[u64], receipt: &[u8], received_ms: u64) -> StoreOp {
+    StoreOp::MarkDelivered {
+        peer: c.b(),
+        upto,
+        extra: extra.to_vec(),
+        receipt: receipt.to_vec(),
+        received_ms,
+    }
+}
+
+const QUEUED: (DeliveryState, Option<u64>) = (DeliveryState::Queued, None);
+const SENT: (DeliveryState, Option<u64>) = (DeliveryState::Sent, None);
+const fn at(ms: u64) -> (DeliveryState, Option<u64>) {
+    (DeliveryState::Delivered, Some(ms))
+}
+
+const DELIVERIES: &[Delivery] = &[
+    ("nothing happened", |_| vec![], [QUEUED; 4], None, 0),
+    (
+        "a transmit marks sent",
+        |c| vec![vec![transmitted(c, 2)]],
+        [QUEUED, SENT, QUEUED, QUEUED],
+        None,
+        0,
+    ),
+    (
+        "a receipt delivers up to its bound",
+        |c| {
+            vec![vec![
+                transmitted(c, 1),
+                transmitted(c, 2),
+                delivered(c, 2, &[], b"a", 50),
+            ]]
+        },
+        [at(50), at(50), QUEUED, QUEUED],
+        Some(b"a"),
+        2,
+    ),
+    (
+        "a receipt's extra seqs are delivered too",
+        |c| vec![vec![delivered(c, 1, &[3], b"b", 60)]],
+        [at(60), QUEUED, at(60), QUEUED],
+        Some(b"b"),
+        1,
+    ),
+    (
+        "a transmit after delivery does not downgrade it",
+        |c| {
+            vec![
+                vec![delivered(c, 2, &[], b"a", 50)],
+                vec![transmitted(c, 1)],
+            ]
+        },
+        [at(50), at(50), QUEUED, QUEUED],
+        Some(b"a"),
+        2,
+    ),
+    (
+        "an older receipt neither re-dates deliveries nor replaces the latest",
+        |c| {
+            vec![
+                vec![delivered(c, 3, &[], b"new", 70)],
+                vec![delivered(c, 1, &[4], b"old", 80)],
+            ]
+        },
+        [at(70), at(70), at(70), at(80)],
+        Some(b"new"),
+        3,
+    ),
+    (
+        "a receipt with an equal bound replaces the stored one",
+        |c| {
+            vec![
+                vec![delivered(c, 2, &[], b"first", 50)],
+                vec![delivered(c, 2, &[4], b"second", 60)],
+            ]
+        },
+        [at(50), at(50), QUEUED, at(60)],
+        Some(b"second"),
+        2,
+    ),
+];
+
+#[test]
+fn the_outbox_follows_transmits_and_receipts() {
+    let ctx = Ctx::new();
+    for (name, batches, states, receipt, receipt_upto) in DELIVERIES {
+        let (_dir, mut store) = ctx.store();
+        store
+            .commit(&[ctx.append(2), ctx.append(3)])
+            .expect("seqs 3 and 4 append");
+        for batch in batches(&ctx) {
+            store.commit(&batch).expect(name);
+        }
+        let rows = store.outbox(Some(&ctx.b())).expect("reads");
+        let found: Vec<(DeliveryState, Option<u64>)> = rows
+            .iter()
+            .map(|row| (row.state, row.delivered_ms))
+            .collect();
+        assert_eq!(found, states, "{name}");
+        assert_eq!(
+            store.latest_receipts(&ctx.b()).expect("reads").as_deref(),
+            *receipt
+        );
+        let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+        assert_eq!(snapshot.peer_receipt_upto, *receipt_upto, "{name}");
+        let undelivered: Vec<(u64, bool)> = states
+            .iter()
+            .zip(1..)
+            .filter(|((state, _), _)| *state != DeliveryState::Delivered)
+            .map(|((state, _), seq)| (seq, *state == DeliveryState::Sent))
+            .collect();
+        let restored: Vec<(u64, bool)> = snapshot
+            .outbox
+            .iter()
+            .map(|item| (item.seq, item.transmitted))
+            .collect();
+        assert_eq!(restored, undelivered, "{name}");
+    }
+}
+
+#[test]
+fn evidence_and_peer_epoch_keys_are_kept() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    let new_key = ctx.charlie.epoch.public_bytes().to_vec();
+    store.commit(&ctx.valid_prefix()).expect("commits");
+    let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+    assert_eq!(snapshot.peer_epoch_public, new_key);
+    assert_eq!(snapshot.evidence_count, 1);
+    let evidence = store.evidence(Some(&ctx.b())).expect("reads");
+    assert_eq!(evidence.len(), 1);
+    let record = &evidence[0];
+    assert_eq!(
+        (
+            record.kind.as_str(),
+            record.seq,
+            record.peer_name.as_str(),
+            record.time_ms
+        ),
+        ("fork", 2, "Bravo", 40_000)
+    );
+    assert_eq!(record.bytes, vec![9; 4]);
+    assert!(
+        store
+            .evidence(Some(&ctx.charlie.id()))
+            .expect("reads")
+            .is_empty()
+    );
+}
