@@ -10,18 +10,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parley_proto::envelope::Envelope;
-use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
+mod adversary;
+
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
-use parley_proto::receipt::Receipt;
-use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
 use parley_proto::{
-    Body, ChannelId, ChannelKind, Endpoint, Entry, EntryId, EpochSecret, Event as ProtoEvent,
-    Identity, Keyring, LinkId, Precedence, StationId, StoreOp, Transmit,
+    ChannelId, ChannelKind, Endpoint, EntryId, EpochSecret, Event as ProtoEvent, Identity, Keyring,
+    Precedence, StationId, StoreOp, Transmit,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
+use self::adversary::{ATTACK_GAP_MS, Attack};
 use crate::disk::Disk;
 use crate::{SimConfig, SimReport};
 
@@ -49,14 +48,12 @@ const LATE_EXTRA_MS_MAX: u64 = 10_000;
 const CHANNEL_UP_MS: (u64, u64) = (5_000, 60_000);
 /// How long a partition lasts, in milliseconds (least, most).
 const CHANNEL_DOWN_MS: (u64, u64) = (500, 30_000);
+/// Chance that an outage is silent (a blackhole the endpoints are not told of), per mille.
+const SILENT_OUTAGE_PER_MILLE: u64 = 300;
 /// Time from a restart to the next planned crash, in milliseconds (least, most).
 const CRASH_GAP_MS: (u64, u64) = (5_000, 40_000);
 /// How long a crashed station stays down, in milliseconds (least, most).
 const DOWNTIME_MS: (u64, u64) = (50, 5_000);
-/// Time between two injected frames, in milliseconds (least, most).
-const ATTACK_GAP_MS: (u64, u64) = (1_000, 10_000);
-/// Frames remembered for the adversary to tamper with or replay.
-const REPLAY_POOL_FRAMES_MAX: usize = 64;
 /// Longest the workload phase may last, in simulated milliseconds.
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
@@ -88,34 +85,14 @@ impl Dice {
     }
 }
 
-/// What the adversary injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Attack {
-    /// A seen frame with one bit flipped.
-    BitFlip,
-    /// A seen frame cut short.
-    Truncate,
-    /// A seen frame sent back to its author.
-    Reflect,
-    /// An envelope or receipt from Mallory, a station nobody pinned.
-    Unpinned,
-    /// The same, with the pinned peer's id written over Mallory's.
-    ForgedSender,
-    /// A seen frame again, much later: authentic, so accepted as a duplicate or late arrival.
-    Replay,
-}
-
-/// Where a frame came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    Network,
-    Adversary(Attack),
-}
-
 /// Work for a station.
 enum Input {
     Send,
-    Frame { bytes: Arc<[u8]>, origin: Origin },
+    /// A frame off the network, or injected by the adversary.
+    Frame {
+        bytes: Arc<[u8]>,
+        attack: Option<Attack>,
+    },
 }
 
 enum Event {
@@ -192,7 +169,11 @@ pub(crate) struct Station {
 
 struct Channel {
     kind: ChannelKind,
+    /// Whether frames get through.
     up: bool,
+    /// Whether the endpoints were told it is up; a silent outage (blackhole) leaves them
+    /// believing it is.
+    announced_up: bool,
     /// Bumped when the channel goes down: frames of an older generation are lost.
     generation: u64,
     delay_ms: (u64, u64),
@@ -234,18 +215,6 @@ fn link_view(endpoint: &Endpoint, peer: &StationId) -> [u64; 5] {
     ]
 }
 
-fn op_name(op: &StoreOp) -> &'static str {
-    match op {
-        StoreOp::AppendOwn { .. } => "AppendOwn",
-        StoreOp::MarkTransmitted { .. } => "MarkTransmitted",
-        StoreOp::StorePeerEntry { .. } => "StorePeerEntry",
-        StoreOp::AdvanceInHead { .. } => "AdvanceInHead",
-        StoreOp::MarkDelivered { .. } => "MarkDelivered",
-        StoreOp::PeerEpochKey { .. } => "PeerEpochKey",
-        StoreOp::Evidence { .. } => "Evidence",
-    }
-}
-
 impl<'c> World<'c> {
     /// Creates both stations from the seed and pairs them (committed at once, no crash).
     pub fn new(seed: u64, config: &'c SimConfig) -> Outcome<Self> {
@@ -256,6 +225,7 @@ impl<'c> World<'c> {
         let mut channels = vec![Channel {
             kind: ChannelKind::Direct,
             up: true,
+            announced_up: true,
             generation: 0,
             delay_ms: DIRECT_DELAY_MS,
         }];
@@ -263,6 +233,7 @@ impl<'c> World<'c> {
             channels.push(Channel {
                 kind: ChannelKind::Relay,
                 up: true,
+                announced_up: true,
                 generation: 0,
                 delay_ms: RELAY_DELAY_MS,
             });
@@ -388,14 +359,8 @@ impl<'c> World<'c> {
                     return Ok(());
                 }
                 self.report.frames_delivered += 1;
-                let origin = Origin::Network;
-                self.input(
-                    to,
-                    Input::Frame {
-                        bytes: frame,
-                        origin,
-                    },
-                )
+                let (bytes, attack) = (frame, None);
+                self.input(to, Input::Frame { bytes, attack })
             }
             Event::Send { station } => self.input(station, Input::Send),
             Event::CommitDone {
@@ -422,7 +387,7 @@ impl<'c> World<'c> {
         match input {
             _ if self.stations[i].endpoint.is_some() => match input {
                 Input::Send => self.send(i),
-                Input::Frame { bytes, origin } => self.frame(i, &bytes, origin),
+                Input::Frame { bytes, attack } => self.frame(i, &bytes, attack),
             },
             Input::Send => {
                 self.push(SEND_RETRY_MS, Event::Send { station: i });
@@ -481,7 +446,9 @@ impl<'c> World<'c> {
         Draft { precedence, text }
     }
 
-    fn frame(&mut self, i: usize, bytes: &[u8], origin: Origin) -> Outcome {
+    /// Hands a frame to the endpoint. Authentic frames (replays too) must be accepted; tampered
+    /// and forged ones rejected without a store op or a change to the link's state.
+    fn frame(&mut self, i: usize, bytes: &[u8], attack: Option<Attack>) -> Outcome {
         let (now_ms, peer) = (self.now_ms, self.peer_id(i));
         let endpoint = self.stations[i]
             .endpoint
@@ -493,8 +460,9 @@ impl<'c> World<'c> {
         let ops = endpoint.take_writes();
         self.drain_events(i)?;
         let name = NAMES[i];
-        match (result, origin) {
-            (Ok(from), Origin::Adversary(attack)) if attack != Attack::Replay => {
+        let forged = attack.filter(|a| *a != Attack::Replay);
+        match (result, forged) {
+            (Ok(from), Some(attack)) => {
                 return Err(format!(
                     "{name} accepted a {attack:?} frame claiming {from:?}"
                 ));
@@ -505,19 +473,19 @@ impl<'c> World<'c> {
                 ));
             }
             (Ok(_), _) => {}
-            (Err(rejection), Origin::Adversary(attack)) if attack != Attack::Replay => {
+            (Err(rejection), Some(attack)) => {
                 self.report.attacks_rejected += 1;
                 if !ops.is_empty() || before != after {
-                    let names: Vec<&str> = ops.iter().map(op_name).collect();
                     return Err(format!(
                         "{name} rejected a {attack:?} frame ({rejection}) but changed state: \
-                         ops {names:?}, link {before:?} -> {after:?}"
+                         {} store ops, link {before:?} -> {after:?}",
+                        ops.len()
                     ));
                 }
             }
-            (Err(rejection), origin) => {
+            (Err(rejection), None) => {
                 return Err(format!(
-                    "{name} rejected an authentic {origin:?} frame: {rejection}"
+                    "{name} rejected an authentic frame ({attack:?}): {rejection}"
                 ));
             }
         }
@@ -733,18 +701,6 @@ impl<'c> World<'c> {
         }
     }
 
-    fn remember(&mut self, to: usize, frame: &Arc<[u8]>) {
-        if !self.config.attacks {
-            return;
-        }
-        if self.replay_pool.len() < REPLAY_POOL_FRAMES_MAX {
-            self.replay_pool.push((to, frame.clone()));
-        } else {
-            let slot = self.dice.below(REPLAY_POOL_FRAMES_MAX as u64) as usize;
-            self.replay_pool[slot] = (to, frame.clone());
-        }
-    }
-
     fn plan_crash(&mut self, i: usize) {
         if self.config.crashes && self.phase == Phase::Workload && !self.stations[i].planned_crash {
             self.stations[i].planned_crash = true;
@@ -798,7 +754,7 @@ impl<'c> World<'c> {
         for (c, channel) in self.channels.iter().enumerate() {
             let id = ChannelId(c as u16);
             link.add_channel(id, channel.kind);
-            if channel.up {
+            if channel.announced_up {
                 link.set_channel_up(now_ms, id, true);
             }
         }
@@ -819,16 +775,21 @@ impl<'c> World<'c> {
         if !up {
             self.report.partitions += 1;
         }
-        self.set_channel(channel, up)
+        let silent = !up && self.dice.chance(SILENT_OUTAGE_PER_MILLE);
+        self.set_channel(channel, up, !silent)
     }
 
-    /// Sets a channel up or down on the wire and at both live endpoints.
-    fn set_channel(&mut self, channel: usize, up: bool) -> Outcome {
+    /// Sets a channel up or down on the wire, and at both live endpoints if `announce`.
+    fn set_channel(&mut self, channel: usize, up: bool, announce: bool) -> Outcome {
         let state = &mut self.channels[channel];
         state.up = up;
         if !up {
             state.generation += 1;
         }
+        if !announce || state.announced_up == up {
+            return Ok(());
+        }
+        state.announced_up = up;
         for i in 0..2 {
             let (now_ms, peer) = (self.now_ms, self.peer_id(i));
             let station = &mut self.stations[i];
@@ -853,157 +814,11 @@ impl<'c> World<'c> {
             since_ms: self.now_ms,
         };
         for channel in 0..self.channels.len() {
-            if !self.channels[channel].up {
-                self.set_channel(channel, true)?;
+            if !self.channels[channel].up || !self.channels[channel].announced_up {
+                self.set_channel(channel, true, true)?;
             }
         }
         Ok(())
-    }
-
-    /// Injects one hostile frame at a station, as if it came off a channel.
-    fn attack(&mut self) -> Outcome {
-        if self.phase != Phase::Workload {
-            return Ok(());
-        }
-        let gap = self.dice.between(ATTACK_GAP_MS);
-        self.push(gap, Event::Attack);
-        const ATTACKS: [Attack; 6] = [
-            Attack::BitFlip,
-            Attack::Truncate,
-            Attack::Reflect,
-            Attack::Replay,
-            Attack::Unpinned,
-            Attack::ForgedSender,
-        ];
-        let mut attack = ATTACKS[self.dice.below(ATTACKS.len() as u64) as usize];
-        let seen = self.replay_pool.len() as u64;
-        if seen == 0 {
-            attack = Attack::Unpinned;
-        }
-        let (to, bytes) = match attack {
-            Attack::Unpinned | Attack::ForgedSender => {
-                let to = self.dice.below(2) as usize;
-                let frame = if self.dice.chance(500) {
-                    self.mallory_envelope(to, attack)
-                } else {
-                    self.mallory_receipt(to, attack)
-                };
-                (to, frame)
-            }
-            Attack::BitFlip | Attack::Truncate | Attack::Reflect | Attack::Replay => {
-                let (to, frame) = self.replay_pool[self.dice.below(seen) as usize].clone();
-                let mut bytes = frame.to_vec();
-                let len = bytes.len() as u64;
-                match attack {
-                    Attack::BitFlip => {
-                        bytes[self.dice.below(len) as usize] ^= 1 << self.dice.below(8)
-                    }
-                    Attack::Truncate => bytes.truncate(self.dice.below(len) as usize),
-                    _ => {}
-                }
-                (
-                    if attack == Attack::Reflect {
-                        1 - to
-                    } else {
-                        to
-                    },
-                    bytes,
-                )
-            }
-        };
-        self.report.attacks += 1;
-        let origin = Origin::Adversary(attack);
-        let bytes = bytes.into();
-        self.input(to, Input::Frame { bytes, origin })
-    }
-
-    /// For [`Attack::ForgedSender`], writes `to`'s peer's id over Mallory's in a frame she
-    /// signed: the claimed sender is then pinned, and only the signature gives the forgery away.
-    fn forge_sender(&self, to: usize, frame: &mut [u8]) {
-        let (mallory, peer) = (self.mallory.id(), self.peer_id(to));
-        let at = frame
-            .windows(32)
-            .position(|w| w == mallory.0)
-            .expect("a signed frame names its signer");
-        frame[at..at + 32].copy_from_slice(&peer.0);
-    }
-
-    /// An envelope signed by Mallory, sealed to `to`'s real epoch key; as a forgery it names
-    /// the real link and `to`'s peer as its sender.
-    fn mallory_envelope(&mut self, to: usize, attack: Attack) -> Vec<u8> {
-        let (target, peer, mallory) = (
-            self.stations[to].identity.id(),
-            self.peer_id(to),
-            self.mallory.id(),
-        );
-        let forged = attack == Attack::ForgedSender;
-        let link = LinkId::between(if forged { &peer } else { &mallory }, &target);
-        let body = Body::Message {
-            text: "stand down".into(),
-            lang: "en".into(),
-        };
-        let entry = Entry {
-            link,
-            author: mallory,
-            seq: 1,
-            prev: EntryId::NONE,
-            seen: EntryId::NONE,
-            time_ms: self.now_ms,
-            precedence: Precedence::Flash,
-            body,
-        }
-        .sign(&self.mallory);
-        let public = self.stations[to].keyring.current().public_bytes();
-        let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
-        let parties = SealParties {
-            link,
-            from: mallory,
-            to: target,
-        };
-        let (now_ms, id) = (self.now_ms, entry.id());
-        let rng = &mut self.dice.0;
-        let sealed = Sealer::seal(
-            &mut None,
-            rng,
-            now_ms,
-            &parties,
-            &key,
-            1,
-            &id,
-            entry.bytes(),
-        );
-        let envelope = Envelope::sign(&self.mallory, link, target, 1, id, sealed);
-        let mut frame = Frame::encode(TAG_ENVELOPE, &envelope);
-        if forged {
-            self.forge_sender(to, &mut frame);
-        }
-        frame
-    }
-
-    /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer, to hold all of
-    /// `to`'s log — accepted, it would empty `to`'s outbox and lose every unreceipted message.
-    fn mallory_receipt(&self, to: usize, attack: Attack) -> Vec<u8> {
-        let (target, peer, mallory) = (
-            self.stations[to].identity.id(),
-            self.peer_id(to),
-            self.mallory.id(),
-        );
-        let forged = attack == Attack::ForgedSender;
-        let own = &self.stations[to].disk.own;
-        let receipt = Receipt {
-            link: LinkId::between(if forged { &peer } else { &mallory }, &target),
-            from: mallory,
-            to: target,
-            upto: own.len() as u64,
-            head: own.values().last().map_or(EntryId::NONE, |r| r.entry.id()),
-            extra: Vec::new(),
-            time_ms: self.now_ms,
-        };
-        let mut frame = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.mallory));
-        if forged {
-            self.forge_sender(to, &mut frame);
-        }
-        frame
     }
 
     /// Every accepted message receipted and every entry delivered, nothing in flight at a station.

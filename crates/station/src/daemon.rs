@@ -31,6 +31,9 @@ pub const DRIVER_BATCH_INPUTS_MAX: usize = 4096;
 /// Longest the driver sleeps without looking at its timers, in milliseconds.
 pub const DRIVER_IDLE_MS_MAX: u64 = 1_000;
 
+/// Longest `parley run` waits for the station lock held by a CLI command, in milliseconds.
+pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
+
 /// Youngest an outgoing connection may be and still be replaced when the peer dials us, in
 /// milliseconds (also at least four round trips).
 pub const KICK_AGE_MS_MIN: u64 = 250;
@@ -91,12 +94,7 @@ impl Daemon {
     /// Starts the daemon for `home`: takes the station lock, opens the store, binds the direct
     /// channel and the API socket, and starts the driver.
     pub fn start(home: &Home, observer: Option<Observer>) -> Result<Self, StationError> {
-        let lock = home.try_lock()?.ok_or_else(|| {
-            StationError::Invalid(format!(
-                "a daemon already runs for {}; stop it first",
-                home.root().display()
-            ))
-        })?;
+        let lock = lock_waiting(home)?;
         let node = Node::open(home)?;
         let config = node.config().clone();
         let listen = parse_listen(&config.listen)?;
@@ -239,6 +237,24 @@ impl Drop for Daemon {
         if self.driver.is_some() {
             let _ = self.stop();
         }
+    }
+}
+
+/// Takes the station lock, waiting out CLI commands that hold it briefly while they work on
+/// a stopped station; a lock still held after [`LOCK_WAIT_MS_MAX`] belongs to a daemon.
+fn lock_waiting(home: &Home) -> Result<std::fs::File, StationError> {
+    let deadline = Instant::now() + Duration::from_millis(LOCK_WAIT_MS_MAX);
+    loop {
+        if let Some(lock) = home.try_lock()? {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline {
+            return Err(StationError::Invalid(format!(
+                "a daemon already runs for {}; stop it first",
+                home.root().display()
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 

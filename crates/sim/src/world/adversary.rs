@@ -1,0 +1,192 @@
+//! The adversary: frames that are tampered with, reflected, replayed, or signed by Mallory, a
+//! station nobody pinned, sometimes with the pinned peer's id written over hers.
+
+use parley_proto::envelope::Envelope;
+use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
+use parley_proto::receipt::Receipt;
+use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
+use parley_proto::{Body, Entry, EntryId, LinkId, Precedence};
+
+use super::{Event, Input, Outcome, Phase, World};
+
+/// Time between two injected frames, in milliseconds (least, most).
+pub(super) const ATTACK_GAP_MS: (u64, u64) = (1_000, 10_000);
+/// Frames remembered for the adversary to tamper with or replay.
+const REPLAY_POOL_FRAMES_MAX: usize = 64;
+
+/// What the adversary injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Attack {
+    /// A seen frame with one bit flipped.
+    BitFlip,
+    /// A seen frame cut short.
+    Truncate,
+    /// A seen frame sent back to its author.
+    Reflect,
+    /// An envelope or receipt from Mallory, a station nobody pinned.
+    Unpinned,
+    /// The same, with the pinned peer's id written over Mallory's.
+    ForgedSender,
+    /// A seen frame again, much later: authentic, so accepted as a duplicate or late arrival.
+    Replay,
+}
+
+impl World<'_> {
+    /// Remembers a frame on the wire for later tampering and replay.
+    pub(super) fn remember(&mut self, to: usize, frame: &std::sync::Arc<[u8]>) {
+        if !self.config.attacks {
+            return;
+        }
+        if self.replay_pool.len() < REPLAY_POOL_FRAMES_MAX {
+            self.replay_pool.push((to, frame.clone()));
+        } else {
+            let slot = self.dice.below(REPLAY_POOL_FRAMES_MAX as u64) as usize;
+            self.replay_pool[slot] = (to, frame.clone());
+        }
+    }
+
+    /// Injects one hostile frame at a station, as if it came off a channel.
+    pub(super) fn attack(&mut self) -> Outcome {
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        let gap = self.dice.between(ATTACK_GAP_MS);
+        self.push(gap, Event::Attack);
+        const ATTACKS: [Attack; 6] = [
+            Attack::BitFlip,
+            Attack::Truncate,
+            Attack::Reflect,
+            Attack::Replay,
+            Attack::Unpinned,
+            Attack::ForgedSender,
+        ];
+        let mut attack = ATTACKS[self.dice.below(ATTACKS.len() as u64) as usize];
+        let seen = self.replay_pool.len() as u64;
+        if seen == 0 {
+            attack = Attack::Unpinned;
+        }
+        let (to, bytes) = match attack {
+            Attack::Unpinned | Attack::ForgedSender => {
+                let to = self.dice.below(2) as usize;
+                let frame = if self.dice.chance(500) {
+                    self.mallory_envelope(to, attack)
+                } else {
+                    self.mallory_receipt(to, attack)
+                };
+                (to, frame)
+            }
+            Attack::BitFlip | Attack::Truncate | Attack::Reflect | Attack::Replay => {
+                let (to, frame) = self.replay_pool[self.dice.below(seen) as usize].clone();
+                let mut bytes = frame.to_vec();
+                let len = bytes.len() as u64;
+                match attack {
+                    Attack::BitFlip => {
+                        bytes[self.dice.below(len) as usize] ^= 1 << self.dice.below(8)
+                    }
+                    Attack::Truncate => bytes.truncate(self.dice.below(len) as usize),
+                    _ => {}
+                }
+                (
+                    if attack == Attack::Reflect {
+                        1 - to
+                    } else {
+                        to
+                    },
+                    bytes,
+                )
+            }
+        };
+        self.report.attacks += 1;
+        let (bytes, attack) = (bytes.into(), Some(attack));
+        self.input(to, Input::Frame { bytes, attack })
+    }
+
+    /// For [`Attack::ForgedSender`], writes `to`'s peer's id over Mallory's in a frame she
+    /// signed: the claimed sender is then pinned, and only the signature gives the forgery away.
+    fn forge_sender(&self, to: usize, frame: &mut [u8]) {
+        let (mallory, peer) = (self.mallory.id(), self.peer_id(to));
+        let at = frame
+            .windows(32)
+            .position(|w| w == mallory.0)
+            .expect("a signed frame names its signer");
+        frame[at..at + 32].copy_from_slice(&peer.0);
+    }
+
+    /// An envelope signed by Mallory, sealed to `to`'s real epoch key; as a forgery it names
+    /// the real link and `to`'s peer as its sender.
+    fn mallory_envelope(&mut self, to: usize, attack: Attack) -> Vec<u8> {
+        let (target, peer, mallory) = (
+            self.stations[to].identity.id(),
+            self.peer_id(to),
+            self.mallory.id(),
+        );
+        let forged = attack == Attack::ForgedSender;
+        let link = LinkId::between(if forged { &peer } else { &mallory }, &target);
+        let body = Body::Message {
+            text: "stand down".into(),
+            lang: "en".into(),
+        };
+        let entry = Entry {
+            link,
+            author: mallory,
+            seq: 1,
+            prev: EntryId::NONE,
+            seen: EntryId::NONE,
+            time_ms: self.now_ms,
+            precedence: Precedence::Flash,
+            body,
+        }
+        .sign(&self.mallory);
+        let public = self.stations[to].keyring.current().public_bytes();
+        let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
+        let parties = SealParties {
+            link,
+            from: mallory,
+            to: target,
+        };
+        let (now_ms, id) = (self.now_ms, entry.id());
+        let rng = &mut self.dice.0;
+        let sealed = Sealer::seal(
+            &mut None,
+            rng,
+            now_ms,
+            &parties,
+            &key,
+            1,
+            &id,
+            entry.bytes(),
+        );
+        let envelope = Envelope::sign(&self.mallory, link, target, 1, id, sealed);
+        let mut frame = Frame::encode(TAG_ENVELOPE, &envelope);
+        if forged {
+            self.forge_sender(to, &mut frame);
+        }
+        frame
+    }
+
+    /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer, to hold all of
+    /// `to`'s log — accepted, it would empty `to`'s outbox and lose every unreceipted message.
+    fn mallory_receipt(&self, to: usize, attack: Attack) -> Vec<u8> {
+        let (target, peer, mallory) = (
+            self.stations[to].identity.id(),
+            self.peer_id(to),
+            self.mallory.id(),
+        );
+        let forged = attack == Attack::ForgedSender;
+        let own = &self.stations[to].disk.own;
+        let receipt = Receipt {
+            link: LinkId::between(if forged { &peer } else { &mallory }, &target),
+            from: mallory,
+            to: target,
+            upto: own.len() as u64,
+            head: own.values().last().map_or(EntryId::NONE, |r| r.entry.id()),
+            extra: Vec::new(),
+            time_ms: self.now_ms,
+        };
+        let mut frame = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.mallory));
+        if forged {
+            self.forge_sender(to, &mut frame);
+        }
+        frame
+    }
+}
