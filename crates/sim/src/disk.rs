@@ -1,14 +1,15 @@
 //! The simulated disk: what one station has durably committed, with the semantics the SQLite
 //! store gives the same [`StoreOp`]s, and the [`LinkSnapshot`] a restart is rebuilt from.
 //!
-//! A commit applies a whole batch in order (one transaction). Anything the SQLite schema would
-//! refuse — a second row for an own or peer seq — is an error, and so is a head that does not
-//! move forward or skips an entry that is not held: each would mean something is delivered twice
-//! or not at all.
+//! A commit applies a whole batch in order (one transaction). What `parley-store` refuses is an
+//! error here too: an own entry that does not continue the own log, a mark for an own entry
+//! never written, a second row for a peer seq, a head that skips an entry not held. Stricter
+//! than the store, a head that does not move forward is an error: it would mean a delivery
+//! repeated.
 
 use std::collections::BTreeMap;
 
-use parley_proto::{LinkSnapshot, OutboxItem, PendingItem, SignedEntry, StoreOp};
+use parley_proto::{EntryId, LinkSnapshot, OutboxItem, PendingItem, SignedEntry, StoreOp};
 
 /// An own entry as stored.
 pub(crate) struct OwnRecord {
@@ -57,10 +58,13 @@ impl Disk {
     fn apply(&mut self, op: StoreOp) -> Result<(), String> {
         match op {
             StoreOp::AppendOwn { entry, frame, .. } => {
-                let seq = entry.entry().seq;
-                if self.own.contains_key(&seq) {
+                let (seq, prev) = (entry.entry().seq, entry.entry().prev);
+                let last = self.own.last_key_value();
+                let (last_seq, last_id) =
+                    last.map_or((0, EntryId::NONE), |(s, r)| (*s, r.entry.id()));
+                if seq != last_seq + 1 || prev != last_id {
                     return Err(format!(
-                        "AppendOwn for own seq {seq}, which is already stored"
+                        "AppendOwn seq {seq} does not continue the own log at {last_seq}"
                     ));
                 }
                 let record = OwnRecord {
@@ -71,11 +75,10 @@ impl Disk {
                 };
                 self.own.insert(seq, record);
             }
-            StoreOp::MarkTransmitted { seq, .. } => {
-                if let Some(record) = self.own.get_mut(&seq) {
-                    record.transmitted = true;
-                }
-            }
+            StoreOp::MarkTransmitted { seq, .. } => match self.own.get_mut(&seq) {
+                Some(record) => record.transmitted = true,
+                None => return Err(format!("MarkTransmitted for own seq {seq}, never written")),
+            },
             StoreOp::StorePeerEntry { entry, .. } => {
                 let seq = entry.entry().seq;
                 if self.peer_entries.contains_key(&seq) {
@@ -156,7 +159,7 @@ impl Disk {
     }
 
     /// Ids of the delivered peer entries, index `seq - 1`.
-    pub fn in_ids(&self) -> Vec<parley_proto::EntryId> {
+    pub fn in_ids(&self) -> Vec<EntryId> {
         self.peer_entries
             .range(..=self.in_head)
             .map(|(_, entry)| entry.id())

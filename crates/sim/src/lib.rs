@@ -92,6 +92,8 @@ pub struct SimReport {
     pub crashes: u64,
     /// Commits lost because their station crashed before they completed.
     pub commits_lost: u64,
+    /// Commits that reached the disk as their station crashed, before it could acknowledge them.
+    pub commits_unacknowledged: u64,
     /// Times a channel went down.
     pub partitions: u64,
     /// Frames the adversary injected.

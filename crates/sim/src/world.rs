@@ -4,8 +4,9 @@
 //! after every `handle_frame` or `send_message` the store ops are taken and queued; a commit
 //! takes 0–2 simulated ms, and what arrives meanwhile is handled at once and rides the next
 //! commit. Only when nothing taken is uncommitted does the station run `handle_timeout` and put
-//! transmits on the wire. A crash loses the commit in flight and the queued ops with the
-//! endpoint. A `send` counts as accepted when the commit that carries it completes.
+//! transmits on the wire. A crash drops the endpoint and the queued ops; the commit in flight
+//! is lost or, just as likely, durable but never acknowledged. A `send` counts as accepted when
+//! the commit that carries it completes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -308,6 +309,7 @@ impl<'c> World<'c> {
             let gap = self.dice.between(ATTACK_GAP_MS);
             self.push(gap, Event::Attack);
         }
+        self.maybe_heal()?; // a workload of no messages is done at once
         loop {
             if matches!(self.phase, Phase::Heal { .. }) && self.quiescent() {
                 return crate::check::final_state(self);
@@ -371,10 +373,7 @@ impl<'c> World<'c> {
                 station,
                 incarnation,
             } => self.wake(station, incarnation),
-            Event::Crash { station, planned } => {
-                self.crash(station, planned);
-                Ok(())
-            }
+            Event::Crash { station, planned } => self.crash(station, planned),
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),
@@ -393,8 +392,8 @@ impl<'c> World<'c> {
                 self.push(SEND_RETRY_MS, Event::Send { station: i });
                 Ok(())
             }
-            Input::Frame { .. } => {
-                self.report.frames_dropped += 1;
+            Input::Frame { attack, .. } => {
+                self.report.frames_dropped += u64::from(attack.is_none());
                 Ok(())
             }
         }
@@ -564,7 +563,22 @@ impl<'c> World<'c> {
             .commit
             .take()
             .expect("a commit is in flight");
-        let mut ops = commit.ops;
+        self.write_disk(i, commit.ops)?;
+        for accepted in commit.accepted {
+            self.stations[i].accepted.push(accepted);
+            self.stations[i].draft = None;
+            self.report.messages_accepted += 1;
+            if self.stations[i].accepted.len() < self.config.messages_per_station {
+                let gap = self.dice.below(self.config.send_gap_ms_max + 1);
+                self.push(gap, Event::Send { station: i });
+            }
+        }
+        self.flush(i)?;
+        self.maybe_heal()
+    }
+
+    /// Applies a batch to the disk, after checking the receipts in it are backed.
+    fn write_disk(&mut self, i: usize, mut ops: Vec<StoreOp>) -> Outcome {
         if self.config.lossy_disk && i == 0 && !self.lossy_disk_dropped {
             let lost = ops.iter().position(|op| {
                 matches!(op, StoreOp::AppendOwn { entry, .. } if entry.entry().seq == LOSSY_DISK_SEQ)
@@ -581,19 +595,7 @@ impl<'c> World<'c> {
         }
         let name = NAMES[i];
         let disk = &mut self.stations[i].disk;
-        disk.commit(ops)
-            .map_err(|e| format!("{name}'s disk: {e}"))?;
-        for accepted in commit.accepted {
-            self.stations[i].accepted.push(accepted);
-            self.stations[i].draft = None;
-            self.report.messages_accepted += 1;
-            if self.stations[i].accepted.len() < self.config.messages_per_station {
-                let gap = self.dice.below(self.config.send_gap_ms_max + 1);
-                self.push(gap, Event::Send { station: i });
-            }
-        }
-        self.flush(i)?;
-        self.maybe_heal()
+        disk.commit(ops).map_err(|e| format!("{name}'s disk: {e}"))
     }
 
     /// A receipt may only cover entries the receiver has durably stored (persist before
@@ -713,22 +715,30 @@ impl<'c> World<'c> {
         }
     }
 
-    /// Drops the endpoint, the commit in flight and the queued ops.
-    fn crash(&mut self, i: usize, planned: bool) {
+    /// Drops the endpoint and the queued ops. The commit in flight is lost, or half the time
+    /// reaches the disk just before the crash, too late to tell the operator their send was
+    /// accepted: they retry it, and the log holds the message twice (at-least-once).
+    fn crash(&mut self, i: usize, planned: bool) -> Outcome {
         let station = &mut self.stations[i];
         if planned {
             station.planned_crash = false;
         }
         if self.phase != Phase::Workload || station.endpoint.is_none() {
-            return;
+            return Ok(());
         }
         station.endpoint = None;
         let queued = std::mem::take(&mut station.queued);
         let mut lost_send = !queued.accepted.is_empty();
         if let Some(commit) = station.commit.take() {
-            self.report.commits_lost += 1;
             lost_send |= !commit.accepted.is_empty();
+            if self.dice.chance(500) {
+                self.report.commits_unacknowledged += 1;
+                self.write_disk(i, commit.ops)?;
+            } else {
+                self.report.commits_lost += 1;
+            }
         }
+        let station = &mut self.stations[i];
         station.incarnation += 1;
         station.wake_at = None;
         self.report.crashes += 1;
@@ -737,6 +747,7 @@ impl<'c> World<'c> {
         if lost_send {
             self.push(downtime_ms, Event::Send { station: i });
         }
+        Ok(())
     }
 
     /// Rebuilds the endpoint from the disk, with a fresh generator seed from the run's dice.

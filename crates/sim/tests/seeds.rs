@@ -66,7 +66,8 @@ fn every_seed_keeps_every_invariant() {
     let total = |field: fn(&SimReport) -> u64| reports.iter().map(field).sum::<u64>();
     eprintln!(
         "{} seeds: {} messages, {} frames sent, {} dropped, {} duplicated, {} crashes \
-         ({} commits lost), {} partitions, {} attacks ({} rejected), {} simulated s",
+         ({} commits lost, {} durable but unacknowledged), {} partitions, {} attacks \
+         ({} rejected), {} simulated s",
         reports.len(),
         total(|r| r.messages_accepted),
         total(|r| r.frames_sent),
@@ -74,6 +75,7 @@ fn every_seed_keeps_every_invariant() {
         total(|r| r.frames_duplicated),
         total(|r| r.crashes),
         total(|r| r.commits_lost),
+        total(|r| r.commits_unacknowledged),
         total(|r| r.partitions),
         total(|r| r.attacks),
         total(|r| r.attacks_rejected),
@@ -89,6 +91,11 @@ fn a_seed_replays_identically() {
         let second = check(&config, &[seed], false);
         assert_eq!(first, second, "seed {seed} is not deterministic");
     }
+    let lossy = SimConfig {
+        lossy_disk: true,
+        ..config
+    };
+    assert_eq!(run(11, &lossy), run(11, &lossy), "a failure replays too");
 }
 
 #[test]
@@ -100,6 +107,10 @@ fn the_faults_are_exercised() {
         ("duplicated frames", total(|r| r.frames_duplicated)),
         ("crashes", total(|r| r.crashes)),
         ("commits lost to crashes", total(|r| r.commits_lost)),
+        (
+            "commits durable but unacknowledged",
+            total(|r| r.commits_unacknowledged),
+        ),
         ("partitions", total(|r| r.partitions)),
         ("rejected attacks", total(|r| r.attacks_rejected)),
     ] {
