@@ -56,6 +56,8 @@ pub enum Input {
     PeerDialled(StationId),
     /// An operator request, answered after the commit that makes it durable.
     Api(Request, oneshot::Sender<Response>),
+    /// Nothing but a wake-up, so timers are looked at.
+    Tick,
     /// Stop after committing.
     Shutdown,
 }
@@ -219,7 +221,7 @@ impl Daemon {
                         _ = term.recv() => break,
                         _ = int.recv() => break,
                         _ = tick.tick() => {
-                            if inputs.send(Input::Frame(Vec::new())).is_err() { break; }
+                            if inputs.send(Input::Tick).is_err() { break; }
                         }
                     }
                 }
@@ -598,7 +600,6 @@ impl Driver {
     fn handle(&mut self, input: Input) {
         let now = self.clock.now_ms();
         match input {
-            Input::Frame(bytes) if bytes.is_empty() => {}
             Input::Frame(bytes) => {
                 if let Err(rejection) = self.node.endpoint_mut().handle_frame(now, &bytes) {
                     tracing::warn!(reason = rejection.counter_name(), %rejection, "frame rejected");
@@ -610,7 +611,7 @@ impl Driver {
                 let response = self.api(now, request);
                 self.replies.push((reply, response));
             }
-            Input::Shutdown => {}
+            Input::Tick | Input::Shutdown => {}
         }
     }
 

@@ -306,7 +306,13 @@ pub fn own_card(
         identity: identity.id(),
         epoch_key_id: epoch.id(),
         epoch_public: epoch.public_bytes().to_vec(),
-        addresses: vec![format!("quic://{}", config.listen)],
+        addresses: vec![format!(
+            "quic://{}",
+            config
+                .listen
+                .strip_prefix("quic://")
+                .unwrap_or(&config.listen)
+        )],
         lang: config.lang.clone(),
         created_ms,
     };
