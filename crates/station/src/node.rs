@@ -81,20 +81,7 @@ impl Node {
                 "identity.key does not belong to this store; restore the matching pair".into(),
             ));
         }
-        let mut secrets = store.epoch_secrets()?.into_iter();
-        let current = secrets
-            .next()
-            .ok_or_else(|| StationError::Config("the store holds no epoch key".into()))?;
-        let keyring = Keyring::new(current);
-        let mut endpoint = Endpoint::new(identity.clone(), keyring, os_seed());
-        let mut peers = BTreeMap::new();
-        for row in store.peers()? {
-            let snapshot = store.link_snapshot(&row.id)?;
-            endpoint
-                .load_link(row.id, snapshot)
-                .map_err(|e| StationError::Config(format!("peer {}: {e}", row.name)))?;
-            peers.insert(row.id, peer_info(&row));
-        }
+        let (endpoint, peers) = Self::load_endpoint(&store, &identity)?;
         Ok(Self {
             home: home.clone(),
             config,
@@ -258,7 +245,7 @@ impl Node {
         };
         if let Err(error) = self.store.commit_with_peer(Some(new_peer), &writes) {
             // Undo the in-memory pairing: nothing was stored.
-            self.endpoint = Self::reload_endpoint(&self.store, &self.identity)?;
+            self.endpoint = Self::load_endpoint(&self.store, &self.identity)?.0;
             return Err(error.into());
         }
         self.peers.insert(
@@ -271,19 +258,26 @@ impl Node {
         Ok((card.identity, card.name))
     }
 
-    fn reload_endpoint(store: &Store, identity: &Identity) -> Result<Endpoint, StationError> {
-        let mut secrets = store.epoch_secrets()?.into_iter();
-        let current = secrets
+    /// Builds the endpoint and peer list from the store: every link from its snapshot.
+    fn load_endpoint(
+        store: &Store,
+        identity: &Identity,
+    ) -> Result<(Endpoint, BTreeMap<StationId, PeerInfo>), StationError> {
+        let current = store
+            .epoch_secrets()?
+            .into_iter()
             .next()
             .ok_or_else(|| StationError::Config("the store holds no epoch key".into()))?;
         let mut endpoint = Endpoint::new(identity.clone(), Keyring::new(current), os_seed());
+        let mut peers = BTreeMap::new();
         for row in store.peers()? {
             let snapshot = store.link_snapshot(&row.id)?;
             endpoint
                 .load_link(row.id, snapshot)
-                .map_err(|e| StationError::Config(e.to_string()))?;
+                .map_err(|e| StationError::Config(format!("peer {}: {e}", row.name)))?;
+            peers.insert(row.id, peer_info(&row));
         }
-        Ok(endpoint)
+        Ok((endpoint, peers))
     }
 }
 
