@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Builds every fuzz target. With cargo-fuzz installed this is a real instrumented build
-# (`cargo fuzz build`, made to work on the stable toolchain with RUSTC_BOOTSTRAP); without it,
-# a plain build that proves the targets compile and link against libFuzzer.
-# Run one:  RUSTC_BOOTSTRAP=1 cargo fuzz run envelope   (from the repository root)
+# Builds every fuzz target with cargo-fuzz (instrumented, on the stable toolchain through
+# RUSTC_BOOTSTRAP), installing cargo-fuzz from crates.io first if it is missing.
+# With `--smoke SECONDS`, also runs each target that long.
+# Run one by hand:  RUSTC_BOOTSTRAP=1 cargo fuzz run envelope -O   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if cargo fuzz --version >/dev/null 2>&1; then
-  RUSTC_BOOTSTRAP=1 cargo fuzz build -O
-else
-  cargo build --release --manifest-path fuzz/Cargo.toml --bins
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+export RUSTC_BOOTSTRAP=1
+cargo fuzz build -O
+if [ "${1:-}" = "--smoke" ]; then
+  for target in $(cargo fuzz list); do
+    cargo fuzz run "$target" -O -- -max_total_time="${2:-5}"
+  done
 fi
