@@ -236,7 +236,15 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
             .await
             .unwrap();
         let mut sender = connection.open_sender().await.unwrap();
-        for frame in [&flipped, &truncated, &oversized, &unpinned, &genuine_shape] {
+        let empty = Vec::new();
+        for frame in [
+            &flipped,
+            &truncated,
+            &oversized,
+            &unpinned,
+            &empty,
+            &genuine_shape,
+        ] {
             sender.send(frame).await.unwrap();
         }
         sender.finish().unwrap();
@@ -260,6 +268,7 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
             && frames["malformed"] == 1
             && frames["oversized"] == 1
             && frames["unknown_sender"] == 1
+            && frames["unknown_frame"] == 1
             && rejected["handshakes"].as_u64() >= Some(1)
             && alarms["total"] == 1
     });

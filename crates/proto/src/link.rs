@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 
-use crate::entry::{Body, Entry, Kind, Precedence, SignedEntry};
+use crate::entry::{Body, Entry, Precedence, SignedEntry};
 use crate::envelope::Envelope;
 use crate::error::{Rejection, SendError};
 use crate::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
@@ -783,10 +783,5 @@ impl Link {
     /// Whether an own entry is still unreceipted.
     pub fn is_outstanding(&self, seq: u64) -> bool {
         self.outbox.contains_key(&seq)
-    }
-
-    /// Kind of body: helper for drivers that show entries.
-    pub fn kind_of(entry: &SignedEntry) -> Kind {
-        entry.entry().body.kind()
     }
 }

@@ -73,8 +73,11 @@ impl Receipt {
             .iter()
             .try_fold(upto, |last, s| (*s > last).then_some(*s))
             .is_some();
-        if !ascending_above_upto || (upto == 0) != (head == EntryId::NONE) {
+        if !ascending_above_upto {
             return Err(malformed("extra"));
+        }
+        if (upto == 0) != (head == EntryId::NONE) {
+            return Err(malformed("head"));
         }
         let time_ms = f.uint("time_ms")?;
         Ok(Receipt {

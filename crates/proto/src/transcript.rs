@@ -164,6 +164,13 @@ pub fn verify(text: &str) -> Result<TranscriptSummary, TranscriptError> {
                 }
                 let card = ContactCard::decode_verified(&decode(&b64)?)
                     .map_err(|e| fail(number, None, format!("card: {e}")))?;
+                if chains.contains_key(&card.identity) {
+                    return Err(fail(
+                        number,
+                        None,
+                        "both cards are of the same station".into(),
+                    ));
+                }
                 order.push(card.identity);
                 chains.insert(
                     card.identity,
@@ -236,6 +243,9 @@ pub fn verify(text: &str) -> Result<TranscriptSummary, TranscriptError> {
                 }
                 let receipt = Receipt::decode_verified(&bytes, &signer)
                     .map_err(|e| fail(number, None, format!("receipt: {e}")))?;
+                if Some(receipt.link) != link || receipt.to == receipt.from {
+                    return Err(fail(number, None, "receipt is not for this link".into()));
+                }
                 let receipted = chains
                     .get(&receipt.to)
                     .ok_or_else(|| fail(number, None, "receipt names an unknown station".into()))?;
@@ -278,4 +288,119 @@ pub fn verify(text: &str) -> Result<TranscriptSummary, TranscriptError> {
         exported_ms: header.exported_ms,
         stations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Body, Entry, Precedence};
+    use crate::id::Identity;
+    use crate::seal::EpochSecret;
+    use rand_core::SeedableRng;
+
+    fn card(identity: &Identity, name: &str) -> Vec<u8> {
+        let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([9; 32]));
+        ContactCard {
+            name: name.into(),
+            identity: identity.id(),
+            epoch_key_id: epoch.id(),
+            epoch_public: epoch.public_bytes().to_vec(),
+            addresses: vec![],
+            lang: "en".into(),
+            created_ms: 1,
+        }
+        .sign(identity)
+    }
+
+    fn receipt(from: &Identity, to: &Identity, link: LinkId, upto: u64, head: EntryId) -> Vec<u8> {
+        Receipt {
+            link,
+            from: from.id(),
+            to: to.id(),
+            upto,
+            head,
+            extra: vec![],
+            time_ms: 2,
+        }
+        .sign(from)
+    }
+
+    fn check(
+        cards: [&[u8]; 2],
+        receipts: Vec<Vec<u8>>,
+        entries: Vec<Vec<u8>>,
+        expect: Result<(), &str>,
+    ) {
+        let alpha = Identity::from_secret(&[1; 32]);
+        let bravo = Identity::from_secret(&[2; 32]);
+        let text = export(&TranscriptParts {
+            link: LinkId::between(&alpha.id(), &bravo.id()),
+            exported_ms: 3,
+            cards,
+            entries,
+            receipts,
+        });
+        match (verify(&text), expect) {
+            (Ok(_), Ok(())) => {}
+            (Err(got), Err(want)) => assert!(got.to_string().contains(want), "{got} lacks {want}"),
+            (got, want) => panic!("got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn verification_checks_cards_entries_and_receipts() {
+        let alpha = Identity::from_secret(&[1; 32]);
+        let bravo = Identity::from_secret(&[2; 32]);
+        let link = LinkId::between(&alpha.id(), &bravo.id());
+        let (alpha_card, bravo_card) = (card(&alpha, "Alpha"), card(&bravo, "Bravo"));
+        let entry = Entry {
+            link,
+            author: alpha.id(),
+            seq: 1,
+            prev: EntryId::NONE,
+            seen: EntryId::NONE,
+            time_ms: 1,
+            precedence: Precedence::Flash,
+            body: Body::Message {
+                text: "hello".into(),
+                lang: "en".into(),
+            },
+        }
+        .sign(&alpha);
+        let entries = vec![entry.bytes().to_vec()];
+        let good = receipt(&bravo, &alpha, link, 1, entry.id());
+        check(
+            [&alpha_card, &bravo_card],
+            vec![good.clone()],
+            entries.clone(),
+            Ok(()),
+        );
+        check(
+            [&alpha_card, &alpha_card],
+            vec![],
+            vec![],
+            Err("same station"),
+        );
+        let elsewhere = receipt(&bravo, &alpha, LinkId([0; 16]), 1, entry.id());
+        check(
+            [&alpha_card, &bravo_card],
+            vec![elsewhere],
+            entries.clone(),
+            Err("not for this link"),
+        );
+        let wrong_head = receipt(&bravo, &alpha, link, 1, EntryId([5; 32]));
+        check(
+            [&alpha_card, &bravo_card],
+            vec![wrong_head],
+            entries.clone(),
+            Err("does not match"),
+        );
+        let beyond = receipt(&bravo, &alpha, link, 2, entry.id());
+        check(
+            [&alpha_card, &bravo_card],
+            vec![beyond],
+            entries,
+            Err("does not match"),
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! home (mode 0600, in a 0700 directory), each request carrying the token from `api.token`
 //! (mode 0600). The CLI is its client; docs/cli.md documents the requests.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -132,5 +132,3 @@ pub fn call(home: &Home, request: Request) -> Result<serde_json::Value, StationE
         )),
     }
 }
-
-use std::io::Read as _;

@@ -177,11 +177,6 @@ impl Daemon {
             .unwrap_or_else(|_| Response::error("the driver stopped before answering"))
     }
 
-    /// Whether the driver is still running.
-    pub fn is_running(&self) -> bool {
-        self.driver.as_ref().is_some_and(|d| !d.is_finished())
-    }
-
     /// Commits, closes the channels and stops.
     pub fn shutdown(mut self) -> Result<(), StationError> {
         self.stop()

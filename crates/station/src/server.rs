@@ -2,7 +2,7 @@
 
 use std::sync::mpsc as std_mpsc;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
 
@@ -30,8 +30,7 @@ async fn serve_client(stream: UnixStream, token: String, inputs: std_mpsc::Sende
     let mut line = Vec::new();
     loop {
         line.clear();
-        let limited = (&mut lines).take(API_LINE_SIZE_MAX_BYTES as u64 + 1);
-        let mut limited = limited;
+        let mut limited = (&mut lines).take(API_LINE_SIZE_MAX_BYTES as u64 + 1);
         match limited.read_until(b'\n', &mut line).await {
             Ok(0) => return,
             Ok(_) => {}
@@ -69,5 +68,3 @@ async fn answer(line: &[u8], token: &str, inputs: &std_mpsc::Sender<Input>) -> R
         .await
         .unwrap_or_else(|_| Response::error("the station stopped before answering"))
 }
-
-use tokio::io::AsyncReadExt as _;
