@@ -640,16 +640,21 @@ fn transport_config(config: &DirectConfig) -> Result<quinn::TransportConfig, Dir
     Ok(transport)
 }
 
+/// The one TLS crypto provider of every parley TLS configuration: ring.
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// Our certificate and key, and the crypto provider every TLS config is built with.
-struct TlsIdentity {
-    provider: Arc<CryptoProvider>,
-    certificate: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
+pub(crate) struct TlsIdentity {
+    pub(crate) provider: Arc<CryptoProvider>,
+    pub(crate) certificate: CertificateDer<'static>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl TlsIdentity {
     /// Makes a self-signed certificate for `identity` and checks it carries that key.
-    fn new(identity: &SigningKey) -> Result<Self, DirectError> {
+    pub(crate) fn new(identity: &SigningKey) -> Result<Self, DirectError> {
         let identity_error = |error: &dyn fmt::Display| DirectError::Identity(error.to_string());
         let pkcs8 = identity.to_pkcs8_der().map_err(|e| identity_error(&e))?;
         let key = PrivatePkcs8KeyDer::from(pkcs8.as_bytes().to_vec());
@@ -671,7 +676,7 @@ impl TlsIdentity {
             ));
         }
         Ok(Self {
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            provider: crypto_provider(),
             certificate,
             key: PrivateKeyDer::Pkcs8(key),
         })
@@ -767,7 +772,7 @@ fn tls12_refused() -> rustls::Error {
 
 /// Client side: the server must present exactly the key we dialled for.
 #[derive(Debug)]
-struct ExpectedServerKey {
+pub(crate) struct ExpectedServerKey {
     expected: [u8; 32],
     /// A different key the server presented, kept to explain the failure.
     presented: Mutex<Option<[u8; 32]>>,
@@ -775,7 +780,7 @@ struct ExpectedServerKey {
 }
 
 impl ExpectedServerKey {
-    fn new(expected: [u8; 32], provider: &CryptoProvider) -> Self {
+    pub(crate) fn new(expected: [u8; 32], provider: &CryptoProvider) -> Self {
         Self {
             expected,
             presented: Mutex::new(None),

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod direct;
+pub mod tls;
 
 pub use direct::{
     ALPN, DirectConfig, DirectConnection, DirectEndpoint, DirectError, FRAME_SIZE_MAX_BYTES,

@@ -15,7 +15,9 @@ use parley_station::{Home, Node, status};
 use parley_store::Store;
 use serde_json::{Value, json};
 
-use crate::{Command, PeerCommand, PrecedenceArg, TranscriptCommand};
+use crate::{
+    ChannelCommand, Command, CourierCommand, PeerCommand, PrecedenceArg, TranscriptCommand,
+};
 
 impl PrecedenceArg {
     fn precedence(self) -> Precedence {
@@ -61,21 +63,30 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         Command::Inbox { json } => inbox(home, json),
         Command::Outbox { json } => outbox(home, json),
         Command::Status { json } => show_status(home, json),
+        Command::Channel(ChannelCommand::Add {
+            peer,
+            kind,
+            target,
+            card,
+            fingerprint,
+        }) => channel_add(home, peer, kind, target, card, fingerprint),
+        Command::Channel(ChannelCommand::List { json }) => channel_list(home, json),
+        Command::Courier(CourierCommand::Export { peer, out }) => courier_export(home, peer, &out),
+        Command::Courier(CourierCommand::Import { file, salvage }) => {
+            courier_import(home, &file, salvage)
+        }
         Command::Transcript(TranscriptCommand::Export { peer, out }) => {
             transcript_export(home, &peer, &out)
         }
         Command::Transcript(TranscriptCommand::Verify { file }) => transcript_verify(&file),
-        Command::Demo | Command::Bench { .. } => unreachable!("handled before a home is needed"),
+        Command::Demo | Command::Bench { .. } | Command::Relay(_) => {
+            unreachable!("handled before a home is needed")
+        }
     }
 }
 
 fn init(home: &Home, name: String, lang: String, listen: String) -> anyhow::Result<()> {
-    let config = Config {
-        name,
-        lang,
-        listen,
-        direct: Default::default(),
-    };
+    let config = Config::new(name, lang, listen);
     let identity = Node::init(home, config, utc_now_ms())?;
     println!("station created in {}", home.root().display());
     println!("fingerprint: {}", identity.id().fingerprint());
@@ -128,6 +139,164 @@ fn peer_add(
     )?;
     println!("paired with {name}");
     Ok(())
+}
+
+fn channel_add(
+    home: &Home,
+    peer: String,
+    kind: String,
+    target: String,
+    card: Option<std::path::PathBuf>,
+    fingerprint: Option<String>,
+) -> anyhow::Result<()> {
+    let card = card.map(|file| read_input(&file)).transpose()?;
+    let target = match kind.as_str() {
+        "courier" => absolute(Path::new(&target))?.display().to_string(),
+        _ => target,
+    };
+    let request = Request::ChannelAdd {
+        peer: peer.clone(),
+        kind: kind.clone(),
+        target: target.clone(),
+        card: card.clone(),
+        fingerprint: fingerprint.clone(),
+    };
+    mutate(
+        home,
+        request,
+        |node| {
+            let now = utc_now_ms();
+            match (kind.as_str(), card, fingerprint) {
+                ("relay", Some(card), Some(fingerprint)) => {
+                    node.add_relay_channel(now, &peer, &target, &card, &fingerprint)?;
+                }
+                ("relay", _, _) => bail!(
+                    "a relay channel needs the relay's card (--card FILE) and fingerprint (--fingerprint FP)"
+                ),
+                ("courier", None, None) => {
+                    node.add_courier_channel(now, &peer, &target)?;
+                }
+                _ => bail!(
+                    "a courier channel takes only a folder; --card and --fingerprint are for relays"
+                ),
+            }
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    println!("{kind} channel {target} added to the link with {peer}");
+    Ok(())
+}
+
+fn channel_list(home: &Home, json_output: bool) -> anyhow::Result<()> {
+    let status = station_status(home)?;
+    let mut rows = Vec::new();
+    for peer in status["peers"].as_array().into_iter().flatten() {
+        for channel in peer["channels"].as_array().into_iter().flatten() {
+            let mut row = channel.clone();
+            row["peer"] = peer["name"].clone();
+            rows.push(row);
+        }
+    }
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no channels (pair with a peer first)");
+    }
+    for row in &rows {
+        let rtt = row["rtt_ms"]
+            .as_f64()
+            .map(|ms| format!("{ms:.1} ms"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<12} {:<8} {:<9} rtt {:<9} {}",
+            row["peer"].as_str().unwrap_or("?"),
+            row["kind"].as_str().unwrap_or("?"),
+            row["state"].as_str().unwrap_or("?"),
+            rtt,
+            row["target"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+fn courier_export(home: &Home, peer: String, out: &Path) -> anyhow::Result<()> {
+    let out = absolute(out)?;
+    let request = Request::CourierExport {
+        peer: peer.clone(),
+        out: out.clone(),
+    };
+    let exported = mutate(
+        home,
+        request,
+        |node| {
+            let (bytes, exported) = node.export_bundle(utc_now_ms(), &peer)?;
+            parley_station::courier::write_bundle_file(&out, &bytes)?;
+            Ok(serde_json::to_value(exported)?)
+        },
+        Ok,
+    )?;
+    println!(
+        "wrote {} envelope(s){} for {} to {} ({} bytes)",
+        exported["envelopes"],
+        if exported["receipt"] == json!(true) {
+            " and a receipt"
+        } else {
+            ""
+        },
+        exported["peer"].as_str().unwrap_or("?"),
+        out.display(),
+        exported["bytes"],
+    );
+    if exported["left_out"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "{} envelope(s) did not fit; export again once this bundle is receipted",
+            exported["left_out"]
+        );
+    }
+    Ok(())
+}
+
+fn courier_import(home: &Home, file: &Path, salvage: bool) -> anyhow::Result<()> {
+    let path = absolute(file)?;
+    let request = Request::CourierImport {
+        path: path.clone(),
+        salvage,
+    };
+    let imported = mutate(
+        home,
+        request,
+        |node| {
+            let bytes = parley_station::courier::read_bundle_file(&path)?;
+            let imported = node.import_bundle_uncommitted(utc_now_ms(), &bytes, salvage)?;
+            node.commit()?;
+            Ok(serde_json::to_value(imported)?)
+        },
+        Ok,
+    )?;
+    println!(
+        "from {}: {} new envelope(s), {} already held, {} receipt(s), {} refused{}",
+        imported["peer"].as_str().unwrap_or("?"),
+        imported["envelopes_new"],
+        imported["duplicates"],
+        imported["receipts"],
+        imported["rejected"].as_array().map_or(0, Vec::len),
+        if imported["salvaged"] == json!(true) {
+            " (bundle signature failed; frames verified one by one)"
+        } else {
+            ""
+        }
+    );
+    for reason in imported["rejected"].as_array().into_iter().flatten() {
+        println!("  refused {}", reason.as_str().unwrap_or("?"));
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
 fn read_input(file: &Path) -> anyhow::Result<String> {
@@ -284,11 +453,16 @@ fn format_time(ms: u64) -> String {
     )
 }
 
-fn show_status(home: &Home, json: bool) -> anyhow::Result<()> {
-    let value = match home.try_lock()? {
+/// Live status from the daemon, or status read from the store when none runs.
+fn station_status(home: &Home) -> anyhow::Result<Value> {
+    Ok(match home.try_lock()? {
         Some(_lock) => status::offline(home)?,
         None => api::call(home, Request::Status)?,
-    };
+    })
+}
+
+fn show_status(home: &Home, json: bool) -> anyhow::Result<()> {
+    let value = station_status(home)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -309,16 +483,44 @@ fn show_status(home: &Home, json: bool) -> anyhow::Result<()> {
             peer["in_head"]
         );
         for channel in peer["channels"].as_array().into_iter().flatten() {
+            let counters = &channel["counters"];
             println!(
-                "    {} {} {}{}",
+                "    {:<8} {:<9}{} {}{}",
                 channel["kind"].as_str().unwrap_or_default(),
-                channel["address"].as_str().unwrap_or("-"),
                 channel["state"].as_str().unwrap_or_default(),
+                channel["since_ms"]
+                    .as_u64()
+                    .map(|ms| format!(" since {}", format_time(ms)))
+                    .unwrap_or_default(),
+                channel["target"].as_str().unwrap_or("-"),
                 channel["rtt_ms"]
                     .as_f64()
                     .map(|r| format!(" rtt {r:.2} ms"))
                     .unwrap_or_default()
             );
+            if counters.is_object() {
+                println!(
+                    "             sent {} env / {} rcpt, received {} env / {} rcpt, duplicates {}, rejected {}",
+                    counters["envelopes_sent"],
+                    counters["receipts_sent"],
+                    counters["envelopes_received"],
+                    counters["receipts_received"],
+                    counters["duplicates_dropped"],
+                    counters["rejected"],
+                );
+            }
+            for change in channel["transitions"].as_array().into_iter().flatten() {
+                println!(
+                    "             {} {} -> {}: {}",
+                    change["at_ms"]
+                        .as_u64()
+                        .map(format_time)
+                        .unwrap_or_default(),
+                    change["from"].as_str().unwrap_or_default(),
+                    change["to"].as_str().unwrap_or_default(),
+                    change["reason"].as_str().unwrap_or_default(),
+                );
+            }
         }
     }
     let alarms = value["alarms"]["total"].as_u64().unwrap_or(0);

@@ -1,16 +1,23 @@
-//! `parley demo`: two real stations on loopback, paired, exchanging messages at every
-//! precedence, one killed with SIGKILL mid-stream and restarted, nothing lost, and the
-//! transcript exported and verified from both sides.
+//! `parley demo`: two real stations and a relay on loopback. The stations pair, exchange
+//! messages at every precedence, one is killed with SIGKILL mid-stream and restarted; then the
+//! channels are taken away one by one — the direct path cut (delivery continues through the
+//! relay), the relay killed too (a courier bundle carries the traffic) — and restored, with
+//! nothing lost and nothing duplicated; finally both transcripts are exported and verified.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use parley::harness::{StationProcess, wait_until};
+use parley::harness::{RelayProcess, StationProcess, wait_until};
+use parley::proxy::UdpProxy;
 
 /// Messages streamed from Alpha while Bravo is killed and restarted.
 const DEMO_STREAM_MESSAGES: usize = 40;
 /// Longest the demo waits for everything to be receipted, in seconds.
 const DEMO_DELIVERY_TIMEOUT_S: u64 = 30;
+/// Messages sent in each phase of the channel section.
+const DEMO_PHASE_MESSAGES: usize = 10;
+/// Longest the demo waits for a channel to change state, in seconds.
+const DEMO_CHANNEL_TIMEOUT_S: u64 = 20;
 
 struct Timeline {
     start: Instant,
@@ -43,8 +50,11 @@ pub fn run() -> anyhow::Result<()> {
         bravo.listen
     ));
 
-    alpha.pin(&bravo, root.path())?;
-    bravo.pin(&alpha, root.path())?;
+    // The direct path runs through two UDP forwarders the demo can cut.
+    let to_alpha = UdpProxy::start(alpha.listen)?;
+    let to_bravo = UdpProxy::start(bravo.listen)?;
+    alpha.pin_at(&bravo, &to_bravo.addr().to_string(), root.path())?;
+    bravo.pin_at(&alpha, &to_alpha.addr().to_string(), root.path())?;
     t.say("cards exchanged; each operator confirmed the other's fingerprint and pinned it");
     let wrong = alpha.cli(&[
         "peer",
@@ -59,9 +69,24 @@ pub fn run() -> anyhow::Result<()> {
     );
     t.say("a card offered with the wrong fingerprint is refused, nothing pinned");
 
+    let mut relay = RelayProcess::init(&exe, root.path(), "Relay")?;
+    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
+        relay.admit(station, root.path())?;
+        station.fast_heartbeats()?;
+        station.add_relay(peer, &relay, root.path())?;
+    }
+    relay.start()?;
+    t.say(format!(
+        "a neutral relay {} on {} admitted both stations; each pinned it by its card and fingerprint",
+        relay.fingerprint()?,
+        relay.url()
+    ));
+
     alpha.start()?;
     bravo.start()?;
     t.say("both daemons running (parley run)");
+    await_channel(&t, &alpha, "relay", "up")?;
+    await_channel(&t, &alpha, "direct", "up")?;
 
     for precedence in ["flash", "immediate", "priority", "routine"] {
         let text = format!(
@@ -115,6 +140,76 @@ pub fn run() -> anyhow::Result<()> {
     );
     t.say(format!(
         "Bravo holds all {DEMO_STREAM_MESSAGES} stream messages exactly once, in order; every one is 'delivered' at Alpha"
+    ));
+
+    let mut counter = 0;
+    let mut phase = |label: &str| -> anyhow::Result<Vec<String>> {
+        let texts: Vec<String> = (0..DEMO_PHASE_MESSAGES)
+            .map(|_| {
+                counter += 1;
+                format!("{label} {counter}")
+            })
+            .collect();
+        for text in &texts {
+            alpha.ok(&["send", "Bravo", text])?;
+        }
+        Ok(texts)
+    };
+    let mut sent = phase("all channels up:")?;
+    print_channels(&alpha)?;
+    await_delivered(&t, &alpha, &bravo)?;
+
+    to_alpha.set_blackhole(true);
+    to_bravo.set_blackhole(true);
+    t.say("the direct path is cut (every datagram dropped, both ways)");
+    sent.extend(phase("direct cut:")?);
+    await_channel(&t, &alpha, "direct", "down")?;
+    await_delivered(&t, &alpha, &bravo)?;
+    t.say("delivered through the relay alone");
+
+    relay.kill9()?;
+    t.say("the relay is killed too: no network path is left");
+    await_channel(&t, &alpha, "relay", "down")?;
+    sent.extend(phase("courier:")?);
+    let bundle = root.path().join("usb-stick-to-bravo.bundle");
+    let bundle_path = bundle.to_str().context("path")?;
+    let out = alpha.ok(&["courier", "export", "Bravo", "--out", bundle_path])?;
+    t.say(format!("Alpha: {}", out.trim()));
+    let out = bravo.ok(&["courier", "import", bundle_path])?;
+    t.say(format!("Bravo: {}", out.trim()));
+    let back = root.path().join("usb-stick-to-alpha.bundle");
+    let back_path = back.to_str().context("path")?;
+    bravo.ok(&["courier", "export", "Alpha", "--out", back_path])?;
+    let out = alpha.ok(&["courier", "import", back_path])?;
+    t.say(format!("Alpha imports the return bundle: {}", out.trim()));
+    ensure!(
+        alpha.all_delivered(),
+        "the return bundle must carry the receipts"
+    );
+
+    relay.start()?;
+    to_alpha.set_blackhole(false);
+    to_bravo.set_blackhole(false);
+    t.say("relay restarted and direct path restored");
+    await_channel(&t, &alpha, "relay", "up")?;
+    await_channel(&t, &alpha, "direct", "up")?;
+    sent.extend(phase("recovered:")?);
+    await_delivered(&t, &alpha, &bravo)?;
+    print_channels(&alpha)?;
+    let received: Vec<String> = bravo
+        .inbox()?
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .filter(|text| sent.iter().any(|s| s == text))
+        .map(str::to_owned)
+        .collect();
+    ensure!(
+        received == sent,
+        "Bravo must hold every phase's messages exactly once, in order"
+    );
+    t.say(format!(
+        "all {} messages of the four phases arrived exactly once, in order, by whichever channel was left",
+        sent.len()
     ));
 
     let alpha_file = root.path().join("alpha-transcript.txt");
@@ -210,4 +305,32 @@ fn same_heads(a: &str, b: &str) -> bool {
         lines
     };
     heads(a) == heads(b) && !heads(a).is_empty()
+}
+
+fn await_channel(
+    t: &Timeline,
+    station: &StationProcess,
+    kind: &str,
+    state: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let reached = wait_until(Duration::from_secs(DEMO_CHANNEL_TIMEOUT_S), || {
+        station.channel_state("Bravo", kind).as_deref() == Some(state)
+    });
+    if !reached {
+        bail!("{}'s {kind} channel did not become {state}", station.name);
+    }
+    t.say(format!(
+        "{}'s {kind} channel is {state} ({} ms)",
+        station.name,
+        started.elapsed().as_millis()
+    ));
+    Ok(())
+}
+
+fn print_channels(station: &StationProcess) -> anyhow::Result<()> {
+    for line in station.ok(&["channel", "list"])?.lines() {
+        println!("            {line}");
+    }
+    Ok(())
 }

@@ -17,6 +17,12 @@ pub fn free_udp_port() -> anyhow::Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free TCP port")?;
+    Ok(listener.local_addr()?.port())
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -42,12 +48,25 @@ pub struct StationProcess {
     exe: PathBuf,
     daemon: Option<Child>,
     starts: u32,
+    /// Network namespace the daemon runs in (`ip netns exec`), if any.
+    pub netns: Option<String>,
 }
 
 impl StationProcess {
     /// Creates a station with `parley init` in `root/name`.
     pub fn init(exe: &Path, root: &Path, name: &str, lang: &str) -> anyhow::Result<Self> {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?).parse()?;
+        Self::init_at(exe, root, name, lang, listen)
+    }
+
+    /// Creates a station listening on `listen`.
+    pub fn init_at(
+        exe: &Path,
+        root: &Path,
+        name: &str,
+        lang: &str,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let station = Self {
             name: name.to_owned(),
             home: root.join(name.to_lowercase()),
@@ -55,6 +74,7 @@ impl StationProcess {
             exe: exe.to_owned(),
             daemon: None,
             starts: 0,
+            netns: None,
         };
         station.ok(&[
             "init",
@@ -116,15 +136,26 @@ impl StationProcess {
 
     /// Pins `other` here, as an operator would after reading its fingerprint aloud.
     pub fn pin(&self, other: &StationProcess, dir: &Path) -> anyhow::Result<()> {
+        self.pin_with(other, dir, &[])
+    }
+
+    /// Pins `other` with its direct channel at `address` instead of its card's.
+    pub fn pin_at(&self, other: &StationProcess, address: &str, dir: &Path) -> anyhow::Result<()> {
+        self.pin_with(other, dir, &["--address", address])
+    }
+
+    fn pin_with(&self, other: &StationProcess, dir: &Path, extra: &[&str]) -> anyhow::Result<()> {
         let card = other.card_file(dir)?;
         let fingerprint = other.fingerprint()?;
-        self.ok(&[
+        let mut args = vec![
             "peer",
             "add",
             card.to_str().context("card path is UTF-8")?,
             "--fingerprint",
             &fingerprint,
-        ])?;
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args)?;
         Ok(())
     }
 
@@ -136,7 +167,15 @@ impl StationProcess {
         self.starts += 1;
         let log_path = self.home.join(format!("daemon-{}.log", self.starts));
         let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(&self.exe)
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(&self.exe);
+                command
+            }
+            None => Command::new(&self.exe),
+        };
+        let child = command
             .arg("--home")
             .arg(&self.home)
             .arg("run")
@@ -171,6 +210,61 @@ impl StationProcess {
             );
         }
         Ok(())
+    }
+
+    /// Changes `parley.toml` (the daemon reads it when it starts).
+    pub fn configure(
+        &self,
+        change: impl FnOnce(&mut parley_station::home::Config),
+    ) -> anyhow::Result<()> {
+        let home = parley_station::Home::new(&self.home);
+        let mut config = home.config()?;
+        change(&mut config);
+        home.write_config(&config)?;
+        Ok(())
+    }
+
+    /// Fast heartbeats for tests: a dead channel is down within a second or so.
+    pub fn fast_heartbeats(&self) -> anyhow::Result<()> {
+        self.configure(|config| {
+            config.direct.heartbeat_interval_ms = 200;
+            config.direct.idle_timeout_ms = 600;
+            config.relay.heartbeat_interval_ms = 250;
+            config.relay.poll_wait_ms = 2_000;
+            config.courier.scan_interval_ms = 200;
+        })
+    }
+
+    /// Adds a relay channel to the link with `peer`.
+    pub fn add_relay(&self, peer: &str, relay: &RelayProcess, dir: &Path) -> anyhow::Result<()> {
+        let card = relay.card_file(dir)?;
+        self.ok(&[
+            "channel",
+            "add",
+            peer,
+            "relay",
+            &relay.url(),
+            "--card",
+            card.to_str().context("card path is UTF-8")?,
+            "--fingerprint",
+            &relay.fingerprint()?,
+        ])?;
+        Ok(())
+    }
+
+    /// The state of this station's channel of `kind` to `peer`, from live status.
+    pub fn channel_state(&self, peer: &str, kind: &str) -> Option<String> {
+        let status = self.json(&["status"]).ok()?;
+        let peer = status["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == peer)?
+            .clone();
+        peer["channels"]
+            .as_array()?
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .and_then(|c| c["state"].as_str().map(str::to_owned))
     }
 
     /// Whether the daemon process is alive.
@@ -237,6 +331,150 @@ impl StationProcess {
         self.outbox()
             .map(|rows| rows.iter().all(|r| r["state"] == "delivered"))
             .unwrap_or(false)
+    }
+}
+
+/// A relay: a home directory and, while serving, its process.
+pub struct RelayProcess {
+    /// Home directory.
+    pub home: PathBuf,
+    /// TCP address it serves on.
+    pub listen: SocketAddr,
+    exe: PathBuf,
+    server: Option<Child>,
+    starts: u32,
+}
+
+impl RelayProcess {
+    /// Creates a relay with `parley relay init` in `root/name`, to serve on a free port.
+    pub fn init(exe: &Path, root: &Path, name: &str) -> anyhow::Result<Self> {
+        let listen: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()?).parse()?;
+        Self::init_at(exe, root, name, listen)
+    }
+
+    /// Creates a relay to serve on `listen`.
+    pub fn init_at(
+        exe: &Path,
+        root: &Path,
+        name: &str,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let relay = Self {
+            home: root.join(name.to_lowercase()),
+            listen,
+            exe: exe.to_owned(),
+            server: None,
+            starts: 0,
+        };
+        relay.ok(&["init", "--name", name])?;
+        Ok(relay)
+    }
+
+    /// Runs `parley --home HOME relay args…`, whatever the exit code.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new(&self.exe)
+            .arg("--home")
+            .arg(&self.home)
+            .arg("relay")
+            .args(args)
+            .env_remove("PARLEY_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running parley relay {}", args.join(" ")))
+    }
+
+    /// Runs a relay command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.cli(args)?;
+        if !output.status.success() {
+            bail!(
+                "parley relay {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The URL stations use.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.listen)
+    }
+
+    /// The relay's fingerprint.
+    pub fn fingerprint(&self) -> anyhow::Result<String> {
+        Ok(self.ok(&["fingerprint"])?.trim().to_owned())
+    }
+
+    /// Writes the relay's card to `dir/relay-NAME.card` and returns the path.
+    pub fn card_file(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let name = self
+            .home
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("relay");
+        let path = dir.join(format!("relay-{name}.card"));
+        std::fs::write(&path, self.ok(&["card"])?)?;
+        Ok(path)
+    }
+
+    /// Admits a station by its card and fingerprint.
+    pub fn admit(&self, station: &StationProcess, dir: &Path) -> anyhow::Result<()> {
+        let card = station.card_file(dir)?;
+        self.ok(&[
+            "admit",
+            card.to_str().context("card path is UTF-8")?,
+            "--fingerprint",
+            &station.fingerprint()?,
+        ])?;
+        Ok(())
+    }
+
+    /// Starts `relay serve` (stderr to `serve-N.log` in the home) and waits until it accepts
+    /// TCP connections.
+    pub fn start(&mut self) -> anyhow::Result<()> {
+        if self.server.is_some() {
+            bail!("the relay is already running");
+        }
+        self.starts += 1;
+        let log = std::fs::File::create(self.home.join(format!("serve-{}.log", self.starts)))?;
+        let child = Command::new(&self.exe)
+            .arg("--home")
+            .arg(&self.home)
+            .args(["relay", "serve", "--listen", &self.listen.to_string()])
+            .env_remove("PARLEY_HOME")
+            .env(
+                "PARLEY_LOG",
+                std::env::var("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting parley relay serve")?;
+        self.server = Some(child);
+        let listen = self.listen;
+        if !wait_until(Duration::from_millis(START_TIMEOUT_MS), || {
+            std::net::TcpStream::connect(listen).is_ok()
+        }) {
+            bail!("the relay did not start listening on {listen}");
+        }
+        Ok(())
+    }
+
+    /// Kills the relay with SIGKILL.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.server.take() {
+            child.kill().context("kill -9")?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.kill9();
     }
 }
 

@@ -75,9 +75,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add and list the channels of each link (direct, relay, courier).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Carry traffic on removable media: write and read signed bundles.
+    #[command(subcommand)]
+    Courier(CourierCommand),
     /// Export and verify transcripts.
     #[command(subcommand)]
     Transcript(TranscriptCommand),
+    /// Run a relay: the neutral store-and-forward mailbox service a facilitator operates.
+    #[command(subcommand)]
+    Relay(parley_relay::cli::RelayCommand),
     /// Run two stations on loopback and show every guarantee at work.
     Demo,
     /// Measure durable end-to-end latency and throughput between two stations on loopback.
@@ -91,6 +100,14 @@ pub enum Command {
         /// Messages for the latency run (one at a time).
         #[arg(long, default_value_t = 2_000)]
         latency_messages: u64,
+        /// Channels of the link, comma-separated: direct, relay, courier. Each envelope goes
+        /// out on all of them; a relay process and a shared drop folder are set up as needed.
+        #[arg(long, value_delimiter = ',', default_value = "direct")]
+        channels: Vec<bench::ChannelChoice>,
+        /// Cut the direct path (a UDP blackhole, both ways) once every channel is up, and
+        /// measure what the other channels deliver.
+        #[arg(long)]
+        blackhole_direct: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -116,6 +133,60 @@ pub enum PeerCommand {
         /// JSON output (documented in docs/cli.md).
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `channel` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ChannelCommand {
+    /// Add a relay or courier channel to the link with PEER.
+    ///
+    /// `parley channel add PEER relay URL --card FILE --fingerprint FP` pins a relay by its
+    /// card, checked against the fingerprint its operator gave you out of band.
+    /// `parley channel add PEER courier DIR` adds a watched drop folder (a shared mount or a
+    /// removable drive).
+    Add {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// `relay` or `courier`.
+        #[arg(value_parser = ["relay", "courier"])]
+        kind: String,
+        /// The relay's URL (https://HOST:PORT) or the drop folder.
+        target: String,
+        /// File holding the relay's card (`-` for standard input); relay only.
+        #[arg(long)]
+        card: Option<PathBuf>,
+        /// The relay's fingerprint, confirmed out of band; relay only.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// List every channel of every link with its state and counters.
+    List {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `courier` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CourierCommand {
+    /// Write a signed bundle of everything PEER has not receipted, plus a fresh receipt.
+    Export {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a bundle written by a peer. Importing twice changes nothing.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// If the bundle's own signature fails (damaged or altered), still keep each frame
+        /// inside that verifies on its own. Without it such a bundle is refused whole.
+        #[arg(long)]
+        salvage: bool,
     },
 }
 
@@ -152,7 +223,12 @@ pub enum PrecedenceArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Run));
+    let daemon = match &cli.command {
+        Command::Run => true,
+        Command::Relay(relay) => relay.is_server(),
+        _ => false,
+    };
+    init_logging(daemon);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -189,10 +265,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             messages,
             size,
             latency_messages,
+            channels,
+            blackhole_direct,
             json,
-        } => return bench::run(*messages, *size, *latency_messages, *json),
+        } => {
+            return bench::run(&bench::Options {
+                messages: *messages,
+                size: *size,
+                latency_messages: *latency_messages,
+                channels: channels.clone(),
+                blackhole_direct: *blackhole_direct,
+                json: *json,
+            });
+        }
         Command::Transcript(TranscriptCommand::Verify { file }) => {
             return commands::transcript_verify(file);
+        }
+        Command::Relay(command) => {
+            let home = parley_relay::cli::home_or_default(cli.home.as_deref())?;
+            return parley_relay::cli::run(&home, command.clone());
         }
         _ => {}
     }

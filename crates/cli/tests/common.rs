@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley::harness::{StationProcess, wait_until};
+use parley::harness::{RelayProcess, StationProcess, wait_until};
+use parley::proxy::UdpProxy;
 
 /// Longest a test waits for all messages to be receipted, in seconds.
 pub const DELIVERY_TIMEOUT_S: u64 = 120;
@@ -40,4 +41,145 @@ pub fn inbox_texts(station: &StationProcess, from: &str) -> Vec<String> {
         .filter(|m| m["from"] == from)
         .map(|m| m["text"].as_str().expect("text").to_owned())
         .collect()
+}
+
+/// Two paired stations whose direct channels each go through a UDP proxy that can cut them,
+/// a relay both are admitted to and both use, and fast heartbeats. Nothing is started.
+pub struct Net {
+    pub alpha: StationProcess,
+    pub bravo: StationProcess,
+    pub relay: RelayProcess,
+    /// Carries Bravo → Alpha direct traffic.
+    pub to_alpha: UdpProxy,
+    /// Carries Alpha → Bravo direct traffic.
+    pub to_bravo: UdpProxy,
+}
+
+impl Net {
+    pub fn new(root: &Path) -> Self {
+        let alpha = StationProcess::init(exe(), root, "Alpha", "en").expect("init Alpha");
+        let bravo = StationProcess::init(exe(), root, "Bravo", "fr").expect("init Bravo");
+        let to_alpha = UdpProxy::start(alpha.listen).expect("proxy to Alpha");
+        let to_bravo = UdpProxy::start(bravo.listen).expect("proxy to Bravo");
+        alpha
+            .pin_at(&bravo, &to_bravo.addr().to_string(), root)
+            .expect("Alpha pins Bravo");
+        bravo
+            .pin_at(&alpha, &to_alpha.addr().to_string(), root)
+            .expect("Bravo pins Alpha");
+        let relay = RelayProcess::init(exe(), root, "Relay").expect("init relay");
+        for station in [&alpha, &bravo] {
+            relay.admit(station, root).expect("admit");
+            station.fast_heartbeats().expect("configure");
+        }
+        alpha
+            .add_relay("Bravo", &relay, root)
+            .expect("Alpha adds the relay");
+        bravo
+            .add_relay("Alpha", &relay, root)
+            .expect("Bravo adds the relay");
+        Net {
+            alpha,
+            bravo,
+            relay,
+            to_alpha,
+            to_bravo,
+        }
+    }
+
+    /// Cuts (or restores) the direct path both ways.
+    pub fn cut_direct(&self, cut: bool) {
+        self.to_alpha.set_blackhole(cut);
+        self.to_bravo.set_blackhole(cut);
+    }
+
+    pub fn start_all(&mut self) {
+        self.relay.start().expect("start relay");
+        self.alpha.start().expect("start Alpha");
+        self.bravo.start().expect("start Bravo");
+    }
+}
+
+/// Waits until `station`'s `kind` channel to `peer` is in `state`.
+pub fn await_channel(station: &StationProcess, peer: &str, kind: &str, state: &str) {
+    let reached = wait_until(Duration::from_secs(30), || {
+        station.channel_state(peer, kind).as_deref() == Some(state)
+    });
+    assert!(
+        reached,
+        "{}'s {kind} channel to {peer} is {:?}, not {state}",
+        station.name,
+        station.channel_state(peer, kind)
+    );
+}
+
+/// Sends `texts` from `from` to `to` (peer name).
+pub fn send_all(from: &StationProcess, to: &str, texts: &[String]) {
+    for text in texts {
+        from.ok(&["send", to, text]).expect("send");
+    }
+}
+
+/// `count` texts with a prefix.
+pub fn texts(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix} {i:04}")).collect()
+}
+
+/// Waits until `station` has received exactly `expected` from `from`, in order.
+pub fn await_inbox(station: &StationProcess, from: &str, expected: &[String]) {
+    let done = wait_until(Duration::from_secs(DELIVERY_TIMEOUT_S), || {
+        inbox_texts(station, from).len() >= expected.len()
+    });
+    assert!(done, "{} did not receive everything", station.name);
+    assert_eq!(
+        inbox_texts(station, from),
+        expected,
+        "exactly once, in order"
+    );
+}
+
+/// A counter of `station`'s `kind` channel to its first peer, from live status.
+pub fn channel_counter(station: &StationProcess, kind: &str, counter: &str) -> u64 {
+    station
+        .json(&["status"])
+        .ok()
+        .and_then(|s| {
+            s["peers"][0]["channels"]
+                .as_array()?
+                .iter()
+                .find(|c| c["kind"] == kind)
+                .and_then(|c| c["counters"][counter].as_u64())
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until a channel counter reaches `at_least`.
+pub fn await_counter(station: &StationProcess, kind: &str, counter: &str, at_least: u64) {
+    let reached = wait_until(Duration::from_secs(30), || {
+        channel_counter(station, kind, counter) >= at_least
+    });
+    assert!(
+        reached,
+        "{}'s {kind} {counter} stayed at {}",
+        station.name,
+        channel_counter(station, kind, counter)
+    );
+}
+
+/// Two paired stations whose direct addresses lead nowhere (a port nothing listens on), so
+/// only the channels a test adds carry traffic.
+pub fn paired_without_direct(root: &Path) -> (StationProcess, StationProcess) {
+    let alpha = StationProcess::init(exe(), root, "Alpha", "en").expect("init Alpha");
+    let bravo = StationProcess::init(exe(), root, "Bravo", "fr").expect("init Bravo");
+    let nowhere = format!(
+        "127.0.0.1:{}",
+        parley::harness::free_udp_port().expect("port")
+    );
+    alpha
+        .pin_at(&bravo, &nowhere, root)
+        .expect("Alpha pins Bravo");
+    bravo
+        .pin_at(&alpha, &nowhere, root)
+        .expect("Bravo pins Alpha");
+    (alpha, bravo)
 }

@@ -19,6 +19,8 @@ pub const CONTENT_TYPE_ENVELOPE: &str = "application/parley-envelope";
 pub const CONTENT_TYPE_RECEIPT: &str = "application/parley-receipt";
 /// Content type of contact cards.
 pub const CONTENT_TYPE_CARD: &str = "application/parley-card";
+/// Content type of courier bundles.
+pub const CONTENT_TYPE_BUNDLE: &str = "application/parley-bundle";
 /// Content type of transcript exports.
 pub const CONTENT_TYPE_TRANSCRIPT: &str = "application/parley-transcript";
 

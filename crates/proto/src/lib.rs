@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod card;
 pub mod cbor;
 pub mod cose;
@@ -28,6 +29,7 @@ pub mod seal;
 pub mod store_op;
 pub mod transcript;
 
+pub use bundle::Bundle;
 pub use card::ContactCard;
 pub use endpoint::Endpoint;
 pub use entry::{Body, Entry, Kind, Precedence, SignedEntry};

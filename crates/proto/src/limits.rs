@@ -48,3 +48,7 @@ pub const COURIER_RETRANSMIT_MS_MIN: u64 = 24 * 3_600_000;
 pub const COURIER_RETRANSMIT_MS_MAX: u64 = 7 * 24 * 3_600_000;
 /// Most evidence records (equivocations, forks) a link raises before it only counts them.
 pub const EVIDENCE_PER_LINK_MAX: u64 = 1_000;
+/// Largest courier bundle file, in bytes.
+pub const BUNDLE_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Most frames (envelopes and receipts) one courier bundle carries.
+pub const BUNDLE_FRAMES_MAX: usize = 20_000;

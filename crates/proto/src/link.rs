@@ -749,7 +749,19 @@ impl Link {
         });
     }
 
-    fn queue_receipt(&mut self, now_ms: u64) {
+    /// Frames of every own entry the peer has not receipted, in seq order (for a courier
+    /// bundle, which carries everything outstanding regardless of channel timers).
+    pub fn unreceipted_frames(&self) -> impl Iterator<Item = &Arc<[u8]>> {
+        self.outbox.values().map(|outgoing| &outgoing.frame)
+    }
+
+    /// A freshly signed receipt frame for everything held from the peer, or `None` when
+    /// nothing has been received yet.
+    pub fn receipt_frame(&self, now_ms: u64) -> Option<Arc<[u8]>> {
+        (self.in_head() > 0 || !self.in_pending.is_empty()).then(|| self.signed_receipt(now_ms))
+    }
+
+    fn signed_receipt(&self, now_ms: u64) -> Arc<[u8]> {
         let upto = self.in_head();
         let receipt = Receipt {
             link: self.link_id,
@@ -765,7 +777,11 @@ impl Link {
                 .collect(),
             time_ms: now_ms,
         };
-        let frame: Arc<[u8]> = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.me)).into();
+        Frame::encode(TAG_RECEIPT, &receipt.sign(&self.me)).into()
+    }
+
+    fn queue_receipt(&mut self, now_ms: u64) {
+        let frame = self.signed_receipt(now_ms);
         for channel in self.channels.iter().filter(|c| c.up) {
             self.counters.frames_transmitted += 1;
             self.transmits.push_back(Transmit {

@@ -38,6 +38,33 @@ pub enum Request {
         /// Direct address overriding the card's.
         address: Option<String>,
     },
+    /// Add a relay or courier channel to the link with a peer.
+    ChannelAdd {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// `relay` or `courier`.
+        kind: String,
+        /// Relay URL or drop folder (absolute).
+        target: String,
+        /// The relay's armoured card (relay only).
+        card: Option<String>,
+        /// The relay's fingerprint, confirmed out of band (relay only).
+        fingerprint: Option<String>,
+    },
+    /// Write a courier bundle for a peer.
+    CourierExport {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Output file (absolute).
+        out: std::path::PathBuf,
+    },
+    /// Import a courier bundle.
+    CourierImport {
+        /// The bundle file (absolute).
+        path: std::path::PathBuf,
+        /// Keep frames that verify on their own when the bundle's signature fails.
+        salvage: bool,
+    },
     /// Live status.
     Status,
 }

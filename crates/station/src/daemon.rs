@@ -5,26 +5,41 @@
 //! (frames, channel changes, operator requests), feeds them to the protocol, commits all the
 //! resulting writes in one transaction (group commit, fsync), and only then answers operators
 //! and hands frames to the channels. So no `send` returns and no receipt leaves before the
-//! state it reports is on disk.
+//! state it reports is on disk, and no relay mailbox item or drop-folder bundle is deleted
+//! before what it carried is on disk.
+//!
+//! Every link has a direct channel (when the peer has an address) plus any relay and courier
+//! channels added to it; the protocol sends each envelope and receipt on every channel that is
+//! not down. Tasks per transport: `direct` (QUIC accept and dial loops), `relay` (heartbeat,
+//! long-poll fetch, deposits; one set per relay, shared by links), `folder` (a thread per drop
+//! folder). They report frames, heartbeats and connection changes as [`Input`]s; `driver`
+//! keeps each channel's health and counters.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parley_channels::{DirectConfig, DirectEndpoint, PinnedKeys};
-use parley_proto::{ChannelId, ChannelKind, Event, Precedence, StationId};
-use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use parley_proto::{Event, StationId};
+use tokio::sync::oneshot;
 
 use crate::api::{Request, Response};
-use crate::clock::Clock;
+use crate::courier::Imported;
 use crate::error::StationError;
 use crate::home::Home;
 use crate::node::{Node, parse_listen};
-use crate::status;
+
+mod direct;
+mod driver;
+mod folder;
+mod relay;
+
+use driver::{Driver, Network};
+
+pub use driver::ChannelCounters;
+pub use folder::{BUNDLE_SUFFIX, REJECTED_SUFFIX, bundle_file_name, write_atomically};
+pub use relay::{RELAY_QUEUE_FRAMES_MAX, RELAY_RETRY_MS_MIN};
 
 /// Most inputs the driver takes into one commit.
 pub const DRIVER_BATCH_INPUTS_MAX: usize = 4096;
@@ -38,10 +53,47 @@ pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
 /// milliseconds (also at least four round trips).
 pub const KICK_AGE_MS_MIN: u64 = 250;
 
+/// Which transport a frame came by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The direct channel, on a connection this pinned peer opened (QUIC authenticated it).
+    Direct(StationId),
+    /// A relay, by its number in the order the daemon registered relays.
+    Relay(usize),
+    /// A drop folder, by its number in the order the daemon registered folders.
+    Folder(usize),
+}
+
 /// What reaches the driver.
 pub enum Input {
     /// A frame from a channel.
-    Frame(Vec<u8>),
+    Frame {
+        /// The frame.
+        bytes: Vec<u8>,
+        /// Where it came from.
+        via: Via,
+    },
+    /// Frames fetched together (a relay mailbox); `done` fires once they are committed, and
+    /// only then may their source forget them.
+    Batch {
+        /// Where they came from.
+        via: Via,
+        /// The frames.
+        frames: Vec<Vec<u8>>,
+        /// Fired after the commit.
+        done: oneshot::Sender<()>,
+    },
+    /// A courier bundle to import; `done` gets the outcome once it is committed.
+    Import {
+        /// The bundle.
+        bytes: Vec<u8>,
+        /// Keep frames that verify on their own when the bundle's signature fails.
+        salvage: bool,
+        /// The drop folder it came from, if any.
+        via: Option<Via>,
+        /// Fired after the commit.
+        done: oneshot::Sender<Result<Imported, String>>,
+    },
     /// A direct channel came up or went down.
     Direct {
         /// The peer.
@@ -50,6 +102,14 @@ pub enum Input {
         up: bool,
         /// Round-trip time when known, in microseconds.
         rtt_us: Option<u64>,
+    },
+    /// A relay heartbeat's round-trip time in microseconds, or why it failed; or a drop
+    /// folder's scan result.
+    Heartbeat {
+        /// Which relay or folder.
+        via: Via,
+        /// Round-trip time or the failure.
+        result: Result<u64, String>,
     },
     /// A pinned peer opened a connection to us: it may have restarted, so our own
     /// connection to it may be dead without knowing it yet.
@@ -60,23 +120,6 @@ pub enum Input {
     Tick,
     /// Stop after committing.
     Shutdown,
-}
-
-/// State of one direct channel as the driver sees it.
-#[derive(Clone, Debug)]
-pub struct DirectState {
-    /// Channel id in the protocol.
-    pub channel: ChannelId,
-    /// Address dialled.
-    pub address: Option<String>,
-    /// Up or down.
-    pub up: bool,
-    /// Since when (UTC ms).
-    pub since_ms: u64,
-    /// Last round-trip time, microseconds.
-    pub rtt_us: Option<u64>,
-    /// Transitions logged.
-    pub changes: u64,
 }
 
 /// A running daemon, in this process.
@@ -136,19 +179,18 @@ impl Daemon {
         };
         set_mode(&home.socket_path(), 0o600)?;
         runtime.spawn(crate::server::serve_api(listener, token, inputs.clone()));
-        runtime.spawn(accept_loop(endpoint.clone(), inputs.clone()));
-        let network = Network {
-            runtime: runtime.handle().clone(),
-            endpoint: endpoint.clone(),
+        runtime.spawn(direct::accept_loop(endpoint.clone(), inputs.clone()));
+        let network = Network::new(
+            runtime.handle().clone(),
+            endpoint.clone(),
             pinned,
-            inputs: inputs.clone(),
-            timing: config.direct.clone(),
-            senders: BTreeMap::new(),
-            kicks: BTreeMap::new(),
-        };
+            inputs.clone(),
+            config.clone(),
+        );
+        let driver = Driver::new(node, network, observer)?;
         let driver = thread::Builder::new()
             .name("parley-driver".into())
-            .spawn(move || Driver::new(node, network, observer).run(inputs_rx))
+            .spawn(move || driver.run(inputs_rx))
             .map_err(|e| StationError::io("starting the driver thread", e))?;
         tracing::info!(listen = %listen, home = %home.root().display(), "station running");
         Ok(Self {
@@ -265,456 +307,4 @@ fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The driver's view of the sockets.
-struct Network {
-    runtime: tokio::runtime::Handle,
-    endpoint: Arc<DirectEndpoint>,
-    pinned: PinnedKeys,
-    inputs: std_mpsc::Sender<Input>,
-    timing: crate::home::DirectTiming,
-    senders: BTreeMap<StationId, mpsc::UnboundedSender<Arc<[u8]>>>,
-    kicks: BTreeMap<StationId, Arc<tokio::sync::Notify>>,
-}
-
-impl Network {
-    fn connect_peer(&mut self, peer: StationId, address: Option<&str>) {
-        self.pinned.insert(peer.0);
-        let Some(address) = address else {
-            return;
-        };
-        let address = match parse_listen(address) {
-            Ok(address) => address,
-            Err(error) => {
-                tracing::warn!(peer = %peer.short(), %error, "peer address unusable; direct channel off");
-                return;
-            }
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.senders.insert(peer, tx);
-        let kick = Arc::new(tokio::sync::Notify::new());
-        self.kicks.insert(peer, kick.clone());
-        self.runtime.spawn(dial_loop(
-            self.endpoint.clone(),
-            Dial {
-                peer,
-                address,
-                kick,
-                timing: self.timing.clone(),
-            },
-            rx,
-            self.inputs.clone(),
-        ));
-    }
-
-    fn kick(&self, peer: &StationId) {
-        if let Some(kick) = self.kicks.get(peer) {
-            kick.notify_one();
-        }
-    }
-
-    fn transmit(&self, peer: &StationId, frame: Arc<[u8]>) {
-        if let Some(sender) = self.senders.get(peer) {
-            let _ = sender.send(frame);
-        }
-    }
-}
-
-async fn accept_loop(endpoint: Arc<DirectEndpoint>, inputs: std_mpsc::Sender<Input>) {
-    while let Some(connection) = endpoint.accept().await {
-        let inputs = inputs.clone();
-        if inputs
-            .send(Input::PeerDialled(StationId(connection.peer())))
-            .is_err()
-        {
-            return;
-        }
-        tokio::spawn(async move {
-            while let Ok(mut receiver) = connection.accept_receiver().await {
-                let inputs = inputs.clone();
-                tokio::spawn(async move {
-                    loop {
-                        match receiver.recv().await {
-                            Ok(Some(frame)) => {
-                                if inputs.send(Input::Frame(frame)).is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(None) => return,
-                            Err(error) => {
-                                tracing::debug!(%error, "direct stream ended");
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-    }
-}
-
-/// What a dial loop needs to know about its peer.
-struct Dial {
-    peer: StationId,
-    address: SocketAddr,
-    kick: Arc<tokio::sync::Notify>,
-    timing: crate::home::DirectTiming,
-}
-
-/// Keeps one outgoing connection to a peer and writes the driver's frames to it. A kick (the
-/// peer dialled us) aborts a pending dial, and replaces an established connection older than
-/// [`KICK_AGE_MS_MIN`], which is how a restarted peer is reached at once instead of after the idle
-/// timeout. The age condition (older than a handshake can take) stops the two sides from
-/// kicking each other forever.
-async fn dial_loop(
-    endpoint: Arc<DirectEndpoint>,
-    dial: Dial,
-    mut frames: mpsc::UnboundedReceiver<Arc<[u8]>>,
-    inputs: std_mpsc::Sender<Input>,
-) {
-    let Dial {
-        peer,
-        address,
-        kick,
-        timing,
-    } = dial;
-    let mut delay_ms = timing.redial_delay_ms_min;
-    loop {
-        let connected = tokio::select! {
-            connected = endpoint.connect(address, peer.0) => connected,
-            _ = kick.notified() => {
-                delay_ms = timing.redial_delay_ms_min;
-                continue;
-            }
-        };
-        let connection = match connected {
-            Ok(connection) => connection,
-            Err(error) => {
-                tracing::debug!(peer = %peer.short(), %error, "dial failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
-                    _ = kick.notified() => {}
-                }
-                delay_ms = (delay_ms * 2).min(timing.redial_delay_ms_max);
-                continue;
-            }
-        };
-        let mut sender = match connection.open_sender().await {
-            Ok(sender) => sender,
-            Err(error) => {
-                tracing::debug!(%error, "opening a direct stream failed");
-                continue;
-            }
-        };
-        delay_ms = timing.redial_delay_ms_min;
-        let connected_at = std::time::Instant::now();
-        let rtt_us = Some(connection.rtt().as_micros() as u64);
-        if inputs
-            .send(Input::Direct {
-                peer,
-                up: true,
-                rtt_us,
-            })
-            .is_err()
-        {
-            return;
-        }
-        let mut rtt_tick =
-            tokio::time::interval(Duration::from_millis(timing.heartbeat_interval_ms));
-        loop {
-            tokio::select! {
-                frame = frames.recv() => match frame {
-                    Some(frame) => {
-                        if let Err(error) = sender.send(&frame).await {
-                            tracing::debug!(%error, "direct send failed");
-                            break;
-                        }
-                    }
-                    None => return,
-                },
-                error = connection.closed() => {
-                    tracing::debug!(%error, "direct connection closed");
-                    break;
-                }
-                _ = kick.notified() => {
-                    // Older than any handshake could take: the peer's new connection is not
-                    // merely its answer to ours.
-                    let kick_age_min = (connection.rtt() * 4).max(Duration::from_millis(KICK_AGE_MS_MIN));
-                    if connected_at.elapsed() >= kick_age_min {
-                        tracing::debug!(peer = %peer.short(), "peer dialled us; replacing our connection");
-                        break;
-                    }
-                }
-                _ = rtt_tick.tick() => {
-                    let rtt_us = Some(connection.rtt().as_micros() as u64);
-                    let _ = inputs.send(Input::Direct { peer, up: true, rtt_us });
-                }
-            }
-        }
-        connection.close();
-        if inputs
-            .send(Input::Direct {
-                peer,
-                up: false,
-                rtt_us: None,
-            })
-            .is_err()
-        {
-            return;
-        }
-        // Frames queued for the dead connection are resent by the protocol when the
-        // channel comes back.
-        while frames.try_recv().is_ok() {}
-    }
-}
-
-/// The driver: owns the node, runs the loop described in the module docs.
-struct Driver {
-    node: Node,
-    network: Network,
-    clock: Clock,
-    direct: BTreeMap<StationId, DirectState>,
-    observer: Option<Observer>,
-    replies: Vec<(oneshot::Sender<Response>, Response)>,
-    started: Instant,
-    cards_rejected: u64,
-}
-
-impl Driver {
-    fn new(mut node: Node, mut network: Network, observer: Option<Observer>) -> Self {
-        let clock = Clock::new();
-        let mut direct = BTreeMap::new();
-        let peers: Vec<_> = node
-            .peers()
-            .iter()
-            .map(|(id, p)| (*id, p.clone()))
-            .collect();
-        for (index, (peer, info)) in peers.into_iter().enumerate() {
-            let channel = ChannelId(index as u16);
-            if let Some(link) = node.endpoint_mut().link_mut(&peer) {
-                link.add_channel(channel, ChannelKind::Direct);
-            }
-            network.connect_peer(peer, info.address.as_deref());
-            direct.insert(
-                peer,
-                DirectState {
-                    channel,
-                    address: info.address,
-                    up: false,
-                    since_ms: clock.now_ms(),
-                    rtt_us: None,
-                    changes: 0,
-                },
-            );
-        }
-        Self {
-            node,
-            network,
-            clock,
-            direct,
-            observer,
-            replies: Vec::new(),
-            started: Instant::now(),
-            cards_rejected: 0,
-        }
-    }
-
-    fn run(mut self, inputs: std_mpsc::Receiver<Input>) -> Result<(), StationError> {
-        let result = self.run_loop(&inputs);
-        if let Err(error) = &result {
-            tracing::error!(%error, "driver stopped");
-        }
-        result
-    }
-
-    fn run_loop(&mut self, inputs: &std_mpsc::Receiver<Input>) -> Result<(), StationError> {
-        loop {
-            let wait = self.wait_duration();
-            let first = match inputs.recv_timeout(wait) {
-                Ok(input) => Some(input),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return self.flush(),
-            };
-            let mut shutdown = false;
-            let mut batch = first
-                .into_iter()
-                .chain(std::iter::from_fn(|| inputs.try_recv().ok()));
-            for input in batch.by_ref().take(DRIVER_BATCH_INPUTS_MAX) {
-                if let Input::Shutdown = input {
-                    shutdown = true;
-                    break;
-                }
-                self.handle(input);
-            }
-            self.flush()?;
-            if shutdown {
-                tracing::info!("driver stopped cleanly");
-                return Ok(());
-            }
-        }
-    }
-
-    fn wait_duration(&self) -> Duration {
-        let now = self.clock.now_ms();
-        let due = self
-            .node
-            .endpoint()
-            .poll_timeout()
-            .unwrap_or(now + DRIVER_IDLE_MS_MAX);
-        Duration::from_millis(due.saturating_sub(now).min(DRIVER_IDLE_MS_MAX))
-    }
-
-    /// Commits, then answers, then transmits.
-    fn flush(&mut self) -> Result<(), StationError> {
-        if let Err(error) = self.node.commit() {
-            for (reply, _) in self.replies.drain(..) {
-                let _ = reply.send(Response::error(format!(
-                    "the store failed; the station stops: {error}"
-                )));
-            }
-            return Err(error);
-        }
-        for (reply, response) in self.replies.drain(..) {
-            let _ = reply.send(response);
-        }
-        let now = self.clock.now_ms();
-        while let Some(event) = self.node.endpoint_mut().poll_event() {
-            log_event(&event);
-            if let Some(observer) = &self.observer {
-                let _ = observer.send((now, event));
-            }
-        }
-        self.node.endpoint_mut().handle_timeout(now);
-        while let Some((peer, transmit)) = self.node.endpoint_mut().poll_transmit() {
-            self.network.transmit(&peer, transmit.frame);
-        }
-        Ok(())
-    }
-
-    fn handle(&mut self, input: Input) {
-        let now = self.clock.now_ms();
-        match input {
-            Input::Frame(bytes) => {
-                if let Err(rejection) = self.node.endpoint_mut().handle_frame(now, &bytes) {
-                    tracing::warn!(reason = rejection.counter_name(), %rejection, "frame rejected");
-                }
-            }
-            Input::Direct { peer, up, rtt_us } => self.direct_changed(now, peer, up, rtt_us),
-            Input::PeerDialled(peer) => self.network.kick(&peer),
-            Input::Api(request, reply) => {
-                let response = self.api(now, request);
-                self.replies.push((reply, response));
-            }
-            Input::Tick | Input::Shutdown => {}
-        }
-    }
-
-    fn direct_changed(&mut self, now: u64, peer: StationId, up: bool, rtt_us: Option<u64>) {
-        let Some(state) = self.direct.get_mut(&peer) else {
-            return;
-        };
-        if rtt_us.is_some() {
-            state.rtt_us = rtt_us;
-        }
-        if state.up != up {
-            state.up = up;
-            state.since_ms = now;
-            state.changes += 1;
-            tracing::info!(peer = %peer.short(), state = if up { "up" } else { "down" }, "direct channel");
-        }
-        let channel = state.channel;
-        if let Some(link) = self.node.endpoint_mut().link_mut(&peer) {
-            link.set_channel_up(now, channel, up);
-        }
-    }
-
-    fn api(&mut self, now: u64, request: Request) -> Response {
-        match request {
-            Request::Send {
-                peer,
-                precedence,
-                text,
-            } => {
-                let Some(precedence) = Precedence::parse(&precedence) else {
-                    return Response::error(format!(
-                        "unknown precedence {precedence:?}; use flash, immediate, priority or routine"
-                    ));
-                };
-                match self.node.send_uncommitted(now, &peer, precedence, &text) {
-                    Ok((id, seq, peer)) => {
-                        Response::ok(json!({ "id": id.to_hex(), "seq": seq, "peer": peer }))
-                    }
-                    Err(error) => Response::error(error.to_string()),
-                }
-            }
-            Request::PeerAdd {
-                card,
-                fingerprint,
-                address,
-            } => match self.node.add_peer(now, &card, &fingerprint, address) {
-                Ok((peer, name)) => {
-                    self.register_peer(now, peer);
-                    Response::ok(
-                        json!({ "name": name, "fingerprint": peer.fingerprint().to_string() }),
-                    )
-                }
-                Err(error) => {
-                    if matches!(
-                        error,
-                        StationError::Card(_) | StationError::FingerprintMismatch { .. }
-                    ) {
-                        self.cards_rejected += 1;
-                    }
-                    Response::error(error.to_string())
-                }
-            },
-            Request::Status => Response::ok(self.status(now)),
-        }
-    }
-
-    fn register_peer(&mut self, now: u64, peer: StationId) {
-        let channel = ChannelId(self.direct.len() as u16);
-        let address = self.node.peers().get(&peer).and_then(|p| p.address.clone());
-        if let Some(link) = self.node.endpoint_mut().link_mut(&peer) {
-            link.add_channel(channel, ChannelKind::Direct);
-        }
-        self.network.connect_peer(peer, address.as_deref());
-        self.direct.insert(
-            peer,
-            DirectState {
-                channel,
-                address,
-                up: false,
-                since_ms: now,
-                rtt_us: None,
-                changes: 0,
-            },
-        );
-    }
-
-    fn status(&self, now: u64) -> serde_json::Value {
-        status::live(
-            &self.node,
-            &self.direct,
-            self.network.endpoint.rejected_handshakes(),
-            self.cards_rejected,
-            now,
-            self.started.elapsed(),
-        )
-    }
-}
-
-fn log_event(event: &Event) {
-    match event {
-        Event::Delivered { peer, upto } => {
-            tracing::debug!(peer = %peer.short(), upto, "delivered in order")
-        }
-        Event::Receipted { peer, upto, newly } => {
-            tracing::debug!(peer = %peer.short(), upto, newly, "receipted by peer")
-        }
-        Event::Alarm { peer, kind, seq } => {
-            tracing::error!(peer = %peer.short(), kind, seq, "ALARM: evidence recorded")
-        }
-    }
 }

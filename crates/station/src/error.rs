@@ -47,6 +47,9 @@ pub enum StationError {
         /// The operator's.
         given: String,
     },
+    /// A courier bundle was refused.
+    #[error("bundle refused: {0}")]
+    Bundle(String),
     /// A bad operator argument.
     #[error("{0}")]
     Invalid(String),

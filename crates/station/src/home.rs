@@ -48,6 +48,58 @@ impl Default for DirectTiming {
     }
 }
 
+/// Relay channel timing, from `[relay]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayTiming {
+    /// Interval between heartbeats (signed pings) to each relay, in milliseconds. A relay that
+    /// misses three in a row is down.
+    pub heartbeat_interval_ms: u64,
+    /// Longest a mailbox fetch waits at the relay for something to arrive, in milliseconds.
+    pub poll_wait_ms: u64,
+}
+
+impl Default for RelayTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 2_000,
+            poll_wait_ms: 10_000,
+        }
+    }
+}
+
+/// Courier drop-folder timing, from `[courier]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CourierTiming {
+    /// Interval between scans of each drop folder (bundles in, bundles out), in milliseconds.
+    pub scan_interval_ms: u64,
+}
+
+impl Default for CourierTiming {
+    fn default() -> Self {
+        Self {
+            scan_interval_ms: 1_000,
+        }
+    }
+}
+
+/// Channel health thresholds, from `[health]` in `parley.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// A channel whose round-trip time exceeds this is degraded, in milliseconds.
+    pub degraded_rtt_ms: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            degraded_rtt_ms: 1_000,
+        }
+    }
+}
+
 /// `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +113,30 @@ pub struct Config {
     /// Direct channel timing.
     #[serde(default)]
     pub direct: DirectTiming,
+    /// Relay channel timing.
+    #[serde(default)]
+    pub relay: RelayTiming,
+    /// Courier drop-folder timing.
+    #[serde(default)]
+    pub courier: CourierTiming,
+    /// Channel health thresholds.
+    #[serde(default)]
+    pub health: HealthConfig,
+}
+
+impl Config {
+    /// A configuration with default channel timing.
+    pub fn new(name: String, lang: String, listen: String) -> Self {
+        Self {
+            name,
+            lang,
+            listen,
+            direct: DirectTiming::default(),
+            relay: RelayTiming::default(),
+            courier: CourierTiming::default(),
+            health: HealthConfig::default(),
+        }
+    }
 }
 
 /// A station's home directory.

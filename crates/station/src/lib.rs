@@ -6,8 +6,10 @@
 
 pub mod api;
 pub mod clock;
+pub mod courier;
 pub mod daemon;
 pub mod error;
+pub mod health;
 pub mod home;
 pub mod node;
 pub mod server;

@@ -123,6 +123,11 @@ impl Node {
         &self.store
     }
 
+    /// The store, mutably (channels are added straight to it).
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Paired peers.
     pub fn peers(&self) -> &BTreeMap<StationId, PeerInfo> {
         &self.peers

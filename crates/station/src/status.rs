@@ -1,13 +1,11 @@
 //! `parley status`: live from the daemon, or from the store when no daemon runs.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parley_proto::StationId;
 use parley_store::Store;
 use serde_json::{Value, json};
 
-use crate::daemon::DirectState;
 use crate::error::StationError;
 use crate::home::Home;
 use crate::node::Node;
@@ -38,7 +36,7 @@ fn alarms(store: &Store) -> Result<Value, StationError> {
 /// Status of a running daemon.
 pub fn live(
     node: &Node,
-    direct: &BTreeMap<StationId, DirectState>,
+    channels: &[(StationId, Value)],
     handshakes_rejected: u64,
     cards_rejected: u64,
     now_ms: u64,
@@ -50,19 +48,10 @@ pub fn live(
             continue;
         };
         let counters = link.counters();
-        let channels: Vec<Value> = direct
-            .get(id)
-            .map(|d| {
-                json!({
-                    "kind": "direct",
-                    "address": d.address,
-                    "state": if d.up { "up" } else { "down" },
-                    "since_ms": d.since_ms,
-                    "rtt_ms": d.rtt_us.map(|us| us as f64 / 1000.0),
-                    "changes": d.changes,
-                })
-            })
-            .into_iter()
+        let channels: Vec<&Value> = channels
+            .iter()
+            .filter(|(peer, _)| peer == id)
+            .map(|(_, channel)| channel)
             .collect();
         peers.push(json!({
             "name": info.name,
@@ -114,17 +103,26 @@ pub fn offline(home: &Home) -> Result<Value, StationError> {
     let config = home.config()?;
     let identity = home.identity()?.id();
     let store = Store::open_read_only(&home.store_path())?;
+    let stored = store.channels()?;
     let mut peers = Vec::new();
     for row in store.peers()? {
         let snapshot = store.link_snapshot(&row.id)?;
+        let mut channels = vec![json!({
+            "kind": "direct",
+            "target": row.address,
+            "state": "down",
+        })];
+        channels.extend(stored.iter().filter(|c| c.peer == row.id).map(|c| {
+            json!({
+                "kind": c.kind.name(),
+                "target": c.target,
+                "state": "down",
+            })
+        }));
         peers.push(json!({
             "name": row.name,
             "fingerprint": row.id.fingerprint().to_string(),
-            "channels": [{
-                "kind": "direct",
-                "address": row.address,
-                "state": "down",
-            }],
+            "channels": channels,
             "out_seq": snapshot.out_ids.len(),
             "outbox_depth": snapshot.outbox.len(),
             "peer_receipt_upto": snapshot.peer_receipt_upto,

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// The identity or the name is already paired.
     #[error("{0}; nothing was changed. Choose another name, or remove the existing pairing first")]
     PeerExists(String),
+    /// The channel is already part of the link.
+    #[error("{0}; nothing was changed")]
+    ChannelExists(String),
     /// The peer named by a request or an op is not paired.
     #[error("no paired peer {0}; nothing was changed. Pair with it first")]
     UnknownPeer(String),

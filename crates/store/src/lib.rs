@@ -36,8 +36,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 pub use error::StoreError;
 pub use rows::{
-    DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer, OutboxRow, PeerRow, StationRow,
-    StoredEntry,
+    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
+    OutboxRow, PeerRow, StationRow, StoredEntry,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -229,6 +229,56 @@ impl Store {
         // Dropping `tx` on any error above rolls the whole batch back.
         tx.commit()
             .with_context(|| format!("committing {} ops; none of them was stored", ops.len()))
+    }
+
+    /// Adds a relay or courier channel to the link with `peer`; returns its row id. The same
+    /// kind and target twice for one peer is [`StoreError::ChannelExists`].
+    pub fn add_channel(
+        &mut self,
+        peer: &StationId,
+        kind: &ChannelKindRow,
+        target: &str,
+        added_ms: u64,
+    ) -> Result<i64, StoreError> {
+        self.writable()?;
+        if read::peer_by_id(&self.connection, peer)?.is_none() {
+            return Err(StoreError::UnknownPeer(peer.short()));
+        }
+        if read::channels(&self.connection)?
+            .iter()
+            .any(|c| c.peer == *peer && c.kind.name() == kind.name() && c.target == target)
+        {
+            return Err(StoreError::ChannelExists(format!(
+                "the link already has the {} channel {target}",
+                kind.name()
+            )));
+        }
+        let (relay_id, relay_card) = match kind {
+            ChannelKindRow::Relay { relay, card_bytes } => {
+                (Some(relay.0.to_vec()), Some(card_bytes.clone()))
+            }
+            ChannelKindRow::Courier => (None, None),
+        };
+        self.connection
+            .execute(
+                "INSERT INTO channels (peer, kind, target, relay_id, relay_card, added_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    peer.0.as_slice(),
+                    kind.name(),
+                    target,
+                    relay_id,
+                    relay_card,
+                    to_sql(added_ms, "a channel's time")?
+                ],
+            )
+            .context("adding a channel; nothing was stored")?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// Every relay and courier channel, in the order they were added.
+    pub fn channels(&self) -> Result<Vec<ChannelRow>, StoreError> {
+        read::channels(&self.connection)
     }
 
     /// Every paired peer, by name.

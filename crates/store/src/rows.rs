@@ -171,3 +171,42 @@ pub struct LinkCounts {
     /// The peer's messages delivered here in order.
     pub inbox_count: u64,
 }
+
+/// A relay or courier channel of a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelRow {
+    /// Row id, stable for the life of the store.
+    pub id: i64,
+    /// The peer of the link.
+    pub peer: StationId,
+    /// What kind of channel.
+    pub kind: ChannelKindRow,
+    /// The relay's URL, or the courier drop folder.
+    pub target: String,
+    /// When it was added (UTC ms).
+    pub added_ms: u64,
+}
+
+/// The kind of a stored channel, with what it needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelKindRow {
+    /// A relay: its pinned identity and its verified card's signed bytes.
+    Relay {
+        /// The relay's identity key.
+        relay: StationId,
+        /// The relay's card as pinned.
+        card_bytes: Vec<u8>,
+    },
+    /// A courier drop folder.
+    Courier,
+}
+
+impl ChannelKindRow {
+    /// The kind's name as stored and shown: `relay` or `courier`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelKindRow::Relay { .. } => "relay",
+            ChannelKindRow::Courier => "courier",
+        }
+    }
+}

@@ -98,8 +98,25 @@ CREATE TABLE evidence (
 CREATE INDEX evidence_by_peer ON evidence (peer, id);
 ";
 
+/// Version 2: the relay and courier channels of each link (the direct channel is the peer's
+/// address). A relay channel keeps the relay's pinned identity and its verified card.
+const MIGRATION_2: &str = "
+CREATE TABLE channels (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer        BLOB NOT NULL REFERENCES peers (id),
+    kind        TEXT NOT NULL CHECK (kind IN ('relay', 'courier')),
+    target      TEXT NOT NULL CHECK (length(target) > 0),
+    relay_id    BLOB CHECK (relay_id IS NULL OR length(relay_id) = 32),
+    relay_card  BLOB,
+    added_ms    INTEGER NOT NULL CHECK (added_ms >= 0),
+    UNIQUE (peer, kind, target),
+    CHECK ((kind = 'relay') = (relay_id IS NOT NULL)),
+    CHECK ((relay_id IS NULL) = (relay_card IS NULL))
+) STRICT;
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

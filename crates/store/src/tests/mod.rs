@@ -1,5 +1,6 @@
 //! Tests of the store, one data-driven `check` helper per area.
 
+mod channels;
 mod corrupt;
 mod fixture;
 mod open;

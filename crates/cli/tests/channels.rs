@@ -1,0 +1,203 @@
+//! Every message over every channel, with real processes on 127.0.0.1: two stations whose
+//! direct path runs through cuttable UDP proxies, a real relay process, and courier bundles.
+//! In every case each message is delivered exactly once and every one ends `delivered`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    Net, await_all_delivered, await_channel, await_counter, await_inbox, inbox_texts, send_all,
+    texts,
+};
+use parley::harness::wait_until;
+
+/// (a) The relay is killed with SIGKILL mid-stream: the direct link carries on, nothing lost.
+#[test]
+fn relay_killed_mid_stream_direct_carries_on() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.start_all();
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    let all = texts("a", 0..200);
+    send_all(&net.alpha, "Bravo", &all[..80]);
+    net.relay.kill9().expect("kill -9 the relay");
+    send_all(&net.alpha, "Bravo", &all[80..]);
+    await_channel(&net.alpha, "Bravo", "relay", "down");
+    await_inbox(&net.bravo, "Alpha", &all);
+    await_all_delivered(&net.alpha, &net.bravo);
+}
+
+/// (b) The direct path is cut mid-stream: the relay carries on, nothing lost, and a message
+/// sent after the cut arrives in the relay's own time.
+#[test]
+fn direct_cut_mid_stream_relay_carries_on() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.start_all();
+    await_channel(&net.alpha, "Bravo", "direct", "up");
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    await_channel(&net.bravo, "Alpha", "relay", "up");
+    let all = texts("b", 0..200);
+    send_all(&net.alpha, "Bravo", &all[..80]);
+    net.cut_direct(true);
+    send_all(&net.alpha, "Bravo", &all[80..199]);
+    await_channel(&net.alpha, "Bravo", "direct", "down");
+    await_inbox(&net.bravo, "Alpha", &all[..199]);
+    // One more, timed: relay only.
+    let started = Instant::now();
+    send_all(&net.alpha, "Bravo", &all[199..]);
+    await_inbox(&net.bravo, "Alpha", &all);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "over the relay alone a message took {took:?}"
+    );
+    await_all_delivered(&net.alpha, &net.bravo);
+    let status = net.bravo.json(&["status"]).expect("status");
+    let relay = status["peers"][0]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["kind"] == "relay")
+        .expect("relay channel")
+        .clone();
+    assert!(
+        relay["counters"]["envelopes_received"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 120
+    );
+}
+
+/// (c) Every network path is cut: a courier bundle carries the messages, the next bundle the
+/// receipts; importing twice changes nothing; later traffic's receipts come back by network
+/// once it is restored.
+#[test]
+fn courier_bundles_carry_everything_when_every_network_path_is_cut() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.cut_direct(true);
+    net.alpha.start().expect("start Alpha");
+    net.bravo.start().expect("start Bravo");
+    let all = texts("c", 0..50);
+    send_all(&net.alpha, "Bravo", &all);
+    let bundle = root.path().join("to-bravo.bundle");
+    let bundle_text = bundle.to_str().expect("UTF-8");
+    net.alpha
+        .ok(&["courier", "export", "Bravo", "--out", bundle_text])
+        .expect("export");
+    let report = net
+        .bravo
+        .ok(&["courier", "import", bundle_text])
+        .expect("import");
+    // 50 messages and the link's first entry (the key announcement).
+    assert!(report.contains("51 new envelope(s)"), "{report}");
+    assert_eq!(inbox_texts(&net.bravo, "Alpha"), all);
+    // Idempotent.
+    let again = net
+        .bravo
+        .ok(&["courier", "import", bundle_text])
+        .expect("import again");
+    assert!(
+        again.contains("0 new envelope(s), 51 already held"),
+        "{again}"
+    );
+    assert_eq!(inbox_texts(&net.bravo, "Alpha"), all);
+    // Receipts back by the next bundle.
+    let back = root.path().join("to-alpha.bundle");
+    let back_text = back.to_str().expect("UTF-8");
+    net.bravo
+        .ok(&["courier", "export", "Alpha", "--out", back_text])
+        .expect("export back");
+    net.alpha
+        .ok(&["courier", "import", back_text])
+        .expect("import back");
+    assert!(net.alpha.all_delivered());
+
+    // More traffic by bundle, receipts by the network once it is restored.
+    let more = texts("c2", 0..20);
+    send_all(&net.alpha, "Bravo", &more);
+    net.alpha
+        .ok(&["courier", "export", "Bravo", "--out", bundle_text])
+        .expect("export");
+    net.bravo
+        .ok(&["courier", "import", bundle_text])
+        .expect("import");
+    assert!(!net.alpha.all_delivered());
+    net.cut_direct(false);
+    await_all_delivered(&net.alpha, &net.bravo);
+    let expected: Vec<String> = all.iter().chain(&more).cloned().collect();
+    assert_eq!(inbox_texts(&net.bravo, "Alpha"), expected);
+}
+
+/// (d) The relay restarted with its store intact loses nothing; with its store wiped the
+/// stations retransmit until all is delivered. The direct path is cut throughout.
+#[test]
+fn relay_restarts_with_and_without_its_store() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.cut_direct(true);
+    net.start_all();
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    await_channel(&net.bravo, "Alpha", "relay", "up");
+    // Bravo is stopped so the envelopes wait in the relay's mailbox when it is killed.
+    net.bravo.stop().expect("stop Bravo");
+    let first = texts("d1", 0..40);
+    send_all(&net.alpha, "Bravo", &first);
+    await_counter(&net.alpha, "relay", "envelopes_sent", 40);
+    std::thread::sleep(Duration::from_millis(500));
+    net.relay.kill9().expect("kill -9 the relay");
+    net.relay.start().expect("restart the relay, store intact");
+    net.bravo.start().expect("start Bravo");
+    await_inbox(&net.bravo, "Alpha", &first);
+    await_all_delivered(&net.alpha, &net.bravo);
+
+    // Wiped: the mailbox is gone with everything in it.
+    net.bravo.stop().expect("stop Bravo");
+    let second = texts("d2", 0..40);
+    send_all(&net.alpha, "Bravo", &second);
+    await_counter(&net.alpha, "relay", "envelopes_sent", 80);
+    std::thread::sleep(Duration::from_millis(500));
+    net.relay.kill9().expect("kill -9 the relay");
+    for file in ["relay.sqlite", "relay.sqlite-wal", "relay.sqlite-shm"] {
+        let _ = std::fs::remove_file(net.relay.home.join(file));
+    }
+    for station in [&net.alpha, &net.bravo] {
+        net.relay.admit(station, root.path()).expect("re-admit");
+    }
+    // Down long enough to be noticed, so the relay channel's return resends everything.
+    await_channel(&net.alpha, "Bravo", "relay", "down");
+    net.relay.start().expect("restart the relay, store wiped");
+    net.bravo.start().expect("start Bravo");
+    let expected: Vec<String> = first.iter().chain(&second).cloned().collect();
+    await_inbox(&net.bravo, "Alpha", &expected);
+    await_all_delivered(&net.alpha, &net.bravo);
+}
+
+/// (e) The two stations are never online together: the relay alone carries the messages one
+/// way and the receipts the other.
+#[test]
+fn stations_never_online_together_meet_through_the_relay() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.relay.start().expect("start relay");
+    net.alpha.start().expect("start Alpha");
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    let all = texts("e", 0..60);
+    send_all(&net.alpha, "Bravo", &all);
+    // Deposited (the relay accepted them) before Alpha goes away.
+    await_counter(&net.alpha, "relay", "envelopes_sent", 60);
+    std::thread::sleep(Duration::from_millis(500));
+    net.alpha.stop().expect("stop Alpha");
+    net.bravo.start().expect("start Bravo");
+    await_inbox(&net.bravo, "Alpha", &all);
+    // Bravo's receipts reach the relay before it goes.
+    await_counter(&net.bravo, "relay", "receipts_sent", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    net.bravo.stop().expect("stop Bravo");
+    net.alpha.start().expect("restart Alpha");
+    let done = wait_until(Duration::from_secs(60), || net.alpha.all_delivered());
+    assert!(done, "Alpha never saw Bravo's receipts through the relay");
+    assert_eq!(inbox_texts(&net.bravo, "Alpha"), all);
+}

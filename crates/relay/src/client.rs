@@ -1,0 +1,462 @@
+//! The client stations use to reach a relay: HTTP/1.1 over TLS 1.3 pinned to the relay's
+//! identity key (`parley_channels::tls::pinned_client_config`), every request signed with the
+//! station's identity (see [`crate::auth`]).
+//!
+//! Guarantees: a relay presenting any other key fails the handshake, reported as
+//! [`RelayError::Transport`] before any request is sent. Every request has a deadline; answers
+//! are read up to [`RESPONSE_SIZE_MAX_BYTES`] and decoded strictly. Connections are pooled and
+//! reused. Neither the client's nor the errors' `Debug` output contains key material.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parley_proto::{Identity, StationId};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::auth::RequestAuth;
+use crate::home::os_random;
+use crate::limits::{
+    CONNECT_TIMEOUT_MS, DEPOSIT_FRAMES_MAX_LIMIT, FETCH_WAIT_MS_MAX_LIMIT, POOL_IDLE_TIMEOUT_MS,
+    REASON_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS, RESPONSE_SIZE_MAX_BYTES,
+};
+use crate::server::{ALPN_HTTP1, CBOR_CONTENT_TYPE, now_ms};
+use crate::wire::{self, DeleteRequest, Fetched};
+
+/// Why a relay operation failed.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// The relay could not be reached or did not answer in time, or the TLS handshake failed
+    /// (including a relay presenting another key than the pinned one): the channel is down.
+    #[error("relay unreachable: {0}")]
+    Transport(String),
+    /// The relay answered with an error.
+    #[error("relay refused the request (HTTP {status}): {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The relay's reason.
+        reason: String,
+    },
+    /// The relay refused the request because this station exceeded its request rate.
+    #[error("relay rate limit reached; retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// How long to wait before the next request, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// The relay's answer could not be decoded.
+    #[error("relay answer is undecodable: {0}")]
+    Protocol(String),
+    /// The call was refused here before anything was sent (bad URL, too many frames, …).
+    #[error("invalid relay request: {0}; nothing was sent")]
+    Invalid(String),
+}
+
+/// A TLS stream to the relay, as the HTTP client needs it.
+struct RelayStream(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncRead for RelayStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for RelayStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl Connection for RelayStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// Opens TCP connections to the relay's address and runs the pinned TLS handshake.
+#[derive(Clone)]
+struct PinnedConnector {
+    tls: TlsConnector,
+    host: String,
+    port: u16,
+    server_name: ServerName<'static>,
+}
+
+impl tower_service::Service<Uri> for PinnedConnector {
+    type Response = TokioIo<RelayStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Always dials the relay's own address, whatever the request names.
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let connector = self.clone();
+        Box::pin(async move {
+            let dial = async {
+                let tcp = TcpStream::connect((connector.host.as_str(), connector.port)).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector.tls.connect(connector.server_name, tcp).await?;
+                Ok(TokioIo::new(RelayStream(tls)))
+            };
+            tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), dial)
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no TCP connection and TLS handshake within {CONNECT_TIMEOUT_MS} ms"
+                        ),
+                    )
+                })?
+        })
+    }
+}
+
+/// A station's client of one relay. Clones share the connection pool.
+#[derive(Clone)]
+pub struct RelayClient {
+    base: Arc<str>,
+    relay: StationId,
+    me: Identity,
+    http: Client<PinnedConnector, Full<Bytes>>,
+}
+
+impl fmt::Debug for RelayClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayClient")
+            .field("url", &self.base)
+            .field("relay", &format_args!("{}", self.relay.fingerprint()))
+            .field("station", &format_args!("{}", self.me.id().fingerprint()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits `https://host[:port][/]` into host and port.
+fn parse_url(url: &str) -> Result<(Uri, String, u16), RelayError> {
+    let invalid = |why: &str| RelayError::Invalid(format!("relay URL {url:?} {why}"));
+    let uri: Uri = url.parse().map_err(|_| invalid("is not a URL"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(invalid("must start with https://"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(invalid("must have no path or query"));
+    }
+    let authority = uri.authority().ok_or_else(|| invalid("has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(invalid("must not carry user information"));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok((uri.clone(), host, authority.port_u16().unwrap_or(443)))
+}
+
+/// The error and its sources, joined, for a transport failure.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl RelayClient {
+    /// A client of the relay at `url` (`https://host:port`) whose identity is `relay`,
+    /// signing as `me`. TLS is pinned to `relay`'s key. Needs no runtime until a request is
+    /// made; requests need a tokio runtime.
+    pub fn new(url: &str, relay: StationId, me: Identity) -> Result<Self, RelayError> {
+        let (uri, host, port) = parse_url(url)?;
+        let tls = parley_channels::tls::pinned_client_config(relay.0, &[ALPN_HTTP1])
+            .map_err(|error| RelayError::Invalid(error.to_string()))?;
+        let server_name = ServerName::try_from(host.clone())
+            .map_err(|_| RelayError::Invalid(format!("relay URL {url:?} has an invalid host")))?;
+        let connector = PinnedConnector {
+            tls: TlsConnector::from(Arc::new(tls)),
+            host,
+            port,
+            server_name,
+        };
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_millis(POOL_IDLE_TIMEOUT_MS))
+            .build(connector);
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        Ok(Self {
+            base: format!("https://{authority}").into(),
+            relay,
+            me,
+            http,
+        })
+    }
+
+    /// The relay's identity.
+    pub fn relay(&self) -> StationId {
+        self.relay
+    }
+
+    /// Sends one signed request and returns the body of a 200 answer.
+    async fn call(
+        &self,
+        method: Method,
+        target: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RelayError> {
+        let auth = RequestAuth::sign(
+            &self.me,
+            &self.relay,
+            method.as_str(),
+            target,
+            &body,
+            now_ms(),
+            os_random(),
+        );
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{target}", self.base))
+            .header(CONTENT_TYPE, CBOR_CONTENT_TYPE);
+        for (name, value) in auth.to_headers() {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|error| RelayError::Invalid(error.to_string()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|error| RelayError::Transport(chain(&error)))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok());
+            let body = Limited::new(response.into_body(), RESPONSE_SIZE_MAX_BYTES)
+                .collect()
+                .await
+                .map_err(|error| {
+                    if error.is::<http_body_util::LengthLimitError>() {
+                        RelayError::Protocol(format!(
+                            "answer is over the limit of {RESPONSE_SIZE_MAX_BYTES} bytes"
+                        ))
+                    } else {
+                        RelayError::Transport(format!("reading the answer failed: {error}"))
+                    }
+                })?
+                .to_bytes();
+            Ok((status, retry_after, body))
+        };
+        let (status, retry_after, body) =
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .map_err(|_| {
+                    RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()))
+                })??;
+        match status {
+            StatusCode::OK => Ok(body.to_vec()),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let from_body = wire::decode_refusal(&body)
+                    .ok()
+                    .and_then(|r| r.retry_after_ms);
+                let from_header = retry_after.map(|seconds| seconds.saturating_mul(1000));
+                Err(RelayError::RateLimited {
+                    retry_after_ms: from_body.or(from_header).unwrap_or(1000),
+                })
+            }
+            status => {
+                let mut reason = wire::decode_refusal(&body)
+                    .map(|refusal| refusal.error)
+                    .unwrap_or_else(|_| "no reason given".to_owned());
+                if reason.len() > REASON_SIZE_MAX_BYTES {
+                    let mut end = REASON_SIZE_MAX_BYTES;
+                    while !reason.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    reason.truncate(end);
+                }
+                Err(RelayError::Refused {
+                    status: status.as_u16(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn request_timeout() -> Duration {
+        Duration::from_millis(REQUEST_TIMEOUT_MS)
+    }
+
+    /// Checks the relay answers this station; returns the round-trip time.
+    pub async fn ping(&self) -> Result<Duration, RelayError> {
+        let started = Instant::now();
+        let body = self
+            .call(Method::GET, "/v1/ping", Vec::new(), Self::request_timeout())
+            .await?;
+        let rtt = started.elapsed();
+        wire::decode_count(&body, "ping answer")
+            .map_err(|error| RelayError::Protocol(error.to_string()))?;
+        Ok(rtt)
+    }
+
+    /// Deposits `frames` (at most the relay's `deposit_frames_max`, by default
+    /// [`crate::limits::DEPOSIT_FRAMES_MAX`]) into `to`'s mailbox. Returns once the relay has
+    /// them on disk; on error nothing was stored.
+    pub async fn deposit(&self, to: &StationId, frames: &[Arc<[u8]>]) -> Result<(), RelayError> {
+        if frames.is_empty() || frames.len() > DEPOSIT_FRAMES_MAX_LIMIT {
+            return Err(RelayError::Invalid(format!(
+                "a deposit carries 1 to {DEPOSIT_FRAMES_MAX_LIMIT} frames, not {}",
+                frames.len()
+            )));
+        }
+        let target = format!("/v1/mailboxes/{to}");
+        let body = self
+            .call(
+                Method::POST,
+                &target,
+                wire::encode_deposit(frames),
+                Self::request_timeout(),
+            )
+            .await?;
+        wire::decode_deposit_answer(&body)
+            .map_err(|error| RelayError::Protocol(error.to_string()))?;
+        Ok(())
+    }
+
+    /// Fetches frames from this station's mailbox, waiting up to `wait` (at most
+    /// [`FETCH_WAIT_MS_MAX_LIMIT`]; the relay may cap it lower) for one to arrive. Returns
+    /// them in increasing id order; an empty list means none arrived in time. Frames stay in
+    /// the mailbox until [`Self::delete`]d.
+    pub async fn fetch(&self, wait: Duration) -> Result<Vec<Fetched>, RelayError> {
+        let wait_ms = u64::try_from(wait.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(FETCH_WAIT_MS_MAX_LIMIT);
+        let target = format!("/v1/mailbox?{}={wait_ms}", wire::WAIT_MS_PARAMETER);
+        let timeout = Self::request_timeout() + Duration::from_millis(wait_ms);
+        let body = self.call(Method::GET, &target, Vec::new(), timeout).await?;
+        let answer = wire::decode_fetch_answer(&body)
+            .map_err(|error| RelayError::Protocol(error.to_string()))?;
+        Ok(answer.items)
+    }
+
+    /// Deletes the items with these ids from this station's mailbox (ids of other mailboxes
+    /// are ignored by the relay).
+    pub async fn delete(&self, ids: &[u64]) -> Result<(), RelayError> {
+        for chunk in ids.chunks(crate::limits::DELETE_IDS_MAX) {
+            let body = wire::encode_delete(&DeleteRequest {
+                upto: 0,
+                ids: chunk.to_vec(),
+            });
+            let answer = self
+                .call(
+                    Method::POST,
+                    "/v1/mailbox/delete",
+                    body,
+                    Self::request_timeout(),
+                )
+                .await?;
+            wire::decode_count(&answer, "delete answer")
+                .map_err(|error| RelayError::Protocol(error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every item of this station's mailbox with an id up to `upto`.
+    pub async fn delete_upto(&self, upto: u64) -> Result<(), RelayError> {
+        let body = wire::encode_delete(&DeleteRequest {
+            upto,
+            ids: Vec::new(),
+        });
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/mailbox/delete",
+                body,
+                Self::request_timeout(),
+            )
+            .await?;
+        wire::decode_count(&answer, "delete answer")
+            .map_err(|error| RelayError::Protocol(error.to_string()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_before_anything_is_sent() {
+        let relay = Identity::from_secret(&[9; 32]).id();
+        let me = Identity::from_secret(&[1; 32]);
+        let check = |url: &str, expect: Result<(), &str>| {
+            let got = RelayClient::new(url, relay, me.clone()).map(|_| ());
+            match (got, expect) {
+                (Ok(()), Ok(())) => {}
+                (Err(RelayError::Invalid(got)), Err(want)) => {
+                    assert!(got.contains(want), "{got} lacks {want}")
+                }
+                (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        };
+        check("https://127.0.0.1:7400", Ok(()));
+        check("https://[::1]:7400/", Ok(()));
+        check("https://relay.example", Ok(()));
+        check("http://127.0.0.1:7400", Err("must start with https://"));
+        check("https://127.0.0.1:7400/v1", Err("no path or query"));
+        check("https://user@127.0.0.1:7400", Err("user information"));
+        check("not a url", Err("is not a URL"));
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let secret = [0x5a; 32];
+        let me = Identity::from_secret(&secret);
+        let relay = Identity::from_secret(&[9; 32]).id();
+        let client = RelayClient::new("https://127.0.0.1:7400", relay, me).expect("valid URL");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains(&hex::encode(secret)), "{shown}");
+        assert!(!shown.contains("5a5a5a"), "{shown}");
+        assert!(shown.contains(&relay.fingerprint().to_string()), "{shown}");
+    }
+}

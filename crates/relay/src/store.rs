@@ -1,0 +1,952 @@
+//! The relay's SQLite store (`relay.sqlite`): admitted stations, mailboxes and the nonce
+//! registry. WAL mode and `synchronous=FULL`, so every committed transaction is on disk (fsync)
+//! when `commit` returns; the schema is migrated by `user_version`.
+//!
+//! Guarantees:
+//! - Every operation a station requests runs in one `IMMEDIATE` transaction that first records
+//!   the request's nonce. A nonce seen before refuses the request and changes nothing. A
+//!   refusal after that (over quota, recipient not admitted, …) commits the nonce alone, so
+//!   the same signed request can never run later; no refusal changes a mailbox.
+//! - A deposit checks everything (admission, quota, duplicates) before it writes anything.
+//! - Items past the retention time are gone: every read filters them out, and purges delete
+//!   them.
+//! - Revoking a station deletes its mailbox and keeps its row (with `revoked_ms`) as a record.
+//!
+//! Several processes may open the store at once (the CLI admits while `serve` runs): writers
+//! wait up to [`BUSY_TIMEOUT_MS`] for each other.
+
+use std::path::Path;
+use std::time::Duration;
+
+use parley_proto::StationId;
+use parley_proto::id::sha256;
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension as _, Transaction, TransactionBehavior, params,
+};
+
+use crate::auth::NONCE_BYTES;
+
+/// Schema version written to `user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+/// Longest a writer waits for another process's transaction, in milliseconds.
+pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE relay (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    created_ms INTEGER NOT NULL,
+    epoch_public BLOB NOT NULL
+);
+CREATE TABLE stations (
+    id BLOB PRIMARY KEY CHECK (length(id) = 32),
+    name TEXT NOT NULL UNIQUE,
+    card BLOB NOT NULL,
+    admitted_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    frame BLOB NOT NULL,
+    deposited_ms INTEGER NOT NULL,
+    UNIQUE (recipient, hash)
+);
+CREATE INDEX items_by_recipient ON items (recipient, id);
+CREATE INDEX items_by_age ON items (deposited_ms);
+CREATE TABLE nonces (
+    station BLOB NOT NULL,
+    nonce BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (station, nonce)
+) WITHOUT ROWID;
+CREATE INDEX nonces_by_time ON nonces (timestamp_ms);
+";
+
+/// Why a store operation failed. The variants before [`StoreError::Sqlite`] are refusals:
+/// the request was understood and declined, and no mailbox changed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request's nonce was already used: a replay.
+    #[error("nonce already used: this request was replayed; nothing was done")]
+    Replayed,
+    /// The requesting station is not admitted.
+    #[error("station {0} is not admitted at this relay")]
+    NotAdmitted(String),
+    /// The requesting station was revoked.
+    #[error("station {0} has been revoked at this relay")]
+    Revoked(String),
+    /// The recipient of a deposit is not admitted (or was revoked).
+    #[error("recipient {0} is not admitted at this relay; nothing was stored")]
+    RecipientNotAdmitted(String),
+    /// The deposit would take the recipient's mailbox over one of its quotas.
+    #[error(
+        "mailbox over quota: the recipient holds {items} items and {bytes} bytes; this deposit \
+         adds {new_items} items and {new_bytes} bytes; the limits are {items_max} items and \
+         {bytes_max} bytes; nothing was stored"
+    )]
+    OverQuota {
+        /// Items in the mailbox now.
+        items: u64,
+        /// Frame bytes in the mailbox now.
+        bytes: u64,
+        /// New (non-duplicate) items in the deposit.
+        new_items: u64,
+        /// Bytes of the new items.
+        new_bytes: u64,
+        /// The item quota.
+        items_max: u64,
+        /// The byte quota.
+        bytes_max: u64,
+    },
+    /// Admitting a station that is already admitted.
+    #[error("station {fingerprint} is already admitted as {name}; nothing was changed")]
+    AlreadyAdmitted {
+        /// Its fingerprint.
+        fingerprint: String,
+        /// The name it is admitted under.
+        name: String,
+    },
+    /// Another station already has this name.
+    #[error(
+        "another station is already admitted as {0}; nothing was changed; ask the station to \
+         pick another name in its card, or revoke the other one"
+    )]
+    NameTaken(String),
+    /// No station by that name.
+    #[error("no station named {0} is admitted here; see `parley relay list`")]
+    NoSuchStation(String),
+    /// The station was revoked already.
+    #[error("station {0} is already revoked")]
+    AlreadyRevoked(String),
+    /// SQLite failed; the transaction was rolled back.
+    #[error("relay store error: {0}; nothing was changed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store holds something this build cannot read.
+    #[error("relay store is corrupt or from a newer build: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the error is a refusal (the request was declined) rather than a failure.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, StoreError::Sqlite(_) | StoreError::Corrupt(_))
+    }
+}
+
+/// An admitted (or revoked) station.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationRow {
+    /// Its identity.
+    pub id: StationId,
+    /// Its name, from its card; unique among stations.
+    pub name: String,
+    /// Its signed card, as admitted.
+    pub card: Vec<u8>,
+    /// When it was admitted, milliseconds since the Unix epoch.
+    pub admitted_ms: u64,
+    /// When it was revoked, if it was.
+    pub revoked_ms: Option<u64>,
+}
+
+/// Whether a station may use the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StationStatus {
+    /// Admitted and not revoked.
+    Admitted,
+    /// Admitted once, then revoked.
+    Revoked,
+    /// Never admitted.
+    Unknown,
+}
+
+/// The nonce of an authenticated request, recorded to refuse its replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonceRecord {
+    /// The requesting station.
+    pub station: StationId,
+    /// The nonce.
+    pub nonce: [u8; NONCE_BYTES],
+    /// The request's timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
+
+/// A stored frame.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    /// Relay-assigned id; ids increase and are never reused.
+    pub id: u64,
+    /// The frame as deposited.
+    pub frame: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredItem")
+            .field("id", &self.id)
+            .field("frame_len", &self.frame.len())
+            .finish()
+    }
+}
+
+/// What a deposit did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepositOutcome {
+    /// Frames stored.
+    pub stored: u64,
+    /// Frames already in the mailbox (or repeated in the deposit), not stored again.
+    pub duplicates: u64,
+}
+
+/// Quotas of one mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Most items.
+    pub items_max: u64,
+    /// Most frame bytes.
+    pub bytes_max: u64,
+}
+
+/// Items and bytes in one mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MailboxSize {
+    /// Items.
+    pub items: u64,
+    /// Frame bytes.
+    pub bytes: u64,
+}
+
+/// What a purge deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Items past the retention time.
+    pub items: u64,
+    /// Nonces older than the skew window.
+    pub nonces: u64,
+}
+
+/// The relay store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+fn to_sql_u64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_sql_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
+fn station_id(bytes: Vec<u8>) -> Result<StationId, StoreError> {
+    bytes
+        .try_into()
+        .map(StationId)
+        .map_err(|_| StoreError::Corrupt("a station id is not 32 bytes".into()))
+}
+
+/// Oldest `deposited_ms` still within retention at `now_ms`.
+fn retention_cutoff(now_ms: u64, retention_ms: u64) -> i64 {
+    to_sql_u64(now_ms.saturating_sub(retention_ms))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let mut store = Self { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        match version {
+            0 => {
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            SCHEMA_VERSION => {}
+            newer => {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {newer}, this build reads {SCHEMA_VERSION}"
+                )));
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the relay's creation time and its (unused) epoch public key, once.
+    pub fn init_relay(&mut self, created_ms: u64, epoch_public: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO relay (singleton, created_ms, epoch_public) VALUES (1, ?1, ?2)",
+            params![to_sql_u64(created_ms), epoch_public],
+        )?;
+        Ok(())
+    }
+
+    /// The relay's creation time and epoch public key, if initialised.
+    pub fn relay(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT created_ms, epoch_public FROM relay WHERE singleton = 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?;
+        row.map(|(created, public)| Ok((from_sql_u64(created, "created_ms")?, public)))
+            .transpose()
+    }
+
+    /// Admits a station, or re-admits a revoked one with its new card.
+    pub fn admit(&mut self, station: &StationRow) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = tx
+            .query_row(
+                "SELECT name, revoked_ms FROM stations WHERE id = ?1",
+                [&station.id.0],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()?;
+        if let Some((name, None)) = existing {
+            return Err(StoreError::AlreadyAdmitted {
+                fingerprint: station.id.fingerprint().to_string(),
+                name,
+            });
+        }
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM stations WHERE name = ?1 AND id != ?2)",
+            params![station.name, station.id.0],
+            |row| row.get(0),
+        )?;
+        if taken {
+            return Err(StoreError::NameTaken(station.name.clone()));
+        }
+        tx.execute(
+            "INSERT INTO stations (id, name, card, admitted_ms, revoked_ms)
+             VALUES (?1, ?2, ?3, ?4, NULL)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, card = excluded.card,
+                 admitted_ms = excluded.admitted_ms, revoked_ms = NULL",
+            params![
+                station.id.0,
+                station.name,
+                station.card,
+                to_sql_u64(station.admitted_ms)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every station ever admitted, by name.
+    pub fn stations(&self) -> Result<Vec<StationRow>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, name, card, admitted_ms, revoked_ms FROM stations ORDER BY name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, name, card, admitted_ms, revoked_ms) = row?;
+            Ok(StationRow {
+                id: station_id(id)?,
+                name,
+                card,
+                admitted_ms: from_sql_u64(admitted_ms, "admitted_ms")?,
+                revoked_ms: revoked_ms
+                    .map(|ms| from_sql_u64(ms, "revoked_ms"))
+                    .transpose()?,
+            })
+        })
+        .collect()
+    }
+
+    /// Revokes the station named `name` and deletes its mailbox; returns the station and how
+    /// many items were deleted.
+    pub fn revoke(&mut self, name: &str, now_ms: u64) -> Result<(StationId, u64), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (id, revoked) = tx
+            .query_row(
+                "SELECT id, revoked_ms FROM stations WHERE name = ?1",
+                [name],
+                |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchStation(name.to_owned()))?;
+        if revoked.is_some() {
+            return Err(StoreError::AlreadyRevoked(name.to_owned()));
+        }
+        let id = station_id(id)?;
+        tx.execute(
+            "UPDATE stations SET revoked_ms = ?2 WHERE id = ?1",
+            params![id.0, to_sql_u64(now_ms)],
+        )?;
+        let deleted = tx.execute("DELETE FROM items WHERE recipient = ?1", [&id.0])?;
+        tx.commit()?;
+        Ok((id, deleted as u64))
+    }
+
+    /// Whether `station` may use the relay.
+    pub fn station_status(&self, station: &StationId) -> Result<StationStatus, StoreError> {
+        status_in(&self.conn, station)
+    }
+
+    /// Runs `action` for an authenticated request in one transaction that first records its
+    /// nonce and re-checks that the station is admitted. Commits on success and on refusals
+    /// (recording only the nonce: `action` must not write before it has decided to proceed),
+    /// rolls back on failures.
+    fn authorised<T>(
+        &mut self,
+        nonce: &NonceRecord,
+        action: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO nonces (station, nonce, timestamp_ms) VALUES (?1, ?2, ?3)",
+            params![nonce.station.0, nonce.nonce, to_sql_u64(nonce.timestamp_ms)],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::Replayed);
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let outcome = match status_in(&tx, &nonce.station)? {
+            StationStatus::Admitted => action(&tx),
+            StationStatus::Revoked => Err(StoreError::Revoked(fingerprint(&nonce.station))),
+            StationStatus::Unknown => Err(StoreError::NotAdmitted(fingerprint(&nonce.station))),
+        };
+        match outcome {
+            Err(error) if !error.is_refusal() => Err(error),
+            outcome => {
+                tx.commit()?;
+                outcome
+            }
+        }
+    }
+
+    /// Records a request that does nothing else (ping).
+    pub fn record_request(&mut self, nonce: &NonceRecord) -> Result<(), StoreError> {
+        self.authorised(nonce, |_| Ok(()))
+    }
+
+    /// Deposits `frames` (already verified) from `nonce.station` into `recipient`'s mailbox:
+    /// all or nothing. Frames already in the mailbox, or repeated, are counted as duplicates.
+    pub fn deposit(
+        &mut self,
+        nonce: &NonceRecord,
+        recipient: &StationId,
+        frames: &[Vec<u8>],
+        quota: Quota,
+        now_ms: u64,
+        retention_ms: u64,
+    ) -> Result<DepositOutcome, StoreError> {
+        self.authorised(nonce, |tx| {
+            if status_in(tx, recipient)? != StationStatus::Admitted {
+                return Err(StoreError::RecipientNotAdmitted(fingerprint(recipient)));
+            }
+            let cutoff = retention_cutoff(now_ms, retention_ms);
+            let size = mailbox_size_in(tx, recipient, cutoff)?;
+            let mut new: Vec<(&[u8], [u8; 32])> = Vec::new();
+            let mut duplicates = 0;
+            for frame in frames {
+                let hash = sha256(&[frame]);
+                let held: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM items
+                     WHERE recipient = ?1 AND hash = ?2 AND deposited_ms >= ?3)",
+                    params![recipient.0, hash, cutoff],
+                    |row| row.get(0),
+                )?;
+                if held || new.iter().any(|(_, h)| *h == hash) {
+                    duplicates += 1;
+                } else {
+                    new.push((frame, hash));
+                }
+            }
+            let new_items = new.len() as u64;
+            let new_bytes: u64 = new.iter().map(|(frame, _)| frame.len() as u64).sum();
+            if size.items + new_items > quota.items_max || size.bytes + new_bytes > quota.bytes_max
+            {
+                return Err(StoreError::OverQuota {
+                    items: size.items,
+                    bytes: size.bytes,
+                    new_items,
+                    new_bytes,
+                    items_max: quota.items_max,
+                    bytes_max: quota.bytes_max,
+                });
+            }
+            // Decided: from here on, writes. An expired copy of a frame makes way for it.
+            for (frame, hash) in &new {
+                tx.execute(
+                    "DELETE FROM items WHERE recipient = ?1 AND hash = ?2",
+                    params![recipient.0, hash],
+                )?;
+                tx.execute(
+                    "INSERT INTO items (recipient, sender, hash, frame, deposited_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        recipient.0,
+                        nonce.station.0,
+                        hash,
+                        frame,
+                        to_sql_u64(now_ms)
+                    ],
+                )?;
+            }
+            Ok(DepositOutcome {
+                stored: new_items,
+                duplicates,
+            })
+        })
+    }
+
+    /// Starts a fetch by `nonce.station`: records the request and deletes the expired items
+    /// of its mailbox.
+    pub fn begin_fetch(
+        &mut self,
+        nonce: &NonceRecord,
+        now_ms: u64,
+        retention_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.authorised(nonce, |tx| {
+            tx.execute(
+                "DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2",
+                params![nonce.station.0, retention_cutoff(now_ms, retention_ms)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Up to `items_max` unexpired items of `recipient`'s mailbox in id order, stopping before
+    /// `bytes_max` frame bytes (the first item is always included); and whether more wait.
+    pub fn fetch(
+        &self,
+        recipient: &StationId,
+        now_ms: u64,
+        retention_ms: u64,
+        items_max: usize,
+        bytes_max: usize,
+    ) -> Result<(Vec<StoredItem>, bool), StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, frame FROM items WHERE recipient = ?1 AND deposited_ms >= ?2
+             ORDER BY id LIMIT ?3",
+        )?;
+        let limit = to_sql_u64(items_max as u64 + 1);
+        let mut rows = statement.query(params![
+            recipient.0,
+            retention_cutoff(now_ms, retention_ms),
+            limit
+        ])?;
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next()? {
+            let frame: Vec<u8> = row.get(1)?;
+            let full =
+                items.len() == items_max || (!items.is_empty() && bytes + frame.len() > bytes_max);
+            if full {
+                return Ok((items, true));
+            }
+            bytes += frame.len();
+            items.push(StoredItem {
+                id: from_sql_u64(row.get(0)?, "item id")?,
+                frame,
+            });
+        }
+        Ok((items, false))
+    }
+
+    /// Deletes items of `nonce.station`'s own mailbox: every id up to `upto` and each of
+    /// `ids`. Ids of other mailboxes are untouched. Returns how many were deleted.
+    pub fn delete(
+        &mut self,
+        nonce: &NonceRecord,
+        upto: u64,
+        ids: &[u64],
+    ) -> Result<u64, StoreError> {
+        self.authorised(nonce, |tx| {
+            let me = nonce.station.0;
+            let mut deleted = tx.execute(
+                "DELETE FROM items WHERE recipient = ?1 AND id <= ?2",
+                params![me, to_sql_u64(upto)],
+            )?;
+            let mut one =
+                tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id = ?2")?;
+            for id in ids {
+                deleted += one.execute(params![me, to_sql_u64(*id)])?;
+            }
+            Ok(deleted as u64)
+        })
+    }
+
+    /// Deletes items past retention and nonces whose timestamp is more than `skew_ms` old.
+    pub fn purge(
+        &mut self,
+        now_ms: u64,
+        retention_ms: u64,
+        skew_ms: u64,
+    ) -> Result<Purged, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let items = tx.execute(
+            "DELETE FROM items WHERE deposited_ms < ?1",
+            [retention_cutoff(now_ms, retention_ms)],
+        )?;
+        let nonces = tx.execute(
+            "DELETE FROM nonces WHERE timestamp_ms < ?1",
+            [to_sql_u64(now_ms.saturating_sub(skew_ms))],
+        )?;
+        tx.commit()?;
+        Ok(Purged {
+            items: items as u64,
+            nonces: nonces as u64,
+        })
+    }
+
+    /// Items and bytes stored for `recipient`, expired ones included until purged.
+    pub fn mailbox_size(&self, recipient: &StationId) -> Result<MailboxSize, StoreError> {
+        mailbox_size_in(&self.conn, recipient, 0)
+    }
+
+    /// Nonces remembered.
+    pub fn nonce_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM nonces", [], |row| row.get(0))?;
+        from_sql_u64(count, "nonce count")
+    }
+}
+
+fn fingerprint(station: &StationId) -> String {
+    station.fingerprint().to_string()
+}
+
+fn status_in(conn: &Connection, station: &StationId) -> Result<StationStatus, StoreError> {
+    let revoked = conn
+        .query_row(
+            "SELECT revoked_ms FROM stations WHERE id = ?1",
+            [&station.0],
+            |row| row.get::<_, Option<i64>>(0),
+        )
+        .optional()?;
+    Ok(match revoked {
+        None => StationStatus::Unknown,
+        Some(None) => StationStatus::Admitted,
+        Some(Some(_)) => StationStatus::Revoked,
+    })
+}
+
+fn mailbox_size_in(
+    conn: &Connection,
+    recipient: &StationId,
+    cutoff: i64,
+) -> Result<MailboxSize, StoreError> {
+    let (items, bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
+         WHERE recipient = ?1 AND deposited_ms >= ?2",
+        params![recipient.0, cutoff],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(MailboxSize {
+        items: from_sql_u64(items, "item count")?,
+        bytes: from_sql_u64(bytes, "mailbox size")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parley_proto::Identity;
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+    const DAY_MS: u64 = 86_400_000;
+    const QUOTA: Quota = Quota {
+        items_max: 3,
+        bytes_max: 10,
+    };
+
+    fn id(seed: u8) -> StationId {
+        Identity::from_secret(&[seed; 32]).id()
+    }
+
+    fn row(seed: u8, name: &str) -> StationRow {
+        StationRow {
+            id: id(seed),
+            name: name.into(),
+            card: vec![seed],
+            admitted_ms: NOW_MS,
+            revoked_ms: None,
+        }
+    }
+
+    fn nonce(seed: u8, n: u8) -> NonceRecord {
+        NonceRecord {
+            station: id(seed),
+            nonce: [n; NONCE_BYTES],
+            timestamp_ms: NOW_MS,
+        }
+    }
+
+    /// A store in a temporary directory with stations 1 (alpha) and 2 (bravo) admitted.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut store = Store::open(&dir.path().join("relay.sqlite")).expect("store opens");
+        store.admit(&row(1, "alpha")).expect("admits alpha");
+        store.admit(&row(2, "bravo")).expect("admits bravo");
+        (dir, store)
+    }
+
+    fn deposit(store: &mut Store, n: u8, frames: &[&[u8]]) -> Result<DepositOutcome, StoreError> {
+        let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+        store.deposit(&nonce(1, n), &id(2), &frames, QUOTA, NOW_MS, DAY_MS)
+    }
+
+    fn held(store: &Store) -> Vec<Vec<u8>> {
+        let (items, _) = store
+            .fetch(&id(2), NOW_MS, DAY_MS, 100, 1000)
+            .expect("fetch reads");
+        items.into_iter().map(|item| item.frame).collect()
+    }
+
+    #[test]
+    fn quota_is_checked_on_both_sides_and_duplicates_are_free() {
+        let (_dir, mut store) = store();
+        let outcome = deposit(&mut store, 1, &[b"aaaa", b"bbbb"]).expect("within quota");
+        assert_eq!(
+            outcome,
+            DepositOutcome {
+                stored: 2,
+                duplicates: 0
+            }
+        );
+        // 8 bytes held; 3 more would be 11 > 10.
+        let refused = deposit(&mut store, 2, &[b"ccc"]);
+        assert!(
+            matches!(refused, Err(StoreError::OverQuota { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(held(&store), [b"aaaa".to_vec(), b"bbbb".to_vec()]);
+        // Exactly at the byte quota, with a duplicate that costs nothing.
+        let outcome = deposit(&mut store, 3, &[b"cc", b"aaaa", b"cc"]).expect("at the quota");
+        assert_eq!(
+            outcome,
+            DepositOutcome {
+                stored: 1,
+                duplicates: 2
+            }
+        );
+        // Three items: the item quota is reached too.
+        let refused = deposit(&mut store, 4, &[b""]);
+        assert!(
+            matches!(refused, Err(StoreError::OverQuota { items: 3, .. })),
+            "{refused:?}"
+        );
+        assert_eq!(store.mailbox_size(&id(2)).expect("reads").bytes, 10);
+    }
+
+    #[test]
+    fn nonces_are_single_use_even_when_the_request_is_refused() {
+        let (_dir, mut store) = store();
+        let refused = deposit(&mut store, 1, &[b"far too large for the quota"]);
+        assert!(
+            matches!(refused, Err(StoreError::OverQuota { .. })),
+            "{refused:?}"
+        );
+        let replayed = deposit(&mut store, 1, &[b"small"]);
+        assert!(
+            matches!(replayed, Err(StoreError::Replayed)),
+            "{replayed:?}"
+        );
+        assert!(held(&store).is_empty());
+        assert_eq!(store.nonce_count().expect("reads"), 1);
+    }
+
+    #[test]
+    fn revoked_and_unknown_stations_are_refused_and_revoking_empties_the_mailbox() {
+        let (_dir, mut store) = store();
+        deposit(&mut store, 1, &[b"x"]).expect("deposits");
+        assert_eq!(store.revoke("bravo", NOW_MS).expect("revokes"), (id(2), 1));
+        assert_eq!(
+            store.station_status(&id(2)).expect("reads"),
+            StationStatus::Revoked
+        );
+        let refused = deposit(&mut store, 2, &[b"y"]);
+        assert!(
+            matches!(refused, Err(StoreError::RecipientNotAdmitted(_))),
+            "{refused:?}"
+        );
+        let refused = store.record_request(&nonce(2, 1));
+        assert!(
+            matches!(refused, Err(StoreError::Revoked(_))),
+            "{refused:?}"
+        );
+        let refused = store.record_request(&nonce(3, 1));
+        assert!(
+            matches!(refused, Err(StoreError::NotAdmitted(_))),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            store.revoke("bravo", NOW_MS),
+            Err(StoreError::AlreadyRevoked(_))
+        ));
+        assert!(matches!(
+            store.revoke("zulu", NOW_MS),
+            Err(StoreError::NoSuchStation(_))
+        ));
+        // Re-admission under a new name is allowed; a taken name or a second admission is not.
+        assert!(matches!(
+            store.admit(&row(3, "alpha")),
+            Err(StoreError::NameTaken(_))
+        ));
+        assert!(matches!(
+            store.admit(&row(1, "alpha")),
+            Err(StoreError::AlreadyAdmitted { .. })
+        ));
+        store.admit(&row(2, "bravo-2")).expect("re-admits");
+        assert_eq!(
+            store.station_status(&id(2)).expect("reads"),
+            StationStatus::Admitted
+        );
+        assert!(held(&store).is_empty());
+    }
+
+    #[test]
+    fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
+        let (_dir, mut store) = store();
+        let quota = Quota {
+            items_max: 100,
+            bytes_max: 1000,
+        };
+        let frames: Vec<Vec<u8>> = (0..5).map(|n| vec![n; 4]).collect();
+        store
+            .deposit(&nonce(1, 1), &id(2), &frames, quota, NOW_MS, DAY_MS)
+            .expect("deposits");
+        let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 2, 1000).expect("reads");
+        assert_eq!((items.len(), more), (2, true));
+        let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1000).expect("reads");
+        assert_eq!((items.len(), more), (5, false));
+        let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 9).expect("reads");
+        assert_eq!((items.len(), more), (2, true));
+        let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1).expect("reads");
+        assert_eq!((items.len(), more), (1, true), "the first item always fits");
+        let ids: Vec<u64> = store
+            .fetch(&id(2), NOW_MS, DAY_MS, 5, 1000)
+            .expect("reads")
+            .0
+            .iter()
+            .map(|item| item.id)
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        // Alpha cannot delete Bravo's items.
+        assert_eq!(store.delete(&nonce(1, 2), u64::MAX, &ids).expect("runs"), 0);
+        assert_eq!(held(&store).len(), 5);
+        assert_eq!(
+            store.delete(&nonce(2, 1), ids[1], &[ids[3]]).expect("runs"),
+            3
+        );
+        assert_eq!(held(&store), [frames[2].clone(), frames[4].clone()]);
+    }
+
+    #[test]
+    fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
+        let (_dir, mut store) = store();
+        deposit(&mut store, 1, &[b"old"]).expect("deposits");
+        let later = NOW_MS + DAY_MS;
+        assert_eq!(
+            store
+                .fetch(&id(2), later, DAY_MS, 10, 100)
+                .expect("reads")
+                .0
+                .len(),
+            1
+        );
+        let expired = later + 1;
+        assert!(
+            store
+                .fetch(&id(2), expired, DAY_MS, 10, 100)
+                .expect("reads")
+                .0
+                .is_empty()
+        );
+        assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 1);
+        let purged = store.purge(expired, DAY_MS, 1000).expect("purges");
+        assert_eq!(
+            purged,
+            Purged {
+                items: 1,
+                nonces: 1
+            }
+        );
+        assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 0);
+        // Within the skew window a nonce stays.
+        store.record_request(&nonce(1, 9)).expect("records");
+        assert_eq!(
+            store
+                .purge(NOW_MS + 1000, DAY_MS, 1000)
+                .expect("purges")
+                .nonces,
+            0
+        );
+        assert_eq!(
+            store
+                .purge(NOW_MS + 1001, DAY_MS, 1000)
+                .expect("purges")
+                .nonces,
+            1
+        );
+    }
+
+    #[test]
+    fn an_expired_copy_does_not_count_as_a_duplicate() {
+        let (_dir, mut store) = store();
+        deposit(&mut store, 1, &[b"same"]).expect("deposits");
+        let expired = NOW_MS + DAY_MS + 1;
+        let frames = vec![b"same".to_vec()];
+        let outcome = store
+            .deposit(&nonce(1, 2), &id(2), &frames, QUOTA, expired, DAY_MS)
+            .expect("deposits");
+        assert_eq!(
+            outcome,
+            DepositOutcome {
+                stored: 1,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            store
+                .fetch(&id(2), expired, DAY_MS, 10, 100)
+                .expect("reads")
+                .0
+                .len(),
+            1
+        );
+    }
+}

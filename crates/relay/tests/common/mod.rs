@@ -1,0 +1,311 @@
+//! Shared test harness: a real relay (real TLS on 127.0.0.1, real SQLite in a temporary
+//! directory) with real Ed25519 stations, genuine signed frames, and a raw HTTP client for
+//! requests a well-behaved client would never send.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_proto::envelope::Envelope;
+use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
+use parley_proto::receipt::Receipt;
+use parley_proto::seal::{ENCAPSULATED_KEY_BYTES, EpochSecret, Sealed};
+use parley_proto::{ContactCard, EntryId, EpochKeyId, Identity, LinkId, StationId};
+use parley_relay::auth::{NONCE_BYTES, RequestAuth};
+use parley_relay::server::now_ms;
+use parley_relay::store::{MailboxSize, Store};
+use parley_relay::{Limits, RelayClient, RelayHome, RelayServer};
+use rand_core::SeedableRng as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Longest any single step of a test may take on localhost.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Fails the test if `step` takes longer than [`STEP_TIMEOUT`].
+pub async fn within<T>(step: impl Future<Output = T>) -> T {
+    tokio::time::timeout(STEP_TIMEOUT, step)
+        .await
+        .expect("test step finished in time")
+}
+
+/// A station: its identity and signed card.
+pub struct Station {
+    pub identity: Identity,
+    pub name: String,
+}
+
+impl Station {
+    pub fn new(name: &str, seed: u8) -> Self {
+        let mut secret = [seed; 32];
+        getrandom::fill(&mut secret[..16]).expect("random source");
+        Self {
+            identity: Identity::from_secret(&secret),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn id(&self) -> StationId {
+        self.identity.id()
+    }
+
+    pub fn card_text(&self) -> String {
+        let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([7; 32]));
+        let card = ContactCard {
+            name: self.name.clone(),
+            identity: self.id(),
+            epoch_key_id: epoch.id(),
+            epoch_public: epoch.public_bytes().to_vec(),
+            addresses: Vec::new(),
+            lang: "en".into(),
+            created_ms: now_ms(),
+        };
+        card.to_text(&card.sign(&self.identity))
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.id().fingerprint().to_string()
+    }
+}
+
+/// A genuine envelope frame signed by `author`, naming `to` as recipient, whose ciphertext is
+/// `ciphertext_len` bytes (the relay never opens it).
+pub fn envelope_frame(
+    author: &Identity,
+    to: &StationId,
+    seq: u64,
+    ciphertext_len: usize,
+) -> Vec<u8> {
+    let sealed = Sealed {
+        key_id: EpochKeyId([1; 8]),
+        encapsulated: vec![2; ENCAPSULATED_KEY_BYTES],
+        ciphertext: vec![3; ciphertext_len],
+    };
+    let link = LinkId::between(&author.id(), to);
+    let envelope = Envelope::sign(author, link, *to, seq, EntryId([4; 32]), sealed);
+    Frame::encode(TAG_ENVELOPE, &envelope)
+}
+
+/// A small genuine envelope frame.
+pub fn frame(author: &Identity, to: &StationId, seq: u64) -> Vec<u8> {
+    envelope_frame(author, to, seq, 100)
+}
+
+/// An envelope frame of exactly `size` bytes.
+pub fn frame_of_size(author: &Identity, to: &StationId, size: usize) -> Vec<u8> {
+    let mut ciphertext_len = size.saturating_sub(2_000);
+    for _ in 0..8 {
+        let frame = envelope_frame(author, to, 1, ciphertext_len);
+        if frame.len() == size {
+            return frame;
+        }
+        ciphertext_len = (ciphertext_len + size).saturating_sub(frame.len());
+    }
+    panic!("could not make a frame of exactly {size} bytes");
+}
+
+/// A genuine receipt frame signed by `from`, receipting `to`'s entries.
+pub fn receipt_frame(from: &Identity, to: &StationId) -> Vec<u8> {
+    let receipt = Receipt {
+        link: LinkId::between(&from.id(), to),
+        from: from.id(),
+        to: *to,
+        upto: 1,
+        head: EntryId([5; 32]),
+        extra: Vec::new(),
+        time_ms: now_ms(),
+    };
+    Frame::encode(TAG_RECEIPT, &receipt.sign(from))
+}
+
+pub fn arcs(frames: &[Vec<u8>]) -> Vec<Arc<[u8]>> {
+    frames
+        .iter()
+        .map(|frame| Arc::from(frame.as_slice()))
+        .collect()
+}
+
+/// A relay home with two admitted stations, Alpha and Bravo, and a running server.
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub home: RelayHome,
+    pub server: Option<RelayServer>,
+    pub id: StationId,
+    pub alpha: Station,
+    pub bravo: Station,
+}
+
+impl Relay {
+    /// Initialises a relay with `limits`, admits Alpha and Bravo, and starts serving.
+    pub async fn start(limits: Limits) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let home = RelayHome::new(dir.path().join("relay"));
+        let identity = home
+            .init("Neutral Relay", now_ms())
+            .expect("relay initialises");
+        let mut config = home.config().expect("config reads");
+        config.limits = limits;
+        let text = toml::to_string(&config).expect("config serialises");
+        std::fs::write(home.path("relay.toml"), text).expect("config writes");
+        let alpha = Station::new("Alpha", 1);
+        let bravo = Station::new("Bravo", 2);
+        for station in [&alpha, &bravo] {
+            home.admit(&station.card_text(), &station.fingerprint(), now_ms())
+                .expect("station is admitted");
+        }
+        let mut relay = Self {
+            dir,
+            home,
+            server: None,
+            id: identity.id(),
+            alpha,
+            bravo,
+        };
+        relay.restart().await;
+        relay
+    }
+
+    /// Stops the server if it runs and starts it again on a new port.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            within(server.shutdown()).await;
+        }
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.server = Some(
+            RelayServer::start(&self.home, localhost)
+                .await
+                .expect("relay starts"),
+        );
+    }
+
+    pub fn server(&self) -> &RelayServer {
+        self.server.as_ref().expect("the relay is running")
+    }
+
+    pub fn client(&self, station: &Station) -> RelayClient {
+        RelayClient::new(&self.server().url(), self.id, station.identity.clone())
+            .expect("valid relay URL")
+    }
+
+    pub fn store(&self) -> Store {
+        self.home.store().expect("store opens")
+    }
+
+    /// What the store holds: Alpha's and Bravo's mailboxes and the nonce count.
+    pub fn snapshot(&self) -> (MailboxSize, MailboxSize, u64) {
+        let store = self.store();
+        (
+            store.mailbox_size(&self.alpha.id()).expect("reads"),
+            store.mailbox_size(&self.bravo.id()).expect("reads"),
+            store.nonce_count().expect("reads"),
+        )
+    }
+
+    /// Signs a request as `station` with the current time and a fresh nonce.
+    pub fn sign(&self, station: &Identity, method: &str, target: &str, body: &[u8]) -> Headers {
+        self.sign_at(station, method, target, body, now_ms())
+    }
+
+    /// Signs a request as `station` with the given timestamp and a fresh nonce.
+    pub fn sign_at(
+        &self,
+        station: &Identity,
+        method: &str,
+        target: &str,
+        body: &[u8],
+        timestamp_ms: u64,
+    ) -> Headers {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).expect("random source");
+        let auth = RequestAuth::sign(station, &self.id, method, target, body, timestamp_ms, nonce);
+        auth.to_headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
+    }
+
+    /// Sends a raw HTTP/1.1 request over pinned TLS; returns the status and the body.
+    pub async fn raw(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> (u16, String) {
+        within(raw_request(
+            self.server().local_addr(),
+            self.id,
+            method,
+            target,
+            headers,
+            body,
+        ))
+        .await
+    }
+}
+
+/// Request headers as (name, value) pairs.
+pub type Headers = Vec<(String, String)>;
+
+/// One request on a fresh connection; the body is written while the answer is read, so an
+/// early refusal is seen even if the relay stops reading.
+pub async fn raw_request(
+    addr: SocketAddr,
+    relay: StationId,
+    method: &str,
+    target: &str,
+    headers: &Headers,
+    body: &[u8],
+) -> (u16, String) {
+    let config = parley_channels::tls::pinned_client_config(relay.0, &[b"http/1.1"])
+        .expect("client config builds");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let name = rustls::pki_types::ServerName::try_from("relay").expect("valid name");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let write = async {
+        // The relay may refuse before reading everything; a failed write is then expected.
+        if writer.write_all(head.as_bytes()).await.is_ok() {
+            let _ = writer.write_all(body).await;
+            let _ = writer.flush().await;
+        }
+    };
+    let read = async {
+        let mut answer = Vec::new();
+        // A connection closed without close_notify after the answer is fine here.
+        let _ = reader.read_to_end(&mut answer).await;
+        answer
+    };
+    let ((), answer) = tokio::join!(write, read);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete answer: {answer:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let retry_after = head.lines().find_map(|line| {
+        line.to_ascii_lowercase()
+            .strip_prefix("retry-after: ")
+            .map(str::to_owned)
+    });
+    let body = match retry_after {
+        Some(seconds) => format!("{body} [retry-after: {seconds}]"),
+        None => body.to_owned(),
+    };
+    (status, body)
+}

@@ -1,0 +1,765 @@
+//! The relay end to end: a real server on 127.0.0.1 with real TLS and SQLite, real Ed25519
+//! stations and genuine signed frames. Every refusal is checked to change nothing stored, and
+//! every limit is checked on both sides.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{Relay, Station, arcs, frame, frame_of_size, receipt_frame, within};
+use parley_proto::seal::EpochSecret;
+use parley_proto::{ChannelId, ChannelKind, Endpoint, Identity, Keyring};
+use parley_relay::auth::{HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
+use parley_relay::limits::{
+    FRAME_SIZE_MAX_BYTES, REQUEST_CLOCK_SKEW_MS_MAX, deposit_body_size_max_bytes,
+};
+use parley_relay::server::now_ms;
+use parley_relay::wire::{self, DeleteRequest};
+use parley_relay::{Limits, RelayClient, RelayError, RelayHome, RelayServer};
+use rand_core::SeedableRng as _;
+
+/// Asserts `result` is a refusal with `status` whose reason contains `reason`.
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, RelayError>, status: u16, reason: &str) {
+    match result {
+        Err(RelayError::Refused {
+            status: got,
+            reason: why,
+        }) if got == status && why.contains(reason) => {}
+        other => panic!("expected {status} with {reason:?}, got {other:?}"),
+    }
+}
+
+/// Asserts a raw answer has `status` and a JSON refusal whose reason contains `reason`.
+fn assert_raw(answer: (u16, String), status: u16, reason: &str) {
+    let (got, body) = answer;
+    assert_eq!(got, status, "{body}");
+    let json = body.split(" [retry-after").next().unwrap_or_default();
+    let refusal = wire::decode_refusal(json.as_bytes())
+        .unwrap_or_else(|_| panic!("refusal body is the documented JSON: {body}"));
+    assert!(
+        refusal.error.contains(reason),
+        "{} lacks {reason}",
+        refusal.error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_fetch_delete_and_ping() {
+    let relay = Relay::start(Limits::default()).await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let sent = vec![
+        frame(&relay.alpha.identity, &relay.bravo.id(), 1),
+        receipt_frame(&relay.alpha.identity, &relay.bravo.id()),
+        frame(&relay.alpha.identity, &relay.bravo.id(), 2),
+    ];
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    // A retransmission costs nothing: it is recognised as a duplicate.
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent[..1])))
+        .await
+        .expect("retransmission is accepted");
+    assert_eq!(relay.snapshot().1.items, 3);
+
+    let fetched = within(bravo.fetch(Duration::ZERO)).await.expect("fetches");
+    let frames: Vec<Vec<u8>> = fetched.iter().map(|item| item.frame.clone()).collect();
+    assert_eq!(frames, sent);
+    assert!(fetched.windows(2).all(|pair| pair[0].id < pair[1].id));
+    // Alpha's own mailbox is empty: nobody fetches another station's mailbox.
+    assert!(
+        within(alpha.fetch(Duration::ZERO))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+
+    let ids: Vec<u64> = fetched.iter().map(|item| item.id).collect();
+    within(bravo.delete(&ids[..2])).await.expect("deletes");
+    let left = within(bravo.fetch(Duration::ZERO)).await.expect("fetches");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, ids[2]);
+    within(bravo.delete_upto(ids[2])).await.expect("deletes");
+    assert!(
+        within(bravo.fetch(Duration::ZERO))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+
+    let rtt = within(alpha.ping()).await.expect("ping answers");
+    assert!(rtt < Duration::from_secs(5), "{rtt:?}");
+    let health = relay.raw("GET", "/v1/health", &Vec::new(), b"").await;
+    assert_eq!(health, (200, "ok".to_owned()));
+}
+
+/// A frame an `Endpoint` produces (a real sealed key announcement) crosses the relay and is
+/// accepted by the recipient's `Endpoint`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genuine_protocol_frames_cross_the_relay() {
+    let relay = Relay::start(Limits::default()).await;
+    let endpoint = |me: &Identity, seed: u8| {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
+        Endpoint::new(
+            me.clone(),
+            Keyring::new(EpochSecret::generate(&mut rng)),
+            [seed; 32],
+        )
+    };
+    let mut alpha = endpoint(&relay.alpha.identity, 1);
+    let mut bravo = endpoint(&relay.bravo.identity, 2);
+    let now = now_ms();
+    let alpha_epoch = alpha.keyring().current().public_bytes().to_vec();
+    let bravo_epoch = bravo.keyring().current().public_bytes().to_vec();
+    alpha
+        .pair(now, relay.bravo.id(), bravo_epoch)
+        .expect("pairs");
+    bravo
+        .pair(now, relay.alpha.id(), alpha_epoch)
+        .expect("pairs");
+    let link = alpha.link_mut(&relay.bravo.id()).expect("paired");
+    link.add_channel(ChannelId(0), ChannelKind::Relay);
+    link.set_channel_up(now, ChannelId(0), true);
+    alpha.take_writes();
+    alpha.handle_timeout(now);
+    let (to, transmit) = alpha.poll_transmit().expect("the announcement is sent");
+    assert_eq!(to, relay.bravo.id());
+
+    within(
+        relay
+            .client(&relay.alpha)
+            .deposit(&to, &[transmit.frame.clone()]),
+    )
+    .await
+    .expect("deposit is stored");
+    let fetched = within(relay.client(&relay.bravo).fetch(Duration::ZERO))
+        .await
+        .expect("fetches");
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].frame, transmit.frame.to_vec());
+    assert_eq!(
+        bravo.handle_frame(now, &fetched[0].frame),
+        Ok(relay.alpha.id())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_waits_at_most_the_limit() {
+    let wait_max = Duration::from_millis(400);
+    let relay = Relay::start(Limits {
+        fetch_wait_ms_max: 400,
+        ..Limits::default()
+    })
+    .await;
+    let bravo = relay.client(&relay.bravo);
+    // Nothing arrives: a long wait is cut to the limit, a shorter one is honoured.
+    let started = Instant::now();
+    assert!(
+        within(bravo.fetch(Duration::from_secs(30)))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= wait_max && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    let started = Instant::now();
+    assert!(
+        within(bravo.fetch(Duration::from_millis(100)))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(100) && waited < wait_max,
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_wakes_on_deposit() {
+    let relay = Relay::start(Limits {
+        fetch_wait_ms_max: 15_000,
+        ..Limits::default()
+    })
+    .await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let fetched = bravo.fetch(Duration::from_secs(15)).await;
+        (fetched, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = vec![frame(&relay.alpha.identity, &relay.bravo.id(), 1)];
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    let (fetched, waited) = within(waiting).await.expect("fetch task ends");
+    let fetched = fetched.expect("fetches");
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].frame, sent[0]);
+    // Woken by the deposit, not by the end of its 15 s wait.
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_refusals_change_nothing() {
+    let relay = Relay::start(Limits::default()).await;
+    let alpha = &relay.alpha.identity;
+    let target = format!("/v1/mailboxes/{}", relay.bravo.id());
+    let body = wire::encode_deposit(&[frame(alpha, &relay.bravo.id(), 1)]);
+    let before = relay.snapshot();
+
+    let answer = relay.raw("POST", &target, &Vec::new(), &body).await;
+    assert_raw(answer, 401, "missing header parley-station");
+    let mut headers = relay.sign(alpha, "POST", &target, &body);
+    headers.retain(|(name, _)| name != HEADER_SIGNATURE);
+    assert_raw(
+        relay.raw("POST", &target, &headers, &body).await,
+        401,
+        "missing header parley-signature",
+    );
+
+    // A signature by another key, one over another body, one for another relay.
+    let mut forged = relay.sign(&relay.bravo.identity, "POST", &target, &body);
+    forged.retain(|(name, _)| name != HEADER_STATION);
+    forged.push((HEADER_STATION.to_owned(), alpha.id().to_string()));
+    assert_raw(
+        relay.raw("POST", &target, &forged, &body).await,
+        401,
+        "signature does not verify",
+    );
+    let other_body = relay.sign(alpha, "POST", &target, b"other");
+    assert_raw(
+        relay.raw("POST", &target, &other_body, &body).await,
+        401,
+        "signature does not verify",
+    );
+    let other_target = relay.sign(alpha, "POST", "/v1/mailbox/delete", &body);
+    assert_raw(
+        relay.raw("POST", &target, &other_target, &body).await,
+        401,
+        "signature does not verify",
+    );
+
+    // Timestamps beyond the skew limit either way; within it the request is accepted (below).
+    let skew = REQUEST_CLOCK_SKEW_MS_MAX;
+    for timestamp_ms in [now_ms() - skew - 10_000, now_ms() + skew + 10_000] {
+        let headers = relay.sign_at(alpha, "POST", &target, &body, timestamp_ms);
+        assert_raw(
+            relay.raw("POST", &target, &headers, &body).await,
+            401,
+            "away from the relay's clock",
+        );
+    }
+
+    // A station that was never admitted.
+    let charlie = Station::new("Charlie", 3);
+    let headers = relay.sign(&charlie.identity, "GET", "/v1/ping", b"");
+    assert_raw(
+        relay.raw("GET", "/v1/ping", &headers, b"").await,
+        403,
+        "is not admitted",
+    );
+    assert_eq!(
+        relay.snapshot(),
+        before,
+        "no refusal changes anything stored"
+    );
+
+    // Within the skew limit (either way) the same deposit is accepted.
+    let early = relay.sign_at(alpha, "POST", &target, &body, now_ms() - skew + 10_000);
+    assert_eq!(relay.raw("POST", &target, &early, &body).await.0, 200);
+    let late_body = wire::encode_deposit(&[frame(alpha, &relay.bravo.id(), 2)]);
+    let late = relay.sign_at(alpha, "POST", &target, &late_body, now_ms() + skew - 10_000);
+    assert_eq!(relay.raw("POST", &target, &late, &late_body).await.0, 200);
+    assert_eq!(relay.snapshot().1.items, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_request_is_refused_even_after_a_restart() {
+    let mut relay = Relay::start(Limits::default()).await;
+    let target = format!("/v1/mailboxes/{}", relay.bravo.id());
+    let body = wire::encode_deposit(&[frame(&relay.alpha.identity, &relay.bravo.id(), 1)]);
+    let headers = relay.sign(&relay.alpha.identity, "POST", &target, &body);
+    assert_eq!(relay.raw("POST", &target, &headers, &body).await.0, 200);
+    // The bravo mailbox now holds one item; take it out so a replay would be visible.
+    let bravo = relay.client(&relay.bravo);
+    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
+        .await
+        .expect("fetches")
+        .iter()
+        .map(|item| item.id)
+        .collect();
+    within(bravo.delete(&ids)).await.expect("deletes");
+    let before = relay.snapshot();
+
+    assert_raw(
+        relay.raw("POST", &target, &headers, &body).await,
+        401,
+        "replayed",
+    );
+    assert_eq!(relay.snapshot(), before);
+
+    relay.restart().await;
+    assert_raw(
+        relay.raw("POST", &target, &headers, &body).await,
+        401,
+        "replayed",
+    );
+    assert_eq!(relay.snapshot(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_station_is_refused_at_once_and_its_mailbox_deleted() {
+    let relay = Relay::start(Limits::default()).await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let sent = vec![frame(&relay.alpha.identity, &relay.bravo.id(), 1)];
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    within(bravo.ping())
+        .await
+        .expect("admitted station is served");
+
+    // Revoked through the home, as `parley relay revoke` does, while the server runs.
+    assert_eq!(relay.home.revoke("Bravo", now_ms()).expect("revokes"), 1);
+    assert_refused(within(bravo.ping()).await, 403, "has been revoked");
+    assert_refused(
+        within(bravo.fetch(Duration::ZERO)).await,
+        403,
+        "has been revoked",
+    );
+    assert_refused(
+        within(alpha.deposit(&relay.bravo.id(), &arcs(&sent))).await,
+        404,
+        "is not admitted",
+    );
+    let (_, bravo_mailbox, _) = relay.snapshot();
+    assert_eq!(bravo_mailbox.items, 0);
+
+    // Admitted while the server runs: served at once.
+    let charlie = Station::new("Charlie", 3);
+    let charlie_client = relay.client(&charlie);
+    assert_refused(within(charlie_client.ping()).await, 403, "is not admitted");
+    relay
+        .home
+        .admit(&charlie.card_text(), &charlie.fingerprint(), now_ms())
+        .expect("admits");
+    within(charlie_client.ping())
+        .await
+        .expect("admitted station is served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_mailbox_can_be_neither_fetched_nor_deleted() {
+    let relay = Relay::start(Limits::default()).await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let sent = vec![
+        frame(&relay.alpha.identity, &relay.bravo.id(), 1),
+        frame(&relay.alpha.identity, &relay.bravo.id(), 2),
+    ];
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
+        .await
+        .expect("fetches")
+        .iter()
+        .map(|item| item.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    // Alpha names Bravo's ids, and everything up to the largest: nothing of Bravo's goes.
+    within(alpha.delete(&ids))
+        .await
+        .expect("the request itself is valid");
+    within(alpha.delete_upto(u64::MAX))
+        .await
+        .expect("the request itself is valid");
+    assert!(
+        within(alpha.fetch(Duration::ZERO))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+    assert_eq!(relay.snapshot().1.items, 2);
+    // The fetch path names no mailbox: there is no way to ask for another one.
+    let headers = relay.sign(&relay.alpha.identity, "GET", "/v1/mailboxes/x", b"");
+    assert_raw(
+        relay.raw("GET", "/v1/mailboxes/x", &headers, b"").await,
+        405,
+        "method not allowed",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_fail_verification_refuse_the_whole_deposit() {
+    let relay = Relay::start(Limits::default()).await;
+    let alpha = relay.client(&relay.alpha);
+    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
+    let charlie = Station::new("Charlie", 3);
+    let good = frame(a, &b, 1);
+    let mut tampered = frame(a, &b, 2);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let cases: Vec<(Vec<Vec<u8>>, u16, &str)> = vec![
+        (
+            vec![good.clone(), frame(&charlie.identity, &b, 1)],
+            422,
+            "frame 1 refused: envelope is from station",
+        ),
+        (
+            vec![frame(a, &charlie.id(), 1)],
+            422,
+            "frame 0 refused: envelope is addressed to station",
+        ),
+        (
+            vec![good.clone(), tampered],
+            422,
+            "frame 1 refused: envelope: signature does not verify",
+        ),
+        (
+            vec![receipt_frame(&charlie.identity, &b)],
+            422,
+            "frame 0 refused: receipt is from station",
+        ),
+        (
+            vec![receipt_frame(a, &charlie.id())],
+            422,
+            "frame 0 refused: receipt is addressed to station",
+        ),
+        (
+            vec![vec![9, 1, 2]],
+            422,
+            "frame 0 refused: unknown frame tag 9",
+        ),
+        (vec![Vec::new()], 422, "frame 0 refused: unknown frame tag"),
+        (
+            vec![good.clone(), frame_of_size(a, &b, FRAME_SIZE_MAX_BYTES + 1)],
+            413,
+            "frame 1 is 65538 bytes, over the limit of 65537 bytes",
+        ),
+    ];
+    let before = relay.snapshot();
+    for (frames, status, reason) in cases {
+        assert_refused(
+            within(alpha.deposit(&b, &arcs(&frames))).await,
+            status,
+            reason,
+        );
+        assert_eq!(relay.snapshot().1, before.1, "refused: {reason}");
+    }
+    assert_refused(
+        within(alpha.deposit(&charlie.id(), &arcs(&[frame(a, &charlie.id(), 1)]))).await,
+        404,
+        "recipient",
+    );
+    let target = format!("/v1/mailboxes/{b}");
+    let headers = relay.sign(a, "POST", &target, b"\x82\x01");
+    assert_raw(
+        relay.raw("POST", &target, &headers, b"\x82\x01").await,
+        400,
+        "body is malformed",
+    );
+    let headers = relay.sign(
+        a,
+        "POST",
+        "/v1/mailboxes/ABC",
+        &wire::encode_deposit(&[&good]),
+    );
+    assert_raw(
+        relay
+            .raw(
+                "POST",
+                "/v1/mailboxes/ABC",
+                &headers,
+                &wire::encode_deposit(&[&good]),
+            )
+            .await,
+        400,
+        "not a station id",
+    );
+    assert_eq!(relay.snapshot().1, before.1);
+
+    // The largest frame the protocol allows is accepted.
+    let largest = frame_of_size(a, &b, FRAME_SIZE_MAX_BYTES);
+    within(alpha.deposit(&b, &arcs(&[largest])))
+        .await
+        .expect("largest frame is stored");
+    assert_eq!(relay.snapshot().1.items, before.1.items + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_frame_count_and_body_size_are_bounded() {
+    let relay = Relay::start(Limits {
+        deposit_frames_max: 2,
+        ..Limits::default()
+    })
+    .await;
+    let alpha = relay.client(&relay.alpha);
+    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
+    let three: Vec<Vec<u8>> = (1..=3).map(|seq| frame(a, &b, seq)).collect();
+    assert_refused(
+        within(alpha.deposit(&b, &arcs(&three))).await,
+        413,
+        "3 frames, over the limit of 2",
+    );
+    assert_eq!(relay.snapshot().1.items, 0);
+    within(alpha.deposit(&b, &arcs(&three[..2])))
+        .await
+        .expect("two frames are accepted");
+    assert_eq!(relay.snapshot().1.items, 2);
+
+    // A body of exactly the limit is read (and refused as malformed); one byte more is not.
+    let target = format!("/v1/mailboxes/{b}");
+    let limit = deposit_body_size_max_bytes(2);
+    let at_limit = vec![0xff; limit];
+    let headers = relay.sign(a, "POST", &target, &at_limit);
+    assert_raw(
+        relay.raw("POST", &target, &headers, &at_limit).await,
+        400,
+        "malformed",
+    );
+    let over = vec![0xff; limit + 1];
+    let headers = relay.sign(a, "POST", &target, &over);
+    assert_raw(
+        relay.raw("POST", &target, &headers, &over).await,
+        413,
+        &format!("request body is over the limit of {limit} bytes"),
+    );
+    assert_eq!(relay.snapshot().1.items, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_quotas_are_enforced_on_both_sides() {
+    let relay = Relay::start(Limits {
+        mailbox_items_max: 3,
+        ..Limits::default()
+    })
+    .await;
+    let alpha = relay.client(&relay.alpha);
+    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
+    let frames: Vec<Vec<u8>> = (1..=4).map(|seq| frame(a, &b, seq)).collect();
+    within(alpha.deposit(&b, &arcs(&frames[..3])))
+        .await
+        .expect("up to the quota");
+    assert_refused(
+        within(alpha.deposit(&b, &arcs(&frames[3..]))).await,
+        507,
+        "mailbox over quota",
+    );
+    assert_eq!(relay.snapshot().1.items, 3);
+    // Retransmissions of held frames do not count against the quota.
+    within(alpha.deposit(&b, &arcs(&frames[..2])))
+        .await
+        .expect("duplicates are free");
+
+    let relay = Relay::start(Limits {
+        mailbox_size_max_bytes: FRAME_SIZE_MAX_BYTES as u64,
+        ..Limits::default()
+    })
+    .await;
+    let alpha = relay.client(&relay.alpha);
+    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
+    let largest = frame_of_size(a, &b, FRAME_SIZE_MAX_BYTES);
+    within(alpha.deposit(&b, &arcs(&[largest])))
+        .await
+        .expect("exactly the byte quota");
+    assert_refused(
+        within(alpha.deposit(&b, &arcs(&[frame(a, &b, 2)]))).await,
+        507,
+        "mailbox over quota",
+    );
+    let (_, bravo_mailbox, _) = relay.snapshot();
+    assert_eq!(bravo_mailbox.bytes, FRAME_SIZE_MAX_BYTES as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_rate_is_limited_per_station() {
+    let relay = Relay::start(Limits {
+        request_rate_per_second_max: 1,
+        request_burst_max: 3,
+        ..Limits::default()
+    })
+    .await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    for _ in 0..3 {
+        within(alpha.ping()).await.expect("within the burst");
+    }
+    let limited = within(alpha.ping()).await;
+    let retry_after_ms = match limited {
+        Err(RelayError::RateLimited { retry_after_ms }) => retry_after_ms,
+        other => panic!("expected RateLimited, got {other:?}"),
+    };
+    assert!((1..=1_000).contains(&retry_after_ms), "{retry_after_ms}");
+    let headers = relay.sign(&relay.alpha.identity, "GET", "/v1/ping", b"");
+    let (status, body) = relay.raw("GET", "/v1/ping", &headers, b"").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("[retry-after: 1]"), "{body}");
+    // Another station has its own budget.
+    within(bravo.ping())
+        .await
+        .expect("another station is not limited");
+    tokio::time::sleep(Duration::from_millis(retry_after_ms + 1_100)).await;
+    within(alpha.ping()).await.expect("the budget refills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_items_are_hidden_then_purged() {
+    let relay = Relay::start(Limits {
+        retention_ms: 600,
+        ..Limits::default()
+    })
+    .await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let sent = vec![frame(&relay.alpha.identity, &relay.bravo.id(), 1)];
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    assert_eq!(
+        within(bravo.fetch(Duration::ZERO))
+            .await
+            .expect("fetches")
+            .len(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        within(bravo.fetch(Duration::ZERO))
+            .await
+            .expect("fetches")
+            .is_empty()
+    );
+    // The periodic purge (every 150 ms here) deletes it from the store too.
+    within(async {
+        while relay.snapshot().1.items > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_answers_are_paged_by_the_item_limit() {
+    let relay = Relay::start(Limits {
+        fetch_items_max: 2,
+        ..Limits::default()
+    })
+    .await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let sent: Vec<Vec<u8>> = (1..=3)
+        .map(|seq| frame(&relay.alpha.identity, &relay.bravo.id(), seq))
+        .collect();
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
+        .await
+        .expect("deposit is stored");
+    let first = within(bravo.fetch(Duration::ZERO)).await.expect("fetches");
+    assert_eq!(first.len(), 2);
+    within(bravo.delete_upto(first[1].id))
+        .await
+        .expect("deletes");
+    let second = within(bravo.fetch(Duration::ZERO)).await.expect("fetches");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].frame, sent[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_refuses_a_relay_with_another_key() {
+    let relay = Relay::start(Limits::default()).await;
+    let impostor = Identity::from_secret(&[0x42; 32]);
+    let client = RelayClient::new(
+        &relay.server().url(),
+        impostor.id(),
+        relay.alpha.identity.clone(),
+    )
+    .expect("valid URL");
+    let before = relay.snapshot();
+    match within(client.ping()).await {
+        Err(RelayError::Transport(why)) => assert!(why.contains("certificate"), "{why}"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert_eq!(relay.snapshot(), before);
+
+    // A second relay (another identity) on the URL the client pinned the first one for.
+    let other_dir = tempfile::tempdir().expect("temporary directory");
+    let other_home = RelayHome::new(other_dir.path());
+    other_home
+        .init("Other Relay", now_ms())
+        .expect("initialises");
+    let other = RelayServer::start(&other_home, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("starts");
+    let misdirected =
+        RelayClient::new(&other.url(), relay.id, relay.alpha.identity.clone()).expect("valid URL");
+    assert!(matches!(
+        within(misdirected.fetch(Duration::ZERO)).await,
+        Err(RelayError::Transport(_))
+    ));
+    let unreachable = RelayClient::new(
+        "https://127.0.0.1:1",
+        relay.id,
+        relay.alpha.identity.clone(),
+    )
+    .expect("valid URL");
+    assert!(matches!(
+        within(unreachable.ping()).await,
+        Err(RelayError::Transport(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_endpoints_and_bad_delete_bodies_get_json_refusals() {
+    let relay = Relay::start(Limits::default()).await;
+    let a = &relay.alpha.identity;
+    let headers = relay.sign(a, "GET", "/v2/anything", b"");
+    assert_raw(
+        relay.raw("GET", "/v2/anything", &headers, b"").await,
+        404,
+        "no such endpoint",
+    );
+    let body = b"not cbor";
+    let headers = relay.sign(a, "POST", "/v1/mailbox/delete", body);
+    assert_raw(
+        relay
+            .raw("POST", "/v1/mailbox/delete", &headers, body)
+            .await,
+        400,
+        "body is malformed",
+    );
+    let too_many = wire::encode_delete(&DeleteRequest {
+        upto: 0,
+        ids: vec![1; parley_relay::limits::DELETE_IDS_MAX + 1],
+    });
+    let headers = relay.sign(a, "POST", "/v1/mailbox/delete", &too_many);
+    assert_raw(
+        relay
+            .raw("POST", "/v1/mailbox/delete", &headers, &too_many)
+            .await,
+        413,
+        "over the limit",
+    );
+    let headers = relay.sign(a, "GET", "/v1/mailbox?wait=1", b"");
+    assert_raw(
+        relay.raw("GET", "/v1/mailbox?wait=1", &headers, b"").await,
+        400,
+        "only parameter is wait_ms",
+    );
+    let headers = relay.sign(a, "GET", "/v1/ping", b"x");
+    assert_raw(
+        relay.raw("GET", "/v1/ping", &headers, b"x").await,
+        413,
+        "over the limit of 0 bytes",
+    );
+    let mut headers = relay.sign(a, "GET", "/v1/ping", b"");
+    headers.retain(|(name, _)| name != HEADER_NONCE);
+    headers.push((HEADER_NONCE.to_owned(), "XYZ".to_owned()));
+    assert_raw(
+        relay.raw("GET", "/v1/ping", &headers, b"").await,
+        401,
+        "malformed header parley-nonce",
+    );
+}
