@@ -266,6 +266,11 @@ fn set_up(root: &Path, channels: &[ChannelChoice]) -> anyhow::Result<Setup> {
             };
             node.add_relay_channel(utc_now_ms(), peer, &relay.url(), &relay_card, &relay_fp)?;
         }
+        // The benchmark measures parley, not the relay's per-station rate limit.
+        relay.configure(|config| {
+            config.limits.request_rate_per_second_max = 10_000;
+            config.limits.request_burst_max = 10_000;
+        })?;
         relay.start()?;
         Some(relay)
     } else {

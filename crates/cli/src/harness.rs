@@ -418,6 +418,17 @@ impl RelayProcess {
         Ok(path)
     }
 
+    /// Changes `relay.toml` (read when `serve` starts).
+    pub fn configure(
+        &self,
+        change: impl FnOnce(&mut parley_relay::RelayConfig),
+    ) -> anyhow::Result<()> {
+        let mut config = parley_relay::RelayHome::new(&self.home).config()?;
+        change(&mut config);
+        std::fs::write(self.home.join("relay.toml"), toml::to_string(&config)?)?;
+        Ok(())
+    }
+
     /// Admits a station by its card and fingerprint.
     pub fn admit(&self, station: &StationProcess, dir: &Path) -> anyhow::Result<()> {
         let card = station.card_file(dir)?;

@@ -201,3 +201,53 @@ fn stations_never_online_together_meet_through_the_relay() {
     assert!(done, "Alpha never saw Bravo's receipts through the relay");
     assert_eq!(inbox_texts(&net.bravo, "Alpha"), all);
 }
+
+/// A relay presenting another identity than the one pinned (an impostor on the pinned relay's
+/// address) is refused at the TLS handshake: the channel stays down and says why, nothing is
+/// deposited, and the direct channel carries the traffic.
+#[test]
+fn an_unknown_relay_certificate_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    let mut impostor = parley::harness::RelayProcess::init_at(
+        common::exe(),
+        root.path(),
+        "Impostor",
+        net.relay.listen,
+    )
+    .expect("impostor");
+    for station in [&net.alpha, &net.bravo] {
+        impostor.admit(station, root.path()).expect("admit");
+    }
+    impostor.start().expect("start the impostor");
+    net.alpha.start().expect("start Alpha");
+    net.bravo.start().expect("start Bravo");
+    await_channel(&net.alpha, "Bravo", "direct", "up");
+    let refused = wait_until(Duration::from_secs(20), || {
+        let status = net.alpha.json(&["status"]).expect("status");
+        status["peers"][0]["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .any(|c| c["kind"] == "relay" && c["state"] == "down" && !c["last_error"].is_null())
+    });
+    assert!(refused, "the impostor's certificate must be refused");
+    let all = texts("i", 0..10);
+    send_all(&net.alpha, "Bravo", &all);
+    await_inbox(&net.bravo, "Alpha", &all);
+    await_all_delivered(&net.alpha, &net.bravo);
+    assert_eq!(
+        net.alpha.channel_state("Bravo", "relay").as_deref(),
+        Some("down")
+    );
+    let status = net.alpha.json(&["status"]).expect("status");
+    let relay = status["peers"][0]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["kind"] == "relay")
+        .expect("relay")
+        .clone();
+    eprintln!("refusal: {}", relay["last_error"]);
+    assert_eq!(relay["counters"]["envelopes_received"], 0);
+}

@@ -63,6 +63,8 @@ pub struct ChannelHealth {
     pub rtt_us: Option<u64>,
     /// Heartbeats missed in a row.
     pub misses: u32,
+    /// Why the last heartbeat failed, until one succeeds.
+    pub last_error: Option<String>,
     /// State changes since the daemon started.
     pub changes: u64,
     /// The most recent changes, oldest first.
@@ -77,6 +79,7 @@ impl ChannelHealth {
             since_ms: now_ms,
             rtt_us: None,
             misses: 0,
+            last_error: None,
             changes: 0,
             transitions: VecDeque::new(),
         }
@@ -91,6 +94,7 @@ impl ChannelHealth {
     ) -> Option<&Transition> {
         self.rtt_us = Some(rtt_us);
         self.misses = 0;
+        self.last_error = None;
         if rtt_us > degraded_rtt_ms.saturating_mul(1000) {
             self.set(
                 now_ms,
@@ -105,6 +109,7 @@ impl ChannelHealth {
     /// A heartbeat went unanswered. Returns the change, if any.
     pub fn missed(&mut self, now_ms: u64, reason: &str) -> Option<&Transition> {
         self.misses = self.misses.saturating_add(1);
+        self.last_error = Some(reason.to_owned());
         if self.misses >= HEALTH_MISSES_DOWN {
             let reason = format!("{} heartbeats missed: {reason}", self.misses);
             self.set(now_ms, Health::Down, reason)

@@ -124,7 +124,64 @@ pub struct Config {
     pub health: HealthConfig,
 }
 
+/// Shortest heartbeat or scan interval a configuration may set, in milliseconds.
+pub const INTERVAL_MS_MIN: u64 = 50;
+/// Longest heartbeat or scan interval a configuration may set, in milliseconds.
+pub const INTERVAL_MS_MAX: u64 = 10 * 60_000;
+
 impl Config {
+    /// Checks the channel timing: intervals within [`INTERVAL_MS_MIN`]..=[`INTERVAL_MS_MAX`],
+    /// and a direct idle timeout of more than one and at most three heartbeat intervals, so a
+    /// dead direct channel is reported down within three heartbeats.
+    pub fn check_timing(&self) -> Result<(), String> {
+        let intervals = [
+            (
+                "direct.heartbeat_interval_ms",
+                self.direct.heartbeat_interval_ms,
+            ),
+            (
+                "direct.redial_delay_ms_min",
+                self.direct.redial_delay_ms_min,
+            ),
+            (
+                "direct.redial_delay_ms_max",
+                self.direct.redial_delay_ms_max,
+            ),
+            (
+                "relay.heartbeat_interval_ms",
+                self.relay.heartbeat_interval_ms,
+            ),
+            ("relay.poll_wait_ms", self.relay.poll_wait_ms),
+            ("courier.scan_interval_ms", self.courier.scan_interval_ms),
+            ("health.degraded_rtt_ms", self.health.degraded_rtt_ms),
+        ];
+        for (name, value) in intervals {
+            if !(INTERVAL_MS_MIN..=INTERVAL_MS_MAX).contains(&value) {
+                return Err(format!(
+                    "{name} = {value} is outside {INTERVAL_MS_MIN}..={INTERVAL_MS_MAX} ms"
+                ));
+            }
+        }
+        let heartbeat = self.direct.heartbeat_interval_ms;
+        if self.direct.idle_timeout_ms <= heartbeat || self.direct.idle_timeout_ms > 3 * heartbeat {
+            return Err(format!(
+                "direct.idle_timeout_ms = {} must be more than one and at most three heartbeat intervals ({heartbeat} ms)",
+                self.direct.idle_timeout_ms
+            ));
+        }
+        if self.direct.redial_delay_ms_min > self.direct.redial_delay_ms_max {
+            return Err("direct.redial_delay_ms_min is above direct.redial_delay_ms_max".into());
+        }
+        if self.relay.poll_wait_ms > parley_relay::limits::FETCH_WAIT_MS_MAX {
+            return Err(format!(
+                "relay.poll_wait_ms = {} is above what relays allow by default ({} ms)",
+                self.relay.poll_wait_ms,
+                parley_relay::limits::FETCH_WAIT_MS_MAX
+            ));
+        }
+        Ok(())
+    }
+
     /// A configuration with default channel timing.
     pub fn new(name: String, lang: String, listen: String) -> Self {
         Self {
@@ -245,4 +302,48 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Station
         .and_then(|()| file.sync_all())
         .map_err(|e| StationError::io("writing a file in the home", e))?;
     fs::rename(&tmp, path).map_err(|e| StationError::io("renaming a file in the home", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_limits_hold_on_both_sides() {
+        let base = Config::new("A".into(), "en".into(), DEFAULT_LISTEN.into());
+        assert_eq!(base.check_timing(), Ok(()));
+        let with = |change: fn(&mut Config)| {
+            let mut config = base.clone();
+            change(&mut config);
+            config.check_timing()
+        };
+        assert!(with(|c| c.relay.heartbeat_interval_ms = INTERVAL_MS_MIN).is_ok());
+        assert!(with(|c| c.relay.heartbeat_interval_ms = INTERVAL_MS_MIN - 1).is_err());
+        assert!(with(|c| c.courier.scan_interval_ms = INTERVAL_MS_MAX).is_ok());
+        assert!(with(|c| c.courier.scan_interval_ms = INTERVAL_MS_MAX + 1).is_err());
+        // Down within three heartbeats: the idle timeout may be three intervals, not more.
+        assert!(with(|c| c.direct.idle_timeout_ms = 3 * c.direct.heartbeat_interval_ms).is_ok());
+        let error = with(|c| c.direct.idle_timeout_ms = 3 * c.direct.heartbeat_interval_ms + 1);
+        assert!(
+            error
+                .unwrap_err()
+                .contains("at most three heartbeat intervals")
+        );
+        assert!(with(|c| c.direct.idle_timeout_ms = c.direct.heartbeat_interval_ms).is_err());
+        assert!(with(|c| c.relay.poll_wait_ms = parley_relay::limits::FETCH_WAIT_MS_MAX).is_ok());
+        assert!(
+            with(|c| c.relay.poll_wait_ms = parley_relay::limits::FETCH_WAIT_MS_MAX + 1).is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_parley_toml_are_refused() {
+        let text =
+            "name = \"A\"\nlang = \"en\"\nlisten = \"127.0.0.1:7300\"\n[relay]\nheartbeat_ms = 5\n";
+        assert!(toml::from_str::<Config>(text).is_err());
+        let text = "name = \"A\"\nlang = \"en\"\nlisten = \"127.0.0.1:7300\"\n[relay]\nheartbeat_interval_ms = 500\n";
+        let config: Config = toml::from_str(text).expect("partial tables take defaults");
+        assert_eq!(config.relay.heartbeat_interval_ms, 500);
+        assert_eq!(config.courier, CourierTiming::default());
+    }
 }

@@ -71,6 +71,7 @@ impl Node {
     /// Opens an initialised station and restores every link from the store.
     pub fn open(home: &Home) -> Result<Self, StationError> {
         let config = home.config()?;
+        config.check_timing().map_err(StationError::Config)?;
         let identity = home.identity()?;
         let store = Store::open(&home.store_path())?;
         let station = store
@@ -339,6 +340,7 @@ pub fn validate_config(config: &Config) -> Result<(), StationError> {
         )));
     }
     parse_listen(&config.listen)?;
+    config.check_timing().map_err(StationError::Config)?;
     Ok(())
 }
 

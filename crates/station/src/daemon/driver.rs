@@ -457,7 +457,10 @@ impl Driver {
                 (Ok(_), _) => health
                     .set(now, Health::Up, "folder present".into())
                     .cloned(),
-                (Err(error), _) => health.set(now, Health::Down, error.clone()).cloned(),
+                (Err(error), _) => {
+                    health.last_error = Some(error.clone());
+                    health.set(now, Health::Down, error.clone()).cloned()
+                }
             },
         );
     }
@@ -706,6 +709,7 @@ impl Driver {
                         "since_ms": slot.health.since_ms,
                         "rtt_ms": slot.health.rtt_us.map(|us| us as f64 / 1000.0),
                         "changes": slot.health.changes,
+                        "last_error": slot.health.last_error,
                         "transitions": slot.health.transitions,
                         "counters": slot.counters,
                     }),
