@@ -12,6 +12,20 @@ use common::{
 };
 use parley::harness::wait_until;
 
+/// Heartbeat intervals set by `fast_heartbeats`, in milliseconds.
+const RELAY_HEARTBEAT_MS: u64 = 250;
+const DIRECT_HEARTBEAT_MS: u64 = 200;
+/// What polling `status` through the CLI and a busy two-core machine may add, in milliseconds.
+const OBSERVATION_SLACK_MS: u64 = 1_500;
+
+fn assert_down_within_three_heartbeats(took: Duration, heartbeat_ms: u64) {
+    let bound = Duration::from_millis(3 * heartbeat_ms + OBSERVATION_SLACK_MS);
+    assert!(
+        took <= bound,
+        "reported down after {took:?}, more than three heartbeats ({heartbeat_ms} ms) and slack"
+    );
+}
+
 /// (a) The relay is killed with SIGKILL mid-stream: the direct link carries on, nothing lost.
 #[test]
 fn relay_killed_mid_stream_direct_carries_on() {
@@ -22,8 +36,10 @@ fn relay_killed_mid_stream_direct_carries_on() {
     let all = texts("a", 0..200);
     send_all(&net.alpha, "Bravo", &all[..80]);
     net.relay.kill9().expect("kill -9 the relay");
-    send_all(&net.alpha, "Bravo", &all[80..]);
+    let killed = Instant::now();
     await_channel(&net.alpha, "Bravo", "relay", "down");
+    assert_down_within_three_heartbeats(killed.elapsed(), RELAY_HEARTBEAT_MS);
+    send_all(&net.alpha, "Bravo", &all[80..]);
     await_inbox(&net.bravo, "Alpha", &all);
     await_all_delivered(&net.alpha, &net.bravo);
 }
@@ -41,8 +57,10 @@ fn direct_cut_mid_stream_relay_carries_on() {
     let all = texts("b", 0..200);
     send_all(&net.alpha, "Bravo", &all[..80]);
     net.cut_direct(true);
+    let cut = Instant::now();
     send_all(&net.alpha, "Bravo", &all[80..199]);
     await_channel(&net.alpha, "Bravo", "direct", "down");
+    assert_down_within_three_heartbeats(cut.elapsed(), DIRECT_HEARTBEAT_MS);
     await_inbox(&net.bravo, "Alpha", &all[..199]);
     // One more, timed: relay only.
     let started = Instant::now();
