@@ -69,9 +69,13 @@ pub const REQUEST_CLOCK_SKEW_MS_MAX: u64 = 5 * 60_000;
 
 /// Most TLS connections served at once; further clients wait in the listen backlog.
 pub const CONNECTIONS_MAX: usize = 1024;
+/// Most deposits read and processed at once (each body up to the deposit body limit, so this
+/// bounds their memory); further deposits wait their turn.
+pub const DEPOSITS_IN_FLIGHT_MAX: usize = 32;
 /// Longest a TLS handshake may take before the connection is dropped, in milliseconds.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-/// Longest a client may take to send a request's headers, in milliseconds.
+/// Longest a client may take to send a request's headers, in milliseconds; this is also how
+/// long an idle keep-alive connection is kept open.
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Longest a client may take to send a request's body, in milliseconds.
 pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
@@ -82,8 +86,11 @@ pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Client: longest a TCP connect plus TLS handshake may take, in milliseconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
-/// Client: longest an idle pooled connection is kept for reuse, in milliseconds.
-pub const POOL_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// Client: longest an idle pooled connection is kept for reuse, in milliseconds; well below
+/// [`HEADER_READ_TIMEOUT_MS`], after which the relay closes idle connections, so a request is
+/// never sent on a connection the relay is closing.
+pub const POOL_IDLE_TIMEOUT_MS: u64 = 5_000;
+const _: () = assert!(POOL_IDLE_TIMEOUT_MS * 2 <= HEADER_READ_TIMEOUT_MS);
 /// Client: largest answer read from a relay, in bytes (the largest fetch answer plus framing).
 pub const RESPONSE_SIZE_MAX_BYTES: usize =
     FETCH_FRAMES_SIZE_MAX_BYTES + FETCH_ITEMS_MAX_LIMIT * 16 + BODY_CBOR_OVERHEAD_BYTES;

@@ -3,10 +3,14 @@
 //!
 //! Guarantees:
 //! - Every request except `GET /v1/health` is authenticated before anything else happens to
-//!   it: headers parsed, timestamp within [`REQUEST_CLOCK_SKEW_MS_MAX`], signature verified,
-//!   station admitted and not revoked (read from the store on every request, so `parley relay
-//!   admit/revoke` in another process takes effect at once), then the per-station rate limit.
-//!   The nonce is recorded in the same transaction as the operation (see [`crate::store`]).
+//!   it: headers parsed and timestamp within [`REQUEST_CLOCK_SKEW_MS_MAX`] (before the body is
+//!   read), then body read within its limit, signature verified, station admitted and not
+//!   revoked (read from the store on every request, so `parley relay admit/revoke` in another
+//!   process takes effect at once), nonce not seen before (so a replay costs the station no
+//!   rate budget), then the per-station rate limit. The nonce is recorded in the same
+//!   transaction as the operation (see [`crate::store`]).
+//! - Memory is bounded: at most [`CONNECTIONS_MAX`] connections and [`DEPOSITS_IN_FLIGHT_MAX`]
+//!   deposit bodies at once.
 //! - A deposit is verified frame by frame (envelope or receipt signature, sender = requester,
 //!   recipient = the mailbox) and stored all or nothing; it is answered 200 only after its
 //!   transaction committed with `synchronous=FULL`.
@@ -49,9 +53,9 @@ use tracing::{debug, error, info, warn};
 use crate::auth::{AuthError, RequestAuth};
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
-    BODY_READ_TIMEOUT_MS, CONNECTIONS_MAX, DELETE_BODY_SIZE_MAX_BYTES, FETCH_FRAMES_SIZE_MAX_BYTES,
-    HEADER_READ_TIMEOUT_MS, Limits, REQUEST_CLOCK_SKEW_MS_MAX, SHUTDOWN_GRACE_MS,
-    TLS_HANDSHAKE_TIMEOUT_MS,
+    BODY_READ_TIMEOUT_MS, CONNECTIONS_MAX, DELETE_BODY_SIZE_MAX_BYTES, DEPOSITS_IN_FLIGHT_MAX,
+    FETCH_FRAMES_SIZE_MAX_BYTES, HEADER_READ_TIMEOUT_MS, Limits, REQUEST_CLOCK_SKEW_MS_MAX,
+    SHUTDOWN_GRACE_MS, TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
 use crate::wire::{self, BodyError, FetchAnswer, Fetched, RefusalBody};
@@ -212,6 +216,8 @@ struct Relay {
     limiter: DefaultKeyedRateLimiter<StationId>,
     /// Woken when a deposit adds items to the mailbox; one per station that used the relay.
     mailboxes: Mutex<HashMap<StationId, Arc<Notify>>>,
+    /// Deposits being read or processed; see [`DEPOSITS_IN_FLIGHT_MAX`].
+    deposit_slots: Semaphore,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -247,16 +253,16 @@ impl Relay {
         }
     }
 
-    /// Authenticates a request (see the module documentation for the order of checks).
+    /// Completes the authentication of a request whose headers passed
+    /// [`authenticate_headers`] and whose body has been read: signature, admission, nonce,
+    /// rate limit.
     async fn authenticate(
         &self,
+        auth: RequestAuth,
         method: &Method,
         uri: &Uri,
-        headers: &HeaderMap,
         body: &Bytes,
     ) -> Result<Authenticated, Refusal> {
-        let auth = RequestAuth::from_headers(headers)?;
-        auth.check_time(now_ms())?;
         let station = auth.station;
         let relay = self.id;
         let method = method.as_str().to_owned();
@@ -272,7 +278,8 @@ impl Relay {
         };
         // Hashing a large body and verifying take long enough to keep off the async workers.
         blocking(move || auth.verify(&relay, &method, &target, &body)).await??;
-        match self.db(move |store| store.station_status(&station)).await? {
+        let (status, seen) = self.db(move |store| store.check_request(&nonce)).await?;
+        match status {
             StationStatus::Admitted => {}
             StationStatus::Revoked => {
                 return Err(StoreError::Revoked(station.fingerprint().to_string()).into());
@@ -280,6 +287,9 @@ impl Relay {
             StationStatus::Unknown => {
                 return Err(StoreError::NotAdmitted(station.fingerprint().to_string()).into());
             }
+        }
+        if seen {
+            return Err(StoreError::Replayed.into());
         }
         if let Err(not_until) = self.limiter.check_key(&station) {
             let wait = not_until.wait_time_from(self.limiter.clock().now());
@@ -331,6 +341,13 @@ impl Relay {
             }
         }
     }
+}
+
+/// Parses the authentication headers and checks the timestamp, before the body is read.
+fn authenticate_headers(headers: &HeaderMap) -> Result<RequestAuth, Refusal> {
+    let auth = RequestAuth::from_headers(headers)?;
+    auth.check_time(now_ms())?;
+    Ok(auth)
 }
 
 /// Reads a request body of at most `limit` bytes within [`BODY_READ_TIMEOUT_MS`].
@@ -449,8 +466,9 @@ async fn ping(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let auth = authenticate_headers(&headers)?;
     let body = read_body(body, 0).await?;
-    let request = relay.authenticate(&method, &uri, &headers, &body).await?;
+    let request = relay.authenticate(auth, &method, &uri, &body).await?;
     relay
         .db(move |store| store.record_request(&request.nonce))
         .await?;
@@ -465,8 +483,15 @@ async fn deposit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let auth = authenticate_headers(&headers)?;
+    // Bounds the memory deposits take: at most DEPOSITS_IN_FLIGHT_MAX bodies at once.
+    let _slot = relay
+        .deposit_slots
+        .acquire()
+        .await
+        .map_err(|_| Refusal::internal())?;
     let body = read_body(body, relay.limits.deposit_body_size_max_bytes()).await?;
-    let request = relay.authenticate(&method, &uri, &headers, &body).await?;
+    let request = relay.authenticate(auth, &method, &uri, &body).await?;
     let recipient = parse_recipient(path)?;
     let frames_max = relay.limits.deposit_frames_max;
     let requester = request.station;
@@ -515,8 +540,9 @@ async fn fetch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let auth = authenticate_headers(&headers)?;
     let body = read_body(body, 0).await?;
-    let request = relay.authenticate(&method, &uri, &headers, &body).await?;
+    let request = relay.authenticate(auth, &method, &uri, &body).await?;
     let wait_ms = wire::parse_fetch_query(uri.query())?.min(relay.limits.fetch_wait_ms_max);
     let retention_ms = relay.limits.retention_ms;
     relay
@@ -541,8 +567,9 @@ async fn delete(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let auth = authenticate_headers(&headers)?;
     let body = read_body(body, DELETE_BODY_SIZE_MAX_BYTES).await?;
-    let request = relay.authenticate(&method, &uri, &headers, &body).await?;
+    let request = relay.authenticate(auth, &method, &uri, &body).await?;
     let wanted = wire::decode_delete(&body)?;
     let deleted = relay
         .db(move |store| store.delete(&request.nonce, wanted.upto, &wanted.ids))
@@ -625,6 +652,7 @@ impl RelayServer {
             store: Arc::new(Mutex::new(store)),
             limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),
+            deposit_slots: Semaphore::new(DEPOSITS_IN_FLIGHT_MAX),
             shutdown: shutdown_watch.clone(),
         });
         let acceptor = TlsAcceptor::from(Arc::new(tls));

@@ -413,6 +413,19 @@ impl Store {
         status_in(&self.conn, station)
     }
 
+    /// Whether the requesting station may use the relay, and whether the request's nonce was
+    /// used already. A read: the authoritative check is the insert in the request's
+    /// transaction; this one lets a replay be refused before it costs the station rate budget.
+    pub fn check_request(&self, nonce: &NonceRecord) -> Result<(StationStatus, bool), StoreError> {
+        let status = status_in(&self.conn, &nonce.station)?;
+        let seen: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM nonces WHERE station = ?1 AND nonce = ?2)",
+            params![nonce.station.0, nonce.nonce],
+            |row| row.get(0),
+        )?;
+        Ok((status, seen))
+    }
+
     /// Runs `action` for an authenticated request in one transaction that first records its
     /// nonce and re-checks that the station is admitted. Commits on success and on refusals
     /// (recording only the nonce: `action` must not write before it has decided to proceed),

@@ -128,7 +128,7 @@ async fn genuine_protocol_frames_cross_the_relay() {
     within(
         relay
             .client(&relay.alpha)
-            .deposit(&to, &[transmit.frame.clone()]),
+            .deposit(&to, std::slice::from_ref(&transmit.frame)),
     )
     .await
     .expect("deposit is stored");
@@ -587,7 +587,17 @@ async fn request_rate_is_limited_per_station() {
     })
     .await;
     let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
-    for _ in 0..3 {
+    // Replays are refused before they cost the station any of its budget.
+    let headers = relay.sign(&relay.alpha.identity, "GET", "/v1/ping", b"");
+    assert_eq!(relay.raw("GET", "/v1/ping", &headers, b"").await.0, 200);
+    for _ in 0..5 {
+        assert_raw(
+            relay.raw("GET", "/v1/ping", &headers, b"").await,
+            401,
+            "replayed",
+        );
+    }
+    for _ in 0..2 {
         within(alpha.ping()).await.expect("within the burst");
     }
     let limited = within(alpha.ping()).await;
@@ -762,4 +772,18 @@ async fn unknown_endpoints_and_bad_delete_bodies_get_json_refusals() {
         401,
         "malformed header parley-nonce",
     );
+}
+
+/// Heartbeats reuse pooled connections; the relay closes idle ones after
+/// `HEADER_READ_TIMEOUT_MS`, and the client never sends on a connection being closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_survive_idle_connections_being_closed() {
+    let relay = Relay::start(Limits::default()).await;
+    let alpha = relay.client(&relay.alpha);
+    for pause_ms in [0, 4_900, 10_100] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        within(alpha.ping())
+            .await
+            .expect("ping answers after an idle pause");
+    }
 }
