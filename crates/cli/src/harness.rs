@@ -17,6 +17,30 @@ pub fn free_udp_port() -> anyhow::Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
+/// Runs `exe --home HOME args…` and returns its output, whatever the exit code.
+fn run_parley(exe: &Path, home: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    Command::new(exe)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PARLEY_HOME")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running parley {}", args.join(" ")))
+}
+
+/// The standard output of a command that must have succeeded, else its standard error.
+fn succeeded(who: &str, args: &[&str], output: Output) -> anyhow::Result<String> {
+    if !output.status.success() {
+        bail!(
+            "{who}: parley {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_tcp_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free TCP port")?;
@@ -90,28 +114,12 @@ impl StationProcess {
 
     /// Runs `parley --home HOME args…` and returns its output, whatever the exit code.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
-        Command::new(&self.exe)
-            .arg("--home")
-            .arg(&self.home)
-            .args(args)
-            .env_remove("PARLEY_HOME")
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running parley {}", args.join(" ")))
+        run_parley(&self.exe, &self.home, args)
     }
 
     /// Runs a command that must succeed; returns its standard output.
     pub fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self.cli(args)?;
-        if !output.status.success() {
-            bail!(
-                "{}: parley {} failed: {}",
-                self.name,
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        succeeded(&self.name, args, self.cli(args)?)
     }
 
     /// Runs a `--json` command and parses its output.
@@ -372,28 +380,15 @@ impl RelayProcess {
 
     /// Runs `parley --home HOME relay args…`, whatever the exit code.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
-        Command::new(&self.exe)
-            .arg("--home")
-            .arg(&self.home)
-            .arg("relay")
-            .args(args)
-            .env_remove("PARLEY_HOME")
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running parley relay {}", args.join(" ")))
+        let all: Vec<&str> = std::iter::once("relay")
+            .chain(args.iter().copied())
+            .collect();
+        run_parley(&self.exe, &self.home, &all)
     }
 
     /// Runs a relay command that must succeed; returns its standard output.
     pub fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self.cli(args)?;
-        if !output.status.success() {
-            bail!(
-                "parley relay {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        succeeded("relay", args, self.cli(args)?)
     }
 
     /// The URL stations use.

@@ -216,7 +216,8 @@ impl Node {
             Ok(bundle) => (bundle.frames, false),
             Err(error) if salvage => {
                 tracing::warn!(%error, "bundle signature failed; salvaging frame by frame");
-                let again = Bundle::peek(bytes).expect("parsed above");
+                let again = Bundle::peek(bytes)
+                    .map_err(|e| refused(format!("the bundle is damaged ({e})")))?;
                 (again.salvage(), true)
             }
             Err(error) => {
