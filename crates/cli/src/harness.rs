@@ -29,6 +29,21 @@ fn run_parley(exe: &Path, home: &Path, args: &[&str]) -> anyhow::Result<Output> 
         .with_context(|| format!("running parley {}", args.join(" ")))
 }
 
+/// Starts a long-running `parley` process with its log (stderr) going to `log`, at level
+/// `$PARLEY_LOG` or `info`.
+fn spawn_logged(mut command: Command, log: std::fs::File) -> std::io::Result<Child> {
+    command
+        .env_remove("PARLEY_HOME")
+        .env(
+            "PARLEY_LOG",
+            std::env::var("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+}
+
 /// The standard output of a command that must have succeeded, else its standard error.
 fn succeeded(who: &str, args: &[&str], output: Output) -> anyhow::Result<String> {
     if !output.status.success() {
@@ -183,20 +198,8 @@ impl StationProcess {
             }
             None => Command::new(&self.exe),
         };
-        let child = command
-            .arg("--home")
-            .arg(&self.home)
-            .arg("run")
-            .env_remove("PARLEY_HOME")
-            .env(
-                "PARLEY_LOG",
-                std::env::var("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting parley run")?;
+        command.arg("--home").arg(&self.home).arg("run");
+        let child = spawn_logged(command, log).context("starting parley run")?;
         self.daemon = Some(child);
         let ready = wait_until(Duration::from_millis(START_TIMEOUT_MS), || {
             self.json(&["status"])
@@ -444,20 +447,14 @@ impl RelayProcess {
         }
         self.starts += 1;
         let log = std::fs::File::create(self.home.join(format!("serve-{}.log", self.starts)))?;
-        let child = Command::new(&self.exe)
-            .arg("--home")
-            .arg(&self.home)
-            .args(["relay", "serve", "--listen", &self.listen.to_string()])
-            .env_remove("PARLEY_HOME")
-            .env(
-                "PARLEY_LOG",
-                std::env::var("PARLEY_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting parley relay serve")?;
+        let mut command = Command::new(&self.exe);
+        command.arg("--home").arg(&self.home).args([
+            "relay",
+            "serve",
+            "--listen",
+            &self.listen.to_string(),
+        ]);
+        let child = spawn_logged(command, log).context("starting parley relay serve")?;
         self.server = Some(child);
         let listen = self.listen;
         if !wait_until(Duration::from_millis(START_TIMEOUT_MS), || {

@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Net, await_all_delivered, await_channel, await_counter, await_inbox, inbox_texts, send_all,
-    texts,
+    Net, await_all_delivered, await_channel, await_inbox, await_relay_caught_up, channel_counter,
+    inbox_texts, send_all, texts,
 };
 use parley::harness::wait_until;
 
@@ -162,9 +162,9 @@ fn relay_restarts_with_and_without_its_store() {
     // Bravo is stopped so the envelopes wait in the relay's mailbox when it is killed.
     net.bravo.stop().expect("stop Bravo");
     let first = texts("d1", 0..40);
+    let before = channel_counter(&net.alpha, "relay", "envelopes_sent");
     send_all(&net.alpha, "Bravo", &first);
-    await_counter(&net.alpha, "relay", "envelopes_sent", 40);
-    std::thread::sleep(Duration::from_millis(500));
+    await_relay_caught_up(&net.alpha, before + 40, 0);
     net.relay.kill9().expect("kill -9 the relay");
     net.relay.start().expect("restart the relay, store intact");
     net.bravo.start().expect("start Bravo");
@@ -174,9 +174,9 @@ fn relay_restarts_with_and_without_its_store() {
     // Wiped: the mailbox is gone with everything in it.
     net.bravo.stop().expect("stop Bravo");
     let second = texts("d2", 0..40);
+    let before = channel_counter(&net.alpha, "relay", "envelopes_sent");
     send_all(&net.alpha, "Bravo", &second);
-    await_counter(&net.alpha, "relay", "envelopes_sent", 80);
-    std::thread::sleep(Duration::from_millis(500));
+    await_relay_caught_up(&net.alpha, before + 40, 0);
     net.relay.kill9().expect("kill -9 the relay");
     for file in ["relay.sqlite", "relay.sqlite-wal", "relay.sqlite-shm"] {
         let _ = std::fs::remove_file(net.relay.home.join(file));
@@ -204,15 +204,13 @@ fn stations_never_online_together_meet_through_the_relay() {
     await_channel(&net.alpha, "Bravo", "relay", "up");
     let all = texts("e", 0..60);
     send_all(&net.alpha, "Bravo", &all);
-    // Deposited (the relay accepted them) before Alpha goes away.
-    await_counter(&net.alpha, "relay", "envelopes_sent", 60);
-    std::thread::sleep(Duration::from_millis(500));
+    // Stored at the relay before Alpha goes away.
+    await_relay_caught_up(&net.alpha, 60, 0);
     net.alpha.stop().expect("stop Alpha");
     net.bravo.start().expect("start Bravo");
     await_inbox(&net.bravo, "Alpha", &all);
     // Bravo's receipts reach the relay before it goes.
-    await_counter(&net.bravo, "relay", "receipts_sent", 1);
-    std::thread::sleep(Duration::from_millis(500));
+    await_relay_caught_up(&net.bravo, 0, 1);
     net.bravo.stop().expect("stop Bravo");
     net.alpha.start().expect("restart Alpha");
     let done = wait_until(Duration::from_secs(60), || net.alpha.all_delivered());

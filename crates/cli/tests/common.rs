@@ -153,19 +153,6 @@ pub fn channel_counter(station: &StationProcess, kind: &str, counter: &str) -> u
         .unwrap_or(0)
 }
 
-/// Waits until a channel counter reaches `at_least`.
-pub fn await_counter(station: &StationProcess, kind: &str, counter: &str, at_least: u64) {
-    let reached = wait_until(Duration::from_secs(30), || {
-        channel_counter(station, kind, counter) >= at_least
-    });
-    assert!(
-        reached,
-        "{}'s {kind} {counter} stayed at {}",
-        station.name,
-        channel_counter(station, kind, counter)
-    );
-}
-
 /// Two paired stations whose direct addresses lead nowhere (a port nothing listens on), so
 /// only the channels a test adds carry traffic.
 pub fn paired_without_direct(root: &Path) -> (StationProcess, StationProcess) {
@@ -182,4 +169,22 @@ pub fn paired_without_direct(root: &Path) -> (StationProcess, StationProcess) {
         .pin_at(&alpha, &nowhere, root)
         .expect("Bravo pins Alpha");
     (alpha, bravo)
+}
+
+/// Waits until `station` has handed at least `envelopes` envelopes and `receipts` receipts to
+/// its relay channel and the relay has confirmed storing every frame handed to it.
+pub fn await_relay_caught_up(station: &StationProcess, envelopes: u64, receipts: u64) {
+    let caught_up = wait_until(Duration::from_secs(30), || {
+        let count = |counter| channel_counter(station, "relay", counter);
+        let (envelopes_sent, receipts_sent) = (count("envelopes_sent"), count("receipts_sent"));
+        envelopes_sent >= envelopes
+            && receipts_sent >= receipts
+            && count("envelopes_stored_at_relay") >= envelopes_sent
+            && count("receipts_stored_at_relay") >= receipts_sent
+    });
+    assert!(
+        caught_up,
+        "{}'s relay did not confirm storing what it was handed",
+        station.name
+    );
 }

@@ -25,12 +25,12 @@ fn a_shared_drop_folder_carries_traffic_both_ways() {
     let drop = root.path().join("drop");
     std::fs::create_dir(&drop).expect("drop folder");
     let drop_text = drop.to_str().expect("UTF-8");
-    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
-        station.fast_heartbeats().expect("configure");
-        station
-            .ok(&["channel", "add", peer, "courier", drop_text])
-            .expect("add the drop folder");
-    }
+    alpha.fast_heartbeats().expect("configure");
+    bravo.fast_heartbeats().expect("configure");
+    // Alpha adds the folder while stopped (straight to its store)…
+    alpha
+        .ok(&["channel", "add", "Bravo", "courier", drop_text])
+        .expect("add the drop folder");
     // Relative and missing folders are refused.
     let missing = alpha
         .cli(&["channel", "add", "Bravo", "courier", "/nonexistent/drop"])
@@ -44,7 +44,16 @@ fn a_shared_drop_folder_carries_traffic_both_ways() {
 
     alpha.start().expect("start Alpha");
     bravo.start().expect("start Bravo");
+    // …Bravo while running (through its daemon, which starts the folder at once).
+    bravo
+        .ok(&["channel", "add", "Alpha", "courier", drop_text])
+        .expect("add the drop folder to a running station");
+    let twice = bravo
+        .cli(&["channel", "add", "Alpha", "courier", drop_text])
+        .expect("run");
+    assert!(!twice.status.success(), "the same folder twice is refused");
     await_channel(&alpha, "Bravo", "courier", "up");
+    await_channel(&bravo, "Alpha", "courier", "up");
     let listed = alpha.json(&["channel", "list"]).expect("channel list");
     assert!(
         listed

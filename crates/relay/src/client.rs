@@ -383,30 +383,26 @@ impl RelayClient {
     /// are ignored by the relay).
     pub async fn delete(&self, ids: &[u64]) -> Result<(), RelayError> {
         for chunk in ids.chunks(crate::limits::DELETE_IDS_MAX) {
-            let body = wire::encode_delete(&DeleteRequest {
+            self.post_delete(DeleteRequest {
                 upto: 0,
                 ids: chunk.to_vec(),
-            });
-            let answer = self
-                .call(
-                    Method::POST,
-                    "/v1/mailbox/delete",
-                    body,
-                    Self::request_timeout(),
-                )
-                .await?;
-            wire::decode_count(&answer, "delete answer")
-                .map_err(|error| RelayError::Protocol(error.to_string()))?;
+            })
+            .await?;
         }
         Ok(())
     }
 
     /// Deletes every item of this station's mailbox with an id up to `upto`.
     pub async fn delete_upto(&self, upto: u64) -> Result<(), RelayError> {
-        let body = wire::encode_delete(&DeleteRequest {
+        self.post_delete(DeleteRequest {
             upto,
             ids: Vec::new(),
-        });
+        })
+        .await
+    }
+
+    async fn post_delete(&self, request: DeleteRequest) -> Result<(), RelayError> {
+        let body = wire::encode_delete(&request);
         let answer = self
             .call(
                 Method::POST,

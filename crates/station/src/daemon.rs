@@ -111,6 +111,17 @@ pub enum Input {
         /// Round-trip time or the failure.
         result: Result<u64, String>,
     },
+    /// A relay confirmed it stored (durably) frames for `peer`.
+    Deposited {
+        /// Which relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Envelopes among them.
+        envelopes: u64,
+        /// Receipts among them.
+        receipts: u64,
+    },
     /// A pinned peer opened a connection to us: it may have restarted, so our own
     /// connection to it may be dead without knowing it yet.
     PeerDialled(StationId),

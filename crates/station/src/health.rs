@@ -124,6 +124,13 @@ impl ChannelHealth {
         }
     }
 
+    /// The transport knows the channel is unusable (a folder vanished): down at once, with
+    /// the reason kept as the last error.
+    pub fn unavailable(&mut self, now_ms: u64, reason: &str) -> Option<&Transition> {
+        self.last_error = Some(reason.to_owned());
+        self.set(now_ms, Health::Down, reason.to_owned())
+    }
+
     /// Sets the state directly (the transport knows). Returns the change, if any.
     pub fn set(&mut self, now_ms: u64, state: Health, reason: String) -> Option<&Transition> {
         if state == self.state {
@@ -183,6 +190,12 @@ mod tests {
         assert_eq!(health.since_ms, 8);
         assert_eq!(health.changes, 5);
         assert_eq!(health.rtt_us, None);
+        assert_eq!(health.last_error.as_deref(), Some("timeout"));
+        assert_eq!(health.answered(9, 1_000, 100).unwrap().to, Health::Up);
+        assert_eq!(health.last_error, None);
+        let gone = health.unavailable(10, "folder missing").unwrap();
+        assert_eq!(gone.to, Health::Down);
+        assert_eq!(health.last_error.as_deref(), Some("folder missing"));
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct ChannelCounters {
     pub rejected: u64,
     /// Frames not handed over because the channel's queue was full (resent later).
     pub queue_full: u64,
+    /// Envelopes the relay confirmed it stored (relay channels only).
+    pub envelopes_stored_at_relay: u64,
+    /// Receipts the relay confirmed it stored (relay channels only).
+    pub receipts_stored_at_relay: u64,
 }
 
 /// Where an import's outcome goes once it is committed.
@@ -432,6 +436,17 @@ impl Driver {
                 );
             }
             Input::Heartbeat { via, result } => self.heartbeat(now, via, result),
+            Input::Deposited {
+                via,
+                peer,
+                envelopes,
+                receipts,
+            } => {
+                if let Some(slot) = self.slot_mut(&peer, via) {
+                    slot.counters.envelopes_stored_at_relay += envelopes;
+                    slot.counters.receipts_stored_at_relay += receipts;
+                }
+            }
             Input::PeerDialled(peer) => self.network.kick(&peer),
             Input::Api(request, reply) => {
                 let response = self.api(now, request);
@@ -457,10 +472,7 @@ impl Driver {
                 (Ok(_), _) => health
                     .set(now, Health::Up, "folder present".into())
                     .cloned(),
-                (Err(error), _) => {
-                    health.last_error = Some(error.clone());
-                    health.set(now, Health::Down, error.clone()).cloned()
-                }
+                (Err(error), _) => health.unavailable(now, error).cloned(),
             },
         );
     }

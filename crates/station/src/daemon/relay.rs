@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use parley_proto::frame::TAG_ENVELOPE;
 use parley_proto::{Identity, StationId};
 use parley_relay::limits::DEPOSIT_FRAMES_MAX;
 use parley_relay::{RelayClient, RelayError};
@@ -41,8 +42,15 @@ pub(super) fn spawn(
         timing.clone(),
         inputs.clone(),
     ));
+    let inputs_for_deposits = inputs.clone();
     runtime.spawn(fetch_loop(client.clone(), via, timing.clone(), inputs));
-    runtime.spawn(deposit_loop(client, timing, frames));
+    runtime.spawn(deposit_loop(
+        client,
+        via,
+        timing,
+        frames,
+        inputs_for_deposits,
+    ));
     queue
 }
 
@@ -118,8 +126,10 @@ async fn fetch_loop(
 
 async fn deposit_loop(
     client: RelayClient,
+    via: Via,
     timing: RelayTiming,
     mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>,
+    inputs: std_mpsc::Sender<Input>,
 ) {
     let mut retry = Backoff::new(timing.heartbeat_interval_ms);
     while let Some(first) = frames.recv().await {
@@ -139,6 +149,19 @@ async fn deposit_loop(
                 match client.deposit(&to, &group).await {
                     Ok(()) => {
                         retry.reset();
+                        let envelopes = group
+                            .iter()
+                            .filter(|f| f.first() == Some(&TAG_ENVELOPE))
+                            .count() as u64;
+                        let input = Input::Deposited {
+                            via,
+                            peer: to,
+                            envelopes,
+                            receipts: group.len() as u64 - envelopes,
+                        };
+                        if inputs.send(input).is_err() {
+                            return;
+                        }
                         break;
                     }
                     Err(RelayError::Refused { status, reason }) => {
