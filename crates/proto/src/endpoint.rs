@@ -12,10 +12,49 @@ use crate::envelope::Envelope;
 use crate::error::{DecodeError, Rejection, SendError};
 use crate::frame::Frame;
 use crate::id::{EntryId, Identity, StationId};
-use crate::link::{Event, Link, Transmit};
+use crate::link::{Delivery, Event, Link, Transmit};
 use crate::receipt::Receipt;
 use crate::seal::Keyring;
 use crate::store_op::{LinkSnapshot, StoreOp};
+
+/// What a frame carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// An envelope (a sealed entry).
+    Envelope,
+    /// A receipt.
+    Receipt,
+}
+
+/// A frame the endpoint accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The pinned peer it came from (its signature verified).
+    pub peer: StationId,
+    /// What it carried.
+    pub kind: FrameKind,
+    /// An envelope already held, dropped before decryption.
+    pub duplicate: bool,
+}
+
+/// A frame the endpoint refused. Nothing was stored but evidence, when the refusal is an
+/// equivocation or a fork.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The station the frame claims to come from, when it could be read (unverified: use it
+    /// only to count the refusal against the right channel).
+    pub claimed: Option<StationId>,
+    /// What the frame claimed to carry, when its tag could be read.
+    pub kind: Option<FrameKind>,
+    /// Why.
+    pub rejection: Rejection,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.rejection.fmt(f)
+    }
+}
 
 /// This station's protocol state.
 pub struct Endpoint {
@@ -24,6 +63,8 @@ pub struct Endpoint {
     rng: ChaCha20Rng,
     links: BTreeMap<StationId, Link>,
     unattributed_rejections: BTreeMap<&'static str, u64>,
+    /// The latest `now_ms` seen: time never goes backwards.
+    now_ms: u64,
 }
 
 impl Endpoint {
@@ -36,7 +77,18 @@ impl Endpoint {
             rng: ChaCha20Rng::from_seed(seed),
             links: BTreeMap::new(),
             unattributed_rejections: BTreeMap::new(),
+            now_ms: 0,
         }
+    }
+
+    /// Asserts that `now_ms` is not before any time this endpoint was given.
+    fn tick(&mut self, now_ms: u64) {
+        assert!(
+            now_ms >= self.now_ms,
+            "time went backwards: {now_ms} ms after {} ms",
+            self.now_ms
+        );
+        self.now_ms = now_ms;
     }
 
     /// This station's identity.
@@ -68,6 +120,7 @@ impl Endpoint {
         peer: StationId,
         peer_epoch_public: Vec<u8>,
     ) -> Result<(), DecodeError> {
+        self.tick(now_ms);
         assert!(!self.links.contains_key(&peer), "peer is already paired");
         let snapshot = LinkSnapshot {
             peer_epoch_public,
@@ -114,6 +167,7 @@ impl Endpoint {
         text: &str,
         lang: &str,
     ) -> Result<(u64, EntryId), SendError> {
+        self.tick(now_ms);
         let link = self
             .links
             .get_mut(peer)
@@ -121,55 +175,93 @@ impl Endpoint {
         link.send_message(now_ms, &mut self.rng, precedence, text, lang)
     }
 
-    fn count_unattributed(&mut self, rejection: Rejection) -> Rejection {
+    fn unattributed(
+        &mut self,
+        claimed: Option<StationId>,
+        kind: Option<FrameKind>,
+        rejection: Rejection,
+    ) -> Refused {
         *self
             .unattributed_rejections
             .entry(rejection.counter_name())
             .or_default() += 1;
-        rejection
+        Refused {
+            claimed,
+            kind,
+            rejection,
+        }
     }
 
-    /// Handles a frame from any channel. Returns the peer it came from.
-    pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> Result<StationId, Rejection> {
+    /// Handles a frame from any channel: authenticates it against the pinned keys, then hands
+    /// it to its link.
+    pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> Result<Accepted, Refused> {
+        self.tick(now_ms);
         match Frame::parse(bytes) {
             Ok(Frame::Envelope(raw)) => self.handle_envelope(now_ms, raw),
             Ok(Frame::Receipt(raw)) => self.handle_receipt(now_ms, raw),
-            Err(rejection) => Err(self.count_unattributed(rejection)),
+            Err(rejection) => Err(self.unattributed(None, None, rejection)),
         }
     }
 
-    fn handle_envelope(&mut self, now_ms: u64, raw: &[u8]) -> Result<StationId, Rejection> {
+    fn handle_envelope(&mut self, now_ms: u64, raw: &[u8]) -> Result<Accepted, Refused> {
+        let kind = Some(FrameKind::Envelope);
         let unverified = match Envelope::peek(raw) {
             Ok(unverified) => unverified,
-            Err(error) => return Err(self.count_unattributed(error.into())),
+            Err(error) => return Err(self.unattributed(None, kind, error.into())),
         };
         let from = unverified.claimed_from();
+        let claimed = Some(from);
         if !self.links.contains_key(&from) {
-            return Err(self.count_unattributed(Rejection::UnknownSender(from.short())));
+            let rejection = Rejection::UnknownSender(from.short());
+            return Err(self.unattributed(claimed, kind, rejection));
         }
-        let link = self.links.get_mut(&from).expect("checked above");
         let envelope = match unverified.verify() {
             Ok(envelope) => envelope,
-            Err(error) => return Err(self.count_unattributed(error.into())),
-        };
-        link.handle_envelope(now_ms, &self.keyring, envelope, raw)
-            .map(|()| from)
-    }
-
-    fn handle_receipt(&mut self, now_ms: u64, raw: &[u8]) -> Result<StationId, Rejection> {
-        let from = match Receipt::peek_from(raw) {
-            Ok(from) => from,
-            Err(error) => return Err(self.count_unattributed(error.into())),
-        };
-        if !self.links.contains_key(&from) {
-            return Err(self.count_unattributed(Rejection::UnknownSender(from.short())));
-        }
-        let receipt = match Receipt::decode_verified(raw, &from) {
-            Ok(receipt) => receipt,
-            Err(error) => return Err(self.count_unattributed(error.into())),
+            Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
         };
         let link = self.links.get_mut(&from).expect("checked above");
-        link.handle_receipt(now_ms, receipt, raw).map(|()| from)
+        match link.handle_envelope(now_ms, &self.keyring, &envelope, raw) {
+            Ok(delivery) => Ok(Accepted {
+                peer: from,
+                kind: FrameKind::Envelope,
+                duplicate: delivery == Delivery::Duplicate,
+            }),
+            Err(rejection) => Err(Refused {
+                claimed,
+                kind,
+                rejection,
+            }),
+        }
+    }
+
+    fn handle_receipt(&mut self, now_ms: u64, raw: &[u8]) -> Result<Accepted, Refused> {
+        let kind = Some(FrameKind::Receipt);
+        let from = match Receipt::peek_from(raw) {
+            Ok(from) => from,
+            Err(error) => return Err(self.unattributed(None, kind, error.into())),
+        };
+        let claimed = Some(from);
+        if !self.links.contains_key(&from) {
+            let rejection = Rejection::UnknownSender(from.short());
+            return Err(self.unattributed(claimed, kind, rejection));
+        }
+        let receipt = match Receipt::verified(raw, &from) {
+            Ok(receipt) => receipt,
+            Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
+        };
+        let link = self.links.get_mut(&from).expect("checked above");
+        match link.handle_receipt(now_ms, receipt, raw) {
+            Ok(()) => Ok(Accepted {
+                peer: from,
+                kind: FrameKind::Receipt,
+                duplicate: false,
+            }),
+            Err(rejection) => Err(Refused {
+                claimed,
+                kind,
+                rejection,
+            }),
+        }
     }
 
     /// Takes every link's durable changes. Commit them before transmitting.
@@ -183,6 +275,7 @@ impl Endpoint {
 
     /// Runs every link's timers.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.tick(now_ms);
         for link in self.links.values_mut() {
             link.handle_timeout(now_ms);
         }

@@ -72,6 +72,23 @@ impl Precedence {
     }
 }
 
+impl serde::Serialize for Precedence {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Precedence {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown precedence {name:?}; use flash, immediate, priority or routine"
+            ))
+        })
+    }
+}
+
 /// What an entry says.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Body {

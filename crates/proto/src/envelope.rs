@@ -112,10 +112,27 @@ impl UnverifiedEnvelope {
         self.envelope.from
     }
 
-    /// Verifies the author's signature with the pinned key of the claimed sender.
-    pub fn verify(self) -> Result<Envelope, DecodeError> {
+    /// Verifies the author's signature with the key of the claimed sender. The caller must
+    /// have checked that the claimed sender is pinned before trusting the result as theirs.
+    pub fn verify(self) -> Result<VerifiedEnvelope, DecodeError> {
         let key = self.envelope.from.verifying_key()?;
         self.cose.verify(&key)?;
-        Ok(self.envelope)
+        Ok(VerifiedEnvelope {
+            envelope: self.envelope,
+        })
+    }
+}
+
+/// An envelope whose signature verified under the key of the station it names as sender:
+/// proof that the header and ciphertext are that station's. Only [`UnverifiedEnvelope::verify`]
+/// makes one, so a link can never be handed an envelope nobody checked.
+pub struct VerifiedEnvelope {
+    envelope: Envelope,
+}
+
+impl VerifiedEnvelope {
+    /// The verified envelope.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
     }
 }

@@ -119,6 +119,13 @@ impl EntryId {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(text, &mut id).ok()?;
+        Some(EntryId(id))
+    }
 }
 
 impl fmt::Debug for EntryId {
@@ -152,6 +159,35 @@ impl fmt::Display for EpochKeyId {
         f.write_str(&hex::encode(self.0))
     }
 }
+
+/// Implements serde for a type by its text form: `Display` out, `$parse` in (an `Option`), so
+/// JSON at the operator API shows ids exactly as the CLI prints them. These are the JSON forms
+/// only; wire and disk formats are explicit CBOR and never go through serde.
+macro_rules! serde_as_text {
+    ($type:ty, $parse:expr, $expected:literal) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                $parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!(concat!("{:?} is not ", $expected), text))
+                })
+            }
+        }
+    };
+}
+
+serde_as_text!(EntryId, EntryId::from_hex, "an entry id (64 hex digits)");
+serde_as_text!(
+    Fingerprint,
+    Fingerprint::parse,
+    "a fingerprint (32 hex digits)"
+);
 
 /// This station's signing identity. Its secret never leaves this type except through
 /// [`Identity::secret_bytes`], used only to write the key file.

@@ -7,8 +7,8 @@
 //!
 //! Layers, bottom up: [`cbor`] (deterministic encoding), [`cose`] (COSE_Sign1 with Ed25519),
 //! [`id`] (identities and hashes), [`entry`], [`card`], [`seal`] (HPKE X-Wing), [`envelope`],
-//! [`receipt`], [`frame`], then the state machines [`link::Link`] and [`endpoint::Endpoint`], and
-//! [`transcript`] for exported records.
+//! [`receipt`], [`frame`], [`evidence`], then the state machines [`link::Link`] and
+//! [`endpoint::Endpoint`], and [`transcript`] for exported records.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -20,6 +20,7 @@ pub mod endpoint;
 pub mod entry;
 pub mod envelope;
 pub mod error;
+pub mod evidence;
 pub mod frame;
 pub mod id;
 pub mod limits;
@@ -31,10 +32,11 @@ pub mod transcript;
 
 pub use bundle::Bundle;
 pub use card::ContactCard;
-pub use endpoint::Endpoint;
+pub use endpoint::{Accepted, Endpoint, FrameKind, Refused};
 pub use entry::{Body, Entry, Kind, Precedence, SignedEntry};
 pub use error::{DecodeError, Rejection, SendError};
+pub use evidence::EvidenceKind;
 pub use id::{EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
-pub use link::{ChannelId, ChannelKind, Event, Link, LinkCounters, Transmit};
+pub use link::{ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit};
 pub use seal::{EpochSecret, Keyring};
 pub use store_op::{LinkSnapshot, OutboxItem, PendingItem, StoreOp};

@@ -111,6 +111,14 @@ impl Receipt {
         Ok(receipt)
     }
 
+    /// Like [`Receipt::decode_verified`], returning the proof type a link takes.
+    pub fn verified(
+        bytes: &[u8],
+        expected_from: &StationId,
+    ) -> Result<VerifiedReceipt, DecodeError> {
+        Self::decode_verified(bytes, expected_from).map(|receipt| VerifiedReceipt { receipt })
+    }
+
     /// Reads the claimed signer without verifying, to pick the pinned key.
     pub fn peek_from(bytes: &[u8]) -> Result<StationId, DecodeError> {
         let cose = Unverified::parse(
@@ -120,6 +128,19 @@ impl Receipt {
             RECEIPT_SIZE_MAX_BYTES,
         )?;
         Ok(Self::from_payload(cose.payload_unverified())?.from)
+    }
+}
+
+/// A receipt whose signature verified under the key of the station it names as signer. Only
+/// [`Receipt::verified`] makes one.
+pub struct VerifiedReceipt {
+    receipt: Receipt,
+}
+
+impl VerifiedReceipt {
+    /// The verified receipt.
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
     }
 }
 

@@ -5,6 +5,7 @@
 //! that is what makes "persist before you acknowledge" hold for sends and receipts alike.
 
 use crate::entry::SignedEntry;
+use crate::evidence::EvidenceKind;
 use crate::id::{EntryId, StationId};
 
 /// One durable change. Applied in order, all of a batch in one transaction.
@@ -66,8 +67,8 @@ pub enum StoreOp {
     Evidence {
         /// The peer it implicates.
         peer: StationId,
-        /// `equivocation`, `fork` or `bad_receipt`.
-        kind: &'static str,
+        /// What it proves.
+        kind: EvidenceKind,
         /// The seq concerned.
         seq: u64,
         /// Human account.

@@ -380,9 +380,10 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
 fn check_frame(frame: &[u8], requester: &StationId, recipient: &StationId) -> Result<(), String> {
     match Frame::parse(frame).map_err(|rejection| rejection.to_string())? {
         Frame::Envelope(raw) => {
-            let envelope = Envelope::peek(raw)
+            let verified = Envelope::peek(raw)
                 .and_then(|unverified| unverified.verify())
                 .map_err(|error| error.to_string())?;
+            let envelope = verified.envelope();
             if envelope.from != *requester {
                 return Err(format!(
                     "envelope is from station {}, not from the requesting station {}",

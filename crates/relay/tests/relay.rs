@@ -139,7 +139,11 @@ async fn genuine_protocol_frames_cross_the_relay() {
     assert_eq!(fetched[0].frame, transmit.frame.to_vec());
     assert_eq!(
         bravo.handle_frame(now, &fetched[0].frame),
-        Ok(relay.alpha.id())
+        Ok(parley_proto::Accepted {
+            peer: relay.alpha.id(),
+            kind: parley_proto::FrameKind::Envelope,
+            duplicate: false,
+        })
     );
 }
 

@@ -185,7 +185,12 @@ mod tests {
             "delivered log",
         );
         check(
-            |w| w.stations[0].disk.evidence.push(("fork", 2)),
+            |w| {
+                w.stations[0]
+                    .disk
+                    .evidence
+                    .push((parley_proto::EvidenceKind::Fork, 2))
+            },
             "evidence recorded",
         );
         // B's key announcement put in place of A's on both sides: the logs agree, the

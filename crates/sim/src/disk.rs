@@ -33,7 +33,7 @@ pub(crate) struct Disk {
     pub delivered_log: Vec<u64>,
     pub peer_epoch_public: Vec<u8>,
     /// Evidence records: kind and seq.
-    pub evidence: Vec<(&'static str, u64)>,
+    pub evidence: Vec<(parley_proto::EvidenceKind, u64)>,
 }
 
 impl Disk {

@@ -466,7 +466,8 @@ impl<'c> World<'c> {
                     "{name} accepted a {attack:?} frame claiming {from:?}"
                 ));
             }
-            (Ok(from), _) if from != peer => {
+            (Ok(accepted), _) if accepted.peer != peer => {
+                let from = accepted.peer;
                 return Err(format!(
                     "{name} accepted a frame from {from:?}, not its peer"
                 ));

@@ -49,7 +49,7 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut statement| {
-                statement.execute(params![peer.0, kind, seq, detail, bytes, time_ms])
+                statement.execute(params![peer.0, kind.name(), seq, detail, bytes, time_ms])
             })
             .with_context(|| format!("storing {kind} evidence against {peer}"))?;
             Ok(())

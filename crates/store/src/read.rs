@@ -3,7 +3,8 @@
 //! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
 
 use parley_proto::{
-    ContactCard, EntryId, EpochSecret, LinkSnapshot, OutboxItem, PendingItem, StationId,
+    ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem, PendingItem,
+    StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -595,7 +596,9 @@ pub(crate) fn evidence(
                 id: from_sql(id, what)?,
                 peer: station_id(peer, what)?,
                 peer_name,
-                kind,
+                kind: EvidenceKind::parse(&kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{what} has the unknown kind {kind:?}"))
+                })?,
                 seq: from_sql(seq, what)?,
                 detail,
                 bytes,

@@ -1,6 +1,6 @@
 //! What the read side returns: plain rows for the station, the CLI and transcript export.
 
-use parley_proto::{ContactCard, EntryId, Precedence, StationId};
+use parley_proto::{ContactCard, EntryId, EvidenceKind, Precedence, StationId};
 
 /// This station, as written by [`crate::Store::init_station`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,8 +140,8 @@ pub struct EvidenceRow {
     pub peer: StationId,
     /// Its local name.
     pub peer_name: String,
-    /// `equivocation`, `fork` or `bad_receipt`.
-    pub kind: String,
+    /// What it proves.
+    pub kind: EvidenceKind,
     /// The seq concerned.
     pub seq: u64,
     /// Human account.

@@ -538,7 +538,7 @@ impl Driver {
         };
         match result {
             Ok(peer) => {
-                if let Some(slot) = self.slot_mut(&peer, via) {
+                if let Some(slot) = self.slot_mut(&peer.peer, via) {
                     match bytes.first() == Some(&TAG_ENVELOPE) {
                         true => slot.counters.envelopes_received += 1,
                         false => slot.counters.receipts_received += 1,
@@ -547,7 +547,7 @@ impl Driver {
                 }
             }
             Err(rejection) => {
-                tracing::warn!(reason = rejection.counter_name(), %rejection, "frame rejected");
+                tracing::warn!(reason = rejection.rejection.counter_name(), %rejection, "frame rejected");
                 let claimed = match via {
                     Via::Direct(peer) => Some(peer),
                     _ => claimed_sender(bytes),
@@ -757,7 +757,7 @@ fn log_event(event: &Event) {
             tracing::debug!(peer = %peer.short(), upto, newly, "receipted by peer")
         }
         Event::Alarm { peer, kind, seq } => {
-            tracing::error!(peer = %peer.short(), kind, seq, "ALARM: evidence recorded")
+            tracing::error!(peer = %peer.short(), kind = kind.name(), seq, "ALARM: evidence recorded")
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Commits: a batch is stored whole or not at all, ops that contradict the stored log are
 //! refused, and the outbox and receipts follow transmits and receipts.
 
-use parley_proto::{EntryId, SignedEntry, StationId, StoreOp};
+use parley_proto::{EntryId, EvidenceKind, SignedEntry, StationId, StoreOp};
 
 use super::fixture::{Station, chain, entry, initialised, temp_path};
 use crate::{DeliveryState, LinkCounts, Store, StoreError, StoredEntry};
@@ -98,7 +98,7 @@ impl Ctx {
             },
             StoreOp::Evidence {
                 peer: self.b(),
-                kind: "fork",
+                kind: EvidenceKind::Fork,
                 seq: 2,
                 detail: "test".into(),
                 bytes: vec![9; 4],
@@ -222,7 +222,7 @@ const REFUSED: &[Refused] = &[
         "evidence against a station that is not paired",
         |c| StoreOp::Evidence {
             peer: c.charlie.id(),
-            kind: "fork",
+            kind: EvidenceKind::Fork,
             seq: 1,
             detail: "x".into(),
             bytes: vec![],
@@ -459,7 +459,7 @@ fn evidence_and_peer_epoch_keys_are_kept() {
     let record = &evidence[0];
     assert_eq!(
         (
-            record.kind.as_str(),
+            record.kind.name(),
             record.seq,
             record.peer_name.as_str(),
             record.time_ms

@@ -1,0 +1,241 @@
+//! The peer's side of a link: its entries as they arrive, deduplicated before decryption, held
+//! within a reorder window until the chain is contiguous, delivered in order, and the evidence
+//! of an equivocation or a fork.
+
+use std::collections::BTreeMap;
+
+use super::Effects;
+use crate::entry::{Body, SignedEntry};
+use crate::envelope::VerifiedEnvelope;
+use crate::error::Rejection;
+use crate::evidence::EvidenceKind;
+use crate::id::{EntryId, LinkId, StationId};
+use crate::limits::{ENTRY_FUTURE_SKEW_MS_MAX, REORDER_WINDOW_MAX_ENTRIES};
+use crate::seal::{Keyring, Opener, SealParties};
+use crate::store_op::{LinkSnapshot, PendingItem, StoreOp};
+
+/// A peer entry held above the contiguous head.
+struct Held {
+    entry_id: EntryId,
+    prev: EntryId,
+}
+
+/// What became of an envelope that was not refused.
+pub(super) enum Arrival {
+    /// A new entry, stored. `key` is the epoch key it announces, if it is an announcement.
+    New { key: Option<Vec<u8>> },
+    /// An entry already held: dropped before decryption.
+    Duplicate,
+}
+
+/// The peer's log as held here.
+pub(super) struct Incoming {
+    opener: Opener,
+    ids: Vec<EntryId>,
+    held: BTreeMap<u64, Held>,
+    receipt_due: bool,
+}
+
+impl Incoming {
+    /// From the snapshot's peer-side fields, already checked by `Link::new`.
+    pub(super) fn restore(ids: Vec<EntryId>, pending: Vec<PendingItem>) -> Self {
+        let held = pending
+            .into_iter()
+            .map(|p| {
+                let held = Held {
+                    entry_id: p.entry_id,
+                    prev: p.prev,
+                };
+                (p.seq, held)
+            })
+            .collect();
+        Self {
+            opener: Opener::default(),
+            ids,
+            held,
+            receipt_due: false,
+        }
+    }
+
+    /// The contiguous head.
+    pub(super) fn head(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// The id of the last delivered entry.
+    pub(super) fn head_id(&self) -> EntryId {
+        self.ids.last().copied().unwrap_or(EntryId::NONE)
+    }
+
+    /// Entries held above the head.
+    pub(super) fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Seqs held above the head, ascending.
+    pub(super) fn held_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.held.keys().copied()
+    }
+
+    /// Whether anything was ever received.
+    pub(super) fn any(&self) -> bool {
+        !self.ids.is_empty() || !self.held.is_empty()
+    }
+
+    /// Asks for a receipt at the next timeout.
+    pub(super) fn want_receipt(&mut self) {
+        self.receipt_due = true;
+    }
+
+    /// Whether a receipt is due; clears the flag.
+    pub(super) fn take_receipt_due(&mut self) -> bool {
+        std::mem::take(&mut self.receipt_due)
+    }
+
+    /// Whether a receipt is due.
+    pub(super) fn receipt_due(&self) -> bool {
+        self.receipt_due
+    }
+
+    /// The id held for a peer seq, delivered or above the head.
+    fn held_id(&self, seq: u64) -> Option<EntryId> {
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.ids
+            .get(index)
+            .copied()
+            .or_else(|| self.held.get(&seq).map(|held| held.entry_id))
+    }
+
+    /// Accepts an envelope from the peer, authenticated by the endpoint: dedupes before
+    /// decrypting, then opens, verifies the entry and its place in the chain, and stores it.
+    pub(super) fn accept(
+        &mut self,
+        (link, me, peer): (LinkId, StationId, StationId),
+        now_ms: u64,
+        keyring: &Keyring,
+        envelope: &VerifiedEnvelope,
+        raw: &[u8],
+        fx: &mut Effects,
+    ) -> Result<Arrival, Rejection> {
+        let envelope = envelope.envelope();
+        if envelope.link != link || envelope.to != me || envelope.from != peer {
+            return Err(Rejection::Misaddressed);
+        }
+        let seq = envelope.seq;
+        if let Some(held) = self.held_id(seq) {
+            if held == envelope.entry_id {
+                fx.counters.duplicates_dropped += 1;
+                self.receipt_due = true;
+                return Ok(Arrival::Duplicate);
+            }
+            let detail = format!(
+                "seq {seq} held as {} but also signed as {}",
+                held.to_hex(),
+                envelope.entry_id.to_hex()
+            );
+            fx.evidence(now_ms, EvidenceKind::Equivocation, seq, detail, raw);
+            return Err(Rejection::Equivocation { seq });
+        }
+        let head = self.head();
+        if seq > head + REORDER_WINDOW_MAX_ENTRIES {
+            return Err(Rejection::OutOfWindow { seq, head });
+        }
+        let parties = SealParties {
+            link,
+            from: peer,
+            to: me,
+        };
+        let plaintext = self.opener.open(
+            keyring,
+            &parties,
+            &envelope.key_id,
+            &envelope.encapsulated,
+            seq,
+            &envelope.entry_id,
+            &envelope.ciphertext,
+        )?;
+        let entry = SignedEntry::decode_verified(&plaintext, &peer)?;
+        if entry.id() != envelope.entry_id {
+            return Err(Rejection::HeaderMismatch("entry id"));
+        }
+        if entry.entry().seq != seq || entry.entry().link != link {
+            return Err(Rejection::HeaderMismatch("seq or link"));
+        }
+        let ahead_ms = entry.entry().time_ms.saturating_sub(now_ms);
+        if ahead_ms > ENTRY_FUTURE_SKEW_MS_MAX {
+            return Err(Rejection::ClockSkew { ahead_ms });
+        }
+        let prev = entry.entry().prev;
+        if seq == head + 1 && prev != self.head_id() {
+            let detail = format!("seq {seq} names prev {} which is not held", prev.to_hex());
+            fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, raw);
+            return Err(Rejection::Fork { seq });
+        }
+        let key = match &entry.entry().body {
+            Body::KeyAnnouncement { public, .. } => Some(public.clone()),
+            _ => None,
+        };
+        fx.counters.envelopes_accepted += 1;
+        let held = Held {
+            entry_id: entry.id(),
+            prev,
+        };
+        self.held.insert(seq, held);
+        fx.writes.push(StoreOp::StorePeerEntry {
+            peer,
+            entry,
+            received_ms: now_ms,
+        });
+        self.promote(now_ms, fx);
+        self.receipt_due = true;
+        Ok(Arrival::New { key })
+    }
+
+    /// Moves held entries that now continue the chain into the delivered log.
+    fn promote(&mut self, now_ms: u64, fx: &mut Effects) {
+        let before = self.head();
+        loop {
+            let (head, head_id) = (self.head(), self.head_id());
+            let Some(next) = self.held.first_entry() else {
+                break;
+            };
+            if *next.key() != head + 1 {
+                break;
+            }
+            if next.get().prev != head_id {
+                let seq = *next.key();
+                let detail = format!("held seq {seq} does not continue the chain");
+                let id = next.get().entry_id;
+                fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, &id.0);
+                break;
+            }
+            let held = next.remove();
+            self.ids.push(held.entry_id);
+        }
+        let after = self.head();
+        if after > before {
+            fx.writes.push(StoreOp::AdvanceInHead {
+                peer: fx.peer,
+                upto: after,
+            });
+            fx.events.push_back(super::Event::Delivered {
+                peer: fx.peer,
+                upto: after,
+            });
+        }
+    }
+
+    /// The peer-side fields of the link's snapshot.
+    pub(super) fn snapshot_into(&self, snapshot: &mut LinkSnapshot) {
+        snapshot.in_ids = self.ids.clone();
+        snapshot.in_pending = self
+            .held
+            .iter()
+            .map(|(seq, held)| PendingItem {
+                seq: *seq,
+                entry_id: held.entry_id,
+                prev: held.prev,
+            })
+            .collect();
+    }
+}

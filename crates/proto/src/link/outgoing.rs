@@ -1,0 +1,341 @@
+//! This station's side of a link: its own log, the outbox of entries the peer has not yet
+//! receipted with each one's retransmission state per channel, sealing, and the peer's receipts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+
+use super::Effects;
+use super::channels::{ChannelId, ChannelKind};
+use super::timers::{TimerKind, Timers};
+use crate::entry::{Body, Entry, Precedence};
+use crate::envelope::Envelope;
+use crate::error::{Rejection, SendError};
+use crate::evidence::EvidenceKind;
+use crate::frame::{Frame, TAG_ENVELOPE};
+use crate::id::{EntryId, Identity, LinkId, StationId};
+use crate::limits::OUTBOX_DEPTH_MAX;
+use crate::receipt::VerifiedReceipt;
+use crate::seal::{PeerEpochKey, SealParties, Sealer};
+use crate::store_op::{LinkSnapshot, OutboxItem, StoreOp};
+
+/// The retransmission state of one unreceipted entry on one channel.
+struct ChannelTimer {
+    channel: ChannelId,
+    due_ms: u64,
+    attempts: u32,
+}
+
+/// An own entry the peer has not receipted.
+struct Unreceipted {
+    entry_id: EntryId,
+    frame: Arc<[u8]>,
+    transmitted: bool,
+    timers: Vec<ChannelTimer>,
+}
+
+/// A frame due on a channel now.
+pub(super) struct Due {
+    pub(super) frame: Arc<[u8]>,
+    /// Its first transmission on any channel: record that it left.
+    pub(super) first: bool,
+    /// Not its first on this channel.
+    pub(super) retransmission: bool,
+}
+
+/// The own log and outbox.
+pub(super) struct Outgoing {
+    peer_epoch: PeerEpochKey,
+    peer_epoch_public: Vec<u8>,
+    sealer: Option<Sealer>,
+    ids: Vec<EntryId>,
+    outbox: BTreeMap<u64, Unreceipted>,
+    receipt_upto: u64,
+}
+
+impl Outgoing {
+    /// From the snapshot's own-side fields, already checked by `Link::new`.
+    pub(super) fn restore(
+        snapshot_ids: Vec<EntryId>,
+        outbox: Vec<OutboxItem>,
+        receipt_upto: u64,
+        peer_epoch_public: Vec<u8>,
+    ) -> Result<Self, crate::DecodeError> {
+        let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
+        let outbox = outbox
+            .into_iter()
+            .map(|item| {
+                let unreceipted = Unreceipted {
+                    entry_id: item.entry_id,
+                    frame: item.frame.into(),
+                    transmitted: item.transmitted,
+                    timers: Vec::new(),
+                };
+                (item.seq, unreceipted)
+            })
+            .collect();
+        Ok(Self {
+            peer_epoch,
+            peer_epoch_public,
+            sealer: None,
+            ids: snapshot_ids,
+            outbox,
+            receipt_upto,
+        })
+    }
+
+    /// The seq of the last own entry.
+    pub(super) fn seq(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// Unreceipted own entries.
+    pub(super) fn depth(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The peer's highest cumulative receipt.
+    pub(super) fn receipt_upto(&self) -> u64 {
+        self.receipt_upto
+    }
+
+    /// Whether own entry `seq` is unreceipted.
+    pub(super) fn is_outstanding(&self, seq: u64) -> bool {
+        self.outbox.contains_key(&seq)
+    }
+
+    /// Frames of every unreceipted own entry, in seq order.
+    pub(super) fn unreceipted_frames(&self) -> impl Iterator<Item = &Arc<[u8]>> {
+        self.outbox.values().map(|entry| &entry.frame)
+    }
+
+    /// Adopts a newer epoch key the peer announced; returns whether it changed.
+    pub(super) fn adopt_peer_key(&mut self, public: &[u8]) -> bool {
+        match PeerEpochKey::from_bytes(public) {
+            Ok(key) if key.id() != self.peer_epoch.id() => {
+                self.peer_epoch = key;
+                self.peer_epoch_public = public.to_vec();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Signs, seals and queues a new own entry on every channel in `up`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn append(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        seen: EntryId,
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        (precedence, body): (Precedence, Body),
+        timers: &mut Timers,
+        up: impl Iterator<Item = ChannelId>,
+        fx: &mut Effects,
+    ) -> Result<(u64, EntryId), SendError> {
+        if self.outbox.len() >= OUTBOX_DEPTH_MAX {
+            return Err(SendError::OutboxFull {
+                depth: self.outbox.len(),
+            });
+        }
+        let seq = self.seq() + 1;
+        let entry = Entry {
+            link,
+            author: me.id(),
+            seq,
+            prev: self.ids.last().copied().unwrap_or(EntryId::NONE),
+            seen,
+            time_ms: now_ms,
+            precedence,
+            body,
+        }
+        .sign(me);
+        let id = entry.id();
+        let parties = SealParties {
+            link,
+            from: me.id(),
+            to: peer,
+        };
+        let sealed = Sealer::seal(
+            &mut self.sealer,
+            rng,
+            now_ms,
+            &parties,
+            &self.peer_epoch,
+            seq,
+            &id,
+            entry.bytes(),
+        );
+        let envelope = Envelope::sign(me, link, peer, seq, id, sealed);
+        let frame = Frame::encode(TAG_ENVELOPE, &envelope);
+        self.ids.push(id);
+        let unreceipted = Unreceipted {
+            entry_id: id,
+            frame: frame.clone().into(),
+            transmitted: false,
+            timers: Vec::new(),
+        };
+        self.outbox.insert(seq, unreceipted);
+        for channel in up {
+            self.schedule(timers, seq, channel, now_ms, 0);
+        }
+        fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
+        Ok((seq, id))
+    }
+
+    /// Schedules every unreceipted entry on `channel` at once (it just came up).
+    pub(super) fn schedule_all(&mut self, timers: &mut Timers, channel: ChannelId, now_ms: u64) {
+        let seqs: Vec<u64> = self.outbox.keys().copied().collect();
+        for seq in seqs {
+            self.schedule(timers, seq, channel, now_ms, 0);
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        timers: &mut Timers,
+        seq: u64,
+        channel: ChannelId,
+        due_ms: u64,
+        attempts: u32,
+    ) {
+        let Some(entry) = self.outbox.get_mut(&seq) else {
+            return;
+        };
+        let kind = TimerKind::Retransmit { seq, channel };
+        match entry.timers.iter_mut().find(|t| t.channel == channel) {
+            Some(timer) => {
+                timers.cancel(timer.due_ms, kind);
+                timer.due_ms = due_ms;
+                timer.attempts = attempts;
+            }
+            None => entry.timers.push(ChannelTimer {
+                channel,
+                due_ms,
+                attempts,
+            }),
+        }
+        timers.arm(due_ms, kind);
+    }
+
+    /// A retransmission timer of `seq` on `channel` fired: returns the frame to send and
+    /// rearms the timer with backoff, or drops the timer when the channel is down (its coming
+    /// back reschedules everything).
+    pub(super) fn fire(
+        &mut self,
+        timers: &mut Timers,
+        now_ms: u64,
+        (seq, channel): (u64, ChannelId),
+        (kind, up): (ChannelKind, bool),
+    ) -> Option<Due> {
+        let entry = self.outbox.get_mut(&seq)?;
+        let index = entry.timers.iter().position(|t| t.channel == channel)?;
+        if !up {
+            entry.timers.swap_remove(index);
+            return None;
+        }
+        let (interval_min, interval_max) = kind.retransmit_ms();
+        let timer = &mut entry.timers[index];
+        let retransmission = timer.attempts > 0;
+        let interval = interval_min
+            .saturating_mul(1u64 << timer.attempts.min(20))
+            .min(interval_max);
+        timer.attempts = timer.attempts.saturating_add(1);
+        timer.due_ms = now_ms + interval;
+        timers.arm(timer.due_ms, TimerKind::Retransmit { seq, channel });
+        let first = !entry.transmitted;
+        entry.transmitted = true;
+        Some(Due {
+            frame: entry.frame.clone(),
+            first,
+            retransmission,
+        })
+    }
+
+    /// Applies a verified receipt from the peer: every own entry it covers leaves the outbox.
+    pub(super) fn accept_receipt(
+        &mut self,
+        timers: &mut Timers,
+        now_ms: u64,
+        receipt: VerifiedReceipt,
+        raw: &[u8],
+        fx: &mut Effects,
+    ) -> Result<(), Rejection> {
+        let receipt = receipt.receipt();
+        let written = self.seq();
+        if receipt.upto > written || receipt.extra.last().is_some_and(|s| *s > written) {
+            return Err(Rejection::BadReceipt("it covers entries never written"));
+        }
+        if receipt.upto > 0 {
+            let ours = self.ids[(receipt.upto - 1) as usize];
+            if ours != receipt.head {
+                let detail = format!(
+                    "peer holds {} at seq {}, we wrote {}",
+                    receipt.head.to_hex(),
+                    receipt.upto,
+                    ours.to_hex()
+                );
+                fx.evidence(now_ms, EvidenceKind::BadReceipt, receipt.upto, detail, raw);
+                return Err(Rejection::BadReceipt("its head differs from our log"));
+            }
+        }
+        fx.counters.receipts_accepted += 1;
+        let mut newly: Vec<u64> = self
+            .outbox
+            .range(..=receipt.upto)
+            .map(|(seq, _)| *seq)
+            .collect();
+        newly.extend(
+            receipt
+                .extra
+                .iter()
+                .filter(|s| self.outbox.contains_key(s))
+                .copied(),
+        );
+        if newly.is_empty() {
+            return Ok(());
+        }
+        for seq in &newly {
+            if let Some(entry) = self.outbox.remove(seq) {
+                for timer in entry.timers {
+                    let channel = timer.channel;
+                    timers.cancel(timer.due_ms, TimerKind::Retransmit { seq: *seq, channel });
+                }
+            }
+        }
+        self.receipt_upto = self.receipt_upto.max(receipt.upto);
+        fx.writes.push(StoreOp::MarkDelivered {
+            peer: fx.peer,
+            upto: receipt.upto,
+            extra: receipt.extra.clone(),
+            receipt: raw.to_vec(),
+            received_ms: now_ms,
+        });
+        fx.events.push_back(super::Event::Receipted {
+            peer: fx.peer,
+            upto: receipt.upto,
+            newly: newly.len(),
+        });
+        Ok(())
+    }
+
+    /// The own-side fields of the link's snapshot.
+    pub(super) fn snapshot_into(&self, snapshot: &mut LinkSnapshot) {
+        snapshot.out_ids = self.ids.clone();
+        snapshot.outbox = self
+            .outbox
+            .iter()
+            .map(|(seq, entry)| OutboxItem {
+                seq: *seq,
+                entry_id: entry.entry_id,
+                frame: entry.frame.to_vec(),
+                transmitted: entry.transmitted,
+            })
+            .collect();
+        snapshot.peer_receipt_upto = self.receipt_upto;
+        snapshot.peer_epoch_public = self.peer_epoch_public.clone();
+    }
+}

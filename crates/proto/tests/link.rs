@@ -1,0 +1,607 @@
+//! The link state machine between two endpoints, checked against tables: a whole pairing step by
+//! step through losses, a channel outage and restarts; every kind of frame a link must accept
+//! or refuse; and the retransmission schedule of each channel kind.
+
+mod harness;
+
+use harness::{CHANNEL, Pair};
+use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
+use parley_proto::limits::{ENTRY_FUTURE_SKEW_MS_MAX, REORDER_WINDOW_MAX_ENTRIES};
+use parley_proto::receipt::Receipt;
+use parley_proto::{
+    ChannelKind, Endpoint, EntryId, EvidenceKind, FrameKind, Identity, LinkId, LinkSnapshot,
+    Precedence, StationId, StoreOp,
+};
+
+/// What one side of the link must look like, live and in its snapshot.
+#[derive(Debug)]
+struct Expect {
+    out_seq: u64,
+    /// Unreceipted own entries: (seq, transmitted).
+    outbox: &'static [(u64, bool)],
+    receipt_upto: u64,
+    in_head: u64,
+    pending: &'static [u64],
+}
+
+/// Checks one side, live link and snapshot, against `expect`.
+fn check_side(pair: &Pair, side: usize, step: &str, expect: &Expect) {
+    let peer = pair.peer_of(side);
+    let own = pair.sides[side].id();
+    let link = pair.sides[side].endpoint.link(&peer).expect("paired");
+    let live = (
+        link.out_seq(),
+        link.outbox_depth(),
+        link.peer_receipt_upto(),
+        link.in_head(),
+        link.in_pending(),
+    );
+    let expected = (
+        expect.out_seq,
+        expect.outbox.len(),
+        expect.receipt_upto,
+        expect.in_head,
+        expect.pending.len(),
+    );
+    assert_eq!(live, expected, "{step}: side {side}, live link");
+    for (seq, _) in expect.outbox {
+        assert!(link.is_outstanding(*seq), "{step}: side {side}, seq {seq}");
+    }
+
+    let snapshot = pair.snapshot(side);
+    let own_ids: Vec<EntryId> = (1..=expect.out_seq).map(|seq| pair.id(own, seq)).collect();
+    assert_eq!(snapshot.out_ids, own_ids, "{step}: side {side}, out_ids");
+    let outbox: Vec<(u64, bool)> = snapshot
+        .outbox
+        .iter()
+        .map(|item| (item.seq, item.transmitted))
+        .collect();
+    assert_eq!(outbox, expect.outbox, "{step}: side {side}, outbox");
+    for item in &snapshot.outbox {
+        assert_eq!(item.entry_id, pair.id(own, item.seq), "{step}: outbox id");
+        assert_eq!(
+            pair.frames.get(&item.frame),
+            Some(&(own, item.seq)),
+            "{step}: frame"
+        );
+    }
+    assert_eq!(
+        snapshot.peer_receipt_upto, expect.receipt_upto,
+        "{step}: side {side}, receipt"
+    );
+    let in_ids: Vec<EntryId> = (1..=expect.in_head).map(|seq| pair.id(peer, seq)).collect();
+    assert_eq!(snapshot.in_ids, in_ids, "{step}: side {side}, in_ids");
+    let pending: Vec<u64> = snapshot.in_pending.iter().map(|p| p.seq).collect();
+    assert_eq!(pending, expect.pending, "{step}: side {side}, pending");
+    for item in &snapshot.in_pending {
+        assert_eq!(item.entry_id, pair.id(peer, item.seq), "{step}: pending id");
+        assert_eq!(
+            item.prev,
+            pair.id(peer, item.seq - 1),
+            "{step}: pending prev"
+        );
+    }
+    let peer_epoch = pair.sides[1 - side].keyring.current().public_bytes();
+    assert_eq!(snapshot.peer_epoch_public, peer_epoch, "{step}: epoch key");
+    assert_eq!(snapshot.evidence_count, 0, "{step}: evidence");
+}
+
+type Step = (&'static str, fn(&mut Pair), Expect, Expect);
+
+const STEPS: &[Step] = &[
+    (
+        "paired: both key announcements delivered and receipted",
+        |pair| {
+            pair.pair();
+            pair.pump();
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 1,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 1,
+            pending: &[],
+        },
+    ),
+    (
+        "alpha sends three, the second is lost once: bravo holds seq 4 above its head",
+        |pair| {
+            assert_eq!(pair.send(0, "one"), 2);
+            let alpha = pair.sides[0].id();
+            pair.lose_once.insert((alpha, 3));
+            pair.send(0, "two");
+            pair.send(0, "three");
+            pair.pump();
+        },
+        Expect {
+            out_seq: 4,
+            outbox: &[(3, true)],
+            receipt_upto: 2,
+            in_head: 1,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 1,
+            outbox: &[],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "alpha's channel goes down: its new message stays queued, bravo's reply unreceipted",
+        |pair| {
+            pair.set_up(0, false);
+            pair.send(0, "four");
+            pair.send(1, "reply");
+            pair.pump();
+        },
+        Expect {
+            out_seq: 5,
+            outbox: &[(3, true), (5, false)],
+            receipt_upto: 2,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[(2, true)],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "both restart from their snapshots alone; nothing changes",
+        |pair| {
+            pair.restart(0);
+            pair.restart(1);
+        },
+        Expect {
+            out_seq: 5,
+            outbox: &[(3, true), (5, false)],
+            receipt_upto: 2,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[(2, true)],
+            receipt_upto: 1,
+            in_head: 2,
+            pending: &[4],
+        },
+    ),
+    (
+        "the rebuilt links resend, deliver and receipt everything",
+        |pair| pair.pump(),
+        Expect {
+            out_seq: 5,
+            outbox: &[],
+            receipt_upto: 5,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 5,
+            pending: &[],
+        },
+    ),
+    (
+        "the rebuilt link continues its log at the next seq",
+        |pair| {
+            assert_eq!(pair.send(0, "five"), 6);
+            pair.pump();
+        },
+        Expect {
+            out_seq: 6,
+            outbox: &[],
+            receipt_upto: 6,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 6,
+            pending: &[],
+        },
+    ),
+    (
+        "a second restart reads the same state",
+        |pair| {
+            pair.restart(0);
+            pair.restart(1);
+            pair.pump();
+        },
+        Expect {
+            out_seq: 6,
+            outbox: &[],
+            receipt_upto: 6,
+            in_head: 2,
+            pending: &[],
+        },
+        Expect {
+            out_seq: 2,
+            outbox: &[],
+            receipt_upto: 2,
+            in_head: 6,
+            pending: &[],
+        },
+    ),
+];
+
+#[test]
+fn a_pairing_survives_losses_outages_and_restarts_step_by_step() {
+    let mut pair = Pair::new();
+    for (step, action, alpha, bravo) in STEPS {
+        action(&mut pair);
+        check_side(&pair, 0, step, alpha);
+        check_side(&pair, 1, step, bravo);
+    }
+}
+
+/// An endpoint holding Alpha's keys whose log with Bravo is `written` entries of made-up ids:
+/// what it sends next claims to be Alpha's seq `written + 1`, with a `prev` Bravo never saw.
+fn alpha_clone(pair: &Pair, written: u64, seed: u8) -> Endpoint {
+    let alpha = &pair.sides[0];
+    let mut clone = Endpoint::new(alpha.identity.clone(), alpha.keyring.clone(), [seed; 32]);
+    let snapshot = LinkSnapshot {
+        out_ids: (0..written)
+            .map(|i| EntryId([(i % 251) as u8 + 1; 32]))
+            .collect(),
+        peer_receipt_upto: written,
+        peer_epoch_public: pair.sides[1].keyring.current().public_bytes().to_vec(),
+        ..LinkSnapshot::default()
+    };
+    clone
+        .load_link(pair.sides[1].id(), snapshot)
+        .expect("Bravo's key is valid");
+    clone
+}
+
+/// The frame `clone` sends for a message written at `now_ms`.
+fn clone_frame(clone: &mut Endpoint, bravo: StationId, now_ms: u64) -> Vec<u8> {
+    clone
+        .send_message(now_ms, &bravo, Precedence::Flash, "stand down", "en")
+        .expect("within limits");
+    clone.take_writes();
+    let link = clone.link_mut(&bravo).expect("loaded");
+    link.add_channel(CHANNEL, ChannelKind::Direct);
+    link.set_channel_up(now_ms, CHANNEL, true);
+    clone.handle_timeout(now_ms);
+    let (_, transmit) = clone.poll_transmit().expect("sent on the channel");
+    transmit.frame.to_vec()
+}
+
+/// A receipt for Alpha signed by `signer`, claiming `upto` with `head`, addressed to `to`.
+fn receipt(pair: &Pair, signer: &Identity, to: StationId, upto: u64, head: EntryId) -> Vec<u8> {
+    let receipt = Receipt {
+        link: LinkId::between(&signer.id(), &to),
+        from: signer.id(),
+        to,
+        upto,
+        head,
+        extra: Vec::new(),
+        time_ms: pair.now_ms,
+    };
+    Frame::encode(TAG_RECEIPT, &receipt.sign(signer))
+}
+
+/// What handing one frame to a side must do.
+struct Outcome {
+    /// Accepted as this kind (and whether a duplicate), or refused with this counter name.
+    result: Result<(FrameKind, bool), &'static str>,
+    /// Names of the store ops written, in order.
+    writes: &'static [&'static str],
+    /// The alarm raised, if any.
+    alarm: Option<EvidenceKind>,
+}
+
+fn op_name(op: &StoreOp) -> &'static str {
+    match op {
+        StoreOp::AppendOwn { .. } => "append_own",
+        StoreOp::MarkTransmitted { .. } => "mark_transmitted",
+        StoreOp::StorePeerEntry { .. } => "store_peer_entry",
+        StoreOp::AdvanceInHead { .. } => "advance_in_head",
+        StoreOp::MarkDelivered { .. } => "mark_delivered",
+        StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
+        StoreOp::Evidence { .. } => "evidence",
+    }
+}
+
+/// Pairs Alpha and Bravo, has `frame` make a frame, hands it to side `to` and checks the outcome.
+fn check(name: &str, to: usize, frame: impl FnOnce(&mut Pair) -> Vec<u8>, expect: Outcome) {
+    let mut pair = Pair::paired();
+    let bytes = frame(&mut pair);
+    let peer = pair.peer_of(to);
+    let endpoint = &mut pair.sides[to].endpoint;
+    let before = endpoint.link(&peer).expect("paired").snapshot();
+    let result = endpoint.handle_frame(pair.now_ms, &bytes);
+    let writes = endpoint.take_writes();
+    let alarm = std::iter::from_fn(|| endpoint.poll_event()).find_map(|event| match event {
+        parley_proto::Event::Alarm { kind, .. } => Some(kind),
+        _ => None,
+    });
+    let got = result
+        .as_ref()
+        .map(|accepted| (accepted.kind, accepted.duplicate))
+        .map_err(|refused| refused.rejection.counter_name());
+    assert_eq!(got, expect.result, "{name}: result {result:?}");
+    let names: Vec<&str> = writes.iter().map(op_name).collect();
+    assert_eq!(names, expect.writes, "{name}: writes");
+    assert_eq!(alarm, expect.alarm, "{name}: alarm");
+    if result.is_err() && expect.alarm.is_none() {
+        let after = endpoint.link(&peer).expect("paired").snapshot();
+        assert_eq!(after, before, "{name}: a refusal changes nothing");
+    }
+}
+
+#[test]
+fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
+    let refused = |reason| Outcome {
+        result: Err(reason),
+        writes: &[],
+        alarm: None,
+    };
+    check(
+        "a new message",
+        1,
+        |pair| {
+            pair.send(0, "hello");
+            pair.transmits(0).remove(0).frame.to_vec()
+        },
+        Outcome {
+            result: Ok((FrameKind::Envelope, false)),
+            writes: &["store_peer_entry", "advance_in_head"],
+            alarm: None,
+        },
+    );
+    check(
+        "an envelope already held: dropped before decryption, nothing stored",
+        1,
+        |pair| pair.wire[0].1.frame.to_vec(),
+        Outcome {
+            result: Ok((FrameKind::Envelope, true)),
+            writes: &[],
+            alarm: None,
+        },
+    );
+    check(
+        "a receipt covering a new message",
+        0,
+        |pair| {
+            pair.send(0, "hello");
+            let frame = pair.transmits(0).remove(0).frame;
+            pair.deliver(1, &frame).expect("accepted");
+            pair.transmits(1).remove(0).frame.to_vec()
+        },
+        Outcome {
+            result: Ok((FrameKind::Receipt, false)),
+            writes: &["mark_delivered"],
+            alarm: None,
+        },
+    );
+    check(
+        "a second signed entry for a held seq is an equivocation, kept as evidence",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, 0, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        Outcome {
+            result: Err("equivocation"),
+            writes: &["evidence"],
+            alarm: Some(EvidenceKind::Equivocation),
+        },
+    );
+    check(
+        "the next seq naming a prev that is not held is a fork",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, 1, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        Outcome {
+            result: Err("fork"),
+            writes: &["evidence"],
+            alarm: Some(EvidenceKind::Fork),
+        },
+    );
+    check(
+        "the last seq inside the reorder window is held",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, REORDER_WINDOW_MAX_ENTRIES, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        Outcome {
+            result: Ok((FrameKind::Envelope, false)),
+            writes: &["store_peer_entry"],
+            alarm: None,
+        },
+    );
+    check(
+        "one past the reorder window is refused; the sender will retransmit",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, REORDER_WINDOW_MAX_ENTRIES + 1, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        refused("out_of_window"),
+    );
+    check(
+        "an entry dated exactly the skew limit ahead is accepted",
+        1,
+        |pair| {
+            pair.send(0, "first");
+            pair.pump();
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, REORDER_WINDOW_MAX_ENTRIES - 1, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms + ENTRY_FUTURE_SKEW_MS_MAX)
+        },
+        Outcome {
+            result: Ok((FrameKind::Envelope, false)),
+            writes: &["store_peer_entry"],
+            alarm: None,
+        },
+    );
+    check(
+        "an entry dated one millisecond beyond the skew limit is refused",
+        1,
+        |pair| {
+            pair.send(0, "first");
+            pair.pump();
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone(pair, REORDER_WINDOW_MAX_ENTRIES - 1, 9);
+            clone_frame(
+                &mut clone,
+                bravo,
+                pair.now_ms + ENTRY_FUTURE_SKEW_MS_MAX + 1,
+            )
+        },
+        refused("clock_skew"),
+    );
+    check(
+        "a receipt covering entries never written is refused",
+        0,
+        |pair| {
+            let (bravo, alpha) = (pair.sides[1].identity.clone(), pair.sides[0].id());
+            let head = pair.id(alpha, 1);
+            receipt(pair, &bravo, alpha, 2, head)
+        },
+        refused("bad_receipt"),
+    );
+    check(
+        "a receipt naming another head than ours is evidence",
+        0,
+        |pair| {
+            let (bravo, alpha) = (pair.sides[1].identity.clone(), pair.sides[0].id());
+            receipt(pair, &bravo, alpha, 1, EntryId([7; 32]))
+        },
+        Outcome {
+            result: Err("bad_receipt"),
+            writes: &["evidence"],
+            alarm: Some(EvidenceKind::BadReceipt),
+        },
+    );
+    check(
+        "a receipt addressed to another station is refused",
+        0,
+        |pair| {
+            let bravo = pair.sides[1].identity.clone();
+            let stranger = Identity::from_secret(&[42; 32]).id();
+            // Signed by Bravo for a stranger: the signature holds, the address does not.
+            receipt(pair, &bravo, stranger, 1, EntryId([3; 32]))
+        },
+        refused("misaddressed"),
+    );
+    check(
+        "a frame from a station nobody pinned is refused before its signature is checked",
+        1,
+        |pair| {
+            let mallory = Identity::from_secret(&[66; 32]);
+            let bravo = pair.sides[1].id();
+            receipt(pair, &mallory, bravo, 0, EntryId::NONE)
+        },
+        refused("unknown_sender"),
+    );
+    check(
+        "a held envelope with a bit flipped fails its signature",
+        1,
+        |pair| {
+            let mut frame = pair.wire[0].1.frame.to_vec();
+            let middle = frame.len() / 2;
+            frame[middle] ^= 1;
+            frame
+        },
+        refused("bad_signature"),
+    );
+    check(
+        "an empty frame has no tag",
+        1,
+        |_| Vec::new(),
+        refused("unknown_frame"),
+    );
+    check(
+        "an unknown tag is refused",
+        1,
+        |_| vec![9, 1, 2, 3],
+        refused("unknown_frame"),
+    );
+}
+
+#[test]
+fn retransmission_backs_off_per_channel_kind_and_restarts_when_a_channel_returns() {
+    for kind in ChannelKind::ALL {
+        let (first_ms, max_ms) = kind.retransmit_ms();
+        let mut pair = Pair::paired();
+        let bravo = pair.sides[1].id();
+        let link = pair.sides[0].endpoint.link_mut(&bravo).expect("paired");
+        let other = parley_proto::ChannelId(2);
+        link.add_channel(other, kind);
+        link.set_channel_up(pair.now_ms, CHANNEL, false);
+        link.set_channel_up(pair.now_ms, other, true);
+        pair.send(0, "never answered");
+        // A channel coming up also gets a receipt: count envelopes.
+        let envelopes = |pair: &mut Pair| {
+            let transmits = pair.transmits(0);
+            transmits
+                .iter()
+                .filter(|t| t.frame[0] == TAG_ENVELOPE)
+                .count()
+        };
+        assert_eq!(envelopes(&mut pair), 1, "{kind:?}: sent at once");
+        // Each resend waits twice as long as the one before, up to the maximum.
+        let mut interval = first_ms;
+        for attempt in 1..=25 {
+            pair.advance(interval - 1);
+            assert_eq!(envelopes(&mut pair), 0, "{kind:?}: attempt {attempt} early");
+            pair.advance(1);
+            assert_eq!(envelopes(&mut pair), 1, "{kind:?}: attempt {attempt}");
+            interval = (interval * 2).min(max_ms);
+        }
+        assert_eq!(
+            interval, max_ms,
+            "{kind:?}: the backoff reached its maximum"
+        );
+        // The channel going down and up again resends at once.
+        let link = pair.sides[0].endpoint.link_mut(&bravo).expect("paired");
+        link.set_channel_up(pair.now_ms, other, false);
+        link.set_channel_up(pair.now_ms, other, true);
+        assert_eq!(envelopes(&mut pair), 1, "{kind:?}: resent when back up");
+        let link = pair.sides[0].endpoint.link(&bravo).expect("paired");
+        assert!(link.counters().retransmissions >= 25);
+    }
+}
+
+#[test]
+fn time_never_goes_backwards() {
+    let mut pair = Pair::paired();
+    let bravo = pair.sides[1].id();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let now = pair.now_ms;
+        pair.sides[0]
+            .endpoint
+            .send_message(now - 1, &bravo, Precedence::Flash, "late", "en")
+    }));
+    assert!(
+        result.is_err(),
+        "an earlier time than already seen is a bug"
+    );
+}
