@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parley_relay::fuzz_decode(data);
+    let _ = parley_relay_wire::fuzz_decode(data);
 });

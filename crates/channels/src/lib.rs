@@ -11,9 +11,11 @@
 #![warn(missing_docs)]
 
 pub mod direct;
+pub mod relay;
 pub mod tls;
 
 pub use direct::{
     ALPN, DirectConfig, DirectConnection, DirectEndpoint, DirectError, FRAME_SIZE_MAX_BYTES,
     FrameReceiver, FrameSender, PinnedKeys,
 };
+pub use relay::{RelayClient, RelayError};

@@ -9,13 +9,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use parley::harness::{RelayProcess, free_udp_port, wait_until};
-use parley::proxy::UdpProxy;
 use parley_proto::{Event, Precedence};
 use parley_station::api::Request;
 use parley_station::clock::utc_now_ms;
 use parley_station::home::Config;
 use parley_station::{Daemon, Home, Node};
+use parley_testkit::harness::{RelayProcess, free_udp_port, wait_until};
+use parley_testkit::proxy::UdpProxy;
 use serde_json::{Value, json};
 
 /// Longest the benchmark waits for one message's receipt, in seconds.

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use parley::harness::{RelayProcess, StationProcess, wait_until};
-use parley::proxy::UdpProxy;
+use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
+use parley_testkit::proxy::UdpProxy;
 
 /// Messages streamed from Alpha while Bravo is killed and restarted.
 const DEMO_STREAM_MESSAGES: usize = 40;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod commands;
 mod demo;
+mod relay;
 
 /// parley, a crisis hotline: signed, end-to-end encrypted, durable messages between stations
 /// that do not trust each other.
@@ -86,7 +87,7 @@ pub enum Command {
     Transcript(TranscriptCommand),
     /// Run a relay: the neutral store-and-forward mailbox service a facilitator operates.
     #[command(subcommand)]
-    Relay(parley_relay::cli::RelayCommand),
+    Relay(relay::RelayCommand),
     /// Run two stations on loopback and show every guarantee at work.
     Demo,
     /// Measure durable end-to-end latency and throughput between two stations on loopback.
@@ -282,8 +283,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return commands::transcript_verify(file);
         }
         Command::Relay(command) => {
-            let home = parley_relay::cli::home_or_default(cli.home.as_deref())?;
-            return parley_relay::cli::run(&home, command.clone());
+            let home = relay::home_or_default(cli.home.as_deref())?;
+            return relay::run(&home, command.clone());
         }
         _ => {}
     }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{exe, paired};
-use parley::harness::{StationProcess, wait_until};
 use parley_channels::{DirectConfig, DirectEndpoint, PinnedKeys};
 use parley_proto::limits::{ENVELOPE_SIZE_MAX_BYTES, TEXT_SIZE_MAX_BYTES};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelId, ChannelKind, ContactCard, Endpoint, Identity, Keyring};
+use parley_testkit::harness::{StationProcess, wait_until};
 use rand_core::SeedableRng as _;
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ use common::{
     Net, await_all_delivered, await_channel, await_inbox, await_relay_caught_up, channel_counter,
     inbox_texts, send_all, texts,
 };
-use parley::harness::wait_until;
+use parley_testkit::harness::wait_until;
 
 /// Heartbeat intervals set by `fast_heartbeats`, in milliseconds.
 const RELAY_HEARTBEAT_MS: u64 = 250;
@@ -225,7 +225,7 @@ fn stations_never_online_together_meet_through_the_relay() {
 fn an_unknown_relay_certificate_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let mut net = Net::new(root.path());
-    let mut impostor = parley::harness::RelayProcess::init_at(
+    let mut impostor = parley_testkit::harness::RelayProcess::init_at(
         common::exe(),
         root.path(),
         "Impostor",

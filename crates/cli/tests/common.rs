@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley::harness::{RelayProcess, StationProcess, wait_until};
-use parley::proxy::UdpProxy;
+use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
+use parley_testkit::proxy::UdpProxy;
 
 /// Longest a test waits for all messages to be receipted, in seconds.
 pub const DELIVERY_TIMEOUT_S: u64 = 120;
@@ -160,7 +160,7 @@ pub fn paired_without_direct(root: &Path) -> (StationProcess, StationProcess) {
     let bravo = StationProcess::init(exe(), root, "Bravo", "fr").expect("init Bravo");
     let nowhere = format!(
         "127.0.0.1:{}",
-        parley::harness::free_udp_port().expect("port")
+        parley_testkit::harness::free_udp_port().expect("port")
     );
     alpha
         .pin_at(&bravo, &nowhere, root)

@@ -10,7 +10,7 @@ use common::{
     await_all_delivered, await_channel, await_inbox, inbox_texts, paired, paired_without_direct,
     send_all, texts,
 };
-use parley::harness::wait_until;
+use parley_testkit::harness::wait_until;
 
 /// A flipped bit in the middle of the bundle (inside a frame, so the structure still parses).
 fn flip_middle_bit(bytes: &mut [u8]) {
@@ -97,12 +97,12 @@ fn a_shared_drop_folder_carries_traffic_both_ways() {
     bravo.stop().expect("stop");
 }
 
-fn compact_fingerprint(station: &parley::harness::StationProcess) -> String {
+fn compact_fingerprint(station: &parley_testkit::harness::StationProcess) -> String {
     station.fingerprint().expect("fingerprint").replace('-', "")
 }
 
 fn export(
-    station: &parley::harness::StationProcess,
+    station: &parley_testkit::harness::StationProcess,
     dir: &std::path::Path,
     peer: &str,
 ) -> std::path::PathBuf {

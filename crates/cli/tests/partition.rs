@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use common::{await_all_delivered, await_channel, await_inbox, exe, send_all, texts};
-use parley::harness::{RelayProcess, StationProcess, free_tcp_port};
+use parley_testkit::harness::{RelayProcess, StationProcess, free_tcp_port};
 
 /// Network namespaces and veth pairs, removed on drop.
 struct Topology {

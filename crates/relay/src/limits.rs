@@ -1,32 +1,13 @@
 //! Every bound the relay enforces, each a named constant with its unit last, and the
-//! `[limits]` table of `relay.toml` that overrides the configurable ones.
+//! `[limits]` table of `relay.toml` that overrides the configurable ones. The bounds of the
+//! protocol itself, which every client must know too (frame size, skew, delete list, the
+//! defaults clients rely on), come from `parley_relay_wire::limits` and are re-exported here.
 //!
-//! Both sides of each bound are tested in `tests/relay.rs`. Bounds a client must know to talk
-//! to any relay (frame size, skew, delete list, response size) are not configurable.
+//! Both sides of each bound are tested in `tests/relay.rs`.
 
 use serde::{Deserialize, Serialize};
 
-/// Largest frame (tag byte plus envelope or receipt) accepted in a deposit, in bytes: the
-/// protocol's own limit, so anything a station may send fits.
-pub const FRAME_SIZE_MAX_BYTES: usize = parley_proto::limits::FRAME_SIZE_MAX_BYTES;
-
-/// Default of `deposit_frames_max`: most frames one deposit may carry.
-pub const DEPOSIT_FRAMES_MAX: usize = 64;
-/// Highest value `deposit_frames_max` may be configured to.
-pub const DEPOSIT_FRAMES_MAX_LIMIT: usize = 1024;
-/// CBOR overhead of one frame in a deposit body (a byte-string header), at most, in bytes.
-pub const FRAME_CBOR_OVERHEAD_BYTES: usize = 5;
-/// CBOR overhead of a request body around its list (array headers, version, integers), in bytes.
-pub const BODY_CBOR_OVERHEAD_BYTES: usize = 32;
-
-/// Largest deposit body for a relay that accepts `frames_max` frames per deposit, in bytes:
-/// room for that many frames of the largest size and their CBOR framing.
-pub const fn deposit_body_size_max_bytes(frames_max: usize) -> usize {
-    frames_max * (FRAME_SIZE_MAX_BYTES + FRAME_CBOR_OVERHEAD_BYTES) + BODY_CBOR_OVERHEAD_BYTES
-}
-
-/// Largest deposit body with the default `deposit_frames_max`, in bytes.
-pub const DEPOSIT_BODY_SIZE_MAX_BYTES: usize = deposit_body_size_max_bytes(DEPOSIT_FRAMES_MAX);
+pub use parley_relay_wire::limits::*;
 
 /// Default of `mailbox_size_max_bytes`: most frame bytes one station's mailbox holds.
 pub const MAILBOX_SIZE_MAX_BYTES: u64 = 256 * 1024 * 1024;
@@ -45,28 +26,8 @@ pub const RETENTION_MS: u64 = 14 * 24 * 3_600_000;
 /// The periodic purge runs every `retention_ms / 4`, but at least this often, in milliseconds.
 pub const PURGE_INTERVAL_MS_MAX: u64 = 60_000;
 
-/// Default of `fetch_wait_ms_max`: longest a fetch waits for a frame to arrive, in
-/// milliseconds. A larger `wait_ms` is clamped to it.
-pub const FETCH_WAIT_MS_MAX: u64 = 25_000;
-/// Highest value `fetch_wait_ms_max` may be configured to, in milliseconds. The client asks
-/// for at most this and allows [`REQUEST_TIMEOUT_MS`] on top of the wait it asked for.
-pub const FETCH_WAIT_MS_MAX_LIMIT: u64 = 60_000;
 /// Default of `fetch_items_max`: most frames one fetch answer carries.
 pub const FETCH_ITEMS_MAX: usize = 256;
-/// Highest value `fetch_items_max` may be configured to.
-pub const FETCH_ITEMS_MAX_LIMIT: usize = 4096;
-/// Most frame bytes one fetch answer carries (a single frame always fits), in bytes.
-pub const FETCH_FRAMES_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
-
-/// Most item ids one delete request may list.
-pub const DELETE_IDS_MAX: usize = FETCH_ITEMS_MAX_LIMIT;
-/// Largest delete body, in bytes: every id as a 9-byte CBOR integer plus framing.
-pub const DELETE_BODY_SIZE_MAX_BYTES: usize = DELETE_IDS_MAX * 9 + BODY_CBOR_OVERHEAD_BYTES;
-
-/// How far a request's timestamp may be from the relay's clock, either way, in milliseconds.
-/// Nonces are remembered this long after their timestamp, so a replay is always caught.
-pub const REQUEST_CLOCK_SKEW_MS_MAX: u64 = 5 * 60_000;
-
 /// Most TLS connections served at once; further clients wait in the listen backlog.
 pub const CONNECTIONS_MAX: usize = 1024;
 /// Most deposits read and processed at once (each body up to the deposit body limit, so this
@@ -74,28 +35,10 @@ pub const CONNECTIONS_MAX: usize = 1024;
 pub const DEPOSITS_IN_FLIGHT_MAX: usize = 32;
 /// Longest a TLS handshake may take before the connection is dropped, in milliseconds.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-/// Longest a client may take to send a request's headers, in milliseconds; this is also how
-/// long an idle keep-alive connection is kept open.
-pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Longest a client may take to send a request's body, in milliseconds.
 pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
 /// On shutdown, longest open requests are given to finish, in milliseconds.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
-
-/// Client: longest a request may take beyond the long-poll wait it asked for, in milliseconds.
-pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
-/// Client: longest a TCP connect plus TLS handshake may take, in milliseconds.
-pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
-/// Client: longest an idle pooled connection is kept for reuse, in milliseconds; well below
-/// [`HEADER_READ_TIMEOUT_MS`], after which the relay closes idle connections, so a request is
-/// never sent on a connection the relay is closing.
-pub const POOL_IDLE_TIMEOUT_MS: u64 = 5_000;
-const _: () = assert!(POOL_IDLE_TIMEOUT_MS * 2 <= HEADER_READ_TIMEOUT_MS);
-/// Client: largest answer read from a relay, in bytes (the largest fetch answer plus framing).
-pub const RESPONSE_SIZE_MAX_BYTES: usize =
-    FETCH_FRAMES_SIZE_MAX_BYTES + FETCH_ITEMS_MAX_LIMIT * 16 + BODY_CBOR_OVERHEAD_BYTES;
-/// Client: longest refusal reason kept from an answer, in bytes.
-pub const REASON_SIZE_MAX_BYTES: usize = 1024;
 
 /// The configurable bounds: the `[limits]` table of `relay.toml`. Missing keys take the
 /// defaults above.

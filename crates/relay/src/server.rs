@@ -41,16 +41,18 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use parley_channels::tls::TlsError;
 use parley_proto::StationId;
-use parley_proto::envelope::Envelope;
-use parley_proto::frame::Frame;
-use parley_proto::receipt::Receipt;
+use parley_relay_wire::auth::{AuthError, RequestAuth};
+use parley_relay_wire::wire::{self, BodyError, FetchAnswer, Fetched, RefusalBody};
+use parley_relay_wire::{
+    ALPN_HTTP1, CBOR_CONTENT_TYPE, JSON_CONTENT_TYPE, PATH_HEALTH, PATH_MAILBOX,
+    PATH_MAILBOX_DELETE, PATH_MAILBOXES, PATH_PING, route,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
-use crate::auth::{AuthError, RequestAuth};
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
     BODY_READ_TIMEOUT_MS, CONNECTIONS_MAX, DELETE_BODY_SIZE_MAX_BYTES, DEPOSITS_IN_FLIGHT_MAX,
@@ -58,14 +60,6 @@ use crate::limits::{
     SHUTDOWN_GRACE_MS, TLS_HANDSHAKE_TIMEOUT_MS,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
-use crate::wire::{self, BodyError, FetchAnswer, Fetched, RefusalBody};
-
-/// The only ALPN protocol the relay speaks.
-pub const ALPN_HTTP1: &[u8] = b"http/1.1";
-/// Content type of CBOR bodies.
-pub const CBOR_CONTENT_TYPE: &str = "application/cbor";
-/// Content type of refusal bodies.
-pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// Why the server could not start or stopped.
 #[non_exhaustive]
@@ -376,52 +370,6 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
     }
 }
 
-/// Checks one frame of a deposit from `requester` into `recipient`'s mailbox.
-fn check_frame(frame: &[u8], requester: &StationId, recipient: &StationId) -> Result<(), String> {
-    match Frame::parse(frame).map_err(|rejection| rejection.to_string())? {
-        Frame::Envelope(raw) => {
-            let verified = Envelope::peek(raw)
-                .and_then(|unverified| unverified.verify())
-                .map_err(|error| error.to_string())?;
-            let envelope = verified.envelope();
-            if envelope.from != *requester {
-                return Err(format!(
-                    "envelope is from station {}, not from the requesting station {}",
-                    envelope.from.fingerprint(),
-                    requester.fingerprint()
-                ));
-            }
-            if envelope.to != *recipient {
-                return Err(format!(
-                    "envelope is addressed to station {}, not to this mailbox's station {}",
-                    envelope.to.fingerprint(),
-                    recipient.fingerprint()
-                ));
-            }
-        }
-        Frame::Receipt(raw) => {
-            let signer = Receipt::peek_from(raw).map_err(|error| error.to_string())?;
-            if signer != *requester {
-                return Err(format!(
-                    "receipt is from station {}, not from the requesting station {}",
-                    signer.fingerprint(),
-                    requester.fingerprint()
-                ));
-            }
-            let receipt =
-                Receipt::decode_verified(raw, requester).map_err(|error| error.to_string())?;
-            if receipt.to != *recipient {
-                return Err(format!(
-                    "receipt is addressed to station {}, not to this mailbox's station {}",
-                    receipt.to.fingerprint(),
-                    recipient.fingerprint()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Checks every frame of a deposit; the first failure refuses the whole deposit.
 fn check_frames(
     frames: &[Vec<u8>],
@@ -429,7 +377,7 @@ fn check_frames(
     recipient: &StationId,
 ) -> Result<(), Refusal> {
     for (index, frame) in frames.iter().enumerate() {
-        check_frame(frame, requester, recipient).map_err(|why| {
+        route::check_frame(frame, requester, recipient).map_err(|why| {
             Refusal::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("frame {index} refused: {why}; nothing was stored"),
@@ -595,11 +543,11 @@ async fn method_not_allowed() -> Refusal {
 
 fn router(relay: Arc<Relay>) -> Router {
     Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/ping", get(ping))
-        .route("/v1/mailboxes/{recipient}", post(deposit))
-        .route("/v1/mailbox", get(fetch))
-        .route("/v1/mailbox/delete", post(delete))
+        .route(PATH_HEALTH, get(health))
+        .route(PATH_PING, get(ping))
+        .route(&format!("{PATH_MAILBOXES}/{{recipient}}"), post(deposit))
+        .route(PATH_MAILBOX, get(fetch))
+        .route(PATH_MAILBOX_DELETE, post(delete))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(relay)

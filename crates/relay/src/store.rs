@@ -24,7 +24,7 @@ use rusqlite::{
     Connection, ErrorCode, OptionalExtension as _, Transaction, TransactionBehavior, params,
 };
 
-use crate::auth::NONCE_BYTES;
+use parley_relay_wire::auth::NONCE_BYTES;
 
 /// Schema version written to `user_version`.
 pub const SCHEMA_VERSION: i64 = 1;

@@ -8,15 +8,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Relay, Station, arcs, frame, frame_of_size, receipt_frame, within};
+use parley_channels::{RelayClient, RelayError};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelId, ChannelKind, Endpoint, Identity, Keyring};
-use parley_relay::auth::{HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
 use parley_relay::limits::{
     FRAME_SIZE_MAX_BYTES, REQUEST_CLOCK_SKEW_MS_MAX, deposit_body_size_max_bytes,
 };
 use parley_relay::server::now_ms;
-use parley_relay::wire::{self, DeleteRequest};
-use parley_relay::{Limits, RelayClient, RelayError, RelayHome, RelayServer};
+use parley_relay::{Limits, RelayHome, RelayServer};
+use parley_relay_wire::auth::{HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
+use parley_relay_wire::wire::{self, DeleteRequest};
 use rand_core::SeedableRng as _;
 
 /// Asserts `result` is a refusal with `status` whose reason contains `reason`.

@@ -172,11 +172,11 @@ impl Config {
         if self.direct.redial_delay_ms_min > self.direct.redial_delay_ms_max {
             return Err("direct.redial_delay_ms_min is above direct.redial_delay_ms_max".into());
         }
-        if self.relay.poll_wait_ms > parley_relay::limits::FETCH_WAIT_MS_MAX {
+        if self.relay.poll_wait_ms > parley_relay_wire::limits::FETCH_WAIT_MS_MAX {
             return Err(format!(
                 "relay.poll_wait_ms = {} is above what relays allow by default ({} ms)",
                 self.relay.poll_wait_ms,
-                parley_relay::limits::FETCH_WAIT_MS_MAX
+                parley_relay_wire::limits::FETCH_WAIT_MS_MAX
             ));
         }
         Ok(())
@@ -330,9 +330,12 @@ mod tests {
                 .contains("at most three heartbeat intervals")
         );
         assert!(with(|c| c.direct.idle_timeout_ms = c.direct.heartbeat_interval_ms).is_err());
-        assert!(with(|c| c.relay.poll_wait_ms = parley_relay::limits::FETCH_WAIT_MS_MAX).is_ok());
         assert!(
-            with(|c| c.relay.poll_wait_ms = parley_relay::limits::FETCH_WAIT_MS_MAX + 1).is_err()
+            with(|c| c.relay.poll_wait_ms = parley_relay_wire::limits::FETCH_WAIT_MS_MAX).is_ok()
+        );
+        assert!(
+            with(|c| c.relay.poll_wait_ms = parley_relay_wire::limits::FETCH_WAIT_MS_MAX + 1)
+                .is_err()
         );
     }
 

@@ -8,15 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parley_channels::RelayClient;
 use parley_proto::envelope::Envelope;
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::receipt::Receipt;
 use parley_proto::seal::{ENCAPSULATED_KEY_BYTES, EpochSecret, Sealed};
 use parley_proto::{ContactCard, EntryId, EpochKeyId, Identity, LinkId, StationId};
-use parley_relay::auth::{NONCE_BYTES, RequestAuth};
 use parley_relay::server::now_ms;
 use parley_relay::store::{MailboxSize, Store};
-use parley_relay::{Limits, RelayClient, RelayHome, RelayServer};
+use parley_relay::{Limits, RelayHome, RelayServer};
+use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
 use rand_core::SeedableRng as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use parley_channels::{RelayClient, RelayError};
 use parley_proto::frame::TAG_ENVELOPE;
 use parley_proto::{Identity, StationId};
-use parley_relay::limits::DEPOSIT_FRAMES_MAX;
-use parley_relay::{RelayClient, RelayError};
+use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Input, Via};

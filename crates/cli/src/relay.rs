@@ -1,6 +1,6 @@
-//! The `parley relay …` commands, for the operator of a relay (the facilitator). The `parley`
-//! binary parses them and calls [`run`] with the home directory; this module prints for humans
-//! (and `--json` for scripts).
+//! The `parley relay …` commands, for the operator of a relay (the facilitator): they act on a
+//! relay home through `parley_relay`'s administration API and print for humans (and `--json`
+//! for scripts).
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -11,9 +11,9 @@ use clap::Subcommand;
 use parley_proto::card::CARD_TEXT_SIZE_MAX_BYTES;
 use serde_json::json;
 
-use crate::home::RelayHome;
-use crate::server::{self, now_ms};
-use crate::store::StationRow;
+use parley_relay::RelayHome;
+use parley_relay::server::{self, now_ms};
+use parley_relay::store::StationRow;
 
 /// Default relay home directory under the platform data directory.
 pub const DEFAULT_HOME_DIR: &str = "parley-relay";

@@ -1,33 +1,43 @@
-//! The operator's side: `parley relay init/fingerprint/card/admit/list/revoke` through
-//! `parley_relay::cli::run` and the home they act on. Every refused command changes nothing.
+//! The facilitator's side: `parley relay init/fingerprint/card/admit/list/revoke` run as real
+//! processes, and the relay home they act on. Every refused command changes nothing.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::process::Output;
 
-use common::Station;
+use common::exe;
 use parley_proto::ContactCard;
 use parley_relay::RelayHome;
-use parley_relay::cli::{RelayCommand, run};
 use parley_relay::server::now_ms;
+use parley_testkit::harness::StationProcess;
 
-fn error_of(home: &Path, command: RelayCommand) -> String {
-    let outcome = run(home, command.clone());
-    match outcome {
-        Ok(()) => panic!("{command:?} must fail"),
-        Err(error) => format!("{error:#}"),
-    }
+fn relay(home: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(exe())
+        .arg("--home")
+        .arg(home)
+        .arg("relay")
+        .args(args)
+        .env_remove("PARLEY_HOME")
+        .output()
+        .expect("runs parley")
 }
 
-fn admit(home: &Path, card: &Path, fingerprint: &str) -> anyhow::Result<()> {
-    run(
-        home,
-        RelayCommand::Admit {
-            file: card.to_path_buf(),
-            fingerprint: fingerprint.to_owned(),
-        },
-    )
+fn ok(home: &Path, args: &[&str]) -> String {
+    let output = relay(home, args);
+    assert!(
+        output.status.success(),
+        "relay {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn error_of(home: &Path, args: &[&str]) -> String {
+    let output = relay(home, args);
+    assert!(!output.status.success(), "relay {args:?} must fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn names(home: &RelayHome) -> Vec<(String, bool)> {
@@ -42,13 +52,7 @@ fn names(home: &RelayHome) -> Vec<(String, bool)> {
 fn init_creates_a_private_home_with_a_verifiable_card() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = dir.path().join("relay");
-    run(
-        &root,
-        RelayCommand::Init {
-            name: "UN Relay".into(),
-        },
-    )
-    .expect("initialises");
+    ok(&root, &["init", "--name", "UN Relay"]);
     let home = RelayHome::new(&root);
     let mode = |file: &str| {
         std::fs::metadata(root.join(file))
@@ -70,23 +74,16 @@ fn init_creates_a_private_home_with_a_verifiable_card() {
     assert!(text.contains(&identity.id().fingerprint().to_string()));
     // The card is stable: the same bytes every time.
     assert_eq!(home.card().expect("card is made").1, signed);
-    run(&root, RelayCommand::Fingerprint).expect("prints the fingerprint");
-    run(&root, RelayCommand::Card).expect("prints the card");
+    let fingerprint = ok(&root, &["fingerprint"]);
+    assert_eq!(fingerprint.trim(), identity.id().fingerprint().to_string());
+    assert_eq!(ok(&root, &["card"]), text);
 
-    let error = error_of(
-        &root,
-        RelayCommand::Init {
-            name: "Again".into(),
-        },
-    );
+    let error = error_of(&root, &["init", "--name", "Again"]);
     assert!(error.contains("already holds a relay"), "{error}");
     assert_eq!(home.identity().expect("unchanged").id(), identity.id());
-    let error = error_of(
-        &dir.path().join("blank"),
-        RelayCommand::Init { name: " ".into() },
-    );
+    let error = error_of(&dir.path().join("blank"), &["init", "--name", " "]);
     assert!(error.contains("not blank"), "{error}");
-    let error = error_of(&dir.path().join("nothing"), RelayCommand::Fingerprint);
+    let error = error_of(&dir.path().join("nothing"), &["fingerprint"]);
     assert!(error.contains("is not a relay home"), "{error}");
 }
 
@@ -94,34 +91,31 @@ fn init_creates_a_private_home_with_a_verifiable_card() {
 fn admission_checks_card_and_fingerprint_and_revocation_is_recorded() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = dir.path().join("relay");
-    run(
-        &root,
-        RelayCommand::Init {
-            name: "Relay".into(),
-        },
-    )
-    .expect("initialises");
+    ok(&root, &["init", "--name", "Relay"]);
     let home = RelayHome::new(&root);
-    let alpha = Station::new("Alpha", 1);
-    let card = dir.path().join("alpha.card");
-    let text = alpha.card_text();
-    std::fs::write(&card, &text).expect("card written");
+    let alpha = StationProcess::init(exe(), dir.path(), "Alpha", "en").expect("init");
+    let card = alpha.card_file(dir.path()).expect("card");
+    let card = card.to_str().expect("UTF-8 path");
+    let text = std::fs::read_to_string(card).expect("card reads");
+    let alpha_fp = alpha.fingerprint().expect("fingerprint");
+    let admit = |card: &str, fingerprint: &str| {
+        relay(&root, &["admit", card, "--fingerprint", fingerprint])
+    };
+    let stderr = |output: Output| {
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
 
-    let other = Station::new("Other", 2);
-    let error = admit(&root, &card, &other.fingerprint()).expect_err("wrong fingerprint");
-    assert!(
-        format!("{error:#}").contains("fingerprint mismatch"),
-        "{error:#}"
-    );
-    let error = admit(&root, &card, "not-hex").expect_err("not a fingerprint");
-    assert!(
-        format!("{error:#}").contains("is not a fingerprint"),
-        "{error:#}"
-    );
+    let other_root = dir.path().join("other");
+    let other = StationProcess::init(exe(), &other_root, "Other", "en").expect("init");
+    let error = stderr(admit(card, &other.fingerprint().expect("fingerprint")));
+    assert!(error.contains("fingerprint mismatch"), "{error}");
+    let error = stderr(admit(card, "not-hex"));
+    assert!(error.contains("is not a fingerprint"), "{error}");
     let truncated = dir.path().join("truncated.card");
     std::fs::write(&truncated, &text[..text.len() / 2]).expect("written");
-    let error = admit(&root, &truncated, &alpha.fingerprint()).expect_err("truncated card");
-    assert!(format!("{error:#}").contains("card refused"), "{error:#}");
+    let error = stderr(admit(truncated.to_str().expect("UTF-8"), &alpha_fp));
+    assert!(error.contains("card refused"), "{error}");
     // One base64 character changed: the signature no longer verifies.
     let line = text.lines().nth(3).expect("a body line");
     let flipped: String = line
@@ -137,53 +131,36 @@ fn admission_checks_card_and_fingerprint_and_revocation_is_recorded() {
         .collect();
     let forged = dir.path().join("forged.card");
     std::fs::write(&forged, text.replace(line, &flipped)).expect("written");
-    let error = admit(&root, &forged, &alpha.fingerprint()).expect_err("forged card");
-    assert!(format!("{error:#}").contains("card refused"), "{error:#}");
+    let error = stderr(admit(forged.to_str().expect("UTF-8"), &alpha_fp));
+    assert!(error.contains("card refused"), "{error}");
     assert!(names(&home).is_empty(), "nothing was admitted");
 
-    admit(&root, &card, &alpha.fingerprint()).expect("admits");
+    assert!(admit(card, &alpha_fp).status.success(), "admits");
     assert_eq!(names(&home), [("Alpha".to_owned(), false)]);
-    let error = admit(&root, &card, &alpha.fingerprint()).expect_err("twice");
-    assert!(
-        format!("{error:#}").contains("already admitted"),
-        "{error:#}"
-    );
-    let impostor = Station::new("Alpha", 3);
-    let impostor_card = dir.path().join("impostor.card");
-    std::fs::write(&impostor_card, impostor.card_text()).expect("written");
-    let error = admit(&root, &impostor_card, &impostor.fingerprint()).expect_err("name taken");
-    assert!(
-        format!("{error:#}").contains("already admitted as Alpha"),
-        "{error:#}"
-    );
-    run(&root, RelayCommand::List { json: true }).expect("lists");
-    run(&root, RelayCommand::List { json: false }).expect("lists");
+    let error = stderr(admit(card, &alpha_fp));
+    assert!(error.contains("already admitted"), "{error}");
+    let impostor_root = dir.path().join("impostor");
+    let impostor = StationProcess::init(exe(), &impostor_root, "Alpha", "en").expect("init");
+    let impostor_card = impostor.card_file(&impostor_root).expect("card");
+    let error = stderr(admit(
+        impostor_card.to_str().expect("UTF-8"),
+        &impostor.fingerprint().expect("fingerprint"),
+    ));
+    assert!(error.contains("already admitted as Alpha"), "{error}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["list", "--json"])).expect("JSON");
+    assert_eq!(listed[0]["name"], "Alpha");
+    assert_eq!(listed[0]["fingerprint"], alpha_fp);
+    assert!(ok(&root, &["list"]).contains("Alpha"));
 
-    run(
-        &root,
-        RelayCommand::Revoke {
-            name: "Alpha".into(),
-        },
-    )
-    .expect("revokes");
+    ok(&root, &["revoke", "Alpha"]);
     assert_eq!(names(&home), [("Alpha".to_owned(), true)]);
-    let error = error_of(
-        &root,
-        RelayCommand::Revoke {
-            name: "Alpha".into(),
-        },
-    );
+    let error = error_of(&root, &["revoke", "Alpha"]);
     assert!(error.contains("already revoked"), "{error}");
-    let error = error_of(
-        &root,
-        RelayCommand::Revoke {
-            name: "Zulu".into(),
-        },
-    );
+    let error = error_of(&root, &["revoke", "Zulu"]);
     assert!(error.contains("no station named Zulu"), "{error}");
     // A revoked station may be admitted again.
-    home.admit(&text, &alpha.fingerprint(), now_ms())
-        .expect("re-admits");
+    home.admit(&text, &alpha_fp, now_ms()).expect("re-admits");
     assert_eq!(names(&home), [("Alpha".to_owned(), false)]);
 }
 

@@ -1,6 +1,6 @@
 //! The client stations use to reach a relay: HTTP/1.1 over TLS 1.3 pinned to the relay's
-//! identity key (`parley_channels::tls::pinned_client_config`), every request signed with the
-//! station's identity (see [`crate::auth`]).
+//! identity key ([`crate::tls::pinned_client_config`]), every request signed with the
+//! station's identity (`parley_relay_wire::auth`).
 //!
 //! Guarantees: a relay presenting any other key fails the handshake, reported as
 //! [`RelayError::Transport`] before any request is sent. Every request has a deadline; answers
@@ -28,14 +28,45 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::auth::RequestAuth;
-use crate::home::os_random;
-use crate::limits::{
-    CONNECT_TIMEOUT_MS, DEPOSIT_FRAMES_MAX_LIMIT, FETCH_WAIT_MS_MAX_LIMIT, POOL_IDLE_TIMEOUT_MS,
-    REASON_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS, RESPONSE_SIZE_MAX_BYTES,
+use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
+use parley_relay_wire::limits::{
+    BODY_CBOR_OVERHEAD_BYTES, DELETE_IDS_MAX, DEPOSIT_FRAMES_MAX_LIMIT,
+    FETCH_FRAMES_SIZE_MAX_BYTES, FETCH_ITEMS_MAX_LIMIT, FETCH_WAIT_MS_MAX_LIMIT,
+    HEADER_READ_TIMEOUT_MS,
 };
-use crate::server::{ALPN_HTTP1, CBOR_CONTENT_TYPE, now_ms};
-use crate::wire::{self, DeleteRequest, Fetched};
+use parley_relay_wire::wire::{self, DeleteRequest, Fetched};
+use parley_relay_wire::{
+    ALPN_HTTP1, CBOR_CONTENT_TYPE, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_PING, deposit_path,
+};
+
+/// Longest a request may take beyond the long-poll wait it asked for, in milliseconds.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Longest a TCP connect plus TLS handshake may take, in milliseconds.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Longest an idle pooled connection is kept for reuse, in milliseconds; well below
+/// [`HEADER_READ_TIMEOUT_MS`], after which a relay closes idle connections, so a request is
+/// never sent on a connection the relay is closing.
+pub const POOL_IDLE_TIMEOUT_MS: u64 = 5_000;
+const _: () = assert!(POOL_IDLE_TIMEOUT_MS * 2 <= HEADER_READ_TIMEOUT_MS);
+/// Largest answer read from a relay, in bytes (the largest fetch answer plus framing).
+pub const RESPONSE_SIZE_MAX_BYTES: usize =
+    FETCH_FRAMES_SIZE_MAX_BYTES + FETCH_ITEMS_MAX_LIMIT * 16 + BODY_CBOR_OVERHEAD_BYTES;
+/// Longest refusal reason kept from an answer, in bytes.
+pub const REASON_SIZE_MAX_BYTES: usize = 1024;
+
+/// The wall clock in UTC milliseconds, for request timestamps.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// A fresh request nonce from the operating system's random source.
+fn nonce() -> [u8; NONCE_BYTES] {
+    let mut bytes = [0u8; NONCE_BYTES];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    bytes
+}
 
 /// Why a relay operation failed.
 #[non_exhaustive]
@@ -205,7 +236,7 @@ impl RelayClient {
     /// made; requests need a tokio runtime.
     pub fn new(url: &str, relay: StationId, me: Identity) -> Result<Self, RelayError> {
         let (uri, host, port) = parse_url(url)?;
-        let tls = parley_channels::tls::pinned_client_config(relay.0, &[ALPN_HTTP1])
+        let tls = crate::tls::pinned_client_config(relay.0, &[ALPN_HTTP1])
             .map_err(|error| RelayError::Invalid(error.to_string()))?;
         let server_name = ServerName::try_from(host.clone())
             .map_err(|_| RelayError::Invalid(format!("relay URL {url:?} has an invalid host")))?;
@@ -248,7 +279,7 @@ impl RelayClient {
             target,
             &body,
             now_ms(),
-            os_random(),
+            nonce(),
         );
         let mut request = Request::builder()
             .method(method)
@@ -331,7 +362,7 @@ impl RelayClient {
     pub async fn ping(&self) -> Result<Duration, RelayError> {
         let started = Instant::now();
         let body = self
-            .call(Method::GET, "/v1/ping", Vec::new(), Self::request_timeout())
+            .call(Method::GET, PATH_PING, Vec::new(), Self::request_timeout())
             .await?;
         let rtt = started.elapsed();
         wire::decode_count(&body, "ping answer")
@@ -340,7 +371,7 @@ impl RelayClient {
     }
 
     /// Deposits `frames` (at most the relay's `deposit_frames_max`, by default
-    /// [`crate::limits::DEPOSIT_FRAMES_MAX`]) into `to`'s mailbox. Returns once the relay has
+    /// [`parley_relay_wire::limits::DEPOSIT_FRAMES_MAX`]) into `to`'s mailbox. Returns once the relay has
     /// them on disk; on error nothing was stored.
     pub async fn deposit(&self, to: &StationId, frames: &[Arc<[u8]>]) -> Result<(), RelayError> {
         if frames.is_empty() || frames.len() > DEPOSIT_FRAMES_MAX_LIMIT {
@@ -349,7 +380,7 @@ impl RelayClient {
                 frames.len()
             )));
         }
-        let target = format!("/v1/mailboxes/{to}");
+        let target = deposit_path(to);
         let body = self
             .call(
                 Method::POST,
@@ -371,7 +402,7 @@ impl RelayClient {
         let wait_ms = u64::try_from(wait.as_millis())
             .unwrap_or(u64::MAX)
             .min(FETCH_WAIT_MS_MAX_LIMIT);
-        let target = format!("/v1/mailbox?{}={wait_ms}", wire::WAIT_MS_PARAMETER);
+        let target = format!("{PATH_MAILBOX}?{}={wait_ms}", wire::WAIT_MS_PARAMETER);
         let timeout = Self::request_timeout() + Duration::from_millis(wait_ms);
         let body = self.call(Method::GET, &target, Vec::new(), timeout).await?;
         let answer = wire::decode_fetch_answer(&body)
@@ -382,7 +413,7 @@ impl RelayClient {
     /// Deletes the items with these ids from this station's mailbox (ids of other mailboxes
     /// are ignored by the relay).
     pub async fn delete(&self, ids: &[u64]) -> Result<(), RelayError> {
-        for chunk in ids.chunks(crate::limits::DELETE_IDS_MAX) {
+        for chunk in ids.chunks(DELETE_IDS_MAX) {
             self.post_delete(DeleteRequest {
                 upto: 0,
                 ids: chunk.to_vec(),
@@ -406,7 +437,7 @@ impl RelayClient {
         let answer = self
             .call(
                 Method::POST,
-                "/v1/mailbox/delete",
+                PATH_MAILBOX_DELETE,
                 body,
                 Self::request_timeout(),
             )
