@@ -1,17 +1,25 @@
-//! parley's channels: the ways two stations reach each other.
+//! parley's channels: the ways two stations reach each other, each moving opaque frames between
+//! pinned identities and reporting in one shape ([`report`]): frames in, frames out, health.
 //!
-//! So far there is one, the *direct channel* ([`direct`]): QUIC in which both ends prove that
-//! they hold an Ed25519 identity key the other side has pinned, carrying opaque
-//! length-prefixed frames. Anything not pinned is refused during the handshake.
+//! - [`direct`]: QUIC in which both ends prove that they hold an Ed25519 identity key the other
+//!   side has pinned, carrying length-prefixed frames; anything not pinned is refused during
+//!   the handshake. Its tasks accept peers' connections and keep one dialled connection per
+//!   peer.
+//! - [`relay`]: the client of a neutral relay's HTTPS API (TLS pinned to the relay's key, every
+//!   request signed), and the tasks that heartbeat, long-poll the own mailbox and deposit.
+//! - [`courier`]: signed bundles in files, read as hostile input, written atomically, and the
+//!   drop-folder thread.
 //!
-//! Architecture invariant: this crate knows who is on the other end and how large a frame may
-//! be, nothing more. What the frames mean, retransmission and ordering belong to
-//! `parley-proto`; the station daemon drives both.
+//! Architecture invariant: this crate knows who is on the other end, how large a frame may be
+//! and how to move it; nothing about what frames mean. Authentication of frames, retransmission
+//! and ordering belong to `parley-proto`; the station decides what goes on which channel.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod courier;
 pub mod direct;
 pub mod relay;
+pub mod report;
 pub mod tls;
 
 pub use direct::{
@@ -19,3 +27,4 @@ pub use direct::{
     FrameReceiver, FrameSender, PinnedKeys,
 };
 pub use relay::{RelayClient, RelayError};
+pub use report::{Inbound, Report, Signal, Via};

@@ -10,6 +10,7 @@ mod bench;
 mod commands;
 mod demo;
 mod relay;
+mod render;
 
 /// parley, a crisis hotline: signed, end-to-end encrypted, durable messages between stations
 /// that do not trust each other.
@@ -73,6 +74,13 @@ pub enum Command {
     /// Peers, channels, health and queue depths.
     Status {
         /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a running daemon's events (messages stored, receipts, channel changes, alarms)
+    /// until interrupted.
+    Watch {
+        /// One JSON object per line (documented in docs/cli.md).
         #[arg(long)]
         json: bool,
     },
@@ -222,8 +230,47 @@ pub enum PrecedenceArg {
     Routine,
 }
 
+/// Process exit codes, one per class of error (docs/cli.md has the table).
+pub mod exit {
+    use parley_station::ErrorClass;
+
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A local failure: disk, store, configuration, a file.
+    pub const LOCAL: u8 = 1;
+    /// The command line is wrong (reported by the argument parser).
+    pub const USAGE: u8 = 2;
+    /// The request was refused: bad input, an unknown peer, a limit. Nothing was changed.
+    pub const OPERATOR: u8 = 3;
+    /// Something from another party failed verification: a card, a fingerprint, a bundle, a
+    /// transcript. Nothing was changed.
+    pub const REFUSED: u8 = 4;
+    /// The daemon could not be reached, or stopped before answering.
+    pub const UNREACHABLE: u8 = 5;
+
+    /// The exit code of an error class.
+    pub fn of(class: ErrorClass) -> u8 {
+        match class {
+            ErrorClass::Operator => OPERATOR,
+            ErrorClass::Peer => REFUSED,
+            ErrorClass::Local => LOCAL,
+            ErrorClass::Stopping | ErrorClass::Unreachable => UNREACHABLE,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version print and succeed; anything else is a usage error.
+            let _ = error.print();
+            return match error.use_stderr() {
+                true => ExitCode::from(exit::USAGE),
+                false => ExitCode::from(exit::OK),
+            };
+        }
+    };
     let daemon = match &cli.command {
         Command::Run => true,
         Command::Relay(relay) => relay.is_server(),
@@ -234,7 +281,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::of(commands::class_of(&error)))
         }
     }
 }

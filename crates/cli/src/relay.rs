@@ -11,9 +11,10 @@ use clap::Subcommand;
 use parley_proto::card::CARD_TEXT_SIZE_MAX_BYTES;
 use serde_json::json;
 
-use parley_relay::RelayHome;
 use parley_relay::server::{self, now_ms};
 use parley_relay::store::StationRow;
+use parley_relay::{HomeError, RelayHome};
+use parley_station::ErrorClass;
 
 /// Default relay home directory under the platform data directory.
 pub const DEFAULT_HOME_DIR: &str = "parley-relay";
@@ -92,12 +93,19 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
         RelayCommand::Admit { file, fingerprint } => {
             let card = read_card(&file)?;
             let station = home.admit(&card, &fingerprint, now_ms())?;
-            println!("admitted {} ({})", station.name, station.id.fingerprint());
+            println!(
+                "admitted {} ({})",
+                crate::render::text(&station.name),
+                station.id.fingerprint()
+            );
         }
         RelayCommand::List { json } => list(&home, json)?,
         RelayCommand::Revoke { name } => {
             let deleted = home.revoke(&name, now_ms())?;
-            println!("revoked {name}; {deleted} items of its mailbox deleted");
+            println!(
+                "revoked {}; {deleted} items of its mailbox deleted",
+                crate::render::text(&name)
+            );
         }
         RelayCommand::Serve { listen } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -108,6 +116,19 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The class of a relay administration error, for the exit code.
+pub fn class_of(error: &HomeError) -> ErrorClass {
+    match error {
+        HomeError::NotInitialised(_)
+        | HomeError::AlreadyInitialised(_)
+        | HomeError::Config(_)
+        | HomeError::FingerprintSyntax(_) => ErrorClass::Operator,
+        HomeError::Card(_) | HomeError::FingerprintMismatch { .. } => ErrorClass::Peer,
+        HomeError::Store(store) if store.is_refusal() => ErrorClass::Operator,
+        _ => ErrorClass::Local,
+    }
 }
 
 fn read_card(file: &Path) -> anyhow::Result<String> {
@@ -151,7 +172,11 @@ fn list(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
             None => "admitted".to_owned(),
             Some(ms) => format!("revoked at {ms}"),
         };
-        println!("{}  {}  {state}", station.name, station.id.fingerprint());
+        println!(
+            "{}  {}  {state}",
+            crate::render::text(&station.name),
+            station.id.fingerprint()
+        );
     }
     Ok(())
 }

@@ -220,7 +220,11 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let config = DirectConfig::default();
+        // A hostile peer's endpoint, free to send frames a station must refuse.
+        let config = DirectConfig {
+            frame_size_max_bytes: 2 * ENVELOPE_SIZE_MAX_BYTES,
+            ..DirectConfig::default()
+        };
         let any = "127.0.0.1:0".parse().unwrap();
         let as_alpha = Arc::new(
             DirectEndpoint::bind(
@@ -235,16 +239,13 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
             .connect(bravo.listen, bravo_card.identity.0)
             .await
             .unwrap();
+        // A frame over the limit stops the stream it came on: it goes on one of its own.
+        let mut stopped = connection.open_sender().await.unwrap();
+        stopped.send(&oversized).await.unwrap();
+        stopped.finish().unwrap();
         let mut sender = connection.open_sender().await.unwrap();
         let empty = Vec::new();
-        for frame in [
-            &flipped,
-            &truncated,
-            &oversized,
-            &unpinned,
-            &empty,
-            &genuine_shape,
-        ] {
+        for frame in [&flipped, &truncated, &unpinned, &empty, &genuine_shape] {
             sender.send(frame).await.unwrap();
         }
         sender.finish().unwrap();

@@ -1,21 +1,20 @@
-//! The parley station: the daemon that drives the protocol core, persists before it
-//! acknowledges, runs the channels and serves the operator API; and the synchronous core the
-//! CLI uses when no daemon runs.
+//! The parley station: the station core that sits between the operators and the protocol
+//! ([`core`], free of I/O), the operator API ([`api`]), the daemon that drives the core with
+//! real sockets and a real store ([`daemon`]), and a station opened for one command while no
+//! daemon runs ([`node`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod clock;
-pub mod courier;
+pub mod core;
 pub mod daemon;
 pub mod error;
-pub mod health;
 pub mod home;
+pub mod limits;
 pub mod node;
-pub mod server;
-pub mod status;
 
 pub use daemon::Daemon;
-pub use error::StationError;
+pub use error::{ErrorClass, StationError};
 pub use home::{Config, Home};
 pub use node::Node;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::convert::{entry_id, from_sql, to_sql};
 use crate::error::{SqlContext, StoreError};
-use crate::rows::NewPeer;
+use crate::rows::{ChannelKindRow, ChannelRow, NewPeer};
 
 /// Applies one op. `own` is this station's identity.
 pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<(), StoreError> {
@@ -97,6 +97,49 @@ pub(crate) fn insert_peer(tx: &Connection, peer: &NewPeer<'_>) -> Result<(), Sto
         ])
     })
     .with_context(|| format!("adding peer \"{}\"; nothing was stored", peer.name))?;
+    Ok(())
+}
+
+/// Inserts a relay or courier channel row with its chosen id. The peer must be paired (in
+/// this transaction or before); the id must be new, as must the peer, kind and target together.
+pub(crate) fn insert_channel(tx: &Connection, row: &ChannelRow) -> Result<(), StoreError> {
+    require_peer(tx, &row.peer)?;
+    let duplicate = tx
+        .prepare_cached("SELECT 1 FROM channels WHERE peer = ?1 AND kind = ?2 AND target = ?3")
+        .and_then(|mut statement| {
+            statement.exists(params![row.peer.0, row.kind.name(), row.target])
+        })
+        .context("looking for the same channel")?;
+    if duplicate {
+        return Err(StoreError::ChannelExists(format!(
+            "the link already has the {} channel {}",
+            row.kind.name(),
+            row.target
+        )));
+    }
+    let (relay_id, relay_card) = match &row.kind {
+        ChannelKindRow::Relay { relay, card_bytes } => {
+            (Some(relay.0.to_vec()), Some(card_bytes.clone()))
+        }
+        ChannelKindRow::Courier => (None, None),
+    };
+    let added_ms = to_sql(row.added_ms, "a channel's time")?;
+    tx.prepare_cached(
+        "INSERT INTO channels (id, peer, kind, target, relay_id, relay_card, added_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            row.id,
+            row.peer.0,
+            row.kind.name(),
+            row.target,
+            relay_id,
+            relay_card,
+            added_ms,
+        ])
+    })
+    .with_context(|| format!("adding channel {}; nothing was stored", row.id))?;
     Ok(())
 }
 
@@ -286,9 +329,10 @@ fn advance_in_head(tx: &Connection, peer: &StationId, upto: u64) -> Result<(), S
         head.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?,
         "in-head",
     )?;
-    if upto < old {
+    if upto <= old {
         return Err(StoreError::InvalidOp(format!(
-            "moving the in-head of {peer} back from {old} to {upto}"
+            "advancing the in-head of {peer} from {old} to {upto} does not move it forward: \
+             entries would be delivered twice"
         )));
     }
     let upto_sql = to_sql(upto, "in-head")?;

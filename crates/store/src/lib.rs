@@ -36,8 +36,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 pub use error::StoreError;
 pub use rows::{
-    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
-    OutboxRow, PeerRow, StationRow, StoredEntry,
+    AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
+    OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -69,6 +69,14 @@ impl Store {
     /// [`StoreError::SchemaTooNew`] before anything is changed.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Self::with_connection(schema::open_writer(path)?, false)
+    }
+
+    /// Opens a fresh store in memory: the same schema, checks and transactions as on disk, and
+    /// no durability. A commit is still all or nothing, so dropping the handle between two
+    /// commits is exactly a crash of a station whose disk kept what it committed. For the
+    /// deterministic simulation.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::with_connection(schema::open_memory()?, false)
     }
 
     /// Opens an existing database for reading while another process may write it. The schema
@@ -211,28 +219,47 @@ impl Store {
         peer: Option<NewPeer<'_>>,
         ops: &[StoreOp],
     ) -> Result<(), StoreError> {
+        let admin: Vec<AdminOp> = peer.into_iter().map(AdminOp::from).collect();
+        self.commit_batch(&admin, ops)
+    }
+
+    /// The group commit of a station: every administrative change of `admin` (pairings, new
+    /// channels), then every op of `ops`, in one transaction. All of it is stored, durably,
+    /// when this returns `Ok`, and none of it when it returns an error.
+    pub fn commit_batch(&mut self, admin: &[AdminOp], ops: &[StoreOp]) -> Result<(), StoreError> {
         self.writable()?;
         let own = self.own_identity()?;
-        if let Some(peer) = &peer {
-            check_new_peer(&own, peer)?;
+        for op in admin {
+            if let AdminOp::AddPeer(peer) = op {
+                check_new_peer(&own, &peer.as_new_peer())?;
+            }
         }
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a commit; nothing was stored")?;
-        if let Some(peer) = &peer {
-            apply::insert_peer(&tx, peer)?;
+        for op in admin {
+            match op {
+                AdminOp::AddPeer(peer) => apply::insert_peer(&tx, &peer.as_new_peer())?,
+                AdminOp::AddChannel(row) => apply::insert_channel(&tx, row)?,
+            }
         }
         for op in ops {
             apply::apply(&tx, &own, op)?;
         }
         // Dropping `tx` on any error above rolls the whole batch back.
-        tx.commit()
-            .with_context(|| format!("committing {} ops; none of them was stored", ops.len()))
+        tx.commit().with_context(|| {
+            format!(
+                "committing {} ops and {} changes; none of them was stored",
+                ops.len(),
+                admin.len()
+            )
+        })
     }
 
-    /// Adds a relay or courier channel to the link with `peer`; returns its row id. The same
-    /// kind and target twice for one peer is [`StoreError::ChannelExists`].
+    /// Adds a relay or courier channel to the link with `peer` under the next free id, at
+    /// once; returns its id. The same kind and target twice for one peer is
+    /// [`StoreError::ChannelExists`].
     pub fn add_channel(
         &mut self,
         peer: &StationId,
@@ -240,40 +267,21 @@ impl Store {
         target: &str,
         added_ms: u64,
     ) -> Result<i64, StoreError> {
-        self.writable()?;
-        if read::peer_by_id(&self.connection, peer)?.is_none() {
-            return Err(StoreError::UnknownPeer(peer.short()));
-        }
-        if read::channels(&self.connection)?
+        let id = read::channels(&self.connection)?
             .iter()
-            .any(|c| c.peer == *peer && c.kind.name() == kind.name() && c.target == target)
-        {
-            return Err(StoreError::ChannelExists(format!(
-                "the link already has the {} channel {target}",
-                kind.name()
-            )));
-        }
-        let (relay_id, relay_card) = match kind {
-            ChannelKindRow::Relay { relay, card_bytes } => {
-                (Some(relay.0.to_vec()), Some(card_bytes.clone()))
-            }
-            ChannelKindRow::Courier => (None, None),
+            .map(|c| c.id)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let row = ChannelRow {
+            id,
+            peer: *peer,
+            kind: kind.clone(),
+            target: target.to_owned(),
+            added_ms,
         };
-        self.connection
-            .execute(
-                "INSERT INTO channels (peer, kind, target, relay_id, relay_card, added_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    peer.0.as_slice(),
-                    kind.name(),
-                    target,
-                    relay_id,
-                    relay_card,
-                    to_sql(added_ms, "a channel's time")?
-                ],
-            )
-            .context("adding a channel; nothing was stored")?;
-        Ok(self.connection.last_insert_rowid())
+        self.commit_batch(&[AdminOp::AddChannel(row)], &[])?;
+        Ok(id)
     }
 
     /// Every relay and courier channel, in the order they were added.
@@ -332,6 +340,12 @@ impl Store {
     /// Evidence of misbehaviour by `peer` (or by every peer), oldest first.
     pub fn evidence(&self, peer: Option<&StationId>) -> Result<Vec<EvidenceRow>, StoreError> {
         read::evidence(&self.connection, peer)
+    }
+
+    /// The latest time anything stored was written at, UTC ms: a station's clock starts no
+    /// earlier, so its log never goes back in time even if the wall clock did.
+    pub fn latest_time_ms(&self) -> Result<u64, StoreError> {
+        read::latest_time_ms(&self.connection)
     }
 
     /// Unreceipted own entries and delivered peer messages on the link with `peer`.

@@ -693,3 +693,21 @@ fn decode_channel(
         added_ms: from_sql(added_ms, "a channel's time")?,
     })
 }
+
+/// The latest time anything stored was written at, UTC ms (0 for an empty store).
+pub(crate) fn latest_time_ms(connection: &Connection) -> Result<u64, StoreError> {
+    let latest: Option<i64> = connection
+        .prepare_cached(
+            "SELECT max(t) FROM ( \
+               SELECT max(time_ms) AS t FROM entries WHERE received_ms IS NULL \
+               UNION ALL SELECT max(received_ms) FROM entries \
+               UNION ALL SELECT max(delivered_ms) FROM outbox \
+               UNION ALL SELECT max(time_ms) FROM evidence \
+               UNION ALL SELECT max(added_ms) FROM peers \
+               UNION ALL SELECT max(added_ms) FROM channels \
+               UNION ALL SELECT max(created_ms) FROM station)",
+        )
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .context("reading the latest stored time")?;
+    latest.map_or(Ok(0), |ms| from_sql(ms, "a stored time"))
+}

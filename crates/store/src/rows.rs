@@ -50,6 +50,57 @@ pub struct NewPeer<'a> {
     pub added_ms: u64,
 }
 
+/// A peer to pair with, owned, as a station's core queues it for its next commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRecord {
+    /// The verified card.
+    pub card: ContactCard,
+    /// The card's signed bytes; they must decode to `card`.
+    pub card_bytes: Vec<u8>,
+    /// The local name for the peer.
+    pub name: String,
+    /// Where to reach the peer's direct channel, if known.
+    pub address: Option<String>,
+    /// When the pairing happened (UTC ms).
+    pub added_ms: u64,
+}
+
+impl PeerRecord {
+    /// The borrowed form the store writes.
+    pub fn as_new_peer(&self) -> NewPeer<'_> {
+        NewPeer {
+            card: &self.card,
+            card_bytes: &self.card_bytes,
+            name: &self.name,
+            address: self.address.clone(),
+            added_ms: self.added_ms,
+        }
+    }
+}
+
+/// A change to a station's administrative records, committed together with the protocol's
+/// ops by [`crate::Store::commit_batch`] (before them, so a new peer exists before its link's
+/// first entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Pair with a peer.
+    AddPeer(PeerRecord),
+    /// Add a relay or courier channel under the id the station chose (ids only grow).
+    AddChannel(ChannelRow),
+}
+
+impl From<NewPeer<'_>> for AdminOp {
+    fn from(peer: NewPeer<'_>) -> Self {
+        AdminOp::AddPeer(PeerRecord {
+            card: peer.card.clone(),
+            card_bytes: peer.card_bytes.to_vec(),
+            name: peer.name.to_owned(),
+            address: peer.address,
+            added_ms: peer.added_ms,
+        })
+    }
+}
+
 /// A delivered message from a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboxRow {

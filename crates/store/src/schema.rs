@@ -171,6 +171,18 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// Opens a fresh database in memory: the same schema, checks and transactions as on disk, with
+/// no durability at all. For the deterministic simulation, whose "disk" is what committed.
+pub(crate) fn open_memory() -> Result<Connection, StoreError> {
+    let mut connection = Connection::open_in_memory().context("opening a store in memory")?;
+    set_busy_timeout(&connection)?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .context("enabling foreign keys")?;
+    migrate(&mut connection)?;
+    Ok(connection)
+}
+
 /// Opens an existing database for reading only; it must be at this build's schema version.
 pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;

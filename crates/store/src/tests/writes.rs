@@ -195,6 +195,14 @@ const REFUSED: &[Refused] = &[
         is_invalid,
     ),
     (
+        "an in-head that does not move (a delivery repeated)",
+        |c| StoreOp::AdvanceInHead {
+            peer: c.b(),
+            upto: 3,
+        },
+        is_invalid,
+    ),
+    (
         "an in-head moving back",
         |c| StoreOp::AdvanceInHead {
             peer: c.b(),

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 
+use parley_channels::Signal;
 use serde::Serialize;
 
 /// Consecutive missed heartbeats that make a channel down.
@@ -17,7 +18,7 @@ pub const HEALTH_MISSES_DOWN: u32 = 3;
 pub const HEALTH_TRANSITIONS_KEPT_MAX: usize = 16;
 
 /// A channel's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// Heartbeats answered in time.
@@ -40,7 +41,7 @@ impl Health {
 }
 
 /// One recorded change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Transition {
     /// When (UTC ms).
     pub at_ms: u64,
@@ -53,7 +54,7 @@ pub struct Transition {
 }
 
 /// The health of one channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ChannelHealth {
     /// Current state.
     pub state: Health,
@@ -153,6 +154,29 @@ impl ChannelHealth {
         }
         self.transitions.push_back(transition);
         self.transitions.back()
+    }
+
+    /// Applies what a transport reported. Returns the change, if any.
+    pub fn apply(
+        &mut self,
+        now_ms: u64,
+        signal: &Signal,
+        degraded_rtt_ms: u64,
+    ) -> Option<Transition> {
+        match signal {
+            Signal::Connected {
+                rtt_us: Some(rtt_us),
+            }
+            | Signal::Answered { rtt_us } => self.answered(now_ms, *rtt_us, degraded_rtt_ms),
+            Signal::Connected { rtt_us: None } => self.set(now_ms, Health::Up, "connected".into()),
+            Signal::Lost { reason } => {
+                self.set(now_ms, Health::Down, format!("connection lost: {reason}"))
+            }
+            Signal::Missed { reason } => self.missed(now_ms, reason),
+            Signal::Present => self.set(now_ms, Health::Up, "folder present".into()),
+            Signal::Unavailable { reason } => self.unavailable(now_ms, reason),
+        }
+        .cloned()
     }
 
     /// Whether frames go out on the channel.

@@ -7,6 +7,8 @@
 //! are read up to [`RESPONSE_SIZE_MAX_BYTES`] and decoded strictly. Connections are pooled and
 //! reused. Neither the client's nor the errors' `Debug` output contains key material.
 
+pub mod task;
+
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -10,6 +10,8 @@
 //! On a unidirectional stream a frame is a `u32` big-endian length followed by that many bytes,
 //! at most [`FRAME_SIZE_MAX_BYTES`].
 
+pub mod task;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,8 +39,9 @@ use tracing::warn;
 
 /// ALPN protocol id.
 pub const ALPN: &[u8] = b"parley/1";
-/// Largest frame accepted from the network (bytes). 64 KiB + 1 KiB header room.
-pub const FRAME_SIZE_MAX_BYTES: usize = 65 * 1024;
+/// Largest frame sent or accepted, in bytes: the protocol's one frame limit (the default of
+/// [`DirectConfig::frame_size_max_bytes`]).
+pub use parley_proto::limits::FRAME_SIZE_MAX_BYTES;
 /// Size of the length prefix in front of every frame (bytes).
 const FRAME_PREFIX_BYTES: usize = 4;
 const _: () = assert!(
@@ -104,6 +107,10 @@ pub struct DirectConfig {
     pub keep_alive_interval: Duration,
     /// A connection (or handshake) silent this long is considered lost.
     pub idle_timeout: Duration,
+    /// Largest frame sent or accepted, in bytes. A station always uses the protocol's
+    /// [`FRAME_SIZE_MAX_BYTES`]; only a test playing a hostile peer sets more, to send what a
+    /// station must refuse.
+    pub frame_size_max_bytes: usize,
 }
 
 impl Default for DirectConfig {
@@ -111,6 +118,7 @@ impl Default for DirectConfig {
         Self {
             keep_alive_interval: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
+            frame_size_max_bytes: FRAME_SIZE_MAX_BYTES,
         }
     }
 }
@@ -212,6 +220,7 @@ pub struct DirectEndpoint {
     incoming: tokio::sync::Mutex<mpsc::Receiver<DirectConnection>>,
     rejected: Arc<AtomicU64>,
     acceptor: tokio::task::AbortHandle,
+    frame_size_max_bytes: usize,
 }
 
 /// Binds the UDP socket and the QUIC endpoint. The stateless-reset key is derived from the
@@ -262,11 +271,13 @@ impl DirectEndpoint {
         let endpoint = bind_endpoint(identity, server, listen)?;
         let (queue, incoming) = mpsc::channel(ACCEPT_QUEUE_MAX);
         let rejected = Arc::new(AtomicU64::new(0));
+        let frame_size_max_bytes = config.frame_size_max_bytes;
         let acceptor = tokio::spawn(run_acceptor(
             endpoint.clone(),
             pinned,
             rejected.clone(),
             queue,
+            frame_size_max_bytes,
         ))
         .abort_handle();
         Ok(Self {
@@ -276,6 +287,7 @@ impl DirectEndpoint {
             incoming: tokio::sync::Mutex::new(incoming),
             rejected,
             acceptor,
+            frame_size_max_bytes,
         })
     }
 
@@ -307,7 +319,11 @@ impl DirectEndpoint {
             connection.close(CLOSE_CODE_IDENTITY, b"wrong identity");
             return Err(wrong_peer(peer, presented));
         }
-        Ok(DirectConnection { connection, peer })
+        Ok(DirectConnection {
+            connection,
+            peer,
+            frame_size_max_bytes: self.frame_size_max_bytes,
+        })
     }
 
     /// Next authenticated incoming connection (client key in [`PinnedKeys`]); `None` once the
@@ -362,6 +378,7 @@ async fn run_acceptor(
     pinned: PinnedKeys,
     rejected: Arc<AtomicU64>,
     queue: mpsc::Sender<DirectConnection>,
+    frame_size_max_bytes: usize,
 ) {
     let mut handshakes = JoinSet::new();
     loop {
@@ -374,7 +391,8 @@ async fn run_acceptor(
                     rejected.fetch_add(1, Ordering::Relaxed);
                     incoming.refuse();
                 } else {
-                    handshakes.spawn(authenticate(incoming, pinned.clone()));
+                    let pinned = pinned.clone();
+                    handshakes.spawn(authenticate(incoming, pinned, frame_size_max_bytes));
                 }
             }
             Some(joined) = handshakes.join_next() => deliver(joined, &rejected, &queue),
@@ -387,6 +405,7 @@ async fn run_acceptor(
 async fn authenticate(
     incoming: quinn::Incoming,
     pinned: PinnedKeys,
+    frame_size_max_bytes: usize,
 ) -> (SocketAddr, Result<DirectConnection, DirectError>) {
     let remote = incoming.remote_address();
     let result = match incoming.await {
@@ -399,7 +418,11 @@ async fn authenticate(
                     fingerprint: StationId(peer).fingerprint(),
                 })
             }
-            Ok(peer) => Ok(DirectConnection { connection, peer }),
+            Ok(peer) => Ok(DirectConnection {
+                connection,
+                peer,
+                frame_size_max_bytes,
+            }),
         },
     };
     (remote, result)
@@ -437,6 +460,7 @@ fn deliver(
 pub struct DirectConnection {
     connection: quinn::Connection,
     peer: [u8; 32],
+    frame_size_max_bytes: usize,
 }
 
 impl DirectConnection {
@@ -459,7 +483,10 @@ impl DirectConnection {
     /// [`Self::accept_receiver`] returns) when the first frame is sent.
     pub async fn open_sender(&self) -> Result<FrameSender, DirectError> {
         let stream = self.connection.open_uni().await.map_err(lost)?;
-        Ok(FrameSender { stream })
+        Ok(FrameSender {
+            stream,
+            frame_size_max_bytes: self.frame_size_max_bytes,
+        })
     }
 
     /// Accepts the next unidirectional stream of frames from the peer.
@@ -468,6 +495,7 @@ impl DirectConnection {
         Ok(FrameReceiver {
             stream,
             pending: Vec::new(),
+            frame_size_max_bytes: self.frame_size_max_bytes,
         })
     }
 
@@ -495,21 +523,21 @@ impl fmt::Debug for DirectConnection {
 #[derive(Debug)]
 pub struct FrameSender {
     stream: quinn::SendStream,
+    frame_size_max_bytes: usize,
 }
 
 impl FrameSender {
-    /// Sends `frame` as a `u32` big-endian length then its bytes; refuses frames over
-    /// [`FRAME_SIZE_MAX_BYTES`] without writing anything. Not cancel-safe: a send dropped part
+    /// Sends `frame` as a `u32` big-endian length then its bytes; refuses frames over the
+    /// endpoint's frame limit without writing anything. Not cancel-safe: a send dropped part
     /// way leaves a partial frame, after which the stream must be abandoned.
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), DirectError> {
-        if frame.len() > FRAME_SIZE_MAX_BYTES {
-            return Err(DirectError::FrameTooLarge {
+        let len = u32::try_from(frame.len())
+            .ok()
+            .filter(|_| frame.len() <= self.frame_size_max_bytes)
+            .ok_or(DirectError::FrameTooLarge {
                 len: frame.len(),
-                max: FRAME_SIZE_MAX_BYTES,
-            });
-        }
-        let len =
-            u32::try_from(frame.len()).expect("the limit fits a u32 (asserted at compile time)");
+                max: self.frame_size_max_bytes,
+            })?;
         self.stream
             .write_all(&len.to_be_bytes())
             .await
@@ -529,11 +557,12 @@ pub struct FrameReceiver {
     stream: quinn::RecvStream,
     /// Bytes of the frame being received so far, prefix included.
     pending: Vec<u8>,
+    frame_size_max_bytes: usize,
 }
 
 impl FrameReceiver {
-    /// The next frame; `Ok(None)` on a clean end of stream. A length over
-    /// [`FRAME_SIZE_MAX_BYTES`] is an error, nothing past it is read and the stream is stopped.
+    /// The next frame; `Ok(None)` on a clean end of stream. A length over the endpoint's
+    /// frame limit is an error, nothing past it is read and the stream is stopped.
     /// Cancel-safe: a partly received frame is kept for the next call.
     pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, DirectError> {
         loop {
@@ -569,12 +598,12 @@ impl FrameReceiver {
             return Ok(FRAME_PREFIX_BYTES);
         };
         let len = usize::try_from(u32::from_be_bytes(*prefix)).unwrap_or(usize::MAX);
-        if len > FRAME_SIZE_MAX_BYTES {
+        if len > self.frame_size_max_bytes {
             // Already stopped if this is a repeated call; that is fine.
             self.stream.stop(STOP_CODE_FRAME_TOO_LARGE).ok();
             return Err(DirectError::FrameTooLarge {
                 len,
-                max: FRAME_SIZE_MAX_BYTES,
+                max: self.frame_size_max_bytes,
             });
         }
         Ok(FRAME_PREFIX_BYTES + len)
@@ -1032,31 +1061,33 @@ mod tests {
     async fn receiver_decodes_raw_streams() {
         let (_one, _two, dialled, accepted) = linked().await;
         let over = u32::try_from(FRAME_SIZE_MAX_BYTES + 1).expect("limit fits u32");
-        let cases: [(Vec<u8>, &[&str]); 6] = [
+        let max = FRAME_SIZE_MAX_BYTES;
+        let cases: [(Vec<u8>, Vec<String>); 6] = [
             (
                 [prefixed(2, b"ab"), prefixed(0, b"")].concat(),
-                &["frame ab", "frame ", "end"],
+                vec!["frame ab".into(), "frame ".into(), "end".into()],
             ),
-            (Vec::new(), &["end"]),
+            (Vec::new(), vec!["end".into()]),
             (
                 prefixed(over, b"more"),
-                &["FrameTooLarge { len: 66561, max: 66560 }"],
+                vec![format!("FrameTooLarge {{ len: {over}, max: {max} }}")],
             ),
             (
                 prefixed(u32::MAX, b""),
-                &["FrameTooLarge { len: 4294967295, max: 66560 }"],
+                vec![format!("FrameTooLarge {{ len: 4294967295, max: {max} }}")],
             ),
             (
                 vec![0, 0],
-                &["TruncatedFrame { received_bytes: 2, expected_bytes: 4 }"],
+                vec!["TruncatedFrame { received_bytes: 2, expected_bytes: 4 }".into()],
             ),
             (
                 prefixed(5, b"abc"),
-                &["TruncatedFrame { received_bytes: 7, expected_bytes: 9 }"],
+                vec!["TruncatedFrame { received_bytes: 7, expected_bytes: 9 }".into()],
             ),
         ];
         for (raw, expect) in &cases {
-            check_recv(&dialled, &accepted, raw, expect).await;
+            let expect: Vec<&str> = expect.iter().map(String::as_str).collect();
+            check_recv(&dialled, &accepted, raw, &expect).await;
         }
     }
 
@@ -1148,6 +1179,7 @@ mod tests {
         let config = DirectConfig {
             keep_alive_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
+            ..DirectConfig::default()
         };
         let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
         let refused = DirectEndpoint::bind(&key(1), localhost, PinnedKeys::default(), &config);

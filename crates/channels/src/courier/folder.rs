@@ -1,0 +1,264 @@
+//! A drop folder (a shared mount or a removable drive): a thread per folder that, every scan
+//! interval, checks the folder is there and safe, writes one signed bundle per peer with the
+//! frames queued since the last scan, and hands every bundle addressed to this station to the
+//! station, deleting it once its contents are committed, or setting it aside as `.rejected`
+//! when it is refused. A file that is not a regular file within the size limit is set aside
+//! without being read, and reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parley_proto::limits::{BUNDLE_FRAMES_MAX, BUNDLE_SIZE_MAX_BYTES};
+use parley_proto::{Bundle, Identity, LinkId, StationId};
+use tokio::sync::oneshot;
+
+use super::{BUNDLE_SUFFIX, REJECTED_SUFFIX, bundle_file_name, compact_fingerprint};
+use crate::report::{Inbound, Report, Signal, Via};
+
+/// Most names a folder remembers as refused but impossible to set aside (so they are not read
+/// again every scan); beyond it the oldest are forgotten.
+pub const FOLDER_SKIPPED_NAMES_MAX: usize = 1024;
+/// Most `.rejected` names tried for one file before giving up on renaming it.
+const SET_ASIDE_TRIES_MAX: u32 = 16;
+
+/// The station's side of a folder's thread: frames to write, with their recipients.
+#[derive(Clone, Debug)]
+pub struct FolderSender {
+    frames: std_mpsc::SyncSender<(StationId, Arc<[u8]>)>,
+}
+
+impl FolderSender {
+    /// Queues a frame for the next bundle to `to`; false when the queue is full or the thread
+    /// has ended (the protocol resends it).
+    pub fn try_send(&self, to: StationId, frame: Arc<[u8]>) -> bool {
+        self.frames.try_send((to, frame)).is_ok()
+    }
+}
+
+/// Starts the thread of folder `via` at `dir`, scanning every `scan_interval`; its queue holds
+/// at most one bundle's worth of frames.
+pub fn start(
+    via: Via,
+    dir: PathBuf,
+    me: Identity,
+    scan_interval: Duration,
+    inbound: Inbound,
+) -> std::io::Result<FolderSender> {
+    let (frames, queue) = std_mpsc::sync_channel(BUNDLE_FRAMES_MAX);
+    let folder = Folder {
+        via,
+        dir,
+        me,
+        inbound,
+        written: 0,
+        skipped: BTreeSet::new(),
+    };
+    let name = match via {
+        Via::Folder(index) => format!("parley-folder-{index}"),
+        _ => "parley-folder".to_owned(),
+    };
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || folder.run(&queue, scan_interval))?;
+    Ok(FolderSender { frames })
+}
+
+struct Folder {
+    via: Via,
+    dir: PathBuf,
+    me: Identity,
+    inbound: Inbound,
+    written: u64,
+    /// Files refused that could not be set aside: never read again while the thread runs.
+    skipped: BTreeSet<String>,
+}
+
+fn utc_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// Why a drop folder may not be used now.
+fn check_folder(dir: &Path) -> std::io::Result<()> {
+    let metadata = fs::metadata(dir)?;
+    if !metadata.is_dir() {
+        return Err(std::io::Error::other("not a directory"));
+    }
+    let mode = metadata.permissions().mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(std::io::Error::other(
+            "the folder is writable by every user and has no sticky bit, so anyone could \
+             replace or remove bundles in it; make it writable only by the stations' users \
+             (or set the sticky bit)",
+        ));
+    }
+    Ok(())
+}
+
+impl Folder {
+    fn run(mut self, frames: &std_mpsc::Receiver<(StationId, Arc<[u8]>)>, scan: Duration) {
+        let mut queued: BTreeMap<StationId, Vec<Arc<[u8]>>> = BTreeMap::new();
+        let mut next_scan = Instant::now();
+        loop {
+            let wait = next_scan.saturating_duration_since(Instant::now());
+            match frames.recv_timeout(wait) {
+                Ok((to, frame)) => {
+                    queued.entry(to).or_default().push(frame);
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            next_scan = Instant::now() + scan;
+            let signal = match self.scan(&mut queued) {
+                Ok(true) => Signal::Present,
+                Ok(false) => return,
+                Err(error) => {
+                    // Frames for an absent folder are dropped; the protocol resends them all
+                    // when the channel comes back up.
+                    queued.clear();
+                    tracing::debug!(dir = %self.dir.display(), %error, "drop folder unusable");
+                    Signal::Unavailable {
+                        reason: error.to_string(),
+                    }
+                }
+            };
+            let report = Report::Health {
+                via: self.via,
+                signal,
+            };
+            if !self.inbound.send_blocking(report) {
+                return;
+            }
+        }
+    }
+
+    /// One scan; `Ok(false)` once the station has stopped.
+    fn scan(&mut self, queued: &mut BTreeMap<StationId, Vec<Arc<[u8]>>>) -> std::io::Result<bool> {
+        check_folder(&self.dir)?;
+        for (to, frames) in std::mem::take(queued) {
+            self.write_bundles(&to, frames)?;
+        }
+        self.read_bundles()
+    }
+
+    fn write_bundles(&mut self, to: &StationId, frames: Vec<Arc<[u8]>>) -> std::io::Result<()> {
+        let mut chunk: Vec<Vec<u8>> = Vec::new();
+        let mut size = 0;
+        for frame in frames {
+            let full = chunk.len() == BUNDLE_FRAMES_MAX
+                || Bundle::size_bound(chunk.len() + 1, size + frame.len()) > BUNDLE_SIZE_MAX_BYTES;
+            if full {
+                self.write_bundle(to, std::mem::take(&mut chunk))?;
+                size = 0;
+            }
+            size += frame.len();
+            chunk.push(frame.to_vec());
+        }
+        if !chunk.is_empty() {
+            self.write_bundle(to, chunk)?;
+        }
+        Ok(())
+    }
+
+    fn write_bundle(&mut self, to: &StationId, frames: Vec<Vec<u8>>) -> std::io::Result<()> {
+        let me = self.me.id();
+        let created_ms = utc_now_ms();
+        let bytes = Bundle {
+            link: LinkId::between(&me, to),
+            from: me,
+            to: *to,
+            created_ms,
+            frames,
+        }
+        .sign(&self.me);
+        self.written += 1;
+        let name = bundle_file_name(&me, to, created_ms, self.written);
+        super::write_atomically(&self.dir, &name, &bytes)
+    }
+
+    /// Hands every bundle addressed to this station to the station, one at a time; `Ok(false)`
+    /// once the station has stopped.
+    fn read_bundles(&mut self) -> std::io::Result<bool> {
+        let addressed = format!("-to-{}-", compact_fingerprint(&self.me.id()));
+        let mut names: Vec<String> = fs::read_dir(&self.dir)?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(BUNDLE_SUFFIX) && name.contains(&addressed))
+            .filter(|name| !self.skipped.contains(name))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = self.dir.join(&name);
+            let bytes = match super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    let reason = error.to_string();
+                    tracing::warn!(file = %path.display(), %reason, "not a bundle this station will read; set aside");
+                    self.set_aside(&name);
+                    let refused = Report::FileRefused {
+                        via: self.via,
+                        name,
+                        reason,
+                    };
+                    if !self.inbound.send_blocking(refused) {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+            };
+            let (done, imported) = oneshot::channel();
+            let report = Report::Bundle {
+                via: self.via,
+                bytes,
+                done,
+            };
+            if !self.inbound.send_blocking(report) {
+                return Ok(false);
+            }
+            match imported.blocking_recv() {
+                Ok(Ok(())) => fs::remove_file(&path)?,
+                Ok(Err(error)) => {
+                    tracing::warn!(file = %path.display(), %error, "bundle refused; set aside");
+                    self.set_aside(&name);
+                }
+                // The station stopped before committing: leave the file for the next run.
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Renames a refused file (never following it) to a free `.rejected` name; if none can be
+    /// taken, remembers not to read it again.
+    fn set_aside(&mut self, name: &str) {
+        let from = self.dir.join(name);
+        for attempt in 0..SET_ASIDE_TRIES_MAX {
+            let suffix = match attempt {
+                0 => REJECTED_SUFFIX.to_owned(),
+                n => format!("{REJECTED_SUFFIX}-{n}"),
+            };
+            let to = self.dir.join(format!("{name}{suffix}"));
+            if fs::symlink_metadata(&to).is_ok() {
+                continue;
+            }
+            match fs::rename(&from, &to) {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(file = %from.display(), %error, "cannot set a refused file aside; it will not be read again");
+                    break;
+                }
+            }
+        }
+        if self.skipped.len() >= FOLDER_SKIPPED_NAMES_MAX {
+            self.skipped.pop_first();
+        }
+        self.skipped.insert(name.to_owned());
+    }
+}

@@ -1,0 +1,230 @@
+//! The courier channel: signed bundles of frames in files, carried on removable media or left
+//! in a shared drop folder ([`folder`]).
+//!
+//! Files from such places are hostile. A bundle is read only from a regular file opened without
+//! following a symbolic link and without blocking (a FIFO or a device is refused before a byte
+//! is read), its type and size checked on the open descriptor, and read with a hard cap. A
+//! bundle is written under a fresh unpredictable name created exclusively (a planted symbolic
+//! link is never followed), synced, then renamed into place, so a reader never sees half a
+//! bundle and nobody can make the station write anywhere else.
+
+pub mod folder;
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::path::Path;
+
+use parley_proto::StationId;
+
+/// Suffix of bundle files.
+pub const BUNDLE_SUFFIX: &str = ".bundle";
+/// Suffix given to a bundle the station refused, or a file it would not read.
+pub const REJECTED_SUFFIX: &str = ".rejected";
+
+/// Why a file could not be read as a bundle. Nothing was read past the check that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The path is a symbolic link; it is never followed.
+    #[error("{0} is a symbolic link; bundles are read only from regular files")]
+    Symlink(String),
+    /// Not a regular file (a directory, FIFO, socket or device).
+    #[error("{path} is a {kind}, not a regular file")]
+    NotRegular {
+        /// The file.
+        path: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Over the size limit.
+    #[error("{path} is over the limit of {max} bytes")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The operating system refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's account.
+        source: std::io::Error,
+    },
+}
+
+impl FileError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        FileError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+fn kind_of(file_type: fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Reads a regular file of at most `max` bytes, without following a symbolic link and without
+/// blocking on a FIFO or device: the type and size are checked on the open descriptor, and at
+/// most `max + 1` bytes are ever read (a file growing while it is read is refused too).
+pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
+    let shown = || path.display().to_string();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            Some(libc::ELOOP) => FileError::Symlink(shown()),
+            _ => FileError::io(path, error),
+        })?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| FileError::io(path, error))?;
+    if !metadata.file_type().is_file() {
+        return Err(FileError::NotRegular {
+            path: shown(),
+            kind: kind_of(metadata.file_type()),
+        });
+    }
+    if metadata.len() > max as u64 {
+        return Err(FileError::TooLarge { path: shown(), max });
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| FileError::io(path, error))?;
+    if bytes.len() > max {
+        return Err(FileError::TooLarge { path: shown(), max });
+    }
+    Ok(bytes)
+}
+
+/// Writes `dir/name` so that it appears whole or not at all: a temporary file under a fresh
+/// random name, created exclusively (never through a planted link), written, synced, renamed
+/// into place, and the directory synced.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = tempfile::Builder::new()
+        .prefix(".parley-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(dir.join(name)).map_err(|error| error.error)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Writes a bundle to the file `out`, whole or not at all.
+pub fn write_bundle_file(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = out
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a file path", out.display())))?;
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    write_atomically(dir, name, bytes)
+}
+
+/// Name of a bundle file from `from` to `to`: `parley-FROM-to-TO-MS-N.bundle`, the stations
+/// named by their fingerprints without dashes.
+pub fn bundle_file_name(from: &StationId, to: &StationId, created_ms: u64, n: u64) -> String {
+    format!(
+        "parley-{}-to-{}-{created_ms}-{n}{BUNDLE_SUFFIX}",
+        compact_fingerprint(from),
+        compact_fingerprint(to)
+    )
+}
+
+/// A station's fingerprint without dashes, as in bundle file names.
+pub fn compact_fingerprint(station: &StationId) -> String {
+    station.fingerprint().to_string().replace('-', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = |name: &str| dir.path().join(name);
+        fs::write(path("small"), b"abc").expect("written");
+        assert_eq!(read_bounded(&path("small"), 3).expect("reads"), b"abc");
+        let over = read_bounded(&path("small"), 2).expect_err("over the limit");
+        assert!(matches!(over, FileError::TooLarge { max: 2, .. }), "{over}");
+        std::os::unix::fs::symlink(path("small"), path("link")).expect("linked");
+        let link = read_bounded(&path("link"), 3).expect_err("a link");
+        assert!(matches!(link, FileError::Symlink(_)), "{link}");
+        std::os::unix::fs::symlink("/dev/zero", path("zero")).expect("linked");
+        assert!(matches!(
+            read_bounded(&path("zero"), 3),
+            Err(FileError::Symlink(_))
+        ));
+        // mkfifo(1) keeps this crate free of unsafe code.
+        let made = std::process::Command::new("mkfifo")
+            .arg(path("fifo"))
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let refused = read_bounded(&path("fifo"), 3).expect_err("a FIFO");
+        assert!(
+            matches!(refused, FileError::NotRegular { kind: "FIFO", .. }),
+            "{refused}"
+        );
+        let directory = read_bounded(dir.path(), 3).expect_err("a directory");
+        assert!(
+            matches!(
+                directory,
+                FileError::NotRegular {
+                    kind: "directory",
+                    ..
+                }
+            ),
+            "{directory}"
+        );
+        let device = read_bounded(Path::new("/dev/zero"), 3).expect_err("a device");
+        assert!(
+            matches!(device, FileError::NotRegular { kind: "device", .. }),
+            "{device}"
+        );
+    }
+
+    #[test]
+    fn an_atomic_write_never_follows_a_planted_link() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("written");
+        // Links planted under every name a predictable writer might use.
+        for name in [".out.tmp", ".parley-out.tmp", "out.tmp"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).expect("linked");
+        }
+        write_atomically(dir.path(), "out", b"bundle").expect("writes");
+        assert_eq!(fs::read(dir.path().join("out")).expect("reads"), b"bundle");
+        assert_eq!(fs::read(&victim).expect("reads"), b"precious");
+        // A link at the final name is replaced, not written through.
+        std::os::unix::fs::symlink(&victim, dir.path().join("final")).expect("linked");
+        write_atomically(dir.path(), "final", b"bundle").expect("writes");
+        assert_eq!(fs::read(&victim).expect("reads"), b"precious");
+        assert!(
+            !fs::symlink_metadata(dir.path().join("final"))
+                .expect("exists")
+                .file_type()
+                .is_symlink()
+        );
+    }
+}

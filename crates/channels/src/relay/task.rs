@@ -1,0 +1,228 @@
+//! A relay's tasks, one set per relay (shared by every link that uses it): heartbeats (signed
+//! pings, round-trip time), a long poll of this station's own mailbox whose items are deleted
+//! only after the station has committed them, and deposits into peers' mailboxes, batched and
+//! retried while the relay is unreachable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_proto::StationId;
+use parley_proto::frame::TAG_ENVELOPE;
+use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{RelayClient, RelayError};
+use crate::report::{Inbound, Report, Signal, Via};
+
+/// First delay before retrying a failed deposit or fetch, in milliseconds; doubles up to the
+/// heartbeat interval.
+pub const RELAY_RETRY_MS_MIN: u64 = 100;
+
+/// Timing of a relay's tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayTiming {
+    /// Interval between heartbeats; a heartbeat not answered within it is missed.
+    pub heartbeat_interval: Duration,
+    /// Longest one mailbox fetch waits at the relay for something to arrive.
+    pub poll_wait: Duration,
+}
+
+/// The station's side of a relay's deposit task: frames to deposit, with their recipients.
+#[derive(Clone, Debug)]
+pub struct RelaySender {
+    frames: mpsc::Sender<(StationId, Arc<[u8]>)>,
+}
+
+impl RelaySender {
+    /// Queues a frame for `to`'s mailbox; false when the queue is full or the task has ended
+    /// (the protocol resends it).
+    pub fn try_send(&self, to: StationId, frame: Arc<[u8]>) -> bool {
+        self.frames.try_send((to, frame)).is_ok()
+    }
+}
+
+/// Starts the tasks of relay `via` and returns the queue its deposits are fed from, holding at
+/// most `queue_max` frames.
+pub fn start(
+    runtime: &tokio::runtime::Handle,
+    via: Via,
+    client: RelayClient,
+    timing: RelayTiming,
+    queue_max: usize,
+    inbound: Inbound,
+) -> RelaySender {
+    let (frames, queue) = mpsc::channel(queue_max);
+    let relay = Relay {
+        via,
+        client,
+        timing,
+        inbound,
+    };
+    runtime.spawn(relay.clone().heartbeat_loop());
+    runtime.spawn(relay.clone().fetch_loop());
+    runtime.spawn(relay.deposit_loop(queue));
+    RelaySender { frames }
+}
+
+#[derive(Clone)]
+struct Relay {
+    via: Via,
+    client: RelayClient,
+    timing: RelayTiming,
+    inbound: Inbound,
+}
+
+impl Relay {
+    async fn heartbeat_loop(self) {
+        let interval = self.timing.heartbeat_interval;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let signal = match tokio::time::timeout(interval, self.client.ping()).await {
+                Ok(Ok(rtt)) => Signal::Answered {
+                    rtt_us: rtt.as_micros() as u64,
+                },
+                Ok(Err(error)) => Signal::Missed {
+                    reason: error.to_string(),
+                },
+                Err(_) => Signal::Missed {
+                    reason: format!("no answer within {} ms", interval.as_millis()),
+                },
+            };
+            let report = Report::Health {
+                via: self.via,
+                signal,
+            };
+            if !self.inbound.send(report).await {
+                return;
+            }
+        }
+    }
+
+    async fn fetch_loop(self) {
+        let mut retry = Backoff::new(self.timing.heartbeat_interval);
+        loop {
+            let items = match self.client.fetch(self.timing.poll_wait).await {
+                Ok(items) => {
+                    retry.reset();
+                    items
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "relay fetch failed");
+                    retry.wait(&error).await;
+                    continue;
+                }
+            };
+            if items.is_empty() {
+                continue;
+            }
+            let ids: Vec<u64> = items.iter().map(|item| item.id).collect();
+            let (done, committed) = oneshot::channel();
+            let frames = items.into_iter().map(|item| item.frame).collect();
+            let batch = Report::Batch {
+                via: self.via,
+                frames,
+                done,
+            };
+            if !self.inbound.send(batch).await {
+                return;
+            }
+            // Delete only what the station has committed; if it stopped first, the items stay
+            // at the relay and are fetched again (and deduplicated) after the restart.
+            if committed.await.is_err() {
+                return;
+            }
+            while let Err(error) = self.client.delete(&ids).await {
+                tracing::debug!(%error, "relay delete failed; retrying");
+                if matches!(error, RelayError::Refused { .. }) {
+                    break;
+                }
+                retry.wait(&error).await;
+            }
+            retry.reset();
+        }
+    }
+
+    async fn deposit_loop(self, mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>) {
+        let mut retry = Backoff::new(self.timing.heartbeat_interval);
+        while let Some(first) = frames.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < DEPOSIT_FRAMES_MAX {
+                match frames.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            // One deposit per recipient, in order.
+            batch.sort_by_key(|(to, _)| *to);
+            for group in batch.chunk_by(|a, b| a.0 == b.0) {
+                let to = group[0].0;
+                let group: Vec<Arc<[u8]>> = group.iter().map(|(_, f)| f.clone()).collect();
+                if !self.deposit(&mut retry, to, &group).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Deposits one recipient's frames, retrying while the relay is unreachable. Returns false
+    /// once the station has stopped.
+    async fn deposit(&self, retry: &mut Backoff, to: StationId, group: &[Arc<[u8]>]) -> bool {
+        loop {
+            match self.client.deposit(&to, group).await {
+                Ok(()) => {
+                    retry.reset();
+                    let envelopes = group
+                        .iter()
+                        .filter(|f| f.first() == Some(&TAG_ENVELOPE))
+                        .count() as u64;
+                    let stored = Report::Stored {
+                        via: self.via,
+                        peer: to,
+                        envelopes,
+                        receipts: group.len() as u64 - envelopes,
+                    };
+                    return self.inbound.send(stored).await;
+                }
+                Err(RelayError::Refused { status, reason }) => {
+                    tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), "relay refused a deposit");
+                    return true;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "relay deposit failed; retrying");
+                    retry.wait(&error).await;
+                }
+            }
+        }
+    }
+}
+
+/// Retry delays: doubling from [`RELAY_RETRY_MS_MIN`] up to the heartbeat interval, or what
+/// the relay asked for when it rate-limits.
+struct Backoff {
+    delay_ms: u64,
+    max_ms: u64,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Self {
+        Self {
+            delay_ms: RELAY_RETRY_MS_MIN,
+            max_ms: (max.as_millis() as u64).max(RELAY_RETRY_MS_MIN),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.delay_ms = RELAY_RETRY_MS_MIN;
+    }
+
+    async fn wait(&mut self, error: &RelayError) {
+        let delay = match error {
+            RelayError::RateLimited { retry_after_ms } => *retry_after_ms.max(&self.delay_ms),
+            _ => self.delay_ms,
+        };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        self.delay_ms = (self.delay_ms * 2).min(self.max_ms);
+    }
+}

@@ -1,0 +1,189 @@
+//! What every transport tells the station, in one shape: frames in, health, and the few
+//! transport facts the station counts. A transport never interprets a frame; the station
+//! authenticates and deduplicates whatever arrives, by whichever path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parley_proto::StationId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+/// Which transport a report or a frame concerns. A direct transport serves one link; a relay
+/// or a drop folder serves every link that uses it, and frames say which link they belong to.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Via {
+    /// The direct QUIC channel with this pinned peer.
+    Direct(StationId),
+    /// A relay, by its number in the station's list of relays.
+    Relay(u16),
+    /// A drop folder, by its number in the station's list of folders.
+    Folder(u16),
+}
+
+/// What a transport knows about its own health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A connection came up (round-trip time when known, in microseconds).
+    Connected {
+        /// Round-trip time, microseconds.
+        rtt_us: Option<u64>,
+    },
+    /// The connection is gone.
+    Lost {
+        /// Why.
+        reason: String,
+    },
+    /// A heartbeat was answered after `rtt_us` microseconds.
+    Answered {
+        /// Round-trip time, microseconds.
+        rtt_us: u64,
+    },
+    /// A heartbeat went unanswered.
+    Missed {
+        /// Why.
+        reason: String,
+    },
+    /// The medium is present and usable (a drop folder).
+    Present,
+    /// The medium is unusable right now (a drop folder vanished).
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A transport's report to the station.
+#[derive(Debug)]
+pub enum Report {
+    /// One frame arrived. On the direct channel the sender is the QUIC-authenticated peer.
+    Frame {
+        /// The transport.
+        via: Via,
+        /// The frame.
+        bytes: Vec<u8>,
+        /// Its share of the inbound byte budget, returned when the report is dropped.
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Frames fetched together from a relay mailbox; `done` fires once they are committed, and
+    /// only then may the relay forget them.
+    Batch {
+        /// The transport.
+        via: Via,
+        /// The frames.
+        frames: Vec<Vec<u8>>,
+        /// Fired after the commit.
+        done: oneshot::Sender<()>,
+    },
+    /// A bundle read from a drop folder; `done` gets the outcome once it is committed (or
+    /// refused), and only then may the file be deleted (or set aside).
+    Bundle {
+        /// The transport.
+        via: Via,
+        /// The bundle's bytes.
+        bytes: Vec<u8>,
+        /// Fired after the commit, with why the bundle was refused if it was.
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// The transport's health changed or was measured.
+    Health {
+        /// The transport.
+        via: Via,
+        /// What it saw.
+        signal: Signal,
+    },
+    /// A relay confirmed it stored (durably) frames for `peer`.
+    Stored {
+        /// The relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Envelopes among them.
+        envelopes: u64,
+        /// Receipts among them.
+        receipts: u64,
+    },
+    /// Something that arrived could not be read as a frame at all (over the frame limit):
+    /// counted, never delivered.
+    Refused {
+        /// The transport.
+        via: Via,
+        /// The counter it goes under (`oversized`).
+        reason: &'static str,
+    },
+    /// A pinned peer opened a connection to us: it may have restarted, so our own connection
+    /// to it may be dead without knowing it yet.
+    Dialled {
+        /// The peer.
+        peer: StationId,
+    },
+    /// A file in a drop folder was set aside or refused before it could be read as a bundle
+    /// (not a regular file, unreadable, too large).
+    FileRefused {
+        /// The folder.
+        via: Via,
+        /// The file's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where transports send their reports. Bounded twice: in reports, and for frames that arrive
+/// unasked (the direct channel) in bytes. Such a frame that does not fit is dropped and counted:
+/// its sender retransmits it, so a flood costs the flooder, never this station's memory.
+/// Everything else (a relay's batch, a folder's bundle, health) waits for room instead.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    reports: mpsc::Sender<Report>,
+    budget: Arc<Semaphore>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Inbound {
+    /// A queue of at most `reports_max` reports, with at most `frame_bytes_max` bytes of
+    /// unasked frames in it; returns the sending side and the station's receiving side.
+    pub fn new(reports_max: usize, frame_bytes_max: usize) -> (Self, mpsc::Receiver<Report>) {
+        let (reports, receiver) = mpsc::channel(reports_max);
+        let inbound = Self {
+            reports,
+            budget: Arc::new(Semaphore::new(frame_bytes_max)),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        (inbound, receiver)
+    }
+
+    /// Offers a frame that arrived unasked; drops and counts it when the queue is full.
+    pub fn offer_frame(&self, via: Via, bytes: Vec<u8>) {
+        let permit = u32::try_from(bytes.len())
+            .ok()
+            .and_then(|len| self.budget.clone().try_acquire_many_owned(len).ok());
+        let Some(permit) = permit else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let report = Report::Frame {
+            via,
+            bytes,
+            permit: Some(permit),
+        };
+        if self.reports.try_send(report).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends a report, waiting for room. Returns false once the station has stopped.
+    pub async fn send(&self, report: Report) -> bool {
+        self.reports.send(report).await.is_ok()
+    }
+
+    /// Sends a report from a thread outside the runtime, waiting for room. Returns false once
+    /// the station has stopped.
+    pub fn send_blocking(&self, report: Report) -> bool {
+        self.reports.blocking_send(report).is_ok()
+    }
+
+    /// Unasked frames dropped because the queue was full, since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

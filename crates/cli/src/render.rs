@@ -1,0 +1,400 @@
+//! Everything the CLI shows a human, and the `--json` forms (the API's types, serialised as
+//! they are). Text that came from another party (names, messages, reasons) is escaped before it
+//! reaches a terminal: control characters and the Unicode controls that reorder text
+//! (bidirectional overrides, embeddings, isolates, marks) are shown as `\u{…}`, so a peer can
+//! neither move the cursor, nor forge a line, nor make text read backwards. Message texts are
+//! also quoted, so where one begins and ends is never in doubt. `--json` stays exact.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use parley_proto::transcript::TranscriptSummary;
+use parley_station::api::records::{InboxItem, OutboxItem, PeerItem};
+use parley_station::api::status::StatusReport;
+use parley_station::api::{Event, Exported, Imported};
+use serde::Serialize;
+
+/// Whether `c` must not reach a terminal as it is.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+fn escape_into(out: &mut String, text: &str, quote: bool) {
+    for c in text.chars() {
+        match c {
+            '"' | '\\' if quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Untrusted text made safe for a terminal.
+pub fn text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text, false);
+    out
+}
+
+/// Untrusted text made safe for a terminal, in double quotes (`"` and `\` escaped inside).
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    escape_into(&mut out, text, true);
+    out.push('"');
+    out
+}
+
+/// Prints a value as pretty JSON.
+pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `HH:MM:SSZ` of a UTC time in milliseconds.
+pub fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}Z",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// `peer list`.
+pub fn peers(peers: &[PeerItem], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&peers);
+    }
+    if peers.is_empty() {
+        println!("no peers; pair with `parley peer add CARD --fingerprint FP`");
+    }
+    for peer in peers {
+        println!(
+            "{:<20} {}  {}",
+            text(&peer.name),
+            peer.fingerprint,
+            peer.address
+                .as_deref()
+                .map_or_else(|| "(no address)".to_owned(), text)
+        );
+    }
+    Ok(())
+}
+
+/// `inbox`.
+pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&items);
+    }
+    for item in items {
+        println!(
+            "{} #{:<5} {:<9} {:<12} {}",
+            text(&item.from),
+            item.seq,
+            item.precedence.name().to_uppercase(),
+            time(item.received_at),
+            quoted(&item.text)
+        );
+    }
+    Ok(())
+}
+
+/// `outbox`.
+pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&items);
+    }
+    for item in items {
+        println!(
+            "{} #{:<5} {:<9} {:<9} {}",
+            text(&item.to),
+            item.seq,
+            item.precedence.name().to_uppercase(),
+            item.state,
+            quoted(&item.text)
+        );
+    }
+    Ok(())
+}
+
+/// `status`.
+pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(report);
+    }
+    let daemon = match report.daemon {
+        parley_station::api::status::DaemonState::Running => "running",
+        parley_station::api::status::DaemonState::Stopped => "stopped",
+    };
+    println!(
+        "station {} ({}) — daemon {daemon}",
+        text(&report.station.name),
+        report.station.fingerprint
+    );
+    for peer in &report.peers {
+        println!(
+            "  peer {}: sent {} (unreceipted {}), received {}",
+            text(&peer.name),
+            peer.out_seq,
+            peer.outbox_depth,
+            peer.in_head
+        );
+        for channel in &peer.channels {
+            let live = channel.live.as_ref();
+            println!(
+                "    {:<8} {:<9}{} {}{}",
+                channel.kind.name(),
+                channel.state.name(),
+                live.map(|l| format!(" since {}", time(l.since_ms)))
+                    .unwrap_or_default(),
+                channel
+                    .target
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), text),
+                live.and_then(|l| l.rtt_ms)
+                    .map(|rtt| format!(" rtt {rtt:.2} ms"))
+                    .unwrap_or_default()
+            );
+            let Some(live) = live else {
+                continue;
+            };
+            let c = &live.counters;
+            println!(
+                "             sent {} env / {} rcpt, received {} env / {} rcpt, duplicates {}, rejected {}",
+                c.envelopes_sent,
+                c.receipts_sent,
+                c.envelopes_received,
+                c.receipts_received,
+                c.duplicates_dropped,
+                c.rejected,
+            );
+            for change in &live.transitions {
+                println!(
+                    "             {} {} -> {}: {}",
+                    time(change.at_ms),
+                    change.from.name(),
+                    change.to.name(),
+                    text(&change.reason)
+                );
+            }
+            if let Some(refused) = &live.last_refused_file {
+                println!("             refused file: {}", text(refused));
+            }
+        }
+    }
+    if report.alarms.total > 0 {
+        println!("  ALARMS: {}", report.alarms.total);
+        for alarm in &report.alarms.recent {
+            println!(
+                "    {} from {} at seq {}: {}",
+                alarm.kind,
+                text(&alarm.peer),
+                alarm.seq,
+                text(&alarm.detail)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A channel as `channel list --json` shows it: the status's channel with its peer.
+#[derive(Serialize)]
+struct ChannelRow<'a> {
+    peer: &'a str,
+    #[serde(flatten)]
+    channel: &'a parley_station::api::status::ChannelStatus,
+}
+
+/// `channel list`.
+pub fn channel_list(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
+    let rows: Vec<ChannelRow<'_>> = report
+        .peers
+        .iter()
+        .flat_map(|peer| {
+            peer.channels.iter().map(|channel| ChannelRow {
+                peer: &peer.name,
+                channel,
+            })
+        })
+        .collect();
+    if as_json {
+        return json(&rows);
+    }
+    if rows.is_empty() {
+        println!("no channels (pair with a peer first)");
+    }
+    for row in &rows {
+        let rtt = row
+            .channel
+            .live
+            .as_ref()
+            .and_then(|live| live.rtt_ms)
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+        println!(
+            "{:<12} {:<8} {:<9} rtt {:<9} {}",
+            text(row.peer),
+            row.channel.kind.name(),
+            row.channel.state.name(),
+            rtt,
+            row.channel
+                .target
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), text),
+        );
+    }
+    Ok(())
+}
+
+/// `courier export`.
+pub fn exported(exported: &Exported, out: &Path) {
+    println!(
+        "wrote {} envelope(s){} for {} to {} ({} bytes)",
+        exported.envelopes,
+        if exported.receipt {
+            " and a receipt"
+        } else {
+            ""
+        },
+        text(&exported.peer),
+        out.display(),
+        exported.bytes,
+    );
+    if exported.left_out > 0 {
+        println!(
+            "{} envelope(s) did not fit; export again once this bundle is receipted",
+            exported.left_out
+        );
+    }
+}
+
+/// `courier import`.
+pub fn imported(imported: &Imported) {
+    println!(
+        "from {}: {} new envelope(s), {} already held, {} receipt(s), {} refused{}",
+        text(&imported.peer),
+        imported.envelopes_new,
+        imported.duplicates,
+        imported.receipts,
+        imported.rejected.len(),
+        if imported.salvaged {
+            " (bundle signature failed; frames verified one by one)"
+        } else {
+            ""
+        }
+    );
+    for reason in &imported.rejected {
+        println!("  refused {}", text(reason));
+    }
+}
+
+/// `transcript verify`'s report.
+pub fn verified(summary: &TranscriptSummary) {
+    println!("transcript OK: link {}", hex::encode(summary.link.0));
+    for station in &summary.stations {
+        println!(
+            "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
+            text(&station.name),
+            station.fingerprint,
+            station.entries,
+            &station.head.to_hex()[..16],
+            station
+                .receipted_upto
+                .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
+        );
+    }
+}
+
+/// One event of `watch`.
+pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(event)?);
+        return Ok(());
+    }
+    let line = match event {
+        Event::MessageStored {
+            peer,
+            seq,
+            precedence,
+            at_ms,
+            ..
+        } => format!(
+            "{} message #{seq} from {} stored ({})",
+            time(*at_ms),
+            text(peer),
+            precedence.name().to_uppercase()
+        ),
+        Event::Delivered { peer, upto } => {
+            format!("delivered from {} up to #{upto}", text(peer))
+        }
+        Event::Receipted { peer, upto, newly } => {
+            format!("{} receipted up to #{upto} ({newly} newly)", text(peer))
+        }
+        Event::ChannelState {
+            peer,
+            kind,
+            from,
+            to,
+            reason,
+            at_ms,
+            ..
+        } => format!(
+            "{} {} channel to {}: {} -> {} ({})",
+            time(*at_ms),
+            kind.name(),
+            text(peer),
+            from.name(),
+            to.name(),
+            text(reason)
+        ),
+        Event::Alarm {
+            peer,
+            kind,
+            seq,
+            detail,
+            at_ms,
+        } => format!(
+            "{} ALARM {kind} from {} at seq {seq}: {}",
+            time(*at_ms),
+            text(peer),
+            text(detail)
+        ),
+        Event::Lagged { missed } => {
+            format!("({missed} events missed; `parley status` shows the state)")
+        }
+    };
+    println!("{line}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_text_cannot_drive_a_terminal() {
+        for (input, shown) in [
+            ("plain text", "plain text"),
+            ("Привет, 世界", "Привет, 世界"),
+            ("\u{1b}[2J\u{1b}[31mred", "\\u{1b}[2J\\u{1b}[31mred"),
+            ("line\r\nforged line", "line\\u{d}\\u{a}forged line"),
+            ("abc\u{202E}fed", "abc\\u{202e}fed"),
+            ("\u{2066}isolate\u{2069}", "\\u{2066}isolate\\u{2069}"),
+            ("tab\there", "tab\\u{9}here"),
+        ] {
+            assert_eq!(text(input), shown, "{input:?}");
+        }
+        assert_eq!(quoted("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+        assert_eq!(quoted("a\nb"), "\"a\\u{a}b\"");
+    }
+}

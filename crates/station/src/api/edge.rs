@@ -1,0 +1,119 @@
+//! The file work around a request, which the station core never does: reading a bundle to
+//! import (as hostile input: regular files only, no link followed, never blocking, bounded),
+//! checking a drop folder exists, writing an exported bundle. [`perform`] wraps the core's
+//! execution of a request in it, for both callers: the daemon's API server (off the driver
+//! thread) and a CLI command working on a stopped station.
+
+use std::path::Path;
+
+use parley_channels::courier;
+use parley_proto::ChannelKind;
+use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
+
+use super::{ApiError, ErrorClass, Reply, Request};
+use crate::core::Command;
+
+fn absolute(path: &Path, what: &str) -> Result<(), ApiError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(ApiError::operator(format!(
+            "{what} {} is not an absolute path; nothing was done",
+            path.display()
+        )))
+    }
+}
+
+/// Runs `request`: prepares the command (reading any file it needs), has `execute` run it,
+/// then finishes (writing any file it produced). `subscribe` is not a command: the daemon's
+/// server serves it.
+pub fn perform(
+    request: Request,
+    execute: impl FnOnce(Command) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let command = match request {
+        Request::Send {
+            peer,
+            precedence,
+            text,
+        } => Command::Send {
+            peer,
+            precedence,
+            text,
+        },
+        Request::PeerAdd {
+            card,
+            fingerprint,
+            address,
+        } => Command::PeerAdd {
+            card,
+            fingerprint,
+            address,
+        },
+        Request::ChannelAdd {
+            peer,
+            kind,
+            target,
+            card,
+            fingerprint,
+        } => {
+            if kind == ChannelKind::Courier {
+                check_drop_folder(Path::new(&target))?;
+            }
+            Command::ChannelAdd {
+                peer,
+                kind,
+                target,
+                card,
+                fingerprint,
+            }
+        }
+        Request::CourierExport { peer, out } => {
+            absolute(&out, "the output file")?;
+            let reply = execute(Command::Export { peer })?;
+            return write_export(&out, reply);
+        }
+        Request::CourierImport { path, salvage } => {
+            absolute(&path, "the bundle")?;
+            let bytes = courier::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|error| {
+                ApiError::new(
+                    ErrorClass::Peer,
+                    format!("bundle refused: {error}; nothing was imported"),
+                )
+            })?;
+            Command::Import { bytes, salvage }
+        }
+        Request::Status => Command::Status,
+        Request::Subscribe => {
+            return Err(ApiError::operator(
+                "subscribe streams a running daemon's events; start the daemon with `parley run`",
+            ));
+        }
+    };
+    execute(command)
+}
+
+fn check_drop_folder(dir: &Path) -> Result<(), ApiError> {
+    absolute(dir, "the drop folder")?;
+    if !dir.is_dir() {
+        return Err(ApiError::operator(format!(
+            "{} is not a directory; mount the drive or create the folder first; nothing was added",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn write_export(out: &Path, reply: Reply) -> Result<Reply, ApiError> {
+    let Reply::Exported(mut exported) = reply else {
+        return Ok(reply);
+    };
+    let bundle = std::mem::take(&mut exported.bundle);
+    courier::write_bundle_file(out, &bundle).map_err(|error| {
+        ApiError::new(
+            ErrorClass::Local,
+            format!("writing the bundle to {}: {error}", out.display()),
+        )
+    })?;
+    Ok(Reply::Exported(exported))
+}

@@ -1,0 +1,484 @@
+//! The operator API: what an operator (the CLI, a script, the console) may ask of a station,
+//! what it answers, and the events it streams. These types are the API; `docs/cli.md`
+//! documents them field by field, and the JSON on the socket is their serde form.
+//!
+//! A running daemon serves them as newline-delimited JSON on the Unix socket `api.sock` in the
+//! station's home (mode 0600 in a 0700 home), every request carrying the token from `api.token`
+//! (mode 0600): see [`client`] and the daemon's server. With no daemon, the CLI runs the same
+//! requests itself through [`crate::node::Node::execute`] under the station lock: one
+//! implementation, two callers.
+//!
+//! On the socket, one request per line:
+//! `{"token":"…","op":"send","peer":"Bravo","precedence":"flash","text":"…"}`; one answer per
+//! line: `{"ok":true,"kind":"sent","result":{…}}` or
+//! `{"ok":false,"class":"operator","error":"…","result":null}`. A `subscribe` request is
+//! answered `{"ok":true,"kind":"subscribed","result":null}`, then one [`Event`] per line
+//! until the client hangs up.
+
+pub mod client;
+pub mod edge;
+pub mod records;
+pub mod status;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use parley_proto::{ChannelKind, EntryId, EvidenceKind, Fingerprint, Precedence};
+use serde::{Deserialize, Serialize};
+
+use crate::core::health::Health;
+pub use crate::error::ErrorClass;
+pub use status::StatusReport;
+
+/// What an operator asks of a station.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Send a message; answered once it is durable.
+    Send {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Handling precedence (`flash`, `immediate`, `priority`, `routine`; any case).
+        precedence: Precedence,
+        /// The text.
+        text: String,
+    },
+    /// Pin a peer from its card, after its fingerprint was confirmed out of band.
+    PeerAdd {
+        /// Armoured card text.
+        card: String,
+        /// Fingerprint confirmed out of band.
+        fingerprint: String,
+        /// Direct address overriding the card's.
+        #[serde(default)]
+        address: Option<String>,
+    },
+    /// Add a relay or courier channel to the link with a peer.
+    ChannelAdd {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// `relay` or `courier`.
+        kind: ChannelKind,
+        /// Relay URL, or drop folder (absolute).
+        target: String,
+        /// The relay's armoured card (relay only).
+        #[serde(default)]
+        card: Option<String>,
+        /// The relay's fingerprint, confirmed out of band (relay only).
+        #[serde(default)]
+        fingerprint: Option<String>,
+    },
+    /// Write a courier bundle for a peer.
+    CourierExport {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Output file (absolute).
+        out: PathBuf,
+    },
+    /// Import a courier bundle.
+    CourierImport {
+        /// The bundle file (absolute).
+        path: PathBuf,
+        /// Keep frames that verify on their own when the bundle's signature fails.
+        #[serde(default)]
+        salvage: bool,
+    },
+    /// The station's status.
+    Status,
+    /// Stream events until the client hangs up (daemon only).
+    Subscribe,
+}
+
+/// What a station answered.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "result", rename_all = "snake_case")]
+pub enum Reply {
+    /// `send`: the message is durable.
+    Sent(Sent),
+    /// `peer_add`: the peer is pinned.
+    Paired(Paired),
+    /// `channel_add`: the channel is stored and started.
+    ChannelAdded(ChannelAdded),
+    /// `courier_export`: the bundle is written.
+    Exported(Exported),
+    /// `courier_import`: the bundle's frames are committed.
+    Imported(Imported),
+    /// `status`.
+    Status(Box<StatusReport>),
+    /// `subscribe`: events follow.
+    Subscribed,
+}
+
+/// A refusal, with who or what it is down to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Who or what it is down to.
+    pub class: ErrorClass,
+    /// What went wrong, what was not changed, what to try.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error of `class`.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// An operator error.
+    pub fn operator(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Operator, message)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<&crate::error::StationError> for ApiError {
+    fn from(error: &crate::error::StationError) -> Self {
+        match error {
+            crate::error::StationError::Api(api) => api.clone(),
+            other => Self::new(other.class(), other.to_string()),
+        }
+    }
+}
+
+/// `send`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sent {
+    /// Message id: the entry id, 64 hex digits.
+    pub id: EntryId,
+    /// Seq in this station's log for the link.
+    pub seq: u64,
+    /// Peer name.
+    pub peer: String,
+}
+
+/// `peer_add`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Paired {
+    /// The peer's name, from its card.
+    pub name: String,
+    /// The peer's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+/// `channel_add`'s answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChannelAdded {
+    /// The channel's id in the store.
+    pub id: i64,
+    /// `relay` or `courier`.
+    pub kind: ChannelKind,
+    /// The relay URL or drop folder.
+    pub target: String,
+}
+
+/// What `courier export` wrote.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Exported {
+    /// Peer name.
+    pub peer: String,
+    /// Envelopes in the bundle.
+    pub envelopes: usize,
+    /// Whether a receipt is in it.
+    pub receipt: bool,
+    /// Unreceipted envelopes left out because the bundle was full (export again later).
+    pub left_out: usize,
+    /// Bundle size in bytes.
+    pub bytes: usize,
+    /// The bundle itself, between the station and the edge that writes it; never on the wire.
+    #[serde(skip)]
+    pub bundle: Vec<u8>,
+}
+
+/// What `courier import` did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Imported {
+    /// The peer that wrote the bundle.
+    pub peer: String,
+    /// Frames in the bundle.
+    pub frames: usize,
+    /// Envelopes accepted that were new.
+    pub envelopes_new: u64,
+    /// Envelopes already held (dropped).
+    pub duplicates: u64,
+    /// Receipts accepted.
+    pub receipts: u64,
+    /// Frames refused, with the reason of each.
+    pub rejected: Vec<String>,
+    /// Whether the bundle's own signature failed and the frames were salvaged one by one.
+    pub salvaged: bool,
+}
+
+/// Something that happened at a station, streamed to subscribers once it is durable.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A peer's message is stored (it is delivered to the inbox once every earlier entry is).
+    MessageStored {
+        /// Peer name.
+        peer: String,
+        /// Seq in the peer's log.
+        seq: u64,
+        /// Entry id.
+        id: EntryId,
+        /// Precedence.
+        precedence: Precedence,
+        /// When it was stored, UTC ms.
+        at_ms: u64,
+    },
+    /// The peer's entries up to `upto` are delivered in order.
+    Delivered {
+        /// Peer name.
+        peer: String,
+        /// The new contiguous head.
+        upto: u64,
+    },
+    /// The peer receipted this station's entries up to `upto`.
+    Receipted {
+        /// Peer name.
+        peer: String,
+        /// Cumulative bound.
+        upto: u64,
+        /// Entries this receipt newly covered.
+        newly: u64,
+    },
+    /// A channel changed state.
+    ChannelState {
+        /// Peer name.
+        peer: String,
+        /// `direct`, `relay` or `courier`.
+        kind: ChannelKind,
+        /// Address, URL or folder.
+        target: Option<String>,
+        /// Previous state.
+        from: Health,
+        /// New state.
+        to: Health,
+        /// Why.
+        reason: String,
+        /// When, UTC ms.
+        at_ms: u64,
+    },
+    /// Evidence of misbehaviour was recorded.
+    Alarm {
+        /// Peer name.
+        peer: String,
+        /// What it proves.
+        kind: EvidenceKind,
+        /// The seq concerned.
+        seq: u64,
+        /// Human account.
+        detail: String,
+        /// When, UTC ms.
+        at_ms: u64,
+    },
+    /// This subscriber fell behind and missed events (read the state with `status`).
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+}
+
+/// Encodes an answer as one line of the socket protocol (with its `\n`).
+pub fn encode_answer(answer: &Result<Reply, ApiError>) -> Vec<u8> {
+    let value = match answer {
+        Ok(reply) => {
+            let mut object = match serde_json::to_value(reply).expect("replies serialise") {
+                serde_json::Value::Object(object) => object,
+                serde_json::Value::String(kind) => {
+                    let mut object = serde_json::Map::new();
+                    object.insert("kind".into(), kind.into());
+                    object
+                }
+                other => unreachable!("a reply serialises to an object or a string: {other}"),
+            };
+            object.insert("ok".into(), true.into());
+            object.entry("result").or_insert(serde_json::Value::Null);
+            serde_json::Value::Object(object)
+        }
+        Err(error) => serde_json::json!({
+            "ok": false,
+            "class": error.class,
+            "error": error.message,
+            "result": null,
+        }),
+    };
+    let mut line = serde_json::to_vec(&value).expect("answers serialise");
+    line.push(b'\n');
+    line
+}
+
+/// The socket protocol's answer line, as read.
+#[derive(Deserialize)]
+struct AnswerLine {
+    ok: bool,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    result: serde_json::Value,
+    #[serde(default)]
+    class: Option<ErrorClass>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Decodes one answer line; the outer error says the line is not an answer at all.
+pub fn decode_answer(line: &str) -> Result<Result<Reply, ApiError>, String> {
+    let answer: AnswerLine =
+        serde_json::from_str(line).map_err(|error| format!("unreadable answer: {error}"))?;
+    if !answer.ok {
+        return Ok(Err(ApiError::new(
+            answer.class.unwrap_or(ErrorClass::Local),
+            answer.error.unwrap_or_else(|| "unknown error".into()),
+        )));
+    }
+    let kind = answer.kind.ok_or("an answer without a kind")?;
+    let reply = match answer.result {
+        serde_json::Value::Null => serde_json::json!({ "kind": kind }),
+        result => serde_json::json!({ "kind": kind, "result": result }),
+    };
+    serde_json::from_value(reply)
+        .map(Ok)
+        .map_err(|error| format!("unreadable {kind} answer: {error}"))
+}
+
+/// Parses a request line: a JSON object with the API token and one [`Request`]. Unknown
+/// fields are refused. Returns the token and the request.
+pub fn decode_request(line: &[u8]) -> Result<(String, Request), ApiError> {
+    let malformed = |error: &dyn fmt::Display| {
+        ApiError::operator(format!("malformed request: {error}; nothing was done"))
+    };
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(line).map_err(|error| malformed(&error))?;
+    let token = match object.remove("token") {
+        Some(serde_json::Value::String(token)) => token,
+        _ => return Err(malformed(&"the token is missing or not a string")),
+    };
+    let request: Request = serde_json::from_value(serde_json::Value::Object(object.clone()))
+        .map_err(|error| malformed(&error))?;
+    // serde refuses unknown fields of struct variants only; a field the request does not
+    // have is refused for every variant.
+    let known = serde_json::to_value(&request).expect("requests serialise");
+    if let Some(unknown) = object.keys().find(|key| known.get(key.as_str()).is_none()) {
+        return Err(malformed(&format!("unknown field `{unknown}`")));
+    }
+    Ok((token, request))
+}
+
+/// Encodes a request line for `token` (with its `\n`).
+pub fn encode_request(token: &str, request: &Request) -> Vec<u8> {
+    let mut value = serde_json::to_value(request).expect("requests serialise");
+    if let serde_json::Value::Object(object) = &mut value {
+        object.insert("token".into(), token.into());
+    }
+    let mut line = serde_json::to_vec(&value).expect("requests serialise");
+    line.push(b'\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_request(line: &str, expect: Result<Request, &str>) {
+        match (decode_request(line.as_bytes()), expect) {
+            (Ok((token, got)), Ok(want)) => {
+                assert_eq!(token, "t");
+                assert_eq!(got, want);
+            }
+            (Err(got), Err(want)) => {
+                assert_eq!(got.class, ErrorClass::Operator);
+                assert!(got.message.contains(want), "{got} lacks {want}");
+            }
+            (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn request_lines_are_parsed_strictly() {
+        check_request(
+            r#"{"token":"t","op":"send","peer":"B","precedence":"FLASH","text":"x"}"#,
+            Ok(Request::Send {
+                peer: "B".into(),
+                precedence: Precedence::Flash,
+                text: "x".into(),
+            }),
+        );
+        check_request(
+            r#"{"token":"t","op":"send","peer":"B","precedence":"urgent","text":"x"}"#,
+            Err("unknown precedence \"urgent\"; use flash, immediate, priority or routine"),
+        );
+        check_request(
+            r#"{"token":"t","op":"status","extra":1}"#,
+            Err("unknown field `extra`"),
+        );
+        check_request(r#"{"op":"status"}"#, Err("token is missing"));
+        check_request(r#"{"token":"t","op":"fly"}"#, Err("unknown variant `fly`"));
+        check_request(
+            r#"{"token":"t","op":"peer_add","card":"c","fingerprint":"f"}"#,
+            Ok(Request::PeerAdd {
+                card: "c".into(),
+                fingerprint: "f".into(),
+                address: None,
+            }),
+        );
+        check_request(
+            r#"{"token":"t","op":"channel_add","peer":"B","kind":"pigeon","target":"x"}"#,
+            Err("unknown channel kind \"pigeon\""),
+        );
+        check_request("not json", Err("malformed request"));
+        let request = Request::CourierImport {
+            path: "/b".into(),
+            salvage: true,
+        };
+        let line = encode_request("t", &request);
+        check_request(
+            std::str::from_utf8(&line).expect("UTF-8").trim(),
+            Ok(request),
+        );
+    }
+
+    #[test]
+    fn answers_round_trip() {
+        let sent = Reply::Sent(Sent {
+            id: EntryId([7; 32]),
+            seq: 3,
+            peer: "Bravo".into(),
+        });
+        for answer in [
+            Ok(sent),
+            Ok(Reply::Subscribed),
+            Err(ApiError::new(ErrorClass::Peer, "card refused")),
+        ] {
+            let line = encode_answer(&answer);
+            let text = std::str::from_utf8(&line).expect("UTF-8");
+            assert!(text.ends_with('\n') && !text.trim_end().contains('\n'));
+            assert_eq!(decode_answer(text).expect("decodes"), answer);
+        }
+        let line = encode_answer(&Ok(Reply::Sent(Sent {
+            id: EntryId([1; 32]),
+            seq: 9,
+            peer: "B".into(),
+        })));
+        let value: serde_json::Value = serde_json::from_slice(&line).expect("JSON");
+        assert_eq!(value["ok"], true);
+        assert_eq!(value["kind"], "sent");
+        assert_eq!(value["result"]["seq"], 9);
+        assert_eq!(value["result"]["id"], "01".repeat(32));
+        let error = encode_answer(&Err(ApiError::operator("no")));
+        let value: serde_json::Value = serde_json::from_slice(&error).expect("JSON");
+        assert_eq!(value["ok"], false);
+        assert_eq!(value["class"], "operator");
+        assert_eq!(value["error"], "no");
+        assert_eq!(value["result"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,209 @@
+//! The status report: one typed value, built in one place (the station core) whether a daemon
+//! runs or not, rendered by the CLI and serialised as it is for `--json`. Fields that only a
+//! running daemon knows are absent when none runs.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use parley_proto::{ChannelKind, EvidenceKind, Fingerprint};
+use serde::{Deserialize, Serialize};
+
+use crate::core::health::{Health, Transition};
+
+/// Whether a daemon runs for the station.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DaemonState {
+    /// Live status from the daemon.
+    Running,
+    /// Status read from the store.
+    Stopped,
+}
+
+/// `parley status --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// This station.
+    pub station: StationInfo,
+    /// Whether a daemon runs.
+    pub daemon: DaemonState,
+    /// The daemon's clock, UTC ms (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now_ms: Option<u64>,
+    /// Seconds since the daemon's driver started (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    /// Every paired peer, by name.
+    pub peers: Vec<PeerStatus>,
+    /// Frames and connections refused that belong to no peer's link (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Rejected>,
+    /// The daemon's input queues (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Queues>,
+    /// Evidence of misbehaviour recorded.
+    pub alarms: Alarms,
+}
+
+/// This station, as configured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationInfo {
+    /// Station name.
+    pub name: String,
+    /// Working language.
+    pub lang: String,
+    /// Direct-channel listen address as configured.
+    pub listen: String,
+    /// This station's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+/// One paired peer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Peer name.
+    pub name: String,
+    /// Peer fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Every channel of the link: direct first, then relay and courier channels as added.
+    pub channels: Vec<ChannelStatus>,
+    /// Own entries written on this link (the seq of the last one).
+    pub out_seq: u64,
+    /// Own entries not yet receipted.
+    pub outbox_depth: u64,
+    /// The peer's highest cumulative receipt.
+    pub peer_receipt_upto: u64,
+    /// Peer entries delivered in order.
+    pub in_head: u64,
+    /// Peer entries held above the head.
+    pub in_pending: u64,
+    /// Counts since the daemon started (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<PeerCounters>,
+}
+
+/// One channel of a link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelStatus {
+    /// `direct`, `relay` or `courier`.
+    pub kind: ChannelKind,
+    /// The direct address dialled, the relay URL, or the drop folder.
+    pub target: Option<String>,
+    /// `up`, `degraded` or `down` (always `down` when no daemon runs).
+    pub state: Health,
+    /// What the running daemon knows (absent when none runs).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveChannel>,
+}
+
+/// What a running daemon knows of a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveChannel {
+    /// Time of the last state change, or the daemon's start, UTC ms.
+    pub since_ms: u64,
+    /// Last measured round-trip time, ms; null while down and for courier.
+    pub rtt_ms: Option<f64>,
+    /// State changes since the daemon started.
+    pub changes: u64,
+    /// Why the last heartbeat failed, until one succeeds.
+    pub last_error: Option<String>,
+    /// The most recent state changes, oldest first.
+    pub transitions: VecDeque<Transition>,
+    /// Per-channel counts since the daemon started.
+    pub counters: ChannelCounters,
+    /// The last file the drop folder refused unread, and why (courier only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refused_file: Option<String>,
+}
+
+/// Frames counted per channel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelCounters {
+    /// Envelopes handed to the channel.
+    pub envelopes_sent: u64,
+    /// Receipts handed to the channel.
+    pub receipts_sent: u64,
+    /// Envelopes that arrived on it and verified (new or duplicate).
+    pub envelopes_received: u64,
+    /// Receipts that arrived on it and verified.
+    pub receipts_received: u64,
+    /// Envelopes that arrived on it already held, dropped.
+    pub duplicates_dropped: u64,
+    /// Frames that arrived on it and were refused.
+    pub rejected: u64,
+    /// Frames not handed over because the channel's queue was full (resent later).
+    pub queue_full: u64,
+    /// Envelopes the relay confirmed it stored (relay channels only).
+    pub envelopes_stored_at_relay: u64,
+    /// Receipts the relay confirmed it stored (relay channels only).
+    pub receipts_stored_at_relay: u64,
+    /// Files in the drop folder refused unread: not a regular file, too large (courier only).
+    pub files_refused: u64,
+}
+
+/// Counts of one link since the daemon started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounters {
+    /// Envelopes accepted (new peer entries stored).
+    pub envelopes_accepted: u64,
+    /// Envelopes dropped as duplicates of held entries.
+    pub duplicates_dropped: u64,
+    /// Receipts accepted.
+    pub receipts_accepted: u64,
+    /// Frames put on channels.
+    pub frames_transmitted: u64,
+    /// Envelope resends.
+    pub retransmissions: u64,
+    /// Frames from this peer refused by its link, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Alarms raised on this link.
+    pub alarms: u64,
+}
+
+/// Refusals that belong to no peer's link.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// Frames refused before they could be given to a link, by reason.
+    pub frames: BTreeMap<String, u64>,
+    /// Incoming direct-channel handshakes refused.
+    pub handshakes: u64,
+    /// `peer add` requests through the daemon refused for the card.
+    pub cards: u64,
+}
+
+/// The daemon's input queues.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queues {
+    /// Most reports the driver's input queue holds.
+    pub inputs_max: u64,
+    /// Frames that arrived unasked (direct channel) and were dropped because the input queue
+    /// was full; their senders retransmit them.
+    pub frames_dropped: u64,
+    /// Most operator API connections served at once.
+    pub api_clients_max: u64,
+    /// API connections refused because that many were open.
+    pub api_clients_refused: u64,
+}
+
+/// Evidence of misbehaviour recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarms {
+    /// Evidence records stored.
+    pub total: u64,
+    /// The most recent records, newest first.
+    pub recent: Vec<AlarmRecord>,
+}
+
+/// One evidence record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmRecord {
+    /// Name of the peer implicated.
+    pub peer: String,
+    /// What it proves.
+    pub kind: EvidenceKind,
+    /// The seq concerned.
+    pub seq: u64,
+    /// Human account.
+    pub detail: String,
+    /// When it was seen, UTC ms.
+    pub time_ms: u64,
+}

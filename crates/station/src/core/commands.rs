@@ -1,0 +1,248 @@
+//! Operator commands, each implemented once: checked, applied in memory and queued for the next
+//! commit, which must complete before the answer is released.
+
+use parley_proto::limits::ADDRESS_SIZE_MAX_BYTES;
+use parley_proto::{ChannelKind, ContactCard, Fingerprint};
+use parley_store::{AdminOp, ChannelKindRow, ChannelRow, PeerRecord};
+
+use super::{Command, Mode, Output, Peer, Station};
+use crate::api::{ChannelAdded, Paired, Reply, Sent};
+use crate::error::StationError;
+
+impl Station {
+    /// Runs one command.
+    pub(super) fn execute(&mut self, now_ms: u64, command: Command) -> Result<Reply, StationError> {
+        match command {
+            Command::Send {
+                peer,
+                precedence,
+                text,
+            } => {
+                let peer_id = self.resolve_peer(&peer)?;
+                let lang = self.settings.lang.clone();
+                let (seq, id) = self
+                    .endpoint
+                    .send_message(now_ms, &peer_id, precedence, &text, &lang)?;
+                Ok(Reply::Sent(Sent {
+                    id,
+                    seq,
+                    peer: self.peers[&peer_id].name.clone(),
+                }))
+            }
+            Command::PeerAdd {
+                card,
+                fingerprint,
+                address,
+            } => {
+                let result = self.pair(now_ms, &card, &fingerprint, address);
+                if matches!(
+                    result,
+                    Err(StationError::Card(_)
+                        | StationError::Pairing(_)
+                        | StationError::FingerprintMismatch { .. })
+                ) {
+                    self.cards_rejected += 1;
+                }
+                result.map(Reply::Paired)
+            }
+            Command::ChannelAdd {
+                peer,
+                kind,
+                target,
+                card,
+                fingerprint,
+            } => self
+                .add_channel(now_ms, &peer, kind, target, card.zip(fingerprint))
+                .map(Reply::ChannelAdded),
+            Command::Export { peer } => self.export(now_ms, &peer).map(Reply::Exported),
+            Command::Import { bytes, salvage } => self
+                .import(now_ms, &bytes, salvage, None)
+                .map(Reply::Imported),
+            Command::Status => Ok(Reply::Status(Box::new(self.status(now_ms)))),
+        }
+    }
+
+    /// Pins a peer from its card after checking the fingerprint the operator confirmed out of
+    /// band, writes the link's first entry and starts its direct channel. All or nothing.
+    fn pair(
+        &mut self,
+        now_ms: u64,
+        card_text: &str,
+        fingerprint: &str,
+        address: Option<String>,
+    ) -> Result<Paired, StationError> {
+        let given = parse_fingerprint(fingerprint, "nothing was pinned")?;
+        let (card, card_bytes) =
+            ContactCard::from_text(card_text).map_err(|e| StationError::Card(e.to_string()))?;
+        check_fingerprint(&card, given)?;
+        if card.identity == self.identity.id() {
+            return Err(StationError::Pairing(
+                "this is this station's own card".into(),
+            ));
+        }
+        if self.peers.contains_key(&card.identity) {
+            return Err(StationError::Pairing(format!(
+                "{} is already paired",
+                card.name
+            )));
+        }
+        if self.peers.values().any(|p| p.name == card.name) {
+            return Err(StationError::Pairing(format!(
+                "another peer is already named {:?}",
+                card.name
+            )));
+        }
+        let address = address.or_else(|| card.addresses.first().cloned());
+        self.endpoint
+            .pair(now_ms, card.identity, card.epoch_public.clone())
+            .map_err(|e| StationError::Card(e.to_string()))?;
+        let peer = card.identity;
+        let paired = Paired {
+            name: card.name.clone(),
+            fingerprint: peer.fingerprint(),
+        };
+        self.peers.insert(
+            peer,
+            Peer {
+                name: card.name.clone(),
+                address: address.clone(),
+            },
+        );
+        self.pending.admin.push(AdminOp::AddPeer(PeerRecord {
+            name: card.name.clone(),
+            card,
+            card_bytes,
+            address,
+            added_ms: now_ms,
+        }));
+        let start = self.add_direct(now_ms, peer);
+        self.pending.outputs.push(Output::Start(start));
+        Ok(paired)
+    }
+
+    /// Adds a relay or courier channel to the link with `peer` and starts it (unless a channel
+    /// on the same transport already runs).
+    fn add_channel(
+        &mut self,
+        now_ms: u64,
+        peer: &str,
+        kind: ChannelKind,
+        target: String,
+        relay_card: Option<(String, String)>,
+    ) -> Result<ChannelAdded, StationError> {
+        let peer = self.resolve_peer(peer)?;
+        let row_kind = match (kind, relay_card) {
+            (ChannelKind::Relay, Some((card, fingerprint))) => {
+                self.check_relay(&target, &card, &fingerprint)?
+            }
+            (ChannelKind::Relay, None) => {
+                return Err(StationError::Invalid(
+                    "a relay channel needs the relay's card (--card FILE) and fingerprint (--fingerprint FP)".into(),
+                ));
+            }
+            (ChannelKind::Courier, None) => {
+                if !std::path::Path::new(&target).is_absolute() {
+                    return Err(StationError::Invalid(format!(
+                        "{target:?} is not an absolute path; a drop folder is named absolutely so the daemon finds it from anywhere"
+                    )));
+                }
+                ChannelKindRow::Courier
+            }
+            (ChannelKind::Courier, Some(_)) => {
+                return Err(StationError::Invalid(
+                    "a courier channel takes only a folder; --card and --fingerprint are for relays".into(),
+                ));
+            }
+            (ChannelKind::Direct, _) => {
+                return Err(StationError::Invalid(
+                    "unknown channel kind \"direct\"; every link has its direct channel already; add relay or courier".into(),
+                ));
+            }
+        };
+        if self.table.has(&peer, kind, &target) {
+            return Err(StationError::Invalid(format!(
+                "the link already has the {} channel {target}; nothing was added",
+                kind.name()
+            )));
+        }
+        let row = ChannelRow {
+            id: self.table.next_row(),
+            peer,
+            kind: row_kind,
+            target: target.clone(),
+            added_ms: now_ms,
+        };
+        let id = row.id;
+        if let Some(start) = self.add_stored(now_ms, &row) {
+            self.pending.outputs.push(Output::Start(start));
+        }
+        self.pending.admin.push(AdminOp::AddChannel(row));
+        Ok(ChannelAdded { id, kind, target })
+    }
+
+    /// Checks a relay's URL, card and fingerprint.
+    fn check_relay(
+        &self,
+        url: &str,
+        card_text: &str,
+        fingerprint: &str,
+    ) -> Result<ChannelKindRow, StationError> {
+        check_relay_url(url)?;
+        let given = parse_fingerprint(fingerprint, "nothing was added")?;
+        let (card, card_bytes) =
+            ContactCard::from_text(card_text).map_err(|e| StationError::Card(e.to_string()))?;
+        check_fingerprint(&card, given)?;
+        if card.identity == self.identity.id() || self.peers.contains_key(&card.identity) {
+            return Err(StationError::Invalid(
+                "this is a station's card, not a relay's".into(),
+            ));
+        }
+        Ok(ChannelKindRow::Relay {
+            relay: card.identity,
+            card_bytes,
+        })
+    }
+
+    /// Whether this core runs channels (a daemon) or only answers commands.
+    pub(super) fn live(&self) -> bool {
+        self.mode == Mode::Daemon
+    }
+}
+
+fn parse_fingerprint(text: &str, not_done: &str) -> Result<Fingerprint, StationError> {
+    Fingerprint::parse(text).ok_or_else(|| {
+        StationError::Invalid(format!(
+            "{text:?} is not a fingerprint (32 hex digits, e.g. as `parley fingerprint` prints it); {not_done}"
+        ))
+    })
+}
+
+fn check_fingerprint(card: &ContactCard, given: Fingerprint) -> Result<(), StationError> {
+    let card_fingerprint = card.identity.fingerprint();
+    if card_fingerprint != given {
+        return Err(StationError::FingerprintMismatch {
+            card: card_fingerprint.to_string(),
+            given: given.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a relay URL: `https://HOST:PORT`.
+pub fn check_relay_url(url: &str) -> Result<(), StationError> {
+    let rest = url.strip_prefix("https://").ok_or_else(|| {
+        StationError::Invalid(format!(
+            "{url:?} is not a relay URL; use https://HOST:PORT (e.g. https://relay.example:7400)"
+        ))
+    })?;
+    let host_port = rest.trim_end_matches('/');
+    let valid = !host_port.is_empty()
+        && !host_port.contains(['/', '?', '#', '@', ' '])
+        && host_port.len() <= ADDRESS_SIZE_MAX_BYTES;
+    if !valid {
+        return Err(StationError::Invalid(format!(
+            "{url:?} is not a relay URL; use https://HOST:PORT with no path"
+        )));
+    }
+    Ok(())
+}

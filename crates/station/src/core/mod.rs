@@ -1,0 +1,916 @@
+//! The station core, free of I/O: the protocol endpoint, the paired peers, the table of every
+//! channel of every link with its health and counters, operator commands, and the rule that
+//! makes "nothing accepted is ever lost" hold: **everything an answer, an acknowledgement or
+//! an event depends on is committed before it is released, and nothing is transmitted while
+//! anything is uncommitted**.
+//!
+//! Driven like quinn-proto's `Connection`: the caller feeds [`Input`]s with [`Station::handle`],
+//! takes the durable changes with [`Station::poll_commit`], commits them (fsync) and reports
+//! the outcome with [`Station::commit_done`]; only then are the outputs of that batch released
+//! ([`Station::poll_output`]) and frames handed out ([`Station::poll_transmit`]). The daemon
+//! drives one with real sockets and SQLite; a CLI command on a stopped station drives one for
+//! a single command; the simulator drives the very same code with simulated channels, clock and
+//! crashes. Time comes in as `now_ms` (UTC milliseconds, never going backwards); nothing here
+//! reads a clock, a socket or a file.
+//!
+//! Parts: [`channels`] (the channel table and the transports behind it), [`health`] (up,
+//! degraded, down), [`commands`] (what operators ask), [`courier`] (bundles), [`status`] (the
+//! one status report).
+
+pub mod channels;
+mod commands;
+mod courier;
+pub mod health;
+mod status;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use parley_channels::{Signal, Via};
+use parley_proto::endpoint::FrameKind;
+use parley_proto::seal::EpochSecret;
+use parley_proto::{
+    Accepted, Body, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent,
+    EvidenceKind, Fingerprint, Identity, Keyring, LinkSnapshot, Precedence, Refused, StationId,
+    StoreOp,
+};
+use parley_store::{AdminOp, ChannelRow, PeerRow};
+
+use self::channels::ChannelTable;
+use crate::api::status::{AlarmRecord, Alarms};
+use crate::api::{ApiError, ErrorClass, Event, Reply};
+use crate::error::StationError;
+use crate::limits::STATUS_ALARMS_MAX;
+
+/// What a station is configured as, for the core: what its card says and its health rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Station name.
+    pub name: String,
+    /// Working language (BCP 47).
+    pub lang: String,
+    /// Direct-channel listen address, advertised in the card.
+    pub listen: String,
+    /// A round trip slower than this makes a channel degraded, in milliseconds.
+    pub degraded_rtt_ms: u64,
+}
+
+/// Everything a station core is built from: what the store holds, read by the caller.
+pub struct Loaded {
+    /// This station's identity.
+    pub identity: Identity,
+    /// Its configuration.
+    pub settings: Settings,
+    /// When the station was created, UTC ms (in its card).
+    pub created_ms: u64,
+    /// The current epoch key pair.
+    pub epoch: EpochSecret,
+    /// Every paired peer with its link's snapshot.
+    pub peers: Vec<(PeerRow, LinkSnapshot)>,
+    /// Every relay and courier channel.
+    pub channels: Vec<ChannelRow>,
+    /// Evidence recorded so far (for status).
+    pub alarms: Alarms,
+    /// Seed of the endpoint's generator: from the OS in a station, from the run in a simulation.
+    pub seed: [u8; 32],
+}
+
+/// Whether a daemon drives the core (and its status is live).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The daemon: channels run.
+    Daemon,
+    /// A CLI command on a stopped station: no channel runs.
+    Offline,
+}
+
+/// An operator's command, with the files it needs already read ([`crate::api::edge`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Send a message.
+    Send {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Precedence.
+        precedence: Precedence,
+        /// The text.
+        text: String,
+    },
+    /// Pin a peer from its card.
+    PeerAdd {
+        /// Armoured card text.
+        card: String,
+        /// Fingerprint confirmed out of band.
+        fingerprint: String,
+        /// Direct address overriding the card's.
+        address: Option<String>,
+    },
+    /// Add a relay or courier channel.
+    ChannelAdd {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// `relay` or `courier`.
+        kind: ChannelKind,
+        /// Relay URL or drop folder.
+        target: String,
+        /// The relay's armoured card.
+        card: Option<String>,
+        /// The relay's fingerprint.
+        fingerprint: Option<String>,
+    },
+    /// Build a courier bundle for a peer (the caller writes it).
+    Export {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
+    /// Import a courier bundle's bytes.
+    Import {
+        /// The bundle.
+        bytes: Vec<u8>,
+        /// Keep frames that verify on their own when the bundle's signature fails.
+        salvage: bool,
+    },
+    /// The status report.
+    Status,
+}
+
+/// Names an operator request until its answer is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Names something a transport waits to hear is committed (a relay batch, a folder's bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AckId(pub u64);
+
+/// What reaches the core.
+#[derive(Debug)]
+pub enum Input {
+    /// An operator command; answered by an [`Output::Reply`] after the commit it needs.
+    Command {
+        /// Names the answer.
+        id: RequestId,
+        /// The command.
+        command: Command,
+    },
+    /// A frame from a transport.
+    Frame {
+        /// The transport.
+        via: Via,
+        /// The frame.
+        bytes: Vec<u8>,
+    },
+    /// Frames fetched together (a relay mailbox); acknowledged after their commit.
+    Batch {
+        /// The transport.
+        via: Via,
+        /// The frames.
+        frames: Vec<Vec<u8>>,
+        /// Names the acknowledgement.
+        ack: AckId,
+    },
+    /// A bundle from a drop folder; acknowledged (or refused) after its commit.
+    Bundle {
+        /// The folder.
+        via: Via,
+        /// The bundle's bytes.
+        bytes: Vec<u8>,
+        /// Names the acknowledgement.
+        ack: AckId,
+    },
+    /// A transport's health.
+    Health {
+        /// The transport.
+        via: Via,
+        /// What it saw.
+        signal: Signal,
+    },
+    /// A relay confirmed storing frames for `peer`.
+    Stored {
+        /// The relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Envelopes among them.
+        envelopes: u64,
+        /// Receipts among them.
+        receipts: u64,
+    },
+    /// Something unreadable as a frame arrived on a transport (over the frame limit).
+    Refused {
+        /// The transport.
+        via: Via,
+        /// Its counter name.
+        reason: &'static str,
+    },
+    /// A file in a drop folder was refused unread.
+    FileRefused {
+        /// The folder.
+        via: Via,
+        /// The file's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A pinned peer dialled us.
+    Dialled {
+        /// The peer.
+        peer: StationId,
+    },
+}
+
+/// A transport to start (the daemon does; the simulator wires its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Pin a peer on the direct channel and, if it has an address, dial it.
+    Direct {
+        /// The peer.
+        peer: StationId,
+        /// Its direct address, if any.
+        address: Option<String>,
+    },
+    /// A relay's tasks.
+    Relay {
+        /// Its number.
+        via: Via,
+        /// Its URL.
+        url: String,
+        /// Its pinned identity.
+        relay: StationId,
+    },
+    /// A drop folder's thread.
+    Folder {
+        /// Its number.
+        via: Via,
+        /// The folder.
+        dir: String,
+    },
+}
+
+/// What the core releases.
+#[derive(Debug)]
+pub enum Output {
+    /// The answer to an operator command.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// Its answer.
+        result: Result<Reply, ApiError>,
+    },
+    /// What a transport waited for: its batch or bundle is committed, or refused.
+    Ack {
+        /// The acknowledgement.
+        ack: AckId,
+        /// Why it was refused, if it was.
+        result: Result<(), String>,
+    },
+    /// Something for subscribers.
+    Event(Event),
+    /// A transport to start.
+    Start(Start),
+    /// A peer dialled us: replace our outgoing connection to it.
+    Kick(StationId),
+}
+
+/// A frame to put on a transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The transport.
+    pub via: Via,
+    /// The peer it is for.
+    pub peer: StationId,
+    /// The frame.
+    pub frame: Arc<[u8]>,
+    channel: ChannelId,
+}
+
+/// Durable changes to commit in one transaction, administrative ones first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// Pairings and new channels.
+    pub admin: Vec<AdminOp>,
+    /// The protocol's ops.
+    pub ops: Vec<StoreOp>,
+}
+
+impl Commit {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.admin.is_empty() && self.ops.is_empty()
+    }
+}
+
+/// What the I/O layer counted, for status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Incoming direct handshakes refused.
+    pub handshakes_rejected: u64,
+    /// Unasked frames dropped because the input queue was full.
+    pub frames_dropped: u64,
+    /// Most reports the input queue holds.
+    pub inputs_max: u64,
+    /// Most API connections served at once.
+    pub api_clients_max: u64,
+    /// API connections refused because that many were open.
+    pub api_clients_refused: u64,
+}
+
+/// A deliberately broken variant of the core, for proving that the simulator's checks can
+/// fail. Never set outside tests of the checker.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer operator commands as soon as they are handled, before their commit.
+    AnswerBeforeCommit,
+}
+
+/// A paired peer as the core knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Name from its card.
+    pub name: String,
+    /// Direct-channel address, if any.
+    pub address: Option<String>,
+}
+
+/// Outputs, admin ops and alarms waiting for a commit.
+#[derive(Default)]
+struct Pending {
+    admin: Vec<AdminOp>,
+    ops: Vec<StoreOp>,
+    outputs: Vec<Output>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.admin.is_empty() && self.ops.is_empty() && self.outputs.is_empty()
+    }
+
+    fn has_writes(&self) -> bool {
+        !self.admin.is_empty() || !self.ops.is_empty()
+    }
+}
+
+/// A commit under way: what it releases when it is durable.
+struct InFlight {
+    outputs: Vec<Output>,
+    alarms: Vec<AlarmRecord>,
+}
+
+/// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
+/// between are counted and summed up in the next line.
+pub const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// Rate limit of refusal warnings, so junk from the network cannot flood the log.
+#[derive(Default)]
+struct RefusalLog {
+    last: BTreeMap<&'static str, (u64, u64)>,
+}
+
+impl RefusalLog {
+    /// Whether to log a refusal of `reason` now, and how many were held back since the last.
+    fn admit(&mut self, now_ms: u64, reason: &'static str) -> Option<u64> {
+        let (last_ms, held) = self.last.entry(reason).or_insert((0, 0));
+        if *last_ms != 0 && now_ms < *last_ms + REFUSAL_LOG_INTERVAL_MS {
+            *held += 1;
+            return None;
+        }
+        *last_ms = now_ms.max(1);
+        Some(std::mem::take(held))
+    }
+}
+
+/// The station core.
+pub struct Station {
+    mode: Mode,
+    identity: Identity,
+    settings: Settings,
+    created_ms: u64,
+    started_ms: u64,
+    endpoint: Endpoint,
+    peers: BTreeMap<StationId, Peer>,
+    table: ChannelTable,
+    pending: Pending,
+    in_flight: Option<InFlight>,
+    ready: VecDeque<Output>,
+    transmits: VecDeque<Transmit>,
+    alarms: Alarms,
+    /// Frames refused by a transport before any parsing (oversized), by reason.
+    transport_refusals: BTreeMap<&'static str, u64>,
+    cards_rejected: u64,
+    io: IoCounters,
+    refusal_log: RefusalLog,
+    failed: Option<String>,
+    fault: Option<Fault>,
+}
+
+impl Station {
+    /// Builds the core from what the store holds, at `now_ms`. Every transport it needs is
+    /// released at once as an [`Output::Start`].
+    pub fn new(now_ms: u64, loaded: Loaded, mode: Mode) -> Result<Self, StationError> {
+        let Loaded {
+            identity,
+            settings,
+            created_ms,
+            epoch,
+            peers,
+            channels,
+            alarms,
+            seed,
+        } = loaded;
+        let mut endpoint = Endpoint::new(identity.clone(), Keyring::new(epoch), seed);
+        let mut known = BTreeMap::new();
+        for (row, snapshot) in peers {
+            endpoint
+                .load_link(row.id, snapshot)
+                .map_err(|e| StationError::Config(format!("peer {}: {e}", row.name)))?;
+            let peer = Peer {
+                name: row.name,
+                address: row.address,
+            };
+            known.insert(row.id, peer);
+        }
+        let mut station = Self {
+            mode,
+            identity,
+            settings,
+            created_ms,
+            started_ms: now_ms,
+            endpoint,
+            peers: known,
+            table: ChannelTable::default(),
+            pending: Pending::default(),
+            in_flight: None,
+            ready: VecDeque::new(),
+            transmits: VecDeque::new(),
+            alarms,
+            transport_refusals: BTreeMap::new(),
+            cards_rejected: 0,
+            io: IoCounters::default(),
+            refusal_log: RefusalLog::default(),
+            failed: None,
+            fault: None,
+        };
+        let peers: Vec<StationId> = station.peers.keys().copied().collect();
+        for peer in peers {
+            let start = station.add_direct(now_ms, peer);
+            station.ready.push_back(Output::Start(start));
+        }
+        for row in channels {
+            if let Some(start) = station.add_stored(now_ms, &row) {
+                station.ready.push_back(Output::Start(start));
+            }
+        }
+        Ok(station)
+    }
+
+    /// Breaks the core on purpose (see [`Fault`]).
+    #[doc(hidden)]
+    pub fn inject_fault(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+    }
+
+    /// This station's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// This station's configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The protocol endpoint (read only).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Paired peers.
+    pub fn peers(&self) -> &BTreeMap<StationId, Peer> {
+        &self.peers
+    }
+
+    /// This station's contact card: its fields and signed bytes. Deterministic for a given
+    /// key set and configuration.
+    pub fn card(&self) -> (ContactCard, Vec<u8>) {
+        let epoch = self.endpoint.keyring().current();
+        let listen = &self.settings.listen;
+        let card = ContactCard {
+            name: self.settings.name.clone(),
+            identity: self.identity.id(),
+            epoch_key_id: epoch.id(),
+            epoch_public: epoch.public_bytes().to_vec(),
+            addresses: vec![format!(
+                "quic://{}",
+                listen.strip_prefix("quic://").unwrap_or(listen)
+            )],
+            lang: self.settings.lang.clone(),
+            created_ms: self.created_ms,
+        };
+        let bytes = card.sign(&self.identity);
+        (card, bytes)
+    }
+
+    /// Finds a peer by name or fingerprint.
+    pub fn resolve_peer(&self, name_or_fingerprint: &str) -> Result<StationId, StationError> {
+        let fingerprint = Fingerprint::parse(name_or_fingerprint);
+        self.peers
+            .iter()
+            .find(|(id, peer)| {
+                peer.name == name_or_fingerprint || Some(id.fingerprint()) == fingerprint
+            })
+            .map(|(id, _)| *id)
+            .ok_or_else(|| StationError::UnknownPeer(name_or_fingerprint.to_owned()))
+    }
+
+    fn peer_name(&self, peer: &StationId) -> String {
+        self.peers
+            .get(peer)
+            .map_or_else(|| peer.short(), |p| p.name.clone())
+    }
+
+    /// Records what the I/O layer counted, for status.
+    pub fn note_io(&mut self, io: IoCounters) {
+        self.io = io;
+    }
+
+    /// Handles one input. Its effects are released after the next commit.
+    pub fn handle(&mut self, now_ms: u64, input: Input) {
+        match input {
+            Input::Command { id, command } => {
+                let result = self
+                    .execute(now_ms, command)
+                    .map_err(|error| ApiError::from(&error));
+                self.collect(now_ms);
+                let reply = Output::Reply { id, result };
+                match self.fault {
+                    Some(Fault::AnswerBeforeCommit) => self.ready.push_back(reply),
+                    None => self.pending.outputs.push(reply),
+                }
+            }
+            Input::Frame { via, bytes } => {
+                let _ = self.receive(now_ms, Some(via), &bytes);
+            }
+            Input::Batch { via, frames, ack } => {
+                for bytes in &frames {
+                    let _ = self.receive(now_ms, Some(via), bytes);
+                }
+                self.pending.outputs.push(Output::Ack {
+                    ack,
+                    result: Ok(()),
+                });
+            }
+            Input::Bundle { via, bytes, ack } => {
+                let result = self
+                    .import(now_ms, &bytes, false, Some(via))
+                    .map(|_| ())
+                    .map_err(|error| error.to_string());
+                self.pending.outputs.push(Output::Ack { ack, result });
+            }
+            Input::Health { via, signal } => self.health(now_ms, via, &signal),
+            Input::Stored {
+                via,
+                peer,
+                envelopes,
+                receipts,
+            } => {
+                if let Some(channel) = self.table.find_mut(&peer, via) {
+                    channel.counters.envelopes_stored_at_relay += envelopes;
+                    channel.counters.receipts_stored_at_relay += receipts;
+                }
+            }
+            Input::Refused { via, reason } => {
+                *self.transport_refusals.entry(reason).or_default() += 1;
+                if let Via::Direct(peer) = via
+                    && let Some(channel) = self.table.find_mut(&peer, via)
+                {
+                    channel.counters.rejected += 1;
+                }
+                self.log_refusal(now_ms, reason, &"a frame over the limit");
+            }
+            Input::FileRefused { via, name, reason } => {
+                for channel in self.table.on_transport(via) {
+                    channel.counters.files_refused += 1;
+                    channel.last_refused_file = Some(format!("{name}: {reason}"));
+                }
+            }
+            Input::Dialled { peer } => self.ready.push_back(Output::Kick(peer)),
+        }
+        self.collect(now_ms);
+    }
+
+    fn log_refusal(&mut self, now_ms: u64, reason: &'static str, what: &dyn std::fmt::Display) {
+        if let Some(held) = self.refusal_log.admit(now_ms, reason) {
+            tracing::warn!(reason, %what, held_back = held, "frame refused");
+        }
+    }
+
+    /// Hands a frame to the endpoint, counting it on its channel.
+    fn receive(
+        &mut self,
+        now_ms: u64,
+        via: Option<Via>,
+        bytes: &[u8],
+    ) -> Result<Accepted, Refused> {
+        let result = self.endpoint.handle_frame(now_ms, bytes);
+        match &result {
+            Ok(accepted) => {
+                let channel = via.and_then(|via| self.table.find_mut(&accepted.peer, via));
+                if let Some(channel) = channel {
+                    let counters = &mut channel.counters;
+                    match accepted.kind {
+                        FrameKind::Envelope => counters.envelopes_received += 1,
+                        FrameKind::Receipt => counters.receipts_received += 1,
+                    }
+                    counters.duplicates_dropped += u64::from(accepted.duplicate);
+                }
+            }
+            Err(refused) => {
+                let claimed = match via {
+                    Some(Via::Direct(peer)) => Some(peer),
+                    _ => refused.claimed,
+                };
+                let channel = via
+                    .zip(claimed)
+                    .and_then(|(via, peer)| self.table.find_mut(&peer, via));
+                if let Some(channel) = channel {
+                    channel.counters.rejected += 1;
+                }
+                self.log_refusal(now_ms, refused.rejection.counter_name(), refused);
+            }
+        }
+        result
+    }
+
+    /// Applies a transport's health signal to every channel on it; tells the protocol whether
+    /// each is usable, logs every change and announces it.
+    fn health(&mut self, now_ms: u64, via: Via, signal: &Signal) {
+        let degraded_rtt_ms = self.settings.degraded_rtt_ms;
+        let mut changes = Vec::new();
+        for channel in self.table.on_transport(via) {
+            let Some(transition) = channel.health.apply(now_ms, signal, degraded_rtt_ms) else {
+                continue;
+            };
+            changes.push((
+                channel.id,
+                channel.peer,
+                channel.kind,
+                channel.target.clone(),
+                channel.health.usable(),
+                transition,
+            ));
+        }
+        for (id, peer, kind, target, usable, transition) in changes {
+            let name = self.peer_name(&peer);
+            tracing::info!(
+                peer = %name,
+                channel = kind.name(),
+                target = target.as_deref().unwrap_or("-"),
+                from = transition.from.name(),
+                to = transition.to.name(),
+                reason = %transition.reason,
+                "channel state"
+            );
+            if let Some(link) = self.endpoint.link_mut(&peer) {
+                link.set_channel_up(now_ms, id, usable);
+            }
+            self.pending
+                .outputs
+                .push(Output::Event(Event::ChannelState {
+                    peer: name,
+                    kind,
+                    target,
+                    from: transition.from,
+                    to: transition.to,
+                    reason: transition.reason,
+                    at_ms: transition.at_ms,
+                }));
+        }
+    }
+
+    /// Moves what the endpoint wrote and raised into the pending batch.
+    fn collect(&mut self, now_ms: u64) {
+        self.pending.ops.extend(self.endpoint.take_writes());
+        while let Some(event) = self.endpoint.poll_event() {
+            let event = match event {
+                ProtoEvent::Delivered { peer, upto } => Event::Delivered {
+                    peer: self.peer_name(&peer),
+                    upto,
+                },
+                ProtoEvent::Receipted { peer, upto, newly } => Event::Receipted {
+                    peer: self.peer_name(&peer),
+                    upto,
+                    newly: newly as u64,
+                },
+                ProtoEvent::Alarm { peer, kind, seq } => {
+                    // The evidence op, when stored, is announced with its detail at commit.
+                    tracing::error!(peer = %self.peer_name(&peer), kind = kind.name(), seq, at_ms = now_ms, "ALARM: evidence of misbehaviour");
+                    continue;
+                }
+            };
+            self.pending.outputs.push(Output::Event(event));
+        }
+    }
+
+    /// The durable changes made since the last commit, or `None` while a commit is under way
+    /// or there is nothing to release. Commit them, then call [`Station::commit_done`].
+    pub fn poll_commit(&mut self) -> Option<Commit> {
+        if self.in_flight.is_some() || self.pending.is_empty() || self.failed.is_some() {
+            return None;
+        }
+        let Pending {
+            admin,
+            ops,
+            mut outputs,
+        } = std::mem::take(&mut self.pending);
+        let mut alarms = Vec::new();
+        for op in &ops {
+            match op {
+                StoreOp::StorePeerEntry {
+                    peer,
+                    entry,
+                    received_ms,
+                } if matches!(entry.entry().body, Body::Message { .. }) => {
+                    outputs.push(Output::Event(Event::MessageStored {
+                        peer: self.peer_name(peer),
+                        seq: entry.entry().seq,
+                        id: entry.id(),
+                        precedence: entry.entry().precedence,
+                        at_ms: *received_ms,
+                    }));
+                }
+                StoreOp::Evidence {
+                    peer,
+                    kind,
+                    seq,
+                    detail,
+                    time_ms,
+                    ..
+                } => {
+                    let record = alarm_record(self.peer_name(peer), *kind, *seq, detail, *time_ms);
+                    outputs.push(Output::Event(Event::Alarm {
+                        peer: record.peer.clone(),
+                        kind: *kind,
+                        seq: *seq,
+                        detail: detail.clone(),
+                        at_ms: *time_ms,
+                    }));
+                    alarms.push(record);
+                }
+                _ => {}
+            }
+        }
+        self.in_flight = Some(InFlight { outputs, alarms });
+        Some(Commit { admin, ops })
+    }
+
+    /// Reports how the commit from [`Station::poll_commit`] went. On success its outputs are
+    /// released; on failure every answer waiting on it says the store failed, nothing else is
+    /// released, and the core refuses to go on (the station must stop: what it holds in memory
+    /// is ahead of its disk).
+    pub fn commit_done(&mut self, result: Result<(), String>) {
+        let in_flight = self
+            .in_flight
+            .take()
+            .expect("commit_done follows poll_commit");
+        match result {
+            Ok(()) => {
+                for record in in_flight.alarms {
+                    self.alarms.total += 1;
+                    self.alarms.recent.insert(0, record);
+                    self.alarms.recent.truncate(STATUS_ALARMS_MAX);
+                }
+                self.ready.extend(in_flight.outputs);
+            }
+            Err(why) => {
+                for output in in_flight.outputs {
+                    let failed = match output {
+                        Output::Reply { id, .. } => Output::Reply {
+                            id,
+                            result: Err(ApiError::new(
+                                ErrorClass::Local,
+                                format!(
+                                    "the store failed, nothing of this was stored, and the station stops: {why}"
+                                ),
+                            )),
+                        },
+                        Output::Ack { ack, .. } => Output::Ack {
+                            ack,
+                            result: Err(format!("the store failed: {why}")),
+                        },
+                        _ => continue,
+                    };
+                    self.ready.push_back(failed);
+                }
+                self.failed = Some(why);
+            }
+        }
+    }
+
+    /// Why the core stopped, if a commit failed.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// The next released output.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.ready.pop_front()
+    }
+
+    /// The next frame to put on a transport, running the protocol's timers when nothing is
+    /// queued. `None` while anything is uncommitted: nothing leaves before the state it
+    /// reports is on disk. (A frame's first transmission is recorded after it left; losing
+    /// that record to a crash only resends the frame.)
+    pub fn poll_transmit(&mut self, now_ms: u64) -> Option<Transmit> {
+        if self.transmits.is_empty() {
+            if self.in_flight.is_some() || self.pending.has_writes() || self.failed.is_some() {
+                return None;
+            }
+            self.endpoint.handle_timeout(now_ms);
+            while let Some((peer, transmit)) = self.endpoint.poll_transmit() {
+                let Some(channel) = self.table.get(transmit.channel) else {
+                    continue;
+                };
+                self.transmits.push_back(Transmit {
+                    via: channel.via,
+                    peer,
+                    frame: transmit.frame,
+                    channel: transmit.channel,
+                });
+            }
+            self.collect(now_ms);
+        }
+        self.transmits.pop_front()
+    }
+
+    /// Counts a frame from [`Station::poll_transmit`] on its channel: handed to the transport,
+    /// or not (its queue was full; the protocol resends it).
+    pub fn transmitted(&mut self, transmit: &Transmit, handed_over: bool) {
+        let Some(channel) = self.table.get_mut(transmit.channel) else {
+            return;
+        };
+        let counters = &mut channel.counters;
+        match (handed_over, transmit.frame.first()) {
+            (false, _) => counters.queue_full += 1,
+            (true, Some(&parley_proto::frame::TAG_ENVELOPE)) => counters.envelopes_sent += 1,
+            (true, _) => counters.receipts_sent += 1,
+        }
+    }
+
+    /// When the core next needs to run, UTC ms: now if anything waits to be committed or
+    /// released, else the protocol's next timer.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if !self.pending.is_empty() || !self.ready.is_empty() {
+            return Some(0);
+        }
+        self.endpoint.poll_timeout()
+    }
+
+    /// Registers a peer's direct channel; returns the transport to start for it.
+    fn add_direct(&mut self, now_ms: u64, peer: StationId) -> Start {
+        let address = self.peers.get(&peer).and_then(|p| p.address.clone());
+        self.table.add(
+            now_ms,
+            &mut self.endpoint,
+            (peer, ChannelKind::Direct, Via::Direct(peer)),
+            address.clone(),
+        );
+        Start::Direct { peer, address }
+    }
+
+    /// Registers a stored relay or courier channel; returns its transport when it is the first
+    /// channel on it.
+    fn add_stored(&mut self, now_ms: u64, row: &ChannelRow) -> Option<Start> {
+        let (kind, (via, start)) = match &row.kind {
+            parley_store::ChannelKindRow::Relay { relay, .. } => {
+                (ChannelKind::Relay, self.table.relay(&row.target, *relay))
+            }
+            parley_store::ChannelKindRow::Courier => {
+                (ChannelKind::Courier, self.table.folder(&row.target))
+            }
+        };
+        self.table.add(
+            now_ms,
+            &mut self.endpoint,
+            (row.peer, kind, via),
+            Some(row.target.clone()),
+        );
+        self.table.note_row(row.id);
+        start
+    }
+}
+
+fn alarm_record(
+    peer: String,
+    kind: EvidenceKind,
+    seq: u64,
+    detail: &str,
+    time_ms: u64,
+) -> AlarmRecord {
+    AlarmRecord {
+        peer,
+        kind,
+        seq,
+        detail: detail.to_owned(),
+        time_ms,
+    }
+}

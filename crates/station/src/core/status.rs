@@ -1,0 +1,107 @@
+//! The status report, built in this one place for a running daemon and a stopped station alike.
+
+use std::collections::BTreeMap;
+
+use super::Station;
+use crate::api::status::{
+    ChannelStatus, DaemonState, LiveChannel, PeerCounters, PeerStatus, Queues, Rejected,
+    StationInfo, StatusReport,
+};
+use crate::core::health::Health;
+
+impl Station {
+    /// The status report at `now_ms`. A daemon's is live; a stopped station's has every
+    /// channel down and none of what only a running daemon knows.
+    pub(super) fn status(&self, now_ms: u64) -> StatusReport {
+        let live = self.live();
+        let mut peers: Vec<PeerStatus> = self
+            .peers
+            .iter()
+            .filter_map(|(id, peer)| {
+                let link = self.endpoint.link(id)?;
+                let channels = self
+                    .table
+                    .of_peer(id)
+                    .map(|channel| ChannelStatus {
+                        kind: channel.kind,
+                        target: channel.target.clone(),
+                        state: if live {
+                            channel.health.state
+                        } else {
+                            Health::Down
+                        },
+                        live: live.then(|| LiveChannel {
+                            since_ms: channel.health.since_ms,
+                            rtt_ms: channel.health.rtt_us.map(|us| us as f64 / 1000.0),
+                            changes: channel.health.changes,
+                            last_error: channel.health.last_error.clone(),
+                            transitions: channel.health.transitions.clone(),
+                            counters: channel.counters.clone(),
+                            last_refused_file: channel.last_refused_file.clone(),
+                        }),
+                    })
+                    .collect();
+                let counters = link.counters();
+                Some(PeerStatus {
+                    name: peer.name.clone(),
+                    fingerprint: id.fingerprint(),
+                    channels,
+                    out_seq: link.out_seq(),
+                    outbox_depth: link.outbox_depth() as u64,
+                    peer_receipt_upto: link.peer_receipt_upto(),
+                    in_head: link.in_head(),
+                    in_pending: link.in_pending() as u64,
+                    counters: live.then(|| PeerCounters {
+                        envelopes_accepted: counters.envelopes_accepted,
+                        duplicates_dropped: counters.duplicates_dropped,
+                        receipts_accepted: counters.receipts_accepted,
+                        frames_transmitted: counters.frames_transmitted,
+                        retransmissions: counters.retransmissions,
+                        rejected: names(&counters.rejected),
+                        alarms: counters.alarms,
+                    }),
+                })
+            })
+            .collect();
+        peers.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut frames = names(self.endpoint.unattributed_rejections());
+        for (reason, count) in &self.transport_refusals {
+            *frames.entry((*reason).to_owned()).or_default() += count;
+        }
+        StatusReport {
+            station: StationInfo {
+                name: self.settings.name.clone(),
+                lang: self.settings.lang.clone(),
+                listen: self.settings.listen.clone(),
+                fingerprint: self.identity.id().fingerprint(),
+            },
+            daemon: if live {
+                DaemonState::Running
+            } else {
+                DaemonState::Stopped
+            },
+            now_ms: live.then_some(now_ms),
+            uptime_s: live.then(|| now_ms.saturating_sub(self.started_ms) / 1000),
+            peers,
+            rejected: live.then_some(Rejected {
+                frames,
+                handshakes: self.io.handshakes_rejected,
+                cards: self.cards_rejected,
+            }),
+            queues: live.then_some(Queues {
+                inputs_max: self.io.inputs_max,
+                frames_dropped: self.io.frames_dropped,
+                api_clients_max: self.io.api_clients_max,
+                api_clients_refused: self.io.api_clients_refused,
+            }),
+            alarms: self.alarms.clone(),
+        }
+    }
+}
+
+fn names(counts: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|(name, count)| ((*name).to_owned(), *count))
+        .collect()
+}

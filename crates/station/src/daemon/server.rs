@@ -1,0 +1,198 @@
+//! The operator API server: newline-delimited JSON on `api.sock` (mode 0600 in a 0700 home),
+//! every request carrying the token of `api.token` (mode 0600, new at every start). At most
+//! [`API_CLIENTS_MAX`] connections are served at once; each line is one request, run through
+//! [`edge::perform`] on a blocking thread (its file work never touches the driver) and answered
+//! once the driver has committed what it changed. A `subscribe` request turns the connection
+//! into a stream of events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+
+use super::{Call, call_blocking};
+use crate::api::{
+    ApiError, ErrorClass, Event, Reply, Request, decode_request, edge, encode_answer,
+};
+use crate::error::StationError;
+use crate::home::Home;
+use crate::limits::{API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES};
+
+/// The server's shared state.
+pub(super) struct ApiServer {
+    token: String,
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+    clients: Arc<Semaphore>,
+    refused: AtomicU64,
+}
+
+impl ApiServer {
+    /// Writes a fresh token, binds the socket and starts serving.
+    pub(super) fn bind(
+        home: &Home,
+        runtime: &tokio::runtime::Runtime,
+        calls: mpsc::Sender<Call>,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Arc<Self>, StationError> {
+        let token = random_token();
+        crate::home::write_private(&home.path("api.token"), token.as_bytes(), 0o600)?;
+        let _ = std::fs::remove_file(home.socket_path());
+        let listener = {
+            let _guard = runtime.enter();
+            UnixListener::bind(home.socket_path())
+                .map_err(|e| StationError::io("binding api.sock", e))?
+        };
+        set_mode(&home.socket_path(), 0o600)?;
+        let server = Arc::new(Self {
+            token,
+            calls,
+            events,
+            clients: Arc::new(Semaphore::new(API_CLIENTS_MAX)),
+            refused: AtomicU64::new(0),
+        });
+        runtime.spawn(server.clone().serve(listener));
+        Ok(server)
+    }
+
+    /// Connections refused because [`API_CLIENTS_MAX`] were open.
+    pub(super) fn clients_refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    async fn serve(self: Arc<Self>, listener: UnixListener) {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "API accept failed");
+                    return;
+                }
+            };
+            match self.clients.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let server = self.clone();
+                    tokio::spawn(async move {
+                        server.serve_client(stream).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    let busy = ApiError::new(
+                        ErrorClass::Local,
+                        format!(
+                            "{API_CLIENTS_MAX} API connections are open, the most served at once; nothing was done; try again"
+                        ),
+                    );
+                    let (_, mut write) = stream.into_split();
+                    let _ = write.write_all(&encode_answer(&Err(busy))).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_client(self: Arc<Self>, stream: UnixStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let mut limited = (&mut lines).take(API_LINE_SIZE_MAX_BYTES as u64 + 1);
+            match limited.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line.len() > API_LINE_SIZE_MAX_BYTES {
+                let too_long = ApiError::operator(format!(
+                    "request is over {API_LINE_SIZE_MAX_BYTES} bytes; nothing was done"
+                ));
+                let _ = write.write_all(&encode_answer(&Err(too_long))).await;
+                return;
+            }
+            let request = match decode_request(&line) {
+                Ok((token, _)) if !tokens_match(&token, &self.token) => {
+                    tracing::warn!("API request with a wrong token refused");
+                    Err(ApiError::operator("wrong API token; nothing was done"))
+                }
+                Ok((_, request)) => Ok(request),
+                Err(error) => Err(error),
+            };
+            if request == Ok(Request::Subscribe) {
+                self.stream_events(write).await;
+                return;
+            }
+            let answer = match request {
+                Ok(request) => self.clone().perform(request).await,
+                Err(error) => Err(error),
+            };
+            if write.write_all(&encode_answer(&answer)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn perform(self: Arc<Self>, request: Request) -> Result<Reply, ApiError> {
+        let calls = self.calls.clone();
+        let performed = tokio::task::spawn_blocking(move || {
+            edge::perform(request, |command| call_blocking(&calls, command))
+        })
+        .await;
+        performed.unwrap_or_else(|_| {
+            Err(ApiError::new(
+                ErrorClass::Local,
+                "the request failed inside the daemon; nothing was done",
+            ))
+        })
+    }
+
+    /// Streams events until the client hangs up or the daemon stops. A subscriber that falls
+    /// behind is told how many events it missed.
+    async fn stream_events(&self, mut write: OwnedWriteHalf) {
+        let mut events = self.events.subscribe();
+        if write
+            .write_all(&encode_answer(&Ok(Reply::Subscribed)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => Event::Lagged { missed },
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let mut line = serde_json::to_vec(&event).expect("events serialise");
+            line.push(b'\n');
+            if write.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Compares tokens without an early exit on the first difference.
+fn tokens_match(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), StationError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| StationError::io("restricting api.sock", e))
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

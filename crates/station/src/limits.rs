@@ -1,0 +1,33 @@
+//! Every bound the station keeps above the protocol, each a named constant with its unit last.
+//! The protocol's own bounds are in `parley_proto::limits`.
+
+/// Most reports (frames, health, batches) waiting for the driver; a transport waits for room,
+/// except the direct channel's unasked frames, which are dropped and counted.
+pub const DRIVER_REPORTS_QUEUE_MAX: usize = 8_192;
+/// Most bytes of unasked frames (the direct channel) waiting for the driver, in bytes.
+pub const DRIVER_FRAME_BYTES_QUEUE_MAX: usize = 32 * 1024 * 1024;
+/// Most operator requests waiting for the driver; the API server waits for room.
+pub const DRIVER_REQUESTS_QUEUE_MAX: usize = 1_024;
+/// Most inputs the driver takes into one commit.
+pub const DRIVER_BATCH_INPUTS_MAX: usize = 4_096;
+/// Longest the driver sleeps without looking at its timers, in milliseconds.
+pub const DRIVER_IDLE_MS_MAX: u64 = 1_000;
+/// Most frames queued for one peer's direct connection; a full queue drops the frame (counted
+/// as `queue_full`; the protocol resends it).
+pub const DIRECT_SEND_QUEUE_FRAMES_MAX: usize = 8_192;
+/// Most frames queued for one relay's deposits.
+pub const RELAY_SEND_QUEUE_FRAMES_MAX: usize = 65_536;
+/// Most operator API connections served at once; one more is answered with an error and
+/// closed.
+pub const API_CLIENTS_MAX: usize = 64;
+/// Longest request or response line on the operator API, in bytes.
+pub const API_LINE_SIZE_MAX_BYTES: usize = 1024 * 1024;
+/// Longest the CLI waits for the daemon's answer, in milliseconds.
+pub const API_TIMEOUT_MS: u64 = 30_000;
+/// Most events buffered for each subscriber; one that falls further behind is told how many
+/// it missed.
+pub const EVENTS_QUEUE_MAX: usize = 4_096;
+/// Most recent alarms listed in status.
+pub const STATUS_ALARMS_MAX: usize = 20;
+/// Longest `parley run` waits for the station lock held by a CLI command, in milliseconds.
+pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
