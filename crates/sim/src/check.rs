@@ -1,18 +1,104 @@
 //! The invariants checked at quiescence, on the durable state of both stations (what an
-//! operator would see after a restart), for each direction of the link.
+//! operator would see after a restart, read from each station's store), for each direction of
+//! the link.
 
-use parley_proto::{Body, EntryId, LinkId, SignedEntry};
+use std::collections::BTreeMap;
+
+use parley_proto::{Body, EntryId, EvidenceKind, LinkId, LinkSnapshot, SignedEntry, StationId};
+use parley_store::Store;
 
 use crate::world::{NAMES, Outcome, World};
 
+/// An own entry as stored.
+pub(crate) struct OwnRecord {
+    pub entry: SignedEntry,
+    /// Covered by a stored receipt.
+    pub receipted: bool,
+}
+
+/// One station's durable state of its link, read from its store.
+pub(crate) struct View {
+    /// Own entries by seq.
+    pub own: BTreeMap<u64, OwnRecord>,
+    /// The peer's entries delivered, by seq.
+    pub peer_entries: BTreeMap<u64, SignedEntry>,
+    /// The peer's entries held above the head.
+    pub held_above: u64,
+    /// The peer's contiguous head.
+    pub in_head: u64,
+    /// Every peer seq in the order the in-head passed it.
+    pub delivered_log: Vec<u64>,
+    /// Evidence records: kind and seq.
+    pub evidence: Vec<(EvidenceKind, u64)>,
+    /// The store's snapshot of the link.
+    pub snapshot: LinkSnapshot,
+}
+
+fn read_view(
+    store: &Store,
+    me: StationId,
+    peer: StationId,
+    delivered_log: &[u64],
+) -> Outcome<View> {
+    let snapshot = store.link_snapshot(&peer).map_err(|e| e.to_string())?;
+    let mut own = BTreeMap::new();
+    let mut peer_entries = BTreeMap::new();
+    for stored in store.entries(&peer).map_err(|e| e.to_string())? {
+        let entry = SignedEntry::decode_verified(&stored.signed, &stored.author)
+            .map_err(|e| format!("a stored entry does not verify: {e}"))?;
+        if stored.author == me {
+            let receipted = !snapshot.outbox.iter().any(|item| item.seq == stored.seq);
+            own.insert(stored.seq, OwnRecord { entry, receipted });
+        } else {
+            peer_entries.insert(stored.seq, entry);
+        }
+    }
+    let evidence = store
+        .evidence(Some(&peer))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|row| (row.kind, row.seq))
+        .collect();
+    Ok(View {
+        own,
+        peer_entries,
+        held_above: snapshot.in_pending.len() as u64,
+        in_head: snapshot.in_ids.len() as u64,
+        delivered_log: delivered_log.to_vec(),
+        evidence,
+        snapshot,
+    })
+}
+
+/// Reads both stations' views from their stores.
+pub(crate) fn read_views(world: &World) -> Outcome<[View; 2]> {
+    let view = |i: usize| {
+        let (station, peer) = (&world.stations[i], &world.stations[1 - i]);
+        read_view(
+            &station.store,
+            station.identity.id(),
+            peer.identity.id(),
+            &station.delivered_log,
+        )
+    };
+    Ok([view(0)?, view(1)?])
+}
+
 /// Checks both directions; the first broken invariant is the failure.
 pub(crate) fn final_state(world: &World) -> Outcome {
-    (0..2).try_for_each(|i| direction(world, i))
+    let views = read_views(world)?;
+    check_views(world, &views)
+}
+
+/// Checks both directions on `views`.
+pub(crate) fn check_views(world: &World, views: &[View; 2]) -> Outcome {
+    (0..2).try_for_each(|i| direction(world, views, i))
 }
 
 /// Station `i` as author, its peer as holder.
-fn direction(world: &World, i: usize) -> Outcome {
+fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
     let (author, holder) = (&world.stations[i], &world.stations[1 - i]);
+    let (written_view, held_view) = (&views[i], &views[1 - i]);
     let arrow = format!("{}->{}", NAMES[i], NAMES[1 - i]);
     let author_id = author.identity.id();
     let link = LinkId::between(&author_id, &holder.identity.id());
@@ -26,13 +112,13 @@ fn direction(world: &World, i: usize) -> Outcome {
             author.accepted.len()
         ));
     }
-    let written = author.disk.own.len() as u64;
-    if author.disk.own.keys().copied().ne(1..=written) {
+    let written = written_view.own.len() as u64;
+    if written_view.own.keys().copied().ne(1..=written) {
         return Err(format!("{arrow}: own log is not seqs 1..={written}"));
     }
     let mut last_seq = 1;
     for accepted in &author.accepted {
-        let (seq, stored) = (accepted.seq, author.disk.own.get(&accepted.seq));
+        let (seq, stored) = (accepted.seq, written_view.own.get(&accepted.seq));
         if seq <= last_seq || stored.map(|r| r.entry.id()) != Some(accepted.id) {
             return Err(format!(
                 "{arrow}: accepted seq {seq} is not in the own log in order"
@@ -42,8 +128,7 @@ fn direction(world: &World, i: usize) -> Outcome {
     }
 
     // The author's outbox is empty: everything it wrote was receipted.
-    let unreceipted: Vec<u64> = author
-        .disk
+    let unreceipted: Vec<u64> = written_view
         .own
         .iter()
         .filter(|(_, r)| !r.receipted)
@@ -54,24 +139,29 @@ fn direction(world: &World, i: usize) -> Outcome {
     }
 
     // Both transcripts agree: the holder delivered exactly the author's log, each seq once.
-    let own_ids: Vec<EntryId> = author.disk.own.values().map(|r| r.entry.id()).collect();
-    let held = holder.disk.peer_entries.len() as u64;
-    if holder.disk.in_head != written || held != written || holder.disk.in_ids() != own_ids {
+    let own_ids: Vec<EntryId> = written_view.own.values().map(|r| r.entry.id()).collect();
+    let held = held_view.peer_entries.len() as u64 + held_view.held_above;
+    let held_ids: Vec<EntryId> = held_view
+        .peer_entries
+        .values()
+        .map(SignedEntry::id)
+        .collect();
+    if held_view.in_head != written || held != written || held_ids != own_ids {
         return Err(format!(
             "{arrow}: transcripts differ: {written} written, {held} held, head {}",
-            holder.disk.in_head
+            held_view.in_head
         ));
     }
-    if holder.disk.delivered_log.iter().copied().ne(1..=written) {
+    if held_view.delivered_log.iter().copied().ne(1..=written) {
         return Err(format!(
             "{arrow}: delivered log is {:?}",
-            holder.disk.delivered_log
+            held_view.delivered_log
         ));
     }
 
     // Every held entry verifies under the author's pinned key and continues the chain.
     let mut prev = EntryId::NONE;
-    for (seq, stored) in &holder.disk.peer_entries {
+    for (seq, stored) in &held_view.peer_entries {
         let verified = SignedEntry::decode_verified(stored.bytes(), &author_id)
             .map_err(|e| format!("{arrow}: held seq {seq} does not verify: {e}"))?;
         let entry = verified.entry();
@@ -90,7 +180,7 @@ fn direction(world: &World, i: usize) -> Outcome {
     // Each accepted message arrived as sent: same id, text and precedence.
     for accepted in &author.accepted {
         let seq = accepted.seq;
-        let stored = &holder.disk.peer_entries[&seq];
+        let stored = &held_view.peer_entries[&seq];
         let same_text =
             matches!(&stored.entry().body, Body::Message { text, .. } if *text == accepted.text);
         if stored.id() != accepted.id
@@ -104,25 +194,24 @@ fn direction(world: &World, i: usize) -> Outcome {
     }
 
     // No alarm in an honest run left evidence.
-    if !holder.disk.evidence.is_empty() {
+    if !held_view.evidence.is_empty() {
         return Err(format!(
             "{arrow}: evidence recorded: {:?}",
-            holder.disk.evidence
+            held_view.evidence
         ));
     }
 
-    // The live endpoints agree with their disks.
-    let (Some(author_ep), Some(holder_ep)) = (&author.endpoint, &holder.endpoint) else {
+    // The live cores agree with their stores, field for field.
+    let (Some(author_core), Some(holder_core)) = (&author.core, &holder.core) else {
         return Err(format!("{arrow}: a station is down at quiescence"));
     };
-    let out = author_ep.link(&holder.identity.id()).expect("paired");
-    let into = holder_ep.link(&author_id).expect("paired");
-    if out.out_seq() != written
-        || out.outbox_depth() != 0
-        || into.in_head() != written
-        || into.in_pending() != 0
-    {
-        return Err(format!("{arrow}: endpoint memory differs from disk"));
+    let out = author_core
+        .endpoint()
+        .link(&holder.identity.id())
+        .expect("paired");
+    let into = holder_core.endpoint().link(&author_id).expect("paired");
+    if out.snapshot() != written_view.snapshot || into.snapshot() != held_view.snapshot {
+        return Err(format!("{arrow}: a core's memory differs from its store"));
     }
     Ok(())
 }
@@ -132,14 +221,15 @@ mod tests {
     use super::*;
     use crate::SimConfig;
 
-    /// Runs seed 5 to quiescence, breaks its final state with `corrupt`, and expects the final
-    /// check to fail with a reason containing `expect`.
-    fn check(corrupt: fn(&mut World), expect: &str) {
+    /// Runs seed 5 to quiescence, breaks the state read from the stores with `corrupt`, and
+    /// expects the final check to fail with a reason containing `expect`.
+    fn check(corrupt: fn(&mut World, &mut [View; 2]), expect: &str) {
         let config = SimConfig::default();
         let mut world = World::new(5, &config).expect("pairs");
         world.run().expect("seed 5 passes untouched");
-        corrupt(&mut world);
-        let reason = final_state(&world).expect_err("the corruption must be caught");
+        let mut views = read_views(&world).expect("reads");
+        corrupt(&mut world, &mut views);
+        let reason = check_views(&world, &views).expect_err("the corruption must be caught");
         assert!(
             reason.contains(expect),
             "{reason:?} does not mention {expect:?}"
@@ -148,60 +238,45 @@ mod tests {
 
     #[test]
     fn each_final_invariant_can_fail() {
-        check(|w| drop(w.stations[0].accepted.pop()), "sends accepted");
+        check(|w, _| drop(w.stations[0].accepted.pop()), "sends accepted");
         check(
-            |w| w.stations[0].accepted[3].text.push('!'),
+            |w, _| w.stations[0].accepted[3].text.push('!'),
             "not the message accepted",
         );
+        check(|_, v| drop(v[0].own.remove(&5)), "own log is not");
         check(
-            |w| drop(w.stations[0].disk.own.remove(&5)),
-            "own log is not",
-        );
-        check(
-            |w| w.stations[0].accepted.swap(2, 3),
+            |w, _| w.stations[0].accepted.swap(2, 3),
             "not in the own log in order",
         );
         check(
-            |w| {
-                w.stations[1]
-                    .disk
-                    .own
-                    .get_mut(&4)
-                    .expect("written")
-                    .receipted = false
-            },
+            |_, v| v[1].own.get_mut(&4).expect("written").receipted = false,
             "never receipted",
         );
         check(
-            |w| {
-                let disk = &mut w.stations[1].disk;
-                disk.peer_entries.pop_last();
-                disk.in_head -= 1;
+            |_, v| {
+                v[1].peer_entries.pop_last();
+                v[1].in_head -= 1;
             },
             "transcripts differ",
         );
+        check(|_, v| v[1].delivered_log.push(2), "delivered log");
         check(
-            |w| w.stations[1].disk.delivered_log.push(2),
-            "delivered log",
-        );
-        check(
-            |w| {
-                w.stations[0]
-                    .disk
-                    .evidence
-                    .push((parley_proto::EvidenceKind::Fork, 2))
-            },
+            |_, v| v[0].evidence.push((EvidenceKind::Fork, 2)),
             "evidence recorded",
         );
         // B's key announcement put in place of A's on both sides: the logs agree, the
         // signature does not.
         check(
-            |w| {
-                let forged = w.stations[1].disk.own[&1].entry.clone();
-                w.stations[0].disk.own.get_mut(&1).expect("written").entry = forged.clone();
-                w.stations[1].disk.peer_entries.insert(1, forged);
+            |_, v| {
+                let forged = v[1].own[&1].entry.clone();
+                v[0].own.get_mut(&1).expect("written").entry = forged.clone();
+                v[1].peer_entries.insert(1, forged);
             },
             "does not verify",
+        );
+        check(
+            |_, v| v[0].snapshot.peer_receipt_upto -= 1,
+            "memory differs from its store",
         );
     }
 }

@@ -1,21 +1,23 @@
-//! parley's deterministic simulation: two stations' protocol cores ([`parley_proto::Endpoint`])
-//! over a simulated network — loss, duplication, reordering, delay and partitions on a direct
-//! and a relay channel — each with a simulated disk that loses whatever was not committed when
-//! its station crashes, plus an adversary that injects tampered, forged and replayed frames.
+//! parley's deterministic simulation: two stations — each the production station core
+//! (`parley_station::core::Station`) over the production store (`parley_store::Store`, in
+//! memory) — over a simulated network: loss, duplication, reordering, delay and partitions on a
+//! direct and a relay channel; crashes that lose whatever was not committed; and an adversary
+//! that injects tampered, forged and replayed frames. The simulator copies no production
+//! logic: pairing, sending, health, commit-before-answer and commit-before-transmit are the
+//! station's own.
 //!
 //! One seeded ChaCha20 generator and a simulated clock drive everything, so a failing run
 //! replays exactly from its seed:
 //! `PARLEY_SIM_SEED=<seed> cargo test --release -p parley-sim --test seeds`.
 //!
 //! Architecture invariants: no threads, no real time, no OS randomness, and nothing iterated
-//! whose order depends on a random state (`BTreeMap`, never `HashMap`). The simulated disk
-//! changes only through the [`parley_proto::StoreOp`]s the endpoints hand out, committed the way
-//! the station daemon commits them: all of a batch or nothing, before anything is transmitted.
+//! whose order depends on a random state (`BTreeMap`, never `HashMap`). A store changes only
+//! through the commits its core hands out, applied the way the daemon applies them: all of a
+//! batch or nothing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod check;
-mod disk;
 mod world;
 
 use std::fmt;
@@ -51,6 +53,9 @@ pub struct SimConfig {
     /// Fault injection for the simulation's own tests: station A's disk silently drops one
     /// committed `AppendOwn`. A run with it set must fail; it proves the checker can.
     pub lossy_disk: bool,
+    /// Fault injection for the simulation's own tests: both station cores answer operators
+    /// before committing what the answer reports. A run with it set must fail.
+    pub answer_before_commit: bool,
 }
 
 impl Default for SimConfig {
@@ -69,6 +74,7 @@ impl Default for SimConfig {
             large_text_per_mille: 20,
             quiescence_ms_max: 24 * 3_600_000,
             lossy_disk: false,
+            answer_before_commit: false,
         }
     }
 }

@@ -1,28 +1,35 @@
 //! The simulated world: two stations, their channels, a clock and an event queue.
 //!
-//! Each station is driven the way the station daemon drives its endpoint, with group commit:
-//! after every `handle_frame` or `send_message` the store ops are taken and queued; a commit
-//! takes 0–2 simulated ms, and what arrives meanwhile is handled at once and rides the next
-//! commit. Only when nothing taken is uncommitted does the station run `handle_timeout` and put
-//! transmits on the wire. A crash drops the endpoint and the queued ops; the commit in flight
-//! is lost or, just as likely, durable but never acknowledged. A `send` counts as accepted when
-//! the commit that carries it completes.
+//! Each station is the production station core (`parley_station::core::Station`) over the
+//! production store (`parley_store::Store`, in memory): the simulator feeds the core inputs,
+//! takes its commits and applies them to the store after 0–2 simulated ms, and delivers its
+//! transmits over simulated channels. Operators send through the core's command path, pairing
+//! and the relay channel included. While a commit is in flight the core goes on handling
+//! inputs, whose effects ride the next commit; only when nothing is uncommitted does it hand
+//! out frames. A crash drops the core with everything uncommitted; the commit in flight is lost
+//! or, just as likely, durable but never acknowledged. A `send` counts as accepted when the
+//! core answers it, and the answer must name an entry already on the store's disk.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod adversary;
 
+use parley_channels::{Signal, Via};
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
-use parley_proto::{
-    ChannelId, ChannelKind, Endpoint, EntryId, EpochSecret, Event as ProtoEvent, Identity, Keyring,
-    Precedence, StationId, StoreOp, Transmit,
+use parley_proto::seal::EpochSecret;
+use parley_proto::{ChannelKind, ContactCard, EntryId, Identity, Precedence, StationId, StoreOp};
+use parley_station::api::{Event as StationEvent, Reply};
+use parley_station::core::{
+    Command, Commit, Fault, Input, Mode, Output, RequestId, Station as Core, Transmit,
 };
+use parley_station::home::Config;
+use parley_station::node::load;
+use parley_store::Store;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use self::adversary::{ATTACK_GAP_MS, Attack};
-use crate::disk::Disk;
 use crate::{SimConfig, SimReport};
 
 /// An invariant broken, in words.
@@ -49,7 +56,7 @@ const LATE_EXTRA_MS_MAX: u64 = 10_000;
 const CHANNEL_UP_MS: (u64, u64) = (5_000, 60_000);
 /// How long a partition lasts, in milliseconds (least, most).
 const CHANNEL_DOWN_MS: (u64, u64) = (500, 30_000);
-/// Chance that an outage is silent (a blackhole the endpoints are not told of), per mille.
+/// Chance that an outage is silent (a blackhole the stations are not told of), per mille.
 const SILENT_OUTAGE_PER_MILLE: u64 = 300;
 /// Time from a restart to the next planned crash, in milliseconds (least, most).
 const CRASH_GAP_MS: (u64, u64) = (5_000, 40_000);
@@ -59,41 +66,34 @@ const DOWNTIME_MS: (u64, u64) = (50, 5_000);
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
 const EVENTS_MAX: u64 = 5_000_000;
-/// The own seq station A's lossy disk drops (the second message; seq 1 announces the key).
+/// The lowest own seq station A's lossy disk drops (the second message at the earliest; seq 1
+/// announces the key): the first entry from it on in a commit the station acknowledges.
 const LOSSY_DISK_SEQ: u64 = 3;
+/// The simulated relay's URL, as both stations store it.
+const RELAY_URL: &str = "https://relay.sim:7400";
 
 /// The run's only source of randomness.
-struct Dice(ChaCha20Rng);
+pub(crate) struct Dice(pub(crate) ChaCha20Rng);
 
 impl Dice {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "a die needs at least one face");
         self.0.next_u64() % n
     }
 
-    fn between(&mut self, (least, most): (u64, u64)) -> u64 {
+    pub(crate) fn between(&mut self, (least, most): (u64, u64)) -> u64 {
         least + self.below(most - least + 1)
     }
 
-    fn chance(&mut self, per_mille: u64) -> bool {
+    pub(crate) fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
     }
 
-    fn seed(&mut self) -> [u8; 32] {
+    pub(crate) fn seed(&mut self) -> [u8; 32] {
         let mut seed = [0u8; 32];
         self.0.fill_bytes(&mut seed);
         seed
     }
-}
-
-/// Work for a station.
-enum Input {
-    Send,
-    /// A frame off the network, or injected by the adversary.
-    Frame {
-        bytes: Arc<[u8]>,
-        attack: Option<Attack>,
-    },
 }
 
 enum Event {
@@ -136,35 +136,35 @@ pub(crate) struct Accepted {
 }
 
 /// The message an operator is sending (kept until accepted, so a crash makes them retry it).
+#[derive(Clone)]
 struct Draft {
     precedence: Precedence,
     text: String,
 }
 
-/// One batch of store ops, and the sends it makes accepted.
-#[derive(Default)]
-struct Batch {
-    ops: Vec<StoreOp>,
-    accepted: Vec<Accepted>,
-}
-
 pub(crate) struct Station {
     pub identity: Identity,
-    keyring: Keyring,
-    /// `None` while crashed.
-    pub endpoint: Option<Endpoint>,
-    pub disk: Disk,
+    /// The station's epoch public key (what peers seal to).
+    pub epoch_public: Vec<u8>,
+    config: Config,
+    /// The production core; `None` while crashed.
+    pub core: Option<Core>,
+    /// The production store: what survives a crash.
+    pub store: Store,
     /// Bumped at each crash; events of an older incarnation are ignored.
     incarnation: u64,
-    /// The batch being committed.
-    commit: Option<Batch>,
-    /// Ops taken while a commit is in flight: the next batch. Empty when no commit is.
-    queued: Batch,
+    /// The commit under way.
+    commit: Option<Commit>,
     wake_at: Option<u64>,
     /// Highest `Delivered` head seen in this incarnation.
     delivered_head: u64,
+    /// Every peer seq in the order the store's in-head passed it, across crashes.
+    pub delivered_log: Vec<u64>,
     planned_crash: bool,
     draft: Option<Draft>,
+    /// The send request in the core, not yet answered.
+    asked: Option<RequestId>,
+    next_request: u64,
     pub accepted: Vec<Accepted>,
 }
 
@@ -172,7 +172,7 @@ struct Channel {
     kind: ChannelKind,
     /// Whether frames get through.
     up: bool,
-    /// Whether the endpoints were told it is up; a silent outage (blackhole) leaves them
+    /// Whether the stations were told it is up; a silent outage (blackhole) leaves them
     /// believing it is.
     announced_up: bool,
     /// Bumped when the channel goes down: frames of an older generation are lost.
@@ -181,7 +181,7 @@ struct Channel {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     /// Sends, loss, partitions, crashes and attacks.
     Workload,
     /// Every station up, every channel up, no more crashes or attacks (loss goes on).
@@ -190,39 +190,89 @@ enum Phase {
 
 pub(crate) struct World<'c> {
     pub config: &'c SimConfig,
-    dice: Dice,
+    pub(crate) dice: Dice,
     now_ms: u64,
     queue: BTreeMap<(u64, u64), Event>,
     next_event: u64,
     pub stations: [Station; 2],
     channels: Vec<Channel>,
-    phase: Phase,
-    mallory: Identity,
-    replay_pool: Vec<(usize, Arc<[u8]>)>,
+    pub(crate) phase: Phase,
+    pub(crate) mallory: Identity,
+    pub(crate) replay_pool: Vec<(usize, Arc<[u8]>)>,
     lossy_disk_dropped: bool,
     pub report: SimReport,
 }
 
 /// What a rejected frame must leave unchanged in memory: out seq, outbox depth, in head,
-/// pending count and receipt bound.
-fn link_view(endpoint: &Endpoint, peer: &StationId) -> [u64; 5] {
-    let link = endpoint.link(peer).expect("stations are paired at start");
+/// pending count, receipt bound, and the writes waiting for a commit.
+fn link_view(core: &Core, peer: &StationId) -> [u64; 6] {
+    let link = core
+        .endpoint()
+        .link(peer)
+        .expect("stations are paired at start");
     [
         link.out_seq(),
         link.outbox_depth() as u64,
         link.in_head(),
         link.in_pending() as u64,
         link.peer_receipt_upto(),
+        core.uncommitted_writes() as u64,
     ]
 }
 
+/// A relay's signed card, for the relay channel both stations add.
+fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
+    let epoch = EpochSecret::generate(&mut dice.0);
+    let card = ContactCard {
+        name: "Relay".into(),
+        identity: relay.id(),
+        epoch_key_id: epoch.id(),
+        epoch_public: epoch.public_bytes().to_vec(),
+        addresses: vec![RELAY_URL.into()],
+        lang: "en".into(),
+        created_ms: START_MS,
+    };
+    let signed = card.sign(relay);
+    (card.to_text(&signed), relay.id().fingerprint().to_string())
+}
+
 impl<'c> World<'c> {
-    /// Creates both stations from the seed and pairs them (committed at once, no crash).
+    /// Creates both stations from the seed and pairs them through their cores, adding the
+    /// relay channel the same way (committed at once, no crash).
     pub fn new(seed: u64, config: &'c SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
-        let identities = [0, 1].map(|_| Identity::from_secret(&dice.seed()));
-        let keyrings = [0, 1].map(|_| Keyring::new(EpochSecret::generate(&mut dice.0)));
+        let mut stations = Vec::new();
+        for name in NAMES {
+            let identity = Identity::from_secret(&dice.seed());
+            let epoch = EpochSecret::generate(&mut dice.0);
+            let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
+            store
+                .init_station(name, "en", identity.id().0, &epoch, START_MS)
+                .map_err(|e| e.to_string())?;
+            let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
+            let loaded =
+                load(&store, identity.clone(), &config, dice.seed()).map_err(|e| e.to_string())?;
+            let core = Core::new(START_MS, loaded, Mode::Daemon).map_err(|e| e.to_string())?;
+            stations.push(Station {
+                epoch_public: epoch.public_bytes().to_vec(),
+                identity,
+                config,
+                core: Some(core),
+                store,
+                incarnation: 0,
+                commit: None,
+                wake_at: None,
+                delivered_head: 0,
+                delivered_log: Vec::new(),
+                planned_crash: false,
+                draft: None,
+                asked: None,
+                next_request: 0,
+                accepted: Vec::new(),
+            });
+        }
         let mallory = Identity::from_secret(&dice.seed());
+        let relay = Identity::from_secret(&dice.seed());
         let mut channels = vec![Channel {
             kind: ChannelKind::Direct,
             up: true,
@@ -239,39 +289,8 @@ impl<'c> World<'c> {
                 delay_ms: RELAY_DELAY_MS,
             });
         }
-        let mut stations = Vec::new();
-        for i in 0..2 {
-            let peer = identities[1 - i].id();
-            let peer_public = keyrings[1 - i].current().public_bytes().to_vec();
-            let mut endpoint =
-                Endpoint::new(identities[i].clone(), keyrings[i].clone(), dice.seed());
-            endpoint
-                .pair(START_MS, peer, peer_public.clone())
-                .map_err(|e| format!("{} cannot pair: {e}", NAMES[i]))?;
-            let link = endpoint.link_mut(&peer).expect("paired above");
-            for (c, channel) in channels.iter().enumerate() {
-                let id = ChannelId(c as u16);
-                link.add_channel(id, channel.kind);
-                link.set_channel_up(START_MS, id, true);
-            }
-            let mut disk = Disk::paired(peer_public);
-            disk.commit(endpoint.take_writes())?;
-            stations.push(Station {
-                identity: identities[i].clone(),
-                keyring: keyrings[i].clone(),
-                endpoint: Some(endpoint),
-                disk,
-                incarnation: 0,
-                commit: None,
-                queued: Batch::default(),
-                wake_at: None,
-                delivered_head: 0,
-                planned_crash: false,
-                draft: None,
-                accepted: Vec::new(),
-            });
-        }
-        Ok(Self {
+        let relay_card = relay_card(&relay, &mut dice);
+        let mut world = Self {
             config,
             dice,
             now_ms: START_MS,
@@ -284,7 +303,68 @@ impl<'c> World<'c> {
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
             report: SimReport::default(),
-        })
+        };
+        for i in 0..2 {
+            world.set_up(i, &relay_card)?;
+        }
+        Ok(world)
+    }
+
+    /// Pairs station `i` with its peer and adds the relay channel, through the core's
+    /// commands, committed at once; then announces the channels up.
+    fn set_up(&mut self, i: usize, (relay_card, relay_fp): &(String, String)) -> Outcome {
+        let peer = &self.stations[1 - i];
+        let (card, bytes) = peer.core.as_ref().expect("up").card();
+        let pair = Command::PeerAdd {
+            card: card.to_text(&bytes),
+            fingerprint: peer.identity.id().fingerprint().to_string(),
+            address: None,
+        };
+        self.set_up_command(i, pair)?;
+        if self.config.relay_channel {
+            let relay = Command::ChannelAdd {
+                peer: NAMES[1 - i].into(),
+                kind: ChannelKind::Relay,
+                target: RELAY_URL.into(),
+                card: Some(relay_card.clone()),
+                fingerprint: Some(relay_fp.clone()),
+            };
+            self.set_up_command(i, relay)?;
+        }
+        if self.config.answer_before_commit {
+            let core = self.stations[i].core.as_mut().expect("up");
+            core.inject_fault(Fault::AnswerBeforeCommit);
+        }
+        self.announce_channels(i);
+        Ok(())
+    }
+
+    fn set_up_command(&mut self, i: usize, command: Command) -> Outcome {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let core = station.core.as_mut().expect("up");
+        core.handle(
+            now_ms,
+            Input::Command {
+                id: RequestId(0),
+                command,
+            },
+        );
+        let commit = core.poll_commit().expect("a setup command writes");
+        station
+            .store
+            .commit_batch(&commit.admin, &commit.ops)
+            .map_err(|e| format!("{} set-up commit: {e}", NAMES[i]))?;
+        core.commit_done(Ok(()));
+        while let Some(output) = core.poll_output() {
+            if let Output::Reply {
+                result: Err(error), ..
+            } = output
+            {
+                return Err(format!("{} set-up refused: {error}", NAMES[i]));
+            }
+        }
+        Ok(())
     }
 
     pub fn simulated_ms(&self) -> u64 {
@@ -294,7 +374,7 @@ impl<'c> World<'c> {
     /// Runs the workload, heals, runs to quiescence and checks the final state.
     pub fn run(&mut self) -> Outcome {
         for i in 0..2 {
-            self.pump(i)?;
+            self.flush(i)?;
             let gap = self.dice.below(self.config.send_gap_ms_max + 1);
             self.push(gap, Event::Send { station: i });
             self.plan_crash(i);
@@ -343,8 +423,12 @@ impl<'c> World<'c> {
             .insert((self.now_ms + after_ms, self.next_event), event);
     }
 
-    fn peer_id(&self, i: usize) -> StationId {
+    pub(crate) fn peer_id(&self, i: usize) -> StationId {
         self.stations[1 - i].identity.id()
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 
     fn step(&mut self, event: Event) -> Outcome {
@@ -361,14 +445,14 @@ impl<'c> World<'c> {
                     return Ok(());
                 }
                 self.report.frames_delivered += 1;
-                let (bytes, attack) = (frame, None);
-                self.input(to, Input::Frame { bytes, attack })
+                self.frame(to, channel, &frame, None)
             }
-            Event::Send { station } => self.input(station, Input::Send),
+            Event::Send { station } => self.send(station),
             Event::CommitDone {
                 station,
                 incarnation,
             } if self.stations[station].incarnation == incarnation => self.commit_done(station),
+            Event::CommitDone { .. } => Ok(()),
             Event::Wake {
                 station,
                 incarnation,
@@ -377,51 +461,58 @@ impl<'c> World<'c> {
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),
-            Event::CommitDone { .. } => Ok(()),
         }
     }
 
-    /// Hands work to a live station; a crashed one loses frames and has its sends retried.
-    fn input(&mut self, i: usize, input: Input) -> Outcome {
-        match input {
-            _ if self.stations[i].endpoint.is_some() => match input {
-                Input::Send => self.send(i),
-                Input::Frame { bytes, attack } => self.frame(i, &bytes, attack),
-            },
-            Input::Send => {
-                self.push(SEND_RETRY_MS, Event::Send { station: i });
-                Ok(())
-            }
-            Input::Frame { attack, .. } => {
-                self.report.frames_dropped += u64::from(attack.is_none());
-                Ok(())
-            }
+    /// The transport a channel index is, seen from station `i`.
+    fn via(&self, i: usize, channel: usize) -> Via {
+        match self.channels[channel].kind {
+            ChannelKind::Direct => Via::Direct(self.peer_id(i)),
+            _ => Via::Relay(0),
+        }
+    }
+
+    /// The channel the adversary injects on: the relay when there is one (a direct frame comes
+    /// only from a QUIC-authenticated peer), else the direct channel.
+    pub(crate) fn attack_channel(&self) -> usize {
+        self.channels.len() - 1
+    }
+
+    /// The channel index of a transmit's transport.
+    fn channel_of(transmit: &Transmit) -> usize {
+        match transmit.via {
+            Via::Direct(_) => 0,
+            _ => 1,
         }
     }
 
     fn send(&mut self, i: usize) -> Outcome {
-        if self.stations[i].accepted.len() >= self.config.messages_per_station {
+        let station = &self.stations[i];
+        if station.accepted.len() >= self.config.messages_per_station || station.asked.is_some() {
+            return Ok(());
+        }
+        if station.core.is_none() {
+            self.push(SEND_RETRY_MS, Event::Send { station: i });
             return Ok(());
         }
         if self.stations[i].draft.is_none() {
-            self.stations[i].draft = Some(self.draft());
+            let draft = self.draft();
+            self.stations[i].draft = Some(draft);
         }
-        let (now_ms, peer) = (self.now_ms, self.peer_id(i));
+        let now_ms = self.now_ms;
         let station = &mut self.stations[i];
-        let draft = station.draft.as_ref().expect("drafted above");
-        let endpoint = station.endpoint.as_mut().expect("only live stations send");
-        let (seq, id) = endpoint
-            .send_message(now_ms, &peer, draft.precedence, &draft.text, "en")
-            .map_err(|e| format!("{} refused a valid message: {e}", NAMES[i]))?;
-        let accepted = Accepted {
-            seq,
-            id,
+        let draft = station.draft.clone().expect("drafted above");
+        station.next_request += 1;
+        let id = RequestId(station.next_request);
+        station.asked = Some(id);
+        let command = Command::Send {
+            peer: NAMES[1 - i].into(),
             precedence: draft.precedence,
-            text: draft.text.clone(),
+            text: draft.text,
         };
-        let ops = endpoint.take_writes();
-        self.drain_events(i)?;
-        self.enqueue(i, ops, Some(accepted))
+        let core = station.core.as_mut().expect("checked above");
+        core.handle(now_ms, Input::Command { id, command });
+        self.after_input(i)
     }
 
     fn draft(&mut self) -> Draft {
@@ -445,94 +536,130 @@ impl<'c> World<'c> {
         Draft { precedence, text }
     }
 
-    /// Hands a frame to the endpoint. Authentic frames (replays too) must be accepted; tampered
-    /// and forged ones rejected without a store op or a change to the link's state.
-    fn frame(&mut self, i: usize, bytes: &[u8], attack: Option<Attack>) -> Outcome {
-        let (now_ms, peer) = (self.now_ms, self.peer_id(i));
-        let endpoint = self.stations[i]
-            .endpoint
-            .as_mut()
-            .expect("only live stations");
-        let before = link_view(endpoint, &peer);
-        let result = endpoint.handle_frame(now_ms, bytes);
-        let after = link_view(endpoint, &peer);
-        let ops = endpoint.take_writes();
-        self.drain_events(i)?;
+    /// Hands a frame to station `i` as if it came off `channel`. Authentic frames (replays
+    /// too) must be accepted; tampered and forged ones refused without a write or a change to
+    /// the link's state.
+    fn frame(&mut self, i: usize, channel: usize, bytes: &[u8], attack: Option<Attack>) -> Outcome {
+        let (now_ms, peer, via) = (self.now_ms, self.peer_id(i), self.via(i, channel));
+        let Some(core) = self.stations[i].core.as_mut() else {
+            self.report.frames_dropped += u64::from(attack.is_none());
+            return Ok(());
+        };
+        let before = link_view(core, &peer);
+        let rejected_before = rejections(core, &peer);
+        core.handle(
+            now_ms,
+            Input::Frame {
+                via,
+                bytes: bytes.to_vec(),
+            },
+        );
+        let after = link_view(core, &peer);
+        let refused = rejections(core, &peer) > rejected_before;
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
-        match (result, forged) {
-            (Ok(from), Some(attack)) => {
-                return Err(format!(
-                    "{name} accepted a {attack:?} frame claiming {from:?}"
-                ));
+        match (refused, forged) {
+            (false, Some(attack)) => {
+                return Err(format!("{name} accepted a {attack:?} frame"));
             }
-            (Ok(accepted), _) if accepted.peer != peer => {
-                let from = accepted.peer;
-                return Err(format!(
-                    "{name} accepted a frame from {from:?}, not its peer"
-                ));
-            }
-            (Ok(_), _) => {}
-            (Err(rejection), Some(attack)) => {
+            (false, None) => {}
+            (true, Some(attack)) => {
                 self.report.attacks_rejected += 1;
-                if !ops.is_empty() || before != after {
+                if before != after {
                     return Err(format!(
-                        "{name} rejected a {attack:?} frame ({rejection}) but changed state: \
-                         {} store ops, link {before:?} -> {after:?}",
-                        ops.len()
+                        "{name} rejected a {attack:?} frame but changed state: \
+                         link {before:?} -> {after:?}"
                     ));
                 }
             }
-            (Err(rejection), None) => {
-                return Err(format!(
-                    "{name} rejected an authentic frame ({attack:?}): {rejection}"
-                ));
+            (true, None) => {
+                return Err(format!("{name} rejected an authentic frame ({attack:?})"));
             }
         }
-        self.enqueue(i, ops, None)
+        self.after_input(i)
     }
 
-    /// Checks the endpoint's events: heads only grow, and honest runs raise no alarm.
-    fn drain_events(&mut self, i: usize) -> Outcome {
-        let station = &mut self.stations[i];
-        let endpoint = station.endpoint.as_mut().expect("only live stations");
-        while let Some(event) = endpoint.poll_event() {
-            match event {
-                ProtoEvent::Delivered { upto, .. } if upto <= station.delivered_head => {
-                    return Err(format!(
-                        "{} delivered up to {upto} after already delivering up to {}",
-                        NAMES[i], station.delivered_head
-                    ));
-                }
-                ProtoEvent::Delivered { upto, .. } => station.delivered_head = upto,
-                ProtoEvent::Alarm { kind, seq, .. } => {
-                    return Err(format!("{} raised a {kind} alarm at seq {seq}", NAMES[i]));
-                }
-                ProtoEvent::Receipted { .. } => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues ops for the next commit, and starts it unless one is in flight.
-    fn enqueue(&mut self, i: usize, ops: Vec<StoreOp>, accepted: Option<Accepted>) -> Outcome {
-        let station = &mut self.stations[i];
-        station.queued.ops.extend(ops);
-        station.queued.accepted.extend(accepted);
-        if station.commit.is_some() {
+    /// After an input: takes what the core released, then commits (or, with nothing to
+    /// commit, transmits) unless a commit is in flight.
+    fn after_input(&mut self, i: usize) -> Outcome {
+        self.drain_outputs(i)?;
+        if self.stations[i].commit.is_some() {
             return Ok(());
         }
         self.flush(i)
     }
 
-    /// Starts committing the queued batch; the station transmits nothing until it completes,
-    /// and a crash may come first and lose it. With nothing queued, runs the timers instead.
-    fn flush(&mut self, i: usize) -> Outcome {
-        let batch = std::mem::take(&mut self.stations[i].queued);
-        if batch.ops.is_empty() {
-            assert!(batch.accepted.is_empty(), "an accepted send always writes");
-            return self.pump(i);
+    /// Checks what the core released: every answer to a send names an entry already durable;
+    /// heads only grow; honest runs raise no alarm.
+    fn drain_outputs(&mut self, i: usize) -> Outcome {
+        let name = NAMES[i];
+        let peer = self.peer_id(i);
+        loop {
+            let station = &mut self.stations[i];
+            let Some(core) = station.core.as_mut() else {
+                return Ok(());
+            };
+            let Some(output) = core.poll_output() else {
+                return Ok(());
+            };
+            match output {
+                Output::Reply { id, result } => {
+                    if station.asked != Some(id) {
+                        continue;
+                    }
+                    let sent = match result {
+                        Ok(Reply::Sent(sent)) => sent,
+                        other => return Err(format!("{name} refused a valid message: {other:?}")),
+                    };
+                    let me = station.identity.id();
+                    let durable = station
+                        .store
+                        .entry_id_at(&peer, &me, sent.seq)
+                        .map_err(|e| e.to_string())?;
+                    if durable != Some(sent.id) {
+                        return Err(format!(
+                            "{name} answered send with seq {} before it was durable",
+                            sent.seq
+                        ));
+                    }
+                    let draft = station.draft.take().expect("a send was asked");
+                    station.asked = None;
+                    station.accepted.push(Accepted {
+                        seq: sent.seq,
+                        id: sent.id,
+                        precedence: draft.precedence,
+                        text: draft.text,
+                    });
+                    self.report.messages_accepted += 1;
+                    if self.stations[i].accepted.len() < self.config.messages_per_station {
+                        let gap = self.dice.below(self.config.send_gap_ms_max + 1);
+                        self.push(gap, Event::Send { station: i });
+                    }
+                    self.maybe_heal()?;
+                }
+                Output::Event(StationEvent::Delivered { upto, .. }) => {
+                    if upto <= station.delivered_head {
+                        return Err(format!(
+                            "{name} delivered up to {upto} after already delivering up to {}",
+                            station.delivered_head
+                        ));
+                    }
+                    station.delivered_head = upto;
+                }
+                Output::Event(StationEvent::Alarm { kind, seq, .. }) => {
+                    return Err(format!("{name} raised a {kind} alarm at seq {seq}"));
+                }
+                Output::Event(_) | Output::Ack { .. } | Output::Start(_) | Output::Kick(_) => {}
+            }
         }
+    }
+
+    /// Starts committing what the core wrote; the station transmits nothing until it
+    /// completes, and a crash may come first and lose it. With nothing to commit, transmits.
+    fn flush(&mut self, i: usize) -> Outcome {
+        let Some(commit) = self.stations[i].core.as_mut().and_then(Core::poll_commit) else {
+            return self.pump(i);
+        };
         let delay_ms = self.dice.between((0, COMMIT_MS_MAX));
         let crash_first = self.config.crashes
             && self.phase == Phase::Workload
@@ -547,7 +674,7 @@ impl<'c> World<'c> {
             self.push(crash_ms, crash);
         }
         let station = &mut self.stations[i];
-        station.commit = Some(batch);
+        station.commit = Some(commit);
         let incarnation = station.incarnation;
         self.push(
             delay_ms,
@@ -564,48 +691,58 @@ impl<'c> World<'c> {
             .commit
             .take()
             .expect("a commit is in flight");
-        self.write_disk(i, commit.ops)?;
-        for accepted in commit.accepted {
-            self.stations[i].accepted.push(accepted);
-            self.stations[i].draft = None;
-            self.report.messages_accepted += 1;
-            if self.stations[i].accepted.len() < self.config.messages_per_station {
-                let gap = self.dice.below(self.config.send_gap_ms_max + 1);
-                self.push(gap, Event::Send { station: i });
-            }
-        }
-        self.flush(i)?;
-        self.maybe_heal()
+        self.write_disk(i, commit, true)?;
+        let core = self.stations[i].core.as_mut().expect("a live station");
+        core.commit_done(Ok(()));
+        self.drain_outputs(i)?;
+        self.flush(i)
     }
 
-    /// Applies a batch to the disk, after checking the receipts in it are backed.
-    fn write_disk(&mut self, i: usize, mut ops: Vec<StoreOp>) -> Outcome {
-        if self.config.lossy_disk && i == 0 && !self.lossy_disk_dropped {
-            let lost = ops.iter().position(|op| {
-                matches!(op, StoreOp::AppendOwn { entry, .. } if entry.entry().seq == LOSSY_DISK_SEQ)
+    /// Applies a commit to the store, after checking the receipts in it are backed. A lossy
+    /// disk drops its op from a commit the station goes on to acknowledge (`acknowledged`).
+    fn write_disk(&mut self, i: usize, mut commit: Commit, acknowledged: bool) -> Outcome {
+        if self.config.lossy_disk && acknowledged && i == 0 && !self.lossy_disk_dropped {
+            let lost = commit.ops.iter().position(|op| {
+                matches!(op, StoreOp::AppendOwn { entry, .. } if entry.entry().seq >= LOSSY_DISK_SEQ)
             });
             if let Some(index) = lost {
-                ops.remove(index);
+                commit.ops.remove(index);
                 self.lossy_disk_dropped = true;
             }
         }
-        for op in &ops {
+        for op in &commit.ops {
             if let StoreOp::MarkDelivered { upto, extra, .. } = op {
                 self.check_receipt_backed(i, *upto, extra)?;
             }
         }
         let name = NAMES[i];
-        let disk = &mut self.stations[i].disk;
-        disk.commit(ops).map_err(|e| format!("{name}'s disk: {e}"))
+        let station = &mut self.stations[i];
+        station
+            .store
+            .commit_batch(&commit.admin, &commit.ops)
+            .map_err(|e| format!("{name}'s store refused a commit: {e}"))?;
+        for op in &commit.ops {
+            if let StoreOp::AdvanceInHead { upto, .. } = op {
+                // The log holds every seq the in-head passed, so its last is the head.
+                let from = station.delivered_log.last().copied().unwrap_or(0);
+                station.delivered_log.extend(from + 1..=*upto);
+            }
+        }
+        Ok(())
     }
 
     /// A receipt may only cover entries the receiver has durably stored (persist before
-    /// acknowledging); checked against the receiver's disk when the sender commits it.
+    /// acknowledging); checked against the receiver's store when the sender commits it.
     fn check_receipt_backed(&self, i: usize, upto: u64, extra: &[u64]) -> Outcome {
-        let (own, holder) = (&self.stations[i].disk, &self.stations[1 - i].disk);
+        let (me, peer) = (self.stations[i].identity.id(), self.peer_id(i));
+        let (own, holder) = (&self.stations[i].store, &self.stations[1 - i].store);
         for seq in (1..=upto).chain(extra.iter().copied()) {
-            let written = own.own.get(&seq).map(|r| r.entry.id());
-            let held = holder.peer_entries.get(&seq).map(|e| e.id());
+            let written = own
+                .entry_id_at(&peer, &me, seq)
+                .map_err(|e| e.to_string())?;
+            let held = holder
+                .entry_id_at(&me, &me, seq)
+                .map_err(|e| e.to_string())?;
             if written.is_none() || held != written {
                 return Err(format!(
                     "{} committed a receipt from {} covering seq {seq}: written {written:?}, \
@@ -618,30 +755,31 @@ impl<'c> World<'c> {
         Ok(())
     }
 
-    /// Runs the endpoint's timers and puts its transmits on the wire; commits what that wrote.
-    /// Only called when every op taken from the endpoint is committed.
+    /// Puts the core's frames on the wire, then commits what that wrote or schedules the
+    /// core's next timer. Only called when nothing is in flight.
     fn pump(&mut self, i: usize) -> Outcome {
-        let station = &self.stations[i];
-        assert!(station.commit.is_none() && station.queued.ops.is_empty());
         let now_ms = self.now_ms;
-        let endpoint = self.stations[i]
-            .endpoint
-            .as_mut()
-            .expect("only live stations");
-        endpoint.handle_timeout(now_ms);
         let mut transmits = Vec::new();
-        while let Some((_, transmit)) = endpoint.poll_transmit() {
+        let Some(core) = self.stations[i].core.as_mut() else {
+            return Ok(());
+        };
+        while let Some(transmit) = core.poll_transmit(now_ms) {
+            core.transmitted(&transmit, true);
             transmits.push(transmit);
         }
-        let ops = endpoint.take_writes();
-        let deadline = endpoint.poll_timeout();
-        self.drain_events(i)?;
+        let deadline = core.poll_timeout();
+        self.drain_outputs(i)?;
         for transmit in transmits {
             self.transmit(i, transmit);
         }
-        if !ops.is_empty() {
-            // MarkTransmitted only; losing it to a crash merely resends the frame.
-            return self.enqueue(i, ops, None);
+        if self.stations[i]
+            .core
+            .as_ref()
+            .is_some_and(|core| core.uncommitted_writes() > 0)
+        {
+            // The first transmission of an entry is recorded after it left; losing that record
+            // to a crash merely resends the frame.
+            return self.flush(i);
         }
         let Some(due_ms) = deadline.map(|d| d.max(now_ms)) else {
             return Ok(());
@@ -661,20 +799,20 @@ impl<'c> World<'c> {
 
     fn wake(&mut self, i: usize, incarnation: u64) -> Outcome {
         let station = &mut self.stations[i];
-        let current = station.incarnation == incarnation && station.endpoint.is_some();
+        let current = station.incarnation == incarnation && station.core.is_some();
         if !current || station.wake_at != Some(self.now_ms) {
             return Ok(());
         }
         station.wake_at = None;
-        if station.commit.is_some() || !station.queued.ops.is_empty() {
+        if station.commit.is_some() {
             return Ok(()); // the commit's completion flushes, then pumps
         }
-        self.pump(i)
+        self.flush(i)
     }
 
     fn transmit(&mut self, from: usize, transmit: Transmit) {
         let to = 1 - from;
-        let index = usize::from(transmit.channel.0);
+        let index = Self::channel_of(&transmit);
         self.report.frames_sent += 1;
         self.remember(to, &transmit.frame);
         let channel = &self.channels[index];
@@ -716,25 +854,23 @@ impl<'c> World<'c> {
         }
     }
 
-    /// Drops the endpoint and the queued ops. The commit in flight is lost, or half the time
-    /// reaches the disk just before the crash, too late to tell the operator their send was
-    /// accepted: they retry it, and the log holds the message twice (at-least-once).
+    /// Drops the core with everything uncommitted. The commit in flight is lost, or half the
+    /// time reaches the disk just before the crash, too late to tell the operator their send
+    /// was accepted: they retry it, and the log holds the message twice (at-least-once).
     fn crash(&mut self, i: usize, planned: bool) -> Outcome {
         let station = &mut self.stations[i];
         if planned {
             station.planned_crash = false;
         }
-        if self.phase != Phase::Workload || station.endpoint.is_none() {
+        if self.phase != Phase::Workload || station.core.is_none() {
             return Ok(());
         }
-        station.endpoint = None;
-        let queued = std::mem::take(&mut station.queued);
-        let mut lost_send = !queued.accepted.is_empty();
+        station.core = None;
+        let lost_send = station.asked.take().is_some();
         if let Some(commit) = station.commit.take() {
-            lost_send |= !commit.accepted.is_empty();
             if self.dice.chance(500) {
                 self.report.commits_unacknowledged += 1;
-                self.write_disk(i, commit.ops)?;
+                self.write_disk(i, commit, false)?;
             } else {
                 self.report.commits_lost += 1;
             }
@@ -751,29 +887,49 @@ impl<'c> World<'c> {
         Ok(())
     }
 
-    /// Rebuilds the endpoint from the disk, with a fresh generator seed from the run's dice.
+    /// Rebuilds the core from the store exactly as a daemon does, with a fresh generator seed
+    /// from the run's dice, and tells it which channels are up.
     fn restart(&mut self, i: usize) -> Outcome {
-        if self.stations[i].endpoint.is_some() {
+        if self.stations[i].core.is_some() {
             return Ok(());
         }
-        let (now_ms, peer, seed) = (self.now_ms, self.peer_id(i), self.dice.seed());
+        let (now_ms, seed, peer) = (self.now_ms, self.dice.seed(), self.peer_id(i));
         let station = &mut self.stations[i];
-        let mut endpoint = Endpoint::new(station.identity.clone(), station.keyring.clone(), seed);
-        endpoint
-            .load_link(peer, station.disk.snapshot())
-            .map_err(|e| format!("{} cannot load its link from disk: {e}", NAMES[i]))?;
-        let link = endpoint.link_mut(&peer).expect("loaded above");
-        for (c, channel) in self.channels.iter().enumerate() {
-            let id = ChannelId(c as u16);
-            link.add_channel(id, channel.kind);
-            if channel.announced_up {
-                link.set_channel_up(now_ms, id, true);
-            }
+        let loaded = load(
+            &station.store,
+            station.identity.clone(),
+            &station.config,
+            seed,
+        )
+        .map_err(|e| format!("{} cannot load from its store: {e}", NAMES[i]))?;
+        let mut core = Core::new(now_ms, loaded, Mode::Daemon)
+            .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;
+        if self.config.answer_before_commit {
+            core.inject_fault(Fault::AnswerBeforeCommit);
         }
-        station.delivered_head = station.disk.in_head;
-        station.endpoint = Some(endpoint);
+        station.delivered_head = core.endpoint().link(&peer).map_or(0, |link| link.in_head());
+        station.core = Some(core);
+        self.announce_channels(i);
         self.plan_crash(i);
-        self.pump(i)
+        self.after_input(i)
+    }
+
+    /// Tells station `i` which channels it should believe are up.
+    fn announce_channels(&mut self, i: usize) {
+        let now_ms = self.now_ms;
+        let vias: Vec<Via> = (0..self.channels.len())
+            .filter(|c| self.channels[*c].announced_up)
+            .map(|c| self.via(i, c))
+            .collect();
+        let Some(core) = self.stations[i].core.as_mut() else {
+            return;
+        };
+        for via in vias {
+            let signal = Signal::Connected {
+                rtt_us: Some(1_000),
+            };
+            core.handle(now_ms, Input::Health { via, signal });
+        }
     }
 
     fn toggle(&mut self, channel: usize) -> Outcome {
@@ -791,7 +947,7 @@ impl<'c> World<'c> {
         self.set_channel(channel, up, !silent)
     }
 
-    /// Sets a channel up or down on the wire, and at both live endpoints if `announce`.
+    /// Sets a channel up or down on the wire, and at both live stations if `announce`.
     fn set_channel(&mut self, channel: usize, up: bool, announce: bool) -> Outcome {
         let state = &mut self.channels[channel];
         state.up = up;
@@ -803,16 +959,20 @@ impl<'c> World<'c> {
         }
         state.announced_up = up;
         for i in 0..2 {
-            let (now_ms, peer) = (self.now_ms, self.peer_id(i));
-            let station = &mut self.stations[i];
-            let Some(endpoint) = station.endpoint.as_mut() else {
+            let (now_ms, via) = (self.now_ms, self.via(i, channel));
+            let Some(core) = self.stations[i].core.as_mut() else {
                 continue;
             };
-            let link = endpoint.link_mut(&peer).expect("paired at start");
-            link.set_channel_up(now_ms, ChannelId(channel as u16), up);
-            if up && station.commit.is_none() && station.queued.ops.is_empty() {
-                self.pump(i)?;
-            }
+            let signal = match up {
+                true => Signal::Connected {
+                    rtt_us: Some(1_000),
+                },
+                false => Signal::Lost {
+                    reason: "partition".into(),
+                },
+            };
+            core.handle(now_ms, Input::Health { via, signal });
+            self.after_input(i)?;
         }
         Ok(())
     }
@@ -833,32 +993,54 @@ impl<'c> World<'c> {
         Ok(())
     }
 
-    /// Every accepted message receipted and every entry delivered, nothing in flight at a station.
+    /// Every accepted message receipted and every entry delivered, nothing in flight at a
+    /// station.
     fn quiescent(&self) -> bool {
         (0..2).all(|i| {
             let (station, peer) = (&self.stations[i], &self.stations[1 - i]);
-            let written = station.disk.own.len() as u64;
-            station.endpoint.is_some()
-                && station.commit.is_none()
-                && station.disk.outbox_depth() == 0
-                && peer.disk.in_head == written
-                && peer.disk.peer_entries.len() as u64 == written
+            let (Some(core), Some(peer_core)) = (&station.core, &peer.core) else {
+                return false;
+            };
+            let link = core.endpoint().link(&peer.identity.id()).expect("paired");
+            let peer_link = peer_core
+                .endpoint()
+                .link(&station.identity.id())
+                .expect("paired");
+            station.commit.is_none()
+                && core.uncommitted_writes() == 0
+                && link.outbox_depth() == 0
+                && peer_link.in_head() == link.out_seq()
+                && peer_link.in_pending() == 0
         })
     }
 
     fn status(&self) -> String {
         let describe = |i: usize| {
             let (station, peer) = (&self.stations[i], &self.stations[1 - i]);
+            let link = station
+                .core
+                .as_ref()
+                .and_then(|core| core.endpoint().link(&peer.identity.id()));
             format!(
-                "{} up={} accepted={} written={} unreceipted={} held by peer={}",
+                "{} up={} accepted={} written={:?} unreceipted={:?}",
                 NAMES[i],
-                station.endpoint.is_some(),
+                station.core.is_some(),
                 station.accepted.len(),
-                station.disk.own.len(),
-                station.disk.outbox_depth(),
-                peer.disk.in_head
+                link.map(|l| l.out_seq()),
+                link.map(|l| l.outbox_depth()),
             )
         };
         format!("{}; {}", describe(0), describe(1))
     }
+}
+
+/// How many frames from `peer` (or claiming no one) the core has refused so far.
+fn rejections(core: &Core, peer: &StationId) -> u64 {
+    let link = core.endpoint().link(peer).expect("paired");
+    link.counters().rejected.values().sum::<u64>()
+        + core
+            .endpoint()
+            .unattributed_rejections()
+            .values()
+            .sum::<u64>()
 }

@@ -153,3 +153,20 @@ fn a_disk_that_loses_a_committed_send_is_caught() {
     };
     check(&quiet_but_lossy, &[0, 1, 2], true);
 }
+
+#[test]
+fn a_core_that_answers_before_committing_is_caught() {
+    let hasty = SimConfig {
+        answer_before_commit: true,
+        ..SimConfig::default()
+    };
+    let seeds: Vec<u64> = (0..10).collect();
+    check(&hasty, &seeds, true);
+    for seed in seeds {
+        let failure = run(seed, &hasty).expect_err("caught");
+        assert!(
+            failure.reason.contains("before it was durable"),
+            "seed {seed} failed for another reason: {failure}"
+        );
+    }
+}

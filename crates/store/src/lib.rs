@@ -342,6 +342,17 @@ impl Store {
         read::evidence(&self.connection, peer)
     }
 
+    /// The id of `author`'s entry at `seq` on the link with `peer`, if it is stored (delivered
+    /// or held above the head).
+    pub fn entry_id_at(
+        &self,
+        peer: &StationId,
+        author: &StationId,
+        seq: u64,
+    ) -> Result<Option<parley_proto::EntryId>, StoreError> {
+        read::entry_id_at(&self.connection, peer, author, seq)
+    }
+
     /// The latest time anything stored was written at, UTC ms: a station's clock starts no
     /// earlier, so its log never goes back in time even if the wall clock did.
     pub fn latest_time_ms(&self) -> Result<u64, StoreError> {

@@ -8,7 +8,7 @@ use parley_proto::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use crate::convert::{entry_id, from_sql, precedence, required_text, station_id};
+use crate::convert::{entry_id, from_sql, precedence, required_text, station_id, to_sql};
 use crate::error::{SqlContext, StoreError};
 use crate::rows::{
     ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, OutboxRow,
@@ -710,4 +710,23 @@ pub(crate) fn latest_time_ms(connection: &Connection) -> Result<u64, StoreError>
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .context("reading the latest stored time")?;
     latest.map_or(Ok(0), |ms| from_sql(ms, "a stored time"))
+}
+
+/// The id of `author`'s entry at `seq` on the link with `peer`, if it is stored.
+pub(crate) fn entry_id_at(
+    connection: &Connection,
+    peer: &StationId,
+    author: &StationId,
+    seq: u64,
+) -> Result<Option<EntryId>, StoreError> {
+    let seq = to_sql(seq, "a seq")?;
+    let id: Option<Vec<u8>> = connection
+        .prepare_cached("SELECT entry_id FROM entries WHERE peer = ?1 AND author = ?2 AND seq = ?3")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![peer.0, author.0, seq], |row| row.get(0))
+                .optional()
+        })
+        .context("reading an entry id")?;
+    id.map(|id| entry_id(id, "an entry id")).transpose()
 }

@@ -7,7 +7,7 @@ use parley_proto::receipt::Receipt;
 use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
 use parley_proto::{Body, Entry, EntryId, LinkId, Precedence};
 
-use super::{Event, Input, Outcome, Phase, World};
+use super::{Event, Outcome, Phase, World};
 
 /// Time between two injected frames, in milliseconds (least, most).
 pub(super) const ATTACK_GAP_MS: (u64, u64) = (1_000, 10_000);
@@ -97,8 +97,8 @@ impl World<'_> {
             }
         };
         self.report.attacks += 1;
-        let (bytes, attack) = (bytes.into(), Some(attack));
-        self.input(to, Input::Frame { bytes, attack })
+        let channel = self.attack_channel();
+        self.frame(to, channel, &bytes, Some(attack))
     }
 
     /// For [`Attack::ForgedSender`], writes `to`'s peer's id over Mallory's in a frame she
@@ -132,19 +132,19 @@ impl World<'_> {
             seq: 1,
             prev: EntryId::NONE,
             seen: EntryId::NONE,
-            time_ms: self.now_ms,
+            time_ms: self.now_ms(),
             precedence: Precedence::Flash,
             body,
         }
         .sign(&self.mallory);
-        let public = self.stations[to].keyring.current().public_bytes();
+        let public = &self.stations[to].epoch_public;
         let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
         let parties = SealParties {
             link,
             from: mallory,
             to: target,
         };
-        let (now_ms, id) = (self.now_ms, entry.id());
+        let (now_ms, id) = (self.now_ms(), entry.id());
         let rng = &mut self.dice.0;
         let sealed = Sealer::seal(
             &mut None,
@@ -173,15 +173,19 @@ impl World<'_> {
             self.mallory.id(),
         );
         let forged = attack == Attack::ForgedSender;
-        let own = &self.stations[to].disk.own;
+        let own = self.stations[to]
+            .store
+            .link_snapshot(&peer)
+            .map(|snapshot| snapshot.out_ids)
+            .unwrap_or_default();
         let receipt = Receipt {
             link: LinkId::between(if forged { &peer } else { &mallory }, &target),
             from: mallory,
             to: target,
             upto: own.len() as u64,
-            head: own.values().last().map_or(EntryId::NONE, |r| r.entry.id()),
+            head: own.last().copied().unwrap_or(EntryId::NONE),
             extra: Vec::new(),
-            time_ms: self.now_ms,
+            time_ms: self.now_ms(),
         };
         let mut frame = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.mallory));
         if forged {

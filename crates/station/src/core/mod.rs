@@ -806,6 +806,11 @@ impl Station {
         }
     }
 
+    /// Writes handled but not yet taken by [`Station::poll_commit`].
+    pub fn uncommitted_writes(&self) -> usize {
+        self.pending.admin.len() + self.pending.ops.len()
+    }
+
     /// Why the core stopped, if a commit failed.
     pub fn failed(&self) -> Option<&str> {
         self.failed.as_deref()
