@@ -278,6 +278,11 @@ impl StationProcess {
             .and_then(|c| c["state"].as_str().map(str::to_owned))
     }
 
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
     /// Whether the daemon process is alive.
     pub fn is_running(&mut self) -> bool {
         self.daemon
