@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every fuzz target with cargo-fuzz (instrumented, on the stable toolchain through
-# RUSTC_BOOTSTRAP), installing cargo-fuzz from crates.io first if it is missing.
+# RUSTC_BOOTSTRAP), installing cargo-fuzz from the Rust package registry first if it is missing.
 # With `--smoke SECONDS`, also runs each target that long.
 # Run one by hand:  RUSTC_BOOTSTRAP=1 cargo fuzz run envelope -O   (from the repository root)
 set -euo pipefail
