@@ -214,20 +214,8 @@ pub fn run() -> anyhow::Result<()> {
 
     let alpha_file = root.path().join("alpha-transcript.txt");
     let bravo_file = root.path().join("bravo-transcript.txt");
-    alpha.ok(&[
-        "transcript",
-        "export",
-        "Bravo",
-        "--out",
-        alpha_file.to_str().context("path")?,
-    ])?;
-    bravo.ok(&[
-        "transcript",
-        "export",
-        "Alpha",
-        "--out",
-        bravo_file.to_str().context("path")?,
-    ])?;
+    alpha.export_transcript("Bravo", &alpha_file)?;
+    bravo.export_transcript("Alpha", &bravo_file)?;
     let alpha_verified =
         alpha.ok(&["transcript", "verify", alpha_file.to_str().context("path")?])?;
     let bravo_verified =

@@ -36,20 +36,8 @@ fn wrong_fingerprint_or_forged_card_pins_nothing() {
 
     // A card whose body was altered no longer verifies under the key it names.
     let text = std::fs::read_to_string(card).unwrap();
-    let line = text.lines().nth(3).unwrap();
-    let altered_line: String = line
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i == 40 {
-                if c == 'Q' { 'R' } else { 'Q' }
-            } else {
-                c
-            }
-        })
-        .collect();
     let forged = root.path().join("forged.card");
-    std::fs::write(&forged, text.replace(line, &altered_line)).unwrap();
+    std::fs::write(&forged, common::forged_card_text(&text)).unwrap();
     let fingerprint = bravo.fingerprint().unwrap();
     let error = stderr_of(
         &alpha,
@@ -129,15 +117,7 @@ fn corrupted_transcript_fails_naming_the_first_bad_entry() {
         alpha.ok(&["send", "Bravo", &format!("note {i}")]).unwrap();
     }
     let file = root.path().join("t.txt");
-    alpha
-        .ok(&[
-            "transcript",
-            "export",
-            "Bravo",
-            "--out",
-            file.to_str().unwrap(),
-        ])
-        .unwrap();
+    alpha.export_transcript("Bravo", &file).unwrap();
     alpha
         .ok(&["transcript", "verify", file.to_str().unwrap()])
         .unwrap();

@@ -188,3 +188,19 @@ pub fn await_relay_caught_up(station: &StationProcess, envelopes: u64, receipts:
         station.name
     );
 }
+
+/// A card's text with one base64 character of its body changed: it no longer verifies under
+/// the key it names.
+pub fn forged_card_text(text: &str) -> String {
+    let line = text.lines().nth(3).expect("a body line");
+    let altered: String = line
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c) {
+            (40, 'Q') => 'R',
+            (40, _) => 'Q',
+            _ => c,
+        })
+        .collect();
+    text.replace(line, &altered)
+}

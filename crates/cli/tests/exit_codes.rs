@@ -82,15 +82,7 @@ fn every_class_of_error_has_its_exit_code() {
 
     // A transcript that does not verify.
     let transcript = root.path().join("t.txt");
-    alpha
-        .ok(&[
-            "transcript",
-            "export",
-            "Bravo",
-            "--out",
-            transcript.to_str().unwrap(),
-        ])
-        .unwrap();
+    alpha.export_transcript("Bravo", &transcript).unwrap();
     let text = std::fs::read_to_string(&transcript).unwrap();
     std::fs::write(
         &transcript,

@@ -117,20 +117,8 @@ fn admission_checks_card_and_fingerprint_and_revocation_is_recorded() {
     let error = stderr(admit(truncated.to_str().expect("UTF-8"), &alpha_fp));
     assert!(error.contains("card refused"), "{error}");
     // One base64 character changed: the signature no longer verifies.
-    let line = text.lines().nth(3).expect("a body line");
-    let flipped: String = line
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i == 40 {
-                if c == 'Q' { 'R' } else { 'Q' }
-            } else {
-                c
-            }
-        })
-        .collect();
     let forged = dir.path().join("forged.card");
-    std::fs::write(&forged, text.replace(line, &flipped)).expect("written");
+    std::fs::write(&forged, common::forged_card_text(&text)).expect("written");
     let error = stderr(admit(forged.to_str().expect("UTF-8"), &alpha_fp));
     assert!(error.contains("card refused"), "{error}");
     assert!(names(&home).is_empty(), "nothing was admitted");

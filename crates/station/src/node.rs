@@ -104,16 +104,8 @@ impl Node {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         self.station.handle(now_ms, Input::Command { id, command });
-        while let Some(commit) = self.station.poll_commit() {
-            let result = match commit.is_empty() {
-                true => Ok(()),
-                false => self
-                    .store
-                    .commit_batch(&commit.admin, &commit.ops)
-                    .map_err(|error| error.to_string()),
-            };
-            self.station.commit_done(result);
-        }
+        // A failed commit is reported in the answer the core then gives.
+        let _ = commit_all(&mut self.station, &mut self.store);
         while let Some(output) = self.station.poll_output() {
             if let Output::Reply {
                 id: answered,
@@ -129,6 +121,27 @@ impl Node {
             "the station core gave no answer; nothing was changed",
         ))
     }
+}
+
+/// Commits every batch the core has waiting into `store`, each in one transaction, and tells
+/// the core how each went; stops at the first failure and returns it (the core then answers
+/// everything that waited on it with the failure, and stops).
+pub fn commit_all(
+    station: &mut Station,
+    store: &mut Store,
+) -> Result<(), parley_store::StoreError> {
+    while let Some(commit) = station.poll_commit() {
+        if commit.is_empty() {
+            station.commit_done(Ok(()));
+            continue;
+        }
+        if let Err(error) = store.commit_batch(&commit.admin, &commit.ops) {
+            station.commit_done(Err(error.to_string()));
+            return Err(error);
+        }
+        station.commit_done(Ok(()));
+    }
+    Ok(())
 }
 
 /// Reads everything a station core is built from out of `store`.

@@ -145,6 +145,13 @@ impl StationProcess {
         serde_json::from_str(&text).with_context(|| format!("parsing output of {args:?}"))
     }
 
+    /// Exports the transcript of the link with `peer` to `out`.
+    pub fn export_transcript(&self, peer: &str, out: &Path) -> anyhow::Result<()> {
+        let out = out.to_str().context("transcript path is UTF-8")?;
+        self.ok(&["transcript", "export", peer, "--out", out])?;
+        Ok(())
+    }
+
     /// This station's fingerprint.
     pub fn fingerprint(&self) -> anyhow::Result<String> {
         Ok(self.ok(&["fingerprint"])?.trim().to_owned())

@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::core::{AckId, Input, IoCounters, Output, RequestId, Station};
 use crate::error::StationError;
 use crate::limits::{DRIVER_BATCH_INPUTS_MAX, DRIVER_IDLE_MS_MAX, DRIVER_REPORTS_QUEUE_MAX};
+use crate::node::commit_all;
 
 /// Where an acknowledgement goes once the core releases it.
 enum AckTo {
@@ -186,23 +187,9 @@ impl Driver {
             api_clients_max: crate::limits::API_CLIENTS_MAX as u64,
             api_clients_refused: self.server.clients_refused(),
         });
-        let mut failure = None;
-        while let Some(commit) = self.station.poll_commit() {
-            let result = match commit.is_empty() {
-                true => Ok(()),
-                false => self
-                    .store
-                    .commit_batch(&commit.admin, &commit.ops)
-                    .map_err(|error| {
-                        let text = error.to_string();
-                        failure = Some(error);
-                        text
-                    }),
-            };
-            self.station.commit_done(result);
-        }
+        let committed = commit_all(&mut self.station, &mut self.store);
         self.release();
-        if let Some(error) = failure {
+        if let Err(error) = committed {
             // Dropping the waiting acknowledgements tells their transports nothing was
             // committed: relay items stay at the relay, bundle files stay in their folders.
             self.acks.clear();
