@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backoff;
 pub mod courier;
 pub mod direct;
 pub mod relay;
@@ -28,3 +29,11 @@ pub use direct::{
 };
 pub use relay::{RelayClient, RelayError};
 pub use report::{Inbound, Report, Signal, Via};
+
+/// The wall clock in UTC milliseconds: for bundle and request timestamps, which the far side
+/// checks against its own clock.
+fn utc_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}

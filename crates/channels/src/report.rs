@@ -102,13 +102,11 @@ pub enum Report {
         /// Receipts among them.
         receipts: u64,
     },
-    /// Something that arrived could not be read as a frame at all (over the frame limit):
-    /// counted, never delivered.
-    Refused {
+    /// A frame over the frame limit arrived and was refused before it was read (its stream is
+    /// stopped): counted, never delivered.
+    Oversized {
         /// The transport.
         via: Via,
-        /// The counter it goes under (`oversized`).
-        reason: &'static str,
     },
     /// A pinned peer opened a connection to us: it may have restarted, so our own connection
     /// to it may be dead without knowing it yet.

@@ -7,6 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use parley_channels::courier;
 use parley_proto::receipt::Receipt;
 use parley_proto::transcript::{self, TranscriptParts};
 use parley_proto::{ChannelKind, EntryId, LinkId, Precedence};
@@ -19,7 +20,8 @@ use parley_store::Store;
 
 use crate::render;
 use crate::{
-    ChannelCommand, Command, CourierCommand, PeerCommand, PrecedenceArg, TranscriptCommand,
+    AddedChannel, ChannelCommand, Command, CourierCommand, PeerCommand, PrecedenceArg,
+    TranscriptCommand,
 };
 
 impl PrecedenceArg {
@@ -185,16 +187,15 @@ fn watch(home: &Home, json: bool) -> anyhow::Result<()> {
 fn channel_add(
     home: &Home,
     peer: String,
-    kind: String,
+    kind: AddedChannel,
     target: String,
     card: Option<PathBuf>,
     fingerprint: Option<String>,
 ) -> anyhow::Result<()> {
-    let kind = ChannelKind::parse(&kind).ok_or_else(|| {
-        ApiError::operator(format!(
-            "unknown channel kind {kind:?}; use relay or courier"
-        ))
-    })?;
+    let kind = match kind {
+        AddedChannel::Relay => ChannelKind::Relay,
+        AddedChannel::Courier => ChannelKind::Courier,
+    };
     let card = card.map(|file| read_input(&file)).transpose()?;
     let target = match kind {
         ChannelKind::Courier => absolute(Path::new(&target))?.display().to_string(),
@@ -250,43 +251,39 @@ fn store_read(home: &Home) -> anyhow::Result<Store> {
 fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> {
     let node = Node::open_read_only(home)?;
     let peer_id = node.station().resolve_peer(peer)?;
-    let store = node.store();
-    let row = store
-        .peer_by_id(&peer_id)?
-        .context("peer vanished from the store")?;
+    let record = node.store().transcript(&peer_id)?;
     let me = node.station().identity().id();
     let link = LinkId::between(&me, &peer_id);
-    let snapshot = store.link_snapshot(&peer_id)?;
     let (_, own_card) = node.station().card();
-    let entries: Vec<Vec<u8>> = store
-        .entries(&peer_id)?
-        .into_iter()
-        .map(|stored| stored.signed)
-        .collect();
     let now = node.now_ms();
+    let in_ids = &record.snapshot.in_ids;
     let own_receipt = Receipt {
         link,
         from: me,
         to: peer_id,
-        upto: snapshot.in_ids.len() as u64,
-        head: snapshot.in_ids.last().copied().unwrap_or(EntryId::NONE),
+        upto: in_ids.len() as u64,
+        head: in_ids.last().copied().unwrap_or(EntryId::NONE),
         extra: Vec::new(),
         time_ms: now,
     }
     .sign(node.station().identity());
     let mut receipts = vec![own_receipt];
-    receipts.extend(store.latest_receipts(&peer_id)?);
+    receipts.extend(record.latest_receipt);
     let text = transcript::export(&TranscriptParts {
         link,
         exported_ms: now,
-        cards: [&own_card, &row.card_bytes],
-        entries,
+        cards: [&own_card, &record.peer.card_bytes],
+        entries: record
+            .entries
+            .into_iter()
+            .map(|stored| stored.signed)
+            .collect(),
         receipts,
     });
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "transcript of the link with {} written to {}",
-        render::text(&row.name),
+        render::text(&record.peer.name),
         out.display()
     );
     Ok(())
@@ -294,8 +291,17 @@ fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> 
 
 /// `transcript verify`: exits 0 only when every signature, chain link and receipt holds.
 pub fn transcript_verify(file: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = courier::read_bounded(file, transcript::TRANSCRIPT_SIZE_MAX_BYTES)
+        .map_err(|error| ApiError::operator(format!("cannot read the transcript: {error}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ApiError::new(
+            ErrorClass::Peer,
+            format!(
+                "transcript verification FAILED: {} is not UTF-8 text",
+                file.display()
+            ),
+        )
+    })?;
     let summary = transcript::verify(&text).map_err(|error| {
         ApiError::new(
             ErrorClass::Peer,

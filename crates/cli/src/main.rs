@@ -158,8 +158,8 @@ pub enum ChannelCommand {
         /// Peer name or fingerprint.
         peer: String,
         /// `relay` or `courier`.
-        #[arg(value_parser = ["relay", "courier"])]
-        kind: String,
+        #[arg(value_enum)]
+        kind: AddedChannel,
         /// The relay's URL (https://HOST:PORT) or the drop folder.
         target: String,
         /// File holding the relay's card (`-` for standard input); relay only.
@@ -215,6 +215,15 @@ pub enum TranscriptCommand {
         /// The transcript file.
         file: PathBuf,
     },
+}
+
+/// The channels a link can be given (every link has its direct channel).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum AddedChannel {
+    /// A neutral relay's mailbox.
+    Relay,
+    /// A drop folder.
+    Courier,
 }
 
 /// Precedence levels.

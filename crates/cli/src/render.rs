@@ -8,20 +8,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use parley_proto::names::is_display_control;
 use parley_proto::transcript::TranscriptSummary;
 use parley_station::api::records::{InboxItem, OutboxItem, PeerItem};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{Event, Exported, Imported};
 use serde::Serialize;
-
-/// Whether `c` must not reach a terminal as it is.
-fn unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-}
 
 fn escape_into(out: &mut String, text: &str, quote: bool) {
     for c in text.chars() {
@@ -30,7 +22,7 @@ fn escape_into(out: &mut String, text: &str, quote: bool) {
                 out.push('\\');
                 out.push(c);
             }
-            c if unsafe_char(c) => {
+            c if is_display_control(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -121,7 +113,7 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
             text(&item.to),
             item.seq,
             item.precedence.name().to_uppercase(),
-            item.state,
+            item.state.name(),
             quoted(&item.text)
         );
     }

@@ -58,6 +58,13 @@ impl Bundle {
         256 + frame_bytes + frames * 5
     }
 
+    /// Whether a frame of `next` bytes still fits in a bundle already holding `frames` frames
+    /// of `frame_bytes` bytes, under both [`BUNDLE_FRAMES_MAX`] and [`BUNDLE_SIZE_MAX_BYTES`].
+    pub fn fits(frames: usize, frame_bytes: usize, next: usize) -> bool {
+        frames < BUNDLE_FRAMES_MAX
+            && Self::size_bound(frames + 1, frame_bytes + next) <= BUNDLE_SIZE_MAX_BYTES
+    }
+
     fn from_payload(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut f = Fields::versioned(cbor::decode(payload, "bundle")?, "bundle", 6)?;
         let link = LinkId(f.fixed("link")?);

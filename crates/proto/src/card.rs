@@ -101,7 +101,7 @@ impl ContactCard {
         }
         let lang = f.text("lang", LANG_SIZE_MAX_BYTES)?;
         let created_ms = f.uint("created_ms")?;
-        if name.trim().is_empty() {
+        if crate::names::check_name(&name).is_err() {
             return Err(DecodeError::Field {
                 what: "card",
                 field: "name",
@@ -197,6 +197,24 @@ mod tests {
             addresses: vec!["quic://127.0.0.1:7300".into()],
             lang: "en".into(),
             created_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_card_whose_name_could_forge_a_display_is_refused() {
+        let alice = Identity::from_secret(&[1; 32]);
+        for name in ["Al\u{1b}[2Jpha", "Alpha\r\nBravo", "ahplA\u{202e}", " "] {
+            let mut card = card(&alice);
+            card.name = name.into();
+            let refused = ContactCard::decode_verified(&card.sign(&alice));
+            assert_eq!(
+                refused,
+                Err(DecodeError::Field {
+                    what: "card",
+                    field: "name"
+                }),
+                "{name:?}"
+            );
         }
     }
 

@@ -112,20 +112,26 @@ impl UnverifiedEnvelope {
         self.envelope.from
     }
 
-    /// Verifies the author's signature with the key of the claimed sender. The caller must
-    /// have checked that the claimed sender is pinned before trusting the result as theirs.
-    pub fn verify(self) -> Result<VerifiedEnvelope, DecodeError> {
+    /// Verifies the author's signature with the key of the claimed sender, giving the proof
+    /// type a link takes. Only the endpoint calls it, after checking the claimed sender is
+    /// pinned.
+    pub(crate) fn verify(self) -> Result<VerifiedEnvelope, DecodeError> {
+        let envelope = self.check_signature()?;
+        Ok(VerifiedEnvelope { envelope })
+    }
+
+    /// Checks the author's signature with the key of the claimed sender and returns the
+    /// decoded envelope: what a relay needs to route it (a relay opens nothing).
+    pub fn check_signature(self) -> Result<Envelope, DecodeError> {
         let key = self.envelope.from.verifying_key()?;
         self.cose.verify(&key)?;
-        Ok(VerifiedEnvelope {
-            envelope: self.envelope,
-        })
+        Ok(self.envelope)
     }
 }
 
-/// An envelope whose signature verified under the key of the station it names as sender:
-/// proof that the header and ciphertext are that station's. Only [`UnverifiedEnvelope::verify`]
-/// makes one, so a link can never be handed an envelope nobody checked.
+/// An envelope whose signature verified under the key of the pinned station it names as sender:
+/// proof that the header and ciphertext are that station's. Only the endpoint makes one, so a
+/// link can never be handed an envelope nobody checked.
 pub struct VerifiedEnvelope {
     envelope: Envelope,
 }

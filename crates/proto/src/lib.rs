@@ -25,6 +25,7 @@ pub mod frame;
 pub mod id;
 pub mod limits;
 pub mod link;
+pub mod names;
 pub mod receipt;
 pub mod seal;
 pub mod store_op;

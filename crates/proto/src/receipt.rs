@@ -111,8 +111,9 @@ impl Receipt {
         Ok(receipt)
     }
 
-    /// Like [`Receipt::decode_verified`], returning the proof type a link takes.
-    pub fn verified(
+    /// Like [`Receipt::decode_verified`], returning the proof type a link takes; only the
+    /// endpoint calls it.
+    pub(crate) fn verified(
         bytes: &[u8],
         expected_from: &StationId,
     ) -> Result<VerifiedReceipt, DecodeError> {
@@ -131,8 +132,8 @@ impl Receipt {
     }
 }
 
-/// A receipt whose signature verified under the key of the station it names as signer. Only
-/// [`Receipt::verified`] makes one.
+/// A receipt whose signature verified under the key of the pinned station it names as signer.
+/// Only the endpoint makes one.
 pub struct VerifiedReceipt {
     receipt: Receipt,
 }

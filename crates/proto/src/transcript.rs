@@ -21,6 +21,9 @@ use crate::receipt::Receipt;
 
 /// Format name on the header line.
 pub const TRANSCRIPT_FORMAT: &str = "parley-transcript";
+/// Largest transcript file read, in bytes: a log of two hundred thousand entries at the entry
+/// size limit fits several times over.
+pub const TRANSCRIPT_SIZE_MAX_BYTES: usize = 1024 * 1024 * 1024;
 /// Longest line accepted, in bytes (a base64 entry at the size limit, with room).
 pub const TRANSCRIPT_LINE_SIZE_MAX_BYTES: usize = 128 * 1024;
 

@@ -17,10 +17,9 @@ pub fn check_frame(
 ) -> Result<(), String> {
     match Frame::parse(frame).map_err(|rejection| rejection.to_string())? {
         Frame::Envelope(raw) => {
-            let verified = Envelope::peek(raw)
-                .and_then(|unverified| unverified.verify())
+            let envelope = Envelope::peek(raw)
+                .and_then(|unverified| unverified.check_signature())
                 .map_err(|error| error.to_string())?;
-            let envelope = verified.envelope();
             check_parties(
                 "envelope",
                 (&envelope.from, &envelope.to),

@@ -77,12 +77,11 @@ impl RelayConfig {
 }
 
 fn check_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() || name.len() > NAME_SIZE_MAX_BYTES {
-        return Err(format!(
-            "the name must be 1 to {NAME_SIZE_MAX_BYTES} bytes and not blank"
-        ));
-    }
-    Ok(())
+    parley_proto::names::check_name(name).map_err(|why| {
+        format!(
+            "the name {why}: it must be 1 to {NAME_SIZE_MAX_BYTES} bytes, not blank, without control or text-direction characters"
+        )
+    })
 }
 
 /// Why an operation on the relay home failed. Nothing was changed unless the text says so.

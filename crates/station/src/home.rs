@@ -271,6 +271,54 @@ impl Home {
             .map_err(|e| StationError::io("restricting the home", e))
     }
 
+    /// Creates the store file, empty and readable by the owner only, so the SQLite database
+    /// (and the journal files SQLite gives the same mode) never exists readable by others.
+    pub fn create_store_file(&self) -> Result<(), StationError> {
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(self.store_path())
+            .map(drop)
+            .map_err(|e| StationError::io("creating store.sqlite", e))
+    }
+
+    /// Refuses a home that other users can enter or whose secrets they can read: the home
+    /// directory, `identity.key` and the store (which holds the epoch secret and every message
+    /// in clear) must be the owner's alone. Files that do not exist are not checked.
+    pub fn check_private(&self) -> Result<(), StationError> {
+        let store = self.store_path();
+        let mut files = vec![
+            (self.root.clone(), 0o700),
+            (self.path("identity.key"), 0o600),
+        ];
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = store.clone().into_os_string();
+            path.push(suffix);
+            files.push((PathBuf::from(path), 0o600));
+        }
+        for (path, wanted) in files {
+            let metadata = match fs::symlink_metadata(&path) {
+                Ok(metadata) => metadata,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => {
+                    return Err(StationError::io("checking the home's permissions", error));
+                }
+            };
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(StationError::Config(format!(
+                    "{} has mode {mode:03o}: other users can reach this station's secrets (its \
+                     identity key, its epoch secret, every message in clear); nothing was started. \
+                     Run `chmod {wanted:o} {}` and try again",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the station lock without waiting. `Ok(None)` means a daemon holds it.
     pub fn try_lock(&self) -> Result<Option<File>, StationError> {
         let file = OpenOptions::new()

@@ -20,6 +20,9 @@ pub const RELAY_SEND_QUEUE_FRAMES_MAX: usize = 65_536;
 /// Most operator API connections served at once; one more is answered with an error and
 /// closed.
 pub const API_CLIENTS_MAX: usize = 64;
+/// How long the API server waits after a failed accept (out of descriptors) before it tries
+/// again, in milliseconds.
+pub const API_ACCEPT_RETRY_MS: u64 = 100;
 /// Longest request or response line on the operator API, in bytes.
 pub const API_LINE_SIZE_MAX_BYTES: usize = 1024 * 1024;
 /// Longest the CLI waits for the daemon's answer, in milliseconds.

@@ -42,6 +42,7 @@ impl Node {
         home.create()?;
         let identity = Identity::from_secret(&os_seed());
         let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed(os_seed()));
+        home.create_store_file()?;
         let mut store = Store::open(&home.store_path())?;
         store.init_station(&config.name, &config.lang, identity.id().0, &epoch, now_ms)?;
         home.write_identity(&identity)?;
@@ -50,8 +51,10 @@ impl Node {
     }
 
     /// Opens an initialised station for changing it (the caller holds the station lock).
+    /// Refuses a home whose secrets other users can reach.
     pub fn open(home: &Home) -> Result<Self, StationError> {
         let config = home.config()?;
+        home.check_private()?;
         let store = Store::open(&home.store_path())?;
         Self::with_store(home, config, store)
     }
@@ -205,9 +208,9 @@ pub fn load(
 /// Checks an operator-given configuration against the card limits.
 pub fn validate_config(config: &Config) -> Result<(), StationError> {
     use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
-    if config.name.trim().is_empty() || config.name.len() > NAME_SIZE_MAX_BYTES {
+    if let Err(why) = parley_proto::names::check_name(&config.name) {
         return Err(StationError::Invalid(format!(
-            "the station name must be 1 to {NAME_SIZE_MAX_BYTES} bytes"
+            "the station name {why}: it must be 1 to {NAME_SIZE_MAX_BYTES} bytes, not blank, without control or text-direction characters; nothing was created"
         )));
     }
     let lang_ok = !config.lang.is_empty()

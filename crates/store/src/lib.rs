@@ -37,7 +37,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 pub use error::StoreError;
 pub use rows::{
     AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
-    OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry,
+    OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry, TranscriptRecord,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -309,7 +309,8 @@ impl Store {
     /// in-head, the peer's highest receipt bound, its epoch key, and the evidence count.
     /// A gap or a broken chain is [`StoreError::Corrupt`].
     pub fn link_snapshot(&self, peer: &StationId) -> Result<LinkSnapshot, StoreError> {
-        read::link_snapshot(&self.connection, &self.own_identity_read()?, peer)
+        let own = self.own_identity_read()?;
+        self.consistent(|connection| read::link_snapshot(connection, &own, peer))
     }
 
     /// Delivered messages from `peer` (or from every peer), per sender in seq order.
@@ -328,7 +329,24 @@ impl Store {
     /// delivered yet and may follow a gap, so they are left out). Both logs are checked
     /// contiguous from seq 1.
     pub fn entries(&self, peer: &StationId) -> Result<Vec<StoredEntry>, StoreError> {
-        read::entries(&self.connection, peer)
+        self.consistent(|connection| read::entries(connection, peer))
+    }
+
+    /// Everything a transcript of the link with `peer` is made of, read as one state of the
+    /// store even while a daemon commits: the peer's row (with its pinned card), the link's
+    /// snapshot, every entry of both logs up to the peer's in-head, and the peer's latest
+    /// receipt.
+    pub fn transcript(&self, peer: &StationId) -> Result<TranscriptRecord, StoreError> {
+        let own = self.own_identity_read()?;
+        self.consistent(|connection| {
+            Ok(TranscriptRecord {
+                peer: read::peer_by_id(connection, peer)?
+                    .ok_or_else(|| StoreError::UnknownPeer(peer.short()))?,
+                snapshot: read::link_snapshot(connection, &own, peer)?,
+                entries: read::entries(connection, peer)?,
+                latest_receipt: read::latest_receipt(connection, peer)?,
+            })
+        })
     }
 
     /// The peer's latest receipt of own entries (the one with the highest cumulative bound), as
@@ -361,17 +379,31 @@ impl Store {
 
     /// Unreceipted own entries and delivered peer messages on the link with `peer`.
     pub fn counts(&self, peer: &StationId) -> Result<LinkCounts, StoreError> {
-        read::counts(&self.connection, peer)
+        self.consistent(|connection| read::counts(connection, peer))
+    }
+
+    /// Runs `read` in one read transaction, so the several queries it makes see one state of
+    /// the store, even while another process commits (WAL keeps that state for the reader).
+    fn consistent<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .connection
+            .unchecked_transaction()
+            .context("starting a read")?;
+        let value = read(&tx)?;
+        tx.commit().context("ending a read")?;
+        Ok(value)
     }
 }
 
 fn check_name(name: &str, what: &str) -> Result<(), StoreError> {
-    if name.trim().is_empty() || name.len() > NAME_SIZE_MAX_BYTES {
-        return Err(StoreError::InvalidOp(format!(
-            "the {what} must be 1 to {NAME_SIZE_MAX_BYTES} bytes and not blank, got {name:?}"
-        )));
-    }
-    Ok(())
+    parley_proto::names::check_name(name).map_err(|why| {
+        StoreError::InvalidOp(format!(
+            "the {what} {name:?} {why}: it must be 1 to {NAME_SIZE_MAX_BYTES} bytes, not blank, without control or text-direction characters"
+        ))
+    })
 }
 
 fn check_lang(lang: &str) -> Result<(), StoreError> {

@@ -214,6 +214,19 @@ pub struct StoredEntry {
     pub signed: Vec<u8>,
 }
 
+/// Everything a transcript of one link is made of, read as one state of the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TranscriptRecord {
+    /// The peer, with its pinned card.
+    pub peer: PeerRow,
+    /// The link's snapshot.
+    pub snapshot: parley_proto::LinkSnapshot,
+    /// Every entry of both logs up to the peer's in-head, by author then seq.
+    pub entries: Vec<StoredEntry>,
+    /// The peer's latest receipt of own entries, if any.
+    pub latest_receipt: Option<Vec<u8>>,
+}
+
 /// How much is waiting on a link.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkCounts {

@@ -21,6 +21,9 @@ use tokio::sync::oneshot;
 use super::{BUNDLE_SUFFIX, REJECTED_SUFFIX, bundle_file_name, compact_fingerprint};
 use crate::report::{Inbound, Report, Signal, Via};
 
+/// Most frames a folder holds between two scans, besides those waiting in its queue; beyond
+/// it the station's queue fills and it counts what it cannot hand over (the protocol resends).
+pub const FOLDER_QUEUE_FRAMES_MAX: usize = BUNDLE_FRAMES_MAX;
 /// Most names a folder remembers as refused but impossible to set aside (so they are not read
 /// again every scan); beyond it the oldest are forgotten.
 pub const FOLDER_SKIPPED_NAMES_MAX: usize = 1024;
@@ -79,12 +82,6 @@ struct Folder {
     skipped: BTreeSet<String>,
 }
 
-fn utc_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
-}
-
 /// Why a drop folder may not be used now.
 fn check_folder(dir: &Path) -> std::io::Result<()> {
     let metadata = fs::metadata(dir)?;
@@ -105,18 +102,30 @@ fn check_folder(dir: &Path) -> std::io::Result<()> {
 impl Folder {
     fn run(mut self, frames: &std_mpsc::Receiver<(StationId, Arc<[u8]>)>, scan: Duration) {
         let mut queued: BTreeMap<StationId, Vec<Arc<[u8]>>> = BTreeMap::new();
+        let mut queued_frames = 0;
         let mut next_scan = Instant::now();
         loop {
-            let wait = next_scan.saturating_duration_since(Instant::now());
-            match frames.recv_timeout(wait) {
-                Ok((to, frame)) => {
-                    queued.entry(to).or_default().push(frame);
-                    continue;
+            let now = Instant::now();
+            if now < next_scan {
+                if queued_frames < FOLDER_QUEUE_FRAMES_MAX {
+                    match frames.recv_timeout(next_scan - now) {
+                        Ok((to, frame)) => {
+                            queued.entry(to).or_default().push(frame);
+                            queued_frames += 1;
+                            continue;
+                        }
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                } else {
+                    // Full until the scan writes it out; meanwhile the station's queue fills
+                    // and it counts the frames it cannot hand over.
+                    thread::sleep(next_scan - now);
                 }
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
+            // Scans happen when due, however fast frames arrive.
             next_scan = Instant::now() + scan;
+            queued_frames = 0;
             let signal = match self.scan(&mut queued) {
                 Ok(true) => Signal::Present,
                 Ok(false) => return,
@@ -153,9 +162,7 @@ impl Folder {
         let mut chunk: Vec<Vec<u8>> = Vec::new();
         let mut size = 0;
         for frame in frames {
-            let full = chunk.len() == BUNDLE_FRAMES_MAX
-                || Bundle::size_bound(chunk.len() + 1, size + frame.len()) > BUNDLE_SIZE_MAX_BYTES;
-            if full {
+            if !Bundle::fits(chunk.len(), size, frame.len()) {
                 self.write_bundle(to, std::mem::take(&mut chunk))?;
                 size = 0;
             }
@@ -170,7 +177,7 @@ impl Folder {
 
     fn write_bundle(&mut self, to: &StationId, frames: Vec<Vec<u8>>) -> std::io::Result<()> {
         let me = self.me.id();
-        let created_ms = utc_now_ms();
+        let created_ms = crate::utc_now_ms();
         let bytes = Bundle {
             link: LinkId::between(&me, to),
             from: me,

@@ -10,6 +10,7 @@ use parley_proto::StationId;
 use tokio::sync::{Notify, mpsc};
 
 use super::{DirectConnection, DirectEndpoint, DirectError};
+use crate::backoff::Backoff;
 use crate::report::{Inbound, Report, Signal, Via};
 
 /// Youngest an outgoing connection may be and still be replaced when the peer dials us, in
@@ -72,11 +73,7 @@ async fn read_connection(connection: DirectConnection, peer: StationId, inbound:
                     Ok(None) => return,
                     Err(DirectError::FrameTooLarge { len, max }) => {
                         tracing::debug!(peer = %peer.short(), len, max, "direct frame over the limit; stream stopped");
-                        let refused = Report::Refused {
-                            via,
-                            reason: "oversized",
-                        };
-                        inbound.send(refused).await;
+                        inbound.send(Report::Oversized { via }).await;
                         return;
                     }
                     Err(error) => {
@@ -121,28 +118,6 @@ struct Dial {
     inbound: Inbound,
 }
 
-/// Redial delays: doubling from the minimum to the maximum, each with up to a quarter added at
-/// random so two stations refusing each other do not redial in lockstep.
-struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn reset(&mut self) {
-        self.next = self.min;
-    }
-
-    fn take(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let mut noise = [0u8; 2];
-        getrandom::fill(&mut noise).expect("the operating system's random source is available");
-        delay + delay.mul_f64(f64::from(u16::from_le_bytes(noise)) / f64::from(u16::MAX) / 4.0)
-    }
-}
-
 impl Dial {
     fn health(&self, signal: Signal) -> Report {
         Report::Health {
@@ -159,11 +134,7 @@ impl Dial {
     /// heartbeat interval (a peer refusing our identity does exactly that), backs off; a
     /// failure is logged once per change of reason.
     async fn run(self, mut frames: mpsc::Receiver<Arc<[u8]>>) {
-        let mut backoff = Backoff {
-            next: self.timing.redial_delay_min,
-            min: self.timing.redial_delay_min,
-            max: self.timing.redial_delay_max,
-        };
+        let mut backoff = Backoff::new(self.timing.redial_delay_min, self.timing.redial_delay_max);
         let mut last_failure = None::<String>;
         loop {
             let connected = tokio::select! {
@@ -193,7 +164,7 @@ impl Dial {
                     last_failure = Some(why);
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff.take()) => {}
+                    _ = tokio::time::sleep(backoff.take(Duration::ZERO)) => {}
                     _ = self.kick.notified() => backoff.reset(),
                 }
             } else {

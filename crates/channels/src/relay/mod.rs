@@ -56,13 +56,6 @@ pub const RESPONSE_SIZE_MAX_BYTES: usize =
 /// Longest refusal reason kept from an answer, in bytes.
 pub const REASON_SIZE_MAX_BYTES: usize = 1024;
 
-/// The wall clock in UTC milliseconds, for request timestamps.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
-}
-
 /// A fresh request nonce from the operating system's random source.
 fn nonce() -> [u8; NONCE_BYTES] {
     let mut bytes = [0u8; NONCE_BYTES];
@@ -280,7 +273,7 @@ impl RelayClient {
             method.as_str(),
             target,
             &body,
-            now_ms(),
+            crate::utc_now_ms(),
             nonce(),
         );
         let mut request = Request::builder()

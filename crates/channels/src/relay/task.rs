@@ -12,6 +12,7 @@ use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RelayClient, RelayError};
+use crate::backoff::Backoff;
 use crate::report::{Inbound, Report, Signal, Via};
 
 /// First delay before retrying a failed deposit or fetch, in milliseconds; doubles up to the
@@ -73,6 +74,12 @@ struct Relay {
 }
 
 impl Relay {
+    /// Retry delays: from [`RELAY_RETRY_MS_MIN`] doubling up to the heartbeat interval.
+    fn backoff(&self) -> Backoff {
+        let min = Duration::from_millis(RELAY_RETRY_MS_MIN);
+        Backoff::new(min, self.timing.heartbeat_interval)
+    }
+
     async fn heartbeat_loop(self) {
         let interval = self.timing.heartbeat_interval;
         let mut tick = tokio::time::interval(interval);
@@ -101,7 +108,7 @@ impl Relay {
     }
 
     async fn fetch_loop(self) {
-        let mut retry = Backoff::new(self.timing.heartbeat_interval);
+        let mut retry = self.backoff();
         loop {
             let items = match self.client.fetch(self.timing.poll_wait).await {
                 Ok(items) => {
@@ -110,7 +117,7 @@ impl Relay {
                 }
                 Err(error) => {
                     tracing::debug!(%error, "relay fetch failed");
-                    retry.wait(&error).await;
+                    wait(&mut retry, &error).await;
                     continue;
                 }
             };
@@ -138,14 +145,14 @@ impl Relay {
                 if matches!(error, RelayError::Refused { .. }) {
                     break;
                 }
-                retry.wait(&error).await;
+                wait(&mut retry, &error).await;
             }
             retry.reset();
         }
     }
 
     async fn deposit_loop(self, mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>) {
-        let mut retry = Backoff::new(self.timing.heartbeat_interval);
+        let mut retry = self.backoff();
         while let Some(first) = frames.recv().await {
             let mut batch = vec![first];
             while batch.len() < DEPOSIT_FRAMES_MAX {
@@ -191,38 +198,20 @@ impl Relay {
                 }
                 Err(error) => {
                     tracing::debug!(%error, "relay deposit failed; retrying");
-                    retry.wait(&error).await;
+                    wait(retry, &error).await;
                 }
             }
         }
     }
 }
 
-/// Retry delays: doubling from [`RELAY_RETRY_MS_MIN`] up to the heartbeat interval, or what
-/// the relay asked for when it rate-limits.
-struct Backoff {
-    delay_ms: u64,
-    max_ms: u64,
-}
-
-impl Backoff {
-    fn new(max: Duration) -> Self {
-        Self {
-            delay_ms: RELAY_RETRY_MS_MIN,
-            max_ms: (max.as_millis() as u64).max(RELAY_RETRY_MS_MIN),
-        }
-    }
-
-    fn reset(&mut self) {
-        self.delay_ms = RELAY_RETRY_MS_MIN;
-    }
-
-    async fn wait(&mut self, error: &RelayError) {
-        let delay = match error {
-            RelayError::RateLimited { retry_after_ms } => *retry_after_ms.max(&self.delay_ms),
-            _ => self.delay_ms,
-        };
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        self.delay_ms = (self.delay_ms * 2).min(self.max_ms);
-    }
+/// How long to wait before retrying after `error`: the backoff's next delay, or what a
+/// rate-limiting relay asked for (never more than the backoff's maximum, so a relay cannot
+/// silence a channel for longer than a heartbeat interval).
+async fn wait(retry: &mut Backoff, error: &RelayError) {
+    let floor = match error {
+        RelayError::RateLimited { retry_after_ms } => Duration::from_millis(*retry_after_ms),
+        _ => Duration::ZERO,
+    };
+    tokio::time::sleep(retry.take(floor)).await;
 }

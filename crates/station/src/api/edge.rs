@@ -4,9 +4,10 @@
 //! execution of a request in it, for both callers: the daemon's API server (off the driver
 //! thread) and a CLI command working on a stopped station.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
-use parley_channels::courier;
+use parley_channels::courier::{self, FileError};
 use parley_proto::ChannelKind;
 use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
 
@@ -76,8 +77,15 @@ pub fn perform(
         Request::CourierImport { path, salvage } => {
             absolute(&path, "the bundle")?;
             let bytes = courier::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|error| {
+                let class = match &error {
+                    FileError::Io { source, .. } if source.kind() == ErrorKind::NotFound => {
+                        ErrorClass::Operator
+                    }
+                    FileError::Io { .. } => ErrorClass::Local,
+                    _ => ErrorClass::Peer,
+                };
                 ApiError::new(
-                    ErrorClass::Peer,
+                    class,
                     format!("bundle refused: {error}; nothing was imported"),
                 )
             })?;

@@ -47,10 +47,43 @@ pub struct OutboxItem {
     pub text: String,
     /// When it was written, UTC ms.
     pub created_at: u64,
-    /// `queued`, `sent` or `delivered`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeliveryState,
     /// When the covering receipt arrived, UTC ms; null until delivered.
     pub delivered_at: Option<u64>,
+}
+
+/// Where a sent message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Stored, not yet put on any channel.
+    Queued,
+    /// Put on a channel at least once, not yet receipted.
+    Sent,
+    /// The peer's signed receipt covers it: it is on the peer's disk.
+    Delivered,
+}
+
+impl DeliveryState {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+        }
+    }
+}
+
+impl From<parley_store::DeliveryState> for DeliveryState {
+    fn from(state: parley_store::DeliveryState) -> Self {
+        match state {
+            parley_store::DeliveryState::Queued => DeliveryState::Queued,
+            parley_store::DeliveryState::Sent => DeliveryState::Sent,
+            parley_store::DeliveryState::Delivered => DeliveryState::Delivered,
+        }
+    }
 }
 
 /// A paired peer.
@@ -100,7 +133,7 @@ pub fn outbox(store: &Store) -> Result<Vec<OutboxItem>, StationError> {
             precedence: row.precedence,
             text: row.text,
             created_at: row.created_ms,
-            state: row.state.name().to_owned(),
+            state: row.state.into(),
             delivered_at: row.delivered_ms,
         })
         .collect())

@@ -136,7 +136,8 @@ pub struct ChannelCounters {
     pub envelopes_stored_at_relay: u64,
     /// Receipts the relay confirmed it stored (relay channels only).
     pub receipts_stored_at_relay: u64,
-    /// Files in the drop folder refused unread: not a regular file, too large (courier only).
+    /// Files in the drop folder set aside: bundles refused, and files refused unread (not a
+    /// regular file, too large) (courier only).
     pub files_refused: u64,
 }
 

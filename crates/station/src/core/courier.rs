@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use parley_channels::Via;
 use parley_proto::endpoint::FrameKind;
-use parley_proto::limits::{BUNDLE_FRAMES_MAX, BUNDLE_SIZE_MAX_BYTES};
 use parley_proto::{Bundle, LinkId};
 
 use super::Station;
@@ -34,10 +33,7 @@ impl Station {
         let mut size: usize = frames.iter().map(|f| f.len()).sum();
         let mut left_out = 0;
         for frame in link.unreceipted_frames() {
-            let fits = frames.len() < BUNDLE_FRAMES_MAX
-                && Bundle::size_bound(frames.len() + 1, size + frame.len())
-                    <= BUNDLE_SIZE_MAX_BYTES;
-            if fits {
+            if Bundle::fits(frames.len(), size, frame.len()) {
                 size += frame.len();
                 frames.push(frame.clone());
             } else {

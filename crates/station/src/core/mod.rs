@@ -13,32 +13,38 @@
 //! crashes. Time comes in as `now_ms` (UTC milliseconds, never going backwards); nothing here
 //! reads a clock, a socket or a file.
 //!
-//! Parts: [`channels`] (the channel table and the transports behind it), [`health`] (up,
-//! degraded, down), [`commands`] (what operators ask), [`courier`] (bundles), [`status`] (the
-//! one status report).
+//! Parts: `io` (what goes in and out), [`channels`] (the channel table and the transports
+//! behind it), [`health`] (up, degraded, down), `commands` (what operators ask), `courier`
+//! (bundles), `status` (the one status report), `refusals` (rate-limited refusal logs).
 
 pub mod channels;
 mod commands;
 mod courier;
 pub mod health;
+mod io;
+mod refusals;
 mod status;
+#[cfg(test)]
+mod tests;
+
+pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
+pub use refusals::REFUSAL_LOG_INTERVAL_MS;
+use refusals::RefusalLog;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{
-    Accepted, Body, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent,
-    EvidenceKind, Fingerprint, Identity, Keyring, LinkSnapshot, Precedence, Refused, StationId,
-    StoreOp,
+    Accepted, Body, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, EvidenceKind,
+    Fingerprint, Identity, Keyring, LinkSnapshot, Refused, StationId, StoreOp,
 };
 use parley_store::{AdminOp, ChannelRow, PeerRow};
 
 use self::channels::ChannelTable;
 use crate::api::status::{AlarmRecord, Alarms};
-use crate::api::{ApiError, ErrorClass, Event, Reply};
+use crate::api::{ApiError, ErrorClass, Event};
 use crate::error::StationError;
 use crate::limits::STATUS_ALARMS_MAX;
 
@@ -84,236 +90,6 @@ pub enum Mode {
     Offline,
 }
 
-/// An operator's command, with the files it needs already read ([`crate::api::edge`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Send a message.
-    Send {
-        /// Peer name or fingerprint.
-        peer: String,
-        /// Precedence.
-        precedence: Precedence,
-        /// The text.
-        text: String,
-    },
-    /// Pin a peer from its card.
-    PeerAdd {
-        /// Armoured card text.
-        card: String,
-        /// Fingerprint confirmed out of band.
-        fingerprint: String,
-        /// Direct address overriding the card's.
-        address: Option<String>,
-    },
-    /// Add a relay or courier channel.
-    ChannelAdd {
-        /// Peer name or fingerprint.
-        peer: String,
-        /// `relay` or `courier`.
-        kind: ChannelKind,
-        /// Relay URL or drop folder.
-        target: String,
-        /// The relay's armoured card.
-        card: Option<String>,
-        /// The relay's fingerprint.
-        fingerprint: Option<String>,
-    },
-    /// Build a courier bundle for a peer (the caller writes it).
-    Export {
-        /// Peer name or fingerprint.
-        peer: String,
-    },
-    /// Import a courier bundle's bytes.
-    Import {
-        /// The bundle.
-        bytes: Vec<u8>,
-        /// Keep frames that verify on their own when the bundle's signature fails.
-        salvage: bool,
-    },
-    /// The status report.
-    Status,
-}
-
-/// Names an operator request until its answer is released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
-
-/// Names something a transport waits to hear is committed (a relay batch, a folder's bundle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AckId(pub u64);
-
-/// What reaches the core.
-#[derive(Debug)]
-pub enum Input {
-    /// An operator command; answered by an [`Output::Reply`] after the commit it needs.
-    Command {
-        /// Names the answer.
-        id: RequestId,
-        /// The command.
-        command: Command,
-    },
-    /// A frame from a transport.
-    Frame {
-        /// The transport.
-        via: Via,
-        /// The frame.
-        bytes: Vec<u8>,
-    },
-    /// Frames fetched together (a relay mailbox); acknowledged after their commit.
-    Batch {
-        /// The transport.
-        via: Via,
-        /// The frames.
-        frames: Vec<Vec<u8>>,
-        /// Names the acknowledgement.
-        ack: AckId,
-    },
-    /// A bundle from a drop folder; acknowledged (or refused) after its commit.
-    Bundle {
-        /// The folder.
-        via: Via,
-        /// The bundle's bytes.
-        bytes: Vec<u8>,
-        /// Names the acknowledgement.
-        ack: AckId,
-    },
-    /// A transport's health.
-    Health {
-        /// The transport.
-        via: Via,
-        /// What it saw.
-        signal: Signal,
-    },
-    /// A relay confirmed storing frames for `peer`.
-    Stored {
-        /// The relay.
-        via: Via,
-        /// The recipient.
-        peer: StationId,
-        /// Envelopes among them.
-        envelopes: u64,
-        /// Receipts among them.
-        receipts: u64,
-    },
-    /// Something unreadable as a frame arrived on a transport (over the frame limit).
-    Refused {
-        /// The transport.
-        via: Via,
-        /// Its counter name.
-        reason: &'static str,
-    },
-    /// A file in a drop folder was refused unread.
-    FileRefused {
-        /// The folder.
-        via: Via,
-        /// The file's name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// A pinned peer dialled us.
-    Dialled {
-        /// The peer.
-        peer: StationId,
-    },
-}
-
-/// A transport to start (the daemon does; the simulator wires its own).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Start {
-    /// Pin a peer on the direct channel and, if it has an address, dial it.
-    Direct {
-        /// The peer.
-        peer: StationId,
-        /// Its direct address, if any.
-        address: Option<String>,
-    },
-    /// A relay's tasks.
-    Relay {
-        /// Its number.
-        via: Via,
-        /// Its URL.
-        url: String,
-        /// Its pinned identity.
-        relay: StationId,
-    },
-    /// A drop folder's thread.
-    Folder {
-        /// Its number.
-        via: Via,
-        /// The folder.
-        dir: String,
-    },
-}
-
-/// What the core releases.
-#[derive(Debug)]
-pub enum Output {
-    /// The answer to an operator command.
-    Reply {
-        /// The request.
-        id: RequestId,
-        /// Its answer.
-        result: Result<Reply, ApiError>,
-    },
-    /// What a transport waited for: its batch or bundle is committed, or refused.
-    Ack {
-        /// The acknowledgement.
-        ack: AckId,
-        /// Why it was refused, if it was.
-        result: Result<(), String>,
-    },
-    /// Something for subscribers.
-    Event(Event),
-    /// A transport to start.
-    Start(Start),
-    /// A peer dialled us: replace our outgoing connection to it.
-    Kick(StationId),
-}
-
-/// A frame to put on a transport.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    /// The transport.
-    pub via: Via,
-    /// The peer it is for.
-    pub peer: StationId,
-    /// The frame.
-    pub frame: Arc<[u8]>,
-    channel: ChannelId,
-}
-
-/// Durable changes to commit in one transaction, administrative ones first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Commit {
-    /// Pairings and new channels.
-    pub admin: Vec<AdminOp>,
-    /// The protocol's ops.
-    pub ops: Vec<StoreOp>,
-}
-
-impl Commit {
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.admin.is_empty() && self.ops.is_empty()
-    }
-}
-
-/// What the I/O layer counted, for status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IoCounters {
-    /// Incoming direct handshakes refused.
-    pub handshakes_rejected: u64,
-    /// Unasked frames dropped because the input queue was full.
-    pub frames_dropped: u64,
-    /// Most reports the input queue holds.
-    pub inputs_max: u64,
-    /// Most API connections served at once.
-    pub api_clients_max: u64,
-    /// API connections refused because that many were open.
-    pub api_clients_refused: u64,
-}
-
 /// A deliberately broken variant of the core, for proving that the simulator's checks can
 /// fail. Never set outside tests of the checker.
 #[doc(hidden)]
@@ -356,28 +132,8 @@ struct InFlight {
     alarms: Vec<AlarmRecord>,
 }
 
-/// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
-/// between are counted and summed up in the next line.
-pub const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
-
-/// Rate limit of refusal warnings, so junk from the network cannot flood the log.
-#[derive(Default)]
-struct RefusalLog {
-    last: BTreeMap<&'static str, (u64, u64)>,
-}
-
-impl RefusalLog {
-    /// Whether to log a refusal of `reason` now, and how many were held back since the last.
-    fn admit(&mut self, now_ms: u64, reason: &'static str) -> Option<u64> {
-        let (last_ms, held) = self.last.entry(reason).or_insert((0, 0));
-        if *last_ms != 0 && now_ms < *last_ms + REFUSAL_LOG_INTERVAL_MS {
-            *held += 1;
-            return None;
-        }
-        *last_ms = now_ms.max(1);
-        Some(std::mem::take(held))
-    }
-}
+/// The refusal counter a frame refused unread for its size goes under, as the protocol's own.
+const OVERSIZED: &str = "oversized";
 
 /// The station core.
 pub struct Station {
@@ -564,6 +320,9 @@ impl Station {
                     .import(now_ms, &bytes, false, Some(via))
                     .map(|_| ())
                     .map_err(|error| error.to_string());
+                if let Err(why) = &result {
+                    self.file_refused(via, "a bundle", why);
+                }
                 self.pending.outputs.push(Output::Ack { ack, result });
             }
             Input::Health { via, signal } => self.health(now_ms, via, &signal),
@@ -578,7 +337,8 @@ impl Station {
                     channel.counters.receipts_stored_at_relay += receipts;
                 }
             }
-            Input::Refused { via, reason } => {
+            Input::Oversized { via } => {
+                let reason = OVERSIZED;
                 *self.transport_refusals.entry(reason).or_default() += 1;
                 if let Via::Direct(peer) = via
                     && let Some(channel) = self.table.find_mut(&peer, via)
@@ -587,15 +347,18 @@ impl Station {
                 }
                 self.log_refusal(now_ms, reason, &"a frame over the limit");
             }
-            Input::FileRefused { via, name, reason } => {
-                for channel in self.table.on_transport(via) {
-                    channel.counters.files_refused += 1;
-                    channel.last_refused_file = Some(format!("{name}: {reason}"));
-                }
-            }
+            Input::FileRefused { via, name, reason } => self.file_refused(via, &name, &reason),
             Input::Dialled { peer } => self.ready.push_back(Output::Kick(peer)),
         }
         self.collect(now_ms);
+    }
+
+    /// Counts a file a drop folder set aside, on every channel of that folder.
+    fn file_refused(&mut self, via: Via, name: &str, reason: &str) {
+        for channel in self.table.on_transport(via) {
+            channel.counters.files_refused += 1;
+            channel.last_refused_file = Some(format!("{name}: {reason}"));
+        }
     }
 
     fn log_refusal(&mut self, now_ms: u64, reason: &'static str, what: &dyn std::fmt::Display) {
@@ -765,8 +528,8 @@ impl Station {
 
     /// Reports how the commit from [`Station::poll_commit`] went. On success its outputs are
     /// released; on failure every answer waiting on it says the store failed, nothing else is
-    /// released, and the core refuses to go on (the station must stop: what it holds in memory
-    /// is ahead of its disk).
+    /// released (no acknowledgement: transports keep what they hold), and the core refuses to
+    /// go on (the station must stop: what it holds in memory is ahead of its disk).
     pub fn commit_done(&mut self, result: Result<(), String>) {
         let in_flight = self
             .in_flight
@@ -782,24 +545,19 @@ impl Station {
                 self.ready.extend(in_flight.outputs);
             }
             Err(why) => {
+                // Answers say the store failed. Acknowledgements are withheld: a transport that
+                // hears nothing keeps what it holds (a relay's items, a folder's bundle) for the
+                // next run; an event or a start would report what did not happen.
                 for output in in_flight.outputs {
-                    let failed = match output {
-                        Output::Reply { id, .. } => Output::Reply {
+                    if let Output::Reply { id, .. } = output {
+                        let failed = format!(
+                            "the store failed, nothing of this was stored, and the station stops: {why}"
+                        );
+                        self.ready.push_back(Output::Reply {
                             id,
-                            result: Err(ApiError::new(
-                                ErrorClass::Local,
-                                format!(
-                                    "the store failed, nothing of this was stored, and the station stops: {why}"
-                                ),
-                            )),
-                        },
-                        Output::Ack { ack, .. } => Output::Ack {
-                            ack,
-                            result: Err(format!("the store failed: {why}")),
-                        },
-                        _ => continue,
-                    };
-                    self.ready.push_back(failed);
+                            result: Err(ApiError::new(ErrorClass::Local, failed)),
+                        });
+                    }
                 }
                 self.failed = Some(why);
             }

@@ -171,7 +171,7 @@ impl Driver {
                 envelopes,
                 receipts,
             },
-            Report::Refused { via, reason } => Input::Refused { via, reason },
+            Report::Oversized { via } => Input::Oversized { via },
             Report::FileRefused { via, name, reason } => Input::FileRefused { via, name, reason },
             Report::Dialled { peer } => Input::Dialled { peer },
         };
@@ -190,8 +190,8 @@ impl Driver {
         let committed = commit_all(&mut self.station, &mut self.store);
         self.release();
         if let Err(error) = committed {
-            // Dropping the waiting acknowledgements tells their transports nothing was
-            // committed: relay items stay at the relay, bundle files stay in their folders.
+            // The core withheld every acknowledgement; dropping them tells their transports
+            // nothing was committed: relay items stay at the relay, bundles in their folders.
             self.acks.clear();
             return Err(error.into());
         }

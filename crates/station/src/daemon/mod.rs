@@ -77,6 +77,7 @@ impl Daemon {
     pub fn start(home: &Home) -> Result<Self, StationError> {
         let lock = lock_waiting(home)?;
         let config = home.config()?;
+        home.check_private()?;
         config.check_timing().map_err(StationError::Config)?;
         let identity = home.identity()?;
         let store = Store::open(&home.store_path())?;

@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::error::StationError;
 use crate::home::Home;
-use crate::limits::{API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES};
+use crate::limits::{API_ACCEPT_RETRY_MS, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES};
 
 /// The server's shared state.
 pub(super) struct ApiServer {
@@ -68,8 +68,11 @@ impl ApiServer {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
                 Err(error) => {
-                    tracing::warn!(%error, "API accept failed");
-                    return;
+                    // Out of descriptors, say: wait for some to free up and go on serving.
+                    tracing::warn!(%error, "API accept failed; retrying");
+                    let retry = std::time::Duration::from_millis(API_ACCEPT_RETRY_MS);
+                    tokio::time::sleep(retry).await;
+                    continue;
                 }
             };
             match self.clients.clone().try_acquire_owned() {

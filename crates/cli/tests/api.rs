@@ -1,0 +1,316 @@
+//! The operator API as scripts see it: the socket protocol (strict requests, classed errors, a
+//! bounded number of connections), the event stream, and the JSON outputs whose fields scripts
+//! depend on.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{await_all_delivered, exe, paired};
+use parley_testkit::harness::StationProcess;
+use serde_json::Value;
+
+/// Most API connections a daemon serves at once (`API_CLIENTS_MAX`).
+const API_CLIENTS_MAX: usize = 64;
+
+fn token(station: &StationProcess) -> String {
+    std::fs::read_to_string(station.home.join("api.token")).expect("token")
+}
+
+/// Sends raw request lines on one connection and returns the answers.
+fn raw(station: &StationProcess, lines: &[String]) -> Vec<Value> {
+    let stream = UnixStream::connect(station.home.join("api.sock")).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    lines
+        .iter()
+        .map(|line| {
+            writer.write_all(line.as_bytes()).expect("writes");
+            writer.write_all(b"\n").expect("writes");
+            let mut answer = String::new();
+            reader.read_line(&mut answer).expect("an answer");
+            serde_json::from_str(&answer).expect("JSON")
+        })
+        .collect()
+}
+
+/// Asserts `value` is an object holding every key of `keys`.
+fn has_fields(value: &Value, keys: &[&str], what: &str) {
+    for key in keys {
+        assert!(value.get(key).is_some(), "{what} lacks {key}: {value:#}");
+    }
+}
+
+#[test]
+fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired(root.path());
+    alpha.start().unwrap();
+    let token = token(&alpha);
+    let answers = raw(
+        &alpha,
+        &[
+            format!(r#"{{"token":"{token}","op":"status","verbose":true}}"#),
+            format!(r#"{{"token":"{token}","op":"courier_import","path":"relative.bundle"}}"#),
+            r#"{"token":"wrong","op":"status"}"#.to_owned(),
+            format!(
+                r#"{{"token":"{token}","op":"send","peer":"Nobody","precedence":"flash","text":"x"}}"#
+            ),
+            format!(r#"{{"token":"{token}","op":"status"}}"#),
+        ],
+    );
+    for (answer, expect) in answers.iter().zip([
+        "unknown field `verbose`",
+        "not an absolute path",
+        "wrong API token",
+        "unknown peer",
+    ]) {
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert_eq!(answer["class"], "operator", "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(expect),
+            "{answer}"
+        );
+    }
+    assert_eq!(answers[4]["ok"], true);
+    assert_eq!(answers[4]["kind"], "status");
+    assert_eq!(answers[4]["result"]["daemon"], "running");
+
+    // Every connection the daemon serves at once is taken: one more is refused and counted.
+    // (The daemon first sees the connection above close.)
+    std::thread::sleep(Duration::from_millis(500));
+    let held: Vec<UnixStream> = (0..API_CLIENTS_MAX)
+        .map(|_| UnixStream::connect(alpha.home.join("api.sock")).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = UnixStream::connect(alpha.home.join("api.sock")).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    BufReader::new(refused).read_line(&mut answer).unwrap();
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["ok"], false);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("connections are open"),
+        "{answer}"
+    );
+    drop(held);
+    let status = parley_testkit::harness::wait_until(Duration::from_secs(10), || {
+        alpha
+            .json(&["status"])
+            .is_ok_and(|s| s["queues"]["api_clients_refused"].as_u64() >= Some(1))
+    });
+    assert!(status, "the refusal is counted");
+    alpha.stop().unwrap();
+}
+
+#[test]
+fn watch_streams_events_once_they_are_durable() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    bravo.start().unwrap();
+    let mut watch = Command::new(exe())
+        .arg("--home")
+        .arg(&bravo.home)
+        .args(["watch", "--json"])
+        .env_remove("PARLEY_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, events) = mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    alpha.start().unwrap();
+    let id = alpha
+        .ok(&["send", "Bravo", "--precedence", "flash", "watched"])
+        .unwrap();
+    await_all_delivered(&alpha, &bravo);
+    let mut seen = Vec::new();
+    let mut stored = None;
+    while let Ok(line) = events.recv_timeout(Duration::from_secs(20)) {
+        let event: Value = serde_json::from_str(&line).expect("one JSON event per line");
+        seen.push(event["event"].as_str().unwrap_or_default().to_owned());
+        if event["event"] == "message_stored" {
+            stored = Some(event);
+            break;
+        }
+    }
+    let stored = stored.unwrap_or_else(|| panic!("no message_stored among {seen:?}"));
+    assert_eq!(stored["peer"], "Alpha");
+    assert_eq!(stored["precedence"], "flash");
+    assert_eq!(stored["id"], id.trim());
+    assert!(seen.iter().any(|e| e == "channel_state"), "{seen:?}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    // With no daemon there is nothing to watch: the daemon is unreachable (exit code 5).
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+    let none = bravo.cli(&["watch"]).unwrap();
+    assert_eq!(none.status.code(), Some(5));
+}
+
+#[test]
+fn json_outputs_keep_every_field_scripts_read() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    let station = ["name", "lang", "listen", "fingerprint"];
+    let peer = [
+        "name",
+        "fingerprint",
+        "channels",
+        "out_seq",
+        "outbox_depth",
+        "peer_receipt_upto",
+        "in_head",
+        "in_pending",
+    ];
+    let stopped = alpha.json(&["status"]).unwrap();
+    has_fields(
+        &stopped,
+        &["station", "daemon", "peers", "alarms"],
+        "stopped status",
+    );
+    has_fields(&stopped["station"], &station, "station");
+    has_fields(&stopped["peers"][0], &peer, "stopped peer");
+    has_fields(
+        &stopped["peers"][0]["channels"][0],
+        &["kind", "target", "state"],
+        "channel",
+    );
+    has_fields(&stopped["alarms"], &["total", "recent"], "alarms");
+
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    alpha.ok(&["send", "Bravo", "fields"]).unwrap();
+    await_all_delivered(&alpha, &bravo);
+    let live = alpha.json(&["status"]).unwrap();
+    has_fields(
+        &live,
+        &[
+            "station", "daemon", "now_ms", "uptime_s", "peers", "rejected", "queues", "alarms",
+        ],
+        "live status",
+    );
+    has_fields(&live["peers"][0], &peer, "live peer");
+    has_fields(
+        &live["peers"][0]["counters"],
+        &[
+            "envelopes_accepted",
+            "duplicates_dropped",
+            "receipts_accepted",
+            "frames_transmitted",
+            "retransmissions",
+            "rejected",
+            "alarms",
+        ],
+        "peer counters",
+    );
+    let channel = &live["peers"][0]["channels"][0];
+    has_fields(
+        channel,
+        &[
+            "kind",
+            "target",
+            "state",
+            "since_ms",
+            "rtt_ms",
+            "changes",
+            "last_error",
+            "transitions",
+            "counters",
+        ],
+        "live channel",
+    );
+    has_fields(
+        &channel["counters"],
+        &[
+            "envelopes_sent",
+            "receipts_sent",
+            "envelopes_received",
+            "receipts_received",
+            "duplicates_dropped",
+            "rejected",
+            "queue_full",
+            "envelopes_stored_at_relay",
+            "receipts_stored_at_relay",
+        ],
+        "channel counters",
+    );
+    has_fields(
+        &live["rejected"],
+        &["frames", "handshakes", "cards"],
+        "rejected",
+    );
+    has_fields(
+        &live["queues"],
+        &[
+            "inputs_max",
+            "frames_dropped",
+            "api_clients_max",
+            "api_clients_refused",
+        ],
+        "queues",
+    );
+    has_fields(
+        &bravo.inbox().unwrap()[0],
+        &[
+            "id",
+            "from",
+            "from_fingerprint",
+            "seq",
+            "precedence",
+            "lang",
+            "text",
+            "sent_at",
+            "received_at",
+        ],
+        "inbox",
+    );
+    has_fields(
+        &alpha.outbox().unwrap()[0],
+        &[
+            "id",
+            "to",
+            "to_fingerprint",
+            "seq",
+            "precedence",
+            "text",
+            "created_at",
+            "state",
+            "delivered_at",
+        ],
+        "outbox",
+    );
+    has_fields(
+        &alpha.json(&["peer", "list"]).unwrap()[0],
+        &["name", "fingerprint", "address", "lang", "added_ms"],
+        "peer list",
+    );
+    let channels = alpha.json(&["channel", "list"]).unwrap();
+    has_fields(
+        &channels[0],
+        &["peer", "kind", "target", "state"],
+        "channel list",
+    );
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}

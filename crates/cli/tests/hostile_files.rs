@@ -1,0 +1,243 @@
+//! Files from shared folders and removable media are hostile: a link to `/dev/zero`, a FIFO, a
+//! link to a private file, links planted where a writer might put its temporary files. None of
+//! them stops, blocks or fools a station; each is set aside unread and reported.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{await_channel, await_inbox, exe, paired_without_direct, send_all, texts};
+use parley_testkit::harness::{StationProcess, wait_until};
+
+/// Longest a command given a hostile file may take, in seconds: it must never block.
+const HOSTILE_COMMAND_TIMEOUT_S: u64 = 10;
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+}
+
+/// The bundle name `from` writes for `to`, as drop folders expect it.
+fn bundle_name(from: &StationProcess, to: &StationProcess, n: u32) -> String {
+    let compact = |s: &StationProcess| s.fingerprint().expect("fingerprint").replace('-', "");
+    format!("parley-{}-to-{}-1-{n}.bundle", compact(from), compact(to))
+}
+
+/// Runs `parley --home HOME args` and returns its exit code, failing if it takes too long.
+fn exit_code_within(station: &StationProcess, args: &[&str]) -> i32 {
+    let mut child = Command::new(exe())
+        .arg("--home")
+        .arg(&station.home)
+        .args(args)
+        .env_remove("PARLEY_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut code = None;
+    let finished = wait_until(Duration::from_secs(HOSTILE_COMMAND_TIMEOUT_S), || {
+        code = child.try_wait().expect("waits").map(|status| status.code());
+        code.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        panic!("parley {args:?} did not finish within {HOSTILE_COMMAND_TIMEOUT_S} s");
+    }
+    code.flatten().expect("exited")
+}
+
+fn courier_counter(station: &StationProcess, field: &str) -> serde_json::Value {
+    let status = station.json(&["status"]).expect("status");
+    status["peers"][0]["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["kind"] == "courier")
+        .map(|c| match field {
+            "last_refused_file" => c[field].clone(),
+            _ => c["counters"][field].clone(),
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired_without_direct(root.path());
+    let drop = root.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    let drop_text = drop.to_str().unwrap();
+    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
+        station.fast_heartbeats().unwrap();
+        station
+            .ok(&["channel", "add", peer, "courier", drop_text])
+            .unwrap();
+    }
+    // A private file outside the folder, and a victim for planted links.
+    let secret = root.path().join("secret");
+    std::fs::write(&secret, b"the crown jewels").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    // Traps under names Bravo reads: a link to a device, a FIFO, a link to the secret.
+    let zero = drop.join(bundle_name(&alpha, &bravo, 1));
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let fifo = drop.join(bundle_name(&alpha, &bravo, 2));
+    mkfifo(&fifo);
+    let private = drop.join(bundle_name(&alpha, &bravo, 3));
+    std::os::unix::fs::symlink(&secret, &private).unwrap();
+    // Links planted where a writer with predictable names would put its temporary files.
+    for n in 1..=20 {
+        let name = bundle_name(&alpha, &bravo, n);
+        for planted in [format!(".{name}.tmp"), format!("{name}.tmp")] {
+            std::os::unix::fs::symlink(&victim, drop.join(planted)).unwrap();
+        }
+    }
+
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    await_channel(&bravo, "Alpha", "courier", "up");
+    let refused = wait_until(Duration::from_secs(20), || {
+        courier_counter(&bravo, "files_refused").as_u64() >= Some(3)
+    });
+    assert!(refused, "the three traps are reported");
+    let last = courier_counter(&bravo, "last_refused_file");
+    assert!(
+        last.as_str().is_some_and(|s| s.contains(".bundle")),
+        "{last}"
+    );
+    // Each trap was set aside without being followed or read.
+    for trap in [&zero, &fifo, &private] {
+        let mut aside = trap.as_os_str().to_owned();
+        aside.push(".rejected");
+        let aside = std::path::PathBuf::from(aside);
+        let metadata = std::fs::symlink_metadata(&aside).expect("set aside");
+        assert!(
+            !metadata.is_file(),
+            "{} is still what it was",
+            aside.display()
+        );
+        assert!(std::fs::symlink_metadata(trap).is_err());
+    }
+    // Traffic flows through the same folder, and nothing outside it was touched.
+    let sent = texts("through the folder", 0..5);
+    send_all(&alpha, "Bravo", &sent);
+    await_inbox(&bravo, "Alpha", &sent);
+    assert_eq!(std::fs::read(&secret).unwrap(), b"the crown jewels");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    assert!(bravo.is_running() && alpha.is_running());
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}
+
+#[test]
+fn courier_import_and_transcript_verify_refuse_what_is_not_a_regular_file_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired_without_direct(root.path());
+    let fifo = root.path().join("bundle.fifo");
+    mkfifo(&fifo);
+    let zero = root.path().join("zero.bundle");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for running in [false, true] {
+        if running {
+            alpha.start().unwrap();
+        }
+        for path in [&fifo, &zero] {
+            let path = path.to_str().unwrap();
+            assert_eq!(exit_code_within(&alpha, &["courier", "import", path]), 4);
+        }
+        assert_eq!(
+            exit_code_within(&alpha, &["courier", "import", "/dev/zero"]),
+            4
+        );
+        // The station was not held: it answers at once.
+        assert_eq!(exit_code_within(&alpha, &["status"]), 0);
+    }
+    alpha.stop().unwrap();
+    assert_eq!(
+        exit_code_within(&alpha, &["transcript", "verify", "/dev/zero"]),
+        3
+    );
+    let fifo = fifo.to_str().unwrap();
+    assert_eq!(exit_code_within(&alpha, &["transcript", "verify", fifo]), 3);
+    // With no daemon, nothing was left holding the station: it starts.
+    alpha.start().unwrap();
+    alpha.stop().unwrap();
+}
+
+#[test]
+fn a_drop_folder_anyone_can_replace_files_in_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired_without_direct(root.path());
+    let drop = root.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    alpha.fast_heartbeats().unwrap();
+    alpha
+        .ok(&["channel", "add", "Bravo", "courier", drop.to_str().unwrap()])
+        .unwrap();
+    std::fs::set_permissions(&drop, std::fs::Permissions::from_mode(0o777)).unwrap();
+    alpha.start().unwrap();
+    let reason = wait_until(Duration::from_secs(20), || {
+        let status = alpha.json(&["status"]).unwrap();
+        let channel = status["peers"][0]["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "courier")
+            .cloned()
+            .unwrap();
+        channel["state"] == "down"
+            && channel["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("sticky bit"))
+    });
+    assert!(
+        reason,
+        "a world-writable folder is refused, with the reason"
+    );
+    // The sticky bit makes it safe: only a file's owner may replace or remove it.
+    std::fs::set_permissions(&drop, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    await_channel(&alpha, "Bravo", "courier", "up");
+    alpha.stop().unwrap();
+}
+
+#[test]
+fn a_station_whose_secrets_others_can_read_refuses_to_run() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired_without_direct(root.path());
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let store = alpha.home.join("store.sqlite");
+    assert_eq!(mode(&store), 0o600, "the store is created private");
+    assert_eq!(mode(&alpha.home.join("identity.key")), 0o600);
+    assert_eq!(mode(&alpha.home), 0o700);
+    alpha.start().unwrap();
+    for journal in ["store.sqlite-wal", "store.sqlite-shm"] {
+        let path = alpha.home.join(journal);
+        assert_eq!(mode(&path), 0o600, "{journal}");
+    }
+    alpha.stop().unwrap();
+
+    for (path, open) in [(store.clone(), 0o644), (alpha.home.clone(), 0o755)] {
+        let private = mode(&path);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).unwrap();
+        let output = alpha.cli(&["run"]).unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", path.display());
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains("chmod") && error.contains("other users"),
+            "{error}"
+        );
+        let send = alpha.cli(&["send", "Bravo", "x"]).unwrap();
+        assert_eq!(send.status.code(), Some(1));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(private)).unwrap();
+    }
+    alpha.start().unwrap();
+    alpha.stop().unwrap();
+}

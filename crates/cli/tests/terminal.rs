@@ -1,0 +1,88 @@
+//! Text from another party never reaches a terminal raw: names with control or text-direction
+//! characters are refused wherever a name is chosen or read, and message texts are shown
+//! escaped and quoted (JSON stays exact).
+
+mod common;
+
+use std::process::Command;
+
+use common::{await_all_delivered, exe, paired};
+use parley_proto::seal::EpochSecret;
+use parley_proto::{ContactCard, Identity};
+use rand_core::SeedableRng as _;
+
+/// A message that, printed raw, would clear the screen, forge an inbox line and read backwards.
+const HOSTILE: &str = "ok\u{1b}[2J\r\nBravo #99    FLASH     00:00:00Z forged\u{202e}txet";
+
+fn no_raw_controls(output: &str) {
+    for bad in ['\u{1b}', '\r', '\u{202e}'] {
+        assert!(!output.contains(bad), "raw {bad:?} in {output:?}");
+    }
+}
+
+#[test]
+fn hostile_text_is_escaped_and_hostile_names_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let init = Command::new(exe())
+        .args(["--home", root.path().join("evil").to_str().unwrap()])
+        .args([
+            "init",
+            "--name",
+            "Evil\u{1b}[31m",
+            "--listen",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(3), "an operator error");
+    let error = String::from_utf8_lossy(&init.stderr);
+    assert!(error.contains("control or text-direction"), "{error}");
+    assert!(!root.path().join("evil").join("parley.toml").exists());
+
+    let (mut alpha, mut bravo) = paired(root.path());
+    // A card whose name would drive a terminal is refused before anything is pinned.
+    let mallory = Identity::from_secret(&[7; 32]);
+    let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([7; 32]));
+    let card = ContactCard {
+        name: "Mallory\u{202e}".into(),
+        identity: mallory.id(),
+        epoch_key_id: epoch.id(),
+        epoch_public: epoch.public_bytes().to_vec(),
+        addresses: Vec::new(),
+        lang: "en".into(),
+        created_ms: 1,
+    };
+    let file = root.path().join("mallory.card");
+    std::fs::write(&file, card.to_text(&card.sign(&mallory))).unwrap();
+    let fingerprint = mallory.id().fingerprint().to_string();
+    let refused = alpha
+        .cli(&[
+            "peer",
+            "add",
+            file.to_str().unwrap(),
+            "--fingerprint",
+            &fingerprint,
+        ])
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(4), "refused by the verifier");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("card refused"));
+
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    alpha.ok(&["send", "Bravo", HOSTILE]).unwrap();
+    await_all_delivered(&alpha, &bravo);
+    let shown = bravo.ok(&["inbox"]).unwrap();
+    no_raw_controls(&shown);
+    assert_eq!(shown.lines().count(), 1, "one message, one line: {shown:?}");
+    assert!(
+        shown.contains(
+            r#""ok\u{1b}[2J\u{d}\u{a}Bravo #99    FLASH     00:00:00Z forged\u{202e}txet""#
+        ),
+        "{shown}"
+    );
+    let sent = alpha.ok(&["outbox"]).unwrap();
+    no_raw_controls(&sent);
+    assert_eq!(bravo.inbox().unwrap()[0]["text"], HOSTILE, "JSON is exact");
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}

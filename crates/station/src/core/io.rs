@@ -1,0 +1,238 @@
+//! What goes in and out of the station core: inputs (commands, frames, health), the commits
+//! it hands out, and the outputs it releases once they are durable.
+
+use std::sync::Arc;
+
+use parley_channels::{Signal, Via};
+use parley_proto::{ChannelId, ChannelKind, Precedence, StationId, StoreOp};
+use parley_store::AdminOp;
+
+use crate::api::{ApiError, Event, Reply};
+
+/// An operator's command, with the files it needs already read ([`crate::api::edge`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Send a message.
+    Send {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Precedence.
+        precedence: Precedence,
+        /// The text.
+        text: String,
+    },
+    /// Pin a peer from its card.
+    PeerAdd {
+        /// Armoured card text.
+        card: String,
+        /// Fingerprint confirmed out of band.
+        fingerprint: String,
+        /// Direct address overriding the card's.
+        address: Option<String>,
+    },
+    /// Add a relay or courier channel.
+    ChannelAdd {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// `relay` or `courier`.
+        kind: ChannelKind,
+        /// Relay URL or drop folder.
+        target: String,
+        /// The relay's armoured card.
+        card: Option<String>,
+        /// The relay's fingerprint.
+        fingerprint: Option<String>,
+    },
+    /// Build a courier bundle for a peer (the caller writes it).
+    Export {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
+    /// Import a courier bundle's bytes.
+    Import {
+        /// The bundle.
+        bytes: Vec<u8>,
+        /// Keep frames that verify on their own when the bundle's signature fails.
+        salvage: bool,
+    },
+    /// The status report.
+    Status,
+}
+
+/// Names an operator request until its answer is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Names something a transport waits to hear is committed (a relay batch, a folder's bundle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AckId(pub u64);
+
+/// What reaches the core.
+#[derive(Debug)]
+pub enum Input {
+    /// An operator command; answered by an [`Output::Reply`] after the commit it needs.
+    Command {
+        /// Names the answer.
+        id: RequestId,
+        /// The command.
+        command: Command,
+    },
+    /// A frame from a transport.
+    Frame {
+        /// The transport.
+        via: Via,
+        /// The frame.
+        bytes: Vec<u8>,
+    },
+    /// Frames fetched together (a relay mailbox); acknowledged after their commit.
+    Batch {
+        /// The transport.
+        via: Via,
+        /// The frames.
+        frames: Vec<Vec<u8>>,
+        /// Names the acknowledgement.
+        ack: AckId,
+    },
+    /// A bundle from a drop folder; acknowledged (or refused) after its commit.
+    Bundle {
+        /// The folder.
+        via: Via,
+        /// The bundle's bytes.
+        bytes: Vec<u8>,
+        /// Names the acknowledgement.
+        ack: AckId,
+    },
+    /// A transport's health.
+    Health {
+        /// The transport.
+        via: Via,
+        /// What it saw.
+        signal: Signal,
+    },
+    /// A relay confirmed storing frames for `peer`.
+    Stored {
+        /// The relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Envelopes among them.
+        envelopes: u64,
+        /// Receipts among them.
+        receipts: u64,
+    },
+    /// A frame over the frame limit arrived on a transport and was refused unread.
+    Oversized {
+        /// The transport.
+        via: Via,
+    },
+    /// A file in a drop folder was refused unread.
+    FileRefused {
+        /// The folder.
+        via: Via,
+        /// The file's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A pinned peer dialled us.
+    Dialled {
+        /// The peer.
+        peer: StationId,
+    },
+}
+
+/// A transport to start (the daemon does; the simulator wires its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Pin a peer on the direct channel and, if it has an address, dial it.
+    Direct {
+        /// The peer.
+        peer: StationId,
+        /// Its direct address, if any.
+        address: Option<String>,
+    },
+    /// A relay's tasks.
+    Relay {
+        /// Its number.
+        via: Via,
+        /// Its URL.
+        url: String,
+        /// Its pinned identity.
+        relay: StationId,
+    },
+    /// A drop folder's thread.
+    Folder {
+        /// Its number.
+        via: Via,
+        /// The folder.
+        dir: String,
+    },
+}
+
+/// What the core releases.
+#[derive(Debug)]
+pub enum Output {
+    /// The answer to an operator command.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// Its answer.
+        result: Result<Reply, ApiError>,
+    },
+    /// What a transport waited for: its batch or bundle is committed, or refused.
+    Ack {
+        /// The acknowledgement.
+        ack: AckId,
+        /// Why it was refused, if it was.
+        result: Result<(), String>,
+    },
+    /// Something for subscribers.
+    Event(Event),
+    /// A transport to start.
+    Start(Start),
+    /// A peer dialled us: replace our outgoing connection to it.
+    Kick(StationId),
+}
+
+/// A frame to put on a transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The transport.
+    pub via: Via,
+    /// The peer it is for.
+    pub peer: StationId,
+    /// The frame.
+    pub frame: Arc<[u8]>,
+    pub(super) channel: ChannelId,
+}
+
+/// Durable changes to commit in one transaction, administrative ones first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// Pairings and new channels.
+    pub admin: Vec<AdminOp>,
+    /// The protocol's ops.
+    pub ops: Vec<StoreOp>,
+}
+
+impl Commit {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.admin.is_empty() && self.ops.is_empty()
+    }
+}
+
+/// What the I/O layer counted, for status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Incoming direct handshakes refused.
+    pub handshakes_rejected: u64,
+    /// Unasked frames dropped because the input queue was full.
+    pub frames_dropped: u64,
+    /// Most reports the input queue holds.
+    pub inputs_max: u64,
+    /// Most API connections served at once.
+    pub api_clients_max: u64,
+    /// API connections refused because that many were open.
+    pub api_clients_refused: u64,
+}

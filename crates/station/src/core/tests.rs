@@ -1,0 +1,169 @@
+//! The core's release rule on both sides of a commit: nothing that depends on a write is
+//! released before the write is committed, and when a commit fails, answers say so while
+//! acknowledgements are withheld (so transports keep what they hold).
+
+use parley_channels::{Signal, Via};
+use parley_proto::seal::EpochSecret;
+use parley_proto::{Identity, Precedence, StationId};
+use parley_store::Store;
+use rand_core::SeedableRng as _;
+
+use super::{AckId, Command, Input, Mode, Output, RequestId, Station};
+use crate::api::{ErrorClass, Reply};
+use crate::home::Config;
+use crate::node::{commit_all, load};
+
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// A station core over an in-memory store.
+fn station(name: &str, seed: u8) -> (Station, Store) {
+    let identity = Identity::from_secret(&[seed; 32]);
+    let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([seed; 32]));
+    let mut store = Store::open_in_memory().expect("opens");
+    store
+        .init_station(name, "en", identity.id().0, &epoch, NOW_MS)
+        .expect("initialises");
+    let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(&store, identity, &config, [seed; 32]).expect("loads");
+    let core = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    (core, store)
+}
+
+/// Alpha, paired with Bravo and committed, its direct channel up; and Bravo's id.
+fn paired_alpha() -> (Station, Store, StationId) {
+    let (mut alpha, mut store) = station("Alpha", 1);
+    let (bravo, _) = station("Bravo", 2);
+    let (card, bytes) = bravo.card();
+    let command = Command::PeerAdd {
+        card: card.to_text(&bytes),
+        fingerprint: card.identity.fingerprint().to_string(),
+        address: None,
+    };
+    alpha.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(1),
+            command,
+        },
+    );
+    commit_all(&mut alpha, &mut store).expect("commits");
+    while alpha.poll_output().is_some() {}
+    let via = Via::Direct(card.identity);
+    let signal = Signal::Connected { rtt_us: Some(500) };
+    alpha.handle(NOW_MS, Input::Health { via, signal });
+    commit_all(&mut alpha, &mut store).expect("commits");
+    while alpha.poll_output().is_some() {}
+    (alpha, store, card.identity)
+}
+
+fn send(core: &mut Station, id: u64) {
+    let command = Command::Send {
+        peer: "Bravo".into(),
+        precedence: Precedence::Flash,
+        text: "hello".into(),
+    };
+    core.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(id),
+            command,
+        },
+    );
+}
+
+fn outputs(core: &mut Station) -> Vec<Output> {
+    std::iter::from_fn(|| core.poll_output()).collect()
+}
+
+#[test]
+fn nothing_leaves_before_its_commit() {
+    let (mut alpha, mut store, _) = paired_alpha();
+    while alpha.poll_transmit(NOW_MS).is_some() {}
+    commit_all(&mut alpha, &mut store).expect("commits");
+    send(&mut alpha, 7);
+    let batch = Input::Batch {
+        via: Via::Relay(0),
+        frames: Vec::new(),
+        ack: AckId(9),
+    };
+    alpha.handle(NOW_MS, batch);
+    assert!(
+        outputs(&mut alpha).is_empty(),
+        "no answer before the commit"
+    );
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_none(),
+        "no frame before the commit"
+    );
+    let commit = alpha.poll_commit().expect("the send writes");
+    assert!(alpha.poll_commit().is_none(), "one commit at a time");
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_none(),
+        "nor while it is under way"
+    );
+    store
+        .commit_batch(&commit.admin, &commit.ops)
+        .expect("commits");
+    alpha.commit_done(Ok(()));
+    let released = outputs(&mut alpha);
+    assert!(released.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            id: RequestId(7),
+            result: Ok(Reply::Sent(_))
+        }
+    )));
+    assert!(released.iter().any(|o| matches!(
+        o,
+        Output::Ack {
+            ack: AckId(9),
+            result: Ok(())
+        }
+    )));
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_some(),
+        "the message leaves now"
+    );
+}
+
+#[test]
+fn a_failed_commit_answers_with_the_failure_withholds_acknowledgements_and_stops_the_core() {
+    let (mut alpha, _store, _) = paired_alpha();
+    while alpha.poll_transmit(NOW_MS).is_some() {}
+    let pending = alpha.poll_commit();
+    if pending.is_some() {
+        alpha.commit_done(Ok(()));
+    }
+    send(&mut alpha, 7);
+    let bundle = Input::Bundle {
+        via: Via::Folder(0),
+        bytes: b"not even a bundle".to_vec(),
+        ack: AckId(3),
+    };
+    alpha.handle(NOW_MS, bundle);
+    alpha.poll_commit().expect("the send writes");
+    alpha.commit_done(Err("disk full".into()));
+    let released = outputs(&mut alpha);
+    assert_eq!(released.len(), 1, "the answer alone: {released:?}");
+    match &released[0] {
+        Output::Reply {
+            id: RequestId(7),
+            result: Err(error),
+        } => {
+            assert_eq!(error.class, ErrorClass::Local);
+            assert!(error.message.contains("disk full"), "{error}");
+            assert!(
+                error.message.contains("nothing of this was stored"),
+                "{error}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(alpha.failed(), Some("disk full"));
+    send(&mut alpha, 8);
+    assert!(
+        alpha.poll_commit().is_none(),
+        "a failed core commits nothing more"
+    );
+    assert!(alpha.poll_transmit(NOW_MS).is_none(), "and sends nothing");
+}
