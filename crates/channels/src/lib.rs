@@ -19,6 +19,7 @@
 mod backoff;
 pub mod courier;
 pub mod direct;
+pub mod log_limit;
 pub mod relay;
 pub mod report;
 pub mod tls;

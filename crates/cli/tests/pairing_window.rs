@@ -30,14 +30,23 @@ fn a_refused_dialler_backs_off_and_connects_once_pinned() {
     let failures = log.matches("cannot reach the peer").count();
     eprintln!("{refused} handshakes refused in {WINDOW:?}; {failures} failure log lines");
     assert!(refused >= 1, "Alpha tried");
-    assert!(refused <= ATTEMPTS_MAX, "{refused} attempts in {WINDOW:?}: no backoff");
-    assert!(failures <= 3, "one line per change of reason, not per attempt: {failures}");
+    assert!(
+        refused <= ATTEMPTS_MAX,
+        "{refused} attempts in {WINDOW:?}: no backoff"
+    );
+    assert!(
+        failures <= 3,
+        "one line per change of reason, not per attempt: {failures}"
+    );
 
     let started = Instant::now();
     bravo.pin(&alpha, root.path()).unwrap();
     await_channel(&alpha, "Bravo", "direct", "up");
     await_channel(&bravo, "Alpha", "direct", "up");
-    eprintln!("both directions up {:?} after the second pinning", started.elapsed());
+    eprintln!(
+        "both directions up {:?} after the second pinning",
+        started.elapsed()
+    );
     alpha.stop().unwrap();
     bravo.stop().unwrap();
 }

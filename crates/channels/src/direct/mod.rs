@@ -10,11 +10,12 @@
 //! On a unidirectional stream a frame is a `u32` big-endian length followed by that many bytes,
 //! at most [`FRAME_SIZE_MAX_BYTES`].
 
+mod admission;
 pub mod task;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -53,8 +54,6 @@ const _: () = assert!(
 const SERVER_NAME: &str = "parley";
 /// Subject common name of our self-signed certificates; never checked.
 const CERTIFICATE_SUBJECT: &str = "parley station";
-/// Incoming handshakes run concurrently; beyond this many, new attempts are refused.
-const HANDSHAKES_IN_FLIGHT_MAX: usize = 16;
 /// Authenticated connections waiting for [`DirectEndpoint::accept`]; beyond, they are closed.
 const ACCEPT_QUEUE_MAX: usize = 16;
 /// Unidirectional streams a peer may have open at once on one connection.
@@ -68,35 +67,65 @@ const CLOSE_CODE_IDENTITY: VarInt = VarInt::from_u32(2);
 /// Stream stop code sent when the peer announced a frame over the limit.
 const STOP_CODE_FRAME_TOO_LARGE: VarInt = VarInt::from_u32(1);
 
-/// Set of pinned peer identity keys (raw 32-byte Ed25519 public keys); shared and updatable
-/// while running. Clones share the same set.
+/// Set of pinned peer identity keys (raw 32-byte Ed25519 public keys), and the IP addresses
+/// those peers are configured at; shared and updatable while running. Clones share the same
+/// set.
 #[derive(Clone, Default)]
-pub struct PinnedKeys(Arc<RwLock<HashSet<[u8; 32]>>>);
+pub struct PinnedKeys(Arc<RwLock<Pinned>>);
+
+#[derive(Default)]
+struct Pinned {
+    keys: HashSet<[u8; 32]>,
+    ips: HashSet<IpAddr>,
+}
 
 impl PinnedKeys {
     /// A set holding `keys`.
     pub fn new(keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
-        Self(Arc::new(RwLock::new(keys.into_iter().collect())))
+        let pinned = Pinned {
+            keys: keys.into_iter().collect(),
+            ips: HashSet::new(),
+        };
+        Self(Arc::new(RwLock::new(pinned)))
     }
 
     /// Pins `key`; returns whether it was new. Applies to handshakes that start afterwards.
     pub fn insert(&self, key: [u8; 32]) -> bool {
         // A panic elsewhere cannot leave a HashSet half-inserted, so poisoning is harmless.
-        let mut keys = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        keys.insert(key)
+        let mut pinned = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        pinned.keys.insert(key)
     }
 
     /// Whether `key` is pinned.
     pub fn contains(&self, key: &[u8; 32]) -> bool {
-        let keys = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        keys.contains(key)
+        let pinned = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        pinned.keys.contains(key)
+    }
+
+    /// Records that a pinned peer is configured at `ip`. Under a handshake flood, handshakes
+    /// from there (once their address is validated) may use the slots kept for peers and are
+    /// not held to the per-source limit, so a flood cannot lock a peer out.
+    pub fn insert_peer_ip(&self, ip: IpAddr) {
+        let mut pinned = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        pinned.ips.insert(ip.to_canonical());
+    }
+
+    /// Whether a pinned peer is configured at `ip`.
+    pub fn is_peer_ip(&self, ip: IpAddr) -> bool {
+        let pinned = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        pinned.ips.contains(&ip.to_canonical())
     }
 }
 
 impl fmt::Debug for PinnedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        write!(f, "PinnedKeys({} keys)", keys.len())
+        let pinned = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        write!(
+            f,
+            "PinnedKeys({} keys, {} peer addresses)",
+            pinned.keys.len(),
+            pinned.ips.len()
+        )
     }
 }
 
@@ -211,8 +240,9 @@ pub enum DirectError {
 /// A QUIC endpoint that both dials and accepts direct-channel connections.
 ///
 /// Must be created inside a tokio runtime. Incoming handshakes run concurrently in a background
-/// task (at most 16 at once); dropping the endpoint stops accepting but leaves established
-/// connections open.
+/// task, admitted as [`admission`] says (address validation under load, per-source and total
+/// bounds, slots kept for pinned peers); dropping the endpoint stops accepting but leaves
+/// established connections open.
 pub struct DirectEndpoint {
     endpoint: quinn::Endpoint,
     tls: TlsIdentity,
@@ -381,24 +411,81 @@ async fn run_acceptor(
     frame_size_max_bytes: usize,
 ) {
     let mut handshakes = JoinSet::new();
+    let mut table = admission::Table::default();
+    let mut log = HandshakeLog::new();
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if handshakes.len() >= HANDSHAKES_IN_FLIGHT_MAX {
-                    warn!(remote = %incoming.remote_address(), "refused connection: \
-                        {HANDSHAKES_IN_FLIGHT_MAX} handshakes already in flight");
-                    rejected.fetch_add(1, Ordering::Relaxed);
-                    incoming.refuse();
-                } else {
-                    let pinned = pinned.clone();
-                    handshakes.spawn(authenticate(incoming, pinned, frame_size_max_bytes));
+                let remote = incoming.remote_address();
+                let arrival = admission::Arrival {
+                    ip: remote.ip().to_canonical(),
+                    validated: incoming.remote_address_validated(),
+                    may_retry: incoming.may_retry(),
+                    peer_ip: pinned.is_peer_ip(remote.ip()),
+                };
+                match table.decide(&arrival) {
+                    admission::Decision::Admit => {
+                        let task = handshakes
+                            .spawn(authenticate(incoming, pinned.clone(), frame_size_max_bytes));
+                        table.admitted(task.id(), arrival.ip);
+                    }
+                    admission::Decision::Retry => {
+                        log.note(admission::RETRY_LOG_REASON, &remote);
+                        // Stateless: costs one packet and no slot. An attacker that cannot
+                        // receive at its claimed address never comes back.
+                        if let Err(error) = incoming.retry() {
+                            error.into_incoming().ignore();
+                        }
+                    }
+                    admission::Decision::Refuse(reason) => {
+                        rejected.fetch_add(1, Ordering::Relaxed);
+                        log.note(reason, &remote);
+                        incoming.refuse();
+                    }
                 }
             }
-            Some(joined) = handshakes.join_next() => deliver(joined, &rejected, &queue),
+            Some(joined) = handshakes.join_next_with_id() => {
+                let id = match &joined {
+                    Ok((id, _)) => *id,
+                    Err(error) => error.id(),
+                };
+                table.finished(id);
+                deliver(joined.map(|(_, done)| done), &rejected, &queue, &mut log);
+            }
         }
     }
     // Dropping `handshakes` aborts the pending ones; dropping `queue` ends `accept`.
+}
+
+/// Once per this long, at most, a kind of handshake refusal is logged, in milliseconds.
+const HANDSHAKE_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// Warnings about refused handshakes, at most one per reason per
+/// [`HANDSHAKE_LOG_INTERVAL_MS`]: a flood must not flood the log too.
+struct HandshakeLog {
+    started: std::time::Instant,
+    limit: crate::log_limit::LogLimit,
+}
+
+impl HandshakeLog {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            limit: crate::log_limit::LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS),
+        }
+    }
+
+    fn note(&mut self, reason: &'static str, remote: &SocketAddr) {
+        self.note_with(reason, remote, &"");
+    }
+
+    fn note_with(&mut self, reason: &'static str, remote: &SocketAddr, detail: &dyn fmt::Display) {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        if let Some(held_back) = self.limit.admit(now_ms, reason) {
+            warn!(%remote, held_back, "{reason}{detail}");
+        }
+    }
 }
 
 /// Completes one incoming handshake and checks the client's identity.
@@ -433,6 +520,7 @@ fn deliver(
     joined: Result<(SocketAddr, Result<DirectConnection, DirectError>), JoinError>,
     rejected: &AtomicU64,
     queue: &mpsc::Sender<DirectConnection>,
+    log: &mut HandshakeLog,
 ) {
     match joined {
         Err(error) => {
@@ -441,11 +529,19 @@ fn deliver(
         }
         Ok((remote, Err(error))) => {
             rejected.fetch_add(1, Ordering::Relaxed);
-            warn!(%remote, "refused incoming connection: {error}");
+            let reason = match error {
+                DirectError::NotPinned { .. } => "refused incoming connection: ",
+                DirectError::InvalidPeerIdentity(_) => "refused incoming connection: ",
+                _ => "incoming handshake failed: ",
+            };
+            log.note_with(reason, &remote, &error);
         }
         Ok((remote, Ok(connection))) => {
             if let Err(full_or_closed) = queue.try_send(connection) {
-                warn!(%remote, "closing authenticated connection: accept queue full or closed");
+                log.note(
+                    "closing authenticated connection: accept queue full or closed",
+                    &remote,
+                );
                 full_or_closed
                     .into_inner()
                     .connection

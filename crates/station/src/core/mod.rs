@@ -22,17 +22,15 @@ mod commands;
 mod courier;
 pub mod health;
 mod io;
-mod refusals;
 mod status;
 #[cfg(test)]
 mod tests;
 
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
-pub use refusals::REFUSAL_LOG_INTERVAL_MS;
-use refusals::RefusalLog;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use parley_channels::log_limit::LogLimit;
 use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
 use parley_proto::seal::EpochSecret;
@@ -47,6 +45,11 @@ use crate::api::status::{AlarmRecord, Alarms};
 use crate::api::{ApiError, ErrorClass, Event};
 use crate::error::StationError;
 use crate::limits::STATUS_ALARMS_MAX;
+
+/// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
+/// between are counted and summed up in the next line, so junk from a peer or a stranger
+/// cannot flood the log.
+pub const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// What a station is configured as, for the core: what its card says and its health rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,7 +157,7 @@ pub struct Station {
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
     io: IoCounters,
-    refusal_log: RefusalLog,
+    refusal_log: LogLimit,
     failed: Option<String>,
     fault: Option<Fault>,
 }
@@ -202,7 +205,7 @@ impl Station {
             transport_refusals: BTreeMap::new(),
             cards_rejected: 0,
             io: IoCounters::default(),
-            refusal_log: RefusalLog::default(),
+            refusal_log: LogLimit::new(REFUSAL_LOG_INTERVAL_MS),
             failed: None,
             fault: None,
         };

@@ -85,6 +85,7 @@ impl Transports {
                         return;
                     }
                 };
+                self.pinned.insert_peer_ip(address.ip());
                 let sender = start_dial(
                     &self.runtime,
                     self.endpoint.clone(),
