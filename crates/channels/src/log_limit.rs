@@ -2,11 +2,14 @@
 //! many were held back: junk from a peer or a stranger must not flood the log.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Rate limit of warnings, one per reason per interval.
 #[derive(Debug)]
 pub struct LogLimit {
     interval_ms: u64,
+    /// The clock of [`Self::admit_now`].
+    started: Instant,
     /// Per reason: when it was last logged (milliseconds, never 0) and how many were held
     /// back since.
     last: BTreeMap<&'static str, (u64, u64)>,
@@ -17,8 +20,15 @@ impl LogLimit {
     pub fn new(interval_ms: u64) -> Self {
         Self {
             interval_ms,
+            started: Instant::now(),
             last: BTreeMap::new(),
         }
+    }
+
+    /// [`Self::admit`] on the monotonic clock.
+    pub fn admit_now(&mut self, reason: &'static str) -> Option<u64> {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        self.admit(now_ms, reason)
     }
 
     /// Whether to log `reason` now (`now_ms` on any clock that does not go back), and if so

@@ -102,6 +102,16 @@ pub enum Report {
         /// Receipts among them.
         receipts: u64,
     },
+    /// A relay refused to store frames for `peer` (a full mailbox, a revoked admission): they
+    /// were not stored, and the protocol resends them later.
+    DepositRefused {
+        /// The relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Why, as the relay said (its HTTP status and reason).
+        reason: String,
+    },
     /// A frame over the frame limit arrived and was refused before it was read (its stream is
     /// stopped): counted, never delivered.
     Oversized {

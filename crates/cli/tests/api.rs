@@ -252,6 +252,7 @@ fn json_outputs_keep_every_field_scripts_read() {
             "queue_full",
             "envelopes_stored_at_relay",
             "receipts_stored_at_relay",
+            "deposits_refused",
         ],
         "channel counters",
     );

@@ -10,7 +10,7 @@ use common::{
     Net, await_all_delivered, await_channel, await_inbox, await_relay_caught_up, channel_counter,
     inbox_texts, send_all, texts,
 };
-use parley_testkit::harness::wait_until;
+use parley_testkit::harness::{StationProcess, wait_until};
 
 /// Heartbeat intervals set by `fast_heartbeats`, in milliseconds.
 const RELAY_HEARTBEAT_MS: u64 = 250;
@@ -266,4 +266,91 @@ fn an_unknown_relay_certificate_is_refused() {
         .clone();
     eprintln!("refusal: {}", relay["last_error"]);
     assert_eq!(relay["counters"]["envelopes_received"], 0);
+}
+
+/// Items a peer's mailbox holds in the deposit-refusal test.
+const MAILBOX_ITEMS_MAX: u64 = 3;
+
+/// A relay that answers heartbeats but refuses deposits (the peer's mailbox is full): the
+/// sender's relay channel shows `degraded` with the relay's reason instead of `up`, heartbeats
+/// do not lift it, and it is `up` again once the relay stores a deposit.
+#[test]
+fn a_relay_refusing_deposits_degrades_the_channel_with_its_reason() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.relay
+        .configure(|config| config.limits.mailbox_items_max = MAILBOX_ITEMS_MAX)
+        .expect("configure the relay");
+    net.cut_direct(true);
+    net.relay.start().expect("start relay");
+    // Bravo stays stopped: nothing drains its mailbox.
+    net.alpha.start().expect("start Alpha");
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    let relay_channel = |station: &StationProcess| {
+        let status = station.json(&["status"]).expect("status");
+        status["peers"][0]["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .find(|c| c["kind"] == "relay")
+            .cloned()
+            .expect("a relay channel")
+    };
+    let refused = |channel: &serde_json::Value| {
+        channel["state"] == "degraded"
+            && channel["deposit_refusal"]
+                .as_str()
+                .is_some_and(|why| why.contains("HTTP 507") && why.contains("quota"))
+    };
+    // Messages until the mailbox is full (the link's first entries count too).
+    let mut sent = 0;
+    while sent < MAILBOX_ITEMS_MAX + 2 {
+        net.alpha
+            .ok(&["send", "Bravo", &format!("fill {sent}")])
+            .expect("send");
+        sent += 1;
+        if wait_until(Duration::from_secs(2), || {
+            refused(&relay_channel(&net.alpha))
+        }) {
+            break;
+        }
+    }
+    assert!(
+        refused(&relay_channel(&net.alpha)),
+        "not degraded after {sent} messages: {:#}",
+        relay_channel(&net.alpha)
+    );
+    // Heartbeats keep being answered; the channel stays degraded, and says why.
+    std::thread::sleep(Duration::from_millis(4 * RELAY_HEARTBEAT_MS));
+    let channel = relay_channel(&net.alpha);
+    assert_eq!(channel["state"], "degraded", "{channel:#}");
+    assert!(channel["counters"]["deposits_refused"].as_u64() >= Some(1));
+    let last = channel["transitions"]
+        .as_array()
+        .expect("transitions")
+        .last()
+        .cloned();
+    let reason = last
+        .as_ref()
+        .and_then(|t| t["reason"].as_str())
+        .unwrap_or("");
+    assert!(reason.contains("the relay refuses deposits"), "{last:?}");
+    let log = std::fs::read_to_string(net.alpha.home.join("daemon-1.log")).expect("log");
+    assert_eq!(
+        log.matches("ALARM: the relay refuses deposits").count(),
+        1,
+        "one alarm line per refusal spell, not per deposit"
+    );
+
+    // Bravo drains its mailbox; the relay stores the next deposit and the channel is up.
+    net.bravo.start().expect("start Bravo");
+    let drained = wait_until(Duration::from_secs(30), || {
+        !inbox_texts(&net.bravo, "Alpha").is_empty()
+    });
+    assert!(drained, "Bravo fetched nothing from its mailbox");
+    net.alpha
+        .ok(&["send", "Bravo", "room again"])
+        .expect("send");
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    assert!(relay_channel(&net.alpha)["deposit_refusal"].is_null());
 }

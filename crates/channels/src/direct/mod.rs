@@ -463,17 +463,11 @@ const HANDSHAKE_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Warnings about refused handshakes, at most one per reason per
 /// [`HANDSHAKE_LOG_INTERVAL_MS`]: a flood must not flood the log too.
-struct HandshakeLog {
-    started: std::time::Instant,
-    limit: crate::log_limit::LogLimit,
-}
+struct HandshakeLog(crate::log_limit::LogLimit);
 
 impl HandshakeLog {
     fn new() -> Self {
-        Self {
-            started: std::time::Instant::now(),
-            limit: crate::log_limit::LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS),
-        }
+        Self(crate::log_limit::LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS))
     }
 
     fn note(&mut self, reason: &'static str, remote: &SocketAddr) {
@@ -481,8 +475,7 @@ impl HandshakeLog {
     }
 
     fn note_with(&mut self, reason: &'static str, remote: &SocketAddr, detail: &dyn fmt::Display) {
-        let now_ms = self.started.elapsed().as_millis() as u64;
-        if let Some(held_back) = self.limit.admit(now_ms, reason) {
+        if let Some(held_back) = self.0.admit_now(reason) {
             warn!(%remote, held_back, "{reason}{detail}");
         }
     }

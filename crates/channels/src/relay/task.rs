@@ -13,11 +13,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{RelayClient, RelayError};
 use crate::backoff::Backoff;
+use crate::log_limit::LogLimit;
 use crate::report::{Inbound, Report, Signal, Via};
 
 /// First delay before retrying a failed deposit or fetch, in milliseconds; doubles up to the
 /// heartbeat interval.
 pub const RELAY_RETRY_MS_MIN: u64 = 100;
+
+/// Once per this long, at most, refused deposits are logged, in milliseconds (the station
+/// shows the channel degraded with the reason meanwhile).
+pub const DEPOSIT_REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Timing of a relay's tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +158,7 @@ impl Relay {
 
     async fn deposit_loop(self, mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>) {
         let mut retry = self.backoff();
+        let mut refusals = LogLimit::new(DEPOSIT_REFUSAL_LOG_INTERVAL_MS);
         while let Some(first) = frames.recv().await {
             let mut batch = vec![first];
             while batch.len() < DEPOSIT_FRAMES_MAX {
@@ -166,16 +172,23 @@ impl Relay {
             for group in batch.chunk_by(|a, b| a.0 == b.0) {
                 let to = group[0].0;
                 let group: Vec<Arc<[u8]>> = group.iter().map(|(_, f)| f.clone()).collect();
-                if !self.deposit(&mut retry, to, &group).await {
+                if !self.deposit(&mut retry, &mut refusals, to, &group).await {
                     return;
                 }
             }
         }
     }
 
-    /// Deposits one recipient's frames, retrying while the relay is unreachable. Returns false
-    /// once the station has stopped.
-    async fn deposit(&self, retry: &mut Backoff, to: StationId, group: &[Arc<[u8]>]) -> bool {
+    /// Deposits one recipient's frames, retrying while the relay is unreachable; a refusal is
+    /// reported, not retried (the protocol resends). Returns false once the station has
+    /// stopped.
+    async fn deposit(
+        &self,
+        retry: &mut Backoff,
+        refusals: &mut LogLimit,
+        to: StationId,
+        group: &[Arc<[u8]>],
+    ) -> bool {
         loop {
             match self.client.deposit(&to, group).await {
                 Ok(()) => {
@@ -193,8 +206,15 @@ impl Relay {
                     return self.inbound.send(stored).await;
                 }
                 Err(RelayError::Refused { status, reason }) => {
-                    tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), "relay refused a deposit");
-                    return true;
+                    if let Some(held_back) = refusals.admit_now("deposit refused") {
+                        tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), held_back, "relay refused a deposit");
+                    }
+                    let refused = Report::DepositRefused {
+                        via: self.via,
+                        peer: to,
+                        reason: format!("HTTP {status}: {reason}"),
+                    };
+                    return self.inbound.send(refused).await;
                 }
                 Err(error) => {
                     tracing::debug!(%error, "relay deposit failed; retrying");

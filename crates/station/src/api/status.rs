@@ -110,6 +110,9 @@ pub struct LiveChannel {
     pub transitions: VecDeque<Transition>,
     /// Per-channel counts since the daemon started.
     pub counters: ChannelCounters,
+    /// Why the relay refused our last deposit, while it refuses them (relay only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit_refusal: Option<String>,
     /// The last file the drop folder refused unread, and why (courier only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refused_file: Option<String>,
@@ -136,6 +139,8 @@ pub struct ChannelCounters {
     pub envelopes_stored_at_relay: u64,
     /// Receipts the relay confirmed it stored (relay channels only).
     pub receipts_stored_at_relay: u64,
+    /// Deposits the relay refused to store (relay channels only).
+    pub deposits_refused: u64,
     /// Files in the drop folder set aside: bundles refused, and files refused unread (not a
     /// regular file, too large) (courier only).
     pub files_refused: u64,

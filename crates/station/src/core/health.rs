@@ -3,7 +3,8 @@
 //!
 //! Rules: a heartbeat answered within the degraded threshold makes a channel up; answered but
 //! slower, degraded. A missed heartbeat degrades an up channel; [`HEALTH_MISSES_DOWN`] misses in
-//! a row make it down. Transports that know at once (a QUIC connection closing after its idle
+//! a row make it down. A relay that answers heartbeats but refuses our deposits keeps the
+//! channel degraded, with its reason, until it stores one again. Transports that know at once (a QUIC connection closing after its idle
 //! timeout, a drop folder that vanished) set the state directly. The protocol sends on every
 //! channel that is not down.
 
@@ -66,6 +67,8 @@ pub struct ChannelHealth {
     pub misses: u32,
     /// Why the last heartbeat failed, until one succeeds.
     pub last_error: Option<String>,
+    /// Why the relay refused our last deposit, until it stores one again.
+    pub deposit_refusal: Option<String>,
     /// State changes since the daemon started.
     pub changes: u64,
     /// The most recent changes, oldest first.
@@ -81,6 +84,7 @@ impl ChannelHealth {
             rtt_us: None,
             misses: 0,
             last_error: None,
+            deposit_refusal: None,
             changes: 0,
             transitions: VecDeque::new(),
         }
@@ -96,7 +100,10 @@ impl ChannelHealth {
         self.rtt_us = Some(rtt_us);
         self.misses = 0;
         self.last_error = None;
-        if rtt_us > degraded_rtt_ms.saturating_mul(1000) {
+        if let Some(refusal) = &self.deposit_refusal {
+            let reason = format!("the relay refuses deposits: {refusal}");
+            self.set(now_ms, Health::Degraded, reason)
+        } else if rtt_us > degraded_rtt_ms.saturating_mul(1000) {
             self.set(
                 now_ms,
                 Health::Degraded,
@@ -122,6 +129,29 @@ impl ChannelHealth {
             )
         } else {
             None
+        }
+    }
+
+    /// The relay refused to store a deposit: an up channel is degraded until it stores one
+    /// again (a down one stays down). Returns the change, if any.
+    pub fn deposit_refused(&mut self, now_ms: u64, reason: &str) -> Option<&Transition> {
+        self.deposit_refusal = Some(reason.to_owned());
+        if self.state != Health::Up {
+            return None;
+        }
+        let reason = format!("the relay refuses deposits: {reason}");
+        self.set(now_ms, Health::Degraded, reason)
+    }
+
+    /// The relay stored a deposit: a channel degraded only by refusals is up again. Returns
+    /// the change, if any.
+    pub fn deposit_stored(&mut self, now_ms: u64, degraded_rtt_ms: u64) -> Option<&Transition> {
+        self.deposit_refusal.take()?;
+        match (self.state, self.rtt_us) {
+            (Health::Degraded, Some(rtt_us)) if self.misses == 0 => {
+                self.answered(now_ms, rtt_us, degraded_rtt_ms)
+            }
+            _ => None,
         }
     }
 
@@ -235,5 +265,33 @@ mod tests {
         }
         assert_eq!(health.transitions.len(), HEALTH_TRANSITIONS_KEPT_MAX);
         assert_eq!(health.changes, HEALTH_TRANSITIONS_KEPT_MAX as u64 + 5);
+    }
+
+    #[test]
+    fn a_relay_refusing_deposits_keeps_the_channel_degraded_until_it_stores_one() {
+        let mut health = ChannelHealth::new(0);
+        assert!(
+            health.deposit_refused(1, "HTTP 507: full").is_none(),
+            "down stays down"
+        );
+        let degraded = health.answered(2, 1_000, 100).unwrap();
+        assert_eq!(degraded.to, Health::Degraded, "answers, but refuses");
+        assert!(degraded.reason.contains("HTTP 507: full"));
+        assert!(
+            health.answered(3, 1_000, 100).is_none(),
+            "heartbeats do not lift it"
+        );
+        assert_eq!(health.deposit_stored(4, 100).unwrap().to, Health::Up);
+        assert!(health.deposit_stored(5, 100).is_none());
+        assert_eq!(
+            health.deposit_refused(6, "HTTP 403: revoked").unwrap().to,
+            Health::Degraded
+        );
+        assert_eq!(health.deposit_refusal.as_deref(), Some("HTTP 403: revoked"));
+        // Stored while also missing heartbeats: the misses decide.
+        assert!(health.missed(7, "timeout").is_none());
+        assert!(health.deposit_stored(8, 100).is_none());
+        assert_eq!(health.state, Health::Degraded);
+        assert_eq!(health.deposit_refusal, None);
     }
 }

@@ -120,6 +120,15 @@ pub enum Input {
         /// Receipts among them.
         receipts: u64,
     },
+    /// A relay refused to store frames for `peer`.
+    DepositRefused {
+        /// The relay.
+        via: Via,
+        /// The recipient.
+        peer: StationId,
+        /// Why, as the relay said.
+        reason: String,
+    },
     /// A frame over the frame limit arrived on a transport and was refused unread.
     Oversized {
         /// The transport.

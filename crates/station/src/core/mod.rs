@@ -35,12 +35,13 @@ use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{
-    Accepted, Body, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, EvidenceKind,
-    Fingerprint, Identity, Keyring, LinkSnapshot, Refused, StationId, StoreOp,
+    Accepted, Body, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent,
+    EvidenceKind, Fingerprint, Identity, Keyring, LinkSnapshot, Refused, StationId, StoreOp,
 };
 use parley_store::{AdminOp, ChannelRow, PeerRow};
 
-use self::channels::ChannelTable;
+use self::channels::{Channel, ChannelTable};
+use self::health::Transition;
 use crate::api::status::{AlarmRecord, Alarms};
 use crate::api::{ApiError, ErrorClass, Event};
 use crate::error::StationError;
@@ -339,6 +340,10 @@ impl Station {
                     channel.counters.envelopes_stored_at_relay += envelopes;
                     channel.counters.receipts_stored_at_relay += receipts;
                 }
+                self.deposit_outcome(now_ms, via, peer, None);
+            }
+            Input::DepositRefused { via, peer, reason } => {
+                self.deposit_outcome(now_ms, via, peer, Some(&reason));
             }
             Input::Oversized { via } => {
                 let reason = OVERSIZED;
@@ -407,50 +412,80 @@ impl Station {
         result
     }
 
-    /// Applies a transport's health signal to every channel on it; tells the protocol whether
-    /// each is usable, logs every change and announces it.
+    /// Applies a transport's health signal to every channel on it.
     fn health(&mut self, now_ms: u64, via: Via, signal: &Signal) {
         let degraded_rtt_ms = self.settings.degraded_rtt_ms;
-        let mut changes = Vec::new();
-        for channel in self.table.on_transport(via) {
-            let Some(transition) = channel.health.apply(now_ms, signal, degraded_rtt_ms) else {
-                continue;
-            };
-            changes.push((
-                channel.id,
-                channel.peer,
-                channel.kind,
-                channel.target.clone(),
-                channel.health.usable(),
-                transition,
-            ));
+        let changes: Vec<ChannelChange> = self
+            .table
+            .on_transport(via)
+            .filter_map(|channel| {
+                let transition = channel.health.apply(now_ms, signal, degraded_rtt_ms)?;
+                Some(ChannelChange::new(channel, transition))
+            })
+            .collect();
+        for change in changes {
+            self.announce(now_ms, change);
         }
-        for (id, peer, kind, target, usable, transition) in changes {
-            let name = self.peer_name(&peer);
-            tracing::info!(
-                peer = %name,
-                channel = kind.name(),
-                target = target.as_deref().unwrap_or("-"),
-                from = transition.from.name(),
-                to = transition.to.name(),
-                reason = %transition.reason,
-                "channel state"
-            );
-            if let Some(link) = self.endpoint.link_mut(&peer) {
-                link.set_channel_up(now_ms, id, usable);
+    }
+
+    /// A relay refused to store frames for `peer`, or stored some: the relay channel to that
+    /// peer is degraded with the relay's reason while it refuses, and up again once it stores.
+    fn deposit_outcome(&mut self, now_ms: u64, via: Via, peer: StationId, refusal: Option<&str>) {
+        let degraded_rtt_ms = self.settings.degraded_rtt_ms;
+        let Some(channel) = self.table.find_mut(&peer, via) else {
+            return;
+        };
+        let transition = match refusal {
+            Some(reason) => {
+                channel.counters.deposits_refused += 1;
+                if channel.health.deposit_refusal.is_none() {
+                    tracing::error!(peer = %peer.short(), target = channel.target.as_deref().unwrap_or("-"), %reason, "ALARM: the relay refuses deposits for this peer; messages to it cannot go through this relay");
+                }
+                channel.health.deposit_refused(now_ms, reason)
             }
-            self.pending
-                .outputs
-                .push(Output::Event(Event::ChannelState {
-                    peer: name,
-                    kind,
-                    target,
-                    from: transition.from,
-                    to: transition.to,
-                    reason: transition.reason,
-                    at_ms: transition.at_ms,
-                }));
+            None => channel.health.deposit_stored(now_ms, degraded_rtt_ms),
+        };
+        if let Some(transition) = transition.cloned() {
+            let change = ChannelChange::new(channel, transition);
+            self.announce(now_ms, change);
         }
+    }
+
+    /// Logs a channel's change of state, tells the protocol whether it is usable, and
+    /// announces it.
+    fn announce(&mut self, now_ms: u64, change: ChannelChange) {
+        let ChannelChange {
+            id,
+            peer,
+            kind,
+            target,
+            usable,
+            transition,
+        } = change;
+        let name = self.peer_name(&peer);
+        tracing::info!(
+            peer = %name,
+            channel = kind.name(),
+            target = target.as_deref().unwrap_or("-"),
+            from = transition.from.name(),
+            to = transition.to.name(),
+            reason = %transition.reason,
+            "channel state"
+        );
+        if let Some(link) = self.endpoint.link_mut(&peer) {
+            link.set_channel_up(now_ms, id, usable);
+        }
+        self.pending
+            .outputs
+            .push(Output::Event(Event::ChannelState {
+                peer: name,
+                kind,
+                target,
+                from: transition.from,
+                to: transition.to,
+                reason: transition.reason,
+                at_ms: transition.at_ms,
+            }));
     }
 
     /// Moves what the endpoint wrote and raised into the pending batch.
@@ -662,6 +697,29 @@ impl Station {
         );
         self.table.note_row(row.id);
         start
+    }
+}
+
+/// A channel's change of state, to announce.
+struct ChannelChange {
+    id: ChannelId,
+    peer: StationId,
+    kind: ChannelKind,
+    target: Option<String>,
+    usable: bool,
+    transition: Transition,
+}
+
+impl ChannelChange {
+    fn new(channel: &Channel, transition: Transition) -> Self {
+        Self {
+            id: channel.id,
+            peer: channel.peer,
+            kind: channel.kind,
+            target: channel.target.clone(),
+            usable: channel.health.usable(),
+            transition,
+        }
     }
 }
 

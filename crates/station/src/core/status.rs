@@ -35,6 +35,7 @@ impl Station {
                             rtt_ms: channel.health.rtt_us.map(|us| us as f64 / 1000.0),
                             changes: channel.health.changes,
                             last_error: channel.health.last_error.clone(),
+                            deposit_refusal: channel.health.deposit_refusal.clone(),
                             transitions: channel.health.transitions.clone(),
                             counters: channel.counters.clone(),
                             last_refused_file: channel.last_refused_file.clone(),

@@ -171,6 +171,9 @@ impl Driver {
                 envelopes,
                 receipts,
             },
+            Report::DepositRefused { via, peer, reason } => {
+                Input::DepositRefused { via, peer, reason }
+            }
             Report::Oversized { via } => Input::Oversized { via },
             Report::FileRefused { via, name, reason } => Input::FileRefused { via, name, reason },
             Report::Dialled { peer } => Input::Dialled { peer },
