@@ -285,6 +285,25 @@ impl SignedEntry {
         })
     }
 
+    /// Decodes bytes this station verified before it stored them, beside their id. The id
+    /// stands in for the signature: the bytes must still hash to it, so any change to them
+    /// since (a flipped bit, a torn page) is refused. Whoever checks a whole stored log this way
+    /// verifies the signature of its last entry with [`Self::decode_verified`]: each entry
+    /// names its predecessor's id, so that one signature covers the chain below it.
+    pub fn decode_stored(bytes: &[u8], id: &EntryId) -> Result<Self, DecodeError> {
+        if EntryId::of(bytes) != *id {
+            return Err(DecodeError::IdMismatch { what: "entry" });
+        }
+        let unverified =
+            Unverified::parse(bytes, "entry", CONTENT_TYPE_ENTRY, ENTRY_SIZE_MAX_BYTES)?;
+        let entry = Entry::from_payload(unverified.payload_unverified())?;
+        Ok(Self {
+            entry,
+            bytes: bytes.to_vec(),
+            id: *id,
+        })
+    }
+
     /// Reads the author named inside signed bytes without verifying (to pick the key).
     pub fn author_unverified(bytes: &[u8]) -> Result<StationId, DecodeError> {
         let unverified =
@@ -346,6 +365,23 @@ mod tests {
             flipped[i] ^= 0x10;
             assert!(
                 SignedEntry::decode_verified(&flipped, &alice.id()).is_err(),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_entry_decodes_only_while_its_bytes_hash_to_its_id() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let signed = message(&alice, 1, EntryId::NONE, "hello").sign(&alice);
+        let back = SignedEntry::decode_stored(signed.bytes(), &signed.id()).unwrap();
+        assert_eq!(back, signed);
+        for i in 0..signed.bytes().len() {
+            let mut flipped = signed.bytes().to_vec();
+            flipped[i] ^= 0x01;
+            assert_eq!(
+                SignedEntry::decode_stored(&flipped, &signed.id()),
+                Err(DecodeError::IdMismatch { what: "entry" }),
                 "byte {i}"
             );
         }

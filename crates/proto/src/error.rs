@@ -62,6 +62,12 @@ pub enum DecodeError {
         /// What was being verified.
         what: &'static str,
     },
+    /// Bytes kept beside their id no longer hash to it: they changed since they were stored.
+    #[error("{what}: the bytes no longer hash to their stored id")]
+    IdMismatch {
+        /// What was being decoded.
+        what: &'static str,
+    },
     /// The armoured text form is broken.
     #[error("{what}: {detail}")]
     Armor {

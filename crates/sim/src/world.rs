@@ -887,14 +887,19 @@ impl<'c> World<'c> {
         Ok(())
     }
 
-    /// Rebuilds the core from the store exactly as a daemon does, with a fresh generator seed
-    /// from the run's dice, and tells it which channels are up.
+    /// Rebuilds the core from the store exactly as a daemon does (the store's check included,
+    /// which must pass on every store a crash leaves), with a fresh generator seed from the
+    /// run's dice, and tells it which channels are up.
     fn restart(&mut self, i: usize) -> Outcome {
         if self.stations[i].core.is_some() {
             return Ok(());
         }
         let (now_ms, seed, peer) = (self.now_ms, self.dice.seed(), self.peer_id(i));
         let station = &mut self.stations[i];
+        station
+            .store
+            .check()
+            .map_err(|e| format!("{}'s store fails its check after a crash: {e}", NAMES[i]))?;
         let loaded = load(
             &station.store,
             station.identity.clone(),

@@ -98,16 +98,23 @@ pub(crate) trait SqlContext<T> {
 
 impl<T> SqlContext<T> for Result<T, rusqlite::Error> {
     fn context(self, context: &str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite {
-            context: context.to_owned(),
-            source,
-        })
+        self.map_err(|source| sqlite(context.to_owned(), source))
     }
 
     fn with_context(self, context: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite {
-            context: context(),
-            source,
-        })
+        self.map_err(|source| sqlite(context(), source))
+    }
+}
+
+/// SQLite's error while doing `context`. A database file SQLite finds damaged (a malformed
+/// page, not a database at all) is [`StoreError::Corrupt`]: restoring is the remedy, not
+/// retrying.
+fn sqlite(context: String, source: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match source.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt(format!(
+            "SQLite found the database file damaged while {context} ({source})"
+        )),
+        _ => StoreError::Sqlite { context, source },
     }
 }

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod check;
 mod convert;
 mod error;
 mod read;
@@ -34,6 +35,7 @@ use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
 use rusqlite::{Connection, TransactionBehavior, params};
 
+pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
 pub use error::StoreError;
 pub use rows::{
     AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
@@ -66,9 +68,12 @@ impl Store {
     /// Opens the database at `path` for writing, creating it if needed: WAL journal,
     /// `synchronous=FULL`, foreign keys on, a [`BUSY_TIMEOUT_MS`] busy timeout, and every
     /// missing migration applied. A database from a newer build is refused with
-    /// [`StoreError::SchemaTooNew`] before anything is changed.
+    /// [`StoreError::SchemaTooNew`] before anything is changed. Everything it holds is then
+    /// checked ([`Self::check`]): a damaged store is refused, never served.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Self::with_connection(schema::open_writer(path)?, false)
+        let store = Self::with_connection(schema::open_writer(path)?, false)?;
+        store.check()?;
+        Ok(store)
     }
 
     /// Opens a fresh store in memory: the same schema, checks and transactions as on disk, and
@@ -80,9 +85,12 @@ impl Store {
     }
 
     /// Opens an existing database for reading while another process may write it. The schema
-    /// must be exactly [`SCHEMA_VERSION`]; writes return [`StoreError::ReadOnly`].
+    /// must be exactly [`SCHEMA_VERSION`]; writes return [`StoreError::ReadOnly`]. Checked as
+    /// [`Self::open`] is.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        Self::with_connection(schema::open_reader(path)?, true)
+        let store = Self::with_connection(schema::open_reader(path)?, true)?;
+        store.check()?;
+        Ok(store)
     }
 
     fn with_connection(connection: Connection, read_only: bool) -> Result<Store, StoreError> {
@@ -100,6 +108,13 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// Checks everything the store holds (SQLite's integrity check, then every entry against its
+    /// id and its log's chain, every kept signature): the first damage found is a
+    /// [`StoreError::Corrupt`] naming it. A station runs it when it opens its store.
+    pub fn check(&self) -> Result<CheckSummary, StoreError> {
+        self.consistent(check::check)
     }
 
     /// This station's identity, reading it if this handle has not seen it yet.

@@ -1,6 +1,7 @@
 //! Real stations as child processes: init, pair, run, kill -9, restart, query.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -187,6 +188,29 @@ impl StationProcess {
         args.extend_from_slice(extra);
         self.ok(&args)?;
         Ok(())
+    }
+
+    /// A copy of this station's home at `home` (its files, modes kept), as a station of its
+    /// own with the same identity and address: for damaging files without touching the
+    /// original. Copy a stopped station.
+    pub fn copy_to(&self, home: &Path) -> anyhow::Result<StationProcess> {
+        std::fs::create_dir(home)?;
+        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
+        for file in std::fs::read_dir(&self.home)? {
+            let file = file?;
+            if file.file_type()?.is_file() {
+                std::fs::copy(file.path(), home.join(file.file_name()))?;
+            }
+        }
+        Ok(StationProcess {
+            name: self.name.clone(),
+            home: home.to_owned(),
+            listen: self.listen,
+            exe: self.exe.clone(),
+            daemon: None,
+            starts: 0,
+            netns: None,
+        })
     }
 
     /// Starts the daemon (stderr to `daemon-N.log` in the home) and waits until it answers.

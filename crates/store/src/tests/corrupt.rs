@@ -1,10 +1,11 @@
 //! Reading a damaged database: the read side finds what the write side would never have
 //! written, and says what is wrong instead of handing a broken state to the protocol.
 
-use parley_proto::{StationId, StoreOp};
+use parley_proto::cose::{self, CONTENT_TYPE_ENTRY, Unverified};
+use parley_proto::{EntryId, StationId, StoreOp};
 use rusqlite::Connection;
 
-use super::fixture::{Station, chain, initialised, temp_path};
+use super::fixture::{Station, chain, frame, initialised, temp_path};
 use crate::{Store, StoreError};
 
 /// Alpha's store, paired with Bravo: own seqs 1…3 (none delivered), Bravo's seqs 1, 2, 3 held
@@ -18,8 +19,8 @@ fn damaged_store(tamper: &str) -> (tempfile::TempDir, Store, StationId) {
         .into_iter()
         .map(|entry| StoreOp::AppendOwn {
             peer: bravo.id(),
+            frame: frame(&alpha, &bravo, &entry),
             entry,
-            frame: vec![1],
         })
         .collect();
     let theirs = chain(&bravo, &alpha.id(), 5);
@@ -61,6 +62,10 @@ fn entries(store: &Store, peer: &StationId) -> Result<(), StoreError> {
 
 fn epoch_keys(store: &Store, _: &StationId) -> Result<(), StoreError> {
     store.epoch_secrets().map(drop)
+}
+
+fn whole(store: &Store, _: &StationId) -> Result<(), StoreError> {
+    store.check().map(drop)
 }
 
 /// Tampering SQL (`$OWN`, `$PEER` name the stations), the read, and the start of what the
@@ -140,6 +145,43 @@ const CASES: &[(&str, Read, Option<&str>)] = &[
         epoch_keys,
         Some("epoch key"),
     ),
+    // The whole store's check, which opening a file makes.
+    ("SELECT 1", whole, None),
+    (
+        "UPDATE entries SET text = 'forged' WHERE author = $PEER AND seq = 2",
+        whole,
+        Some("the entry seq 2 by "),
+    ),
+    (
+        "UPDATE entries SET time_ms = time_ms + 1 WHERE author = $OWN AND seq = 1",
+        whole,
+        Some("the entry seq 1 by "),
+    ),
+    (
+        "UPDATE entries SET signed = CAST(signed || X'00' AS BLOB) WHERE author = $PEER AND seq = 1",
+        whole,
+        Some("the entry seq 1 by "),
+    ),
+    (
+        "UPDATE entries SET entry_id = zeroblob(32) WHERE author = $OWN AND seq = 3",
+        whole,
+        Some("the entry seq 3 by "),
+    ),
+    (
+        "UPDATE outbox SET frame = X'01' WHERE seq = 2",
+        whole,
+        Some("the outbox frame of seq 2 is damaged"),
+    ),
+    (
+        "UPDATE outbox SET frame = (SELECT frame FROM outbox WHERE seq = 1) WHERE seq = 2",
+        whole,
+        Some("the outbox frame of seq 2 is not this station's envelope of that entry"),
+    ),
+    (
+        "UPDATE peers SET card = X'00'",
+        whole,
+        Some("the pinned card of peer \"Bravo\" does not verify"),
+    ),
 ];
 
 fn check(tamper: &str, read: Read, expect: Option<&str>) {
@@ -157,6 +199,31 @@ fn check(tamper: &str, read: Read, expect: Option<&str>) {
 fn damage_is_reported_as_corruption() {
     for (tamper, read, expect) in CASES {
         check(tamper, *read, *expect);
+    }
+}
+
+/// An entry whose bytes hash to its stored id and agree with its columns, but which another
+/// key signed: the check verifies the signature of each log's last contiguous entry (seq 3,
+/// which vouches for those below) and of each entry held above a gap (seq 5).
+#[test]
+fn an_entry_signed_by_another_key_is_found_at_the_head_and_above_a_gap() {
+    let (alpha, bravo) = (Station::new(1, "Alpha"), Station::new(2, "Bravo"));
+    let theirs = chain(&bravo, &alpha.id(), 5);
+    for seq in [3, 5] {
+        let genuine = &theirs[seq - 1];
+        let payload = Unverified::parse(genuine.bytes(), "entry", CONTENT_TYPE_ENTRY, 4096)
+            .expect("parses")
+            .payload_unverified()
+            .to_vec();
+        let forged = cose::sign(&alpha.identity, CONTENT_TYPE_ENTRY, payload);
+        let tamper = format!(
+            "UPDATE entries SET signed = X'{}', entry_id = X'{}' \
+             WHERE author = $PEER AND seq = {seq}",
+            hex::encode(&forged),
+            EntryId::of(&forged)
+        );
+        let expect = format!("the entry seq {seq} by {} is damaged", bravo.id().short());
+        check(&tamper, whole, Some(&expect));
     }
 }
 

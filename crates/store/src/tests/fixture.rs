@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use parley_proto::envelope::Envelope;
+use parley_proto::frame::{Frame, TAG_ENVELOPE};
+use parley_proto::seal::{ENCAPSULATED_KEY_BYTES, Sealed};
 use parley_proto::{
     Body, ContactCard, Entry, EntryId, EpochSecret, Identity, LinkId, Precedence, SignedEntry,
     StationId,
@@ -101,6 +104,25 @@ pub(crate) fn entry(
         },
     }
     .sign(&author.identity)
+}
+
+/// The outbox frame of `entry` from `author` to `to`: an envelope `author` signed, whose
+/// ciphertext is filler (the store never opens it).
+pub(crate) fn frame(author: &Station, to: &Station, entry: &SignedEntry) -> Vec<u8> {
+    let sealed = Sealed {
+        key_id: to.epoch.id(),
+        encapsulated: vec![0; ENCAPSULATED_KEY_BYTES],
+        ciphertext: vec![0; 64],
+    };
+    let envelope = Envelope::sign(
+        &author.identity,
+        LinkId::between(&author.id(), &to.id()),
+        to.id(),
+        entry.entry().seq,
+        entry.id(),
+        sealed,
+    );
+    Frame::encode(TAG_ENVELOPE, &envelope)
 }
 
 /// A chain of `count` message entries by `author` on the link with `other`, seqs 1…count.

@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::fixture::{Station, chain, initialised, temp_path};
+use super::fixture::{Station, chain, frame, initialised, temp_path};
 use crate::{SCHEMA_VERSION, Store, StoreError};
 
 fn pragma(connection: &Connection, name: &str) -> String {
@@ -114,8 +114,8 @@ fn reopening_after_drop_keeps_everything() {
         .into_iter()
         .map(|entry| parley_proto::StoreOp::AppendOwn {
             peer: bravo.id(),
+            frame: frame(&alpha, &bravo, &entry),
             entry,
-            frame: vec![1, 2, 3],
         })
         .collect();
     let mut store = initialised(&path, &alpha);
