@@ -1,7 +1,11 @@
-//! Request authentication: every request except `GET /v1/health` carries four headers naming
-//! the station, a timestamp, a random nonce and an Ed25519 signature by the station's identity
-//! key over a canonical string that binds the request to this relay, its method, its target
-//! and its body.
+//! Request authentication: every request except `GET /v1/health` carries five headers naming
+//! the station, a timestamp, a random nonce, the SHA-256 of the body and an Ed25519 signature
+//! by the station's identity key over a canonical string that binds the request to this relay,
+//! its method, its target and its body.
+//!
+//! The body's hash travels in a header so that a relay can verify the signature from the
+//! headers alone, before it reads (or spends memory, time or a deposit slot on) a single body
+//! byte; it then checks that the body it read has that hash ([`RequestAuth::check_body`]).
 //!
 //! The canonical string is UTF-8, eight lines joined by `\n` (no trailing newline):
 //!
@@ -18,7 +22,8 @@
 //!
 //! Guarantees: parsing is strict (one value per header, lowercase hex of exact length, decimal
 //! without sign or leading zeros) and never panics; verification uses `verify_strict`, so a
-//! signature is valid for exactly one canonical string and one key. Replay protection (the
+//! signature is valid for exactly one canonical string and one key; a body is accepted only if
+//! its hash is the signed one. Replay protection (the
 //! nonce registry) and admission are the server's; this module is pure.
 
 use std::fmt;
@@ -35,6 +40,9 @@ pub const HEADER_STATION: &str = "parley-station";
 pub const HEADER_TIMESTAMP_MS: &str = "parley-timestamp-ms";
 /// Header carrying a fresh random nonce (32 lowercase hex digits).
 pub const HEADER_NONCE: &str = "parley-nonce";
+/// Header carrying the SHA-256 of the request body, the last line of the canonical string
+/// (64 lowercase hex digits).
+pub const HEADER_BODY_SHA256: &str = "parley-body-sha256";
 /// Header carrying the Ed25519 signature over the canonical string (128 lowercase hex digits).
 pub const HEADER_SIGNATURE: &str = "parley-signature";
 /// First line of the canonical string: separates relay request signatures from every other
@@ -77,6 +85,12 @@ pub enum AuthError {
     /// The signature does not verify under the station's key for this request.
     #[error("signature does not verify for this request under the station's key")]
     BadSignature,
+    /// The body read is not the one whose hash was signed.
+    #[error(
+        "request body does not match its parley-body-sha256 header; nothing was done; send the \
+         body that was signed"
+    )]
+    BodyMismatch,
 }
 
 /// The authentication headers of one request, parsed but not necessarily verified.
@@ -88,6 +102,8 @@ pub struct RequestAuth {
     pub timestamp_ms: u64,
     /// A random value never used twice by this station within the skew window.
     pub nonce: [u8; NONCE_BYTES],
+    /// SHA-256 of the request body, as signed.
+    pub body_sha256: [u8; 32],
     /// Ed25519 signature over [`canonical_request`].
     pub signature: [u8; 64],
 }
@@ -98,11 +114,13 @@ impl fmt::Debug for RequestAuth {
             .field("station", &self.station)
             .field("timestamp_ms", &self.timestamp_ms)
             .field("nonce", &hex::encode(self.nonce))
+            .field("body_sha256", &hex::encode(self.body_sha256))
             .finish_non_exhaustive()
     }
 }
 
-/// The canonical string a request signature covers (see the module documentation).
+/// The canonical string a request signature covers (see the module documentation);
+/// `body_sha256` is the SHA-256 of the request body.
 pub fn canonical_request(
     relay: &StationId,
     station: &StationId,
@@ -110,7 +128,7 @@ pub fn canonical_request(
     target: &str,
     timestamp_ms: u64,
     nonce: &[u8; NONCE_BYTES],
-    body: &[u8],
+    body_sha256: &[u8; 32],
 ) -> Vec<u8> {
     [
         SIGNATURE_CONTEXT.to_owned(),
@@ -120,7 +138,7 @@ pub fn canonical_request(
         target.to_owned(),
         timestamp_ms.to_string(),
         hex::encode(nonce),
-        hex::encode(sha256(&[body])),
+        hex::encode(body_sha256),
     ]
     .join("\n")
     .into_bytes()
@@ -138,36 +156,48 @@ impl RequestAuth {
         nonce: [u8; NONCE_BYTES],
     ) -> Self {
         let station = me.id();
-        let message =
-            canonical_request(relay, &station, method, target, timestamp_ms, &nonce, body);
+        let body_sha256 = sha256(&[body]);
+        let message = canonical_request(
+            relay,
+            &station,
+            method,
+            target,
+            timestamp_ms,
+            &nonce,
+            &body_sha256,
+        );
         Self {
             station,
             timestamp_ms,
             nonce,
+            body_sha256,
             signature: me.sign(&message),
         }
     }
 
-    /// The four headers, as (name, value) pairs.
-    pub fn to_headers(&self) -> [(&'static str, String); 4] {
+    /// The five headers, as (name, value) pairs.
+    pub fn to_headers(&self) -> [(&'static str, String); 5] {
         [
             (HEADER_STATION, hex::encode(self.station.0)),
             (HEADER_TIMESTAMP_MS, self.timestamp_ms.to_string()),
             (HEADER_NONCE, hex::encode(self.nonce)),
+            (HEADER_BODY_SHA256, hex::encode(self.body_sha256)),
             (HEADER_SIGNATURE, hex::encode(self.signature)),
         ]
     }
 
-    /// Parses the four headers strictly.
+    /// Parses the five headers strictly.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, AuthError> {
         let station = StationId(fixed_hex(headers, HEADER_STATION)?);
         let timestamp_ms = decimal(header(headers, HEADER_TIMESTAMP_MS)?, HEADER_TIMESTAMP_MS)?;
         let nonce = fixed_hex(headers, HEADER_NONCE)?;
+        let body_sha256 = fixed_hex(headers, HEADER_BODY_SHA256)?;
         let signature = fixed_hex(headers, HEADER_SIGNATURE)?;
         Ok(Self {
             station,
             timestamp_ms,
             nonce,
+            body_sha256,
             signature,
         })
     }
@@ -184,14 +214,10 @@ impl RequestAuth {
         Ok(())
     }
 
-    /// Verifies the signature (strictly) for this request to `relay`.
-    pub fn verify(
-        &self,
-        relay: &StationId,
-        method: &str,
-        target: &str,
-        body: &[u8],
-    ) -> Result<(), AuthError> {
+    /// Verifies the signature (strictly) for this request to `relay`, over the body hash the
+    /// headers declare: no body is needed, so a relay can do this before reading one. The body
+    /// must then pass [`Self::check_body`].
+    pub fn verify(&self, relay: &StationId, method: &str, target: &str) -> Result<(), AuthError> {
         let key = self
             .station
             .verifying_key()
@@ -206,10 +232,20 @@ impl RequestAuth {
             target,
             self.timestamp_ms,
             &self.nonce,
-            body,
+            &self.body_sha256,
         );
         key.verify_strict(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| AuthError::BadSignature)
+    }
+
+    /// Refuses a body whose SHA-256 is not the one the headers declare (and the signature
+    /// covers).
+    pub fn check_body(&self, body: &[u8]) -> Result<(), AuthError> {
+        if sha256(&[body]) == self.body_sha256 {
+            Ok(())
+        } else {
+            Err(AuthError::BodyMismatch)
+        }
     }
 }
 
@@ -306,7 +342,17 @@ mod tests {
         let (_, auth) = signed();
         let parsed = RequestAuth::from_headers(&headers_of(&auth)).expect("valid headers parse");
         assert_eq!(parsed, auth);
-        assert_eq!(parsed.verify(&relay(), "POST", "/v1/ping", b"body"), Ok(()));
+        assert_eq!(parsed.verify(&relay(), "POST", "/v1/ping"), Ok(()));
+        assert_eq!(parsed.check_body(b"body"), Ok(()));
+    }
+
+    #[test]
+    fn only_the_signed_body_is_accepted() {
+        let (_, auth) = signed();
+        assert_eq!(auth.check_body(b"body"), Ok(()));
+        for other in [&b"bodY"[..], b"", b"body ", b"bod"] {
+            assert_eq!(auth.check_body(other), Err(AuthError::BodyMismatch));
+        }
     }
 
     #[test]
@@ -321,6 +367,17 @@ mod tests {
             HEADER_NONCE,
             None,
             Err(AuthError::MissingHeader(HEADER_NONCE)),
+        );
+        check_header(
+            HEADER_BODY_SHA256,
+            None,
+            Err(AuthError::MissingHeader(HEADER_BODY_SHA256)),
+        );
+        check_header(HEADER_BODY_SHA256, Some(&"0".repeat(64)), Ok(()));
+        check_header(
+            HEADER_BODY_SHA256,
+            Some(&"0".repeat(63)),
+            malformed(HEADER_BODY_SHA256, "wrong length"),
         );
         check_header(
             HEADER_STATION,
@@ -378,19 +435,19 @@ mod tests {
         let (_, auth) = signed();
         let other_relay = Identity::from_secret(&[8; 32]).id();
         let bad = Err(AuthError::BadSignature);
-        assert_eq!(auth.verify(&other_relay, "POST", "/v1/ping", b"body"), bad);
-        assert_eq!(auth.verify(&relay(), "GET", "/v1/ping", b"body"), bad);
-        assert_eq!(auth.verify(&relay(), "POST", "/v1/ping?x=1", b"body"), bad);
-        assert_eq!(auth.verify(&relay(), "POST", "/v1/ping", b"bodY"), bad);
+        assert_eq!(auth.verify(&other_relay, "POST", "/v1/ping"), bad);
+        assert_eq!(auth.verify(&relay(), "GET", "/v1/ping"), bad);
+        assert_eq!(auth.verify(&relay(), "POST", "/v1/ping?x=1"), bad);
         for tamper in [
             |a: &mut RequestAuth| a.timestamp_ms += 1,
             |a: &mut RequestAuth| a.nonce[0] ^= 1,
+            |a: &mut RequestAuth| a.body_sha256[0] ^= 1,
             |a: &mut RequestAuth| a.signature[0] ^= 1,
             |a: &mut RequestAuth| a.station = Identity::from_secret(&[2; 32]).id(),
         ] {
             let mut tampered = auth.clone();
             tamper(&mut tampered);
-            assert_eq!(tampered.verify(&relay(), "POST", "/v1/ping", b"body"), bad);
+            assert_eq!(tampered.verify(&relay(), "POST", "/v1/ping"), bad);
         }
     }
 

@@ -45,7 +45,7 @@ pub fn deposit_path(recipient: &StationId) -> String {
 
 /// Entry point for the `relay_request` fuzz target: runs every decoder of untrusted relay
 /// input on `data`. The first byte picks the decoder, the rest is its input: deposit body,
-/// delete body, authentication headers (four values separated by `\n`), fetch query, and the
+/// delete body, authentication headers (five values separated by `\n`), fetch query, and the
 /// client's decoders of fetch, deposit, count and refusal answers. Returns whether the input
 /// decoded. Never panics.
 pub fn fuzz_decode(data: &[u8]) -> bool {
@@ -65,13 +65,14 @@ pub fn fuzz_decode(data: &[u8]) -> bool {
     }
 }
 
-/// Parses `\n`-separated values as the four authentication headers and, if they parse,
-/// checks the timestamp and verifies the signature over a fixed request.
+/// Parses `\n`-separated values as the five authentication headers and, if they parse,
+/// checks the timestamp, verifies the signature over a fixed request and checks an empty body.
 fn decode_auth_headers(input: &[u8]) -> bool {
     let names = [
         auth::HEADER_STATION,
         auth::HEADER_TIMESTAMP_MS,
         auth::HEADER_NONCE,
+        auth::HEADER_BODY_SHA256,
         auth::HEADER_SIGNATURE,
     ];
     let mut headers = http::HeaderMap::new();
@@ -85,7 +86,8 @@ fn decode_auth_headers(input: &[u8]) -> bool {
         return false;
     };
     let _ = request.check_time(0);
+    let _ = request.check_body(b"");
     request
-        .verify(&StationId([0; 32]), "GET", PATH_PING, b"")
+        .verify(&StationId([0; 32]), "GET", PATH_PING)
         .is_ok()
 }

@@ -13,6 +13,14 @@ pub use parley_relay_wire::limits::*;
 pub const MAILBOX_SIZE_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Default of `mailbox_items_max`: most frames one station's mailbox holds.
 pub const MAILBOX_ITEMS_MAX: u64 = 100_000;
+/// Default of `mailbox_share_percent`: the part of a recipient's mailbox (of its items and of
+/// its bytes, each) that the frames of any one sender may take, in percent. With 10, one
+/// sender cannot fill a mailbox: it takes ten senders at their share to fill it.
+pub const MAILBOX_SHARE_PERCENT: u64 = 10;
+/// Most recipients remembered per station as addressed by it (see `store`): past this, the
+/// one it addressed least recently is forgotten, so a station naming random ids costs only
+/// its own entries.
+pub const CORRESPONDENTS_PER_STATION_MAX: u64 = 1024;
 
 /// Default of `request_rate_per_second_max`: sustained requests per second per station.
 pub const REQUEST_RATE_PER_SECOND_MAX: u32 = 20;
@@ -28,15 +36,82 @@ pub const PURGE_INTERVAL_MS_MAX: u64 = 60_000;
 
 /// Default of `fetch_items_max`: most frames one fetch answer carries.
 pub const FETCH_ITEMS_MAX: usize = 256;
-/// Most TLS connections served at once; further clients wait in the listen backlog.
+
+/// Most TCP connections open at once; further clients wait in the listen backlog.
 pub const CONNECTIONS_MAX: usize = 1024;
-/// Most deposits read and processed at once (each body up to the deposit body limit, so this
-/// bounds their memory); further deposits wait their turn.
+/// Most connections the kernel queues for the relay to accept (the `listen` backlog; the
+/// system's `somaxconn` may lower it). The default of 128 overflows under a burst of
+/// connections, and a client whose connection overflowed it waits for retransmissions.
+pub const LISTEN_BACKLOG_MAX: u32 = 1024;
+/// Most connections open at once that have not yet carried an authenticated request (in the
+/// TLS handshake, sending headers, idle, or refused). A new connection beyond this closes one
+/// of them at once: the oldest of the origin (IPv4 address, IPv6 /64) holding the most, so
+/// connections that never authenticate can neither fill [`CONNECTIONS_MAX`] nor stall the
+/// accept loop.
+pub const UNAUTHENTICATED_CONNECTIONS_MAX: usize = 256;
+/// Most connections of one station that its authenticated requests protect from being closed
+/// for [`UNAUTHENTICATED_CONNECTIONS_MAX`]; its further connections count as unauthenticated.
+/// A station's client needs about four (long poll, heartbeat, deposit, delete).
+pub const CONNECTIONS_PER_STATION_MAX: usize = 8;
+const _: () = assert!(UNAUTHENTICATED_CONNECTIONS_MAX < CONNECTIONS_MAX);
+/// Longest from accepting a TCP connection to the end of its TLS handshake, in
+/// milliseconds: a client that never starts one is closed after this too.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+
+/// Most deposit bodies read and processed at once (each up to the deposit body limit, so
+/// this bounds their memory). A deposit takes a slot only once its request has been
+/// authenticated (signature, admission, nonce, rate), so unauthenticated clients never hold
+/// one.
 pub const DEPOSITS_IN_FLIGHT_MAX: usize = 32;
-/// Longest a TLS handshake may take before the connection is dropped, in milliseconds.
-pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-/// Longest a client may take to send a request's body, in milliseconds.
-pub const BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// Of [`DEPOSITS_IN_FLIGHT_MAX`], most held at once by stations that misbehaved within
+/// [`SUSPECT_MS`] (a body too slow, malformed, not the signed one, or with refused frames):
+/// the others stay for stations that did not.
+pub const DEPOSITS_IN_FLIGHT_SUSPECT_MAX: usize = 4;
+/// Most deposit slots one station holds at once; a further deposit of its own is refused
+/// with 429 at once. A station's client deposits one batch at a time.
+pub const DEPOSITS_IN_FLIGHT_PER_STATION_MAX: usize = 2;
+const _: () = assert!(DEPOSITS_IN_FLIGHT_SUSPECT_MAX < DEPOSITS_IN_FLIGHT_MAX);
+const _: () = assert!(DEPOSITS_IN_FLIGHT_PER_STATION_MAX <= DEPOSITS_IN_FLIGHT_SUSPECT_MAX);
+/// Longest an authenticated deposit waits for a free slot before it is refused with 503, in
+/// milliseconds.
+pub const DEPOSIT_SLOT_WAIT_MS_MAX: u64 = 5_000;
+/// The retry delay a 503 (no deposit slot free) and a 429 for too many deposits of one
+/// station at once ask for, in milliseconds.
+pub const BUSY_RETRY_AFTER_MS: u64 = 1_000;
+/// How long a station that misbehaved is confined to [`DEPOSITS_IN_FLIGHT_SUSPECT_MAX`], in
+/// milliseconds.
+pub const SUSPECT_MS: u64 = 10 * 60_000;
+/// Most stations remembered as misbehaving at once; past this the one whose confinement ends
+/// first is forgotten.
+pub const SUSPECT_STATIONS_MAX: usize = 4096;
+
+/// Time any request body may take, whatever its size, in milliseconds.
+pub const BODY_READ_GRACE_MS: u64 = 5_000;
+/// Slowest a request body may arrive beyond [`BODY_READ_GRACE_MS`], in bytes per second: a
+/// body of `n` declared bytes must arrive within the grace plus `n` at this rate.
+pub const BODY_READ_RATE_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
+/// Longest any request body may take, in milliseconds.
+pub const BODY_READ_TIMEOUT_MS_MAX: u64 = 30_000;
+
+/// Longest a request body of `declared_bytes` may take to arrive, in milliseconds: the grace
+/// plus the time at the slowest rate allowed, at most [`BODY_READ_TIMEOUT_MS_MAX`]. A slow
+/// client holds a connection (and, for a deposit, a slot) for no longer.
+pub fn body_read_timeout_ms(declared_bytes: u64) -> u64 {
+    let transfer_ms = declared_bytes.saturating_mul(1000) / BODY_READ_RATE_MIN_BYTES_PER_SECOND;
+    BODY_READ_GRACE_MS
+        .saturating_add(transfer_ms)
+        .min(BODY_READ_TIMEOUT_MS_MAX)
+}
+
+/// The relay logs at most one line per kind of warning (refusals by status, connections
+/// closed, …) per this many milliseconds, and counts the rest into the next line.
+pub const WARNING_INTERVAL_MS: u64 = 10_000;
+/// How often the relay looks for kinds of warning whose interval has passed with warnings
+/// counted but not logged, to log their summary line, in milliseconds: a summary comes at
+/// most this long after its interval ends.
+pub const WARNING_SUMMARY_CHECK_MS: u64 = 1_000;
+const _: () = assert!(WARNING_SUMMARY_CHECK_MS <= WARNING_INTERVAL_MS);
+
 /// On shutdown, longest open requests are given to finish, in milliseconds.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 
@@ -51,6 +126,9 @@ pub struct Limits {
     pub mailbox_size_max_bytes: u64,
     /// Most frames one station's mailbox holds.
     pub mailbox_items_max: u64,
+    /// The part of a mailbox's items, and of its bytes, one sender's frames may take, in
+    /// percent (100: no limit per sender). See [`Limits::share_items_max`].
+    pub mailbox_share_percent: u64,
     /// Sustained requests per second per station.
     pub request_rate_per_second_max: u32,
     /// Requests a station may make at once before the sustained rate applies.
@@ -69,6 +147,7 @@ impl Default for Limits {
             deposit_frames_max: DEPOSIT_FRAMES_MAX,
             mailbox_size_max_bytes: MAILBOX_SIZE_MAX_BYTES,
             mailbox_items_max: MAILBOX_ITEMS_MAX,
+            mailbox_share_percent: MAILBOX_SHARE_PERCENT,
             request_rate_per_second_max: REQUEST_RATE_PER_SECOND_MAX,
             request_burst_max: REQUEST_BURST_MAX,
             retention_ms: RETENTION_MS,
@@ -108,6 +187,7 @@ impl Limits {
             1,
             i64::MAX as u64,
         )?;
+        in_range("mailbox_share_percent", self.mailbox_share_percent, 1, 100)?;
         in_range(
             "request_rate_per_second_max",
             self.request_rate_per_second_max.into(),
@@ -140,10 +220,31 @@ impl Limits {
         deposit_body_size_max_bytes(self.deposit_frames_max)
     }
 
+    /// Most frames of one sender in one mailbox: `mailbox_share_percent` of
+    /// `mailbox_items_max`, rounded down, at least 1.
+    pub fn share_items_max(&self) -> u64 {
+        percent_of(self.mailbox_items_max, self.mailbox_share_percent).max(1)
+    }
+
+    /// Most frame bytes of one sender in one mailbox: `mailbox_share_percent` of
+    /// `mailbox_size_max_bytes`, rounded down, but at least one frame of the largest size (so
+    /// any frame can be deposited) and at most the mailbox.
+    pub fn share_bytes_max(&self) -> u64 {
+        percent_of(self.mailbox_size_max_bytes, self.mailbox_share_percent)
+            .max(FRAME_SIZE_MAX_BYTES as u64)
+            .min(self.mailbox_size_max_bytes)
+    }
+
     /// How often the periodic purge runs, in milliseconds.
     pub fn purge_interval_ms(&self) -> u64 {
         (self.retention_ms / 4).clamp(1, PURGE_INTERVAL_MS_MAX)
     }
+}
+
+/// `percent` % of `value`, rounded down, without overflow.
+fn percent_of(value: u64, percent: u64) -> u64 {
+    let part = u128::from(value) * u128::from(percent) / 100;
+    u64::try_from(part).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -179,6 +280,16 @@ mod tests {
             Err("mailbox_size_max_bytes"),
         );
         check(|l| l.mailbox_items_max = 0, Err("mailbox_items_max"));
+        check(|l| l.mailbox_share_percent = 1, Ok(()));
+        check(
+            |l| l.mailbox_share_percent = 0,
+            Err("mailbox_share_percent = 0"),
+        );
+        check(|l| l.mailbox_share_percent = 100, Ok(()));
+        check(
+            |l| l.mailbox_share_percent = 101,
+            Err("mailbox_share_percent"),
+        );
         check(|l| l.request_rate_per_second_max = 0, Err("request_rate"));
         check(|l| l.request_burst_max = 0, Err("request_burst_max"));
         check(|l| l.retention_ms = 0, Err("retention_ms"));
@@ -206,5 +317,55 @@ mod tests {
         );
         assert_eq!(with_retention(400).purge_interval_ms(), 100);
         assert_eq!(with_retention(1).purge_interval_ms(), 1);
+    }
+
+    #[test]
+    fn a_sender_share_is_a_percentage_within_bounds() {
+        let limits = |items, bytes, percent| Limits {
+            mailbox_items_max: items,
+            mailbox_size_max_bytes: bytes,
+            mailbox_share_percent: percent,
+            ..Limits::default()
+        };
+        let defaults = Limits::default();
+        assert_eq!(defaults.share_items_max(), MAILBOX_ITEMS_MAX / 10);
+        assert_eq!(defaults.share_bytes_max(), MAILBOX_SIZE_MAX_BYTES / 10);
+        // Rounded down, but never below one item.
+        assert_eq!(limits(19, MAILBOX_SIZE_MAX_BYTES, 10).share_items_max(), 1);
+        assert_eq!(limits(20, MAILBOX_SIZE_MAX_BYTES, 10).share_items_max(), 2);
+        assert_eq!(limits(9, MAILBOX_SIZE_MAX_BYTES, 10).share_items_max(), 1);
+        assert_eq!(limits(3, MAILBOX_SIZE_MAX_BYTES, 100).share_items_max(), 3);
+        // Never below one frame of the largest size, never above the mailbox.
+        let frame = FRAME_SIZE_MAX_BYTES as u64;
+        assert_eq!(limits(10, frame * 10, 10).share_bytes_max(), frame);
+        assert_eq!(limits(10, frame * 10 - 10, 10).share_bytes_max(), frame);
+        assert_eq!(limits(10, frame * 20, 10).share_bytes_max(), frame * 2);
+        assert_eq!(limits(10, frame, 1).share_bytes_max(), frame);
+        assert_eq!(limits(10, frame * 3, 100).share_bytes_max(), frame * 3);
+        // The largest values do not overflow.
+        let huge = limits(i64::MAX as u64, i64::MAX as u64, 100);
+        assert_eq!(huge.share_items_max(), i64::MAX as u64);
+        assert_eq!(huge.share_bytes_max(), i64::MAX as u64);
+    }
+
+    #[test]
+    fn body_time_grows_with_the_declared_size_up_to_the_limit() {
+        let rate = BODY_READ_RATE_MIN_BYTES_PER_SECOND;
+        assert_eq!(body_read_timeout_ms(0), BODY_READ_GRACE_MS);
+        assert_eq!(body_read_timeout_ms(rate), BODY_READ_GRACE_MS + 1_000);
+        assert_eq!(body_read_timeout_ms(rate - 1), BODY_READ_GRACE_MS + 999);
+        let at_cap = (BODY_READ_TIMEOUT_MS_MAX - BODY_READ_GRACE_MS) * rate / 1000;
+        assert_eq!(body_read_timeout_ms(at_cap), BODY_READ_TIMEOUT_MS_MAX);
+        assert_eq!(
+            body_read_timeout_ms(at_cap + rate),
+            BODY_READ_TIMEOUT_MS_MAX
+        );
+        assert_eq!(body_read_timeout_ms(u64::MAX), BODY_READ_TIMEOUT_MS_MAX);
+        // The largest deposit gets the whole limit; a small one only the grace and a little.
+        assert_eq!(
+            body_read_timeout_ms(DEPOSIT_BODY_SIZE_MAX_BYTES as u64),
+            BODY_READ_TIMEOUT_MS_MAX
+        );
+        assert!(body_read_timeout_ms(2_000) < BODY_READ_GRACE_MS + 100);
     }
 }

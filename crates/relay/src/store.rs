@@ -5,9 +5,17 @@
 //! Guarantees:
 //! - Every operation a station requests runs in one `IMMEDIATE` transaction that first records
 //!   the request's nonce. A nonce seen before refuses the request and changes nothing. A
-//!   refusal after that (over quota, recipient not admitted, …) commits the nonce alone, so
-//!   the same signed request can never run later; no refusal changes a mailbox.
-//! - A deposit checks everything (admission, quota, duplicates) before it writes anything.
+//!   refusal after that (over quota, recipient not admitted, …) commits the nonce (and, for a
+//!   deposit, the correspondent record below) alone, so the same signed request can never run
+//!   later; no refusal changes a mailbox.
+//! - A deposit checks everything (admission, the sender's share of the mailbox, the mailbox's
+//!   quota, duplicates) before it writes any frame.
+//! - Correspondents: every deposit that reaches the store records that its sender addressed
+//!   its recipient (at most [`CORRESPONDENTS_PER_STATION_MAX`] recipients per sender, the
+//!   least recently addressed forgotten first). [`DepositReport::disclosed`] says whether the
+//!   recipient has addressed the sender; only then may the sender be told what happened to its
+//!   deposit (the server's rule), so a station learns nothing about a station that never
+//!   addressed it, not even whether it is admitted.
 //! - Items past the retention time are gone: every read filters them out, and purges delete
 //!   them.
 //! - Revoking a station deletes its mailbox and keeps its row (with `revoked_ms`) as a record.
@@ -26,8 +34,10 @@ use rusqlite::{
 
 use parley_relay_wire::auth::NONCE_BYTES;
 
+use crate::limits::CORRESPONDENTS_PER_STATION_MAX;
+
 /// Schema version written to `user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Longest a writer waits for another process's transaction, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -64,6 +74,19 @@ CREATE TABLE nonces (
 CREATE INDEX nonces_by_time ON nonces (timestamp_ms);
 ";
 
+/// Version 2: each sender's share of a mailbox is counted (by an index), and who addressed
+/// whom is remembered.
+const SCHEMA_V2: &str = "
+CREATE INDEX items_by_sender ON items (recipient, sender, deposited_ms);
+CREATE TABLE correspondents (
+    station BLOB NOT NULL,
+    addressed BLOB NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (station, addressed)
+) WITHOUT ROWID;
+CREATE INDEX correspondents_by_age ON correspondents (station, last_ms);
+";
+
 /// Why a store operation failed. The variants before [`StoreError::Sqlite`] are refusals:
 /// the request was understood and declined, and no mailbox changed.
 #[non_exhaustive]
@@ -78,29 +101,6 @@ pub enum StoreError {
     /// The requesting station was revoked.
     #[error("station {0} has been revoked at this relay")]
     Revoked(String),
-    /// The recipient of a deposit is not admitted (or was revoked).
-    #[error("recipient {0} is not admitted at this relay; nothing was stored")]
-    RecipientNotAdmitted(String),
-    /// The deposit would take the recipient's mailbox over one of its quotas.
-    #[error(
-        "mailbox over quota: the recipient holds {items} items and {bytes} bytes; this deposit \
-         adds {new_items} items and {new_bytes} bytes; the limits are {items_max} items and \
-         {bytes_max} bytes; nothing was stored"
-    )]
-    OverQuota {
-        /// Items in the mailbox now.
-        items: u64,
-        /// Frame bytes in the mailbox now.
-        bytes: u64,
-        /// New (non-duplicate) items in the deposit.
-        new_items: u64,
-        /// Bytes of the new items.
-        new_bytes: u64,
-        /// The item quota.
-        items_max: u64,
-        /// The byte quota.
-        bytes_max: u64,
-    },
     /// Admitting a station that is already admitted.
     #[error("station {fingerprint} is already admitted as {name}; nothing was changed")]
     AlreadyAdmitted {
@@ -134,6 +134,41 @@ impl StoreError {
     pub fn is_refusal(&self) -> bool {
         !matches!(self, StoreError::Sqlite(_) | StoreError::Corrupt(_))
     }
+}
+
+/// Why a deposit stored nothing. Each text says only what the depositor may know: its own
+/// deposit, its own share and the relay's settings, never what the recipient's mailbox holds.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DepositRefusal {
+    /// The recipient is not admitted, or was revoked.
+    #[error(
+        "recipient {0} is not admitted at this relay, or was revoked; nothing was stored; \
+         reach it another way"
+    )]
+    RecipientNotAdmitted(String),
+    /// The sender's frames would take more than its share of the recipient's mailbox.
+    #[error(
+        "this deposit ({new_items} frames, {new_bytes} bytes) would take your frames in the \
+         recipient's mailbox over your share of it ({items_max} frames, {bytes_max} bytes); \
+         nothing was stored; the recipient has not fetched your earlier frames yet: retry later"
+    )]
+    ShareFull {
+        /// New (non-duplicate) frames in the deposit.
+        new_items: u64,
+        /// Bytes of the new frames.
+        new_bytes: u64,
+        /// Most frames of one sender in one mailbox.
+        items_max: u64,
+        /// Most frame bytes of one sender in one mailbox.
+        bytes_max: u64,
+    },
+    /// The recipient's mailbox has no room, though the sender is within its share.
+    #[error(
+        "the recipient's mailbox is full; nothing was stored; it has not fetched its frames \
+         yet: retry later"
+    )]
+    MailboxFull,
 }
 
 /// An admitted (or revoked) station.
@@ -200,13 +235,27 @@ pub struct DepositOutcome {
     pub duplicates: u64,
 }
 
-/// Quotas of one mailbox.
+/// What a deposit did, and whether its sender may be told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositReport {
+    /// Stored (all of it), or refused (none of it).
+    pub outcome: Result<DepositOutcome, DepositRefusal>,
+    /// Whether the recipient has addressed the sender through this relay (deposited, or tried
+    /// to, into the sender's mailbox): only then may the sender learn the outcome.
+    pub disclosed: bool,
+}
+
+/// Quotas of one mailbox, and of each sender's frames in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     /// Most items.
     pub items_max: u64,
     /// Most frame bytes.
     pub bytes_max: u64,
+    /// Most items of one sender.
+    pub share_items_max: u64,
+    /// Most frame bytes of one sender.
+    pub share_bytes_max: u64,
 }
 
 /// Items and bytes in one mailbox.
@@ -274,6 +323,11 @@ impl Store {
         match version {
             0 => {
                 tx.execute_batch(SCHEMA_V1)?;
+                tx.execute_batch(SCHEMA_V2)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            1 => {
+                tx.execute_batch(SCHEMA_V2)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             }
             SCHEMA_VERSION => {}
@@ -428,8 +482,8 @@ impl Store {
 
     /// Runs `action` for an authenticated request in one transaction that first records its
     /// nonce and re-checks that the station is admitted. Commits on success and on refusals
-    /// (recording only the nonce: `action` must not write before it has decided to proceed),
-    /// rolls back on failures.
+    /// (recording the nonce, and whatever records of the request `action` wrote; `action` must
+    /// not change a mailbox before it has decided to proceed), rolls back on failures.
     fn authorised<T>(
         &mut self,
         nonce: &NonceRecord,
@@ -472,6 +526,9 @@ impl Store {
 
     /// Deposits `frames` (already verified) from `nonce.station` into `recipient`'s mailbox:
     /// all or nothing. Frames already in the mailbox, or repeated, are counted as duplicates.
+    /// Records that the sender addressed the recipient, whatever the outcome. A refusal of the
+    /// deposit (recipient, share, quota) is in the report, not an error: the nonce and that
+    /// record are committed with it.
     pub fn deposit(
         &mut self,
         nonce: &NonceRecord,
@@ -480,64 +537,13 @@ impl Store {
         quota: Quota,
         now_ms: u64,
         retention_ms: u64,
-    ) -> Result<DepositOutcome, StoreError> {
+    ) -> Result<DepositReport, StoreError> {
+        let sender = nonce.station;
         self.authorised(nonce, |tx| {
-            if status_in(tx, recipient)? != StationStatus::Admitted {
-                return Err(StoreError::RecipientNotAdmitted(fingerprint(recipient)));
-            }
-            let cutoff = retention_cutoff(now_ms, retention_ms);
-            let size = mailbox_size_in(tx, recipient, cutoff)?;
-            let mut new: Vec<(&[u8], [u8; 32])> = Vec::new();
-            let mut duplicates = 0;
-            for frame in frames {
-                let hash = sha256(&[frame]);
-                let held: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM items
-                     WHERE recipient = ?1 AND hash = ?2 AND deposited_ms >= ?3)",
-                    params![recipient.0, hash, cutoff],
-                    |row| row.get(0),
-                )?;
-                if held || new.iter().any(|(_, h)| *h == hash) {
-                    duplicates += 1;
-                } else {
-                    new.push((frame, hash));
-                }
-            }
-            let new_items = new.len() as u64;
-            let new_bytes: u64 = new.iter().map(|(frame, _)| frame.len() as u64).sum();
-            if size.items + new_items > quota.items_max || size.bytes + new_bytes > quota.bytes_max
-            {
-                return Err(StoreError::OverQuota {
-                    items: size.items,
-                    bytes: size.bytes,
-                    new_items,
-                    new_bytes,
-                    items_max: quota.items_max,
-                    bytes_max: quota.bytes_max,
-                });
-            }
-            // Decided: from here on, writes. An expired copy of a frame makes way for it.
-            for (frame, hash) in &new {
-                tx.execute(
-                    "DELETE FROM items WHERE recipient = ?1 AND hash = ?2",
-                    params![recipient.0, hash],
-                )?;
-                tx.execute(
-                    "INSERT INTO items (recipient, sender, hash, frame, deposited_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        recipient.0,
-                        nonce.station.0,
-                        hash,
-                        frame,
-                        to_sql_u64(now_ms)
-                    ],
-                )?;
-            }
-            Ok(DepositOutcome {
-                stored: new_items,
-                duplicates,
-            })
+            record_correspondent(tx, &sender, recipient, now_ms)?;
+            let disclosed = addressed_in(tx, recipient, &sender)?;
+            let outcome = deposit_in(tx, &sender, recipient, frames, quota, now_ms, retention_ms)?;
+            Ok(DepositReport { outcome, disclosed })
         })
     }
 
@@ -649,6 +655,24 @@ impl Store {
         mailbox_size_in(&self.conn, recipient, 0)
     }
 
+    /// Items and bytes stored for `recipient` by `sender`, expired ones included until purged.
+    pub fn share_size(
+        &self,
+        recipient: &StationId,
+        sender: &StationId,
+    ) -> Result<MailboxSize, StoreError> {
+        share_size_in(&self.conn, recipient, sender, 0)
+    }
+
+    /// Whether `station` has addressed `other` through this relay (remembered).
+    pub fn has_addressed(
+        &self,
+        station: &StationId,
+        other: &StationId,
+    ) -> Result<bool, StoreError> {
+        addressed_in(&self.conn, station, other)
+    }
+
     /// Nonces remembered.
     pub fn nonce_count(&self) -> Result<u64, StoreError> {
         let count: i64 = self
@@ -674,6 +698,128 @@ fn status_in(conn: &Connection, station: &StationId) -> Result<StationStatus, St
         None => StationStatus::Unknown,
         Some(None) => StationStatus::Admitted,
         Some(Some(_)) => StationStatus::Revoked,
+    })
+}
+
+/// Stores `frames` from `sender` in `recipient`'s mailbox if the recipient is admitted, the
+/// sender's new frames fit its share and the mailbox's quota; else writes nothing and says why.
+fn deposit_in(
+    tx: &Transaction<'_>,
+    sender: &StationId,
+    recipient: &StationId,
+    frames: &[Vec<u8>],
+    quota: Quota,
+    now_ms: u64,
+    retention_ms: u64,
+) -> Result<Result<DepositOutcome, DepositRefusal>, StoreError> {
+    if status_in(tx, recipient)? != StationStatus::Admitted {
+        return Ok(Err(DepositRefusal::RecipientNotAdmitted(fingerprint(
+            recipient,
+        ))));
+    }
+    let cutoff = retention_cutoff(now_ms, retention_ms);
+    let mut new: Vec<(&[u8], [u8; 32])> = Vec::new();
+    let mut duplicates = 0;
+    for frame in frames {
+        let hash = sha256(&[frame]);
+        let held: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM items
+             WHERE recipient = ?1 AND hash = ?2 AND deposited_ms >= ?3)",
+            params![recipient.0, hash, cutoff],
+            |row| row.get(0),
+        )?;
+        if held || new.iter().any(|(_, h)| *h == hash) {
+            duplicates += 1;
+        } else {
+            new.push((frame, hash));
+        }
+    }
+    let new_items = new.len() as u64;
+    let new_bytes: u64 = new.iter().map(|(frame, _)| frame.len() as u64).sum();
+    // The sender's share first: a sender over it is told about its own frames only.
+    let share = share_size_in(tx, recipient, sender, cutoff)?;
+    if share.items + new_items > quota.share_items_max
+        || share.bytes + new_bytes > quota.share_bytes_max
+    {
+        return Ok(Err(DepositRefusal::ShareFull {
+            new_items,
+            new_bytes,
+            items_max: quota.share_items_max,
+            bytes_max: quota.share_bytes_max,
+        }));
+    }
+    let size = mailbox_size_in(tx, recipient, cutoff)?;
+    if size.items + new_items > quota.items_max || size.bytes + new_bytes > quota.bytes_max {
+        return Ok(Err(DepositRefusal::MailboxFull));
+    }
+    // Decided: from here on, writes. An expired copy of a frame makes way for it.
+    for (frame, hash) in &new {
+        tx.execute(
+            "DELETE FROM items WHERE recipient = ?1 AND hash = ?2",
+            params![recipient.0, hash],
+        )?;
+        tx.execute(
+            "INSERT INTO items (recipient, sender, hash, frame, deposited_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![recipient.0, sender.0, hash, frame, to_sql_u64(now_ms)],
+        )?;
+    }
+    Ok(Ok(DepositOutcome {
+        stored: new_items,
+        duplicates,
+    }))
+}
+
+/// Remembers that `station` addressed `addressed` at `now_ms`, and forgets the recipients it
+/// addressed least recently beyond [`CORRESPONDENTS_PER_STATION_MAX`].
+fn record_correspondent(
+    tx: &Transaction<'_>,
+    station: &StationId,
+    addressed: &StationId,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO correspondents (station, addressed, last_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (station, addressed) DO UPDATE
+         SET last_ms = max(last_ms, excluded.last_ms)",
+        params![station.0, addressed.0, to_sql_u64(now_ms)],
+    )?;
+    tx.execute(
+        "DELETE FROM correspondents WHERE station = ?1 AND addressed NOT IN (
+             SELECT addressed FROM correspondents WHERE station = ?1
+             ORDER BY last_ms DESC, addressed LIMIT ?2)",
+        params![station.0, to_sql_u64(CORRESPONDENTS_PER_STATION_MAX)],
+    )?;
+    Ok(())
+}
+
+fn addressed_in(
+    conn: &Connection,
+    station: &StationId,
+    addressed: &StationId,
+) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM correspondents WHERE station = ?1 AND addressed = ?2)",
+        params![station.0, addressed.0],
+        |row| row.get(0),
+    )?)
+}
+
+fn share_size_in(
+    conn: &Connection,
+    recipient: &StationId,
+    sender: &StationId,
+    cutoff: i64,
+) -> Result<MailboxSize, StoreError> {
+    let (items, bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
+         WHERE recipient = ?1 AND sender = ?2 AND deposited_ms >= ?3",
+        params![recipient.0, sender.0, cutoff],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(MailboxSize {
+        items: from_sql_u64(items, "item count")?,
+        bytes: from_sql_u64(bytes, "share size")?,
     })
 }
 
@@ -704,6 +850,8 @@ mod tests {
     const QUOTA: Quota = Quota {
         items_max: 3,
         bytes_max: 10,
+        share_items_max: 3,
+        share_bytes_max: 10,
     };
 
     fn id(seed: u8) -> StationId {
@@ -737,9 +885,25 @@ mod tests {
         (dir, store)
     }
 
-    fn deposit(store: &mut Store, n: u8, frames: &[&[u8]]) -> Result<DepositOutcome, StoreError> {
+    /// Alpha deposits `frames` to Bravo with nonce `n`: the outcome, or the store's error.
+    fn deposit(
+        store: &mut Store,
+        n: u8,
+        frames: &[&[u8]],
+    ) -> Result<Result<DepositOutcome, DepositRefusal>, StoreError> {
+        deposit_with(store, 1, 2, n, frames, QUOTA).map(|report| report.outcome)
+    }
+
+    fn deposit_with(
+        store: &mut Store,
+        from: u8,
+        to: u8,
+        n: u8,
+        frames: &[&[u8]],
+        quota: Quota,
+    ) -> Result<DepositReport, StoreError> {
         let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
-        store.deposit(&nonce(1, n), &id(2), &frames, QUOTA, NOW_MS, DAY_MS)
+        store.deposit(&nonce(from, n), &id(to), &frames, quota, NOW_MS, DAY_MS)
     }
 
     fn held(store: &Store) -> Vec<Vec<u8>> {
@@ -752,34 +916,34 @@ mod tests {
     #[test]
     fn quota_is_checked_on_both_sides_and_duplicates_are_free() {
         let (_dir, mut store) = store();
-        let outcome = deposit(&mut store, 1, &[b"aaaa", b"bbbb"]).expect("within quota");
+        let outcome = deposit(&mut store, 1, &[b"aaaa", b"bbbb"]).expect("runs");
         assert_eq!(
             outcome,
-            DepositOutcome {
+            Ok(DepositOutcome {
                 stored: 2,
                 duplicates: 0
-            }
+            })
         );
         // 8 bytes held; 3 more would be 11 > 10.
-        let refused = deposit(&mut store, 2, &[b"ccc"]);
+        let refused = deposit(&mut store, 2, &[b"ccc"]).expect("runs");
         assert!(
-            matches!(refused, Err(StoreError::OverQuota { .. })),
+            matches!(refused, Err(DepositRefusal::ShareFull { .. })),
             "{refused:?}"
         );
         assert_eq!(held(&store), [b"aaaa".to_vec(), b"bbbb".to_vec()]);
         // Exactly at the byte quota, with a duplicate that costs nothing.
-        let outcome = deposit(&mut store, 3, &[b"cc", b"aaaa", b"cc"]).expect("at the quota");
+        let outcome = deposit(&mut store, 3, &[b"cc", b"aaaa", b"cc"]).expect("runs");
         assert_eq!(
             outcome,
-            DepositOutcome {
+            Ok(DepositOutcome {
                 stored: 1,
                 duplicates: 2
-            }
+            })
         );
         // Three items: the item quota is reached too.
-        let refused = deposit(&mut store, 4, &[b""]);
+        let refused = deposit(&mut store, 4, &[b""]).expect("runs");
         assert!(
-            matches!(refused, Err(StoreError::OverQuota { items: 3, .. })),
+            matches!(refused, Err(DepositRefusal::ShareFull { new_items: 1, .. })),
             "{refused:?}"
         );
         assert_eq!(store.mailbox_size(&id(2)).expect("reads").bytes, 10);
@@ -790,7 +954,7 @@ mod tests {
         let (_dir, mut store) = store();
         let refused = deposit(&mut store, 1, &[b"far too large for the quota"]);
         assert!(
-            matches!(refused, Err(StoreError::OverQuota { .. })),
+            matches!(refused, Ok(Err(DepositRefusal::ShareFull { .. }))),
             "{refused:?}"
         );
         let replayed = deposit(&mut store, 1, &[b"small"]);
@@ -805,7 +969,9 @@ mod tests {
     #[test]
     fn revoked_and_unknown_stations_are_refused_and_revoking_empties_the_mailbox() {
         let (_dir, mut store) = store();
-        deposit(&mut store, 1, &[b"x"]).expect("deposits");
+        deposit(&mut store, 1, &[b"x"])
+            .expect("runs")
+            .expect("deposits");
         assert_eq!(store.revoke("bravo", NOW_MS).expect("revokes"), (id(2), 1));
         assert_eq!(
             store.station_status(&id(2)).expect("reads"),
@@ -813,7 +979,7 @@ mod tests {
         );
         let refused = deposit(&mut store, 2, &[b"y"]);
         assert!(
-            matches!(refused, Err(StoreError::RecipientNotAdmitted(_))),
+            matches!(refused, Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))),
             "{refused:?}"
         );
         let refused = store.record_request(&nonce(2, 1));
@@ -857,10 +1023,14 @@ mod tests {
         let quota = Quota {
             items_max: 100,
             bytes_max: 1000,
+            share_items_max: 100,
+            share_bytes_max: 1000,
         };
         let frames: Vec<Vec<u8>> = (0..5).map(|n| vec![n; 4]).collect();
         store
             .deposit(&nonce(1, 1), &id(2), &frames, quota, NOW_MS, DAY_MS)
+            .expect("runs")
+            .outcome
             .expect("deposits");
         let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 2, 1000).expect("reads");
         assert_eq!((items.len(), more), (2, true));
@@ -891,7 +1061,9 @@ mod tests {
     #[test]
     fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
         let (_dir, mut store) = store();
-        deposit(&mut store, 1, &[b"old"]).expect("deposits");
+        deposit(&mut store, 1, &[b"old"])
+            .expect("runs")
+            .expect("deposits");
         let later = NOW_MS + DAY_MS;
         assert_eq!(
             store
@@ -940,18 +1112,21 @@ mod tests {
     #[test]
     fn an_expired_copy_does_not_count_as_a_duplicate() {
         let (_dir, mut store) = store();
-        deposit(&mut store, 1, &[b"same"]).expect("deposits");
+        deposit(&mut store, 1, &[b"same"])
+            .expect("runs")
+            .expect("deposits");
         let expired = NOW_MS + DAY_MS + 1;
         let frames = vec![b"same".to_vec()];
         let outcome = store
             .deposit(&nonce(1, 2), &id(2), &frames, QUOTA, expired, DAY_MS)
-            .expect("deposits");
+            .expect("runs")
+            .outcome;
         assert_eq!(
             outcome,
-            DepositOutcome {
+            Ok(DepositOutcome {
                 stored: 1,
                 duplicates: 0
-            }
+            })
         );
         assert_eq!(
             store
@@ -961,5 +1136,141 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn each_sender_is_held_to_its_share_and_the_mailbox_to_its_quota() {
+        let (_dir, mut store) = store();
+        store.admit(&row(3, "charlie")).expect("admits charlie");
+        store.admit(&row(4, "delta")).expect("admits delta");
+        let quota = Quota {
+            items_max: 4,
+            bytes_max: 1000,
+            share_items_max: 2,
+            share_bytes_max: 1000,
+        };
+        let outcome = |report: Result<DepositReport, StoreError>| report.expect("runs").outcome;
+        let stored = |stored| {
+            Ok(DepositOutcome {
+                stored,
+                duplicates: 0,
+            })
+        };
+        // Alpha up to its share of Bravo's mailbox, and one frame over it.
+        let two: [&[u8]; 2] = [b"a1", b"a2"];
+        assert_eq!(
+            outcome(deposit_with(&mut store, 1, 2, 1, &two, quota)),
+            stored(2)
+        );
+        let over = outcome(deposit_with(&mut store, 1, 2, 2, &[b"a3"], quota));
+        assert_eq!(
+            over,
+            Err(DepositRefusal::ShareFull {
+                new_items: 1,
+                new_bytes: 2,
+                items_max: 2,
+                bytes_max: 1000
+            })
+        );
+        // Charlie's share is its own: Alpha's frames take none of it.
+        let two: [&[u8]; 2] = [b"c1", b"c2"];
+        assert_eq!(
+            outcome(deposit_with(&mut store, 3, 2, 1, &two, quota)),
+            stored(2)
+        );
+        // Delta is within its share, but the mailbox is full.
+        let full = outcome(deposit_with(&mut store, 4, 2, 1, &[b"d1"], quota));
+        assert_eq!(full, Err(DepositRefusal::MailboxFull));
+        // The byte share counts too, exactly at it and one byte over.
+        let bytes = Quota {
+            share_bytes_max: 4,
+            ..quota
+        };
+        let (_dir, mut store) = self::store();
+        assert_eq!(
+            outcome(deposit_with(&mut store, 1, 2, 1, &[b"abcd"], bytes)),
+            stored(1)
+        );
+        let over = outcome(deposit_with(&mut store, 1, 2, 2, &[b"e"], bytes));
+        assert!(
+            matches!(over, Err(DepositRefusal::ShareFull { .. })),
+            "{over:?}"
+        );
+        assert_eq!(store.share_size(&id(2), &id(1)).expect("reads").bytes, 4);
+    }
+
+    #[test]
+    fn a_deposit_is_disclosed_only_once_the_recipient_has_addressed_the_sender() {
+        let (_dir, mut store) = store();
+        let report = deposit_with(&mut store, 1, 2, 1, &[b"x"], QUOTA).expect("runs");
+        assert!(!report.disclosed, "Bravo has not addressed Alpha");
+        assert!(store.has_addressed(&id(1), &id(2)).expect("reads"));
+        assert!(!store.has_addressed(&id(2), &id(1)).expect("reads"));
+        // A refused deposit records the address too (Bravo's share of Alpha's mailbox is 0).
+        let nothing = Quota {
+            share_items_max: 0,
+            ..QUOTA
+        };
+        let report = deposit_with(&mut store, 2, 1, 1, &[b"y"], nothing).expect("runs");
+        assert!(report.disclosed, "Alpha addressed Bravo first");
+        assert!(matches!(
+            report.outcome,
+            Err(DepositRefusal::ShareFull { .. })
+        ));
+        let report = deposit_with(&mut store, 1, 2, 2, &[b"z"], QUOTA).expect("runs");
+        assert!(report.disclosed);
+        // An unknown recipient: recorded, not disclosed, nothing stored.
+        let report = deposit_with(&mut store, 1, 9, 3, &[b"w"], QUOTA).expect("runs");
+        assert!(!report.disclosed);
+        assert!(matches!(
+            report.outcome,
+            Err(DepositRefusal::RecipientNotAdmitted(_))
+        ));
+        assert_eq!(store.mailbox_size(&id(9)).expect("reads").items, 0);
+    }
+
+    #[test]
+    fn a_station_remembers_at_most_its_bound_of_correspondents() {
+        let (_dir, mut store) = store();
+        let max = CORRESPONDENTS_PER_STATION_MAX;
+        let tx = store.conn.transaction().expect("begins");
+        let other = |n: u64| StationId(sha256(&[&n.to_be_bytes()]));
+        for n in 0..=max {
+            record_correspondent(&tx, &id(1), &other(n), NOW_MS + n).expect("records");
+        }
+        // The one addressed least recently is forgotten; the bound holds.
+        assert!(!addressed_in(&tx, &id(1), &other(0)).expect("reads"));
+        assert!(addressed_in(&tx, &id(1), &other(1)).expect("reads"));
+        assert!(addressed_in(&tx, &id(1), &other(max)).expect("reads"));
+        let count: i64 = tx
+            .query_row("SELECT COUNT(*) FROM correspondents", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(count as u64, max);
+        // Addressing one again makes it the most recent.
+        record_correspondent(&tx, &id(1), &other(1), NOW_MS + max + 1).expect("records");
+        record_correspondent(&tx, &id(1), &other(max + 1), NOW_MS + max + 2).expect("records");
+        assert!(addressed_in(&tx, &id(1), &other(1)).expect("reads"));
+        assert!(!addressed_in(&tx, &id(1), &other(2)).expect("reads"));
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("relay.sqlite");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(SCHEMA_V1).expect("creates version 1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("sets version");
+        }
+        let mut store = Store::open(&path).expect("migrates");
+        store.admit(&row(1, "alpha")).expect("admits");
+        store.admit(&row(2, "bravo")).expect("admits");
+        assert!(deposit(&mut store, 1, &[b"x"]).expect("runs").is_ok());
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("reads");
+        assert_eq!(version, SCHEMA_VERSION);
     }
 }

@@ -12,11 +12,11 @@ use parley_channels::{RelayClient, RelayError};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelId, ChannelKind, Endpoint, Identity, Keyring};
 use parley_relay::limits::{
-    FRAME_SIZE_MAX_BYTES, REQUEST_CLOCK_SKEW_MS_MAX, deposit_body_size_max_bytes,
+    FRAME_SIZE_MAX_BYTES, MAILBOX_ITEMS_MAX, REQUEST_CLOCK_SKEW_MS_MAX, deposit_body_size_max_bytes,
 };
 use parley_relay::server::now_ms;
 use parley_relay::{Limits, RelayHome, RelayServer};
-use parley_relay_wire::auth::{HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
+use parley_relay_wire::auth::{HEADER_BODY_SHA256, HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
 use parley_relay_wire::wire::{self, DeleteRequest};
 use rand_core::SeedableRng as _;
 
@@ -237,11 +237,20 @@ async fn authentication_refusals_change_nothing() {
         401,
         "signature does not verify",
     );
+    // Signed over another body: the signature verifies (over the hash the headers declare),
+    // the body sent is not the signed one.
     let other_body = relay.sign(alpha, "POST", &target, b"other");
     assert_raw(
         relay.raw("POST", &target, &other_body, &body).await,
         401,
-        "signature does not verify",
+        "does not match its parley-body-sha256 header",
+    );
+    let mut unhashed = relay.sign(alpha, "POST", &target, &body);
+    unhashed.retain(|(name, _)| name != HEADER_BODY_SHA256);
+    assert_raw(
+        relay.raw("POST", &target, &unhashed, &body).await,
+        401,
+        "missing header parley-body-sha256",
     );
     let other_target = relay.sign(alpha, "POST", "/v1/mailbox/delete", &body);
     assert_raw(
@@ -275,12 +284,13 @@ async fn authentication_refusals_change_nothing() {
         "no refusal changes anything stored"
     );
 
-    // Within the skew limit (either way) the same deposit is accepted.
+    // Within the skew limit (either way) the same deposit is accepted (202: Bravo has not
+    // addressed Alpha, so the relay does not say more).
     let early = relay.sign_at(alpha, "POST", &target, &body, now_ms() - skew + 10_000);
-    assert_eq!(relay.raw("POST", &target, &early, &body).await.0, 200);
+    assert_eq!(relay.raw("POST", &target, &early, &body).await.0, 202);
     let late_body = wire::encode_deposit(&[frame(alpha, &relay.bravo.id(), 2)]);
     let late = relay.sign_at(alpha, "POST", &target, &late_body, now_ms() + skew - 10_000);
-    assert_eq!(relay.raw("POST", &target, &late, &late_body).await.0, 200);
+    assert_eq!(relay.raw("POST", &target, &late, &late_body).await.0, 202);
     assert_eq!(relay.snapshot().1.items, 2);
 }
 
@@ -290,7 +300,7 @@ async fn replayed_request_is_refused_even_after_a_restart() {
     let target = format!("/v1/mailboxes/{}", relay.bravo.id());
     let body = wire::encode_deposit(&[frame(&relay.alpha.identity, &relay.bravo.id(), 1)]);
     let headers = relay.sign(&relay.alpha.identity, "POST", &target, &body);
-    assert_eq!(relay.raw("POST", &target, &headers, &body).await.0, 200);
+    assert_eq!(relay.raw("POST", &target, &headers, &body).await.0, 202);
     // The bravo mailbox now holds one item; take it out so a replay would be visible.
     let bravo = relay.client(&relay.bravo);
     let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
@@ -321,6 +331,8 @@ async fn replayed_request_is_refused_even_after_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_station_is_refused_at_once_and_its_mailbox_deleted() {
     let relay = Relay::start(Limits::default()).await;
+    // Bravo has addressed Alpha, so Alpha is told what becomes of its deposits to Bravo.
+    relay.introduce(&relay.alpha, &relay.bravo).await;
     let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
     let sent = vec![frame(&relay.alpha.identity, &relay.bravo.id(), 1)];
     within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
@@ -341,7 +353,7 @@ async fn revoked_station_is_refused_at_once_and_its_mailbox_deleted() {
     assert_refused(
         within(alpha.deposit(&relay.bravo.id(), &arcs(&sent))).await,
         404,
-        "is not admitted",
+        "is not admitted at this relay, or was revoked",
     );
     let (_, bravo_mailbox, _) = relay.snapshot();
     assert_eq!(bravo_mailbox.items, 0);
@@ -458,11 +470,14 @@ async fn frames_that_fail_verification_refuse_the_whole_deposit() {
         );
         assert_eq!(relay.snapshot().1, before.1, "refused: {reason}");
     }
-    assert_refused(
-        within(alpha.deposit(&charlie.id(), &arcs(&[frame(a, &charlie.id(), 1)]))).await,
-        404,
-        "recipient",
-    );
+    // A station never admitted has never addressed Alpha: the deposit is answered like any
+    // deposit to such a station (202, saying nothing; see tests/hostile.rs), and nothing is
+    // stored.
+    within(alpha.deposit(&charlie.id(), &arcs(&[frame(a, &charlie.id(), 1)])))
+        .await
+        .expect("answered without saying what happened");
+    let charlie_mailbox = relay.store().mailbox_size(&charlie.id()).expect("reads");
+    assert_eq!(charlie_mailbox.items, 0);
     let target = format!("/v1/mailboxes/{b}");
     let headers = relay.sign(a, "POST", &target, b"\x82\x01");
     assert_raw(
@@ -539,48 +554,99 @@ async fn deposit_frame_count_and_body_size_are_bounded() {
     assert_eq!(relay.snapshot().1.items, 2);
 }
 
+/// Each sender's share of a mailbox and the mailbox's own quota, in items and in bytes, each
+/// exactly at the limit and one over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mailbox_quotas_are_enforced_on_both_sides() {
-    let relay = Relay::start(Limits {
-        mailbox_items_max: 3,
+async fn mailbox_and_sender_quotas_are_enforced_on_both_sides() {
+    // A mailbox of 4 items; each sender's share is 2.
+    let items = Limits {
+        mailbox_items_max: 4,
+        mailbox_share_percent: 50,
         ..Limits::default()
-    })
-    .await;
-    let alpha = relay.client(&relay.alpha);
-    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
-    let frames: Vec<Vec<u8>> = (1..=4).map(|seq| frame(a, &b, seq)).collect();
-    within(alpha.deposit(&b, &arcs(&frames[..3])))
-        .await
-        .expect("up to the quota");
-    assert_refused(
-        within(alpha.deposit(&b, &arcs(&frames[3..]))).await,
-        507,
-        "mailbox over quota",
+    };
+    let frames = |relay: &Relay, station: &Station| -> Vec<Vec<u8>> {
+        (1..=3)
+            .map(|seq| frame(&station.identity, &relay.bravo.id(), seq))
+            .collect()
+    };
+    check_quotas(items, frames, "over your share of it (2 frames").await;
+
+    // A mailbox of two frames of the largest size; each sender's share is one.
+    let bytes = Limits {
+        mailbox_size_max_bytes: 2 * FRAME_SIZE_MAX_BYTES as u64,
+        mailbox_share_percent: 50,
+        ..Limits::default()
+    };
+    let frames = |relay: &Relay, station: &Station| -> Vec<Vec<u8>> {
+        let b = relay.bravo.id();
+        let largest = frame_of_size(&station.identity, &b, FRAME_SIZE_MAX_BYTES);
+        vec![
+            largest,
+            frame(&station.identity, &b, 2),
+            frame(&station.identity, &b, 3),
+        ]
+    };
+    let share = format!(
+        "over your share of it ({} frames, {FRAME_SIZE_MAX_BYTES} bytes)",
+        MAILBOX_ITEMS_MAX / 2
     );
-    assert_eq!(relay.snapshot().1.items, 3);
-    // Retransmissions of held frames do not count against the quota.
-    within(alpha.deposit(&b, &arcs(&frames[..2])))
+    check_quotas(bytes, frames, &share).await;
+}
+
+/// With `limits` whose share is two of `frames` (or one of the largest size, and the mailbox
+/// two shares): Alpha fills its share and is refused one more; Charlie fills its share, and
+/// the mailbox; Delta, within its share, is refused for the full mailbox. Every refusal
+/// stores nothing.
+async fn check_quotas(
+    limits: Limits,
+    frames: impl Fn(&Relay, &Station) -> Vec<Vec<u8>>,
+    share_refusal: &str,
+) {
+    let relay = Relay::start(limits).await;
+    let charlie = relay.admit("Charlie", 3);
+    let delta = relay.admit("Delta", 4);
+    for sender in [&relay.alpha, &charlie, &delta] {
+        relay.introduce(sender, &relay.bravo).await;
+    }
+    let b = relay.bravo.id();
+    let share_of = |frames: &[Vec<u8>]| {
+        let one_largest = frames[0].len() == FRAME_SIZE_MAX_BYTES;
+        if one_largest { 1 } else { 2 }
+    };
+    let alpha = relay.client(&relay.alpha);
+    let sent = frames(&relay, &relay.alpha);
+    let share = share_of(&sent);
+    within(alpha.deposit(&b, &arcs(&sent[..share])))
+        .await
+        .expect("exactly its share");
+    let before = relay.snapshot().1;
+    assert_refused(
+        within(alpha.deposit(&b, &arcs(&sent[share..share + 1]))).await,
+        507,
+        share_refusal,
+    );
+    assert_eq!(relay.snapshot().1, before, "a refusal stores nothing");
+    // Retransmissions of held frames do not count against the share.
+    within(alpha.deposit(&b, &arcs(&sent[..share])))
         .await
         .expect("duplicates are free");
-
-    let relay = Relay::start(Limits {
-        mailbox_size_max_bytes: FRAME_SIZE_MAX_BYTES as u64,
-        ..Limits::default()
-    })
-    .await;
-    let alpha = relay.client(&relay.alpha);
-    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
-    let largest = frame_of_size(a, &b, FRAME_SIZE_MAX_BYTES);
-    within(alpha.deposit(&b, &arcs(&[largest])))
+    let sent = frames(&relay, &charlie);
+    within(relay.client(&charlie).deposit(&b, &arcs(&sent[..share])))
         .await
-        .expect("exactly the byte quota");
+        .expect("its own share, which fills the mailbox exactly");
+    let full = relay.snapshot().1;
+    let sent = frames(&relay, &delta);
     assert_refused(
-        within(alpha.deposit(&b, &arcs(&[frame(a, &b, 2)]))).await,
+        within(
+            relay
+                .client(&delta)
+                .deposit(&b, &arcs(&sent[share..share + 1])),
+        )
+        .await,
         507,
-        "mailbox over quota",
+        "the recipient's mailbox is full",
     );
-    let (_, bravo_mailbox, _) = relay.snapshot();
-    assert_eq!(bravo_mailbox.bytes, FRAME_SIZE_MAX_BYTES as u64);
+    assert_eq!(relay.snapshot().1, full, "a refusal stores nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

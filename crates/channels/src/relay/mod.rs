@@ -71,7 +71,13 @@ pub enum RelayError {
     /// (including a relay presenting another key than the pinned one): the channel is down.
     #[error("relay unreachable: {0}")]
     Transport(String),
-    /// The relay answered with an error.
+    /// The relay answered with an error; nothing was done. The status says where the trouble
+    /// is (`docs/relay-api.md` §4): 403, this station is not admitted or was revoked at the
+    /// relay (the relay is unusable until its operator admits it again); 404, the recipient is
+    /// not admitted or was revoked (this peer cannot be reached through this relay); 507, the
+    /// recipient's mailbox, or this station's share of it, is full (the peer is not fetching:
+    /// retry later); 401, the request's signature, timestamp or nonce was refused (check the
+    /// clock); 400, 413, 422 and others, a request this client should not have made.
     #[error("relay refused the request (HTTP {status}): {reason}")]
     Refused {
         /// The HTTP status.
@@ -79,10 +85,18 @@ pub enum RelayError {
         /// The relay's reason.
         reason: String,
     },
-    /// The relay refused the request because this station exceeded its request rate.
+    /// The relay refused the request because this station exceeded its request rate, or has
+    /// too many deposits in flight at once (HTTP 429); nothing was done.
     #[error("relay rate limit reached; retry in {retry_after_ms} ms")]
     RateLimited {
         /// How long to wait before the next request, in milliseconds.
+        retry_after_ms: u64,
+    },
+    /// The relay had no room for the request (HTTP 503: every deposit slot stayed taken);
+    /// nothing was done. Not this station's doing.
+    #[error("relay busy; retry in {retry_after_ms} ms")]
+    Busy {
+        /// How long to wait before retrying, in milliseconds.
         retry_after_ms: u64,
     },
     /// The relay's answer could not be decoded.
@@ -91,6 +105,39 @@ pub enum RelayError {
     /// The call was refused here before anything was sent (bad URL, too many frames, …).
     #[error("invalid relay request: {0}; nothing was sent")]
     Invalid(String),
+}
+
+impl RelayError {
+    /// The HTTP status of the relay's answer, for the errors that are answers: a refusal,
+    /// 429 for [`RelayError::RateLimited`], 503 for [`RelayError::Busy`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RelayError::Refused { status, .. } => Some(*status),
+            RelayError::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS.as_u16()),
+            RelayError::Busy { .. } => Some(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
+            _ => None,
+        }
+    }
+
+    /// How long the relay asked to wait before retrying, for the errors that say.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            RelayError::RateLimited { retry_after_ms } | RelayError::Busy { retry_after_ms } => {
+                Some(*retry_after_ms)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How long a 429 or 503 answer asks to wait: the body's `retry_after_ms`, else the
+/// `Retry-After` header (seconds), else a second.
+fn retry_after_ms(body: &[u8], header_seconds: Option<u64>) -> u64 {
+    let from_body = wire::decode_refusal(body)
+        .ok()
+        .and_then(|refusal| refusal.retry_after_ms);
+    let from_header = header_seconds.map(|seconds| seconds.saturating_mul(1000));
+    from_body.or(from_header).unwrap_or(1000)
 }
 
 /// A TLS stream to the relay, as the HTTP client needs it.
@@ -259,7 +306,7 @@ impl RelayClient {
         self.relay
     }
 
-    /// Sends one signed request and returns the body of a 200 answer.
+    /// Sends one signed request and returns the body of a 200 (or, for a deposit, 202) answer.
     async fn call(
         &self,
         method: Method,
@@ -320,16 +367,13 @@ impl RelayClient {
                     RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()))
                 })??;
         match status {
-            StatusCode::OK => Ok(body.to_vec()),
-            StatusCode::TOO_MANY_REQUESTS => {
-                let from_body = wire::decode_refusal(&body)
-                    .ok()
-                    .and_then(|r| r.retry_after_ms);
-                let from_header = retry_after.map(|seconds| seconds.saturating_mul(1000));
-                Err(RelayError::RateLimited {
-                    retry_after_ms: from_body.or(from_header).unwrap_or(1000),
-                })
-            }
+            StatusCode::OK | StatusCode::ACCEPTED => Ok(body.to_vec()),
+            StatusCode::TOO_MANY_REQUESTS => Err(RelayError::RateLimited {
+                retry_after_ms: retry_after_ms(&body, retry_after),
+            }),
+            StatusCode::SERVICE_UNAVAILABLE => Err(RelayError::Busy {
+                retry_after_ms: retry_after_ms(&body, retry_after),
+            }),
             status => {
                 let mut reason = wire::decode_refusal(&body)
                     .map(|refusal| refusal.error)
@@ -366,8 +410,11 @@ impl RelayClient {
     }
 
     /// Deposits `frames` (at most the relay's `deposit_frames_max`, by default
-    /// [`parley_relay_wire::limits::DEPOSIT_FRAMES_MAX`]) into `to`'s mailbox. Returns once the relay has
-    /// them on disk; on error nothing was stored.
+    /// [`parley_relay_wire::limits::DEPOSIT_FRAMES_MAX`]) into `to`'s mailbox. Returns once the
+    /// relay has taken them: stored on disk (200) or, while `to` has not yet addressed this
+    /// station through the relay, taken without saying whether they could be stored (202; the
+    /// relay tells a station nothing about a station that never addressed it). Delivery is
+    /// confirmed end to end by `to`'s receipts either way. On error nothing was stored.
     pub async fn deposit(&self, to: &StationId, frames: &[Arc<[u8]>]) -> Result<(), RelayError> {
         if frames.is_empty() || frames.len() > DEPOSIT_FRAMES_MAX_LIMIT {
             return Err(RelayError::Invalid(format!(
@@ -480,5 +527,35 @@ mod tests {
         assert!(!shown.contains(&hex::encode(secret)), "{shown}");
         assert!(!shown.contains("5a5a5a"), "{shown}");
         assert!(shown.contains(&relay.fingerprint().to_string()), "{shown}");
+    }
+
+    #[test]
+    fn errors_carry_the_status_and_retry_delay_a_station_acts_on() {
+        let refused = |status: u16| RelayError::Refused {
+            status,
+            reason: "why".into(),
+        };
+        let check = |error: RelayError, status: Option<u16>, retry_after_ms: Option<u64>| {
+            assert_eq!(error.status(), status, "{error:?}");
+            assert_eq!(error.retry_after_ms(), retry_after_ms, "{error:?}");
+        };
+        check(refused(403), Some(403), None);
+        check(refused(404), Some(404), None);
+        check(refused(507), Some(507), None);
+        check(
+            RelayError::RateLimited { retry_after_ms: 7 },
+            Some(429),
+            Some(7),
+        );
+        check(RelayError::Busy { retry_after_ms: 9 }, Some(503), Some(9));
+        check(RelayError::Transport("down".into()), None, None);
+        check(RelayError::Protocol("garbled".into()), None, None);
+
+        // The delay comes from the body, else the header (seconds), else one second.
+        let body = br#"{"error":"busy","retry_after_ms":1500}"#;
+        assert_eq!(retry_after_ms(body, Some(9)), 1500);
+        assert_eq!(retry_after_ms(br#"{"error":"busy"}"#, Some(2)), 2000);
+        assert_eq!(retry_after_ms(b"not json", None), 1000);
+        assert_eq!(retry_after_ms(b"", Some(u64::MAX)), u64::MAX);
     }
 }

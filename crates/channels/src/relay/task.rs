@@ -226,12 +226,11 @@ impl Relay {
 }
 
 /// How long to wait before retrying after `error`: the backoff's next delay, or what a
-/// rate-limiting relay asked for (never more than the backoff's maximum, so a relay cannot
-/// silence a channel for longer than a heartbeat interval).
+/// rate-limiting or busy relay asked for (never more than the backoff's maximum, so a relay
+/// cannot silence a channel for longer than a heartbeat interval).
 async fn wait(retry: &mut Backoff, error: &RelayError) {
-    let floor = match error {
-        RelayError::RateLimited { retry_after_ms } => Duration::from_millis(*retry_after_ms),
-        _ => Duration::ZERO,
-    };
+    let floor = error
+        .retry_after_ms()
+        .map_or(Duration::ZERO, Duration::from_millis);
     tokio::time::sleep(retry.take(floor)).await;
 }

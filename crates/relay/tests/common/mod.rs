@@ -189,6 +189,40 @@ impl Relay {
             .expect("valid relay URL")
     }
 
+    /// Admits another station while the relay runs.
+    pub fn admit(&self, name: &str, seed: u8) -> Station {
+        let station = Station::new(name, seed);
+        self.home
+            .admit(&station.card_text(), &station.fingerprint(), now_ms())
+            .expect("station is admitted");
+        station
+    }
+
+    /// Makes `a` and `b` correspondents, so the relay tells each what happens to its deposits
+    /// to the other: each deposits a receipt into the other's mailbox; then each fetches and
+    /// deletes it, leaving the mailboxes as they were.
+    pub async fn introduce(&self, a: &Station, b: &Station) {
+        for (from, to) in [(a, b), (b, a)] {
+            let receipt = arcs(&[receipt_frame(&from.identity, &to.id())]);
+            within(self.client(from).deposit(&to.id(), &receipt))
+                .await
+                .expect("introduction is deposited");
+        }
+        for station in [a, b] {
+            let client = self.client(station);
+            let ids: Vec<u64> = within(client.fetch(Duration::ZERO))
+                .await
+                .expect("fetches")
+                .iter()
+                .map(|item| item.id)
+                .collect();
+            within(client.delete(&ids)).await.expect("deletes");
+        }
+        let store = self.store();
+        assert!(store.has_addressed(&a.id(), &b.id()).expect("reads"));
+        assert!(store.has_addressed(&b.id(), &a.id()).expect("reads"));
+    }
+
     pub fn store(&self) -> Store {
         self.home.store().expect("store opens")
     }
@@ -265,6 +299,9 @@ pub async fn raw_request(
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
+    // Head and body are written separately: without this, Nagle's algorithm and delayed
+    // acknowledgements add tens of milliseconds to each request.
+    tcp.set_nodelay(true).expect("sets TCP_NODELAY");
     let name = rustls::pki_types::ServerName::try_from("relay").expect("valid name");
     let tls = connector.connect(name, tcp).await.expect("TLS handshake");
     let (mut reader, mut writer) = tokio::io::split(tls);
@@ -309,4 +346,100 @@ pub async fn raw_request(
         None => body.to_owned(),
     };
     (status, body)
+}
+
+/// A TLS connection to the relay, pinned to its key, as any client (hostile or not) opens it.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    relay: StationId,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let config = parley_channels::tls::pinned_client_config(relay.0, &[b"http/1.1"])
+        .expect("client config builds");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("relay").expect("valid name");
+    connector.connect(name, tcp).await
+}
+
+/// How a slow upload ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadEnd {
+    /// The relay answered (with this status, if one was read) or closed the connection after
+    /// this long.
+    EndedByRelay {
+        after: Duration,
+        status: Option<u16>,
+    },
+    /// The connection was still open, unanswered, when the upload was stopped.
+    StillOpen,
+    /// No TLS connection could be made.
+    NoConnection,
+}
+
+/// A slow uploader: opens a TLS connection, sends `head` (request line and headers, finished
+/// or not), then trickles one byte every `trickle_every` until the relay answers or closes
+/// the connection, or `duration` passes.
+pub async fn slow_upload(
+    addr: SocketAddr,
+    relay: StationId,
+    head: String,
+    trickle_every: Duration,
+    duration: Duration,
+) -> UploadEnd {
+    let started = std::time::Instant::now();
+    let Ok(tls) = tls_connect(addr, relay).await else {
+        return UploadEnd::NoConnection;
+    };
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let write = async {
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        while started.elapsed() < duration {
+            if writer.write_all(b"x").await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(trickle_every).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    // The status line of the answer, or None if the connection closed before one came.
+    let answer = async {
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+            if let Some(end) = answer.windows(2).position(|pair| pair == b"\r\n") {
+                let line = String::from_utf8_lossy(&answer[..end]).into_owned();
+                return line.split(' ').nth(1).and_then(|code| code.parse().ok());
+            }
+        }
+    };
+    tokio::select! {
+        status = answer => UploadEnd::EndedByRelay { after: started.elapsed(), status },
+        () = write => UploadEnd::EndedByRelay { after: started.elapsed(), status: None },
+        () = tokio::time::sleep(duration) => UploadEnd::StillOpen,
+    }
+}
+
+/// A request head (request line and headers, blank line included) with `headers` and a
+/// declared body length.
+pub fn request_head(
+    method: &str,
+    target: &str,
+    headers: &Headers,
+    content_length: usize,
+) -> String {
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nhost: relay\r\ncontent-length: {content_length}\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
 }

@@ -1,0 +1,595 @@
+//! The relay server: the HTTP API (axum) over HTTP/1.1 and TLS 1.3 (tokio-rustls with the
+//! relay's Ed25519 identity certificate, from `parley_channels::tls`), backed by the store.
+//!
+//! Guarantees:
+//! - Every request except `GET /v1/health` is authenticated from its headers alone, before a
+//!   byte of its body is read or a deposit slot taken: headers parsed, timestamp within
+//!   [`REQUEST_CLOCK_SKEW_MS_MAX`], signature verified over the body hash the headers declare,
+//!   station admitted and not revoked (read from the store on every request, so
+//!   `parley relay admit/revoke` in another process takes effect at once), nonce not seen
+//!   before (so a replay costs the station no rate budget), the per-station rate limit, and a
+//!   declared length within the endpoint's limit. Only then is the body read, within a time
+//!   that grows with its declared length ([`body_read_timeout_ms`]), and checked against the
+//!   signed hash. The nonce is recorded in the same transaction as the operation (see
+//!   [`crate::store`]).
+//! - Memory and connections are bounded, and attackers cannot take what genuine stations
+//!   need: at most [`CONNECTIONS_MAX`] connections, of which at most
+//!   [`UNAUTHENTICATED_CONNECTIONS_MAX`] unauthenticated (beyond it one is closed at once, see
+//!   `connections.rs`); TLS handshakes within [`TLS_HANDSHAKE_TIMEOUT_MS`] of the accept; at
+//!   most [`DEPOSITS_IN_FLIGHT_MAX`] deposit bodies at once, taken only by authenticated
+//!   requests, at most [`DEPOSITS_IN_FLIGHT_PER_STATION_MAX`] per station, and a share kept
+//!   for stations that did not misbehave (see `slots.rs`).
+//! - A deposit is verified frame by frame (envelope or receipt signature, sender = requester,
+//!   recipient = the mailbox) and stored all or nothing, within the sender's share of the
+//!   mailbox and the mailbox's quota; it is answered 200 only after its transaction committed
+//!   with `synchronous=FULL`. Its sender learns what happened only once the recipient has
+//!   addressed it through the relay; until then the answer is 202, whatever happened, so a
+//!   station learns nothing about a station that never addressed it.
+//! - Every refusal is an HTTP error with a JSON body `{"error": "<reason>"}` and changes no
+//!   mailbox; a refusal to a depositor says nothing of what the recipient's mailbox holds. No
+//!   input makes the server panic: every decoder returns errors.
+//! - SQLite, hashing and signature checks run on the blocking pool, never on the async
+//!   workers.
+//! - Logs name stations by fingerprint and frames by count and size, never by content. Each
+//!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
+//!   others (see `warnings.rs`), so no client can flood the log.
+
+mod connections;
+mod refusal;
+mod requests;
+mod slots;
+mod warnings;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use governor::clock::Clock as _;
+use governor::{DefaultKeyedRateLimiter, Quota as RateQuota};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use parley_channels::tls::TlsError;
+use parley_proto::StationId;
+use parley_relay_wire::auth::RequestAuth;
+use parley_relay_wire::{
+    ALPN_HTTP1, CBOR_CONTENT_TYPE, PATH_HEALTH, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_MAILBOXES,
+    PATH_PING,
+};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{error, info, warn};
+
+use crate::home::{HomeError, RelayHome};
+use crate::limits::{
+    CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+    LISTEN_BACKLOG_MAX, Limits, REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS,
+    UNAUTHENTICATED_CONNECTIONS_MAX, WARNING_INTERVAL_MS, WARNING_SUMMARY_CHECK_MS,
+    body_read_timeout_ms,
+};
+use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
+use connections::{ConnectionHandle, Connections};
+use refusal::Refusal;
+use slots::DepositSlots;
+use warnings::{Verdict, Warning, WarningLimiter};
+
+/// Why the server could not start or stopped.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The home could not be read.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listening socket could not be bound.
+    #[error("could not listen on {addr}: {source}; is the port in use?")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's account.
+        source: std::io::Error,
+    },
+    /// Signal handling could not be set up.
+    #[error("could not watch for SIGINT/SIGTERM: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Milliseconds since the Unix epoch by the wall clock (0 if it is set before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+fn cbor_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(CONTENT_TYPE, CBOR_CONTENT_TYPE)], body).into_response()
+}
+
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| Refusal::internal(format!("a blocking relay task failed: {error}")))
+}
+
+/// A request whose headers passed authentication: signature over the declared body hash,
+/// admission, nonce, rate limit, declared length. Its body is still to be read and checked.
+struct Admitted {
+    auth: RequestAuth,
+    nonce: NonceRecord,
+    /// The length the headers declare, or the endpoint's limit if they declare none.
+    declared_bytes: u64,
+}
+
+impl Admitted {
+    fn station(&self) -> StationId {
+        self.auth.station
+    }
+}
+
+/// The server's shared state.
+struct Relay {
+    id: StationId,
+    limits: Limits,
+    store: Arc<Mutex<Store>>,
+    limiter: DefaultKeyedRateLimiter<StationId>,
+    /// Woken when a deposit adds items to the mailbox; one per station that used the relay.
+    mailboxes: Mutex<HashMap<StationId, Arc<Notify>>>,
+    /// Open connections, and which have authenticated.
+    connections: Arc<Connections>,
+    /// Deposits being read or processed.
+    slots: DepositSlots,
+    /// One line per kind of warning per interval.
+    warnings: Mutex<WarningLimiter>,
+    /// Origin of the monotonic clock used for suspects and warnings.
+    started: Instant,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Relay {
+    /// Milliseconds since the server started, by a clock that never goes back.
+    fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Logs a warning of `kind` through `log` (given how many of its kind were not logged
+    /// since the last line), unless its kind was logged within [`WARNING_INTERVAL_MS`].
+    fn warn(&self, kind: Warning, log: impl FnOnce(u64)) {
+        let now_ms = self.clock_ms();
+        let verdict = self
+            .warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(kind, now_ms);
+        if let Verdict::Log { suppressed } = verdict {
+            log(suppressed);
+        }
+    }
+
+    /// The answer to a request: its response, or its refusal, logged (rate-limited) and, if
+    /// it shows an authenticated station misbehaving, confining that station's deposits. A
+    /// connection that has not authenticated is closed after a refusal, so each unsigned
+    /// attempt costs its sender a new connection and TLS handshake.
+    fn answer(&self, connection: &ConnectionHandle, result: Result<Response, Refusal>) -> Response {
+        let refusal = match result {
+            Ok(response) => return response,
+            Err(refusal) => refusal,
+        };
+        if let Some(station) = &refusal.misbehaving {
+            self.slots.mark_suspect(station, self.clock_ms());
+        }
+        let remote = connection.remote;
+        self.warn(refusal.warning(), |suppressed| {
+            let status = refusal.status.as_u16();
+            let station = refusal
+                .misbehaving
+                .map(|station| station.fingerprint().to_string());
+            match &refusal.detail {
+                Some(detail) => error!(status, %remote, suppressed, "request failed: {detail}"),
+                None => warn!(
+                    status,
+                    reason = %refusal.reason,
+                    %remote,
+                    misbehaving = station.as_deref(),
+                    suppressed,
+                    "request refused"
+                ),
+            }
+        });
+        refusal.into_answer(!connection.is_authenticated())
+    }
+
+    /// Runs `operation` on the store, on the blocking pool.
+    async fn db<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let store = self.store.clone();
+        blocking(move || {
+            // A panic cannot leave the connection mid-transaction: the transaction rolls back
+            // when dropped. So a poisoned lock is safe to take.
+            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+            operation(&mut store)
+        })
+        .await?
+        .map_err(Refusal::from)
+    }
+
+    fn mailbox(&self, station: &StationId) -> Arc<Notify> {
+        let mut mailboxes = self
+            .mailboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        mailboxes.entry(*station).or_default().clone()
+    }
+
+    fn quota(&self) -> Quota {
+        Quota {
+            items_max: self.limits.mailbox_items_max,
+            bytes_max: self.limits.mailbox_size_max_bytes,
+            share_items_max: self.limits.share_items_max(),
+            share_bytes_max: self.limits.share_bytes_max(),
+        }
+    }
+
+    /// Authenticates a request from its headers alone, before its body: headers and
+    /// timestamp, signature over the declared body hash, admission, nonce, rate limit, and a
+    /// declared length within `body_limit`. Marks the connection authenticated.
+    async fn admit(
+        &self,
+        connection: &ConnectionHandle,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body_limit: usize,
+    ) -> Result<Admitted, Refusal> {
+        let auth = RequestAuth::from_headers(headers)?;
+        auth.check_time(now_ms())?;
+        let station = auth.station;
+        let (relay, method) = (self.id, method.as_str().to_owned());
+        let target = uri.path_and_query().map_or_else(
+            || uri.path().to_owned(),
+            |target| target.as_str().to_owned(),
+        );
+        let signed = auth.clone();
+        blocking(move || signed.verify(&relay, &method, &target)).await??;
+        let nonce = NonceRecord {
+            station,
+            nonce: auth.nonce,
+            timestamp_ms: auth.timestamp_ms,
+        };
+        let (status, seen) = self.db(move |store| store.check_request(&nonce)).await?;
+        match status {
+            StationStatus::Admitted => {}
+            StationStatus::Revoked => {
+                return Err(StoreError::Revoked(station.fingerprint().to_string()).into());
+            }
+            StationStatus::Unknown => {
+                return Err(StoreError::NotAdmitted(station.fingerprint().to_string()).into());
+            }
+        }
+        if seen {
+            return Err(StoreError::Replayed.into());
+        }
+        if let Err(not_until) = self.limiter.check_key(&station) {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            return Err(Refusal::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                "request rate over the limit for this station",
+                wait_ms,
+            ));
+        }
+        connection.authenticate(&station);
+        let declared_bytes = match declared_length(headers) {
+            Some(declared) if declared > body_limit as u64 => {
+                return Err(over_limit(body_limit));
+            }
+            Some(declared) => declared,
+            None => body_limit as u64,
+        };
+        Ok(Admitted {
+            auth,
+            nonce,
+            declared_bytes,
+        })
+    }
+
+    /// Reads the body of an admitted request, at most `limit` bytes within
+    /// [`body_read_timeout_ms`] of its declared length, and checks it is the signed one.
+    async fn read_body(
+        &self,
+        request: &Admitted,
+        body: Body,
+        limit: usize,
+    ) -> Result<Bytes, Refusal> {
+        let station = request.station();
+        let timeout_ms = body_read_timeout_ms(request.declared_bytes);
+        let timeout = Duration::from_millis(timeout_ms);
+        let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error)) => {
+                let inner = error.into_inner();
+                return Err(if inner.is::<http_body_util::LengthLimitError>() {
+                    over_limit(limit)
+                } else {
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("could not read the request body: {inner}"),
+                    )
+                });
+            }
+            Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("request body not received within {timeout_ms} ms"),
+                )
+                .by(station));
+            }
+        };
+        let auth = request.auth.clone();
+        let checked = if bytes.is_empty() {
+            auth.check_body(&bytes)
+        } else {
+            // Hashing up to a few MiB takes long enough to keep off the async workers.
+            let body = bytes.clone();
+            blocking(move || auth.check_body(&body)).await?
+        };
+        checked.map_err(|error| Refusal::from(error).by(station))?;
+        Ok(bytes)
+    }
+}
+
+/// The length a request's headers declare for its body, if they do.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse().ok())
+}
+
+fn over_limit(limit: usize) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is over the limit of {limit} bytes"),
+    )
+}
+
+fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route(PATH_HEALTH, get(requests::health))
+        .route(PATH_PING, get(requests::ping))
+        .route(
+            &format!("{PATH_MAILBOXES}/{{recipient}}"),
+            post(requests::deposit),
+        )
+        .route(PATH_MAILBOX, get(requests::fetch))
+        .route(PATH_MAILBOX_DELETE, post(requests::delete))
+        .fallback(requests::not_found)
+        .method_not_allowed_fallback(requests::method_not_allowed)
+        .with_state(relay)
+}
+
+/// A running relay server. Dropping it stops it too, without the grace period.
+pub struct RelayServer {
+    local_addr: SocketAddr,
+    id: StationId,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl fmt::Debug for RelayServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayServer")
+            .field("local_addr", &self.local_addr)
+            .field("fingerprint", &format_args!("{}", self.id.fingerprint()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayServer {
+    /// Opens the relay in `home` and serves it on `listen` (port 0 picks a free port). Must be
+    /// called inside a tokio runtime. Logs "relay listening" with the bound address.
+    pub async fn start(home: &RelayHome, listen: SocketAddr) -> Result<Self, ServeError> {
+        let config = home.config()?;
+        let identity = home.identity()?;
+        let store_home = home.clone();
+        let store = tokio::task::spawn_blocking(move || store_home.store())
+            .await
+            .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
+        let tls = parley_channels::tls::server_config(identity.signing_key(), &[ALPN_HTTP1])?;
+        let listener = bind(listen).map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let limits = config.limits;
+        let rate = RateQuota::per_second(nonzero(limits.request_rate_per_second_max))
+            .allow_burst(nonzero(limits.request_burst_max));
+        let (shutdown, shutdown_watch) = watch::channel(false);
+        let relay = Arc::new(Relay {
+            id: identity.id(),
+            limits,
+            store: Arc::new(Mutex::new(store)),
+            limiter: DefaultKeyedRateLimiter::keyed(rate),
+            mailboxes: Mutex::default(),
+            connections: Connections::new(),
+            slots: DepositSlots::new(),
+            warnings: Mutex::new(WarningLimiter::new(WARNING_INTERVAL_MS)),
+            started: Instant::now(),
+            shutdown: shutdown_watch.clone(),
+        });
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let tasks = vec![
+            tokio::spawn(connections::accept_loop(
+                listener,
+                acceptor,
+                router(relay.clone()),
+                relay.clone(),
+                shutdown_watch.clone(),
+            )),
+            tokio::spawn(warning_loop(relay.clone(), shutdown_watch.clone())),
+            tokio::spawn(purge_loop(relay, shutdown_watch)),
+        ];
+        info!(
+            address = %local_addr,
+            fingerprint = %identity.id().fingerprint(),
+            name = %config.name,
+            connections_max = CONNECTIONS_MAX,
+            unauthenticated_connections_max = UNAUTHENTICATED_CONNECTIONS_MAX,
+            tls_handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_MS,
+            deposits_in_flight_max = DEPOSITS_IN_FLIGHT_MAX,
+            deposits_in_flight_per_station_max = DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+            "relay listening"
+        );
+        Ok(Self {
+            local_addr,
+            id: identity.id(),
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `https://` URL of the bound address, for [`parley_channels::RelayClient::new`].
+    pub fn url(&self) -> String {
+        format!("https://{}", self.local_addr)
+    }
+
+    /// The relay's identity.
+    pub fn relay_id(&self) -> StationId {
+        self.id
+    }
+
+    /// Stops accepting, answers waiting fetches at once, gives open requests up to
+    /// [`crate::limits::SHUTDOWN_GRACE_MS`] to finish, then closes every connection.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        for task in std::mem::take(&mut self.tasks) {
+            if let Err(error) = task.await {
+                error!("a relay task failed: {error}");
+            }
+        }
+        info!(address = %self.local_addr, "relay stopped");
+    }
+}
+
+impl Drop for RelayServer {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A listening socket on `listen` with a backlog of [`LISTEN_BACKLOG_MAX`].
+fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted relay can bind again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(LISTEN_BACKLOG_MAX)
+}
+
+fn nonzero(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Serves the relay in `home` on `listen` until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve_until_signal(home: &RelayHome, listen: SocketAddr) -> Result<(), ServeError> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signal)?;
+    let server = RelayServer::start(home, listen).await?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map_err(ServeError::Signal)?,
+        _ = terminate.recv() => {}
+    }
+    info!("signal received; relay stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Logs, once each kind's [`WARNING_INTERVAL_MS`] has passed (checked every
+/// [`WARNING_SUMMARY_CHECK_MS`]), how many of its warnings were counted but not logged, so a
+/// flood that stops is still reported.
+async fn warning_loop(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(WARNING_SUMMARY_CHECK_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let due = relay
+            .warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush(relay.clock_ms());
+        for (kind, suppressed) in due {
+            warn!(
+                ?kind,
+                suppressed,
+                "{suppressed} more warnings of this kind were not logged (at most one line per \
+                 kind every {WARNING_INTERVAL_MS} ms)"
+            );
+        }
+    }
+}
+
+/// Deletes expired items and old nonces periodically, and forgets idle rate-limit state.
+async fn purge_loop(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(relay.limits.purge_interval_ms());
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retention_ms = relay.limits.retention_ms;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let purged = relay
+            .db(move |store| store.purge(now_ms(), retention_ms, REQUEST_CLOCK_SKEW_MS_MAX))
+            .await;
+        match purged {
+            Ok(purged) if purged.items > 0 => {
+                info!(
+                    items = purged.items,
+                    nonces = purged.nonces,
+                    "expired items purged"
+                );
+            }
+            Ok(_) => {}
+            Err(refusal) => warn!(
+                reason = %refusal.reason,
+                detail = refusal.detail.as_deref(),
+                "purge failed; will retry"
+            ),
+        }
+        relay.limiter.retain_recent();
+    }
+}

@@ -1,0 +1,356 @@
+//! The endpoints: each authenticates its request from the headers ([`Relay::admit`]), reads
+//! and checks its body ([`Relay::read_body`]), does its work, and answers through
+//! [`Relay::answer`], which logs and shapes refusals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use parley_proto::StationId;
+use parley_relay_wire::limits::{DELETE_BODY_SIZE_MAX_BYTES, FETCH_FRAMES_SIZE_MAX_BYTES};
+use parley_relay_wire::route;
+use parley_relay_wire::wire::{self, FetchAnswer, Fetched};
+use tracing::{debug, warn};
+
+use super::connections::ConnectionHandle;
+use super::refusal::Refusal;
+use super::slots::NoSlot;
+use super::warnings::Warning;
+use super::{Relay, blocking, cbor_response, now_ms};
+use crate::limits::{
+    BUSY_RETRY_AFTER_MS, DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+};
+use crate::store::DepositReport;
+
+type Recipient = Result<Path<String>, PathRejection>;
+
+pub(super) async fn health() -> Response {
+    ([(CONTENT_TYPE, "text/plain")], "ok").into_response()
+}
+
+pub(super) async fn ping(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
+        relay.read_body(&request, body, 0).await?;
+        let nonce = request.nonce;
+        relay.db(move |store| store.record_request(&nonce)).await?;
+        Ok(cbor_response(StatusCode::OK, wire::encode_count(now_ms())))
+    };
+    relay.answer(&connection, result.await)
+}
+
+pub(super) async fn deposit(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+    recipient: Recipient,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = deposit_request(
+        &relay,
+        &connection,
+        recipient,
+        &method,
+        &uri,
+        &headers,
+        body,
+    );
+    relay.answer(&connection, result.await)
+}
+
+async fn deposit_request(
+    relay: &Relay,
+    connection: &ConnectionHandle,
+    recipient: Recipient,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let limit = relay.limits.deposit_body_size_max_bytes();
+    let request = relay.admit(connection, method, uri, headers, limit).await?;
+    let requester = request.station();
+    let recipient = parse_recipient(recipient).map_err(|refusal| refusal.by(requester))?;
+    // Bounds the memory deposits take; only authenticated requests get this far.
+    let _slot = relay
+        .slots
+        .acquire(requester, relay.clock_ms())
+        .await
+        .map_err(no_slot)?;
+    let body = relay.read_body(&request, body, limit).await?;
+    let frames_max = relay.limits.deposit_frames_max;
+    let frames = blocking(move || {
+        let frames = wire::decode_deposit(&body, frames_max)?;
+        check_frames(&frames, &requester, &recipient)?;
+        Ok::<_, Refusal>(frames)
+    })
+    .await?
+    .map_err(|refusal| match refusal.status {
+        // A correct client never sends a malformed body or frames that fail the check.
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => refusal.by(requester),
+        _ => refusal,
+    })?;
+    let (count, bytes) = (frames.len(), frames.iter().map(Vec::len).sum::<usize>());
+    let (quota, retention_ms) = (relay.quota(), relay.limits.retention_ms);
+    let nonce = request.nonce;
+    let report = relay
+        .db(move |store| store.deposit(&nonce, &recipient, &frames, quota, now_ms(), retention_ms))
+        .await?;
+    if report
+        .outcome
+        .as_ref()
+        .is_ok_and(|outcome| outcome.stored > 0)
+    {
+        relay.mailbox(&recipient).notify_waiters();
+    }
+    // Per deposit, at debug: a station's traffic must not be able to flood the log.
+    debug!(
+        from = %requester.fingerprint(),
+        to = %recipient.fingerprint(),
+        frames = count,
+        bytes,
+        outcome = ?report.outcome,
+        disclosed = report.disclosed,
+        "deposit"
+    );
+    answer_deposit(relay, &requester, &recipient, report)
+}
+
+/// What a depositor is told: everything once the recipient has addressed it, otherwise a 202
+/// that says nothing of what happened (stored, or refused for the recipient).
+fn answer_deposit(
+    relay: &Relay,
+    requester: &StationId,
+    recipient: &StationId,
+    report: DepositReport,
+) -> Result<Response, Refusal> {
+    match (report.disclosed, report.outcome) {
+        (true, Ok(outcome)) => Ok(cbor_response(
+            StatusCode::OK,
+            wire::encode_deposit_answer(outcome.stored, outcome.duplicates),
+        )),
+        (true, Err(refusal)) => Err(refusal.into()),
+        (false, outcome) => {
+            if let Err(refusal) = outcome {
+                relay.warn(Warning::DepositWithheld, |suppressed| {
+                    warn!(
+                        from = %requester.fingerprint(),
+                        to = %recipient.fingerprint(),
+                        reason = %refusal,
+                        suppressed,
+                        "deposit refused, answered 202: the recipient has not addressed the \
+                         depositor"
+                    );
+                });
+            }
+            Ok(cbor_response(
+                StatusCode::ACCEPTED,
+                wire::encode_deposit_answer(0, 0),
+            ))
+        }
+    }
+}
+
+fn no_slot(why: NoSlot) -> Refusal {
+    match why {
+        NoSlot::StationBusy => Refusal::retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "this station already has {DEPOSITS_IN_FLIGHT_PER_STATION_MAX} deposits in \
+                 flight, the most at once; nothing was stored"
+            ),
+            BUSY_RETRY_AFTER_MS,
+        ),
+        NoSlot::RelayBusy => Refusal::retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "the relay is busy: no deposit slot came free within \
+                 {DEPOSIT_SLOT_WAIT_MS_MAX} ms; nothing was stored"
+            ),
+            BUSY_RETRY_AFTER_MS,
+        ),
+    }
+}
+
+pub(super) async fn fetch(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
+        relay.read_body(&request, body, 0).await?;
+        let wait_ms = wire::parse_fetch_query(uri.query())?.min(relay.limits.fetch_wait_ms_max);
+        let (retention_ms, nonce) = (relay.limits.retention_ms, request.nonce);
+        relay
+            .db(move |store| store.begin_fetch(&nonce, now_ms(), retention_ms))
+            .await?;
+        let station = request.station();
+        let answer = long_poll(&relay, station, Duration::from_millis(wait_ms)).await?;
+        debug!(
+            station = %station.fingerprint(),
+            items = answer.items.len(),
+            more = answer.more,
+            "fetch answered"
+        );
+        Ok(cbor_response(
+            StatusCode::OK,
+            wire::encode_fetch_answer(&answer),
+        ))
+    };
+    relay.answer(&connection, result.await)
+}
+
+pub(super) async fn delete(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let limit = DELETE_BODY_SIZE_MAX_BYTES;
+        let request = relay
+            .admit(&connection, &method, &uri, &headers, limit)
+            .await?;
+        let body = relay.read_body(&request, body, limit).await?;
+        let station = request.station();
+        let wanted = wire::decode_delete(&body).map_err(|error| {
+            let refusal = Refusal::from(error);
+            match refusal.status {
+                StatusCode::BAD_REQUEST => refusal.by(station),
+                _ => refusal,
+            }
+        })?;
+        let nonce = request.nonce;
+        let deleted = relay
+            .db(move |store| store.delete(&nonce, wanted.upto, &wanted.ids))
+            .await?;
+        debug!(station = %station.fingerprint(), deleted, "items deleted");
+        Ok(cbor_response(StatusCode::OK, wire::encode_count(deleted)))
+    };
+    relay.answer(&connection, result.await)
+}
+
+pub(super) async fn not_found(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+) -> Response {
+    let refusal = Refusal::no_such_endpoint(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see docs/relay-api.md",
+    );
+    relay.answer(&connection, Err(refusal))
+}
+
+pub(super) async fn method_not_allowed(
+    State(relay): State<Arc<Relay>>,
+    Extension(connection): Extension<ConnectionHandle>,
+) -> Response {
+    let refusal = Refusal::no_such_endpoint(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint; see docs/relay-api.md",
+    );
+    relay.answer(&connection, Err(refusal))
+}
+
+/// Waits until `station`'s mailbox holds items, `wait` passes or the server stops; then
+/// answers with what the mailbox holds.
+async fn long_poll(
+    relay: &Relay,
+    station: StationId,
+    wait: Duration,
+) -> Result<FetchAnswer, Refusal> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let notify = relay.mailbox(&station);
+    let mut shutdown = relay.shutdown.clone();
+    let retention_ms = relay.limits.retention_ms;
+    let items_max = relay.limits.fetch_items_max;
+    loop {
+        // Registered before reading, so a deposit committed after the read still wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (items, more) = relay
+            .db(move |store| {
+                store.fetch(
+                    &station,
+                    now_ms(),
+                    retention_ms,
+                    items_max,
+                    FETCH_FRAMES_SIZE_MAX_BYTES,
+                )
+            })
+            .await?;
+        let done =
+            !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow();
+        if done {
+            let items = items
+                .into_iter()
+                .map(|item| Fetched {
+                    id: item.id,
+                    frame: item.frame,
+                })
+                .collect();
+            return Ok(FetchAnswer { items, more });
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => return Ok(FetchAnswer::default()),
+        }
+    }
+}
+
+/// Checks every frame of a deposit; the first failure refuses the whole deposit.
+fn check_frames(
+    frames: &[Vec<u8>],
+    requester: &StationId,
+    recipient: &StationId,
+) -> Result<(), Refusal> {
+    for (index, frame) in frames.iter().enumerate() {
+        route::check_frame(frame, requester, recipient).map_err(|why| {
+            Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("frame {index} refused: {why}; nothing was stored"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_recipient(path: Recipient) -> Result<StationId, Refusal> {
+    let malformed = || {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the recipient in the path is not a station id (64 lowercase hex digits)",
+        )
+    };
+    let Path(text) = path.map_err(|_| malformed())?;
+    let valid = text.len() == 64 && text.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    if !valid {
+        return Err(malformed());
+    }
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(&text, &mut id).map_err(|_| malformed())?;
+    Ok(StationId(id))
+}

@@ -1,0 +1,443 @@
+//! The relay under attack: each test reproduces an attack found against the relay (a sender
+//! filling another's mailbox, refusals that disclose, slow uploads, idle connections) on a
+//! real server with real TLS and SQLite, and shows that genuine stations are still served.
+//! Measured figures are printed (`cargo test -- --nocapture` shows them). The log flood is in
+//! `tests/log_flood.rs`, which needs a process of its own for its log.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{
+    Relay, Station, UploadEnd, arcs, frame, request_head, slow_upload, tls_connect, within,
+};
+use parley_proto::StationId;
+use parley_relay::Limits;
+use parley_relay::limits::{
+    DEPOSITS_IN_FLIGHT_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS,
+    UNAUTHENTICATED_CONNECTIONS_MAX, body_read_timeout_ms,
+};
+use parley_relay::server::now_ms;
+use parley_relay_wire::auth::HEADER_STATION;
+use parley_relay_wire::wire;
+use tokio::io::AsyncReadExt as _;
+use tokio::task::JoinSet;
+
+/// How long a genuine request may take while the relay is under attack.
+const PROMPT: Duration = Duration::from_secs(3);
+/// How long a measurement waits before giving up (far beyond [`PROMPT`], so the figure is
+/// seen even when the relay fails the test).
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(100);
+
+/// Times a genuine deposit from Alpha to Bravo.
+async fn timed_deposit(relay: &Relay, seq: u64) -> (Duration, String) {
+    let alpha = relay.client(&relay.alpha);
+    let frames = arcs(&[frame(&relay.alpha.identity, &relay.bravo.id(), seq)]);
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(MEASURE_TIMEOUT, alpha.deposit(&relay.bravo.id(), &frames))
+        .await
+        .map_or_else(|_| "no answer".to_owned(), |result| format!("{result:?}"));
+    (started.elapsed(), outcome)
+}
+
+/// A deposit of one genuine frame from `from` to `to`, sent raw: the status and the body.
+async fn raw_deposit(relay: &Relay, from: &Station, to: &StationId, seq: u64) -> (u16, String) {
+    let target = format!("/v1/mailboxes/{to}");
+    let body = wire::encode_deposit(&[frame(&from.identity, to, seq)]);
+    let headers = relay.sign(&from.identity, "POST", &target, &body);
+    relay.raw("POST", &target, &headers, &body).await
+}
+
+/// The reason of a refusal's JSON body.
+fn reason(body: &str) -> String {
+    wire::decode_refusal(body.as_bytes())
+        .unwrap_or_else(|_| panic!("a refusal body: {body}"))
+        .error
+}
+
+/// Attack: one admitted station deposited into another's mailbox as fast as the relay let it
+/// until the mailbox was full, after which a genuine deposit from a third station was refused
+/// (507). Now each sender holds at most its share of a mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sender_cannot_fill_a_mailbox_for_everyone() {
+    let limits = Limits {
+        mailbox_items_max: 50,
+        ..Limits::default()
+    };
+    let share = limits.share_items_max();
+    let relay = Relay::start(limits.clone()).await;
+    let charlie = relay.admit("Charlie", 3);
+    let (a, b) = (&relay.alpha.identity, relay.bravo.id());
+    let alpha = relay.client(&relay.alpha);
+    let started = Instant::now();
+    let attempts = limits.mailbox_items_max + 10;
+    for seq in 1..=attempts {
+        // Whatever each answer says, the mailbox is what counts.
+        let _ = within(alpha.deposit(&b, &arcs(&[frame(a, &b, seq)]))).await;
+    }
+    let elapsed = started.elapsed();
+    let store = relay.store();
+    let from_alpha = store.share_size(&b, &a.id()).expect("reads").items;
+    eprintln!(
+        "{attempts} deposits from one station in {elapsed:?} left {from_alpha} of its frames \
+         in the recipient's mailbox (its share: {share}; the mailbox's quota: {})",
+        limits.mailbox_items_max
+    );
+    assert_eq!(from_alpha, share);
+    assert_eq!(relay.snapshot().1.items, share);
+    // A third station's genuine deposit to the same mailbox is stored.
+    let sent = arcs(&[frame(&charlie.identity, &b, 1)]);
+    within(relay.client(&charlie).deposit(&b, &sent))
+        .await
+        .expect("another sender's deposit is taken");
+    let from_charlie = store.share_size(&b, &charlie.id()).expect("reads").items;
+    assert_eq!(from_charlie, 1, "and stored");
+}
+
+/// Attack: a 507 told any admitted depositor how many items and bytes the recipient's mailbox
+/// held, and a 404 told it whether any station id it named was admitted. Now a station that
+/// was never addressed by the recipient is told nothing at all (a 202 whatever happened: a
+/// full mailbox, a station never admitted and a revoked one answer exactly like a deposit that
+/// was stored); and one that was is told about its own deposit, its own share, that the
+/// mailbox is full, or that the recipient is gone — never what the mailbox holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_tell_a_depositor_nothing_of_other_mailboxes_or_stations() {
+    // A mailbox of 4 items; each sender's share is 2.
+    let relay = Relay::start(Limits {
+        mailbox_items_max: 4,
+        mailbox_share_percent: 50,
+        ..Limits::default()
+    })
+    .await;
+    let charlie = relay.admit("Charlie", 3);
+    let delta = relay.admit("Delta", 4);
+    let mallory = relay.admit("Mallory", 5);
+    relay.introduce(&relay.alpha, &relay.bravo).await;
+    relay.introduce(&charlie, &relay.bravo).await;
+    relay.introduce(&relay.alpha, &delta).await;
+    let b = relay.bravo.id();
+
+    // Mallory, whom nobody addressed, deposits into Bravo's mailbox while it has room.
+    let stored_answer = raw_deposit(&relay, &mallory, &b, 1).await;
+    assert_eq!(stored_answer.0, 202, "{stored_answer:?}");
+    assert_eq!(relay.snapshot().1.items, 1, "it was stored");
+
+    // Alpha and Charlie, whom Bravo addressed, fill the mailbox: 1 + 2 + 1 = 4.
+    for (sender, seq) in [(&relay.alpha, 1), (&relay.alpha, 2), (&charlie, 1)] {
+        let (status, body) = raw_deposit(&relay, sender, &b, seq).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let held = relay.snapshot().1;
+    assert_eq!(held.items, 4);
+
+    // Alpha over its share: told about its deposit and its share, not about the mailbox.
+    let (status, body) = raw_deposit(&relay, &relay.alpha, &b, 3).await;
+    let told = reason(&body);
+    eprintln!("507 for a sender over its share: {told}");
+    assert_eq!(status, 507);
+    let size = frame(&relay.alpha.identity, &b, 3).len();
+    assert!(
+        told.contains(&format!("this deposit (1 frames, {size} bytes)")),
+        "{told}"
+    );
+    assert!(told.contains("over your share of it (2 frames"), "{told}");
+    assert!(!told.contains(&held.bytes.to_string()), "{told}");
+    assert!(!told.contains("holds") && !told.contains(" 4 "), "{told}");
+
+    // Charlie within its share, the mailbox full: told just that.
+    let (status, body) = raw_deposit(&relay, &charlie, &b, 2).await;
+    let told = reason(&body);
+    eprintln!("507 for a full mailbox: {told}");
+    assert_eq!(status, 507);
+    assert_eq!(
+        told,
+        "the recipient's mailbox is full; nothing was stored; it has not fetched its frames \
+         yet: retry later"
+    );
+    assert!(!told.chars().any(|c| c.is_ascii_digit()), "{told}");
+
+    // Mallory's deposits into the full mailbox, to a station never admitted and to a revoked
+    // one are answered exactly like its deposit that was stored.
+    relay.home.revoke("Delta", now_ms()).expect("revokes");
+    let nobody = Station::new("Nobody", 6).id();
+    for (to, what) in [
+        (b, "a full mailbox"),
+        (nobody, "a station never admitted"),
+        (delta.id(), "a revoked station"),
+    ] {
+        let answer = raw_deposit(&relay, &mallory, &to, 2).await;
+        assert_eq!(answer, stored_answer, "a deposit to {what}");
+    }
+    assert_eq!(relay.snapshot().1, held, "nothing more was stored");
+    let store = relay.store();
+    for station in [nobody, delta.id()] {
+        assert_eq!(store.mailbox_size(&station).expect("reads").items, 0);
+    }
+
+    // Alpha, whom Delta addressed before it was revoked, must know it is gone.
+    let (status, body) = raw_deposit(&relay, &relay.alpha, &delta.id(), 1).await;
+    let told = reason(&body);
+    assert_eq!(status, 404);
+    assert_eq!(
+        told,
+        format!(
+            "recipient {} is not admitted at this relay, or was revoked; nothing was stored; \
+             reach it another way",
+            delta.fingerprint()
+        )
+    );
+}
+
+/// What a slow upload was, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Upload {
+    /// Claims Alpha's id, with a signature by another key.
+    ForgedAlpha,
+    /// Signed by a station the relay never admitted.
+    Unknown,
+    /// Headers that never end.
+    EndlessHeaders,
+}
+
+/// Attack: 150 slow uploads trickling a byte every 200 ms held every deposit slot (they were
+/// taken before the signature was checked) and a genuine deposit waited 66 s. Now a request is
+/// authenticated from its headers before it gets a slot or a byte of its body is read: a third
+/// claim Alpha's own id with a signature by another key, a third are signed by a station the
+/// relay never admitted, a third never finish their headers; a genuine deposit by Alpha is
+/// answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_unauthenticated_uploads_do_not_delay_a_deposit() {
+    let relay = Relay::start(Limits::default()).await;
+    let addr = relay.server().local_addr();
+    let target = format!("/v1/mailboxes/{}", relay.bravo.id());
+    let relay_id = relay.id;
+    let stranger = Station::new("Stranger", 9);
+    let declared = 4_000_000;
+    let body = vec![0u8; declared];
+    let mut uploads = JoinSet::new();
+    for n in 0..150 {
+        let (kind, head) = match n % 3 {
+            0 => {
+                let mut forged = relay.sign(&stranger.identity, "POST", &target, &body);
+                forged.retain(|(name, _)| name != HEADER_STATION);
+                forged.push((HEADER_STATION.to_owned(), relay.alpha.id().to_string()));
+                (
+                    Upload::ForgedAlpha,
+                    request_head("POST", &target, &forged, declared),
+                )
+            }
+            1 => {
+                let signed = relay.sign(&stranger.identity, "POST", &target, &body);
+                (
+                    Upload::Unknown,
+                    request_head("POST", &target, &signed, declared),
+                )
+            }
+            _ => (
+                Upload::EndlessHeaders,
+                format!("POST {target} HTTP/1.1\r\nhost: relay\r\nx-padding: "),
+            ),
+        };
+        let trickle = Duration::from_millis(200);
+        uploads.spawn(async move {
+            let started = Instant::now();
+            let end = slow_upload(addr, relay_id, head, trickle, MEASURE_TIMEOUT).await;
+            (kind, started, end)
+        });
+    }
+    // Let every upload connect and start trickling.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (delay, outcome) = timed_deposit(&relay, 1).await;
+    eprintln!(
+        "a genuine deposit during 150 slow unauthenticated uploads took {delay:?}: {outcome}"
+    );
+    assert_eq!(outcome, "Ok(())");
+    assert!(delay < PROMPT, "{delay:?}");
+    assert_eq!(relay.snapshot().1.items, 1);
+
+    // How the uploads ended so far: the signed ones refused (401) at once, unread.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut refused_after = Vec::new();
+    while let Some(ended) = uploads.try_join_next() {
+        let (kind, _, end) = ended.expect("upload task");
+        match end {
+            UploadEnd::EndedByRelay { after, status } => {
+                // A signature that does not verify, or a station not admitted.
+                let expected = match kind {
+                    Upload::ForgedAlpha => 401,
+                    Upload::Unknown => 403,
+                    Upload::EndlessHeaders => panic!("ended before its header timeout"),
+                };
+                assert_eq!(status, Some(expected), "{kind:?}");
+                refused_after.push(after);
+            }
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+    let still_open = uploads.len();
+    uploads.abort_all();
+    let slowest = refused_after.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{} signed uploads declaring {declared} bytes were refused (401, 403) without their body \
+         being read, the slowest after {slowest:?}; {still_open} with unfinished headers were \
+         still open (the relay closes them within {HEADER_READ_TIMEOUT_MS} ms, or earlier to \
+         make room)",
+        refused_after.len()
+    );
+    assert_eq!(refused_after.len(), 100);
+    assert!(slowest < PROMPT, "{slowest:?}");
+}
+
+/// An admitted station that uploads slowly (genuine signatures, bodies trickled a byte every
+/// 200 ms) holds at most its own slots, each only until its body is late; its other uploads
+/// are refused at once; another station's deposit is answered at once; and afterwards the
+/// slow station is confined to the few slots kept for misbehaving stations, where its genuine
+/// deposits still go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admitted_station_uploading_slowly_holds_only_its_own_slots_for_a_while() {
+    let relay = Relay::start(Limits::default()).await;
+    let addr = relay.server().local_addr();
+    let charlie = relay.admit("Charlie", 3);
+    let target = format!("/v1/mailboxes/{}", relay.bravo.id());
+    let declared = 100_000;
+    // Signed over the body it will never finish sending.
+    let body = vec![0u8; declared];
+    let deadline = Duration::from_millis(body_read_timeout_ms(declared as u64));
+    let mut uploads = JoinSet::new();
+    for _ in 0..10 {
+        let headers = relay.sign(&charlie.identity, "POST", &target, &body);
+        let head = request_head("POST", &target, &headers, declared);
+        let trickle = Duration::from_millis(200);
+        uploads.spawn(slow_upload(addr, relay.id, head, trickle, MEASURE_TIMEOUT));
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let (delay, outcome) = timed_deposit(&relay, 1).await;
+    eprintln!(
+        "a genuine deposit while an admitted station trickled 10 deposit bodies took {delay:?}: {outcome}"
+    );
+    assert_eq!(outcome, "Ok(())");
+    assert!(delay < PROMPT, "{delay:?}");
+
+    let mut ends = Vec::new();
+    while let Some(end) = within(uploads.join_next()).await {
+        ends.push(end.expect("upload task"));
+    }
+    let ended = |wanted: u16| -> Vec<Duration> {
+        ends.iter()
+            .filter_map(|end| match end {
+                UploadEnd::EndedByRelay { after, status } if *status == Some(wanted) => {
+                    Some(*after)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (busy, late) = (ended(429), ended(408));
+    eprintln!(
+        "of 10 slow uploads by one admitted station, {} were refused with 429 within {:?} and {} held a slot until refused with 408 after {:?} (deadline for {declared} bytes: {deadline:?})",
+        busy.len(),
+        busy.iter().max(),
+        late.len(),
+        late.iter().max()
+    );
+    assert_eq!(late.len(), DEPOSITS_IN_FLIGHT_PER_STATION_MAX, "{ends:?}");
+    assert_eq!(
+        busy.len(),
+        10 - DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+        "{ends:?}"
+    );
+    assert!(busy.iter().all(|after| *after < PROMPT), "{busy:?}");
+    for after in &late {
+        assert!(
+            *after >= deadline && *after < deadline + PROMPT,
+            "{after:?} for a deadline of {deadline:?}"
+        );
+    }
+    assert_eq!(relay.snapshot().1.items, 1, "only the genuine deposit");
+
+    // Confined to the misbehaving stations' slots, Charlie still deposits genuine frames.
+    let sent = arcs(&[frame(&charlie.identity, &relay.bravo.id(), 1)]);
+    within(relay.client(&charlie).deposit(&relay.bravo.id(), &sent))
+        .await
+        .expect("a genuine deposit by a confined station");
+    assert_eq!(relay.snapshot().1.items, 2);
+}
+
+/// Attack: many idle TCP connections held every connection slot, and a new client waited
+/// about 10 s (or timed out) to connect. Now connections that never authenticate are bounded:
+/// 1100 that never start TLS and 100 that finish it but never send a request are opened
+/// together; a new client connects and deposits at once, and the relay closes every idle
+/// connection, the excess at once and the rest when their handshake time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_delay_a_new_client() {
+    let relay = Relay::start(Limits::default()).await;
+    let addr = relay.server().local_addr();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let opened = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut idle = JoinSet::new();
+    for n in 0..1200 {
+        let mut released = released.clone();
+        let (relay_id, opened) = (relay.id, opened.clone());
+        idle.spawn(async move {
+            // Sends nothing; reports when the relay closed it, if it did before the release.
+            let closed = async {
+                if n < 100 {
+                    let Ok(mut tls) = tls_connect(addr, relay_id).await else {
+                        return;
+                    };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let _ = tls.read(&mut [0u8; 64]).await;
+                } else {
+                    let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else {
+                        return;
+                    };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let _ = tcp.read(&mut [0u8; 64]).await;
+                }
+            };
+            tokio::select! {
+                () = closed => Some(started.elapsed()),
+                _ = released.wait_for(|done| *done) => None,
+            }
+        });
+    }
+    // Every connection the relay and its listen queue can hold is open (the rest of the
+    // 1200 wait for room, as the genuine client would).
+    while opened.load(Ordering::Relaxed) < 1150 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let held = opened.load(Ordering::Relaxed);
+    let (delay, outcome) = timed_deposit(&relay, 1).await;
+    eprintln!(
+        "a new client's deposit with {held} idle connections opened (100 of them TLS) took {delay:?}: {outcome}"
+    );
+    assert_eq!(outcome, "Ok(())");
+    assert!(delay < PROMPT, "{delay:?}");
+
+    // Every idle connection is closed by the relay within its handshake time (plus the time
+    // to open them all), without being released here.
+    let limit = Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS) + Duration::from_secs(3);
+    tokio::time::sleep_until((started + limit).into()).await;
+    release.send_replace(true);
+    let mut closed = Vec::new();
+    while let Some(end) = within(idle.join_next()).await {
+        if let Some(after) = end.expect("idle task") {
+            closed.push(after);
+        }
+    }
+    closed.sort();
+    let early = closed
+        .iter()
+        .filter(|after| **after < Duration::from_secs(2))
+        .count();
+    eprintln!(
+        "the relay closed {} of 1200 idle connections within {limit:?}: {early} at once to make room (at most {UNAUTHENTICATED_CONNECTIONS_MAX} unauthenticated are kept), the last after {:?}",
+        closed.len(),
+        closed.last()
+    );
+    assert_eq!(closed.len(), 1200);
+    assert!(early >= 1200 - UNAUTHENTICATED_CONNECTIONS_MAX, "{early}");
+}
