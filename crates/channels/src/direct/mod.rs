@@ -463,7 +463,7 @@ const HANDSHAKE_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Warnings about refused handshakes, at most one per reason per
 /// [`HANDSHAKE_LOG_INTERVAL_MS`]: a flood must not flood the log too.
-struct HandshakeLog(crate::log_limit::LogLimit);
+struct HandshakeLog(crate::log_limit::LogLimit<&'static str>);
 
 impl HandshakeLog {
     fn new() -> Self {

@@ -185,7 +185,7 @@ impl Relay {
     async fn deposit(
         &self,
         retry: &mut Backoff,
-        refusals: &mut LogLimit,
+        refusals: &mut LogLimit<&'static str>,
         to: StationId,
         group: &[Arc<[u8]>],
     ) -> bool {

@@ -76,9 +76,10 @@ use crate::limits::{
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
 use connections::{ConnectionHandle, Connections};
+use parley_channels::log_limit::LogLimit;
 use refusal::Refusal;
 use slots::DepositSlots;
-use warnings::{Verdict, Warning, WarningLimiter};
+use warnings::Warning;
 
 /// Why the server could not start or stopped.
 #[non_exhaustive]
@@ -153,7 +154,7 @@ struct Relay {
     /// Deposits being read or processed.
     slots: DepositSlots,
     /// One line per kind of warning per interval.
-    warnings: Mutex<WarningLimiter>,
+    warnings: Mutex<LogLimit<Warning>>,
     /// Origin of the monotonic clock used for suspects and warnings.
     started: Instant,
     shutdown: watch::Receiver<bool>,
@@ -169,12 +170,12 @@ impl Relay {
     /// since the last line), unless its kind was logged within [`WARNING_INTERVAL_MS`].
     fn warn(&self, kind: Warning, log: impl FnOnce(u64)) {
         let now_ms = self.clock_ms();
-        let verdict = self
+        let admitted = self
             .warnings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .record(kind, now_ms);
-        if let Verdict::Log { suppressed } = verdict {
+            .admit(now_ms, kind);
+        if let Some(suppressed) = admitted {
             log(suppressed);
         }
     }
@@ -431,7 +432,7 @@ impl RelayServer {
             mailboxes: Mutex::default(),
             connections: Connections::new(),
             slots: DepositSlots::new(),
-            warnings: Mutex::new(WarningLimiter::new(WARNING_INTERVAL_MS)),
+            warnings: Mutex::new(LogLimit::new(WARNING_INTERVAL_MS)),
             started: Instant::now(),
             shutdown: shutdown_watch.clone(),
         });

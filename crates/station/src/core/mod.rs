@@ -158,7 +158,7 @@ pub struct Station {
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
     io: IoCounters,
-    refusal_log: LogLimit,
+    refusal_log: LogLimit<&'static str>,
     failed: Option<String>,
     fault: Option<Fault>,
 }
