@@ -20,8 +20,8 @@ use parley_store::Store;
 
 use crate::render;
 use crate::{
-    AddedChannel, ChannelCommand, Command, CourierCommand, PeerCommand, PrecedenceArg,
-    TranscriptCommand,
+    AddedChannel, AlarmCommand, ChannelCommand, Command, CourierCommand, PeerCommand,
+    PrecedenceArg, TranscriptCommand,
 };
 
 impl PrecedenceArg {
@@ -78,21 +78,78 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         Command::Send {
             peer,
             precedence,
+            exercise,
             text,
         } => {
             let request = Request::Send {
                 peer,
                 precedence: precedence.precedence(),
                 text,
+                exercise,
+            };
+            written(request_of(home, request)?)
+        }
+        Command::Understood {
+            id,
+            restatement,
+            operator,
+        } => {
+            let request = Request::Understood {
+                id,
+                restatement,
+                operator: operator_name(operator),
+            };
+            written(request_of(home, request)?)
+        }
+        Command::Clarify {
+            id,
+            question,
+            operator,
+        } => {
+            let request = Request::Clarify {
+                id,
+                question,
+                operator: operator_name(operator),
+            };
+            written(request_of(home, request)?)
+        }
+        Command::Cancel { id, reason } => {
+            written(request_of(home, Request::Cancel { id, reason })?)
+        }
+        Command::Test { peer } => written(request_of(home, Request::Test { peer })?),
+        Command::Inbox { json, pending } => {
+            let config = home.config()?;
+            let items = records::inbox(&store_read(home)?, &config.objectives, pending)?;
+            render::inbox(&items, json)
+        }
+        Command::Outbox { json } => {
+            let config = home.config()?;
+            render::outbox(
+                &records::outbox(&store_read(home)?, &config.objectives)?,
+                json,
+            )
+        }
+        Command::Alarms { json, all } => {
+            render::alarms(&records::alarms(&store_read(home)?, all)?, json)
+        }
+        Command::Alarm(AlarmCommand::Ack { id, note, operator }) => {
+            let request = Request::AlarmAck {
+                id,
+                note,
+                operator: operator_name(operator),
             };
             match request_of(home, request)? {
-                Reply::Sent(sent) => println!("{}", sent.id),
+                Reply::AlarmAcknowledged(alarm) => render::acknowledged(&alarm),
                 other => return Err(unexpected(other)),
             }
             Ok(())
         }
-        Command::Inbox { json } => render::inbox(&records::inbox(&store_read(home)?)?, json),
-        Command::Outbox { json } => render::outbox(&records::outbox(&store_read(home)?)?, json),
+        Command::Stats { json, since } => {
+            let since_ms = since.as_deref().map(parse_time).transpose()?;
+            let config = home.config()?;
+            let stats = records::stats(&store_read(home)?, &config.objectives, since_ms)?;
+            render::stats(&stats, json)
+        }
         Command::Status { json } => render::status(&status(home)?, json),
         Command::Watch { json } => watch(home, json),
         Command::Channel(ChannelCommand::Add {
@@ -155,6 +212,43 @@ fn request_of(home: &Home, request: Request) -> Result<Reply, ApiError> {
         }
         None => client::call(home, &request),
     }
+}
+
+/// Prints the id of the entry a command wrote (`send`, `understood`, `clarify`, `cancel`,
+/// `test`): one line, for scripts.
+fn written(reply: Reply) -> anyhow::Result<()> {
+    match reply {
+        Reply::Sent(sent)
+        | Reply::Answered(sent)
+        | Reply::Cancelled(sent)
+        | Reply::TestSent(sent) => {
+            println!("{}", sent.id);
+            Ok(())
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Who the operator is: `--operator` (or `$PARLEY_OPERATOR`), else the login name, else
+/// `operator`.
+fn operator_name(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "operator".to_owned())
+}
+
+/// An RFC 3339 time as UTC milliseconds.
+fn parse_time(text: &str) -> anyhow::Result<u64> {
+    let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|error| {
+            ApiError::operator(format!(
+                "{text:?} is not an RFC 3339 time such as 2026-12-01T09:00:00Z: {error}"
+            ))
+        })?;
+    u64::try_from(time.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::operator(format!("{text:?} is before 1970")).into())
 }
 
 /// An answer of the wrong kind: the daemon and this command disagree.

@@ -56,20 +56,84 @@ pub enum Command {
         /// Handling precedence.
         #[arg(long, value_enum, default_value = "routine")]
         precedence: PrecedenceArg,
+        /// Mark the message EXERCISE (practice, not real traffic) in every display.
+        #[arg(long)]
+        exercise: bool,
         /// The text.
         text: String,
     },
-    /// Received messages, per sender in seq order.
+    /// Answer a peer's message (or operator test): understood, optionally restated in your
+    /// own words. Prints the answer's id once it is durable.
+    Understood {
+        /// The message's id, or a unique prefix of it.
+        id: String,
+        /// The message as you understood it, in your own words.
+        #[arg(long = "restate")]
+        restatement: Option<String>,
+        /// Who answers (default: $PARLEY_OPERATOR, else the login name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
+    },
+    /// Answer a peer's message with a question: answered, not understood.
+    Clarify {
+        /// The message's id, or a unique prefix of it.
+        id: String,
+        /// The question.
+        question: String,
+        /// Who asks (default: $PARLEY_OPERATOR, else the login name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
+    },
+    /// Withdraw one of this station's messages with a signed cancellation (the original is
+    /// kept and shown as cancelled). A FLASH is cancelled at FLASH.
+    Cancel {
+        /// The message's id, or a unique prefix of it.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Send an end-to-end test to PEER now.
+    Test {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
+    /// Received messages and tests, per sender in seq order.
     Inbox {
         /// JSON output (documented in docs/cli.md).
         #[arg(long)]
         json: bool,
+        /// Only those waiting for this station's answer, the most urgent first.
+        #[arg(long)]
+        pending: bool,
     },
-    /// Sent messages with their state: queued, sent or delivered.
+    /// Sent messages and tests with their state: queued, sent, delivered, understood or
+    /// clarify.
     Outbox {
         /// JSON output (documented in docs/cli.md).
         #[arg(long)]
         json: bool,
+    },
+    /// Alarms not cleared, newest first.
+    Alarms {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+        /// Every alarm, cleared ones included.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Act on an alarm.
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
+    /// Speed of service per precedence: receipt and understood times, overdue counts.
+    Stats {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+        /// Only messages sent since this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Peers, channels, health and queue depths.
     Status {
@@ -196,6 +260,23 @@ pub enum CourierCommand {
         /// inside that verifies on its own. Without it such a bundle is refused whole.
         #[arg(long)]
         salvage: bool,
+    },
+}
+
+/// `alarm` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AlarmCommand {
+    /// Acknowledge an alarm: you have seen it and act on it. It stays open until its
+    /// condition ends, and no longer escalates.
+    Ack {
+        /// The alarm's number, as `parley alarms` shows it.
+        id: u64,
+        /// A note for the record.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who acknowledges (default: $PARLEY_OPERATOR, else the login name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
 }
 

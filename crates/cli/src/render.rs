@@ -8,9 +8,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use parley_proto::TestAnswer;
 use parley_proto::names::is_display_control;
 use parley_proto::transcript::TranscriptSummary;
-use parley_station::api::records::{InboxItem, OutboxItem, PeerItem};
+use parley_station::api::records::{
+    AlarmItem, AnswerItem, DeliveryState, Durations, InboxItem, ItemKind, OutboxItem, PeerItem,
+    PrecedenceStats,
+};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{Event, Exported, Imported};
 use serde::Serialize;
@@ -84,19 +88,72 @@ pub fn peers(peers: &[PeerItem], as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a message or test says, quoted, with its marks.
+fn contents(
+    kind: ItemKind,
+    message: &str,
+    exercise: bool,
+    answer_by: Option<TestAnswer>,
+) -> String {
+    let body = match kind {
+        ItemKind::Message => quoted(message),
+        ItemKind::Test => format!(
+            "TEST ({} answers)",
+            answer_by.map_or("machine", TestAnswer::name)
+        ),
+    };
+    if exercise {
+        format!("EXERCISE {body}")
+    } else {
+        body
+    }
+}
+
+/// An answer as a short phrase.
+fn answer_phrase(answer: &AnswerItem) -> String {
+    let by = if answer.by.is_empty() {
+        "the station".to_owned()
+    } else {
+        text(&answer.by)
+    };
+    match (answer.understood, answer.text.is_empty()) {
+        (true, true) => format!("understood by {by} {}", time(answer.at_ms)),
+        (true, false) => format!(
+            "understood by {by} {}: {}",
+            time(answer.at_ms),
+            quoted(&answer.text)
+        ),
+        (false, _) => format!(
+            "clarify from {by} {}: {}",
+            time(answer.at_ms),
+            quoted(&answer.text)
+        ),
+    }
+}
+
 /// `inbox`.
 pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(&items);
     }
     for item in items {
+        let state = match (&item.cancelled, &item.answer) {
+            (Some(reason), _) => format!("CANCELLED by the sender: {}", quoted(reason)),
+            (None, Some(answer)) => answer_phrase(answer),
+            (None, None) if item.answer_by == Some(TestAnswer::Machine) => {
+                "answered by the station".into()
+            }
+            (None, None) => format!("awaiting your answer, due {}", time(item.understood_due_ms)),
+        };
         println!(
-            "{} #{:<5} {:<9} {:<12} {}",
+            "{} #{:<5} {:<9} {:<12} {}  [{}]  {}",
             text(&item.from),
             item.seq,
             item.precedence.name().to_uppercase(),
             time(item.received_at),
-            quoted(&item.text)
+            contents(item.kind, &item.text, item.exercise, item.answer_by),
+            state,
+            item.id,
         );
     }
     Ok(())
@@ -108,16 +165,122 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
         return json(&items);
     }
     for item in items {
+        let mut notes = Vec::new();
+        if let Some(reason) = &item.cancelled {
+            notes.push(format!("CANCELLED: {}", quoted(reason)));
+        }
+        if let (Some(by), Some(at_ms)) = (&item.answered_by, item.answered_at_ms) {
+            let answer = AnswerItem {
+                understood: item.state == DeliveryState::Understood,
+                by: by.clone(),
+                at_ms,
+                text: item
+                    .restatement
+                    .clone()
+                    .or_else(|| item.question.clone())
+                    .unwrap_or_default(),
+            };
+            notes.push(answer_phrase(&answer));
+        } else if item.cancelled.is_none() {
+            notes.push(format!("answer due {}", time(item.understood_due_ms)));
+        }
+        if item.overdue {
+            notes.push("OVERDUE (signed)".into());
+        }
         println!(
-            "{} #{:<5} {:<9} {:<9} {}",
+            "{} #{:<5} {:<9} {:<10} {}  [{}]  {}",
             text(&item.to),
             item.seq,
             item.precedence.name().to_uppercase(),
             item.state.name(),
-            quoted(&item.text)
+            contents(item.kind, &item.text, item.exercise, None),
+            notes.join("; "),
+            item.id,
         );
     }
     Ok(())
+}
+
+/// One alarm on one line.
+fn alarm_line(alarm: &AlarmItem) -> String {
+    let mut line = format!(
+        "#{:<4} {:<12} {:<26} level {} {} {}: {}",
+        alarm.id,
+        alarm.state.name(),
+        alarm.kind.name(),
+        alarm.level,
+        time(alarm.raised_at_ms),
+        text(&alarm.peer),
+        text(&alarm.detail)
+    );
+    if let Some(by) = &alarm.acknowledged_by {
+        let _ = write!(line, "  (acknowledged by {}", text(by));
+        if let Some(note) = &alarm.note {
+            let _ = write!(line, ": {}", quoted(note));
+        }
+        line.push(')');
+    }
+    if let Some(at_ms) = alarm.cleared_at_ms {
+        let _ = write!(line, "  (cleared {})", time(at_ms));
+    }
+    line
+}
+
+/// `alarms`.
+pub fn alarms(alarms: &[AlarmItem], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&alarms);
+    }
+    if alarms.is_empty() {
+        println!("no alarms");
+    }
+    for alarm in alarms {
+        println!("{}", alarm_line(alarm));
+    }
+    Ok(())
+}
+
+/// `alarm ack`.
+pub fn acknowledged(alarm: &AlarmItem) {
+    println!("{}", alarm_line(alarm));
+}
+
+/// `stats`.
+pub fn stats(stats: &[PrecedenceStats], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&stats);
+    }
+    let shown = |durations: &Durations| match (durations.p50_ms, durations.p99_ms, durations.max_ms)
+    {
+        (Some(p50), Some(p99), Some(max)) => format!(
+            "{:>9} {:>9} {:>9}",
+            seconds(p50),
+            seconds(p99),
+            seconds(max)
+        ),
+        _ => format!("{:>9} {:>9} {:>9}", "-", "-", "-"),
+    };
+    println!(
+        "{:<10} {:>6}  {:>29}  {:>29}  {:>7} {:>7}",
+        "", "sent", "receipt  p50 / p99 / max", "understood  p50 / p99 / max", "overdue", "waiting"
+    );
+    for row in stats {
+        println!(
+            "{:<10} {:>6}  {}  {}  {:>7} {:>7}",
+            row.precedence.name().to_uppercase(),
+            row.count,
+            shown(&row.receipt),
+            shown(&row.understood),
+            row.overdue,
+            row.waiting
+        );
+    }
+    Ok(())
+}
+
+/// A duration in milliseconds as seconds with one decimal.
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
 }
 
 /// `status`.
@@ -185,16 +348,14 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
             }
         }
     }
-    if report.alarms.total > 0 {
-        println!("  ALARMS: {}", report.alarms.total);
-        for alarm in &report.alarms.recent {
-            println!(
-                "    {} from {} at seq {}: {}",
-                alarm.kind,
-                text(&alarm.peer),
-                alarm.seq,
-                text(&alarm.detail)
-            );
+    let alarms = &report.alarms;
+    if alarms.open + alarms.acknowledged > 0 {
+        println!(
+            "  ALARMS: {} open, {} acknowledged",
+            alarms.open, alarms.acknowledged
+        );
+        for alarm in &alarms.recent {
+            println!("    {}", alarm_line(alarm));
         }
     }
     Ok(())
@@ -349,17 +510,48 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
             to.name(),
             text(reason)
         ),
-        Event::Alarm {
+        Event::Alarm { change, alarm } => {
+            format!("ALARM {}: {}", change.name(), alarm_line(alarm))
+        }
+        Event::DeadlineWarning {
             peer,
-            kind,
-            seq,
-            detail,
+            id,
+            objective,
+            own,
+            due_ms,
+        } => format!(
+            "half the time for the {} of {} ({}) has passed; due {}",
+            objective.name(),
+            &id.to_string()[..16],
+            if *own {
+                format!("sent to {}", text(peer))
+            } else {
+                format!("from {}", text(peer))
+            },
+            time(*due_ms)
+        ),
+        Event::Answered {
+            peer,
+            of,
+            understood,
+            operator,
+            by_us,
             at_ms,
         } => format!(
-            "{} ALARM {kind} from {} at seq {seq}: {}",
+            "{} {} {} {} ({})",
             time(*at_ms),
-            text(peer),
-            text(detail)
+            if *by_us { "this station" } else { "the peer" },
+            if *understood {
+                "understood"
+            } else {
+                "asked about"
+            },
+            &of.to_string()[..16],
+            if operator.is_empty() {
+                format!("the station, link with {}", text(peer))
+            } else {
+                format!("{}, link with {}", text(operator), text(peer))
+            }
         ),
         Event::Lagged { missed } => {
             format!("({missed} events missed; `parley status` shows the state)")

@@ -196,7 +196,11 @@ fn json_outputs_keep_every_field_scripts_read() {
         &["kind", "target", "state"],
         "channel",
     );
-    has_fields(&stopped["alarms"], &["total", "recent"], "alarms");
+    has_fields(
+        &stopped["alarms"],
+        &["open", "acknowledged", "recent"],
+        "alarms",
+    );
 
     alpha.start().unwrap();
     bravo.start().unwrap();
@@ -281,8 +285,14 @@ fn json_outputs_keep_every_field_scripts_read() {
             "precedence",
             "lang",
             "text",
+            "kind",
+            "exercise",
+            "answer_by",
             "sent_at",
             "received_at",
+            "understood_due_ms",
+            "answer",
+            "cancelled",
         ],
         "inbox",
     );
@@ -298,6 +308,16 @@ fn json_outputs_keep_every_field_scripts_read() {
             "created_at",
             "state",
             "delivered_at",
+            "kind",
+            "exercise",
+            "receipt_due_ms",
+            "understood_due_ms",
+            "restatement",
+            "question",
+            "answered_by",
+            "answered_at_ms",
+            "overdue",
+            "cancelled",
         ],
         "outbox",
     );

@@ -251,7 +251,7 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
             && frames["unknown_sender"] == 1
             && frames["unknown_frame"] == 1
             && rejected["handshakes"].as_u64() >= Some(1)
-            && alarms["total"] == 1
+            && alarms["open"] == 1
     });
     let status = bravo.json(&["status"]).unwrap();
     assert!(counted, "rejections not counted as expected: {status:#}");
@@ -268,5 +268,8 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
     bravo.stop().unwrap();
     // The alarm is durable: visible with the daemon stopped.
     let status = bravo.json(&["status"]).unwrap();
-    assert_eq!(status["alarms"]["total"], 1);
+    assert_eq!(status["alarms"]["open"], 1);
+    let alarms = bravo.json(&["alarms"]).unwrap();
+    assert_eq!(alarms[0]["kind"], "equivocation");
+    assert_eq!(alarms[0]["state"], "open");
 }

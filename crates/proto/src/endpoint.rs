@@ -164,15 +164,32 @@ impl Endpoint {
         now_ms: u64,
         peer: &StationId,
         precedence: Precedence,
-        text: &str,
-        lang: &str,
+        (text, lang): (&str, &str),
+        exercise: bool,
     ) -> Result<(u64, EntryId), SendError> {
         self.tick(now_ms);
         let link = self
             .links
             .get_mut(peer)
             .expect("send_message is called for paired peers only");
-        link.send_message(now_ms, &mut self.rng, precedence, text, lang)
+        link.send_message(now_ms, &mut self.rng, precedence, (text, lang), exercise)
+    }
+
+    /// Appends an entry of any kind to the log of the link with `peer`, sealed and queued on
+    /// every channel. The caller checked that the peer is paired.
+    pub fn append(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+        precedence: Precedence,
+        body: Body,
+    ) -> Result<(u64, EntryId), SendError> {
+        self.tick(now_ms);
+        let link = self
+            .links
+            .get_mut(peer)
+            .expect("append is called for paired peers only");
+        link.append(now_ms, &mut self.rng, precedence, body)
     }
 
     fn unattributed(

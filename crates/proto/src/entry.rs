@@ -9,7 +9,11 @@ use crate::cbor::{self, Fields};
 use crate::cose::{self, CONTENT_TYPE_ENTRY, Unverified};
 use crate::error::DecodeError;
 use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
-use crate::limits::{ENTRY_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES, TEXT_SIZE_MAX_BYTES};
+use crate::limits::{
+    ENTRY_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES, TEST_ANSWER_WITHIN_MS_MAX,
+    TEST_EVERY_MS_MAX, TEST_EVERY_MS_MIN, TEST_TIMES_MAX, TEXT_SIZE_MAX_BYTES,
+};
+use crate::names::check_name;
 use crate::seal::EPOCH_PUBLIC_KEY_BYTES;
 
 /// Handling precedence, highest first, with the time objective of each.
@@ -72,22 +76,11 @@ impl Precedence {
     }
 }
 
-impl serde::Serialize for Precedence {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Precedence {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&name).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown precedence {name:?}; use flash, immediate, priority or routine"
-            ))
-        })
-    }
-}
+crate::serde_by_name!(
+    Precedence,
+    "precedence",
+    "use flash, immediate, priority or routine"
+);
 
 /// What an entry says.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -98,6 +91,8 @@ pub enum Body {
         text: String,
         /// BCP 47 language tag of the text.
         lang: String,
+        /// Marked EXERCISE: practice, not real traffic.
+        exercise: bool,
     },
     /// The author's current epoch (KEM) key for receiving.
     KeyAnnouncement {
@@ -106,7 +101,175 @@ pub enum Body {
         /// Encoded X-Wing public key.
         public: Vec<u8>,
     },
+    /// An operator (or, for a machine test, the station) answers a peer's message or test:
+    /// understood.
+    Understood {
+        /// The peer's entry answered.
+        of: EntryId,
+        /// Who answered; empty when the station answered a machine test by itself.
+        operator: String,
+        /// The message restated in the operator's own words; may be empty.
+        restatement: String,
+    },
+    /// An operator answers a peer's message with a question: answered, not understood.
+    Clarify {
+        /// The peer's entry answered.
+        of: EntryId,
+        /// Who asked.
+        operator: String,
+        /// The question.
+        question: String,
+    },
+    /// The author's own entry missed a time objective: signed evidence of the silence.
+    Overdue {
+        /// The author's own entry (a message or a test).
+        of: EntryId,
+        /// Which objective was missed.
+        objective: Objective,
+        /// When it was due, UTC ms.
+        due_ms: u64,
+        /// When the peer's receipt covered the entry, UTC ms; `None` if it has not.
+        receipted_ms: Option<u64>,
+    },
+    /// The author withdraws one of its own messages; the original stays in the record.
+    Cancel {
+        /// The author's own message withdrawn.
+        of: EntryId,
+        /// Why.
+        reason: String,
+    },
+    /// An end-to-end test, to be answered with [`Body::Understood`].
+    Test {
+        /// Who must answer.
+        answer: TestAnswer,
+        /// Within how long, in milliseconds.
+        answer_within_ms: u64,
+    },
+    /// The author's schedule of tests on the link, so the peer knows when one is due.
+    Schedule(TestSchedule),
 }
+
+/// A time objective of an entry.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Objective {
+    /// The peer's receipt: the entry is on its disk.
+    Receipt = 1,
+    /// The peer's operator answered a message.
+    Understood = 2,
+    /// The peer answered a test.
+    TestAnswer = 3,
+}
+
+impl Objective {
+    /// Every objective.
+    pub const ALL: [Objective; 3] = [
+        Objective::Receipt,
+        Objective::Understood,
+        Objective::TestAnswer,
+    ];
+
+    /// Lower-case name for JSON and displays.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Receipt => "receipt",
+            Objective::Understood => "understood",
+            Objective::TestAnswer => "test_answer",
+        }
+    }
+
+    /// From the wire code.
+    pub fn from_code(code: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| *o as u64 == code)
+    }
+
+    /// The objective with this name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
+crate::serde_by_name!(
+    Objective,
+    "objective",
+    "use receipt, understood or test_answer"
+);
+
+/// Who answers a test.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum TestAnswer {
+    /// The far station, automatically: tests the system.
+    Machine = 1,
+    /// The far station's operator: tests that someone is on watch.
+    Operator = 2,
+}
+
+impl TestAnswer {
+    /// Both.
+    pub const ALL: [TestAnswer; 2] = [TestAnswer::Machine, TestAnswer::Operator];
+
+    /// Lower-case name, as in configuration and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            TestAnswer::Machine => "machine",
+            TestAnswer::Operator => "operator",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// From the wire code.
+    pub fn from_code(code: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| *a as u64 == code)
+    }
+}
+
+crate::serde_by_name!(TestAnswer, "answer", "use machine or operator");
+
+/// When a station sends tests on a link: at fixed minutes of the UTC day, or every so often.
+/// A schedule with neither ends the tests.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct TestSchedule {
+    /// Minutes after midnight UTC, increasing, each below 1440.
+    pub times_min: Vec<u16>,
+    /// Interval in milliseconds, from the schedule entry's time; 0 when `times_min` is used.
+    pub every_ms: u64,
+    /// Who must answer.
+    pub answer: Option<TestAnswer>,
+    /// Within how long, in milliseconds (0 when there are no tests).
+    pub answer_within_ms: u64,
+}
+
+impl TestSchedule {
+    /// Whether the schedule holds any test.
+    pub fn is_empty(&self) -> bool {
+        self.times_min.is_empty() && self.every_ms == 0
+    }
+
+    /// The first due time strictly after `after_ms`; `anchor_ms` is when the schedule began
+    /// (the interval counts from it). `None` for an empty schedule.
+    pub fn next_due_ms(&self, anchor_ms: u64, after_ms: u64) -> Option<u64> {
+        const DAY_MS: u64 = 24 * 3_600_000;
+        let since_ms = after_ms.saturating_sub(anchor_ms);
+        if let Some(periods) = since_ms.checked_div(self.every_ms) {
+            return Some(anchor_ms + (periods + 1) * self.every_ms);
+        }
+        let day = after_ms / DAY_MS * DAY_MS;
+        [day, day + DAY_MS]
+            .into_iter()
+            .flat_map(|day| {
+                self.times_min
+                    .iter()
+                    .map(move |minute| day + u64::from(*minute) * 60_000)
+            })
+            .find(|due| *due > after_ms)
+    }
+}
+
+/// Flag bit of a message marked EXERCISE.
+const MESSAGE_FLAG_EXERCISE: u64 = 1;
 
 /// The kind code of a body.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
@@ -115,24 +278,50 @@ pub enum Kind {
     Message = 1,
     /// [`Body::KeyAnnouncement`].
     KeyAnnouncement = 2,
+    /// [`Body::Understood`].
+    Understood = 3,
+    /// [`Body::Clarify`].
+    Clarify = 4,
+    /// [`Body::Overdue`].
+    Overdue = 5,
+    /// [`Body::Cancel`].
+    Cancel = 6,
+    /// [`Body::Test`].
+    Test = 7,
+    /// [`Body::Schedule`].
+    Schedule = 8,
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::Message,
+        Kind::KeyAnnouncement,
+        Kind::Understood,
+        Kind::Clarify,
+        Kind::Overdue,
+        Kind::Cancel,
+        Kind::Test,
+        Kind::Schedule,
+    ];
+
     /// Lower-case name for JSON and the timeline.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Message => "message",
             Kind::KeyAnnouncement => "key_announcement",
+            Kind::Understood => "understood",
+            Kind::Clarify => "clarify",
+            Kind::Overdue => "overdue",
+            Kind::Cancel => "cancel",
+            Kind::Test => "test",
+            Kind::Schedule => "schedule",
         }
     }
 
     /// From the wire code.
     pub fn from_code(code: u64) -> Option<Self> {
-        match code {
-            1 => Some(Kind::Message),
-            2 => Some(Kind::KeyAnnouncement),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| *kind as u64 == code)
     }
 }
 
@@ -142,39 +331,251 @@ impl Body {
         match self {
             Body::Message { .. } => Kind::Message,
             Body::KeyAnnouncement { .. } => Kind::KeyAnnouncement,
+            Body::Understood { .. } => Kind::Understood,
+            Body::Clarify { .. } => Kind::Clarify,
+            Body::Overdue { .. } => Kind::Overdue,
+            Body::Cancel { .. } => Kind::Cancel,
+            Body::Test { .. } => Kind::Test,
+            Body::Schedule(_) => Kind::Schedule,
         }
+    }
+
+    /// The entry this body answers, withdraws or reports on, if any.
+    pub fn subject(&self) -> Option<EntryId> {
+        match self {
+            Body::Understood { of, .. }
+            | Body::Clarify { of, .. }
+            | Body::Overdue { of, .. }
+            | Body::Cancel { of, .. } => Some(*of),
+            _ => None,
+        }
+    }
+
+    /// Whether the body is within every bound of its kind: decodes as itself.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        Self::from_value(self.kind(), self.to_value()).map(drop)
     }
 
     fn to_value(&self) -> Value {
-        match self {
-            Body::Message { text, lang } => Value::Array(vec![cbor::text(text), cbor::text(lang)]),
-            Body::KeyAnnouncement { key_id, public } => {
-                Value::Array(vec![cbor::bytes(&key_id.0), cbor::bytes(public)])
+        let items = match self {
+            Body::Message {
+                text,
+                lang,
+                exercise,
+            } => {
+                let mut items = vec![cbor::text(text), cbor::text(lang)];
+                if *exercise {
+                    items.push(cbor::uint(MESSAGE_FLAG_EXERCISE));
+                }
+                items
             }
-        }
+            Body::KeyAnnouncement { key_id, public } => {
+                vec![cbor::bytes(&key_id.0), cbor::bytes(public)]
+            }
+            Body::Understood {
+                of,
+                operator,
+                restatement,
+            } => vec![
+                cbor::bytes(&of.0),
+                cbor::text(operator),
+                cbor::text(restatement),
+            ],
+            Body::Clarify {
+                of,
+                operator,
+                question,
+            } => vec![
+                cbor::bytes(&of.0),
+                cbor::text(operator),
+                cbor::text(question),
+            ],
+            Body::Overdue {
+                of,
+                objective,
+                due_ms,
+                receipted_ms,
+            } => vec![
+                cbor::bytes(&of.0),
+                cbor::uint(*objective as u64),
+                cbor::uint(*due_ms),
+                cbor::uint(receipted_ms.unwrap_or(0)),
+            ],
+            Body::Cancel { of, reason } => vec![cbor::bytes(&of.0), cbor::text(reason)],
+            Body::Test {
+                answer,
+                answer_within_ms,
+            } => vec![cbor::uint(*answer as u64), cbor::uint(*answer_within_ms)],
+            Body::Schedule(schedule) => vec![
+                Value::Array(
+                    schedule
+                        .times_min
+                        .iter()
+                        .map(|minute| cbor::uint(u64::from(*minute)))
+                        .collect(),
+                ),
+                cbor::uint(schedule.every_ms),
+                cbor::uint(schedule.answer.map_or(0, |answer| answer as u64)),
+                cbor::uint(schedule.answer_within_ms),
+            ],
+        };
+        Value::Array(items)
     }
 
     fn from_value(kind: Kind, value: Value) -> Result<Self, DecodeError> {
-        let mut fields = Fields::array(value, "entry", 2, "body")?;
-        match kind {
-            Kind::Message => Ok(Body::Message {
-                text: fields.text("body.text", TEXT_SIZE_MAX_BYTES)?,
-                lang: fields.text("body.lang", LANG_SIZE_MAX_BYTES)?,
-            }),
+        let malformed = |field| DecodeError::Field {
+            what: "entry",
+            field,
+        };
+        let arity = match (&value, kind) {
+            (Value::Array(items), Kind::Message) if items.len() == 3 => 3,
+            (_, Kind::Message | Kind::KeyAnnouncement | Kind::Cancel | Kind::Test) => 2,
+            (_, Kind::Understood | Kind::Clarify) => 3,
+            (_, Kind::Overdue | Kind::Schedule) => 4,
+        };
+        let mut fields = Fields::array(value, "entry", arity, "body")?;
+        let body = match kind {
+            Kind::Message => {
+                let text = fields.text("body.text", TEXT_SIZE_MAX_BYTES)?;
+                let lang = fields.text("body.lang", LANG_SIZE_MAX_BYTES)?;
+                // Present only when set, so each message has one encoding.
+                let exercise = arity == 3;
+                if exercise && fields.uint("body.flags")? != MESSAGE_FLAG_EXERCISE {
+                    return Err(malformed("body.flags"));
+                }
+                Body::Message {
+                    text,
+                    lang,
+                    exercise,
+                }
+            }
             Kind::KeyAnnouncement => {
                 let key_id = EpochKeyId(fields.fixed("body.key_id")?);
                 let public = fields.bytes("body.public", EPOCH_PUBLIC_KEY_BYTES)?;
                 if public.len() != EPOCH_PUBLIC_KEY_BYTES || EpochKeyId::of(&public) != key_id {
-                    return Err(DecodeError::Field {
-                        what: "entry",
-                        field: "body.public",
-                    });
+                    return Err(malformed("body.public"));
                 }
-                Ok(Body::KeyAnnouncement { key_id, public })
+                Body::KeyAnnouncement { key_id, public }
             }
-        }
+            Kind::Understood => Body::Understood {
+                of: EntryId(fields.fixed("body.of")?),
+                operator: operator(&mut fields, true)?,
+                restatement: fields.text("body.restatement", TEXT_SIZE_MAX_BYTES)?,
+            },
+            Kind::Clarify => {
+                let of = EntryId(fields.fixed("body.of")?);
+                let operator = operator(&mut fields, false)?;
+                let question = fields.text("body.question", TEXT_SIZE_MAX_BYTES)?;
+                if question.is_empty() {
+                    return Err(malformed("body.question"));
+                }
+                Body::Clarify {
+                    of,
+                    operator,
+                    question,
+                }
+            }
+            Kind::Overdue => {
+                let of = EntryId(fields.fixed("body.of")?);
+                // A missed receipt raises an alarm; only missed answers are signed evidence.
+                let objective = Objective::from_code(fields.uint("body.objective")?)
+                    .filter(|objective| *objective != Objective::Receipt)
+                    .ok_or(malformed("body.objective"))?;
+                let due_ms = fields.uint("body.due_ms")?;
+                let receipted_ms = fields.uint("body.receipted_ms")?;
+                Body::Overdue {
+                    of,
+                    objective,
+                    due_ms,
+                    receipted_ms: (receipted_ms != 0).then_some(receipted_ms),
+                }
+            }
+            Kind::Cancel => Body::Cancel {
+                of: EntryId(fields.fixed("body.of")?),
+                reason: fields.text("body.reason", TEXT_SIZE_MAX_BYTES)?,
+            },
+            Kind::Test => {
+                let answer = TestAnswer::from_code(fields.uint("body.answer")?)
+                    .ok_or(malformed("body.answer"))?;
+                let answer_within_ms = fields.uint("body.answer_within_ms")?;
+                if !(1..=TEST_ANSWER_WITHIN_MS_MAX).contains(&answer_within_ms) {
+                    return Err(malformed("body.answer_within_ms"));
+                }
+                Body::Test {
+                    answer,
+                    answer_within_ms,
+                }
+            }
+            Kind::Schedule => Body::Schedule(schedule(&mut fields)?),
+        };
+        Ok(body)
     }
 }
+
+/// An operator's name: the name rule (docs/formats.md), or empty where `may_be_empty`.
+fn operator(fields: &mut Fields, may_be_empty: bool) -> Result<String, DecodeError> {
+    let operator = fields.text("body.operator", NAME_SIZE_MAX_BYTES)?;
+    if (operator.is_empty() && may_be_empty) || check_name(&operator).is_ok() {
+        Ok(operator)
+    } else {
+        Err(DecodeError::Field {
+            what: "entry",
+            field: "body.operator",
+        })
+    }
+}
+
+/// A schedule's fields: increasing minutes of the day or an interval (not both), and an
+/// answer and a time to answer exactly when there are tests.
+fn schedule(fields: &mut Fields) -> Result<TestSchedule, DecodeError> {
+    let malformed = |field| DecodeError::Field {
+        what: "entry",
+        field,
+    };
+    let mut times_min: Vec<u16> = Vec::new();
+    for item in fields.list("body.times", TEST_TIMES_MAX)? {
+        let minute = match item {
+            Value::Integer(n) => u16::try_from(n).ok(),
+            _ => None,
+        }
+        .filter(|minute| *minute < MINUTES_PER_DAY)
+        .ok_or(malformed("body.times"))?;
+        if times_min.last().is_some_and(|last| *last >= minute) {
+            return Err(malformed("body.times"));
+        }
+        times_min.push(minute);
+    }
+    let every_ms = fields.uint("body.every_ms")?;
+    let answer = match fields.uint("body.answer")? {
+        0 => None,
+        code => Some(TestAnswer::from_code(code).ok_or(malformed("body.answer"))?),
+    };
+    let answer_within_ms = fields.uint("body.answer_within_ms")?;
+    let schedule = TestSchedule {
+        times_min,
+        every_ms,
+        answer,
+        answer_within_ms,
+    };
+    let every_valid = every_ms == 0
+        || (schedule.times_min.is_empty()
+            && (TEST_EVERY_MS_MIN..=TEST_EVERY_MS_MAX).contains(&every_ms));
+    if !every_valid {
+        return Err(malformed("body.every_ms"));
+    }
+    let tests_valid = if schedule.is_empty() {
+        answer.is_none() && answer_within_ms == 0
+    } else {
+        answer.is_some() && (1..=TEST_ANSWER_WITHIN_MS_MAX).contains(&answer_within_ms)
+    };
+    if !tests_valid {
+        return Err(malformed("body.answer"));
+    }
+    Ok(schedule)
+}
+
+/// Minutes in a UTC day.
+const MINUTES_PER_DAY: u16 = 24 * 60;
 
 /// One log record, before signing.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -343,6 +744,7 @@ mod tests {
             body: Body::Message {
                 text: text.into(),
                 lang: "en".into(),
+                exercise: false,
             },
         }
     }
@@ -368,6 +770,272 @@ mod tests {
                 "byte {i}"
             );
         }
+    }
+
+    fn with_body(author: &Identity, body: Body) -> Entry {
+        Entry {
+            body,
+            ..message(author, 2, EntryId([1; 32]), "x")
+        }
+    }
+
+    /// Each kind round-trips, and each bound holds on both sides.
+    #[test]
+    fn every_kind_round_trips_within_its_bounds() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let of = EntryId([7; 32]);
+        let longest = "x".repeat(TEXT_SIZE_MAX_BYTES);
+        let schedule = |times_min: Vec<u16>, every_ms, answer, answer_within_ms| {
+            Body::Schedule(TestSchedule {
+                times_min,
+                every_ms,
+                answer,
+                answer_within_ms,
+            })
+        };
+        let cases: Vec<(Body, bool)> = vec![
+            (
+                Body::Message {
+                    text: "drill".into(),
+                    lang: "en".into(),
+                    exercise: true,
+                },
+                true,
+            ),
+            (
+                Body::Understood {
+                    of,
+                    operator: "Ana".into(),
+                    restatement: longest.clone(),
+                },
+                true,
+            ),
+            (
+                Body::Understood {
+                    of,
+                    operator: String::new(),
+                    restatement: String::new(),
+                },
+                true,
+            ),
+            (
+                Body::Understood {
+                    of,
+                    operator: "A\u{202e}na".into(),
+                    restatement: String::new(),
+                },
+                false,
+            ),
+            (
+                Body::Understood {
+                    of,
+                    operator: "x".repeat(NAME_SIZE_MAX_BYTES + 1),
+                    restatement: String::new(),
+                },
+                false,
+            ),
+            (
+                Body::Understood {
+                    of,
+                    operator: "Ana".into(),
+                    restatement: longest.clone() + "x",
+                },
+                false,
+            ),
+            (
+                Body::Clarify {
+                    of,
+                    operator: "Ana".into(),
+                    question: "which one?".into(),
+                },
+                true,
+            ),
+            (
+                Body::Clarify {
+                    of,
+                    operator: "Ana".into(),
+                    question: String::new(),
+                },
+                false,
+            ),
+            (
+                Body::Clarify {
+                    of,
+                    operator: String::new(),
+                    question: "?".into(),
+                },
+                false,
+            ),
+            (
+                Body::Overdue {
+                    of,
+                    objective: Objective::Understood,
+                    due_ms: 9,
+                    receipted_ms: Some(5),
+                },
+                true,
+            ),
+            (
+                Body::Overdue {
+                    of,
+                    objective: Objective::TestAnswer,
+                    due_ms: 9,
+                    receipted_ms: None,
+                },
+                true,
+            ),
+            (
+                Body::Cancel {
+                    of,
+                    reason: String::new(),
+                },
+                true,
+            ),
+            (
+                Body::Test {
+                    answer: TestAnswer::Operator,
+                    answer_within_ms: TEST_ANSWER_WITHIN_MS_MAX,
+                },
+                true,
+            ),
+            (
+                Body::Test {
+                    answer: TestAnswer::Machine,
+                    answer_within_ms: TEST_ANSWER_WITHIN_MS_MAX + 1,
+                },
+                false,
+            ),
+            (
+                Body::Test {
+                    answer: TestAnswer::Machine,
+                    answer_within_ms: 0,
+                },
+                false,
+            ),
+            (
+                schedule(vec![540, 1_020], 0, Some(TestAnswer::Operator), 600_000),
+                true,
+            ),
+            (
+                schedule(vec![], TEST_EVERY_MS_MIN, Some(TestAnswer::Machine), 1),
+                true,
+            ),
+            (
+                schedule(vec![], TEST_EVERY_MS_MIN - 1, Some(TestAnswer::Machine), 1),
+                false,
+            ),
+            (
+                schedule(vec![], TEST_EVERY_MS_MAX + 1, Some(TestAnswer::Machine), 1),
+                false,
+            ),
+            (schedule(vec![], 0, None, 0), true),
+            (schedule(vec![], 0, Some(TestAnswer::Machine), 1), false),
+            (
+                schedule(vec![1_020, 540], 0, Some(TestAnswer::Operator), 1),
+                false,
+            ),
+            (
+                schedule(vec![540, 540], 0, Some(TestAnswer::Operator), 1),
+                false,
+            ),
+            (
+                schedule(vec![1_440], 0, Some(TestAnswer::Operator), 1),
+                false,
+            ),
+            (
+                schedule(vec![540], 60_000, Some(TestAnswer::Operator), 1),
+                false,
+            ),
+            (
+                schedule(
+                    (0..TEST_TIMES_MAX as u16).collect(),
+                    0,
+                    Some(TestAnswer::Operator),
+                    1,
+                ),
+                true,
+            ),
+            (
+                schedule(
+                    (0..=TEST_TIMES_MAX as u16).collect(),
+                    0,
+                    Some(TestAnswer::Operator),
+                    1,
+                ),
+                false,
+            ),
+        ];
+        for (body, valid) in cases {
+            assert_eq!(body.check().is_ok(), valid, "{body:?}");
+            let signed = with_body(&alice, body.clone()).sign(&alice);
+            let decoded = SignedEntry::decode_verified(signed.bytes(), &alice.id());
+            assert_eq!(decoded.is_ok(), valid, "{body:?}");
+            if valid {
+                assert_eq!(decoded.unwrap().entry().body, body);
+            }
+        }
+    }
+
+    #[test]
+    fn an_overdue_entry_never_reports_a_missed_receipt() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let body = Body::Overdue {
+            of: EntryId([7; 32]),
+            objective: Objective::Receipt,
+            due_ms: 9,
+            receipted_ms: None,
+        };
+        assert!(body.check().is_err());
+        let signed = with_body(&alice, body).sign(&alice);
+        assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_err());
+    }
+
+    #[test]
+    fn a_message_has_one_encoding_with_or_without_the_exercise_mark() {
+        let plain = Body::Message {
+            text: "x".into(),
+            lang: "en".into(),
+            exercise: false,
+        };
+        let Value::Array(mut items) = plain.to_value() else {
+            unreachable!()
+        };
+        assert_eq!(items.len(), 2, "no flags when there is none");
+        items.push(cbor::uint(0));
+        assert!(Body::from_value(Kind::Message, Value::Array(items.clone())).is_err());
+        items[2] = cbor::uint(2);
+        assert!(Body::from_value(Kind::Message, Value::Array(items)).is_err());
+    }
+
+    #[test]
+    fn schedules_give_their_next_due_time() {
+        const DAY_MS: u64 = 24 * 3_600_000;
+        let daily = TestSchedule {
+            times_min: vec![540, 1_020],
+            every_ms: 0,
+            answer: Some(TestAnswer::Operator),
+            answer_within_ms: 1,
+        };
+        let day = 20_000 * DAY_MS;
+        assert_eq!(daily.next_due_ms(0, day), Some(day + 540 * 60_000));
+        assert_eq!(
+            daily.next_due_ms(0, day + 540 * 60_000),
+            Some(day + 1_020 * 60_000)
+        );
+        assert_eq!(
+            daily.next_due_ms(0, day + 1_020 * 60_000),
+            Some(day + DAY_MS + 540 * 60_000)
+        );
+        let every = TestSchedule {
+            times_min: vec![],
+            every_ms: 5_000,
+            answer: Some(TestAnswer::Machine),
+            answer_within_ms: 1,
+        };
+        assert_eq!(every.next_due_ms(1_000, 1_000), Some(6_000));
+        assert_eq!(every.next_due_ms(1_000, 5_999), Some(6_000));
+        assert_eq!(every.next_due_ms(1_000, 6_000), Some(11_000));
+        assert_eq!(TestSchedule::default().next_due_ms(0, 0), None);
     }
 
     #[test]

@@ -188,4 +188,7 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// The entry would not decode at the peer (a field out of its bounds).
+    #[error("the entry would not decode: {0}")]
+    Malformed(DecodeError),
 }

@@ -43,19 +43,11 @@ impl fmt::Display for EvidenceKind {
     }
 }
 
-impl serde::Serialize for EvidenceKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for EvidenceKind {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Self::parse(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown evidence kind {name:?}")))
-    }
-}
+crate::serde_by_name!(
+    EvidenceKind,
+    "evidence kind",
+    "use equivocation, fork or bad_receipt"
+);
 
 #[cfg(test)]
 mod tests {

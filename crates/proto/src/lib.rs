@@ -34,7 +34,7 @@ pub mod transcript;
 pub use bundle::Bundle;
 pub use card::ContactCard;
 pub use endpoint::{Accepted, Endpoint, FrameKind, Refused};
-pub use entry::{Body, Entry, Kind, Precedence, SignedEntry};
+pub use entry::{Body, Entry, Kind, Objective, Precedence, SignedEntry, TestAnswer, TestSchedule};
 pub use error::{DecodeError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};

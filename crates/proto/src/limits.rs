@@ -14,6 +14,14 @@ pub const ENTRY_SIZE_MAX_BYTES: usize = ENVELOPE_SIZE_MAX_BYTES - 2 * 1024;
 pub const CARD_SIZE_MAX_BYTES: usize = 8 * 1024;
 /// Longest station name, in UTF-8 bytes.
 pub const NAME_SIZE_MAX_BYTES: usize = 64;
+/// Longest time a test may be given to be answered, in milliseconds (one day).
+pub const TEST_ANSWER_WITHIN_MS_MAX: u64 = 24 * 3_600_000;
+/// Most fixed test times in one day's schedule.
+pub const TEST_TIMES_MAX: usize = 48;
+/// Shortest interval between scheduled tests, in milliseconds.
+pub const TEST_EVERY_MS_MIN: u64 = 1_000;
+/// Longest interval between scheduled tests, in milliseconds (one week).
+pub const TEST_EVERY_MS_MAX: u64 = 7 * 24 * 3_600_000;
 /// Longest language tag (BCP 47, e.g. `en`, `ru`, `zh-Hant`), in bytes.
 pub const LANG_SIZE_MAX_BYTES: usize = 16;
 /// Most channel addresses a contact card may list.

@@ -32,6 +32,32 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Serialises a closed set as its lower-case name (`name()`) and parses it back (`parse()`),
+/// refusing any other name with `hint`. The crate using it depends on `serde`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! serde_by_name {
+    ($type:ty, $what:literal, $hint:literal) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        concat!("unknown ", $what, " {:?}; ", $hint),
+                        name
+                    ))
+                })
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -367,6 +367,7 @@ mod tests {
             body: Body::Message {
                 text: "hello".into(),
                 lang: "en".into(),
+                exercise: false,
             },
         }
         .sign(&alpha);

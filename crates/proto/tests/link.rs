@@ -274,7 +274,13 @@ fn alpha_clone(pair: &Pair, written: u64, seed: u8) -> Endpoint {
 /// The frame `clone` sends for a message written at `now_ms`.
 fn clone_frame(clone: &mut Endpoint, bravo: StationId, now_ms: u64) -> Vec<u8> {
     clone
-        .send_message(now_ms, &bravo, Precedence::Flash, "stand down", "en")
+        .send_message(
+            now_ms,
+            &bravo,
+            Precedence::Flash,
+            ("stand down", "en"),
+            false,
+        )
         .expect("within limits");
     clone.take_writes();
     let link = clone.link_mut(&bravo).expect("loaded");
@@ -596,9 +602,13 @@ fn time_never_goes_backwards() {
     let bravo = pair.sides[1].id();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let now = pair.now_ms;
-        pair.sides[0]
-            .endpoint
-            .send_message(now - 1, &bravo, Precedence::Flash, "late", "en")
+        pair.sides[0].endpoint.send_message(
+            now - 1,
+            &bravo,
+            Precedence::Flash,
+            ("late", "en"),
+            false,
+        )
     }));
     assert!(
         result.is_err(),

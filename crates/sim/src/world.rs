@@ -19,13 +19,13 @@ use parley_channels::{Signal, Via};
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelKind, ContactCard, EntryId, Identity, Precedence, StationId, StoreOp};
-use parley_station::api::{Event as StationEvent, Reply};
+use parley_station::api::{AlarmEvent, Event as StationEvent, Reply};
 use parley_station::core::{
     Command, Commit, Fault, Input, Mode, Output, RequestId, Station as Core, Transmit,
 };
 use parley_station::home::Config;
 use parley_station::node::load;
-use parley_store::Store;
+use parley_store::{AlarmKind, Store};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -133,6 +133,15 @@ pub(crate) struct Accepted {
     pub id: EntryId,
     pub precedence: Precedence,
     pub text: String,
+}
+
+/// Whether an alarm of `kind` accuses the peer of misbehaviour: never raised between honest
+/// stations, whatever the network does.
+fn accuses(kind: AlarmKind) -> bool {
+    matches!(
+        kind,
+        AlarmKind::Equivocation | AlarmKind::Fork | AlarmKind::BadReceipt | AlarmKind::ClockSkew
+    )
 }
 
 /// The message an operator is sending (kept until accepted, so a crash makes them retry it).
@@ -509,6 +518,7 @@ impl<'c> World<'c> {
             peer: NAMES[1 - i].into(),
             precedence: draft.precedence,
             text: draft.text,
+            exercise: false,
         };
         let core = station.core.as_mut().expect("checked above");
         core.handle(now_ms, Input::Command { id, command });
@@ -646,8 +656,13 @@ impl<'c> World<'c> {
                     }
                     station.delivered_head = upto;
                 }
-                Output::Event(StationEvent::Alarm { kind, seq, .. }) => {
-                    return Err(format!("{name} raised a {kind} alarm at seq {seq}"));
+                Output::Event(StationEvent::Alarm { change, alarm })
+                    if change == AlarmEvent::Raised && accuses(alarm.kind) =>
+                {
+                    return Err(format!(
+                        "{name} raised a {} alarm: {}",
+                        alarm.kind, alarm.detail
+                    ));
                 }
                 Output::Event(_) | Output::Ack { .. } | Output::Start(_) | Output::Kick(_) => {}
             }
@@ -804,7 +819,12 @@ impl<'c> World<'c> {
             return Ok(());
         }
         station.wake_at = None;
-        if station.commit.is_some() {
+        let now_ms = self.now_ms;
+        if let Some(core) = station.core.as_mut() {
+            core.handle_timeout(now_ms);
+        }
+        self.drain_outputs(i)?;
+        if self.stations[i].commit.is_some() {
             return Ok(()); // the commit's completion flushes, then pumps
         }
         self.flush(i)

@@ -19,6 +19,7 @@ use parley_proto::Identity;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StationError;
+use crate::watch_config::{AlarmsConfig, Objectives, TestConfig};
 
 /// Default UDP address of the direct channel.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
@@ -122,6 +123,15 @@ pub struct Config {
     /// Channel health thresholds.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Time objectives per precedence.
+    #[serde(default)]
+    pub objectives: Objectives,
+    /// Alarm handling.
+    #[serde(default)]
+    pub alarms: AlarmsConfig,
+    /// Scheduled tests, one table per peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestConfig>,
 }
 
 /// Shortest heartbeat or scan interval a configuration may set, in milliseconds.
@@ -130,6 +140,13 @@ pub const INTERVAL_MS_MIN: u64 = 50;
 pub const INTERVAL_MS_MAX: u64 = 10 * 60_000;
 
 impl Config {
+    /// Checks everything: the channel timing ([`Self::check_timing`]) and the watch's
+    /// objectives, alarms and tests ([`crate::watch_config::check`]), naming the field at fault.
+    pub fn check(&self) -> Result<(), String> {
+        self.check_timing()?;
+        crate::watch_config::check(&self.objectives, &self.alarms, &self.tests)
+    }
+
     /// Checks the channel timing: intervals within [`INTERVAL_MS_MIN`]..=[`INTERVAL_MS_MAX`],
     /// and a direct idle timeout of more than one and at most three heartbeat intervals, so a
     /// dead direct channel is reported down within three heartbeats.
@@ -192,6 +209,9 @@ impl Config {
             relay: RelayTiming::default(),
             courier: CourierTiming::default(),
             health: HealthConfig::default(),
+            objectives: Objectives::default(),
+            alarms: AlarmsConfig::default(),
+            tests: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod home;
 pub mod limits;
 pub mod node;
+pub mod watch_config;
 
 pub use daemon::Daemon;
 pub use error::{ErrorClass, StationError};

@@ -3,18 +3,19 @@
 //! and run their request through [`Node::execute`], exactly as the daemon runs it; reading
 //! commands open one read-only beside a running daemon.
 
-use parley_proto::Identity;
+use std::collections::BTreeMap;
+
 use parley_proto::seal::EpochSecret;
-use parley_store::Store;
+use parley_proto::{Identity, LinkSnapshot};
+use parley_store::{PeerRow, Store};
 use rand_core::SeedableRng as _;
 
-use crate::api::status::{AlarmRecord, Alarms};
 use crate::api::{ApiError, Reply};
 use crate::clock::Clock;
+use crate::core::watch::WatchSettings;
 use crate::core::{Command, Input, Loaded, Mode, Output, RequestId, Settings, Station};
 use crate::error::StationError;
 use crate::home::{Config, Home};
-use crate::limits::STATUS_ALARMS_MAX;
 
 /// A station opened for one command.
 pub struct Node {
@@ -67,7 +68,7 @@ impl Node {
     }
 
     fn with_store(home: &Home, config: Config, store: Store) -> Result<Self, StationError> {
-        config.check_timing().map_err(StationError::Config)?;
+        config.check().map_err(StationError::Config)?;
         let identity = home.identity()?;
         let clock = Clock::starting_after(store.latest_time_ms()?);
         let loaded = load(&store, identity, &config, os_seed())?;
@@ -172,22 +173,11 @@ pub fn load(
         let snapshot = store.link_snapshot(&row.id)?;
         peers.push((row, snapshot));
     }
-    let evidence = store.evidence(None)?;
-    let alarms = Alarms {
-        total: evidence.len() as u64,
-        recent: evidence
-            .into_iter()
-            .rev()
-            .take(STATUS_ALARMS_MAX)
-            .map(|row| AlarmRecord {
-                peer: row.peer_name,
-                kind: row.kind,
-                seq: row.seq,
-                detail: row.detail,
-                time_ms: row.time_ms,
-            })
-            .collect(),
-    };
+    let mut records = Vec::new();
+    for (row, _) in &peers {
+        records.push((row.id, store.link_record(&row.id)?));
+    }
+    let watch = watch_settings(config, &peers)?;
     Ok(Loaded {
         identity,
         settings: Settings {
@@ -195,13 +185,43 @@ pub fn load(
             lang: config.lang.clone(),
             listen: config.listen.clone(),
             degraded_rtt_ms: config.health.degraded_rtt_ms,
+            watch,
         },
         created_ms: station.created_ms,
         epoch,
         peers,
         channels: store.channels()?,
-        alarms,
+        records,
+        alarms: store.alarms(false)?,
+        alarm_id_max: store.alarm_id_max()?,
         seed,
+    })
+}
+
+/// The watch's settings from the configuration; a test schedule must name a paired peer.
+fn watch_settings(
+    config: &Config,
+    peers: &[(PeerRow, LinkSnapshot)],
+) -> Result<WatchSettings, StationError> {
+    let mut tests = BTreeMap::new();
+    for (index, test) in config.tests.iter().enumerate() {
+        let peer = peers
+            .iter()
+            .find(|(row, _)| row.name == test.peer)
+            .ok_or_else(|| {
+                StationError::Config(format!(
+                    "tests[{index}].peer = {:?} is not a paired peer; `parley peer list` names them",
+                    test.peer
+                ))
+            })?;
+        let schedule = test.schedule(index).map_err(StationError::Config)?;
+        tests.insert(peer.0.id, schedule);
+    }
+    Ok(WatchSettings {
+        objectives: config.objectives.clone(),
+        escalate_after_ms: config.alarms.escalate_after_s * 1_000,
+        channel_down_after_ms: config.alarms.channel_down_after_s * 1_000,
+        tests,
     })
 }
 
@@ -225,7 +245,7 @@ pub fn validate_config(config: &Config) -> Result<(), StationError> {
         )));
     }
     parse_listen(&config.listen)?;
-    config.check_timing().map_err(StationError::Config)?;
+    config.check().map_err(StationError::Config)?;
     Ok(())
 }
 

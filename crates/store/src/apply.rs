@@ -204,10 +204,15 @@ fn insert_entry(
     received_ms: Option<u64>,
 ) -> Result<(), StoreError> {
     let fields = entry.entry();
-    let (text, lang) = match &fields.body {
-        Body::Message { text, lang } => (Some(text.as_str()), Some(lang.as_str())),
-        Body::KeyAnnouncement { .. } => (None, None),
+    let (text, lang, exercise) = match &fields.body {
+        Body::Message {
+            text,
+            lang,
+            exercise,
+        } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
+        _ => (None, None, false),
     };
+    let subject = fields.body.subject().map(|id| id.0);
     let received_ms = received_ms
         .map(|ms| to_sql(ms, "receive time"))
         .transpose()?;
@@ -215,8 +220,8 @@ fn insert_entry(
     let time_ms = to_sql(fields.time_ms, "entry time")?;
     tx.prepare_cached(
         "INSERT INTO entries (peer, author, seq, entry_id, prev, seen, time_ms, kind, \
-         precedence, text, lang, signed, received_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         precedence, text, lang, signed, received_ms, subject, exercise) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .and_then(|mut statement| {
         statement.execute(params![
@@ -233,6 +238,8 @@ fn insert_entry(
             lang,
             entry.bytes(),
             received_ms,
+            subject,
+            exercise,
         ])
     })
     .with_context(|| {

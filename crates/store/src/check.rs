@@ -8,7 +8,8 @@
 //! So every signed object is checked as well:
 //!
 //! - each entry's signed bytes must hash to its stored id, decode, and agree with every
-//!   column read from them (author, seq, prev, seen, time, kind, precedence, text, language);
+//!   column read from them (author, seq, prev, seen, time, kind, precedence, text, language,
+//!   subject, exercise);
 //!   each log must be contiguous with every entry naming its predecessor's id, and the
 //!   signature of each log's last contiguous entry is verified, which through the chain of
 //!   ids covers every entry below it (an entry held above a gap is verified by itself);
@@ -101,6 +102,8 @@ struct EntryRow {
     text: Option<String>,
     lang: Option<String>,
     signed: Vec<u8>,
+    subject: Option<Vec<u8>>,
+    exercise: bool,
 }
 
 /// Checks the log of `author` on the link with `peer`, contiguous up to `contiguous_upto`
@@ -115,8 +118,8 @@ fn check_log(
     let context = "checking a log";
     let mut statement = connection
         .prepare(
-            "SELECT seq, entry_id, prev, seen, time_ms, kind, precedence, text, lang, signed \
-             FROM entries WHERE peer = ?1 AND author = ?2 ORDER BY seq",
+            "SELECT seq, entry_id, prev, seen, time_ms, kind, precedence, text, lang, signed, \
+             subject, exercise FROM entries WHERE peer = ?1 AND author = ?2 ORDER BY seq",
         )
         .context(context)?;
     let rows = statement
@@ -132,6 +135,8 @@ fn check_log(
                 text: row.get(7)?,
                 lang: row.get(8)?,
                 signed: row.get(9)?,
+                subject: row.get(10)?,
+                exercise: row.get(11)?,
             })
         })
         .context(context)?;
@@ -199,10 +204,15 @@ fn check_columns(
     row: &EntryRow,
 ) -> Result<(), StoreError> {
     let fields = entry.entry();
-    let (text, lang) = match &fields.body {
-        Body::Message { text, lang } => (Some(text.as_str()), Some(lang.as_str())),
-        Body::KeyAnnouncement { .. } => (None, None),
+    let (text, lang, exercise) = match &fields.body {
+        Body::Message {
+            text,
+            lang,
+            exercise,
+        } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
+        _ => (None, None, false),
     };
+    let subject = fields.body.subject().map(|id| id.0.to_vec());
     let agree = fields.author == *author
         && fields.seq == seq
         && fields.prev.0.as_slice() == row.prev.as_slice()
@@ -211,7 +221,9 @@ fn check_columns(
         && fields.body.kind() as i64 == row.kind
         && fields.precedence as i64 == row.precedence
         && text == row.text.as_deref()
-        && lang == row.lang.as_deref();
+        && lang == row.lang.as_deref()
+        && subject == row.subject
+        && exercise == row.exercise;
     if agree {
         Ok(())
     } else {

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alarms;
 mod apply;
 mod check;
 mod convert;
@@ -35,11 +36,13 @@ use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
 use rusqlite::{Connection, TransactionBehavior, params};
 
+pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
 pub use error::StoreError;
 pub use rows::{
-    AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, NewPeer,
-    OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry, TranscriptRecord,
+    AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry,
+    LinkCounts, LinkRecord, NewPeer, OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry,
+    TranscriptRecord,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -108,6 +111,30 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// A link's record for the watch and speed-of-service figures, read consistently.
+    pub fn link_record(&self, peer: &StationId) -> Result<LinkRecord, StoreError> {
+        self.consistent(|connection| read::link_record(connection, peer))
+    }
+
+    /// Where each own entry of the link with `peer` stands, by seq: state, and when its covering
+    /// receipt arrived.
+    pub fn outbox_states(
+        &self,
+        peer: &StationId,
+    ) -> Result<Vec<(u64, DeliveryState, Option<u64>)>, StoreError> {
+        read::outbox_states(&self.connection, peer)
+    }
+
+    /// The highest alarm id ever used, 0 if none.
+    pub fn alarm_id_max(&self) -> Result<u64, StoreError> {
+        alarms::id_max(&self.connection)
+    }
+
+    /// Alarms, newest first: every one with `all`, else those not cleared.
+    pub fn alarms(&self, all: bool) -> Result<Vec<AlarmRow>, StoreError> {
+        alarms::read(&self.connection, all)
     }
 
     /// Checks everything the store holds (SQLite's integrity check, then every entry against its
@@ -257,6 +284,8 @@ impl Store {
             match op {
                 AdminOp::AddPeer(peer) => apply::insert_peer(&tx, &peer.as_new_peer())?,
                 AdminOp::AddChannel(row) => apply::insert_channel(&tx, row)?,
+                AdminOp::RaiseAlarm(alarm) => alarms::insert(&tx, alarm)?,
+                AdminOp::ChangeAlarm { id, change } => alarms::change(&tx, *id, change)?,
             }
         }
         for op in ops {

@@ -4,15 +4,15 @@
 
 use parley_proto::{
     ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem, PendingItem,
-    StationId,
+    SignedEntry, StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::convert::{entry_id, from_sql, precedence, required_text, station_id, to_sql};
 use crate::error::{SqlContext, StoreError};
 use crate::rows::{
-    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, OutboxRow,
-    PeerRow, StationRow, StoredEntry,
+    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry, LinkCounts,
+    LinkRecord, OutboxRow, PeerRow, StationRow, StoredEntry,
 };
 
 /// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
@@ -729,4 +729,77 @@ pub(crate) fn entry_id_at(
         })
         .context("reading an entry id")?;
     id.map(|id| entry_id(id, "an entry id")).transpose()
+}
+
+/// Every entry of a link but key announcements, both authors, by author then seq, decoded
+/// from the bytes kept (which must still hash to their ids), with when each peer entry
+/// arrived; and when the peer's receipts covered each own entry.
+pub(crate) fn link_record(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<LinkRecord, StoreError> {
+    peer_link(connection, peer)?;
+    let entries = query(
+        connection,
+        "SELECT entry_id, signed, received_ms FROM entries \
+         WHERE peer = ?1 AND kind != 2 ORDER BY author, seq",
+        [peer.0],
+        "reading a link's record",
+        |row| -> rusqlite::Result<(Vec<u8>, Vec<u8>, Option<i64>)> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        },
+        |(id, signed, received_ms)| {
+            let id = entry_id(id, "an entry id")?;
+            let entry = SignedEntry::decode_stored(&signed, &id).map_err(|error| {
+                StoreError::Corrupt(format!("the entry {id} is damaged: {error}"))
+            })?;
+            let received_ms = received_ms
+                .map(|ms| from_sql(ms, "a receive time"))
+                .transpose()?;
+            Ok(KeptEntry { entry, received_ms })
+        },
+    )?;
+    let delivered = query(
+        connection,
+        "SELECT seq, delivered_ms FROM outbox WHERE peer = ?1 AND delivered_ms IS NOT NULL",
+        [peer.0],
+        "reading delivery times",
+        |row| -> rusqlite::Result<(i64, i64)> { Ok((row.get(0)?, row.get(1)?)) },
+        |(seq, ms)| {
+            Ok((
+                from_sql(seq, "an outbox seq")?,
+                from_sql(ms, "a delivery time")?,
+            ))
+        },
+    )?;
+    Ok(LinkRecord {
+        entries,
+        delivered_ms: delivered.into_iter().collect(),
+    })
+}
+
+/// Where each own entry of a link stands in the outbox, by seq: its state, and when its
+/// covering receipt arrived.
+pub(crate) fn outbox_states(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<Vec<(u64, DeliveryState, Option<u64>)>, StoreError> {
+    query(
+        connection,
+        "SELECT seq, state, delivered_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
+        [peer.0],
+        "reading the outbox",
+        |row| -> rusqlite::Result<(i64, String, Option<i64>)> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        },
+        |(seq, state, delivered_ms)| {
+            let what = "an outbox row";
+            Ok((
+                from_sql(seq, what)?,
+                DeliveryState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{what} has state {state:?}")))?,
+                delivered_ms.map(|ms| from_sql(ms, what)).transpose()?,
+            ))
+        },
+    )
 }

@@ -1,6 +1,10 @@
 //! What the read side returns: plain rows for the station, the CLI and transcript export.
 
-use parley_proto::{ContactCard, EntryId, EvidenceKind, Precedence, StationId};
+use std::collections::BTreeMap;
+
+use parley_proto::{ContactCard, EntryId, EvidenceKind, Precedence, SignedEntry, StationId};
+
+use crate::alarms::{AlarmChange, AlarmRow};
 
 /// This station, as written by [`crate::Store::init_station`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +91,15 @@ pub enum AdminOp {
     AddPeer(PeerRecord),
     /// Add a relay or courier channel under the id the station chose (ids only grow).
     AddChannel(ChannelRow),
+    /// Raise an alarm under the id the station chose (ids only grow).
+    RaiseAlarm(AlarmRow),
+    /// Change a raised alarm.
+    ChangeAlarm {
+        /// The alarm.
+        id: u64,
+        /// The change.
+        change: AlarmChange,
+    },
 }
 
 impl From<NewPeer<'_>> for AdminOp {
@@ -273,4 +286,24 @@ impl ChannelKindRow {
             ChannelKindRow::Courier => "courier",
         }
     }
+}
+
+/// An entry as kept, with when it arrived (peer entries only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptEntry {
+    /// The entry.
+    pub entry: SignedEntry,
+    /// When it arrived, UTC ms; `None` for own entries.
+    pub received_ms: Option<u64>,
+}
+
+/// What the watch and speed-of-service figures are built from: every entry of a link but key
+/// announcements (both authors, by author then seq), and when the peer's receipts covered
+/// each own entry (by seq).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkRecord {
+    /// The entries.
+    pub entries: Vec<KeptEntry>,
+    /// Own seq to the time its covering receipt arrived, UTC ms.
+    pub delivered_ms: BTreeMap<u64, u64>,
 }

@@ -115,8 +115,35 @@ CREATE TABLE channels (
 ) STRICT;
 ";
 
+/// Version 3: the watch. Each entry keeps the entry it answers, withdraws or reports on
+/// (`subject`: understood, clarify, overdue, cancel) and whether a message is an exercise;
+/// alarms are kept with their life (raised, escalated, acknowledged, cleared). An alarm's
+/// condition is open at most once at a time.
+const MIGRATION_3: &str = "
+ALTER TABLE entries ADD COLUMN subject BLOB CHECK (subject IS NULL OR length(subject) = 32);
+ALTER TABLE entries ADD COLUMN exercise INTEGER NOT NULL DEFAULT 0 CHECK (exercise IN (0, 1));
+CREATE INDEX entries_by_subject ON entries (peer, subject) WHERE subject IS NOT NULL;
+CREATE TABLE alarms (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    peer            BLOB NOT NULL REFERENCES peers (id),
+    subject         TEXT NOT NULL,
+    detail          TEXT NOT NULL,
+    level           INTEGER NOT NULL CHECK (level >= 1),
+    raised_ms       INTEGER NOT NULL CHECK (raised_ms >= 0),
+    escalated_ms    INTEGER CHECK (escalated_ms >= raised_ms),
+    acknowledged_ms INTEGER CHECK (acknowledged_ms >= raised_ms),
+    acknowledged_by TEXT,
+    note            TEXT,
+    cleared_ms      INTEGER CHECK (cleared_ms >= raised_ms),
+    CHECK ((acknowledged_ms IS NULL) = (acknowledged_by IS NULL)),
+    CHECK (note IS NULL OR acknowledged_ms IS NOT NULL)
+) STRICT;
+CREATE UNIQUE INDEX alarms_open_once ON alarms (kind, peer, subject) WHERE cleared_ms IS NULL;
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -122,6 +122,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 peer: "Bravo".into(),
                 precedence: Precedence::Routine,
                 text: text.clone(),
+                exercise: false,
             })
         })
         .collect();
@@ -229,6 +230,7 @@ fn send(daemon: &Daemon, text: &str) -> anyhow::Result<u64> {
         peer: "Bravo".into(),
         precedence: Precedence::Flash,
         text: text.into(),
+        exercise: false,
     };
     match daemon.request(request)? {
         Reply::Sent(sent) => Ok(sent.seq),

@@ -322,8 +322,8 @@ impl Link {
         now_ms: u64,
         rng: &mut ChaCha20Rng,
         precedence: Precedence,
-        text: &str,
-        lang: &str,
+        (text, lang): (&str, &str),
+        exercise: bool,
     ) -> Result<(u64, EntryId), SendError> {
         if text.is_empty() {
             return Err(SendError::TextEmpty);
@@ -342,11 +342,13 @@ impl Link {
         let body = Body::Message {
             text: text.to_owned(),
             lang: lang.to_owned(),
+            exercise,
         };
         self.append(now_ms, rng, precedence, body)
     }
 
-    /// Appends an entry of any kind to the own log.
+    /// Appends an entry of any kind to the own log. A body the peer could not decode (a field
+    /// out of its bounds) is refused.
     pub fn append(
         &mut self,
         now_ms: u64,
@@ -354,6 +356,7 @@ impl Link {
         precedence: Precedence,
         body: Body,
     ) -> Result<(u64, EntryId), SendError> {
+        body.check().map_err(SendError::Malformed)?;
         self.outgoing.append(
             &self.me,
             (self.link_id, self.peer),

@@ -141,7 +141,7 @@ impl Pair {
         let (peer, now_ms) = (self.peer_of(side), self.now_ms);
         let (seq, _) = self.sides[side]
             .endpoint
-            .send_message(now_ms, &peer, Precedence::Immediate, text, "en")
+            .send_message(now_ms, &peer, Precedence::Immediate, (text, "en"), false)
             .expect("the message is within limits");
         self.commit(side);
         seq

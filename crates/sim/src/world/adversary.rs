@@ -125,6 +125,7 @@ impl World<'_> {
         let body = Body::Message {
             text: "stand down".into(),
             lang: "en".into(),
+            exercise: false,
         };
         let entry = Entry {
             link,

@@ -37,11 +37,34 @@ pub fn perform(
             peer,
             precedence,
             text,
+            exercise,
         } => Command::Send {
             peer,
             precedence,
             text,
+            exercise,
         },
+        Request::Understood {
+            id,
+            restatement,
+            operator,
+        } => Command::Understood {
+            id,
+            restatement,
+            operator,
+        },
+        Request::Clarify {
+            id,
+            question,
+            operator,
+        } => Command::Clarify {
+            id,
+            question,
+            operator,
+        },
+        Request::Cancel { id, reason } => Command::Cancel { id, reason },
+        Request::Test { peer } => Command::Test { peer },
+        Request::AlarmAck { id, note, operator } => Command::AlarmAck { id, note, operator },
         Request::PeerAdd {
             card,
             fingerprint,

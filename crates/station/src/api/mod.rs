@@ -23,11 +23,13 @@ pub mod status;
 use std::fmt;
 use std::path::PathBuf;
 
-use parley_proto::{ChannelKind, EntryId, EvidenceKind, Fingerprint, Precedence};
+use parley_proto::{ChannelKind, EntryId, Fingerprint, Objective, Precedence};
 use serde::{Deserialize, Serialize};
 
 use crate::core::health::Health;
+pub use crate::core::watch::alarms::AlarmEvent;
 pub use crate::error::ErrorClass;
+pub use records::AlarmItem;
 pub use status::StatusReport;
 
 /// What an operator asks of a station.
@@ -42,6 +44,51 @@ pub enum Request {
         precedence: Precedence,
         /// The text.
         text: String,
+        /// Mark it EXERCISE.
+        #[serde(default)]
+        exercise: bool,
+    },
+    /// Answer a peer's message (or operator test): understood, optionally restated.
+    Understood {
+        /// The message's id, or a unique prefix of it (hex).
+        id: String,
+        /// The message in the operator's own words.
+        #[serde(default)]
+        restatement: Option<String>,
+        /// Who answers.
+        operator: String,
+    },
+    /// Answer a peer's message with a question: answered, not understood.
+    Clarify {
+        /// The message's id, or a unique prefix of it (hex).
+        id: String,
+        /// The question.
+        question: String,
+        /// Who asks.
+        operator: String,
+    },
+    /// Withdraw one of this station's messages; the original stays in the record.
+    Cancel {
+        /// The message's id, or a unique prefix of it (hex).
+        id: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Send an end-to-end test now.
+    Test {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
+    /// Acknowledge an alarm.
+    AlarmAck {
+        /// The alarm's number.
+        id: u64,
+        /// A note.
+        #[serde(default)]
+        note: Option<String>,
+        /// Who acknowledges.
+        operator: String,
     },
     /// Pin a peer from its card, after its fingerprint was confirmed out of band.
     PeerAdd {
@@ -95,6 +142,14 @@ pub enum Request {
 pub enum Reply {
     /// `send`: the message is durable.
     Sent(Sent),
+    /// `understood` or `clarify`: the answer is durable.
+    Answered(Sent),
+    /// `cancel`: the cancellation is durable.
+    Cancelled(Sent),
+    /// `test`: the test is durable.
+    TestSent(Sent),
+    /// `alarm_ack`: the acknowledgement is durable.
+    AlarmAcknowledged(AlarmItem),
     /// `peer_add`: the peer is pinned.
     Paired(Paired),
     /// `channel_add`: the channel is stored and started.
@@ -150,10 +205,11 @@ impl From<&crate::error::StationError> for ApiError {
     }
 }
 
-/// `send`'s answer.
+/// What a command that writes an entry wrote (`send`, `understood`, `clarify`, `cancel`,
+/// `test`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Sent {
-    /// Message id: the entry id, 64 hex digits.
+    /// The entry's id, 64 hex digits (for `send`, the message id).
     pub id: EntryId,
     /// Seq in this station's log for the link.
     pub seq: u64,
@@ -232,6 +288,8 @@ pub enum Event {
         id: EntryId,
         /// Precedence.
         precedence: Precedence,
+        /// Marked EXERCISE.
+        exercise: bool,
         /// When it was stored, UTC ms.
         at_ms: u64,
     },
@@ -268,17 +326,39 @@ pub enum Event {
         /// When, UTC ms.
         at_ms: u64,
     },
-    /// Evidence of misbehaviour was recorded.
+    /// An alarm was raised, escalated, acknowledged or cleared.
     Alarm {
+        /// What happened to it.
+        change: AlarmEvent,
+        /// The alarm as it now is.
+        alarm: AlarmItem,
+    },
+    /// Half of a deadline passed.
+    DeadlineWarning {
         /// Peer name.
         peer: String,
-        /// What it proves.
-        kind: EvidenceKind,
-        /// The seq concerned.
-        seq: u64,
-        /// Human account.
-        detail: String,
-        /// When, UTC ms.
+        /// The message or test.
+        id: EntryId,
+        /// `receipt`, `understood` or `test_answer`.
+        objective: Objective,
+        /// Whether this station sent it (else it must answer it).
+        own: bool,
+        /// When it is due, UTC ms.
+        due_ms: u64,
+    },
+    /// A message or test was answered, by the peer or by this station.
+    Answered {
+        /// Peer name.
+        peer: String,
+        /// The message or test answered.
+        of: EntryId,
+        /// Understood, or a question back (clarify).
+        understood: bool,
+        /// Who answered (empty: the station itself, for a machine test).
+        operator: String,
+        /// Whether this station answered.
+        by_us: bool,
+        /// When, by the answering station's clock, UTC ms.
         at_ms: u64,
     },
     /// This subscriber fell behind and missed events (read the state with `status`).
@@ -411,6 +491,24 @@ mod tests {
                 peer: "B".into(),
                 precedence: Precedence::Flash,
                 text: "x".into(),
+                exercise: false,
+            }),
+        );
+        check_request(
+            r#"{"token":"t","op":"send","peer":"B","precedence":"flash","text":"x","exercise":true}"#,
+            Ok(Request::Send {
+                peer: "B".into(),
+                precedence: Precedence::Flash,
+                text: "x".into(),
+                exercise: true,
+            }),
+        );
+        check_request(
+            r#"{"token":"t","op":"alarm_ack","id":3,"operator":"Ana"}"#,
+            Ok(Request::AlarmAck {
+                id: 3,
+                note: None,
+                operator: "Ana".into(),
             }),
         );
         check_request(

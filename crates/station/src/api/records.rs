@@ -1,17 +1,45 @@
-//! What `inbox`, `outbox` and `peer list` show: typed records read from the store (read-only,
-//! beside a running daemon), built here once for the CLI's text and its `--json`.
+//! What `inbox`, `outbox`, `alarms` and `peer list` show: typed records read from the store
+//! (read-only, beside a running daemon), built here once for the CLI's text and its `--json`.
 
-use parley_proto::{EntryId, Fingerprint, Precedence};
-use parley_store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+use parley_proto::{Body, EntryId, Fingerprint, Precedence, SignedEntry, StationId, TestAnswer};
+use parley_store::{AlarmKind, AlarmRow, KeptEntry, LinkRecord, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StationError;
+use crate::watch_config::Objectives;
 
-/// A message received and delivered in order.
+/// What a message or test is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    /// An operator's message.
+    Message,
+    /// An end-to-end test.
+    Test,
+}
+
+/// How a message or test was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerItem {
+    /// Understood, or a question back (clarify).
+    pub understood: bool,
+    /// Who answered; empty when the station answered a machine test itself.
+    pub by: String,
+    /// When, by the answering station's clock, UTC ms.
+    pub at_ms: u64,
+    /// The restatement (understood) or the question (clarify); may be empty.
+    pub text: String,
+}
+
+/// A message or test received and delivered in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxItem {
     /// Entry id.
     pub id: EntryId,
+    /// `message` or `test`.
+    pub kind: ItemKind,
     /// Sender's peer name.
     pub from: String,
     /// Sender's fingerprint.
@@ -20,21 +48,43 @@ pub struct InboxItem {
     pub seq: u64,
     /// Precedence.
     pub precedence: Precedence,
-    /// The message's language tag, as set by the sender.
+    /// The message's language tag, as set by the sender (empty for a test).
     pub lang: String,
-    /// The message.
+    /// The message (empty for a test).
     pub text: String,
+    /// Marked EXERCISE by its sender.
+    pub exercise: bool,
+    /// For a test: who must answer it, `machine` or `operator`.
+    pub answer_by: Option<TestAnswer>,
     /// When the sender wrote it, UTC ms, by the sender's clock.
     pub sent_at: u64,
     /// When this station stored it, UTC ms.
     pub received_at: u64,
+    /// When this station's answer is due, UTC ms (by this station's objectives).
+    pub understood_due_ms: u64,
+    /// This station's answer, once given.
+    pub answer: Option<AnswerItem>,
+    /// The sender's reason, if it cancelled the message.
+    pub cancelled: Option<String>,
 }
 
-/// A message this station sent, with where it stands.
+impl InboxItem {
+    /// Whether it waits for this station's operator: not answered, not cancelled, and not a
+    /// test the station answers itself.
+    pub fn pending(&self) -> bool {
+        self.answer.is_none()
+            && self.cancelled.is_none()
+            && self.answer_by != Some(TestAnswer::Machine)
+    }
+}
+
+/// A message or test this station sent, with where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
     /// Entry id (what `send` printed).
     pub id: EntryId,
+    /// `message` or `test`.
+    pub kind: ItemKind,
     /// Recipient's peer name.
     pub to: String,
     /// Recipient's fingerprint.
@@ -43,17 +93,35 @@ pub struct OutboxItem {
     pub seq: u64,
     /// Precedence.
     pub precedence: Precedence,
-    /// The message.
+    /// The message (empty for a test).
     pub text: String,
+    /// Marked EXERCISE.
+    pub exercise: bool,
     /// When it was written, UTC ms.
     pub created_at: u64,
     /// Where it stands.
     pub state: DeliveryState,
     /// When the covering receipt arrived, UTC ms; null until delivered.
     pub delivered_at: Option<u64>,
+    /// The receipt is due by then, UTC ms.
+    pub receipt_due_ms: u64,
+    /// The answer is due by then, UTC ms.
+    pub understood_due_ms: u64,
+    /// The peer's restatement, when it answered understood.
+    pub restatement: Option<String>,
+    /// The peer's question, when it answered with one.
+    pub question: Option<String>,
+    /// Who answered (empty: the far station itself, for a machine test).
+    pub answered_by: Option<String>,
+    /// When, by the peer's clock, UTC ms.
+    pub answered_at_ms: Option<u64>,
+    /// Whether this station signed an overdue entry for it.
+    pub overdue: bool,
+    /// The reason given when this station cancelled it.
+    pub cancelled: Option<String>,
 }
 
-/// Where a sent message stands.
+/// Where a sent message or test stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
@@ -63,6 +131,10 @@ pub enum DeliveryState {
     Sent,
     /// The peer's signed receipt covers it: it is on the peer's disk.
     Delivered,
+    /// An operator at the peer answered: understood.
+    Understood,
+    /// An operator at the peer answered with a question.
+    Clarify,
 }
 
 impl DeliveryState {
@@ -72,6 +144,8 @@ impl DeliveryState {
             DeliveryState::Queued => "queued",
             DeliveryState::Sent => "sent",
             DeliveryState::Delivered => "delivered",
+            DeliveryState::Understood => "understood",
+            DeliveryState::Clarify => "clarify",
         }
     }
 }
@@ -84,6 +158,394 @@ impl From<parley_store::DeliveryState> for DeliveryState {
             parley_store::DeliveryState::Delivered => DeliveryState::Delivered,
         }
     }
+}
+
+/// A link's messages and tests, and what answers, withdraws or reports on them, from its
+/// record.
+struct Thread {
+    /// Messages and tests by id: the entry, and when it arrived (peer entries).
+    items: Vec<(SignedEntry, Option<u64>)>,
+    answers: BTreeMap<EntryId, AnswerItem>,
+    cancels: BTreeMap<EntryId, String>,
+    overdue: BTreeSet<EntryId>,
+}
+
+impl Thread {
+    fn of(record: LinkRecord) -> Self {
+        let mut thread = Thread {
+            items: Vec::new(),
+            answers: BTreeMap::new(),
+            cancels: BTreeMap::new(),
+            overdue: BTreeSet::new(),
+        };
+        for KeptEntry { entry, received_ms } in record.entries {
+            let fields = entry.entry();
+            match &fields.body {
+                Body::Message { .. } | Body::Test { .. } => {
+                    thread.items.push((entry, received_ms));
+                }
+                Body::Understood {
+                    of,
+                    operator,
+                    restatement,
+                } => {
+                    thread.answers.entry(*of).or_insert(AnswerItem {
+                        understood: true,
+                        by: operator.clone(),
+                        at_ms: fields.time_ms,
+                        text: restatement.clone(),
+                    });
+                }
+                Body::Clarify {
+                    of,
+                    operator,
+                    question,
+                } => {
+                    thread.answers.entry(*of).or_insert(AnswerItem {
+                        understood: false,
+                        by: operator.clone(),
+                        at_ms: fields.time_ms,
+                        text: question.clone(),
+                    });
+                }
+                Body::Cancel { of, reason } => {
+                    thread.cancels.entry(*of).or_insert_with(|| reason.clone());
+                }
+                Body::Overdue { of, .. } => {
+                    thread.overdue.insert(*of);
+                }
+                _ => {}
+            }
+        }
+        thread
+    }
+}
+
+/// The text, language, exercise mark and (for a test) who answers, of a message or test.
+fn contents(body: &Body) -> (ItemKind, String, String, bool, Option<TestAnswer>) {
+    match body {
+        Body::Message {
+            text,
+            lang,
+            exercise,
+        } => (
+            ItemKind::Message,
+            text.clone(),
+            lang.clone(),
+            *exercise,
+            None,
+        ),
+        Body::Test { answer, .. } => (
+            ItemKind::Test,
+            String::new(),
+            String::new(),
+            false,
+            Some(*answer),
+        ),
+        _ => unreachable!("a thread holds messages and tests only"),
+    }
+}
+
+/// When the answer to `entry` is due under `objectives`, UTC ms.
+fn answer_due_ms(entry: &parley_proto::Entry, objectives: &Objectives) -> u64 {
+    match entry.body {
+        Body::Test {
+            answer_within_ms, ..
+        } => entry.time_ms + answer_within_ms,
+        _ => entry.time_ms + objectives.of(entry.precedence).understood_s * 1_000,
+    }
+}
+
+/// Every delivered message and test from every peer, per sender in seq order; with
+/// `pending`, only those awaiting this station's operator, by when the answer is due.
+pub fn inbox(
+    store: &Store,
+    objectives: &Objectives,
+    pending: bool,
+) -> Result<Vec<InboxItem>, StationError> {
+    let mut items = Vec::new();
+    for peer in store.peers()? {
+        let thread = Thread::of(store.link_record(&peer.id)?);
+        for (entry, received_ms) in &thread.items {
+            let fields = entry.entry();
+            if fields.author != peer.id || fields.seq > peer.in_head {
+                continue;
+            }
+            let (kind, text, lang, exercise, answer_by) = contents(&fields.body);
+            items.push(InboxItem {
+                id: entry.id(),
+                kind,
+                from: peer.name.clone(),
+                from_fingerprint: peer.id.fingerprint(),
+                seq: fields.seq,
+                precedence: fields.precedence,
+                lang,
+                text,
+                exercise,
+                answer_by,
+                sent_at: fields.time_ms,
+                received_at: received_ms.unwrap_or(fields.time_ms),
+                understood_due_ms: answer_due_ms(fields, objectives),
+                answer: thread.answers.get(&entry.id()).cloned(),
+                cancelled: thread.cancels.get(&entry.id()).cloned(),
+            });
+        }
+    }
+    if pending {
+        items.retain(InboxItem::pending);
+        items.sort_by_key(|item| (item.understood_due_ms, item.received_at));
+    }
+    Ok(items)
+}
+
+/// Every message and test this station sent, per recipient in seq order.
+pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>, StationError> {
+    let mut items = Vec::new();
+    for peer in store.peers()? {
+        let states: BTreeMap<u64, (parley_store::DeliveryState, Option<u64>)> = store
+            .outbox_states(&peer.id)?
+            .into_iter()
+            .map(|(seq, state, delivered_ms)| (seq, (state, delivered_ms)))
+            .collect();
+        let thread = Thread::of(store.link_record(&peer.id)?);
+        for (entry, _) in &thread.items {
+            let fields = entry.entry();
+            if fields.author == peer.id {
+                continue;
+            }
+            let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
+                continue;
+            };
+            let (kind, text, _, exercise, _) = contents(&fields.body);
+            let answer = thread.answers.get(&entry.id());
+            let state = match answer {
+                Some(answer) if answer.understood => DeliveryState::Understood,
+                Some(_) => DeliveryState::Clarify,
+                None => state.into(),
+            };
+            let receipt_s = objectives.of(fields.precedence).receipt_s;
+            items.push(OutboxItem {
+                id: entry.id(),
+                kind,
+                to: peer.name.clone(),
+                to_fingerprint: peer.id.fingerprint(),
+                seq: fields.seq,
+                precedence: fields.precedence,
+                text,
+                exercise,
+                created_at: fields.time_ms,
+                state,
+                delivered_at,
+                receipt_due_ms: fields.time_ms + receipt_s * 1_000,
+                understood_due_ms: answer_due_ms(fields, objectives),
+                restatement: answer.filter(|a| a.understood).map(|a| a.text.clone()),
+                question: answer.filter(|a| !a.understood).map(|a| a.text.clone()),
+                answered_by: answer.map(|a| a.by.clone()),
+                answered_at_ms: answer.map(|a| a.at_ms),
+                overdue: thread.overdue.contains(&entry.id()),
+                cancelled: thread.cancels.get(&entry.id()).cloned(),
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Speed of service of one precedence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrecedenceStats {
+    /// The precedence.
+    pub precedence: Precedence,
+    /// Messages sent.
+    pub count: u64,
+    /// From `send` to the peer's receipt (messages receipted).
+    pub receipt: Durations,
+    /// From `send` to the peer's answer, understood or clarify (messages answered).
+    pub understood: Durations,
+    /// Messages for which this station signed an overdue entry.
+    pub overdue: u64,
+    /// Messages still waiting for an answer, not yet overdue.
+    pub waiting: u64,
+}
+
+/// Durations in milliseconds: how many, and their median, 99th percentile and maximum.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durations {
+    /// How many.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: Option<u64>,
+    /// 99th percentile (nearest rank), ms.
+    pub p99_ms: Option<u64>,
+    /// Longest, ms.
+    pub max_ms: Option<u64>,
+}
+
+impl Durations {
+    fn of(mut values: Vec<u64>) -> Self {
+        values.sort_unstable();
+        let rank = |percent: usize| {
+            (!values.is_empty()).then(|| values[(values.len() * percent).div_ceil(100).max(1) - 1])
+        };
+        Self {
+            count: values.len() as u64,
+            p50_ms: rank(50),
+            p99_ms: rank(99),
+            max_ms: values.last().copied(),
+        }
+    }
+}
+
+/// `stats`: speed of service per precedence, highest first, of the messages this station
+/// sent (exercises included, cancelled ones not) since `since_ms`.
+pub fn stats(
+    store: &Store,
+    objectives: &Objectives,
+    since_ms: Option<u64>,
+) -> Result<Vec<PrecedenceStats>, StationError> {
+    let items = outbox(store, objectives)?;
+    Ok(Precedence::ALL
+        .into_iter()
+        .map(|precedence| {
+            let sent: Vec<&OutboxItem> = items
+                .iter()
+                .filter(|item| {
+                    item.kind == ItemKind::Message
+                        && item.precedence == precedence
+                        && item.cancelled.is_none()
+                        && since_ms.is_none_or(|since| item.created_at >= since)
+                })
+                .collect();
+            let receipt = sent
+                .iter()
+                .filter_map(|item| {
+                    item.delivered_at
+                        .map(|at| at.saturating_sub(item.created_at))
+                })
+                .collect();
+            let understood = sent
+                .iter()
+                .filter_map(|item| {
+                    item.answered_at_ms
+                        .map(|at| at.saturating_sub(item.created_at))
+                })
+                .collect();
+            PrecedenceStats {
+                precedence,
+                count: sent.len() as u64,
+                receipt: Durations::of(receipt),
+                understood: Durations::of(understood),
+                overdue: sent.iter().filter(|item| item.overdue).count() as u64,
+                waiting: sent
+                    .iter()
+                    .filter(|item| item.answered_at_ms.is_none() && !item.overdue)
+                    .count() as u64,
+            }
+        })
+        .collect())
+}
+
+/// An alarm, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmItem {
+    /// Its number.
+    pub id: u64,
+    /// What it is about.
+    pub kind: AlarmKind,
+    /// The peer's name.
+    pub peer: String,
+    /// Which instance of the condition: a message id, a channel, a due time.
+    pub subject: String,
+    /// A human account.
+    pub detail: String,
+    /// `open`, `acknowledged` or `cleared`.
+    pub state: AlarmState,
+    /// 1 when raised; one more at each escalation.
+    pub level: u32,
+    /// When it was raised, UTC ms.
+    pub raised_at_ms: u64,
+    /// When it last escalated, UTC ms.
+    pub escalated_at_ms: Option<u64>,
+    /// When it was acknowledged, UTC ms.
+    pub acknowledged_at_ms: Option<u64>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// Their note.
+    pub note: Option<String>,
+    /// When its condition ended, UTC ms.
+    pub cleared_at_ms: Option<u64>,
+}
+
+/// Where an alarm stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmState {
+    /// Raised; nobody acknowledged it.
+    Open,
+    /// An operator acknowledged it; its condition goes on.
+    Acknowledged,
+    /// Its condition ended.
+    Cleared,
+}
+
+impl AlarmState {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmState::Open => "open",
+            AlarmState::Acknowledged => "acknowledged",
+            AlarmState::Cleared => "cleared",
+        }
+    }
+}
+
+impl AlarmItem {
+    /// The API form of a stored alarm; `peer_name` names its peer.
+    pub fn new(row: AlarmRow, peer_name: String) -> Self {
+        let state = match (&row.acknowledged, row.cleared_ms) {
+            (_, Some(_)) => AlarmState::Cleared,
+            (Some(_), None) => AlarmState::Acknowledged,
+            (None, None) => AlarmState::Open,
+        };
+        let (acknowledged_at_ms, acknowledged_by, note) = match row.acknowledged {
+            Some(ack) => (Some(ack.at_ms), Some(ack.by), ack.note),
+            None => (None, None, None),
+        };
+        Self {
+            id: row.id,
+            kind: row.kind,
+            peer: peer_name,
+            subject: row.subject,
+            detail: row.detail,
+            state,
+            level: row.level,
+            raised_at_ms: row.raised_ms,
+            escalated_at_ms: row.escalated_ms,
+            acknowledged_at_ms,
+            acknowledged_by,
+            note,
+            cleared_at_ms: row.cleared_ms,
+        }
+    }
+}
+
+/// Alarms, newest first: every one with `all`, else those not cleared.
+pub fn alarms(store: &Store, all: bool) -> Result<Vec<AlarmItem>, StationError> {
+    let names: BTreeMap<StationId, String> = store
+        .peers()?
+        .into_iter()
+        .map(|row| (row.id, row.name))
+        .collect();
+    Ok(store
+        .alarms(all)?
+        .into_iter()
+        .map(|row| {
+            let name = names
+                .get(&row.peer)
+                .cloned()
+                .unwrap_or_else(|| row.peer.short());
+            AlarmItem::new(row, name)
+        })
+        .collect())
 }
 
 /// A paired peer.
@@ -99,44 +561,6 @@ pub struct PeerItem {
     pub lang: String,
     /// When the peer was paired, UTC ms.
     pub added_ms: u64,
-}
-
-/// Every delivered message, per sender in seq order.
-pub fn inbox(store: &Store) -> Result<Vec<InboxItem>, StationError> {
-    Ok(store
-        .inbox(None)?
-        .into_iter()
-        .map(|row| InboxItem {
-            id: row.entry_id,
-            from: row.peer_name,
-            from_fingerprint: row.from.fingerprint(),
-            seq: row.seq,
-            precedence: row.precedence,
-            lang: row.lang,
-            text: row.text,
-            sent_at: row.sent_at_ms,
-            received_at: row.received_at_ms,
-        })
-        .collect())
-}
-
-/// Every sent message, per recipient in seq order.
-pub fn outbox(store: &Store) -> Result<Vec<OutboxItem>, StationError> {
-    Ok(store
-        .outbox(None)?
-        .into_iter()
-        .map(|row| OutboxItem {
-            id: row.entry_id,
-            to: row.peer_name,
-            to_fingerprint: row.to.fingerprint(),
-            seq: row.seq,
-            precedence: row.precedence,
-            text: row.text,
-            created_at: row.created_ms,
-            state: row.state.into(),
-            delivered_at: row.delivered_ms,
-        })
-        .collect())
 }
 
 /// Every paired peer, by name.

@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use parley_proto::{ChannelKind, EvidenceKind, Fingerprint};
+use parley_proto::{ChannelKind, Fingerprint};
 use serde::{Deserialize, Serialize};
 
+use super::records::AlarmItem;
 use crate::core::health::{Health, Transition};
 
 /// Whether a daemon runs for the station.
@@ -40,7 +41,7 @@ pub struct StatusReport {
     /// The daemon's input queues (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<Queues>,
-    /// Evidence of misbehaviour recorded.
+    /// The alarms not cleared.
     pub alarms: Alarms,
 }
 
@@ -190,26 +191,13 @@ pub struct Queues {
     pub api_clients_refused: u64,
 }
 
-/// Evidence of misbehaviour recorded.
+/// The alarms not cleared.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alarms {
-    /// Evidence records stored.
-    pub total: u64,
-    /// The most recent records, newest first.
-    pub recent: Vec<AlarmRecord>,
-}
-
-/// One evidence record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlarmRecord {
-    /// Name of the peer implicated.
-    pub peer: String,
-    /// What it proves.
-    pub kind: EvidenceKind,
-    /// The seq concerned.
-    pub seq: u64,
-    /// Human account.
-    pub detail: String,
-    /// When it was seen, UTC ms.
-    pub time_ms: u64,
+    /// Raised and not acknowledged.
+    pub open: u64,
+    /// Acknowledged, their condition going on.
+    pub acknowledged: u64,
+    /// The most recent of them, newest first (at most `STATUS_ALARMS_MAX`).
+    pub recent: Vec<AlarmItem>,
 }

@@ -17,18 +17,44 @@ impl Station {
                 peer,
                 precedence,
                 text,
+                exercise,
             } => {
                 let peer_id = self.resolve_peer(&peer)?;
                 let lang = self.settings.lang.clone();
-                let (seq, id) = self
-                    .endpoint
-                    .send_message(now_ms, &peer_id, precedence, &text, &lang)?;
+                let (seq, id) = self.endpoint.send_message(
+                    now_ms,
+                    &peer_id,
+                    precedence,
+                    (&text, &lang),
+                    exercise,
+                )?;
                 Ok(Reply::Sent(Sent {
                     id,
                     seq,
                     peer: self.peers[&peer_id].name.clone(),
                 }))
             }
+            Command::Understood {
+                id,
+                restatement,
+                operator,
+            } => self
+                .answer(now_ms, &id, &operator, restatement.as_deref(), true)
+                .map(Reply::Answered),
+            Command::Clarify {
+                id,
+                question,
+                operator,
+            } => self
+                .answer(now_ms, &id, &operator, Some(&question), false)
+                .map(Reply::Answered),
+            Command::Cancel { id, reason } => {
+                self.cancel(now_ms, &id, &reason).map(Reply::Cancelled)
+            }
+            Command::Test { peer } => self.send_test(now_ms, &peer).map(Reply::TestSent),
+            Command::AlarmAck { id, note, operator } => self
+                .acknowledge(now_ms, id, &operator, note)
+                .map(Reply::AlarmAcknowledged),
             Command::PeerAdd {
                 card,
                 fingerprint,

@@ -20,6 +20,47 @@ pub enum Command {
         precedence: Precedence,
         /// The text.
         text: String,
+        /// Marked EXERCISE.
+        exercise: bool,
+    },
+    /// Answer a peer's message or operator test: understood.
+    Understood {
+        /// Its id or a unique prefix (hex).
+        id: String,
+        /// The message restated.
+        restatement: Option<String>,
+        /// Who answers.
+        operator: String,
+    },
+    /// Answer a peer's message with a question.
+    Clarify {
+        /// Its id or a unique prefix (hex).
+        id: String,
+        /// The question.
+        question: String,
+        /// Who asks.
+        operator: String,
+    },
+    /// Withdraw an own message.
+    Cancel {
+        /// Its id or a unique prefix (hex).
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Send a test now.
+    Test {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
+    /// Acknowledge an alarm.
+    AlarmAck {
+        /// Its number.
+        id: u64,
+        /// A note.
+        note: Option<String>,
+        /// Who acknowledges.
+        operator: String,
     },
     /// Pin a peer from its card.
     PeerAdd {

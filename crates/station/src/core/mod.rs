@@ -25,6 +25,8 @@ mod io;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod watch;
+mod watching;
 
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
 
@@ -36,16 +38,15 @@ use parley_proto::endpoint::FrameKind;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{
     Accepted, Body, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent,
-    EvidenceKind, Fingerprint, Identity, Keyring, LinkSnapshot, Refused, StationId, StoreOp,
+    Fingerprint, Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
 };
-use parley_store::{AdminOp, ChannelRow, PeerRow};
+use parley_store::{AdminOp, AlarmKind, AlarmRow, ChannelRow, LinkRecord, PeerRow};
 
 use self::channels::{Channel, ChannelTable};
 use self::health::Transition;
-use crate::api::status::{AlarmRecord, Alarms};
+use self::watch::{Watch, WatchSettings};
 use crate::api::{ApiError, ErrorClass, Event};
 use crate::error::StationError;
-use crate::limits::STATUS_ALARMS_MAX;
 
 /// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
 /// between are counted and summed up in the next line, so junk from a peer or a stranger
@@ -63,6 +64,8 @@ pub struct Settings {
     pub listen: String,
     /// A round trip slower than this makes a channel degraded, in milliseconds.
     pub degraded_rtt_ms: u64,
+    /// Objectives, alarms and tests.
+    pub watch: WatchSettings,
 }
 
 /// Everything a station core is built from: what the store holds, read by the caller.
@@ -79,8 +82,12 @@ pub struct Loaded {
     pub peers: Vec<(PeerRow, LinkSnapshot)>,
     /// Every relay and courier channel.
     pub channels: Vec<ChannelRow>,
-    /// Evidence recorded so far (for status).
-    pub alarms: Alarms,
+    /// Every link's record, for the watch.
+    pub records: Vec<(StationId, LinkRecord)>,
+    /// The alarms not cleared.
+    pub alarms: Vec<AlarmRow>,
+    /// The highest alarm id ever used.
+    pub alarm_id_max: u64,
     /// Seed of the endpoint's generator: from the OS in a station, from the run in a simulation.
     pub seed: [u8; 32],
 }
@@ -133,7 +140,6 @@ impl Pending {
 /// A commit under way: what it releases when it is durable.
 struct InFlight {
     outputs: Vec<Output>,
-    alarms: Vec<AlarmRecord>,
 }
 
 /// The refusal counter a frame refused unread for its size goes under, as the protocol's own.
@@ -153,7 +159,7 @@ pub struct Station {
     in_flight: Option<InFlight>,
     ready: VecDeque<Output>,
     transmits: VecDeque<Transmit>,
-    alarms: Alarms,
+    watch: Watch,
     /// Frames refused by a transport before any parsing (oversized), by reason.
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
@@ -174,9 +180,17 @@ impl Station {
             epoch,
             peers,
             channels,
+            records,
             alarms,
+            alarm_id_max,
             seed,
         } = loaded;
+        let watch = Watch::new(
+            settings.watch.clone(),
+            alarms,
+            alarm_id_max,
+            mode == Mode::Daemon,
+        );
         let mut endpoint = Endpoint::new(identity.clone(), Keyring::new(epoch), seed);
         let mut known = BTreeMap::new();
         for (row, snapshot) in peers {
@@ -202,7 +216,7 @@ impl Station {
             in_flight: None,
             ready: VecDeque::new(),
             transmits: VecDeque::new(),
-            alarms,
+            watch,
             transport_refusals: BTreeMap::new(),
             cards_rejected: 0,
             io: IoCounters::default(),
@@ -220,6 +234,11 @@ impl Station {
                 station.ready.push_back(Output::Start(start));
             }
         }
+        let own = station.identity.id();
+        for (peer, record) in records {
+            station.watch.load(now_ms, peer, own, record);
+        }
+        station.collect(now_ms);
         Ok(station)
     }
 
@@ -385,6 +404,9 @@ impl Station {
         let result = self.endpoint.handle_frame(now_ms, bytes);
         match &result {
             Ok(accepted) => {
+                if accepted.kind == FrameKind::Envelope {
+                    self.watch.accepted(now_ms, accepted.peer);
+                }
                 let channel = via.and_then(|via| self.table.find_mut(&accepted.peer, via));
                 if let Some(channel) = channel {
                     let counters = &mut channel.counters;
@@ -405,6 +427,18 @@ impl Station {
                     .and_then(|(via, peer)| self.table.find_mut(&peer, via));
                 if let Some(channel) = channel {
                     channel.counters.rejected += 1;
+                }
+                if let (Rejection::ClockSkew { .. }, Some(peer)) = (&refused.rejection, claimed)
+                    && self.peers.contains_key(&peer)
+                {
+                    let detail = format!("the peer's entries are refused: {}", refused.rejection);
+                    self.watch.misbehaviour(
+                        now_ms,
+                        peer,
+                        AlarmKind::ClockSkew,
+                        "clock".into(),
+                        detail,
+                    );
                 }
                 self.log_refusal(now_ms, refused.rejection.counter_name(), refused);
             }
@@ -435,6 +469,7 @@ impl Station {
         let Some(channel) = self.table.find_mut(&peer, via) else {
             return;
         };
+        let relay = channel.target.clone().unwrap_or_default();
         let transition = match refusal {
             Some(reason) => {
                 channel.counters.deposits_refused += 1;
@@ -449,6 +484,7 @@ impl Station {
             let change = ChannelChange::new(channel, transition);
             self.announce(now_ms, change);
         }
+        self.watch.deposits(now_ms, peer, relay, refusal);
     }
 
     /// Logs a channel's change of state, tells the protocol whether it is usable, and
@@ -475,6 +511,10 @@ impl Station {
         if let Some(link) = self.endpoint.link_mut(&peer) {
             link.set_channel_up(now_ms, id, usable);
         }
+        if let Some(target) = &target {
+            let label = format!("{} {target}", kind.name());
+            self.watch.channel(now_ms, peer, id.0.into(), label, usable);
+        }
         self.pending
             .outputs
             .push(Output::Event(Event::ChannelState {
@@ -490,7 +530,20 @@ impl Station {
 
     /// Moves what the endpoint wrote and raised into the pending batch.
     fn collect(&mut self, now_ms: u64) {
-        self.pending.ops.extend(self.endpoint.take_writes());
+        // The watch may ask for entries, whose writes it hears of in turn: machine answers and
+        // overdue evidence write nothing that asks for more, so this ends.
+        loop {
+            let writes = self.endpoint.take_writes();
+            self.watch_writes(now_ms, &writes);
+            self.pending.ops.extend(writes);
+            let appends = self.watch_effects();
+            if appends.is_empty() {
+                break;
+            }
+            for append in appends {
+                self.append_for_watch(now_ms, append);
+            }
+        }
         while let Some(event) = self.endpoint.poll_event() {
             let event = match event {
                 ProtoEvent::Delivered { peer, upto } => Event::Delivered {
@@ -523,44 +576,25 @@ impl Station {
             ops,
             mut outputs,
         } = std::mem::take(&mut self.pending);
-        let mut alarms = Vec::new();
         for op in &ops {
-            match op {
-                StoreOp::StorePeerEntry {
-                    peer,
-                    entry,
-                    received_ms,
-                } if matches!(entry.entry().body, Body::Message { .. }) => {
-                    outputs.push(Output::Event(Event::MessageStored {
-                        peer: self.peer_name(peer),
-                        seq: entry.entry().seq,
-                        id: entry.id(),
-                        precedence: entry.entry().precedence,
-                        at_ms: *received_ms,
-                    }));
-                }
-                StoreOp::Evidence {
-                    peer,
-                    kind,
-                    seq,
-                    detail,
-                    time_ms,
-                    ..
-                } => {
-                    let record = alarm_record(self.peer_name(peer), *kind, *seq, detail, *time_ms);
-                    outputs.push(Output::Event(Event::Alarm {
-                        peer: record.peer.clone(),
-                        kind: *kind,
-                        seq: *seq,
-                        detail: detail.clone(),
-                        at_ms: *time_ms,
-                    }));
-                    alarms.push(record);
-                }
-                _ => {}
+            if let StoreOp::StorePeerEntry {
+                peer,
+                entry,
+                received_ms,
+            } = op
+                && let Body::Message { exercise, .. } = entry.entry().body
+            {
+                outputs.push(Output::Event(Event::MessageStored {
+                    peer: self.peer_name(peer),
+                    seq: entry.entry().seq,
+                    id: entry.id(),
+                    precedence: entry.entry().precedence,
+                    exercise,
+                    at_ms: *received_ms,
+                }));
             }
         }
-        self.in_flight = Some(InFlight { outputs, alarms });
+        self.in_flight = Some(InFlight { outputs });
         Some(Commit { admin, ops })
     }
 
@@ -574,14 +608,7 @@ impl Station {
             .take()
             .expect("commit_done follows poll_commit");
         match result {
-            Ok(()) => {
-                for record in in_flight.alarms {
-                    self.alarms.total += 1;
-                    self.alarms.recent.insert(0, record);
-                    self.alarms.recent.truncate(STATUS_ALARMS_MAX);
-                }
-                self.ready.extend(in_flight.outputs);
-            }
+            Ok(()) => self.ready.extend(in_flight.outputs),
             Err(why) => {
                 // Answers say the store failed. Acknowledgements are withheld: a transport that
                 // hears nothing keeps what it holds (a relay's items, a folder's bundle) for the
@@ -663,18 +690,25 @@ impl Station {
         if !self.pending.is_empty() || !self.ready.is_empty() {
             return Some(0);
         }
-        self.endpoint.poll_timeout()
+        [self.endpoint.poll_timeout(), self.watch.next_due_ms()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Registers a peer's direct channel; returns the transport to start for it.
     fn add_direct(&mut self, now_ms: u64, peer: StationId) -> Start {
         let address = self.peers.get(&peer).and_then(|p| p.address.clone());
-        self.table.add(
+        let id = self.table.add(
             now_ms,
             &mut self.endpoint,
             (peer, ChannelKind::Direct, Via::Direct(peer)),
             address.clone(),
         );
+        if let Some(address) = &address {
+            let label = format!("direct {address}");
+            self.watch.channel(now_ms, peer, id.0.into(), label, false);
+        }
         Start::Direct { peer, address }
     }
 
@@ -689,12 +723,15 @@ impl Station {
                 (ChannelKind::Courier, self.table.folder(&row.target))
             }
         };
-        self.table.add(
+        let id = self.table.add(
             now_ms,
             &mut self.endpoint,
             (row.peer, kind, via),
             Some(row.target.clone()),
         );
+        let label = format!("{} {}", kind.name(), row.target);
+        self.watch
+            .channel(now_ms, row.peer, id.0.into(), label, false);
         self.table.note_row(row.id);
         start
     }
@@ -720,21 +757,5 @@ impl ChannelChange {
             usable: channel.health.usable(),
             transition,
         }
-    }
-}
-
-fn alarm_record(
-    peer: String,
-    kind: EvidenceKind,
-    seq: u64,
-    detail: &str,
-    time_ms: u64,
-) -> AlarmRecord {
-    AlarmRecord {
-        peer,
-        kind,
-        seq,
-        detail: detail.to_owned(),
-        time_ms,
     }
 }

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::Station;
+use crate::api::AlarmItem;
 use crate::api::status::{
-    ChannelStatus, DaemonState, LiveChannel, PeerCounters, PeerStatus, Queues, Rejected,
+    Alarms, ChannelStatus, DaemonState, LiveChannel, PeerCounters, PeerStatus, Queues, Rejected,
     StationInfo, StatusReport,
 };
 use crate::core::health::Health;
+use crate::limits::STATUS_ALARMS_MAX;
 
 impl Station {
     /// The status report at `now_ms`. A daemon's is live; a stopped station's has every
@@ -95,8 +97,24 @@ impl Station {
                 api_clients_max: self.io.api_clients_max,
                 api_clients_refused: self.io.api_clients_refused,
             }),
-            alarms: self.alarms.clone(),
+            alarms: self.alarm_summary(),
         }
+    }
+
+    /// The alarms not cleared: counts, and the newest of them.
+    fn alarm_summary(&self) -> Alarms {
+        let mut summary = Alarms::default();
+        for alarm in self.watch.alarms.open() {
+            match alarm.acknowledged {
+                Some(_) => summary.acknowledged += 1,
+                None => summary.open += 1,
+            }
+            if summary.recent.len() < STATUS_ALARMS_MAX {
+                let peer = self.peer_name(&alarm.peer);
+                summary.recent.push(AlarmItem::new(alarm.clone(), peer));
+            }
+        }
+        summary
     }
 }
 

@@ -61,6 +61,7 @@ fn send(core: &mut Station, id: u64) {
         peer: "Bravo".into(),
         precedence: Precedence::Flash,
         text: "hello".into(),
+        exercise: false,
     };
     core.handle(
         NOW_MS,

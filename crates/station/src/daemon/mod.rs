@@ -78,7 +78,7 @@ impl Daemon {
         let lock = lock_waiting(home)?;
         let config = home.config()?;
         home.check_private()?;
-        config.check_timing().map_err(StationError::Config)?;
+        config.check().map_err(StationError::Config)?;
         let identity = home.identity()?;
         let store = Store::open(&home.store_path())?;
         let clock = Clock::starting_after(store.latest_time_ms()?);

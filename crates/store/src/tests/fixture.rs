@@ -101,6 +101,7 @@ pub(crate) fn entry(
         body: Body::Message {
             text: text.into(),
             lang: "en".into(),
+            exercise: false,
         },
     }
     .sign(&author.identity)

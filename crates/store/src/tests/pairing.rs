@@ -125,7 +125,7 @@ impl Net {
         let now_ms = self.now_ms;
         let (seq, _) = self.sides[side]
             .endpoint
-            .send_message(now_ms, &peer, Precedence::Immediate, text, "en")
+            .send_message(now_ms, &peer, Precedence::Immediate, (text, "en"), false)
             .expect("the message is within limits");
         self.commit(side);
         seq

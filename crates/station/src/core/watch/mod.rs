@@ -1,0 +1,871 @@
+//! The watch: what people on watch at both ends must not miss. Deadlines of every message and
+//! test, on the side that sent it (receipt, then an answer) and on the side that must answer;
+//! scheduled tests, sent on time and expected from the peer; channels and links down for too
+//! long; and the alarms all of these raise, escalate and clear.
+//!
+//! Free of I/O and of the endpoint: the core feeds it what was written and what happened, and
+//! takes from it the entries to append (overdue evidence, tests, schedules, machine answers),
+//! the alarm changes to store and announce, and the warnings to announce. Its state is rebuilt
+//! at start from the store (each link's record and the alarms not cleared), so nothing of it
+//! needs writing beyond the entries and alarms it asks for.
+
+pub mod alarms;
+mod timers;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use parley_proto::{
+    Body, EntryId, Objective, Precedence, SignedEntry, StationId, TestAnswer, TestSchedule,
+};
+use parley_store::{AlarmKind, AlarmRow, LinkRecord};
+
+use self::alarms::{AlarmBook, AlarmUpdate};
+use self::timers::{Slot, Timers};
+use crate::watch_config::Objectives;
+
+/// What the watch is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Receipt and understood objectives per precedence.
+    pub objectives: Objectives,
+    /// An unacknowledged alarm escalates after this long, in milliseconds.
+    pub escalate_after_ms: u64,
+    /// A channel down (or a link without a channel up) this long is alarmed, in milliseconds.
+    pub channel_down_after_ms: u64,
+    /// This station's test schedule per peer.
+    pub tests: BTreeMap<StationId, TestSchedule>,
+}
+
+/// What kind of thing awaits an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaited {
+    /// A message.
+    Message,
+    /// A test, answered by the far station itself or by its operator.
+    Test(TestAnswer),
+}
+
+/// How a message or test was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Understood, or a question back.
+    pub understood: bool,
+    /// Who answered (empty: the station itself).
+    pub operator: String,
+    /// When, by the answering station's clock, UTC ms.
+    pub time_ms: u64,
+}
+
+/// A message or test of either side, as needed to resolve ids and refuse answering twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    /// The link.
+    pub peer: StationId,
+    /// Whether this station wrote it.
+    pub own: bool,
+    /// Its seq in its author's log.
+    pub seq: u64,
+    /// A message or a test.
+    pub awaited: Awaited,
+    /// Its precedence.
+    pub precedence: Precedence,
+    /// When it was written, UTC ms.
+    pub time_ms: u64,
+    /// The answer, once there is one.
+    pub answer: Option<Answer>,
+    /// Whether its author withdrew it.
+    pub cancelled: bool,
+}
+
+/// Something the core must append to a link's log on the watch's behalf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Append {
+    /// The link.
+    pub peer: StationId,
+    /// The entry's precedence.
+    pub precedence: Precedence,
+    /// What it says.
+    pub body: Body,
+}
+
+/// Half of a deadline has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// The link.
+    pub peer: StationId,
+    /// The message or test.
+    pub id: EntryId,
+    /// Which objective.
+    pub objective: Objective,
+    /// Whether this station sent it (else it must answer it).
+    pub own: bool,
+    /// When it is due, UTC ms.
+    pub due_ms: u64,
+}
+
+/// A deadline being watched: an own message or test (receipt, answer), or a peer's (our
+/// answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Deadline {
+    id: EntryId,
+    precedence: Precedence,
+    awaited: Awaited,
+    created_ms: u64,
+    due_ms: u64,
+    objective: Objective,
+    warned: bool,
+}
+
+impl Deadline {
+    fn warn_at_ms(&self) -> u64 {
+        self.created_ms + self.due_ms.saturating_sub(self.created_ms) / 2
+    }
+
+    fn next_ms(&self) -> u64 {
+        if self.warned {
+            self.due_ms
+        } else {
+            self.warn_at_ms()
+        }
+    }
+}
+
+/// A channel's state, for channel-down and link-down alarms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ChannelWatch {
+    label: String,
+    down_since_ms: Option<u64>,
+}
+
+/// The watch of one link.
+#[derive(Debug, Default)]
+struct LinkWatch {
+    /// Own messages by seq: receipt deadlines.
+    sent_receipt: BTreeMap<u64, Deadline>,
+    /// Own messages and tests by seq: answer deadlines.
+    sent_answer: BTreeMap<u64, Deadline>,
+    /// When each own seq was receipted, while its answer is still awaited.
+    receipted_ms: BTreeMap<u64, u64>,
+    /// The peer's messages and operator tests awaiting this station's answer, by seq.
+    received: BTreeMap<u64, Deadline>,
+    /// This station's schedule as last announced, with when it began.
+    own_schedule: Option<(TestSchedule, u64)>,
+    /// The peer's schedule as announced, with when it began; the due time to check next, and
+    /// the newest test the peer sent.
+    peer_schedule: Option<(TestSchedule, u64)>,
+    next_expected_ms: Option<u64>,
+    last_peer_test_ms: u64,
+    /// Channels by the core's id.
+    channels: BTreeMap<u64, ChannelWatch>,
+}
+
+impl LinkWatch {
+    /// When the link as a whole has been without a usable channel since, if it has.
+    fn down_since_ms(&self) -> Option<u64> {
+        if self.channels.is_empty() {
+            return None;
+        }
+        self.channels
+            .values()
+            .map(|channel| channel.down_since_ms)
+            .try_fold(0, |latest: u64, since| since.map(|since| latest.max(since)))
+    }
+
+    fn deadlines(&mut self, slot: Slot) -> Option<(&mut BTreeMap<u64, Deadline>, u64)> {
+        match slot {
+            Slot::SentReceipt(seq) => Some((&mut self.sent_receipt, seq)),
+            Slot::SentAnswer(seq) => Some((&mut self.sent_answer, seq)),
+            Slot::Received(seq) => Some((&mut self.received, seq)),
+            _ => None,
+        }
+    }
+}
+
+/// The watch of every link, and the alarms.
+pub struct Watch {
+    settings: WatchSettings,
+    links: BTreeMap<StationId, LinkWatch>,
+    known: BTreeMap<EntryId, Known>,
+    /// The alarms not cleared.
+    pub alarms: AlarmBook,
+    /// Whether time-driven duties run (a daemon), or only commands (a CLI command offline).
+    live: bool,
+    timers: Timers,
+    updates: Vec<AlarmUpdate>,
+    appends: VecDeque<Append>,
+    warnings: Vec<Warning>,
+}
+
+/// The subject (alarm condition) naming an entry.
+fn subject(id: &EntryId) -> String {
+    id.to_string()
+}
+
+impl Watch {
+    /// An empty watch holding the alarms not cleared (`open`) and ids used up to `id_max`.
+    pub fn new(settings: WatchSettings, open: Vec<AlarmRow>, id_max: u64, live: bool) -> Self {
+        let alarms = AlarmBook::new(open, id_max, settings.escalate_after_ms);
+        Self {
+            settings,
+            links: BTreeMap::new(),
+            known: BTreeMap::new(),
+            alarms,
+            live,
+            timers: Timers::default(),
+            updates: Vec::new(),
+            appends: VecDeque::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Loads a link from its record at `now_ms`. A live watch announces this station's test
+    /// schedule if it changed, and answers machine tests left unanswered.
+    pub fn load(&mut self, now_ms: u64, peer: StationId, own: StationId, record: LinkRecord) {
+        self.links.entry(peer).or_default();
+        let (own_entries, peer_entries): (Vec<_>, Vec<_>) = record
+            .entries
+            .into_iter()
+            .partition(|kept| kept.entry.entry().author == own);
+        // Messages and tests first, then what answers, withdraws or reports on them.
+        for kept in own_entries.iter().chain(&peer_entries) {
+            let mine = kept.entry.entry().author == own;
+            self.note_awaited(peer, &kept.entry, mine);
+        }
+        for (seq, delivered_ms) in &record.delivered_ms {
+            self.receipt_in(peer, *seq, *delivered_ms);
+        }
+        for kept in own_entries.iter().chain(&peer_entries) {
+            let mine = kept.entry.entry().author == own;
+            self.note_reply(now_ms, peer, &kept.entry, mine, true);
+        }
+        let link = self.links.get_mut(&peer).expect("inserted above");
+        if let Some((schedule, anchor_ms)) = &link.peer_schedule {
+            // Check the latest due time again: the station may have been down when it came.
+            link.next_expected_ms = last_due_ms(schedule, *anchor_ms, now_ms)
+                .or_else(|| schedule.next_due_ms(*anchor_ms, now_ms));
+        }
+        self.arm_peer_test(peer);
+        if self.live {
+            self.announce_schedule(now_ms, peer);
+            self.answer_machine_tests(peer);
+        }
+    }
+
+    /// Appends a schedule entry when this station's configured schedule for `peer` differs
+    /// from the one last announced; otherwise plans the next test.
+    fn announce_schedule(&mut self, now_ms: u64, peer: StationId) {
+        let configured = self.settings.tests.get(&peer).cloned().unwrap_or_default();
+        let link = self.links.get_mut(&peer).expect("loaded");
+        let announced = link.own_schedule.as_ref().map(|(schedule, _)| schedule);
+        if announced.unwrap_or(&TestSchedule::default()) == &configured {
+            self.arm_own_test(now_ms, peer);
+            return;
+        }
+        self.appends.push_back(Append {
+            peer,
+            precedence: Precedence::Routine,
+            body: Body::Schedule(configured),
+        });
+    }
+
+    /// Answers every machine test of the peer that has no answer yet.
+    fn answer_machine_tests(&mut self, peer: StationId) {
+        let unanswered: Vec<EntryId> = self
+            .known
+            .iter()
+            .filter(|(_, known)| {
+                known.peer == peer
+                    && !known.own
+                    && known.awaited == Awaited::Test(TestAnswer::Machine)
+                    && known.answer.is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for of in unanswered {
+            self.appends.push_back(machine_answer(peer, of));
+        }
+    }
+
+    /// Registers a message or test of either side, with its deadlines.
+    fn note_awaited(&mut self, peer: StationId, entry: &SignedEntry, own: bool) {
+        let fields = entry.entry();
+        let (awaited, answer_within_ms) = match &fields.body {
+            Body::Message { .. } => (Awaited::Message, None),
+            Body::Test {
+                answer,
+                answer_within_ms,
+            } => (Awaited::Test(*answer), Some(*answer_within_ms)),
+            _ => return,
+        };
+        self.known.insert(
+            entry.id(),
+            Known {
+                peer,
+                own,
+                seq: fields.seq,
+                awaited,
+                precedence: fields.precedence,
+                time_ms: fields.time_ms,
+                answer: None,
+                cancelled: false,
+            },
+        );
+        let objective = self.settings.objectives.of(fields.precedence);
+        let deadline = |objective, due_ms| Deadline {
+            id: entry.id(),
+            precedence: fields.precedence,
+            awaited,
+            created_ms: fields.time_ms,
+            due_ms,
+            objective,
+            warned: false,
+        };
+        let answer = match answer_within_ms {
+            None => deadline(
+                Objective::Understood,
+                fields.time_ms + objective.understood_s * 1_000,
+            ),
+            Some(within_ms) => deadline(Objective::TestAnswer, fields.time_ms + within_ms),
+        };
+        let seq = fields.seq;
+        if own {
+            if awaited == Awaited::Message {
+                let receipt_due_ms = fields.time_ms + objective.receipt_s * 1_000;
+                let receipt = deadline(Objective::Receipt, receipt_due_ms);
+                self.watch_deadline(peer, Slot::SentReceipt(seq), receipt);
+            }
+            self.watch_deadline(peer, Slot::SentAnswer(seq), answer);
+        } else if awaited != Awaited::Test(TestAnswer::Machine) {
+            self.watch_deadline(peer, Slot::Received(seq), answer);
+        }
+    }
+
+    fn watch_deadline(&mut self, peer: StationId, slot: Slot, deadline: Deadline) {
+        self.timers.arm(peer, slot, deadline.next_ms());
+        let link = self.links.entry(peer).or_default();
+        let (deadlines, seq) = link.deadlines(slot).expect("a deadline slot");
+        deadlines.insert(seq, deadline);
+    }
+
+    fn unwatch_deadline(&mut self, peer: StationId, slot: Slot) -> Option<Deadline> {
+        self.timers.disarm(peer, slot);
+        let link = self.links.get_mut(&peer)?;
+        let (deadlines, seq) = link.deadlines(slot).expect("a deadline slot");
+        deadlines.remove(&seq)
+    }
+
+    /// The receipt of own seq `seq` came at `at_ms`.
+    fn receipt_in(&mut self, peer: StationId, seq: u64, at_ms: u64) -> Option<EntryId> {
+        let receipt = self.unwatch_deadline(peer, Slot::SentReceipt(seq));
+        let link = self.links.get_mut(&peer)?;
+        if link.sent_answer.contains_key(&seq) {
+            link.receipted_ms.entry(seq).or_insert(at_ms);
+        }
+        receipt.map(|deadline| deadline.id)
+    }
+
+    /// Applies an entry that answers, withdraws or reports on another, or announces or is a
+    /// test. `loading`: replayed from the store at start (nothing to clear or answer yet).
+    fn note_reply(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        entry: &SignedEntry,
+        own: bool,
+        loading: bool,
+    ) {
+        let fields = entry.entry();
+        match &fields.body {
+            Body::Understood { of, operator, .. } | Body::Clarify { of, operator, .. } => {
+                let answer = Answer {
+                    understood: matches!(fields.body, Body::Understood { .. }),
+                    operator: operator.clone(),
+                    time_ms: fields.time_ms,
+                };
+                self.answered(now_ms, peer, *of, answer, own);
+            }
+            Body::Cancel { of, .. } => self.cancelled(now_ms, peer, *of, own),
+            Body::Overdue { of, .. } if own => {
+                if let Some(seq) = self.own_seq(peer, of) {
+                    self.unwatch_deadline(peer, Slot::SentAnswer(seq));
+                    let link = self.links.get_mut(&peer).expect("known links are loaded");
+                    link.receipted_ms.remove(&seq);
+                }
+            }
+            Body::Schedule(schedule) => {
+                let link = self.links.entry(peer).or_default();
+                let anchored = Some((schedule.clone(), fields.time_ms));
+                if own {
+                    link.own_schedule = anchored;
+                    self.arm_own_test(now_ms, peer);
+                } else {
+                    link.peer_schedule = anchored;
+                    link.next_expected_ms = schedule.next_due_ms(fields.time_ms, now_ms);
+                    self.arm_peer_test(peer);
+                }
+            }
+            Body::Test { answer, .. } if !own => {
+                let link = self.links.entry(peer).or_default();
+                link.last_peer_test_ms = link.last_peer_test_ms.max(fields.time_ms);
+                if !loading {
+                    let cleared =
+                        self.alarms
+                            .clear_kind(now_ms, AlarmKind::ExpectedTestNotReceived, peer);
+                    self.updates.extend(cleared);
+                    if *answer == TestAnswer::Machine {
+                        self.appends.push_back(machine_answer(peer, entry.id()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Plans this station's next test on the link, per its announced schedule.
+    fn arm_own_test(&mut self, now_ms: u64, peer: StationId) {
+        let link = self.links.get(&peer).expect("loaded");
+        match link
+            .own_schedule
+            .as_ref()
+            .and_then(|(schedule, anchor_ms)| schedule.next_due_ms(*anchor_ms, now_ms))
+        {
+            Some(due_ms) => self.timers.arm(peer, Slot::OwnTest, due_ms),
+            None => self.timers.disarm(peer, Slot::OwnTest),
+        }
+    }
+
+    /// Plans the check that the peer's next scheduled test came.
+    fn arm_peer_test(&mut self, peer: StationId) {
+        let link = self.links.get(&peer).expect("loaded");
+        match (&link.peer_schedule, link.next_expected_ms) {
+            (Some((schedule, _)), Some(due_ms)) => {
+                self.timers
+                    .arm(peer, Slot::PeerTest, due_ms + schedule.answer_within_ms);
+            }
+            _ => self.timers.disarm(peer, Slot::PeerTest),
+        }
+    }
+
+    /// The seq of an own message or test of the link.
+    fn own_seq(&self, peer: StationId, id: &EntryId) -> Option<u64> {
+        self.known
+            .get(id)
+            .filter(|known| known.peer == peer && known.own)
+            .map(|known| known.seq)
+    }
+
+    fn answered(&mut self, now_ms: u64, peer: StationId, of: EntryId, answer: Answer, by_us: bool) {
+        let Some(known) = self.known.get_mut(&of) else {
+            tracing::warn!(peer = %peer.short(), %of, "an answer names no message of the link; kept in the record, ignored");
+            return;
+        };
+        // Only the recipient answers: our answers are to the peer's entries and the peer's to
+        // ours. The first answer counts.
+        if known.peer != peer || known.own == by_us || known.answer.is_some() {
+            return;
+        }
+        known.answer = Some(answer);
+        let (seq, own, awaited) = (known.seq, known.own, known.awaited);
+        let kind = if own {
+            self.unwatch_deadline(peer, Slot::SentAnswer(seq));
+            let link = self.links.get_mut(&peer).expect("known links are loaded");
+            link.receipted_ms.remove(&seq);
+            match awaited {
+                Awaited::Message => AlarmKind::UnderstoodOverdue,
+                Awaited::Test(_) => AlarmKind::TestMissed,
+            }
+        } else {
+            self.unwatch_deadline(peer, Slot::Received(seq));
+            AlarmKind::UnderstoodOverdue
+        };
+        self.updates
+            .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
+    }
+
+    fn cancelled(&mut self, now_ms: u64, peer: StationId, of: EntryId, by_us: bool) {
+        let Some(known) = self.known.get_mut(&of) else {
+            return;
+        };
+        // Only its author withdraws a message.
+        if known.peer != peer || known.own != by_us {
+            return;
+        }
+        known.cancelled = true;
+        let seq = known.seq;
+        if by_us {
+            self.unwatch_deadline(peer, Slot::SentReceipt(seq));
+            self.unwatch_deadline(peer, Slot::SentAnswer(seq));
+            let link = self.links.get_mut(&peer).expect("known links are loaded");
+            link.receipted_ms.remove(&seq);
+        } else {
+            self.unwatch_deadline(peer, Slot::Received(seq));
+        }
+        for kind in [AlarmKind::ReceiptOverdue, AlarmKind::UnderstoodOverdue] {
+            self.updates
+                .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
+        }
+    }
+
+    /// This station wrote `entry` on the link with `peer`.
+    pub fn own_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) {
+        self.note_awaited(peer, entry, true);
+        self.note_reply(now_ms, peer, entry, true, false);
+    }
+
+    /// A verified entry of `peer` is stored.
+    pub fn peer_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) {
+        if self.known.contains_key(&entry.id()) {
+            return;
+        }
+        self.note_awaited(peer, entry, false);
+        self.note_reply(now_ms, peer, entry, false, false);
+    }
+
+    /// The peer's receipt covers the own entries up to `upto`, and `extra`.
+    pub fn receipted(&mut self, now_ms: u64, peer: StationId, upto: u64, extra: &[u64]) {
+        let Some(link) = self.links.get(&peer) else {
+            return;
+        };
+        let covered: Vec<u64> = link
+            .sent_receipt
+            .range(..=upto)
+            .map(|(seq, _)| *seq)
+            .chain(link.sent_answer.range(..=upto).map(|(seq, _)| *seq))
+            .chain(extra.iter().copied())
+            .collect();
+        for seq in covered {
+            if let Some(id) = self.receipt_in(peer, seq, now_ms) {
+                let condition = (AlarmKind::ReceiptOverdue, peer, subject(&id));
+                self.updates.extend(self.alarms.clear(now_ms, &condition));
+            }
+        }
+    }
+
+    /// A channel (the core's id `channel`, shown as `label`) of the link with `peer` is usable
+    /// or not.
+    pub fn channel(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        channel: u64,
+        label: String,
+        usable: bool,
+    ) {
+        let after_ms = self.settings.channel_down_after_ms;
+        let link = self.links.entry(peer).or_default();
+        let watched = link.channels.entry(channel).or_insert(ChannelWatch {
+            label: label.clone(),
+            down_since_ms: None,
+        });
+        if usable {
+            watched.down_since_ms = None;
+            self.timers.disarm(peer, Slot::Channel(channel));
+            for condition in [
+                (AlarmKind::ChannelDown, peer, label),
+                (AlarmKind::LinkDown, peer, "link".to_owned()),
+            ] {
+                self.updates.extend(self.alarms.clear(now_ms, &condition));
+            }
+        } else if watched.down_since_ms.is_none() {
+            watched.down_since_ms = Some(now_ms);
+            self.timers
+                .arm(peer, Slot::Channel(channel), now_ms + after_ms);
+        }
+        match link.down_since_ms() {
+            Some(since_ms) => self.timers.arm(peer, Slot::Link, since_ms + after_ms),
+            None => self.timers.disarm(peer, Slot::Link),
+        }
+    }
+
+    /// A relay refuses deposits for `peer` (`Some(reason)`), or stored one (`None`).
+    pub fn deposits(&mut self, now_ms: u64, peer: StationId, relay: String, refusal: Option<&str>) {
+        let condition = (AlarmKind::RelayRefusingDeposits, peer, relay);
+        let update = match refusal {
+            Some(reason) => {
+                let detail = format!("the relay {} refuses deposits: {reason}", condition.2);
+                self.alarms.raise(now_ms, condition, detail)
+            }
+            None => self.alarms.clear(now_ms, &condition),
+        };
+        self.updates.extend(update);
+    }
+
+    /// Evidence of misbehaviour by `peer` was stored, or its clock was found too far ahead.
+    pub fn misbehaviour(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        kind: AlarmKind,
+        subject: String,
+        detail: String,
+    ) {
+        self.updates
+            .extend(self.alarms.raise(now_ms, (kind, peer, subject), detail));
+    }
+
+    /// An envelope of `peer` was accepted: its clock is fine again.
+    pub fn accepted(&mut self, now_ms: u64, peer: StationId) {
+        let condition = (AlarmKind::ClockSkew, peer, "clock".to_owned());
+        self.updates.extend(self.alarms.clear(now_ms, &condition));
+    }
+
+    /// An operator acknowledges alarm `id`; returns it as it now is.
+    pub fn acknowledge(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        by: String,
+        note: Option<String>,
+    ) -> Result<AlarmRow, alarms::AcknowledgeError> {
+        let update = self.alarms.acknowledge(now_ms, id, by, note)?;
+        let alarm = update.alarm.clone();
+        self.updates.push(update);
+        Ok(alarm)
+    }
+
+    /// This station's configured test schedule for `peer`.
+    pub fn schedule_of(&self, peer: &StationId) -> Option<&TestSchedule> {
+        self.settings.tests.get(peer)
+    }
+
+    /// A message or test by id.
+    pub fn known(&self, id: &EntryId) -> Option<&Known> {
+        self.known.get(id)
+    }
+
+    /// Every message or test whose id starts with the hex digits `prefix`.
+    pub fn matching(&self, prefix: &str) -> Vec<(EntryId, &Known)> {
+        let prefix = prefix.to_ascii_lowercase();
+        self.known
+            .iter()
+            .filter(|(id, _)| id.to_string().starts_with(&prefix))
+            .map(|(id, known)| (*id, known))
+            .collect()
+    }
+
+    /// Runs every duty due at `now_ms`: warnings at half a deadline, alarms and overdue
+    /// evidence at its end, tests due, tests expected and not come, channels and links down
+    /// too long, escalations.
+    pub fn tick(&mut self, now_ms: u64) {
+        if !self.live {
+            return;
+        }
+        while let Some((peer, slot)) = self.timers.pop_due(now_ms) {
+            match slot {
+                Slot::SentReceipt(_) | Slot::SentAnswer(_) | Slot::Received(_) => {
+                    self.deadline_due(now_ms, peer, slot);
+                }
+                Slot::OwnTest => self.own_test_due(now_ms, peer),
+                Slot::PeerTest => self.peer_test_due(now_ms, peer),
+                Slot::Channel(channel) => self.channel_down(now_ms, peer, channel),
+                Slot::Link => {
+                    let detail = "no channel of the link has been up for longer than allowed";
+                    let condition = (AlarmKind::LinkDown, peer, "link".to_owned());
+                    let raised = self.alarms.raise(now_ms, condition, detail.into());
+                    self.updates.extend(raised);
+                }
+            }
+        }
+        let escalated = self.alarms.tick(now_ms);
+        self.updates.extend(escalated);
+    }
+
+    /// A deadline's timer: the warning at half of it, or its end.
+    fn deadline_due(&mut self, now_ms: u64, peer: StationId, slot: Slot) {
+        let link = self
+            .links
+            .get_mut(&peer)
+            .expect("timers are for loaded links");
+        let (deadlines, seq) = link.deadlines(slot).expect("a deadline slot");
+        let Some(deadline) = deadlines.get_mut(&seq) else {
+            return;
+        };
+        if !deadline.warned {
+            deadline.warned = true;
+            self.warnings.push(Warning {
+                peer,
+                id: deadline.id,
+                objective: deadline.objective,
+                own: !matches!(slot, Slot::Received(_)),
+                due_ms: deadline.due_ms,
+            });
+            if deadline.due_ms > now_ms {
+                let due_ms = deadline.due_ms;
+                self.timers.arm(peer, slot, due_ms);
+                return;
+            }
+        }
+        let deadline = deadlines.remove(&seq).expect("found above");
+        self.missed(now_ms, peer, slot, deadline);
+    }
+
+    /// A deadline passed: an alarm, and for an own message's or test's answer, signed evidence.
+    fn missed(&mut self, now_ms: u64, peer: StationId, slot: Slot, deadline: Deadline) {
+        let what = match deadline.awaited {
+            Awaited::Message => format!("{} message", deadline.precedence.name().to_uppercase()),
+            Awaited::Test(answer) => format!("{} test", answer.name()),
+        };
+        let waited_s = now_ms.saturating_sub(deadline.created_ms) / 1_000;
+        let (kind, detail) = match slot {
+            Slot::SentReceipt(seq) => (
+                AlarmKind::ReceiptOverdue,
+                format!("{what} seq {seq} not receipted after {waited_s} s"),
+            ),
+            Slot::SentAnswer(seq) if deadline.objective == Objective::TestAnswer => (
+                AlarmKind::TestMissed,
+                format!("{what} seq {seq} not answered after {waited_s} s"),
+            ),
+            Slot::SentAnswer(seq) => (
+                AlarmKind::UnderstoodOverdue,
+                format!("{what} seq {seq} not answered after {waited_s} s"),
+            ),
+            Slot::Received(seq) => (
+                AlarmKind::UnderstoodOverdue,
+                format!(
+                    "{what} seq {seq} from the peer has awaited this station's answer for {waited_s} s"
+                ),
+            ),
+            _ => unreachable!("only deadline slots miss"),
+        };
+        if let Slot::SentAnswer(seq) = slot {
+            let receipted_ms = self
+                .links
+                .get_mut(&peer)
+                .and_then(|link| link.receipted_ms.remove(&seq));
+            self.appends.push_back(Append {
+                peer,
+                precedence: deadline.precedence,
+                body: Body::Overdue {
+                    of: deadline.id,
+                    objective: deadline.objective,
+                    due_ms: deadline.due_ms,
+                    receipted_ms,
+                },
+            });
+        }
+        let raised = self
+            .alarms
+            .raise(now_ms, (kind, peer, subject(&deadline.id)), detail);
+        self.updates.extend(raised);
+    }
+
+    /// This station's scheduled test is due: send it and plan the next.
+    fn own_test_due(&mut self, now_ms: u64, peer: StationId) {
+        let link = self.links.get(&peer).expect("timers are for loaded links");
+        if let Some((schedule, _)) = &link.own_schedule
+            && let Some(answer) = schedule.answer
+        {
+            self.appends.push_back(Append {
+                peer,
+                precedence: Precedence::Routine,
+                body: Body::Test {
+                    answer,
+                    answer_within_ms: schedule.answer_within_ms,
+                },
+            });
+        }
+        self.arm_own_test(now_ms, peer);
+    }
+
+    /// The time allowed for the peer's scheduled test has passed: did it come?
+    fn peer_test_due(&mut self, now_ms: u64, peer: StationId) {
+        let link = self
+            .links
+            .get_mut(&peer)
+            .expect("timers are for loaded links");
+        let (Some((schedule, anchor_ms)), Some(due_ms)) =
+            (&link.peer_schedule, link.next_expected_ms)
+        else {
+            return;
+        };
+        let grace_ms = schedule.answer_within_ms;
+        if link.last_peer_test_ms < due_ms {
+            let detail = format!(
+                "the test the peer's schedule announced for {due_ms} (UTC ms) did not arrive \
+                 within {} s",
+                grace_ms / 1_000
+            );
+            let condition = (AlarmKind::ExpectedTestNotReceived, peer, due_ms.to_string());
+            self.updates
+                .extend(self.alarms.raise(now_ms, condition, detail));
+        }
+        // After a long absence only the latest due time is checked, not every one missed.
+        let skip_to = due_ms.max(now_ms.saturating_sub(grace_ms).saturating_sub(1));
+        link.next_expected_ms = schedule.next_due_ms(*anchor_ms, skip_to);
+        self.arm_peer_test(peer);
+    }
+
+    fn channel_down(&mut self, now_ms: u64, peer: StationId, channel: u64) {
+        let link = self.links.get(&peer).expect("timers are for loaded links");
+        let Some(watched) = link.channels.get(&channel) else {
+            return;
+        };
+        let since_ms = watched.down_since_ms.unwrap_or(now_ms);
+        let detail = format!(
+            "the channel {} has been down for {} s",
+            watched.label,
+            now_ms.saturating_sub(since_ms) / 1_000
+        );
+        let condition = (AlarmKind::ChannelDown, peer, watched.label.clone());
+        self.updates
+            .extend(self.alarms.raise(now_ms, condition, detail));
+    }
+
+    /// When the next duty is due (`None`: nothing timed is pending, or the watch is not live).
+    pub fn next_due_ms(&self) -> Option<u64> {
+        if !self.live {
+            return None;
+        }
+        [self.timers.next_ms(), self.alarms.next_due_ms()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// What the watch produced since last asked: alarm changes, entries to append, warnings.
+    pub fn take(&mut self) -> (Vec<AlarmUpdate>, Vec<Append>, Vec<Warning>) {
+        (
+            std::mem::take(&mut self.updates),
+            self.appends.drain(..).collect(),
+            std::mem::take(&mut self.warnings),
+        )
+    }
+}
+
+/// The station's own answer to a machine test.
+fn machine_answer(peer: StationId, of: EntryId) -> Append {
+    Append {
+        peer,
+        precedence: Precedence::Routine,
+        body: Body::Understood {
+            of,
+            operator: String::new(),
+            restatement: String::new(),
+        },
+    }
+}
+
+/// The latest due time of `schedule` (begun at `anchor_ms`) at or before `at_ms`.
+fn last_due_ms(schedule: &TestSchedule, anchor_ms: u64, at_ms: u64) -> Option<u64> {
+    const DAY_MS: u64 = 24 * 3_600_000;
+    if at_ms < anchor_ms {
+        return None;
+    }
+    // The due times after a point a day (or an interval) before, up to `at_ms`.
+    let span_ms = if schedule.every_ms > 0 {
+        schedule.every_ms
+    } else {
+        DAY_MS
+    };
+    let mut due = schedule.next_due_ms(anchor_ms, at_ms.saturating_sub(span_ms).max(anchor_ms))?;
+    if due > at_ms {
+        return None;
+    }
+    while let Some(next) = schedule
+        .next_due_ms(anchor_ms, due)
+        .filter(|next| *next <= at_ms)
+    {
+        due = next;
+    }
+    Some(due)
+}
