@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use parley_proto::names::is_display_control;
-use parley_proto::transcript::TranscriptSummary;
+use parley_proto::transcript::VerifiedTranscript;
 use parley_station::api::records::{InboxItem, OutboxItem, PeerItem};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{Event, Exported, Imported};
@@ -290,21 +290,36 @@ pub fn imported(imported: &Imported) {
     }
 }
 
-/// `transcript verify`'s report.
-pub fn verified(summary: &TranscriptSummary) {
-    println!("transcript OK: link {}", hex::encode(summary.link.0));
-    for station in &summary.stations {
+/// `transcript verify FILE`'s report: the file's logs, then what it proves and what it cannot
+/// (docs/formats.md §8.4).
+pub fn verified(transcript: &VerifiedTranscript) {
+    println!("transcript OK: link {}", hex::encode(transcript.link.0));
+    for station in &transcript.stations {
         println!(
             "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
             text(&station.name),
-            station.fingerprint,
-            station.entries,
-            &station.head.to_hex()[..16],
+            station.fingerprint(),
+            station.entries(),
+            &station.head().to_hex()[..16],
             station
                 .receipted_upto
                 .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
         );
     }
+    let exporter = text(&transcript.exporter().name);
+    let peer = text(&transcript.peer().name);
+    let acknowledged = transcript.exporter_acknowledged();
+    println!(
+        "  exported by {exporter} at {} UTC ms: the first card and the first receipt are {exporter}'s",
+        transcript.exported_ms
+    );
+    println!(
+        "  proven: {peer}'s log is complete as {exporter} held it at export ({} entries); {peer} acknowledged {exporter}'s entries up to {acknowledged}",
+        transcript.peer().entries()
+    );
+    println!(
+        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Only {peer}'s own export shows what it held"
+    );
 }
 
 /// One event of `watch`.
