@@ -8,8 +8,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use parley_proto::Fingerprint;
 use parley_proto::names::is_display_control;
-use parley_proto::transcript::VerifiedTranscript;
+use parley_proto::transcript::{Agreement, VerifiedTranscript};
 use parley_station::api::records::{InboxItem, OutboxItem, PeerItem};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{Event, Exported, Imported};
@@ -292,7 +293,7 @@ pub fn imported(imported: &Imported) {
 
 /// `transcript verify FILE`'s report: the file's logs, then what it proves and what it cannot
 /// (docs/formats.md §8.4).
-pub fn verified(transcript: &VerifiedTranscript) {
+pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
     println!("transcript OK: link {}", hex::encode(transcript.link.0));
     for station in &transcript.stations {
         println!(
@@ -318,8 +319,54 @@ pub fn verified(transcript: &VerifiedTranscript) {
         transcript.peer().entries()
     );
     println!(
-        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Only {peer}'s own export shows what it held"
+        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Verify it with {peer}'s export: parley transcript verify FILE OTHER --expect FP"
     );
+    pinned(&transcript.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// `transcript verify FILE OTHER --expect FP`'s report: the two exports as one record, then
+/// what they prove and what they cannot (docs/formats.md §8.5).
+pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
+    let [first, second] = files.map(|f| text(&f.display().to_string()));
+    println!("transcripts agree: link {}", hex::encode(agreement.link.0));
+    for (station, other) in agreement
+        .stations
+        .iter()
+        .zip(agreement.stations.iter().rev())
+    {
+        println!(
+            "  {} ({}): {} entries, head {}; {} in {first}, {} in {second}; held by {} up to {}",
+            text(&station.name),
+            station.fingerprint(),
+            station.ids.len(),
+            &station.head().to_hex()[..16],
+            station.held[0],
+            station.held[1],
+            text(&other.name),
+            station.acknowledged,
+        );
+    }
+    let [a, b] = &agreement.stations;
+    println!(
+        "  proven: the two exports hold the same entries wherever both hold one, and every entry either station held of the other's log when it exported"
+    );
+    println!(
+        "  not proven: entries the other side had not received when it exported ({}'s after {}, {}'s after {}): only their author's export shows them, and it could have been cut there",
+        text(&a.name),
+        a.acknowledged,
+        text(&b.name),
+        b.acknowledged
+    );
+    pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// One `pinned:` line per fingerprint given, in the order given.
+fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
+    for pin in pins {
+        if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
+            println!("  pinned: {} ({fingerprint})", text(name));
+        }
+    }
 }
 
 /// One event of `watch`.
