@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use parley_channels::courier;
 use parley_proto::receipt::Receipt;
-use parley_proto::transcript::{self, TranscriptParts};
-use parley_proto::{ChannelKind, EntryId, LinkId, Precedence};
+use parley_proto::transcript::{
+    self, CompareError, TranscriptError, TranscriptParts, VerifiedTranscript,
+};
+use parley_proto::{ChannelKind, EntryId, Fingerprint, LinkId, Precedence};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{ApiError, ErrorClass, Reply, Request, client, edge, records};
 use parley_station::clock::utc_now_ms;
@@ -186,7 +188,9 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         Command::Transcript(TranscriptCommand::Export { peer, out }) => {
             transcript_export(home, &peer, &out)
         }
-        Command::Transcript(TranscriptCommand::Verify { file }) => transcript_verify(&file),
+        Command::Transcript(TranscriptCommand::Verify { files, expect }) => {
+            transcript_verify(&files, &expect)
+        }
         Command::Demo | Command::Bench { .. } | Command::Relay(_) => {
             unreachable!("handled before a home is needed")
         }
@@ -383,27 +387,85 @@ fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `transcript verify`: exits 0 only when every signature, chain link and receipt holds.
-pub fn transcript_verify(file: &Path) -> anyhow::Result<()> {
-    let bytes = courier::read_bounded(file, transcript::TRANSCRIPT_SIZE_MAX_BYTES)
-        .map_err(|error| ApiError::operator(format!("cannot read the transcript: {error}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        ApiError::new(
-            ErrorClass::Peer,
-            format!(
-                "transcript verification FAILED: {} is not UTF-8 text",
-                file.display()
-            ),
-        )
-    })?;
-    let summary = transcript::verify(&text).map_err(|error| {
-        ApiError::new(
-            ErrorClass::Peer,
-            format!("transcript verification FAILED at {error}"),
-        )
-    })?;
-    render::verified(&summary);
+/// `transcript verify FILE [OTHER] [--expect FP]…`: exits 0 only when every check of
+/// docs/formats.md §8 holds, and prints what the file (or the two) prove and what not.
+pub fn transcript_verify(files: &[PathBuf], expect: &[String]) -> anyhow::Result<()> {
+    let pins = expect
+        .iter()
+        .map(|text| {
+            Fingerprint::parse(text).ok_or_else(|| {
+                ApiError::operator(format!(
+                    "--expect {}: not a fingerprint; give the 32 hex digits `parley fingerprint` \
+                     prints (separators and case do not matter); nothing was verified",
+                    render::quoted(text)
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Untrusted text (names from cards, the JSON parser's account of a line) is escaped.
+    let failed = |place: String, fault: String| {
+        let message = format!("transcript verification FAILED{place}: {fault}");
+        ApiError::new(ErrorClass::Peer, render::text(&message))
+    };
+    match files {
+        [file] => {
+            let verified = read_transcript(file)?.map_err(|error| {
+                failed(
+                    format!(" at line {}", located(&error)),
+                    error.fault.to_string(),
+                )
+            })?;
+            transcript::check_pins(&verified, &pins)
+                .map_err(|error| failed(String::new(), error.to_string()))?;
+            render::verified(&verified, &pins);
+        }
+        [first, second] => {
+            let mut verified = Vec::new();
+            for file in [first, second] {
+                let shown = render::text(&file.display().to_string());
+                verified.push(read_transcript(file)?.map_err(|error| {
+                    failed(
+                        format!(" in {shown} at line {}", located(&error)),
+                        error.fault.to_string(),
+                    )
+                })?);
+            }
+            let agreement = transcript::compare(&verified[0], &verified[1], &pins).map_err(
+                |error| match error {
+                    CompareError::Disagree(disagreement) => failed(
+                        String::new(),
+                        format!("the two transcripts disagree: {disagreement}"),
+                    ),
+                    other => failed(String::new(), other.to_string()),
+                },
+            )?;
+            render::agreed(&agreement, [first.as_path(), second.as_path()], &pins);
+        }
+        _ => unreachable!("the argument parser takes one or two files"),
+    }
     Ok(())
+}
+
+/// `<n>[ (<entry>)]` of a verification error.
+fn located(error: &TranscriptError) -> String {
+    match &error.entry {
+        Some(entry) => format!("{} ({entry})", error.line),
+        None => error.line.to_string(),
+    }
+}
+
+/// Reads a transcript file as hostile input (a bounded regular file, no link followed) and
+/// verifies it. A file that cannot be read is the operator's error; one that does not verify
+/// is the inner error.
+fn read_transcript(file: &Path) -> anyhow::Result<Result<VerifiedTranscript, TranscriptError>> {
+    let bytes =
+        courier::read_bounded(file, transcript::TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
+            ApiError::operator(format!(
+                "cannot read the transcript: {}; nothing was verified",
+                render::text(&error.to_string())
+            ))
+        })?;
+    Ok(transcript::verify(&bytes))
 }
 
 /// The class of an error, from the first cause in its chain that knows it: what the exit

@@ -291,11 +291,54 @@ pub enum TranscriptCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Check every signature, chain link and receipt of a transcript; exit 0 only if all hold.
+    /// Check every signature, chain link, `seen` and receipt of a transcript, and say what it
+    /// proves; exit 0 only if all hold.
+    ///
+    /// `parley transcript verify FILE` checks one export. `parley transcript verify FILE OTHER
+    /// --expect FP [--expect FP]` checks one export from each side of a link and that the two
+    /// agree, which proves what one file cannot: that neither was cut.
     Verify {
-        /// The transcript file.
-        file: PathBuf,
+        /// The transcript file; a second file is the other side's export of the same link.
+        #[arg(num_args = 1..=TRANSCRIPT_FILES_MAX, required = true)]
+        files: Vec<PathBuf>,
+        /// A station's fingerprint, as `parley fingerprint` prints it: the transcript must be
+        /// of this station's key. At most two; at least one with two files.
+        #[arg(long, value_name = "FP")]
+        expect: Vec<String>,
     },
+}
+
+/// Most transcript files `transcript verify` compares: one export from each side.
+pub const TRANSCRIPT_FILES_MAX: usize = 2;
+/// Most fingerprints `transcript verify` pins: the link's two stations.
+pub const TRANSCRIPT_PINS_MAX: usize = 2;
+
+impl Cli {
+    /// What the argument parser cannot say: `transcript verify` with two files needs a pinned
+    /// key, and pins at most the link's two stations. A usage error, like the parser's own.
+    fn checked(self) -> Result<Self, clap::Error> {
+        use clap::CommandFactory as _;
+        use clap::error::ErrorKind;
+        if let Command::Transcript(TranscriptCommand::Verify { files, expect }) = &self.command {
+            let problem = if files.len() == TRANSCRIPT_FILES_MAX && expect.is_empty() {
+                Some("two transcripts are compared only with a pinned key: add --expect FP")
+            } else if expect.len() > TRANSCRIPT_PINS_MAX {
+                Some("--expect is given at most twice, once for each station of the link")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let mut command = Cli::command();
+                command.build();
+                let verify = command
+                    .find_subcommand_mut("transcript")
+                    .and_then(|transcript| transcript.find_subcommand_mut("verify"))
+                    .expect("the command tree has transcript verify");
+                return Err(verify.error(ErrorKind::ArgumentConflict, problem));
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// The channels a link can be given (every link has its direct channel).
@@ -350,7 +393,7 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(Cli::checked) {
         Ok(cli) => cli,
         Err(error) => {
             // --help and --version print and succeed; anything else is a usage error.
@@ -416,8 +459,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: *json,
             });
         }
-        Command::Transcript(TranscriptCommand::Verify { file }) => {
-            return commands::transcript_verify(file);
+        Command::Transcript(TranscriptCommand::Verify { files, expect }) => {
+            return commands::transcript_verify(files, expect);
         }
         Command::Relay(command) => {
             let home = relay::home_or_default(cli.home.as_deref())?;

@@ -8,9 +8,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use parley_proto::TestAnswer;
 use parley_proto::names::is_display_control;
-use parley_proto::transcript::TranscriptSummary;
+use parley_proto::transcript::{Agreement, VerifiedTranscript};
+use parley_proto::{Fingerprint, TestAnswer};
 use parley_station::api::records::{
     AlarmItem, AnswerItem, DeliveryState, Durations, InboxItem, ItemKind, OutboxItem, PeerItem,
     PrecedenceStats,
@@ -451,20 +451,81 @@ pub fn imported(imported: &Imported) {
     }
 }
 
-/// `transcript verify`'s report.
-pub fn verified(summary: &TranscriptSummary) {
-    println!("transcript OK: link {}", hex::encode(summary.link.0));
-    for station in &summary.stations {
+/// `transcript verify FILE`'s report: the file's logs, then what it proves and what it cannot
+/// (docs/formats.md §8.4).
+pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
+    println!("transcript OK: link {}", hex::encode(transcript.link.0));
+    for station in &transcript.stations {
         println!(
             "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
             text(&station.name),
-            station.fingerprint,
-            station.entries,
-            &station.head.to_hex()[..16],
+            station.fingerprint(),
+            station.entries(),
+            &station.head().to_hex()[..16],
             station
                 .receipted_upto
                 .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
         );
+    }
+    let exporter = text(&transcript.exporter().name);
+    let peer = text(&transcript.peer().name);
+    let acknowledged = transcript.exporter_acknowledged();
+    println!(
+        "  exported by {exporter} at {} UTC ms: the first card and the first receipt are {exporter}'s",
+        transcript.exported_ms
+    );
+    println!(
+        "  proven: {peer}'s log is complete as {exporter} held it at export ({} entries); {peer} acknowledged {exporter}'s entries up to {acknowledged}",
+        transcript.peer().entries()
+    );
+    println!(
+        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Verify it with {peer}'s export: parley transcript verify FILE OTHER --expect FP"
+    );
+    pinned(&transcript.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// `transcript verify FILE OTHER --expect FP`'s report: the two exports as one record, then
+/// what they prove and what they cannot (docs/formats.md §8.5).
+pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
+    let [first, second] = files.map(|f| text(&f.display().to_string()));
+    println!("transcripts agree: link {}", hex::encode(agreement.link.0));
+    for (station, other) in agreement
+        .stations
+        .iter()
+        .zip(agreement.stations.iter().rev())
+    {
+        println!(
+            "  {} ({}): {} entries, head {}; {} in {first}, {} in {second}; held by {} up to {}",
+            text(&station.name),
+            station.fingerprint(),
+            station.ids.len(),
+            &station.head().to_hex()[..16],
+            station.held[0],
+            station.held[1],
+            text(&other.name),
+            station.acknowledged,
+        );
+    }
+    let [a, b] = &agreement.stations;
+    println!(
+        "  proven: the two exports hold the same entries wherever both hold one, and every entry either station held of the other's log when it exported"
+    );
+    println!(
+        "  not proven: entries the other side had not received when it exported ({}'s after {}, {}'s after {}): only their author's export shows them, and it could have been cut there",
+        text(&a.name),
+        a.acknowledged,
+        text(&b.name),
+        b.acknowledged
+    );
+    pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// One `pinned:` line per fingerprint given, in the order given.
+fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
+    for pin in pins {
+        if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
+            println!("  pinned: {} ({fingerprint})", text(name));
+        }
     }
 }
 

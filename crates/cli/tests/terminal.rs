@@ -86,3 +86,25 @@ fn hostile_text_is_escaped_and_hostile_names_are_refused() {
     alpha.stop().unwrap();
     bravo.stop().unwrap();
 }
+
+#[test]
+fn a_transcript_that_fails_is_reported_escaped() {
+    // The JSON parser names an unknown key in its account of the fault; decoded, this one
+    // would clear the screen and reverse what follows.
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("hostile.txt");
+    std::fs::write(&file, "{\"\\u001b[2J\\u202e\":1}\n").unwrap();
+    let output = Command::new(exe())
+        .args(["transcript", "verify", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    let error = String::from_utf8_lossy(&output.stderr);
+    no_raw_controls(&error);
+    assert!(
+        error.contains(
+            "FAILED at line 1: not a transcript header: unknown field `\\u{1b}[2J\\u{202e}`"
+        ),
+        "{error}"
+    );
+}

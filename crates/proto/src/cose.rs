@@ -39,6 +39,45 @@ pub fn sign(identity: &Identity, content_type: &str, payload: Vec<u8>) -> Vec<u8
         .expect("encoding a COSE_Sign1 we built cannot fail")
 }
 
+/// Signs `payload` as [`sign`] does, but with `protected` as the protected header's bytes:
+/// what a signer could send to give one object a second encoding (and a second id).
+#[cfg(test)]
+pub(crate) fn sign_with_protected_bytes(
+    identity: &Identity,
+    content_type: &str,
+    protected: Vec<u8>,
+    payload: Vec<u8>,
+) -> Vec<u8> {
+    let header = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .content_type(content_type.to_owned())
+        .build();
+    let mut sign1 = CoseSign1Builder::new().payload(payload).build();
+    sign1.protected = coset::ProtectedHeader {
+        original_data: Some(protected),
+        header,
+    };
+    sign1.signature = identity.sign(&sign1.tbs_data(b"")).to_vec();
+    sign1
+        .to_tagged_vec()
+        .expect("encoding a COSE_Sign1 we built cannot fail")
+}
+
+/// The protected header of `content_type` with its two parameters in the wrong order (3, then
+/// 1): valid CBOR with the same contents as parley's, but not its deterministic encoding.
+#[cfg(test)]
+pub(crate) fn protected_reordered(content_type: &str) -> Vec<u8> {
+    let mut bytes = vec![0xa2, 0x03];
+    let len = u8::try_from(content_type.len()).expect("a content type is short");
+    match len {
+        0..=23 => bytes.push(0x60 + len),
+        _ => bytes.extend([0x78, len]),
+    }
+    bytes.extend(content_type.as_bytes());
+    bytes.extend([0x01, 0x27]);
+    bytes
+}
+
 /// A COSE_Sign1 whose structure is checked but whose signature is not yet verified.
 /// The payload is reachable only through [`Unverified::verify`] or, for routing decisions that
 /// precede verification (finding which pinned key to verify with), [`Unverified::payload_unverified`].
@@ -84,8 +123,11 @@ impl Unverified {
         if sign1.signature.len() != 64 {
             return Err(cose_error("signature is not 64 bytes"));
         }
-        let reencoded = sign1
-            .clone()
+        // Re-encoded from its contents, the protected header too: coset would otherwise keep
+        // the received bytes, and a signer could give one object several encodings (and ids).
+        let mut canonical = sign1.clone();
+        canonical.protected.original_data = None;
+        let reencoded = canonical
             .to_tagged_vec()
             .map_err(|_| cose_error("does not re-encode"))?;
         if reencoded != bytes {
@@ -154,5 +196,49 @@ mod tests {
         flipped[last] ^= 1;
         let parsed = Unverified::parse(&flipped, "entry", CONTENT_TYPE_ENTRY, 1024).unwrap();
         assert!(parsed.verify(&key).is_err());
+    }
+
+    #[test]
+    fn a_protected_header_in_another_encoding_is_refused() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let key = alice.id().verifying_key().unwrap();
+        let canonical = sign(&alice, CONTENT_TYPE_ENTRY, b"hello".to_vec());
+        let long_length = {
+            // The content type's length in two bytes where one would do.
+            let mut bytes = vec![0xa2, 0x01, 0x27, 0x03, 0x79, 0x00];
+            bytes.push(CONTENT_TYPE_ENTRY.len() as u8);
+            bytes.extend(CONTENT_TYPE_ENTRY.as_bytes());
+            bytes
+        };
+        for protected in [protected_reordered(CONTENT_TYPE_ENTRY), long_length] {
+            let other = sign_with_protected_bytes(
+                &alice,
+                CONTENT_TYPE_ENTRY,
+                protected.clone(),
+                b"hello".to_vec(),
+            );
+            assert_ne!(other, canonical, "a second encoding of the same object");
+            // The signature over the other encoding is good: only its encoding is wrong.
+            let sign1 = CoseSign1::from_tagged_slice(&other).unwrap();
+            assert_eq!(
+                sign1.protected.original_data.as_deref(),
+                Some(&protected[..])
+            );
+            sign1
+                .verify_signature(b"", |signature, data| {
+                    let signature = Signature::from_slice(signature).map_err(|_| ())?;
+                    key.verify_strict(data, &signature).map_err(|_| ())
+                })
+                .unwrap();
+            assert_eq!(
+                sign1.protected.header,
+                Unverified::expected_header(CONTENT_TYPE_ENTRY)
+            );
+            assert!(matches!(
+                Unverified::parse(&other, "entry", CONTENT_TYPE_ENTRY, 1024),
+                Err(DecodeError::NonCanonical { what: "entry" })
+            ));
+        }
+        assert!(Unverified::parse(&canonical, "entry", CONTENT_TYPE_ENTRY, 1024).is_ok());
     }
 }

@@ -14,7 +14,7 @@ use crate::limits::{
     TEST_EVERY_MS_MAX, TEST_EVERY_MS_MIN, TEST_TIMES_MAX, TEXT_SIZE_MAX_BYTES,
 };
 use crate::names::check_name;
-use crate::seal::EPOCH_PUBLIC_KEY_BYTES;
+use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
 
 /// Handling precedence, highest first, with the time objective of each.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -452,7 +452,12 @@ impl Body {
             Kind::KeyAnnouncement => {
                 let key_id = EpochKeyId(fields.fixed("body.key_id")?);
                 let public = fields.bytes("body.public", EPOCH_PUBLIC_KEY_BYTES)?;
-                if public.len() != EPOCH_PUBLIC_KEY_BYTES || EpochKeyId::of(&public) != key_id {
+                // The same check as a card's key (FIPS 203 §7.2 for the ML-KEM part): an
+                // announced key is the one the peer will seal to.
+                let valid = public.len() == EPOCH_PUBLIC_KEY_BYTES
+                    && EpochKeyId::of(&public) == key_id
+                    && PeerEpochKey::from_bytes(&public).is_ok();
+                if !valid {
                     return Err(malformed("body.public"));
                 }
                 Body::KeyAnnouncement { key_id, public }
@@ -1064,6 +1069,41 @@ mod tests {
         let over = "x".repeat(TEXT_SIZE_MAX_BYTES + 1);
         let signed = message(&alice, 1, EntryId::NONE, &over).sign(&alice);
         assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_err());
+    }
+
+    #[test]
+    fn an_announced_key_passes_the_same_check_as_a_card_key() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let announce = |public: Vec<u8>| Entry {
+            body: Body::KeyAnnouncement {
+                key_id: EpochKeyId::of(&public),
+                public,
+            },
+            ..message(&alice, 1, EntryId::NONE, "")
+        };
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([7; 32]);
+        let good = crate::seal::EpochSecret::generate(&mut rng)
+            .public_bytes()
+            .to_vec();
+        let signed = announce(good.clone()).sign(&alice);
+        assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_ok());
+        // Coefficients of 4095, above the ML-KEM modulus 3329: the right length and a
+        // matching id, but not an encapsulation key (FIPS 203 §7.2 modulus check).
+        let mut over_modulus = good;
+        over_modulus[..1184].fill(0xff);
+        let refused = DecodeError::Field {
+            what: "entry",
+            field: "body.public",
+        };
+        let signed = announce(over_modulus.clone()).sign(&alice);
+        assert_eq!(
+            SignedEntry::decode_verified(signed.bytes(), &alice.id()),
+            Err(refused)
+        );
+        assert!(
+            PeerEpochKey::from_bytes(&over_modulus).is_err(),
+            "as a card's key"
+        );
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub enum Rejection {
     /// A receipt that names entries never sent, or a head that differs from ours.
     #[error("receipt is inconsistent with our log: {0}")]
     BadReceipt(&'static str),
+    /// The entry's `seen` names no entry this station wrote on the link.
+    #[error("entry names as seen an entry this station never wrote")]
+    UnknownSeen,
     /// Entry time too far in the future.
     #[error("entry time is {ahead_ms} ms ahead of this station's clock")]
     ClockSkew {
@@ -151,6 +154,7 @@ impl Rejection {
             Rejection::Equivocation { .. } => "equivocation",
             Rejection::Fork { .. } => "fork",
             Rejection::BadReceipt(_) => "bad_receipt",
+            Rejection::UnknownSeen => "unknown_seen",
             Rejection::ClockSkew { .. } => "clock_skew",
             Rejection::UnknownFrame(_) => "unknown_frame",
         }

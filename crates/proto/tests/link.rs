@@ -271,6 +271,21 @@ fn alpha_clone(pair: &Pair, written: u64, seed: u8) -> Endpoint {
     clone
 }
 
+/// An endpoint holding Alpha's keys and Alpha's real log with Bravo, but believing it has read
+/// a Bravo entry `seen` that Bravo never wrote: its next entry continues Alpha's chain and
+/// names `seen`.
+fn alpha_clone_seeing(pair: &Pair, seen: EntryId, seed: u8) -> Endpoint {
+    let alpha = &pair.sides[0];
+    let mut clone = Endpoint::new(alpha.identity.clone(), alpha.keyring.clone(), [seed; 32]);
+    let mut snapshot = pair.snapshot(0);
+    snapshot.in_ids = vec![seen];
+    snapshot.in_pending.clear();
+    clone
+        .load_link(pair.sides[1].id(), snapshot)
+        .expect("Alpha's own snapshot");
+    clone
+}
+
 /// The frame `clone` sends for a message written at `now_ms`.
 fn clone_frame(clone: &mut Endpoint, bravo: StationId, now_ms: u64) -> Vec<u8> {
     clone
@@ -287,8 +302,11 @@ fn clone_frame(clone: &mut Endpoint, bravo: StationId, now_ms: u64) -> Vec<u8> {
     link.add_channel(CHANNEL, ChannelKind::Direct);
     link.set_channel_up(now_ms, CHANNEL, true);
     clone.handle_timeout(now_ms);
-    let (_, transmit) = clone.poll_transmit().expect("sent on the channel");
-    transmit.frame.to_vec()
+    // The envelope (a clone that holds peer entries sends its receipt too).
+    std::iter::from_fn(|| clone.poll_transmit())
+        .map(|(_, transmit)| transmit.frame.to_vec())
+        .find(|frame| frame.first() == Some(&TAG_ENVELOPE))
+        .expect("the message sent on the channel")
 }
 
 /// A receipt for Alpha signed by `signer`, claiming `upto` with `head`, addressed to `to`.
@@ -482,6 +500,31 @@ fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
             )
         },
         refused("clock_skew"),
+    );
+    check(
+        "an entry naming as seen an entry Bravo never wrote is refused",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let mut clone = alpha_clone_seeing(pair, EntryId([8; 32]), 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        refused("unknown_seen"),
+    );
+    check(
+        "an entry naming as seen Bravo's own entry is accepted",
+        1,
+        |pair| {
+            let bravo = pair.sides[1].id();
+            let seen = pair.id(bravo, 1);
+            let mut clone = alpha_clone_seeing(pair, seen, 9);
+            clone_frame(&mut clone, bravo, pair.now_ms)
+        },
+        Outcome {
+            result: Ok((FrameKind::Envelope, false)),
+            writes: &["store_peer_entry", "advance_in_head"],
+            alarm: None,
+        },
     );
     check(
         "a receipt covering entries never written is refused",

@@ -108,6 +108,9 @@ impl Incoming {
 
     /// Accepts an envelope from the peer, authenticated by the endpoint: dedupes before
     /// decrypting, then opens, verifies the entry and its place in the chain, and stores it.
+    /// `wrote` tells whether this station wrote an entry: the only ones the peer can have
+    /// seen.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn accept(
         &mut self,
         (link, me, peer): (LinkId, StationId, StationId),
@@ -115,6 +118,7 @@ impl Incoming {
         keyring: &Keyring,
         envelope: &VerifiedEnvelope,
         raw: &[u8],
+        wrote: impl Fn(&EntryId) -> bool,
         fx: &mut Effects,
     ) -> Result<Arrival, Rejection> {
         let envelope = envelope.envelope();
@@ -160,6 +164,12 @@ impl Incoming {
         }
         if entry.entry().seq != seq || entry.entry().link != link {
             return Err(Rejection::HeaderMismatch("seq or link"));
+        }
+        // What the peer had read of our log: nothing, or one of our entries. Anything else
+        // is a statement no transcript could verify (docs/formats.md §8.2, S1).
+        let seen = entry.entry().seen;
+        if seen != EntryId::NONE && !wrote(&seen) {
+            return Err(Rejection::UnknownSeen);
         }
         let ahead_ms = entry.entry().time_ms.saturating_sub(now_ms);
         if ahead_ms > ENTRY_FUTURE_SKEW_MS_MAX {

@@ -389,9 +389,16 @@ impl Link {
         raw: &[u8],
     ) -> Result<Delivery, Rejection> {
         let parties = (self.link_id, self.me.id(), self.peer);
-        let arrival = self
-            .incoming
-            .accept(parties, now_ms, keyring, envelope, raw, &mut self.fx);
+        let outgoing = &self.outgoing;
+        let arrival = self.incoming.accept(
+            parties,
+            now_ms,
+            keyring,
+            envelope,
+            raw,
+            |id| outgoing.wrote(id),
+            &mut self.fx,
+        );
         match arrival {
             Ok(Arrival::Duplicate) => Ok(Delivery::Duplicate),
             Ok(Arrival::New { key }) => {

@@ -90,6 +90,13 @@ impl Outgoing {
         self.ids.len() as u64
     }
 
+    /// Whether this station wrote the entry `id` on this link. Searched from the newest: an
+    /// honest peer names one of our recent entries; one that names none costs one pass over
+    /// the log, and its entry is refused.
+    pub(super) fn wrote(&self, id: &EntryId) -> bool {
+        self.ids.iter().rev().any(|own| own == id)
+    }
+
     /// Unreceipted own entries.
     pub(super) fn depth(&self) -> usize {
         self.outbox.len()

@@ -1,0 +1,355 @@
+//! Transcript export: a self-contained text file that anyone holding it can verify offline,
+//! with nothing but this format and Ed25519/SHA-256/CBOR/COSE implementations.
+//!
+//! One JSON object per line (docs/formats.md §8 is the contract, error texts included):
+//! ```text
+//! {"format":"parley-transcript","version":1,"link":"<hex>","exported_ms":<ms>}
+//! {"card":"<base64 of a signed contact card>"}   two lines: the exporter, then the peer
+//! {"entry":"<base64 of a signed entry>"}          every entry of both logs, lower station id first
+//! {"receipt":"<base64 of a signed receipt>"}      the exporter's receipt, then the peer's (if any)
+//! ```
+//!
+//! The facade holds the file's types; `read` the reading rules (lines, JSON, base64),
+//! `verify` the one-file algorithm, `compare` the agreement of two exports and pinned keys.
+
+mod compare;
+mod read;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::error::DecodeError;
+use crate::id::{EntryId, Fingerprint, LinkId, StationId};
+
+pub use compare::{
+    AgreedLog, Agreement, CompareError, Disagreement, NotPinned, check_pins, compare,
+};
+pub use verify::verify;
+
+/// Format name on the header line.
+pub const TRANSCRIPT_FORMAT: &str = "parley-transcript";
+/// Largest transcript file read, in bytes: a log of two hundred thousand entries at the entry
+/// size limit fits several times over.
+pub const TRANSCRIPT_SIZE_MAX_BYTES: usize = 1024 * 1024 * 1024;
+/// Longest line accepted, in bytes before its `\n` (a base64 entry at the size limit, with
+/// room).
+pub const TRANSCRIPT_LINE_SIZE_MAX_BYTES: usize = 128 * 1024;
+/// Most receipt lines: the exporter's, then the peer's.
+pub const TRANSCRIPT_RECEIPTS_MAX: usize = 2;
+
+/// What an exporter hands in.
+pub struct TranscriptParts<'a> {
+    /// The link.
+    pub link: LinkId,
+    /// Export time (UTC ms); also the `time_ms` of the exporter's receipt.
+    pub exported_ms: u64,
+    /// Signed cards: exporter first, then peer.
+    pub cards: [&'a [u8]; 2],
+    /// Signed entries: every entry of the station with the lower id in seq order, then the
+    /// other station's.
+    pub entries: Vec<Vec<u8>>,
+    /// Signed receipts: the exporter's of the peer's log, then the peer's latest, if any.
+    pub receipts: Vec<Vec<u8>>,
+}
+
+/// Writes a transcript.
+pub fn export(parts: &TranscriptParts<'_>) -> String {
+    assert!(parts.receipts.len() <= TRANSCRIPT_RECEIPTS_MAX);
+    let mut out = format!(
+        "{{\"format\":\"{TRANSCRIPT_FORMAT}\",\"version\":1,\"link\":\"{}\",\"exported_ms\":{}}}\n",
+        hex::encode(parts.link.0),
+        parts.exported_ms
+    );
+    let mut line = |key: &str, bytes: &[u8]| {
+        out.push_str(&format!("{{\"{key}\":\"{}\"}}\n", BASE64.encode(bytes)));
+    };
+    for card in parts.cards {
+        line("card", card);
+    }
+    for entry in &parts.entries {
+        line("entry", entry);
+    }
+    for receipt in &parts.receipts {
+        line("receipt", receipt);
+    }
+    out
+}
+
+/// Where and why verification of one file failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}{}: {fault}", entry.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
+pub struct TranscriptError {
+    /// 1-based line number.
+    pub line: usize,
+    /// The entry concerned, when it is one.
+    pub entry: Option<EntryAt>,
+    /// What is wrong.
+    pub fault: Fault,
+}
+
+/// An entry line named in an error: `entry K`, or `entry K: author NAME seq S` once its
+/// author is known (S is the seq the author's chain needs there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryAt {
+    /// Entry lines counted from the top of the file, 1-based.
+    pub index: usize,
+    /// The author's card name and the seq its chain needs, once known.
+    pub author: Option<(String, u64)>,
+}
+
+impl fmt::Display for EntryAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}", self.index)?;
+        match &self.author {
+            Some((name, seq)) => write!(f, ": author {name} seq {seq}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every way a transcript file fails, one variant per error text of docs/formats.md §8.2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// F1.
+    #[error("the file is {len} bytes, over the limit of {max} bytes")]
+    FileTooLarge {
+        /// The file's length.
+        len: usize,
+        /// [`TRANSCRIPT_SIZE_MAX_BYTES`].
+        max: usize,
+    },
+    /// F2.
+    #[error("the file is empty")]
+    Empty,
+    /// L1.
+    #[error("line is too long")]
+    LineTooLong,
+    /// L2.
+    #[error("line is not UTF-8 text")]
+    NotUtf8,
+    /// H1; the JSON parser's account.
+    #[error("not a transcript header: {0}")]
+    NotHeader(String),
+    /// H2.
+    #[error("unknown format or version")]
+    UnknownFormat,
+    /// H3.
+    #[error("the header's link is not 32 lowercase hex digits")]
+    HeaderLink,
+    /// O1; the JSON parser's account.
+    #[error("not a transcript line: {0}")]
+    NotLine(String),
+    /// O2.
+    #[error("cards must be the two lines after the header")]
+    CardsFirst,
+    /// O3.
+    #[error("entry before both cards")]
+    EntryBeforeCards,
+    /// O4.
+    #[error("entry after a receipt")]
+    EntryAfterReceipt,
+    /// O5.
+    #[error("receipt before both cards")]
+    ReceiptBeforeCards,
+    /// O7.
+    #[error("more than two receipts")]
+    TooManyReceipts,
+    /// O8.
+    #[error("not valid base64")]
+    NotBase64,
+    /// C1.
+    #[error("card: {0}")]
+    Card(DecodeError),
+    /// C2.
+    #[error("both cards are of the same station")]
+    SameStation,
+    /// C3.
+    #[error("the cards do not belong to the link in the header")]
+    CardsNotOfLink,
+    /// E1, E4.
+    #[error("{0}")]
+    Entry(DecodeError),
+    /// E2.
+    #[error("author is neither station of the link")]
+    AuthorUnknown,
+    /// E3.
+    #[error("{name}'s entries must all come before {other}'s (lower station id first)")]
+    AuthorOrder {
+        /// The author of this entry (the lower id).
+        name: String,
+        /// The station whose entries came first.
+        other: String,
+    },
+    /// E5.
+    #[error("entry belongs to another link")]
+    EntryLink,
+    /// E6.
+    #[error("seq is {seq}, the chain needs {needs}")]
+    Seq {
+        /// The entry's seq.
+        seq: u64,
+        /// The seq its author's chain needs.
+        needs: u64,
+    },
+    /// E7.
+    #[error("prev hash does not match the previous entry")]
+    Prev,
+    /// S1.
+    #[error("seen names no entry of {other} in the file")]
+    Seen {
+        /// The other station's name.
+        other: String,
+    },
+    /// P1, P5.
+    #[error("receipt: {0}")]
+    Receipt(DecodeError),
+    /// P2.
+    #[error("receipt signer is neither station")]
+    ReceiptSigner,
+    /// P3.
+    #[error("the first receipt must be the exporter's ({name}), it is signed by {other}")]
+    FirstReceipt {
+        /// The exporter.
+        name: String,
+        /// The signer.
+        other: String,
+    },
+    /// P4.
+    #[error("the second receipt must be the peer's ({name}), it is signed by {other}")]
+    SecondReceipt {
+        /// The peer.
+        name: String,
+        /// The signer.
+        other: String,
+    },
+    /// P6.
+    #[error("receipt is not for this link")]
+    ReceiptLink,
+    /// P7.
+    #[error("receipt names an unknown station")]
+    ReceiptTo,
+    /// P8.
+    #[error(
+        "receipt does not match the receipted log: it covers {upto} entries of {name}, the file holds {len}"
+    )]
+    ReceiptUpto {
+        /// The receipted station.
+        name: String,
+        /// The receipt's `upto`.
+        upto: u64,
+        /// Entries of that station in the file.
+        len: u64,
+    },
+    /// P9.
+    #[error("receipt does not match the receipted log: its head is not {name}'s entry {upto}")]
+    ReceiptHead {
+        /// The receipted station.
+        name: String,
+        /// The receipt's `upto`.
+        upto: u64,
+    },
+    /// P10.
+    #[error(
+        "receipt does not match the receipted log: it lists {name}'s seq {seq}, the file holds {len}"
+    )]
+    ReceiptExtra {
+        /// The receipted station.
+        name: String,
+        /// The seq listed in `extra`.
+        seq: u64,
+        /// Entries of that station in the file.
+        len: u64,
+    },
+    /// P11.
+    #[error("the exporter's receipt covers {upto} of {name}'s {len} entries, not all")]
+    ExporterReceiptPartial {
+        /// The peer.
+        name: String,
+        /// The receipt's `upto`.
+        upto: u64,
+        /// The peer's entries in the file.
+        len: u64,
+    },
+    /// P12.
+    #[error("the exporter's receipt is dated {time_ms}, the header says {exported_ms}")]
+    ExporterReceiptTime {
+        /// The receipt's `time_ms`.
+        time_ms: u64,
+        /// The header's `exported_ms`.
+        exported_ms: u64,
+    },
+    /// Z1.
+    #[error("the two cards are missing")]
+    CardsMissing,
+    /// Z2.
+    #[error("the exporter's receipt is missing")]
+    ExporterReceiptMissing,
+}
+
+/// One station's part of a verified transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationLog {
+    /// Its identity key.
+    pub identity: StationId,
+    /// Name from its card, as signed (untrusted text: escape it before display).
+    pub name: String,
+    /// Its signed card as the file holds it.
+    pub card: Vec<u8>,
+    /// Ids of its entries in the file, in seq order.
+    pub ids: Vec<EntryId>,
+    /// How far the other station's receipt in the file covers this log, if there is one.
+    pub receipted_upto: Option<u64>,
+}
+
+impl StationLog {
+    /// Entries of its log in the file.
+    pub fn entries(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// Id of its last entry in the file ([`EntryId::NONE`] if none).
+    pub fn head(&self) -> EntryId {
+        self.ids.last().copied().unwrap_or(EntryId::NONE)
+    }
+
+    /// Its fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint()
+    }
+}
+
+/// A verified transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTranscript {
+    /// The link.
+    pub link: LinkId,
+    /// Export time, as the exporter signed it in its receipt.
+    pub exported_ms: u64,
+    /// The exporter (card 1, signer of receipt 1), then the peer.
+    pub stations: [StationLog; 2],
+}
+
+impl VerifiedTranscript {
+    /// The exporter.
+    pub fn exporter(&self) -> &StationLog {
+        &self.stations[0]
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> &StationLog {
+        &self.stations[1]
+    }
+
+    /// The exporter's entries the peer acknowledged in the file (its receipt's `upto`, 0
+    /// without one): the exporter's log is proven complete up to here and no further.
+    pub fn exporter_acknowledged(&self) -> u64 {
+        self.exporter().receipted_upto.unwrap_or(0)
+    }
+}

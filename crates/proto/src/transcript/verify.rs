@@ -1,0 +1,310 @@
+//! Verification of one transcript file: docs/formats.md §8.2, check by check in its order.
+
+use std::collections::BTreeSet;
+
+use super::read::{self, Header, Kind};
+use super::{
+    EntryAt, Fault, StationLog, TRANSCRIPT_RECEIPTS_MAX, TRANSCRIPT_SIZE_MAX_BYTES,
+    TranscriptError, VerifiedTranscript,
+};
+use crate::card::ContactCard;
+use crate::entry::SignedEntry;
+use crate::id::{EntryId, LinkId, StationId};
+use crate::receipt::Receipt;
+
+/// Verifies every signature, chain link, `seen` and receipt of a transcript, and that its
+/// parts are where they belong. Stops at the first fault and names it.
+pub fn verify(input: &[u8]) -> Result<VerifiedTranscript, TranscriptError> {
+    verify_within(input, TRANSCRIPT_SIZE_MAX_BYTES)
+}
+
+/// [`verify`] with the file size limit handed in, so tests can reach both sides of it.
+pub(super) fn verify_within(
+    input: &[u8],
+    size_max_bytes: usize,
+) -> Result<VerifiedTranscript, TranscriptError> {
+    let at = |line: usize, fault: Fault| TranscriptError {
+        line,
+        entry: None,
+        fault,
+    };
+    if input.len() > size_max_bytes {
+        let (len, max) = (input.len(), size_max_bytes);
+        return Err(at(1, Fault::FileTooLarge { len, max }));
+    }
+    let mut lines = read::lines(input);
+    let (_, first) = lines.next().ok_or_else(|| at(1, Fault::Empty))?;
+    let header = read::text(first)
+        .and_then(read::header)
+        .map_err(|fault| at(1, fault))?;
+    let mut file = File::new(header);
+    let mut last = 1;
+    for (number, raw) in lines {
+        last = number;
+        file.line(number, raw)?;
+    }
+    file.finish(last)
+}
+
+/// A station as read so far.
+struct Station {
+    identity: StationId,
+    name: String,
+    card: Vec<u8>,
+    ids: Vec<EntryId>,
+    receipted_upto: Option<u64>,
+}
+
+/// An entry kept for the `seen` check at the end of the entries.
+struct Seen {
+    line: usize,
+    index: usize,
+    author: usize,
+    seq: u64,
+    seen: EntryId,
+}
+
+/// The file as read so far.
+struct File {
+    header: Header,
+    /// Card 1 (the exporter), then card 2.
+    stations: Vec<Station>,
+    /// Card slot of the author of the last entry.
+    last_author: Option<usize>,
+    entries: usize,
+    seen: Vec<Seen>,
+    receipts: usize,
+}
+
+impl File {
+    fn new(header: Header) -> Self {
+        Self {
+            header,
+            stations: Vec::new(),
+            last_author: None,
+            entries: 0,
+            seen: Vec::new(),
+            receipts: 0,
+        }
+    }
+
+    /// Every later line: L1, L2, O1–O8, then the object's own checks.
+    fn line(&mut self, number: usize, raw: &[u8]) -> Result<(), TranscriptError> {
+        let at = |fault| TranscriptError {
+            line: number,
+            entry: None,
+            fault,
+        };
+        let (kind, value) = read::text(raw).and_then(read::object).map_err(at)?;
+        let both_cards = self.stations.len() == 2;
+        match kind {
+            Kind::Card if both_cards || self.entries > 0 || self.receipts > 0 => {
+                return Err(at(Fault::CardsFirst));
+            }
+            Kind::Entry if !both_cards => return Err(at(Fault::EntryBeforeCards)),
+            Kind::Entry if self.receipts > 0 => return Err(at(Fault::EntryAfterReceipt)),
+            Kind::Receipt if !both_cards => return Err(at(Fault::ReceiptBeforeCards)),
+            Kind::Receipt if self.receipts == 0 => self.check_seen()?,
+            Kind::Receipt if self.receipts == TRANSCRIPT_RECEIPTS_MAX => {
+                return Err(at(Fault::TooManyReceipts));
+            }
+            _ => {}
+        }
+        if kind == Kind::Entry {
+            // Counted before anything can fail, so the label names this line.
+            self.entries += 1;
+        }
+        let bytes = read::base64(&value).map_err(at)?;
+        match kind {
+            Kind::Card => self.card(bytes).map_err(at),
+            Kind::Entry => self.entry(number, &bytes),
+            Kind::Receipt => self.receipt(&bytes).map_err(at),
+        }
+    }
+
+    fn link(&self) -> LinkId {
+        self.header.link
+    }
+
+    fn slot(&self, id: &StationId) -> Option<usize> {
+        self.stations.iter().position(|s| s.identity == *id)
+    }
+
+    /// C1–C3.
+    fn card(&mut self, bytes: Vec<u8>) -> Result<(), Fault> {
+        let card = ContactCard::decode_verified(&bytes).map_err(Fault::Card)?;
+        if self.slot(&card.identity).is_some() {
+            return Err(Fault::SameStation);
+        }
+        self.stations.push(Station {
+            identity: card.identity,
+            name: card.name,
+            card: bytes,
+            ids: Vec::new(),
+            receipted_upto: None,
+        });
+        if let [first, second] = &self.stations[..]
+            && LinkId::between(&first.identity, &second.identity) != self.link()
+        {
+            return Err(Fault::CardsNotOfLink);
+        }
+        Ok(())
+    }
+
+    /// E1–E7.
+    fn entry(&mut self, number: usize, bytes: &[u8]) -> Result<(), TranscriptError> {
+        let mut entry_at = EntryAt {
+            index: self.entries,
+            author: None,
+        };
+        let fail = |entry_at: &EntryAt, fault| TranscriptError {
+            line: number,
+            entry: Some(entry_at.clone()),
+            fault,
+        };
+        let author =
+            SignedEntry::author_unverified(bytes).map_err(|e| fail(&entry_at, Fault::Entry(e)))?;
+        let slot = self
+            .slot(&author)
+            .ok_or_else(|| fail(&entry_at, Fault::AuthorUnknown))?;
+        let needs = self.stations[slot].ids.len() as u64 + 1;
+        entry_at.author = Some((self.stations[slot].name.clone(), needs));
+        if let Some(last) = self.last_author
+            && self.stations[last].identity > author
+        {
+            let name = self.stations[slot].name.clone();
+            let other = self.stations[last].name.clone();
+            return Err(fail(&entry_at, Fault::AuthorOrder { name, other }));
+        }
+        let signed = SignedEntry::decode_verified(bytes, &author)
+            .map_err(|e| fail(&entry_at, Fault::Entry(e)))?;
+        let entry = signed.entry();
+        if entry.link != self.link() {
+            return Err(fail(&entry_at, Fault::EntryLink));
+        }
+        if entry.seq != needs {
+            let seq = entry.seq;
+            return Err(fail(&entry_at, Fault::Seq { seq, needs }));
+        }
+        let log = &mut self.stations[slot].ids;
+        if entry.prev != log.last().copied().unwrap_or(EntryId::NONE) {
+            return Err(fail(&entry_at, Fault::Prev));
+        }
+        log.push(signed.id());
+        self.last_author = Some(slot);
+        self.seen.push(Seen {
+            line: number,
+            index: self.entries,
+            author: slot,
+            seq: needs,
+            seen: entry.seen,
+        });
+        Ok(())
+    }
+
+    /// S1, once, at the end of the entries.
+    fn check_seen(&mut self) -> Result<(), TranscriptError> {
+        let sets: Vec<BTreeSet<EntryId>> = self
+            .stations
+            .iter()
+            .map(|s| s.ids.iter().copied().collect())
+            .collect();
+        for seen in std::mem::take(&mut self.seen) {
+            let other = 1 - seen.author;
+            if seen.seen != EntryId::NONE && !sets[other].contains(&seen.seen) {
+                let author = &self.stations[seen.author];
+                return Err(TranscriptError {
+                    line: seen.line,
+                    entry: Some(EntryAt {
+                        index: seen.index,
+                        author: Some((author.name.clone(), seen.seq)),
+                    }),
+                    fault: Fault::Seen {
+                        other: self.stations[other].name.clone(),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// P1–P12.
+    fn receipt(&mut self, bytes: &[u8]) -> Result<(), Fault> {
+        self.receipts += 1;
+        let signer = Receipt::peek_from(bytes).map_err(Fault::Receipt)?;
+        let signer_slot = self.slot(&signer).ok_or(Fault::ReceiptSigner)?;
+        let expected = self.receipts - 1;
+        if signer_slot != expected {
+            let name = self.stations[expected].name.clone();
+            let other = self.stations[signer_slot].name.clone();
+            return Err(match self.receipts {
+                1 => Fault::FirstReceipt { name, other },
+                _ => Fault::SecondReceipt { name, other },
+            });
+        }
+        let receipt = Receipt::decode_verified(bytes, &signer).map_err(Fault::Receipt)?;
+        if receipt.link != self.link() || receipt.to == receipt.from {
+            return Err(Fault::ReceiptLink);
+        }
+        let to = self.slot(&receipt.to).ok_or(Fault::ReceiptTo)?;
+        let station = &mut self.stations[to];
+        let (name, len) = (station.name.clone(), station.ids.len() as u64);
+        let upto = receipt.upto;
+        if upto > len {
+            return Err(Fault::ReceiptUpto { name, upto, len });
+        }
+        if upto > 0 && station.ids[upto as usize - 1] != receipt.head {
+            return Err(Fault::ReceiptHead { name, upto });
+        }
+        if let Some(&seq) = receipt.extra.iter().find(|seq| **seq > len) {
+            return Err(Fault::ReceiptExtra { name, seq, len });
+        }
+        if self.receipts == 1 {
+            if upto != len {
+                return Err(Fault::ExporterReceiptPartial { name, upto, len });
+            }
+            let exported_ms = self.header.exported_ms;
+            if receipt.time_ms != exported_ms {
+                let time_ms = receipt.time_ms;
+                return Err(Fault::ExporterReceiptTime {
+                    time_ms,
+                    exported_ms,
+                });
+            }
+        }
+        station.receipted_upto = Some(upto);
+        Ok(())
+    }
+
+    /// Z1, S1, Z2.
+    fn finish(mut self, last: usize) -> Result<VerifiedTranscript, TranscriptError> {
+        let at = |fault| TranscriptError {
+            line: last,
+            entry: None,
+            fault,
+        };
+        if self.stations.len() < 2 {
+            return Err(at(Fault::CardsMissing));
+        }
+        if self.receipts == 0 {
+            self.check_seen()?;
+            return Err(at(Fault::ExporterReceiptMissing));
+        }
+        let stations: Vec<StationLog> = self
+            .stations
+            .into_iter()
+            .map(|s| StationLog {
+                identity: s.identity,
+                name: s.name,
+                card: s.card,
+                ids: s.ids,
+                receipted_upto: s.receipted_upto,
+            })
+            .collect();
+        Ok(VerifiedTranscript {
+            link: self.header.link,
+            exported_ms: self.header.exported_ms,
+            stations: stations.try_into().expect("a third card is refused (O2)"),
+        })
+    }
+}
