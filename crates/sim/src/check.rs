@@ -90,9 +90,191 @@ pub(crate) fn final_state(world: &World) -> Outcome {
     check_views(world, &views)
 }
 
-/// Checks both directions on `views`.
+/// Checks both directions on `views`, then the watch's record of each station.
 pub(crate) fn check_views(world: &World, views: &[View; 2]) -> Outcome {
-    (0..2).try_for_each(|i| direction(world, views, i))
+    (0..2).try_for_each(|i| direction(world, views, i))?;
+    if world.config.watch {
+        (0..2).try_for_each(|i| watch(world, i))?;
+    }
+    Ok(())
+}
+
+/// What station `i`'s store says of the watch on its link.
+struct WatchRecord {
+    /// Own messages and tests: the entry.
+    own: Vec<SignedEntry>,
+    /// The peer's messages and tests, with when they arrived.
+    peer: Vec<(SignedEntry, u64)>,
+    /// Answers by id answered: (whether by this station, when written, when stored here).
+    answers: BTreeMap<(bool, EntryId), (u64, u64)>,
+    /// Own overdue entries, by id they name.
+    overdue: BTreeMap<EntryId, u64>,
+    /// Every alarm: kind, subject.
+    alarms: Vec<(parley_store::AlarmKind, String, u64)>,
+}
+
+fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
+    let (station, peer) = (&world.stations[i], world.peer_id(i));
+    let me = station.identity.id();
+    let record = station
+        .store
+        .link_record(&peer)
+        .map_err(|e| e.to_string())?;
+    let mut watch = WatchRecord {
+        own: Vec::new(),
+        peer: Vec::new(),
+        answers: BTreeMap::new(),
+        overdue: BTreeMap::new(),
+        alarms: Vec::new(),
+    };
+    for kept in record.entries {
+        let entry = kept.entry.entry();
+        let mine = entry.author == me;
+        match &entry.body {
+            Body::Message { .. } | Body::Test { .. } if mine => watch.own.push(kept.entry.clone()),
+            Body::Message { .. } | Body::Test { .. } => {
+                watch
+                    .peer
+                    .push((kept.entry.clone(), kept.received_ms.unwrap_or(0)));
+            }
+            Body::Understood { of, .. } | Body::Clarify { of, .. } => {
+                let stored_ms = kept.received_ms.unwrap_or(entry.time_ms);
+                watch
+                    .answers
+                    .entry((mine, *of))
+                    .or_insert((entry.time_ms, stored_ms));
+            }
+            Body::Overdue { of, .. } if mine => *watch.overdue.entry(*of).or_default() += 1,
+            _ => {}
+        }
+    }
+    watch.alarms = station
+        .store
+        .alarms(true)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|alarm| (alarm.kind, alarm.subject, alarm.id))
+        .collect();
+    Ok(watch)
+}
+
+/// Whether something that came at `at_ms` beat `due_ms`: `None` when they are equal (the
+/// watch may have run either first).
+fn in_time(at_ms: Option<u64>, due_ms: u64) -> Option<bool> {
+    match at_ms {
+        Some(at) if at == due_ms => None,
+        Some(at) => Some(at < due_ms),
+        None => Some(false),
+    }
+}
+
+/// The watch's invariants for station `i`: every message and test is answered before its
+/// deadline, or has exactly one overdue entry and one alarm; nothing answered in time is
+/// alarmed; the receiver is alarmed exactly when it answered late; every expected-test alarm
+/// is for a test that did not come; every alarm the core announced is durable.
+fn watch(world: &World, i: usize) -> Outcome {
+    use parley_store::AlarmKind;
+    let name = NAMES[i];
+    let station = &world.stations[i];
+    let record = watch_record(world, i)?;
+    let objectives = &station.config().objectives;
+    let alarms_of = |kind: AlarmKind, subject: &str| {
+        record
+            .alarms
+            .iter()
+            .filter(|(k, s, _)| *k == kind && s == subject)
+            .count()
+    };
+    for entry in &record.own {
+        let fields = entry.entry();
+        let (kind, due_ms) = match fields.body {
+            Body::Test {
+                answer_within_ms, ..
+            } => (AlarmKind::TestMissed, fields.time_ms + answer_within_ms),
+            _ => (
+                AlarmKind::UnderstoodOverdue,
+                fields.time_ms + objectives.of(fields.precedence).understood_s * 1_000,
+            ),
+        };
+        let id = entry.id();
+        let answered = record
+            .answers
+            .get(&(false, id))
+            .map(|(_, stored_ms)| *stored_ms);
+        let (overdue, alarms) = (
+            record.overdue.get(&id).copied().unwrap_or(0),
+            alarms_of(kind, &id.to_string()),
+        );
+        let expected = match in_time(answered, due_ms) {
+            Some(true) => overdue == 0 && alarms == 0,
+            Some(false) => overdue == 1 && alarms == 1,
+            None => overdue == alarms as u64 && overdue <= 1,
+        };
+        if !expected {
+            return Err(format!(
+                "{name}: seq {} due at {due_ms}, answer stored at {answered:?}: {overdue} overdue \
+                 entries and {alarms} {kind} alarms",
+                fields.seq
+            ));
+        }
+    }
+    for (entry, _) in &record.peer {
+        let fields = entry.entry();
+        if !matches!(fields.body, Body::Message { .. }) {
+            continue;
+        }
+        let id = entry.id();
+        let due_ms = fields.time_ms + objectives.of(fields.precedence).understood_s * 1_000;
+        let answered = record
+            .answers
+            .get(&(true, id))
+            .map(|(written_ms, _)| *written_ms);
+        let alarms = alarms_of(AlarmKind::UnderstoodOverdue, &id.to_string());
+        let expected = match in_time(answered, due_ms) {
+            Some(true) => alarms == 0,
+            Some(false) => alarms == 1,
+            None => alarms <= 1,
+        };
+        if !expected {
+            return Err(format!(
+                "{name}: the peer's seq {} due at {due_ms}, answered here at {answered:?}: \
+                 {alarms} understood_overdue alarms",
+                fields.seq
+            ));
+        }
+    }
+    // An expected test is alarmed only when no test of the peer's came in time.
+    for (kind, subject, _) in &record.alarms {
+        if *kind != AlarmKind::ExpectedTestNotReceived {
+            continue;
+        }
+        let due_ms: u64 = subject
+            .parse()
+            .map_err(|_| format!("{name}: subject {subject:?}"))?;
+        let came = record.peer.iter().any(|(entry, received_ms)| {
+            matches!(entry.entry().body, Body::Test { .. })
+                && entry.entry().time_ms >= due_ms
+                && *received_ms < due_ms + crate::world::TEST_ANSWER_WITHIN_MS
+        });
+        if came {
+            return Err(format!(
+                "{name}: the test due at {due_ms} came in time, yet was alarmed as not received"
+            ));
+        }
+    }
+    // Every alarm the core announced is in the store, as announced: durable across crashes.
+    for (id, kind, subject) in &station.raised {
+        if !record
+            .alarms
+            .iter()
+            .any(|(k, s, i)| i == id && k == kind && s == subject)
+        {
+            return Err(format!(
+                "{name}: alarm {id} ({kind} {subject}) was announced, not kept"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Station `i` as author, its peer as holder.
@@ -277,6 +459,49 @@ mod tests {
         check(
             |_, v| v[0].snapshot.peer_receipt_upto -= 1,
             "memory differs from its store",
+        );
+        check(
+            |w, _| {
+                let alarm = (
+                    u64::MAX,
+                    parley_store::AlarmKind::ChannelDown,
+                    "nowhere".into(),
+                );
+                w.stations[0].raised.push(alarm);
+            },
+            "was announced, not kept",
+        );
+        // An alarm for a message answered in time.
+        check(
+            |w, _| {
+                let record = watch_record(w, 0).expect("reads");
+                let answered = record
+                    .own
+                    .iter()
+                    .find(|entry| {
+                        matches!(entry.entry().body, Body::Message { .. })
+                            && !record.overdue.contains_key(&entry.id())
+                    })
+                    .expect("a message answered in time");
+                let alarm = parley_store::AlarmRow {
+                    id: 1_000_000,
+                    kind: parley_store::AlarmKind::UnderstoodOverdue,
+                    peer: w.peer_id(0),
+                    subject: answered.id().to_string(),
+                    detail: "forged".into(),
+                    level: 1,
+                    raised_ms: 1,
+                    escalated_ms: None,
+                    acknowledged: None,
+                    cleared_ms: None,
+                };
+                let raise = parley_store::AdminOp::RaiseAlarm(alarm);
+                w.stations[0]
+                    .store
+                    .commit_batch(&[raise], &[])
+                    .expect("stores");
+            },
+            "understood_overdue alarms",
         );
     }
 }

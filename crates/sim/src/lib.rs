@@ -1,8 +1,12 @@
 //! parley's deterministic simulation: two stations — each the production station core
 //! (`parley_station::core::Station`) over the production store (`parley_store::Store`, in
 //! memory) — over a simulated network: loss, duplication, reordering, delay and partitions on a
-//! direct and a relay channel; crashes that lose whatever was not committed; and an adversary
-//! that injects tampered, forged and replayed frames. The simulator copies no production
+//! direct and a relay channel; crashes that lose whatever was not committed; an adversary
+//! that injects tampered, forged and replayed frames; and the watch: short time objectives,
+//! operators who answer each message after a random delay (understood or a question, some
+//! never), and scheduled tests that a partition or a crash makes missed. At quiescence every
+//! message and test was answered in time or carries exactly one overdue entry and one alarm,
+//! receivers are alarmed exactly when they answered late, and every alarm announced is kept. The simulator copies no production
 //! logic: pairing, sending, health, commit-before-answer and commit-before-transmit are the
 //! station's own.
 //!
@@ -50,6 +54,9 @@ pub struct SimConfig {
     pub large_text_per_mille: u64,
     /// How long after healing the run may take to have every message receipted, simulated ms.
     pub quiescence_ms_max: u64,
+    /// Whether the watch is exercised: short time objectives, operators who answer each
+    /// message after a random delay (or never), and scheduled tests from A to B.
+    pub watch: bool,
     /// Fault injection for the simulation's own tests: station A's disk silently drops one
     /// committed `AppendOwn`. A run with it set must fail; it proves the checker can.
     pub lossy_disk: bool,
@@ -73,6 +80,7 @@ impl Default for SimConfig {
             attacks: true,
             large_text_per_mille: 20,
             quiescence_ms_max: 24 * 3_600_000,
+            watch: true,
             lossy_disk: false,
             answer_before_commit: false,
         }
@@ -110,6 +118,14 @@ pub struct SimReport {
     pub events: u64,
     /// Simulated time from pairing to quiescence, in milliseconds.
     pub simulated_ms: u64,
+    /// Messages answered by an operator (understood or clarify), both stations.
+    pub answers: u64,
+    /// Alarms raised, both stations, all kinds.
+    pub alarms_raised: u64,
+    /// Scheduled tests not answered in time (`test_missed` alarms).
+    pub tests_missed: u64,
+    /// Scheduled tests expected and not received (`expected_test_not_received` alarms).
+    pub tests_not_received: u64,
 }
 
 /// A run that broke an invariant (or in which the protocol core panicked).

@@ -18,13 +18,16 @@ mod adversary;
 use parley_channels::{Signal, Via};
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
 use parley_proto::seal::EpochSecret;
-use parley_proto::{ChannelKind, ContactCard, EntryId, Identity, Precedence, StationId, StoreOp};
+use parley_proto::{
+    ChannelKind, ContactCard, EntryId, Identity, Precedence, StationId, StoreOp, TestAnswer,
+};
 use parley_station::api::{AlarmEvent, Event as StationEvent, Reply};
 use parley_station::core::{
     Command, Commit, Fault, Input, Mode, Output, RequestId, Station as Core, Transmit,
 };
 use parley_station::home::Config;
 use parley_station::node::load;
+use parley_station::watch_config::TestConfig;
 use parley_store::{AlarmKind, Store};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -69,6 +72,18 @@ const EVENTS_MAX: u64 = 5_000_000;
 /// The lowest own seq station A's lossy disk drops (the second message at the earliest; seq 1
 /// announces the key): the first entry from it on in a commit the station acknowledges.
 const LOSSY_DISK_SEQ: u64 = 3;
+/// Longest an operator takes to answer a message, in milliseconds (some answer after the
+/// deadline).
+const ANSWER_DELAY_MS_MAX: u64 = 60_000;
+/// Chance that an operator never answers a message, per mille.
+const NEVER_ANSWERED_PER_MILLE: u64 = 100;
+/// Chance that an operator answers with a question rather than understood, per mille.
+const CLARIFY_PER_MILLE: u64 = 100;
+/// Station A's scheduled tests to B: every so often, answered by B's station within so long,
+/// in milliseconds.
+const TEST_EVERY_MS: u64 = 15_000;
+pub(crate) const TEST_ANSWER_WITHIN_MS: u64 = 5_000;
+
 /// The simulated relay's URL, as both stations store it.
 const RELAY_URL: &str = "https://relay.sim:7400";
 
@@ -125,6 +140,12 @@ enum Event {
         channel: usize,
     },
     Attack,
+    /// Station `station`'s operator answers the peer's message `id`.
+    Answer {
+        station: usize,
+        id: EntryId,
+        clarify: bool,
+    },
 }
 
 /// A message `send` accepted.
@@ -151,6 +172,13 @@ struct Draft {
     text: String,
 }
 
+impl Station {
+    /// The station's configuration.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
 pub(crate) struct Station {
     pub identity: Identity,
     /// The station's epoch public key (what peers seal to).
@@ -175,6 +203,10 @@ pub(crate) struct Station {
     asked: Option<RequestId>,
     next_request: u64,
     pub accepted: Vec<Accepted>,
+    /// Answers asked of the core and not yet answered: the message, and whether a question.
+    answering: BTreeMap<RequestId, (EntryId, bool)>,
+    /// Alarms the core announced raised: id, kind and subject (each must be durable).
+    pub raised: Vec<(u64, AlarmKind, String)>,
 }
 
 struct Channel {
@@ -209,6 +241,8 @@ pub(crate) struct World<'c> {
     pub(crate) mallory: Identity,
     pub(crate) replay_pool: Vec<(usize, Arc<[u8]>)>,
     lossy_disk_dropped: bool,
+    /// Operators' answers scheduled or asked and not yet acknowledged.
+    answers_pending: u64,
     pub report: SimReport,
 }
 
@@ -278,6 +312,8 @@ impl<'c> World<'c> {
                 asked: None,
                 next_request: 0,
                 accepted: Vec::new(),
+                answering: BTreeMap::new(),
+                raised: Vec::new(),
             });
         }
         let mallory = Identity::from_secret(&dice.seed());
@@ -311,10 +347,14 @@ impl<'c> World<'c> {
             mallory,
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
+            answers_pending: 0,
             report: SimReport::default(),
         };
         for i in 0..2 {
             world.set_up(i, &relay_card)?;
+        }
+        if config.watch {
+            world.configure_watch()?;
         }
         Ok(world)
     }
@@ -345,6 +385,40 @@ impl<'c> World<'c> {
             core.inject_fault(Fault::AnswerBeforeCommit);
         }
         self.announce_channels(i);
+        Ok(())
+    }
+
+    /// Short objectives on both stations and A's tests to B, as an administrator sets them
+    /// after pairing; both stations restart on the new configuration.
+    fn configure_watch(&mut self) -> Outcome {
+        for (i, name) in NAMES.iter().enumerate() {
+            let config = &mut self.stations[i].config;
+            for (objective, (receipt_s, understood_s)) in [
+                (&mut config.objectives.flash, (5, 20)),
+                (&mut config.objectives.immediate, (10, 30)),
+                (&mut config.objectives.priority, (15, 45)),
+                (&mut config.objectives.routine, (20, 60)),
+            ] {
+                objective.receipt_s = receipt_s;
+                objective.understood_s = understood_s;
+            }
+            config.alarms.escalate_after_s = 30;
+            config.alarms.channel_down_after_s = 20;
+            if i == 0 {
+                config.tests = vec![TestConfig {
+                    peer: NAMES[1].into(),
+                    at: Vec::new(),
+                    every_s: Some(TEST_EVERY_MS / 1_000),
+                    answer: TestAnswer::Machine,
+                    answer_within_s: TEST_ANSWER_WITHIN_MS / 1_000,
+                }];
+            }
+            config
+                .check()
+                .map_err(|e| format!("{name} configuration: {e}"))?;
+            self.stations[i].core = None;
+            self.restart(i)?;
+        }
         Ok(())
     }
 
@@ -470,6 +544,11 @@ impl<'c> World<'c> {
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),
+            Event::Answer {
+                station,
+                id,
+                clarify,
+            } => self.answer(station, id, clarify),
         }
     }
 
@@ -525,6 +604,49 @@ impl<'c> World<'c> {
         self.after_input(i)
     }
 
+    /// An operator answers: through the core's command, as at a real station. A crashed
+    /// station's operator waits for it to come back.
+    fn answer(&mut self, i: usize, id: EntryId, clarify: bool) -> Outcome {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let Some(core) = station.core.as_mut() else {
+            self.push(
+                SEND_RETRY_MS,
+                Event::Answer {
+                    station: i,
+                    id,
+                    clarify,
+                },
+            );
+            return Ok(());
+        };
+        station.next_request += 1;
+        let request = RequestId(station.next_request);
+        station.answering.insert(request, (id, clarify));
+        let (id_text, operator) = (id.to_string(), format!("operator {}", NAMES[i]));
+        let command = if clarify {
+            Command::Clarify {
+                id: id_text,
+                question: "which unit?".into(),
+                operator,
+            }
+        } else {
+            Command::Understood {
+                id: id_text,
+                restatement: None,
+                operator,
+            }
+        };
+        core.handle(
+            now_ms,
+            Input::Command {
+                id: request,
+                command,
+            },
+        );
+        self.after_input(i)
+    }
+
     fn draft(&mut self) -> Draft {
         // One-, two- and three-byte characters, so the text limit is met in UTF-8 bytes.
         const ALPHABET: [char; 8] = ['a', 'e', 'n', 't', ' ', '.', 'ж', '€'];
@@ -555,6 +677,8 @@ impl<'c> World<'c> {
             self.report.frames_dropped += u64::from(attack.is_none());
             return Ok(());
         };
+        // Duties already due run first (as `handle` would), so what follows is the frame's.
+        core.catch_up(now_ms);
         let before = link_view(core, &peer);
         let rejected_before = rejections(core, &peer);
         core.handle(
@@ -613,6 +737,20 @@ impl<'c> World<'c> {
                 return Ok(());
             };
             match output {
+                Output::Reply { id, result } if station.answering.contains_key(&id) => {
+                    let (of, _) = station.answering.remove(&id).expect("checked");
+                    match result {
+                        Ok(Reply::Answered(_)) => self.report.answers += 1,
+                        // The answer was durable before a crash swallowed its reply.
+                        Err(error) if error.message.contains("already") => {}
+                        other => {
+                            return Err(format!(
+                                "{name}'s operator could not answer {of}: {other:?}"
+                            ));
+                        }
+                    }
+                    self.answers_pending -= 1;
+                }
                 Output::Reply { id, result } => {
                     if station.asked != Some(id) {
                         continue;
@@ -655,6 +793,32 @@ impl<'c> World<'c> {
                         ));
                     }
                     station.delivered_head = upto;
+                }
+                Output::Event(StationEvent::MessageStored { id, .. }) if self.config.watch => {
+                    if !self.dice.chance(NEVER_ANSWERED_PER_MILLE) {
+                        let delay_ms = self.dice.below(ANSWER_DELAY_MS_MAX + 1);
+                        let clarify = self.dice.chance(CLARIFY_PER_MILLE);
+                        self.answers_pending += 1;
+                        self.push(
+                            delay_ms,
+                            Event::Answer {
+                                station: i,
+                                id,
+                                clarify,
+                            },
+                        );
+                    }
+                }
+                Output::Event(StationEvent::Alarm { change, alarm })
+                    if change == AlarmEvent::Raised && !accuses(alarm.kind) =>
+                {
+                    self.report.alarms_raised += 1;
+                    match alarm.kind {
+                        AlarmKind::TestMissed => self.report.tests_missed += 1,
+                        AlarmKind::ExpectedTestNotReceived => self.report.tests_not_received += 1,
+                        _ => {}
+                    }
+                    station.raised.push((alarm.id, alarm.kind, alarm.subject));
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
                     if change == AlarmEvent::Raised && accuses(alarm.kind) =>
@@ -898,9 +1062,23 @@ impl<'c> World<'c> {
         let station = &mut self.stations[i];
         station.incarnation += 1;
         station.wake_at = None;
+        let asked: Vec<(EntryId, bool)> = std::mem::take(&mut station.answering)
+            .into_values()
+            .collect();
         self.report.crashes += 1;
         let downtime_ms = self.dice.between(DOWNTIME_MS);
         self.push(downtime_ms, Event::Restart { station: i });
+        // The operator asks again whatever the crash swallowed.
+        for (id, clarify) in asked {
+            self.push(
+                downtime_ms + SEND_RETRY_MS,
+                Event::Answer {
+                    station: i,
+                    id,
+                    clarify,
+                },
+            );
+        }
         if lost_send {
             self.push(downtime_ms, Event::Send { station: i });
         }
@@ -1032,6 +1210,8 @@ impl<'c> World<'c> {
                 .link(&station.identity.id())
                 .expect("paired");
             station.commit.is_none()
+                && self.answers_pending == 0
+                && core.deadlines_pending() == 0
                 && core.uncommitted_writes() == 0
                 && link.outbox_depth() == 0
                 && peer_link.in_head() == link.out_seq()

@@ -67,7 +67,8 @@ fn every_seed_keeps_every_invariant() {
     eprintln!(
         "{} seeds: {} messages, {} frames sent, {} dropped, {} duplicated, {} crashes \
          ({} commits lost, {} durable but unacknowledged), {} partitions, {} attacks \
-         ({} rejected), {} simulated s",
+         ({} rejected), {} simulated s; {} answers, {} alarms ({} tests missed, {} tests not \
+         received)",
         reports.len(),
         total(|r| r.messages_accepted),
         total(|r| r.frames_sent),
@@ -80,6 +81,10 @@ fn every_seed_keeps_every_invariant() {
         total(|r| r.attacks),
         total(|r| r.attacks_rejected),
         total(|r| r.simulated_ms) / 1000,
+        total(|r| r.answers),
+        total(|r| r.alarms_raised),
+        total(|r| r.tests_missed),
+        total(|r| r.tests_not_received),
     );
 }
 
@@ -113,6 +118,13 @@ fn the_faults_are_exercised() {
         ),
         ("partitions", total(|r| r.partitions)),
         ("rejected attacks", total(|r| r.attacks_rejected)),
+        ("operators' answers", total(|r| r.answers)),
+        ("alarms", total(|r| r.alarms_raised)),
+        ("scheduled tests missed", total(|r| r.tests_missed)),
+        (
+            "scheduled tests not received",
+            total(|r| r.tests_not_received),
+        ),
     ] {
         assert!(count > 0, "20 seeds produced no {what}");
     }

@@ -30,6 +30,10 @@ pub const API_TIMEOUT_MS: u64 = 30_000;
 /// Most events buffered for each subscriber; one that falls further behind is told how many
 /// it missed.
 pub const EVENTS_QUEUE_MAX: usize = 4_096;
+/// Most alarm hooks running at once; an alarm beyond it runs none (logged).
+pub const HOOKS_RUNNING_MAX: usize = 8;
+/// Longest an alarm hook may run before it is killed, in milliseconds.
+pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 /// Most recent alarms listed in status.
 pub const STATUS_ALARMS_MAX: usize = 20;
 /// Longest `parley run` waits for the station lock held by a CLI command, in milliseconds.

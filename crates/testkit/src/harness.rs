@@ -373,10 +373,14 @@ impl StationProcess {
             .unwrap_or_default())
     }
 
-    /// Whether every message in the outbox is delivered.
+    /// Whether the peer receipted every entry this station wrote, on every link.
     pub fn all_delivered(&self) -> bool {
-        self.outbox()
-            .map(|rows| rows.iter().all(|r| r["state"] == "delivered"))
+        self.json(&["status"])
+            .ok()
+            .and_then(|status| {
+                let peers = status["peers"].as_array()?.clone();
+                Some(peers.iter().all(|peer| peer["outbox_depth"] == 0))
+            })
             .unwrap_or(false)
     }
 }

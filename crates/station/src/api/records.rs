@@ -161,17 +161,22 @@ impl From<parley_store::DeliveryState> for DeliveryState {
 }
 
 /// A link's messages and tests, and what answers, withdraws or reports on them, from its
-/// record.
+/// record. Only what the right side wrote counts: an answer from the station that did not
+/// write the message, a cancellation or an overdue report from the one that did; anything
+/// else a peer signs stays in the record and changes no display.
 struct Thread {
-    /// Messages and tests by id: the entry, and when it arrived (peer entries).
-    items: Vec<(SignedEntry, Option<u64>)>,
-    answers: BTreeMap<EntryId, AnswerItem>,
-    cancels: BTreeMap<EntryId, String>,
-    overdue: BTreeSet<EntryId>,
+    /// Messages and tests, with whether the peer wrote them and when they arrived (peer
+    /// entries).
+    items: Vec<(SignedEntry, bool, Option<u64>)>,
+    /// Keyed by the entry answered and whether the peer wrote the answer; the first counts.
+    answers: BTreeMap<(EntryId, bool), AnswerItem>,
+    /// Keyed like `answers`, by whether the peer wrote the cancellation.
+    cancels: BTreeMap<(EntryId, bool), String>,
+    overdue: BTreeSet<(EntryId, bool)>,
 }
 
 impl Thread {
-    fn of(record: LinkRecord) -> Self {
+    fn of(record: LinkRecord, peer: &StationId) -> Self {
         let mut thread = Thread {
             items: Vec::new(),
             answers: BTreeMap::new(),
@@ -180,16 +185,17 @@ impl Thread {
         };
         for KeptEntry { entry, received_ms } in record.entries {
             let fields = entry.entry();
+            let by_peer = fields.author == *peer;
             match &fields.body {
                 Body::Message { .. } | Body::Test { .. } => {
-                    thread.items.push((entry, received_ms));
+                    thread.items.push((entry, by_peer, received_ms));
                 }
                 Body::Understood {
                     of,
                     operator,
                     restatement,
                 } => {
-                    thread.answers.entry(*of).or_insert(AnswerItem {
+                    thread.answers.entry((*of, by_peer)).or_insert(AnswerItem {
                         understood: true,
                         by: operator.clone(),
                         at_ms: fields.time_ms,
@@ -201,7 +207,7 @@ impl Thread {
                     operator,
                     question,
                 } => {
-                    thread.answers.entry(*of).or_insert(AnswerItem {
+                    thread.answers.entry((*of, by_peer)).or_insert(AnswerItem {
                         understood: false,
                         by: operator.clone(),
                         at_ms: fields.time_ms,
@@ -209,15 +215,34 @@ impl Thread {
                     });
                 }
                 Body::Cancel { of, reason } => {
-                    thread.cancels.entry(*of).or_insert_with(|| reason.clone());
+                    thread
+                        .cancels
+                        .entry((*of, by_peer))
+                        .or_insert_with(|| reason.clone());
                 }
                 Body::Overdue { of, .. } => {
-                    thread.overdue.insert(*of);
+                    thread.overdue.insert((*of, by_peer));
                 }
                 _ => {}
             }
         }
         thread
+    }
+
+    /// The answer to `id`, written by the other side than its author (`by_peer`: the peer
+    /// wrote `id`).
+    fn answer(&self, id: EntryId, by_peer: bool) -> Option<&AnswerItem> {
+        self.answers.get(&(id, !by_peer))
+    }
+
+    /// The reason its author gave for withdrawing `id`.
+    fn cancelled(&self, id: EntryId, by_peer: bool) -> Option<String> {
+        self.cancels.get(&(id, by_peer)).cloned()
+    }
+
+    /// Whether the author of `id` reported it overdue.
+    fn overdue(&self, id: EntryId, by_peer: bool) -> bool {
+        self.overdue.contains(&(id, by_peer))
     }
 }
 
@@ -265,10 +290,10 @@ pub fn inbox(
 ) -> Result<Vec<InboxItem>, StationError> {
     let mut items = Vec::new();
     for peer in store.peers()? {
-        let thread = Thread::of(store.link_record(&peer.id)?);
-        for (entry, received_ms) in &thread.items {
+        let thread = Thread::of(store.link_record(&peer.id)?, &peer.id);
+        for (entry, by_peer, received_ms) in &thread.items {
             let fields = entry.entry();
-            if fields.author != peer.id || fields.seq > peer.in_head {
+            if !by_peer || fields.seq > peer.in_head {
                 continue;
             }
             let (kind, text, lang, exercise, answer_by) = contents(&fields.body);
@@ -286,8 +311,8 @@ pub fn inbox(
                 sent_at: fields.time_ms,
                 received_at: received_ms.unwrap_or(fields.time_ms),
                 understood_due_ms: answer_due_ms(fields, objectives),
-                answer: thread.answers.get(&entry.id()).cloned(),
-                cancelled: thread.cancels.get(&entry.id()).cloned(),
+                answer: thread.answer(entry.id(), true).cloned(),
+                cancelled: thread.cancelled(entry.id(), true),
             });
         }
     }
@@ -307,17 +332,17 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
             .into_iter()
             .map(|(seq, state, delivered_ms)| (seq, (state, delivered_ms)))
             .collect();
-        let thread = Thread::of(store.link_record(&peer.id)?);
-        for (entry, _) in &thread.items {
+        let thread = Thread::of(store.link_record(&peer.id)?, &peer.id);
+        for (entry, by_peer, _) in &thread.items {
             let fields = entry.entry();
-            if fields.author == peer.id {
+            if *by_peer {
                 continue;
             }
             let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
                 continue;
             };
             let (kind, text, _, exercise, _) = contents(&fields.body);
-            let answer = thread.answers.get(&entry.id());
+            let answer = thread.answer(entry.id(), false);
             let state = match answer {
                 Some(answer) if answer.understood => DeliveryState::Understood,
                 Some(_) => DeliveryState::Clarify,
@@ -342,8 +367,8 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
                 question: answer.filter(|a| !a.understood).map(|a| a.text.clone()),
                 answered_by: answer.map(|a| a.by.clone()),
                 answered_at_ms: answer.map(|a| a.at_ms),
-                overdue: thread.overdue.contains(&entry.id()),
-                cancelled: thread.cancels.get(&entry.id()).cloned(),
+                overdue: thread.overdue(entry.id(), false),
+                cancelled: thread.cancelled(entry.id(), false),
             });
         }
     }
@@ -576,4 +601,146 @@ pub fn peers(store: &Store) -> Result<Vec<PeerItem>, StationError> {
             added_ms: row.added_ms,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_proto::{Entry, Identity, LinkId};
+
+    use super::*;
+
+    /// Entries of one link between `us` and `peer`, each log chained by seq.
+    struct Logs {
+        us: Identity,
+        peer: Identity,
+        entries: Vec<KeptEntry>,
+    }
+
+    impl Logs {
+        fn new() -> Self {
+            Self {
+                us: Identity::from_secret(&[1; 32]),
+                peer: Identity::from_secret(&[2; 32]),
+                entries: Vec::new(),
+            }
+        }
+
+        fn write(&mut self, by_peer: bool, body: Body) -> EntryId {
+            let author = if by_peer { &self.peer } else { &self.us };
+            let mine: Vec<&SignedEntry> = self
+                .entries
+                .iter()
+                .map(|kept| &kept.entry)
+                .filter(|entry| entry.entry().author == author.id())
+                .collect();
+            let entry = Entry {
+                link: LinkId::between(&self.us.id(), &self.peer.id()),
+                author: author.id(),
+                seq: mine.len() as u64 + 1,
+                prev: mine.last().map_or(EntryId::NONE, |entry| entry.id()),
+                seen: EntryId::NONE,
+                time_ms: 1_000 + self.entries.len() as u64,
+                precedence: Precedence::Flash,
+                body,
+            }
+            .sign(author);
+            let id = entry.id();
+            self.entries.push(KeptEntry {
+                entry,
+                received_ms: by_peer.then_some(2_000),
+            });
+            id
+        }
+    }
+
+    fn message() -> Body {
+        Body::Message {
+            text: "hold fire".into(),
+            lang: "en".into(),
+            exercise: false,
+        }
+    }
+
+    /// A peer cannot answer its own message, withdraw ours or report ours overdue: such
+    /// entries stay in the record and change nothing shown.
+    #[test]
+    fn only_the_right_side_answers_withdraws_or_reports() {
+        let mut logs = Logs::new();
+        let ours = logs.write(false, message());
+        let theirs = logs.write(true, message());
+        // The peer "answers" its own message and "withdraws" and "reports" ours.
+        logs.write(
+            true,
+            Body::Understood {
+                of: theirs,
+                operator: "Mallory".into(),
+                restatement: String::new(),
+            },
+        );
+        logs.write(
+            true,
+            Body::Cancel {
+                of: ours,
+                reason: "forged".into(),
+            },
+        );
+        logs.write(
+            true,
+            Body::Overdue {
+                of: ours,
+                objective: parley_proto::Objective::Understood,
+                due_ms: 1,
+                receipted_ms: None,
+            },
+        );
+        let peer = logs.peer.id();
+        let record = |entries: &[KeptEntry]| LinkRecord {
+            entries: entries.to_vec(),
+            delivered_ms: BTreeMap::new(),
+        };
+        let thread = Thread::of(record(&logs.entries), &peer);
+        assert!(thread.answer(theirs, true).is_none());
+        assert!(thread.cancelled(ours, false).is_none());
+        assert!(!thread.overdue(ours, false));
+
+        // The right sides: the peer answers ours, we answer and report on theirs... and
+        // the peer withdraws its own.
+        logs.write(
+            true,
+            Body::Clarify {
+                of: ours,
+                operator: "Ana".into(),
+                question: "which ridge?".into(),
+            },
+        );
+        logs.write(
+            false,
+            Body::Understood {
+                of: theirs,
+                operator: "Ben".into(),
+                restatement: String::new(),
+            },
+        );
+        logs.write(
+            true,
+            Body::Cancel {
+                of: theirs,
+                reason: "sent in error".into(),
+            },
+        );
+        let thread = Thread::of(record(&logs.entries), &peer);
+        assert_eq!(
+            thread.answer(ours, false).map(|a| a.by.as_str()),
+            Some("Ana")
+        );
+        assert_eq!(
+            thread.answer(theirs, true).map(|a| a.by.as_str()),
+            Some("Ben")
+        );
+        assert_eq!(
+            thread.cancelled(theirs, true).as_deref(),
+            Some("sent in error")
+        );
+        assert!(thread.cancelled(ours, false).is_none());
+    }
 }

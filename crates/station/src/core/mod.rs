@@ -314,6 +314,7 @@ impl Station {
 
     /// Handles one input. Its effects are released after the next commit.
     pub fn handle(&mut self, now_ms: u64, input: Input) {
+        self.catch_up(now_ms);
         match input {
             Input::Command { id, command } => {
                 let result = self

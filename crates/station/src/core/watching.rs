@@ -152,11 +152,30 @@ impl Station {
         }
     }
 
+    /// Deadlines the watch still holds (receipts and answers, both sides): 0 once every
+    /// message and test is receipted and answered or overdue.
+    pub fn deadlines_pending(&self) -> usize {
+        self.watch.deadlines_pending()
+    }
+
     /// Runs the watch's duties due at `now_ms`. The daemon calls it when
     /// [`Station::poll_timeout`] says.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.watch.tick(now_ms);
         self.collect(now_ms);
+    }
+
+    /// Runs the watch's duties already due at `now_ms`, if any. [`Station::handle`] does so
+    /// before every input: an answer that comes after its deadline is late even when the
+    /// timer has not run yet (a core just restarted, a busy loop).
+    pub fn catch_up(&mut self, now_ms: u64) {
+        if self
+            .watch
+            .next_due_ms()
+            .is_some_and(|due_ms| due_ms <= now_ms)
+        {
+            self.handle_timeout(now_ms);
+        }
     }
 
     /// Finds the message or test an operator means by `prefix` (hex digits of its id).

@@ -13,6 +13,7 @@ use parley_store::Store;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Call;
+use super::hooks::Hooks;
 use super::server::ApiServer;
 use super::transports::Transports;
 use crate::api::{ApiError, Event, Reply};
@@ -36,6 +37,7 @@ pub(super) struct Driver {
     store: Store,
     clock: Clock,
     transports: Transports,
+    hooks: Hooks,
     events: broadcast::Sender<Event>,
     inbound: Inbound,
     server: Arc<ApiServer>,
@@ -49,7 +51,7 @@ impl Driver {
         station: Station,
         store: Store,
         clock: Clock,
-        transports: Transports,
+        (transports, hooks): (Transports, Hooks),
         events: broadcast::Sender<Event>,
         (inbound, server): (Inbound, Arc<ApiServer>),
     ) -> Self {
@@ -58,6 +60,7 @@ impl Driver {
             store,
             clock,
             transports,
+            hooks,
             events,
             inbound,
             server,
@@ -181,8 +184,10 @@ impl Driver {
         self.station.handle(self.clock.now_ms(), input);
     }
 
-    /// Commits, then releases what waited for the commit, then transmits.
+    /// Runs the watch's duties that are due, commits, then releases what waited for the
+    /// commit, then transmits.
     fn flush(&mut self) -> Result<(), StationError> {
+        self.station.handle_timeout(self.clock.now_ms());
         self.station.note_io(IoCounters {
             handshakes_rejected: self.transports.handshakes_rejected(),
             frames_dropped: self.inbound.dropped(),
@@ -224,6 +229,7 @@ impl Driver {
                     _ => {}
                 },
                 Output::Event(event) => {
+                    self.hooks.on_event(&event);
                     // No subscriber is fine.
                     let _ = self.events.send(event);
                 }

@@ -7,9 +7,11 @@
 //! report in one shape; [`transports`] starts them and routes frames to them.
 
 mod driver;
+mod hooks;
 mod server;
 mod transports;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -124,11 +126,12 @@ impl Daemon {
             &config,
             identity,
         );
+        let hooks = hooks::Hooks::new(config.alarms.hook.as_ref().map(PathBuf::from));
         let driver = Driver::new(
             station,
             store,
             clock,
-            transports,
+            (transports, hooks),
             events.clone(),
             (inbound, server),
         );

@@ -51,7 +51,7 @@ pub struct AlarmUpdate {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AcknowledgeError {
     /// No alarm has the id.
-    #[error("there is no alarm {0}; `parley alarms --all` lists them")]
+    #[error("there is no alarm {0}; nothing was changed; `parley alarms --all` lists them")]
     Unknown(u64),
     /// The alarm's condition ended already.
     #[error("alarm {0} is cleared already; nothing was changed")]

@@ -822,6 +822,14 @@ impl Watch {
             .min()
     }
 
+    /// Deadlines still watched (receipts and answers, both sides), all links.
+    pub fn deadlines_pending(&self) -> usize {
+        self.links
+            .values()
+            .map(|link| link.sent_receipt.len() + link.sent_answer.len() + link.received.len())
+            .sum()
+    }
+
     /// What the watch produced since last asked: alarm changes, entries to append, warnings.
     pub fn take(&mut self) -> (Vec<AlarmUpdate>, Vec<Append>, Vec<Warning>) {
         (

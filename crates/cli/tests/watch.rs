@@ -1,0 +1,576 @@
+//! The watch with real processes: answers, deadlines that raise alarms and signed overdue
+//! entries, alarm hooks, acknowledgement and clearing, scheduled tests on both sides, alarms
+//! and deadlines across `kill -9`, exercises and cancellations, and the operator's mistakes
+//! refused with nothing stored.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{await_all_delivered, paired};
+use parley_proto::{Body, SignedEntry};
+use parley_testkit::harness::{StationProcess, wait_until};
+use serde_json::Value;
+
+/// Objectives short enough for a test, in seconds: receipt, understood.
+const RECEIPT_S: u64 = 2;
+const UNDERSTOOD_S: u64 = 4;
+/// How long a test waits for something the watch does on its own.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Short FLASH objectives and a fast escalation on `station`.
+fn short_objectives(station: &StationProcess) {
+    station
+        .configure(|config| {
+            config.objectives.flash.receipt_s = RECEIPT_S;
+            config.objectives.flash.understood_s = UNDERSTOOD_S;
+            config.alarms.escalate_after_s = 2;
+        })
+        .expect("configure");
+}
+
+/// A hook that appends each alarm it is given to `log`.
+fn hook(root: &Path) -> (PathBuf, PathBuf) {
+    let log = root.join("hook.log");
+    let script = root.join("hook.sh");
+    let body = format!(
+        "#!/bin/sh\n{{ cat; echo \"env $PARLEY_ALARM_CHANGE $PARLEY_ALARM_KIND\"; }} >> {}\n",
+        log.display()
+    );
+    std::fs::write(&script, body).expect("write hook");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script, log)
+}
+
+/// The alarms of `station` (`all`: cleared ones too).
+fn alarms(station: &StationProcess, all: bool) -> Vec<Value> {
+    let args: &[&str] = if all {
+        &["alarms", "--all"]
+    } else {
+        &["alarms"]
+    };
+    station
+        .json(args)
+        .expect("alarms")
+        .as_array()
+        .expect("array")
+        .clone()
+}
+
+/// Waits until `station` has an alarm of `kind` matching `check`; returns it.
+fn await_alarm(station: &StationProcess, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let mut found = None;
+    let seen = wait_until(WATCH_TIMEOUT, || {
+        found = alarms(station, true)
+            .into_iter()
+            .find(|alarm| alarm["kind"] == kind && check(alarm));
+        found.is_some()
+    });
+    assert!(
+        seen,
+        "{} has no {kind} alarm as expected: {:#?}",
+        station.name,
+        alarms(station, true)
+    );
+    found.expect("found")
+}
+
+/// The bodies of every entry of a transcript exported by `station` for `peer`.
+fn transcript_bodies(station: &StationProcess, peer: &str, dir: &Path) -> Vec<Body> {
+    let path = dir.join(format!("{}-{peer}.transcript", station.name));
+    station.export_transcript(peer, &path).expect("export");
+    let verified = station
+        .cli(&["transcript", "verify", path.to_str().unwrap()])
+        .expect("verify");
+    assert!(
+        verified.status.success(),
+        "{}'s transcript verifies: {}",
+        station.name,
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    std::fs::read_to_string(&path)
+        .expect("read")
+        .lines()
+        .filter_map(|line| {
+            let line: Value = serde_json::from_str(line).ok()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(line["entry"].as_str()?)
+                .ok()?;
+            let author = SignedEntry::author_unverified(&bytes).ok()?;
+            Some(
+                SignedEntry::decode_verified(&bytes, &author)
+                    .ok()?
+                    .entry()
+                    .body
+                    .clone(),
+            )
+        })
+        .collect()
+}
+
+fn send(station: &StationProcess, peer: &str, args: &[&str]) -> String {
+    let mut all = vec!["send", peer];
+    all.extend_from_slice(args);
+    station.ok(&all).expect("send").trim().to_owned()
+}
+
+fn outbox_item(station: &StationProcess, id: &str) -> Value {
+    station
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .find(|item| item["id"] == id)
+        .expect("in the outbox")
+}
+
+/// (a) A FLASH understood with a restatement: the sender sees who understood it and how,
+/// and both transcripts hold the signed answer.
+#[test]
+fn a_flash_understood_with_a_restatement_reaches_the_sender_and_both_records() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let id = send(
+        &alpha,
+        "Bravo",
+        &["--precedence", "flash", "hold fire at the ridge"],
+    );
+    let pending = wait_until(WATCH_TIMEOUT, || {
+        bravo
+            .json(&["inbox", "--pending"])
+            .is_ok_and(|items| items.as_array().is_some_and(|items| items.len() == 1))
+    });
+    assert!(pending, "Bravo's operator sees it waiting");
+    let item = &bravo.json(&["inbox", "--pending"]).unwrap()[0];
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(item["precedence"], "flash");
+    assert!(item["answer"].is_null());
+    let restatement = "they will not fire on the ridge";
+    bravo
+        .ok(&[
+            "understood",
+            &id[..12],
+            "--restate",
+            restatement,
+            "--operator",
+            "Ana",
+        ])
+        .expect("understood");
+    let understood = wait_until(WATCH_TIMEOUT, || {
+        outbox_item(&alpha, &id)["state"] == "understood"
+    });
+    assert!(
+        understood,
+        "Alpha sees it understood: {:#}",
+        outbox_item(&alpha, &id)
+    );
+    let sent = outbox_item(&alpha, &id);
+    assert_eq!(sent["restatement"], restatement);
+    assert_eq!(sent["answered_by"], "Ana");
+    assert!(sent["answered_at_ms"].as_u64().is_some());
+    assert!(
+        bravo
+            .json(&["inbox", "--pending"])
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    await_all_delivered(&alpha, &bravo);
+    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
+        let bodies = transcript_bodies(station, peer, root.path());
+        assert!(
+            bodies.iter().any(|body| matches!(
+                body,
+                Body::Understood { operator, restatement: said, .. }
+                    if operator == "Ana" && said == restatement
+            )),
+            "{}'s transcript holds the answer",
+            station.name
+        );
+    }
+}
+
+/// (b) An unanswered message: an alarm at the sender (and the receiver), the hook runs, a
+/// signed overdue entry in both records; acknowledged, then cleared by the late answer.
+#[test]
+fn silence_past_the_deadline_is_alarmed_signed_and_cleared_by_the_late_answer() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    let (script, hook_log) = hook(root.path());
+    short_objectives(&alpha);
+    short_objectives(&bravo);
+    alpha
+        .configure(|config| config.alarms.hook = Some(script.display().to_string()))
+        .unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let id = send(
+        &alpha,
+        "Bravo",
+        &["--precedence", "flash", "confirm receipt of notice 7"],
+    );
+    let alarm = await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["subject"] == id.as_str()
+    });
+    assert_eq!(alarm["state"], "open");
+    assert_eq!(alarm["peer"], "Bravo");
+    // The receiver waits too, and is alarmed for its own silence.
+    await_alarm(&bravo, "understood_overdue", |alarm| {
+        alarm["subject"] == id.as_str()
+    });
+    assert_eq!(
+        bravo.json(&["inbox", "--pending"]).unwrap()[0]["id"],
+        id.as_str()
+    );
+    let overdue = wait_until(WATCH_TIMEOUT, || {
+        outbox_item(&alpha, &id)["overdue"] == true
+    });
+    assert!(overdue, "Alpha signed an overdue entry");
+    // Unacknowledged, it escalates.
+    await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["level"].as_u64() >= Some(2)
+    });
+    let hooked = wait_until(WATCH_TIMEOUT, || {
+        std::fs::read_to_string(&hook_log).is_ok_and(|log| {
+            log.contains("env raised understood_overdue") && log.contains("env escalated")
+        })
+    });
+    assert!(hooked, "the hook ran on raise and escalation");
+    let log = std::fs::read_to_string(&hook_log).unwrap();
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).expect("JSON");
+    assert_eq!(first["event"], "alarm");
+    assert_eq!(first["change"], "raised");
+    assert_eq!(first["alarm"]["subject"], id.as_str());
+
+    let number = alarm["id"].as_u64().unwrap().to_string();
+    alpha
+        .ok(&[
+            "alarm",
+            "ack",
+            &number,
+            "--note",
+            "calling them",
+            "--operator",
+            "Ben",
+        ])
+        .expect("ack");
+    let acknowledged = alarms(&alpha, false)
+        .into_iter()
+        .find(|alarm| alarm["id"].as_u64().map(|n| n.to_string()) == Some(number.clone()))
+        .expect("still open");
+    assert_eq!(acknowledged["state"], "acknowledged");
+    assert_eq!(acknowledged["acknowledged_by"], "Ben");
+    assert_eq!(acknowledged["note"], "calling them");
+
+    // The late answer clears it on both sides; the overdue entry stays in both records.
+    bravo
+        .ok(&["understood", &id, "--operator", "Ana"])
+        .expect("late answer");
+    await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["subject"] == id.as_str() && alarm["state"] == "cleared"
+    });
+    await_alarm(&bravo, "understood_overdue", |alarm| {
+        alarm["subject"] == id.as_str() && alarm["state"] == "cleared"
+    });
+    let cleared_hook = wait_until(WATCH_TIMEOUT, || {
+        std::fs::read_to_string(&hook_log).is_ok_and(|log| log.contains("env cleared"))
+    });
+    assert!(cleared_hook, "the hook ran on clearing");
+    await_all_delivered(&alpha, &bravo);
+    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
+        let bodies = transcript_bodies(station, peer, root.path());
+        assert_eq!(
+            bodies
+                .iter()
+                .filter(|body| matches!(body, Body::Overdue { of, .. } if of.to_string() == id))
+                .count(),
+            1,
+            "{}'s record holds exactly one overdue entry",
+            station.name
+        );
+    }
+}
+
+/// (c) Scheduled tests: answered by the far station while it runs; missed (and signed as
+/// overdue) while it is down; and "expected test not received" at the receiver while the
+/// sender is down.
+#[test]
+fn scheduled_tests_are_answered_missed_and_expected() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha
+        .configure(|config| {
+            config.tests = vec![parley_station::watch_config::TestConfig {
+                peer: "Bravo".into(),
+                at: Vec::new(),
+                every_s: Some(2),
+                answer: parley_proto::TestAnswer::Machine,
+                answer_within_s: 2,
+            }];
+        })
+        .unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let answered = wait_until(WATCH_TIMEOUT, || {
+        alpha.outbox().unwrap().iter().any(|item| {
+            item["kind"] == "test" && item["state"] == "understood" && item["answered_by"] == ""
+        })
+    });
+    assert!(answered, "Bravo's station answers the tests by itself");
+
+    bravo.kill9().unwrap();
+    let missed = await_alarm(&alpha, "test_missed", |_| true);
+    assert_eq!(missed["peer"], "Bravo");
+    bravo.start().unwrap();
+    // Back up: the overdue entries reach Bravo's record.
+    let delivered = wait_until(WATCH_TIMEOUT, || {
+        let bodies = transcript_bodies(&bravo, "Alpha", root.path());
+        bodies
+            .iter()
+            .any(|body| matches!(body, Body::Overdue { .. }))
+    });
+    assert!(delivered, "the overdue entries reach Bravo");
+
+    alpha.kill9().unwrap();
+    let expected = await_alarm(&bravo, "expected_test_not_received", |_| true);
+    assert_eq!(expected["peer"], "Alpha");
+    alpha.start().unwrap();
+    await_alarm(&bravo, "expected_test_not_received", |alarm| {
+        alarm["state"] == "cleared"
+    });
+}
+
+/// (d) Alarms and deadlines survive `kill -9` of either station.
+#[test]
+fn alarms_and_deadlines_survive_kill_9() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    short_objectives(&alpha);
+    short_objectives(&bravo);
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let first = send(&alpha, "Bravo", &["--precedence", "flash", "first"]);
+    let alarm = await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["subject"] == first.as_str()
+    });
+    // A deadline running when the sender dies still fires after the restart.
+    let second = send(&alpha, "Bravo", &["--precedence", "flash", "second"]);
+    alpha.kill9().unwrap();
+    bravo.kill9().unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let kept = alarms(&alpha, false)
+        .into_iter()
+        .any(|kept| kept["id"] == alarm["id"] && kept["state"] == "open");
+    assert!(kept, "the alarm is kept across kill -9");
+    await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["subject"] == second.as_str()
+    });
+    await_alarm(&bravo, "understood_overdue", |alarm| {
+        alarm["subject"] == second.as_str()
+    });
+    // One overdue entry each, however many restarts.
+    alpha.kill9().unwrap();
+    alpha.start().unwrap();
+    await_all_delivered(&alpha, &bravo);
+    let bodies = transcript_bodies(&alpha, "Bravo", root.path());
+    for id in [&first, &second] {
+        let overdue = bodies
+            .iter()
+            .filter(|body| matches!(body, Body::Overdue { of, .. } if of.to_string() == *id))
+            .count();
+        assert_eq!(overdue, 1, "one overdue entry for {id}");
+    }
+}
+
+/// (e) An exercise and a cancellation, in both inboxes' text and JSON.
+#[test]
+fn exercise_and_cancel_show_on_both_sides() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let drill = send(
+        &alpha,
+        "Bravo",
+        &["--exercise", "exercise: launch detected"],
+    );
+    let flash = send(
+        &alpha,
+        "Bravo",
+        &["--precedence", "flash", "launch detected"],
+    );
+    alpha
+        .ok(&["cancel", &flash, "--reason", "sensor fault"])
+        .expect("cancel");
+    await_all_delivered(&alpha, &bravo);
+    let shown = wait_until(WATCH_TIMEOUT, || {
+        bravo
+            .inbox()
+            .unwrap()
+            .iter()
+            .any(|item| item["id"] == flash.as_str() && item["cancelled"] == "sensor fault")
+    });
+    assert!(shown, "Bravo sees the cancellation");
+    let inbox = bravo.inbox().unwrap();
+    let drill_item = inbox
+        .iter()
+        .find(|item| item["id"] == drill.as_str())
+        .unwrap();
+    assert_eq!(drill_item["exercise"], true);
+    let text = bravo.ok(&["inbox"]).unwrap();
+    assert!(
+        text.contains("EXERCISE \"exercise: launch detected\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("CANCELLED by the sender: \"sensor fault\""),
+        "{text}"
+    );
+    assert!(
+        !bravo
+            .json(&["inbox", "--pending"])
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|item| item["id"] == flash.as_str()),
+        "a cancelled message awaits no answer"
+    );
+    let outbox = alpha.outbox().unwrap();
+    let sent_flash = outbox
+        .iter()
+        .find(|item| item["id"] == flash.as_str())
+        .unwrap();
+    assert_eq!(sent_flash["cancelled"], "sensor fault");
+    assert_eq!(
+        outbox.iter().find(|i| i["id"] == drill.as_str()).unwrap()["exercise"],
+        true
+    );
+    let text = alpha.ok(&["outbox"]).unwrap();
+    assert!(text.contains("CANCELLED: \"sensor fault\""), "{text}");
+    // The cancellation of a FLASH is FLASH, and the original stays in the record.
+    let bodies = transcript_bodies(&alpha, "Bravo", root.path());
+    assert!(
+        bodies
+            .iter()
+            .any(|body| matches!(body, Body::Message { text, .. } if text == "launch detected"))
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|body| matches!(body, Body::Cancel { reason, .. } if reason == "sensor fault"))
+    );
+}
+
+/// Operators' mistakes: refused with a clear message and exit code 3, nothing stored.
+#[test]
+fn answers_that_make_no_sense_are_refused_and_store_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..17 {
+        ids.push(send(&alpha, "Bravo", &[&format!("message {i}")]));
+    }
+    await_all_delivered(&alpha, &bravo);
+    let refused = |station: &StationProcess, args: &[&str], expect: &str| {
+        let before = station.json(&["outbox"]).unwrap();
+        let output = station.cli(args).unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("nothing was stored") || stderr.contains("nothing was changed"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            station.json(&["outbox"]).unwrap(),
+            before,
+            "{args:?} stored something"
+        );
+    };
+    refused(
+        &bravo,
+        &["understood", "abcdef0123456789"],
+        "no message or test has an id",
+    );
+    refused(&bravo, &["understood", "xyz"], "is not a message id");
+    refused(&alpha, &["understood", &ids[0]], "this station's own");
+    let over = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES + 1);
+    refused(
+        &bravo,
+        &["understood", &ids[0], "--restate", &over],
+        "over the limit",
+    );
+    // Sixteen hex digits, seventeen ids: some first digit is shared.
+    let shared = (0..16)
+        .map(|digit| format!("{digit:x}"))
+        .find(|digit| {
+            ids.iter()
+                .filter(|id| id.starts_with(digit.as_str()))
+                .count()
+                >= 2
+        })
+        .expect("pigeonhole");
+    refused(&bravo, &["understood", &shared], "give more digits");
+    bravo
+        .ok(&["understood", &ids[0], "--operator", "Ana"])
+        .unwrap();
+    refused(
+        &bravo,
+        &["understood", &ids[0]],
+        "understood already, by Ana",
+    );
+    refused(
+        &bravo,
+        &["clarify", &ids[0], "which?"],
+        "understood already",
+    );
+    refused(&bravo, &["cancel", &ids[1]], "only its sender cancels");
+    refused(&bravo, &["alarm", "ack", "999"], "there is no alarm 999");
+    let at_limit = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
+    bravo
+        .ok(&["understood", &ids[1], "--restate", &at_limit])
+        .expect("a restatement at the limit");
+}
+
+/// A configuration whose objectives make no sense is refused before anything runs, with the
+/// field named.
+#[test]
+fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    for (change, field) in [
+        (
+            Box::new(|config: &mut parley_station::home::Config| {
+                config.objectives.flash.understood_s = 0
+            }) as Box<dyn Fn(&mut parley_station::home::Config)>,
+            "objectives.flash.understood_s = 0",
+        ),
+        (
+            Box::new(|config: &mut parley_station::home::Config| {
+                config.objectives.routine.receipt_s = 7_200;
+                config.objectives.routine.understood_s = 3_600;
+            }),
+            "objectives.routine.receipt_s = 7200 is longer than objectives.routine.understood_s",
+        ),
+    ] {
+        alpha.configure(|config| change(config)).unwrap();
+        let output = alpha.cli(&["run"]).unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(field), "{stderr}");
+        alpha
+            .configure(|config| {
+                config.objectives = parley_station::watch_config::Objectives::default();
+            })
+            .unwrap();
+    }
+}
