@@ -2,13 +2,22 @@
 //! messages at every precedence, one is killed with SIGKILL mid-stream and restarted; then the
 //! channels are taken away one by one — the direct path cut (delivery continues through the
 //! relay), the relay killed too (a courier bundle carries the traffic) — and restored, with
-//! nothing lost and nothing duplicated; finally both transcripts are exported and verified.
+//! nothing lost and nothing duplicated. Then the watch: a FLASH understood with a
+//! restatement, a FLASH left unanswered past its (shortened) deadline — alarm, hook, signed
+//! overdue entry, acknowledgement, late answer — an exercise and a cancellation, and scheduled
+//! tests answered and missed. Finally both transcripts are exported and verified.
 
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use parley_proto::TestAnswer;
+use parley_proto::entry::Kind;
+use parley_station::watch_config::TestConfig;
 use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
 use parley_testkit::proxy::UdpProxy;
+use serde_json::Value;
 
 /// Messages streamed from Alpha while Bravo is killed and restarted.
 const DEMO_STREAM_MESSAGES: usize = 40;
@@ -18,6 +27,17 @@ const DEMO_DELIVERY_TIMEOUT_S: u64 = 30;
 const DEMO_PHASE_MESSAGES: usize = 10;
 /// Longest the demo waits for a channel to change state, in seconds.
 const DEMO_CHANNEL_TIMEOUT_S: u64 = 20;
+/// FLASH objectives shortened for the demo (the defaults are 60 s and 600 s), in seconds.
+const DEMO_FLASH_RECEIPT_S: u64 = 10;
+const DEMO_FLASH_UNDERSTOOD_S: u64 = 15;
+/// Alpha's scheduled test of Bravo in the watch section: how often, and answered within, in
+/// seconds.
+const DEMO_TEST_EVERY_S: u64 = 3;
+const DEMO_TEST_ANSWER_WITHIN_S: u64 = 3;
+/// Longest the demo waits for the watch to act on its own (a deadline, a test), in seconds.
+const DEMO_WATCH_TIMEOUT_S: u64 = 40;
+/// Most lines of one listing the demo prints.
+const DEMO_LINES_SHOWN_MAX: usize = 3;
 
 struct Timeline {
     start: Instant,
@@ -74,7 +94,18 @@ pub fn run() -> anyhow::Result<()> {
         relay.admit(station, root.path())?;
         station.fast_heartbeats()?;
         station.add_relay(peer, &relay, root.path())?;
+        station.configure(|config| {
+            config.objectives.flash.receipt_s = DEMO_FLASH_RECEIPT_S;
+            config.objectives.flash.understood_s = DEMO_FLASH_UNDERSTOOD_S;
+        })?;
     }
+    let hook_log = root.path().join("alarm-hook.log");
+    let hook = alarm_hook(root.path(), &hook_log)?;
+    alpha.configure(|config| config.alarms.hook = Some(hook))?;
+    t.say(format!(
+        "FLASH must be receipted within {DEMO_FLASH_RECEIPT_S} s and understood within {DEMO_FLASH_UNDERSTOOD_S} s (shortened for the demo); Alpha's alarm hook appends to {}",
+        hook_log.display()
+    ));
     relay.start()?;
     t.say(format!(
         "a neutral relay {} on {} admitted both stations; each pinned it by its card and fingerprint",
@@ -88,24 +119,30 @@ pub fn run() -> anyhow::Result<()> {
     await_channel(&t, &alpha, "relay", "up")?;
     await_channel(&t, &alpha, "direct", "up")?;
 
+    let mut flashes = Vec::new();
     for precedence in ["flash", "immediate", "priority", "routine"] {
-        let text = format!(
-            "{} from Alpha: exercise, exercise",
-            precedence.to_uppercase()
-        );
-        let id = alpha.ok(&["send", "Bravo", "--precedence", precedence, &text])?;
+        let text = if precedence == "flash" {
+            "FLASH from Alpha: our aircraft hold 50 km from the border until 18:00 UTC".to_owned()
+        } else {
+            format!("{} from Alpha: routine traffic", precedence.to_uppercase())
+        };
+        let alpha_id = alpha.ok(&["send", "Bravo", "--precedence", precedence, &text])?;
         t.say(format!(
             "Alpha → Bravo {precedence:<9} id {}…",
-            &id.trim()[..16]
+            &alpha_id.trim()[..16]
         ));
         let text = format!("{} от Браво: учение", precedence.to_uppercase());
-        let id = bravo.ok(&["send", "Alpha", "--precedence", precedence, &text])?;
+        let bravo_id = bravo.ok(&["send", "Alpha", "--precedence", precedence, &text])?;
         t.say(format!(
             "Bravo → Alpha {precedence:<9} id {}…",
-            &id.trim()[..16]
+            &bravo_id.trim()[..16]
         ));
+        if precedence == "flash" {
+            flashes = vec![alpha_id.trim().to_owned(), bravo_id.trim().to_owned()];
+        }
     }
     await_delivered(&t, &alpha, &bravo)?;
+    answer_flashes(&t, &alpha, &bravo, &flashes)?;
 
     t.say(format!(
         "Alpha streams {DEMO_STREAM_MESSAGES} messages; Bravo is killed with SIGKILL mid-stream"
@@ -212,6 +249,15 @@ pub fn run() -> anyhow::Result<()> {
         sent.len()
     ));
 
+    watch(&t, &mut alpha, &mut bravo, &hook_log)?;
+
+    alpha.stop()?;
+    bravo.stop()?;
+    t.say("both daemons stopped cleanly (SIGTERM); Alpha's speed of service (parley stats):");
+    for line in alpha.ok(&["stats"])?.lines() {
+        println!("            {line}");
+    }
+
     let alpha_file = root.path().join("alpha-transcript.txt");
     let bravo_file = root.path().join("bravo-transcript.txt");
     alpha.export_transcript("Bravo", &alpha_file)?;
@@ -220,7 +266,21 @@ pub fn run() -> anyhow::Result<()> {
         alpha.ok(&["transcript", "verify", alpha_file.to_str().context("path")?])?;
     let bravo_verified =
         bravo.ok(&["transcript", "verify", bravo_file.to_str().context("path")?])?;
-    t.say("both transcripts exported and verified (every signature, chain link and receipt):");
+    for file in [&alpha_file, &bravo_file] {
+        let transcript = parley_proto::transcript::verify(&std::fs::read(file)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let alpha_log = transcript
+            .stations
+            .iter()
+            .find(|station| station.name == "Alpha")
+            .context("Alpha's log in the transcript")?;
+        ensure!(
+            alpha_log.kinds.of(Kind::Overdue) >= 1 && alpha_log.kinds.of(Kind::Cancel) == 1,
+            "{} must hold Alpha's signed overdue entries and its cancellation",
+            file.display()
+        );
+    }
+    t.say("both transcripts exported and verified (every signature, chain link and receipt); both hold the understood, clarify, overdue, cancel and test entries:");
     for line in alpha_verified.lines() {
         println!("            Alpha's copy: {line}");
     }
@@ -263,9 +323,227 @@ pub fn run() -> anyhow::Result<()> {
         String::from_utf8_lossy(&check.stderr).trim()
     ));
 
+    t.say("Demo complete.");
+    Ok(())
+}
+
+/// A hook that appends each alarm it is given (one JSON line) to `log`; returns its path.
+fn alarm_hook(dir: &Path, log: &Path) -> anyhow::Result<String> {
+    let script = dir.join("alarm-hook.sh");
+    let body = format!("#!/bin/sh\ncat >> '{}'\n", log.display());
+    std::fs::write(&script, body).context("writing the alarm hook")?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .context("making the alarm hook executable")?;
+    Ok(script.to_str().context("hook path is UTF-8")?.to_owned())
+}
+
+/// Bravo's operator understands Alpha's FLASH and restates it; Alpha's asks about Bravo's.
+fn answer_flashes(
+    t: &Timeline,
+    alpha: &StationProcess,
+    bravo: &StationProcess,
+    flashes: &[String],
+) -> anyhow::Result<()> {
+    let [alpha_flash, bravo_flash] = flashes else {
+        bail!("one FLASH each way");
+    };
+    let restatement = "Alpha keeps its aircraft 50 km back from the border until 18:00 UTC";
+    bravo.ok(&[
+        "understood",
+        &alpha_flash[..12],
+        "--restate",
+        restatement,
+        "--operator",
+        "Lt. Petrova",
+    ])?;
+    alpha.ok(&[
+        "clarify",
+        &bravo_flash[..12],
+        "which exercise area, and until when?",
+        "--operator",
+        "Maj. Reyes",
+    ])?;
+    await_outbox(alpha, alpha_flash, |item| item["state"] == "understood")?;
+    await_outbox(bravo, bravo_flash, |item| item["state"] == "clarify")?;
+    t.say("Bravo's operator answers Alpha's FLASH 'understood' in their own words; Alpha's operator asks Bravo to clarify theirs. The senders' outboxes:");
+    print_lines(alpha, &["outbox"], &[alpha_flash.as_str()])?;
+    print_lines(bravo, &["outbox"], &[bravo_flash.as_str()])?;
+    Ok(())
+}
+
+/// The watch: an exercise and a cancellation, a FLASH left unanswered past its deadline, and
+/// scheduled tests answered and missed.
+fn watch(
+    t: &Timeline,
+    alpha: &mut StationProcess,
+    bravo: &mut StationProcess,
+    hook_log: &Path,
+) -> anyhow::Result<()> {
+    let drill = alpha.ok(&[
+        "send",
+        "Bravo",
+        "--exercise",
+        "simulated launch from area K-3",
+    ])?;
+    let false_alarm = alpha.ok(&[
+        "send",
+        "Bravo",
+        "--precedence",
+        "flash",
+        "launch detected from area K-3",
+    ])?;
+    alpha.ok(&[
+        "cancel",
+        false_alarm.trim(),
+        "--reason",
+        "sensor fault: there was no launch",
+    ])?;
+    let shown = wait_until(Duration::from_secs(DEMO_WATCH_TIMEOUT_S), || {
+        bravo.inbox().is_ok_and(|inbox| {
+            inbox
+                .iter()
+                .any(|item| item["id"] == false_alarm.trim() && !item["cancelled"].is_null())
+        })
+    });
+    ensure!(shown, "Bravo must see the cancellation");
+    t.say("Alpha sends an EXERCISE message, then a FLASH it cancels a moment later (the cancellation is FLASH too). Bravo's inbox:");
+    print_lines(bravo, &["inbox"], &[drill.trim()])?;
+    print_lines(bravo, &["inbox"], &[false_alarm.trim()])?;
+
+    let silent = alpha.ok(&[
+        "send",
+        "Bravo",
+        "--precedence",
+        "flash",
+        "confirm you received notice 7 and stand down",
+    ])?;
+    let silent = silent.trim();
+    t.say(format!(
+        "Alpha sends a FLASH that nobody at Bravo answers; its deadline is {DEMO_FLASH_UNDERSTOOD_S} s"
+    ));
+    let alarm = await_alarm(alpha, |alarm| {
+        alarm["kind"] == "understood_overdue" && alarm["subject"] == silent
+    })?;
+    t.say(
+        "the deadline passes: an alarm at Alpha, and Alpha signs an overdue entry into the record:",
+    );
+    print_lines(alpha, &["alarms"], &["understood_overdue"])?;
+    await_outbox(alpha, silent, |item| item["overdue"] == true)?;
+    print_lines(alpha, &["outbox"], &[silent])?;
+    await_alarm(bravo, |alarm| {
+        alarm["kind"] == "understood_overdue" && alarm["subject"] == silent
+    })?;
+    t.say("Bravo's station alarms its own watch too: the FLASH heads its list of what awaits an answer (inbox --pending):");
+    print_lines(bravo, &["inbox", "--pending"], &[silent])?;
+    let hooked = wait_until(Duration::from_secs(DEMO_WATCH_TIMEOUT_S), || {
+        std::fs::read_to_string(hook_log).is_ok_and(|log| log.contains(silent))
+    });
+    ensure!(hooked, "the alarm hook must run");
+    let log = std::fs::read_to_string(hook_log)?;
+    let line = log
+        .lines()
+        .find(|line| line.contains(silent))
+        .context("the hook's line")?;
+    t.say("Alpha's alarm hook ran with the alarm as JSON on its standard input:");
+    println!("            {line}");
+
+    let number = alarm["id"].as_u64().context("alarm id")?.to_string();
+    alpha.ok(&[
+        "alarm",
+        "ack",
+        &number,
+        "--note",
+        "calling Bravo on the backup line",
+        "--operator",
+        "Maj. Reyes",
+    ])?;
+    bravo.ok(&["understood", silent, "--operator", "Lt. Petrova"])?;
+    await_alarm(alpha, |alarm| {
+        alarm["kind"] == "understood_overdue"
+            && alarm["subject"] == silent
+            && alarm["state"] == "cleared"
+    })?;
+    t.say("Alpha's operator acknowledges the alarm; Bravo answers late; the alarm clears (kept in history) and the overdue entry stays in the record:");
+    print_lines(alpha, &["alarms", "--all"], &["understood_overdue"])?;
+
     alpha.stop()?;
-    bravo.stop()?;
-    t.say("both daemons stopped cleanly (SIGTERM). Demo complete.");
+    alpha.configure(|config| {
+        config.tests = vec![TestConfig {
+            peer: "Bravo".into(),
+            at: Vec::new(),
+            every_s: Some(DEMO_TEST_EVERY_S),
+            answer: TestAnswer::Machine,
+            answer_within_s: DEMO_TEST_ANSWER_WITHIN_S,
+        }];
+    })?;
+    alpha.start()?;
+    t.say(format!(
+        "Alpha restarts with a scheduled test of Bravo every {DEMO_TEST_EVERY_S} s, answered by Bravo's station within {DEMO_TEST_ANSWER_WITHIN_S} s; the schedule is announced to Bravo as a signed entry"
+    ));
+    let answered = wait_until(Duration::from_secs(DEMO_WATCH_TIMEOUT_S), || {
+        alpha.outbox().is_ok_and(|outbox| {
+            outbox
+                .iter()
+                .any(|item| item["kind"] == "test" && item["state"] == "understood")
+        })
+    });
+    ensure!(answered, "Bravo's station must answer a scheduled test");
+    print_lines(alpha, &["outbox"], &["TEST", "understood by the station"])?;
+    bravo.kill9()?;
+    t.say("kill -9 Bravo");
+    let missed = await_alarm(alpha, |alarm| alarm["kind"] == "test_missed")?;
+    t.say("a test goes unanswered: alarm at Alpha, and a signed overdue entry:");
+    print_lines(alpha, &["alarms"], &["test_missed"])?;
+    bravo.start()?;
+    await_alarm(alpha, |alarm| {
+        alarm["id"] == missed["id"] && alarm["state"] == "cleared"
+    })?;
+    t.say("Bravo restarted: its station answers the missed test late, the alarm clears, the overdue entry stays");
+    await_delivered(t, alpha, bravo)?;
+    Ok(())
+}
+
+/// Waits until `station`'s outbox item `id` passes `check`.
+fn await_outbox(
+    station: &StationProcess,
+    id: &str,
+    check: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
+    let reached = wait_until(Duration::from_secs(DEMO_WATCH_TIMEOUT_S), || {
+        station
+            .outbox()
+            .is_ok_and(|outbox| outbox.iter().any(|item| item["id"] == id && check(item)))
+    });
+    ensure!(
+        reached,
+        "{}'s outbox item {id} did not change as expected",
+        station.name
+    );
+    Ok(())
+}
+
+/// Waits until `station` holds an alarm (open or not) passing `check`; returns it.
+fn await_alarm(station: &StationProcess, check: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let mut found = None;
+    wait_until(Duration::from_secs(DEMO_WATCH_TIMEOUT_S), || {
+        found = station
+            .json(&["alarms", "--all"])
+            .ok()
+            .and_then(|alarms| alarms.as_array()?.iter().find(|a| check(a)).cloned());
+        found.is_some()
+    });
+    found.with_context(|| format!("{} raised no alarm as expected", station.name))
+}
+
+/// Prints the lines of `station`'s `args` output that contain every one of `needles`.
+fn print_lines(station: &StationProcess, args: &[&str], needles: &[&str]) -> anyhow::Result<()> {
+    let output = station.ok(args)?;
+    let shown = output
+        .lines()
+        .filter(|line| needles.iter().all(|needle| line.contains(needle)));
+    for line in shown.take(DEMO_LINES_SHOWN_MAX) {
+        println!("            {}: {line}", station.name);
+    }
     Ok(())
 }
 
@@ -284,7 +562,7 @@ fn await_delivered(t: &Timeline, a: &StationProcess, b: &StationProcess) -> anyh
     Ok(())
 }
 
-/// Compares the entry counts and heads the two verifications printed (lines name the station).
+/// Waits until `station`'s channel of `kind` to Bravo is in `state`.
 fn await_channel(
     t: &Timeline,
     station: &StationProcess,

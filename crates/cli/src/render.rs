@@ -466,6 +466,14 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
                 .receipted_upto
                 .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
         );
+        let kinds: Vec<String> = station
+            .kinds
+            .present()
+            .map(|(kind, count)| format!("{count} {}", kind.name()))
+            .collect();
+        if !kinds.is_empty() {
+            println!("    by kind: {}", kinds.join(", "));
+        }
     }
     let exporter = text(&transcript.exporter().name);
     let peer = text(&transcript.peer().name);

@@ -24,6 +24,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::entry::Kind;
 use crate::error::DecodeError;
 use crate::id::{EntryId, Fingerprint, LinkId, StationId};
 
@@ -304,8 +305,41 @@ pub struct StationLog {
     pub card: Vec<u8>,
     /// Ids of its entries in the file, in seq order.
     pub ids: Vec<EntryId>,
+    /// How many of its entries are of each kind.
+    pub kinds: KindCounts,
     /// How far the other station's receipt in the file covers this log, if there is one.
     pub receipted_upto: Option<u64>,
+}
+
+/// Entries counted by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindCounts([u64; Kind::ALL.len()]);
+
+impl KindCounts {
+    /// Counts one entry of `kind`.
+    pub fn add(&mut self, kind: Kind) {
+        self.0[Self::index(kind)] += 1;
+    }
+
+    /// Entries of `kind`.
+    pub fn of(&self, kind: Kind) -> u64 {
+        self.0[Self::index(kind)]
+    }
+
+    /// Every kind with at least one entry, in code order.
+    pub fn present(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
+        Kind::ALL
+            .into_iter()
+            .map(|kind| (kind, self.of(kind)))
+            .filter(|(_, count)| *count > 0)
+    }
+
+    fn index(kind: Kind) -> usize {
+        Kind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is in Kind::ALL")
+    }
 }
 
 impl StationLog {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::read::{self, Header, Kind};
 use super::{
-    EntryAt, Fault, StationLog, TRANSCRIPT_RECEIPTS_MAX, TRANSCRIPT_SIZE_MAX_BYTES,
+    EntryAt, Fault, KindCounts, StationLog, TRANSCRIPT_RECEIPTS_MAX, TRANSCRIPT_SIZE_MAX_BYTES,
     TranscriptError, VerifiedTranscript,
 };
 use crate::card::ContactCard;
@@ -52,6 +52,7 @@ struct Station {
     name: String,
     card: Vec<u8>,
     ids: Vec<EntryId>,
+    kinds: KindCounts,
     receipted_upto: Option<u64>,
 }
 
@@ -141,6 +142,7 @@ impl File {
             name: card.name,
             card: bytes,
             ids: Vec::new(),
+            kinds: KindCounts::default(),
             receipted_upto: None,
         });
         if let [first, second] = &self.stations[..]
@@ -186,11 +188,12 @@ impl File {
             let seq = entry.seq;
             return Err(fail(&entry_at, Fault::Seq { seq, needs }));
         }
-        let log = &mut self.stations[slot].ids;
-        if entry.prev != log.last().copied().unwrap_or(EntryId::NONE) {
+        let station = &mut self.stations[slot];
+        if entry.prev != station.ids.last().copied().unwrap_or(EntryId::NONE) {
             return Err(fail(&entry_at, Fault::Prev));
         }
-        log.push(signed.id());
+        station.ids.push(signed.id());
+        station.kinds.add(entry.body.kind());
         self.last_author = Some(slot);
         self.seen.push(Seen {
             line: number,
@@ -298,6 +301,7 @@ impl File {
                 name: s.name,
                 card: s.card,
                 ids: s.ids,
+                kinds: s.kinds,
                 receipted_upto: s.receipted_upto,
             })
             .collect();
