@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use parley_proto::{Body, EntryId, EvidenceKind, LinkId, LinkSnapshot, SignedEntry, StationId};
+use parley_proto::{
+    Body, EntryId, EvidenceKind, LinkId, LinkSnapshot, SignedEntry, StationId, TestSchedule,
+};
 use parley_store::Store;
 
 use crate::world::{NAMES, Outcome, World};
@@ -111,6 +113,9 @@ struct WatchRecord {
     overdue: BTreeMap<EntryId, u64>,
     /// Every alarm: kind, subject.
     alarms: Vec<(parley_store::AlarmKind, String, u64)>,
+    /// The peer's schedules of tests, in order: the schedule, its entry's time (the anchor of
+    /// its due times) and when it arrived.
+    schedules: Vec<(TestSchedule, u64, u64)>,
 }
 
 fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
@@ -126,6 +131,7 @@ fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
         answers: BTreeMap::new(),
         overdue: BTreeMap::new(),
         alarms: Vec::new(),
+        schedules: Vec::new(),
     };
     for kept in record.entries {
         let entry = kept.entry.entry();
@@ -145,6 +151,11 @@ fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
                     .or_insert((entry.time_ms, stored_ms));
             }
             Body::Overdue { of, .. } if mine => *watch.overdue.entry(*of).or_default() += 1,
+            Body::Schedule(schedule) if !mine => watch.schedules.push((
+                schedule.clone(),
+                entry.time_ms,
+                kept.received_ms.unwrap_or(entry.time_ms),
+            )),
             _ => {}
         }
     }
@@ -170,8 +181,9 @@ fn in_time(at_ms: Option<u64>, due_ms: u64) -> Option<bool> {
 
 /// The watch's invariants for station `i`: every message and test is answered before its
 /// deadline, or has exactly one overdue entry and one alarm; nothing answered in time is
-/// alarmed; the receiver is alarmed exactly when it answered late; every expected-test alarm
-/// is for a test that did not come; every alarm the core announced is durable.
+/// alarmed; the receiver is alarmed exactly when it answered late; an expected test is
+/// alarmed exactly when it did not come (while the station was up to see it); every alarm
+/// the core announced is durable.
 fn watch(world: &World, i: usize) -> Outcome {
     use parley_store::AlarmKind;
     let name = NAMES[i];
@@ -262,6 +274,7 @@ fn watch(world: &World, i: usize) -> Outcome {
             ));
         }
     }
+    expected_tests_alarmed(name, &record, &station.down, world.now_ms())?;
     // Every alarm the core announced is in the store, as announced: durable across crashes.
     for (id, kind, subject) in &station.raised {
         if !record
@@ -272,6 +285,55 @@ fn watch(world: &World, i: usize) -> Outcome {
             return Err(format!(
                 "{name}: alarm {id} ({kind} {subject}) was announced, not kept"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A test the peer's schedule announced that did not come, while the station was up from its
+/// due time until the time allowed had passed (`down`: when it was not), is alarmed
+/// (a partitioned or crashed peer). `end_ms`: when the run ended.
+fn expected_tests_alarmed(
+    name: &str,
+    record: &WatchRecord,
+    down: &[(u64, u64)],
+    end_ms: u64,
+) -> Outcome {
+    for (n, (schedule, anchor_ms, received_ms)) in record.schedules.iter().enumerate() {
+        let until_ms = record
+            .schedules
+            .get(n + 1)
+            .map_or(end_ms, |(_, _, next_ms)| *next_ms);
+        let mut after_ms = *received_ms;
+        while let Some(due_ms) = schedule.next_due_ms(*anchor_ms, after_ms) {
+            let checked_ms = due_ms + schedule.answer_within_ms;
+            if checked_ms >= until_ms {
+                break;
+            }
+            after_ms = due_ms;
+            let watched = !down
+                .iter()
+                .any(|(from_ms, to_ms)| *from_ms <= checked_ms && *to_ms >= due_ms);
+            let first_came_ms = record
+                .peer
+                .iter()
+                .filter(|(entry, _)| {
+                    matches!(entry.entry().body, Body::Test { .. })
+                        && entry.entry().time_ms >= due_ms
+                })
+                .map(|(_, received_ms)| *received_ms)
+                .min();
+            let missed = first_came_ms.is_none_or(|came_ms| came_ms > checked_ms);
+            let subject = due_ms.to_string();
+            let alarmed = record.alarms.iter().any(|(kind, s, _)| {
+                *kind == parley_store::AlarmKind::ExpectedTestNotReceived && *s == subject
+            });
+            if watched && missed && !alarmed {
+                return Err(format!(
+                    "{name}: no test of the peer's came for {due_ms} (first at \
+                     {first_came_ms:?}), yet no expected_test_not_received alarm"
+                ));
+            }
         }
     }
     Ok(())
@@ -415,6 +477,28 @@ mod tests {
         assert!(
             reason.contains(expect),
             "{reason:?} does not mention {expect:?}"
+        );
+    }
+
+    /// Seed 2's expected tests that did not come are alarmed; without those alarms the
+    /// check fails.
+    #[test]
+    fn a_missing_expected_test_alarm_is_caught() {
+        let config = SimConfig::default();
+        let mut world = World::new(2, &config).expect("pairs");
+        world.run().expect("seed 2 passes untouched");
+        let (down, end_ms) = (&world.stations[1].down, world.now_ms());
+        let mut record = watch_record(&world, 1).expect("reads");
+        expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
+        let before = record.alarms.len();
+        record
+            .alarms
+            .retain(|(kind, _, _)| *kind != parley_store::AlarmKind::ExpectedTestNotReceived);
+        assert!(record.alarms.len() < before, "seed 2 has such alarms");
+        let reason = expected_tests_alarmed("B", &record, down, end_ms).expect_err("caught");
+        assert!(
+            reason.contains("no expected_test_not_received alarm"),
+            "{reason}"
         );
     }
 

@@ -207,6 +207,9 @@ pub(crate) struct Station {
     answering: BTreeMap<RequestId, (EntryId, bool)>,
     /// Alarms the core announced raised: id, kind and subject (each must be durable).
     pub raised: Vec<(u64, AlarmKind, String)>,
+    /// When it was down, simulated UTC ms: from a crash to the restart (`u64::MAX` while
+    /// still down).
+    pub down: Vec<(u64, u64)>,
 }
 
 struct Channel {
@@ -314,6 +317,7 @@ impl<'c> World<'c> {
                 accepted: Vec::new(),
                 answering: BTreeMap::new(),
                 raised: Vec::new(),
+                down: Vec::new(),
             });
         }
         let mallory = Identity::from_secret(&dice.seed());
@@ -1050,6 +1054,7 @@ impl<'c> World<'c> {
             return Ok(());
         }
         station.core = None;
+        station.down.push((self.now_ms, u64::MAX));
         let lost_send = station.asked.take().is_some();
         if let Some(commit) = station.commit.take() {
             if self.dice.chance(500) {
@@ -1094,6 +1099,11 @@ impl<'c> World<'c> {
         }
         let (now_ms, seed, peer) = (self.now_ms, self.dice.seed(), self.peer_id(i));
         let station = &mut self.stations[i];
+        if let Some((_, until_ms)) = station.down.last_mut()
+            && *until_ms == u64::MAX
+        {
+            *until_ms = now_ms;
+        }
         station
             .store
             .check()
