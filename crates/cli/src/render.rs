@@ -193,7 +193,7 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
             item.seq,
             item.precedence.name().to_uppercase(),
             item.state.name(),
-            contents(item.kind, &item.text, item.exercise, None),
+            contents(item.kind, &item.text, item.exercise, item.answer_by),
             notes.join("; "),
             item.id,
         );

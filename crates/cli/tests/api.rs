@@ -310,6 +310,7 @@ fn json_outputs_keep_every_field_scripts_read() {
             "delivered_at",
             "kind",
             "exercise",
+            "answer_by",
             "receipt_due_ms",
             "understood_due_ms",
             "restatement",

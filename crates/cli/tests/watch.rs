@@ -318,7 +318,10 @@ fn scheduled_tests_are_answered_missed_and_expected() {
     bravo.start().unwrap();
     let answered = wait_until(WATCH_TIMEOUT, || {
         alpha.outbox().unwrap().iter().any(|item| {
-            item["kind"] == "test" && item["state"] == "understood" && item["answered_by"] == ""
+            item["kind"] == "test"
+                && item["answer_by"] == "machine"
+                && item["state"] == "understood"
+                && item["answered_by"] == ""
         })
     });
     assert!(answered, "Bravo's station answers the tests by itself");
@@ -547,6 +550,10 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
 fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
     let root = tempfile::tempdir().unwrap();
     let (alpha, _bravo) = paired(root.path());
+    let plain = root.path().join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let plain = plain.display().to_string();
     for (change, field) in [
         (
             Box::new(|config: &mut parley_station::home::Config| {
@@ -561,6 +568,24 @@ fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
             }),
             "objectives.routine.receipt_s = 7200 is longer than objectives.routine.understood_s",
         ),
+        (
+            Box::new(|config: &mut parley_station::home::Config| {
+                config.alarms.hook = Some("/nonexistent/page-the-duty-officer".into());
+            }),
+            "alarms.hook = \"/nonexistent/page-the-duty-officer\" cannot be run",
+        ),
+        (
+            Box::new(move |config: &mut parley_station::home::Config| {
+                config.alarms.hook = Some(plain.clone());
+            }),
+            "cannot be run: it is not executable",
+        ),
+        (
+            Box::new(|config: &mut parley_station::home::Config| {
+                config.alarms.hook = Some("/tmp".into());
+            }),
+            "alarms.hook = \"/tmp\" cannot be run: it is not a regular file",
+        ),
     ] {
         alpha.configure(|config| change(config)).unwrap();
         let output = alpha.cli(&["run"]).unwrap();
@@ -570,6 +595,7 @@ fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
         alpha
             .configure(|config| {
                 config.objectives = parley_station::watch_config::Objectives::default();
+                config.alarms.hook = None;
             })
             .unwrap();
     }

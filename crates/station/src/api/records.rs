@@ -97,6 +97,8 @@ pub struct OutboxItem {
     pub text: String,
     /// Marked EXERCISE.
     pub exercise: bool,
+    /// For a test, who must answer it; `None` for a message.
+    pub answer_by: Option<TestAnswer>,
     /// When it was written, UTC ms.
     pub created_at: u64,
     /// Where it stands.
@@ -341,7 +343,7 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
             let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
                 continue;
             };
-            let (kind, text, _, exercise, _) = contents(&fields.body);
+            let (kind, text, _, exercise, answer_by) = contents(&fields.body);
             let answer = thread.answer(entry.id(), false);
             let state = match answer {
                 Some(answer) if answer.understood => DeliveryState::Understood,
@@ -358,6 +360,7 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
                 precedence: fields.precedence,
                 text,
                 exercise,
+                answer_by,
                 created_at: fields.time_ms,
                 state,
                 delivered_at,

@@ -22,12 +22,16 @@ impl Station {
         for op in writes {
             match op {
                 StoreOp::AppendOwn { peer, entry, .. } => {
-                    self.announce_answer(*peer, entry.entry(), true);
-                    self.watch.own_entry(now_ms, *peer, entry);
+                    let counted = self.watch.own_entry(now_ms, *peer, entry);
+                    if counted {
+                        self.announce_answer(*peer, entry.entry(), true);
+                    }
                 }
                 StoreOp::StorePeerEntry { peer, entry, .. } => {
-                    self.announce_answer(*peer, entry.entry(), false);
-                    self.watch.peer_entry(now_ms, *peer, entry);
+                    let counted = self.watch.peer_entry(now_ms, *peer, entry);
+                    if counted {
+                        self.announce_answer(*peer, entry.entry(), false);
+                    }
                 }
                 StoreOp::MarkDelivered {
                     peer, upto, extra, ..
@@ -57,7 +61,7 @@ impl Station {
         }
     }
 
-    /// An answer was written: subscribers hear of it once it is durable.
+    /// An answer that counted was written: subscribers hear of it once it is durable.
     fn announce_answer(&mut self, peer: StationId, entry: &parley_proto::Entry, by_us: bool) {
         let (of, operator, understood) = match &entry.body {
             Body::Understood { of, operator, .. } => (*of, operator, true),

@@ -5,13 +5,15 @@
 //! time: a hook that fails, hangs or floods is logged and never holds the station up.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::api::{AlarmEvent, Event};
+use crate::error::StationError;
 use crate::limits::{HOOK_RUN_MS_MAX, HOOKS_RUNNING_MAX};
 
 /// How often a running hook is looked at, in milliseconds.
@@ -71,6 +73,25 @@ impl Hooks {
             tracing::error!(id, "alarm hook not run: no thread: {error}");
         }
     }
+}
+
+/// Refuses a hook that cannot run, so that a site learns it when the daemon starts, not at
+/// the first alarm: it must be an executable regular file (a link to one is followed).
+pub(super) fn check(program: &Path) -> Result<(), StationError> {
+    let refuse = |why: String| {
+        StationError::Config(format!(
+            "alarms.hook = {:?} cannot be run: {why}; fix parley.toml",
+            program.display()
+        ))
+    };
+    let metadata = std::fs::metadata(program).map_err(|e| refuse(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(refuse("it is not executable".into()));
+    }
+    Ok(())
 }
 
 /// Runs `program` with `input` on its standard input, within [`HOOK_RUN_MS_MAX`].

@@ -11,7 +11,7 @@ mod hooks;
 mod server;
 mod transports;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -81,6 +81,9 @@ impl Daemon {
         let config = home.config()?;
         home.check_private()?;
         config.check().map_err(StationError::Config)?;
+        if let Some(hook) = &config.alarms.hook {
+            hooks::check(Path::new(hook))?;
+        }
         let identity = home.identity()?;
         let store = Store::open(&home.store_path())?;
         let clock = Clock::starting_after(store.latest_time_ms()?);

@@ -236,7 +236,7 @@ impl Watch {
         }
         for kept in own_entries.iter().chain(&peer_entries) {
             let mine = kept.entry.entry().author == own;
-            self.note_reply(now_ms, peer, &kept.entry, mine, true);
+            let _ = self.note_reply(now_ms, peer, &kept.entry, mine, true);
         }
         let link = self.links.get_mut(&peer).expect("inserted above");
         if let Some((schedule, anchor_ms)) = &link.peer_schedule {
@@ -366,6 +366,8 @@ impl Watch {
 
     /// Applies an entry that answers, withdraws or reports on another, or announces or is a
     /// test. `loading`: replayed from the store at start (nothing to clear or answer yet).
+    /// Applies an entry that answers, withdraws, reports on or schedules others; returns
+    /// whether it was an answer that counted (the first, to an entry of the other side).
     fn note_reply(
         &mut self,
         now_ms: u64,
@@ -373,7 +375,7 @@ impl Watch {
         entry: &SignedEntry,
         own: bool,
         loading: bool,
-    ) {
+    ) -> bool {
         let fields = entry.entry();
         match &fields.body {
             Body::Understood { of, operator, .. } | Body::Clarify { of, operator, .. } => {
@@ -382,7 +384,7 @@ impl Watch {
                     operator: operator.clone(),
                     time_ms: fields.time_ms,
                 };
-                self.answered(now_ms, peer, *of, answer, own);
+                return self.answered(now_ms, peer, *of, answer, own);
             }
             Body::Cancel { of, .. } => self.cancelled(now_ms, peer, *of, own),
             Body::Overdue { of, .. } if own => {
@@ -419,6 +421,7 @@ impl Watch {
             }
             _ => {}
         }
+        false
     }
 
     /// Plans this station's next test on the link, per its announced schedule.
@@ -454,15 +457,23 @@ impl Watch {
             .map(|known| known.seq)
     }
 
-    fn answered(&mut self, now_ms: u64, peer: StationId, of: EntryId, answer: Answer, by_us: bool) {
+    /// Returns whether the answer counted.
+    fn answered(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        of: EntryId,
+        answer: Answer,
+        by_us: bool,
+    ) -> bool {
         let Some(known) = self.known.get_mut(&of) else {
             tracing::warn!(peer = %peer.short(), %of, "an answer names no message of the link; kept in the record, ignored");
-            return;
+            return false;
         };
         // Only the recipient answers: our answers are to the peer's entries and the peer's to
         // ours. The first answer counts.
         if known.peer != peer || known.own == by_us || known.answer.is_some() {
-            return;
+            return false;
         }
         known.answer = Some(answer);
         let (seq, own, awaited) = (known.seq, known.own, known.awaited);
@@ -480,6 +491,7 @@ impl Watch {
         };
         self.updates
             .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
+        true
     }
 
     fn cancelled(&mut self, now_ms: u64, peer: StationId, of: EntryId, by_us: bool) {
@@ -507,18 +519,20 @@ impl Watch {
     }
 
     /// This station wrote `entry` on the link with `peer`.
-    pub fn own_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) {
+    /// Returns whether it is an answer that counted.
+    pub fn own_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) -> bool {
         self.note_awaited(peer, entry, true);
-        self.note_reply(now_ms, peer, entry, true, false);
+        self.note_reply(now_ms, peer, entry, true, false)
     }
 
     /// A verified entry of `peer` is stored.
-    pub fn peer_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) {
+    /// Returns whether it is an answer that counted.
+    pub fn peer_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) -> bool {
         if self.known.contains_key(&entry.id()) {
-            return;
+            return false;
         }
         self.note_awaited(peer, entry, false);
-        self.note_reply(now_ms, peer, entry, false, false);
+        self.note_reply(now_ms, peer, entry, false, false)
     }
 
     /// The peer's receipt covers the own entries up to `upto`, and `extra`.
@@ -876,4 +890,93 @@ fn last_due_ms(schedule: &TestSchedule, anchor_ms: u64, at_ms: u64) -> Option<u6
         due = next;
     }
     Some(due)
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_proto::{Entry, Identity, LinkId};
+    use parley_store::LinkRecord;
+
+    use super::*;
+
+    struct Link {
+        us: Identity,
+        peer: Identity,
+        written: [Vec<SignedEntry>; 2],
+    }
+
+    impl Link {
+        fn new() -> Self {
+            Self {
+                us: Identity::from_secret(&[1; 32]),
+                peer: Identity::from_secret(&[2; 32]),
+                written: [Vec::new(), Vec::new()],
+            }
+        }
+
+        /// The next entry of our log (`by_peer` false) or the peer's.
+        fn write(&mut self, by_peer: bool, body: Body) -> SignedEntry {
+            let author = if by_peer { &self.peer } else { &self.us };
+            let log = &mut self.written[usize::from(by_peer)];
+            let entry = Entry {
+                link: LinkId::between(&self.us.id(), &self.peer.id()),
+                author: author.id(),
+                seq: log.len() as u64 + 1,
+                prev: log.last().map_or(EntryId::NONE, SignedEntry::id),
+                seen: EntryId::NONE,
+                time_ms: 1_000,
+                precedence: Precedence::Flash,
+                body,
+            }
+            .sign(author);
+            log.push(entry.clone());
+            entry
+        }
+    }
+
+    fn understood(of: EntryId) -> Body {
+        Body::Understood {
+            of,
+            operator: "Ana".into(),
+            restatement: String::new(),
+        }
+    }
+
+    /// Only the first answer to an entry of the other side counts: the core announces those
+    /// alone.
+    #[test]
+    fn only_the_first_answer_from_the_other_side_counts() {
+        let mut link = Link::new();
+        let settings = WatchSettings {
+            objectives: Objectives::default(),
+            escalate_after_ms: 300_000,
+            channel_down_after_ms: 60_000,
+            tests: BTreeMap::new(),
+        };
+        let mut watch = Watch::new(settings, Vec::new(), 0, true);
+        let peer = link.peer.id();
+        let record = LinkRecord {
+            entries: Vec::new(),
+            delivered_ms: BTreeMap::new(),
+        };
+        watch.load(1_000, peer, link.us.id(), record);
+        let message = Body::Message {
+            text: "hold fire".into(),
+            lang: "en".into(),
+            exercise: false,
+        };
+        let ours = link.write(false, message);
+        assert!(!watch.own_entry(1_000, peer, &ours));
+        // We cannot answer our own message; the peer's first answer counts, its second not.
+        let self_answer = link.write(false, understood(ours.id()));
+        assert!(!watch.own_entry(1_001, peer, &self_answer));
+        let first = link.write(true, understood(ours.id()));
+        assert!(watch.peer_entry(1_002, peer, &first));
+        let second = link.write(true, understood(ours.id()));
+        assert!(!watch.peer_entry(1_003, peer, &second));
+        // Nor does an answer naming nothing known, or the same entry stored twice.
+        let stray = link.write(true, understood(EntryId([9; 32])));
+        assert!(!watch.peer_entry(1_004, peer, &stray));
+        assert!(!watch.peer_entry(1_005, peer, &first));
+    }
 }
