@@ -87,6 +87,64 @@ impl Default for SimConfig {
     }
 }
 
+/// The faults (and optional parts of the world) a run can have, by the name the simulator
+/// command takes: `--faults loss,crashes,…`.
+pub const FAULTS: [&str; 9] = [
+    "loss",
+    "duplicate",
+    "late",
+    "partitions",
+    "crashes",
+    "attacks",
+    "relay",
+    "watch",
+    "large",
+];
+
+impl SimConfig {
+    /// The default configuration with only the faults named in `names` (from [`FAULTS`])
+    /// on, each as strong as by default; an unknown name is refused.
+    pub fn with_faults(names: &[&str]) -> Result<Self, String> {
+        let on = Self::default();
+        let mut config = Self {
+            loss_per_mille: 0,
+            duplicate_per_mille: 0,
+            late_per_mille: 0,
+            partitions: false,
+            crashes: false,
+            crash_in_commit_per_mille: 0,
+            attacks: false,
+            relay_channel: false,
+            watch: false,
+            large_text_per_mille: 0,
+            ..Self::default()
+        };
+        for name in names {
+            match *name {
+                "loss" => config.loss_per_mille = on.loss_per_mille,
+                "duplicate" => config.duplicate_per_mille = on.duplicate_per_mille,
+                "late" => config.late_per_mille = on.late_per_mille,
+                "partitions" => config.partitions = true,
+                "crashes" => {
+                    config.crashes = true;
+                    config.crash_in_commit_per_mille = on.crash_in_commit_per_mille;
+                }
+                "attacks" => config.attacks = true,
+                "relay" => config.relay_channel = true,
+                "watch" => config.watch = true,
+                "large" => config.large_text_per_mille = on.large_text_per_mille,
+                other => {
+                    return Err(format!(
+                        "no fault is called {other:?}; the faults are {}",
+                        FAULTS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// What a successful run did. Two runs of one seed and config give equal reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimReport {
@@ -126,7 +184,55 @@ pub struct SimReport {
     pub tests_missed: u64,
     /// Scheduled tests expected and not received (`expected_test_not_received` alarms).
     pub tests_not_received: u64,
+    /// Hash of every event the run processed, with its simulated time, in order: equal
+    /// traces, equal runs.
+    pub trace: u64,
 }
+
+impl SimReport {
+    /// What the run exercised, by name: the faults, and what the stations did about them.
+    pub fn counters(&self) -> [(&'static str, u64); 17] {
+        [
+            ("messages accepted", self.messages_accepted),
+            ("frames sent", self.frames_sent),
+            ("frames delivered", self.frames_delivered),
+            ("frames dropped", self.frames_dropped),
+            ("frames duplicated", self.frames_duplicated),
+            ("partitions", self.partitions),
+            ("crashes", self.crashes),
+            ("commits lost to crashes", self.commits_lost),
+            (
+                "commits durable, unacknowledged",
+                self.commits_unacknowledged,
+            ),
+            ("attacks", self.attacks),
+            ("attacks rejected", self.attacks_rejected),
+            ("operators' answers", self.answers),
+            ("alarms raised", self.alarms_raised),
+            ("scheduled tests missed", self.tests_missed),
+            ("scheduled tests not received", self.tests_not_received),
+            ("events", self.events),
+            ("simulated ms", self.simulated_ms),
+        ]
+    }
+}
+
+/// The invariants every run checks, as the simulator's summary lists them.
+pub const INVARIANTS: [&str; 13] = [
+    "every send answer names an entry already durable (commit before answer)",
+    "a receipt covers only what the receiver durably holds (commit before transmit)",
+    "heads only grow",
+    "every store a crash leaves passes the store's own check",
+    "nothing accepted is lost, nothing delivered twice, each sender's order kept",
+    "both stations' transcripts agree and verify",
+    "no tampered or forged frame is accepted or changes state",
+    "every live core equals its store",
+    "an honest pair raises no accusing alarm",
+    "every message and test is answered in time or has one overdue entry and one alarm",
+    "a receiver is alarmed exactly when it answered late",
+    "an expected test is alarmed exactly when it did not come while the station watched",
+    "every alarm announced is in the store",
+];
 
 /// A run that broke an invariant (or in which the protocol core panicked).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,8 +267,8 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<SimReport, SimFailure> {
         let built = world.insert(world::World::new(seed, config)?);
         built.run()
     }));
-    let (simulated_ms, report) = world
-        .map(|w| (w.simulated_ms(), w.report.clone()))
+    let (simulated_ms, trace, report) = world
+        .map(|w| (w.simulated_ms(), w.trace(), w.report.clone()))
         .unwrap_or_default();
     let failure = |reason| SimFailure {
         seed,
@@ -173,6 +279,7 @@ pub fn run(seed: u64, config: &SimConfig) -> Result<SimReport, SimFailure> {
         Ok(Ok(())) => Ok(SimReport {
             seed,
             simulated_ms,
+            trace,
             ..report
         }),
         Ok(Err(reason)) => Err(failure(reason)),

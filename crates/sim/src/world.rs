@@ -11,6 +11,7 @@
 //! core answers it, and the answer must name an entry already on the store's disk.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
 
 mod adversary;
@@ -111,6 +112,7 @@ impl Dice {
     }
 }
 
+#[derive(Hash)]
 enum Event {
     Deliver {
         to: usize,
@@ -247,6 +249,8 @@ pub(crate) struct World<'c> {
     /// Operators' answers scheduled or asked and not yet acknowledged.
     answers_pending: u64,
     pub report: SimReport,
+    /// Every event processed, with its time, hashed in order: the run's trace.
+    trace: DefaultHasher,
 }
 
 /// What a rejected frame must leave unchanged in memory: out seq, outbox depth, in head,
@@ -353,6 +357,7 @@ impl<'c> World<'c> {
             lossy_disk_dropped: false,
             answers_pending: 0,
             report: SimReport::default(),
+            trace: DefaultHasher::new(),
         };
         for i in 0..2 {
             world.set_up(i, &relay_card)?;
@@ -458,6 +463,11 @@ impl<'c> World<'c> {
         self.now_ms - START_MS
     }
 
+    /// The hash of every event processed so far, with its time, in order.
+    pub fn trace(&self) -> u64 {
+        self.trace.finish()
+    }
+
     /// Runs the workload, heals, runs to quiescence and checks the final state.
     pub fn run(&mut self) -> Outcome {
         for i in 0..2 {
@@ -500,6 +510,8 @@ impl<'c> World<'c> {
             }
             assert!(at_ms >= self.now_ms, "the clock never goes backwards");
             self.now_ms = at_ms;
+            at_ms.hash(&mut self.trace);
+            event.hash(&mut self.trace);
             self.step(event)?;
         }
     }
