@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// Whether the watch is exercised: short time objectives, operators who answer each
     /// message after a random delay (or never), and scheduled tests from A to B.
     pub watch: bool,
+    /// Swarm testing: each seed keeps each fault on here only half the time, and scales each
+    /// rate by a quarter to twice, so that rare combinations get explored.
+    pub swarm: bool,
     /// Fault injection for the simulation's own tests: station A's disk silently drops one
     /// committed `AppendOwn`. A run with it set must fail; it proves the checker can.
     pub lossy_disk: bool,
@@ -81,6 +84,7 @@ impl Default for SimConfig {
             large_text_per_mille: 20,
             quiescence_ms_max: 24 * 3_600_000,
             watch: true,
+            swarm: false,
             lossy_disk: false,
             answer_before_commit: false,
         }
@@ -184,6 +188,15 @@ pub struct SimReport {
     pub tests_missed: u64,
     /// Scheduled tests expected and not received (`expected_test_not_received` alarms).
     pub tests_not_received: u64,
+    /// Which of [`FAULTS`] were on in this seed, as bits in that order (under swarm testing
+    /// the seed picks them).
+    pub faults: u64,
+    /// Envelopes and receipts the stations sent again (retransmission timers, channels back).
+    pub retransmissions: u64,
+    /// Envelopes the stations dropped as already held.
+    pub duplicates_dropped: u64,
+    /// Peer entries stored above a gap, held until it filled.
+    pub held_out_of_order: u64,
     /// Hash of every event the run processed, with its simulated time, in order: equal
     /// traces, equal runs.
     pub trace: u64,
@@ -191,13 +204,16 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 17] {
+    pub fn counters(&self) -> [(&'static str, u64); 20] {
         [
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
             ("frames delivered", self.frames_delivered),
             ("frames dropped", self.frames_dropped),
             ("frames duplicated", self.frames_duplicated),
+            ("retransmissions", self.retransmissions),
+            ("duplicates dropped", self.duplicates_dropped),
+            ("entries held out of order", self.held_out_of_order),
             ("partitions", self.partitions),
             ("crashes", self.crashes),
             ("commits lost to crashes", self.commits_lost),

@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use parley_sim::{INVARIANTS, SimConfig, SimFailure, SimReport, run};
+use parley_sim::{FAULTS, INVARIANTS, SimConfig, SimFailure, SimReport, run};
 
 /// How often the progress line is redrawn on a terminal.
 const PROGRESS_TERMINAL_MS: u64 = 250;
@@ -43,6 +43,10 @@ struct Args {
     /// partitions, crashes, attacks, relay, watch, large.
     #[arg(long, value_delimiter = ',')]
     faults: Option<Vec<String>>,
+    /// Swarm testing: each seed keeps each of these faults on only half the time, at a
+    /// quarter to twice its rate, so that rare combinations get explored.
+    #[arg(long)]
+    swarm: bool,
     /// The continuous mode: consecutive seeds from a random first one until this much time
     /// has passed (such as 90s, 30m, 8h); the seeds run are printed as a range.
     #[arg(long, value_parser = parse_duration)]
@@ -87,6 +91,8 @@ struct Totals {
     /// The lowest and highest seed run.
     range: Option<(u64, u64)>,
     counters: Vec<(&'static str, u64)>,
+    /// Seeds that had each of [`FAULTS`] on.
+    fault_seeds: [u64; FAULTS.len()],
     /// Sum of each seed's hash of (seed, trace): equal whatever order the seeds finished in.
     trace_digest: u64,
 }
@@ -102,6 +108,9 @@ impl Totals {
         }
         for ((_, total), (_, count)) in self.counters.iter_mut().zip(counters) {
             *total += count;
+        }
+        for (index, seeds) in self.fault_seeds.iter_mut().enumerate() {
+            *seeds += report.faults >> index & 1;
         }
         let mut hasher = DefaultHasher::new();
         (report.seed, report.trace).hash(&mut hasher);
@@ -171,6 +180,7 @@ fn configure(args: &Args) -> Result<SimConfig, String> {
         }
         None => SimConfig::default(),
     };
+    config.swarm = args.swarm;
     match args.broken.as_deref() {
         None => {}
         Some("lossy-disk") => config.lossy_disk = true,
@@ -324,6 +334,9 @@ fn replay_command(args: &Args, seed: u64) -> String {
     if let Some(faults) = &args.faults {
         command.push_str(&format!(" --faults {}", faults.join(",")));
     }
+    if args.swarm {
+        command.push_str(" --swarm");
+    }
     if let Some(broken) = &args.broken {
         command.push_str(&format!(" --break {broken}"));
     }
@@ -341,6 +354,10 @@ fn print_summary(totals: &Totals, jobs: usize, seconds: f64) {
         totals.seeds,
         rate / jobs as f64
     );
+    println!("faults on (seeds):");
+    for (name, seeds) in FAULTS.iter().zip(totals.fault_seeds) {
+        println!("  {name:<34} {seeds:>14}");
+    }
     println!("exercised (totals over every seed):");
     for (name, count) in &totals.counters {
         println!("  {name:<34} {count:>14}");
@@ -364,7 +381,13 @@ fn print_json(
         .iter()
         .map(|(name, count)| ((*name).to_owned(), (*count).into()))
         .collect();
+    let faults: serde_json::Map<String, serde_json::Value> = FAULTS
+        .iter()
+        .zip(totals.fault_seeds)
+        .map(|(name, seeds)| ((*name).to_owned(), seeds.into()))
+        .collect();
     let summary = serde_json::json!({
+        "faults_on": faults,
         "seeds": totals.seeds,
         "first_seed": totals.range.map(|(low, _)| low),
         "last_seed": totals.range.map(|(_, high)| high),

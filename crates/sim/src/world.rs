@@ -66,6 +66,8 @@ const SILENT_OUTAGE_PER_MILLE: u64 = 300;
 const CRASH_GAP_MS: (u64, u64) = (5_000, 40_000);
 /// How long a crashed station stays down, in milliseconds (least, most).
 const DOWNTIME_MS: (u64, u64) = (50, 5_000);
+/// Under swarm testing, a fault's rate is scaled by this much, in percent.
+const SWARM_RATE_PERCENT: (u64, u64) = (25, 200);
 /// Longest the workload phase may last, in simulated milliseconds.
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
@@ -234,8 +236,10 @@ pub(crate) enum Phase {
     Heal { since_ms: u64 },
 }
 
-pub(crate) struct World<'c> {
-    pub config: &'c SimConfig,
+pub(crate) struct World {
+    /// This seed's configuration: the run's, with each fault on or off and its strength
+    /// picked by the seed under swarm testing.
+    pub config: SimConfig,
     pub(crate) dice: Dice,
     now_ms: u64,
     queue: BTreeMap<(u64, u64), Event>,
@@ -286,11 +290,64 @@ fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
     (card.to_text(&signed), relay.id().fingerprint().to_string())
 }
 
-impl<'c> World<'c> {
+/// Which of [`crate::FAULTS`] `config` has on, as bits in that order.
+fn faults_on(config: &SimConfig) -> u64 {
+    let on = [
+        config.loss_per_mille > 0,
+        config.duplicate_per_mille > 0,
+        config.late_per_mille > 0,
+        config.partitions,
+        config.crashes,
+        config.attacks,
+        config.relay_channel,
+        config.watch,
+        config.large_text_per_mille > 0,
+    ];
+    on.iter()
+        .enumerate()
+        .filter(|(_, on)| **on)
+        .fold(0, |bits, (index, _)| bits | 1 << index)
+}
+
+/// Swarm testing: each fault `config` has on stays on for this seed half the time, each
+/// rate scaled by a quarter to twice; returns the seed's configuration and its faults.
+fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
+    let mut seeded = config.clone();
+    let rate = |dice: &mut Dice, per_mille: &mut u64| {
+        *per_mille = if *per_mille > 0 && dice.chance(500) {
+            (*per_mille * dice.between(SWARM_RATE_PERCENT) / 100).clamp(1, 1_000)
+        } else {
+            0
+        };
+    };
+    rate(dice, &mut seeded.loss_per_mille);
+    rate(dice, &mut seeded.duplicate_per_mille);
+    rate(dice, &mut seeded.late_per_mille);
+    rate(dice, &mut seeded.large_text_per_mille);
+    rate(dice, &mut seeded.crash_in_commit_per_mille);
+    for on in [
+        &mut seeded.partitions,
+        &mut seeded.crashes,
+        &mut seeded.attacks,
+        &mut seeded.relay_channel,
+        &mut seeded.watch,
+    ] {
+        *on = *on && dice.chance(500);
+    }
+    let faults = faults_on(&seeded);
+    (seeded, faults)
+}
+
+impl World {
     /// Creates both stations from the seed and pairs them through their cores, adding the
     /// relay channel the same way (committed at once, no crash).
-    pub fn new(seed: u64, config: &'c SimConfig) -> Outcome<Self> {
+    pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
+        let (config, faults) = if config.swarm {
+            swarm(config, &mut dice)
+        } else {
+            (config.clone(), faults_on(config))
+        };
         let mut stations = Vec::new();
         for name in NAMES {
             let identity = Identity::from_secret(&dice.seed());
@@ -356,13 +413,16 @@ impl<'c> World<'c> {
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
             answers_pending: 0,
-            report: SimReport::default(),
+            report: SimReport {
+                faults,
+                ..SimReport::default()
+            },
             trace: DefaultHasher::new(),
         };
         for i in 0..2 {
             world.set_up(i, &relay_card)?;
         }
-        if config.watch {
+        if world.config.watch {
             world.configure_watch()?;
         }
         Ok(world)
@@ -425,10 +485,27 @@ impl<'c> World<'c> {
             config
                 .check()
                 .map_err(|e| format!("{name} configuration: {e}"))?;
-            self.stations[i].core = None;
+            self.retire_core(i);
             self.restart(i)?;
         }
         Ok(())
+    }
+
+    /// Takes station `i`'s core away (a crash, or a restart on a new configuration), keeping
+    /// what its link counted.
+    fn retire_core(&mut self, i: usize) {
+        if let Some(core) = self.stations[i].core.take() {
+            self.count_link(i, &core);
+        }
+    }
+
+    /// Adds what station `i`'s link counted in `core`'s lifetime to the report.
+    fn count_link(&mut self, i: usize, core: &Core) {
+        if let Some(link) = core.endpoint().link(&self.peer_id(i)) {
+            let counters = link.counters();
+            self.report.retransmissions += counters.retransmissions;
+            self.report.duplicates_dropped += counters.duplicates_dropped;
+        }
     }
 
     fn set_up_command(&mut self, i: usize, command: Command) -> Outcome {
@@ -489,6 +566,12 @@ impl<'c> World<'c> {
         self.maybe_heal()?; // a workload of no messages is done at once
         loop {
             if matches!(self.phase, Phase::Heal { .. }) && self.quiescent() {
+                for i in 0..2 {
+                    if let Some(core) = self.stations[i].core.take() {
+                        self.count_link(i, &core);
+                        self.stations[i].core = Some(core);
+                    }
+                }
                 return crate::check::final_state(self);
             }
             let Some(((at_ms, _), event)) = self.queue.pop_first() else {
@@ -905,9 +988,16 @@ impl<'c> World<'c> {
                 self.lossy_disk_dropped = true;
             }
         }
+        let head = self.stations[i].delivered_log.last().copied().unwrap_or(0);
         for op in &commit.ops {
-            if let StoreOp::MarkDelivered { upto, extra, .. } = op {
-                self.check_receipt_backed(i, *upto, extra)?;
+            match op {
+                StoreOp::MarkDelivered { upto, extra, .. } => {
+                    self.check_receipt_backed(i, *upto, extra)?;
+                }
+                StoreOp::StorePeerEntry { entry, .. } if entry.entry().seq > head + 1 => {
+                    self.report.held_out_of_order += 1;
+                }
+                _ => {}
             }
         }
         let name = NAMES[i];
@@ -1065,7 +1155,8 @@ impl<'c> World<'c> {
         if self.phase != Phase::Workload || station.core.is_none() {
             return Ok(());
         }
-        station.core = None;
+        self.retire_core(i);
+        let station = &mut self.stations[i];
         station.down.push((self.now_ms, u64::MAX));
         let lost_send = station.asked.take().is_some();
         if let Some(commit) = station.commit.take() {

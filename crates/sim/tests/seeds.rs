@@ -6,6 +6,8 @@ use parley_sim::{SimConfig, SimFailure, SimReport, run};
 
 /// How many seeds run when none is named.
 const SEEDS_DEFAULT: u64 = 1000;
+/// Seeds of the swarm test (each picks its own faults).
+const SWARM_SEEDS: u64 = 200;
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -110,6 +112,9 @@ fn the_faults_are_exercised() {
     for (what, count) in [
         ("dropped frames", total(|r| r.frames_dropped)),
         ("duplicated frames", total(|r| r.frames_duplicated)),
+        ("retransmissions", total(|r| r.retransmissions)),
+        ("duplicates dropped", total(|r| r.duplicates_dropped)),
+        ("entries held out of order", total(|r| r.held_out_of_order)),
         ("crashes", total(|r| r.crashes)),
         ("commits lost to crashes", total(|r| r.commits_lost)),
         (
@@ -127,6 +132,37 @@ fn the_faults_are_exercised() {
         ),
     ] {
         assert!(count > 0, "20 seeds produced no {what}");
+    }
+}
+
+/// Swarm testing: each seed picks its own faults; the seeds pass, their combinations vary,
+/// and few have every fault on at once.
+#[test]
+fn swarm_seeds_pick_their_faults_and_pass() {
+    let swarm = SimConfig {
+        swarm: true,
+        ..SimConfig::default()
+    };
+    let seeds: Vec<u64> = (0..SWARM_SEEDS).collect();
+    let reports = check(&swarm, &seeds, false);
+    let all_on = (1u64 << parley_sim::FAULTS.len()) - 1;
+    let combinations: std::collections::BTreeSet<u64> = reports.iter().map(|r| r.faults).collect();
+    assert!(
+        combinations.len() as u64 > SWARM_SEEDS / 2,
+        "{} combinations of faults in {SWARM_SEEDS} seeds",
+        combinations.len()
+    );
+    let every_fault = reports.iter().filter(|r| r.faults == all_on).count() as u64;
+    assert!(
+        every_fault < SWARM_SEEDS / 10,
+        "{every_fault} seeds had every fault on"
+    );
+    for (index, name) in parley_sim::FAULTS.iter().enumerate() {
+        assert!(
+            reports.iter().any(|r| r.faults >> index & 1 == 0)
+                && reports.iter().any(|r| r.faults >> index & 1 == 1),
+            "{name} is on in some seeds and off in others"
+        );
     }
 }
 

@@ -31,7 +31,7 @@ pub(super) enum Attack {
     Replay,
 }
 
-impl World<'_> {
+impl World {
     /// Remembers a frame on the wire for later tampering and replay.
     pub(super) fn remember(&mut self, to: usize, frame: &std::sync::Arc<[u8]>) {
         if !self.config.attacks {
