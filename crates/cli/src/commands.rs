@@ -233,18 +233,17 @@ fn written(reply: Reply) -> anyhow::Result<()> {
     }
 }
 
-/// Who the operator is: the first of `--operator` (or `$PARLEY_OPERATOR`), `$USER` and
-/// `$LOGNAME` that is not blank, else `operator`.
+/// Who the operator is: `--operator` (or `$PARLEY_OPERATOR`) as given, a blank one refused
+/// by the station; when neither is given, the first of `$USER` and `$LOGNAME` that is not
+/// blank, else `operator`.
 fn operator_name(given: Option<String>) -> String {
-    [
-        given,
-        std::env::var("USER").ok(),
-        std::env::var("LOGNAME").ok(),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|name| !name.trim().is_empty())
-    .unwrap_or_else(|| "operator".to_owned())
+    given.unwrap_or_else(|| {
+        [std::env::var("USER").ok(), std::env::var("LOGNAME").ok()]
+            .into_iter()
+            .flatten()
+            .find(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| "operator".to_owned())
+    })
 }
 
 /// An RFC 3339 time as UTC milliseconds.

@@ -269,14 +269,23 @@ pub fn run() -> anyhow::Result<()> {
     for file in [&alpha_file, &bravo_file] {
         let transcript = parley_proto::transcript::verify(&std::fs::read(file)?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let alpha_log = transcript
-            .stations
-            .iter()
-            .find(|station| station.name == "Alpha")
-            .context("Alpha's log in the transcript")?;
+        let log_of = |name: &str| {
+            transcript
+                .stations
+                .iter()
+                .find(|station| station.name == name)
+                .map(|station| &station.kinds)
+                .with_context(|| format!("{name}'s log in the transcript"))
+        };
+        let (alpha_kinds, bravo_kinds) = (log_of("Alpha")?, log_of("Bravo")?);
         ensure!(
-            alpha_log.kinds.of(Kind::Overdue) >= 1 && alpha_log.kinds.of(Kind::Cancel) == 1,
-            "{} must hold Alpha's signed overdue entries and its cancellation",
+            alpha_kinds.of(Kind::Overdue) >= 1
+                && alpha_kinds.of(Kind::Cancel) == 1
+                && alpha_kinds.of(Kind::Clarify) == 1
+                && alpha_kinds.of(Kind::Test) >= 1
+                && alpha_kinds.of(Kind::Schedule) == 1
+                && bravo_kinds.of(Kind::Understood) >= 2,
+            "{} must hold Alpha's overdue entries, cancellation, question, tests and schedule, and Bravo's answers",
             file.display()
         );
     }
@@ -330,7 +339,12 @@ pub fn run() -> anyhow::Result<()> {
 /// A hook that appends each alarm it is given (one JSON line) to `log`; returns its path.
 fn alarm_hook(dir: &Path, log: &Path) -> anyhow::Result<String> {
     let script = dir.join("alarm-hook.sh");
-    let body = format!("#!/bin/sh\ncat >> '{}'\n", log.display());
+    let log = log.to_str().context("hook log path is UTF-8")?;
+    ensure!(
+        !log.contains('\''),
+        "the hook log's path {log:?} holds a quote"
+    );
+    let body = format!("#!/bin/sh\ncat >> '{log}'\n");
     std::fs::write(&script, body).context("writing the alarm hook")?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
         .context("making the alarm hook executable")?;
@@ -445,7 +459,7 @@ fn watch(
         .find(|line| line.contains(silent))
         .context("the hook's line")?;
     t.say("Alpha's alarm hook ran with the alarm as JSON on its standard input:");
-    println!("            {line}");
+    println!("            {}", crate::render::text(line));
 
     let number = alarm["id"].as_u64().context("alarm id")?.to_string();
     alpha.ok(&[

@@ -505,6 +505,11 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
         "no message or test has an id",
     );
     refused(&bravo, &["understood", "xyz"], "is not a message id");
+    refused(
+        &bravo,
+        &["understood", &ids[0], "--operator", "  "],
+        "the operator name is blank",
+    );
     refused(&alpha, &["understood", &ids[0]], "this station's own");
     let over = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES + 1);
     refused(

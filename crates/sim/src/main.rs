@@ -23,6 +23,8 @@ use parley_sim::{FAULTS, INVARIANTS, SimConfig, SimFailure, SimReport, run};
 const PROGRESS_TERMINAL_MS: u64 = 250;
 /// How often a progress line is printed when standard error is not a terminal.
 const PROGRESS_PLAIN_MS: u64 = 10_000;
+/// Longest `--duration`: a year.
+const DURATION_S_MAX: u64 = 365 * 24 * 3_600;
 
 /// Runs parley's deterministic simulation over many seeds in parallel. Exits 0 when every
 /// seed kept every invariant, 1 at the first that did not (with the command that replays
@@ -69,13 +71,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m or 8h"))?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3_600,
+    let unit_s = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
         _ => return Err(format!("{text:?}: the unit is s, m or h")),
     };
-    Ok(Duration::from_secs(seconds))
+    number
+        .checked_mul(unit_s)
+        .filter(|seconds| *seconds <= DURATION_S_MAX)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is longer than a year"))
 }
 
 /// When to stop handing out seeds.
@@ -138,6 +144,18 @@ fn main() -> ExitCode {
         ),
         None => (args.from.unwrap_or(0), Limit::Seeds(args.seeds)),
     };
+    let count = match limit {
+        Limit::Seeds(count) => count,
+        // A seed a microsecond would not use up the room left.
+        Limit::Until(_) => DURATION_S_MAX * 1_000_000,
+    };
+    if from.checked_add(count).is_none() {
+        eprintln!(
+            "error: seeds from {from} would pass the largest seed, {}",
+            u64::MAX
+        );
+        return ExitCode::from(2);
+    }
     if !args.json {
         let what = match limit {
             Limit::Seeds(n) => format!("{n} seeds from {from}"),
@@ -146,7 +164,11 @@ fn main() -> ExitCode {
         eprintln!("parley-sim: {what}, {jobs} at once");
     }
     let started = Instant::now();
-    let (totals, failure) = run_seeds(&config, from, &limit, jobs);
+    let (totals, failed) = run_seeds(&config, from, &limit, jobs);
+    let (failure, failures) = match failed {
+        Some((failure, count)) => (Some(failure), count),
+        None => (None, 0),
+    };
     let seconds = started.elapsed().as_secs_f64();
     let replay = failure.as_ref().map(|f| replay_command(&args, f.seed));
     if let (Some(failure), Some(replay)) = (&failure, &replay) {
@@ -154,12 +176,18 @@ fn main() -> ExitCode {
         eprintln!("replay: {replay}");
     }
     if args.json {
-        print_json(&totals, failure.as_ref(), replay.as_deref(), jobs, seconds);
+        print_json(
+            &totals,
+            (failure.as_ref(), failures),
+            replay.as_deref(),
+            jobs,
+            seconds,
+        );
     } else {
         print_summary(&totals, jobs, seconds);
         if let Some(failure) = &failure {
             println!(
-                "FAILED: seed {} broke an invariant (above); the others passed",
+                "FAILED: {failures} seed(s) broke an invariant; the lowest, {}, is above with its replay command",
                 failure.seed
             );
         }
@@ -210,24 +238,29 @@ fn run_seeds(
     from: u64,
     limit: &Limit,
     jobs: usize,
-) -> (Totals, Option<SimFailure>) {
+) -> (Totals, Option<(SimFailure, u64)>) {
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let (results, received) = mpsc::channel::<Result<SimReport, SimFailure>>();
     let mut totals = Totals::default();
     let mut failure: Option<SimFailure> = None;
+    let mut failed = 0;
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let results = results.clone();
             let (next, stop) = (&next, &stop);
             scope.spawn(move || {
+                // A seed handed out always runs, so the seeds run are one range from `from`.
                 while !stop.load(Ordering::Relaxed) {
-                    let more = match limit {
-                        Limit::Seeds(count) => next.load(Ordering::Relaxed) < *count,
-                        Limit::Until(at) => Instant::now() < *at,
-                    };
+                    if let Limit::Until(at) = limit
+                        && Instant::now() >= *at
+                    {
+                        break;
+                    }
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    if !more || matches!(limit, Limit::Seeds(count) if index >= *count) {
+                    if let Limit::Seeds(count) = limit
+                        && index >= *count
+                    {
                         break;
                     }
                     if results.send(run(from + index, config)).is_err() {
@@ -241,11 +274,12 @@ fn run_seeds(
         for result in received {
             match result {
                 Ok(report) => totals.add(&report),
-                Err(failed) => {
+                Err(failing) => {
                     stop.store(true, Ordering::Relaxed);
+                    failed += 1;
                     // The lowest failing seed is the one to replay.
-                    if failure.as_ref().is_none_or(|f| failed.seed < f.seed) {
-                        failure = Some(failed);
+                    if failure.as_ref().is_none_or(|f| failing.seed < f.seed) {
+                        failure = Some(failing);
                     }
                 }
             }
@@ -253,7 +287,7 @@ fn run_seeds(
         }
         progress.finish();
     });
-    (totals, failure)
+    (totals, failure.map(|f| (f, failed)))
 }
 
 /// The progress line: redrawn in place on a terminal, a line now and then otherwise.
@@ -371,7 +405,7 @@ fn print_summary(totals: &Totals, jobs: usize, seconds: f64) {
 
 fn print_json(
     totals: &Totals,
-    failure: Option<&SimFailure>,
+    (failure, failures): (Option<&SimFailure>, u64),
     replay: Option<&str>,
     jobs: usize,
     seconds: f64,
@@ -397,6 +431,7 @@ fn print_json(
         "exercised": counters,
         "invariants": INVARIANTS,
         "trace_digest": format!("{:016x}", totals.trace_digest),
+        "failed": failures,
         "failure": failure.map(|f| serde_json::json!({
             "seed": f.seed,
             "simulated_ms": f.simulated_ms,

@@ -96,6 +96,12 @@ fn the_continuous_mode_runs_consecutive_seeds_until_time_runs_out() {
     assert!(seeds >= 1, "{ran}");
     assert_eq!(ran["first_seed"], 500);
     assert_eq!(ran["last_seed"].as_u64(), Some(500 + seeds - 1));
-    let output = sim(&["--duration", "soon"]);
-    assert_eq!(output.status.code(), Some(2));
+    for bad in [
+        &["--duration", "soon"][..],
+        &["--duration", "8761h"],
+        &["--from", "18446744073709551615", "--seeds", "2"],
+    ] {
+        let output = sim(bad);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+    }
 }

@@ -30,8 +30,11 @@ pub const API_TIMEOUT_MS: u64 = 30_000;
 /// Most events buffered for each subscriber; one that falls further behind is told how many
 /// it missed.
 pub const EVENTS_QUEUE_MAX: usize = 4_096;
-/// Most alarm hooks running at once; an alarm beyond it runs none (logged).
-pub const HOOKS_RUNNING_MAX: usize = 8;
+/// Threads that run the alarm hook: at most this many runs at once, one alarm's changes
+/// always on the same thread, in order.
+pub const HOOK_WORKERS: usize = 8;
+/// Most hook runs waiting for one worker; a change beyond it runs no hook (logged).
+pub const HOOK_QUEUE_MAX: usize = 1_024;
 /// Longest an alarm hook may run before it is killed, in milliseconds.
 pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 /// Most recent alarms listed in status.
