@@ -2,8 +2,10 @@
 //! chosen channels (direct QUIC through a UDP forwarder that can be cut, a real relay process,
 //! a shared drop folder), measuring durable end-to-end latency (send → stored at the peer →
 //! verified receipt stored back) one message at a time, then sustained throughput with many in
-//! flight.
+//! flight; then, in the same run, the floor under the latency figure (`floor.rs`) and the
+//! ratio of the measured p50 to it.
 
+mod floor;
 mod setup;
 
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use parley_station::core::Command;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use floor::Floor;
 use setup::{await_channels, set_up};
 
 /// Longest the benchmark waits for one message's receipt, in seconds.
@@ -133,6 +136,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     alpha.shutdown()?;
     bravo.shutdown()?;
+    let floor = Floor::measure(root.path(), size)?;
 
     let pct = |p: f64| {
         latencies_us
@@ -143,21 +147,24 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             .copied()
             .unwrap_or(0)
     };
+    let p50_us = pct(0.50);
     let report = Report {
         channels: options.channels.iter().map(|c| c.name()).collect(),
         direct_blackholed: options.blackhole_direct,
         size_bytes: size,
         latency: Latency {
             messages: latency_messages,
-            p50_us: pct(0.50),
+            p50_us,
             p99_us: pct(0.99),
             max_us: latencies_us.last().copied().unwrap_or(0),
+            p50_over_floor: p50_us as f64 / floor.us(),
         },
         throughput: Throughput {
             messages,
             seconds: elapsed.as_secs_f64(),
             messages_per_second: messages as f64 / elapsed.as_secs_f64(),
         },
+        floor,
     };
     if json_out {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -175,6 +182,7 @@ struct Report {
     size_bytes: usize,
     latency: Latency,
     throughput: Throughput,
+    floor: Floor,
 }
 
 #[derive(Serialize)]
@@ -183,6 +191,8 @@ struct Latency {
     p50_us: u64,
     p99_us: u64,
     max_us: u64,
+    /// `p50_us` ÷ the floor measured in the same run.
+    p50_over_floor: f64,
 }
 
 #[derive(Serialize)]
@@ -222,6 +232,7 @@ impl Report {
             "  {:.0} messages/s ({:.2} s)",
             self.throughput.messages_per_second, self.throughput.seconds
         );
+        self.floor.print(self.latency.p50_us);
     }
 }
 

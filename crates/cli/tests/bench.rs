@@ -1,0 +1,48 @@
+//! `parley bench --json` runs end to end and reports its floor beside its figures. (What the
+//! figures are is measured by running it, not asserted here.)
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "bench",
+            "--messages",
+            "50",
+            "--latency-messages",
+            "20",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["latency"]["messages"], 20);
+    assert_eq!(report["throughput"]["messages"], 50);
+    let floor = &report["floor"];
+    for spread in ["fsync", "loopback_round_trip"] {
+        assert!(floor[spread]["p50_us"].as_f64() > Some(0.0), "{floor}");
+        assert!(floor[spread]["p99_us"].as_f64() >= floor[spread]["p50_us"].as_f64());
+    }
+    let ops: Vec<&str> = floor["crypto"]
+        .as_array()
+        .expect("crypto")
+        .iter()
+        .filter_map(|op| op["op"].as_str())
+        .collect();
+    for op in ["sign", "verify", "seal", "open"] {
+        assert!(ops.contains(&op), "{ops:?}");
+    }
+    let floor_us = floor["floor_us"].as_f64().expect("floor");
+    let p50_us = report["latency"]["p50_us"].as_f64().expect("p50");
+    let ratio = report["latency"]["p50_over_floor"].as_f64().expect("ratio");
+    assert!(floor_us > 0.0);
+    assert!(
+        (ratio - p50_us / floor_us).abs() < 1e-6,
+        "{ratio} vs {p50_us} / {floor_us}"
+    );
+}
