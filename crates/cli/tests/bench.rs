@@ -23,6 +23,18 @@ fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["latency"]["messages"], 20);
     assert_eq!(report["throughput"]["messages"], 50);
+    let cpu = &report["throughput"]["cpu"];
+    let part = |name: &str| cpu[name].as_f64().unwrap_or(-1.0);
+    for name in [
+        "total_us",
+        "storage_us",
+        "network_us",
+        "crypto_us",
+        "other_us",
+    ] {
+        assert!(part(name) >= 0.0, "{name}: {cpu}");
+    }
+    assert!(part("total_us") > 0.0 && part("storage_us") > 0.0, "{cpu}");
     let floor = &report["floor"];
     for spread in ["fsync", "loopback_round_trip"] {
         assert!(floor[spread]["p50_us"].as_f64() > Some(0.0), "{floor}");

@@ -106,6 +106,14 @@ impl Floor {
         self.floor_us
     }
 
+    /// The median cost of crypto operation `op`, in microseconds.
+    pub(super) fn op_us(&self, op: &str) -> f64 {
+        self.crypto
+            .iter()
+            .find(|cost| cost.op == op)
+            .map_or(0.0, |cost| cost.us)
+    }
+
     pub(super) fn print(&self, p50_us: u64) {
         let ms = |us: f64| us / 1000.0;
         println!("the floor on this machine, measured in this run:");

@@ -7,6 +7,7 @@
 
 mod floor;
 mod setup;
+mod usage;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use tokio::sync::broadcast;
 
 use floor::Floor;
 use setup::{await_channels, set_up};
+use usage::{Breakdown, Sample};
 
 /// Longest the benchmark waits for one message's receipt, in seconds.
 const BENCH_RECEIPT_TIMEOUT_S: u64 = 60;
@@ -118,6 +120,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     }
     latencies_us.sort_unstable();
 
+    let usage_before = Sample::take([&alpha, &bravo])?;
     let started = Instant::now();
     let answers: Vec<_> = (0..messages)
         .map(|_| {
@@ -134,9 +137,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     }
     wait_receipted(seq + messages)?;
     let elapsed = started.elapsed();
+    let usage_after = Sample::take([&alpha, &bravo])?;
     alpha.shutdown()?;
     bravo.shutdown()?;
     let floor = Floor::measure(root.path(), size)?;
+    let cpu = Breakdown::between(&usage_before, &usage_after, messages, &floor);
 
     let pct = |p: f64| {
         latencies_us
@@ -163,6 +168,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             messages,
             seconds: elapsed.as_secs_f64(),
             messages_per_second: messages as f64 / elapsed.as_secs_f64(),
+            cpu,
         },
         floor,
     };
@@ -200,6 +206,8 @@ struct Throughput {
     messages: u64,
     seconds: f64,
     messages_per_second: f64,
+    /// Where the CPU went, per message.
+    cpu: Breakdown,
 }
 
 impl Report {
@@ -232,6 +240,7 @@ impl Report {
             "  {:.0} messages/s ({:.2} s)",
             self.throughput.messages_per_second, self.throughput.seconds
         );
+        self.throughput.cpu.print();
         self.floor.print(self.latency.p50_us);
     }
 }

@@ -189,6 +189,10 @@ pub struct Queues {
     pub api_clients_max: u64,
     /// API connections refused because that many were open.
     pub api_clients_refused: u64,
+    /// CPU time the driver spent committing to the store since the daemon started, in
+    /// microseconds (the waits for the disk are not CPU time).
+    #[serde(default)]
+    pub commit_cpu_us: u64,
 }
 
 /// The alarms not cleared.

@@ -285,4 +285,6 @@ pub struct IoCounters {
     pub api_clients_max: u64,
     /// API connections refused because that many were open.
     pub api_clients_refused: u64,
+    /// CPU time the driver spent committing to the store, in microseconds.
+    pub commit_cpu_us: u64,
 }

@@ -96,6 +96,7 @@ impl Station {
                 frames_dropped: self.io.frames_dropped,
                 api_clients_max: self.io.api_clients_max,
                 api_clients_refused: self.io.api_clients_refused,
+                commit_cpu_us: self.io.commit_cpu_us,
             }),
             alarms: self.alarm_summary(),
         }

@@ -44,6 +44,8 @@ pub(super) struct Driver {
     replies: BTreeMap<RequestId, oneshot::Sender<Result<Reply, ApiError>>>,
     acks: BTreeMap<AckId, AckTo>,
     next_id: u64,
+    /// CPU time this thread spent committing to the store.
+    commit_cpu: Duration,
 }
 
 impl Driver {
@@ -67,6 +69,7 @@ impl Driver {
             replies: BTreeMap::new(),
             acks: BTreeMap::new(),
             next_id: 0,
+            commit_cpu: Duration::ZERO,
         }
     }
 
@@ -194,8 +197,11 @@ impl Driver {
             inputs_max: DRIVER_REPORTS_QUEUE_MAX as u64,
             api_clients_max: crate::limits::API_CLIENTS_MAX as u64,
             api_clients_refused: self.server.clients_refused(),
+            commit_cpu_us: self.commit_cpu.as_micros() as u64,
         });
+        let started = thread_cpu();
         let committed = commit_all(&mut self.station, &mut self.store);
+        self.commit_cpu += thread_cpu().saturating_sub(started);
         self.release();
         if let Err(error) = committed {
             // The core withheld every acknowledgement; dropping them tells their transports
@@ -238,4 +244,13 @@ impl Driver {
             }
         }
     }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(spent.tv_sec).unwrap_or(0),
+        u32::try_from(spent.tv_nsec).unwrap_or(0),
+    )
 }
