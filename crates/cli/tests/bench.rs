@@ -46,7 +46,13 @@ fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
         .iter()
         .filter_map(|op| op["op"].as_str())
         .collect();
-    for op in ["sign", "verify", "seal", "open"] {
+    for op in [
+        "sign",
+        "verify",
+        "seal",
+        "open",
+        "Ed25519 batch verify per signature",
+    ] {
         assert!(ops.contains(&op), "{ops:?}");
     }
     let floor_us = floor["floor_us"].as_f64().expect("floor");

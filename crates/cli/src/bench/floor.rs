@@ -33,6 +33,8 @@ const FLOOR_FSYNC_BYTES: usize = 4_096;
 const FLOOR_RTT_SAMPLES: usize = 1_000;
 /// Times each crypto operation is timed (the median counts).
 const FLOOR_CRYPTO_ROUNDS: usize = 300;
+/// Signatures verified together in the batch-verification measurement.
+const FLOOR_BATCH_SIGNATURES: usize = 64;
 /// Commits, each ending in an fsync, on the critical path of one message.
 const PATH_FSYNCS: u32 = 3;
 /// Signatures made on the critical path of one message: entry, envelope, receipt.
@@ -287,6 +289,7 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
         let mut fresh = Opener::default();
         drop(std::hint::black_box(open(&mut fresh)));
     });
+    let (raw_us, batch_us) = raw_verification(&alice, size);
     Ok(vec![
         OpCost {
             op: "sign",
@@ -318,5 +321,41 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
             us: decapsulate_us,
             per_message: 0,
         },
+        OpCost {
+            op: "Ed25519 verify alone",
+            us: raw_us,
+            per_message: 0,
+        },
+        OpCost {
+            op: "Ed25519 batch verify per signature",
+            us: batch_us,
+            per_message: 0,
+        },
     ])
+}
+
+/// Ed25519 alone, without parley's encoding around it: a strict verification, and one
+/// signature's share of verifying [`FLOOR_BATCH_SIGNATURES`] of `size`-byte messages by one
+/// key together.
+fn raw_verification(signer: &Identity, size: usize) -> (f64, f64) {
+    use ed25519_dalek::Signer as _;
+    let key = signer.id().verifying_key().expect("a valid key");
+    let messages: Vec<Vec<u8>> = (0..FLOOR_BATCH_SIGNATURES)
+        .map(|n| vec![n as u8; size])
+        .collect();
+    let signatures: Vec<ed25519_dalek::Signature> = messages
+        .iter()
+        .map(|message| signer.signing_key().sign(message))
+        .collect();
+    let alone_us = median_us(|| {
+        key.verify_strict(std::hint::black_box(&messages[0]), &signatures[0])
+            .expect("verifies");
+    });
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let keys = vec![key; FLOOR_BATCH_SIGNATURES];
+    let batch_us = median_us(|| {
+        ed25519_dalek::verify_batch(std::hint::black_box(&refs), &signatures, &keys)
+            .expect("verifies");
+    });
+    (alone_us, batch_us / FLOOR_BATCH_SIGNATURES as f64)
 }
