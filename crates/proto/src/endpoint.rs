@@ -13,7 +13,7 @@ use crate::error::{DecodeError, Rejection, SendError};
 use crate::frame::Frame;
 use crate::id::{EntryId, Identity, StationId};
 use crate::link::{Delivery, Event, Link, Transmit};
-use crate::receipt::Receipt;
+use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::Keyring;
 use crate::store_op::{LinkSnapshot, StoreOp};
 
@@ -65,6 +65,11 @@ pub struct Endpoint {
     unattributed_rejections: BTreeMap<&'static str, u64>,
     /// The latest `now_ms` seen: time never goes backwards.
     now_ms: u64,
+    /// Per peer, the last receipt whose signature verified, as received: the same bytes again
+    /// (the copy on another channel, a retransmission) need no second check.
+    verified_receipts: BTreeMap<StationId, (Vec<u8>, VerifiedReceipt)>,
+    /// Receipts taken as the byte-identical copy of one already verified.
+    receipt_checks_skipped: u64,
 }
 
 impl Endpoint {
@@ -78,7 +83,15 @@ impl Endpoint {
             links: BTreeMap::new(),
             unattributed_rejections: BTreeMap::new(),
             now_ms: 0,
+            verified_receipts: BTreeMap::new(),
+            receipt_checks_skipped: 0,
         }
+    }
+
+    /// Receipts that were the byte-identical copy of one already verified, whose signature
+    /// was therefore not checked again.
+    pub fn receipt_checks_skipped(&self) -> u64 {
+        self.receipt_checks_skipped
     }
 
     /// Asserts that `now_ms` is not before any time this endpoint was given.
@@ -262,9 +275,19 @@ impl Endpoint {
             let rejection = Rejection::UnknownSender(from.short());
             return Err(self.unattributed(claimed, kind, rejection));
         }
-        let receipt = match Receipt::verified(raw, &from) {
-            Ok(receipt) => receipt,
-            Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
+        let receipt = match self.verified_receipts.get(&from) {
+            Some((bytes, verified)) if bytes.as_slice() == raw => {
+                self.receipt_checks_skipped += 1;
+                verified.clone()
+            }
+            _ => match Receipt::verified(raw, &from) {
+                Ok(receipt) => {
+                    let kept = (raw.to_vec(), receipt.clone());
+                    self.verified_receipts.insert(from, kept);
+                    receipt
+                }
+                Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
+            },
         };
         let link = self.links.get_mut(&from).expect("checked above");
         match link.handle_receipt(now_ms, receipt, raw) {

@@ -133,7 +133,8 @@ impl Receipt {
 }
 
 /// A receipt whose signature verified under the key of the pinned station it names as signer.
-/// Only the endpoint makes one.
+/// Only the endpoint makes one (a clone is the same proof).
+#[derive(Clone)]
 pub struct VerifiedReceipt {
     receipt: Receipt,
 }

@@ -658,3 +658,34 @@ fn time_never_goes_backwards() {
         "an earlier time than already seen is a bug"
     );
 }
+
+/// The copy of a receipt already verified (the same bytes on another channel, or again) is
+/// taken without a second signature check; a receipt differing in any byte is checked.
+#[test]
+fn a_receipt_already_verified_is_not_checked_again() {
+    let mut pair = Pair::paired();
+    let (bravo, alpha) = (pair.sides[1].identity.clone(), pair.sides[0].id());
+    let head = pair.id(alpha, 1);
+    // Later than the pairing's own receipt, so not the same bytes as that one.
+    pair.now_ms += 1;
+    let good = receipt(&pair, &bravo, alpha, 1, head);
+    let now = pair.now_ms;
+    let endpoint = &mut pair.sides[0].endpoint;
+    let skipped = endpoint.receipt_checks_skipped();
+    for copy in 0..3 {
+        let accepted = endpoint.handle_frame(now, &good).expect("accepted");
+        assert_eq!(accepted.kind, FrameKind::Receipt);
+        assert_eq!(endpoint.receipt_checks_skipped(), skipped + copy);
+    }
+    let mut forged = good.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let refused = endpoint
+        .handle_frame(now, &forged)
+        .expect_err("a changed byte");
+    assert_eq!(refused.rejection.counter_name(), "bad_signature");
+    assert_eq!(endpoint.receipt_checks_skipped(), skipped + 2);
+    // The good one is still the one remembered.
+    endpoint.handle_frame(now, &good).expect("accepted");
+    assert_eq!(endpoint.receipt_checks_skipped(), skipped + 3);
+}
