@@ -34,7 +34,7 @@ pub const EVENTS_QUEUE_MAX: usize = 4_096;
 /// always on the same thread, in order.
 pub const HOOK_WORKERS: usize = 8;
 /// Most hook runs waiting for one worker; a change beyond it runs no hook (logged).
-pub const HOOK_QUEUE_MAX: usize = 1_024;
+pub const HOOK_QUEUE_MAX: usize = 256;
 /// Longest an alarm hook may run before it is killed, in milliseconds.
 pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 /// Most recent alarms listed in status.

@@ -54,6 +54,9 @@ pub struct Answer {
     pub operator: String,
     /// When, by the answering station's clock, UTC ms.
     pub time_ms: u64,
+    /// The answer's seq in its author's log: of two answers, the lower counts, as the record
+    /// (read in seq order) shows it.
+    pub seq: u64,
 }
 
 /// A message or test of either side, as needed to resolve ids and refuse answering twice.
@@ -383,6 +386,7 @@ impl Watch {
                     understood: matches!(fields.body, Body::Understood { .. }),
                     operator: operator.clone(),
                     time_ms: fields.time_ms,
+                    seq: fields.seq,
                 };
                 return self.answered(now_ms, peer, *of, answer, own);
             }
@@ -471,8 +475,15 @@ impl Watch {
             return false;
         };
         // Only the recipient answers: our answers are to the peer's entries and the peer's to
-        // ours. The first answer counts.
-        if known.peer != peer || known.own == by_us || known.answer.is_some() {
+        // ours. The first answer counts: the first in its author's log, whichever arrived
+        // first (a later answer held above a gap may arrive before an earlier one).
+        if known.peer != peer || known.own == by_us {
+            return false;
+        }
+        if let Some(kept) = &known.answer {
+            if answer.seq < kept.seq {
+                known.answer = Some(answer);
+            }
             return false;
         }
         known.answer = Some(answer);
@@ -978,5 +989,26 @@ mod tests {
         let stray = link.write(true, understood(EntryId([9; 32])));
         assert!(!watch.peer_entry(1_004, peer, &stray));
         assert!(!watch.peer_entry(1_005, peer, &first));
+        // Two answers to another message, the later in the peer's log arriving first: it
+        // counts (the deadline ends), and the earlier, when it comes, is the answer kept, as
+        // the record shows it.
+        let again = link.write(
+            false,
+            Body::Message {
+                text: "and the valley?".into(),
+                lang: "en".into(),
+                exercise: false,
+            },
+        );
+        assert!(!watch.own_entry(1_006, peer, &again));
+        let earlier = link.write(true, understood(again.id()));
+        let later = link.write(true, understood(again.id()));
+        let kept_seq = |watch: &Watch| watch.known[&again.id()].answer.as_ref().map(|a| a.seq);
+        assert!(watch.peer_entry(1_007, peer, &later));
+        assert!(!watch.peer_entry(1_008, peer, &earlier));
+        assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
+        // A later one never replaces it.
+        assert!(!watch.peer_entry(1_009, peer, &later));
+        assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
     }
 }
