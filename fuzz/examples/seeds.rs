@@ -1,14 +1,18 @@
-//! Writes seed corpora: for the `entry` target one validly signed entry of every kind, and for
-//! the `transcript` target a small transcript that verifies, so the fuzzer starts inside the
+//! Writes seed corpora: for the `entry` target one validly signed entry of every kind, for the
+//! `transcript` target a small transcript that verifies, and a valid signed envelope, receipt,
+//! card (binary and armoured) and bundle for their targets, so the fuzzer starts inside the
 //! decoders instead of having to find COSE, CBOR and the transcript's lines by itself.
 //!
 //!   cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus
 
 use parley_proto::card::ContactCard;
+use parley_proto::envelope::Envelope;
+use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::receipt::Receipt;
+use parley_proto::seal::Sealed;
 use parley_proto::transcript::{TranscriptParts, export, verify};
 use parley_proto::{
-    Body, Entry, EntryId, EpochKeyId, EpochSecret, Identity, LinkId, Objective, Precedence,
+    Body, Bundle, Entry, EntryId, EpochKeyId, EpochSecret, Identity, LinkId, Objective, Precedence,
     SignedEntry, TestAnswer, TestSchedule,
 };
 
@@ -114,8 +118,87 @@ fn main() -> std::io::Result<()> {
     }
     let dir = format!("{corpus}/transcript");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(format!("{dir}/seed-two-logs"), transcript(&author, &peer, &public))?;
-    Ok(())
+    std::fs::write(
+        format!("{dir}/seed-two-logs"),
+        transcript(&author, &peer, &public),
+    )?;
+    signed_frames(&corpus, &author, &peer, &public)
+}
+
+/// A valid envelope, receipt, card (binary and armoured) and bundle, each in its target's
+/// corpus. The envelope's sealed part is filler: its target checks the signature, not the
+/// contents.
+fn signed_frames(
+    corpus: &str,
+    a: &Identity,
+    b: &Identity,
+    epoch_public: &[u8],
+) -> std::io::Result<()> {
+    let link = LinkId::between(&a.id(), &b.id());
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = format!("{corpus}/{target}");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(format!("{dir}/seed-{name}"), bytes)
+    };
+    let envelope = Envelope::sign(
+        a,
+        link,
+        b.id(),
+        1,
+        EntryId([9; 32]),
+        Sealed {
+            key_id: EpochKeyId::of(epoch_public),
+            encapsulated: vec![0x11; 1_120],
+            ciphertext: vec![0x22; 200],
+        },
+    );
+    let peeked = Envelope::peek(&envelope).expect("the seed envelope parses");
+    assert!(
+        peeked.check_signature().is_ok(),
+        "the seed envelope verifies"
+    );
+    write("envelope", "signed", &envelope)?;
+    let receipt = Receipt {
+        link,
+        from: b.id(),
+        to: a.id(),
+        upto: 1,
+        head: EntryId([9; 32]),
+        extra: vec![3, 4],
+        time_ms: TIME_MS,
+    }
+    .sign(b);
+    Receipt::decode_verified(&receipt, &b.id()).expect("the seed receipt verifies");
+    write("receipt", "signed", &receipt)?;
+    let card = ContactCard {
+        name: "Alpha".into(),
+        identity: a.id(),
+        epoch_key_id: EpochKeyId::of(epoch_public),
+        epoch_public: epoch_public.to_vec(),
+        addresses: vec!["quic://127.0.0.1:7300".into()],
+        lang: "en".into(),
+        created_ms: TIME_MS,
+    };
+    let signed_card = card.sign(a);
+    ContactCard::decode_verified(&signed_card).expect("the seed card verifies");
+    let armoured = card.to_text(&signed_card);
+    ContactCard::from_text(&armoured).expect("the armoured seed card reads");
+    write("card", "signed", &signed_card)?;
+    write("card", "armoured", armoured.as_bytes())?;
+    let bundle = Bundle {
+        link,
+        from: a.id(),
+        to: b.id(),
+        created_ms: TIME_MS,
+        frames: vec![
+            Frame::encode(TAG_ENVELOPE, &envelope),
+            Frame::encode(TAG_RECEIPT, &receipt),
+        ],
+    }
+    .sign(a);
+    let peeked = Bundle::peek(&bundle).expect("the seed bundle parses");
+    assert!(peeked.verify().is_ok(), "the seed bundle verifies");
+    write("bundle", "signed", &bundle)
 }
 
 /// A transcript of a link where `a` sent a message and `b` answered it, exported by `a`.
