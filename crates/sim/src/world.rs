@@ -15,6 +15,7 @@ use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
 
 mod adversary;
+mod swarm;
 
 use parley_channels::{Signal, Via};
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
@@ -66,8 +67,6 @@ const SILENT_OUTAGE_PER_MILLE: u64 = 300;
 const CRASH_GAP_MS: (u64, u64) = (5_000, 40_000);
 /// How long a crashed station stays down, in milliseconds (least, most).
 const DOWNTIME_MS: (u64, u64) = (50, 5_000);
-/// Under swarm testing, a fault's rate is scaled by this much, in percent.
-const SWARM_RATE_PERCENT: (u64, u64) = (25, 200);
 /// Longest the workload phase may last, in simulated milliseconds.
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
@@ -290,63 +289,15 @@ fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
     (card.to_text(&signed), relay.id().fingerprint().to_string())
 }
 
-/// Which of [`crate::FAULTS`] `config` has on, as bits in that order.
-fn faults_on(config: &SimConfig) -> u64 {
-    let on = [
-        config.loss_per_mille > 0,
-        config.duplicate_per_mille > 0,
-        config.late_per_mille > 0,
-        config.partitions,
-        config.crashes,
-        config.attacks,
-        config.relay_channel,
-        config.watch,
-        config.large_text_per_mille > 0,
-    ];
-    on.iter()
-        .enumerate()
-        .filter(|(_, on)| **on)
-        .fold(0, |bits, (index, _)| bits | 1 << index)
-}
-
-/// Swarm testing: each fault `config` has on stays on for this seed half the time, each
-/// rate scaled by a quarter to twice; returns the seed's configuration and its faults.
-fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
-    let mut seeded = config.clone();
-    let rate = |dice: &mut Dice, per_mille: &mut u64| {
-        *per_mille = if *per_mille > 0 && dice.chance(500) {
-            (*per_mille * dice.between(SWARM_RATE_PERCENT) / 100).clamp(1, 1_000)
-        } else {
-            0
-        };
-    };
-    rate(dice, &mut seeded.loss_per_mille);
-    rate(dice, &mut seeded.duplicate_per_mille);
-    rate(dice, &mut seeded.late_per_mille);
-    rate(dice, &mut seeded.large_text_per_mille);
-    rate(dice, &mut seeded.crash_in_commit_per_mille);
-    for on in [
-        &mut seeded.partitions,
-        &mut seeded.crashes,
-        &mut seeded.attacks,
-        &mut seeded.relay_channel,
-        &mut seeded.watch,
-    ] {
-        *on = *on && dice.chance(500);
-    }
-    let faults = faults_on(&seeded);
-    (seeded, faults)
-}
-
 impl World {
     /// Creates both stations from the seed and pairs them through their cores, adding the
     /// relay channel the same way (committed at once, no crash).
     pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
         let (config, faults) = if config.swarm {
-            swarm(config, &mut dice)
+            swarm::swarm(config, &mut dice)
         } else {
-            (config.clone(), faults_on(config))
+            (config.clone(), swarm::faults_on(config))
         };
         let mut stations = Vec::new();
         for name in NAMES {

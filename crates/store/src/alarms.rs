@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 
 use crate::convert::{from_sql, station_id, to_sql};
 use crate::error::{SqlContext, StoreError};
+use crate::read::query;
 
 /// What an alarm is about: a closed set, named once for the store, logs and JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,18 +235,16 @@ type RawAlarm = (
 
 /// Alarms, newest first: every one with `all`, else those not cleared.
 pub(crate) fn read(connection: &Connection, all: bool) -> Result<Vec<AlarmRow>, StoreError> {
-    let sql = if all {
-        "SELECT id, kind, peer, subject, detail, level, raised_ms, escalated_ms, \
-         acknowledged_ms, acknowledged_by, note, cleared_ms FROM alarms ORDER BY id DESC"
-    } else {
-        "SELECT id, kind, peer, subject, detail, level, raised_ms, escalated_ms, \
-         acknowledged_ms, acknowledged_by, note, cleared_ms FROM alarms \
-         WHERE cleared_ms IS NULL ORDER BY id DESC"
-    };
-    let context = "reading alarms";
-    let mut statement = connection.prepare_cached(sql).context(context)?;
-    let rows = statement
-        .query_map([], |row| -> rusqlite::Result<RawAlarm> {
+    const COLUMNS: &str = "SELECT id, kind, peer, subject, detail, level, raised_ms, \
+        escalated_ms, acknowledged_ms, acknowledged_by, note, cleared_ms FROM alarms";
+    let filter = if all { "" } else { " WHERE cleared_ms IS NULL" };
+    let sql = format!("{COLUMNS}{filter} ORDER BY id DESC");
+    query(
+        connection,
+        &sql,
+        [],
+        "reading alarms",
+        |row| -> rusqlite::Result<RawAlarm> {
             Ok((
                 row.get(0)?,
                 row.get(1)?,
@@ -260,13 +259,9 @@ pub(crate) fn read(connection: &Connection, all: bool) -> Result<Vec<AlarmRow>, 
                 row.get(10)?,
                 row.get(11)?,
             ))
-        })
-        .context(context)?;
-    let mut alarms = Vec::new();
-    for row in rows {
-        alarms.push(decode(row.context(context)?)?);
-    }
-    Ok(alarms)
+        },
+        decode,
+    )
 }
 
 fn decode(

@@ -16,7 +16,7 @@ use crate::rows::{
 };
 
 /// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
-fn query<T, Raw>(
+pub(crate) fn query<T, Raw>(
     connection: &Connection,
     sql: &str,
     params: impl rusqlite::Params,

@@ -10,6 +10,7 @@
 //! needs writing beyond the entries and alarms it asks for.
 
 pub mod alarms;
+mod schedule;
 mod timers;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -20,6 +21,7 @@ use parley_proto::{
 use parley_store::{AlarmKind, AlarmRow, LinkRecord};
 
 use self::alarms::{AlarmBook, AlarmUpdate};
+use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
@@ -254,41 +256,6 @@ impl Watch {
         }
     }
 
-    /// Appends a schedule entry when this station's configured schedule for `peer` differs
-    /// from the one last announced; otherwise plans the next test.
-    fn announce_schedule(&mut self, now_ms: u64, peer: StationId) {
-        let configured = self.settings.tests.get(&peer).cloned().unwrap_or_default();
-        let link = self.links.get_mut(&peer).expect("loaded");
-        let announced = link.own_schedule.as_ref().map(|(schedule, _)| schedule);
-        if announced.unwrap_or(&TestSchedule::default()) == &configured {
-            self.arm_own_test(now_ms, peer);
-            return;
-        }
-        self.appends.push_back(Append {
-            peer,
-            precedence: Precedence::Routine,
-            body: Body::Schedule(configured),
-        });
-    }
-
-    /// Answers every machine test of the peer that has no answer yet.
-    fn answer_machine_tests(&mut self, peer: StationId) {
-        let unanswered: Vec<EntryId> = self
-            .known
-            .iter()
-            .filter(|(_, known)| {
-                known.peer == peer
-                    && !known.own
-                    && known.awaited == Awaited::Test(TestAnswer::Machine)
-                    && known.answer.is_none()
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for of in unanswered {
-            self.appends.push_back(machine_answer(peer, of));
-        }
-    }
-
     /// Registers a message or test of either side, with its deadlines.
     fn note_awaited(&mut self, peer: StationId, entry: &SignedEntry, own: bool) {
         let fields = entry.entry();
@@ -426,31 +393,6 @@ impl Watch {
             _ => {}
         }
         false
-    }
-
-    /// Plans this station's next test on the link, per its announced schedule.
-    fn arm_own_test(&mut self, now_ms: u64, peer: StationId) {
-        let link = self.links.get(&peer).expect("loaded");
-        match link
-            .own_schedule
-            .as_ref()
-            .and_then(|(schedule, anchor_ms)| schedule.next_due_ms(*anchor_ms, now_ms))
-        {
-            Some(due_ms) => self.timers.arm(peer, Slot::OwnTest, due_ms),
-            None => self.timers.disarm(peer, Slot::OwnTest),
-        }
-    }
-
-    /// Plans the check that the peer's next scheduled test came.
-    fn arm_peer_test(&mut self, peer: StationId) {
-        let link = self.links.get(&peer).expect("loaded");
-        match (&link.peer_schedule, link.next_expected_ms) {
-            (Some((schedule, _)), Some(due_ms)) => {
-                self.timers
-                    .arm(peer, Slot::PeerTest, due_ms + schedule.answer_within_ms);
-            }
-            _ => self.timers.disarm(peer, Slot::PeerTest),
-        }
     }
 
     /// The seq of an own message or test of the link.
@@ -774,52 +716,6 @@ impl Watch {
         self.updates.extend(raised);
     }
 
-    /// This station's scheduled test is due: send it and plan the next.
-    fn own_test_due(&mut self, now_ms: u64, peer: StationId) {
-        let link = self.links.get(&peer).expect("timers are for loaded links");
-        if let Some((schedule, _)) = &link.own_schedule
-            && let Some(answer) = schedule.answer
-        {
-            self.appends.push_back(Append {
-                peer,
-                precedence: Precedence::Routine,
-                body: Body::Test {
-                    answer,
-                    answer_within_ms: schedule.answer_within_ms,
-                },
-            });
-        }
-        self.arm_own_test(now_ms, peer);
-    }
-
-    /// The time allowed for the peer's scheduled test has passed: did it come?
-    fn peer_test_due(&mut self, now_ms: u64, peer: StationId) {
-        let link = self
-            .links
-            .get_mut(&peer)
-            .expect("timers are for loaded links");
-        let (Some((schedule, anchor_ms)), Some(due_ms)) =
-            (&link.peer_schedule, link.next_expected_ms)
-        else {
-            return;
-        };
-        let grace_ms = schedule.answer_within_ms;
-        if link.last_peer_test_ms < due_ms {
-            let detail = format!(
-                "the test the peer's schedule announced for {due_ms} (UTC ms) did not arrive \
-                 within {} s",
-                grace_ms / 1_000
-            );
-            let condition = (AlarmKind::ExpectedTestNotReceived, peer, due_ms.to_string());
-            self.updates
-                .extend(self.alarms.raise(now_ms, condition, detail));
-        }
-        // After a long absence only the latest due time is checked, not every one missed.
-        let skip_to = due_ms.max(now_ms.saturating_sub(grace_ms).saturating_sub(1));
-        link.next_expected_ms = schedule.next_due_ms(*anchor_ms, skip_to);
-        self.arm_peer_test(peer);
-    }
-
     fn channel_down(&mut self, now_ms: u64, peer: StationId, channel: u64) {
         let link = self.links.get(&peer).expect("timers are for loaded links");
         let Some(watched) = link.channels.get(&channel) else {
@@ -865,150 +761,5 @@ impl Watch {
     }
 }
 
-/// The station's own answer to a machine test.
-fn machine_answer(peer: StationId, of: EntryId) -> Append {
-    Append {
-        peer,
-        precedence: Precedence::Routine,
-        body: Body::Understood {
-            of,
-            operator: String::new(),
-            restatement: String::new(),
-        },
-    }
-}
-
-/// The latest due time of `schedule` (begun at `anchor_ms`) at or before `at_ms`.
-fn last_due_ms(schedule: &TestSchedule, anchor_ms: u64, at_ms: u64) -> Option<u64> {
-    const DAY_MS: u64 = 24 * 3_600_000;
-    if at_ms < anchor_ms {
-        return None;
-    }
-    // The due times after a point a day (or an interval) before, up to `at_ms`.
-    let span_ms = if schedule.every_ms > 0 {
-        schedule.every_ms
-    } else {
-        DAY_MS
-    };
-    let mut due = schedule.next_due_ms(anchor_ms, at_ms.saturating_sub(span_ms).max(anchor_ms))?;
-    if due > at_ms {
-        return None;
-    }
-    while let Some(next) = schedule
-        .next_due_ms(anchor_ms, due)
-        .filter(|next| *next <= at_ms)
-    {
-        due = next;
-    }
-    Some(due)
-}
-
 #[cfg(test)]
-mod tests {
-    use parley_proto::{Entry, Identity, LinkId};
-    use parley_store::LinkRecord;
-
-    use super::*;
-
-    struct Link {
-        us: Identity,
-        peer: Identity,
-        written: [Vec<SignedEntry>; 2],
-    }
-
-    impl Link {
-        fn new() -> Self {
-            Self {
-                us: Identity::from_secret(&[1; 32]),
-                peer: Identity::from_secret(&[2; 32]),
-                written: [Vec::new(), Vec::new()],
-            }
-        }
-
-        /// The next entry of our log (`by_peer` false) or the peer's.
-        fn write(&mut self, by_peer: bool, body: Body) -> SignedEntry {
-            let author = if by_peer { &self.peer } else { &self.us };
-            let log = &mut self.written[usize::from(by_peer)];
-            let entry = Entry {
-                link: LinkId::between(&self.us.id(), &self.peer.id()),
-                author: author.id(),
-                seq: log.len() as u64 + 1,
-                prev: log.last().map_or(EntryId::NONE, SignedEntry::id),
-                seen: EntryId::NONE,
-                time_ms: 1_000,
-                precedence: Precedence::Flash,
-                body,
-            }
-            .sign(author);
-            log.push(entry.clone());
-            entry
-        }
-    }
-
-    fn understood(of: EntryId) -> Body {
-        Body::Understood {
-            of,
-            operator: "Ana".into(),
-            restatement: String::new(),
-        }
-    }
-
-    /// Only the first answer to an entry of the other side counts: the core announces those
-    /// alone.
-    #[test]
-    fn only_the_first_answer_from_the_other_side_counts() {
-        let mut link = Link::new();
-        let settings = WatchSettings {
-            objectives: Objectives::default(),
-            escalate_after_ms: 300_000,
-            channel_down_after_ms: 60_000,
-            tests: BTreeMap::new(),
-        };
-        let mut watch = Watch::new(settings, Vec::new(), 0, true);
-        let peer = link.peer.id();
-        let record = LinkRecord {
-            entries: Vec::new(),
-            delivered_ms: BTreeMap::new(),
-        };
-        watch.load(1_000, peer, link.us.id(), record);
-        let message = Body::Message {
-            text: "hold fire".into(),
-            lang: "en".into(),
-            exercise: false,
-        };
-        let ours = link.write(false, message);
-        assert!(!watch.own_entry(1_000, peer, &ours));
-        // We cannot answer our own message; the peer's first answer counts, its second not.
-        let self_answer = link.write(false, understood(ours.id()));
-        assert!(!watch.own_entry(1_001, peer, &self_answer));
-        let first = link.write(true, understood(ours.id()));
-        assert!(watch.peer_entry(1_002, peer, &first));
-        let second = link.write(true, understood(ours.id()));
-        assert!(!watch.peer_entry(1_003, peer, &second));
-        // Nor does an answer naming nothing known, or the same entry stored twice.
-        let stray = link.write(true, understood(EntryId([9; 32])));
-        assert!(!watch.peer_entry(1_004, peer, &stray));
-        assert!(!watch.peer_entry(1_005, peer, &first));
-        // Two answers to another message, the later in the peer's log arriving first: it
-        // counts (the deadline ends), and the earlier, when it comes, is the answer kept, as
-        // the record shows it.
-        let again = link.write(
-            false,
-            Body::Message {
-                text: "and the valley?".into(),
-                lang: "en".into(),
-                exercise: false,
-            },
-        );
-        assert!(!watch.own_entry(1_006, peer, &again));
-        let earlier = link.write(true, understood(again.id()));
-        let later = link.write(true, understood(again.id()));
-        let kept_seq = |watch: &Watch| watch.known[&again.id()].answer.as_ref().map(|a| a.seq);
-        assert!(watch.peer_entry(1_007, peer, &later));
-        assert!(!watch.peer_entry(1_008, peer, &earlier));
-        assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
-        // A later one never replaces it.
-        assert!(!watch.peer_entry(1_009, peer, &later));
-        assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
-    }
-}
+mod tests;

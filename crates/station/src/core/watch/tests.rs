@@ -1,0 +1,108 @@
+//! The watch on its own: which answers count.
+
+use parley_proto::{Entry, Identity, LinkId};
+use parley_store::LinkRecord;
+
+use super::*;
+
+struct Link {
+    us: Identity,
+    peer: Identity,
+    written: [Vec<SignedEntry>; 2],
+}
+
+impl Link {
+    fn new() -> Self {
+        Self {
+            us: Identity::from_secret(&[1; 32]),
+            peer: Identity::from_secret(&[2; 32]),
+            written: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// The next entry of our log (`by_peer` false) or the peer's.
+    fn write(&mut self, by_peer: bool, body: Body) -> SignedEntry {
+        let author = if by_peer { &self.peer } else { &self.us };
+        let log = &mut self.written[usize::from(by_peer)];
+        let entry = Entry {
+            link: LinkId::between(&self.us.id(), &self.peer.id()),
+            author: author.id(),
+            seq: log.len() as u64 + 1,
+            prev: log.last().map_or(EntryId::NONE, SignedEntry::id),
+            seen: EntryId::NONE,
+            time_ms: 1_000,
+            precedence: Precedence::Flash,
+            body,
+        }
+        .sign(author);
+        log.push(entry.clone());
+        entry
+    }
+}
+
+fn understood(of: EntryId) -> Body {
+    Body::Understood {
+        of,
+        operator: "Ana".into(),
+        restatement: String::new(),
+    }
+}
+
+/// Only the first answer to an entry of the other side counts: the core announces those
+/// alone.
+#[test]
+fn only_the_first_answer_from_the_other_side_counts() {
+    let mut link = Link::new();
+    let settings = WatchSettings {
+        objectives: Objectives::default(),
+        escalate_after_ms: 300_000,
+        channel_down_after_ms: 60_000,
+        tests: BTreeMap::new(),
+    };
+    let mut watch = Watch::new(settings, Vec::new(), 0, true);
+    let peer = link.peer.id();
+    let record = LinkRecord {
+        entries: Vec::new(),
+        delivered_ms: BTreeMap::new(),
+    };
+    watch.load(1_000, peer, link.us.id(), record);
+    let message = Body::Message {
+        text: "hold fire".into(),
+        lang: "en".into(),
+        exercise: false,
+    };
+    let ours = link.write(false, message);
+    assert!(!watch.own_entry(1_000, peer, &ours));
+    // We cannot answer our own message; the peer's first answer counts, its second not.
+    let self_answer = link.write(false, understood(ours.id()));
+    assert!(!watch.own_entry(1_001, peer, &self_answer));
+    let first = link.write(true, understood(ours.id()));
+    assert!(watch.peer_entry(1_002, peer, &first));
+    let second = link.write(true, understood(ours.id()));
+    assert!(!watch.peer_entry(1_003, peer, &second));
+    // Nor does an answer naming nothing known, or the same entry stored twice.
+    let stray = link.write(true, understood(EntryId([9; 32])));
+    assert!(!watch.peer_entry(1_004, peer, &stray));
+    assert!(!watch.peer_entry(1_005, peer, &first));
+    // Two answers to another message, the later in the peer's log arriving first: it
+    // counts (the deadline ends), and the earlier, when it comes, is the answer kept, as
+    // the record shows it.
+    let again = link.write(
+        false,
+        Body::Message {
+            text: "and the valley?".into(),
+            lang: "en".into(),
+            exercise: false,
+        },
+    );
+    assert!(!watch.own_entry(1_006, peer, &again));
+    let earlier = link.write(true, understood(again.id()));
+    let later = link.write(true, understood(again.id()));
+    let kept_seq = |watch: &Watch| watch.known[&again.id()].answer.as_ref().map(|a| a.seq);
+    assert!(watch.peer_entry(1_007, peer, &later));
+    assert!(!watch.peer_entry(1_008, peer, &earlier));
+    assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
+    // A later one never replaces it.
+    assert!(!watch.peer_entry(1_009, peer, &later));
+    assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
+}
