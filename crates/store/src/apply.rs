@@ -197,6 +197,35 @@ fn last_entry(
     }
 }
 
+/// The columns an entry's row holds beside its signed bytes, read from its body: what
+/// `insert_entry` writes, and what the store's check compares the stored ones with.
+pub(crate) struct Derived<'a> {
+    pub(crate) text: Option<&'a str>,
+    pub(crate) lang: Option<&'a str>,
+    pub(crate) exercise: bool,
+    /// The entry it answers, withdraws or reports on.
+    pub(crate) subject: Option<[u8; 32]>,
+}
+
+impl<'a> Derived<'a> {
+    pub(crate) fn of(body: &'a Body) -> Self {
+        let (text, lang, exercise) = match body {
+            Body::Message {
+                text,
+                lang,
+                exercise,
+            } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
+            _ => (None, None, false),
+        };
+        Self {
+            text,
+            lang,
+            exercise,
+            subject: body.subject().map(|id| id.0),
+        }
+    }
+}
+
 fn insert_entry(
     tx: &Connection,
     peer: &StationId,
@@ -204,15 +233,12 @@ fn insert_entry(
     received_ms: Option<u64>,
 ) -> Result<(), StoreError> {
     let fields = entry.entry();
-    let (text, lang, exercise) = match &fields.body {
-        Body::Message {
-            text,
-            lang,
-            exercise,
-        } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
-        _ => (None, None, false),
-    };
-    let subject = fields.body.subject().map(|id| id.0);
+    let Derived {
+        text,
+        lang,
+        exercise,
+        subject,
+    } = Derived::of(&fields.body);
     let received_ms = received_ms
         .map(|ms| to_sql(ms, "receive time"))
         .transpose()?;

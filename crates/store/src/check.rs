@@ -25,9 +25,10 @@
 use parley_proto::envelope::Envelope;
 use parley_proto::frame::Frame;
 use parley_proto::receipt::Receipt;
-use parley_proto::{Body, EntryId, SignedEntry, StationId};
+use parley_proto::{EntryId, SignedEntry, StationId};
 use rusqlite::Connection;
 
+use crate::apply::Derived;
 use crate::convert::{entry_id, from_sql};
 use crate::error::{SqlContext, StoreError};
 use crate::read;
@@ -204,15 +205,12 @@ fn check_columns(
     row: &EntryRow,
 ) -> Result<(), StoreError> {
     let fields = entry.entry();
-    let (text, lang, exercise) = match &fields.body {
-        Body::Message {
-            text,
-            lang,
-            exercise,
-        } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
-        _ => (None, None, false),
-    };
-    let subject = fields.body.subject().map(|id| id.0.to_vec());
+    let Derived {
+        text,
+        lang,
+        exercise,
+        subject,
+    } = Derived::of(&fields.body);
     let agree = fields.author == *author
         && fields.seq == seq
         && fields.prev.0.as_slice() == row.prev.as_slice()
@@ -222,7 +220,7 @@ fn check_columns(
         && fields.precedence as i64 == row.precedence
         && text == row.text.as_deref()
         && lang == row.lang.as_deref()
-        && subject == row.subject
+        && subject.as_ref().map(<[u8; 32]>::as_slice) == row.subject.as_deref()
         && exercise == row.exercise;
     if agree {
         Ok(())
