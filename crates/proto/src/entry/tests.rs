@@ -1,0 +1,383 @@
+//! Entries: signing, every kind's encoding, and what decoding refuses.
+
+use super::*;
+
+fn message(author: &Identity, seq: u64, prev: EntryId, text: &str) -> Entry {
+    Entry {
+        link: LinkId([9; 16]),
+        author: author.id(),
+        seq,
+        prev,
+        seen: EntryId::NONE,
+        time_ms: 1_700_000_000_000,
+        precedence: Precedence::Flash,
+        body: Body::Message {
+            text: text.into(),
+            lang: "en".into(),
+            exercise: false,
+        },
+    }
+}
+
+#[test]
+fn entries_round_trip_and_refuse_tampering() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let signed = message(&alice, 1, EntryId::NONE, "hello").sign(&alice);
+    let back = SignedEntry::decode_verified(signed.bytes(), &alice.id()).unwrap();
+    assert_eq!(back, signed);
+    assert_eq!(
+        SignedEntry::author_unverified(signed.bytes()).unwrap(),
+        alice.id()
+    );
+
+    let bob = Identity::from_secret(&[2; 32]);
+    assert!(SignedEntry::decode_verified(signed.bytes(), &bob.id()).is_err());
+    for i in 0..signed.bytes().len() {
+        let mut flipped = signed.bytes().to_vec();
+        flipped[i] ^= 0x10;
+        assert!(
+            SignedEntry::decode_verified(&flipped, &alice.id()).is_err(),
+            "byte {i}"
+        );
+    }
+}
+
+fn with_body(author: &Identity, body: Body) -> Entry {
+    Entry {
+        body,
+        ..message(author, 2, EntryId([1; 32]), "x")
+    }
+}
+
+/// Each kind round-trips, and each bound holds on both sides.
+#[test]
+fn every_kind_round_trips_within_its_bounds() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let of = EntryId([7; 32]);
+    let longest = "x".repeat(TEXT_SIZE_MAX_BYTES);
+    let schedule = |times_min: Vec<u16>, every_ms, answer, answer_within_ms| {
+        Body::Schedule(TestSchedule {
+            times_min,
+            every_ms,
+            answer,
+            answer_within_ms,
+        })
+    };
+    let cases: Vec<(Body, bool)> = vec![
+        (
+            Body::Message {
+                text: "drill".into(),
+                lang: "en".into(),
+                exercise: true,
+            },
+            true,
+        ),
+        (
+            Body::Understood {
+                of,
+                operator: "Ana".into(),
+                restatement: longest.clone(),
+            },
+            true,
+        ),
+        (
+            Body::Understood {
+                of,
+                operator: String::new(),
+                restatement: String::new(),
+            },
+            true,
+        ),
+        (
+            Body::Understood {
+                of,
+                operator: "A\u{202e}na".into(),
+                restatement: String::new(),
+            },
+            false,
+        ),
+        (
+            Body::Understood {
+                of,
+                operator: "x".repeat(NAME_SIZE_MAX_BYTES + 1),
+                restatement: String::new(),
+            },
+            false,
+        ),
+        (
+            Body::Understood {
+                of,
+                operator: "Ana".into(),
+                restatement: longest.clone() + "x",
+            },
+            false,
+        ),
+        (
+            Body::Clarify {
+                of,
+                operator: "Ana".into(),
+                question: "which one?".into(),
+            },
+            true,
+        ),
+        (
+            Body::Clarify {
+                of,
+                operator: "Ana".into(),
+                question: String::new(),
+            },
+            false,
+        ),
+        (
+            Body::Clarify {
+                of,
+                operator: String::new(),
+                question: "?".into(),
+            },
+            false,
+        ),
+        (
+            Body::Overdue {
+                of,
+                objective: Objective::Understood,
+                due_ms: 9,
+                receipted_ms: Some(5),
+            },
+            true,
+        ),
+        (
+            Body::Overdue {
+                of,
+                objective: Objective::TestAnswer,
+                due_ms: 9,
+                receipted_ms: None,
+            },
+            true,
+        ),
+        (
+            Body::Cancel {
+                of,
+                reason: String::new(),
+            },
+            true,
+        ),
+        (
+            Body::Test {
+                answer: TestAnswer::Operator,
+                answer_within_ms: TEST_ANSWER_WITHIN_MS_MAX,
+            },
+            true,
+        ),
+        (
+            Body::Test {
+                answer: TestAnswer::Machine,
+                answer_within_ms: TEST_ANSWER_WITHIN_MS_MAX + 1,
+            },
+            false,
+        ),
+        (
+            Body::Test {
+                answer: TestAnswer::Machine,
+                answer_within_ms: 0,
+            },
+            false,
+        ),
+        (
+            schedule(vec![540, 1_020], 0, Some(TestAnswer::Operator), 600_000),
+            true,
+        ),
+        (
+            schedule(vec![], TEST_EVERY_MS_MIN, Some(TestAnswer::Machine), 1),
+            true,
+        ),
+        (
+            schedule(vec![], TEST_EVERY_MS_MIN - 1, Some(TestAnswer::Machine), 1),
+            false,
+        ),
+        (
+            schedule(vec![], TEST_EVERY_MS_MAX + 1, Some(TestAnswer::Machine), 1),
+            false,
+        ),
+        (schedule(vec![], 0, None, 0), true),
+        (schedule(vec![], 0, Some(TestAnswer::Machine), 1), false),
+        (
+            schedule(vec![1_020, 540], 0, Some(TestAnswer::Operator), 1),
+            false,
+        ),
+        (
+            schedule(vec![540, 540], 0, Some(TestAnswer::Operator), 1),
+            false,
+        ),
+        (
+            schedule(vec![1_440], 0, Some(TestAnswer::Operator), 1),
+            false,
+        ),
+        (
+            schedule(vec![540], 60_000, Some(TestAnswer::Operator), 1),
+            false,
+        ),
+        (
+            schedule(
+                (0..TEST_TIMES_MAX as u16).collect(),
+                0,
+                Some(TestAnswer::Operator),
+                1,
+            ),
+            true,
+        ),
+        (
+            schedule(
+                (0..=TEST_TIMES_MAX as u16).collect(),
+                0,
+                Some(TestAnswer::Operator),
+                1,
+            ),
+            false,
+        ),
+    ];
+    for (body, valid) in cases {
+        assert_eq!(body.check().is_ok(), valid, "{body:?}");
+        let signed = with_body(&alice, body.clone()).sign(&alice);
+        let decoded = SignedEntry::decode_verified(signed.bytes(), &alice.id());
+        assert_eq!(decoded.is_ok(), valid, "{body:?}");
+        if valid {
+            assert_eq!(decoded.unwrap().entry().body, body);
+        }
+    }
+}
+
+#[test]
+fn an_overdue_entry_never_reports_a_missed_receipt() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let body = Body::Overdue {
+        of: EntryId([7; 32]),
+        objective: Objective::Receipt,
+        due_ms: 9,
+        receipted_ms: None,
+    };
+    assert!(body.check().is_err());
+    let signed = with_body(&alice, body).sign(&alice);
+    assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_err());
+}
+
+#[test]
+fn a_message_has_one_encoding_with_or_without_the_exercise_mark() {
+    let plain = Body::Message {
+        text: "x".into(),
+        lang: "en".into(),
+        exercise: false,
+    };
+    let Value::Array(mut items) = plain.to_value() else {
+        unreachable!()
+    };
+    assert_eq!(items.len(), 2, "no flags when there is none");
+    items.push(cbor::uint(0));
+    assert!(Body::from_value(Kind::Message, Value::Array(items.clone())).is_err());
+    items[2] = cbor::uint(2);
+    assert!(Body::from_value(Kind::Message, Value::Array(items)).is_err());
+}
+
+#[test]
+fn schedules_give_their_next_due_time() {
+    const DAY_MS: u64 = 24 * 3_600_000;
+    let daily = TestSchedule {
+        times_min: vec![540, 1_020],
+        every_ms: 0,
+        answer: Some(TestAnswer::Operator),
+        answer_within_ms: 1,
+    };
+    let day = 20_000 * DAY_MS;
+    assert_eq!(daily.next_due_ms(0, day), Some(day + 540 * 60_000));
+    assert_eq!(
+        daily.next_due_ms(0, day + 540 * 60_000),
+        Some(day + 1_020 * 60_000)
+    );
+    assert_eq!(
+        daily.next_due_ms(0, day + 1_020 * 60_000),
+        Some(day + DAY_MS + 540 * 60_000)
+    );
+    let every = TestSchedule {
+        times_min: vec![],
+        every_ms: 5_000,
+        answer: Some(TestAnswer::Machine),
+        answer_within_ms: 1,
+    };
+    assert_eq!(every.next_due_ms(1_000, 1_000), Some(6_000));
+    assert_eq!(every.next_due_ms(1_000, 5_999), Some(6_000));
+    assert_eq!(every.next_due_ms(1_000, 6_000), Some(11_000));
+    assert_eq!(TestSchedule::default().next_due_ms(0, 0), None);
+}
+
+#[test]
+fn a_stored_entry_decodes_only_while_its_bytes_hash_to_its_id() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let signed = message(&alice, 1, EntryId::NONE, "hello").sign(&alice);
+    let back = SignedEntry::decode_stored(signed.bytes(), &signed.id()).unwrap();
+    assert_eq!(back, signed);
+    for i in 0..signed.bytes().len() {
+        let mut flipped = signed.bytes().to_vec();
+        flipped[i] ^= 0x01;
+        assert_eq!(
+            SignedEntry::decode_stored(&flipped, &signed.id()),
+            Err(DecodeError::IdMismatch { what: "entry" }),
+            "byte {i}"
+        );
+    }
+}
+
+#[test]
+fn text_limit_holds_on_both_sides() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let at_limit = "x".repeat(TEXT_SIZE_MAX_BYTES);
+    let signed = message(&alice, 1, EntryId::NONE, &at_limit).sign(&alice);
+    assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_ok());
+    let over = "x".repeat(TEXT_SIZE_MAX_BYTES + 1);
+    let signed = message(&alice, 1, EntryId::NONE, &over).sign(&alice);
+    assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_err());
+}
+
+#[test]
+fn an_announced_key_passes_the_same_check_as_a_card_key() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let announce = |public: Vec<u8>| Entry {
+        body: Body::KeyAnnouncement {
+            key_id: EpochKeyId::of(&public),
+            public,
+        },
+        ..message(&alice, 1, EntryId::NONE, "")
+    };
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([7; 32]);
+    let good = crate::seal::EpochSecret::generate(&mut rng)
+        .public_bytes()
+        .to_vec();
+    let signed = announce(good.clone()).sign(&alice);
+    assert!(SignedEntry::decode_verified(signed.bytes(), &alice.id()).is_ok());
+    // Coefficients of 4095, above the ML-KEM modulus 3329: the right length and a
+    // matching id, but not an encapsulation key (FIPS 203 §7.2 modulus check).
+    let mut over_modulus = good;
+    over_modulus[..1184].fill(0xff);
+    let refused = DecodeError::Field {
+        what: "entry",
+        field: "body.public",
+    };
+    let signed = announce(over_modulus.clone()).sign(&alice);
+    assert_eq!(
+        SignedEntry::decode_verified(signed.bytes(), &alice.id()),
+        Err(refused)
+    );
+    assert!(
+        PeerEpochKey::from_bytes(&over_modulus).is_err(),
+        "as a card's key"
+    );
+}
+
+#[test]
+fn seq_one_has_no_prev_and_later_seqs_have_one() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let bad = message(&alice, 2, EntryId::NONE, "x").sign(&alice);
+    assert!(SignedEntry::decode_verified(bad.bytes(), &alice.id()).is_err());
+    let bad = message(&alice, 1, EntryId([1; 32]), "x").sign(&alice);
+    assert!(SignedEntry::decode_verified(bad.bytes(), &alice.id()).is_err());
+    let good = message(&alice, 2, EntryId([1; 32]), "x").sign(&alice);
+    assert!(SignedEntry::decode_verified(good.bytes(), &alice.id()).is_ok());
+}
