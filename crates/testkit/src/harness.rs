@@ -12,10 +12,52 @@ use serde_json::Value;
 /// Longest a station may take to answer on its API after start, in milliseconds.
 pub const START_TIMEOUT_MS: u64 = 20_000;
 
-/// A free UDP port on 127.0.0.1 (bound and released; good enough on a quiet loopback).
+/// Lowest port handed out for listeners; below it are well-known and registered services.
+const LISTEN_PORT_MIN: u16 = 10_000;
+
+/// Tries before giving up on finding a free port.
+const FREE_PORT_TRIES: u32 = 1_000;
+
+/// A free UDP port on 127.0.0.1, for a listener a child process binds later.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel
+/// picked for us would be free now but could be handed to any outgoing socket (another
+/// station's QUIC client, say) before the listener binds it. Ports below that range are only
+/// ever taken by explicit binds, so the one race left is with another test choosing the same
+/// port at random, and each choice is checked free for UDP and TCP alike.
 pub fn free_udp_port() -> anyhow::Result<u16> {
-    let socket = UdpSocket::bind("127.0.0.1:0").context("finding a free UDP port")?;
-    Ok(socket.local_addr()?.port())
+    free_listen_port()
+}
+
+/// A free TCP port on 127.0.0.1, chosen as [`free_udp_port`] does.
+pub fn free_tcp_port() -> anyhow::Result<u16> {
+    free_listen_port()
+}
+
+fn free_listen_port() -> anyhow::Result<u16> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let ephemeral_min = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|min| *min > LISTEN_PORT_MIN + 1_000)
+        .unwrap_or(32_768);
+    let span = u64::from(ephemeral_min - LISTEN_PORT_MIN);
+    // Randomly seeded per call, so parallel tests spread over the whole range.
+    let random = std::collections::hash_map::RandomState::new();
+    for attempt in 0..FREE_PORT_TRIES {
+        let mut hasher = random.build_hasher();
+        hasher.write_u32(attempt);
+        hasher.write_u32(std::process::id());
+        let port = LISTEN_PORT_MIN + (hasher.finish() % span) as u16;
+        let udp = UdpSocket::bind(("127.0.0.1", port));
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if udp.is_ok() && tcp.is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!(
+        "no free port on 127.0.0.1 in {LISTEN_PORT_MIN}..{ephemeral_min} after {FREE_PORT_TRIES} tries"
+    )
 }
 
 /// Runs `exe --home HOME args…` and returns its output, whatever the exit code.
@@ -55,12 +97,6 @@ fn succeeded(who: &str, args: &[&str], output: Output) -> anyhow::Result<String>
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_tcp_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free TCP port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
