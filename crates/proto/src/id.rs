@@ -128,6 +128,41 @@ impl EntryId {
     }
 }
 
+/// The id of a codebook: SHA-256 of its TOML source bytes, exactly as proposed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct CodebookHash(pub [u8; 32]);
+
+impl CodebookHash {
+    /// Hashes a codebook's source.
+    pub fn of(source: &[u8]) -> Self {
+        CodebookHash(sha256(&[source]))
+    }
+
+    /// Full hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(text, &mut hash).ok()?;
+        Some(CodebookHash(hash))
+    }
+}
+
+impl fmt::Debug for CodebookHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CodebookHash({})", hex::encode(&self.0[..8]))
+    }
+}
+
+impl fmt::Display for CodebookHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
 impl fmt::Debug for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EntryId({})", hex::encode(&self.0[..8]))
@@ -183,6 +218,11 @@ macro_rules! serde_as_text {
 }
 
 serde_as_text!(EntryId, EntryId::from_hex, "an entry id (64 hex digits)");
+serde_as_text!(
+    CodebookHash,
+    CodebookHash::from_hex,
+    "a codebook hash (64 hex digits)"
+);
 serde_as_text!(
     Fingerprint,
     Fingerprint::parse,

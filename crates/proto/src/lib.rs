@@ -30,6 +30,7 @@ pub mod receipt;
 pub mod seal;
 pub mod store_op;
 pub mod transcript;
+pub mod value;
 
 pub use bundle::Bundle;
 pub use card::ContactCard;
@@ -37,7 +38,8 @@ pub use endpoint::{Accepted, Endpoint, FrameKind, Refused};
 pub use entry::{Body, Entry, Kind, Objective, Precedence, SignedEntry, TestAnswer, TestSchedule};
 pub use error::{DecodeError, Rejection, SendError};
 pub use evidence::EvidenceKind;
-pub use id::{EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
+pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
 pub use link::{ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit};
 pub use seal::{EpochSecret, Keyring};
 pub use store_op::{LinkSnapshot, OutboxItem, PendingItem, StoreOp};
+pub use value::{Params, Point, Value};

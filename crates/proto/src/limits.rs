@@ -60,3 +60,17 @@ pub const EVIDENCE_PER_LINK_MAX: u64 = 1_000;
 pub const BUNDLE_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Most frames (envelopes and receipts) one courier bundle carries.
 pub const BUNDLE_FRAMES_MAX: usize = 20_000;
+/// Most named parameters of a coded message, or fields of a notice.
+pub const PARAMS_MAX: usize = 32;
+/// Longest name of a parameter, field, form or choice value, in bytes.
+pub const PARAM_NAME_SIZE_MAX_BYTES: usize = 32;
+/// Fewest vertices of a polygon area.
+pub const POLYGON_POINTS_MIN: usize = 3;
+/// Most vertices of a polygon area.
+pub const POLYGON_POINTS_MAX: usize = 64;
+/// Largest radius of a circular area, in metres (half the Earth's circumference).
+pub const AREA_RADIUS_M_MAX: u64 = 20_000_000;
+/// Largest codebook, in bytes of its TOML source; a proposal must fit in one entry.
+pub const CODEBOOK_SIZE_MAX_BYTES: usize = 48 * 1024;
+/// Most translations a message carries or receives from one side.
+pub const TRANSLATIONS_MAX: usize = 8;
