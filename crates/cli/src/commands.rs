@@ -20,14 +20,17 @@ use parley_station::home::Config;
 use parley_station::{Home, Node};
 use parley_store::Store;
 
-use crate::render;
 use crate::{
     AddedChannel, AlarmCommand, ChannelCommand, Command, CourierCommand, PeerCommand,
     PrecedenceArg, TranscriptCommand,
 };
+use crate::{codebook, render};
+
+/// Largest card accepted from a file, in bytes of its text armour.
+const CARD_TEXT_SIZE_MAX_BYTES: usize = 64 * 1024;
 
 impl PrecedenceArg {
-    fn precedence(self) -> Precedence {
+    pub fn precedence(self) -> Precedence {
         match self {
             PrecedenceArg::Flash => Precedence::Flash,
             PrecedenceArg::Immediate => Precedence::Immediate,
@@ -56,7 +59,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             fingerprint,
             address,
         }) => {
-            let card = read_input(&file)?;
+            let card = read_input(&file, CARD_TEXT_SIZE_MAX_BYTES, "the card")?;
             let request = Request::PeerAdd {
                 card,
                 fingerprint,
@@ -82,15 +85,44 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             precedence,
             exercise,
             text,
+            code: Some(code),
+            params,
+            ..
+        } => {
+            debug_assert!(text.is_none(), "clap refuses a text with --code");
+            codebook::send_code(home, (peer, precedence, exercise), code, &params)
+        }
+        Command::Send {
+            peer,
+            precedence,
+            exercise,
+            text,
+            translations,
+            ..
         } => {
             let request = Request::Send {
                 peer,
                 precedence: precedence.precedence(),
-                text,
+                text: text.unwrap_or_default(),
                 exercise,
+                translations: codebook::pairs(&translations, "--translation", "LANG=TEXT")?,
             };
             written(request_of(home, request)?)
         }
+        Command::Notice {
+            peer,
+            form,
+            fields,
+            precedence,
+            exercise,
+        } => codebook::notice(home, (peer, precedence, exercise), form, &fields),
+        Command::Codebook(command) => codebook::dispatch(home, command),
+        Command::Translate {
+            id,
+            lang,
+            text,
+            operator,
+        } => codebook::translate(home, id, lang, text, operator),
         Command::Understood {
             id,
             restatement,
@@ -121,13 +153,18 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         Command::Test { peer } => written(request_of(home, Request::Test { peer })?),
         Command::Inbox { json, pending } => {
             let config = home.config()?;
-            let items = records::inbox(&store_read(home)?, &config.objectives, pending)?;
+            let items = records::inbox(
+                &store_read(home)?,
+                &config.objectives,
+                &config.lang,
+                pending,
+            )?;
             render::inbox(&items, json)
         }
         Command::Outbox { json } => {
             let config = home.config()?;
             render::outbox(
-                &records::outbox(&store_read(home)?, &config.objectives)?,
+                &records::outbox(&store_read(home)?, &config.objectives, &config.lang)?,
                 json,
             )
         }
@@ -207,7 +244,7 @@ fn init(home: &Home, name: String, lang: String, listen: String) -> anyhow::Resu
 
 /// Runs `request` on the station of `home`: on the station itself under the station lock when
 /// no daemon runs, else through the daemon's API. The same core runs it either way.
-fn request_of(home: &Home, request: Request) -> Result<Reply, ApiError> {
+pub fn request_of(home: &Home, request: Request) -> Result<Reply, ApiError> {
     let lock = home.try_lock().map_err(|error| ApiError::from(&error))?;
     match lock {
         Some(_lock) => {
@@ -220,11 +257,12 @@ fn request_of(home: &Home, request: Request) -> Result<Reply, ApiError> {
 
 /// Prints the id of the entry a command wrote (`send`, `understood`, `clarify`, `cancel`,
 /// `test`): one line, for scripts.
-fn written(reply: Reply) -> anyhow::Result<()> {
+pub fn written(reply: Reply) -> anyhow::Result<()> {
     match reply {
         Reply::Sent(sent)
         | Reply::Answered(sent)
         | Reply::Cancelled(sent)
+        | Reply::Translated(sent)
         | Reply::TestSent(sent) => {
             println!("{}", sent.id);
             Ok(())
@@ -236,7 +274,7 @@ fn written(reply: Reply) -> anyhow::Result<()> {
 /// Who the operator is: `--operator` (or `$PARLEY_OPERATOR`) as given, a blank one refused
 /// by the station; when neither is given, the first of `$USER` and `$LOGNAME` that is not
 /// blank, else `operator`.
-fn operator_name(given: Option<String>) -> String {
+pub fn operator_name(given: Option<String>) -> String {
     given.unwrap_or_else(|| {
         [std::env::var("USER").ok(), std::env::var("LOGNAME").ok()]
             .into_iter()
@@ -259,7 +297,7 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
 }
 
 /// An answer of the wrong kind: the daemon and this command disagree.
-fn unexpected(reply: Reply) -> anyhow::Error {
+pub fn unexpected(reply: Reply) -> anyhow::Error {
     ApiError::new(ErrorClass::Local, format!("unexpected answer: {reply:?}")).into()
 }
 
@@ -297,7 +335,9 @@ fn channel_add(
         AddedChannel::Relay => ChannelKind::Relay,
         AddedChannel::Courier => ChannelKind::Courier,
     };
-    let card = card.map(|file| read_input(&file)).transpose()?;
+    let card = card
+        .map(|file| read_input(&file, CARD_TEXT_SIZE_MAX_BYTES, "the card"))
+        .transpose()?;
     let target = match kind {
         ChannelKind::Courier => absolute(Path::new(&target))?.display().to_string(),
         _ => target,
@@ -325,26 +365,38 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
-fn read_input(file: &Path) -> anyhow::Result<String> {
-    const INPUT_SIZE_MAX_BYTES: u64 = 64 * 1024;
-    let mut text = String::new();
-    let read = if file == Path::new("-") {
-        std::io::stdin()
-            .take(INPUT_SIZE_MAX_BYTES)
-            .read_to_string(&mut text)
-            .context("reading the card from standard input")
-    } else {
-        std::fs::File::open(file)
-            .with_context(|| format!("opening {}", file.display()))?
-            .take(INPUT_SIZE_MAX_BYTES)
-            .read_to_string(&mut text)
-            .with_context(|| format!("reading {} (is it a card?)", file.display()))
+/// Reads an operator's input file (`-`: standard input) holding `what`, as UTF-8 text of at
+/// most `max` bytes. A symbolic link is followed (the operator named it), but the file it
+/// leads to is read as courier bundles are: anything but a regular file (a FIFO, a device, a
+/// directory) is refused before a byte is read, and so is anything over `max`, never cut
+/// short.
+pub fn read_input(file: &Path, max: usize, what: &str) -> anyhow::Result<String> {
+    let refused = |why: String| -> anyhow::Error {
+        ApiError::operator(format!("{why}; nothing was changed")).into()
     };
-    read.map_err(|error| ApiError::operator(format!("{error:#}; nothing was changed")).into())
-        .map(|_| text)
+    let bytes = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .take(max as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| refused(format!("reading {what} from standard input: {error}")))?;
+        if bytes.len() > max {
+            return Err(refused(format!(
+                "{what} on standard input is over the limit of {max} bytes"
+            )));
+        }
+        bytes
+    } else {
+        let resolved = std::fs::canonicalize(file)
+            .map_err(|error| refused(format!("cannot open {}: {error}", file.display())))?;
+        courier::read_bounded(&resolved, max)
+            .map_err(|error| refused(format!("{what}: {error}")))?
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| refused(format!("{what} in {} is not UTF-8 text", file.display())))
 }
 
-fn store_read(home: &Home) -> anyhow::Result<Store> {
+pub fn store_read(home: &Home) -> anyhow::Result<Store> {
     home.config()?;
     Ok(Store::open_read_only(&home.store_path())?)
 }

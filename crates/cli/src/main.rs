@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod codebook;
 mod commands;
 mod demo;
 mod relay;
@@ -49,7 +50,8 @@ pub enum Command {
     Peer(PeerCommand),
     /// Run the station daemon in the foreground (logs to stderr; SIGINT/SIGTERM stop it).
     Run,
-    /// Send a message; prints its id once it is durable.
+    /// Send a message, or a pre-agreed one of the agreed codebook by its number (`--code`);
+    /// prints its id once it is durable.
     Send {
         /// Peer name or fingerprint.
         peer: String,
@@ -59,8 +61,57 @@ pub enum Command {
         /// Mark the message EXERCISE (practice, not real traffic) in every display.
         #[arg(long)]
         exercise: bool,
-        /// The text.
+        /// The text (not with --code).
+        #[arg(required_unless_present = "code", conflicts_with = "code")]
+        text: Option<String>,
+        /// Send the agreed codebook's code N instead of a text: each side reads it in its own
+        /// language.
+        #[arg(long, value_name = "N")]
+        code: Option<u64>,
+        /// A parameter of the code, NAME=VALUE (repeat for each; docs/codebook.md gives the
+        /// syntax of each type).
+        #[arg(long = "param", value_name = "NAME=VALUE", requires = "code")]
+        params: Vec<String>,
+        /// Your own translation of the text, LANG=TEXT (repeat for each language); signed
+        /// with the message.
+        #[arg(
+            long = "translation",
+            value_name = "LANG=TEXT",
+            conflicts_with = "code"
+        )]
+        translations: Vec<String>,
+    },
+    /// Send a formatted notice of the agreed codebook; every field and rule is checked
+    /// before anything is stored. Prints its id once it is durable.
+    Notice {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// The form's name, as `codebook show` lists it.
+        form: String,
+        /// A field, NAME=VALUE (repeat for each).
+        #[arg(long = "field", value_name = "NAME=VALUE")]
+        fields: Vec<String>,
+        /// Handling precedence.
+        #[arg(long, value_enum, default_value = "routine")]
+        precedence: PrecedenceArg,
+        /// Mark the notice EXERCISE.
+        #[arg(long)]
+        exercise: bool,
+    },
+    /// Agree a codebook with a peer: propose, accept, show.
+    #[command(subcommand)]
+    Codebook(CodebookCommand),
+    /// Add your translation of a message (either side's); signed, shown beside the original.
+    Translate {
+        /// The message's id, or a unique prefix of it.
+        id: String,
+        /// The translation's language (BCP 47 tag).
+        lang: String,
+        /// The translation.
         text: String,
+        /// Who translated it (default: $PARLEY_OPERATOR, else the login name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Answer a peer's message (or operator test): understood, optionally restated in your
     /// own words. Prints the answer's id once it is durable.
@@ -181,6 +232,37 @@ pub enum Command {
         /// measure what the other channels deliver.
         #[arg(long)]
         blackhole_direct: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `codebook` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CodebookCommand {
+    /// Propose a codebook (a TOML file, docs/codebook.md) to a peer: it is checked, then sent
+    /// whole as a signed entry. Prints its hash once it is durable.
+    Propose {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// The codebook file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Accept a codebook the peer proposed; once both sides have, it is agreed.
+    Accept {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// The codebook's hash (default: the latest proposal waiting for this station).
+        hash: Option<String>,
+        /// Who accepts (default: $PARLEY_OPERATOR, else the login name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
+    },
+    /// Show the link's codebooks, agreed and pending, with their hashes, codes and forms.
+    Show {
+        /// Peer name or fingerprint.
+        peer: String,
         /// JSON output.
         #[arg(long)]
         json: bool,

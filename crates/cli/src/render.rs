@@ -11,6 +11,7 @@ use std::path::Path;
 use parley_proto::names::is_display_control;
 use parley_proto::transcript::{Agreement, VerifiedTranscript};
 use parley_proto::{Fingerprint, TestAnswer};
+use parley_station::api::content::Shown;
 use parley_station::api::records::{
     AlarmItem, AnswerItem, DeliveryState, Durations, InboxItem, ItemKind, OutboxItem, PeerItem,
     PrecedenceStats,
@@ -94,18 +95,51 @@ fn contents(
     message: &str,
     exercise: bool,
     answer_by: Option<TestAnswer>,
+    shown: &Shown,
 ) -> String {
     let body = match kind {
         ItemKind::Message => quoted(message),
+        ItemKind::Coded => format!("CODE {} {}", shown.code.unwrap_or(0), quoted(message)),
+        ItemKind::Notice => format!(
+            "NOTICE {} {}",
+            text(shown.form.as_deref().unwrap_or("")),
+            quoted(message)
+        ),
         ItemKind::Test => format!(
             "TEST ({} answers)",
             answer_by.map_or("machine", TestAnswer::name)
         ),
     };
+    let body = match &shown.invalid {
+        Some(why) => format!("INVALID ({}) {body}", text(why)),
+        None => body,
+    };
     if exercise {
         format!("EXERCISE {body}")
     } else {
         body
+    }
+}
+
+/// The lines under a message: its renderings in the other languages of its codebook, and
+/// its translations, each marked by language and by who made it.
+fn more_lines(shown: &Shown, shown_lang: &str) {
+    for (lang, rendered) in &shown.rendered {
+        if lang != shown_lang {
+            println!("    {}: {}", text(lang), quoted(rendered));
+        }
+    }
+    for translation in &shown.translations {
+        let by = match (translation.from_sender, translation.by.is_empty()) {
+            (true, true) => "the sender".to_owned(),
+            (true, false) => format!("{} (sender)", text(&translation.by)),
+            (false, _) => format!("{} (recipient)", text(&translation.by)),
+        };
+        println!(
+            "    {} translated by {by}: {}",
+            text(&translation.lang),
+            quoted(&translation.text)
+        );
     }
 }
 
@@ -151,10 +185,17 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
             item.seq,
             item.precedence.name().to_uppercase(),
             time(item.received_at),
-            contents(item.kind, &item.text, item.exercise, item.answer_by),
+            contents(
+                item.kind,
+                &item.text,
+                item.exercise,
+                item.answer_by,
+                &item.shown
+            ),
             state,
             item.id,
         );
+        more_lines(&item.shown, &item.lang);
     }
     Ok(())
 }
@@ -193,10 +234,17 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
             item.seq,
             item.precedence.name().to_uppercase(),
             item.state.name(),
-            contents(item.kind, &item.text, item.exercise, item.answer_by),
+            contents(
+                item.kind,
+                &item.text,
+                item.exercise,
+                item.answer_by,
+                &item.shown
+            ),
             notes.join("; "),
             item.id,
         );
+        more_lines(&item.shown, &item.lang);
     }
     Ok(())
 }

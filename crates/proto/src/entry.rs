@@ -8,13 +8,15 @@ use ciborium::Value;
 use crate::cbor::{self, Fields};
 use crate::cose::{self, CONTENT_TYPE_ENTRY, Unverified};
 use crate::error::DecodeError;
-use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
+use crate::id::{CodebookHash, EntryId, EpochKeyId, Identity, LinkId, StationId};
 use crate::limits::{
-    ENTRY_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES, TEST_ANSWER_WITHIN_MS_MAX,
-    TEST_EVERY_MS_MAX, TEST_EVERY_MS_MIN, TEST_TIMES_MAX, TEXT_SIZE_MAX_BYTES,
+    CODEBOOK_SIZE_MAX_BYTES, ENTRY_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES,
+    PARAM_NAME_SIZE_MAX_BYTES, TEST_ANSWER_WITHIN_MS_MAX, TEST_EVERY_MS_MAX, TEST_EVERY_MS_MIN,
+    TEST_TIMES_MAX, TEXT_SIZE_MAX_BYTES, TRANSLATIONS_MAX,
 };
 use crate::names::check_name;
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
+use crate::value::{self, Params};
 
 /// Handling precedence, highest first, with the time objective of each.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -93,6 +95,55 @@ pub enum Body {
         lang: String,
         /// Marked EXERCISE: practice, not real traffic.
         exercise: bool,
+        /// The sender's own translations of the text, signed with it; languages distinct and
+        /// none the text's own.
+        translations: Vec<Translation>,
+    },
+    /// A pre-agreed message: only its number and typed parameters travel, and each side
+    /// renders the text in its own language from the agreed codebook.
+    Coded {
+        /// The codebook the number refers to.
+        codebook: CodebookHash,
+        /// The code's number in it.
+        code: u64,
+        /// The code's parameters, names strictly increasing.
+        params: Params,
+        /// Marked EXERCISE.
+        exercise: bool,
+    },
+    /// A formatted notice: a form of the agreed codebook with typed fields.
+    Notice {
+        /// The codebook the form belongs to.
+        codebook: CodebookHash,
+        /// The form's name.
+        form: String,
+        /// The fields, names strictly increasing.
+        fields: Params,
+        /// Marked EXERCISE.
+        exercise: bool,
+    },
+    /// The author proposes a codebook for the link: its whole TOML source.
+    CodebookProposal {
+        /// The source, at most [`CODEBOOK_SIZE_MAX_BYTES`]; its hash names it.
+        source: String,
+    },
+    /// The author's operator accepts a codebook proposed by either side.
+    CodebookAccept {
+        /// The codebook accepted.
+        codebook: CodebookHash,
+        /// Who accepted it.
+        operator: String,
+    },
+    /// An operator's translation of a message (either side's).
+    Translate {
+        /// The message translated.
+        of: EntryId,
+        /// The translation's language.
+        lang: String,
+        /// The translation.
+        text: String,
+        /// Who translated it.
+        operator: String,
     },
     /// The author's current epoch (KEM) key for receiving.
     KeyAnnouncement {
@@ -271,6 +322,15 @@ impl TestSchedule {
 /// Flag bit of a message marked EXERCISE.
 const MESSAGE_FLAG_EXERCISE: u64 = 1;
 
+/// A message's text in another language, as its sender wrote it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Translation {
+    /// BCP 47 language tag.
+    pub lang: String,
+    /// The text in that language, at most [`TEXT_SIZE_MAX_BYTES`].
+    pub text: String,
+}
+
 /// The kind code of a body.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Kind {
@@ -290,11 +350,21 @@ pub enum Kind {
     Test = 7,
     /// [`Body::Schedule`].
     Schedule = 8,
+    /// [`Body::Coded`].
+    Coded = 9,
+    /// [`Body::Notice`].
+    Notice = 10,
+    /// [`Body::CodebookProposal`].
+    CodebookProposal = 11,
+    /// [`Body::CodebookAccept`].
+    CodebookAccept = 12,
+    /// [`Body::Translate`].
+    Translate = 13,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Message,
         Kind::KeyAnnouncement,
         Kind::Understood,
@@ -303,6 +373,11 @@ impl Kind {
         Kind::Cancel,
         Kind::Test,
         Kind::Schedule,
+        Kind::Coded,
+        Kind::Notice,
+        Kind::CodebookProposal,
+        Kind::CodebookAccept,
+        Kind::Translate,
     ];
 
     /// Lower-case name for JSON and the timeline.
@@ -316,6 +391,11 @@ impl Kind {
             Kind::Cancel => "cancel",
             Kind::Test => "test",
             Kind::Schedule => "schedule",
+            Kind::Coded => "coded",
+            Kind::Notice => "notice",
+            Kind::CodebookProposal => "codebook_proposal",
+            Kind::CodebookAccept => "codebook_accept",
+            Kind::Translate => "translate",
         }
     }
 
@@ -337,6 +417,30 @@ impl Body {
             Body::Cancel { .. } => Kind::Cancel,
             Body::Test { .. } => Kind::Test,
             Body::Schedule(_) => Kind::Schedule,
+            Body::Coded { .. } => Kind::Coded,
+            Body::Notice { .. } => Kind::Notice,
+            Body::CodebookProposal { .. } => Kind::CodebookProposal,
+            Body::CodebookAccept { .. } => Kind::CodebookAccept,
+            Body::Translate { .. } => Kind::Translate,
+        }
+    }
+
+    /// Whether this is a message an operator must answer (free text, coded or a notice), and
+    /// if so whether it is marked EXERCISE.
+    pub fn message_exercise(&self) -> Option<bool> {
+        match self {
+            Body::Message { exercise, .. }
+            | Body::Coded { exercise, .. }
+            | Body::Notice { exercise, .. } => Some(*exercise),
+            _ => None,
+        }
+    }
+
+    /// The codebook a coded message or notice uses.
+    pub fn codebook(&self) -> Option<CodebookHash> {
+        match self {
+            Body::Coded { codebook, .. } | Body::Notice { codebook, .. } => Some(*codebook),
+            _ => None,
         }
     }
 
@@ -346,7 +450,8 @@ impl Body {
             Body::Understood { of, .. }
             | Body::Clarify { of, .. }
             | Body::Overdue { of, .. }
-            | Body::Cancel { of, .. } => Some(*of),
+            | Body::Cancel { of, .. }
+            | Body::Translate { of, .. } => Some(*of),
             _ => None,
         }
     }
@@ -362,13 +467,69 @@ impl Body {
                 text,
                 lang,
                 exercise,
+                translations,
             } => {
                 let mut items = vec![cbor::text(text), cbor::text(lang)];
-                if *exercise {
-                    items.push(cbor::uint(MESSAGE_FLAG_EXERCISE));
+                if *exercise || !translations.is_empty() {
+                    items.push(flags(*exercise));
+                }
+                if !translations.is_empty() {
+                    items.push(Value::Array(
+                        translations
+                            .iter()
+                            .map(|t| Value::Array(vec![cbor::text(&t.lang), cbor::text(&t.text)]))
+                            .collect(),
+                    ));
                 }
                 items
             }
+            Body::Coded {
+                codebook,
+                code,
+                params,
+                exercise,
+            } => {
+                let mut items = vec![
+                    cbor::bytes(&codebook.0),
+                    cbor::uint(*code),
+                    value::params_to_cbor(params),
+                ];
+                if *exercise {
+                    items.push(flags(true));
+                }
+                items
+            }
+            Body::Notice {
+                codebook,
+                form,
+                fields,
+                exercise,
+            } => {
+                let mut items = vec![
+                    cbor::bytes(&codebook.0),
+                    cbor::text(form),
+                    value::params_to_cbor(fields),
+                ];
+                if *exercise {
+                    items.push(flags(true));
+                }
+                items
+            }
+            Body::CodebookProposal { source } => vec![cbor::text(source)],
+            Body::CodebookAccept { codebook, operator } => {
+                vec![cbor::bytes(&codebook.0), cbor::text(operator)]
+            }
+            Body::Translate {
+                of,
+                lang,
+                text,
+                operator,
+            } => vec![
+                cbor::bytes(&of.0),
+                cbor::text(lang),
+                cbor::text(text),
+                cbor::text(operator),
+            ],
             Body::KeyAnnouncement { key_id, public } => {
                 vec![cbor::bytes(&key_id.0), cbor::bytes(public)]
             }
@@ -428,25 +589,79 @@ impl Body {
             field,
         };
         let arity = match (&value, kind) {
-            (Value::Array(items), Kind::Message) if items.len() == 3 => 3,
-            (_, Kind::Message | Kind::KeyAnnouncement | Kind::Cancel | Kind::Test) => 2,
-            (_, Kind::Understood | Kind::Clarify) => 3,
-            (_, Kind::Overdue | Kind::Schedule) => 4,
+            // A message's flags, and its translations after them, are present only when set.
+            (Value::Array(items), Kind::Message) if (3..=4).contains(&items.len()) => items.len(),
+            (Value::Array(items), Kind::Coded | Kind::Notice) if items.len() == 4 => 4,
+            (_, Kind::CodebookProposal) => 1,
+            (
+                _,
+                Kind::Message
+                | Kind::KeyAnnouncement
+                | Kind::Cancel
+                | Kind::Test
+                | Kind::CodebookAccept,
+            ) => 2,
+            (_, Kind::Understood | Kind::Clarify | Kind::Coded | Kind::Notice) => 3,
+            (_, Kind::Overdue | Kind::Schedule | Kind::Translate) => 4,
         };
         let mut fields = Fields::array(value, "entry", arity, "body")?;
         let body = match kind {
             Kind::Message => {
                 let text = fields.text("body.text", TEXT_SIZE_MAX_BYTES)?;
                 let lang = fields.text("body.lang", LANG_SIZE_MAX_BYTES)?;
-                // Present only when set, so each message has one encoding.
-                let exercise = arity == 3;
-                if exercise && fields.uint("body.flags")? != MESSAGE_FLAG_EXERCISE {
-                    return Err(malformed("body.flags"));
-                }
+                // Present only when set, so each message has one encoding: flags of 0 only
+                // before translations.
+                let exercise = arity >= 3 && read_flags(&mut fields, arity == 3)?;
+                let translations = if arity == 4 {
+                    translations(&mut fields, &lang)?
+                } else {
+                    Vec::new()
+                };
                 Body::Message {
                     text,
                     lang,
                     exercise,
+                    translations,
+                }
+            }
+            Kind::Coded => Body::Coded {
+                codebook: CodebookHash(fields.fixed("body.codebook")?),
+                code: fields.uint("body.code")?,
+                params: value::params_from_cbor(&mut fields, "body.params")?,
+                exercise: arity == 4 && read_flags(&mut fields, true)?,
+            },
+            Kind::Notice => {
+                let codebook = CodebookHash(fields.fixed("body.codebook")?);
+                let form = fields.text("body.form", PARAM_NAME_SIZE_MAX_BYTES)?;
+                if !value::is_param_name(&form) {
+                    return Err(malformed("body.form"));
+                }
+                Body::Notice {
+                    codebook,
+                    form,
+                    fields: value::params_from_cbor(&mut fields, "body.fields")?,
+                    exercise: arity == 4 && read_flags(&mut fields, true)?,
+                }
+            }
+            Kind::CodebookProposal => Body::CodebookProposal {
+                source: fields.text("body.source", CODEBOOK_SIZE_MAX_BYTES)?,
+            },
+            Kind::CodebookAccept => Body::CodebookAccept {
+                codebook: CodebookHash(fields.fixed("body.codebook")?),
+                operator: operator(&mut fields, false)?,
+            },
+            Kind::Translate => {
+                let of = EntryId(fields.fixed("body.of")?);
+                let lang = lang_tag(&mut fields, "body.lang")?;
+                let text = fields.text("body.text", TEXT_SIZE_MAX_BYTES)?;
+                if text.is_empty() {
+                    return Err(malformed("body.text"));
+                }
+                Body::Translate {
+                    of,
+                    lang,
+                    text,
+                    operator: operator(&mut fields, false)?,
                 }
             }
             Kind::KeyAnnouncement => {
@@ -515,6 +730,69 @@ impl Body {
         };
         Ok(body)
     }
+}
+
+/// A message's flags: the EXERCISE bit, or 0 where `must_be_set` is false (flags present
+/// only to place the translations after them).
+fn read_flags(fields: &mut Fields, must_be_set: bool) -> Result<bool, DecodeError> {
+    match fields.uint("body.flags")? {
+        MESSAGE_FLAG_EXERCISE => Ok(true),
+        0 if !must_be_set => Ok(false),
+        _ => Err(DecodeError::Field {
+            what: "entry",
+            field: "body.flags",
+        }),
+    }
+}
+
+fn flags(exercise: bool) -> Value {
+    cbor::uint(if exercise { MESSAGE_FLAG_EXERCISE } else { 0 })
+}
+
+/// A language tag: 1 to [`LANG_SIZE_MAX_BYTES`] of ASCII letters, digits and hyphens.
+fn lang_tag(fields: &mut Fields, field: &'static str) -> Result<String, DecodeError> {
+    let lang = fields.text(field, LANG_SIZE_MAX_BYTES)?;
+    if is_lang_tag(&lang) {
+        Ok(lang)
+    } else {
+        Err(DecodeError::Field {
+            what: "entry",
+            field,
+        })
+    }
+}
+
+/// Whether `lang` has the shape of a BCP 47 tag: 1 to [`LANG_SIZE_MAX_BYTES`] ASCII letters,
+/// digits and hyphens, starting with a letter.
+pub fn is_lang_tag(lang: &str) -> bool {
+    (1..=LANG_SIZE_MAX_BYTES).contains(&lang.len())
+        && lang.starts_with(|c: char| c.is_ascii_alphabetic())
+        && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A message's translations: 1 to [`TRANSLATIONS_MAX`], languages distinct and increasing,
+/// none the text's own, none empty.
+fn translations(fields: &mut Fields, own: &str) -> Result<Vec<Translation>, DecodeError> {
+    let malformed = DecodeError::Field {
+        what: "entry",
+        field: "body.translations",
+    };
+    let items = fields.list("body.translations", TRANSLATIONS_MAX)?;
+    if items.is_empty() {
+        return Err(malformed);
+    }
+    let mut out: Vec<Translation> = Vec::with_capacity(items.len());
+    for item in items {
+        let mut pair = Fields::array(item, "entry", 2, "body.translations")?;
+        let lang = lang_tag(&mut pair, "body.translations")?;
+        let text = pair.text("body.translations", TEXT_SIZE_MAX_BYTES)?;
+        let increasing = out.last().is_none_or(|last| last.lang < lang);
+        if text.is_empty() || lang == own || !increasing {
+            return Err(malformed);
+        }
+        out.push(Translation { lang, text });
+    }
+    Ok(out)
 }
 
 /// An operator's name: the name rule (docs/formats.md), or empty where `may_be_empty`.

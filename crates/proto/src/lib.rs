@@ -35,7 +35,9 @@ pub mod value;
 pub use bundle::Bundle;
 pub use card::ContactCard;
 pub use endpoint::{Accepted, Endpoint, FrameKind, Refused};
-pub use entry::{Body, Entry, Kind, Objective, Precedence, SignedEntry, TestAnswer, TestSchedule};
+pub use entry::{
+    Body, Entry, Kind, Objective, Precedence, SignedEntry, TestAnswer, TestSchedule, Translation,
+};
 pub use error::{DecodeError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};

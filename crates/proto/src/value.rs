@@ -10,7 +10,7 @@ use ciborium::Value as Cbor;
 use crate::cbor::{self, Fields};
 use crate::error::DecodeError;
 use crate::limits::{
-    AREA_RADIUS_M_MAX, PARAMS_MAX, PARAM_NAME_SIZE_MAX_BYTES, POLYGON_POINTS_MAX,
+    AREA_RADIUS_M_MAX, PARAM_NAME_SIZE_MAX_BYTES, PARAMS_MAX, POLYGON_POINTS_MAX,
     POLYGON_POINTS_MIN, TEXT_SIZE_MAX_BYTES,
 };
 
@@ -107,7 +107,12 @@ impl Value {
             .concat(),
             Value::Polygon(points) => vec![
                 cbor::uint(tag::POLYGON),
-                Cbor::Array(points.iter().map(|p| Cbor::Array(point(p).to_vec())).collect()),
+                Cbor::Array(
+                    points
+                        .iter()
+                        .map(|p| Cbor::Array(point(p).to_vec()))
+                        .collect(),
+                ),
             ],
         };
         Cbor::Array(items)

@@ -648,6 +648,7 @@ impl World {
             precedence: draft.precedence,
             text: draft.text,
             exercise: false,
+            translations: Default::default(),
         };
         let core = station.core.as_mut().expect("checked above");
         core.handle(now_ms, Input::Command { id, command });

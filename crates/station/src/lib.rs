@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod codebooks;
 pub mod core;
 pub mod daemon;
 pub mod error;

@@ -209,14 +209,11 @@ pub(crate) struct Derived<'a> {
 
 impl<'a> Derived<'a> {
     pub(crate) fn of(body: &'a Body) -> Self {
-        let (text, lang, exercise) = match body {
-            Body::Message {
-                text,
-                lang,
-                exercise,
-            } => (Some(text.as_str()), Some(lang.as_str()), *exercise),
-            _ => (None, None, false),
+        let (text, lang) = match body {
+            Body::Message { text, lang, .. } => (Some(text.as_str()), Some(lang.as_str())),
+            _ => (None, None),
         };
+        let exercise = body.message_exercise().unwrap_or(false);
         Self {
             text,
             lang,

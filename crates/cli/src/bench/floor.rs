@@ -232,6 +232,7 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
             text: "x".repeat(size),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         },
     };
     let signed = entry.clone().sign(&alice);

@@ -129,6 +129,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 precedence: Precedence::Routine,
                 text: text.clone(),
                 exercise: false,
+                translations: Default::default(),
             })
         })
         .collect();
@@ -251,6 +252,7 @@ fn send(daemon: &Daemon, text: &str) -> anyhow::Result<u64> {
         precedence: Precedence::Flash,
         text: text.into(),
         exercise: false,
+        translations: Default::default(),
     };
     match daemon.request(request)? {
         Reply::Sent(sent) => Ok(sent.seq),

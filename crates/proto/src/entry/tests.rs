@@ -15,6 +15,7 @@ fn message(author: &Identity, seq: u64, prev: EntryId, text: &str) -> Entry {
             text: text.into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         },
     }
 }
@@ -69,6 +70,7 @@ fn every_kind_round_trips_within_its_bounds() {
                 text: "drill".into(),
                 lang: "en".into(),
                 exercise: true,
+                translations: Vec::new(),
             },
             true,
         ),
@@ -266,6 +268,7 @@ fn a_message_has_one_encoding_with_or_without_the_exercise_mark() {
         text: "x".into(),
         lang: "en".into(),
         exercise: false,
+        translations: Vec::new(),
     };
     let Value::Array(mut items) = plain.to_value() else {
         unreachable!()
@@ -380,4 +383,155 @@ fn seq_one_has_no_prev_and_later_seqs_have_one() {
     assert!(SignedEntry::decode_verified(bad.bytes(), &alice.id()).is_err());
     let good = message(&alice, 2, EntryId([1; 32]), "x").sign(&alice);
     assert!(SignedEntry::decode_verified(good.bytes(), &alice.id()).is_ok());
+}
+
+/// The codebook kinds and translations: each round-trips, and each bound holds on both sides.
+#[test]
+fn codebook_kinds_and_translations_round_trip_within_their_bounds() {
+    use crate::limits::{CODEBOOK_SIZE_MAX_BYTES, PARAM_NAME_SIZE_MAX_BYTES, TRANSLATIONS_MAX};
+    use crate::value::Value as Typed;
+    let alice = Identity::from_secret(&[1; 32]);
+    let hash = CodebookHash([3; 32]);
+    let translation = |lang: &str, text: &str| Translation {
+        lang: lang.into(),
+        text: text.into(),
+    };
+    let message = |translations: Vec<Translation>| Body::Message {
+        text: "hold".into(),
+        lang: "en".into(),
+        exercise: false,
+        translations,
+    };
+    let coded = |params: Vec<(String, Typed)>, exercise| Body::Coded {
+        codebook: hash,
+        code: 3,
+        params,
+        exercise,
+    };
+    let notice = |form: &str| Body::Notice {
+        codebook: hash,
+        form: form.into(),
+        fields: vec![("launch".into(), Typed::Time(1_800_000_000_000))],
+        exercise: false,
+    };
+    let many: Vec<Translation> = (0..=TRANSLATIONS_MAX)
+        .map(|i| translation(&format!("l{i:02}"), "t"))
+        .collect();
+    let cases: Vec<(Body, bool)> = vec![
+        (message(vec![translation("ru", "стоп")]), true),
+        (message(many[..TRANSLATIONS_MAX].to_vec()), true),
+        (message(many.clone()), false),
+        (message(vec![translation("en", "own language")]), false),
+        (message(vec![translation("ru", "")]), false),
+        (message(vec![translation("r u", "bad tag")]), false),
+        (
+            message(vec![translation("ru", "b"), translation("de", "a")]),
+            false,
+        ),
+        (coded(Vec::new(), false), true),
+        (coded(vec![("time".into(), Typed::Integer(-1))], true), true),
+        (
+            coded(
+                vec![
+                    ("b".into(), Typed::Integer(1)),
+                    ("a".into(), Typed::Integer(1)),
+                ],
+                false,
+            ),
+            false,
+        ),
+        (notice("missile_launch"), true),
+        (notice(&"f".repeat(PARAM_NAME_SIZE_MAX_BYTES)), true),
+        (notice(&"f".repeat(PARAM_NAME_SIZE_MAX_BYTES + 1)), false),
+        (notice("Missile"), false),
+        (
+            Body::CodebookProposal {
+                source: "x".repeat(CODEBOOK_SIZE_MAX_BYTES),
+            },
+            true,
+        ),
+        (
+            Body::CodebookProposal {
+                source: "x".repeat(CODEBOOK_SIZE_MAX_BYTES + 1),
+            },
+            false,
+        ),
+        (
+            Body::CodebookAccept {
+                codebook: hash,
+                operator: "Ana".into(),
+            },
+            true,
+        ),
+        (
+            Body::CodebookAccept {
+                codebook: hash,
+                operator: String::new(),
+            },
+            false,
+        ),
+        (
+            Body::Translate {
+                of: EntryId([7; 32]),
+                lang: "ru".into(),
+                text: "понято".into(),
+                operator: "Boris".into(),
+            },
+            true,
+        ),
+        (
+            Body::Translate {
+                of: EntryId([7; 32]),
+                lang: "ru".into(),
+                text: String::new(),
+                operator: "Boris".into(),
+            },
+            false,
+        ),
+    ];
+    for (body, valid) in cases {
+        assert_eq!(body.check().is_ok(), valid, "{body:?}");
+        let signed = with_body(&alice, body.clone()).sign(&alice);
+        let back = SignedEntry::decode_verified(signed.bytes(), &alice.id());
+        if valid {
+            assert_eq!(back.expect("decodes").entry().body, body);
+        } else {
+            assert!(back.is_err(), "{body:?}");
+        }
+    }
+}
+
+/// A message's flags are 0 only when translations follow them; a coded message's flags are
+/// present only when set.
+#[test]
+fn flags_have_one_encoding_with_translations_and_codes() {
+    let with_translation = Body::Message {
+        text: "x".into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: vec![Translation {
+            lang: "ru".into(),
+            text: "х".into(),
+        }],
+    };
+    let Value::Array(items) = with_translation.to_value() else {
+        unreachable!()
+    };
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[2], cbor::uint(0));
+    let mut empty = items.clone();
+    empty[3] = Value::Array(Vec::new());
+    assert!(Body::from_value(Kind::Message, Value::Array(empty)).is_err());
+    let coded = Body::Coded {
+        codebook: CodebookHash([1; 32]),
+        code: 1,
+        params: Vec::new(),
+        exercise: false,
+    };
+    let Value::Array(mut items) = coded.to_value() else {
+        unreachable!()
+    };
+    assert_eq!(items.len(), 3);
+    items.push(cbor::uint(0));
+    assert!(Body::from_value(Kind::Coded, Value::Array(items)).is_err());
 }

@@ -343,6 +343,7 @@ impl Link {
             text: text.to_owned(),
             lang: lang.to_owned(),
             exercise,
+            translations: Vec::new(),
         };
         self.append(now_ms, rng, precedence, body)
     }

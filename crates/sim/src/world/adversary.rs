@@ -126,6 +126,7 @@ impl World {
             text: "stand down".into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         };
         let entry = Entry {
             link,

@@ -12,7 +12,7 @@ use parley_proto::ChannelKind;
 use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
 
 use super::{ApiError, ErrorClass, Reply, Request};
-use crate::core::Command;
+use crate::core::{Command, Content};
 
 fn absolute(path: &Path, what: &str) -> Result<(), ApiError> {
     if path.is_absolute() {
@@ -38,11 +38,58 @@ pub fn perform(
             precedence,
             text,
             exercise,
+            translations,
         } => Command::Send {
             peer,
             precedence,
             text,
             exercise,
+            translations,
+        },
+        Request::SendCode {
+            peer,
+            precedence,
+            code,
+            params,
+            exercise,
+        } => Command::SendContent {
+            peer,
+            precedence,
+            content: Content::Coded { code, params },
+            exercise,
+        },
+        Request::Notice {
+            peer,
+            precedence,
+            form,
+            fields,
+            exercise,
+        } => Command::SendContent {
+            peer,
+            precedence,
+            content: Content::Notice { form, fields },
+            exercise,
+        },
+        Request::CodebookPropose { peer, source } => Command::CodebookPropose { peer, source },
+        Request::CodebookAccept {
+            peer,
+            hash,
+            operator,
+        } => Command::CodebookAccept {
+            peer,
+            hash,
+            operator,
+        },
+        Request::Translate {
+            id,
+            lang,
+            text,
+            operator,
+        } => Command::Translate {
+            id,
+            lang,
+            text,
+            operator,
         },
         Request::Understood {
             id,

@@ -16,14 +16,16 @@
 //! until the client hangs up.
 
 pub mod client;
+pub mod content;
 pub mod edge;
 pub mod records;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use parley_proto::{ChannelKind, EntryId, Fingerprint, Objective, Precedence};
+use parley_proto::{ChannelKind, CodebookHash, EntryId, Fingerprint, Objective, Precedence};
 use serde::{Deserialize, Serialize};
 
 use crate::core::health::Health;
@@ -47,6 +49,67 @@ pub enum Request {
         /// Mark it EXERCISE.
         #[serde(default)]
         exercise: bool,
+        /// The sender's own translations of the text, by language tag.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        translations: BTreeMap<String, String>,
+    },
+    /// Send a pre-agreed message of the agreed codebook by its number; answered once durable.
+    SendCode {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Handling precedence.
+        precedence: Precedence,
+        /// The code's number.
+        code: u64,
+        /// Its parameters, by name, as the operator writes them (docs/codebook.md).
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+        /// Mark it EXERCISE.
+        #[serde(default)]
+        exercise: bool,
+    },
+    /// Send a formatted notice of the agreed codebook; answered once durable.
+    Notice {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Handling precedence.
+        precedence: Precedence,
+        /// The form's name.
+        form: String,
+        /// Its fields, by name, as the operator writes them (docs/codebook.md).
+        #[serde(default)]
+        fields: BTreeMap<String, String>,
+        /// Mark it EXERCISE.
+        #[serde(default)]
+        exercise: bool,
+    },
+    /// Propose a codebook to a peer (its whole TOML source).
+    CodebookPropose {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// The codebook's TOML source.
+        source: String,
+    },
+    /// Accept a codebook the peer proposed.
+    CodebookAccept {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// The codebook's hash; the latest proposal waiting when absent.
+        #[serde(default)]
+        hash: Option<CodebookHash>,
+        /// Who accepts.
+        operator: String,
+    },
+    /// Add this station's operator's translation of a message.
+    Translate {
+        /// The message's id, or a unique prefix of it (hex).
+        id: String,
+        /// The translation's language tag.
+        lang: String,
+        /// The translation.
+        text: String,
+        /// Who translated it.
+        operator: String,
     },
     /// Answer a peer's message (or operator test): understood, optionally restated.
     Understood {
@@ -146,6 +209,12 @@ pub enum Reply {
     Answered(Sent),
     /// `cancel`: the cancellation is durable.
     Cancelled(Sent),
+    /// `codebook_propose`: the proposal is durable.
+    CodebookProposed(CodebookSent),
+    /// `codebook_accept`: the acceptance is durable.
+    CodebookAccepted(CodebookSent),
+    /// `translate`: the translation is durable.
+    Translated(Sent),
     /// `test`: the test is durable.
     TestSent(Sent),
     /// `alarm_ack`: the acknowledgement is durable.
@@ -215,6 +284,37 @@ pub struct Sent {
     pub seq: u64,
     /// Peer name.
     pub peer: String,
+}
+
+/// What `codebook propose` and `codebook accept` wrote.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CodebookSent {
+    /// The entry's id.
+    pub id: EntryId,
+    /// Seq in this station's log for the link.
+    pub seq: u64,
+    /// Peer name.
+    pub peer: String,
+    /// The codebook's hash (SHA-256 of its source).
+    pub hash: CodebookHash,
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: u32,
+}
+
+impl CodebookSent {
+    /// What writing `sent` about `codebook` did.
+    pub fn new(sent: Sent, hash: CodebookHash, codebook: &parley_codebook::Codebook) -> Self {
+        Self {
+            id: sent.id,
+            seq: sent.seq,
+            peer: sent.peer,
+            hash,
+            name: codebook.name().to_owned(),
+            version: codebook.version(),
+        }
+    }
 }
 
 /// `peer_add`'s answer.
@@ -492,6 +592,7 @@ mod tests {
                 precedence: Precedence::Flash,
                 text: "x".into(),
                 exercise: false,
+                translations: Default::default(),
             }),
         );
         check_request(
@@ -501,6 +602,7 @@ mod tests {
                 precedence: Precedence::Flash,
                 text: "x".into(),
                 exercise: true,
+                translations: Default::default(),
             }),
         );
         check_request(

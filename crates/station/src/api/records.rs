@@ -7,6 +7,8 @@ use parley_proto::{Body, EntryId, Fingerprint, Precedence, SignedEntry, StationI
 use parley_store::{AlarmKind, AlarmRow, KeptEntry, LinkRecord, Store};
 use serde::{Deserialize, Serialize};
 
+use super::content::{Shown, TranslationItem, show};
+use crate::codebooks::{CodebookReport, LinkCodebooks};
 use crate::error::StationError;
 use crate::watch_config::Objectives;
 
@@ -16,8 +18,19 @@ use crate::watch_config::Objectives;
 pub enum ItemKind {
     /// An operator's message.
     Message,
+    /// A pre-agreed message of the link's codebook.
+    Coded,
+    /// A formatted notice of the link's codebook.
+    Notice,
     /// An end-to-end test.
     Test,
+}
+
+impl ItemKind {
+    /// Whether an operator wrote it (a message of any form, not a test).
+    pub fn is_message(self) -> bool {
+        self != ItemKind::Test
+    }
 }
 
 /// How a message or test was answered.
@@ -38,7 +51,7 @@ pub struct AnswerItem {
 pub struct InboxItem {
     /// Entry id.
     pub id: EntryId,
-    /// `message` or `test`.
+    /// `message`, `coded`, `notice` or `test`.
     pub kind: ItemKind,
     /// Sender's peer name.
     pub from: String,
@@ -48,9 +61,11 @@ pub struct InboxItem {
     pub seq: u64,
     /// Precedence.
     pub precedence: Precedence,
-    /// The message's language tag, as set by the sender (empty for a test).
+    /// The message's language tag, as set by the sender; for a coded message or notice, the
+    /// language `text` is rendered in (empty for a test).
     pub lang: String,
-    /// The message (empty for a test).
+    /// The message; a coded message or notice rendered in this station's language (empty for
+    /// a test).
     pub text: String,
     /// Marked EXERCISE by its sender.
     pub exercise: bool,
@@ -66,6 +81,9 @@ pub struct InboxItem {
     pub answer: Option<AnswerItem>,
     /// The sender's reason, if it cancelled the message.
     pub cancelled: Option<String>,
+    /// Code or form, typed values, renderings, translations.
+    #[serde(flatten)]
+    pub shown: Shown,
 }
 
 impl InboxItem {
@@ -83,7 +101,7 @@ impl InboxItem {
 pub struct OutboxItem {
     /// Entry id (what `send` printed).
     pub id: EntryId,
-    /// `message` or `test`.
+    /// `message`, `coded`, `notice` or `test`.
     pub kind: ItemKind,
     /// Recipient's peer name.
     pub to: String,
@@ -93,8 +111,11 @@ pub struct OutboxItem {
     pub seq: u64,
     /// Precedence.
     pub precedence: Precedence,
-    /// The message (empty for a test).
+    /// The message; a coded message or notice rendered in this station's language (empty
+    /// for a test).
     pub text: String,
+    /// The language of `text` (empty for a test).
+    pub lang: String,
     /// Marked EXERCISE.
     pub exercise: bool,
     /// For a test, who must answer it; `None` for a message.
@@ -121,6 +142,9 @@ pub struct OutboxItem {
     pub overdue: bool,
     /// The reason given when this station cancelled it.
     pub cancelled: Option<String>,
+    /// Code or form, typed values, renderings, translations.
+    #[serde(flatten)]
+    pub shown: Shown,
 }
 
 /// Where a sent message or test stands.
@@ -175,6 +199,9 @@ struct Thread {
     /// Keyed like `answers`, by whether the peer wrote the cancellation.
     cancels: BTreeMap<(EntryId, bool), String>,
     overdue: BTreeSet<(EntryId, bool)>,
+    /// Translations by operators, keyed by the message and whether the peer wrote them.
+    translations: BTreeMap<EntryId, Vec<(bool, TranslationItem)>>,
+    books: LinkCodebooks,
 }
 
 impl Thread {
@@ -184,13 +211,36 @@ impl Thread {
             answers: BTreeMap::new(),
             cancels: BTreeMap::new(),
             overdue: BTreeSet::new(),
+            translations: BTreeMap::new(),
+            books: LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), peer),
         };
         for KeptEntry { entry, received_ms } in record.entries {
             let fields = entry.entry();
             let by_peer = fields.author == *peer;
             match &fields.body {
-                Body::Message { .. } | Body::Test { .. } => {
+                body if body.message_exercise().is_some() => {
                     thread.items.push((entry, by_peer, received_ms));
+                }
+                Body::Test { .. } => {
+                    thread.items.push((entry, by_peer, received_ms));
+                }
+                Body::Translate {
+                    of,
+                    lang,
+                    text,
+                    operator,
+                } => {
+                    let item = TranslationItem {
+                        lang: lang.clone(),
+                        text: text.clone(),
+                        by: operator.clone(),
+                        from_sender: false,
+                    };
+                    thread
+                        .translations
+                        .entry(*of)
+                        .or_default()
+                        .push((by_peer, item));
                 }
                 Body::Understood {
                     of,
@@ -246,31 +296,53 @@ impl Thread {
     fn overdue(&self, id: EntryId, by_peer: bool) -> bool {
         self.overdue.contains(&(id, by_peer))
     }
-}
 
-/// The text, language, exercise mark and (for a test) who answers, of a message or test.
-fn contents(body: &Body) -> (ItemKind, String, String, bool, Option<TestAnswer>) {
-    match body {
-        Body::Message {
+    /// How `entry` shows at a station working in `lang`: its kind, text, language, exercise
+    /// mark, who answers a test, and the rest; with the operators' translations of it.
+    fn contents(&self, entry: &SignedEntry, by_peer: bool, lang: &str) -> Contents {
+        let fields = entry.entry();
+        let kind = match &fields.body {
+            Body::Test { answer, .. } => {
+                return Contents {
+                    kind: ItemKind::Test,
+                    text: String::new(),
+                    lang: String::new(),
+                    exercise: false,
+                    answer_by: Some(*answer),
+                    shown: Shown::default(),
+                };
+            }
+            Body::Coded { .. } => ItemKind::Coded,
+            Body::Notice { .. } => ItemKind::Notice,
+            _ => ItemKind::Message,
+        };
+        let (text, lang, mut shown) = show(fields, &self.books, lang);
+        let translated = self.translations.get(&entry.id()).into_iter().flatten();
+        shown.translations.extend(
+            translated.map(|(translator_is_peer, item)| TranslationItem {
+                from_sender: *translator_is_peer == by_peer,
+                ..item.clone()
+            }),
+        );
+        Contents {
+            kind,
             text,
             lang,
-            exercise,
-        } => (
-            ItemKind::Message,
-            text.clone(),
-            lang.clone(),
-            *exercise,
-            None,
-        ),
-        Body::Test { answer, .. } => (
-            ItemKind::Test,
-            String::new(),
-            String::new(),
-            false,
-            Some(*answer),
-        ),
-        _ => unreachable!("a thread holds messages and tests only"),
+            exercise: fields.body.message_exercise().unwrap_or(false),
+            answer_by: None,
+            shown,
+        }
     }
+}
+
+/// A message's or test's contents as shown.
+struct Contents {
+    kind: ItemKind,
+    text: String,
+    lang: String,
+    exercise: bool,
+    answer_by: Option<TestAnswer>,
+    shown: Shown,
 }
 
 /// When the answer to `entry` is due under `objectives`, UTC ms.
@@ -288,6 +360,7 @@ fn answer_due_ms(entry: &parley_proto::Entry, objectives: &Objectives) -> u64 {
 pub fn inbox(
     store: &Store,
     objectives: &Objectives,
+    lang: &str,
     pending: bool,
 ) -> Result<Vec<InboxItem>, StationError> {
     let mut items = Vec::new();
@@ -298,23 +371,24 @@ pub fn inbox(
             if !by_peer || fields.seq > peer.in_head {
                 continue;
             }
-            let (kind, text, lang, exercise, answer_by) = contents(&fields.body);
+            let contents = thread.contents(entry, true, lang);
             items.push(InboxItem {
                 id: entry.id(),
-                kind,
+                kind: contents.kind,
                 from: peer.name.clone(),
                 from_fingerprint: peer.id.fingerprint(),
                 seq: fields.seq,
                 precedence: fields.precedence,
-                lang,
-                text,
-                exercise,
-                answer_by,
+                lang: contents.lang,
+                text: contents.text,
+                exercise: contents.exercise,
+                answer_by: contents.answer_by,
                 sent_at: fields.time_ms,
                 received_at: received_ms.unwrap_or(fields.time_ms),
                 understood_due_ms: answer_due_ms(fields, objectives),
                 answer: thread.answer(entry.id(), true).cloned(),
                 cancelled: thread.cancelled(entry.id(), true),
+                shown: contents.shown,
             });
         }
     }
@@ -325,8 +399,13 @@ pub fn inbox(
     Ok(items)
 }
 
-/// Every message and test this station sent, per recipient in seq order.
-pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>, StationError> {
+/// Every message and test this station sent, per recipient in seq order; coded messages and
+/// notices rendered in `lang` where their codebook has it.
+pub fn outbox(
+    store: &Store,
+    objectives: &Objectives,
+    lang: &str,
+) -> Result<Vec<OutboxItem>, StationError> {
     let mut items = Vec::new();
     for peer in store.peers()? {
         let states: BTreeMap<u64, (parley_store::DeliveryState, Option<u64>)> = store
@@ -343,7 +422,7 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
             let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
                 continue;
             };
-            let (kind, text, _, exercise, answer_by) = contents(&fields.body);
+            let contents = thread.contents(entry, false, lang);
             let answer = thread.answer(entry.id(), false);
             let state = match answer {
                 Some(answer) if answer.understood => DeliveryState::Understood,
@@ -353,14 +432,15 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
             let receipt_s = objectives.of(fields.precedence).receipt_s;
             items.push(OutboxItem {
                 id: entry.id(),
-                kind,
+                kind: contents.kind,
                 to: peer.name.clone(),
                 to_fingerprint: peer.id.fingerprint(),
                 seq: fields.seq,
                 precedence: fields.precedence,
-                text,
-                exercise,
-                answer_by,
+                text: contents.text,
+                lang: contents.lang,
+                exercise: contents.exercise,
+                answer_by: contents.answer_by,
                 created_at: fields.time_ms,
                 state,
                 delivered_at,
@@ -372,6 +452,7 @@ pub fn outbox(store: &Store, objectives: &Objectives) -> Result<Vec<OutboxItem>,
                 answered_at_ms: answer.map(|a| a.at_ms),
                 overdue: thread.overdue(entry.id(), false),
                 cancelled: thread.cancelled(entry.id(), false),
+                shown: contents.shown,
             });
         }
     }
@@ -430,14 +511,14 @@ pub fn stats(
     objectives: &Objectives,
     since_ms: Option<u64>,
 ) -> Result<Vec<PrecedenceStats>, StationError> {
-    let items = outbox(store, objectives)?;
+    let items = outbox(store, objectives, "")?;
     Ok(Precedence::ALL
         .into_iter()
         .map(|precedence| {
             let sent: Vec<&OutboxItem> = items
                 .iter()
                 .filter(|item| {
-                    item.kind == ItemKind::Message
+                    item.kind.is_message()
                         && item.precedence == precedence
                         && item.cancelled.is_none()
                         && since_ms.is_none_or(|since| item.created_at >= since)
@@ -606,6 +687,19 @@ pub fn peers(store: &Store) -> Result<Vec<PeerItem>, StationError> {
         .collect())
 }
 
+/// `codebook show`: the codebooks of the link with `peer` (name or fingerprint).
+pub fn codebooks(store: &Store, peer: &str) -> Result<CodebookReport, StationError> {
+    let fingerprint = Fingerprint::parse(peer);
+    let row = store
+        .peers()?
+        .into_iter()
+        .find(|row| row.name == peer || Some(row.id.fingerprint()) == fingerprint)
+        .ok_or_else(|| StationError::UnknownPeer(peer.to_owned()))?;
+    let record = store.link_record(&row.id)?;
+    let books = LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), &row.id);
+    Ok(CodebookReport::new(row.name, &books))
+}
+
 #[cfg(test)]
 mod tests {
     use parley_proto::{Entry, Identity, LinkId};
@@ -661,6 +755,7 @@ mod tests {
             text: "hold fire".into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         }
     }
 

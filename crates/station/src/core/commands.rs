@@ -2,7 +2,7 @@
 //! commit, which must complete before the answer is released.
 
 use parley_proto::limits::ADDRESS_SIZE_MAX_BYTES;
-use parley_proto::{ChannelKind, ContactCard, Fingerprint};
+use parley_proto::{Body, ChannelKind, ContactCard, Fingerprint};
 use parley_store::{AdminOp, ChannelKindRow, ChannelRow, PeerRecord};
 
 use super::{Command, Mode, Output, Peer, Station};
@@ -18,22 +18,63 @@ impl Station {
                 precedence,
                 text,
                 exercise,
+                translations,
             } => {
                 let peer_id = self.resolve_peer(&peer)?;
                 let lang = self.settings.lang.clone();
-                let (seq, id) = self.endpoint.send_message(
-                    now_ms,
-                    &peer_id,
-                    precedence,
-                    (&text, &lang),
-                    exercise,
-                )?;
+                let (seq, id) = if translations.is_empty() {
+                    self.endpoint.send_message(
+                        now_ms,
+                        &peer_id,
+                        precedence,
+                        (&text, &lang),
+                        exercise,
+                    )?
+                } else {
+                    if text.is_empty() {
+                        return Err(parley_proto::SendError::TextEmpty.into());
+                    }
+                    let translations = super::coded::translations(&lang, translations)?;
+                    let body = Body::Message {
+                        text,
+                        lang,
+                        exercise,
+                        translations,
+                    };
+                    self.endpoint.append(now_ms, &peer_id, precedence, body)?
+                };
                 Ok(Reply::Sent(Sent {
                     id,
                     seq,
                     peer: self.peers[&peer_id].name.clone(),
                 }))
             }
+            Command::SendContent {
+                peer,
+                precedence,
+                content,
+                exercise,
+            } => self
+                .send_content(now_ms, &peer, precedence, content, exercise)
+                .map(Reply::Sent),
+            Command::CodebookPropose { peer, source } => self
+                .propose_codebook(now_ms, &peer, &source)
+                .map(Reply::CodebookProposed),
+            Command::CodebookAccept {
+                peer,
+                hash,
+                operator,
+            } => self
+                .accept_codebook(now_ms, &peer, hash, &operator)
+                .map(Reply::CodebookAccepted),
+            Command::Translate {
+                id,
+                lang,
+                text,
+                operator,
+            } => self
+                .translate(now_ms, &id, &lang, &text, &operator)
+                .map(Reply::Translated),
             Command::Understood {
                 id,
                 restatement,

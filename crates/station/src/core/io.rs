@@ -1,12 +1,14 @@
 //! What goes in and out of the station core: inputs (commands, frames, health), the commits
 //! it hands out, and the outputs it releases once they are durable.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parley_channels::{Signal, Via};
-use parley_proto::{ChannelId, ChannelKind, Precedence, StationId, StoreOp};
+use parley_proto::{ChannelId, ChannelKind, CodebookHash, Precedence, StationId, StoreOp};
 use parley_store::AdminOp;
 
+use super::Content;
 use crate::api::{ApiError, Event, Reply};
 
 /// An operator's command, with the files it needs already read ([`crate::api::edge`]).
@@ -22,6 +24,46 @@ pub enum Command {
         text: String,
         /// Marked EXERCISE.
         exercise: bool,
+        /// The sender's own translations, by language.
+        translations: BTreeMap<String, String>,
+    },
+    /// Send a coded message or a formatted notice from the agreed codebook.
+    SendContent {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Precedence.
+        precedence: Precedence,
+        /// The code or form, with what the operator gave for it.
+        content: Content,
+        /// Marked EXERCISE.
+        exercise: bool,
+    },
+    /// Propose a codebook to a peer.
+    CodebookPropose {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Its TOML source.
+        source: String,
+    },
+    /// Accept a codebook a peer proposed.
+    CodebookAccept {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Which; the latest waiting when `None`.
+        hash: Option<CodebookHash>,
+        /// Who accepts.
+        operator: String,
+    },
+    /// Translate a message.
+    Translate {
+        /// Its id or a unique prefix (hex).
+        id: String,
+        /// The translation's language.
+        lang: String,
+        /// The translation.
+        text: String,
+        /// Who translated it.
+        operator: String,
     },
     /// Answer a peer's message or operator test: understood.
     Understood {

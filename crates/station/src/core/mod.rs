@@ -18,6 +18,7 @@
 //! (bundles), `status` (the one status report), `refusals` (rate-limited refusal logs).
 
 pub mod channels;
+mod coded;
 mod commands;
 mod courier;
 pub mod health;
@@ -28,6 +29,7 @@ mod tests;
 pub mod watch;
 mod watching;
 
+pub use coded::Content;
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -37,8 +39,8 @@ use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{
-    Accepted, Body, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent,
-    Fingerprint, Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
+    Accepted, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, Fingerprint,
+    Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
 };
 use parley_store::{AdminOp, AlarmKind, AlarmRow, ChannelRow, LinkRecord, PeerRow};
 
@@ -46,6 +48,7 @@ use self::channels::{Channel, ChannelTable};
 use self::health::Transition;
 use self::watch::{Watch, WatchSettings};
 use crate::api::{ApiError, ErrorClass, Event};
+use crate::codebooks::LinkCodebooks;
 use crate::error::StationError;
 
 /// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
@@ -160,6 +163,8 @@ pub struct Station {
     ready: VecDeque<Output>,
     transmits: VecDeque<Transmit>,
     watch: Watch,
+    /// Each link's codebooks.
+    codebooks: BTreeMap<StationId, LinkCodebooks>,
     /// Frames refused by a transport before any parsing (oversized), by reason.
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
@@ -217,6 +222,7 @@ impl Station {
             ready: VecDeque::new(),
             transmits: VecDeque::new(),
             watch,
+            codebooks: BTreeMap::new(),
             transport_refusals: BTreeMap::new(),
             cards_rejected: 0,
             io: IoCounters::default(),
@@ -236,6 +242,10 @@ impl Station {
         }
         let own = station.identity.id();
         for (peer, record) in records {
+            let entries = record.entries.iter().map(|kept| &kept.entry);
+            station
+                .codebooks
+                .insert(peer, LinkCodebooks::of(entries, &peer));
             station.watch.load(now_ms, peer, own, record);
         }
         station.collect(now_ms);
@@ -583,7 +593,7 @@ impl Station {
                 entry,
                 received_ms,
             } = op
-                && let Body::Message { exercise, .. } = entry.entry().body
+                && let Some(exercise) = entry.entry().body.message_exercise()
             {
                 outputs.push(Output::Event(Event::MessageStored {
                     peer: self.peer_name(peer),

@@ -62,6 +62,7 @@ fn send(core: &mut Station, id: u64) {
         precedence: Precedence::Flash,
         text: "hello".into(),
         exercise: false,
+        translations: Default::default(),
     };
     core.handle(
         NOW_MS,

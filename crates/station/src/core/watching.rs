@@ -22,12 +22,14 @@ impl Station {
         for op in writes {
             match op {
                 StoreOp::AppendOwn { peer, entry, .. } => {
+                    self.codebooks.entry(*peer).or_default().note(entry, false);
                     let counted = self.watch.own_entry(now_ms, *peer, entry);
                     if counted {
                         self.announce_answer(*peer, entry.entry(), true);
                     }
                 }
                 StoreOp::StorePeerEntry { peer, entry, .. } => {
+                    self.codebooks.entry(*peer).or_default().note(entry, true);
                     let counted = self.watch.peer_entry(now_ms, *peer, entry);
                     if counted {
                         self.announce_answer(*peer, entry.entry(), false);
@@ -183,7 +185,7 @@ impl Station {
     }
 
     /// Finds the message or test an operator means by `prefix` (hex digits of its id).
-    fn resolve_entry(&self, prefix: &str) -> Result<(EntryId, Known), StationError> {
+    pub(super) fn resolve_entry(&self, prefix: &str) -> Result<(EntryId, Known), StationError> {
         let valid =
             (1..=64).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit());
         if !valid {
@@ -357,7 +359,7 @@ impl Station {
         Ok(AlarmItem::new(alarm, peer))
     }
 
-    fn write(
+    pub(super) fn write(
         &mut self,
         now_ms: u64,
         peer: StationId,
@@ -374,7 +376,7 @@ impl Station {
 }
 
 /// An operator's name follows the name rule (docs/formats.md).
-fn check_operator(operator: &str) -> Result<(), StationError> {
+pub(super) fn check_operator(operator: &str) -> Result<(), StationError> {
     parley_proto::names::check_name(operator).map_err(|why| {
         StationError::Invalid(format!(
             "the operator name {why}: give it with --operator NAME (1 to 64 bytes, no control or text-direction characters); nothing was stored"

@@ -102,6 +102,7 @@ pub(crate) fn entry(
             text: text.into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         },
     }
     .sign(&author.identity)

@@ -273,6 +273,7 @@ fn a_seen_that_names_no_entry_of_the_other_station_is_refused() {
                 text: "where?".into(),
                 lang: "en".into(),
                 exercise: false,
+                translations: Vec::new(),
             },
         );
         entry.seen = seen.unwrap_or_else(|| history.bravo.log[0].id());

@@ -204,6 +204,7 @@ fn cases() -> Vec<Outcome> {
         text: text.into(),
         lang: "en".into(),
         exercise: false,
+        translations: Vec::new(),
     };
     let entry_line = |bytes: &[u8]| line("entry", bytes);
     let receipt_line = |bytes: &[u8]| line("receipt", bytes);

@@ -148,6 +148,7 @@ impl History {
             text: text.into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         };
         let entry = self.next(who, seen, body);
         self.append(who, entry);

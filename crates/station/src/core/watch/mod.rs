@@ -260,7 +260,7 @@ impl Watch {
     fn note_awaited(&mut self, peer: StationId, entry: &SignedEntry, own: bool) {
         let fields = entry.entry();
         let (awaited, answer_within_ms) = match &fields.body {
-            Body::Message { .. } => (Awaited::Message, None),
+            body if body.message_exercise().is_some() => (Awaited::Message, None),
             Body::Test {
                 answer,
                 answer_within_ms,

@@ -70,6 +70,7 @@ fn only_the_first_answer_from_the_other_side_counts() {
         text: "hold fire".into(),
         lang: "en".into(),
         exercise: false,
+        translations: Vec::new(),
     };
     let ours = link.write(false, message);
     assert!(!watch.own_entry(1_000, peer, &ours));
@@ -93,6 +94,7 @@ fn only_the_first_answer_from_the_other_side_counts() {
             text: "and the valley?".into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         },
     );
     assert!(!watch.own_entry(1_006, peer, &again));

@@ -1,0 +1,319 @@
+//! The codebooks of a link as its record holds them: proposed by either side, accepted by the
+//! other, *agreed* once both sides have (a proposal counts as its proposer's acceptance). Of
+//! the agreed codebooks the highest version is current: new coded messages and notices use
+//! it, and every older agreed one still renders the messages that name it.
+//!
+//! The core keeps one of these per link (to check what is sent) and the displays build one
+//! from the store (to show and render what was received): one set of rules for both.
+
+use std::collections::BTreeMap;
+
+use parley_codebook::Codebook;
+use parley_proto::{Body, CodebookHash, EntryId, SignedEntry, StationId};
+use serde::{Deserialize, Serialize};
+
+/// One codebook proposed on a link.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    /// The proposal entry.
+    pub id: EntryId,
+    /// Whether the peer proposed it.
+    pub by_peer: bool,
+    /// When it was proposed, UTC ms by the proposer's clock.
+    pub at_ms: u64,
+    /// The codebook, or why it is not one (a peer may propose anything; it is kept, shown
+    /// and never agreed).
+    pub codebook: Result<Codebook, String>,
+    /// Who at this station accepted it, when it did (the proposer's side accepts by
+    /// proposing: an empty name).
+    pub accepted_by_us: Option<String>,
+    /// Who at the peer accepted it, when it did.
+    pub accepted_by_peer: Option<String>,
+}
+
+impl Proposal {
+    /// Accepted by both sides, and a valid codebook.
+    pub fn agreed(&self) -> bool {
+        self.codebook.is_ok() && self.accepted_by_us.is_some() && self.accepted_by_peer.is_some()
+    }
+
+    /// The codebook's version, 0 if it does not parse.
+    pub fn version(&self) -> u32 {
+        self.codebook.as_ref().map_or(0, Codebook::version)
+    }
+}
+
+/// Whether a coded message or notice names a codebook this link agreed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Agreed and current.
+    Current,
+    /// Agreed, since superseded by a newer agreed version.
+    Superseded,
+    /// Proposed, not agreed by both sides.
+    NotAgreed,
+    /// Never proposed on this link.
+    Unknown,
+}
+
+/// A link's codebooks.
+#[derive(Clone, Debug, Default)]
+pub struct LinkCodebooks {
+    proposals: BTreeMap<CodebookHash, Proposal>,
+}
+
+impl LinkCodebooks {
+    /// No codebook proposed.
+    pub const EMPTY: LinkCodebooks = LinkCodebooks {
+        proposals: BTreeMap::new(),
+    };
+
+    /// Builds the state from a link's entries (either side's, any order within each side).
+    pub fn of<'a>(entries: impl IntoIterator<Item = &'a SignedEntry>, peer: &StationId) -> Self {
+        let entries: Vec<&SignedEntry> = entries.into_iter().collect();
+        let mut books = Self::default();
+        // Proposals first: an acceptance may be read before the proposal it names.
+        for entry in entries.iter().chain(&entries) {
+            books.note(entry, entry.entry().author == *peer);
+        }
+        books
+    }
+
+    /// Takes in one entry of the link; `by_peer` says who wrote it. Idempotent.
+    pub fn note(&mut self, entry: &SignedEntry, by_peer: bool) {
+        let fields = entry.entry();
+        match &fields.body {
+            Body::CodebookProposal { source } => {
+                let hash = CodebookHash::of(source.as_bytes());
+                let proposal = self.proposals.entry(hash).or_insert_with(|| Proposal {
+                    id: entry.id(),
+                    by_peer,
+                    at_ms: fields.time_ms,
+                    codebook: Codebook::parse(source).map_err(|error| error.to_string()),
+                    accepted_by_us: None,
+                    accepted_by_peer: None,
+                });
+                accept(proposal, by_peer, String::new());
+            }
+            Body::CodebookAccept { codebook, operator } => {
+                if let Some(proposal) = self.proposals.get_mut(codebook) {
+                    accept(proposal, by_peer, operator.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The current codebook: the highest version agreed.
+    pub fn current(&self) -> Option<(&CodebookHash, &Codebook)> {
+        self.proposals
+            .iter()
+            .filter(|(_, proposal)| proposal.agreed())
+            .max_by_key(|(_, proposal)| (proposal.version(), proposal.at_ms))
+            .and_then(|(hash, proposal)| Some((hash, proposal.codebook.as_ref().ok()?)))
+    }
+
+    /// A proposal by its hash.
+    pub fn get(&self, hash: &CodebookHash) -> Option<&Proposal> {
+        self.proposals.get(hash)
+    }
+
+    /// Every proposal, by hash.
+    pub fn proposals(&self) -> impl Iterator<Item = (&CodebookHash, &Proposal)> {
+        self.proposals.iter()
+    }
+
+    /// Where the codebook `hash` stands on this link.
+    pub fn standing(&self, hash: &CodebookHash) -> Standing {
+        match self.proposals.get(hash) {
+            None => Standing::Unknown,
+            Some(proposal) if !proposal.agreed() => Standing::NotAgreed,
+            Some(_) if self.current().is_some_and(|(current, _)| current == hash) => {
+                Standing::Current
+            }
+            Some(_) => Standing::Superseded,
+        }
+    }
+
+    /// The agreed codebook `hash`, if it is one.
+    pub fn agreed(&self, hash: &CodebookHash) -> Option<&Codebook> {
+        self.proposals
+            .get(hash)
+            .filter(|proposal| proposal.agreed())
+            .and_then(|proposal| proposal.codebook.as_ref().ok())
+    }
+
+    /// The latest proposal waiting for this station's acceptance.
+    pub fn awaiting_us(&self) -> Option<(&CodebookHash, &Proposal)> {
+        self.proposals
+            .iter()
+            .filter(|(_, proposal)| proposal.accepted_by_us.is_none())
+            .max_by_key(|(_, proposal)| proposal.at_ms)
+    }
+}
+
+/// Marks `proposal` accepted by one side; the first acceptance of each side counts.
+fn accept(proposal: &mut Proposal, by_peer: bool, operator: String) {
+    let side = if by_peer {
+        &mut proposal.accepted_by_peer
+    } else {
+        &mut proposal.accepted_by_us
+    };
+    side.get_or_insert(operator);
+}
+
+/// A field of a code or form, as `codebook show` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldItem {
+    /// Its name.
+    pub name: String,
+    /// Its type (`text`, `integer`, `choice`, `datetime`, `duration`, `coordinates`, `area`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether it may be left out.
+    pub optional: bool,
+    /// Its label by language.
+    pub label: BTreeMap<String, String>,
+}
+
+/// A code, as `codebook show` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeItem {
+    /// Its number.
+    pub number: u64,
+    /// Its text by language, with `{name}` where a parameter goes.
+    pub text: BTreeMap<String, String>,
+    /// Its parameters.
+    pub params: Vec<FieldItem>,
+}
+
+/// A form, as `codebook show` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormItem {
+    /// Its name.
+    pub name: String,
+    /// Its title by language.
+    pub title: BTreeMap<String, String>,
+    /// Its fields.
+    pub fields: Vec<FieldItem>,
+}
+
+/// One codebook proposed on a link, as `codebook show` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodebookItem {
+    /// Its hash (SHA-256 of its source).
+    pub hash: CodebookHash,
+    /// `current`, `superseded` or `not_agreed`.
+    pub standing: Standing,
+    /// Who proposed it: `us` or `peer`.
+    pub proposed_by: String,
+    /// When, UTC ms by the proposer's clock.
+    pub proposed_at_ms: u64,
+    /// Who at this station accepted it (empty: this station proposed it).
+    pub accepted_by_us: Option<String>,
+    /// Who at the peer accepted it (empty: the peer proposed it).
+    pub accepted_by_peer: Option<String>,
+    /// Why it is not a valid codebook; then the fields below are empty.
+    pub error: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: u32,
+    /// Its languages.
+    pub languages: Vec<String>,
+    /// Its codes, by number.
+    pub codes: Vec<CodeItem>,
+    /// Its forms.
+    pub forms: Vec<FormItem>,
+}
+
+/// `codebook show`: a link's codebooks, the current one first, then by proposal time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodebookReport {
+    /// Peer name.
+    pub peer: String,
+    /// The current (highest agreed) codebook's hash.
+    pub current: Option<CodebookHash>,
+    /// Every codebook proposed on the link.
+    pub codebooks: Vec<CodebookItem>,
+}
+
+impl CodebookReport {
+    /// The report of `books`, the link with `peer`.
+    pub fn new(peer: String, books: &LinkCodebooks) -> Self {
+        let current = books.current().map(|(hash, _)| *hash);
+        let mut codebooks: Vec<CodebookItem> = books
+            .proposals()
+            .map(|(hash, proposal)| item(books, hash, proposal))
+            .collect();
+        codebooks.sort_by_key(|item| (Some(item.hash) != current, item.proposed_at_ms));
+        Self {
+            peer,
+            current,
+            codebooks,
+        }
+    }
+}
+
+fn item(books: &LinkCodebooks, hash: &CodebookHash, proposal: &Proposal) -> CodebookItem {
+    let mut item = CodebookItem {
+        hash: *hash,
+        standing: books.standing(hash),
+        proposed_by: if proposal.by_peer { "peer" } else { "us" }.into(),
+        proposed_at_ms: proposal.at_ms,
+        accepted_by_us: proposal.accepted_by_us.clone(),
+        accepted_by_peer: proposal.accepted_by_peer.clone(),
+        error: None,
+        name: String::new(),
+        version: 0,
+        languages: Vec::new(),
+        codes: Vec::new(),
+        forms: Vec::new(),
+    };
+    let codebook = match &proposal.codebook {
+        Ok(codebook) => codebook,
+        Err(why) => {
+            item.error = Some(why.clone());
+            return item;
+        }
+    };
+    let languages = codebook.languages();
+    let by_lang = |text: &dyn Fn(&str) -> Option<String>| {
+        languages
+            .iter()
+            .filter_map(|lang| Some((lang.clone(), text(lang)?)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let fields = |fields: &[parley_codebook::Field]| {
+        fields
+            .iter()
+            .map(|field| FieldItem {
+                name: field.name().to_owned(),
+                kind: field.kind().name().to_owned(),
+                optional: field.optional(),
+                label: by_lang(&|lang| field.label(lang).map(str::to_owned)),
+            })
+            .collect()
+    };
+    item.name = codebook.name().to_owned();
+    item.version = codebook.version();
+    item.languages = languages.to_vec();
+    item.codes = codebook
+        .codes()
+        .map(|code| CodeItem {
+            number: code.number(),
+            text: by_lang(&|lang| code.text(lang).map(str::to_owned)),
+            params: fields(code.params()),
+        })
+        .collect();
+    item.forms = codebook
+        .forms()
+        .map(|form| FormItem {
+            name: form.name().to_owned(),
+            title: by_lang(&|lang| form.title(lang).map(str::to_owned)),
+            fields: fields(form.fields()),
+        })
+        .collect();
+    item
+}
