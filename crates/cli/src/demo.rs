@@ -5,7 +5,9 @@
 //! nothing lost and nothing duplicated. Then the watch: a FLASH understood with a
 //! restatement, a FLASH left unanswered past its (shortened) deadline — alarm, hook, signed
 //! overdue entry, acknowledgement, late answer — an exercise and a cancellation, and scheduled
-//! tests answered and missed. Finally both transcripts are exported and verified.
+//! tests answered and missed. Then a codebook: the example agreed, a coded message and a launch
+//! notice read at the far station in its own language, an early notice refused. Finally both
+//! transcripts are exported and verified.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -18,6 +20,8 @@ use parley_station::watch_config::TestConfig;
 use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
 use parley_testkit::proxy::UdpProxy;
 use serde_json::Value;
+
+mod codebook;
 
 /// Messages streamed from Alpha while Bravo is killed and restarted.
 const DEMO_STREAM_MESSAGES: usize = 40;
@@ -250,6 +254,7 @@ pub fn run() -> anyhow::Result<()> {
     ));
 
     watch(&t, &mut alpha, &mut bravo, &hook_log)?;
+    codebook::run(&t, root.path(), &alpha, &bravo)?;
 
     alpha.stop()?;
     bravo.stop()?;
@@ -284,12 +289,16 @@ pub fn run() -> anyhow::Result<()> {
                 && alpha_kinds.of(Kind::Clarify) == 1
                 && alpha_kinds.of(Kind::Test) >= 1
                 && alpha_kinds.of(Kind::Schedule) == 1
-                && bravo_kinds.of(Kind::Understood) >= 2,
-            "{} must hold Alpha's overdue entries, cancellation, question, tests and schedule, and Bravo's answers",
+                && alpha_kinds.of(Kind::CodebookProposal) == 1
+                && alpha_kinds.of(Kind::Coded) == 1
+                && alpha_kinds.of(Kind::Notice) == 1
+                && bravo_kinds.of(Kind::Understood) >= 2
+                && bravo_kinds.of(Kind::CodebookAccept) == 1,
+            "{} must hold Alpha's overdue entries, cancellation, question, tests, schedule, codebook proposal, coded message and notice, and Bravo's answers and acceptance",
             file.display()
         );
     }
-    t.say("both transcripts exported and verified (every signature, chain link and receipt); both hold the understood, clarify, overdue, cancel and test entries:");
+    t.say("both transcripts exported and verified (every signature, chain link and receipt); both hold the understood, clarify, overdue, cancel, test, codebook, coded and notice entries:");
     for line in alpha_verified.lines() {
         println!("            Alpha's copy: {line}");
     }

@@ -841,4 +841,98 @@ mod tests {
         );
         assert!(thread.cancelled(ours, false).is_none());
     }
+
+    /// A coded message or notice shows only from a codebook agreed on the link: one naming a
+    /// codebook never proposed, or only proposed, is kept and flagged, never rendered; one that
+    /// breaks its form's rule is rendered and flagged.
+    #[test]
+    fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
+        use parley_proto::{CodebookHash, Value};
+        let source = include_str!("../../../../examples/codebook.toml");
+        let hash = CodebookHash::of(source.as_bytes());
+        let coded = |codebook| Body::Coded {
+            codebook,
+            code: 3,
+            params: Vec::new(),
+            exercise: false,
+        };
+        let mut logs = Logs::new();
+        let peer = logs.peer.id();
+        let stranger = logs.write(true, coded(CodebookHash([9; 32])));
+        logs.write(
+            true,
+            Body::CodebookProposal {
+                source: source.into(),
+            },
+        );
+        let early = logs.write(true, coded(hash));
+        let shown = |logs: &Logs, id: EntryId| {
+            let record = LinkRecord {
+                entries: logs.entries.clone(),
+                delivered_ms: BTreeMap::new(),
+            };
+            let thread = Thread::of(record, &peer);
+            let (entry, by_peer, _) = thread
+                .items
+                .iter()
+                .find(|(entry, ..)| entry.id() == id)
+                .expect("kept");
+            thread.contents(entry, *by_peer, "ru")
+        };
+        for (id, why) in [(stranger, "never proposed"), (early, "never agreed")] {
+            let contents = shown(&logs, id);
+            assert_eq!(contents.kind, ItemKind::Coded);
+            assert!(contents.shown.rendered.is_empty());
+            let invalid = contents.shown.invalid.expect("flagged");
+            assert!(invalid.contains(why), "{invalid}");
+            assert!(!contents.text.contains("incident"), "{}", contents.text);
+        }
+        // This station accepts: the codebook is agreed, and the same message now renders.
+        logs.write(
+            false,
+            Body::CodebookAccept {
+                codebook: hash,
+                operator: "Boris".into(),
+            },
+        );
+        let contents = shown(&logs, early);
+        assert_eq!(contents.shown.invalid, None);
+        assert_eq!(contents.lang, "ru");
+        assert!(contents.text.starts_with("Проводится расследование"));
+        assert!(contents.shown.rendered["en"].starts_with("An incident"));
+        // A launch notice one hour ahead breaks the 24-hour rule: rendered, and flagged.
+        let point = parley_proto::Point {
+            lat_e6: 62_900_000,
+            lon_e6: 40_500_000,
+        };
+        let area = Value::Circle {
+            centre: point,
+            radius_m: 30_000,
+        };
+        let notice = logs.write(
+            true,
+            Body::Notice {
+                codebook: hash,
+                form: "missile_launch".into(),
+                fields: vec![
+                    ("impact_area".into(), area.clone()),
+                    ("launch_area".into(), area),
+                    ("missile_class".into(), Value::Choice("icbm".into())),
+                    ("planned_launch".into(), Value::Time(3_600_000)),
+                ],
+                exercise: false,
+            },
+        );
+        let contents = shown(&logs, notice);
+        let invalid = contents.shown.invalid.expect("flagged");
+        assert!(
+            invalid.contains("planned_launch") && invalid.contains("24"),
+            "{invalid}"
+        );
+        assert!(
+            contents.text.starts_with("Уведомление"),
+            "{}",
+            contents.text
+        );
+    }
 }
