@@ -100,10 +100,11 @@ fn contents(
     let body = match kind {
         ItemKind::Message => quoted(message),
         ItemKind::Coded => format!("CODE {} {}", shown.code.unwrap_or(0), quoted(message)),
+        // A notice's title here; its fields, one a line, below (`more_lines`).
         ItemKind::Notice => format!(
             "NOTICE {} {}",
             text(shown.form.as_deref().unwrap_or("")),
-            quoted(message)
+            quoted(message.lines().next().unwrap_or_default())
         ),
         ItemKind::Test => format!(
             "TEST ({} answers)",
@@ -121,12 +122,26 @@ fn contents(
     }
 }
 
-/// The lines under a message: its renderings in the other languages of its codebook, and
-/// its translations, each marked by language and by who made it.
+/// The lines under a message: the rest of a notice (its fields, one a line), its renderings
+/// in the other languages of its codebook, and its translations, each marked by language and
+/// by who made it.
 fn more_lines(shown: &Shown, shown_lang: &str) {
+    if let Some(own) = shown.rendered.get(shown_lang) {
+        for line in own.lines().skip(1) {
+            println!("      {}", text(line));
+        }
+    }
     for (lang, rendered) in &shown.rendered {
         if lang != shown_lang {
-            println!("    {}: {}", text(lang), quoted(rendered));
+            let mut lines = rendered.lines();
+            println!(
+                "    {}: {}",
+                text(lang),
+                quoted(lines.next().unwrap_or_default())
+            );
+            for line in lines {
+                println!("      {}", text(line));
+            }
         }
     }
     for translation in &shown.translations {

@@ -146,6 +146,22 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
     assert_eq!(item["version"], 1);
     assert_eq!(item["languages"], serde_json::json!(["en", "ru"]));
     assert!(item["codes"].as_array().expect("codes").len() >= 12);
+    let code4 = item["codes"]
+        .as_array()
+        .and_then(|codes| codes.iter().find(|code| code["number"] == 4))
+        .expect("code 4");
+    assert_eq!(code4["params"][1]["name"], "channel");
+    assert_eq!(code4["params"][1]["values"][0]["key"], "voice");
+    assert_eq!(
+        code4["params"][1]["values"][0]["label"]["ru"],
+        "голосовая связь"
+    );
+    let code7 = item["codes"]
+        .as_array()
+        .and_then(|codes| codes.iter().find(|code| code["number"] == 7))
+        .expect("code 7");
+    assert_eq!(code7["params"][0]["min"], 60);
+    assert_eq!(code7["params"][0]["max"], 172_800);
 
     // A coded message with typed parameters, rendered at Bravo in Russian and English.
     let coded = send(
@@ -288,6 +304,16 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
         "{shown}"
     );
     assert!(shown.contains("CODE 4"), "{shown}");
+    assert!(
+        shown.contains(
+            "NOTICE missile_launch \"Уведомление о планируемом пуске баллистической ракеты\""
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\n      Район пуска: 62.900000°N 40.500000°E r = 30 km\n"),
+        "a notice's fields, one a line: {shown}"
+    );
 
     // A newer version is agreed; new messages use it, old ones render with theirs.
     let v2_file = root.path().join("codebook-v2.toml");

@@ -654,7 +654,7 @@ impl Body {
                 let of = EntryId(fields.fixed("body.of")?);
                 let lang = lang_tag(&mut fields, "body.lang")?;
                 let text = fields.text("body.text", TEXT_SIZE_MAX_BYTES)?;
-                if text.is_empty() {
+                if text.trim().is_empty() {
                     return Err(malformed("body.text"));
                 }
                 Body::Translate {
@@ -787,7 +787,7 @@ fn translations(fields: &mut Fields, own: &str) -> Result<Vec<Translation>, Deco
         let lang = lang_tag(&mut pair, "body.translations")?;
         let text = pair.text("body.translations", TEXT_SIZE_MAX_BYTES)?;
         let increasing = out.last().is_none_or(|last| last.lang < lang);
-        if text.is_empty() || lang == own || !increasing {
+        if text.trim().is_empty() || lang == own || !increasing {
             return Err(malformed);
         }
         out.push(Translation { lang, text });

@@ -165,6 +165,16 @@ impl Rejection {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
+    /// The whole entry, signed, is longer than [`crate::limits::ENTRY_SIZE_MAX_BYTES`].
+    #[error(
+        "the entry would be {len} bytes signed, over the limit of {max} bytes; shorten the text, its translations or its values; nothing was stored"
+    )]
+    EntryTooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The text is longer than [`crate::limits::TEXT_SIZE_MAX_BYTES`].
     #[error(
         "text is {len} bytes, over the limit of {max} bytes; shorten it or split it into several messages"

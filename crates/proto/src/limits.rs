@@ -72,5 +72,6 @@ pub const POLYGON_POINTS_MAX: usize = 64;
 pub const AREA_RADIUS_M_MAX: u64 = 20_000_000;
 /// Largest codebook, in bytes of its TOML source; a proposal must fit in one entry.
 pub const CODEBOOK_SIZE_MAX_BYTES: usize = 48 * 1024;
-/// Most translations a message carries or receives from one side.
+/// Most translations a message carries from its sender; displays show as many translation
+/// entries of each side for one message.
 pub const TRANSLATIONS_MAX: usize = 8;

@@ -31,7 +31,9 @@ pub struct Point {
 impl Point {
     /// Whether the latitude and longitude are within their ranges.
     pub fn is_valid(&self) -> bool {
-        self.lat_e6.abs() <= LAT_E6_MAX && self.lon_e6.abs() <= LON_E6_MAX
+        // `unsigned_abs`: the magnitude of i32::MIN does not fit an i32.
+        self.lat_e6.unsigned_abs() <= LAT_E6_MAX.unsigned_abs()
+            && self.lon_e6.unsigned_abs() <= LON_E6_MAX.unsigned_abs()
     }
 }
 
@@ -287,6 +289,8 @@ mod tests {
             Value::Text("x".repeat(TEXT_SIZE_MAX_BYTES + 1)),
             beyond(LAT_E6_MAX + 1, 0),
             beyond(0, -LON_E6_MAX - 1),
+            beyond(i32::MIN, 0),
+            beyond(0, i32::MIN),
             Value::Circle {
                 centre: origin,
                 radius_m: 0,

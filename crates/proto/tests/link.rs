@@ -689,3 +689,39 @@ fn a_receipt_already_verified_is_not_checked_again() {
     endpoint.handle_frame(now, &good).expect("accepted");
     assert_eq!(endpoint.receipt_checks_skipped(), skipped + 3);
 }
+
+/// Every field within its bound can still add up to more than one entry may hold: such an
+/// entry is refused before anything is kept or queued, and the link goes on.
+#[test]
+fn an_entry_over_the_entry_limit_is_refused_before_it_is_kept() {
+    use parley_proto::limits::{ENTRY_SIZE_MAX_BYTES, TEXT_SIZE_MAX_BYTES, TRANSLATIONS_MAX};
+    use parley_proto::{Body, Precedence, SendError, Translation};
+    let mut pair = Pair::paired();
+    let bravo = pair.sides[1].id();
+    let text = "x".repeat(TEXT_SIZE_MAX_BYTES);
+    let body = |translations: usize| Body::Message {
+        text: text.clone(),
+        lang: "en".into(),
+        exercise: false,
+        translations: (0..translations)
+            .map(|i| Translation {
+                lang: format!("l{i}"),
+                text: text.clone(),
+            })
+            .collect(),
+    };
+    let now_ms = pair.now_ms;
+    let endpoint = &mut pair.sides[0].endpoint;
+    // Three full texts fit (about 48 KiB); four do not.
+    let (seq, _) = endpoint
+        .append(now_ms, &bravo, Precedence::Routine, body(2))
+        .expect("fits");
+    let refused = endpoint.append(now_ms, &bravo, Precedence::Routine, body(TRANSLATIONS_MAX));
+    assert!(
+        matches!(refused, Err(SendError::EntryTooLarge { len, max }) if len > max && max == ENTRY_SIZE_MAX_BYTES),
+        "{refused:?}"
+    );
+    let written = endpoint.take_writes();
+    assert_eq!(written.len(), 1, "only the entry that fits is kept");
+    assert_eq!(pair.send(0, "the link goes on"), seq + 1);
+}

@@ -12,6 +12,10 @@ use parley_codebook::Codebook;
 use parley_proto::{Body, CodebookHash, EntryId, SignedEntry, StationId};
 use serde::{Deserialize, Serialize};
 
+/// Most codebooks read on one link; later proposals are kept in the record and shown, never
+/// parsed or agreed (each costs a parse whenever the link is loaded or listed).
+pub const PROPOSALS_PER_LINK_MAX: usize = 64;
+
 /// One codebook proposed on a link.
 #[derive(Clone, Debug)]
 pub struct Proposal {
@@ -61,20 +65,22 @@ pub enum Standing {
 #[derive(Clone, Debug, Default)]
 pub struct LinkCodebooks {
     proposals: BTreeMap<CodebookHash, Proposal>,
+    /// Acceptances naming a hash not (yet) proposed, by hash and whether the peer wrote them:
+    /// applied when the proposal is read, so the order entries are read in does not matter.
+    early: BTreeMap<(CodebookHash, bool), String>,
 }
 
 impl LinkCodebooks {
     /// No codebook proposed.
     pub const EMPTY: LinkCodebooks = LinkCodebooks {
         proposals: BTreeMap::new(),
+        early: BTreeMap::new(),
     };
 
-    /// Builds the state from a link's entries (either side's, any order within each side).
+    /// Builds the state from a link's entries, in any order.
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a SignedEntry>, peer: &StationId) -> Self {
-        let entries: Vec<&SignedEntry> = entries.into_iter().collect();
         let mut books = Self::default();
-        // Proposals first: an acceptance may be read before the proposal it names.
-        for entry in entries.iter().chain(&entries) {
+        for entry in entries {
             books.note(entry, entry.entry().author == *peer);
         }
         books
@@ -86,21 +92,45 @@ impl LinkCodebooks {
         match &fields.body {
             Body::CodebookProposal { source } => {
                 let hash = CodebookHash::of(source.as_bytes());
-                let proposal = self.proposals.entry(hash).or_insert_with(|| Proposal {
+                if self.proposals.contains_key(&hash) {
+                    // The other side proposed the same bytes too: that is its acceptance.
+                    let proposal = self.proposals.get_mut(&hash).expect("checked");
+                    accept(proposal, by_peer, String::new());
+                    return;
+                }
+                let codebook = if self.proposals.len() >= PROPOSALS_PER_LINK_MAX {
+                    Err(format!(
+                        "over the limit of {PROPOSALS_PER_LINK_MAX} codebooks proposed on one link: kept, not read"
+                    ))
+                } else {
+                    Codebook::parse(source).map_err(|error| error.to_string())
+                };
+                let mut proposal = Proposal {
                     id: entry.id(),
                     by_peer,
                     at_ms: fields.time_ms,
-                    codebook: Codebook::parse(source).map_err(|error| error.to_string()),
+                    codebook,
                     accepted_by_us: None,
                     accepted_by_peer: None,
-                });
-                accept(proposal, by_peer, String::new());
-            }
-            Body::CodebookAccept { codebook, operator } => {
-                if let Some(proposal) = self.proposals.get_mut(codebook) {
-                    accept(proposal, by_peer, operator.clone());
+                };
+                accept(&mut proposal, by_peer, String::new());
+                for side in [false, true] {
+                    if let Some(operator) = self.early.remove(&(hash, side)) {
+                        accept(&mut proposal, side, operator);
+                    }
                 }
+                self.proposals.insert(hash, proposal);
             }
+            Body::CodebookAccept { codebook, operator } => match self.proposals.get_mut(codebook) {
+                Some(proposal) => accept(proposal, by_peer, operator.clone()),
+                None if self.early.len() < PROPOSALS_PER_LINK_MAX => {
+                    self.early
+                        .entry((*codebook, by_peer))
+                        .or_insert_with(|| operator.clone());
+                }
+                // Acceptances of hashes nobody proposed, past the bound: they agree nothing.
+                None => {}
+            },
             _ => {}
         }
     }
@@ -110,7 +140,10 @@ impl LinkCodebooks {
         self.proposals
             .iter()
             .filter(|(_, proposal)| proposal.agreed())
-            .max_by_key(|(_, proposal)| (proposal.version(), proposal.at_ms))
+            // Two codebooks agreed with one version (each side accepted the other's before it
+            // heard of the other acceptance): the hash decides, the same way on both sides,
+            // where the proposer's clock would let it choose.
+            .max_by_key(|(hash, proposal)| (proposal.version(), **hash))
             .and_then(|(hash, proposal)| Some((hash, proposal.codebook.as_ref().ok()?)))
     }
 
@@ -143,14 +176,6 @@ impl LinkCodebooks {
             .filter(|proposal| proposal.agreed())
             .and_then(|proposal| proposal.codebook.as_ref().ok())
     }
-
-    /// The latest proposal waiting for this station's acceptance.
-    pub fn awaiting_us(&self) -> Option<(&CodebookHash, &Proposal)> {
-        self.proposals
-            .iter()
-            .filter(|(_, proposal)| proposal.accepted_by_us.is_none())
-            .max_by_key(|(_, proposal)| proposal.at_ms)
-    }
 }
 
 /// Marks `proposal` accepted by one side; the first acceptance of each side counts.
@@ -173,6 +198,25 @@ pub struct FieldItem {
     pub kind: String,
     /// Whether it may be left out.
     pub optional: bool,
+    /// Its label by language.
+    pub label: BTreeMap<String, String>,
+    /// Its least value: an integer's, a duration's in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Its greatest value: an integer's, a duration's in seconds, a text's length in
+    /// characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// A choice's values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<ChoiceItem>,
+}
+
+/// One value of a choice field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceItem {
+    /// The key that travels (what `--param NAME=KEY` gives).
+    pub key: String,
     /// Its label by language.
     pub label: BTreeMap<String, String>,
 }
@@ -288,11 +332,37 @@ fn item(books: &LinkCodebooks, hash: &CodebookHash, proposal: &Proposal) -> Code
     let fields = |fields: &[parley_codebook::Field]| {
         fields
             .iter()
-            .map(|field| FieldItem {
-                name: field.name().to_owned(),
-                kind: field.kind().name().to_owned(),
-                optional: field.optional(),
-                label: by_lang(&|lang| field.label(lang).map(str::to_owned)),
+            .map(|field| {
+                use parley_codebook::FieldType;
+                let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                let (min, max, values) = match field.kind() {
+                    FieldType::Text { max_chars } => (None, Some(clamp(*max_chars as u64)), vec![]),
+                    FieldType::Integer { min, max } => (Some(*min), Some(*max), vec![]),
+                    FieldType::Duration { min_s, max_s } => {
+                        (Some(clamp(*min_s)), Some(clamp(*max_s)), vec![])
+                    }
+                    FieldType::Choice { values } => (
+                        None,
+                        None,
+                        values
+                            .iter()
+                            .map(|value| ChoiceItem {
+                                key: value.key().to_owned(),
+                                label: by_lang(&|lang| value.label(lang).map(str::to_owned)),
+                            })
+                            .collect(),
+                    ),
+                    _ => (None, None, vec![]),
+                };
+                FieldItem {
+                    name: field.name().to_owned(),
+                    kind: field.kind().name().to_owned(),
+                    optional: field.optional(),
+                    label: by_lang(&|lang| field.label(lang).map(str::to_owned)),
+                    min,
+                    max,
+                    values,
+                }
             })
             .collect()
     };
@@ -316,4 +386,107 @@ fn item(books: &LinkCodebooks, hash: &CodebookHash, proposal: &Proposal) -> Code
         })
         .collect();
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_proto::{Entry, Identity, LinkId, Precedence};
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../examples/codebook.toml");
+
+    fn entry(author: &Identity, seq: u64, body: Body) -> SignedEntry {
+        Entry {
+            link: LinkId([1; 16]),
+            author: author.id(),
+            seq,
+            prev: if seq == 1 {
+                EntryId::NONE
+            } else {
+                EntryId([seq as u8; 32])
+            },
+            seen: EntryId::NONE,
+            time_ms: 1_000 * seq,
+            precedence: Precedence::Routine,
+            body,
+        }
+        .sign(author)
+    }
+
+    fn proposal(source: &str) -> Body {
+        Body::CodebookProposal {
+            source: source.into(),
+        }
+    }
+
+    fn acceptance(source: &str, operator: &str) -> Body {
+        Body::CodebookAccept {
+            codebook: CodebookHash::of(source.as_bytes()),
+            operator: operator.into(),
+        }
+    }
+
+    /// Agreed once both sides accepted, whatever order the entries are read in; the highest
+    /// version agreed is current; an invalid proposal is kept and never agreed.
+    #[test]
+    fn agreement_needs_both_sides_and_does_not_depend_on_reading_order() {
+        let (us, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        let v2 = EXAMPLE.replace("version = 1", "version = 2");
+        let (h1, h2) = (
+            CodebookHash::of(EXAMPLE.as_bytes()),
+            CodebookHash::of(v2.as_bytes()),
+        );
+        let entries = [
+            entry(&us, 1, proposal(EXAMPLE)),
+            entry(&peer, 1, acceptance(EXAMPLE, "Boris")),
+            entry(&peer, 2, proposal(&v2)),
+            entry(&peer, 3, proposal("not = [a codebook")),
+        ];
+        let forward = LinkCodebooks::of(&entries, &peer.id());
+        let backward = LinkCodebooks::of(entries.iter().rev(), &peer.id());
+        for books in [&forward, &backward] {
+            assert_eq!(books.standing(&h1), Standing::Current);
+            assert_eq!(books.standing(&h2), Standing::NotAgreed);
+            assert_eq!(
+                books.get(&h1).and_then(|p| p.accepted_by_peer.clone()),
+                Some("Boris".into())
+            );
+            assert!(books.proposals().any(|(_, p)| p.codebook.is_err()));
+            let waiting = books
+                .proposals()
+                .filter(|(_, p)| p.accepted_by_us.is_none());
+            assert_eq!(waiting.count(), 2, "version 2 and the invalid one");
+        }
+        // We accept version 2: it supersedes version 1.
+        let mut books = forward;
+        books.note(&entry(&us, 2, acceptance(&v2, "Ana")), false);
+        assert_eq!(books.current().map(|(hash, _)| *hash), Some(h2));
+        assert_eq!(books.standing(&h1), Standing::Superseded);
+        // A peer accepting its own invalid proposal does not make it agreed, nor does our
+        // acceptance of a hash never proposed.
+        let bad = CodebookHash::of(b"not = [a codebook");
+        books.note(
+            &entry(&us, 3, acceptance("not = [a codebook", "Ana")),
+            false,
+        );
+        assert_eq!(books.standing(&bad), Standing::NotAgreed);
+        assert!(books.agreed(&bad).is_none());
+        let stranger = CodebookHash([9; 32]);
+        books.note(
+            &entry(
+                &us,
+                4,
+                Body::CodebookAccept {
+                    codebook: stranger,
+                    operator: "Ana".into(),
+                },
+            ),
+            false,
+        );
+        assert_eq!(books.standing(&stranger), Standing::Unknown);
+    }
 }

@@ -15,7 +15,7 @@ use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
 use crate::id::{EntryId, Identity, LinkId, StationId};
-use crate::limits::OUTBOX_DEPTH_MAX;
+use crate::limits::{ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX};
 use crate::receipt::VerifiedReceipt;
 use crate::seal::{PeerEpochKey, SealParties, Sealer};
 use crate::store_op::{LinkSnapshot, OutboxItem, StoreOp};
@@ -160,6 +160,15 @@ impl Outgoing {
             body,
         }
         .sign(me);
+        // Each field within its bound can still add up to more than one entry may hold (a
+        // long text with translations, many long values): refused before anything is kept,
+        // as the peer would refuse it for ever and hold up the link behind it.
+        if entry.bytes().len() > ENTRY_SIZE_MAX_BYTES {
+            return Err(SendError::EntryTooLarge {
+                len: entry.bytes().len(),
+                max: ENTRY_SIZE_MAX_BYTES,
+            });
+        }
         let id = entry.id();
         let parties = SealParties {
             link,

@@ -61,8 +61,14 @@ pub struct Shown {
 
 /// A message's text and language as this station shows it by default, and the rest of it.
 /// A coded message or notice shows in `own_lang` when its codebook has it, else in the
-/// codebook's first language.
-pub fn show(entry: &Entry, books: &LinkCodebooks, own_lang: &str) -> (String, String, Shown) {
+/// codebook's first language. `received_ms` is when this station stored a peer's entry: a
+/// notice's rules hold from when it was sent by the sender's clock, and from when it arrived.
+pub fn show(
+    entry: &Entry,
+    books: &LinkCodebooks,
+    own_lang: &str,
+    received_ms: Option<u64>,
+) -> (String, String, Shown) {
     let mut shown = Shown::default();
     let (codebook, params) = match &entry.body {
         Body::Message {
@@ -137,13 +143,27 @@ pub fn show(entry: &Entry, books: &LinkCodebooks, own_lang: &str) -> (String, St
         let placeholder = format!("[{what} from a codebook not agreed on this link]");
         return (placeholder, String::new(), shown);
     };
-    let checked = render(entry, book, params, &mut shown);
+    let checked = render(entry, book, params, &mut shown).and_then(|()| {
+        // A notice sent in time by the sender's clock may still arrive too late for its rule
+        // (a clock set back, a courier's delay): what counts for the receiver is its arrival.
+        match (&shown.form, received_ms) {
+            (Some(form), Some(received_ms)) if received_ms > entry.time_ms => book
+                .check_notice(form, params, received_ms)
+                .map_err(|error| {
+                    format!("arrived too late for its form's rules (on arrival: {error})")
+                }),
+            _ => Ok(()),
+        }
+    });
     shown.invalid = checked.err();
-    let lang = if book.has_language(own_lang) {
-        own_lang.to_owned()
-    } else {
-        book.languages().first().cloned().unwrap_or_default()
-    };
+    // The codebook's own spelling of the station's language (tags are case-insensitive).
+    let lang = book
+        .languages()
+        .iter()
+        .find(|lang| lang.eq_ignore_ascii_case(own_lang))
+        .or_else(|| book.languages().first())
+        .cloned()
+        .unwrap_or_default();
     let text = shown.rendered.get(&lang).cloned().unwrap_or_default();
     (text, lang, shown)
 }

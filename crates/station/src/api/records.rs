@@ -11,6 +11,7 @@ use super::content::{Shown, TranslationItem, show};
 use crate::codebooks::{CodebookReport, LinkCodebooks};
 use crate::error::StationError;
 use crate::watch_config::Objectives;
+use parley_proto::limits::TRANSLATIONS_MAX;
 
 /// What a message or test is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,11 +237,13 @@ impl Thread {
                         by: operator.clone(),
                         from_sender: false,
                     };
-                    thread
-                        .translations
-                        .entry(*of)
-                        .or_default()
-                        .push((by_peer, item));
+                    // As many from each side as a sender may attach; the rest stay in the
+                    // record, not shown.
+                    let kept = thread.translations.entry(*of).or_default();
+                    let from_side = kept.iter().filter(|(side, _)| *side == by_peer).count();
+                    if from_side < TRANSLATIONS_MAX {
+                        kept.push((by_peer, item));
+                    }
                 }
                 Body::Understood {
                     of,
@@ -299,7 +302,12 @@ impl Thread {
 
     /// How `entry` shows at a station working in `lang`: its kind, text, language, exercise
     /// mark, who answers a test, and the rest; with the operators' translations of it.
-    fn contents(&self, entry: &SignedEntry, by_peer: bool, lang: &str) -> Contents {
+    fn contents(
+        &self,
+        entry: &SignedEntry,
+        (by_peer, received_ms): (bool, Option<u64>),
+        lang: &str,
+    ) -> Contents {
         let fields = entry.entry();
         let kind = match &fields.body {
             Body::Test { answer, .. } => {
@@ -316,7 +324,7 @@ impl Thread {
             Body::Notice { .. } => ItemKind::Notice,
             _ => ItemKind::Message,
         };
-        let (text, lang, mut shown) = show(fields, &self.books, lang);
+        let (text, lang, mut shown) = show(fields, &self.books, lang, received_ms);
         let translated = self.translations.get(&entry.id()).into_iter().flatten();
         shown.translations.extend(
             translated.map(|(translator_is_peer, item)| TranslationItem {
@@ -371,7 +379,7 @@ pub fn inbox(
             if !by_peer || fields.seq > peer.in_head {
                 continue;
             }
-            let contents = thread.contents(entry, true, lang);
+            let contents = thread.contents(entry, (true, *received_ms), lang);
             items.push(InboxItem {
                 id: entry.id(),
                 kind: contents.kind,
@@ -422,7 +430,7 @@ pub fn outbox(
             let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
                 continue;
             };
-            let contents = thread.contents(entry, false, lang);
+            let contents = thread.contents(entry, (false, None), lang);
             let answer = thread.answer(entry.id(), false);
             let state = match answer {
                 Some(answer) if answer.understood => DeliveryState::Understood,
@@ -877,7 +885,7 @@ mod tests {
                 .iter()
                 .find(|(entry, ..)| entry.id() == id)
                 .expect("kept");
-            thread.contents(entry, *by_peer, "ru")
+            thread.contents(entry, (*by_peer, None), "ru")
         };
         for (id, why) in [(stranger, "never proposed"), (early, "never agreed")] {
             let contents = shown(&logs, id);
@@ -905,10 +913,11 @@ mod tests {
             lat_e6: 62_900_000,
             lon_e6: 40_500_000,
         };
-        let area = Value::Circle {
-            centre: point,
+        let area_of = |centre| Value::Circle {
+            centre,
             radius_m: 30_000,
         };
+        let area = area_of(point);
         let notice = logs.write(
             true,
             Body::Notice {
@@ -925,6 +934,37 @@ mod tests {
         );
         let contents = shown(&logs, notice);
         let invalid = contents.shown.invalid.expect("flagged");
+        // In time by the sender's clock, but arriving with less than 24 h to go: flagged.
+        let hour_ms = 3_600_000;
+        let timely = logs.write(
+            true,
+            Body::Notice {
+                codebook: hash,
+                form: "missile_launch".into(),
+                fields: vec![
+                    ("impact_area".into(), area_of(point)),
+                    ("launch_area".into(), area_of(point)),
+                    ("missile_class".into(), Value::Choice("icbm".into())),
+                    ("planned_launch".into(), Value::Time(48 * hour_ms)),
+                ],
+                exercise: false,
+            },
+        );
+        let record = LinkRecord {
+            entries: logs.entries.clone(),
+            delivered_ms: BTreeMap::new(),
+        };
+        let thread = Thread::of(record, &peer);
+        let (entry, ..) = thread
+            .items
+            .iter()
+            .find(|(entry, ..)| entry.id() == timely)
+            .expect("kept");
+        let on_time = thread.contents(entry, (true, Some(2 * hour_ms)), "ru");
+        assert_eq!(on_time.shown.invalid, None);
+        let late = thread.contents(entry, (true, Some(30 * hour_ms)), "ru");
+        let why = late.shown.invalid.expect("flagged");
+        assert!(why.contains("arrived too late"), "{why}");
         assert!(
             invalid.contains("planned_launch") && invalid.contains("24"),
             "{invalid}"

@@ -90,12 +90,30 @@ impl Station {
                     "no codebook {hash} was proposed on this link; see `parley codebook show`; nothing was stored"
                 ))
             })?,
-            None => books.awaiting_us().map(|(h, p)| (*h, p)).ok_or_else(|| {
-                StationError::Invalid(
-                    "no proposed codebook waits for this station's acceptance; nothing was stored"
-                        .into(),
-                )
-            })?,
+            None => {
+                let waiting: Vec<_> = books
+                    .proposals()
+                    .filter(|(_, p)| p.accepted_by_us.is_none())
+                    .collect();
+                match waiting.as_slice() {
+                    [] => {
+                        return Err(StationError::Invalid(
+                            "no proposed codebook waits for this station's acceptance; nothing was stored"
+                                .into(),
+                        ));
+                    }
+                    [(hash, proposal)] => (**hash, *proposal),
+                    several => {
+                        let hashes: Vec<String> =
+                            several.iter().map(|(hash, _)| hash.to_string()).collect();
+                        return Err(StationError::Invalid(format!(
+                            "{} proposals wait ({}); name the one reviewed by its hash; nothing was stored",
+                            several.len(),
+                            hashes.join(", ")
+                        )));
+                    }
+                }
+            }
         };
         if proposal.accepted_by_us.is_some() {
             return Err(StationError::Invalid(format!(
@@ -140,7 +158,7 @@ impl Station {
     /// A codebook must have this station's language: its operators read it.
     fn check_speaks(&self, codebook: &Codebook) -> Result<(), StationError> {
         let lang = &self.settings.lang;
-        if codebook.languages().iter().any(|l| l == lang) {
+        if codebook.has_language(lang) {
             return Ok(());
         }
         Err(StationError::Invalid(format!(
