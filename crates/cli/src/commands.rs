@@ -24,7 +24,7 @@ use crate::{
     AddedChannel, AlarmCommand, ChannelCommand, Command, CourierCommand, PeerCommand,
     PrecedenceArg, TranscriptCommand,
 };
-use crate::{codebook, render};
+use crate::{codebook, operator, render};
 
 /// Largest card accepted from a file, in bytes of its text armour.
 const CARD_TEXT_SIZE_MAX_BYTES: usize = 64 * 1024;
@@ -76,8 +76,21 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             render::peers(&peers, json)
         }
         Command::Run => {
-            home.config()?;
-            parley_station::Daemon::start(home)?.run_until_signal()?;
+            let config = home.config()?;
+            if let Some(console) = &config.console {
+                parley_console::check(console)?;
+            }
+            let daemon = parley_station::Daemon::start(home)?;
+            // Kept until the daemon stops; dropping it stops the console.
+            let _console = match &config.console {
+                Some(console) => Some(parley_console::Console::start(
+                    home,
+                    daemon.handle(),
+                    console,
+                )?),
+                None => None,
+            };
+            daemon.run_until_signal()?;
             Ok(())
         }
         Command::Send {
@@ -222,6 +235,12 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Operator(command) => operator::dispatch(home, command),
+        Command::Audit {
+            json,
+            since,
+            operator,
+        } => operator::audit(home, json, since, operator),
         Command::Transcript(TranscriptCommand::Export { peer, out }) => {
             transcript_export(home, &peer, &out)
         }
@@ -285,7 +304,7 @@ pub fn operator_name(given: Option<String>) -> String {
 }
 
 /// An RFC 3339 time as UTC milliseconds.
-fn parse_time(text: &str) -> anyhow::Result<u64> {
+pub fn parse_time(text: &str) -> anyhow::Result<u64> {
     let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map_err(|error| {
             ApiError::operator(format!(

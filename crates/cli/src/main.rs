@@ -10,6 +10,7 @@ mod bench;
 mod codebook;
 mod commands;
 mod demo;
+mod operator;
 mod relay;
 mod render;
 
@@ -208,6 +209,22 @@ pub enum Command {
     /// Export and verify transcripts.
     #[command(subcommand)]
     Transcript(TranscriptCommand),
+    /// Operator accounts of the web console: add, list, remove (in console.sqlite; with or
+    /// without a running daemon).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// The audit log of what each operator did (console and account changes), oldest first.
+    Audit {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+        /// Only rows from this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only rows of this operator.
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// Run a relay: the neutral store-and-forward mailbox service a facilitator operates.
     #[command(subcommand)]
     Relay(relay::RelayCommand),
@@ -266,6 +283,37 @@ pub enum CodebookCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `operator` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OperatorCommand {
+    /// Create an account for the web console. The password is read from FILE (a trailing
+    /// newline is not part of it), else asked for twice on the terminal without echo.
+    Add {
+        /// The login name (1 to 64 bytes, no control or text-direction characters).
+        name: String,
+        /// A file holding the password (12 to 1,024 bytes); `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// The console's interface language for this operator (default: the station's
+        /// language if the console has it, else en).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            parley_station::accounts::OPERATOR_LANGS.iter().copied()
+        ))]
+        lang: Option<String>,
+    },
+    /// List the accounts: name, language, when created (never the password hash).
+    List {
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account. What the operator did stays in the audit log.
+    Remove {
+        /// The login name.
+        name: String,
     },
 }
 
@@ -495,7 +543,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // An error may quote what a peer sent (a codebook's key, a card's field): its
+            // lines are escaped like any untrusted text, the line breaks kept.
+            let shown: Vec<String> = format!("{error:#}").split('\n').map(render::text).collect();
+            eprintln!("error: {}", shown.join("\n"));
             ExitCode::from(exit::of(commands::class_of(&error)))
         }
     }

@@ -56,6 +56,10 @@ pub enum RelayCommand {
         /// TCP address to listen on, e.g. 127.0.0.1:7400.
         #[arg(long)]
         listen: SocketAddr,
+        /// Also serve Prometheus metrics at http://ADDR/metrics (plain HTTP), e.g.
+        /// 127.0.0.1:9465.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
 }
 
@@ -107,12 +111,12 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
                 crate::render::text(&name)
             );
         }
-        RelayCommand::Serve { listen } => {
+        RelayCommand::Serve { listen, metrics } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(server::serve_until_signal(&home, listen))?;
+            runtime.block_on(server::serve_until_signal(&home, listen, metrics))?;
         }
     }
     Ok(())

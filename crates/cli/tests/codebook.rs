@@ -555,6 +555,18 @@ fn bad_codebooks_are_refused_with_the_line_and_field_named() {
             );
         }
     }
+    // A key with a terminal escape in it is named escaped, never raw.
+    let hostile = write(
+        "escape.toml",
+        &source.replacen("version = 1\n", "version = 1\n\"\u{1b}[31mEVIL\" = 1\n", 1),
+    );
+    let output = alpha
+        .cli(&["codebook", "propose", "Bravo", hostile.to_str().unwrap()])
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(stderr.contains("EVIL"), "{stderr:?}");
     // Exactly at the limit is read (and then judged as a codebook), one byte over is not.
     let padding = parley_proto::limits::CODEBOOK_SIZE_MAX_BYTES - source.len() - 2;
     let at_limit = write(

@@ -267,6 +267,21 @@ pub struct MailboxSize {
     pub bytes: u64,
 }
 
+/// What the relay holds as a whole, for its metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Totals {
+    /// Stations admitted and not revoked.
+    pub stations_admitted: u64,
+    /// Stations revoked.
+    pub stations_revoked: u64,
+    /// Mailboxes holding at least one frame.
+    pub mailboxes: u64,
+    /// Frames held, expired ones included until purged.
+    pub items: u64,
+    /// Frame bytes held, expired ones included until purged.
+    pub bytes: u64,
+}
+
 /// What a purge deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Purged {
@@ -673,6 +688,30 @@ impl Store {
         addressed_in(&self.conn, station, other)
     }
 
+    /// What the relay holds as a whole: stations, mailboxes holding frames, frames and
+    /// their bytes (one pass over the items).
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        let (admitted, revoked): (i64, i64) = self.conn.query_row(
+            "SELECT COALESCE(SUM(revoked_ms IS NULL), 0), COALESCE(SUM(revoked_ms IS NOT NULL), 0)
+             FROM stations",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let (mailboxes, items, bytes): (i64, i64, i64) = self.conn.query_row(
+            "SELECT COUNT(DISTINCT recipient), COUNT(*), COALESCE(SUM(length(frame)), 0)
+             FROM items",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        Ok(Totals {
+            stations_admitted: from_sql_u64(admitted, "station count")?,
+            stations_revoked: from_sql_u64(revoked, "station count")?,
+            mailboxes: from_sql_u64(mailboxes, "mailbox count")?,
+            items: from_sql_u64(items, "item count")?,
+            bytes: from_sql_u64(bytes, "bytes held")?,
+        })
+    }
+
     /// Nonces remembered.
     pub fn nonce_count(&self) -> Result<u64, StoreError> {
         let count: i64 = self
@@ -911,6 +950,33 @@ mod tests {
             .fetch(&id(2), NOW_MS, DAY_MS, 100, 1000)
             .expect("fetch reads");
         items.into_iter().map(|item| item.frame).collect()
+    }
+
+    #[test]
+    fn totals_count_stations_mailboxes_frames_and_bytes() {
+        let (_dir, mut store) = store();
+        let empty = Totals {
+            stations_admitted: 2,
+            ..Totals::default()
+        };
+        assert_eq!(store.totals().expect("reads"), empty);
+        deposit(&mut store, 1, &[b"aaaa", b"bb"])
+            .expect("runs")
+            .expect("stored");
+        deposit_with(&mut store, 2, 1, 2, &[b"c"], QUOTA).expect("runs");
+        store.admit(&row(3, "charlie")).expect("admits charlie");
+        store.revoke("charlie", NOW_MS).expect("revokes charlie");
+        let totals = store.totals().expect("reads");
+        assert_eq!(
+            totals,
+            Totals {
+                stations_admitted: 2,
+                stations_revoked: 1,
+                mailboxes: 2,
+                items: 3,
+                bytes: 7,
+            }
+        );
     }
 
     #[test]

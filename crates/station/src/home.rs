@@ -5,6 +5,7 @@
 //! parley.toml     configuration (name, language, listen address, channel timing)
 //! identity.key    Ed25519 identity secret, mode 0600
 //! store.sqlite    everything durable (WAL mode, full sync)
+//! console.sqlite  operator accounts and the audit log (WAL mode, full sync), mode 0600
 //! daemon.lock     held (flock) by the running daemon, or by a CLI command working offline
 //! api.sock        operator API socket of the running daemon, mode 0600
 //! api.token       operator API token, mode 0600
@@ -132,6 +133,46 @@ pub struct Config {
     /// Scheduled tests, one table per peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestConfig>,
+    /// Prometheus metrics, served by the daemon; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
+    /// The operators' web console, served by the daemon; absent: no console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[console]`: where the daemon serves the operators' web console.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `HOST:PORT` to listen on. A loopback address may serve plain HTTP; any other address
+    /// serves HTTPS only, with `cert` and `key`.
+    pub listen: String,
+    /// PEM certificate chain for HTTPS.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// PEM private key for HTTPS (mode 0600).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A session unused this long is logged out, in seconds.
+    #[serde(default = "default_session_idle_s")]
+    pub session_idle_s: u64,
+}
+
+/// Default idle timeout of a console session, in seconds (15 minutes).
+pub const CONSOLE_SESSION_IDLE_S_DEFAULT: u64 = 15 * 60;
+
+fn default_session_idle_s() -> u64 {
+    CONSOLE_SESSION_IDLE_S_DEFAULT
+}
+
+/// `[metrics]`: where the daemon serves Prometheus metrics (`GET /metrics`, plain HTTP).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `IP:PORT` to listen on. Any address may be used: metrics carry counts, states and
+    /// peer names, no secret and no message text.
+    pub listen: String,
 }
 
 /// Shortest heartbeat or scan interval a configuration may set, in milliseconds.
@@ -144,6 +185,14 @@ impl Config {
     /// objectives, alarms and tests ([`crate::watch_config::check`]), naming the field at fault.
     pub fn check(&self) -> Result<(), String> {
         self.check_timing()?;
+        if let Some(metrics) = &self.metrics
+            && metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "metrics.listen = {:?} is not IP:PORT (e.g. 127.0.0.1:9464)",
+                metrics.listen
+            ));
+        }
         crate::watch_config::check(&self.objectives, &self.alarms, &self.tests)
     }
 
@@ -212,6 +261,8 @@ impl Config {
             objectives: Objectives::default(),
             alarms: AlarmsConfig::default(),
             tests: Vec::new(),
+            metrics: None,
+            console: None,
         }
     }
 }
@@ -241,6 +292,11 @@ impl Home {
     /// The store's path.
     pub fn store_path(&self) -> PathBuf {
         self.path("store.sqlite")
+    }
+
+    /// The console database's path (operator accounts and the audit log).
+    pub fn console_path(&self) -> PathBuf {
+        self.path("console.sqlite")
     }
 
     /// The API socket's path.
@@ -304,18 +360,20 @@ impl Home {
     }
 
     /// Refuses a home that other users can enter or whose secrets they can read: the home
-    /// directory, `identity.key` and the store (which holds the epoch secret and every message
-    /// in clear) must be the owner's alone. Files that do not exist are not checked.
+    /// directory, `identity.key`, the store (which holds the epoch secret and every message
+    /// in clear) and the console database (password hashes, the audit log) must be the
+    /// owner's alone. Files that do not exist are not checked.
     pub fn check_private(&self) -> Result<(), StationError> {
-        let store = self.store_path();
         let mut files = vec![
             (self.root.clone(), 0o700),
             (self.path("identity.key"), 0o600),
         ];
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = store.clone().into_os_string();
-            path.push(suffix);
-            files.push((PathBuf::from(path), 0o600));
+        for database in [self.store_path(), self.console_path()] {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = database.clone().into_os_string();
+                path.push(suffix);
+                files.push((PathBuf::from(path), 0o600));
+            }
         }
         for (path, wanted) in files {
             let metadata = match fs::symlink_metadata(&path) {
@@ -405,6 +463,21 @@ mod tests {
             with(|c| c.relay.poll_wait_ms = parley_relay_wire::limits::FETCH_WAIT_MS_MAX + 1)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_metrics_address_is_checked() {
+        let text = "name = \"A\"\nlang = \"en\"\nlisten = \"127.0.0.1:7300\"\n";
+        let base: Config = toml::from_str(text).expect("no [metrics]");
+        assert_eq!(base.metrics, None);
+        let with = |section: &str| toml::from_str::<Config>(&format!("{text}{section}"));
+        let config = with("[metrics]\nlisten = \"0.0.0.0:9464\"\n").expect("parses");
+        assert_eq!(config.check(), Ok(()));
+        let config = with("[metrics]\nlisten = \"localhost:9464\"\n").expect("parses");
+        let error = config.check().expect_err("not IP:PORT");
+        assert!(error.contains("metrics.listen = \"localhost:9464\" is not IP:PORT"));
+        assert!(with("[metrics]\nlisten = \"127.0.0.1:1\"\nport = 2\n").is_err());
+        assert!(with("[metrics]\n").is_err(), "listen is required");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod api;
 pub mod clock;
 pub mod codebooks;
@@ -13,10 +14,11 @@ pub mod daemon;
 pub mod error;
 pub mod home;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 pub mod watch_config;
 
-pub use daemon::Daemon;
+pub use daemon::{Daemon, DaemonHandle};
 pub use error::{ErrorClass, StationError};
 pub use home::{Config, Home};
 pub use node::Node;

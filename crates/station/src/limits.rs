@@ -41,3 +41,7 @@ pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 pub const STATUS_ALARMS_MAX: usize = 20;
 /// Longest `parley run` waits for the station lock held by a CLI command, in milliseconds.
 pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
+/// Shortest operator password, in bytes (of UTF-8).
+pub const PASSWORD_SIZE_MIN_BYTES: usize = 12;
+/// Longest operator password, in bytes (of UTF-8).
+pub const PASSWORD_SIZE_MAX_BYTES: usize = 1024;

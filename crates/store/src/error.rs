@@ -33,6 +33,35 @@ pub enum StoreError {
     /// The peer named by a request or an op is not paired.
     #[error("no paired peer {0}; nothing was changed. Pair with it first")]
     UnknownPeer(String),
+    /// An operator account with this name exists already.
+    #[error(
+        "an operator named {0:?} exists already; nothing was changed. Choose another name, or \
+         remove that account first"
+    )]
+    OperatorExists(String),
+    /// No operator account has this name.
+    #[error(
+        "no operator named {0:?}; nothing was changed. `parley operator list` shows the accounts"
+    )]
+    UnknownOperator(String),
+    /// The station keeps as many operator accounts as it may.
+    #[error(
+        "this station has {max} operator accounts, the most it keeps; nothing was changed. \
+         Remove an account that is no longer used first"
+    )]
+    OperatorsFull {
+        /// The limit, `OPERATORS_MAX`.
+        max: usize,
+    },
+    /// A file beside the database could not be created or read.
+    #[error("{context}: {source}")]
+    File {
+        /// What the store was doing, and what that means for the data.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database has no station yet.
     #[error(
         "this station is not initialised (the database has no station record); \

@@ -21,6 +21,7 @@
 mod alarms;
 mod apply;
 mod check;
+pub mod console;
 mod convert;
 mod error;
 mod read;
@@ -38,6 +39,11 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
+pub use console::{
+    AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_OK, AUDIT_OUTCOME_SIZE_MAX_BYTES,
+    AUDIT_PAGE_ROWS_MAX, AuditAction, AuditQuery, AuditRecord, AuditRow, AuditSource,
+    CONSOLE_SCHEMA_VERSION, ConsoleDb, OPERATORS_MAX, OperatorRow, PASSWORD_PHC_SIZE_MAX_BYTES,
+};
 pub use error::StoreError;
 pub use rows::{
     AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry,

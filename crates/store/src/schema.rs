@@ -148,6 +148,11 @@ const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// The version a list of migrations brings a database to.
+fn version_of(migrations: &[&str]) -> u32 {
+    u32::try_from(migrations.len()).expect("the migration list is short")
+}
+
 fn set_busy_timeout(connection: &Connection) -> Result<(), StoreError> {
     connection
         .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
@@ -166,6 +171,13 @@ fn user_version(connection: &Connection) -> Result<u32, StoreError> {
 
 /// Opens (creating if needed) a database for writing, sets it up and migrates it.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    open_writer_with(path, MIGRATIONS)
+}
+
+/// Opens (creating if needed) a database of the schema `migrations` builds for writing: WAL,
+/// `synchronous=FULL`, foreign keys, the busy timeout, every missing migration applied.
+pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
+    let version = version_of(migrations);
     let shown = path.display();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -175,10 +187,10 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     set_busy_timeout(&connection)?;
     // Refuse a newer schema before touching anything, journal mode included.
     let found = user_version(&connection)?;
-    if found > SCHEMA_VERSION {
+    if found > version {
         return Err(StoreError::SchemaTooNew {
             found,
-            known: SCHEMA_VERSION,
+            known: version,
         });
     }
     let mode: String = connection
@@ -194,7 +206,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .context("enabling foreign keys")?;
-    migrate(&mut connection)?;
+    migrate(&mut connection, migrations)?;
     Ok(connection)
 }
 
@@ -206,12 +218,19 @@ pub(crate) fn open_memory() -> Result<Connection, StoreError> {
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .context("enabling foreign keys")?;
-    migrate(&mut connection)?;
+    migrate(&mut connection, MIGRATIONS)?;
     Ok(connection)
 }
 
 /// Opens an existing database for reading only; it must be at this build's schema version.
 pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    open_reader_with(path, MIGRATIONS)
+}
+
+/// Opens an existing database of the schema `migrations` builds for reading only; it must be
+/// at exactly that version.
+pub(crate) fn open_reader_with(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
+    let version = version_of(migrations);
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)
         .with_context(|| format!("opening {} read-only", path.display()))?;
@@ -220,16 +239,16 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         .pragma_update(None, "query_only", "ON")
         .context("making the connection query-only")?;
     let found = user_version(&connection)?;
-    if found > SCHEMA_VERSION {
+    if found > version {
         return Err(StoreError::SchemaTooNew {
             found,
-            known: SCHEMA_VERSION,
+            known: version,
         });
     }
-    if found < SCHEMA_VERSION {
+    if found < version {
         return Err(StoreError::SchemaTooOld {
             found,
-            known: SCHEMA_VERSION,
+            known: version,
         });
     }
     Ok(connection)
@@ -237,17 +256,18 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 /// Applies every migration the database lacks, each in its own immediate transaction. The
 /// version is re-read inside the transaction, so two processes opening at once migrate once.
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
+fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    let version = version_of(migrations);
+    for (index, sql) in migrations.iter().enumerate() {
         let target = u32::try_from(index + 1).expect("the migration list is short");
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a schema migration")?;
         let found = user_version(&tx)?;
-        if found > SCHEMA_VERSION {
+        if found > version {
             return Err(StoreError::SchemaTooNew {
                 found,
-                known: SCHEMA_VERSION,
+                known: version,
             });
         }
         if found >= target {

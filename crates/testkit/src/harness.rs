@@ -427,6 +427,8 @@ pub struct RelayProcess {
     pub home: PathBuf,
     /// TCP address it serves on.
     pub listen: SocketAddr,
+    /// Address it serves metrics on (`relay serve --metrics`), if set before it starts.
+    pub metrics: Option<SocketAddr>,
     exe: PathBuf,
     server: Option<Child>,
     starts: u32,
@@ -449,6 +451,7 @@ impl RelayProcess {
         let relay = Self {
             home: root.join(name.to_lowercase()),
             listen,
+            metrics: None,
             exe: exe.to_owned(),
             server: None,
             starts: 0,
@@ -530,6 +533,9 @@ impl RelayProcess {
             "--listen",
             &self.listen.to_string(),
         ]);
+        if let Some(metrics) = self.metrics {
+            command.args(["--metrics", &metrics.to_string()]);
+        }
         let child = spawn_logged(command, log).context("starting parley relay serve")?;
         self.server = Some(child);
         let listen = self.listen;

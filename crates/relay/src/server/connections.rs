@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use http::Request;
@@ -29,6 +29,7 @@ use tower_service::Service as _;
 use tracing::{debug, warn};
 
 use super::Relay;
+use super::metrics::Endpoint;
 use super::warnings::Warning;
 use crate::limits::{
     CONNECTIONS_MAX, CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, SHUTDOWN_GRACE_MS,
@@ -305,7 +306,13 @@ pub(crate) async fn accept_loop(
             });
         }
         let handle = open.0.clone();
-        let serve = serve_connection(tcp, acceptor.clone(), router.clone(), handle, &graceful);
+        let serve = serve_connection(
+            tcp,
+            acceptor.clone(),
+            (router.clone(), relay.clone()),
+            handle,
+            &graceful,
+        );
         tasks.spawn(async move {
             let _slot = slot;
             let _open = open;
@@ -327,11 +334,12 @@ pub(crate) async fn accept_loop(
 }
 
 /// Runs the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT_MS`] of the accept, so a client
-/// that never starts one is dropped too) and serves HTTP/1.1, each request carrying `handle`.
+/// that never starts one is dropped too) and serves HTTP/1.1, each request carrying `handle`
+/// and timed for the metrics.
 fn serve_connection(
     tcp: tokio::net::TcpStream,
     acceptor: TlsAcceptor,
-    router: Router,
+    (router, relay): (Router, Arc<Relay>),
     handle: ConnectionHandle,
     graceful: &GracefulShutdown,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -352,8 +360,17 @@ fn serve_connection(
         };
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(handle.clone());
+            let endpoint = Endpoint::of(request.method(), request.uri().path());
+            let started = Instant::now();
             // A router is always ready: no need to poll it first.
-            router.clone().call(request)
+            let answered = router.clone().call(request);
+            let relay = relay.clone();
+            async move {
+                let response = answered.await;
+                let seconds = started.elapsed().as_secs_f64();
+                relay.metrics.request_done(endpoint, seconds);
+                response
+            }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())

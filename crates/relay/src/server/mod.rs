@@ -35,6 +35,7 @@
 //!   others (see `warnings.rs`), so no client can flood the log.
 
 mod connections;
+mod metrics;
 mod refusal;
 mod requests;
 mod slots;
@@ -76,6 +77,7 @@ use crate::limits::{
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
 use connections::{ConnectionHandle, Connections};
+use metrics::RelayMetrics;
 use parley_channels::log_limit::LogLimit;
 use refusal::Refusal;
 use slots::DepositSlots;
@@ -99,6 +101,9 @@ pub enum ServeError {
         /// The operating system's account.
         source: std::io::Error,
     },
+    /// The metrics socket could not be bound.
+    #[error("{0}; nothing was served")]
+    Metrics(#[from] parley_metrics::BindError),
     /// Signal handling could not be set up.
     #[error("could not watch for SIGINT/SIGTERM: {0}")]
     Signal(std::io::Error),
@@ -155,6 +160,8 @@ struct Relay {
     slots: DepositSlots,
     /// One line per kind of warning per interval.
     warnings: Mutex<LogLimit<Warning>>,
+    /// Counters and histograms for the metrics.
+    metrics: RelayMetrics,
     /// Origin of the monotonic clock used for suspects and warnings.
     started: Instant,
     shutdown: watch::Receiver<bool>,
@@ -211,6 +218,22 @@ impl Relay {
             }
         });
         refusal.into_answer(!connection.is_authenticated())
+    }
+
+    /// The metrics text: the instruments, with the store's totals and the connections open
+    /// read now; `None` if the store cannot be read.
+    async fn metrics_text(&self) -> Option<String> {
+        let totals = match self.db(|store| store.totals()).await {
+            Ok(totals) => totals,
+            Err(refusal) => {
+                warn!(
+                    detail = refusal.detail.as_deref(),
+                    "the metrics could not read the store"
+                );
+                return None;
+            }
+        };
+        Some(self.metrics.text(totals, self.connections.counts()))
     }
 
     /// Runs `operation` on the store, on the blocking pool.
@@ -387,6 +410,7 @@ fn router(relay: Arc<Relay>) -> Router {
 /// A running relay server. Dropping it stops it too, without the grace period.
 pub struct RelayServer {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     id: StationId,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -405,6 +429,16 @@ impl RelayServer {
     /// Opens the relay in `home` and serves it on `listen` (port 0 picks a free port). Must be
     /// called inside a tokio runtime. Logs "relay listening" with the bound address.
     pub async fn start(home: &RelayHome, listen: SocketAddr) -> Result<Self, ServeError> {
+        Self::start_with_metrics(home, listen, None).await
+    }
+
+    /// As [`Self::start`], and serves Prometheus metrics on `metrics` (plain HTTP,
+    /// `GET /metrics`) if given. A metrics address that cannot be bound refuses the start.
+    pub async fn start_with_metrics(
+        home: &RelayHome,
+        listen: SocketAddr,
+        metrics: Option<SocketAddr>,
+    ) -> Result<Self, ServeError> {
         let config = home.config()?;
         let identity = home.identity()?;
         let store_home = home.clone();
@@ -420,6 +454,13 @@ impl RelayServer {
             addr: listen,
             source,
         })?;
+        let metrics_listener = match metrics {
+            Some(metrics) => Some(parley_metrics::bind(&metrics.to_string())?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
         let limits = config.limits;
         let rate = RateQuota::per_second(nonzero(limits.request_rate_per_second_max))
             .allow_burst(nonzero(limits.request_burst_max));
@@ -433,11 +474,23 @@ impl RelayServer {
             connections: Connections::new(),
             slots: DepositSlots::new(),
             warnings: Mutex::new(LogLimit::new(WARNING_INTERVAL_MS)),
+            metrics: RelayMetrics::new(),
             started: Instant::now(),
             shutdown: shutdown_watch.clone(),
         });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        if let Some(listener) = metrics_listener {
+            tasks.push(tokio::spawn(serve_metrics(
+                listener,
+                relay.clone(),
+                shutdown_watch.clone(),
+            )));
+            if let Some(address) = metrics_addr {
+                info!(metrics = %address, "serving metrics at http://{address}/metrics");
+            }
+        }
+        tasks.extend([
             tokio::spawn(connections::accept_loop(
                 listener,
                 acceptor,
@@ -447,7 +500,7 @@ impl RelayServer {
             )),
             tokio::spawn(warning_loop(relay.clone(), shutdown_watch.clone())),
             tokio::spawn(purge_loop(relay, shutdown_watch)),
-        ];
+        ]);
         info!(
             address = %local_addr,
             fingerprint = %identity.id().fingerprint(),
@@ -461,6 +514,7 @@ impl RelayServer {
         );
         Ok(Self {
             local_addr,
+            metrics_addr,
             id: identity.id(),
             shutdown,
             tasks,
@@ -470,6 +524,11 @@ impl RelayServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound metrics address, if metrics are served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `https://` URL of the bound address, for [`parley_channels::RelayClient::new`].
@@ -521,11 +580,16 @@ fn nonzero(value: u32) -> NonZeroU32 {
     NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Serves the relay in `home` on `listen` until SIGINT or SIGTERM, then shuts down gracefully.
-pub async fn serve_until_signal(home: &RelayHome, listen: SocketAddr) -> Result<(), ServeError> {
+/// Serves the relay in `home` on `listen` (and its metrics on `metrics`, if given) until
+/// SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve_until_signal(
+    home: &RelayHome,
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> Result<(), ServeError> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signal)?;
-    let server = RelayServer::start(home, listen).await?;
+    let server = RelayServer::start_with_metrics(home, listen, metrics).await?;
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted.map_err(ServeError::Signal)?,
         _ = terminate.recv() => {}
@@ -533,6 +597,22 @@ pub async fn serve_until_signal(home: &RelayHome, listen: SocketAddr) -> Result<
     info!("signal received; relay stopping");
     server.shutdown().await;
     Ok(())
+}
+
+/// Serves the metrics on `listener` until the relay shuts down.
+async fn serve_metrics(
+    listener: TcpListener,
+    relay: Arc<Relay>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let scrape = move || {
+        let relay = relay.clone();
+        async move { relay.metrics_text().await }
+    };
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    parley_metrics::serve(listener, scrape, stop).await;
 }
 
 /// Logs, once each kind's [`WARNING_INTERVAL_MS`] has passed (checked every

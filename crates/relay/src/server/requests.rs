@@ -19,6 +19,7 @@ use parley_relay_wire::wire::{self, FetchAnswer, Fetched};
 use tracing::{debug, warn};
 
 use super::connections::ConnectionHandle;
+use super::metrics::DepositRefused;
 use super::refusal::Refusal;
 use super::slots::NoSlot;
 use super::warnings::Warning;
@@ -73,6 +74,7 @@ pub(super) async fn deposit(
     relay.answer(&connection, result.await)
 }
 
+/// A deposit, counted in the metrics: stored, or refused and why.
 async fn deposit_request(
     relay: &Relay,
     connection: &ConnectionHandle,
@@ -82,17 +84,29 @@ async fn deposit_request(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
+    let counted = |refusal: Refusal| {
+        relay
+            .metrics
+            .deposit_refused(DepositRefused::of_refusal(&refusal));
+        refusal
+    };
     let limit = relay.limits.deposit_body_size_max_bytes();
-    let request = relay.admit(connection, method, uri, headers, limit).await?;
+    let request = relay
+        .admit(connection, method, uri, headers, limit)
+        .await
+        .map_err(counted)?;
     let requester = request.station();
-    let recipient = parse_recipient(recipient).map_err(|refusal| refusal.by(requester))?;
+    let recipient = parse_recipient(recipient).map_err(|refusal| counted(refusal.by(requester)))?;
     // Bounds the memory deposits take; only authenticated requests get this far.
     let _slot = relay
         .slots
         .acquire(requester, relay.clock_ms())
         .await
-        .map_err(no_slot)?;
-    let body = relay.read_body(&request, body, limit).await?;
+        .map_err(|why| counted(no_slot(why)))?;
+    let body = relay
+        .read_body(&request, body, limit)
+        .await
+        .map_err(counted)?;
     let frames_max = relay.limits.deposit_frames_max;
     let frames = blocking(move || {
         let frames = wire::decode_deposit(&body, frames_max)?;
@@ -104,13 +118,23 @@ async fn deposit_request(
         // A correct client never sends a malformed body or frames that fail the check.
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => refusal.by(requester),
         _ => refusal,
-    })?;
+    })
+    .map_err(counted)?;
     let (count, bytes) = (frames.len(), frames.iter().map(Vec::len).sum::<usize>());
     let (quota, retention_ms) = (relay.quota(), relay.limits.retention_ms);
     let nonce = request.nonce;
     let report = relay
         .db(move |store| store.deposit(&nonce, &recipient, &frames, quota, now_ms(), retention_ms))
-        .await?;
+        .await
+        .map_err(counted)?;
+    match &report.outcome {
+        Ok(outcome) => relay
+            .metrics
+            .deposit_stored(outcome.stored, outcome.duplicates),
+        Err(refusal) => relay
+            .metrics
+            .deposit_refused(DepositRefused::of_store(refusal)),
+    }
     if report
         .outcome
         .as_ref()

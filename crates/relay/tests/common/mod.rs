@@ -180,6 +180,21 @@ impl Relay {
         );
     }
 
+    /// Stops the server and starts it again on new ports, serving metrics too; returns the
+    /// metrics address.
+    pub async fn restart_with_metrics(&mut self) -> SocketAddr {
+        if let Some(server) = self.server.take() {
+            within(server.shutdown()).await;
+        }
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = RelayServer::start_with_metrics(&self.home, localhost, Some(localhost))
+            .await
+            .expect("relay starts");
+        let metrics = server.metrics_addr().expect("metrics are served");
+        self.server = Some(server);
+        metrics
+    }
+
     pub fn server(&self) -> &RelayServer {
         self.server.as_ref().expect("the relay is running")
     }

@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use parley_proto::{ChannelKind, Fingerprint};
+use parley_proto::{ChannelKind, Fingerprint, Precedence};
+use parley_store::AlarmKind;
 use serde::{Deserialize, Serialize};
 
 use super::records::AlarmItem;
 use crate::core::health::{Health, Transition};
+pub use crate::core::watch::latency::{Histogram, Latencies, PrecedenceLatency};
 
 /// Whether a daemon runs for the station.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +45,53 @@ pub struct StatusReport {
     pub queues: Option<Queues>,
     /// The alarms not cleared.
     pub alarms: Alarms,
+    /// The messages of the record, both sides, per precedence (highest first) and where
+    /// each stands.
+    #[serde(default)]
+    pub messages: Vec<MessageCounts>,
+    /// How long the peers took with this station's messages since the daemon started
+    /// (running only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latencies: Option<Latencies>,
+}
+
+/// The messages of one precedence, by where each stands (tests are not counted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    /// The precedence.
+    pub precedence: Precedence,
+    /// This station's messages.
+    pub sent: SentCounts,
+    /// The peers' messages.
+    pub received: ReceivedCounts,
+}
+
+/// This station's messages, each counted once, under the first that applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentCounts {
+    /// Withdrawn by this station.
+    pub cancelled: u64,
+    /// Answered understood by the peer.
+    pub understood: u64,
+    /// Answered with a question by the peer.
+    pub clarify: u64,
+    /// Not receipted yet.
+    pub unreceipted: u64,
+    /// Receipted (on the peer's disk), not answered.
+    pub delivered: u64,
+}
+
+/// The peers' messages, each counted once, under the first that applies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedCounts {
+    /// Withdrawn by the peer.
+    pub cancelled: u64,
+    /// Answered understood by this station.
+    pub understood: u64,
+    /// Answered with a question by this station.
+    pub clarify: u64,
+    /// Awaiting this station's answer.
+    pub unanswered: u64,
 }
 
 /// This station, as configured.
@@ -204,4 +253,18 @@ pub struct Alarms {
     pub acknowledged: u64,
     /// The most recent of them, newest first (at most `STATUS_ALARMS_MAX`).
     pub recent: Vec<AlarmItem>,
+    /// How many of each kind, for the kinds that have any.
+    #[serde(default)]
+    pub kinds: Vec<AlarmKindCount>,
+}
+
+/// The alarms of one kind not cleared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmKindCount {
+    /// The kind.
+    pub kind: AlarmKind,
+    /// Raised and not acknowledged.
+    pub open: u64,
+    /// Acknowledged, their condition going on.
+    pub acknowledged: u64,
 }

@@ -2,13 +2,17 @@
 
 use std::collections::BTreeMap;
 
+use parley_proto::Precedence;
+use parley_store::AlarmKind;
+
 use super::Station;
 use crate::api::AlarmItem;
 use crate::api::status::{
-    Alarms, ChannelStatus, DaemonState, LiveChannel, PeerCounters, PeerStatus, Queues, Rejected,
-    StationInfo, StatusReport,
+    AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, MessageCounts, PeerCounters,
+    PeerStatus, Queues, ReceivedCounts, Rejected, SentCounts, StationInfo, StatusReport,
 };
 use crate::core::health::Health;
+use crate::core::watch::Answer;
 use crate::limits::STATUS_ALARMS_MAX;
 
 impl Station {
@@ -99,22 +103,83 @@ impl Station {
                 commit_cpu_us: self.io.commit_cpu_us,
             }),
             alarms: self.alarm_summary(),
+            messages: self.message_counts(),
+            latencies: live.then(|| self.watch.latencies().clone()),
         }
+    }
+
+    /// The messages of the record by precedence and where each stands: one pass over the
+    /// messages the watch knows.
+    fn message_counts(&self) -> Vec<MessageCounts> {
+        let mut counts: Vec<MessageCounts> = Precedence::ALL
+            .into_iter()
+            .map(|precedence| MessageCounts {
+                precedence,
+                sent: SentCounts::default(),
+                received: ReceivedCounts::default(),
+            })
+            .collect();
+        for known in self.watch.messages() {
+            let of = counts
+                .iter_mut()
+                .find(|counts| counts.precedence == known.precedence)
+                .expect("every precedence is counted");
+            let answer = known
+                .answer
+                .as_ref()
+                .map(|Answer { understood, .. }| *understood);
+            if known.own {
+                let outstanding = self
+                    .endpoint
+                    .link(&known.peer)
+                    .is_some_and(|link| link.is_outstanding(known.seq));
+                let sent = &mut of.sent;
+                *match (known.cancelled, answer) {
+                    (true, _) => &mut sent.cancelled,
+                    (false, Some(true)) => &mut sent.understood,
+                    (false, Some(false)) => &mut sent.clarify,
+                    (false, None) if outstanding => &mut sent.unreceipted,
+                    (false, None) => &mut sent.delivered,
+                } += 1;
+            } else {
+                let received = &mut of.received;
+                *match (known.cancelled, answer) {
+                    (true, _) => &mut received.cancelled,
+                    (false, Some(true)) => &mut received.understood,
+                    (false, Some(false)) => &mut received.clarify,
+                    (false, None) => &mut received.unanswered,
+                } += 1;
+            }
+        }
+        counts
     }
 
     /// The alarms not cleared: counts, and the newest of them.
     fn alarm_summary(&self) -> Alarms {
         let mut summary = Alarms::default();
+        let mut kinds: BTreeMap<AlarmKind, AlarmKindCount> = BTreeMap::new();
         for alarm in self.watch.alarms.open() {
+            let kind = kinds.entry(alarm.kind).or_insert(AlarmKindCount {
+                kind: alarm.kind,
+                open: 0,
+                acknowledged: 0,
+            });
             match alarm.acknowledged {
-                Some(_) => summary.acknowledged += 1,
-                None => summary.open += 1,
+                Some(_) => {
+                    summary.acknowledged += 1;
+                    kind.acknowledged += 1;
+                }
+                None => {
+                    summary.open += 1;
+                    kind.open += 1;
+                }
             }
             if summary.recent.len() < STATUS_ALARMS_MAX {
                 let peer = self.peer_name(&alarm.peer);
                 summary.recent.push(AlarmItem::new(alarm.clone(), peer));
             }
         }
+        summary.kinds = kinds.into_values().collect();
         summary
     }
 }

@@ -169,3 +169,53 @@ fn a_failed_commit_answers_with_the_failure_withholds_acknowledgements_and_stops
     );
     assert!(alpha.poll_transmit(NOW_MS).is_none(), "and sends nothing");
 }
+
+fn status(core: &mut Station, store: &mut Store) -> crate::api::StatusReport {
+    core.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(99),
+            command: Command::Status,
+        },
+    );
+    commit_all(core, store).expect("commits");
+    outputs(core)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Reply {
+                result: Ok(Reply::Status(report)),
+                ..
+            } => Some(*report),
+            _ => None,
+        })
+        .expect("a status")
+}
+
+/// The status counts the messages of the record by precedence and state, and a daemon's
+/// carries the latency histograms (empty until receipts and answers come).
+#[test]
+fn status_counts_messages_by_precedence_and_state() {
+    let (mut alpha, mut store, _) = paired_alpha();
+    for id in [7, 8] {
+        send(&mut alpha, id);
+        commit_all(&mut alpha, &mut store).expect("commits");
+    }
+    let report = status(&mut alpha, &mut store);
+    let flash = &report.messages[0];
+    assert_eq!(flash.precedence, Precedence::Flash);
+    assert_eq!(flash.sent.unreceipted, 2);
+    assert_eq!(flash.sent.delivered + flash.received.unanswered, 0);
+    let counted: u64 = report.messages[1..]
+        .iter()
+        .map(|of| of.sent.unreceipted + of.received.unanswered)
+        .sum();
+    assert_eq!(counted, 0, "nothing of the other precedences");
+    let latencies = report.latencies.expect("a daemon's core");
+    assert!(
+        latencies
+            .precedences
+            .iter()
+            .all(|of| of.receipt.count() + of.understood.count() == 0)
+    );
+    assert!(report.alarms.kinds.is_empty());
+}

@@ -8,6 +8,7 @@
 
 mod driver;
 mod hooks;
+mod metrics;
 mod server;
 mod transports;
 
@@ -59,6 +60,26 @@ fn call_blocking(calls: &mpsc::Sender<Call>, command: Command) -> Result<Reply, 
             "the station stopped before answering; check `parley status`",
         )
     })?
+}
+
+/// Runs requests on a running daemon and subscribes to its events; cheap to clone.
+#[derive(Clone)]
+pub struct DaemonHandle {
+    calls: mpsc::Sender<Call>,
+    events: broadcast::Sender<Event>,
+}
+
+impl DaemonHandle {
+    /// Runs `request` as the API server would, and waits for its answer. Call from a thread
+    /// outside any runtime (in async code, from `spawn_blocking`).
+    pub fn request(&self, request: Request) -> Result<Reply, ApiError> {
+        edge::perform(request, |command| call_blocking(&self.calls, command))
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
 }
 
 /// A running daemon, in this process.
@@ -113,6 +134,18 @@ impl Daemon {
             .map_err(|e| StationError::Config(format!("cannot listen on {listen}: {e}")))?
         };
         let endpoint = Arc::new(endpoint);
+        // Bound before anything else is started, so a bad address or a port in use refuses
+        // the start at once.
+        let metrics = match &config.metrics {
+            Some(metrics) => {
+                let _guard = runtime.enter();
+                let listener = parley_metrics::bind(&metrics.listen).map_err(|error| {
+                    StationError::Config(format!("{error}; nothing was started"))
+                })?;
+                Some(listener)
+            }
+            None => None,
+        };
         let (inbound, reports) =
             Inbound::new(DRIVER_REPORTS_QUEUE_MAX, DRIVER_FRAME_BYTES_QUEUE_MAX);
         let (calls, calls_rx) = mpsc::channel(DRIVER_REQUESTS_QUEUE_MAX);
@@ -143,6 +176,16 @@ impl Daemon {
             .name("parley-driver".into())
             .spawn(move || driver.run(reports, calls_rx, stop))
             .map_err(|e| StationError::io("starting the driver thread", e))?;
+        if let Some(listener) = metrics {
+            match listener.local_addr() {
+                Ok(address) => tracing::info!(
+                    metrics = %address,
+                    "serving metrics at http://{address}/metrics"
+                ),
+                Err(error) => tracing::warn!(%error, "serving metrics at an unknown address"),
+            }
+            runtime.spawn(metrics::serve(listener, calls.clone()));
+        }
         tracing::info!(listen = %listen, home = %home.root().display(), "station running");
         Ok(Self {
             calls,
@@ -173,6 +216,15 @@ impl Daemon {
     /// Events from now on, as subscribers of the API get them.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// A handle that runs requests and subscribes, for servers beside the daemon in this
+    /// process (the console).
+    pub fn handle(&self) -> DaemonHandle {
+        DaemonHandle {
+            calls: self.calls.clone(),
+            events: self.events.clone(),
+        }
     }
 
     /// Commits, closes the channels and stops.

@@ -1,6 +1,7 @@
 //! Tests of the store, one data-driven `check` helper per area.
 
 mod channels;
+mod console;
 mod corrupt;
 mod fixture;
 mod open;

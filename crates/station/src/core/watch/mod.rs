@@ -10,6 +10,7 @@
 //! needs writing beyond the entries and alarms it asks for.
 
 pub mod alarms;
+pub mod latency;
 mod schedule;
 mod timers;
 
@@ -21,6 +22,7 @@ use parley_proto::{
 use parley_store::{AlarmKind, AlarmRow, LinkRecord};
 
 use self::alarms::{AlarmBook, AlarmUpdate};
+use self::latency::{Latencies, Until};
 use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
@@ -199,6 +201,8 @@ pub struct Watch {
     updates: Vec<AlarmUpdate>,
     appends: VecDeque<Append>,
     warnings: Vec<Warning>,
+    /// How long the peers took with this station's messages, since this watch began.
+    latencies: Latencies,
 }
 
 /// The subject (alarm condition) naming an entry.
@@ -220,6 +224,7 @@ impl Watch {
             updates: Vec::new(),
             appends: VecDeque::new(),
             warnings: Vec::new(),
+            latencies: Latencies::default(),
         }
     }
 
@@ -324,14 +329,33 @@ impl Watch {
         deadlines.remove(&seq)
     }
 
-    /// The receipt of own seq `seq` came at `at_ms`.
-    fn receipt_in(&mut self, peer: StationId, seq: u64, at_ms: u64) -> Option<EntryId> {
+    /// The receipt of own seq `seq` came at `at_ms`. Returns the entry whose receipt
+    /// deadline it ended, and, the first time a message is receipted, its precedence and
+    /// time (for its latency).
+    fn receipt_in(
+        &mut self,
+        peer: StationId,
+        seq: u64,
+        at_ms: u64,
+    ) -> (Option<EntryId>, Option<(Precedence, u64)>) {
         let receipt = self.unwatch_deadline(peer, Slot::SentReceipt(seq));
-        let link = self.links.get_mut(&peer)?;
+        let Some(link) = self.links.get_mut(&peer) else {
+            return (None, None);
+        };
+        // Still awaiting its answer: receipted now if it was not before.
+        let answer_first = link
+            .sent_answer
+            .get(&seq)
+            .filter(|_| !link.receipted_ms.contains_key(&seq));
+        let first = receipt
+            .as_ref()
+            .or(answer_first)
+            .filter(|deadline| deadline.awaited == Awaited::Message)
+            .map(|deadline| (deadline.precedence, deadline.created_ms));
         if link.sent_answer.contains_key(&seq) {
             link.receipted_ms.entry(seq).or_insert(at_ms);
         }
-        receipt.map(|deadline| deadline.id)
+        (receipt.map(|deadline| deadline.id), first)
     }
 
     /// Applies an entry that answers, withdraws or reports on another, or announces or is a
@@ -355,7 +379,7 @@ impl Watch {
                     time_ms: fields.time_ms,
                     seq: fields.seq,
                 };
-                return self.answered(now_ms, peer, *of, answer, own);
+                return self.answered(now_ms, peer, *of, answer, (own, loading));
             }
             Body::Cancel { of, .. } => self.cancelled(now_ms, peer, *of, own),
             Body::Overdue { of, .. } if own => {
@@ -410,7 +434,7 @@ impl Watch {
         peer: StationId,
         of: EntryId,
         answer: Answer,
-        by_us: bool,
+        (by_us, loading): (bool, bool),
     ) -> bool {
         let Some(known) = self.known.get_mut(&of) else {
             tracing::warn!(peer = %peer.short(), %of, "an answer names no message of the link; kept in the record, ignored");
@@ -430,6 +454,11 @@ impl Watch {
         }
         known.answer = Some(answer);
         let (seq, own, awaited) = (known.seq, known.own, known.awaited);
+        if own && awaited == Awaited::Message && !loading {
+            let (precedence, sent_ms) = (known.precedence, known.time_ms);
+            self.latencies
+                .observe(precedence, Until::Answer, sent_ms, now_ms);
+        }
         let kind = if own {
             self.unwatch_deadline(peer, Slot::SentAnswer(seq));
             let link = self.links.get_mut(&peer).expect("known links are loaded");
@@ -501,7 +530,12 @@ impl Watch {
             .chain(extra.iter().copied())
             .collect();
         for seq in covered {
-            if let Some(id) = self.receipt_in(peer, seq, now_ms) {
+            let (ended, first) = self.receipt_in(peer, seq, now_ms);
+            if let Some((precedence, sent_ms)) = first {
+                self.latencies
+                    .observe(precedence, Until::Receipt, sent_ms, now_ms);
+            }
+            if let Some(id) = ended {
                 let condition = (AlarmKind::ReceiptOverdue, peer, subject(&id));
                 self.updates.extend(self.alarms.clear(now_ms, &condition));
             }
@@ -598,6 +632,18 @@ impl Watch {
     /// A message or test by id.
     pub fn known(&self, id: &EntryId) -> Option<&Known> {
         self.known.get(id)
+    }
+
+    /// Every message of either side (not tests), as the record holds them.
+    pub fn messages(&self) -> impl Iterator<Item = &Known> {
+        self.known
+            .values()
+            .filter(|known| known.awaited == Awaited::Message)
+    }
+
+    /// How long the peers took with this station's messages, since this watch began.
+    pub fn latencies(&self) -> &Latencies {
+        &self.latencies
     }
 
     /// Every message or test whose id starts with the hex digits `prefix`.

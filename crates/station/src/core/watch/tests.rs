@@ -108,3 +108,67 @@ fn only_the_first_answer_from_the_other_side_counts() {
     assert!(!watch.peer_entry(1_009, peer, &later));
     assert_eq!(kept_seq(&watch), Some(earlier.entry().seq));
 }
+
+/// Each message's latency is counted once, at its first receipt and at the peer's answer,
+/// and a record replayed at start counts nothing (the histograms are since the start).
+#[test]
+fn latencies_count_each_message_once_and_never_a_replayed_record() {
+    let mut link = Link::new();
+    let settings = WatchSettings {
+        objectives: Objectives::default(),
+        escalate_after_ms: 300_000,
+        channel_down_after_ms: 60_000,
+        tests: BTreeMap::new(),
+    };
+    let mut watch = Watch::new(settings.clone(), Vec::new(), 0, true);
+    let (peer, us) = (link.peer.id(), link.us.id());
+    watch.load(1_000, peer, us, LinkRecord::default());
+    let message = Body::Message {
+        text: "hold fire".into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: Vec::new(),
+    };
+    let ours = link.write(false, message.clone());
+    watch.own_entry(1_000, peer, &ours);
+    let theirs = link.write(true, message);
+    watch.peer_entry(1_100, peer, &theirs);
+    watch.receipted(1_300, peer, 1, &[]);
+    watch.receipted(1_900, peer, 1, &[]);
+    let answer = link.write(true, understood(ours.id()));
+    assert!(watch.peer_entry(61_000, peer, &answer));
+    // Our answer to the peer's message is not a latency of ours.
+    let ours_answer = link.write(false, understood(theirs.id()));
+    assert!(watch.own_entry(62_000, peer, &ours_answer));
+    let flash = &watch.latencies().precedences[0];
+    assert_eq!(flash.precedence, Precedence::Flash);
+    assert_eq!((flash.receipt.count(), flash.receipt.sum_ms), (1, 300));
+    assert_eq!(
+        (flash.understood.count(), flash.understood.sum_ms),
+        (1, 60_000)
+    );
+    // The same record loaded at a start.
+    let mut restarted = Watch::new(settings, Vec::new(), 0, true);
+    let kept = |entry: &SignedEntry, received_ms| parley_store::KeptEntry {
+        entry: entry.clone(),
+        received_ms,
+    };
+    let record = LinkRecord {
+        entries: vec![
+            kept(&ours, None),
+            kept(&ours_answer, None),
+            kept(&theirs, Some(1_100)),
+            kept(&answer, Some(61_000)),
+        ],
+        delivered_ms: BTreeMap::from([(1, 1_300)]),
+    };
+    restarted.load(70_000, peer, us, record);
+    let counts: Vec<u64> = restarted
+        .latencies()
+        .precedences
+        .iter()
+        .flat_map(|of| [of.receipt.count(), of.understood.count()])
+        .collect();
+    assert_eq!(counts, vec![0; 8]);
+    assert_eq!(restarted.messages().count(), 2, "both messages, both sides");
+}

@@ -1,0 +1,537 @@
+//! The web console over real HTTP, served by a real daemon: every page and action refuses a
+//! request without a session, actions need the CSRF token, logins are throttled, cookies carry
+//! their flags, untrusted text is escaped, a message from the peer shows without reload (the
+//! event stream), an answer given in the console is signed with the operator's name and
+//! audited, and a console off loopback refuses plain HTTP.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use common::exe;
+use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// One HTTP/1.1 exchange: status, headers (lower-case names), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: parley_session={c}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// Form encoding of `pairs`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn login(addr: SocketAddr, name: &str, password: &str) -> Answer {
+    http(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &form(&[("name", name), ("password", password)]),
+    )
+}
+
+/// The CSRF token a page carries.
+fn csrf(page: &str) -> String {
+    let start = page.find("name=\"csrf\" content=\"").expect("csrf meta") + 21;
+    page[start..start + 64].to_owned()
+}
+
+/// Alpha (with a console and an operator account) and Bravo, paired and running.
+fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
+    let mut alpha = StationProcess::init(exe(), root, "Alpha", "en").expect("init Alpha");
+    let mut bravo = StationProcess::init(exe(), root, "Bravo", "ru").expect("init Bravo");
+    alpha.pin(&bravo, root).expect("pin");
+    bravo.pin(&alpha, root).expect("pin");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port().expect("port"))
+        .parse()
+        .expect("address");
+    alpha
+        .configure(|config| {
+            config.console = Some(parley_station::home::ConsoleConfig {
+                listen: addr.to_string(),
+                cert: None,
+                key: None,
+                session_idle_s: 600,
+            });
+        })
+        .expect("configure");
+    let password = root.join("ana.password");
+    std::fs::write(&password, format!("{PASSWORD}\n")).expect("write");
+    alpha
+        .ok(&[
+            "operator",
+            "add",
+            "Ana",
+            "--password-file",
+            password.to_str().unwrap(),
+        ])
+        .expect("operator add");
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
+    assert!(up, "the console listens on {addr}");
+    (alpha, bravo, addr)
+}
+
+#[test]
+fn the_console_serves_operators_only_and_acts_as_them() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, bravo, addr) = stations(root.path());
+
+    // Nothing without a session.
+    for path in ["/", "/inbox", "/outbox", "/alarms", "/compose"] {
+        let answer = http(addr, "GET", path, None, "");
+        assert_eq!(answer.status, 303, "{path}");
+        assert_eq!(answer.header("location"), Some("/login"), "{path}");
+    }
+    assert_eq!(http(addr, "GET", "/events", None, "").status, 401);
+    for path in [
+        "/understood",
+        "/clarify",
+        "/alarm/ack",
+        "/send",
+        "/send-code",
+        "/notice",
+        "/logout",
+    ] {
+        let answer = http(addr, "POST", path, Some("forged"), "csrf=x&id=1&text=x");
+        assert_eq!(answer.status, 401, "{path}");
+    }
+    assert_eq!(http(addr, "GET", "/login", None, "").status, 200);
+
+    // Log in: the cookie's flags.
+    let answer = login(addr, "Ana", PASSWORD);
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let set_cookie = answer.header("set-cookie").expect("a cookie").to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain HTTP on loopback: {set_cookie}"
+    );
+    let cookie = set_cookie
+        .strip_prefix("parley_session=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("token")
+        .to_owned();
+    let board = http(addr, "GET", "/", Some(&cookie), "");
+    assert_eq!(board.status, 200);
+    assert!(board.body.contains("Bravo"), "{}", board.body);
+    assert!(
+        board
+            .header("content-security-policy")
+            .is_some_and(|csp| csp.contains("script-src 'self'"))
+    );
+
+    // The event stream, open before the peer sends.
+    let mut events = TcpStream::connect(addr).expect("connect");
+    events
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        events,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: parley_session={cookie}\r\n\r\n"
+    )
+    .expect("write");
+    let mut events = BufReader::new(events);
+
+    // A FLASH with markup in it: shown live, as text.
+    let hostile = "<script>alert(1)</script> hold fire";
+    let id = bravo
+        .ok(&["send", "Alpha", "--precedence", "flash", hostile])
+        .expect("send")
+        .trim()
+        .to_owned();
+    let mut line = String::new();
+    let announced = (0..200).any(|_| {
+        line.clear();
+        events.read_line(&mut line).is_ok_and(|n| n > 0) && line.contains("message_stored")
+    });
+    assert!(announced, "the event stream announces the message: {line}");
+    let inbox = http(addr, "GET", "/inbox", Some(&cookie), "");
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains(&id), "the message is in the inbox");
+    assert!(
+        inbox
+            .body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62; hold fire"),
+        "{}",
+        inbox.body
+    );
+    assert!(!inbox.body.contains("<script>alert"), "markup is escaped");
+    assert!(inbox.body.contains("data-due-ms"), "a countdown");
+
+    // An answer without the CSRF token is refused; with it, it is signed as Ana.
+    let token = csrf(&inbox.body);
+    let without = http(
+        addr,
+        "POST",
+        "/understood",
+        Some(&cookie),
+        &form(&[("id", &id), ("text", "Bravo asks us to hold fire")]),
+    );
+    assert_eq!(without.status, 403, "{}", without.body);
+    let wrong = http(
+        addr,
+        "POST",
+        "/understood",
+        Some(&cookie),
+        &form(&[("csrf", &"0".repeat(64)), ("id", &id), ("text", "x")]),
+    );
+    assert_eq!(wrong.status, 403);
+    let answered = http(
+        addr,
+        "POST",
+        "/understood",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &token),
+            ("id", &id),
+            ("text", "Bravo asks us to hold fire"),
+        ]),
+    );
+    assert_eq!(answered.status, 303, "{}", answered.body);
+    let understood = wait_until(Duration::from_secs(30), || {
+        bravo.outbox().is_ok_and(|outbox| {
+            outbox.iter().any(|item| {
+                item["id"] == id.as_str()
+                    && item["state"] == "understood"
+                    && item["answered_by"] == "Ana"
+                    && item["restatement"] == "Bravo asks us to hold fire"
+            })
+        })
+    });
+    assert!(understood, "Bravo sees Ana's signed answer");
+    let audit = alpha.json(&["audit"]).expect("audit");
+    let rows = audit.as_array().expect("rows");
+    assert!(
+        rows.iter().any(|row| row["operator"] == "Ana"
+            && row["action"] == "understood"
+            && row["source"] == "console"
+            && row["outcome"] == "ok"),
+        "{audit:#}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row["action"] == "login" && row["operator"] == "Ana")
+    );
+
+    // Accept Bravo's codebook in the console, as Ana.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebook.toml");
+    let proposed = bravo
+        .ok(&["codebook", "propose", "Alpha", example.to_str().unwrap()])
+        .expect("propose");
+    let hash = proposed.trim().rsplit(' ').next().expect("hash").to_owned();
+    let seen = wait_until(Duration::from_secs(30), || {
+        http(addr, "GET", "/codebooks", Some(&cookie), "")
+            .body
+            .contains(&hash)
+    });
+    assert!(seen, "the proposal shows in the console");
+    let page = http(addr, "GET", "/codebooks", Some(&cookie), "");
+    assert!(page.body.contains("Accept this codebook"));
+    let accepted = http(
+        addr,
+        "POST",
+        "/codebook/accept",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("hash", &hash),
+        ]),
+    );
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let report = alpha.json(&["codebook", "show", "Bravo"]).expect("show");
+    assert_eq!(report["current"], hash.as_str());
+    assert_eq!(report["codebooks"][0]["accepted_by_us"], "Ana");
+
+    // Send from the console, then withdraw it.
+    let page = http(addr, "GET", "/compose", Some(&cookie), "");
+    let sent = http(
+        addr,
+        "POST",
+        "/send",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("precedence", "priority"),
+            ("text", "Convoy moving at dawn."),
+            ("translation_lang", "ru"),
+            ("translation_text", "Колонна выходит на рассвете."),
+        ]),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Sent:"), "{}", sent.body);
+    let outbox = alpha.outbox().expect("outbox");
+    let mine = outbox
+        .iter()
+        .find(|item| item["text"] == "Convoy moving at dawn.")
+        .expect("sent");
+    assert_eq!(
+        mine["translations"][0]["text"],
+        "Колонна выходит на рассвете."
+    );
+    let id_sent = mine["id"].as_str().expect("id").to_owned();
+    let page = http(addr, "GET", "/outbox", Some(&cookie), "");
+    assert!(page.body.contains("Cancel this message"));
+    let cancelled = http(
+        addr,
+        "POST",
+        "/cancel",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("id", &id_sent),
+            ("reason", "sent in error"),
+        ]),
+    );
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    // A refused action says why and is audited with its outcome.
+    let refused = http(
+        addr,
+        "POST",
+        "/cancel",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("id", &id_sent),
+            ("reason", "again"),
+        ]),
+    );
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("cancelled already"),
+        "{}",
+        refused.body
+    );
+    let audit = alpha.json(&["audit"]).expect("audit");
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["operator"] == "Ana")
+        .map(|row| {
+            (
+                row["action"].as_str().unwrap_or_default().to_owned(),
+                row["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for action in ["codebook_accept", "send", "cancel"] {
+        assert!(
+            actions.iter().any(|(a, o)| a == action && o == "ok"),
+            "{action}: {actions:?}"
+        );
+    }
+    assert!(
+        actions
+            .iter()
+            .any(|(a, o)| a == "cancel" && o.contains("cancelled already"))
+    );
+
+    // Log out: the session is gone.
+    let board = http(addr, "GET", "/", Some(&cookie), "");
+    let logout = http(
+        addr,
+        "POST",
+        "/logout",
+        Some(&cookie),
+        &form(&[("csrf", &csrf(&board.body))]),
+    );
+    assert_eq!(logout.status, 303);
+    assert_eq!(http(addr, "GET", "/inbox", Some(&cookie), "").status, 303);
+
+    // Wrong passwords: refused, then throttled (the right one too, for a while).
+    for _ in 0..parley_console::limits::LOGIN_FAILURES_FREE {
+        assert_eq!(login(addr, "Ana", "wrong password!!").status, 401);
+    }
+    assert_eq!(login(addr, "Ana", "wrong password!!").status, 429);
+    assert_eq!(login(addr, "Ana", PASSWORD).status, 429);
+    assert_eq!(
+        login(addr, "Nobody", PASSWORD).status,
+        429,
+        "per source too"
+    );
+}
+
+#[test]
+fn a_console_off_loopback_refuses_plain_http() {
+    let root = tempfile::tempdir().unwrap();
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").expect("init");
+    alpha
+        .configure(|config| {
+            config.console = Some(parley_station::home::ConsoleConfig {
+                listen: format!("0.0.0.0:{}", free_tcp_port().expect("port")),
+                cert: None,
+                key: None,
+                session_idle_s: 600,
+            });
+        })
+        .expect("configure");
+    let output = alpha.cli(&["run"]).expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("serves HTTPS only"), "{stderr}");
+}
+
+/// A console off loopback with a certificate serves HTTPS, and its session cookie is `Secure`.
+#[test]
+fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
+    use std::sync::Arc;
+    let root = tempfile::tempdir().unwrap();
+    let mut alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").expect("init");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let (cert_path, key_path) = (
+        root.path().join("console.crt"),
+        root.path().join("console.key"),
+    );
+    std::fs::write(&cert_path, pem("CERTIFICATE", cert.der())).expect("write");
+    std::fs::write(&key_path, pem("PRIVATE KEY", &key.serialize_der())).expect("write");
+    let port = free_tcp_port().expect("port");
+    alpha
+        .configure(|config| {
+            config.console = Some(parley_station::home::ConsoleConfig {
+                listen: format!("0.0.0.0:{port}"),
+                cert: Some(cert_path.to_str().unwrap().to_owned()),
+                key: Some(key_path.to_str().unwrap().to_owned()),
+                session_idle_s: 600,
+            });
+        })
+        .expect("configure");
+    let password = root.path().join("ana.password");
+    std::fs::write(&password, PASSWORD).expect("write");
+    alpha
+        .ok(&[
+            "operator",
+            "add",
+            "Ana",
+            "--password-file",
+            password.to_str().unwrap(),
+        ])
+        .expect("operator add");
+    alpha.start().expect("start");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
+        addr
+    )
+    .is_ok()));
+
+    // Plain HTTP gets no page.
+    let mut plain = TcpStream::connect(addr).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = plain.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = String::new();
+    let _ = plain.read_to_string(&mut got);
+    assert!(!got.contains("HTTP/1.1 200"), "{got}");
+
+    // HTTPS, trusting the console's certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut tls = rustls::StreamOwned::new(connection, TcpStream::connect(addr).expect("connect"));
+    let body = form(&[("name", "Ana"), ("password", PASSWORD)]);
+    write!(
+        tls,
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|line| line.to_lowercase().starts_with("set-cookie:"))
+        .expect("a cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+}
+
+/// PEM armour of DER bytes (RFC 7468).
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}

@@ -1,0 +1,176 @@
+//! parley's web console: the watch floor's view of a station, served by its daemon.
+//!
+//! Operators log in with their accounts (`parley operator add`; Argon2id hashes in
+//! `console.sqlite`), and every page shows the station live: server-rendered pages
+//! (compile-checked askama templates, so every value is HTML-escaped) that a few lines of
+//! embedded JavaScript refresh whenever the station announces an event (server-sent events
+//! from the daemon's subscription). Every action runs through the daemon's operator API as the
+//! logged-in operator — their name in the signed entry — and is written to the audit log.
+//!
+//! Guarantees: nothing but the login page and the static assets answers a request without a
+//! session; every state-changing request carries the session's CSRF token; failed logins are
+//! throttled per account and per source; a console on any address but loopback serves HTTPS
+//! only, and refuses to start without a certificate and key.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Handlers answer with a `Response` either way; the error side of their helpers is one too,
+// returned at most once a request, so boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod actions;
+pub mod limits;
+mod pages;
+mod server;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parley_station::home::ConsoleConfig;
+use parley_station::{DaemonHandle, Home};
+use thiserror::Error;
+
+use crate::session::{Sessions, Throttle};
+
+/// Why the console could not start.
+#[derive(Debug, Error)]
+pub enum ConsoleError {
+    /// The configuration is not usable.
+    #[error("console: {0}")]
+    Config(String),
+    /// The address could not be bound.
+    #[error("console: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub(crate) daemon: DaemonHandle,
+    pub(crate) home: Home,
+    pub(crate) station: String,
+    pub(crate) lang: String,
+    pub(crate) objectives: parley_station::watch_config::Objectives,
+    pub(crate) sessions: Sessions,
+    pub(crate) throttle: Throttle,
+    /// Whether the console serves HTTPS (cookies are then `Secure`).
+    pub(crate) https: bool,
+}
+
+/// Checks `config` before anything starts: the address, and HTTPS off loopback.
+pub fn check(config: &ConsoleConfig) -> Result<(), ConsoleError> {
+    let listen: SocketAddr = config.listen.parse().map_err(|_| {
+        ConsoleError::Config(format!(
+            "listen = {:?} is not HOST:PORT with an IP address (e.g. 127.0.0.1:7300)",
+            config.listen
+        ))
+    })?;
+    match (&config.cert, &config.key) {
+        (Some(_), Some(_)) => {}
+        (None, None) if listen.ip().is_loopback() => {}
+        (None, None) => {
+            return Err(ConsoleError::Config(format!(
+                "{listen} is not a loopback address, and a console off loopback serves HTTPS only: set cert and key in [console], or listen on 127.0.0.1"
+            )));
+        }
+        _ => {
+            return Err(ConsoleError::Config(
+                "set both cert and key in [console], or neither (loopback only)".into(),
+            ));
+        }
+    }
+    if config.session_idle_s == 0 {
+        return Err(ConsoleError::Config(
+            "session_idle_s must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A running console. Dropping it stops it.
+pub struct Console {
+    local_addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Console {
+    /// Starts the console `config` describes for the station in `home`, whose daemon
+    /// `daemon` runs. Refuses a non-loopback address without a certificate and key.
+    pub fn start(
+        home: &Home,
+        daemon: DaemonHandle,
+        config: &ConsoleConfig,
+    ) -> Result<Self, ConsoleError> {
+        check(config)?;
+        let listen: SocketAddr = config.listen.parse().map_err(|_| {
+            ConsoleError::Config(format!("listen = {:?} is not HOST:PORT", config.listen))
+        })?;
+        let tls = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => Some(server::tls_config(
+                &PathBuf::from(cert),
+                &PathBuf::from(key),
+            )?),
+            _ => None,
+        };
+        let station_config = home
+            .config()
+            .map_err(|error| ConsoleError::Config(error.to_string()))?;
+        let state = Arc::new(State {
+            daemon,
+            home: home.clone(),
+            station: station_config.name.clone(),
+            lang: station_config.lang.clone(),
+            objectives: station_config.objectives.clone(),
+            sessions: Sessions::new(config.session_idle_s.saturating_mul(1_000)),
+            throttle: Throttle::default(),
+            https: tls.is_some(),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("parley-console")
+            .build()
+            .map_err(|error| ConsoleError::Config(format!("starting its runtime: {error}")))?;
+        let listener = runtime
+            .block_on(async { tokio::net::TcpListener::bind(listen).await })
+            .map_err(|source| ConsoleError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ConsoleError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let router = pages::router(state.clone());
+        runtime.spawn(server::accept_loop(listener, tls, router));
+        let scheme = if state.https { "https" } else { "http" };
+        tracing::info!(url = %format!("{scheme}://{local_addr}/"), "console listening");
+        Ok(Self {
+            local_addr,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+/// The wall clock, UTC milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    parley_station::clock::utc_now_ms()
+}

@@ -1,0 +1,21 @@
+//! Every bound the console enforces, with its unit last. Both sides of each are tested.
+
+/// Failed logins an account or a source may make before it must wait.
+pub const LOGIN_FAILURES_FREE: u32 = 3;
+/// The wait after the first throttled failure, in milliseconds; it doubles with each further
+/// failure, up to [`LOGIN_WAIT_MS_MAX`].
+pub const LOGIN_WAIT_MS_MIN: u64 = 2_000;
+/// Longest wait imposed on an account or a source, in milliseconds.
+pub const LOGIN_WAIT_MS_MAX: u64 = 5 * 60_000;
+/// Most accounts and sources whose failures are remembered; the oldest are forgotten first.
+pub const LOGIN_FAILURES_TRACKED_MAX: usize = 10_000;
+/// Most sessions open at once; a login beyond it ends the least recently used one.
+pub const SESSIONS_MAX: usize = 1_000;
+/// Largest request body (a form), in bytes.
+pub const FORM_SIZE_MAX_BYTES: usize = 64 * 1024;
+/// Most connections served at once.
+pub const CONNECTIONS_MAX: usize = 256;
+/// Longest a TLS handshake may take, in milliseconds.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Longest wait for a request's headers, in milliseconds.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;

@@ -1,0 +1,925 @@
+//! The router, the login, and the pages: each rendered on the server from the station's own
+//! records (the store, read-only) and status, every value escaped by the templates.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension, Form, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use parley_station::api::records::{self, InboxItem, OutboxItem};
+use parley_station::api::{Event, Reply, Request};
+use parley_store::Store;
+use parley_store::console::AuditAction;
+use serde::Deserialize;
+
+use crate::limits::FORM_SIZE_MAX_BYTES;
+use crate::server::Remote;
+use crate::session::{COOKIE, Session};
+use crate::{State, actions, now_ms};
+
+const CSS: &str = include_str!("../assets/console.css");
+const JS: &str = include_str!("../assets/console.js");
+
+/// Every route.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/", get(board))
+        .route("/inbox", get(inbox))
+        .route("/outbox", get(outbox))
+        .route("/alarms", get(alarms))
+        .route("/compose", get(compose))
+        .route("/codebooks", get(codebooks))
+        .route("/events", get(events))
+        .route(
+            "/static/console.css",
+            get(|| async { asset(CSS, "text/css") }),
+        )
+        .route(
+            "/static/console.js",
+            get(|| async { asset(JS, "text/javascript") }),
+        )
+        .merge(actions::routes(state.clone()))
+        .layer(DefaultBodyLimit::max(FORM_SIZE_MAX_BYTES))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+/// Headers on every answer: no framing, no sniffing, scripts only from the console itself.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The session cookie's value in `headers`, if any.
+pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The header the console's script sets on its own refreshes, which are not an operator's use.
+const REFRESH_HEADER: &str = "x-parley-refresh";
+
+/// The session the request carries, if open. An operator's request keeps it open; the page's
+/// own refresh does not.
+pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Session)> {
+    let token = cookie(headers)?;
+    let session = if headers.contains_key(REFRESH_HEADER) {
+        state.sessions.peek(now_ms(), &token)?
+    } else {
+        state.sessions.get(now_ms(), &token)?
+    };
+    Some((token, session))
+}
+
+/// A refusal of a request without a session: pages go to the login, the rest get 401.
+fn unauthenticated(page: bool) -> Response {
+    if page {
+        Redirect::to("/login").into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, "log in first").into_response()
+    }
+}
+
+fn html(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => Html(body).into_response(),
+        Err(error) => {
+            tracing::error!("console: rendering a page failed: {error}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page's error for the operator: what the station said, as text.
+pub(crate) fn failure(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.to_owned(),
+    )
+        .into_response()
+}
+
+/// Runs blocking work (the store, the daemon, Argon2) off the runtime's threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))
+}
+
+fn store(state: &State) -> Result<Store, Response> {
+    Store::open_read_only(&state.home.store_path()).map_err(|error| {
+        failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the station's store cannot be read: {error}"),
+        )
+    })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    station: String,
+    error: Option<String>,
+}
+
+async fn login_page(Shared(state): Shared<Arc<State>>) -> Response {
+    html(&LoginPage {
+        station: state.station.clone(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    Shared(state): Shared<Arc<State>>,
+    Extension(Remote(remote)): Extension<Remote>,
+    Form(form): Form<Login>,
+) -> Response {
+    let refuse = |status, error: String| {
+        let mut page = html(&LoginPage {
+            station: state.station.clone(),
+            error: Some(error),
+        });
+        *page.status_mut() = status;
+        page
+    };
+    let wait_ms = state.throttle.wait_ms(now_ms(), &form.name, remote.ip());
+    if wait_ms > 0 {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins; try again in {} s",
+                wait_ms.div_ceil(1_000)
+            ),
+        );
+    }
+    let home = state.home.clone();
+    let (name, password) = (form.name.clone(), form.password);
+    let checked = blocking(move || crate::actions::check_login(&home, &name, &password)).await;
+    let account = match checked {
+        Ok(Ok(account)) => account,
+        Ok(Err(error)) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
+        Err(response) => return response,
+    };
+    let source = remote.ip().to_string();
+    let Some(lang) = account else {
+        state.throttle.failed(now_ms(), &form.name, remote.ip());
+        // The name typed is recorded when it could be an operator's; anything else (blank,
+        // control characters) is not stored as a name.
+        let named = parley_station::accounts::check_operator_name(&form.name).is_ok();
+        let name = if named {
+            form.name.as_str()
+        } else {
+            "(not a name)"
+        };
+        let detail = serde_json::json!({ "address": source });
+        actions::audit(
+            &state,
+            name,
+            AuditAction::Login,
+            detail,
+            "wrong name or password",
+        )
+        .await;
+        return refuse(StatusCode::UNAUTHORIZED, "wrong name or password".into());
+    };
+    state.throttle.succeeded(&form.name);
+    let detail = serde_json::json!({ "address": source });
+    actions::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
+    let token = state.sessions.open(now_ms(), form.name.clone(), lang);
+    let secure = if state.https { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn logout(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let Some((token, session)) = session(&state, &headers) else {
+        return unauthenticated(false);
+    };
+    if !actions::csrf_matches(&session, &form.csrf) {
+        return actions::csrf_refused();
+    }
+    state.sessions.close(&token);
+    let detail = serde_json::json!({});
+    actions::audit(&state, &session.operator, AuditAction::Logout, detail, "ok").await;
+    let mut response = Redirect::to("/login").into_response();
+    let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// What every page's frame shows.
+struct Frame {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+}
+
+impl Frame {
+    fn of(state: &State, session: &Session) -> Self {
+        Self {
+            station: state.station.clone(),
+            operator: session.operator.clone(),
+            csrf: session.csrf.clone(),
+            lang: session.lang.clone(),
+        }
+    }
+}
+
+/// One channel on the board.
+struct ChannelRow {
+    kind: String,
+    target: String,
+    state: String,
+    rtt: String,
+    changed: String,
+}
+
+/// One peer on the board.
+struct PeerBoard {
+    name: String,
+    link: String,
+    channels: Vec<ChannelRow>,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+struct BoardPage {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+    peers: Vec<PeerBoard>,
+    alarms_open: u64,
+}
+
+async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let daemon = state.daemon.clone();
+    let status = match blocking(move || daemon.request(Request::Status)).await {
+        Ok(Ok(Reply::Status(status))) => status,
+        Ok(Ok(_)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
+        Ok(Err(error)) => return failure(StatusCode::SERVICE_UNAVAILABLE, &error.message),
+        Err(response) => return response,
+    };
+    let peers = status
+        .peers
+        .iter()
+        .map(|peer| {
+            let channels: Vec<ChannelRow> = peer
+                .channels
+                .iter()
+                .map(|channel| ChannelRow {
+                    kind: channel.kind.name().to_owned(),
+                    target: channel.target.clone().unwrap_or_default(),
+                    state: channel.state.name().to_owned(),
+                    rtt: channel
+                        .live
+                        .as_ref()
+                        .and_then(|live| live.rtt_ms)
+                        .map_or_else(|| "–".into(), |rtt| format!("{rtt:.1} ms")),
+                    changed: channel
+                        .live
+                        .as_ref()
+                        .map_or_else(String::new, |live| utc(live.since_ms)),
+                })
+                .collect();
+            let up = channels.iter().any(|channel| channel.state != "down");
+            PeerBoard {
+                name: peer.name.clone(),
+                link: if up { "up" } else { "down" }.into(),
+                channels,
+            }
+        })
+        .collect();
+    let frame = Frame::of(&state, &session);
+    html(&BoardPage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        peers,
+        alarms_open: status.alarms.open,
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn utc(ms: u64) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return format!("{ms} ms");
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// One message as the inbox shows it.
+struct InboxRow {
+    id: String,
+    precedence: String,
+    precedence_upper: String,
+    exercise: bool,
+    cancelled: Option<String>,
+    from: String,
+    seq: u64,
+    kind: String,
+    pending: bool,
+    due_ms: u64,
+    invalid: Option<String>,
+    lang: String,
+    text: String,
+    more: Vec<(String, String)>,
+    answer: Option<String>,
+}
+
+/// The renderings in other languages and the translations of a message, as `(lang, text)`.
+fn more_lines(shown: &parley_station::api::content::Shown, lang: &str) -> Vec<(String, String)> {
+    let rendered = shown
+        .rendered
+        .iter()
+        .filter(|(other, _)| other.as_str() != lang)
+        .map(|(lang, text)| (lang.clone(), text.clone()));
+    let translated = shown.translations.iter().map(|t| {
+        let by = match (t.from_sender, t.by.is_empty()) {
+            (true, true) => "translated by the sender".to_owned(),
+            (true, false) => format!("translated by {} (sender)", t.by),
+            (false, _) => format!("translated by {} (recipient)", t.by),
+        };
+        (t.lang.clone(), format!("{} — {by}", t.text))
+    });
+    rendered.chain(translated).collect()
+}
+
+fn inbox_row(item: InboxItem) -> InboxRow {
+    let pending = item.pending();
+    let answer = item.answer.as_ref().map(|answer| {
+        let by = if answer.by.is_empty() {
+            "the station"
+        } else {
+            &answer.by
+        };
+        match (answer.understood, answer.text.is_empty()) {
+            (true, true) => format!("understood by {by}"),
+            (true, false) => format!("understood by {by}: {}", answer.text),
+            (false, _) => format!("clarify from {by}: {}", answer.text),
+        }
+    });
+    InboxRow {
+        id: item.id.to_string(),
+        precedence: item.precedence.name().to_owned(),
+        precedence_upper: item.precedence.name().to_uppercase(),
+        exercise: item.exercise,
+        from: item.from.clone(),
+        seq: item.seq,
+        kind: format!("{:?}", item.kind).to_lowercase(),
+        pending,
+        due_ms: item.understood_due_ms,
+        invalid: item.shown.invalid.clone(),
+        more: more_lines(&item.shown, &item.lang),
+        lang: item.lang,
+        text: item.text,
+        answer,
+        cancelled: item.cancelled,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+    items: Vec<InboxRow>,
+}
+
+async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let shared = state.clone();
+    let read = blocking(move || {
+        let store = store(&shared)?;
+        records::inbox(&store, &shared.objectives, &shared.lang, false)
+            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
+    })
+    .await;
+    let mut items = match read {
+        Ok(Ok(items)) => items,
+        Ok(Err(response)) | Err(response) => return response,
+    };
+    // Newest first: what just came in is at the top.
+    items.reverse();
+    let frame = Frame::of(&state, &session);
+    html(&InboxPage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        items: items.into_iter().map(inbox_row).collect(),
+    })
+}
+
+/// One message as the outbox shows it.
+struct OutboxRow {
+    id: String,
+    precedence: String,
+    precedence_upper: String,
+    exercise: bool,
+    to: String,
+    seq: u64,
+    kind: String,
+    timeline: Vec<(String, String)>,
+    text: String,
+    answer: Option<String>,
+    cancelled: Option<String>,
+    can_cancel: bool,
+}
+
+fn outbox_row(item: OutboxItem) -> OutboxRow {
+    use parley_station::api::records::DeliveryState as S;
+    let reached = |state: S| {
+        matches!(
+            (item.state, state),
+            (S::Understood | S::Clarify, _)
+                | (S::Delivered, S::Queued | S::Sent | S::Delivered)
+                | (S::Sent, S::Queued | S::Sent)
+                | (S::Queued, S::Queued)
+        )
+    };
+    let answered = matches!(item.state, S::Understood | S::Clarify);
+    let last = if item.state == S::Clarify {
+        "clarify"
+    } else {
+        "understood"
+    };
+    let timeline = [
+        ("queued", reached(S::Queued)),
+        ("sent", reached(S::Sent)),
+        ("delivered", reached(S::Delivered)),
+        (last, answered),
+    ]
+    .into_iter()
+    .map(|(name, done)| (name.to_owned(), if done { "done" } else { "" }.to_owned()))
+    .collect();
+    let answer = item.answered_by.as_ref().map(|by| {
+        let by = if by.is_empty() { "the far station" } else { by };
+        match (&item.restatement, &item.question) {
+            (Some(restatement), _) if !restatement.is_empty() => {
+                format!("understood by {by}, who restated it: {restatement}")
+            }
+            (_, Some(question)) => format!("clarify from {by}: {question}"),
+            _ => format!("understood by {by}"),
+        }
+    });
+    OutboxRow {
+        id: item.id.to_string(),
+        precedence: item.precedence.name().to_owned(),
+        precedence_upper: item.precedence.name().to_uppercase(),
+        exercise: item.exercise,
+        to: item.to,
+        seq: item.seq,
+        kind: format!("{:?}", item.kind).to_lowercase(),
+        timeline,
+        text: item.text,
+        answer,
+        can_cancel: item.cancelled.is_none() && item.kind.is_message() && !answered,
+        cancelled: item.cancelled,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+    items: Vec<OutboxRow>,
+}
+
+async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let shared = state.clone();
+    let read = blocking(move || {
+        let store = store(&shared)?;
+        records::outbox(&store, &shared.objectives, &shared.lang)
+            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
+    })
+    .await;
+    let mut items = match read {
+        Ok(Ok(items)) => items,
+        Ok(Err(response)) | Err(response) => return response,
+    };
+    items.reverse();
+    let frame = Frame::of(&state, &session);
+    html(&OutboxPage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        items: items.into_iter().map(outbox_row).collect(),
+    })
+}
+
+/// One alarm as the alarms page shows it.
+struct AlarmRow {
+    id: u64,
+    kind: String,
+    peer: String,
+    state: String,
+    level: u32,
+    raised: String,
+    subject: String,
+    detail: String,
+    acknowledged: Option<String>,
+    open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alarms.html")]
+struct AlarmsPage {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+    alarms: Vec<AlarmRow>,
+}
+
+async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let shared = state.clone();
+    let read = blocking(move || {
+        let store = store(&shared)?;
+        records::alarms(&store, true)
+            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
+    })
+    .await;
+    let items = match read {
+        Ok(Ok(items)) => items,
+        Ok(Err(response)) | Err(response) => return response,
+    };
+    let rows = items
+        .into_iter()
+        .rev()
+        .map(|alarm| AlarmRow {
+            id: alarm.id,
+            kind: alarm.kind.name().to_owned(),
+            peer: alarm.peer,
+            state: alarm.state.name().to_owned(),
+            level: alarm.level,
+            raised: utc(alarm.raised_at_ms),
+            subject: alarm.subject,
+            detail: alarm.detail,
+            acknowledged: alarm.acknowledged_by.map(|by| {
+                let note = alarm.note.unwrap_or_default();
+                format!("acknowledged by {by}: {note}")
+            }),
+            open: alarm.acknowledged_at_ms.is_none() && alarm.cleared_at_ms.is_none(),
+        })
+        .collect();
+    let frame = Frame::of(&state, &session);
+    html(&AlarmsPage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        alarms: rows,
+    })
+}
+
+/// A field of a code or form, in the compose page.
+pub(crate) struct FieldInput {
+    pub(crate) name: String,
+    pub(crate) label: String,
+    pub(crate) kind: String,
+    pub(crate) optional: bool,
+}
+
+/// A code in the compose page, with its text in every language.
+pub(crate) struct CodeInput {
+    pub(crate) number: u64,
+    pub(crate) texts: Vec<(String, String)>,
+    pub(crate) fields: Vec<FieldInput>,
+}
+
+/// A form in the compose page.
+pub(crate) struct FormInput {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) fields: Vec<FieldInput>,
+}
+
+/// The current codebook with one peer.
+pub(crate) struct BookInput {
+    pub(crate) peer: String,
+    pub(crate) codes: Vec<CodeInput>,
+    pub(crate) forms: Vec<FormInput>,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+pub(crate) struct ComposePage {
+    pub(crate) station: String,
+    pub(crate) operator: String,
+    pub(crate) csrf: String,
+    pub(crate) lang: String,
+    pub(crate) peers: Vec<String>,
+    pub(crate) codebooks: Vec<BookInput>,
+    pub(crate) error: Option<String>,
+    pub(crate) sent: Option<String>,
+}
+
+/// The compose page, with the outcome of the last action.
+pub(crate) async fn compose_page(
+    state: &Arc<State>,
+    session: &Session,
+    error: Option<String>,
+    sent: Option<String>,
+) -> Response {
+    let shared = state.clone();
+    let lang = session.lang.clone();
+    let read = blocking(move || -> Result<(Vec<String>, Vec<BookInput>), Response> {
+        let store = store(&shared)?;
+        let fail = |error: &dyn std::fmt::Display| {
+            failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+        };
+        let peers: Vec<String> = records::peers(&store)
+            .map_err(|e| fail(&e))?
+            .into_iter()
+            .map(|peer| peer.name)
+            .collect();
+        let mut books = Vec::new();
+        for peer in &peers {
+            let report = records::codebooks(&store, peer).map_err(|e| fail(&e))?;
+            if let Some(current) = report
+                .codebooks
+                .iter()
+                .find(|book| Some(book.hash) == report.current)
+            {
+                books.push(book_input(peer, current, &lang));
+            }
+        }
+        Ok((peers, books))
+    })
+    .await;
+    let (peers, codebooks) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(response)) | Err(response) => return response,
+    };
+    let frame = Frame::of(state, session);
+    html(&ComposePage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        peers,
+        codebooks,
+        error,
+        sent,
+    })
+}
+
+fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: &str) -> BookInput {
+    let pick = |texts: &std::collections::BTreeMap<String, String>| {
+        texts
+            .get(lang)
+            .or_else(|| texts.values().next())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let fields = |fields: &[parley_station::codebooks::FieldItem]| {
+        fields
+            .iter()
+            .map(|field| FieldInput {
+                name: field.name.clone(),
+                label: pick(&field.label),
+                kind: field.kind.clone(),
+                optional: field.optional,
+            })
+            .collect()
+    };
+    BookInput {
+        peer: peer.to_owned(),
+        codes: book
+            .codes
+            .iter()
+            .map(|code| CodeInput {
+                number: code.number,
+                texts: code
+                    .text
+                    .iter()
+                    .map(|(lang, text)| (lang.clone(), text.clone()))
+                    .collect(),
+                fields: fields(&code.params),
+            })
+            .collect(),
+        forms: book
+            .forms
+            .iter()
+            .map(|form| FormInput {
+                name: form.name.clone(),
+                title: pick(&form.title),
+                fields: fields(&form.fields),
+            })
+            .collect(),
+    }
+}
+
+async fn compose(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    compose_page(&state, &session, None, None).await
+}
+
+/// Server-sent events: every station event, as JSON, while the session lasts.
+async fn events(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((token, _)) = session(&state, &headers) else {
+        return unauthenticated(false);
+    };
+    let receiver = state.daemon.subscribe();
+    let stream = futures_stream(state.clone(), token, receiver);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn futures_stream(
+    state: Arc<State>,
+    token: String,
+    receiver: tokio::sync::broadcast::Receiver<Event>,
+) -> impl futures_core::Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold(
+        (state, token, receiver),
+        |(state, token, mut receiver)| async move {
+            loop {
+                let event = match receiver.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        Event::Lagged { missed }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                // A session that ended (logout, idle) stops its stream.
+                state.sessions.peek(now_ms(), &token)?;
+                if let Ok(data) = serde_json::to_string(&event) {
+                    return Some((Ok(SseEvent::default().data(data)), (state, token, receiver)));
+                }
+            }
+        },
+    )
+}
+
+/// A codebook proposed on a link, as the codebooks page shows it.
+struct BookRow {
+    peer: String,
+    hash: String,
+    standing: String,
+    name: String,
+    version: u32,
+    proposed_by: String,
+    error: Option<String>,
+    can_accept: bool,
+    codes: Vec<(u64, Vec<(String, String)>)>,
+    forms: Vec<(String, Vec<(String, String)>)>,
+}
+
+#[derive(Template)]
+#[template(path = "codebooks.html")]
+struct CodebooksPage {
+    station: String,
+    operator: String,
+    csrf: String,
+    lang: String,
+    books: Vec<BookRow>,
+}
+
+async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let shared = state.clone();
+    let read = blocking(move || -> Result<Vec<BookRow>, Response> {
+        let store = store(&shared)?;
+        let fail = |error: &dyn std::fmt::Display| {
+            failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+        };
+        let mut rows = Vec::new();
+        for peer in records::peers(&store).map_err(|e| fail(&e))? {
+            let report = records::codebooks(&store, &peer.name).map_err(|e| fail(&e))?;
+            for book in report.codebooks {
+                let pairs = |texts: &std::collections::BTreeMap<String, String>| {
+                    texts.iter().map(|(l, t)| (l.clone(), t.clone())).collect()
+                };
+                rows.push(BookRow {
+                    peer: peer.name.clone(),
+                    hash: book.hash.to_string(),
+                    standing: format!("{:?}", book.standing).to_lowercase(),
+                    name: book.name.clone(),
+                    version: book.version,
+                    proposed_by: book.proposed_by.clone(),
+                    can_accept: book.accepted_by_us.is_none() && book.error.is_none(),
+                    error: book.error.clone(),
+                    codes: book
+                        .codes
+                        .iter()
+                        .map(|c| (c.number, pairs(&c.text)))
+                        .collect(),
+                    forms: book
+                        .forms
+                        .iter()
+                        .map(|f| (f.name.clone(), pairs(&f.title)))
+                        .collect(),
+                });
+            }
+        }
+        Ok(rows)
+    })
+    .await;
+    let books = match read {
+        Ok(Ok(books)) => books,
+        Ok(Err(response)) | Err(response) => return response,
+    };
+    let frame = Frame::of(&state, &session);
+    html(&CodebooksPage {
+        station: frame.station,
+        operator: frame.operator,
+        csrf: frame.csrf,
+        lang: frame.lang,
+        books,
+    })
+}
