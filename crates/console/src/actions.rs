@@ -107,14 +107,32 @@ pub(crate) async fn audit(
     }
 }
 
-/// Runs `request` as `session`'s operator, audits it, and answers with what `done` makes of
-/// the outcome.
-async fn act(
+/// An action's outcome: the station's answer, or why it refused.
+type Outcome = Result<Reply, String>;
+
+/// Checks the session and the CSRF token of a state-changing request, runs the request `make`
+/// builds as the session's operator, and audits it with its outcome. `Err` is the answer to a
+/// request that was not authorised (nothing was done).
+async fn perform(
     state: &Arc<State>,
-    session: &Session,
+    headers: &HeaderMap,
+    csrf: &str,
     action: AuditAction,
-    request: Request,
-) -> Result<Reply, String> {
+    make: impl FnOnce(&Session) -> Result<Request, String>,
+) -> Result<(Session, Outcome), Response> {
+    let Some((_, session)) = session(state, headers) else {
+        return Err(failure(
+            StatusCode::UNAUTHORIZED,
+            "log in first; nothing was done",
+        ));
+    };
+    if !csrf_matches(&session, csrf) {
+        return Err(csrf_refused());
+    }
+    let request = match make(&session) {
+        Ok(request) => request,
+        Err(error) => return Ok((session, Err(error))),
+    };
     let detail = serde_json::to_value(&request).unwrap_or_default();
     let daemon = state.daemon.clone();
     let outcome = match blocking(move || daemon.request(request)).await {
@@ -127,27 +145,15 @@ async fn act(
         Err(error) => error.as_str(),
     };
     audit(state, &session.operator, action, detail, said).await;
-    outcome
+    Ok((session, outcome))
 }
 
-/// Checks the session and the CSRF token of a state-changing request.
-fn authorise(state: &State, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
-    let Some((_, session)) = session(state, headers) else {
-        return Err(failure(
-            StatusCode::UNAUTHORIZED,
-            "log in first; nothing was done",
-        ));
-    };
-    if !csrf_matches(&session, csrf) {
-        return Err(csrf_refused());
-    }
-    Ok(session)
-}
-
-fn back(to: &'static str, outcome: Result<Reply, String>) -> Response {
-    match outcome {
-        Ok(_) => Redirect::to(to).into_response(),
-        Err(error) => failure(StatusCode::UNPROCESSABLE_ENTITY, &error),
+/// The answer to an action taken from a list: back to it, or why it was refused.
+fn back(to: &'static str, performed: Result<(Session, Outcome), Response>) -> Response {
+    match performed {
+        Ok((_, Ok(_))) => Redirect::to(to).into_response(),
+        Ok((_, Err(error))) => failure(StatusCode::UNPROCESSABLE_ENTITY, &error),
+        Err(response) => response,
     }
 }
 
@@ -165,19 +171,14 @@ async fn understood(
     headers: HeaderMap,
     Form(form): Form<Answer>,
 ) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let request = Request::Understood {
-        id: form.id,
-        restatement: (!form.text.is_empty()).then_some(form.text),
-        operator: session.operator.clone(),
-    };
-    back(
-        "/inbox",
-        act(&state, &session, AuditAction::Understood, request).await,
-    )
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Understood, |s| {
+        Ok(Request::Understood {
+            id: form.id.clone(),
+            restatement: (!form.text.is_empty()).then(|| form.text.clone()),
+            operator: s.operator.clone(),
+        })
+    });
+    back("/inbox", performed.await)
 }
 
 async fn clarify(
@@ -185,19 +186,14 @@ async fn clarify(
     headers: HeaderMap,
     Form(form): Form<Answer>,
 ) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let request = Request::Clarify {
-        id: form.id,
-        question: form.text,
-        operator: session.operator.clone(),
-    };
-    back(
-        "/inbox",
-        act(&state, &session, AuditAction::Clarify, request).await,
-    )
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Clarify, |s| {
+        Ok(Request::Clarify {
+            id: form.id.clone(),
+            question: form.text.clone(),
+            operator: s.operator.clone(),
+        })
+    });
+    back("/inbox", performed.await)
 }
 
 #[derive(Deserialize)]
@@ -214,19 +210,63 @@ async fn acknowledge(
     headers: HeaderMap,
     Form(form): Form<Ack>,
 ) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let request = Request::AlarmAck {
-        id: form.id,
-        note: (!form.note.is_empty()).then_some(form.note),
-        operator: session.operator.clone(),
-    };
-    back(
-        "/alarms",
-        act(&state, &session, AuditAction::AlarmAck, request).await,
-    )
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::AlarmAck, |s| {
+        Ok(Request::AlarmAck {
+            id: form.id,
+            note: (!form.note.is_empty()).then(|| form.note.clone()),
+            operator: s.operator.clone(),
+        })
+    });
+    back("/alarms", performed.await)
+}
+
+#[derive(Deserialize)]
+struct Cancel {
+    #[serde(default)]
+    csrf: String,
+    id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cancel(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Form(form): Form<Cancel>,
+) -> Response {
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Cancel, |_| {
+        Ok(Request::Cancel {
+            id: form.id.clone(),
+            reason: form.reason.clone(),
+        })
+    });
+    back("/outbox", performed.await)
+}
+
+#[derive(Deserialize)]
+struct Accept {
+    #[serde(default)]
+    csrf: String,
+    peer: String,
+    hash: String,
+}
+
+async fn accept_codebook(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Form(form): Form<Accept>,
+) -> Response {
+    let action = AuditAction::CodebookAccept;
+    let performed = perform(&state, &headers, &form.csrf, action, |s| {
+        let hash = parley_proto::CodebookHash::from_hex(&form.hash)
+            .ok_or_else(|| "not a codebook hash; nothing was done".to_owned())?;
+        Ok(Request::CodebookAccept {
+            peer: form.peer.clone(),
+            hash: Some(hash),
+            operator: s.operator.clone(),
+        })
+    });
+    back("/codebooks", performed.await)
 }
 
 fn precedence(name: &str) -> Precedence {
@@ -234,18 +274,18 @@ fn precedence(name: &str) -> Precedence {
 }
 
 /// The answer to a compose form: the page again, with what was sent or why not.
-async fn composed(
-    state: &Arc<State>,
-    session: &Session,
-    outcome: Result<Reply, String>,
-) -> Response {
+async fn composed(state: &Arc<State>, performed: Result<(Session, Outcome), Response>) -> Response {
+    let (session, outcome) = match performed {
+        Ok(performed) => performed,
+        Err(response) => return response,
+    };
     let (error, sent) = match outcome {
         Ok(Reply::Sent(sent)) => (None, Some(format!("{} to {}", sent.id, sent.peer))),
         Ok(_) => (None, Some("done".into())),
         Err(error) => (Some(error), None),
     };
     let failed = error.is_some();
-    let mut page = compose_page(state, session, error, sent).await;
+    let mut page = compose_page(state, &session, error, sent).await;
     if failed {
         *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -272,31 +312,40 @@ async fn send(
     headers: HeaderMap,
     Form(form): Form<Send>,
 ) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let mut translations = BTreeMap::new();
-    if !form.translation_lang.is_empty() || !form.translation_text.is_empty() {
-        translations.insert(form.translation_lang, form.translation_text);
-    }
-    let request = Request::Send {
-        peer: form.peer,
-        precedence: precedence(&form.precedence),
-        text: form.text,
-        exercise: form.exercise.is_some(),
-        translations,
-    };
-    let outcome = act(&state, &session, AuditAction::Send, request).await;
-    composed(&state, &session, outcome).await
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Send, |_| {
+        let mut translations = BTreeMap::new();
+        if !form.translation_lang.is_empty() || !form.translation_text.is_empty() {
+            translations.insert(form.translation_lang.clone(), form.translation_text.clone());
+        }
+        Ok(Request::Send {
+            peer: form.peer.clone(),
+            precedence: precedence(&form.precedence),
+            text: form.text.clone(),
+            exercise: form.exercise.is_some(),
+            translations,
+        })
+    });
+    composed(&state, performed.await).await
 }
 
-/// The `f_NAME` fields of a code or notice form, by name; empty ones left out (absent).
-fn fields(form: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    form.iter()
-        .filter_map(|(key, value)| Some((key.strip_prefix("f_")?.to_owned(), value.clone())))
-        .filter(|(_, value)| !value.is_empty())
-        .collect()
+/// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
+/// out: absent).
+struct Filled {
+    form: BTreeMap<String, String>,
+}
+
+impl Filled {
+    fn value(&self, key: &str) -> String {
+        self.form.get(key).cloned().unwrap_or_default()
+    }
+
+    fn fields(&self) -> BTreeMap<String, String> {
+        self.form
+            .iter()
+            .filter_map(|(key, value)| Some((key.strip_prefix("f_")?.to_owned(), value.clone())))
+            .filter(|(_, value)| !value.is_empty())
+            .collect()
+    }
 }
 
 async fn send_code(
@@ -304,23 +353,22 @@ async fn send_code(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let value = |key: &str| form.get(key).cloned().unwrap_or_default();
-    let session = match authorise(&state, &headers, &value("csrf")) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let Ok(code) = value("code").parse::<u64>() else {
-        return composed(&state, &session, Err("the code is not a number".into())).await;
-    };
-    let request = Request::SendCode {
-        peer: value("peer"),
-        precedence: precedence(&value("precedence")),
-        code,
-        params: fields(&form),
-        exercise: false,
-    };
-    let outcome = act(&state, &session, AuditAction::Send, request).await;
-    composed(&state, &session, outcome).await
+    let filled = Filled { form };
+    let csrf = filled.value("csrf");
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+        let code = filled
+            .value("code")
+            .parse::<u64>()
+            .map_err(|_| "the code is not a number; nothing was sent".to_owned())?;
+        Ok(Request::SendCode {
+            peer: filled.value("peer"),
+            precedence: precedence(&filled.value("precedence")),
+            code,
+            params: filled.fields(),
+            exercise: false,
+        })
+    });
+    composed(&state, performed.await).await
 }
 
 async fn notice(
@@ -328,80 +376,16 @@ async fn notice(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let value = |key: &str| form.get(key).cloned().unwrap_or_default();
-    let session = match authorise(&state, &headers, &value("csrf")) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let request = Request::Notice {
-        peer: value("peer"),
-        precedence: precedence(&value("precedence")),
-        form: value("form"),
-        fields: fields(&form),
-        exercise: false,
-    };
-    let outcome = act(&state, &session, AuditAction::Send, request).await;
-    composed(&state, &session, outcome).await
-}
-
-#[derive(Deserialize)]
-struct Cancel {
-    #[serde(default)]
-    csrf: String,
-    id: String,
-    #[serde(default)]
-    reason: String,
-}
-
-async fn cancel(
-    Shared(state): Shared<Arc<State>>,
-    headers: HeaderMap,
-    Form(form): Form<Cancel>,
-) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let request = Request::Cancel {
-        id: form.id,
-        reason: form.reason,
-    };
-    back(
-        "/outbox",
-        act(&state, &session, AuditAction::Cancel, request).await,
-    )
-}
-
-#[derive(Deserialize)]
-struct Accept {
-    #[serde(default)]
-    csrf: String,
-    peer: String,
-    hash: String,
-}
-
-async fn accept_codebook(
-    Shared(state): Shared<Arc<State>>,
-    headers: HeaderMap,
-    Form(form): Form<Accept>,
-) -> Response {
-    let session = match authorise(&state, &headers, &form.csrf) {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let Some(hash) = parley_proto::CodebookHash::from_hex(&form.hash) else {
-        return failure(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not a codebook hash; nothing was done",
-        );
-    };
-    let request = Request::CodebookAccept {
-        peer: form.peer,
-        hash: Some(hash),
-        operator: session.operator.clone(),
-    };
-    back(
-        "/codebooks",
-        act(&state, &session, AuditAction::CodebookAccept, request).await,
-    )
+    let filled = Filled { form };
+    let csrf = filled.value("csrf");
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+        Ok(Request::Notice {
+            peer: filled.value("peer"),
+            precedence: precedence(&filled.value("precedence")),
+            form: filled.value("form"),
+            fields: filled.fields(),
+            exercise: false,
+        })
+    });
+    composed(&state, performed.await).await
 }

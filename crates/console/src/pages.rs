@@ -154,6 +154,20 @@ fn store(state: &State) -> Result<Store, Response> {
     })
 }
 
+/// Runs `read` on the store (opened read-only) on a blocking thread.
+async fn read<T: Send + 'static>(
+    state: &Arc<State>,
+    read: impl FnOnce(&Store, &State) -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    let shared = state.clone();
+    blocking(move || read(&store(&shared)?, &shared)).await?
+}
+
+/// The answer when the station's records cannot be read.
+fn unreadable(error: impl std::fmt::Display) -> Response {
+    failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -269,7 +283,7 @@ pub(crate) async fn logout(
 }
 
 /// What every page's frame shows.
-struct Frame {
+pub(crate) struct Frame {
     station: String,
     operator: String,
     csrf: String,
@@ -306,10 +320,7 @@ struct PeerBoard {
 #[derive(Template)]
 #[template(path = "board.html")]
 struct BoardPage {
-    station: String,
-    operator: String,
-    csrf: String,
-    lang: String,
+    frame: Frame,
     peers: Vec<PeerBoard>,
     alarms_open: u64,
 }
@@ -355,12 +366,8 @@ async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
             }
         })
         .collect();
-    let frame = Frame::of(&state, &session);
     html(&BoardPage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(&state, &session),
         peers,
         alarms_open: status.alarms.open,
     })
@@ -455,10 +462,7 @@ fn inbox_row(item: InboxItem) -> InboxRow {
 #[derive(Template)]
 #[template(path = "inbox.html")]
 struct InboxPage {
-    station: String,
-    operator: String,
-    csrf: String,
-    lang: String,
+    frame: Frame,
     items: Vec<InboxRow>,
 }
 
@@ -466,25 +470,17 @@ async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let shared = state.clone();
-    let read = blocking(move || {
-        let store = store(&shared)?;
-        records::inbox(&store, &shared.objectives, &shared.lang, false)
-            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
-    })
-    .await;
-    let mut items = match read {
-        Ok(Ok(items)) => items,
-        Ok(Err(response)) | Err(response) => return response,
+    let read = read(&state, |store, state| {
+        records::inbox(store, &state.objectives, &state.lang, false).map_err(unreadable)
+    });
+    let mut items = match read.await {
+        Ok(items) => items,
+        Err(response) => return response,
     };
     // Newest first: what just came in is at the top.
     items.reverse();
-    let frame = Frame::of(&state, &session);
     html(&InboxPage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(&state, &session),
         items: items.into_iter().map(inbox_row).collect(),
     })
 }
@@ -560,10 +556,7 @@ fn outbox_row(item: OutboxItem) -> OutboxRow {
 #[derive(Template)]
 #[template(path = "outbox.html")]
 struct OutboxPage {
-    station: String,
-    operator: String,
-    csrf: String,
-    lang: String,
+    frame: Frame,
     items: Vec<OutboxRow>,
 }
 
@@ -571,24 +564,16 @@ async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let shared = state.clone();
-    let read = blocking(move || {
-        let store = store(&shared)?;
-        records::outbox(&store, &shared.objectives, &shared.lang)
-            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
-    })
-    .await;
-    let mut items = match read {
-        Ok(Ok(items)) => items,
-        Ok(Err(response)) | Err(response) => return response,
+    let read = read(&state, |store, state| {
+        records::outbox(store, &state.objectives, &state.lang).map_err(unreadable)
+    });
+    let mut items = match read.await {
+        Ok(items) => items,
+        Err(response) => return response,
     };
     items.reverse();
-    let frame = Frame::of(&state, &session);
     html(&OutboxPage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(&state, &session),
         items: items.into_iter().map(outbox_row).collect(),
     })
 }
@@ -610,10 +595,7 @@ struct AlarmRow {
 #[derive(Template)]
 #[template(path = "alarms.html")]
 struct AlarmsPage {
-    station: String,
-    operator: String,
-    csrf: String,
-    lang: String,
+    frame: Frame,
     alarms: Vec<AlarmRow>,
 }
 
@@ -621,16 +603,13 @@ async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let shared = state.clone();
-    let read = blocking(move || {
-        let store = store(&shared)?;
-        records::alarms(&store, true)
-            .map_err(|error| failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()))
+    let items = match read(&state, |store, _| {
+        records::alarms(store, true).map_err(unreadable)
     })
-    .await;
-    let items = match read {
-        Ok(Ok(items)) => items,
-        Ok(Err(response)) | Err(response) => return response,
+    .await
+    {
+        Ok(items) => items,
+        Err(response) => return response,
     };
     let rows = items
         .into_iter()
@@ -651,12 +630,8 @@ async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
             open: alarm.acknowledged_at_ms.is_none() && alarm.cleared_at_ms.is_none(),
         })
         .collect();
-    let frame = Frame::of(&state, &session);
     html(&AlarmsPage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(&state, &session),
         alarms: rows,
     })
 }
@@ -693,10 +668,7 @@ pub(crate) struct BookInput {
 #[derive(Template)]
 #[template(path = "compose.html")]
 pub(crate) struct ComposePage {
-    pub(crate) station: String,
-    pub(crate) operator: String,
-    pub(crate) csrf: String,
-    pub(crate) lang: String,
+    pub(crate) frame: Frame,
     pub(crate) peers: Vec<String>,
     pub(crate) codebooks: Vec<BookInput>,
     pub(crate) error: Option<String>,
@@ -710,21 +682,16 @@ pub(crate) async fn compose_page(
     error: Option<String>,
     sent: Option<String>,
 ) -> Response {
-    let shared = state.clone();
     let lang = session.lang.clone();
-    let read = blocking(move || -> Result<(Vec<String>, Vec<BookInput>), Response> {
-        let store = store(&shared)?;
-        let fail = |error: &dyn std::fmt::Display| {
-            failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
-        };
-        let peers: Vec<String> = records::peers(&store)
-            .map_err(|e| fail(&e))?
+    let read = read(state, move |store, _| {
+        let peers: Vec<String> = records::peers(store)
+            .map_err(unreadable)?
             .into_iter()
             .map(|peer| peer.name)
             .collect();
         let mut books = Vec::new();
         for peer in &peers {
-            let report = records::codebooks(&store, peer).map_err(|e| fail(&e))?;
+            let report = records::codebooks(store, peer).map_err(unreadable)?;
             if let Some(current) = report
                 .codebooks
                 .iter()
@@ -734,18 +701,13 @@ pub(crate) async fn compose_page(
             }
         }
         Ok((peers, books))
-    })
-    .await;
-    let (peers, codebooks) = match read {
-        Ok(Ok(read)) => read,
-        Ok(Err(response)) | Err(response) => return response,
+    });
+    let (peers, codebooks) = match read.await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
-    let frame = Frame::of(state, session);
     html(&ComposePage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(state, session),
         peers,
         codebooks,
         error,
@@ -861,10 +823,7 @@ struct BookRow {
 #[derive(Template)]
 #[template(path = "codebooks.html")]
 struct CodebooksPage {
-    station: String,
-    operator: String,
-    csrf: String,
-    lang: String,
+    frame: Frame,
     books: Vec<BookRow>,
 }
 
@@ -872,15 +831,10 @@ async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Res
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let shared = state.clone();
-    let read = blocking(move || -> Result<Vec<BookRow>, Response> {
-        let store = store(&shared)?;
-        let fail = |error: &dyn std::fmt::Display| {
-            failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
-        };
+    let read = read(&state, |store, _| {
         let mut rows = Vec::new();
-        for peer in records::peers(&store).map_err(|e| fail(&e))? {
-            let report = records::codebooks(&store, &peer.name).map_err(|e| fail(&e))?;
+        for peer in records::peers(store).map_err(unreadable)? {
+            let report = records::codebooks(store, &peer.name).map_err(unreadable)?;
             for book in report.codebooks {
                 let pairs = |texts: &std::collections::BTreeMap<String, String>| {
                     texts.iter().map(|(l, t)| (l.clone(), t.clone())).collect()
@@ -908,18 +862,13 @@ async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Res
             }
         }
         Ok(rows)
-    })
-    .await;
-    let books = match read {
-        Ok(Ok(books)) => books,
-        Ok(Err(response)) | Err(response) => return response,
+    });
+    let books = match read.await {
+        Ok(books) => books,
+        Err(response) => return response,
     };
-    let frame = Frame::of(&state, &session);
     html(&CodebooksPage {
-        station: frame.station,
-        operator: frame.operator,
-        csrf: frame.csrf,
-        lang: frame.lang,
+        frame: Frame::of(&state, &session),
         books,
     })
 }
