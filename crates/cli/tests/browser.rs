@@ -1,0 +1,673 @@
+//! The web console in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver), against two real stations. Operators log in through the form; a FLASH from
+//! the peer, an answer to it, an alarm, notices and coded messages show on open pages without
+//! reload (the event stream and the console's script); a notice the codebook refuses shows
+//! its error; acknowledging an alarm and logging out work from the page.
+//!
+//! Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium`, `chromium-driver`;
+//! `.ci/browser-deps` installs them). Without them the test skips, except under `CI`, where it
+//! fails. Screenshots of the board and the inbox go to `docs/screenshots/`; one of the page a
+//! failed step was on goes to the test's directory, which is kept when the test fails.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{await_channel, exe};
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
+use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Headless, and nothing that reaches out on its own (the closed network refuses it).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+];
+
+/// How long chromedriver may take to listen.
+const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a page may take to show what a step waits for: a page load or a live update.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after a FLASH's 4 s deadline Alpha's watch may take to raise its alarm and the
+/// alarms page to show it.
+const ALARM_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a page is given to act on an event before the test checks that it did not
+/// reload itself.
+const EVENT_GRACE: Duration = Duration::from_secs(2);
+/// How often a wait looks at the page again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a station may take to see an entry or a codebook from its peer, or its console
+/// to listen.
+const SEEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ANA_PASSWORD: &str = "ana's correct horse battery staple";
+const BORIS_PASSWORD: &str = "boris's correct horse battery staple";
+
+/// Whether the browser is installed; under `CI` it must be.
+fn browser_installed() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but {missing:?} is missing; .ci/browser-deps installs chromium and chromium-driver"
+    );
+    eprintln!(
+        "browser test skipped: {missing:?} not installed (apt-get install chromium chromium-driver)"
+    );
+    false
+}
+
+/// chromedriver in its own process group, killed with everything it started (Chromium)
+/// when dropped, on a panic too.
+struct Driver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Driver {
+    fn start(dir: &Path) -> Self {
+        let port = free_tcp_port().expect("a free port");
+        let log = dir.join("chromedriver.log");
+        let out = std::fs::File::create(&log).expect("create the chromedriver log");
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("clone the log file"))
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let up = wait_until(DRIVER_START_TIMEOUT, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up,
+            "chromedriver did not listen on {port} within {DRIVER_START_TIMEOUT:?}; its log:\n{}",
+            driver.log_text()
+        );
+        driver
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            // Chromium and its helpers are in chromedriver's group; it may be gone already.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's directory, kept (and named) when the test fails, for its screenshots and logs.
+struct Scratch(Option<tempfile::TempDir>);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.0.take()
+        {
+            eprintln!("the test's files are kept in {}", dir.keep().display());
+        }
+    }
+}
+
+/// One operator's browser: a WebDriver session with its own Chromium profile, on one
+/// station's console.
+struct Browser {
+    client: Client,
+    who: &'static str,
+    console: String,
+    dir: PathBuf,
+}
+
+impl Browser {
+    async fn open(driver: &Driver, who: &'static str, console: SocketAddr, dir: &Path) -> Self {
+        let profile = dir.join(format!("chromium-{who}"));
+        std::fs::create_dir_all(&profile).expect("create the profile directory");
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|&flag| flag.to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "{who}'s browser did not start: {error}; chromedriver's log:\n{}",
+                    driver.log_text()
+                )
+            });
+        Browser {
+            client,
+            who,
+            console: format!("http://{console}"),
+            dir: dir.to_owned(),
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.console);
+        if let Err(error) = self.client.goto(&url).await {
+            self.fail(&format!("opening {url}: {error}")).await;
+        }
+    }
+
+    /// Where the page is and the text it shows, for failure messages.
+    async fn describe(&self) -> String {
+        let url = match self.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(error) => format!("(no URL: {error})"),
+        };
+        let text = match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body
+                .text()
+                .await
+                .unwrap_or_else(|error| format!("(no text: {error})")),
+            Err(error) => format!("(no body: {error})"),
+        };
+        format!("{url}\n-----\n{text}\n-----")
+    }
+
+    /// Fails the test with what the page shows, after a screenshot of it.
+    async fn fail(&self, what: &str) -> ! {
+        let shot = self.dir.join(format!("failure-{}.png", self.who));
+        let saved = match self.client.screenshot().await {
+            Ok(png) => std::fs::write(&shot, png).map_or_else(
+                |error| format!("screenshot not written: {error}"),
+                |()| format!("screenshot {}", shot.display()),
+            ),
+            Err(error) => format!("no screenshot: {error}"),
+        };
+        panic!(
+            "{}'s browser: {what}\n({saved}) the page shows {}",
+            self.who,
+            self.describe().await
+        );
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        match self.client.screenshot().await {
+            Ok(png) => std::fs::write(path, png).expect("write the screenshot"),
+            Err(error) => self.fail(&format!("taking a screenshot: {error}")).await,
+        }
+    }
+
+    /// Runs `action` until it succeeds: a live update may replace the element it works on
+    /// between finding and using it.
+    async fn retry<T>(&self, what: &str, action: impl AsyncFn() -> Result<T, CmdError>) -> T {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            match action().await {
+                Ok(value) => return value,
+                Err(error) if Instant::now() >= deadline => {
+                    self.fail(&format!("{what} within {PAGE_TIMEOUT:?}: {error}"))
+                        .await
+                }
+                Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+
+    /// Types `value` into the field named `name` inside `scope` (a CSS selector). Once
+    /// typing starts the field has the focus, and the console's script does not replace
+    /// the page under it.
+    async fn fill(&self, scope: &str, name: &str, value: &str) {
+        let css = format!("{scope} [name=\"{name}\"]");
+        self.retry(&format!("typing into {css}"), async || {
+            self.client
+                .find(Locator::Css(&css))
+                .await?
+                .send_keys(value)
+                .await
+        })
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        self.retry(&format!("clicking {css}"), async || {
+            self.client.find(Locator::Css(css)).await?.click().await
+        })
+        .await;
+    }
+
+    /// Waits (without navigating) until an element matching `css` shows `needle`; returns
+    /// its text and id.
+    async fn wait_for(&self, css: &str, needle: &str, timeout: Duration) -> (String, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for element in self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .unwrap_or_default()
+            {
+                if let Ok(text) = element.text().await
+                    && text.contains(needle)
+                {
+                    let id = element.attr("id").await.ok().flatten().unwrap_or_default();
+                    return (text, id);
+                }
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "nothing matching {css:?} showed {needle:?} within {timeout:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Opens a page and waits until its event stream is open: from then on, what the
+    /// station records shows on it without reload.
+    async fn open_live(&self, path: &str, heading: &str) {
+        self.goto(path).await;
+        self.wait_for("main#main h1", heading, PAGE_TIMEOUT).await;
+        self.wait_for("body[data-events=\"open\"]", "", PAGE_TIMEOUT)
+            .await;
+        self.mark().await;
+    }
+
+    /// Marks the page's window; a reload or a navigation loses the mark.
+    async fn mark(&self) {
+        if let Err(error) = self
+            .client
+            .execute("window.parleyTest = true", Vec::new())
+            .await
+        {
+            self.fail(&format!("marking the page: {error}")).await;
+        }
+    }
+
+    /// Fails unless the page still has its mark: what it shows came without reload.
+    async fn assert_not_reloaded(&self, what: &str) {
+        let marked = self
+            .client
+            .execute("return window.parleyTest === true", Vec::new())
+            .await;
+        if !matches!(marked, Ok(serde_json::Value::Bool(true))) {
+            self.fail(&format!("the page was reloaded or left ({what})"))
+                .await;
+        }
+    }
+
+    /// Logs in through the login form; waits for the board.
+    async fn log_in(&self, name: &str, password: &str) {
+        self.goto("/login").await;
+        self.fill("form[action=\"/login\"]", "name", name).await;
+        self.fill("form[action=\"/login\"]", "password", password)
+            .await;
+        self.click("form[action=\"/login\"] button[type=\"submit\"]")
+            .await;
+        self.wait_for("main#main h1", "Board", PAGE_TIMEOUT).await;
+        self.wait_for("header .operator", name, PAGE_TIMEOUT).await;
+    }
+
+    async fn close(self) {
+        let who = self.who;
+        if let Err(error) = self.client.close().await {
+            eprintln!("{who}'s browser did not close cleanly: {error}");
+        }
+    }
+}
+
+/// Gives `station` a console on a free loopback port and an operator; returns the address.
+fn console_with_operator(
+    station: &StationProcess,
+    root: &Path,
+    operator: &str,
+    password: &str,
+) -> SocketAddr {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port().expect("port"))
+        .parse()
+        .expect("address");
+    station
+        .configure(|config| {
+            config.console = Some(parley_station::home::ConsoleConfig {
+                listen: addr.to_string(),
+                cert: None,
+                key: None,
+                session_idle_s: 600,
+            });
+        })
+        .expect("configure the console");
+    let file = root.join(format!("{operator}.password"));
+    std::fs::write(&file, format!("{password}\n")).expect("write the password file");
+    station
+        .ok(&[
+            "operator",
+            "add",
+            operator,
+            "--password-file",
+            file.to_str().expect("a UTF-8 path"),
+        ])
+        .expect("operator add");
+    addr
+}
+
+fn await_console(addr: SocketAddr) {
+    let up = wait_until(SEEN_TIMEOUT, || TcpStream::connect(addr).is_ok());
+    assert!(up, "the console listens on {addr}");
+}
+
+/// Alpha proposes the example codebook; Bravo's operator Boris accepts it.
+fn agree_example_codebook(alpha: &StationProcess, bravo: &StationProcess) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebook.toml");
+    let out = alpha
+        .ok(&[
+            "codebook",
+            "propose",
+            "Bravo",
+            file.to_str().expect("UTF-8"),
+        ])
+        .expect("propose");
+    let hash = out.trim().rsplit(' ').next().expect("hash").to_owned();
+    assert_eq!(hash.len(), 64, "{out}");
+    let proposed = wait_until(SEEN_TIMEOUT, || {
+        bravo
+            .json(&["codebook", "show", "Alpha"])
+            .is_ok_and(|report| report.to_string().contains(&hash))
+    });
+    assert!(proposed, "Bravo never saw the proposal {hash}");
+    bravo
+        .ok(&["codebook", "accept", "Alpha", &hash, "--operator", "Boris"])
+        .expect("accept");
+    let agreed = wait_until(SEEN_TIMEOUT, || {
+        alpha
+            .json(&["codebook", "show", "Bravo"])
+            .is_ok_and(|report| report["current"] == hash.as_str())
+    });
+    assert!(agreed, "Alpha never saw Bravo accept {hash}");
+}
+
+/// A time `hours` from now, RFC 3339, whole seconds.
+fn hours_from_now(hours: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::hours(hours);
+    let at = at.replace_nanosecond(0).expect("valid");
+    at.format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
+}
+
+fn send(station: &StationProcess, args: &[&str]) -> String {
+    station.ok(args).expect("send").trim().to_owned()
+}
+
+/// The launch notice form filled in with `planned_launch`, then sent.
+async fn send_launch_notice(ana: &Browser, planned_launch: &str) {
+    let form = "#form-missile_launch";
+    ana.fill(form, "f_planned_launch", planned_launch).await;
+    ana.fill(form, "f_missile_class", "icbm").await;
+    ana.fill(form, "f_launch_area", "62.9,40.5/30").await;
+    ana.fill(form, "f_impact_area", "53.0,158.0/50").await;
+    ana.click(&format!("{form} button[type=\"submit\"]")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_work_the_console_in_a_real_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let started = Instant::now();
+    let scratch = Scratch(Some(tempfile::tempdir().expect("tempdir")));
+    let root = scratch.path().to_owned();
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("create docs/screenshots");
+
+    // Alpha (English, operator Ana) and Bravo (Russian, operator Boris), paired, running,
+    // the example codebook agreed.
+    let mut alpha = StationProcess::init(exe(), &root, "Alpha", "en").expect("init Alpha");
+    let mut bravo = StationProcess::init(exe(), &root, "Bravo", "ru").expect("init Bravo");
+    alpha.pin(&bravo, &root).expect("pin");
+    bravo.pin(&alpha, &root).expect("pin");
+    let alpha_console = console_with_operator(&alpha, &root, "Ana", ANA_PASSWORD);
+    let bravo_console = console_with_operator(&bravo, &root, "Boris", BORIS_PASSWORD);
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    await_console(alpha_console);
+    await_console(bravo_console);
+    agree_example_codebook(&alpha, &bravo);
+    await_channel(&alpha, "Bravo", "direct", "up");
+
+    let driver = Driver::start(&root);
+    let ana = Browser::open(&driver, "Ana", alpha_console, &root).await;
+    let boris = Browser::open(&driver, "Boris", bravo_console, &root).await;
+
+    // 1. Ana logs in through the form; the board shows Bravo.
+    ana.log_in("Ana", ANA_PASSWORD).await;
+    ana.wait_for("section.peer h2", "Bravo", PAGE_TIMEOUT).await;
+    ana.screenshot(&screenshots.join("board.png")).await;
+
+    // 2. A FLASH from Bravo shows in Ana's open inbox without reload, with its countdown.
+    ana.open_live("/inbox", "Inbox").await;
+    let flash_text = "Unscheduled launch detected from our test range; hold fire";
+    let flash = send(
+        &bravo,
+        &["send", "Alpha", "--precedence", "flash", flash_text],
+    );
+    let item = format!("#m-{flash}");
+    ana.wait_for(&format!("{item} .text"), flash_text, PAGE_TIMEOUT)
+        .await;
+    ana.wait_for(&format!("{item} .precedence"), "FLASH", PAGE_TIMEOUT)
+        .await;
+    ana.wait_for(&format!("{item} .countdown"), "answer within", PAGE_TIMEOUT)
+        .await;
+    ana.assert_not_reloaded("the FLASH came in").await;
+    ana.screenshot(&screenshots.join("inbox.png")).await;
+
+    // 3. Boris watches his outbox; Ana answers with a restatement; it shows there live.
+    boris.log_in("Boris", BORIS_PASSWORD).await;
+    boris.open_live("/outbox", "Outbox").await;
+    boris
+        .wait_for(&format!("{item} .text"), flash_text, PAGE_TIMEOUT)
+        .await;
+    let restatement = "Bravo saw a launch from its own test range and asks us to hold fire";
+    ana.fill(
+        &format!("{item} form[action=\"/understood\"]"),
+        "text",
+        restatement,
+    )
+    .await;
+    ana.click(&format!("{item} form[action=\"/understood\"] button"))
+        .await;
+    ana.wait_for(
+        &format!("{item} .answer"),
+        "understood by Ana",
+        PAGE_TIMEOUT,
+    )
+    .await;
+    let (answer, _) = boris
+        .wait_for(
+            &format!("{item} .answer"),
+            "understood by Ana",
+            PAGE_TIMEOUT,
+        )
+        .await;
+    assert!(
+        answer.contains(restatement),
+        "Boris's outbox shows {answer:?}"
+    );
+    boris.assert_not_reloaded("Ana's answer came in").await;
+    boris
+        .wait_for(
+            &format!("{item} .timeline .done"),
+            "understood",
+            PAGE_TIMEOUT,
+        )
+        .await;
+
+    // 5. A launch notice composed in the console: too soon is refused with the field named;
+    // 48 h ahead is sent and shows in Boris's open inbox with its Russian title.
+    boris.open_live("/inbox", "Inbox").await;
+    ana.goto("/compose").await;
+    send_launch_notice(&ana, &hours_from_now(2)).await;
+    ana.wait_for("main#main p.error", "planned_launch", PAGE_TIMEOUT)
+        .await;
+    send_launch_notice(&ana, &hours_from_now(48)).await;
+    let (sent, _) = ana.wait_for("main#main p.ok", "Sent", PAGE_TIMEOUT).await;
+    let notice = sent
+        .split_whitespace()
+        .nth(1)
+        .expect("Sent: ID to PEER")
+        .to_owned();
+    // An event on the page that answered the form leaves it as it is: the page once
+    // reloaded itself there, which posted the form again and sent the notice twice.
+    ana.wait_for("body[data-events=\"open\"]", "", PAGE_TIMEOUT)
+        .await;
+    ana.mark().await;
+    let reply = send(&bravo, &["send", "Alpha", "Your notice is being read"]);
+    let stored = wait_until(SEEN_TIMEOUT, || {
+        alpha
+            .inbox()
+            .is_ok_and(|inbox| inbox.iter().any(|item| item["id"] == reply.as_str()))
+    });
+    assert!(stored, "Alpha never stored {reply}");
+    tokio::time::sleep(EVENT_GRACE).await;
+    ana.assert_not_reloaded("an event came to the page that answered the form")
+        .await;
+    ana.wait_for("main#main p.ok", &notice, PAGE_TIMEOUT).await;
+    let notices = alpha
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|item| item["kind"] == "notice")
+        .count();
+    assert_eq!(notices, 1, "the notice was sent once");
+    boris
+        .wait_for(
+            &format!("#m-{notice} .text"),
+            "Уведомление о планируемом пуске баллистической ракеты",
+            PAGE_TIMEOUT,
+        )
+        .await;
+    boris.screenshot(&root.join("boris-inbox-notice.png")).await;
+
+    // 6. A coded message shows in Boris's inbox in Russian.
+    let coded = send(&alpha, &["send", "Bravo", "--code", "3"]);
+    boris
+        .wait_for(
+            &format!("#m-{coded} .text"),
+            "Проводится расследование инцидента",
+            PAGE_TIMEOUT,
+        )
+        .await;
+    boris
+        .assert_not_reloaded("the notice and the coded message came in")
+        .await;
+    boris.screenshot(&root.join("boris-inbox.png")).await;
+
+    // 4. An alarm. Alpha restarts with a 4 s FLASH objective (which would also have run out
+    // the countdown of step 2 before it could be seen), which logs Ana out. A FLASH to Bravo
+    // goes unanswered; Ana, back in, acknowledges the alarm with a note.
+    alpha.stop().expect("stop Alpha");
+    alpha
+        .configure(|config| {
+            config.objectives.flash.receipt_s = 2;
+            config.objectives.flash.understood_s = 4;
+        })
+        .expect("configure short objectives");
+    alpha.start().expect("restart Alpha");
+    await_console(alpha_console);
+    ana.goto("/alarms").await;
+    ana.wait_for("form[action=\"/login\"]", "", PAGE_TIMEOUT)
+        .await;
+    ana.log_in("Ana", ANA_PASSWORD).await;
+    ana.open_live("/alarms", "Alarms").await;
+    let unanswered = send(
+        &alpha,
+        &[
+            "send",
+            "Bravo",
+            "--precedence",
+            "flash",
+            "Confirm you see our notice",
+        ],
+    );
+    let (_, alarm_id) = ana
+        .wait_for("main#main article.alarm", &unanswered, ALARM_TIMEOUT)
+        .await;
+    ana.assert_not_reloaded("the alarm was raised").await;
+    assert!(
+        alarm_id.starts_with("a-"),
+        "an alarm's element id: {alarm_id:?}"
+    );
+    let alarm = format!("#{alarm_id}");
+    let note = "Called Bravo's duty officer by phone; they are reading it";
+    ana.fill(
+        &format!("{alarm} form[action=\"/alarm/ack\"]"),
+        "note",
+        note,
+    )
+    .await;
+    ana.click(&format!("{alarm} form[action=\"/alarm/ack\"] button"))
+        .await;
+    let (acknowledged, _) = ana
+        .wait_for(
+            &format!("{alarm} .answer"),
+            "acknowledged by Ana",
+            PAGE_TIMEOUT,
+        )
+        .await;
+    assert!(acknowledged.contains(note), "{acknowledged:?}");
+    ana.screenshot(&root.join("alarms.png")).await;
+
+    // 7. Log out: the login form again, and the pages are closed to this browser.
+    ana.click("form[action=\"/logout\"] button").await;
+    ana.wait_for("form[action=\"/login\"] button", "Log in", PAGE_TIMEOUT)
+        .await;
+    ana.goto("/inbox").await;
+    ana.wait_for("form[action=\"/login\"] button", "Log in", PAGE_TIMEOUT)
+        .await;
+
+    ana.close().await;
+    boris.close().await;
+    drop(driver);
+    eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
+}
