@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use parley_channels::courier;
-use parley_proto::receipt::Receipt;
-use parley_proto::transcript::{
-    self, CompareError, TranscriptError, TranscriptParts, VerifiedTranscript,
-};
-use parley_proto::{ChannelKind, EntryId, Fingerprint, LinkId, Precedence};
+use parley_proto::transcript::{self, CompareError, TranscriptError, VerifiedTranscript};
+use parley_proto::{ChannelKind, Fingerprint, Precedence};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{ApiError, ErrorClass, Reply, Request, client, edge, records};
 use parley_station::clock::utc_now_ms;
@@ -421,48 +418,16 @@ pub fn store_read(home: &Home) -> anyhow::Result<Store> {
 }
 
 fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> {
-    let node = Node::open_read_only(home)?;
-    let peer_id = node.station().resolve_peer(peer)?;
-    let record = node.store().transcript(&peer_id)?;
-    let me = node.station().identity().id();
-    let link = LinkId::between(&me, &peer_id);
-    let (_, own_card) = node.station().card();
-    let now = node.now_ms();
-    let in_ids = &record.snapshot.in_ids;
-    let own_receipt = Receipt {
-        link,
-        from: me,
-        to: peer_id,
-        upto: in_ids.len() as u64,
-        head: in_ids.last().copied().unwrap_or(EntryId::NONE),
-        extra: Vec::new(),
-        time_ms: now,
-    }
-    .sign(node.station().identity());
-    let mut receipts = vec![own_receipt];
-    receipts.extend(record.latest_receipt);
-    let text = transcript::export(&TranscriptParts {
-        link,
-        exported_ms: now,
-        cards: [&own_card, &record.peer.card_bytes],
-        entries: record
-            .entries
-            .into_iter()
-            .map(|stored| stored.signed)
-            .collect(),
-        receipts,
-    });
+    let (name, text) = Node::open_read_only(home)?.export_transcript(peer)?;
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "transcript of the link with {} written to {}",
-        render::text(&record.peer.name),
+        render::text(&name),
         out.display()
     );
     Ok(())
 }
 
-/// `transcript verify FILE [OTHER] [--expect FP]…`: exits 0 only when every check of
-/// docs/formats.md §8 holds, and prints what the file (or the two) prove and what not.
 pub fn transcript_verify(files: &[PathBuf], expect: &[String]) -> anyhow::Result<()> {
     let pins = expect
         .iter()

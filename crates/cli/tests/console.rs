@@ -392,6 +392,38 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             .any(|(a, o)| a == "cancel" && o.contains("cancelled already"))
     );
 
+    // Speed of service, and the transcript: downloaded, verified by upload, a change caught.
+    let speed = http(addr, "GET", "/speed", Some(&cookie), "");
+    assert_eq!(speed.status, 200);
+    assert!(speed.body.contains("PRIORITY") && speed.body.contains("<meter"));
+    let exported = http(
+        addr,
+        "GET",
+        "/transcript/export?peer=Bravo",
+        Some(&cookie),
+        "",
+    );
+    assert_eq!(exported.status, 200, "{}", exported.body);
+    assert!(
+        exported
+            .header("content-disposition")
+            .is_some_and(|d| d.contains("transcript-Bravo.txt"))
+    );
+    let page = http(addr, "GET", "/transcript", Some(&cookie), "");
+    let token = csrf(&page.body);
+    let verify = |body: &str, token: &str| {
+        upload(addr, "/transcript/verify", &cookie, token, body.as_bytes())
+    };
+    let ok = verify(&exported.body, &token);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.starts_with("transcript OK"), "{}", ok.body);
+    assert!(ok.body.contains("Alpha (") && ok.body.contains("Bravo ("));
+    let tampered = exported.body.replacen("\"entry\":\"", "\"entry\":\"A", 1);
+    let failed = verify(&tampered, &token);
+    assert_eq!(failed.status, 422);
+    assert!(failed.body.contains("FAILED"), "{}", failed.body);
+    assert_eq!(verify(&exported.body, "").status, 403);
+
     // Log out: the session is gone.
     let board = http(addr, "GET", "/", Some(&cookie), "");
     let logout = http(
@@ -534,4 +566,31 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// A POST of raw bytes with the CSRF token in its header.
+fn upload(addr: SocketAddr, path: &str, cookie: &str, csrf: &str, body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: parley_session={cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(body).expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status");
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: body.to_owned(),
+    }
 }

@@ -61,6 +61,25 @@
     } finally { refreshing = false; }
   }
 
+  // Transcript verification: the file goes up as it is, with the session's CSRF token.
+  document.addEventListener("submit", async (submitted) => {
+    const form = submitted.target;
+    if (form.id !== "verify") return;
+    submitted.preventDefault();
+    const out = document.getElementById("verified");
+    const file = form.querySelector("input[type=file]").files[0];
+    if (!file) return;
+    const csrf = document.querySelector("meta[name=csrf]").content;
+    const response = await fetch(form.dataset.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/octet-stream" },
+      body: file,
+    });
+    out.textContent = await response.text();
+    out.className = response.ok ? "verified ok" : "verified error";
+  });
+
   if (window.EventSource && document.getElementById("main")) {
     const events = new EventSource("/events");
     // Marks the page live once the stream is open (what follows shows without reload).

@@ -16,6 +16,7 @@ use parley_station::api::{Reply, Request};
 use parley_store::console::{AuditAction, AuditRecord, AuditSource, ConsoleDb};
 use serde::Deserialize;
 
+use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
 use crate::pages::{blocking, compose_page, failure, session};
 use crate::session::Session;
 use crate::{State, now_ms};
@@ -31,6 +32,12 @@ pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
         .route("/notice", post(notice))
         .route("/cancel", post(cancel))
         .route("/codebook/accept", post(accept_codebook))
+        .route(
+            "/transcript/verify",
+            post(verify_transcript).layer(axum::extract::DefaultBodyLimit::max(
+                TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES,
+            )),
+        )
         .route("/logout", post(crate::pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(state, require_session))
 }
@@ -388,4 +395,47 @@ async fn notice(
         })
     });
     composed(&state, performed.await).await
+}
+
+/// Verifies an uploaded transcript (the request's body, as the file is) and says what it
+/// proves, as `parley transcript verify` would. Changes nothing.
+async fn verify_transcript(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let Some((_, session)) = session(&state, &headers) else {
+        return failure(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
+    };
+    if !csrf_matches(&session, csrf) {
+        return csrf_refused();
+    }
+    let verified = blocking(move || parley_proto::transcript::verify(&body)).await;
+    match verified {
+        Ok(Ok(transcript)) => {
+            let mut lines = vec![format!(
+                "transcript OK: link {}",
+                hex::encode(transcript.link.0)
+            )];
+            for log in &transcript.stations {
+                lines.push(format!(
+                    "{} ({}): {} entries, receipted by the other side up to {}",
+                    log.name,
+                    log.identity.fingerprint(),
+                    log.ids.len(),
+                    log.receipted_upto.unwrap_or(0)
+                ));
+            }
+            failure(StatusCode::OK, &lines.join("\n"))
+        }
+        Ok(Err(error)) => failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("transcript verification FAILED: {error}"),
+        ),
+        Err(response) => response,
+    }
 }

@@ -19,3 +19,5 @@ pub const CONNECTIONS_MAX: usize = 256;
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 /// Longest wait for a request's headers, in milliseconds.
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Largest transcript uploaded for verification, in bytes.
+pub const TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use parley_proto::receipt::Receipt;
 use parley_proto::seal::EpochSecret;
-use parley_proto::{Identity, LinkSnapshot};
+use parley_proto::transcript::{self, TranscriptParts};
+use parley_proto::{EntryId, Identity, LinkId, LinkSnapshot};
 use parley_store::{PeerRow, Store};
 use rand_core::SeedableRng as _;
 
@@ -100,6 +102,43 @@ impl Node {
     /// Now, by the station's clock.
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// The transcript of the link with `peer` (name or fingerprint), as docs/formats.md
+    /// specifies it: both cards, every entry held of both logs, the peer's latest receipt and
+    /// a receipt this station signs now for what it holds. Returns the peer's name and the text.
+    pub fn export_transcript(&self, peer: &str) -> Result<(String, String), StationError> {
+        let peer_id = self.station.resolve_peer(peer)?;
+        let record = self.store.transcript(&peer_id)?;
+        let me = self.station.identity().id();
+        let link = LinkId::between(&me, &peer_id);
+        let (_, own_card) = self.station.card();
+        let now = self.now_ms();
+        let in_ids = &record.snapshot.in_ids;
+        let own_receipt = Receipt {
+            link,
+            from: me,
+            to: peer_id,
+            upto: in_ids.len() as u64,
+            head: in_ids.last().copied().unwrap_or(EntryId::NONE),
+            extra: Vec::new(),
+            time_ms: now,
+        }
+        .sign(self.station.identity());
+        let mut receipts = vec![own_receipt];
+        receipts.extend(record.latest_receipt);
+        let text = transcript::export(&TranscriptParts {
+            link,
+            exported_ms: now,
+            cards: [&own_card, &record.peer.card_bytes],
+            entries: record
+                .entries
+                .into_iter()
+                .map(|stored| stored.signed)
+                .collect(),
+            receipts,
+        });
+        Ok((record.peer.name, text))
     }
 
     /// Runs one command as the daemon would, and commits it before answering.
