@@ -388,6 +388,10 @@ fn console_with_operator(
             operator,
             "--password-file",
             file.to_str().expect("a UTF-8 path"),
+            // The interface in English for both operators, so the test reads one language;
+            // what peers send still shows in each station's own (Bravo's: Russian).
+            "--lang",
+            "en",
         ])
         .expect("operator add");
     addr

@@ -449,6 +449,74 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     );
 }
 
+/// The interface speaks each operator's language: an operator made with `--lang ru` reads
+/// it in Russian, from the login page of a Russian station on.
+#[test]
+fn the_interface_is_in_the_operators_language() {
+    let root = tempfile::tempdir().unwrap();
+    let mut bravo = StationProcess::init(exe(), root.path(), "Bravo", "ru").expect("init");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port().expect("port"))
+        .parse()
+        .expect("address");
+    bravo
+        .configure(|config| {
+            config.console = Some(parley_station::home::ConsoleConfig {
+                listen: addr.to_string(),
+                cert: None,
+                key: None,
+                session_idle_s: 600,
+            });
+        })
+        .expect("configure");
+    let password = root.path().join("password");
+    std::fs::write(&password, PASSWORD).expect("write");
+    for (name, lang) in [("Boris", "ru"), ("Ben", "en")] {
+        bravo
+            .ok(&[
+                "operator",
+                "add",
+                name,
+                "--password-file",
+                password.to_str().unwrap(),
+                "--lang",
+                lang,
+            ])
+            .expect("operator add");
+    }
+    bravo.start().expect("start");
+    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
+        addr
+    )
+    .is_ok()));
+    let page = http(addr, "GET", "/login", None, "");
+    assert!(
+        page.body.contains("Пароль"),
+        "the station's language before login"
+    );
+    let wrong = login(addr, "Boris", "not the password at all");
+    assert!(
+        wrong.body.contains("неверное имя или пароль"),
+        "{}",
+        wrong.body
+    );
+    let cookie_of = |answer: &Answer| {
+        answer
+            .header("set-cookie")
+            .and_then(|c| c.strip_prefix("parley_session="))
+            .and_then(|rest| rest.split(';').next())
+            .expect("a session")
+            .to_owned()
+    };
+    let boris = cookie_of(&login(addr, "Boris", PASSWORD));
+    let board = http(addr, "GET", "/", Some(&boris), "");
+    assert!(board.body.contains("<h1>Обстановка</h1>"), "{}", board.body);
+    assert!(board.body.contains("Входящие") && board.body.contains("Выйти"));
+    assert!(board.body.contains("data-within=\"ответить в течение\""));
+    let ben = cookie_of(&login(addr, "Ben", PASSWORD));
+    let board = http(addr, "GET", "/", Some(&ben), "");
+    assert!(board.body.contains("<h1>Board</h1>"), "{}", board.body);
+}
+
 #[test]
 fn a_console_off_loopback_refuses_plain_http() {
     let root = tempfile::tempdir().unwrap();

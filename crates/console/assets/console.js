@@ -14,7 +14,8 @@
       const left = Math.round((Number(el.dataset.dueMs) - now.getTime()) / 1000);
       const abs = Math.abs(left);
       const text = `${Math.floor(abs / 60)}:${pad(abs % 60)}`;
-      el.textContent = left >= 0 ? `answer within ${text}` : `OVERDUE by ${text}`;
+      const words = document.body.dataset;
+      el.textContent = left >= 0 ? `${words.within} ${text}` : `${words.overdue} ${text}`;
       el.classList.toggle("overdue", left < 0);
     }
   }

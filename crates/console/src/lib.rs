@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 mod actions;
+mod i18n;
 pub mod limits;
 mod pages;
 mod server;

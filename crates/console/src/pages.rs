@@ -176,12 +176,14 @@ fn unreadable(error: impl std::fmt::Display) -> Response {
 struct LoginPage {
     station: String,
     error: Option<String>,
+    tr: Tr,
 }
 
 async fn login_page(Shared(state): Shared<Arc<State>>) -> Response {
     html(&LoginPage {
         station: state.station.clone(),
         error: None,
+        tr: Tr::new(&state.lang),
     })
 }
 
@@ -196,10 +198,12 @@ async fn login(
     Extension(Remote(remote)): Extension<Remote>,
     Form(form): Form<Login>,
 ) -> Response {
+    let tr = Tr::new(&state.lang);
     let refuse = |status, error: String| {
         let mut page = html(&LoginPage {
             station: state.station.clone(),
             error: Some(error),
+            tr,
         });
         *page.status_mut() = status;
         page
@@ -208,9 +212,9 @@ async fn login(
     if wait_ms > 0 {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many failed logins; try again in {} s",
-                wait_ms.div_ceil(1_000)
+            tr.ta(
+                "too-many-logins",
+                &[("seconds", &wait_ms.div_ceil(1_000).to_string())],
             ),
         );
     }
@@ -242,7 +246,7 @@ async fn login(
             "wrong name or password",
         )
         .await;
-        return refuse(StatusCode::UNAUTHORIZED, "wrong name or password".into());
+        return refuse(StatusCode::UNAUTHORIZED, tr.t("wrong-login"));
     };
     state.throttle.succeeded(&form.name);
     let detail = serde_json::json!({ "address": source });
@@ -285,21 +289,50 @@ pub(crate) async fn logout(
     response
 }
 
+/// The interface's words in one language.
+#[derive(Clone, Copy)]
+pub(crate) struct Tr(&'static str);
+
+impl Tr {
+    /// The interface in `lang` (English when the console does not speak it).
+    pub(crate) fn new(lang: &str) -> Self {
+        Tr(crate::i18n::interface_lang(lang))
+    }
+
+    /// The language's tag.
+    pub(crate) fn lang(&self) -> &'static str {
+        self.0
+    }
+
+    /// Message `id`.
+    pub(crate) fn t(&self, id: &str) -> String {
+        crate::i18n::text(self.0, id, &[])
+    }
+
+    /// Message `id` with its arguments.
+    pub(crate) fn ta(&self, id: &str, args: &[(&str, &str)]) -> String {
+        crate::i18n::text(self.0, id, args)
+    }
+}
+
 /// What every page's frame shows.
 pub(crate) struct Frame {
     station: String,
     operator: String,
     csrf: String,
     lang: String,
+    pub(crate) tr: Tr,
 }
 
 impl Frame {
     fn of(state: &State, session: &Session) -> Self {
+        let tr = Tr::new(&session.lang);
         Self {
             station: state.station.clone(),
             operator: session.operator.clone(),
             csrf: session.csrf.clone(),
-            lang: session.lang.clone(),
+            lang: tr.lang().to_owned(),
+            tr,
         }
     }
 }
@@ -317,6 +350,7 @@ struct ChannelRow {
 struct PeerBoard {
     name: String,
     link: String,
+    link_line: String,
     channels: Vec<ChannelRow>,
 }
 
@@ -326,6 +360,7 @@ struct BoardPage {
     frame: Frame,
     peers: Vec<PeerBoard>,
     alarms_open: u64,
+    alarms_line: String,
 }
 
 async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
@@ -339,6 +374,7 @@ async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
         Ok(Err(error)) => return failure(StatusCode::SERVICE_UNAVAILABLE, &error.message),
         Err(response) => return response,
     };
+    let tr = Tr::new(&session.lang);
     let peers = status
         .peers
         .iter()
@@ -362,9 +398,11 @@ async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
                 })
                 .collect();
             let up = channels.iter().any(|channel| channel.state != "down");
+            let link = if up { "up" } else { "down" };
             PeerBoard {
                 name: peer.name.clone(),
-                link: if up { "up" } else { "down" }.into(),
+                link_line: tr.ta("link", &[("state", link)]),
+                link: link.into(),
                 channels,
             }
         })
@@ -373,6 +411,10 @@ async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
         frame: Frame::of(&state, &session),
         peers,
         alarms_open: status.alarms.open,
+        alarms_line: tr.ta(
+            "board-open-alarms",
+            &[("count", &status.alarms.open.to_string())],
+        ),
     })
 }
 
@@ -399,8 +441,7 @@ struct InboxRow {
     precedence_upper: String,
     exercise: bool,
     cancelled: Option<String>,
-    from: String,
-    seq: u64,
+    from_line: String,
     kind: String,
     pending: bool,
     due_ms: u64,
@@ -411,8 +452,21 @@ struct InboxRow {
     answer: Option<String>,
 }
 
+/// An answer to a message, as a line: who answered and how.
+fn answer_line(tr: Tr, understood: bool, by: &str, text: &str) -> String {
+    match (understood, text.is_empty()) {
+        (true, true) => tr.ta("answered-understood", &[("by", by)]),
+        (true, false) => tr.ta("answered-restated", &[("by", by), ("text", text)]),
+        (false, _) => tr.ta("answered-clarify", &[("by", by), ("text", text)]),
+    }
+}
+
 /// The renderings in other languages and the translations of a message, as `(lang, text)`.
-fn more_lines(shown: &parley_station::api::content::Shown, lang: &str) -> Vec<(String, String)> {
+fn more_lines(
+    tr: Tr,
+    shown: &parley_station::api::content::Shown,
+    lang: &str,
+) -> Vec<(String, String)> {
     let rendered = shown
         .rendered
         .iter()
@@ -420,45 +474,45 @@ fn more_lines(shown: &parley_station::api::content::Shown, lang: &str) -> Vec<(S
         .map(|(lang, text)| (lang.clone(), text.clone()));
     let translated = shown.translations.iter().map(|t| {
         let by = match (t.from_sender, t.by.is_empty()) {
-            (true, true) => "translated by the sender".to_owned(),
-            (true, false) => format!("translated by {} (sender)", t.by),
-            (false, _) => format!("translated by {} (recipient)", t.by),
+            (true, true) => tr.t("translated-sender"),
+            (true, false) => tr.ta("translated-by-sender", &[("by", &t.by)]),
+            (false, _) => tr.ta("translated-by-recipient", &[("by", &t.by)]),
         };
         (t.lang.clone(), format!("{} — {by}", t.text))
     });
     rendered.chain(translated).collect()
 }
 
-fn inbox_row(item: InboxItem) -> InboxRow {
+fn inbox_row(tr: Tr, item: InboxItem) -> InboxRow {
     let pending = item.pending();
+    let station = tr.t("the-station");
     let answer = item.answer.as_ref().map(|answer| {
         let by = if answer.by.is_empty() {
-            "the station"
+            &station
         } else {
             &answer.by
         };
-        match (answer.understood, answer.text.is_empty()) {
-            (true, true) => format!("understood by {by}"),
-            (true, false) => format!("understood by {by}: {}", answer.text),
-            (false, _) => format!("clarify from {by}: {}", answer.text),
-        }
+        answer_line(tr, answer.understood, by, &answer.text)
     });
     InboxRow {
         id: item.id.to_string(),
         precedence: item.precedence.name().to_owned(),
         precedence_upper: item.precedence.name().to_uppercase(),
         exercise: item.exercise,
-        from: item.from.clone(),
-        seq: item.seq,
+        from_line: tr.ta(
+            "from",
+            &[("peer", &item.from), ("seq", &item.seq.to_string())],
+        ),
         kind: format!("{:?}", item.kind).to_lowercase(),
         pending,
         due_ms: item.understood_due_ms,
-        invalid: item.shown.invalid.clone(),
-        more: more_lines(&item.shown, &item.lang),
+        invalid: (item.shown.invalid.as_ref()).map(|why| tr.ta("invalid", &[("why", why)])),
+        more: more_lines(tr, &item.shown, &item.lang),
         lang: item.lang,
         text: item.text,
         answer,
-        cancelled: item.cancelled,
+        cancelled: (item.cancelled.as_ref())
+            .map(|reason| tr.ta("cancelled", &[("reason", reason)])),
     }
 }
 
@@ -484,7 +538,10 @@ async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
     items.reverse();
     html(&InboxPage {
         frame: Frame::of(&state, &session),
-        items: items.into_iter().map(inbox_row).collect(),
+        items: items
+            .into_iter()
+            .map(|item| inbox_row(Tr::new(&session.lang), item))
+            .collect(),
     })
 }
 
@@ -494,8 +551,7 @@ struct OutboxRow {
     precedence: String,
     precedence_upper: String,
     exercise: bool,
-    to: String,
-    seq: u64,
+    to_line: String,
     kind: String,
     timeline: Vec<(String, String)>,
     text: String,
@@ -504,7 +560,7 @@ struct OutboxRow {
     can_cancel: bool,
 }
 
-fn outbox_row(item: OutboxItem) -> OutboxRow {
+fn outbox_row(tr: Tr, item: OutboxItem) -> OutboxRow {
     use parley_station::api::records::DeliveryState as S;
     let reached = |state: S| {
         matches!(
@@ -517,27 +573,27 @@ fn outbox_row(item: OutboxItem) -> OutboxRow {
     };
     let answered = matches!(item.state, S::Understood | S::Clarify);
     let last = if item.state == S::Clarify {
-        "clarify"
+        "step-clarify"
     } else {
-        "understood"
+        "step-understood"
     };
     let timeline = [
-        ("queued", reached(S::Queued)),
-        ("sent", reached(S::Sent)),
-        ("delivered", reached(S::Delivered)),
+        ("step-queued", reached(S::Queued)),
+        ("step-sent", reached(S::Sent)),
+        ("step-delivered", reached(S::Delivered)),
         (last, answered),
     ]
     .into_iter()
-    .map(|(name, done)| (name.to_owned(), if done { "done" } else { "" }.to_owned()))
+    .map(|(name, done)| (tr.t(name), if done { "done" } else { "" }.to_owned()))
     .collect();
+    let far = tr.t("the-far-station");
     let answer = item.answered_by.as_ref().map(|by| {
-        let by = if by.is_empty() { "the far station" } else { by };
+        let by = if by.is_empty() { &far } else { by };
         match (&item.restatement, &item.question) {
-            (Some(restatement), _) if !restatement.is_empty() => {
-                format!("understood by {by}, who restated it: {restatement}")
+            (_, Some(question)) => answer_line(tr, false, by, question),
+            (restatement, _) => {
+                answer_line(tr, true, by, restatement.as_deref().unwrap_or_default())
             }
-            (_, Some(question)) => format!("clarify from {by}: {question}"),
-            _ => format!("understood by {by}"),
         }
     });
     OutboxRow {
@@ -545,14 +601,14 @@ fn outbox_row(item: OutboxItem) -> OutboxRow {
         precedence: item.precedence.name().to_owned(),
         precedence_upper: item.precedence.name().to_uppercase(),
         exercise: item.exercise,
-        to: item.to,
-        seq: item.seq,
+        to_line: tr.ta("to", &[("peer", &item.to), ("seq", &item.seq.to_string())]),
         kind: format!("{:?}", item.kind).to_lowercase(),
         timeline,
         text: item.text,
         answer,
         can_cancel: item.cancelled.is_none() && item.kind.is_message() && !answered,
-        cancelled: item.cancelled,
+        cancelled: (item.cancelled.as_ref())
+            .map(|reason| tr.ta("cancelled", &[("reason", reason)])),
     }
 }
 
@@ -577,7 +633,10 @@ async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
     items.reverse();
     html(&OutboxPage {
         frame: Frame::of(&state, &session),
-        items: items.into_iter().map(outbox_row).collect(),
+        items: items
+            .into_iter()
+            .map(|item| outbox_row(Tr::new(&session.lang), item))
+            .collect(),
     })
 }
 
@@ -585,10 +644,9 @@ async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
 struct AlarmRow {
     id: u64,
     kind: String,
-    peer: String,
+    line: String,
     state: String,
     level: u32,
-    raised: String,
     subject: String,
     detail: String,
     acknowledged: Option<String>,
@@ -614,21 +672,29 @@ async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respon
         Ok(items) => items,
         Err(response) => return response,
     };
+    let tr = Tr::new(&session.lang);
     let rows = items
         .into_iter()
         .rev()
         .map(|alarm| AlarmRow {
             id: alarm.id,
             kind: alarm.kind.name().to_owned(),
-            peer: alarm.peer,
+            line: tr.ta(
+                "alarm-line",
+                &[
+                    ("peer", &alarm.peer),
+                    ("state", alarm.state.name()),
+                    ("level", &alarm.level.to_string()),
+                    ("raised", &utc(alarm.raised_at_ms)),
+                ],
+            ),
             state: alarm.state.name().to_owned(),
             level: alarm.level,
-            raised: utc(alarm.raised_at_ms),
             subject: alarm.subject,
             detail: alarm.detail,
             acknowledged: alarm.acknowledged_by.map(|by| {
                 let note = alarm.note.unwrap_or_default();
-                format!("acknowledged by {by}: {note}")
+                tr.ta("acknowledged-by", &[("by", &by), ("note", &note)])
             }),
             open: alarm.acknowledged_at_ms.is_none() && alarm.cleared_at_ms.is_none(),
         })
@@ -650,6 +716,7 @@ pub(crate) struct FieldInput {
 /// A code in the compose page, with its text in every language.
 pub(crate) struct CodeInput {
     pub(crate) number: u64,
+    pub(crate) button: String,
     pub(crate) texts: Vec<(String, String)>,
     pub(crate) fields: Vec<FieldInput>,
 }
@@ -664,6 +731,7 @@ pub(crate) struct FormInput {
 /// The current codebook with one peer.
 pub(crate) struct BookInput {
     pub(crate) peer: String,
+    pub(crate) heading: String,
     pub(crate) codes: Vec<CodeInput>,
     pub(crate) forms: Vec<FormInput>,
 }
@@ -714,11 +782,12 @@ pub(crate) async fn compose_page(
         peers,
         codebooks,
         error,
-        sent,
+        sent: sent.map(|what| Tr::new(&session.lang).ta("sent", &[("what", &what)])),
     })
 }
 
 fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: &str) -> BookInput {
+    let tr = Tr::new(lang);
     let pick = |texts: &std::collections::BTreeMap<String, String>| {
         texts
             .get(lang)
@@ -739,11 +808,13 @@ fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: 
     };
     BookInput {
         peer: peer.to_owned(),
+        heading: tr.ta("codes-with", &[("peer", peer)]),
         codes: book
             .codes
             .iter()
             .map(|code| CodeInput {
                 number: code.number,
+                button: tr.ta("send-code", &[("code", &code.number.to_string())]),
                 texts: code
                     .text
                     .iter()
@@ -816,7 +887,7 @@ struct BookRow {
     standing: String,
     name: String,
     version: u32,
-    proposed_by: String,
+    line: String,
     error: Option<String>,
     can_accept: bool,
     codes: Vec<(u64, Vec<(String, String)>)>,
@@ -834,7 +905,8 @@ async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Res
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let read = read(&state, |store, _| {
+    let tr = Tr::new(&session.lang);
+    let read = read(&state, move |store, _| {
         let mut rows = Vec::new();
         for peer in records::peers(store).map_err(unreadable)? {
             let report = records::codebooks(store, &peer.name).map_err(unreadable)?;
@@ -848,9 +920,13 @@ async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Res
                     standing: format!("{:?}", book.standing).to_lowercase(),
                     name: book.name.clone(),
                     version: book.version,
-                    proposed_by: book.proposed_by.clone(),
+                    line: tr.ta(
+                        "codebook-with",
+                        &[("peer", &peer.name), ("by", &book.proposed_by)],
+                    ),
                     can_accept: book.accepted_by_us.is_none() && book.error.is_none(),
-                    error: book.error.clone(),
+                    error: (book.error.as_ref())
+                        .map(|why| tr.ta("codebook-invalid", &[("why", why)])),
                     codes: book
                         .codes
                         .iter()
@@ -953,16 +1029,24 @@ async fn speed(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
 #[template(path = "transcript.html")]
 struct TranscriptPage {
     frame: Frame,
-    peers: Vec<String>,
+    /// Each peer's name, and the link's label.
+    peers: Vec<(String, String)>,
 }
 
 async fn transcript(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let peers = read(&state, |store, _| {
+    let tr = Tr::new(&session.lang);
+    let peers = read(&state, move |store, _| {
         let peers = records::peers(store).map_err(unreadable)?;
-        Ok(peers.into_iter().map(|peer| peer.name).collect())
+        Ok(peers
+            .into_iter()
+            .map(|peer| {
+                let label = tr.ta("transcript-of", &[("peer", &peer.name)]);
+                (peer.name, label)
+            })
+            .collect())
     });
     let peers = match peers.await {
         Ok(peers) => peers,
