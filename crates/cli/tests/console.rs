@@ -392,6 +392,42 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             .any(|(a, o)| a == "cancel" && o.contains("cancelled already"))
     );
 
+    // A notice refused by its rule: the error names the field, and the form comes back as
+    // the operator filled it.
+    let page = http(addr, "GET", "/compose", Some(&cookie), "");
+    assert!(
+        page.body.contains("form-missile_launch"),
+        "the agreed codebook's forms"
+    );
+    let early = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let early = early
+        .replace_nanosecond(0)
+        .expect("valid")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
+    let refused = http(
+        addr,
+        "POST",
+        "/notice",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("form", "missile_launch"),
+            ("precedence", "priority"),
+            ("f_planned_launch", &early),
+            ("f_missile_class", "icbm"),
+            ("f_launch_area", "62.9,40.5/30"),
+            ("f_impact_area", "53.0,158.0/50"),
+        ]),
+    );
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("planned_launch"), "{}", refused.body);
+    assert!(
+        refused.body.contains("value=\"62.9,40.5/30\""),
+        "the form refilled"
+    );
+
     // Speed of service, and the transcript: downloaded, verified by upload, a change caught.
     let speed = http(addr, "GET", "/speed", Some(&cookie), "");
     assert_eq!(speed.status, 200);

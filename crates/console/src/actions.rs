@@ -17,7 +17,7 @@ use parley_store::console::{AuditAction, AuditRecord, AuditSource, ConsoleDb};
 use serde::Deserialize;
 
 use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
-use crate::pages::{blocking, compose_page, failure, session};
+use crate::pages::{Refill, blocking, compose_page, failure, session};
 use crate::session::Session;
 use crate::{State, now_ms};
 
@@ -280,59 +280,60 @@ fn precedence(name: &str) -> Precedence {
     Precedence::parse(name).unwrap_or(Precedence::Routine)
 }
 
-/// The answer to a compose form: the page again, with what was sent or why not.
-async fn composed(state: &Arc<State>, performed: Result<(Session, Outcome), Response>) -> Response {
+/// The answer to a compose form: the page again, with what was sent, or why not and the form
+/// as the operator filled it (the CSRF token aside).
+async fn composed(
+    state: &Arc<State>,
+    performed: Result<(Session, Outcome), Response>,
+    mut filled: Refill,
+) -> Response {
     let (session, outcome) = match performed {
         Ok(performed) => performed,
         Err(response) => return response,
     };
-    let (error, sent) = match outcome {
-        Ok(Reply::Sent(sent)) => (None, Some(format!("{} to {}", sent.id, sent.peer))),
-        Ok(_) => (None, Some("done".into())),
-        Err(error) => (Some(error), None),
+    filled.remove("csrf");
+    let (error, sent, refill) = match outcome {
+        Ok(Reply::Sent(sent)) => (
+            None,
+            Some(format!("{} to {}", sent.id, sent.peer)),
+            Refill::new(),
+        ),
+        Ok(_) => (None, Some("done".into()), Refill::new()),
+        Err(error) => (Some(error), None, filled),
     };
     let failed = error.is_some();
-    let mut page = compose_page(state, &session, error, sent).await;
+    let mut page = compose_page(state, &session, (error, sent), refill).await;
     if failed {
         *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     page
 }
 
-#[derive(Deserialize)]
-struct Send {
-    #[serde(default)]
-    csrf: String,
-    peer: String,
-    precedence: String,
-    text: String,
-    #[serde(default)]
-    exercise: Option<String>,
-    #[serde(default)]
-    translation_lang: String,
-    #[serde(default)]
-    translation_text: String,
-}
-
 async fn send(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Send>,
+    Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let performed = perform(&state, &headers, &form.csrf, AuditAction::Send, |_| {
+    let filled = Filled { form };
+    let csrf = filled.value("csrf");
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+        let (lang, text) = (
+            filled.value("translation_lang"),
+            filled.value("translation_text"),
+        );
         let mut translations = BTreeMap::new();
-        if !form.translation_lang.is_empty() || !form.translation_text.is_empty() {
-            translations.insert(form.translation_lang.clone(), form.translation_text.clone());
+        if !lang.is_empty() || !text.is_empty() {
+            translations.insert(lang, text);
         }
         Ok(Request::Send {
-            peer: form.peer.clone(),
-            precedence: precedence(&form.precedence),
-            text: form.text.clone(),
-            exercise: form.exercise.is_some(),
+            peer: filled.value("peer"),
+            precedence: precedence(&filled.value("precedence")),
+            text: filled.value("text"),
+            exercise: filled.form.contains_key("exercise"),
             translations,
         })
     });
-    composed(&state, performed.await).await
+    composed(&state, performed.await, filled.form).await
 }
 
 /// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
@@ -375,7 +376,7 @@ async fn send_code(
             exercise: false,
         })
     });
-    composed(&state, performed.await).await
+    composed(&state, performed.await, filled.form).await
 }
 
 async fn notice(
@@ -394,7 +395,7 @@ async fn notice(
             exercise: false,
         })
     });
-    composed(&state, performed.await).await
+    composed(&state, performed.await, filled.form).await
 }
 
 /// Verifies an uploaded transcript (the request's body, as the file is) and says what it

@@ -711,7 +711,12 @@ pub(crate) struct FieldInput {
     pub(crate) label: String,
     pub(crate) kind: String,
     pub(crate) optional: bool,
+    /// What the operator wrote in it last, when that was refused.
+    pub(crate) value: String,
 }
+
+/// A compose form as the operator filled it, shown again when it was refused.
+pub(crate) type Refill = std::collections::BTreeMap<String, String>;
 
 /// A code in the compose page, with its text in every language.
 pub(crate) struct CodeInput {
@@ -744,16 +749,27 @@ pub(crate) struct ComposePage {
     pub(crate) codebooks: Vec<BookInput>,
     pub(crate) error: Option<String>,
     pub(crate) sent: Option<String>,
+    /// The free-text form as last filled, when it was refused.
+    pub(crate) message: Refill,
 }
 
-/// The compose page, with the outcome of the last action.
+impl ComposePage {
+    /// What the free-text form's `field` held when it was refused.
+    fn message_value(&self, field: &str) -> &str {
+        self.message.get(field).map_or("", String::as_str)
+    }
+}
+
+/// The compose page, with the outcome of the last action and, when it was refused, the form
+/// as the operator filled it.
 pub(crate) async fn compose_page(
     state: &Arc<State>,
     session: &Session,
-    error: Option<String>,
-    sent: Option<String>,
+    (error, sent): (Option<String>, Option<String>),
+    refill: Refill,
 ) -> Response {
     let lang = session.lang.clone();
+    let refill_books = refill.clone();
     let read = read(state, move |store, _| {
         let peers: Vec<String> = records::peers(store)
             .map_err(unreadable)?
@@ -768,7 +784,7 @@ pub(crate) async fn compose_page(
                 .iter()
                 .find(|book| Some(book.hash) == report.current)
             {
-                books.push(book_input(peer, current, &lang));
+                books.push(book_input(peer, current, &lang, &refill_books));
             }
         }
         Ok((peers, books))
@@ -783,11 +799,36 @@ pub(crate) async fn compose_page(
         codebooks,
         error,
         sent: sent.map(|what| Tr::new(&session.lang).ta("sent", &[("what", &what)])),
+        message: if refill.contains_key("code") || refill.contains_key("form") {
+            Refill::new()
+        } else {
+            refill
+        },
     })
 }
 
-fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: &str) -> BookInput {
+fn book_input(
+    peer: &str,
+    book: &parley_station::codebooks::CodebookItem,
+    lang: &str,
+    refill: &Refill,
+) -> BookInput {
     let tr = Tr::new(lang);
+    // The refused form's values, for the code or form it was.
+    let refilled = |key: &str, which: &str| {
+        let matches = refill.get("peer").is_some_and(|p| p == peer)
+            && refill.get(key).is_some_and(|v| v == which);
+        move |field: &str| {
+            if matches {
+                refill
+                    .get(&format!("f_{field}"))
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        }
+    };
     let pick = |texts: &std::collections::BTreeMap<String, String>| {
         texts
             .get(lang)
@@ -795,7 +836,8 @@ fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: 
             .cloned()
             .unwrap_or_default()
     };
-    let fields = |fields: &[parley_station::codebooks::FieldItem]| {
+    let fields = |fields: &[parley_station::codebooks::FieldItem],
+                  value: &dyn Fn(&str) -> String| {
         fields
             .iter()
             .map(|field| FieldInput {
@@ -803,6 +845,7 @@ fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: 
                 label: pick(&field.label),
                 kind: field.kind.clone(),
                 optional: field.optional,
+                value: value(&field.name),
             })
             .collect()
     };
@@ -820,7 +863,7 @@ fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: 
                     .iter()
                     .map(|(lang, text)| (lang.clone(), text.clone()))
                     .collect(),
-                fields: fields(&code.params),
+                fields: fields(&code.params, &refilled("code", &code.number.to_string())),
             })
             .collect(),
         forms: book
@@ -829,7 +872,7 @@ fn book_input(peer: &str, book: &parley_station::codebooks::CodebookItem, lang: 
             .map(|form| FormInput {
                 name: form.name.clone(),
                 title: pick(&form.title),
-                fields: fields(&form.fields),
+                fields: fields(&form.fields, &refilled("form", &form.name)),
             })
             .collect(),
     }
@@ -839,7 +882,7 @@ async fn compose(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respo
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    compose_page(&state, &session, None, None).await
+    compose_page(&state, &session, (None, None), Refill::new()).await
 }
 
 /// Server-sent events: every station event, as JSON, while the session lasts.
