@@ -256,17 +256,16 @@ impl Browser {
         }
     }
 
-    /// Types `value` into the field named `name` inside `scope` (a CSS selector). Once
-    /// typing starts the field has the focus, and the console's script does not replace
-    /// the page under it.
+    /// Replaces what the field named `name` inside `scope` (a CSS selector) holds with
+    /// `value`, typed. Once typing starts the field has the focus, and the console's script
+    /// does not replace the page under it.
     async fn fill(&self, scope: &str, name: &str, value: &str) {
         let css = format!("{scope} [name=\"{name}\"]");
         self.retry(&format!("typing into {css}"), async || {
-            self.client
-                .find(Locator::Css(&css))
-                .await?
-                .send_keys(value)
-                .await
+            // Whatever the field holds goes first: a refused form comes back filled.
+            let field = self.client.find(Locator::Css(&css)).await?;
+            field.clear().await?;
+            field.send_keys(value).await
         })
         .await;
     }
