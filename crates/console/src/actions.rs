@@ -17,7 +17,7 @@ use parley_store::console::{AuditAction, AuditRecord, AuditSource, ConsoleDb};
 use serde::Deserialize;
 
 use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
-use crate::pages::{Refill, blocking, compose_page, failure, session};
+use crate::pages::{Refill, blocking, compose_page, plain, session};
 use crate::session::Session;
 use crate::{State, now_ms};
 
@@ -49,7 +49,7 @@ async fn require_session(
     next: axum::middleware::Next,
 ) -> Response {
     if session(&state, request.headers()).is_none() {
-        return failure(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
+        return plain(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
     }
     next.run(request).await
 }
@@ -62,7 +62,7 @@ pub(crate) fn csrf_matches(session: &Session, given: &str) -> bool {
 
 /// The answer to a state-changing request without the session's CSRF token.
 pub(crate) fn csrf_refused() -> Response {
-    failure(
+    plain(
         StatusCode::FORBIDDEN,
         "the request lacks this session's CSRF token; reload the page and try again; nothing was done",
     )
@@ -128,7 +128,7 @@ async fn perform(
     make: impl FnOnce(&Session) -> Result<Request, String>,
 ) -> Result<(Session, Outcome), Response> {
     let Some((_, session)) = session(state, headers) else {
-        return Err(failure(
+        return Err(plain(
             StatusCode::UNAUTHORIZED,
             "log in first; nothing was done",
         ));
@@ -159,7 +159,7 @@ async fn perform(
 fn back(to: &'static str, performed: Result<(Session, Outcome), Response>) -> Response {
     match performed {
         Ok((_, Ok(_))) => Redirect::to(to).into_response(),
-        Ok((_, Err(error))) => failure(StatusCode::UNPROCESSABLE_ENTITY, &error),
+        Ok((_, Err(error))) => plain(StatusCode::UNPROCESSABLE_ENTITY, &error),
         Err(response) => response,
     }
 }
@@ -410,7 +410,7 @@ async fn verify_transcript(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     let Some((_, session)) = session(&state, &headers) else {
-        return failure(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
+        return plain(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
     };
     if !csrf_matches(&session, csrf) {
         return csrf_refused();
@@ -431,9 +431,9 @@ async fn verify_transcript(
                     log.receipted_upto.unwrap_or(0)
                 ));
             }
-            failure(StatusCode::OK, &lines.join("\n"))
+            plain(StatusCode::OK, &lines.join("\n"))
         }
-        Ok(Err(error)) => failure(
+        Ok(Err(error)) => plain(
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!("transcript verification FAILED: {error}"),
         ),

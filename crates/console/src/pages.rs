@@ -129,8 +129,8 @@ fn html(template: &impl Template) -> Response {
     }
 }
 
-/// A page's error for the operator: what the station said, as text.
-pub(crate) fn failure(status: StatusCode, message: &str) -> Response {
+/// A plain-text answer: what the station said (an error, a verification), as text.
+pub(crate) fn plain(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -145,12 +145,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, Response> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|_| failure(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))
+        .map_err(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))
 }
 
 fn store(state: &State) -> Result<Store, Response> {
     Store::open_read_only(&state.home.store_path()).map_err(|error| {
-        failure(
+        plain(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("the station's store cannot be read: {error}"),
         )
@@ -168,7 +168,7 @@ async fn read<T: Send + 'static>(
 
 /// The answer when the station's records cannot be read.
 fn unreadable(error: impl std::fmt::Display) -> Response {
-    failure(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+    plain(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
 }
 
 #[derive(Template)]
@@ -370,8 +370,8 @@ async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Respons
     let daemon = state.daemon.clone();
     let status = match blocking(move || daemon.request(Request::Status)).await {
         Ok(Ok(Reply::Status(status))) => status,
-        Ok(Ok(_)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
-        Ok(Err(error)) => return failure(StatusCode::SERVICE_UNAVAILABLE, &error.message),
+        Ok(Ok(_)) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "unexpected answer"),
+        Ok(Err(error)) => return plain(StatusCode::SERVICE_UNAVAILABLE, &error.message),
         Err(response) => return response,
     };
     let tr = Tr::new(&session.lang);
@@ -1138,7 +1138,7 @@ async fn transcript_export(
             }
             response
         }
-        Ok(Err(error)) => failure(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
+        Ok(Err(error)) => plain(StatusCode::UNPROCESSABLE_ENTITY, &error.to_string()),
         Err(response) => response,
     }
 }
