@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::exe;
+use parley_station::home::ConsoleConfig;
 use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -108,12 +109,7 @@ fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
         .expect("address");
     alpha
         .configure(|config| {
-            config.console = Some(parley_station::home::ConsoleConfig {
-                listen: addr.to_string(),
-                cert: None,
-                key: None,
-                session_idle_s: 600,
-            });
+            config.console = Some(console_config(addr.to_string(), None));
         })
         .expect("configure");
     let password = root.join("ana.password");
@@ -496,12 +492,7 @@ fn the_interface_is_in_the_operators_language() {
         .expect("address");
     bravo
         .configure(|config| {
-            config.console = Some(parley_station::home::ConsoleConfig {
-                listen: addr.to_string(),
-                cert: None,
-                key: None,
-                session_idle_s: 600,
-            });
+            config.console = Some(console_config(addr.to_string(), None));
         })
         .expect("configure");
     let password = root.path().join("password");
@@ -559,12 +550,10 @@ fn a_console_off_loopback_refuses_plain_http() {
     let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").expect("init");
     alpha
         .configure(|config| {
-            config.console = Some(parley_station::home::ConsoleConfig {
-                listen: format!("0.0.0.0:{}", free_tcp_port().expect("port")),
-                cert: None,
-                key: None,
-                session_idle_s: 600,
-            });
+            config.console = Some(console_config(
+                format!("0.0.0.0:{}", free_tcp_port().expect("port")),
+                None,
+            ));
         })
         .expect("configure");
     let output = alpha.cli(&["run"]).expect("runs");
@@ -591,12 +580,13 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
     let port = free_tcp_port().expect("port");
     alpha
         .configure(|config| {
-            config.console = Some(parley_station::home::ConsoleConfig {
-                listen: format!("0.0.0.0:{port}"),
-                cert: Some(cert_path.to_str().unwrap().to_owned()),
-                key: Some(key_path.to_str().unwrap().to_owned()),
-                session_idle_s: 600,
-            });
+            config.console = Some(console_config(
+                format!("0.0.0.0:{port}"),
+                Some((
+                    cert_path.to_str().unwrap().to_owned(),
+                    key_path.to_str().unwrap().to_owned(),
+                )),
+            ));
         })
         .expect("configure");
     let password = root.path().join("ana.password");
@@ -696,5 +686,16 @@ fn upload(addr: SocketAddr, path: &str, cookie: &str, csrf: &str, body: &[u8]) -
         status,
         headers: Vec::new(),
         body: body.to_owned(),
+    }
+}
+
+/// A `[console]` section on `listen`, with HTTPS when `tls` gives a certificate and a key.
+fn console_config(listen: String, tls: Option<(String, String)>) -> ConsoleConfig {
+    let (cert, key) = tls.unzip();
+    ConsoleConfig {
+        listen,
+        cert,
+        key,
+        session_idle_s: 600,
     }
 }
