@@ -126,7 +126,9 @@ fn contents(
 /// in the other languages of its codebook, and its translations, each marked by language and
 /// by who made it.
 fn more_lines(shown: &Shown, shown_lang: &str) {
-    if let Some(own) = shown.rendered.get(shown_lang) {
+    // A notice's title is on the message's line; its fields follow, one a line. (Any other
+    // text is on its line whole, its line breaks escaped.)
+    if let Some(own) = shown.rendered.get(shown_lang).filter(|_| shown.form.is_some()) {
         for line in own.lines().skip(1) {
             println!("      {}", text(line));
         }
