@@ -128,7 +128,11 @@ fn contents(
 fn more_lines(shown: &Shown, shown_lang: &str) {
     // A notice's title is on the message's line; its fields follow, one a line. (Any other
     // text is on its line whole, its line breaks escaped.)
-    if let Some(own) = shown.rendered.get(shown_lang).filter(|_| shown.form.is_some()) {
+    if let Some(own) = shown
+        .rendered
+        .get(shown_lang)
+        .filter(|_| shown.form.is_some())
+    {
         for line in own.lines().skip(1) {
             println!("      {}", text(line));
         }

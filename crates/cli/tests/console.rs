@@ -33,14 +33,35 @@ impl Answer {
     }
 }
 
+/// An exchange as the console's own pages make it: a request that changes state carries
+/// their `Origin`.
 fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Answer {
+    let origin = format!("http://{addr}");
+    http_from(
+        addr,
+        (method, path),
+        cookie,
+        (Some(&origin), &addr.to_string()),
+        form,
+    )
+}
+
+/// One exchange with an explicit `Origin` (none: no header) and `Host`.
+fn http_from(
+    addr: SocketAddr,
+    (method, path): (&str, &str),
+    cookie: Option<&str>,
+    (origin, host): (Option<&str>, &str),
+    form: &str,
+) -> Answer {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: parley_session={c}\r\n"));
+    let origin = origin.map_or_else(String::new, |o| format!("Origin: {o}\r\n"));
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{origin}{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
         form.len()
     );
     stream.write_all(request.as_bytes()).expect("write");
@@ -134,6 +155,32 @@ fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
 fn the_console_serves_operators_only_and_acts_as_them() {
     let root = tempfile::tempdir().unwrap();
     let (alpha, bravo, addr) = stations(root.path());
+
+    // Only this console's own address, and its own pages for what changes anything.
+    let login_form = form(&[("name", "Ana"), ("password", PASSWORD)]);
+    let rebound = http_from(addr, ("GET", "/login"), None, (None, "evil.example:80"), "");
+    assert_eq!(
+        rebound.status, 421,
+        "a name rebound to 127.0.0.1 is refused"
+    );
+    let named = http_from(
+        addr,
+        ("GET", "/login"),
+        None,
+        (None, &format!("localhost:{}", addr.port())),
+        "",
+    );
+    assert_eq!(named.status, 200);
+    for origin in [None, Some("http://evil.example")] {
+        let forged = http_from(
+            addr,
+            ("POST", "/login"),
+            None,
+            (origin, &addr.to_string()),
+            &login_form,
+        );
+        assert_eq!(forged.status, 403, "a login from {origin:?}");
+    }
 
     // Nothing without a session.
     for path in ["/", "/inbox", "/outbox", "/alarms", "/compose"] {
@@ -319,8 +366,14 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             ("translation_text", "Колонна выходит на рассвете."),
         ]),
     );
-    assert_eq!(sent.status, 200, "{}", sent.body);
-    assert!(sent.body.contains("Sent:"), "{}", sent.body);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let after = sent
+        .header("location")
+        .expect("to the compose page")
+        .to_owned();
+    assert!(after.starts_with("/compose?sent="), "{after}");
+    let shown = http(addr, "GET", &after, Some(&cookie), "");
+    assert!(shown.body.contains("Sent: "), "{}", shown.body);
     let outbox = alpha.outbox().expect("outbox");
     let mine = outbox
         .iter()
@@ -542,6 +595,10 @@ fn the_interface_is_in_the_operators_language() {
     let ben = cookie_of(&login(addr, "Ben", PASSWORD));
     let board = http(addr, "GET", "/", Some(&ben), "");
     assert!(board.body.contains("<h1>Board</h1>"), "{}", board.body);
+    // A removed operator's session ends at its next request.
+    bravo.ok(&["operator", "remove", "Ben"]).expect("remove");
+    assert_eq!(http(addr, "GET", "/", Some(&ben), "").status, 303);
+    assert_eq!(http(addr, "GET", "/", Some(&boris), "").status, 200);
 }
 
 #[test]
@@ -600,6 +657,13 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
             password.to_str().unwrap(),
         ])
         .expect("operator add");
+    // A key others can read is refused; readable by its owner alone, it serves.
+    let refused = alpha.cli(&["run"]).expect("runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is readable by others"), "{stderr}");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     alpha.start().expect("start");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
@@ -632,7 +696,7 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
     let body = form(&[("name", "Ana"), ("password", PASSWORD)]);
     write!(
         tls,
-        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://{addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("write");
@@ -669,7 +733,7 @@ fn upload(addr: SocketAddr, path: &str, cookie: &str, csrf: &str, body: &[u8]) -
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: parley_session={cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nConnection: close\r\nCookie: parley_session={cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).expect("write");

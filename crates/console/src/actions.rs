@@ -11,9 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use parley_proto::Precedence;
-use parley_station::Home;
 use parley_station::api::{Reply, Request};
-use parley_store::console::{AuditAction, AuditRecord, AuditSource, ConsoleDb};
+use parley_store::console::{AuditAction, AuditRecord, AuditSource};
 use serde::Deserialize;
 
 use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
@@ -72,16 +71,26 @@ pub(crate) fn csrf_refused() -> Response {
 /// password (told apart neither in the answer nor in the time taken), `Err` when the
 /// accounts cannot be read.
 pub(crate) fn check_login(
-    home: &Home,
+    state: &State,
     name: &str,
     password: &str,
 ) -> Result<Option<String>, String> {
-    let unreadable =
-        |error: &dyn std::fmt::Display| format!("the operator accounts cannot be read: {error}");
-    let db = ConsoleDb::open_read_only(&home.console_path()).map_err(|e| unreadable(&e))?;
-    let account =
-        parley_station::accounts::authenticate(&db, name, password).map_err(|e| unreadable(&e))?;
+    let db = state
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let account = parley_station::accounts::authenticate(&db, name, password)
+        .map_err(|error| format!("the operator accounts cannot be read: {error}"))?;
     Ok(account.map(|account| account.lang))
+}
+
+/// Whether `name` has an account (a removed operator's sessions end at their next request).
+pub(crate) fn has_account(state: &State, name: &str) -> bool {
+    let db = state
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    matches!(db.operator(name), Ok(Some(_)))
 }
 
 /// Appends to the audit log; a failure to write it is logged (the action was done).
@@ -92,7 +101,7 @@ pub(crate) async fn audit(
     detail: serde_json::Value,
     outcome: &str,
 ) {
-    let home = state.home.clone();
+    let shared = state.clone();
     let record = AuditRecord {
         at_ms: now_ms(),
         operator: operator.to_owned(),
@@ -102,7 +111,11 @@ pub(crate) async fn audit(
         outcome: outcome.to_owned(),
     };
     let written = blocking(move || {
-        ConsoleDb::open(&home.console_path()).and_then(|mut db| db.append_audit(&record))
+        let mut db = shared
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.append_audit(&record)
     })
     .await;
     if !matches!(written, Ok(Ok(_))) {
@@ -292,21 +305,19 @@ async fn composed(
         Err(response) => return response,
     };
     filled.remove("csrf");
-    let (error, sent, refill) = match outcome {
-        Ok(Reply::Sent(sent)) => (
-            None,
-            Some(format!("{} to {}", sent.id, sent.peer)),
-            Refill::new(),
-        ),
-        Ok(_) => (None, Some("done".into()), Refill::new()),
-        Err(error) => (Some(error), None, filled),
-    };
-    let failed = error.is_some();
-    let mut page = compose_page(state, &session, (error, sent), refill).await;
-    if failed {
-        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    match outcome {
+        // Sent: to the compose page by GET, so reloading it sends nothing again.
+        Ok(Reply::Sent(sent)) => {
+            let what = format!("{} to {}", sent.id, sent.peer);
+            Redirect::to(&format!("/compose?sent={}", percent_encode(&what))).into_response()
+        }
+        Ok(_) => Redirect::to("/compose").into_response(),
+        Err(error) => {
+            let mut page = compose_page(state, &session, (Some(error), None), filled).await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
     }
-    page
 }
 
 async fn send(
@@ -439,4 +450,16 @@ async fn verify_transcript(
         ),
         Err(response) => response,
     }
+}
+
+/// `text` for a URL's query: every byte but unreserved ones percent-encoded (RFC 3986).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

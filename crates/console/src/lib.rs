@@ -5,12 +5,15 @@
 //! (compile-checked askama templates, so every value is HTML-escaped) that a few lines of
 //! embedded JavaScript refresh whenever the station announces an event (server-sent events
 //! from the daemon's subscription). Every action runs through the daemon's operator API as the
-//! logged-in operator — their name in the signed entry — and is written to the audit log.
+//! logged-in operator — their name in the signed entry where the entry names one (understood,
+//! clarify, codebook acceptance) — and is written to the audit log, which names them always.
 //!
 //! Guarantees: nothing but the login page and the static assets answers a request without a
-//! session; every state-changing request carries the session's CSRF token; failed logins are
-//! throttled per account and per source; a console on any address but loopback serves HTTPS
-//! only, and refuses to start without a certificate and key.
+//! session; every state-changing request carries the session's CSRF token and comes from the
+//! console's own pages (`Origin`); a loopback console answers only to a loopback `Host`; failed
+//! logins are throttled per account and origin, and per origin; a removed operator's sessions
+//! end; a console on any address but loopback serves HTTPS only (with HSTS), and refuses to
+//! start without a certificate and a key only its owner can read.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // Handlers answer with a `Response` either way; the error side of their helpers is one too,
@@ -61,6 +64,15 @@ pub(crate) struct State {
     pub(crate) throttle: Throttle,
     /// Whether the console serves HTTPS (cookies are then `Secure`).
     pub(crate) https: bool,
+    /// The station's store, opened read-only (and checked) once: pages read it on every
+    /// refresh, and a check per read would cost the whole store each time.
+    pub(crate) store: std::sync::Mutex<parley_store::Store>,
+    /// The accounts and the audit log, opened once.
+    pub(crate) accounts: std::sync::Mutex<parley_store::console::ConsoleDb>,
+    /// Password checks at once, at most: each holds Argon2's memory and a core.
+    pub(crate) password_checks: tokio::sync::Semaphore,
+    /// The bound address, which `Host` must name on a loopback console.
+    pub(crate) listen: SocketAddr,
 }
 
 /// Checks `config` before anything starts: the address, and HTTPS off loopback.
@@ -85,10 +97,12 @@ pub fn check(config: &ConsoleConfig) -> Result<(), ConsoleError> {
             ));
         }
     }
-    if config.session_idle_s == 0 {
-        return Err(ConsoleError::Config(
-            "session_idle_s must be at least 1".into(),
-        ));
+    if !(1..=limits::SESSION_IDLE_S_MAX).contains(&config.session_idle_s) {
+        return Err(ConsoleError::Config(format!(
+            "session_idle_s = {} is outside 1..={}",
+            config.session_idle_s,
+            limits::SESSION_IDLE_S_MAX
+        )));
     }
     Ok(())
 }
@@ -121,6 +135,10 @@ impl Console {
         let station_config = home
             .config()
             .map_err(|error| ConsoleError::Config(error.to_string()))?;
+        let store = parley_store::Store::open_read_only(&home.store_path())
+            .map_err(|error| ConsoleError::Config(format!("the station's store: {error}")))?;
+        let accounts = parley_store::console::ConsoleDb::open(&home.console_path())
+            .map_err(|error| ConsoleError::Config(format!("console.sqlite: {error}")))?;
         let state = Arc::new(State {
             daemon,
             home: home.clone(),
@@ -130,6 +148,10 @@ impl Console {
             sessions: Sessions::new(config.session_idle_s.saturating_mul(1_000)),
             throttle: Throttle::default(),
             https: tls.is_some(),
+            store: std::sync::Mutex::new(store),
+            accounts: std::sync::Mutex::new(accounts),
+            password_checks: tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX),
+            listen,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -21,3 +21,10 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Largest transcript uploaded for verification, in bytes.
 pub const TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Password checks (Argon2id, 19 MiB each) run at once, at most; more logins wait their turn.
+pub const PASSWORD_CHECKS_MAX: usize = 2;
+/// Longest a request may take to arrive and be answered, in milliseconds (a body sent a byte
+/// at a time holds a connection no longer); the event stream, once answered, is not bound.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Longest idle timeout a configuration may set, in seconds (a day).
+pub const SESSION_IDLE_S_MAX: u64 = 24 * 3_600;

@@ -17,7 +17,7 @@ use parley_store::Store;
 use parley_store::console::AuditAction;
 use serde::Deserialize;
 
-use crate::limits::FORM_SIZE_MAX_BYTES;
+use crate::limits::{FORM_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS};
 use crate::server::Remote;
 use crate::session::{COOKIE, Session};
 use crate::{State, actions, now_ms};
@@ -49,7 +49,11 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         )
         .merge(actions::routes(state.clone()))
         .layer(DefaultBodyLimit::max(FORM_SIZE_MAX_BYTES))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -57,9 +61,88 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
-/// Headers on every answer: no framing, no sniffing, scripts only from the console itself.
-async fn security_headers(mut response: Response) -> Response {
+/// Before any route: a request must name this console in `Host` (a loopback console answers
+/// only to a loopback name, so a page on another site cannot reach it by rebinding its own
+/// name to 127.0.0.1); a state-changing request must come from the console's own pages
+/// (`Origin`, else `Referer`, of this host); and each must arrive and be answered within
+/// [`REQUEST_TIMEOUT_MS`] (a body sent a byte at a time holds no connection for long).
+async fn guard(
+    Shared(state): Shared<Arc<State>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !host_allowed(&state, &host) {
+        return plain(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this console answers only to its own address",
+        );
+    }
+    if request.method() != http::Method::GET && !same_origin(request.headers(), &host) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the request did not come from this console's pages; nothing was done",
+        );
+    }
+    let deadline = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => plain(StatusCode::REQUEST_TIMEOUT, "the request took too long"),
+    }
+}
+
+/// Whether `host` (the `Host` header) names this console: its port, and on loopback a
+/// loopback name.
+fn host_allowed(state: &State, host: &str) -> bool {
+    let Some((name, port)) = host.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(state.listen.port()) {
+        return false;
+    }
+    if !state.listen.ip().is_loopback() {
+        // Off loopback the console is HTTPS: a name that is not the certificate's fails in
+        // the browser before any request.
+        return true;
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request's `Origin` (else `Referer`) is this console's `host`.
+fn same_origin(headers: &HeaderMap, host: &str) -> bool {
+    let from = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|value| value.to_str().ok());
+    let Some(from) = from else {
+        return false;
+    };
+    let rest = from
+        .strip_prefix("https://")
+        .or_else(|| from.strip_prefix("http://"))
+        .unwrap_or_default();
+    rest.split('/').next() == Some(host)
+}
+
+/// Headers on every answer: no framing, no sniffing, scripts only from the console itself;
+/// over HTTPS, HTTPS only from now on.
+async fn security_headers(Shared(state): Shared<Arc<State>>, mut response: Response) -> Response {
     let headers = response.headers_mut();
+    if state.https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -103,6 +186,11 @@ pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Ses
     } else {
         state.sessions.get(now_ms(), &token)?
     };
+    // An account removed since login ends its sessions at their next request.
+    if !actions::has_account(state, &session.operator) {
+        state.sessions.close_operator(&session.operator);
+        return None;
+    }
     Some((token, session))
 }
 
@@ -148,22 +236,20 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))
 }
 
-fn store(state: &State) -> Result<Store, Response> {
-    Store::open_read_only(&state.home.store_path()).map_err(|error| {
-        plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("the station's store cannot be read: {error}"),
-        )
-    })
-}
-
 /// Runs `read` on the store (opened read-only) on a blocking thread.
 async fn read<T: Send + 'static>(
     state: &Arc<State>,
     read: impl FnOnce(&Store, &State) -> Result<T, Response> + Send + 'static,
 ) -> Result<T, Response> {
     let shared = state.clone();
-    blocking(move || read(&store(&shared)?, &shared)).await?
+    blocking(move || {
+        let store = shared
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        read(&store, &shared)
+    })
+    .await?
 }
 
 /// The answer when the station's records cannot be read.
@@ -208,7 +294,13 @@ async fn login(
         *page.status_mut() = status;
         page
     };
-    let wait_ms = state.throttle.wait_ms(now_ms(), &form.name, remote.ip());
+    // A name no account could have is refused before anything is counted or hashed.
+    if parley_station::accounts::check_operator_name(&form.name).is_err() {
+        return refuse(StatusCode::UNAUTHORIZED, tr.t("wrong-login"));
+    }
+    // The attempt counts before the password is checked, so logins sent at once cannot all
+    // pass the throttle; a right password takes its count back.
+    let wait_ms = state.throttle.attempt(now_ms(), &form.name, remote.ip());
     if wait_ms > 0 {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -218,9 +310,12 @@ async fn login(
             ),
         );
     }
-    let home = state.home.clone();
+    let Ok(_permit) = state.password_checks.acquire().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, tr.t("wrong-login"));
+    };
+    let shared = state.clone();
     let (name, password) = (form.name.clone(), form.password);
-    let checked = blocking(move || crate::actions::check_login(&home, &name, &password)).await;
+    let checked = blocking(move || actions::check_login(&shared, &name, &password)).await;
     let account = match checked {
         Ok(Ok(account)) => account,
         Ok(Err(error)) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
@@ -228,14 +323,12 @@ async fn login(
     };
     let source = remote.ip().to_string();
     let Some(lang) = account else {
-        state.throttle.failed(now_ms(), &form.name, remote.ip());
-        // The name typed is recorded when it could be an operator's; anything else (blank,
-        // control characters) is not stored as a name.
-        let named = parley_station::accounts::check_operator_name(&form.name).is_ok();
-        let name = if named {
+        // The name typed is recorded only when it is an operator's: a password typed into
+        // the name field by mistake is not kept.
+        let name = if actions::has_account(&state, &form.name) {
             form.name.as_str()
         } else {
-            "(not a name)"
+            "(no such operator)"
         };
         let detail = serde_json::json!({ "address": source });
         actions::audit(
@@ -248,7 +341,7 @@ async fn login(
         .await;
         return refuse(StatusCode::UNAUTHORIZED, tr.t("wrong-login"));
     };
-    state.throttle.succeeded(&form.name);
+    state.throttle.succeeded(&form.name, remote.ip());
     let detail = serde_json::json!({ "address": source });
     actions::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
     let token = state.sessions.open(now_ms(), form.name.clone(), lang);
@@ -448,7 +541,9 @@ struct InboxRow {
     invalid: Option<String>,
     lang: String,
     text: String,
-    more: Vec<(String, String)>,
+    /// Renderings and translations: language, text, and who translated it (empty for a
+    /// rendering), kept apart so a text cannot pass for its attribution.
+    more: Vec<(String, String, String)>,
     answer: Option<String>,
 }
 
@@ -466,7 +561,7 @@ fn more_lines(
     tr: Tr,
     shown: &parley_station::api::content::Shown,
     lang: &str,
-) -> Vec<(String, String)> {
+) -> Vec<(String, String, String)> {
     let rendered = shown
         .rendered
         .iter()
@@ -478,9 +573,12 @@ fn more_lines(
             (true, false) => tr.ta("translated-by-sender", &[("by", &t.by)]),
             (false, _) => tr.ta("translated-by-recipient", &[("by", &t.by)]),
         };
-        (t.lang.clone(), format!("{} — {by}", t.text))
+        (t.lang.clone(), t.text.clone(), by)
     });
-    rendered.chain(translated).collect()
+    rendered
+        .map(|(lang, text)| (lang, text, String::new()))
+        .chain(translated)
+        .collect()
 }
 
 fn inbox_row(tr: Tr, item: InboxItem) -> InboxRow {
@@ -878,15 +976,28 @@ fn book_input(
     }
 }
 
-async fn compose(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct ComposeQuery {
+    /// What was just sent, after the redirect that follows sending.
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+async fn compose(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<ComposeQuery>,
+) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    compose_page(&state, &session, (None, None), Refill::new()).await
+    compose_page(&state, &session, (None, query.sent), Refill::new()).await
 }
 
 /// Server-sent events: every station event, as JSON, while the session lasts.
-async fn events(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+async fn events(Shared(state): Shared<Arc<State>>, mut headers: HeaderMap) -> Response {
+    // Opening (or reopening) the stream is not an operator's use of the session.
+    headers.insert(REFRESH_HEADER, HeaderValue::from_static("1"));
     let Some((token, _)) = session(&state, &headers) else {
         return unauthenticated(false);
     };

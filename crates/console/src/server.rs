@@ -38,6 +38,22 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, Console
     if chain.is_empty() {
         return Err(bad("no certificate in", cert, &"empty"));
     }
+    // The key is a secret: readable by the station's user alone, or refused.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(key)
+        .map_err(|e| bad("cannot read the key", key, &e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(bad(
+            "the key",
+            key,
+            &format!(
+                "is readable by others (mode {:o}); chmod 600 it",
+                mode & 0o777
+            ),
+        ));
+    }
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| bad("cannot read the key", key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

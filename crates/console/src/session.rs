@@ -3,7 +3,8 @@
 //! A session is a random 256-bit token in a cookie (`HttpOnly`, `SameSite=Strict`, `Secure`
 //! over HTTPS), ended by logout or after its idle timeout. Each session has its own CSRF token,
 //! which every state-changing request must carry in its form. Failed logins are counted per
-//! account and per source address; past [`LOGIN_FAILURES_FREE`] each must wait, doubling.
+//! account and origin, and per origin (an IPv4 address, an IPv6 /64); past
+//! [`LOGIN_FAILURES_FREE`] each must wait, doubling.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -110,11 +111,33 @@ impl Sessions {
     }
 }
 
-/// What a login is throttled by.
+/// Where logins come from, for throttling: an IPv4 address, or an IPv6 address's /64 (one
+/// host usually holds a whole /64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Origin {
+    V4(u32),
+    V6(u64),
+}
+
+impl From<IpAddr> for Origin {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(v4) => Origin::V4(v4.into()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Origin::V4(v4.into()),
+                None => Origin::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// What a login is throttled by: an account tried from one origin, and an origin whatever
+/// the account. Not an account alone: anyone could then lock an operator out by failing
+/// their logins from elsewhere.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    Account(String),
-    Source(IpAddr),
+    Pair(String, Origin),
+    Origin(Origin),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,38 +146,47 @@ struct Failures {
     last_ms: u64,
 }
 
-/// Failed logins per account and per source.
+/// Login attempts per account and origin, and per origin.
 #[derive(Default)]
 pub struct Throttle {
     failures: Mutex<HashMap<Key, Failures>>,
 }
 
 impl Throttle {
-    /// How long `account` from `source` must still wait before trying, in milliseconds (0:
-    /// it may try now).
-    pub fn wait_ms(&self, now_ms: u64, account: &str, source: IpAddr) -> u64 {
-        let failures = self.failures.lock().expect("not poisoned");
-        [Key::Account(account.to_owned()), Key::Source(source)]
+    fn keys(account: &str, source: IpAddr) -> [Key; 2] {
+        let origin = Origin::from(source);
+        [Key::Pair(account.to_owned(), origin), Key::Origin(origin)]
+    }
+
+    /// A login of `account` from `source` is about to be checked: how long it must still wait,
+    /// in milliseconds (then it is not counted), or 0, and then it counts as a failure until
+    /// [`Self::succeeded`] says otherwise. Counting before the check keeps logins sent at once
+    /// from all slipping through.
+    pub fn attempt(&self, now_ms: u64, account: &str, source: IpAddr) -> u64 {
+        let mut failures = self.failures.lock().expect("not poisoned");
+        let keys = Self::keys(account, source);
+        let wait_ms = keys
             .iter()
             .filter_map(|key| failures.get(key))
             .map(|f| (f.last_ms + wait_after(f.count)).saturating_sub(now_ms))
             .max()
-            .unwrap_or(0)
-    }
-
-    /// A login of `account` from `source` failed.
-    pub fn failed(&self, now_ms: u64, account: &str, source: IpAddr) {
-        let mut failures = self.failures.lock().expect("not poisoned");
-        if failures.len() >= LOGIN_FAILURES_TRACKED_MAX {
-            let forgotten = failures
+            .unwrap_or(0);
+        if wait_ms > 0 {
+            return wait_ms;
+        }
+        if failures.len() + 2 > LOGIN_FAILURES_TRACKED_MAX {
+            // Forget the oldest; an attacker flooding names forgets its own first, as its
+            // origin's count is always among the most recent.
+            let mut oldest: Vec<(Key, u64)> = failures
                 .iter()
-                .min_by_key(|(_, f)| f.last_ms)
-                .map(|(key, _)| key.clone());
-            if let Some(key) = forgotten {
+                .map(|(k, f)| (k.clone(), f.last_ms))
+                .collect();
+            oldest.sort_by_key(|(_, last_ms)| *last_ms);
+            for (key, _) in oldest.into_iter().take(2) {
                 failures.remove(&key);
             }
         }
-        for key in [Key::Account(account.to_owned()), Key::Source(source)] {
+        for key in keys {
             let entry = failures.entry(key).or_insert(Failures {
                 count: 0,
                 last_ms: now_ms,
@@ -162,14 +194,18 @@ impl Throttle {
             entry.count += 1;
             entry.last_ms = now_ms;
         }
+        0
     }
 
-    /// A login of `account` succeeded: its failures are forgotten (the source's are not).
-    pub fn succeeded(&self, account: &str) {
-        self.failures
-            .lock()
-            .expect("not poisoned")
-            .remove(&Key::Account(account.to_owned()));
+    /// The login of `account` from `source` was right: its attempt is taken back, and the
+    /// account's failures from there forgotten.
+    pub fn succeeded(&self, account: &str, source: IpAddr) {
+        let mut failures = self.failures.lock().expect("not poisoned");
+        let [pair, origin] = Self::keys(account, source);
+        failures.remove(&pair);
+        if let Some(entry) = failures.get_mut(&origin) {
+            entry.count = entry.count.saturating_sub(1);
+        }
     }
 }
 
@@ -222,25 +258,42 @@ mod tests {
     #[test]
     fn failures_past_the_free_ones_wait_and_double() {
         let throttle = Throttle::default();
-        for i in 0..LOGIN_FAILURES_FREE - 1 {
-            throttle.failed(0, "Ana", HOME);
-            assert_eq!(throttle.wait_ms(0, "Ana", HOME), 0, "failure {i}");
+        for i in 0..LOGIN_FAILURES_FREE {
+            assert_eq!(throttle.attempt(0, "Ana", HOME), 0, "attempt {i}");
         }
-        throttle.failed(0, "Ana", HOME);
-        assert_eq!(throttle.wait_ms(0, "Ana", HOME), LOGIN_WAIT_MS_MIN);
-        // Another account from the same source waits too.
-        assert_eq!(throttle.wait_ms(0, "Ben", HOME), LOGIN_WAIT_MS_MIN);
-        // The same account from elsewhere waits too.
+        assert_eq!(throttle.attempt(0, "Ana", HOME), LOGIN_WAIT_MS_MIN);
+        // Another account from the same origin waits too.
+        assert_eq!(throttle.attempt(0, "Ben", HOME), LOGIN_WAIT_MS_MIN);
+        // The same account from elsewhere does not: nobody locks Ana out from afar.
         let elsewhere = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(throttle.wait_ms(0, "Ana", elsewhere), LOGIN_WAIT_MS_MIN);
-        throttle.failed(0, "Ana", HOME);
-        assert_eq!(throttle.wait_ms(0, "Ana", HOME), 2 * LOGIN_WAIT_MS_MIN);
+        assert_eq!(throttle.attempt(0, "Ana", elsewhere), 0);
+        // The wait doubles with each counted failure, to the longest.
+        assert_eq!(throttle.attempt(LOGIN_WAIT_MS_MIN, "Ana", HOME), 0);
+        assert_eq!(
+            throttle.attempt(LOGIN_WAIT_MS_MIN, "Ana", HOME),
+            2 * LOGIN_WAIT_MS_MIN
+        );
+        let mut now_ms = LOGIN_WAIT_MS_MIN;
         for _ in 0..40 {
-            throttle.failed(0, "Ana", HOME);
+            now_ms += LOGIN_WAIT_MS_MAX;
+            assert_eq!(throttle.attempt(now_ms, "Ana", HOME), 0);
         }
-        assert_eq!(throttle.wait_ms(0, "Ana", HOME), LOGIN_WAIT_MS_MAX);
-        assert_eq!(throttle.wait_ms(LOGIN_WAIT_MS_MAX, "Ana", HOME), 0);
-        throttle.succeeded("Ana");
-        assert_eq!(throttle.wait_ms(0, "Ana", elsewhere), 0);
+        assert_eq!(throttle.attempt(now_ms, "Ana", HOME), LOGIN_WAIT_MS_MAX);
+        // A right password takes its attempt back and forgets the account's failures there.
+        throttle.succeeded("Ana", elsewhere);
+        assert_eq!(throttle.attempt(0, "Ana", elsewhere), 0);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_origin() {
+        let throttle = Throttle::default();
+        let host =
+            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
+        for i in 0..LOGIN_FAILURES_FREE {
+            assert_eq!(throttle.attempt(0, "Ana", host(i as u16)), 0);
+        }
+        assert_eq!(throttle.attempt(0, "Ben", host(999)), LOGIN_WAIT_MS_MIN);
+        let other = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
+        assert_eq!(throttle.attempt(0, "Ben", other), 0);
     }
 }
