@@ -15,8 +15,9 @@ use parley_station::api::{Reply, Request};
 use parley_store::console::{AuditAction, AuditRecord, AuditSource};
 use serde::Deserialize;
 
+use crate::compose::{Refill, compose_page};
 use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
-use crate::pages::{Refill, blocking, compose_page, plain, session};
+use crate::pages::{blocking, plain, session};
 use crate::session::Session;
 use crate::{State, now_ms};
 
@@ -37,7 +38,7 @@ pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
                 TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES,
             )),
         )
-        .route("/logout", post(crate::pages::logout))
+        .route("/logout", post(crate::login::logout))
         .route_layer(axum::middleware::from_fn_with_state(state, require_session))
 }
 

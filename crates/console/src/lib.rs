@@ -21,11 +21,15 @@
 #![allow(clippy::result_large_err)]
 
 mod actions;
+mod compose;
 mod i18n;
 pub mod limits;
+mod login;
 mod pages;
+mod reports;
 mod server;
 pub mod session;
+mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,278 @@
+//! The compose page (free text, the agreed codebooks' codes and forms) and the codebooks page.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State as Shared;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use parley_station::api::records;
+use serde::Deserialize;
+
+use crate::State;
+use crate::pages::{Frame, Tr, html, read, session, unauthenticated, unreadable};
+
+use crate::session::Session;
+
+/// A field of a code or form, in the compose page.
+pub(crate) struct FieldInput {
+    pub(crate) name: String,
+    pub(crate) label: String,
+    pub(crate) kind: String,
+    pub(crate) optional: bool,
+    /// What the operator wrote in it last, when that was refused.
+    pub(crate) value: String,
+}
+
+/// A compose form as the operator filled it, shown again when it was refused.
+pub(crate) type Refill = std::collections::BTreeMap<String, String>;
+
+/// A code in the compose page, with its text in every language.
+pub(crate) struct CodeInput {
+    pub(crate) number: u64,
+    pub(crate) button: String,
+    pub(crate) texts: Vec<(String, String)>,
+    pub(crate) fields: Vec<FieldInput>,
+}
+
+/// A form in the compose page.
+pub(crate) struct FormInput {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) fields: Vec<FieldInput>,
+}
+
+/// The current codebook with one peer.
+pub(crate) struct BookInput {
+    pub(crate) peer: String,
+    pub(crate) heading: String,
+    pub(crate) codes: Vec<CodeInput>,
+    pub(crate) forms: Vec<FormInput>,
+}
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+pub(crate) struct ComposePage {
+    pub(crate) frame: Frame,
+    pub(crate) peers: Vec<String>,
+    pub(crate) codebooks: Vec<BookInput>,
+    pub(crate) error: Option<String>,
+    pub(crate) sent: Option<String>,
+    /// The free-text form as last filled, when it was refused.
+    pub(crate) message: Refill,
+}
+
+impl ComposePage {
+    /// What the free-text form's `field` held when it was refused.
+    fn message_value(&self, field: &str) -> &str {
+        self.message.get(field).map_or("", String::as_str)
+    }
+}
+
+/// The compose page, with the outcome of the last action and, when it was refused, the form
+/// as the operator filled it.
+pub(crate) async fn compose_page(
+    state: &Arc<State>,
+    session: &Session,
+    (error, sent): (Option<String>, Option<String>),
+    refill: Refill,
+) -> Response {
+    let lang = session.lang.clone();
+    let refill_books = refill.clone();
+    let read = read(state, move |store, _| {
+        let peers: Vec<String> = records::peers(store)
+            .map_err(unreadable)?
+            .into_iter()
+            .map(|peer| peer.name)
+            .collect();
+        let mut books = Vec::new();
+        for peer in &peers {
+            let report = records::codebooks(store, peer).map_err(unreadable)?;
+            if let Some(current) = report
+                .codebooks
+                .iter()
+                .find(|book| Some(book.hash) == report.current)
+            {
+                books.push(book_input(peer, current, &lang, &refill_books));
+            }
+        }
+        Ok((peers, books))
+    });
+    let (peers, codebooks) = match read.await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    html(&ComposePage {
+        frame: Frame::of(state, session),
+        peers,
+        codebooks,
+        error,
+        sent: sent.map(|what| Tr::new(&session.lang).ta("sent", &[("what", &what)])),
+        message: if refill.contains_key("code") || refill.contains_key("form") {
+            Refill::new()
+        } else {
+            refill
+        },
+    })
+}
+
+fn book_input(
+    peer: &str,
+    book: &parley_station::codebooks::CodebookItem,
+    lang: &str,
+    refill: &Refill,
+) -> BookInput {
+    let tr = Tr::new(lang);
+    // The refused form's values, for the code or form it was.
+    let refilled = |key: &str, which: &str| {
+        let matches = refill.get("peer").is_some_and(|p| p == peer)
+            && refill.get(key).is_some_and(|v| v == which);
+        move |field: &str| {
+            if matches {
+                refill
+                    .get(&format!("f_{field}"))
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        }
+    };
+    let pick = |texts: &std::collections::BTreeMap<String, String>| {
+        texts
+            .get(lang)
+            .or_else(|| texts.values().next())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let fields = |fields: &[parley_station::codebooks::FieldItem],
+                  value: &dyn Fn(&str) -> String| {
+        fields
+            .iter()
+            .map(|field| FieldInput {
+                name: field.name.clone(),
+                label: pick(&field.label),
+                kind: field.kind.clone(),
+                optional: field.optional,
+                value: value(&field.name),
+            })
+            .collect()
+    };
+    BookInput {
+        peer: peer.to_owned(),
+        heading: tr.ta("codes-with", &[("peer", peer)]),
+        codes: book
+            .codes
+            .iter()
+            .map(|code| CodeInput {
+                number: code.number,
+                button: tr.ta("send-code", &[("code", &code.number.to_string())]),
+                texts: code
+                    .text
+                    .iter()
+                    .map(|(lang, text)| (lang.clone(), text.clone()))
+                    .collect(),
+                fields: fields(&code.params, &refilled("code", &code.number.to_string())),
+            })
+            .collect(),
+        forms: book
+            .forms
+            .iter()
+            .map(|form| FormInput {
+                name: form.name.clone(),
+                title: pick(&form.title),
+                fields: fields(&form.fields, &refilled("form", &form.name)),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ComposeQuery {
+    /// What was just sent, after the redirect that follows sending.
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+pub(crate) async fn compose(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<ComposeQuery>,
+) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    compose_page(&state, &session, (None, query.sent), Refill::new()).await
+}
+
+/// A codebook proposed on a link, as the codebooks page shows it.
+struct BookRow {
+    peer: String,
+    hash: String,
+    standing: String,
+    name: String,
+    version: u32,
+    line: String,
+    error: Option<String>,
+    can_accept: bool,
+    codes: Vec<(u64, Vec<(String, String)>)>,
+    forms: Vec<(String, Vec<(String, String)>)>,
+}
+
+#[derive(Template)]
+#[template(path = "codebooks.html")]
+struct CodebooksPage {
+    frame: Frame,
+    books: Vec<BookRow>,
+}
+
+pub(crate) async fn codebooks(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&state, &headers) else {
+        return unauthenticated(true);
+    };
+    let tr = Tr::new(&session.lang);
+    let read = read(&state, move |store, _| {
+        let mut rows = Vec::new();
+        for peer in records::peers(store).map_err(unreadable)? {
+            let report = records::codebooks(store, &peer.name).map_err(unreadable)?;
+            for book in report.codebooks {
+                let pairs = |texts: &std::collections::BTreeMap<String, String>| {
+                    texts.iter().map(|(l, t)| (l.clone(), t.clone())).collect()
+                };
+                rows.push(BookRow {
+                    peer: peer.name.clone(),
+                    hash: book.hash.to_string(),
+                    standing: format!("{:?}", book.standing).to_lowercase(),
+                    name: book.name.clone(),
+                    version: book.version,
+                    line: tr.ta(
+                        "codebook-with",
+                        &[("peer", &peer.name), ("by", &book.proposed_by)],
+                    ),
+                    can_accept: book.accepted_by_us.is_none() && book.error.is_none(),
+                    error: (book.error.as_ref())
+                        .map(|why| tr.ta("codebook-invalid", &[("why", why)])),
+                    codes: book
+                        .codes
+                        .iter()
+                        .map(|c| (c.number, pairs(&c.text)))
+                        .collect(),
+                    forms: book
+                        .forms
+                        .iter()
+                        .map(|f| (f.name.clone(), pairs(&f.title)))
+                        .collect(),
+                });
+            }
+        }
+        Ok(rows)
+    });
+    let books = match read.await {
+        Ok(books) => books,
+        Err(response) => return response,
+    };
+    html(&CodebooksPage {
+        frame: Frame::of(&state, &session),
+        books,
+    })
+}

@@ -1,0 +1,144 @@
+//! Logging in and out: the login page, the throttled password check, the session cookie.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State as Shared;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::State;
+use crate::pages::{Tr, blocking, html, session, unauthenticated};
+use axum::extract::{Extension, Form};
+use axum::response::Redirect;
+use parley_store::console::AuditAction;
+
+use crate::server::Remote;
+use crate::session::COOKIE;
+use crate::{actions, now_ms};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    station: String,
+    error: Option<String>,
+    tr: Tr,
+}
+
+pub(crate) async fn login_page(Shared(state): Shared<Arc<State>>) -> Response {
+    html(&LoginPage {
+        station: state.station.clone(),
+        error: None,
+        tr: Tr::new(&state.lang),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Login {
+    name: String,
+    password: String,
+}
+
+pub(crate) async fn login(
+    Shared(state): Shared<Arc<State>>,
+    Extension(Remote(remote)): Extension<Remote>,
+    Form(form): Form<Login>,
+) -> Response {
+    let tr = Tr::new(&state.lang);
+    let refuse = |status, error: String| {
+        let mut page = html(&LoginPage {
+            station: state.station.clone(),
+            error: Some(error),
+            tr,
+        });
+        *page.status_mut() = status;
+        page
+    };
+    // A name no account could have is refused before anything is counted or hashed.
+    if parley_station::accounts::check_operator_name(&form.name).is_err() {
+        return refuse(StatusCode::UNAUTHORIZED, tr.t("wrong-login"));
+    }
+    // The attempt counts before the password is checked, so logins sent at once cannot all
+    // pass the throttle; a right password takes its count back.
+    let wait_ms = state.throttle.attempt(now_ms(), &form.name, remote.ip());
+    if wait_ms > 0 {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            tr.ta(
+                "too-many-logins",
+                &[("seconds", &wait_ms.div_ceil(1_000).to_string())],
+            ),
+        );
+    }
+    let Ok(_permit) = state.password_checks.acquire().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, tr.t("wrong-login"));
+    };
+    let shared = state.clone();
+    let (name, password) = (form.name.clone(), form.password);
+    let checked = blocking(move || actions::check_login(&shared, &name, &password)).await;
+    let account = match checked {
+        Ok(Ok(account)) => account,
+        Ok(Err(error)) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
+        Err(response) => return response,
+    };
+    let source = remote.ip().to_string();
+    let Some(lang) = account else {
+        // The name typed is recorded only when it is an operator's: a password typed into
+        // the name field by mistake is not kept.
+        let name = if actions::has_account(&state, &form.name) {
+            form.name.as_str()
+        } else {
+            "(no such operator)"
+        };
+        let detail = serde_json::json!({ "address": source });
+        actions::audit(
+            &state,
+            name,
+            AuditAction::Login,
+            detail,
+            "wrong name or password",
+        )
+        .await;
+        return refuse(StatusCode::UNAUTHORIZED, tr.t("wrong-login"));
+    };
+    state.throttle.succeeded(&form.name, remote.ip());
+    let detail = serde_json::json!({ "address": source });
+    actions::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
+    let token = state.sessions.open(now_ms(), form.name.clone(), lang);
+    let secure = if state.https { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut response = Redirect::to("/").into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn logout(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let Some((token, session)) = session(&state, &headers) else {
+        return unauthenticated(false);
+    };
+    if !actions::csrf_matches(&session, &form.csrf) {
+        return actions::csrf_refused();
+    }
+    state.sessions.close(&token);
+    let detail = serde_json::json!({});
+    actions::audit(&state, &session.operator, AuditAction::Logout, detail, "ok").await;
+    let mut response = Redirect::to("/login").into_response();
+    let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
