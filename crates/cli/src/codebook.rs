@@ -213,6 +213,18 @@ fn show_item(item: &CodebookItem) {
         for (lang, title) in &form.title {
             println!("    {}: {}", text(lang), quoted(title));
         }
+        for rule in &form.rules {
+            match (rule.lead_time_min_h, &rule.after) {
+                (Some(hours), _) => println!(
+                    "    rule: {} at least {hours} h after the notice is sent",
+                    text(&rule.field)
+                ),
+                (None, Some(other)) => {
+                    println!("    rule: {} after {}", text(&rule.field), text(other));
+                }
+                (None, None) => {}
+            }
+        }
     }
 }
 

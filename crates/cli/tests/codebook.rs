@@ -162,6 +162,17 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
         .expect("code 7");
     assert_eq!(code7["params"][0]["min"], 60);
     assert_eq!(code7["params"][0]["max"], 172_800);
+    let launch_form = &item["forms"][0];
+    assert_eq!(launch_form["name"], "missile_launch");
+    assert_eq!(
+        launch_form["rules"],
+        serde_json::json!([{"field": "planned_launch", "lead_time_min_h": 24}])
+    );
+    let shown = bravo.ok(&["codebook", "show", "Alpha"]).expect("show");
+    assert!(
+        shown.contains("rule: planned_launch at least 24 h after the notice is sent"),
+        "{shown}"
+    );
 
     // A coded message with typed parameters, rendered at Bravo in Russian and English.
     let coded = send(

@@ -241,6 +241,21 @@ pub struct FormItem {
     pub title: BTreeMap<String, String>,
     /// Its fields.
     pub fields: Vec<FieldItem>,
+    /// Its rules, in the codebook's order.
+    pub rules: Vec<RuleItem>,
+}
+
+/// A rule of a form, as `codebook show` lists it: exactly one of the two conditions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleItem {
+    /// The datetime field the rule is about.
+    pub field: String,
+    /// The field's time is at least this many hours after the notice is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_time_min_h: Option<u64>,
+    /// The field's time is strictly after this other field's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// One codebook proposed on a link, as `codebook show` lists it.
@@ -383,6 +398,23 @@ fn item(books: &LinkCodebooks, hash: &CodebookHash, proposal: &Proposal) -> Code
             name: form.name().to_owned(),
             title: by_lang(&|lang| form.title(lang).map(str::to_owned)),
             fields: fields(form.fields()),
+            rules: form
+                .rules()
+                .iter()
+                .filter_map(|rule| match rule {
+                    parley_codebook::Rule::LeadTime { field, min_h } => Some(RuleItem {
+                        field: field.clone(),
+                        lead_time_min_h: Some(*min_h),
+                        after: None,
+                    }),
+                    parley_codebook::Rule::After { field, other } => Some(RuleItem {
+                        field: field.clone(),
+                        lead_time_min_h: None,
+                        after: Some(other.clone()),
+                    }),
+                    _ => None,
+                })
+                .collect(),
         })
         .collect();
     item
