@@ -1,8 +1,10 @@
 //! The web console in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver), against two real stations. Operators log in through the form; a FLASH from
 //! the peer, an answer to it, an alarm, notices and coded messages show on open pages without
-//! reload (the event stream and the console's script); a notice the codebook refuses shows
-//! its error; acknowledging an alarm and logging out work from the page.
+//! reload (the event stream and the console's script); a FLASH to answer or an alarm to
+//! acknowledge marks the tab's title until it is answered or acknowledged, not merely seen or
+//! reloaded; a notice the codebook refuses shows its error; acknowledging an alarm and logging
+//! out work from the page.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium`, `chromium-driver`;
 //! `.ci/browser-deps` installs them). Without them the test skips, except under `CI`, where it
@@ -338,6 +340,78 @@ impl Browser {
         }
     }
 
+    /// Waits (without navigating) until the tab's title is `expected`.
+    async fn wait_for_title(&self, expected: &str) {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let title = self.client.title().await.unwrap_or_default();
+            if title == expected {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "the title is {title:?}, not {expected:?}, after {PAGE_TIMEOUT:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Fails unless the tab's title is `expected` now.
+    async fn assert_title(&self, expected: &str, when: &str) {
+        let title = self.client.title().await.unwrap_or_default();
+        if title != expected {
+            self.fail(&format!("{when}, the title is {title:?}, not {expected:?}"))
+                .await;
+        }
+    }
+
+    /// What the nav's badge `id` says; `None` while it is hidden (nothing to count).
+    async fn badge(&self, id: &str) -> Option<String> {
+        let script = format!(
+            "const badge = document.getElementById({id:?}); \
+             return badge && !badge.hidden ? badge.textContent : null"
+        );
+        match self.client.execute(&script, Vec::new()).await {
+            Ok(serde_json::Value::String(text)) => Some(text),
+            Ok(_) => None,
+            Err(error) => self.fail(&format!("reading the badge {id}: {error}")).await,
+        }
+    }
+
+    /// The operator comes back to the page: the window is focused and the page reported
+    /// visible, as when a background tab is brought to the front.
+    async fn look_at_page(&self) {
+        let script = "window.focus(); \
+            document.dispatchEvent(new Event(\"visibilitychange\")); \
+            window.dispatchEvent(new Event(\"focus\"));";
+        if let Err(error) = self.client.execute(script, Vec::new()).await {
+            self.fail(&format!("focusing the page: {error}")).await;
+        }
+        tokio::time::sleep(EVENT_GRACE).await;
+    }
+
+    /// Acknowledges the alarm `alarm` (a CSS selector) with `note`; waits until it shows so.
+    async fn acknowledge(&self, alarm: &str, note: &str) -> String {
+        self.fill(
+            &format!("{alarm} form[action=\"/alarm/ack\"]"),
+            "note",
+            note,
+        )
+        .await;
+        self.click(&format!("{alarm} form[action=\"/alarm/ack\"] button"))
+            .await;
+        let (acknowledged, _) = self
+            .wait_for(
+                &format!("{alarm} .answer"),
+                &format!("acknowledged by {}", self.who),
+                PAGE_TIMEOUT,
+            )
+            .await;
+        acknowledged
+    }
+
     /// Logs in through the login form; waits for the board.
     async fn log_in(&self, name: &str, password: &str) {
         self.goto("/login").await;
@@ -486,6 +560,8 @@ async fn operators_work_the_console_in_a_real_browser() {
     // 1. Ana logs in through the form; the board shows Bravo.
     ana.log_in("Ana", ANA_PASSWORD).await;
     ana.wait_for("section.peer h2", "Bravo", PAGE_TIMEOUT).await;
+    ana.assert_title("Alpha · Board", "with nothing awaiting Ana")
+        .await;
     ana.screenshot(&screenshots.join("board.png")).await;
 
     // 2. A FLASH from Bravo shows in Ana's open inbox without reload, with its countdown.
@@ -502,8 +578,29 @@ async fn operators_work_the_console_in_a_real_browser() {
         .await;
     ana.wait_for(&format!("{item} .countdown"), "answer within", PAGE_TIMEOUT)
         .await;
+    // The tab's title is marked with what awaits Ana, and the nav counts it.
+    let marked_inbox = "● (1) Alpha · Inbox";
+    ana.wait_for_title(marked_inbox).await;
+    assert_eq!(
+        ana.badge("attention-inbox").await.as_deref(),
+        Some("1 FLASH to answer")
+    );
+    assert_eq!(ana.badge("attention-alarms").await, None);
     ana.assert_not_reloaded("the FLASH came in").await;
     ana.screenshot(&screenshots.join("inbox.png")).await;
+    // Looking at the page does not clear the mark, nor does loading it again: only an
+    // answer does.
+    ana.look_at_page().await;
+    ana.assert_title(marked_inbox, "once Ana looked at the page")
+        .await;
+    ana.open_live("/inbox", "Inbox").await;
+    ana.assert_title(marked_inbox, "on the inbox loaded again")
+        .await;
+    ana.goto("/").await;
+    ana.wait_for("main#main h1", "Board", PAGE_TIMEOUT).await;
+    ana.assert_title("● (1) Alpha · Board", "on the board")
+        .await;
+    ana.goto("/inbox").await;
 
     // 3. Boris watches his outbox; Ana answers with a restatement; it shows there live.
     boris.log_in("Boris", BORIS_PASSWORD).await;
@@ -526,6 +623,12 @@ async fn operators_work_the_console_in_a_real_browser() {
         PAGE_TIMEOUT,
     )
     .await;
+    ana.wait_for_title("Alpha · Inbox").await;
+    assert_eq!(
+        ana.badge("attention-inbox").await,
+        None,
+        "the FLASH is answered"
+    );
     let (answer, _) = boris
         .wait_for(
             &format!("{item} .answer"),
@@ -642,24 +745,40 @@ async fn operators_work_the_console_in_a_real_browser() {
         "an alarm's element id: {alarm_id:?}"
     );
     let alarm = format!("#{alarm_id}");
+    // The title and the nav say an alarm awaits Ana, after she looks and reloads too.
+    let open = ana
+        .client
+        .find_all(Locator::Css("main#main article.alarm.open"))
+        .await
+        .map_or(0, |open| open.len());
+    let marked_alarms = format!("● ({open}) Alpha · Alarms");
+    ana.wait_for_title(&marked_alarms).await;
+    assert_eq!(
+        ana.badge("attention-alarms").await,
+        Some(format!("{open} to acknowledge"))
+    );
+    ana.look_at_page().await;
+    ana.assert_title(&marked_alarms, "once Ana looked at the alarm")
+        .await;
+    ana.open_live("/alarms", "Alarms").await;
+    ana.assert_title(&marked_alarms, "on the alarms loaded again")
+        .await;
     let note = "Called Bravo's duty officer by phone; they are reading it";
-    ana.fill(
-        &format!("{alarm} form[action=\"/alarm/ack\"]"),
-        "note",
-        note,
-    )
-    .await;
-    ana.click(&format!("{alarm} form[action=\"/alarm/ack\"] button"))
-        .await;
-    let (acknowledged, _) = ana
-        .wait_for(
-            &format!("{alarm} .answer"),
-            "acknowledged by Ana",
-            PAGE_TIMEOUT,
-        )
-        .await;
+    let acknowledged = ana.acknowledge(&alarm, note).await;
     assert!(acknowledged.contains(note), "{acknowledged:?}");
     ana.screenshot(&root.join("alarms.png")).await;
+    // Any other alarm open (the count covers every one) is acknowledged too; then nothing
+    // awaits Ana and the title is plain again.
+    while let Ok(other) = ana
+        .client
+        .find(Locator::Css("main#main article.alarm.open"))
+        .await
+    {
+        let id = other.attr("id").await.ok().flatten().unwrap_or_default();
+        ana.acknowledge(&format!("#{id}"), "Seen").await;
+    }
+    ana.wait_for_title("Alpha · Alarms").await;
+    assert_eq!(ana.badge("attention-alarms").await, None);
 
     // 7. Log out: the login form again, and the pages are closed to this browser.
     ana.click("form[action=\"/logout\"] button").await;

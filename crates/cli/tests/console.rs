@@ -1,8 +1,9 @@
 //! The web console over real HTTP, served by a real daemon: every page and action refuses a
 //! request without a session, actions need the CSRF token, logins are throttled, cookies carry
 //! their flags, untrusted text is escaped, a message from the peer shows without reload (the
-//! event stream), an answer given in the console is signed with the operator's name and
-//! audited, and a console off loopback refuses plain HTTP.
+//! event stream), a FLASH awaiting an answer is counted on every page until it is answered, an
+//! answer given in the console is signed with the operator's name and audited, and a console
+//! off loopback refuses plain HTTP.
 
 mod common;
 
@@ -223,6 +224,13 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert!(board.body.contains("Bravo"), "{}", board.body);
     assert!(
         board
+            .body
+            .contains("<main id=\"main\" data-attention=\"0\">"),
+        "nothing awaits the operator yet: {}",
+        board.body
+    );
+    assert!(
+        board
             .header("content-security-policy")
             .is_some_and(|csp| csp.contains("script-src 'self'"))
     );
@@ -264,6 +272,15 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     );
     assert!(!inbox.body.contains("<script>alert"), "markup is escaped");
     assert!(inbox.body.contains("data-due-ms"), "a countdown");
+    // The FLASH awaits an answer: counted on every page, and shown in the nav.
+    for path in ["/inbox", "/outbox", "/alarms"] {
+        let page = http(addr, "GET", path, Some(&cookie), "");
+        assert!(
+            page.body.contains("data-attention=\"1\"") && page.body.contains("1 FLASH to answer"),
+            "{path}: {}",
+            page.body
+        );
+    }
 
     // An answer without the CSRF token is refused; with it, it is signed as Ana.
     let token = csrf(&inbox.body);
@@ -306,6 +323,12 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         })
     });
     assert!(understood, "Bravo sees Ana's signed answer");
+    let inbox = http(addr, "GET", "/inbox", Some(&cookie), "");
+    assert!(
+        inbox.body.contains("data-attention=\"0\"") && !inbox.body.contains("FLASH to answer"),
+        "the answered FLASH awaits nothing: {}",
+        inbox.body
+    );
     let audit = alpha.json(&["audit"]).expect("audit");
     let rows = audit.as_array().expect("rows");
     assert!(

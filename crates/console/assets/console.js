@@ -1,6 +1,9 @@
 // parley console: clocks, deadline countdowns, and live pages. Events from the station
-// (server-sent) make the page fetch itself again and swap in its main section; a FLASH or an
-// alarm marks the tab title and sounds until the operator looks at the page.
+// (server-sent) make the page fetch itself again and swap in its main section. The server
+// counts what awaits the operators (open alarms, FLASH messages not answered) in the main
+// section's data-attention: while it is above zero the tab title is marked with it, until
+// they are acknowledged and answered (looking at the page does not clear it); when it rises
+// (a new FLASH or alarm) the page sounds.
 "use strict";
 (function () {
   const pad = (n) => String(n).padStart(2, "0");
@@ -23,10 +26,22 @@
   setInterval(clocks, 1000);
 
   const title = document.title;
-  let attention = false;
-  function alert() {
-    attention = true;
-    document.title = "● " + title;
+  // The count this tab last showed, kept across its pages: one that rose while the operator
+  // went from page to page still sounds.
+  const SHOWN_KEY = "parley-attention";
+  function lastShown() {
+    try {
+      const n = Number(sessionStorage.getItem(SHOWN_KEY));
+      return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    } catch (e) { return 0; }
+  }
+  let shown = lastShown();
+  function attentionNow() {
+    const main = document.getElementById("main");
+    const n = main ? Number(main.dataset.attention) : 0;
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  }
+  function sound() {
     try {
       const ctx = new AudioContext();
       const osc = ctx.createOscillator();
@@ -36,30 +51,61 @@
       osc.stop(ctx.currentTime + 0.3);
     } catch (e) { /* no sound without a user gesture: the title still shows it */ }
   }
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && attention) { attention = false; document.title = title; }
-  });
+  // The title from the count the page shows; a sound when it rose.
+  function attention() {
+    const n = attentionNow();
+    document.title = n > 0 ? `● (${n}) ${title}` : title;
+    if (n > shown) sound();
+    shown = n;
+    try { sessionStorage.setItem(SHOWN_KEY, String(n)); } catch (e) { /* the title is enough */ }
+  }
+  if (document.getElementById("main")) attention();
 
+  // One fetch of the page at a time; an event during one asks for another after it, so the
+  // last event's state always shows.
   let refreshing = false;
+  let again = false;
   async function refresh() {
-    if (refreshing) return;
+    if (refreshing) { again = true; return; }
     refreshing = true;
     try {
-      const response = await fetch(location.href, {
-        credentials: "same-origin",
-        headers: { "X-Parley-Refresh": "1" },
-      });
-      // Never location.reload(): on the page a form answered (POST /notice, /send, ...) it
-      // would post the form again, sending the message twice. A session that ended
-      // redirects to the login page: go there. A page that cannot be fetched stays.
-      if (response.redirected) { location.assign(response.url); return; }
-      if (!response.ok) return;
-      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-      const fresh = doc.getElementById("main");
-      const main = document.getElementById("main");
-      const focused = document.activeElement && main.contains(document.activeElement);
-      if (fresh && main && !focused) { main.replaceWith(fresh); clocks(); }
+      do {
+        again = false;
+        if (!(await refreshOnce())) return;
+      } while (again);
     } finally { refreshing = false; }
+  }
+  // Fetches the page and swaps in its main section; false when the page is being left.
+  async function refreshOnce() {
+    const response = await fetch(location.href, {
+      credentials: "same-origin",
+      headers: { "X-Parley-Refresh": "1" },
+    });
+    // Never location.reload(): on the page a form answered (POST /notice, /send, ...) it
+    // would post the form again, sending the message twice. A session that ended
+    // redirects to the login page: go there. A page that cannot be fetched stays.
+    if (response.redirected) { location.assign(response.url); return false; }
+    if (!response.ok) return true;
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = doc.getElementById("main");
+    const main = document.getElementById("main");
+    if (!fresh || !main) return true;
+    // The nav's badges hold no focus: always swapped.
+    for (const id of ["attention-inbox", "attention-alarms"]) {
+      const badge = doc.getElementById(id);
+      const current = document.getElementById(id);
+      if (badge && current) current.replaceWith(badge);
+    }
+    const focused = document.activeElement && main.contains(document.activeElement);
+    if (focused) {
+      // The operator is typing: the section stays, its count does not.
+      main.dataset.attention = fresh.dataset.attention || "0";
+    } else {
+      main.replaceWith(fresh);
+      clocks();
+    }
+    attention();
+    return true;
   }
 
   // Transcript verification: the file goes up as it is, with the session's CSRF token.
@@ -88,8 +134,8 @@
     events.onmessage = (message) => {
       let event = {};
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      if ((event.event === "message_stored" && event.precedence === "flash") ||
-          (event.event === "alarm" && event.change === "raised")) alert();
+      // A FLASH or an alarm sounds once the refreshed page counts it (a FLASH counts once
+      // it is delivered in order, which may be a later event).
       refresh();
     };
   }

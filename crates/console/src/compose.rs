@@ -102,8 +102,12 @@ pub(crate) async fn compose_page(
         Ok(read) => read,
         Err(response) => return response,
     };
+    let frame = match Frame::load(state, session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
     html(&ComposePage {
-        frame: Frame::of(state, session),
+        frame,
         peers,
         codebooks,
         error,
@@ -271,8 +275,9 @@ pub(crate) async fn codebooks(Shared(state): Shared<Arc<State>>, headers: Header
         Ok(books) => books,
         Err(response) => return response,
     };
-    html(&CodebooksPage {
-        frame: Frame::of(&state, &session),
-        books,
-    })
+    let frame = match Frame::load(&state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
+    html(&CodebooksPage { frame, books })
 }

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use parley_proto::Precedence;
 use parley_station::api::Event;
+use parley_station::api::records::{self, AlarmItem, AlarmState, InboxItem};
 use parley_store::Store;
 
 use crate::limits::{FORM_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS};
@@ -280,6 +282,47 @@ impl Tr {
     }
 }
 
+/// What awaits the station's operators: alarms nobody acknowledged and FLASH messages nobody
+/// answered. The tab title stays marked, and the nav shows these, until both are zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attention {
+    /// Open alarms: neither acknowledged nor cleared.
+    pub(crate) alarms: usize,
+    /// FLASH messages and tests in the inbox neither answered (understood, clarify) nor
+    /// cancelled.
+    pub(crate) flash: usize,
+}
+
+impl Attention {
+    /// Counted from the inbox (all of it or its pending part) and the alarms (all or those
+    /// not cleared).
+    pub(crate) fn of(inbox: &[InboxItem], alarms: &[AlarmItem]) -> Self {
+        Self {
+            alarms: alarms
+                .iter()
+                .filter(|alarm| alarm.state == AlarmState::Open)
+                .count(),
+            flash: inbox
+                .iter()
+                .filter(|item| item.precedence == Precedence::Flash && item.pending())
+                .count(),
+        }
+    }
+
+    /// Read from the store.
+    pub(crate) fn read(store: &Store, state: &State) -> Result<Self, Response> {
+        let inbox =
+            records::inbox(store, &state.objectives, &state.lang, true).map_err(unreadable)?;
+        let alarms = records::alarms(store, false).map_err(unreadable)?;
+        Ok(Self::of(&inbox, &alarms))
+    }
+
+    /// Everything awaiting an operator.
+    pub(crate) fn total(&self) -> usize {
+        self.alarms.saturating_add(self.flash)
+    }
+}
+
 /// What every page's frame shows.
 pub(crate) struct Frame {
     pub(crate) station: String,
@@ -287,18 +330,41 @@ pub(crate) struct Frame {
     pub(crate) csrf: String,
     pub(crate) lang: String,
     pub(crate) tr: Tr,
+    /// What awaits the operators, in all (`data-attention` on the page's `<main>`).
+    pub(crate) attention: usize,
+    /// The inbox's badge in the nav: the FLASH messages to answer (empty: none).
+    pub(crate) badge_inbox: String,
+    /// The alarms' badge in the nav: the alarms to acknowledge (empty: none).
+    pub(crate) badge_alarms: String,
 }
 
 impl Frame {
-    pub(crate) fn of(state: &State, session: &Session) -> Self {
+    /// The frame of a page for `session`, with what awaits the operators.
+    pub(crate) fn of(state: &State, session: &Session, attention: Attention) -> Self {
         let tr = Tr::new(&session.lang);
+        let badge = |id: &str, count: usize| {
+            if count == 0 {
+                String::new()
+            } else {
+                tr.ta(id, &[("count", &count.to_string())])
+            }
+        };
         Self {
             station: state.station.clone(),
             operator: session.operator.clone(),
             csrf: session.csrf.clone(),
             lang: tr.lang().to_owned(),
+            attention: attention.total(),
+            badge_inbox: badge("attention-flash", attention.flash),
+            badge_alarms: badge("attention-alarms", attention.alarms),
             tr,
         }
+    }
+
+    /// The frame of a page that reads neither the inbox nor the alarms itself.
+    pub(crate) async fn load(state: &Arc<State>, session: &Session) -> Result<Self, Response> {
+        let attention = read(state, Attention::read).await?;
+        Ok(Self::of(state, session, attention))
     }
 }
 

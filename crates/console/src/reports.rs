@@ -79,10 +79,11 @@ pub(crate) async fn speed(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
             }
         })
         .collect();
-    html(&SpeedPage {
-        frame: Frame::of(&state, &session),
-        rows,
-    })
+    let frame = match Frame::load(&state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
+    html(&SpeedPage { frame, rows })
 }
 
 #[derive(Template)]
@@ -112,10 +113,11 @@ pub(crate) async fn transcript(Shared(state): Shared<Arc<State>>, headers: Heade
         Ok(peers) => peers,
         Err(response) => return response,
     };
-    html(&TranscriptPage {
-        frame: Frame::of(&state, &session),
-        peers,
-    })
+    let frame = match Frame::load(&state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
+    html(&TranscriptPage { frame, peers })
 }
 
 #[derive(Deserialize)]

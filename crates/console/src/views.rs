@@ -10,7 +10,7 @@ use parley_station::api::records;
 
 use crate::State;
 use crate::pages::{
-    Frame, Tr, blocking, html, plain, read, session, unauthenticated, unreadable, utc,
+    Attention, Frame, Tr, blocking, html, plain, read, session, unauthenticated, unreadable, utc,
 };
 use parley_station::api::records::{InboxItem, OutboxItem};
 use parley_station::api::{Reply, Request};
@@ -52,6 +52,10 @@ pub(crate) async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
         Ok(Err(error)) => return plain(StatusCode::SERVICE_UNAVAILABLE, &error.message),
         Err(response) => return response,
     };
+    let frame = match Frame::load(&state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
     let tr = Tr::new(&session.lang);
     let peers = status
         .peers
@@ -86,7 +90,7 @@ pub(crate) async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
         })
         .collect();
     html(&BoardPage {
-        frame: Frame::of(&state, &session),
+        frame,
         peers,
         alarms_open: status.alarms.open,
         alarms_line: tr.ta(
@@ -195,16 +199,20 @@ pub(crate) async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
         return unauthenticated(true);
     };
     let read = read(&state, |store, state| {
-        records::inbox(store, &state.objectives, &state.lang, false).map_err(unreadable)
+        let items =
+            records::inbox(store, &state.objectives, &state.lang, false).map_err(unreadable)?;
+        let alarms = records::alarms(store, false).map_err(unreadable)?;
+        let attention = Attention::of(&items, &alarms);
+        Ok((items, attention))
     });
-    let mut items = match read.await {
-        Ok(items) => items,
+    let (mut items, attention) = match read.await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     // Newest first: what just came in is at the top.
     items.reverse();
     html(&InboxPage {
-        frame: Frame::of(&state, &session),
+        frame: Frame::of(&state, &session, attention),
         items: items
             .into_iter()
             .map(|item| inbox_row(Tr::new(&session.lang), item))
@@ -298,8 +306,12 @@ pub(crate) async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap
         Err(response) => return response,
     };
     items.reverse();
+    let frame = match Frame::load(&state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
     html(&OutboxPage {
-        frame: Frame::of(&state, &session),
+        frame,
         items: items
             .into_iter()
             .map(|item| outbox_row(Tr::new(&session.lang), item))
@@ -331,12 +343,15 @@ pub(crate) async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    let items = match read(&state, |store, _| {
-        records::alarms(store, true).map_err(unreadable)
-    })
-    .await
-    {
-        Ok(items) => items,
+    let read = read(&state, |store, state| {
+        let alarms = records::alarms(store, true).map_err(unreadable)?;
+        let pending =
+            records::inbox(store, &state.objectives, &state.lang, true).map_err(unreadable)?;
+        let attention = Attention::of(&pending, &alarms);
+        Ok((alarms, attention))
+    });
+    let (items, attention) = match read.await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let tr = Tr::new(&session.lang);
@@ -363,11 +378,11 @@ pub(crate) async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap
                 let note = alarm.note.unwrap_or_default();
                 tr.ta("acknowledged-by", &[("by", &by), ("note", &note)])
             }),
-            open: alarm.acknowledged_at_ms.is_none() && alarm.cleared_at_ms.is_none(),
+            open: alarm.state == records::AlarmState::Open,
         })
         .collect();
     html(&AlarmsPage {
-        frame: Frame::of(&state, &session),
+        frame: Frame::of(&state, &session, attention),
         alarms: rows,
     })
 }
