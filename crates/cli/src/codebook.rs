@@ -9,16 +9,27 @@ use parley_station::Home;
 use parley_station::api::{ApiError, Reply, Request, records};
 use parley_station::codebooks::{CodebookItem, CodebookReport, FieldItem};
 
-use crate::commands::{operator_name, read_input, request_of, store_read, unexpected, written};
+use crate::commands::{
+    operator_name, read_input, request_of, store_read, unexpected, writer_name, written,
+};
 use crate::render::{json, quoted, text, time};
 use crate::{CodebookCommand, PrecedenceArg};
 
 /// Runs a `codebook` subcommand.
 pub fn dispatch(home: &Home, command: CodebookCommand) -> anyhow::Result<()> {
     match command {
-        CodebookCommand::Propose { peer, file } => {
+        CodebookCommand::Propose {
+            peer,
+            file,
+            operator,
+        } => {
             let source = read_input(&file, CODEBOOK_SIZE_MAX_BYTES, "the codebook")?;
-            let request = Request::CodebookPropose { peer, source };
+            let operator = writer_name(operator);
+            let request = Request::CodebookPropose {
+                peer,
+                source,
+                operator,
+            };
             match request_of(home, request)? {
                 Reply::CodebookProposed(sent) => {
                     println!(
@@ -79,10 +90,13 @@ pub fn dispatch(home: &Home, command: CodebookCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Who sends what to whom: peer, precedence, EXERCISE, and the operator named in the entry.
+pub type Sending = (String, PrecedenceArg, bool, Option<String>);
+
 /// `send PEER --code N --param NAME=VALUE…`.
 pub fn send_code(
     home: &Home,
-    (peer, precedence, exercise): (String, PrecedenceArg, bool),
+    (peer, precedence, exercise, operator): Sending,
     code: u64,
     params: &[String],
 ) -> anyhow::Result<()> {
@@ -92,6 +106,7 @@ pub fn send_code(
         code,
         params: pairs(params, "--param", "NAME=VALUE")?,
         exercise,
+        operator,
     };
     written(request_of(home, request)?)
 }
@@ -99,7 +114,7 @@ pub fn send_code(
 /// `notice PEER FORM --field NAME=VALUE…`.
 pub fn notice(
     home: &Home,
-    (peer, precedence, exercise): (String, PrecedenceArg, bool),
+    (peer, precedence, exercise, operator): Sending,
     form: String,
     fields: &[String],
 ) -> anyhow::Result<()> {
@@ -109,6 +124,7 @@ pub fn notice(
         form,
         fields: pairs(fields, "--field", "NAME=VALUE")?,
         exercise,
+        operator,
     };
     written(request_of(home, request)?)
 }

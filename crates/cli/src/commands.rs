@@ -97,10 +97,12 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             text,
             code: Some(code),
             params,
+            operator,
             ..
         } => {
             debug_assert!(text.is_none(), "clap refuses a text with --code");
-            codebook::send_code(home, (peer, precedence, exercise), code, &params)
+            let sending = (peer, precedence, exercise, writer_name(operator));
+            codebook::send_code(home, sending, code, &params)
         }
         Command::Send {
             peer,
@@ -108,6 +110,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             exercise,
             text,
             translations,
+            operator,
             ..
         } => {
             let request = Request::Send {
@@ -116,6 +119,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 text: text.unwrap_or_default(),
                 exercise,
                 translations: codebook::pairs(&translations, "--translation", "LANG=TEXT")?,
+                operator: writer_name(operator),
             };
             written(request_of(home, request)?)
         }
@@ -125,7 +129,11 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             fields,
             precedence,
             exercise,
-        } => codebook::notice(home, (peer, precedence, exercise), form, &fields),
+            operator,
+        } => {
+            let sending = (peer, precedence, exercise, writer_name(operator));
+            codebook::notice(home, sending, form, &fields)
+        }
         Command::Codebook(command) => codebook::dispatch(home, command),
         Command::Translate {
             id,
@@ -157,10 +165,25 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             };
             written(request_of(home, request)?)
         }
-        Command::Cancel { id, reason } => {
-            written(request_of(home, Request::Cancel { id, reason })?)
+        Command::Cancel {
+            id,
+            reason,
+            operator,
+        } => {
+            let operator = writer_name(operator);
+            written(request_of(
+                home,
+                Request::Cancel {
+                    id,
+                    reason,
+                    operator,
+                },
+            )?)
         }
-        Command::Test { peer } => written(request_of(home, Request::Test { peer })?),
+        Command::Test { peer, operator } => {
+            let operator = writer_name(operator);
+            written(request_of(home, Request::Test { peer, operator })?)
+        }
         Command::Inbox { json, pending } => {
             let config = home.config()?;
             let items = records::inbox(
@@ -298,6 +321,17 @@ pub fn operator_name(given: Option<String>) -> String {
             .find(|name| !name.trim().is_empty())
             .unwrap_or_else(|| "operator".to_owned())
     })
+}
+
+/// Who writes an entry whose body names no operator (a message, a cancellation, a test, a
+/// proposal): `--operator` (or `$PARLEY_OPERATOR`) as given, checked by the station; else the
+/// login name when it is a valid name; else none, as a script writes.
+pub fn writer_name(given: Option<String>) -> Option<String> {
+    match given {
+        Some(given) => Some(given),
+        None => Some(operator_name(None))
+            .filter(|name| parley_proto::names::check_name(name).is_ok() && name != "operator"),
+    }
 }
 
 /// An RFC 3339 time as UTC milliseconds.

@@ -81,6 +81,10 @@ pub enum Command {
             conflicts_with = "code"
         )]
         translations: Vec<String>,
+        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
+        /// login name when it is a valid name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Send a formatted notice of the agreed codebook; every field and rule is checked
     /// before anything is stored. Prints its id once it is durable.
@@ -98,6 +102,10 @@ pub enum Command {
         /// Mark the notice EXERCISE.
         #[arg(long)]
         exercise: bool,
+        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
+        /// login name when it is a valid name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Agree a codebook with a peer: propose, accept, show.
     #[command(subcommand)]
@@ -144,11 +152,19 @@ pub enum Command {
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
+        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
+        /// login name when it is a valid name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Send an end-to-end test to PEER now.
     Test {
         /// Peer name or fingerprint.
         peer: String,
+        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
+        /// login name when it is a valid name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Received messages and tests, per sender in seq order.
     Inbox {
@@ -265,6 +281,10 @@ pub enum CodebookCommand {
         peer: String,
         /// The codebook file (`-` for standard input).
         file: PathBuf,
+        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
+        /// login name when it is a valid name).
+        #[arg(long, env = "PARLEY_OPERATOR")]
+        operator: Option<String>,
     },
     /// Accept a codebook the peer proposed; once both sides have, it is agreed.
     Accept {

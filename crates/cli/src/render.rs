@@ -193,7 +193,10 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
     }
     for item in items {
         let state = match (&item.cancelled, &item.answer) {
-            (Some(reason), _) => format!("CANCELLED by the sender: {}", quoted(reason)),
+            (Some(reason), _) => match &item.cancelled_by {
+                Some(by) => format!("CANCELLED by the sender ({}): {}", text(by), quoted(reason)),
+                None => format!("CANCELLED by the sender: {}", quoted(reason)),
+            },
             (None, Some(answer)) => answer_phrase(answer),
             (None, None) if item.answer_by == Some(TestAnswer::Machine) => {
                 "answered by the station".into()
@@ -228,8 +231,12 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
     }
     for item in items {
         let mut notes = Vec::new();
-        if let Some(reason) = &item.cancelled {
-            notes.push(format!("CANCELLED: {}", quoted(reason)));
+        match (&item.cancelled, &item.cancelled_by) {
+            (Some(reason), Some(by)) => {
+                notes.push(format!("CANCELLED by {}: {}", text(by), quoted(reason)));
+            }
+            (Some(reason), None) => notes.push(format!("CANCELLED: {}", quoted(reason))),
+            (None, _) => {}
         }
         if let (Some(by), Some(at_ms)) = (&item.answered_by, item.answered_at_ms) {
             let answer = AnswerItem {

@@ -406,6 +406,7 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         mine["translations"][0]["text"],
         "Колонна выходит на рассвете."
     );
+    assert_eq!(mine["sent_by"], "Ana", "the signed entry names Ana");
     let id_sent = mine["id"].as_str().expect("id").to_owned();
     let page = http(addr, "GET", "/outbox", Some(&cookie), "");
     assert!(page.body.contains("Cancel this message"));
@@ -421,6 +422,51 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         ]),
     );
     assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    // Bravo reads Ana's name in the signed message and in the signed cancellation.
+    let signed_as_ana = wait_until(Duration::from_secs(30), || {
+        bravo.json(&["inbox"]).is_ok_and(|inbox| {
+            inbox.as_array().into_iter().flatten().any(|item| {
+                item["id"] == id_sent.as_str()
+                    && item["sent_by"] == "Ana"
+                    && item["cancelled_by"] == "Ana"
+                    && item["cancelled"] == "sent in error"
+            })
+        })
+    });
+    assert!(signed_as_ana, "{:#}", bravo.json(&["inbox"]).unwrap());
+    let page = http(addr, "GET", "/outbox", Some(&cookie), "");
+    assert!(
+        page.body.contains("written by Ana") && page.body.contains("CANCELLED by Ana"),
+        "{}",
+        page.body
+    );
+    // A precedence the console does not offer is refused, not taken for routine.
+    let page = http(addr, "GET", "/compose", Some(&cookie), "");
+    let unknown = http(
+        addr,
+        "POST",
+        "/send",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("precedence", "urgent"),
+            ("text", "Which precedence?"),
+        ]),
+    );
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("the precedence is not"),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        !alpha
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .any(|item| item["text"] == "Which precedence?")
+    );
     // A refused action says why and is audited with its outcome.
     let refused = http(
         addr,

@@ -406,10 +406,23 @@ fn exercise_and_cancel_show_on_both_sides() {
     let flash = send(
         &alpha,
         "Bravo",
-        &["--precedence", "flash", "launch detected"],
+        &[
+            "--precedence",
+            "flash",
+            "--operator",
+            "Ana",
+            "launch detected",
+        ],
     );
     alpha
-        .ok(&["cancel", &flash, "--reason", "sensor fault"])
+        .ok(&[
+            "cancel",
+            &flash,
+            "--reason",
+            "sensor fault",
+            "--operator",
+            "Boris",
+        ])
         .expect("cancel");
     await_all_delivered(&alpha, &bravo);
     let shown = wait_until(WATCH_TIMEOUT, || {
@@ -421,6 +434,10 @@ fn exercise_and_cancel_show_on_both_sides() {
     });
     assert!(shown, "Bravo sees the cancellation");
     let inbox = bravo.inbox().unwrap();
+    // Who wrote each is in its signed entry; a station names none.
+    let flash_item = inbox.iter().find(|i| i["id"] == flash.as_str()).unwrap();
+    assert_eq!(flash_item["sent_by"], "Ana");
+    assert_eq!(flash_item["cancelled_by"], "Boris");
     let drill_item = inbox
         .iter()
         .find(|item| item["id"] == drill.as_str())
@@ -432,7 +449,7 @@ fn exercise_and_cancel_show_on_both_sides() {
         "{text}"
     );
     assert!(
-        text.contains("CANCELLED by the sender: \"sensor fault\""),
+        text.contains("CANCELLED by the sender (Boris): \"sensor fault\""),
         "{text}"
     );
     assert!(
@@ -456,7 +473,10 @@ fn exercise_and_cancel_show_on_both_sides() {
         true
     );
     let text = alpha.ok(&["outbox"]).unwrap();
-    assert!(text.contains("CANCELLED: \"sensor fault\""), "{text}");
+    assert!(
+        text.contains("CANCELLED by Boris: \"sensor fault\""),
+        "{text}"
+    );
     // The cancellation of a FLASH is FLASH, and the original stays in the record.
     let bodies = transcript_bodies(&alpha, "Bravo", root.path());
     assert!(
@@ -511,6 +531,23 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
         "the operator name is blank",
     );
     refused(&alpha, &["understood", &ids[0]], "this station's own");
+    // Whoever sends or cancels is named in the signed entry: a name breaking the name rule
+    // is refused before anything is stored.
+    refused(
+        &alpha,
+        &["send", "Bravo", "hello", "--operator", "  "],
+        "the operator name is blank",
+    );
+    refused(
+        &alpha,
+        &["cancel", &ids[2], "--operator", "Ana\u{202e}"],
+        "the operator name",
+    );
+    refused(
+        &alpha,
+        &["test", "Bravo", "--operator", &"n".repeat(65)],
+        "the operator name",
+    );
     let over = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES + 1);
     refused(
         &bravo,

@@ -255,10 +255,11 @@ async fn cancel(
     headers: HeaderMap,
     Form(form): Form<Cancel>,
 ) -> Response {
-    let performed = perform(&state, &headers, &form.csrf, AuditAction::Cancel, |_| {
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Cancel, |s| {
         Ok(Request::Cancel {
             id: form.id.clone(),
             reason: form.reason.clone(),
+            operator: Some(s.operator.clone()),
         })
     });
     back("/outbox", performed.await)
@@ -290,8 +291,11 @@ async fn accept_codebook(
     back("/codebooks", performed.await)
 }
 
-fn precedence(name: &str) -> Precedence {
-    Precedence::parse(name).unwrap_or(Precedence::Routine)
+/// The form's precedence; one the console does not offer is refused, never guessed.
+fn precedence(filled: &Filled) -> Result<Precedence, String> {
+    Precedence::parse(&filled.value("precedence")).ok_or_else(|| {
+        "the precedence is not flash, immediate, priority or routine; nothing was sent".to_owned()
+    })
 }
 
 /// The answer to a compose form: the page again, with what was sent, or why not and the form
@@ -328,7 +332,7 @@ async fn send(
 ) -> Response {
     let filled = Filled { form };
     let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
         let (lang, text) = (
             filled.value("translation_lang"),
             filled.value("translation_text"),
@@ -339,10 +343,11 @@ async fn send(
         }
         Ok(Request::Send {
             peer: filled.value("peer"),
-            precedence: precedence(&filled.value("precedence")),
+            precedence: precedence(&filled)?,
             text: filled.value("text"),
-            exercise: filled.form.contains_key("exercise"),
+            exercise: filled.exercise(),
             translations,
+            operator: Some(s.operator.clone()),
         })
     });
     composed(&state, performed.await, filled.form).await
@@ -357,6 +362,10 @@ struct Filled {
 impl Filled {
     fn value(&self, key: &str) -> String {
         self.form.get(key).cloned().unwrap_or_default()
+    }
+
+    fn exercise(&self) -> bool {
+        self.form.contains_key("exercise")
     }
 
     fn fields(&self) -> BTreeMap<String, String> {
@@ -375,17 +384,18 @@ async fn send_code(
 ) -> Response {
     let filled = Filled { form };
     let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
         let code = filled
             .value("code")
             .parse::<u64>()
             .map_err(|_| "the code is not a number; nothing was sent".to_owned())?;
         Ok(Request::SendCode {
             peer: filled.value("peer"),
-            precedence: precedence(&filled.value("precedence")),
+            precedence: precedence(&filled)?,
             code,
             params: filled.fields(),
-            exercise: false,
+            exercise: filled.exercise(),
+            operator: Some(s.operator.clone()),
         })
     });
     composed(&state, performed.await, filled.form).await
@@ -398,13 +408,14 @@ async fn notice(
 ) -> Response {
     let filled = Filled { form };
     let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |_| {
+    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
         Ok(Request::Notice {
             peer: filled.value("peer"),
-            precedence: precedence(&filled.value("precedence")),
+            precedence: precedence(&filled)?,
             form: filled.value("form"),
             fields: filled.fields(),
-            exercise: false,
+            exercise: filled.exercise(),
+            operator: Some(s.operator.clone()),
         })
     });
     composed(&state, performed.await, filled.form).await

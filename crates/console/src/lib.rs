@@ -7,6 +7,8 @@
 //! from the daemon's subscription). Every action runs through the daemon's operator API as the
 //! logged-in operator — their name in the signed entry where the entry names one (understood,
 //! clarify, codebook acceptance) — and is written to the audit log, which names them always.
+//! A row that cannot be written is counted in the station's metrics, logged, and the answer
+//! to the operator says that it was not written.
 //!
 //! Guarantees: nothing but the login page and the static assets answers a request without a
 //! session; every state-changing request carries the session's CSRF token and comes from the
@@ -21,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 mod actions;
+mod audit;
 mod compose;
 mod i18n;
 pub mod limits;
@@ -173,7 +176,11 @@ impl Console {
             addr: listen,
             source,
         })?;
-        let router = pages::router(state.clone());
+        // Outermost, so that every answer whose audit row could not be written says so.
+        let router = pages::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::notice,
+        ));
         runtime.spawn(server::accept_loop(listener, tls, router));
         let scheme = if state.https { "https" } else { "http" };
         tracing::info!(url = %format!("{scheme}://{local_addr}/"), "console listening");

@@ -28,3 +28,6 @@ pub const PASSWORD_CHECKS_MAX: usize = 2;
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Longest idle timeout a configuration may set, in seconds (a day).
 pub const SESSION_IDLE_S_MAX: u64 = 24 * 3_600;
+/// Largest answer the console adds its "not written to the audit log" sentence to, in bytes;
+/// a larger one (none of the console's answers is) is replaced by the sentence alone.
+pub const UNAUDITED_ANSWER_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;

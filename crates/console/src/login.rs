@@ -16,7 +16,7 @@ use parley_store::console::AuditAction;
 
 use crate::server::Remote;
 use crate::session::COOKIE;
-use crate::{actions, now_ms};
+use crate::{actions, audit, now_ms};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -92,7 +92,8 @@ pub(crate) async fn login(
             "(no such operator)"
         };
         let detail = serde_json::json!({ "address": source });
-        actions::audit(
+        // Counted and logged if it cannot be written, but not said on the login page.
+        audit::append(
             &state,
             name,
             AuditAction::Login,
@@ -104,7 +105,7 @@ pub(crate) async fn login(
     };
     state.throttle.succeeded(&form.name, remote.ip());
     let detail = serde_json::json!({ "address": source });
-    actions::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
+    audit::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
     let token = state.sessions.open(now_ms(), form.name.clone(), lang);
     let secure = if state.https { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
@@ -134,7 +135,7 @@ pub(crate) async fn logout(
     }
     state.sessions.close(&token);
     let detail = serde_json::json!({});
-    actions::audit(&state, &session.operator, AuditAction::Logout, detail, "ok").await;
+    audit::audit(&state, &session.operator, AuditAction::Logout, detail, "ok").await;
     let mut response = Redirect::to("/login").into_response();
     let expired = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&expired) {

@@ -109,6 +109,8 @@ struct InboxRow {
     cancelled: Option<String>,
     from_line: String,
     kind: String,
+    /// Who at the sender wrote it, as its signed entry names.
+    sent_by: Option<String>,
     pending: bool,
     due_ms: u64,
     invalid: Option<String>,
@@ -175,6 +177,7 @@ fn inbox_row(tr: Tr, item: InboxItem) -> InboxRow {
             &[("peer", &item.from), ("seq", &item.seq.to_string())],
         ),
         kind: format!("{:?}", item.kind).to_lowercase(),
+        sent_by: sent_by(tr, item.sent_by.as_deref()),
         pending,
         due_ms: item.understood_due_ms,
         invalid: (item.shown.invalid.as_ref()).map(|why| tr.ta("invalid", &[("why", why)])),
@@ -182,8 +185,21 @@ fn inbox_row(tr: Tr, item: InboxItem) -> InboxRow {
         lang: item.lang,
         text: item.text,
         answer,
-        cancelled: (item.cancelled.as_ref())
-            .map(|reason| tr.ta("cancelled", &[("reason", reason)])),
+        cancelled: cancelled(tr, item.cancelled.as_deref(), item.cancelled_by.as_deref()),
+    }
+}
+
+/// Who wrote a message, as its signed entry names.
+fn sent_by(tr: Tr, by: Option<&str>) -> Option<String> {
+    by.map(|by| tr.ta("sent-by", &[("by", by)]))
+}
+
+/// A cancellation's mark: its reason, and who cancelled when the entry names them.
+fn cancelled(tr: Tr, reason: Option<&str>, by: Option<&str>) -> Option<String> {
+    match (reason, by) {
+        (Some(reason), Some(by)) => Some(tr.ta("cancelled-by", &[("by", by), ("reason", reason)])),
+        (Some(reason), None) => Some(tr.ta("cancelled", &[("reason", reason)])),
+        (None, _) => None,
     }
 }
 
@@ -228,6 +244,7 @@ struct OutboxRow {
     exercise: bool,
     to_line: String,
     kind: String,
+    sent_by: Option<String>,
     timeline: Vec<(String, String)>,
     text: String,
     answer: Option<String>,
@@ -278,12 +295,12 @@ fn outbox_row(tr: Tr, item: OutboxItem) -> OutboxRow {
         exercise: item.exercise,
         to_line: tr.ta("to", &[("peer", &item.to), ("seq", &item.seq.to_string())]),
         kind: format!("{:?}", item.kind).to_lowercase(),
+        sent_by: sent_by(tr, item.sent_by.as_deref()),
         timeline,
         text: item.text,
         answer,
         can_cancel: item.cancelled.is_none() && item.kind.is_message() && !answered,
-        cancelled: (item.cancelled.as_ref())
-            .map(|reason| tr.ta("cancelled", &[("reason", reason)])),
+        cancelled: cancelled(tr, item.cancelled.as_deref(), item.cancelled_by.as_deref()),
     }
 }
 

@@ -197,12 +197,24 @@ impl Endpoint {
         precedence: Precedence,
         body: Body,
     ) -> Result<(u64, EntryId), SendError> {
+        self.append_by(now_ms, peer, None, precedence, body)
+    }
+
+    /// Appends an entry an operator wrote, their name in its header ([`Link::append_by`]).
+    pub fn append_by(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+        operator: Option<String>,
+        precedence: Precedence,
+        body: Body,
+    ) -> Result<(u64, EntryId), SendError> {
         self.tick(now_ms);
         let link = self
             .links
             .get_mut(peer)
             .expect("append is called for paired peers only");
-        link.append(now_ms, &mut self.rng, precedence, body)
+        link.append_by(now_ms, &mut self.rng, operator, precedence, body)
     }
 
     fn unattributed(

@@ -1,7 +1,9 @@
 //! Entries: the records of a station's append-only log for a link.
 //!
 //! Payload (deterministic CBOR array, signed as COSE_Sign1 `application/parley-entry`):
-//! `[1, link, author, seq, prev, seen, time_ms, precedence, kind, body]` — see docs/formats.md.
+//! `[1, link, author, seq, prev, seen, time_ms, precedence, kind, body]`, or with an eleventh
+//! item `operator` when an operator wrote an entry whose body does not name one — see
+//! docs/formats.md.
 
 use ciborium::Value;
 
@@ -444,6 +446,18 @@ impl Body {
         }
     }
 
+    /// The operator the body itself names (possibly empty, for a machine test's answer), for
+    /// the kinds that name one.
+    pub fn operator(&self) -> Option<&str> {
+        match self {
+            Body::Understood { operator, .. }
+            | Body::Clarify { operator, .. }
+            | Body::CodebookAccept { operator, .. }
+            | Body::Translate { operator, .. } => Some(operator),
+            _ => None,
+        }
+    }
+
     /// The entry this body answers, withdraws or reports on, if any.
     pub fn subject(&self) -> Option<EntryId> {
         match self {
@@ -857,6 +871,19 @@ fn schedule(fields: &mut Fields) -> Result<TestSchedule, DecodeError> {
     Ok(schedule)
 }
 
+/// The header's operator: absent, or a name on a body that names no operator itself.
+fn check_header_operator(body: &Body, operator: Option<&str>) -> Result<(), DecodeError> {
+    match operator {
+        Some(name) if body.operator().is_some() || check_name(name).is_err() => {
+            Err(DecodeError::Field {
+                what: "entry",
+                field: "operator",
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Minutes in a UTC day.
 const MINUTES_PER_DAY: u16 = 24 * 60;
 
@@ -879,11 +906,23 @@ pub struct Entry {
     pub precedence: Precedence,
     /// Contents.
     pub body: Body,
+    /// The operator at the author's station who wrote it, for a body that does not name one
+    /// itself (a message, a cancellation, a proposal, a test); `None` when the station wrote
+    /// it on its own or the body names the operator.
+    pub operator: Option<String>,
 }
 
 impl Entry {
+    /// Who at the author's station wrote this entry: the operator its header or its body names.
+    pub fn operator(&self) -> Option<&str> {
+        self.operator
+            .as_deref()
+            .or_else(|| self.body.operator())
+            .filter(|name| !name.is_empty())
+    }
+
     fn to_value(&self) -> Value {
-        Value::Array(vec![
+        let mut items = vec![
             cbor::uint(1),
             cbor::bytes(&self.link.0),
             cbor::bytes(&self.author.0),
@@ -894,11 +933,20 @@ impl Entry {
             cbor::uint(self.precedence.code()),
             cbor::uint(self.body.kind() as u64),
             self.body.to_value(),
-        ])
+        ];
+        if let Some(operator) = &self.operator {
+            items.push(cbor::text(operator));
+        }
+        Value::Array(items)
     }
 
     fn from_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut f = Fields::versioned(cbor::decode(payload, "entry")?, "entry", 10)?;
+        let value = cbor::decode(payload, "entry")?;
+        let arity = match &value {
+            Value::Array(items) if items.len() == 11 => 11,
+            _ => 10,
+        };
+        let mut f = Fields::versioned(value, "entry", arity)?;
         let link = LinkId(f.fixed("link")?);
         let author = StationId(f.fixed("author")?);
         let seq = f.uint("seq")?;
@@ -916,6 +964,11 @@ impl Entry {
         if seq == 0 || (seq == 1) != (prev == EntryId::NONE) {
             return Err(malformed("seq"));
         }
+        let operator = match arity {
+            11 => Some(f.text("operator", NAME_SIZE_MAX_BYTES)?),
+            _ => None,
+        };
+        check_header_operator(&body, operator.as_deref())?;
         Ok(Entry {
             link,
             author,
@@ -925,7 +978,14 @@ impl Entry {
             time_ms,
             precedence,
             body,
+            operator,
         })
+    }
+
+    /// Whether the header's operator is well formed: a name, and only on a body that does
+    /// not name its operator itself (one entry names one operator, once).
+    pub fn check_operator(&self) -> Result<(), DecodeError> {
+        check_header_operator(&self.body, self.operator.as_deref())
     }
 
     /// Signs the entry as its author.

@@ -41,7 +41,9 @@ pub use entry::{
 pub use error::{DecodeError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
-pub use link::{ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit};
+pub use link::{
+    ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit, check_message_text,
+};
 pub use seal::{EpochSecret, Keyring};
 pub use store_op::{LinkSnapshot, OutboxItem, PendingItem, StoreOp};
 pub use value::{Params, Point, Value};

@@ -649,6 +649,7 @@ impl World {
             text: draft.text,
             exercise: false,
             translations: Default::default(),
+            operator: Some(format!("operator {}", NAMES[i])),
         };
         let core = station.core.as_mut().expect("checked above");
         core.handle(now_ms, Input::Command { id, command });

@@ -442,6 +442,7 @@ mod tests {
             time_ms: 1_000 * seq,
             precedence: Precedence::Routine,
             body,
+            operator: None,
         }
         .sign(author)
     }

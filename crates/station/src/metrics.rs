@@ -5,11 +5,15 @@
 //! the alarms not cleared by kind, the messages of the record by precedence and state, and
 //! the latency histograms the watch feeds. docs/cli.md ("Metrics") lists every metric.
 //!
+//! Beside the report, the counters of the console the daemon serves ([`ConsoleCounters`]),
+//! which the driver never sees.
+//!
 //! Peer names (text a peer chose, in its card) appear only as label values, which the
 //! encoder escapes; no message text, key or token is ever exposed.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parley_metrics::{Buckets, Families, Labels};
 use parley_proto::ChannelKind;
@@ -20,9 +24,32 @@ use crate::api::status::{
 };
 use crate::core::health::Health;
 
-/// The Prometheus text of `report`.
-pub fn exposition(report: StatusReport) -> String {
-    parley_metrics::exposition(move |families| write(families, &report))
+/// What the console counts as it serves, for the metrics: shared by the daemon and the
+/// console it starts (through `DaemonHandle`). Counts since the daemon started.
+#[derive(Debug, Default)]
+pub struct ConsoleCounters {
+    audit_write_failures: AtomicU64,
+}
+
+impl ConsoleCounters {
+    /// An audit row could not be written (what it records was done, or refused, all the same).
+    pub fn audit_write_failed(&self) {
+        self.audit_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Audit rows that could not be written.
+    pub fn audit_write_failures(&self) -> u64 {
+        self.audit_write_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The Prometheus text of `report`, with the console's counters.
+pub fn exposition(report: StatusReport, console: &ConsoleCounters) -> String {
+    let audit_write_failures = console.audit_write_failures();
+    parley_metrics::exposition(move |families| {
+        write(families, &report)?;
+        write_console(families, audit_write_failures)
+    })
 }
 
 fn write(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt::Result {
@@ -31,6 +58,15 @@ fn write(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt::Result 
     write_links(families, &report.peers)?;
     write_channels(families, &report.peers)?;
     write_alarms(families, report)
+}
+
+fn write_console(families: &mut Families<'_, '_>, audit_write_failures: u64) -> fmt::Result {
+    families.counter(
+        "parley_console_audit_write_failures",
+        "Console actions (logins and logouts included) done or refused whose audit row could \
+         not be written to console.sqlite.",
+        [(Labels::new(), audit_write_failures)],
+    )
 }
 
 fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
@@ -494,11 +530,15 @@ mod tests {
 
     #[test]
     fn the_exposition_is_valid_text_with_conventional_names() {
-        let text = exposition(report());
+        let console = ConsoleCounters::default();
+        console.audit_write_failed();
+        console.audit_write_failed();
+        let text = exposition(report(), &console);
         let parsed = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
         for family in &parsed.families {
             assert!(
-                family.name.starts_with("parley_station_"),
+                family.name.starts_with("parley_station_")
+                    || family.name.starts_with("parley_console_"),
                 "{}",
                 family.name
             );
@@ -546,6 +586,14 @@ mod tests {
         assert_eq!(
             parsed.value("parley_station_commit_cpu_seconds_total", &[]),
             Some(2.5)
+        );
+        assert_eq!(
+            parsed.value("parley_console_audit_write_failures_total", &[]),
+            Some(2.0)
+        );
+        assert_eq!(
+            kind("parley_console_audit_write_failures_total"),
+            Some(Kind::Counter)
         );
         // Each channel: one state set to 1, the others 0; RTT in seconds where known.
         let state = |channel: &str, state: &str| {
@@ -619,7 +667,7 @@ mod tests {
     /// A peer's name is text the peer chose: it appears only as a label value, escaped.
     #[test]
     fn a_hostile_peer_name_is_escaped() {
-        let text = exposition(report());
+        let text = exposition(report(), &ConsoleCounters::default());
         assert!(text.contains(r#"peer="a\"b\nc\\d""#), "{text}");
         assert!(!text.contains(HOSTILE), "never raw");
         for line in text.lines().filter(|line| line.contains("peer=")) {

@@ -234,6 +234,7 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
             exercise: false,
             translations: Vec::new(),
         },
+        operator: None,
     };
     let signed = entry.clone().sign(&alice);
     let sign_us = median_us(|| drop(std::hint::black_box(entry.clone().sign(&alice))));

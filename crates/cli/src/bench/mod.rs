@@ -130,6 +130,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 text: text.clone(),
                 exercise: false,
                 translations: Default::default(),
+                operator: None,
             })
         })
         .collect();
@@ -253,6 +254,7 @@ fn send(daemon: &Daemon, text: &str) -> anyhow::Result<u64> {
         text: text.into(),
         exercise: false,
         translations: Default::default(),
+        operator: None,
     };
     match daemon.request(request)? {
         Reply::Sent(sent) => Ok(sent.seq),

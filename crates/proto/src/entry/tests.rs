@@ -17,6 +17,7 @@ fn message(author: &Identity, seq: u64, prev: EntryId, text: &str) -> Entry {
             exercise: false,
             translations: Vec::new(),
         },
+        operator: None,
     }
 }
 
@@ -534,4 +535,60 @@ fn flags_have_one_encoding_with_translations_and_codes() {
     assert_eq!(items.len(), 3);
     items.push(cbor::uint(0));
     assert!(Body::from_value(Kind::Coded, Value::Array(items)).is_err());
+}
+
+/// The header names who wrote an entry whose body does not; one entry names one operator.
+#[test]
+fn the_header_names_the_operator_once() {
+    let alice = Identity::from_secret(&[1; 32]);
+    let by = |operator: Option<&str>, body: Body| Entry {
+        operator: operator.map(str::to_owned),
+        ..with_body(&alice, body)
+    };
+    let text = |text: &str| Body::Message {
+        text: text.into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: Vec::new(),
+    };
+    // Without an operator the payload keeps its ten items (what older stations wrote).
+    let plain = by(None, text("x")).sign(&alice);
+    let back = SignedEntry::decode_verified(plain.bytes(), &alice.id()).unwrap();
+    assert_eq!(back.entry().operator(), None);
+    let signed = by(Some("Ana"), text("x")).sign(&alice);
+    assert!(signed.bytes().len() > plain.bytes().len());
+    let back = SignedEntry::decode_verified(signed.bytes(), &alice.id()).unwrap();
+    assert_eq!(back, signed);
+    assert_eq!(back.entry().operator(), Some("Ana"));
+    // A body naming its operator answers for the header's.
+    let understood = Body::Understood {
+        of: EntryId([7; 32]),
+        operator: "Boris".into(),
+        restatement: String::new(),
+    };
+    assert_eq!(by(None, understood.clone()).operator(), Some("Boris"));
+    // Refused on decoding: a name breaking the name rule, an empty one, one too long, and a
+    // second name on a body that has one.
+    let longest = "n".repeat(NAME_SIZE_MAX_BYTES);
+    assert!(by(Some(&longest), text("x")).check_operator().is_ok());
+    for (operator, body) in [
+        ("", text("x")),
+        ("Ana\u{202e}", text("x")),
+        (&*format!("{longest}n"), text("x")),
+        ("Ana", understood),
+    ] {
+        let entry = by(Some(operator), body);
+        let refused = DecodeError::Field {
+            what: "entry",
+            field: "operator",
+        };
+        assert_eq!(entry.check_operator(), Err(refused.clone()), "{operator:?}");
+        let signed = entry.sign(&alice);
+        let error = SignedEntry::decode_verified(signed.bytes(), &alice.id()).unwrap_err();
+        assert!(
+            error == refused || operator.len() > NAME_SIZE_MAX_BYTES,
+            "{operator:?}: {error:?}"
+        );
+        assert!(SignedEntry::decode_stored(signed.bytes(), &signed.id()).is_err());
+    }
 }

@@ -325,20 +325,7 @@ impl Link {
         (text, lang): (&str, &str),
         exercise: bool,
     ) -> Result<(u64, EntryId), SendError> {
-        if text.is_empty() {
-            return Err(SendError::TextEmpty);
-        }
-        if text.len() > TEXT_SIZE_MAX_BYTES {
-            return Err(SendError::TextTooLarge {
-                len: text.len(),
-                max: TEXT_SIZE_MAX_BYTES,
-            });
-        }
-        if lang.len() > LANG_SIZE_MAX_BYTES {
-            return Err(SendError::LangTooLarge {
-                max: LANG_SIZE_MAX_BYTES,
-            });
-        }
+        check_message_text(text, lang)?;
         let body = Body::Message {
             text: text.to_owned(),
             lang: lang.to_owned(),
@@ -357,6 +344,20 @@ impl Link {
         precedence: Precedence,
         body: Body,
     ) -> Result<(u64, EntryId), SendError> {
+        self.append_by(now_ms, rng, None, precedence, body)
+    }
+
+    /// Appends an entry an operator wrote, their name in the entry's header (`None`: the
+    /// station wrote it on its own, or the body names the operator). A malformed name, or
+    /// one on a body that names its operator itself, is refused.
+    pub fn append_by(
+        &mut self,
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        operator: Option<String>,
+        precedence: Precedence,
+        body: Body,
+    ) -> Result<(u64, EntryId), SendError> {
         body.check().map_err(SendError::Malformed)?;
         self.outgoing.append(
             &self.me,
@@ -364,7 +365,7 @@ impl Link {
             self.incoming.head_id(),
             now_ms,
             rng,
-            (precedence, body),
+            (precedence, body, operator),
             &mut self.timers,
             self.channels.up(),
             &mut self.fx,
@@ -528,4 +529,24 @@ impl Link {
     pub fn is_outstanding(&self, seq: u64) -> bool {
         self.outgoing.is_outstanding(seq)
     }
+}
+
+/// Whether a message's text and language are within their bounds, with an error naming which
+/// is not (the entry's own decoder would only say the body is malformed).
+pub fn check_message_text(text: &str, lang: &str) -> Result<(), SendError> {
+    if text.is_empty() {
+        return Err(SendError::TextEmpty);
+    }
+    if text.len() > TEXT_SIZE_MAX_BYTES {
+        return Err(SendError::TextTooLarge {
+            len: text.len(),
+            max: TEXT_SIZE_MAX_BYTES,
+        });
+    }
+    if lang.len() > LANG_SIZE_MAX_BYTES {
+        return Err(SendError::LangTooLarge {
+            max: LANG_SIZE_MAX_BYTES,
+        });
+    }
+    Ok(())
 }

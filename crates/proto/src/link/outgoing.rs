@@ -138,7 +138,7 @@ impl Outgoing {
         seen: EntryId,
         now_ms: u64,
         rng: &mut ChaCha20Rng,
-        (precedence, body): (Precedence, Body),
+        (precedence, body, operator): (Precedence, Body, Option<String>),
         timers: &mut Timers,
         up: impl Iterator<Item = ChannelId>,
         fx: &mut Effects,
@@ -158,8 +158,10 @@ impl Outgoing {
             time_ms: now_ms,
             precedence,
             body,
-        }
-        .sign(me);
+            operator,
+        };
+        entry.check_operator().map_err(SendError::Malformed)?;
+        let entry = entry.sign(me);
         // Each field within its bound can still add up to more than one entry may hold (a
         // long text with translations, many long values): refused before anything is kept,
         // as the peer would refuse it for ever and hold up the link behind it.

@@ -137,6 +137,7 @@ impl World {
             time_ms: self.now_ms(),
             precedence: Precedence::Flash,
             body,
+            operator: None,
         }
         .sign(&self.mallory);
         let public = &self.stations[to].epoch_public;

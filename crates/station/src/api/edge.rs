@@ -39,12 +39,14 @@ pub fn perform(
             text,
             exercise,
             translations,
+            operator,
         } => Command::Send {
             peer,
             precedence,
             text,
             exercise,
             translations,
+            operator,
         },
         Request::SendCode {
             peer,
@@ -52,11 +54,13 @@ pub fn perform(
             code,
             params,
             exercise,
+            operator,
         } => Command::SendContent {
             peer,
             precedence,
             content: Content::Coded { code, params },
             exercise,
+            operator,
         },
         Request::Notice {
             peer,
@@ -64,13 +68,23 @@ pub fn perform(
             form,
             fields,
             exercise,
+            operator,
         } => Command::SendContent {
             peer,
             precedence,
             content: Content::Notice { form, fields },
             exercise,
+            operator,
         },
-        Request::CodebookPropose { peer, source } => Command::CodebookPropose { peer, source },
+        Request::CodebookPropose {
+            peer,
+            source,
+            operator,
+        } => Command::CodebookPropose {
+            peer,
+            source,
+            operator,
+        },
         Request::CodebookAccept {
             peer,
             hash,
@@ -109,8 +123,16 @@ pub fn perform(
             question,
             operator,
         },
-        Request::Cancel { id, reason } => Command::Cancel { id, reason },
-        Request::Test { peer } => Command::Test { peer },
+        Request::Cancel {
+            id,
+            reason,
+            operator,
+        } => Command::Cancel {
+            id,
+            reason,
+            operator,
+        },
+        Request::Test { peer, operator } => Command::Test { peer, operator },
         Request::AlarmAck { id, note, operator } => Command::AlarmAck { id, note, operator },
         Request::PeerAdd {
             card,

@@ -52,6 +52,9 @@ pub enum Request {
         /// The sender's own translations of the text, by language tag.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         translations: BTreeMap<String, String>,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Send a pre-agreed message of the agreed codebook by its number; answered once durable.
     SendCode {
@@ -67,6 +70,9 @@ pub enum Request {
         /// Mark it EXERCISE.
         #[serde(default)]
         exercise: bool,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Send a formatted notice of the agreed codebook; answered once durable.
     Notice {
@@ -82,6 +88,9 @@ pub enum Request {
         /// Mark it EXERCISE.
         #[serde(default)]
         exercise: bool,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Propose a codebook to a peer (its whole TOML source).
     CodebookPropose {
@@ -89,6 +98,9 @@ pub enum Request {
         peer: String,
         /// The codebook's TOML source.
         source: String,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Accept a codebook the peer proposed.
     CodebookAccept {
@@ -137,11 +149,17 @@ pub enum Request {
         /// Why.
         #[serde(default)]
         reason: String,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Send an end-to-end test now.
     Test {
         /// Peer name or fingerprint.
         peer: String,
+        /// Who at this station writes it; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
     },
     /// Acknowledge an alarm.
     AlarmAck {
@@ -593,16 +611,18 @@ mod tests {
                 text: "x".into(),
                 exercise: false,
                 translations: Default::default(),
+                operator: None,
             }),
         );
         check_request(
-            r#"{"token":"t","op":"send","peer":"B","precedence":"flash","text":"x","exercise":true}"#,
+            r#"{"token":"t","op":"send","peer":"B","precedence":"flash","text":"x","exercise":true,"operator":"Ana"}"#,
             Ok(Request::Send {
                 peer: "B".into(),
                 precedence: Precedence::Flash,
                 text: "x".into(),
                 exercise: true,
                 translations: Default::default(),
+                operator: Some("Ana".into()),
             }),
         );
         check_request(

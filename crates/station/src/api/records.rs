@@ -82,6 +82,11 @@ pub struct InboxItem {
     pub answer: Option<AnswerItem>,
     /// The sender's reason, if it cancelled the message.
     pub cancelled: Option<String>,
+    /// The operator at the sender who wrote it, as its signed entry names; null when a
+    /// script or the station itself did.
+    pub sent_by: Option<String>,
+    /// The operator at the sender who cancelled it, as the signed cancellation names.
+    pub cancelled_by: Option<String>,
     /// Code or form, typed values, renderings, translations.
     #[serde(flatten)]
     pub shown: Shown,
@@ -143,6 +148,11 @@ pub struct OutboxItem {
     pub overdue: bool,
     /// The reason given when this station cancelled it.
     pub cancelled: Option<String>,
+    /// The operator here who wrote it, as its signed entry names; null when a script or the
+    /// station itself did.
+    pub sent_by: Option<String>,
+    /// The operator here who cancelled it, as the signed cancellation names.
+    pub cancelled_by: Option<String>,
     /// Code or form, typed values, renderings, translations.
     #[serde(flatten)]
     pub shown: Shown,
@@ -198,7 +208,7 @@ struct Thread {
     /// Keyed by the entry answered and whether the peer wrote the answer; the first counts.
     answers: BTreeMap<(EntryId, bool), AnswerItem>,
     /// Keyed like `answers`, by whether the peer wrote the cancellation.
-    cancels: BTreeMap<(EntryId, bool), String>,
+    cancels: BTreeMap<(EntryId, bool), Cancelled>,
     overdue: BTreeSet<(EntryId, bool)>,
     /// Translations by operators, keyed by the message and whether the peer wrote them.
     translations: BTreeMap<EntryId, Vec<(bool, TranslationItem)>>,
@@ -273,7 +283,10 @@ impl Thread {
                     thread
                         .cancels
                         .entry((*of, by_peer))
-                        .or_insert_with(|| reason.clone());
+                        .or_insert_with(|| Cancelled {
+                            reason: reason.clone(),
+                            by: fields.operator().map(str::to_owned),
+                        });
                 }
                 Body::Overdue { of, .. } => {
                     thread.overdue.insert((*of, by_peer));
@@ -290,9 +303,12 @@ impl Thread {
         self.answers.get(&(id, !by_peer))
     }
 
-    /// The reason its author gave for withdrawing `id`.
-    fn cancelled(&self, id: EntryId, by_peer: bool) -> Option<String> {
-        self.cancels.get(&(id, by_peer)).cloned()
+    /// Why its author withdrew `id`, and which operator did.
+    fn cancelled(&self, id: EntryId, by_peer: bool) -> (Option<String>, Option<String>) {
+        match self.cancels.get(&(id, by_peer)) {
+            Some(cancelled) => (Some(cancelled.reason.clone()), cancelled.by.clone()),
+            None => (None, None),
+        }
     }
 
     /// Whether the author of `id` reported it overdue.
@@ -343,6 +359,12 @@ impl Thread {
     }
 }
 
+/// A cancellation: the reason, and the operator its entry names.
+struct Cancelled {
+    reason: String,
+    by: Option<String>,
+}
+
 /// A message's or test's contents as shown.
 struct Contents {
     kind: ItemKind,
@@ -380,6 +402,7 @@ pub fn inbox(
                 continue;
             }
             let contents = thread.contents(entry, (true, *received_ms), lang);
+            let (cancelled, cancelled_by) = thread.cancelled(entry.id(), true);
             items.push(InboxItem {
                 id: entry.id(),
                 kind: contents.kind,
@@ -395,7 +418,9 @@ pub fn inbox(
                 received_at: received_ms.unwrap_or(fields.time_ms),
                 understood_due_ms: answer_due_ms(fields, objectives),
                 answer: thread.answer(entry.id(), true).cloned(),
-                cancelled: thread.cancelled(entry.id(), true),
+                cancelled,
+                sent_by: fields.operator().map(str::to_owned),
+                cancelled_by,
                 shown: contents.shown,
             });
         }
@@ -438,6 +463,7 @@ pub fn outbox(
                 None => state.into(),
             };
             let receipt_s = objectives.of(fields.precedence).receipt_s;
+            let (cancelled, cancelled_by) = thread.cancelled(entry.id(), false);
             items.push(OutboxItem {
                 id: entry.id(),
                 kind: contents.kind,
@@ -459,7 +485,9 @@ pub fn outbox(
                 answered_by: answer.map(|a| a.by.clone()),
                 answered_at_ms: answer.map(|a| a.at_ms),
                 overdue: thread.overdue(entry.id(), false),
-                cancelled: thread.cancelled(entry.id(), false),
+                cancelled,
+                sent_by: fields.operator().map(str::to_owned),
+                cancelled_by,
                 shown: contents.shown,
             });
         }
@@ -731,6 +759,11 @@ mod tests {
         }
 
         fn write(&mut self, by_peer: bool, body: Body) -> EntryId {
+            self.write_by(by_peer, None, body)
+        }
+
+        /// Writes an entry whose header names `operator`.
+        fn write_by(&mut self, by_peer: bool, operator: Option<&str>, body: Body) -> EntryId {
             let author = if by_peer { &self.peer } else { &self.us };
             let mine: Vec<&SignedEntry> = self
                 .entries
@@ -747,6 +780,7 @@ mod tests {
                 time_ms: 1_000 + self.entries.len() as u64,
                 precedence: Precedence::Flash,
                 body,
+                operator: operator.map(str::to_owned),
             }
             .sign(author);
             let id = entry.id();
@@ -806,7 +840,7 @@ mod tests {
         };
         let thread = Thread::of(record(&logs.entries), &peer);
         assert!(thread.answer(theirs, true).is_none());
-        assert!(thread.cancelled(ours, false).is_none());
+        assert_eq!(thread.cancelled(ours, false), (None, None));
         assert!(!thread.overdue(ours, false));
 
         // The right sides: the peer answers ours, we answer and report on theirs... and
@@ -827,8 +861,9 @@ mod tests {
                 restatement: String::new(),
             },
         );
-        logs.write(
+        logs.write_by(
             true,
+            Some("Boris"),
             Body::Cancel {
                 of: theirs,
                 reason: "sent in error".into(),
@@ -844,10 +879,10 @@ mod tests {
             Some("Ben")
         );
         assert_eq!(
-            thread.cancelled(theirs, true).as_deref(),
-            Some("sent in error")
+            thread.cancelled(theirs, true),
+            (Some("sent in error".into()), Some("Boris".into()))
         );
-        assert!(thread.cancelled(ours, false).is_none());
+        assert_eq!(thread.cancelled(ours, false), (None, None));
     }
 
     /// A coded message or notice shows only from a codebook agreed on the link: one naming a

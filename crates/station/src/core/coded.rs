@@ -45,6 +45,7 @@ impl Station {
         now_ms: u64,
         peer: &str,
         source: &str,
+        operator: Option<&str>,
     ) -> Result<CodebookSent, StationError> {
         let peer = self.resolve_peer(peer)?;
         if source.len() > CODEBOOK_SIZE_MAX_BYTES {
@@ -69,7 +70,7 @@ impl Station {
         let body = Body::CodebookProposal {
             source: source.to_owned(),
         };
-        let sent = self.write(now_ms, peer, Precedence::Routine, body)?;
+        let sent = self.write(now_ms, peer, Precedence::Routine, body, operator)?;
         Ok(CodebookSent::new(sent, hash, &codebook))
     }
 
@@ -132,7 +133,7 @@ impl Station {
             codebook: hash,
             operator: operator.to_owned(),
         };
-        let sent = self.write(now_ms, peer, Precedence::Routine, body)?;
+        let sent = self.write(now_ms, peer, Precedence::Routine, body, None)?;
         Ok(CodebookSent::new(sent, hash, &codebook))
     }
 
@@ -172,9 +173,9 @@ impl Station {
         &mut self,
         now_ms: u64,
         peer: &str,
-        precedence: Precedence,
+        (precedence, exercise): (Precedence, bool),
         content: Content,
-        exercise: bool,
+        operator: Option<&str>,
     ) -> Result<Sent, StationError> {
         let peer = self.resolve_peer(peer)?;
         let Some((hash, codebook)) = self.codebooks(&peer).current() else {
@@ -205,7 +206,7 @@ impl Station {
                 exercise,
             },
         };
-        self.write(now_ms, peer, precedence, body)
+        self.write(now_ms, peer, precedence, body, operator)
     }
 
     /// `translate`: this station's operator's translation of a message on either side.
@@ -232,7 +233,7 @@ impl Station {
             text: text.to_owned(),
             operator: operator.to_owned(),
         };
-        self.write(now_ms, known.peer, known.precedence, body)
+        self.write(now_ms, known.peer, known.precedence, body, None)
     }
 }
 

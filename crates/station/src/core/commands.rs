@@ -6,7 +6,7 @@ use parley_proto::{Body, ChannelKind, ContactCard, Fingerprint};
 use parley_store::{AdminOp, ChannelKindRow, ChannelRow, PeerRecord};
 
 use super::{Command, Mode, Output, Peer, Station};
-use crate::api::{ChannelAdded, Paired, Reply, Sent};
+use crate::api::{ChannelAdded, Paired, Reply};
 use crate::error::StationError;
 
 impl Station {
@@ -19,46 +19,42 @@ impl Station {
                 text,
                 exercise,
                 translations,
+                operator,
             } => {
                 let peer_id = self.resolve_peer(&peer)?;
                 let lang = self.settings.lang.clone();
-                let (seq, id) = if translations.is_empty() {
-                    self.endpoint.send_message(
-                        now_ms,
-                        &peer_id,
-                        precedence,
-                        (&text, &lang),
-                        exercise,
-                    )?
-                } else {
-                    if text.is_empty() {
-                        return Err(parley_proto::SendError::TextEmpty.into());
-                    }
-                    let translations = super::coded::translations(&lang, translations)?;
-                    let body = Body::Message {
-                        text,
-                        lang,
-                        exercise,
-                        translations,
-                    };
-                    self.endpoint.append(now_ms, &peer_id, precedence, body)?
+                parley_proto::check_message_text(&text, &lang)?;
+                let translations = super::coded::translations(&lang, translations)?;
+                let body = Body::Message {
+                    text,
+                    lang,
+                    exercise,
+                    translations,
                 };
-                Ok(Reply::Sent(Sent {
-                    id,
-                    seq,
-                    peer: self.peers[&peer_id].name.clone(),
-                }))
+                self.write(now_ms, peer_id, precedence, body, operator.as_deref())
+                    .map(Reply::Sent)
             }
             Command::SendContent {
                 peer,
                 precedence,
                 content,
                 exercise,
+                operator,
             } => self
-                .send_content(now_ms, &peer, precedence, content, exercise)
+                .send_content(
+                    now_ms,
+                    &peer,
+                    (precedence, exercise),
+                    content,
+                    operator.as_deref(),
+                )
                 .map(Reply::Sent),
-            Command::CodebookPropose { peer, source } => self
-                .propose_codebook(now_ms, &peer, &source)
+            Command::CodebookPropose {
+                peer,
+                source,
+                operator,
+            } => self
+                .propose_codebook(now_ms, &peer, &source, operator.as_deref())
                 .map(Reply::CodebookProposed),
             Command::CodebookAccept {
                 peer,
@@ -89,10 +85,16 @@ impl Station {
             } => self
                 .answer(now_ms, &id, &operator, Some(&question), false)
                 .map(Reply::Answered),
-            Command::Cancel { id, reason } => {
-                self.cancel(now_ms, &id, &reason).map(Reply::Cancelled)
-            }
-            Command::Test { peer } => self.send_test(now_ms, &peer).map(Reply::TestSent),
+            Command::Cancel {
+                id,
+                reason,
+                operator,
+            } => self
+                .cancel(now_ms, &id, &reason, operator.as_deref())
+                .map(Reply::Cancelled),
+            Command::Test { peer, operator } => self
+                .send_test(now_ms, &peer, operator.as_deref())
+                .map(Reply::TestSent),
             Command::AlarmAck { id, note, operator } => self
                 .acknowledge(now_ms, id, &operator, note)
                 .map(Reply::AlarmAcknowledged),

@@ -26,6 +26,8 @@ pub enum Command {
         exercise: bool,
         /// The sender's own translations, by language.
         translations: BTreeMap<String, String>,
+        /// Who writes it; `None` for a script or the station itself.
+        operator: Option<String>,
     },
     /// Send a coded message or a formatted notice from the agreed codebook.
     SendContent {
@@ -37,6 +39,8 @@ pub enum Command {
         content: Content,
         /// Marked EXERCISE.
         exercise: bool,
+        /// Who writes it; `None` for a script or the station itself.
+        operator: Option<String>,
     },
     /// Propose a codebook to a peer.
     CodebookPropose {
@@ -44,6 +48,8 @@ pub enum Command {
         peer: String,
         /// Its TOML source.
         source: String,
+        /// Who writes it; `None` for a script or the station itself.
+        operator: Option<String>,
     },
     /// Accept a codebook a peer proposed.
     CodebookAccept {
@@ -89,11 +95,15 @@ pub enum Command {
         id: String,
         /// Why.
         reason: String,
+        /// Who writes it; `None` for a script or the station itself.
+        operator: Option<String>,
     },
     /// Send a test now.
     Test {
         /// Peer name or fingerprint.
         peer: String,
+        /// Who writes it; `None` for a script or the station itself.
+        operator: Option<String>,
     },
     /// Acknowledge an alarm.
     AlarmAck {

@@ -63,6 +63,7 @@ fn send(core: &mut Station, id: u64) {
         text: "hello".into(),
         exercise: false,
         translations: Default::default(),
+        operator: None,
     };
     core.handle(
         NOW_MS,

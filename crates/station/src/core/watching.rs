@@ -288,7 +288,7 @@ impl Station {
                 question: text.to_owned(),
             }
         };
-        self.write(now_ms, known.peer, known.precedence, body)
+        self.write(now_ms, known.peer, known.precedence, body, None)
     }
 
     /// `cancel`: withdraws one of this station's messages, at its precedence.
@@ -297,6 +297,7 @@ impl Station {
         now_ms: u64,
         prefix: &str,
         reason: &str,
+        operator: Option<&str>,
     ) -> Result<Sent, StationError> {
         check_text("reason", reason)?;
         let (of, known) = self.resolve_entry(prefix)?;
@@ -319,12 +320,17 @@ impl Station {
             of,
             reason: reason.to_owned(),
         };
-        self.write(now_ms, known.peer, known.precedence, body)
+        self.write(now_ms, known.peer, known.precedence, body, operator)
     }
 
     /// `test`: sends a test now, answered as the peer's schedule says (by the far station
     /// itself when there is none).
-    pub(super) fn send_test(&mut self, now_ms: u64, peer: &str) -> Result<Sent, StationError> {
+    pub(super) fn send_test(
+        &mut self,
+        now_ms: u64,
+        peer: &str,
+        operator: Option<&str>,
+    ) -> Result<Sent, StationError> {
         let peer = self.resolve_peer(peer)?;
         let scheduled = self.watch.schedule_of(&peer);
         let body = Body::Test {
@@ -336,7 +342,7 @@ impl Station {
                 .filter(|ms| *ms > 0)
                 .unwrap_or(TEST_ANSWER_WITHIN_MS_DEFAULT),
         };
-        self.write(now_ms, peer, Precedence::Routine, body)
+        self.write(now_ms, peer, Precedence::Routine, body, operator)
     }
 
     /// `alarm ack`.
@@ -359,14 +365,23 @@ impl Station {
         Ok(AlarmItem::new(alarm, peer))
     }
 
+    /// Appends an entry to the link with `peer`; `operator` (checked) is who wrote it, for a
+    /// body that does not name its operator itself.
     pub(super) fn write(
         &mut self,
         now_ms: u64,
         peer: StationId,
         precedence: Precedence,
         body: Body,
+        operator: Option<&str>,
     ) -> Result<Sent, StationError> {
-        let (seq, id) = self.endpoint.append(now_ms, &peer, precedence, body)?;
+        if let Some(operator) = operator {
+            check_operator(operator)?;
+        }
+        let operator = operator.map(str::to_owned);
+        let (seq, id) = self
+            .endpoint
+            .append_by(now_ms, &peer, operator, precedence, body)?;
         Ok(Sent {
             id,
             seq,

@@ -30,6 +30,7 @@ use crate::limits::{
     DRIVER_FRAME_BYTES_QUEUE_MAX, DRIVER_REPORTS_QUEUE_MAX, DRIVER_REQUESTS_QUEUE_MAX,
     EVENTS_QUEUE_MAX, LOCK_WAIT_MS_MAX,
 };
+use crate::metrics::ConsoleCounters;
 use crate::node::{load, os_seed, parse_listen};
 
 use driver::Driver;
@@ -67,6 +68,7 @@ fn call_blocking(calls: &mpsc::Sender<Call>, command: Command) -> Result<Reply, 
 pub struct DaemonHandle {
     calls: mpsc::Sender<Call>,
     events: broadcast::Sender<Event>,
+    console: Arc<ConsoleCounters>,
 }
 
 impl DaemonHandle {
@@ -80,12 +82,18 @@ impl DaemonHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
+
+    /// What the console counts, served with the daemon's metrics.
+    pub fn console_counters(&self) -> &ConsoleCounters {
+        &self.console
+    }
 }
 
 /// A running daemon, in this process.
 pub struct Daemon {
     calls: mpsc::Sender<Call>,
     events: broadcast::Sender<Event>,
+    console: Arc<ConsoleCounters>,
     shutdown: Option<oneshot::Sender<()>>,
     driver: Option<thread::JoinHandle<Result<(), StationError>>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -172,6 +180,7 @@ impl Daemon {
             (inbound, server),
         );
         let (shutdown, stop) = oneshot::channel();
+        let console = Arc::new(ConsoleCounters::default());
         let driver = thread::Builder::new()
             .name("parley-driver".into())
             .spawn(move || driver.run(reports, calls_rx, stop))
@@ -184,12 +193,13 @@ impl Daemon {
                 ),
                 Err(error) => tracing::warn!(%error, "serving metrics at an unknown address"),
             }
-            runtime.spawn(metrics::serve(listener, calls.clone()));
+            runtime.spawn(metrics::serve(listener, calls.clone(), console.clone()));
         }
         tracing::info!(listen = %listen, home = %home.root().display(), "station running");
         Ok(Self {
             calls,
             events,
+            console,
             shutdown: Some(shutdown),
             driver: Some(driver),
             runtime: Some(runtime),
@@ -224,6 +234,7 @@ impl Daemon {
         DaemonHandle {
             calls: self.calls.clone(),
             events: self.events.clone(),
+            console: self.console.clone(),
         }
     }
 

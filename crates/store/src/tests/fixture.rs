@@ -104,6 +104,7 @@ pub(crate) fn entry(
             exercise: false,
             translations: Vec::new(),
         },
+        operator: None,
     }
     .sign(&author.identity)
 }

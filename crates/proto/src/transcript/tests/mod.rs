@@ -124,6 +124,7 @@ impl History {
             time_ms: 1_700_000_000_000 + author.log.len() as u64,
             precedence: Precedence::Routine,
             body,
+            operator: None,
         }
     }
 

@@ -33,6 +33,7 @@ impl Link {
             time_ms: 1_000,
             precedence: Precedence::Flash,
             body,
+            operator: None,
         }
         .sign(author);
         log.push(entry.clone());
