@@ -6,7 +6,9 @@
 //!   [`limits::METRICS_CONNECTIONS_MAX`] connections at once (one request each), and gives a
 //!   client [`limits::METRICS_HEADER_READ_TIMEOUT_MS`] to send its headers and
 //!   [`limits::METRICS_CONNECTION_MS_MAX`] in all. What it serves comes from a closure called
-//!   once per scrape.
+//!   for a scrape, never while an earlier call still runs: scrapes meanwhile share its
+//!   answer, and those that wait more than [`limits::METRICS_SCRAPE_MS_MAX`] are answered 503
+//!   while it runs on, so slow gatherings never pile up.
 //! - [`Families`] and [`exposition`]: metric families whose values are known only at scrape
 //!   time (taken from a status report, a store), written through `prometheus-client`'s own
 //!   text encoder, which escapes label values and help texts as the format requires. Live

@@ -7,8 +7,8 @@ pub const METRICS_CONNECTIONS_MAX: usize = 8;
 pub const METRICS_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
 /// Longest one connection is served, from accept to the end of its answer, in milliseconds.
 pub const METRICS_CONNECTION_MS_MAX: u64 = 30_000;
-/// Longest a scrape may take to gather its values before it is answered 503, in
-/// milliseconds.
+/// Longest a scrape waits for the values to be gathered before it is answered 503, in
+/// milliseconds; a gathering that takes longer runs on (one at a time) and is logged.
 pub const METRICS_SCRAPE_MS_MAX: u64 = 10_000;
 /// Most bytes of text [`crate::text::parse`] reads.
 pub const METRICS_TEXT_SIZE_MAX_BYTES: usize = 16 * 1024 * 1024;
