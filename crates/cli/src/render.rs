@@ -253,6 +253,10 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
         } else if item.cancelled.is_none() {
             notes.push(format!("answer due {}", time(item.understood_due_ms)));
         }
+        if !item.sent_on.is_empty() {
+            let on: Vec<&str> = item.sent_on.iter().map(|kind| kind.name()).collect();
+            notes.push(format!("sent on {}", on.join(", ")));
+        }
         if item.overdue {
             notes.push("OVERDUE (signed)".into());
         }

@@ -72,6 +72,18 @@ fn direct_cut_mid_stream_relay_carries_on() {
         "over the relay alone a message took {took:?}"
     );
     await_all_delivered(&net.alpha, &net.bravo);
+    // The outbox says which paths each message took: both while both were up, the relay
+    // alone after the cut.
+    let outbox = net.alpha.outbox().expect("outbox");
+    let sent_on = |text: &str| {
+        outbox
+            .iter()
+            .find(|item| item["text"] == text)
+            .map(|item| item["sent_on"].clone())
+            .expect("in the outbox")
+    };
+    assert_eq!(sent_on(&all[0]), serde_json::json!(["direct", "relay"]));
+    assert_eq!(sent_on(&all[199]), serde_json::json!(["relay"]));
     let status = net.bravo.json(&["status"]).expect("status");
     let relay = status["peers"][0]["channels"]
         .as_array()

@@ -436,7 +436,9 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert!(signed_as_ana, "{:#}", bravo.json(&["inbox"]).unwrap());
     let page = http(addr, "GET", "/outbox", Some(&cookie), "");
     assert!(
-        page.body.contains("written by Ana") && page.body.contains("CANCELLED by Ana"),
+        page.body.contains("written by Ana")
+            && page.body.contains("CANCELLED by Ana")
+            && page.body.contains("sent on direct"),
         "{}",
         page.body
     );

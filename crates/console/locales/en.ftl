@@ -51,6 +51,7 @@ outbox-title = Outbox
 outbox-empty = Nothing sent yet.
 step-queued = queued
 step-sent = sent
+step-sent-on = sent on { $channels }
 step-delivered = delivered
 step-understood = understood
 step-clarify = clarify

@@ -51,6 +51,7 @@ outbox-title = Исходящие
 outbox-empty = Пока ничего не отправлено.
 step-queued = в очереди
 step-sent = отправлено
+step-sent-on = отправлено: { $channels }
 step-delivered = доставлено
 step-understood = понято
 step-clarify = уточнение

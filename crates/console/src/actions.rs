@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use parley_proto::Precedence;
 use parley_station::api::{Reply, Request};
-use parley_store::console::{AuditAction, AuditRecord, AuditSource};
+use parley_store::console::AuditAction;
 use serde::Deserialize;
 
+use crate::State;
 use crate::compose::{Refill, compose_page};
 use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
 use crate::pages::{blocking, plain, session};
 use crate::session::Session;
-use crate::{State, now_ms};
 
 /// The action routes, each refusing a request without a session before its body is read.
 pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
@@ -94,40 +94,6 @@ pub(crate) fn has_account(state: &State, name: &str) -> bool {
     matches!(db.operator(name), Ok(Some(_)))
 }
 
-/// Appends to the audit log; a failure to write it is logged (the action was done).
-pub(crate) async fn audit(
-    state: &Arc<State>,
-    operator: &str,
-    action: AuditAction,
-    detail: serde_json::Value,
-    outcome: &str,
-) {
-    let shared = state.clone();
-    let record = AuditRecord {
-        at_ms: now_ms(),
-        operator: operator.to_owned(),
-        source: AuditSource::Console,
-        action,
-        detail,
-        outcome: outcome.to_owned(),
-    };
-    let written = blocking(move || {
-        let mut db = shared
-            .accounts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        db.append_audit(&record)
-    })
-    .await;
-    if !matches!(written, Ok(Ok(_))) {
-        tracing::error!(
-            operator,
-            action = action.name(),
-            "console: the audit log could not be written"
-        );
-    }
-}
-
 /// An action's outcome: the station's answer, or why it refused.
 type Outcome = Result<Reply, String>;
 
@@ -165,7 +131,7 @@ async fn perform(
         Ok(_) => "ok",
         Err(error) => error.as_str(),
     };
-    audit(state, &session.operator, action, detail, said).await;
+    crate::audit::audit(state, &session.operator, action, detail, said).await;
     Ok((session, outcome))
 }
 

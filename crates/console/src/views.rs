@@ -276,7 +276,16 @@ fn outbox_row(tr: Tr, item: OutboxItem) -> OutboxRow {
         (last, answered),
     ]
     .into_iter()
-    .map(|(name, done)| (tr.t(name), if done { "done" } else { "" }.to_owned()))
+    .map(|(name, done)| {
+        let step = match name {
+            "step-sent" if !item.sent_on.is_empty() => {
+                let on: Vec<&str> = item.sent_on.iter().map(|kind| kind.name()).collect();
+                tr.ta("step-sent-on", &[("channels", &on.join(", "))])
+            }
+            _ => tr.t(name),
+        };
+        (step, if done { "done" } else { "" }.to_owned())
+    })
     .collect();
     let far = tr.t("the-far-station");
     let answer = item.answered_by.as_ref().map(|by| {

@@ -7,6 +7,7 @@
 use crate::entry::SignedEntry;
 use crate::evidence::EvidenceKind;
 use crate::id::{EntryId, StationId};
+use crate::link::ChannelKind;
 
 /// One durable change. Applied in order, all of a batch in one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,12 +21,15 @@ pub enum StoreOp {
         /// The frame (tag and envelope) sent on every channel.
         frame: Vec<u8>,
     },
-    /// An own entry went out on a channel for the first time.
+    /// An own entry went out on a channel of `channel`'s kind for the first time (since the
+    /// station started: once more after a restart is harmless).
     MarkTransmitted {
         /// The peer of the link.
         peer: StationId,
         /// The entry's seq.
         seq: u64,
+        /// The kind of channel.
+        channel: ChannelKind,
     },
     /// A verified entry from `peer` is held (possibly ahead of the contiguous head).
     StorePeerEntry {

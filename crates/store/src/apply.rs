@@ -7,7 +7,7 @@
 //! caller's transaction, dropped uncommitted, rolls the whole batch back.
 
 use parley_proto::limits::RECEIPT_EXTRA_MAX;
-use parley_proto::{Body, EntryId, LinkId, SignedEntry, StationId, StoreOp};
+use parley_proto::{Body, ChannelKind, EntryId, LinkId, SignedEntry, StationId, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::convert::{entry_id, from_sql, to_sql};
@@ -18,7 +18,9 @@ use crate::rows::{ChannelKindRow, ChannelRow, NewPeer};
 pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<(), StoreError> {
     match op {
         StoreOp::AppendOwn { peer, entry, frame } => append_own(tx, own, peer, entry, frame),
-        StoreOp::MarkTransmitted { peer, seq } => mark_transmitted(tx, peer, *seq),
+        StoreOp::MarkTransmitted { peer, seq, channel } => {
+            mark_transmitted(tx, peer, *seq, *channel)
+        }
         StoreOp::StorePeerEntry {
             peer,
             entry,
@@ -307,23 +309,23 @@ fn append_own(
     Ok(())
 }
 
-fn mark_transmitted(tx: &Connection, peer: &StationId, seq: u64) -> Result<(), StoreError> {
+fn mark_transmitted(
+    tx: &Connection,
+    peer: &StationId,
+    seq: u64,
+    channel: ChannelKind,
+) -> Result<(), StoreError> {
     let seq_sql = to_sql(seq, "seq")?;
+    // Queued becomes sent (never a downgrade of delivered); the kind joins the set.
     let changed = tx
         .prepare_cached(
-            "UPDATE outbox SET state = 'sent' WHERE peer = ?1 AND seq = ?2 AND state = 'queued'",
+            "UPDATE outbox SET sent_on = sent_on | ?3, \
+             state = CASE state WHEN 'queued' THEN 'sent' ELSE state END \
+             WHERE peer = ?1 AND seq = ?2",
         )
-        .and_then(|mut statement| statement.execute(params![peer.0, seq_sql]))
+        .and_then(|mut statement| statement.execute(params![peer.0, seq_sql, channel.bit()]))
         .with_context(|| format!("marking own entry seq {seq} for {peer} as sent"))?;
     if changed > 0 {
-        return Ok(());
-    }
-    // Already sent or delivered is fine (never downgrade); a missing row is not.
-    let exists = tx
-        .prepare_cached("SELECT 1 FROM outbox WHERE peer = ?1 AND seq = ?2")
-        .and_then(|mut statement| statement.exists(params![peer.0, seq_sql]))
-        .context("looking up an outbox entry")?;
-    if exists {
         Ok(())
     } else {
         Err(StoreError::InvalidOp(format!(

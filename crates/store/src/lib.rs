@@ -47,8 +47,8 @@ pub use console::{
 pub use error::StoreError;
 pub use rows::{
     AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry,
-    LinkCounts, LinkRecord, NewPeer, OutboxRow, PeerRecord, PeerRow, StationRow, StoredEntry,
-    TranscriptRecord,
+    LinkCounts, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord, PeerRow, StationRow,
+    StoredEntry, TranscriptRecord,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -126,10 +126,7 @@ impl Store {
 
     /// Where each own entry of the link with `peer` stands, by seq: state, and when its covering
     /// receipt arrived.
-    pub fn outbox_states(
-        &self,
-        peer: &StationId,
-    ) -> Result<Vec<(u64, DeliveryState, Option<u64>)>, StoreError> {
+    pub fn outbox_states(&self, peer: &StationId) -> Result<Vec<OutboxState>, StoreError> {
         read::outbox_states(&self.connection, peer)
     }
 

@@ -3,8 +3,8 @@
 //! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
 
 use parley_proto::{
-    ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem, PendingItem,
-    SignedEntry, StationId,
+    ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem,
+    PendingItem, SignedEntry, StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -12,7 +12,7 @@ use crate::convert::{entry_id, from_sql, precedence, required_text, station_id, 
 use crate::error::{SqlContext, StoreError};
 use crate::rows::{
     ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry, LinkCounts,
-    LinkRecord, OutboxRow, PeerRow, StationRow, StoredEntry,
+    LinkRecord, OutboxRow, OutboxState, PeerRow, StationRow, StoredEntry,
 };
 
 /// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
@@ -783,23 +783,27 @@ pub(crate) fn link_record(
 pub(crate) fn outbox_states(
     connection: &Connection,
     peer: &StationId,
-) -> Result<Vec<(u64, DeliveryState, Option<u64>)>, StoreError> {
+) -> Result<Vec<OutboxState>, StoreError> {
     query(
         connection,
-        "SELECT seq, state, delivered_ms FROM outbox WHERE peer = ?1 ORDER BY seq",
+        "SELECT seq, state, delivered_ms, sent_on FROM outbox WHERE peer = ?1 ORDER BY seq",
         [peer.0],
         "reading the outbox",
-        |row| -> rusqlite::Result<(i64, String, Option<i64>)> {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        |row| -> rusqlite::Result<(i64, String, Option<i64>, i64)> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         },
-        |(seq, state, delivered_ms)| {
+        |(seq, state, delivered_ms, sent_on)| {
             let what = "an outbox row";
-            Ok((
-                from_sql(seq, what)?,
-                DeliveryState::parse(&state)
+            Ok(OutboxState {
+                seq: from_sql(seq, what)?,
+                state: DeliveryState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt(format!("{what} has state {state:?}")))?,
-                delivered_ms.map(|ms| from_sql(ms, what)).transpose()?,
-            ))
+                delivered_ms: delivered_ms.map(|ms| from_sql(ms, what)).transpose()?,
+                sent_on: ChannelKind::ALL
+                    .into_iter()
+                    .filter(|kind| sent_on & i64::from(kind.bit()) != 0)
+                    .collect(),
+            })
         },
     )
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use parley_proto::{ContactCard, EntryId, EvidenceKind, Precedence, SignedEntry, StationId};
+use parley_proto::{
+    ChannelKind, ContactCard, EntryId, EvidenceKind, Precedence, SignedEntry, StationId,
+};
 
 use crate::alarms::{AlarmChange, AlarmRow};
 
@@ -168,6 +170,20 @@ impl DeliveryState {
         .into_iter()
         .find(|state| state.name() == name)
     }
+}
+
+/// Where one own entry stands, as its outbox row says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxState {
+    /// Its seq.
+    pub seq: u64,
+    /// Queued, sent or delivered.
+    pub state: DeliveryState,
+    /// When the covering receipt arrived, UTC ms.
+    pub delivered_ms: Option<u64>,
+    /// The kinds of channel it went out on, in [`ChannelKind::ALL`] order (empty for what a
+    /// station before schema version 4 sent).
+    pub sent_on: Vec<ChannelKind>,
 }
 
 /// An own message to a peer.

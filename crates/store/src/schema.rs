@@ -142,8 +142,14 @@ CREATE TABLE alarms (
 CREATE UNIQUE INDEX alarms_open_once ON alarms (kind, peer, subject) WHERE cleared_ms IS NULL;
 ";
 
+/// Version 4: the kinds of channel each own entry went out on (bits: 1 direct, 2 relay,
+/// 4 courier; 0 for what earlier versions sent, unknown).
+const MIGRATION_4: &str = "
+ALTER TABLE outbox ADD COLUMN sent_on INTEGER NOT NULL DEFAULT 0 CHECK (sent_on BETWEEN 0 AND 7);
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -21,6 +21,15 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// Its bit in a set of kinds (1, 2, 4), as the store keeps such a set.
+    pub fn bit(self) -> u8 {
+        match self {
+            ChannelKind::Direct => 1,
+            ChannelKind::Relay => 2,
+            ChannelKind::Courier => 4,
+        }
+    }
+
     /// Every kind.
     pub const ALL: [ChannelKind; 3] = [
         ChannelKind::Direct,

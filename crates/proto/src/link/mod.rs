@@ -486,10 +486,11 @@ impl Link {
         if due.retransmission {
             self.fx.counters.retransmissions += 1;
         }
-        if due.first {
+        if due.first_on_kind {
             self.fx.writes.push(StoreOp::MarkTransmitted {
                 peer: self.peer,
                 seq,
+                channel: state.0,
             });
         }
         self.fx.transmit(channel, due.frame);

@@ -32,14 +32,18 @@ struct Unreceipted {
     entry_id: EntryId,
     frame: Arc<[u8]>,
     transmitted: bool,
+    /// The kinds of channel it went out on since this station started (bits of
+    /// [`ChannelKind::bit`]); each first is recorded.
+    sent_on: u8,
     timers: Vec<ChannelTimer>,
 }
 
 /// A frame due on a channel now.
 pub(super) struct Due {
     pub(super) frame: Arc<[u8]>,
-    /// Its first transmission on any channel: record that it left.
-    pub(super) first: bool,
+    /// Its first transmission on a channel of this kind (since this station started): record
+    /// that it left, and by which kind of path.
+    pub(super) first_on_kind: bool,
     /// Not its first on this channel.
     pub(super) retransmission: bool,
 }
@@ -70,6 +74,7 @@ impl Outgoing {
                     entry_id: item.entry_id,
                     frame: item.frame.into(),
                     transmitted: item.transmitted,
+                    sent_on: 0,
                     timers: Vec::new(),
                 };
                 (item.seq, unreceipted)
@@ -194,6 +199,7 @@ impl Outgoing {
             entry_id: id,
             frame: frame.clone().into(),
             transmitted: false,
+            sent_on: 0,
             timers: Vec::new(),
         };
         self.outbox.insert(seq, unreceipted);
@@ -264,11 +270,12 @@ impl Outgoing {
         timer.attempts = timer.attempts.saturating_add(1);
         timer.due_ms = now_ms + interval;
         timers.arm(timer.due_ms, TimerKind::Retransmit { seq, channel });
-        let first = !entry.transmitted;
+        let first_on_kind = entry.sent_on & kind.bit() == 0;
+        entry.sent_on |= kind.bit();
         entry.transmitted = true;
         Some(Due {
             frame: entry.frame.clone(),
-            first,
+            first_on_kind,
             retransmission,
         })
     }

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parley_proto::{Body, EntryId, Fingerprint, Precedence, SignedEntry, StationId, TestAnswer};
+use parley_proto::{
+    Body, ChannelKind, EntryId, Fingerprint, Precedence, SignedEntry, StationId, TestAnswer,
+};
 use parley_store::{AlarmKind, AlarmRow, KeptEntry, LinkRecord, Store};
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +132,10 @@ pub struct OutboxItem {
     pub created_at: u64,
     /// Where it stands.
     pub state: DeliveryState,
+    /// The kinds of channel it went out on (`direct`, `relay`, `courier`), each once; empty
+    /// until it left, and for what a station before schema version 4 sent. A bundle written
+    /// with `courier export` is not counted: it is not a channel.
+    pub sent_on: Vec<ChannelKind>,
     /// When the covering receipt arrived, UTC ms; null until delivered.
     pub delivered_at: Option<u64>,
     /// The receipt is due by then, UTC ms.
@@ -441,10 +447,10 @@ pub fn outbox(
 ) -> Result<Vec<OutboxItem>, StationError> {
     let mut items = Vec::new();
     for peer in store.peers()? {
-        let states: BTreeMap<u64, (parley_store::DeliveryState, Option<u64>)> = store
+        let mut states: BTreeMap<u64, parley_store::OutboxState> = store
             .outbox_states(&peer.id)?
             .into_iter()
-            .map(|(seq, state, delivered_ms)| (seq, (state, delivered_ms)))
+            .map(|row| (row.seq, row))
             .collect();
         let thread = Thread::of(store.link_record(&peer.id)?, &peer.id);
         for (entry, by_peer, _) in &thread.items {
@@ -452,7 +458,7 @@ pub fn outbox(
             if *by_peer {
                 continue;
             }
-            let Some((state, delivered_at)) = states.get(&fields.seq).copied() else {
+            let Some(row) = states.remove(&fields.seq) else {
                 continue;
             };
             let contents = thread.contents(entry, (false, None), lang);
@@ -460,7 +466,7 @@ pub fn outbox(
             let state = match answer {
                 Some(answer) if answer.understood => DeliveryState::Understood,
                 Some(_) => DeliveryState::Clarify,
-                None => state.into(),
+                None => row.state.into(),
             };
             let receipt_s = objectives.of(fields.precedence).receipt_s;
             let (cancelled, cancelled_by) = thread.cancelled(entry.id(), false);
@@ -477,7 +483,8 @@ pub fn outbox(
                 answer_by: contents.answer_by,
                 created_at: fields.time_ms,
                 state,
-                delivered_at,
+                sent_on: row.sent_on,
+                delivered_at: row.delivered_ms,
                 receipt_due_ms: fields.time_ms + receipt_s * 1_000,
                 understood_due_ms: answer_due_ms(fields, objectives),
                 restatement: answer.filter(|a| a.understood).map(|a| a.text.clone()),

@@ -1,7 +1,7 @@
 //! Commits: a batch is stored whole or not at all, ops that contradict the stored log are
 //! refused, and the outbox and receipts follow transmits and receipts.
 
-use parley_proto::{EntryId, EvidenceKind, SignedEntry, StationId, StoreOp};
+use parley_proto::{ChannelKind, EntryId, EvidenceKind, SignedEntry, StationId, StoreOp};
 
 use super::fixture::{Station, chain, entry, initialised, temp_path};
 use crate::{DeliveryState, LinkCounts, Store, StoreError, StoredEntry};
@@ -84,6 +84,7 @@ impl Ctx {
             StoreOp::MarkTransmitted {
                 peer: self.b(),
                 seq: 1,
+                channel: ChannelKind::Direct,
             },
             StoreOp::MarkDelivered {
                 peer: self.b(),
@@ -215,6 +216,7 @@ const REFUSED: &[Refused] = &[
         |c| StoreOp::MarkTransmitted {
             peer: c.b(),
             seq: 9,
+            channel: ChannelKind::Direct,
         },
         is_invalid,
     ),
@@ -223,6 +225,7 @@ const REFUSED: &[Refused] = &[
         |c| StoreOp::MarkTransmitted {
             peer: c.b(),
             seq: u64::MAX,
+            channel: ChannelKind::Direct,
         },
         is_invalid,
     ),
@@ -329,7 +332,15 @@ type Delivery = (
 );
 
 fn transmitted(c: &Ctx, seq: u64) -> StoreOp {
-    StoreOp::MarkTransmitted { peer: c.b(), seq }
+    transmitted_on(c, seq, ChannelKind::Direct)
+}
+
+fn transmitted_on(c: &Ctx, seq: u64, channel: ChannelKind) -> StoreOp {
+    StoreOp::MarkTransmitted {
+        peer: c.b(),
+        seq,
+        channel,
+    }
 }
 
 fn delivered(c: &Ctx, upto: u64, extra: &[u64], receipt: &[u8], received_ms: u64) -> StoreOp {
@@ -451,6 +462,44 @@ fn the_outbox_follows_transmits_and_receipts() {
             .collect();
         assert_eq!(restored, undelivered, "{name}");
     }
+}
+
+/// Each kind of channel an entry went out on is kept once, a repeat (after a restart) changes
+/// nothing, and a delivered entry keeps them.
+#[test]
+fn the_outbox_keeps_the_kinds_of_channel_each_entry_went_out_on() {
+    use ChannelKind::{Courier, Direct, Relay};
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    let kinds = |store: &Store| -> Vec<(u64, DeliveryState, Vec<ChannelKind>)> {
+        store
+            .outbox_states(&ctx.b())
+            .expect("reads")
+            .into_iter()
+            .map(|row| (row.seq, row.state, row.sent_on))
+            .collect()
+    };
+    assert!(kinds(&store).iter().all(|(_, _, on)| on.is_empty()));
+    store
+        .commit(&[
+            transmitted_on(&ctx, 1, Relay),
+            transmitted_on(&ctx, 1, Direct),
+            transmitted_on(&ctx, 2, Courier),
+        ])
+        .expect("commits");
+    store
+        .commit(&[
+            transmitted_on(&ctx, 1, Relay),
+            delivered(&ctx, 1, &[], b"a", 50),
+        ])
+        .expect("a repeat commits");
+    assert_eq!(
+        kinds(&store),
+        vec![
+            (1, DeliveryState::Delivered, vec![Direct, Relay]),
+            (2, DeliveryState::Sent, vec![Courier]),
+        ]
+    );
 }
 
 #[test]
