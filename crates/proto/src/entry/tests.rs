@@ -1,6 +1,12 @@
 //! Entries: signing, every kind's encoding, and what decoding refuses.
 
 use super::*;
+use crate::id::{CodebookHash, EpochKeyId};
+use crate::limits::{
+    TEST_ANSWER_WITHIN_MS_MAX, TEST_EVERY_MS_MAX, TEST_EVERY_MS_MIN, TEST_TIMES_MAX,
+    TEXT_SIZE_MAX_BYTES,
+};
+use crate::seal::PeerEpochKey;
 
 fn message(author: &Identity, seq: u64, prev: EntryId, text: &str) -> Entry {
     Entry {
