@@ -12,113 +12,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+use common::console::{
+    PASSWORD, add_operator, await_console, console_config, csrf, form, http, http_from, login,
+    serve_console, session_cookie, upload,
+};
 use common::exe;
-use parley_station::home::ConsoleConfig;
 use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// One HTTP/1.1 exchange: status, headers (lower-case names), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// An exchange as the console's own pages make it: a request that changes state carries
-/// their `Origin`.
-fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Answer {
-    let origin = format!("http://{addr}");
-    http_from(
-        addr,
-        (method, path),
-        cookie,
-        (Some(&origin), &addr.to_string()),
-        form,
-    )
-}
-
-/// One exchange with an explicit `Origin` (none: no header) and `Host`.
-fn http_from(
-    addr: SocketAddr,
-    (method, path): (&str, &str),
-    cookie: Option<&str>,
-    (origin, host): (Option<&str>, &str),
-    form: &str,
-) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: parley_session={c}\r\n"));
-    let origin = origin.map_or_else(String::new, |o| format!("Origin: {o}\r\n"));
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{origin}{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// Form encoding of `pairs`.
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn login(addr: SocketAddr, name: &str, password: &str) -> Answer {
-    http(
-        addr,
-        "POST",
-        "/login",
-        None,
-        &form(&[("name", name), ("password", password)]),
-    )
-}
-
-/// The CSRF token a page carries.
-fn csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" content=\"").expect("csrf meta") + 21;
-    page[start..start + 64].to_owned()
-}
 
 /// Alpha (with a console and an operator account) and Bravo, paired and running.
 fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
@@ -126,29 +25,11 @@ fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
     let mut bravo = StationProcess::init(exe(), root, "Bravo", "ru").expect("init Bravo");
     alpha.pin(&bravo, root).expect("pin");
     bravo.pin(&alpha, root).expect("pin");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port().expect("port"))
-        .parse()
-        .expect("address");
-    alpha
-        .configure(|config| {
-            config.console = Some(console_config(addr.to_string(), None));
-        })
-        .expect("configure");
-    let password = root.join("ana.password");
-    std::fs::write(&password, format!("{PASSWORD}\n")).expect("write");
-    alpha
-        .ok(&[
-            "operator",
-            "add",
-            "Ana",
-            "--password-file",
-            password.to_str().unwrap(),
-        ])
-        .expect("operator add");
+    let addr = serve_console(&alpha);
+    add_operator(&alpha, root, "Ana", None);
     alpha.start().expect("start Alpha");
     bravo.start().expect("start Bravo");
-    let up = wait_until(Duration::from_secs(20), || TcpStream::connect(addr).is_ok());
-    assert!(up, "the console listens on {addr}");
+    await_console(addr);
     (alpha, bravo, addr)
 }
 
@@ -214,11 +95,7 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         !set_cookie.contains("Secure"),
         "plain HTTP on loopback: {set_cookie}"
     );
-    let cookie = set_cookie
-        .strip_prefix("parley_session=")
-        .and_then(|rest| rest.split(';').next())
-        .expect("token")
-        .to_owned();
+    let cookie = session_cookie(&answer);
     let board = http(addr, "GET", "/", Some(&cookie), "");
     assert_eq!(board.status, 200);
     assert!(board.body.contains("Bravo"), "{}", board.body);
@@ -611,34 +488,12 @@ fn the_console_serves_operators_only_and_acts_as_them() {
 fn the_interface_is_in_the_operators_language() {
     let root = tempfile::tempdir().unwrap();
     let mut bravo = StationProcess::init(exe(), root.path(), "Bravo", "ru").expect("init");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port().expect("port"))
-        .parse()
-        .expect("address");
-    bravo
-        .configure(|config| {
-            config.console = Some(console_config(addr.to_string(), None));
-        })
-        .expect("configure");
-    let password = root.path().join("password");
-    std::fs::write(&password, PASSWORD).expect("write");
+    let addr = serve_console(&bravo);
     for (name, lang) in [("Boris", "ru"), ("Ben", "en")] {
-        bravo
-            .ok(&[
-                "operator",
-                "add",
-                name,
-                "--password-file",
-                password.to_str().unwrap(),
-                "--lang",
-                lang,
-            ])
-            .expect("operator add");
+        add_operator(&bravo, root.path(), name, Some(lang));
     }
     bravo.start().expect("start");
-    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
-        addr
-    )
-    .is_ok()));
+    await_console(addr);
     let page = http(addr, "GET", "/login", None, "");
     assert!(
         page.body.contains("Пароль"),
@@ -650,20 +505,12 @@ fn the_interface_is_in_the_operators_language() {
         "{}",
         wrong.body
     );
-    let cookie_of = |answer: &Answer| {
-        answer
-            .header("set-cookie")
-            .and_then(|c| c.strip_prefix("parley_session="))
-            .and_then(|rest| rest.split(';').next())
-            .expect("a session")
-            .to_owned()
-    };
-    let boris = cookie_of(&login(addr, "Boris", PASSWORD));
+    let boris = session_cookie(&login(addr, "Boris", PASSWORD));
     let board = http(addr, "GET", "/", Some(&boris), "");
     assert!(board.body.contains("<h1>Обстановка</h1>"), "{}", board.body);
     assert!(board.body.contains("Входящие") && board.body.contains("Выйти"));
     assert!(board.body.contains("data-within=\"ответить в течение\""));
-    let ben = cookie_of(&login(addr, "Ben", PASSWORD));
+    let ben = session_cookie(&login(addr, "Ben", PASSWORD));
     let board = http(addr, "GET", "/", Some(&ben), "");
     assert!(board.body.contains("<h1>Board</h1>"), "{}", board.body);
     // A removed operator's session ends at its next request.
@@ -717,17 +564,7 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
             ));
         })
         .expect("configure");
-    let password = root.path().join("ana.password");
-    std::fs::write(&password, PASSWORD).expect("write");
-    alpha
-        .ok(&[
-            "operator",
-            "add",
-            "Ana",
-            "--password-file",
-            password.to_str().unwrap(),
-        ])
-        .expect("operator add");
+    add_operator(&alpha, root.path(), "Ana", None);
     // A key others can read is refused; readable by its owner alone, it serves.
     let refused = alpha.cli(&["run"]).expect("runs");
     assert!(!refused.status.success());
@@ -737,10 +574,7 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     alpha.start().expect("start");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    assert!(wait_until(Duration::from_secs(20), || TcpStream::connect(
-        addr
-    )
-    .is_ok()));
+    await_console(addr);
 
     // Plain HTTP gets no page.
     let mut plain = TcpStream::connect(addr).expect("connect");
@@ -795,42 +629,4 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
-}
-
-/// A POST of raw bytes with the CSRF token in its header.
-fn upload(addr: SocketAddr, path: &str, cookie: &str, csrf: &str, body: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nConnection: close\r\nCookie: parley_session={cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write");
-    stream.write_all(body).expect("write");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status");
-    Answer {
-        status,
-        headers: Vec::new(),
-        body: body.to_owned(),
-    }
-}
-
-/// A `[console]` section on `listen`, with HTTPS when `tls` gives a certificate and a key.
-fn console_config(listen: String, tls: Option<(String, String)>) -> ConsoleConfig {
-    let (cert, key) = tls.unzip();
-    ConsoleConfig {
-        listen,
-        cert,
-        key,
-        session_idle_s: 600,
-    }
 }

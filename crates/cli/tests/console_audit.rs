@@ -6,84 +6,24 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
+use common::console::{
+    PASSWORD, add_operator, await_console, csrf, form, http, login, scrape, serve_console,
+    serve_metrics, session_cookie,
+};
 use common::exe;
-use parley_metrics::text::parse;
-use parley_station::home::{ConsoleConfig, MetricsConfig};
-use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
+use parley_testkit::harness::StationProcess;
 
-const PASSWORD: &str = "correct horse battery staple";
 /// What the answer says when an action was done but not audited.
 const NOT_AUDITED: &str = "Done, but this was NOT written to the audit log.";
 /// What the daemon logs for each row lost.
 const LOGGED: &str = "an audit row could not be written to console.sqlite";
 
-/// One HTTP/1.1 answer: the status, the head as sent, the body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// One exchange, as the console's own pages make it (their `Origin` on a form).
-fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).expect("connects");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: parley_session={c}\r\n"));
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    stream.write_all(request.as_bytes()).expect("writes");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("reads");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status code");
-    Answer {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
-
-/// A login as Ana with `password` (form-encoded as it is: no character needs escaping).
-fn login(addr: SocketAddr, password: &str) -> Answer {
-    let form = format!("name=Ana&password={}", password.replace(' ', "+"));
-    http(addr, "POST", "/login", None, &form)
-}
-
-/// The session cookie an answer sets.
-fn session_cookie(answer: &Answer) -> String {
-    let start = answer
-        .head
-        .find("parley_session=")
-        .unwrap_or_else(|| panic!("a session cookie in {}", answer.head))
-        + "parley_session=".len();
-    answer.head[start..start + 64].to_owned()
-}
-
-/// The CSRF token a page carries.
-fn csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" content=\"").expect("csrf meta") + 21;
-    page[start..start + 64].to_owned()
-}
-
 /// `parley_console_audit_write_failures_total`, scraped from `metrics`.
 fn failures(metrics: SocketAddr) -> f64 {
-    let answer = http(metrics, "GET", "/metrics", None, "");
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let parsed = parse(&answer.body).unwrap_or_else(|error| panic!("{error}\n{}", answer.body));
-    parsed
+    scrape(metrics)
         .value("parley_console_audit_write_failures_total", &[])
         .expect("the counter is served")
 }
@@ -100,42 +40,24 @@ fn refuse_audit_rows(console: &Path, refuse: bool) {
     db.execute_batch(sql).expect("changes the audit table");
 }
 
-fn free_address() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_tcp_port().expect("a free port")))
+/// Alpha with a console, metrics and the operator Ana, not started: the station, its console's
+/// address and its metrics'.
+fn alpha(root: &Path) -> (StationProcess, SocketAddr, SocketAddr) {
+    let alpha = StationProcess::init(exe(), root, "Alpha", "en").expect("init");
+    let (console, metrics) = (serve_console(&alpha), serve_metrics(&alpha));
+    add_operator(&alpha, root, "Ana", None);
+    (alpha, console, metrics)
 }
 
 #[test]
 fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
     let root = tempfile::tempdir().unwrap();
-    let mut alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").expect("init");
-    let (console, metrics) = (free_address(), free_address());
-    alpha
-        .configure(|config| {
-            config.console = Some(ConsoleConfig {
-                listen: console.to_string(),
-                cert: None,
-                key: None,
-                session_idle_s: 600,
-            });
-            config.metrics = Some(MetricsConfig {
-                listen: metrics.to_string(),
-            });
-        })
-        .expect("configure");
-    let password = root.path().join("ana.password");
-    std::fs::write(&password, format!("{PASSWORD}\n")).expect("write");
-    let password = password.to_str().expect("UTF-8");
-    alpha
-        .ok(&["operator", "add", "Ana", "--password-file", password])
-        .expect("operator add");
+    let (mut alpha, console, metrics) = alpha(root.path());
     alpha.start().expect("start");
-    let up = wait_until(Duration::from_secs(20), || {
-        TcpStream::connect(console).is_ok()
-    });
-    assert!(up, "the console listens on {console}");
+    await_console(console);
 
     // Audited as usual: nothing is counted, nothing said.
-    let logged_in = login(console, PASSWORD);
+    let logged_in = login(console, "Ana", PASSWORD);
     assert_eq!(logged_in.status, 303, "{}", logged_in.body);
     let cookie = session_cookie(&logged_in);
     assert_eq!(failures(metrics), 0.0);
@@ -156,7 +78,7 @@ fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
     assert_eq!(failures(metrics), 1.0);
 
     // A login is done (a session), said not audited, counted.
-    let logged_in = login(console, PASSWORD);
+    let logged_in = login(console, "Ana", PASSWORD);
     assert_eq!(logged_in.status, 200, "{}", logged_in.body);
     assert!(logged_in.body.contains(NOT_AUDITED), "{}", logged_in.body);
     let cookie = session_cookie(&logged_in);
@@ -165,7 +87,7 @@ fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
     assert_eq!(failures(metrics), 2.0);
 
     // A refused login is counted, but whoever tried is not told.
-    let refused = login(console, "wrong password");
+    let refused = login(console, "Ana", "wrong password");
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(!refused.body.contains("audit"), "{}", refused.body);
     assert_eq!(failures(metrics), 3.0);
@@ -189,7 +111,7 @@ fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
     // Once the table takes rows again, logins are audited and nothing more is counted; the
     // log holds the first login and this one, nothing of what was lost.
     refuse_audit_rows(&console_db, false);
-    let logged_in = login(console, PASSWORD);
+    let logged_in = login(console, "Ana", PASSWORD);
     assert_eq!(logged_in.status, 303, "{}", logged_in.body);
     assert_eq!(failures(metrics), 3.0);
     let rows = alpha.json(&["audit"]).expect("parley audit");
@@ -204,4 +126,98 @@ fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
         })
         .collect();
     assert_eq!(actions, [("login", "ok"), ("login", "ok")], "{rows:#}");
+}
+
+/// An action of the console while the audit table refuses rows: a message is sent all the
+/// same (signed as Ana), its answer says that it was not audited and leads on to the compose
+/// page, and the row lost is counted; an action the station refuses keeps its refusal under
+/// the same kind of sentence, and is counted too. Neither is in the audit log.
+#[test]
+fn a_console_action_that_cannot_be_audited_is_done_said_and_counted() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, console, metrics) = alpha(root.path());
+    let bravo = StationProcess::init(exe(), root.path(), "Bravo", "fr").expect("init Bravo");
+    alpha.pin(&bravo, root.path()).expect("Alpha pins Bravo");
+    alpha.start().expect("start");
+    await_console(console);
+    let logged_in = login(console, "Ana", PASSWORD);
+    assert_eq!(logged_in.status, 303, "{}", logged_in.body);
+    let cookie = session_cookie(&logged_in);
+    assert_eq!(failures(metrics), 0.0);
+
+    // A message sent while the audit table refuses rows: sent, said not audited, counted.
+    let console_db = alpha.home.join("console.sqlite");
+    refuse_audit_rows(&console_db, true);
+    let page = http(console, "GET", "/compose", Some(&cookie), "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = "Sent while the audit log is out of order.";
+    let sent = http(
+        console,
+        "POST",
+        "/send",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("precedence", "routine"),
+            ("text", text),
+        ]),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains(NOT_AUDITED), "{}", sent.body);
+    assert!(
+        sent.body.contains(r#"<a href="/compose?sent="#),
+        "{}",
+        sent.body
+    );
+    assert!(sent.header("location").is_none(), "{}", sent.head);
+    let outbox = alpha.outbox().expect("outbox");
+    let mine = outbox
+        .iter()
+        .find(|item| item["text"] == text)
+        .unwrap_or_else(|| panic!("sent all the same: {outbox:#?}"));
+    assert_eq!(mine["sent_by"], "Ana", "the signed entry names Ana");
+    assert_eq!(failures(metrics), 1.0);
+
+    // A cancellation the station refuses: its refusal stands under the sentence, counted.
+    let page = http(console, "GET", "/outbox", Some(&cookie), "");
+    let refused = http(
+        console,
+        "POST",
+        "/cancel",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("id", "deadbeef"),
+            ("reason", "no such message"),
+        ]),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .starts_with("This answer was NOT written to the audit log."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("\n\nno message or test has an id starting with deadbeef"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(failures(metrics), 2.0);
+
+    // Once the table takes rows again, the audit log holds the login alone.
+    refuse_audit_rows(&console_db, false);
+    let rows = alpha.json(&["audit"]).expect("parley audit");
+    let actions: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["source"] == "console")
+        .map(|row| row["action"].as_str().expect("an action"))
+        .collect();
+    assert_eq!(actions, ["login"], "{rows:#}");
 }

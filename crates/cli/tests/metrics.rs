@@ -5,60 +5,16 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::console::{free_address, http, scrape, serve_metrics};
 use common::{exe, paired};
-use parley_metrics::text::{Exposition, parse};
+use parley_metrics::text::Exposition;
 use parley_station::home::MetricsConfig;
-use parley_testkit::harness::{RelayProcess, StationProcess, free_tcp_port, wait_until};
+use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
 
 /// How long a test waits for traffic to show in the metrics.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A free metrics address on 127.0.0.1.
-fn free_address() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_tcp_port().expect("a free port")))
-}
-
-/// One HTTP/1.1 request to `addr`: the status code and the body.
-fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connects");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("writes");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("reads");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status code");
-    (status, body.to_owned())
-}
-
-/// `GET /metrics`, parsed (it must be valid).
-fn scrape(addr: SocketAddr) -> Exposition {
-    let (status, body) = http(addr, "GET", "/metrics");
-    assert_eq!(status, 200, "{body}");
-    parse(&body).unwrap_or_else(|error| panic!("invalid metrics text: {error}\n{body}"))
-}
-
-fn serve_metrics(station: &StationProcess) -> SocketAddr {
-    let address = free_address();
-    station
-        .configure(|config| {
-            config.metrics = Some(MetricsConfig {
-                listen: address.to_string(),
-            });
-        })
-        .expect("configure");
-    address
-}
 
 fn messages(metrics: &Exposition, direction: &str) -> f64 {
     metrics.sum("parley_station_messages", &[("direction", direction)])
@@ -91,9 +47,15 @@ fn metrics_of_two_stations_and_a_relay_move_when_messages_flow() {
     let relay_metrics = relay.metrics.expect("set above");
 
     // Only GET /metrics is served.
-    assert_eq!(http(alpha_metrics, "GET", "/").0, 404);
-    assert_eq!(http(alpha_metrics, "POST", "/metrics").0, 405);
-    assert_eq!(http(relay_metrics, "GET", "/v1/health").0, 404);
+    assert_eq!(http(alpha_metrics, "GET", "/", None, "").status, 404);
+    assert_eq!(
+        http(alpha_metrics, "POST", "/metrics", None, "").status,
+        405
+    );
+    assert_eq!(
+        http(relay_metrics, "GET", "/v1/health", None, "").status,
+        404
+    );
 
     let up = wait_until(FLOW_TIMEOUT, || {
         [(&alpha, "Bravo"), (&bravo, "Alpha")]

@@ -1,6 +1,8 @@
 //! Shared setup for the integration tests: two real stations, paired.
 #![allow(dead_code)]
 
+pub mod console;
+
 use std::path::Path;
 use std::time::Duration;
 
