@@ -33,12 +33,42 @@ pub struct Proposal {
     pub accepted_by_us: Option<String>,
     /// Who at the peer accepted it, when it did.
     pub accepted_by_peer: Option<String>,
+    /// The seq of this station's entry that accepted it (its proposal, if it proposed it);
+    /// the lowest, when there are several.
+    pub accepted_at_seq_us: Option<u64>,
+    /// The seq of the peer's entry that accepted it, likewise.
+    pub accepted_at_seq_peer: Option<u64>,
+}
+
+/// Where an entry stands in its link: who wrote it, its seq, and the seq of the other side's
+/// entry it names as `seen`. What it could know of the link's codebooks follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsOf {
+    /// The peer wrote it.
+    pub by_peer: bool,
+    /// Its seq.
+    pub seq: u64,
+    /// The seq of the latest entry of the other side its author held in order (0: none).
+    pub seen: u64,
 }
 
 impl Proposal {
     /// Accepted by both sides, and a valid codebook.
     pub fn agreed(&self) -> bool {
         self.codebook.is_ok() && self.accepted_by_us.is_some() && self.accepted_by_peer.is_some()
+    }
+
+    /// Agreed by what an entry at `as_of` could know: its author's side accepted in an
+    /// earlier entry, the other side in an entry its author had seen.
+    pub fn agreed_as_of(&self, as_of: AsOf) -> bool {
+        let (author, other) = if as_of.by_peer {
+            (self.accepted_at_seq_peer, self.accepted_at_seq_us)
+        } else {
+            (self.accepted_at_seq_us, self.accepted_at_seq_peer)
+        };
+        self.agreed()
+            && author.is_some_and(|seq| seq < as_of.seq)
+            && other.is_some_and(|seq| seq <= as_of.seen)
     }
 
     /// The codebook's version, 0 if it does not parse.
@@ -67,7 +97,7 @@ pub struct LinkCodebooks {
     proposals: BTreeMap<CodebookHash, Proposal>,
     /// Acceptances naming a hash not (yet) proposed, by hash and whether the peer wrote them:
     /// applied when the proposal is read, so the order entries are read in does not matter.
-    early: BTreeMap<(CodebookHash, bool), String>,
+    early: BTreeMap<(CodebookHash, bool), (String, u64)>,
 }
 
 impl LinkCodebooks {
@@ -95,7 +125,7 @@ impl LinkCodebooks {
                 if self.proposals.contains_key(&hash) {
                     // The other side proposed the same bytes too: that is its acceptance.
                     let proposal = self.proposals.get_mut(&hash).expect("checked");
-                    accept(proposal, by_peer, String::new());
+                    accept(proposal, by_peer, String::new(), fields.seq);
                     return;
                 }
                 let codebook = if self.proposals.len() >= PROPOSALS_PER_LINK_MAX {
@@ -112,21 +142,27 @@ impl LinkCodebooks {
                     codebook,
                     accepted_by_us: None,
                     accepted_by_peer: None,
+                    accepted_at_seq_us: None,
+                    accepted_at_seq_peer: None,
                 };
-                accept(&mut proposal, by_peer, String::new());
+                accept(&mut proposal, by_peer, String::new(), fields.seq);
                 for side in [false, true] {
-                    if let Some(operator) = self.early.remove(&(hash, side)) {
-                        accept(&mut proposal, side, operator);
+                    if let Some((operator, seq)) = self.early.remove(&(hash, side)) {
+                        accept(&mut proposal, side, operator, seq);
                     }
                 }
                 self.proposals.insert(hash, proposal);
             }
             Body::CodebookAccept { codebook, operator } => match self.proposals.get_mut(codebook) {
-                Some(proposal) => accept(proposal, by_peer, operator.clone()),
+                Some(proposal) => accept(proposal, by_peer, operator.clone(), fields.seq),
                 None if self.early.len() < PROPOSALS_PER_LINK_MAX => {
-                    self.early
+                    let early = self
+                        .early
                         .entry((*codebook, by_peer))
-                        .or_insert_with(|| operator.clone());
+                        .or_insert_with(|| (operator.clone(), fields.seq));
+                    if fields.seq < early.1 {
+                        *early = (operator.clone(), fields.seq);
+                    }
                 }
                 // Acceptances of hashes nobody proposed, past the bound: they agree nothing.
                 None => {}
@@ -137,9 +173,35 @@ impl LinkCodebooks {
 
     /// The current codebook: the highest version agreed.
     pub fn current(&self) -> Option<(&CodebookHash, &Codebook)> {
-        self.proposals
-            .iter()
-            .filter(|(_, proposal)| proposal.agreed())
+        Self::highest(
+            self.proposals
+                .iter()
+                .filter(|(_, proposal)| proposal.agreed()),
+        )
+    }
+
+    /// The current codebook for a new entry of this station, whose `seen` is `peer_head`
+    /// (the peer's entries held in order): the highest version agreed by the peer in one of
+    /// those, so the entry names a codebook agreed as of when it is written (an acceptance
+    /// held above a gap does not count yet).
+    pub fn current_for_new_entry(&self, peer_head: u64) -> Option<(&CodebookHash, &Codebook)> {
+        let as_of = AsOf {
+            by_peer: false,
+            seq: u64::MAX,
+            seen: peer_head,
+        };
+        Self::highest(
+            self.proposals
+                .iter()
+                .filter(|(_, proposal)| proposal.agreed_as_of(as_of)),
+        )
+    }
+
+    /// The highest version among `agreed`; equal versions by the greater hash.
+    fn highest<'a>(
+        agreed: impl Iterator<Item = (&'a CodebookHash, &'a Proposal)>,
+    ) -> Option<(&'a CodebookHash, &'a Codebook)> {
+        agreed
             // Two codebooks agreed with one version (each side accepted the other's before it
             // heard of the other acceptance): the hash decides, the same way on both sides,
             // where the proposer's clock would let it choose.
@@ -178,14 +240,24 @@ impl LinkCodebooks {
     }
 }
 
-/// Marks `proposal` accepted by one side; the first acceptance of each side counts.
-fn accept(proposal: &mut Proposal, by_peer: bool, operator: String) {
-    let side = if by_peer {
-        &mut proposal.accepted_by_peer
+/// Marks `proposal` accepted by one side in its entry `seq`; the side's earliest acceptance
+/// counts (its name and seq), whatever order the entries are read in.
+fn accept(proposal: &mut Proposal, by_peer: bool, operator: String, seq: u64) {
+    let (name, at) = if by_peer {
+        (
+            &mut proposal.accepted_by_peer,
+            &mut proposal.accepted_at_seq_peer,
+        )
     } else {
-        &mut proposal.accepted_by_us
+        (
+            &mut proposal.accepted_by_us,
+            &mut proposal.accepted_at_seq_us,
+        )
     };
-    side.get_or_insert(operator);
+    if at.is_none_or(|earlier| seq < earlier) {
+        *name = Some(operator);
+        *at = Some(seq);
+    }
 }
 
 /// A field of a code or form, as `codebook show` lists it.
@@ -457,6 +529,43 @@ mod tests {
         Body::CodebookAccept {
             codebook: CodebookHash::of(source.as_bytes()),
             operator: operator.into(),
+        }
+    }
+
+    /// What an entry could know: its author's side accepted in an earlier entry, the other
+    /// side in one it had seen; each side's earliest acceptance counts, in any reading order.
+    #[test]
+    fn agreement_as_of_an_entry_follows_what_its_author_had_seen() {
+        let (us, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        let hash = CodebookHash::of(EXAMPLE.as_bytes());
+        let entries = [
+            entry(&us, 1, proposal(EXAMPLE)),
+            entry(&peer, 3, acceptance(EXAMPLE, "Later")),
+            entry(&peer, 2, acceptance(EXAMPLE, "Boris")),
+        ];
+        for books in [
+            LinkCodebooks::of(&entries, &peer.id()),
+            LinkCodebooks::of(entries.iter().rev(), &peer.id()),
+        ] {
+            let proposal = books.get(&hash).expect("proposed");
+            assert_eq!(proposal.accepted_by_peer.as_deref(), Some("Boris"));
+            assert_eq!(
+                (proposal.accepted_at_seq_us, proposal.accepted_at_seq_peer),
+                (Some(1), Some(2))
+            );
+            let at = |by_peer, seq, seen| proposal.agreed_as_of(AsOf { by_peer, seq, seen });
+            // The peer's entry 3, having seen our proposal: agreed. Its entry 2 is the
+            // acceptance itself; entry 3 without our proposal seen is not.
+            assert!(at(true, 3, 1));
+            assert!(!at(true, 2, 1));
+            assert!(!at(true, 3, 0));
+            // Ours: only once the peer's acceptance is among what we hold in order.
+            assert!(at(false, 2, 2) && !at(false, 2, 1));
+            assert!(books.current_for_new_entry(1).is_none());
+            assert_eq!(books.current_for_new_entry(2).map(|(h, _)| *h), Some(hash));
         }
     }
 

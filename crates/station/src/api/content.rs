@@ -9,7 +9,7 @@ use parley_codebook::{Codebook, value_json};
 use parley_proto::{Body, CodebookHash, Entry, Params};
 use serde::{Deserialize, Serialize};
 
-use crate::codebooks::{LinkCodebooks, Standing};
+use crate::codebooks::{AsOf, LinkCodebooks, Standing};
 
 /// A translation of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ pub struct Shown {
 /// notice's rules hold from when it was sent by the sender's clock, and from when it arrived.
 pub fn show(
     entry: &Entry,
-    books: &LinkCodebooks,
+    (books, as_of): (&LinkCodebooks, AsOf),
     own_lang: &str,
     received_ms: Option<u64>,
 ) -> (String, String, Shown) {
@@ -143,7 +143,15 @@ pub fn show(
         let placeholder = format!("[{what} from a codebook not agreed on this link]");
         return (placeholder, String::new(), shown);
     };
+    let agreed_later = proposal.is_some_and(|p| !p.agreed_as_of(as_of));
     let checked = render(entry, book, params, &mut shown).and_then(|()| {
+        // Agreed now, but not as its author could know it when writing: a station never
+        // sends such a message, so it is flagged (rendered, as the codebook is agreed).
+        if agreed_later {
+            return Err(format!(
+                "this {what} names codebook {codebook}, which was agreed by both sides only after it was written"
+            ));
+        }
         // A notice sent in time by the sender's clock may still arrive too late for its rule
         // (a clock set back, a courier's delay): what counts for the receiver is its arrival.
         match (&shown.form, received_ms) {

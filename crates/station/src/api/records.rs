@@ -10,7 +10,7 @@ use parley_store::{AlarmKind, AlarmRow, KeptEntry, LinkRecord, Store};
 use serde::{Deserialize, Serialize};
 
 use super::content::{Shown, TranslationItem, show};
-use crate::codebooks::{CodebookReport, LinkCodebooks};
+use crate::codebooks::{AsOf, CodebookReport, LinkCodebooks};
 use crate::error::StationError;
 use crate::watch_config::Objectives;
 use parley_proto::limits::TRANSLATIONS_MAX;
@@ -219,6 +219,8 @@ struct Thread {
     /// Translations by operators, keyed by the message and whether the peer wrote them.
     translations: BTreeMap<EntryId, Vec<(bool, TranslationItem)>>,
     books: LinkCodebooks,
+    /// The seq of every entry of the link, by id: where a `seen` points.
+    seqs: BTreeMap<EntryId, u64>,
 }
 
 impl Thread {
@@ -230,6 +232,9 @@ impl Thread {
             overdue: BTreeSet::new(),
             translations: BTreeMap::new(),
             books: LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), peer),
+            seqs: (record.entries.iter())
+                .map(|kept| (kept.entry.id(), kept.entry.entry().seq))
+                .collect(),
         };
         for KeptEntry { entry, received_ms } in record.entries {
             let fields = entry.entry();
@@ -346,7 +351,12 @@ impl Thread {
             Body::Notice { .. } => ItemKind::Notice,
             _ => ItemKind::Message,
         };
-        let (text, lang, mut shown) = show(fields, &self.books, lang, received_ms);
+        let as_of = AsOf {
+            by_peer,
+            seq: fields.seq,
+            seen: self.seqs.get(&fields.seen).copied().unwrap_or(0),
+        };
+        let (text, lang, mut shown) = show(fields, (&self.books, as_of), lang, received_ms);
         let translated = self.translations.get(&entry.id()).into_iter().flatten();
         shown.translations.extend(
             translated.map(|(translator_is_peer, item)| TranslationItem {

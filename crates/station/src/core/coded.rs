@@ -178,7 +178,10 @@ impl Station {
         operator: Option<&str>,
     ) -> Result<Sent, StationError> {
         let peer = self.resolve_peer(peer)?;
-        let Some((hash, codebook)) = self.codebooks(&peer).current() else {
+        // What the peer's acceptance must be among for the entry to name an agreed codebook
+        // (its `seen`): the peer's entries held in order.
+        let peer_head = self.endpoint.link(&peer).map_or(0, |link| link.in_head());
+        let Some((hash, codebook)) = self.codebooks(&peer).current_for_new_entry(peer_head) else {
             return Err(StationError::Invalid(format!(
                 "no codebook is agreed with {}; propose one with `parley codebook propose` and wait for its acceptance; nothing was sent",
                 self.peer_name(&peer)

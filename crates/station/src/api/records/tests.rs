@@ -25,7 +25,8 @@ impl Logs {
         self.write_by(by_peer, None, body)
     }
 
-    /// Writes an entry whose header names `operator`.
+    /// Writes an entry whose header names `operator`, having seen every entry of the other
+    /// side written so far.
     fn write_by(&mut self, by_peer: bool, operator: Option<&str>, body: Body) -> EntryId {
         let author = if by_peer { &self.peer } else { &self.us };
         let mine: Vec<&SignedEntry> = self
@@ -34,12 +35,15 @@ impl Logs {
             .map(|kept| &kept.entry)
             .filter(|entry| entry.entry().author == author.id())
             .collect();
+        let seen = (self.entries.iter().rev())
+            .find(|kept| kept.entry.entry().author != author.id())
+            .map_or(EntryId::NONE, |kept| kept.entry.id());
         let entry = Entry {
             link: LinkId::between(&self.us.id(), &self.peer.id()),
             author: author.id(),
             seq: mine.len() as u64 + 1,
             prev: mine.last().map_or(EntryId::NONE, |entry| entry.id()),
-            seen: EntryId::NONE,
+            seen,
             time_ms: 1_000 + self.entries.len() as u64,
             precedence: Precedence::Flash,
             body,
@@ -193,7 +197,9 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
         assert!(invalid.contains(why), "{invalid}");
         assert!(!contents.text.contains("incident"), "{}", contents.text);
     }
-    // This station accepts: the codebook is agreed, and the same message now renders.
+    // This station accepts: the codebook is agreed. The message written before stays flagged
+    // (its author could not know the codebook agreed), now rendered; one written after the
+    // acceptance reached its author is valid.
     logs.write(
         false,
         Body::CodebookAccept {
@@ -202,6 +208,11 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
         },
     );
     let contents = shown(&logs, early);
+    let invalid = contents.shown.invalid.expect("flagged");
+    assert!(invalid.contains("only after it was written"), "{invalid}");
+    assert!(contents.shown.rendered["en"].starts_with("An incident"));
+    let after = logs.write(true, coded(hash));
+    let contents = shown(&logs, after);
     assert_eq!(contents.shown.invalid, None);
     assert_eq!(contents.lang, "ru");
     assert!(contents.text.starts_with("Проводится расследование"));
