@@ -70,7 +70,6 @@ pub struct Endpoint {
     verified_receipts: BTreeMap<StationId, (Vec<u8>, VerifiedReceipt)>,
     /// Receipts taken as the byte-identical copy of one already verified.
     receipt_checks_skipped: u64,
-    envelope_checks_skipped: u64,
 }
 
 impl Endpoint {
@@ -86,7 +85,6 @@ impl Endpoint {
             now_ms: 0,
             verified_receipts: BTreeMap::new(),
             receipt_checks_skipped: 0,
-            envelope_checks_skipped: 0,
         }
     }
 
@@ -94,12 +92,6 @@ impl Endpoint {
     /// was therefore not checked again.
     pub fn receipt_checks_skipped(&self) -> u64 {
         self.receipt_checks_skipped
-    }
-
-    /// Envelopes claiming an entry already held under the same id, dropped before their
-    /// signature was checked ([`Link`]'s duplicates, minus the copies that were verified).
-    pub fn envelope_checks_skipped(&self) -> u64 {
-        self.envelope_checks_skipped
     }
 
     /// Asserts that `now_ms` is not before any time this endpoint was given.
@@ -264,15 +256,6 @@ impl Endpoint {
         if !self.links.contains_key(&from) {
             let rejection = Rejection::UnknownSender(from.short());
             return Err(self.unattributed(claimed, kind, rejection));
-        }
-        let link = self.links.get_mut(&from).expect("checked above");
-        if link.drop_held_copy(unverified.claimed()) {
-            self.envelope_checks_skipped += 1;
-            return Ok(Accepted {
-                peer: from,
-                kind: FrameKind::Envelope,
-                duplicate: true,
-            });
         }
         let envelope = match unverified.verify() {
             Ok(envelope) => envelope,

@@ -112,11 +112,6 @@ impl UnverifiedEnvelope {
         self.envelope.from
     }
 
-    /// The header as claimed, not yet authenticated.
-    pub(crate) fn claimed(&self) -> &Envelope {
-        &self.envelope
-    }
-
     /// Verifies the author's signature with the key of the claimed sender, giving the proof
     /// type a link takes. Only the endpoint calls it, after checking the claimed sender is
     /// pinned.

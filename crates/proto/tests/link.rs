@@ -570,29 +570,11 @@ fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
         },
         refused("unknown_sender"),
     );
-    // A copy of an entry held under the same seq and id changes nothing however its sealed
-    // part reads: it is dropped unread, its signature unchecked (as a replay would be).
     check(
-        "a held envelope with a bit flipped in its sealed entry is a copy: dropped unread",
+        "a held envelope with a bit flipped fails its signature",
         1,
         |pair| {
             let mut frame = pair.wire[0].1.frame.to_vec();
-            let middle = frame.len() / 2;
-            frame[middle] ^= 1;
-            frame
-        },
-        Outcome {
-            result: Ok((FrameKind::Envelope, true)),
-            writes: &[],
-            alarm: None,
-        },
-    );
-    check(
-        "a new envelope with a bit flipped fails its signature",
-        1,
-        |pair| {
-            pair.send(0, "hello");
-            let mut frame = pair.transmits(0).remove(0).frame.to_vec();
             let middle = frame.len() / 2;
             frame[middle] ^= 1;
             frame

@@ -98,7 +98,7 @@ impl Incoming {
     }
 
     /// The id held for a peer seq, delivered or above the head.
-    pub(super) fn held_id(&self, seq: u64) -> Option<EntryId> {
+    fn held_id(&self, seq: u64) -> Option<EntryId> {
         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
         self.ids
             .get(index)

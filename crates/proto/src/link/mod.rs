@@ -25,7 +25,7 @@ use self::incoming::{Arrival, Incoming};
 use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
 use crate::entry::{Body, Precedence};
-use crate::envelope::{Envelope, VerifiedEnvelope};
+use crate::envelope::VerifiedEnvelope;
 use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_RECEIPT};
@@ -380,23 +380,6 @@ impl Link {
             .entry(rejection.counter_name())
             .or_default() += 1;
         rejection
-    }
-
-    /// Drops an envelope, before its signature is checked, when it claims an entry this link
-    /// holds already under the very id it holds (a copy from another channel, a
-    /// retransmission, a replay): dropping it changes nothing stored, and the receipt it asks
-    /// for is due anyway, as for a replay of a genuine copy. Whether it is genuine cannot
-    /// matter, so the signature is not checked. Anything else (another id for a held seq: an
-    /// equivocation to record; another link or recipient) goes the whole way.
-    pub(crate) fn drop_held_copy(&mut self, claimed: &Envelope) -> bool {
-        let ours =
-            claimed.link == self.link_id && claimed.to == self.me.id() && claimed.from == self.peer;
-        if !ours || self.incoming.held_id(claimed.seq) != Some(claimed.entry_id) {
-            return false;
-        }
-        self.fx.counters.duplicates_dropped += 1;
-        self.incoming.want_receipt();
-        true
     }
 
     /// Handles an envelope from the peer whose signature the endpoint has verified.
