@@ -9,22 +9,16 @@ use parley_station::Home;
 use parley_station::api::{ApiError, Reply, Request, records};
 use parley_station::codebooks::{CodebookItem, CodebookReport, FieldItem};
 
-use crate::commands::{
-    operator_name, read_input, request_of, store_read, unexpected, writer_name, written,
-};
+use crate::commands::{operator_name, read_input, request_of, store_read, unexpected, written};
 use crate::render::{json, quoted, text, time};
 use crate::{CodebookCommand, PrecedenceArg};
 
 /// Runs a `codebook` subcommand.
 pub fn dispatch(home: &Home, command: CodebookCommand) -> anyhow::Result<()> {
     match command {
-        CodebookCommand::Propose {
-            peer,
-            file,
-            operator,
-        } => {
+        CodebookCommand::Propose { peer, file, writer } => {
             let source = read_input(&file, CODEBOOK_SIZE_MAX_BYTES, "the codebook")?;
-            let operator = writer_name(operator);
+            let operator = writer.operator;
             let request = Request::CodebookPropose {
                 peer,
                 source,

@@ -97,11 +97,11 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             text,
             code: Some(code),
             params,
-            operator,
+            writer,
             ..
         } => {
             debug_assert!(text.is_none(), "clap refuses a text with --code");
-            let sending = (peer, precedence, exercise, writer_name(operator));
+            let sending = (peer, precedence, exercise, writer.operator);
             codebook::send_code(home, sending, code, &params)
         }
         Command::Send {
@@ -110,7 +110,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             exercise,
             text,
             translations,
-            operator,
+            writer,
             ..
         } => {
             let request = Request::Send {
@@ -119,7 +119,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 text: text.unwrap_or_default(),
                 exercise,
                 translations: codebook::pairs(&translations, "--translation", "LANG=TEXT")?,
-                operator: writer_name(operator),
+                operator: writer.operator,
             };
             written(request_of(home, request)?)
         }
@@ -129,9 +129,9 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             fields,
             precedence,
             exercise,
-            operator,
+            writer,
         } => {
-            let sending = (peer, precedence, exercise, writer_name(operator));
+            let sending = (peer, precedence, exercise, writer.operator);
             codebook::notice(home, sending, form, &fields)
         }
         Command::Codebook(command) => codebook::dispatch(home, command),
@@ -165,12 +165,8 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             };
             written(request_of(home, request)?)
         }
-        Command::Cancel {
-            id,
-            reason,
-            operator,
-        } => {
-            let operator = writer_name(operator);
+        Command::Cancel { id, reason, writer } => {
+            let operator = writer.operator;
             written(request_of(
                 home,
                 Request::Cancel {
@@ -180,8 +176,8 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 },
             )?)
         }
-        Command::Test { peer, operator } => {
-            let operator = writer_name(operator);
+        Command::Test { peer, writer } => {
+            let operator = writer.operator;
             written(request_of(home, Request::Test { peer, operator })?)
         }
         Command::Inbox { json, pending } => {
@@ -321,17 +317,6 @@ pub fn operator_name(given: Option<String>) -> String {
             .find(|name| !name.trim().is_empty())
             .unwrap_or_else(|| "operator".to_owned())
     })
-}
-
-/// Who writes an entry whose body names no operator (a message, a cancellation, a test, a
-/// proposal): `--operator` (or `$PARLEY_OPERATOR`) as given, checked by the station; else the
-/// login name when it is a valid name; else none, as a script writes.
-pub fn writer_name(given: Option<String>) -> Option<String> {
-    match given {
-        Some(given) => Some(given),
-        None => Some(operator_name(None))
-            .filter(|name| parley_proto::names::check_name(name).is_ok() && name != "operator"),
-    }
 }
 
 /// An RFC 3339 time as UTC milliseconds.

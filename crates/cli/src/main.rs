@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod bench;
 mod codebook;
@@ -25,6 +25,15 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Who at this station writes an entry whose body names no operator.
+#[derive(Args, Debug)]
+pub struct Writer {
+    /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR; with neither,
+    /// the entry names no operator, as a script's does).
+    #[arg(long, env = "PARLEY_OPERATOR")]
+    pub operator: Option<String>,
 }
 
 /// Commands.
@@ -81,10 +90,8 @@ pub enum Command {
             conflicts_with = "code"
         )]
         translations: Vec<String>,
-        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
-        /// login name when it is a valid name).
-        #[arg(long, env = "PARLEY_OPERATOR")]
-        operator: Option<String>,
+        #[command(flatten)]
+        writer: Writer,
     },
     /// Send a formatted notice of the agreed codebook; every field and rule is checked
     /// before anything is stored. Prints its id once it is durable.
@@ -102,10 +109,8 @@ pub enum Command {
         /// Mark the notice EXERCISE.
         #[arg(long)]
         exercise: bool,
-        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
-        /// login name when it is a valid name).
-        #[arg(long, env = "PARLEY_OPERATOR")]
-        operator: Option<String>,
+        #[command(flatten)]
+        writer: Writer,
     },
     /// Agree a codebook with a peer: propose, accept, show.
     #[command(subcommand)]
@@ -152,19 +157,15 @@ pub enum Command {
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
-        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
-        /// login name when it is a valid name).
-        #[arg(long, env = "PARLEY_OPERATOR")]
-        operator: Option<String>,
+        #[command(flatten)]
+        writer: Writer,
     },
     /// Send an end-to-end test to PEER now.
     Test {
         /// Peer name or fingerprint.
         peer: String,
-        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
-        /// login name when it is a valid name).
-        #[arg(long, env = "PARLEY_OPERATOR")]
-        operator: Option<String>,
+        #[command(flatten)]
+        writer: Writer,
     },
     /// Received messages and tests, per sender in seq order.
     Inbox {
@@ -281,10 +282,8 @@ pub enum CodebookCommand {
         peer: String,
         /// The codebook file (`-` for standard input).
         file: PathBuf,
-        /// Who writes it, named in the signed entry (default: $PARLEY_OPERATOR, else the
-        /// login name when it is a valid name).
-        #[arg(long, env = "PARLEY_OPERATOR")]
-        operator: Option<String>,
+        #[command(flatten)]
+        writer: Writer,
     },
     /// Accept a codebook the peer proposed; once both sides have, it is agreed.
     Accept {

@@ -203,6 +203,10 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
             }
             (None, None) => format!("awaiting your answer, due {}", time(item.understood_due_ms)),
         };
+        let state = match &item.sent_by {
+            Some(by) => format!("{state}; written by {}", text(by)),
+            None => state,
+        };
         println!(
             "{} #{:<5} {:<9} {:<12} {}  [{}]  {}",
             text(&item.from),

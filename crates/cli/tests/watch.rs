@@ -449,7 +449,7 @@ fn exercise_and_cancel_show_on_both_sides() {
         "{text}"
     );
     assert!(
-        text.contains("CANCELLED by the sender (Boris): \"sensor fault\""),
+        text.contains("CANCELLED by the sender (Boris): \"sensor fault\"; written by Ana"),
         "{text}"
     );
     assert!(

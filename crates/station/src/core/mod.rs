@@ -415,7 +415,9 @@ impl Station {
         let result = self.endpoint.handle_frame(now_ms, bytes);
         match &result {
             Ok(accepted) => {
-                if accepted.kind == FrameKind::Envelope {
+                // Only a new entry shows the peer's clock is fine now: a copy of one held
+                // already (another channel, a replay) was never read.
+                if accepted.kind == FrameKind::Envelope && !accepted.duplicate {
                     self.watch.accepted(now_ms, accepted.peer);
                 }
                 let channel = via.and_then(|via| self.table.find_mut(&accepted.peer, via));

@@ -57,8 +57,12 @@ fn paired_alpha() -> (Station, Store, StationId) {
 }
 
 fn send(core: &mut Station, id: u64) {
+    send_at(core, (NOW_MS, "Bravo"), id);
+}
+
+fn send_at(core: &mut Station, (now_ms, peer): (u64, &str), id: u64) {
     let command = Command::Send {
-        peer: "Bravo".into(),
+        peer: peer.into(),
         precedence: Precedence::Flash,
         text: "hello".into(),
         exercise: false,
@@ -66,7 +70,7 @@ fn send(core: &mut Station, id: u64) {
         operator: None,
     };
     core.handle(
-        NOW_MS,
+        now_ms,
         Input::Command {
             id: RequestId(id),
             command,
@@ -219,4 +223,85 @@ fn status_counts_messages_by_precedence_and_state() {
             .all(|of| of.receipt.count() + of.understood.count() == 0)
     );
     assert!(report.alarms.kinds.is_empty());
+}
+
+/// Alpha and Bravo's cores paired with each other, both committed, direct channels up.
+fn paired_both() -> ((Station, Store), (Station, Store)) {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let (alpha_card, bravo_card) = (alpha.card(), bravo.card());
+    for (core, store, other) in [
+        (&mut alpha, &mut alpha_store, bravo_card),
+        (&mut bravo, &mut bravo_store, alpha_card),
+    ] {
+        let (card, bytes) = other;
+        let command = Command::PeerAdd {
+            card: card.to_text(&bytes),
+            fingerprint: card.identity.fingerprint().to_string(),
+            address: None,
+        };
+        let command = Input::Command {
+            id: RequestId(1),
+            command,
+        };
+        core.handle(NOW_MS, command);
+        let via = Via::Direct(card.identity);
+        let signal = Signal::Connected { rtt_us: Some(500) };
+        core.handle(NOW_MS, Input::Health { via, signal });
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    }
+    ((alpha, alpha_store), (bravo, bravo_store))
+}
+
+/// Every envelope `core` puts on the wire at `now_ms`, after committing what it wrote.
+fn envelopes_out(core: &mut Station, store: &mut Store, now_ms: u64) -> Vec<Vec<u8>> {
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    std::iter::from_fn(|| core.poll_transmit(now_ms))
+        .map(|transmit| transmit.frame.to_vec())
+        .filter(|frame| frame.first() == Some(&parley_proto::frame::TAG_ENVELOPE))
+        .collect()
+}
+
+fn open_alarms(core: &mut Station, store: &mut Store, kind: &str) -> usize {
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    let alarms = store.alarms(false).expect("reads");
+    alarms.iter().filter(|a| a.kind.name() == kind).count()
+}
+
+/// A peer whose entries are refused for its clock raises an alarm that only a new entry of
+/// it, accepted, clears: a copy of one held already (another channel, a replay) proves
+/// nothing about its clock now.
+#[test]
+fn only_a_new_entry_clears_a_clock_skew_alarm() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let from_bravo = Via::Direct(bravo.endpoint().identity().id());
+    let deliver = |alpha: &mut Station, now_ms: u64, bytes: &[u8]| {
+        let via = from_bravo;
+        let bytes = bytes.to_vec();
+        alpha.handle(now_ms, Input::Frame { via, bytes });
+    };
+    // Bravo's pairing entry reaches Alpha in time, and stays held.
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    assert!(!first.is_empty());
+    for frame in &first {
+        deliver(&mut alpha, NOW_MS, frame);
+    }
+    // Bravo's clock runs an hour ahead: its next entry is refused, and alarmed.
+    let ahead_ms = NOW_MS + 3_600_000;
+    send_at(&mut bravo, (ahead_ms, "Alpha"), 2);
+    let skewed = envelopes_out(&mut bravo, &mut bravo_store, ahead_ms)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    deliver(&mut alpha, NOW_MS, &skewed);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 1);
+    // A copy of the entry held already is dropped as a duplicate: the alarm stays.
+    deliver(&mut alpha, NOW_MS + 1, &first[0]);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 1);
+    // An hour on, the same entry is in time: accepted, and the alarm clears.
+    deliver(&mut alpha, ahead_ms, &skewed);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 0);
 }
