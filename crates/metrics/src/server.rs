@@ -492,7 +492,8 @@ mod tests {
         runtime.block_on(server).expect("the server stops");
     }
 
-    /// Requests that arrive while a gathering runs share its answer.
+    /// Requests that arrive while a gathering runs share its answer: four join one gathering,
+    /// and each gets its text.
     #[test]
     fn scrapes_at_once_share_one_gathering() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -500,8 +501,6 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let listener = runtime.block_on(async { bind("127.0.0.1:0").expect("bind") });
-        let addr = listener.local_addr().expect("address");
         let stuck = Arc::new(Stuck::default());
         let _open_at_end = OpenAtEnd(stuck.clone());
         let scraped = stuck.clone();
@@ -514,32 +513,26 @@ mod tests {
                     .flatten()
             }
         };
-        let stop = tokio::sync::oneshot::channel::<()>();
-        let server = runtime.spawn(serve_within(
-            listener,
-            scrape,
-            async {
-                let _ = stop.1.await;
-            },
-            Duration::from_secs(60),
-        ));
-        let get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-        let at_once: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(move || check(addr, get, "200", "\r\n\r\nup 1\n")))
-            .collect();
-        // All four are waiting (or still connecting) while the gate is shut.
+        let gatherer = Arc::new(Gatherer::new(scrape, Duration::from_secs(60)));
+        // Four requests join while the gate is shut (what `gather` does first, for each).
+        let _in_runtime = runtime.enter();
+        let answers: Vec<_> = (0..4).map(|_| gatherer.join_or_start()).collect();
         let started = wait(|| stuck.started() == 1);
         assert!(started, "the first request starts the gathering");
-        std::thread::sleep(Duration::from_millis(300));
         stuck.open();
-        for request in at_once {
-            request.join().expect("answered 200");
+        for mut answer in answers {
+            let text = runtime
+                .block_on(answer.wait_for(Option::is_some))
+                .expect("answered")
+                .clone();
+            assert!(
+                matches!(&text, Some(Scraped::Text(text)) if text.as_ref() == b"up 1\n"),
+                "{text:?}"
+            );
         }
-        assert!(stuck.started() <= 2, "{} gatherings", stuck.started());
+        assert_eq!(stuck.started(), 1, "one gathering for four requests");
         let running_max = stuck.running_max.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(running_max, 1, "never two gatherings at once");
-        let _ = stop.0.send(());
-        runtime.block_on(server).expect("the server stops");
     }
 
     /// Whether `condition` holds within a few seconds.
