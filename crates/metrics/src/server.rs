@@ -436,25 +436,12 @@ mod tests {
     /// gathering ends is served.
     #[test]
     fn a_stuck_scrape_is_gathered_once_and_never_piles_up() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = two_threads();
         let listener = runtime.block_on(async { bind("127.0.0.1:0").expect("bind") });
         let addr = listener.local_addr().expect("address");
         let stuck = Arc::new(Stuck::default());
         let _open_at_end = OpenAtEnd(stuck.clone());
-        let scraped = stuck.clone();
-        let scrape = move || {
-            let stuck = scraped.clone();
-            async move {
-                tokio::task::spawn_blocking(move || stuck.gather())
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        };
+        let scrape = gathering(&stuck);
         let stop = tokio::sync::oneshot::channel::<()>();
         let limit = Duration::from_millis(300);
         let server = runtime.spawn(serve_within(
@@ -496,23 +483,10 @@ mod tests {
     /// and each gets its text.
     #[test]
     fn scrapes_at_once_share_one_gathering() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = two_threads();
         let stuck = Arc::new(Stuck::default());
         let _open_at_end = OpenAtEnd(stuck.clone());
-        let scraped = stuck.clone();
-        let scrape = move || {
-            let stuck = scraped.clone();
-            async move {
-                tokio::task::spawn_blocking(move || stuck.gather())
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        };
+        let scrape = gathering(&stuck);
         let gatherer = Arc::new(Gatherer::new(scrape, Duration::from_secs(60)));
         // Four requests join while the gate is shut (what `gather` does first, for each).
         let _in_runtime = runtime.enter();
@@ -533,6 +507,34 @@ mod tests {
         assert_eq!(stuck.started(), 1, "one gathering for four requests");
         let running_max = stuck.running_max.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(running_max, 1, "never two gatherings at once");
+    }
+
+    /// A runtime of two workers, as a station's.
+    fn two_threads() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    /// A scrape closure that gathers from `stuck` on a blocking thread, as a station's does.
+    fn gathering(
+        stuck: &Arc<Stuck>,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Option<String>> + Send>>
+    + Send
+    + Sync
+    + 'static {
+        let stuck = stuck.clone();
+        move || {
+            let stuck = stuck.clone();
+            Box::pin(async move {
+                tokio::task::spawn_blocking(move || stuck.gather())
+                    .await
+                    .ok()
+                    .flatten()
+            })
+        }
     }
 
     /// Whether `condition` holds within a few seconds.
