@@ -3,8 +3,9 @@
 //! the peer, an answer to it, an alarm, notices and coded messages show on open pages without
 //! reload (the event stream and the console's script); a FLASH to answer or an alarm to
 //! acknowledge marks the tab's title until it is answered or acknowledged, not merely seen or
-//! reloaded; a notice the codebook refuses shows its error; acknowledging an alarm and logging
-//! out work from the page.
+//! reloaded; a notice the codebook refuses shows its error beside the field before it is
+//! sent, and the browser does not send it until it is fixed; acknowledging an alarm and
+//! logging out work from the page.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium`, `chromium-driver`;
 //! `.ci/browser-deps` installs them). Without them the test skips, except under `CI`, where it
@@ -380,6 +381,32 @@ impl Browser {
         }
     }
 
+    /// Runs `script` in the page; what it returns.
+    async fn script(&self, script: &str) -> serde_json::Value {
+        match self.client.execute(script, Vec::new()).await {
+            Ok(value) => value,
+            Err(error) => self.fail(&format!("running {script:?}: {error}")).await,
+        }
+    }
+
+    /// Waits until `script` returns `expected`.
+    async fn wait_for_script(&self, script: &str, expected: serde_json::Value) {
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        loop {
+            let value = self.script(script).await;
+            if value == expected {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "{script:?} returned {value}, not {expected}, within {PAGE_TIMEOUT:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// The operator comes back to the page: the window is focused and the page reported
     /// visible, as when a background tab is brought to the front.
     async fn look_at_page(&self) {
@@ -517,15 +544,26 @@ fn send(station: &StationProcess, args: &[&str]) -> String {
     station.ok(args).expect("send").trim().to_owned()
 }
 
-/// The launch notice form filled in with `planned_launch`, then sent.
-async fn send_launch_notice(ana: &Browser, planned_launch: &str) {
-    let form = "#form-missile_launch";
-    ana.fill(form, "f_planned_launch", planned_launch).await;
-    ana.fill(form, "f_missile_class", "icbm").await;
-    ana.fill(form, "f_launch_area", "62.9,40.5/30").await;
-    ana.fill(form, "f_impact_area", "53.0,158.0/50").await;
-    ana.click(&format!("{form} button[type=\"submit\"]")).await;
+/// The launch notice form.
+const LAUNCH_NOTICE: &str = "#form-missile_launch";
+
+/// The launch notice form filled in with `planned_launch`, not sent.
+async fn fill_launch_notice(ana: &Browser, planned_launch: &str) {
+    ana.fill(LAUNCH_NOTICE, "f_planned_launch", planned_launch)
+        .await;
+    ana.fill(LAUNCH_NOTICE, "f_missile_class", "icbm").await;
+    ana.fill(LAUNCH_NOTICE, "f_launch_area", "62.9,40.5/30")
+        .await;
+    ana.fill(LAUNCH_NOTICE, "f_impact_area", "53.0,158.0/50")
+        .await;
 }
+
+/// A script that returns what the browser says of the launch notice's `planned_launch`: its
+/// validation message (the console's check sets it), `aria-invalid`, and the text beside it.
+const PLANNED_LAUNCH_STATE: &str = "const field = document.querySelector(\
+    '#form-missile_launch [name=\"f_planned_launch\"]'); \
+    const note = document.getElementById(field.getAttribute('aria-describedby')); \
+    return [field.validationMessage, field.getAttribute('aria-invalid'), note.textContent];";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_work_the_console_in_a_real_browser() {
@@ -649,14 +687,47 @@ async fn operators_work_the_console_in_a_real_browser() {
         )
         .await;
 
-    // 5. A launch notice composed in the console: too soon is refused with the field named;
-    // 48 h ahead is sent and shows in Boris's open inbox with its Russian title.
+    // 5. A launch notice composed in the console: too soon, the codebook's rule shows beside
+    // the field as it is filled in, and the browser does not send it; fixed, the words go
+    // and it is sent (48 h ahead), and shows in Boris's open inbox with its Russian title.
     boris.open_live("/inbox", "Inbox").await;
-    ana.goto("/compose").await;
-    send_launch_notice(&ana, &hours_from_now(2)).await;
-    ana.wait_for("main#main p.error", "planned_launch", PAGE_TIMEOUT)
+    ana.open_live("/compose", "Compose").await;
+    fill_launch_notice(&ana, &hours_from_now(2)).await;
+    let rule = "is less than 24 h after the notice is sent";
+    let (beside, _) = ana
+        .wait_for(&format!("{LAUNCH_NOTICE} .field-error"), rule, PAGE_TIMEOUT)
         .await;
-    send_launch_notice(&ana, &hours_from_now(48)).await;
+    assert!(beside.contains("planned_launch"), "{beside:?}");
+    let state = ana.script(PLANNED_LAUNCH_STATE).await;
+    assert!(
+        state[0]
+            .as_str()
+            .is_some_and(|message| message.contains(rule))
+            && state[1] == "true"
+            && state[2].as_str().is_some_and(|note| note.contains(rule)),
+        "the field is invalid, with the check's words: {state}"
+    );
+    ana.screenshot(&root.join("compose-refused.png")).await;
+    ana.click(&format!("{LAUNCH_NOTICE} button[type=\"submit\"]"))
+        .await;
+    tokio::time::sleep(EVENT_GRACE).await;
+    ana.assert_not_reloaded("a notice the codebook refuses was submitted")
+        .await;
+    let notices = || {
+        alpha.outbox().map_or(0, |outbox| {
+            outbox
+                .iter()
+                .filter(|item| item["kind"] == "notice")
+                .count()
+        })
+    };
+    assert_eq!(notices(), 0, "the refused notice was not sent");
+    ana.fill(LAUNCH_NOTICE, "f_planned_launch", &hours_from_now(48))
+        .await;
+    ana.wait_for_script(PLANNED_LAUNCH_STATE, json!(["", null, ""]))
+        .await;
+    ana.click(&format!("{LAUNCH_NOTICE} button[type=\"submit\"]"))
+        .await;
     let (sent, _) = ana.wait_for("main#main p.ok", "Sent", PAGE_TIMEOUT).await;
     let notice = sent
         .split_whitespace()
@@ -679,13 +750,7 @@ async fn operators_work_the_console_in_a_real_browser() {
     ana.assert_not_reloaded("an event came to the page that answered the form")
         .await;
     ana.wait_for("main#main p.ok", &notice, PAGE_TIMEOUT).await;
-    let notices = alpha
-        .outbox()
-        .expect("outbox")
-        .into_iter()
-        .filter(|item| item["kind"] == "notice")
-        .count();
-    assert_eq!(notices, 1, "the notice was sent once");
+    assert_eq!(notices(), 1, "the notice was sent once");
     boris
         .wait_for(
             &format!("#m-{notice} .text"),

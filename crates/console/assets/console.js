@@ -1,9 +1,10 @@
-// parley console: clocks, deadline countdowns, and live pages. Events from the station
-// (server-sent) make the page fetch itself again and swap in its main section. The server
-// counts what awaits the operators (open alarms, FLASH messages not answered) in the main
-// section's data-attention: while it is above zero the tab title is marked with it, until
-// they are acknowledged and answered (looking at the page does not clear it); when it rises
-// (a new FLASH or alarm) the page sounds.
+// parley console: clocks, deadline countdowns, live pages, and code and notice forms checked
+// before they are sent. Events from the station (server-sent) make the page fetch itself
+// again and swap in its main section. The server counts what awaits the operators (open
+// alarms, FLASH messages not answered) in the main section's data-attention: while it is
+// above zero the tab title is marked with it, until they are acknowledged and answered
+// (looking at the page does not clear it); when it rises (a new FLASH or alarm) the page
+// sounds.
 "use strict";
 (function () {
   const pad = (n) => String(n).padStart(2, "0");
@@ -126,6 +127,80 @@
     out.textContent = await response.text();
     out.className = response.ok ? "verified ok" : "verified error";
   });
+
+  // Code and notice forms are checked as the operator fills them in: the form goes (a
+  // moment after the last change) to the console, which checks it with the codebook's own
+  // code against the link's agreed codebook, as the station does when it is sent. What it
+  // refuses shows beside the field it names, as text, and the field is marked invalid, so the
+  // browser does not send the form until it is fixed; the station checks it again when sent.
+  const CHECK_DELAY_MS = 300;
+  // Per form: the pending timer, the last check asked (older answers are dropped), and the
+  // fields the operator has changed.
+  const checks = new WeakMap();
+  function checkState(form) {
+    let state = checks.get(form);
+    if (!state) {
+      state = { timer: 0, asked: 0, touched: new Set() };
+      checks.set(form, state);
+    }
+    return state;
+  }
+  function edited(event) {
+    const field = event.target;
+    const form = field && field.form;
+    if (!form || !form.dataset.check) return;
+    const state = checkState(form);
+    if (field.name) state.touched.add(field.name);
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => { checkForm(form); }, CHECK_DELAY_MS);
+  }
+  document.addEventListener("input", edited);
+  document.addEventListener("change", edited);
+  async function checkForm(form) {
+    const state = checkState(form);
+    const asked = ++state.asked;
+    let verdict = null;
+    try {
+      const response = await fetch(form.dataset.check, {
+        method: "POST",
+        credentials: "same-origin",
+        body: new URLSearchParams(new FormData(form)),
+      });
+      if (response.ok) verdict = await response.json();
+    } catch (e) { verdict = null; }
+    if (asked !== state.asked || !form.isConnected) return;
+    showVerdict(form, state, verdict);
+  }
+  // An answer that is not a verdict (the session ended, the console is away) blocks nothing:
+  // the station still checks the form when it is sent.
+  function showVerdict(form, state, verdict) {
+    const note = (input) => document.getElementById(input.getAttribute("aria-describedby"));
+    for (const input of form.querySelectorAll("input[aria-describedby]")) {
+      input.setCustomValidity("");
+      input.removeAttribute("aria-invalid");
+      const shown = note(input);
+      if (shown) shown.textContent = "";
+    }
+    const general = form.querySelector(".form-error");
+    const button = form.querySelector("button[type=submit]");
+    if (general) general.textContent = "";
+    if (button) button.setCustomValidity("");
+    if (!verdict || verdict.ok !== false || typeof verdict.error !== "string") return;
+    const named = typeof verdict.field === "string" ? form.elements.namedItem(`f_${verdict.field}`) : null;
+    const field = named instanceof HTMLInputElement ? named : null;
+    // A required field the operator has not reached yet: the browser says so itself if the
+    // form is sent without it.
+    if (field && field.value === "" && !state.touched.has(field.name)) return;
+    const shown = field && note(field);
+    if (field && shown) {
+      field.setCustomValidity(verdict.error);
+      field.setAttribute("aria-invalid", "true");
+      shown.textContent = verdict.error;
+    } else {
+      if (general) general.textContent = verdict.error;
+      if (button) button.setCustomValidity(verdict.error);
+    }
+  }
 
   if (window.EventSource && document.getElementById("main")) {
     const events = new EventSource("/events");

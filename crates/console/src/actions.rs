@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::compose::{Refill, compose_page};
-use crate::limits::TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES;
+use crate::limits::{CHECK_FORM_SIZE_MAX_BYTES, TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES};
 use crate::pages::{blocking, plain, session};
 use crate::session::Session;
 
@@ -30,6 +30,12 @@ pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
         .route("/send", post(send))
         .route("/send-code", post(send_code))
         .route("/notice", post(notice))
+        .route(
+            "/compose/check",
+            post(crate::check::check).layer(axum::extract::DefaultBodyLimit::max(
+                CHECK_FORM_SIZE_MAX_BYTES,
+            )),
+        )
         .route("/cancel", post(cancel))
         .route("/codebook/accept", post(accept_codebook))
         .route(
@@ -258,7 +264,7 @@ async fn accept_codebook(
 }
 
 /// The form's precedence; one the console does not offer is refused, never guessed.
-fn precedence(filled: &Filled) -> Result<Precedence, String> {
+pub(crate) fn precedence(filled: &Filled) -> Result<Precedence, String> {
     Precedence::parse(&filled.value("precedence")).ok_or_else(|| {
         "the precedence is not flash, immediate, priority or routine; nothing was sent".to_owned()
     })
@@ -321,12 +327,12 @@ async fn send(
 
 /// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
 /// out: absent).
-struct Filled {
-    form: BTreeMap<String, String>,
+pub(crate) struct Filled {
+    pub(crate) form: BTreeMap<String, String>,
 }
 
 impl Filled {
-    fn value(&self, key: &str) -> String {
+    pub(crate) fn value(&self, key: &str) -> String {
         self.form.get(key).cloned().unwrap_or_default()
     }
 
@@ -334,7 +340,7 @@ impl Filled {
         self.form.contains_key("exercise")
     }
 
-    fn fields(&self) -> BTreeMap<String, String> {
+    pub(crate) fn fields(&self) -> BTreeMap<String, String> {
         self.form
             .iter()
             .filter_map(|(key, value)| Some((key.strip_prefix("f_")?.to_owned(), value.clone())))

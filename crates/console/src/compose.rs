@@ -22,6 +22,12 @@ pub(crate) struct FieldInput {
     pub(crate) optional: bool,
     /// What the operator wrote in it last, when that was refused.
     pub(crate) value: String,
+    /// An integer's bounds, which the browser checks too (`type="number"`, `min`, `max`):
+    /// the only type whose bounds HTML states exactly (a text's `maxlength` counts UTF-16
+    /// units, not characters; a datetime's rules depend on when it is sent).
+    pub(crate) integer: Option<(i64, i64)>,
+    /// The id of the element beside the field that shows why the codebook refuses it.
+    pub(crate) error_id: String,
 }
 
 /// A compose form as the operator filled it, shown again when it was refused.
@@ -93,7 +99,8 @@ pub(crate) async fn compose_page(
                 .iter()
                 .find(|book| Some(book.hash) == report.current)
             {
-                books.push(book_input(peer, current, &lang, &refill_books));
+                let index = books.len();
+                books.push(book_input((index, peer), current, &lang, &refill_books));
             }
         }
         Ok((peers, books))
@@ -120,8 +127,9 @@ pub(crate) async fn compose_page(
     })
 }
 
+/// The compose page's forms for the current codebook with `peer`, the `index`th shown.
 fn book_input(
-    peer: &str,
+    (index, peer): (usize, &str),
     book: &parley_station::codebooks::CodebookItem,
     lang: &str,
     refill: &Refill,
@@ -149,7 +157,10 @@ fn book_input(
             .cloned()
             .unwrap_or_default()
     };
+    // `which` tells the code or form apart in the error's id (`c4`, `fincident`): names are
+    // a-z, 0-9 and _, so ids never clash.
     let fields = |fields: &[parley_station::codebooks::FieldItem],
+                  which: &str,
                   value: &dyn Fn(&str) -> String| {
         fields
             .iter()
@@ -159,6 +170,11 @@ fn book_input(
                 kind: field.kind.clone(),
                 optional: field.optional,
                 value: value(&field.name),
+                integer: match (field.kind.as_str(), field.min, field.max) {
+                    ("integer", Some(min), Some(max)) => Some((min, max)),
+                    _ => None,
+                },
+                error_id: format!("check-{index}-{which}-{}", field.name),
             })
             .collect()
     };
@@ -176,7 +192,11 @@ fn book_input(
                     .iter()
                     .map(|(lang, text)| (lang.clone(), text.clone()))
                     .collect(),
-                fields: fields(&code.params, &refilled("code", &code.number.to_string())),
+                fields: fields(
+                    &code.params,
+                    &format!("c{}", code.number),
+                    &refilled("code", &code.number.to_string()),
+                ),
             })
             .collect(),
         forms: book
@@ -185,7 +205,11 @@ fn book_input(
             .map(|form| FormInput {
                 name: form.name.clone(),
                 title: pick(&form.title),
-                fields: fields(&form.fields, &refilled("form", &form.name)),
+                fields: fields(
+                    &form.fields,
+                    &format!("f{}", form.name),
+                    &refilled("form", &form.name),
+                ),
             })
             .collect(),
     }

@@ -24,6 +24,7 @@
 
 mod actions;
 mod audit;
+mod check;
 mod compose;
 mod i18n;
 pub mod limits;

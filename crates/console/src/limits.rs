@@ -13,6 +13,9 @@ pub const LOGIN_FAILURES_TRACKED_MAX: usize = 10_000;
 pub const SESSIONS_MAX: usize = 1_000;
 /// Largest request body (a form), in bytes.
 pub const FORM_SIZE_MAX_BYTES: usize = 64 * 1024;
+/// Largest form the compose page's check before sending takes, in bytes: as large as a form
+/// that is sent ([`FORM_SIZE_MAX_BYTES`]), so that every form that can be sent can be checked.
+pub const CHECK_FORM_SIZE_MAX_BYTES: usize = FORM_SIZE_MAX_BYTES;
 /// Most connections served at once.
 pub const CONNECTIONS_MAX: usize = 256;
 /// Longest a TLS handshake may take, in milliseconds.
