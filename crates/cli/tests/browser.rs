@@ -1,11 +1,12 @@
 //! The web console in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver), against two real stations. Operators log in through the form; a FLASH from
 //! the peer, an answer to it, an alarm, notices and coded messages show on open pages without
-//! reload (the event stream and the console's script); a FLASH to answer or an alarm to
-//! acknowledge marks the tab's title until it is answered or acknowledged, not merely seen or
-//! reloaded; a notice the codebook refuses shows its error beside the field before it is
-//! sent, and the browser does not send it until it is fixed; acknowledging an alarm and
-//! logging out work from the page.
+//! reload (the event stream and the console's script); a second tab updates live too on the
+//! one event stream the browser holds, which passes to it when the first tab closes; a FLASH
+//! to answer or an alarm to acknowledge marks the tab's title until it is answered or
+//! acknowledged, not merely seen or reloaded; a notice the codebook refuses shows its error
+//! beside the field before it is sent, and the browser does not send it until it is fixed;
+//! acknowledging an alarm and logging out work from the page.
 //!
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium`, `chromium-driver`;
 //! `.ci/browser-deps` installs them). Without them the test skips, except under `CI`, where it
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::{await_channel, exe};
 use fantoccini::error::CmdError;
+use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder, Locator};
 use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
 use serde_json::json;
@@ -407,6 +409,33 @@ impl Browser {
         }
     }
 
+    /// Opens a new tab in the same browser, shows `path` in it live (as [`Browser::open_live`])
+    /// and leaves the browser on it; returns its handle.
+    async fn open_tab(&self, path: &str, heading: &str) -> WindowHandle {
+        let tab = match self.client.new_window(true).await {
+            Ok(tab) => tab.handle,
+            Err(error) => self.fail(&format!("opening a tab: {error}")).await,
+        };
+        self.switch_to(&tab).await;
+        self.open_live(path, heading).await;
+        tab
+    }
+
+    /// Makes the tab `tab` the one the browser's commands act on.
+    async fn switch_to(&self, tab: &WindowHandle) {
+        if let Err(error) = self.client.switch_to_window(tab.clone()).await {
+            self.fail(&format!("switching to a tab: {error}")).await;
+        }
+    }
+
+    /// The tab the browser's commands act on.
+    async fn tab(&self) -> WindowHandle {
+        match self.client.window().await {
+            Ok(tab) => tab,
+            Err(error) => self.fail(&format!("naming the tab: {error}")).await,
+        }
+    }
+
     /// The operator comes back to the page: the window is focused and the page reported
     /// visible, as when a background tab is brought to the front.
     async fn look_at_page(&self) {
@@ -565,6 +594,23 @@ const PLANNED_LAUNCH_STATE: &str = "const field = document.querySelector(\
     const note = document.getElementById(field.getAttribute('aria-describedby')); \
     return [field.validationMessage, field.getAttribute('aria-invalid'), note.textContent];";
 
+/// How many event streams the console of `station` opened, from its daemon's logs.
+fn streams_opened(station: &StationProcess) -> usize {
+    let Ok(files) = std::fs::read_dir(&station.home) else {
+        return 0;
+    };
+    files
+        .filter_map(Result::ok)
+        .filter(|file| {
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("daemon-") && name.ends_with(".log")
+        })
+        .map(|file| std::fs::read_to_string(file.path()).unwrap_or_default())
+        .map(|log| log.matches("console: an event stream opened").count())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_work_the_console_in_a_real_browser() {
     if !browser_installed() {
@@ -686,6 +732,51 @@ async fn operators_work_the_console_in_a_real_browser() {
             PAGE_TIMEOUT,
         )
         .await;
+
+    // 3b. A second tab of Ana's browser updates live too, on the one event stream the
+    // browser holds: opening it opens no stream of its own, and when the tab holding the
+    // stream closes the other takes it over.
+    ana.open_live("/inbox", "Inbox").await;
+    let first = ana.tab().await;
+    let opened = streams_opened(&alpha);
+    assert!(opened > 0, "the console logs the streams it opens");
+    let second = ana.open_tab("/outbox", "Outbox").await;
+    assert_eq!(
+        streams_opened(&alpha),
+        opened,
+        "the second tab is live on the first tab's stream"
+    );
+    let outgoing = "Second tab: our outbox shows this";
+    let sent_out = send(&alpha, &["send", "Bravo", outgoing]);
+    ana.wait_for(&format!("#m-{sent_out} .text"), outgoing, PAGE_TIMEOUT)
+        .await;
+    ana.assert_not_reloaded("a message was sent, in the second tab")
+        .await;
+    let incoming = "Second tab: our inbox shows this";
+    let sent_in = send(&bravo, &["send", "Alpha", incoming]);
+    ana.switch_to(&first).await;
+    ana.wait_for(&format!("#m-{sent_in} .text"), incoming, PAGE_TIMEOUT)
+        .await;
+    ana.assert_not_reloaded("a message came in, in the first tab")
+        .await;
+    assert_eq!(streams_opened(&alpha), opened, "still one stream");
+    if let Err(error) = ana.client.close_window().await {
+        ana.fail(&format!("closing the first tab: {error}")).await;
+    }
+    ana.switch_to(&second).await;
+    let handed_on = wait_until(SEEN_TIMEOUT, || streams_opened(&alpha) == opened + 1);
+    assert!(
+        handed_on,
+        "the second tab opens the stream once the first closed: {} opened",
+        streams_opened(&alpha)
+    );
+    let later = "Second tab: on its own stream now";
+    let sent_later = send(&alpha, &["send", "Bravo", later]);
+    ana.wait_for(&format!("#m-{sent_later} .text"), later, PAGE_TIMEOUT)
+        .await;
+    ana.assert_not_reloaded("the first tab closed").await;
+    tokio::time::sleep(EVENT_GRACE).await;
+    assert_eq!(streams_opened(&alpha), opened + 1, "one stream at a time");
 
     // 5. A launch notice composed in the console: too soon, the codebook's rule shows beside
     // the field as it is filled in, and the browser does not send it; fixed, the words go

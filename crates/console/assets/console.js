@@ -1,10 +1,10 @@
 // parley console: clocks, deadline countdowns, live pages, and code and notice forms checked
-// before they are sent. Events from the station (server-sent) make the page fetch itself
-// again and swap in its main section. The server counts what awaits the operators (open
-// alarms, FLASH messages not answered) in the main section's data-attention: while it is
-// above zero the tab title is marked with it, until they are acknowledged and answered
-// (looking at the page does not clear it); when it rises (a new FLASH or alarm) the page
-// sounds.
+// before they are sent. Events from the station (server-sent, one stream per browser shared
+// by its tabs) make the page fetch itself again and swap in its main section. The server
+// counts what awaits the operators (open alarms, FLASH messages not answered) in the main
+// section's data-attention: while it is above zero the tab title is marked with it, until
+// they are acknowledged and answered (looking at the page does not clear it); when it rises
+// (a new FLASH or alarm) the page sounds.
 "use strict";
 (function () {
   const pad = (n) => String(n).padStart(2, "0");
@@ -202,16 +202,76 @@
     }
   }
 
-  if (window.EventSource && document.getElementById("main")) {
+  // The station's events. Browsers open at most six HTTP/1.1 connections to a host, so a
+  // stream per tab would leave a seventh tab no connection to load its pages with: one tab,
+  // elected with a Web Lock, holds the stream and relays its events to the browser's other
+  // tabs over a BroadcastChannel; when it closes, another tab takes the lock and opens the
+  // stream. Without those APIs each tab opens its own.
+  const EVENTS_LOCK = "parley-events";
+  // How long a tab waits to open the stream again after the console refused it.
+  const EVENTS_REOPEN_MS = 5000;
+  let streamSeen = false;
+  // The stream (this tab's, or the one the tab holding it relays) is open: what follows shows
+  // without reload. A stream opened again may have missed events: the page is fetched.
+  function streamOpen(again) {
+    if (again && streamSeen) refresh();
+    streamSeen = true;
+    document.body.dataset.events = "open";
+  }
+  function stationEvent(data) {
+    try { JSON.parse(data); } catch (e) { return; }
+    // A FLASH or an alarm sounds once the refreshed page counts it (a FLASH counts once
+    // it is delivered in order, which may be a later event).
+    refresh();
+  }
+  // Opens the stream. One the console refuses (the session ended, or it is not answering)
+  // is not retried by the browser: the page is fetched (which goes to the login page when
+  // the session ended), and the stream opened again a little later.
+  function openStream(opened, received, lost) {
     const events = new EventSource("/events");
-    // Marks the page live once the stream is open (what follows shows without reload).
-    events.onopen = () => { document.body.dataset.events = "open"; };
-    events.onmessage = (message) => {
-      let event = {};
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      // A FLASH or an alarm sounds once the refreshed page counts it (a FLASH counts once
-      // it is delivered in order, which may be a later event).
+    events.onopen = opened;
+    events.onmessage = (message) => received(message.data);
+    events.onerror = () => {
+      lost();
+      if (events.readyState !== EventSource.CLOSED) return;
       refresh();
+      setTimeout(() => { openStream(opened, received, lost); }, EVENTS_REOPEN_MS);
     };
+  }
+  function sharedStream() {
+    const channel = new BroadcastChannel(EVENTS_LOCK);
+    let open = false;
+    channel.onmessage = (message) => {
+      const said = message.data;
+      if (!said || typeof said !== "object") return;
+      if (said.kind === "event" && typeof said.data === "string") stationEvent(said.data);
+      else if (said.kind === "opened") streamOpen(true);
+      else if (said.kind === "open") streamOpen(false);
+      else if (said.kind === "hello" && open) channel.postMessage({ kind: "open" });
+    };
+    // Held until this page is left: never resolved.
+    navigator.locks.request(EVENTS_LOCK, () => new Promise(() => {
+      openStream(
+        () => {
+          open = true;
+          streamOpen(true);
+          channel.postMessage({ kind: "opened" });
+        },
+        (data) => {
+          channel.postMessage({ kind: "event", data });
+          stationEvent(data);
+        },
+        () => { open = false; },
+      );
+    }));
+    // Is the stream open already, in the tab holding it?
+    channel.postMessage({ kind: "hello" });
+  }
+  if (window.EventSource && document.getElementById("main")) {
+    if (navigator.locks && window.BroadcastChannel) {
+      sharedStream();
+    } else {
+      openStream(() => { streamOpen(true); }, stationEvent, () => {});
+    }
   }
 })();

@@ -388,9 +388,12 @@ pub(crate) fn utc(ms: u64) -> String {
 async fn events(Shared(state): Shared<Arc<State>>, mut headers: HeaderMap) -> Response {
     // Opening (or reopening) the stream is not an operator's use of the session.
     headers.insert(REFRESH_HEADER, HeaderValue::from_static("1"));
-    let Some((token, _)) = session(&state, &headers) else {
+    let Some((token, session)) = session(&state, &headers) else {
         return unauthenticated(false);
     };
+    // The script shares one stream among a browser's tabs, so these lines count browsers
+    // (and the pages their stream-holding tab loads), not tabs.
+    tracing::info!(operator = %session.operator, "console: an event stream opened");
     let receiver = state.daemon.subscribe();
     let stream = futures_stream(state.clone(), token, receiver);
     Sse::new(stream)
