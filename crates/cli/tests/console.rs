@@ -388,6 +388,13 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             .iter()
             .any(|(a, o)| a == "cancel" && o.contains("cancelled already"))
     );
+    // Refused before it became a request, and audited all the same.
+    assert!(
+        actions
+            .iter()
+            .any(|(a, o)| a == "send" && o.contains("the precedence is not")),
+        "{actions:?}"
+    );
 
     // A notice refused by its rule: the error names the field, and the form comes back as
     // the operator filled it.

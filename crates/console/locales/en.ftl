@@ -101,3 +101,4 @@ unaudited-done = Done, but this was NOT written to the audit log.
 unaudited-answer = This answer was NOT written to the audit log.
 unaudited-tell = Tell whoever keeps this station: the console cannot write its audit log, and what is done meanwhile is not recorded there.
 unaudited-continue = Continue
+percent-of-objective = { $percent } % of the objective

@@ -124,7 +124,13 @@ async fn perform(
     }
     let request = match make(&session) {
         Ok(request) => request,
-        Err(error) => return Ok((session, Err(error))),
+        Err(error) => {
+            // Refused before it became a request (a field the console could not read): audited
+            // too, without the form, which may hold a message's text.
+            let detail = serde_json::json!({ "refused": "the form" });
+            crate::audit::audit(state, &session.operator, action, detail, &error).await;
+            return Ok((session, Err(error)));
+        }
     };
     let detail = serde_json::to_value(&request).unwrap_or_default();
     let daemon = state.daemon.clone();

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use axum::extract::{Form, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use parley_proto::Fingerprint;
 use parley_station::StationError;
-use parley_station::codebooks::LinkCodebooks;
+use parley_station::api::records;
 use parley_store::Store;
 use serde_json::json;
 
@@ -88,11 +87,12 @@ fn verdict(store: &Store, filled: &Filled, sent_ms: u64) -> Result<Verdict, Stat
         return Ok(Verdict::refused(Some("precedence"), error));
     }
     let peer = filled.value("peer");
-    let Some((books, peer_head)) = link_codebooks(store, &peer)? else {
-        return Ok(Verdict::refused(
-            None,
-            StationError::UnknownPeer(peer).to_string(),
-        ));
+    let (books, peer_head) = match records::link_codebooks(store, &peer) {
+        Ok(link) => (link.books, link.peer_head),
+        Err(error @ StationError::UnknownPeer(_)) => {
+            return Ok(Verdict::refused(None, error.to_string()));
+        }
+        Err(error) => return Err(error),
     };
     // The codebook the station would name in the entry: agreed in the peer's entries held
     // in order.
@@ -117,22 +117,6 @@ fn verdict(store: &Store, filled: &Filled, sent_ms: u64) -> Result<Verdict, Stat
         Ok(_) => Verdict::Sendable,
         Err(error) => Verdict::refused(error.field(), error.to_string()),
     })
-}
-
-/// The codebooks of the link with `peer` (a name or a fingerprint, as the station takes it),
-/// and how many of the peer's entries are held in order; `None` when no such peer is paired.
-fn link_codebooks(store: &Store, peer: &str) -> Result<Option<(LinkCodebooks, u64)>, StationError> {
-    let fingerprint = Fingerprint::parse(peer);
-    let Some(row) = store
-        .peers()?
-        .into_iter()
-        .find(|row| row.name == peer || Some(row.id.fingerprint()) == fingerprint)
-    else {
-        return Ok(None);
-    };
-    let record = store.link_record(&row.id)?;
-    let entries = record.entries.iter().map(|kept| &kept.entry);
-    Ok(Some((LinkCodebooks::of(entries, &row.id), row.in_head)))
 }
 
 #[cfg(test)]

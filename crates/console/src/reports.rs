@@ -19,8 +19,11 @@ struct SpeedRow {
     count: u64,
     receipt: String,
     receipt_percent: u64,
+    /// The receipt's median as a share of its objective, in words.
+    receipt_share: String,
     answer: String,
     answer_percent: u64,
+    answer_share: String,
     overdue: u64,
     waiting: u64,
 }
@@ -62,18 +65,24 @@ pub(crate) async fn speed(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
         Ok(stats) => stats,
         Err(response) => return response,
     };
+    let tr = Tr::new(&session.lang);
+    let share = |percent: u64| tr.ta("percent-of-objective", &[("percent", &percent.to_string())]);
     let rows = stats
         .iter()
         .map(|row| {
             let objective = state.objectives.of(row.precedence);
+            let receipt_percent = percent(&row.receipt, objective.receipt_s);
+            let answer_percent = percent(&row.understood, objective.understood_s);
             SpeedRow {
                 precedence: row.precedence.name().to_owned(),
                 precedence_upper: row.precedence.name().to_uppercase(),
                 count: row.count,
                 receipt: durations(&row.receipt),
-                receipt_percent: percent(&row.receipt, objective.receipt_s),
+                receipt_percent,
+                receipt_share: share(receipt_percent),
                 answer: durations(&row.understood),
-                answer_percent: percent(&row.understood, objective.understood_s),
+                answer_percent,
+                answer_share: share(answer_percent),
                 overdue: row.overdue,
                 waiting: row.waiting,
             }

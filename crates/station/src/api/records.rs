@@ -740,8 +740,18 @@ pub fn peers(store: &Store) -> Result<Vec<PeerItem>, StationError> {
         .collect())
 }
 
-/// `codebook show`: the codebooks of the link with `peer` (name or fingerprint).
-pub fn codebooks(store: &Store, peer: &str) -> Result<CodebookReport, StationError> {
+/// The codebooks of the link with a peer, as its record holds them.
+pub struct LinkBooks {
+    /// The peer's name.
+    pub peer: String,
+    /// The link's codebooks.
+    pub books: LinkCodebooks,
+    /// The seq of the peer's entries held in order: what a new entry names as seen.
+    pub peer_head: u64,
+}
+
+/// The codebooks of the link with `peer` (name or fingerprint).
+pub fn link_codebooks(store: &Store, peer: &str) -> Result<LinkBooks, StationError> {
     let fingerprint = Fingerprint::parse(peer);
     let row = store
         .peers()?
@@ -750,7 +760,17 @@ pub fn codebooks(store: &Store, peer: &str) -> Result<CodebookReport, StationErr
         .ok_or_else(|| StationError::UnknownPeer(peer.to_owned()))?;
     let record = store.link_record(&row.id)?;
     let books = LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), &row.id);
-    Ok(CodebookReport::new(row.name, &books))
+    Ok(LinkBooks {
+        peer: row.name,
+        books,
+        peer_head: row.in_head,
+    })
+}
+
+/// `codebook show`: the codebooks of the link with `peer` (name or fingerprint).
+pub fn codebooks(store: &Store, peer: &str) -> Result<CodebookReport, StationError> {
+    let link = link_codebooks(store, peer)?;
+    Ok(CodebookReport::new(link.peer, &link.books))
 }
 
 #[cfg(test)]
