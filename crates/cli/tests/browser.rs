@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{await_channel, exe};
+use common::{agree_example_codebook, await_channel, exe};
 use fantoccini::error::CmdError;
 use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -529,36 +529,6 @@ fn console_with_operator(
 fn await_console(addr: SocketAddr) {
     let up = wait_until(SEEN_TIMEOUT, || TcpStream::connect(addr).is_ok());
     assert!(up, "the console listens on {addr}");
-}
-
-/// Alpha proposes the example codebook; Bravo's operator Boris accepts it.
-fn agree_example_codebook(alpha: &StationProcess, bravo: &StationProcess) {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebook.toml");
-    let out = alpha
-        .ok(&[
-            "codebook",
-            "propose",
-            "Bravo",
-            file.to_str().expect("UTF-8"),
-        ])
-        .expect("propose");
-    let hash = out.trim().rsplit(' ').next().expect("hash").to_owned();
-    assert_eq!(hash.len(), 64, "{out}");
-    let proposed = wait_until(SEEN_TIMEOUT, || {
-        bravo
-            .json(&["codebook", "show", "Alpha"])
-            .is_ok_and(|report| report.to_string().contains(&hash))
-    });
-    assert!(proposed, "Bravo never saw the proposal {hash}");
-    bravo
-        .ok(&["codebook", "accept", "Alpha", &hash, "--operator", "Boris"])
-        .expect("accept");
-    let agreed = wait_until(SEEN_TIMEOUT, || {
-        alpha
-            .json(&["codebook", "show", "Bravo"])
-            .is_ok_and(|report| report["current"] == hash.as_str())
-    });
-    assert!(agreed, "Alpha never saw Bravo accept {hash}");
 }
 
 /// A time `hours` from now, RFC 3339, whole seconds.

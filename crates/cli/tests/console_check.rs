@@ -9,19 +9,15 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use common::console::{
     Answer, add_operator, await_console, csrf, form, http, http_from, login, serve_console,
     session_cookie,
 };
-use common::exe;
+use common::{agree_example_codebook, exe};
 use parley_console::limits::CHECK_FORM_SIZE_MAX_BYTES;
-use parley_testkit::harness::{StationProcess, wait_until};
+use parley_testkit::harness::StationProcess;
 use serde_json::{Value, json};
-
-/// How long a station may take to see a proposal or an acceptance from its peer.
-const SEEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Alpha (with a console and the operator Ana) and Bravo, paired and running, the example
 /// codebook agreed between them.
@@ -35,31 +31,7 @@ fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
     alpha.start().expect("start Alpha");
     bravo.start().expect("start Bravo");
     await_console(addr);
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebook.toml");
-    let proposed = alpha
-        .ok(&[
-            "codebook",
-            "propose",
-            "Bravo",
-            example.to_str().expect("UTF-8"),
-        ])
-        .expect("propose");
-    let hash = proposed.trim().rsplit(' ').next().expect("hash").to_owned();
-    let seen = wait_until(SEEN_TIMEOUT, || {
-        bravo
-            .json(&["codebook", "show", "Alpha"])
-            .is_ok_and(|report| report.to_string().contains(&hash))
-    });
-    assert!(seen, "Bravo never saw the proposal {hash}");
-    bravo
-        .ok(&["codebook", "accept", "Alpha", &hash, "--operator", "Boris"])
-        .expect("accept");
-    let agreed = wait_until(SEEN_TIMEOUT, || {
-        alpha
-            .json(&["codebook", "show", "Bravo"])
-            .is_ok_and(|report| report["current"] == hash.as_str())
-    });
-    assert!(agreed, "Alpha never saw Bravo accept {hash}");
+    agree_example_codebook(&alpha, &bravo);
     (alpha, bravo, addr)
 }
 

@@ -206,3 +206,36 @@ pub fn forged_card_text(text: &str) -> String {
         .collect();
     text.replace(line, &altered)
 }
+
+/// Alpha proposes the example codebook (examples/codebook.toml) to Bravo; Bravo's operator
+/// Boris accepts it; returns once Alpha holds it as current. Its hash.
+pub fn agree_example_codebook(alpha: &StationProcess, bravo: &StationProcess) -> String {
+    const SEEN_TIMEOUT: Duration = Duration::from_secs(30);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/codebook.toml");
+    let out = alpha
+        .ok(&[
+            "codebook",
+            "propose",
+            "Bravo",
+            file.to_str().expect("UTF-8"),
+        ])
+        .expect("propose");
+    let hash = out.trim().rsplit(' ').next().expect("hash").to_owned();
+    assert_eq!(hash.len(), 64, "{out}");
+    let proposed = wait_until(SEEN_TIMEOUT, || {
+        bravo
+            .json(&["codebook", "show", "Alpha"])
+            .is_ok_and(|report| report.to_string().contains(&hash))
+    });
+    assert!(proposed, "Bravo never saw the proposal {hash}");
+    bravo
+        .ok(&["codebook", "accept", "Alpha", &hash, "--operator", "Boris"])
+        .expect("accept");
+    let agreed = wait_until(SEEN_TIMEOUT, || {
+        alpha
+            .json(&["codebook", "show", "Bravo"])
+            .is_ok_and(|report| report["current"] == hash.as_str())
+    });
+    assert!(agreed, "Alpha never saw Bravo accept {hash}");
+    hash
+}
