@@ -480,27 +480,32 @@ mod tests {
         );
     }
 
-    /// Seed 2's expected tests that did not come are alarmed; without those alarms the
-    /// check fails.
+    /// Expected tests that did not come while the station watched are alarmed; without those
+    /// alarms the check fails. The seed is the first of a few whose run has such a test (which
+    /// seeds do depends on every detail of a run, so it is searched, not fixed).
     #[test]
     fn a_missing_expected_test_alarm_is_caught() {
         let config = SimConfig::default();
-        let mut world = World::new(2, &config).expect("pairs");
-        world.run().expect("seed 2 passes untouched");
-        let (down, end_ms) = (&world.stations[1].down, world.now_ms());
-        let mut record = watch_record(&world, 1).expect("reads");
-        expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
-        let before = record.alarms.len();
-        record
-            .alarms
-            .retain(|(kind, _, _)| *kind != parley_store::AlarmKind::ExpectedTestNotReceived);
-        assert!(record.alarms.len() < before, "seed 2 has such alarms");
-        let reason = expected_tests_alarmed("B", &record, down, end_ms).expect_err("caught");
+        let caught = (0..SEEDS_SEARCHED).find_map(|seed| {
+            let mut world = World::new(seed, &config).expect("pairs");
+            world.run().expect("the seed passes untouched");
+            let (down, end_ms) = (&world.stations[1].down, world.now_ms());
+            let mut record = watch_record(&world, 1).expect("reads");
+            expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
+            record
+                .alarms
+                .retain(|(kind, _, _)| *kind != parley_store::AlarmKind::ExpectedTestNotReceived);
+            expected_tests_alarmed("B", &record, down, end_ms).err()
+        });
+        let reason = caught.expect("some seed has an expected test missed while watched");
         assert!(
             reason.contains("no expected_test_not_received alarm"),
             "{reason}"
         );
     }
+
+    /// Seeds tried for a run with an expected test missed while the station watched.
+    const SEEDS_SEARCHED: u64 = 32;
 
     #[test]
     fn each_final_invariant_can_fail() {
