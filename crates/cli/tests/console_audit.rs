@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::console::{
-    PASSWORD, add_operator, await_console, csrf, form, http, login, scrape, serve_console,
-    serve_metrics, session_cookie,
+    PASSWORD, add_operator, await_console, csrf, form, http, logged_in, login, scrape,
+    serve_console, serve_metrics, session_cookie,
 };
 use common::exe;
 use parley_testkit::harness::StationProcess;
@@ -57,9 +57,7 @@ fn an_audit_row_that_cannot_be_written_is_counted_logged_and_shown() {
     await_console(console);
 
     // Audited as usual: nothing is counted, nothing said.
-    let logged_in = login(console, "Ana", PASSWORD);
-    assert_eq!(logged_in.status, 303, "{}", logged_in.body);
-    let cookie = session_cookie(&logged_in);
+    let cookie = logged_in(console, "Ana", PASSWORD);
     assert_eq!(failures(metrics), 0.0);
 
     // The audit table refuses rows. A logout is done (the session ends), its answer says it
@@ -140,9 +138,7 @@ fn a_console_action_that_cannot_be_audited_is_done_said_and_counted() {
     alpha.pin(&bravo, root.path()).expect("Alpha pins Bravo");
     alpha.start().expect("start");
     await_console(console);
-    let logged_in = login(console, "Ana", PASSWORD);
-    assert_eq!(logged_in.status, 303, "{}", logged_in.body);
-    let cookie = session_cookie(&logged_in);
+    let cookie = logged_in(console, "Ana", PASSWORD);
     assert_eq!(failures(metrics), 0.0);
 
     // A message sent while the audit table refuses rows: sent, said not audited, counted.

@@ -11,8 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::console::{
-    Answer, add_operator, await_console, csrf, form, http, http_from, login, serve_console,
-    session_cookie,
+    Answer, add_operator, await_console, csrf, form, http, http_from, logged_in, serve_console,
 };
 use common::{agree_example_codebook, exe};
 use parley_console::limits::CHECK_FORM_SIZE_MAX_BYTES;
@@ -143,9 +142,7 @@ impl Operator {
 fn the_compose_check_names_what_the_codebook_refuses_and_changes_nothing() {
     let root = tempfile::tempdir().expect("tempdir");
     let (alpha, _bravo, addr) = stations(root.path());
-    let logged_in = login(addr, "Ana", common::console::PASSWORD);
-    assert_eq!(logged_in.status, 303, "{}", logged_in.body);
-    let cookie = session_cookie(&logged_in);
+    let cookie = logged_in(addr, "Ana", common::console::PASSWORD);
     let page = http(addr, "GET", "/compose", Some(&cookie), "");
     assert_eq!(page.status, 200);
     let ana = Operator {

@@ -131,6 +131,13 @@ pub fn login(addr: SocketAddr, name: &str, password: &str) -> Answer {
     )
 }
 
+/// Logs `name` in, which must succeed (a redirect to the board); its session token.
+pub fn logged_in(addr: SocketAddr, name: &str, password: &str) -> String {
+    let answer = login(addr, name, password);
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    session_cookie(&answer)
+}
+
 /// The session token of the cookie an answer sets.
 pub fn session_cookie(answer: &Answer) -> String {
     answer

@@ -63,6 +63,8 @@ pub struct Shown {
 /// A coded message or notice shows in `own_lang` when its codebook has it, else in the
 /// codebook's first language. `received_ms` is when this station stored a peer's entry: a
 /// notice's rules hold from when it was sent by the sender's clock, and from when it arrived.
+/// `as_of` places the entry in its link: its codebook must have been agreed as its author knew
+/// the link when writing it.
 pub fn show(
     entry: &Entry,
     (books, as_of): (&LinkCodebooks, AsOf),
