@@ -63,6 +63,9 @@ pub(crate) fn check(connection: &Connection) -> Result<CheckSummary, StoreError>
         check_log(connection, &peer.id, &peer.id, in_head, &mut summary)?;
         check_receipt(connection, &peer.id, &mut summary)?;
         check_outbox(connection, &peer.id, &own, &own_ids, &mut summary)?;
+        // Every outbox row reads as `outbox` shows it (its state, delivery time and kinds of
+        // channel), so a store that opens serves every command.
+        read::outbox_states(connection, &peer.id)?;
     }
     Ok(summary)
 }

@@ -799,10 +799,18 @@ pub(crate) fn outbox_states(
                 state: DeliveryState::parse(&state)
                     .ok_or_else(|| StoreError::Corrupt(format!("{what} has state {state:?}")))?,
                 delivered_ms: delivered_ms.map(|ms| from_sql(ms, what)).transpose()?,
-                sent_on: ChannelKind::ALL
-                    .into_iter()
-                    .filter(|kind| sent_on & i64::from(kind.bit()) != 0)
-                    .collect(),
+                sent_on: {
+                    let all = ChannelKind::ALL.iter().map(|kind| i64::from(kind.bit()));
+                    if sent_on & !all.sum::<i64>() != 0 {
+                        return Err(StoreError::Corrupt(format!(
+                            "{what} has channel kinds {sent_on}"
+                        )));
+                    }
+                    ChannelKind::ALL
+                        .into_iter()
+                        .filter(|kind| sent_on & i64::from(kind.bit()) != 0)
+                        .collect()
+                },
             })
         },
     )

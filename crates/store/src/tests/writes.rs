@@ -496,6 +496,29 @@ fn a_version_3_outbox_migrates_with_its_states() {
     );
 }
 
+/// Kinds of channel beyond the three (a changed byte) are refused as corrupt, not shown.
+#[test]
+fn unknown_channel_kinds_in_the_outbox_are_corrupt() {
+    let ctx = Ctx::new();
+    let (dir, store) = ctx.store();
+    drop(store);
+    let path = dir.path().join("station.sqlite");
+    let raw = rusqlite::Connection::open(&path).expect("opens");
+    raw.execute_batch(
+        "PRAGMA ignore_check_constraints = 1; UPDATE outbox SET sent_on = 8 WHERE seq = 1;",
+    )
+    .expect("changes a byte's worth");
+    let error = crate::read::outbox_states(&raw, &ctx.b()).expect_err("refused");
+    assert!(
+        matches!(&error, StoreError::Corrupt(why) if why.contains("channel kinds 8")),
+        "{error:?}"
+    );
+    raw.execute_batch("UPDATE outbox SET sent_on = 7 WHERE seq = 1;")
+        .expect("every kind");
+    let rows = crate::read::outbox_states(&raw, &ctx.b()).expect("reads");
+    assert_eq!(rows[0].sent_on, ChannelKind::ALL.to_vec());
+}
+
 /// Each kind of channel an entry went out on is kept once, a repeat (after a restart) changes
 /// nothing, and a delivered entry keeps them.
 #[test]
