@@ -195,3 +195,51 @@ impl Inbound {
         self.dropped.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIA: Via = Via::Folder(0);
+
+    /// Takes the next report, releasing its frame's share of the byte budget.
+    fn take(receiver: &mut mpsc::Receiver<Report>) -> Report {
+        receiver.try_recv().expect("a report waits")
+    }
+
+    #[test]
+    fn unasked_frames_fill_the_byte_budget_exactly_and_no_further() {
+        let (inbound, mut receiver) = Inbound::new(16, 100);
+        inbound.offer_frame(VIA, vec![0; 60]);
+        inbound.offer_frame(VIA, vec![0; 40]);
+        assert_eq!(inbound.dropped(), 0, "100 bytes fit a budget of 100");
+        inbound.offer_frame(VIA, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "the 101st byte does not");
+        drop(take(&mut receiver));
+        inbound.offer_frame(VIA, vec![0; 60]);
+        assert_eq!(inbound.dropped(), 1, "a frame taken gives its bytes back");
+        inbound.offer_frame(VIA, vec![0; 101]);
+        assert_eq!(
+            inbound.dropped(),
+            2,
+            "a frame larger than the budget never fits"
+        );
+    }
+
+    #[test]
+    fn unasked_frames_fill_the_report_queue_exactly_and_no_further() {
+        let (inbound, mut receiver) = Inbound::new(2, 1_000);
+        inbound.offer_frame(VIA, vec![0; 10]);
+        inbound.offer_frame(VIA, vec![0; 10]);
+        assert_eq!(inbound.dropped(), 0, "two reports fit a queue of two");
+        inbound.offer_frame(VIA, vec![0; 10]);
+        assert_eq!(inbound.dropped(), 1, "the third does not");
+        drop(take(&mut receiver));
+        // The dropped frame's bytes went back: the budget holds only what is queued.
+        inbound.offer_frame(VIA, vec![0; 990]);
+        assert_eq!(inbound.dropped(), 1);
+        assert!(matches!(take(&mut receiver), Report::Frame { .. }));
+        assert!(matches!(take(&mut receiver), Report::Frame { .. }));
+        assert!(receiver.try_recv().is_err());
+    }
+}

@@ -527,8 +527,11 @@ pub mod exit {
     /// Something from another party failed verification: a card, a fingerprint, a bundle, a
     /// transcript. Nothing was changed.
     pub const REFUSED: u8 = 4;
-    /// The daemon could not be reached, or stopped before answering.
+    /// The daemon could not be reached: nothing was done.
     pub const UNREACHABLE: u8 = 5;
+    /// The daemon was stopping: it refused the request, or stopped before answering it (then
+    /// the request may have been carried out), or ended the event stream being followed.
+    pub const STOPPING: u8 = 6;
 
     /// The exit code of an error class.
     pub fn of(class: ErrorClass) -> u8 {
@@ -536,7 +539,8 @@ pub mod exit {
             ErrorClass::Operator => OPERATOR,
             ErrorClass::Peer => REFUSED,
             ErrorClass::Local => LOCAL,
-            ErrorClass::Stopping | ErrorClass::Unreachable => UNREACHABLE,
+            ErrorClass::Unreachable => UNREACHABLE,
+            ErrorClass::Stopping => STOPPING,
         }
     }
 }

@@ -439,7 +439,7 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
             alarms.open, alarms.acknowledged
         );
         for alarm in &alarms.recent {
-            println!("    {}", alarm_line(alarm));
+            println!("    {}", alarm_line(&alarm.alarm));
         }
     }
     Ok(())

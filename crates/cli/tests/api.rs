@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{await_all_delivered, exe, paired};
-use parley_testkit::harness::StationProcess;
+use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
 
 /// Most API connections a daemon serves at once (`API_CLIENTS_MAX`).
@@ -126,7 +126,7 @@ fn watch_streams_events_once_they_are_durable() {
         .args(["watch", "--json"])
         .env_remove("PARLEY_HOME")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (lines, events) = mpsc::channel();
@@ -159,11 +159,30 @@ fn watch_streams_events_once_they_are_durable() {
     assert_eq!(stored["precedence"], "flash");
     assert_eq!(stored["id"], id.trim());
     assert!(seen.iter().any(|e| e == "channel_state"), "{seen:?}");
-    let _ = watch.kill();
-    let _ = watch.wait();
+    // The daemon followed stops: `watch` says so and exits with the stopping code, 6.
+    bravo.stop().unwrap();
+    let mut ended = None;
+    let exited = wait_until(Duration::from_secs(20), || {
+        ended = watch.try_wait().unwrap();
+        ended.is_some()
+    });
+    if !exited {
+        let _ = watch.kill();
+    }
+    let mut stderr = String::new();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(ended.and_then(|status| status.code()), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("error: the daemon stopped; no more events"),
+        "{stderr}"
+    );
     // With no daemon there is nothing to watch: the daemon is unreachable (exit code 5).
     alpha.stop().unwrap();
-    bravo.stop().unwrap();
     let none = bravo.cli(&["watch"]).unwrap();
     assert_eq!(none.status.code(), Some(5));
 }
@@ -198,7 +217,7 @@ fn json_outputs_keep_every_field_scripts_read() {
     );
     has_fields(
         &stopped["alarms"],
-        &["open", "acknowledged", "recent"],
+        &["total", "open", "acknowledged", "recent"],
         "alarms",
     );
 

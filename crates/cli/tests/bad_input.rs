@@ -259,7 +259,14 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
     });
     let status = bravo.json(&["status"]).unwrap();
     assert!(counted, "rejections not counted as expected: {status:#}");
-    assert_eq!(status["alarms"]["recent"][0]["kind"], "equivocation");
+    let alarm = &status["alarms"]["recent"][0];
+    assert_eq!(alarm["kind"], "equivocation");
+    // The fields a status alarm had before alarms had a life: the seq of the evidence and
+    // when it was seen; and how many alarms were ever raised.
+    assert_eq!(alarm["subject"], format!("seq {}", alarm["seq"]));
+    assert!(alarm["seq"].as_u64().is_some(), "{alarm:#}");
+    assert_eq!(alarm["time_ms"], alarm["raised_at_ms"]);
+    assert!(status["alarms"]["total"].as_u64() >= Some(1), "{status:#}");
     assert_eq!(
         status["peers"][0]["counters"]["rejected"]["equivocation"],
         1

@@ -1,5 +1,6 @@
 //! The process exit codes, one per class of error (docs/cli.md has the table), each produced by
-//! a real command.
+//! a real command. Code 6 (`stopping`) needs a daemon stopping under a command: `api.rs`
+//! produces it with `watch` following a daemon that stops.
 
 mod common;
 

@@ -505,6 +505,7 @@ mod tests {
             alarms: Alarms {
                 open: 1,
                 acknowledged: 1,
+                total: 3,
                 recent: Vec::new(),
                 kinds: vec![AlarmKindCount {
                     kind: AlarmKind::ChannelDown,

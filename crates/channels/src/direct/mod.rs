@@ -1286,4 +1286,31 @@ mod tests {
             public(4)
         );
     }
+
+    /// The send queue of a dial loop holds `queue_max` frames while no connection takes them,
+    /// and refuses the next (the protocol resends it) instead of growing.
+    #[tokio::test]
+    async fn a_dial_loop_queues_frames_up_to_its_bound_and_refuses_the_next() {
+        // A socket that reads nothing and answers nothing: the dial waits out its handshake.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds");
+        let address = silent.local_addr().expect("bound");
+        let (inbound, _reports) = crate::report::Inbound::new(16, 1_000);
+        let timing = task::DialTiming {
+            heartbeat_interval: Duration::from_secs(1),
+            redial_delay_min: Duration::from_secs(1),
+            redial_delay_max: Duration::from_secs(1),
+        };
+        let sender = task::start_dial(
+            &tokio::runtime::Handle::current(),
+            Arc::new(endpoint(1, pins(&[2]))),
+            (StationId(public(2)), address),
+            timing,
+            2,
+            inbound,
+        );
+        let frame: Arc<[u8]> = Arc::from(&b"frame"[..]);
+        assert!(sender.try_send(frame.clone()), "the first of two fits");
+        assert!(sender.try_send(frame.clone()), "the second of two fits");
+        assert!(!sender.try_send(frame), "a third is refused");
+    }
 }

@@ -63,8 +63,8 @@ pub fn call(home: &Home, request: &Request) -> Result<Reply, ApiError> {
     decode_answer(&line).map_err(|error| ApiError::new(ErrorClass::Local, error))?
 }
 
-/// Subscribes to the daemon's events: yields each as it comes, until the daemon stops (then
-/// the iterator ends) or a line cannot be read (an error, then the end).
+/// Subscribes to the daemon's events: yields each as it comes, until the daemon stops (a
+/// `stopping` error, then the end) or a line cannot be read (an error, then the end).
 pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiError>>, ApiError> {
     let mut reader = open(home, &Request::Subscribe, None)?;
     let line = read_line(&mut reader)?.ok_or_else(stopped)?;
@@ -86,7 +86,11 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
             Ok(Some(line)) => serde_json::from_str(&line).map_err(|error| {
                 ApiError::new(ErrorClass::Local, format!("unreadable event: {error}"))
             }),
-            Ok(None) => return None,
+            // The daemon does not end a subscription while it runs.
+            Ok(None) => Err(ApiError::new(
+                ErrorClass::Stopping,
+                "the daemon stopped; no more events",
+            )),
             Err(error) => Err(error),
         };
         done = event.is_err();

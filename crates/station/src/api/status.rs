@@ -251,11 +251,46 @@ pub struct Alarms {
     pub open: u64,
     /// Acknowledged, their condition going on.
     pub acknowledged: u64,
+    /// Every alarm ever raised on this station, cleared ones included (they are numbered
+    /// 1 to `total`).
+    pub total: u64,
     /// The most recent of them, newest first (at most `STATUS_ALARMS_MAX`).
-    pub recent: Vec<AlarmItem>,
+    pub recent: Vec<RecentAlarm>,
     /// How many of each kind, for the kinds that have any.
     #[serde(default)]
     pub kinds: Vec<AlarmKindCount>,
+}
+
+/// An alarm not cleared, as `parley alarms` shows it, with the two fields status reports
+/// carried before alarms had a life of their own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentAlarm {
+    /// The alarm.
+    #[serde(flatten)]
+    pub alarm: AlarmItem,
+    /// When it was raised, UTC ms (the same as `raised_at_ms`).
+    pub time_ms: u64,
+    /// The seq of the peer's log that the evidence concerns (equivocation, fork, bad
+    /// receipt); `None` for the kinds about no entry of the peer.
+    pub seq: Option<u64>,
+}
+
+impl RecentAlarm {
+    /// The status form of `alarm`.
+    pub fn new(alarm: AlarmItem) -> Self {
+        let seq = match alarm.kind {
+            AlarmKind::Equivocation | AlarmKind::Fork | AlarmKind::BadReceipt => alarm
+                .subject
+                .strip_prefix("seq ")
+                .and_then(|seq| seq.parse().ok()),
+            _ => None,
+        };
+        Self {
+            time_ms: alarm.raised_at_ms,
+            seq,
+            alarm,
+        }
+    }
 }
 
 /// The alarms of one kind not cleared.

@@ -13,9 +13,12 @@
 //! crashes. Time comes in as `now_ms` (UTC milliseconds, never going backwards); nothing here
 //! reads a clock, a socket or a file.
 //!
-//! Parts: `io` (what goes in and out), [`channels`] (the channel table and the transports
-//! behind it), [`health`] (up, degraded, down), `commands` (what operators ask), `courier`
-//! (bundles), `status` (the one status report), `refusals` (rate-limited refusal logs).
+//! Parts: `io` (what goes in and out: inputs, the `Command`s operators' requests become,
+//! outputs), [`channels`] (the channel table and the transports behind it), [`health`] (up,
+//! degraded, down), `commands` (what operators ask), `coded` (coded messages and notices),
+//! `courier` (bundles), `status` (the one status report), [`watch`] and `watching` (deadlines,
+//! alarms, scheduled tests). Refusals are logged here, at most once per reason per
+//! `REFUSAL_LOG_INTERVAL_MS` (`LogLimit`, shared with the channels).
 
 pub mod channels;
 mod coded;

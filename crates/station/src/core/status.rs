@@ -9,7 +9,8 @@ use super::Station;
 use crate::api::AlarmItem;
 use crate::api::status::{
     AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, MessageCounts, PeerCounters,
-    PeerStatus, Queues, ReceivedCounts, Rejected, SentCounts, StationInfo, StatusReport,
+    PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected, SentCounts, StationInfo,
+    StatusReport,
 };
 use crate::core::health::Health;
 use crate::core::watch::Answer;
@@ -176,9 +177,12 @@ impl Station {
             }
             if summary.recent.len() < STATUS_ALARMS_MAX {
                 let peer = self.peer_name(&alarm.peer);
-                summary.recent.push(AlarmItem::new(alarm.clone(), peer));
+                summary
+                    .recent
+                    .push(RecentAlarm::new(AlarmItem::new(alarm.clone(), peer)));
             }
         }
+        summary.total = self.watch.alarms.raised_total();
         summary.kinds = kinds.into_values().collect();
         summary
     }
