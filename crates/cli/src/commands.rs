@@ -63,7 +63,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 address,
             };
             match request_of(home, request)? {
-                Reply::Paired(paired) => println!("paired with {}", render::text(&paired.name)),
+                Reply::Paired(paired) => println!("paired with {}", render::quoted(&paired.name)),
                 other => return Err(unexpected(other)),
             }
             Ok(())

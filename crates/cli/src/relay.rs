@@ -99,7 +99,7 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
             let station = home.admit(&card, &fingerprint, now_ms())?;
             println!(
                 "admitted {} ({})",
-                crate::render::text(&station.name),
+                crate::render::quoted(&station.name),
                 station.id.fingerprint()
             );
         }
@@ -177,8 +177,8 @@ fn list(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
             Some(ms) => format!("revoked at {ms}"),
         };
         println!(
-            "{}  {}  {state}",
-            crate::render::text(&station.name),
+            "{:<22}  {}  {state}",
+            crate::render::quoted(&station.name),
             station.id.fingerprint()
         );
     }

@@ -79,7 +79,7 @@ pub fn peers(peers: &[PeerItem], as_json: bool) -> anyhow::Result<()> {
     for peer in peers {
         println!(
             "{:<20} {}  {}",
-            text(&peer.name),
+            quoted(&peer.name),
             peer.fingerprint,
             peer.address
                 .as_deref()
@@ -378,13 +378,13 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
     };
     println!(
         "station {} ({}) — daemon {daemon}",
-        text(&report.station.name),
+        quoted(&report.station.name),
         report.station.fingerprint
     );
     for peer in &report.peers {
         println!(
             "  peer {}: sent {} (unreceipted {}), received {}",
-            text(&peer.name),
+            quoted(&peer.name),
             peer.out_seq,
             peer.outbox_depth,
             peer.in_head
@@ -542,7 +542,7 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
     for station in &transcript.stations {
         println!(
             "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
-            text(&station.name),
+            quoted(&station.name),
             station.fingerprint(),
             station.entries(),
             &station.head().to_hex()[..16],
@@ -559,8 +559,8 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
             println!("    by kind: {}", kinds.join(", "));
         }
     }
-    let exporter = text(&transcript.exporter().name);
-    let peer = text(&transcript.peer().name);
+    let exporter = quoted(&transcript.exporter().name);
+    let peer = quoted(&transcript.peer().name);
     let acknowledged = transcript.exporter_acknowledged();
     println!(
         "  exported by {exporter} at {} UTC ms: the first card and the first receipt are {exporter}'s",
@@ -588,13 +588,13 @@ pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
     {
         println!(
             "  {} ({}): {} entries, head {}; {} in {first}, {} in {second}; held by {} up to {}",
-            text(&station.name),
+            quoted(&station.name),
             station.fingerprint(),
             station.ids.len(),
             &station.head().to_hex()[..16],
             station.held[0],
             station.held[1],
-            text(&other.name),
+            quoted(&other.name),
             station.acknowledged,
         );
     }
@@ -604,9 +604,9 @@ pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
     );
     println!(
         "  not proven: entries the other side had not received when it exported ({}'s after {}, {}'s after {}): only their author's export shows them, and it could have been cut there",
-        text(&a.name),
+        quoted(&a.name),
         a.acknowledged,
-        text(&b.name),
+        quoted(&b.name),
         b.acknowledged
     );
     pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
@@ -616,7 +616,7 @@ pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
 fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
     for pin in pins {
         if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
-            println!("  pinned: {} ({fingerprint})", text(name));
+            println!("  pinned: {} ({fingerprint})", quoted(name));
         }
     }
 }

@@ -9,6 +9,7 @@ use std::process::Command;
 use common::{await_all_delivered, exe, paired};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ContactCard, Identity};
+use parley_testkit::harness::StationProcess;
 use rand_core::SeedableRng as _;
 
 /// A message that, printed raw, would clear the screen, forge an inbox line and read backwards.
@@ -106,5 +107,58 @@ fn a_transcript_that_fails_is_reported_escaped() {
             "FAILED at line 1: not a transcript header: unknown field `\\u{1b}[2J\\u{202e}`"
         ),
         "{error}"
+    );
+}
+
+/// A name needs no control character to lie: one dressed as another station and its
+/// fingerprint is shown quoted wherever names stand beside fingerprints, so the fingerprint
+/// a reader takes is the real one.
+#[test]
+fn a_name_dressed_as_a_fingerprint_cannot_pass_for_one() {
+    let root = tempfile::tempdir().unwrap();
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let alpha_fp = alpha.fingerprint().unwrap();
+    // 52 bytes: within the name limit, as in the attack.
+    let dressed = format!("Alpha ({alpha_fp})");
+    assert!(dressed.len() <= parley_proto::limits::NAME_SIZE_MAX_BYTES);
+    let mallory = StationProcess::init(exe(), root.path(), &dressed, "en").unwrap();
+    let mallory_fp = mallory.fingerprint().unwrap();
+    let mut bravo = StationProcess::init(exe(), root.path(), "Bravo", "en").unwrap();
+    bravo.pin(&mallory, root.path()).unwrap();
+    mallory.pin(&bravo, root.path()).unwrap();
+    let shown = format!("\"Alpha ({alpha_fp})\"");
+    let peers = bravo.ok(&["peer", "list"]).unwrap();
+    assert!(
+        peers.starts_with(&format!("{shown} {mallory_fp}")),
+        "{peers}"
+    );
+    let status = bravo.ok(&["status"]).unwrap();
+    assert!(status.contains(&format!("  peer {shown}: ")), "{status}");
+
+    bravo.start().unwrap();
+    bravo.ok(&["send", &dressed, "hello"]).unwrap();
+    bravo.stop().unwrap();
+    let file = root.path().join("bravo.transcript");
+    bravo.export_transcript(&dressed, &file).unwrap();
+    let verified = bravo
+        .ok(&[
+            "transcript",
+            "verify",
+            file.to_str().unwrap(),
+            "--expect",
+            &mallory_fp,
+        ])
+        .unwrap();
+    assert!(
+        verified.contains(&format!("\n  {shown} ({mallory_fp}): ")),
+        "{verified}"
+    );
+    assert!(
+        verified.contains(&format!("  pinned: {shown} ({mallory_fp})")),
+        "{verified}"
+    );
+    assert!(
+        !verified.contains(&format!("  Alpha ({alpha_fp})")),
+        "the name is never shown bare: {verified}"
     );
 }

@@ -86,25 +86,31 @@ fn two_exports_agree_and_show_the_tail_one_of_them_lost() {
     let (code, out, _) = run(&[path(&a), "--expect", &fp_a]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("transcript OK: link "), "{out}");
-    assert!(out.contains("  exported by Alpha at "), "{out}");
+    assert!(out.contains("  exported by \"Alpha\" at "), "{out}");
     assert!(
-        out.contains("  proven: Bravo's log is complete as Alpha held it at export (4 entries); Bravo acknowledged Alpha's entries up to 5"),
+        out.contains("  proven: \"Bravo\"'s log is complete as \"Alpha\" held it at export (4 entries); \"Bravo\" acknowledged \"Alpha\"'s entries up to 5"),
         "{out}"
     );
     assert!(
-        out.contains("  not proven by this file alone: that Alpha wrote nothing after entry 5"),
+        out.contains("  not proven by this file alone: that \"Alpha\" wrote nothing after entry 5"),
         "{out}"
     );
-    assert!(out.contains(&format!("  pinned: Alpha ({fp_a})")), "{out}");
+    assert!(
+        out.contains(&format!("  pinned: \"Alpha\" ({fp_a})")),
+        "{out}"
+    );
 
     // Both files, both keys pinned.
     let (code, out, err) = run(&[path(&a), path(&b), "--expect", &fp_a, "--expect", &fp_b]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("transcripts agree: link "), "{out}");
     assert!(out.contains("; 5 in "), "{out}");
-    assert!(out.contains("held by Bravo up to 5"), "{out}");
-    assert!(out.contains("held by Alpha up to 4"), "{out}");
-    assert!(out.contains(&format!("  pinned: Bravo ({fp_b})")), "{out}");
+    assert!(out.contains("held by \"Bravo\" up to 5"), "{out}");
+    assert!(out.contains("held by \"Alpha\" up to 4"), "{out}");
+    assert!(
+        out.contains(&format!("  pinned: \"Bravo\" ({fp_b})")),
+        "{out}"
+    );
 
     // Alpha's last entry cut with Bravo's receipt: the file alone still verifies (and
     // claims nothing of Alpha's log); with Bravo's export the cut entry is back.
@@ -112,23 +118,23 @@ fn two_exports_agree_and_show_the_tail_one_of_them_lost() {
     let (code, out, _) = run(&[path(&cut)]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("Bravo acknowledged Alpha's entries up to 0"),
+        out.contains("\"Bravo\" acknowledged \"Alpha\"'s entries up to 0"),
         "{out}"
     );
     assert!(
-        out.contains("that Alpha wrote nothing after entry 0"),
+        out.contains("that \"Alpha\" wrote nothing after entry 0"),
         "{out}"
     );
     let (code, out, err) = run(&[path(&cut), path(&b), "--expect", &fp_b]);
     assert_eq!(code, 0, "{err}");
     let alpha_line = out
         .lines()
-        .find(|l| l.starts_with("  Alpha ("))
+        .find(|l| l.starts_with("  \"Alpha\" ("))
         .expect("Alpha's line");
     assert!(
         alpha_line.contains(": 5 entries, head ")
             && alpha_line.contains(&format!("; 4 in {}, 5 in {};", path(&cut), path(&b)))
-            && alpha_line.ends_with("held by Bravo up to 5"),
+            && alpha_line.ends_with("held by \"Bravo\" up to 5"),
         "{alpha_line}"
     );
 
