@@ -137,6 +137,69 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     bravo.stop().unwrap();
 }
 
+/// A refused bundle whose `.rejected` name is taken goes to the next free name; one that finds
+/// every name taken stays where it is, and neither is read again at the next scans.
+#[test]
+fn a_refused_bundle_whose_rejected_name_is_taken_is_read_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, mut bravo) = paired_without_direct(root.path());
+    let drop = root.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    bravo.fast_heartbeats().unwrap();
+    bravo
+        .ok(&["channel", "add", "Alpha", "courier", drop.to_str().unwrap()])
+        .unwrap();
+    let aside = |name: &str, n: u32| match n {
+        0 => format!("{name}.rejected"),
+        n => format!("{name}.rejected-{n}"),
+    };
+    // Two damaged bundles: the first finds two names taken, the second all sixteen.
+    let first = bundle_name(&alpha, &bravo, 1);
+    let second = bundle_name(&alpha, &bravo, 2);
+    for (name, taken) in [(&first, 2), (&second, 16)] {
+        std::fs::write(drop.join(name), b"not a bundle").unwrap();
+        for n in 0..taken {
+            std::fs::write(drop.join(aside(name, n)), b"set aside earlier").unwrap();
+        }
+    }
+    bravo.start().unwrap();
+    let log = bravo.home.join("daemon-1.log");
+    let refusals = |name: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("bundle refused; set aside") && line.contains(name))
+            .count()
+    };
+    let refused = wait_until(Duration::from_secs(20), || {
+        refusals(&first) == 1 && refusals(&second) == 1
+    });
+    assert!(refused, "both are refused");
+    // Ten scans later, each was still read only once.
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!(refusals(&first), 1, "the first is read once");
+    assert_eq!(refusals(&second), 1, "the second is read once");
+    assert_eq!(
+        std::fs::read(drop.join(aside(&first, 2))).unwrap(),
+        b"not a bundle",
+        "the first went to the next free name"
+    );
+    for n in 0..2 {
+        assert_eq!(
+            std::fs::read(drop.join(aside(&first, n))).unwrap(),
+            b"set aside earlier",
+            "what was set aside earlier is kept"
+        );
+    }
+    assert!(std::fs::symlink_metadata(drop.join(&first)).is_err());
+    assert_eq!(
+        std::fs::read(drop.join(&second)).unwrap(),
+        b"not a bundle",
+        "with every name taken, the second stays where it is"
+    );
+    bravo.stop().unwrap();
+}
+
 #[test]
 fn courier_import_and_transcript_verify_refuse_what_is_not_a_regular_file_at_once() {
     let root = tempfile::tempdir().unwrap();
