@@ -540,6 +540,27 @@ impl Watch {
                 self.updates.extend(self.alarms.clear(now_ms, &condition));
             }
         }
+        // A receipt after its deadline: the deadline is watched no longer, but its alarm is
+        // still open.
+        let late: Vec<String> = self
+            .alarms
+            .open()
+            .filter(|alarm| alarm.kind == AlarmKind::ReceiptOverdue && alarm.peer == peer)
+            .filter(|alarm| {
+                EntryId::from_hex(&alarm.subject)
+                    .and_then(|id| self.known.get(&id))
+                    .is_some_and(|known| {
+                        known.own
+                            && known.peer == peer
+                            && (known.seq <= upto || extra.contains(&known.seq))
+                    })
+            })
+            .map(|alarm| alarm.subject.clone())
+            .collect();
+        for subject in late {
+            let condition = (AlarmKind::ReceiptOverdue, peer, subject);
+            self.updates.extend(self.alarms.clear(now_ms, &condition));
+        }
     }
 
     /// A channel (the core's id `channel`, shown as `label`) of the link with `peer` is usable

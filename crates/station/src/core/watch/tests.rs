@@ -173,3 +173,56 @@ fn latencies_count_each_message_once_and_never_a_replayed_record() {
     assert_eq!(counts, vec![0; 8]);
     assert_eq!(restarted.messages().count(), 2, "both messages, both sides");
 }
+
+/// A receipt that comes after its deadline clears the `receipt_overdue` alarm, also once the
+/// answer deadline has passed too; the `understood_overdue` alarm stays until an answer.
+#[test]
+fn a_late_receipt_clears_the_receipt_alarm() {
+    let mut link = Link::new();
+    let settings = WatchSettings {
+        objectives: Objectives::default(),
+        escalate_after_ms: 300_000,
+        channel_down_after_ms: 60_000,
+        tests: BTreeMap::new(),
+    };
+    let flash = settings.objectives.of(Precedence::Flash);
+    let mut watch = Watch::new(settings, Vec::new(), 0, true);
+    let (peer, us) = (link.peer.id(), link.us.id());
+    watch.load(1_000, peer, us, LinkRecord::default());
+    let message = |text: &str| Body::Message {
+        text: text.into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: Vec::new(),
+    };
+    let receipt_only = link.write(false, message("receipt late"));
+    let both = link.write(false, message("receipt and answer late"));
+    watch.own_entry(1_000, peer, &receipt_only);
+    watch.own_entry(1_000, peer, &both);
+    let open = |watch: &Watch, kind: AlarmKind, id: EntryId| {
+        watch
+            .alarms
+            .open()
+            .any(|alarm| alarm.kind == kind && alarm.subject == id.to_string())
+    };
+    // Past the receipt deadline only: the first's receipt is late, its answer still awaited.
+    let receipt_due = 1_000 + flash.receipt_s * 1_000;
+    watch.tick(receipt_due);
+    assert!(open(&watch, AlarmKind::ReceiptOverdue, receipt_only.id()));
+    watch.receipted(receipt_due + 1, peer, 1, &[]);
+    assert!(!open(&watch, AlarmKind::ReceiptOverdue, receipt_only.id()));
+    // Past the answer deadline too: the second's receipt still clears its receipt alarm.
+    watch.tick(1_000 + flash.understood_s * 1_000);
+    assert!(open(&watch, AlarmKind::ReceiptOverdue, both.id()));
+    assert!(open(&watch, AlarmKind::UnderstoodOverdue, both.id()));
+    watch.receipted(1_000 + flash.understood_s * 1_000 + 1, peer, 2, &[]);
+    assert!(!open(&watch, AlarmKind::ReceiptOverdue, both.id()));
+    assert!(open(&watch, AlarmKind::UnderstoodOverdue, both.id()));
+    let cleared = watch
+        .take()
+        .0
+        .into_iter()
+        .filter(|update| update.event == alarms::AlarmEvent::Cleared)
+        .count();
+    assert_eq!(cleared, 2);
+}
