@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::watch::{alarms, await_alarm};
 use common::{
     Net, await_all_delivered, await_channel, await_inbox, await_relay_caught_up, channel_counter,
     inbox_texts, send_all, texts,
@@ -361,6 +362,29 @@ fn a_relay_refusing_deposits_degrades_the_channel_with_its_reason() {
         1,
         "one alarm line per refusal spell, not per deposit"
     );
+    // And one alarm, open, naming the relay and its reason.
+    let target = channel["target"]
+        .as_str()
+        .expect("the relay's target")
+        .to_owned();
+    let alarm = await_alarm(&net.alpha, "relay_refusing_deposits", |alarm| {
+        alarm["subject"] == target.as_str()
+    });
+    assert_eq!(alarm["state"], "open", "{alarm:#}");
+    assert_eq!(alarm["peer"], "Bravo", "{alarm:#}");
+    assert!(
+        alarm["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("refuses deposits: HTTP 507: ")),
+        "{alarm:#}"
+    );
+    let refusing = |all| {
+        alarms(&net.alpha, all)
+            .into_iter()
+            .filter(|alarm| alarm["kind"] == "relay_refusing_deposits")
+            .count()
+    };
+    assert_eq!(refusing(true), 1, "one alarm per refusal spell");
 
     // Bravo drains its mailbox; the relay stores the next deposit and the channel is up.
     net.bravo.start().expect("restart Bravo");
@@ -373,4 +397,9 @@ fn a_relay_refusing_deposits_degrades_the_channel_with_its_reason() {
         .expect("send");
     await_channel(&net.alpha, "Bravo", "relay", "up");
     assert!(relay_channel(&net.alpha)["deposit_refusal"].is_null());
+    // The relay stores again: the alarm is cleared, and `alarms` no longer lists it.
+    await_alarm(&net.alpha, "relay_refusing_deposits", |now| {
+        now["id"] == alarm["id"] && now["state"] == "cleared"
+    });
+    assert_eq!(refusing(false), 0);
 }

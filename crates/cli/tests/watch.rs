@@ -7,30 +7,13 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine as _;
+use common::watch::{WATCH_TIMEOUT, alarms, await_alarm, outbox_item, send, short_objectives};
 use common::{await_all_delivered, paired};
-use parley_proto::{Body, SignedEntry};
+use parley_proto::{Body, Entry, Precedence, SignedEntry};
 use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
-
-/// Objectives short enough for a test, in seconds: receipt, understood.
-const RECEIPT_S: u64 = 2;
-const UNDERSTOOD_S: u64 = 4;
-/// How long a test waits for something the watch does on its own.
-const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Short FLASH objectives and a fast escalation on `station`.
-fn short_objectives(station: &StationProcess) {
-    station
-        .configure(|config| {
-            config.objectives.flash.receipt_s = RECEIPT_S;
-            config.objectives.flash.understood_s = UNDERSTOOD_S;
-            config.alarms.escalate_after_s = 2;
-        })
-        .expect("configure");
-}
 
 /// A hook that appends each alarm it is given to `log`.
 fn hook(root: &Path) -> (PathBuf, PathBuf) {
@@ -45,41 +28,8 @@ fn hook(root: &Path) -> (PathBuf, PathBuf) {
     (script, log)
 }
 
-/// The alarms of `station` (`all`: cleared ones too).
-fn alarms(station: &StationProcess, all: bool) -> Vec<Value> {
-    let args: &[&str] = if all {
-        &["alarms", "--all"]
-    } else {
-        &["alarms"]
-    };
-    station
-        .json(args)
-        .expect("alarms")
-        .as_array()
-        .expect("array")
-        .clone()
-}
-
-/// Waits until `station` has an alarm of `kind` matching `check`; returns it.
-fn await_alarm(station: &StationProcess, kind: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let mut found = None;
-    let seen = wait_until(WATCH_TIMEOUT, || {
-        found = alarms(station, true)
-            .into_iter()
-            .find(|alarm| alarm["kind"] == kind && check(alarm));
-        found.is_some()
-    });
-    assert!(
-        seen,
-        "{} has no {kind} alarm as expected: {:#?}",
-        station.name,
-        alarms(station, true)
-    );
-    found.expect("found")
-}
-
-/// The bodies of every entry of a transcript exported by `station` for `peer`.
-fn transcript_bodies(station: &StationProcess, peer: &str, dir: &Path) -> Vec<Body> {
+/// Every entry of a transcript exported by `station` for `peer`, both authors', verified.
+fn transcript_entries(station: &StationProcess, peer: &str, dir: &Path) -> Vec<Entry> {
     let path = dir.join(format!("{}-{peer}.transcript", station.name));
     station.export_transcript(peer, &path).expect("export");
     let verified = station
@@ -104,26 +54,18 @@ fn transcript_bodies(station: &StationProcess, peer: &str, dir: &Path) -> Vec<Bo
                 SignedEntry::decode_verified(&bytes, &author)
                     .ok()?
                     .entry()
-                    .body
                     .clone(),
             )
         })
         .collect()
 }
 
-fn send(station: &StationProcess, peer: &str, args: &[&str]) -> String {
-    let mut all = vec!["send", peer];
-    all.extend_from_slice(args);
-    station.ok(&all).expect("send").trim().to_owned()
-}
-
-fn outbox_item(station: &StationProcess, id: &str) -> Value {
-    station
-        .outbox()
-        .expect("outbox")
+/// The bodies of every entry of a transcript exported by `station` for `peer`.
+fn transcript_bodies(station: &StationProcess, peer: &str, dir: &Path) -> Vec<Body> {
+    transcript_entries(station, peer, dir)
         .into_iter()
-        .find(|item| item["id"] == id)
-        .expect("in the outbox")
+        .map(|entry| entry.body)
+        .collect()
 }
 
 /// (a) A FLASH understood with a restatement: the sender sees who understood it and how,
@@ -348,7 +290,9 @@ fn scheduled_tests_are_answered_missed_and_expected() {
     });
 }
 
-/// (d) Alarms and deadlines survive `kill -9` of either station.
+/// (d) Alarms and deadlines survive `kill -9` of either station and of both: an open alarm
+/// stays open, an acknowledged one keeps its state, level and note (and does not escalate),
+/// and deadlines running when a station dies fire after its restart.
 #[test]
 fn alarms_and_deadlines_survive_kill_9() {
     let root = tempfile::tempdir().unwrap();
@@ -358,25 +302,80 @@ fn alarms_and_deadlines_survive_kill_9() {
     alpha.start().unwrap();
     bravo.start().unwrap();
     let first = send(&alpha, "Bravo", &["--precedence", "flash", "first"]);
-    let alarm = await_alarm(&alpha, "understood_overdue", |alarm| {
+    let sent_alarm = await_alarm(&alpha, "understood_overdue", |alarm| {
         alarm["subject"] == first.as_str()
     });
-    // A deadline running when the sender dies still fires after the restart.
+    // Alpha's operator acknowledges at once; Bravo's alarm, for its own silence, stays open.
+    let number = sent_alarm["id"].as_u64().unwrap().to_string();
+    alpha
+        .ok(&[
+            "alarm",
+            "ack",
+            &number,
+            "--note",
+            "on the phone",
+            "--operator",
+            "Ben",
+        ])
+        .expect("ack");
+    let find = |station: &StationProcess, id: &Value| {
+        alarms(station, true)
+            .into_iter()
+            .find(|alarm| alarm["id"] == *id)
+            .unwrap_or_else(|| panic!("{} lost alarm {id}", station.name))
+    };
+    let acknowledged = find(&alpha, &sent_alarm["id"]);
+    assert_eq!(acknowledged["state"], "acknowledged");
+    let kept_acknowledged = |station: &StationProcess| {
+        let now = find(station, &sent_alarm["id"]);
+        assert_eq!(now["state"], "acknowledged", "{now:#}");
+        assert_eq!(now["level"], acknowledged["level"], "{now:#}");
+        assert_eq!(now["acknowledged_by"], "Ben", "{now:#}");
+        assert_eq!(now["note"], "on the phone", "{now:#}");
+        assert_eq!(
+            now["acknowledged_at_ms"], acknowledged["acknowledged_at_ms"],
+            "{now:#}"
+        );
+    };
+    let received_alarm = await_alarm(&bravo, "understood_overdue", |alarm| {
+        alarm["subject"] == first.as_str()
+    });
+    let kept_open = |station: &StationProcess, before: &Value| {
+        let now = find(station, &before["id"]);
+        assert_eq!(now["state"], "open", "{now:#}");
+        assert_eq!(now["raised_at_ms"], before["raised_at_ms"], "{now:#}");
+        assert!(now["level"].as_u64() >= before["level"].as_u64(), "{now:#}");
+    };
+
+    // A deadline running when the sender dies alone still fires after its restart.
     let second = send(&alpha, "Bravo", &["--precedence", "flash", "second"]);
+    alpha.kill9().unwrap();
+    alpha.start().unwrap();
+    kept_acknowledged(&alpha);
+    let second_alarm = await_alarm(&alpha, "understood_overdue", |alarm| {
+        alarm["subject"] == second.as_str()
+    });
+    // Bravo dies alone: its open alarm is kept, and its deadline for the second fires.
+    let received_alarm = find(&bravo, &received_alarm["id"]);
+    bravo.kill9().unwrap();
+    bravo.start().unwrap();
+    kept_open(&bravo, &received_alarm);
+    await_alarm(&bravo, "understood_overdue", |alarm| {
+        alarm["subject"] == second.as_str()
+    });
+
+    // Both die together.
+    let second_alarm = find(&alpha, &second_alarm["id"]);
+    let received_alarm = find(&bravo, &received_alarm["id"]);
     alpha.kill9().unwrap();
     bravo.kill9().unwrap();
     alpha.start().unwrap();
     bravo.start().unwrap();
-    let kept = alarms(&alpha, false)
-        .into_iter()
-        .any(|kept| kept["id"] == alarm["id"] && kept["state"] == "open");
-    assert!(kept, "the alarm is kept across kill -9");
-    await_alarm(&alpha, "understood_overdue", |alarm| {
-        alarm["subject"] == second.as_str()
-    });
-    await_alarm(&bravo, "understood_overdue", |alarm| {
-        alarm["subject"] == second.as_str()
-    });
+    kept_open(&alpha, &second_alarm);
+    kept_open(&bravo, &received_alarm);
+    // Well past an escalation period since the acknowledgement, it has not escalated.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    kept_acknowledged(&alpha);
     // One overdue entry each, however many restarts.
     alpha.kill9().unwrap();
     alpha.start().unwrap();
@@ -477,18 +476,36 @@ fn exercise_and_cancel_show_on_both_sides() {
         text.contains("CANCELLED by Boris: \"sensor fault\""),
         "{text}"
     );
-    // The cancellation of a FLASH is FLASH, and the original stays in the record.
-    let bodies = transcript_bodies(&alpha, "Bravo", root.path());
     assert!(
-        bodies
-            .iter()
-            .any(|body| matches!(body, Body::Message { text, .. } if text == "launch detected"))
+        text.lines().any(
+            |line| line.contains("EXERCISE \"exercise: launch detected\"")
+                && line.ends_with(drill.as_str())
+        ),
+        "{text}"
     );
-    assert!(
-        bodies
+    // The cancellation of a FLASH is FLASH, and the original stays in the record, in both
+    // transcripts.
+    for (station, peer) in [(&alpha, "Bravo"), (&bravo, "Alpha")] {
+        let entries = transcript_entries(station, peer, root.path());
+        assert!(
+            entries.iter().any(|entry| matches!(
+                &entry.body,
+                Body::Message { text, .. } if text == "launch detected"
+            ) && entry.precedence == Precedence::Flash),
+            "{}'s record",
+            station.name
+        );
+        let cancels: Vec<&Entry> = entries
             .iter()
-            .any(|body| matches!(body, Body::Cancel { reason, .. } if reason == "sensor fault"))
-    );
+            .filter(|entry| {
+                matches!(&entry.body, Body::Cancel { of, reason }
+                    if reason == "sensor fault" && of.to_string() == flash)
+            })
+            .collect();
+        assert_eq!(cancels.len(), 1, "{}'s record", station.name);
+        assert_eq!(cancels[0].precedence, Precedence::Flash);
+        assert_eq!(cancels[0].operator.as_deref(), Some("Boris"));
+    }
 }
 
 /// Operators' mistakes: refused with a clear message and exit code 3, nothing stored.
@@ -503,8 +520,28 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
         ids.push(send(&alpha, "Bravo", &[&format!("message {i}")]));
     }
     await_all_delivered(&alpha, &bravo);
+    // What any stored entry or alarm change would show: the outbox, every link's own log
+    // (answers, cancellations and tests are entries the outbox does not list) and the alarms.
+    let stored = |station: &StationProcess| {
+        let status = station.json(&["status"]).unwrap();
+        let logs: Vec<(Value, Value)> = status["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|peer| (peer["name"].clone(), peer["out_seq"].clone()))
+            .collect();
+        assert!(
+            logs.iter().all(|(_, seq)| seq.as_u64().is_some()),
+            "{status:#}"
+        );
+        (
+            station.json(&["outbox"]).unwrap(),
+            logs,
+            station.json(&["alarms", "--all"]).unwrap(),
+        )
+    };
     let refused = |station: &StationProcess, args: &[&str], expect: &str| {
-        let before = station.json(&["outbox"]).unwrap();
+        let before = stored(station);
         let output = station.cli(args).unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
@@ -513,11 +550,7 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
             stderr.contains("nothing was stored") || stderr.contains("nothing was changed"),
             "{args:?}: {stderr}"
         );
-        assert_eq!(
-            station.json(&["outbox"]).unwrap(),
-            before,
-            "{args:?} stored something"
-        );
+        assert_eq!(stored(station), before, "{args:?} stored something");
     };
     refused(
         &bravo,
@@ -565,9 +598,12 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
         })
         .expect("pigeonhole");
     refused(&bravo, &["understood", &shared], "give more digits");
+    // An answer stored shows in what the refusals are compared on.
+    let before = stored(&bravo);
     bravo
         .ok(&["understood", &ids[0], "--operator", "Ana"])
         .unwrap();
+    assert_ne!(stored(&bravo), before, "an answer stored is seen");
     refused(
         &bravo,
         &["understood", &ids[0]],

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod console;
+pub mod watch;
 
 use std::path::Path;
 use std::time::Duration;
