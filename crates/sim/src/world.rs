@@ -1,13 +1,15 @@
 //! The simulated world: two stations, their channels, a clock and an event queue.
 //!
 //! Each station is the production station core (`parley_station::core::Station`) over the
-//! production store (`parley_store::Store`, in memory): the simulator feeds the core inputs,
+//! production store (`parley_store::Store`, in memory, or in files when the seed tears
+//! writes: see `disk`): the simulator feeds the core inputs,
 //! takes its commits and applies them to the store after 0–2 simulated ms, and delivers its
 //! transmits over simulated channels. Operators send through the core's command path, pairing
 //! and the relay channel included. While a commit is in flight the core goes on handling
 //! inputs, whose effects ride the next commit; only when nothing is uncommitted does it hand
 //! out frames. A crash drops the core with everything uncommitted; the commit in flight is lost
-//! or, just as likely, durable but never acknowledged. A `send` counts as accepted when the
+//! (on a disk in files, half the time torn in SQLite's log) or, just as likely, durable but
+//! never acknowledged. A `send` counts as accepted when the
 //! core answers it, and the answer must name an entry already on the store's disk.
 
 use std::collections::BTreeMap;
@@ -15,6 +17,7 @@ use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
 
 mod adversary;
+mod disk;
 mod swarm;
 
 use parley_channels::{Signal, Via};
@@ -35,6 +38,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use self::adversary::{ATTACK_GAP_MS, Attack};
+use self::disk::Disk;
 use crate::{SimConfig, SimReport};
 
 /// An invariant broken, in words.
@@ -191,6 +195,8 @@ pub(crate) struct Station {
     pub core: Option<Core>,
     /// The production store: what survives a crash.
     pub store: Store,
+    /// Where the store lives: in memory, or in files a crash can tear.
+    disk: Disk,
     /// Bumped at each crash; events of an older incarnation are ignored.
     incarnation: u64,
     /// The commit under way.
@@ -294,16 +300,22 @@ impl World {
     /// relay channel the same way (committed at once, no crash).
     pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
-        let (config, faults) = if config.swarm {
+        let (config, mut faults) = if config.swarm {
             swarm::swarm(config, &mut dice)
         } else {
             (config.clone(), swarm::faults_on(config))
         };
+        let torn_writes = config.crashes
+            && config.torn_writes_per_mille > 0
+            && dice.chance(config.torn_writes_per_mille);
+        if torn_writes {
+            faults |= 1 << swarm::TORN_WRITES_BIT;
+        }
         let mut stations = Vec::new();
         for name in NAMES {
             let identity = Identity::from_secret(&dice.seed());
             let epoch = EpochSecret::generate(&mut dice.0);
-            let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
+            let (mut store, disk) = Disk::open(torn_writes)?;
             store
                 .init_station(name, "en", identity.id().0, &epoch, START_MS)
                 .map_err(|e| e.to_string())?;
@@ -317,6 +329,7 @@ impl World {
                 config,
                 core: Some(core),
                 store,
+                disk,
                 incarnation: 0,
                 commit: None,
                 wake_at: None,
@@ -887,7 +900,12 @@ impl World {
 
     /// Starts committing what the core wrote; the station transmits nothing until it
     /// completes, and a crash may come first and lose it. With nothing to commit, transmits.
+    /// With a commit in flight, does nothing: its completion flushes. (What the core released
+    /// at a completion can start the next commit before that completion's own flush.)
     fn flush(&mut self, i: usize) -> Outcome {
+        if self.stations[i].commit.is_some() {
+            return Ok(());
+        }
         let Some(commit) = self.stations[i].core.as_mut().and_then(Core::poll_commit) else {
             return self.pump(i);
         };
@@ -965,6 +983,28 @@ impl World {
                 let from = station.delivered_log.last().copied().unwrap_or(0);
                 station.delivered_log.extend(from + 1..=*upto);
             }
+        }
+        Ok(())
+    }
+
+    /// Station `i` crashed while writing `commit`: the commit reaches its files torn, and the
+    /// station restarts from them, the torn commit dropped whole (which `Disk::tear` checks).
+    fn tear(&mut self, i: usize, commit: Commit) -> Outcome {
+        let peer = self.peer_id(i);
+        let station = &self.stations[i];
+        let before = station.disk.before_commit(&station.store, &peer)?;
+        let delivered = station.delivered_log.len();
+        self.write_disk(i, commit, false)?;
+        match self.stations[i].disk.tear(before, &peer, &mut self.dice)? {
+            Some((store, disk)) => {
+                let station = &mut self.stations[i];
+                station.store = store;
+                station.disk = disk;
+                station.delivered_log.truncate(delivered);
+                self.report.commits_torn += 1;
+            }
+            // The log began again during the commit: it is whole on disk.
+            None => self.report.commits_unacknowledged += 1,
         }
         Ok(())
     }
@@ -1116,6 +1156,8 @@ impl World {
             if self.dice.chance(500) {
                 self.report.commits_unacknowledged += 1;
                 self.write_disk(i, commit, false)?;
+            } else if station.disk.tears() && self.dice.chance(500) {
+                self.tear(i, commit)?;
             } else {
                 self.report.commits_lost += 1;
             }

@@ -117,6 +117,7 @@ fn the_faults_are_exercised() {
         ("entries held out of order", total(|r| r.held_out_of_order)),
         ("crashes", total(|r| r.crashes)),
         ("commits lost to crashes", total(|r| r.commits_lost)),
+        ("commits torn", total(|r| r.commits_torn)),
         (
             "commits durable but unacknowledged",
             total(|r| r.commits_unacknowledged),

@@ -7,7 +7,11 @@ use crate::SimConfig;
 /// Under swarm testing, a fault's rate is scaled by this much, in percent.
 const SWARM_RATE_PERCENT: (u64, u64) = (25, 200);
 
-/// Which of [`crate::FAULTS`] `config` has on, as bits in that order.
+/// The bit of torn writes in a seed's faults (its place in [`crate::FAULTS`]).
+pub(super) const TORN_WRITES_BIT: usize = 9;
+
+/// Which of [`crate::FAULTS`] `config` has on, as bits in that order; torn writes, which
+/// each seed draws, are added when drawn.
 pub(super) fn faults_on(config: &SimConfig) -> u64 {
     let on = [
         config.loss_per_mille > 0,
@@ -42,6 +46,7 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
     rate(dice, &mut seeded.late_per_mille);
     rate(dice, &mut seeded.large_text_per_mille);
     rate(dice, &mut seeded.crash_in_commit_per_mille);
+    rate(dice, &mut seeded.torn_writes_per_mille);
     for on in [
         &mut seeded.partitions,
         &mut seeded.crashes,
@@ -53,4 +58,12 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
     }
     let faults = faults_on(&seeded);
     (seeded, faults)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_torn_writes_bit_is_that_of_its_name() {
+        assert_eq!(crate::FAULTS[super::TORN_WRITES_BIT], "torn-writes");
+    }
 }
