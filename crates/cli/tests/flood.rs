@@ -24,6 +24,20 @@ const FLOOD_STREAMS: usize = 4;
 /// The most the flooded daemon's resident memory may reach, in bytes: its queues are bounded
 /// well below this.
 const FLOOD_RSS_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// The most "frame refused" lines the flooded daemon may log: refusals are logged once per
+/// reason per interval, with a count of those held back, not once per frame.
+const FLOOD_LOG_LINES_MAX: usize = 10;
+
+/// Lines of the daemon logs in `station`'s home that report a refused frame.
+fn refusal_lines(station: &StationProcess) -> usize {
+    std::fs::read_dir(&station.home)
+        .expect("home")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("daemon-"))
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+        .map(|log| log.lines().filter(|l| l.contains("frame refused")).count())
+        .sum()
+}
 
 /// Peak resident memory of a process, in bytes (`VmHWM`).
 fn peak_rss(pid: u32) -> u64 {
@@ -153,6 +167,12 @@ fn a_flooding_peer_costs_bounded_memory_and_every_frame_is_counted() {
     );
     drop(flooder);
     drop(runtime);
+    let logged = refusal_lines(&bravo);
+    eprintln!("flood: {logged} refusal lines logged");
+    assert!(
+        (1..=FLOOD_LOG_LINES_MAX).contains(&logged),
+        "{logged} refusal lines for {sent} junk frames: the log is flooded, or says nothing"
+    );
 
     // Nothing of it was stored, and genuine traffic flows.
     assert!(bravo.inbox().unwrap().is_empty());
