@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every fuzz target with cargo-fuzz (instrumented, on the stable toolchain through
 # RUSTC_BOOTSTRAP), installing cargo-fuzz from the Rust package registry first if it is missing.
-# With `--smoke SECONDS`, also runs each target that long.
+# Also builds the seed writer (examples/seeds.rs). With `--smoke SECONDS`, also runs each target
+# that long.
 # Run one by hand:  RUSTC_BOOTSTRAP=1 cargo fuzz run envelope -O   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
+# The seed writer the long run starts from (fuzz/long-run.sh) builds too, so it keeps up with
+# the formats it writes.
+cargo build --quiet --manifest-path fuzz/Cargo.toml --example seeds
 if [ "${1:-}" = "--smoke" ]; then
   for target in $(cargo fuzz list); do
     cargo fuzz run "$target" -O -- -max_total_time="${2:-5}"

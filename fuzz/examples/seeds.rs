@@ -12,8 +12,8 @@ use parley_proto::receipt::Receipt;
 use parley_proto::seal::Sealed;
 use parley_proto::transcript::{TranscriptParts, export, verify};
 use parley_proto::{
-    Body, Bundle, Entry, EntryId, EpochKeyId, EpochSecret, Identity, LinkId, Objective, Precedence,
-    SignedEntry, TestAnswer, TestSchedule,
+    Body, Bundle, CodebookHash, Entry, EntryId, EpochKeyId, EpochSecret, Identity, LinkId,
+    Objective, Point, Precedence, SignedEntry, TestAnswer, TestSchedule, Translation, Value,
 };
 
 const TIME_MS: u64 = 1_750_000_000_000;
@@ -29,6 +29,7 @@ fn main() -> std::io::Result<()> {
     let of = EntryId([9; 32]);
     let epoch = EpochSecret::from_secret_bytes(&[3; 32]).expect("any 32 bytes are an X-Wing seed");
     let public = epoch.public_bytes().to_vec();
+    let codebook = CodebookHash([7; 32]);
     let bodies = [
         (
             "message",
@@ -36,6 +37,7 @@ fn main() -> std::io::Result<()> {
                 text: "hold fire".into(),
                 lang: "en".into(),
                 exercise: false,
+                translations: Vec::new(),
             },
         ),
         (
@@ -44,6 +46,77 @@ fn main() -> std::io::Result<()> {
                 text: "drill".into(),
                 lang: "en".into(),
                 exercise: true,
+                translations: Vec::new(),
+            },
+        ),
+        (
+            "translated",
+            Body::Message {
+                text: "hold fire".into(),
+                lang: "en".into(),
+                exercise: false,
+                translations: vec![Translation {
+                    lang: "ru".into(),
+                    text: "прекратить огонь".into(),
+                }],
+            },
+        ),
+        (
+            "coded",
+            Body::Coded {
+                codebook,
+                code: 3,
+                // In name order, as the canonical form requires.
+                params: vec![
+                    ("at".into(), Value::Time(TIME_MS)),
+                    ("count".into(), Value::Integer(2)),
+                    ("why".into(), Value::Choice("exercise".into())),
+                ],
+                exercise: false,
+            },
+        ),
+        (
+            "notice",
+            Body::Notice {
+                codebook,
+                form: "launch".into(),
+                fields: vec![
+                    (
+                        "area".into(),
+                        Value::Circle {
+                            centre: Point {
+                                lat_e6: 55_750_000,
+                                lon_e6: 37_620_000,
+                            },
+                            radius_m: 10_000,
+                        },
+                    ),
+                    ("note".into(), Value::Text("test flight".into())),
+                    ("window".into(), Value::Duration(3_600)),
+                ],
+                exercise: true,
+            },
+        ),
+        (
+            "codebook_proposal",
+            Body::CodebookProposal {
+                source: "version = 1\n".into(),
+            },
+        ),
+        (
+            "codebook_accept",
+            Body::CodebookAccept {
+                codebook,
+                operator: "Ana".into(),
+            },
+        ),
+        (
+            "translate",
+            Body::Translate {
+                of,
+                lang: "ru".into(),
+                text: "прекратить огонь".into(),
+                operator: "Ana".into(),
             },
         ),
         (
@@ -103,6 +176,8 @@ fn main() -> std::io::Result<()> {
         ),
     ];
     for (name, body) in bodies {
+        // Who wrote it, where the body does not already name an operator.
+        let operator = body.operator().is_none().then(|| "Boris".to_owned());
         let entry = Entry {
             link: LinkId::between(&author.id(), &peer.id()),
             author: author.id(),
@@ -111,9 +186,13 @@ fn main() -> std::io::Result<()> {
             seen: EntryId::NONE,
             time_ms: TIME_MS,
             precedence: Precedence::Flash,
+            operator,
             body,
         }
         .sign(&author);
+        if let Err(error) = SignedEntry::decode_verified(entry.bytes(), &author.id()) {
+            panic!("the {name} seed does not decode: {error}");
+        }
         std::fs::write(format!("{dir}/seed-{name}"), entry.bytes())?;
     }
     let dir = format!("{corpus}/transcript");
@@ -225,6 +304,7 @@ fn transcript(a: &Identity, b: &Identity, epoch_public: &[u8]) -> String {
             seen,
             time_ms: TIME_MS,
             precedence: Precedence::Flash,
+            operator: None,
             body,
         }
         .sign(who)
@@ -236,6 +316,7 @@ fn transcript(a: &Identity, b: &Identity, epoch_public: &[u8]) -> String {
             text: "hold fire".into(),
             lang: "en".into(),
             exercise: false,
+            translations: Vec::new(),
         },
     );
     let answer = entry(
