@@ -78,7 +78,7 @@ pub fn peers(peers: &[PeerItem], as_json: bool) -> anyhow::Result<()> {
     }
     for peer in peers {
         println!(
-            "{:<20} {}  {}",
+            "{:<22} {}  {}",
             quoted(&peer.name),
             peer.fingerprint,
             peer.address

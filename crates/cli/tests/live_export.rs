@@ -15,7 +15,7 @@ use parley_testkit::harness::StationProcess;
 /// Messages each station sends at least while the exports run.
 const MESSAGES_EACH: usize = 500;
 /// Exports that must run while messages flow; the stations keep sending until they have.
-const EXPORTS_MIN: u64 = 300;
+const EXPORTS_MIN: u64 = 200;
 /// Most messages each station sends, however slow the exports.
 const MESSAGES_EACH_MAX: usize = 5_000;
 

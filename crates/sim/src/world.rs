@@ -1003,7 +1003,7 @@ impl World {
                 station.delivered_log.truncate(delivered);
                 self.report.commits_torn += 1;
             }
-            // The log began again during the commit: it is whole on disk.
+            // The commit wrote no frame to the log: there is nothing to tear.
             None => self.report.commits_unacknowledged += 1,
         }
         Ok(())

@@ -251,8 +251,9 @@ pub struct Alarms {
     pub open: u64,
     /// Acknowledged, their condition going on.
     pub acknowledged: u64,
-    /// Every alarm ever raised on this station, cleared ones included (they are numbered
-    /// 1 to `total`).
+    /// Evidence of misbehaviour found: the `equivocation`, `fork` and `bad_receipt` alarms,
+    /// which never clear (what this count meant before alarms had a life of their own).
+    #[serde(default)]
     pub total: u64,
     /// The most recent of them, newest first (at most `STATUS_ALARMS_MAX`).
     pub recent: Vec<RecentAlarm>,
@@ -269,21 +270,23 @@ pub struct RecentAlarm {
     #[serde(flatten)]
     pub alarm: AlarmItem,
     /// When it was raised, UTC ms (the same as `raised_at_ms`).
+    #[serde(default)]
     pub time_ms: u64,
     /// The seq of the peer's log that the evidence concerns (equivocation, fork, bad
     /// receipt); `None` for the kinds about no entry of the peer.
+    #[serde(default)]
     pub seq: Option<u64>,
 }
 
 impl RecentAlarm {
     /// The status form of `alarm`.
     pub fn new(alarm: AlarmItem) -> Self {
-        let seq = match alarm.kind {
-            AlarmKind::Equivocation | AlarmKind::Fork | AlarmKind::BadReceipt => alarm
+        let seq = match is_evidence(alarm.kind) {
+            true => alarm
                 .subject
                 .strip_prefix("seq ")
                 .and_then(|seq| seq.parse().ok()),
-            _ => None,
+            false => None,
         };
         Self {
             time_ms: alarm.raised_at_ms,
@@ -291,6 +294,14 @@ impl RecentAlarm {
             alarm,
         }
     }
+}
+
+/// Whether alarms of `kind` are evidence of misbehaviour (they never clear).
+pub fn is_evidence(kind: AlarmKind) -> bool {
+    matches!(
+        kind,
+        AlarmKind::Equivocation | AlarmKind::Fork | AlarmKind::BadReceipt
+    )
 }
 
 /// The alarms of one kind not cleared.

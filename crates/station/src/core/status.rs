@@ -10,7 +10,7 @@ use crate::api::AlarmItem;
 use crate::api::status::{
     AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, MessageCounts, PeerCounters,
     PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected, SentCounts, StationInfo,
-    StatusReport,
+    StatusReport, is_evidence,
 };
 use crate::core::health::Health;
 use crate::core::watch::Answer;
@@ -182,8 +182,14 @@ impl Station {
                     .push(RecentAlarm::new(AlarmItem::new(alarm.clone(), peer)));
             }
         }
-        summary.total = self.watch.alarms.raised_total();
         summary.kinds = kinds.into_values().collect();
+        // Evidence alarms never clear: every one raised is still here.
+        summary.total = summary
+            .kinds
+            .iter()
+            .filter(|count| is_evidence(count.kind))
+            .map(|count| count.open + count.acknowledged)
+            .sum();
         summary
     }
 }

@@ -250,12 +250,6 @@ impl AlarmBook {
             .min()
     }
 
-    /// How many alarms were ever raised, cleared ones included: ids run from 1 and are
-    /// never reused.
-    pub fn raised_total(&self) -> u64 {
-        self.id_max
-    }
-
     /// Every alarm not cleared, newest first.
     pub fn open(&self) -> impl Iterator<Item = &AlarmRow> {
         self.open.values().rev()
