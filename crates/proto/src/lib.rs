@@ -29,6 +29,7 @@ pub mod names;
 pub mod receipt;
 pub mod seal;
 pub mod store_op;
+pub mod tlog;
 pub mod transcript;
 pub mod value;
 

@@ -1,0 +1,236 @@
+//! C2SP signed notes (`c2sp.org/signed-note`) with Ed25519 signatures, and the checkpoints
+//! they carry (`c2sp.org/tlog-checkpoint`).
+//!
+//! A note is its text (UTF-8, ending in a newline), a blank line, then one line per
+//! signature: `— <key name> <base64(key id ‖ signature)>`. The key id is the first four bytes
+//! of SHA-256(key name ‖ "\n" ‖ 0x01 ‖ public key); 0x01 names Ed25519, which signs the text's
+//! bytes. A checkpoint's text is the log's origin, its size in decimal and its root hash in
+//! base64, a line each, then optional extension lines.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+use super::Hash;
+
+/// The signature type byte of Ed25519 in a key id and a verifier key.
+const ED25519: u8 = 0x01;
+/// What begins a signature line: an em dash and a space.
+const SIGNATURE_LINE_START: &str = "\u{2014} ";
+/// The most bytes of a note read (text and signatures), as Go's `sumdb/note` bounds it.
+pub const NOTE_SIZE_MAX_BYTES: usize = 1_000_000;
+/// The most signature lines a note may carry.
+pub const NOTE_SIGNATURES_MAX: usize = 100;
+/// The most bytes of a key name.
+pub const KEY_NAME_SIZE_MAX_BYTES: usize = 255;
+
+/// Why a note or a checkpoint was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    /// Not a well-formed note: the reason.
+    #[error("not a signed note: {0}")]
+    Malformed(&'static str),
+    /// No signature by the expected key.
+    #[error("the note has no signature by {0}")]
+    Unsigned(String),
+    /// A signature by the expected key that does not verify.
+    #[error("the signature by {0} does not verify")]
+    BadSignature(String),
+    /// Not a well-formed checkpoint: the reason.
+    #[error("not a checkpoint: {0}")]
+    NotACheckpoint(&'static str),
+}
+
+/// Whether `name` can name a key: not empty, at most [`KEY_NAME_SIZE_MAX_BYTES`], no white
+/// space and no `+` (which separates a verifier key's parts).
+pub fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= KEY_NAME_SIZE_MAX_BYTES
+        && !name.contains('+')
+        && !name.chars().any(char::is_whitespace)
+}
+
+/// The key id of Ed25519 key `public` under `name`.
+pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
+    let digest = Sha256::new()
+        .chain_update(name.as_bytes())
+        .chain_update(b"\n")
+        .chain_update([ED25519])
+        .chain_update(public.as_bytes())
+        .finalize();
+    digest[..4].try_into().expect("four bytes")
+}
+
+/// The verifier key in its text form, `<name>+<key id, 8 hex>+<base64(0x01 ‖ public key)>`,
+/// as C2SP tools take it.
+pub fn verifier_key(name: &str, public: &VerifyingKey) -> String {
+    let mut typed = vec![ED25519];
+    typed.extend_from_slice(public.as_bytes());
+    format!(
+        "{name}+{}+{}",
+        hex::encode(key_id(name, public)),
+        BASE64.encode(typed)
+    )
+}
+
+/// `text` (which must end in a newline) signed by `key` under `name`, as a note with that one
+/// signature.
+pub fn sign(text: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
+    check_text(text)?;
+    if !valid_key_name(name) {
+        return Err(NoteError::Malformed(
+            "the key name is empty, too long or has a space or +",
+        ));
+    }
+    Ok(format!("{text}\n{}", signature_line(text, name, key)))
+}
+
+/// A signature line by `key` under `name` over `text`, ending in a newline: what a cosigner
+/// adds to a note.
+pub fn signature_line(text: &str, name: &str, key: &SigningKey) -> String {
+    let mut signed = key_id(name, &key.verifying_key()).to_vec();
+    signed.extend_from_slice(&key.sign(text.as_bytes()).to_bytes());
+    format!("{SIGNATURE_LINE_START}{name} {}\n", BASE64.encode(signed))
+}
+
+/// The text of `note` once a signature by `public` under `name` verifies on it (strict
+/// Ed25519). Signatures by other keys are not checked; a note that is not well formed, or
+/// with no such signature, or two by that key, is refused.
+pub fn open<'a>(note: &'a str, name: &str, public: &VerifyingKey) -> Result<&'a str, NoteError> {
+    let (text, signatures) = split(note)?;
+    let id = key_id(name, public);
+    let mut found = None;
+    for (line_name, signed) in signatures {
+        if line_name != name || signed.len() != 4 + 64 || signed[..4] != id {
+            continue;
+        }
+        if found.is_some() {
+            return Err(NoteError::Malformed("two signatures by the same key"));
+        }
+        found = Some(signed);
+    }
+    let signed = found.ok_or_else(|| NoteError::Unsigned(name.to_owned()))?;
+    let signature = Signature::from_slice(&signed[4..]).expect("64 bytes");
+    public
+        .verify_strict(text.as_bytes(), &signature)
+        .map_err(|_| NoteError::BadSignature(name.to_owned()))?;
+    Ok(text)
+}
+
+/// A signature line of a note: its key name, and its bytes (key id, then signature).
+type SignatureLine<'a> = (&'a str, Vec<u8>);
+
+/// A note's text and its signature lines, checked for form.
+fn split(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
+    if note.len() > NOTE_SIZE_MAX_BYTES {
+        return Err(NoteError::Malformed("over the size limit"));
+    }
+    let at = note
+        .rfind("\n\n")
+        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+    let (text, signatures) = (&note[..=at], &note[at + 2..]);
+    check_text(text)?;
+    if !signatures.ends_with('\n') {
+        return Err(NoteError::Malformed(
+            "the last signature line does not end in a newline",
+        ));
+    }
+    let lines: Vec<&str> = signatures[..signatures.len() - 1].split('\n').collect();
+    if lines.len() > NOTE_SIGNATURES_MAX {
+        return Err(NoteError::Malformed("too many signatures"));
+    }
+    lines
+        .into_iter()
+        .map(|line| {
+            let rest = line
+                .strip_prefix(SIGNATURE_LINE_START)
+                .ok_or(NoteError::Malformed(
+                    "a signature line does not begin with an em dash",
+                ))?;
+            let (name, signed) = rest
+                .split_once(' ')
+                .ok_or(NoteError::Malformed("a signature line has no signature"))?;
+            if !valid_key_name(name) {
+                return Err(NoteError::Malformed(
+                    "a signature line's key name is not valid",
+                ));
+            }
+            let signed = BASE64
+                .decode(signed)
+                .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+            if signed.len() < 5 {
+                return Err(NoteError::Malformed("a signature is too short"));
+            }
+            Ok((name, signed))
+        })
+        .collect::<Result<_, _>>()
+        .map(|signatures| (text, signatures))
+}
+
+/// A note's text: not empty, ending in a newline, no control character but newlines.
+fn check_text(text: &str) -> Result<(), NoteError> {
+    if !text.ends_with('\n') {
+        return Err(NoteError::Malformed("the text does not end in a newline"));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(NoteError::Malformed("the text holds a control character"));
+    }
+    Ok(())
+}
+
+/// A log's tree head as a checkpoint states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The log's unique name.
+    pub origin: String,
+    /// How many leaves.
+    pub size: u64,
+    /// The tree's root hash.
+    pub root: Hash,
+}
+
+impl Checkpoint {
+    /// The checkpoint's text, the body of its note: origin, size and root, a line each.
+    pub fn text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            BASE64.encode(self.root)
+        )
+    }
+
+    /// Reads a checkpoint's text; extension lines after the root are allowed and ignored.
+    pub fn parse(text: &str) -> Result<Self, NoteError> {
+        check_text(text).map_err(|_| NoteError::NotACheckpoint("the text is not a note's"))?;
+        let mut lines = text[..text.len() - 1].split('\n');
+        let origin = lines.next().unwrap_or_default();
+        if origin.is_empty() {
+            return Err(NoteError::NotACheckpoint("the origin is empty"));
+        }
+        let size = lines
+            .next()
+            .filter(|size| size == &"0" || (!size.starts_with('0') && !size.is_empty()))
+            .filter(|size| size.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|size| size.parse().ok())
+            .ok_or(NoteError::NotACheckpoint(
+                "the size is not a decimal number",
+            ))?;
+        let root = lines
+            .next()
+            .and_then(|root| BASE64.decode(root).ok())
+            .and_then(|root| Hash::try_from(root).ok())
+            .ok_or(NoteError::NotACheckpoint(
+                "the root is not a base64 SHA-256 hash",
+            ))?;
+        if lines.any(str::is_empty) {
+            return Err(NoteError::NotACheckpoint("an extension line is empty"));
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            size,
+            root,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! Trees against RFC 6962's published roots and every proof of small trees; notes against the
+//! signed-note specification's example.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::SigningKey;
+
+use super::note::{self, Checkpoint, NoteError};
+use super::*;
+
+/// The leaves of the test tree of RFC 6962's reference implementation
+/// (`merkle_tree_test.cc`), as hex.
+const LEAVES: [&str; 8] = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+];
+
+/// That test's roots of the trees of the first 1 to 8 of those leaves.
+const ROOTS: [&str; 8] = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+];
+
+fn leaves(n: usize) -> Vec<Hash> {
+    (0..n)
+        .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+        .collect()
+}
+
+#[test]
+fn roots_are_rfc_6962s() {
+    let leaves: Vec<Hash> = LEAVES
+        .iter()
+        .map(|data| leaf_hash(&hex::decode(data).unwrap()))
+        .collect();
+    for (n, expected) in ROOTS.iter().enumerate() {
+        assert_eq!(
+            hex::encode(root(&leaves[..=n])),
+            *expected,
+            "{} leaves",
+            n + 1
+        );
+    }
+    assert_eq!(
+        hex::encode(root(&[])),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "the empty tree's root is SHA-256 of nothing"
+    );
+}
+
+#[test]
+fn every_leaf_of_every_small_tree_is_proven_included_and_nothing_else_is() {
+    for n in 1..=33 {
+        let leaves = leaves(n);
+        let root = root(&leaves);
+        for index in 0..n {
+            let proof = inclusion_proof(&leaves, index).unwrap();
+            let (i, size) = (index as u64, n as u64);
+            assert!(
+                verify_inclusion(&leaves[index], i, size, &proof, &root),
+                "{index} of {n}"
+            );
+            // Another leaf, place or root, or any hash of the proof changed: refused. (A size
+            // alone is not bound by a path: a checkpoint states size and root together.)
+            let other = leaf_hash(b"not in the log");
+            assert!(!verify_inclusion(&other, i, size, &proof, &root));
+            assert!(!verify_inclusion(
+                &leaves[index],
+                i + 1,
+                size,
+                &proof,
+                &root
+            ));
+            assert!(!verify_inclusion(&leaves[index], i, size, &proof, &other));
+            for at in 0..proof.len() {
+                let mut bent = proof.clone();
+                bent[at][0] ^= 1;
+                assert!(!verify_inclusion(&leaves[index], i, size, &bent, &root));
+            }
+            let mut longer = proof.clone();
+            longer.push(other);
+            assert!(!verify_inclusion(&leaves[index], i, size, &longer, &root));
+        }
+        assert_eq!(inclusion_proof(&leaves, n), None);
+    }
+}
+
+#[test]
+fn every_prefix_of_every_small_tree_is_proven_consistent_and_nothing_else_is() {
+    for n in 1..=33 {
+        let leaves = leaves(n);
+        let new_root = root(&leaves);
+        for m in 1..=n {
+            let old_root = root(&leaves[..m]);
+            let proof = consistency_proof(&leaves, m).unwrap();
+            let (old, new) = (m as u64, n as u64);
+            assert!(
+                verify_consistency((old, &old_root), (new, &new_root), &proof),
+                "{m} in {n}"
+            );
+            let other = leaf_hash(b"another history");
+            assert!(!verify_consistency((old, &other), (new, &new_root), &proof));
+            assert!(!verify_consistency((old, &old_root), (new, &other), &proof));
+            if m < n {
+                assert!(!verify_consistency(
+                    (old + 1, &old_root),
+                    (new, &new_root),
+                    &proof
+                ));
+                assert!(!verify_consistency((old, &old_root), (new, &new_root), &[]));
+            }
+            for at in 0..proof.len() {
+                let mut bent = proof.clone();
+                bent[at][31] ^= 1;
+                assert!(!verify_consistency(
+                    (old, &old_root),
+                    (new, &new_root),
+                    &bent
+                ));
+            }
+        }
+        // A history rewritten under the same size is consistent with nothing it replaced.
+        let mut forked = leaves.clone();
+        forked[n / 2] = leaf_hash(b"rewritten");
+        let forked_root = root(&forked);
+        for m in (n / 2 + 1)..n {
+            let proof = consistency_proof(&forked, m).unwrap();
+            let old_root = root(&leaves[..m]);
+            assert!(!verify_consistency(
+                (m as u64, &old_root),
+                (n as u64, &forked_root),
+                &proof
+            ));
+        }
+        assert_eq!(consistency_proof(&leaves, 0), None);
+        assert_eq!(consistency_proof(&leaves, n + 1), None);
+    }
+    let empty = root(&[]);
+    assert!(verify_consistency((0, &empty), (5, &root(&leaves(5))), &[]));
+    assert!(!verify_consistency(
+        (5, &root(&leaves(5))),
+        (4, &root(&leaves(4))),
+        &[]
+    ));
+}
+
+/// The example of the signed-note specification (and of Go's `sumdb/note`): PeterNeumann's
+/// key, its verifier key and the note it signs.
+const EXAMPLE_PRIVATE_KEY: &str = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const EXAMPLE_VERIFIER_KEY: &str =
+    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+const EXAMPLE_TEXT: &str = "If you think cryptography is the answer to your problem,\n\
+                            then you don't know what your problem is.\n";
+const EXAMPLE_NOTE_SIGNATURE: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+fn example_key() -> SigningKey {
+    let typed = BASE64.decode(EXAMPLE_PRIVATE_KEY).unwrap();
+    assert_eq!(typed[0], 0x01, "an Ed25519 key");
+    SigningKey::from_bytes(&typed[1..].try_into().unwrap())
+}
+
+#[test]
+fn notes_are_signed_exactly_as_the_specification_shows() {
+    let key = example_key();
+    assert_eq!(
+        note::verifier_key("PeterNeumann", &key.verifying_key()),
+        EXAMPLE_VERIFIER_KEY
+    );
+    let signed = note::sign(EXAMPLE_TEXT, "PeterNeumann", &key).unwrap();
+    assert_eq!(signed, format!("{EXAMPLE_TEXT}\n{EXAMPLE_NOTE_SIGNATURE}"));
+    assert_eq!(
+        note::open(&signed, "PeterNeumann", &key.verifying_key()),
+        Ok(EXAMPLE_TEXT)
+    );
+}
+
+#[test]
+fn a_note_is_refused_unless_the_expected_key_signed_exactly_its_text() {
+    let key = example_key();
+    let public = key.verifying_key();
+    let other = SigningKey::from_bytes(&[9; 32]);
+    let signed = note::sign(EXAMPLE_TEXT, "PeterNeumann", &key).unwrap();
+    // Cosigned: the peer's line added; each key finds its own.
+    let cosigned = format!(
+        "{signed}{}",
+        note::signature_line(EXAMPLE_TEXT, "Bravo", &other)
+    );
+    assert_eq!(
+        note::open(&cosigned, "PeterNeumann", &public),
+        Ok(EXAMPLE_TEXT)
+    );
+    assert_eq!(
+        note::open(&cosigned, "Bravo", &other.verifying_key()),
+        Ok(EXAMPLE_TEXT)
+    );
+    assert_eq!(
+        note::open(&signed, "Bravo", &other.verifying_key()),
+        Err(NoteError::Unsigned("Bravo".into()))
+    );
+    let changed = signed.replacen("problem", "question", 1);
+    assert_eq!(
+        note::open(&changed, "PeterNeumann", &public),
+        Err(NoteError::BadSignature("PeterNeumann".into()))
+    );
+    let twice = format!("{signed}{EXAMPLE_NOTE_SIGNATURE}");
+    assert!(matches!(
+        note::open(&twice, "PeterNeumann", &public),
+        Err(NoteError::Malformed(_))
+    ));
+    for broken in [
+        EXAMPLE_TEXT.to_owned(),
+        signed.trim_end().to_owned(),
+        signed.replace('\u{2014}', "-"),
+        signed.replace("PeterNeumann x08", "PeterNeumann  x08"),
+        format!("{EXAMPLE_TEXT}\n\u{2014} PeterNeumann !!!\n"),
+        format!("bell\u{7}\n\n{EXAMPLE_NOTE_SIGNATURE}"),
+        "x".repeat(note::NOTE_SIZE_MAX_BYTES + 1),
+    ] {
+        assert!(
+            matches!(
+                note::open(&broken, "PeterNeumann", &public),
+                Err(NoteError::Malformed(_))
+            ),
+            "{broken:?}"
+        );
+    }
+    assert!(note::sign("no newline", "PeterNeumann", &key).is_err());
+    assert!(note::sign(EXAMPLE_TEXT, "Peter Neumann", &key).is_err());
+    assert!(note::sign(EXAMPLE_TEXT, "Peter+Neumann", &key).is_err());
+}
+
+#[test]
+fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
+    let checkpoint = Checkpoint {
+        origin: "parley.link/0123456789abcdef/Alpha".into(),
+        size: 42,
+        root: root(&leaves(42)),
+    };
+    let text = checkpoint.text();
+    assert_eq!(text.lines().count(), 3);
+    assert_eq!(Checkpoint::parse(&text), Ok(checkpoint.clone()));
+    let extended = format!("{text}extension\n");
+    assert_eq!(Checkpoint::parse(&extended), Ok(checkpoint.clone()));
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let signed = note::sign(&text, "Alpha", &key).unwrap();
+    let opened = note::open(&signed, "Alpha", &key.verifying_key()).unwrap();
+    assert_eq!(Checkpoint::parse(opened), Ok(checkpoint));
+    let root = BASE64.encode([7u8; 32]);
+    for bad in [
+        format!("\n42\n{root}\n"),
+        format!("origin\n042\n{root}\n"),
+        format!("origin\n-1\n{root}\n"),
+        format!("origin\n4 2\n{root}\n"),
+        format!("origin\n18446744073709551616\n{root}\n"),
+        "origin\n42\nAAAA\n".to_owned(),
+        "origin\n42\n".to_owned(),
+        format!("origin\n42\n{root}"),
+        format!("origin\n42\n{root}\n\n"),
+    ] {
+        assert!(
+            matches!(Checkpoint::parse(&bad), Err(NoteError::NotACheckpoint(_))),
+            "{bad:?}"
+        );
+    }
+    assert!(Checkpoint::parse(&format!("origin\n0\n{root}\n")).is_ok());
+}
