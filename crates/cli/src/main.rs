@@ -247,8 +247,13 @@ pub enum Command {
     Relay(relay::RelayCommand),
     /// Run two stations on loopback and show every guarantee at work.
     Demo,
-    /// Measure durable end-to-end latency and throughput between two stations on loopback.
+    /// Measure durable end-to-end latency and throughput between two stations on loopback
+    /// (`bench idle`: what an idle link costs).
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
+        /// Another measurement than latency and throughput.
+        #[command(subcommand)]
+        mode: Option<BenchMode>,
         /// Messages for the throughput run.
         #[arg(long, default_value_t = 20_000)]
         messages: u64,
@@ -266,6 +271,26 @@ pub enum Command {
         /// measure what the other channels deliver.
         #[arg(long)]
         blackhole_direct: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `bench` measurements besides latency and throughput.
+#[derive(Subcommand, Clone, Debug)]
+pub enum BenchMode {
+    /// Two stations and a relay as processes, the link up on direct, relay and courier, and
+    /// nothing sent: each process's CPU and memory, and the loopback traffic, over a window.
+    Idle {
+        /// How long to measure, in seconds, once every channel is up (1–86,400).
+        #[arg(
+            long,
+            default_value_t = 60,
+            value_parser = clap::value_parser!(u64)
+                .range(bench::idle::IDLE_SECONDS_MIN..=bench::idle::IDLE_SECONDS_MAX)
+        )]
+        seconds: u64,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -599,6 +624,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Demo => return demo::run(),
         Command::Bench {
+            mode: Some(BenchMode::Idle { seconds, json }),
+            ..
+        } => return bench::idle::run(*seconds, *json),
+        Command::Bench {
+            mode: None,
             messages,
             size,
             latency_messages,

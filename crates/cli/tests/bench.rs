@@ -64,3 +64,43 @@ fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
         "{ratio} vs {p50_us} / {floor_us}"
     );
 }
+
+#[test]
+fn the_idle_bench_reports_each_process_and_the_traffic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(["bench", "idle", "--seconds", "1", "--json"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(report["seconds"].as_f64() >= Some(1.0), "{report}");
+    assert_eq!(
+        report["channels"],
+        serde_json::json!(["direct", "relay", "courier"])
+    );
+    let processes = report["processes"].as_array().expect("processes");
+    let names: Vec<&str> = processes
+        .iter()
+        .filter_map(|p| p["process"].as_str())
+        .collect();
+    assert_eq!(names, ["Alpha", "Bravo", "relay"]);
+    for process in processes {
+        assert!(process["cpu_percent"].as_f64() >= Some(0.0), "{process}");
+        assert!(process["rss_mib"].as_f64() > Some(0.0), "{process}");
+        assert!(process["peak_rss_mib"].as_f64() >= process["rss_mib"].as_f64());
+    }
+    assert!(
+        report["loopback_bytes_per_hour"].as_f64() > Some(0.0),
+        "{report}"
+    );
+    assert!(report["stations_within_objective"].is_boolean());
+    // The window's bounds, both sides.
+    for (seconds, code) in [("0", 2), ("86401", 2)] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["bench", "idle", "--seconds", seconds])
+            .output()
+            .expect("runs");
+        assert_eq!(refused.status.code(), Some(code), "--seconds {seconds}");
+    }
+}

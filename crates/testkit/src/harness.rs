@@ -547,6 +547,11 @@ impl RelayProcess {
         Ok(())
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// Kills the relay with SIGKILL.
     pub fn kill9(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.server.take() {

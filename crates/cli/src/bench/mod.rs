@@ -6,6 +6,7 @@
 //! ratio of the measured p50 to it.
 
 mod floor;
+pub mod idle;
 mod setup;
 mod usage;
 
