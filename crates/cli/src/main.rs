@@ -268,9 +268,15 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', default_value = "direct")]
         channels: Vec<bench::ChannelChoice>,
         /// Cut the direct path (a UDP blackhole, both ways) once every channel is up, and
-        /// measure what the other channels deliver.
+        /// measure what the other channels deliver (the same as `--blackhole direct`).
         #[arg(long)]
         blackhole_direct: bool,
+        /// Channels to cut once every channel is up, comma-separated: direct (a UDP blackhole,
+        /// waited until both stations see it down), relay (a TCP blackhole in front of the
+        /// relay: connections stay open, nothing gets through; measured at once, while the
+        /// stations still believe it up).
+        #[arg(long, value_delimiter = ',')]
+        blackhole: Vec<bench::BlackholeChoice>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -634,6 +640,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             latency_messages,
             channels,
             blackhole_direct,
+            blackhole,
             json,
         } => {
             return bench::run(&bench::Options {
@@ -641,7 +648,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 size: *size,
                 latency_messages: *latency_messages,
                 channels: channels.clone(),
-                blackhole_direct: *blackhole_direct,
+                blackhole_direct: *blackhole_direct
+                    || blackhole.contains(&bench::BlackholeChoice::Direct),
+                blackhole_relay: blackhole.contains(&bench::BlackholeChoice::Relay),
                 json: *json,
             });
         }

@@ -104,3 +104,41 @@ fn the_idle_bench_reports_each_process_and_the_traffic() {
         assert_eq!(refused.status.code(), Some(code), "--seconds {seconds}");
     }
 }
+
+#[test]
+fn a_relay_gone_dark_is_cut_and_the_direct_path_still_measured() {
+    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args([
+            "bench",
+            "--channels",
+            "direct,relay",
+            "--blackhole",
+            "relay",
+            "--messages",
+            "50",
+            "--latency-messages",
+            "20",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["relay_blackholed"], true);
+    assert_eq!(report["direct_blackholed"], false);
+    assert_eq!(report["throughput"]["messages"], 50);
+    assert!(report["latency"]["p50_us"].as_u64() > Some(0), "{report}");
+    // A cut relay needs the relay, and another channel to measure.
+    for channels in ["direct", "relay"] {
+        let refused = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["bench", "--channels", channels, "--blackhole", "relay"])
+            .output()
+            .expect("runs");
+        assert!(!refused.status.success(), "--channels {channels}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("--blackhole relay needs"),
+            "--channels {channels}"
+        );
+    }
+}

@@ -1,9 +1,11 @@
-//! A UDP forwarder that can be switched into a blackhole: put between two stations' direct
-//! channels, it cuts the path (every datagram silently dropped, both ways) without touching
-//! either process. Used by `parley bench --blackhole-direct`, the demo and tests.
+//! Forwarders that can be switched into a blackhole: a UDP one put between two stations'
+//! direct channels cuts the path (every datagram silently dropped, both ways) without touching
+//! either process, and a TCP one does the same in front of a relay. Used by `parley bench
+//! --blackhole`, the demo and tests.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -120,4 +122,107 @@ impl Forward {
             .ok()?;
         Some(socket)
     }
+}
+
+/// How long the TCP forwarder's accept loop sleeps when no connection waits, in milliseconds.
+const ACCEPT_POLL_MS: u64 = 5;
+/// Bytes a TCP forwarding thread reads at once.
+const TCP_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A running TCP forwarder to one target that can be switched into a blackhole: while on,
+/// whatever arrives on a connection, either way, is read and dropped, so connections stay open
+/// and nothing gets through, as a path that loses every packet looks to the ends. Put in front
+/// of a relay by `parley bench --blackhole relay`.
+pub struct TcpProxy {
+    addr: SocketAddr,
+    blackhole: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TcpProxy {
+    /// Listens on a free port of 127.0.0.1 and forwards each connection to `target`.
+    pub fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding the proxy")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let blackhole = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (hole, halt) = (blackhole.clone(), stop.clone());
+        thread::Builder::new()
+            .name("tcp-proxy".into())
+            .spawn(move || {
+                while !halt.load(Ordering::SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        thread::sleep(Duration::from_millis(ACCEPT_POLL_MS));
+                        continue;
+                    };
+                    let Ok(upstream) = TcpStream::connect(target) else {
+                        continue;
+                    };
+                    let streams = (|| {
+                        client.set_nonblocking(false)?;
+                        Ok::<_, std::io::Error>([
+                            (client.try_clone()?, upstream.try_clone()?),
+                            (upstream, client),
+                        ])
+                    })();
+                    for (from, to) in streams.into_iter().flatten() {
+                        let (hole, halt) = (hole.clone(), halt.clone());
+                        let _ = thread::Builder::new()
+                            .name("tcp-proxy-pump".into())
+                            .spawn(move || pump(from, to, &hole, &halt));
+                    }
+                }
+            })?;
+        Ok(Self {
+            addr,
+            blackhole,
+            stop,
+        })
+    }
+
+    /// Where to connect to reach the target.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every byte (both ways, on every connection) while `on`.
+    pub fn set_blackhole(&self, on: bool) {
+        self.blackhole.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` until either ends or the forwarder stops, dropping what it reads
+/// while `blackhole` is on.
+fn pump(mut from: TcpStream, mut to: TcpStream, blackhole: &AtomicBool, stop: &AtomicBool) {
+    if from
+        .set_read_timeout(Some(Duration::from_millis(POLL_MS)))
+        .is_err()
+    {
+        return;
+    }
+    let mut buffer = vec![0u8; TCP_BUFFER_BYTES];
+    while !stop.load(Ordering::SeqCst) {
+        match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(len) => {
+                if !blackhole.load(Ordering::SeqCst) && to.write_all(&buffer[..len]).is_err() {
+                    break;
+                }
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }

@@ -48,6 +48,15 @@ impl ChannelChoice {
     }
 }
 
+/// A channel the benchmark can cut.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlackholeChoice {
+    /// The direct path: every datagram dropped, both ways.
+    Direct,
+    /// The relay: connections stay open, every byte dropped, both ways.
+    Relay,
+}
+
 /// What to measure.
 pub struct Options {
     /// Messages for the throughput run.
@@ -60,6 +69,8 @@ pub struct Options {
     pub channels: Vec<ChannelChoice>,
     /// Cut the direct path once everything is up.
     pub blackhole_direct: bool,
+    /// Cut the relay once everything is up.
+    pub blackhole_relay: bool,
     /// JSON output.
     pub json: bool,
 }
@@ -78,6 +89,15 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     if options.blackhole_direct && options.channels == [ChannelChoice::Direct] {
         bail!("--blackhole-direct needs another channel to measure (e.g. --channels direct,relay)");
     }
+    if options.blackhole_relay && !options.channels.contains(&ChannelChoice::Relay) {
+        bail!("--blackhole relay needs the relay among the channels (--channels direct,relay)");
+    }
+    if options.blackhole_relay && options.channels == [ChannelChoice::Relay] {
+        bail!("--blackhole relay needs another channel to measure (--channels direct,relay)");
+    }
+    if options.blackhole_relay && options.blackhole_direct {
+        bail!("--blackhole relay and direct together leave nothing to measure but the courier");
+    }
     if size == 0 || size > parley_proto::limits::TEXT_SIZE_MAX_BYTES {
         bail!(
             "--size must be 1 to {} bytes",
@@ -85,7 +105,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         );
     }
     let root = tempfile::tempdir()?;
-    let setup = set_up(root.path(), &options.channels)?;
+    let setup = set_up(root.path(), &options.channels, options.blackhole_relay)?;
     let alpha = Daemon::start(&setup.alpha)?;
     let mut events = alpha.subscribe();
     let bravo = Daemon::start(&setup.bravo)?;
@@ -107,6 +127,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         cut.retain(|(kind, _)| *kind != "direct");
         cut.push(("direct", "down"));
         await_channels(&alpha, &bravo, &cut)?;
+    }
+    if let Some(proxy) = &setup.relay_proxy {
+        // Measured at once: the stations go on believing the relay up until its heartbeats
+        // go unanswered, and every envelope is still handed to it meanwhile.
+        proxy.set_blackhole(true);
     }
     // The pairing's key announcements must be receipted before measuring.
     wait_receipted(1)?;
@@ -159,6 +184,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let report = Report {
         channels: options.channels.iter().map(|c| c.name()).collect(),
         direct_blackholed: options.blackhole_direct,
+        relay_blackholed: options.blackhole_relay,
         size_bytes: size,
         latency: Latency {
             messages: latency_messages,
@@ -188,6 +214,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
 struct Report {
     channels: Vec<&'static str>,
     direct_blackholed: bool,
+    relay_blackholed: bool,
     size_bytes: usize,
     latency: Latency,
     throughput: Throughput,
@@ -219,10 +246,10 @@ impl Report {
         println!(
             "channels: {}{}",
             self.channels.join(","),
-            if self.direct_blackholed {
-                " (direct path blackholed)"
-            } else {
-                ""
+            match (self.direct_blackholed, self.relay_blackholed) {
+                (true, _) => " (direct path blackholed)",
+                (_, true) => " (relay blackholed)",
+                _ => "",
             }
         );
         println!(

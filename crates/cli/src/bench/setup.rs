@@ -12,7 +12,7 @@ use parley_station::clock::utc_now_ms;
 use parley_station::home::Config;
 use parley_station::{Daemon, Home, Node};
 use parley_testkit::harness::{RelayProcess, free_udp_port, wait_until};
-use parley_testkit::proxy::UdpProxy;
+use parley_testkit::proxy::{TcpProxy, UdpProxy};
 
 use super::ChannelChoice;
 
@@ -25,6 +25,8 @@ pub(super) struct Setup {
     pub(super) alpha: Home,
     pub(super) bravo: Home,
     pub(super) proxies: [UdpProxy; 2],
+    /// In front of the relay, when it is to be cut.
+    pub(super) relay_proxy: Option<TcpProxy>,
     _relay: Option<RelayProcess>,
 }
 
@@ -40,8 +42,13 @@ fn card_of(node: &Node) -> (String, String) {
 }
 
 /// Two stations paired with each other, their direct channels through UDP forwarders (cut at
-/// once when direct is not chosen), plus the chosen relay and courier channels.
-pub(super) fn set_up(root: &Path, channels: &[ChannelChoice]) -> anyhow::Result<Setup> {
+/// once when direct is not chosen), plus the chosen relay and courier channels; the relay
+/// behind a TCP forwarder that can cut it when `relay_proxied`.
+pub(super) fn set_up(
+    root: &Path,
+    channels: &[ChannelChoice],
+    relay_proxied: bool,
+) -> anyhow::Result<Setup> {
     let alpha = Home::new(root.join("alpha"));
     let bravo = Home::new(root.join("bravo"));
     let mut listens = Vec::new();
@@ -71,9 +78,20 @@ pub(super) fn set_up(root: &Path, channels: &[ChannelChoice]) -> anyhow::Result<
         };
         execute(&mut nodes[side], request)?;
     }
+    let mut relay_proxy = None;
     let relay = if channels.contains(&ChannelChoice::Relay) {
         let exe = std::env::current_exe().context("finding the parley executable")?;
         let mut relay = RelayProcess::init(&exe, root, "Relay")?;
+        let mut target = relay.url();
+        if relay_proxied {
+            let listen = target
+                .strip_prefix("https://")
+                .and_then(|address| address.parse().ok())
+                .context("the relay's address")?;
+            let proxy = TcpProxy::start(listen)?;
+            target = format!("https://{}", proxy.addr());
+            relay_proxy = Some(proxy);
+        }
         let (relay_card, relay_fp) = (relay.ok(&["card"])?, relay.fingerprint()?);
         for side in 0..2 {
             let (card, fingerprint) = &cards[side];
@@ -88,7 +106,7 @@ pub(super) fn set_up(root: &Path, channels: &[ChannelChoice]) -> anyhow::Result<
             let request = Request::ChannelAdd {
                 peer: names[1 - side].into(),
                 kind: ChannelKind::Relay,
-                target: relay.url(),
+                target: target.clone(),
                 card: Some(relay_card.clone()),
                 fingerprint: Some(relay_fp.clone()),
             };
@@ -123,6 +141,7 @@ pub(super) fn set_up(root: &Path, channels: &[ChannelChoice]) -> anyhow::Result<
         alpha,
         bravo,
         proxies,
+        relay_proxy,
         _relay: relay,
     })
 }
