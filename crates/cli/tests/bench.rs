@@ -1,26 +1,29 @@
 //! `parley bench --json` runs end to end and reports its floor beside its figures. (What the
 //! figures are is measured by running it, not asserted here.)
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// `parley` with `args`, run to its end.
+fn parley(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// The report of `parley bench` with `args` (`--json` added), which must succeed.
+fn report(args: &[&str]) -> Value {
+    let output = parley(&[args, &["--json"]].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
 #[test]
 fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "bench",
-            "--messages",
-            "50",
-            "--latency-messages",
-            "20",
-            "--json",
-        ])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let report = report(&["bench", "--messages", "50", "--latency-messages", "20"]);
     assert_eq!(report["latency"]["messages"], 20);
     assert_eq!(report["throughput"]["messages"], 50);
     let cpu = &report["throughput"]["cpu"];
@@ -67,13 +70,7 @@ fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
 
 #[test]
 fn the_idle_bench_reports_each_process_and_the_traffic() {
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args(["bench", "idle", "--seconds", "1", "--json"])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let report = report(&["bench", "idle", "--seconds", "1"]);
     assert!(report["seconds"].as_f64() >= Some(1.0), "{report}");
     assert_eq!(
         report["channels"],
@@ -97,44 +94,31 @@ fn the_idle_bench_reports_each_process_and_the_traffic() {
     assert!(report["stations_within_objective"].is_boolean());
     // The window's bounds, both sides.
     for (seconds, code) in [("0", 2), ("86401", 2)] {
-        let refused = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .args(["bench", "idle", "--seconds", seconds])
-            .output()
-            .expect("runs");
+        let refused = parley(&["bench", "idle", "--seconds", seconds]);
         assert_eq!(refused.status.code(), Some(code), "--seconds {seconds}");
     }
 }
 
 #[test]
 fn a_relay_gone_dark_is_cut_and_the_direct_path_still_measured() {
-    let output = Command::new(env!("CARGO_BIN_EXE_parley"))
-        .args([
-            "bench",
-            "--channels",
-            "direct,relay",
-            "--blackhole",
-            "relay",
-            "--messages",
-            "50",
-            "--latency-messages",
-            "20",
-            "--json",
-        ])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let report = report(&[
+        "bench",
+        "--channels",
+        "direct,relay",
+        "--blackhole",
+        "relay",
+        "--messages",
+        "50",
+        "--latency-messages",
+        "20",
+    ]);
     assert_eq!(report["relay_blackholed"], true);
     assert_eq!(report["direct_blackholed"], false);
     assert_eq!(report["throughput"]["messages"], 50);
     assert!(report["latency"]["p50_us"].as_u64() > Some(0), "{report}");
     // A cut relay needs the relay, and another channel to measure.
     for channels in ["direct", "relay"] {
-        let refused = Command::new(env!("CARGO_BIN_EXE_parley"))
-            .args(["bench", "--channels", channels, "--blackhole", "relay"])
-            .output()
-            .expect("runs");
+        let refused = parley(&["bench", "--channels", channels, "--blackhole", "relay"]);
         assert!(!refused.status.success(), "--channels {channels}");
         assert!(
             String::from_utf8_lossy(&refused.stderr).contains("--blackhole relay needs"),
