@@ -91,7 +91,10 @@ fn the_idle_bench_reports_each_process_and_the_traffic() {
         report["loopback_bytes_per_hour"].as_f64() > Some(0.0),
         "{report}"
     );
-    assert!(report["stations_within_objective"].is_boolean());
+    assert!(
+        report["stations_within_objective"].is_null(),
+        "no verdict from a second's ticks: {report}"
+    );
     // The window's bounds, both sides.
     for (seconds, code) in [("0", 2), ("86401", 2)] {
         let refused = parley(&["bench", "idle", "--seconds", seconds]);

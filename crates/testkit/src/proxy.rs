@@ -125,14 +125,17 @@ impl Forward {
 }
 
 /// How long the TCP forwarder's accept loop sleeps when no connection waits, in milliseconds.
-const ACCEPT_POLL_MS: u64 = 5;
+const ACCEPT_POLL_MS: u64 = 20;
+/// Longest the TCP forwarder waits to connect to its target or to write to either end.
+const TCP_IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes a TCP forwarding thread reads at once.
 const TCP_BUFFER_BYTES: usize = 64 * 1024;
 
 /// A running TCP forwarder to one target that can be switched into a blackhole: while on,
-/// whatever arrives on a connection, either way, is read and dropped, so connections stay open
-/// and nothing gets through, as a path that loses every packet looks to the ends. Put in front
-/// of a relay by `parley bench --blackhole relay`.
+/// nothing is read from either end of a connection nor passed on (a close included) and no
+/// new connection is taken, so connections stay open and nothing gets through, as a path that
+/// loses every packet looks to the ends (the kernels still acknowledge what fits in their
+/// buffers). Put in front of a relay by `parley bench --blackhole relay`.
 pub struct TcpProxy {
     addr: SocketAddr,
     blackhole: Arc<AtomicBool>,
@@ -152,15 +155,22 @@ impl TcpProxy {
             .name("tcp-proxy".into())
             .spawn(move || {
                 while !halt.load(Ordering::SeqCst) {
-                    let Ok((client, _)) = listener.accept() else {
+                    let accepted = match hole.load(Ordering::SeqCst) {
+                        true => None,
+                        false => listener.accept().ok(),
+                    };
+                    let Some((client, _)) = accepted else {
                         thread::sleep(Duration::from_millis(ACCEPT_POLL_MS));
                         continue;
                     };
-                    let Ok(upstream) = TcpStream::connect(target) else {
+                    let Ok(upstream) = TcpStream::connect_timeout(&target, TCP_IO_TIMEOUT) else {
                         continue;
                     };
                     let streams = (|| {
                         client.set_nonblocking(false)?;
+                        for stream in [&client, &upstream] {
+                            stream.set_write_timeout(Some(TCP_IO_TIMEOUT))?;
+                        }
                         Ok::<_, std::io::Error>([
                             (client.try_clone()?, upstream.try_clone()?),
                             (upstream, client),
@@ -198,8 +208,8 @@ impl Drop for TcpProxy {
     }
 }
 
-/// Copies `from` to `to` until either ends or the forwarder stops, dropping what it reads
-/// while `blackhole` is on.
+/// Copies `from` to `to` until either ends or the forwarder stops, reading nothing while
+/// `blackhole` is on.
 fn pump(mut from: TcpStream, mut to: TcpStream, blackhole: &AtomicBool, stop: &AtomicBool) {
     if from
         .set_read_timeout(Some(Duration::from_millis(POLL_MS)))
@@ -209,10 +219,14 @@ fn pump(mut from: TcpStream, mut to: TcpStream, blackhole: &AtomicBool, stop: &A
     }
     let mut buffer = vec![0u8; TCP_BUFFER_BYTES];
     while !stop.load(Ordering::SeqCst) {
+        if blackhole.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(POLL_MS));
+            continue;
+        }
         match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(len) => {
-                if !blackhole.load(Ordering::SeqCst) && to.write_all(&buffer[..len]).is_err() {
+                if to.write_all(&buffer[..len]).is_err() {
                     break;
                 }
             }
@@ -224,5 +238,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, blackhole: &AtomicBool, stop: &A
             Err(_) => break,
         }
     }
-    let _ = to.shutdown(std::net::Shutdown::Write);
+    if !blackhole.load(Ordering::SeqCst) {
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    }
 }

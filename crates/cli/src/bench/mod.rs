@@ -86,13 +86,14 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     if options.channels.is_empty() {
         bail!("--channels needs at least one of direct, relay, courier");
     }
-    if options.blackhole_direct && options.channels == [ChannelChoice::Direct] {
-        bail!("--blackhole-direct needs another channel to measure (e.g. --channels direct,relay)");
+    let only = |channel| options.channels.iter().all(|c| *c == channel);
+    if options.blackhole_direct && only(ChannelChoice::Direct) {
+        bail!("--blackhole direct needs another channel to measure (e.g. --channels direct,relay)");
     }
     if options.blackhole_relay && !options.channels.contains(&ChannelChoice::Relay) {
         bail!("--blackhole relay needs the relay among the channels (--channels direct,relay)");
     }
-    if options.blackhole_relay && options.channels == [ChannelChoice::Relay] {
+    if options.blackhole_relay && only(ChannelChoice::Relay) {
         bail!("--blackhole relay needs another channel to measure (--channels direct,relay)");
     }
     if options.blackhole_relay && options.blackhole_direct {

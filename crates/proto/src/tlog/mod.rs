@@ -148,8 +148,8 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 
 /// Whether `proof` shows the tree of `old_size` leaves with root `old_root` to be a prefix of
 /// the tree of `new_size` leaves with root `new_root` (RFC 9162 §2.1.4.2). Equal sizes need an
-/// empty proof and equal roots; an empty old tree is a prefix of any tree, with an empty
-/// proof.
+/// empty proof and equal roots; the empty tree (whose root is SHA-256 of nothing) is a prefix
+/// of any tree, with an empty proof.
 pub fn verify_consistency(
     (old_size, old_root): (u64, &Hash),
     (new_size, new_root): (u64, &Hash),
@@ -162,7 +162,7 @@ pub fn verify_consistency(
         return proof.is_empty() && old_root == new_root;
     }
     if old_size == 0 {
-        return proof.is_empty();
+        return proof.is_empty() && *old_root == root(&[]);
     }
     let Some((first, rest)) = proof.split_first() else {
         return false;

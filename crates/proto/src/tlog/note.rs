@@ -18,11 +18,12 @@ use super::Hash;
 const ED25519: u8 = 0x01;
 /// What begins a signature line: an em dash and a space.
 const SIGNATURE_LINE_START: &str = "\u{2014} ";
-/// The most bytes of a note read (text and signatures), as Go's `sumdb/note` bounds it.
+/// The most bytes of a note read (text and signatures): parley's own bound on what it reads.
 pub const NOTE_SIZE_MAX_BYTES: usize = 1_000_000;
-/// The most signature lines a note may carry.
+/// The most signature lines a note may carry (as Go's `sumdb/note` bounds them).
 pub const NOTE_SIGNATURES_MAX: usize = 100;
-/// The most bytes of a key name.
+/// The most bytes of a key name this station signs under (a checkpoint origin's bound in
+/// `c2sp.org/tlog-cosignature`); others' names are only read.
 pub const KEY_NAME_SIZE_MAX_BYTES: usize = 255;
 
 /// Why a note or a checkpoint was refused.
@@ -42,13 +43,16 @@ pub enum NoteError {
     NotACheckpoint(&'static str),
 }
 
-/// Whether `name` can name a key: not empty, at most [`KEY_NAME_SIZE_MAX_BYTES`], no white
-/// space and no `+` (which separates a verifier key's parts).
+/// Whether `name` can name a key in a note: not empty, no white space, no character below
+/// U+0020 and no `+` (which separates a verifier key's parts).
+fn readable_key_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('+') && !name.chars().any(|c| c.is_whitespace() || c < ' ')
+}
+
+/// Whether this station may sign under `name`: a readable key name of at most
+/// [`KEY_NAME_SIZE_MAX_BYTES`].
 pub fn valid_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= KEY_NAME_SIZE_MAX_BYTES
-        && !name.contains('+')
-        && !name.chars().any(char::is_whitespace)
+    readable_key_name(name) && name.len() <= KEY_NAME_SIZE_MAX_BYTES
 }
 
 /// The key id of Ed25519 key `public` under `name`.
@@ -96,13 +100,14 @@ pub fn signature_line(text: &str, name: &str, key: &SigningKey) -> String {
 
 /// The text of `note` once a signature by `public` under `name` verifies on it (strict
 /// Ed25519). Signatures by other keys are not checked; a note that is not well formed, or
-/// with no such signature, or two by that key, is refused.
+/// with no such signature, or two by that key, or one by that key of the wrong length, is
+/// refused.
 pub fn open<'a>(note: &'a str, name: &str, public: &VerifyingKey) -> Result<&'a str, NoteError> {
     let (text, signatures) = split(note)?;
     let id = key_id(name, public);
     let mut found = None;
     for (line_name, signed) in signatures {
-        if line_name != name || signed.len() != 4 + 64 || signed[..4] != id {
+        if line_name != name || signed[..4] != id {
             continue;
         }
         if found.is_some() {
@@ -111,7 +116,8 @@ pub fn open<'a>(note: &'a str, name: &str, public: &VerifyingKey) -> Result<&'a 
         found = Some(signed);
     }
     let signed = found.ok_or_else(|| NoteError::Unsigned(name.to_owned()))?;
-    let signature = Signature::from_slice(&signed[4..]).expect("64 bytes");
+    let signature = Signature::from_slice(&signed[4..])
+        .map_err(|_| NoteError::BadSignature(name.to_owned()))?;
     public
         .verify_strict(text.as_bytes(), &signature)
         .map_err(|_| NoteError::BadSignature(name.to_owned()))?;
@@ -125,6 +131,11 @@ type SignatureLine<'a> = (&'a str, Vec<u8>);
 fn split(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     if note.len() > NOTE_SIZE_MAX_BYTES {
         return Err(NoteError::Malformed("over the size limit"));
+    }
+    if note.chars().any(|c| c < ' ' && c != '\n') {
+        return Err(NoteError::Malformed(
+            "a control character other than a newline",
+        ));
     }
     let at = note
         .rfind("\n\n")
@@ -151,7 +162,7 @@ fn split(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
             let (name, signed) = rest
                 .split_once(' ')
                 .ok_or(NoteError::Malformed("a signature line has no signature"))?;
-            if !valid_key_name(name) {
+            if !readable_key_name(name) {
                 return Err(NoteError::Malformed(
                     "a signature line's key name is not valid",
                 ));
@@ -168,12 +179,12 @@ fn split(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
         .map(|signatures| (text, signatures))
 }
 
-/// A note's text: not empty, ending in a newline, no control character but newlines.
+/// A note's text: ending in a newline, no character below U+0020 but newlines.
 fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
         return Err(NoteError::Malformed("the text does not end in a newline"));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
+    if text.chars().any(|c| c < ' ' && c != '\n') {
         return Err(NoteError::Malformed("the text holds a control character"));
     }
     Ok(())
@@ -191,14 +202,20 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The checkpoint's text, the body of its note: origin, size and root, a line each.
-    pub fn text(&self) -> String {
-        format!(
+    /// The checkpoint's text, the body of its note: origin, size and root, a line each. An
+    /// origin that is empty or holds a newline or another control character is refused.
+    pub fn text(&self) -> Result<String, NoteError> {
+        if self.origin.is_empty() || self.origin.chars().any(|c| c < ' ') {
+            return Err(NoteError::NotACheckpoint(
+                "the origin is empty or holds a control character",
+            ));
+        }
+        Ok(format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
             BASE64.encode(self.root)
-        )
+        ))
     }
 
     /// Reads a checkpoint's text; extension lines after the root are allowed and ignored.

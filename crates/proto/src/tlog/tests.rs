@@ -150,6 +150,11 @@ fn every_prefix_of_every_small_tree_is_proven_consistent_and_nothing_else_is() {
     let empty = root(&[]);
     assert!(verify_consistency((0, &empty), (5, &root(&leaves(5))), &[]));
     assert!(!verify_consistency(
+        (0, &leaf_hash(b"x")),
+        (5, &root(&leaves(5))),
+        &[]
+    ));
+    assert!(!verify_consistency(
         (5, &root(&leaves(5))),
         (4, &root(&leaves(4))),
         &[]
@@ -164,6 +169,15 @@ const EXAMPLE_VERIFIER_KEY: &str =
 const EXAMPLE_TEXT: &str = "If you think cryptography is the answer to your problem,\n\
                             then you don't know what your problem is.\n";
 const EXAMPLE_NOTE_SIGNATURE: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+/// The bytes of the first signature line of `note` (key id, then signature).
+fn key_line_bytes(note: &str) -> Vec<u8> {
+    let line = note
+        .lines()
+        .find(|line| line.starts_with('\u{2014}'))
+        .unwrap();
+    BASE64.decode(line.rsplit_once(' ').unwrap().1).unwrap()
+}
 
 fn example_key() -> SigningKey {
     let typed = BASE64.decode(EXAMPLE_PRIVATE_KEY).unwrap();
@@ -236,6 +250,35 @@ fn a_note_is_refused_unless_the_expected_key_signed_exactly_its_text() {
             "{broken:?}"
         );
     }
+    // A line by the expected key that is not a whole signature is a bad signature, even
+    // beside a good one.
+    let short = &key_line_bytes(&signed)[..4 + 32];
+    let truncated = format!("{signed}\u{2014} PeterNeumann {}\n", BASE64.encode(short));
+    assert_eq!(
+        note::open(&truncated, "PeterNeumann", &public),
+        Err(NoteError::Malformed("two signatures by the same key"))
+    );
+    let alone = format!(
+        "{EXAMPLE_TEXT}\n\u{2014} PeterNeumann {}\n",
+        BASE64.encode(short)
+    );
+    assert_eq!(
+        note::open(&alone, "PeterNeumann", &public),
+        Err(NoteError::BadSignature("PeterNeumann".into()))
+    );
+    // Another key's name, however long, is only read; a control character anywhere is not.
+    let long = "n".repeat(note::KEY_NAME_SIZE_MAX_BYTES + 1);
+    let foreign = format!("{signed}\u{2014} {long} AAAAAAA=\n");
+    assert_eq!(
+        note::open(&foreign, "PeterNeumann", &public),
+        Ok(EXAMPLE_TEXT)
+    );
+    let controlled = format!("{signed}\u{2014} Other\u{1} AAAAAAA=\n");
+    assert!(matches!(
+        note::open(&controlled, "PeterNeumann", &public),
+        Err(NoteError::Malformed(_))
+    ));
+    assert!(note::sign(EXAMPLE_TEXT, &long, &key).is_err());
     assert!(note::sign("no newline", "PeterNeumann", &key).is_err());
     assert!(note::sign(EXAMPLE_TEXT, "Peter Neumann", &key).is_err());
     assert!(note::sign(EXAMPLE_TEXT, "Peter+Neumann", &key).is_err());
@@ -248,7 +291,7 @@ fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
         size: 42,
         root: root(&leaves(42)),
     };
-    let text = checkpoint.text();
+    let text = checkpoint.text().unwrap();
     assert_eq!(text.lines().count(), 3);
     assert_eq!(Checkpoint::parse(&text), Ok(checkpoint.clone()));
     let extended = format!("{text}extension\n");
@@ -275,4 +318,12 @@ fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
         );
     }
     assert!(Checkpoint::parse(&format!("origin\n0\n{root}\n")).is_ok());
+    for origin in ["", "two\nlines", "bell\u{7}"] {
+        let bad = Checkpoint {
+            origin: origin.into(),
+            size: 1,
+            root: [0; 32],
+        };
+        assert!(bad.text().is_err(), "{origin:?}");
+    }
 }
