@@ -1,0 +1,458 @@
+use super::*;
+use parley_proto::Identity;
+
+const NOW_MS: u64 = 1_700_000_000_000;
+const DAY_MS: u64 = 86_400_000;
+const QUOTA: Quota = Quota {
+    items_max: 3,
+    bytes_max: 10,
+    share_items_max: 3,
+    share_bytes_max: 10,
+};
+
+fn id(seed: u8) -> StationId {
+    Identity::from_secret(&[seed; 32]).id()
+}
+
+fn row(seed: u8, name: &str) -> StationRow {
+    StationRow {
+        id: id(seed),
+        name: name.into(),
+        card: vec![seed],
+        admitted_ms: NOW_MS,
+        revoked_ms: None,
+    }
+}
+
+fn nonce(seed: u8, n: u8) -> NonceRecord {
+    NonceRecord {
+        station: id(seed),
+        nonce: [n; NONCE_BYTES],
+        timestamp_ms: NOW_MS,
+    }
+}
+
+/// A store in a temporary directory with stations 1 (alpha) and 2 (bravo) admitted.
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut store = Store::open(&dir.path().join("relay.sqlite")).expect("store opens");
+    store.admit(&row(1, "alpha")).expect("admits alpha");
+    store.admit(&row(2, "bravo")).expect("admits bravo");
+    (dir, store)
+}
+
+/// Alpha deposits `frames` to Bravo with nonce `n`: the outcome, or the store's error.
+fn deposit(
+    store: &mut Store,
+    n: u8,
+    frames: &[&[u8]],
+) -> Result<Result<DepositOutcome, DepositRefusal>, StoreError> {
+    deposit_with(store, 1, 2, n, frames, QUOTA).map(|report| report.outcome)
+}
+
+fn deposit_with(
+    store: &mut Store,
+    from: u8,
+    to: u8,
+    n: u8,
+    frames: &[&[u8]],
+    quota: Quota,
+) -> Result<DepositReport, StoreError> {
+    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    store.deposit(&nonce(from, n), &id(to), &frames, quota, NOW_MS, DAY_MS)
+}
+
+fn held(store: &Store) -> Vec<Vec<u8>> {
+    let (items, _) = store
+        .fetch(&id(2), NOW_MS, DAY_MS, 100, 1000)
+        .expect("fetch reads");
+    items.into_iter().map(|item| item.frame).collect()
+}
+
+#[test]
+fn totals_count_stations_mailboxes_frames_and_bytes() {
+    let (_dir, mut store) = store();
+    let empty = Totals {
+        stations_admitted: 2,
+        ..Totals::default()
+    };
+    assert_eq!(store.totals().expect("reads"), empty);
+    deposit(&mut store, 1, &[b"aaaa", b"bb"])
+        .expect("runs")
+        .expect("stored");
+    deposit_with(&mut store, 2, 1, 2, &[b"c"], QUOTA).expect("runs");
+    store.admit(&row(3, "charlie")).expect("admits charlie");
+    store.revoke("charlie", NOW_MS).expect("revokes charlie");
+    let totals = store.totals().expect("reads");
+    assert_eq!(
+        totals,
+        Totals {
+            stations_admitted: 2,
+            stations_revoked: 1,
+            mailboxes: 2,
+            items: 3,
+            bytes: 7,
+        }
+    );
+}
+
+#[test]
+fn quota_is_checked_on_both_sides_and_duplicates_are_free() {
+    let (_dir, mut store) = store();
+    let outcome = deposit(&mut store, 1, &[b"aaaa", b"bbbb"]).expect("runs");
+    assert_eq!(
+        outcome,
+        Ok(DepositOutcome {
+            stored: 2,
+            duplicates: 0
+        })
+    );
+    // 8 bytes held; 3 more would be 11 > 10.
+    let refused = deposit(&mut store, 2, &[b"ccc"]).expect("runs");
+    assert!(
+        matches!(refused, Err(DepositRefusal::ShareFull { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(held(&store), [b"aaaa".to_vec(), b"bbbb".to_vec()]);
+    // Exactly at the byte quota, with a duplicate that costs nothing.
+    let outcome = deposit(&mut store, 3, &[b"cc", b"aaaa", b"cc"]).expect("runs");
+    assert_eq!(
+        outcome,
+        Ok(DepositOutcome {
+            stored: 1,
+            duplicates: 2
+        })
+    );
+    // Three items: the item quota is reached too.
+    let refused = deposit(&mut store, 4, &[b""]).expect("runs");
+    assert!(
+        matches!(refused, Err(DepositRefusal::ShareFull { new_items: 1, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.mailbox_size(&id(2)).expect("reads").bytes, 10);
+}
+
+#[test]
+fn nonces_are_single_use_even_when_the_request_is_refused() {
+    let (_dir, mut store) = store();
+    let refused = deposit(&mut store, 1, &[b"far too large for the quota"]);
+    assert!(
+        matches!(refused, Ok(Err(DepositRefusal::ShareFull { .. }))),
+        "{refused:?}"
+    );
+    let replayed = deposit(&mut store, 1, &[b"small"]);
+    assert!(
+        matches!(replayed, Err(StoreError::Replayed)),
+        "{replayed:?}"
+    );
+    assert!(held(&store).is_empty());
+    assert_eq!(store.nonce_count().expect("reads"), 1);
+}
+
+#[test]
+fn revoked_and_unknown_stations_are_refused_and_revoking_empties_the_mailbox() {
+    let (_dir, mut store) = store();
+    deposit(&mut store, 1, &[b"x"])
+        .expect("runs")
+        .expect("deposits");
+    assert_eq!(store.revoke("bravo", NOW_MS).expect("revokes"), (id(2), 1));
+    assert_eq!(
+        store.station_status(&id(2)).expect("reads"),
+        StationStatus::Revoked
+    );
+    let refused = deposit(&mut store, 2, &[b"y"]);
+    assert!(
+        matches!(refused, Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))),
+        "{refused:?}"
+    );
+    let refused = store.record_request(&nonce(2, 1));
+    assert!(
+        matches!(refused, Err(StoreError::Revoked(_))),
+        "{refused:?}"
+    );
+    let refused = store.record_request(&nonce(3, 1));
+    assert!(
+        matches!(refused, Err(StoreError::NotAdmitted(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.revoke("bravo", NOW_MS),
+        Err(StoreError::AlreadyRevoked(_))
+    ));
+    assert!(matches!(
+        store.revoke("zulu", NOW_MS),
+        Err(StoreError::NoSuchStation(_))
+    ));
+    // Re-admission under a new name is allowed; a taken name or a second admission is not.
+    assert!(matches!(
+        store.admit(&row(3, "alpha")),
+        Err(StoreError::NameTaken(_))
+    ));
+    assert!(matches!(
+        store.admit(&row(1, "alpha")),
+        Err(StoreError::AlreadyAdmitted { .. })
+    ));
+    store.admit(&row(2, "bravo-2")).expect("re-admits");
+    assert_eq!(
+        store.station_status(&id(2)).expect("reads"),
+        StationStatus::Admitted
+    );
+    assert!(held(&store).is_empty());
+}
+
+#[test]
+fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
+    let (_dir, mut store) = store();
+    let quota = Quota {
+        items_max: 100,
+        bytes_max: 1000,
+        share_items_max: 100,
+        share_bytes_max: 1000,
+    };
+    let frames: Vec<Vec<u8>> = (0..5).map(|n| vec![n; 4]).collect();
+    store
+        .deposit(&nonce(1, 1), &id(2), &frames, quota, NOW_MS, DAY_MS)
+        .expect("runs")
+        .outcome
+        .expect("deposits");
+    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 2, 1000).expect("reads");
+    assert_eq!((items.len(), more), (2, true));
+    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1000).expect("reads");
+    assert_eq!((items.len(), more), (5, false));
+    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 9).expect("reads");
+    assert_eq!((items.len(), more), (2, true));
+    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1).expect("reads");
+    assert_eq!((items.len(), more), (1, true), "the first item always fits");
+    let ids: Vec<u64> = store
+        .fetch(&id(2), NOW_MS, DAY_MS, 5, 1000)
+        .expect("reads")
+        .0
+        .iter()
+        .map(|item| item.id)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Alpha cannot delete Bravo's items.
+    assert_eq!(store.delete(&nonce(1, 2), u64::MAX, &ids).expect("runs"), 0);
+    assert_eq!(held(&store).len(), 5);
+    assert_eq!(
+        store.delete(&nonce(2, 1), ids[1], &[ids[3]]).expect("runs"),
+        3
+    );
+    assert_eq!(held(&store), [frames[2].clone(), frames[4].clone()]);
+}
+
+#[test]
+fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
+    let (_dir, mut store) = store();
+    deposit(&mut store, 1, &[b"old"])
+        .expect("runs")
+        .expect("deposits");
+    let later = NOW_MS + DAY_MS;
+    assert_eq!(
+        store
+            .fetch(&id(2), later, DAY_MS, 10, 100)
+            .expect("reads")
+            .0
+            .len(),
+        1
+    );
+    let expired = later + 1;
+    assert!(
+        store
+            .fetch(&id(2), expired, DAY_MS, 10, 100)
+            .expect("reads")
+            .0
+            .is_empty()
+    );
+    assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 1);
+    let purged = store.purge(expired, DAY_MS, 1000).expect("purges");
+    assert_eq!(
+        purged,
+        Purged {
+            items: 1,
+            nonces: 1
+        }
+    );
+    assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 0);
+    // Within the skew window a nonce stays.
+    store.record_request(&nonce(1, 9)).expect("records");
+    assert_eq!(
+        store
+            .purge(NOW_MS + 1000, DAY_MS, 1000)
+            .expect("purges")
+            .nonces,
+        0
+    );
+    assert_eq!(
+        store
+            .purge(NOW_MS + 1001, DAY_MS, 1000)
+            .expect("purges")
+            .nonces,
+        1
+    );
+}
+
+#[test]
+fn an_expired_copy_does_not_count_as_a_duplicate() {
+    let (_dir, mut store) = store();
+    deposit(&mut store, 1, &[b"same"])
+        .expect("runs")
+        .expect("deposits");
+    let expired = NOW_MS + DAY_MS + 1;
+    let frames = vec![b"same".to_vec()];
+    let outcome = store
+        .deposit(&nonce(1, 2), &id(2), &frames, QUOTA, expired, DAY_MS)
+        .expect("runs")
+        .outcome;
+    assert_eq!(
+        outcome,
+        Ok(DepositOutcome {
+            stored: 1,
+            duplicates: 0
+        })
+    );
+    assert_eq!(
+        store
+            .fetch(&id(2), expired, DAY_MS, 10, 100)
+            .expect("reads")
+            .0
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn each_sender_is_held_to_its_share_and_the_mailbox_to_its_quota() {
+    let (_dir, mut store) = store();
+    store.admit(&row(3, "charlie")).expect("admits charlie");
+    store.admit(&row(4, "delta")).expect("admits delta");
+    let quota = Quota {
+        items_max: 4,
+        bytes_max: 1000,
+        share_items_max: 2,
+        share_bytes_max: 1000,
+    };
+    let outcome = |report: Result<DepositReport, StoreError>| report.expect("runs").outcome;
+    let stored = |stored| {
+        Ok(DepositOutcome {
+            stored,
+            duplicates: 0,
+        })
+    };
+    // Alpha up to its share of Bravo's mailbox, and one frame over it.
+    let two: [&[u8]; 2] = [b"a1", b"a2"];
+    assert_eq!(
+        outcome(deposit_with(&mut store, 1, 2, 1, &two, quota)),
+        stored(2)
+    );
+    let over = outcome(deposit_with(&mut store, 1, 2, 2, &[b"a3"], quota));
+    assert_eq!(
+        over,
+        Err(DepositRefusal::ShareFull {
+            new_items: 1,
+            new_bytes: 2,
+            items_max: 2,
+            bytes_max: 1000
+        })
+    );
+    // Charlie's share is its own: Alpha's frames take none of it.
+    let two: [&[u8]; 2] = [b"c1", b"c2"];
+    assert_eq!(
+        outcome(deposit_with(&mut store, 3, 2, 1, &two, quota)),
+        stored(2)
+    );
+    // Delta is within its share, but the mailbox is full.
+    let full = outcome(deposit_with(&mut store, 4, 2, 1, &[b"d1"], quota));
+    assert_eq!(full, Err(DepositRefusal::MailboxFull));
+    // The byte share counts too, exactly at it and one byte over.
+    let bytes = Quota {
+        share_bytes_max: 4,
+        ..quota
+    };
+    let (_dir, mut store) = self::store();
+    assert_eq!(
+        outcome(deposit_with(&mut store, 1, 2, 1, &[b"abcd"], bytes)),
+        stored(1)
+    );
+    let over = outcome(deposit_with(&mut store, 1, 2, 2, &[b"e"], bytes));
+    assert!(
+        matches!(over, Err(DepositRefusal::ShareFull { .. })),
+        "{over:?}"
+    );
+    assert_eq!(store.share_size(&id(2), &id(1)).expect("reads").bytes, 4);
+}
+
+#[test]
+fn a_deposit_is_disclosed_only_once_the_recipient_has_addressed_the_sender() {
+    let (_dir, mut store) = store();
+    let report = deposit_with(&mut store, 1, 2, 1, &[b"x"], QUOTA).expect("runs");
+    assert!(!report.disclosed, "Bravo has not addressed Alpha");
+    assert!(store.has_addressed(&id(1), &id(2)).expect("reads"));
+    assert!(!store.has_addressed(&id(2), &id(1)).expect("reads"));
+    // A refused deposit records the address too (Bravo's share of Alpha's mailbox is 0).
+    let nothing = Quota {
+        share_items_max: 0,
+        ..QUOTA
+    };
+    let report = deposit_with(&mut store, 2, 1, 1, &[b"y"], nothing).expect("runs");
+    assert!(report.disclosed, "Alpha addressed Bravo first");
+    assert!(matches!(
+        report.outcome,
+        Err(DepositRefusal::ShareFull { .. })
+    ));
+    let report = deposit_with(&mut store, 1, 2, 2, &[b"z"], QUOTA).expect("runs");
+    assert!(report.disclosed);
+    // An unknown recipient: recorded, not disclosed, nothing stored.
+    let report = deposit_with(&mut store, 1, 9, 3, &[b"w"], QUOTA).expect("runs");
+    assert!(!report.disclosed);
+    assert!(matches!(
+        report.outcome,
+        Err(DepositRefusal::RecipientNotAdmitted(_))
+    ));
+    assert_eq!(store.mailbox_size(&id(9)).expect("reads").items, 0);
+}
+
+#[test]
+fn a_station_remembers_at_most_its_bound_of_correspondents() {
+    let (_dir, mut store) = store();
+    let max = CORRESPONDENTS_PER_STATION_MAX;
+    let tx = store.conn.transaction().expect("begins");
+    let other = |n: u64| StationId(sha256(&[&n.to_be_bytes()]));
+    for n in 0..=max {
+        record_correspondent(&tx, &id(1), &other(n), NOW_MS + n).expect("records");
+    }
+    // The one addressed least recently is forgotten; the bound holds.
+    assert!(!addressed_in(&tx, &id(1), &other(0)).expect("reads"));
+    assert!(addressed_in(&tx, &id(1), &other(1)).expect("reads"));
+    assert!(addressed_in(&tx, &id(1), &other(max)).expect("reads"));
+    let count: i64 = tx
+        .query_row("SELECT COUNT(*) FROM correspondents", [], |row| row.get(0))
+        .expect("counts");
+    assert_eq!(count as u64, max);
+    // Addressing one again makes it the most recent.
+    record_correspondent(&tx, &id(1), &other(1), NOW_MS + max + 1).expect("records");
+    record_correspondent(&tx, &id(1), &other(max + 1), NOW_MS + max + 2).expect("records");
+    assert!(addressed_in(&tx, &id(1), &other(1)).expect("reads"));
+    assert!(!addressed_in(&tx, &id(1), &other(2)).expect("reads"));
+}
+
+#[test]
+fn a_version_1_store_is_migrated() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("relay.sqlite");
+    {
+        let conn = Connection::open(&path).expect("opens");
+        conn.execute_batch(SCHEMA_V1).expect("creates version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("sets version");
+    }
+    let mut store = Store::open(&path).expect("migrates");
+    store.admit(&row(1, "alpha")).expect("admits");
+    store.admit(&row(2, "bravo")).expect("admits");
+    assert!(deposit(&mut store, 1, &[b"x"]).expect("runs").is_ok());
+    let version: i64 = store
+        .conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("reads");
+    assert_eq!(version, SCHEMA_VERSION);
+}

@@ -1,0 +1,246 @@
+//! Commits and crashes: the store written the way the daemon writes it, a commit in flight
+//! that a crash loses, leaves durable or tears, and the restart from what the disk holds.
+
+use super::*;
+
+impl World {
+    /// Starts committing what the core wrote; the station transmits nothing until it
+    /// completes, and a crash may come first and lose it. With nothing to commit, transmits.
+    /// With a commit in flight, does nothing: its completion flushes. (What the core released
+    /// at a completion can start the next commit before that completion's own flush.)
+    pub(super) fn flush(&mut self, i: usize) -> Outcome {
+        if self.stations[i].commit.is_some() {
+            return Ok(());
+        }
+        let Some(commit) = self.stations[i].core.as_mut().and_then(Core::poll_commit) else {
+            return self.pump(i);
+        };
+        let delay_ms = self.dice.between((0, COMMIT_MS_MAX));
+        let crash_first = self.config.crashes
+            && self.phase == Phase::Workload
+            && self.dice.chance(self.config.crash_in_commit_per_mille);
+        if crash_first {
+            // Queued before the commit's completion, so it wins a tie.
+            let crash_ms = self.dice.between((0, delay_ms));
+            let crash = Event::Crash {
+                station: i,
+                planned: false,
+            };
+            self.push(crash_ms, crash);
+        }
+        let station = &mut self.stations[i];
+        station.commit = Some(commit);
+        let incarnation = station.incarnation;
+        self.push(
+            delay_ms,
+            Event::CommitDone {
+                station: i,
+                incarnation,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn commit_done(&mut self, i: usize) -> Outcome {
+        let commit = self.stations[i]
+            .commit
+            .take()
+            .expect("a commit is in flight");
+        self.write_disk(i, commit, true)?;
+        let core = self.stations[i].core.as_mut().expect("a live station");
+        core.commit_done(Ok(()));
+        self.drain_outputs(i)?;
+        self.flush(i)
+    }
+
+    /// Applies a commit to the store, after checking the receipts in it are backed. A lossy
+    /// disk drops its op from a commit the station goes on to acknowledge (`acknowledged`).
+    pub(super) fn write_disk(
+        &mut self,
+        i: usize,
+        mut commit: Commit,
+        acknowledged: bool,
+    ) -> Outcome {
+        if self.config.lossy_disk && acknowledged && i == 0 && !self.lossy_disk_dropped {
+            let lost = commit.ops.iter().position(|op| {
+                matches!(op, StoreOp::AppendOwn { entry, .. } if entry.entry().seq >= LOSSY_DISK_SEQ)
+            });
+            if let Some(index) = lost {
+                commit.ops.remove(index);
+                self.lossy_disk_dropped = true;
+            }
+        }
+        let head = self.stations[i].delivered_log.last().copied().unwrap_or(0);
+        for op in &commit.ops {
+            match op {
+                StoreOp::MarkDelivered { upto, extra, .. } => {
+                    self.check_receipt_backed(i, *upto, extra)?;
+                }
+                StoreOp::StorePeerEntry { entry, .. } if entry.entry().seq > head + 1 => {
+                    self.report.held_out_of_order += 1;
+                }
+                _ => {}
+            }
+        }
+        let name = NAMES[i];
+        let station = &mut self.stations[i];
+        station
+            .store
+            .commit_batch(&commit.admin, &commit.ops)
+            .map_err(|e| format!("{name}'s store refused a commit: {e}"))?;
+        for op in &commit.ops {
+            if let StoreOp::AdvanceInHead { upto, .. } = op {
+                // The log holds every seq the in-head passed, so its last is the head.
+                let from = station.delivered_log.last().copied().unwrap_or(0);
+                station.delivered_log.extend(from + 1..=*upto);
+            }
+        }
+        Ok(())
+    }
+
+    /// Station `i` crashed while writing `commit`: the commit reaches its files torn, and the
+    /// station restarts from them, the torn commit dropped whole (which `Disk::tear` checks).
+    pub(super) fn tear(&mut self, i: usize, commit: Commit) -> Outcome {
+        let peer = self.peer_id(i);
+        let station = &self.stations[i];
+        let before = station.disk.before_commit(&station.store, &peer)?;
+        let delivered = station.delivered_log.len();
+        self.write_disk(i, commit, false)?;
+        match self.stations[i].disk.tear(before, &peer, &mut self.dice)? {
+            Some((store, disk)) => {
+                let station = &mut self.stations[i];
+                station.store = store;
+                station.disk = disk;
+                station.delivered_log.truncate(delivered);
+                self.report.commits_torn += 1;
+            }
+            // The commit wrote no frame to the log: there is nothing to tear.
+            None => self.report.commits_unacknowledged += 1,
+        }
+        Ok(())
+    }
+
+    /// A receipt may only cover entries the receiver has durably stored (persist before
+    /// acknowledging); checked against the receiver's store when the sender commits it.
+    pub(super) fn check_receipt_backed(&self, i: usize, upto: u64, extra: &[u64]) -> Outcome {
+        let (me, peer) = (self.stations[i].identity.id(), self.peer_id(i));
+        let (own, holder) = (&self.stations[i].store, &self.stations[1 - i].store);
+        for seq in (1..=upto).chain(extra.iter().copied()) {
+            let written = own
+                .entry_id_at(&peer, &me, seq)
+                .map_err(|e| e.to_string())?;
+            let held = holder
+                .entry_id_at(&me, &me, seq)
+                .map_err(|e| e.to_string())?;
+            if written.is_none() || held != written {
+                return Err(format!(
+                    "{} committed a receipt from {} covering seq {seq}: written {written:?}, \
+                     durably held {held:?}",
+                    NAMES[i],
+                    NAMES[1 - i]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn plan_crash(&mut self, i: usize) {
+        if self.config.crashes && self.phase == Phase::Workload && !self.stations[i].planned_crash {
+            self.stations[i].planned_crash = true;
+            let gap = self.dice.between(CRASH_GAP_MS);
+            let crash = Event::Crash {
+                station: i,
+                planned: true,
+            };
+            self.push(gap, crash);
+        }
+    }
+
+    /// Drops the core with everything uncommitted. The commit in flight is lost, or half the
+    /// time reaches the disk just before the crash, too late to tell the operator their send
+    /// was accepted: they retry it, and the log holds the message twice (at-least-once).
+    pub(super) fn crash(&mut self, i: usize, planned: bool) -> Outcome {
+        let station = &mut self.stations[i];
+        if planned {
+            station.planned_crash = false;
+        }
+        if self.phase != Phase::Workload || station.core.is_none() {
+            return Ok(());
+        }
+        self.retire_core(i);
+        let station = &mut self.stations[i];
+        station.down.push((self.now_ms, u64::MAX));
+        let lost_send = station.asked.take().is_some();
+        if let Some(commit) = station.commit.take() {
+            if self.dice.chance(500) {
+                self.report.commits_unacknowledged += 1;
+                self.write_disk(i, commit, false)?;
+            } else if station.disk.tears() && self.dice.chance(500) {
+                self.tear(i, commit)?;
+            } else {
+                self.report.commits_lost += 1;
+            }
+        }
+        let station = &mut self.stations[i];
+        station.incarnation += 1;
+        station.wake_at = None;
+        let asked: Vec<(EntryId, bool)> = std::mem::take(&mut station.answering)
+            .into_values()
+            .collect();
+        self.report.crashes += 1;
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.push(downtime_ms, Event::Restart { station: i });
+        // The operator asks again whatever the crash swallowed.
+        for (id, clarify) in asked {
+            self.push(
+                downtime_ms + SEND_RETRY_MS,
+                Event::Answer {
+                    station: i,
+                    id,
+                    clarify,
+                },
+            );
+        }
+        if lost_send {
+            self.push(downtime_ms, Event::Send { station: i });
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the core from the store exactly as a daemon does (the store's check included,
+    /// which must pass on every store a crash leaves), with a fresh generator seed from the
+    /// run's dice, and tells it which channels are up.
+    pub(super) fn restart(&mut self, i: usize) -> Outcome {
+        if self.stations[i].core.is_some() {
+            return Ok(());
+        }
+        let (now_ms, seed, peer) = (self.now_ms, self.dice.seed(), self.peer_id(i));
+        let station = &mut self.stations[i];
+        if let Some((_, until_ms)) = station.down.last_mut()
+            && *until_ms == u64::MAX
+        {
+            *until_ms = now_ms;
+        }
+        station
+            .store
+            .check()
+            .map_err(|e| format!("{}'s store fails its check after a crash: {e}", NAMES[i]))?;
+        let loaded = load(
+            &station.store,
+            station.identity.clone(),
+            &station.config,
+            seed,
+        )
+        .map_err(|e| format!("{} cannot load from its store: {e}", NAMES[i]))?;
+        let mut core = Core::new(now_ms, loaded, Mode::Daemon)
+            .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;
+        if self.config.answer_before_commit {
+            core.inject_fault(Fault::AnswerBeforeCommit);
+        }
+        station.delivered_head = core.endpoint().link(&peer).map_or(0, |link| link.in_head());
+        station.core = Some(core);
+        self.announce_channels(i);
+        self.plan_crash(i);
+        self.after_input(i)
+    }
+}

@@ -1,0 +1,197 @@
+//! Setting the world up from its seed: both stations from the production store and core,
+//! paired and given a relay channel through the core's own commands, and the watch's settings.
+
+use super::*;
+
+impl World {
+    /// Creates both stations from the seed and pairs them through their cores, adding the
+    /// relay channel the same way (committed at once, no crash).
+    pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
+        let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
+        let (config, mut faults) = if config.swarm {
+            swarm::swarm(config, &mut dice)
+        } else {
+            (config.clone(), swarm::faults_on(config))
+        };
+        let torn_writes = config.crashes
+            && config.torn_writes_per_mille > 0
+            && dice.chance(config.torn_writes_per_mille);
+        if torn_writes {
+            faults |= 1 << swarm::TORN_WRITES_BIT;
+        }
+        let mut stations = Vec::new();
+        for name in NAMES {
+            let identity = Identity::from_secret(&dice.seed());
+            let epoch = EpochSecret::generate(&mut dice.0);
+            let (mut store, disk) = Disk::open(torn_writes)?;
+            store
+                .init_station(name, "en", identity.id().0, &epoch, START_MS)
+                .map_err(|e| e.to_string())?;
+            let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
+            let loaded =
+                load(&store, identity.clone(), &config, dice.seed()).map_err(|e| e.to_string())?;
+            let core = Core::new(START_MS, loaded, Mode::Daemon).map_err(|e| e.to_string())?;
+            stations.push(Station {
+                epoch_public: epoch.public_bytes().to_vec(),
+                identity,
+                config,
+                core: Some(core),
+                store,
+                disk,
+                incarnation: 0,
+                commit: None,
+                wake_at: None,
+                delivered_head: 0,
+                delivered_log: Vec::new(),
+                planned_crash: false,
+                draft: None,
+                asked: None,
+                next_request: 0,
+                accepted: Vec::new(),
+                answering: BTreeMap::new(),
+                raised: Vec::new(),
+                down: Vec::new(),
+            });
+        }
+        let mallory = Identity::from_secret(&dice.seed());
+        let relay = Identity::from_secret(&dice.seed());
+        let mut channels = vec![Channel {
+            kind: ChannelKind::Direct,
+            up: true,
+            announced_up: true,
+            generation: 0,
+            delay_ms: DIRECT_DELAY_MS,
+        }];
+        if config.relay_channel {
+            channels.push(Channel {
+                kind: ChannelKind::Relay,
+                up: true,
+                announced_up: true,
+                generation: 0,
+                delay_ms: RELAY_DELAY_MS,
+            });
+        }
+        let relay_card = relay_card(&relay, &mut dice);
+        let mut world = Self {
+            config,
+            dice,
+            now_ms: START_MS,
+            queue: BTreeMap::new(),
+            next_event: 0,
+            stations: stations.try_into().ok().expect("two stations"),
+            channels,
+            phase: Phase::Workload,
+            mallory,
+            replay_pool: Vec::new(),
+            lossy_disk_dropped: false,
+            answers_pending: 0,
+            report: SimReport {
+                faults,
+                ..SimReport::default()
+            },
+            trace: DefaultHasher::new(),
+        };
+        for i in 0..2 {
+            world.set_up(i, &relay_card)?;
+        }
+        if world.config.watch {
+            world.configure_watch()?;
+        }
+        Ok(world)
+    }
+
+    /// Pairs station `i` with its peer and adds the relay channel, through the core's
+    /// commands, committed at once; then announces the channels up.
+    pub(super) fn set_up(
+        &mut self,
+        i: usize,
+        (relay_card, relay_fp): &(String, String),
+    ) -> Outcome {
+        let peer = &self.stations[1 - i];
+        let (card, bytes) = peer.core.as_ref().expect("up").card();
+        let pair = Command::PeerAdd {
+            card: card.to_text(&bytes),
+            fingerprint: peer.identity.id().fingerprint().to_string(),
+            address: None,
+        };
+        self.set_up_command(i, pair)?;
+        if self.config.relay_channel {
+            let relay = Command::ChannelAdd {
+                peer: NAMES[1 - i].into(),
+                kind: ChannelKind::Relay,
+                target: RELAY_URL.into(),
+                card: Some(relay_card.clone()),
+                fingerprint: Some(relay_fp.clone()),
+            };
+            self.set_up_command(i, relay)?;
+        }
+        if self.config.answer_before_commit {
+            let core = self.stations[i].core.as_mut().expect("up");
+            core.inject_fault(Fault::AnswerBeforeCommit);
+        }
+        self.announce_channels(i);
+        Ok(())
+    }
+
+    /// Short objectives on both stations and A's tests to B, as an administrator sets them
+    /// after pairing; both stations restart on the new configuration.
+    pub(super) fn configure_watch(&mut self) -> Outcome {
+        for (i, name) in NAMES.iter().enumerate() {
+            let config = &mut self.stations[i].config;
+            for (objective, (receipt_s, understood_s)) in [
+                (&mut config.objectives.flash, (5, 20)),
+                (&mut config.objectives.immediate, (10, 30)),
+                (&mut config.objectives.priority, (15, 45)),
+                (&mut config.objectives.routine, (20, 60)),
+            ] {
+                objective.receipt_s = receipt_s;
+                objective.understood_s = understood_s;
+            }
+            config.alarms.escalate_after_s = 30;
+            config.alarms.channel_down_after_s = 20;
+            if i == 0 {
+                config.tests = vec![TestConfig {
+                    peer: NAMES[1].into(),
+                    at: Vec::new(),
+                    every_s: Some(TEST_EVERY_MS / 1_000),
+                    answer: TestAnswer::Machine,
+                    answer_within_s: TEST_ANSWER_WITHIN_MS / 1_000,
+                }];
+            }
+            config
+                .check()
+                .map_err(|e| format!("{name} configuration: {e}"))?;
+            self.retire_core(i);
+            self.restart(i)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn set_up_command(&mut self, i: usize, command: Command) -> Outcome {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let core = station.core.as_mut().expect("up");
+        core.handle(
+            now_ms,
+            Input::Command {
+                id: RequestId(0),
+                command,
+            },
+        );
+        let commit = core.poll_commit().expect("a setup command writes");
+        station
+            .store
+            .commit_batch(&commit.admin, &commit.ops)
+            .map_err(|e| format!("{} set-up commit: {e}", NAMES[i]))?;
+        core.commit_done(Ok(()));
+        while let Some(output) = core.poll_output() {
+            if let Output::Reply {
+                result: Err(error), ..
+            } = output
+            {
+                return Err(format!("{} set-up refused: {error}", NAMES[i]));
+            }
+        }
+        Ok(())
+    }
+}
