@@ -2,7 +2,7 @@
 //! It authenticates every frame before any link sees it: a frame whose signer is not pinned
 //! is rejected and counted here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -11,7 +11,7 @@ use crate::entry::{Body, Precedence};
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, Rejection, SendError};
 use crate::frame::Frame;
-use crate::id::{EntryId, Identity, StationId};
+use crate::id::{EntryId, Identity, StationId, sha256};
 use crate::link::{Delivery, Event, Link, Transmit};
 use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::Keyring;
@@ -24,6 +24,36 @@ pub enum FrameKind {
     Envelope,
     /// A receipt.
     Receipt,
+}
+
+/// Envelopes per peer whose digests are kept once their signatures verified, so that a copy
+/// of the same bytes (from another channel, a retransmission, a relay or a courier bundle
+/// delivering it again) is not verified again: 32 KiB of digests per peer.
+pub const VERIFIED_ENVELOPES_REMEMBERED_MAX: usize = 1024;
+
+/// The digests of the last [`VERIFIED_ENVELOPES_REMEMBERED_MAX`] envelopes of one peer whose
+/// signatures verified, oldest first out.
+#[derive(Default)]
+struct VerifiedDigests {
+    order: VecDeque<[u8; 32]>,
+    held: HashSet<[u8; 32]>,
+}
+
+impl VerifiedDigests {
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.held.contains(digest)
+    }
+
+    fn insert(&mut self, digest: [u8; 32]) {
+        if !self.held.insert(digest) {
+            return;
+        }
+        self.order.push_back(digest);
+        if self.order.len() > VERIFIED_ENVELOPES_REMEMBERED_MAX {
+            let oldest = self.order.pop_front().expect("longer than the bound");
+            self.held.remove(&oldest);
+        }
+    }
 }
 
 /// A frame the endpoint accepted.
@@ -70,6 +100,10 @@ pub struct Endpoint {
     verified_receipts: BTreeMap<StationId, (Vec<u8>, VerifiedReceipt)>,
     /// Receipts taken as the byte-identical copy of one already verified.
     receipt_checks_skipped: u64,
+    /// Per peer, the digests of the last envelopes whose signatures verified.
+    verified_envelopes: BTreeMap<StationId, VerifiedDigests>,
+    /// Envelopes taken as the byte-identical copy of one already verified.
+    envelope_checks_skipped: u64,
 }
 
 impl Endpoint {
@@ -85,6 +119,8 @@ impl Endpoint {
             now_ms: 0,
             verified_receipts: BTreeMap::new(),
             receipt_checks_skipped: 0,
+            verified_envelopes: BTreeMap::new(),
+            envelope_checks_skipped: 0,
         }
     }
 
@@ -92,6 +128,12 @@ impl Endpoint {
     /// was therefore not checked again.
     pub fn receipt_checks_skipped(&self) -> u64 {
         self.receipt_checks_skipped
+    }
+
+    /// Envelopes that were the byte-identical copy of one already verified, whose signature
+    /// was therefore not checked again.
+    pub fn envelope_checks_skipped(&self) -> u64 {
+        self.envelope_checks_skipped
     }
 
     /// Asserts that `now_ms` is not before any time this endpoint was given.
@@ -257,9 +299,19 @@ impl Endpoint {
             let rejection = Rejection::UnknownSender(from.short());
             return Err(self.unattributed(claimed, kind, rejection));
         }
-        let envelope = match unverified.verify() {
-            Ok(envelope) => envelope,
-            Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
+        let digest = sha256(&[raw]);
+        let known = self.verified_envelopes.entry(from).or_default();
+        let envelope = if known.contains(&digest) {
+            self.envelope_checks_skipped += 1;
+            unverified.verified_before()
+        } else {
+            match unverified.verify() {
+                Ok(envelope) => {
+                    known.insert(digest);
+                    envelope
+                }
+                Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
+            }
         };
         let link = self.links.get_mut(&from).expect("checked above");
         match link.handle_envelope(now_ms, &self.keyring, &envelope, raw) {
@@ -348,5 +400,33 @@ impl Endpoint {
     /// Next event of any link.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.links.values_mut().find_map(Link::poll_event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{VERIFIED_ENVELOPES_REMEMBERED_MAX, VerifiedDigests};
+
+    fn digest(n: usize) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        bytes
+    }
+
+    /// Up to the bound every digest is kept; one more forgets the oldest, and only it.
+    #[test]
+    fn verified_digests_keep_the_last_ones_up_to_their_bound() {
+        let mut known = VerifiedDigests::default();
+        for n in 0..VERIFIED_ENVELOPES_REMEMBERED_MAX {
+            known.insert(digest(n));
+        }
+        known.insert(digest(0));
+        assert!((0..VERIFIED_ENVELOPES_REMEMBERED_MAX).all(|n| known.contains(&digest(n))));
+        assert_eq!(known.order.len(), VERIFIED_ENVELOPES_REMEMBERED_MAX);
+        known.insert(digest(VERIFIED_ENVELOPES_REMEMBERED_MAX));
+        assert!(!known.contains(&digest(0)));
+        assert!((1..=VERIFIED_ENVELOPES_REMEMBERED_MAX).all(|n| known.contains(&digest(n))));
+        assert_eq!(known.order.len(), VERIFIED_ENVELOPES_REMEMBERED_MAX);
+        assert_eq!(known.held.len(), VERIFIED_ENVELOPES_REMEMBERED_MAX);
     }
 }

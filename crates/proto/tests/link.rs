@@ -690,6 +690,35 @@ fn a_receipt_already_verified_is_not_checked_again() {
     assert_eq!(endpoint.receipt_checks_skipped(), skipped + 3);
 }
 
+/// The copy of an envelope already verified (the same bytes from another channel, a
+/// retransmission, a relay or a bundle delivering it again) is taken as a duplicate without a
+/// second signature check; a copy differing in any byte is checked, and refused.
+#[test]
+fn an_envelope_already_verified_is_not_checked_again() {
+    let mut pair = Pair::paired();
+    pair.send(0, "hello");
+    let good = pair.transmits(0).remove(0).frame.to_vec();
+    let now = pair.now_ms;
+    let endpoint = &mut pair.sides[1].endpoint;
+    let skipped = endpoint.envelope_checks_skipped();
+    let first = endpoint.handle_frame(now, &good).expect("accepted");
+    assert_eq!((first.kind, first.duplicate), (FrameKind::Envelope, false));
+    assert_eq!(endpoint.envelope_checks_skipped(), skipped);
+    for copy in 1..=2 {
+        let again = endpoint.handle_frame(now, &good).expect("accepted");
+        assert_eq!((again.kind, again.duplicate), (FrameKind::Envelope, true));
+        assert_eq!(endpoint.envelope_checks_skipped(), skipped + copy);
+    }
+    let mut forged = good.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let refused = endpoint
+        .handle_frame(now, &forged)
+        .expect_err("a changed byte");
+    assert_eq!(refused.rejection.counter_name(), "bad_signature");
+    assert_eq!(endpoint.envelope_checks_skipped(), skipped + 2);
+}
+
 /// Every field within its bound can still add up to more than one entry may hold: such an
 /// entry is refused before anything is kept or queued, and the link goes on.
 #[test]
