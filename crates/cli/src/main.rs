@@ -301,6 +301,47 @@ pub enum BenchMode {
         #[arg(long)]
         json: bool,
     },
+    /// A relay process and many admitted stations (their clients in this process), every
+    /// station long-polling its mailbox and depositing signed envelopes to the others at an
+    /// offered total rate: durable deposits a second, deposit and delivery latency, the
+    /// relay's CPU and memory, idle and under load.
+    Relay {
+        /// Admitted stations, all depositing and polling (2–10,000).
+        #[arg(
+            long,
+            default_value_t = 1_000,
+            value_parser = clap::value_parser!(u64)
+                .range(bench::relay::RELAY_STATIONS_MIN..=bench::relay::RELAY_STATIONS_MAX)
+        )]
+        stations: u64,
+        /// How long to deposit, in seconds (1–3,600), after a 10 s idle window.
+        #[arg(
+            long,
+            default_value_t = 20,
+            value_parser = clap::value_parser!(u64)
+                .range(bench::relay::RELAY_SECONDS_MIN..=bench::relay::RELAY_SECONDS_MAX)
+        )]
+        seconds: u64,
+        /// Frames offered a second, all stations together (1–1,000,000).
+        #[arg(
+            long,
+            default_value_t = 20_000,
+            value_parser = clap::value_parser!(u64)
+                .range(bench::relay::RELAY_RATE_MIN..=bench::relay::RELAY_RATE_MAX)
+        )]
+        rate: u64,
+        /// Ciphertext bytes per frame (1–16,384).
+        #[arg(
+            long,
+            default_value_t = 1_024,
+            value_parser = clap::value_parser!(u64)
+                .range(bench::relay::RELAY_SIZE_MIN..=bench::relay::RELAY_SIZE_MAX)
+        )]
+        size: u64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `codebook` subcommands.
@@ -633,6 +674,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             mode: Some(BenchMode::Idle { seconds, json }),
             ..
         } => return bench::idle::run(*seconds, *json),
+        Command::Bench {
+            mode:
+                Some(BenchMode::Relay {
+                    stations,
+                    seconds,
+                    rate,
+                    size,
+                    json,
+                }),
+            ..
+        } => {
+            return bench::relay::run(&bench::relay::Options {
+                stations: *stations,
+                seconds: *seconds,
+                rate: *rate,
+                size: *size,
+                json: *json,
+            });
+        }
         Command::Bench {
             mode: None,
             messages,

@@ -184,7 +184,7 @@ fn measure(
 }
 
 /// CPU time (user and system) of process `pid` so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+pub(super) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // After the name in parentheses: state, then 10 fields, then utime and stime.
@@ -200,7 +200,7 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Resident memory of process `pid` now and at its peak, in KiB.
-fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+pub(super) fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     let field = |name: &str| {

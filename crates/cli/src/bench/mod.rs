@@ -7,6 +7,7 @@
 
 mod floor;
 pub mod idle;
+pub mod relay;
 mod setup;
 mod usage;
 
@@ -172,16 +173,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let floor = Floor::measure(root.path(), size)?;
     let cpu = Breakdown::between(&usage_before, &usage_after, messages, &floor);
 
-    let pct = |p: f64| {
-        latencies_us
-            .get(
-                ((latencies_us.len() as f64 * p) as usize)
-                    .min(latencies_us.len().saturating_sub(1)),
-            )
-            .copied()
-            .unwrap_or(0)
-    };
-    let p50_us = pct(0.50);
+    let spread = percentile_spread(&latencies_us);
+    let p50_us = spread.p50_us;
     let report = Report {
         channels: options.channels.iter().map(|c| c.name()).collect(),
         direct_blackholed: options.blackhole_direct,
@@ -190,8 +183,8 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         latency: Latency {
             messages: latency_messages,
             p50_us,
-            p99_us: pct(0.99),
-            max_us: latencies_us.last().copied().unwrap_or(0),
+            p99_us: spread.p99_us,
+            max_us: spread.max_us,
             p50_over_floor: p50_us as f64 / floor.us(),
         },
         throughput: Throughput {
@@ -220,6 +213,29 @@ struct Report {
     latency: Latency,
     throughput: Throughput,
     floor: Floor,
+}
+
+/// The median, 99th percentile and largest of some latencies, in microseconds.
+#[derive(Serialize)]
+pub(super) struct Spread {
+    pub(super) p50_us: u64,
+    pub(super) p99_us: u64,
+    pub(super) max_us: u64,
+}
+
+/// The spread of `sorted` (ascending); zeros when it is empty.
+pub(super) fn percentile_spread(sorted: &[u64]) -> Spread {
+    let at = |p: f64| {
+        sorted
+            .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Spread {
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+        max_us: sorted.last().copied().unwrap_or(0),
+    }
 }
 
 #[derive(Serialize)]
