@@ -58,6 +58,13 @@ const _: () = assert!(UNAUTHENTICATED_CONNECTIONS_MAX < CONNECTIONS_MAX);
 /// milliseconds: a client that never starts one is closed after this too.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
+/// Most requests committed together by one group transaction (one fsync): the writer takes
+/// every request waiting, up to this many, runs each in its own savepoint and commits once.
+pub const GROUP_REQUESTS_MAX: usize = 256;
+/// Most requests waiting for the writer; a request beyond it waits to be queued. Every
+/// writing request holds a connection, so [`CONNECTIONS_MAX`] bounds them too.
+pub const WRITE_QUEUE_MAX: usize = 1024;
+
 /// Most deposit bodies read and processed at once (each up to the deposit body limit, so
 /// this bounds their memory). A deposit takes a slot only once its request has been
 /// authenticated (signature, admission, nonce, rate), so unauthenticated clients never hold

@@ -28,9 +28,7 @@ use std::time::Duration;
 
 use parley_proto::StationId;
 use parley_proto::id::sha256;
-use rusqlite::{
-    Connection, ErrorCode, OptionalExtension as _, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 
 use parley_relay_wire::auth::NONCE_BYTES;
 
@@ -298,6 +296,9 @@ pub struct Purged {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// Whether a group transaction is open ([`Store::begin_group`]): each request then runs
+    /// in a savepoint of it, and is durable only once the group commits.
+    in_group: bool,
 }
 
 fn to_sql_u64(value: u64) -> i64 {
@@ -320,6 +321,33 @@ fn retention_cutoff(now_ms: u64, retention_ms: u64) -> i64 {
     to_sql_u64(now_ms.saturating_sub(retention_ms))
 }
 
+/// What [`Store::authorised`] does inside its transaction: records the nonce (a replay is
+/// refused), re-checks the station, then runs `action`.
+fn authorised_in<T>(
+    conn: &Connection,
+    nonce: &NonceRecord,
+    action: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let inserted = conn.execute(
+        "INSERT INTO nonces (station, nonce, timestamp_ms) VALUES (?1, ?2, ?3)",
+        params![nonce.station.0, nonce.nonce, to_sql_u64(nonce.timestamp_ms)],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == ErrorCode::ConstraintViolation =>
+        {
+            return Err(StoreError::Replayed);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    match status_in(conn, &nonce.station)? {
+        StationStatus::Admitted => action(conn),
+        StationStatus::Revoked => Err(StoreError::Revoked(fingerprint(&nonce.station))),
+        StationStatus::Unknown => Err(StoreError::NotAdmitted(fingerprint(&nonce.station))),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -328,7 +356,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        let mut store = Self { conn };
+        let mut store = Self {
+            conn,
+            in_group: false,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -498,43 +529,63 @@ impl Store {
         Ok((status, seen))
     }
 
-    /// Runs `action` for an authenticated request in one transaction that first records its
-    /// nonce and re-checks that the station is admitted. Commits on success and on refusals
-    /// (recording the nonce, and whatever records of the request `action` wrote; `action` must
-    /// not change a mailbox before it has decided to proceed), rolls back on failures.
+    /// Opens a group transaction: until [`Store::commit_group`], each request
+    /// ([`Store::record_request`], [`Store::deposit`], [`Store::begin_fetch`],
+    /// [`Store::delete`]) runs in a savepoint of it, so that one request's failure rolls back
+    /// only that request, and all are made durable by one commit (one fsync): group commit.
+    pub fn begin_group(&mut self) -> Result<(), StoreError> {
+        assert!(!self.in_group, "groups do not nest");
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_group = true;
+        Ok(())
+    }
+
+    /// Commits the group transaction [`Store::begin_group`] opened: every request of the group
+    /// is durable when this returns `Ok`. On an error the whole group is rolled back: none of
+    /// its requests happened.
+    pub fn commit_group(&mut self) -> Result<(), StoreError> {
+        assert!(self.in_group, "a group is open");
+        self.in_group = false;
+        if let Err(error) = self.conn.execute_batch("COMMIT") {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Runs `action` for an authenticated request in one transaction (a savepoint of the
+    /// group's, in a group) that first records its nonce and re-checks that the station is
+    /// admitted. Commits on success and on refusals (recording the nonce, and whatever records
+    /// of the request `action` wrote; `action` must not change a mailbox before it has decided
+    /// to proceed), rolls back on failures and replays.
     fn authorised<T>(
         &mut self,
         nonce: &NonceRecord,
-        action: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        action: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let kept = |outcome: &Result<T, StoreError>| match outcome {
+            Ok(_) => true,
+            Err(StoreError::Replayed) => false,
+            Err(error) => error.is_refusal(),
+        };
+        if self.in_group {
+            let savepoint = self.conn.savepoint()?;
+            let outcome = authorised_in(&savepoint, nonce, action);
+            if kept(&outcome) {
+                savepoint.commit()?;
+            }
+            return outcome;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO nonces (station, nonce, timestamp_ms) VALUES (?1, ?2, ?3)",
-            params![nonce.station.0, nonce.nonce, to_sql_u64(nonce.timestamp_ms)],
-        );
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(error, _))
-                if error.code == ErrorCode::ConstraintViolation =>
-            {
-                return Err(StoreError::Replayed);
-            }
-            Err(error) => return Err(error.into()),
+        let outcome = authorised_in(&tx, nonce, action);
+        if kept(&outcome) {
+            tx.commit()?;
         }
-        let outcome = match status_in(&tx, &nonce.station)? {
-            StationStatus::Admitted => action(&tx),
-            StationStatus::Revoked => Err(StoreError::Revoked(fingerprint(&nonce.station))),
-            StationStatus::Unknown => Err(StoreError::NotAdmitted(fingerprint(&nonce.station))),
-        };
-        match outcome {
-            Err(error) if !error.is_refusal() => Err(error),
-            outcome => {
-                tx.commit()?;
-                outcome
-            }
-        }
+        outcome
     }
 
     /// Records a request that does nothing else (ping).

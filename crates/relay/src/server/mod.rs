@@ -22,14 +22,16 @@
 //! - A deposit is verified frame by frame (envelope or receipt signature, sender = requester,
 //!   recipient = the mailbox) and stored all or nothing, within the sender's share of the
 //!   mailbox and the mailbox's quota; it is answered 200 only after its transaction committed
-//!   with `synchronous=FULL`. Its sender learns what happened only once the recipient has
+//!   with `synchronous=FULL` (its group's transaction, see `writer.rs`). Its sender learns what happened only once the recipient has
 //!   addressed it through the relay; until then the answer is 202, whatever happened, so a
 //!   station learns nothing about a station that never addressed it.
 //! - Every refusal is an HTTP error with a JSON body `{"error": "<reason>"}` and changes no
 //!   mailbox; a refusal to a depositor says nothing of what the recipient's mailbox holds. No
 //!   input makes the server panic: every decoder returns errors.
-//! - SQLite, hashing and signature checks run on the blocking pool, never on the async
-//!   workers.
+//! - Writing requests (ping, deposit, fetch, delete) are committed in groups by one writer
+//!   thread (`writer.rs`): each in its own savepoint, all of a group made durable by one
+//!   commit, each answered only after it. Reads, hashing and signature checks run on the
+//!   blocking pool. Neither runs on the async workers.
 //! - Logs name stations by fingerprint and frames by count and size, never by content. Each
 //!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
 //!   others (see `warnings.rs`), so no client can flood the log.
@@ -40,6 +42,7 @@ mod refusal;
 mod requests;
 mod slots;
 mod warnings;
+mod writer;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -107,6 +110,9 @@ pub enum ServeError {
     /// Signal handling could not be set up.
     #[error("could not watch for SIGINT/SIGTERM: {0}")]
     Signal(std::io::Error),
+    /// The store's writer thread could not be started.
+    #[error("could not start the store's writer: {0}")]
+    Writer(std::io::Error),
 }
 
 /// Milliseconds since the Unix epoch by the wall clock (0 if it is set before 1970).
@@ -151,6 +157,8 @@ struct Relay {
     id: StationId,
     limits: Limits,
     store: Arc<Mutex<Store>>,
+    /// Commits the writing requests in groups.
+    writer: writer::Writer,
     limiter: DefaultKeyedRateLimiter<StationId>,
     /// Woken when a deposit adds items to the mailbox; one per station that used the relay.
     mailboxes: Mutex<HashMap<StationId, Arc<Notify>>>,
@@ -465,10 +473,13 @@ impl RelayServer {
         let rate = RateQuota::per_second(nonzero(limits.request_rate_per_second_max))
             .allow_burst(nonzero(limits.request_burst_max));
         let (shutdown, shutdown_watch) = watch::channel(false);
+        let store = Arc::new(Mutex::new(store));
+        let writer = writer::Writer::start(store.clone()).map_err(ServeError::Writer)?;
         let relay = Arc::new(Relay {
             id: identity.id(),
             limits,
-            store: Arc::new(Mutex::new(store)),
+            store,
+            writer,
             limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),
             connections: Connections::new(),

@@ -47,7 +47,10 @@ pub(super) async fn ping(
         let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
         let nonce = request.nonce;
-        relay.db(move |store| store.record_request(&nonce)).await?;
+        relay
+            .writer
+            .write(move |store| store.record_request(&nonce))
+            .await?;
         Ok(cbor_response(StatusCode::OK, wire::encode_count(now_ms())))
     };
     relay.answer(&connection, result.await)
@@ -124,7 +127,10 @@ async fn deposit_request(
     let (quota, retention_ms) = (relay.quota(), relay.limits.retention_ms);
     let nonce = request.nonce;
     let report = relay
-        .db(move |store| store.deposit(&nonce, &recipient, &frames, quota, now_ms(), retention_ms))
+        .writer
+        .write(move |store| {
+            store.deposit(&nonce, &recipient, &frames, quota, now_ms(), retention_ms)
+        })
         .await
         .map_err(counted)?;
     match &report.outcome {
@@ -225,7 +231,8 @@ pub(super) async fn fetch(
         let wait_ms = wire::parse_fetch_query(uri.query())?.min(relay.limits.fetch_wait_ms_max);
         let (retention_ms, nonce) = (relay.limits.retention_ms, request.nonce);
         relay
-            .db(move |store| store.begin_fetch(&nonce, now_ms(), retention_ms))
+            .writer
+            .write(move |store| store.begin_fetch(&nonce, now_ms(), retention_ms))
             .await?;
         let station = request.station();
         let answer = long_poll(&relay, station, Duration::from_millis(wait_ms)).await?;
@@ -267,7 +274,8 @@ pub(super) async fn delete(
         })?;
         let nonce = request.nonce;
         let deleted = relay
-            .db(move |store| store.delete(&nonce, wanted.upto, &wanted.ids))
+            .writer
+            .write(move |store| store.delete(&nonce, wanted.upto, &wanted.ids))
             .await?;
         debug!(station = %station.fingerprint(), deleted, "items deleted");
         Ok(cbor_response(StatusCode::OK, wire::encode_count(deleted)))

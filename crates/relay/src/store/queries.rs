@@ -28,7 +28,7 @@ pub(super) fn status_in(
 /// Stores `frames` from `sender` in `recipient`'s mailbox if the recipient is admitted, the
 /// sender's new frames fit its share and the mailbox's quota; else writes nothing and says why.
 pub(super) fn deposit_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     sender: &StationId,
     recipient: &StationId,
     frames: &[Vec<u8>],
@@ -97,7 +97,7 @@ pub(super) fn deposit_in(
 /// Remembers that `station` addressed `addressed` at `now_ms`, and forgets the recipients it
 /// addressed least recently beyond [`CORRESPONDENTS_PER_STATION_MAX`].
 pub(super) fn record_correspondent(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     station: &StationId,
     addressed: &StationId,
     now_ms: u64,

@@ -456,3 +456,47 @@ fn a_version_1_store_is_migrated() {
         .expect("reads");
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+/// In a group, each request is its own savepoint: a replay and a refusal leave the others
+/// alone, a refusal still records its nonce, and nothing is durable before the group commits
+/// (a crash before the commit, here the connection closed, leaves none of it).
+#[test]
+fn a_group_keeps_each_request_to_itself_and_is_durable_only_once_committed() {
+    let (dir, mut store) = store();
+    let path = dir.path().join("relay.sqlite");
+    store.begin_group().expect("a group starts");
+    assert!(matches!(deposit(&mut store, 1, &[b"one"]), Ok(Ok(_))));
+    assert!(matches!(
+        deposit(&mut store, 1, &[b"again"]),
+        Err(StoreError::Replayed)
+    ));
+    let unknown = deposit_with(&mut store, 1, 9, 2, &[b"x"], QUOTA).map(|r| r.outcome);
+    assert!(matches!(
+        unknown,
+        Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))
+    ));
+    assert!(matches!(deposit(&mut store, 3, &[b"two"]), Ok(Ok(_))));
+    drop(store);
+    let mut store = Store::open(&path).expect("reopens");
+    assert!(held(&store).is_empty(), "nothing of an uncommitted group");
+    assert!(matches!(deposit(&mut store, 1, &[b"one"]), Ok(Ok(_))));
+
+    store.begin_group().expect("a group starts");
+    assert!(matches!(
+        deposit(&mut store, 1, &[b"again"]),
+        Err(StoreError::Replayed)
+    ));
+    let unknown = deposit_with(&mut store, 1, 9, 2, &[b"x"], QUOTA).map(|r| r.outcome);
+    assert!(matches!(
+        unknown,
+        Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))
+    ));
+    assert!(matches!(deposit(&mut store, 3, &[b"two"]), Ok(Ok(_))));
+    store.commit_group().expect("the group commits");
+    drop(store);
+    let mut store = Store::open(&path).expect("reopens");
+    assert_eq!(held(&store), vec![b"one".to_vec(), b"two".to_vec()]);
+    // The refused request's nonce was kept with the group: using it again is a replay.
+    let reused = deposit_with(&mut store, 1, 2, 2, &[b"x"], QUOTA);
+    assert!(matches!(reused, Err(StoreError::Replayed)));
+}
