@@ -37,8 +37,16 @@ pub const PURGE_INTERVAL_MS_MAX: u64 = 60_000;
 /// Default of `fetch_items_max`: most frames one fetch answer carries.
 pub const FETCH_ITEMS_MAX: usize = 256;
 
-/// Most TCP connections open at once; further clients wait in the listen backlog.
-pub const CONNECTIONS_MAX: usize = 1024;
+/// Most TCP connections open at once; further clients wait in the listen backlog. A station's
+/// client holds two to four (long poll, deposit, delete, heartbeat), so this serves a thousand
+/// busy stations: at 1,024, `bench relay` with 1,000 stations left connections waiting in the
+/// backlog until they timed out. The relay raises its open-files limit to match
+/// ([`OPEN_FILES_BESIDES_CONNECTIONS`]).
+pub const CONNECTIONS_MAX: usize = 4096;
+/// Files the relay keeps open besides its connections (its store, listeners, the runtime):
+/// with [`CONNECTIONS_MAX`], the open-files limit the relay raises its own to at start, within
+/// the hard limit the system sets.
+pub const OPEN_FILES_BESIDES_CONNECTIONS: u64 = 256;
 /// Most connections the kernel queues for the relay to accept (the `listen` backlog; the
 /// system's `somaxconn` may lower it). The default of 128 overflows under a burst of
 /// connections, and a client whose connection overflowed it waits for retransmissions.
@@ -47,8 +55,10 @@ pub const LISTEN_BACKLOG_MAX: u32 = 1024;
 /// TLS handshake, sending headers, idle, or refused). A new connection beyond this closes one
 /// of them at once: the oldest of the origin (IPv4 address, IPv6 /64) holding the most, so
 /// connections that never authenticate can neither fill [`CONNECTIONS_MAX`] nor stall the
-/// accept loop.
-pub const UNAUTHENTICATED_CONNECTIONS_MAX: usize = 256;
+/// accept loop. A quarter of [`CONNECTIONS_MAX`]: when a thousand stations connect at once,
+/// their handshakes must not close each other (at 256, `bench relay` with 1,000 stations saw
+/// connections closed mid-handshake).
+pub const UNAUTHENTICATED_CONNECTIONS_MAX: usize = 1024;
 /// Most connections of one station that its authenticated requests protect from being closed
 /// for [`UNAUTHENTICATED_CONNECTIONS_MAX`]; its further connections count as unauthenticated.
 /// A station's client needs about four (long poll, heartbeat, deposit, delete).

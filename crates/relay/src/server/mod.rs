@@ -74,9 +74,9 @@ use tracing::{error, info, warn};
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
     CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
-    LISTEN_BACKLOG_MAX, Limits, REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS,
-    UNAUTHENTICATED_CONNECTIONS_MAX, WARNING_INTERVAL_MS, WARNING_SUMMARY_CHECK_MS,
-    body_read_timeout_ms,
+    LISTEN_BACKLOG_MAX, Limits, OPEN_FILES_BESIDES_CONNECTIONS, REQUEST_CLOCK_SKEW_MS_MAX,
+    TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX, WARNING_INTERVAL_MS,
+    WARNING_SUMMARY_CHECK_MS, body_read_timeout_ms,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
 use connections::{ConnectionHandle, Connections};
@@ -454,6 +454,17 @@ impl RelayServer {
             .await
             .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
         let tls = parley_channels::tls::server_config(identity.signing_key(), &[ALPN_HTTP1])?;
+        let open_files = raise_open_files_limit();
+        if let Some(limit) = open_files.filter(|limit| *limit < OPEN_FILES_NEEDED) {
+            warn!(
+                open_files_limit = limit,
+                needed = OPEN_FILES_NEEDED,
+                "the open-files limit is below what {CONNECTIONS_MAX} connections need, and the \
+                 hard limit does not allow more: connections beyond about {} will be refused \
+                 (raise the hard limit, e.g. LimitNOFILE= in a systemd unit)",
+                limit.saturating_sub(OPEN_FILES_BESIDES_CONNECTIONS)
+            );
+        }
         let listener = bind(listen).map_err(|source| ServeError::Bind {
             addr: listen,
             source,
@@ -518,6 +529,7 @@ impl RelayServer {
             name = %config.name,
             connections_max = CONNECTIONS_MAX,
             unauthenticated_connections_max = UNAUTHENTICATED_CONNECTIONS_MAX,
+            open_files_limit = open_files.map_or_else(|| "unlimited".to_owned(), |l| l.to_string()),
             tls_handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_MS,
             deposits_in_flight_max = DEPOSITS_IN_FLIGHT_MAX,
             deposits_in_flight_per_station_max = DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
@@ -571,6 +583,34 @@ impl Drop for RelayServer {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// The open-files limit [`CONNECTIONS_MAX`] needs: the connections and
+/// [`OPEN_FILES_BESIDES_CONNECTIONS`].
+pub const OPEN_FILES_NEEDED: u64 = CONNECTIONS_MAX as u64 + OPEN_FILES_BESIDES_CONNECTIONS;
+
+/// Raises this process's soft limit on open files to [`OPEN_FILES_NEEDED`], within the hard
+/// limit, if it is lower (systems commonly start processes at 1,024). Returns the soft limit
+/// now in force, `None` for unlimited.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current?;
+    if current >= OPEN_FILES_NEEDED {
+        return Some(current);
+    }
+    let wanted = limit
+        .maximum
+        .map_or(OPEN_FILES_NEEDED, |hard| hard.min(OPEN_FILES_NEEDED));
+    let raised = Rlimit {
+        current: Some(wanted),
+        maximum: limit.maximum,
+    };
+    if wanted > current && setrlimit(Resource::Nofile, raised).is_ok() {
+        Some(wanted)
+    } else {
+        Some(current)
     }
 }
 
