@@ -659,6 +659,18 @@ fn time_never_goes_backwards() {
     );
 }
 
+/// `good` with its last byte (in its signature) changed is refused by `endpoint` as a bad
+/// signature: a copy that differs is checked.
+fn refuse_changed_copy(endpoint: &mut Endpoint, now_ms: u64, good: &[u8]) {
+    let mut changed = good.to_vec();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    let refused = endpoint
+        .handle_frame(now_ms, &changed)
+        .expect_err("a changed byte");
+    assert_eq!(refused.rejection.counter_name(), "bad_signature");
+}
+
 /// The copy of a receipt already verified (the same bytes on another channel, or again) is
 /// taken without a second signature check; a receipt differing in any byte is checked.
 #[test]
@@ -677,13 +689,7 @@ fn a_receipt_already_verified_is_not_checked_again() {
         assert_eq!(accepted.kind, FrameKind::Receipt);
         assert_eq!(endpoint.receipt_checks_skipped(), skipped + copy);
     }
-    let mut forged = good.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1;
-    let refused = endpoint
-        .handle_frame(now, &forged)
-        .expect_err("a changed byte");
-    assert_eq!(refused.rejection.counter_name(), "bad_signature");
+    refuse_changed_copy(endpoint, now, &good);
     assert_eq!(endpoint.receipt_checks_skipped(), skipped + 2);
     // The good one is still the one remembered.
     endpoint.handle_frame(now, &good).expect("accepted");
@@ -709,13 +715,7 @@ fn an_envelope_already_verified_is_not_checked_again() {
         assert_eq!((again.kind, again.duplicate), (FrameKind::Envelope, true));
         assert_eq!(endpoint.envelope_checks_skipped(), skipped + copy);
     }
-    let mut forged = good.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1;
-    let refused = endpoint
-        .handle_frame(now, &forged)
-        .expect_err("a changed byte");
-    assert_eq!(refused.rejection.counter_name(), "bad_signature");
+    refuse_changed_copy(endpoint, now, &good);
     assert_eq!(endpoint.envelope_checks_skipped(), skipped + 2);
 }
 

@@ -462,36 +462,30 @@ fn a_version_1_store_is_migrated() {
 /// (a crash before the commit, here the connection closed, leaves none of it).
 #[test]
 fn a_group_keeps_each_request_to_itself_and_is_durable_only_once_committed() {
+    // A deposit, its nonce replayed, one to a station not admitted, another deposit.
+    let requests = |store: &mut Store| {
+        assert!(matches!(deposit(store, 1, &[b"one"]), Ok(Ok(_))));
+        assert!(matches!(
+            deposit(store, 1, &[b"again"]),
+            Err(StoreError::Replayed)
+        ));
+        let unknown = deposit_with(store, 1, 9, 2, &[b"x"], QUOTA).map(|r| r.outcome);
+        assert!(matches!(
+            unknown,
+            Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))
+        ));
+        assert!(matches!(deposit(store, 3, &[b"two"]), Ok(Ok(_))));
+    };
     let (dir, mut store) = store();
     let path = dir.path().join("relay.sqlite");
     store.begin_group().expect("a group starts");
-    assert!(matches!(deposit(&mut store, 1, &[b"one"]), Ok(Ok(_))));
-    assert!(matches!(
-        deposit(&mut store, 1, &[b"again"]),
-        Err(StoreError::Replayed)
-    ));
-    let unknown = deposit_with(&mut store, 1, 9, 2, &[b"x"], QUOTA).map(|r| r.outcome);
-    assert!(matches!(
-        unknown,
-        Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))
-    ));
-    assert!(matches!(deposit(&mut store, 3, &[b"two"]), Ok(Ok(_))));
+    requests(&mut store);
     drop(store);
     let mut store = Store::open(&path).expect("reopens");
     assert!(held(&store).is_empty(), "nothing of an uncommitted group");
-    assert!(matches!(deposit(&mut store, 1, &[b"one"]), Ok(Ok(_))));
 
     store.begin_group().expect("a group starts");
-    assert!(matches!(
-        deposit(&mut store, 1, &[b"again"]),
-        Err(StoreError::Replayed)
-    ));
-    let unknown = deposit_with(&mut store, 1, 9, 2, &[b"x"], QUOTA).map(|r| r.outcome);
-    assert!(matches!(
-        unknown,
-        Ok(Err(DepositRefusal::RecipientNotAdmitted(_)))
-    ));
-    assert!(matches!(deposit(&mut store, 3, &[b"two"]), Ok(Ok(_))));
+    requests(&mut store);
     store.commit_group().expect("the group commits");
     drop(store);
     let mut store = Store::open(&path).expect("reopens");
