@@ -306,7 +306,7 @@ pub enum BenchMode {
     /// offered total rate: durable deposits a second, deposit and delivery latency, the
     /// relay's CPU and memory, idle and under load.
     Relay {
-        /// Admitted stations, all depositing and polling (2–10,000).
+        /// Admitted stations, all depositing and polling (2–2,000).
         #[arg(
             long,
             default_value_t = 1_000,

@@ -167,7 +167,7 @@ fn the_relay_bench_stores_and_delivers_every_deposit() {
 
     for (flag, refused, accepted) in [
         ("--stations", "1", "2"),
-        ("--stations", "10001", "10000"),
+        ("--stations", "2001", "2000"),
         ("--seconds", "0", "1"),
         ("--seconds", "3601", "3600"),
         ("--rate", "0", "1"),

@@ -28,7 +28,8 @@ pub enum FrameKind {
 
 /// Envelopes per peer whose digests are kept once their signatures verified, so that a copy
 /// of the same bytes (from another channel, a retransmission, a relay or a courier bundle
-/// delivering it again) is not verified again: 32 KiB of digests per peer.
+/// delivering it again) is not verified again: about 64 KiB per peer (each digest is kept
+/// in an order queue and a set).
 pub const VERIFIED_ENVELOPES_REMEMBERED_MAX: usize = 1024;
 
 /// The digests of the last [`VERIFIED_ENVELOPES_REMEMBERED_MAX`] envelopes of one peer whose

@@ -125,6 +125,10 @@ pub enum StoreError {
     /// SQLite failed; the transaction was rolled back.
     #[error("relay store error: {0}; nothing was changed")]
     Sqlite(#[from] rusqlite::Error),
+    /// The group transaction this request was to run in was rolled back by an earlier
+    /// failure in it (see the relay's log); nothing of the request happened.
+    #[error("the relay store rolled back the group of requests this one belonged to")]
+    GroupAborted,
     /// The store holds something this build cannot read.
     #[error("relay store is corrupt or from a newer build: {0}")]
     Corrupt(String),
@@ -133,7 +137,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the error is a refusal (the request was declined) rather than a failure.
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, StoreError::Sqlite(_) | StoreError::Corrupt(_))
+        !matches!(
+            self,
+            StoreError::Sqlite(_) | StoreError::Corrupt(_) | StoreError::GroupAborted
+        )
     }
 }
 
@@ -571,6 +578,11 @@ impl Store {
             Err(error) => error.is_refusal(),
         };
         if self.in_group {
+            // A failure SQLite answers by rolling back the whole transaction (a full disk, an
+            // I/O error) ends the group: what follows must not commit on its own.
+            if self.conn.is_autocommit() {
+                return Err(StoreError::GroupAborted);
+            }
             let savepoint = self.conn.savepoint()?;
             let outcome = authorised_in(&savepoint, nonce, action);
             if kept(&outcome) {

@@ -1,11 +1,13 @@
-//! Connections: at most [`CONNECTIONS_MAX`] open, of which at most
-//! [`UNAUTHENTICATED_CONNECTIONS_MAX`] have not yet carried an authenticated request. A
-//! connection stops counting as unauthenticated when a request on it passes authentication
-//! (for at most [`CONNECTIONS_PER_STATION_MAX`] connections per station). When a new
-//! connection would exceed the unauthenticated bound, one is closed at once to make room: the
-//! oldest of the origin holding the most. So connections that never authenticate (idle TCP,
-//! slow TLS handshakes, headers that never end) cannot keep the relay from accepting, and a
-//! crowd from one origin closes its own connections first.
+//! Connections: at most [`ConnectionBounds::connections`](super::ConnectionBounds::connections)
+//! open (by default [`CONNECTIONS_MAX`](crate::limits::CONNECTIONS_MAX)), of which at most
+//! [`ConnectionBounds::unauthenticated`](super::ConnectionBounds::unauthenticated) (by default
+//! [`UNAUTHENTICATED_CONNECTIONS_MAX`](crate::limits::UNAUTHENTICATED_CONNECTIONS_MAX)) have not
+//! yet carried an authenticated request. A connection stops counting as unauthenticated when a
+//! request on it passes authentication (for at most [`CONNECTIONS_PER_STATION_MAX`] connections per
+//! station). When a new connection would exceed the unauthenticated bound, one is closed at once to
+//! make room: the oldest of the origin holding the most. So connections that never authenticate
+//! (idle TCP, slow TLS handshakes, headers that never end) cannot keep the relay from accepting,
+//! and a crowd from one origin closes its own connections first.
 //!
 //! [`ConnectionTable`] decides, free of I/O; [`Connections`] carries out its decisions; the
 //! accept loop at the end runs each connection until it ends or is closed.
@@ -32,8 +34,8 @@ use super::Relay;
 use super::metrics::Endpoint;
 use super::warnings::Warning;
 use crate::limits::{
-    CONNECTIONS_MAX, CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, SHUTDOWN_GRACE_MS,
-    TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX,
+    CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, SHUTDOWN_GRACE_MS,
+    TLS_HANDSHAKE_TIMEOUT_MS,
 };
 
 /// Where connections come from, for choosing which to close: an IPv4 address, or the /64
@@ -217,10 +219,11 @@ impl Drop for OpenConnection {
 }
 
 impl Connections {
-    pub(crate) fn new() -> Arc<Self> {
+    /// A table keeping at most `unauthenticated` connections that have not authenticated.
+    pub(crate) fn new(unauthenticated: usize) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(ConnectionsInner {
-                table: ConnectionTable::new(UNAUTHENTICATED_CONNECTIONS_MAX),
+                table: ConnectionTable::new(unauthenticated),
                 closers: BTreeMap::new(),
             }),
         })
@@ -258,9 +261,10 @@ impl Connections {
     }
 }
 
-/// Accepts TCP connections (at most [`CONNECTIONS_MAX`] at once), registers each (closing an
-/// unauthenticated one if it must), runs the TLS handshake and serves HTTP/1.1 on it until it
-/// ends, is closed to make room, or the relay shuts down.
+/// Accepts TCP connections (at most
+/// [`ConnectionBounds::connections`](super::ConnectionBounds::connections) at once), registers each
+/// (closing an unauthenticated one if it must), runs the TLS handshake and serves HTTP/1.1 on it
+/// until it ends, is closed to make room, or the relay shuts down.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -268,7 +272,7 @@ pub(crate) async fn accept_loop(
     relay: Arc<Relay>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let slots = Arc::new(Semaphore::new(relay.bounds.connections));
     let graceful = GracefulShutdown::new();
     let mut tasks = JoinSet::new();
     while !*shutdown.borrow_and_update() {

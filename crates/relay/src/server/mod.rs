@@ -20,11 +20,11 @@
 //!   requests, at most [`DEPOSITS_IN_FLIGHT_PER_STATION_MAX`] per station, and a share kept
 //!   for stations that did not misbehave (see `slots.rs`).
 //! - A deposit is verified frame by frame (envelope or receipt signature, sender = requester,
-//!   recipient = the mailbox) and stored all or nothing, within the sender's share of the
-//!   mailbox and the mailbox's quota; it is answered 200 only after its transaction committed
-//!   with `synchronous=FULL` (its group's transaction, see `writer.rs`). Its sender learns what happened only once the recipient has
-//!   addressed it through the relay; until then the answer is 202, whatever happened, so a
-//!   station learns nothing about a station that never addressed it.
+//!   recipient = the mailbox) and stored all or nothing, within the sender's share of the mailbox
+//!   and the mailbox's quota; it is answered 200 only after its transaction committed with
+//!   `synchronous=FULL` (its group's transaction, see `writer.rs`). Its sender learns what happened
+//!   only once the recipient has addressed it through the relay; until then the answer is 202,
+//!   whatever happened, so a station learns nothing about a station that never addressed it.
 //! - Every refusal is an HTTP error with a JSON body `{"error": "<reason>"}` and changes no
 //!   mailbox; a refusal to a depositor says nothing of what the recipient's mailbox holds. No
 //!   input makes the server panic: every decoder returns errors.
@@ -164,6 +164,8 @@ struct Relay {
     mailboxes: Mutex<HashMap<StationId, Arc<Notify>>>,
     /// Open connections, and which have authenticated.
     connections: Arc<Connections>,
+    /// How many connections, and unauthenticated ones, are served at once.
+    bounds: ConnectionBounds,
     /// Deposits being read or processed.
     slots: DepositSlots,
     /// One line per kind of warning per interval.
@@ -455,14 +457,16 @@ impl RelayServer {
             .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
         let tls = parley_channels::tls::server_config(identity.signing_key(), &[ALPN_HTTP1])?;
         let open_files = raise_open_files_limit();
+        let bounds = ConnectionBounds::under(open_files);
         if let Some(limit) = open_files.filter(|limit| *limit < OPEN_FILES_NEEDED) {
             warn!(
                 open_files_limit = limit,
                 needed = OPEN_FILES_NEEDED,
+                connections_max = bounds.connections,
+                unauthenticated_connections_max = bounds.unauthenticated,
                 "the open-files limit is below what {CONNECTIONS_MAX} connections need, and the \
-                 hard limit does not allow more: connections beyond about {} will be refused \
-                 (raise the hard limit, e.g. LimitNOFILE= in a systemd unit)",
-                limit.saturating_sub(OPEN_FILES_BESIDES_CONNECTIONS)
+                 hard limit does not allow more: the relay serves fewer (raise the hard limit, \
+                 e.g. LimitNOFILE= in a systemd unit)"
             );
         }
         let listener = bind(listen).map_err(|source| ServeError::Bind {
@@ -493,7 +497,8 @@ impl RelayServer {
             writer,
             limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),
-            connections: Connections::new(),
+            connections: Connections::new(bounds.unauthenticated),
+            bounds,
             slots: DepositSlots::new(),
             warnings: Mutex::new(LogLimit::new(WARNING_INTERVAL_MS)),
             metrics: RelayMetrics::new(),
@@ -527,8 +532,8 @@ impl RelayServer {
             address = %local_addr,
             fingerprint = %identity.id().fingerprint(),
             name = %config.name,
-            connections_max = CONNECTIONS_MAX,
-            unauthenticated_connections_max = UNAUTHENTICATED_CONNECTIONS_MAX,
+            connections_max = bounds.connections,
+            unauthenticated_connections_max = bounds.unauthenticated,
             open_files_limit = open_files.map_or_else(|| "unlimited".to_owned(), |l| l.to_string()),
             tls_handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_MS,
             deposits_in_flight_max = DEPOSITS_IN_FLIGHT_MAX,
@@ -611,6 +616,37 @@ pub fn raise_open_files_limit() -> Option<u64> {
         Some(wanted)
     } else {
         Some(current)
+    }
+}
+
+/// Fewest connections the relay serves whatever its open-files limit.
+pub const CONNECTIONS_MIN: usize = 64;
+
+/// The connections the relay serves at once, and of them those not yet authenticated:
+/// [`CONNECTIONS_MAX`] and [`UNAUTHENTICATED_CONNECTIONS_MAX`], or, under an open-files limit
+/// too low for them, what the limit leaves beside [`OPEN_FILES_BESIDES_CONNECTIONS`] and a
+/// quarter of that unauthenticated: so connections that never authenticate can never take
+/// every file descriptor (accepting fails before the table could close one of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionBounds {
+    /// Connections at once.
+    pub connections: usize,
+    /// Of them, not yet authenticated.
+    pub unauthenticated: usize,
+}
+
+impl ConnectionBounds {
+    /// The bounds under `open_files` (`None`: unlimited).
+    pub fn under(open_files: Option<u64>) -> Self {
+        let room = open_files.map_or(CONNECTIONS_MAX, |limit| {
+            usize::try_from(limit.saturating_sub(OPEN_FILES_BESIDES_CONNECTIONS))
+                .unwrap_or(usize::MAX)
+        });
+        let connections = room.clamp(CONNECTIONS_MIN, CONNECTIONS_MAX);
+        Self {
+            connections,
+            unauthenticated: UNAUTHENTICATED_CONNECTIONS_MAX.min(connections / 4),
+        }
     }
 }
 

@@ -494,3 +494,24 @@ fn a_group_keeps_each_request_to_itself_and_is_durable_only_once_committed() {
     let reused = deposit_with(&mut store, 1, 2, 2, &[b"x"], QUOTA);
     assert!(matches!(reused, Err(StoreError::Replayed)));
 }
+
+/// When SQLite rolls back a group's whole transaction (as it does on a full disk or an I/O
+/// error), the requests after it in the group fail instead of committing on their own, and
+/// the group's commit fails: none of the group happened.
+#[test]
+fn a_group_rolled_back_under_it_fails_every_request_after_and_its_commit() {
+    let (dir, mut store) = store();
+    store.begin_group().expect("a group starts");
+    assert!(matches!(deposit(&mut store, 1, &[b"one"]), Ok(Ok(_))));
+    store
+        .conn
+        .execute_batch("ROLLBACK")
+        .expect("what SQLite does on such a failure");
+    let after = deposit(&mut store, 2, &[b"two"]);
+    assert!(matches!(after, Err(StoreError::GroupAborted)), "{after:?}");
+    assert!(!StoreError::GroupAborted.is_refusal());
+    assert!(store.commit_group().is_err());
+    drop(store);
+    let store = Store::open(&dir.path().join("relay.sqlite")).expect("reopens");
+    assert!(held(&store).is_empty());
+}
