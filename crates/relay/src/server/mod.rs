@@ -30,8 +30,8 @@
 //!   input makes the server panic: every decoder returns errors.
 //! - Writing requests (ping, deposit, fetch, delete) are committed in groups by one writer
 //!   thread (`writer.rs`): each in its own savepoint, all of a group made durable by one
-//!   commit, each answered only after it. Reads, hashing and signature checks run on the
-//!   blocking pool. Neither runs on the async workers.
+//!   commit, each answered only after it. Reads (on a second connection, which under WAL never
+//!   waits for a group's commit), hashing and signature checks run on the blocking pool. Neither runs on the async workers.
 //! - Logs name stations by fingerprint and frames by count and size, never by content. Each
 //!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
 //!   others (see `warnings.rs`), so no client can flood the log.
@@ -157,6 +157,9 @@ struct Relay {
     id: StationId,
     limits: Limits,
     store: Arc<Mutex<Store>>,
+    /// A second connection to the store, for the reads of requests (admission, fetches,
+    /// metrics): with WAL they need not wait for a group's commit.
+    reader: Arc<Mutex<Store>>,
     /// Commits the writing requests in groups.
     writer: writer::Writer,
     limiter: DefaultKeyedRateLimiter<StationId>,
@@ -233,7 +236,7 @@ impl Relay {
     /// The metrics text: the instruments, with the store's totals and the connections open
     /// read now; `None` if the store cannot be read.
     async fn metrics_text(&self) -> Option<String> {
-        let totals = match self.db(|store| store.totals()).await {
+        let totals = match self.read(|store| store.totals()).await {
             Ok(totals) => totals,
             Err(refusal) => {
                 warn!(
@@ -244,6 +247,17 @@ impl Relay {
             }
         };
         Some(self.metrics.text(totals, self.connections.counts()))
+    }
+
+    /// Runs the read `operation` on the reading connection, on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let reader = self.reader.clone();
+        blocking(move || operation(&reader.lock().unwrap_or_else(PoisonError::into_inner)))
+            .await?
+            .map_err(Refusal::from)
     }
 
     /// Runs `operation` on the store, on the blocking pool.
@@ -298,14 +312,19 @@ impl Relay {
             || uri.path().to_owned(),
             |target| target.as_str().to_owned(),
         );
-        let signed = auth.clone();
-        blocking(move || signed.verify(&relay, &method, &target)).await??;
         let nonce = NonceRecord {
             station,
             nonce: auth.nonce,
             timestamp_ms: auth.timestamp_ms,
         };
-        let (status, seen) = self.db(move |store| store.check_request(&nonce)).await?;
+        // The signature, then admission and nonce, in one trip to the blocking pool.
+        let (signed, reader) = (auth.clone(), self.reader.clone());
+        let (status, seen) = blocking(move || {
+            signed.verify(&relay, &method, &target)?;
+            let reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
+            reader.check_request(&nonce).map_err(Refusal::from)
+        })
+        .await??;
         match status {
             StationStatus::Admitted => {}
             StationStatus::Revoked => {
@@ -452,9 +471,11 @@ impl RelayServer {
         let config = home.config()?;
         let identity = home.identity()?;
         let store_home = home.clone();
-        let store = tokio::task::spawn_blocking(move || store_home.store())
-            .await
-            .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
+        let (store, reader) = tokio::task::spawn_blocking(move || {
+            Ok::<_, HomeError>((store_home.store()?, store_home.store()?))
+        })
+        .await
+        .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
         let tls = parley_channels::tls::server_config(identity.signing_key(), &[ALPN_HTTP1])?;
         let open_files = raise_open_files_limit();
         let bounds = ConnectionBounds::under(open_files);
@@ -494,6 +515,7 @@ impl RelayServer {
             id: identity.id(),
             limits,
             store,
+            reader: Arc::new(Mutex::new(reader)),
             writer,
             limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),

@@ -323,7 +323,7 @@ async fn long_poll(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (items, more) = relay
-            .db(move |store| {
+            .read(move |store| {
                 store.fetch(
                     &station,
                     now_ms(),
