@@ -179,21 +179,24 @@ fn a_changed_byte_in_the_store_stops_the_station_or_changes_nothing() {
     let store = std::fs::read(&store_path).unwrap();
     let wal = bravo.home.join("store.sqlite-wal");
     assert!(std::fs::metadata(&wal).map_or(true, |m| m.len() == 0));
-    let held = |station: &StationProcess| -> Option<Vec<serde_json::Value>> {
-        ["inbox", "outbox", "peer list", "status"]
-            .iter()
-            .map(|command| {
-                let mut args: Vec<&str> = command.split(' ').collect();
-                args.push("--json");
-                let output = station.cli(&args).unwrap();
-                output
-                    .status
-                    .success()
-                    .then(|| serde_json::from_slice(&output.stdout).unwrap())
-            })
-            .collect()
-    };
-    let original = held(&bravo).expect("everything readable");
+    // What each reading command serves: its JSON, or the refusal's exit code and message.
+    const READS: [&str; 4] = ["inbox", "outbox", "peer list", "status"];
+    let read =
+        |station: &StationProcess, command: &str| -> Result<serde_json::Value, (i32, String)> {
+            let mut args: Vec<&str> = command.split(' ').collect();
+            args.push("--json");
+            let output = station.cli(&args).unwrap();
+            if output.status.success() {
+                Ok(serde_json::from_slice(&output.stdout).unwrap())
+            } else {
+                let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+                Err((output.status.code().unwrap_or(-1), stderr))
+            }
+        };
+    let original: Vec<serde_json::Value> = READS
+        .iter()
+        .map(|command| read(&bravo, command).expect("everything readable"))
+        .collect();
 
     // A message text is kept twice: in its column and inside its signed entry. A changed
     // byte in either is found.
@@ -223,19 +226,26 @@ fn a_changed_byte_in_the_store_stops_the_station_or_changes_nothing() {
             .copy_to(&root.path().join(format!("flip-{k}")))
             .unwrap();
         flip(&copy.home.join("store.sqlite"), at);
-        let inbox = copy.cli(&["inbox", "--json"]).unwrap();
-        let stderr = String::from_utf8_lossy(&inbox.stderr);
-        if inbox.status.success() {
-            let served = held(&copy).expect("readable once, readable throughout");
-            assert_eq!(served, original, "byte {at}");
-            unchanged += 1;
-        } else {
-            assert_eq!(inbox.status.code(), Some(EXIT_LOCAL), "byte {at}: {stderr}");
-            assert!(
-                stderr.starts_with("error: ") && stderr.contains("store"),
-                "byte {at}: {stderr}"
-            );
+        // Each command reads its own part of the store: each serves exactly what it served
+        // before, or refuses with a clear message.
+        let mut any_refused = false;
+        for (command, before) in READS.iter().zip(&original) {
+            match read(&copy, command) {
+                Ok(served) => assert_eq!(&served, before, "byte {at}: {command}"),
+                Err((code, stderr)) => {
+                    assert_eq!(code, EXIT_LOCAL, "byte {at}: {command}: {stderr}");
+                    assert!(
+                        stderr.starts_with("error: ") && stderr.contains("store"),
+                        "byte {at}: {command}: {stderr}"
+                    );
+                    any_refused = true;
+                }
+            }
+        }
+        if any_refused {
             refused += 1;
+        } else {
+            unchanged += 1;
         }
     }
     eprintln!(

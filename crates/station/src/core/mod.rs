@@ -202,9 +202,11 @@ impl Station {
         let mut endpoint = Endpoint::new(identity.clone(), Keyring::new(epoch), seed);
         let mut known = BTreeMap::new();
         for (row, snapshot) in peers {
-            endpoint
-                .load_link(row.id, snapshot)
-                .map_err(|e| StationError::Config(format!("peer {}: {e}", row.name)))?;
+            endpoint.load_link(row.id, snapshot).map_err(|e| {
+                // The link was stored after it decoded: the store changed under it.
+                let detail = format!("peer {}'s link: {e}", row.name);
+                StationError::Store(parley_store::StoreError::Corrupt(detail))
+            })?;
             let peer = Peer {
                 name: row.name,
                 address: row.address,
