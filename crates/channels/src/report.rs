@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parley_proto::StationId;
+use parley_relay_wire::witness::WitnessAnswer;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Which transport a report or a frame concerns. A direct transport serves one link; a relay
@@ -124,6 +125,20 @@ pub enum Report {
         /// The peer.
         peer: StationId,
     },
+    /// A relay, as a witness, answered the submission of this station's checkpoint at `size`
+    /// of its log of the link with `peer`, or could not be reached about it.
+    Witnessed {
+        /// The relay.
+        via: Via,
+        /// The link's peer.
+        peer: StationId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The answer, or why there is none.
+        answer: Result<WitnessAnswer, String>,
+        /// The witness's own latest checkpoint of the log, when it disagreed (unchecked).
+        held: Option<String>,
+    },
     /// A file in a drop folder was set aside or refused before it could be read as a bundle
     /// (not a regular file, unreadable, too large).
     FileRefused {
@@ -145,6 +160,7 @@ pub struct Inbound {
     reports: mpsc::Sender<Report>,
     budget: Arc<Semaphore>,
     dropped: Arc<AtomicU64>,
+    waited: Arc<AtomicU64>,
 }
 
 impl Inbound {
@@ -156,6 +172,7 @@ impl Inbound {
             reports,
             budget: Arc::new(Semaphore::new(frame_bytes_max)),
             dropped: Arc::new(AtomicU64::new(0)),
+            waited: Arc::new(AtomicU64::new(0)),
         };
         (inbound, receiver)
     }
@@ -179,15 +196,35 @@ impl Inbound {
         }
     }
 
-    /// Sends a report, waiting for room. Returns false once the station has stopped.
+    /// Sends a report, waiting for room (counted). Returns false once the station has
+    /// stopped.
     pub async fn send(&self, report: Report) -> bool {
-        self.reports.send(report).await.is_ok()
+        match self.reports.try_send(report) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(report)) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.reports.send(report).await.is_ok()
+            }
+        }
     }
 
-    /// Sends a report from a thread outside the runtime, waiting for room. Returns false once
-    /// the station has stopped.
+    /// Sends a report from a thread outside the runtime, waiting for room (counted). Returns
+    /// false once the station has stopped.
     pub fn send_blocking(&self, report: Report) -> bool {
-        self.reports.blocking_send(report).is_ok()
+        match self.reports.try_send(report) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(report)) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.reports.blocking_send(report).is_ok()
+            }
+        }
+    }
+
+    /// Reports that found the queue full and waited for room, since the start.
+    pub fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
     }
 
     /// Unasked frames dropped because the queue was full, since the start.
@@ -241,5 +278,38 @@ mod tests {
         assert!(matches!(take(&mut receiver), Report::Frame { .. }));
         assert!(matches!(take(&mut receiver), Report::Frame { .. }));
         assert!(receiver.try_recv().is_err());
+    }
+
+    /// A report of the relay's kind (a batch) that waits for room.
+    fn batch() -> Report {
+        let (done, _) = oneshot::channel();
+        Report::Batch {
+            via: VIA,
+            frames: Vec::new(),
+            done,
+        }
+    }
+
+    #[test]
+    fn reports_that_wait_for_room_are_counted_once_each_and_still_delivered() {
+        let (inbound, mut receiver) = Inbound::new(1, 1_000);
+        assert!(inbound.send_blocking(batch()));
+        assert_eq!(inbound.waited(), 0, "one report fits a queue of one");
+        let sender = inbound.clone();
+        let waiting = std::thread::spawn(move || sender.send_blocking(batch()));
+        while inbound.waited() == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!waiting.is_finished(), "the second waits for room");
+        drop(take(&mut receiver));
+        assert!(waiting.join().unwrap(), "and goes in once there is room");
+        assert_eq!(inbound.waited(), 1);
+        assert!(matches!(take(&mut receiver), Report::Batch { .. }));
+        drop(receiver);
+        assert!(
+            !inbound.send_blocking(batch()),
+            "a stopped station takes nothing"
+        );
+        assert_eq!(inbound.waited(), 1, "and nothing waited");
     }
 }

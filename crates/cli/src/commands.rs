@@ -18,8 +18,8 @@ use parley_station::{Home, Node};
 use parley_store::Store;
 
 use crate::{
-    AddedChannel, AlarmCommand, ChannelCommand, Command, CourierCommand, PeerCommand,
-    PrecedenceArg, TranscriptCommand,
+    AddedChannel, AlarmCommand, ChannelCommand, CheckpointCommand, Command, CourierCommand,
+    PeerCommand, PrecedenceArg, TranscriptCommand,
 };
 use crate::{codebook, operator, render};
 
@@ -212,6 +212,24 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Checkpoint(CheckpointCommand::Show { peer, json }) => {
+            let command = parley_station::core::Command::CheckpointShow { peer: peer.clone() };
+            let reply = match home.try_lock()? {
+                Some(_lock) => Node::open_read_only(home)?.execute(command)?,
+                None => client::call(home, &Request::CheckpointShow { peer })?,
+            };
+            match reply {
+                Reply::Checkpoints(report) => render::checkpoints(&report, json),
+                other => Err(unexpected(other)),
+            }
+        }
+        Command::Checkpoint(CheckpointCommand::Issue { peer, writer }) => {
+            let operator = writer.operator;
+            written(request_of(
+                home,
+                Request::CheckpointIssue { peer, operator },
+            )?)
+        }
         Command::Stats { json, since } => {
             let since_ms = since.as_deref().map(parse_time).transpose()?;
             let config = home.config()?;
@@ -260,12 +278,14 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         Command::Transcript(TranscriptCommand::Export { peer, out }) => {
             transcript_export(home, &peer, &out)
         }
-        Command::Transcript(TranscriptCommand::Verify { files, expect }) => {
-            transcript_verify(&files, &expect)
-        }
-        Command::Demo | Command::Bench { .. } | Command::Relay(_) => {
-            unreachable!("handled before a home is needed")
-        }
+        Command::Transcript(TranscriptCommand::Verify {
+            files,
+            expect,
+            checkpoint,
+        }) => transcript_verify(&files, &expect, &checkpoint),
+        #[cfg(feature = "tools")]
+        Command::Demo | Command::Bench { .. } => unreachable!("handled before a home is needed"),
+        Command::Relay(_) => unreachable!("handled before a home is needed"),
     }
 }
 
@@ -298,7 +318,8 @@ pub fn written(reply: Reply) -> anyhow::Result<()> {
         | Reply::Answered(sent)
         | Reply::Cancelled(sent)
         | Reply::Translated(sent)
-        | Reply::TestSent(sent) => {
+        | Reply::TestSent(sent)
+        | Reply::CheckpointIssued(sent) => {
             println!("{}", sent.id);
             Ok(())
         }
@@ -447,7 +468,11 @@ fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub fn transcript_verify(files: &[PathBuf], expect: &[String]) -> anyhow::Result<()> {
+pub fn transcript_verify(
+    files: &[PathBuf],
+    expect: &[String],
+    checkpoints: &[PathBuf],
+) -> anyhow::Result<()> {
     let pins = expect
         .iter()
         .map(|text| {
@@ -475,7 +500,9 @@ pub fn transcript_verify(files: &[PathBuf], expect: &[String]) -> anyhow::Result
             })?;
             transcript::check_pins(&verified, &pins)
                 .map_err(|error| failed(String::new(), error.to_string()))?;
+            let proofs = check_checkpoints(&verified, checkpoints, &failed)?;
             render::verified(&verified, &pins);
+            render::checkpoint_proofs(&verified, &proofs);
         }
         [first, second] => {
             let mut verified = Vec::new();
@@ -497,7 +524,14 @@ pub fn transcript_verify(files: &[PathBuf], expect: &[String]) -> anyhow::Result
                     other => failed(String::new(), other.to_string()),
                 },
             )?;
+            let mut proofs = Vec::new();
+            for transcript in &verified {
+                proofs.push(check_checkpoints(transcript, checkpoints, &failed)?);
+            }
             render::agreed(&agreement, [first.as_path(), second.as_path()], &pins);
+            for (transcript, proofs) in verified.iter().zip(&proofs) {
+                render::checkpoint_proofs(transcript, proofs);
+            }
         }
         _ => unreachable!("the argument parser takes one or two files"),
     }
@@ -510,6 +544,36 @@ fn located(error: &TranscriptError) -> String {
         Some(entry) => format!("{} ({entry})", error.line),
         None => error.line.to_string(),
     }
+}
+
+/// Each checkpoint note in `files` checked against `transcript`: the first that does not vouch
+/// for it fails the verification.
+fn check_checkpoints(
+    transcript: &VerifiedTranscript,
+    files: &[PathBuf],
+    failed: &dyn Fn(String, String) -> ApiError,
+) -> anyhow::Result<Vec<(String, transcript::CheckpointProof)>> {
+    let mut proofs = Vec::new();
+    for file in files {
+        let shown = render::text(&file.display().to_string());
+        let bytes = courier::read_bounded(file, parley_proto::tlog::note::NOTE_SIZE_MAX_BYTES)
+            .map_err(|error| {
+                ApiError::operator(format!(
+                    "cannot read the checkpoint {shown}: {}; nothing was verified",
+                    render::text(&error.to_string())
+                ))
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            failed(
+                String::new(),
+                format!("the checkpoint {shown} is not UTF-8 text"),
+            )
+        })?;
+        let proof = transcript::check_checkpoint(transcript, &text)
+            .map_err(|error| failed(String::new(), format!("checkpoint {shown}: {error}")))?;
+        proofs.push((shown, proof));
+    }
+    Ok(proofs)
 }
 
 /// Reads a transcript file as hostile input (a bounded regular file, no link followed) and

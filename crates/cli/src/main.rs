@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "tools")]
 mod bench;
 mod codebook;
 mod commands;
+#[cfg(feature = "tools")]
 mod demo;
 mod operator;
 mod relay;
@@ -195,6 +197,10 @@ pub enum Command {
     /// Act on an alarm.
     #[command(subcommand)]
     Alarm(AlarmCommand),
+    /// Signed checkpoints of a link's two logs, cosigned by the other side: show them, or
+    /// sign one now.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
     /// Speed of service per precedence: receipt and understood times, overdue counts.
     Stats {
         /// JSON output (documented in docs/cli.md).
@@ -246,9 +252,11 @@ pub enum Command {
     #[command(subcommand)]
     Relay(relay::RelayCommand),
     /// Run two stations on loopback and show every guarantee at work.
+    #[cfg(feature = "tools")]
     Demo,
     /// Measure durable end-to-end latency and throughput between two stations on loopback
     /// (`bench idle`: what an idle link costs).
+    #[cfg(feature = "tools")]
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
         /// Another measurement than latency and throughput.
@@ -284,6 +292,7 @@ pub enum Command {
 }
 
 /// `bench` measurements besides latency and throughput.
+#[cfg(feature = "tools")]
 #[derive(Subcommand, Clone, Debug)]
 pub enum BenchMode {
     /// Two stations and a relay as processes, the link up on direct, relay and courier, and
@@ -501,6 +510,28 @@ pub enum AlarmCommand {
     },
 }
 
+/// `checkpoint` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCommand {
+    /// The latest checkpoints of this station's log and of PEER's, who cosigned them, and the
+    /// sizes held.
+    Show {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a checkpoint of this station's log of the link with PEER now, instead of waiting
+    /// for the cadence (`[checkpoints]` in parley.toml); prints the entry's id.
+    Issue {
+        /// Peer name or fingerprint.
+        peer: String,
+        #[command(flatten)]
+        writer: Writer,
+    },
+}
+
 /// `transcript` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum TranscriptCommand {
@@ -526,9 +557,16 @@ pub enum TranscriptCommand {
         /// of this station's key. At most two; at least one with two files.
         #[arg(long, value_name = "FP")]
         expect: Vec<String>,
+        /// A signed checkpoint note obtained apart from the transcript (from `parley checkpoint
+        /// show`, the peer, a witness): the log it names must be in each file up to its size,
+        /// with its root. At most eight.
+        #[arg(long, value_name = "NOTE")]
+        checkpoint: Vec<PathBuf>,
     },
 }
 
+/// Most checkpoint notes `transcript verify` checks against.
+pub const TRANSCRIPT_CHECKPOINTS_MAX: usize = 8;
 /// Most transcript files `transcript verify` compares: one export from each side.
 pub const TRANSCRIPT_FILES_MAX: usize = 2;
 /// Most fingerprints `transcript verify` pins: the link's two stations.
@@ -540,11 +578,18 @@ impl Cli {
     fn checked(self) -> Result<Self, clap::Error> {
         use clap::CommandFactory as _;
         use clap::error::ErrorKind;
-        if let Command::Transcript(TranscriptCommand::Verify { files, expect }) = &self.command {
+        if let Command::Transcript(TranscriptCommand::Verify {
+            files,
+            expect,
+            checkpoint,
+        }) = &self.command
+        {
             let problem = if files.len() == TRANSCRIPT_FILES_MAX && expect.is_empty() {
                 Some("two transcripts are compared only with a pinned key: add --expect FP")
             } else if expect.len() > TRANSCRIPT_PINS_MAX {
                 Some("--expect is given at most twice, once for each station of the link")
+            } else if checkpoint.len() > TRANSCRIPT_CHECKPOINTS_MAX {
+                Some("--checkpoint is given at most eight times")
             } else {
                 None
             };
@@ -669,11 +714,14 @@ fn home_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
+        #[cfg(feature = "tools")]
         Command::Demo => return demo::run(),
+        #[cfg(feature = "tools")]
         Command::Bench {
             mode: Some(BenchMode::Idle { seconds, json }),
             ..
         } => return bench::idle::run(*seconds, *json),
+        #[cfg(feature = "tools")]
         Command::Bench {
             mode:
                 Some(BenchMode::Relay {
@@ -693,6 +741,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: *json,
             });
         }
+        #[cfg(feature = "tools")]
         Command::Bench {
             mode: None,
             messages,
@@ -714,8 +763,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: *json,
             });
         }
-        Command::Transcript(TranscriptCommand::Verify { files, expect }) => {
-            return commands::transcript_verify(files, expect);
+        Command::Transcript(TranscriptCommand::Verify {
+            files,
+            expect,
+            checkpoint,
+        }) => {
+            return commands::transcript_verify(files, expect, checkpoint);
         }
         Command::Relay(command) => {
             let home = relay::home_or_default(cli.home.as_deref())?;

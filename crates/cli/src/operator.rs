@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::OperatorCommand;
 use crate::commands::{operator_name, parse_time, read_input};
-use crate::render::{json, quoted, text};
+use crate::render::{instant, json, quoted, text};
 
 /// Largest password file read, in bytes: the longest password and a line ending (`\r\n`).
 const PASSWORD_FILE_SIZE_MAX_BYTES: usize = PASSWORD_SIZE_MAX_BYTES + 2;
@@ -364,16 +364,4 @@ fn audit_line(row: &AuditRow) -> String {
         outcome,
         text(&record.detail.to_string())
     )
-}
-
-/// A UTC time as RFC 3339 to the second (`2026-12-01T09:00:00Z`).
-fn instant(ms: u64) -> String {
-    let seconds = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|at| {
-            at.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{ms} ms"))
 }

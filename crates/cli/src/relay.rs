@@ -1,6 +1,7 @@
 //! The `parley relay …` commands, for the operator of a relay (the facilitator): they act on a
 //! relay home through `parley_relay`'s administration API and print for humans (and `--json`
-//! for scripts).
+//! for scripts). Text that came from others (station names, checkpoints submitted to the
+//! witness) is escaped before it reaches the terminal; `--json` stays exact.
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -11,9 +12,11 @@ use clap::Subcommand;
 use parley_proto::card::CARD_TEXT_SIZE_MAX_BYTES;
 use serde_json::json;
 
+use crate::render::instant;
 use parley_relay::server::{self, now_ms};
-use parley_relay::store::StationRow;
-use parley_relay::{HomeError, RelayHome};
+use parley_relay::store::{StationRow, WitnessConflict, WitnessedLog};
+use parley_relay::witness::ConflictReason;
+use parley_relay::{HomeError, RelayHome, ServeOptions};
 use parley_station::ErrorClass;
 
 /// Default relay home directory under the platform data directory.
@@ -60,6 +63,21 @@ pub enum RelayCommand {
         /// 127.0.0.1:9465.
         #[arg(long, value_name = "ADDR")]
         metrics: Option<SocketAddr>,
+        /// Also serve as a C2SP transparency-log witness (c2sp.org/tlog-witness) of the
+        /// admitted stations' link logs: POST /witness/add-checkpoint, GET
+        /// /witness/<origin hash>/checkpoint.
+        #[arg(long)]
+        witness: bool,
+    },
+    /// List what this relay holds as a witness: the last checkpoint it cosigned of each log,
+    /// and the conflicts it kept (checkpoints signed by a log's author that it could not
+    /// reconcile with it: a fork, or a bad consistency proof).
+    Witness {
+        /// JSON output: {witness, logs: [{origin, author, author_name, peer, size, root,
+        /// cosigned_ms, conflicts_seen, note}], conflicts: [{origin, reason, seen_ms, old_size,
+        /// proof, held_note, new_note}]}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -111,13 +129,19 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
                 crate::render::text(&name)
             );
         }
-        RelayCommand::Serve { listen, metrics } => {
+        RelayCommand::Serve {
+            listen,
+            metrics,
+            witness,
+        } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(server::serve_until_signal(&home, listen, metrics))?;
+            let options = ServeOptions { metrics, witness };
+            runtime.block_on(server::serve_until_signal(&home, listen, options))?;
         }
+        RelayCommand::Witness { json } => witness(&home, json)?,
     }
     Ok(())
 }
@@ -183,4 +207,150 @@ fn list(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the witness holds, with the names of the logs' authors.
+struct WitnessReport {
+    name: String,
+    logs: Vec<WitnessedLog>,
+    conflicts: Vec<WitnessConflict>,
+    stations: Vec<StationRow>,
+}
+
+impl WitnessReport {
+    /// The name `author` was admitted under, if it was.
+    fn author_name(&self, author: &parley_proto::StationId) -> Option<&str> {
+        self.stations
+            .iter()
+            .find(|station| station.id == *author)
+            .map(|station| station.name.as_str())
+    }
+}
+
+fn witness(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
+    let (logs, conflicts) = home.witnessed()?;
+    let report = WitnessReport {
+        name: parley_relay::witness::name(&home.identity()?.id()),
+        logs,
+        conflicts,
+        stations: home.list()?,
+    };
+    if as_json {
+        println!("{}", witness_json(&report));
+        return Ok(());
+    }
+    print!("{}", witness_text(&report));
+    Ok(())
+}
+
+fn witness_json(report: &WitnessReport) -> serde_json::Value {
+    let logs: Vec<_> = report
+        .logs
+        .iter()
+        .map(|log| {
+            let peer = parley_relay::witness::link_of(&log.origin).map(|(_, peer)| peer);
+            json!({
+                "origin": log.origin,
+                "author": log.author.to_string(),
+                "author_name": report.author_name(&log.author),
+                "peer": peer.map(|peer| peer.to_string()),
+                "size": log.size,
+                "root": parley_relay::witness::encode_hash(&log.root),
+                "cosigned_ms": log.cosigned_ms,
+                "conflicts_seen": log.conflicts_seen,
+                "note": log.note,
+            })
+        })
+        .collect();
+    let conflicts: Vec<_> = report
+        .conflicts
+        .iter()
+        .map(|conflict| {
+            let proof: Vec<String> = conflict
+                .proof
+                .iter()
+                .map(parley_relay::witness::encode_hash)
+                .collect();
+            json!({
+                "origin": conflict.origin,
+                "reason": conflict.reason.name(),
+                "seen_ms": conflict.seen_ms,
+                "old_size": conflict.old_size,
+                "proof": proof,
+                "held_note": conflict.held_note,
+                "new_note": conflict.new_note,
+            })
+        })
+        .collect();
+    json!({ "witness": report.name, "logs": logs, "conflicts": conflicts })
+}
+
+/// The report for a terminal: every text from a checkpoint escaped, line by line.
+fn witness_text(report: &WitnessReport) -> String {
+    use std::fmt::Write as _;
+    let text = crate::render::text;
+    let mut out = format!("witness {}\n", text(&report.name));
+    match report.logs.len() {
+        0 => out.push_str("no logs witnessed\n"),
+        n => {
+            let _ = writeln!(out, "logs witnessed: {n}");
+        }
+    }
+    for log in &report.logs {
+        let author = report
+            .author_name(&log.author)
+            .map_or_else(|| "(not admitted)".to_owned(), crate::render::quoted);
+        let _ = writeln!(
+            out,
+            "  {}\n    author {author} ({}), size {}, cosigned {}, conflicts seen: {}",
+            text(&log.origin),
+            log.author.fingerprint(),
+            log.size,
+            instant(log.cosigned_ms),
+            log.conflicts_seen,
+        );
+    }
+    match report.conflicts.len() {
+        0 => {
+            out.push_str("no conflicts kept\n");
+            return out;
+        }
+        n => {
+            let _ = writeln!(out, "conflicts kept: {n}");
+        }
+    }
+    for conflict in &report.conflicts {
+        let why = match conflict.reason {
+            ConflictReason::SameSizeDifferentRoot => {
+                "same size, different root: evidence of a fork".to_owned()
+            }
+            ConflictReason::InconsistentProof => format!(
+                "the consistency proof from size {} ({} hashes) did not verify: a fork, or a bad \
+                 proof",
+                conflict.old_size,
+                conflict.proof.len()
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {} at {}: {why}",
+            text(&conflict.origin),
+            instant(conflict.seen_ms)
+        );
+        for (label, note) in [
+            ("held", &conflict.held_note),
+            ("submitted", &conflict.new_note),
+        ] {
+            let _ = writeln!(out, "    {label}:");
+            for line in note.lines() {
+                match line {
+                    "" => out.push('\n'),
+                    line => {
+                        let _ = writeln!(out, "      {}", text(line));
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -289,6 +289,8 @@ fn json_outputs_keep_every_field_scripts_read() {
         &[
             "inputs_max",
             "frames_dropped",
+            "reports_waited",
+            "requests_waited",
             "api_clients_max",
             "api_clients_refused",
         ],

@@ -177,7 +177,13 @@ fn a_flooding_peer_costs_bounded_memory_and_every_frame_is_counted() {
     // Nothing of it was stored, and genuine traffic flows.
     assert!(bravo.inbox().unwrap().is_empty());
     let alarms = bravo.json(&["alarms", "--all"]).unwrap();
-    let accusing = ["equivocation", "fork", "bad_receipt", "clock_skew"];
+    let accusing = [
+        "equivocation",
+        "fork",
+        "bad_receipt",
+        "clock_skew",
+        "split_view",
+    ];
     assert!(
         alarms
             .as_array()

@@ -13,6 +13,7 @@ use crate::error::DecodeError;
 use crate::id::{EntryId, Identity, LinkId, StationId};
 use crate::limits::{ENTRY_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use crate::names::check_name;
+use crate::tlog::head::WitnessCosignature;
 
 mod body;
 mod watch;
@@ -175,6 +176,13 @@ impl Entry {
         let body = Body::from_value(kind, f.value("body")?)?;
         if seq == 0 || (seq == 1) != (prev == EntryId::NONE) {
             return Err(malformed("seq"));
+        }
+        // A checkpoint (and a witness's cosignature of one) covers only the entries its
+        // author wrote before it.
+        if let Body::Checkpoint(head) | Body::Witnessed(WitnessCosignature { head, .. }) = &body
+            && head.size >= seq
+        {
+            return Err(malformed("body.size"));
         }
         let operator = match arity {
             11 => Some(f.text("operator", NAME_SIZE_MAX_BYTES)?),

@@ -1,7 +1,8 @@
 //! The relay protocol, free of I/O and shared by the relay server (`parley-relay`) and the
 //! client stations use (`parley-channels`): the bodies of requests and answers ([`wire`]),
 //! request signatures ([`auth`]), the check every deposited frame passes ([`route`]), the
-//! bounds both sides agree on ([`limits`]), and the paths and content types of the HTTP API.
+//! bounds both sides agree on ([`limits`]), the witness API ([`witness`]), and the paths and
+//! content types of the HTTP API.
 //! `docs/relay-api.md` is the specification.
 //!
 //! Architecture invariant: nothing here opens a socket, reads a clock or draws randomness;
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod limits;
 pub mod route;
 pub mod wire;
+pub mod witness;
 
 use parley_proto::StationId;
 
@@ -45,14 +47,15 @@ pub fn deposit_path(recipient: &StationId) -> String {
 
 /// Entry point for the `relay_request` fuzz target: runs every decoder of untrusted relay
 /// input on `data`. The first byte picks the decoder, the rest is its input: deposit body,
-/// delete body, authentication headers (five values separated by `\n`), fetch query, and the
-/// client's decoders of fetch, deposit, count and refusal answers. Returns whether the input
-/// decoded. Never panics.
+/// delete body, authentication headers (five values separated by `\n`), fetch query, the
+/// client's decoders of fetch, deposit, count and refusal answers, a witness's
+/// `add-checkpoint` body, and a witness's answers (cosignature lines, a size). Returns whether
+/// the input decoded. Never panics.
 pub fn fuzz_decode(data: &[u8]) -> bool {
     let Some((&selector, input)) = data.split_first() else {
         return false;
     };
-    match selector % 8 {
+    match selector % 10 {
         0 => wire::decode_deposit(input, limits::DEPOSIT_FRAMES_MAX_LIMIT).is_ok(),
         1 => wire::decode_delete(input).is_ok(),
         2 => decode_auth_headers(input),
@@ -61,7 +64,9 @@ pub fn fuzz_decode(data: &[u8]) -> bool {
         4 => wire::decode_fetch_answer(input).is_ok(),
         5 => wire::decode_deposit_answer(input).is_ok(),
         6 => wire::decode_count(input, "answer").is_ok(),
-        _ => wire::decode_refusal(input).is_ok(),
+        7 => wire::decode_refusal(input).is_ok(),
+        8 => witness::AddCheckpoint::parse(input).is_ok(),
+        _ => witness::parse_cosignatures(input).is_ok() | witness::parse_size(input).is_ok(),
     }
 }
 

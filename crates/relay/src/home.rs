@@ -4,7 +4,7 @@
 //! ```text
 //! relay.toml      configuration: name, optional urls, [limits]   (mode 0644)
 //! identity.key    Ed25519 identity secret seed, 32 bytes          (mode 0600)
-//! relay.sqlite    stations, mailboxes, nonces (WAL, full sync)
+//! relay.sqlite    stations, mailboxes, nonces, witnessed checkpoints (WAL, full sync)
 //! ```
 //!
 //! The home directory is mode 0700. The relay's public card is a [`ContactCard`] signed by its
@@ -28,7 +28,7 @@ use rand_core::SeedableRng as _;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
-use crate::store::{StationRow, Store, StoreError};
+use crate::store::{StationRow, Store, StoreError, WitnessConflict, WitnessedLog};
 
 /// Configuration file name.
 pub const CONFIG_FILE: &str = "relay.toml";
@@ -286,6 +286,13 @@ impl RelayHome {
     /// Every station ever admitted (revoked ones included), by name.
     pub fn list(&self) -> Result<Vec<StationRow>, HomeError> {
         Ok(self.store()?.stations()?)
+    }
+
+    /// What the relay holds as a witness: the latest checkpoint it cosigned of each log, and
+    /// the conflicts it kept, oldest first.
+    pub fn witnessed(&self) -> Result<(Vec<WitnessedLog>, Vec<WitnessConflict>), HomeError> {
+        let store = self.store()?;
+        Ok((store.witnessed_logs()?, store.witness_conflicts()?))
     }
 
     /// Revokes the station named `name`: its requests are refused from now on and its mailbox

@@ -21,9 +21,12 @@
 //! - Every bound is a named constant in [`limits`]; the configurable ones live in `relay.toml`.
 //! - Nothing here prints for humans: the administration API ([`home`]) returns values and
 //!   typed errors, the server logs through `tracing`.
+//! - As a witness (`parley relay serve --witness`), the relay cosigns the checkpoints of the
+//!   link logs of admitted stations as `c2sp.org/tlog-witness` specifies, only ever forward
+//!   along consistency proofs, and keeps what contradicts them as evidence ([`witness`]).
 //!
 //! Modules: [`limits`], [`store`] (SQLite), [`home`] (relay home and administration),
-//! [`server`] (the HTTP API).
+//! [`server`] (the HTTP API), [`witness`] (the witness's rules).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -31,7 +34,8 @@ pub mod home;
 pub mod limits;
 pub mod server;
 pub mod store;
+pub mod witness;
 
 pub use home::{HomeError, RelayConfig, RelayHome};
 pub use limits::Limits;
-pub use server::{RelayServer, ServeError};
+pub use server::{RelayServer, ServeError, ServeOptions};

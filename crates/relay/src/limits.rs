@@ -3,7 +3,8 @@
 //! protocol itself, which every client must know too (frame size, skew, delete list, the
 //! defaults clients rely on), come from `parley_relay_wire::limits` and are re-exported here.
 //!
-//! Both sides of each bound are tested in `tests/relay.rs`.
+//! Both sides of each bound are tested in `tests/relay.rs`; the witness's in `tests/witness.rs`,
+//! `witness/tests.rs` and `store/witness/tests.rs`.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,21 @@ pub const MAILBOX_SHARE_PERCENT: u64 = 10;
 /// one it addressed least recently is forgotten, so a station naming random ids costs only
 /// its own entries.
 pub const CORRESPONDENTS_PER_STATION_MAX: u64 = 1024;
+
+/// Most link logs the witness holds a checkpoint of per author station (a station has one log
+/// per peer): a station's first checkpoint of a further log is refused (507), so a station
+/// signing checkpoints of logs with made-up peers fills only its own part of the store.
+pub const WITNESS_LOGS_PER_STATION_MAX: u64 = 1024;
+/// Most conflicts (checkpoints signed by a log's author that the witness cannot reconcile
+/// with the one it holds) kept as evidence per author station, over all its logs, both notes
+/// each; later ones are counted, not kept. With [`WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES`], a
+/// station's evidence takes at most about 64 × (2 × 1.2 KB + 2 KB of proof) = 300 KB.
+pub const WITNESS_CONFLICTS_PER_STATION_MAX: u64 = 64;
+/// Largest checkpoint text the witness cosigns, in bytes: a link log's is about 210 (its
+/// origin, size and root), so this leaves room for a few extension lines. The witness keeps
+/// the text with the author's signature alone (other signatures dropped), so every note it
+/// keeps, held or as evidence, is this and two signature lines at most.
+pub const WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES: usize = 1024;
 
 /// Default of `request_rate_per_second_max`: sustained requests per second per station.
 pub const REQUEST_RATE_PER_SECOND_MAX: u32 = 20;

@@ -1,6 +1,7 @@
-//! The relay's SQLite store (`relay.sqlite`): admitted stations, mailboxes and the nonce
-//! registry. WAL mode and `synchronous=FULL`, so every committed transaction is on disk (fsync)
-//! when `commit` returns; the schema is migrated by `user_version`.
+//! The relay's SQLite store (`relay.sqlite`): admitted stations, mailboxes, the nonce registry
+//! and, when the relay is a witness, the checkpoints it cosigned (`store/witness.rs`). WAL mode
+//! and `synchronous=FULL`, so every committed transaction is on disk (fsync) when `commit`
+//! returns; the schema is migrated by `user_version` (`store/schema.rs`).
 //!
 //! Guarantees:
 //! - Every operation a station requests runs in one `IMMEDIATE` transaction that first records
@@ -19,6 +20,8 @@
 //! - Items past the retention time are gone: every read filters them out, and purges delete
 //!   them.
 //! - Revoking a station deletes its mailbox and keeps its row (with `revoked_ms`) as a record.
+//! - A checkpoint the witness cosigns is stored in the same transaction that compares it with
+//!   the one held, so two submissions can never both pass against the same old checkpoint.
 //!
 //! Several processes may open the store at once (the CLI admits while `serve` runs): writers
 //! wait up to [`BUSY_TIMEOUT_MS`] for each other.
@@ -35,58 +38,15 @@ use parley_relay_wire::auth::NONCE_BYTES;
 use crate::limits::CORRESPONDENTS_PER_STATION_MAX;
 
 mod queries;
+mod schema;
+mod witness;
 use self::queries::*;
+pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog};
 
 /// Schema version written to `user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Longest a writer waits for another process's transaction, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE relay (
-    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    created_ms INTEGER NOT NULL,
-    epoch_public BLOB NOT NULL
-);
-CREATE TABLE stations (
-    id BLOB PRIMARY KEY CHECK (length(id) = 32),
-    name TEXT NOT NULL UNIQUE,
-    card BLOB NOT NULL,
-    admitted_ms INTEGER NOT NULL,
-    revoked_ms INTEGER
-);
-CREATE TABLE items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    recipient BLOB NOT NULL,
-    sender BLOB NOT NULL,
-    hash BLOB NOT NULL,
-    frame BLOB NOT NULL,
-    deposited_ms INTEGER NOT NULL,
-    UNIQUE (recipient, hash)
-);
-CREATE INDEX items_by_recipient ON items (recipient, id);
-CREATE INDEX items_by_age ON items (deposited_ms);
-CREATE TABLE nonces (
-    station BLOB NOT NULL,
-    nonce BLOB NOT NULL,
-    timestamp_ms INTEGER NOT NULL,
-    PRIMARY KEY (station, nonce)
-) WITHOUT ROWID;
-CREATE INDEX nonces_by_time ON nonces (timestamp_ms);
-";
-
-/// Version 2: each sender's share of a mailbox is counted (by an index), and who addressed
-/// whom is remembered.
-const SCHEMA_V2: &str = "
-CREATE INDEX items_by_sender ON items (recipient, sender, deposited_ms);
-CREATE TABLE correspondents (
-    station BLOB NOT NULL,
-    addressed BLOB NOT NULL,
-    last_ms INTEGER NOT NULL,
-    PRIMARY KEY (station, addressed)
-) WITHOUT ROWID;
-CREATE INDEX correspondents_by_age ON correspondents (station, last_ms);
-";
 
 /// Why a store operation failed. The variants before [`StoreError::Sqlite`] are refusals:
 /// the request was understood and declined, and no mailbox changed.
@@ -367,34 +327,8 @@ impl Store {
             conn,
             in_group: false,
         };
-        store.migrate()?;
+        schema::migrate(&mut store.conn)?;
         Ok(store)
-    }
-
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA_V1)?;
-                tx.execute_batch(SCHEMA_V2)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            1 => {
-                tx.execute_batch(SCHEMA_V2)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            newer => {
-                return Err(StoreError::Corrupt(format!(
-                    "schema version {newer}, this build reads {SCHEMA_VERSION}"
-                )));
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Records the relay's creation time and its (unused) epoch public key, once.
@@ -598,6 +532,30 @@ impl Store {
             tx.commit()?;
         }
         outcome
+    }
+
+    /// Runs `action` in one transaction (a savepoint of the group's, in a group): kept if it
+    /// returns `Ok`, rolled back if not. For requests that carry no nonce (the witness's).
+    fn transaction<T>(
+        &mut self,
+        action: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.in_group {
+            // As in `authorised`: a group SQLite rolled back must not commit piecemeal.
+            if self.conn.is_autocommit() {
+                return Err(StoreError::GroupAborted);
+            }
+            let savepoint = self.conn.savepoint()?;
+            let outcome = action(&savepoint)?;
+            savepoint.commit()?;
+            return Ok(outcome);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = action(&tx)?;
+        tx.commit()?;
+        Ok(outcome)
     }
 
     /// Records a request that does nothing else (ping).

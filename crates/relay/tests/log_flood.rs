@@ -6,39 +6,11 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{Relay, Station};
+use common::{Captured, Relay, Station};
 use parley_relay::Limits;
 use parley_relay::limits::{WARNING_INTERVAL_MS, WARNING_SUMMARY_CHECK_MS};
-
-/// The log, as written.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        log.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&log)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 /// The `suppressed=N` field of a log line.
 fn suppressed(line: &str) -> u64 {

@@ -7,26 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Relay, arcs, frame, within};
-use parley_metrics::text::{Exposition, parse};
+use common::{Relay, arcs, frame, scrape, within};
 use parley_relay::{Limits, RelayServer, ServeError};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// GETs `/metrics` at `addr` and parses the answer.
-async fn scrape(addr: SocketAddr) -> Exposition {
-    let mut stream = within(tokio::net::TcpStream::connect(addr))
-        .await
-        .expect("connects");
-    let request = "GET /metrics HTTP/1.1\r\nHost: relay\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut answer = String::new();
-    within(stream.read_to_string(&mut answer))
-        .await
-        .expect("reads");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    parse(body).unwrap_or_else(|error| panic!("{error}\n{body}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_move_the_counters_and_the_bytes_held() {

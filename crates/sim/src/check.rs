@@ -421,6 +421,30 @@ fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
         prev = verified.id();
     }
 
+    // Every checkpoint of the author's log the holder cosigned is the author's, and names the
+    // root of the author's log at its size: every cosigned checkpoint is a prefix of the one
+    // log, so every two are consistent.
+    let tree = parley_proto::tlog::Tree::of(
+        &written_view
+            .own
+            .values()
+            .map(|r| parley_proto::tlog::leaf_hash(r.entry.bytes()))
+            .collect::<Vec<_>>(),
+    );
+    for record in held_view.own.values() {
+        if let Body::Cosigned(cosigned) = &record.entry.entry().body {
+            let size = cosigned.head.size;
+            let holder_id = holder.identity.id();
+            if cosigned.verify(&author_id, &holder_id).is_err()
+                || tree.root_at(size) != Some(cosigned.head.root)
+            {
+                return Err(format!(
+                    "{arrow}: a cosigned checkpoint at size {size} is not the author's log"
+                ));
+            }
+        }
+    }
+
     // Each accepted message arrived as sent: same id, text and precedence.
     for accepted in &author.accepted {
         let seq = accepted.seq;
@@ -544,6 +568,26 @@ mod tests {
                 v[1].peer_entries.insert(1, forged);
             },
             "does not verify",
+        );
+        // B's cosignature of A's log made to name another root, signed by both as if honest.
+        check(
+            |w, v| {
+                use parley_proto::tlog::head::{Cosignature, SignedHead};
+                let (a, b) = (&w.stations[0].identity, &w.stations[1].identity);
+                let record = v[1]
+                    .own
+                    .values_mut()
+                    .find(|r| matches!(r.entry.entry().body, Body::Cosigned(_)))
+                    .expect("B cosigned a checkpoint of A's log");
+                let mut entry = record.entry.entry().clone();
+                let Body::Cosigned(honest) = entry.body else {
+                    unreachable!("found above")
+                };
+                let head = SignedHead::sign(a, &b.id(), honest.head.size, [9; 32]);
+                entry.body = Body::Cosigned(Cosignature::sign(b, &a.id(), head, honest.time_s));
+                record.entry = entry.sign(b);
+            },
+            "is not the author's log",
         );
         check(
             |_, v| v[0].snapshot.peer_receipt_upto -= 1,

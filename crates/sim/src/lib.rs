@@ -201,6 +201,8 @@ pub struct SimReport {
     pub tests_missed: u64,
     /// Scheduled tests expected and not received (`expected_test_not_received` alarms).
     pub tests_not_received: u64,
+    /// Entries under the largest checkpoint each station cosigned of the other's log.
+    pub entries_cosigned: u64,
     /// Which of [`FAULTS`] were on in this seed, as bits in that order (under swarm testing
     /// the seed picks them).
     pub faults: u64,
@@ -217,7 +219,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 21] {
+    pub fn counters(&self) -> [(&'static str, u64); 22] {
         [
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
@@ -241,6 +243,7 @@ impl SimReport {
             ("alarms raised", self.alarms_raised),
             ("scheduled tests missed", self.tests_missed),
             ("scheduled tests not received", self.tests_not_received),
+            ("entries under cosigned checkpoints", self.entries_cosigned),
             ("events", self.events),
             ("simulated ms", self.simulated_ms),
         ]
@@ -248,7 +251,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 14] = [
+pub const INVARIANTS: [&str; 15] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -259,6 +262,7 @@ pub const INVARIANTS: [&str; 14] = [
     "no tampered or forged frame is accepted or changes state",
     "every live core equals its store",
     "an honest pair raises no accusing alarm",
+    "every checkpoint cosigned is the author's log at its size, so every two are consistent",
     "every message and test is answered in time or has one overdue entry and one alarm",
     "a receiver is alarmed exactly when it answered late",
     "an expected test is alarmed exactly when it did not come while the station watched",

@@ -97,6 +97,9 @@ const CLARIFY_PER_MILLE: u64 = 100;
 /// Station A's scheduled tests to B: every so often, answered by B's station within so long,
 /// in milliseconds.
 const TEST_EVERY_MS: u64 = 15_000;
+/// How many new entries each station's checkpoint cadence waits for: a seed's few messages
+/// make several checkpoints, each cosigned.
+const CHECKPOINT_EVERY_ENTRIES: u64 = 8;
 pub(crate) const TEST_ANSWER_WITHIN_MS: u64 = 5_000;
 
 /// The simulated relay's URL, as both stations store it.
@@ -177,7 +180,11 @@ pub(crate) struct Accepted {
 fn accuses(kind: AlarmKind) -> bool {
     matches!(
         kind,
-        AlarmKind::Equivocation | AlarmKind::Fork | AlarmKind::BadReceipt | AlarmKind::ClockSkew
+        AlarmKind::Equivocation
+            | AlarmKind::Fork
+            | AlarmKind::BadReceipt
+            | AlarmKind::ClockSkew
+            | AlarmKind::SplitView
     )
 }
 
@@ -320,6 +327,7 @@ impl World {
             self.report.retransmissions += counters.retransmissions;
             self.report.duplicates_dropped += counters.duplicates_dropped;
         }
+        self.report.entries_cosigned += core.cosigned_upto(&self.peer_id(i)).1;
     }
 
     pub fn simulated_ms(&self) -> u64 {

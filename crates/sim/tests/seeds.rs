@@ -131,6 +131,7 @@ fn the_faults_are_exercised() {
             "scheduled tests not received",
             total(|r| r.tests_not_received),
         ),
+        ("cosigned checkpoints", total(|r| r.entries_cosigned)),
     ] {
         assert!(count > 0, "20 seeds produced no {what}");
     }

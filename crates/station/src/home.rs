@@ -102,6 +102,46 @@ impl Default for HealthConfig {
     }
 }
 
+/// `[checkpoints]` in `parley.toml`: how often the station signs a checkpoint of its log of
+/// each link (besides `parley checkpoint issue`). Checkpoints and cosignatures do not count as
+/// new entries, so two idle stations do not checkpoint each other's cosignatures for ever.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointsConfig {
+    /// After this many new entries.
+    pub every_entries: u64,
+    /// Or once this many seconds have passed since the last checkpoint with any new entry.
+    pub every_s: u64,
+}
+
+impl Default for CheckpointsConfig {
+    fn default() -> Self {
+        Self {
+            every_entries: 64,
+            every_s: 3_600,
+        }
+    }
+}
+
+impl CheckpointsConfig {
+    fn check(&self) -> Result<(), String> {
+        use crate::limits::{CHECKPOINT_EVERY_ENTRIES_MAX, CHECKPOINT_EVERY_S_MAX};
+        if !(1..=CHECKPOINT_EVERY_ENTRIES_MAX).contains(&self.every_entries) {
+            return Err(format!(
+                "checkpoints.every_entries = {} is outside 1..={CHECKPOINT_EVERY_ENTRIES_MAX}",
+                self.every_entries
+            ));
+        }
+        if !(1..=CHECKPOINT_EVERY_S_MAX).contains(&self.every_s) {
+            return Err(format!(
+                "checkpoints.every_s = {} is outside 1..={CHECKPOINT_EVERY_S_MAX} seconds",
+                self.every_s
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +173,9 @@ pub struct Config {
     /// Scheduled tests, one table per peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestConfig>,
+    /// Checkpoint cadence.
+    #[serde(default)]
+    pub checkpoints: CheckpointsConfig,
     /// Prometheus metrics, served by the daemon; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
@@ -185,6 +228,7 @@ impl Config {
     /// objectives, alarms and tests ([`crate::watch_config::check`]), naming the field at fault.
     pub fn check(&self) -> Result<(), String> {
         self.check_timing()?;
+        self.checkpoints.check()?;
         if let Some(metrics) = &self.metrics
             && metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -261,6 +305,7 @@ impl Config {
             objectives: Objectives::default(),
             alarms: AlarmsConfig::default(),
             tests: Vec::new(),
+            checkpoints: CheckpointsConfig::default(),
             metrics: None,
             console: None,
         }

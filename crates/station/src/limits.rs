@@ -45,3 +45,14 @@ pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
 pub const PASSWORD_SIZE_MIN_BYTES: usize = 12;
 /// Longest operator password, in bytes (of UTF-8).
 pub const PASSWORD_SIZE_MAX_BYTES: usize = 1024;
+/// Most new entries the checkpoint cadence may wait for (`checkpoints.every_entries`).
+pub const CHECKPOINT_EVERY_ENTRIES_MAX: u64 = 1_000_000;
+/// Longest the checkpoint cadence may wait, in seconds (`checkpoints.every_s`): 30 days.
+pub const CHECKPOINT_EVERY_S_MAX: u64 = 30 * 24 * 3_600;
+/// How long after a witness could not be reached, or refused a checkpoint, it is sent the
+/// latest one again, in milliseconds.
+pub const WITNESS_RETRY_MS: u64 = 60_000;
+/// Most `409 Conflict` answers in a row a station follows for one checkpoint (each names the
+/// size the witness holds, and the checkpoint goes again from it); past it, it waits
+/// [`WITNESS_RETRY_MS`].
+pub const WITNESS_CONFLICTS_MAX: u32 = 3;

@@ -108,6 +108,16 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
         [(Labels::new(), queues.frames_dropped)],
     )?;
     families.counter(
+        "parley_station_reports_waited",
+        "Transport reports that found the driver's input queue full and waited for room.",
+        [(Labels::new(), queues.reports_waited)],
+    )?;
+    families.counter(
+        "parley_station_requests_waited",
+        "Operator requests that found the driver's request queue full and waited for room.",
+        [(Labels::new(), queues.requests_waited)],
+    )?;
+    families.counter(
         "parley_station_api_clients_refused",
         "Operator API connections refused because the most served at once were open.",
         [(Labels::new(), queues.api_clients_refused)],
@@ -487,6 +497,8 @@ mod tests {
                 peer_receipt_upto: 7,
                 in_head: 4,
                 in_pending: 1,
+                cosigned_upto: 6,
+                peer_cosigned_upto: 3,
                 counters: Some(PeerCounters {
                     retransmissions: 11,
                     rejected: BTreeMap::from([("bad_signature".to_owned(), 2)]),

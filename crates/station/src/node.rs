@@ -15,7 +15,9 @@ use rand_core::SeedableRng as _;
 use crate::api::{ApiError, Reply};
 use crate::clock::Clock;
 use crate::core::watch::WatchSettings;
-use crate::core::{Command, Input, Loaded, Mode, Output, RequestId, Settings, Station};
+use crate::core::{
+    CheckpointSettings, Command, Input, Loaded, Mode, Output, RequestId, Settings, Station,
+};
 use crate::error::StationError;
 use crate::home::{Config, Home};
 
@@ -213,8 +215,10 @@ pub fn load(
         peers.push((row, snapshot));
     }
     let mut records = Vec::new();
+    let mut leaves = Vec::new();
     for (row, _) in &peers {
         records.push((row.id, store.link_record(&row.id)?));
+        leaves.push((row.id, store.link_leaves(&row.id)?));
     }
     let watch = watch_settings(config, &peers)?;
     Ok(Loaded {
@@ -225,12 +229,17 @@ pub fn load(
             listen: config.listen.clone(),
             degraded_rtt_ms: config.health.degraded_rtt_ms,
             watch,
+            checkpoints: CheckpointSettings {
+                every_entries: config.checkpoints.every_entries,
+                every_ms: config.checkpoints.every_s * 1_000,
+            },
         },
         created_ms: station.created_ms,
         epoch,
         peers,
         channels: store.channels()?,
         records,
+        leaves,
         alarms: store.alarms(false)?,
         alarm_id_max: store.alarm_id_max()?,
         seed,

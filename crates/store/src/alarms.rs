@@ -34,11 +34,14 @@ pub enum AlarmKind {
     BadReceipt,
     /// The peer's clock is further ahead than allowed.
     ClockSkew,
+    /// A signed checkpoint disagrees with the log it is of (another root at a size held, a
+    /// signature that does not verify): the signer showed two histories.
+    SplitView,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [AlarmKind; 11] = [
+    pub const ALL: [AlarmKind; 12] = [
         AlarmKind::ReceiptOverdue,
         AlarmKind::UnderstoodOverdue,
         AlarmKind::TestMissed,
@@ -50,6 +53,7 @@ impl AlarmKind {
         AlarmKind::Fork,
         AlarmKind::BadReceipt,
         AlarmKind::ClockSkew,
+        AlarmKind::SplitView,
     ];
 
     /// The stable lower-case name.
@@ -66,6 +70,7 @@ impl AlarmKind {
             AlarmKind::Fork => "fork",
             AlarmKind::BadReceipt => "bad_receipt",
             AlarmKind::ClockSkew => "clock_skew",
+            AlarmKind::SplitView => "split_view",
         }
     }
 

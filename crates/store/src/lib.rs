@@ -25,6 +25,7 @@ pub mod console;
 mod convert;
 mod error;
 mod read;
+mod records;
 mod rows;
 mod schema;
 
@@ -47,8 +48,8 @@ pub use console::{
 pub use error::StoreError;
 pub use rows::{
     AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry,
-    LinkCounts, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord, PeerRow, StationRow,
-    StoredEntry, TranscriptRecord,
+    LinkCounts, LinkLeaves, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord, PeerRow,
+    StationRow, StoredEntry, TranscriptRecord,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -121,7 +122,14 @@ impl Store {
 
     /// A link's record for the watch and speed-of-service figures, read consistently.
     pub fn link_record(&self, peer: &StationId) -> Result<LinkRecord, StoreError> {
-        self.consistent(|connection| read::link_record(connection, peer))
+        self.consistent(|connection| records::link_record(connection, peer))
+    }
+
+    /// The Merkle leaves of both logs of the link with `peer` (every entry, key announcements
+    /// included), for checkpoints. An entry whose bytes no longer hash to its id is refused as
+    /// corrupt.
+    pub fn link_leaves(&self, peer: &StationId) -> Result<LinkLeaves, StoreError> {
+        self.consistent(|connection| records::link_leaves(connection, peer))
     }
 
     /// Where each own entry of the link with `peer` stands, by seq: state, and when its covering

@@ -4,15 +4,15 @@
 
 use parley_proto::{
     ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem,
-    PendingItem, SignedEntry, StationId,
+    PendingItem, StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::convert::{entry_id, from_sql, precedence, required_text, station_id, to_sql};
 use crate::error::{SqlContext, StoreError};
 use crate::rows::{
-    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry, LinkCounts,
-    LinkRecord, OutboxRow, OutboxState, PeerRow, StationRow, StoredEntry,
+    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, OutboxRow,
+    OutboxState, PeerRow, StationRow, StoredEntry,
 };
 
 /// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
@@ -239,13 +239,13 @@ fn chain(rows: &[LogRow], what: &str) -> Result<Vec<EntryId>, StoreError> {
 }
 
 /// A peer's link-level columns.
-struct PeerLink {
+pub(crate) struct PeerLink {
     epoch_public: Vec<u8>,
     in_head: u64,
     receipt_upto: u64,
 }
 
-fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
+pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
     let raw: Option<(Vec<u8>, i64, i64)> = connection
         .prepare_cached(
             "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
@@ -729,53 +729,6 @@ pub(crate) fn entry_id_at(
         })
         .context("reading an entry id")?;
     id.map(|id| entry_id(id, "an entry id")).transpose()
-}
-
-/// Every entry of a link but key announcements, both authors, by author then seq, decoded
-/// from the bytes kept (which must still hash to their ids), with when each peer entry
-/// arrived; and when the peer's receipts covered each own entry.
-pub(crate) fn link_record(
-    connection: &Connection,
-    peer: &StationId,
-) -> Result<LinkRecord, StoreError> {
-    peer_link(connection, peer)?;
-    let entries = query(
-        connection,
-        "SELECT entry_id, signed, received_ms FROM entries \
-         WHERE peer = ?1 AND kind != 2 ORDER BY author, seq",
-        [peer.0],
-        "reading a link's record",
-        |row| -> rusqlite::Result<(Vec<u8>, Vec<u8>, Option<i64>)> {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        },
-        |(id, signed, received_ms)| {
-            let id = entry_id(id, "an entry id")?;
-            let entry = SignedEntry::decode_stored(&signed, &id).map_err(|error| {
-                StoreError::Corrupt(format!("the entry {id} is damaged: {error}"))
-            })?;
-            let received_ms = received_ms
-                .map(|ms| from_sql(ms, "a receive time"))
-                .transpose()?;
-            Ok(KeptEntry { entry, received_ms })
-        },
-    )?;
-    let delivered = query(
-        connection,
-        "SELECT seq, delivered_ms FROM outbox WHERE peer = ?1 AND delivered_ms IS NOT NULL",
-        [peer.0],
-        "reading delivery times",
-        |row| -> rusqlite::Result<(i64, i64)> { Ok((row.get(0)?, row.get(1)?)) },
-        |(seq, ms)| {
-            Ok((
-                from_sql(seq, "an outbox seq")?,
-                from_sql(ms, "a delivery time")?,
-            ))
-        },
-    )?;
-    Ok(LinkRecord {
-        entries,
-        delivered_ms: delivered.into_iter().collect(),
-    })
 }
 
 /// Where each own entry of a link stands in the outbox, by seq: its state, and when its

@@ -323,3 +323,13 @@ pub struct LinkRecord {
     /// Own seq to the time its covering receipt arrived, UTC ms.
     pub delivered_ms: BTreeMap<u64, u64>,
 }
+
+/// The Merkle leaf hashes of a link's two logs, for checkpoints: each an entry's signed bytes
+/// hashed as an RFC 6962 leaf, by seq.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkLeaves {
+    /// This station's log, seq 1 upward (its log has no gaps).
+    pub own: Vec<parley_proto::tlog::Hash>,
+    /// The peer's entries this station holds, by seq: gaps where entries arrived out of order.
+    pub peer: BTreeMap<u64, parley_proto::tlog::Hash>,
+}

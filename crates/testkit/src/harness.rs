@@ -429,6 +429,8 @@ pub struct RelayProcess {
     pub listen: SocketAddr,
     /// Address it serves metrics on (`relay serve --metrics`), if set before it starts.
     pub metrics: Option<SocketAddr>,
+    /// Whether it serves as a witness (`relay serve --witness`), if set before it starts.
+    pub witness: bool,
     exe: PathBuf,
     server: Option<Child>,
     starts: u32,
@@ -452,6 +454,7 @@ impl RelayProcess {
             home: root.join(name.to_lowercase()),
             listen,
             metrics: None,
+            witness: false,
             exe: exe.to_owned(),
             server: None,
             starts: 0,
@@ -535,6 +538,9 @@ impl RelayProcess {
         ]);
         if let Some(metrics) = self.metrics {
             command.args(["--metrics", &metrics.to_string()]);
+        }
+        if self.witness {
+            command.arg("--witness");
         }
         let child = spawn_logged(command, log).context("starting parley relay serve")?;
         self.server = Some(child);

@@ -37,6 +37,10 @@ use parley_relay_wire::limits::{
     HEADER_READ_TIMEOUT_MS,
 };
 use parley_relay_wire::wire::{self, DeleteRequest, Fetched};
+use parley_relay_wire::witness::{
+    AddCheckpoint, PATH_WITNESS_ADD_CHECKPOINT, TEXT_CONTENT_TYPE, WITNESS_ANSWER_SIZE_MAX_BYTES,
+    WitnessAnswer, checkpoint_path,
+};
 use parley_relay_wire::{
     ALPN_HTTP1, CBOR_CONTENT_TYPE, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_PING, deposit_path,
 };
@@ -333,39 +337,9 @@ impl RelayClient {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| RelayError::Invalid(error.to_string()))?;
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|error| RelayError::Transport(chain(&error)))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<u64>().ok());
-            let body = Limited::new(response.into_body(), RESPONSE_SIZE_MAX_BYTES)
-                .collect()
-                .await
-                .map_err(|error| {
-                    if error.is::<http_body_util::LengthLimitError>() {
-                        RelayError::Protocol(format!(
-                            "answer is over the limit of {RESPONSE_SIZE_MAX_BYTES} bytes"
-                        ))
-                    } else {
-                        RelayError::Transport(format!("reading the answer failed: {error}"))
-                    }
-                })?
-                .to_bytes();
-            Ok((status, retry_after, body))
-        };
-        let (status, retry_after, body) =
-            tokio::time::timeout(timeout, exchange)
-                .await
-                .map_err(|_| {
-                    RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()))
-                })??;
+        let (status, retry_after, body) = self
+            .exchange(request, timeout, RESPONSE_SIZE_MAX_BYTES)
+            .await?;
         match status {
             StatusCode::OK | StatusCode::ACCEPTED => Ok(body.to_vec()),
             StatusCode::TOO_MANY_REQUESTS => Err(RelayError::RateLimited {
@@ -390,6 +364,99 @@ impl RelayClient {
                     reason,
                 })
             }
+        }
+    }
+
+    /// Sends `request` and reads the answer's status, its `Retry-After` seconds and its body
+    /// (at most `limit` bytes), all within `timeout`.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(StatusCode, Option<u64>, Bytes), RelayError> {
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|error| RelayError::Transport(chain(&error)))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok());
+            let body = Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|error| {
+                    if error.is::<http_body_util::LengthLimitError>() {
+                        RelayError::Protocol(format!("answer is over the limit of {limit} bytes"))
+                    } else {
+                        RelayError::Transport(format!("reading the answer failed: {error}"))
+                    }
+                })?
+                .to_bytes();
+            Ok((status, retry_after, body))
+        };
+        tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+            RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()))
+        })?
+    }
+
+    /// An unsigned request to the witness API (the specification has no request signatures),
+    /// its answer read up to [`WITNESS_ANSWER_SIZE_MAX_BYTES`].
+    async fn witness_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), RelayError> {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, TEXT_CONTENT_TYPE)
+            .body(Full::new(body))
+            .map_err(|error| RelayError::Invalid(error.to_string()))?;
+        let timeout = Self::request_timeout();
+        let (status, _, body) = self
+            .exchange(request, timeout, WITNESS_ANSWER_SIZE_MAX_BYTES)
+            .await?;
+        Ok((status, body))
+    }
+
+    /// Submits a checkpoint to the relay as a witness (`c2sp.org/tlog-witness`,
+    /// `add-checkpoint`). Unsigned, as the specification has it: the checkpoint's signature is
+    /// what authenticates it. The answer is read, not checked: the cosignature's signature is
+    /// the caller's to verify.
+    pub async fn add_checkpoint(
+        &self,
+        submission: &AddCheckpoint,
+    ) -> Result<WitnessAnswer, RelayError> {
+        let body = Bytes::from(submission.encode());
+        let (status, body) = self
+            .witness_call(Method::POST, PATH_WITNESS_ADD_CHECKPOINT, body)
+            .await?;
+        WitnessAnswer::read(status.as_u16(), &body)
+            .map_err(|error| RelayError::Protocol(format!("the witness's answer: {error}")))
+    }
+
+    /// The latest checkpoint of the log named `origin` the relay cosigned as a witness, with
+    /// its signatures (the specification's monitoring API), or `None` if it holds none. Read,
+    /// not checked.
+    pub async fn witness_checkpoint(&self, origin: &str) -> Result<Option<String>, RelayError> {
+        let path = checkpoint_path(origin);
+        let (status, body) = self.witness_call(Method::GET, &path, Bytes::new()).await?;
+        match status {
+            StatusCode::OK => String::from_utf8(body.to_vec())
+                .map(Some)
+                .map_err(|_| RelayError::Protocol("the witness's checkpoint is not text".into())),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(RelayError::Refused {
+                status: status.as_u16(),
+                reason: "the witness's checkpoint could not be read".into(),
+            }),
         }
     }
 

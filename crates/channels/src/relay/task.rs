@@ -9,6 +9,7 @@ use std::time::Duration;
 use parley_proto::StationId;
 use parley_proto::frame::TAG_ENVELOPE;
 use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
+use parley_relay_wire::witness::{AddCheckpoint, WitnessAnswer};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RelayClient, RelayError};
@@ -33,10 +34,20 @@ pub struct RelayTiming {
     pub poll_wait: Duration,
 }
 
-/// The station's side of a relay's deposit task: frames to deposit, with their recipients.
+/// Most checkpoints waiting to be submitted to a relay as a witness (a station submits one per
+/// link at a time).
+pub const WITNESS_QUEUE_MAX: usize = 64;
+
+/// A checkpoint for the relay to witness: of this station's log of its link with `peer`, at
+/// `size`.
+type Submission = (StationId, u64, AddCheckpoint);
+
+/// The station's side of a relay's tasks: frames to deposit, with their recipients, and
+/// checkpoints to submit to it as a witness.
 #[derive(Clone, Debug)]
 pub struct RelaySender {
     frames: mpsc::Sender<(StationId, Arc<[u8]>)>,
+    checkpoints: mpsc::Sender<Submission>,
 }
 
 impl RelaySender {
@@ -44,6 +55,13 @@ impl RelaySender {
     /// (the protocol resends it).
     pub fn try_send(&self, to: StationId, frame: Arc<[u8]>) -> bool {
         self.frames.try_send((to, frame)).is_ok()
+    }
+
+    /// Queues a checkpoint of this station's log of its link with `peer`, at `size`, for the
+    /// relay to witness; its answer comes as a [`Report::Witnessed`]. False when the queue is
+    /// full or the task has ended (no answer will come).
+    pub fn try_submit(&self, peer: StationId, size: u64, submission: AddCheckpoint) -> bool {
+        self.checkpoints.try_send((peer, size, submission)).is_ok()
     }
 }
 
@@ -58,6 +76,7 @@ pub fn start(
     inbound: Inbound,
 ) -> RelaySender {
     let (frames, queue) = mpsc::channel(queue_max);
+    let (checkpoints, submissions) = mpsc::channel(WITNESS_QUEUE_MAX);
     let relay = Relay {
         via,
         client,
@@ -66,8 +85,12 @@ pub fn start(
     };
     runtime.spawn(relay.clone().heartbeat_loop());
     runtime.spawn(relay.clone().fetch_loop());
+    runtime.spawn(relay.clone().witness_loop(submissions));
     runtime.spawn(relay.deposit_loop(queue));
-    RelaySender { frames }
+    RelaySender {
+        frames,
+        checkpoints,
+    }
 }
 
 #[derive(Clone)]
@@ -105,6 +128,36 @@ impl Relay {
             let report = Report::Health {
                 via: self.via,
                 signal,
+            };
+            if !self.inbound.send(report).await {
+                return;
+            }
+        }
+    }
+
+    /// Submits checkpoints one at a time, in the order queued, and reports each answer, with
+    /// the witness's own checkpoint of the log when it disagreed (`409`, `422`).
+    async fn witness_loop(self, mut submissions: mpsc::Receiver<Submission>) {
+        while let Some((peer, size, submission)) = submissions.recv().await {
+            let answer = self
+                .client
+                .add_checkpoint(&submission)
+                .await
+                .map_err(|error| error.to_string());
+            let disagreed = matches!(
+                answer,
+                Ok(WitnessAnswer::Conflict(_) | WitnessAnswer::Refused { status: 422, .. })
+            );
+            let mut held = None;
+            if disagreed && let Some((origin, _)) = submission.checkpoint.split_once('\n') {
+                held = self.client.witness_checkpoint(origin).await.ok().flatten();
+            }
+            let report = Report::Witnessed {
+                via: self.via,
+                peer,
+                size,
+                answer,
+                held,
             };
             if !self.inbound.send(report).await {
                 return;

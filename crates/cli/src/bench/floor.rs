@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use parley_proto::seal::{EpochSecret, Keyring, Opener, PeerEpochKey, SealParties, Sealer};
+use parley_proto::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
+use parley_proto::tlog::{Tree, leaf_hash};
 use parley_proto::{Body, Entry, EntryId, Identity, LinkId, Precedence, SignedEntry};
+use parley_station::home::CheckpointsConfig;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
 use serde::Serialize;
@@ -41,6 +44,9 @@ const PATH_FSYNCS: u32 = 3;
 const PATH_SIGNS: u32 = 3;
 /// Signatures verified on it: envelope, entry, receipt.
 const PATH_VERIFIES: u32 = 3;
+/// Merkle leaves hashed and added to a tree on it: the entry in its author's tree of its own
+/// log, and in the receiver's of the peer's.
+const PATH_LEAVES: u32 = 2;
 
 /// Median and 99th percentile of some durations, in microseconds.
 #[derive(Serialize)]
@@ -292,6 +298,7 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
         drop(std::hint::black_box(open(&mut fresh)));
     });
     let (raw_us, batch_us) = raw_verification(&alice, size);
+    let (leaf_us, checkpoint_us) = checkpointing(&(alice.clone(), bob.clone()), &signed);
     Ok(vec![
         OpCost {
             op: "sign",
@@ -324,6 +331,16 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
             per_message: 0,
         },
         OpCost {
+            op: "Merkle leaf hashed and added to a log's tree",
+            us: leaf_us,
+            per_message: PATH_LEAVES,
+        },
+        OpCost {
+            op: "checkpoint at the default cadence (signed, checked, cosigned, the cosignature and a witness's checked), per entry",
+            us: checkpoint_us,
+            per_message: 0,
+        },
+        OpCost {
             op: "Ed25519 verify alone",
             us: raw_us,
             per_message: 0,
@@ -334,6 +351,37 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
             per_message: 0,
         },
     ])
+}
+
+/// The checkpoints' share of a message: a Merkle leaf hashed and added to a tree (each station
+/// adds each entry of the link to one of its two trees), and a checkpoint at the default
+/// cadence (`[checkpoints] every_entries`, 64 entries; the author signs it and checks the
+/// peer's cosignature and a witness's; the peer checks it, recomputes the root and cosigns)
+/// divided among its entries; in microseconds.
+fn checkpointing((alice, bob): &(Identity, Identity), signed: &SignedEntry) -> (f64, f64) {
+    let mut tree = Tree::default();
+    let leaf_us = median_us(|| tree.push(std::hint::black_box(leaf_hash(signed.bytes()))));
+    let cadence = CheckpointsConfig::default().every_entries;
+    let tree = Tree::of(&vec![leaf_hash(signed.bytes()); cadence as usize]);
+    let relay = Identity::from_secret(&[5; 32]);
+    let (a, b) = (alice.id(), bob.id());
+    let checkpoint_us = median_us(|| {
+        let head = SignedHead::sign(alice, &b, tree.len(), tree.root());
+        head.verify(&a, &b).expect("the peer checks it");
+        assert_eq!(
+            std::hint::black_box(tree.root_at(head.size)),
+            Some(head.root)
+        );
+        let cosigned = Cosignature::sign(bob, &a, head, 1);
+        cosigned
+            .verify(&a, &b)
+            .expect("the author checks the cosignature");
+        let witnessed = WitnessCosignature::sign(&relay, (&a, &b), head, 1);
+        witnessed
+            .verify(&a, &b)
+            .expect("the author checks the witness's");
+    });
+    (leaf_us, checkpoint_us / cadence as f64)
 }
 
 /// Ed25519 alone, without parley's encoding around it: a strict verification, and one

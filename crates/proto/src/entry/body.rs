@@ -5,13 +5,14 @@ use ciborium::Value;
 
 use crate::cbor::{self, Fields};
 use crate::error::DecodeError;
-use crate::id::{CodebookHash, EntryId, EpochKeyId};
+use crate::id::{CodebookHash, EntryId, EpochKeyId, StationId};
 use crate::limits::{
     CODEBOOK_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES, PARAM_NAME_SIZE_MAX_BYTES,
     TEST_ANSWER_WITHIN_MS_MAX, TEXT_SIZE_MAX_BYTES, TRANSLATIONS_MAX,
 };
 use crate::names::check_name;
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
+use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
 use crate::value::{self, Params};
 
 use super::watch::{Objective, TestAnswer, TestSchedule, schedule};
@@ -130,6 +131,15 @@ pub enum Body {
     },
     /// The author's schedule of tests on the link, so the peer knows when one is due.
     Schedule(TestSchedule),
+    /// The author's signed checkpoint of its own log of the link: its first `size` entries
+    /// (all before this one) and their Merkle root.
+    Checkpoint(SignedHead),
+    /// The author's cosignature of a checkpoint of the peer's log, after checking it against
+    /// the peer's entries the author holds.
+    Cosigned(Cosignature),
+    /// A witness's cosignature of a checkpoint of the author's own log, as the witness (a
+    /// relay) answered the author's submission.
+    Witnessed(WitnessCosignature),
 }
 
 /// Flag bit of a message marked EXERCISE.
@@ -173,11 +183,17 @@ pub enum Kind {
     CodebookAccept = 12,
     /// [`Body::Translate`].
     Translate = 13,
+    /// [`Body::Checkpoint`].
+    Checkpoint = 14,
+    /// [`Body::Cosigned`].
+    Cosigned = 15,
+    /// [`Body::Witnessed`].
+    Witnessed = 16,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Message,
         Kind::KeyAnnouncement,
         Kind::Understood,
@@ -191,6 +207,9 @@ impl Kind {
         Kind::CodebookProposal,
         Kind::CodebookAccept,
         Kind::Translate,
+        Kind::Checkpoint,
+        Kind::Cosigned,
+        Kind::Witnessed,
     ];
 
     /// Lower-case name for JSON and the timeline.
@@ -209,6 +228,9 @@ impl Kind {
             Kind::CodebookProposal => "codebook_proposal",
             Kind::CodebookAccept => "codebook_accept",
             Kind::Translate => "translate",
+            Kind::Checkpoint => "checkpoint",
+            Kind::Cosigned => "cosigned",
+            Kind::Witnessed => "witnessed",
         }
     }
 
@@ -235,6 +257,9 @@ impl Body {
             Body::CodebookProposal { .. } => Kind::CodebookProposal,
             Body::CodebookAccept { .. } => Kind::CodebookAccept,
             Body::Translate { .. } => Kind::Translate,
+            Body::Checkpoint(_) => Kind::Checkpoint,
+            Body::Cosigned(_) => Kind::Cosigned,
+            Body::Witnessed(_) => Kind::Witnessed,
         }
     }
 
@@ -404,6 +429,26 @@ impl Body {
                 cbor::uint(schedule.answer.map_or(0, |answer| answer as u64)),
                 cbor::uint(schedule.answer_within_ms),
             ],
+            Body::Checkpoint(head) => vec![
+                cbor::uint(head.size),
+                cbor::bytes(&head.root),
+                cbor::bytes(&head.signature),
+            ],
+            Body::Cosigned(cosignature) => vec![
+                cbor::uint(cosignature.head.size),
+                cbor::bytes(&cosignature.head.root),
+                cbor::bytes(&cosignature.head.signature),
+                cbor::uint(cosignature.time_s),
+                cbor::bytes(&cosignature.signature),
+            ],
+            Body::Witnessed(witnessed) => vec![
+                cbor::uint(witnessed.head.size),
+                cbor::bytes(&witnessed.head.root),
+                cbor::bytes(&witnessed.head.signature),
+                cbor::bytes(&witnessed.witness.0),
+                cbor::uint(witnessed.time_s),
+                cbor::bytes(&witnessed.signature),
+            ],
         };
         Value::Array(items)
     }
@@ -426,8 +471,13 @@ impl Body {
                 | Kind::Test
                 | Kind::CodebookAccept,
             ) => 2,
-            (_, Kind::Understood | Kind::Clarify | Kind::Coded | Kind::Notice) => 3,
+            (
+                _,
+                Kind::Understood | Kind::Clarify | Kind::Coded | Kind::Notice | Kind::Checkpoint,
+            ) => 3,
             (_, Kind::Overdue | Kind::Schedule | Kind::Translate) => 4,
+            (_, Kind::Cosigned) => 5,
+            (_, Kind::Witnessed) => 6,
         };
         let mut fields = Fields::array(value, "entry", arity, "body")?;
         let body = match kind {
@@ -552,9 +602,52 @@ impl Body {
                 }
             }
             Kind::Schedule => Body::Schedule(schedule(&mut fields)?),
+            Kind::Checkpoint => Body::Checkpoint(signed_head(&mut fields)?),
+            Kind::Cosigned => {
+                let head = signed_head(&mut fields)?;
+                let time_s = fields.uint("body.time_s")?;
+                if time_s > i64::MAX as u64 {
+                    return Err(malformed("body.time_s"));
+                }
+                Body::Cosigned(Cosignature {
+                    head,
+                    time_s,
+                    signature: fields.fixed("body.cosignature")?,
+                })
+            }
+            Kind::Witnessed => {
+                let head = signed_head(&mut fields)?;
+                let witness = StationId(fields.fixed("body.witness")?);
+                let time_s = fields.uint("body.time_s")?;
+                if time_s == 0 || time_s > i64::MAX as u64 {
+                    return Err(malformed("body.time_s"));
+                }
+                Body::Witnessed(WitnessCosignature {
+                    head,
+                    witness,
+                    time_s,
+                    signature: fields.fixed("body.cosignature")?,
+                })
+            }
         };
         Ok(body)
     }
+}
+
+/// A checkpoint's size, root and signature; a checkpoint holds at least one entry.
+fn signed_head(fields: &mut Fields) -> Result<SignedHead, DecodeError> {
+    let size = fields.uint("body.size")?;
+    if size == 0 {
+        return Err(DecodeError::Field {
+            what: "entry",
+            field: "body.size",
+        });
+    }
+    Ok(SignedHead {
+        size,
+        root: fields.fixed("body.root")?,
+        signature: fields.fixed("body.signature")?,
+    })
 }
 
 /// A message's flags: the EXERCISE bit, or 0 where `must_be_set` is false (flags present

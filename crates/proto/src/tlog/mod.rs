@@ -9,8 +9,9 @@
 //! `sha2` 0.11 and `ed25519-dalek` 3. The algorithms are short and fully specified, and the
 //! tests hold them to published answers.
 //!
-//! This is the foundation of checkpoints: nothing in a station issues or checks them yet.
+//! [`head`] holds a link log's checkpoints and cosignatures as entries carry them.
 
+pub mod head;
 pub mod note;
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,131 @@ pub fn root(leaves: &[Hash]) -> Hash {
             let k = split(n);
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
+    }
+}
+
+/// A Merkle tree that grows one leaf at a time and gives the root of any prefix of itself in
+/// O(log n) hashes: it keeps the hash of every complete subtree (level k holds the hashes of
+/// leaves `[i·2^k, (i+1)·2^k)`), about two hashes per leaf, as Go's `sumdb/tlog` stores them.
+/// The root of `size` leaves is then the complete subtrees of `size`'s binary digits, largest
+/// first, hashed from the right: RFC 6962 splits at the largest power of two below the size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// A tree of `leaves` (each a [`leaf_hash`]).
+    pub fn of(leaves: &[Hash]) -> Self {
+        let mut tree = Tree::default();
+        for leaf in leaves {
+            tree.push(*leaf);
+        }
+        tree
+    }
+
+    /// How many leaves.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    /// Whether it has no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a leaf hash, completing every subtree it closes.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut level = 0;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].push(hash);
+            let nodes = &self.levels[level];
+            if nodes.len() % 2 == 1 {
+                return;
+            }
+            hash = node_hash(&nodes[nodes.len() - 2], &nodes[nodes.len() - 1]);
+            level += 1;
+        }
+    }
+
+    /// The root of the first `size` leaves (the hash of nothing for 0); `None` above the size.
+    pub fn root_at(&self, size: u64) -> Option<Hash> {
+        if size > self.len() {
+            return None;
+        }
+        if size == 0 {
+            return Some(root(&[]));
+        }
+        // Complete subtrees left to right: one per set bit of `size`, largest first.
+        let mut subtrees = Vec::new();
+        let mut start = 0u64;
+        for level in (0..u64::BITS - size.leading_zeros()).rev() {
+            if size & (1 << level) != 0 {
+                subtrees.push(self.levels[level as usize][(start >> level) as usize]);
+                start += 1 << level;
+            }
+        }
+        let mut hash = subtrees.pop().expect("size has a set bit");
+        while let Some(left) = subtrees.pop() {
+            hash = node_hash(&left, &hash);
+        }
+        Some(hash)
+    }
+
+    /// The root of all its leaves.
+    pub fn root(&self) -> Hash {
+        self.root_at(self.len()).expect("its own size")
+    }
+
+    /// The proof that its first `old_size` leaves are a prefix of its first `size` (RFC 6962
+    /// §2.1.2), as [`consistency_proof`] gives it but in O(log² n) hashes, from the complete
+    /// subtrees it keeps. `None` when `old_size` is 0 or not below `size`, or `size` is beyond
+    /// the tree.
+    pub fn consistency_proof(&self, old_size: u64, size: u64) -> Option<Vec<Hash>> {
+        if old_size == 0 || old_size >= size || size > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.subproof(old_size, (0, size), true, &mut proof);
+        Some(proof)
+    }
+
+    fn subproof(&self, m: u64, (start, end): (u64, u64), complete: bool, proof: &mut Vec<Hash>) {
+        let n = end - start;
+        if m == n {
+            if !complete {
+                proof.push(self.range_root(start, end));
+            }
+            return;
+        }
+        let k = split(n as usize) as u64;
+        if m <= k {
+            self.subproof(m, (start, start + k), complete, proof);
+            proof.push(self.range_root(start + k, end));
+        } else {
+            self.subproof(m - k, (start + k, end), false, proof);
+            proof.push(self.range_root(start, start + k));
+        }
+    }
+
+    /// The Merkle tree hash of leaves `[start, end)`, where `start` is a multiple of the
+    /// largest power of two below `end - start` (as every range RFC 6962's recursion reaches
+    /// is): a complete subtree is read, the rest split as RFC 6962 splits.
+    fn range_root(&self, start: u64, end: u64) -> Hash {
+        let n = end - start;
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let level = n.trailing_zeros() as usize;
+            return self.levels[level][(start >> level) as usize];
+        }
+        let k = split(n as usize) as u64;
+        node_hash(
+            &self.range_root(start, start + k),
+            &self.range_root(start + k, end),
+        )
     }
 }
 

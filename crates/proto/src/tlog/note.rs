@@ -6,6 +6,14 @@
 //! of SHA-256(key name ‖ "\n" ‖ 0x01 ‖ public key); 0x01 names Ed25519, which signs the text's
 //! bytes. A checkpoint's text is the log's origin, its size in decimal and its root hash in
 //! base64, a line each, then optional extension lines.
+//!
+//! A cosignature (`c2sp.org/tlog-cosignature`, version 1) is one more signature line, by the
+//! cosigner, whose key id uses type byte 0x04 and whose bytes are the key id, the time in
+//! seconds (8 bytes, big-endian) and an Ed25519 signature over `cosignature/v1`, `time <t>`
+//! (a line each) and the checkpoint's text. One station key can both sign its own checkpoints
+//! (0x01) and cosign its peer's (0x04): the two messages cannot be taken for each other, nor
+//! for the COSE structures the key signs entries with (those begin with a CBOR array header,
+//! never a printable character).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -16,6 +24,14 @@ use super::Hash;
 
 /// The signature type byte of Ed25519 in a key id and a verifier key.
 const ED25519: u8 = 0x01;
+/// The signature type byte of a timestamped Ed25519 cosignature (`c2sp.org/tlog-cosignature`).
+const COSIGNATURE_V1: u8 = 0x04;
+/// The first line of the message a cosignature signs, before its time and the checkpoint.
+const COSIGNATURE_V1_HEADER: &str = "cosignature/v1\n";
+/// Bytes of a cosignature's timestamp (big-endian seconds since the epoch).
+const TIMESTAMP_BYTES: usize = 8;
+/// The latest time a cosignature may carry: 2^63 - 1 seconds.
+const TIMESTAMP_MAX_S: u64 = i64::MAX as u64;
 /// What begins a signature line: an em dash and a space.
 const SIGNATURE_LINE_START: &str = "\u{2014} ";
 /// The most bytes of a note read (text and signatures): parley's own bound on what it reads.
@@ -57,10 +73,20 @@ pub fn valid_key_name(name: &str) -> bool {
 
 /// The key id of Ed25519 key `public` under `name`.
 pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519, public)
+}
+
+/// The key id of Ed25519 key `public` cosigning under `name`: the same key as a cosigner has
+/// another id, as the signature type byte differs.
+pub fn cosigner_key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, COSIGNATURE_V1, public)
+}
+
+fn typed_key_id(name: &str, signature_type: u8, public: &VerifyingKey) -> [u8; 4] {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
         .chain_update(b"\n")
-        .chain_update([ED25519])
+        .chain_update([signature_type])
         .chain_update(public.as_bytes())
         .finalize();
     digest[..4].try_into().expect("four bytes")
@@ -69,11 +95,20 @@ pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
 /// The verifier key in its text form, `<name>+<key id, 8 hex>+<base64(0x01 ‖ public key)>`,
 /// as C2SP tools take it.
 pub fn verifier_key(name: &str, public: &VerifyingKey) -> String {
-    let mut typed = vec![ED25519];
+    typed_verifier_key(name, ED25519, public)
+}
+
+/// The cosigner's verifier key in its text form, with signature type 0x04.
+pub fn cosigner_verifier_key(name: &str, public: &VerifyingKey) -> String {
+    typed_verifier_key(name, COSIGNATURE_V1, public)
+}
+
+fn typed_verifier_key(name: &str, signature_type: u8, public: &VerifyingKey) -> String {
+    let mut typed = vec![signature_type];
     typed.extend_from_slice(public.as_bytes());
     format!(
         "{name}+{}+{}",
-        hex::encode(key_id(name, public)),
+        hex::encode(typed_key_id(name, signature_type, public)),
         BASE64.encode(typed)
     )
 }
@@ -95,7 +130,52 @@ pub fn sign(text: &str, name: &str, key: &SigningKey) -> Result<String, NoteErro
 pub fn signature_line(text: &str, name: &str, key: &SigningKey) -> String {
     let mut signed = key_id(name, &key.verifying_key()).to_vec();
     signed.extend_from_slice(&key.sign(text.as_bytes()).to_bytes());
+    line(name, &signed)
+}
+
+/// A signature line under `name` carrying `signed` (the key id, then the signature's bytes),
+/// ending in a newline.
+pub fn line(name: &str, signed: &[u8]) -> String {
     format!("{SIGNATURE_LINE_START}{name} {}\n", BASE64.encode(signed))
+}
+
+/// The bytes a signature line carries (key id, then signature), if it is one.
+pub fn line_bytes(line: &str) -> Option<Vec<u8>> {
+    let rest = line
+        .strip_suffix('\n')?
+        .strip_prefix(SIGNATURE_LINE_START)?;
+    let (_, signed) = rest.split_once(' ')?;
+    BASE64.decode(signed).ok()
+}
+
+/// A cosignature line (`c2sp.org/tlog-cosignature`, version 1) by `key` under `name` over the
+/// checkpoint `text` at `timestamp_s` (seconds since the epoch), ending in a newline: what a
+/// cosigner adds to the checkpoint's note.
+pub fn cosignature_line(
+    text: &str,
+    name: &str,
+    key: &SigningKey,
+    timestamp_s: u64,
+) -> Result<String, NoteError> {
+    check_text(text)?;
+    if !valid_key_name(name) {
+        return Err(NoteError::Malformed(
+            "the key name is empty, too long or has a space or +",
+        ));
+    }
+    if timestamp_s > TIMESTAMP_MAX_S {
+        return Err(NoteError::Malformed("the time is past 2^63 - 1 seconds"));
+    }
+    let mut signed = cosigner_key_id(name, &key.verifying_key()).to_vec();
+    signed.extend_from_slice(&timestamp_s.to_be_bytes());
+    let message = cosigned_message(text, timestamp_s);
+    signed.extend_from_slice(&key.sign(message.as_bytes()).to_bytes());
+    Ok(line(name, &signed))
+}
+
+/// What a version-1 cosignature at `timestamp_s` over checkpoint `text` signs.
+fn cosigned_message(text: &str, timestamp_s: u64) -> String {
+    format!("{COSIGNATURE_V1_HEADER}time {timestamp_s}\n{text}")
 }
 
 /// The text of `note` once a signature by `public` under `name` verifies on it (strict
@@ -104,7 +184,39 @@ pub fn signature_line(text: &str, name: &str, key: &SigningKey) -> String {
 /// refused.
 pub fn open<'a>(note: &'a str, name: &str, public: &VerifyingKey) -> Result<&'a str, NoteError> {
     let (text, signatures) = split(note)?;
-    let id = key_id(name, public);
+    let signed = only_signature(signatures, name, key_id(name, public))?;
+    verify(public, text.as_bytes(), &signed[4..], name)?;
+    Ok(text)
+}
+
+/// The text of `note` and the time (seconds since the epoch) of its cosignature by `public`
+/// under `name`, once that cosignature verifies (strict Ed25519), as [`open`] does for a
+/// signature.
+pub fn open_cosigned<'a>(
+    note: &'a str,
+    name: &str,
+    public: &VerifyingKey,
+) -> Result<(&'a str, u64), NoteError> {
+    let (text, signatures) = split(note)?;
+    let signed = only_signature(signatures, name, cosigner_key_id(name, public))?;
+    let (timestamp, signature) = signed[4..]
+        .split_first_chunk::<TIMESTAMP_BYTES>()
+        .ok_or_else(|| NoteError::BadSignature(name.to_owned()))?;
+    let timestamp_s = u64::from_be_bytes(*timestamp);
+    if timestamp_s > TIMESTAMP_MAX_S {
+        return Err(NoteError::BadSignature(name.to_owned()));
+    }
+    let message = cosigned_message(text, timestamp_s);
+    verify(public, message.as_bytes(), signature, name)?;
+    Ok((text, timestamp_s))
+}
+
+/// The one signature line under `name` with key id `id`: none, or two, is refused.
+fn only_signature(
+    signatures: Vec<SignatureLine<'_>>,
+    name: &str,
+    id: [u8; 4],
+) -> Result<Vec<u8>, NoteError> {
     let mut found = None;
     for (line_name, signed) in signatures {
         if line_name != name || signed[..4] != id {
@@ -115,13 +227,28 @@ pub fn open<'a>(note: &'a str, name: &str, public: &VerifyingKey) -> Result<&'a 
         }
         found = Some(signed);
     }
-    let signed = found.ok_or_else(|| NoteError::Unsigned(name.to_owned()))?;
-    let signature = Signature::from_slice(&signed[4..])
-        .map_err(|_| NoteError::BadSignature(name.to_owned()))?;
+    found.ok_or_else(|| NoteError::Unsigned(name.to_owned()))
+}
+
+/// Strict Ed25519 verification of `signature` on `message`; `name` names the key in the error.
+fn verify(
+    public: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+    name: &str,
+) -> Result<(), NoteError> {
+    let signature =
+        Signature::from_slice(signature).map_err(|_| NoteError::BadSignature(name.to_owned()))?;
     public
-        .verify_strict(text.as_bytes(), &signature)
-        .map_err(|_| NoteError::BadSignature(name.to_owned()))?;
-    Ok(text)
+        .verify_strict(message, &signature)
+        .map_err(|_| NoteError::BadSignature(name.to_owned()))
+}
+
+/// The text of `note` (its lines before the blank line, each ending in a newline) once the
+/// note is well formed (`c2sp.org/signed-note`: size, characters, the blank line, each
+/// signature line's form); no signature is checked.
+pub fn text(note: &str) -> Result<&str, NoteError> {
+    split(note).map(|(text, _)| text)
 }
 
 /// A signature line of a note: its key name, and its bytes (key id, then signature).

@@ -198,6 +198,18 @@ fn notes_are_signed_exactly_as_the_specification_shows() {
         note::open(&signed, "PeterNeumann", &key.verifying_key()),
         Ok(EXAMPLE_TEXT)
     );
+    // Its text, read without a key; a note out of form is refused as such.
+    assert_eq!(note::text(&signed), Ok(EXAMPLE_TEXT));
+    for bad in [
+        EXAMPLE_TEXT.to_owned(),
+        format!("{EXAMPLE_TEXT}\n— x\n"),
+        format!("{EXAMPLE_TEXT}\n"),
+    ] {
+        assert!(
+            matches!(note::text(&bad), Err(NoteError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
@@ -326,4 +338,185 @@ fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
         };
         assert!(bad.text().is_err(), "{origin:?}");
     }
+}
+
+#[test]
+fn a_cosignature_verifies_only_by_its_key_as_a_cosigner_at_its_time_over_its_text() {
+    let log = SigningKey::from_bytes(&[1; 32]);
+    let witness = SigningKey::from_bytes(&[2; 32]);
+    let checkpoint = Checkpoint {
+        origin: "example.org/log".into(),
+        size: 7,
+        root: root(&leaves(7)),
+    };
+    let text = checkpoint.text().unwrap();
+    let signed = note::sign(&text, "example.org/log", &log).unwrap();
+    let line = note::cosignature_line(&text, "example.org/w", &witness, 1_679_315_147).unwrap();
+    let cosigned = format!("{signed}{line}");
+    let public = witness.verifying_key();
+    assert_eq!(
+        note::open_cosigned(&cosigned, "example.org/w", &public),
+        Ok((text.as_str(), 1_679_315_147))
+    );
+    // The log's own signature still verifies beside it.
+    assert_eq!(
+        note::open(&cosigned, "example.org/log", &log.verifying_key()),
+        Ok(text.as_str())
+    );
+    // Bytes: key id with type 0x04, the time big-endian, a 64-byte signature.
+    let bytes = BASE64
+        .decode(line.trim_end().rsplit_once(' ').unwrap().1)
+        .unwrap();
+    assert_eq!(bytes.len(), 4 + 8 + 64);
+    assert_eq!(bytes[..4], note::cosigner_key_id("example.org/w", &public));
+    assert_eq!(bytes[4..12], 1_679_315_147u64.to_be_bytes());
+    assert_ne!(
+        note::cosigner_key_id("example.org/w", &public),
+        note::key_id("example.org/w", &public)
+    );
+    let vkey = note::cosigner_verifier_key("example.org/w", &public);
+    let typed = BASE64.decode(vkey.rsplit('+').next().unwrap()).unwrap();
+    assert_eq!((typed[0], &typed[1..]), (0x04, &public.as_bytes()[..]));
+
+    // A cosignature is not a plain signature, nor the other way round.
+    assert_eq!(
+        note::open(&cosigned, "example.org/w", &public),
+        Err(NoteError::Unsigned("example.org/w".into()))
+    );
+    assert_eq!(
+        note::open_cosigned(&signed, "example.org/log", &log.verifying_key()),
+        Err(NoteError::Unsigned("example.org/log".into()))
+    );
+    // Another key, another time, another text: refused.
+    let other = SigningKey::from_bytes(&[3; 32]).verifying_key();
+    assert_eq!(
+        note::open_cosigned(&cosigned, "example.org/w", &other),
+        Err(NoteError::Unsigned("example.org/w".into()))
+    );
+    let mut later = bytes.clone();
+    later[11] ^= 1;
+    let moved = format!("{signed}\u{2014} example.org/w {}\n", BASE64.encode(&later));
+    assert_eq!(
+        note::open_cosigned(&moved, "example.org/w", &public),
+        Err(NoteError::BadSignature("example.org/w".into()))
+    );
+    let grown = Checkpoint {
+        size: 8,
+        root: root(&leaves(8)),
+        ..checkpoint
+    };
+    let grown_text = grown.text().unwrap();
+    let transplanted = format!(
+        "{}{line}",
+        note::sign(&grown_text, "example.org/log", &log).unwrap()
+    );
+    assert_eq!(
+        note::open_cosigned(&transplanted, "example.org/w", &public),
+        Err(NoteError::BadSignature("example.org/w".into()))
+    );
+    // Too short to hold a time and a signature, and a time past 2^63 - 1.
+    let short = format!(
+        "{signed}\u{2014} example.org/w {}\n",
+        BASE64.encode(&bytes[..40])
+    );
+    assert_eq!(
+        note::open_cosigned(&short, "example.org/w", &public),
+        Err(NoteError::BadSignature("example.org/w".into()))
+    );
+    assert!(note::cosignature_line(&text, "example.org/w", &witness, 1 << 63).is_err());
+    assert!(note::cosignature_line(&text, "example.org/w", &witness, (1 << 63) - 1).is_ok());
+}
+
+#[test]
+fn a_growing_tree_gives_the_root_of_every_prefix_as_rfc_6962_computes_it() {
+    let all = leaves(70);
+    let mut tree = Tree::default();
+    assert_eq!(tree.root_at(0), Some(root(&[])));
+    assert_eq!(tree.root_at(1), None);
+    for (n, leaf) in all.iter().enumerate() {
+        tree.push(*leaf);
+        assert_eq!(tree.len(), n as u64 + 1);
+        for size in 0..=tree.len() {
+            assert_eq!(
+                tree.root_at(size),
+                Some(root(&all[..size as usize])),
+                "size {size} of {}",
+                tree.len()
+            );
+        }
+        assert_eq!(tree.root_at(tree.len() + 1), None);
+    }
+    assert_eq!(Tree::of(&all), tree);
+    assert_eq!(tree.root(), root(&all));
+}
+
+#[test]
+fn a_grown_tree_proves_consistency_as_the_leaves_do() {
+    let all = leaves(70);
+    let tree = Tree::of(&all);
+    for size in 0..=all.len() as u64 {
+        for old in 0..=size {
+            let proof = tree.consistency_proof(old, size);
+            let expected =
+                consistency_proof(&all[..size as usize], old as usize).filter(|_| old < size);
+            assert_eq!(proof, expected, "{old} to {size}");
+            if let Some(proof) = proof {
+                let (old_root, new_root) =
+                    (root(&all[..old as usize]), root(&all[..size as usize]));
+                assert!(verify_consistency(
+                    (old, &old_root),
+                    (size, &new_root),
+                    &proof
+                ));
+            }
+        }
+    }
+    assert_eq!(tree.consistency_proof(3, 71), None);
+}
+
+#[test]
+fn a_witness_cosignature_reads_from_its_line_and_never_passes_for_a_station_s() {
+    use super::head::{Cosignature, SignedHead, WitnessCosignature};
+    use crate::id::Identity;
+
+    let (alpha, bravo, relay) = (
+        Identity::from_secret(&[1; 32]),
+        Identity::from_secret(&[2; 32]),
+        Identity::from_secret(&[3; 32]),
+    );
+    let (a, b) = (alpha.id(), bravo.id());
+    let head = SignedHead::sign(&alpha, &b, 5, root(&leaves(5)));
+    let by = WitnessCosignature::sign(&relay, (&a, &b), head, 1_800_000_000);
+    assert_eq!(by.verify(&a, &b), Ok(()));
+    // Read back from the line a witness answers.
+    let note = by.note(&a, &b);
+    let line = note.lines().last().map(|line| format!("{line}\n")).unwrap();
+    assert_eq!(
+        WitnessCosignature::from_line((&a, &b), head, relay.id(), &line),
+        Ok(by)
+    );
+    // Another relay's key, or another head, does not read.
+    let other = Identity::from_secret(&[4; 32]).id();
+    assert!(WitnessCosignature::from_line((&a, &b), head, other, &line).is_err());
+    let longer = SignedHead::sign(&alpha, &b, 6, root(&leaves(6)));
+    assert!(WitnessCosignature::from_line((&a, &b), longer, relay.id(), &line).is_err());
+    // A time of 0 is refused (a witness's cosignature always carries one).
+    let untimed = WitnessCosignature::sign(&relay, (&a, &b), head, 0);
+    let line = format!("{}\n", untimed.note(&a, &b).lines().last().unwrap());
+    assert!(WitnessCosignature::from_line((&a, &b), head, relay.id(), &line).is_err());
+    // Bravo's cosignature as a station signs the same message under its key: copied into a
+    // witness's cosignature naming Bravo's key, it is refused, as is any witness key that is
+    // one of the two stations'.
+    let cosigned = Cosignature::sign(&bravo, &a, head, 1_800_000_000);
+    let copied = WitnessCosignature {
+        head,
+        witness: b,
+        time_s: cosigned.time_s,
+        signature: cosigned.signature,
+    };
+    assert!(copied.verify(&a, &b).is_err());
+    let by_alpha = WitnessCosignature::sign(&alpha, (&a, &b), head, 1_800_000_000);
+    assert!(by_alpha.verify(&a, &b).is_err());
+    let line = format!("{}\n", by_alpha.note(&a, &b).lines().last().unwrap());
+    assert!(WitnessCosignature::from_line((&a, &b), head, a, &line).is_err());
 }

@@ -12,6 +12,7 @@
 //! The facade holds the file's types; `read` the reading rules (lines, JSON, base64),
 //! `verify` the one-file algorithm, `compare` the agreement of two exports and pinned keys.
 
+mod checkpoint;
 mod compare;
 mod read;
 mod verify;
@@ -28,6 +29,7 @@ use crate::entry::Kind;
 use crate::error::DecodeError;
 use crate::id::{EntryId, Fingerprint, LinkId, StationId};
 
+pub use checkpoint::{CheckpointError, CheckpointProof, check_checkpoint};
 pub use compare::{
     AgreedLog, Agreement, CompareError, Disagreement, NotPinned, check_pins, compare,
 };
@@ -292,6 +294,106 @@ pub enum Fault {
     /// Z2.
     #[error("the exporter's receipt is missing")]
     ExporterReceiptMissing,
+    /// K1.
+    #[error("{name}'s checkpoint at size {size} does not verify")]
+    CheckpointSignature {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// K2.
+    #[error("{name}'s checkpoint at size {size} names another root than its entries in the file")]
+    CheckpointRoot {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// K3.
+    #[error("{name}'s cosignature of {other}'s log at size {size} does not verify")]
+    CosignatureSignature {
+        /// The cosigner.
+        name: String,
+        /// The log's author.
+        other: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// K4.
+    #[error(
+        "{other}'s log is cut: {name} cosigned it at size {size}, the file holds {len} entries"
+    )]
+    CosignedCut {
+        /// The cosigner.
+        name: String,
+        /// The log's author.
+        other: String,
+        /// The checkpoint's size.
+        size: u64,
+        /// Entries of the log in the file.
+        len: u64,
+    },
+    /// K5.
+    #[error(
+        "{name}'s cosignature of {other}'s log at size {size} names another root than its entries in the file"
+    )]
+    CosignedRoot {
+        /// The cosigner.
+        name: String,
+        /// The log's author.
+        other: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// K6.
+    #[error("a witness's cosignature of {name}'s checkpoint at size {size} does not verify")]
+    WitnessSignature {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// K7.
+    #[error(
+        "a witness's cosignature of {name}'s checkpoint at size {size} names another root than its entries in the file"
+    )]
+    WitnessRoot {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+}
+
+/// How far the other station's cosignature proves a log complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proven {
+    /// The first `size` entries: the file holds them, and they have the cosigned root.
+    pub size: u64,
+    /// When it was cosigned, seconds since the epoch.
+    pub time_s: u64,
+}
+
+/// How far a witness's cosignature proves a log complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witnessed {
+    /// The witness (a relay's identity key); it cosigned as `parley.witness/<key hex>`.
+    pub witness: StationId,
+    /// The first `size` entries: the file holds them, and they have the cosigned root.
+    pub size: u64,
+    /// When it was cosigned, seconds since the epoch.
+    pub time_s: u64,
+}
+
+impl Witnessed {
+    pub(super) fn of(cosignature: &crate::tlog::head::WitnessCosignature) -> Self {
+        Self {
+            witness: cosignature.witness,
+            size: cosignature.head.size,
+            time_s: cosignature.time_s,
+        }
+    }
 }
 
 /// One station's part of a verified transcript.
@@ -305,6 +407,13 @@ pub struct StationLog {
     pub card: Vec<u8>,
     /// Ids of its entries in the file, in seq order.
     pub ids: Vec<EntryId>,
+    /// The Merkle leaf hash of each of its entries, in seq order (docs/formats.md §3.5).
+    pub leaves: Vec<crate::tlog::Hash>,
+    /// The largest checkpoint of its log the other station cosigned in the file, if any.
+    pub proven: Option<Proven>,
+    /// The largest checkpoint of its log each witness cosigned in the file, in the order the
+    /// witnesses first appear.
+    pub witnessed: Vec<Witnessed>,
     /// How many of its entries are of each kind.
     pub kinds: KindCounts,
     /// How far the other station's receipt in the file covers this log, if there is one.

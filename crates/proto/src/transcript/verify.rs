@@ -4,13 +4,15 @@ use std::collections::BTreeSet;
 
 use super::read::{self, Header, Kind};
 use super::{
-    EntryAt, Fault, KindCounts, StationLog, TRANSCRIPT_RECEIPTS_MAX, TRANSCRIPT_SIZE_MAX_BYTES,
-    TranscriptError, VerifiedTranscript,
+    EntryAt, Fault, KindCounts, Proven, StationLog, TRANSCRIPT_RECEIPTS_MAX,
+    TRANSCRIPT_SIZE_MAX_BYTES, TranscriptError, VerifiedTranscript, Witnessed,
 };
 use crate::card::ContactCard;
-use crate::entry::SignedEntry;
+use crate::entry::{Body, SignedEntry};
 use crate::id::{EntryId, LinkId, StationId};
 use crate::receipt::Receipt;
+use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
+use crate::tlog::{self, Hash, Tree};
 
 /// Verifies every signature, chain link, `seen` and receipt of a transcript, and that its
 /// parts are where they belong. Stops at the first fault and names it.
@@ -52,8 +54,23 @@ struct Station {
     name: String,
     card: Vec<u8>,
     ids: Vec<EntryId>,
+    /// The Merkle leaf of each entry, in seq order.
+    leaves: Vec<Hash>,
     kinds: KindCounts,
     receipted_upto: Option<u64>,
+    /// Its checkpoints of its own log, and cosignatures of the other's, where they are.
+    checkpoints: Vec<(Place, SignedHead)>,
+    cosignatures: Vec<(Place, Cosignature)>,
+    /// Witnesses' cosignatures of its checkpoints, where they are.
+    witnessed: Vec<(Place, WitnessCosignature)>,
+}
+
+/// Where an entry is: its line, its index among the entries and its seq.
+#[derive(Clone, Copy)]
+struct Place {
+    line: usize,
+    index: usize,
+    seq: u64,
 }
 
 /// An entry kept for the `seen` check at the end of the entries.
@@ -142,8 +159,12 @@ impl File {
             name: card.name,
             card: bytes,
             ids: Vec::new(),
+            leaves: Vec::new(),
             kinds: KindCounts::default(),
             receipted_upto: None,
+            checkpoints: Vec::new(),
+            cosignatures: Vec::new(),
+            witnessed: Vec::new(),
         });
         if let [first, second] = &self.stations[..]
             && LinkId::between(&first.identity, &second.identity) != self.link()
@@ -193,7 +214,19 @@ impl File {
             return Err(fail(&entry_at, Fault::Prev));
         }
         station.ids.push(signed.id());
+        station.leaves.push(tlog::leaf_hash(bytes));
         station.kinds.add(entry.body.kind());
+        let place = Place {
+            line: number,
+            index: self.entries,
+            seq: needs,
+        };
+        match &entry.body {
+            Body::Checkpoint(head) => station.checkpoints.push((place, *head)),
+            Body::Cosigned(cosigned) => station.cosignatures.push((place, *cosigned)),
+            Body::Witnessed(witnessed) => station.witnessed.push((place, *witnessed)),
+            _ => {}
+        }
         self.last_author = Some(slot);
         self.seen.push(Seen {
             line: number,
@@ -279,7 +312,94 @@ impl File {
         Ok(())
     }
 
-    /// Z1, S1, Z2.
+    /// K1–K7 for the checkpoints in `slot`'s log, its cosignatures of the other's and the
+    /// witnesses' of its own. Returns the largest size of `slot`'s log the other station
+    /// cosigned, and when, and the largest each witness cosigned.
+    fn check_checkpoints(
+        &self,
+        slot: usize,
+    ) -> Result<(Option<Proven>, Vec<Witnessed>), TranscriptError> {
+        let (station, other) = (&self.stations[slot], &self.stations[1 - slot]);
+        // Built once: a file of many checkpoints costs O(log n) hashes for each.
+        let (own_tree, other_tree) = (Tree::of(&station.leaves), Tree::of(&other.leaves));
+        let (name, other_name) = (station.name.clone(), other.name.clone());
+        let other_identity = other.identity;
+        let fail = |place: &Place, fault| TranscriptError {
+            line: place.line,
+            entry: Some(EntryAt {
+                index: place.index,
+                author: Some((station.name.clone(), place.seq)),
+            }),
+            fault,
+        };
+        for (place, head) in &station.checkpoints {
+            let size = head.size;
+            if head.verify(&station.identity, &other.identity).is_err() {
+                let name = name.clone();
+                return Err(fail(place, Fault::CheckpointSignature { name, size }));
+            }
+            // A checkpoint covers only entries before it (§3.5), all in the file.
+            if own_tree.root_at(size) != Some(head.root) {
+                let name = name.clone();
+                return Err(fail(place, Fault::CheckpointRoot { name, size }));
+            }
+        }
+        for (place, cosigned) in &station.cosignatures {
+            let size = cosigned.head.size;
+            let (name, other) = (name.clone(), other_name.clone());
+            if cosigned.verify(&other_identity, &station.identity).is_err() {
+                return Err(fail(
+                    place,
+                    Fault::CosignatureSignature { name, other, size },
+                ));
+            }
+            let len = other_tree.len();
+            if size > len {
+                return Err(fail(
+                    place,
+                    Fault::CosignedCut {
+                        name,
+                        other,
+                        size,
+                        len,
+                    },
+                ));
+            }
+            if other_tree.root_at(size) != Some(cosigned.head.root) {
+                return Err(fail(place, Fault::CosignedRoot { name, other, size }));
+            }
+        }
+        let mut witnessed: Vec<Witnessed> = Vec::new();
+        for (place, by) in &station.witnessed {
+            let (size, witness) = (by.head.size, by.witness);
+            let name = name.clone();
+            if by.verify(&station.identity, &other.identity).is_err() {
+                return Err(fail(place, Fault::WitnessSignature { name, size }));
+            }
+            // Within the file: a witness's cosignature follows the checkpoint (§3.5).
+            if own_tree.root_at(size) != Some(by.head.root) {
+                return Err(fail(place, Fault::WitnessRoot { name, size }));
+            }
+            match witnessed.iter_mut().find(|w| w.witness == witness) {
+                Some(largest) if largest.size >= size => {}
+                Some(largest) => *largest = Witnessed::of(by),
+                None => witnessed.push(Witnessed::of(by)),
+            }
+        }
+        // What the other station cosigned of this log.
+        let proven = other
+            .cosignatures
+            .iter()
+            .map(|(_, c)| c)
+            .max_by_key(|c| c.head.size)
+            .map(|c| Proven {
+                size: c.head.size,
+                time_s: c.time_s,
+            });
+        Ok((proven, witnessed))
+    }
+
+    /// Z1, S1, Z2, then K1–K7.
     fn finish(mut self, last: usize) -> Result<VerifiedTranscript, TranscriptError> {
         let at = |fault| TranscriptError {
             line: last,
@@ -293,16 +413,21 @@ impl File {
             self.check_seen()?;
             return Err(at(Fault::ExporterReceiptMissing));
         }
+        let proven = [self.check_checkpoints(0)?, self.check_checkpoints(1)?];
         let stations: Vec<StationLog> = self
             .stations
             .into_iter()
-            .map(|s| StationLog {
+            .zip(proven)
+            .map(|(s, (proven, witnessed))| StationLog {
                 identity: s.identity,
                 name: s.name,
                 card: s.card,
                 ids: s.ids,
+                leaves: s.leaves,
                 kinds: s.kinds,
                 receipted_upto: s.receipted_upto,
+                proven,
+                witnessed,
             })
             .collect();
         Ok(VerifiedTranscript {

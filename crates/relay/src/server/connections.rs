@@ -1,6 +1,6 @@
-//! Connections: at most [`ConnectionBounds::connections`](super::ConnectionBounds::connections)
+//! Connections: at most [`ConnectionBounds::connections`](ConnectionBounds::connections)
 //! open (by default [`CONNECTIONS_MAX`](crate::limits::CONNECTIONS_MAX)), of which at most
-//! [`ConnectionBounds::unauthenticated`](super::ConnectionBounds::unauthenticated) (by default
+//! [`ConnectionBounds::unauthenticated`](ConnectionBounds::unauthenticated) (by default
 //! [`UNAUTHENTICATED_CONNECTIONS_MAX`](crate::limits::UNAUTHENTICATED_CONNECTIONS_MAX)) have not
 //! yet carried an authenticated request. A connection stops counting as unauthenticated when a
 //! request on it passes authentication (for at most [`CONNECTIONS_PER_STATION_MAX`] connections per
@@ -10,7 +10,9 @@
 //! and a crowd from one origin closes its own connections first.
 //!
 //! [`ConnectionTable`] decides, free of I/O; [`Connections`] carries out its decisions; the
-//! accept loop at the end runs each connection until it ends or is closed.
+//! accept loop runs each connection until it ends or is closed. How many connections the relay
+//! serves follows from its open-files limit ([`ConnectionBounds`]), which it raises at start
+//! ([`raise_open_files_limit`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use parley_proto::StationId;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -34,8 +36,9 @@ use super::Relay;
 use super::metrics::Endpoint;
 use super::warnings::Warning;
 use crate::limits::{
-    CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, SHUTDOWN_GRACE_MS,
-    TLS_HANDSHAKE_TIMEOUT_MS,
+    CONNECTIONS_MAX, CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, LISTEN_BACKLOG_MAX,
+    OPEN_FILES_BESIDES_CONNECTIONS, SHUTDOWN_GRACE_MS, TLS_HANDSHAKE_TIMEOUT_MS,
+    UNAUTHENTICATED_CONNECTIONS_MAX,
 };
 
 /// Where connections come from, for choosing which to close: an IPv4 address, or the /64
@@ -262,7 +265,7 @@ impl Connections {
 }
 
 /// Accepts TCP connections (at most
-/// [`ConnectionBounds::connections`](super::ConnectionBounds::connections) at once), registers each
+/// [`ConnectionBounds::connections`](ConnectionBounds::connections) at once), registers each
 /// (closing an unauthenticated one if it must), runs the TLS handshake and serves HTTP/1.1 on it
 /// until it ends, is closed to make room, or the relay shuts down.
 pub(crate) async fn accept_loop(
@@ -384,6 +387,78 @@ fn serve_connection(
             debug!(%remote, "connection ended with an error: {error}");
         }
     }
+}
+
+/// The open-files limit [`CONNECTIONS_MAX`] needs: the connections and
+/// [`OPEN_FILES_BESIDES_CONNECTIONS`].
+pub const OPEN_FILES_NEEDED: u64 = CONNECTIONS_MAX as u64 + OPEN_FILES_BESIDES_CONNECTIONS;
+
+/// Raises this process's soft limit on open files to [`OPEN_FILES_NEEDED`], within the hard
+/// limit, if it is lower (systems commonly start processes at 1,024). Returns the soft limit
+/// now in force, `None` for unlimited.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current?;
+    if current >= OPEN_FILES_NEEDED {
+        return Some(current);
+    }
+    let wanted = limit
+        .maximum
+        .map_or(OPEN_FILES_NEEDED, |hard| hard.min(OPEN_FILES_NEEDED));
+    let raised = Rlimit {
+        current: Some(wanted),
+        maximum: limit.maximum,
+    };
+    if wanted > current && setrlimit(Resource::Nofile, raised).is_ok() {
+        Some(wanted)
+    } else {
+        Some(current)
+    }
+}
+
+/// Fewest connections the relay serves whatever its open-files limit.
+pub const CONNECTIONS_MIN: usize = 64;
+
+/// The connections the relay serves at once, and of them those not yet authenticated:
+/// [`CONNECTIONS_MAX`] and [`UNAUTHENTICATED_CONNECTIONS_MAX`], or, under an open-files limit
+/// too low for them, what the limit leaves beside [`OPEN_FILES_BESIDES_CONNECTIONS`] and a
+/// quarter of that unauthenticated: so connections that never authenticate can never take
+/// every file descriptor (accepting fails before the table could close one of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionBounds {
+    /// Connections at once.
+    pub connections: usize,
+    /// Of them, not yet authenticated.
+    pub unauthenticated: usize,
+}
+
+impl ConnectionBounds {
+    /// The bounds under `open_files` (`None`: unlimited).
+    pub fn under(open_files: Option<u64>) -> Self {
+        let room = open_files.map_or(CONNECTIONS_MAX, |limit| {
+            usize::try_from(limit.saturating_sub(OPEN_FILES_BESIDES_CONNECTIONS))
+                .unwrap_or(usize::MAX)
+        });
+        let connections = room.clamp(CONNECTIONS_MIN, CONNECTIONS_MAX);
+        Self {
+            connections,
+            unauthenticated: UNAUTHENTICATED_CONNECTIONS_MAX.min(connections / 4),
+        }
+    }
+}
+
+/// A listening socket on `listen` with a backlog of [`LISTEN_BACKLOG_MAX`].
+pub(super) fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted relay can bind again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(LISTEN_BACKLOG_MAX)
 }
 
 #[cfg(test)]

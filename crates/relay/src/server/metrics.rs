@@ -13,6 +13,7 @@ use parley_metrics::prometheus_client::metrics::family::Family;
 use parley_metrics::prometheus_client::metrics::gauge::Gauge;
 use parley_metrics::prometheus_client::metrics::histogram::Histogram;
 use parley_metrics::{Registry, encode_registry};
+use parley_relay_wire::witness::{PATH_WITNESS, PATH_WITNESS_ADD_CHECKPOINT};
 use parley_relay_wire::{
     PATH_HEALTH, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_MAILBOXES, PATH_PING,
 };
@@ -20,6 +21,7 @@ use parley_relay_wire::{
 use super::refusal::Refusal;
 use super::warnings::Warning;
 use crate::store::{DepositRefusal, Totals};
+use crate::witness::ConflictReason;
 
 /// One label, from a closed set.
 type Label = [(&'static str, &'static str); 1];
@@ -38,17 +40,23 @@ pub(crate) enum Endpoint {
     Deposit,
     Fetch,
     Delete,
+    /// The witness's `add-checkpoint`.
+    WitnessAddCheckpoint,
+    /// The witness's latest checkpoint of a log.
+    WitnessCheckpoint,
     /// No endpoint, or the wrong method.
     Other,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 6] = [
+    const ALL: [Endpoint; 8] = [
         Endpoint::Health,
         Endpoint::Ping,
         Endpoint::Deposit,
         Endpoint::Fetch,
         Endpoint::Delete,
+        Endpoint::WitnessAddCheckpoint,
+        Endpoint::WitnessCheckpoint,
         Endpoint::Other,
     ];
 
@@ -57,12 +65,19 @@ impl Endpoint {
         let deposit = path
             .strip_prefix(PATH_MAILBOXES)
             .is_some_and(|rest| rest.starts_with('/'));
+        let witness_checkpoint = path
+            .strip_prefix(PATH_WITNESS)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix("/checkpoint"))
+            .is_some_and(|hash| !hash.is_empty() && !hash.contains('/'));
         match (method, path) {
             (&Method::GET, PATH_HEALTH) => Endpoint::Health,
             (&Method::GET, PATH_PING) => Endpoint::Ping,
             (&Method::GET, PATH_MAILBOX) => Endpoint::Fetch,
             (&Method::POST, PATH_MAILBOX_DELETE) => Endpoint::Delete,
+            (&Method::POST, PATH_WITNESS_ADD_CHECKPOINT) => Endpoint::WitnessAddCheckpoint,
             (&Method::POST, _) if deposit => Endpoint::Deposit,
+            (&Method::GET, _) if witness_checkpoint => Endpoint::WitnessCheckpoint,
             _ => Endpoint::Other,
         }
     }
@@ -74,6 +89,8 @@ impl Endpoint {
             Endpoint::Deposit => "deposit",
             Endpoint::Fetch => "fetch",
             Endpoint::Delete => "delete",
+            Endpoint::WitnessAddCheckpoint => "witness_add_checkpoint",
+            Endpoint::WitnessCheckpoint => "witness_checkpoint",
             Endpoint::Other => "other",
         }
     }
@@ -148,7 +165,10 @@ impl DepositRefused {
             | Warning::NoSuchEndpoint
             | Warning::DepositWithheld
             | Warning::ConnectionClosed
-            | Warning::AcceptFailed => DepositRefused::Malformed,
+            | Warning::AcceptFailed
+            | Warning::WitnessRefused
+            | Warning::WitnessFork
+            | Warning::WitnessBadProof => DepositRefused::Malformed,
         }
     }
 
@@ -158,6 +178,72 @@ impl DepositRefused {
             DepositRefusal::RecipientNotAdmitted(_) => DepositRefused::RecipientNotAdmitted,
             DepositRefusal::ShareFull { .. } => DepositRefused::ShareFull,
             DepositRefusal::MailboxFull => DepositRefused::MailboxFull,
+        }
+    }
+}
+
+/// Why the witness did not cosign a checkpoint, as a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WitnessRefused {
+    /// Malformed, too large or too slow (400, 408, 413).
+    Malformed,
+    /// The origin names no log of an admitted station (404).
+    UnknownOrigin,
+    /// No signature by the log's key verifies (403).
+    Unsigned,
+    /// The old size is not the size held (409).
+    StaleOldSize,
+    /// A size or a proof that cannot be right, whatever the witness holds (422).
+    Unprocessable,
+    /// A checkpoint that cannot be reconciled with the one held (422): counted by reason too.
+    Conflict,
+    /// The author has as many witnessed logs as the witness keeps (507).
+    TooManyLogs,
+    /// The relay failed (500).
+    Internal,
+}
+
+impl WitnessRefused {
+    const ALL: [WitnessRefused; 8] = [
+        WitnessRefused::Malformed,
+        WitnessRefused::UnknownOrigin,
+        WitnessRefused::Unsigned,
+        WitnessRefused::StaleOldSize,
+        WitnessRefused::Unprocessable,
+        WitnessRefused::Conflict,
+        WitnessRefused::TooManyLogs,
+        WitnessRefused::Internal,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            WitnessRefused::Malformed => "malformed",
+            WitnessRefused::UnknownOrigin => "unknown_origin",
+            WitnessRefused::Unsigned => "unsigned",
+            WitnessRefused::StaleOldSize => "stale_old_size",
+            WitnessRefused::Unprocessable => "unprocessable",
+            WitnessRefused::Conflict => "conflict",
+            WitnessRefused::TooManyLogs => "too_many_logs",
+            WitnessRefused::Internal => "internal",
+        }
+    }
+
+    /// The reason of a refusal by its status and how it is logged.
+    pub(crate) fn of_refusal(refusal: &Refusal) -> Self {
+        if matches!(
+            refusal.warning(),
+            Warning::WitnessFork | Warning::WitnessBadProof
+        ) {
+            return WitnessRefused::Conflict;
+        }
+        match refusal.status.as_u16() {
+            404 => WitnessRefused::UnknownOrigin,
+            403 => WitnessRefused::Unsigned,
+            409 => WitnessRefused::StaleOldSize,
+            422 => WitnessRefused::Unprocessable,
+            507 => WitnessRefused::TooManyLogs,
+            500..=599 => WitnessRefused::Internal,
+            _ => WitnessRefused::Malformed,
         }
     }
 }
@@ -176,6 +262,9 @@ pub(crate) struct RelayMetrics {
     held_frames: Gauge,
     held_bytes: Gauge,
     connections: Family<Label, Gauge>,
+    witness_cosigned: Counter,
+    witness_refused: Family<Label, Counter>,
+    witness_conflicts: Family<Label, Counter>,
 }
 
 fn request_histogram() -> Histogram {
@@ -196,12 +285,29 @@ impl RelayMetrics {
             held_frames: Gauge::default(),
             held_bytes: Gauge::default(),
             connections: Family::default(),
+            witness_cosigned: Counter::default(),
+            witness_refused: Family::default(),
+            witness_conflicts: Family::default(),
         };
         // Every series of a closed set exists from the start, at zero.
         for reason in DepositRefused::ALL {
             drop(
                 metrics
                     .deposits_refused
+                    .get_or_create(&[("reason", reason.name())]),
+            );
+        }
+        for reason in WitnessRefused::ALL {
+            drop(
+                metrics
+                    .witness_refused
+                    .get_or_create(&[("reason", reason.name())]),
+            );
+        }
+        for reason in ConflictReason::ALL {
+            drop(
+                metrics
+                    .witness_conflicts
                     .get_or_create(&[("reason", reason.name())]),
             );
         }
@@ -268,6 +374,25 @@ impl RelayMetrics {
             "Open connections, by state (authenticated, unauthenticated).",
             self.connections.clone(),
         );
+        registry.register(
+            "parley_relay_witness_cosigned",
+            "Checkpoints the witness cosigned (stored as their log's latest), since the relay \
+             started.",
+            self.witness_cosigned.clone(),
+        );
+        registry.register(
+            "parley_relay_witness_refused",
+            "Checkpoints the witness did not cosign, by reason (a 409 for a stale old size \
+             included).",
+            self.witness_refused.clone(),
+        );
+        registry.register(
+            "parley_relay_witness_conflicts",
+            "Checkpoints signed by their log's author that the witness could not reconcile \
+             with the one it held, by reason (same_size_different_root: a fork; \
+             inconsistent_proof: a fork, or a bad proof), kept or only counted.",
+            self.witness_conflicts.clone(),
+        );
     }
 
     /// A deposit was stored: `stored` new frames, `duplicates` already held.
@@ -280,6 +405,25 @@ impl RelayMetrics {
     /// A deposit was refused.
     pub(crate) fn deposit_refused(&self, reason: DepositRefused) {
         self.deposits_refused
+            .get_or_create(&[("reason", reason.name())])
+            .inc();
+    }
+
+    /// The witness cosigned a checkpoint.
+    pub(crate) fn witness_cosigned(&self) {
+        self.witness_cosigned.inc();
+    }
+
+    /// The witness did not cosign a checkpoint.
+    pub(crate) fn witness_refused(&self, reason: WitnessRefused) {
+        self.witness_refused
+            .get_or_create(&[("reason", reason.name())])
+            .inc();
+    }
+
+    /// A checkpoint contradicted the one the witness held.
+    pub(crate) fn witness_conflict(&self, reason: ConflictReason) {
+        self.witness_conflicts
             .get_or_create(&[("reason", reason.name())])
             .inc();
     }
@@ -357,6 +501,17 @@ mod tests {
         );
         check(Method::POST, PATH_PING, Endpoint::Other);
         check(Method::GET, "/", Endpoint::Other);
+        check(
+            Method::POST,
+            PATH_WITNESS_ADD_CHECKPOINT,
+            Endpoint::WitnessAddCheckpoint,
+        );
+        check(Method::GET, PATH_WITNESS_ADD_CHECKPOINT, Endpoint::Other);
+        let monitoring = parley_relay_wire::witness::checkpoint_path("example.com/log");
+        check(Method::GET, &monitoring, Endpoint::WitnessCheckpoint);
+        check(Method::POST, &monitoring, Endpoint::Other);
+        check(Method::GET, "/witness//checkpoint", Endpoint::Other);
+        check(Method::GET, "/witness/a/b/checkpoint", Endpoint::Other);
     }
 
     #[test]
@@ -369,6 +524,12 @@ mod tests {
         )));
         metrics.deposit_refused(DepositRefused::of_store(&DepositRefusal::MailboxFull));
         metrics.request_done(Endpoint::Deposit, 0.003);
+        metrics.witness_cosigned();
+        metrics.witness_refused(WitnessRefused::of_refusal(&Refusal::new(
+            StatusCode::CONFLICT,
+            "stale",
+        )));
+        metrics.witness_conflict(ConflictReason::InconsistentProof);
         let totals = Totals {
             stations_admitted: 2,
             stations_revoked: 1,
@@ -411,5 +572,18 @@ mod tests {
         assert_eq!(value("parley_relay_mailboxes", &[]), Some(1.0));
         let connections = [("state", "unauthenticated")];
         assert_eq!(value("parley_relay_connections", &connections), Some(4.0));
+        assert_eq!(value("parley_relay_witness_cosigned_total", &[]), Some(1.0));
+        let refused = "parley_relay_witness_refused_total";
+        assert_eq!(value(refused, &[("reason", "stale_old_size")]), Some(1.0));
+        assert_eq!(value(refused, &[("reason", "conflict")]), Some(0.0));
+        let conflicts = "parley_relay_witness_conflicts_total";
+        assert_eq!(
+            value(conflicts, &[("reason", "inconsistent_proof")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(conflicts, &[("reason", "same_size_different_root")]),
+            Some(0.0)
+        );
     }
 }

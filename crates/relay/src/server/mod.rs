@@ -2,8 +2,9 @@
 //! relay's Ed25519 identity certificate, from `parley_channels::tls`), backed by the store.
 //!
 //! Guarantees:
-//! - Every request except `GET /v1/health` is authenticated from its headers alone, before a
-//!   byte of its body is read or a deposit slot taken: headers parsed, timestamp within
+//! - Every request except `GET /v1/health` and the witness's (`witness.rs`: authenticated by
+//!   the checkpoint they carry) is authenticated from its headers alone, before a byte of its
+//!   body is read or a deposit slot taken: headers parsed, timestamp within
 //!   [`REQUEST_CLOCK_SKEW_MS_MAX`], signature verified over the body hash the headers declare,
 //!   station admitted and not revoked (read from the store on every request, so
 //!   `parley relay admit/revoke` in another process takes effect at once), nonce not seen
@@ -14,11 +15,12 @@
 //!   [`crate::store`]).
 //! - Memory and connections are bounded, and attackers cannot take what genuine stations
 //!   need: at most [`CONNECTIONS_MAX`] connections, of which at most
-//!   [`UNAUTHENTICATED_CONNECTIONS_MAX`] unauthenticated (beyond it one is closed at once, see
-//!   `connections.rs`); TLS handshakes within [`TLS_HANDSHAKE_TIMEOUT_MS`] of the accept; at
-//!   most [`DEPOSITS_IN_FLIGHT_MAX`] deposit bodies at once, taken only by authenticated
-//!   requests, at most [`DEPOSITS_IN_FLIGHT_PER_STATION_MAX`] per station, and a share kept
-//!   for stations that did not misbehave (see `slots.rs`).
+//!   [`UNAUTHENTICATED_CONNECTIONS_MAX`](crate::limits::UNAUTHENTICATED_CONNECTIONS_MAX)
+//!   unauthenticated (beyond it one is closed at once, see `connections.rs`); TLS handshakes
+//!   within [`TLS_HANDSHAKE_TIMEOUT_MS`] of the accept; at most [`DEPOSITS_IN_FLIGHT_MAX`]
+//!   deposit bodies at once, taken only by authenticated requests, at most
+//!   [`DEPOSITS_IN_FLIGHT_PER_STATION_MAX`] per station, and a share kept for stations that did
+//!   not misbehave (see `slots.rs`).
 //! - A deposit is verified frame by frame (envelope or receipt signature, sender = requester,
 //!   recipient = the mailbox) and stored all or nothing, within the sender's share of the mailbox
 //!   and the mailbox's quota; it is answered 200 only after its transaction committed with
@@ -28,10 +30,11 @@
 //! - Every refusal is an HTTP error with a JSON body `{"error": "<reason>"}` and changes no
 //!   mailbox; a refusal to a depositor says nothing of what the recipient's mailbox holds. No
 //!   input makes the server panic: every decoder returns errors.
-//! - Writing requests (ping, deposit, fetch, delete) are committed in groups by one writer
-//!   thread (`writer.rs`): each in its own savepoint, all of a group made durable by one
-//!   commit, each answered only after it. Reads (on a second connection, which under WAL never
-//!   waits for a group's commit), hashing and signature checks run on the blocking pool. Neither runs on the async workers.
+//! - Writing requests (ping, deposit, fetch, delete, add-checkpoint) are committed in groups by
+//!   one writer thread (`writer.rs`): each in its own savepoint, all of a group made durable by
+//!   one commit, each answered only after it. Reads (on a second connection, which under WAL
+//!   never waits for a group's commit), hashing and signature checks run on the blocking pool.
+//!   Neither runs on the async workers.
 //! - Logs name stations by fingerprint and frames by count and size, never by content. Each
 //!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
 //!   others (see `warnings.rs`), so no client can flood the log.
@@ -42,6 +45,7 @@ mod refusal;
 mod requests;
 mod slots;
 mod warnings;
+mod witness;
 mod writer;
 
 use std::collections::HashMap;
@@ -62,29 +66,33 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use parley_channels::tls::TlsError;
 use parley_proto::StationId;
 use parley_relay_wire::auth::RequestAuth;
+use parley_relay_wire::witness::{PATH_WITNESS, PATH_WITNESS_ADD_CHECKPOINT};
 use parley_relay_wire::{
     ALPN_HTTP1, CBOR_CONTENT_TYPE, PATH_HEALTH, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_MAILBOXES,
     PATH_PING,
 };
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
-    CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
-    LISTEN_BACKLOG_MAX, Limits, OPEN_FILES_BESIDES_CONNECTIONS, REQUEST_CLOCK_SKEW_MS_MAX,
-    TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX, WARNING_INTERVAL_MS,
+    CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX, Limits,
+    REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS, WARNING_INTERVAL_MS,
     WARNING_SUMMARY_CHECK_MS, body_read_timeout_ms,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
-use connections::{ConnectionHandle, Connections};
+pub use connections::{
+    CONNECTIONS_MIN, ConnectionBounds, OPEN_FILES_NEEDED, raise_open_files_limit,
+};
+use connections::{ConnectionHandle, Connections, bind};
 use metrics::RelayMetrics;
 use parley_channels::log_limit::LogLimit;
 use refusal::Refusal;
 use slots::DepositSlots;
 use warnings::Warning;
+use witness::WitnessKey;
 
 /// Why the server could not start or stopped.
 #[non_exhaustive]
@@ -155,6 +163,8 @@ impl Admitted {
 /// The server's shared state.
 struct Relay {
     id: StationId,
+    /// The witness's key and name, when the relay is a witness.
+    witness: Option<Arc<WitnessKey>>,
     limits: Limits,
     store: Arc<Mutex<Store>>,
     /// A second connection to the store, for the reads of requests (admission, fetches,
@@ -219,6 +229,13 @@ impl Relay {
                 .misbehaving
                 .map(|station| station.fingerprint().to_string());
             match &refusal.detail {
+                // Evidence of a fork is not a failure of the relay, but as grave.
+                Some(detail) if refusal.warning() == Warning::WitnessFork => {
+                    error!(status, %remote, suppressed, "{detail}");
+                }
+                Some(detail) if refusal.warning() == Warning::WitnessBadProof => {
+                    warn!(status, %remote, suppressed, "{detail}");
+                }
                 Some(detail) => error!(status, %remote, suppressed, "request failed: {detail}"),
                 None => warn!(
                     status,
@@ -370,29 +387,12 @@ impl Relay {
         limit: usize,
     ) -> Result<Bytes, Refusal> {
         let station = request.station();
-        let timeout_ms = body_read_timeout_ms(request.declared_bytes);
-        let timeout = Duration::from_millis(timeout_ms);
-        let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(error)) => {
-                let inner = error.into_inner();
-                return Err(if inner.is::<http_body_util::LengthLimitError>() {
-                    over_limit(limit)
-                } else {
-                    Refusal::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("could not read the request body: {inner}"),
-                    )
-                });
-            }
-            Err(_) => {
-                return Err(Refusal::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("request body not received within {timeout_ms} ms"),
-                )
-                .by(station));
-            }
-        };
+        let bytes = read_bounded(body, limit, request.declared_bytes)
+            .await
+            .map_err(|refusal| match refusal.status {
+                StatusCode::REQUEST_TIMEOUT => refusal.by(station),
+                _ => refusal,
+            })?;
         let auth = request.auth.clone();
         let checked = if bytes.is_empty() {
             auth.check_body(&bytes)
@@ -403,6 +403,32 @@ impl Relay {
         };
         checked.map_err(|error| Refusal::from(error).by(station))?;
         Ok(bytes)
+    }
+}
+
+/// Reads a request body of at most `limit` bytes within [`body_read_timeout_ms`] of
+/// `declared_bytes` (its declared length, or the limit if none is declared): 413 over the
+/// limit, 408 too slow, 400 if it cannot be read.
+async fn read_bounded(body: Body, limit: usize, declared_bytes: u64) -> Result<Bytes, Refusal> {
+    let timeout_ms = body_read_timeout_ms(declared_bytes);
+    let timeout = Duration::from_millis(timeout_ms);
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            let inner = error.into_inner();
+            Err(if inner.is::<http_body_util::LengthLimitError>() {
+                over_limit(limit)
+            } else {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the request body: {inner}"),
+                )
+            })
+        }
+        Err(_) => Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {timeout_ms} ms"),
+        )),
     }
 }
 
@@ -422,7 +448,16 @@ fn over_limit(limit: usize) -> Refusal {
 }
 
 fn router(relay: Arc<Relay>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if relay.witness.is_some() {
+        router = router
+            .route(PATH_WITNESS_ADD_CHECKPOINT, post(witness::add_checkpoint))
+            .route(
+                &format!("{PATH_WITNESS}/{{origin_hash}}/checkpoint"),
+                get(witness::checkpoint),
+            );
+    }
+    router
         .route(PATH_HEALTH, get(requests::health))
         .route(PATH_PING, get(requests::ping))
         .route(
@@ -434,6 +469,16 @@ fn router(relay: Arc<Relay>) -> Router {
         .fallback(requests::not_found)
         .method_not_allowed_fallback(requests::method_not_allowed)
         .with_state(relay)
+}
+
+/// What a relay serves besides its API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Serve Prometheus metrics on this address (plain HTTP, `GET /metrics`).
+    pub metrics: Option<SocketAddr>,
+    /// Serve the witness API (`c2sp.org/tlog-witness`): cosign the checkpoints of admitted
+    /// stations' link logs. Without it the witness's paths are unknown endpoints (404).
+    pub witness: bool,
 }
 
 /// A running relay server. Dropping it stops it too, without the grace period.
@@ -458,7 +503,7 @@ impl RelayServer {
     /// Opens the relay in `home` and serves it on `listen` (port 0 picks a free port). Must be
     /// called inside a tokio runtime. Logs "relay listening" with the bound address.
     pub async fn start(home: &RelayHome, listen: SocketAddr) -> Result<Self, ServeError> {
-        Self::start_with_metrics(home, listen, None).await
+        Self::start_with(home, listen, ServeOptions::default()).await
     }
 
     /// As [`Self::start`], and serves Prometheus metrics on `metrics` (plain HTTP,
@@ -468,6 +513,20 @@ impl RelayServer {
         listen: SocketAddr,
         metrics: Option<SocketAddr>,
     ) -> Result<Self, ServeError> {
+        let options = ServeOptions {
+            metrics,
+            ..ServeOptions::default()
+        };
+        Self::start_with(home, listen, options).await
+    }
+
+    /// As [`Self::start`], with what else to serve: metrics, the witness.
+    pub async fn start_with(
+        home: &RelayHome,
+        listen: SocketAddr,
+        options: ServeOptions,
+    ) -> Result<Self, ServeError> {
+        let ServeOptions { metrics, witness } = options;
         let config = home.config()?;
         let identity = home.identity()?;
         let store_home = home.clone();
@@ -511,8 +570,10 @@ impl RelayServer {
         let (shutdown, shutdown_watch) = watch::channel(false);
         let store = Arc::new(Mutex::new(store));
         let writer = writer::Writer::start(store.clone()).map_err(ServeError::Writer)?;
+        let witness = witness.then(|| Arc::new(WitnessKey::of(identity.clone())));
         let relay = Arc::new(Relay {
             id: identity.id(),
+            witness: witness.clone(),
             limits,
             store,
             reader: Arc::new(Mutex::new(reader)),
@@ -560,6 +621,7 @@ impl RelayServer {
             tls_handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_MS,
             deposits_in_flight_max = DEPOSITS_IN_FLIGHT_MAX,
             deposits_in_flight_per_station_max = DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+            witness = witness.as_ref().map(|key| key.name.as_str()),
             "relay listening"
         );
         Ok(Self {
@@ -613,92 +675,20 @@ impl Drop for RelayServer {
     }
 }
 
-/// The open-files limit [`CONNECTIONS_MAX`] needs: the connections and
-/// [`OPEN_FILES_BESIDES_CONNECTIONS`].
-pub const OPEN_FILES_NEEDED: u64 = CONNECTIONS_MAX as u64 + OPEN_FILES_BESIDES_CONNECTIONS;
-
-/// Raises this process's soft limit on open files to [`OPEN_FILES_NEEDED`], within the hard
-/// limit, if it is lower (systems commonly start processes at 1,024). Returns the soft limit
-/// now in force, `None` for unlimited.
-pub fn raise_open_files_limit() -> Option<u64> {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let current = limit.current?;
-    if current >= OPEN_FILES_NEEDED {
-        return Some(current);
-    }
-    let wanted = limit
-        .maximum
-        .map_or(OPEN_FILES_NEEDED, |hard| hard.min(OPEN_FILES_NEEDED));
-    let raised = Rlimit {
-        current: Some(wanted),
-        maximum: limit.maximum,
-    };
-    if wanted > current && setrlimit(Resource::Nofile, raised).is_ok() {
-        Some(wanted)
-    } else {
-        Some(current)
-    }
-}
-
-/// Fewest connections the relay serves whatever its open-files limit.
-pub const CONNECTIONS_MIN: usize = 64;
-
-/// The connections the relay serves at once, and of them those not yet authenticated:
-/// [`CONNECTIONS_MAX`] and [`UNAUTHENTICATED_CONNECTIONS_MAX`], or, under an open-files limit
-/// too low for them, what the limit leaves beside [`OPEN_FILES_BESIDES_CONNECTIONS`] and a
-/// quarter of that unauthenticated: so connections that never authenticate can never take
-/// every file descriptor (accepting fails before the table could close one of them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionBounds {
-    /// Connections at once.
-    pub connections: usize,
-    /// Of them, not yet authenticated.
-    pub unauthenticated: usize,
-}
-
-impl ConnectionBounds {
-    /// The bounds under `open_files` (`None`: unlimited).
-    pub fn under(open_files: Option<u64>) -> Self {
-        let room = open_files.map_or(CONNECTIONS_MAX, |limit| {
-            usize::try_from(limit.saturating_sub(OPEN_FILES_BESIDES_CONNECTIONS))
-                .unwrap_or(usize::MAX)
-        });
-        let connections = room.clamp(CONNECTIONS_MIN, CONNECTIONS_MAX);
-        Self {
-            connections,
-            unauthenticated: UNAUTHENTICATED_CONNECTIONS_MAX.min(connections / 4),
-        }
-    }
-}
-
-/// A listening socket on `listen` with a backlog of [`LISTEN_BACKLOG_MAX`].
-fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if listen.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    // As std and tokio do: a restarted relay can bind again at once.
-    socket.set_reuseaddr(true)?;
-    socket.bind(listen)?;
-    socket.listen(LISTEN_BACKLOG_MAX)
-}
-
 fn nonzero(value: u32) -> NonZeroU32 {
     NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Serves the relay in `home` on `listen` (and its metrics on `metrics`, if given) until
-/// SIGINT or SIGTERM, then shuts down gracefully.
+/// Serves the relay in `home` on `listen` (and what `options` asks for besides) until SIGINT or
+/// SIGTERM, then shuts down gracefully.
 pub async fn serve_until_signal(
     home: &RelayHome,
     listen: SocketAddr,
-    metrics: Option<SocketAddr>,
+    options: ServeOptions,
 ) -> Result<(), ServeError> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signal)?;
-    let server = RelayServer::start_with_metrics(home, listen, metrics).await?;
+    let server = RelayServer::start_with(home, listen, options).await?;
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted.map_err(ServeError::Signal)?,
         _ = terminate.recv() => {}

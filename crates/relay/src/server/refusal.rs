@@ -15,6 +15,7 @@ use parley_relay_wire::wire::{self, BodyError, RefusalBody};
 
 use super::warnings::Warning;
 use crate::store::{DepositRefusal, StoreError};
+use crate::witness::{ConflictReason, WitnessRefusal};
 
 /// A refusal, and what the relay does about it besides answering.
 #[derive(Debug)]
@@ -69,6 +70,34 @@ impl Refusal {
         Self {
             retry_after_ms: Some(retry_after_ms),
             ..Self::new(status, format!("{reason}; retry in {retry_after_ms} ms"))
+        }
+    }
+
+    /// A refusal of a witness request, logged as such.
+    pub(crate) fn witness(status: StatusCode, reason: impl fmt::Display) -> Self {
+        Self {
+            logged_as: Some(Warning::WitnessRefused),
+            ..Self::new(status, reason)
+        }
+    }
+
+    /// A checkpoint the witness cannot reconcile with the one it holds, for `reason`: refused
+    /// with `refusal`, and `detail` logged, as an error if it is evidence of a fork by itself,
+    /// as a warning if it may be a bad proof. Each has its own budget of lines, so a flood of
+    /// bad proofs cannot hide a fork from the log.
+    pub(crate) fn witness_conflict(
+        refusal: &WitnessRefusal,
+        reason: ConflictReason,
+        detail: String,
+    ) -> Self {
+        let logged_as = match reason {
+            ConflictReason::SameSizeDifferentRoot => Warning::WitnessFork,
+            ConflictReason::InconsistentProof => Warning::WitnessBadProof,
+        };
+        Self {
+            detail: Some(detail),
+            logged_as: Some(logged_as),
+            ..Self::new(refusal.status(), refusal)
         }
     }
 
@@ -143,6 +172,15 @@ impl From<StoreError> for Refusal {
             _ => StatusCode::CONFLICT,
         };
         Self::new(status, error)
+    }
+}
+
+impl From<WitnessRefusal> for Refusal {
+    fn from(refusal: WitnessRefusal) -> Self {
+        match refusal {
+            WitnessRefusal::CannotCosign(_) => Self::internal(refusal),
+            refusal => Self::witness(refusal.status(), refusal),
+        }
     }
 }
 

@@ -26,6 +26,15 @@ pub(crate) enum Warning {
     Internal,
     /// A deposit refused without telling the depositor (answered 202).
     DepositWithheld,
+    /// A checkpoint the witness did not cosign (400, 403, 404, 408, 413, 422, 507).
+    WitnessRefused,
+    /// A checkpoint signed by its log's author of the size the witness holds with another
+    /// root: evidence of a fork, logged as an error.
+    WitnessFork,
+    /// A checkpoint signed by its log's author whose consistency proof from the one the
+    /// witness holds does not verify: a fork, or a bad proof (anyone can send one), logged as
+    /// a warning.
+    WitnessBadProof,
     /// A connection that never authenticated, closed to make room.
     ConnectionClosed,
     /// Accepting a connection failed.

@@ -16,7 +16,7 @@ use parley_proto::seal::{ENCAPSULATED_KEY_BYTES, EpochSecret, Sealed};
 use parley_proto::{ContactCard, EntryId, EpochKeyId, Identity, LinkId, StationId};
 use parley_relay::server::now_ms;
 use parley_relay::store::{MailboxSize, Store};
-use parley_relay::{Limits, RelayHome, RelayServer};
+use parley_relay::{Limits, RelayHome, RelayServer, ServeOptions};
 use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
 use rand_core::SeedableRng as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -139,6 +139,18 @@ pub struct Relay {
 
 impl Relay {
     /// Initialises a relay with `limits`, admits Alpha and Bravo, and starts serving.
+    /// A relay with default limits serving as a witness, Alpha and Bravo admitted.
+    pub async fn start_witness() -> Self {
+        let mut relay = Self::start(Limits::default()).await;
+        relay
+            .restart_with(ServeOptions {
+                witness: true,
+                ..ServeOptions::default()
+            })
+            .await;
+        relay
+    }
+
     pub async fn start(limits: Limits) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let home = RelayHome::new(dir.path().join("relay"));
@@ -175,6 +187,19 @@ impl Relay {
         let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
         self.server = Some(
             RelayServer::start(&self.home, localhost)
+                .await
+                .expect("relay starts"),
+        );
+    }
+
+    /// Stops the server if it runs and starts it again on a new port with `options`.
+    pub async fn restart_with(&mut self, options: ServeOptions) {
+        if let Some(server) = self.server.take() {
+            within(server.shutdown()).await;
+        }
+        let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.server = Some(
+            RelayServer::start_with(&self.home, localhost, options)
                 .await
                 .expect("relay starts"),
         );
@@ -298,8 +323,29 @@ impl Relay {
 /// Request headers as (name, value) pairs.
 pub type Headers = Vec<(String, String)>;
 
+/// An answer to a raw request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The status line and the header lines.
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (any case), if it is there.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
 /// One request on a fresh connection; the body is written while the answer is read, so an
-/// early refusal is seen even if the relay stops reading.
+/// early refusal is seen even if the relay stops reading. The status and the body, with any
+/// `retry-after` header appended to it.
 pub async fn raw_request(
     addr: SocketAddr,
     relay: StationId,
@@ -308,6 +354,23 @@ pub async fn raw_request(
     headers: &Headers,
     body: &[u8],
 ) -> (u16, String) {
+    let answer = raw_answer(addr, relay, method, target, headers, body).await;
+    let body = match answer.header("retry-after") {
+        Some(seconds) => format!("{} [retry-after: {seconds}]", answer.body),
+        None => answer.body,
+    };
+    (answer.status, body)
+}
+
+/// One request on a fresh connection, as [`raw_request`]; the whole answer.
+pub async fn raw_answer(
+    addr: SocketAddr,
+    relay: StationId,
+    method: &str,
+    target: &str,
+    headers: &Headers,
+    body: &[u8],
+) -> Answer {
     let config = parley_channels::tls::pinned_client_config(relay.0, &[b"http/1.1"])
         .expect("client config builds");
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -351,16 +414,11 @@ pub async fn raw_request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
-    let retry_after = head.lines().find_map(|line| {
-        line.to_ascii_lowercase()
-            .strip_prefix("retry-after: ")
-            .map(str::to_owned)
-    });
-    let body = match retry_after {
-        Some(seconds) => format!("{body} [retry-after: {seconds}]"),
-        None => body.to_owned(),
-    };
-    (status, body)
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
 }
 
 /// A TLS connection to the relay, pinned to its key, as any client (hostile or not) opens it.
@@ -457,4 +515,54 @@ pub fn request_head(
     }
     head.push_str("\r\n");
     head
+}
+
+/// A log written in memory (a `tracing` writer), read back line by line.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut log = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        let log = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&log)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// GETs `/metrics` at `addr` and parses the answer.
+pub async fn scrape(addr: SocketAddr) -> parley_metrics::text::Exposition {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = within(tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connects");
+    let request = "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut answer = String::new();
+    within(stream.read_to_string(&mut answer))
+        .await
+        .expect("reads");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    parley_metrics::text::parse(body).unwrap_or_else(|error| panic!("{error}\n{body}"))
 }

@@ -109,7 +109,11 @@ impl World {
                         alarm.kind, alarm.detail
                     ));
                 }
-                Output::Event(_) | Output::Ack { .. } | Output::Start(_) | Output::Kick(_) => {}
+                Output::Event(_)
+                | Output::Ack { .. }
+                | Output::Start(_)
+                | Output::Kick(_)
+                | Output::Witness(_) => {}
             }
         }
     }

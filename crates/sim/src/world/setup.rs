@@ -133,7 +133,7 @@ impl World {
         Ok(())
     }
 
-    /// Short objectives on both stations and A's tests to B, as an administrator sets them
+    /// Short objectives, frequent checkpoints on both stations and A's tests to B, as an administrator sets them
     /// after pairing; both stations restart on the new configuration.
     pub(super) fn configure_watch(&mut self) -> Outcome {
         for (i, name) in NAMES.iter().enumerate() {
@@ -149,6 +149,10 @@ impl World {
             }
             config.alarms.escalate_after_s = 30;
             config.alarms.channel_down_after_s = 20;
+            // Checkpoints every few entries, each checked and cosigned by the peer (a split
+            // view between these honest stations fails the run, as every accusing alarm).
+            config.checkpoints.every_entries = CHECKPOINT_EVERY_ENTRIES;
+            config.checkpoints.every_s = 30;
             if i == 0 {
                 config.tests = vec![TestConfig {
                     peer: NAMES[1].into(),

@@ -183,6 +183,8 @@ pub fn perform(
             })?;
             Command::Import { bytes, salvage }
         }
+        Request::CheckpointIssue { peer, operator } => Command::CheckpointIssue { peer, operator },
+        Request::CheckpointShow { peer } => Command::CheckpointShow { peer },
         Request::Status => Command::Status,
         Request::Subscribe => {
             return Err(ApiError::operator(

@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::health::Health;
 pub use crate::core::watch::alarms::AlarmEvent;
+pub use crate::core::{
+    CheckpointItem, CheckpointReport, CosignedItem, LogCheckpoints, WitnessCosigned, WitnessItem,
+};
 pub use crate::error::ErrorClass;
 pub use records::AlarmItem;
 pub use status::StatusReport;
@@ -211,6 +214,20 @@ pub enum Request {
         #[serde(default)]
         salvage: bool,
     },
+    /// Sign a checkpoint of this station's log of the link now, instead of waiting for the
+    /// cadence.
+    CheckpointIssue {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Who at this station asks; in the signed entry (docs/formats.md §3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator: Option<String>,
+    },
+    /// The latest checkpoints of both logs of the link, and their cosignatures.
+    CheckpointShow {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
     /// The station's status.
     Status,
     /// Stream events until the client hangs up (daemon only).
@@ -245,6 +262,10 @@ pub enum Reply {
     Exported(Exported),
     /// `courier_import`: the bundle's frames are committed.
     Imported(Imported),
+    /// `checkpoint_issue`: the checkpoint is durable.
+    CheckpointIssued(Sent),
+    /// `checkpoint_show`.
+    Checkpoints(Box<CheckpointReport>),
     /// `status`.
     Status(Box<StatusReport>),
     /// `subscribe`: events follow.

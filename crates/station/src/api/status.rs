@@ -126,6 +126,13 @@ pub struct PeerStatus {
     pub in_head: u64,
     /// Peer entries held above the head.
     pub in_pending: u64,
+    /// The largest size of this station's log of the link the peer cosigned (0: none yet;
+    /// `parley checkpoint show` has the notes).
+    #[serde(default)]
+    pub cosigned_upto: u64,
+    /// The largest size of the peer's log this station cosigned (0: none yet).
+    #[serde(default)]
+    pub peer_cosigned_upto: u64,
     /// Counts since the daemon started (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<PeerCounters>,
@@ -234,6 +241,14 @@ pub struct Queues {
     /// Frames that arrived unasked (direct channel) and were dropped because the input queue
     /// was full; their senders retransmit them.
     pub frames_dropped: u64,
+    /// Reports (relay batches, bundles, channel health) that found the input queue full and
+    /// waited for room: the transports' backpressure at work.
+    #[serde(default)]
+    pub reports_waited: u64,
+    /// Operator requests (API, console, metrics scrapes) that found the driver's request
+    /// queue full and waited for room.
+    #[serde(default)]
+    pub requests_waited: u64,
     /// Most operator API connections served at once.
     pub api_clients_max: u64,
     /// API connections refused because that many were open.

@@ -112,6 +112,28 @@ impl ChannelTable {
         self.last_row + 1
     }
 
+    /// The identity of relay `via`.
+    pub fn relay_of(&self, via: Via) -> Option<StationId> {
+        match via {
+            Via::Relay(index) => self.relays.get(usize::from(index)).map(|(_, id)| *id),
+            _ => None,
+        }
+    }
+
+    /// The relays `peer`'s link has channels on, each once (by the first channel on it), with
+    /// their identities.
+    pub fn relays_of(&self, peer: &StationId) -> Vec<(Via, StationId)> {
+        let mut relays: Vec<(Via, StationId)> = Vec::new();
+        for channel in self.channels.iter().filter(|channel| channel.peer == *peer) {
+            if let Some(relay) = self.relay_of(channel.via)
+                && !relays.iter().any(|(_, known)| *known == relay)
+            {
+                relays.push((channel.via, relay));
+            }
+        }
+        relays
+    }
+
     /// The channel with `id`.
     pub fn get(&self, id: ChannelId) -> Option<&Channel> {
         self.channels.get(usize::from(id.0))

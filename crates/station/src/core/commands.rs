@@ -127,6 +127,12 @@ impl Station {
             Command::Import { bytes, salvage } => self
                 .import(now_ms, &bytes, salvage, None)
                 .map(Reply::Imported),
+            Command::CheckpointIssue { peer, operator } => self
+                .issue_checkpoint(now_ms, &peer, operator.as_deref())
+                .map(Reply::CheckpointIssued),
+            Command::CheckpointShow { peer } => self
+                .checkpoint_report(&peer)
+                .map(|report| Reply::Checkpoints(Box::new(report))),
             Command::Status => Ok(Reply::Status(Box::new(self.status(now_ms)))),
         }
     }

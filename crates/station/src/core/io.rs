@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use parley_channels::{Signal, Via};
 use parley_proto::{ChannelId, ChannelKind, CodebookHash, Precedence, StationId, StoreOp};
+use parley_relay_wire::witness::WitnessAnswer;
 use parley_store::AdminOp;
 
 use super::Content;
+use super::witnesses::WitnessSubmit;
 use crate::api::{ApiError, Event, Reply};
 
 /// An operator's command, with the files it needs already read ([`crate::api::edge`]).
@@ -148,6 +150,18 @@ pub enum Command {
         /// Keep frames that verify on their own when the bundle's signature fails.
         salvage: bool,
     },
+    /// Sign a checkpoint of this station's log of a link now.
+    CheckpointIssue {
+        /// Peer name or fingerprint.
+        peer: String,
+        /// Who asked; `None` for a script.
+        operator: Option<String>,
+    },
+    /// What this station knows of a link's checkpoints.
+    CheckpointShow {
+        /// Peer name or fingerprint.
+        peer: String,
+    },
     /// The status report.
     Status,
 }
@@ -241,6 +255,20 @@ pub enum Input {
         /// The peer.
         peer: StationId,
     },
+    /// A relay, as a witness, answered the submission of this station's checkpoint at `size`
+    /// of its log of the link with `peer`, or could not be reached about it.
+    Witnessed {
+        /// The relay.
+        via: Via,
+        /// The link's peer.
+        peer: StationId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The answer, or why there is none.
+        answer: Result<WitnessAnswer, String>,
+        /// The witness's own latest checkpoint of the log, when it disagreed (unchecked).
+        held: Option<String>,
+    },
 }
 
 /// A transport to start (the daemon does; the simulator wires its own).
@@ -294,6 +322,9 @@ pub enum Output {
     Start(Start),
     /// A peer dialled us: replace our outgoing connection to it.
     Kick(StationId),
+    /// A checkpoint for a relay to witness; hand it over and report with
+    /// [`super::Station::submitted`].
+    Witness(WitnessSubmit),
 }
 
 /// A frame to put on a transport.
@@ -331,6 +362,10 @@ pub struct IoCounters {
     pub handshakes_rejected: u64,
     /// Unasked frames dropped because the input queue was full.
     pub frames_dropped: u64,
+    /// Reports (relay batches, bundles, health) that found the input queue full and waited.
+    pub reports_waited: u64,
+    /// Operator requests that found the request queue full and waited.
+    pub requests_waited: u64,
     /// Most reports the input queue holds.
     pub inputs_max: u64,
     /// Most API connections served at once.

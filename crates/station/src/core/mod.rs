@@ -17,10 +17,13 @@
 //! outputs), [`channels`] (the channel table and the transports behind it), [`health`] (up,
 //! degraded, down), `commands` (what operators ask), `coded` (coded messages and notices),
 //! `courier` (bundles), `status` (the one status report), [`watch`] and `watching` (deadlines,
-//! alarms, scheduled tests). Refusals are logged here, at most once per reason per
+//! alarms, scheduled tests), `checkpoints` (signed checkpoints of both logs, cosigned),
+//! `witnesses` (this station's checkpoints submitted to the relays as witnesses).
+//! Refusals are logged here, at most once per reason per
 //! `REFUSAL_LOG_INTERVAL_MS` (`LogLimit`, shared with the channels).
 
 pub mod channels;
+mod checkpoints;
 mod coded;
 mod commands;
 mod courier;
@@ -31,9 +34,14 @@ mod status;
 mod tests;
 pub mod watch;
 mod watching;
+mod witnesses;
 
+pub use checkpoints::{
+    CheckpointItem, CheckpointReport, CheckpointSettings, CosignedItem, LogCheckpoints,
+};
 pub use coded::Content;
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
+pub use witnesses::{WitnessCosigned, WitnessItem, WitnessSubmit};
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -45,9 +53,10 @@ use parley_proto::{
     Accepted, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, Fingerprint,
     Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
 };
-use parley_store::{AdminOp, AlarmKind, AlarmRow, ChannelRow, LinkRecord, PeerRow};
+use parley_store::{AdminOp, AlarmKind, AlarmRow, ChannelRow, LinkLeaves, LinkRecord, PeerRow};
 
 use self::channels::{Channel, ChannelTable};
+use self::checkpoints::LinkLogs;
 use self::health::Transition;
 use self::watch::{Watch, WatchSettings};
 use crate::api::{ApiError, ErrorClass, Event};
@@ -72,6 +81,8 @@ pub struct Settings {
     pub degraded_rtt_ms: u64,
     /// Objectives, alarms and tests.
     pub watch: WatchSettings,
+    /// Checkpoint cadence.
+    pub checkpoints: CheckpointSettings,
 }
 
 /// Everything a station core is built from: what the store holds, read by the caller.
@@ -90,6 +101,8 @@ pub struct Loaded {
     pub channels: Vec<ChannelRow>,
     /// Every link's record, for the watch.
     pub records: Vec<(StationId, LinkRecord)>,
+    /// Every link's Merkle leaves, both logs, for checkpoints.
+    pub leaves: Vec<(StationId, LinkLeaves)>,
     /// The alarms not cleared.
     pub alarms: Vec<AlarmRow>,
     /// The highest alarm id ever used.
@@ -168,6 +181,8 @@ pub struct Station {
     watch: Watch,
     /// Each link's codebooks.
     codebooks: BTreeMap<StationId, LinkCodebooks>,
+    /// Each link's logs as checkpoints see them.
+    logs: BTreeMap<StationId, LinkLogs>,
     /// Frames refused by a transport before any parsing (oversized), by reason.
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
@@ -189,6 +204,7 @@ impl Station {
             peers,
             channels,
             records,
+            leaves,
             alarms,
             alarm_id_max,
             seed,
@@ -228,6 +244,7 @@ impl Station {
             transmits: VecDeque::new(),
             watch,
             codebooks: BTreeMap::new(),
+            logs: BTreeMap::new(),
             transport_refusals: BTreeMap::new(),
             cards_rejected: 0,
             io: IoCounters::default(),
@@ -246,13 +263,29 @@ impl Station {
             }
         }
         let own = station.identity.id();
+        let mut leaves: BTreeMap<StationId, LinkLeaves> = leaves.into_iter().collect();
+        let mut logs = Vec::new();
         for (peer, record) in records {
             let entries = record.entries.iter().map(|kept| &kept.entry);
             station
                 .codebooks
                 .insert(peer, LinkCodebooks::of(entries, &peer));
+            let link_leaves = leaves.remove(&peer).unwrap_or_default();
+            logs.push((
+                peer,
+                LinkLogs::load(
+                    &own,
+                    (
+                        link_leaves,
+                        station.endpoint.link(&peer).map_or(0, |l| l.in_head()),
+                    ),
+                    &record.entries,
+                    now_ms,
+                ),
+            ));
             station.watch.load(now_ms, peer, own, record);
         }
+        station.load_checkpoints(now_ms, logs);
         station.collect(now_ms);
         Ok(station)
     }
@@ -392,6 +425,13 @@ impl Station {
             }
             Input::FileRefused { via, name, reason } => self.file_refused(via, &name, &reason),
             Input::Dialled { peer } => self.ready.push_back(Output::Kick(peer)),
+            Input::Witnessed {
+                via,
+                peer,
+                size,
+                answer,
+                held,
+            } => self.witness_answer(now_ms, (via, peer, size), answer, held),
         }
         self.collect(now_ms);
     }
@@ -550,12 +590,16 @@ impl Station {
     fn collect(&mut self, now_ms: u64) {
         // The watch may ask for entries, whose writes it hears of in turn: machine answers and
         // overdue evidence write nothing that asks for more, so this ends.
+        // Checkpoints append at once (a checkpoint the cadence asks for, a cosignature): their
+        // writes are taken on the next round. Neither asks for more.
         loop {
             let writes = self.endpoint.take_writes();
+            let wrote = !writes.is_empty();
             self.watch_writes(now_ms, &writes);
+            self.checkpoint_writes(now_ms, &writes);
             self.pending.ops.extend(writes);
             let appends = self.watch_effects();
-            if appends.is_empty() {
+            if appends.is_empty() && !wrote {
                 break;
             }
             for append in appends {
@@ -708,10 +752,15 @@ impl Station {
         if !self.pending.is_empty() || !self.ready.is_empty() {
             return Some(0);
         }
-        [self.endpoint.poll_timeout(), self.watch.next_due_ms()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.endpoint.poll_timeout(),
+            self.watch.next_due_ms(),
+            self.next_checkpoint_ms(),
+            self.next_witness_ms(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Registers a peer's direct channel; returns the transport to start for it.

@@ -59,6 +59,8 @@ impl Station {
                     peer_receipt_upto: link.peer_receipt_upto(),
                     in_head: link.in_head(),
                     in_pending: link.in_pending() as u64,
+                    cosigned_upto: self.cosigned_upto(id).0,
+                    peer_cosigned_upto: self.cosigned_upto(id).1,
                     counters: live.then(|| PeerCounters {
                         envelopes_accepted: counters.envelopes_accepted,
                         duplicates_dropped: counters.duplicates_dropped,
@@ -99,6 +101,8 @@ impl Station {
             queues: live.then_some(Queues {
                 inputs_max: self.io.inputs_max,
                 frames_dropped: self.io.frames_dropped,
+                reports_waited: self.io.reports_waited,
+                requests_waited: self.io.requests_waited,
                 api_clients_max: self.io.api_clients_max,
                 api_clients_refused: self.io.api_clients_refused,
                 commit_cpu_us: self.io.commit_cpu_us,

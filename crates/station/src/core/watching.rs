@@ -168,6 +168,8 @@ impl Station {
     /// [`Station::poll_timeout`] says.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.watch.tick(now_ms);
+        self.checkpoint_timers(now_ms);
+        self.witness_timers(now_ms);
         self.collect(now_ms);
     }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parley_channels::{Inbound, Report};
@@ -41,6 +42,8 @@ pub(super) struct Driver {
     events: broadcast::Sender<Event>,
     inbound: Inbound,
     server: Arc<ApiServer>,
+    /// Operator requests that found the request queue full (counted by their senders).
+    requests_waited: Arc<AtomicU64>,
     replies: BTreeMap<RequestId, oneshot::Sender<Result<Reply, ApiError>>>,
     acks: BTreeMap<AckId, AckTo>,
     next_id: u64,
@@ -55,7 +58,7 @@ impl Driver {
         clock: Clock,
         (transports, hooks): (Transports, Hooks),
         events: broadcast::Sender<Event>,
-        (inbound, server): (Inbound, Arc<ApiServer>),
+        (inbound, server, requests_waited): (Inbound, Arc<ApiServer>, Arc<AtomicU64>),
     ) -> Self {
         Self {
             station,
@@ -66,6 +69,7 @@ impl Driver {
             events,
             inbound,
             server,
+            requests_waited,
             replies: BTreeMap::new(),
             acks: BTreeMap::new(),
             next_id: 0,
@@ -183,6 +187,19 @@ impl Driver {
             Report::Oversized { via } => Input::Oversized { via },
             Report::FileRefused { via, name, reason } => Input::FileRefused { via, name, reason },
             Report::Dialled { peer } => Input::Dialled { peer },
+            Report::Witnessed {
+                via,
+                peer,
+                size,
+                answer,
+                held,
+            } => Input::Witnessed {
+                via,
+                peer,
+                size,
+                answer,
+                held,
+            },
         };
         self.station.handle(self.clock.now_ms(), input);
     }
@@ -194,6 +211,8 @@ impl Driver {
         self.station.note_io(IoCounters {
             handshakes_rejected: self.transports.handshakes_rejected(),
             frames_dropped: self.inbound.dropped(),
+            reports_waited: self.inbound.waited(),
+            requests_waited: self.requests_waited.load(Ordering::Relaxed),
             inputs_max: DRIVER_REPORTS_QUEUE_MAX as u64,
             api_clients_max: crate::limits::API_CLIENTS_MAX as u64,
             api_clients_refused: self.server.clients_refused(),
@@ -241,6 +260,11 @@ impl Driver {
                 }
                 Output::Start(start) => self.transports.start(start),
                 Output::Kick(peer) => self.transports.kick(&peer),
+                Output::Witness(submit) => {
+                    let handed_over = self.transports.submit(&submit);
+                    self.station
+                        .submitted(self.clock.now_ms(), &submit, handed_over);
+                }
             }
         }
     }

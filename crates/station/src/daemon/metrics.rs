@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use super::Call;
+use super::{Call, Calls};
 use crate::api::Reply;
 use crate::core::Command;
 use crate::metrics::ConsoleCounters;
@@ -17,7 +17,7 @@ use crate::metrics::ConsoleCounters;
 /// Serves metrics on `listener` until the runtime stops.
 pub(super) async fn serve(
     listener: tokio::net::TcpListener,
-    calls: mpsc::Sender<Call>,
+    calls: Calls,
     console: Arc<ConsoleCounters>,
 ) {
     let scrape = move || scrape(calls.clone(), console.clone());
@@ -25,7 +25,7 @@ pub(super) async fn serve(
 }
 
 /// The text of one scrape, or `None` if the station gave no status (it is stopping).
-async fn scrape(calls: mpsc::Sender<Call>, console: Arc<ConsoleCounters>) -> Option<String> {
+async fn scrape(calls: Calls, console: Arc<ConsoleCounters>) -> Option<String> {
     let (reply, answer) = oneshot::channel();
     let command = Command::Status;
     if calls.send(Call { command, reply }).await.is_err() {

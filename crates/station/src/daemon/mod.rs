@@ -14,6 +14,7 @@ mod transports;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,8 +44,49 @@ pub(crate) struct Call {
     reply: oneshot::Sender<Result<Reply, ApiError>>,
 }
 
+/// The driver's queue of operator commands: bounded ([`DRIVER_REQUESTS_QUEUE_MAX`]); a sender
+/// that finds it full waits for room, and is counted. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Calls {
+    sender: mpsc::Sender<Call>,
+    waited: Arc<AtomicU64>,
+}
+
+impl Calls {
+    /// The queue, and the driver's receiving side.
+    fn new() -> (Self, mpsc::Receiver<Call>) {
+        let (sender, receiver) = mpsc::channel(DRIVER_REQUESTS_QUEUE_MAX);
+        let waited = Arc::new(AtomicU64::new(0));
+        (Self { sender, waited }, receiver)
+    }
+
+    /// Queues `call` from a thread outside the runtime; `Err` once the driver has stopped.
+    fn blocking_send(&self, call: Call) -> Result<(), Call> {
+        match self.sender.try_send(call) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(call)) => Err(call),
+            Err(mpsc::error::TrySendError::Full(call)) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.sender.blocking_send(call).map_err(|e| e.0)
+            }
+        }
+    }
+
+    /// Queues `call`; `Err` once the driver has stopped.
+    async fn send(&self, call: Call) -> Result<(), Call> {
+        match self.sender.try_send(call) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(call)) => Err(call),
+            Err(mpsc::error::TrySendError::Full(call)) => {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.sender.send(call).await.map_err(|e| e.0)
+            }
+        }
+    }
+}
+
 /// Hands `command` to the driver and waits for its answer (from a thread outside the runtime).
-fn call_blocking(calls: &mpsc::Sender<Call>, command: Command) -> Result<Reply, ApiError> {
+fn call_blocking(calls: &Calls, command: Command) -> Result<Reply, ApiError> {
     let (reply, answer) = oneshot::channel();
     let stopping = || {
         ApiError::new(
@@ -66,7 +108,7 @@ fn call_blocking(calls: &mpsc::Sender<Call>, command: Command) -> Result<Reply, 
 /// Runs requests on a running daemon and subscribes to its events; cheap to clone.
 #[derive(Clone)]
 pub struct DaemonHandle {
-    calls: mpsc::Sender<Call>,
+    calls: Calls,
     events: broadcast::Sender<Event>,
     console: Arc<ConsoleCounters>,
 }
@@ -91,7 +133,7 @@ impl DaemonHandle {
 
 /// A running daemon, in this process.
 pub struct Daemon {
-    calls: mpsc::Sender<Call>,
+    calls: Calls,
     events: broadcast::Sender<Event>,
     console: Arc<ConsoleCounters>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -156,7 +198,7 @@ impl Daemon {
         };
         let (inbound, reports) =
             Inbound::new(DRIVER_REPORTS_QUEUE_MAX, DRIVER_FRAME_BYTES_QUEUE_MAX);
-        let (calls, calls_rx) = mpsc::channel(DRIVER_REQUESTS_QUEUE_MAX);
+        let (calls, calls_rx) = Calls::new();
         let (events, _) = broadcast::channel(EVENTS_QUEUE_MAX);
         let server = ApiServer::bind(home, &runtime, calls.clone(), events.clone())?;
         runtime.spawn(parley_channels::direct::task::accept_loop(
@@ -177,7 +219,7 @@ impl Daemon {
             clock,
             (transports, hooks),
             events.clone(),
-            (inbound, server),
+            (inbound, server, calls.waited.clone()),
         );
         let (shutdown, stop) = oneshot::channel();
         let console = Arc::new(ConsoleCounters::default());

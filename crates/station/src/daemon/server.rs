@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast};
 
-use super::{Call, call_blocking};
+use super::{Calls, call_blocking};
 use crate::api::{
     ApiError, ErrorClass, Event, Reply, Request, decode_request, edge, encode_answer,
 };
@@ -24,7 +24,7 @@ use crate::limits::{API_ACCEPT_RETRY_MS, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTE
 /// The server's shared state.
 pub(super) struct ApiServer {
     token: String,
-    calls: mpsc::Sender<Call>,
+    calls: Calls,
     events: broadcast::Sender<Event>,
     clients: Arc<Semaphore>,
     refused: AtomicU64,
@@ -35,7 +35,7 @@ impl ApiServer {
     pub(super) fn bind(
         home: &Home,
         runtime: &tokio::runtime::Runtime,
-        calls: mpsc::Sender<Call>,
+        calls: Calls,
         events: broadcast::Sender<Event>,
     ) -> Result<Arc<Self>, StationError> {
         let token = random_token();

@@ -13,7 +13,7 @@ use parley_channels::relay::task::{self as relay_task, RelaySender, RelayTiming}
 use parley_channels::{DirectEndpoint, Inbound, PinnedKeys, RelayClient, Via};
 use parley_proto::{Identity, StationId};
 
-use crate::core::{Start, Transmit};
+use crate::core::{Start, Transmit, WitnessSubmit};
 use crate::home::Config;
 use crate::limits::{DIRECT_SEND_QUEUE_FRAMES_MAX, RELAY_SEND_QUEUE_FRAMES_MAX};
 use crate::node::parse_listen;
@@ -149,6 +149,14 @@ impl Transports {
                 .get(&via)
                 .is_some_and(|sender| sender.try_send(transmit.peer, frame)),
         }
+    }
+
+    /// Hands a checkpoint to its relay's witness task; false when its queue is full or it is
+    /// not running.
+    pub(super) fn submit(&self, submit: &WitnessSubmit) -> bool {
+        self.relays.get(&submit.via).is_some_and(|sender| {
+            sender.try_submit(submit.peer, submit.size, submit.submission.clone())
+        })
     }
 
     /// Tells `peer`'s dial loop the peer dialled us.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::error::DecodeError;
+use crate::tlog::head::{SignedHead, origin};
 use crate::transcript::verify::verify_within;
 
 const FORMATS_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/formats.md");
@@ -113,6 +114,25 @@ fn fault_template(fault: &Fault) -> (&'static str, Option<&DecodeError>) {
         }
         Fault::CardsMissing => "the two cards are missing",
         Fault::ExporterReceiptMissing => "the exporter's receipt is missing",
+        Fault::CheckpointSignature { .. } => "<name>'s checkpoint at size <size> does not verify",
+        Fault::CheckpointRoot { .. } => {
+            "<name>'s checkpoint at size <size> names another root than its entries in the file"
+        }
+        Fault::CosignatureSignature { .. } => {
+            "<name>'s cosignature of <other>'s log at size <size> does not verify"
+        }
+        Fault::CosignedCut { .. } => {
+            "<other>'s log is cut: <name> cosigned it at size <size>, the file holds <len> entries"
+        }
+        Fault::CosignedRoot { .. } => {
+            "<name>'s cosignature of <other>'s log at size <size> names another root than its entries in the file"
+        }
+        Fault::WitnessSignature { .. } => {
+            "a witness's cosignature of <name>'s checkpoint at size <size> does not verify"
+        }
+        Fault::WitnessRoot { .. } => {
+            "a witness's cosignature of <name>'s checkpoint at size <size> names another root than its entries in the file"
+        }
     };
     (text, None)
 }
@@ -148,11 +168,26 @@ fn disagreement_template(disagreement: &Disagreement) -> &'static str {
 
 const NOT_PINNED: &str = "no station of the transcript has the expected fingerprint <fingerprint>";
 
+/// The document's text for each way a checkpoint does not vouch for a file (§8.8).
+fn checkpoint_template(error: &CheckpointError) -> &'static str {
+    match error {
+        CheckpointError::Origin => "the checkpoint's origin is neither station's log of this link",
+        CheckpointError::Note(_) => "the checkpoint: <error>",
+        CheckpointError::Cut { .. } => {
+            "<name>'s log is cut: the checkpoint has size <size>, the file holds <len> entries"
+        }
+        CheckpointError::Root { .. } => {
+            "<name>'s log in the file has another root at size <size> than the checkpoint: it showed two histories"
+        }
+    }
+}
+
 /// What a case produced.
 enum Outcome {
     File(TranscriptError),
     Compare(Disagreement),
     Pin(NotPinned),
+    Checkpoint(CheckpointError),
 }
 
 impl Outcome {
@@ -167,6 +202,7 @@ impl Outcome {
             }
             Outcome::Compare(d) => vec![(disagreement_template(d), d.to_string())],
             Outcome::Pin(p) => vec![(NOT_PINNED, p.to_string())],
+            Outcome::Checkpoint(c) => vec![(checkpoint_template(c), c.to_string())],
         }
     }
 }
@@ -276,6 +312,80 @@ fn cases() -> Vec<Outcome> {
     };
     elsewhere.link = LinkId::between(&alpha_id, &charlie().id());
     elsewhere.alpha.log.clear();
+    // Checkpoints and cosignatures in the file (K1–K7), and notes against it (N1–N4).
+    let with = |build: &dyn Fn(&mut History)| {
+        let mut history = History::standard();
+        build(&mut history);
+        history
+    };
+    let bad_signature = with(&|h| {
+        let mut head = h.head(Who::Alpha, 2, None);
+        head.signature = [0; 64];
+        h.checkpoint(Who::Alpha, head);
+    });
+    let bad_root = with(&|h| {
+        let head = h.head(Who::Alpha, 2, Some([9; 32]));
+        h.checkpoint(Who::Alpha, head);
+    });
+    let bad_cosignature = with(&|h| {
+        let head = h.head(Who::Alpha, 2, None);
+        h.cosign(Who::Bravo, head);
+        let Some(Body::Cosigned(mut cosigned)) = h.bravo.log.last().map(|e| e.entry().body.clone())
+        else {
+            unreachable!("just cosigned")
+        };
+        cosigned.signature = [0; 64];
+        h.bravo.log.pop();
+        let entry = h.next(Who::Bravo, 0, Body::Cosigned(cosigned));
+        h.append(Who::Bravo, entry);
+    });
+    let cut_below_cosigned = with(&|h| {
+        let head = h.head(Who::Alpha, 4, None);
+        h.cosign(Who::Bravo, head);
+        h.alpha.log.truncate(3);
+    });
+    let cosigned_other_root = with(&|h| {
+        let head = h.head(Who::Alpha, 2, Some([9; 32]));
+        h.cosign(Who::Bravo, head);
+    });
+    let bad_witness = with(&|h| {
+        let head = h.head(Who::Alpha, 2, None);
+        h.checkpoint(Who::Alpha, head);
+        h.witnessed(Who::Alpha, head, &charlie());
+        let Some(Body::Witnessed(mut by)) = h.alpha.log.last().map(|e| e.entry().body.clone())
+        else {
+            unreachable!("just witnessed")
+        };
+        by.signature = [0; 64];
+        h.alpha.log.pop();
+        let entry = h.next(Who::Alpha, 0, Body::Witnessed(by));
+        h.append(Who::Alpha, entry);
+    });
+    let witnessed_other_root = with(&|h| {
+        let head = h.head(Who::Alpha, 2, Some([9; 32]));
+        h.witnessed(Who::Alpha, head, &charlie());
+    });
+    let in_file = |history: &History| {
+        fails(history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3)))
+    };
+    let note_against = |note: String| {
+        Outcome::Checkpoint(check_checkpoint(&alpha, &note).expect_err("it does not vouch"))
+    };
+    let alpha_note = |size: u64, root: Option<crate::tlog::Hash>| {
+        let head = history.head(Who::Alpha, size.min(4), root);
+        let head = SignedHead::sign(&history.alpha.identity, &bravo_id, size, head.root);
+        head.note(&alpha_id, &bravo_id)
+    };
+    let charlie_note = {
+        let head = SignedHead::sign(&charlie(), &bravo_id, 2, [1; 32]);
+        let text = head.text(&alpha_id, &bravo_id);
+        crate::tlog::note::sign(
+            &text,
+            &origin(&alpha_id, &bravo_id),
+            charlie().signing_key(),
+        )
+        .expect("a note")
+    };
     let compared = |other: Lines| {
         let other = other.verify().expect("verifies");
         match compare(&alpha, &other, &[]).expect_err("they disagree") {
@@ -428,6 +538,21 @@ fn cases() -> Vec<Outcome> {
         compared(forked.export(Who::Bravo, 3, Some(2))),
         // Pinned keys.
         Outcome::Pin(check_pins(&alpha, &[charlie().id().fingerprint()]).expect_err("not pinned")),
+        // Checkpoints in the file.
+        in_file(&bad_signature),
+        in_file(&bad_root),
+        in_file(&bad_cosignature),
+        in_file(&cut_below_cosigned),
+        in_file(&cosigned_other_root),
+        in_file(&bad_witness),
+        in_file(&witnessed_other_root),
+        // A checkpoint obtained apart.
+        note_against(
+            SignedHead::sign(&charlie(), &alpha_id, 1, [1; 32]).note(&charlie().id(), &alpha_id),
+        ),
+        note_against(charlie_note),
+        note_against(alpha_note(9, None)),
+        note_against(alpha_note(2, Some([9; 32]))),
     ]
 }
 

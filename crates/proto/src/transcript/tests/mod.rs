@@ -17,6 +17,7 @@ use crate::entry::{Body, Entry, Precedence, SignedEntry};
 use crate::id::{Identity, LinkId};
 use crate::receipt::Receipt;
 use crate::seal::EpochSecret;
+use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
 
 /// Export time of every export built here (UTC ms).
 const EXPORTED_MS: u64 = 1_700_000_100_000;
@@ -152,6 +153,45 @@ impl History {
             translations: Vec::new(),
         };
         let entry = self.next(who, seen, body);
+        self.append(who, entry);
+    }
+
+    /// `who`'s checkpoint of its own first `size` entries: its true root and a good signature
+    /// unless `root` or `signature` say otherwise.
+    fn head(&self, who: Who, size: u64, root: Option<crate::tlog::Hash>) -> SignedHead {
+        let author = self.author(who);
+        let leaves: Vec<_> = author.log[..size as usize]
+            .iter()
+            .map(|e| crate::tlog::leaf_hash(e.bytes()))
+            .collect();
+        let root = root.unwrap_or_else(|| crate::tlog::root(&leaves));
+        let peer = self.author(who.other()).identity.id();
+        SignedHead::sign(&author.identity, &peer, size, root)
+    }
+
+    /// Appends `who`'s `checkpoint` entry.
+    fn checkpoint(&mut self, who: Who, head: SignedHead) {
+        let entry = self.next(who, 0, Body::Checkpoint(head));
+        self.append(who, entry);
+    }
+
+    /// Appends `who`'s `cosigned` entry of the other's checkpoint `head`.
+    fn cosign(&mut self, who: Who, head: SignedHead) {
+        let author = self.author(who.other()).identity.id();
+        let cosigned = Cosignature::sign(&self.author(who).identity, &author, head, 1_700_000_000);
+        let entry = self.next(who, 0, Body::Cosigned(cosigned));
+        self.append(who, entry);
+    }
+
+    /// Appends `who`'s `witnessed` entry: a witness's cosignature of `who`'s checkpoint
+    /// `head`.
+    fn witnessed(&mut self, who: Who, head: SignedHead, witness: &Identity) {
+        let (author, peer) = (
+            self.author(who).identity.id(),
+            self.author(who.other()).identity.id(),
+        );
+        let by = WitnessCosignature::sign(witness, (&author, &peer), head, 1_700_000_000);
+        let entry = self.next(who, 0, Body::Witnessed(by));
         self.append(who, entry);
     }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use parley_proto::names::is_display_control;
-use parley_proto::transcript::{Agreement, VerifiedTranscript};
+use parley_proto::transcript::{Agreement, CheckpointProof, VerifiedTranscript};
 use parley_proto::{Fingerprint, TestAnswer};
 use parley_station::api::content::Shown;
 use parley_station::api::records::{
@@ -17,8 +17,12 @@ use parley_station::api::records::{
     PrecedenceStats,
 };
 use parley_station::api::status::StatusReport;
-use parley_station::api::{Event, Exported, Imported};
+use parley_station::api::{CheckpointReport, Event, Exported, Imported};
 use serde::Serialize;
+
+mod transcript;
+
+pub use transcript::{agreed, checkpoint_proofs, verified};
 
 fn escape_into(out: &mut String, text: &str, quote: bool) {
     for c in text.chars() {
@@ -329,6 +333,79 @@ pub fn acknowledged(alarm: &AlarmItem) {
     println!("{}", alarm_line(alarm));
 }
 
+/// `checkpoint show`.
+pub fn checkpoints(report: &CheckpointReport, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(report);
+    }
+    let peer = quoted(&report.peer);
+    for (whose, log, cosigner) in [
+        ("this station's", &report.own, peer.as_str()),
+        (&*format!("{peer}'s"), &report.peer_log, "this station"),
+    ] {
+        println!("{whose} log: {} entries held", log.size);
+        println!("  origin {}", text(&log.origin));
+        match &log.latest {
+            Some(latest) => {
+                println!(
+                    "  latest checkpoint: size {}, root {}, entry {} at {}",
+                    latest.size,
+                    text(&latest.root),
+                    latest.seq,
+                    time(latest.at_ms)
+                );
+                note_lines(&latest.note);
+            }
+            None => println!("  no checkpoint yet"),
+        }
+        match &log.cosigned {
+            Some(cosigned) => {
+                println!(
+                    "  cosigned by {cosigner}: size {}, root {}, at {}",
+                    cosigned.size,
+                    text(&cosigned.root),
+                    time(cosigned.time_s.saturating_mul(1_000))
+                );
+                note_lines(&cosigned.note);
+            }
+            None => println!("  not cosigned yet"),
+        }
+    }
+    if report.witnesses.is_empty() {
+        println!("witnesses: none (the link has no relay channel)");
+    }
+    for witness in &report.witnesses {
+        println!(
+            "witness {}: holds size {} of this station's log",
+            text(&witness.witness),
+            witness.holds
+        );
+        match &witness.cosigned {
+            Some(cosigned) => {
+                println!(
+                    "  cosigned: size {}, at {}",
+                    cosigned.size,
+                    time(cosigned.time_s.saturating_mul(1_000))
+                );
+                note_lines(&cosigned.note);
+            }
+            None => println!("  not cosigned yet"),
+        }
+        if let Some(error) = &witness.error {
+            println!("  last submission: {}", text(error));
+        }
+    }
+    Ok(())
+}
+
+/// A signed note, indented, each line escaped (a note is built from hex and base64 only,
+/// but it is shown as text from elsewhere is).
+fn note_lines(note: &str) {
+    for line in note.lines() {
+        println!("    | {}", text(line));
+    }
+}
+
 /// `stats`.
 pub fn stats(stats: &[PrecedenceStats], as_json: bool) -> anyhow::Result<()> {
     if as_json {
@@ -383,11 +460,13 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
     );
     for peer in &report.peers {
         println!(
-            "  peer {}: sent {} (unreceipted {}), received {}",
+            "  peer {}: sent {} (unreceipted {}, cosigned up to {}), received {} (cosigned up to {})",
             quoted(&peer.name),
             peer.out_seq,
             peer.outbox_depth,
-            peer.in_head
+            peer.cosigned_upto,
+            peer.in_head,
+            peer.peer_cosigned_upto
         );
         for channel in &peer.channels {
             let live = channel.live.as_ref();
@@ -535,92 +614,6 @@ pub fn imported(imported: &Imported) {
     }
 }
 
-/// `transcript verify FILE`'s report: the file's logs, then what it proves and what it cannot
-/// (docs/formats.md §8.4).
-pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
-    println!("transcript OK: link {}", hex::encode(transcript.link.0));
-    for station in &transcript.stations {
-        println!(
-            "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
-            quoted(&station.name),
-            station.fingerprint(),
-            station.entries(),
-            &station.head().to_hex()[..16],
-            station
-                .receipted_upto
-                .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
-        );
-        let kinds: Vec<String> = station
-            .kinds
-            .present()
-            .map(|(kind, count)| format!("{count} {}", kind.name()))
-            .collect();
-        if !kinds.is_empty() {
-            println!("    by kind: {}", kinds.join(", "));
-        }
-    }
-    let exporter = quoted(&transcript.exporter().name);
-    let peer = quoted(&transcript.peer().name);
-    let acknowledged = transcript.exporter_acknowledged();
-    println!(
-        "  exported by {exporter} at {} UTC ms: the first card and the first receipt are {exporter}'s",
-        transcript.exported_ms
-    );
-    println!(
-        "  proven: {peer}'s log is complete as {exporter} held it at export ({} entries); {peer} acknowledged {exporter}'s entries up to {acknowledged}",
-        transcript.peer().entries()
-    );
-    println!(
-        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Verify it with {peer}'s export: parley transcript verify FILE OTHER --expect FP"
-    );
-    pinned(&transcript.stations, pins, |s| (s.fingerprint(), &s.name));
-}
-
-/// `transcript verify FILE OTHER --expect FP`'s report: the two exports as one record, then
-/// what they prove and what they cannot (docs/formats.md §8.5).
-pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
-    let [first, second] = files.map(|f| text(&f.display().to_string()));
-    println!("transcripts agree: link {}", hex::encode(agreement.link.0));
-    for (station, other) in agreement
-        .stations
-        .iter()
-        .zip(agreement.stations.iter().rev())
-    {
-        println!(
-            "  {} ({}): {} entries, head {}; {} in {first}, {} in {second}; held by {} up to {}",
-            quoted(&station.name),
-            station.fingerprint(),
-            station.ids.len(),
-            &station.head().to_hex()[..16],
-            station.held[0],
-            station.held[1],
-            quoted(&other.name),
-            station.acknowledged,
-        );
-    }
-    let [a, b] = &agreement.stations;
-    println!(
-        "  proven: the two exports hold the same entries wherever both hold one, and every entry either station held of the other's log when it exported"
-    );
-    println!(
-        "  not proven: entries the other side had not received when it exported ({}'s after {}, {}'s after {}): only their author's export shows them, and it could have been cut there",
-        quoted(&a.name),
-        a.acknowledged,
-        quoted(&b.name),
-        b.acknowledged
-    );
-    pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
-}
-
-/// One `pinned:` line per fingerprint given, in the order given.
-fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
-    for pin in pins {
-        if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
-            println!("  pinned: {} ({fingerprint})", quoted(name));
-        }
-    }
-}
-
 /// One event of `watch`.
 pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
     if as_json {
@@ -712,6 +705,18 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
     };
     println!("{line}");
     Ok(())
+}
+
+/// A UTC time as RFC 3339 to the second (`2026-12-01T09:00:00Z`).
+pub(crate) fn instant(ms: u64) -> String {
+    let seconds = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,131 @@
+//! What `transcript verify` prints: what a verified file proves and cannot, what each
+//! checkpoint obtained apart proves, and whether two exports agree.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// `transcript verify FILE`'s report: the file's logs, then what it proves and what it cannot
+/// (docs/formats.md §8.4).
+pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
+    println!("transcript OK: link {}", hex::encode(transcript.link.0));
+    for station in &transcript.stations {
+        println!(
+            "  {} ({}): {} entries, head {}, receipted by the other side up to {}",
+            quoted(&station.name),
+            station.fingerprint(),
+            station.entries(),
+            &station.head().to_hex()[..16],
+            station
+                .receipted_upto
+                .map_or_else(|| "-".to_owned(), |upto| upto.to_string())
+        );
+        let kinds: Vec<String> = station
+            .kinds
+            .present()
+            .map(|(kind, count)| format!("{count} {}", kind.name()))
+            .collect();
+        if !kinds.is_empty() {
+            println!("    by kind: {}", kinds.join(", "));
+        }
+    }
+    let exporter = quoted(&transcript.exporter().name);
+    let peer = quoted(&transcript.peer().name);
+    let acknowledged = transcript.exporter_acknowledged();
+    println!(
+        "  exported by {exporter} at {} UTC ms: the first card and the first receipt are {exporter}'s",
+        transcript.exported_ms
+    );
+    println!(
+        "  proven: {peer}'s log is complete as {exporter} held it at export ({} entries); {peer} acknowledged {exporter}'s entries up to {acknowledged}",
+        transcript.peer().entries()
+    );
+    let exporter_log = transcript.exporter();
+    for (station, other) in [
+        (exporter_log, transcript.peer()),
+        (transcript.peer(), exporter_log),
+    ] {
+        if let Some(proven) = station.proven {
+            println!(
+                "  proven: {}'s log holds at least entries 1 to {} as {} cosigned its checkpoint at {}",
+                quoted(&station.name),
+                proven.size,
+                quoted(&other.name),
+                time(proven.time_s.saturating_mul(1_000))
+            );
+        }
+        for witnessed in &station.witnessed {
+            println!(
+                "  proven: {}'s log holds at least entries 1 to {} as witness {} cosigned its checkpoint at {} (the key the file names: compare it with the relay's card)",
+                quoted(&station.name),
+                witnessed.size,
+                parley_proto::tlog::head::witness(&witnessed.witness),
+                time(witnessed.time_s.saturating_mul(1_000))
+            );
+        }
+    }
+    println!(
+        "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Verify it with {peer}'s export (parley transcript verify FILE OTHER --expect FP), or against a checkpoint obtained apart (--checkpoint NOTE)"
+    );
+    pinned(&transcript.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// `transcript verify --checkpoint`: what each checkpoint proved of a verified file.
+pub fn checkpoint_proofs(transcript: &VerifiedTranscript, proofs: &[(String, CheckpointProof)]) {
+    for (file, proof) in proofs {
+        let author = quoted(&transcript.stations[proof.station].name);
+        let other = quoted(&transcript.stations[1 - proof.station].name);
+        let cosigned = proof.cosigned_s.map_or_else(
+            || format!(", not cosigned by {other}"),
+            |s| format!(", cosigned by {other} at {}", time(s.saturating_mul(1_000))),
+        );
+        println!(
+            "  checkpoint {file}: {author}'s log is in the file up to entry {} with the root {author} signed{cosigned}",
+            proof.size
+        );
+    }
+}
+
+/// `transcript verify FILE OTHER --expect FP`'s report: the two exports as one record, then
+/// what they prove and what they cannot (docs/formats.md §8.5).
+pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
+    let [first, second] = files.map(|f| text(&f.display().to_string()));
+    println!("transcripts agree: link {}", hex::encode(agreement.link.0));
+    for (station, other) in agreement
+        .stations
+        .iter()
+        .zip(agreement.stations.iter().rev())
+    {
+        println!(
+            "  {} ({}): {} entries, head {}; {} in {first}, {} in {second}; held by {} up to {}",
+            quoted(&station.name),
+            station.fingerprint(),
+            station.ids.len(),
+            &station.head().to_hex()[..16],
+            station.held[0],
+            station.held[1],
+            quoted(&other.name),
+            station.acknowledged,
+        );
+    }
+    let [a, b] = &agreement.stations;
+    println!(
+        "  proven: the two exports hold the same entries wherever both hold one, and every entry either station held of the other's log when it exported"
+    );
+    println!(
+        "  not proven: entries the other side had not received when it exported ({}'s after {}, {}'s after {}): only their author's export shows them, and it could have been cut there",
+        quoted(&a.name),
+        a.acknowledged,
+        quoted(&b.name),
+        b.acknowledged
+    );
+    pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
+}
+
+/// One `pinned:` line per fingerprint given, in the order given.
+fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
+    for pin in pins {
+        if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
+            println!("  pinned: {} ({fingerprint})", quoted(name));
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! A link log's checkpoints as its entries carry them: the author's signed tree head of its
+//! own log ([`SignedHead`], entry kind 14), the peer's cosignature of it ([`Cosignature`],
+//! entry kind 15) and a witness's ([`WitnessCosignature`], entry kind 16), each kept compact
+//! (sizes, hashes and signatures) and turned into the
+//! standard C2SP note (`c2sp.org/tlog-checkpoint`, `c2sp.org/tlog-cosignature`) on demand,
+//! for export, a witness or any C2SP verifier (docs/formats.md §3.5).
+//!
+//! The log of `author` on its link with `peer` is named (its origin, which is also the key
+//! name its checkpoints are signed under) `parley.link/<author key hex>/<peer key hex>`; a
+//! station cosigns as `parley.station/<its key hex>`. Both keys are the stations' identity
+//! keys, so a verifier needs nothing beyond the two cards.
+
+use super::Hash;
+use super::note::{self, Checkpoint, NoteError};
+use crate::id::{Identity, StationId};
+
+/// What begins the origin of a link log.
+pub const ORIGIN_PREFIX: &str = "parley.link/";
+/// What begins a station's name as a cosigner.
+pub const COSIGNER_PREFIX: &str = "parley.station/";
+/// What begins a relay's name as a witness (`c2sp.org/tlog-witness`).
+pub const WITNESS_PREFIX: &str = "parley.witness/";
+
+/// The origin (and key name) of `author`'s log of its link with `peer`.
+pub fn origin(author: &StationId, peer: &StationId) -> String {
+    format!("{ORIGIN_PREFIX}{author}/{peer}")
+}
+
+/// The name `station` cosigns under.
+pub fn cosigner(station: &StationId) -> String {
+    format!("{COSIGNER_PREFIX}{station}")
+}
+
+/// The name `relay` cosigns under as a witness.
+pub fn witness(relay: &StationId) -> String {
+    format!("{WITNESS_PREFIX}{relay}")
+}
+
+/// A tree head of the author's log of a link, signed by the author as a C2SP checkpoint.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SignedHead {
+    /// How many of the author's entries the tree holds (seq 1 to `size`); at least 1.
+    pub size: u64,
+    /// The RFC 6962 root of their leaves (each leaf an entry's signed bytes).
+    pub root: Hash,
+    /// The author's Ed25519 signature of the checkpoint's text, under the log's origin.
+    pub signature: [u8; 64],
+}
+
+impl SignedHead {
+    /// The head of `identity`'s log of its link with `peer` at `size` with `root`, signed.
+    pub fn sign(identity: &Identity, peer: &StationId, size: u64, root: Hash) -> Self {
+        let text = text(&identity.id(), peer, size, root);
+        Self {
+            size,
+            root,
+            signature: identity.sign(text.as_bytes()),
+        }
+    }
+
+    /// The checkpoint's text (origin, size, root) for `author`'s log of its link with `peer`.
+    pub fn text(&self, author: &StationId, peer: &StationId) -> String {
+        text(author, peer, self.size, self.root)
+    }
+
+    /// The checkpoint as a C2SP signed note, with the author's signature.
+    pub fn note(&self, author: &StationId, peer: &StationId) -> String {
+        let name = origin(author, peer);
+        let mut signed = signing_key_id(author, &name).to_vec();
+        signed.extend_from_slice(&self.signature);
+        format!(
+            "{}\n{}",
+            self.text(author, peer),
+            note::line(&name, &signed)
+        )
+    }
+
+    /// Whether `author` signed this head of its log of its link with `peer`.
+    pub fn verify(&self, author: &StationId, peer: &StationId) -> Result<(), NoteError> {
+        let key = verifying_key(author)?;
+        note::open(&self.note(author, peer), &origin(author, peer), &key).map(drop)
+    }
+}
+
+/// A station's cosignature of its peer's [`SignedHead`]: it holds that log's first `size`
+/// entries and they have that root.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cosignature {
+    /// The head cosigned, with the log author's signature.
+    pub head: SignedHead,
+    /// When it was cosigned, seconds since the epoch.
+    pub time_s: u64,
+    /// The cosigner's Ed25519 signature (`cosignature/v1`).
+    pub signature: [u8; 64],
+}
+
+impl Cosignature {
+    /// `identity`'s cosignature, at `time_s`, of `head`, the head of `author`'s log of its link
+    /// with `identity`.
+    pub fn sign(identity: &Identity, author: &StationId, head: SignedHead, time_s: u64) -> Self {
+        let text = head.text(author, &identity.id());
+        let line = note::cosignature_line(
+            &text,
+            &cosigner(&identity.id()),
+            identity.signing_key(),
+            time_s,
+        )
+        .expect("a checkpoint's text, a valid name and a time in range");
+        let bytes = note::line_bytes(&line).expect("a line just written");
+        Self {
+            head,
+            time_s,
+            signature: bytes[12..].try_into().expect("64 bytes"),
+        }
+    }
+
+    /// The checkpoint of `author`'s log of its link with `cosigner_id` as a C2SP note signed
+    /// by the author and cosigned by `cosigner_id`.
+    pub fn note(&self, author: &StationId, cosigner_id: &StationId) -> String {
+        let name = cosigner(cosigner_id);
+        format!(
+            "{}{}",
+            self.head.note(author, cosigner_id),
+            cosignature_line(&name, cosigner_id, self.time_s, &self.signature)
+        )
+    }
+
+    /// Whether both signatures verify: `author`'s on its head and `cosigner_id`'s cosignature.
+    pub fn verify(&self, author: &StationId, cosigner_id: &StationId) -> Result<(), NoteError> {
+        self.head.verify(author, cosigner_id)?;
+        let key = verifying_key(cosigner_id)?;
+        let (_, time_s) = note::open_cosigned(
+            &self.note(author, cosigner_id),
+            &cosigner(cosigner_id),
+            &key,
+        )?;
+        debug_assert_eq!(time_s, self.time_s);
+        Ok(())
+    }
+}
+
+/// A witness's cosignature of the author's [`SignedHead`] (entry kind 16): a relay running as
+/// a `c2sp.org/tlog-witness` witness checked it consistent with every checkpoint of the log
+/// it cosigned before, and cosigned it under [`witness`]`(relay)` with the relay's identity key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WitnessCosignature {
+    /// The head cosigned, with the log author's signature.
+    pub head: SignedHead,
+    /// The witness: the relay's identity key.
+    pub witness: StationId,
+    /// When it was cosigned, seconds since the epoch (never 0).
+    pub time_s: u64,
+    /// The witness's Ed25519 signature (`cosignature/v1`).
+    pub signature: [u8; 64],
+}
+
+impl WitnessCosignature {
+    /// `relay`'s cosignature as a witness, at `time_s`, of `head`, the head of `author`'s log
+    /// of its link with `peer`: what a witness's answer carries.
+    pub fn sign(
+        relay: &Identity,
+        (author, peer): (&StationId, &StationId),
+        head: SignedHead,
+        time_s: u64,
+    ) -> Self {
+        let line = note::cosignature_line(
+            &head.text(author, peer),
+            &witness(&relay.id()),
+            relay.signing_key(),
+            time_s,
+        )
+        .expect("a checkpoint's text, a valid name and a time in range");
+        let bytes = note::line_bytes(&line).expect("a line just written");
+        Self {
+            head,
+            witness: relay.id(),
+            time_s,
+            signature: bytes[12..].try_into().expect("64 bytes"),
+        }
+    }
+
+    /// Reads the cosignature `line` a witness `relay` answered for `head` (the head of
+    /// `author`'s log of its link with `peer`), once it verifies.
+    pub fn from_line(
+        (author, peer): (&StationId, &StationId),
+        head: SignedHead,
+        relay: StationId,
+        line: &str,
+    ) -> Result<Self, NoteError> {
+        if relay == *author || relay == *peer {
+            return Err(NoteError::Malformed(
+                "a witness's key is one of the link's stations' keys",
+            ));
+        }
+        let name = witness(&relay);
+        let note = format!("{}{line}", head.note(author, peer));
+        let (_, time_s) = note::open_cosigned(&note, &name, &verifying_key(&relay)?)?;
+        if time_s == 0 {
+            // c2sp.org/tlog-witness: a witness's cosignature never omits its time.
+            return Err(NoteError::Malformed(
+                "a witness's cosignature carries no time",
+            ));
+        }
+        let bytes = note::line_bytes(line).ok_or(NoteError::Malformed("not a signature line"))?;
+        let signature = bytes
+            .get(12..)
+            .and_then(|signature| <[u8; 64]>::try_from(signature).ok())
+            .ok_or(NoteError::Malformed("a cosignature is not 76 bytes"))?;
+        Ok(Self {
+            head,
+            witness: relay,
+            time_s,
+            signature,
+        })
+    }
+
+    /// The checkpoint of `author`'s log of its link with `peer` as a C2SP note signed by the
+    /// author and cosigned by the witness.
+    pub fn note(&self, author: &StationId, peer: &StationId) -> String {
+        let name = witness(&self.witness);
+        format!(
+            "{}{}",
+            self.head.note(author, peer),
+            cosignature_line(&name, &self.witness, self.time_s, &self.signature)
+        )
+    }
+
+    /// Whether both signatures verify: `author`'s on its head and the witness's cosignature,
+    /// by a key that is neither station's (Ed25519 cosignatures do not commit to the
+    /// cosigner's name, so a station's cosignature must not pass for a witness's).
+    pub fn verify(&self, author: &StationId, peer: &StationId) -> Result<(), NoteError> {
+        if self.witness == *author || self.witness == *peer {
+            return Err(NoteError::Malformed(
+                "a witness's key is one of the link's stations' keys",
+            ));
+        }
+        self.head.verify(author, peer)?;
+        let key = verifying_key(&self.witness)?;
+        note::open_cosigned(&self.note(author, peer), &witness(&self.witness), &key).map(drop)
+    }
+}
+
+/// The signature line of a version-1 cosignature by `cosigner`'s key under `name`.
+fn cosignature_line(name: &str, cosigner: &StationId, time_s: u64, signature: &[u8; 64]) -> String {
+    let mut signed = note::cosigner_key_id(name, &key_or_identity(cosigner)).to_vec();
+    signed.extend_from_slice(&time_s.to_be_bytes());
+    signed.extend_from_slice(signature);
+    note::line(name, &signed)
+}
+
+fn text(author: &StationId, peer: &StationId, size: u64, root: Hash) -> String {
+    Checkpoint {
+        origin: origin(author, peer),
+        size,
+        root,
+    }
+    .text()
+    .expect("an origin of hex digits")
+}
+
+fn verifying_key(station: &StationId) -> Result<ed25519_dalek::VerifyingKey, NoteError> {
+    station
+        .verifying_key()
+        .map_err(|_| NoteError::Malformed("a station's key is not an Ed25519 key"))
+}
+
+/// The station's key for a key id: a key that is not a valid point still names an id (no
+/// signature by it can verify).
+fn key_or_identity(station: &StationId) -> ed25519_dalek::VerifyingKey {
+    station
+        .verifying_key()
+        .unwrap_or_else(|_| ed25519_dalek::VerifyingKey::from_bytes(&[0; 32]).expect("a point"))
+}
+
+fn signing_key_id(author: &StationId, name: &str) -> [u8; 4] {
+    note::key_id(name, &key_or_identity(author))
+}

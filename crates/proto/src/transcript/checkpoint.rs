@@ -1,0 +1,96 @@
+//! A checkpoint obtained apart from a transcript (from the peer, a witness, a colleague) as
+//! the reference for its completeness (docs/formats.md §8.8): the log it names must be in the
+//! file up to its size, with its root.
+
+use super::VerifiedTranscript;
+use crate::tlog::head::{cosigner, origin};
+use crate::tlog::note::{self, Checkpoint, NoteError};
+use crate::tlog::root;
+
+/// What an independent checkpoint proves of a transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointProof {
+    /// Whose log: 0 for the exporter's, 1 for the peer's (card order).
+    pub station: usize,
+    /// Its first `size` entries are in the file, with the checkpoint's root.
+    pub size: u64,
+    /// When the other station of the link cosigned the checkpoint, if it did (seconds).
+    pub cosigned_s: Option<u64>,
+}
+
+/// Why a checkpoint does not vouch for a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// Its origin names neither log of the file's link.
+    #[error("the checkpoint's origin is neither station's log of this link")]
+    Origin,
+    /// Not a signed checkpoint of that log.
+    #[error("the checkpoint: {0}")]
+    Note(NoteError),
+    /// The file holds fewer entries of the log than the checkpoint.
+    #[error("{name}'s log is cut: the checkpoint has size {size}, the file holds {len} entries")]
+    Cut {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+        /// Entries of the log in the file.
+        len: u64,
+    },
+    /// The file's entries have another root at the checkpoint's size: two histories.
+    #[error(
+        "{name}'s log in the file has another root at size {size} than the checkpoint: it showed two histories"
+    )]
+    Root {
+        /// The log's author.
+        name: String,
+        /// The checkpoint's size.
+        size: u64,
+    },
+}
+
+/// Checks the signed checkpoint note `text` against `transcript`: it must be signed by the
+/// author of the log its origin names (one of the file's two stations, its log of this link),
+/// and the file must hold that log up to the checkpoint's size with the checkpoint's root.
+pub fn check_checkpoint(
+    transcript: &VerifiedTranscript,
+    text: &str,
+) -> Result<CheckpointProof, CheckpointError> {
+    let first = text.split('\n').next().unwrap_or_default();
+    let ids = [
+        transcript.stations[0].identity,
+        transcript.stations[1].identity,
+    ];
+    let station = (0..2)
+        .find(|&i| origin(&ids[i], &ids[1 - i]) == first)
+        .ok_or(CheckpointError::Origin)?;
+    let (author, other) = (ids[station], ids[1 - station]);
+    let key = |id: &crate::id::StationId| {
+        id.verifying_key()
+            .map_err(|_| CheckpointError::Note(NoteError::Malformed("a key is not Ed25519")))
+    };
+    let body = note::open(text, first, &key(&author)?).map_err(CheckpointError::Note)?;
+    let checkpoint = Checkpoint::parse(body).map_err(CheckpointError::Note)?;
+    let log = &transcript.stations[station];
+    let len = log.leaves.len() as u64;
+    let size = checkpoint.size;
+    if size > len {
+        let name = log.name.clone();
+        return Err(CheckpointError::Cut { name, size, len });
+    }
+    if root(&log.leaves[..size as usize]) != checkpoint.root {
+        let name = log.name.clone();
+        return Err(CheckpointError::Root { name, size });
+    }
+    // The other station's cosignature, when the note carries one, must verify.
+    let cosigned_s = match note::open_cosigned(text, &cosigner(&other), &key(&other)?) {
+        Ok((_, time_s)) => Some(time_s),
+        Err(NoteError::Unsigned(_)) => None,
+        Err(error) => return Err(CheckpointError::Note(error)),
+    };
+    Ok(CheckpointProof {
+        station,
+        size,
+        cosigned_s,
+    })
+}

@@ -1,0 +1,180 @@
+//! parley's Merkle trees, checkpoints and cosignatures checked by the reference implementation:
+//! Go's `golang.org/x/mod/sumdb/note` and `sumdb/tlog` (`tests/reference/tlog.go`), run with
+//! Debian's `golang-go` and `golang-golang-x-mod-dev` (`.ci/go-deps` installs them). Without
+//! them the test skips, except under `CI`, where it fails.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::SigningKey;
+use parley_proto::tlog::note::{self, Checkpoint};
+use parley_proto::tlog::{self, Hash};
+use serde_json::json;
+
+/// Where Debian's `golang-golang-x-mod-dev` puts `golang.org/x/mod`, as a GOPATH.
+const GOPATH: &str = "/usr/share/gocode";
+/// Leaves in the tree the cases are drawn from.
+const LEAVES: usize = 40;
+
+fn go_is_there() -> bool {
+    let have_go = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let have_mod = Path::new(GOPATH)
+        .join("src/golang.org/x/mod/sumdb/note")
+        .is_dir();
+    if have_go && have_mod {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but Go or golang.org/x/mod is missing; .ci/go-deps installs them"
+    );
+    eprintln!("reference test skipped: apt-get install golang-go golang-golang-x-mod-dev");
+    false
+}
+
+fn b64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| BASE64.encode(h)).collect()
+}
+
+/// A proof with one byte changed, which must no longer prove anything.
+fn bent(proof: &[Hash]) -> Option<Vec<Hash>> {
+    let mut proof = proof.to_vec();
+    proof.first_mut()?[0] ^= 1;
+    Some(proof)
+}
+
+#[test]
+fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosignatures() {
+    if !go_is_there() {
+        return;
+    }
+    let data: Vec<Vec<u8>> = (0..LEAVES)
+        .map(|i| format!("entry {i}").repeat(i % 5 + 1).into_bytes())
+        .collect();
+    let leaves: Vec<Hash> = data.iter().map(|d| tlog::leaf_hash(d)).collect();
+    let roots: Vec<Hash> = (1..=LEAVES).map(|n| tlog::root(&leaves[..n])).collect();
+
+    let mut inclusion = Vec::new();
+    let mut consistency = Vec::new();
+    for size in 1..=LEAVES {
+        for index in (0..size).step_by(3) {
+            let proof = tlog::inclusion_proof(&leaves[..size], index).unwrap();
+            inclusion
+                .push(json!({"index": index, "size": size, "proof": b64(&proof), "valid": true}));
+            if let Some(bad) = bent(&proof) {
+                inclusion.push(
+                    json!({"index": index, "size": size, "proof": b64(&bad), "valid": false}),
+                );
+            }
+        }
+        for old in (1..=size).step_by(2) {
+            let proof = tlog::consistency_proof(&leaves[..size], old).unwrap();
+            consistency
+                .push(json!({"old": old, "size": size, "proof": b64(&proof), "valid": true}));
+            if let Some(bad) = bent(&proof) {
+                consistency
+                    .push(json!({"old": old, "size": size, "proof": b64(&bad), "valid": false}));
+            }
+        }
+    }
+
+    let log = SigningKey::from_bytes(&[7; 32]);
+    let witness = SigningKey::from_bytes(&[9; 32]);
+    let origin = "parley.example/alpha-bravo";
+    let cosigner = "parley.example/bravo";
+    let mut notes = Vec::new();
+    let mut bad_notes = Vec::new();
+    for size in [1, 2, 7, 16, 33, LEAVES] {
+        let text = Checkpoint {
+            origin: origin.into(),
+            size: size as u64,
+            root: roots[size - 1],
+        }
+        .text()
+        .unwrap();
+        let signed = note::sign(&text, origin, &log).unwrap();
+        let time = 1_700_000_000 + size as u64;
+        let line = note::cosignature_line(&text, cosigner, &witness, time).unwrap();
+        let cosigned = format!("{signed}{line}");
+        // parley reads back what it wrote, as Go will.
+        assert_eq!(
+            note::open(&cosigned, origin, &log.verifying_key()),
+            Ok(text.as_str())
+        );
+        assert_eq!(
+            note::open_cosigned(&cosigned, cosigner, &witness.verifying_key()),
+            Ok((text.as_str(), time))
+        );
+        // Another time under the same signature, or another size under the same cosignature.
+        bad_notes.push(cosigned.replacen(&line, &retimed(&line), 1));
+        bad_notes.push(cosigned.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1));
+        notes.push(cosigned);
+    }
+
+    let cases = json!({
+        "log_verifier_key": note::verifier_key(origin, &log.verifying_key()),
+        "cosigner_name": cosigner,
+        "cosigner_public": BASE64.encode(witness.verifying_key().as_bytes()),
+        "notes": notes,
+        "bad_notes": bad_notes,
+        "leaves": data.iter().map(|d| BASE64.encode(d)).collect::<Vec<_>>(),
+        "roots": b64(&roots),
+        "inclusion": inclusion,
+        "consistency": consistency,
+    });
+    let out = run_reference(&cases.to_string());
+    assert!(
+        out.status.success(),
+        "Go disagrees:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let said = text(&out.stdout);
+    assert!(said.starts_with("agreed:"), "{said}");
+    eprintln!("{said}");
+}
+
+/// A cosignature line whose time is one second later (the signature left as it was).
+fn retimed(line: &str) -> String {
+    let (head, encoded) = line.trim_end().rsplit_once(' ').unwrap();
+    let mut bytes = BASE64.decode(encoded).unwrap();
+    bytes[11] ^= 1;
+    format!("{head} {}\n", BASE64.encode(bytes))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run_reference(input: &str) -> std::process::Output {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tlog.go");
+    let cache = std::env::temp_dir().join(format!("parley-gocache-{}", std::process::id()));
+    let mut child = Command::new("go")
+        .arg("run")
+        .arg(&program)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", &cache)
+        .env("GOFLAGS", "")
+        .env_remove("GOROOT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("go runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&cache);
+    out
+}

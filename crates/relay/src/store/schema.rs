@@ -1,0 +1,82 @@
+//! The store's schema, one script per version, and its migration: a store at version `n` runs
+//! the scripts of the versions after `n` in one transaction and records the latest version in
+//! `user_version`. A store from a newer build is refused, never changed.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{SCHEMA_VERSION, StoreError};
+
+/// Version 1: the relay, its stations, their mailboxes and the nonces of their requests.
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE relay (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    created_ms INTEGER NOT NULL,
+    epoch_public BLOB NOT NULL
+);
+CREATE TABLE stations (
+    id BLOB PRIMARY KEY CHECK (length(id) = 32),
+    name TEXT NOT NULL UNIQUE,
+    card BLOB NOT NULL,
+    admitted_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    frame BLOB NOT NULL,
+    deposited_ms INTEGER NOT NULL,
+    UNIQUE (recipient, hash)
+);
+CREATE INDEX items_by_recipient ON items (recipient, id);
+CREATE INDEX items_by_age ON items (deposited_ms);
+CREATE TABLE nonces (
+    station BLOB NOT NULL,
+    nonce BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (station, nonce)
+) WITHOUT ROWID;
+CREATE INDEX nonces_by_time ON nonces (timestamp_ms);
+";
+
+/// Version 2: each sender's share of a mailbox is counted (by an index), and who addressed
+/// whom is remembered.
+pub(super) const SCHEMA_V2: &str = "
+CREATE INDEX items_by_sender ON items (recipient, sender, deposited_ms);
+CREATE TABLE correspondents (
+    station BLOB NOT NULL,
+    addressed BLOB NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (station, addressed)
+) WITHOUT ROWID;
+CREATE INDEX correspondents_by_age ON correspondents (station, last_ms);
+";
+
+/// The script of each version, the first one's first: a store at version `n` runs those from
+/// index `n` on.
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, super::witness::SCHEMA_V3];
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
+
+/// Brings the store on `conn` to [`SCHEMA_VERSION`].
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let from = usize::try_from(version)
+        .ok()
+        .filter(|from| *from <= MIGRATIONS.len())
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "schema version {version}, this build reads {SCHEMA_VERSION}"
+            ))
+        })?;
+    if from == MIGRATIONS.len() {
+        return Ok(());
+    }
+    for script in &MIGRATIONS[from..] {
+        tx.execute_batch(script)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,559 @@
+//! Checkpoints of the link logs (docs/formats.md §3.5). Per link the core keeps the Merkle
+//! trees of both logs; it signs a checkpoint of its own log on the cadence or when asked,
+//! checks each of the peer's against the peer's entries delivered here and cosigns it, and
+//! checks the peer's cosignatures of its own. A checkpoint that disagrees with the entries
+//! delivered, or whose signature does not verify, raises a `split_view` alarm whose detail
+//! holds the signed note; the entry that carried it stays in the record as evidence.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parley_proto::tlog::head::{Cosignature, SignedHead, WitnessCosignature, origin};
+use parley_proto::tlog::{self, Hash, Tree};
+use parley_proto::{Body, Precedence, SignedEntry, StationId, StoreOp};
+use parley_store::{AlarmKind, KeptEntry, LinkLeaves};
+use serde::{Deserialize, Serialize};
+
+use super::Station;
+use super::witnesses::{WitnessItem, WitnessLog};
+use crate::api::Sent;
+use crate::error::StationError;
+
+/// How often a station signs a checkpoint of its log of each link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// After this many new entries (checkpoints and cosignatures do not count).
+    pub every_entries: u64,
+    /// Or this long after the last checkpoint, once any new entry was written, in ms.
+    pub every_ms: u64,
+}
+
+/// A checkpoint as an entry carried it: the head, the entry's seq and its time (own) or
+/// arrival (the peer's), UTC ms.
+type Carried = (SignedHead, u64, u64);
+
+/// One link's logs as checkpoints see them.
+#[derive(Clone, Debug, Default)]
+pub(super) struct LinkLogs {
+    /// The tree of this station's log, seq 1 upward.
+    pub(super) own: Tree,
+    /// Own entries since the last own checkpoint that count for the cadence.
+    own_new: u64,
+    /// When the cadence's clock started: the last own checkpoint (or attempt), or the first
+    /// counted entry when there is none.
+    since_ms: Option<u64>,
+    /// The latest own checkpoint.
+    pub(super) own_latest: Option<Carried>,
+    /// The peer's largest cosignature of an own checkpoint that checked out.
+    own_cosigned: Option<Cosignature>,
+    /// The peer's cosignatures of this station's log read at start, with their seqs, to check
+    /// once the core is built.
+    own_cosigned_unchecked: Vec<(u64, Cosignature)>,
+    /// The tree of the peer's log as delivered (up to the link's in-head: never an entry held
+    /// beyond a gap, nor one that does not continue the chain), seq 1 upward.
+    peer: Tree,
+    /// The leaves of the peer's entries stored but not delivered yet, by seq.
+    peer_held: BTreeMap<u64, Hash>,
+    /// The peer's checkpoints not checked yet (not all their entries delivered), by size and
+    /// the seq of the entry carrying each.
+    peer_waiting: BTreeMap<(u64, u64), Carried>,
+    /// The peer's largest checkpoint checked and found good.
+    peer_latest: Option<Carried>,
+    /// This station's latest cosignature of the peer's log.
+    pub(super) peer_cosigned: Option<Cosignature>,
+    /// The witnesses of this station's log, by relay.
+    pub(super) witnesses: BTreeMap<StationId, WitnessLog>,
+}
+
+impl LinkLogs {
+    /// A link's logs from its leaves, the peer's in-head and its record (both authors'
+    /// entries but key announcements, by author then seq), as the store holds them.
+    pub(super) fn load(
+        own_id: &StationId,
+        (leaves, in_head): (LinkLeaves, u64),
+        entries: &[KeptEntry],
+        now_ms: u64,
+    ) -> Self {
+        let mut logs = LinkLogs {
+            own: Tree::of(&leaves.own),
+            peer_held: leaves.peer,
+            ..LinkLogs::default()
+        };
+        logs.deliver_peer(in_head);
+        // The cadence counts own entries after the last checkpoint but checkpoints and
+        // cosignatures (the record lacks key announcements: they are counted from the size).
+        let mut last_checkpoint_seq = 0;
+        let mut not_counted = 0;
+        for kept in entries {
+            let entry = kept.entry.entry();
+            let time_ms = entry.time_ms.min(now_ms);
+            let own = entry.author == *own_id;
+            match (&entry.body, own) {
+                (Body::Checkpoint(head), true) => {
+                    logs.own_latest = Some((*head, entry.seq, time_ms));
+                    logs.since_ms = Some(time_ms);
+                    last_checkpoint_seq = entry.seq;
+                    not_counted = 0;
+                }
+                (Body::Cosigned(cosigned), true) => {
+                    logs.peer_cosigned = Some(*cosigned);
+                    not_counted += 1;
+                }
+                (Body::Witnessed(by), true) => {
+                    logs.witnessed(by);
+                    not_counted += 1;
+                }
+                (Body::Checkpoint(head), false) => {
+                    let key = (head.size, entry.seq);
+                    logs.peer_waiting.insert(key, (*head, entry.seq, time_ms));
+                }
+                (Body::Cosigned(cosigned), false) => {
+                    logs.own_cosigned_unchecked.push((entry.seq, *cosigned));
+                }
+                (_, true) if entry.seq > last_checkpoint_seq => {
+                    logs.since_ms.get_or_insert(time_ms);
+                }
+                _ => {}
+            }
+        }
+        logs.own_new = (logs.own.len() - last_checkpoint_seq).saturating_sub(not_counted);
+        if logs.own_new > 0 {
+            logs.since_ms.get_or_insert(now_ms);
+        }
+        // Those up to the size cosigned were checked when they arrived: the one cosigned is
+        // the latest found good.
+        if let Some(cosigned) = logs.peer_cosigned {
+            let size = cosigned.head.size;
+            let checked: Vec<(u64, u64)> = logs
+                .peer_waiting
+                .range(..=(size, u64::MAX))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in checked {
+                let carried = logs.peer_waiting.remove(&key).expect("listed");
+                if carried.0 == cosigned.head {
+                    logs.peer_latest = Some(carried);
+                }
+            }
+        }
+        logs
+    }
+
+    /// A witness's cosignature of this station's log was appended: the witness holds at
+    /// least that much of it.
+    fn witnessed(&mut self, by: &WitnessCosignature) {
+        let w = self.witnesses.entry(by.witness).or_default();
+        w.witnessed(by);
+    }
+
+    fn count_new(&mut self, at_ms: u64) {
+        self.own_new += 1;
+        self.since_ms.get_or_insert(at_ms);
+    }
+
+    /// The peer's entries up to `in_head` are delivered: their leaves join the tree.
+    fn deliver_peer(&mut self, in_head: u64) {
+        while self.peer.len() < in_head {
+            let Some(leaf) = self.peer_held.remove(&(self.peer.len() + 1)) else {
+                // Delivered but not stored: the store and the link disagree; stop here
+                // rather than build a tree of the wrong entries.
+                break;
+            };
+            self.peer.push(leaf);
+        }
+    }
+
+    /// When the cadence next asks for a checkpoint by time, if any new entry waits.
+    fn due_ms(&self, every_ms: u64) -> Option<u64> {
+        (self.own_new > 0)
+            .then_some(self.since_ms)
+            .flatten()
+            .map(|since| since.saturating_add(every_ms))
+    }
+}
+
+/// What a station knows of one link's checkpoints, for `parley checkpoint show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointReport {
+    /// The peer's name.
+    pub peer: String,
+    /// This station's log of the link.
+    pub own: LogCheckpoints,
+    /// The peer's log of the link, as this station holds it.
+    pub peer_log: LogCheckpoints,
+    /// The witnesses of this station's log (the relays of the link's channels).
+    pub witnesses: Vec<WitnessItem>,
+}
+
+/// One log's checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogCheckpoints {
+    /// The log's origin (and the key name its checkpoints are signed under).
+    pub origin: String,
+    /// Entries of the log held (without a gap).
+    pub size: u64,
+    /// The latest checkpoint of the log (checked, for the peer's log).
+    pub latest: Option<CheckpointItem>,
+    /// The latest checkpoint of the log cosigned (by the peer for this station's log, by this
+    /// station for the peer's), with the cosigned note.
+    pub cosigned: Option<CosignedItem>,
+}
+
+/// A checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointItem {
+    /// Entries it covers.
+    pub size: u64,
+    /// Their Merkle root, base64 as in the note.
+    pub root: String,
+    /// Seq of the entry that carries it.
+    pub seq: u64,
+    /// When it was signed (the entry's time), UTC ms.
+    pub at_ms: u64,
+    /// The C2SP signed note.
+    pub note: String,
+}
+
+/// A cosigned checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CosignedItem {
+    /// Entries it covers.
+    pub size: u64,
+    /// Their Merkle root, base64.
+    pub root: String,
+    /// The cosigner's key name.
+    pub cosigner: String,
+    /// When it was cosigned, seconds since the epoch.
+    pub time_s: u64,
+    /// The C2SP note signed by the log's author and cosigned.
+    pub note: String,
+}
+
+fn base64(root: &Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(root)
+}
+
+impl Station {
+    /// Loads every link's logs (at start), then checks what waited: the peer's checkpoints
+    /// not cosigned yet, and the peer's cosignatures of this station's log.
+    pub(super) fn load_checkpoints(&mut self, now_ms: u64, logs: Vec<(StationId, LinkLogs)>) {
+        self.logs = logs.into_iter().collect();
+        let own_id = self.identity.id();
+        let peers: Vec<StationId> = self.logs.keys().copied().collect();
+        for peer in peers {
+            let unchecked = std::mem::take(
+                &mut self
+                    .logs
+                    .get_mut(&peer)
+                    .expect("listed")
+                    .own_cosigned_unchecked,
+            );
+            for (seq, cosigned) in unchecked {
+                self.check_cosignature(now_ms, &own_id, (peer, seq), &cosigned);
+            }
+            self.check_waiting(now_ms, peer);
+            // A checkpoint written before a stop may not have reached every witness.
+            self.submit_to_witnesses(now_ms, peer);
+        }
+    }
+
+    /// Feeds checkpoints what the endpoint just wrote; signs a checkpoint where the cadence
+    /// asks for one, checks and cosigns the peer's.
+    pub(super) fn checkpoint_writes(&mut self, now_ms: u64, writes: &[StoreOp]) {
+        let own_id = self.identity.id();
+        let mut touched = BTreeSet::new();
+        for op in writes {
+            match op {
+                StoreOp::AppendOwn { peer, entry, .. } => {
+                    self.own_entry(now_ms, *peer, entry);
+                    touched.insert(*peer);
+                }
+                StoreOp::StorePeerEntry { peer, entry, .. } => {
+                    self.peer_entry(now_ms, &own_id, *peer, entry);
+                    touched.insert(*peer);
+                }
+                StoreOp::AdvanceInHead { peer, upto } => {
+                    self.logs.entry(*peer).or_default().deliver_peer(*upto);
+                    touched.insert(*peer);
+                }
+                _ => {}
+            }
+        }
+        for peer in touched {
+            self.check_waiting(now_ms, peer);
+            let every = self.settings.checkpoints.every_entries;
+            if self.logs.get(&peer).is_some_and(|l| l.own_new >= every) {
+                self.checkpoint_now(now_ms, peer);
+            }
+        }
+    }
+
+    fn own_entry(&mut self, now_ms: u64, peer: StationId, entry: &SignedEntry) {
+        let logs = self.logs.entry(peer).or_default();
+        logs.own.push(tlog::leaf_hash(entry.bytes()));
+        let e = entry.entry();
+        debug_assert_eq!(logs.own.len(), e.seq, "own leaves follow own seqs");
+        match &e.body {
+            Body::Checkpoint(head) => {
+                logs.own_latest = Some((*head, e.seq, now_ms));
+                logs.own_new = 0;
+                logs.since_ms = Some(now_ms);
+                self.submit_to_witnesses(now_ms, peer);
+            }
+            Body::Cosigned(cosigned) => logs.peer_cosigned = Some(*cosigned),
+            Body::Witnessed(by) => logs.witnessed(by),
+            _ => logs.count_new(now_ms),
+        }
+    }
+
+    fn peer_entry(
+        &mut self,
+        now_ms: u64,
+        own_id: &StationId,
+        peer: StationId,
+        entry: &SignedEntry,
+    ) {
+        let e = entry.entry();
+        let logs = self.logs.entry(peer).or_default();
+        if e.seq > logs.peer.len() {
+            logs.peer_held.insert(e.seq, tlog::leaf_hash(entry.bytes()));
+        }
+        match &e.body {
+            Body::Checkpoint(head) => {
+                let key = (head.size, e.seq);
+                logs.peer_waiting.insert(key, (*head, e.seq, now_ms));
+            }
+            Body::Cosigned(cosigned) => {
+                self.check_cosignature(now_ms, own_id, (peer, e.seq), cosigned);
+            }
+            Body::Witnessed(by) => {
+                if let Err(error) = by.verify(&peer, own_id) {
+                    let subject = format!("witnessed at seq {}", e.seq);
+                    let detail = format!(
+                        "a witness's cosignature of the peer's log: {error}:\n{}",
+                        by.note(&peer, own_id)
+                    );
+                    self.split_view(now_ms, peer, subject, detail);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The peer cosigned a checkpoint of this station's log (in its entry `seq`): it must
+    /// verify and name this log's root at its size.
+    fn check_cosignature(
+        &mut self,
+        now_ms: u64,
+        own_id: &StationId,
+        (peer, seq): (StationId, u64),
+        cosigned: &Cosignature,
+    ) {
+        let logs = self.logs.entry(peer).or_default();
+        let size = cosigned.head.size;
+        let fault = match cosigned.verify(own_id, &peer) {
+            Err(error) => Some(format!("a cosignature of this station's log: {error}")),
+            Ok(()) if size > logs.own.len() => Some(format!(
+                "a cosignature of this station's log at size {size}, which is only {} long",
+                logs.own.len()
+            )),
+            Ok(()) if logs.own.root_at(size) != Some(cosigned.head.root) => Some(format!(
+                "a cosignature of this station's log at size {size} names another root"
+            )),
+            Ok(()) => None,
+        };
+        match fault {
+            Some(detail) => {
+                let note = cosigned.note(own_id, &peer);
+                let subject = format!("cosignature at seq {seq}");
+                self.split_view(now_ms, peer, subject, format!("{detail}:\n{note}"));
+            }
+            None if logs.own_cosigned.is_none_or(|c| c.head.size < size) => {
+                logs.own_cosigned = Some(*cosigned);
+            }
+            None => {}
+        }
+    }
+
+    /// Checks the peer's checkpoints whose entries are all delivered, and cosigns the largest
+    /// good one not cosigned yet.
+    fn check_waiting(&mut self, now_ms: u64, peer: StationId) {
+        let own_id = self.identity.id();
+        let Some(logs) = self.logs.get_mut(&peer) else {
+            return;
+        };
+        let held = logs.peer.len();
+        let ready: Vec<(u64, u64)> = logs
+            .peer_waiting
+            .range(..=(held, u64::MAX))
+            .map(|(key, _)| *key)
+            .collect();
+        let mut faults = Vec::new();
+        let mut to_cosign = None;
+        for key in ready {
+            let (head, seq, at_ms) = logs.peer_waiting.remove(&key).expect("listed");
+            let size = head.size;
+            let fault = match head.verify(&peer, &own_id) {
+                Err(error) => Some(format!("a checkpoint of the peer's log: {error}")),
+                Ok(()) if logs.peer.root_at(size) != Some(head.root) => Some(format!(
+                    "the peer's checkpoint at size {size} names another root than its entries \
+                     delivered here"
+                )),
+                Ok(()) => None,
+            };
+            match fault {
+                Some(detail) => faults.push((seq, detail, head.note(&peer, &own_id))),
+                None => {
+                    if logs
+                        .peer_latest
+                        .is_none_or(|(latest, _, _)| latest.size <= size)
+                    {
+                        logs.peer_latest = Some((head, seq, at_ms));
+                    }
+                    let cosigned = logs.peer_cosigned.map_or(0, |c| c.head.size);
+                    if size > cosigned && to_cosign.is_none_or(|h: SignedHead| h.size < size) {
+                        to_cosign = Some(head);
+                    }
+                }
+            }
+        }
+        for (seq, detail, note) in faults {
+            let subject = format!("checkpoint at seq {seq}");
+            self.split_view(now_ms, peer, subject, format!("{detail}:\n{note}"));
+        }
+        if let Some(head) = to_cosign {
+            let cosignature = Cosignature::sign(&self.identity, &peer, head, now_ms / 1_000);
+            if let Err(error) = self.endpoint.append(
+                now_ms,
+                &peer,
+                Precedence::Routine,
+                Body::Cosigned(cosignature),
+            ) {
+                tracing::error!(peer = %self.peer_name(&peer), %error, "could not cosign the peer's checkpoint");
+            }
+        }
+    }
+
+    fn split_view(&mut self, now_ms: u64, peer: StationId, subject: String, detail: String) {
+        tracing::error!(peer = %self.peer_name(&peer), %subject, "ALARM: a checkpoint disagrees with the log");
+        self.watch
+            .misbehaviour(now_ms, peer, AlarmKind::SplitView, subject, detail);
+    }
+
+    /// Signs a checkpoint of this station's whole log of the link with `peer` and appends it.
+    /// A refusal (the outbox is full) is logged, and the cadence waits its time before it
+    /// tries again.
+    fn checkpoint_now(&mut self, now_ms: u64, peer: StationId) {
+        if let Err(error) = self.write_checkpoint(now_ms, peer, None) {
+            tracing::error!(peer = %self.peer_name(&peer), %error, "could not write a checkpoint");
+            if let Some(logs) = self.logs.get_mut(&peer) {
+                logs.since_ms = Some(now_ms);
+            }
+        }
+    }
+
+    fn write_checkpoint(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        operator: Option<&str>,
+    ) -> Result<Sent, StationError> {
+        let Some(own) = self
+            .logs
+            .get(&peer)
+            .map(|l| &l.own)
+            .filter(|own| !own.is_empty())
+        else {
+            return Err(StationError::Invalid(
+                "the link has no entry yet; nothing was stored".into(),
+            ));
+        };
+        let head = SignedHead::sign(&self.identity, &peer, own.len(), own.root());
+        self.write(
+            now_ms,
+            peer,
+            Precedence::Routine,
+            Body::Checkpoint(head),
+            operator,
+        )
+    }
+
+    /// `checkpoint issue`: a checkpoint of this station's log of the link now.
+    pub(super) fn issue_checkpoint(
+        &mut self,
+        now_ms: u64,
+        peer: &str,
+        operator: Option<&str>,
+    ) -> Result<Sent, StationError> {
+        let peer = self.resolve_peer(peer)?;
+        self.write_checkpoint(now_ms, peer, operator)
+    }
+
+    /// Signs the checkpoints the cadence asks for by time.
+    pub(super) fn checkpoint_timers(&mut self, now_ms: u64) {
+        let every_ms = self.settings.checkpoints.every_ms;
+        let due: Vec<StationId> = self
+            .logs
+            .iter()
+            .filter(|(_, logs)| logs.due_ms(every_ms).is_some_and(|due| due <= now_ms))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            self.checkpoint_now(now_ms, peer);
+        }
+    }
+
+    /// When the cadence next asks for a checkpoint by time.
+    pub(super) fn next_checkpoint_ms(&self) -> Option<u64> {
+        let every_ms = self.settings.checkpoints.every_ms;
+        self.logs.values().filter_map(|l| l.due_ms(every_ms)).min()
+    }
+
+    /// The largest size of this station's log of the link with `peer` the peer cosigned, and
+    /// of the peer's log this station cosigned (0 for none).
+    pub fn cosigned_upto(&self, peer: &StationId) -> (u64, u64) {
+        self.logs.get(peer).map_or((0, 0), |logs| {
+            (
+                logs.own_cosigned.map_or(0, |c| c.head.size),
+                logs.peer_cosigned.map_or(0, |c| c.head.size),
+            )
+        })
+    }
+
+    /// `checkpoint show`.
+    pub(super) fn checkpoint_report(&self, peer: &str) -> Result<CheckpointReport, StationError> {
+        let peer_id = self.resolve_peer(peer)?;
+        let own_id = self.identity.id();
+        let logs = self.logs.get(&peer_id).cloned().unwrap_or_default();
+        let item = |(head, seq, at_ms): (SignedHead, u64, u64), author, other| CheckpointItem {
+            size: head.size,
+            root: base64(&head.root),
+            seq,
+            at_ms,
+            note: head.note(author, other),
+        };
+        let cosigned = |c: Cosignature, author, cosigner: &StationId| CosignedItem {
+            size: c.head.size,
+            root: base64(&c.head.root),
+            cosigner: tlog::head::cosigner(cosigner),
+            time_s: c.time_s,
+            note: c.note(author, cosigner),
+        };
+        Ok(CheckpointReport {
+            peer: self.peer_name(&peer_id),
+            own: LogCheckpoints {
+                origin: origin(&own_id, &peer_id),
+                size: logs.own.len(),
+                latest: logs.own_latest.map(|l| item(l, &own_id, &peer_id)),
+                cosigned: logs.own_cosigned.map(|c| cosigned(c, &own_id, &peer_id)),
+            },
+            peer_log: LogCheckpoints {
+                origin: origin(&peer_id, &own_id),
+                size: logs.peer.len(),
+                latest: logs.peer_latest.map(|l| item(l, &peer_id, &own_id)),
+                cosigned: logs.peer_cosigned.map(|c| cosigned(c, &peer_id, &own_id)),
+            },
+            witnesses: self.witness_report(&peer_id),
+        })
+    }
+}
