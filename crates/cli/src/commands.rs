@@ -19,7 +19,7 @@ use parley_store::Store;
 
 use crate::{
     AddedChannel, AlarmCommand, ChannelCommand, CheckpointCommand, Command, CourierCommand,
-    PeerCommand, PrecedenceArg, TranscriptCommand,
+    KeyCommand, PeerCommand, PrecedenceArg, TranscriptCommand,
 };
 use crate::{codebook, operator, render};
 
@@ -229,6 +229,12 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 home,
                 Request::CheckpointIssue { peer, operator },
             )?)
+        }
+        Command::Key(KeyCommand::Rotate { identity, json }) => {
+            match request_of(home, Request::KeyRotate { identity })? {
+                Reply::KeyRotated(rotated) => render::key_rotated(&rotated, json),
+                other => Err(unexpected(other)),
+            }
         }
         Command::Stats { json, since } => {
             let since_ms = since.as_deref().map(parse_time).transpose()?;

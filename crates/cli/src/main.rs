@@ -201,6 +201,9 @@ pub enum Command {
     /// sign one now.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
+    /// This station's keys: make a new one.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Speed of service per precedence: receipt and understood times, overdue counts.
     Stats {
         /// JSON output (documented in docs/cli.md).
@@ -529,6 +532,22 @@ pub enum CheckpointCommand {
         peer: String,
         #[command(flatten)]
         writer: Writer,
+    },
+}
+
+/// `key` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Make a new epoch key current and announce it on every link (signed entries). Peers
+    /// seal to it once they read the announcement; the old key is kept for what is still on
+    /// its way (`[keys]` in parley.toml). Prints the new key's id.
+    Rotate {
+        /// Rotate the identity key instead (not available in this version; refused).
+        #[arg(long)]
+        identity: bool,
+        /// JSON output (documented in docs/cli.md).
+        #[arg(long)]
+        json: bool,
     },
 }
 

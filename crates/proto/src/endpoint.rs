@@ -11,10 +11,10 @@ use crate::entry::{Body, Precedence};
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, Rejection, SendError};
 use crate::frame::Frame;
-use crate::id::{EntryId, Identity, StationId, sha256};
+use crate::id::{EntryId, EpochKeyId, Identity, StationId, sha256};
 use crate::link::{Delivery, Event, Link, Transmit};
 use crate::receipt::{Receipt, VerifiedReceipt};
-use crate::seal::Keyring;
+use crate::seal::{EpochSecret, Keyring};
 use crate::store_op::{LinkSnapshot, StoreOp};
 
 /// What a frame carried.
@@ -155,6 +155,48 @@ impl Endpoint {
     /// This station's epoch keys.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Makes a new epoch key current and announces it on every link, in each link's log
+    /// order; returns the key, for the caller to store with the entries, and the peers whose
+    /// outbox is full (announce there later with [`Endpoint::announce_epoch`]). The previous
+    /// keys stay held: the peers seal to them until they read the announcement.
+    pub fn rotate_epoch(&mut self, now_ms: u64) -> (EpochSecret, Vec<StationId>) {
+        self.tick(now_ms);
+        let key = EpochSecret::generate(&mut self.rng);
+        self.keyring.rotate(key.clone());
+        let peers: Vec<StationId> = self.links.keys().copied().collect();
+        let full = peers
+            .into_iter()
+            .filter(|peer| self.announce_epoch(now_ms, peer).is_err())
+            .collect();
+        (key, full)
+    }
+
+    /// Announces the current epoch key on the link with `peer` (a new entry). `peer` is
+    /// paired.
+    pub fn announce_epoch(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+    ) -> Result<(u64, EntryId), SendError> {
+        self.tick(now_ms);
+        let current = self.keyring.current();
+        let body = Body::KeyAnnouncement {
+            key_id: current.id(),
+            public: current.public_bytes().to_vec(),
+        };
+        let link = self
+            .links
+            .get_mut(peer)
+            .expect("an epoch key is announced to a paired peer");
+        link.append(now_ms, &mut self.rng, Precedence::Routine, body)
+    }
+
+    /// Forgets a retained epoch key: what was sealed to it no longer opens here. Returns
+    /// whether it was held. The current key is never erased.
+    pub fn erase_epoch(&mut self, id: &EpochKeyId) -> bool {
+        self.keyring.erase(id)
     }
 
     /// Loads a link from its snapshot.

@@ -83,6 +83,15 @@ impl EpochSecret {
     }
 }
 
+/// Two key pairs are the same when their public keys are (the id is the public key's hash).
+impl PartialEq for EpochSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.public == other.public
+    }
+}
+
+impl Eq for EpochSecret {}
+
 impl std::fmt::Debug for EpochSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EpochSecret({})", self.id)
@@ -103,6 +112,17 @@ impl Keyring {
         }
     }
 
+    /// A keyring of `current` and the older keys still retained, in any order.
+    pub fn with_retained(current: EpochSecret, retained: Vec<EpochSecret>) -> Self {
+        let mut keys = vec![current];
+        for key in retained {
+            if keys.iter().all(|k| k.id != key.id) {
+                keys.push(key);
+            }
+        }
+        Self { keys }
+    }
+
     /// The key announced to peers.
     pub fn current(&self) -> &EpochSecret {
         &self.keys[0]
@@ -111,6 +131,29 @@ impl Keyring {
     /// The key with this id, if held.
     pub fn get(&self, id: &EpochKeyId) -> Option<&EpochSecret> {
         self.keys.iter().find(|k| k.id == *id)
+    }
+
+    /// Every key held, the current one first.
+    pub fn keys(&self) -> impl Iterator<Item = &EpochSecret> {
+        self.keys.iter()
+    }
+
+    /// Makes `key` the current key; the previous ones stay held.
+    pub fn rotate(&mut self, key: EpochSecret) {
+        assert!(self.get(&key.id).is_none(), "a new epoch key is new");
+        self.keys.insert(0, key);
+    }
+
+    /// Forgets a retained key; the current key is never erased. Returns whether it was held.
+    pub fn erase(&mut self, id: &EpochKeyId) -> bool {
+        assert_ne!(
+            self.current().id,
+            *id,
+            "the current epoch key is never erased"
+        );
+        let before = self.keys.len();
+        self.keys.retain(|k| k.id != *id);
+        self.keys.len() < before
     }
 }
 

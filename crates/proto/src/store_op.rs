@@ -123,6 +123,8 @@ pub struct LinkSnapshot {
     pub in_pending: Vec<PendingItem>,
     /// The peer's current epoch public key (from its card or latest announcement).
     pub peer_epoch_public: Vec<u8>,
+    /// The seq of the peer's announcement of that key; 0 for the key of its card.
+    pub peer_epoch_seq: u64,
     /// How many evidence records exist for this peer.
     pub evidence_count: u64,
 }

@@ -754,3 +754,97 @@ fn an_entry_over_the_entry_limit_is_refused_before_it_is_kept() {
     assert_eq!(written.len(), 1, "only the entry that fits is kept");
     assert_eq!(pair.send(0, "the link goes on"), seq + 1);
 }
+
+/// A peer's epoch key announcements take effect in the order of its log: the later of two
+/// that arrive in reverse order stays in use, across a restart, and what is sealed to it
+/// opens after the peer has erased the key before it.
+#[test]
+fn epoch_keys_take_effect_in_the_order_of_the_announcing_log() {
+    let mut pair = Pair::paired();
+    let (alpha, bravo) = (pair.sides[0].id(), pair.sides[1].id());
+    let first = pair.sides[1].endpoint.keyring().current().id();
+    let (second, full) = pair.sides[1].endpoint.rotate_epoch(pair.now_ms);
+    assert!(full.is_empty(), "the outbox has room");
+    let (third, _) = pair.sides[1].endpoint.rotate_epoch(pair.now_ms);
+    let (second, third) = (second.id(), third.id());
+    let held: Vec<_> = pair.sides[1]
+        .endpoint
+        .keyring()
+        .keys()
+        .map(|k| k.id())
+        .collect();
+    assert_eq!(
+        held,
+        [third, second, first],
+        "the newest first, the old ones held"
+    );
+
+    let mut frames: Vec<Vec<u8>> = pair
+        .transmits(1)
+        .into_iter()
+        .filter(|t| t.frame[0] == TAG_ENVELOPE)
+        .map(|t| t.frame.to_vec())
+        .collect();
+    assert_eq!(frames.len(), 2, "both announcements go out");
+    frames.reverse();
+    for frame in &frames {
+        pair.deliver(0, frame)
+            .expect("announcements are accepted in any order");
+    }
+    let sealing_to = |pair: &Pair| {
+        let link = pair.sides[0].endpoint.link(&bravo).expect("paired");
+        link.peer_epoch_id()
+    };
+    assert_eq!(sealing_to(&pair), third, "the later announcement wins");
+    let snapshot = pair.snapshot(0);
+    assert_eq!(
+        snapshot.peer_epoch_seq,
+        pair.sides[1].endpoint.link(&alpha).unwrap().out_seq()
+    );
+    pair.restart(0);
+    assert_eq!(sealing_to(&pair), third, "and stays after a restart");
+
+    assert!(pair.sides[1].endpoint.erase_epoch(&first));
+    assert!(pair.sides[1].endpoint.erase_epoch(&second));
+    assert!(!pair.sides[1].endpoint.erase_epoch(&second), "erased once");
+    pair.send(0, "sealed to the third key");
+    pair.pump();
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(
+        link.in_head(),
+        pair.sides[0].endpoint.link(&bravo).unwrap().out_seq()
+    );
+    assert!(
+        link.counters().rejected.is_empty(),
+        "{:?}",
+        link.counters().rejected
+    );
+}
+
+/// An envelope sealed to an epoch key the receiver no longer holds is refused, by name, and
+/// changes nothing: the reason a station keeps a superseded key until its peer has moved on.
+#[test]
+fn an_envelope_sealed_to_an_erased_key_is_refused() {
+    let mut pair = Pair::paired();
+    let (alpha, bravo) = (pair.sides[0].id(), pair.sides[1].id());
+    let first = pair.sides[1].endpoint.keyring().current().id();
+    pair.sides[1].endpoint.rotate_epoch(pair.now_ms);
+    pair.commit(1);
+    // Alpha writes before reading the announcement: sealed to the first key.
+    pair.set_up(0, false);
+    pair.send(0, "sealed to the first key");
+    assert!(pair.sides[1].endpoint.erase_epoch(&first));
+    let before = pair.snapshot(1);
+    pair.set_up(0, true);
+    let frame = pair
+        .transmits(0)
+        .into_iter()
+        .find(|t| t.frame[0] == TAG_ENVELOPE)
+        .expect("the message goes out");
+    let refused = pair.deliver(1, &frame.frame).expect_err("its key is gone");
+    assert!(refused.to_string().contains("epoch key"), "{refused}");
+    assert_eq!(pair.snapshot(1), before, "nothing changed");
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.counters().rejected.get("unknown_epoch_key"), Some(&1));
+    let _ = bravo;
+}

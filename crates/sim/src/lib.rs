@@ -73,6 +73,10 @@ pub struct SimConfig {
     /// Fault injection for the simulation's own tests: both station cores answer operators
     /// before committing what the answer reports. A run with it set must fail.
     pub answer_before_commit: bool,
+    /// Fault injection for the simulation's own tests: both station cores erase superseded
+    /// epoch keys once retained, whether or not the peer may still seal to them. A run with
+    /// it set must fail.
+    pub erase_keys_early: bool,
 }
 
 impl Default for SimConfig {
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             swarm: false,
             lossy_disk: false,
             answer_before_commit: false,
+            erase_keys_early: false,
         }
     }
 }
@@ -203,6 +208,10 @@ pub struct SimReport {
     pub tests_not_received: u64,
     /// Entries under the largest checkpoint each station cosigned of the other's log.
     pub entries_cosigned: u64,
+    /// Epoch keys the stations made after pairing (operators rotated).
+    pub epoch_keys_made: u64,
+    /// Superseded epoch keys the stations erased.
+    pub epoch_keys_erased: u64,
     /// Which of [`FAULTS`] were on in this seed, as bits in that order (under swarm testing
     /// the seed picks them).
     pub faults: u64,
@@ -219,7 +228,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 22] {
+    pub fn counters(&self) -> [(&'static str, u64); 24] {
         [
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
@@ -244,6 +253,8 @@ impl SimReport {
             ("scheduled tests missed", self.tests_missed),
             ("scheduled tests not received", self.tests_not_received),
             ("entries under cosigned checkpoints", self.entries_cosigned),
+            ("epoch keys made", self.epoch_keys_made),
+            ("epoch keys erased", self.epoch_keys_erased),
             ("events", self.events),
             ("simulated ms", self.simulated_ms),
         ]
@@ -251,7 +262,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 15] = [
+pub const INVARIANTS: [&str; 16] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -267,6 +278,7 @@ pub const INVARIANTS: [&str; 15] = [
     "a receiver is alarmed exactly when it answered late",
     "an expected test is alarmed exactly when it did not come while the station watched",
     "every alarm announced is in the store",
+    "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",
 ];
 
 /// A run that broke an invariant (or in which the protocol core panicked).

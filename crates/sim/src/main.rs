@@ -57,7 +57,8 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// Breaks the world on purpose to show the checker catches it: `lossy-disk` (a disk that
-    /// drops a committed send) or `answer-before-commit` (cores that answer first).
+    /// drops a committed send), `answer-before-commit` (cores that answer first) or
+    /// `erase-keys-early` (cores that erase an old epoch key a peer may still seal to).
     #[arg(long = "break", value_name = "FAULT")]
     broken: Option<String>,
 }
@@ -213,9 +214,10 @@ fn configure(args: &Args) -> Result<SimConfig, String> {
         None => {}
         Some("lossy-disk") => config.lossy_disk = true,
         Some("answer-before-commit") => config.answer_before_commit = true,
+        Some("erase-keys-early") => config.erase_keys_early = true,
         Some(other) => {
             return Err(format!(
-                "--break {other:?}: the choices are lossy-disk and answer-before-commit"
+                "--break {other:?}: the choices are lossy-disk, answer-before-commit and erase-keys-early"
             ));
         }
     }

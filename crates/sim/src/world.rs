@@ -37,7 +37,8 @@ use parley_proto::{
 };
 use parley_station::api::{AlarmEvent, Event as StationEvent, Reply};
 use parley_station::core::{
-    Command, Commit, Fault, Input, Mode, Output, RequestId, Station as Core, Transmit,
+    Command, Commit, Fault, Input, KeySettings, Loaded, Mode, Output, RequestId, Station as Core,
+    Transmit,
 };
 use parley_station::home::Config;
 use parley_station::node::load;
@@ -101,6 +102,14 @@ const TEST_EVERY_MS: u64 = 15_000;
 /// make several checkpoints, each cosigned.
 const CHECKPOINT_EVERY_ENTRIES: u64 = 8;
 pub(crate) const TEST_ANSWER_WITHIN_MS: u64 = 5_000;
+/// Each station's operator makes a new epoch key this many times in a run, at random times
+/// within [`KEY_ROTATE_WITHIN_MS`].
+const KEY_ROTATIONS_PER_STATION: u64 = 2;
+const KEY_ROTATE_WITHIN_MS: u64 = 90_000;
+/// How long a station keeps a superseded epoch key at least: shorter than a frame may take on
+/// the simulated channels, so only the erasure rule (the peer has read a newer key) keeps
+/// late envelopes openable.
+const KEY_RETAIN_MS: u64 = 5_000;
 
 /// The simulated relay's URL, as both stations store it.
 const RELAY_URL: &str = "https://relay.sim:7400";
@@ -164,6 +173,10 @@ enum Event {
         station: usize,
         id: EntryId,
         clarify: bool,
+    },
+    /// Station `station`'s operator makes a new epoch key.
+    Rotate {
+        station: usize,
     },
 }
 
@@ -330,6 +343,27 @@ impl World {
         self.report.entries_cosigned += core.cosigned_upto(&self.peer_id(i)).1;
     }
 
+    /// Counts the epoch keys station `i` made (each announced once at least) and erased.
+    fn count_keys(&mut self, i: usize) -> Outcome {
+        let station = &self.stations[i];
+        let record = station
+            .store
+            .link_record(&self.peer_id(i))
+            .map_err(|e| e.to_string())?;
+        let mut announced: Vec<_> = record
+            .own_key_announcements
+            .iter()
+            .map(|(_, key)| *key)
+            .collect();
+        announced.sort_unstable();
+        announced.dedup();
+        let held = station.store.epoch_keys().map_err(|e| e.to_string())?.len();
+        let made = announced.len().saturating_sub(1) as u64;
+        self.report.epoch_keys_made += made;
+        self.report.epoch_keys_erased += (made + 1).saturating_sub(held as u64);
+        Ok(())
+    }
+
     pub fn simulated_ms(&self) -> u64 {
         self.now_ms - START_MS
     }
@@ -346,6 +380,10 @@ impl World {
             let gap = self.dice.below(self.config.send_gap_ms_max + 1);
             self.push(gap, Event::Send { station: i });
             self.plan_crash(i);
+            for _ in 0..KEY_ROTATIONS_PER_STATION {
+                let at_ms = self.dice.below(KEY_ROTATE_WITHIN_MS + 1);
+                self.push(at_ms, Event::Rotate { station: i });
+            }
         }
         if self.config.partitions {
             for channel in 0..self.channels.len() {
@@ -365,6 +403,7 @@ impl World {
                         self.count_link(i, &core);
                         self.stations[i].core = Some(core);
                     }
+                    self.count_keys(i)?;
                 }
                 return crate::check::final_state(self);
             }
@@ -442,7 +481,29 @@ impl World {
                 id,
                 clarify,
             } => self.answer(station, id, clarify),
+            Event::Rotate { station } => self.rotate(station),
         }
+    }
+
+    /// An operator makes a new epoch key (`parley key rotate`); a crashed station's operator
+    /// waits for it to come back.
+    fn rotate(&mut self, i: usize) -> Outcome {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let Some(core) = station.core.as_mut() else {
+            self.push(SEND_RETRY_MS, Event::Rotate { station: i });
+            return Ok(());
+        };
+        station.next_request += 1;
+        let id = RequestId(station.next_request);
+        core.handle(
+            now_ms,
+            Input::Command {
+                id,
+                command: Command::KeyRotate,
+            },
+        );
+        self.after_input(i)
     }
 
     fn send(&mut self, i: usize) -> Outcome {
@@ -580,7 +641,15 @@ impl World {
                 }
             }
             (true, None) => {
-                return Err(format!("{name} rejected an authentic frame ({attack:?})"));
+                let reasons = &core
+                    .endpoint()
+                    .link(&peer)
+                    .expect("paired")
+                    .counters()
+                    .rejected;
+                return Err(format!(
+                    "{name} rejected an authentic frame ({attack:?}); refusals so far: {reasons:?}"
+                ));
             }
         }
         self.after_input(i)
@@ -697,6 +766,26 @@ impl World {
         };
         format!("{}; {}", describe(0), describe(1))
     }
+}
+
+/// Breaks a core as the run's configuration asks, to show the checks catch it.
+pub(crate) fn inject_faults(config: &SimConfig, core: &mut Core) {
+    if config.answer_before_commit {
+        core.inject_fault(Fault::AnswerBeforeCommit);
+    }
+    if config.erase_keys_early {
+        core.inject_fault(Fault::EraseKeysEarly);
+    }
+}
+
+/// The simulator's key settings on a loaded station: no rotation by the calendar (operators
+/// rotate, [`Event::Rotate`]), and a retention shorter than the channels' delays.
+pub(crate) fn sim_keys(mut loaded: Loaded) -> Loaded {
+    loaded.settings.keys = KeySettings {
+        rotate_every_ms: None,
+        retain_ms: KEY_RETAIN_MS,
+    };
+    loaded
 }
 
 /// How many frames from `peer` (or claiming no one) the core has refused so far.

@@ -132,6 +132,8 @@ fn the_faults_are_exercised() {
             total(|r| r.tests_not_received),
         ),
         ("cosigned checkpoints", total(|r| r.entries_cosigned)),
+        ("epoch keys made", total(|r| r.epoch_keys_made)),
+        ("epoch keys erased", total(|r| r.epoch_keys_erased)),
     ] {
         assert!(count > 0, "20 seeds produced no {what}");
     }
@@ -202,6 +204,30 @@ fn a_disk_that_loses_a_committed_send_is_caught() {
         ..lossy
     };
     check(&quiet_but_lossy, &[0, 1, 2], true);
+}
+
+/// Cores that erase a superseded epoch key as soon as its retention passes (shorter here than
+/// a frame may take) refuse envelopes still sealed to it: caught wherever a peer's entry was
+/// still on its way (not every seed has one).
+#[test]
+fn a_core_that_erases_keys_early_is_caught() {
+    let hasty = SimConfig {
+        erase_keys_early: true,
+        ..SimConfig::default()
+    };
+    let caught: Vec<SimFailure> = (0..20).filter_map(|seed| run(seed, &hasty).err()).collect();
+    for failure in &caught {
+        assert!(
+            failure.reason.contains("unknown_epoch_key"),
+            "seed {} failed for another reason: {failure}",
+            failure.seed
+        );
+    }
+    assert!(
+        caught.len() >= 2,
+        "only {} seeds of 20 caught the early erasure",
+        caught.len()
+    );
 }
 
 #[test]

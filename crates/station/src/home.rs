@@ -142,6 +142,56 @@ impl CheckpointsConfig {
     }
 }
 
+/// `[keys]` in `parley.toml`: when the station makes a new epoch key, and how long it keeps
+/// the old ones at least (docs/formats.md §3.6).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// A new epoch key this many days after the current one was made; 0: only on
+    /// `parley key rotate`.
+    pub epoch_rotate_days: u64,
+    /// A superseded epoch key is kept at least this many days, and after that until no peer
+    /// may still send anything sealed to it. Longer than the slowest channel takes.
+    pub epoch_retain_days: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            epoch_rotate_days: 30,
+            epoch_retain_days: 14,
+        }
+    }
+}
+
+impl KeysConfig {
+    fn check(&self) -> Result<(), String> {
+        use crate::limits::{EPOCH_RETAIN_DAYS_MAX, EPOCH_RETAIN_DAYS_MIN, EPOCH_ROTATE_DAYS_MAX};
+        if self.epoch_rotate_days > EPOCH_ROTATE_DAYS_MAX {
+            return Err(format!(
+                "keys.epoch_rotate_days = {} is outside 0..={EPOCH_ROTATE_DAYS_MAX} (0: only on `parley key rotate`)",
+                self.epoch_rotate_days
+            ));
+        }
+        if !(EPOCH_RETAIN_DAYS_MIN..=EPOCH_RETAIN_DAYS_MAX).contains(&self.epoch_retain_days) {
+            return Err(format!(
+                "keys.epoch_retain_days = {} is outside {EPOCH_RETAIN_DAYS_MIN}..={EPOCH_RETAIN_DAYS_MAX}",
+                self.epoch_retain_days
+            ));
+        }
+        Ok(())
+    }
+
+    /// The core's settings.
+    pub fn settings(&self) -> crate::core::KeySettings {
+        const DAY_MS: u64 = 24 * 3_600 * 1_000;
+        crate::core::KeySettings {
+            rotate_every_ms: (self.epoch_rotate_days > 0).then(|| self.epoch_rotate_days * DAY_MS),
+            retain_ms: self.epoch_retain_days * DAY_MS,
+        }
+    }
+}
+
 /// `parley.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +226,9 @@ pub struct Config {
     /// Checkpoint cadence.
     #[serde(default)]
     pub checkpoints: CheckpointsConfig,
+    /// Epoch key rotation and retention.
+    #[serde(default)]
+    pub keys: KeysConfig,
     /// Prometheus metrics, served by the daemon; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
@@ -229,6 +282,7 @@ impl Config {
     pub fn check(&self) -> Result<(), String> {
         self.check_timing()?;
         self.checkpoints.check()?;
+        self.keys.check()?;
         if let Some(metrics) = &self.metrics
             && metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -306,6 +360,7 @@ impl Config {
             alarms: AlarmsConfig::default(),
             tests: Vec::new(),
             checkpoints: CheckpointsConfig::default(),
+            keys: KeysConfig::default(),
             metrics: None,
             console: None,
         }
@@ -523,6 +578,79 @@ mod tests {
         assert!(error.contains("metrics.listen = \"localhost:9464\" is not IP:PORT"));
         assert!(with("[metrics]\nlisten = \"127.0.0.1:1\"\nport = 2\n").is_err());
         assert!(with("[metrics]\n").is_err(), "listen is required");
+    }
+
+    /// `[checkpoints]` and `[keys]`: both sides of each bound, and the key settings in ms.
+    #[test]
+    fn checkpoint_and_key_limits_hold_on_both_sides() {
+        use crate::limits::{
+            CHECKPOINT_EVERY_ENTRIES_MAX, CHECKPOINT_EVERY_S_MAX, EPOCH_RETAIN_DAYS_MAX,
+            EPOCH_RETAIN_DAYS_MIN, EPOCH_ROTATE_DAYS_MAX,
+        };
+        let base = Config::new("A".into(), "en".into(), DEFAULT_LISTEN.into());
+        assert_eq!(base.check(), Ok(()));
+        let with = |change: &dyn Fn(&mut Config)| {
+            let mut config = base.clone();
+            change(&mut config);
+            config.check()
+        };
+        let cases: [(&dyn Fn(&mut Config), Option<&str>); 10] = [
+            (&|c| c.checkpoints.every_entries = 1, None),
+            (
+                &|c| c.checkpoints.every_entries = 0,
+                Some("checkpoints.every_entries = 0"),
+            ),
+            (
+                &|c| c.checkpoints.every_entries = CHECKPOINT_EVERY_ENTRIES_MAX,
+                None,
+            ),
+            (
+                &|c| c.checkpoints.every_s = CHECKPOINT_EVERY_S_MAX + 1,
+                Some("checkpoints.every_s"),
+            ),
+            (&|c| c.keys.epoch_rotate_days = 0, None),
+            (&|c| c.keys.epoch_rotate_days = EPOCH_ROTATE_DAYS_MAX, None),
+            (
+                &|c| c.keys.epoch_rotate_days = EPOCH_ROTATE_DAYS_MAX + 1,
+                Some("keys.epoch_rotate_days = 3651 is outside 0..=3650"),
+            ),
+            (&|c| c.keys.epoch_retain_days = EPOCH_RETAIN_DAYS_MIN, None),
+            (
+                &|c| c.keys.epoch_retain_days = EPOCH_RETAIN_DAYS_MIN - 1,
+                Some("keys.epoch_retain_days = 0 is outside 1..=3650"),
+            ),
+            (
+                &|c| c.keys.epoch_retain_days = EPOCH_RETAIN_DAYS_MAX + 1,
+                Some("keys.epoch_retain_days = 3651"),
+            ),
+        ];
+        for (index, (change, refused)) in cases.into_iter().enumerate() {
+            match (with(change), refused) {
+                (Ok(()), None) => {}
+                (Err(error), Some(expected)) => {
+                    assert!(error.contains(expected), "{index}: {error}")
+                }
+                (got, _) => panic!("case {index}: {got:?}"),
+            }
+        }
+        const DAY_MS: u64 = 86_400_000;
+        let keys = KeysConfig {
+            epoch_rotate_days: 0,
+            epoch_retain_days: 2,
+        };
+        let settings = keys.settings();
+        assert_eq!(
+            (settings.rotate_every_ms, settings.retain_ms),
+            (None, 2 * DAY_MS)
+        );
+        let settings = KeysConfig::default().settings();
+        assert_eq!(settings.rotate_every_ms, Some(30 * DAY_MS));
+        let text = "name = \"A\"\nlang = \"en\"\nlisten = \"127.0.0.1:7300\"\n[keys]\nepoch_rotate_days = 7\n";
+        let config: Config = toml::from_str(text).expect("parses");
+        assert_eq!(
+            (config.keys.epoch_rotate_days, config.keys.epoch_retain_days),
+            (7, 14)
+        );
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub const PASSWORD_SIZE_MAX_BYTES: usize = 1024;
 pub const CHECKPOINT_EVERY_ENTRIES_MAX: u64 = 1_000_000;
 /// Longest the checkpoint cadence may wait, in seconds (`checkpoints.every_s`): 30 days.
 pub const CHECKPOINT_EVERY_S_MAX: u64 = 30 * 24 * 3_600;
+/// Longest a configuration may keep an epoch key current before the next
+/// (`keys.epoch_rotate_days`), in days: ten years.
+pub const EPOCH_ROTATE_DAYS_MAX: u64 = 3_650;
+/// Shortest a configuration may retain a superseded epoch key (`keys.epoch_retain_days`), in
+/// days: a courier's disk takes days to travel.
+pub const EPOCH_RETAIN_DAYS_MIN: u64 = 1;
+/// Longest a configuration may retain a superseded epoch key, in days: ten years.
+pub const EPOCH_RETAIN_DAYS_MAX: u64 = 3_650;
 /// How long after a witness could not be reached, or refused a checkpoint, it is sent the
 /// latest one again, in milliseconds.
 pub const WITNESS_RETRY_MS: u64 = 60_000;

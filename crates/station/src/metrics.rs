@@ -126,6 +126,14 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
         "parley_station_commit_cpu_seconds",
         "CPU time the driver spent committing to the store.",
         [(Labels::new(), queues.commit_cpu_us as f64 / 1e6)],
+    )?;
+    families.gauge(
+        "parley_station_epoch_key_age_seconds",
+        "Age of each epoch key held, by whether it is current or retained for late envelopes.",
+        report.epoch_keys.iter().map(|key| {
+            let role = if key.current { "current" } else { "retained" };
+            (labels([("key", &key.key_id), ("role", role)]), key.age_s)
+        }),
     )
 }
 
@@ -499,6 +507,7 @@ mod tests {
                 in_pending: 1,
                 cosigned_upto: 6,
                 peer_cosigned_upto: 3,
+                peer_epoch_key: "00112233445566778899".into(),
                 counters: Some(PeerCounters {
                     retransmissions: 11,
                     rejected: BTreeMap::from([("bad_signature".to_owned(), 2)]),
@@ -538,6 +547,14 @@ mod tests {
                 },
             }],
             latencies: Some(latencies),
+            epoch_keys: vec![crate::api::status::EpochKeyStatus {
+                key_id: "0011223344556677".into(),
+                created_ms: 1,
+                age_s: 86_400,
+                current: true,
+                superseded_ms: None,
+                needed_by: Vec::new(),
+            }],
         }
     }
 
@@ -599,6 +616,11 @@ mod tests {
         assert_eq!(
             parsed.value("parley_station_commit_cpu_seconds_total", &[]),
             Some(2.5)
+        );
+        let current = [("key", "0011223344556677"), ("role", "current")];
+        assert_eq!(
+            parsed.value("parley_station_epoch_key_age_seconds", &current),
+            Some(86_400.0)
         );
         assert_eq!(
             parsed.value("parley_console_audit_write_failures_total", &[]),

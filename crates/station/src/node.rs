@@ -204,11 +204,12 @@ pub fn load(
             "identity.key does not belong to this store; restore the matching pair".into(),
         ));
     }
-    let epoch = store
-        .epoch_secrets()?
-        .into_iter()
-        .next()
-        .ok_or_else(|| StationError::Config("the store holds no epoch key".into()))?;
+    let epochs = store.epoch_keys()?;
+    if !epochs.first().is_some_and(|row| row.current) {
+        return Err(StationError::Store(parley_store::StoreError::Corrupt(
+            "the store holds no current epoch key".into(),
+        )));
+    }
     let mut peers = Vec::new();
     for row in store.peers()? {
         let snapshot = store.link_snapshot(&row.id)?;
@@ -233,9 +234,10 @@ pub fn load(
                 every_entries: config.checkpoints.every_entries,
                 every_ms: config.checkpoints.every_s * 1_000,
             },
+            keys: config.keys.settings(),
         },
         created_ms: station.created_ms,
-        epoch,
+        epochs,
         peers,
         channels: store.channels()?,
         records,

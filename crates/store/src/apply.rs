@@ -7,7 +7,9 @@
 //! caller's transaction, dropped uncommitted, rolls the whole batch back.
 
 use parley_proto::limits::RECEIPT_EXTRA_MAX;
-use parley_proto::{Body, ChannelKind, EntryId, LinkId, SignedEntry, StationId, StoreOp};
+use parley_proto::{
+    Body, ChannelKind, EntryId, EpochKeyId, EpochSecret, LinkId, SignedEntry, StationId, StoreOp,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::convert::{entry_id, from_sql, to_sql};
@@ -441,6 +443,53 @@ fn peer_epoch_key(tx: &Connection, peer: &StationId, public: &[u8]) -> Result<()
         .with_context(|| format!("storing the epoch key of {peer}"))?;
     if changed == 0 {
         return Err(StoreError::UnknownPeer(peer.to_string()));
+    }
+    Ok(())
+}
+
+/// Makes `key` the current epoch key; the previous one stays, no longer current.
+pub(crate) fn add_epoch_key(
+    tx: &Connection,
+    key: &EpochSecret,
+    created_ms: u64,
+) -> Result<(), StoreError> {
+    let shown = key.id();
+    let context = || format!("storing the new epoch key {shown}");
+    tx.execute("UPDATE epoch_keys SET current = 0 WHERE current = 1", [])
+        .with_context(context)?;
+    tx.execute(
+        "INSERT INTO epoch_keys (key_id, secret, public, created_ms, current) \
+         VALUES (?1, ?2, ?3, ?4, 1)",
+        params![
+            key.id().0,
+            key.secret_bytes(),
+            key.public_bytes(),
+            to_sql(created_ms, "an epoch key's creation time")?
+        ],
+    )
+    .with_context(context)?;
+    Ok(())
+}
+
+/// Erases a retained epoch key pair. The current key is refused. The row is deleted with
+/// `secure_delete` on, so SQLite overwrites the freed bytes in the database file (a copy may
+/// stay in the write-ahead log until its next checkpoint, and in backups).
+pub(crate) fn erase_epoch_key(tx: &Connection, id: &EpochKeyId) -> Result<(), StoreError> {
+    let context = || format!("erasing the epoch key {id}");
+    tx.pragma_update(None, "secure_delete", true)
+        .with_context(context)?;
+    let erased = tx
+        .execute(
+            "DELETE FROM epoch_keys WHERE key_id = ?1 AND current = 0",
+            [id.0],
+        )
+        .with_context(context)?;
+    tx.pragma_update(None, "secure_delete", false)
+        .with_context(context)?;
+    if erased != 1 {
+        return Err(StoreError::InvalidOp(format!(
+            "the epoch key {id} is not a retained key of this station"
+        )));
     }
     Ok(())
 }

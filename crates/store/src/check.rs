@@ -54,7 +54,7 @@ pub(crate) fn check(connection: &Connection) -> Result<CheckSummary, StoreError>
     let Some(station) = read::station(connection)? else {
         return Ok(summary);
     };
-    read::epoch_secrets(connection)?;
+    read::epoch_keys(connection)?;
     let own = station.identity;
     for peer in read::peers(connection)? {
         summary.links += 1;

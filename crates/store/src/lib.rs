@@ -47,9 +47,9 @@ pub use console::{
 };
 pub use error::StoreError;
 pub use rows::{
-    AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, KeptEntry,
-    LinkCounts, LinkLeaves, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord, PeerRow,
-    StationRow, StoredEntry, TranscriptRecord,
+    AdminOp, ChannelKindRow, ChannelRow, DeliveryState, EpochKeyRow, EvidenceRow, InboxRow,
+    KeptEntry, LinkCounts, LinkLeaves, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord,
+    PeerRow, StationRow, StoredEntry, TranscriptRecord,
 };
 pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
 
@@ -231,8 +231,8 @@ impl Store {
     }
 
     /// The station's epoch key pairs: the current one first, then older ones newest first.
-    pub fn epoch_secrets(&self) -> Result<Vec<EpochSecret>, StoreError> {
-        read::epoch_secrets(&self.connection)
+    pub fn epoch_keys(&self) -> Result<Vec<EpochKeyRow>, StoreError> {
+        read::epoch_keys(&self.connection)
     }
 
     /// Pairs with a peer without any ops; see [`Store::commit_with_peer`] to store the pairing
@@ -297,6 +297,10 @@ impl Store {
                 AdminOp::AddChannel(row) => apply::insert_channel(&tx, row)?,
                 AdminOp::RaiseAlarm(alarm) => alarms::insert(&tx, alarm)?,
                 AdminOp::ChangeAlarm { id, change } => alarms::change(&tx, *id, change)?,
+                AdminOp::AddEpochKey { key, created_ms } => {
+                    apply::add_epoch_key(&tx, key, *created_ms)?;
+                }
+                AdminOp::EraseEpochKey(id) => apply::erase_epoch_key(&tx, id)?,
             }
         }
         for op in ops {

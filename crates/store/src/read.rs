@@ -3,7 +3,7 @@
 //! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
 
 use parley_proto::{
-    ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, LinkSnapshot, OutboxItem,
+    ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, Kind, LinkSnapshot, OutboxItem,
     PendingItem, StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use crate::convert::{entry_id, from_sql, precedence, required_text, station_id, to_sql};
 use crate::error::{SqlContext, StoreError};
 use crate::rows::{
-    ChannelKindRow, ChannelRow, DeliveryState, EvidenceRow, InboxRow, LinkCounts, OutboxRow,
-    OutboxState, PeerRow, StationRow, StoredEntry,
+    ChannelKindRow, ChannelRow, DeliveryState, EpochKeyRow, EvidenceRow, InboxRow, LinkCounts,
+    OutboxRow, OutboxState, PeerRow, StationRow, StoredEntry,
 };
 
 /// Runs `sql` (prepared and cached) and decodes each row; SQLite errors carry `context`.
@@ -56,12 +56,14 @@ pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, Sto
     .transpose()
 }
 
-/// The station's epoch keys, current first, then newest first.
-pub(crate) fn epoch_secrets(connection: &Connection) -> Result<Vec<EpochSecret>, StoreError> {
+/// The station's epoch keys, current first, then newest first: in the order they were
+/// stored (two made within one millisecond keep their order), as the current key is the last
+/// stored and never deleted.
+pub(crate) fn epoch_keys(connection: &Connection) -> Result<Vec<EpochKeyRow>, StoreError> {
     query(
         connection,
-        "SELECT key_id, secret, public FROM epoch_keys \
-         ORDER BY current DESC, created_ms DESC, key_id",
+        "SELECT key_id, secret, public, created_ms, current FROM epoch_keys \
+         ORDER BY current DESC, rowid DESC",
         [],
         "reading the epoch keys",
         |row| {
@@ -69,9 +71,11 @@ pub(crate) fn epoch_secrets(connection: &Connection) -> Result<Vec<EpochSecret>,
                 row.get::<_, Vec<u8>>(0)?,
                 row.get::<_, Vec<u8>>(1)?,
                 row.get::<_, Vec<u8>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
             ))
         },
-        |(key_id, secret, public)| {
+        |(key_id, secret, public, created_ms, current)| {
             let shown = hex_short(&key_id);
             let key = EpochSecret::from_secret_bytes(&secret).map_err(|error| {
                 StoreError::Corrupt(format!("epoch key {shown} does not decode: {error}"))
@@ -81,7 +85,11 @@ pub(crate) fn epoch_secrets(connection: &Connection) -> Result<Vec<EpochSecret>,
                     "epoch key {shown}: the stored secret does not match its id or public key"
                 )));
             }
-            Ok(key)
+            Ok(EpochKeyRow {
+                key,
+                created_ms: from_sql(created_ms, "an epoch key's creation time")?,
+                current: current == 1,
+            })
         },
     )
 }
@@ -241,25 +249,34 @@ fn chain(rows: &[LogRow], what: &str) -> Result<Vec<EntryId>, StoreError> {
 /// A peer's link-level columns.
 pub(crate) struct PeerLink {
     epoch_public: Vec<u8>,
+    /// The seq of the peer's latest key announcement held: the one whose key is in use, as
+    /// announcements take effect in seq order (0: none, the key of its card).
+    epoch_seq: u64,
     in_head: u64,
     receipt_upto: u64,
 }
 
 pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
-    let raw: Option<(Vec<u8>, i64, i64)> = connection
+    let raw: Option<(Vec<u8>, i64, i64, i64)> = connection
         .prepare_cached(
-            "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
+            "SELECT epoch_public, in_head, latest_receipt_upto, \
+             (SELECT COALESCE(max(seq), 0) FROM entries \
+              WHERE peer = ?1 AND author = ?1 AND kind = ?2) \
+             FROM peers WHERE id = ?1",
         )
         .and_then(|mut statement| {
             statement
-                .query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .query_row(params![peer.0, Kind::KeyAnnouncement as i64], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
                 .optional()
         })
         .context("reading a peer's link state")?;
-    let (epoch_public, in_head, receipt_upto) =
+    let (epoch_public, in_head, receipt_upto, epoch_seq) =
         raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
     Ok(PeerLink {
         epoch_public,
+        epoch_seq: from_sql(epoch_seq, "a peer's key announcement seq")?,
         in_head: from_sql(in_head, "a peer's in-head")?,
         receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
     })
@@ -369,6 +386,7 @@ pub(crate) fn link_snapshot(
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,
+        peer_epoch_seq: link.epoch_seq,
         evidence_count: evidence_count(connection, peer)?,
     })
 }

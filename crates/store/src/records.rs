@@ -1,8 +1,8 @@
 //! A link's whole record as the core loads it at start: every entry (for the watch and the
 //! codebooks) with delivery times, and both logs' Merkle leaves (for checkpoints).
 
-use parley_proto::{EntryId, SignedEntry, StationId};
-use rusqlite::Connection;
+use parley_proto::{Body, EntryId, EpochKeyId, Kind, SignedEntry, StationId};
+use rusqlite::{Connection, params};
 
 use crate::convert::{entry_id, from_sql};
 use crate::error::StoreError;
@@ -53,7 +53,39 @@ pub(crate) fn link_record(
     Ok(LinkRecord {
         entries,
         delivered_ms: delivered.into_iter().collect(),
+        own_key_announcements: own_key_announcements(connection, peer)?,
     })
+}
+
+/// This station's key announcements on the link: (seq, key), by seq.
+fn own_key_announcements(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<Vec<(u64, EpochKeyId)>, StoreError> {
+    query(
+        connection,
+        "SELECT seq, entry_id, signed FROM entries \
+         WHERE peer = ?1 AND author != ?1 AND kind = ?2 ORDER BY seq",
+        params![peer.0, Kind::KeyAnnouncement as i64],
+        "reading the key announcements",
+        |row| -> rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        },
+        |(seq, id, signed)| {
+            let id = entry_id(id, "an entry id")?;
+            let entry = SignedEntry::decode_stored(&signed, &id).map_err(|error| {
+                StoreError::Corrupt(format!("the entry {id} is damaged: {error}"))
+            })?;
+            match entry.entry().body {
+                Body::KeyAnnouncement { key_id, .. } => {
+                    Ok((from_sql(seq, "an entry seq")?, key_id))
+                }
+                _ => Err(StoreError::Corrupt(format!(
+                    "the entry {id} is stored as a key announcement but is not one"
+                ))),
+            }
+        },
+    )
 }
 
 pub(crate) fn link_leaves(

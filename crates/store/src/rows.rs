@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use parley_proto::{
-    ChannelKind, ContactCard, EntryId, EvidenceKind, Precedence, SignedEntry, StationId,
+    ChannelKind, ContactCard, EntryId, EpochKeyId, EpochSecret, EvidenceKind, Precedence,
+    SignedEntry, StationId,
 };
 
 use crate::alarms::{AlarmChange, AlarmRow};
@@ -84,6 +85,17 @@ impl PeerRecord {
     }
 }
 
+/// One of the station's epoch key pairs as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochKeyRow {
+    /// The key pair.
+    pub key: EpochSecret,
+    /// When it was made, UTC ms.
+    pub created_ms: u64,
+    /// Whether it is the current key (exactly one is).
+    pub current: bool,
+}
+
 /// A change to a station's administrative records, committed together with the protocol's
 /// ops by [`crate::Store::commit_batch`] (before them, so a new peer exists before its link's
 /// first entry).
@@ -102,6 +114,15 @@ pub enum AdminOp {
         /// The change.
         change: AlarmChange,
     },
+    /// Make a new epoch key current; the previous ones stay (retained for late envelopes).
+    AddEpochKey {
+        /// The key pair (boxed: it is large, and rare among the ops).
+        key: Box<EpochSecret>,
+        /// When it was made, UTC ms.
+        created_ms: u64,
+    },
+    /// Erase a retained (not current) epoch key pair.
+    EraseEpochKey(EpochKeyId),
 }
 
 impl From<NewPeer<'_>> for AdminOp {
@@ -322,6 +343,8 @@ pub struct LinkRecord {
     pub entries: Vec<KeptEntry>,
     /// Own seq to the time its covering receipt arrived, UTC ms.
     pub delivered_ms: BTreeMap<u64, u64>,
+    /// This station's key announcements on the link: (seq, key id), by seq.
+    pub own_key_announcements: Vec<(u64, parley_proto::EpochKeyId)>,
 }
 
 /// The Merkle leaf hashes of a link's two logs, for checkpoints: each an entry's signed bytes

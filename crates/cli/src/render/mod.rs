@@ -17,7 +17,7 @@ use parley_station::api::records::{
     PrecedenceStats,
 };
 use parley_station::api::status::StatusReport;
-use parley_station::api::{CheckpointReport, Event, Exported, Imported};
+use parley_station::api::{CheckpointReport, Event, Exported, Imported, KeyRotated};
 use serde::Serialize;
 
 mod transcript;
@@ -333,6 +333,33 @@ pub fn acknowledged(alarm: &AlarmItem) {
     println!("{}", alarm_line(alarm));
 }
 
+/// `key rotate`.
+pub fn key_rotated(rotated: &KeyRotated, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(rotated);
+    }
+    let names = |peers: &[String]| -> String {
+        let shown: Vec<String> = peers.iter().map(|name| quoted(name)).collect();
+        if shown.is_empty() {
+            "no peer".to_owned()
+        } else {
+            shown.join(", ")
+        }
+    };
+    println!(
+        "new epoch key {}: announced to {}",
+        rotated.key_id,
+        names(&rotated.announced_to)
+    );
+    if !rotated.announce_later.is_empty() {
+        println!(
+            "  outbox full, announced once it has room: {}",
+            names(&rotated.announce_later)
+        );
+    }
+    Ok(())
+}
+
 /// `checkpoint show`.
 pub fn checkpoints(report: &CheckpointReport, as_json: bool) -> anyhow::Result<()> {
     if as_json {
@@ -510,6 +537,24 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
                 println!("             refused file: {}", text(refused));
             }
         }
+    }
+    for key in &report.epoch_keys {
+        let days = key.age_s / 86_400;
+        let role = match key.superseded_ms {
+            None => "current".to_owned(),
+            Some(ms) => format!("retained, superseded {}", time(ms)),
+        };
+        let needed: Vec<String> = key.needed_by.iter().map(|name| quoted(name)).collect();
+        println!(
+            "  epoch key {}: {role}, made {} ({days} d old){}",
+            key.key_id,
+            time(key.created_ms),
+            if needed.is_empty() {
+                String::new()
+            } else {
+                format!(", still needed by {}", needed.join(", "))
+            }
+        );
     }
     let alarms = &report.alarms;
     if alarms.open + alarms.acknowledged > 0 {

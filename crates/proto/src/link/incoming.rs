@@ -22,8 +22,9 @@ struct Held {
 
 /// What became of an envelope that was not refused.
 pub(super) enum Arrival {
-    /// A new entry, stored. `key` is the epoch key it announces, if it is an announcement.
-    New { key: Option<Vec<u8>> },
+    /// A new entry, stored. `key` is the epoch key it announces with the entry's seq, if it is
+    /// an announcement.
+    New { key: Option<(u64, Vec<u8>)> },
     /// An entry already held: dropped before decryption.
     Duplicate,
 }
@@ -182,7 +183,7 @@ impl Incoming {
             return Err(Rejection::Fork { seq });
         }
         let key = match &entry.entry().body {
-            Body::KeyAnnouncement { public, .. } => Some(public.clone()),
+            Body::KeyAnnouncement { public, .. } => Some((seq, public.clone())),
             _ => None,
         };
         fx.counters.envelopes_accepted += 1;

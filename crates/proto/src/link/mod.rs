@@ -29,7 +29,7 @@ use crate::envelope::VerifiedEnvelope;
 use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_RECEIPT};
-use crate::id::{EntryId, Identity, LinkId, StationId};
+use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
 use crate::limits::{
     EVIDENCE_PER_LINK_MAX, LANG_SIZE_MAX_BYTES, RECEIPT_EXTRA_MAX, REORDER_WINDOW_MAX_ENTRIES,
     TEXT_SIZE_MAX_BYTES,
@@ -219,9 +219,15 @@ impl Link {
             in_ids,
             in_pending,
             peer_epoch_public,
+            peer_epoch_seq,
             evidence_count,
         } = snapshot;
-        let outgoing = Outgoing::restore(out_ids, outbox, peer_receipt_upto, peer_epoch_public)?;
+        let outgoing = Outgoing::restore(
+            out_ids,
+            outbox,
+            peer_receipt_upto,
+            (peer_epoch_public, peer_epoch_seq),
+        )?;
         let link_id = LinkId::between(&me.id(), &peer);
         Ok(Self {
             me,
@@ -265,6 +271,17 @@ impl Link {
     /// Peer entries delivered in order (the contiguous head).
     pub fn in_head(&self) -> u64 {
         self.incoming.head()
+    }
+
+    /// The seq of own entry `id` on this link, if this station wrote it (searched from the
+    /// newest).
+    pub fn own_seq_of(&self, id: &EntryId) -> Option<u64> {
+        self.outgoing.seq_of(id)
+    }
+
+    /// The id of the peer's epoch key this station seals to now.
+    pub fn peer_epoch_id(&self) -> EpochKeyId {
+        self.outgoing.peer_epoch_id()
     }
 
     /// Peer entries held above the head.
@@ -404,8 +421,8 @@ impl Link {
         match arrival {
             Ok(Arrival::Duplicate) => Ok(Delivery::Duplicate),
             Ok(Arrival::New { key }) => {
-                if let Some(public) = key
-                    && self.outgoing.adopt_peer_key(&public)
+                if let Some((seq, public)) = key
+                    && self.outgoing.adopt_peer_key(&public, seq)
                 {
                     self.fx.writes.push(StoreOp::PeerEpochKey {
                         peer: self.peer,

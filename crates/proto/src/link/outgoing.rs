@@ -52,6 +52,8 @@ pub(super) struct Due {
 pub(super) struct Outgoing {
     peer_epoch: PeerEpochKey,
     peer_epoch_public: Vec<u8>,
+    /// The seq of the peer's announcement of `peer_epoch` (0: its card's).
+    peer_epoch_seq: u64,
     sealer: Option<Sealer>,
     ids: Vec<EntryId>,
     outbox: BTreeMap<u64, Unreceipted>,
@@ -64,7 +66,7 @@ impl Outgoing {
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
         receipt_upto: u64,
-        peer_epoch_public: Vec<u8>,
+        (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
         let outbox = outbox
@@ -83,6 +85,7 @@ impl Outgoing {
         Ok(Self {
             peer_epoch,
             peer_epoch_public,
+            peer_epoch_seq,
             sealer: None,
             ids: snapshot_ids,
             outbox,
@@ -100,6 +103,12 @@ impl Outgoing {
     /// the log, and its entry is refused.
     pub(super) fn wrote(&self, id: &EntryId) -> bool {
         self.ids.iter().rev().any(|own| own == id)
+    }
+
+    /// The seq of own entry `id`, searched from the newest.
+    pub(super) fn seq_of(&self, id: &EntryId) -> Option<u64> {
+        let index = self.ids.iter().rposition(|own| own == id)?;
+        Some(index as u64 + 1)
     }
 
     /// Unreceipted own entries.
@@ -122,16 +131,29 @@ impl Outgoing {
         self.outbox.values().map(|entry| &entry.frame)
     }
 
-    /// Adopts a newer epoch key the peer announced; returns whether it changed.
-    pub(super) fn adopt_peer_key(&mut self, public: &[u8]) -> bool {
-        match PeerEpochKey::from_bytes(public) {
-            Ok(key) if key.id() != self.peer_epoch.id() => {
-                self.peer_epoch = key;
-                self.peer_epoch_public = public.to_vec();
-                true
-            }
-            _ => false,
+    /// Adopts the epoch key the peer announced in its entry `seq`, if that entry is later in
+    /// its log than the announcement of the key in use: announcements take effect in seq order,
+    /// so an older one that arrives late never replaces a newer key (whose predecessor the
+    /// peer may have erased). Returns whether the key changed.
+    pub(super) fn adopt_peer_key(&mut self, public: &[u8], seq: u64) -> bool {
+        if seq <= self.peer_epoch_seq {
+            return false;
         }
+        let Ok(key) = PeerEpochKey::from_bytes(public) else {
+            return false;
+        };
+        self.peer_epoch_seq = seq;
+        if key.id() == self.peer_epoch.id() {
+            return false;
+        }
+        self.peer_epoch = key;
+        self.peer_epoch_public = public.to_vec();
+        true
+    }
+
+    /// The id of the peer's epoch key entries are sealed to now.
+    pub(super) fn peer_epoch_id(&self) -> crate::id::EpochKeyId {
+        self.peer_epoch.id()
     }
 
     /// Signs, seals and queues a new own entry on every channel in `up`.
@@ -362,5 +384,6 @@ impl Outgoing {
             .collect();
         snapshot.peer_receipt_upto = self.receipt_upto;
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
+        snapshot.peer_epoch_seq = self.peer_epoch_seq;
     }
 }

@@ -2,6 +2,7 @@
 //! fingerprint, §8.6.
 
 use super::{StationLog, VerifiedTranscript};
+use crate::card::ContactCard;
 use crate::id::{EntryId, Fingerprint, LinkId, StationId};
 
 /// Why two verified transcripts do not agree (docs/formats.md §8.5).
@@ -122,6 +123,27 @@ pub fn compare(
     Ok(agree(a, b)?)
 }
 
+/// Whether two signed cards of one station agree (D3): byte for byte, or in everything but
+/// the epoch key, which rotates (docs/formats.md §3.6) — a station's export holds its card
+/// with its current key, its peer's the card it pinned.
+fn same_card(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (
+        ContactCard::decode_verified(a),
+        ContactCard::decode_verified(b),
+    ) else {
+        return false;
+    };
+    let rekeyed = ContactCard {
+        epoch_key_id: b.epoch_key_id,
+        epoch_public: b.epoch_public.clone(),
+        ..a
+    };
+    rekeyed == b
+}
+
 /// D2–D4 between two exports of one link.
 fn agree(a: &VerifiedTranscript, b: &VerifiedTranscript) -> Result<Agreement, Disagreement> {
     let identity = a.exporter().identity;
@@ -132,7 +154,7 @@ fn agree(a: &VerifiedTranscript, b: &VerifiedTranscript) -> Result<Agreement, Di
     // The same link and different exporters: b's exporter is a's peer, and the other way.
     let pairs = [(a.exporter(), b.peer()), (a.peer(), b.exporter())];
     for (in_a, in_b) in pairs {
-        if in_a.identity != in_b.identity || in_a.card != in_b.card {
+        if in_a.identity != in_b.identity || !same_card(&in_a.card, &in_b.card) {
             return Err(Disagreement::Cards {
                 name: in_a.name.clone(),
                 fingerprint: in_a.fingerprint(),

@@ -231,12 +231,11 @@ impl World {
             &station.config,
             seed,
         )
+        .map(sim_keys)
         .map_err(|e| format!("{} cannot load from its store: {e}", NAMES[i]))?;
         let mut core = Core::new(now_ms, loaded, Mode::Daemon)
             .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;
-        if self.config.answer_before_commit {
-            core.inject_fault(Fault::AnswerBeforeCommit);
-        }
+        inject_faults(&self.config, &mut core);
         station.delivered_head = core.endpoint().link(&peer).map_or(0, |link| link.in_head());
         station.core = Some(core);
         self.announce_channels(i);

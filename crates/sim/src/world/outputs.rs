@@ -9,6 +9,14 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         let peer = self.peer_id(i);
+        if let Some(core) = &self.stations[i].core
+            && let Some(link) = core.endpoint().link(&peer)
+            && let Some(count) = link.counters().rejected.get("unknown_epoch_key")
+        {
+            return Err(format!(
+                "{name} refused {count} envelope(s) sealed to an epoch key it does not hold (unknown_epoch_key)"
+            ));
+        }
         loop {
             let station = &mut self.stations[i];
             let Some(core) = station.core.as_mut() else {

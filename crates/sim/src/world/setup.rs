@@ -28,8 +28,9 @@ impl World {
                 .init_station(name, "en", identity.id().0, &epoch, START_MS)
                 .map_err(|e| e.to_string())?;
             let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
-            let loaded =
-                load(&store, identity.clone(), &config, dice.seed()).map_err(|e| e.to_string())?;
+            let loaded = load(&store, identity.clone(), &config, dice.seed())
+                .map(sim_keys)
+                .map_err(|e| e.to_string())?;
             let core = Core::new(START_MS, loaded, Mode::Daemon).map_err(|e| e.to_string())?;
             stations.push(Station {
                 epoch_public: epoch.public_bytes().to_vec(),
@@ -125,10 +126,8 @@ impl World {
             };
             self.set_up_command(i, relay)?;
         }
-        if self.config.answer_before_commit {
-            let core = self.stations[i].core.as_mut().expect("up");
-            core.inject_fault(Fault::AnswerBeforeCommit);
-        }
+        let core = self.stations[i].core.as_mut().expect("up");
+        inject_faults(&self.config, core);
         self.announce_channels(i);
         Ok(())
     }

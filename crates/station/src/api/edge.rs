@@ -185,6 +185,12 @@ pub fn perform(
         }
         Request::CheckpointIssue { peer, operator } => Command::CheckpointIssue { peer, operator },
         Request::CheckpointShow { peer } => Command::CheckpointShow { peer },
+        Request::KeyRotate { identity: true } => {
+            return Err(ApiError::operator(
+                "rotating the identity key is not available in this version; nothing was changed (the epoch key rotates with `parley key rotate`)",
+            ));
+        }
+        Request::KeyRotate { identity: false } => Command::KeyRotate,
         Request::Status => Command::Status,
         Request::Subscribe => {
             return Err(ApiError::operator(

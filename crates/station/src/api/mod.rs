@@ -228,6 +228,12 @@ pub enum Request {
         /// Peer name or fingerprint.
         peer: String,
     },
+    /// Make a new epoch key current and announce it on every link (docs/formats.md §3.6).
+    KeyRotate {
+        /// The identity key instead: not available yet, refused.
+        #[serde(default)]
+        identity: bool,
+    },
     /// The station's status.
     Status,
     /// Stream events until the client hangs up (daemon only).
@@ -266,10 +272,24 @@ pub enum Reply {
     CheckpointIssued(Sent),
     /// `checkpoint_show`.
     Checkpoints(Box<CheckpointReport>),
+    /// `key_rotate`: the new key and its announcements are durable.
+    KeyRotated(KeyRotated),
     /// `status`.
     Status(Box<StatusReport>),
     /// `subscribe`: events follow.
     Subscribed,
+}
+
+/// A new epoch key, durable and announced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotated {
+    /// The new key's id (hex).
+    pub key_id: String,
+    /// Peers it was announced to, by name.
+    pub announced_to: Vec<String>,
+    /// Peers whose outbox is full: announced once it has room, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announce_later: Vec<String>,
 }
 
 /// A refusal, with who or what it is down to.

@@ -9,6 +9,7 @@ use parley_store::AlarmKind;
 use serde::{Deserialize, Serialize};
 
 use super::records::AlarmItem;
+pub use crate::core::EpochKeyStatus;
 use crate::core::health::{Health, Transition};
 pub use crate::core::watch::latency::{Histogram, Latencies, PrecedenceLatency};
 
@@ -53,6 +54,9 @@ pub struct StatusReport {
     /// (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latencies: Option<Latencies>,
+    /// This station's epoch keys: the current one first, then those retained, newest first.
+    #[serde(default)]
+    pub epoch_keys: Vec<EpochKeyStatus>,
 }
 
 /// The messages of one precedence, by where each stands (tests are not counted).
@@ -133,6 +137,9 @@ pub struct PeerStatus {
     /// The largest size of the peer's log this station cosigned (0: none yet).
     #[serde(default)]
     pub peer_cosigned_upto: u64,
+    /// The id (hex) of the peer's epoch key this station seals to.
+    #[serde(default)]
+    pub peer_epoch_key: String,
     /// Counts since the daemon started (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<PeerCounters>,

@@ -133,6 +133,7 @@ impl Station {
             Command::CheckpointShow { peer } => self
                 .checkpoint_report(&peer)
                 .map(|report| Reply::Checkpoints(Box::new(report))),
+            Command::KeyRotate => Ok(Reply::KeyRotated(self.rotate_key_now(now_ms))),
             Command::Status => Ok(Reply::Status(Box::new(self.status(now_ms)))),
         }
     }

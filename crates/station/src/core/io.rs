@@ -162,6 +162,8 @@ pub enum Command {
         /// Peer name or fingerprint.
         peer: String,
     },
+    /// Make a new epoch key current and announce it.
+    KeyRotate,
     /// The status report.
     Status,
 }

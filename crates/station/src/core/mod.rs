@@ -29,6 +29,7 @@ mod commands;
 mod courier;
 pub mod health;
 mod io;
+mod keys;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ pub use checkpoints::{
 };
 pub use coded::Content;
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
+pub use keys::{EpochKeyStatus, KEY_RECHECK_MS, KeySettings};
 pub use witnesses::{WitnessCosigned, WitnessItem, WitnessSubmit};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -48,16 +50,18 @@ use std::collections::{BTreeMap, VecDeque};
 use parley_channels::log_limit::LogLimit;
 use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
-use parley_proto::seal::EpochSecret;
 use parley_proto::{
     Accepted, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, Fingerprint,
     Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
 };
-use parley_store::{AdminOp, AlarmKind, AlarmRow, ChannelRow, LinkLeaves, LinkRecord, PeerRow};
+use parley_store::{
+    AdminOp, AlarmKind, AlarmRow, ChannelRow, EpochKeyRow, LinkLeaves, LinkRecord, PeerRow,
+};
 
 use self::channels::{Channel, ChannelTable};
 use self::checkpoints::LinkLogs;
 use self::health::Transition;
+use self::keys::Keys;
 use self::watch::{Watch, WatchSettings};
 use crate::api::{ApiError, ErrorClass, Event};
 use crate::codebooks::LinkCodebooks;
@@ -83,6 +87,8 @@ pub struct Settings {
     pub watch: WatchSettings,
     /// Checkpoint cadence.
     pub checkpoints: CheckpointSettings,
+    /// Epoch key rotation and retention.
+    pub keys: KeySettings,
 }
 
 /// Everything a station core is built from: what the store holds, read by the caller.
@@ -93,8 +99,8 @@ pub struct Loaded {
     pub settings: Settings,
     /// When the station was created, UTC ms (in its card).
     pub created_ms: u64,
-    /// The current epoch key pair.
-    pub epoch: EpochSecret,
+    /// The epoch key pairs, the current one first.
+    pub epochs: Vec<EpochKeyRow>,
     /// Every paired peer with its link's snapshot.
     pub peers: Vec<(PeerRow, LinkSnapshot)>,
     /// Every relay and courier channel.
@@ -127,6 +133,9 @@ pub enum Mode {
 pub enum Fault {
     /// Answer operator commands as soon as they are handled, before their commit.
     AnswerBeforeCommit,
+    /// Erase superseded epoch keys once their retention has passed, whether or not a peer
+    /// may still seal to them.
+    EraseKeysEarly,
 }
 
 /// A paired peer as the core knows it.
@@ -183,6 +192,8 @@ pub struct Station {
     codebooks: BTreeMap<StationId, LinkCodebooks>,
     /// Each link's logs as checkpoints see them.
     logs: BTreeMap<StationId, LinkLogs>,
+    /// The epoch keys and what each link has read of them.
+    keys: Keys,
     /// Frames refused by a transport before any parsing (oversized), by reason.
     transport_refusals: BTreeMap<&'static str, u64>,
     cards_rejected: u64,
@@ -200,7 +211,7 @@ impl Station {
             identity,
             settings,
             created_ms,
-            epoch,
+            epochs,
             peers,
             channels,
             records,
@@ -215,7 +226,11 @@ impl Station {
             alarm_id_max,
             mode == Mode::Daemon,
         );
-        let mut endpoint = Endpoint::new(identity.clone(), Keyring::new(epoch), seed);
+        let keys = Keys::new(settings.keys, &epochs);
+        let mut epochs = epochs.into_iter().map(|row| row.key);
+        let current = epochs.next().expect("Keys::new checked the current key");
+        let keyring = Keyring::with_retained(current, epochs.collect());
+        let mut endpoint = Endpoint::new(identity.clone(), keyring, seed);
         let mut known = BTreeMap::new();
         for (row, snapshot) in peers {
             endpoint.load_link(row.id, snapshot).map_err(|e| {
@@ -245,6 +260,7 @@ impl Station {
             watch,
             codebooks: BTreeMap::new(),
             logs: BTreeMap::new(),
+            keys,
             transport_refusals: BTreeMap::new(),
             cards_rejected: 0,
             io: IoCounters::default(),
@@ -270,22 +286,22 @@ impl Station {
             station
                 .codebooks
                 .insert(peer, LinkCodebooks::of(entries, &peer));
+            let in_head = station.endpoint.link(&peer).map_or(0, |l| l.in_head());
+            station.keys.load_link(
+                peer,
+                &record.own_key_announcements,
+                &record.entries,
+                in_head,
+            );
             let link_leaves = leaves.remove(&peer).unwrap_or_default();
             logs.push((
                 peer,
-                LinkLogs::load(
-                    &own,
-                    (
-                        link_leaves,
-                        station.endpoint.link(&peer).map_or(0, |l| l.in_head()),
-                    ),
-                    &record.entries,
-                    now_ms,
-                ),
+                LinkLogs::load(&own, (link_leaves, in_head), &record.entries, now_ms),
             ));
             station.watch.load(now_ms, peer, own, record);
         }
         station.load_checkpoints(now_ms, logs);
+        station.keys.recheck_at(now_ms);
         station.collect(now_ms);
         Ok(station)
     }
@@ -372,7 +388,7 @@ impl Station {
                 let reply = Output::Reply { id, result };
                 match self.fault {
                     Some(Fault::AnswerBeforeCommit) => self.ready.push_back(reply),
-                    None => self.pending.outputs.push(reply),
+                    _ => self.pending.outputs.push(reply),
                 }
             }
             Input::Frame { via, bytes } => {
@@ -597,6 +613,7 @@ impl Station {
             let wrote = !writes.is_empty();
             self.watch_writes(now_ms, &writes);
             self.checkpoint_writes(now_ms, &writes);
+            self.key_writes(&writes);
             self.pending.ops.extend(writes);
             let appends = self.watch_effects();
             if appends.is_empty() && !wrote {
@@ -757,6 +774,7 @@ impl Station {
             self.watch.next_due_ms(),
             self.next_checkpoint_ms(),
             self.next_witness_ms(),
+            self.next_key_ms(),
         ]
         .into_iter()
         .flatten()

@@ -61,6 +61,7 @@ impl Station {
                     in_pending: link.in_pending() as u64,
                     cosigned_upto: self.cosigned_upto(id).0,
                     peer_cosigned_upto: self.cosigned_upto(id).1,
+                    peer_epoch_key: link.peer_epoch_id().to_string(),
                     counters: live.then(|| PeerCounters {
                         envelopes_accepted: counters.envelopes_accepted,
                         duplicates_dropped: counters.duplicates_dropped,
@@ -110,6 +111,7 @@ impl Station {
             alarms: self.alarm_summary(),
             messages: self.message_counts(),
             latencies: live.then(|| self.watch.latencies().clone()),
+            epoch_keys: self.key_status(now_ms),
         }
     }
 

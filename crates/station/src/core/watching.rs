@@ -170,6 +170,7 @@ impl Station {
         self.watch.tick(now_ms);
         self.checkpoint_timers(now_ms);
         self.witness_timers(now_ms);
+        self.key_timers(now_ms);
         self.collect(now_ms);
     }
 

@@ -61,7 +61,7 @@ fn entries(store: &Store, peer: &StationId) -> Result<(), StoreError> {
 }
 
 fn epoch_keys(store: &Store, _: &StationId) -> Result<(), StoreError> {
-    store.epoch_secrets().map(drop)
+    store.epoch_keys().map(drop)
 }
 
 fn whole(store: &Store, _: &StationId) -> Result<(), StoreError> {

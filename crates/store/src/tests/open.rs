@@ -215,10 +215,11 @@ fn a_station_is_initialised_once_and_keeps_its_epoch_key() {
         ),
         ("Alpha", "en", alpha.id(), 1_000)
     );
-    let epochs = store.epoch_secrets().expect("reads");
+    let epochs = store.epoch_keys().expect("reads");
     assert_eq!(epochs.len(), 1);
-    assert_eq!(epochs[0].public_bytes(), alpha.epoch.public_bytes());
-    assert_eq!(epochs[0].secret_bytes(), alpha.epoch.secret_bytes());
+    assert_eq!(epochs[0].key.public_bytes(), alpha.epoch.public_bytes());
+    assert_eq!(epochs[0].key.secret_bytes(), alpha.epoch.secret_bytes());
+    assert_eq!((epochs[0].created_ms, epochs[0].current), (1_000, true));
 
     assert!(matches!(
         store.add_peer(&alpha.card, &alpha.card_bytes, "Self", None, 5),
@@ -238,5 +239,78 @@ fn a_station_is_initialised_once_and_keeps_its_epoch_key() {
     assert_eq!(
         store.counts(&bravo.id()).expect("reads"),
         crate::LinkCounts::default()
+    );
+}
+
+/// A new epoch key becomes the only current one and the old one stays; a retained key is
+/// erased with its bytes overwritten in the database file; the current key and an unknown one
+/// are refused, and a refused batch stores nothing.
+#[test]
+fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
+    use parley_proto::EpochSecret;
+
+    use crate::AdminOp;
+
+    let (_dir, path) = temp_path();
+    let alpha = Station::new(1, "Alpha");
+    let mut store = initialised(&path, &alpha);
+    let second = EpochSecret::from_secret_bytes(&[0x5a; 32]).expect("a seed");
+    store
+        .commit_batch(
+            &[AdminOp::AddEpochKey {
+                key: Box::new(second.clone()),
+                created_ms: 2_000,
+            }],
+            &[],
+        )
+        .expect("stored");
+    let held: Vec<_> = store
+        .epoch_keys()
+        .expect("reads")
+        .into_iter()
+        .map(|row| (row.key.id(), row.created_ms, row.current))
+        .collect();
+    assert_eq!(
+        held,
+        [(second.id(), 2_000, true), (alpha.epoch.id(), 1_000, false)]
+    );
+
+    for (what, id) in [
+        ("the current key", second.id()),
+        ("an unknown key", parley_proto::EpochKeyId([7; 8])),
+    ] {
+        let refused = store.commit_batch(&[AdminOp::EraseEpochKey(id)], &[]);
+        assert!(
+            matches!(&refused, Err(StoreError::InvalidOp(why)) if why.contains("not a retained key")),
+            "{what}: {refused:?}"
+        );
+        assert_eq!(store.epoch_keys().expect("reads").len(), 2, "{what}");
+    }
+
+    let secret = alpha.epoch.secret_bytes();
+    store
+        .commit_batch(&[AdminOp::EraseEpochKey(alpha.epoch.id())], &[])
+        .expect("erased");
+    let held: Vec<_> = store.epoch_keys().expect("reads");
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].key, second);
+    store
+        .connection
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoints");
+    let file = std::fs::read(&path).expect("reads");
+    assert!(
+        !file.windows(secret.len()).any(|w| w == secret.as_slice()),
+        "the erased secret is still in the database file"
+    );
+    assert!(
+        file.windows(32)
+            .any(|w| w == second.secret_bytes().as_slice()),
+        "the search finds a key that is held"
+    );
+    let secure_delete = pragma(&store.connection, "secure_delete");
+    assert_eq!(
+        secure_delete, "0",
+        "secure_delete is on for the erasure only"
     );
 }

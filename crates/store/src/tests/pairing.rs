@@ -172,8 +172,8 @@ impl Net {
             self.sides[side].store = Store::open(&path).expect("reopens");
             let store = &self.sides[side].store;
             assert_eq!(store.link_snapshot(&peer).expect("reads"), before);
-            let mut epochs = store.epoch_secrets().expect("epoch keys read");
-            let current = epochs.remove(0);
+            let mut epochs = store.epoch_keys().expect("epoch keys read");
+            let current = epochs.remove(0).key;
             let seed = 50 + u8::try_from(side).expect("two sides");
             let mut endpoint = endpoint(&self.sides[side].station, current, seed);
             endpoint

@@ -77,6 +77,13 @@ fn two_exports_that_disagree_are_named() {
         &other_link,
         "they are transcripts of different links",
     );
+    // Bravo's card with another epoch key (Bravo rotated it since Alpha pinned the card)
+    // agrees: the key rotates.
+    let mut rekeyed = History::standard();
+    rekeyed.bravo.card = card(&rekeyed.bravo.identity, "Bravo", 77);
+    assert_ne!(rekeyed.bravo.card, history.bravo.card);
+    let bravo_rekeyed = verified(&rekeyed.export(Who::Bravo, 4, Some(3)));
+    compare(&alpha, &bravo_rekeyed, &[]).expect("a rotated epoch key is no disagreement");
     // D3: Bravo's card as Alpha pinned it differs from Bravo's card now.
     let mut renamed = History::standard();
     renamed.bravo.card = card(&renamed.bravo.identity, "Bravo 2", 9);

@@ -104,6 +104,7 @@ fn only_the_right_side_answers_withdraws_or_reports() {
     let record = |entries: &[KeptEntry]| LinkRecord {
         entries: entries.to_vec(),
         delivered_ms: BTreeMap::new(),
+        own_key_announcements: Vec::new(),
     };
     let thread = Thread::of(record(&logs.entries), &peer);
     assert!(thread.answer(theirs, true).is_none());
@@ -180,6 +181,7 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
         let record = LinkRecord {
             entries: logs.entries.clone(),
             delivered_ms: BTreeMap::new(),
+            own_key_announcements: Vec::new(),
         };
         let thread = Thread::of(record, &peer);
         let (entry, by_peer, _) = thread
@@ -262,6 +264,7 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
     let record = LinkRecord {
         entries: logs.entries.clone(),
         delivered_ms: BTreeMap::new(),
+        own_key_announcements: Vec::new(),
     };
     let thread = Thread::of(record, &peer);
     let (entry, ..) = thread
