@@ -216,8 +216,16 @@ pub fn run() -> anyhow::Result<()> {
     let bundle_path = bundle.to_str().context("path")?;
     let out = alpha.ok(&["courier", "export", "Bravo", "--out", bundle_path])?;
     t.say(format!("Alpha: {}", out.trim()));
+    let rotated = bravo.json(&["key", "rotate"])?;
+    let new_key = rotated["key_id"].as_str().context("key_id")?.to_owned();
+    t.say(format!(
+        "while the bundle travels, Bravo makes a new epoch key ({new_key}), announced in its log"
+    ));
     let out = bravo.ok(&["courier", "import", bundle_path])?;
-    t.say(format!("Bravo: {}", out.trim()));
+    t.say(format!(
+        "Bravo: {} (sealed to its previous key, kept until Alpha has moved on)",
+        out.trim()
+    ));
     let back = root.path().join("usb-stick-to-alpha.bundle");
     let back_path = back.to_str().context("path")?;
     bravo.ok(&["courier", "export", "Alpha", "--out", back_path])?;
@@ -227,6 +235,16 @@ pub fn run() -> anyhow::Result<()> {
         alpha.all_delivered(),
         "the return bundle must carry the receipts"
     );
+    let status = alpha.json(&["status"])?;
+    let sealing_to = status["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["name"] == "Bravo"))
+        .and_then(|peer| peer["peer_epoch_key"].as_str());
+    ensure!(
+        sealing_to == Some(new_key.as_str()),
+        "Alpha must seal to Bravo's new key once it read the announcement: {sealing_to:?}"
+    );
+    t.say("the return bundle carried Bravo's announcement: Alpha seals to the new key from now on");
 
     relay.start()?;
     to_alpha.set_blackhole(false);
@@ -252,6 +270,16 @@ pub fn run() -> anyhow::Result<()> {
         "all {} messages of the four phases arrived exactly once, in order, by whichever channel was left",
         sent.len()
     ));
+    let keys = bravo.json(&["status"])?["epoch_keys"].clone();
+    let still_needed = keys.as_array().is_none_or(|keys| {
+        keys.len() != 2 || keys.iter().any(|key| key.get("needed_by").is_some())
+    });
+    ensure!(
+        !still_needed,
+        "Bravo's old key must be needed by no one now: {keys}"
+    );
+    t.say("Bravo's epoch keys: the old one is no longer needed, and goes once retained 14 days");
+    print_lines(&bravo, &["status"], &["epoch key"])?;
 
     watch(&t, &mut alpha, &mut bravo, &hook_log)?;
     codebook::run(&t, root.path(), &alpha, &bravo)?;

@@ -594,7 +594,8 @@ mod tests {
             change(&mut config);
             config.check()
         };
-        let cases: [(&dyn Fn(&mut Config), Option<&str>); 10] = [
+        type Case<'a> = (&'a dyn Fn(&mut Config), Option<&'a str>);
+        let cases: [Case; 10] = [
             (&|c| c.checkpoints.every_entries = 1, None),
             (
                 &|c| c.checkpoints.every_entries = 0,

@@ -57,6 +57,10 @@ pub const EPOCH_ROTATE_DAYS_MAX: u64 = 3_650;
 pub const EPOCH_RETAIN_DAYS_MIN: u64 = 1;
 /// Longest a configuration may retain a superseded epoch key, in days: ten years.
 pub const EPOCH_RETAIN_DAYS_MAX: u64 = 3_650;
+/// While a superseded epoch key is past its retention but still held for a peer that has not
+/// written since it read the new key, how often the station looks again (besides each
+/// delivery from a peer), in milliseconds.
+pub const KEY_RECHECK_MS: u64 = 60 * 60 * 1_000;
 /// How long after a witness could not be reached, or refused a checkpoint, it is sent the
 /// latest one again, in milliseconds.
 pub const WITNESS_RETRY_MS: u64 = 60_000;

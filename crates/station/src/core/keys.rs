@@ -20,10 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Station;
 use crate::api::KeyRotated;
-
-/// While a superseded key is past its retention but still held for a peer, how often the
-/// station checks again, in ms.
-pub const KEY_RECHECK_MS: u64 = 60 * 60 * 1_000;
+use crate::limits::KEY_RECHECK_MS;
 
 /// When the station makes a new epoch key and how long it keeps the old ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,8 +310,10 @@ impl Station {
             .links
             .iter()
             .filter(|(peer, link)| {
-                // Told of this key or an older one: any announcement of a key not newer.
-                let told = link.announced.iter().any(|(_, key)| !newer.contains(key));
+                // Told of this key or an older one: any announcement of a key not newer (a
+                // link with none on record is taken as told of every key).
+                let told = link.announced.is_empty()
+                    || link.announced.iter().any(|(_, key)| !newer.contains(key));
                 if !told || !self.peers.contains_key(peer) {
                     return false;
                 }

@@ -42,7 +42,7 @@ pub use checkpoints::{
 };
 pub use coded::Content;
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
-pub use keys::{EpochKeyStatus, KEY_RECHECK_MS, KeySettings};
+pub use keys::{EpochKeyStatus, KeySettings};
 pub use witnesses::{WitnessCosigned, WitnessItem, WitnessSubmit};
 
 use std::collections::{BTreeMap, VecDeque};
