@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng as _, SeedableRng};
 
 use crate::entry::{Body, Precedence};
 use crate::envelope::Envelope;
@@ -164,6 +164,11 @@ impl Endpoint {
     pub fn rotate_epoch(&mut self, now_ms: u64) -> (EpochSecret, Vec<StationId>) {
         self.tick(now_ms);
         let key = EpochSecret::generate(&mut self.rng);
+        // The generator's state could make the key again: reseeded from its own output, the
+        // state that made it is gone, and erasing the key later erases it for good.
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        self.rng = ChaCha20Rng::from_seed(seed);
         self.keyring.rotate(key.clone());
         let peers: Vec<StationId> = self.links.keys().copied().collect();
         let full = peers
@@ -196,6 +201,9 @@ impl Endpoint {
     /// Forgets a retained epoch key: what was sealed to it no longer opens here. Returns
     /// whether it was held. The current key is never erased.
     pub fn erase_epoch(&mut self, id: &EpochKeyId) -> bool {
+        for link in self.links.values_mut() {
+            link.forget_epoch(id);
+        }
         self.keyring.erase(id)
     }
 

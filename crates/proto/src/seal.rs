@@ -294,10 +294,19 @@ impl Sealer {
 /// Opens envelopes, caching decapsulations by encapsulated key.
 #[derive(Default)]
 pub struct Opener {
-    cache: VecDeque<([u8; 32], hpke::aead::AeadCtxR<HpkeAead, Kdf, XWing>)>,
+    /// Decapsulations by (key, sender, encapsulated key) hashed, with the key's id.
+    cache: VecDeque<([u8; 32], EpochKeyId, OpenContext)>,
 }
 
+/// A receiver's HPKE context, from one decapsulation.
+type OpenContext = hpke::aead::AeadCtxR<HpkeAead, Kdf, XWing>;
+
 impl Opener {
+    /// Drops every decapsulation made with the key `id` (it is being erased).
+    pub fn forget(&mut self, id: &EpochKeyId) {
+        self.cache.retain(|(_, key, _)| key != id);
+    }
+
     /// Opens a sealed entry. Any failure is a [`Rejection`]; nothing is cached for it.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
@@ -314,7 +323,7 @@ impl Opener {
             .get(key_id)
             .ok_or_else(|| Rejection::UnknownEpochKey(key_id.to_string()))?;
         let cache_key = sha256(&[&key_id.0, &parties.from.0, encapsulated]);
-        let position = match self.cache.iter().position(|(k, _)| *k == cache_key) {
+        let position = match self.cache.iter().position(|(k, _, _)| *k == cache_key) {
             Some(position) => position,
             None => {
                 let encapped = <XWing as hpke::Kem>::EncappedKey::from_bytes(encapsulated)
@@ -329,11 +338,11 @@ impl Opener {
                 if self.cache.len() >= OPEN_CACHE_CONTEXTS_MAX {
                     self.cache.pop_front();
                 }
-                self.cache.push_back((cache_key, context));
+                self.cache.push_back((cache_key, *key_id, context));
                 self.cache.len() - 1
             }
         };
-        let context = &self.cache[position].1;
+        let context = &self.cache[position].2;
         let cipher = envelope_key(|c, out| context.export(c, out), seq, entry_id);
         cipher
             .decrypt(&Nonce::default(), ciphertext)

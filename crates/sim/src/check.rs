@@ -481,6 +481,25 @@ fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
     if out.snapshot() != written_view.snapshot || into.snapshot() != held_view.snapshot {
         return Err(format!("{arrow}: a core's memory differs from its store"));
     }
+    // The epoch keys the holder can open with are the ones its store keeps, current first.
+    let live: Vec<_> = holder_core
+        .endpoint()
+        .keyring()
+        .keys()
+        .map(|k| k.id())
+        .collect();
+    let stored = holder.store.epoch_keys().map_err(|e| e.to_string())?;
+    let stored: Vec<_> = stored.iter().map(|row| row.key.id()).collect();
+    let sorted = |keys: &[parley_proto::EpochKeyId]| {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys
+    };
+    if live.first() != stored.first() || sorted(&live) != sorted(&stored) {
+        return Err(format!(
+            "{arrow}: the keys in memory ({live:?}) are not the stored ones ({stored:?})"
+        ));
+    }
     Ok(())
 }
 

@@ -110,6 +110,8 @@ const KEY_ROTATE_WITHIN_MS: u64 = 90_000;
 /// the simulated channels, so only the erasure rule (the peer has read a newer key) keeps
 /// late envelopes openable.
 const KEY_RETAIN_MS: u64 = 5_000;
+/// Besides the operators, each station's daemon makes a new key this often.
+const KEY_ROTATE_EVERY_MS: u64 = 45_000;
 
 /// The simulated relay's URL, as both stations store it.
 const RELAY_URL: &str = "https://relay.sim:7400";
@@ -778,11 +780,12 @@ pub(crate) fn inject_faults(config: &SimConfig, core: &mut Core) {
     }
 }
 
-/// The simulator's key settings on a loaded station: no rotation by the calendar (operators
-/// rotate, [`Event::Rotate`]), and a retention shorter than the channels' delays.
+/// The simulator's key settings on a loaded station: a rotation by the schedule every
+/// [`KEY_ROTATE_EVERY_MS`] besides the operators' ([`Event::Rotate`]), and a retention
+/// shorter than the channels' delays.
 pub(crate) fn sim_keys(mut loaded: Loaded) -> Loaded {
     loaded.settings.keys = KeySettings {
-        rotate_every_ms: None,
+        rotate_every_ms: Some(KEY_ROTATE_EVERY_MS),
         retain_ms: KEY_RETAIN_MS,
     };
     loaded

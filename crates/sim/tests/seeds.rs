@@ -208,7 +208,7 @@ fn a_disk_that_loses_a_committed_send_is_caught() {
 
 /// Cores that erase a superseded epoch key as soon as its retention passes (shorter here than
 /// a frame may take) refuse envelopes still sealed to it: caught wherever a peer's entry was
-/// still on its way (not every seed has one).
+/// still on its way (19 of the first 20 seeds).
 #[test]
 fn a_core_that_erases_keys_early_is_caught() {
     let hasty = SimConfig {
@@ -224,7 +224,7 @@ fn a_core_that_erases_keys_early_is_caught() {
         );
     }
     assert!(
-        caught.len() >= 2,
+        caught.len() >= 10,
         "only {} seeds of 20 caught the early erasure",
         caught.len()
     );

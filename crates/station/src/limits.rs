@@ -61,6 +61,9 @@ pub const EPOCH_RETAIN_DAYS_MAX: u64 = 3_650;
 /// written since it read the new key, how often the station looks again (besides each
 /// delivery from a peer), in milliseconds.
 pub const KEY_RECHECK_MS: u64 = 60 * 60 * 1_000;
+/// While a superseded epoch key is held for a peer, a delivery from a peer makes the station
+/// look again, at most this often, in milliseconds (a look walks back through the own log).
+pub const KEY_DELIVERY_RECHECK_MS: u64 = 10_000;
 /// How long after a witness could not be reached, or refused a checkpoint, it is sent the
 /// latest one again, in milliseconds.
 pub const WITNESS_RETRY_MS: u64 = 60_000;

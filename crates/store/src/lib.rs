@@ -313,7 +313,36 @@ impl Store {
                 ops.len(),
                 admin.len()
             )
-        })
+        })?;
+        if admin
+            .iter()
+            .any(|op| matches!(op, AdminOp::EraseEpochKey(_)))
+        {
+            self.truncate_log();
+        }
+        Ok(())
+    }
+
+    /// Copies the write-ahead log into the database and empties it, so that the bytes an
+    /// erasure overwrote in the database are not still in the log's older frames. A reader
+    /// in the middle of a transaction can keep the log from being emptied; then the frames
+    /// stay until a later checkpoint reuses them (logged, not an error: the erasure itself
+    /// is committed).
+    fn truncate_log(&self) {
+        let result = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match result {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!(
+                "the write-ahead log could not be emptied after an epoch key was erased (a reader holds it); the key's old bytes stay in it until a later checkpoint"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "emptying the write-ahead log after an epoch key was erased failed")
+            }
+        }
     }
 
     /// Adds a relay or courier channel to the link with `peer` under the next free id, at

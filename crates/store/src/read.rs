@@ -56,14 +56,13 @@ pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, Sto
     .transpose()
 }
 
-/// The station's epoch keys, current first, then newest first: in the order they were
-/// stored (two made within one millisecond keep their order), as the current key is the last
-/// stored and never deleted.
+/// The station's epoch keys, current first, then newest first (two made within one
+/// millisecond in the order they were stored).
 pub(crate) fn epoch_keys(connection: &Connection) -> Result<Vec<EpochKeyRow>, StoreError> {
     query(
         connection,
         "SELECT key_id, secret, public, created_ms, current FROM epoch_keys \
-         ORDER BY current DESC, rowid DESC",
+         ORDER BY current DESC, created_ms DESC, rowid DESC",
         [],
         "reading the epoch keys",
         |row| {
@@ -249,37 +248,48 @@ fn chain(rows: &[LogRow], what: &str) -> Result<Vec<EntryId>, StoreError> {
 /// A peer's link-level columns.
 pub(crate) struct PeerLink {
     epoch_public: Vec<u8>,
-    /// The seq of the peer's latest key announcement held: the one whose key is in use, as
-    /// announcements take effect in seq order (0: none, the key of its card).
-    epoch_seq: u64,
     in_head: u64,
     receipt_upto: u64,
 }
 
 pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
-    let raw: Option<(Vec<u8>, i64, i64, i64)> = connection
+    let raw: Option<(Vec<u8>, i64, i64)> = connection
         .prepare_cached(
-            "SELECT epoch_public, in_head, latest_receipt_upto, \
-             (SELECT COALESCE(max(seq), 0) FROM entries \
-              WHERE peer = ?1 AND author = ?1 AND kind = ?2) \
-             FROM peers WHERE id = ?1",
+            "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
+        .context("reading a peer's link state")?;
+    let (epoch_public, in_head, receipt_upto) =
+        raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
+    Ok(PeerLink {
+        epoch_public,
+        in_head: from_sql(in_head, "a peer's in-head")?,
+        receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
+    })
+}
+
+/// The seq of the peer's latest key announcement held: the one whose key is in use, as
+/// announcements take effect in seq order (0: none, the key of its card). Read backwards from
+/// the peer's latest entry: announcements are rare, so the walk is short when keys rotate.
+fn peer_epoch_seq(connection: &Connection, peer: &StationId) -> Result<u64, StoreError> {
+    let seq: Option<i64> = connection
+        .prepare_cached(
+            "SELECT seq FROM entries WHERE peer = ?1 AND author = ?1 AND kind = ?2 \
+             ORDER BY seq DESC LIMIT 1",
         )
         .and_then(|mut statement| {
             statement
                 .query_row(params![peer.0, Kind::KeyAnnouncement as i64], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    row.get(0)
                 })
                 .optional()
         })
-        .context("reading a peer's link state")?;
-    let (epoch_public, in_head, receipt_upto, epoch_seq) =
-        raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
-    Ok(PeerLink {
-        epoch_public,
-        epoch_seq: from_sql(epoch_seq, "a peer's key announcement seq")?,
-        in_head: from_sql(in_head, "a peer's in-head")?,
-        receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
-    })
+        .context("reading the peer's latest key announcement")?;
+    seq.map_or(Ok(0), |seq| from_sql(seq, "a key announcement's seq"))
 }
 
 fn undelivered(
@@ -386,7 +396,7 @@ pub(crate) fn link_snapshot(
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,
-        peer_epoch_seq: link.epoch_seq,
+        peer_epoch_seq: peer_epoch_seq(connection, peer)?,
         evidence_count: evidence_count(connection, peer)?,
     })
 }

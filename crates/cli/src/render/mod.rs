@@ -353,7 +353,7 @@ pub fn key_rotated(rotated: &KeyRotated, as_json: bool) -> anyhow::Result<()> {
     );
     if !rotated.announce_later.is_empty() {
         println!(
-            "  outbox full, announced once it has room: {}",
+            "  outbox full, announced at the next look (within an hour): {}",
             names(&rotated.announce_later)
         );
     }

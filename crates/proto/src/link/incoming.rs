@@ -58,6 +58,11 @@ impl Incoming {
         }
     }
 
+    /// Forgets what was decapsulated with the epoch key `id` (it is being erased).
+    pub(super) fn forget_key(&mut self, id: &crate::id::EpochKeyId) {
+        self.opener.forget(id);
+    }
+
     /// The contiguous head.
     pub(super) fn head(&self) -> u64 {
         self.ids.len() as u64

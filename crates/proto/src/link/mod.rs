@@ -279,6 +279,11 @@ impl Link {
         self.outgoing.seq_of(id)
     }
 
+    /// Forgets everything derived from this station's epoch key `id` (it is being erased).
+    pub(crate) fn forget_epoch(&mut self, id: &EpochKeyId) {
+        self.incoming.forget_key(id);
+    }
+
     /// The id of the peer's epoch key this station seals to now.
     pub fn peer_epoch_id(&self) -> EpochKeyId {
         self.outgoing.peer_epoch_id()

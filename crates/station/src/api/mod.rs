@@ -287,7 +287,7 @@ pub struct KeyRotated {
     pub key_id: String,
     /// Peers it was announced to, by name.
     pub announced_to: Vec<String>,
-    /// Peers whose outbox is full: announced once it has room, by name.
+    /// Peers whose outbox is full: announced at the next look at the keys, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub announce_later: Vec<String>,
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Station;
 use crate::api::KeyRotated;
-use crate::limits::KEY_RECHECK_MS;
+use crate::limits::{KEY_DELIVERY_RECHECK_MS, KEY_RECHECK_MS};
 
 /// When the station makes a new epoch key and how long it keeps the old ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,15 +73,17 @@ struct LinkKeys {
 /// The station's keys and what each link has read of them.
 #[derive(Clone, Debug)]
 pub(super) struct Keys {
-    settings: KeySettings,
+    pub(super) settings: KeySettings,
     /// The current key first, then the retained ones, newest first.
     lives: Vec<KeyLife>,
     links: BTreeMap<StationId, LinkKeys>,
     /// When to look again at keys held past their retention.
     recheck_ms: Option<u64>,
-    /// Whether a superseded key past its retention is held for a peer: each delivery from a
-    /// peer may free it, so each asks for a look.
+    /// Whether a superseded key past its retention is held for a peer: a delivery from a
+    /// peer may free it, so deliveries ask for a look.
     waiting: bool,
+    /// When the keys were last looked at, UTC ms.
+    checked_ms: u64,
 }
 
 impl Keys {
@@ -104,6 +106,7 @@ impl Keys {
             links: BTreeMap::new(),
             recheck_ms: None,
             waiting: false,
+            checked_ms: 0,
         }
     }
 
@@ -116,15 +119,18 @@ impl Keys {
         entries: &[KeptEntry],
         in_head: u64,
     ) {
-        let head_seen = entries
+        let peer_entries = entries
             .iter()
             .map(|kept| kept.entry.entry())
-            .filter(|e| e.author == peer && e.seq <= in_head)
+            .filter(|e| e.author == peer);
+        let (delivered, held): (Vec<_>, Vec<_>) = peer_entries.partition(|e| e.seq <= in_head);
+        let head_seen = delivered
+            .iter()
             .max_by_key(|e| e.seq)
             .map_or(EntryId::NONE, |e| e.seen);
         let keys = LinkKeys {
             announced: announced.to_vec(),
-            held_seen: BTreeMap::new(),
+            held_seen: held.iter().map(|e| (e.seq, e.seen)).collect(),
             head_seen,
         };
         self.links.insert(peer, keys);
@@ -153,8 +159,11 @@ impl Keys {
             link.head_seen = *seen;
         }
         link.held_seen = link.held_seen.split_off(&(upto + 1));
+        // A delivery may free a key held for this peer: look again, but at most once per
+        // KEY_DELIVERY_RECHECK_MS, so a busy link does not pay for a look per message.
         if self.waiting {
-            self.recheck_ms = Some(0);
+            let at_ms = self.checked_ms.saturating_add(KEY_DELIVERY_RECHECK_MS);
+            self.recheck_ms = Some(self.recheck_ms.map_or(at_ms, |due| due.min(at_ms)));
         }
     }
 }
@@ -203,9 +212,15 @@ impl Station {
         });
         tracing::info!(key = %id, held = self.keys.lives.len(), "new epoch key");
         for peer in &full {
-            tracing::warn!(peer = %self.peer_name(peer), key = %id, "the outbox is full: the new epoch key is announced to this peer once it has room");
+            tracing::warn!(peer = %self.peer_name(peer), key = %id, "the outbox is full: the new epoch key is announced to this peer at the next look");
         }
-        self.keys.recheck_ms = Some(now_ms);
+        // The announcements just written are noted when the batch is collected: the next
+        // look (to announce where the outbox was full, and to erase) comes later.
+        let retain_ms = self.keys.settings.retain_ms;
+        self.schedule_recheck(now_ms.saturating_add(retain_ms));
+        if !full.is_empty() {
+            self.schedule_recheck(now_ms.saturating_add(KEY_RECHECK_MS));
+        }
         (id, full)
     }
 
@@ -217,9 +232,11 @@ impl Station {
         }
         if self.next_rotation_ms().is_some_and(|due| due <= now_ms) {
             self.rotate_key(now_ms);
+            return;
         }
         if self.keys.recheck_ms.is_some_and(|due| due <= now_ms) {
             self.keys.recheck_ms = None;
+            self.keys.checked_ms = now_ms;
             self.announce_missing(now_ms);
             self.erase_unneeded(now_ms);
         }
@@ -296,8 +313,10 @@ impl Station {
         *due = Some(due.map_or(at_ms, |due| due.min(at_ms)));
     }
 
-    /// The peers that may still send entries sealed to the retained key `id`: those told of
-    /// it (or of an older key) that have not shown they read an announcement of a newer one.
+    /// The peers that may still send entries sealed to the retained key `id`: every peer that
+    /// has not shown it read an announcement of a newer key. A peer paired after the key was
+    /// superseded counts too: it may have pinned a card printed before (cards carry the key
+    /// current when printed) and seal its first entries to it.
     fn needed_by(&self, id: &EpochKeyId) -> Vec<StationId> {
         if self.fault == Some(super::Fault::EraseKeysEarly) {
             return Vec::new();
@@ -310,11 +329,7 @@ impl Station {
             .links
             .iter()
             .filter(|(peer, link)| {
-                // Told of this key or an older one: any announcement of a key not newer (a
-                // link with none on record is taken as told of every key).
-                let told = link.announced.is_empty()
-                    || link.announced.iter().any(|(_, key)| !newer.contains(key));
-                if !told || !self.peers.contains_key(peer) {
+                if !self.peers.contains_key(peer) {
                     return false;
                 }
                 let first_newer = link

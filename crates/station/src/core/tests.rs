@@ -25,7 +25,8 @@ fn station(name: &str, seed: u8) -> (Station, Store) {
         .init_station(name, "en", identity.id().0, &epoch, NOW_MS)
         .expect("initialises");
     let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
-    let loaded = load(&store, identity, &config, [seed; 32]).expect("loads");
+    // The endpoint's generator is seeded apart from the first key's, as a station's are.
+    let loaded = load(&store, identity, &config, [!seed; 32]).expect("loads");
     let core = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
     (core, store)
 }
@@ -723,10 +724,14 @@ fn a_superseded_epoch_key_is_erased_once_the_peer_has_moved_past_it() {
     assert_eq!(bravo_store.epoch_keys().expect("reads").len(), 2, "a gap");
     assert!(bravo.endpoint().keyring().get(&old).is_some());
 
-    // The entry sealed to the old key arrives: delivered, and the old key goes.
+    // The entry sealed to the old key arrives: delivered, and the old key goes at the next
+    // look a delivery asks for.
     for frame in &sealed_to_old {
         deliver(&mut bravo, &mut bravo_store, alpha_id, later, frame);
     }
+    assert!(bravo.endpoint().keyring().get(&old).is_some(), "not yet");
+    bravo.handle_timeout(later + crate::limits::KEY_DELIVERY_RECHECK_MS);
+    commit_all(&mut bravo, &mut bravo_store).expect("commits");
     let link = bravo.endpoint().link(&alpha_id).expect("paired");
     assert_eq!(
         link.in_head(),
@@ -737,4 +742,99 @@ fn a_superseded_epoch_key_is_erased_once_the_peer_has_moved_past_it() {
     let stored = bravo_store.epoch_keys().expect("reads");
     assert_eq!(stored.len(), 1);
     assert_eq!(keys(&mut bravo, &mut bravo_store), [(true, vec![])]);
+}
+
+/// The daemon's schedule makes a new key once per period, announced once on each link.
+#[test]
+fn a_scheduled_rotation_announces_the_new_key_once() {
+    let ((mut alpha, mut alpha_store), _) = paired_both();
+    let period_ms = 60_000;
+    alpha.keys.settings.rotate_every_ms = Some(period_ms);
+    let bravo_id = *alpha.peers().keys().next().expect("paired");
+    let written = |alpha: &Station| alpha.endpoint().link(&bravo_id).unwrap().out_seq();
+    let before = written(&alpha);
+    for now_ms in [NOW_MS + period_ms, NOW_MS + period_ms + 1] {
+        alpha.handle_timeout(now_ms);
+        commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    }
+    assert_eq!(written(&alpha), before + 1, "one announcement");
+    assert_eq!(alpha_store.epoch_keys().expect("reads").len(), 2);
+    let record = alpha_store.link_record(&bravo_id).expect("reads");
+    let announced: Vec<_> = record
+        .own_key_announcements
+        .iter()
+        .map(|(_, k)| *k)
+        .collect();
+    assert_eq!(
+        announced.last(),
+        Some(&alpha.endpoint().keyring().current().id())
+    );
+    assert_eq!(announced.len(), 2, "the pairing's and the rotation's");
+}
+
+/// A peer that pairs after a rotation, from a card printed before it, seals its first entries
+/// to the superseded key: the key is held for it and those entries open.
+#[test]
+fn a_key_is_held_for_a_peer_paired_from_a_card_printed_before_the_rotation() {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let stale_card = bravo.card();
+    let rotated = rotate(&mut bravo, &mut bravo_store, NOW_MS);
+    assert!(rotated.announced_to.is_empty(), "no peer yet");
+    let alpha_card = alpha.card();
+    for (core, store, (card, bytes)) in [
+        (&mut alpha, &mut alpha_store, stale_card),
+        (&mut bravo, &mut bravo_store, alpha_card),
+    ] {
+        let command = Command::PeerAdd {
+            card: card.to_text(&bytes),
+            fingerprint: card.identity.fingerprint().to_string(),
+            address: None,
+        };
+        core.handle(
+            NOW_MS,
+            Input::Command {
+                id: RequestId(1),
+                command,
+            },
+        );
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    }
+    let report = status(&mut bravo, &mut bravo_store);
+    assert_eq!(report.epoch_keys.len(), 2);
+    assert_eq!(report.epoch_keys[1].needed_by, ["Alpha"]);
+    let later = NOW_MS + 20 * 24 * 3_600_000; // past the retention, before the next rotation
+    bravo.handle_timeout(later);
+    commit_all(&mut bravo, &mut bravo_store).expect("commits");
+    assert_eq!(
+        bravo_store.epoch_keys().expect("reads").len(),
+        2,
+        "held past retention"
+    );
+    // Alpha's pairing entry, sealed to the key of the card it pinned, opens.
+    let alpha_id = alpha.identity().id();
+    let via = Via::Direct(bravo.identity().id());
+    let signal = Signal::Connected { rtt_us: Some(500) };
+    alpha.handle(later, Input::Health { via, signal });
+    for frame in envelopes_out(&mut alpha, &mut alpha_store, later) {
+        let input = Input::Frame {
+            via: Via::Direct(alpha_id),
+            bytes: frame,
+        };
+        bravo.handle(later, input);
+    }
+    commit_all(&mut bravo, &mut bravo_store).expect("commits");
+    let link = bravo.endpoint().link(&alpha_id).expect("paired");
+    let written = alpha
+        .endpoint()
+        .link(&bravo.identity().id())
+        .unwrap()
+        .out_seq();
+    assert_eq!(link.in_head(), written, "all of Alpha's entries open");
+    assert!(
+        link.counters().rejected.is_empty(),
+        "{:?}",
+        link.counters().rejected
+    );
 }
