@@ -130,9 +130,12 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
     families.gauge(
         "parley_station_epoch_key_age_seconds",
         "Age of each epoch key held, by whether it is current or retained for late envelopes.",
-        report.epoch_keys.iter().map(|key| {
-            let role = if key.current { "current" } else { "retained" };
-            (labels([("key", &key.key_id), ("role", role)]), key.age_s)
+        report.now_ms.into_iter().flat_map(|now_ms| {
+            report.epoch_keys.iter().map(move |key| {
+                let role = if key.current { "current" } else { "retained" };
+                let age_s = now_ms.saturating_sub(key.created_ms) / 1_000;
+                (labels([("key", &key.key_id), ("role", role)]), age_s)
+            })
         }),
     )
 }
@@ -490,7 +493,7 @@ mod tests {
                 fingerprint,
             },
             daemon: DaemonState::Running,
-            now_ms: Some(1),
+            now_ms: Some(86_400_001),
             uptime_s: Some(12),
             peers: vec![PeerStatus {
                 name: HOSTILE.into(),
@@ -550,7 +553,6 @@ mod tests {
             epoch_keys: vec![crate::api::status::EpochKeyStatus {
                 key_id: "0011223344556677".into(),
                 created_ms: 1,
-                age_s: 86_400,
                 current: true,
                 superseded_ms: None,
                 needed_by: Vec::new(),

@@ -471,20 +471,16 @@ pub(crate) fn add_epoch_key(
     Ok(())
 }
 
-/// Erases a retained epoch key pair. The current key is refused. The row is deleted with
-/// `secure_delete` on, so SQLite overwrites the freed bytes in the database file (a copy may
-/// stay in the write-ahead log until its next checkpoint, and in backups).
+/// Erases a retained epoch key pair. The current key is refused. The writer runs with
+/// `secure_delete` on, so SQLite overwrites the deleted bytes in the database; the commit then
+/// empties the write-ahead log ([`crate::Store::commit_batch`]).
 pub(crate) fn erase_epoch_key(tx: &Connection, id: &EpochKeyId) -> Result<(), StoreError> {
     let context = || format!("erasing the epoch key {id}");
-    tx.pragma_update(None, "secure_delete", true)
-        .with_context(context)?;
     let erased = tx
         .execute(
             "DELETE FROM epoch_keys WHERE key_id = ?1 AND current = 0",
             [id.0],
         )
-        .with_context(context)?;
-    tx.pragma_update(None, "secure_delete", false)
         .with_context(context)?;
     if erased != 1 {
         return Err(StoreError::InvalidOp(format!(

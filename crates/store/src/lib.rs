@@ -324,16 +324,21 @@ impl Store {
     }
 
     /// Copies the write-ahead log into the database and empties it, so that the bytes an
-    /// erasure overwrote in the database are not still in the log's older frames. A reader
-    /// in the middle of a transaction can keep the log from being emptied; then the frames
-    /// stay until a later checkpoint reuses them (logged, not an error: the erasure itself
-    /// is committed).
+    /// erasure overwrote in the database are not still in the log's older frames. It does not
+    /// wait for readers (the driver must not stall): a reader in the middle of a transaction
+    /// keeps the log from being emptied, and then the old frames stay until the log is next
+    /// emptied (logged, not an error: the erasure itself is committed).
     fn truncate_log(&self) {
-        let result = self
-            .connection
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-                row.get::<_, i64>(0)
-            });
+        let no_wait = self.connection.busy_timeout(std::time::Duration::ZERO);
+        let result = no_wait.and_then(|()| {
+            self.connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+        });
+        if let Err(error) = schema::set_busy_timeout(&self.connection) {
+            tracing::warn!(%error, "restoring the busy timeout failed");
+        }
         match result {
             Ok(0) => {}
             Ok(_) => tracing::warn!(

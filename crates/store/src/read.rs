@@ -4,7 +4,7 @@
 
 use parley_proto::{
     ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, Kind, LinkSnapshot, OutboxItem,
-    PendingItem, StationId,
+    PendingItem, SignedEntry, StationId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -56,13 +56,15 @@ pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, Sto
     .transpose()
 }
 
-/// The station's epoch keys, current first, then newest first (two made within one
-/// millisecond in the order they were stored).
+/// The station's epoch keys, current first, then newest first: in the order they were
+/// stored, whatever their times say (the wall clock may have stepped back between two). The
+/// current key is the last stored and is never deleted, so no rowid is reused, and parley
+/// never vacuums the store.
 pub(crate) fn epoch_keys(connection: &Connection) -> Result<Vec<EpochKeyRow>, StoreError> {
     query(
         connection,
         "SELECT key_id, secret, public, created_ms, current FROM epoch_keys \
-         ORDER BY current DESC, created_ms DESC, rowid DESC",
+         ORDER BY current DESC, rowid DESC",
         [],
         "reading the epoch keys",
         |row| {
@@ -275,21 +277,54 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
 /// The seq of the peer's latest key announcement held: the one whose key is in use, as
 /// announcements take effect in seq order (0: none, the key of its card). Read backwards from
 /// the peer's latest entry: announcements are rare, so the walk is short when keys rotate.
-fn peer_epoch_seq(connection: &Connection, peer: &StationId) -> Result<u64, StoreError> {
-    let seq: Option<i64> = connection
+/// The key the store keeps for sealing (`stored`, bookkeeping no signature covers) must be
+/// the one that announcement (or the pinned card) signed: a changed byte there would have
+/// the station seal to a key nobody holds.
+fn peer_epoch_seq(
+    connection: &Connection,
+    peer: &StationId,
+    stored: &[u8],
+) -> Result<u64, StoreError> {
+    let latest: Option<(i64, Vec<u8>, Vec<u8>)> = connection
         .prepare_cached(
-            "SELECT seq FROM entries WHERE peer = ?1 AND author = ?1 AND kind = ?2 \
-             ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, entry_id, signed FROM entries \
+             WHERE peer = ?1 AND author = ?1 AND kind = ?2 ORDER BY seq DESC LIMIT 1",
         )
         .and_then(|mut statement| {
             statement
                 .query_row(params![peer.0, Kind::KeyAnnouncement as i64], |row| {
-                    row.get(0)
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                 })
                 .optional()
         })
         .context("reading the peer's latest key announcement")?;
-    seq.map_or(Ok(0), |seq| from_sql(seq, "a key announcement's seq"))
+    let (seq, signed) = match latest {
+        Some((seq, id, signed)) => {
+            let id = entry_id(id, "an entry id")?;
+            let entry = SignedEntry::decode_stored(&signed, &id).map_err(|error| {
+                StoreError::Corrupt(format!("the entry {id} is damaged: {error}"))
+            })?;
+            let parley_proto::Body::KeyAnnouncement { public, .. } = &entry.entry().body else {
+                return Err(StoreError::Corrupt(format!(
+                    "the entry {id} is stored as a key announcement but is not one"
+                )));
+            };
+            (from_sql(seq, "a key announcement's seq")?, public.clone())
+        }
+        None => {
+            let card = peer_by_id(connection, peer)?
+                .ok_or_else(|| StoreError::UnknownPeer(peer.short()))?
+                .card;
+            (0, card.epoch_public)
+        }
+    };
+    if signed != stored {
+        return Err(StoreError::Corrupt(format!(
+            "the epoch key kept for sealing to peer {} is not the one it announced",
+            peer.short()
+        )));
+    }
+    Ok(seq)
 }
 
 fn undelivered(
@@ -389,6 +424,7 @@ pub(crate) fn link_snapshot(
             prev: row.prev,
         })
         .collect();
+    let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
@@ -396,7 +432,7 @@ pub(crate) fn link_snapshot(
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,
-        peer_epoch_seq: peer_epoch_seq(connection, peer)?,
+        peer_epoch_seq,
         evidence_count: evidence_count(connection, peer)?,
     })
 }

@@ -159,7 +159,7 @@ fn version_of(migrations: &[&str]) -> u32 {
     u32::try_from(migrations.len()).expect("the migration list is short")
 }
 
-fn set_busy_timeout(connection: &Connection) -> Result<(), StoreError> {
+pub(crate) fn set_busy_timeout(connection: &Connection) -> Result<(), StoreError> {
     connection
         .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
         .context("setting the busy timeout")?;
@@ -181,7 +181,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Opens (creating if needed) a database of the schema `migrations` builds for writing: WAL,
-/// `synchronous=FULL`, foreign keys, the busy timeout, every missing migration applied.
+/// `synchronous=FULL`, foreign keys, `secure_delete`, the busy timeout, every missing migration
+/// applied.
 pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
     let version = version_of(migrations);
     let shown = path.display();
@@ -212,6 +213,12 @@ pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Conne
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .context("enabling foreign keys")?;
+    // Deleted rows and freed pages are overwritten with zeros, so an erased epoch key (or a
+    // removed operator's password hash) is not left in the file: not in the page it lived
+    // in, nor in a page that held it before a split.
+    connection
+        .pragma_update(None, "secure_delete", "ON")
+        .context("enabling secure_delete")?;
     migrate(&mut connection, migrations)?;
     Ok(connection)
 }

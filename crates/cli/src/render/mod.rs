@@ -539,7 +539,11 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
         }
     }
     for key in &report.epoch_keys {
-        let days = key.age_s / 86_400;
+        let now_ms = report.now_ms.unwrap_or_else(|| {
+            let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            since_epoch.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        });
+        let days = now_ms.saturating_sub(key.created_ms) / 86_400_000;
         let role = match key.superseded_ms {
             None => "current".to_owned(),
             Some(ms) => format!("retained, superseded {}", time(ms)),

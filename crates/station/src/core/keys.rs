@@ -5,12 +5,12 @@
 //! A peer seals to the key it last read announced, in the order of this station's log; what
 //! it sealed before stays sealed to the older key, and is sent again unchanged until it is
 //! receipted. So a superseded key is erased only when both hold: it has been retained for
-//! `retain_ms` since it was superseded, and on every link where it was ever announced the
-//! peer has shown, in an entry delivered here in order, that it read an announcement of a
-//! newer key (the entry's `seen` is at or past it). Every entry before that one is delivered
-//! here already, and every entry after it is sealed to the newer key: nothing still on its
-//! way can need the old one. A peer that has not written since keeps the key held, however
-//! long: no message is ever undecryptable because its key was erased.
+//! `retain_ms` since it was superseded, and on every link the peer has shown, in an entry
+//! delivered here in order, that it read an announcement of a newer key (the entry's `seen`
+//! is at or past it). Every entry before that one is delivered here already, and every entry
+//! after it is sealed to the newer key: nothing still on its way can need the old one. A
+//! peer that has not written since keeps the key held, however long: no message is ever
+//! undecryptable because its key was erased.
 
 use std::collections::BTreeMap;
 
@@ -38,8 +38,6 @@ pub struct EpochKeyStatus {
     pub key_id: String,
     /// When it was made, UTC ms.
     pub created_ms: u64,
-    /// Its age, in seconds.
-    pub age_s: u64,
     /// Whether peers are told to seal to it now.
     pub current: bool,
     /// When a newer key replaced it, UTC ms.
@@ -349,7 +347,7 @@ impl Station {
     }
 
     /// The keys for `status`.
-    pub(super) fn key_status(&self, now_ms: u64) -> Vec<EpochKeyStatus> {
+    pub(super) fn key_status(&self) -> Vec<EpochKeyStatus> {
         self.keys
             .lives
             .iter()
@@ -369,7 +367,6 @@ impl Station {
                 EpochKeyStatus {
                     key_id: life.id.to_string(),
                     created_ms: life.created_ms,
-                    age_s: now_ms.saturating_sub(life.created_ms) / 1_000,
                     current: index == 0,
                     superseded_ms,
                     needed_by,

@@ -111,7 +111,7 @@ impl Station {
             alarms: self.alarm_summary(),
             messages: self.message_counts(),
             latencies: live.then(|| self.watch.latencies().clone()),
-            epoch_keys: self.key_status(now_ms),
+            epoch_keys: self.key_status(),
         }
     }
 

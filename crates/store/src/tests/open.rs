@@ -32,6 +32,7 @@ fn a_writer_runs_in_wal_with_full_sync_and_foreign_keys() {
     assert_eq!(found, ["wal", "2", "1", &SCHEMA_VERSION.to_string()]);
     let busy = pragma(&store.connection, "busy_timeout");
     assert_eq!(busy, crate::BUSY_TIMEOUT_MS.to_string());
+    assert_eq!(pragma(&store.connection, "secure_delete"), "1");
 }
 
 /// Opens a store at a database whose `user_version` was set to `version` beforehand.
@@ -287,32 +288,41 @@ fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
         assert_eq!(store.epoch_keys().expect("reads").len(), 2, "{what}");
     }
 
-    let secret = alpha.epoch.secret_bytes();
-    store
-        .commit_batch(&[AdminOp::EraseEpochKey(alpha.epoch.id())], &[])
-        .expect("erased");
+    // Six more keys: their rows split the table's pages, copying older secrets around.
+    let mut keys = vec![alpha.epoch.clone(), second];
+    for seed in 0..6u8 {
+        let key = EpochSecret::from_secret_bytes(&[0x70 + seed; 32]).expect("a seed");
+        let created_ms = 3_000 + u64::from(seed);
+        let add = AdminOp::AddEpochKey {
+            key: Box::new(key.clone()),
+            created_ms,
+        };
+        store.commit_batch(&[add], &[]).expect("stored");
+        keys.push(key);
+    }
+    let (erased, kept) = keys.split_at(6);
+    let erase: Vec<AdminOp> = erased
+        .iter()
+        .map(|key| AdminOp::EraseEpochKey(key.id()))
+        .collect();
+    store.commit_batch(&erase, &[]).expect("erased");
     let held: Vec<_> = store.epoch_keys().expect("reads");
-    assert_eq!(held.len(), 1);
-    assert_eq!(held[0].key, second);
-    // Neither the database nor its write-ahead log holds the erased secret any more (the
-    // commit that erased it emptied the log); the search does find the key still held.
+    let held: Vec<_> = held.iter().map(|row| row.key.id()).collect();
+    assert_eq!(held, [kept[1].id(), kept[0].id()], "current first");
+    // Neither the database nor its write-ahead log holds an erased secret any more, in any
+    // page (the writer runs with secure_delete, and the commit emptied the log); the search
+    // does find the keys still held.
     let mut wal = path.clone().into_os_string();
     wal.push("-wal");
     let mut bytes = std::fs::read(&path).expect("reads");
     bytes.extend(std::fs::read(&wal).unwrap_or_default());
-    assert!(
-        !bytes.windows(secret.len()).any(|w| w == secret.as_slice()),
-        "the erased secret is still in the database or its log"
-    );
-    assert!(
-        bytes
-            .windows(32)
-            .any(|w| w == second.secret_bytes().as_slice()),
-        "the search finds a key that is held"
-    );
-    let secure_delete = pragma(&store.connection, "secure_delete");
-    assert_eq!(
-        secure_delete, "0",
-        "secure_delete is on for the erasure only"
-    );
+    let holds = |key: &EpochSecret| {
+        let secret = key.secret_bytes();
+        bytes.windows(secret.len()).any(|w| w == secret.as_slice())
+    };
+    for (index, key) in erased.iter().enumerate() {
+        assert!(!holds(key), "erased secret {index} is still in the files");
+    }
+    assert!(kept.iter().all(holds), "the search finds the keys held");
+    assert_eq!(pragma(&store.connection, "secure_delete"), "1");
 }

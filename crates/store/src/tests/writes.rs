@@ -22,9 +22,19 @@ impl Ctx {
         let alpha = Station::new(1, "Alpha");
         let bravo = Station::new(2, "Bravo");
         let own = chain(&alpha, &bravo.id(), 4);
-        let theirs = chain(&bravo, &alpha.id(), 3);
+        // Bravo's third entry announces a new epoch key (Charlie's, as any valid key does).
+        let charlie = Station::new(3, "Charlie");
+        let mut theirs = chain(&bravo, &alpha.id(), 2);
+        let mut announcement = theirs[1].entry().clone();
+        announcement.seq = 3;
+        announcement.prev = theirs[1].id();
+        announcement.body = parley_proto::Body::KeyAnnouncement {
+            key_id: charlie.epoch.id(),
+            public: charlie.epoch.public_bytes().to_vec(),
+        };
+        theirs.push(announcement.sign(&bravo.identity));
         Ctx {
-            charlie: Station::new(3, "Charlie"),
+            charlie,
             alpha,
             bravo,
             own,
