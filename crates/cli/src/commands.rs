@@ -42,7 +42,7 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init { name, lang, listen } => init(home, name, lang, listen),
         Command::Fingerprint => {
-            println!("{}", home.identity()?.id().fingerprint());
+            println!("{}", home.identity()?.fingerprint());
             Ok(())
         }
         Command::Card => {
@@ -299,7 +299,7 @@ fn init(home: &Home, name: String, lang: String, listen: String) -> anyhow::Resu
     let config = Config::new(name, lang, listen);
     let identity = Node::init(home, config, utc_now_ms())?;
     println!("station created in {}", home.root().display());
-    println!("fingerprint: {}", identity.id().fingerprint());
+    println!("fingerprint: {}", identity.fingerprint());
     Ok(())
 }
 

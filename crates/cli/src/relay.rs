@@ -105,9 +105,9 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
         RelayCommand::Init { name } => {
             let identity = home.init(&name, now_ms())?;
             println!("relay created in {}", home.root().display());
-            println!("fingerprint: {}", identity.id().fingerprint());
+            println!("fingerprint: {}", identity.fingerprint());
         }
-        RelayCommand::Fingerprint => println!("{}", home.identity()?.id().fingerprint()),
+        RelayCommand::Fingerprint => println!("{}", home.identity()?.fingerprint()),
         RelayCommand::Card => {
             let (card, signed) = home.card()?;
             print!("{}", card.to_text(&signed));
@@ -118,7 +118,7 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
             println!(
                 "admitted {} ({})",
                 crate::render::quoted(&station.name),
-                station.id.fingerprint()
+                station.fingerprint()
             );
         }
         RelayCommand::List { json } => list(&home, json)?,
@@ -178,7 +178,7 @@ fn read_card(file: &Path) -> anyhow::Result<String> {
 fn station_json(station: &StationRow) -> serde_json::Value {
     json!({
         "name": station.name,
-        "fingerprint": station.id.fingerprint().to_string(),
+        "fingerprint": station.fingerprint().to_string(),
         "station_id": station.id.to_string(),
         "admitted_ms": station.admitted_ms,
         "revoked_ms": station.revoked_ms,
@@ -203,7 +203,7 @@ fn list(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
         println!(
             "{:<22}  {}  {state}",
             crate::render::quoted(&station.name),
-            station.id.fingerprint()
+            station.fingerprint()
         );
     }
     Ok(())
@@ -220,10 +220,17 @@ struct WitnessReport {
 impl WitnessReport {
     /// The name `author` was admitted under, if it was.
     fn author_name(&self, author: &parley_proto::StationId) -> Option<&str> {
-        self.stations
-            .iter()
-            .find(|station| station.id == *author)
-            .map(|station| station.name.as_str())
+        self.admitted(author).map(|station| station.name.as_str())
+    }
+
+    /// `author`'s fingerprint: its admitted card's, or its key's if it was never admitted.
+    fn author_fingerprint(&self, author: &parley_proto::StationId) -> parley_proto::Fingerprint {
+        self.admitted(author)
+            .map_or_else(|| author.key_fingerprint(), |station| station.fingerprint())
+    }
+
+    fn admitted(&self, author: &parley_proto::StationId) -> Option<&StationRow> {
+        self.stations.iter().find(|station| station.id == *author)
     }
 }
 
@@ -304,7 +311,7 @@ fn witness_text(report: &WitnessReport) -> String {
             out,
             "  {}\n    author {author} ({}), size {}, cosigned {}, conflicts seen: {}",
             text(&log.origin),
-            log.author.fingerprint(),
+            report.author_fingerprint(&log.author),
             log.size,
             instant(log.cosigned_ms),
             log.conflicts_seen,

@@ -98,7 +98,10 @@ fn a_shared_drop_folder_carries_traffic_both_ways() {
 }
 
 fn compact_fingerprint(station: &parley_testkit::harness::StationProcess) -> String {
-    station.fingerprint().expect("fingerprint").replace('-', "")
+    station
+        .key_fingerprint()
+        .expect("key fingerprint")
+        .replace('-', "")
 }
 
 fn export(

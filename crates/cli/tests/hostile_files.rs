@@ -25,7 +25,11 @@ fn mkfifo(path: &Path) {
 
 /// The bundle name `from` writes for `to`, as drop folders expect it.
 fn bundle_name(from: &StationProcess, to: &StationProcess, n: u32) -> String {
-    let compact = |s: &StationProcess| s.fingerprint().expect("fingerprint").replace('-', "");
+    let compact = |s: &StationProcess| {
+        s.key_fingerprint()
+            .expect("key fingerprint")
+            .replace('-', "")
+    };
     format!("parley-{}-to-{}-1-{n}.bundle", compact(from), compact(to))
 }
 

@@ -71,11 +71,11 @@ fn init_creates_a_private_home_with_a_verifiable_card() {
     assert_eq!(parsed.identity, identity.id());
     assert_eq!(parsed.name, "UN Relay");
     assert_eq!(parsed.lang, "en");
-    assert!(text.contains(&identity.id().fingerprint().to_string()));
+    assert!(text.contains(&identity.fingerprint().to_string()));
     // The card is stable: the same bytes every time.
     assert_eq!(home.card().expect("card is made").1, signed);
     let fingerprint = ok(&root, &["fingerprint"]);
-    assert_eq!(fingerprint.trim(), identity.id().fingerprint().to_string());
+    assert_eq!(fingerprint.trim(), identity.fingerprint().to_string());
     assert_eq!(ok(&root, &["card"]), text);
 
     let error = error_of(&root, &["init", "--name", "Again"]);

@@ -122,6 +122,7 @@ fn card_text(identity: &Identity, name: &str) -> String {
         addresses: Vec::new(),
         lang: "en".into(),
         created_ms: now_ms(),
+        pq_key: Some(identity.pq().public().clone()),
     };
     card.to_text(&card.sign(identity))
 }
@@ -139,7 +140,7 @@ fn the_operator_reads_what_the_witness_cosigned_and_the_conflicts_it_kept_escape
     let alpha = Identity::from_secret(&[1; 32]);
     let card = dir.path().join("alpha.card");
     std::fs::write(&card, card_text(&alpha, "Alpha")).expect("writes the card");
-    let fingerprint = alpha.id().fingerprint().to_string();
+    let fingerprint = alpha.fingerprint().to_string();
     ok(
         &home,
         &[

@@ -52,10 +52,11 @@ fn hostile_text_is_escaped_and_hostile_names_are_refused() {
         addresses: Vec::new(),
         lang: "en".into(),
         created_ms: 1,
+        pq_key: Some(mallory.pq().public().clone()),
     };
     let file = root.path().join("mallory.card");
     std::fs::write(&file, card.to_text(&card.sign(&mallory))).unwrap();
-    let fingerprint = mallory.id().fingerprint().to_string();
+    let fingerprint = mallory.fingerprint().to_string();
     let refused = alpha
         .cli(&[
             "peer",

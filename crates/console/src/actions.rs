@@ -427,7 +427,7 @@ async fn verify_transcript(
                 lines.push(format!(
                     "{} ({}): {} entries, receipted by the other side up to {}",
                     log.name,
-                    log.identity.fingerprint(),
+                    log.fingerprint(),
                     log.ids.len(),
                     log.receipted_upto.unwrap_or(0)
                 ));

@@ -1,8 +1,12 @@
 //! Contact cards: what two stations exchange to pair, self-signed by the station's identity key.
 //! An operator pins a card only after comparing its fingerprint out of band.
 //!
-//! Payload (COSE_Sign1 `application/parley-card`):
-//! `[1, name, identity_key, epoch_key_id, epoch_public_key, [address…], lang, created_ms]`.
+//! Payload (COSE_Sign1 `application/parley-card`), version 2:
+//! `[2, name, identity_key, epoch_key_id, epoch_public_key, [address…], lang, created_ms,
+//! pq_key, pq_signature]`: the station's ML-DSA-44 key, and its signature (context
+//! [`PQ_CONTEXT`]) over the CBOR array of the first nine fields. Both keys sign the card, so
+//! neither alone can forge one, and the fingerprint covers both (docs/formats.md §6).
+//! Version 1 (the first eight fields, no post-quantum key) is still read.
 //! Text form: `-----BEGIN PARLEY CARD-----`, base64 lines, `-----END PARLEY CARD-----`; lines
 //! beginning with `#` are comments for people and are not signed.
 
@@ -13,12 +17,16 @@ use ciborium::Value;
 use crate::cbor::{self, Fields};
 use crate::cose::{self, CONTENT_TYPE_CARD, Unverified};
 use crate::error::DecodeError;
-use crate::id::{EpochKeyId, Identity, StationId};
+use crate::id::{EpochKeyId, Fingerprint, Identity, StationId};
 use crate::limits::{
     ADDRESS_SIZE_MAX_BYTES, CARD_ADDRESSES_MAX, CARD_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES,
     NAME_SIZE_MAX_BYTES,
 };
+use crate::pq::{PQ_PUBLIC_KEY_BYTES, PQ_SIGNATURE_BYTES, PqPublicKey};
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
+
+/// The FIPS 204 context of a card's ML-DSA-44 signature.
+pub const PQ_CONTEXT: &[u8] = b"parley card v2";
 
 const ARMOR_BEGIN: &str = "-----BEGIN PARLEY CARD-----";
 const ARMOR_END: &str = "-----END PARLEY CARD-----";
@@ -42,17 +50,41 @@ pub struct ContactCard {
     pub lang: String,
     /// UTC time of issue, milliseconds since the Unix epoch.
     pub created_ms: u64,
+    /// The station's ML-DSA-44 key: present on a version 2 card, absent on a version 1 card.
+    pub pq_key: Option<PqPublicKey>,
 }
 
 impl ContactCard {
-    /// Signs the card; `identity` must be the card's identity.
+    /// Signs the card with both of `identity`'s keys, which must be the card's: version 2
+    /// with a post-quantum key, version 1 (Ed25519 only) without one.
     pub fn sign(&self, identity: &Identity) -> Vec<u8> {
         assert_eq!(
             identity.id(),
             self.identity,
             "a card is signed by its own key"
         );
-        let payload = Value::Array(vec![
+        let mut fields = self.v1_fields();
+        if let Some(pq_key) = &self.pq_key {
+            assert_eq!(
+                pq_key,
+                identity.pq().public(),
+                "a card is signed by its own key"
+            );
+            fields[0] = cbor::uint(2);
+            fields.push(cbor::bytes(pq_key.as_bytes()));
+            let signed = cbor::encode(&Value::Array(fields.clone()));
+            fields.push(cbor::bytes(&identity.pq().sign(&signed, PQ_CONTEXT)[..]));
+        }
+        cose::sign(
+            identity,
+            CONTENT_TYPE_CARD,
+            cbor::encode(&Value::Array(fields)),
+        )
+    }
+
+    /// The payload's fields of a version 1 card.
+    fn v1_fields(&self) -> Vec<Value> {
+        vec![
             cbor::uint(1),
             cbor::text(&self.name),
             cbor::bytes(&self.identity.0),
@@ -61,16 +93,41 @@ impl ContactCard {
             Value::Array(self.addresses.iter().map(|a| cbor::text(a)).collect()),
             cbor::text(&self.lang),
             cbor::uint(self.created_ms),
-        ]);
-        cose::sign(identity, CONTENT_TYPE_CARD, cbor::encode(&payload))
+        ]
     }
 
-    /// Decodes a card and verifies that it is signed by the identity key it names and that its
-    /// epoch key is a valid X-Wing key with the id it claims.
+    /// The card's fingerprint: version 2 over both keys on a version 2 card, version 1 over
+    /// the Ed25519 key on a version 1 card.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.identity, self.pq_key.as_ref())
+    }
+
+    /// Decodes a card and verifies that it is signed by the identity key it names (and, on a
+    /// version 2 card, by the ML-DSA-44 key it names) and that its epoch key is a valid X-Wing
+    /// key with the id it claims.
     pub fn decode_verified(bytes: &[u8]) -> Result<Self, DecodeError> {
         let cose = Unverified::parse(bytes, "card", CONTENT_TYPE_CARD, CARD_SIZE_MAX_BYTES)?;
-        let claimed = Self::from_payload(cose.payload_unverified())?;
+        let (claimed, pq_signature) = Self::from_payload(cose.payload_unverified())?;
         cose.verify(&claimed.identity.verifying_key()?)?;
+        match (&claimed.pq_key, pq_signature) {
+            (None, None) => {}
+            (Some(pq_key), Some(pq_signature)) => {
+                let mut fields = claimed.v1_fields();
+                fields[0] = cbor::uint(2);
+                fields.push(cbor::bytes(pq_key.as_bytes()));
+                let signed = cbor::encode(&Value::Array(fields));
+                if !pq_key.verify(&signed, PQ_CONTEXT, &pq_signature[..]) {
+                    return Err(DecodeError::BadSignature { what: "card" });
+                }
+            }
+            // A version 2 card has both, a version 1 card neither.
+            _ => {
+                return Err(DecodeError::Field {
+                    what: "card",
+                    field: "pq_signature",
+                });
+            }
+        }
         let key = PeerEpochKey::from_bytes(&claimed.epoch_public)?;
         if key.id() != claimed.epoch_key_id {
             return Err(DecodeError::Field {
@@ -81,8 +138,28 @@ impl ContactCard {
         Ok(claimed)
     }
 
-    fn from_payload(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut f = Fields::versioned(cbor::decode(payload, "card")?, "card", 8)?;
+    /// The card's fields, and the ML-DSA-44 signature a version 2 card carries (unchecked).
+    fn from_payload(
+        payload: &[u8],
+    ) -> Result<(Self, Option<[u8; PQ_SIGNATURE_BYTES]>), DecodeError> {
+        let value = cbor::decode(payload, "card")?;
+        let version = match &value {
+            Value::Array(fields) => fields
+                .first()
+                .and_then(|v| v.as_integer())
+                .and_then(|v| u64::try_from(v).ok()),
+            _ => None,
+        };
+        let mut f = match version {
+            Some(2) => Fields::with_version(value, "card", 2, 10)?,
+            Some(version @ 3..) => {
+                return Err(DecodeError::Version {
+                    what: "card",
+                    version,
+                });
+            }
+            _ => Fields::versioned(value, "card", 8)?,
+        };
         let name = f.text("name", NAME_SIZE_MAX_BYTES)?;
         let identity = StationId(f.fixed("identity_key")?);
         let epoch_key_id = EpochKeyId(f.fixed("epoch_key_id")?);
@@ -101,13 +178,26 @@ impl ContactCard {
         }
         let lang = f.text("lang", LANG_SIZE_MAX_BYTES)?;
         let created_ms = f.uint("created_ms")?;
+        let (pq_key, pq_signature) = if version == Some(2) {
+            let key = f.bytes("pq_key", PQ_PUBLIC_KEY_BYTES)?;
+            let key = PqPublicKey::from_bytes(&key).ok_or(DecodeError::Field {
+                what: "card",
+                field: "pq_key",
+            })?;
+            (
+                Some(key),
+                Some(f.fixed::<PQ_SIGNATURE_BYTES>("pq_signature")?),
+            )
+        } else {
+            (None, None)
+        };
         if crate::names::check_name(&name).is_err() {
             return Err(DecodeError::Field {
                 what: "card",
                 field: "name",
             });
         }
-        Ok(ContactCard {
+        let card = ContactCard {
             name,
             identity,
             epoch_key_id,
@@ -115,7 +205,9 @@ impl ContactCard {
             addresses,
             lang,
             created_ms,
-        })
+            pq_key,
+        };
+        Ok((card, pq_signature))
     }
 
     /// Armours signed card bytes as pasteable text with a comment naming the fingerprint.
@@ -124,7 +216,7 @@ impl ContactCard {
         let mut out = format!(
             "# parley contact card: {}\n# fingerprint: {}\n{ARMOR_BEGIN}\n",
             self.name,
-            self.identity.fingerprint()
+            self.fingerprint()
         );
         for chunk in encoded.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
@@ -197,7 +289,88 @@ mod tests {
             addresses: vec!["quic://127.0.0.1:7300".into()],
             lang: "en".into(),
             created_ms: 1,
+            pq_key: Some(identity.pq().public().clone()),
         }
+    }
+
+    #[test]
+    fn a_version_2_card_is_signed_by_both_keys_and_its_fingerprint_covers_both() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let card = card(&alice);
+        assert_eq!(
+            ContactCard::decode_verified(&card.sign(&alice)),
+            Ok(card.clone())
+        );
+        assert_eq!(card.fingerprint(), alice.fingerprint());
+        assert_ne!(card.fingerprint(), alice.id().key_fingerprint());
+        let other = Identity::from_secret(&[2; 32]);
+        assert_ne!(
+            card.fingerprint(),
+            Fingerprint::of(&alice.id(), Some(other.pq().public())),
+            "another post-quantum key is another fingerprint"
+        );
+
+        // The same card in version 1 still reads, under its Ed25519 key's fingerprint.
+        let v1 = ContactCard {
+            pq_key: None,
+            ..card.clone()
+        };
+        let read = ContactCard::decode_verified(&v1.sign(&alice)).unwrap();
+        assert_eq!(read.pq_key, None);
+        assert_eq!(read.fingerprint(), alice.id().key_fingerprint());
+
+        // A good Ed25519 signature over a post-quantum signature that is not the named key's
+        // over these fields is refused.
+        let mut fields = card.v1_fields();
+        fields[0] = cbor::uint(2);
+        fields.push(cbor::bytes(alice.pq().public().as_bytes()));
+        let signed = cbor::encode(&Value::Array(fields.clone()));
+        let mut wrong = fields.clone();
+        wrong.push(cbor::bytes(&other.pq().sign(&signed, PQ_CONTEXT)[..]));
+        let forged = cose::sign(
+            &alice,
+            CONTENT_TYPE_CARD,
+            cbor::encode(&Value::Array(wrong)),
+        );
+        assert_eq!(
+            ContactCard::decode_verified(&forged),
+            Err(DecodeError::BadSignature { what: "card" })
+        );
+        // Nor is a version 2 card with no post-quantum signature, nor a version 3 card.
+        let unsigned = cose::sign(
+            &alice,
+            CONTENT_TYPE_CARD,
+            cbor::encode(&Value::Array(fields.clone())),
+        );
+        assert!(ContactCard::decode_verified(&unsigned).is_err());
+        fields[0] = cbor::uint(3);
+        fields.push(cbor::bytes(&alice.pq().sign(&signed, PQ_CONTEXT)[..]));
+        let v3 = cose::sign(
+            &alice,
+            CONTENT_TYPE_CARD,
+            cbor::encode(&Value::Array(fields)),
+        );
+        assert!(matches!(
+            ContactCard::decode_verified(&v3),
+            Err(DecodeError::Version { version: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn the_largest_version_2_card_fits_the_limit() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let card = ContactCard {
+            name: "A".repeat(NAME_SIZE_MAX_BYTES),
+            addresses: vec!["q".repeat(ADDRESS_SIZE_MAX_BYTES); CARD_ADDRESSES_MAX],
+            lang: "e".repeat(LANG_SIZE_MAX_BYTES),
+            created_ms: u64::MAX,
+            ..card(&alice)
+        };
+        let signed = card.sign(&alice);
+        assert!(signed.len() <= CARD_SIZE_MAX_BYTES, "{}", signed.len());
+        assert_eq!(ContactCard::decode_verified(&signed), Ok(card.clone()));
+        let text = card.to_text(&signed);
+        assert!(text.len() <= CARD_TEXT_SIZE_MAX_BYTES, "{}", text.len());
     }
 
     #[test]
@@ -232,6 +405,7 @@ mod tests {
         let mallory = Identity::from_secret(&[6; 32]);
         let mut forged = card.clone();
         forged.identity = mallory.id();
+        forged.pq_key = Some(mallory.pq().public().clone());
         let mut forged_bytes = forged.sign(&mallory);
         // Swap Mallory's key back to Alice's inside the payload: signature no longer matches.
         let at = forged_bytes

@@ -51,10 +51,23 @@ pub struct Fields {
 impl Fields {
     /// Opens `value` as an array of exactly `len` items whose first item is format version 1.
     pub fn versioned(value: Value, what: &'static str, len: usize) -> Result<Self, DecodeError> {
+        Self::with_version(value, what, 1, len)
+    }
+
+    /// Opens `value` as an array of exactly `len` items whose first is `version`.
+    pub fn with_version(
+        value: Value,
+        what: &'static str,
+        version: u64,
+        len: usize,
+    ) -> Result<Self, DecodeError> {
         let mut fields = Self::array(value, what, len, "payload")?;
-        let version = fields.uint("version")?;
-        if version != 1 {
-            return Err(DecodeError::Version { what, version });
+        let found = fields.uint("version")?;
+        if found != version {
+            return Err(DecodeError::Version {
+                what,
+                version: found,
+            });
         }
         Ok(fields)
     }

@@ -179,7 +179,7 @@ impl Entry {
         }
         // A checkpoint (and a witness's cosignature of one) covers only the entries its
         // author wrote before it.
-        if let Body::Checkpoint(head) | Body::Witnessed(WitnessCosignature { head, .. }) = &body
+        if let Body::Checkpoint(head, _) | Body::Witnessed(WitnessCosignature { head, .. }) = &body
             && head.size >= seq
         {
             return Err(malformed("body.size"));

@@ -7,6 +7,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::error::DecodeError;
+use crate::pq::{PqPublicKey, PqSigningKey};
 
 /// SHA-256 of the concatenation of `parts`.
 pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
@@ -22,12 +23,11 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 pub struct StationId(pub [u8; 32]);
 
 impl StationId {
-    /// The fingerprint an operator compares out of band before pinning this station.
-    pub fn fingerprint(&self) -> Fingerprint {
-        let digest = sha256(&[b"parley fingerprint v1", &self.0]);
-        let mut fp = [0u8; 16];
-        fp.copy_from_slice(&digest[..16]);
-        Fingerprint(fp)
+    /// The fingerprint of this Ed25519 key alone (version 1): a version 1 card's fingerprint,
+    /// and the short name of a station's key in logs and file names. A station's fingerprint,
+    /// as operators compare it, is its card's ([`Fingerprint::of`]).
+    pub fn key_fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(self, None)
     }
 
     /// The Ed25519 key, or an error if the bytes are not a valid point.
@@ -56,12 +56,25 @@ impl fmt::Display for StationId {
     }
 }
 
-/// 128 bits of SHA-256 over a station's identity key, shown as eight groups of four hex digits
-/// (`3f2a-9c01-…`), short enough to read aloud over a telephone.
+/// 128 bits of SHA-256 over a station's public signing keys, shown as eight groups of four hex
+/// digits (`3f2a-9c01-…`), short enough to read aloud over a telephone.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Fingerprint(pub [u8; 16]);
 
 impl Fingerprint {
+    /// The fingerprint of a station with Ed25519 key `identity` and ML-DSA-44 key `pq`:
+    /// version 2 over both keys when it has one (its card is version 2), version 1 over the
+    /// Ed25519 key alone when not (docs/formats.md §6).
+    pub fn of(identity: &StationId, pq: Option<&PqPublicKey>) -> Self {
+        let digest = match pq {
+            Some(pq) => sha256(&[b"parley fingerprint v2", &identity.0, pq.as_bytes()]),
+            None => sha256(&[b"parley fingerprint v1", &identity.0]),
+        };
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(&digest[..16]);
+        Fingerprint(fp)
+    }
+
     /// Parses the displayed form; separators (`-`, `:`, spaces) and case are ignored.
     pub fn parse(text: &str) -> Option<Self> {
         let digits: String = text
@@ -234,13 +247,16 @@ serde_as_text!(
 #[derive(Clone)]
 pub struct Identity {
     signing: SigningKey,
+    pq: PqSigningKey,
 }
 
 impl Identity {
-    /// Builds the identity from its 32-byte secret seed.
+    /// Builds the identity from its 32-byte secret seed: the Ed25519 key, and the ML-DSA-44
+    /// key derived from the same seed.
     pub fn from_secret(seed: &[u8; 32]) -> Self {
         Self {
             signing: SigningKey::from_bytes(seed),
+            pq: PqSigningKey::from_identity_seed(seed),
         }
     }
 
@@ -263,6 +279,16 @@ impl Identity {
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
     }
+
+    /// The post-quantum (ML-DSA-44) signing key.
+    pub fn pq(&self) -> &PqSigningKey {
+        &self.pq
+    }
+
+    /// This station's fingerprint: over both of its public keys (version 2).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.id(), Some(self.pq.public()))
+    }
 }
 
 impl fmt::Debug for Identity {
@@ -277,8 +303,7 @@ mod tests {
 
     #[test]
     fn fingerprint_round_trips_and_ignores_separators_and_case() {
-        let id = Identity::from_secret(&[7; 32]).id();
-        let fp = id.fingerprint();
+        let fp = Identity::from_secret(&[7; 32]).fingerprint();
         let shown = fp.to_string();
         assert_eq!(shown.len(), 39);
         assert_eq!(Fingerprint::parse(&shown), Some(fp));

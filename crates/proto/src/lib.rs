@@ -6,7 +6,7 @@
 //! code therefore runs in the station daemon and thousands of times a second in the simulation.
 //!
 //! Layers, bottom up: [`cbor`] (deterministic encoding), [`cose`] (COSE_Sign1 with Ed25519),
-//! [`id`] (identities and hashes), [`entry`], [`card`], [`seal`] (HPKE X-Wing), [`envelope`],
+//! [`id`] (identities and hashes), [`pq`] (ML-DSA-44), [`entry`], [`card`], [`seal`] (HPKE X-Wing), [`envelope`],
 //! [`receipt`], [`frame`], [`evidence`], then the state machines [`link::Link`] and
 //! [`endpoint::Endpoint`], and [`transcript`] for exported records.
 #![forbid(unsafe_code)]
@@ -26,6 +26,7 @@ pub mod id;
 pub mod limits;
 pub mod link;
 pub mod names;
+pub mod pq;
 pub mod receipt;
 pub mod seal;
 pub mod store_op;
@@ -45,6 +46,7 @@ pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, S
 pub use link::{
     ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit, check_message_text,
 };
+pub use pq::{PqPublicKey, PqSigningKey};
 pub use seal::{EpochSecret, Keyring};
 pub use store_op::{LinkSnapshot, OutboxItem, PendingItem, StoreOp};
 pub use value::{Params, Point, Value};

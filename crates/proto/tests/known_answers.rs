@@ -62,7 +62,7 @@ use ml_kem::ml_kem_768::ExpandedDecapsulationKey;
 use ml_kem::ml_kem_768::{Ciphertext, DecapsulationKey, EncapsulationKey};
 use ml_kem::{B32, Decapsulate as _, FromSeed as _, KeyExport as _, MlKem768, Seed};
 use parley_proto::seal::{EpochSecret, Keyring, Opener, PeerEpochKey, SealParties, Sealer};
-use parley_proto::{EntryId, EpochKeyId, LinkId, StationId};
+use parley_proto::{EntryId, EpochKeyId, LinkId, PqPublicKey, PqSigningKey, StationId};
 use rand_core::{TryCryptoRng, TryRng};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
@@ -143,9 +143,18 @@ const HPKE_A2_FILE: VectorFile = vector_file!(
     "a3e9e228f96bd19eff4e7d4d9c1fee344250ee90262d185265b5dc72bd3f16f1"
 );
 
+const MLDSA_44_SIGN_SEED_FILE: VectorFile = vector_file!(
+    "mldsa_44_sign_seed_test.json",
+    "b29b0dcca2e52c988e1b9c06f8b521889ffbaadfc6a9dbf52f0f0f8f4c5b6b92"
+);
+const MLDSA_44_VERIFY_FILE: VectorFile = vector_file!(
+    "mldsa_44_verify_test.json",
+    "0ca1b5df4575263e29b31fae7569a3da41df9a3b6fee56720a992d0cd1153b68"
+);
+
 /// Every vector file this test reads; `tests/vectors/` holds these, its README and its
 /// `.gitattributes`, and nothing else.
-const VECTOR_FILES: [&VectorFile; 10] = [
+const VECTOR_FILES: [&VectorFile; 12] = [
     &ED25519_FILE,
     &X25519_FILE,
     &CHACHA20_POLY1305_FILE,
@@ -156,6 +165,8 @@ const VECTOR_FILES: [&VectorFile; 10] = [
     &HKDF_SHA256_FILE,
     &XWING_FILE,
     &HPKE_A2_FILE,
+    &MLDSA_44_SIGN_SEED_FILE,
+    &MLDSA_44_VERIFY_FILE,
 ];
 
 /// Cases in `ed25519_test.json`.
@@ -174,6 +185,10 @@ const MLKEM_768_KEYGEN_SEED_CASES: usize = 100;
 const MLKEM_768_SEMI_EXPANDED_DECAPS_CASES: usize = 9;
 /// Cases in `hkdf_sha256_test.json`.
 const HKDF_SHA256_CASES: usize = 86;
+/// Cases in `mldsa_44_sign_seed_test.json` (seed, message or μ, context, signature).
+const MLDSA_44_SIGN_SEED_CASES: usize = 86;
+/// Cases in `mldsa_44_verify_test.json` (public key, message, context, signature).
+const MLDSA_44_VERIFY_CASES: usize = 180;
 /// Vectors in the X-Wing draft's test-vectors file.
 const XWING_CASES: usize = 3;
 /// Setups in the RFC 9180 A.2 file: one for each mode (base, psk, auth, auth_psk).
@@ -274,9 +289,20 @@ impl Expected {
 /// A Wycheproof file: its header and its groups of cases.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WycheproofFile<C> {
+struct WycheproofFile<G> {
     number_of_tests: usize,
-    test_groups: Vec<Group<C>>,
+    test_groups: Vec<G>,
+}
+
+/// A group of a Wycheproof file: how many cases it holds.
+trait Cases {
+    fn cases(&self) -> usize;
+}
+
+impl<C> Cases for Group<C> {
+    fn cases(&self) -> usize {
+        self.tests.len()
+    }
 }
 
 /// A group of cases; signature groups also carry the public key their cases verify under.
@@ -426,10 +452,10 @@ fn hex_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u
 
 /// Reads a Wycheproof file and checks that it holds as many cases as its header says and as
 /// this test expects, so that no case goes unchecked and none is added unnoticed.
-fn load<C: DeserializeOwned>(json: &str, file: &str, cases_expected: usize) -> Vec<Group<C>> {
-    let parsed: WycheproofFile<C> =
+fn load<G: DeserializeOwned + Cases>(json: &str, file: &str, cases_expected: usize) -> Vec<G> {
+    let parsed: WycheproofFile<G> =
         serde_json::from_str(json).unwrap_or_else(|error| panic!("{file} does not parse: {error}"));
-    let counted: usize = parsed.test_groups.iter().map(|g| g.tests.len()).sum();
+    let counted: usize = parsed.test_groups.iter().map(Cases::cases).sum();
     assert_eq!(
         counted, parsed.number_of_tests,
         "{file}: the cases found differ from the header's numberOfTests"
@@ -1531,6 +1557,128 @@ fn parley_seal_is_the_documented_composition() {
         );
     }
     tally.finish(XWING_CASES * SEAL_CASES.len());
+}
+
+/// An ML-DSA group: the key its cases sign or verify with (ML-DSA files give the public key
+/// as hex, not as an object; null where the seed is of the wrong length).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MlDsaGroup {
+    #[serde(default, deserialize_with = "hex_option")]
+    private_seed: Option<Vec<u8>>,
+    #[serde(default, deserialize_with = "hex_option")]
+    public_key: Option<Vec<u8>>,
+    tests: Vec<MlDsaCase>,
+}
+
+impl Cases for MlDsaGroup {
+    fn cases(&self) -> usize {
+        self.tests.len()
+    }
+}
+
+/// An ML-DSA case: a message (or, for the internal interface, only μ), a context, a signature.
+#[derive(Deserialize)]
+struct MlDsaCase {
+    #[serde(flatten)]
+    header: Header,
+    #[serde(default, deserialize_with = "hex_option")]
+    msg: Option<Vec<u8>>,
+    #[serde(default, deserialize_with = "hex_option")]
+    mu: Option<Vec<u8>>,
+    #[serde(default, deserialize_with = "hex_option")]
+    ctx: Option<Vec<u8>>,
+    #[serde(deserialize_with = "hex_bytes")]
+    sig: Vec<u8>,
+}
+
+/// Verifies as parley does (`PqPublicKey::from_bytes`, then `verify`).
+fn mldsa_verify(public_key: &[u8], case: &MlDsaCase) -> Verdict {
+    let (Some(key), Some(msg)) = (PqPublicKey::from_bytes(public_key), &case.msg) else {
+        return Verdict::Refused;
+    };
+    let ctx = case.ctx.as_deref().unwrap_or_default();
+    if key.verify(msg, ctx, &case.sig) {
+        Verdict::Accepted
+    } else {
+        Verdict::Refused
+    }
+}
+
+/// Signs as parley does: the key from its seed ξ (`PqSigningKey::from_xi`) must have the
+/// group's public key, and the deterministic signature must be the case's. A case signed with
+/// fresh randomness (hedged) is checked by verification; one given only μ (FIPS 204's internal
+/// interface, which parley does not call) by the crate's signing from μ.
+fn mldsa_sign(group: &MlDsaGroup, case: &MlDsaCase) -> Verdict {
+    let Some(seed) = group
+        .private_seed
+        .as_deref()
+        .and_then(|seed| <[u8; 32]>::try_from(seed).ok())
+    else {
+        return Verdict::Refused;
+    };
+    let key = PqSigningKey::from_xi(&seed);
+    let public_key = group.public_key.as_deref().unwrap_or_default();
+    if key.public().as_bytes()[..] != public_key[..] {
+        return Verdict::WrongAnswer("public key");
+    }
+    let ctx = case.ctx.as_deref().unwrap_or_default();
+    if ctx.len() > 255 {
+        // FIPS 204 bounds the context; parley signs only under fixed short ones.
+        return mldsa_verify(public_key, case);
+    }
+    let signature = match (&case.msg, &case.mu) {
+        _ if case.header.flags.iter().any(|f| f == "Randomized") => {
+            return mldsa_verify(public_key, case);
+        }
+        (Some(msg), _) => key.sign(msg, ctx).to_vec(),
+        (None, Some(mu)) => {
+            let mu = <[u8; 64]>::try_from(&mu[..]).expect("a 64-byte mu");
+            ml_dsa::ExpandedSigningKey::<ml_dsa::MlDsa44>::from_seed(&seed.into())
+                .sign_mu_deterministic(&mu.into())
+                .encode()
+                .to_vec()
+        }
+        (None, None) => return Verdict::Refused,
+    };
+    if signature == case.sig {
+        Verdict::Accepted
+    } else {
+        Verdict::WrongAnswer("signature")
+    }
+}
+
+#[test]
+fn mldsa_44_signing_matches_wycheproof() {
+    let file = MLDSA_44_SIGN_SEED_FILE.name;
+    let groups: Vec<MlDsaGroup> = load(
+        MLDSA_44_SIGN_SEED_FILE.text(),
+        file,
+        MLDSA_44_SIGN_SEED_CASES,
+    );
+    let mut tally = Tally::new(file);
+    for group in &groups {
+        for case in &group.tests {
+            let expect = case.header.result.verdict(Verdict::Refused);
+            tally.check(&case.header, mldsa_sign(group, case), expect);
+        }
+    }
+    tally.finish(MLDSA_44_SIGN_SEED_CASES);
+}
+
+#[test]
+fn mldsa_44_verification_matches_wycheproof() {
+    let file = MLDSA_44_VERIFY_FILE.name;
+    let groups: Vec<MlDsaGroup> = load(MLDSA_44_VERIFY_FILE.text(), file, MLDSA_44_VERIFY_CASES);
+    let mut tally = Tally::new(file);
+    for group in &groups {
+        for case in &group.tests {
+            let expect = case.header.result.verdict(Verdict::Refused);
+            let public_key = group.public_key.as_deref().unwrap_or_default();
+            tally.check(&case.header, mldsa_verify(public_key, case), expect);
+        }
+    }
+    tally.finish(MLDSA_44_VERIFY_CASES);
 }
 
 #[test]

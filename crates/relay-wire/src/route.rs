@@ -47,8 +47,8 @@ pub fn check_frame(
 fn sender_mismatch(what: &str, from: &StationId, requester: &StationId) -> String {
     format!(
         "{what} is from station {}, not from the requesting station {}",
-        from.fingerprint(),
-        requester.fingerprint()
+        from.key_fingerprint(),
+        requester.key_fingerprint()
     )
 }
 
@@ -64,8 +64,8 @@ fn check_parties(
     if to != recipient {
         return Err(format!(
             "{what} is addressed to station {}, not to this mailbox's station {}",
-            to.fingerprint(),
-            recipient.fingerprint()
+            to.key_fingerprint(),
+            recipient.key_fingerprint()
         ));
     }
     Ok(())

@@ -249,6 +249,7 @@ impl RelayHome {
             addresses: config.urls,
             lang: CARD_LANG.to_owned(),
             created_ms,
+            pq_key: Some(identity.pq().public().clone()),
         };
         let signed = card.sign(&identity);
         Ok((card, signed))
@@ -265,7 +266,7 @@ impl RelayHome {
         let expected = Fingerprint::parse(fingerprint)
             .ok_or_else(|| HomeError::FingerprintSyntax(fingerprint.to_owned()))?;
         let (card, bytes) = ContactCard::from_text(card_text)?;
-        let presented = card.identity.fingerprint();
+        let presented = card.fingerprint();
         if presented != expected {
             return Err(HomeError::FingerprintMismatch {
                 card: presented,

@@ -29,8 +29,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley_proto::StationId;
 use parley_proto::id::sha256;
+use parley_proto::{ContactCard, Fingerprint, StationId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 
 use parley_relay_wire::auth::NONCE_BYTES;
@@ -152,6 +152,14 @@ pub struct StationRow {
     pub admitted_ms: u64,
     /// When it was revoked, if it was.
     pub revoked_ms: Option<u64>,
+}
+
+impl StationRow {
+    /// Its fingerprint, as its card gives it (the card was verified when it was admitted).
+    pub fn fingerprint(&self) -> Fingerprint {
+        ContactCard::decode_verified(&self.card)
+            .map_or_else(|_| self.id.key_fingerprint(), |card| card.fingerprint())
+    }
 }
 
 /// Whether a station may use the relay.
@@ -368,7 +376,7 @@ impl Store {
             .optional()?;
         if let Some((name, None)) = existing {
             return Err(StoreError::AlreadyAdmitted {
-                fingerprint: station.id.fingerprint().to_string(),
+                fingerprint: station.fingerprint().to_string(),
                 name,
             });
         }

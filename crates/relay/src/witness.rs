@@ -284,7 +284,7 @@ impl Unverified {
         let unknown = || {
             WitnessRefusal::UnknownOrigin(format!(
                 "the author of log {origin}, station {}, is not admitted at this relay",
-                self.author.fingerprint()
+                self.author.key_fingerprint()
             ))
         };
         if author != StationStatus::Admitted {

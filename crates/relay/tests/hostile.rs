@@ -186,7 +186,7 @@ async fn refusals_tell_a_depositor_nothing_of_other_mailboxes_or_stations() {
         format!(
             "recipient {} is not admitted at this relay, or was revoked; nothing was stored; \
              reach it another way",
-            delta.fingerprint()
+            delta.id().key_fingerprint()
         )
     );
 }

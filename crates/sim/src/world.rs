@@ -321,9 +321,10 @@ fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
         addresses: vec![RELAY_URL.into()],
         lang: "en".into(),
         created_ms: START_MS,
+        pq_key: Some(relay.pq().public().clone()),
     };
     let signed = card.sign(relay);
-    (card.to_text(&signed), relay.id().fingerprint().to_string())
+    (card.to_text(&signed), relay.fingerprint().to_string())
 }
 
 impl World {

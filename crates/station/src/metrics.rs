@@ -477,7 +477,7 @@ mod tests {
     }
 
     fn report() -> StatusReport {
-        let fingerprint = Identity::from_secret(&[1; 32]).id().fingerprint();
+        let fingerprint = Identity::from_secret(&[1; 32]).fingerprint();
         let mut latencies = Latencies::default();
         latencies.observe(
             Precedence::Flash,
@@ -491,6 +491,7 @@ mod tests {
                 lang: "en".into(),
                 listen: "127.0.0.1:7300".into(),
                 fingerprint,
+                key_fingerprint: fingerprint,
             },
             daemon: DaemonState::Running,
             now_ms: Some(86_400_001),
@@ -498,6 +499,7 @@ mod tests {
             peers: vec![PeerStatus {
                 name: HOSTILE.into(),
                 fingerprint,
+                key_fingerprint: fingerprint,
                 channels: vec![
                     channel(ChannelKind::Direct, Health::Up, Some(1.5)),
                     channel(ChannelKind::Relay, Health::Degraded, Some(250.0)),

@@ -78,7 +78,7 @@ pub(crate) fn insert_peer(tx: &Connection, peer: &NewPeer<'_>) -> Result<(), Sto
         let detail = if existing_id == id.0 {
             format!(
                 "station {} is already paired as \"{existing_name}\"",
-                id.fingerprint()
+                peer.card.fingerprint()
             )
         } else {
             format!("a peer named \"{existing_name}\" is already paired")

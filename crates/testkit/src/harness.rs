@@ -194,6 +194,15 @@ impl StationProcess {
         Ok(self.ok(&["fingerprint"])?.trim().to_owned())
     }
 
+    /// The station's key fingerprint (`status --json`), which names it in courier bundles.
+    pub fn key_fingerprint(&self) -> anyhow::Result<String> {
+        let status = self.json(&["status"])?;
+        status["station"]["key_fingerprint"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no key fingerprint in status: {status}"))
+    }
+
     /// Writes this station's card to `dir/NAME.card` and returns the path.
     pub fn card_file(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         let path = dir.join(format!("{}.card", self.name.to_lowercase()));

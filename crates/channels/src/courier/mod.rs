@@ -152,7 +152,7 @@ pub fn bundle_file_name(from: &StationId, to: &StationId, created_ms: u64, n: u6
 
 /// A station's fingerprint without dashes, as in bundle file names.
 pub fn compact_fingerprint(station: &StationId) -> String {
-    station.fingerprint().to_string().replace('-', "")
+    station.key_fingerprint().to_string().replace('-', "")
 }
 
 #[cfg(test)]

@@ -238,7 +238,7 @@ impl ClientCertVerifier for PinnedClientKeys {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let presented = ed25519_key_of(end_entity)?;
         if !self.pinned.contains(&presented) {
-            warn!(fingerprint = %StationId(presented).fingerprint(), "client identity is not pinned");
+            warn!(fingerprint = %StationId(presented).key_fingerprint(), "client identity is not pinned");
             // Sent as an access_denied alert, which the client reports as RefusedByPeer.
             return Err(CertificateError::ApplicationVerificationFailure.into());
         }

@@ -192,15 +192,16 @@ pub enum DirectError {
     )]
     RefusedByPeer,
     /// An incoming peer presented an identity that is not pinned here.
-    #[error("peer identity {fingerprint} is not pinned; connection refused")]
+    #[error("peer identity with key fingerprint {fingerprint} is not pinned; connection refused")]
     NotPinned {
         /// Fingerprint of the identity presented.
         fingerprint: Fingerprint,
     },
     /// The station dialled presented another identity than the one expected.
     #[error(
-        "expected station {expected_fingerprint} but the peer is {presented_fingerprint}; \
-         nothing was sent; check the address or re-verify the fingerprint out of band"
+        "expected the station with key fingerprint {expected_fingerprint} but the peer's is \
+         {presented_fingerprint} (status --json shows each peer's key_fingerprint); nothing was \
+         sent; check the address, or re-verify the peer's fingerprint out of band"
     )]
     WrongPeer {
         /// Fingerprint of the identity we dialled for.
@@ -499,7 +500,7 @@ async fn authenticate(
             Ok(peer) if !pinned.contains(&peer) => {
                 connection.close(CLOSE_CODE_IDENTITY, b"not pinned");
                 Err(DirectError::NotPinned {
-                    fingerprint: StationId(peer).fingerprint(),
+                    fingerprint: StationId(peer).key_fingerprint(),
                 })
             }
             Ok(peer) => Ok(DirectConnection {
@@ -735,8 +736,8 @@ fn read_error(error: quinn::ReadError) -> DirectError {
 
 fn wrong_peer(expected: [u8; 32], presented: [u8; 32]) -> DirectError {
     DirectError::WrongPeer {
-        expected_fingerprint: StationId(expected).fingerprint(),
-        presented_fingerprint: StationId(presented).fingerprint(),
+        expected_fingerprint: StationId(expected).key_fingerprint(),
+        presented_fingerprint: StationId(presented).key_fingerprint(),
     }
 }
 

@@ -12,7 +12,7 @@ fn public(seed: u8) -> [u8; 32] {
 }
 
 fn fingerprint(seed: u8) -> Fingerprint {
-    StationId(public(seed)).fingerprint()
+    StationId(public(seed)).key_fingerprint()
 }
 
 fn endpoint(seed: u8, pinned: PinnedKeys) -> DirectEndpoint {

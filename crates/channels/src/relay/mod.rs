@@ -236,8 +236,8 @@ impl fmt::Debug for RelayClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RelayClient")
             .field("url", &self.base)
-            .field("relay", &format_args!("{}", self.relay.fingerprint()))
-            .field("station", &format_args!("{}", self.me.id().fingerprint()))
+            .field("relay", &format_args!("{}", self.relay.key_fingerprint()))
+            .field("station", &format_args!("{}", self.me.fingerprint()))
             .finish_non_exhaustive()
     }
 }
@@ -593,7 +593,10 @@ mod tests {
         let shown = format!("{client:?}");
         assert!(!shown.contains(&hex::encode(secret)), "{shown}");
         assert!(!shown.contains("5a5a5a"), "{shown}");
-        assert!(shown.contains(&relay.fingerprint().to_string()), "{shown}");
+        assert!(
+            shown.contains(&relay.key_fingerprint().to_string()),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -230,9 +230,10 @@ fn set_up_relay(
             addresses: Vec::new(),
             lang: "en".into(),
             created_ms: now_ms,
+            pq_key: Some(identity.pq().public().clone()),
         };
         let text = card.to_text(&card.sign(&identity));
-        home.admit(&text, &identity.id().fingerprint().to_string(), now_ms)
+        home.admit(&text, &identity.fingerprint().to_string(), now_ms)
             .with_context(|| format!("admitting station {n}"))?;
         identities.push(identity);
     }

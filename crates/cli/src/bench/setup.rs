@@ -37,7 +37,7 @@ fn execute(node: &mut Node, request: Request) -> anyhow::Result<Reply> {
 
 fn card_of(node: &Node) -> (String, String) {
     let (card, bytes) = node.station().card();
-    let fingerprint = node.station().identity().id().fingerprint();
+    let fingerprint = node.station().identity().fingerprint();
     (card.to_text(&bytes), fingerprint.to_string())
 }
 

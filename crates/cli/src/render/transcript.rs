@@ -66,7 +66,9 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
     println!(
         "  not proven by this file alone: that {exporter} wrote nothing after entry {acknowledged}; a copy cut there, with {peer}'s later receipt, verifies too. Verify it with {peer}'s export (parley transcript verify FILE OTHER --expect FP), or against a checkpoint obtained apart (--checkpoint NOTE)"
     );
-    pinned(&transcript.stations, pins, |s| (s.fingerprint(), &s.name));
+    pinned(&transcript.stations, pins, |s| {
+        ([s.fingerprint(), s.identity.key_fingerprint()], &s.name)
+    });
 }
 
 /// `transcript verify --checkpoint`: what each checkpoint proved of a verified file.
@@ -118,14 +120,21 @@ pub fn agreed(agreement: &Agreement, files: [&Path; 2], pins: &[Fingerprint]) {
         quoted(&b.name),
         b.acknowledged
     );
-    pinned(&agreement.stations, pins, |s| (s.fingerprint(), &s.name));
+    pinned(&agreement.stations, pins, |s| {
+        ([s.fingerprint(), s.identity.key_fingerprint()], &s.name)
+    });
 }
 
-/// One `pinned:` line per fingerprint given, in the order given.
-fn pinned<S>(stations: &[S; 2], pins: &[Fingerprint], key: impl Fn(&S) -> (Fingerprint, &String)) {
+/// One `pinned:` line per fingerprint given, in the order given: a station's fingerprints are
+/// its card's and its key's (docs/formats.md §2).
+fn pinned<S>(
+    stations: &[S; 2],
+    pins: &[Fingerprint],
+    key: impl Fn(&S) -> ([Fingerprint; 2], &String),
+) {
     for pin in pins {
-        if let Some((fingerprint, name)) = stations.iter().map(&key).find(|(f, _)| f == pin) {
-            println!("  pinned: {} ({fingerprint})", quoted(name));
+        if let Some((_, name)) = stations.iter().map(&key).find(|(f, _)| f.contains(pin)) {
+            println!("  pinned: {} ({pin})", quoted(name));
         }
     }
 }

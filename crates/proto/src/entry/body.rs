@@ -11,8 +11,9 @@ use crate::limits::{
     TEST_ANSWER_WITHIN_MS_MAX, TEXT_SIZE_MAX_BYTES, TRANSLATIONS_MAX,
 };
 use crate::names::check_name;
+use crate::pq::PQ_SIGNATURE_BYTES;
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
-use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
+use crate::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
 use crate::value::{self, Params};
 
 use super::watch::{Objective, TestAnswer, TestSchedule, schedule};
@@ -132,8 +133,9 @@ pub enum Body {
     /// The author's schedule of tests on the link, so the peer knows when one is due.
     Schedule(TestSchedule),
     /// The author's signed checkpoint of its own log of the link: its first `size` entries
-    /// (all before this one) and their Merkle root.
-    Checkpoint(SignedHead),
+    /// (all before this one) and their Merkle root, with the author's ML-DSA-44 signature of
+    /// it when the author has that key (its card is version 2).
+    Checkpoint(SignedHead, Option<PqHeadSignature>),
     /// The author's cosignature of a checkpoint of the peer's log, after checking it against
     /// the peer's entries the author holds.
     Cosigned(Cosignature),
@@ -257,7 +259,7 @@ impl Body {
             Body::CodebookProposal { .. } => Kind::CodebookProposal,
             Body::CodebookAccept { .. } => Kind::CodebookAccept,
             Body::Translate { .. } => Kind::Translate,
-            Body::Checkpoint(_) => Kind::Checkpoint,
+            Body::Checkpoint(..) => Kind::Checkpoint,
             Body::Cosigned(_) => Kind::Cosigned,
             Body::Witnessed(_) => Kind::Witnessed,
         }
@@ -429,11 +431,15 @@ impl Body {
                 cbor::uint(schedule.answer.map_or(0, |answer| answer as u64)),
                 cbor::uint(schedule.answer_within_ms),
             ],
-            Body::Checkpoint(head) => vec![
-                cbor::uint(head.size),
-                cbor::bytes(&head.root),
-                cbor::bytes(&head.signature),
-            ],
+            Body::Checkpoint(head, pq) => {
+                let mut items = vec![
+                    cbor::uint(head.size),
+                    cbor::bytes(&head.root),
+                    cbor::bytes(&head.signature),
+                ];
+                items.extend(pq.iter().map(|pq| cbor::bytes(&pq.0[..])));
+                items
+            }
             Body::Cosigned(cosignature) => vec![
                 cbor::uint(cosignature.head.size),
                 cbor::bytes(&cosignature.head.root),
@@ -462,6 +468,8 @@ impl Body {
             // A message's flags, and its translations after them, are present only when set.
             (Value::Array(items), Kind::Message) if (3..=4).contains(&items.len()) => items.len(),
             (Value::Array(items), Kind::Coded | Kind::Notice) if items.len() == 4 => 4,
+            // A checkpoint's post-quantum signature is present when its author has that key.
+            (Value::Array(items), Kind::Checkpoint) if items.len() == 4 => 4,
             (_, Kind::CodebookProposal) => 1,
             (
                 _,
@@ -602,7 +610,16 @@ impl Body {
                 }
             }
             Kind::Schedule => Body::Schedule(schedule(&mut fields)?),
-            Kind::Checkpoint => Body::Checkpoint(signed_head(&mut fields)?),
+            Kind::Checkpoint => {
+                let head = signed_head(&mut fields)?;
+                let pq = if arity == 4 {
+                    let signature = fields.fixed::<PQ_SIGNATURE_BYTES>("body.pq_signature")?;
+                    Some(PqHeadSignature(std::sync::Arc::new(signature)))
+                } else {
+                    None
+                };
+                Body::Checkpoint(head, pq)
+            }
             Kind::Cosigned => {
                 let head = signed_head(&mut fields)?;
                 let time_s = fields.uint("body.time_s")?;

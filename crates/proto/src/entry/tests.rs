@@ -63,6 +63,9 @@ fn every_kind_round_trips_within_its_bounds() {
     let alice = Identity::from_secret(&[1; 32]);
     let of = EntryId([7; 32]);
     let longest = "x".repeat(TEXT_SIZE_MAX_BYTES);
+    let peer = Identity::from_secret(&[2; 32]).id();
+    let head = crate::tlog::head::SignedHead::sign(&alice, &peer, 1, [3; 32]);
+    let pq = crate::tlog::head::PqHeadSignature::sign(&alice, &peer, &head);
     let schedule = |times_min: Vec<u16>, every_ms, answer, answer_within_ms| {
         Body::Schedule(TestSchedule {
             times_min,
@@ -243,6 +246,10 @@ fn every_kind_round_trips_within_its_bounds() {
             ),
             false,
         ),
+        // A checkpoint with its post-quantum signature, and one without (a station before
+        // it had the key).
+        (Body::Checkpoint(head, Some(pq)), true),
+        (Body::Checkpoint(head, None), true),
     ];
     for (body, valid) in cases {
         assert_eq!(body.check().is_ok(), valid, "{body:?}");

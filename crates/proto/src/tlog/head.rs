@@ -10,9 +10,12 @@
 //! station cosigns as `parley.station/<its key hex>`. Both keys are the stations' identity
 //! keys, so a verifier needs nothing beyond the two cards.
 
+use std::sync::Arc;
+
 use super::Hash;
 use super::note::{self, Checkpoint, NoteError};
 use crate::id::{Identity, StationId};
+use crate::pq::{PQ_SIGNATURE_BYTES, PqPublicKey};
 
 /// What begins the origin of a link log.
 pub const ORIGIN_PREFIX: &str = "parley.link/";
@@ -79,6 +82,69 @@ impl SignedHead {
     pub fn verify(&self, author: &StationId, peer: &StationId) -> Result<(), NoteError> {
         let key = verifying_key(author)?;
         note::open(&self.note(author, peer), &origin(author, peer), &key).map(drop)
+    }
+}
+
+/// The author's post-quantum signature of its own [`SignedHead`]: an ML-DSA-44 cosignature
+/// (`c2sp.org/tlog-cosignature`, `subtree/v1`, time 0) under [`cosigner`]`(author)`. A
+/// checkpoint entry carries it beside the Ed25519 signature; one covers every entry under the
+/// checkpoint against a forger who could break Ed25519.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PqHeadSignature(pub Arc<[u8; PQ_SIGNATURE_BYTES]>);
+
+impl PqHeadSignature {
+    /// `identity`'s signature of `head`, the head of its log of its link with `peer`.
+    pub fn sign(identity: &Identity, peer: &StationId, head: &SignedHead) -> Self {
+        let line = note::pq_cosignature_line(
+            &checkpoint(&identity.id(), peer, head.size, head.root),
+            &cosigner(&identity.id()),
+            identity.pq(),
+            0,
+        )
+        .expect("a checkpoint's origin and a valid name");
+        let bytes = note::line_bytes(&line).expect("a line just written");
+        Self(Arc::new(bytes[12..].try_into().expect("2420 bytes")))
+    }
+
+    /// Its signature line on the note of `head` by `author` with key `key`.
+    pub fn line(&self, author: &StationId, key: &PqPublicKey) -> String {
+        let name = cosigner(author);
+        let mut signed = note::pq_cosigner_key_id(&name, key).to_vec();
+        signed.extend_from_slice(&0u64.to_be_bytes());
+        signed.extend_from_slice(&self.0[..]);
+        note::line(&name, &signed)
+    }
+
+    /// Whether it is `author`'s signature, by ML-DSA-44 key `key`, of `head` (the head of its
+    /// log of its link with `peer`). Only the ML-DSA-44 signature is checked.
+    pub fn verify(
+        &self,
+        head: &SignedHead,
+        (author, peer): (&StationId, &StationId),
+        key: &PqPublicKey,
+    ) -> Result<(), NoteError> {
+        let note = format!("{}{}", head.note(author, peer), self.line(author, key));
+        note::open_pq_cosigned(&note, &cosigner(author), key).map(drop)
+    }
+}
+
+impl SignedHead {
+    /// Whether this head, carried with the post-quantum signature `pq`, is signed as its
+    /// author must sign it (docs/formats.md §3.5): by its Ed25519 key, and by its ML-DSA-44
+    /// key `pq_key` when the author has one and `pq_required` (else a `pq` present is still
+    /// checked).
+    pub fn verify_both(
+        &self,
+        (author, peer): (&StationId, &StationId),
+        pq: Option<&PqHeadSignature>,
+        (pq_key, pq_required): (Option<&PqPublicKey>, bool),
+    ) -> Result<(), NoteError> {
+        self.verify(author, peer)?;
+        match (pq_key, pq) {
+            (Some(key), Some(pq)) => pq.verify(self, (author, peer), key),
+            (Some(_), None) if pq_required => Err(NoteError::Unsigned(cosigner(author))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -249,13 +315,17 @@ fn cosignature_line(name: &str, cosigner: &StationId, time_s: u64, signature: &[
 }
 
 fn text(author: &StationId, peer: &StationId, size: u64, root: Hash) -> String {
+    checkpoint(author, peer, size, root)
+        .text()
+        .expect("an origin of hex digits")
+}
+
+fn checkpoint(author: &StationId, peer: &StationId, size: u64, root: Hash) -> Checkpoint {
     Checkpoint {
         origin: origin(author, peer),
         size,
         root,
     }
-    .text()
-    .expect("an origin of hex digits")
 }
 
 fn verifying_key(station: &StationId) -> Result<ed25519_dalek::VerifyingKey, NoteError> {

@@ -14,6 +14,12 @@
 //! (0x01) and cosign its peer's (0x04): the two messages cannot be taken for each other, nor
 //! for the COSE structures the key signs entries with (those begin with a CBOR array header,
 //! never a printable character).
+//!
+//! The same specification's ML-DSA-44 cosignature has key id type byte 0x06; its bytes are the
+//! key id, the time (8 bytes, big-endian) and an ML-DSA-44 signature (FIPS 204, empty context)
+//! over the binary `subtree/v1` message: the label `subtree/v1\n\0`, the cosigner's name and
+//! the log's origin (each with a one-byte length), the time, the subtree's start (0 for a
+//! checkpoint) and end (the size), and the root hash. Extension lines are not signed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,11 +27,18 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use super::Hash;
+use crate::pq::{PQ_SIGNATURE_BYTES, PqPublicKey, PqSigningKey};
 
 /// The signature type byte of Ed25519 in a key id and a verifier key.
 const ED25519: u8 = 0x01;
 /// The signature type byte of a timestamped Ed25519 cosignature (`c2sp.org/tlog-cosignature`).
 const COSIGNATURE_V1: u8 = 0x04;
+/// The signature type byte of a timestamped ML-DSA-44 (sub)tree cosignature.
+const SUBTREE_V1: u8 = 0x06;
+/// The label that begins the message an ML-DSA-44 cosignature signs.
+const SUBTREE_V1_LABEL: &[u8; 12] = b"subtree/v1\n\0";
+/// The FIPS 204 context of an ML-DSA-44 cosignature: empty.
+const SUBTREE_V1_CONTEXT: &[u8] = b"";
 /// The first line of the message a cosignature signs, before its time and the checkpoint.
 const COSIGNATURE_V1_HEADER: &str = "cosignature/v1\n";
 /// Bytes of a cosignature's timestamp (big-endian seconds since the epoch).
@@ -73,21 +86,26 @@ pub fn valid_key_name(name: &str) -> bool {
 
 /// The key id of Ed25519 key `public` under `name`.
 pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
-    typed_key_id(name, ED25519, public)
+    typed_key_id(name, ED25519, public.as_bytes())
 }
 
 /// The key id of Ed25519 key `public` cosigning under `name`: the same key as a cosigner has
 /// another id, as the signature type byte differs.
 pub fn cosigner_key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
-    typed_key_id(name, COSIGNATURE_V1, public)
+    typed_key_id(name, COSIGNATURE_V1, public.as_bytes())
 }
 
-fn typed_key_id(name: &str, signature_type: u8, public: &VerifyingKey) -> [u8; 4] {
+/// The key id of an ML-DSA-44 key `public` cosigning under `name` (type 0x06).
+pub fn pq_cosigner_key_id(name: &str, public: &PqPublicKey) -> [u8; 4] {
+    typed_key_id(name, SUBTREE_V1, public.as_bytes())
+}
+
+fn typed_key_id(name: &str, signature_type: u8, public: &[u8]) -> [u8; 4] {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
         .chain_update(b"\n")
         .chain_update([signature_type])
-        .chain_update(public.as_bytes())
+        .chain_update(public)
         .finalize();
     digest[..4].try_into().expect("four bytes")
 }
@@ -95,17 +113,17 @@ fn typed_key_id(name: &str, signature_type: u8, public: &VerifyingKey) -> [u8; 4
 /// The verifier key in its text form, `<name>+<key id, 8 hex>+<base64(0x01 ‖ public key)>`,
 /// as C2SP tools take it.
 pub fn verifier_key(name: &str, public: &VerifyingKey) -> String {
-    typed_verifier_key(name, ED25519, public)
+    typed_verifier_key(name, ED25519, public.as_bytes())
 }
 
 /// The cosigner's verifier key in its text form, with signature type 0x04.
 pub fn cosigner_verifier_key(name: &str, public: &VerifyingKey) -> String {
-    typed_verifier_key(name, COSIGNATURE_V1, public)
+    typed_verifier_key(name, COSIGNATURE_V1, public.as_bytes())
 }
 
-fn typed_verifier_key(name: &str, signature_type: u8, public: &VerifyingKey) -> String {
+fn typed_verifier_key(name: &str, signature_type: u8, public: &[u8]) -> String {
     let mut typed = vec![signature_type];
-    typed.extend_from_slice(public.as_bytes());
+    typed.extend_from_slice(public);
     format!(
         "{name}+{}+{}",
         hex::encode(typed_key_id(name, signature_type, public)),
@@ -242,6 +260,84 @@ fn verify(
     public
         .verify_strict(message, &signature)
         .map_err(|_| NoteError::BadSignature(name.to_owned()))
+}
+
+/// An ML-DSA-44 cosignature line (`c2sp.org/tlog-cosignature`, `subtree/v1`) by `key` under
+/// `name` over `checkpoint` at `timestamp_s` (0: no statement that it is the largest tree the
+/// cosigner saw), ending in a newline.
+pub fn pq_cosignature_line(
+    checkpoint: &Checkpoint,
+    name: &str,
+    key: &PqSigningKey,
+    timestamp_s: u64,
+) -> Result<String, NoteError> {
+    let message = subtree_message(name, timestamp_s, checkpoint)?;
+    let mut signed = pq_cosigner_key_id(name, key.public()).to_vec();
+    signed.extend_from_slice(&timestamp_s.to_be_bytes());
+    signed.extend_from_slice(&key.sign(&message, SUBTREE_V1_CONTEXT)[..]);
+    Ok(line(name, &signed))
+}
+
+/// The checkpoint `note` states and the time of its ML-DSA-44 cosignature by `public` under
+/// `name`, once that cosignature verifies. Other signatures are not checked; none by that key,
+/// or two, or one of the wrong length, is refused.
+pub fn open_pq_cosigned(
+    note: &str,
+    name: &str,
+    public: &PqPublicKey,
+) -> Result<(Checkpoint, u64), NoteError> {
+    let (text, signatures) = split(note)?;
+    let checkpoint = Checkpoint::parse(text)?;
+    let signed = only_signature(signatures, name, pq_cosigner_key_id(name, public))?;
+    let bad = || NoteError::BadSignature(name.to_owned());
+    let (timestamp, signature) = signed[4..]
+        .split_first_chunk::<TIMESTAMP_BYTES>()
+        .ok_or_else(bad)?;
+    let timestamp_s = u64::from_be_bytes(*timestamp);
+    if signature.len() != PQ_SIGNATURE_BYTES {
+        return Err(bad());
+    }
+    let message = subtree_message(name, timestamp_s, &checkpoint).map_err(|_| bad())?;
+    if !public.verify(&message, SUBTREE_V1_CONTEXT, signature) {
+        return Err(bad());
+    }
+    Ok((checkpoint, timestamp_s))
+}
+
+/// The `subtree/v1` message an ML-DSA-44 cosignature by `name` at `timestamp_s` of a
+/// checkpoint signs (start 0, end its size).
+fn subtree_message(
+    name: &str,
+    timestamp_s: u64,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<u8>, NoteError> {
+    if !valid_key_name(name) {
+        return Err(NoteError::Malformed(
+            "the key name is empty, too long or has a space or +",
+        ));
+    }
+    if timestamp_s > TIMESTAMP_MAX_S {
+        return Err(NoteError::Malformed("the time is past 2^63 - 1 seconds"));
+    }
+    let origin = checkpoint.origin.as_bytes();
+    let origin_len = u8::try_from(origin.len())
+        .ok()
+        .filter(|len| *len > 0)
+        .ok_or(NoteError::NotACheckpoint(
+            "the origin is empty or longer than 255 bytes",
+        ))?;
+    let name_len = u8::try_from(name.len()).expect("a valid key name is at most 255 bytes");
+    let mut message = Vec::with_capacity(12 + 1 + name.len() + 8 + 1 + origin.len() + 8 + 8 + 32);
+    message.extend_from_slice(SUBTREE_V1_LABEL);
+    message.push(name_len);
+    message.extend_from_slice(name.as_bytes());
+    message.extend_from_slice(&timestamp_s.to_be_bytes());
+    message.push(origin_len);
+    message.extend_from_slice(origin);
+    message.extend_from_slice(&0u64.to_be_bytes());
+    message.extend_from_slice(&checkpoint.size.to_be_bytes());
+    message.extend_from_slice(&checkpoint.root);
+    Ok(message)
 }
 
 /// The text of `note` (its lines before the blank line, each ending in a newline) once the

@@ -340,6 +340,117 @@ fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
     }
 }
 
+/// The ML-DSA-44 cosignature (`subtree/v1`): its bytes as the specification lays them out, and
+/// refused by another key, another name, a bent byte, a second line by the same key, or a
+/// time past 2^63 - 1.
+#[test]
+fn an_ml_dsa_cosignature_verifies_only_by_its_key_under_its_name_over_its_checkpoint() {
+    let log = SigningKey::from_bytes(&[1; 32]);
+    let cosigner = crate::pq::PqSigningKey::from_identity_seed(&[2; 32]);
+    let public = cosigner.public();
+    let checkpoint = Checkpoint {
+        origin: "example.org/log".into(),
+        size: 7,
+        root: root(&leaves(7)),
+    };
+    let text = checkpoint.text().unwrap();
+    let signed = note::sign(&text, "example.org/log", &log).unwrap();
+    let line =
+        note::pq_cosignature_line(&checkpoint, "example.org/w", &cosigner, 1_679_315_147).unwrap();
+    let cosigned = format!("{signed}{line}");
+    assert_eq!(
+        note::open_pq_cosigned(&cosigned, "example.org/w", public),
+        Ok((checkpoint.clone(), 1_679_315_147))
+    );
+    assert_eq!(
+        note::open(&cosigned, "example.org/log", &log.verifying_key()),
+        Ok(text.as_str()),
+        "the log's own signature still verifies beside it"
+    );
+    // Bytes: key id with type 0x06 over the 1312-byte key, the time big-endian, 2420 bytes.
+    let bytes = BASE64
+        .decode(line.trim_end().rsplit_once(' ').unwrap().1)
+        .unwrap();
+    assert_eq!(bytes.len(), 4 + 8 + 2420);
+    let mut typed = b"example.org/w\n\x06".to_vec();
+    typed.extend_from_slice(public.as_bytes());
+    assert_eq!(bytes[..4], crate::id::sha256(&[&typed])[..4]);
+    assert_eq!(
+        bytes[..4],
+        note::pq_cosigner_key_id("example.org/w", public)
+    );
+    assert_eq!(bytes[4..12], 1_679_315_147u64.to_be_bytes());
+    // The message: label, name and origin each with a one-byte length, time, start 0, end
+    // the size, then the root.
+    let mut message = b"subtree/v1\n\0".to_vec();
+    message.push(13);
+    message.extend_from_slice(b"example.org/w");
+    message.extend_from_slice(&1_679_315_147u64.to_be_bytes());
+    message.push(15);
+    message.extend_from_slice(b"example.org/log");
+    message.extend_from_slice(&0u64.to_be_bytes());
+    message.extend_from_slice(&7u64.to_be_bytes());
+    message.extend_from_slice(&checkpoint.root);
+    assert!(
+        public.verify(&message, b"", &bytes[12..]),
+        "FIPS 204, empty context"
+    );
+
+    let unsigned = |name: &str| Err(NoteError::Unsigned(name.into()));
+    let other = crate::pq::PqSigningKey::from_identity_seed(&[3; 32]);
+    assert_eq!(
+        note::open_pq_cosigned(&cosigned, "example.org/w", other.public()),
+        unsigned("example.org/w")
+    );
+    assert_eq!(
+        note::open_pq_cosigned(&cosigned, "example.org/v", public),
+        unsigned("example.org/v")
+    );
+    let bad = |name: &str| Err(NoteError::BadSignature(name.into()));
+    for at in [4, 11, 12, 2000, 4 + 8 + 2419] {
+        let mut bent = bytes.clone();
+        bent[at] ^= 1;
+        let note = format!("{signed}\u{2014} example.org/w {}\n", BASE64.encode(&bent));
+        let expected = if at < 4 {
+            unsigned("example.org/w")
+        } else {
+            bad("example.org/w")
+        };
+        assert_eq!(
+            note::open_pq_cosigned(&note, "example.org/w", public),
+            expected,
+            "{at}"
+        );
+    }
+    let short = format!(
+        "{signed}\u{2014} example.org/w {}\n",
+        BASE64.encode(&bytes[..bytes.len() - 1])
+    );
+    assert_eq!(
+        note::open_pq_cosigned(&short, "example.org/w", public),
+        bad("example.org/w")
+    );
+    let other_root = Checkpoint {
+        root: [0; 32],
+        ..checkpoint.clone()
+    };
+    let moved = format!(
+        "{}\n{}",
+        other_root.text().unwrap(),
+        &cosigned[cosigned.find("\n\n").unwrap() + 2..]
+    );
+    assert_eq!(
+        note::open_pq_cosigned(&moved, "example.org/w", public),
+        bad("example.org/w")
+    );
+    assert_eq!(
+        note::open_pq_cosigned(&format!("{cosigned}{line}"), "example.org/w", public),
+        Err(NoteError::Malformed("two signatures by the same key"))
+    );
+    assert!(note::pq_cosignature_line(&checkpoint, "example.org/w", &cosigner, 1 << 63).is_err());
+    assert!(note::pq_cosignature_line(&checkpoint, "example org", &cosigner, 0).is_err());
+}
+
 #[test]
 fn a_cosignature_verifies_only_by_its_key_as_a_cosigner_at_its_time_over_its_text() {
     let log = SigningKey::from_bytes(&[1; 32]);

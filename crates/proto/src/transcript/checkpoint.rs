@@ -82,6 +82,14 @@ pub fn check_checkpoint(
         let name = log.name.clone();
         return Err(CheckpointError::Root { name, size });
     }
+    // The author's post-quantum signature, when the note carries one by the key of its card,
+    // must verify.
+    if let Some(pq_key) = &log.pq_key {
+        match note::open_pq_cosigned(text, &cosigner(&author), pq_key) {
+            Ok(_) | Err(NoteError::Unsigned(_)) => {}
+            Err(error) => return Err(CheckpointError::Note(error)),
+        }
+    }
     // The other station's cosignature, when the note carries one, must verify.
     let cosigned_s = match note::open_cosigned(text, &cosigner(&other), &key(&other)?) {
         Ok((_, time_s)) => Some(time_s),

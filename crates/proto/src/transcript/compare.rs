@@ -59,12 +59,17 @@ pub struct NotPinned {
 
 /// Checks that every pinned fingerprint is one of the transcript's two stations.
 pub fn check_pins(transcript: &VerifiedTranscript, pins: &[Fingerprint]) -> Result<(), NotPinned> {
-    match pins.iter().find(|pin| {
-        !transcript
-            .stations
+    pinned_in(&[transcript], pins)
+}
+
+/// Checks that every pinned fingerprint names a station of one of `transcripts`.
+fn pinned_in(transcripts: &[&VerifiedTranscript], pins: &[Fingerprint]) -> Result<(), NotPinned> {
+    let named = |pin: &Fingerprint| {
+        transcripts
             .iter()
-            .any(|station| station.fingerprint() == **pin)
-    }) {
+            .any(|transcript| transcript.stations.iter().any(|station| station.is(pin)))
+    };
+    match pins.iter().find(|pin| !named(pin)) {
         Some(expected) => Err(NotPinned {
             expected: *expected,
         }),
@@ -77,6 +82,8 @@ pub fn check_pins(transcript: &VerifiedTranscript, pins: &[Fingerprint]) -> Resu
 pub struct AgreedLog {
     /// Its identity key.
     pub identity: StationId,
+    /// Its ML-DSA-44 key, if either file holds its version 2 card.
+    pub pq_key: Option<crate::pq::PqPublicKey>,
     /// Name from its card (the same card in both files).
     pub name: String,
     /// Ids of its entries, the longer of the two files' (the other holds a prefix).
@@ -91,7 +98,7 @@ pub struct AgreedLog {
 impl AgreedLog {
     /// Its fingerprint.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.identity.fingerprint()
+        Fingerprint::of(&self.identity, self.pq_key.as_ref())
     }
 
     /// Id of its last entry ([`EntryId::NONE`] if none).
@@ -119,13 +126,17 @@ pub fn compare(
     if a.link != b.link {
         return Err(Disagreement::Links.into());
     }
-    check_pins(a, pins)?;
+    // A station's card may differ between the files in its post-quantum key (a peer pinned
+    // its version 1 card): a pin names it if it names it in either.
+    pinned_in(&[a, b], pins)?;
     Ok(agree(a, b)?)
 }
 
 /// Whether two signed cards of one station agree (D3): byte for byte, or in everything but
 /// the epoch key, which rotates (docs/formats.md §3.6) — a station's export holds its card
-/// with its current key, its peer's the card it pinned.
+/// with its current key, its peer's the card it pinned — and but the post-quantum key when
+/// one of the two is a version 1 card (a peer pinned it before the station's cards were
+/// version 2, §6).
 fn same_card(a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
@@ -136,9 +147,14 @@ fn same_card(a: &[u8], b: &[u8]) -> bool {
     ) else {
         return false;
     };
+    let pq_key = match (&a.pq_key, &b.pq_key) {
+        (Some(_), Some(_)) => a.pq_key.clone(),
+        _ => b.pq_key.clone(),
+    };
     let rekeyed = ContactCard {
         epoch_key_id: b.epoch_key_id,
         epoch_public: b.epoch_public.clone(),
+        pq_key,
         ..a
     };
     rekeyed == b
@@ -180,6 +196,7 @@ fn agree(a: &VerifiedTranscript, b: &VerifiedTranscript) -> Result<Agreement, Di
         };
         AgreedLog {
             identity: in_a.identity,
+            pq_key: in_a.pq_key.clone().or_else(|| in_b.pq_key.clone()),
             name: in_a.name.clone(),
             ids: ids.clone(),
             held: [in_a.entries(), in_b.entries()],

@@ -401,6 +401,8 @@ impl Witnessed {
 pub struct StationLog {
     /// Its identity key.
     pub identity: StationId,
+    /// Its ML-DSA-44 key, if its card is version 2.
+    pub pq_key: Option<crate::pq::PqPublicKey>,
     /// Name from its card, as signed (untrusted text: escape it before display).
     pub name: String,
     /// Its signed card as the file holds it.
@@ -462,9 +464,14 @@ impl StationLog {
         self.ids.last().copied().unwrap_or(EntryId::NONE)
     }
 
-    /// Its fingerprint.
+    /// Its fingerprint, as its card in the file gives it.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.identity.fingerprint()
+        Fingerprint::of(&self.identity, self.pq_key.as_ref())
+    }
+
+    /// Whether `pin` names it: its card's fingerprint, or its Ed25519 key's (version 1).
+    pub fn is(&self, pin: &Fingerprint) -> bool {
+        self.fingerprint() == *pin || self.identity.key_fingerprint() == *pin
     }
 }
 

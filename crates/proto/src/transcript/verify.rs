@@ -10,8 +10,9 @@ use super::{
 use crate::card::ContactCard;
 use crate::entry::{Body, SignedEntry};
 use crate::id::{EntryId, LinkId, StationId};
+use crate::pq::PqPublicKey;
 use crate::receipt::Receipt;
-use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
+use crate::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
 use crate::tlog::{self, Hash, Tree};
 
 /// Verifies every signature, chain link, `seen` and receipt of a transcript, and that its
@@ -51,6 +52,7 @@ pub(super) fn verify_within(
 /// A station as read so far.
 struct Station {
     identity: StationId,
+    pq_key: Option<PqPublicKey>,
     name: String,
     card: Vec<u8>,
     ids: Vec<EntryId>,
@@ -59,7 +61,7 @@ struct Station {
     kinds: KindCounts,
     receipted_upto: Option<u64>,
     /// Its checkpoints of its own log, and cosignatures of the other's, where they are.
-    checkpoints: Vec<(Place, SignedHead)>,
+    checkpoints: Vec<(Place, SignedHead, Option<PqHeadSignature>)>,
     cosignatures: Vec<(Place, Cosignature)>,
     /// Witnesses' cosignatures of its checkpoints, where they are.
     witnessed: Vec<(Place, WitnessCosignature)>,
@@ -156,6 +158,7 @@ impl File {
         }
         self.stations.push(Station {
             identity: card.identity,
+            pq_key: card.pq_key,
             name: card.name,
             card: bytes,
             ids: Vec::new(),
@@ -222,7 +225,7 @@ impl File {
             seq: needs,
         };
         match &entry.body {
-            Body::Checkpoint(head) => station.checkpoints.push((place, *head)),
+            Body::Checkpoint(head, pq) => station.checkpoints.push((place, *head, pq.clone())),
             Body::Cosigned(cosigned) => station.cosignatures.push((place, *cosigned)),
             Body::Witnessed(witnessed) => station.witnessed.push((place, *witnessed)),
             _ => {}
@@ -332,9 +335,19 @@ impl File {
             }),
             fault,
         };
-        for (place, head) in &station.checkpoints {
+        // K1: the Ed25519 signature, and the ML-DSA-44 one when the card has that key — on
+        // every checkpoint from the first that carries one (those before were written before
+        // the station had the key, and the later ones' roots cover their entries).
+        let mut pq_required = false;
+        for (place, head, pq) in &station.checkpoints {
             let size = head.size;
-            if head.verify(&station.identity, &other.identity).is_err() {
+            pq_required |= pq.is_some();
+            let signed = head.verify_both(
+                (&station.identity, &other.identity),
+                pq.as_ref(),
+                (station.pq_key.as_ref(), pq_required),
+            );
+            if signed.is_err() {
                 let name = name.clone();
                 return Err(fail(place, Fault::CheckpointSignature { name, size }));
             }
@@ -420,6 +433,7 @@ impl File {
             .zip(proven)
             .map(|(s, (proven, witnessed))| StationLog {
                 identity: s.identity,
+                pq_key: s.pq_key,
                 name: s.name,
                 card: s.card,
                 ids: s.ids,

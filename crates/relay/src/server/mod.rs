@@ -227,7 +227,7 @@ impl Relay {
             let status = refusal.status.as_u16();
             let station = refusal
                 .misbehaving
-                .map(|station| station.fingerprint().to_string());
+                .map(|station| station.key_fingerprint().to_string());
             match &refusal.detail {
                 // Evidence of a fork is not a failure of the relay, but as grave.
                 Some(detail) if refusal.warning() == Warning::WitnessFork => {
@@ -345,10 +345,10 @@ impl Relay {
         match status {
             StationStatus::Admitted => {}
             StationStatus::Revoked => {
-                return Err(StoreError::Revoked(station.fingerprint().to_string()).into());
+                return Err(StoreError::Revoked(station.key_fingerprint().to_string()).into());
             }
             StationStatus::Unknown => {
-                return Err(StoreError::NotAdmitted(station.fingerprint().to_string()).into());
+                return Err(StoreError::NotAdmitted(station.key_fingerprint().to_string()).into());
             }
         }
         if seen {
@@ -494,7 +494,10 @@ impl fmt::Debug for RelayServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RelayServer")
             .field("local_addr", &self.local_addr)
-            .field("fingerprint", &format_args!("{}", self.id.fingerprint()))
+            .field(
+                "fingerprint",
+                &format_args!("{}", self.id.key_fingerprint()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -613,7 +616,7 @@ impl RelayServer {
         ]);
         info!(
             address = %local_addr,
-            fingerprint = %identity.id().fingerprint(),
+            fingerprint = %identity.fingerprint(),
             name = %config.name,
             connections_max = bounds.connections,
             unauthenticated_connections_max = bounds.unauthenticated,

@@ -150,8 +150,8 @@ async fn deposit_request(
     }
     // Per deposit, at debug: a station's traffic must not be able to flood the log.
     debug!(
-        from = %requester.fingerprint(),
-        to = %recipient.fingerprint(),
+        from = %requester.key_fingerprint(),
+        to = %recipient.key_fingerprint(),
         frames = count,
         bytes,
         outcome = ?report.outcome,
@@ -179,8 +179,8 @@ fn answer_deposit(
             if let Err(refusal) = outcome {
                 relay.warn(Warning::DepositWithheld, |suppressed| {
                     warn!(
-                        from = %requester.fingerprint(),
-                        to = %recipient.fingerprint(),
+                        from = %requester.key_fingerprint(),
+                        to = %recipient.key_fingerprint(),
                         reason = %refusal,
                         suppressed,
                         "deposit refused, answered 202: the recipient has not addressed the \
@@ -237,7 +237,7 @@ pub(super) async fn fetch(
         let station = request.station();
         let answer = long_poll(&relay, station, Duration::from_millis(wait_ms)).await?;
         debug!(
-            station = %station.fingerprint(),
+            station = %station.key_fingerprint(),
             items = answer.items.len(),
             more = answer.more,
             "fetch answered"
@@ -277,7 +277,7 @@ pub(super) async fn delete(
             .writer
             .write(move |store| store.delete(&nonce, wanted.upto, &wanted.ids))
             .await?;
-        debug!(station = %station.fingerprint(), deleted, "items deleted");
+        debug!(station = %station.key_fingerprint(), deleted, "items deleted");
         Ok(cbor_response(StatusCode::OK, wire::encode_count(deleted)))
     };
     relay.answer(&connection, result.await)

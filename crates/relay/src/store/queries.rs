@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn fingerprint(station: &StationId) -> String {
-    station.fingerprint().to_string()
+    station.key_fingerprint().to_string()
 }
 
 pub(super) fn status_in(

@@ -370,7 +370,7 @@ fn not_admitted(
     Ok(Some(WitnessRefusal::UnknownOrigin(format!(
         "the author of log {}, station {}, is not admitted at this relay",
         submission.origin(),
-        author.fingerprint()
+        author.key_fingerprint()
     ))))
 }
 

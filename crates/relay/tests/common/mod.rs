@@ -61,12 +61,13 @@ impl Station {
             addresses: Vec::new(),
             lang: "en".into(),
             created_ms: now_ms(),
+            pq_key: Some(self.identity.pq().public().clone()),
         };
         card.to_text(&card.sign(&self.identity))
     }
 
     pub fn fingerprint(&self) -> String {
-        self.id().fingerprint().to_string()
+        self.identity.fingerprint().to_string()
     }
 }
 

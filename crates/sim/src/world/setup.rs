@@ -112,7 +112,7 @@ impl World {
         let (card, bytes) = peer.core.as_ref().expect("up").card();
         let pair = Command::PeerAdd {
             card: card.to_text(&bytes),
-            fingerprint: peer.identity.id().fingerprint().to_string(),
+            fingerprint: peer.identity.fingerprint().to_string(),
             address: None,
         };
         self.set_up_command(i, pair)?;

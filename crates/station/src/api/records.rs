@@ -423,7 +423,7 @@ pub fn inbox(
                 id: entry.id(),
                 kind: contents.kind,
                 from: peer.name.clone(),
-                from_fingerprint: peer.id.fingerprint(),
+                from_fingerprint: peer.card.fingerprint(),
                 seq: fields.seq,
                 precedence: fields.precedence,
                 lang: contents.lang,
@@ -484,7 +484,7 @@ pub fn outbox(
                 id: entry.id(),
                 kind: contents.kind,
                 to: peer.name.clone(),
-                to_fingerprint: peer.id.fingerprint(),
+                to_fingerprint: peer.card.fingerprint(),
                 seq: fields.seq,
                 precedence: fields.precedence,
                 text: contents.text,
@@ -732,7 +732,7 @@ pub fn peers(store: &Store) -> Result<Vec<PeerItem>, StationError> {
         .into_iter()
         .map(|row| PeerItem {
             name: row.name,
-            fingerprint: row.id.fingerprint(),
+            fingerprint: row.card.fingerprint(),
             address: row.address,
             lang: row.card.lang,
             added_ms: row.added_ms,
@@ -756,7 +756,7 @@ pub fn link_codebooks(store: &Store, peer: &str) -> Result<LinkBooks, StationErr
     let row = store
         .peers()?
         .into_iter()
-        .find(|row| row.name == peer || Some(row.id.fingerprint()) == fingerprint)
+        .find(|row| row.name == peer || fingerprint.is_some_and(|fp| row.is(&fp)))
         .ok_or_else(|| StationError::UnknownPeer(peer.to_owned()))?;
     let record = store.link_record(&row.id)?;
     let books = LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), &row.id);

@@ -107,8 +107,10 @@ pub struct StationInfo {
     pub lang: String,
     /// Direct-channel listen address as configured.
     pub listen: String,
-    /// This station's fingerprint.
+    /// This station's fingerprint (its card's: over both of its keys).
     pub fingerprint: Fingerprint,
+    /// Its key fingerprint (of its Ed25519 key alone), which logs and courier file names use.
+    pub key_fingerprint: Fingerprint,
 }
 
 /// One paired peer.
@@ -116,8 +118,10 @@ pub struct StationInfo {
 pub struct PeerStatus {
     /// Peer name.
     pub name: String,
-    /// Peer fingerprint.
+    /// Peer fingerprint (its pinned card's).
     pub fingerprint: Fingerprint,
+    /// Its key fingerprint (of its Ed25519 key alone), which logs and courier file names use.
+    pub key_fingerprint: Fingerprint,
     /// Every channel of the link: direct first, then relay and courier channels as added.
     pub channels: Vec<ChannelStatus>,
     /// Own entries written on this link (the seq of the last one).

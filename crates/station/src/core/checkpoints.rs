@@ -7,9 +7,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parley_proto::tlog::head::{Cosignature, SignedHead, WitnessCosignature, origin};
+use parley_proto::tlog::head::{
+    Cosignature, PqHeadSignature, SignedHead, WitnessCosignature, origin,
+};
 use parley_proto::tlog::{self, Hash, Tree};
-use parley_proto::{Body, Precedence, SignedEntry, StationId, StoreOp};
+use parley_proto::{Body, PqPublicKey, Precedence, SignedEntry, StationId, StoreOp};
 use parley_store::{AlarmKind, KeptEntry, LinkLeaves};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +29,38 @@ pub struct CheckpointSettings {
     pub every_ms: u64,
 }
 
-/// A checkpoint as an entry carried it: the head, the entry's seq and its time (own) or
-/// arrival (the peer's), UTC ms.
-type Carried = (SignedHead, u64, u64);
+/// A checkpoint as an entry carried it.
+#[derive(Clone, Debug)]
+pub(super) struct Carried {
+    /// The head, with the author's Ed25519 signature.
+    pub(super) head: SignedHead,
+    /// The seq of the entry.
+    seq: u64,
+    /// The entry's time (own) or arrival (the peer's), UTC ms.
+    at_ms: u64,
+    /// The author's ML-DSA-44 signature of it, if the entry carried one.
+    pq: Option<PqHeadSignature>,
+}
+
+impl Carried {
+    /// Its C2SP note as its entry signed it: the author's Ed25519 line, then its ML-DSA-44
+    /// line when it carries one and the author's key `pq_key` is known; and whether it has
+    /// that line.
+    fn note(
+        &self,
+        (author, other): (&StationId, &StationId),
+        pq_key: Option<&PqPublicKey>,
+    ) -> (String, bool) {
+        let pq_line = self
+            .pq
+            .as_ref()
+            .zip(pq_key)
+            .map(|(pq, key)| pq.line(author, key));
+        let post_quantum = pq_line.is_some();
+        let note = self.head.note(author, other) + pq_line.as_deref().unwrap_or_default();
+        (note, post_quantum)
+    }
+}
 
 /// One link's logs as checkpoints see them.
 #[derive(Clone, Debug, Default)]
@@ -58,6 +89,10 @@ pub(super) struct LinkLogs {
     peer_waiting: BTreeMap<(u64, u64), Carried>,
     /// The peer's largest checkpoint checked and found good.
     peer_latest: Option<Carried>,
+    /// The witnesses' cosignatures of the peer's checkpoints the peer appended, whose
+    /// signatures verify but whose entries are not all delivered yet, by size and the seq of
+    /// the entry carrying each.
+    peer_witnessed_waiting: BTreeMap<(u64, u64), WitnessCosignature>,
     /// This station's latest cosignature of the peer's log.
     pub(super) peer_cosigned: Option<Cosignature>,
     /// The witnesses of this station's log, by relay.
@@ -88,8 +123,13 @@ impl LinkLogs {
             let time_ms = entry.time_ms.min(now_ms);
             let own = entry.author == *own_id;
             match (&entry.body, own) {
-                (Body::Checkpoint(head), true) => {
-                    logs.own_latest = Some((*head, entry.seq, time_ms));
+                (Body::Checkpoint(head, pq), true) => {
+                    logs.own_latest = Some(Carried {
+                        head: *head,
+                        seq: entry.seq,
+                        at_ms: time_ms,
+                        pq: pq.clone(),
+                    });
                     logs.since_ms = Some(time_ms);
                     last_checkpoint_seq = entry.seq;
                     not_counted = 0;
@@ -102,9 +142,15 @@ impl LinkLogs {
                     logs.witnessed(by);
                     not_counted += 1;
                 }
-                (Body::Checkpoint(head), false) => {
+                (Body::Checkpoint(head, pq), false) => {
                     let key = (head.size, entry.seq);
-                    logs.peer_waiting.insert(key, (*head, entry.seq, time_ms));
+                    let carried = Carried {
+                        head: *head,
+                        seq: entry.seq,
+                        at_ms: time_ms,
+                        pq: pq.clone(),
+                    };
+                    logs.peer_waiting.insert(key, carried);
                 }
                 (Body::Cosigned(cosigned), false) => {
                     logs.own_cosigned_unchecked.push((entry.seq, *cosigned));
@@ -130,7 +176,7 @@ impl LinkLogs {
                 .collect();
             for key in checked {
                 let carried = logs.peer_waiting.remove(&key).expect("listed");
-                if carried.0 == cosigned.head {
+                if carried.head == cosigned.head {
                     logs.peer_latest = Some(carried);
                 }
             }
@@ -209,6 +255,9 @@ pub struct CheckpointItem {
     pub seq: u64,
     /// When it was signed (the entry's time), UTC ms.
     pub at_ms: u64,
+    /// Whether it is signed with the author's ML-DSA-44 key too (its note carries that
+    /// cosignature line).
+    pub post_quantum: bool,
     /// The C2SP signed note.
     pub note: String,
 }
@@ -294,8 +343,13 @@ impl Station {
         let e = entry.entry();
         debug_assert_eq!(logs.own.len(), e.seq, "own leaves follow own seqs");
         match &e.body {
-            Body::Checkpoint(head) => {
-                logs.own_latest = Some((*head, e.seq, now_ms));
+            Body::Checkpoint(head, pq) => {
+                logs.own_latest = Some(Carried {
+                    head: *head,
+                    seq: e.seq,
+                    at_ms: now_ms,
+                    pq: pq.clone(),
+                });
                 logs.own_new = 0;
                 logs.since_ms = Some(now_ms);
                 self.submit_to_witnesses(now_ms, peer);
@@ -319,15 +373,21 @@ impl Station {
             logs.peer_held.insert(e.seq, tlog::leaf_hash(entry.bytes()));
         }
         match &e.body {
-            Body::Checkpoint(head) => {
+            Body::Checkpoint(head, pq) => {
                 let key = (head.size, e.seq);
-                logs.peer_waiting.insert(key, (*head, e.seq, now_ms));
+                let carried = Carried {
+                    head: *head,
+                    seq: e.seq,
+                    at_ms: now_ms,
+                    pq: pq.clone(),
+                };
+                logs.peer_waiting.insert(key, carried);
             }
             Body::Cosigned(cosigned) => {
                 self.check_cosignature(now_ms, own_id, (peer, e.seq), cosigned);
             }
-            Body::Witnessed(by) => {
-                if let Err(error) = by.verify(&peer, own_id) {
+            Body::Witnessed(by) => match by.verify(&peer, own_id) {
+                Err(error) => {
                     let subject = format!("witnessed at seq {}", e.seq);
                     let detail = format!(
                         "a witness's cosignature of the peer's log: {error}:\n{}",
@@ -335,7 +395,12 @@ impl Station {
                     );
                     self.split_view(now_ms, peer, subject, detail);
                 }
-            }
+                // Its root is checked against the peer's entries once they are delivered.
+                Ok(()) => {
+                    let key = (by.head.size, e.seq);
+                    logs.peer_witnessed_waiting.insert(key, *by);
+                }
+            },
             _ => {}
         }
     }
@@ -379,6 +444,7 @@ impl Station {
     /// good one not cosigned yet.
     fn check_waiting(&mut self, now_ms: u64, peer: StationId) {
         let own_id = self.identity.id();
+        let pq_key = self.peers.get(&peer).and_then(|p| p.pq_key.clone());
         let Some(logs) = self.logs.get_mut(&peer) else {
             return;
         };
@@ -391,9 +457,17 @@ impl Station {
         let mut faults = Vec::new();
         let mut to_cosign = None;
         for key in ready {
-            let (head, seq, at_ms) = logs.peer_waiting.remove(&key).expect("listed");
+            let carried = logs.peer_waiting.remove(&key).expect("listed");
+            let (head, seq) = (carried.head, carried.seq);
             let size = head.size;
-            let fault = match head.verify(&peer, &own_id) {
+            // A peer pinned from a version 2 card signs every checkpoint with both its keys:
+            // it had both when it was pinned, before it wrote any on this link.
+            let signed = head.verify_both(
+                (&peer, &own_id),
+                carried.pq.as_ref(),
+                (pq_key.as_ref(), true),
+            );
+            let fault = match signed {
                 Err(error) => Some(format!("a checkpoint of the peer's log: {error}")),
                 Ok(()) if logs.peer.root_at(size) != Some(head.root) => Some(format!(
                     "the peer's checkpoint at size {size} names another root than its entries \
@@ -402,13 +476,18 @@ impl Station {
                 Ok(()) => None,
             };
             match fault {
-                Some(detail) => faults.push((seq, detail, head.note(&peer, &own_id))),
+                Some(detail) => {
+                    // The evidence is the note as the entry signed it, both signature lines.
+                    let (note, _) = carried.note((&peer, &own_id), pq_key.as_ref());
+                    faults.push((format!("checkpoint at seq {seq}"), detail, note));
+                }
                 None => {
                     if logs
                         .peer_latest
-                        .is_none_or(|(latest, _, _)| latest.size <= size)
+                        .as_ref()
+                        .is_none_or(|latest| latest.head.size <= size)
                     {
-                        logs.peer_latest = Some((head, seq, at_ms));
+                        logs.peer_latest = Some(carried);
                     }
                     let cosigned = logs.peer_cosigned.map_or(0, |c| c.head.size);
                     if size > cosigned && to_cosign.is_none_or(|h: SignedHead| h.size < size) {
@@ -417,8 +496,29 @@ impl Station {
                 }
             }
         }
-        for (seq, detail, note) in faults {
-            let subject = format!("checkpoint at seq {seq}");
+        // A witness's cosignature the peer appended holds the peer's signed head: a root other
+        // than its log's is a history the peer showed the witness and not this station.
+        let witnessed: Vec<(u64, u64)> = logs
+            .peer_witnessed_waiting
+            .range(..=(held, u64::MAX))
+            .map(|(key, _)| *key)
+            .collect();
+        for (size, seq) in witnessed {
+            let by = logs
+                .peer_witnessed_waiting
+                .remove(&(size, seq))
+                .expect("listed");
+            if logs.peer.root_at(size) != Some(by.head.root) {
+                let detail = format!(
+                    "a witness cosigned the peer's checkpoint at size {size}, which names another \
+                     root than the peer's entries delivered here: the peer showed the witness \
+                     another history"
+                );
+                let subject = format!("witnessed at seq {seq}");
+                faults.push((subject, detail, by.note(&peer, &own_id)));
+            }
+        }
+        for (subject, detail, note) in faults {
             self.split_view(now_ms, peer, subject, format!("{detail}:\n{note}"));
         }
         if let Some(head) = to_cosign {
@@ -469,11 +569,12 @@ impl Station {
             ));
         };
         let head = SignedHead::sign(&self.identity, &peer, own.len(), own.root());
+        let pq = PqHeadSignature::sign(&self.identity, &peer, &head);
         self.write(
             now_ms,
             peer,
             Precedence::Routine,
-            Body::Checkpoint(head),
+            Body::Checkpoint(head, Some(pq)),
             operator,
         )
     }
@@ -525,12 +626,18 @@ impl Station {
         let peer_id = self.resolve_peer(peer)?;
         let own_id = self.identity.id();
         let logs = self.logs.get(&peer_id).cloned().unwrap_or_default();
-        let item = |(head, seq, at_ms): (SignedHead, u64, u64), author, other| CheckpointItem {
-            size: head.size,
-            root: base64(&head.root),
-            seq,
-            at_ms,
-            note: head.note(author, other),
+        let own_pq = self.identity.pq().public().clone();
+        let peer_pq = self.peers.get(&peer_id).and_then(|p| p.pq_key.clone());
+        let item = |carried: Carried, author, other, key: Option<&PqPublicKey>| {
+            let (note, post_quantum) = carried.note((author, other), key);
+            CheckpointItem {
+                size: carried.head.size,
+                root: base64(&carried.head.root),
+                seq: carried.seq,
+                at_ms: carried.at_ms,
+                post_quantum,
+                note,
+            }
         };
         let cosigned = |c: Cosignature, author, cosigner: &StationId| CosignedItem {
             size: c.head.size,
@@ -544,13 +651,17 @@ impl Station {
             own: LogCheckpoints {
                 origin: origin(&own_id, &peer_id),
                 size: logs.own.len(),
-                latest: logs.own_latest.map(|l| item(l, &own_id, &peer_id)),
+                latest: logs
+                    .own_latest
+                    .map(|l| item(l, &own_id, &peer_id, Some(&own_pq))),
                 cosigned: logs.own_cosigned.map(|c| cosigned(c, &own_id, &peer_id)),
             },
             peer_log: LogCheckpoints {
                 origin: origin(&peer_id, &own_id),
                 size: logs.peer.len(),
-                latest: logs.peer_latest.map(|l| item(l, &peer_id, &own_id)),
+                latest: logs
+                    .peer_latest
+                    .map(|l| item(l, &peer_id, &own_id, peer_pq.as_ref())),
                 cosigned: logs.peer_cosigned.map(|c| cosigned(c, &peer_id, &own_id)),
             },
             witnesses: self.witness_report(&peer_id),

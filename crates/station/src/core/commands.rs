@@ -175,15 +175,9 @@ impl Station {
         let peer = card.identity;
         let paired = Paired {
             name: card.name.clone(),
-            fingerprint: peer.fingerprint(),
+            fingerprint: card.fingerprint(),
         };
-        self.peers.insert(
-            peer,
-            Peer {
-                name: card.name.clone(),
-                address: address.clone(),
-            },
-        );
+        self.peers.insert(peer, Peer::of(&card, address.clone()));
         self.pending.admin.push(AdminOp::AddPeer(PeerRecord {
             name: card.name.clone(),
             card,
@@ -294,7 +288,7 @@ fn parse_fingerprint(text: &str, not_done: &str) -> Result<Fingerprint, StationE
 }
 
 fn check_fingerprint(card: &ContactCard, given: Fingerprint) -> Result<(), StationError> {
-    let card_fingerprint = card.identity.fingerprint();
+    let card_fingerprint = card.fingerprint();
     if card_fingerprint != given {
         return Err(StationError::FingerprintMismatch {
             card: card_fingerprint.to_string(),

@@ -79,7 +79,7 @@ impl Station {
         let Some(peer) = self.peers.get(&from) else {
             return Err(refused(format!(
                 "the bundle is from {}, which is not a paired peer",
-                from.fingerprint()
+                from.key_fingerprint()
             )));
         };
         let peer = peer.name.clone();

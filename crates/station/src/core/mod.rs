@@ -52,7 +52,7 @@ use parley_channels::{Signal, Via};
 use parley_proto::endpoint::FrameKind;
 use parley_proto::{
     Accepted, ChannelId, ChannelKind, ContactCard, Endpoint, Event as ProtoEvent, Fingerprint,
-    Identity, Keyring, LinkSnapshot, Refused, Rejection, StationId, StoreOp,
+    Identity, Keyring, LinkSnapshot, PqPublicKey, Refused, Rejection, StationId, StoreOp,
 };
 use parley_store::{
     AdminOp, AlarmKind, AlarmRow, ChannelRow, EpochKeyRow, LinkLeaves, LinkRecord, PeerRow,
@@ -143,8 +143,25 @@ pub enum Fault {
 pub struct Peer {
     /// Name from its card.
     pub name: String,
+    /// Its fingerprint, as its pinned card gives it.
+    pub fingerprint: Fingerprint,
+    /// Its ML-DSA-44 key, if its pinned card is version 2: its checkpoints must carry a
+    /// signature by it.
+    pub pq_key: Option<PqPublicKey>,
     /// Direct-channel address, if any.
     pub address: Option<String>,
+}
+
+impl Peer {
+    /// The peer pinned by `card`.
+    fn of(card: &ContactCard, address: Option<String>) -> Self {
+        Self {
+            name: card.name.clone(),
+            fingerprint: card.fingerprint(),
+            pq_key: card.pq_key.clone(),
+            address,
+        }
+    }
 }
 
 /// Outputs, admin ops and alarms waiting for a commit.
@@ -238,11 +255,7 @@ impl Station {
                 let detail = format!("peer {}'s link: {e}", row.name);
                 StationError::Store(parley_store::StoreError::Corrupt(detail))
             })?;
-            let peer = Peer {
-                name: row.name,
-                address: row.address,
-            };
-            known.insert(row.id, peer);
+            known.insert(row.id, Peer::of(&row.card, row.address));
         }
         let mut station = Self {
             mode,
@@ -348,18 +361,21 @@ impl Station {
             )],
             lang: self.settings.lang.clone(),
             created_ms: self.created_ms,
+            pq_key: Some(self.identity.pq().public().clone()),
         };
         let bytes = card.sign(&self.identity);
         (card, bytes)
     }
 
-    /// Finds a peer by name or fingerprint.
+    /// Finds a peer by name or fingerprint (its card's, or its key's: version 1).
     pub fn resolve_peer(&self, name_or_fingerprint: &str) -> Result<StationId, StationError> {
         let fingerprint = Fingerprint::parse(name_or_fingerprint);
         self.peers
             .iter()
             .find(|(id, peer)| {
-                peer.name == name_or_fingerprint || Some(id.fingerprint()) == fingerprint
+                peer.name == name_or_fingerprint
+                    || fingerprint
+                        .is_some_and(|fp| fp == peer.fingerprint || fp == id.key_fingerprint())
             })
             .map(|(id, _)| *id)
             .ok_or_else(|| StationError::UnknownPeer(name_or_fingerprint.to_owned()))

@@ -52,7 +52,8 @@ impl Station {
                 let counters = link.counters();
                 Some(PeerStatus {
                     name: peer.name.clone(),
-                    fingerprint: id.fingerprint(),
+                    fingerprint: peer.fingerprint,
+                    key_fingerprint: id.key_fingerprint(),
                     channels,
                     out_seq: link.out_seq(),
                     outbox_depth: link.outbox_depth() as u64,
@@ -84,7 +85,8 @@ impl Station {
                 name: self.settings.name.clone(),
                 lang: self.settings.lang.clone(),
                 listen: self.settings.listen.clone(),
-                fingerprint: self.identity.id().fingerprint(),
+                fingerprint: self.identity.fingerprint(),
+                key_fingerprint: self.identity.id().key_fingerprint(),
             },
             daemon: if live {
                 DaemonState::Running

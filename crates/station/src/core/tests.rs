@@ -38,7 +38,7 @@ fn paired_alpha() -> (Station, Store, StationId) {
     let (card, bytes) = bravo.card();
     let command = Command::PeerAdd {
         card: card.to_text(&bytes),
-        fingerprint: card.identity.fingerprint().to_string(),
+        fingerprint: card.fingerprint().to_string(),
         address: None,
     };
     alpha.handle(
@@ -239,7 +239,7 @@ fn paired_both() -> ((Station, Store), (Station, Store)) {
         let (card, bytes) = other;
         let command = Command::PeerAdd {
             card: card.to_text(&bytes),
-            fingerprint: card.identity.fingerprint().to_string(),
+            fingerprint: card.fingerprint().to_string(),
             address: None,
         };
         let command = Input::Command {
@@ -313,7 +313,9 @@ fn only_a_new_entry_clears_a_clock_skew_alarm() {
 fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {
     let logs = &core.logs[peer];
     (
-        logs.own_latest.map_or(0, |(head, _, _)| head.size),
+        logs.own_latest
+            .as_ref()
+            .map_or(0, |latest| latest.head.size),
         logs.peer_cosigned.map_or(0, |c| c.head.size),
     )
 }
@@ -332,7 +334,7 @@ fn write_as_station(core: &mut Station, peer: &StationId, body: parley_proto::Bo
 #[test]
 fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
     use parley_proto::Body;
-    use parley_proto::tlog::head::{Cosignature, SignedHead};
+    use parley_proto::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
 
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
     let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
@@ -372,7 +374,8 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
 
     // Bravo signs a head of its first two entries with another root, and sends it.
     let lie = SignedHead::sign(&bravo.identity, &alpha_id, 2, [9; 32]);
-    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(lie));
+    let pq = PqHeadSignature::sign(&bravo.identity, &alpha_id, &lie);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(lie, Some(pq)));
     let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
     deliver(&mut alpha, &frames);
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
@@ -393,6 +396,30 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
         "the signed note is kept"
     );
 
+    // Bravo pinned from a version 2 card: a checkpoint of the right root that only Ed25519
+    // signs is refused too (a forger who could break Ed25519 could make it).
+    let root = bravo.logs[&alpha_id].own.root_at(2).expect("two entries");
+    let classical = SignedHead::sign(&bravo.identity, &alpha_id, 2, root);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(classical, None));
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 2);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    let unsigned = alarms
+        .iter()
+        .find(|a| a.subject == "checkpoint at seq 4")
+        .expect("raised");
+    assert!(
+        unsigned.detail.contains("no signature by parley.station/"),
+        "{}",
+        unsigned.detail
+    );
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id),
+        (0, 1),
+        "not cosigned"
+    );
+
     // Bravo "cosigns" Alpha's log at a size beyond it, then with another root: each alarmed,
     // neither taken as Alpha's cosigned size.
     let alpha_head = checkpoint_entries(&alpha, &bravo_id);
@@ -404,13 +431,39 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
     }
     let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
     deliver(&mut alpha, &frames);
-    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 3);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 4);
     assert_eq!(
         alpha.cosigned_upto(&bravo_id).0,
         0,
         "no forged cosignature counts"
     );
     assert_eq!(checkpoint_entries(&alpha, &bravo_id), alpha_head);
+
+    // Bravo appends a witness's cosignatures of its own checkpoints: one with its log's root
+    // raises nothing; one with another root (a history Bravo showed the witness) an alarm
+    // holding the witnessed note.
+    let witness = Identity::from_secret(&[9; 32]);
+    let root = bravo.logs[&alpha_id].own.root_at(2).expect("two entries");
+    for root in [root, [8; 32]] {
+        let head = SignedHead::sign(&bravo.identity, &alpha_id, 2, root);
+        let by = WitnessCosignature::sign(&witness, (&bravo_id, &alpha_id), head, NOW_MS / 1_000);
+        write_as_station(&mut bravo, &alpha_id, Body::Witnessed(by));
+    }
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 5);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    let witnessed: Vec<_> = alarms
+        .iter()
+        .filter(|a| a.subject.starts_with("witnessed at seq"))
+        .collect();
+    assert_eq!(witnessed.len(), 1, "{witnessed:?}");
+    assert!(
+        witnessed[0].detail.contains("another history")
+            && witnessed[0].detail.contains("\u{2014} parley.witness/"),
+        "{}",
+        witnessed[0].detail
+    );
 
     // Restarted from its store, Alpha knows what it cosigned, takes no forged cosignature
     // for real, and raises nothing new.
@@ -426,7 +479,7 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
     assert_eq!(restarted.cosigned_upto(&bravo_id), (0, 1));
     assert_eq!(
         open_alarms(&mut restarted, &mut alpha_store, "split_view"),
-        3
+        5
     );
 }
 
@@ -442,13 +495,14 @@ fn alpha_with_relay(relay: &Identity) -> (Station, Store) {
         addresses: vec!["https://127.0.0.1:7400".into()],
         lang: "en".into(),
         created_ms: NOW_MS,
+        pq_key: Some(relay.pq().public().clone()),
     };
     let command = Command::ChannelAdd {
         peer: "Bravo".into(),
         kind: parley_proto::ChannelKind::Relay,
         target: "https://127.0.0.1:7400".into(),
         card: Some(card.to_text(&card.sign(relay))),
-        fingerprint: Some(relay.id().fingerprint().to_string()),
+        fingerprint: Some(relay.fingerprint().to_string()),
     };
     alpha.handle(
         NOW_MS,
@@ -788,7 +842,7 @@ fn a_key_is_held_for_a_peer_paired_from_a_card_printed_before_the_rotation() {
     ] {
         let command = Command::PeerAdd {
             card: card.to_text(&bytes),
-            fingerprint: card.identity.fingerprint().to_string(),
+            fingerprint: card.fingerprint().to_string(),
             address: None,
         };
         core.handle(

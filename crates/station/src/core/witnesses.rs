@@ -122,7 +122,7 @@ impl Station {
         let Some(logs) = self.logs.get_mut(&peer) else {
             return;
         };
-        let Some((head, _, _)) = logs.own_latest else {
+        let Some(head) = logs.own_latest.as_ref().map(|latest| latest.head) else {
             return;
         };
         let w = logs.witnesses.entry(relay).or_default();

@@ -34,6 +34,7 @@ impl Station {
             addresses: vec![format!("quic://127.0.0.1:{}", 7300 + u16::from(seed))],
             lang: "en".into(),
             created_ms: 1,
+            pq_key: Some(identity.pq().public().clone()),
         };
         let card_bytes = card.sign(&identity);
         Self {

@@ -328,3 +328,38 @@ fn an_announced_key_that_fails_the_ml_kem_check_is_refused() {
         Err((4, "(entry 1): entry: field body.public is malformed")),
     );
 }
+
+#[test]
+fn a_version_2_station_signs_each_checkpoint_with_both_keys_from_its_first_that_does() {
+    let k1 = |history: &History, size| {
+        let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
+        let error = file.verify().expect_err("refused");
+        assert!(
+            matches!(&error.fault, Fault::CheckpointSignature { name, size: s } if name == "Alpha" && *s == size),
+            "{error}"
+        );
+    };
+    // Written before the station had its post-quantum key: Ed25519 alone. Its export, which
+    // holds its version 2 card now, still verifies: the later checkpoint covers those entries.
+    let mut history = History::standard();
+    let head = history.head(Who::Alpha, 2, None);
+    history.checkpoint_signed(Who::Alpha, head, None);
+    let head = history.head(Who::Alpha, 4, None);
+    history.checkpoint(Who::Alpha, head);
+    let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
+    assert!(file.verify().is_ok());
+
+    // After one that carries it, one without it is refused (K1)…
+    let mut without = history.clone();
+    let head = without.head(Who::Alpha, 5, None);
+    without.checkpoint_signed(Who::Alpha, head, None);
+    k1(&without, 5);
+    // …and so is one whose post-quantum signature is of another head.
+    let mut other = history.clone();
+    let head = other.head(Who::Alpha, 5, None);
+    let bravo_id = other.bravo.identity.id();
+    let elsewhere = other.head(Who::Alpha, 3, None);
+    let pq = PqHeadSignature::sign(&other.alpha.identity, &bravo_id, &elsewhere);
+    other.checkpoint_signed(Who::Alpha, head, Some(pq));
+    k1(&other, 5);
+}

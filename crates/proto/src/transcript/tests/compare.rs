@@ -88,7 +88,7 @@ fn two_exports_that_disagree_are_named() {
     let mut renamed = History::standard();
     renamed.bravo.card = card(&renamed.bravo.identity, "Bravo 2", 9);
     let bravo_renamed = verified(&renamed.export(Who::Bravo, 4, Some(3)));
-    let fingerprint = history.bravo.identity.id().fingerprint();
+    let fingerprint = history.bravo.identity.fingerprint();
     check(
         &alpha,
         &bravo_renamed,
@@ -110,15 +110,17 @@ fn two_exports_that_disagree_are_named() {
 fn pinned_fingerprints_must_be_the_transcripts_stations() {
     let history = History::standard();
     let alpha = verified(&history.alpha_export());
-    let pins = |ids: &[StationId]| ids.iter().map(StationId::fingerprint).collect::<Vec<_>>();
-    let (a, b) = (history.alpha.identity.id(), history.bravo.identity.id());
+    let pins = |ids: &[&Identity]| ids.iter().map(|i| i.fingerprint()).collect::<Vec<_>>();
+    let (a, b) = (&history.alpha.identity, &history.bravo.identity);
     assert_eq!(check_pins(&alpha, &pins(&[a])), Ok(()));
+    // A station's key fingerprint (what a peer pinned from its version 1 card knows) pins it.
+    assert_eq!(check_pins(&alpha, &[a.id().key_fingerprint()]), Ok(()));
     assert_eq!(check_pins(&alpha, &pins(&[b, a])), Ok(()));
     assert_eq!(check_pins(&alpha, &[]), Ok(()));
     // Two exports: checked after their links (D1), before the rest.
     let bravo = verified(&history.export(Who::Bravo, 3, Some(2)));
     assert!(compare(&alpha, &bravo, &pins(&[a, b])).is_ok());
-    let stranger = Identity::from_secret(&[4; 32]).id();
+    let stranger = &Identity::from_secret(&[4; 32]);
     assert_eq!(
         compare(&alpha, &alpha, &pins(&[stranger])),
         Err(CompareError::NotPinned(NotPinned {

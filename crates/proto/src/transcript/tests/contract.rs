@@ -537,7 +537,7 @@ fn cases() -> Vec<Outcome> {
         compared(renamed.export(Who::Bravo, 4, Some(3))),
         compared(forked.export(Who::Bravo, 3, Some(2))),
         // Pinned keys.
-        Outcome::Pin(check_pins(&alpha, &[charlie().id().fingerprint()]).expect_err("not pinned")),
+        Outcome::Pin(check_pins(&alpha, &[charlie().fingerprint()]).expect_err("not pinned")),
         // Checkpoints in the file.
         in_file(&bad_signature),
         in_file(&bad_root),

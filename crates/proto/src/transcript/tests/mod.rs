@@ -17,7 +17,7 @@ use crate::entry::{Body, Entry, Precedence, SignedEntry};
 use crate::id::{Identity, LinkId};
 use crate::receipt::Receipt;
 use crate::seal::EpochSecret;
-use crate::tlog::head::{Cosignature, SignedHead, WitnessCosignature};
+use crate::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
 
 /// Export time of every export built here (UTC ms).
 const EXPORTED_MS: u64 = 1_700_000_100_000;
@@ -39,6 +39,7 @@ impl Who {
 }
 
 /// A station of the history: its key, card and log.
+#[derive(Clone)]
 struct Author {
     identity: Identity,
     card: Vec<u8>,
@@ -55,11 +56,13 @@ fn card(identity: &Identity, name: &str, seed: u8) -> Vec<u8> {
         addresses: vec![],
         lang: "en".into(),
         created_ms: 1,
+        pq_key: Some(identity.pq().public().clone()),
     }
     .sign(identity)
 }
 
 /// The logs of both stations on their link.
+#[derive(Clone)]
 struct History {
     link: LinkId,
     alpha: Author,
@@ -169,9 +172,16 @@ impl History {
         SignedHead::sign(&author.identity, &peer, size, root)
     }
 
-    /// Appends `who`'s `checkpoint` entry.
+    /// Appends `who`'s `checkpoint` entry, signed with both its keys.
     fn checkpoint(&mut self, who: Who, head: SignedHead) {
-        let entry = self.next(who, 0, Body::Checkpoint(head));
+        let peer = self.author(who.other()).identity.id();
+        let pq = PqHeadSignature::sign(&self.author(who).identity, &peer, &head);
+        self.checkpoint_signed(who, head, Some(pq));
+    }
+
+    /// Appends `who`'s `checkpoint` entry with `pq` as its post-quantum signature.
+    fn checkpoint_signed(&mut self, who: Who, head: SignedHead, pq: Option<PqHeadSignature>) {
+        let entry = self.next(who, 0, Body::Checkpoint(head, pq));
         self.append(who, entry);
     }
 
