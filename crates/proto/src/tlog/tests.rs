@@ -340,6 +340,15 @@ fn checkpoints_read_back_as_written_and_refuse_what_is_not_one() {
     }
 }
 
+/// The checkpoint the cosignature tests sign: `example.org/log` at size 7.
+fn example_log_checkpoint() -> Checkpoint {
+    Checkpoint {
+        origin: "example.org/log".into(),
+        size: 7,
+        root: root(&leaves(7)),
+    }
+}
+
 /// The ML-DSA-44 cosignature (`subtree/v1`): its bytes as the specification lays them out, and
 /// refused by another key, another name, a bent byte, a second line by the same key, or a
 /// time past 2^63 - 1.
@@ -348,11 +357,7 @@ fn an_ml_dsa_cosignature_verifies_only_by_its_key_under_its_name_over_its_checkp
     let log = SigningKey::from_bytes(&[1; 32]);
     let cosigner = crate::pq::PqSigningKey::from_identity_seed(&[2; 32]);
     let public = cosigner.public();
-    let checkpoint = Checkpoint {
-        origin: "example.org/log".into(),
-        size: 7,
-        root: root(&leaves(7)),
-    };
+    let checkpoint = example_log_checkpoint();
     let text = checkpoint.text().unwrap();
     let signed = note::sign(&text, "example.org/log", &log).unwrap();
     let line =
@@ -455,11 +460,7 @@ fn an_ml_dsa_cosignature_verifies_only_by_its_key_under_its_name_over_its_checkp
 fn a_cosignature_verifies_only_by_its_key_as_a_cosigner_at_its_time_over_its_text() {
     let log = SigningKey::from_bytes(&[1; 32]);
     let witness = SigningKey::from_bytes(&[2; 32]);
-    let checkpoint = Checkpoint {
-        origin: "example.org/log".into(),
-        size: 7,
-        root: root(&leaves(7)),
-    };
+    let checkpoint = example_log_checkpoint();
     let text = checkpoint.text().unwrap();
     let signed = note::sign(&text, "example.org/log", &log).unwrap();
     let line = note::cosignature_line(&text, "example.org/w", &witness, 1_679_315_147).unwrap();

@@ -43,6 +43,16 @@ pub(super) struct Carried {
 }
 
 impl Carried {
+    /// The checkpoint `head` with `pq` as the entry of `seq` carried it, at `at_ms`.
+    fn new(head: SignedHead, pq: &Option<PqHeadSignature>, seq: u64, at_ms: u64) -> Self {
+        Self {
+            head,
+            seq,
+            at_ms,
+            pq: pq.clone(),
+        }
+    }
+
     /// Its C2SP note as its entry signed it: the author's Ed25519 line, then its ML-DSA-44
     /// line when it carries one and the author's key `pq_key` is known; and whether it has
     /// that line.
@@ -124,12 +134,7 @@ impl LinkLogs {
             let own = entry.author == *own_id;
             match (&entry.body, own) {
                 (Body::Checkpoint(head, pq), true) => {
-                    logs.own_latest = Some(Carried {
-                        head: *head,
-                        seq: entry.seq,
-                        at_ms: time_ms,
-                        pq: pq.clone(),
-                    });
+                    logs.own_latest = Some(Carried::new(*head, pq, entry.seq, time_ms));
                     logs.since_ms = Some(time_ms);
                     last_checkpoint_seq = entry.seq;
                     not_counted = 0;
@@ -143,14 +148,7 @@ impl LinkLogs {
                     not_counted += 1;
                 }
                 (Body::Checkpoint(head, pq), false) => {
-                    let key = (head.size, entry.seq);
-                    let carried = Carried {
-                        head: *head,
-                        seq: entry.seq,
-                        at_ms: time_ms,
-                        pq: pq.clone(),
-                    };
-                    logs.peer_waiting.insert(key, carried);
+                    logs.wait(Carried::new(*head, pq, entry.seq, time_ms));
                 }
                 (Body::Cosigned(cosigned), false) => {
                     logs.own_cosigned_unchecked.push((entry.seq, *cosigned));
@@ -182,6 +180,12 @@ impl LinkLogs {
             }
         }
         logs
+    }
+
+    /// The peer's checkpoint `carried` waits until its entries are delivered.
+    fn wait(&mut self, carried: Carried) {
+        let key = (carried.head.size, carried.seq);
+        self.peer_waiting.insert(key, carried);
     }
 
     /// A witness's cosignature of this station's log was appended: the witness holds at
@@ -344,12 +348,7 @@ impl Station {
         debug_assert_eq!(logs.own.len(), e.seq, "own leaves follow own seqs");
         match &e.body {
             Body::Checkpoint(head, pq) => {
-                logs.own_latest = Some(Carried {
-                    head: *head,
-                    seq: e.seq,
-                    at_ms: now_ms,
-                    pq: pq.clone(),
-                });
+                logs.own_latest = Some(Carried::new(*head, pq, e.seq, now_ms));
                 logs.own_new = 0;
                 logs.since_ms = Some(now_ms);
                 self.submit_to_witnesses(now_ms, peer);
@@ -374,14 +373,7 @@ impl Station {
         }
         match &e.body {
             Body::Checkpoint(head, pq) => {
-                let key = (head.size, e.seq);
-                let carried = Carried {
-                    head: *head,
-                    seq: e.seq,
-                    at_ms: now_ms,
-                    pq: pq.clone(),
-                };
-                logs.peer_waiting.insert(key, carried);
+                logs.wait(Carried::new(*head, pq, e.seq, now_ms));
             }
             Body::Cosigned(cosigned) => {
                 self.check_cosignature(now_ms, own_id, (peer, e.seq), cosigned);
