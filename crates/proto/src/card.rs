@@ -342,7 +342,13 @@ mod tests {
             CONTENT_TYPE_CARD,
             cbor::encode(&Value::Array(fields.clone())),
         );
-        assert!(ContactCard::decode_verified(&unsigned).is_err());
+        assert_eq!(
+            ContactCard::decode_verified(&unsigned),
+            Err(DecodeError::Field {
+                what: "card",
+                field: "payload"
+            })
+        );
         fields[0] = cbor::uint(3);
         fields.push(cbor::bytes(&alice.pq().sign(&signed, PQ_CONTEXT)[..]));
         let v3 = cose::sign(

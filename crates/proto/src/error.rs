@@ -41,7 +41,7 @@ pub enum DecodeError {
         field: &'static str,
     },
     /// A format version this build does not know.
-    #[error("{what} has format version {version}, this build reads version 1")]
+    #[error("{what} has format version {version}, which this build does not read")]
     Version {
         /// What was being decoded.
         what: &'static str,

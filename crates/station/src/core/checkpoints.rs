@@ -153,6 +153,12 @@ impl LinkLogs {
                 (Body::Cosigned(cosigned), false) => {
                     logs.own_cosigned_unchecked.push((entry.seq, *cosigned));
                 }
+                // Checked again (an alarm already raised is not raised twice): one stored
+                // beyond a gap before a restart is checked once its entries are delivered.
+                (Body::Witnessed(by), false) if by.verify(&entry.author, own_id).is_ok() => {
+                    let key = (by.head.size, entry.seq);
+                    logs.peer_witnessed_waiting.insert(key, *by);
+                }
                 (_, true) if entry.seq > last_checkpoint_seq => {
                     logs.since_ms.get_or_insert(time_ms);
                 }

@@ -458,6 +458,12 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
         .filter(|a| a.subject.starts_with("witnessed at seq"))
         .collect();
     assert_eq!(witnessed.len(), 1, "{witnessed:?}");
+    let other_root_seq = bravo.logs[&alpha_id].own.len();
+    assert_eq!(
+        witnessed[0].subject,
+        format!("witnessed at seq {other_root_seq}"),
+        "the one with another root, the last Bravo wrote"
+    );
     assert!(
         witnessed[0].detail.contains("another history")
             && witnessed[0].detail.contains("\u{2014} parley.witness/"),

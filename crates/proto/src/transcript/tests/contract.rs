@@ -144,7 +144,7 @@ fn decode_template(error: &DecodeError) -> &'static str {
         DecodeError::NonCanonical { .. } => "<object> is not in deterministic CBOR encoding",
         DecodeError::Field { .. } => "<object>: field <field> is malformed",
         DecodeError::Version { .. } => {
-            "<object> has format version <v>, this build reads version 1"
+            "<object> has format version <v>, which this build does not read"
         }
         DecodeError::Cose { .. } => "<object>: COSE_Sign1 structure is wrong: <detail>",
         DecodeError::BadSignature { .. } => "<object>: signature does not verify",
