@@ -257,6 +257,7 @@ fn signed_frames(
         addresses: vec!["quic://127.0.0.1:7300".into()],
         lang: "en".into(),
         created_ms: TIME_MS,
+        pq_key: Some(a.pq().public().clone()),
     };
     let signed_card = card.sign(a);
     ContactCard::decode_verified(&signed_card).expect("the seed card verifies");
@@ -292,6 +293,7 @@ fn transcript(a: &Identity, b: &Identity, epoch_public: &[u8]) -> String {
             addresses: Vec::new(),
             lang: "en".into(),
             created_ms: TIME_MS,
+            pq_key: Some(who.pq().public().clone()),
         }
         .sign(who)
     };
