@@ -289,6 +289,13 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
             expect,
             checkpoint,
         }) => transcript_verify(&files, &expect, &checkpoint),
+        Command::Transcript(TranscriptCommand::Check { file, json }) => {
+            let path = absolute(&file)?;
+            match request_of(home, Request::TranscriptCheck { path })? {
+                Reply::TranscriptChecked(checked) => render::transcript_checked(&checked, json),
+                other => Err(unexpected(other)),
+            }
+        }
         #[cfg(feature = "tools")]
         Command::Demo | Command::Bench { .. } => unreachable!("handled before a home is needed"),
         Command::Relay(_) => unreachable!("handled before a home is needed"),

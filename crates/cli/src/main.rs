@@ -582,6 +582,21 @@ pub enum TranscriptCommand {
         #[arg(long, value_name = "NOTE")]
         checkpoint: Vec<PathBuf>,
     },
+    /// Compare a transcript (the peer's export, or a copy someone else holds) with this
+    /// station's own record of the link; exit 0 only if they agree.
+    ///
+    /// The file is verified as `transcript verify` does, then each of its two logs is compared
+    /// entry by entry with the entries this station holds. An entry of the peer's log that
+    /// differs from the one held here raises an `equivocation` alarm, one of this station's
+    /// own log a `split_view` alarm; either keeps the file's entry as evidence, and the
+    /// command then exits 4.
+    Check {
+        /// The transcript file.
+        file: PathBuf,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Most checkpoint notes `transcript verify` checks against.

@@ -17,12 +17,15 @@ use parley_station::api::records::{
     PrecedenceStats,
 };
 use parley_station::api::status::StatusReport;
-use parley_station::api::{CheckpointReport, Event, Exported, Imported, KeyRotated};
+use parley_station::api::{
+    ApiError, CheckpointReport, ErrorClass, Event, Exported, Imported, KeyRotated,
+    TranscriptChecked,
+};
 use serde::Serialize;
 
 mod transcript;
 
-pub use transcript::{agreed, checkpoint_proofs, verified};
+pub use transcript::{agreed, checkpoint_proofs, transcript_checked, verified};
 
 fn escape_into(out: &mut String, text: &str, quote: bool) {
     for c in text.chars() {

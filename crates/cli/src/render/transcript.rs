@@ -1,5 +1,6 @@
 //! What `transcript verify` prints: what a verified file proves and cannot, what each
-//! checkpoint obtained apart proves, and whether two exports agree.
+//! checkpoint obtained apart proves, and whether two exports agree; and what `transcript
+//! check` found comparing a file with the station's own record.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
@@ -137,4 +138,67 @@ fn pinned<S>(
             println!("  pinned: {} ({pin})", quoted(name));
         }
     }
+}
+
+/// `transcript check`'s report; an error of the peer's class (exit 4) after it when the file
+/// contradicts the station's record.
+pub fn transcript_checked(checked: &TranscriptChecked, as_json: bool) -> anyhow::Result<()> {
+    let peer = quoted(&checked.peer);
+    if as_json {
+        json(checked)?;
+    } else {
+        let exporter = match checked.exporter.as_str() {
+            "peer" => peer.clone(),
+            _ => "this station".to_owned(),
+        };
+        let verdict = if checked.agrees() {
+            "agrees with"
+        } else {
+            "CONTRADICTS"
+        };
+        println!(
+            "transcript {verdict} this station's record of the link with {peer} (exported by {exporter})"
+        );
+        for (whose, log) in [
+            ("this station's log".to_owned(), &checked.own),
+            (format!("{peer}'s log"), &checked.peer_log),
+        ] {
+            let found = match (log.differs_at, log.alarm) {
+                (None, _) => "the same entries wherever both hold one".to_owned(),
+                (Some(seq), Some(alarm)) => {
+                    format!("another entry at seq {seq}: alarm {alarm}")
+                }
+                (Some(seq), None) => format!("another entry at seq {seq}"),
+            };
+            println!(
+                "  {whose}: {} entries in the file, {} held here, {} alike; {found}",
+                log.in_file, log.held, log.agreed
+            );
+        }
+    }
+    if checked.agrees() {
+        return Ok(());
+    }
+    let seqs: Vec<String> = [
+        ("this station's", &checked.own),
+        ("the peer's", &checked.peer_log),
+    ]
+    .into_iter()
+    .filter_map(|(whose, log)| {
+        let seq = log.differs_at?;
+        let alarm = log
+            .alarm
+            .map_or_else(String::new, |id| format!(" (alarm {id})"));
+        Some(format!("{whose} log at seq {seq}{alarm}"))
+    })
+    .collect();
+    Err(ApiError::new(
+        ErrorClass::Peer,
+        format!(
+            "transcript check FAILED: the file contradicts this station's record of the link \
+             with {peer}: {}; the file's entries are kept as evidence in the alarms",
+            seqs.join(", ")
+        ),
+    )
+    .into())
 }

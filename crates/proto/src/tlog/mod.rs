@@ -94,6 +94,12 @@ impl Tree {
         self.len() == 0
     }
 
+    /// Leaf `index` (0-based), if the tree has it.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        let leaves = self.levels.first()?;
+        leaves.get(usize::try_from(index).ok()?).copied()
+    }
+
     /// Appends a leaf hash, completing every subtree it closes.
     pub fn push(&mut self, leaf: Hash) {
         let mut hash = leaf;

@@ -557,6 +557,8 @@ fn a_growing_tree_gives_the_root_of_every_prefix_as_rfc_6962_computes_it() {
             );
         }
         assert_eq!(tree.root_at(tree.len() + 1), None);
+        assert_eq!(tree.leaf(n as u64), Some(*leaf));
+        assert_eq!(tree.leaf(n as u64 + 1), None);
     }
     assert_eq!(Tree::of(&all), tree);
     assert_eq!(tree.root(), root(&all));

@@ -84,6 +84,23 @@ pub fn export(parts: &TranscriptParts<'_>) -> String {
     out
 }
 
+/// The signed bytes of entry `seq` of `author`'s log in a transcript that [`verify`] accepted
+/// (the evidence a station keeps when the file contradicts its own record); `None` when the
+/// file holds no such entry. Entries of one author are in seq order from 1, which `verify`
+/// checked, so the `seq`-th of the author's entry lines is the one.
+pub fn signed_entry(input: &[u8], author: &StationId, seq: u64) -> Option<Vec<u8>> {
+    let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+    read::lines(input)
+        .skip(1)
+        .filter_map(|(_, raw)| {
+            let (kind, value) = read::text(raw).and_then(read::object).ok()?;
+            (kind == read::Kind::Entry).then_some(value)
+        })
+        .filter_map(|value| read::base64(&value).ok())
+        .filter(|bytes| crate::entry::SignedEntry::author_unverified(bytes).ok() == Some(*author))
+        .nth(index)
+}
+
 /// Where and why verification of one file failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}{}: {fault}", entry.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]

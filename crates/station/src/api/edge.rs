@@ -1,5 +1,6 @@
 //! The file work around a request, which the station core never does: reading a bundle to
-//! import (as hostile input: regular files only, no link followed, never blocking, bounded),
+//! import or a transcript to check (as hostile input: regular files only, no link followed,
+//! never blocking, bounded; a transcript is verified here, off the core),
 //! checking a drop folder exists, writing an exported bundle. [`perform`] wraps the core's
 //! execution of a request in it, for both callers: the daemon's API server (off the driver
 //! thread) and a CLI command working on a stopped station.
@@ -10,6 +11,7 @@ use std::path::Path;
 use parley_channels::courier::{self, FileError};
 use parley_proto::ChannelKind;
 use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
+use parley_proto::transcript::{self, TRANSCRIPT_SIZE_MAX_BYTES};
 
 use super::{ApiError, ErrorClass, Reply, Request};
 use crate::core::{Command, Content};
@@ -191,6 +193,35 @@ pub fn perform(
             ));
         }
         Request::KeyRotate { identity: false } => Command::KeyRotate,
+        Request::TranscriptCheck { path } => {
+            absolute(&path, "the transcript")?;
+            let file =
+                courier::read_bounded(&path, TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
+                    let class = match &error {
+                        FileError::Io { source, .. } if source.kind() != ErrorKind::NotFound => {
+                            ErrorClass::Local
+                        }
+                        _ => ErrorClass::Operator,
+                    };
+                    ApiError::new(
+                        class,
+                        format!("transcript not read: {error}; nothing was checked"),
+                    )
+                })?;
+            let transcript = transcript::verify(&file).map_err(|error| {
+                ApiError::new(
+                    ErrorClass::Peer,
+                    format!(
+                        "transcript verification FAILED at {error}; nothing was checked or stored \
+                         (`parley transcript verify` gives the same account)"
+                    ),
+                )
+            })?;
+            Command::TranscriptCheck {
+                file: file.into(),
+                transcript: Box::new(transcript),
+            }
+        }
         Request::Status => Command::Status,
         Request::Subscribe => {
             return Err(ApiError::operator(

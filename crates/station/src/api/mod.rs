@@ -234,6 +234,13 @@ pub enum Request {
         #[serde(default)]
         identity: bool,
     },
+    /// Check a transcript (either side's export, or a copy a third party holds) against this
+    /// station's own record of the link: a log in the file that contradicts the entries this
+    /// station holds raises an alarm with the file's entry as evidence.
+    TranscriptCheck {
+        /// The transcript file (absolute).
+        path: PathBuf,
+    },
     /// The station's status.
     Status,
     /// Stream events until the client hangs up (daemon only).
@@ -274,6 +281,8 @@ pub enum Reply {
     Checkpoints(Box<CheckpointReport>),
     /// `key_rotate`: the new key and its announcements are durable.
     KeyRotated(KeyRotated),
+    /// `transcript_check`: the comparison, and the alarms it raised, durable.
+    TranscriptChecked(TranscriptChecked),
     /// `status`.
     Status(Box<StatusReport>),
     /// `subscribe`: events follow.
@@ -290,6 +299,44 @@ pub struct KeyRotated {
     /// Peers whose outbox is full: announced at the next look at the keys, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub announce_later: Vec<String>,
+}
+
+/// A transcript compared with this station's own record of the link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptChecked {
+    /// The peer of the link, by name.
+    pub peer: String,
+    /// Who exported the file: `this station` or `peer`.
+    pub exporter: String,
+    /// This station's log.
+    pub own: LogChecked,
+    /// The peer's log.
+    pub peer_log: LogChecked,
+}
+
+impl TranscriptChecked {
+    /// Whether both logs in the file agree with this station's record.
+    pub fn agrees(&self) -> bool {
+        self.own.differs_at.is_none() && self.peer_log.differs_at.is_none()
+    }
+}
+
+/// One log of a checked transcript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChecked {
+    /// Entries of the log the file holds (seq 1 to this).
+    pub in_file: u64,
+    /// Entries of the log this station holds: its own log whole; of the peer's, every entry
+    /// stored (delivered, or held beyond a gap).
+    pub held: u64,
+    /// Entries both hold with the same signed bytes: every seq both hold, when they agree.
+    pub agreed: u64,
+    /// The first seq both hold with different entries, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differs_at: Option<u64>,
+    /// The alarm raised for it (or already open for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<u64>,
 }
 
 /// A refusal, with who or what it is down to.

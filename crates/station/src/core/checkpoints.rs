@@ -110,6 +110,19 @@ pub(super) struct LinkLogs {
 }
 
 impl LinkLogs {
+    /// The leaf of every entry of this station's log, by seq.
+    pub(super) fn own_leaves(&self) -> impl Iterator<Item = (u64, Hash)> + '_ {
+        (0..self.own.len()).filter_map(|index| Some((index + 1, self.own.leaf(index)?)))
+    }
+
+    /// The leaf of every entry of the peer's log stored here, by seq: those delivered, then
+    /// those held beyond a gap.
+    pub(super) fn peer_leaves(&self) -> impl Iterator<Item = (u64, Hash)> + '_ {
+        (0..self.peer.len())
+            .filter_map(|index| Some((index + 1, self.peer.leaf(index)?)))
+            .chain(self.peer_held.iter().map(|(seq, leaf)| (*seq, *leaf)))
+    }
+
     /// A link's logs from its leaves, the peer's in-head and its record (both authors'
     /// entries but key announcements, by author then seq), as the store holds them.
     pub(super) fn load(

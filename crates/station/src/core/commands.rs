@@ -134,6 +134,9 @@ impl Station {
                 .checkpoint_report(&peer)
                 .map(|report| Reply::Checkpoints(Box::new(report))),
             Command::KeyRotate => Ok(Reply::KeyRotated(self.rotate_key_now(now_ms))),
+            Command::TranscriptCheck { file, transcript } => self
+                .check_transcript(now_ms, &file, &transcript)
+                .map(Reply::TranscriptChecked),
             Command::Status => Ok(Reply::Status(Box::new(self.status(now_ms)))),
         }
     }

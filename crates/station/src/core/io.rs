@@ -164,6 +164,13 @@ pub enum Command {
     },
     /// Make a new epoch key current and announce it.
     KeyRotate,
+    /// Compare a verified transcript with this station's record of the link.
+    TranscriptCheck {
+        /// The file as read (for the evidence of a contradiction).
+        file: Arc<[u8]>,
+        /// What `transcript::verify` made of it.
+        transcript: Box<parley_proto::transcript::VerifiedTranscript>,
+    },
     /// The status report.
     Status,
 }

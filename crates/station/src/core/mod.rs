@@ -33,6 +33,7 @@ mod keys;
 mod status;
 #[cfg(test)]
 mod tests;
+mod transcripts;
 pub mod watch;
 mod watching;
 mod witnesses;

@@ -268,3 +268,36 @@ fn a_damaged_file_is_refused_and_never_panics() {
         }
     }
 }
+
+#[test]
+fn an_entry_is_found_by_its_author_and_seq() {
+    let history = History::standard();
+    let text = history.alpha_export().text();
+    let verified = verify(text.as_bytes()).expect("verifies");
+    for (who, author) in [(Who::Alpha, &history.alpha), (Who::Bravo, &history.bravo)] {
+        let id = history.author(who).identity.id();
+        for (index, entry) in author.log.iter().enumerate() {
+            let seq = index as u64 + 1;
+            assert_eq!(
+                signed_entry(text.as_bytes(), &id, seq).as_deref(),
+                Some(entry.bytes()),
+                "{who:?} seq {seq}"
+            );
+            assert_eq!(
+                crate::tlog::leaf_hash(entry.bytes()),
+                verified
+                    .stations
+                    .iter()
+                    .find(|s| s.identity == id)
+                    .unwrap()
+                    .leaves[index],
+                "the leaf is of the same bytes"
+            );
+        }
+        let past = author.log.len() as u64 + 1;
+        assert_eq!(signed_entry(text.as_bytes(), &id, past), None);
+        assert_eq!(signed_entry(text.as_bytes(), &id, 0), None);
+    }
+    let stranger = Identity::from_secret(&[7; 32]).id();
+    assert_eq!(signed_entry(text.as_bytes(), &stranger, 1), None);
+}

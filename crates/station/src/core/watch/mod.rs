@@ -613,6 +613,7 @@ impl Watch {
     }
 
     /// Evidence of misbehaviour by `peer` was stored, or its clock was found too far ahead.
+    /// Returns the number of the alarm open for it: raised now, or open already.
     pub fn misbehaviour(
         &mut self,
         now_ms: u64,
@@ -620,9 +621,14 @@ impl Watch {
         kind: AlarmKind,
         subject: String,
         detail: String,
-    ) {
+    ) -> Option<u64> {
+        let condition = (kind, peer, subject);
         self.updates
-            .extend(self.alarms.raise(now_ms, (kind, peer, subject), detail));
+            .extend(self.alarms.raise(now_ms, condition.clone(), detail));
+        self.alarms
+            .open()
+            .find(|alarm| (alarm.kind, alarm.peer, &alarm.subject) == (kind, peer, &condition.2))
+            .map(|alarm| alarm.id)
     }
 
     /// An envelope of `peer` was accepted: its clock is fine again.

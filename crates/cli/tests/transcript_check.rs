@@ -1,0 +1,236 @@
+//! `parley transcript check FILE` with real stations (docs/cli.md): a transcript compared with
+//! the station's own record of the link. The stations' forks are real: a copy of a station's
+//! home taken earlier writes another entry at a seq the original also wrote, and exports it,
+//! as a station put back to an old copy of its disk would. The peer's log forked raises an
+//! `equivocation` alarm, the station's own a `split_view` alarm, each holding the file's entry;
+//! an agreeing file, one not of the station's links, one that does not verify and one that
+//! cannot be read change nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::{await_all_delivered, exe, paired};
+use parley_testkit::harness::StationProcess;
+use serde_json::Value;
+
+/// Runs `transcript check file --json` at `station`; its exit code, stdout and stderr.
+fn check(station: &StationProcess, file: &Path) -> (i32, String, String) {
+    let output = station
+        .cli(&["transcript", "check", path(file), "--json"])
+        .expect("runs");
+    (
+        output.status.code().expect("exited"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn path(file: &Path) -> &str {
+    file.to_str().expect("UTF-8 path")
+}
+
+fn alarms(station: &StationProcess) -> Vec<Value> {
+    station
+        .json(&["alarms", "--all"])
+        .expect("alarms")
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// The signed entry that `alarm`'s detail keeps as evidence, decoded.
+fn evidence(alarm: &Value) -> Vec<u8> {
+    let detail = alarm["detail"].as_str().expect("a detail");
+    let line = detail.lines().last().expect("the entry's line");
+    base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .expect("base64 of the entry")
+}
+
+/// `station`'s export of the link with `peer`, at `root/name`.
+fn exported(station: &StationProcess, peer: &str, root: &Path, name: &str) -> PathBuf {
+    let file = root.join(name);
+    station.export_transcript(peer, &file).expect("exports");
+    file
+}
+
+#[test]
+fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let (mut alpha, mut bravo) = paired(root);
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    for i in 0..2 {
+        alpha.ok(&["send", "Bravo", &format!("alpha {i}")]).unwrap();
+        bravo.ok(&["send", "Alpha", &format!("bravo {i}")]).unwrap();
+    }
+    await_all_delivered(&alpha, &bravo);
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+    // Copies of both disks as they are now; each will write another seq than its original.
+    let bravo_old = bravo.copy_to(&root.join("bravo-old")).unwrap();
+    let alpha_old = alpha.copy_to(&root.join("alpha-old")).unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    bravo.ok(&["send", "Alpha", "the real third"]).unwrap();
+    alpha.ok(&["send", "Bravo", "the real third"]).unwrap();
+    await_all_delivered(&alpha, &bravo);
+    // Bravo's genuine export agrees, through the daemon.
+    let genuine = exported(&bravo, "Alpha", root, "genuine.txt");
+    let (code, out, err) = check(&alpha, &genuine);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(report["peer"], "Bravo");
+    assert_eq!(report["exporter"], "peer");
+    for log in ["own", "peer_log"] {
+        // Either side may hold entries the other has not yet (a cosignature in flight).
+        let log = &report[log];
+        let both = log["in_file"].as_u64().min(log["held"].as_u64());
+        assert!(both >= Some(3), "{report:#}");
+        assert_eq!(log["agreed"].as_u64(), both, "{report:#}");
+        assert!(log.get("differs_at").is_none(), "{report:#}");
+    }
+    let human = alpha.ok(&["transcript", "check", path(&genuine)]).unwrap();
+    assert!(
+        human.starts_with("transcript agrees with this station's record of the link with \"Bravo\" (exported by \"Bravo\")"),
+        "{human}"
+    );
+    let before = alarms(&alpha).len();
+
+    // Bravo's old disk writes another entry where the real third message is, and exports it.
+    bravo_old
+        .ok(&["send", "Alpha", "another third, never sent"])
+        .unwrap();
+    let forked = exported(&bravo_old, "Alpha", root, "forked.txt");
+    let (code, out, err) = check(&alpha, &forked);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains("transcript check FAILED: the file contradicts this station's record of the link with \"Bravo\": the peer's log at seq"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&out).expect("JSON");
+    let seq = report["peer_log"]["differs_at"].as_u64().expect("a seq");
+    assert!(
+        seq > 3,
+        "the copy was taken after three entries of Bravo's: {report:#}"
+    );
+    assert_eq!(report["peer_log"]["agreed"], seq - 1);
+    assert!(report["own"].get("differs_at").is_none(), "{report:#}");
+    let id = report["peer_log"]["alarm"].as_u64().expect("an alarm");
+    let all = alarms(&alpha);
+    assert_eq!(all.len(), before + 1, "one alarm: {all:#?}");
+    let alarm = all.iter().find(|a| a["id"] == id).expect("the alarm");
+    assert_eq!(alarm["kind"], "equivocation");
+    assert_eq!(alarm["subject"], format!("seq {seq}"));
+    let entry = evidence(alarm);
+    let transcript = parley_proto::transcript::verify(&std::fs::read(&forked).unwrap()).unwrap();
+    let bravo_id = transcript.exporter().identity;
+    assert_eq!(
+        Some(entry),
+        parley_proto::transcript::signed_entry(&std::fs::read(&forked).unwrap(), &bravo_id, seq),
+        "the alarm keeps the forked entry as signed"
+    );
+    // Checked again: the same alarm, no second one.
+    let (code, out, _) = check(&alpha, &forked);
+    assert_eq!(code, 4);
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["peer_log"]["alarm"], id);
+    assert_eq!(alarms(&alpha).len(), before + 1);
+    alpha.stop().unwrap();
+
+    // Alpha's old disk does the same with Alpha's own log; Alpha, stopped, checks its export.
+    alpha_old
+        .ok(&["send", "Bravo", "another third of Alpha's"])
+        .unwrap();
+    let own_forked = exported(&alpha_old, "Bravo", root, "own-forked.txt");
+    let (code, out, err) = check(&alpha, &own_forked);
+    assert_eq!(code, 4, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["exporter"], "this station");
+    let seq = report["own"]["differs_at"].as_u64().expect("a seq");
+    assert!(report["peer_log"].get("differs_at").is_none(), "{report:#}");
+    let id = report["own"]["alarm"].as_u64().expect("an alarm");
+    let alarm = alarms(&alpha)
+        .into_iter()
+        .find(|a| a["id"] == id)
+        .expect("stored");
+    assert_eq!(alarm["kind"], "split_view");
+    assert_eq!(alarm["subject"], format!("own seq {seq}"));
+    assert!(
+        alarm["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signed with its key"),
+        "{alarm:#}"
+    );
+    bravo.stop().unwrap();
+}
+
+#[test]
+fn a_transcript_not_of_the_record_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let (alpha, bravo) = paired(root);
+    let charlie = StationProcess::init(exe(), root, "Charlie", "en").expect("init Charlie");
+    charlie.pin(&bravo, root).unwrap();
+    charlie.pin(&alpha, root).unwrap();
+    let unchanged = |station: &StationProcess| {
+        (
+            alarms(station).len(),
+            station.json(&["outbox"]).unwrap(),
+            station.json(&["checkpoint", "show", "Bravo"]).unwrap(),
+        )
+    };
+    let before = unchanged(&alpha);
+
+    // The link between Charlie and Bravo: Alpha is neither.
+    let theirs = exported(&charlie, "Bravo", root, "charlie-bravo.txt");
+    let (code, _, err) = check(&alpha, &theirs);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("this station is neither; nothing was checked or stored"),
+        "{err}"
+    );
+    // Charlie pinned Alpha, but Alpha never pinned Charlie.
+    let unpinned = exported(&charlie, "Alpha", root, "charlie-alpha.txt");
+    let (code, _, err) = check(&alpha, &unpinned);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("\"Charlie\"") && err.contains("is not a pinned peer of this station"),
+        "{err}"
+    );
+    // A byte changed in Bravo's export: it does not verify.
+    let genuine = exported(&bravo, "Alpha", root, "bravo.txt");
+    let (code, out, err) = check(&alpha, &genuine);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut bytes = std::fs::read(&genuine).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let bent = root.join("bent.txt");
+    std::fs::write(&bent, bytes).unwrap();
+    let (code, _, err) = check(&alpha, &bent);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("transcript verification FAILED at line")
+            && err.contains("nothing was checked or stored"),
+        "{err}"
+    );
+    // A FIFO and a missing file are refused unread.
+    let fifo = root.join("fifo.txt");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, _, err) = check(&alpha, &fifo);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("transcript not read"), "{err}");
+    let (code, _, err) = check(&alpha, &root.join("missing.txt"));
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(unchanged(&alpha), before, "nothing changed");
+}

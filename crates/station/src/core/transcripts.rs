@@ -1,0 +1,167 @@
+//! A transcript checked against this station's own record (docs/cli.md, `transcript check`):
+//! the file's two logs, leaf by leaf, against the leaves this station holds of them. Both sides
+//! signed what they hold, so a difference at one seq is two histories under one key: the
+//! peer's log differing is the peer's equivocation (an `equivocation` alarm, as if the
+//! other entry had arrived on a channel); this station's own log differing means entries
+//! signed with its key that it does not hold (a `split_view` alarm: the key is in other hands,
+//! or this store was put back to an older copy). Every checkpoint in the file was checked
+//! against the file's own entries by `transcript::verify`, so logs that agree leaf by leaf
+//! hold no contradicting checkpoint either.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use parley_proto::StationId;
+use parley_proto::tlog::Hash;
+use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
+use parley_store::AlarmKind;
+
+use super::Station;
+use crate::api::{ApiError, ErrorClass, LogChecked, TranscriptChecked};
+use crate::error::StationError;
+
+/// Where two versions of one log part: the first seq both hold with different leaves.
+fn first_difference(
+    file: &[Hash],
+    held: impl Iterator<Item = (u64, Hash)>,
+) -> (u64, u64, Option<u64>) {
+    let (mut count, mut agreed, mut differs_at) = (0, 0, None::<u64>);
+    for (seq, leaf) in held {
+        count += 1;
+        let Some(theirs) = usize::try_from(seq - 1).ok().and_then(|i| file.get(i)) else {
+            continue;
+        };
+        if *theirs == leaf {
+            agreed += 1;
+        } else if differs_at.is_none_or(|first| seq < first) {
+            differs_at = Some(seq);
+        }
+    }
+    (count, agreed, differs_at)
+}
+
+fn refused(message: String) -> StationError {
+    StationError::Api(ApiError::new(ErrorClass::Peer, message))
+}
+
+impl Station {
+    /// Compares `transcript` (verified from `file`) with this station's record of the link it
+    /// is of, and raises an alarm for each log that contradicts what this station holds.
+    pub(super) fn check_transcript(
+        &mut self,
+        now_ms: u64,
+        file: &[u8],
+        transcript: &VerifiedTranscript,
+    ) -> Result<TranscriptChecked, StationError> {
+        let me = self.identity.id();
+        let Some(own_slot) = transcript.stations.iter().position(|s| s.identity == me) else {
+            let [first, second] = &transcript.stations;
+            return Err(refused(format!(
+                "the transcript is of the link between \"{}\" ({}) and \"{}\" ({}), and this \
+                 station is neither; nothing was checked or stored",
+                first.name,
+                first.fingerprint(),
+                second.name,
+                second.fingerprint()
+            )));
+        };
+        let other = &transcript.stations[1 - own_slot];
+        if !self.peers.contains_key(&other.identity) {
+            return Err(refused(format!(
+                "the transcript's other station \"{}\" ({}) is not a pinned peer of this station; \
+                 nothing was checked or stored",
+                other.name,
+                other.fingerprint()
+            )));
+        }
+        let peer = other.identity;
+        let mine = &transcript.stations[own_slot];
+        let (own, theirs) = self
+            .logs
+            .get(&peer)
+            .map(|logs| {
+                (
+                    first_difference(&mine.leaves, logs.own_leaves()),
+                    first_difference(&other.leaves, logs.peer_leaves()),
+                )
+            })
+            .unwrap_or_default();
+        Ok(TranscriptChecked {
+            peer: self.peer_name(&peer),
+            exporter: if own_slot == 0 {
+                "this station"
+            } else {
+                "peer"
+            }
+            .to_owned(),
+            own: self.checked(now_ms, (file, peer), mine, own),
+            peer_log: self.checked(now_ms, (file, peer), other, theirs),
+        })
+    }
+
+    /// What [`first_difference`] found of `log` in the file; an alarm on the link with `peer`
+    /// if it differs from what this station holds.
+    fn checked(
+        &mut self,
+        now_ms: u64,
+        (file, peer): (&[u8], StationId),
+        log: &StationLog,
+        (held, agreed, differs_at): (u64, u64, Option<u64>),
+    ) -> LogChecked {
+        let alarm = differs_at.and_then(|seq| {
+            let theirs = transcript::signed_entry(file, &log.identity, seq)
+                .map(|bytes| BASE64.encode(bytes))
+                .unwrap_or_default();
+            let (kind, subject, whose) = if log.identity == peer {
+                (AlarmKind::Equivocation, format!("seq {seq}"), "the peer's")
+            } else {
+                (
+                    AlarmKind::SplitView,
+                    format!("own seq {seq}"),
+                    "this station's own (signed with its key, so the key is in other hands or \
+                     this store was put back to an older copy)",
+                )
+            };
+            tracing::error!(peer = %self.peer_name(&peer), seq, "ALARM: a transcript contradicts this station's record");
+            let detail = format!(
+                "a transcript holds another entry at seq {seq} of {whose} log than this station \
+                 holds; the file's entry, as signed:\n{theirs}"
+            );
+            self.watch.misbehaviour(now_ms, peer, kind, subject, detail)
+        });
+        LogChecked {
+            in_file: log.entries(),
+            held,
+            agreed,
+            differs_at,
+            alarm,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(n: u8) -> Hash {
+        parley_proto::tlog::leaf_hash(&[n])
+    }
+
+    #[test]
+    fn the_first_difference_is_the_lowest_seq_both_hold_apart() {
+        let file = [leaf(1), leaf(2), leaf(3), leaf(4)];
+        let same = (1..=4u64).map(|s| (s, leaf(s as u8)));
+        assert_eq!(first_difference(&file, same), (4, 4, None));
+        // The station holds more than the file, and the file more than a gap it has.
+        let held = [(1, leaf(1)), (2, leaf(2)), (4, leaf(4)), (5, leaf(5))];
+        assert_eq!(first_difference(&file, held.into_iter()), (4, 3, None));
+        let forked = [(1, leaf(1)), (2, leaf(9)), (3, leaf(8)), (4, leaf(4))];
+        assert_eq!(first_difference(&file, forked.into_iter()), (4, 2, Some(2)));
+        // Held beyond a gap comes after the delivered ones: the lowest seq still wins.
+        let late = [(1, leaf(7)), (3, leaf(8))];
+        assert_eq!(
+            first_difference(&file, late.into_iter().rev()),
+            (2, 0, Some(1))
+        );
+        assert_eq!(first_difference(&[], held.into_iter()), (4, 0, None));
+    }
+}
