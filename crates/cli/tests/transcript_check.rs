@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use common::{await_all_delivered, exe, paired};
+use parley_proto::{Body, SignedEntry, StationId};
+use parley_store::Store;
 use parley_testkit::harness::StationProcess;
 use serde_json::Value;
 
@@ -40,13 +42,38 @@ fn alarms(station: &StationProcess) -> Vec<Value> {
         .clone()
 }
 
-/// The signed entry that `alarm`'s detail keeps as evidence, decoded.
-fn evidence(alarm: &Value) -> Vec<u8> {
+/// The signed entry that `alarm`'s detail keeps as evidence (its last line), as `author`
+/// signed it: its seq and its message's text.
+fn evidence(alarm: &Value, author: &StationId) -> (Vec<u8>, u64, String) {
     let detail = alarm["detail"].as_str().expect("a detail");
     let line = detail.lines().last().expect("the entry's line");
-    base64::engine::general_purpose::STANDARD
+    let bytes = base64::engine::general_purpose::STANDARD
         .decode(line)
-        .expect("base64 of the entry")
+        .expect("base64 of the entry");
+    let signed = SignedEntry::decode_verified(&bytes, author).expect("signed by the author");
+    let Body::Message { text, .. } = &signed.entry().body else {
+        panic!("not a message: {:?}", signed.entry().body);
+    };
+    (bytes.clone(), signed.entry().seq, text.clone())
+}
+
+/// The evidence rows `station`'s store holds: kind, seq, bytes.
+fn evidence_rows(station: &StationProcess) -> Vec<(String, u64, Vec<u8>)> {
+    let home = parley_station::home::Home::new(&station.home);
+    let store = Store::open_read_only(&home.store_path()).expect("the store");
+    store
+        .evidence(None)
+        .expect("evidence")
+        .into_iter()
+        .map(|row| (row.kind.name().to_owned(), row.seq, row.bytes))
+        .collect()
+}
+
+fn identity(station: &StationProcess) -> StationId {
+    parley_station::home::Home::new(&station.home)
+        .identity()
+        .expect("the identity")
+        .id()
 }
 
 /// `station`'s export of the link with `peer`, at `root/name`.
@@ -70,9 +97,18 @@ fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
     await_all_delivered(&alpha, &bravo);
     alpha.stop().unwrap();
     bravo.stop().unwrap();
-    // Copies of both disks as they are now; each will write another seq than its original.
+    // Copies of both disks as they are now; each will write another entry at the seq its
+    // original writes next.
     let bravo_old = bravo.copy_to(&root.join("bravo-old")).unwrap();
     let alpha_old = alpha.copy_to(&root.join("alpha-old")).unwrap();
+    let entries_now = |station: &StationProcess, peer: &str| {
+        let report = station.json(&["checkpoint", "show", peer]).unwrap();
+        report["own"]["size"].as_u64().expect("own size")
+    };
+    let (alpha_next, bravo_next) = (
+        entries_now(&alpha_old, "Bravo") + 1,
+        entries_now(&bravo_old, "Alpha") + 1,
+    );
     alpha.start().unwrap();
     bravo.start().unwrap();
     bravo.ok(&["send", "Alpha", "the real third"]).unwrap();
@@ -112,26 +148,34 @@ fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
         "{err}"
     );
     let report: Value = serde_json::from_str(&out).expect("JSON");
-    let seq = report["peer_log"]["differs_at"].as_u64().expect("a seq");
-    assert!(
-        seq > 3,
-        "the copy was taken after three entries of Bravo's: {report:#}"
-    );
-    assert_eq!(report["peer_log"]["agreed"], seq - 1);
+    assert_eq!(report["peer_log"]["differs_at"], bravo_next, "{report:#}");
+    assert_eq!(report["peer_log"]["agreed"], bravo_next - 1);
     assert!(report["own"].get("differs_at").is_none(), "{report:#}");
     let id = report["peer_log"]["alarm"].as_u64().expect("an alarm");
     let all = alarms(&alpha);
     assert_eq!(all.len(), before + 1, "one alarm: {all:#?}");
     let alarm = all.iter().find(|a| a["id"] == id).expect("the alarm");
     assert_eq!(alarm["kind"], "equivocation");
-    assert_eq!(alarm["subject"], format!("seq {seq}"));
-    let entry = evidence(alarm);
-    let transcript = parley_proto::transcript::verify(&std::fs::read(&forked).unwrap()).unwrap();
-    let bravo_id = transcript.exporter().identity;
+    assert_eq!(alarm["subject"], format!("seq {bravo_next}"));
+    let (entry, seq, text) = evidence(alarm, &identity(&bravo));
     assert_eq!(
-        Some(entry),
-        parley_proto::transcript::signed_entry(&std::fs::read(&forked).unwrap(), &bravo_id, seq),
-        "the alarm keeps the forked entry as signed"
+        (seq, text.as_str()),
+        (bravo_next, "another third, never sent"),
+        "the alarm keeps the forked entry, signed by Bravo"
+    );
+    assert_eq!(
+        evidence_rows(&alpha),
+        [("equivocation".to_owned(), bravo_next, entry)],
+        "and so does an evidence row"
+    );
+    let human = alpha.cli(&["transcript", "check", path(&forked)]).unwrap();
+    assert_eq!(human.status.code(), Some(4));
+    let shown = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        shown
+            .starts_with("transcript CONTRADICTS this station's record of the link with \"Bravo\"")
+            && shown.contains(&format!("another entry at seq {bravo_next}: alarm {id}")),
+        "{shown}"
     );
     // Checked again: the same alarm, no second one.
     let (code, out, _) = check(&alpha, &forked);
@@ -139,6 +183,7 @@ fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["peer_log"]["alarm"], id);
     assert_eq!(alarms(&alpha).len(), before + 1);
+    assert_eq!(evidence_rows(&alpha).len(), 1, "nor a second evidence row");
     alpha.stop().unwrap();
 
     // Alpha's old disk does the same with Alpha's own log; Alpha, stopped, checks its export.
@@ -149,8 +194,9 @@ fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
     let (code, out, err) = check(&alpha, &own_forked);
     assert_eq!(code, 4, "{out}{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["exporter"], "this station");
+    assert_eq!(report["exporter"], "this_station");
     let seq = report["own"]["differs_at"].as_u64().expect("a seq");
+    assert_eq!(seq, alpha_next, "{report:#}");
     assert!(report["peer_log"].get("differs_at").is_none(), "{report:#}");
     let id = report["own"]["alarm"].as_u64().expect("an alarm");
     let alarm = alarms(&alpha)
@@ -159,12 +205,15 @@ fn a_transcript_that_contradicts_the_record_raises_an_alarm_with_the_entry() {
         .expect("stored");
     assert_eq!(alarm["kind"], "split_view");
     assert_eq!(alarm["subject"], format!("own seq {seq}"));
-    assert!(
-        alarm["detail"]
-            .as_str()
-            .unwrap()
-            .contains("signed with its key"),
-        "{alarm:#}"
+    let (_, seq, text) = evidence(&alarm, &identity(&alpha));
+    assert_eq!(
+        (seq, text.as_str()),
+        (alpha_next, "another third of Alpha's")
+    );
+    assert_eq!(
+        evidence_rows(&alpha).len(),
+        1,
+        "no evidence row of its own log"
     );
     bravo.stop().unwrap();
 }

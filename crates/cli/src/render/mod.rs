@@ -19,7 +19,7 @@ use parley_station::api::records::{
 use parley_station::api::status::StatusReport;
 use parley_station::api::{
     ApiError, CheckpointReport, ErrorClass, Event, Exported, Imported, KeyRotated,
-    TranscriptChecked,
+    TranscriptChecked, TranscriptExporter,
 };
 use serde::Serialize;
 

@@ -147,9 +147,9 @@ pub fn transcript_checked(checked: &TranscriptChecked, as_json: bool) -> anyhow:
     if as_json {
         json(checked)?;
     } else {
-        let exporter = match checked.exporter.as_str() {
-            "peer" => peer.clone(),
-            _ => "this station".to_owned(),
+        let exporter = match checked.exporter {
+            TranscriptExporter::Peer => peer.clone(),
+            TranscriptExporter::ThisStation => "this station".to_owned(),
         };
         let verdict = if checked.agrees() {
             "agrees with"
@@ -196,7 +196,7 @@ pub fn transcript_checked(checked: &TranscriptChecked, as_json: bool) -> anyhow:
         ErrorClass::Peer,
         format!(
             "transcript check FAILED: the file contradicts this station's record of the link \
-             with {peer}: {}; the file's entries are kept as evidence in the alarms",
+             with {peer}: {}; the file's entry at each is kept as evidence",
             seqs.join(", ")
         ),
     )

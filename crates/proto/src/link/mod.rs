@@ -299,6 +299,19 @@ impl Link {
         self.outgoing.receipt_upto()
     }
 
+    /// Records evidence of the peer's misbehaviour found apart from the channels (a
+    /// transcript that contradicts the entries held): an alarm event and, below the per-link
+    /// limit, an evidence row holding `bytes`, as an equivocation on a channel records them.
+    pub fn record_evidence(
+        &mut self,
+        now_ms: u64,
+        (kind, seq): (EvidenceKind, u64),
+        detail: String,
+        bytes: &[u8],
+    ) {
+        self.fx.evidence(now_ms, kind, seq, detail, bytes);
+    }
+
     /// Counters.
     pub fn counters(&self) -> &LinkCounters {
         &self.fx.counters

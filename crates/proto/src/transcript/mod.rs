@@ -84,21 +84,17 @@ pub fn export(parts: &TranscriptParts<'_>) -> String {
     out
 }
 
-/// The signed bytes of entry `seq` of `author`'s log in a transcript that [`verify`] accepted
-/// (the evidence a station keeps when the file contradicts its own record); `None` when the
-/// file holds no such entry. Entries of one author are in seq order from 1, which `verify`
-/// checked, so the `seq`-th of the author's entry lines is the one.
-pub fn signed_entry(input: &[u8], author: &StationId, seq: u64) -> Option<Vec<u8>> {
+/// The signed bytes of entry `seq` of `log`, from the file `input` that [`verify`] made `log`
+/// of (the evidence a station keeps when the file contradicts its own record); `None` when
+/// the log has no such entry or `input` is another file. Only that line is read again.
+pub fn signed_entry(input: &[u8], log: &StationLog, seq: u64) -> Option<Vec<u8>> {
     let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-    read::lines(input)
-        .skip(1)
-        .filter_map(|(_, raw)| {
-            let (kind, value) = read::text(raw).and_then(read::object).ok()?;
-            (kind == read::Kind::Entry).then_some(value)
-        })
-        .filter_map(|value| read::base64(&value).ok())
-        .filter(|bytes| crate::entry::SignedEntry::author_unverified(bytes).ok() == Some(*author))
-        .nth(index)
+    let line = *log.lines.get(index)?;
+    let (_, raw) = read::lines(input).nth(line - 1)?;
+    let (kind, value) = read::text(raw).and_then(read::object).ok()?;
+    let bytes = read::base64(&value).ok()?;
+    (kind == read::Kind::Entry && crate::tlog::leaf_hash(&bytes) == log.leaves[index])
+        .then_some(bytes)
 }
 
 /// Where and why verification of one file failed.
@@ -428,6 +424,8 @@ pub struct StationLog {
     pub ids: Vec<EntryId>,
     /// The Merkle leaf hash of each of its entries, in seq order (docs/formats.md §3.5).
     pub leaves: Vec<crate::tlog::Hash>,
+    /// The line of the file each of its entries is on, in seq order.
+    pub lines: Vec<usize>,
     /// The largest checkpoint of its log the other station cosigned in the file, if any.
     pub proven: Option<Proven>,
     /// The largest checkpoint of its log each witness cosigned in the file, in the order the

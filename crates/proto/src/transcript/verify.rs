@@ -58,6 +58,8 @@ struct Station {
     ids: Vec<EntryId>,
     /// The Merkle leaf of each entry, in seq order.
     leaves: Vec<Hash>,
+    /// The line of each entry, in seq order.
+    lines: Vec<usize>,
     kinds: KindCounts,
     receipted_upto: Option<u64>,
     /// Its checkpoints of its own log, and cosignatures of the other's, where they are.
@@ -163,6 +165,7 @@ impl File {
             card: bytes,
             ids: Vec::new(),
             leaves: Vec::new(),
+            lines: Vec::new(),
             kinds: KindCounts::default(),
             receipted_upto: None,
             checkpoints: Vec::new(),
@@ -218,6 +221,7 @@ impl File {
         }
         station.ids.push(signed.id());
         station.leaves.push(tlog::leaf_hash(bytes));
+        station.lines.push(number);
         station.kinds.add(entry.body.kind());
         let place = Place {
             line: number,
@@ -438,6 +442,7 @@ impl File {
                 card: s.card,
                 ids: s.ids,
                 leaves: s.leaves,
+                lines: s.lines,
                 kinds: s.kinds,
                 receipted_upto: s.receipted_upto,
                 proven,

@@ -306,8 +306,8 @@ pub struct KeyRotated {
 pub struct TranscriptChecked {
     /// The peer of the link, by name.
     pub peer: String,
-    /// Who exported the file: `this station` or `peer`.
-    pub exporter: String,
+    /// Who exported the file.
+    pub exporter: TranscriptExporter,
     /// This station's log.
     pub own: LogChecked,
     /// The peer's log.
@@ -319,6 +319,16 @@ impl TranscriptChecked {
     pub fn agrees(&self) -> bool {
         self.own.differs_at.is_none() && self.peer_log.differs_at.is_none()
     }
+}
+
+/// Who exported a checked transcript (the file's first card).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptExporter {
+    /// This station (an earlier export of its own).
+    ThisStation,
+    /// The peer.
+    Peer,
 }
 
 /// One log of a checked transcript.

@@ -1,25 +1,27 @@
-//! A transcript checked against this station's own record (docs/cli.md, `transcript check`):
-//! the file's two logs, leaf by leaf, against the leaves this station holds of them. Both sides
-//! signed what they hold, so a difference at one seq is two histories under one key: the
-//! peer's log differing is the peer's equivocation (an `equivocation` alarm, as if the
-//! other entry had arrived on a channel); this station's own log differing means entries
-//! signed with its key that it does not hold (a `split_view` alarm: the key is in other hands,
-//! or this store was put back to an older copy). Every checkpoint in the file was checked
-//! against the file's own entries by `transcript::verify`, so logs that agree leaf by leaf
-//! hold no contradicting checkpoint either.
+//! A transcript checked against this station's own record (docs/cli.md, `transcript check`;
+//! docs/formats.md §8.9): the file's two logs, leaf by leaf, against the leaves this station
+//! holds of them. Both sides signed what they hold, so a difference at one seq is two
+//! histories under one key. The peer's log differing is the peer's equivocation: an evidence
+//! row with the file's entry and an `equivocation` alarm, as if that entry had arrived on a
+//! channel. This station's own log differing means entries signed with its key that it does
+//! not hold: a `split_view` alarm whose detail holds the file's entry (the key is in other
+//! hands, or this store was put back to an older copy). Every checkpoint in the file was
+//! checked against the file's own entries by `transcript::verify`, so logs that agree leaf by
+//! leaf hold no contradicting checkpoint either.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use parley_proto::StationId;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
+use parley_proto::{EvidenceKind, StationId};
 use parley_store::AlarmKind;
 
 use super::Station;
-use crate::api::{ApiError, ErrorClass, LogChecked, TranscriptChecked};
+use crate::api::{ApiError, ErrorClass, LogChecked, TranscriptChecked, TranscriptExporter};
 use crate::error::StationError;
 
-/// Where two versions of one log part: the first seq both hold with different leaves.
+/// How the leaves a station holds of a log (`held`, by seq) compare with the file's: how many
+/// it holds, how many of those are the file's too, and the first seq both hold apart.
 fn first_difference(
     file: &[Hash],
     held: impl Iterator<Item = (u64, Hash)>,
@@ -27,13 +29,14 @@ fn first_difference(
     let (mut count, mut agreed, mut differs_at) = (0, 0, None::<u64>);
     for (seq, leaf) in held {
         count += 1;
-        let Some(theirs) = usize::try_from(seq - 1).ok().and_then(|i| file.get(i)) else {
-            continue;
-        };
-        if *theirs == leaf {
-            agreed += 1;
-        } else if differs_at.is_none_or(|first| seq < first) {
-            differs_at = Some(seq);
+        let in_file = seq
+            .checked_sub(1)
+            .and_then(|index| usize::try_from(index).ok())
+            .and_then(|index| file.get(index));
+        match in_file {
+            None => {}
+            Some(theirs) if *theirs == leaf => agreed += 1,
+            Some(_) => differs_at = Some(differs_at.map_or(seq, |first| first.min(seq))),
         }
     }
     (count, agreed, differs_at)
@@ -52,11 +55,12 @@ impl Station {
         file: &[u8],
         transcript: &VerifiedTranscript,
     ) -> Result<TranscriptChecked, StationError> {
+        // Names from the file are quoted with `{:?}`: a `"` in one cannot end the quotes.
         let me = self.identity.id();
         let Some(own_slot) = transcript.stations.iter().position(|s| s.identity == me) else {
             let [first, second] = &transcript.stations;
             return Err(refused(format!(
-                "the transcript is of the link between \"{}\" ({}) and \"{}\" ({}), and this \
+                "the transcript is of the link between {:?} ({}) and {:?} ({}), and this \
                  station is neither; nothing was checked or stored",
                 first.name,
                 first.fingerprint(),
@@ -67,7 +71,7 @@ impl Station {
         let other = &transcript.stations[1 - own_slot];
         if !self.peers.contains_key(&other.identity) {
             return Err(refused(format!(
-                "the transcript's other station \"{}\" ({}) is not a pinned peer of this station; \
+                "the transcript's other station {:?} ({}) is not a pinned peer of this station; \
                  nothing was checked or stored",
                 other.name,
                 other.fingerprint()
@@ -88,18 +92,17 @@ impl Station {
         Ok(TranscriptChecked {
             peer: self.peer_name(&peer),
             exporter: if own_slot == 0 {
-                "this station"
+                TranscriptExporter::ThisStation
             } else {
-                "peer"
-            }
-            .to_owned(),
+                TranscriptExporter::Peer
+            },
             own: self.checked(now_ms, (file, peer), mine, own),
             peer_log: self.checked(now_ms, (file, peer), other, theirs),
         })
     }
 
-    /// What [`first_difference`] found of `log` in the file; an alarm on the link with `peer`
-    /// if it differs from what this station holds.
+    /// What [`first_difference`] found of `log` in the file; evidence and an alarm on the link
+    /// with `peer` if it differs from what this station holds.
     fn checked(
         &mut self,
         now_ms: u64,
@@ -108,25 +111,38 @@ impl Station {
         (held, agreed, differs_at): (u64, u64, Option<u64>),
     ) -> LogChecked {
         let alarm = differs_at.and_then(|seq| {
-            let theirs = transcript::signed_entry(file, &log.identity, seq)
-                .map(|bytes| BASE64.encode(bytes))
-                .unwrap_or_default();
-            let (kind, subject, whose) = if log.identity == peer {
-                (AlarmKind::Equivocation, format!("seq {seq}"), "the peer's")
+            // The log has leaves up to `seq` (it differs there), so the file has the entry.
+            let entry = transcript::signed_entry(file, log, seq).unwrap_or_default();
+            let encoded = BASE64.encode(&entry);
+            if log.identity == peer {
+                let detail = format!(
+                    "a transcript holds another entry of the peer's at seq {seq} than this \
+                     station holds; the file's entry, as signed:\n{encoded}"
+                );
+                let (kind, subject) = (AlarmKind::Equivocation, format!("seq {seq}"));
+                // Once per alarm: checking the file again adds no second row.
+                if self.watch.open_alarm(kind, peer, subject.clone()).is_none()
+                    && let Some(link) = self.endpoint.link_mut(&peer)
+                {
+                    let evidence = (EvidenceKind::Equivocation, seq);
+                    link.record_evidence(now_ms, evidence, detail.clone(), &entry);
+                }
+                self.watch.misbehaviour(now_ms, peer, kind, subject, detail)
             } else {
-                (
+                let detail = format!(
+                    "a transcript holds another entry at seq {seq} of this station's own log \
+                     than this station holds, signed with its key: the key is in other hands, \
+                     or this store was put back to an older copy; the file's entry, as \
+                     signed:\n{encoded}"
+                );
+                self.watch.misbehaviour(
+                    now_ms,
+                    peer,
                     AlarmKind::SplitView,
                     format!("own seq {seq}"),
-                    "this station's own (signed with its key, so the key is in other hands or \
-                     this store was put back to an older copy)",
+                    detail,
                 )
-            };
-            tracing::error!(peer = %self.peer_name(&peer), seq, "ALARM: a transcript contradicts this station's record");
-            let detail = format!(
-                "a transcript holds another entry at seq {seq} of {whose} log than this station \
-                 holds; the file's entry, as signed:\n{theirs}"
-            );
-            self.watch.misbehaviour(now_ms, peer, kind, subject, detail)
+            }
         });
         LogChecked {
             in_file: log.entries(),
@@ -163,5 +179,10 @@ mod tests {
             (2, 0, Some(1))
         );
         assert_eq!(first_difference(&[], held.into_iter()), (4, 0, None));
+        // A seq of 0 (never stored) is no entry of the file's.
+        assert_eq!(
+            first_difference(&file, [(0, leaf(1))].into_iter()),
+            (1, 0, None)
+        );
     }
 }

@@ -254,6 +254,11 @@ impl AlarmBook {
     pub fn open(&self) -> impl Iterator<Item = &AlarmRow> {
         self.open.values().rev()
     }
+
+    /// The number of the alarm open for `condition`, if one is.
+    pub fn id_of(&self, condition: &Condition) -> Option<u64> {
+        self.by_condition.get(condition).copied()
+    }
 }
 
 #[cfg(test)]

@@ -612,6 +612,11 @@ impl Watch {
         self.updates.extend(update);
     }
 
+    /// The number of the alarm open for `kind` on `peer` about `subject`, if one is.
+    pub fn open_alarm(&self, kind: AlarmKind, peer: StationId, subject: String) -> Option<u64> {
+        self.alarms.id_of(&(kind, peer, subject))
+    }
+
     /// Evidence of misbehaviour by `peer` was stored, or its clock was found too far ahead.
     /// Returns the number of the alarm open for it: raised now, or open already.
     pub fn misbehaviour(
@@ -623,12 +628,12 @@ impl Watch {
         detail: String,
     ) -> Option<u64> {
         let condition = (kind, peer, subject);
+        if let Some(id) = self.alarms.id_of(&condition) {
+            return Some(id);
+        }
         self.updates
             .extend(self.alarms.raise(now_ms, condition.clone(), detail));
-        self.alarms
-            .open()
-            .find(|alarm| (alarm.kind, alarm.peer, &alarm.subject) == (kind, peer, &condition.2))
-            .map(|alarm| alarm.id)
+        self.alarms.id_of(&condition)
     }
 
     /// An envelope of `peer` was accepted: its clock is fine again.
