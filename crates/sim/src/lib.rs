@@ -61,8 +61,10 @@ pub struct SimConfig {
     pub large_text_per_mille: u64,
     /// How long after healing the run may take to have every message receipted, simulated ms.
     pub quiescence_ms_max: u64,
-    /// Whether the watch is exercised: short time objectives, operators who answer each
-    /// message after a random delay (or never), and scheduled tests from A to B.
+    /// Whether the watch is exercised: operators who answer each message after a random delay
+    /// (or never), and scheduled tests from A to B. (Time objectives are short in every seed,
+    /// so that every deadline of a seed passes within minutes, simulated; without operators
+    /// every message is overdue, once.)
     pub watch: bool,
     /// Swarm testing: each seed keeps each fault on here only half the time, and scales each
     /// rate by a quarter to twice, so that rare combinations get explored.
