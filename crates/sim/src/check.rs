@@ -401,17 +401,17 @@ fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
         ));
     }
 
-    // Every held entry verifies under the author's pinned key and continues the chain.
+    // Every held entry verifies under the author's pinned key and continues the chain. (Each
+    // verified under the key its entry names when the view was read: it must name this one.)
     let mut prev = EntryId::NONE;
-    for (seq, stored) in &held_view.peer_entries {
-        let verified = SignedEntry::decode_verified(stored.bytes(), &author_id)
-            .map_err(|e| format!("{arrow}: held seq {seq} does not verify: {e}"))?;
+    for (seq, verified) in &held_view.peer_entries {
         let entry = verified.entry();
-        if verified.id() != stored.id()
-            || entry.seq != *seq
-            || entry.link != link
-            || entry.prev != prev
-        {
+        if entry.author != author_id {
+            return Err(format!(
+                "{arrow}: held seq {seq} does not verify under the author's pinned key"
+            ));
+        }
+        if entry.seq != *seq || entry.link != link || entry.prev != prev {
             return Err(format!(
                 "{arrow}: held seq {seq} is not the author's entry {seq}"
             ));
