@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{await_all_delivered, exe, paired};
+use common::{await_all_delivered, exe, outcome, paired, path};
 use parley_proto::tlog::note;
 use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
@@ -43,15 +43,7 @@ fn verify(args: &[&str]) -> (i32, String, String) {
         .env_remove("PARLEY_HOME")
         .output()
         .expect("runs");
-    (
-        output.status.code().expect("exited"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn path(file: &Path) -> &str {
-    file.to_str().expect("UTF-8 path")
+    outcome(output)
 }
 
 #[test]

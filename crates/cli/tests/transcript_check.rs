@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use common::{await_all_delivered, exe, paired};
+use common::{await_all_delivered, exe, outcome, paired, path};
 use parley_proto::{Body, SignedEntry, StationId};
 use parley_store::Store;
 use parley_testkit::harness::StationProcess;
@@ -22,15 +22,7 @@ fn check(station: &StationProcess, file: &Path) -> (i32, String, String) {
     let output = station
         .cli(&["transcript", "check", path(file), "--json"])
         .expect("runs");
-    (
-        output.status.code().expect("exited"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn path(file: &Path) -> &str {
-    file.to_str().expect("UTF-8 path")
+    outcome(output)
 }
 
 fn alarms(station: &StationProcess) -> Vec<Value> {

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{await_all_delivered, exe, paired};
+use common::{await_all_delivered, exe, outcome, paired, path};
 use parley_proto::transcript::{self, VerifiedTranscript};
 
 fn verify(args: &[&str]) -> Output {
@@ -22,16 +22,7 @@ fn verify(args: &[&str]) -> Output {
 
 /// Runs `transcript verify args…`; returns its exit code, stdout and stderr.
 fn run(args: &[&str]) -> (i32, String, String) {
-    let output = verify(args);
-    (
-        output.status.code().expect("exited"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn path(file: &Path) -> &str {
-    file.to_str().expect("UTF-8 path")
+    outcome(verify(args))
 }
 
 fn verified(file: &Path) -> VerifiedTranscript {

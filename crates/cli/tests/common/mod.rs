@@ -5,6 +5,7 @@ pub mod console;
 pub mod watch;
 
 use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use parley_testkit::harness::{RelayProcess, StationProcess, wait_until};
@@ -239,4 +240,18 @@ pub fn agree_example_codebook(alpha: &StationProcess, bravo: &StationProcess) ->
     });
     assert!(agreed, "Alpha never saw Bravo accept {hash}");
     hash
+}
+
+/// A finished command's exit code, stdout and stderr (lossy UTF-8).
+pub fn outcome(output: Output) -> (i32, String, String) {
+    (
+        output.status.code().expect("exited"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `file` as a command-line argument.
+pub fn path(file: &Path) -> &str {
+    file.to_str().expect("UTF-8 path")
 }
