@@ -183,6 +183,7 @@ fn a_flooding_peer_costs_bounded_memory_and_every_frame_is_counted() {
         "bad_receipt",
         "clock_skew",
         "split_view",
+        "unknown_epoch_key",
     ];
     assert!(
         alarms

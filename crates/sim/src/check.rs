@@ -46,8 +46,12 @@ fn read_view(
     let mut own = BTreeMap::new();
     let mut peer_entries = BTreeMap::new();
     for stored in store.entries(&peer).map_err(|e| e.to_string())? {
-        let entry = SignedEntry::decode_verified(&stored.signed, &stored.author)
-            .map_err(|e| format!("a stored entry does not verify: {e}"))?;
+        // The one signature check of the checker: `direction` relies on it, and requires only
+        // that the author it names is the pinned one.
+        let entry = SignedEntry::decode_verified(&stored.signed, &stored.author).map_err(|e| {
+            let (who, seq, author) = (me.short(), stored.seq, stored.author.short());
+            format!("{who}'s stored entry seq {seq} of {author} does not verify: {e}")
+        })?;
         if stored.author == me {
             let receipted = !snapshot.outbox.iter().any(|item| item.seq == stored.seq);
             own.insert(stored.seq, OwnRecord { entry, receipted });

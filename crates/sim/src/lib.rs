@@ -3,9 +3,10 @@
 //! memory, or in files where a crash tears the commit in flight) — over a simulated network:
 //! loss, duplication, reordering, delay and partitions on a direct and a relay channel; crashes
 //! that lose whatever was not committed; an adversary
-//! that injects tampered, forged and replayed frames; and the watch: short time objectives,
-//! operators who answer each message after a random delay (understood or a question, some
-//! never), and scheduled tests that a partition or a crash makes missed. At quiescence every
+//! that injects tampered, forged and replayed frames; short time objectives, alarm timings
+//! and checkpoint cadence in every seed; and the watch: operators who answer each message
+//! after a random delay (understood or a question, some never), and scheduled tests that a
+//! partition or a crash makes missed. At quiescence every
 //! message and test was answered in time or carries exactly one overdue entry and one alarm,
 //! receivers are alarmed exactly when they answered late, and every alarm announced is kept. The simulator copies no production
 //! logic: pairing, sending, health, commit-before-answer and commit-before-transmit are the

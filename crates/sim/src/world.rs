@@ -200,6 +200,7 @@ fn accuses(kind: AlarmKind) -> bool {
             | AlarmKind::BadReceipt
             | AlarmKind::ClockSkew
             | AlarmKind::SplitView
+            | AlarmKind::UnknownEpochKey
     )
 }
 

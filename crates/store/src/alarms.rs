@@ -37,11 +37,14 @@ pub enum AlarmKind {
     /// A signed checkpoint disagrees with the log it is of (another root at a size held, a
     /// signature that does not verify): the signer showed two histories.
     SplitView,
+    /// The peer seals its entries to an epoch key this station does not hold (erased, or
+    /// never held): they cannot be read.
+    UnknownEpochKey,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [AlarmKind; 12] = [
+    pub const ALL: [AlarmKind; 13] = [
         AlarmKind::ReceiptOverdue,
         AlarmKind::UnderstoodOverdue,
         AlarmKind::TestMissed,
@@ -54,6 +57,7 @@ impl AlarmKind {
         AlarmKind::BadReceipt,
         AlarmKind::ClockSkew,
         AlarmKind::SplitView,
+        AlarmKind::UnknownEpochKey,
     ];
 
     /// The stable lower-case name.
@@ -71,6 +75,7 @@ impl AlarmKind {
             AlarmKind::BadReceipt => "bad_receipt",
             AlarmKind::ClockSkew => "clock_skew",
             AlarmKind::SplitView => "split_view",
+            AlarmKind::UnknownEpochKey => "unknown_epoch_key",
         }
     }
 

@@ -86,11 +86,10 @@ pub fn export(parts: &TranscriptParts<'_>) -> String {
 
 /// The signed bytes of entry `seq` of `log`, from the file `input` that [`verify`] made `log`
 /// of (the evidence a station keeps when the file contradicts its own record); `None` when
-/// the log has no such entry or `input` is another file. Only that line is read again.
+/// the log has no such entry or `input` is another file. Only that entry's line is read again.
 pub fn signed_entry(input: &[u8], log: &StationLog, seq: u64) -> Option<Vec<u8>> {
     let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-    let line = *log.lines.get(index)?;
-    let (_, raw) = read::lines(input).nth(line - 1)?;
+    let raw = input.get(log.spans.get(index)?.clone())?;
     let (kind, value) = read::text(raw).and_then(read::object).ok()?;
     let bytes = read::base64(&value).ok()?;
     (kind == read::Kind::Entry && crate::tlog::leaf_hash(&bytes) == log.leaves[index])
@@ -424,8 +423,9 @@ pub struct StationLog {
     pub ids: Vec<EntryId>,
     /// The Merkle leaf hash of each of its entries, in seq order (docs/formats.md §3.5).
     pub leaves: Vec<crate::tlog::Hash>,
-    /// The line of the file each of its entries is on, in seq order.
-    pub lines: Vec<usize>,
+    /// Where in the file each of its entries' lines is (byte offsets, without the `\n`), in
+    /// seq order.
+    pub spans: Vec<std::ops::Range<usize>>,
     /// The largest checkpoint of its log the other station cosigned in the file, if any.
     pub proven: Option<Proven>,
     /// The largest checkpoint of its log each witness cosigned in the file, in the order the

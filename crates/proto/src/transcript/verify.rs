@@ -1,6 +1,7 @@
 //! Verification of one transcript file: docs/formats.md §8.2, check by check in its order.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use super::read::{self, Header, Kind};
 use super::{
@@ -44,7 +45,9 @@ pub(super) fn verify_within(
     let mut last = 1;
     for (number, raw) in lines {
         last = number;
-        file.line(number, raw)?;
+        // Where the line is in the input, for reading its entry again (`signed_entry`).
+        let start = raw.as_ptr() as usize - input.as_ptr() as usize;
+        file.line(number, raw, start..start + raw.len())?;
     }
     file.finish(last)
 }
@@ -58,8 +61,8 @@ struct Station {
     ids: Vec<EntryId>,
     /// The Merkle leaf of each entry, in seq order.
     leaves: Vec<Hash>,
-    /// The line of each entry, in seq order.
-    lines: Vec<usize>,
+    /// Where in the input each entry's line is, in seq order.
+    spans: Vec<Range<usize>>,
     kinds: KindCounts,
     receipted_upto: Option<u64>,
     /// Its checkpoints of its own log, and cosignatures of the other's, where they are.
@@ -111,7 +114,12 @@ impl File {
     }
 
     /// Every later line: L1, L2, O1–O8, then the object's own checks.
-    fn line(&mut self, number: usize, raw: &[u8]) -> Result<(), TranscriptError> {
+    fn line(
+        &mut self,
+        number: usize,
+        raw: &[u8],
+        span: Range<usize>,
+    ) -> Result<(), TranscriptError> {
         let at = |fault| TranscriptError {
             line: number,
             entry: None,
@@ -139,7 +147,7 @@ impl File {
         let bytes = read::base64(&value).map_err(at)?;
         match kind {
             Kind::Card => self.card(bytes).map_err(at),
-            Kind::Entry => self.entry(number, &bytes),
+            Kind::Entry => self.entry((number, span), &bytes),
             Kind::Receipt => self.receipt(&bytes).map_err(at),
         }
     }
@@ -165,7 +173,7 @@ impl File {
             card: bytes,
             ids: Vec::new(),
             leaves: Vec::new(),
-            lines: Vec::new(),
+            spans: Vec::new(),
             kinds: KindCounts::default(),
             receipted_upto: None,
             checkpoints: Vec::new(),
@@ -181,7 +189,11 @@ impl File {
     }
 
     /// E1–E7.
-    fn entry(&mut self, number: usize, bytes: &[u8]) -> Result<(), TranscriptError> {
+    fn entry(
+        &mut self,
+        (number, span): (usize, Range<usize>),
+        bytes: &[u8],
+    ) -> Result<(), TranscriptError> {
         let mut entry_at = EntryAt {
             index: self.entries,
             author: None,
@@ -221,7 +233,7 @@ impl File {
         }
         station.ids.push(signed.id());
         station.leaves.push(tlog::leaf_hash(bytes));
-        station.lines.push(number);
+        station.spans.push(span);
         station.kinds.add(entry.body.kind());
         let place = Place {
             line: number,
@@ -442,7 +454,7 @@ impl File {
                 card: s.card,
                 ids: s.ids,
                 leaves: s.leaves,
-                lines: s.lines,
+                spans: s.spans,
                 kinds: s.kinds,
                 receipted_upto: s.receipted_upto,
                 proven,

@@ -519,17 +519,30 @@ impl Station {
                 if let Some(channel) = channel {
                     channel.counters.rejected += 1;
                 }
-                if let (Rejection::ClockSkew { .. }, Some(peer)) = (&refused.rejection, claimed)
+                // Both refusals come after the envelope's signature verified: the pinned
+                // peer wrote it, and its entries cannot be read until the cause is mended.
+                let alarm = match &refused.rejection {
+                    Rejection::ClockSkew { .. } => Some((
+                        AlarmKind::ClockSkew,
+                        "clock".to_owned(),
+                        format!("the peer's entries are refused: {}", refused.rejection),
+                    )),
+                    Rejection::UnknownEpochKey(key) => Some((
+                        AlarmKind::UnknownEpochKey,
+                        format!("epoch key {key}"),
+                        format!(
+                            "the peer seals its entries to epoch key {key}, which this station \
+                             does not hold (erased, or never held: the peer pinned a card older \
+                             than the keys held, or this store was put back to an older copy); \
+                             they cannot be read. Give the peer a fresh card (`parley card`)"
+                        ),
+                    )),
+                    _ => None,
+                };
+                if let (Some((kind, subject, detail)), Some(peer)) = (alarm, claimed)
                     && self.peers.contains_key(&peer)
                 {
-                    let detail = format!("the peer's entries are refused: {}", refused.rejection);
-                    self.watch.misbehaviour(
-                        now_ms,
-                        peer,
-                        AlarmKind::ClockSkew,
-                        "clock".into(),
-                        detail,
-                    );
+                    self.watch.misbehaviour(now_ms, peer, kind, subject, detail);
                 }
                 self.log_refusal(now_ms, refused.rejection.counter_name(), refused);
             }

@@ -308,6 +308,71 @@ fn only_a_new_entry_clears_a_clock_skew_alarm() {
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 0);
 }
 
+/// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
+/// made, as if erased long ago) seals its entries to it: each is refused unread, and the
+/// refusal is an alarm naming the key, raised once however many copies come.
+#[test]
+fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    // Alpha's card as printed with a key Alpha no longer holds.
+    let (mut card, _) = alpha.card();
+    let gone = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([9; 32]));
+    card.epoch_key_id = gone.id();
+    card.epoch_public = gone.public_bytes().to_vec();
+    let bytes = card.sign(alpha.identity());
+    for (core, store, card, bytes) in [
+        (&mut alpha, &mut alpha_store, bravo.card().0, bravo.card().1),
+        (&mut bravo, &mut bravo_store, card, bytes),
+    ] {
+        let command = Command::PeerAdd {
+            card: card.to_text(&bytes),
+            fingerprint: card.fingerprint().to_string(),
+            address: None,
+        };
+        core.handle(
+            NOW_MS,
+            Input::Command {
+                id: RequestId(1),
+                command,
+            },
+        );
+        let signal = Signal::Connected { rtt_us: Some(500) };
+        let via = Via::Direct(card.identity);
+        core.handle(NOW_MS, Input::Health { via, signal });
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    }
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    assert!(!frames.is_empty(), "Bravo's pairing entry goes out");
+    let via = Via::Direct(bravo.identity().id());
+    for _ in 0..2 {
+        for frame in &frames {
+            let bytes = frame.clone();
+            alpha.handle(NOW_MS, Input::Frame { via, bytes });
+        }
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    let alarm = alpha_store
+        .alarms(false)
+        .expect("reads")
+        .pop()
+        .expect("one");
+    assert_eq!(alarm.subject, format!("epoch key {}", gone.id()));
+    assert!(alarm.detail.contains("fresh card"), "{}", alarm.detail);
+    assert_eq!(
+        alpha
+            .endpoint()
+            .link(&bravo.identity().id())
+            .expect("paired")
+            .in_head(),
+        0
+    );
+}
+
 /// What `core`'s log of the link with `peer` holds of each kind of checkpoint entry: its own
 /// checkpoints, and its cosignatures of the peer's.
 fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {

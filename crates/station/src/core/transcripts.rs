@@ -112,8 +112,12 @@ impl Station {
     ) -> LogChecked {
         let alarm = differs_at.and_then(|seq| {
             // The log has leaves up to `seq` (it differs there), so the file has the entry.
-            let entry = transcript::signed_entry(file, log, seq).unwrap_or_default();
-            let encoded = BASE64.encode(&entry);
+            let entry = transcript::signed_entry(file, log, seq);
+            debug_assert!(entry.is_some(), "the file verified holds entry {seq}");
+            let encoded = entry
+                .as_deref()
+                .map(|e| BASE64.encode(e))
+                .unwrap_or_default();
             if log.identity == peer {
                 let detail = format!(
                     "a transcript holds another entry of the peer's at seq {seq} than this \
@@ -122,10 +126,10 @@ impl Station {
                 let (kind, subject) = (AlarmKind::Equivocation, format!("seq {seq}"));
                 // Once per alarm: checking the file again adds no second row.
                 if self.watch.open_alarm(kind, peer, subject.clone()).is_none()
-                    && let Some(link) = self.endpoint.link_mut(&peer)
+                    && let (Some(entry), Some(link)) = (&entry, self.endpoint.link_mut(&peer))
                 {
                     let evidence = (EvidenceKind::Equivocation, seq);
-                    link.record_evidence(now_ms, evidence, detail.clone(), &entry);
+                    link.record_evidence(now_ms, evidence, detail.clone(), entry);
                 }
                 self.watch.misbehaviour(now_ms, peer, kind, subject, detail)
             } else {

@@ -292,8 +292,9 @@ fn an_entry_is_found_by_its_author_and_seq() {
         let past = author.log.len() as u64 + 1;
         assert_eq!(signed_entry(text.as_bytes(), log, past), None);
         assert_eq!(signed_entry(text.as_bytes(), log, 0), None);
-        // Another file (here: one more line at the top) gives nothing, not another entry.
-        let shifted = format!("\n{text}");
+        // Another file (here: one more byte at the top) gives nothing, not another entry.
+        let shifted = format!(" {text}");
         assert_eq!(signed_entry(shifted.as_bytes(), log, 1), None);
+        assert_eq!(signed_entry(&text.as_bytes()[..10], log, 1), None);
     }
 }
