@@ -4,7 +4,7 @@
 
 use parley_channels::{Signal, Via};
 use parley_proto::seal::EpochSecret;
-use parley_proto::{Identity, Precedence, StationId};
+use parley_proto::{ContactCard, Identity, Precedence, StationId};
 use parley_relay_wire::witness::WitnessAnswer;
 use parley_store::Store;
 use rand_core::SeedableRng as _;
@@ -31,31 +31,39 @@ fn station(name: &str, seed: u8) -> (Station, Store) {
     (core, store)
 }
 
-/// Alpha, paired with Bravo and committed, its direct channel up; and Bravo's id.
-fn paired_alpha() -> (Station, Store, StationId) {
-    let (mut alpha, mut store) = station("Alpha", 1);
-    let (bravo, _) = station("Bravo", 2);
-    let (card, bytes) = bravo.card();
+/// Pins the station of `card` at `core` (`peer add`), committed; then, when `up`, brings its
+/// direct channel up.
+fn pin(core: &mut Station, store: &mut Store, (card, bytes): &(ContactCard, Vec<u8>), up: bool) {
     let command = Command::PeerAdd {
-        card: card.to_text(&bytes),
+        card: card.to_text(bytes),
         fingerprint: card.fingerprint().to_string(),
         address: None,
     };
-    alpha.handle(
+    core.handle(
         NOW_MS,
         Input::Command {
             id: RequestId(1),
             command,
         },
     );
-    commit_all(&mut alpha, &mut store).expect("commits");
-    while alpha.poll_output().is_some() {}
-    let via = Via::Direct(card.identity);
-    let signal = Signal::Connected { rtt_us: Some(500) };
-    alpha.handle(NOW_MS, Input::Health { via, signal });
-    commit_all(&mut alpha, &mut store).expect("commits");
-    while alpha.poll_output().is_some() {}
-    (alpha, store, card.identity)
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    if up {
+        let via = Via::Direct(card.identity);
+        let signal = Signal::Connected { rtt_us: Some(500) };
+        core.handle(NOW_MS, Input::Health { via, signal });
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    }
+}
+
+/// Alpha, paired with Bravo and committed, its direct channel up; and Bravo's id.
+fn paired_alpha() -> (Station, Store, StationId) {
+    let (mut alpha, mut store) = station("Alpha", 1);
+    let (bravo, _) = station("Bravo", 2);
+    let card = bravo.card();
+    pin(&mut alpha, &mut store, &card, true);
+    (alpha, store, card.0.identity)
 }
 
 fn send(core: &mut Station, id: u64) {
@@ -232,27 +240,8 @@ fn paired_both() -> ((Station, Store), (Station, Store)) {
     let (mut alpha, mut alpha_store) = station("Alpha", 1);
     let (mut bravo, mut bravo_store) = station("Bravo", 2);
     let (alpha_card, bravo_card) = (alpha.card(), bravo.card());
-    for (core, store, other) in [
-        (&mut alpha, &mut alpha_store, bravo_card),
-        (&mut bravo, &mut bravo_store, alpha_card),
-    ] {
-        let (card, bytes) = other;
-        let command = Command::PeerAdd {
-            card: card.to_text(&bytes),
-            fingerprint: card.fingerprint().to_string(),
-            address: None,
-        };
-        let command = Input::Command {
-            id: RequestId(1),
-            command,
-        };
-        core.handle(NOW_MS, command);
-        let via = Via::Direct(card.identity);
-        let signal = Signal::Connected { rtt_us: Some(500) };
-        core.handle(NOW_MS, Input::Health { via, signal });
-        commit_all(core, store).expect("commits");
-        while core.poll_output().is_some() {}
-    }
+    pin(&mut alpha, &mut alpha_store, &bravo_card, true);
+    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
     ((alpha, alpha_store), (bravo, bravo_store))
 }
 
@@ -321,28 +310,8 @@ fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
     card.epoch_key_id = gone.id();
     card.epoch_public = gone.public_bytes().to_vec();
     let bytes = card.sign(alpha.identity());
-    for (core, store, card, bytes) in [
-        (&mut alpha, &mut alpha_store, bravo.card().0, bravo.card().1),
-        (&mut bravo, &mut bravo_store, card, bytes),
-    ] {
-        let command = Command::PeerAdd {
-            card: card.to_text(&bytes),
-            fingerprint: card.fingerprint().to_string(),
-            address: None,
-        };
-        core.handle(
-            NOW_MS,
-            Input::Command {
-                id: RequestId(1),
-                command,
-            },
-        );
-        let signal = Signal::Connected { rtt_us: Some(500) };
-        let via = Via::Direct(card.identity);
-        core.handle(NOW_MS, Input::Health { via, signal });
-        commit_all(core, store).expect("commits");
-        while core.poll_output().is_some() {}
-    }
+    pin(&mut alpha, &mut alpha_store, &bravo.card(), true);
+    pin(&mut bravo, &mut bravo_store, &(card, bytes), true);
     let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
     assert!(!frames.is_empty(), "Bravo's pairing entry goes out");
     let via = Via::Direct(bravo.identity().id());
@@ -907,25 +876,8 @@ fn a_key_is_held_for_a_peer_paired_from_a_card_printed_before_the_rotation() {
     let rotated = rotate(&mut bravo, &mut bravo_store, NOW_MS);
     assert!(rotated.announced_to.is_empty(), "no peer yet");
     let alpha_card = alpha.card();
-    for (core, store, (card, bytes)) in [
-        (&mut alpha, &mut alpha_store, stale_card),
-        (&mut bravo, &mut bravo_store, alpha_card),
-    ] {
-        let command = Command::PeerAdd {
-            card: card.to_text(&bytes),
-            fingerprint: card.fingerprint().to_string(),
-            address: None,
-        };
-        core.handle(
-            NOW_MS,
-            Input::Command {
-                id: RequestId(1),
-                command,
-            },
-        );
-        commit_all(core, store).expect("commits");
-        while core.poll_output().is_some() {}
-    }
+    pin(&mut alpha, &mut alpha_store, &stale_card, false);
+    pin(&mut bravo, &mut bravo_store, &alpha_card, false);
     let report = status(&mut bravo, &mut bravo_store);
     assert_eq!(report.epoch_keys.len(), 2);
     assert_eq!(report.epoch_keys[1].needed_by, ["Alpha"]);
