@@ -1,0 +1,388 @@
+//! Checkpoints: cosigned only when they agree with the entries held, and submitted to the
+//! link's relays as witnesses.
+
+use super::*;
+use crate::core::WitnessSubmit;
+
+/// What `core`'s log of the link with `peer` holds of each kind of checkpoint entry: its own
+/// checkpoints, and its cosignatures of the peer's.
+fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {
+    let logs = &core.logs[peer];
+    (
+        logs.own_latest
+            .as_ref()
+            .map_or(0, |latest| latest.head.size),
+        logs.peer_cosigned.map_or(0, |c| c.head.size),
+    )
+}
+
+/// Appends `body` to `core`'s log of the link with `peer` as the station itself would, past
+/// the core's own rules (so a test can make it lie).
+fn write_as_station(core: &mut Station, peer: &StationId, body: parley_proto::Body) {
+    core.endpoint
+        .append(NOW_MS, peer, Precedence::Routine, body)
+        .expect("appends");
+    core.collect(NOW_MS);
+}
+
+/// The peer's honest checkpoint is cosigned; one whose root is not the root of the entries
+/// held (a split view), though validly signed, raises an alarm and is not cosigned.
+#[test]
+fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
+
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    let deliver = |alpha: &mut Station, frames: &[Vec<u8>]| {
+        for frame in frames {
+            let via = Via::Direct(bravo_id);
+            alpha.handle(
+                NOW_MS,
+                Input::Frame {
+                    via,
+                    bytes: frame.clone(),
+                },
+            );
+        }
+    };
+    let issue = Command::CheckpointIssue {
+        peer: "Alpha".into(),
+        operator: None,
+    };
+    bravo.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(2),
+            command: issue,
+        },
+    );
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    assert_eq!(checkpoint_entries(&bravo, &alpha_id), (1, 0));
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id),
+        (0, 1),
+        "Alpha cosigned size 1"
+    );
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 0);
+
+    // Bravo signs a head of its first two entries with another root, and sends it.
+    let lie = SignedHead::sign(&bravo.identity, &alpha_id, 2, [9; 32]);
+    let pq = PqHeadSignature::sign(&bravo.identity, &alpha_id, &lie);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(lie, Some(pq)));
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id),
+        (0, 1),
+        "not cosigned"
+    );
+    let alarm = alpha_store.alarms(false).expect("reads");
+    let alarm = alarm
+        .iter()
+        .find(|a| a.kind.name() == "split_view")
+        .expect("raised");
+    assert_eq!(alarm.subject, "checkpoint at seq 3");
+    assert!(alarm.detail.contains("another root"), "{}", alarm.detail);
+    assert!(
+        alarm.detail.contains("\n\u{2014} parley.link/"),
+        "the signed note is kept"
+    );
+
+    // Bravo pinned from a version 2 card: a checkpoint of the right root that only Ed25519
+    // signs is refused too (a forger who could break Ed25519 could make it).
+    let root = bravo.logs[&alpha_id].own.root_at(2).expect("two entries");
+    let classical = SignedHead::sign(&bravo.identity, &alpha_id, 2, root);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(classical, None));
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 2);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    let unsigned = alarms
+        .iter()
+        .find(|a| a.subject == "checkpoint at seq 4")
+        .expect("raised");
+    assert!(
+        unsigned.detail.contains("no signature by parley.station/"),
+        "{}",
+        unsigned.detail
+    );
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id),
+        (0, 1),
+        "not cosigned"
+    );
+
+    // Bravo "cosigns" Alpha's log at a size beyond it, then with another root: each alarmed,
+    // neither taken as Alpha's cosigned size.
+    let alpha_head = checkpoint_entries(&alpha, &bravo_id);
+    assert_eq!(alpha.cosigned_upto(&bravo_id).0, 0);
+    for (size, root) in [(9, [1; 32]), (1, [2; 32])] {
+        let head = SignedHead::sign(&alpha.identity, &bravo_id, size, root);
+        let forged = Cosignature::sign(&bravo.identity, &alpha_id, head, NOW_MS / 1_000);
+        write_as_station(&mut bravo, &alpha_id, Body::Cosigned(forged));
+    }
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 4);
+    assert_eq!(
+        alpha.cosigned_upto(&bravo_id).0,
+        0,
+        "no forged cosignature counts"
+    );
+    assert_eq!(checkpoint_entries(&alpha, &bravo_id), alpha_head);
+
+    // Bravo appends a witness's cosignatures of its own checkpoints: one with its log's root
+    // raises nothing; one with another root (a history Bravo showed the witness) an alarm
+    // holding the witnessed note.
+    let witness = Identity::from_secret(&[9; 32]);
+    let root = bravo.logs[&alpha_id].own.root_at(2).expect("two entries");
+    for root in [root, [8; 32]] {
+        let head = SignedHead::sign(&bravo.identity, &alpha_id, 2, root);
+        let by = WitnessCosignature::sign(&witness, (&bravo_id, &alpha_id), head, NOW_MS / 1_000);
+        write_as_station(&mut bravo, &alpha_id, Body::Witnessed(by));
+    }
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver(&mut alpha, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 5);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    let witnessed: Vec<_> = alarms
+        .iter()
+        .filter(|a| a.subject.starts_with("witnessed at seq"))
+        .collect();
+    assert_eq!(witnessed.len(), 1, "{witnessed:?}");
+    let other_root_seq = bravo.logs[&alpha_id].own.len();
+    assert_eq!(
+        witnessed[0].subject,
+        format!("witnessed at seq {other_root_seq}"),
+        "the one with another root, the last Bravo wrote"
+    );
+    assert!(
+        witnessed[0].detail.contains("another history")
+            && witnessed[0].detail.contains("\u{2014} parley.witness/"),
+        "{}",
+        witnessed[0].detail
+    );
+
+    // Restarted from its store, Alpha knows what it cosigned, takes no forged cosignature
+    // for real, and raises nothing new.
+    let loaded = load(
+        &alpha_store,
+        alpha.identity.clone(),
+        &Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into()),
+        [1; 32],
+    )
+    .expect("loads");
+    let mut restarted = Station::new(NOW_MS + 1, loaded, Mode::Daemon).expect("builds");
+    assert_eq!(checkpoint_entries(&restarted, &bravo_id), (0, 1));
+    assert_eq!(restarted.cosigned_upto(&bravo_id), (0, 1));
+    assert_eq!(
+        open_alarms(&mut restarted, &mut alpha_store, "split_view"),
+        5
+    );
+}
+
+/// Alpha with a relay channel to Bravo (the relay `relay`), checkpointing every two entries.
+fn alpha_with_relay(relay: &Identity) -> (Station, Store) {
+    let (mut alpha, mut store, _) = paired_alpha();
+    alpha.settings.checkpoints.every_entries = 2;
+    let card = parley_proto::ContactCard {
+        name: "Relay".into(),
+        identity: relay.id(),
+        epoch_key_id: alpha.card().0.epoch_key_id,
+        epoch_public: alpha.card().0.epoch_public,
+        addresses: vec!["https://127.0.0.1:7400".into()],
+        lang: "en".into(),
+        created_ms: NOW_MS,
+        pq_key: Some(relay.pq().public().clone()),
+    };
+    let command = Command::ChannelAdd {
+        peer: "Bravo".into(),
+        kind: parley_proto::ChannelKind::Relay,
+        target: "https://127.0.0.1:7400".into(),
+        card: Some(card.to_text(&card.sign(relay))),
+        fingerprint: Some(relay.fingerprint().to_string()),
+    };
+    alpha.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(3),
+            command,
+        },
+    );
+    commit_all(&mut alpha, &mut store).expect("commits");
+    while alpha.poll_output().is_some() {}
+    (alpha, store)
+}
+
+/// The submissions `core` released after committing what it wrote.
+fn submissions(core: &mut Station, store: &mut Store) -> Vec<WitnessSubmit> {
+    commit_all(core, store).expect("commits");
+    (outputs(core).into_iter())
+        .filter_map(|output| match output {
+            Output::Witness(submit) => Some(submit),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `relay`'s cosignature line, as a witness, of the checkpoint `submit` carries.
+fn cosignature_line(relay: &Identity, submit: &WitnessSubmit) -> String {
+    let note = &submit.submission.checkpoint;
+    let text = format!("{}\n", note.split("\n\n").next().expect("a note"));
+    let name = parley_proto::tlog::head::witness(&relay.id());
+    parley_proto::tlog::note::cosignature_line(&text, &name, relay.signing_key(), 1_800_000_000)
+        .expect("a line")
+}
+
+fn answer(core: &mut Station, submit: &WitnessSubmit, answer: Result<WitnessAnswer, String>) {
+    answer_showing(core, submit, answer, None);
+}
+
+/// As [`answer`], the witness showing `held` as its checkpoint of the log.
+fn answer_showing(
+    core: &mut Station,
+    submit: &WitnessSubmit,
+    answer: Result<WitnessAnswer, String>,
+    held: Option<String>,
+) {
+    let input = Input::Witnessed {
+        via: submit.via,
+        peer: submit.peer,
+        size: submit.size,
+        answer,
+        held,
+    };
+    core.handle(NOW_MS, input);
+}
+
+/// Each checkpoint goes to the link's relay as a witness after its commit, with a proof from
+/// the size the witness holds; a good cosignature becomes an entry, a bad one does not; a 409
+/// sends it again from the size named when the witness proves it (0, or its checkpoint of
+/// that size signed by this station, with this log's root); a signed checkpoint beyond the
+/// log is an alarm, a bare claim is not; a failure is tried again after its wait, a 404 only
+/// with the next checkpoint.
+#[test]
+fn checkpoints_go_to_the_witness_and_only_its_good_cosignatures_are_recorded() {
+    use parley_proto::tlog::{self, note};
+
+    let relay = Identity::from_secret(&[3; 32]);
+    let (mut alpha, mut store) = alpha_with_relay(&relay);
+    let bravo_id = alpha.peers.keys().next().copied().expect("paired");
+    let alpha_id = alpha.identity.id();
+    let origin = tlog::head::origin(&alpha_id, &bravo_id);
+    let key = alpha_id.verifying_key().expect("a key");
+    send(&mut alpha, 10);
+    send(&mut alpha, 11);
+    assert!(
+        !outputs(&mut alpha)
+            .iter()
+            .any(|output| matches!(output, Output::Witness(_))),
+        "no submission before the checkpoint is committed"
+    );
+    let first = submissions(&mut alpha, &mut store);
+    assert_eq!(first.len(), 1, "one checkpoint, one relay");
+    let first = &first[0];
+    assert_eq!(
+        (first.submission.old_size, first.submission.proof.len()),
+        (0, 0)
+    );
+    note::open(&first.submission.checkpoint, &origin, &key).expect("Alpha signed it");
+
+    // A cosignature by another key is not recorded; the relay's is, as an entry.
+    let forged = cosignature_line(&Identity::from_secret(&[4; 32]), first);
+    answer(&mut alpha, first, Ok(WitnessAnswer::Cosigned(vec![forged])));
+    let report = alpha.witness_report(&bravo_id);
+    assert!(report[0].cosigned.is_none(), "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("verifies"))
+    );
+    assert!(
+        submissions(&mut alpha, &mut store).is_empty(),
+        "it waits its retry"
+    );
+    alpha.handle_timeout(NOW_MS + crate::limits::WITNESS_RETRY_MS);
+    let again = submissions(&mut alpha, &mut store);
+    assert_eq!(
+        again,
+        vec![first.clone()],
+        "the same checkpoint, after the wait"
+    );
+    let line = cosignature_line(&relay, first);
+    answer(&mut alpha, first, Ok(WitnessAnswer::Cosigned(vec![line])));
+    commit_all(&mut alpha, &mut store).expect("commits");
+    let report = alpha.witness_report(&bravo_id);
+    let cosigned = report[0].cosigned.as_ref().expect("recorded");
+    assert_eq!((cosigned.size, report[0].holds), (first.size, first.size));
+    assert!(report[0].error.is_none());
+
+    // The next checkpoint carries a proof from the size the witness holds.
+    send(&mut alpha, 12);
+    send(&mut alpha, 13);
+    let second = submissions(&mut alpha, &mut store);
+    let second = &second[0];
+    assert_eq!(second.submission.old_size, first.size);
+    let tree = &alpha.logs[&bravo_id].own;
+    let (old, new) = (
+        tree.root_at(first.size).unwrap(),
+        tree.root_at(second.size).unwrap(),
+    );
+    assert!(tlog::verify_consistency(
+        (first.size, &old),
+        (second.size, &new),
+        &second.submission.proof
+    ));
+
+    // A witness that lost its store says it holds nothing: submitted again from 0.
+    answer(&mut alpha, second, Ok(WitnessAnswer::Conflict(0)));
+    let resent = submissions(&mut alpha, &mut store);
+    assert_eq!(resent[0].submission.old_size, 0);
+    assert!(resent[0].submission.proof.is_empty());
+    // One that shows its checkpoint of the first size, signed by Alpha with Alpha's root:
+    // submitted again from there.
+    let shown = |size: u64, root| {
+        parley_proto::tlog::head::SignedHead::sign(&alpha_identity(), &bravo_id, size, root)
+            .note(&alpha_id, &bravo_id)
+    };
+    let at_first = Some(shown(first.size, old));
+    let conflict = Ok(WitnessAnswer::Conflict(first.size));
+    answer_showing(&mut alpha, &resent[0], conflict, at_first);
+    let from_first = submissions(&mut alpha, &mut store);
+    assert_eq!(from_first[0].submission.old_size, first.size);
+    // A bare claim to hold more than Alpha wrote is that witness's error, not an alarm.
+    answer(
+        &mut alpha,
+        &from_first[0],
+        Ok(WitnessAnswer::Conflict(10_000)),
+    );
+    assert_eq!(open_alarms(&mut alpha, &mut store, "split_view"), 0);
+    let report = alpha.witness_report(&bravo_id);
+    let error = report[0].error.clone().unwrap_or_default();
+    assert!(error.contains("showed no checkpoint"), "{error}");
+    // Shown signed with Alpha's key, it is another history of Alpha's log: one alarm.
+    alpha.handle_timeout(NOW_MS + crate::limits::WITNESS_RETRY_MS);
+    let again = submissions(&mut alpha, &mut store);
+    let beyond = Some(shown(10_000, [7; 32]));
+    answer_showing(
+        &mut alpha,
+        &again[0],
+        Ok(WitnessAnswer::Conflict(10_000)),
+        beyond,
+    );
+    assert_eq!(open_alarms(&mut alpha, &mut store, "split_view"), 1);
+    let report = alpha.witness_report(&bravo_id);
+    let error = report[0].error.clone().unwrap_or_default();
+    assert!(error.contains("another history"), "{error}");
+
+    // A 404 waits for the next checkpoint, not a timer.
+    alpha.handle_timeout(NOW_MS + 2 * crate::limits::WITNESS_RETRY_MS);
+    let retried = submissions(&mut alpha, &mut store);
+    answer(&mut alpha, &retried[0], Ok(WitnessAnswer::NotWitnessing));
+    assert_eq!(alpha.next_witness_ms(), None);
+}

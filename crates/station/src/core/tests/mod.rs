@@ -1,0 +1,351 @@
+//! The core's release rule on both sides of a commit: nothing that depends on a write is
+//! released before the write is committed, and when a commit fails, answers say so while
+//! acknowledgements are withheld (so transports keep what they hold).
+
+use parley_channels::{Signal, Via};
+use parley_proto::seal::EpochSecret;
+use parley_proto::{ContactCard, Identity, Precedence, StationId};
+use parley_relay_wire::witness::WitnessAnswer;
+use parley_store::Store;
+use rand_core::SeedableRng as _;
+
+use super::{AckId, Command, Input, Mode, Output, RequestId, Station};
+use crate::api::{ErrorClass, Reply};
+use crate::home::Config;
+use crate::node::{commit_all, load};
+
+mod checkpoints;
+mod keys;
+
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// A station core over an in-memory store.
+fn station(name: &str, seed: u8) -> (Station, Store) {
+    let identity = Identity::from_secret(&[seed; 32]);
+    let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([seed; 32]));
+    let mut store = Store::open_in_memory().expect("opens");
+    store
+        .init_station(name, "en", identity.id().0, &epoch, NOW_MS)
+        .expect("initialises");
+    let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
+    // The endpoint's generator is seeded apart from the first key's, as a station's are.
+    let loaded = load(&store, identity, &config, [!seed; 32]).expect("loads");
+    let core = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    (core, store)
+}
+
+/// Pins the station of `card` at `core` (`peer add`), committed; then, when `up`, brings its
+/// direct channel up.
+fn pin(core: &mut Station, store: &mut Store, (card, bytes): &(ContactCard, Vec<u8>), up: bool) {
+    let command = Command::PeerAdd {
+        card: card.to_text(bytes),
+        fingerprint: card.fingerprint().to_string(),
+        address: None,
+    };
+    core.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(1),
+            command,
+        },
+    );
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    if up {
+        let via = Via::Direct(card.identity);
+        let signal = Signal::Connected { rtt_us: Some(500) };
+        core.handle(NOW_MS, Input::Health { via, signal });
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    }
+}
+
+/// Alpha's identity, as [`paired_alpha`] made it.
+fn alpha_identity() -> Identity {
+    Identity::from_secret(&[1; 32])
+}
+
+/// Alpha, paired with Bravo and committed, its direct channel up; and Bravo's id.
+fn paired_alpha() -> (Station, Store, StationId) {
+    let (mut alpha, mut store) = station("Alpha", 1);
+    let (bravo, _) = station("Bravo", 2);
+    let card = bravo.card();
+    pin(&mut alpha, &mut store, &card, true);
+    (alpha, store, card.0.identity)
+}
+
+fn send(core: &mut Station, id: u64) {
+    send_at(core, (NOW_MS, "Bravo"), id);
+}
+
+fn send_at(core: &mut Station, (now_ms, peer): (u64, &str), id: u64) {
+    let command = Command::Send {
+        peer: peer.into(),
+        precedence: Precedence::Flash,
+        text: "hello".into(),
+        exercise: false,
+        translations: Default::default(),
+        operator: None,
+    };
+    core.handle(
+        now_ms,
+        Input::Command {
+            id: RequestId(id),
+            command,
+        },
+    );
+}
+
+fn outputs(core: &mut Station) -> Vec<Output> {
+    std::iter::from_fn(|| core.poll_output()).collect()
+}
+
+#[test]
+fn nothing_leaves_before_its_commit() {
+    let (mut alpha, mut store, _) = paired_alpha();
+    while alpha.poll_transmit(NOW_MS).is_some() {}
+    commit_all(&mut alpha, &mut store).expect("commits");
+    send(&mut alpha, 7);
+    let batch = Input::Batch {
+        via: Via::Relay(0),
+        frames: Vec::new(),
+        ack: AckId(9),
+    };
+    alpha.handle(NOW_MS, batch);
+    assert!(
+        outputs(&mut alpha).is_empty(),
+        "no answer before the commit"
+    );
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_none(),
+        "no frame before the commit"
+    );
+    let commit = alpha.poll_commit().expect("the send writes");
+    assert!(alpha.poll_commit().is_none(), "one commit at a time");
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_none(),
+        "nor while it is under way"
+    );
+    store
+        .commit_batch(&commit.admin, &commit.ops)
+        .expect("commits");
+    alpha.commit_done(Ok(()));
+    let released = outputs(&mut alpha);
+    assert!(released.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            id: RequestId(7),
+            result: Ok(Reply::Sent(_))
+        }
+    )));
+    assert!(released.iter().any(|o| matches!(
+        o,
+        Output::Ack {
+            ack: AckId(9),
+            result: Ok(())
+        }
+    )));
+    assert!(
+        alpha.poll_transmit(NOW_MS).is_some(),
+        "the message leaves now"
+    );
+}
+
+#[test]
+fn a_failed_commit_answers_with_the_failure_withholds_acknowledgements_and_stops_the_core() {
+    let (mut alpha, _store, _) = paired_alpha();
+    while alpha.poll_transmit(NOW_MS).is_some() {}
+    let pending = alpha.poll_commit();
+    if pending.is_some() {
+        alpha.commit_done(Ok(()));
+    }
+    send(&mut alpha, 7);
+    let bundle = Input::Bundle {
+        via: Via::Folder(0),
+        bytes: b"not even a bundle".to_vec(),
+        ack: AckId(3),
+    };
+    alpha.handle(NOW_MS, bundle);
+    alpha.poll_commit().expect("the send writes");
+    alpha.commit_done(Err("disk full".into()));
+    let released = outputs(&mut alpha);
+    assert_eq!(released.len(), 1, "the answer alone: {released:?}");
+    match &released[0] {
+        Output::Reply {
+            id: RequestId(7),
+            result: Err(error),
+        } => {
+            assert_eq!(error.class, ErrorClass::Local);
+            assert!(error.message.contains("disk full"), "{error}");
+            assert!(
+                error.message.contains("nothing of this was stored"),
+                "{error}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(alpha.failed(), Some("disk full"));
+    send(&mut alpha, 8);
+    assert!(
+        alpha.poll_commit().is_none(),
+        "a failed core commits nothing more"
+    );
+    assert!(alpha.poll_transmit(NOW_MS).is_none(), "and sends nothing");
+}
+
+fn status(core: &mut Station, store: &mut Store) -> crate::api::StatusReport {
+    core.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(99),
+            command: Command::Status,
+        },
+    );
+    commit_all(core, store).expect("commits");
+    outputs(core)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Reply {
+                result: Ok(Reply::Status(report)),
+                ..
+            } => Some(*report),
+            _ => None,
+        })
+        .expect("a status")
+}
+
+/// The status counts the messages of the record by precedence and state, and a daemon's
+/// carries the latency histograms (empty until receipts and answers come).
+#[test]
+fn status_counts_messages_by_precedence_and_state() {
+    let (mut alpha, mut store, _) = paired_alpha();
+    for id in [7, 8] {
+        send(&mut alpha, id);
+        commit_all(&mut alpha, &mut store).expect("commits");
+    }
+    let report = status(&mut alpha, &mut store);
+    let flash = &report.messages[0];
+    assert_eq!(flash.precedence, Precedence::Flash);
+    assert_eq!(flash.sent.unreceipted, 2);
+    assert_eq!(flash.sent.delivered + flash.received.unanswered, 0);
+    let counted: u64 = report.messages[1..]
+        .iter()
+        .map(|of| of.sent.unreceipted + of.received.unanswered)
+        .sum();
+    assert_eq!(counted, 0, "nothing of the other precedences");
+    let latencies = report.latencies.expect("a daemon's core");
+    assert!(
+        latencies
+            .precedences
+            .iter()
+            .all(|of| of.receipt.count() + of.understood.count() == 0)
+    );
+    assert!(report.alarms.kinds.is_empty());
+}
+
+/// Alpha and Bravo's cores paired with each other, both committed, direct channels up.
+fn paired_both() -> ((Station, Store), (Station, Store)) {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let (alpha_card, bravo_card) = (alpha.card(), bravo.card());
+    pin(&mut alpha, &mut alpha_store, &bravo_card, true);
+    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
+    ((alpha, alpha_store), (bravo, bravo_store))
+}
+
+/// Every envelope `core` puts on the wire at `now_ms`, after committing what it wrote.
+fn envelopes_out(core: &mut Station, store: &mut Store, now_ms: u64) -> Vec<Vec<u8>> {
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    std::iter::from_fn(|| core.poll_transmit(now_ms))
+        .map(|transmit| transmit.frame.to_vec())
+        .filter(|frame| frame.first() == Some(&parley_proto::frame::TAG_ENVELOPE))
+        .collect()
+}
+
+fn open_alarms(core: &mut Station, store: &mut Store, kind: &str) -> usize {
+    commit_all(core, store).expect("commits");
+    while core.poll_output().is_some() {}
+    let alarms = store.alarms(false).expect("reads");
+    alarms.iter().filter(|a| a.kind.name() == kind).count()
+}
+
+/// A peer whose entries are refused for its clock raises an alarm that only a new entry of
+/// it, accepted, clears: a copy of one held already (another channel, a replay) proves
+/// nothing about its clock now.
+#[test]
+fn only_a_new_entry_clears_a_clock_skew_alarm() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let from_bravo = Via::Direct(bravo.endpoint().identity().id());
+    let deliver = |alpha: &mut Station, now_ms: u64, bytes: &[u8]| {
+        let via = from_bravo;
+        let bytes = bytes.to_vec();
+        alpha.handle(now_ms, Input::Frame { via, bytes });
+    };
+    // Bravo's pairing entry reaches Alpha in time, and stays held.
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    assert!(!first.is_empty());
+    for frame in &first {
+        deliver(&mut alpha, NOW_MS, frame);
+    }
+    // Bravo's clock runs an hour ahead: its next entry is refused, and alarmed.
+    let ahead_ms = NOW_MS + 3_600_000;
+    send_at(&mut bravo, (ahead_ms, "Alpha"), 2);
+    let skewed = envelopes_out(&mut bravo, &mut bravo_store, ahead_ms)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    deliver(&mut alpha, NOW_MS, &skewed);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 1);
+    // A copy of the entry held already is dropped as a duplicate: the alarm stays.
+    deliver(&mut alpha, NOW_MS + 1, &first[0]);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 1);
+    // An hour on, the same entry is in time: accepted, and the alarm clears.
+    deliver(&mut alpha, ahead_ms, &skewed);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 0);
+}
+
+/// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
+/// made, as if erased long ago) seals its entries to it: each is refused unread, and the
+/// refusal is an alarm naming the key, raised once however many copies come.
+#[test]
+fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    // Alpha's card as printed with a key Alpha no longer holds.
+    let (mut card, _) = alpha.card();
+    let gone = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([9; 32]));
+    card.epoch_key_id = gone.id();
+    card.epoch_public = gone.public_bytes().to_vec();
+    let bytes = card.sign(alpha.identity());
+    pin(&mut alpha, &mut alpha_store, &bravo.card(), true);
+    pin(&mut bravo, &mut bravo_store, &(card, bytes), true);
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    assert!(!frames.is_empty(), "Bravo's pairing entry goes out");
+    let via = Via::Direct(bravo.identity().id());
+    for _ in 0..2 {
+        for frame in &frames {
+            let bytes = frame.clone();
+            alpha.handle(NOW_MS, Input::Frame { via, bytes });
+        }
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    let alarm = alpha_store
+        .alarms(false)
+        .expect("reads")
+        .pop()
+        .expect("one");
+    assert_eq!(alarm.subject, format!("epoch key {}", gone.id()));
+    assert!(alarm.detail.contains("fresh card"), "{}", alarm.detail);
+    assert_eq!(
+        alpha
+            .endpoint()
+            .link(&bravo.identity().id())
+            .expect("paired")
+            .in_head(),
+        0
+    );
+}
