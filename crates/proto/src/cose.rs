@@ -79,7 +79,8 @@ pub(crate) fn protected_reordered(content_type: &str) -> Vec<u8> {
 }
 
 /// A COSE_Sign1 whose structure is checked but whose signature is not yet verified.
-/// The payload is reachable only through [`Unverified::verify`] or, for routing decisions that
+/// The payload is reachable only through [`Unverified::verify`] (or [`Unverified::verify_in`],
+/// trusted once its batch verifies) or, for routing decisions that
 /// precede verification (finding which pinned key to verify with), [`Unverified::payload_unverified`].
 pub struct Unverified {
     sign1: CoseSign1,
@@ -148,15 +149,32 @@ impl Unverified {
         self.sign1.payload.as_deref().unwrap_or_default()
     }
 
-    /// Verifies the signature (strict Ed25519) and returns the payload.
+    /// Verifies the signature (parley's Ed25519 rule, [`crate::ed25519`]) and returns the payload.
     pub fn verify(self, key: &VerifyingKey) -> Result<Vec<u8>, DecodeError> {
         let what = self.what;
         self.sign1
             .verify_signature(b"", |signature, to_be_signed| {
                 let signature = Signature::from_slice(signature).map_err(|_| ())?;
-                key.verify_strict(to_be_signed, &signature).map_err(|_| ())
+                crate::ed25519::verify(key, to_be_signed, &signature).map_err(|_| ())
             })
             .map_err(|()| DecodeError::BadSignature { what })?;
+        Ok(self.sign1.payload.unwrap_or_default())
+    }
+
+    /// Gathers the signature into `batch` instead of checking it now, and returns the
+    /// payload, which is not to be trusted until `batch` verifies. A signature whose encoding
+    /// already breaks the rule is refused here.
+    pub fn verify_in(
+        self,
+        key: &VerifyingKey,
+        batch: &mut crate::ed25519::Batch,
+    ) -> Result<Vec<u8>, DecodeError> {
+        let what = self.what;
+        let signature = Signature::from_slice(&self.sign1.signature)
+            .map_err(|_| DecodeError::BadSignature { what })?;
+        batch
+            .push(key, &self.sign1.tbs_data(b""), &signature)
+            .map_err(|_| DecodeError::BadSignature { what })?;
         Ok(self.sign1.payload.unwrap_or_default())
     }
 }
@@ -227,7 +245,7 @@ mod tests {
             sign1
                 .verify_signature(b"", |signature, data| {
                     let signature = Signature::from_slice(signature).map_err(|_| ())?;
-                    key.verify_strict(data, &signature).map_err(|_| ())
+                    crate::ed25519::verify(&key, data, &signature).map_err(|_| ())
                 })
                 .unwrap();
             assert_eq!(

@@ -5,7 +5,8 @@
 //! leaves as [`StoreOp`]s that the driver commits before it pulls any [`Transmit`]. The same
 //! code therefore runs in the station daemon and thousands of times a second in the simulation.
 //!
-//! Layers, bottom up: [`cbor`] (deterministic encoding), [`cose`] (COSE_Sign1 with Ed25519),
+//! Layers, bottom up: [`cbor`] (deterministic encoding), [`ed25519`] (the one rule for Ed25519 signatures, alone or in batches), [`cose`]
+//! (COSE_Sign1 with Ed25519),
 //! [`id`] (identities and hashes), [`pq`] (ML-DSA-44), [`entry`], [`card`], [`seal`] (HPKE X-Wing), [`envelope`],
 //! [`receipt`], [`frame`], [`evidence`], then the state machines [`link::Link`] and
 //! [`endpoint::Endpoint`], and [`transcript`] for exported records.
@@ -16,6 +17,7 @@ pub mod bundle;
 pub mod card;
 pub mod cbor;
 pub mod cose;
+pub mod ed25519;
 pub mod endpoint;
 pub mod entry;
 pub mod envelope;

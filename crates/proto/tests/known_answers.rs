@@ -4,7 +4,7 @@
 //!
 //! | primitive | as parley uses it | vectors | cases |
 //! |---|---|---|---|
-//! | Ed25519 | `StationId::verifying_key`, `verify_strict` (cose.rs) | Wycheproof `ed25519_test.json`, plus the eight small-order keys | 151 + 8 |
+//! | Ed25519 | `StationId::verifying_key`, `ed25519::verify` and `ed25519::Batch` (parley's rule; `verify_strict` must agree on every case) | Wycheproof `ed25519_test.json`, plus the eight small-order keys | 151 + 8 |
 //! | X25519 | inside X-Wing (`x25519-dalek` `StaticSecret`) | Wycheproof `x25519_test.json` | 518 |
 //! | ChaCha20-Poly1305 | envelope encryption (seal.rs) | Wycheproof `chacha20_poly1305_test.json` | 325 |
 //! | ML-KEM-768 | inside X-Wing (`ml-kem`) | Wycheproof `mlkem_768_test.json`, `mlkem_768_encaps_test.json`, `mlkem_768_keygen_seed_test.json`, `mlkem_768_semi_expanded_decaps_test.json` | 201 + 265 + 100 + 9 |
@@ -49,7 +49,7 @@ use std::path::Path;
 
 use chacha20poly1305::aead::{Aead as _, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit as _, Nonce};
-use ed25519_dalek::{Signature, Verifier as _};
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use hkdf::Hkdf;
 use hpke::aead::Aead as _;
 use hpke::kdf::Kdf as _;
@@ -61,6 +61,7 @@ use ml_kem::ExpandedKeyEncoding as _;
 use ml_kem::ml_kem_768::ExpandedDecapsulationKey;
 use ml_kem::ml_kem_768::{Ciphertext, DecapsulationKey, EncapsulationKey};
 use ml_kem::{B32, Decapsulate as _, FromSeed as _, KeyExport as _, MlKem768, Seed};
+use parley_proto::ed25519;
 use parley_proto::seal::{EpochSecret, Keyring, Opener, PeerEpochKey, SealParties, Sealer};
 use parley_proto::{EntryId, EpochKeyId, LinkId, PqPublicKey, PqSigningKey, StationId};
 use rand_core::{TryCryptoRng, TryRng};
@@ -512,8 +513,10 @@ impl Tally {
 }
 
 /// Verifies a signature the way parley does: the key read as a pinned identity is
-/// (`StationId::verifying_key`), the signature parsed and checked as cose.rs does, with
-/// `verify_strict`.
+/// (`StationId::verifying_key`), the signature parsed as cose.rs does and checked under
+/// parley's rule (`ed25519::verify`). A batch of the one signature must say the same, and so
+/// must ed25519-dalek's `verify_strict` (the two rules differ only on signatures whose R has a
+/// small-order component, which Wycheproof's file does not hold; `ed25519::tests` has them).
 fn verify_as_parley(public_key: &[u8], message: &[u8], signature: &[u8]) -> Verdict {
     let Ok(public_key) = <[u8; 32]>::try_from(public_key) else {
         return Verdict::Refused;
@@ -524,10 +527,22 @@ fn verify_as_parley(public_key: &[u8], message: &[u8], signature: &[u8]) -> Verd
     let Ok(signature) = Signature::from_slice(signature) else {
         return Verdict::Refused;
     };
-    match key.verify_strict(message, &signature) {
-        Ok(()) => Verdict::Accepted,
-        Err(_) => Verdict::Refused,
-    }
+    let verdict = |accepted: bool| {
+        if accepted {
+            Verdict::Accepted
+        } else {
+            Verdict::Refused
+        }
+    };
+    let alone = verdict(ed25519::verify(&key, message, &signature).is_ok());
+    let mut batch = ed25519::Batch::new();
+    let batched = batch
+        .push(&key, message, &signature)
+        .and_then(|()| batch.verify());
+    assert_eq!(verdict(batched.is_ok()), alone, "a batch of one disagrees");
+    let strict = verdict(key.verify_strict(message, &signature).is_ok());
+    assert_eq!(strict, alone, "verify_strict disagrees");
+    alone
 }
 
 #[test]
@@ -563,6 +578,46 @@ fn ed25519_strict_verification_matches_wycheproof() {
         "{file} has no SignatureMalleability case"
     );
     tally.finish(ED25519_CASES);
+    // Batches: the valid signatures (of every group, under their keys) pass together, and
+    // each refused one fails the batch it joins.
+    let mut valid = Vec::new();
+    let mut refused = Vec::new();
+    for group in &groups {
+        let public_key = &group.public_key.as_ref().expect("a key").pk;
+        let Ok(key) =
+            StationId(<[u8; 32]>::try_from(&public_key[..]).expect("32 bytes")).verifying_key()
+        else {
+            continue;
+        };
+        for case in &group.tests {
+            let Ok(signature) = Signature::from_slice(&case.sig) else {
+                continue;
+            };
+            match verify_as_parley(public_key, &case.msg, &case.sig) {
+                Verdict::Accepted => valid.push((key, &case.msg, signature, case.header.tc_id)),
+                _ => refused.push((key, &case.msg, signature, case.header.tc_id)),
+            }
+        }
+    }
+    let batch_with = |extra: Option<&(VerifyingKey, &Vec<u8>, Signature, usize)>| {
+        let mut batch = ed25519::Batch::new();
+        for (key, message, signature, _) in valid.iter().chain(extra) {
+            batch.push(key, message, signature)?;
+        }
+        batch.verify()
+    };
+    assert!(batch_with(None).is_ok(), "{file}: the valid signatures");
+    for bad in &refused {
+        assert!(
+            batch_with(Some(bad)).is_err(),
+            "{file}: case {} passed in a batch",
+            bad.3
+        );
+    }
+    assert!(
+        valid.len() > 1 && !refused.is_empty(),
+        "{file}: no batch mixed valid and refused cases"
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Guarantees: parsing is strict (one value per header, lowercase hex of exact length, decimal
-//! without sign or leading zeros) and never panics; verification uses `verify_strict`, so a
+//! without sign or leading zeros) and never panics; verification follows parley's one Ed25519 rule (`parley_proto::ed25519`), so a
 //! signature is valid for exactly one canonical string and one key; a body is accepted only if
 //! its hash is the signed one. Replay protection (the
 //! nonce registry) and admission are the server's; this module is pure.
@@ -234,7 +234,7 @@ impl RequestAuth {
             &self.nonce,
             &self.body_sha256,
         );
-        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
+        parley_proto::ed25519::verify(&key, &message, &Signature::from_bytes(&self.signature))
             .map_err(|_| AuthError::BadSignature)
     }
 

@@ -400,11 +400,13 @@ fn checkpointing((alice, bob): &(Identity, Identity), signed: &SignedEntry) -> (
     (leaf_us, per_entry(checkpoint_us), per_entry(pq_us))
 }
 
-/// Ed25519 alone, without parley's encoding around it: a strict verification, and one
-/// signature's share of verifying [`FLOOR_BATCH_SIGNATURES`] of `size`-byte messages by one
-/// key together.
+/// Ed25519 alone, without parley's encoding around it (parley's rule, `ed25519`): one
+/// signature checked by itself, and one signature's share of checking
+/// [`FLOOR_BATCH_SIGNATURES`] of `size`-byte messages by one key as a batch (gathering
+/// included).
 fn raw_verification(signer: &Identity, size: usize) -> (f64, f64) {
     use ed25519_dalek::Signer as _;
+    use parley_proto::ed25519;
     let key = signer.id().verifying_key().expect("a valid key");
     let messages: Vec<Vec<u8>> = (0..FLOOR_BATCH_SIGNATURES)
         .map(|n| vec![n as u8; size])
@@ -414,14 +416,15 @@ fn raw_verification(signer: &Identity, size: usize) -> (f64, f64) {
         .map(|message| signer.signing_key().sign(message))
         .collect();
     let alone_us = median_us(|| {
-        key.verify_strict(std::hint::black_box(&messages[0]), &signatures[0])
+        ed25519::verify(&key, std::hint::black_box(&messages[0]), &signatures[0])
             .expect("verifies");
     });
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let keys = vec![key; FLOOR_BATCH_SIGNATURES];
     let batch_us = median_us(|| {
-        ed25519_dalek::verify_batch(std::hint::black_box(&refs), &signatures, &keys)
-            .expect("verifies");
+        let mut batch = ed25519::Batch::new();
+        for (message, signature) in std::hint::black_box(&messages).iter().zip(&signatures) {
+            batch.push(&key, message, signature).expect("well formed");
+        }
+        batch.verify().expect("verifies");
     });
     (alone_us, batch_us / FLOOR_BATCH_SIGNATURES as f64)
 }

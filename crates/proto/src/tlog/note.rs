@@ -248,7 +248,7 @@ fn only_signature(
     found.ok_or_else(|| NoteError::Unsigned(name.to_owned()))
 }
 
-/// Strict Ed25519 verification of `signature` on `message`; `name` names the key in the error.
+/// Ed25519 verification (parley's rule, [`crate::ed25519`]) of `signature` on `message`; `name` names the key in the error.
 fn verify(
     public: &VerifyingKey,
     message: &[u8],
@@ -257,8 +257,7 @@ fn verify(
 ) -> Result<(), NoteError> {
     let signature =
         Signature::from_slice(signature).map_err(|_| NoteError::BadSignature(name.to_owned()))?;
-    public
-        .verify_strict(message, &signature)
+    crate::ed25519::verify(public, message, &signature)
         .map_err(|_| NoteError::BadSignature(name.to_owned()))
 }
 

@@ -363,3 +363,41 @@ fn a_version_2_station_signs_each_checkpoint_with_both_keys_from_its_first_that_
     other.checkpoint_signed(Who::Alpha, head, Some(pq));
     k1(&other, 5);
 }
+
+/// Entry signatures are checked in batches of `ENTRY_SIGNATURES_PER_BATCH`: a bad one is
+/// named at its own line wherever it falls (first, last or next after a batch, the last entry
+/// of the file), and before a fault of a later line.
+#[test]
+fn a_bad_signature_is_named_at_its_own_line_wherever_its_batch_ends() {
+    use crate::transcript::verify::ENTRY_SIGNATURES_PER_BATCH as BATCH;
+    let mut history = History::empty();
+    history.announce(Who::Alpha, 0);
+    history.announce(Who::Bravo, 0);
+    for i in 0..2 * BATCH + 10 {
+        history.say(Who::Alpha, 1, &format!("report {i}"));
+    }
+    let alpha = history.author(Who::Alpha).log.len();
+    let file = history.export(Who::Alpha, 1, None);
+    assert!(file.verify().is_ok());
+    let first = file.find("entry", 1);
+    let entries = alpha + 1;
+    for index in [1, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH, entries] {
+        let number = first + index - 1;
+        let spoiled = {
+            let text = &file.0[number - 1];
+            let value = &text[10..text.len() - 2];
+            let mut bytes = BASE64.decode(value).expect("base64");
+            *bytes.last_mut().expect("bytes") ^= 1;
+            line("entry", &bytes)
+        };
+        let bad = file.clone().replace(number, spoiled);
+        let name = format!("entry {index} of {entries}");
+        check(&name, &bad, Err((number, "signature does not verify")));
+        // A later line's fault (the file's last entry removed: its receipt covers too much,
+        // or a seq skipped) does not hide it.
+        if index + 1 < entries {
+            let later = bad.remove(first + entries - 2);
+            check(&name, &later, Err((number, "signature does not verify")));
+        }
+    }
+}
