@@ -121,12 +121,20 @@ impl UnverifiedEnvelope {
     }
 
     /// The proof type for bytes identical to an envelope whose signature already verified
-    /// under the key of the sender it names (the endpoint keeps their digests): verifying them
-    /// again could give no other answer. Only the endpoint calls it, on a digest match.
+    /// under the key of the sender it names, alone or in a batch (the endpoint keeps their
+    /// digests): verifying them again could give no other answer. Only the endpoint calls it,
+    /// on a digest match.
     pub(crate) fn verified_before(self) -> VerifiedEnvelope {
         VerifiedEnvelope {
             envelope: self.envelope,
         }
+    }
+
+    /// Gathers the author's signature, under the key of the claimed sender, into `batch`: the
+    /// endpoint takes the envelope as verified only once `batch` verifies.
+    pub(crate) fn gather(self, batch: &mut crate::ed25519::Batch) -> Result<(), DecodeError> {
+        let key = self.envelope.from.verifying_key()?;
+        self.cose.verify_in(&key, batch).map(|_| ())
     }
 
     /// Checks the author's signature with the key of the claimed sender and returns the

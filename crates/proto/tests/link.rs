@@ -719,6 +719,51 @@ fn an_envelope_already_verified_is_not_checked_again() {
     assert_eq!(endpoint.envelope_checks_skipped(), skipped + 2);
 }
 
+/// Envelopes whose signatures were checked as one batch are taken without a check alone,
+/// each exactly as if it had been checked alone; a batch holding one bad signature covers
+/// nothing, and the bad one is refused when it is handled while the others are accepted.
+#[test]
+fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
+    for spoiled in [None, Some(2)] {
+        let mut pair = Pair::paired();
+        for i in 0..5 {
+            pair.send(0, &format!("message {i}"));
+        }
+        let mut frames: Vec<Vec<u8>> = pair
+            .transmits(0)
+            .into_iter()
+            .map(|t| t.frame.to_vec())
+            .collect();
+        assert!(frames.len() >= 5, "one envelope per message");
+        if let Some(bad) = spoiled {
+            let last = frames[bad].len() - 1;
+            frames[bad][last] ^= 1;
+        }
+        let now = pair.now_ms;
+        let endpoint = &mut pair.sides[1].endpoint;
+        let covered = endpoint.preverify(frames.iter().map(Vec::as_slice));
+        let expected = if spoiled.is_some() { 0 } else { frames.len() };
+        assert_eq!(covered, expected);
+        assert_eq!(endpoint.envelope_checks_batched(), expected as u64);
+        for (i, frame) in frames.iter().enumerate() {
+            let outcome = endpoint.handle_frame(now, frame);
+            if spoiled == Some(i) {
+                let refused = outcome.expect_err("a changed byte");
+                assert_eq!(refused.rejection.counter_name(), "bad_signature");
+            } else {
+                let accepted = outcome.expect("accepted");
+                assert_eq!(
+                    (accepted.kind, accepted.duplicate),
+                    (FrameKind::Envelope, false)
+                );
+            }
+        }
+        assert_eq!(endpoint.envelope_checks_skipped(), 0, "none was a copy");
+        // Now known: a second batch of the same frames has nothing to cover.
+        assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 0);
+    }
+}
+
 /// Every field within its bound can still add up to more than one entry may hold: such an
 /// entry is refused before anything is kept or queued, and the link goes on.
 #[test]

@@ -127,6 +127,11 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
         "CPU time the driver spent committing to the store.",
         [(Labels::new(), queues.commit_cpu_us as f64 / 1e6)],
     )?;
+    families.counter(
+        "parley_station_envelope_checks_batched",
+        "Envelope signatures checked in batches rather than one at a time.",
+        [(Labels::new(), queues.envelope_checks_batched)],
+    )?;
     families.gauge(
         "parley_station_epoch_key_age_seconds",
         "Age of each epoch key held, by whether it is current or retained for late envelopes.",

@@ -104,6 +104,7 @@ impl Station {
             salvaged,
             ..Imported::default()
         };
+        self.preverify(frames.iter().map(|frame| &frame[..]));
         for (index, frame) in frames.iter().enumerate() {
             match self.receive(now_ms, via, frame) {
                 Ok(accepted) => match (accepted.kind, accepted.duplicate) {

@@ -410,6 +410,7 @@ impl Station {
                 let _ = self.receive(now_ms, Some(via), &bytes);
             }
             Input::Batch { via, frames, ack } => {
+                self.preverify(frames.iter().map(Vec::as_slice));
                 for bytes in &frames {
                     let _ = self.receive(now_ms, Some(via), bytes);
                 }

@@ -32,6 +32,22 @@ enum AckTo {
     Bundle(oneshot::Sender<Result<(), String>>),
 }
 
+/// An operator request or a transport's report, taken in one round of the loop.
+enum Taken {
+    Call(Call),
+    Report(Report),
+}
+
+impl Taken {
+    /// The frame it carries, if it is a frame from a transport.
+    fn frame(&self) -> Option<&[u8]> {
+        match self {
+            Taken::Report(Report::Frame { bytes, .. }) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
 /// The driver.
 pub(super) struct Driver {
     station: Station,
@@ -104,22 +120,32 @@ impl Driver {
         mut stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
         self.flush()?;
+        let mut taken = Vec::with_capacity(DRIVER_BATCH_INPUTS_MAX);
         loop {
             let wait = self.wait();
             tokio::select! {
                 biased;
                 _ = &mut stop => return self.flush(),
-                Some(call) = calls.recv() => self.take_call(call),
-                Some(report) = reports.recv() => self.take_report(report),
+                Some(call) = calls.recv() => taken.push(Taken::Call(call)),
+                Some(report) = reports.recv() => taken.push(Taken::Report(report)),
                 _ = tokio::time::sleep(wait) => {}
             }
-            for _ in 1..DRIVER_BATCH_INPUTS_MAX {
+            while taken.len() < DRIVER_BATCH_INPUTS_MAX {
                 if let Ok(call) = calls.try_recv() {
-                    self.take_call(call);
+                    taken.push(Taken::Call(call));
                 } else if let Ok(report) = reports.try_recv() {
-                    self.take_report(report);
+                    taken.push(Taken::Report(report));
                 } else {
                     break;
+                }
+            }
+            // The envelope signatures of the frames taken, checked as one batch first.
+            self.station
+                .preverify(taken.iter().filter_map(Taken::frame));
+            for input in taken.drain(..) {
+                match input {
+                    Taken::Call(call) => self.take_call(call),
+                    Taken::Report(report) => self.take_report(report),
                 }
             }
             self.flush()?;
