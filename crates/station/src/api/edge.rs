@@ -218,7 +218,8 @@ pub fn perform(
                 )
             })?;
             Command::TranscriptCheck {
-                file: file.into(),
+                // Shared, not copied: a transcript may be large.
+                file: std::sync::Arc::new(file),
                 transcript: Box::new(transcript),
             }
         }

@@ -167,7 +167,7 @@ pub enum Command {
     /// Compare a verified transcript with this station's record of the link.
     TranscriptCheck {
         /// The file as read (for the evidence of a contradiction).
-        file: Arc<[u8]>,
+        file: Arc<Vec<u8>>,
         /// What `transcript::verify` made of it.
         transcript: Box<parley_proto::transcript::VerifiedTranscript>,
     },
