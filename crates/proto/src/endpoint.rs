@@ -32,6 +32,11 @@ pub enum FrameKind {
 /// in an order queue and a set).
 pub const VERIFIED_ENVELOPES_REMEMBERED_MAX: usize = 1024;
 
+/// Digests of envelopes checked in a batch and not yet handled that the endpoint keeps: the
+/// frames of one round of a daemon's loop with a relay batch in it fit; frames beyond it (of
+/// a larger courier bundle) are checked alone.
+pub const PREVERIFIED_ENVELOPES_MAX: usize = 16_384;
+
 /// The digests of the last [`VERIFIED_ENVELOPES_REMEMBERED_MAX`] envelopes of one peer whose
 /// signatures verified, oldest first out.
 #[derive(Default)]
@@ -105,8 +110,8 @@ pub struct Endpoint {
     verified_envelopes: BTreeMap<StationId, VerifiedDigests>,
     /// Envelopes taken as the byte-identical copy of one already verified.
     envelope_checks_skipped: u64,
-    /// Digests of envelopes whose signatures the last [`Endpoint::preverify`] checked as a
-    /// batch, not yet handled.
+    /// Digests of envelopes whose signatures [`Endpoint::preverify`] checked as a batch, not
+    /// yet handled (each leaves the set when its frame is handled).
     preverified: HashSet<[u8; 32]>,
     /// Envelope signatures checked in batches.
     envelope_checks_batched: u64,
@@ -135,13 +140,24 @@ impl Endpoint {
     /// Checks the signatures of the envelopes among `frames` (from pinned peers, not known
     /// already) as one batch ([`crate::ed25519::Batch`]), so that [`Endpoint::handle_frame`]
     /// takes each of them, when it comes, without checking it alone. Nothing else about a
-    /// frame is decided here, and nothing is kept but the digests (until the next call): a
-    /// failed batch leaves each to be checked alone as it is handled, with the same outcome
-    /// as if this had not been called. Returns how many signatures the batch covered (0 when
-    /// fewer than two could be gathered, or it failed).
+    /// frame is decided here, and nothing is kept but the digests, each until its frame is
+    /// handled (at most [`PREVERIFIED_ENVELOPES_MAX`]; calls nest, as a relay batch taken in
+    /// the driver's round does): a failed batch leaves each to be checked alone as it is
+    /// handled, with the same outcome as if this had not been called. Returns how many
+    /// signatures the batch covered (0 when fewer than two could be gathered, or it failed).
     pub fn preverify<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> usize {
-        self.preverified.clear();
-        let frames: Vec<&[u8]> = frames.into_iter().collect();
+        self.preverify_within(frames, PREVERIFIED_ENVELOPES_MAX)
+    }
+
+    /// [`Endpoint::preverify`] with the bound handed in, so tests can reach both sides of it.
+    #[doc(hidden)]
+    pub fn preverify_within<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        kept_max: usize,
+    ) -> usize {
+        let room = kept_max.saturating_sub(self.preverified.len());
+        let frames: Vec<&[u8]> = frames.into_iter().take(room).collect();
         if frames.len() < 2 {
             return 0;
         }
@@ -160,7 +176,8 @@ impl Endpoint {
                 .verified_envelopes
                 .get(&from)
                 .is_some_and(|known| known.contains(&digest));
-            if known || digests.contains(&digest) || !self.links.contains_key(&from) {
+            let held = digests.contains(&digest) || self.preverified.contains(&digest);
+            if known || held || !self.links.contains_key(&from) {
                 continue;
             }
             if unverified.gather(&mut batch).is_ok() {
@@ -170,13 +187,12 @@ impl Endpoint {
         if digests.len() < 2 || batch.verify().is_err() {
             return 0;
         }
-        self.envelope_checks_batched += digests.len() as u64;
         let covered = digests.len();
-        self.preverified = digests;
+        self.preverified.extend(digests);
         covered
     }
 
-    /// Envelope signatures checked in batches ([`Endpoint::preverify`]).
+    /// Envelopes taken on a signature checked in a batch ([`Endpoint::preverify`]).
     pub fn envelope_checks_batched(&self) -> u64 {
         self.envelope_checks_batched
     }
@@ -412,6 +428,7 @@ impl Endpoint {
             self.envelope_checks_skipped += 1;
             unverified.verified_before()
         } else if self.preverified.remove(&digest) {
+            self.envelope_checks_batched += 1;
             known.insert(digest);
             unverified.verified_before()
         } else {

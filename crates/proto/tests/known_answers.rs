@@ -515,8 +515,9 @@ impl Tally {
 /// Verifies a signature the way parley does: the key read as a pinned identity is
 /// (`StationId::verifying_key`), the signature parsed as cose.rs does and checked under
 /// parley's rule (`ed25519::verify`). A batch of the one signature must say the same, and so
-/// must ed25519-dalek's `verify_strict` (the two rules differ only on signatures whose R has a
-/// small-order component, which Wycheproof's file does not hold; `ed25519::tests` has them).
+/// must ed25519-dalek's `verify_strict` (the two rules differ only on signatures whose R or key
+/// has a small-order component, which Wycheproof's file does not hold; `ed25519::tests` has
+/// them).
 fn verify_as_parley(public_key: &[u8], message: &[u8], signature: &[u8]) -> Verdict {
     let Ok(public_key) = <[u8; 32]>::try_from(public_key) else {
         return Verdict::Refused;

@@ -725,16 +725,8 @@ fn an_envelope_already_verified_is_not_checked_again() {
 #[test]
 fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
     for spoiled in [None, Some(2)] {
-        let mut pair = Pair::paired();
-        for i in 0..5 {
-            pair.send(0, &format!("message {i}"));
-        }
-        let mut frames: Vec<Vec<u8>> = pair
-            .transmits(0)
-            .into_iter()
-            .map(|t| t.frame.to_vec())
-            .collect();
-        assert!(frames.len() >= 5, "one envelope per message");
+        let (mut pair, frames) = pair_with_frames(5);
+        let mut frames = frames;
         if let Some(bad) = spoiled {
             let last = frames[bad].len() - 1;
             frames[bad][last] ^= 1;
@@ -744,7 +736,6 @@ fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
         let covered = endpoint.preverify(frames.iter().map(Vec::as_slice));
         let expected = if spoiled.is_some() { 0 } else { frames.len() };
         assert_eq!(covered, expected);
-        assert_eq!(endpoint.envelope_checks_batched(), expected as u64);
         for (i, frame) in frames.iter().enumerate() {
             let outcome = endpoint.handle_frame(now, frame);
             if spoiled == Some(i) {
@@ -758,10 +749,60 @@ fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
                 );
             }
         }
+        // Counted as they are taken.
+        assert_eq!(endpoint.envelope_checks_batched(), expected as u64);
         assert_eq!(endpoint.envelope_checks_skipped(), 0, "none was a copy");
         // Now known: a second batch of the same frames has nothing to cover.
         assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 0);
     }
+}
+
+/// A batch checked while another's frames wait (a relay batch inside a round of the daemon's
+/// loop) keeps the first one's; the digests kept are bounded, and frames beyond the bound are
+/// left to be checked alone.
+#[test]
+fn batches_nest_and_the_envelopes_kept_are_bounded() {
+    let (mut pair, frames) = pair_with_frames(6);
+    let now = pair.now_ms;
+    let endpoint = &mut pair.sides[1].endpoint;
+    let (first, second) = frames.split_at(3);
+    assert_eq!(
+        endpoint.preverify_within(first.iter().map(Vec::as_slice), 5),
+        3
+    );
+    // Two of room left: only two of the second three are gathered.
+    assert_eq!(
+        endpoint.preverify_within(second.iter().map(Vec::as_slice), 5),
+        2
+    );
+    // At the bound: nothing more is gathered.
+    assert_eq!(
+        endpoint.preverify_within(second.iter().map(Vec::as_slice), 5),
+        0
+    );
+    for frame in &frames {
+        endpoint.handle_frame(now, frame).expect("accepted");
+    }
+    assert_eq!(
+        endpoint.envelope_checks_batched(),
+        5,
+        "the sixth was checked alone"
+    );
+}
+
+/// A paired pair, and the frames of `count` messages Alpha sent, one envelope each.
+fn pair_with_frames(count: usize) -> (Pair, Vec<Vec<u8>>) {
+    let mut pair = Pair::paired();
+    for i in 0..count {
+        pair.send(0, &format!("message {i}"));
+    }
+    let frames: Vec<Vec<u8>> = pair
+        .transmits(0)
+        .into_iter()
+        .map(|t| t.frame.to_vec())
+        .collect();
+    assert_eq!(frames.len(), count, "one envelope per message");
+    (pair, frames)
 }
 
 /// Every field within its bound can still add up to more than one entry may hold: such an

@@ -48,25 +48,31 @@ fn read_view(
     let mut peer_entries = BTreeMap::new();
     let rows = store.entries(&peer).map_err(|e| e.to_string())?;
     // The one signature check of the checker: `direction` relies on it, and requires only
-    // that the author it names is the pinned one. Checked as one batch; when it fails, each
-    // alone names the first that does not verify.
-    let does_not_verify = |stored: &parley_store::StoredEntry, e| {
-        let (who, seq, author) = (me.short(), stored.seq, stored.author.short());
-        format!("{who}'s stored entry seq {seq} of {author} does not verify: {e}")
+    // that the author it names is the pinned one. Checked as one batch; when it fails, or an
+    // entry does not decode, each alone up to it names the first that does not verify.
+    let first_failure = |upto: usize| {
+        rows[..upto].iter().find_map(|stored| {
+            let error = SignedEntry::decode_verified(&stored.signed, &stored.author).err()?;
+            let (who, seq, author) = (me.short(), stored.seq, stored.author.short());
+            Some(format!(
+                "{who}'s stored entry seq {seq} of {author} does not verify: {error}"
+            ))
+        })
     };
     let mut batch = Batch::new();
     let mut entries = Vec::with_capacity(rows.len());
-    for stored in &rows {
-        let entry = SignedEntry::decode_in(&stored.signed, &stored.author, &mut batch)
-            .map_err(|e| does_not_verify(stored, e))?;
-        entries.push(entry);
+    for (index, stored) in rows.iter().enumerate() {
+        match SignedEntry::decode_in(&stored.signed, &stored.author, &mut batch) {
+            Ok(entry) => entries.push(entry),
+            Err(error) => {
+                return Err(first_failure(index + 1)
+                    .unwrap_or_else(|| format!("a stored entry does not decode: {error}")));
+            }
+        }
     }
     if batch.verify().is_err() {
-        for stored in &rows {
-            SignedEntry::decode_verified(&stored.signed, &stored.author)
-                .map_err(|e| does_not_verify(stored, e))?;
-        }
-        return Err("a batch of stored entries failed that each alone passed".to_owned());
+        return Err(first_failure(rows.len())
+            .unwrap_or_else(|| "a batch of stored entries failed that each alone passed".into()));
     }
     for (stored, entry) in rows.iter().zip(entries) {
         if stored.author == me {

@@ -241,17 +241,33 @@ fn encodings_are_canonical_exactly_below_p() {
 #[test]
 fn keys_and_r_with_non_canonical_encodings_are_refused() {
     let (key, message, signature) = honest(1, 1).remove(0);
+    // Encodings that decode to a point not of small order, so that only the encoding check
+    // can refuse them.
+    let mut checked = 0;
     for y in 0..19u8 {
-        let mut encoding = P;
-        encoding[0] = encoding[0].wrapping_add(y);
-        if CompressedEdwardsY(encoding).decompress().is_none() {
-            continue;
-        }
-        let as_r = Signature::from_components(encoding, *signature.s_bytes());
-        assert_eq!(Batch::new().push(&key, &message, &as_r), Err(BadSignature));
-        assert_eq!(verify(&key, &message, &as_r), Err(BadSignature));
-        if let Ok(as_key) = VerifyingKey::from_bytes(&encoding) {
-            assert_eq!(verify(&as_key, &message, &signature), Err(BadSignature));
+        for sign in [0, 0x80] {
+            let mut encoding = P;
+            encoding[0] = encoding[0].wrapping_add(y);
+            encoding[31] |= sign;
+            let Some(point) = CompressedEdwardsY(encoding).decompress() else {
+                continue;
+            };
+            if point.is_small_order() {
+                continue;
+            }
+            checked += 1;
+            // Pushing checks encodings only: a refusal here is the encoding check's.
+            let as_r = Signature::from_components(encoding, *signature.s_bytes());
+            assert_eq!(Batch::new().push(&key, &message, &as_r), Err(BadSignature));
+            let as_key = VerifyingKey::from_bytes(&encoding).expect("a point");
+            assert_eq!(
+                Batch::new().push(&as_key, &message, &signature),
+                Err(BadSignature)
+            );
         }
     }
+    assert!(
+        checked > 0,
+        "no non-canonical encoding of a point of large order"
+    );
 }

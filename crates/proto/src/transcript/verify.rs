@@ -58,8 +58,8 @@ pub(super) fn verify_within(
     file.finish(last)
 }
 
-/// Entry signatures checked together (E3, `ed25519::Batch`): about 60 % of the cost of
-/// checking each alone.
+/// Entry signatures checked together (E4, `ed25519::Batch`): about half the cost of checking
+/// each alone.
 pub(super) const ENTRY_SIGNATURES_PER_BATCH: usize = 128;
 
 /// Entries whose signatures wait in a batch, with what names each in an error.

@@ -268,8 +268,8 @@ pub struct Queues {
     /// microseconds (the waits for the disk are not CPU time).
     #[serde(default)]
     pub commit_cpu_us: u64,
-    /// Envelope signatures the driver checked in batches (the frames it took in one round)
-    /// rather than one at a time, since the daemon started.
+    /// Envelopes taken on a signature checked in a batch (the frames the driver took in one
+    /// round, a relay batch, a courier bundle) rather than alone, since the daemon started.
     #[serde(default)]
     pub envelope_checks_batched: u64,
 }

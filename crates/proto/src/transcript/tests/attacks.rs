@@ -381,7 +381,15 @@ fn a_bad_signature_is_named_at_its_own_line_wherever_its_batch_ends() {
     assert!(file.verify().is_ok());
     let first = file.find("entry", 1);
     let entries = alpha + 1;
-    for index in [1, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH, entries] {
+    for index in [
+        1,
+        BATCH - 1,
+        BATCH,
+        BATCH + 1,
+        2 * BATCH,
+        2 * BATCH + 1,
+        entries,
+    ] {
         let number = first + index - 1;
         let spoiled = {
             let text = &file.0[number - 1];
@@ -393,10 +401,10 @@ fn a_bad_signature_is_named_at_its_own_line_wherever_its_batch_ends() {
         let bad = file.clone().replace(number, spoiled);
         let name = format!("entry {index} of {entries}");
         check(&name, &bad, Err((number, "signature does not verify")));
-        // A later line's fault (the file's last entry removed: its receipt covers too much,
-        // or a seq skipped) does not hide it.
-        if index + 1 < entries {
-            let later = bad.remove(first + entries - 2);
+        // A later line's fault (the next entry removed: the one after it skips a seq) does
+        // not hide it, though its batch is not full yet (2 × BATCH + 1).
+        if index + 2 <= entries {
+            let later = bad.remove(number + 1);
             check(&name, &later, Err((number, "signature does not verify")));
         }
     }
