@@ -222,20 +222,25 @@ fn encodings_are_canonical_exactly_below_p() {
     assert!(canonical(&below));
     assert!(canonical(&[0; 32]));
     // A canonical encoding is one that decoding then encoding gives back.
-    let mut checked = 0;
-    for y in 0..19u8 {
-        for sign in [0, 0x80] {
+    let decoded = non_canonical_points();
+    assert!(!decoded.is_empty(), "some non-canonical encoding decodes");
+    for (encoding, point) in decoded {
+        assert_ne!(point.compress().to_bytes(), encoding);
+    }
+}
+
+/// The non-canonical encodings (y from p up, either sign bit) that decode, with their point.
+fn non_canonical_points() -> Vec<([u8; 32], EdwardsPoint)> {
+    (0..19u8)
+        .flat_map(|y| [(y, 0), (y, 0x80)])
+        .filter_map(|(y, sign)| {
             let mut encoding = P;
             encoding[0] = encoding[0].wrapping_add(y);
             encoding[31] |= sign;
-            let Some(point) = CompressedEdwardsY(encoding).decompress() else {
-                continue;
-            };
-            assert_ne!(point.compress().to_bytes(), encoding);
-            checked += 1;
-        }
-    }
-    assert!(checked > 0, "some non-canonical encoding decodes");
+            let point = CompressedEdwardsY(encoding).decompress()?;
+            Some((encoding, point))
+        })
+        .collect()
 }
 
 #[test]
@@ -243,31 +248,23 @@ fn keys_and_r_with_non_canonical_encodings_are_refused() {
     let (key, message, signature) = honest(1, 1).remove(0);
     // Encodings that decode to a point not of small order, so that only the encoding check
     // can refuse them.
-    let mut checked = 0;
-    for y in 0..19u8 {
-        for sign in [0, 0x80] {
-            let mut encoding = P;
-            encoding[0] = encoding[0].wrapping_add(y);
-            encoding[31] |= sign;
-            let Some(point) = CompressedEdwardsY(encoding).decompress() else {
-                continue;
-            };
-            if point.is_small_order() {
-                continue;
-            }
-            checked += 1;
-            // Pushing checks encodings only: a refusal here is the encoding check's.
-            let as_r = Signature::from_components(encoding, *signature.s_bytes());
-            assert_eq!(Batch::new().push(&key, &message, &as_r), Err(BadSignature));
-            let as_key = VerifyingKey::from_bytes(&encoding).expect("a point");
-            assert_eq!(
-                Batch::new().push(&as_key, &message, &signature),
-                Err(BadSignature)
-            );
-        }
-    }
+    let large: Vec<[u8; 32]> = non_canonical_points()
+        .into_iter()
+        .filter(|(_, point)| !point.is_small_order())
+        .map(|(encoding, _)| encoding)
+        .collect();
     assert!(
-        checked > 0,
+        !large.is_empty(),
         "no non-canonical encoding of a point of large order"
     );
+    for encoding in large {
+        // Pushing checks encodings only: a refusal here is the encoding check's.
+        let as_r = Signature::from_components(encoding, *signature.s_bytes());
+        assert_eq!(Batch::new().push(&key, &message, &as_r), Err(BadSignature));
+        let as_key = VerifyingKey::from_bytes(&encoding).expect("a point");
+        assert_eq!(
+            Batch::new().push(&as_key, &message, &signature),
+            Err(BadSignature)
+        );
+    }
 }
