@@ -63,7 +63,15 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 address,
             };
             match request_of(home, request)? {
-                Reply::Paired(paired) => println!("paired with {}", render::quoted(&paired.name)),
+                Reply::Paired(paired) => match paired.replaced {
+                    None => println!("paired with {}", render::quoted(&paired.name)),
+                    Some(was) => println!(
+                        "{}: its version 2 card (with its post-quantum key) replaces the version 1 \
+                         card pinned; fingerprint {} (was {was})",
+                        render::quoted(&paired.name),
+                        paired.fingerprint
+                    ),
+                },
                 other => return Err(unexpected(other)),
             }
             Ok(())

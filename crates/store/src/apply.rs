@@ -8,7 +8,8 @@
 
 use parley_proto::limits::RECEIPT_EXTRA_MAX;
 use parley_proto::{
-    Body, ChannelKind, EntryId, EpochKeyId, EpochSecret, LinkId, SignedEntry, StationId, StoreOp,
+    Body, ChannelKind, ContactCard, EntryId, EpochKeyId, EpochSecret, Kind, LinkId, SignedEntry,
+    StationId, StoreOp,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -62,6 +63,51 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
 }
 
 /// Inserts the peer row; the identity and the name must both be new.
+/// [`AdminOp::UpgradePeerCard`](crate::AdminOp::UpgradePeerCard): the pinned card must be
+/// version 1 and of the same station and name; unless the peer announced a key in its log,
+/// the new card's epoch key must be the one sealed to (its pinned card's).
+pub(crate) fn upgrade_peer_card(
+    tx: &Connection,
+    card: &ContactCard,
+    card_bytes: &[u8],
+) -> Result<(), StoreError> {
+    let id = card.identity;
+    let pinned = crate::read::peer_by_id(tx, &id)?
+        .ok_or_else(|| StoreError::UnknownPeer(id.short()))?
+        .card;
+    let refuse = |why: &str| {
+        Err(StoreError::InvalidOp(format!(
+            "the pinned card of \"{}\" cannot be replaced: {why}",
+            pinned.name
+        )))
+    };
+    if pinned.pq_key.is_some() || card.pq_key.is_none() {
+        return refuse("only a version 1 pin is replaced, by a version 2 card");
+    }
+    if card.name != pinned.name {
+        return refuse("the new card names the station otherwise");
+    }
+    let announced: Option<i64> = tx
+        .prepare_cached(
+            "SELECT seq FROM entries WHERE peer = ?1 AND author = ?1 AND kind = ?2 LIMIT 1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![id.0, Kind::KeyAnnouncement as i64], |row| {
+                    row.get(0)
+                })
+                .optional()
+        })
+        .context("looking for the peer's key announcements")?;
+    if announced.is_none() && card.epoch_public != pinned.epoch_public {
+        return refuse("its epoch key differs and the peer has announced none in its log yet");
+    }
+    tx.prepare_cached("UPDATE peers SET card = ?2 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![id.0, card_bytes]))
+        .with_context(|| format!("replacing the pinned card of \"{}\"", pinned.name))?;
+    Ok(())
+}
+
 pub(crate) fn insert_peer(tx: &Connection, peer: &NewPeer<'_>) -> Result<(), StoreError> {
     let id = peer.card.identity;
     let existing: Option<(Vec<u8>, String)> = tx

@@ -283,8 +283,12 @@ impl Store {
         self.writable()?;
         let own = self.own_identity()?;
         for op in admin {
-            if let AdminOp::AddPeer(peer) = op {
-                check_new_peer(&own, &peer.as_new_peer())?;
+            match op {
+                AdminOp::AddPeer(peer) => check_new_peer(&own, &peer.as_new_peer())?,
+                AdminOp::UpgradePeerCard { card, card_bytes } => {
+                    check_card_bytes(card, card_bytes, "upgraded peer")?;
+                }
+                _ => {}
             }
         }
         let tx = self
@@ -301,6 +305,9 @@ impl Store {
                     apply::add_epoch_key(&tx, key, *created_ms)?;
                 }
                 AdminOp::EraseEpochKey(id) => apply::erase_epoch_key(&tx, id)?,
+                AdminOp::UpgradePeerCard { card, card_bytes } => {
+                    apply::upgrade_peer_card(&tx, card, card_bytes)?;
+                }
             }
         }
         for op in ops {
@@ -511,20 +518,26 @@ fn check_lang(lang: &str) -> Result<(), StoreError> {
 /// Checks a new peer before writing it: its card bytes are the card, and it is not us.
 fn check_new_peer(own: &StationId, peer: &NewPeer<'_>) -> Result<(), StoreError> {
     check_name(peer.name, "peer name")?;
-    let decoded = ContactCard::decode_verified(peer.card_bytes).map_err(|error| {
-        StoreError::InvalidOp(format!(
-            "the card bytes of the new peer do not verify: {error}"
-        ))
-    })?;
-    if decoded != *peer.card {
-        return Err(StoreError::InvalidOp(
-            "the card bytes of the new peer decode to a different card".into(),
-        ));
-    }
+    check_card_bytes(peer.card, peer.card_bytes, "new peer")?;
     if peer.card.identity == *own {
         return Err(StoreError::InvalidOp(
             "the new peer's card is this station's own card".into(),
         ));
+    }
+    Ok(())
+}
+
+/// The card bytes of a peer (`whose`) must verify and decode to the card given beside them.
+fn check_card_bytes(card: &ContactCard, bytes: &[u8], whose: &str) -> Result<(), StoreError> {
+    let decoded = ContactCard::decode_verified(bytes).map_err(|error| {
+        StoreError::InvalidOp(format!(
+            "the card bytes of the {whose} do not verify: {error}"
+        ))
+    })?;
+    if decoded != *card {
+        return Err(StoreError::InvalidOp(format!(
+            "the card bytes of the {whose} decode to a different card"
+        )));
     }
     Ok(())
 }

@@ -130,6 +130,16 @@ pub enum AdminOp {
     },
     /// Erase a retained (not current) epoch key pair.
     EraseEpochKey(EpochKeyId),
+    /// Replace a peer's pinned version 1 card by its version 2 card: the same station and
+    /// name, signed by the same identity key, now with its post-quantum key (formats.md §6).
+    /// The key sealed to does not change: the card's epoch key must be that key unless the
+    /// peer has announced one in its log.
+    UpgradePeerCard {
+        /// The version 2 card.
+        card: Box<ContactCard>,
+        /// Its signed bytes, as pinned.
+        card_bytes: Vec<u8>,
+    },
 }
 
 impl From<NewPeer<'_>> for AdminOp {

@@ -289,6 +289,12 @@ impl Link {
         self.outgoing.peer_epoch_id()
     }
 
+    /// Whether the key sealed to came from an announcement in the peer's log, rather than
+    /// from its pinned card.
+    pub fn peer_epoch_announced(&self) -> bool {
+        self.outgoing.peer_epoch_announced()
+    }
+
     /// Peer entries held above the head.
     pub fn in_pending(&self) -> usize {
         self.incoming.held()

@@ -156,6 +156,11 @@ impl Outgoing {
         self.peer_epoch.id()
     }
 
+    /// Whether the key sealed to came from an announcement in the peer's log (not its card).
+    pub(super) fn peer_epoch_announced(&self) -> bool {
+        self.peer_epoch_seq > 0
+    }
+
     /// Signs, seals and queues a new own entry on every channel in `up`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn append(

@@ -440,6 +440,10 @@ pub struct Paired {
     pub name: String,
     /// The peer's fingerprint.
     pub fingerprint: Fingerprint,
+    /// When the card replaced a version 1 pin of the same station in place: the fingerprint
+    /// of that pin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<Fingerprint>,
 }
 
 /// `channel_add`'s answer.

@@ -153,18 +153,16 @@ impl Station {
         let given = parse_fingerprint(fingerprint, "nothing was pinned")?;
         let (card, card_bytes) =
             ContactCard::from_text(card_text).map_err(|e| StationError::Card(e.to_string()))?;
-        check_fingerprint(&card, given)?;
         if card.identity == self.identity.id() {
+            check_fingerprint(&card, given)?;
             return Err(StationError::Pairing(
                 "this is this station's own card".into(),
             ));
         }
         if self.peers.contains_key(&card.identity) {
-            return Err(StationError::Pairing(format!(
-                "{} is already paired",
-                card.name
-            )));
+            return self.upgrade_pin(card, card_bytes, given);
         }
+        check_fingerprint(&card, given)?;
         if self.peers.values().any(|p| p.name == card.name) {
             return Err(StationError::Pairing(format!(
                 "another peer is already named {:?}",
@@ -179,6 +177,7 @@ impl Station {
         let paired = Paired {
             name: card.name.clone(),
             fingerprint: card.fingerprint(),
+            replaced: None,
         };
         self.peers.insert(peer, Peer::of(&card, address.clone()));
         self.pending.admin.push(AdminOp::AddPeer(PeerRecord {
@@ -288,6 +287,69 @@ fn parse_fingerprint(text: &str, not_done: &str) -> Result<Fingerprint, StationE
             "{text:?} is not a fingerprint (32 hex digits, e.g. as `parley fingerprint` prints it); {not_done}"
         ))
     })
+}
+
+impl Station {
+    /// `peer add` of a peer already paired: its version 2 card replaces a version 1 pin in
+    /// place (formats.md §6, migration). The card is signed by the identity key already
+    /// pinned, so `given` may be the fingerprint checked when it was paired as well as the
+    /// new card's. Anything else is refused as before: the peer is already paired.
+    fn upgrade_pin(
+        &mut self,
+        card: ContactCard,
+        card_bytes: Vec<u8>,
+        given: Fingerprint,
+    ) -> Result<Paired, StationError> {
+        let peer = card.identity;
+        let pinned = &self.peers[&peer];
+        if pinned.pq_key.is_some() || card.pq_key.is_none() {
+            return Err(StationError::Pairing(format!(
+                "{:?} is already paired",
+                card.name
+            )));
+        }
+        if given != pinned.fingerprint {
+            check_fingerprint(&card, given)?;
+        }
+        if card.name != pinned.name {
+            return Err(StationError::Pairing(format!(
+                "the card names the station {:?}, pinned as {:?}: a card that replaces a pin \
+                 keeps its name; nothing was changed",
+                card.name, pinned.name
+            )));
+        }
+        let announced = self
+            .endpoint
+            .link(&peer)
+            .is_some_and(|link| link.peer_epoch_announced());
+        let sealing = self.endpoint.link(&peer).map(|link| link.peer_epoch_id());
+        if !announced && sealing != Some(card.epoch_key_id) {
+            return Err(StationError::Pairing(format!(
+                "the card's epoch key is not the one {:?} was paired with, and it has announced \
+                 none in its log yet: wait for its first entry, then add the card again; \
+                 nothing was changed",
+                card.name
+            )));
+        }
+        let was = pinned.fingerprint;
+        let fingerprint = card.fingerprint();
+        let replaced = Peer {
+            fingerprint,
+            pq_key: card.pq_key.clone(),
+            ..pinned.clone()
+        };
+        self.peers.insert(peer, replaced);
+        self.pending.admin.push(AdminOp::UpgradePeerCard {
+            card: Box::new(card.clone()),
+            card_bytes,
+        });
+        tracing::info!(peer = ?card.name, %fingerprint, %was, "version 2 card pinned in place of version 1");
+        Ok(Paired {
+            name: card.name,
+            fingerprint,
+            replaced: Some(was),
+        })
+    }
 }
 
 fn check_fingerprint(card: &ContactCard, given: Fingerprint) -> Result<(), StationError> {

@@ -320,3 +320,74 @@ fn check_reads_after_pairing(net: &Net) {
     assert_eq!(receipt.upto, 6);
     assert!(alpha_store.evidence(None).expect("reads").is_empty());
 }
+
+/// A version 1 pin is replaced by the same station's version 2 card, and the store refuses
+/// every other replacement on its own, storing nothing: a pin already version 2, a card by
+/// another name, another epoch key while the peer has announced none, bytes that are not the
+/// card's.
+#[test]
+fn only_a_version_1_pin_is_replaced_by_its_version_2_card() {
+    use crate::AdminOp;
+    use parley_proto::ContactCard;
+    let (_dir, path) = temp_path();
+    let alpha = Station::new(1, "Alpha");
+    let mut store = initialised(&path, &alpha);
+    let bravo = Station::new(2, "Bravo");
+    let signed = |change: &dyn Fn(&mut ContactCard)| {
+        let mut card = bravo.card.clone();
+        change(&mut card);
+        let bytes = card.sign(&bravo.identity);
+        (card, bytes)
+    };
+    let (v1, v1_bytes) = signed(&|card| card.pq_key = None);
+    let peer = crate::NewPeer {
+        card: &v1,
+        card_bytes: &v1_bytes,
+        ..bravo.as_new_peer()
+    };
+    store.commit_with_peer(Some(peer), &[]).expect("pairs");
+    let upgrade = |(card, card_bytes): (ContactCard, Vec<u8>)| AdminOp::UpgradePeerCard {
+        card: Box::new(card),
+        card_bytes,
+    };
+    let other_key = parley_proto::EpochSecret::from_secret_bytes(&[42; 32]).expect("a seed");
+    let refusals = [
+        (
+            upgrade(signed(&|card| card.name = "Bravo Two".into())),
+            "names the station otherwise",
+        ),
+        (
+            upgrade(signed(&|card| {
+                card.epoch_key_id = other_key.id();
+                card.epoch_public = other_key.public_bytes().to_vec();
+            })),
+            "announced none",
+        ),
+        (
+            upgrade((v1.clone(), v1_bytes.clone())),
+            "only a version 1 pin",
+        ),
+        (
+            upgrade((bravo.card.clone(), v1_bytes.clone())),
+            "decode to a different card",
+        ),
+    ];
+    for (op, want) in refusals {
+        let error = store.commit_batch(&[op], &[]).expect_err("refused");
+        assert!(error.to_string().contains(want), "{error}");
+        assert_eq!(store.peers().expect("reads")[0].card, v1);
+    }
+    let v2 = (bravo.card.clone(), bravo.card_bytes.clone());
+    store
+        .commit_batch(&[upgrade(v2.clone())], &[])
+        .expect("replaced");
+    assert_eq!(store.peers().expect("reads")[0].card, bravo.card);
+    store.check().expect("checks");
+    let again = store
+        .commit_batch(&[upgrade(v2)], &[])
+        .expect_err("refused");
+    assert!(
+        again.to_string().contains("only a version 1 pin"),
+        "{again}"
+    );
+}

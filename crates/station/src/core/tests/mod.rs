@@ -16,6 +16,7 @@ use crate::node::{commit_all, load};
 
 mod checkpoints;
 mod keys;
+mod pins;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 
