@@ -105,3 +105,40 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
         "already paired",
     );
 }
+
+/// Once the peer has announced an epoch key in its log, the key sealed to is the
+/// announcement's, and the card replacing the pin may carry another.
+#[test]
+fn once_the_peer_announced_a_key_the_new_card_may_carry_another() {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let v1 = bravo_card(|card| card.pq_key = None);
+    let bravo_id = v1.0.identity;
+    pin(&mut alpha, &mut alpha_store, &v1, true);
+    let alpha_card = alpha.card();
+    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
+    let link = |alpha: &Station| {
+        alpha
+            .endpoint()
+            .link(&bravo_id)
+            .expect("a link")
+            .peer_epoch_announced()
+    };
+    assert!(!link(&alpha));
+    // Bravo's first entry, the announcement of its key, reaches Alpha.
+    for bytes in envelopes_out(&mut bravo, &mut bravo_store, NOW_MS) {
+        let via = Via::Direct(bravo_id);
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    assert!(link(&alpha));
+    let other_key = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([77; 32]));
+    let rekeyed = bravo_card(|card| {
+        card.epoch_key_id = other_key.id();
+        card.epoch_public = other_key.public_bytes().to_vec();
+    });
+    let reply = peer_add(&mut alpha, &mut alpha_store, &rekeyed, v1.0.fingerprint());
+    assert!(matches!(reply, Ok(Reply::Paired(_))), "{reply:?}");
+    assert_eq!(alpha_store.peers().expect("reads")[0].card, rekeyed.0);
+    alpha_store.check().expect("the store checks");
+}
