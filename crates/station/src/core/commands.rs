@@ -302,14 +302,14 @@ impl Station {
     ) -> Result<Paired, StationError> {
         let peer = card.identity;
         let pinned = &self.peers[&peer];
+        if given != pinned.fingerprint {
+            check_fingerprint(&card, given)?;
+        }
         if pinned.pq_key.is_some() || card.pq_key.is_none() {
             return Err(StationError::Pairing(format!(
                 "{:?} is already paired",
                 card.name
             )));
-        }
-        if given != pinned.fingerprint {
-            check_fingerprint(&card, given)?;
         }
         if card.name != pinned.name {
             return Err(StationError::Pairing(format!(
