@@ -4,25 +4,10 @@
 use super::*;
 
 fn rotate(core: &mut Station, store: &mut Store, now_ms: u64) -> crate::api::KeyRotated {
-    let command = Command::KeyRotate;
-    core.handle(
-        now_ms,
-        Input::Command {
-            id: RequestId(50),
-            command,
-        },
-    );
-    commit_all(core, store).expect("commits");
-    outputs(core)
-        .into_iter()
-        .find_map(|output| match output {
-            Output::Reply {
-                result: Ok(Reply::KeyRotated(rotated)),
-                ..
-            } => Some(rotated),
-            _ => None,
-        })
-        .expect("rotated")
+    match request(core, store, now_ms, Command::KeyRotate) {
+        Ok(Reply::KeyRotated(rotated)) => rotated,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A superseded epoch key stays while the peer may still seal to it, past its retention, and

@@ -194,25 +194,39 @@ fn a_failed_commit_answers_with_the_failure_withholds_acknowledgements_and_stops
     assert!(alpha.poll_transmit(NOW_MS).is_none(), "and sends nothing");
 }
 
-fn status(core: &mut Station, store: &mut Store) -> crate::api::StatusReport {
+/// The request id [`request`] asks under, apart from the ones tests send under.
+const REQUEST_ID: RequestId = RequestId(u64::MAX);
+
+/// The reply to `command` at `core` at `now_ms`, once what it wrote is committed (other
+/// outputs, earlier replies among them, are dropped).
+fn request(
+    core: &mut Station,
+    store: &mut Store,
+    now_ms: u64,
+    command: Command,
+) -> Result<Reply, crate::api::ApiError> {
     core.handle(
-        NOW_MS,
+        now_ms,
         Input::Command {
-            id: RequestId(99),
-            command: Command::Status,
+            id: REQUEST_ID,
+            command,
         },
     );
     commit_all(core, store).expect("commits");
     outputs(core)
         .into_iter()
         .find_map(|output| match output {
-            Output::Reply {
-                result: Ok(Reply::Status(report)),
-                ..
-            } => Some(*report),
+            Output::Reply { id, result } if id == REQUEST_ID => Some(result),
             _ => None,
         })
-        .expect("a status")
+        .expect("a reply")
+}
+
+fn status(core: &mut Station, store: &mut Store) -> crate::api::StatusReport {
+    match request(core, store, NOW_MS, Command::Status) {
+        Ok(Reply::Status(report)) => *report,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The status counts the messages of the record by precedence and state, and a daemon's

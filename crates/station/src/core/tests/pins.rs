@@ -17,21 +17,7 @@ fn peer_add(
         fingerprint: fingerprint.to_string(),
         address: None,
     };
-    core.handle(
-        NOW_MS,
-        Input::Command {
-            id: RequestId(7),
-            command,
-        },
-    );
-    commit_all(core, store).expect("commits");
-    outputs(core)
-        .into_iter()
-        .find_map(|output| match output {
-            Output::Reply { result, .. } => Some(result),
-            _ => None,
-        })
-        .expect("a reply")
+    request(core, store, NOW_MS, command)
 }
 
 /// Bravo's card as `change` leaves it, signed by Bravo.
