@@ -62,7 +62,6 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
     }
 }
 
-/// Inserts the peer row; the identity and the name must both be new.
 /// [`AdminOp::UpgradePeerCard`](crate::AdminOp::UpgradePeerCard): the pinned card must be
 /// version 1 and of the same station and name; unless the peer announced a key in its log,
 /// the new card's epoch key must be the one sealed to (its pinned card's).
@@ -108,6 +107,7 @@ pub(crate) fn upgrade_peer_card(
     Ok(())
 }
 
+/// Inserts the peer row; the identity and the name must both be new.
 pub(crate) fn insert_peer(tx: &Connection, peer: &NewPeer<'_>) -> Result<(), StoreError> {
     let id = peer.card.identity;
     let existing: Option<(Vec<u8>, String)> = tx

@@ -277,7 +277,8 @@ impl Store {
     }
 
     /// The group commit of a station: every administrative change of `admin` (pairings, new
-    /// channels), then every op of `ops`, in one transaction. All of it is stored, durably,
+    /// channels), then every op of `ops`, then the pins replaced (whose check reads the key
+    /// announcements `ops` may store), in one transaction. All of it is stored, durably,
     /// when this returns `Ok`, and none of it when it returns an error.
     pub fn commit_batch(&mut self, admin: &[AdminOp], ops: &[StoreOp]) -> Result<(), StoreError> {
         self.writable()?;
@@ -305,13 +306,17 @@ impl Store {
                     apply::add_epoch_key(&tx, key, *created_ms)?;
                 }
                 AdminOp::EraseEpochKey(id) => apply::erase_epoch_key(&tx, id)?,
-                AdminOp::UpgradePeerCard { card, card_bytes } => {
-                    apply::upgrade_peer_card(&tx, card, card_bytes)?;
-                }
+                // After the ops: a key announcement the core read in this batch is stored.
+                AdminOp::UpgradePeerCard { .. } => {}
             }
         }
         for op in ops {
             apply::apply(&tx, &own, op)?;
+        }
+        for op in admin {
+            if let AdminOp::UpgradePeerCard { card, card_bytes } = op {
+                apply::upgrade_peer_card(&tx, card, card_bytes)?;
+            }
         }
         // Dropping `tx` on any error above rolls the whole batch back.
         tx.commit().with_context(|| {

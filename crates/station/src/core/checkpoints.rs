@@ -99,6 +99,11 @@ pub(super) struct LinkLogs {
     peer_waiting: BTreeMap<(u64, u64), Carried>,
     /// The peer's largest checkpoint checked and found good.
     peer_latest: Option<Carried>,
+    /// The seq of the first checkpoint in the peer's log that carries an ML-DSA-44 signature:
+    /// every later one must carry one (formats.md §3.5, the rule K1 applies to transcripts).
+    /// A pin replaced by a version 2 card in place leaves the peer's earlier checkpoints
+    /// without one, and they stay good.
+    peer_pq_from: Option<u64>,
     /// The witnesses' cosignatures of the peer's checkpoints the peer appended, whose
     /// signatures verify but whose entries are not all delivered yet, by size and the seq of
     /// the entry carrying each.
@@ -203,6 +208,12 @@ impl LinkLogs {
 
     /// The peer's checkpoint `carried` waits until its entries are delivered.
     fn wait(&mut self, carried: Carried) {
+        if carried.pq.is_some() {
+            let from = self
+                .peer_pq_from
+                .map_or(carried.seq, |from| from.min(carried.seq));
+            self.peer_pq_from = Some(from);
+        }
         let key = (carried.head.size, carried.seq);
         self.peer_waiting.insert(key, carried);
     }
@@ -471,12 +482,13 @@ impl Station {
             let carried = logs.peer_waiting.remove(&key).expect("listed");
             let (head, seq) = (carried.head, carried.seq);
             let size = head.size;
-            // A peer pinned from a version 2 card signs every checkpoint with both its keys:
-            // it had both when it was pinned, before it wrote any on this link.
+            // Once the peer's log holds a checkpoint signed with both its keys, every later
+            // one must be.
+            let required = logs.peer_pq_from.is_some_and(|from| from < seq);
             let signed = head.verify_both(
                 (&peer, &own_id),
                 carried.pq.as_ref(),
-                (pq_key.as_ref(), true),
+                (pq_key.as_ref(), required),
             );
             let fault = match signed {
                 Err(error) => Some(format!("a checkpoint of the peer's log: {error}")),

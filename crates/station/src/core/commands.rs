@@ -160,7 +160,7 @@ impl Station {
             ));
         }
         if self.peers.contains_key(&card.identity) {
-            return self.upgrade_pin(card, card_bytes, given);
+            return self.upgrade_pin(card, card_bytes, (given, address));
         }
         check_fingerprint(&card, given)?;
         if self.peers.values().any(|p| p.name == card.name) {
@@ -298,7 +298,7 @@ impl Station {
         &mut self,
         card: ContactCard,
         card_bytes: Vec<u8>,
-        given: Fingerprint,
+        (given, address): (Fingerprint, Option<String>),
     ) -> Result<Paired, StationError> {
         let peer = card.identity;
         let pinned = &self.peers[&peer];
@@ -308,6 +308,13 @@ impl Station {
         if pinned.pq_key.is_some() || card.pq_key.is_none() {
             return Err(StationError::Pairing(format!(
                 "{:?} is already paired",
+                card.name
+            )));
+        }
+        if address.is_some() {
+            return Err(StationError::Pairing(format!(
+                "--address is not taken when a card replaces the pin of {:?}: the pin keeps its \
+                 address; nothing was changed",
                 card.name
             )));
         }

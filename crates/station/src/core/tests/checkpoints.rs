@@ -92,8 +92,9 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
         "the signed note is kept"
     );
 
-    // Bravo pinned from a version 2 card: a checkpoint of the right root that only Ed25519
-    // signs is refused too (a forger who could break Ed25519 could make it).
+    // Bravo pinned from a version 2 card, its log holding a checkpoint signed with ML-DSA-44
+    // (seq 3): a later one of the right root that only Ed25519 signs is refused too (a forger
+    // who could break Ed25519 could make it).
     let root = bravo.logs[&alpha_id].own.root_at(2).expect("two entries");
     let classical = SignedHead::sign(&bravo.identity, &alpha_id, 2, root);
     write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(classical, None));
@@ -385,4 +386,27 @@ fn checkpoints_go_to_the_witness_and_only_its_good_cosignatures_are_recorded() {
     let retried = submissions(&mut alpha, &mut store);
     answer(&mut alpha, &retried[0], Ok(WitnessAnswer::NotWitnessing));
     assert_eq!(alpha.next_witness_ms(), None);
+}
+
+/// A checkpoint only Ed25519 signs, before any of the peer's log carries an ML-DSA-44
+/// signature (a peer that wrote it before it had the key, pinned from its version 2 card
+/// since), is checked by Ed25519 and cosigned; once one carries it, a later one without it is
+/// refused (the other side: `a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held`).
+#[test]
+fn checkpoints_before_the_first_post_quantum_one_need_no_post_quantum_signature() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::SignedHead;
+
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    let root = bravo.logs[&alpha_id].own.root_at(1).expect("one entry");
+    let classical = SignedHead::sign(&bravo.identity, &alpha_id, 1, root);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(classical, None));
+    for bytes in envelopes_out(&mut bravo, &mut bravo_store, NOW_MS) {
+        let via = Via::Direct(bravo_id);
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 0);
+    assert_eq!(checkpoint_entries(&alpha, &bravo_id), (0, 1), "cosigned");
 }

@@ -29,10 +29,26 @@ fn bravo_card(change: impl FnOnce(&mut ContactCard)) -> (ContactCard, Vec<u8>) {
     (card, bytes)
 }
 
-/// Refused with a message containing `want`, and the pin unchanged.
-fn refused(result: Result<Reply, ApiError>, want: &str) {
-    let error = result.expect_err("refused");
+/// Refused with a message containing `want`, and the pin at `core` and in `store` still
+/// `pinned`.
+fn refused(
+    (core, store): (&mut Station, &mut Store),
+    (card, fingerprint): (&(ContactCard, Vec<u8>), Fingerprint),
+    address: Option<&str>,
+    (want, pinned): (&str, &ContactCard),
+) {
+    let command = Command::PeerAdd {
+        card: card.0.to_text(&card.1),
+        fingerprint: fingerprint.to_string(),
+        address: address.map(str::to_owned),
+    };
+    let error = request(core, store, NOW_MS, command).expect_err("refused");
     assert!(error.message.contains(want), "{}", error.message);
+    assert_eq!(
+        core.peers()[&pinned.identity].fingerprint,
+        pinned.fingerprint()
+    );
+    assert_eq!(store.peers().expect("reads")[0].card, *pinned);
 }
 
 #[test]
@@ -45,33 +61,35 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
     let v2 = bravo_card(|_| {});
     assert!(v2.0.pq_key.is_some());
 
-    // Refused, nothing changed: another fingerprint, another name, another epoch key while
-    // Bravo has announced none in its log, a version 1 card again.
+    // Refused, nothing changed: another fingerprint, an address, another name, another
+    // epoch key while Bravo has announced none in its log, a version 1 card again.
+    let at = (&mut alpha, &mut store);
     let stranger = Identity::from_secret(&[9; 32]).id();
     let wrong = Fingerprint::of(&stranger, None);
-    refused(peer_add(&mut alpha, &mut store, &v2, wrong), "fingerprint");
+    refused(at, (&v2, wrong), None, ("fingerprint mismatch", &v1.0));
+    let at = (&mut alpha, &mut store);
+    let given = (&v2, v1.0.fingerprint());
+    refused(at, given, Some("127.0.0.1:9"), ("keeps its address", &v1.0));
     let renamed = bravo_card(|card| card.name = "Bravo Two".into());
-    let fingerprint = renamed.0.fingerprint();
-    refused(
-        peer_add(&mut alpha, &mut store, &renamed, fingerprint),
-        "keeps its name",
-    );
+    let at = (&mut alpha, &mut store);
+    let given = (&renamed, renamed.0.fingerprint());
+    refused(at, given, None, ("keeps its name", &v1.0));
     let other_key = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([77; 32]));
     let rekeyed = bravo_card(|card| {
         card.epoch_key_id = other_key.id();
         card.epoch_public = other_key.public_bytes().to_vec();
     });
-    let fingerprint = rekeyed.0.fingerprint();
+    let at = (&mut alpha, &mut store);
+    let given = (&rekeyed, rekeyed.0.fingerprint());
+    refused(at, given, None, ("has announced none", &v1.0));
+    let at = (&mut alpha, &mut store);
     refused(
-        peer_add(&mut alpha, &mut store, &rekeyed, fingerprint),
-        "has announced none",
-    );
-    refused(
-        peer_add(&mut alpha, &mut store, &v1, v1.0.fingerprint()),
-        "already paired",
+        at,
+        (&v1, v1.0.fingerprint()),
+        None,
+        ("already paired", &v1.0),
     );
     assert_eq!(alpha.peers()[&bravo].pq_key, None);
-    assert_eq!(store.peers().expect("reads")[0].card, v1.0);
 
     // The fingerprint checked at pairing is enough: the card is signed by the key pinned.
     let reply = peer_add(&mut alpha, &mut store, &v2, v1.0.fingerprint()).expect("replaced");
@@ -86,9 +104,12 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
     assert_eq!(store.peers().expect("reads")[0].card, v2.0);
     store.check().expect("the store checks");
     // A version 2 pin is not replaced again.
+    let at = (&mut alpha, &mut store);
     refused(
-        peer_add(&mut alpha, &mut store, &v2, v2.0.fingerprint()),
-        "already paired",
+        at,
+        (&v2, v2.0.fingerprint()),
+        None,
+        ("already paired", &v2.0),
     );
 }
 
@@ -111,12 +132,12 @@ fn once_the_peer_announced_a_key_the_new_card_may_carry_another() {
             .peer_epoch_announced()
     };
     assert!(!link(&alpha));
-    // Bravo's first entry, the announcement of its key, reaches Alpha.
+    // Bravo's first entry, the announcement of its key, reaches Alpha, and the card comes in
+    // the same commit: the store reads the announcement the core read.
     for bytes in envelopes_out(&mut bravo, &mut bravo_store, NOW_MS) {
         let via = Via::Direct(bravo_id);
         alpha.handle(NOW_MS, Input::Frame { via, bytes });
     }
-    commit_all(&mut alpha, &mut alpha_store).expect("commits");
     assert!(link(&alpha));
     let other_key = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([77; 32]));
     let rekeyed = bravo_card(|card| {
