@@ -86,16 +86,6 @@ impl Batch {
         self.items.append(&mut other.items);
     }
 
-    /// Signatures held.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     /// Whether every signature held is good: exactly when [`verify`] accepts each of them
     /// (up to a chance of 2⁻¹²⁸). An empty batch is good. A failed batch does not say which
     /// signature is bad: check them alone for that.

@@ -5,17 +5,17 @@ use parley_proto::Fingerprint;
 use super::*;
 use crate::api::ApiError;
 
-/// `peer add` of `card` with `fingerprint` at `core`, committed; its reply.
+/// `peer add` of `card` with `fingerprint` (and `address`) at `core`, committed; its reply.
 fn peer_add(
-    core: &mut Station,
-    store: &mut Store,
+    (core, store): (&mut Station, &mut Store),
     (card, bytes): &(ContactCard, Vec<u8>),
     fingerprint: Fingerprint,
+    address: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let command = Command::PeerAdd {
         card: card.to_text(bytes),
         fingerprint: fingerprint.to_string(),
-        address: None,
+        address: address.map(str::to_owned),
     };
     request(core, store, NOW_MS, command)
 }
@@ -37,12 +37,8 @@ fn refused(
     address: Option<&str>,
     (want, pinned): (&str, &ContactCard),
 ) {
-    let command = Command::PeerAdd {
-        card: card.0.to_text(&card.1),
-        fingerprint: fingerprint.to_string(),
-        address: address.map(str::to_owned),
-    };
-    let error = request(core, store, NOW_MS, command).expect_err("refused");
+    let error =
+        peer_add((&mut *core, &mut *store), card, fingerprint, address).expect_err("refused");
     assert!(error.message.contains(want), "{}", error.message);
     assert_eq!(
         core.peers()[&pinned.identity].fingerprint,
@@ -92,7 +88,8 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
     assert_eq!(alpha.peers()[&bravo].pq_key, None);
 
     // The fingerprint checked at pairing is enough: the card is signed by the key pinned.
-    let reply = peer_add(&mut alpha, &mut store, &v2, v1.0.fingerprint()).expect("replaced");
+    let reply =
+        peer_add((&mut alpha, &mut store), &v2, v1.0.fingerprint(), None).expect("replaced");
     let Reply::Paired(paired) = reply else {
         panic!("{reply:?}");
     };
@@ -144,7 +141,12 @@ fn once_the_peer_announced_a_key_the_new_card_may_carry_another() {
         card.epoch_key_id = other_key.id();
         card.epoch_public = other_key.public_bytes().to_vec();
     });
-    let reply = peer_add(&mut alpha, &mut alpha_store, &rekeyed, v1.0.fingerprint());
+    let reply = peer_add(
+        (&mut alpha, &mut alpha_store),
+        &rekeyed,
+        v1.0.fingerprint(),
+        None,
+    );
     assert!(matches!(reply, Ok(Reply::Paired(_))), "{reply:?}");
     assert_eq!(alpha_store.peers().expect("reads")[0].card, rekeyed.0);
     alpha_store.check().expect("the store checks");
