@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::SigningKey;
+use parley_proto::Identity;
+use parley_proto::tlog::head::{self, PqHeadSignature, SignedHead};
 use parley_proto::tlog::note::{self, Checkpoint};
 use parley_proto::tlog::{self, Hash};
 use serde_json::json;
@@ -117,6 +119,33 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
         notes.push(cosigned);
     }
 
+    // A station's checkpoints as it writes them, each with its ML-DSA-44 line; the last
+    // carries the line of another size's head, which Go reads but whose message it builds
+    // from this note, so the signature must not verify over it.
+    let station = Identity::from_secret(&[11; 32]);
+    let (author, peer) = (station.id(), Identity::from_secret(&[12; 32]).id());
+    let pq_key = station.pq().public();
+    let station_note = |size: usize, pq_size: usize| {
+        let head = SignedHead::sign(&station, &peer, size as u64, roots[size - 1]);
+        let pq_head = SignedHead::sign(&station, &peer, pq_size as u64, roots[pq_size - 1]);
+        let pq = PqHeadSignature::sign(&station, &peer, &pq_head);
+        let text = head.text(&author, &peer);
+        let line = note::cosignature_line(&text, cosigner, &witness, 1_700_000_000).unwrap();
+        let signed = format!(
+            "{}{}{line}",
+            head.note(&author, &peer),
+            pq.line(&author, pq_key)
+        );
+        // parley reads its own line back.
+        let read = note::open_pq_cosigned(&signed, &head::cosigner(&author), pq_key);
+        assert_eq!(read.is_ok(), size == pq_size, "{read:?}");
+        signed
+    };
+    let station_notes: Vec<String> = [(1, 1), (5, 5), (16, 16), (LEAVES, LEAVES), (5, 16)]
+        .into_iter()
+        .map(|(size, pq_size)| station_note(size, pq_size))
+        .collect();
+
     let cases = json!({
         "log_verifier_key": note::verifier_key(origin, &log.verifying_key()),
         "cosigner_name": cosigner,
@@ -127,6 +156,13 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
         "roots": b64(&roots),
         "inclusion": inclusion,
         "consistency": consistency,
+        "station_verifier_key": note::verifier_key(
+            &head::origin(&author, &peer),
+            &author.verifying_key().unwrap()
+        ),
+        "subtree_name": head::cosigner(&author),
+        "subtree_public": BASE64.encode(pq_key.as_bytes()),
+        "station_notes": station_notes,
     });
     let out = run_reference(&cases.to_string());
     assert!(
@@ -136,8 +172,28 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
         text(&out.stderr)
     );
     let said = text(&out.stdout);
-    assert!(said.starts_with("agreed:"), "{said}");
-    eprintln!("{said}");
+    let (subtrees, agreed) = said.trim_end().rsplit_once('\n').unwrap_or(("", &said));
+    assert!(agreed.starts_with("agreed:"), "{said}");
+    // Each ML-DSA-44 signature Go read, over the message Go built from its note: all but the
+    // last note's (its line is of another size) verify under the station's key.
+    let verified: Vec<bool> = subtrees
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields[..2], ["subtree", &i.to_string()], "{said}");
+            let message = BASE64.decode(fields[2]).unwrap();
+            let signature = BASE64.decode(fields[3]).unwrap();
+            pq_key.verify(&message, b"", &signature)
+        })
+        .collect();
+    let mut expected = vec![true; station_notes.len()];
+    *expected.last_mut().unwrap() = false;
+    assert_eq!(
+        verified, expected,
+        "which ML-DSA-44 signatures verify over the messages Go built"
+    );
+    eprintln!("{agreed}");
 }
 
 /// A cosignature line whose time is one second later (the signature left as it was).

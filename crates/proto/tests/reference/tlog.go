@@ -1,7 +1,8 @@
 // Checks parley's checkpoints, cosignatures and Merkle proofs with Go's reference packages,
 // golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog. Reads the cases as JSON on
 // standard input (written by crates/proto/tests/tlog_reference.rs); prints one line per
-// disagreement and exits 1 if there is any, else prints "agreed" and the counts.
+// disagreement and exits 1 if there is any, else prints one "subtree" line per ML-DSA-44
+// cosignature read (see subtreeCosigner), then "agreed" and the counts.
 package main
 
 import (
@@ -29,6 +30,12 @@ type cases struct {
 	Roots          []string `json:"roots"`
 	Inclusion      []proof  `json:"inclusion"`
 	Consistency    []proof  `json:"consistency"`
+	// A station's checkpoints as parley writes them: its Ed25519 signature, its ML-DSA-44
+	// signature (a subtree/v1 cosignature under its cosigner name) and the cosigner's.
+	StationVerifierKey string   `json:"station_verifier_key"`
+	SubtreeName        string   `json:"subtree_name"`
+	SubtreePublic      string   `json:"subtree_public"`
+	StationNotes       []string `json:"station_notes"`
 }
 
 type proof struct {
@@ -67,6 +74,68 @@ func (c cosigner) Verify(msg, sig []byte) bool {
 	}
 	signed := []byte("cosignature/v1\ntime " + strconv.FormatUint(t, 10) + "\n")
 	return ed25519.Verify(c.key, append(signed, msg...), sig[8:])
+}
+
+// mlDsa44PublicKeySize and mlDsa44SignatureSize are FIPS 204's sizes for ML-DSA-44.
+const (
+	mlDsa44PublicKeySize = 1312
+	mlDsa44SignatureSize = 2420
+)
+
+// subtreeCosigner reads c2sp.org/tlog-cosignature ML-DSA-44 signature lines: key id with type
+// 0x06, then an 8-byte time and an ML-DSA-44 signature over the binary subtree/v1 message.
+// This Go has no ML-DSA, so it cannot check the signature itself: it builds the message the
+// specification defines from the note it is given and keeps it with the signature, and the
+// Rust test verifies each pair with parley's ML-DSA-44 key. So the message is built twice,
+// independently, and the signature line is parsed by sumdb/note.
+type subtreeCosigner struct {
+	name string
+	key  []byte
+	read []subtreeSignature
+}
+
+type subtreeSignature struct {
+	message   []byte
+	signature []byte
+}
+
+func (c *subtreeCosigner) Name() string { return c.name }
+
+func (c *subtreeCosigner) KeyHash() uint32 {
+	h := sha256.New()
+	h.Write([]byte(c.name + "\n"))
+	h.Write([]byte{0x06})
+	h.Write(c.key)
+	return binary.BigEndian.Uint32(h.Sum(nil))
+}
+
+func (c *subtreeCosigner) Verify(msg, sig []byte) bool {
+	if len(sig) != 8+mlDsa44SignatureSize {
+		return false
+	}
+	t := binary.BigEndian.Uint64(sig[:8])
+	lines := strings.SplitN(string(msg), "\n", 4)
+	if t > 1<<63-1 || len(lines) < 4 {
+		return false
+	}
+	origin := lines[0]
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	root, rootErr := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || rootErr != nil || len(root) != tlog.HashSize ||
+		len(c.name) > 255 || len(origin) == 0 || len(origin) > 255 {
+		return false
+	}
+	message := []byte("subtree/v1\n\x00")
+	message = append(message, byte(len(c.name)))
+	message = append(message, c.name...)
+	message = binary.BigEndian.AppendUint64(message, t)
+	message = append(message, byte(len(origin)))
+	message = append(message, origin...)
+	message = binary.BigEndian.AppendUint64(message, 0)
+	message = binary.BigEndian.AppendUint64(message, size)
+	message = append(message, root...)
+	c.read = append(c.read, subtreeSignature{message: message, signature: sig[8:]})
+	return true
 }
 
 var failures int
@@ -203,9 +272,54 @@ func main() {
 		}
 	}
 
+	// A station's checkpoints: a verifier that knows no ML-DSA still opens them, by the
+	// Ed25519 signatures, and leaves the ML-DSA-44 line unverified; one that reads the line
+	// finds the station's key id and builds the message its signature is over.
+	stationVerifier, err := note.NewVerifier(c.StationVerifierKey)
+	if err != nil {
+		fail("the station's verifier key does not parse: %v", err)
+		os.Exit(1)
+	}
+	subtreeKey, err := base64.StdEncoding.DecodeString(c.SubtreePublic)
+	if err != nil || len(subtreeKey) != mlDsa44PublicKeySize {
+		fail("the station's ML-DSA-44 key is not a base64 ML-DSA-44 key")
+		os.Exit(1)
+	}
+	for i, text := range c.StationNotes {
+		n, err := note.Open([]byte(text), note.VerifierList(stationVerifier, witness))
+		if err != nil {
+			fail("station note %d without ML-DSA: %v", i, err)
+			continue
+		}
+		if len(n.Sigs) != 2 || len(n.UnverifiedSigs) != 1 || n.UnverifiedSigs[0].Name != c.SubtreeName {
+			fail("station note %d without ML-DSA: %d verified, %d unverified, want 2 and the ML-DSA-44 line",
+				i, len(n.Sigs), len(n.UnverifiedSigs))
+		}
+		subtree := &subtreeCosigner{name: c.SubtreeName, key: subtreeKey}
+		n, err = note.Open([]byte(text), note.VerifierList(stationVerifier, witness, subtree))
+		if err != nil {
+			fail("station note %d: %v", i, err)
+			continue
+		}
+		if len(n.Sigs) != 3 || len(subtree.read) != 1 {
+			fail("station note %d: %d signatures read, want the station's two and the cosigner's", i, len(n.Sigs))
+			continue
+		}
+		lines := strings.SplitN(n.Text, "\n", 4)
+		size, err := strconv.ParseInt(lines[1], 10, 64)
+		if err != nil || size < 1 || size > int64(len(c.Leaves)) {
+			fail("station note %d: size %q", i, lines[1])
+		} else if got := rootAt(size); got != decodeHash(lines[2]) {
+			fail("station note %d: root %s is not the tree's at size %d (%s)", i, lines[2], size, got)
+		}
+		read := subtree.read[0]
+		fmt.Printf("subtree %d %s %s\n", i, base64.StdEncoding.EncodeToString(read.message),
+			base64.StdEncoding.EncodeToString(read.signature))
+	}
+
 	if failures > 0 {
 		os.Exit(1)
 	}
-	fmt.Printf("agreed: %d roots, %d inclusion proofs, %d consistency proofs, %d notes, %d bad notes\n",
-		len(c.Roots), len(c.Inclusion), len(c.Consistency), len(c.Notes), len(c.BadNotes))
+	fmt.Printf("agreed: %d roots, %d inclusion proofs, %d consistency proofs, %d notes, %d bad notes, %d station notes\n",
+		len(c.Roots), len(c.Inclusion), len(c.Consistency), len(c.Notes), len(c.BadNotes), len(c.StationNotes))
 }
