@@ -238,6 +238,8 @@ pub(crate) struct Station {
     delivered_head: u64,
     /// Every peer seq in the order the store's in-head passed it, across crashes.
     pub delivered_log: Vec<u64>,
+    /// Own seqs up to which a committed receipt was checked against the peer's store.
+    receipt_backed_upto: u64,
     planned_crash: bool,
     draft: Option<Draft>,
     /// The send request in the core, not yet answered.

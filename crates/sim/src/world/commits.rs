@@ -121,11 +121,14 @@ impl World {
     }
 
     /// A receipt may only cover entries the receiver has durably stored (persist before
-    /// acknowledging); checked against the receiver's store when the sender commits it.
-    pub(super) fn check_receipt_backed(&self, i: usize, upto: u64, extra: &[u64]) -> Outcome {
+    /// acknowledging); checked against the receiver's store when the sender commits it. The
+    /// seqs an earlier receipt covered were checked then: a store keeps what it committed (a
+    /// crash tears only the commit under way), and the final check compares both logs whole.
+    pub(super) fn check_receipt_backed(&mut self, i: usize, upto: u64, extra: &[u64]) -> Outcome {
         let (me, peer) = (self.stations[i].identity.id(), self.peer_id(i));
+        let from = self.stations[i].receipt_backed_upto + 1;
         let (own, holder) = (&self.stations[i].store, &self.stations[1 - i].store);
-        for seq in (1..=upto).chain(extra.iter().copied()) {
+        for seq in (from..=upto).chain(extra.iter().copied()) {
             let written = own
                 .entry_id_at(&peer, &me, seq)
                 .map_err(|e| e.to_string())?;
@@ -141,6 +144,8 @@ impl World {
                 ));
             }
         }
+        let backed = &mut self.stations[i].receipt_backed_upto;
+        *backed = (*backed).max(upto);
         Ok(())
     }
 

@@ -44,6 +44,7 @@ impl World {
                 wake_at: None,
                 delivered_head: 0,
                 delivered_log: Vec::new(),
+                receipt_backed_upto: 0,
                 planned_crash: false,
                 draft: None,
                 asked: None,
