@@ -54,21 +54,28 @@ impl Carried {
     }
 
     /// Its C2SP note as its entry signed it: the author's Ed25519 line, then its ML-DSA-44
-    /// line when it carries one and the author's key `pq_key` is known; and whether it has
-    /// that line.
+    /// line when it carries one and the author's key `pq_key` is known.
     fn note(
         &self,
         (author, other): (&StationId, &StationId),
         pq_key: Option<&PqPublicKey>,
-    ) -> (String, bool) {
+    ) -> String {
         let pq_line = self
             .pq
             .as_ref()
             .zip(pq_key)
             .map(|(pq, key)| pq.line(author, key));
-        let post_quantum = pq_line.is_some();
-        let note = self.head.note(author, other) + pq_line.as_deref().unwrap_or_default();
-        (note, post_quantum)
+        self.head.note(author, other) + pq_line.as_deref().unwrap_or_default()
+    }
+
+    /// Whether its ML-DSA-44 signature verifies under the author's key `pq_key`. A checkpoint
+    /// of the peer accepted while the peer's pin had no such key carries a line nobody checked
+    /// when it came: it counts only once it verifies under the key pinned since.
+    fn post_quantum(&self, names: (&StationId, &StationId), pq_key: Option<&PqPublicKey>) -> bool {
+        self.pq
+            .as_ref()
+            .zip(pq_key)
+            .is_some_and(|(pq, key)| pq.verify(&self.head, names, key).is_ok())
     }
 }
 
@@ -289,8 +296,8 @@ pub struct CheckpointItem {
     pub seq: u64,
     /// When it was signed (the entry's time), UTC ms.
     pub at_ms: u64,
-    /// Whether it is signed with the author's ML-DSA-44 key too (its note carries that
-    /// cosignature line).
+    /// Whether it is signed with the author's ML-DSA-44 key too: its note carries that
+    /// cosignature line, and it verifies under the key pinned for the author.
     pub post_quantum: bool,
     /// The C2SP signed note.
     pub note: String,
@@ -501,7 +508,7 @@ impl Station {
             match fault {
                 Some(detail) => {
                     // The evidence is the note as the entry signed it, both signature lines.
-                    let (note, _) = carried.note((&peer, &own_id), pq_key.as_ref());
+                    let note = carried.note((&peer, &own_id), pq_key.as_ref());
                     faults.push((format!("checkpoint at seq {seq}"), detail, note));
                 }
                 None => {
@@ -651,16 +658,13 @@ impl Station {
         let logs = self.logs.get(&peer_id).cloned().unwrap_or_default();
         let own_pq = self.identity.pq().public().clone();
         let peer_pq = self.peers.get(&peer_id).and_then(|p| p.pq_key.clone());
-        let item = |carried: Carried, author, other, key: Option<&PqPublicKey>| {
-            let (note, post_quantum) = carried.note((author, other), key);
-            CheckpointItem {
-                size: carried.head.size,
-                root: base64(&carried.head.root),
-                seq: carried.seq,
-                at_ms: carried.at_ms,
-                post_quantum,
-                note,
-            }
+        let item = |carried: Carried, author, other, key: Option<&PqPublicKey>| CheckpointItem {
+            size: carried.head.size,
+            root: base64(&carried.head.root),
+            seq: carried.seq,
+            at_ms: carried.at_ms,
+            post_quantum: carried.post_quantum((author, other), key),
+            note: carried.note((author, other), key),
         };
         let cosigned = |c: Cosignature, author, cosigner: &StationId| CosignedItem {
             size: c.head.size,

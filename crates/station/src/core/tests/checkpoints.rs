@@ -16,15 +16,6 @@ fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {
     )
 }
 
-/// Appends `body` to `core`'s log of the link with `peer` as the station itself would, past
-/// the core's own rules (so a test can make it lie).
-fn write_as_station(core: &mut Station, peer: &StationId, body: parley_proto::Body) {
-    core.endpoint
-        .append(NOW_MS, peer, Precedence::Routine, body)
-        .expect("appends");
-    core.collect(NOW_MS);
-}
-
 /// The peer's honest checkpoint is cosigned; one whose root is not the root of the entries
 /// held (a split view), though validly signed, raises an alarm and is not cosigned.
 #[test]

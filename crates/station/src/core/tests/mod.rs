@@ -278,6 +278,15 @@ fn envelopes_out(core: &mut Station, store: &mut Store, now_ms: u64) -> Vec<Vec<
         .collect()
 }
 
+/// Appends `body` to `core`'s log of the link with `peer` as the station itself would, past
+/// the core's own rules (so a test can make it lie).
+fn write_as_station(core: &mut Station, peer: &StationId, body: parley_proto::Body) {
+    core.endpoint
+        .append(NOW_MS, peer, Precedence::Routine, body)
+        .expect("appends");
+    core.collect(NOW_MS);
+}
+
 fn open_alarms(core: &mut Station, store: &mut Store, kind: &str) -> usize {
     commit_all(core, store).expect("commits");
     while core.poll_output().is_some() {}

@@ -151,3 +151,77 @@ fn once_the_peer_announced_a_key_the_new_card_may_carry_another() {
     assert_eq!(alpha_store.peers().expect("reads")[0].card, rekeyed.0);
     alpha_store.check().expect("the store checks");
 }
+
+/// Bravo's latest checkpoint as `checkpoint show Bravo` at `core` shows it.
+fn bravo_latest(core: &mut Station, store: &mut Store) -> crate::core::CheckpointItem {
+    let show = Command::CheckpointShow {
+        peer: "Bravo".into(),
+    };
+    match request(core, store, NOW_MS, show) {
+        Ok(Reply::Checkpoints(report)) => report.peer_log.latest.expect("a checkpoint"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A checkpoint of the peer accepted while its pin had no ML-DSA-44 key carries a line nobody
+/// checked: `checkpoint show` calls it post-quantum only once it verifies under the key of the
+/// card that replaced the pin.
+#[test]
+fn a_checkpoint_taken_under_a_version_1_pin_is_post_quantum_only_if_its_line_verifies() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::{PqHeadSignature, SignedHead};
+
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let v1 = bravo_card(|card| card.pq_key = None);
+    let bravo_id = v1.0.identity;
+    pin(&mut alpha, &mut alpha_store, &v1, true);
+    let alpha_card = alpha.card();
+    let alpha_id = alpha_card.0.identity;
+    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
+    for text in ["one", "two"] {
+        let body = Body::Message {
+            text: text.into(),
+            lang: "en".into(),
+            exercise: false,
+            translations: Vec::new(),
+        };
+        write_as_station(&mut bravo, &alpha_id, body);
+    }
+    // Bravo's checkpoint at `size` of its log, with the ML-DSA-44 signature of the head at
+    // `pq_size`, delivered to Alpha; then what Alpha shows of Bravo's latest checkpoint.
+    let mut checkpoint = |size: u64, pq_size: u64, alpha: &mut (Station, Store)| {
+        let tree = &bravo.logs[&alpha_id].own;
+        let head = SignedHead::sign(
+            &bravo.identity,
+            &alpha_id,
+            size,
+            tree.root_at(size).unwrap(),
+        );
+        let pq_root = tree.root_at(pq_size).unwrap();
+        let pq_head = SignedHead::sign(&bravo.identity, &alpha_id, pq_size, pq_root);
+        let pq = PqHeadSignature::sign(&bravo.identity, &alpha_id, &pq_head);
+        write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(head, Some(pq)));
+        let (alpha, alpha_store) = (&mut alpha.0, &mut alpha.1);
+        for bytes in envelopes_out(&mut bravo, &mut bravo_store, NOW_MS) {
+            let via = Via::Direct(bravo_id);
+            alpha.handle(NOW_MS, Input::Frame { via, bytes });
+        }
+        bravo_latest(alpha, alpha_store)
+    };
+    let mut alpha = (alpha, alpha_store);
+    // Under the version 1 pin the line is not checked: one signing another head is taken.
+    let latest = checkpoint(1, 2, &mut alpha);
+    assert_eq!((latest.size, latest.post_quantum), (1, false));
+    let v2 = bravo_card(|_| {});
+    let replaced = peer_add((&mut alpha.0, &mut alpha.1), &v2, v1.0.fingerprint(), None);
+    assert!(matches!(replaced, Ok(Reply::Paired(_))), "{replaced:?}");
+    // Now the key is known, and the line does not verify under it.
+    let latest = bravo_latest(&mut alpha.0, &mut alpha.1);
+    assert_eq!((latest.size, latest.post_quantum), (1, false));
+    assert!(latest.note.contains("parley.station/"), "the line is kept");
+    // A checkpoint whose line verifies is post-quantum.
+    let latest = checkpoint(3, 3, &mut alpha);
+    assert_eq!((latest.size, latest.post_quantum), (3, true));
+    assert_eq!(open_alarms(&mut alpha.0, &mut alpha.1, "split_view"), 0);
+}
