@@ -39,8 +39,10 @@ fn the_bench_reports_its_figures_and_the_floor_measured_beside_them() {
     }
     assert!(part("total_us") > 0.0 && part("storage_us") > 0.0, "{cpu}");
     // How many arrive together, to be checked as a batch, is the run's timing.
-    let share = cpu["envelopes_batched_share"].as_f64().expect("a share");
-    assert!((0.0..=1.0).contains(&share), "{cpu}");
+    for name in ["envelopes_batched_share", "entries_batched_share"] {
+        let share = cpu[name].as_f64().expect("a share");
+        assert!((0.0..=1.0).contains(&share), "{name}: {cpu}");
+    }
     let floor = &report["floor"];
     for spread in ["fsync", "loopback_round_trip"] {
         assert!(floor[spread]["p50_us"].as_f64() > Some(0.0), "{floor}");

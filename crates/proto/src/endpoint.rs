@@ -2,7 +2,7 @@
 //! It authenticates every frame before any link sees it: a frame whose signer is not pinned
 //! is rejected and counted here.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng as _, SeedableRng};
@@ -111,10 +111,13 @@ pub struct Endpoint {
     /// Envelopes taken as the byte-identical copy of one already verified.
     envelope_checks_skipped: u64,
     /// Digests of envelopes whose signatures [`Endpoint::preverify`] checked as a batch, not
-    /// yet handled (each leaves the set when its frame is handled).
-    preverified: HashSet<[u8; 32]>,
+    /// yet handled (each leaves when its frame is handled), each with the id of the entry it
+    /// seals when that entry's signature was in the batch too.
+    preverified: HashMap<[u8; 32], Option<EntryId>>,
     /// Envelope signatures checked in batches.
     envelope_checks_batched: u64,
+    /// Entry signatures checked in batches.
+    entry_checks_batched: u64,
 }
 
 impl Endpoint {
@@ -132,8 +135,9 @@ impl Endpoint {
             receipt_checks_skipped: 0,
             verified_envelopes: BTreeMap::new(),
             envelope_checks_skipped: 0,
-            preverified: HashSet::new(),
+            preverified: HashMap::new(),
             envelope_checks_batched: 0,
+            entry_checks_batched: 0,
         }
     }
 
@@ -162,7 +166,7 @@ impl Endpoint {
             return 0;
         }
         let mut batch = crate::ed25519::Batch::new();
-        let mut digests = HashSet::new();
+        let mut digests = HashMap::new();
         for bytes in frames {
             let Ok(Frame::Envelope(raw)) = Frame::parse(bytes) else {
                 continue;
@@ -176,12 +180,13 @@ impl Endpoint {
                 .verified_envelopes
                 .get(&from)
                 .is_some_and(|known| known.contains(&digest));
-            let held = digests.contains(&digest) || self.preverified.contains(&digest);
-            if known || held || !self.links.contains_key(&from) {
+            let held = digests.contains_key(&digest) || self.preverified.contains_key(&digest);
+            let Some(link) = self.links.get_mut(&from).filter(|_| !known && !held) else {
                 continue;
-            }
-            if unverified.gather(&mut batch).is_ok() {
-                digests.insert(digest);
+            };
+            if let Ok(envelope) = unverified.gather(&mut batch) {
+                let entry = link.preopen(&self.keyring, &envelope, &mut batch);
+                digests.insert(digest, entry);
             }
         }
         if digests.len() < 2 || batch.verify().is_err() {
@@ -190,6 +195,12 @@ impl Endpoint {
         let covered = digests.len();
         self.preverified.extend(digests);
         covered
+    }
+
+    /// Entries taken on a signature checked in a batch ([`Endpoint::preverify`]), with the
+    /// envelope that sealed them.
+    pub fn entry_checks_batched(&self) -> u64 {
+        self.entry_checks_batched
     }
 
     /// Envelopes taken on a signature checked in a batch ([`Endpoint::preverify`]).
@@ -424,11 +435,13 @@ impl Endpoint {
         }
         let digest = sha256(&[raw]);
         let known = self.verified_envelopes.entry(from).or_default();
+        let mut entry_checked = None;
         let envelope = if known.contains(&digest) {
             self.envelope_checks_skipped += 1;
             unverified.verified_before()
-        } else if self.preverified.remove(&digest) {
+        } else if let Some(entry) = self.preverified.remove(&digest) {
             self.envelope_checks_batched += 1;
+            entry_checked = entry;
             known.insert(digest);
             unverified.verified_before()
         } else {
@@ -441,12 +454,16 @@ impl Endpoint {
             }
         };
         let link = self.links.get_mut(&from).expect("checked above");
-        match link.handle_envelope(now_ms, &self.keyring, &envelope, raw) {
-            Ok(delivery) => Ok(Accepted {
-                peer: from,
-                kind: FrameKind::Envelope,
-                duplicate: delivery == Delivery::Duplicate,
-            }),
+        match link.handle_envelope(now_ms, &self.keyring, (&envelope, entry_checked), raw) {
+            Ok(delivery) => {
+                let duplicate = delivery == Delivery::Duplicate;
+                self.entry_checks_batched += u64::from(entry_checked.is_some() && !duplicate);
+                Ok(Accepted {
+                    peer: from,
+                    kind: FrameKind::Envelope,
+                    duplicate,
+                })
+            }
             Err(rejection) => Err(Refused {
                 claimed,
                 kind,

@@ -131,10 +131,12 @@ impl UnverifiedEnvelope {
     }
 
     /// Gathers the author's signature, under the key of the claimed sender, into `batch`: the
-    /// endpoint takes the envelope as verified only once `batch` verifies.
-    pub(crate) fn gather(self, batch: &mut crate::ed25519::Batch) -> Result<(), DecodeError> {
+    /// endpoint takes the envelope as verified only once `batch` verifies. Returns the
+    /// envelope, not to be trusted before then.
+    pub(crate) fn gather(self, batch: &mut crate::ed25519::Batch) -> Result<Envelope, DecodeError> {
         let key = self.envelope.from.verifying_key()?;
-        self.cose.verify_in(&key, batch).map(|_| ())
+        self.cose.verify_in(&key, batch)?;
+        Ok(self.envelope)
     }
 
     /// Checks the author's signature with the key of the claimed sender and returns the

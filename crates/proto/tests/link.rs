@@ -749,12 +749,87 @@ fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
                 );
             }
         }
-        // Counted as they are taken.
+        // Counted as they are taken; each entry's signature was in the batch too.
         assert_eq!(endpoint.envelope_checks_batched(), expected as u64);
+        assert_eq!(endpoint.entry_checks_batched(), expected as u64);
         assert_eq!(endpoint.envelope_checks_skipped(), 0, "none was a copy");
         // Now known: a second batch of the same frames has nothing to cover.
         assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 0);
     }
+}
+
+/// An envelope rightly signed by the peer around an entry whose own signature is bad: the
+/// batch holding both covers nothing, the envelope's entry is refused as badly signed when it
+/// is handled, exactly as alone, and the others are accepted.
+#[test]
+fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_batch_and_is_refused() {
+    use parley_proto::envelope::Envelope;
+    use parley_proto::seal::{Opener, PeerEpochKey, SealParties, Sealer};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng as _;
+
+    let (mut pair, mut frames) = pair_with_frames(5);
+    let (alpha, bravo) = (&pair.sides[0].identity, pair.sides[1].id());
+    // Alpha's third envelope, opened with Bravo's key; its entry's signature bent; sealed
+    // again to Bravo's key and signed by Alpha.
+    let Ok(Frame::Envelope(raw)) = Frame::parse(&frames[2]) else {
+        panic!("an envelope frame");
+    };
+    let genuine = Envelope::peek(raw)
+        .expect("parses")
+        .check_signature()
+        .expect("Alpha's");
+    let parties = SealParties {
+        link: genuine.link,
+        from: alpha.id(),
+        to: bravo,
+    };
+    let mut entry = Opener::default()
+        .open(
+            &pair.sides[1].keyring,
+            &parties,
+            &genuine.key_id,
+            &genuine.encapsulated,
+            genuine.seq,
+            &genuine.entry_id,
+            &genuine.ciphertext,
+        )
+        .expect("opens");
+    *entry.last_mut().expect("signed bytes") ^= 1;
+    let id = EntryId::of(&entry);
+    let bravo_key = pair.sides[1].keyring.current().public_bytes().to_vec();
+    let sealed = Sealer::seal(
+        &mut None,
+        &mut ChaCha20Rng::from_seed([5; 32]),
+        pair.now_ms,
+        &parties,
+        &PeerEpochKey::from_bytes(&bravo_key).expect("Bravo's key"),
+        genuine.seq,
+        &id,
+        &entry,
+    );
+    let envelope = Envelope::sign(alpha, genuine.link, bravo, genuine.seq, id, sealed);
+    frames[2] = Frame::encode(TAG_ENVELOPE, &envelope);
+
+    let now = pair.now_ms;
+    let endpoint = &mut pair.sides[1].endpoint;
+    assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 0);
+    for (i, frame) in frames.iter().enumerate() {
+        let outcome = endpoint.handle_frame(now, frame);
+        if i == 2 {
+            let refused = outcome.expect_err("a bent entry signature");
+            assert_eq!(refused.rejection.counter_name(), "bad_signature");
+        } else {
+            assert!(!outcome.expect("accepted").duplicate);
+        }
+    }
+    assert_eq!(
+        (
+            endpoint.envelope_checks_batched(),
+            endpoint.entry_checks_batched()
+        ),
+        (0, 0)
+    );
 }
 
 /// A batch checked while another's frames wait (a relay batch inside a round of the daemon's

@@ -132,6 +132,11 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
         "Envelope signatures checked in batches rather than one at a time.",
         [(Labels::new(), queues.envelope_checks_batched)],
     )?;
+    families.counter(
+        "parley_station_entry_checks_batched",
+        "Entry signatures checked in batches with their envelopes' rather than one at a time.",
+        [(Labels::new(), queues.entry_checks_batched)],
+    )?;
     families.gauge(
         "parley_station_epoch_key_age_seconds",
         "Age of each epoch key held, by whether it is current or retained for late envelopes.",

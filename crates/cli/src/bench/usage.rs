@@ -36,6 +36,8 @@ struct Ops {
     receipts_received: u64,
     /// Envelope signatures checked in batches, not alone.
     envelopes_batched: u64,
+    /// Entry signatures checked in batches, not alone.
+    entries_batched: u64,
 }
 
 impl Sample {
@@ -51,6 +53,7 @@ impl Sample {
             let queues = report.queues.as_ref();
             sample.commit_us += queues.map_or(0, |q| q.commit_cpu_us);
             sample.ops.envelopes_batched += queues.map_or(0, |q| q.envelope_checks_batched);
+            sample.ops.entries_batched += queues.map_or(0, |q| q.entry_checks_batched);
             for peer in &report.peers {
                 let ops = &mut sample.ops;
                 ops.entries += peer.out_seq;
@@ -86,6 +89,8 @@ pub(super) struct Breakdown {
     other_us: f64,
     /// The share of the envelopes received whose signatures were checked in batches.
     envelopes_batched_share: f64,
+    /// The share of the entries accepted whose signatures were checked in batches.
+    entries_batched_share: f64,
 }
 
 impl Breakdown {
@@ -95,15 +100,18 @@ impl Breakdown {
         let signs = 2 * (a.entries - b.entries) + (a.receipts_sent - b.receipts_sent);
         let received = a.envelopes_received - b.envelopes_received;
         let batched = (a.envelopes_batched - b.envelopes_batched).min(received);
-        let verifies = (a.envelopes_received - b.envelopes_received)
-            + (a.envelopes_accepted - b.envelopes_accepted)
-            + (a.receipts_received - b.receipts_received)
-            - batched;
+        let accepted = a.envelopes_accepted - b.envelopes_accepted;
+        let entries_batched = (a.entries_batched - b.entries_batched).min(accepted);
+        let verifies = received + accepted + (a.receipts_received - b.receipts_received)
+            - batched
+            - entries_batched;
+        let batched_share = |part: u64, of: u64| part as f64 / of.max(1) as f64;
         let crypto = signs as f64 * floor.op_us("sign")
             + verifies as f64 * floor.op_us("verify")
-            + batched as f64 * floor.op_us("Ed25519 batch verify per signature")
+            + (batched + entries_batched) as f64
+                * floor.op_us("Ed25519 batch verify per signature")
             + (a.entries - b.entries) as f64 * floor.op_us("seal")
-            + (a.envelopes_accepted - b.envelopes_accepted) as f64 * floor.op_us("open");
+            + accepted as f64 * floor.op_us("open");
         let total_us = per(after.process_us.saturating_sub(before.process_us));
         let storage_us = per(after.commit_us.saturating_sub(before.commit_us));
         let network_us = per(after.io_threads_us.saturating_sub(before.io_threads_us));
@@ -114,19 +122,21 @@ impl Breakdown {
             network_us,
             crypto_us,
             other_us: (total_us - storage_us - network_us - crypto_us).max(0.0),
-            envelopes_batched_share: batched as f64 / received.max(1) as f64,
+            envelopes_batched_share: batched_share(batched, received),
+            entries_batched_share: batched_share(entries_batched, accepted),
         }
     }
 
     pub(super) fn print(&self) {
         println!(
-            "  CPU per message: {:.0} µs = storage {:.0} + network {:.0} + crypto {:.0} (estimated) + other {:.0}; envelope signatures checked in batches: {:.0} %",
+            "  CPU per message: {:.0} µs = storage {:.0} + network {:.0} + crypto {:.0} (estimated) + other {:.0}; signatures checked in batches: envelopes {:.0} %, entries {:.0} %",
             self.total_us,
             self.storage_us,
             self.network_us,
             self.crypto_us,
             self.other_us,
-            100.0 * self.envelopes_batched_share
+            100.0 * self.envelopes_batched_share,
+            100.0 * self.entries_batched_share
         );
     }
 }

@@ -25,7 +25,7 @@ use self::incoming::{Arrival, Incoming};
 use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
 use crate::entry::{Body, Precedence};
-use crate::envelope::VerifiedEnvelope;
+use crate::envelope::{Envelope, VerifiedEnvelope};
 use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_RECEIPT};
@@ -423,12 +423,26 @@ impl Link {
         rejection
     }
 
+    /// Opens an envelope of this link whose signature waits in `batch` (the endpoint's
+    /// [`crate::Endpoint::preverify`]) and gathers its entry's signature there too, when
+    /// [`Link::handle_envelope`] would open it: the id of the entry gathered. The entry is not
+    /// to be trusted before `batch` verifies.
+    pub(crate) fn preopen(
+        &mut self,
+        keyring: &Keyring,
+        envelope: &Envelope,
+        batch: &mut crate::ed25519::Batch,
+    ) -> Option<EntryId> {
+        let parties = (self.link_id, self.me.id(), self.peer);
+        self.incoming.preopen(parties, keyring, envelope, batch)
+    }
+
     /// Handles an envelope from the peer whose signature the endpoint has verified.
     pub(crate) fn handle_envelope(
         &mut self,
         now_ms: u64,
         keyring: &Keyring,
-        envelope: &VerifiedEnvelope,
+        envelope: (&VerifiedEnvelope, Option<EntryId>),
         raw: &[u8],
     ) -> Result<Delivery, Rejection> {
         let parties = (self.link_id, self.me.id(), self.peer);

@@ -272,6 +272,10 @@ pub struct Queues {
     /// round, a relay batch, a courier bundle) rather than alone, since the daemon started.
     #[serde(default)]
     pub envelope_checks_batched: u64,
+    /// Entries taken on a signature checked in the same batch as their envelope's, since the
+    /// daemon started.
+    #[serde(default)]
+    pub entry_checks_batched: u64,
 }
 
 /// The alarms not cleared.

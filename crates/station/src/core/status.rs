@@ -110,6 +110,7 @@ impl Station {
                 api_clients_refused: self.io.api_clients_refused,
                 commit_cpu_us: self.io.commit_cpu_us,
                 envelope_checks_batched: self.endpoint.envelope_checks_batched(),
+                entry_checks_batched: self.endpoint.entry_checks_batched(),
             }),
             alarms: self.alarm_summary(),
             messages: self.message_counts(),
