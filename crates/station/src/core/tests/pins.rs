@@ -100,6 +100,17 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
     // Stored, and the store still checks (the key sealed to is the pinned card's).
     assert_eq!(store.peers().expect("reads")[0].card, v2.0);
     store.check().expect("the store checks");
+    // Named as before: by name, by the fingerprint pinned first (a version 1 card's is its
+    // key fingerprint), and by the new card's; a stranger's fingerprint names nobody.
+    assert_eq!(v1.0.fingerprint(), bravo.key_fingerprint());
+    for name in [
+        "Bravo".to_owned(),
+        v1.0.fingerprint().to_string(),
+        v2.0.fingerprint().to_string(),
+    ] {
+        assert_eq!(alpha.resolve_peer(&name).expect("names Bravo"), bravo);
+    }
+    assert!(alpha.resolve_peer(&wrong.to_string()).is_err());
     // A version 2 pin is not replaced again.
     let at = (&mut alpha, &mut store);
     refused(
