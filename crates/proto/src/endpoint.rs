@@ -143,11 +143,15 @@ impl Endpoint {
 
     /// Checks the signatures of the envelopes among `frames` (from pinned peers, not known
     /// already) as one batch ([`crate::ed25519::Batch`]), so that [`Endpoint::handle_frame`]
-    /// takes each of them, when it comes, without checking it alone. Nothing else about a
-    /// frame is decided here, and nothing is kept but the digests, each until its frame is
+    /// takes each of them, when it comes, without checking it alone; then, once that batch
+    /// verified, opens each envelope its link would open and checks the signatures of the
+    /// entries inside as a second batch, so that each entry is then only decoded. A frame's
+    /// outcome is not decided here: a failed batch leaves each signature it held to be checked
+    /// alone as its frame is handled, with the same outcome as if this had not been called.
+    /// Only the envelopes' digests are kept, with their entries' ids, each until its frame is
     /// handled (at most [`PREVERIFIED_ENVELOPES_MAX`]; calls nest, as a relay batch taken in
-    /// the driver's round does): a failed batch leaves each to be checked alone as it is
-    /// handled, with the same outcome as if this had not been called. Returns how many
+    /// the driver's round does). Nothing is opened before its envelope's signature verified,
+    /// so a forged frame costs what it cost checked alone. Returns how many envelope
     /// signatures the batch covered (0 when fewer than two could be gathered, or it failed).
     pub fn preverify<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> usize {
         self.preverify_within(frames, PREVERIFIED_ENVELOPES_MAX)
@@ -166,7 +170,8 @@ impl Endpoint {
             return 0;
         }
         let mut batch = crate::ed25519::Batch::new();
-        let mut digests = HashMap::new();
+        let mut gathered: Vec<([u8; 32], Envelope)> = Vec::new();
+        let mut digests = HashSet::new();
         for bytes in frames {
             let Ok(Frame::Envelope(raw)) = Frame::parse(bytes) else {
                 continue;
@@ -180,20 +185,34 @@ impl Endpoint {
                 .verified_envelopes
                 .get(&from)
                 .is_some_and(|known| known.contains(&digest));
-            let held = digests.contains_key(&digest) || self.preverified.contains_key(&digest);
-            let Some(link) = self.links.get_mut(&from).filter(|_| !known && !held) else {
+            let held = digests.contains(&digest) || self.preverified.contains_key(&digest);
+            if known || held || !self.links.contains_key(&from) {
                 continue;
-            };
+            }
             if let Ok(envelope) = unverified.gather(&mut batch) {
-                let entry = link.preopen(&self.keyring, &envelope, &mut batch);
-                digests.insert(digest, entry);
+                digests.insert(digest);
+                gathered.push((digest, envelope));
             }
         }
-        if digests.len() < 2 || batch.verify().is_err() {
+        if gathered.len() < 2 || batch.verify().is_err() {
             return 0;
         }
-        let covered = digests.len();
-        self.preverified.extend(digests);
+        // Each envelope is its sender's: open those their links would open.
+        let mut entries = crate::ed25519::Batch::new();
+        let opened: Vec<([u8; 32], Option<EntryId>)> = gathered
+            .iter()
+            .map(|(digest, envelope)| {
+                let link = self.links.get_mut(&envelope.from).expect("gathered above");
+                (*digest, link.preopen(&self.keyring, envelope, &mut entries))
+            })
+            .collect();
+        let entries_good = entries.verify().is_ok();
+        let covered = opened.len();
+        self.preverified.extend(
+            opened
+                .into_iter()
+                .map(|(digest, entry)| (digest, entry.filter(|_| entries_good))),
+        );
         covered
     }
 

@@ -307,7 +307,8 @@ impl Opener {
         self.cache.retain(|(_, key, _)| key != id);
     }
 
-    /// Opens a sealed entry. Any failure is a [`Rejection`]; nothing is cached for it.
+    /// Opens a sealed entry. Any failure is a [`Rejection`]; a decapsulation that failed is
+    /// not cached (one that succeeded is, even if the ciphertext then fails to open).
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         &mut self,

@@ -759,10 +759,11 @@ fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
 }
 
 /// An envelope rightly signed by the peer around an entry whose own signature is bad: the
-/// batch holding both covers nothing, the envelope's entry is refused as badly signed when it
-/// is handled, exactly as alone, and the others are accepted.
+/// envelopes' batch covers all five, the entries' batch covers none, and that entry is refused
+/// as badly signed when its envelope is handled, exactly as alone, while the others are
+/// accepted.
 #[test]
-fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_batch_and_is_refused() {
+fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_entries_batch_and_is_refused() {
     use parley_proto::envelope::Envelope;
     use parley_proto::seal::{Opener, PeerEpochKey, SealParties, Sealer};
     use rand_chacha::ChaCha20Rng;
@@ -813,7 +814,7 @@ fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_batch_and_is_refused(
 
     let now = pair.now_ms;
     let endpoint = &mut pair.sides[1].endpoint;
-    assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 0);
+    assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 5);
     for (i, frame) in frames.iter().enumerate() {
         let outcome = endpoint.handle_frame(now, frame);
         if i == 2 {
@@ -828,7 +829,8 @@ fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_batch_and_is_refused(
             endpoint.envelope_checks_batched(),
             endpoint.entry_checks_batched()
         ),
-        (0, 0)
+        (5, 0),
+        "every envelope taken on the batch, every entry checked alone"
     );
 }
 

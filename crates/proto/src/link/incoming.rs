@@ -118,10 +118,10 @@ impl Incoming {
         self.held_id(seq).is_none() && seq <= self.head() + REORDER_WINDOW_MAX_ENTRIES
     }
 
-    /// Opens `envelope` (whose signature is not yet checked) as [`Incoming::accept`] would,
+    /// Opens `envelope` (the peer's: its signature verified) as [`Incoming::accept`] would,
     /// when it would, and gathers its entry's signature into `batch`: the id of the entry,
     /// to be trusted only once `batch` verifies. Nothing else changes but the opener's cache
-    /// of decapsulations, which `accept` would fill the same way.
+    /// of decapsulations, which `accept` would fill with the same envelope.
     pub(super) fn preopen(
         &mut self,
         (link, me, peer): (LinkId, StationId, StationId),

@@ -423,8 +423,8 @@ impl Link {
         rejection
     }
 
-    /// Opens an envelope of this link whose signature waits in `batch` (the endpoint's
-    /// [`crate::Endpoint::preverify`]) and gathers its entry's signature there too, when
+    /// Opens an envelope of this link whose signature verified (in the endpoint's
+    /// [`crate::Endpoint::preverify`]) and gathers its entry's signature into `batch`, when
     /// [`Link::handle_envelope`] would open it: the id of the entry gathered. The entry is not
     /// to be trusted before `batch` verifies.
     pub(crate) fn preopen(
