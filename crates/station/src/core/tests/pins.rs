@@ -121,17 +121,25 @@ fn a_version_2_card_replaces_a_version_1_pin_in_place() {
     );
 }
 
+/// A station's core and its store.
+type Side = (Station, Store);
+
+/// Alpha and Bravo paired both ways, Alpha's pin of Bravo its version 1 card (also given).
+fn paired_under_v1() -> (Side, Side, (ContactCard, Vec<u8>)) {
+    let (mut alpha, mut alpha_store) = station("Alpha", 1);
+    let (mut bravo, mut bravo_store) = station("Bravo", 2);
+    let v1 = bravo_card(|card| card.pq_key = None);
+    pin(&mut alpha, &mut alpha_store, &v1, true);
+    pin(&mut bravo, &mut bravo_store, &alpha.card(), true);
+    ((alpha, alpha_store), (bravo, bravo_store), v1)
+}
+
 /// Once the peer has announced an epoch key in its log, the key sealed to is the
 /// announcement's, and the card replacing the pin may carry another.
 #[test]
 fn once_the_peer_announced_a_key_the_new_card_may_carry_another() {
-    let (mut alpha, mut alpha_store) = station("Alpha", 1);
-    let (mut bravo, mut bravo_store) = station("Bravo", 2);
-    let v1 = bravo_card(|card| card.pq_key = None);
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), v1) = paired_under_v1();
     let bravo_id = v1.0.identity;
-    pin(&mut alpha, &mut alpha_store, &v1, true);
-    let alpha_card = alpha.card();
-    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
     let link = |alpha: &Station| {
         alpha
             .endpoint()
@@ -182,14 +190,8 @@ fn a_checkpoint_taken_under_a_version_1_pin_is_post_quantum_only_if_its_line_ver
     use parley_proto::Body;
     use parley_proto::tlog::head::{PqHeadSignature, SignedHead};
 
-    let (mut alpha, mut alpha_store) = station("Alpha", 1);
-    let (mut bravo, mut bravo_store) = station("Bravo", 2);
-    let v1 = bravo_card(|card| card.pq_key = None);
-    let bravo_id = v1.0.identity;
-    pin(&mut alpha, &mut alpha_store, &v1, true);
-    let alpha_card = alpha.card();
-    let alpha_id = alpha_card.0.identity;
-    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
+    let ((alpha, alpha_store), (mut bravo, mut bravo_store), v1) = paired_under_v1();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), v1.0.identity);
     for text in ["one", "two"] {
         let body = Body::Message {
             text: text.into(),
