@@ -150,6 +150,28 @@ fn admission_checks_card_and_fingerprint_and_revocation_is_recorded() {
     // A revoked station may be admitted again.
     home.admit(&text, &alpha_fp, now_ms()).expect("re-admits");
     assert_eq!(names(&home), [("Alpha".to_owned(), false)]);
+
+    // A card damaged in the store is not listed under another fingerprint: the store is
+    // corrupt (exit 1), in text and in JSON.
+    let store = rusqlite::Connection::open(root.join("relay.sqlite")).expect("opens");
+    let mut card: Vec<u8> = store
+        .query_row("SELECT card FROM stations", [], |row| row.get(0))
+        .expect("one card");
+    *card.last_mut().expect("a card") ^= 1;
+    store
+        .execute("UPDATE stations SET card = ?1", [card])
+        .expect("updates");
+    drop(store);
+    for args in [&["list"][..], &["list", "--json"]] {
+        let output = relay(&root, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains("corrupt") && error.contains("\"Alpha\""),
+            "{error}"
+        );
+    }
 }
 
 #[test]

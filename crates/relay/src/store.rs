@@ -155,7 +155,9 @@ pub struct StationRow {
 }
 
 impl StationRow {
-    /// Its fingerprint, as its card gives it (the card was verified when it was admitted).
+    /// Its fingerprint, as its card gives it (the card was verified when it was admitted, and
+    /// [`crate::RelayHome::list`] refuses a store holding one that no longer verifies; a row
+    /// built elsewhere with a card that does not decode shows its key fingerprint).
     pub fn fingerprint(&self) -> Fingerprint {
         ContactCard::decode_verified(&self.card)
             .map_or_else(|_| self.id.key_fingerprint(), |card| card.fingerprint())
