@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use parley_proto::Fingerprint;
 use parley_proto::card::CARD_TEXT_SIZE_MAX_BYTES;
 use serde_json::json;
 
@@ -118,7 +119,7 @@ pub fn run(home: &Path, command: RelayCommand) -> anyhow::Result<()> {
             println!(
                 "admitted {} ({})",
                 crate::render::quoted(&station.name),
-                station.fingerprint()
+                station.fingerprint()?
             );
         }
         RelayCommand::List { json } => list(&home, json)?,
@@ -175,10 +176,10 @@ fn read_card(file: &Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
-fn station_json(station: &StationRow) -> serde_json::Value {
+fn station_json((station, fingerprint): &(StationRow, Fingerprint)) -> serde_json::Value {
     json!({
         "name": station.name,
-        "fingerprint": station.fingerprint().to_string(),
+        "fingerprint": fingerprint.to_string(),
         "station_id": station.id.to_string(),
         "admitted_ms": station.admitted_ms,
         "revoked_ms": station.revoked_ms,
@@ -195,15 +196,14 @@ fn list(home: &RelayHome, as_json: bool) -> anyhow::Result<()> {
     if stations.is_empty() {
         println!("no stations admitted");
     }
-    for station in &stations {
+    for (station, fingerprint) in &stations {
         let state = match station.revoked_ms {
             None => "admitted".to_owned(),
             Some(ms) => format!("revoked at {ms}"),
         };
         println!(
-            "{:<22}  {}  {state}",
+            "{:<22}  {fingerprint}  {state}",
             crate::render::quoted(&station.name),
-            station.fingerprint()
         );
     }
     Ok(())
@@ -214,23 +214,26 @@ struct WitnessReport {
     name: String,
     logs: Vec<WitnessedLog>,
     conflicts: Vec<WitnessConflict>,
-    stations: Vec<StationRow>,
+    stations: Vec<(StationRow, Fingerprint)>,
 }
 
 impl WitnessReport {
     /// The name `author` was admitted under, if it was.
     fn author_name(&self, author: &parley_proto::StationId) -> Option<&str> {
-        self.admitted(author).map(|station| station.name.as_str())
+        self.admitted(author)
+            .map(|(station, _)| station.name.as_str())
     }
 
     /// `author`'s fingerprint: its admitted card's, or its key's if it was never admitted.
-    fn author_fingerprint(&self, author: &parley_proto::StationId) -> parley_proto::Fingerprint {
+    fn author_fingerprint(&self, author: &parley_proto::StationId) -> Fingerprint {
         self.admitted(author)
-            .map_or_else(|| author.key_fingerprint(), |station| station.fingerprint())
+            .map_or_else(|| author.key_fingerprint(), |(_, fingerprint)| *fingerprint)
     }
 
-    fn admitted(&self, author: &parley_proto::StationId) -> Option<&StationRow> {
-        self.stations.iter().find(|station| station.id == *author)
+    fn admitted(&self, author: &parley_proto::StationId) -> Option<&(StationRow, Fingerprint)> {
+        self.stations
+            .iter()
+            .find(|(station, _)| station.id == *author)
     }
 }
 

@@ -44,7 +44,7 @@ fn names(home: &RelayHome) -> Vec<(String, bool)> {
     home.list()
         .expect("lists")
         .into_iter()
-        .map(|station| (station.name, station.revoked_ms.is_some()))
+        .map(|(station, _)| (station.name, station.revoked_ms.is_some()))
         .collect()
 }
 

@@ -284,19 +284,22 @@ impl RelayHome {
         Ok(station)
     }
 
-    /// Every station ever admitted (revoked ones included), by name. Each card was verified
-    /// when it was admitted; one that no longer verifies is store damage, refused here rather
-    /// than shown under another fingerprint.
-    pub fn list(&self) -> Result<Vec<StationRow>, HomeError> {
+    /// Every station ever admitted (revoked ones included), by name, with its fingerprint.
+    /// Each card was verified when it was admitted; one that no longer verifies is store
+    /// damage, refused here rather than shown under another fingerprint.
+    pub fn list(&self) -> Result<Vec<(StationRow, Fingerprint)>, HomeError> {
         let stations = self.store()?.stations()?;
-        for station in &stations {
-            if let Err(error) = ContactCard::decode_verified(&station.card) {
-                let name = &station.name;
-                let damage = format!("the card of the station admitted as {name:?}: {error}");
-                return Err(StoreError::Corrupt(damage).into());
-            }
-        }
-        Ok(stations)
+        stations
+            .into_iter()
+            .map(|station| match station.fingerprint() {
+                Ok(fingerprint) => Ok((station, fingerprint)),
+                Err(error) => {
+                    let name = &station.name;
+                    let damage = format!("the card of the station admitted as {name:?}: {error}");
+                    Err(StoreError::Corrupt(damage).into())
+                }
+            })
+            .collect()
     }
 
     /// What the relay holds as a witness: the latest checkpoint it cosigned of each log, and

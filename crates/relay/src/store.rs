@@ -30,7 +30,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use parley_proto::id::sha256;
-use parley_proto::{ContactCard, Fingerprint, StationId};
+use parley_proto::{ContactCard, DecodeError, Fingerprint, StationId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 
 use parley_relay_wire::auth::NONCE_BYTES;
@@ -155,12 +155,10 @@ pub struct StationRow {
 }
 
 impl StationRow {
-    /// Its fingerprint, as its card gives it (the card was verified when it was admitted, and
-    /// [`crate::RelayHome::list`] refuses a store holding one that no longer verifies; a row
-    /// built elsewhere with a card that does not decode shows its key fingerprint).
-    pub fn fingerprint(&self) -> Fingerprint {
-        ContactCard::decode_verified(&self.card)
-            .map_or_else(|_| self.id.key_fingerprint(), |card| card.fingerprint())
+    /// Its fingerprint, as its card gives it: the card is verified again (it was when it was
+    /// admitted), and one that no longer verifies is an error, never another fingerprint.
+    pub fn fingerprint(&self) -> Result<Fingerprint, DecodeError> {
+        ContactCard::decode_verified(&self.card).map(|card| card.fingerprint())
     }
 }
 
@@ -377,8 +375,13 @@ impl Store {
             )
             .optional()?;
         if let Some((name, None)) = existing {
+            // The station being admitted, whose card the caller verified; the store's own
+            // tests admit rows without a card, named by their key.
+            let fingerprint = station
+                .fingerprint()
+                .unwrap_or_else(|_| station.id.key_fingerprint());
             return Err(StoreError::AlreadyAdmitted {
-                fingerprint: station.fingerprint().to_string(),
+                fingerprint: fingerprint.to_string(),
                 name,
             });
         }

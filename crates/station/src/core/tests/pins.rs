@@ -203,7 +203,7 @@ fn a_checkpoint_taken_under_a_version_1_pin_is_post_quantum_only_if_its_line_ver
     }
     // Bravo's checkpoint at `size` of its log, with the ML-DSA-44 signature of the head at
     // `pq_size`, delivered to Alpha; then what Alpha shows of Bravo's latest checkpoint.
-    let mut checkpoint = |size: u64, pq_size: u64, alpha: &mut (Station, Store)| {
+    let mut checkpoint = |size: u64, pq_size: u64, alpha: &mut Side| {
         let tree = &bravo.logs[&alpha_id].own;
         let head = SignedHead::sign(
             &bravo.identity,
