@@ -9,6 +9,7 @@
 //!   request signed), and the tasks that heartbeat, long-poll the own mailbox and deposit.
 //! - [`courier`]: signed bundles in files, read as hostile input, written atomically, and the
 //!   drop-folder thread.
+//! - [`witness`]: the client of a stock `c2sp.org/tlog-witness` witness, and its task.
 //!
 //! Architecture invariant: this crate knows who is on the other end, how large a frame may be
 //! and how to move it; nothing about what frames mean. Authentication of frames, retransmission
@@ -23,13 +24,14 @@ pub mod log_limit;
 pub mod relay;
 pub mod report;
 pub mod tls;
+pub mod witness;
 
 pub use direct::{
     ALPN, DirectConfig, DirectConnection, DirectEndpoint, DirectError, FRAME_SIZE_MAX_BYTES,
     FrameReceiver, FrameSender, PinnedKeys,
 };
 pub use relay::{RelayClient, RelayError};
-pub use report::{Inbound, Report, Signal, Via};
+pub use report::{Inbound, Report, Signal, Via, WitnessAt};
 
 /// The wall clock in UTC milliseconds: for bundle and request timestamps, which the far side
 /// checks against its own clock.

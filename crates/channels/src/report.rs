@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parley_proto::StationId;
+use parley_proto::tlog::head::Witness;
 use parley_relay_wire::witness::WitnessAnswer;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -19,6 +20,16 @@ pub enum Via {
     Relay(u16),
     /// A drop folder, by its number in the station's list of folders.
     Folder(u16),
+}
+
+/// Where a checkpoint goes to be witnessed: a relay channel running as a witness, or a stock
+/// `c2sp.org/tlog-witness` witness the station was configured with.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum WitnessAt {
+    /// A relay, by its channel.
+    Relay(Via),
+    /// A stock witness, by its name and key.
+    Stock(Witness),
 }
 
 /// What a transport knows about its own health.
@@ -125,11 +136,12 @@ pub enum Report {
         /// The peer.
         peer: StationId,
     },
-    /// A relay, as a witness, answered the submission of this station's checkpoint at `size`
-    /// of its log of the link with `peer`, or could not be reached about it.
+    /// A witness (a relay, or a stock witness) answered the submission of this station's
+    /// checkpoint at `size` of its log of the link with `peer`, or could not be reached about
+    /// it.
     Witnessed {
-        /// The relay.
-        via: Via,
+        /// The witness.
+        at: WitnessAt,
         /// The link's peer.
         peer: StationId,
         /// The checkpoint's size.

@@ -206,6 +206,13 @@ const P: [u8; 32] = {
     p
 };
 
+/// `bytes` as a key this rule accepts signatures by: a canonical encoding of a point that is not
+/// of small order (a key that fails can sign nothing that verifies).
+pub fn strict_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    let key = VerifyingKey::from_bytes(bytes).ok()?;
+    (canonical(bytes) && !key.to_edwards().is_small_order()).then_some(key)
+}
+
 /// Whether a point's encoding is canonical: its y (the low 255 bits) below p. The sign bit is
 /// not judged here: the only points with x = 0 (y = ±1) are of small order, refused anyway.
 fn canonical(encoding: &[u8; 32]) -> bool {

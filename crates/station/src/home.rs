@@ -17,6 +17,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use parley_proto::Identity;
+use parley_proto::tlog::head::Witness;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StationError;
@@ -142,6 +143,57 @@ impl CheckpointsConfig {
     }
 }
 
+/// `[[witnesses]]` in `parley.toml`: a stock `c2sp.org/tlog-witness` witness that every
+/// checkpoint of every link also goes to, besides the link's relays (docs/cli.md,
+/// "Witnesses").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its submission prefix: `add-checkpoint` is posted to `<url>/add-checkpoint`
+    /// (`http://` only).
+    pub url: String,
+    /// Its verifier key as it publishes it, `<name>+<key id>+<base64(0x04 ‖ Ed25519 key)>`.
+    pub vkey: String,
+}
+
+impl WitnessConfig {
+    /// The witness its verifier key names.
+    pub fn witness(&self) -> Result<Witness, String> {
+        Witness::from_verifier_key(&self.vkey).map_err(|error| format!("{error}"))
+    }
+
+    /// Every configured witness, checked: at most [`STOCK_WITNESSES_MAX`], each with a usable
+    /// URL and verifier key, no name or key twice.
+    pub fn all(witnesses: &[Self]) -> Result<Vec<Witness>, String> {
+        use crate::limits::STOCK_WITNESSES_MAX;
+        if witnesses.len() > STOCK_WITNESSES_MAX {
+            return Err(format!(
+                "{} witnesses are configured; at most {STOCK_WITNESSES_MAX}",
+                witnesses.len()
+            ));
+        }
+        let mut all: Vec<Witness> = Vec::with_capacity(witnesses.len());
+        for (index, config) in witnesses.iter().enumerate() {
+            let at = |error: String| format!("witnesses[{index}]: {error}");
+            parley_channels::witness::add_checkpoint_uri(&config.url)
+                .map_err(|error| at(format!("url: {error}")))?;
+            let witness = config
+                .witness()
+                .map_err(|error| at(format!("vkey: {error}")))?;
+            if all
+                .iter()
+                .any(|other| other.name == witness.name || other.key == witness.key)
+            {
+                return Err(at(
+                    "vkey: another witness has this name or this key".to_owned()
+                ));
+            }
+            all.push(witness);
+        }
+        Ok(all)
+    }
+}
+
 /// `[keys]` in `parley.toml`: when the station makes a new epoch key, and how long it keeps
 /// the old ones at least (docs/formats.md §3.6).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -229,6 +281,9 @@ pub struct Config {
     /// Epoch key rotation and retention.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// Stock witnesses every checkpoint also goes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<WitnessConfig>,
     /// Prometheus metrics, served by the daemon; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
@@ -283,6 +338,7 @@ impl Config {
         self.check_timing()?;
         self.checkpoints.check()?;
         self.keys.check()?;
+        WitnessConfig::all(&self.witnesses)?;
         if let Some(metrics) = &self.metrics
             && metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -361,6 +417,7 @@ impl Config {
             tests: Vec::new(),
             checkpoints: CheckpointsConfig::default(),
             keys: KeysConfig::default(),
+            witnesses: Vec::new(),
             metrics: None,
             console: None,
         }

@@ -71,3 +71,7 @@ pub const WITNESS_RETRY_MS: u64 = 60_000;
 /// size the witness holds, and the checkpoint goes again from it); past it, it waits
 /// [`WITNESS_RETRY_MS`].
 pub const WITNESS_CONFLICTS_MAX: u32 = 3;
+
+/// Most stock witnesses a station may be configured with (`[[witnesses]]`): each checkpoint
+/// goes to every one.
+pub const STOCK_WITNESSES_MAX: usize = 16;

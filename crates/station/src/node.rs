@@ -19,7 +19,7 @@ use crate::core::{
     CheckpointSettings, Command, Input, Loaded, Mode, Output, RequestId, Settings, Station,
 };
 use crate::error::StationError;
-use crate::home::{Config, Home};
+use crate::home::{Config, Home, WitnessConfig};
 
 /// A station opened for one command.
 pub struct Node {
@@ -233,6 +233,7 @@ pub fn load(
             checkpoints: CheckpointSettings {
                 every_entries: config.checkpoints.every_entries,
                 every_ms: config.checkpoints.every_s * 1_000,
+                witnesses: WitnessConfig::all(&config.witnesses).map_err(StationError::Config)?,
             },
             keys: config.keys.settings(),
         },

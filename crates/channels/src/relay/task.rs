@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{RelayClient, RelayError};
 use crate::backoff::Backoff;
 use crate::log_limit::LogLimit;
-use crate::report::{Inbound, Report, Signal, Via};
+use crate::report::{Inbound, Report, Signal, Via, WitnessAt};
 
 /// First delay before retrying a failed deposit or fetch, in milliseconds; doubles up to the
 /// heartbeat interval.
@@ -153,7 +153,7 @@ impl Relay {
                 held = self.client.witness_checkpoint(origin).await.ok().flatten();
             }
             let report = Report::Witnessed {
-                via: self.via,
+                at: WitnessAt::Relay(self.via),
                 peer,
                 size,
                 answer,

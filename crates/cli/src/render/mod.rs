@@ -402,14 +402,20 @@ pub fn checkpoints(report: &CheckpointReport, as_json: bool) -> anyhow::Result<(
         }
     }
     if report.witnesses.is_empty() {
-        println!("witnesses: none (the link has no relay channel)");
+        println!(
+            "witnesses: none (the link has no relay channel, and no stock witness is configured)"
+        );
     }
     for witness in &report.witnesses {
         println!(
-            "witness {}: holds size {} of this station's log",
+            "witness {}{}: holds size {} of this station's log",
             text(&witness.witness),
+            if witness.stock { " (stock)" } else { "" },
             witness.holds
         );
+        if witness.stock {
+            println!("  verifier key: {}", text(&witness.verifier_key));
+        }
         match &witness.cosigned {
             Some(cosigned) => {
                 println!(

@@ -55,11 +55,23 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
             );
         }
         for witnessed in &station.witnessed {
+            let (witness, compare) = match witnessed.witness.is_relay() {
+                true => (
+                    text(&witnessed.witness.name),
+                    "the key the file names: compare it with the relay's card".to_owned(),
+                ),
+                false => (
+                    quoted(&witnessed.witness.name),
+                    format!(
+                        "a stock witness, by the name the file gives it: compare its verifier key {} with the one the witness publishes",
+                        text(&witnessed.witness.verifier_key())
+                    ),
+                ),
+            };
             println!(
-                "  proven: {}'s log holds at least entries 1 to {} as witness {} cosigned its checkpoint at {} (the key the file names: compare it with the relay's card)",
+                "  proven: {}'s log holds at least entries 1 to {} as witness {witness} cosigned its checkpoint at {} ({compare})",
                 quoted(&station.name),
                 witnessed.size,
-                parley_proto::tlog::head::witness(&witnessed.witness),
                 time(witnessed.time_s.saturating_mul(1_000))
             );
         }

@@ -13,7 +13,10 @@ use crate::limits::{
 use crate::names::check_name;
 use crate::pq::PQ_SIGNATURE_BYTES;
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
-use crate::tlog::head::{Cosignature, PqHeadSignature, SignedHead, WitnessCosignature};
+use crate::tlog::head::{
+    Cosignature, PqHeadSignature, SignedHead, Witness, WitnessCosignature, valid_witness_name,
+};
+use crate::tlog::note::KEY_NAME_SIZE_MAX_BYTES;
 use crate::value::{self, Params};
 
 use super::watch::{Objective, TestAnswer, TestSchedule, schedule};
@@ -447,14 +450,20 @@ impl Body {
                 cbor::uint(cosignature.time_s),
                 cbor::bytes(&cosignature.signature),
             ],
-            Body::Witnessed(witnessed) => vec![
-                cbor::uint(witnessed.head.size),
-                cbor::bytes(&witnessed.head.root),
-                cbor::bytes(&witnessed.head.signature),
-                cbor::bytes(&witnessed.witness.0),
-                cbor::uint(witnessed.time_s),
-                cbor::bytes(&witnessed.signature),
-            ],
+            Body::Witnessed(witnessed) => {
+                let mut items = vec![
+                    cbor::uint(witnessed.head.size),
+                    cbor::bytes(&witnessed.head.root),
+                    cbor::bytes(&witnessed.head.signature),
+                    cbor::bytes(&witnessed.witness.key.0),
+                    cbor::uint(witnessed.time_s),
+                    cbor::bytes(&witnessed.signature),
+                ];
+                if !witnessed.witness.is_relay() {
+                    items.push(cbor::text(&witnessed.witness.name));
+                }
+                items
+            }
         };
         Value::Array(items)
     }
@@ -470,6 +479,8 @@ impl Body {
             (Value::Array(items), Kind::Coded | Kind::Notice) if items.len() == 4 => 4,
             // A checkpoint's post-quantum signature is present when its author has that key.
             (Value::Array(items), Kind::Checkpoint) if items.len() == 4 => 4,
+            // A witness's name is present when it is not the one a relay witnesses under.
+            (Value::Array(items), Kind::Witnessed) if items.len() == 7 => 7,
             (_, Kind::CodebookProposal) => 1,
             (
                 _,
@@ -634,16 +645,32 @@ impl Body {
             }
             Kind::Witnessed => {
                 let head = signed_head(&mut fields)?;
-                let witness = StationId(fields.fixed("body.witness")?);
+                let key = StationId(fields.fixed("body.witness")?);
                 let time_s = fields.uint("body.time_s")?;
                 if time_s == 0 || time_s > i64::MAX as u64 {
                     return Err(malformed("body.time_s"));
                 }
+                let signature = fields.fixed("body.cosignature")?;
+                let witness = if arity == 7 {
+                    let name = fields.text("body.witness_name", KEY_NAME_SIZE_MAX_BYTES)?;
+                    let witness = Witness {
+                        name: name.into(),
+                        key,
+                    };
+                    // One encoding: a relay's name is left out, and any name is one a
+                    // station may sign under.
+                    if witness.is_relay() || !valid_witness_name(&witness.name) {
+                        return Err(malformed("body.witness_name"));
+                    }
+                    witness
+                } else {
+                    Witness::relay(&key)
+                };
                 Body::Witnessed(WitnessCosignature {
                     head,
                     witness,
                     time_s,
-                    signature: fields.fixed("body.cosignature")?,
+                    signature,
                 })
             }
         };

@@ -604,3 +604,62 @@ fn the_header_names_the_operator_once() {
         assert!(SignedEntry::decode_stored(signed.bytes(), &signed.id()).is_err());
     }
 }
+
+/// A witness's cosignature names its witness by key alone when it is a relay's name, and
+/// carries the name of a stock witness: one encoding each, and a name that could not be shown
+/// as written (not printable ASCII, too long) is refused.
+#[test]
+fn a_witnessed_entry_carries_a_stock_witness_s_name_and_only_it() {
+    use crate::tlog::head::{SignedHead, Witness, WitnessCosignature};
+    use crate::tlog::note::KEY_NAME_SIZE_MAX_BYTES;
+
+    let (alpha, bravo, key) = (
+        Identity::from_secret(&[1; 32]),
+        Identity::from_secret(&[2; 32]),
+        Identity::from_secret(&[3; 32]),
+    );
+    let (a, b) = (alpha.id(), bravo.id());
+    let head = SignedHead::sign(&alpha, &b, 1, [7; 32]);
+    let relay = WitnessCosignature::sign(&key, (&a, &b), head, 1_800_000_000);
+    let named = |name: &str| Witness {
+        name: name.into(),
+        key: key.id(),
+    };
+    let stock = WitnessCosignature::sign_as(
+        &key,
+        named("witness.example/w1"),
+        (&a, &b),
+        head,
+        1_800_000_000,
+    );
+    let items = |body: &Body| match body.to_value() {
+        Value::Array(items) => items,
+        _ => unreachable!(),
+    };
+    assert_eq!(items(&Body::Witnessed(relay.clone())).len(), 6);
+    assert_eq!(items(&Body::Witnessed(stock.clone())).len(), 7);
+    for body in [Body::Witnessed(relay.clone()), Body::Witnessed(stock)] {
+        let signed = with_body(&alpha, body.clone()).sign(&alpha);
+        let decoded = SignedEntry::decode_verified(signed.bytes(), &a).unwrap();
+        assert_eq!(decoded.entry().body, body);
+    }
+    // The name at its limit reads; one byte over, a relay's name spelt out, or a name that is
+    // not printable ASCII does not.
+    let with_name = |name: &str| {
+        let mut items = items(&Body::Witnessed(relay.clone()));
+        items.push(cbor::text(name));
+        Body::from_value(Kind::Witnessed, Value::Array(items))
+    };
+    let longest = "n".repeat(KEY_NAME_SIZE_MAX_BYTES);
+    assert!(with_name(&longest).is_ok());
+    for bad in [
+        format!("{longest}n"),
+        crate::tlog::head::witness(&key.id()),
+        "t\u{e9}moin".to_owned(),
+        "w\u{202e}1".to_owned(),
+        "a b".to_owned(),
+        String::new(),
+    ] {
+        assert!(with_name(&bad).is_err(), "{bad:?}");
+    }
+}

@@ -205,15 +205,88 @@ impl Cosignature {
     }
 }
 
-/// A witness's cosignature of the author's [`SignedHead`] (entry kind 16): a relay running as
-/// a `c2sp.org/tlog-witness` witness checked it consistent with every checkpoint of the log
-/// it cosigned before, and cosigned it under [`witness`]`(relay)` with the relay's identity key.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// A witness as its cosignatures name it: the key name it cosigns under and its Ed25519 key.
+/// A relay running as a witness is [`Witness::relay`], `parley.witness/<relay key hex>`; a
+/// stock `c2sp.org/tlog-witness` witness has a name of its own, from its verifier key.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Witness {
+    /// The key name it cosigns under (untrusted text when read from a peer's entry: escape it
+    /// before display).
+    pub name: Arc<str>,
+    /// Its Ed25519 key.
+    pub key: StationId,
+}
+
+impl Witness {
+    /// A relay as a witness: its identity key under [`witness`]`(relay)`.
+    pub fn relay(relay: &StationId) -> Self {
+        Self {
+            name: witness(relay).into(),
+            key: *relay,
+        }
+    }
+
+    /// A witness from its verifier key, `<name>+<key id>+<base64(0x04 ‖ key)>`, as a stock
+    /// witness publishes it.
+    pub fn from_verifier_key(vkey: &str) -> Result<Self, NoteError> {
+        let (name, key) = note::parse_cosigner_verifier_key(vkey)?;
+        if !valid_witness_name(&name) {
+            return Err(NoteError::Malformed(
+                "a witness's name is not printable ASCII",
+            ));
+        }
+        Ok(Self {
+            name: name.into(),
+            key: StationId(key.to_bytes()),
+        })
+    }
+
+    /// Its verifier key in the text form C2SP tools take.
+    pub fn verifier_key(&self) -> String {
+        note::cosigner_verifier_key(&self.name, &key_or_identity(&self.key))
+    }
+
+    /// Whether it cosigns under the name a relay witnesses under (an entry then leaves the
+    /// name out, formats.md §3.5).
+    pub fn is_relay(&self) -> bool {
+        *self.name == witness(&self.key)
+    }
+
+    /// Refuses a witness whose key is one of the link's stations' (Ed25519 cosignatures do not
+    /// commit to the cosigner's name, so a station's cosignature must not pass for a
+    /// witness's), or whose name a station may not sign under.
+    fn check(&self, author: &StationId, peer: &StationId) -> Result<(), NoteError> {
+        if self.key == *author || self.key == *peer {
+            return Err(NoteError::Malformed(
+                "a witness's key is one of the link's stations' keys",
+            ));
+        }
+        if !valid_witness_name(&self.name) {
+            return Err(NoteError::Malformed(
+                "a witness's name is not a valid key name of printable ASCII",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` may name a witness in an entry: a key name a station may sign under
+/// ([`note::valid_key_name`]) of printable ASCII only, so it shows as it is written wherever
+/// the peer's entries are shown.
+pub fn valid_witness_name(name: &str) -> bool {
+    note::valid_key_name(name) && name.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A witness's cosignature of the author's [`SignedHead`] (entry kind 16): a
+/// `c2sp.org/tlog-witness` witness (a relay, or a stock witness the station was configured
+/// with) checked it consistent with every checkpoint of the log it cosigned before, and
+/// cosigned it under its name with its key.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct WitnessCosignature {
     /// The head cosigned, with the log author's signature.
     pub head: SignedHead,
-    /// The witness: the relay's identity key.
-    pub witness: StationId,
+    /// The witness.
+    pub witness: Witness,
     /// When it was cosigned, seconds since the epoch (never 0).
     pub time_s: u64,
     /// The witness's Ed25519 signature (`cosignature/v1`).
@@ -222,45 +295,58 @@ pub struct WitnessCosignature {
 
 impl WitnessCosignature {
     /// `relay`'s cosignature as a witness, at `time_s`, of `head`, the head of `author`'s log
-    /// of its link with `peer`: what a witness's answer carries.
+    /// of its link with `peer`: what a relay's answer carries.
     pub fn sign(
         relay: &Identity,
         (author, peer): (&StationId, &StationId),
         head: SignedHead,
         time_s: u64,
     ) -> Self {
+        Self::sign_as(
+            relay,
+            Witness::relay(&relay.id()),
+            (author, peer),
+            head,
+            time_s,
+        )
+    }
+
+    /// As [`Self::sign`], under `witness`'s name (whose key must be `key`'s).
+    pub fn sign_as(
+        key: &Identity,
+        witness: Witness,
+        (author, peer): (&StationId, &StationId),
+        head: SignedHead,
+        time_s: u64,
+    ) -> Self {
+        debug_assert_eq!(witness.key, key.id());
         let line = note::cosignature_line(
             &head.text(author, peer),
-            &witness(&relay.id()),
-            relay.signing_key(),
+            &witness.name,
+            key.signing_key(),
             time_s,
         )
         .expect("a checkpoint's text, a valid name and a time in range");
         let bytes = note::line_bytes(&line).expect("a line just written");
         Self {
             head,
-            witness: relay.id(),
+            witness,
             time_s,
             signature: bytes[12..].try_into().expect("64 bytes"),
         }
     }
 
-    /// Reads the cosignature `line` a witness `relay` answered for `head` (the head of
-    /// `author`'s log of its link with `peer`), once it verifies.
+    /// Reads the cosignature `line` `witness` answered for `head` (the head of `author`'s log
+    /// of its link with `peer`), once it verifies.
     pub fn from_line(
         (author, peer): (&StationId, &StationId),
         head: SignedHead,
-        relay: StationId,
+        witness: &Witness,
         line: &str,
     ) -> Result<Self, NoteError> {
-        if relay == *author || relay == *peer {
-            return Err(NoteError::Malformed(
-                "a witness's key is one of the link's stations' keys",
-            ));
-        }
-        let name = witness(&relay);
+        witness.check(author, peer)?;
         let note = format!("{}{line}", head.note(author, peer));
-        let (_, time_s) = note::open_cosigned(&note, &name, &verifying_key(&relay)?)?;
+        let (_, time_s) = note::open_cosigned(&note, &witness.name, &verifying_key(&witness.key)?)?;
         if time_s == 0 {
             // c2sp.org/tlog-witness: a witness's cosignature never omits its time.
             return Err(NoteError::Malformed(
@@ -274,7 +360,7 @@ impl WitnessCosignature {
             .ok_or(NoteError::Malformed("a cosignature is not 76 bytes"))?;
         Ok(Self {
             head,
-            witness: relay,
+            witness: witness.clone(),
             time_s,
             signature,
         })
@@ -283,26 +369,25 @@ impl WitnessCosignature {
     /// The checkpoint of `author`'s log of its link with `peer` as a C2SP note signed by the
     /// author and cosigned by the witness.
     pub fn note(&self, author: &StationId, peer: &StationId) -> String {
-        let name = witness(&self.witness);
         format!(
             "{}{}",
             self.head.note(author, peer),
-            cosignature_line(&name, &self.witness, self.time_s, &self.signature)
+            cosignature_line(
+                &self.witness.name,
+                &self.witness.key,
+                self.time_s,
+                &self.signature
+            )
         )
     }
 
     /// Whether both signatures verify: `author`'s on its head and the witness's cosignature,
-    /// by a key that is neither station's (Ed25519 cosignatures do not commit to the
-    /// cosigner's name, so a station's cosignature must not pass for a witness's).
+    /// by a key that is neither station's.
     pub fn verify(&self, author: &StationId, peer: &StationId) -> Result<(), NoteError> {
-        if self.witness == *author || self.witness == *peer {
-            return Err(NoteError::Malformed(
-                "a witness's key is one of the link's stations' keys",
-            ));
-        }
+        self.witness.check(author, peer)?;
         self.head.verify(author, peer)?;
-        let key = verifying_key(&self.witness)?;
-        note::open_cosigned(&self.note(author, peer), &witness(&self.witness), &key).map(drop)
+        let key = verifying_key(&self.witness.key)?;
+        note::open_cosigned(&self.note(author, peer), &self.witness.name, &key).map(drop)
     }
 }
 

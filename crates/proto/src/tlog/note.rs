@@ -131,6 +131,51 @@ fn typed_verifier_key(name: &str, signature_type: u8, public: &[u8]) -> String {
     )
 }
 
+/// Reads a cosigner's verifier key in its text form, `<name>+<key id, 8 hex>+<base64(0x04 ‖
+/// public key)>` (`c2sp.org/tlog-cosignature`: how a witness publishes its key). The name must
+/// be one this station may sign under ([`valid_key_name`]), the type `cosignature/v1` (0x04),
+/// the key id the one the name and key give, and the key a canonical Ed25519 point not of
+/// small order.
+pub fn parse_cosigner_verifier_key(vkey: &str) -> Result<(String, VerifyingKey), NoteError> {
+    let mut parts = vkey.split('+');
+    let (Some(name), Some(id), Some(key), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(NoteError::Malformed(
+            "a verifier key is <name>+<key id>+<key>, three parts",
+        ));
+    };
+    if !valid_key_name(name) {
+        return Err(NoteError::Malformed(
+            "a verifier key's name is empty, over 255 bytes, or holds a space or a control character",
+        ));
+    }
+    let typed = BASE64
+        .decode(key)
+        .map_err(|_| NoteError::Malformed("a verifier key's key is not base64"))?;
+    let (&signature_type, public) = typed
+        .split_first()
+        .ok_or(NoteError::Malformed("a verifier key's key is empty"))?;
+    if signature_type != COSIGNATURE_V1 {
+        return Err(NoteError::Malformed(
+            "a verifier key is not of a cosignature/v1 (type 0x04) Ed25519 key",
+        ));
+    }
+    let public: [u8; 32] = public
+        .try_into()
+        .map_err(|_| NoteError::Malformed("a verifier key's Ed25519 key is not 32 bytes"))?;
+    if hex::decode(id).ok().as_deref() != Some(&typed_key_id(name, signature_type, &public)[..]) {
+        return Err(NoteError::Malformed(
+            "a verifier key's key id is not the one its name and key give",
+        ));
+    }
+    crate::ed25519::strict_key(&public)
+        .map(|key| (name.to_owned(), key))
+        .ok_or(NoteError::Malformed(
+            "a verifier key's Ed25519 key is not a canonical point of large order",
+        ))
+}
+
 /// `text` (which must end in a newline) signed by `key` under `name`, as a note with that one
 /// signature.
 pub fn sign(text: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {

@@ -388,10 +388,11 @@ pub struct Proven {
 }
 
 /// How far a witness's cosignature proves a log complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witnessed {
-    /// The witness (a relay's identity key); it cosigned as `parley.witness/<key hex>`.
-    pub witness: StationId,
+    /// The witness: a relay's identity key, cosigning as `parley.witness/<key hex>`, or a
+    /// stock witness's name and key (the name is untrusted text).
+    pub witness: crate::tlog::head::Witness,
     /// The first `size` entries: the file holds them, and they have the cosigned root.
     pub size: u64,
     /// When it was cosigned, seconds since the epoch.
@@ -401,7 +402,7 @@ pub struct Witnessed {
 impl Witnessed {
     pub(super) fn of(cosignature: &crate::tlog::head::WitnessCosignature) -> Self {
         Self {
-            witness: cosignature.witness,
+            witness: cosignature.witness.clone(),
             size: cosignature.head.size,
             time_s: cosignature.time_s,
         }

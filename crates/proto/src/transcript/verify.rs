@@ -289,7 +289,7 @@ impl File {
         match &entry.body {
             Body::Checkpoint(head, pq) => station.checkpoints.push((place, *head, pq.clone())),
             Body::Cosigned(cosigned) => station.cosignatures.push((place, *cosigned)),
-            Body::Witnessed(witnessed) => station.witnessed.push((place, *witnessed)),
+            Body::Witnessed(witnessed) => station.witnessed.push((place, witnessed.clone())),
             _ => {}
         }
         self.last_author = Some(slot);
@@ -446,7 +446,7 @@ impl File {
         }
         let mut witnessed: Vec<Witnessed> = Vec::new();
         for (place, by) in &station.witnessed {
-            let (size, witness) = (by.head.size, by.witness);
+            let (size, witness) = (by.head.size, &by.witness);
             let name = name.clone();
             if by.verify(&station.identity, &other.identity).is_err() {
                 return Err(fail(place, Fault::WitnessSignature { name, size }));
@@ -455,7 +455,7 @@ impl File {
             if own_tree.root_at(size) != Some(by.head.root) {
                 return Err(fail(place, Fault::WitnessRoot { name, size }));
             }
-            match witnessed.iter_mut().find(|w| w.witness == witness) {
+            match witnessed.iter_mut().find(|w| w.witness == *witness) {
                 Some(largest) if largest.size >= size => {}
                 Some(largest) => *largest = Witnessed::of(by),
                 None => witnessed.push(Witnessed::of(by)),

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use parley_proto::tlog::head::{
-    Cosignature, PqHeadSignature, SignedHead, WitnessCosignature, origin,
+    Cosignature, PqHeadSignature, SignedHead, Witness, WitnessCosignature, origin,
 };
 use parley_proto::tlog::{self, Hash, Tree};
 use parley_proto::{Body, PqPublicKey, Precedence, SignedEntry, StationId, StoreOp};
@@ -21,12 +21,14 @@ use crate::api::Sent;
 use crate::error::StationError;
 
 /// How often a station signs a checkpoint of its log of each link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointSettings {
     /// After this many new entries (checkpoints and cosignatures do not count).
     pub every_entries: u64,
     /// Or this long after the last checkpoint, once any new entry was written, in ms.
     pub every_ms: u64,
+    /// The stock witnesses every checkpoint also goes to, besides the link's relays.
+    pub witnesses: Vec<Witness>,
 }
 
 /// A checkpoint as an entry carried it.
@@ -117,8 +119,8 @@ pub(super) struct LinkLogs {
     peer_witnessed_waiting: BTreeMap<(u64, u64), WitnessCosignature>,
     /// This station's latest cosignature of the peer's log.
     pub(super) peer_cosigned: Option<Cosignature>,
-    /// The witnesses of this station's log, by relay.
-    pub(super) witnesses: BTreeMap<StationId, WitnessLog>,
+    /// The witnesses of this station's log.
+    pub(super) witnesses: BTreeMap<Witness, WitnessLog>,
 }
 
 impl LinkLogs {
@@ -182,7 +184,7 @@ impl LinkLogs {
                 // beyond a gap before a restart is checked once its entries are delivered.
                 (Body::Witnessed(by), false) if by.verify(&entry.author, own_id).is_ok() => {
                     let key = (by.head.size, entry.seq);
-                    logs.peer_witnessed_waiting.insert(key, *by);
+                    logs.peer_witnessed_waiting.insert(key, by.clone());
                 }
                 (_, true) if entry.seq > last_checkpoint_seq => {
                     logs.since_ms.get_or_insert(time_ms);
@@ -228,7 +230,7 @@ impl LinkLogs {
     /// A witness's cosignature of this station's log was appended: the witness holds at
     /// least that much of it.
     fn witnessed(&mut self, by: &WitnessCosignature) {
-        let w = self.witnesses.entry(by.witness).or_default();
+        let w = self.witnesses.entry(by.witness.clone()).or_default();
         w.witnessed(by);
     }
 
@@ -427,7 +429,7 @@ impl Station {
                 // Its root is checked against the peer's entries once they are delivered.
                 Ok(()) => {
                     let key = (by.head.size, e.seq);
-                    logs.peer_witnessed_waiting.insert(key, *by);
+                    logs.peer_witnessed_waiting.insert(key, by.clone());
                 }
             },
             _ => {}

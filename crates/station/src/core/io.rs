@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parley_channels::{Signal, Via};
+use parley_channels::{Signal, Via, WitnessAt};
 use parley_proto::{ChannelId, ChannelKind, CodebookHash, Precedence, StationId, StoreOp};
 use parley_relay_wire::witness::WitnessAnswer;
 use parley_store::AdminOp;
@@ -264,11 +264,12 @@ pub enum Input {
         /// The peer.
         peer: StationId,
     },
-    /// A relay, as a witness, answered the submission of this station's checkpoint at `size`
-    /// of its log of the link with `peer`, or could not be reached about it.
+    /// A witness (a relay, or a stock witness) answered the submission of this station's
+    /// checkpoint at `size` of its log of the link with `peer`, or could not be reached about
+    /// it.
     Witnessed {
-        /// The relay.
-        via: Via,
+        /// The witness.
+        at: WitnessAt,
         /// The link's peer.
         peer: StationId,
         /// The checkpoint's size.
@@ -331,7 +332,7 @@ pub enum Output {
     Start(Start),
     /// A peer dialled us: replace our outgoing connection to it.
     Kick(StationId),
-    /// A checkpoint for a relay to witness; hand it over and report with
+    /// A checkpoint for a witness (a relay, or a stock witness); hand it over and report with
     /// [`super::Station::submitted`].
     Witness(WitnessSubmit),
 }

@@ -458,12 +458,12 @@ impl Station {
             Input::FileRefused { via, name, reason } => self.file_refused(via, &name, &reason),
             Input::Dialled { peer } => self.ready.push_back(Output::Kick(peer)),
             Input::Witnessed {
-                via,
+                at,
                 peer,
                 size,
                 answer,
                 held,
-            } => self.witness_answer(now_ms, (via, peer, size), answer, held),
+            } => self.witness_answer(now_ms, (at, peer, size), answer, held),
         }
         self.collect(now_ms);
     }

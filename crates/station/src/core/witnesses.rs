@@ -1,17 +1,21 @@
 //! Witnesses of this station's logs (docs/formats.md §3.5, docs/relay-api.md "Witness"): each
-//! checkpoint of its log of a link is submitted to every relay the link uses as a channel,
-//! with a consistency proof from the size the relay last cosigned. The relay's cosignature is
-//! checked under the key pinned for the channel and appended as a `witnessed` entry, so it
-//! travels to the peer and into transcripts. A `409` names the size the witness holds and the
-//! checkpoint is submitted again from it; a relay that holds more of this log than this
-//! station wrote, or a history not consistent with it, raises a `split_view` alarm.
+//! checkpoint of its log of a link is submitted to every relay the link uses as a channel, and
+//! to every stock `c2sp.org/tlog-witness` witness the station is configured with, with a
+//! consistency proof from the size the witness last cosigned. The cosignature is checked under
+//! the key pinned for the relay channel, or configured for the stock witness, and appended as a
+//! `witnessed` entry, so it travels to the peer and into transcripts. A `409` names the size
+//! the witness holds and the checkpoint is submitted again from it; a relay that shows it holds
+//! more of this log than this station wrote, or a history not consistent with it, raises a
+//! `split_view` alarm. A stock witness has no way to show what it holds: its `409` is followed
+//! when the size it names is within the checkpoint (the witness checks the proof against what
+//! it holds), and is its error otherwise.
 //!
 //! A submission goes out only after the commit that holds its checkpoint (it waits with the
 //! other outputs), so no witness ever holds a checkpoint a crash could take back.
 
-use parley_channels::Via;
+use parley_channels::WitnessAt;
 use parley_proto::tlog::Hash;
-use parley_proto::tlog::head::{SignedHead, WitnessCosignature, origin, witness};
+use parley_proto::tlog::head::{SignedHead, Witness, WitnessCosignature, origin};
 use parley_proto::tlog::note::{self, Checkpoint};
 use parley_proto::{Body, Precedence, StationId};
 use parley_relay_wire::witness::{AddCheckpoint, WitnessAnswer};
@@ -25,11 +29,11 @@ use crate::limits::{WITNESS_CONFLICTS_MAX, WITNESS_RETRY_MS};
 const NOT_WITNESSING: &str =
     "it does not witness this log (404): not a witness, or this station is not admitted there";
 
-/// A checkpoint for a relay to witness.
+/// A checkpoint for a witness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WitnessSubmit {
-    /// The relay.
-    pub via: Via,
+    /// The witness: a relay channel, or a stock witness.
+    pub at: WitnessAt,
     /// The link's peer.
     pub peer: StationId,
     /// The checkpoint's size.
@@ -71,9 +75,10 @@ impl WitnessLog {
         self.holds = self.holds.max(by.head.size);
         if self
             .latest
+            .as_ref()
             .is_none_or(|latest| latest.head.size < by.head.size)
         {
-            self.latest = Some(*by);
+            self.latest = Some(by.clone());
         }
     }
 }
@@ -81,8 +86,14 @@ impl WitnessLog {
 /// What a station knows of one witness of its log, for `parley checkpoint show`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessItem {
-    /// The witness's key name, `parley.witness/<relay key hex>`.
+    /// The witness's key name: `parley.witness/<relay key hex>` for a relay, its own for a
+    /// stock witness.
     pub witness: String,
+    /// Its verifier key (`<name>+<key id>+<base64 key>`), to compare with what the witness
+    /// publishes.
+    pub verifier_key: String,
+    /// Whether it is a stock witness from the configuration rather than a relay channel.
+    pub stock: bool,
     /// The size of this station's log the witness holds, as far as this station knows.
     pub holds: u64,
     /// The largest checkpoint it cosigned: its size, when, and the cosigned note.
@@ -104,20 +115,42 @@ pub struct WitnessCosigned {
 }
 
 impl Station {
-    /// The relays `peer`'s link uses, with their identities.
-    fn witnesses_of(&self, peer: &StationId) -> Vec<(Via, StationId)> {
-        self.table.relays_of(peer)
+    /// The witnesses of `peer`'s link: the relays it uses, then the stock witnesses that are
+    /// not one of them.
+    fn witnesses_of(&self, peer: &StationId) -> Vec<(WitnessAt, Witness)> {
+        let mut all: Vec<(WitnessAt, Witness)> = (self.table.relays_of(peer).into_iter())
+            .map(|(via, relay)| (WitnessAt::Relay(via), Witness::relay(&relay)))
+            .collect();
+        for stock in &self.settings.checkpoints.witnesses {
+            if !all.iter().any(|(_, witness)| witness == stock) {
+                all.push((WitnessAt::Stock(stock.clone()), stock.clone()));
+            }
+        }
+        all
+    }
+
+    /// The witness a submission went to, if it is still one of this station's.
+    fn witness_at(&self, at: &WitnessAt) -> Option<Witness> {
+        match at {
+            WitnessAt::Relay(via) => self
+                .table
+                .relay_of(*via)
+                .map(|relay| Witness::relay(&relay)),
+            WitnessAt::Stock(stock) => (self.settings.checkpoints.witnesses.iter())
+                .find(|configured| *configured == stock)
+                .cloned(),
+        }
     }
 
     /// Submits this station's latest checkpoint of its log of the link with `peer` to every
     /// witness of the link that holds less of it and has nothing out.
     pub(super) fn submit_to_witnesses(&mut self, now_ms: u64, peer: StationId) {
-        for (via, relay) in self.witnesses_of(&peer) {
-            self.submit(now_ms, peer, (via, relay));
+        for (at, witness) in self.witnesses_of(&peer) {
+            self.submit(now_ms, peer, (at, witness));
         }
     }
 
-    fn submit(&mut self, now_ms: u64, peer: StationId, (via, relay): (Via, StationId)) {
+    fn submit(&mut self, now_ms: u64, peer: StationId, (at, witness): (WitnessAt, Witness)) {
         let own_id = self.identity.id();
         let Some(logs) = self.logs.get_mut(&peer) else {
             return;
@@ -125,7 +158,7 @@ impl Station {
         let Some(head) = logs.own_latest.as_ref().map(|latest| latest.head) else {
             return;
         };
-        let w = logs.witnesses.entry(relay).or_default();
+        let w = logs.witnesses.entry(witness).or_default();
         if w.out.is_some() || w.holds >= head.size || w.retry_ms.is_some_and(|at| at > now_ms) {
             return;
         }
@@ -144,7 +177,7 @@ impl Station {
             checkpoint: head.note(&own_id, &peer),
         };
         self.pending.outputs.push(Output::Witness(WitnessSubmit {
-            via,
+            at,
             peer,
             size: head.size,
             submission,
@@ -155,8 +188,8 @@ impl Station {
     /// running): then it is tried again later.
     pub fn submitted(&mut self, now_ms: u64, submit: &WitnessSubmit, handed_over: bool) {
         if !handed_over {
-            let answer = Err("the relay's transport did not take it".to_owned());
-            let at = (submit.via, submit.peer, submit.size);
+            let answer = Err("its transport did not take it".to_owned());
+            let at = (submit.at.clone(), submit.peer, submit.size);
             self.witness_answer(now_ms, at, answer, None);
         }
     }
@@ -173,23 +206,24 @@ impl Station {
     pub(super) fn witness_answer(
         &mut self,
         now_ms: u64,
-        (via, peer, size): (Via, StationId, u64),
+        (at, peer, size): (WitnessAt, StationId, u64),
         answer: Result<WitnessAnswer, String>,
         held: Option<String>,
     ) {
-        let Some(relay) = self.table.relay_of(via) else {
+        let Some(witness) = self.witness_at(&at) else {
             return;
         };
+        let stock = matches!(at, WitnessAt::Stock(_));
         let own_id = self.identity.id();
         let Some(logs) = self.logs.get_mut(&peer) else {
             return;
         };
-        let w = logs.witnesses.entry(relay).or_default();
+        let w = logs.witnesses.entry(witness.clone()).or_default();
         let Some(head) = w.out.filter(|head| head.size == size) else {
             return;
         };
         w.out = None;
-        let name = witness(&relay);
+        let name = witness.name.clone();
         // The witness's checkpoint, if it showed one this station's key signed, and how it
         // contradicts this log, if it does.
         let shown = (held.as_deref()).and_then(|note| own_checkpoint(note, &own_id, &peer));
@@ -212,7 +246,7 @@ impl Station {
             Err(error) => Some(format!("not reached: {error}")),
             Ok(WitnessAnswer::Cosigned(lines)) => {
                 let read = lines.iter().find_map(|line| {
-                    WitnessCosignature::from_line((&own_id, &peer), head, relay, line).ok()
+                    WitnessCosignature::from_line((&own_id, &peer), head, &witness, line).ok()
                 });
                 match read {
                     Some(by) => {
@@ -233,12 +267,20 @@ impl Station {
                 ))
             }
             Ok(WitnessAnswer::Conflict(holds))
-                if holds == 0 || shown.is_some_and(|(held_size, _)| held_size == holds) =>
+                if holds == 0
+                    || shown.is_some_and(|(held_size, _)| held_size == holds)
+                    || (stock && holds <= head.size) =>
             {
                 w.holds = holds;
                 w.conflicts += 1;
                 None
             }
+            Ok(WitnessAnswer::Conflict(holds)) if stock => Some(format!(
+                "it answered 409 naming size {holds}, beyond this checkpoint ({}): it holds a \
+                 checkpoint of this log this station did not write, or says so falsely (a \
+                 stock witness cannot show it)",
+                head.size
+            )),
             Ok(WitnessAnswer::Conflict(holds)) => Some(format!(
                 "it answered 409 naming size {holds}, and showed no checkpoint of that size \
                  signed with this station's key"
@@ -252,7 +294,7 @@ impl Station {
         match failed {
             Some(error) => {
                 tracing::warn!(peer = %self.peer_name(&peer), witness = %name, size, %error, "a witness did not cosign a checkpoint");
-                let w = self.witness_mut(peer, relay);
+                let w = self.witness_mut(peer, &witness);
                 // One that does not witness the log is asked again with the next checkpoint.
                 if error != NOT_WITNESSING {
                     w.retry_ms = Some(now_ms.saturating_add(WITNESS_RETRY_MS));
@@ -260,7 +302,7 @@ impl Station {
                 w.error = Some(error);
                 w.conflicts = 0;
             }
-            None => self.witness_mut(peer, relay).error = None,
+            None => self.witness_mut(peer, &witness).error = None,
         }
         if let (Some(detail), Some(held)) = (contradiction, held) {
             // One alarm per witness while it is open, however many checkpoints it refuses.
@@ -282,7 +324,7 @@ impl Station {
             let appended =
                 self.endpoint
                     .append(now_ms, &peer, Precedence::Routine, Body::Witnessed(by));
-            let w = self.witness_mut(peer, relay);
+            let w = self.witness_mut(peer, &witness);
             if let Err(error) = appended {
                 tracing::error!(%error, "could not record a witness's cosignature");
                 w.error = Some(format!("its cosignature could not be recorded: {error}"));
@@ -293,16 +335,16 @@ impl Station {
             w.conflicts = 0;
         }
         if succeeded {
-            self.submit(now_ms, peer, (via, relay));
+            self.submit(now_ms, peer, (at, witness));
         }
     }
 
-    fn witness_mut(&mut self, peer: StationId, relay: StationId) -> &mut WitnessLog {
+    fn witness_mut(&mut self, peer: StationId, witness: &Witness) -> &mut WitnessLog {
         self.logs
             .entry(peer)
             .or_default()
             .witnesses
-            .entry(relay)
+            .entry(witness.clone())
             .or_default()
     }
 
@@ -334,19 +376,21 @@ impl Station {
     }
 
     /// The witnesses of this station's log of the link with `peer` (every relay the link
-    /// uses), for `checkpoint show`.
+    /// uses, every stock witness), for `checkpoint show`.
     pub(super) fn witness_report(&self, peer: &StationId) -> Vec<WitnessItem> {
         let own_id = self.identity.id();
         let none = WitnessLog::default();
         (self.witnesses_of(peer).into_iter())
-            .map(|(_, relay)| {
+            .map(|(at, witness)| {
                 let w = (self.logs.get(peer))
-                    .and_then(|logs| logs.witnesses.get(&relay))
+                    .and_then(|logs| logs.witnesses.get(&witness))
                     .unwrap_or(&none);
                 WitnessItem {
-                    witness: witness(&relay),
+                    witness: witness.name.to_string(),
+                    verifier_key: witness.verifier_key(),
+                    stock: matches!(at, WitnessAt::Stock(_)),
                     holds: w.holds,
-                    cosigned: w.latest.map(|by| WitnessCosigned {
+                    cosigned: w.latest.as_ref().map(|by| WitnessCosigned {
                         size: by.head.size,
                         time_s: by.time_s,
                         note: by.note(&own_id, peer),

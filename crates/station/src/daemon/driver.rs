@@ -214,13 +214,13 @@ impl Driver {
             Report::FileRefused { via, name, reason } => Input::FileRefused { via, name, reason },
             Report::Dialled { peer } => Input::Dialled { peer },
             Report::Witnessed {
-                via,
+                at,
                 peer,
                 size,
                 answer,
                 held,
             } => Input::Witnessed {
-                via,
+                at,
                 peer,
                 size,
                 answer,

@@ -1,6 +1,7 @@
 //! The transports the driver hands frames to: one dial loop per peer, the tasks of each relay,
-//! a thread per drop folder. Started when the core asks ([`Start`]); each has a bounded queue,
-//! and a frame that does not fit is not handed over (the protocol resends it).
+//! a thread per drop folder, and a task per stock witness. Started when the core asks
+//! ([`Start`]), the stock witnesses' at once; each has a bounded queue, and a frame that does
+//! not fit is not handed over (the protocol resends it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,9 @@ use std::time::Duration;
 use parley_channels::courier::folder::{self, FolderSender};
 use parley_channels::direct::task::{DialTiming, DirectSender, start_dial};
 use parley_channels::relay::task::{self as relay_task, RelaySender, RelayTiming};
-use parley_channels::{DirectEndpoint, Inbound, PinnedKeys, RelayClient, Via};
+use parley_channels::witness::{self as stock_witness, WitnessClient, WitnessSender};
+use parley_channels::{DirectEndpoint, Inbound, PinnedKeys, RelayClient, Via, WitnessAt};
+use parley_proto::tlog::head::Witness;
 use parley_proto::{Identity, StationId};
 
 use crate::core::{Start, Transmit, WitnessSubmit};
@@ -31,6 +34,7 @@ pub(super) struct Transports {
     direct: BTreeMap<StationId, DirectSender>,
     relays: BTreeMap<Via, RelaySender>,
     folders: BTreeMap<Via, FolderSender>,
+    stock_witnesses: BTreeMap<Witness, WitnessSender>,
 }
 
 impl Transports {
@@ -42,6 +46,21 @@ impl Transports {
         identity: Identity,
     ) -> Self {
         let ms = Duration::from_millis;
+        let mut stock_witnesses = BTreeMap::new();
+        for witness in &config.witnesses {
+            // The configuration was checked when the station loaded it.
+            let started = witness.witness().and_then(|named| {
+                let client = WitnessClient::new(&witness.url).map_err(|error| error.to_string())?;
+                let sender = stock_witness::start(&runtime, named.clone(), client, inbound.clone());
+                Ok((named, sender))
+            });
+            match started {
+                Ok((named, sender)) => {
+                    stock_witnesses.insert(named, sender);
+                }
+                Err(error) => tracing::error!(url = %witness.url, %error, "stock witness unusable"),
+            }
+        }
         Self {
             runtime,
             endpoint,
@@ -61,6 +80,7 @@ impl Transports {
             direct: BTreeMap::new(),
             relays: BTreeMap::new(),
             folders: BTreeMap::new(),
+            stock_witnesses,
         }
     }
 
@@ -151,12 +171,16 @@ impl Transports {
         }
     }
 
-    /// Hands a checkpoint to its relay's witness task; false when its queue is full or it is
-    /// not running.
+    /// Hands a checkpoint to its witness's task (its relay's, or the stock witness's); false
+    /// when its queue is full or it is not running.
     pub(super) fn submit(&self, submit: &WitnessSubmit) -> bool {
-        self.relays.get(&submit.via).is_some_and(|sender| {
-            sender.try_submit(submit.peer, submit.size, submit.submission.clone())
-        })
+        let (peer, size, submission) = (submit.peer, submit.size, submit.submission.clone());
+        match &submit.at {
+            WitnessAt::Relay(via) => (self.relays.get(via))
+                .is_some_and(|sender| sender.try_submit(peer, size, submission)),
+            WitnessAt::Stock(witness) => (self.stock_witnesses.get(witness))
+                .is_some_and(|sender| sender.try_submit(peer, size, submission)),
+        }
     }
 
     /// Tells `peer`'s dial loop the peer dialled us.

@@ -242,13 +242,154 @@ fn answer_showing(
     held: Option<String>,
 ) {
     let input = Input::Witnessed {
-        via: submit.via,
+        at: submit.at.clone(),
         peer: submit.peer,
         size: submit.size,
         answer,
         held,
     };
     core.handle(NOW_MS, input);
+}
+
+/// A stock witness from the configuration gets every checkpoint of every link, as a relay
+/// does; only a cosignature under its own name and key is recorded; having no way to show what
+/// it holds, its `409` is followed when the size it names is within the checkpoint, and is its
+/// error, with no alarm, when beyond it.
+#[test]
+fn a_stock_witness_gets_each_checkpoint_and_its_409_is_followed_only_within_it() {
+    use parley_channels::WitnessAt;
+    use parley_proto::tlog::head::Witness;
+
+    let key = Identity::from_secret(&[5; 32]);
+    let stock = Witness::from_verifier_key(&parley_proto::tlog::note::cosigner_verifier_key(
+        "witness.example/w1",
+        &key.signing_key().verifying_key(),
+    ))
+    .expect("a verifier key");
+    let (mut alpha, mut store, bravo_id) = paired_alpha();
+    alpha.settings.checkpoints.every_entries = 2;
+    alpha.settings.checkpoints.witnesses = vec![stock.clone()];
+    send(&mut alpha, 10);
+    send(&mut alpha, 11);
+    let first = submissions(&mut alpha, &mut store);
+    assert_eq!(first.len(), 1, "one checkpoint, one witness");
+    let first = &first[0];
+    assert_eq!(first.at, WitnessAt::Stock(stock.clone()));
+    let text = format!(
+        "{}\n",
+        first
+            .submission
+            .checkpoint
+            .split("\n\n")
+            .next()
+            .expect("a note")
+    );
+    let line_as = |name: &str| {
+        parley_proto::tlog::note::cosignature_line(&text, name, key.signing_key(), 1_800_000_000)
+            .expect("a line")
+    };
+    // The same key's cosignature under a relay's name is not the stock witness's.
+    let as_relay = line_as(&parley_proto::tlog::head::witness(&key.id()));
+    answer(
+        &mut alpha,
+        first,
+        Ok(WitnessAnswer::Cosigned(vec![as_relay])),
+    );
+    let report = alpha.witness_report(&bravo_id);
+    assert_eq!(report.len(), 1);
+    assert!(
+        report[0].stock && report[0].cosigned.is_none(),
+        "{report:?}"
+    );
+    assert_eq!(report[0].witness, "witness.example/w1");
+    assert_eq!(report[0].verifier_key, stock.verifier_key());
+    alpha.handle_timeout(NOW_MS + crate::limits::WITNESS_RETRY_MS);
+    assert_eq!(submissions(&mut alpha, &mut store), vec![first.clone()]);
+    let line = line_as("witness.example/w1");
+    answer(&mut alpha, first, Ok(WitnessAnswer::Cosigned(vec![line])));
+    commit_all(&mut alpha, &mut store).expect("commits");
+    let report = alpha.witness_report(&bravo_id);
+    let cosigned = report[0].cosigned.as_ref().expect("recorded");
+    assert_eq!(cosigned.size, first.size);
+    assert!(cosigned.note.contains("\u{2014} witness.example/w1 "));
+
+    // A 409 within the checkpoint: submitted again from the size it names.
+    send(&mut alpha, 12);
+    send(&mut alpha, 13);
+    let second = submissions(&mut alpha, &mut store);
+    let second = &second[0];
+    assert_eq!(second.submission.old_size, first.size);
+    answer(&mut alpha, second, Ok(WitnessAnswer::Conflict(1)));
+    let resent = submissions(&mut alpha, &mut store);
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].submission.old_size, 1);
+    let tree = &alpha.logs[&bravo_id].own;
+    let (old, new) = (tree.root_at(1).unwrap(), tree.root_at(second.size).unwrap());
+    assert!(parley_proto::tlog::verify_consistency(
+        (1, &old),
+        (second.size, &new),
+        &resent[0].submission.proof
+    ));
+    // Beyond it: the witness's error, no alarm, tried again after the wait.
+    answer(
+        &mut alpha,
+        &resent[0],
+        Ok(WitnessAnswer::Conflict(second.size + 1)),
+    );
+    let report = alpha.witness_report(&bravo_id);
+    let error = report[0].error.as_deref().expect("an error");
+    assert!(error.contains("beyond this checkpoint"), "{error}");
+    assert_eq!(open_alarms(&mut alpha, &mut store, "split_view"), 0);
+    assert!(submissions(&mut alpha, &mut store).is_empty());
+}
+
+/// A stock witness configured with one of the link's stations' keys never has a cosignature
+/// recorded: it could pass a station's cosignature off as a witness's.
+#[test]
+fn a_stock_witness_with_a_station_s_key_has_nothing_recorded() {
+    use parley_proto::tlog::head::Witness;
+
+    let (mut alpha, mut store, bravo_id) = paired_alpha();
+    let bravo = Identity::from_secret(&[2; 32]);
+    assert_eq!(bravo.id(), bravo_id);
+    let stock = Witness {
+        name: "witness.example/w1".into(),
+        key: bravo_id,
+    };
+    alpha.settings.checkpoints.every_entries = 2;
+    alpha.settings.checkpoints.witnesses = vec![stock];
+    send(&mut alpha, 10);
+    send(&mut alpha, 11);
+    let first = submissions(&mut alpha, &mut store);
+    let text = format!(
+        "{}\n",
+        first[0]
+            .submission
+            .checkpoint
+            .split("\n\n")
+            .next()
+            .expect("a note")
+    );
+    let line = parley_proto::tlog::note::cosignature_line(
+        &text,
+        "witness.example/w1",
+        bravo.signing_key(),
+        1_800_000_000,
+    )
+    .expect("a line");
+    answer(
+        &mut alpha,
+        &first[0],
+        Ok(WitnessAnswer::Cosigned(vec![line])),
+    );
+    let report = alpha.witness_report(&bravo_id);
+    assert!(report[0].cosigned.is_none(), "{report:?}");
+    assert!(
+        report[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("verifies"))
+    );
 }
 
 /// Each checkpoint goes to the link's relay as a witness after its commit, with a proof from

@@ -1,0 +1,320 @@
+//! A stock `c2sp.org/tlog-witness` witness configured at a station (`[[witnesses]]` in
+//! `parley.toml`), with real processes: the witness is `tests/reference/witness.go`, written
+//! apart from parley from the specifications with Go's `sumdb/note` and `sumdb/tlog`, holding
+//! its state in memory. It cosigns each checkpoint of Alpha's log under its own name and key;
+//! restarted empty, its `409` brings Alpha back to size 0; the peer takes the cosignatures in
+//! without an alarm, and a transcript proves them by the witness's verifier key. A verifier
+//! key or URL that cannot be used stops the station from starting, with the reason.
+//!
+//! The Go witness needs Debian's `golang-go` and `golang-golang-x-mod-dev` (`.ci/go-deps`
+//! installs them): without them the test skips, except under `CI`, where it fails.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{await_all_delivered, await_channel, exe, paired};
+use parley_proto::tlog::head::{Witness, origin};
+use parley_proto::tlog::note;
+use parley_station::home::WitnessConfig;
+use parley_testkit::harness::{StationProcess, wait_until};
+use serde_json::Value;
+
+/// Where Debian's `golang-golang-x-mod-dev` puts `golang.org/x/mod`, as a GOPATH.
+const GOPATH: &str = "/usr/share/gocode";
+/// The witness's name, as it publishes it in its verifier key.
+const WITNESS_NAME: &str = "witness.example/go";
+/// A checkpoint after every few entries, so a handful of messages makes several.
+const EVERY_ENTRIES: u64 = 3;
+/// Longest `parley run` may take to refuse a configuration.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn go_is_there() -> bool {
+    let have_go = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let have_mod = Path::new(GOPATH)
+        .join("src/golang.org/x/mod/sumdb/note")
+        .is_dir();
+    if have_go && have_mod {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but Go or golang.org/x/mod is missing; .ci/go-deps installs them"
+    );
+    eprintln!("stock witness test skipped: apt-get install golang-go golang-golang-x-mod-dev");
+    false
+}
+
+/// The Go witness, built once into `dir`.
+fn build_witness(dir: &Path) -> PathBuf {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/witness.go");
+    let binary = dir.join("witness");
+    let output = Command::new("go")
+        .arg("build")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&program)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOFLAGS", "")
+        .env_remove("GOROOT")
+        .output()
+        .expect("go runs");
+    assert!(
+        output.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    binary
+}
+
+/// A running Go witness: its process, verifier key, address and request log.
+struct GoWitness {
+    child: Child,
+    vkey: String,
+    address: String,
+    log: PathBuf,
+}
+
+impl GoWitness {
+    /// Starts `binary` on `listen` with the key from `seed`, witnessing the log `log_vkey`;
+    /// its requests are logged to `log`.
+    fn start(binary: &Path, listen: &str, log_vkey: &str, log: PathBuf) -> Self {
+        let mut child = Command::new(binary)
+            .args([listen, WITNESS_NAME, &hex::encode([0x5a; 32]), log_vkey])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .spawn()
+            .expect("the witness starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut next = |prefix: &str| {
+            let line = lines.next().expect("a line").expect("text");
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{line:?} does not begin with {prefix:?}"))
+                .to_owned()
+        };
+        let vkey = next("vkey ");
+        let address = next("listening ");
+        Self {
+            child,
+            vkey,
+            address,
+            log,
+        }
+    }
+
+    fn requests(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for GoWitness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the stock witness of `station`'s log has cosigned `size` or more; returns it.
+fn await_witnessed(station: &StationProcess, size: u64) -> Value {
+    let mut report = Value::Null;
+    let done = wait_until(Duration::from_secs(30), || {
+        report = station
+            .json(&["checkpoint", "show", "Bravo"])
+            .expect("checkpoint show");
+        report["witnesses"][0]["cosigned"]["size"].as_u64() >= Some(size)
+    });
+    assert!(done, "not witnessed up to {size}: {report:#}");
+    report["witnesses"][0].clone()
+}
+
+fn send(station: &StationProcess, texts: std::ops::Range<u32>) {
+    for i in texts {
+        station
+            .ok(&["send", "Bravo", &format!("alpha {i}")])
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_stock_go_witness_cosigns_every_checkpoint_and_a_transcript_proves_it() {
+    if !go_is_there() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let binary = build_witness(root.path());
+    let (mut alpha, mut bravo) = paired(root.path());
+    let home = |station: &StationProcess| {
+        parley_station::home::Home::new(&station.home)
+            .identity()
+            .expect("an identity")
+            .id()
+    };
+    let (alpha_id, bravo_id) = (home(&alpha), home(&bravo));
+    let origin = origin(&alpha_id, &bravo_id);
+    let log_vkey = note::verifier_key(&origin, &alpha_id.verifying_key().unwrap());
+    let witness = GoWitness::start(
+        &binary,
+        "127.0.0.1:0",
+        &log_vkey,
+        root.path().join("witness-1.log"),
+    );
+    let stock = Witness::from_verifier_key(&witness.vkey).expect("the Go witness's key reads");
+    assert_eq!(&*stock.name, WITNESS_NAME);
+    alpha
+        .configure(|config| {
+            config.checkpoints.every_entries = EVERY_ENTRIES;
+            config.witnesses = vec![WitnessConfig {
+                url: format!("http://{}", witness.address),
+                vkey: witness.vkey.clone(),
+            }];
+        })
+        .unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    await_channel(&alpha, "Bravo", "direct", "up");
+
+    // The first checkpoint, cosigned under the witness's own name, by its key.
+    send(&alpha, 0..4);
+    let first = await_witnessed(&alpha, EVERY_ENTRIES);
+    assert_eq!(first["witness"], WITNESS_NAME, "{first:#}");
+    assert_eq!(first["stock"], true, "{first:#}");
+    assert_eq!(first["verifier_key"], witness.vkey.as_str(), "{first:#}");
+    assert!(first["error"].is_null(), "{first:#}");
+    let cosigned = first["cosigned"]["note"].as_str().unwrap();
+    let key = stock.key.verifying_key().unwrap();
+    let (text, time_s) = note::open_cosigned(cosigned, WITNESS_NAME, &key).expect("it verifies");
+    assert!(time_s > 0);
+    let alpha_key = alpha_id.verifying_key().unwrap();
+    assert_eq!(note::open(cosigned, &origin, &alpha_key), Ok(text));
+    let held = first["cosigned"]["size"].as_u64().unwrap();
+    assert!(
+        witness
+            .requests()
+            .contains(&format!("cosigned {origin} at {held}")),
+        "{}",
+        witness.requests()
+    );
+
+    // Restarted with nothing held, at the same address: its 409 names size 0, and Alpha
+    // submits again from there.
+    let address = witness.address.clone();
+    drop(witness);
+    let witness = GoWitness::start(
+        &binary,
+        &address,
+        &log_vkey,
+        root.path().join("witness-2.log"),
+    );
+    send(&alpha, 4..10);
+    let later = await_witnessed(&alpha, 9);
+    assert!(later["holds"].as_u64() >= Some(9), "{later:#}");
+    let requests = witness.requests();
+    assert!(requests.contains("409 old "), "{requests}");
+    assert!(requests.contains("(old 0)"), "{requests}");
+
+    // The peer checks each cosignature against Alpha's log as it holds it: no alarm.
+    await_all_delivered(&alpha, &bravo);
+    let alarms = bravo.json(&["alarms", "--all"]).unwrap();
+    assert_eq!(alarms.as_array().map(Vec::len), Some(0), "{alarms:#}");
+
+    // The cosignatures are entries of Alpha's log: a transcript proves them, naming the
+    // witness and the verifier key to compare with the one it publishes.
+    let file = root.path().join("alpha.transcript");
+    alpha.export_transcript("Bravo", &file).unwrap();
+    let output = Command::new(exe())
+        .args(["transcript", "verify", file.to_str().unwrap()])
+        .env_remove("PARLEY_HOME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let proven = format!("as witness \"{WITNESS_NAME}\" cosigned its checkpoint");
+    assert!(stdout.contains(&proven), "{stdout}");
+    assert!(stdout.contains(&witness.vkey), "{stdout}");
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}
+
+/// What `parley run` says on standard error when it refuses to start; it must exit within
+/// [`REFUSAL_TIMEOUT`].
+fn refused(station: &StationProcess) -> String {
+    let mut child = Command::new(exe())
+        .arg("--home")
+        .arg(&station.home)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("parley runs");
+    let exited = wait_until(REFUSAL_TIMEOUT, || {
+        child.try_wait().expect("waits").is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("parley run started with a witness it cannot use");
+    }
+    let output = child.wait_with_output().expect("its output");
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A station whose `[[witnesses]]` cannot be used does not start, and says which and why.
+#[test]
+fn a_station_with_an_unusable_witness_does_not_start_and_says_why() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    let key = parley_proto::Identity::from_secret(&[5; 32]);
+    let vkey = note::cosigner_verifier_key(WITNESS_NAME, &key.signing_key().verifying_key());
+    for (url, vkey, reason) in [
+        (
+            "https://127.0.0.1:9",
+            vkey.clone(),
+            "witnesses[0]: url: a witness's URL uses https",
+        ),
+        (
+            "http://127.0.0.1:9",
+            format!("{vkey}x"),
+            "witnesses[0]: vkey: not a signed note: a verifier key's key is not base64",
+        ),
+        (
+            "http://127.0.0.1:9",
+            note::verifier_key(WITNESS_NAME, &key.signing_key().verifying_key()),
+            "not of a cosignature/v1 (type 0x04) Ed25519 key",
+        ),
+    ] {
+        alpha
+            .configure(|config| {
+                config.witnesses = vec![WitnessConfig {
+                    url: url.into(),
+                    vkey: vkey.clone(),
+                }];
+            })
+            .unwrap();
+        let error = refused(&alpha);
+        assert!(error.contains(reason), "{url} {vkey}: {error}");
+    }
+    // Two witnesses with one key.
+    alpha
+        .configure(|config| {
+            let one = WitnessConfig {
+                url: "http://127.0.0.1:9".into(),
+                vkey: vkey.clone(),
+            };
+            config.witnesses = vec![one.clone(), one];
+        })
+        .unwrap();
+    let error = refused(&alpha);
+    assert!(
+        error.contains("witnesses[1]: vkey: another witness has this name or this key"),
+        "{error}"
+    );
+}
