@@ -89,6 +89,22 @@ pub fn pinned_client_config(
     Ok(config)
 }
 
+/// A TLS client configuration (ring provider, TLS 1.2 or 1.3) that verifies servers by the Web
+/// PKI rules against `roots`, offering the `alpn` protocols: for a server named by its DNS name
+/// or IP address and certified by an authority, not pinned (a stock witness over `https://`).
+pub fn webpki_client_config(
+    roots: rustls::RootCertStore,
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig, TlsError> {
+    let mut config = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(config_error)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn_list(alpn);
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

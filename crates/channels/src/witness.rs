@@ -1,16 +1,25 @@
 //! A stock `c2sp.org/tlog-witness` witness the station was configured with (not one of its
 //! relays): its client, which posts `add-checkpoint` to the witness's submission prefix over
-//! plain HTTP/1.1, and the task that submits checkpoints to it one at a time.
+//! HTTP/1.1, plain or over TLS verified by the Web PKI rules, and the task that submits
+//! checkpoints to it one at a time.
 //!
-//! Plain HTTP loses nothing the protocol relies on: the checkpoint is signed by the station,
-//! the proof is checked by the witness, and the witness's answer is believed only as far as its
-//! cosignature verifies under the key configured for it. What an observer of the connection
-//! learns is the log's origin (the two stations' keys), its size and its root.
+//! The checkpoint is signed by the station, the proof is checked by the witness, and the
+//! witness's answer is believed only as far as its cosignature verifies under the key
+//! configured for it, so TLS adds nothing to what is recorded; it hides from an observer the
+//! log's origin (the two stations' keys), its size and its root. Over `https://` the server is
+//! verified against the certificate authorities of a PEM file: the one configured for the
+//! witness, else the system's bundle ([`SYSTEM_CA_BUNDLE`], or `SSL_CERT_FILE`).
 //!
 //! Guarantees: every request has a deadline ([`WITNESS_REQUEST_TIMEOUT_MS`]); an answer is read
 //! up to [`WITNESS_ANSWER_SIZE_MAX_BYTES`] and decoded strictly; the answer's cosignature is
 //! left for the station to verify.
 
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,14 +27,21 @@ use http::header::CONTENT_TYPE;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parley_proto::StationId;
 use parley_proto::tlog::head::Witness;
+use parley_relay_wire::ALPN_HTTP1;
 use parley_relay_wire::witness::{
     AddCheckpoint, TEXT_CONTENT_TYPE, WITNESS_ANSWER_SIZE_MAX_BYTES, WitnessAnswer,
 };
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use crate::report::{Inbound, Report, WitnessAt};
 
@@ -33,6 +49,12 @@ use crate::report::{Inbound, Report, WitnessAt};
 pub const WITNESS_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Longest a witness's URL may be, in bytes.
 pub const WITNESS_URL_SIZE_MAX_BYTES: usize = 2_048;
+/// Largest file of certificate authorities read, in bytes (Debian's whole bundle is about
+/// 220 KiB).
+pub const CA_FILE_SIZE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// The system's bundle of certificate authorities (Debian's `ca-certificates`), trusted for a
+/// witness over `https://` that names no file of its own, unless `SSL_CERT_FILE` names one.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Most checkpoints waiting to be submitted to one stock witness (a station submits one per
 /// link at a time).
 pub const STOCK_WITNESS_QUEUE_MAX: usize = 64;
@@ -42,60 +64,122 @@ const ADD_CHECKPOINT: &str = "/add-checkpoint";
 /// The client of one stock witness.
 #[derive(Clone, Debug)]
 pub struct WitnessClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<WitnessConnector, Full<Bytes>>,
     /// Where `add-checkpoint` is posted.
     add_checkpoint: Uri,
 }
 
-/// Why a witness's URL cannot be used.
+/// Why a witness's URL or its certificate authorities cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("a witness's URL {0}")]
-pub struct WitnessUrlError(&'static str);
+#[error("{0}")]
+pub struct WitnessUrlError(String);
 
-/// `url`, a witness's submission prefix (`http://host:port/prefix`, without a trailing `/`
-/// before `add-checkpoint`), as the URI `add-checkpoint` is posted to.
+fn url_error(why: &str) -> WitnessUrlError {
+    WitnessUrlError(format!("a witness's URL {why}"))
+}
+
+/// `url`, a witness's submission prefix (`http://` or `https://`, host, optional port and
+/// path), as the URI `add-checkpoint` is posted to.
 pub fn add_checkpoint_uri(url: &str) -> Result<Uri, WitnessUrlError> {
     if url.len() > WITNESS_URL_SIZE_MAX_BYTES {
-        return Err(WitnessUrlError("is over 2,048 bytes"));
+        return Err(url_error("is over 2,048 bytes"));
     }
-    let uri: Uri = url.parse().map_err(|_| WitnessUrlError("is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(WitnessUrlError(
-                "uses https, which a stock witness cannot be reached by yet: give its plain \
-                 http:// address (its answers are signed)",
-            ));
-        }
-        _ => return Err(WitnessUrlError("does not begin with http://")),
+    let uri: Uri = url.parse().map_err(|_| url_error("is not a URL"))?;
+    let scheme = match uri.scheme_str() {
+        Some(scheme @ ("http" | "https")) => scheme,
+        _ => return Err(url_error("does not begin with http:// or https://")),
+    };
+    let authority = uri.authority().ok_or_else(|| url_error("names no host"))?;
+    if authority.host().is_empty() {
+        return Err(url_error("names no host"));
     }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(WitnessUrlError("names no host"));
+    if authority.as_str().contains('@') {
+        return Err(url_error("carries user information"));
     }
     if uri.query().is_some() {
-        return Err(WitnessUrlError("has a query"));
+        return Err(url_error("has a query"));
     }
     if url.contains('#') {
-        return Err(WitnessUrlError("has a fragment"));
+        return Err(url_error("has a fragment"));
     }
     let prefix = uri.path().trim_end_matches('/');
-    format!(
-        "http://{}{prefix}{ADD_CHECKPOINT}",
-        uri.authority().expect("a host")
-    )
-    .parse()
-    .map_err(|_| WitnessUrlError("is not a URL"))
+    format!("{scheme}://{authority}{prefix}{ADD_CHECKPOINT}")
+        .parse()
+        .map_err(|_| url_error("is not a URL"))
+}
+
+/// The certificate authorities in the PEM file at `path`: a regular file of at most
+/// [`CA_FILE_SIZE_MAX_BYTES`] holding one certificate or more.
+pub fn read_authorities(path: &Path) -> Result<rustls::RootCertStore, WitnessUrlError> {
+    let fail = |why: String| WitnessUrlError(format!("certificate authorities {path:?}: {why}"));
+    let metadata = std::fs::metadata(path).map_err(|error| fail(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if metadata.len() > CA_FILE_SIZE_MAX_BYTES {
+        return Err(fail(format!(
+            "{} bytes, over the limit of {CA_FILE_SIZE_MAX_BYTES} bytes",
+            metadata.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|error| fail(error.to_string()))?;
+    if bytes.len() as u64 > CA_FILE_SIZE_MAX_BYTES {
+        return Err(fail("it grew over the limit while read".into()));
+    }
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| fail(format!("not PEM certificates: {error}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certificates);
+    if added == 0 {
+        return Err(fail("no certificate authority in it".into()));
+    }
+    Ok(roots)
+}
+
+/// The file of certificate authorities trusted for a witness over `https://` that names none:
+/// `SSL_CERT_FILE`, else [`SYSTEM_CA_BUNDLE`].
+pub fn system_authorities() -> PathBuf {
+    std::env::var_os("SSL_CERT_FILE").map_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE), PathBuf::from)
 }
 
 impl WitnessClient {
-    /// A client of the witness whose submission prefix is `url`.
-    pub fn new(url: &str) -> Result<Self, WitnessUrlError> {
+    /// A client of the witness whose submission prefix is `url`; over `https://`, the server
+    /// is verified against the certificate authorities in the PEM file `authorities`, or the
+    /// system's ([`system_authorities`]).
+    pub fn new(url: &str, authorities: Option<&Path>) -> Result<Self, WitnessUrlError> {
         let add_checkpoint = add_checkpoint_uri(url)?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_millis(WITNESS_REQUEST_TIMEOUT_MS)));
-        connector.set_nodelay(true);
+        let authority = add_checkpoint.authority().expect("checked");
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tls = match add_checkpoint.scheme_str() {
+            Some("https") => {
+                let path = authorities.map_or_else(system_authorities, Path::to_path_buf);
+                let config =
+                    crate::tls::webpki_client_config(read_authorities(&path)?, &[ALPN_HTTP1])
+                        .map_err(|error| WitnessUrlError(error.to_string()))?;
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|_| url_error("has an invalid host"))?;
+                Some((TlsConnector::from(Arc::new(config)), name))
+            }
+            _ if authorities.is_some() => {
+                return Err(WitnessUrlError(
+                    "certificate authorities are for a witness over https://".into(),
+                ));
+            }
+            _ => None,
+        };
+        let default_port = if tls.is_some() { 443 } else { 80 };
+        let connector = WitnessConnector {
+            tls,
+            host,
+            port: authority.port_u16().unwrap_or(default_port),
+        };
         let http = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(5))
             .build(connector);
         Ok(Self {
@@ -118,8 +202,8 @@ impl WitnessClient {
             .map_err(|error| error.to_string())?;
         let limit = WITNESS_ANSWER_SIZE_MAX_BYTES;
         let exchange = async {
-            let response = (self.http.request(request).await)
-                .map_err(|error| format!("unreachable: {error}"))?;
+            let response =
+                (self.http.request(request).await).map_err(|error| crate::chain(&error))?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), limit)
                 .collect()
@@ -138,6 +222,100 @@ impl WitnessClient {
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+    }
+}
+
+/// Opens TCP connections to the witness's address, over TLS for `https://`.
+#[derive(Clone)]
+struct WitnessConnector {
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    host: String,
+    port: u16,
+}
+
+impl std::fmt::Debug for WitnessConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WitnessConnector")
+            .field("tls", &self.tls.is_some())
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// A connection to a witness: plain, or TLS.
+enum WitnessStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for WitnessStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WitnessStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Connection for WitnessStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl tower_service::Service<Uri> for WitnessConnector {
+    type Response = TokioIo<WitnessStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Always dials the witness's own address, whatever the request names.
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let connector = self.clone();
+        Box::pin(async move {
+            let tcp = TcpStream::connect((connector.host.as_str(), connector.port)).await?;
+            tcp.set_nodelay(true)?;
+            let stream = match connector.tls {
+                Some((tls, name)) => WitnessStream::Tls(Box::new(tls.connect(name, tcp).await?)),
+                None => WitnessStream::Plain(tcp),
+            };
+            Ok(TokioIo::new(stream))
+        })
     }
 }
 
@@ -205,6 +383,7 @@ mod tests {
                 "http://witness.example:80/w/x/",
                 "http://witness.example:80/w/x/add-checkpoint",
             ),
+            ("https://w.example", "https://w.example/add-checkpoint"),
         ] {
             assert_eq!(add_checkpoint_uri(url).unwrap().to_string(), uri, "{url}");
         }
@@ -218,9 +397,9 @@ mod tests {
         let over = format!("{long}a");
         for (url, reason) in [
             (over.as_str(), "is over 2,048 bytes"),
-            ("https://w.example", "uses https"),
-            ("ftp://w.example", "does not begin with http://"),
-            ("w.example:80", "does not begin with http://"),
+            ("ftp://w.example", "does not begin with http:// or https://"),
+            ("w.example:80", "does not begin with http:// or https://"),
+            ("http://user@w.example", "carries user information"),
             ("http://w.example/?a=1", "has a query"),
             ("http://w.example/#top", "has a fragment"),
             ("not a url", "is not a URL"),
@@ -228,5 +407,49 @@ mod tests {
             let error = add_checkpoint_uri(url).unwrap_err().to_string();
             assert!(error.contains(reason), "{url}: {error}");
         }
+    }
+
+    /// A file of certificate authorities is read up to its limit, and refused one byte over;
+    /// one that is not a regular file, or holds no certificate, is refused too.
+    #[test]
+    fn a_file_of_authorities_is_read_within_its_limit_only() {
+        use base64::Engine as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n");
+        let limit = CA_FILE_SIZE_MAX_BYTES as usize;
+        let padded = |len: usize| format!("{pem}{}", "\n".repeat(len - pem.len()));
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, padded(limit)).unwrap();
+        assert!(read_authorities(&path).is_ok());
+        std::fs::write(&path, padded(limit + 1)).unwrap();
+        let error = read_authorities(&path).unwrap_err().to_string();
+        assert!(error.contains("over the limit of 4194304 bytes"), "{error}");
+        std::fs::write(&path, "no certificate here\n").unwrap();
+        let error = read_authorities(&path).unwrap_err().to_string();
+        assert!(error.contains("no certificate authority in it"), "{error}");
+        let error = read_authorities(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let error = read_authorities(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("No such file"), "{error}");
+    }
+
+    /// Certificate authorities are for `https://` only.
+    #[test]
+    fn authorities_for_a_plain_http_witness_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = WitnessClient::new("http://127.0.0.1:9", Some(dir.path())).unwrap_err();
+        assert!(
+            error.to_string().contains("for a witness over https://"),
+            "{error}"
+        );
+        assert!(WitnessClient::new("http://127.0.0.1:9", None).is_ok());
     }
 }

@@ -84,10 +84,27 @@ struct GoWitness {
 }
 
 impl GoWitness {
-    /// Starts `binary` on `listen` with the key from `seed`, witnessing the log `log_vkey`;
-    /// its requests are logged to `log`.
+    /// Starts `binary` on `listen`, witnessing the log `log_vkey`; its requests are logged
+    /// to `log`.
     fn start(binary: &Path, listen: &str, log_vkey: &str, log: PathBuf) -> Self {
-        let mut child = Command::new(binary)
+        Self::start_serving(binary, listen, log_vkey, log, None)
+    }
+
+    /// As [`Self::start`], over HTTPS with the certificate and key files `tls` when given.
+    fn start_serving(
+        binary: &Path,
+        listen: &str,
+        log_vkey: &str,
+        log: PathBuf,
+        tls: Option<(&Path, &Path)>,
+    ) -> Self {
+        let mut command = Command::new(binary);
+        if let Some((cert, key)) = tls {
+            command
+                .env("WITNESS_TLS_CERT", cert)
+                .env("WITNESS_TLS_KEY", key);
+        }
+        let mut child = command
             .args([listen, WITNESS_NAME, &hex::encode([0x5a; 32]), log_vkey])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("a log file"))
@@ -174,6 +191,7 @@ fn a_stock_go_witness_cosigns_every_checkpoint_and_a_transcript_proves_it() {
             config.witnesses = vec![WitnessConfig {
                 url: format!("http://{}", witness.address),
                 vkey: witness.vkey.clone(),
+                ca: None,
             }];
         })
         .unwrap();
@@ -243,6 +261,114 @@ fn a_stock_go_witness_cosigns_every_checkpoint_and_a_transcript_proves_it() {
     bravo.stop().unwrap();
 }
 
+/// `der` in PEM form under `label`.
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = (encoded.as_bytes().chunks(64))
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// A certificate authority, written as PEM to `dir/<name>-ca.pem`, and, when `leaf`, a
+/// certificate it issued for 127.0.0.1 with its key (`<name>-cert.pem`, `<name>-key.pem`).
+fn authority(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    (ca_params.distinguished_name).push(rcgen::DnType::CommonName, format!("{name} CA"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let paths = ["ca", "cert", "key"].map(|part| dir.join(format!("{name}-{part}.pem")));
+    std::fs::write(&paths[0], pem("CERTIFICATE", ca.der())).unwrap();
+    std::fs::write(&paths[1], pem("CERTIFICATE", leaf.der())).unwrap();
+    std::fs::write(&paths[2], pem("PRIVATE KEY", &key.serialize_der())).unwrap();
+    let [ca, cert, key] = paths;
+    (ca, cert, key)
+}
+
+/// Over `https://` a stock witness is verified against the certificate authorities configured
+/// for it: under another authority it is not reached, and the reason is shown; under its own,
+/// it cosigns.
+#[test]
+fn a_stock_witness_over_https_is_reached_only_under_its_certificate_authority() {
+    if !go_is_there() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let binary = build_witness(root.path());
+    let (mut alpha, mut bravo) = paired(root.path());
+    let home = |station: &StationProcess| {
+        parley_station::home::Home::new(&station.home)
+            .identity()
+            .expect("an identity")
+            .id()
+    };
+    let (alpha_id, bravo_id) = (home(&alpha), home(&bravo));
+    let log_vkey = note::verifier_key(
+        &origin(&alpha_id, &bravo_id),
+        &alpha_id.verifying_key().unwrap(),
+    );
+    let (ca, cert, key) = authority(root.path(), "witness");
+    let (other_ca, _, _) = authority(root.path(), "other");
+    let witness = GoWitness::start_serving(
+        &binary,
+        "127.0.0.1:0",
+        &log_vkey,
+        root.path().join("witness.log"),
+        Some((&cert, &key)),
+    );
+    let configure = |station: &StationProcess, ca: &Path| {
+        station
+            .configure(|config| {
+                config.checkpoints.every_entries = EVERY_ENTRIES;
+                config.witnesses = vec![WitnessConfig {
+                    url: format!("https://{}/", witness.address),
+                    vkey: witness.vkey.clone(),
+                    ca: Some(ca.to_str().unwrap().to_owned()),
+                }];
+            })
+            .unwrap();
+    };
+    configure(&alpha, &other_ca);
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    await_channel(&alpha, "Bravo", "direct", "up");
+    send(&alpha, 0..4);
+    let mut report = Value::Null;
+    let refused = wait_until(Duration::from_secs(30), || {
+        report = alpha.json(&["checkpoint", "show", "Bravo"]).unwrap();
+        report["witnesses"][0]["error"]
+            .as_str()
+            .is_some_and(|error| error.starts_with("not reached") && error.contains("certificate"))
+    });
+    assert!(refused, "{report:#}");
+    assert!(report["witnesses"][0]["cosigned"].is_null(), "{report:#}");
+    assert!(
+        !witness.requests().contains("200"),
+        "{}",
+        witness.requests()
+    );
+
+    alpha.stop().unwrap();
+    configure(&alpha, &ca);
+    alpha.start().unwrap();
+    send(&alpha, 4..8);
+    let witnessed = await_witnessed(&alpha, 2 * EVERY_ENTRIES);
+    assert!(witnessed["error"].is_null(), "{witnessed:#}");
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}
+
 /// What `parley run` says on standard error when it refuses to start; it must exit within
 /// [`REFUSAL_TIMEOUT`].
 fn refused(station: &StationProcess) -> String {
@@ -274,20 +400,56 @@ fn a_station_with_an_unusable_witness_does_not_start_and_says_why() {
     let (alpha, _bravo) = paired(root.path());
     let key = parley_proto::Identity::from_secret(&[5; 32]);
     let vkey = note::cosigner_verifier_key(WITNESS_NAME, &key.signing_key().verifying_key());
-    for (url, vkey, reason) in [
+    let dir = root.path().display();
+    let empty = root.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    for (url, vkey, ca, reason) in [
+        (
+            "ftp://127.0.0.1:9",
+            vkey.clone(),
+            None,
+            "witnesses[0]: url: a witness's URL does not begin with http:// or https://",
+        ),
+        (
+            "http://127.0.0.1:9",
+            vkey.clone(),
+            Some(format!("{dir}/empty.pem")),
+            "witnesses[0]: ca: certificate authorities are for a witness over https://",
+        ),
         (
             "https://127.0.0.1:9",
             vkey.clone(),
-            "witnesses[0]: url: a witness's URL uses https",
+            Some("relative.pem".to_owned()),
+            "witnesses[0]: ca: \"relative.pem\" is not an absolute path",
+        ),
+        (
+            "https://127.0.0.1:9",
+            vkey.clone(),
+            Some(format!("{dir}/missing.pem")),
+            "missing.pem\": No such file",
+        ),
+        (
+            "https://127.0.0.1:9",
+            vkey.clone(),
+            Some(dir.to_string()),
+            "not a regular file",
+        ),
+        (
+            "https://127.0.0.1:9",
+            vkey.clone(),
+            Some(format!("{dir}/empty.pem")),
+            "no certificate authority in it",
         ),
         (
             "http://127.0.0.1:9",
             format!("{vkey}x"),
+            None,
             "witnesses[0]: vkey: not a signed note: a verifier key's key is not base64",
         ),
         (
             "http://127.0.0.1:9",
             note::verifier_key(WITNESS_NAME, &key.signing_key().verifying_key()),
+            None,
             "not of a cosignature/v1 (type 0x04) Ed25519 key",
         ),
     ] {
@@ -296,25 +458,44 @@ fn a_station_with_an_unusable_witness_does_not_start_and_says_why() {
                 config.witnesses = vec![WitnessConfig {
                     url: url.into(),
                     vkey: vkey.clone(),
+                    ca: ca.clone(),
                 }];
             })
             .unwrap();
         let error = refused(&alpha);
-        assert!(error.contains(reason), "{url} {vkey}: {error}");
+        assert!(error.contains(reason), "{url} {vkey} {ca:?}: {error}");
     }
-    // Two witnesses with one key.
-    alpha
-        .configure(|config| {
-            let one = WitnessConfig {
-                url: "http://127.0.0.1:9".into(),
-                vkey: vkey.clone(),
-            };
-            config.witnesses = vec![one.clone(), one];
-        })
+    // Two witnesses with one key, under two names; a witness with this station's key.
+    let own = parley_station::home::Home::new(&alpha.home)
+        .identity()
         .unwrap();
-    let error = refused(&alpha);
-    assert!(
-        error.contains("witnesses[1]: vkey: another witness has this name or this key"),
-        "{error}"
-    );
+    let own_vkey =
+        note::cosigner_verifier_key("witness.example/own", &own.signing_key().verifying_key());
+    let renamed =
+        note::cosigner_verifier_key("witness.example/other", &key.signing_key().verifying_key());
+    for (vkeys, reason) in [
+        (
+            [vkey.clone(), renamed],
+            "witnesses[1]: vkey: another witness has this name or this key",
+        ),
+        (
+            [vkey.clone(), own_vkey],
+            "witnesses[1]: vkey: the witness's key is this station's own identity key",
+        ),
+    ] {
+        alpha
+            .configure(|config| {
+                config.witnesses = (vkeys.iter())
+                    .map(|vkey| WitnessConfig {
+                        url: "http://127.0.0.1:9".into(),
+                        vkey: vkey.clone(),
+                        ca: None,
+                    })
+                    .collect();
+            })
+            .unwrap();
+        let error = refused(&alpha);
+        let written = std::fs::read_to_string(alpha.home.join("parley.toml")).unwrap();
+        assert!(error.contains(reason), "{error}\n{written}");
+    }
 }

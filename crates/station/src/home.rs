@@ -150,10 +150,14 @@ impl CheckpointsConfig {
 #[serde(deny_unknown_fields)]
 pub struct WitnessConfig {
     /// Its submission prefix: `add-checkpoint` is posted to `<url>/add-checkpoint`
-    /// (`http://` only).
+    /// (`http://` or `https://`).
     pub url: String,
     /// Its verifier key as it publishes it, `<name>+<key id>+<base64(0x04 ‖ Ed25519 key)>`.
     pub vkey: String,
+    /// For `https://`: an absolute path to a PEM file of the certificate authorities to
+    /// verify it against; absent, the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 impl WitnessConfig {
@@ -162,8 +166,15 @@ impl WitnessConfig {
         Witness::from_verifier_key(&self.vkey).map_err(|error| format!("{error}"))
     }
 
+    /// Its client, reading its certificate authorities (the daemon's, at start).
+    pub fn client(&self) -> Result<parley_channels::witness::WitnessClient, String> {
+        let ca = self.ca.as_deref().map(Path::new);
+        parley_channels::witness::WitnessClient::new(&self.url, ca).map_err(|e| e.to_string())
+    }
+
     /// Every configured witness, checked: at most [`STOCK_WITNESSES_MAX`], each with a usable
-    /// URL and verifier key, no name or key twice.
+    /// URL and verifier key, no name or key twice (its certificate authorities are read when
+    /// the daemon starts, [`Self::client`]).
     pub fn all(witnesses: &[Self]) -> Result<Vec<Witness>, String> {
         use crate::limits::STOCK_WITNESSES_MAX;
         if witnesses.len() > STOCK_WITNESSES_MAX {
@@ -175,8 +186,18 @@ impl WitnessConfig {
         let mut all: Vec<Witness> = Vec::with_capacity(witnesses.len());
         for (index, config) in witnesses.iter().enumerate() {
             let at = |error: String| format!("witnesses[{index}]: {error}");
-            parley_channels::witness::add_checkpoint_uri(&config.url)
+            let uri = parley_channels::witness::add_checkpoint_uri(&config.url)
                 .map_err(|error| at(format!("url: {error}")))?;
+            if let Some(ca) = &config.ca {
+                if uri.scheme_str() != Some("https") {
+                    return Err(at(
+                        "ca: certificate authorities are for a witness over https://".into(),
+                    ));
+                }
+                if !Path::new(ca).is_absolute() {
+                    return Err(at(format!("ca: {ca:?} is not an absolute path")));
+                }
+            }
             let witness = config
                 .witness()
                 .map_err(|error| at(format!("vkey: {error}")))?;

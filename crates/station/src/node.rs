@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use parley_proto::receipt::Receipt;
 use parley_proto::seal::EpochSecret;
+use parley_proto::tlog::head::Witness;
 use parley_proto::transcript::{self, TranscriptParts};
 use parley_proto::{EntryId, Identity, LinkId, LinkSnapshot};
 use parley_store::{PeerRow, Store};
@@ -222,6 +223,7 @@ pub fn load(
         leaves.push((row.id, store.link_leaves(&row.id)?));
     }
     let watch = watch_settings(config, &peers)?;
+    let witnesses = stock_witnesses(config, &identity)?;
     Ok(Loaded {
         identity,
         settings: Settings {
@@ -233,7 +235,7 @@ pub fn load(
             checkpoints: CheckpointSettings {
                 every_entries: config.checkpoints.every_entries,
                 every_ms: config.checkpoints.every_s * 1_000,
-                witnesses: WitnessConfig::all(&config.witnesses).map_err(StationError::Config)?,
+                witnesses,
             },
             keys: config.keys.settings(),
         },
@@ -247,6 +249,17 @@ pub fn load(
         alarm_id_max: store.alarm_id_max()?,
         seed,
     })
+}
+
+/// The stock witnesses of the configuration, none with this station's own key.
+fn stock_witnesses(config: &Config, identity: &Identity) -> Result<Vec<Witness>, StationError> {
+    let witnesses = WitnessConfig::all(&config.witnesses).map_err(StationError::Config)?;
+    match witnesses.iter().position(|w| w.key == identity.id()) {
+        Some(index) => Err(StationError::Config(format!(
+            "witnesses[{index}]: vkey: the witness's key is this station's own identity key"
+        ))),
+        None => Ok(witnesses),
+    }
 }
 
 /// The watch's settings from the configuration; a test schedule must name a paired peer.

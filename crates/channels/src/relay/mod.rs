@@ -264,18 +264,6 @@ fn parse_url(url: &str) -> Result<(Uri, String, u16), RelayError> {
     Ok((uri.clone(), host, authority.port_u16().unwrap_or(443)))
 }
 
-/// The error and its sources, joined, for a transport failure.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl RelayClient {
     /// A client of the relay at `url` (`https://host:port`) whose identity is `relay`,
     /// signing as `me`. TLS is pinned to `relay`'s key. Needs no runtime until a request is
@@ -380,7 +368,7 @@ impl RelayClient {
                 .http
                 .request(request)
                 .await
-                .map_err(|error| RelayError::Transport(chain(&error)))?;
+                .map_err(|error| RelayError::Transport(crate::chain(&error)))?;
             let status = response.status();
             let retry_after = response
                 .headers()

@@ -6,7 +6,8 @@
 //
 // Usage: witness LISTEN NAME SEED_HEX LOG_VKEY...
 // Prints "vkey <its verifier key>" and "listening <address>" on standard output, then one line
-// per request on standard error.
+// per request on standard error. With WITNESS_TLS_CERT and WITNESS_TLS_KEY (PEM files) in the
+// environment it serves HTTPS with that certificate, else plain HTTP.
 package main
 
 import (
@@ -140,6 +141,15 @@ func (w *witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 	var root tlog.Hash
 	copy(root[:], rootBytes)
 
+	if oldSize > size {
+		fail(rw, http.StatusBadRequest, "old size beyond the checkpoint")
+		return
+	}
+	if oldSize == 0 && len(proof) != 0 {
+		fail(rw, http.StatusBadRequest, "a proof from the empty tree")
+		return
+	}
+
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	latest := w.held[origin]
@@ -148,10 +158,6 @@ func (w *witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/x.tlog.size")
 		rw.WriteHeader(http.StatusConflict)
 		fmt.Fprintf(rw, "%d\n", latest.size)
-		return
-	}
-	if oldSize > size {
-		fail(rw, http.StatusBadRequest, "old size beyond the checkpoint")
 		return
 	}
 	switch {
@@ -201,5 +207,9 @@ func main() {
 	fmt.Printf("vkey %s\nlistening %s\n", w.vkey(), listener.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/add-checkpoint", w.addCheckpoint)
+	cert, key := os.Getenv("WITNESS_TLS_CERT"), os.Getenv("WITNESS_TLS_KEY")
+	if cert != "" && key != "" {
+		log.Fatal(http.ServeTLS(listener, mux, cert, key))
+	}
 	log.Fatal(http.Serve(listener, mux))
 }

@@ -659,6 +659,11 @@ fn a_witnessed_entry_carries_a_stock_witness_s_name_and_only_it() {
         "w\u{202e}1".to_owned(),
         "a b".to_owned(),
         String::new(),
+        // parley's own names, in any case, for another key or a station.
+        crate::tlog::head::witness(&alpha.id()),
+        crate::tlog::head::witness(&key.id()).to_uppercase(),
+        crate::tlog::head::cosigner(&key.id()),
+        "Parley.example".to_owned(),
     ] {
         assert!(with_name(&bad).is_err(), "{bad:?}");
     }

@@ -230,15 +230,17 @@ impl Witness {
     /// witness publishes it.
     pub fn from_verifier_key(vkey: &str) -> Result<Self, NoteError> {
         let (name, key) = note::parse_cosigner_verifier_key(vkey)?;
-        if !valid_witness_name(&name) {
-            return Err(NoteError::Malformed(
-                "a witness's name is not printable ASCII",
-            ));
-        }
-        Ok(Self {
+        let witness = Self {
             name: name.into(),
             key: StationId(key.to_bytes()),
-        })
+        };
+        if !witness.is_relay() && !valid_witness_name(&witness.name) {
+            return Err(NoteError::Malformed(
+                "a witness's name is not printable ASCII, or is in parley's names (parley.…) \
+                 without being the relay's own",
+            ));
+        }
+        Ok(witness)
     }
 
     /// Its verifier key in the text form C2SP tools take.
@@ -261,20 +263,28 @@ impl Witness {
                 "a witness's key is one of the link's stations' keys",
             ));
         }
-        if !valid_witness_name(&self.name) {
+        if !self.is_relay() && !valid_witness_name(&self.name) {
             return Err(NoteError::Malformed(
-                "a witness's name is not a valid key name of printable ASCII",
+                "a witness's name is not a valid key name of printable ASCII outside parley's",
             ));
         }
         Ok(())
     }
 }
 
-/// Whether `name` may name a witness in an entry: a key name a station may sign under
+/// What begins every name parley gives a key (`parley.link/`, `parley.station/`,
+/// `parley.witness/`), in any case: no stock witness may take one.
+const PARLEY_NAMES: &str = "parley.";
+
+/// Whether `name` may name a stock witness: a key name a station may sign under
 /// ([`note::valid_key_name`]) of printable ASCII only, so it shows as it is written wherever
-/// the peer's entries are shown.
+/// the peer's entries are shown, and not in parley's own names (in any case), so no stock
+/// witness passes for a relay or a station.
 pub fn valid_witness_name(name: &str) -> bool {
-    note::valid_key_name(name) && name.bytes().all(|b| b.is_ascii_graphic())
+    note::valid_key_name(name)
+        && name.bytes().all(|b| b.is_ascii_graphic())
+        && !(name.get(..PARLEY_NAMES.len()))
+            .is_some_and(|start| start.eq_ignore_ascii_case(PARLEY_NAMES))
 }
 
 /// A witness's cosignature of the author's [`SignedHead`] (entry kind 16): a

@@ -137,10 +137,9 @@ fn typed_verifier_key(name: &str, signature_type: u8, public: &[u8]) -> String {
 /// the key id the one the name and key give, and the key a canonical Ed25519 point not of
 /// small order.
 pub fn parse_cosigner_verifier_key(vkey: &str) -> Result<(String, VerifyingKey), NoteError> {
-    let mut parts = vkey.split('+');
-    let (Some(name), Some(id), Some(key), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    // The key's base64 may hold `+`: the name and the id end at the first two.
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::Malformed(
             "a verifier key is <name>+<key id>+<key>, three parts",
         ));

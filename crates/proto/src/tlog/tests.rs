@@ -659,6 +659,25 @@ fn a_stock_witness_s_verifier_key_reads_and_every_bad_one_is_refused() {
     assert_eq!(witness.verifier_key(), vkey);
     assert!(!witness.is_relay());
     assert!(Witness::relay(&key.id()).is_relay());
+    // A key whose base64 holds a `+` reads: only the first two `+` separate the parts.
+    let plus = (0..=255u8)
+        .map(|seed| Identity::from_secret(&[seed; 32]))
+        .find(|key| {
+            let vkey = cosigner_verifier_key("w", &key.signing_key().verifying_key());
+            vkey.matches('+').count() > 2
+        })
+        .expect("a key whose base64 holds a plus");
+    let vkey_plus = cosigner_verifier_key("w", &plus.signing_key().verifying_key());
+    assert_eq!(
+        Witness::from_verifier_key(&vkey_plus).unwrap().key,
+        plus.id()
+    );
+    // A relay's own verifier key names that relay.
+    let relay_vkey = Witness::relay(&key.id()).verifier_key();
+    assert_eq!(
+        Witness::from_verifier_key(&relay_vkey),
+        Ok(Witness::relay(&key.id()))
+    );
     // The longest name reads; one byte more does not.
     let longest = "n".repeat(KEY_NAME_SIZE_MAX_BYTES);
     let vkey_longest = cosigner_verifier_key(&longest, &public);
@@ -684,7 +703,7 @@ fn a_stock_witness_s_verifier_key_reads_and_every_bad_one_is_refused() {
     for (bad, reason) in [
         (over.as_str(), "over 255 bytes"),
         ("witness.example", "three parts"),
-        (&format!("{vkey}+x"), "three parts"),
+        (&format!("{vkey}+x"), "not base64"),
         (&format!("wrong.name+{id}+{typed}"), "key id is not the one"),
         (&format!("witness.example/w1+{id}+!!"), "not base64"),
         (
@@ -704,6 +723,17 @@ fn a_stock_witness_s_verifier_key_reads_and_every_bad_one_is_refused() {
             "not printable ASCII",
         ),
         (&cosigner_verifier_key("a b", &public), "holds a space"),
+        (
+            &cosigner_verifier_key(
+                &super::head::witness(&Identity::from_secret(&[8; 32]).id()),
+                &public,
+            ),
+            "in parley's names",
+        ),
+        (
+            &cosigner_verifier_key("PARLEY.station/x", &public),
+            "in parley's names",
+        ),
     ] {
         let error = Witness::from_verifier_key(bad).unwrap_err().to_string();
         assert!(error.contains(reason), "{bad}: {error}");

@@ -56,6 +56,9 @@ pub(super) struct WitnessLog {
     error: Option<String>,
     /// `409`s answered in a row for one checkpoint.
     conflicts: u32,
+    /// A `409` named the size of the checkpoint out, as held: it goes again from that size
+    /// with no proof, for the witness to cosign if it holds the same root.
+    again_at_size: bool,
     /// When to submit again after a failure, UTC ms.
     retry_ms: Option<u64>,
 }
@@ -115,14 +118,15 @@ pub struct WitnessCosigned {
 }
 
 impl Station {
-    /// The witnesses of `peer`'s link: the relays it uses, then the stock witnesses that are
-    /// not one of them.
+    /// The witnesses of `peer`'s link: the relays it uses, then the stock witnesses whose key
+    /// is not one of theirs.
     fn witnesses_of(&self, peer: &StationId) -> Vec<(WitnessAt, Witness)> {
         let mut all: Vec<(WitnessAt, Witness)> = (self.table.relays_of(peer).into_iter())
             .map(|(via, relay)| (WitnessAt::Relay(via), Witness::relay(&relay)))
             .collect();
         for stock in &self.settings.checkpoints.witnesses {
-            if !all.iter().any(|(_, witness)| witness == stock) {
+            // By key: a cosignature does not sign its name, so a relay's key is that relay.
+            if !all.iter().any(|(_, witness)| witness.key == stock.key) {
                 all.push((WitnessAt::Stock(stock.clone()), stock.clone()));
             }
         }
@@ -159,11 +163,17 @@ impl Station {
             return;
         };
         let w = logs.witnesses.entry(witness).or_default();
-        if w.out.is_some() || w.holds >= head.size || w.retry_ms.is_some_and(|at| at > now_ms) {
+        let again = w.again_at_size && w.holds == head.size;
+        if w.out.is_some()
+            || (w.holds >= head.size && !again)
+            || w.retry_ms.is_some_and(|at| at > now_ms)
+        {
             return;
         }
+        w.again_at_size = false;
         let proof = match w.holds {
             0 => Vec::new(),
+            old if old == head.size => Vec::new(),
             old => logs
                 .own
                 .consistency_proof(old, head.size)
@@ -198,11 +208,14 @@ impl Station {
     /// the link with `peer` (with its own checkpoint of the log, `held`, if it disagreed), or
     /// could not be reached about it.
     ///
-    /// What the witness says is taken only as far as it proves it: a `409` moves the
-    /// submission to the size it names only when that is 0, or when the witness shows its
-    /// checkpoint of that size signed with this station's key and with this log's root. A
-    /// `split_view` alarm needs such a signed checkpoint that contradicts this log (beyond its
-    /// end, or another root). Anything else is that witness's error, shown and tried again.
+    /// What the witness says is taken only as far as it proves it: a relay's `409` moves the
+    /// submission to the size it names only when that is 0, or when the relay shows its
+    /// checkpoint of that size signed with this station's key and with this log's root; a
+    /// stock witness's, which cannot show one, when the size is within the checkpoint out (the
+    /// witness checks the proof from it against what it holds). At the checkpoint's own size
+    /// it goes again with no proof. A `split_view` alarm needs a signed checkpoint that
+    /// contradicts this log (beyond its end, or another root), which only a relay can show.
+    /// Anything else is that witness's error, shown and tried again.
     pub(super) fn witness_answer(
         &mut self,
         now_ms: u64,
@@ -272,6 +285,7 @@ impl Station {
                     || (stock && holds <= head.size) =>
             {
                 w.holds = holds;
+                w.again_at_size = holds == head.size;
                 w.conflicts += 1;
                 None
             }

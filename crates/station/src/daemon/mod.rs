@@ -196,6 +196,17 @@ impl Daemon {
             }
             None => None,
         };
+        // Each stock witness's client, its certificate authorities read: one that cannot be
+        // used refuses the start.
+        let mut stock_witnesses = Vec::with_capacity(config.witnesses.len());
+        for (index, witness) in config.witnesses.iter().enumerate() {
+            let named = witness
+                .witness()
+                .and_then(|named| Ok((named, witness.client()?)));
+            stock_witnesses.push(named.map_err(|error| {
+                StationError::Config(format!("witnesses[{index}]: {error}; nothing was started"))
+            })?);
+        }
         let (inbound, reports) =
             Inbound::new(DRIVER_REPORTS_QUEUE_MAX, DRIVER_FRAME_BYTES_QUEUE_MAX);
         let (calls, calls_rx) = Calls::new();
@@ -209,7 +220,7 @@ impl Daemon {
             runtime.handle().clone(),
             (endpoint.clone(), pinned),
             inbound.clone(),
-            &config,
+            (&config, stock_witnesses),
             identity,
         );
         let hooks = hooks::Hooks::new(config.alarms.hook.as_ref().map(PathBuf::from));

@@ -42,25 +42,17 @@ impl Transports {
         runtime: tokio::runtime::Handle,
         (endpoint, pinned): (Arc<DirectEndpoint>, PinnedKeys),
         inbound: Inbound,
-        config: &Config,
+        (config, stock): (&Config, Vec<(Witness, WitnessClient)>),
         identity: Identity,
     ) -> Self {
         let ms = Duration::from_millis;
-        let mut stock_witnesses = BTreeMap::new();
-        for witness in &config.witnesses {
-            // The configuration was checked when the station loaded it.
-            let started = witness.witness().and_then(|named| {
-                let client = WitnessClient::new(&witness.url).map_err(|error| error.to_string())?;
-                let sender = stock_witness::start(&runtime, named.clone(), client, inbound.clone());
-                Ok((named, sender))
-            });
-            match started {
-                Ok((named, sender)) => {
-                    stock_witnesses.insert(named, sender);
-                }
-                Err(error) => tracing::error!(url = %witness.url, %error, "stock witness unusable"),
-            }
-        }
+        let stock_witnesses = (stock.into_iter())
+            .map(|(witness, client)| {
+                let sender =
+                    stock_witness::start(&runtime, witness.clone(), client, inbound.clone());
+                (witness, sender)
+            })
+            .collect();
         Self {
             runtime,
             endpoint,

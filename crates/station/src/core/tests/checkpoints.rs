@@ -330,10 +330,21 @@ fn a_stock_witness_gets_each_checkpoint_and_its_409_is_followed_only_within_it()
         (second.size, &new),
         &resent[0].submission.proof
     ));
-    // Beyond it: the witness's error, no alarm, tried again after the wait.
+    // At its own size: the same checkpoint again, from that size with no proof.
     answer(
         &mut alpha,
         &resent[0],
+        Ok(WitnessAnswer::Conflict(second.size)),
+    );
+    let again = submissions(&mut alpha, &mut store);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].size, second.size);
+    assert_eq!(again[0].submission.old_size, second.size);
+    assert!(again[0].submission.proof.is_empty());
+    // Beyond it: the witness's error, no alarm, tried again after the wait.
+    answer(
+        &mut alpha,
+        &again[0],
         Ok(WitnessAnswer::Conflict(second.size + 1)),
     );
     let report = alpha.witness_report(&bravo_id);
