@@ -443,13 +443,17 @@ impl Body {
                 items.extend(pq.iter().map(|pq| cbor::bytes(&pq.0[..])));
                 items
             }
-            Body::Cosigned(cosignature) => vec![
-                cbor::uint(cosignature.head.size),
-                cbor::bytes(&cosignature.head.root),
-                cbor::bytes(&cosignature.head.signature),
-                cbor::uint(cosignature.time_s),
-                cbor::bytes(&cosignature.signature),
-            ],
+            Body::Cosigned(cosignature) => {
+                let mut items = vec![
+                    cbor::uint(cosignature.head.size),
+                    cbor::bytes(&cosignature.head.root),
+                    cbor::bytes(&cosignature.head.signature),
+                    cbor::uint(cosignature.time_s),
+                    cbor::bytes(&cosignature.signature),
+                ];
+                items.extend(cosignature.pq.iter().map(|pq| cbor::bytes(&pq.0[..])));
+                items
+            }
             Body::Witnessed(witnessed) => {
                 let mut items = vec![
                     cbor::uint(witnessed.head.size),
@@ -479,6 +483,8 @@ impl Body {
             (Value::Array(items), Kind::Coded | Kind::Notice) if items.len() == 4 => 4,
             // A checkpoint's post-quantum signature is present when its author has that key.
             (Value::Array(items), Kind::Checkpoint) if items.len() == 4 => 4,
+            // A cosigner's post-quantum signature is present when it has that key.
+            (Value::Array(items), Kind::Cosigned) if items.len() == 6 => 6,
             // A witness's name is present when it is not the one a relay witnesses under.
             (Value::Array(items), Kind::Witnessed) if items.len() == 7 => 7,
             (_, Kind::CodebookProposal) => 1,
@@ -637,10 +643,18 @@ impl Body {
                 if time_s > i64::MAX as u64 {
                     return Err(malformed("body.time_s"));
                 }
+                let signature = fields.fixed("body.cosignature")?;
+                let pq = if arity == 6 {
+                    let signature = fields.fixed::<PQ_SIGNATURE_BYTES>("body.pq_cosignature")?;
+                    Some(PqHeadSignature(std::sync::Arc::new(signature)))
+                } else {
+                    None
+                };
                 Body::Cosigned(Cosignature {
                     head,
                     time_s,
-                    signature: fields.fixed("body.cosignature")?,
+                    signature,
+                    pq,
                 })
             }
             Kind::Witnessed => {

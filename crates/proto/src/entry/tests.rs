@@ -250,6 +250,25 @@ fn every_kind_round_trips_within_its_bounds() {
         // it had the key).
         (Body::Checkpoint(head, Some(pq)), true),
         (Body::Checkpoint(head, None), true),
+        // A cosignature with the cosigner's post-quantum signature, and one without.
+        (
+            Body::Cosigned(crate::tlog::head::Cosignature::sign(
+                &alice,
+                &peer,
+                head,
+                1_700_000_000,
+            )),
+            true,
+        ),
+        (
+            Body::Cosigned(crate::tlog::head::Cosignature::sign_classical(
+                &alice,
+                &peer,
+                head,
+                1_700_000_000,
+            )),
+            true,
+        ),
     ];
     for (body, valid) in cases {
         assert_eq!(body.check().is_ok(), valid, "{body:?}");

@@ -95,22 +95,39 @@ pub struct PqHeadSignature(pub Arc<[u8; PQ_SIGNATURE_BYTES]>);
 impl PqHeadSignature {
     /// `identity`'s signature of `head`, the head of its log of its link with `peer`.
     pub fn sign(identity: &Identity, peer: &StationId, head: &SignedHead) -> Self {
+        Self::sign_by(identity, (&identity.id(), peer), head, 0)
+    }
+
+    /// `identity`'s ML-DSA-44 cosignature, at `time_s` (0: none), of `head`, the head of
+    /// `author`'s log of its link with `peer` (one of the two is `identity`), under
+    /// [`cosigner`]`(identity)`.
+    fn sign_by(
+        identity: &Identity,
+        (author, peer): (&StationId, &StationId),
+        head: &SignedHead,
+        time_s: u64,
+    ) -> Self {
         let line = note::pq_cosignature_line(
-            &checkpoint(&identity.id(), peer, head.size, head.root),
+            &checkpoint(author, peer, head.size, head.root),
             &cosigner(&identity.id()),
             identity.pq(),
-            0,
+            time_s,
         )
-        .expect("a checkpoint's origin and a valid name");
+        .expect("a checkpoint's origin, a valid name and a time in range");
         let bytes = note::line_bytes(&line).expect("a line just written");
         Self(Arc::new(bytes[12..].try_into().expect("2420 bytes")))
     }
 
     /// Its signature line on the note of `head` by `author` with key `key`.
     pub fn line(&self, author: &StationId, key: &PqPublicKey) -> String {
-        let name = cosigner(author);
+        self.line_by(author, key, 0)
+    }
+
+    /// Its signature line as `signer`'s, with key `key`, at `time_s`.
+    fn line_by(&self, signer: &StationId, key: &PqPublicKey, time_s: u64) -> String {
+        let name = cosigner(signer);
         let mut signed = note::pq_cosigner_key_id(&name, key).to_vec();
-        signed.extend_from_slice(&0u64.to_be_bytes());
+        signed.extend_from_slice(&time_s.to_be_bytes());
         signed.extend_from_slice(&self.0[..]);
         note::line(&name, &signed)
     }
@@ -123,8 +140,23 @@ impl PqHeadSignature {
         (author, peer): (&StationId, &StationId),
         key: &PqPublicKey,
     ) -> Result<(), NoteError> {
-        let note = format!("{}{}", head.note(author, peer), self.line(author, key));
-        note::open_pq_cosigned(&note, &cosigner(author), key).map(drop)
+        self.verify_by(head, (author, peer), (author, key, 0))
+    }
+
+    /// Whether it is `signer`'s signature, by ML-DSA-44 key `key` at `time_s`, of `head` (the
+    /// head of `author`'s log of its link with `peer`).
+    fn verify_by(
+        &self,
+        head: &SignedHead,
+        (author, peer): (&StationId, &StationId),
+        (signer, key, time_s): (&StationId, &PqPublicKey, u64),
+    ) -> Result<(), NoteError> {
+        let note = format!(
+            "{}{}",
+            head.note(author, peer),
+            self.line_by(signer, key, time_s)
+        );
+        note::open_pq_cosigned(&note, &cosigner(signer), key).map(drop)
     }
 }
 
@@ -150,7 +182,7 @@ impl SignedHead {
 
 /// A station's cosignature of its peer's [`SignedHead`]: it holds that log's first `size`
 /// entries and they have that root.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Cosignature {
     /// The head cosigned, with the log author's signature.
     pub head: SignedHead,
@@ -158,12 +190,29 @@ pub struct Cosignature {
     pub time_s: u64,
     /// The cosigner's Ed25519 signature (`cosignature/v1`).
     pub signature: [u8; 64],
+    /// The cosigner's ML-DSA-44 signature (`subtree/v1` under [`cosigner`]`(cosigner)` at
+    /// `time_s`), when it had that key (formats.md §3.5).
+    pub pq: Option<PqHeadSignature>,
 }
 
 impl Cosignature {
     /// `identity`'s cosignature, at `time_s`, of `head`, the head of `author`'s log of its link
-    /// with `identity`.
+    /// with `identity`, by both its keys.
     pub fn sign(identity: &Identity, author: &StationId, head: SignedHead, time_s: u64) -> Self {
+        let pq = PqHeadSignature::sign_by(identity, (author, &identity.id()), &head, time_s);
+        Self {
+            pq: Some(pq),
+            ..Self::sign_classical(identity, author, head, time_s)
+        }
+    }
+
+    /// As [`Self::sign`], by the Ed25519 key alone (a station before it had an ML-DSA-44 key).
+    pub fn sign_classical(
+        identity: &Identity,
+        author: &StationId,
+        head: SignedHead,
+        time_s: u64,
+    ) -> Self {
         let text = head.text(author, &identity.id());
         let line = note::cosignature_line(
             &text,
@@ -177,18 +226,59 @@ impl Cosignature {
             head,
             time_s,
             signature: bytes[12..].try_into().expect("64 bytes"),
+            pq: None,
         }
     }
 
     /// The checkpoint of `author`'s log of its link with `cosigner_id` as a C2SP note signed
-    /// by the author and cosigned by `cosigner_id`.
-    pub fn note(&self, author: &StationId, cosigner_id: &StationId) -> String {
+    /// by the author and cosigned by `cosigner_id`: its Ed25519 line, then its ML-DSA-44 line
+    /// when it carries one and the cosigner's key `pq_key` is known.
+    pub fn note(
+        &self,
+        (author, cosigner_id): (&StationId, &StationId),
+        pq_key: Option<&PqPublicKey>,
+    ) -> String {
         let name = cosigner(cosigner_id);
+        let pq_line = (self.pq.as_ref().zip(pq_key))
+            .map(|(pq, key)| pq.line_by(cosigner_id, key, self.time_s));
         format!(
-            "{}{}",
+            "{}{}{}",
             self.head.note(author, cosigner_id),
-            cosignature_line(&name, cosigner_id, self.time_s, &self.signature)
+            cosignature_line(&name, cosigner_id, self.time_s, &self.signature),
+            pq_line.unwrap_or_default()
         )
+    }
+
+    /// Whether its ML-DSA-44 signature verifies as `cosigner_id`'s, by key `pq_key`, of the
+    /// head of `author`'s log of its link with `cosigner_id`.
+    pub fn verify_pq(
+        &self,
+        (author, cosigner_id): (&StationId, &StationId),
+        pq_key: &PqPublicKey,
+    ) -> Result<(), NoteError> {
+        let pq = (self.pq.as_ref()).ok_or_else(|| NoteError::Unsigned(cosigner(cosigner_id)))?;
+        pq.verify_by(
+            &self.head,
+            (author, cosigner_id),
+            (cosigner_id, pq_key, self.time_s),
+        )
+    }
+
+    /// Whether it is cosigned as its cosigner must cosign (formats.md §3.5): both Ed25519
+    /// signatures ([`Self::verify`]), and the ML-DSA-44 one by `pq_key` when the cosigner has
+    /// that key and `pq_required`, or when it carries one.
+    pub fn verify_both(
+        &self,
+        (author, cosigner_id): (&StationId, &StationId),
+        (pq_key, pq_required): (Option<&PqPublicKey>, bool),
+    ) -> Result<(), NoteError> {
+        self.verify(author, cosigner_id)?;
+        match pq_key {
+            Some(key) if pq_required || self.pq.is_some() => {
+                self.verify_pq((author, cosigner_id), key)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether both signatures verify: `author`'s on its head and `cosigner_id`'s cosignature.
@@ -196,7 +286,7 @@ impl Cosignature {
         self.head.verify(author, cosigner_id)?;
         let key = verifying_key(cosigner_id)?;
         let (_, time_s) = note::open_cosigned(
-            &self.note(author, cosigner_id),
+            &self.note((author, cosigner_id), None),
             &cosigner(cosigner_id),
             &key,
         )?;

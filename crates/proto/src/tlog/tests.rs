@@ -779,3 +779,52 @@ fn a_stock_witness_s_cosignature_reads_under_its_own_name() {
     renamed.witness.key = alpha.id();
     assert!(renamed.verify(&a, &b).is_err());
 }
+
+/// A station's cosignature carries its ML-DSA-44 signature of the checkpoint (`subtree/v1`
+/// under its cosigner name, at the cosignature's time): it verifies only by the cosigner's
+/// key, at that time, of that head; one without it is refused where one is required; and the
+/// author's own ML-DSA-44 signature of the head does not pass for the cosigner's.
+#[test]
+fn a_cosignature_carries_the_cosigner_s_ml_dsa_signature() {
+    use super::head::{Cosignature, PqHeadSignature, SignedHead, cosigner};
+    use crate::id::Identity;
+
+    let (alpha, bravo) = (
+        Identity::from_secret(&[1; 32]),
+        Identity::from_secret(&[2; 32]),
+    );
+    let (a, b) = (alpha.id(), bravo.id());
+    let head = SignedHead::sign(&alpha, &b, 5, root(&leaves(5)));
+    let cosigned = Cosignature::sign(&bravo, &a, head, 1_800_000_000);
+    let key = bravo.pq().public();
+    assert!(cosigned.pq.is_some());
+    assert_eq!(cosigned.verify_pq((&a, &b), key), Ok(()));
+    assert_eq!(cosigned.verify_both((&a, &b), (Some(key), true)), Ok(()));
+    // Its note carries both lines, each opening by its own key.
+    let note = cosigned.note((&a, &b), Some(key));
+    let (checkpoint, time_s) = note::open_pq_cosigned(&note, &cosigner(&b), key).unwrap();
+    assert_eq!((checkpoint.size, time_s), (5, 1_800_000_000));
+    let ed25519 = b.verifying_key().unwrap();
+    assert_eq!(
+        note::open_cosigned(&note, &cosigner(&b), &ed25519).map(|(_, t)| t),
+        Ok(1_800_000_000)
+    );
+    // Another key, another time or another head: refused.
+    assert!(cosigned.verify_pq((&a, &b), alpha.pq().public()).is_err());
+    let mut later = cosigned.clone();
+    later.time_s += 1;
+    assert!(later.verify_pq((&a, &b), key).is_err());
+    let mut other_head = cosigned.clone();
+    other_head.head = SignedHead::sign(&alpha, &b, 6, root(&leaves(6)));
+    assert!(other_head.verify_pq((&a, &b), key).is_err());
+    // Without it: refused where required, taken where not, or where the key is not known.
+    let classical = Cosignature::sign_classical(&bravo, &a, head, 1_800_000_000);
+    assert!(classical.verify_both((&a, &b), (Some(key), true)).is_err());
+    assert_eq!(classical.verify_both((&a, &b), (Some(key), false)), Ok(()));
+    assert_eq!(classical.verify_both((&a, &b), (None, true)), Ok(()));
+    // A bad one is refused even where none is required.
+    let mut bent = cosigned.clone();
+    bent.pq = Some(PqHeadSignature::sign(&alpha, &b, &head));
+    assert!(bent.verify_both((&a, &b), (Some(key), false)).is_err());
+    assert!(bent.verify_pq((&a, &b), alpha.pq().public()).is_err());
+}

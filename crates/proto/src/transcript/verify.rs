@@ -288,7 +288,7 @@ impl File {
         };
         match &entry.body {
             Body::Checkpoint(head, pq) => station.checkpoints.push((place, *head, pq.clone())),
-            Body::Cosigned(cosigned) => station.cosignatures.push((place, *cosigned)),
+            Body::Cosigned(cosigned) => station.cosignatures.push((place, cosigned.clone())),
             Body::Witnessed(witnessed) => station.witnessed.push((place, witnessed.clone())),
             _ => {}
         }
@@ -419,10 +419,18 @@ impl File {
                 return Err(fail(place, Fault::CheckpointRoot { name, size }));
             }
         }
+        // K3: both Ed25519 signatures, and the cosigner's ML-DSA-44 one when its card has that
+        // key — on every cosignature from the first that carries one, as K1.
+        let mut pq_required = false;
         for (place, cosigned) in &station.cosignatures {
             let size = cosigned.head.size;
             let (name, other) = (name.clone(), other_name.clone());
-            if cosigned.verify(&other_identity, &station.identity).is_err() {
+            pq_required |= cosigned.pq.is_some();
+            let signed = cosigned.verify_both(
+                (&other_identity, &station.identity),
+                (station.pq_key.as_ref(), pq_required),
+            );
+            if signed.is_err() {
                 return Err(fail(
                     place,
                     Fault::CosignatureSignature { name, other, size },

@@ -98,6 +98,9 @@ pub(super) struct LinkLogs {
     /// The peer's cosignatures of this station's log read at start, with their seqs, to check
     /// once the core is built.
     own_cosigned_unchecked: Vec<(u64, Cosignature)>,
+    /// The seq of the first cosignature in the peer's log that carries an ML-DSA-44
+    /// signature: every later one must carry one.
+    own_cosigned_pq_from: Option<u64>,
     /// The tree of the peer's log as delivered (up to the link's in-head: never an entry held
     /// beyond a gap, nor one that does not continue the chain), seq 1 upward.
     peer: Tree,
@@ -167,7 +170,7 @@ impl LinkLogs {
                     not_counted = 0;
                 }
                 (Body::Cosigned(cosigned), true) => {
-                    logs.peer_cosigned = Some(*cosigned);
+                    logs.peer_cosigned = Some(cosigned.clone());
                     not_counted += 1;
                 }
                 (Body::Witnessed(by), true) => {
@@ -178,7 +181,8 @@ impl LinkLogs {
                     logs.wait(Carried::new(*head, pq, entry.seq, time_ms));
                 }
                 (Body::Cosigned(cosigned), false) => {
-                    logs.own_cosigned_unchecked.push((entry.seq, *cosigned));
+                    logs.own_cosigned_unchecked
+                        .push((entry.seq, cosigned.clone()));
                 }
                 // Checked again (an alarm already raised is not raised twice): one stored
                 // beyond a gap before a restart is checked once its entries are delivered.
@@ -198,7 +202,7 @@ impl LinkLogs {
         }
         // Those up to the size cosigned were checked when they arrived: the one cosigned is
         // the latest found good.
-        if let Some(cosigned) = logs.peer_cosigned {
+        if let Some(cosigned) = logs.peer_cosigned.clone() {
             let size = cosigned.head.size;
             let checked: Vec<(u64, u64)> = logs
                 .peer_waiting
@@ -316,7 +320,11 @@ pub struct CosignedItem {
     pub cosigner: String,
     /// When it was cosigned, seconds since the epoch.
     pub time_s: u64,
-    /// The C2SP note signed by the log's author and cosigned.
+    /// Whether the cosignature carries the cosigner's ML-DSA-44 signature and it verifies
+    /// under the cosigner's key (this station's, or the peer's pinned one).
+    pub post_quantum: bool,
+    /// The C2SP note signed by the log's author and cosigned (with the cosigner's ML-DSA-44
+    /// line when it carries one and its key is known).
     pub note: String,
 }
 
@@ -392,7 +400,7 @@ impl Station {
                 logs.since_ms = Some(now_ms);
                 self.submit_to_witnesses(now_ms, peer);
             }
-            Body::Cosigned(cosigned) => logs.peer_cosigned = Some(*cosigned),
+            Body::Cosigned(cosigned) => logs.peer_cosigned = Some(cosigned.clone()),
             Body::Witnessed(by) => logs.witnessed(by),
             _ => logs.count_new(now_ms),
         }
@@ -445,9 +453,18 @@ impl Station {
         (peer, seq): (StationId, u64),
         cosigned: &Cosignature,
     ) {
+        let pq_key = self.peers.get(&peer).and_then(|p| p.pq_key.clone());
         let logs = self.logs.entry(peer).or_default();
         let size = cosigned.head.size;
-        let fault = match cosigned.verify(own_id, &peer) {
+        // Once the peer's log holds a cosignature signed with both its keys, every later one
+        // must be (as its checkpoints, formats.md §3.5).
+        let required = logs.own_cosigned_pq_from.is_some_and(|from| from < seq);
+        if cosigned.pq.is_some() {
+            let from = logs.own_cosigned_pq_from.map_or(seq, |from| from.min(seq));
+            logs.own_cosigned_pq_from = Some(from);
+        }
+        let signed = cosigned.verify_both((own_id, &peer), (pq_key.as_ref(), required));
+        let fault = match signed {
             Err(error) => Some(format!("a cosignature of this station's log: {error}")),
             Ok(()) if size > logs.own.len() => Some(format!(
                 "a cosignature of this station's log at size {size}, which is only {} long",
@@ -460,12 +477,12 @@ impl Station {
         };
         match fault {
             Some(detail) => {
-                let note = cosigned.note(own_id, &peer);
+                let note = cosigned.note((own_id, &peer), pq_key.as_ref());
                 let subject = format!("cosignature at seq {seq}");
                 self.split_view(now_ms, peer, subject, format!("{detail}:\n{note}"));
             }
-            None if logs.own_cosigned.is_none_or(|c| c.head.size < size) => {
-                logs.own_cosigned = Some(*cosigned);
+            None if (logs.own_cosigned.as_ref()).is_none_or(|c| c.head.size < size) => {
+                logs.own_cosigned = Some(cosigned.clone());
             }
             None => {}
         }
@@ -521,7 +538,7 @@ impl Station {
                     {
                         logs.peer_latest = Some(carried);
                     }
-                    let cosigned = logs.peer_cosigned.map_or(0, |c| c.head.size);
+                    let cosigned = logs.peer_cosigned.as_ref().map_or(0, |c| c.head.size);
                     if size > cosigned && to_cosign.is_none_or(|h: SignedHead| h.size < size) {
                         to_cosign = Some(head);
                     }
@@ -647,8 +664,8 @@ impl Station {
     pub fn cosigned_upto(&self, peer: &StationId) -> (u64, u64) {
         self.logs.get(peer).map_or((0, 0), |logs| {
             (
-                logs.own_cosigned.map_or(0, |c| c.head.size),
-                logs.peer_cosigned.map_or(0, |c| c.head.size),
+                logs.own_cosigned.as_ref().map_or(0, |c| c.head.size),
+                logs.peer_cosigned.as_ref().map_or(0, |c| c.head.size),
             )
         })
     }
@@ -668,12 +685,15 @@ impl Station {
             post_quantum: carried.post_quantum((author, other), key),
             note: carried.note((author, other), key),
         };
-        let cosigned = |c: Cosignature, author, cosigner: &StationId| CosignedItem {
-            size: c.head.size,
-            root: base64(&c.head.root),
-            cosigner: tlog::head::cosigner(cosigner),
-            time_s: c.time_s,
-            note: c.note(author, cosigner),
+        let cosigned = |c: Cosignature, author, cosigner: &StationId, key: Option<&PqPublicKey>| {
+            CosignedItem {
+                size: c.head.size,
+                root: base64(&c.head.root),
+                cosigner: tlog::head::cosigner(cosigner),
+                time_s: c.time_s,
+                post_quantum: key.is_some_and(|key| c.verify_pq((author, cosigner), key).is_ok()),
+                note: c.note((author, cosigner), key),
+            }
         };
         Ok(CheckpointReport {
             peer: self.peer_name(&peer_id),
@@ -683,7 +703,8 @@ impl Station {
                 latest: logs
                     .own_latest
                     .map(|l| item(l, &own_id, &peer_id, Some(&own_pq))),
-                cosigned: logs.own_cosigned.map(|c| cosigned(c, &own_id, &peer_id)),
+                cosigned: (logs.own_cosigned)
+                    .map(|c| cosigned(c, &own_id, &peer_id, peer_pq.as_ref())),
             },
             peer_log: LogCheckpoints {
                 origin: origin(&peer_id, &own_id),
@@ -691,7 +712,8 @@ impl Station {
                 latest: logs
                     .peer_latest
                     .map(|l| item(l, &peer_id, &own_id, peer_pq.as_ref())),
-                cosigned: logs.peer_cosigned.map(|c| cosigned(c, &peer_id, &own_id)),
+                cosigned: (logs.peer_cosigned)
+                    .map(|c| cosigned(c, &peer_id, &own_id, Some(&own_pq))),
             },
             witnesses: self.witness_report(&peer_id),
         })

@@ -364,6 +364,49 @@ fn a_version_2_station_signs_each_checkpoint_with_both_keys_from_its_first_that_
     k1(&other, 5);
 }
 
+#[test]
+fn a_version_2_station_cosigns_with_both_keys_from_its_first_cosignature_that_does() {
+    use crate::tlog::head::Cosignature;
+    let k3 = |history: &History, size| {
+        let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
+        let error = file.verify().expect_err("refused");
+        assert!(
+            matches!(&error.fault, Fault::CosignatureSignature { name, size: s, .. } if name == "Bravo" && *s == size),
+            "{error}"
+        );
+    };
+    let classical = |history: &History, head| {
+        let alpha_id = history.alpha.identity.id();
+        Cosignature::sign_classical(&history.bravo.identity, &alpha_id, head, 1_700_000_000)
+    };
+    // Cosigned before Bravo had its post-quantum key (Ed25519 alone), then with both.
+    let mut history = History::standard();
+    let head = history.head(Who::Alpha, 2, None);
+    history.checkpoint(Who::Alpha, head);
+    history.cosign_as(Who::Bravo, classical(&history, head));
+    let head = history.head(Who::Alpha, 4, None);
+    history.checkpoint(Who::Alpha, head);
+    history.cosign(Who::Bravo, head);
+    let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
+    assert!(file.verify().is_ok(), "{:?}", file.verify().err());
+
+    // After one that carries it, one without it is refused (K3)…
+    let mut without = history.clone();
+    let later = without.head(Who::Alpha, 5, None);
+    without.checkpoint(Who::Alpha, later);
+    without.cosign_as(Who::Bravo, classical(&without, later));
+    k3(&without, 5);
+    // …and so is one whose post-quantum signature is of another head.
+    let mut other = history.clone();
+    let later = other.head(Who::Alpha, 5, None);
+    other.checkpoint(Who::Alpha, later);
+    let alpha_id = other.alpha.identity.id();
+    let mut cosigned = Cosignature::sign(&other.bravo.identity, &alpha_id, later, 1_700_000_000);
+    cosigned.pq = Cosignature::sign(&other.bravo.identity, &alpha_id, head, 1_700_000_000).pq;
+    other.cosign_as(Who::Bravo, cosigned);
+    k3(&other, 5);
+}
+
 /// Entry signatures are checked in batches of `ENTRY_SIGNATURES_PER_BATCH`: a bad one is
 /// named at its own line wherever it falls (first, last or next after a batch, the last entry
 /// of the file), and before a fault of a later line.

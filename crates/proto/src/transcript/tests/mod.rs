@@ -185,10 +185,16 @@ impl History {
         self.append(who, entry);
     }
 
-    /// Appends `who`'s `cosigned` entry of the other's checkpoint `head`.
+    /// Appends `who`'s `cosigned` entry of the other's checkpoint `head`, signed with both
+    /// its keys.
     fn cosign(&mut self, who: Who, head: SignedHead) {
         let author = self.author(who.other()).identity.id();
         let cosigned = Cosignature::sign(&self.author(who).identity, &author, head, 1_700_000_000);
+        self.cosign_as(who, cosigned);
+    }
+
+    /// Appends `who`'s `cosigned` entry `cosigned`.
+    fn cosign_as(&mut self, who: Who, cosigned: Cosignature) {
         let entry = self.next(who, 0, Body::Cosigned(cosigned));
         self.append(who, entry);
     }

@@ -12,8 +12,73 @@ fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {
         logs.own_latest
             .as_ref()
             .map_or(0, |latest| latest.head.size),
-        logs.peer_cosigned.map_or(0, |c| c.head.size),
+        logs.peer_cosigned.as_ref().map_or(0, |c| c.head.size),
     )
+}
+
+/// Hands `frames` to `core` as if they came from `from` on the direct channel.
+fn deliver_from(core: &mut Station, from: StationId, frames: &[Vec<u8>]) {
+    for frame in frames {
+        let input = Input::Frame {
+            via: Via::Direct(from),
+            bytes: frame.clone(),
+        };
+        core.handle(NOW_MS, input);
+    }
+}
+
+/// The peer cosigns with both its keys, and `checkpoint show` says so; once its log holds
+/// such a cosignature, a later one by Ed25519 alone (which a forger who could break Ed25519
+/// could make) raises an alarm and does not count.
+#[test]
+fn a_cosignature_must_carry_the_peer_s_ml_dsa_signature_once_one_did() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::Cosignature;
+
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    let issue = Command::CheckpointIssue {
+        peer: "Bravo".into(),
+        operator: None,
+    };
+    let input = Input::Command {
+        id: RequestId(2),
+        command: issue,
+    };
+    alpha.handle(NOW_MS, input);
+    let frames = envelopes_out(&mut alpha, &mut alpha_store, NOW_MS);
+    deliver_from(&mut bravo, alpha_id, &frames);
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver_from(&mut alpha, bravo_id, &frames);
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    let size = checkpoint_entries(&alpha, &bravo_id).0;
+    assert!(size > 0);
+    assert_eq!(alpha.cosigned_upto(&bravo_id).0, size, "Bravo cosigned it");
+    let report = alpha.checkpoint_report("Bravo").expect("a report");
+    let cosigned = report.own.cosigned.expect("cosigned");
+    assert!(cosigned.post_quantum, "{cosigned:?}");
+    assert_eq!(
+        cosigned.note.matches("\u{2014} parley.station/").count(),
+        2,
+        "Bravo's Ed25519 and ML-DSA-44 lines: {}",
+        cosigned.note
+    );
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 0);
+
+    let head = (alpha.logs[&bravo_id].own_latest.as_ref())
+        .expect("a checkpoint")
+        .head;
+    let classical = Cosignature::sign_classical(&bravo.identity, &alpha_id, head, NOW_MS / 1_000);
+    write_as_station(&mut bravo, &alpha_id, Body::Cosigned(classical));
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver_from(&mut alpha, bravo_id, &frames);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    assert!(
+        alarms[0].detail.contains("no signature by parley.station/"),
+        "{}",
+        alarms[0].detail
+    );
 }
 
 /// The peer's honest checkpoint is cosigned; one whose root is not the root of the entries
