@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::SigningKey;
 use parley_proto::Identity;
-use parley_proto::tlog::head::{self, PqHeadSignature, SignedHead};
+use parley_proto::tlog::head::{self, Cosignature, PqHeadSignature, SignedHead};
 use parley_proto::tlog::note::{self, Checkpoint};
 use parley_proto::tlog::{self, Hash};
 use serde_json::json;
@@ -146,6 +146,28 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
         .map(|(size, pq_size)| station_note(size, pq_size))
         .collect();
 
+    // The other station's checkpoints as the station cosigns them, with both its keys at the
+    // cosignature's time; the last carries the ML-DSA-44 cosignature of another size's head.
+    let other = Identity::from_secret(&[12; 32]);
+    let cosigned_note = |size: usize, pq_size: usize| {
+        let time_s = 1_700_000_000 + size as u64;
+        let head = SignedHead::sign(&other, &author, size as u64, roots[size - 1]);
+        let pq_head = SignedHead::sign(&other, &author, pq_size as u64, roots[pq_size - 1]);
+        let mut cosigned = Cosignature::sign(&station, &peer, head, time_s);
+        cosigned.pq = Cosignature::sign(&station, &peer, pq_head, time_s).pq;
+        let signed = cosigned.note((&peer, &author), Some(pq_key));
+        let read = note::open_pq_cosigned(&signed, &head::cosigner(&author), pq_key);
+        assert_eq!(
+            read.map(|(_, t)| t).ok(),
+            (size == pq_size).then_some(time_s)
+        );
+        signed
+    };
+    let cosigned_notes: Vec<String> = [(1, 1), (7, 7), (LEAVES, LEAVES), (7, 16)]
+        .into_iter()
+        .map(|(size, pq_size)| cosigned_note(size, pq_size))
+        .collect();
+
     let cases = json!({
         "log_verifier_key": note::verifier_key(origin, &log.verifying_key()),
         "cosigner_name": cosigner,
@@ -163,6 +185,12 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
         "subtree_name": head::cosigner(&author),
         "subtree_public": BASE64.encode(pq_key.as_bytes()),
         "station_notes": station_notes,
+        "station_public": BASE64.encode(author.0),
+        "cosigned_verifier_key": note::verifier_key(
+            &head::origin(&peer, &author),
+            &peer.verifying_key().unwrap()
+        ),
+        "cosigned_notes": cosigned_notes,
     });
     let out = run_reference(&cases.to_string());
     assert!(
@@ -175,24 +203,32 @@ fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosigna
     let (subtrees, agreed) = said.trim_end().rsplit_once('\n').unwrap_or(("", &said));
     assert!(agreed.starts_with("agreed:"), "{said}");
     // Each ML-DSA-44 signature Go read, over the message Go built from its note: all but the
-    // last note's (its line is of another size) verify under the station's key.
-    let verified: Vec<bool> = subtrees
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            assert_eq!(fields[..2], ["subtree", &i.to_string()], "{said}");
-            let message = BASE64.decode(fields[2]).unwrap();
-            let signature = BASE64.decode(fields[3]).unwrap();
-            pq_key.verify(&message, b"", &signature)
-        })
-        .collect();
-    let mut expected = vec![true; station_notes.len()];
-    *expected.last_mut().unwrap() = false;
-    assert_eq!(
-        verified, expected,
-        "which ML-DSA-44 signatures verify over the messages Go built"
-    );
+    // last note's of each kind (its line is of another size) verify under the station's key.
+    let verified = |kind: &str| -> Vec<bool> {
+        (subtrees.lines())
+            .filter(|line| line.starts_with(&format!("{kind} ")))
+            .enumerate()
+            .map(|(i, line)| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                assert_eq!(fields[..2], [kind, &i.to_string()], "{said}");
+                let message = BASE64.decode(fields[2]).unwrap();
+                let signature = BASE64.decode(fields[3]).unwrap();
+                pq_key.verify(&message, b"", &signature)
+            })
+            .collect()
+    };
+    for (kind, notes) in [
+        ("subtree", station_notes.len()),
+        ("cosigned", cosigned_notes.len()),
+    ] {
+        let mut expected = vec![true; notes];
+        *expected.last_mut().unwrap() = false;
+        assert_eq!(
+            verified(kind),
+            expected,
+            "which ML-DSA-44 signatures of the {kind} notes verify over the messages Go built"
+        );
+    }
     eprintln!("{agreed}");
 }
 

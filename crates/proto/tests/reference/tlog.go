@@ -2,7 +2,8 @@
 // golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog. Reads the cases as JSON on
 // standard input (written by crates/proto/tests/tlog_reference.rs); prints one line per
 // disagreement and exits 1 if there is any, else prints one "subtree" line per ML-DSA-44
-// cosignature read (see subtreeCosigner), then "agreed" and the counts.
+// signature read from a station's own checkpoint and one "cosigned" line per ML-DSA-44
+// cosignature of the other station's (see subtreeCosigner), then "agreed" and the counts.
 package main
 
 import (
@@ -36,6 +37,12 @@ type cases struct {
 	SubtreeName        string   `json:"subtree_name"`
 	SubtreePublic      string   `json:"subtree_public"`
 	StationNotes       []string `json:"station_notes"`
+	// The other station's checkpoints as the station cosigns them: the author's Ed25519
+	// signature, then the station's cosignature/v1 (Ed25519, under its cosigner name) and
+	// its ML-DSA-44 subtree/v1 cosignature at the same time.
+	StationPublic       string   `json:"station_public"`
+	CosignedVerifierKey string   `json:"cosigned_verifier_key"`
+	CosignedNotes       []string `json:"cosigned_notes"`
 }
 
 type proof struct {
@@ -317,9 +324,36 @@ func main() {
 			base64.StdEncoding.EncodeToString(read.signature))
 	}
 
+	cosignedVerifier, err := note.NewVerifier(c.CosignedVerifierKey)
+	if err != nil {
+		fail("the other station's verifier key does not parse: %v", err)
+		os.Exit(1)
+	}
+	stationKey, err := base64.StdEncoding.DecodeString(c.StationPublic)
+	if err != nil || len(stationKey) != ed25519.PublicKeySize {
+		fail("the station's Ed25519 key is not a base64 Ed25519 key")
+		os.Exit(1)
+	}
+	for i, text := range c.CosignedNotes {
+		station := cosigner{name: c.SubtreeName, key: stationKey}
+		subtree := &subtreeCosigner{name: c.SubtreeName, key: subtreeKey}
+		n, err := note.Open([]byte(text), note.VerifierList(cosignedVerifier, station, subtree))
+		if err != nil {
+			fail("cosigned note %d: %v", i, err)
+			continue
+		}
+		if len(n.Sigs) != 3 || len(subtree.read) != 1 {
+			fail("cosigned note %d: %d signatures read, want the author's and the station's two", i, len(n.Sigs))
+			continue
+		}
+		read := subtree.read[0]
+		fmt.Printf("cosigned %d %s %s\n", i, base64.StdEncoding.EncodeToString(read.message),
+			base64.StdEncoding.EncodeToString(read.signature))
+	}
+
 	if failures > 0 {
 		os.Exit(1)
 	}
-	fmt.Printf("agreed: %d roots, %d inclusion proofs, %d consistency proofs, %d notes, %d bad notes, %d station notes\n",
-		len(c.Roots), len(c.Inclusion), len(c.Consistency), len(c.Notes), len(c.BadNotes), len(c.StationNotes))
+	fmt.Printf("agreed: %d roots, %d inclusion proofs, %d consistency proofs, %d notes, %d bad notes, %d station notes, %d cosigned notes\n",
+		len(c.Roots), len(c.Inclusion), len(c.Consistency), len(c.Notes), len(c.BadNotes), len(c.StationNotes), len(c.CosignedNotes))
 }
