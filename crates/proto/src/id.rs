@@ -1,6 +1,8 @@
 //! Identities and hashes: who a station is, how an operator reads its fingerprint aloud, and
 //! the ids of links, entries and epoch keys.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -18,6 +20,20 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// Most decoded keys a thread keeps for [`StationId::verifying_key`]; one more starts over.
+pub const DECODED_KEYS_MAX: usize = 64;
+
+thread_local! {
+    /// Keys decoded on this thread, by their bytes.
+    static DECODED_KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
+}
+
+/// How many decoded keys this thread keeps now.
+#[cfg(test)]
+pub(crate) fn decoded_keys_held() -> usize {
+    DECODED_KEYS.with_borrow(HashMap::len)
+}
+
 /// A station's identity: its raw 32-byte Ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StationId(pub [u8; 32]);
@@ -31,11 +47,26 @@ impl StationId {
     }
 
     /// The Ed25519 key, or an error if the bytes are not a valid point.
+    ///
+    /// Decoding a key decompresses a point (a square root in the field), about as costly as a
+    /// fifth of a verification; a station checks a handful of keys over and over (its peers',
+    /// its relays'), so each thread keeps the last [`DECODED_KEYS_MAX`] it decoded.
     pub fn verifying_key(&self) -> Result<VerifyingKey, DecodeError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| DecodeError::Field {
+        if let Some(key) = DECODED_KEYS.with_borrow(|keys| keys.get(&self.0).copied()) {
+            return Ok(key);
+        }
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| DecodeError::Field {
             what: "station id",
             field: "identity key",
-        })
+        })?;
+        DECODED_KEYS.with_borrow_mut(|keys| {
+            // Many distinct keys (a flood of forged ids) start the cache over, bounded.
+            if keys.len() >= DECODED_KEYS_MAX {
+                keys.clear();
+            }
+            keys.insert(self.0, key);
+        });
+        Ok(key)
     }
 
     /// Short hex form for logs (first 8 bytes).
@@ -322,5 +353,39 @@ mod tests {
         let c = Identity::from_secret(&[3; 32]).id();
         assert_eq!(LinkId::between(&a, &b), LinkId::between(&b, &a));
         assert_ne!(LinkId::between(&a, &b), LinkId::between(&a, &c));
+    }
+
+    /// Decoded keys are kept up to their bound and the cache starts over one past it; what a
+    /// key decodes to, or that it does not decode, never depends on the cache.
+    #[test]
+    fn decoded_keys_are_kept_within_their_bound_and_decode_the_same() {
+        let keys: Vec<StationId> = (0..=DECODED_KEYS_MAX as u8)
+            .map(|seed| Identity::from_secret(&[seed; 32]).id())
+            .collect();
+        let held_before = decoded_keys_held();
+        assert!(held_before <= DECODED_KEYS_MAX);
+        for (n, id) in keys.iter().enumerate() {
+            let expected = VerifyingKey::from_bytes(&id.0).unwrap();
+            assert_eq!(id.verifying_key().unwrap(), expected);
+            // Again, from the cache.
+            assert_eq!(id.verifying_key().unwrap(), expected);
+            assert!(decoded_keys_held() <= DECODED_KEYS_MAX, "after {n}");
+        }
+        // The last of DECODED_KEYS_MAX + 1 distinct keys started the cache over.
+        assert!(decoded_keys_held() < DECODED_KEYS_MAX);
+        // A point that does not decode is refused every time, and not kept.
+        let bad = (0..=255u8)
+            .map(|first| {
+                let mut bytes = [0; 32];
+                bytes[0] = first;
+                bytes
+            })
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .expect("some y has no point");
+        let held = decoded_keys_held();
+        for _ in 0..2 {
+            assert!(StationId(bad).verifying_key().is_err());
+        }
+        assert_eq!(decoded_keys_held(), held);
     }
 }
