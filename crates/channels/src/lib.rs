@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod connect;
 pub mod courier;
 pub mod direct;
 pub mod log_limit;

@@ -14,12 +14,8 @@
 //! up to [`WITNESS_ANSWER_SIZE_MAX_BYTES`] and decoded strictly; the answer's cosignature is
 //! left for the station to verify.
 
-use std::future::Future;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,8 +23,7 @@ use http::header::CONTENT_TYPE;
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parley_proto::StationId;
 use parley_proto::tlog::head::Witness;
 use parley_relay_wire::ALPN_HTTP1;
@@ -37,12 +32,10 @@ use parley_relay_wire::witness::{
 };
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
+use crate::connect::Connector;
 use crate::report::{Inbound, Report, WitnessAt};
 
 /// Longest a submission may take, connecting included, in milliseconds.
@@ -64,7 +57,7 @@ const ADD_CHECKPOINT: &str = "/add-checkpoint";
 /// The client of one stock witness.
 #[derive(Clone, Debug)]
 pub struct WitnessClient {
-    http: Client<WitnessConnector, Full<Bytes>>,
+    http: Client<Connector, Full<Bytes>>,
     /// Where `add-checkpoint` is posted.
     add_checkpoint: Uri,
 }
@@ -173,10 +166,11 @@ impl WitnessClient {
             _ => None,
         };
         let default_port = if tls.is_some() { 443 } else { 80 };
-        let connector = WitnessConnector {
+        let connector = Connector {
             tls,
             host,
             port: authority.port_u16().unwrap_or(default_port),
+            timeout: Duration::from_millis(WITNESS_REQUEST_TIMEOUT_MS),
         };
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -222,100 +216,6 @@ impl WitnessClient {
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
-    }
-}
-
-/// Opens TCP connections to the witness's address, over TLS for `https://`.
-#[derive(Clone)]
-struct WitnessConnector {
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-    host: String,
-    port: u16,
-}
-
-impl std::fmt::Debug for WitnessConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WitnessConnector")
-            .field("tls", &self.tls.is_some())
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .finish()
-    }
-}
-
-/// A connection to a witness: plain, or TLS.
-enum WitnessStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for WitnessStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for WitnessStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-impl Connection for WitnessStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl tower_service::Service<Uri> for WitnessConnector {
-    type Response = TokioIo<WitnessStream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Always dials the witness's own address, whatever the request names.
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let connector = self.clone();
-        Box::pin(async move {
-            let tcp = TcpStream::connect((connector.host.as_str(), connector.port)).await?;
-            tcp.set_nodelay(true)?;
-            let stream = match connector.tls {
-                Some((tls, name)) => WitnessStream::Tls(Box::new(tls.connect(name, tcp).await?)),
-                None => WitnessStream::Plain(tcp),
-            };
-            Ok(TokioIo::new(stream))
-        })
     }
 }
 

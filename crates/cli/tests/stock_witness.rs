@@ -20,11 +20,10 @@ use common::{await_all_delivered, await_channel, exe, paired};
 use parley_proto::tlog::head::{Witness, origin};
 use parley_proto::tlog::note;
 use parley_station::home::WitnessConfig;
+use parley_testkit::go::{go, go_is_there};
 use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
 
-/// Where Debian's `golang-golang-x-mod-dev` puts `golang.org/x/mod`, as a GOPATH.
-const GOPATH: &str = "/usr/share/gocode";
 /// The witness's name, as it publishes it in its verifier key.
 const WITNESS_NAME: &str = "witness.example/go";
 /// A checkpoint after every few entries, so a handful of messages makes several.
@@ -32,39 +31,15 @@ const EVERY_ENTRIES: u64 = 3;
 /// Longest `parley run` may take to refuse a configuration.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn go_is_there() -> bool {
-    let have_go = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    let have_mod = Path::new(GOPATH)
-        .join("src/golang.org/x/mod/sumdb/note")
-        .is_dir();
-    if have_go && have_mod {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but Go or golang.org/x/mod is missing; .ci/go-deps installs them"
-    );
-    eprintln!("stock witness test skipped: apt-get install golang-go golang-golang-x-mod-dev");
-    false
-}
-
 /// The Go witness, built once into `dir`.
 fn build_witness(dir: &Path) -> PathBuf {
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/witness.go");
     let binary = dir.join("witness");
-    let output = Command::new("go")
+    let output = go(&dir.join("gocache"))
         .arg("build")
         .arg("-o")
         .arg(&binary)
         .arg(&program)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", dir.join("gocache"))
-        .env("GOFLAGS", "")
-        .env_remove("GOROOT")
         .output()
         .expect("go runs");
     assert!(
@@ -160,23 +135,55 @@ fn send(station: &StationProcess, texts: std::ops::Range<u32>) {
     }
 }
 
+/// Two paired stations (not started) and the Go witness built, with what the witness is
+/// told of Alpha's log of the link: its origin and verifier key.
+struct World {
+    binary: PathBuf,
+    alpha: StationProcess,
+    bravo: StationProcess,
+    alpha_id: parley_proto::StationId,
+    origin: String,
+    log_vkey: String,
+}
+
+impl World {
+    fn new(root: &Path) -> Self {
+        let binary = build_witness(root);
+        let (alpha, bravo) = paired(root);
+        let id = |station: &StationProcess| {
+            parley_station::home::Home::new(&station.home)
+                .identity()
+                .expect("an identity")
+                .id()
+        };
+        let (alpha_id, bravo_id) = (id(&alpha), id(&bravo));
+        let origin = origin(&alpha_id, &bravo_id);
+        let log_vkey = note::verifier_key(&origin, &alpha_id.verifying_key().unwrap());
+        Self {
+            binary,
+            alpha,
+            bravo,
+            alpha_id,
+            origin,
+            log_vkey,
+        }
+    }
+}
+
 #[test]
 fn a_stock_go_witness_cosigns_every_checkpoint_and_a_transcript_proves_it() {
     if !go_is_there() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let binary = build_witness(root.path());
-    let (mut alpha, mut bravo) = paired(root.path());
-    let home = |station: &StationProcess| {
-        parley_station::home::Home::new(&station.home)
-            .identity()
-            .expect("an identity")
-            .id()
-    };
-    let (alpha_id, bravo_id) = (home(&alpha), home(&bravo));
-    let origin = origin(&alpha_id, &bravo_id);
-    let log_vkey = note::verifier_key(&origin, &alpha_id.verifying_key().unwrap());
+    let World {
+        binary,
+        mut alpha,
+        mut bravo,
+        alpha_id,
+        origin,
+        log_vkey,
+    } = World::new(root.path());
     let witness = GoWitness::start(
         &binary,
         "127.0.0.1:0",
@@ -247,13 +254,9 @@ fn a_stock_go_witness_cosigns_every_checkpoint_and_a_transcript_proves_it() {
     // witness and the verifier key to compare with the one it publishes.
     let file = root.path().join("alpha.transcript");
     alpha.export_transcript("Bravo", &file).unwrap();
-    let output = Command::new(exe())
-        .args(["transcript", "verify", file.to_str().unwrap()])
-        .env_remove("PARLEY_HOME")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let stdout = alpha
+        .ok(&["transcript", "verify", file.to_str().unwrap()])
+        .expect("the transcript verifies");
     let proven = format!("as witness \"{WITNESS_NAME}\" cosigned its checkpoint");
     assert!(stdout.contains(&proven), "{stdout}");
     assert!(stdout.contains(&witness.vkey), "{stdout}");
@@ -305,19 +308,13 @@ fn a_stock_witness_over_https_is_reached_only_under_its_certificate_authority() 
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let binary = build_witness(root.path());
-    let (mut alpha, mut bravo) = paired(root.path());
-    let home = |station: &StationProcess| {
-        parley_station::home::Home::new(&station.home)
-            .identity()
-            .expect("an identity")
-            .id()
-    };
-    let (alpha_id, bravo_id) = (home(&alpha), home(&bravo));
-    let log_vkey = note::verifier_key(
-        &origin(&alpha_id, &bravo_id),
-        &alpha_id.verifying_key().unwrap(),
-    );
+    let World {
+        binary,
+        mut alpha,
+        mut bravo,
+        log_vkey,
+        ..
+    } = World::new(root.path());
     let (ca, cert, key) = authority(root.path(), "witness");
     let (other_ca, _, _) = authority(root.path(), "other");
     let witness = GoWitness::start_serving(

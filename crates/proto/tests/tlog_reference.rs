@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -16,29 +16,11 @@ use parley_proto::tlog::note::{self, Checkpoint};
 use parley_proto::tlog::{self, Hash};
 use serde_json::json;
 
-/// Where Debian's `golang-golang-x-mod-dev` puts `golang.org/x/mod`, as a GOPATH.
-const GOPATH: &str = "/usr/share/gocode";
+#[path = "../../testkit/src/go.rs"]
+mod go;
+
 /// Leaves in the tree the cases are drawn from.
 const LEAVES: usize = 40;
-
-fn go_is_there() -> bool {
-    let have_go = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    let have_mod = Path::new(GOPATH)
-        .join("src/golang.org/x/mod/sumdb/note")
-        .is_dir();
-    if have_go && have_mod {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but Go or golang.org/x/mod is missing; .ci/go-deps installs them"
-    );
-    eprintln!("reference test skipped: apt-get install golang-go golang-golang-x-mod-dev");
-    false
-}
 
 fn b64(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(|h| BASE64.encode(h)).collect()
@@ -53,7 +35,7 @@ fn bent(proof: &[Hash]) -> Option<Vec<Hash>> {
 
 #[test]
 fn go_reference_packages_agree_with_parleys_trees_proofs_checkpoints_and_cosignatures() {
-    if !go_is_there() {
+    if !go::go_is_there() {
         return;
     }
     let data: Vec<Vec<u8>> = (0..LEAVES)
@@ -247,14 +229,9 @@ fn text(bytes: &[u8]) -> String {
 fn run_reference(input: &str) -> std::process::Output {
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/tlog.go");
     let cache = std::env::temp_dir().join(format!("parley-gocache-{}", std::process::id()));
-    let mut child = Command::new("go")
+    let mut child = go::go(&cache)
         .arg("run")
         .arg(&program)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", &cache)
-        .env("GOFLAGS", "")
-        .env_remove("GOROOT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,11 +10,7 @@
 pub mod task;
 
 use std::fmt;
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,13 +18,12 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parley_proto::{Identity, StationId};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::connect::Connector;
 
 use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
 use parley_relay_wire::limits::{
@@ -144,92 +139,13 @@ fn retry_after_ms(body: &[u8], header_seconds: Option<u64>) -> u64 {
     from_body.or(from_header).unwrap_or(1000)
 }
 
-/// A TLS stream to the relay, as the HTTP client needs it.
-struct RelayStream(tokio_rustls::client::TlsStream<TcpStream>);
-
-impl AsyncRead for RelayStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for RelayStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-impl Connection for RelayStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-/// Opens TCP connections to the relay's address and runs the pinned TLS handshake.
-#[derive(Clone)]
-struct PinnedConnector {
-    tls: TlsConnector,
-    host: String,
-    port: u16,
-    server_name: ServerName<'static>,
-}
-
-impl tower_service::Service<Uri> for PinnedConnector {
-    type Response = TokioIo<RelayStream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Always dials the relay's own address, whatever the request names.
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let connector = self.clone();
-        Box::pin(async move {
-            let dial = async {
-                let tcp = TcpStream::connect((connector.host.as_str(), connector.port)).await?;
-                tcp.set_nodelay(true)?;
-                let tls = connector.tls.connect(connector.server_name, tcp).await?;
-                Ok(TokioIo::new(RelayStream(tls)))
-            };
-            tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), dial)
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "no TCP connection and TLS handshake within {CONNECT_TIMEOUT_MS} ms"
-                        ),
-                    )
-                })?
-        })
-    }
-}
-
 /// A station's client of one relay. Clones share the connection pool.
 #[derive(Clone)]
 pub struct RelayClient {
     base: Arc<str>,
     relay: StationId,
     me: Identity,
-    http: Client<PinnedConnector, Full<Bytes>>,
+    http: Client<Connector, Full<Bytes>>,
 }
 
 impl fmt::Debug for RelayClient {
@@ -274,11 +190,11 @@ impl RelayClient {
             .map_err(|error| RelayError::Invalid(error.to_string()))?;
         let server_name = ServerName::try_from(host.clone())
             .map_err(|_| RelayError::Invalid(format!("relay URL {url:?} has an invalid host")))?;
-        let connector = PinnedConnector {
-            tls: TlsConnector::from(Arc::new(tls)),
+        let connector = Connector {
+            tls: Some((TlsConnector::from(Arc::new(tls)), server_name)),
             host,
             port,
-            server_name,
+            timeout: Duration::from_millis(CONNECT_TIMEOUT_MS),
         };
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())

@@ -16,6 +16,15 @@ fn checkpoint_entries(core: &Station, peer: &StationId) -> (u64, u64) {
     )
 }
 
+/// `core`'s only witness of its log of the link with `peer` has no cosignature recorded,
+/// and its error is that none in its answer verified.
+fn assert_no_cosignature_verified(core: &Station, peer: &StationId) {
+    let report = core.witness_report(peer);
+    assert!(report[0].cosigned.is_none(), "{report:?}");
+    let error = report[0].error.as_deref();
+    assert!(error.is_some_and(|e| e.contains("verifies")), "{report:?}");
+}
+
 /// Hands `frames` to `core` as if they came from `from` on the direct channel.
 fn deliver_from(core: &mut Station, from: StationId, frames: &[Vec<u8>]) {
     for frame in frames {
@@ -458,14 +467,7 @@ fn a_stock_witness_with_a_station_s_key_has_nothing_recorded() {
         &first[0],
         Ok(WitnessAnswer::Cosigned(vec![line])),
     );
-    let report = alpha.witness_report(&bravo_id);
-    assert!(report[0].cosigned.is_none(), "{report:?}");
-    assert!(
-        report[0]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("verifies"))
-    );
+    assert_no_cosignature_verified(&alpha, &bravo_id);
 }
 
 /// Each checkpoint goes to the link's relay as a witness after its commit, with a proof from
@@ -504,14 +506,7 @@ fn checkpoints_go_to_the_witness_and_only_its_good_cosignatures_are_recorded() {
     // A cosignature by another key is not recorded; the relay's is, as an entry.
     let forged = cosignature_line(&Identity::from_secret(&[4; 32]), first);
     answer(&mut alpha, first, Ok(WitnessAnswer::Cosigned(vec![forged])));
-    let report = alpha.witness_report(&bravo_id);
-    assert!(report[0].cosigned.is_none(), "{report:?}");
-    assert!(
-        report[0]
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("verifies"))
-    );
+    assert_no_cosignature_verified(&alpha, &bravo_id);
     assert!(
         submissions(&mut alpha, &mut store).is_empty(),
         "it waits its retry"
