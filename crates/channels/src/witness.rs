@@ -101,23 +101,37 @@ pub fn add_checkpoint_uri(url: &str) -> Result<Uri, WitnessUrlError> {
         .map_err(|_| url_error("is not a URL"))
 }
 
-/// The certificate authorities in the PEM file at `path`: a regular file of at most
-/// [`CA_FILE_SIZE_MAX_BYTES`] holding one certificate or more.
+/// The certificate authorities in the PEM file at `path`: a regular file (a link to one is
+/// followed) of at most [`CA_FILE_SIZE_MAX_BYTES`] holding one certificate or more. It is
+/// opened once without blocking, and what is judged and read is that open file.
 pub fn read_authorities(path: &Path) -> Result<rustls::RootCertStore, WitnessUrlError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
     let fail = |why: String| WitnessUrlError(format!("certificate authorities {path:?}: {why}"));
-    let metadata = std::fs::metadata(path).map_err(|error| fail(error.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|error| fail(error.to_string()))?;
+    let metadata = file.metadata().map_err(|error| fail(error.to_string()))?;
     if !metadata.is_file() {
         return Err(fail("not a regular file".into()));
     }
+    let over = |len: u64| {
+        fail(format!(
+            "{len} bytes, over the limit of {CA_FILE_SIZE_MAX_BYTES} bytes"
+        ))
+    };
     if metadata.len() > CA_FILE_SIZE_MAX_BYTES {
-        return Err(fail(format!(
-            "{} bytes, over the limit of {CA_FILE_SIZE_MAX_BYTES} bytes",
-            metadata.len()
-        )));
+        return Err(over(metadata.len()));
     }
-    let bytes = std::fs::read(path).map_err(|error| fail(error.to_string()))?;
+    let mut bytes = Vec::new();
+    (file.take(CA_FILE_SIZE_MAX_BYTES + 1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| fail(error.to_string()))?;
     if bytes.len() as u64 > CA_FILE_SIZE_MAX_BYTES {
-        return Err(fail("it grew over the limit while read".into()));
+        return Err(over(bytes.len() as u64));
     }
     let certificates = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -150,10 +164,17 @@ impl WitnessClient {
             .to_owned();
         let tls = match add_checkpoint.scheme_str() {
             Some("https") => {
-                let path = authorities.map_or_else(system_authorities, Path::to_path_buf);
-                let config =
-                    crate::tls::webpki_client_config(read_authorities(&path)?, &[ALPN_HTTP1])
-                        .map_err(|error| WitnessUrlError(error.to_string()))?;
+                let roots = match authorities {
+                    Some(path) => read_authorities(path)?,
+                    None => read_authorities(&system_authorities()).map_err(|error| {
+                        WitnessUrlError(format!(
+                            "{error} (the system's, as `ca` names none: give `ca`, or set \
+                             SSL_CERT_FILE)"
+                        ))
+                    })?,
+                };
+                let config = crate::tls::webpki_client_config(roots, &[ALPN_HTTP1])
+                    .map_err(|error| WitnessUrlError(error.to_string()))?;
                 let name = ServerName::try_from(host.clone())
                     .map_err(|_| url_error("has an invalid host"))?;
                 Some((TlsConnector::from(Arc::new(config)), name))
@@ -334,6 +355,15 @@ mod tests {
         let error = read_authorities(&path).unwrap_err().to_string();
         assert!(error.contains("no certificate authority in it"), "{error}");
         let error = read_authorities(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        // A FIFO with no writer is refused at once, not waited on.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let error = read_authorities(&fifo).unwrap_err().to_string();
         assert!(error.contains("not a regular file"), "{error}");
         let error = read_authorities(&dir.path().join("missing"))
             .unwrap_err()

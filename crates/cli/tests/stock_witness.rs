@@ -277,9 +277,10 @@ fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
-/// A certificate authority, written as PEM to `dir/<name>-ca.pem`, and, when `leaf`, a
-/// certificate it issued for 127.0.0.1 with its key (`<name>-cert.pem`, `<name>-key.pem`).
-fn authority(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// A certificate authority, written as PEM to `dir/<name>-ca.pem`, and a certificate it issued
+/// for `subject` (a DNS name or an IP address) with its key (`<name>-cert.pem`,
+/// `<name>-key.pem`).
+fn authority(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -287,7 +288,7 @@ fn authority(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+    let leaf = rcgen::CertificateParams::new(vec![subject.to_owned()])
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
@@ -300,8 +301,9 @@ fn authority(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// Over `https://` a stock witness is verified against the certificate authorities configured
-/// for it: under another authority it is not reached, and the reason is shown; under its own,
-/// it cosigns.
+/// for it, by the Web PKI rules: a certificate for another name, or under another authority,
+/// is not reached, and the reason is shown; under its own authority, for its address, it
+/// cosigns.
 #[test]
 fn a_stock_witness_over_https_is_reached_only_under_its_certificate_authority() {
     if !go_is_there() {
@@ -315,54 +317,58 @@ fn a_stock_witness_over_https_is_reached_only_under_its_certificate_authority() 
         log_vkey,
         ..
     } = World::new(root.path());
-    let (ca, cert, key) = authority(root.path(), "witness");
-    let (other_ca, _, _) = authority(root.path(), "other");
-    let witness = GoWitness::start_serving(
-        &binary,
-        "127.0.0.1:0",
-        &log_vkey,
-        root.path().join("witness.log"),
-        Some((&cert, &key)),
-    );
-    let configure = |station: &StationProcess, ca: &Path| {
-        station
+    let (ca, cert, key) = authority(root.path(), "witness", "127.0.0.1");
+    let (other_ca, _, _) = authority(root.path(), "other", "127.0.0.1");
+    let (named_ca, named_cert, named_key) = authority(root.path(), "named", "localhost");
+    let serving = |log: &str, (cert, key): (&Path, &Path)| {
+        let log = root.path().join(log);
+        GoWitness::start_serving(&binary, "127.0.0.1:0", &log_vkey, log, Some((cert, key)))
+    };
+    let witness = serving("witness.log", (&cert, &key));
+    let misnamed = serving("misnamed.log", (&named_cert, &named_key));
+    bravo.start().unwrap();
+    let phases = [
+        (&misnamed, &named_ca, Some("certificate not valid for name")),
+        (&witness, &other_ca, Some("UnknownIssuer")),
+        (&witness, &ca, None),
+    ];
+    for (phase, (server, ca, refusal)) in phases.into_iter().enumerate() {
+        alpha
             .configure(|config| {
                 config.checkpoints.every_entries = EVERY_ENTRIES;
                 config.witnesses = vec![WitnessConfig {
-                    url: format!("https://{}/", witness.address),
-                    vkey: witness.vkey.clone(),
+                    url: format!("https://{}/", server.address),
+                    vkey: server.vkey.clone(),
                     ca: Some(ca.to_str().unwrap().to_owned()),
                 }];
             })
             .unwrap();
-    };
-    configure(&alpha, &other_ca);
-    alpha.start().unwrap();
-    bravo.start().unwrap();
-    await_channel(&alpha, "Bravo", "direct", "up");
-    send(&alpha, 0..4);
-    let mut report = Value::Null;
-    let refused = wait_until(Duration::from_secs(30), || {
-        report = alpha.json(&["checkpoint", "show", "Bravo"]).unwrap();
-        report["witnesses"][0]["error"]
-            .as_str()
-            .is_some_and(|error| error.starts_with("not reached") && error.contains("certificate"))
-    });
-    assert!(refused, "{report:#}");
-    assert!(report["witnesses"][0]["cosigned"].is_null(), "{report:#}");
-    assert!(
-        !witness.requests().contains("200"),
-        "{}",
-        witness.requests()
-    );
-
-    alpha.stop().unwrap();
-    configure(&alpha, &ca);
-    alpha.start().unwrap();
-    send(&alpha, 4..8);
-    let witnessed = await_witnessed(&alpha, 2 * EVERY_ENTRIES);
-    assert!(witnessed["error"].is_null(), "{witnessed:#}");
-    alpha.stop().unwrap();
+        alpha.start().unwrap();
+        await_channel(&alpha, "Bravo", "direct", "up");
+        let first = 4 * phase as u32;
+        send(&alpha, first..first + 4);
+        match refusal {
+            Some(reason) => {
+                let mut report = Value::Null;
+                let refused = wait_until(Duration::from_secs(30), || {
+                    report = alpha.json(&["checkpoint", "show", "Bravo"]).unwrap();
+                    report["witnesses"][0]["error"]
+                        .as_str()
+                        .is_some_and(|error| {
+                            error.starts_with("not reached") && error.contains(reason)
+                        })
+                });
+                assert!(refused, "phase {phase}: {report:#}");
+                assert!(report["witnesses"][0]["cosigned"].is_null(), "{report:#}");
+                assert!(!server.requests().contains("200"), "{}", server.requests());
+            }
+            None => {
+                let witnessed = await_witnessed(&alpha, EVERY_ENTRIES * (phase as u64 + 1));
+                assert!(witnessed["error"].is_null(), "{witnessed:#}");
+            }
+        }
+        alpha.stop().unwrap();
+    }
     bravo.stop().unwrap();
 }
 

@@ -95,9 +95,11 @@ pub(super) struct LinkLogs {
     pub(super) own_latest: Option<Carried>,
     /// The peer's largest cosignature of an own checkpoint that checked out.
     own_cosigned: Option<Cosignature>,
-    /// The peer's cosignatures of this station's log read at start, with their seqs, to check
-    /// once the core is built.
-    own_cosigned_unchecked: Vec<(u64, Cosignature)>,
+    /// The peer's cosignatures of this station's log not checked yet, by the seq of the entry
+    /// carrying each: each is checked once the peer's log is delivered up to it, in seq order,
+    /// so that whether one needs an ML-DSA-44 signature (one did before it) depends neither on
+    /// the order they arrived in nor on a restart.
+    own_cosigned_waiting: BTreeMap<u64, Cosignature>,
     /// The seq of the first cosignature in the peer's log that carries an ML-DSA-44
     /// signature: every later one must carry one.
     own_cosigned_pq_from: Option<u64>,
@@ -181,8 +183,8 @@ impl LinkLogs {
                     logs.wait(Carried::new(*head, pq, entry.seq, time_ms));
                 }
                 (Body::Cosigned(cosigned), false) => {
-                    logs.own_cosigned_unchecked
-                        .push((entry.seq, cosigned.clone()));
+                    logs.own_cosigned_waiting
+                        .insert(entry.seq, cosigned.clone());
                 }
                 // Checked again (an alarm already raised is not raised twice): one stored
                 // beyond a gap before a restart is checked once its entries are delivered.
@@ -338,19 +340,8 @@ impl Station {
     /// not cosigned yet, and the peer's cosignatures of this station's log.
     pub(super) fn load_checkpoints(&mut self, now_ms: u64, logs: Vec<(StationId, LinkLogs)>) {
         self.logs = logs.into_iter().collect();
-        let own_id = self.identity.id();
         let peers: Vec<StationId> = self.logs.keys().copied().collect();
         for peer in peers {
-            let unchecked = std::mem::take(
-                &mut self
-                    .logs
-                    .get_mut(&peer)
-                    .expect("listed")
-                    .own_cosigned_unchecked,
-            );
-            for (seq, cosigned) in unchecked {
-                self.check_cosignature(now_ms, &own_id, (peer, seq), &cosigned);
-            }
             self.check_waiting(now_ms, peer);
             // A checkpoint written before a stop may not have reached every witness.
             self.submit_to_witnesses(now_ms, peer);
@@ -423,7 +414,7 @@ impl Station {
                 logs.wait(Carried::new(*head, pq, e.seq, now_ms));
             }
             Body::Cosigned(cosigned) => {
-                self.check_cosignature(now_ms, own_id, (peer, e.seq), cosigned);
+                logs.own_cosigned_waiting.insert(e.seq, cosigned.clone());
             }
             Body::Witnessed(by) => match by.verify(&peer, own_id) {
                 Err(error) => {
@@ -441,6 +432,20 @@ impl Station {
                 }
             },
             _ => {}
+        }
+    }
+
+    /// Checks the peer's cosignatures of this station's log whose entries are delivered, in
+    /// seq order.
+    fn check_delivered_cosignatures(&mut self, now_ms: u64, peer: StationId) {
+        let own_id = self.identity.id();
+        let Some(logs) = self.logs.get_mut(&peer) else {
+            return;
+        };
+        let later = logs.own_cosigned_waiting.split_off(&(logs.peer.len() + 1));
+        let delivered = std::mem::replace(&mut logs.own_cosigned_waiting, later);
+        for (seq, cosigned) in delivered {
+            self.check_cosignature(now_ms, &own_id, (peer, seq), &cosigned);
         }
     }
 
@@ -465,6 +470,11 @@ impl Station {
         }
         let signed = cosigned.verify_both((own_id, &peer), (pq_key.as_ref(), required));
         let fault = match signed {
+            Err(_) if required && cosigned.pq.is_none() => Some(format!(
+                "a cosignature of this station's log without the peer's ML-DSA-44 signature, \
+                 which its cosignatures carry since seq {}",
+                logs.own_cosigned_pq_from.unwrap_or_default()
+            )),
             Err(error) => Some(format!("a cosignature of this station's log: {error}")),
             Ok(()) if size > logs.own.len() => Some(format!(
                 "a cosignature of this station's log at size {size}, which is only {} long",
@@ -491,6 +501,7 @@ impl Station {
     /// Checks the peer's checkpoints whose entries are all delivered, and cosigns the largest
     /// good one not cosigned yet.
     fn check_waiting(&mut self, now_ms: u64, peer: StationId) {
+        self.check_delivered_cosignatures(now_ms, peer);
         let own_id = self.identity.id();
         let pq_key = self.peers.get(&peer).and_then(|p| p.pq_key.clone());
         let Some(logs) = self.logs.get_mut(&peer) else {

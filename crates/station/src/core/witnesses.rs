@@ -57,7 +57,8 @@ pub(super) struct WitnessLog {
     /// `409`s answered in a row for one checkpoint.
     conflicts: u32,
     /// A `409` named the size of the checkpoint out, as held: it goes again from that size
-    /// with no proof, for the witness to cosign if it holds the same root.
+    /// with no proof, for the witness to cosign if it holds the same root, until a cosignature
+    /// of it is recorded or another `409` says otherwise.
     again_at_size: bool,
     /// When to submit again after a failure, UTC ms.
     retry_ms: Option<u64>,
@@ -170,7 +171,6 @@ impl Station {
         {
             return;
         }
-        w.again_at_size = false;
         let proof = match w.holds {
             0 => Vec::new(),
             old if old == head.size => Vec::new(),
@@ -347,6 +347,7 @@ impl Station {
             }
             w.holds = w.holds.max(size);
             w.conflicts = 0;
+            w.again_at_size = false;
         }
         if succeeded {
             self.submit(now_ms, peer, (at, witness));

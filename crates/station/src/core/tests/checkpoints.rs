@@ -84,7 +84,9 @@ fn a_cosignature_must_carry_the_peer_s_ml_dsa_signature_once_one_did() {
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
     let alarms = alpha_store.alarms(false).expect("reads");
     assert!(
-        alarms[0].detail.contains("no signature by parley.station/"),
+        alarms[0]
+            .detail
+            .contains("without the peer's ML-DSA-44 signature"),
         "{}",
         alarms[0].detail
     );
@@ -325,6 +327,54 @@ fn answer_showing(
     core.handle(NOW_MS, input);
 }
 
+/// Whether a cosignature needs the peer's ML-DSA-44 signature depends on the peer's log, not
+/// on arrival: one by Ed25519 alone that arrives before the earlier one that carries it is
+/// still refused, once both are delivered.
+#[test]
+fn a_cosignature_arriving_before_an_earlier_post_quantum_one_still_needs_it() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::Cosignature;
+
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    let input = Input::Command {
+        id: RequestId(2),
+        command: Command::CheckpointIssue {
+            peer: "Bravo".into(),
+            operator: None,
+        },
+    };
+    alpha.handle(NOW_MS, input);
+    let frames = envelopes_out(&mut alpha, &mut alpha_store, NOW_MS);
+    deliver_from(&mut bravo, alpha_id, &frames);
+    // Bravo cosigns with both keys, then (lying) by Ed25519 alone.
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    let head = (bravo.logs[&alpha_id].peer_cosigned.as_ref())
+        .expect("cosigned")
+        .head;
+    let classical = Cosignature::sign_classical(&bravo.identity, &alpha_id, head, NOW_MS / 1_000);
+    write_as_station(&mut bravo, &alpha_id, Body::Cosigned(classical));
+    let second: Vec<Vec<u8>> = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
+        .into_iter()
+        .filter(|frame| !first.contains(frame))
+        .collect();
+    assert!(!second.is_empty());
+    // The later one reaches Alpha first.
+    deliver_from(&mut alpha, bravo_id, &second);
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 0);
+    deliver_from(&mut alpha, bravo_id, &first);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    assert!(
+        alarms[0]
+            .detail
+            .contains("without the peer's ML-DSA-44 signature"),
+        "{}",
+        alarms[0].detail
+    );
+}
+
 /// A stock witness from the configuration gets every checkpoint of every link, as a relay
 /// does; only a cosignature under its own name and key is recorded; having no way to show what
 /// it holds, its `409` is followed when the size it names is within the checkpoint, and is its
@@ -404,7 +454,8 @@ fn a_stock_witness_gets_each_checkpoint_and_its_409_is_followed_only_within_it()
         (second.size, &new),
         &resent[0].submission.proof
     ));
-    // At its own size: the same checkpoint again, from that size with no proof.
+    // At its own size: the same checkpoint again, from that size with no proof; and again
+    // after that failed and its wait passed.
     answer(
         &mut alpha,
         &resent[0],
@@ -415,6 +466,10 @@ fn a_stock_witness_gets_each_checkpoint_and_its_409_is_followed_only_within_it()
     assert_eq!(again[0].size, second.size);
     assert_eq!(again[0].submission.old_size, second.size);
     assert!(again[0].submission.proof.is_empty());
+    answer(&mut alpha, &again[0], Err("connection refused".into()));
+    assert!(submissions(&mut alpha, &mut store).is_empty(), "it waits");
+    alpha.handle_timeout(NOW_MS + crate::limits::WITNESS_RETRY_MS);
+    assert_eq!(submissions(&mut alpha, &mut store), again);
     // Beyond it: the witness's error, no alarm, tried again after the wait.
     answer(
         &mut alpha,
