@@ -195,7 +195,7 @@ impl WitnessClient {
         };
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_millis(crate::relay::POOL_IDLE_TIMEOUT_MS))
             .build(connector);
         Ok(Self {
             http,

@@ -530,3 +530,6 @@ fn key_or_identity(station: &StationId) -> ed25519_dalek::VerifyingKey {
 fn signing_key_id(author: &StationId, name: &str) -> [u8; 4] {
     note::key_id(name, &key_or_identity(author))
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,23 @@ fn assert_no_cosignature_verified(core: &Station, peer: &StationId) {
     assert!(error.is_some_and(|e| e.contains("verifies")), "{report:?}");
 }
 
+/// An operator of `core` asks for a checkpoint of its log of the link with `peer` now; the
+/// envelopes `core` sends once that is committed.
+fn checkpoint_issued(core: &mut Station, store: &mut Store, peer: &str) -> Vec<Vec<u8>> {
+    let command = Command::CheckpointIssue {
+        peer: peer.into(),
+        operator: None,
+    };
+    core.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(2),
+            command,
+        },
+    );
+    envelopes_out(core, store, NOW_MS)
+}
+
 /// Hands `frames` to `core` as if they came from `from` on the direct channel.
 fn deliver_from(core: &mut Station, from: StationId, frames: &[Vec<u8>]) {
     for frame in frames {
@@ -46,16 +63,7 @@ fn a_cosignature_must_carry_the_peer_s_ml_dsa_signature_once_one_did() {
 
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
     let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
-    let issue = Command::CheckpointIssue {
-        peer: "Bravo".into(),
-        operator: None,
-    };
-    let input = Input::Command {
-        id: RequestId(2),
-        command: issue,
-    };
-    alpha.handle(NOW_MS, input);
-    let frames = envelopes_out(&mut alpha, &mut alpha_store, NOW_MS);
+    let frames = checkpoint_issued(&mut alpha, &mut alpha_store, "Bravo");
     deliver_from(&mut bravo, alpha_id, &frames);
     let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
     deliver_from(&mut alpha, bravo_id, &frames);
@@ -113,18 +121,7 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
             );
         }
     };
-    let issue = Command::CheckpointIssue {
-        peer: "Alpha".into(),
-        operator: None,
-    };
-    bravo.handle(
-        NOW_MS,
-        Input::Command {
-            id: RequestId(2),
-            command: issue,
-        },
-    );
-    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    let frames = checkpoint_issued(&mut bravo, &mut bravo_store, "Alpha");
     deliver(&mut alpha, &frames);
     commit_all(&mut alpha, &mut alpha_store).expect("commits");
     assert_eq!(checkpoint_entries(&bravo, &alpha_id), (1, 0));
@@ -337,15 +334,7 @@ fn a_cosignature_arriving_before_an_earlier_post_quantum_one_still_needs_it() {
 
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
     let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
-    let input = Input::Command {
-        id: RequestId(2),
-        command: Command::CheckpointIssue {
-            peer: "Bravo".into(),
-            operator: None,
-        },
-    };
-    alpha.handle(NOW_MS, input);
-    let frames = envelopes_out(&mut alpha, &mut alpha_store, NOW_MS);
+    let frames = checkpoint_issued(&mut alpha, &mut alpha_store, "Bravo");
     deliver_from(&mut bravo, alpha_id, &frames);
     // Bravo cosigns with both keys, then (lying) by Ed25519 alone.
     let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
