@@ -1,8 +1,10 @@
 //! parley's deterministic simulation: two stations — each the production station core
 //! (`parley_station::core::Station`) over the production store (`parley_store::Store`, in
 //! memory, or in files where a crash tears the commit in flight) — over a simulated network:
-//! loss, duplication, reordering, delay and partitions on a direct and a relay channel; crashes
-//! that lose whatever was not committed; an adversary
+//! loss, duplication, reordering, delay and partitions on a direct and a relay channel, a relay
+//! that loses its store, and courier bundles that operators carry by hand (some twice, some
+//! only once everything else is done); crashes that lose whatever was not committed; an
+//! adversary
 //! that injects tampered, forged and replayed frames; short time objectives, alarm timings
 //! and checkpoint cadence in every seed; and the watch: operators who answer each message
 //! after a random delay (understood or a question, some never), and scheduled tests that a
@@ -62,6 +64,14 @@ pub struct SimConfig {
     pub large_text_per_mille: u64,
     /// How long after healing the run may take to have every message receipted, simulated ms.
     pub quiescence_ms_max: u64,
+    /// Whether the relay now and then loses its store: every frame it held is gone, and the
+    /// stations, told nothing, find out only from what is never receipted. Needs
+    /// `relay_channel`.
+    pub relay_store_loss: bool,
+    /// Whether operators carry courier bundles by hand (`courier export`, `courier import`):
+    /// each arrives seconds to minutes later, some twice, and some only once everything else
+    /// is done (every key they were sealed to long superseded).
+    pub courier: bool,
     /// Whether the watch is exercised: operators who answer each message after a random delay
     /// (or never), and scheduled tests from A to B. (Time objectives are short in every seed,
     /// so that every deadline of a seed passes within minutes, simulated; without operators
@@ -98,6 +108,8 @@ impl Default for SimConfig {
             attacks: true,
             large_text_per_mille: 20,
             quiescence_ms_max: 24 * 3_600_000,
+            relay_store_loss: true,
+            courier: true,
             watch: true,
             swarm: false,
             lossy_disk: false,
@@ -109,7 +121,7 @@ impl Default for SimConfig {
 
 /// The faults (and optional parts of the world) a run can have, by the name the simulator
 /// command takes: `--faults loss,crashes,…`.
-pub const FAULTS: [&str; 10] = [
+pub const FAULTS: [&str; 12] = [
     "loss",
     "duplicate",
     "late",
@@ -120,6 +132,8 @@ pub const FAULTS: [&str; 10] = [
     "watch",
     "large",
     "torn-writes",
+    "relay-loss",
+    "courier",
 ];
 
 impl SimConfig {
@@ -137,6 +151,8 @@ impl SimConfig {
             torn_writes_per_mille: 0,
             attacks: false,
             relay_channel: false,
+            relay_store_loss: false,
+            courier: false,
             watch: false,
             large_text_per_mille: 0,
             ..Self::default()
@@ -153,6 +169,11 @@ impl SimConfig {
                 }
                 "attacks" => config.attacks = true,
                 "relay" => config.relay_channel = true,
+                "relay-loss" => {
+                    config.relay_channel = true;
+                    config.relay_store_loss = true;
+                }
+                "courier" => config.courier = true,
                 "watch" => config.watch = true,
                 "large" => config.large_text_per_mille = on.large_text_per_mille,
                 "torn-writes" => config.torn_writes_per_mille = on.torn_writes_per_mille,
@@ -218,6 +239,18 @@ pub struct SimReport {
     /// Which of [`FAULTS`] were on in this seed, as bits in that order (under swarm testing
     /// the seed picks them).
     pub faults: u64,
+    /// Times the relay lost its store.
+    pub relay_store_losses: u64,
+    /// Courier bundles imported (copies included).
+    pub bundles_carried: u64,
+    /// Courier bundles imported twice.
+    pub bundles_twice: u64,
+    /// Courier bundles held until everything else was done.
+    pub bundles_late: u64,
+    /// Envelopes first received from a courier bundle.
+    pub courier_envelopes_new: u64,
+    /// Envelopes in courier bundles already held.
+    pub courier_duplicates: u64,
     /// Envelopes and receipts the stations sent again (retransmission timers, channels back).
     pub retransmissions: u64,
     /// Envelopes the stations dropped as already held.
@@ -231,7 +264,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 24] {
+    pub fn counters(&self) -> [(&'static str, u64); 30] {
         [
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
@@ -242,6 +275,12 @@ impl SimReport {
             ("duplicates dropped", self.duplicates_dropped),
             ("entries held out of order", self.held_out_of_order),
             ("partitions", self.partitions),
+            ("relay store losses", self.relay_store_losses),
+            ("courier bundles carried", self.bundles_carried),
+            ("courier bundles carried twice", self.bundles_twice),
+            ("courier bundles carried last", self.bundles_late),
+            ("envelopes first by courier", self.courier_envelopes_new),
+            ("envelopes by courier already held", self.courier_duplicates),
             ("crashes", self.crashes),
             ("commits lost to crashes", self.commits_lost),
             (

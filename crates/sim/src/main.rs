@@ -42,7 +42,8 @@ struct Args {
     #[arg(long)]
     jobs: Option<usize>,
     /// The faults that are on, comma-separated (default: all): loss, duplicate, late,
-    /// partitions, crashes, attacks, relay, watch, large, torn-writes (with crashes).
+    /// partitions, crashes, attacks, relay, watch, large, torn-writes (with crashes),
+    /// relay-loss (with relay), courier.
     #[arg(long, value_delimiter = ',')]
     faults: Option<Vec<String>>,
     /// Swarm testing: each seed keeps each of these faults on only half the time, at a

@@ -12,10 +12,11 @@
 //! never acknowledged. A `send` counts as accepted when the
 //! core answers it, and the answer must name an entry already on the store's disk.
 //!
-//! Parts: `setup` (the world from its seed), `network` (the simulated channels), `commits`
-//! (commits, crashes and restarts), `disk` (memory or files that tear), `outputs` (what the
-//! cores release, checked), `adversary` (attacks), `swarm` (faults per seed); here the event
-//! loop and the operators.
+//! Parts: `setup` (the world from its seed), `network` (the simulated channels, the relay's
+//! store lost), `courier` (bundles carried by hand), `commits` (commits, crashes and restarts),
+//! `disk` (memory or files that tear), `outputs` (what the cores release, checked),
+//! `operators` (sends, answers, new keys), `adversary` (attacks), `swarm` (faults per seed);
+//! here the event loop.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
@@ -23,8 +24,10 @@ use std::sync::Arc;
 
 mod adversary;
 mod commits;
+mod courier;
 mod disk;
 mod network;
+mod operators;
 mod outputs;
 mod setup;
 mod swarm;
@@ -48,7 +51,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use self::adversary::{ATTACK_GAP_MS, Attack};
+use self::courier::Carry;
 use self::disk::Disk;
+use self::operators::Draft;
 use crate::{SimConfig, SimReport};
 
 /// An invariant broken, in words.
@@ -180,6 +185,19 @@ enum Event {
     Rotate {
         station: usize,
     },
+    /// The relay loses its store.
+    RelayLoss,
+    /// Station `station`'s operator exports a courier bundle for the peer (routinely, or
+    /// because of an alarm).
+    Export {
+        station: usize,
+        routine: bool,
+    },
+    /// Station `station`'s operator imports a courier bundle.
+    Import {
+        station: usize,
+        bundle: Arc<[u8]>,
+    },
 }
 
 /// A message `send` accepted.
@@ -202,13 +220,6 @@ fn accuses(kind: AlarmKind) -> bool {
             | AlarmKind::SplitView
             | AlarmKind::UnknownEpochKey
     )
-}
-
-/// The message an operator is sending (kept until accepted, so a crash makes them retry it).
-#[derive(Clone)]
-struct Draft {
-    precedence: Precedence,
-    text: String,
 }
 
 impl Station {
@@ -248,6 +259,8 @@ pub(crate) struct Station {
     pub accepted: Vec<Accepted>,
     /// Answers asked of the core and not yet answered: the message, and whether a question.
     answering: BTreeMap<RequestId, (EntryId, bool)>,
+    /// Courier commands asked of the core and not yet answered.
+    couriering: BTreeMap<RequestId, Carry>,
     /// Alarms the core announced raised: id, kind and subject (each must be durable).
     pub raised: Vec<(u64, AlarmKind, String)>,
     /// When it was down, simulated UTC ms: from a crash to the restart (`u64::MAX` while
@@ -291,6 +304,10 @@ pub(crate) struct World {
     lossy_disk_dropped: bool,
     /// Operators' answers scheduled or asked and not yet acknowledged.
     answers_pending: u64,
+    /// Courier bundles on their way or being imported.
+    bundles_in_transit: u64,
+    /// Courier bundles held until everything else is done: the station, the bundle.
+    late_bundles: Vec<(usize, Arc<[u8]>)>,
     pub report: SimReport,
     /// Every event processed, with its time, hashed in order: the run's trace.
     trace: DefaultHasher,
@@ -386,6 +403,7 @@ impl World {
             let gap = self.dice.below(self.config.send_gap_ms_max + 1);
             self.push(gap, Event::Send { station: i });
             self.plan_crash(i);
+            self.plan_courier(i);
             for _ in 0..KEY_ROTATIONS_PER_STATION {
                 let at_ms = self.dice.below(KEY_ROTATE_WITHIN_MS + 1);
                 self.push(at_ms, Event::Rotate { station: i });
@@ -401,9 +419,13 @@ impl World {
             let gap = self.dice.between(ATTACK_GAP_MS);
             self.push(gap, Event::Attack);
         }
+        self.plan_relay_loss();
         self.maybe_heal()?; // a workload of no messages is done at once
         loop {
             if matches!(self.phase, Phase::Heal { .. }) && self.quiescent() {
+                if self.release_late_bundles() {
+                    continue;
+                }
                 for i in 0..2 {
                     if let Some(core) = self.stations[i].core.take() {
                         self.count_link(i, &core);
@@ -488,124 +510,10 @@ impl World {
                 clarify,
             } => self.answer(station, id, clarify),
             Event::Rotate { station } => self.rotate(station),
+            Event::RelayLoss => self.relay_loss(),
+            Event::Export { station, routine } => self.export(station, routine),
+            Event::Import { station, bundle } => self.import(station, bundle),
         }
-    }
-
-    /// An operator makes a new epoch key (`parley key rotate`); a crashed station's operator
-    /// waits for it to come back.
-    fn rotate(&mut self, i: usize) -> Outcome {
-        let now_ms = self.now_ms;
-        let station = &mut self.stations[i];
-        let Some(core) = station.core.as_mut() else {
-            self.push(SEND_RETRY_MS, Event::Rotate { station: i });
-            return Ok(());
-        };
-        station.next_request += 1;
-        let id = RequestId(station.next_request);
-        core.handle(
-            now_ms,
-            Input::Command {
-                id,
-                command: Command::KeyRotate,
-            },
-        );
-        self.after_input(i)
-    }
-
-    fn send(&mut self, i: usize) -> Outcome {
-        let station = &self.stations[i];
-        if station.accepted.len() >= self.config.messages_per_station || station.asked.is_some() {
-            return Ok(());
-        }
-        if station.core.is_none() {
-            self.push(SEND_RETRY_MS, Event::Send { station: i });
-            return Ok(());
-        }
-        if self.stations[i].draft.is_none() {
-            let draft = self.draft();
-            self.stations[i].draft = Some(draft);
-        }
-        let now_ms = self.now_ms;
-        let station = &mut self.stations[i];
-        let draft = station.draft.clone().expect("drafted above");
-        station.next_request += 1;
-        let id = RequestId(station.next_request);
-        station.asked = Some(id);
-        let command = Command::Send {
-            peer: NAMES[1 - i].into(),
-            precedence: draft.precedence,
-            text: draft.text,
-            exercise: false,
-            translations: Default::default(),
-            operator: Some(format!("operator {}", NAMES[i])),
-        };
-        let core = station.core.as_mut().expect("checked above");
-        core.handle(now_ms, Input::Command { id, command });
-        self.after_input(i)
-    }
-
-    /// An operator answers: through the core's command, as at a real station. A crashed
-    /// station's operator waits for it to come back.
-    fn answer(&mut self, i: usize, id: EntryId, clarify: bool) -> Outcome {
-        let now_ms = self.now_ms;
-        let station = &mut self.stations[i];
-        let Some(core) = station.core.as_mut() else {
-            self.push(
-                SEND_RETRY_MS,
-                Event::Answer {
-                    station: i,
-                    id,
-                    clarify,
-                },
-            );
-            return Ok(());
-        };
-        station.next_request += 1;
-        let request = RequestId(station.next_request);
-        station.answering.insert(request, (id, clarify));
-        let (id_text, operator) = (id.to_string(), format!("operator {}", NAMES[i]));
-        let command = if clarify {
-            Command::Clarify {
-                id: id_text,
-                question: "which unit?".into(),
-                operator,
-            }
-        } else {
-            Command::Understood {
-                id: id_text,
-                restatement: None,
-                operator,
-            }
-        };
-        core.handle(
-            now_ms,
-            Input::Command {
-                id: request,
-                command,
-            },
-        );
-        self.after_input(i)
-    }
-
-    fn draft(&mut self) -> Draft {
-        // One-, two- and three-byte characters, so the text limit is met in UTF-8 bytes.
-        const ALPHABET: [char; 8] = ['a', 'e', 'n', 't', ' ', '.', 'ж', '€'];
-        let precedence = Precedence::ALL[self.dice.below(4) as usize];
-        let len = if self.dice.chance(self.config.large_text_per_mille) {
-            TEXT_SIZE_MAX_BYTES - self.dice.below(64) as usize
-        } else {
-            1 + self.dice.below(TEXT_SHORT_BYTES_MAX) as usize
-        };
-        let mut text = String::with_capacity(len);
-        while text.len() < len {
-            let c = ALPHABET[self.dice.below(ALPHABET.len() as u64) as usize];
-            text.push(if text.len() + c.len_utf8() <= len {
-                c
-            } else {
-                'x'
-            });
-        }
-        Draft { precedence, text }
     }
 
     /// Hands a frame to station `i` as if it came off `channel`. Authentic frames (replays
@@ -746,6 +654,8 @@ impl World {
                 .expect("paired");
             station.commit.is_none()
                 && self.answers_pending == 0
+                && self.bundles_in_transit == 0
+                && station.couriering.is_empty()
                 && core.deadlines_pending() == 0
                 && core.uncommitted_writes() == 0
                 && link.outbox_depth() == 0

@@ -86,6 +86,23 @@ fn faults_are_chosen_by_name() {
     assert_eq!(exercised["crashes"], 0);
     assert_eq!(exercised["attacks"], 0);
     assert_eq!(exercised["operators' answers"], 0);
+    assert_eq!(exercised["relay store losses"], 0);
+    assert_eq!(exercised["courier bundles carried"], 0);
+    let (code, carried) = summary(&["--seeds", "3", "--faults", "relay-loss,courier"]);
+    assert_eq!(code, Some(0), "{carried}");
+    let exercised = &carried["exercised"];
+    assert!(
+        exercised["relay store losses"].as_u64() > Some(0),
+        "{carried}"
+    );
+    assert!(
+        exercised["courier bundles carried"].as_u64() > Some(0),
+        "{carried}"
+    );
+    assert_eq!(
+        carried["faults_on"]["relay"], 3,
+        "relay-loss needs the relay"
+    );
 }
 
 #[test]

@@ -123,6 +123,18 @@ fn the_faults_are_exercised() {
             total(|r| r.commits_unacknowledged),
         ),
         ("partitions", total(|r| r.partitions)),
+        ("relay store losses", total(|r| r.relay_store_losses)),
+        ("courier bundles", total(|r| r.bundles_carried)),
+        ("courier bundles carried twice", total(|r| r.bundles_twice)),
+        ("courier bundles carried last", total(|r| r.bundles_late)),
+        (
+            "envelopes first received by courier",
+            total(|r| r.courier_envelopes_new),
+        ),
+        (
+            "envelopes by courier already held",
+            total(|r| r.courier_duplicates),
+        ),
         ("rejected attacks", total(|r| r.attacks_rejected)),
         ("operators' answers", total(|r| r.answers)),
         ("alarms", total(|r| r.alarms_raised)),

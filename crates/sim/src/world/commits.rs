@@ -209,6 +209,7 @@ impl World {
         if lost_send {
             self.push(downtime_ms, Event::Send { station: i });
         }
+        self.courier_crashed(i, downtime_ms + SEND_RETRY_MS);
         Ok(())
     }
 

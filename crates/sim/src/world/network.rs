@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The relay channel's index, when the run has one.
+const RELAY_CHANNEL: usize = 1;
+/// Time between two losses of the relay's store, in milliseconds (least, most).
+const RELAY_LOSS_GAP_MS: (u64, u64) = (10_000, 90_000);
+
 impl World {
     /// The transport a channel index is, seen from station `i`.
     pub(super) fn via(&self, i: usize, channel: usize) -> Via {
@@ -22,7 +27,7 @@ impl World {
     pub(super) fn channel_of(transmit: &Transmit) -> usize {
         match transmit.via {
             Via::Direct(_) => 0,
-            _ => 1,
+            _ => RELAY_CHANNEL,
         }
     }
 
@@ -56,6 +61,26 @@ impl World {
             };
             self.push(delay, deliver);
         }
+    }
+
+    /// Schedules the relay's next loss of its store, when the run has one.
+    pub(super) fn plan_relay_loss(&mut self) {
+        if self.config.relay_channel && self.config.relay_store_loss {
+            let gap = self.dice.between(RELAY_LOSS_GAP_MS);
+            self.push(gap, Event::RelayLoss);
+        }
+    }
+
+    /// The relay loses its store while messages flow: every frame it held (every frame in
+    /// flight on the relay channel) is gone, and nobody is told.
+    pub(super) fn relay_loss(&mut self) -> Outcome {
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        self.plan_relay_loss();
+        self.channels[RELAY_CHANNEL].generation += 1;
+        self.report.relay_store_losses += 1;
+        Ok(())
     }
 
     /// Tells station `i` which channels it should believe are up.

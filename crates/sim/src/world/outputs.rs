@@ -40,6 +40,10 @@ impl World {
                     }
                     self.answers_pending -= 1;
                 }
+                Output::Reply { id, result } if station.couriering.contains_key(&id) => {
+                    let carry = station.couriering.remove(&id).expect("checked");
+                    self.courier_reply(i, carry, result)?;
+                }
                 Output::Reply { id, result } => {
                     if station.asked != Some(id) {
                         continue;
@@ -108,6 +112,7 @@ impl World {
                         _ => {}
                     }
                     station.raised.push((alarm.id, alarm.kind, alarm.subject));
+                    self.courier_alarm(i, alarm.kind);
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
                     if change == AlarmEvent::Raised && accuses(alarm.kind) =>

@@ -51,6 +51,7 @@ impl World {
                 next_request: 0,
                 accepted: Vec::new(),
                 answering: BTreeMap::new(),
+                couriering: BTreeMap::new(),
                 raised: Vec::new(),
                 down: Vec::new(),
             });
@@ -87,6 +88,8 @@ impl World {
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
             answers_pending: 0,
+            bundles_in_transit: 0,
+            late_bundles: Vec::new(),
             report: SimReport {
                 faults,
                 ..SimReport::default()

@@ -23,6 +23,9 @@ pub(super) fn faults_on(config: &SimConfig) -> u64 {
         config.relay_channel,
         config.watch,
         config.large_text_per_mille > 0,
+        false, // torn writes: each seed draws them
+        config.relay_channel && config.relay_store_loss,
+        config.courier,
     ];
     on.iter()
         .enumerate()
@@ -52,6 +55,8 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
         &mut seeded.crashes,
         &mut seeded.attacks,
         &mut seeded.relay_channel,
+        &mut seeded.relay_store_loss,
+        &mut seeded.courier,
         &mut seeded.watch,
     ] {
         *on = *on && dice.chance(500);

@@ -1,0 +1,173 @@
+//! The courier: operators carry bundles by hand, through the core's own commands (`courier
+//! export` at one station, `courier import` at the other). A bundle arrives seconds to minutes
+//! later; some arrive twice; some only once everything else is done, when every envelope in
+//! them was receipted long ago and the keys they were sealed to have been superseded (and
+//! erased). Every frame of an authentic bundle must be accepted, new or a duplicate.
+
+use super::*;
+
+/// Time between two bundles an operator exports while messages flow, in milliseconds (least,
+/// most).
+const COURIER_EVERY_MS: (u64, u64) = (20_000, 120_000);
+/// How long an operator takes to export a bundle once the link is down or a receipt overdue,
+/// in milliseconds (least, most).
+const COURIER_REACT_MS: (u64, u64) = (1_000, 30_000);
+/// How long a bundle takes to reach the other station, in milliseconds (least, most).
+const COURIER_DELAY_MS: (u64, u64) = (1_000, 300_000);
+/// Chance that a bundle is imported twice (a copy left on the medium), per mille.
+const COURIER_TWICE_PER_MILLE: u64 = 200;
+/// Chance that a copy is held until everything else is done (a medium found in a drawer),
+/// per mille.
+const COURIER_LATE_PER_MILLE: u64 = 200;
+
+/// A courier command asked of a core and not yet answered.
+pub(super) enum Carry {
+    Export,
+    Import(Arc<[u8]>),
+}
+
+impl World {
+    /// Schedules station `i`'s next routine export, when the run has a courier.
+    pub(super) fn plan_courier(&mut self, i: usize) {
+        if self.config.courier {
+            let gap = self.dice.between(COURIER_EVERY_MS);
+            let export = Event::Export {
+                station: i,
+                routine: true,
+            };
+            self.push(gap, export);
+        }
+    }
+
+    /// Station `i`'s link is down or a receipt overdue: its operator turns to the courier.
+    pub(super) fn courier_alarm(&mut self, i: usize, kind: AlarmKind) {
+        let alarming = matches!(kind, AlarmKind::LinkDown | AlarmKind::ReceiptOverdue);
+        if self.config.courier && alarming && self.phase == Phase::Workload {
+            let gap = self.dice.between(COURIER_REACT_MS);
+            let export = Event::Export {
+                station: i,
+                routine: false,
+            };
+            self.push(gap, export);
+        }
+    }
+
+    /// Station `i`'s operator exports a bundle for the peer, and plans the next routine one
+    /// while messages flow. A crashed station's operator skips this one.
+    pub(super) fn export(&mut self, i: usize, routine: bool) -> Outcome {
+        if routine && self.phase == Phase::Workload {
+            self.plan_courier(i);
+        }
+        let command = Command::Export {
+            peer: NAMES[1 - i].into(),
+        };
+        self.courier_command(i, command, Carry::Export)
+    }
+
+    /// Station `i`'s operator imports a bundle; a crashed station's operator waits for it to
+    /// come back.
+    pub(super) fn import(&mut self, i: usize, bundle: Arc<[u8]>) -> Outcome {
+        if self.stations[i].core.is_none() {
+            self.push(SEND_RETRY_MS, Event::Import { station: i, bundle });
+            return Ok(());
+        }
+        let command = Command::Import {
+            bytes: bundle.to_vec(),
+            salvage: false,
+        };
+        self.courier_command(i, command, Carry::Import(bundle))
+    }
+
+    fn courier_command(&mut self, i: usize, command: Command, carry: Carry) -> Outcome {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let Some(core) = station.core.as_mut() else {
+            return Ok(());
+        };
+        station.next_request += 1;
+        let id = RequestId(station.next_request);
+        station.couriering.insert(id, carry);
+        core.handle(now_ms, Input::Command { id, command });
+        self.after_input(i)
+    }
+
+    /// The core answered a courier command: an exported bundle goes on its way (perhaps
+    /// twice, perhaps held until the end); an imported one must have had every frame accepted.
+    pub(super) fn courier_reply(
+        &mut self,
+        i: usize,
+        carry: Carry,
+        result: Result<Reply, parley_station::api::ApiError>,
+    ) -> Outcome {
+        let name = NAMES[i];
+        match (carry, result) {
+            (Carry::Export, Ok(Reply::Exported(exported))) => {
+                let bundle: Arc<[u8]> = exported.bundle.into();
+                let copies = if self.dice.chance(COURIER_TWICE_PER_MILLE) {
+                    self.report.bundles_twice += 1;
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    if self.dice.chance(COURIER_LATE_PER_MILLE) {
+                        self.late_bundles.push((1 - i, bundle.clone()));
+                    } else {
+                        self.bundles_in_transit += 1;
+                        let delay_ms = self.dice.between(COURIER_DELAY_MS);
+                        let import = Event::Import {
+                            station: 1 - i,
+                            bundle: bundle.clone(),
+                        };
+                        self.push(delay_ms, import);
+                    }
+                }
+                Ok(())
+            }
+            (Carry::Import(_), Ok(Reply::Imported(imported))) => {
+                if !imported.rejected.is_empty() {
+                    return Err(format!(
+                        "{name} refused frames of an authentic bundle: {:?}",
+                        imported.rejected
+                    ));
+                }
+                self.bundles_in_transit -= 1;
+                self.report.bundles_carried += 1;
+                self.report.courier_envelopes_new += imported.envelopes_new;
+                self.report.courier_duplicates += imported.duplicates;
+                Ok(())
+            }
+            (Carry::Export, other) => Err(format!("{name} could not export a bundle: {other:?}")),
+            (Carry::Import(_), other) => {
+                Err(format!("{name} could not import a bundle: {other:?}"))
+            }
+        }
+    }
+
+    /// A crash swallowed station `i`'s courier commands: the operator imports again, after
+    /// the restart, whatever was being imported (an export is merely skipped).
+    pub(super) fn courier_crashed(&mut self, i: usize, after_ms: u64) {
+        let asked = std::mem::take(&mut self.stations[i].couriering);
+        for carry in asked.into_values() {
+            if let Carry::Import(bundle) = carry {
+                self.push(after_ms, Event::Import { station: i, bundle });
+            }
+        }
+    }
+
+    /// Once everything else is done, the bundles held back arrive; returns whether there were
+    /// any (the run then goes on to quiescence again).
+    pub(super) fn release_late_bundles(&mut self) -> bool {
+        let late = std::mem::take(&mut self.late_bundles);
+        for (station, bundle) in &late {
+            self.bundles_in_transit += 1;
+            self.report.bundles_late += 1;
+            let import = Event::Import {
+                station: *station,
+                bundle: bundle.clone(),
+            };
+            self.push(1, import);
+        }
+        !late.is_empty()
+    }
+}
