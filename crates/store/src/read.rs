@@ -758,7 +758,8 @@ fn decode_channel(
     })
 }
 
-/// The latest time anything stored was written at, UTC ms (0 for an empty store).
+/// The latest time anything stored was written at, UTC ms (0 for an empty store): every time
+/// column of the store's tables.
 pub(crate) fn latest_time_ms(connection: &Connection) -> Result<u64, StoreError> {
     let latest: Option<i64> = connection
         .prepare_cached(
@@ -768,8 +769,12 @@ pub(crate) fn latest_time_ms(connection: &Connection) -> Result<u64, StoreError>
                UNION ALL SELECT max(delivered_ms) FROM outbox \
                UNION ALL SELECT max(time_ms) FROM evidence \
                UNION ALL SELECT max(added_ms) FROM peers \
+               UNION ALL SELECT max(latest_receipt_ms) FROM peers \
                UNION ALL SELECT max(added_ms) FROM channels \
-               UNION ALL SELECT max(created_ms) FROM station)",
+               UNION ALL SELECT max(created_ms) FROM station \
+               UNION ALL SELECT max(created_ms) FROM epoch_keys \
+               UNION ALL SELECT max(max(raised_ms, coalesce(escalated_ms, 0), \
+                   coalesce(acknowledged_ms, 0), coalesce(cleared_ms, 0))) FROM alarms)",
         )
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .context("reading the latest stored time")?;

@@ -326,3 +326,73 @@ fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
     assert!(kept.iter().all(holds), "the search finds the keys held");
     assert_eq!(pragma(&store.connection, "secure_delete"), "1");
 }
+
+/// The daemon's clock never starts before the latest time the store holds, so that nothing it
+/// writes is dated before what it wrote earlier: an alarm's clearing before its raising would
+/// break the alarm's own CHECK, and refuse the commit that carries it.
+#[test]
+fn the_latest_time_counts_alarms_and_epoch_keys() {
+    use crate::{AdminOp, AlarmChange, AlarmKind, AlarmRow};
+    let alpha = Station::new(1, "Alpha");
+    let bravo = Station::new(2, "Bravo");
+    let (_dir, path) = temp_path();
+    let mut store = initialised(&path, &alpha);
+    store
+        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
+        .expect("pairs");
+    assert_eq!(store.latest_time_ms().expect("reads"), 1_000);
+    let alarm = AlarmRow {
+        id: 1,
+        kind: AlarmKind::UnderstoodOverdue,
+        peer: bravo.id(),
+        subject: "an entry".into(),
+        detail: "not understood in time".into(),
+        level: 1,
+        raised_ms: 2_000,
+        escalated_ms: None,
+        acknowledged: None,
+        cleared_ms: None,
+    };
+    let steps = [
+        (AdminOp::RaiseAlarm(alarm), 2_000),
+        (
+            AdminOp::ChangeAlarm {
+                id: 1,
+                change: AlarmChange::Escalate {
+                    level: 2,
+                    at_ms: 3_000,
+                },
+            },
+            3_000,
+        ),
+        (
+            AdminOp::ChangeAlarm {
+                id: 1,
+                change: AlarmChange::Acknowledge(crate::Acknowledgement {
+                    at_ms: 4_000,
+                    by: "op".into(),
+                    note: None,
+                }),
+            },
+            4_000,
+        ),
+        (
+            AdminOp::ChangeAlarm {
+                id: 1,
+                change: AlarmChange::Clear { at_ms: 5_000 },
+            },
+            5_000,
+        ),
+        (
+            AdminOp::AddEpochKey {
+                key: Box::new(Station::new(3, "Charlie").epoch),
+                created_ms: 6_000,
+            },
+            6_000,
+        ),
+    ];
+    for (op, latest_ms) in steps {
+        store.commit_batch(&[op], &[]).expect("commits");
+        assert_eq!(store.latest_time_ms().expect("reads"), latest_ms);
+    }
+}
