@@ -299,7 +299,7 @@ fn watch(world: &World, i: usize) -> Outcome {
             ));
         }
     }
-    expected_tests_alarmed(name, &record, &station.down, world.now_ms())?;
+    expected_tests_alarmed(name, &record, &station.down, world.clock(i))?;
     // Every alarm the core announced is in the store, as announced: durable across crashes.
     for (id, kind, subject) in &station.raised {
         if !record
@@ -557,7 +557,7 @@ mod tests {
         let caught = (0..SEEDS_SEARCHED).find_map(|seed| {
             let mut world = World::new(seed, &config).expect("pairs");
             world.run().expect("the seed passes untouched");
-            let (down, end_ms) = (&world.stations[1].down, world.now_ms());
+            let (down, end_ms) = (&world.stations[1].down, world.clock(1));
             let mut record = watch_record(&world, 1).expect("reads");
             expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
             record

@@ -3,8 +3,8 @@
 //! memory, or in files where a crash tears the commit in flight) — over a simulated network:
 //! loss, duplication, reordering, delay and partitions on a direct and a relay channel, a relay
 //! that loses its store, and courier bundles that operators carry by hand (some twice, some
-//! only once everything else is done); crashes that lose whatever was not committed; an
-//! adversary
+//! only once everything else is done); crashes that lose whatever was not committed; hosts
+//! that reboot with their wall clocks wrong, within the skew limit or beyond it; an adversary
 //! that injects tampered, forged and replayed frames; short time objectives, alarm timings
 //! and checkpoint cadence in every seed; and the watch: operators who answer each message
 //! after a random delay (understood or a question, some never), and scheduled tests that a
@@ -72,6 +72,10 @@ pub struct SimConfig {
     /// each arrives seconds to minutes later, some twice, and some only once everything else
     /// is done (every key they were sealed to long superseded).
     pub courier: bool,
+    /// Whether stations' hosts reboot with their wall clocks wrong (within the limit an entry
+    /// may be ahead of its receiver's clock, or beyond it, forward or back), set right when
+    /// the network heals.
+    pub clock_jumps: bool,
     /// Whether the watch is exercised: operators who answer each message after a random delay
     /// (or never), and scheduled tests from A to B. (Time objectives are short in every seed,
     /// so that every deadline of a seed passes within minutes, simulated; without operators
@@ -110,6 +114,7 @@ impl Default for SimConfig {
             quiescence_ms_max: 24 * 3_600_000,
             relay_store_loss: true,
             courier: true,
+            clock_jumps: true,
             watch: true,
             swarm: false,
             lossy_disk: false,
@@ -121,7 +126,7 @@ impl Default for SimConfig {
 
 /// The faults (and optional parts of the world) a run can have, by the name the simulator
 /// command takes: `--faults loss,crashes,…`.
-pub const FAULTS: [&str; 12] = [
+pub const FAULTS: [&str; 13] = [
     "loss",
     "duplicate",
     "late",
@@ -134,6 +139,7 @@ pub const FAULTS: [&str; 12] = [
     "torn-writes",
     "relay-loss",
     "courier",
+    "clock-jumps",
 ];
 
 impl SimConfig {
@@ -153,6 +159,7 @@ impl SimConfig {
             relay_channel: false,
             relay_store_loss: false,
             courier: false,
+            clock_jumps: false,
             watch: false,
             large_text_per_mille: 0,
             ..Self::default()
@@ -174,6 +181,7 @@ impl SimConfig {
                     config.relay_store_loss = true;
                 }
                 "courier" => config.courier = true,
+                "clock-jumps" => config.clock_jumps = true,
                 "watch" => config.watch = true,
                 "large" => config.large_text_per_mille = on.large_text_per_mille,
                 "torn-writes" => config.torn_writes_per_mille = on.torn_writes_per_mille,
@@ -251,6 +259,12 @@ pub struct SimReport {
     pub courier_envelopes_new: u64,
     /// Envelopes in courier bundles already held.
     pub courier_duplicates: u64,
+    /// Reboots with a wrong wall clock.
+    pub clock_jumps: u64,
+    /// Reboots with a wall clock off by more than the limit.
+    pub clock_jumps_beyond: u64,
+    /// Envelopes refused because their entry's time was too far ahead of the receiver's clock.
+    pub clock_skew_refusals: u64,
     /// Envelopes and receipts the stations sent again (retransmission timers, channels back).
     pub retransmissions: u64,
     /// Envelopes the stations dropped as already held.
@@ -264,7 +278,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 30] {
+    pub fn counters(&self) -> [(&'static str, u64); 33] {
         [
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
@@ -282,6 +296,9 @@ impl SimReport {
             ("envelopes first by courier", self.courier_envelopes_new),
             ("envelopes by courier already held", self.courier_duplicates),
             ("crashes", self.crashes),
+            ("reboots with a wrong clock", self.clock_jumps),
+            ("reboots, clock beyond the limit", self.clock_jumps_beyond),
+            ("envelopes refused for clock skew", self.clock_skew_refusals),
             ("commits lost to crashes", self.commits_lost),
             (
                 "commits durable, unacknowledged",
@@ -304,7 +321,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 16] = [
+pub const INVARIANTS: [&str; 18] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -321,6 +338,8 @@ pub const INVARIANTS: [&str; 16] = [
     "an expected test is alarmed exactly when it did not come while the station watched",
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",
+    "every frame of an authentic courier bundle is accepted, new or already held, however late",
+    "an authentic envelope is refused for clock skew, and the alarm raised, only when its sender's clock ran more than the limit ahead",
 ];
 
 /// A run that broke an invariant (or in which the protocol core panicked).

@@ -14,7 +14,8 @@
 //!
 //! Parts: `setup` (the world from its seed), `network` (the simulated channels, the relay's
 //! store lost), `courier` (bundles carried by hand), `commits` (commits, crashes and restarts),
-//! `disk` (memory or files that tear), `outputs` (what the cores release, checked),
+//! `clocks` (each station's clock, wrong after a reboot), `disk` (memory or files that tear),
+//! `outputs` (what the cores release, checked),
 //! `operators` (sends, answers, new keys), `adversary` (attacks), `swarm` (faults per seed);
 //! here the event loop.
 
@@ -23,6 +24,7 @@ use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
 
 mod adversary;
+mod clocks;
 mod commits;
 mod courier;
 mod disk;
@@ -187,6 +189,12 @@ enum Event {
     },
     /// The relay loses its store.
     RelayLoss,
+    /// Station `station`'s host reboots with its wall clock wrong, or (`right`) its operator
+    /// sets the clock right.
+    Clock {
+        station: usize,
+        right: bool,
+    },
     /// Station `station`'s operator exports a courier bundle for the peer (routinely, or
     /// because of an alarm).
     Export {
@@ -263,9 +271,15 @@ pub(crate) struct Station {
     couriering: BTreeMap<RequestId, Carry>,
     /// Alarms the core announced raised: id, kind and subject (each must be durable).
     pub raised: Vec<(u64, AlarmKind, String)>,
-    /// When it was down, simulated UTC ms: from a crash to the restart (`u64::MAX` while
+    /// When it was down, by its own clock: from a crash to the restart (`u64::MAX` while
     /// still down).
     pub down: Vec<(u64, u64)>,
+    /// How far its wall clock is off, in milliseconds (read at each start).
+    wall_offset_ms: i64,
+    /// Its core's clock minus the simulated time, in milliseconds: fixed at each start.
+    skew_ms: i64,
+    /// The largest `skew_ms` it has had.
+    skew_max_ms: i64,
 }
 
 struct Channel {
@@ -362,6 +376,7 @@ impl World {
             let counters = link.counters();
             self.report.retransmissions += counters.retransmissions;
             self.report.duplicates_dropped += counters.duplicates_dropped;
+            self.report.clock_skew_refusals += clock_skew_refusals(core, &self.peer_id(i));
         }
         self.report.entries_cosigned += core.cosigned_upto(&self.peer_id(i)).1;
     }
@@ -403,6 +418,7 @@ impl World {
             let gap = self.dice.below(self.config.send_gap_ms_max + 1);
             self.push(gap, Event::Send { station: i });
             self.plan_crash(i);
+            self.plan_clock_jump(i);
             self.plan_courier(i);
             for _ in 0..KEY_ROTATIONS_PER_STATION {
                 let at_ms = self.dice.below(KEY_ROTATE_WITHIN_MS + 1);
@@ -511,6 +527,14 @@ impl World {
             } => self.answer(station, id, clarify),
             Event::Rotate { station } => self.rotate(station),
             Event::RelayLoss => self.relay_loss(),
+            Event::Clock {
+                station,
+                right: false,
+            } => self.clock_jump(station),
+            Event::Clock {
+                station,
+                right: true,
+            } => self.set_clock_right(station),
             Event::Export { station, routine } => self.export(station, routine),
             Event::Import { station, bundle } => self.import(station, bundle),
         }
@@ -520,7 +544,8 @@ impl World {
     /// too) must be accepted; tampered and forged ones refused without a write or a change to
     /// the link's state.
     fn frame(&mut self, i: usize, channel: usize, bytes: &[u8], attack: Option<Attack>) -> Outcome {
-        let (now_ms, peer, via) = (self.now_ms, self.peer_id(i), self.via(i, channel));
+        let (now_ms, peer, via) = (self.clock(i), self.peer_id(i), self.via(i, channel));
+        let peer_clock_ahead = self.peer_clock_ahead(i);
         let Some(core) = self.stations[i].core.as_mut() else {
             self.report.frames_dropped += u64::from(attack.is_none());
             return Ok(());
@@ -529,6 +554,7 @@ impl World {
         core.catch_up(now_ms);
         let before = link_view(core, &peer);
         let rejected_before = rejections(core, &peer);
+        let skewed_before = clock_skew_refusals(core, &peer);
         core.handle(
             now_ms,
             Input::Frame {
@@ -538,6 +564,11 @@ impl World {
         );
         let after = link_view(core, &peer);
         let refused = rejections(core, &peer) > rejected_before;
+        // An authentic envelope may be refused for an entry time too far ahead only when the
+        // peer's clock ran that far ahead (see `clocks`).
+        let skewed = clock_skew_refusals(core, &peer) > skewed_before;
+        let authentic = attack.is_none_or(|a| a == Attack::Replay);
+        let refused = refused && !(skewed && authentic && peer_clock_ahead);
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
         match (refused, forged) {
@@ -582,7 +613,7 @@ impl World {
     /// Puts the core's frames on the wire, then commits what that wrote or schedules the
     /// core's next timer. Only called when nothing is in flight.
     fn pump(&mut self, i: usize) -> Outcome {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let mut transmits = Vec::new();
         let Some(core) = self.stations[i].core.as_mut() else {
             return Ok(());
@@ -622,13 +653,13 @@ impl World {
     }
 
     fn wake(&mut self, i: usize, incarnation: u64) -> Outcome {
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let current = station.incarnation == incarnation && station.core.is_some();
-        if !current || station.wake_at != Some(self.now_ms) {
+        if !current || station.wake_at != Some(now_ms) {
             return Ok(());
         }
         station.wake_at = None;
-        let now_ms = self.now_ms;
         if let Some(core) = station.core.as_mut() {
             core.handle_timeout(now_ms);
         }
@@ -703,6 +734,17 @@ pub(crate) fn sim_keys(mut loaded: Loaded) -> Loaded {
         retain_ms: KEY_RETAIN_MS,
     };
     loaded
+}
+
+/// How many envelopes from `peer` the core has refused so far for an entry time too far ahead
+/// of its clock.
+fn clock_skew_refusals(core: &Core, peer: &StationId) -> u64 {
+    let link = core.endpoint().link(peer).expect("paired");
+    link.counters()
+        .rejected
+        .get("clock_skew")
+        .copied()
+        .unwrap_or(0)
 }
 
 /// How many frames from `peer` (or claiming no one) the core has refused so far.

@@ -88,6 +88,7 @@ fn faults_are_chosen_by_name() {
     assert_eq!(exercised["operators' answers"], 0);
     assert_eq!(exercised["relay store losses"], 0);
     assert_eq!(exercised["courier bundles carried"], 0);
+    assert_eq!(exercised["reboots with a wrong clock"], 0);
     let (code, carried) = summary(&["--seeds", "3", "--faults", "relay-loss,courier"]);
     assert_eq!(code, Some(0), "{carried}");
     let exercised = &carried["exercised"];

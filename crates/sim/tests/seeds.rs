@@ -123,6 +123,15 @@ fn the_faults_are_exercised() {
             total(|r| r.commits_unacknowledged),
         ),
         ("partitions", total(|r| r.partitions)),
+        ("reboots with a wrong clock", total(|r| r.clock_jumps)),
+        (
+            "reboots with a clock beyond the limit",
+            total(|r| r.clock_jumps_beyond),
+        ),
+        (
+            "envelopes refused for clock skew",
+            total(|r| r.clock_skew_refusals),
+        ),
         ("relay store losses", total(|r| r.relay_store_losses)),
         ("courier bundles", total(|r| r.bundles_carried)),
         ("courier bundles carried twice", total(|r| r.bundles_twice)),

@@ -172,9 +172,16 @@ impl World {
         if self.phase != Phase::Workload || station.core.is_none() {
             return Ok(());
         }
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.power_off(i, downtime_ms)
+    }
+
+    /// Station `i` loses power (a crash, or a reboot) and comes back after `downtime_ms`.
+    pub(super) fn power_off(&mut self, i: usize, downtime_ms: u64) -> Outcome {
+        let clock = self.clock(i);
         self.retire_core(i);
         let station = &mut self.stations[i];
-        station.down.push((self.now_ms, u64::MAX));
+        station.down.push((clock, u64::MAX));
         let lost_send = station.asked.take().is_some();
         if let Some(commit) = station.commit.take() {
             if self.dice.chance(500) {
@@ -193,7 +200,6 @@ impl World {
             .into_values()
             .collect();
         self.report.crashes += 1;
-        let downtime_ms = self.dice.between(DOWNTIME_MS);
         self.push(downtime_ms, Event::Restart { station: i });
         // The operator asks again whatever the crash swallowed.
         for (id, clarify) in asked {
@@ -220,7 +226,15 @@ impl World {
         if self.stations[i].core.is_some() {
             return Ok(());
         }
-        let (now_ms, seed, peer) = (self.now_ms, self.dice.seed(), self.peer_id(i));
+        if self.phase != Phase::Workload {
+            // Its clock set right, the operator waits out the store's lead (see `clocks`).
+            let lead_ms = self.lead_ms(i)?;
+            if lead_ms > 0 {
+                self.push(lead_ms, Event::Restart { station: i });
+                return Ok(());
+            }
+        }
+        let (now_ms, seed, peer) = (self.start_clock(i)?, self.dice.seed(), self.peer_id(i));
         let station = &mut self.stations[i];
         if let Some((_, until_ms)) = station.down.last_mut()
             && *until_ms == u64::MAX

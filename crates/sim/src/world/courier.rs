@@ -79,7 +79,7 @@ impl World {
     }
 
     fn courier_command(&mut self, i: usize, command: Command, carry: Carry) -> Outcome {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let Some(core) = station.core.as_mut() else {
             return Ok(());
@@ -125,7 +125,11 @@ impl World {
                 Ok(())
             }
             (Carry::Import(_), Ok(Reply::Imported(imported))) => {
-                if !imported.rejected.is_empty() {
+                // Refused only for an entry time too far ahead, when the peer's clock was.
+                let skewed = |why: &String| {
+                    why.contains("ahead of this station's clock") && self.peer_clock_ahead(i)
+                };
+                if !imported.rejected.iter().all(skewed) {
                     return Err(format!(
                         "{name} refused frames of an authentic bundle: {:?}",
                         imported.rejected

@@ -85,7 +85,7 @@ impl World {
 
     /// Tells station `i` which channels it should believe are up.
     pub(super) fn announce_channels(&mut self, i: usize) {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let vias: Vec<Via> = (0..self.channels.len())
             .filter(|c| self.channels[*c].announced_up)
             .map(|c| self.via(i, c))
@@ -128,7 +128,7 @@ impl World {
         }
         state.announced_up = up;
         for i in 0..2 {
-            let (now_ms, via) = (self.now_ms, self.via(i, channel));
+            let (now_ms, via) = (self.clock(i), self.via(i, channel));
             let Some(core) = self.stations[i].core.as_mut() else {
                 continue;
             };
@@ -157,6 +157,15 @@ impl World {
         for channel in 0..self.channels.len() {
             if !self.channels[channel].up || !self.channels[channel].announced_up {
                 self.set_channel(channel, true, true)?;
+            }
+        }
+        if self.config.clock_jumps {
+            for i in 0..2 {
+                let right = Event::Clock {
+                    station: i,
+                    right: true,
+                };
+                self.push(0, right);
             }
         }
         Ok(())

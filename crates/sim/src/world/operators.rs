@@ -14,7 +14,7 @@ impl World {
     /// An operator makes a new epoch key (`parley key rotate`); a crashed station's operator
     /// waits for it to come back.
     pub(super) fn rotate(&mut self, i: usize) -> Outcome {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let Some(core) = station.core.as_mut() else {
             self.push(SEND_RETRY_MS, Event::Rotate { station: i });
@@ -45,7 +45,7 @@ impl World {
             let draft = self.draft();
             self.stations[i].draft = Some(draft);
         }
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let draft = station.draft.clone().expect("drafted above");
         station.next_request += 1;
@@ -67,7 +67,7 @@ impl World {
     /// An operator answers: through the core's command, as at a real station. A crashed
     /// station's operator waits for it to come back.
     pub(super) fn answer(&mut self, i: usize, id: EntryId, clarify: bool) -> Outcome {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let Some(core) = station.core.as_mut() else {
             self.push(

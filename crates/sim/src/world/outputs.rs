@@ -9,6 +9,11 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         let peer = self.peer_id(i);
+        // A clock_skew alarm accuses the peer only if its clock never ran that far ahead.
+        let accusing = |kind: AlarmKind, peer_clock_ahead: bool| {
+            accuses(kind) && !(kind == AlarmKind::ClockSkew && peer_clock_ahead)
+        };
+        let peer_clock_ahead = self.peer_clock_ahead(i);
         if let Some(core) = &self.stations[i].core
             && let Some(link) = core.endpoint().link(&peer)
             && let Some(count) = link.counters().rejected.get("unknown_epoch_key")
@@ -103,7 +108,7 @@ impl World {
                     }
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && !accuses(alarm.kind) =>
+                    if change == AlarmEvent::Raised && !accusing(alarm.kind, peer_clock_ahead) =>
                 {
                     self.report.alarms_raised += 1;
                     match alarm.kind {
@@ -115,7 +120,7 @@ impl World {
                     self.courier_alarm(i, alarm.kind);
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && accuses(alarm.kind) =>
+                    if change == AlarmEvent::Raised && accusing(alarm.kind, peer_clock_ahead) =>
                 {
                     return Err(format!(
                         "{name} raised a {} alarm: {}",

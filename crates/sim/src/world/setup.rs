@@ -54,6 +54,9 @@ impl World {
                 couriering: BTreeMap::new(),
                 raised: Vec::new(),
                 down: Vec::new(),
+                wall_offset_ms: 0,
+                skew_ms: 0,
+                skew_max_ms: 0,
             });
         }
         let mallory = Identity::from_secret(&dice.seed());
@@ -176,7 +179,7 @@ impl World {
     }
 
     pub(super) fn set_up_command(&mut self, i: usize, command: Command) -> Outcome {
-        let now_ms = self.now_ms;
+        let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let core = station.core.as_mut().expect("up");
         core.handle(

@@ -26,6 +26,7 @@ pub(super) fn faults_on(config: &SimConfig) -> u64 {
         false, // torn writes: each seed draws them
         config.relay_channel && config.relay_store_loss,
         config.courier,
+        config.clock_jumps,
     ];
     on.iter()
         .enumerate()
@@ -57,6 +58,7 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
         &mut seeded.relay_channel,
         &mut seeded.relay_store_loss,
         &mut seeded.courier,
+        &mut seeded.clock_jumps,
         &mut seeded.watch,
     ] {
         *on = *on && dice.chance(500);

@@ -1,0 +1,109 @@
+//! The stations' clocks. A station's core reads time as the daemon's `Clock` gives it: the
+//! wall clock at start, but never earlier than the latest time in the store, then advanced
+//! steadily. So a station's clock is the simulated time plus a skew fixed at each start.
+//!
+//! Clock faults: a station's host reboots with its wall clock wrong — within the limit an
+//! entry may be ahead of its receiver's clock (`ENTRY_FUTURE_SKEW_MS_MAX`), or beyond it,
+//! forward or back. An entry from a station whose clock ran further ahead than the limit may
+//! be refused for `clock_skew`, and raise that alarm; nothing else may be. When the network
+//! heals, each operator sets the wall clock right and restarts the station, waiting out any
+//! lead its store's times still have (the daemon's clock never starts before them).
+
+use parley_proto::limits::ENTRY_FUTURE_SKEW_MS_MAX;
+
+use super::*;
+
+/// Time between two reboots of a station with a wrong clock, in milliseconds (least, most).
+const CLOCK_JUMP_GAP_MS: (u64, u64) = (10_000, 90_000);
+/// Chance that a wrong wall clock is off by more than the limit, per mille.
+const CLOCK_BEYOND_PER_MILLE: u64 = 400;
+/// How far a wall clock is off beyond the limit, in milliseconds past it (least, most).
+const CLOCK_BEYOND_MS: (u64, u64) = (1, ENTRY_FUTURE_SKEW_MS_MAX);
+/// How far a wall clock is off within the limit, at most, in milliseconds: half of it, so that
+/// two stations' clocks both off within it never differ by more than it.
+const CLOCK_WITHIN_MS_MAX: u64 = ENTRY_FUTURE_SKEW_MS_MAX / 2;
+
+/// The skew limit as a signed number of milliseconds.
+const LIMIT_MS: i64 = ENTRY_FUTURE_SKEW_MS_MAX as i64;
+
+impl World {
+    /// Station `i`'s clock: what its core reads now.
+    pub(crate) fn clock(&self, i: usize) -> u64 {
+        self.now_ms.saturating_add_signed(self.stations[i].skew_ms)
+    }
+
+    /// Anchors station `i`'s clock as the daemon does at start: the wall clock, but never
+    /// earlier than the latest time in its store. Returns the station's time.
+    pub(super) fn start_clock(&mut self, i: usize) -> Outcome<u64> {
+        let now_ms = self.now_ms;
+        let station = &mut self.stations[i];
+        let latest = station.store.latest_time_ms().map_err(|e| e.to_string())?;
+        let anchor = now_ms
+            .saturating_add_signed(station.wall_offset_ms)
+            .max(latest);
+        station.skew_ms = anchor as i64 - now_ms as i64;
+        station.skew_max_ms = station.skew_max_ms.max(station.skew_ms);
+        Ok(anchor)
+    }
+
+    /// How long station `i`'s operator, who has set its wall clock right, must wait before
+    /// starting it so that its clock starts right (the store's latest time not ahead).
+    pub(super) fn lead_ms(&self, i: usize) -> Outcome<u64> {
+        let station = &self.stations[i];
+        let latest = station.store.latest_time_ms().map_err(|e| e.to_string())?;
+        Ok(latest.saturating_sub(self.now_ms.saturating_add_signed(station.wall_offset_ms)))
+    }
+
+    /// Whether the peer's clock may have run further ahead of station `i`'s than the limit,
+    /// so that an entry of its may be refused for `clock_skew` (and the alarm raised).
+    pub(super) fn peer_clock_ahead(&self, i: usize) -> bool {
+        self.stations[1 - i].skew_max_ms - self.stations[i].skew_ms > LIMIT_MS
+    }
+
+    /// Schedules station `i`'s next reboot with a wrong clock, when the run has clock faults.
+    pub(super) fn plan_clock_jump(&mut self, i: usize) {
+        if self.config.clock_jumps && self.phase == Phase::Workload {
+            let gap = self.dice.between(CLOCK_JUMP_GAP_MS);
+            let jump = Event::Clock {
+                station: i,
+                right: false,
+            };
+            self.push(gap, jump);
+        }
+    }
+
+    /// Station `i`'s host reboots and comes back with its wall clock wrong: within the limit,
+    /// or beyond it forward or back.
+    pub(super) fn clock_jump(&mut self, i: usize) -> Outcome {
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        self.plan_clock_jump(i);
+        if self.stations[i].core.is_none() {
+            return Ok(());
+        }
+        let offset = if self.dice.chance(CLOCK_BEYOND_PER_MILLE) {
+            self.report.clock_jumps_beyond += 1;
+            LIMIT_MS + self.dice.between(CLOCK_BEYOND_MS) as i64
+        } else {
+            self.dice.between((0, CLOCK_WITHIN_MS_MAX)) as i64
+        };
+        let back = self.dice.chance(500);
+        self.stations[i].wall_offset_ms = if back { -offset } else { offset };
+        self.report.clock_jumps += 1;
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.power_off(i, downtime_ms)
+    }
+
+    /// The network heals: station `i`'s operator sets its wall clock right, and restarts it
+    /// if its clock is not (the restart waits out any lead, see [`World::lead_ms`]).
+    pub(super) fn set_clock_right(&mut self, i: usize) -> Outcome {
+        let station = &mut self.stations[i];
+        station.wall_offset_ms = 0;
+        if station.skew_ms == 0 || station.core.is_none() {
+            return Ok(());
+        }
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.power_off(i, downtime_ms)
+    }
+}
