@@ -1,6 +1,6 @@
-//! The invariants checked at quiescence, on the durable state of both stations (what an
+//! The invariants checked at quiescence, on the durable state of every station (what an
 //! operator would see after a restart, read from each station's store), for each direction of
-//! the link.
+//! each link.
 
 use std::collections::BTreeMap;
 
@@ -99,31 +99,51 @@ fn read_view(
     })
 }
 
-/// Reads both stations' views from their stores.
-pub(crate) fn read_views(world: &World) -> Outcome<[View; 2]> {
-    let view = |i: usize| {
-        let (station, peer) = (&world.stations[i], &world.stations[1 - i]);
-        read_view(
-            &station.store,
-            station.identity.id(),
-            peer.identity.id(),
-            &station.delivered_log,
-        )
-    };
-    Ok([view(0)?, view(1)?])
+/// Each station's view of each of its links, by (station, peer).
+pub(crate) type Views = BTreeMap<(usize, usize), View>;
+
+/// Reads every station's views of its links from its store.
+pub(crate) fn read_views(world: &World) -> Outcome<Views> {
+    let mut views = Views::new();
+    for (i, station) in world.stations.iter().enumerate() {
+        for (j, link) in &station.links {
+            let view = read_view(
+                &station.store,
+                world.id(i),
+                world.id(*j),
+                &link.delivered_log,
+            )?;
+            views.insert((i, *j), view);
+        }
+    }
+    Ok(views)
 }
 
-/// Checks both directions; the first broken invariant is the failure.
+/// Checks every direction of every link; the first broken invariant is the failure.
 pub(crate) fn final_state(world: &World) -> Outcome {
     let views = read_views(world)?;
     check_views(world, &views)
 }
 
-/// Checks both directions on `views`, then the watch's record of each station (in every
-/// seed: where nobody answers, each message must be overdue once).
-pub(crate) fn check_views(world: &World, views: &[View; 2]) -> Outcome {
-    (0..2).try_for_each(|i| direction(world, views, i))?;
-    (0..2).try_for_each(|i| watch(world, i))
+/// Checks each station's sends, every direction of every link on `views`, then the watch's
+/// record of each link at each station (in every seed: where nobody answers, each message
+/// must be overdue once), and that every alarm announced was kept.
+pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
+    let quota = world.config.messages_per_station;
+    for (i, station) in world.stations.iter().enumerate() {
+        if station.sent() != quota {
+            return Err(format!(
+                "{}: {} of {quota} sends accepted",
+                NAMES[i],
+                station.sent()
+            ));
+        }
+    }
+    views
+        .keys()
+        .try_for_each(|link| direction(world, views, *link))?;
+    views.keys().try_for_each(|link| watch(world, *link))?;
+    (0..world.stations.len()).try_for_each(|i| alarms_kept(world, i))
 }
 
 /// What station `i`'s store says of the watch on its link.
@@ -143,8 +163,8 @@ struct WatchRecord {
     schedules: Vec<(TestSchedule, u64, u64)>,
 }
 
-fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
-    let (station, peer) = (&world.stations[i], world.peer_id(i));
+fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<WatchRecord> {
+    let (station, peer) = (&world.stations[i], world.id(j));
     let me = station.identity.id();
     let record = station
         .store
@@ -189,6 +209,7 @@ fn watch_record(world: &World, i: usize) -> Outcome<WatchRecord> {
         .alarms(true)
         .map_err(|e| e.to_string())?
         .into_iter()
+        .filter(|alarm| alarm.peer == peer)
         .map(|alarm| (alarm.kind, alarm.subject, alarm.id))
         .collect();
     Ok(watch)
@@ -204,16 +225,15 @@ fn in_time(at_ms: Option<u64>, due_ms: u64) -> Option<bool> {
     }
 }
 
-/// The watch's invariants for station `i`: every message and test is answered before its
-/// deadline, or has exactly one overdue entry and one alarm; nothing answered in time is
-/// alarmed; the receiver is alarmed exactly when it answered late; an expected test is
-/// alarmed exactly when it did not come (while the station was up to see it); every alarm
-/// the core announced is durable.
-fn watch(world: &World, i: usize) -> Outcome {
+/// The watch's invariants for station `i`'s link with `j`: every message and test is answered
+/// before its deadline, or has exactly one overdue entry and one alarm; nothing answered in
+/// time is alarmed; the receiver is alarmed exactly when it answered late; an expected test is
+/// alarmed exactly when it did not come (while the station was up to see it).
+fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
     use parley_store::AlarmKind;
-    let name = NAMES[i];
+    let name = format!("{} (link with {})", NAMES[i], NAMES[j]);
     let station = &world.stations[i];
-    let record = watch_record(world, i)?;
+    let record = watch_record(world, (i, j))?;
     let objectives = &station.config().objectives;
     let alarms_of = |kind: AlarmKind, subject: &str| {
         record
@@ -299,16 +319,25 @@ fn watch(world: &World, i: usize) -> Outcome {
             ));
         }
     }
-    expected_tests_alarmed(name, &record, &station.down, world.clock(i))?;
-    // Every alarm the core announced is in the store, as announced: durable across crashes.
-    for (id, kind, subject) in &station.raised {
-        if !record
-            .alarms
-            .iter()
-            .any(|(k, s, i)| i == id && k == kind && s == subject)
-        {
+    expected_tests_alarmed(&name, &record, &station.down, world.clock(i))
+}
+
+/// Every alarm station `i`'s core announced is in its store, as announced: durable across
+/// crashes.
+fn alarms_kept(world: &World, i: usize) -> Outcome {
+    let station = &world.stations[i];
+    let kept = station.store.alarms(true).map_err(|e| e.to_string())?;
+    for (id, kind, peer, subject) in &station.raised {
+        let peer = world.index_named(peer).map(|j| world.id(j));
+        if !kept.iter().any(|alarm| {
+            alarm.id == *id
+                && alarm.kind == *kind
+                && Some(alarm.peer) == peer
+                && alarm.subject == *subject
+        }) {
             return Err(format!(
-                "{name}: alarm {id} ({kind} {subject}) was announced, not kept"
+                "{}: alarm {id} ({kind} {subject}) was announced, not kept",
+                NAMES[i]
             ));
         }
     }
@@ -364,29 +393,23 @@ fn expected_tests_alarmed(
     Ok(())
 }
 
-/// Station `i` as author, its peer as holder.
-fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
-    let (author, holder) = (&world.stations[i], &world.stations[1 - i]);
-    let (written_view, held_view) = (&views[i], &views[1 - i]);
-    let arrow = format!("{}->{}", NAMES[i], NAMES[1 - i]);
+/// Station `i` as author, its peer `j` as holder.
+fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
+    let (author, holder) = (&world.stations[i], &world.stations[j]);
+    let (written_view, held_view) = (&views[&(i, j)], &views[&(j, i)]);
+    let accepted = &author.links[&j].accepted;
+    let arrow = format!("{}->{}", NAMES[i], NAMES[j]);
     let author_id = author.identity.id();
     let link = LinkId::between(&author_id, &holder.identity.id());
 
-    // Every send accepted. The log holds them in order, after the key announcement at seq 1,
+    // The log holds every send accepted, in order, after the key announcement at seq 1,
     // perhaps with retries of sends whose commit was durable but not acknowledged.
-    let quota = world.config.messages_per_station;
-    if author.accepted.len() != quota {
-        return Err(format!(
-            "{arrow}: {} of {quota} sends accepted",
-            author.accepted.len()
-        ));
-    }
     let written = written_view.own.len() as u64;
     if written_view.own.keys().copied().ne(1..=written) {
         return Err(format!("{arrow}: own log is not seqs 1..={written}"));
     }
     let mut last_seq = 1;
-    for accepted in &author.accepted {
+    for accepted in accepted {
         let (seq, stored) = (accepted.seq, written_view.own.get(&accepted.seq));
         if seq <= last_seq || stored.map(|r| r.entry.id()) != Some(accepted.id) {
             return Err(format!(
@@ -471,7 +494,7 @@ fn direction(world: &World, views: &[View; 2], i: usize) -> Outcome {
     }
 
     // Each accepted message arrived as sent: same id, text and precedence.
-    for accepted in &author.accepted {
+    for accepted in accepted {
         let seq = accepted.seq;
         let stored = &held_view.peer_entries[&seq];
         let same_text =
@@ -533,10 +556,17 @@ mod tests {
     use super::*;
     use crate::SimConfig;
 
-    /// Runs seed 5 to quiescence, breaks the state read from the stores with `corrupt`, and
-    /// expects the final check to fail with a reason containing `expect`.
-    fn check(corrupt: fn(&mut World, &mut [View; 2]), expect: &str) {
-        let config = SimConfig::default();
+    /// A world of two stations, A (0) and B (1): the views of A's link with B and of B's.
+    const AB: (usize, usize) = (0, 1);
+    const BA: (usize, usize) = (1, 0);
+
+    /// Runs seed 5 (two stations) to quiescence, breaks the state read from the stores with
+    /// `corrupt`, and expects the final check to fail with a reason containing `expect`.
+    fn check(corrupt: fn(&mut World, &mut Views), expect: &str) {
+        let config = SimConfig {
+            several_stations_per_mille: 0,
+            ..SimConfig::default()
+        };
         let mut world = World::new(5, &config).expect("pairs");
         world.run().expect("seed 5 passes untouched");
         let mut views = read_views(&world).expect("reads");
@@ -553,12 +583,15 @@ mod tests {
     /// seeds do depends on every detail of a run, so it is searched, not fixed).
     #[test]
     fn a_missing_expected_test_alarm_is_caught() {
-        let config = SimConfig::default();
+        let config = SimConfig {
+            several_stations_per_mille: 0,
+            ..SimConfig::default()
+        };
         let caught = (0..SEEDS_SEARCHED).find_map(|seed| {
             let mut world = World::new(seed, &config).expect("pairs");
             world.run().expect("the seed passes untouched");
             let (down, end_ms) = (&world.stations[1].down, world.clock(1));
-            let mut record = watch_record(&world, 1).expect("reads");
+            let mut record = watch_record(&world, BA).expect("reads");
             expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
             record
                 .alarms
@@ -572,44 +605,90 @@ mod tests {
         );
     }
 
+    /// With several stations, each link is checked in each direction: a break in the link of
+    /// the third station with the first is caught, and so is a message put on another link.
+    #[test]
+    fn several_stations_are_checked_link_by_link() {
+        let config = SimConfig {
+            several_stations_per_mille: 1_000,
+            ..SimConfig::default()
+        };
+        let mut world = World::new(3, &config).expect("pairs");
+        assert!(world.stations.len() >= 3, "several stations");
+        world.run().expect("seed 3 passes untouched");
+        let views = read_views(&world).expect("reads");
+        assert_eq!(
+            views.len(),
+            world.stations.len() * (world.stations.len() - 1)
+        );
+        let mut broken = read_views(&world).expect("reads");
+        broken
+            .get_mut(&(2, 0))
+            .expect("C's link with A")
+            .own
+            .pop_last();
+        let reason = check_views(&world, &broken).expect_err("caught");
+        assert!(reason.contains("C->A"), "{reason}");
+        let links = &mut world.stations[2].links;
+        let moved = links.get_mut(&0).expect("A").accepted.pop().expect("sent");
+        links.get_mut(&1).expect("B").accepted.push(moved);
+        let reason = check_views(&world, &views).expect_err("caught");
+        assert!(reason.contains("C->B"), "{reason}");
+    }
+
     /// Seeds tried for a run with an expected test missed while the station watched.
     const SEEDS_SEARCHED: u64 = 32;
 
     #[test]
     fn each_final_invariant_can_fail() {
-        check(|w, _| drop(w.stations[0].accepted.pop()), "sends accepted");
+        fn accepted(w: &mut World) -> &mut Vec<crate::world::Accepted> {
+            &mut w.stations[0].links.get_mut(&1).expect("B").accepted
+        }
+        check(|w, _| drop(accepted(w).pop()), "sends accepted");
         check(
-            |w, _| w.stations[0].accepted[3].text.push('!'),
+            |w, _| accepted(w)[3].text.push('!'),
             "not the message accepted",
         );
-        check(|_, v| drop(v[0].own.remove(&5)), "own log is not");
         check(
-            |w, _| w.stations[0].accepted.swap(2, 3),
-            "not in the own log in order",
+            |_, v| drop(v.get_mut(&AB).expect("A").own.remove(&5)),
+            "own log is not",
         );
+        check(|w, _| accepted(w).swap(2, 3), "not in the own log in order");
         check(
-            |_, v| v[1].own.get_mut(&4).expect("written").receipted = false,
+            |_, v| {
+                let own = &mut v.get_mut(&BA).expect("B").own;
+                own.get_mut(&4).expect("written").receipted = false
+            },
             "never receipted",
         );
         check(
             |_, v| {
-                v[1].peer_entries.pop_last();
-                v[1].in_head -= 1;
+                let view = v.get_mut(&BA).expect("B");
+                view.peer_entries.pop_last();
+                view.in_head -= 1;
             },
             "transcripts differ",
         );
-        check(|_, v| v[1].delivered_log.push(2), "delivered log");
         check(
-            |_, v| v[0].evidence.push((EvidenceKind::Fork, 2)),
+            |_, v| v.get_mut(&BA).expect("B").delivered_log.push(2),
+            "delivered log",
+        );
+        check(
+            |_, v| {
+                let view = v.get_mut(&AB).expect("A");
+                view.evidence.push((EvidenceKind::Fork, 2))
+            },
             "evidence recorded",
         );
         // B's key announcement put in place of A's on both sides: the logs agree, the
         // signature does not.
         check(
             |_, v| {
-                let forged = v[1].own[&1].entry.clone();
-                v[0].own.get_mut(&1).expect("written").entry = forged.clone();
-                v[1].peer_entries.insert(1, forged);
+                let forged = v[&BA].own[&1].entry.clone();
+                let a = v.get_mut(&AB).expect("A");
+                a.own.get_mut(&1).expect("written").entry = forged.clone();
+                let b = v.get_mut(&BA).expect("B");
+                b.peer_entries.insert(1, forged);
             },
             "does not verify",
         );
@@ -618,7 +697,9 @@ mod tests {
             |w, v| {
                 use parley_proto::tlog::head::{Cosignature, SignedHead};
                 let (a, b) = (&w.stations[0].identity, &w.stations[1].identity);
-                let record = v[1]
+                let record = v
+                    .get_mut(&BA)
+                    .expect("B")
                     .own
                     .values_mut()
                     .find(|r| matches!(r.entry.entry().body, Body::Cosigned(_)))
@@ -634,7 +715,7 @@ mod tests {
             "is not the author's log",
         );
         check(
-            |_, v| v[0].snapshot.peer_receipt_upto -= 1,
+            |_, v| v.get_mut(&AB).expect("A").snapshot.peer_receipt_upto -= 1,
             "memory differs from its store",
         );
         check(
@@ -642,6 +723,7 @@ mod tests {
                 let alarm = (
                     u64::MAX,
                     parley_store::AlarmKind::ChannelDown,
+                    "B".into(),
                     "nowhere".into(),
                 );
                 w.stations[0].raised.push(alarm);
@@ -651,7 +733,7 @@ mod tests {
         // An alarm for a message answered in time.
         check(
             |w, _| {
-                let record = watch_record(w, 0).expect("reads");
+                let record = watch_record(w, AB).expect("reads");
                 let answered = record
                     .own
                     .iter()
@@ -663,7 +745,7 @@ mod tests {
                 let alarm = parley_store::AlarmRow {
                     id: 1_000_000,
                     kind: parley_store::AlarmKind::UnderstoodOverdue,
-                    peer: w.peer_id(0),
+                    peer: w.id(1),
                     subject: answered.id().to_string(),
                     detail: "forged".into(),
                     level: 1,

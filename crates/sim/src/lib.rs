@@ -1,4 +1,5 @@
-//! parley's deterministic simulation: two stations — each the production station core
+//! parley's deterministic simulation: two stations, or in some seeds three to five each paired
+//! with every other — each the production station core
 //! (`parley_station::core::Station`) over the production store (`parley_store::Store`, in
 //! memory, or in files where a crash tears the commit in flight) — over a simulated network:
 //! loss, duplication, reordering, delay and partitions on a direct and a relay channel, a relay
@@ -69,13 +70,16 @@ pub struct SimConfig {
     /// `relay_channel`.
     pub relay_store_loss: bool,
     /// Whether operators carry courier bundles by hand (`courier export`, `courier import`):
-    /// each arrives seconds to minutes later, some twice, and some only once everything else
+    /// each arrives a second to a minute later, some twice, and some only once everything else
     /// is done (every key they were sealed to long superseded).
     pub courier: bool,
     /// Whether stations' hosts reboot with their wall clocks wrong (within the limit an entry
     /// may be ahead of its receiver's clock, or beyond it, forward or back), set right when
     /// the network heals.
     pub clock_jumps: bool,
+    /// Chance, per mille of seeds, that the world has three to five stations, each paired with
+    /// every other (one relay serves them all), rather than two: stations with several peers.
+    pub several_stations_per_mille: u64,
     /// Whether the watch is exercised: operators who answer each message after a random delay
     /// (or never), and scheduled tests from A to B. (Time objectives are short in every seed,
     /// so that every deadline of a seed passes within minutes, simulated; without operators
@@ -94,6 +98,10 @@ pub struct SimConfig {
     /// epoch keys once retained, whether or not the peer may still seal to them. A run with
     /// it set must fail.
     pub erase_keys_early: bool,
+    /// Fault injection for the simulation's own tests: every station core erases a superseded
+    /// epoch key once one peer has read a newer one, though another may still seal to it. Only
+    /// a world of several stations can catch it.
+    pub erase_keys_for_one_peer: bool,
 }
 
 impl Default for SimConfig {
@@ -115,18 +123,20 @@ impl Default for SimConfig {
             relay_store_loss: true,
             courier: true,
             clock_jumps: true,
+            several_stations_per_mille: 300,
             watch: true,
             swarm: false,
             lossy_disk: false,
             answer_before_commit: false,
             erase_keys_early: false,
+            erase_keys_for_one_peer: false,
         }
     }
 }
 
 /// The faults (and optional parts of the world) a run can have, by the name the simulator
 /// command takes: `--faults loss,crashes,…`.
-pub const FAULTS: [&str; 13] = [
+pub const FAULTS: [&str; 14] = [
     "loss",
     "duplicate",
     "late",
@@ -140,6 +150,7 @@ pub const FAULTS: [&str; 13] = [
     "relay-loss",
     "courier",
     "clock-jumps",
+    "stations",
 ];
 
 impl SimConfig {
@@ -160,6 +171,7 @@ impl SimConfig {
             relay_store_loss: false,
             courier: false,
             clock_jumps: false,
+            several_stations_per_mille: 0,
             watch: false,
             large_text_per_mille: 0,
             ..Self::default()
@@ -182,6 +194,7 @@ impl SimConfig {
                 }
                 "courier" => config.courier = true,
                 "clock-jumps" => config.clock_jumps = true,
+                "stations" => config.several_stations_per_mille = on.several_stations_per_mille,
                 "watch" => config.watch = true,
                 "large" => config.large_text_per_mille = on.large_text_per_mille,
                 "torn-writes" => config.torn_writes_per_mille = on.torn_writes_per_mille,
@@ -202,7 +215,9 @@ impl SimConfig {
 pub struct SimReport {
     /// The run's seed.
     pub seed: u64,
-    /// Messages accepted by `send` (their store ops committed), both stations.
+    /// Links between the world's stations (1 with two stations, up to 10 with five).
+    pub links: u64,
+    /// Messages accepted by `send` (their store ops committed), every station.
     pub messages_accepted: u64,
     /// Frames the endpoints transmitted, all channels.
     pub frames_sent: u64,
@@ -230,9 +245,9 @@ pub struct SimReport {
     pub events: u64,
     /// Simulated time from pairing to quiescence, in milliseconds.
     pub simulated_ms: u64,
-    /// Messages answered by an operator (understood or clarify), both stations.
+    /// Messages answered by an operator (understood or clarify), every station.
     pub answers: u64,
-    /// Alarms raised, both stations, all kinds.
+    /// Alarms raised, every station, all kinds.
     pub alarms_raised: u64,
     /// Scheduled tests not answered in time (`test_missed` alarms).
     pub tests_missed: u64,
@@ -278,8 +293,9 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 33] {
+    pub fn counters(&self) -> [(&'static str, u64); 34] {
         [
+            ("links", self.links),
             ("messages accepted", self.messages_accepted),
             ("frames sent", self.frames_sent),
             ("frames delivered", self.frames_delivered),
@@ -328,7 +344,7 @@ pub const INVARIANTS: [&str; 18] = [
     "every store a crash leaves passes the store's own check",
     "a commit a crash tore is dropped whole: the store reopens holding what it held before",
     "nothing accepted is lost, nothing delivered twice, each sender's order kept",
-    "both stations' transcripts agree and verify",
+    "both stations of every link hold transcripts that agree and verify",
     "no tampered or forged frame is accepted or changes state",
     "every live core equals its store",
     "an honest pair raises no accusing alarm",

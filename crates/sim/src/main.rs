@@ -58,8 +58,10 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// Breaks the world on purpose to show the checker catches it: `lossy-disk` (a disk that
-    /// drops a committed send), `answer-before-commit` (cores that answer first) or
-    /// `erase-keys-early` (cores that erase an old epoch key a peer may still seal to).
+    /// drops a committed send), `answer-before-commit` (cores that answer first),
+    /// `erase-keys-early` (cores that erase an old epoch key a peer may still seal to) or
+    /// `erase-keys-for-one-peer` (cores that erase it once one of several peers has read a
+    /// newer one).
     #[arg(long = "break", value_name = "FAULT")]
     broken: Option<String>,
 }
@@ -216,9 +218,11 @@ fn configure(args: &Args) -> Result<SimConfig, String> {
         Some("lossy-disk") => config.lossy_disk = true,
         Some("answer-before-commit") => config.answer_before_commit = true,
         Some("erase-keys-early") => config.erase_keys_early = true,
+        Some("erase-keys-for-one-peer") => config.erase_keys_for_one_peer = true,
         Some(other) => {
             return Err(format!(
-                "--break {other:?}: the choices are lossy-disk, answer-before-commit and erase-keys-early"
+                "--break {other:?}: the choices are lossy-disk, answer-before-commit, \
+                 erase-keys-early and erase-keys-for-one-peer"
             ));
         }
     }

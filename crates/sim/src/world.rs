@@ -1,4 +1,5 @@
-//! The simulated world: two stations, their channels, a clock and an event queue.
+//! The simulated world: two stations, or three to five each paired with every other, their
+//! channels (a direct one for each link, one relay for all), a clock and an event queue.
 //!
 //! Each station is the production station core (`parley_station::core::Station`) over the
 //! production store (`parley_store::Store`, in memory, or in files when the seed tears
@@ -15,9 +16,9 @@
 //! Parts: `setup` (the world from its seed), `network` (the simulated channels, the relay's
 //! store lost), `courier` (bundles carried by hand), `commits` (commits, crashes and restarts),
 //! `clocks` (each station's clock, wrong after a reboot), `disk` (memory or files that tear),
-//! `outputs` (what the cores release, checked),
-//! `operators` (sends, answers, new keys), `adversary` (attacks), `swarm` (faults per seed);
-//! here the event loop.
+//! `frames` (frames handed to a station, checked), `outputs` (what the cores release,
+//! checked), `operators` (sends, answers, new keys), `adversary` (attacks), `swarm` (faults
+//! per seed); here the event loop.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
@@ -28,6 +29,7 @@ mod clocks;
 mod commits;
 mod courier;
 mod disk;
+mod frames;
 mod network;
 mod operators;
 mod outputs;
@@ -55,14 +57,15 @@ use rand_core::{Rng, SeedableRng};
 use self::adversary::{ATTACK_GAP_MS, Attack};
 use self::courier::Carry;
 use self::disk::Disk;
+use self::frames::clock_skew_refusals;
 use self::operators::Draft;
 use crate::{SimConfig, SimReport};
 
 /// An invariant broken, in words.
 pub(crate) type Outcome<T = ()> = Result<T, String>;
 
-/// Station names in messages, by index.
-pub(crate) const NAMES: [&str; 2] = ["A", "B"];
+/// Station names in messages, by index: at most this many stations in a world.
+pub(crate) const NAMES: [&str; 5] = ["A", "B", "C", "D", "E"];
 
 /// Simulated UTC time at pairing, in milliseconds.
 const START_MS: u64 = 1_750_000_000_000;
@@ -120,7 +123,7 @@ const KEY_RETAIN_MS: u64 = 5_000;
 /// Besides the operators, each station's daemon makes a new key this often.
 const KEY_ROTATE_EVERY_MS: u64 = 45_000;
 
-/// The simulated relay's URL, as both stations store it.
+/// The simulated relay's URL, as every station stores it.
 const RELAY_URL: &str = "https://relay.sim:7400";
 
 /// The run's only source of randomness.
@@ -150,6 +153,7 @@ impl Dice {
 #[derive(Hash)]
 enum Event {
     Deliver {
+        from: usize,
         to: usize,
         channel: usize,
         generation: u64,
@@ -199,11 +203,13 @@ enum Event {
     /// because of an alarm).
     Export {
         station: usize,
+        peer: usize,
         routine: bool,
     },
-    /// Station `station`'s operator imports a courier bundle.
+    /// Station `station`'s operator imports a courier bundle from `from`.
     Import {
         station: usize,
+        from: usize,
         bundle: Arc<[u8]>,
     },
 }
@@ -253,24 +259,19 @@ pub(crate) struct Station {
     /// The commit under way.
     commit: Option<Commit>,
     wake_at: Option<u64>,
-    /// Highest `Delivered` head seen in this incarnation.
-    delivered_head: u64,
-    /// Every peer seq in the order the store's in-head passed it, across crashes.
-    pub delivered_log: Vec<u64>,
-    /// Own seqs up to which a committed receipt was checked against the peer's store.
-    receipt_backed_upto: u64,
+    /// Its links, by the peer's index.
+    pub links: BTreeMap<usize, LinkLog>,
     planned_crash: bool,
     draft: Option<Draft>,
     /// The send request in the core, not yet answered.
     asked: Option<RequestId>,
     next_request: u64,
-    pub accepted: Vec<Accepted>,
     /// Answers asked of the core and not yet answered: the message, and whether a question.
     answering: BTreeMap<RequestId, (EntryId, bool)>,
     /// Courier commands asked of the core and not yet answered.
     couriering: BTreeMap<RequestId, Carry>,
-    /// Alarms the core announced raised: id, kind and subject (each must be durable).
-    pub raised: Vec<(u64, AlarmKind, String)>,
+    /// Alarms the core announced raised: id, kind, peer and subject (each must be durable).
+    pub raised: Vec<(u64, AlarmKind, String, String)>,
     /// When it was down, by its own clock: from a crash to the restart (`u64::MAX` while
     /// still down).
     pub down: Vec<(u64, u64)>,
@@ -282,8 +283,30 @@ pub(crate) struct Station {
     skew_max_ms: i64,
 }
 
+/// What the world saw of one station's link with one peer.
+#[derive(Default)]
+pub(crate) struct LinkLog {
+    /// Highest `Delivered` head seen in this incarnation.
+    delivered_head: u64,
+    /// Every peer seq in the order the store's in-head passed it, across crashes.
+    pub delivered_log: Vec<u64>,
+    /// Own seqs up to which a committed receipt was checked against the peer's store.
+    receipt_backed_upto: u64,
+    /// The messages to the peer `send` accepted.
+    pub accepted: Vec<Accepted>,
+}
+
+impl Station {
+    /// Messages `send` accepted, to every peer.
+    pub(crate) fn sent(&self) -> usize {
+        self.links.values().map(|link| link.accepted.len()).sum()
+    }
+}
+
 struct Channel {
     kind: ChannelKind,
+    /// The two stations of a direct channel; `None` for the relay, which every station uses.
+    ends: Option<(usize, usize)>,
     /// Whether frames get through.
     up: bool,
     /// Whether the stations were told it is up; a silent outage (blackhole) leaves them
@@ -310,41 +333,25 @@ pub(crate) struct World {
     now_ms: u64,
     queue: BTreeMap<(u64, u64), Event>,
     next_event: u64,
-    pub stations: [Station; 2],
+    pub stations: Vec<Station>,
     channels: Vec<Channel>,
     pub(crate) phase: Phase,
     pub(crate) mallory: Identity,
-    pub(crate) replay_pool: Vec<(usize, Arc<[u8]>)>,
+    /// Frames seen on the wire, for the adversary: from, to, the frame.
+    pub(crate) replay_pool: Vec<(usize, usize, Arc<[u8]>)>,
     lossy_disk_dropped: bool,
     /// Operators' answers scheduled or asked and not yet acknowledged.
     answers_pending: u64,
     /// Courier bundles on their way or being imported.
     bundles_in_transit: u64,
-    /// Courier bundles held until everything else is done: the station, the bundle.
-    late_bundles: Vec<(usize, Arc<[u8]>)>,
+    /// Courier bundles held until everything else is done: from, to, the bundle.
+    late_bundles: Vec<(usize, usize, Arc<[u8]>)>,
     pub report: SimReport,
     /// Every event processed, with its time, hashed in order: the run's trace.
     trace: DefaultHasher,
 }
 
-/// What a rejected frame must leave unchanged in memory: out seq, outbox depth, in head,
-/// pending count, receipt bound, and the writes waiting for a commit.
-fn link_view(core: &Core, peer: &StationId) -> [u64; 6] {
-    let link = core
-        .endpoint()
-        .link(peer)
-        .expect("stations are paired at start");
-    [
-        link.out_seq(),
-        link.outbox_depth() as u64,
-        link.in_head(),
-        link.in_pending() as u64,
-        link.peer_receipt_upto(),
-        core.uncommitted_writes() as u64,
-    ]
-}
-
-/// A relay's signed card, for the relay channel both stations add.
+/// A relay's signed card, for the relay channel every station adds to each link.
 fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
     let epoch = EpochSecret::generate(&mut dice.0);
     let card = ContactCard {
@@ -363,36 +370,38 @@ fn relay_card(relay: &Identity, dice: &mut Dice) -> (String, String) {
 
 impl World {
     /// Takes station `i`'s core away (a crash, or a restart on a new configuration), keeping
-    /// what its link counted.
+    /// what its links counted.
     fn retire_core(&mut self, i: usize) {
         if let Some(core) = self.stations[i].core.take() {
-            self.count_link(i, &core);
+            self.count_links(i, &core);
         }
     }
 
-    /// Adds what station `i`'s link counted in `core`'s lifetime to the report.
-    fn count_link(&mut self, i: usize, core: &Core) {
-        if let Some(link) = core.endpoint().link(&self.peer_id(i)) {
-            let counters = link.counters();
-            self.report.retransmissions += counters.retransmissions;
-            self.report.duplicates_dropped += counters.duplicates_dropped;
-            self.report.clock_skew_refusals += clock_skew_refusals(core, &self.peer_id(i));
+    /// Adds what station `i`'s links counted in `core`'s lifetime to the report.
+    fn count_links(&mut self, i: usize, core: &Core) {
+        for peer in self.peer_ids(i) {
+            if let Some(link) = core.endpoint().link(&peer) {
+                let counters = link.counters();
+                self.report.retransmissions += counters.retransmissions;
+                self.report.duplicates_dropped += counters.duplicates_dropped;
+                self.report.clock_skew_refusals += clock_skew_refusals(core, &peer);
+            }
+            self.report.entries_cosigned += core.cosigned_upto(&peer).1;
         }
-        self.report.entries_cosigned += core.cosigned_upto(&self.peer_id(i)).1;
     }
 
-    /// Counts the epoch keys station `i` made (each announced once at least) and erased.
+    /// Counts the epoch keys station `i` made (each announced once at least, on every link)
+    /// and erased.
     fn count_keys(&mut self, i: usize) -> Outcome {
         let station = &self.stations[i];
-        let record = station
-            .store
-            .link_record(&self.peer_id(i))
-            .map_err(|e| e.to_string())?;
-        let mut announced: Vec<_> = record
-            .own_key_announcements
-            .iter()
-            .map(|(_, key)| *key)
-            .collect();
+        let mut announced = Vec::new();
+        for peer in self.peer_ids(i) {
+            let record = station
+                .store
+                .link_record(&peer)
+                .map_err(|e| e.to_string())?;
+            announced.extend(record.own_key_announcements.iter().map(|(_, key)| *key));
+        }
         announced.sort_unstable();
         announced.dedup();
         let held = station.store.epoch_keys().map_err(|e| e.to_string())?.len();
@@ -413,7 +422,7 @@ impl World {
 
     /// Runs the workload, heals, runs to quiescence and checks the final state.
     pub fn run(&mut self) -> Outcome {
-        for i in 0..2 {
+        for i in 0..self.stations.len() {
             self.flush(i)?;
             let gap = self.dice.below(self.config.send_gap_ms_max + 1);
             self.push(gap, Event::Send { station: i });
@@ -442,9 +451,9 @@ impl World {
                 if self.release_late_bundles() {
                     continue;
                 }
-                for i in 0..2 {
+                for i in 0..self.stations.len() {
                     if let Some(core) = self.stations[i].core.take() {
-                        self.count_link(i, &core);
+                        self.count_links(i, &core);
                         self.stations[i].core = Some(core);
                     }
                     self.count_keys(i)?;
@@ -482,8 +491,29 @@ impl World {
             .insert((self.now_ms + after_ms, self.next_event), event);
     }
 
-    pub(crate) fn peer_id(&self, i: usize) -> StationId {
-        self.stations[1 - i].identity.id()
+    /// Station `j`'s identity.
+    pub(crate) fn id(&self, j: usize) -> StationId {
+        self.stations[j].identity.id()
+    }
+
+    /// The index of the station with identity `id`.
+    pub(crate) fn index_of(&self, id: &StationId) -> Option<usize> {
+        self.stations.iter().position(|s| s.identity.id() == *id)
+    }
+
+    /// The index of the station called `name`.
+    pub(crate) fn index_named(&self, name: &str) -> Option<usize> {
+        NAMES[..self.stations.len()].iter().position(|n| *n == name)
+    }
+
+    /// Station `i`'s peers (every other station), by index.
+    pub(crate) fn peers(&self, i: usize) -> impl Iterator<Item = usize> + use<> {
+        (0..self.stations.len()).filter(move |j| *j != i)
+    }
+
+    /// Station `i`'s peers' identities.
+    pub(crate) fn peer_ids(&self, i: usize) -> Vec<StationId> {
+        self.peers(i).map(|j| self.id(j)).collect()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -493,6 +523,7 @@ impl World {
     fn step(&mut self, event: Event) -> Outcome {
         match event {
             Event::Deliver {
+                from,
                 to,
                 channel,
                 generation,
@@ -504,7 +535,7 @@ impl World {
                     return Ok(());
                 }
                 self.report.frames_delivered += 1;
-                self.frame(to, channel, &frame, None)
+                self.frame(to, channel, &frame, (from, None))
             }
             Event::Send { station } => self.send(station),
             Event::CommitDone {
@@ -535,69 +566,17 @@ impl World {
                 station,
                 right: true,
             } => self.set_clock_right(station),
-            Event::Export { station, routine } => self.export(station, routine),
-            Event::Import { station, bundle } => self.import(station, bundle),
+            Event::Export {
+                station,
+                peer,
+                routine,
+            } => self.export(station, peer, routine),
+            Event::Import {
+                station,
+                from,
+                bundle,
+            } => self.import(station, from, bundle),
         }
-    }
-
-    /// Hands a frame to station `i` as if it came off `channel`. Authentic frames (replays
-    /// too) must be accepted; tampered and forged ones refused without a write or a change to
-    /// the link's state.
-    fn frame(&mut self, i: usize, channel: usize, bytes: &[u8], attack: Option<Attack>) -> Outcome {
-        let (now_ms, peer, via) = (self.clock(i), self.peer_id(i), self.via(i, channel));
-        let peer_clock_ahead = self.peer_clock_ahead(i);
-        let Some(core) = self.stations[i].core.as_mut() else {
-            self.report.frames_dropped += u64::from(attack.is_none());
-            return Ok(());
-        };
-        // Duties already due run first (as `handle` would), so what follows is the frame's.
-        core.catch_up(now_ms);
-        let before = link_view(core, &peer);
-        let rejected_before = rejections(core, &peer);
-        let skewed_before = clock_skew_refusals(core, &peer);
-        core.handle(
-            now_ms,
-            Input::Frame {
-                via,
-                bytes: bytes.to_vec(),
-            },
-        );
-        let after = link_view(core, &peer);
-        let refused = rejections(core, &peer) > rejected_before;
-        // An authentic envelope may be refused for an entry time too far ahead only when the
-        // peer's clock ran that far ahead (see `clocks`).
-        let skewed = clock_skew_refusals(core, &peer) > skewed_before;
-        let authentic = attack.is_none_or(|a| a == Attack::Replay);
-        let refused = refused && !(skewed && authentic && peer_clock_ahead);
-        let name = NAMES[i];
-        let forged = attack.filter(|a| *a != Attack::Replay);
-        match (refused, forged) {
-            (false, Some(attack)) => {
-                return Err(format!("{name} accepted a {attack:?} frame"));
-            }
-            (false, None) => {}
-            (true, Some(attack)) => {
-                self.report.attacks_rejected += 1;
-                if before != after {
-                    return Err(format!(
-                        "{name} rejected a {attack:?} frame but changed state: \
-                         link {before:?} -> {after:?}"
-                    ));
-                }
-            }
-            (true, None) => {
-                let reasons = &core
-                    .endpoint()
-                    .link(&peer)
-                    .expect("paired")
-                    .counters()
-                    .rejected;
-                return Err(format!(
-                    "{name} rejected an authentic frame ({attack:?}); refusals so far: {reasons:?}"
-                ));
-            }
-        }
-        self.after_input(i)
     }
 
     /// After an input: takes what the core released, then commits (or, with nothing to
@@ -673,45 +652,59 @@ impl World {
     /// Every accepted message receipted and every entry delivered, nothing in flight at a
     /// station.
     fn quiescent(&self) -> bool {
-        (0..2).all(|i| {
-            let (station, peer) = (&self.stations[i], &self.stations[1 - i]);
-            let (Some(core), Some(peer_core)) = (&station.core, &peer.core) else {
+        if self.answers_pending > 0 || self.bundles_in_transit > 0 {
+            return false;
+        }
+        (0..self.stations.len()).all(|i| {
+            let station = &self.stations[i];
+            let Some(core) = &station.core else {
                 return false;
             };
-            let link = core.endpoint().link(&peer.identity.id()).expect("paired");
-            let peer_link = peer_core
-                .endpoint()
-                .link(&station.identity.id())
-                .expect("paired");
-            station.commit.is_none()
-                && self.answers_pending == 0
-                && self.bundles_in_transit == 0
+            let idle = station.commit.is_none()
                 && station.couriering.is_empty()
                 && core.deadlines_pending() == 0
-                && core.uncommitted_writes() == 0
-                && link.outbox_depth() == 0
-                && peer_link.in_head() == link.out_seq()
-                && peer_link.in_pending() == 0
+                && core.uncommitted_writes() == 0;
+            idle && self.peers(i).all(|j| {
+                let Some(peer_core) = &self.stations[j].core else {
+                    return false;
+                };
+                let link = core.endpoint().link(&self.id(j)).expect("paired");
+                let peer_link = peer_core.endpoint().link(&self.id(i)).expect("paired");
+                link.outbox_depth() == 0
+                    && peer_link.in_head() == link.out_seq()
+                    && peer_link.in_pending() == 0
+            })
         })
     }
 
     fn status(&self) -> String {
         let describe = |i: usize| {
-            let (station, peer) = (&self.stations[i], &self.stations[1 - i]);
-            let link = station
-                .core
-                .as_ref()
-                .and_then(|core| core.endpoint().link(&peer.identity.id()));
+            let station = &self.stations[i];
+            let links: Vec<String> = self
+                .peers(i)
+                .map(|j| {
+                    let link = station
+                        .core
+                        .as_ref()
+                        .and_then(|core| core.endpoint().link(&self.id(j)));
+                    format!(
+                        "to {} accepted={} written={:?} unreceipted={:?}",
+                        NAMES[j],
+                        station.links[&j].accepted.len(),
+                        link.map(|l| l.out_seq()),
+                        link.map(|l| l.outbox_depth()),
+                    )
+                })
+                .collect();
             format!(
-                "{} up={} accepted={} written={:?} unreceipted={:?}",
+                "{} up={} {}",
                 NAMES[i],
                 station.core.is_some(),
-                station.accepted.len(),
-                link.map(|l| l.out_seq()),
-                link.map(|l| l.outbox_depth()),
+                links.join(", ")
             )
         };
-        format!("{}; {}", describe(0), describe(1))
+        let stations: Vec<String> = (0..self.stations.len()).map(describe).collect();
+        stations.join("; ")
     }
 }
 
@@ -722,6 +715,9 @@ pub(crate) fn inject_faults(config: &SimConfig, core: &mut Core) {
     }
     if config.erase_keys_early {
         core.inject_fault(Fault::EraseKeysEarly);
+    }
+    if config.erase_keys_for_one_peer {
+        core.inject_fault(Fault::EraseKeysForOnePeer);
     }
 }
 
@@ -734,26 +730,4 @@ pub(crate) fn sim_keys(mut loaded: Loaded) -> Loaded {
         retain_ms: KEY_RETAIN_MS,
     };
     loaded
-}
-
-/// How many envelopes from `peer` the core has refused so far for an entry time too far ahead
-/// of its clock.
-fn clock_skew_refusals(core: &Core, peer: &StationId) -> u64 {
-    let link = core.endpoint().link(peer).expect("paired");
-    link.counters()
-        .rejected
-        .get("clock_skew")
-        .copied()
-        .unwrap_or(0)
-}
-
-/// How many frames from `peer` (or claiming no one) the core has refused so far.
-fn rejections(core: &Core, peer: &StationId) -> u64 {
-    let link = core.endpoint().link(peer).expect("paired");
-    link.counters().rejected.values().sum::<u64>()
-        + core
-            .endpoint()
-            .unattributed_rejections()
-            .values()
-            .sum::<u64>()
 }

@@ -47,7 +47,12 @@ fn one_job_or_two_run_the_same_seeds_the_same_way() {
 
 #[test]
 fn a_broken_world_is_caught_and_its_replay_fails_the_same_way() {
-    for broken in ["lossy-disk", "answer-before-commit", "erase-keys-early"] {
+    for broken in [
+        "lossy-disk",
+        "answer-before-commit",
+        "erase-keys-early",
+        "erase-keys-for-one-peer",
+    ] {
         let (code, caught) = summary(&["--seeds", "20", "--break", broken]);
         assert_eq!(
             code,

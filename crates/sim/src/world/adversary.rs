@@ -32,16 +32,17 @@ pub(super) enum Attack {
 }
 
 impl World {
-    /// Remembers a frame on the wire for later tampering and replay.
-    pub(super) fn remember(&mut self, to: usize, frame: &std::sync::Arc<[u8]>) {
+    /// Remembers a frame on the wire, from one station to another, for later tampering and
+    /// replay.
+    pub(super) fn remember(&mut self, (from, to): (usize, usize), frame: &std::sync::Arc<[u8]>) {
         if !self.config.attacks {
             return;
         }
         if self.replay_pool.len() < REPLAY_POOL_FRAMES_MAX {
-            self.replay_pool.push((to, frame.clone()));
+            self.replay_pool.push((from, to, frame.clone()));
         } else {
             let slot = self.dice.below(REPLAY_POOL_FRAMES_MAX as u64) as usize;
-            self.replay_pool[slot] = (to, frame.clone());
+            self.replay_pool[slot] = (from, to, frame.clone());
         }
     }
 
@@ -65,18 +66,21 @@ impl World {
         if seen == 0 {
             attack = Attack::Unpinned;
         }
-        let (to, bytes) = match attack {
+        // At station `to`, claiming to come from station `from`.
+        let (from, to, bytes) = match attack {
             Attack::Unpinned | Attack::ForgedSender => {
-                let to = self.dice.below(2) as usize;
+                let to = self.dice.below(self.stations.len() as u64) as usize;
+                let peers: Vec<usize> = self.peers(to).collect();
+                let from = peers[self.dice.below(peers.len() as u64) as usize];
                 let frame = if self.dice.chance(500) {
-                    self.mallory_envelope(to, attack)
+                    self.mallory_envelope((from, to), attack)
                 } else {
-                    self.mallory_receipt(to, attack)
+                    self.mallory_receipt((from, to), attack)
                 };
-                (to, frame)
+                (from, to, frame)
             }
             Attack::BitFlip | Attack::Truncate | Attack::Reflect | Attack::Replay => {
-                let (to, frame) = self.replay_pool[self.dice.below(seen) as usize].clone();
+                let (from, to, frame) = self.replay_pool[self.dice.below(seen) as usize].clone();
                 let mut bytes = frame.to_vec();
                 let len = bytes.len() as u64;
                 match attack {
@@ -86,25 +90,22 @@ impl World {
                     Attack::Truncate => bytes.truncate(self.dice.below(len) as usize),
                     _ => {}
                 }
-                (
-                    if attack == Attack::Reflect {
-                        1 - to
-                    } else {
-                        to
-                    },
-                    bytes,
-                )
+                match attack {
+                    // Back to its author, as if from the one it was for.
+                    Attack::Reflect => (to, from, bytes),
+                    _ => (from, to, bytes),
+                }
             }
         };
         self.report.attacks += 1;
-        let channel = self.attack_channel();
-        self.frame(to, channel, &bytes, Some(attack))
+        let channel = self.attack_channel(to, from);
+        self.frame(to, channel, &bytes, (from, Some(attack)))
     }
 
-    /// For [`Attack::ForgedSender`], writes `to`'s peer's id over Mallory's in a frame she
+    /// For [`Attack::ForgedSender`], writes station `from`'s id over Mallory's in a frame she
     /// signed: the claimed sender is then pinned, and only the signature gives the forgery away.
-    fn forge_sender(&self, to: usize, frame: &mut [u8]) {
-        let (mallory, peer) = (self.mallory.id(), self.peer_id(to));
+    fn forge_sender(&self, from: usize, frame: &mut [u8]) {
+        let (mallory, peer) = (self.mallory.id(), self.id(from));
         let at = frame
             .windows(32)
             .position(|w| w == mallory.0)
@@ -113,13 +114,9 @@ impl World {
     }
 
     /// An envelope signed by Mallory, sealed to `to`'s real epoch key; as a forgery it names
-    /// the real link and `to`'s peer as its sender.
-    fn mallory_envelope(&mut self, to: usize, attack: Attack) -> Vec<u8> {
-        let (target, peer, mallory) = (
-            self.stations[to].identity.id(),
-            self.peer_id(to),
-            self.mallory.id(),
-        );
+    /// the real link and `to`'s peer `from` as its sender.
+    fn mallory_envelope(&mut self, (from, to): (usize, usize), attack: Attack) -> Vec<u8> {
+        let (target, peer, mallory) = (self.id(to), self.id(from), self.mallory.id());
         let forged = attack == Attack::ForgedSender;
         let link = LinkId::between(if forged { &peer } else { &mallory }, &target);
         let body = Body::Message {
@@ -162,19 +159,16 @@ impl World {
         let envelope = Envelope::sign(&self.mallory, link, target, 1, id, sealed);
         let mut frame = Frame::encode(TAG_ENVELOPE, &envelope);
         if forged {
-            self.forge_sender(to, &mut frame);
+            self.forge_sender(from, &mut frame);
         }
         frame
     }
 
-    /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer, to hold all of
-    /// `to`'s log — accepted, it would empty `to`'s outbox and lose every unreceipted message.
-    fn mallory_receipt(&self, to: usize, attack: Attack) -> Vec<u8> {
-        let (target, peer, mallory) = (
-            self.stations[to].identity.id(),
-            self.peer_id(to),
-            self.mallory.id(),
-        );
+    /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer `from`, to hold
+    /// all of `to`'s log to it — accepted, it would empty that outbox and lose every
+    /// unreceipted message.
+    fn mallory_receipt(&self, (from, to): (usize, usize), attack: Attack) -> Vec<u8> {
+        let (target, peer, mallory) = (self.id(to), self.id(from), self.mallory.id());
         let forged = attack == Attack::ForgedSender;
         let own = self.stations[to]
             .store
@@ -192,7 +186,7 @@ impl World {
         };
         let mut frame = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.mallory));
         if forged {
-            self.forge_sender(to, &mut frame);
+            self.forge_sender(from, &mut frame);
         }
         frame
     }

@@ -6,19 +6,20 @@
 //! entry may be ahead of its receiver's clock (`ENTRY_FUTURE_SKEW_MS_MAX`), or beyond it,
 //! forward or back. An entry from a station whose clock ran further ahead than the limit may
 //! be refused for `clock_skew`, and raise that alarm; nothing else may be. When the network
-//! heals, each operator sets the wall clock right and restarts the station, waiting out any
-//! lead its store's times still have (the daemon's clock never starts before them).
+//! heals, each operator sets the wall clock right and restarts a station whose clock is off by
+//! more than half the limit, waiting until its store's times are no more than that ahead (the
+//! daemon's clock never starts before them).
 
 use parley_proto::limits::ENTRY_FUTURE_SKEW_MS_MAX;
 
 use super::*;
 
 /// Time between two reboots of a station with a wrong clock, in milliseconds (least, most).
-const CLOCK_JUMP_GAP_MS: (u64, u64) = (10_000, 90_000);
+const CLOCK_JUMP_GAP_MS: (u64, u64) = (15_000, 90_000);
 /// Chance that a wrong wall clock is off by more than the limit, per mille.
-const CLOCK_BEYOND_PER_MILLE: u64 = 400;
+const CLOCK_BEYOND_PER_MILLE: u64 = 500;
 /// How far a wall clock is off beyond the limit, in milliseconds past it (least, most).
-const CLOCK_BEYOND_MS: (u64, u64) = (1, ENTRY_FUTURE_SKEW_MS_MAX);
+const CLOCK_BEYOND_MS: (u64, u64) = (1, ENTRY_FUTURE_SKEW_MS_MAX / 2);
 /// How far a wall clock is off within the limit, at most, in milliseconds: half of it, so that
 /// two stations' clocks both off within it never differ by more than it.
 const CLOCK_WITHIN_MS_MAX: u64 = ENTRY_FUTURE_SKEW_MS_MAX / 2;
@@ -46,18 +47,20 @@ impl World {
         Ok(anchor)
     }
 
-    /// How long station `i`'s operator, who has set its wall clock right, must wait before
-    /// starting it so that its clock starts right (the store's latest time not ahead).
-    pub(super) fn lead_ms(&self, i: usize) -> Outcome<u64> {
+    /// How long station `i`'s operator, who has set its wall clock right, waits before
+    /// starting it: until its store's latest time is no more than [`CLOCK_WITHIN_MS_MAX`]
+    /// ahead, so that its clock starts within half the limit of the right time.
+    pub(super) fn wait_to_start_ms(&self, i: usize) -> Outcome<u64> {
         let station = &self.stations[i];
         let latest = station.store.latest_time_ms().map_err(|e| e.to_string())?;
-        Ok(latest.saturating_sub(self.now_ms.saturating_add_signed(station.wall_offset_ms)))
+        let wall = self.now_ms.saturating_add_signed(station.wall_offset_ms);
+        Ok(latest.saturating_sub(wall + CLOCK_WITHIN_MS_MAX))
     }
 
-    /// Whether the peer's clock may have run further ahead of station `i`'s than the limit,
-    /// so that an entry of its may be refused for `clock_skew` (and the alarm raised).
-    pub(super) fn peer_clock_ahead(&self, i: usize) -> bool {
-        self.stations[1 - i].skew_max_ms - self.stations[i].skew_ms > LIMIT_MS
+    /// Whether station `from`'s clock may have run further ahead of station `to`'s than the
+    /// limit, so that an entry of its may be refused for `clock_skew` (and the alarm raised).
+    pub(super) fn clock_ahead(&self, from: usize, to: usize) -> bool {
+        self.stations[from].skew_max_ms - self.stations[to].skew_ms > LIMIT_MS
     }
 
     /// Schedules station `i`'s next reboot with a wrong clock, when the run has clock faults.
@@ -95,12 +98,13 @@ impl World {
         self.power_off(i, downtime_ms)
     }
 
-    /// The network heals: station `i`'s operator sets its wall clock right, and restarts it
-    /// if its clock is not (the restart waits out any lead, see [`World::lead_ms`]).
+    /// The network heals: station `i`'s operator sets its wall clock right, and restarts the
+    /// station if its clock is off by more than half the limit (the restart waits, see
+    /// [`World::wait_to_start_ms`]). Every two clocks then differ by no more than the limit.
     pub(super) fn set_clock_right(&mut self, i: usize) -> Outcome {
         let station = &mut self.stations[i];
         station.wall_offset_ms = 0;
-        if station.skew_ms == 0 || station.core.is_none() {
+        if station.skew_ms.unsigned_abs() <= CLOCK_WITHIN_MS_MAX || station.core.is_none() {
             return Ok(());
         }
         let downtime_ms = self.dice.between(DOWNTIME_MS);

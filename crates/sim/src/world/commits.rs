@@ -70,29 +70,40 @@ impl World {
                 self.lossy_disk_dropped = true;
             }
         }
-        let head = self.stations[i].delivered_log.last().copied().unwrap_or(0);
         for op in &commit.ops {
             match op {
-                StoreOp::MarkDelivered { upto, extra, .. } => {
-                    self.check_receipt_backed(i, *upto, extra)?;
+                StoreOp::MarkDelivered {
+                    peer, upto, extra, ..
+                } => {
+                    let j = self.index_of(peer).expect("a paired station");
+                    self.check_receipt_backed((i, j), *upto, extra)?;
                 }
-                StoreOp::StorePeerEntry { entry, .. } if entry.entry().seq > head + 1 => {
-                    self.report.held_out_of_order += 1;
+                StoreOp::StorePeerEntry { peer, entry, .. } => {
+                    let j = self.index_of(peer).expect("a paired station");
+                    let log = &self.stations[i].links[&j].delivered_log;
+                    if entry.entry().seq > log.last().copied().unwrap_or(0) + 1 {
+                        self.report.held_out_of_order += 1;
+                    }
                 }
                 _ => {}
             }
         }
         let name = NAMES[i];
-        let station = &mut self.stations[i];
-        station
+        self.stations[i]
             .store
             .commit_batch(&commit.admin, &commit.ops)
             .map_err(|e| format!("{name}'s store refused a commit: {e}"))?;
         for op in &commit.ops {
-            if let StoreOp::AdvanceInHead { upto, .. } = op {
+            if let StoreOp::AdvanceInHead { peer, upto } = op {
+                let j = self.index_of(peer).expect("a paired station");
                 // The log holds every seq the in-head passed, so its last is the head.
-                let from = station.delivered_log.last().copied().unwrap_or(0);
-                station.delivered_log.extend(from + 1..=*upto);
+                let log = &mut self.stations[i]
+                    .links
+                    .get_mut(&j)
+                    .expect("a link")
+                    .delivered_log;
+                let from = log.last().copied().unwrap_or(0);
+                log.extend(from + 1..=*upto);
             }
         }
         Ok(())
@@ -101,17 +112,23 @@ impl World {
     /// Station `i` crashed while writing `commit`: the commit reaches its files torn, and the
     /// station restarts from them, the torn commit dropped whole (which `Disk::tear` checks).
     pub(super) fn tear(&mut self, i: usize, commit: Commit) -> Outcome {
-        let peer = self.peer_id(i);
+        let peers = self.peer_ids(i);
         let station = &self.stations[i];
-        let before = station.disk.before_commit(&station.store, &peer)?;
-        let delivered = station.delivered_log.len();
+        let before = station.disk.before_commit(&station.store, &peers)?;
+        let delivered: Vec<usize> = station
+            .links
+            .values()
+            .map(|link| link.delivered_log.len())
+            .collect();
         self.write_disk(i, commit, false)?;
-        match self.stations[i].disk.tear(before, &peer, &mut self.dice)? {
+        match self.stations[i].disk.tear(before, &peers, &mut self.dice)? {
             Some((store, disk)) => {
                 let station = &mut self.stations[i];
                 station.store = store;
                 station.disk = disk;
-                station.delivered_log.truncate(delivered);
+                for (link, len) in station.links.values_mut().zip(delivered) {
+                    link.delivered_log.truncate(len);
+                }
                 self.report.commits_torn += 1;
             }
             // The commit wrote no frame to the log: there is nothing to tear.
@@ -124,10 +141,15 @@ impl World {
     /// acknowledging); checked against the receiver's store when the sender commits it. The
     /// seqs an earlier receipt covered were checked then: a store keeps what it committed (a
     /// crash tears only the commit under way), and the final check compares both logs whole.
-    pub(super) fn check_receipt_backed(&mut self, i: usize, upto: u64, extra: &[u64]) -> Outcome {
-        let (me, peer) = (self.stations[i].identity.id(), self.peer_id(i));
-        let from = self.stations[i].receipt_backed_upto + 1;
-        let (own, holder) = (&self.stations[i].store, &self.stations[1 - i].store);
+    pub(super) fn check_receipt_backed(
+        &mut self,
+        (i, j): (usize, usize),
+        upto: u64,
+        extra: &[u64],
+    ) -> Outcome {
+        let (me, peer) = (self.id(i), self.id(j));
+        let from = self.stations[i].links[&j].receipt_backed_upto + 1;
+        let (own, holder) = (&self.stations[i].store, &self.stations[j].store);
         for seq in (from..=upto).chain(extra.iter().copied()) {
             let written = own
                 .entry_id_at(&peer, &me, seq)
@@ -139,12 +161,12 @@ impl World {
                 return Err(format!(
                     "{} committed a receipt from {} covering seq {seq}: written {written:?}, \
                      durably held {held:?}",
-                    NAMES[i],
-                    NAMES[1 - i]
+                    NAMES[i], NAMES[j]
                 ));
             }
         }
-        let backed = &mut self.stations[i].receipt_backed_upto;
+        let link = self.stations[i].links.get_mut(&j).expect("a link");
+        let backed = &mut link.receipt_backed_upto;
         *backed = (*backed).max(upto);
         Ok(())
     }
@@ -228,13 +250,13 @@ impl World {
         }
         if self.phase != Phase::Workload {
             // Its clock set right, the operator waits out the store's lead (see `clocks`).
-            let lead_ms = self.lead_ms(i)?;
-            if lead_ms > 0 {
-                self.push(lead_ms, Event::Restart { station: i });
+            let wait_ms = self.wait_to_start_ms(i)?;
+            if wait_ms > 0 {
+                self.push(wait_ms, Event::Restart { station: i });
                 return Ok(());
             }
         }
-        let (now_ms, seed, peer) = (self.start_clock(i)?, self.dice.seed(), self.peer_id(i));
+        let (now_ms, seed, peers) = (self.start_clock(i)?, self.dice.seed(), self.peers(i));
         let station = &mut self.stations[i];
         if let Some((_, until_ms)) = station.down.last_mut()
             && *until_ms == u64::MAX
@@ -256,8 +278,18 @@ impl World {
         let mut core = Core::new(now_ms, loaded, Mode::Daemon)
             .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;
         inject_faults(&self.config, &mut core);
-        station.delivered_head = core.endpoint().link(&peer).map_or(0, |link| link.in_head());
-        station.core = Some(core);
+        for j in peers {
+            let head = core
+                .endpoint()
+                .link(&self.id(j))
+                .map_or(0, |link| link.in_head());
+            self.stations[i]
+                .links
+                .get_mut(&j)
+                .expect("a link")
+                .delivered_head = head;
+        }
+        self.stations[i].core = Some(core);
         self.announce_channels(i);
         self.plan_crash(i);
         self.after_input(i)

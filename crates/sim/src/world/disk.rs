@@ -42,21 +42,25 @@ pub(crate) enum Disk {
     Files(TempDir),
 }
 
-/// What a store holds of its link with `peer`, compared before and after a torn commit.
+/// What a store holds of its links with `peers`, compared before and after a torn commit.
 #[derive(PartialEq, Eq, Debug)]
 struct Held {
-    snapshot: parley_proto::LinkSnapshot,
-    entries: Vec<parley_store::StoredEntry>,
+    links: Vec<(parley_proto::LinkSnapshot, Vec<parley_store::StoredEntry>)>,
     alarms: Vec<parley_store::AlarmRow>,
     check: parley_store::CheckSummary,
 }
 
 impl Held {
-    fn of(store: &Store, peer: &StationId) -> Outcome<Self> {
+    fn of(store: &Store, peers: &[StationId]) -> Outcome<Self> {
         let failed = |e: parley_store::StoreError| e.to_string();
+        let link = |peer| -> Outcome<_> {
+            Ok((
+                store.link_snapshot(peer).map_err(failed)?,
+                store.entries(peer).map_err(failed)?,
+            ))
+        };
         Ok(Self {
-            snapshot: store.link_snapshot(peer).map_err(failed)?,
-            entries: store.entries(peer).map_err(failed)?,
+            links: peers.iter().map(link).collect::<Outcome<_>>()?,
             alarms: store.alarms(true).map_err(failed)?,
             check: store.check().map_err(failed)?,
         })
@@ -92,12 +96,12 @@ pub(crate) struct BeforeCommit {
 
 impl Disk {
     /// What `store` on this disk holds now, before a commit a crash will tear.
-    pub fn before_commit(&self, store: &Store, peer: &StationId) -> Outcome<BeforeCommit> {
+    pub fn before_commit(&self, store: &Store, peers: &[StationId]) -> Outcome<BeforeCommit> {
         let Disk::Files(dir) = self else {
             return Err("only a disk in files can be torn".into());
         };
         Ok(BeforeCommit {
-            held: Held::of(store, peer)?,
+            held: Held::of(store, peers)?,
             database: std::fs::read(dir.path().join(STORE_FILE))
                 .map_err(|e| format!("reading the store's file: {e}"))?,
             log: read_log(dir.path()),
@@ -110,7 +114,7 @@ impl Disk {
     pub fn tear(
         &self,
         before: BeforeCommit,
-        peer: &StationId,
+        peers: &[StationId],
         dice: &mut Dice,
     ) -> Outcome<Option<(Store, Disk)>> {
         let Disk::Files(dir) = self else {
@@ -141,7 +145,7 @@ impl Disk {
         let reopened = Store::open(&restarted.path().join(STORE_FILE)).map_err(|e| {
             format!("a commit torn by a crash left a store that does not open: {e}")
         })?;
-        let found = Held::of(&reopened, peer)?;
+        let found = Held::of(&reopened, peers)?;
         if found != before.held {
             return Err(format!(
                 "a commit torn by a crash was not dropped whole: the store held {:?} before it \

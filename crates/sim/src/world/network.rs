@@ -3,39 +3,59 @@
 
 use super::*;
 
-/// The relay channel's index, when the run has one.
-const RELAY_CHANNEL: usize = 1;
 /// Time between two losses of the relay's store, in milliseconds (least, most).
 const RELAY_LOSS_GAP_MS: (u64, u64) = (10_000, 90_000);
 
 impl World {
-    /// The transport a channel index is, seen from station `i`.
+    /// The transport a channel index is, seen from station `i`: the direct channel with the
+    /// other end, or the relay (every station's first and only).
     pub(super) fn via(&self, i: usize, channel: usize) -> Via {
-        match self.channels[channel].kind {
-            ChannelKind::Direct => Via::Direct(self.peer_id(i)),
-            _ => Via::Relay(0),
+        match self.channels[channel].ends {
+            Some((a, b)) => Via::Direct(self.id(if a == i { b } else { a })),
+            None => Via::Relay(0),
         }
     }
 
-    /// The channel the adversary injects on: the relay when there is one (a direct frame comes
-    /// only from a QUIC-authenticated peer), else the direct channel.
-    pub(crate) fn attack_channel(&self) -> usize {
-        self.channels.len() - 1
+    /// Whether station `i` is at an end of `channel` (every station is at the relay's).
+    fn on_channel(&self, i: usize, channel: usize) -> bool {
+        self.channels[channel]
+            .ends
+            .is_none_or(|(a, b)| a == i || b == i)
     }
 
-    /// The channel index of a transmit's transport.
-    pub(super) fn channel_of(transmit: &Transmit) -> usize {
-        match transmit.via {
-            Via::Direct(_) => 0,
-            _ => RELAY_CHANNEL,
-        }
+    /// The direct channel between stations `i` and `j`.
+    fn direct_channel(&self, i: usize, j: usize) -> usize {
+        let ends = (i.min(j), i.max(j));
+        self.channels
+            .iter()
+            .position(|channel| channel.ends == Some(ends))
+            .expect("every two stations have a direct channel")
+    }
+
+    /// The relay channel, when the run has one (the last channel).
+    fn relay_channel(&self) -> Option<usize> {
+        let last = self.channels.len() - 1;
+        (self.channels[last].kind == ChannelKind::Relay).then_some(last)
+    }
+
+    /// The channel the adversary injects on, at station `to` as if from `from`: the relay when
+    /// there is one (a direct frame comes only from a QUIC-authenticated peer), else their
+    /// direct channel.
+    pub(crate) fn attack_channel(&self, to: usize, from: usize) -> usize {
+        self.relay_channel()
+            .unwrap_or_else(|| self.direct_channel(to, from))
     }
 
     pub(super) fn transmit(&mut self, from: usize, transmit: Transmit) {
-        let to = 1 - from;
-        let index = Self::channel_of(&transmit);
+        let to = self.index_of(&transmit.peer).expect("a paired station");
+        let index = match transmit.via {
+            Via::Direct(_) => self.direct_channel(from, to),
+            _ => self
+                .relay_channel()
+                .expect("a relay transmit needs the relay"),
+        };
         self.report.frames_sent += 1;
-        self.remember(to, &transmit.frame);
+        self.remember((from, to), &transmit.frame);
         let channel = &self.channels[index];
         let (up, generation, delay_ms) = (channel.up, channel.generation, channel.delay_ms);
         if !up || self.dice.chance(self.config.loss_per_mille) {
@@ -54,6 +74,7 @@ impl World {
             }
             let frame = transmit.frame.clone();
             let deliver = Event::Deliver {
+                from,
                 to,
                 channel: index,
                 generation,
@@ -78,7 +99,8 @@ impl World {
             return Ok(());
         }
         self.plan_relay_loss();
-        self.channels[RELAY_CHANNEL].generation += 1;
+        let relay = self.relay_channel().expect("the relay loses its store");
+        self.channels[relay].generation += 1;
         self.report.relay_store_losses += 1;
         Ok(())
     }
@@ -87,7 +109,7 @@ impl World {
     pub(super) fn announce_channels(&mut self, i: usize) {
         let now_ms = self.clock(i);
         let vias: Vec<Via> = (0..self.channels.len())
-            .filter(|c| self.channels[*c].announced_up)
+            .filter(|c| self.channels[*c].announced_up && self.on_channel(i, *c))
             .map(|c| self.via(i, c))
             .collect();
         let Some(core) = self.stations[i].core.as_mut() else {
@@ -116,7 +138,7 @@ impl World {
         self.set_channel(channel, up, !silent)
     }
 
-    /// Sets a channel up or down on the wire, and at both live stations if `announce`.
+    /// Sets a channel up or down on the wire, and at the live stations on it if `announce`.
     pub(super) fn set_channel(&mut self, channel: usize, up: bool, announce: bool) -> Outcome {
         let state = &mut self.channels[channel];
         state.up = up;
@@ -127,7 +149,10 @@ impl World {
             return Ok(());
         }
         state.announced_up = up;
-        for i in 0..2 {
+        for i in 0..self.stations.len() {
+            if !self.on_channel(i, channel) {
+                continue;
+            }
             let (now_ms, via) = (self.clock(i), self.via(i, channel));
             let Some(core) = self.stations[i].core.as_mut() else {
                 continue;
@@ -148,7 +173,7 @@ impl World {
 
     pub(super) fn maybe_heal(&mut self) -> Outcome {
         let quota = self.config.messages_per_station;
-        if self.phase != Phase::Workload || self.stations.iter().any(|s| s.accepted.len() < quota) {
+        if self.phase != Phase::Workload || self.stations.iter().any(|s| s.sent() < quota) {
             return Ok(());
         }
         self.phase = Phase::Heal {
@@ -160,7 +185,7 @@ impl World {
             }
         }
         if self.config.clock_jumps {
-            for i in 0..2 {
+            for i in 0..self.stations.len() {
                 let right = Event::Clock {
                     station: i,
                     right: true,

@@ -6,6 +6,8 @@ use super::*;
 /// The message an operator is sending (kept until accepted, so a crash makes them retry it).
 #[derive(Clone)]
 pub(super) struct Draft {
+    /// The peer it is for, by index.
+    pub to: usize,
     pub precedence: Precedence,
     pub text: String,
 }
@@ -34,7 +36,7 @@ impl World {
 
     pub(super) fn send(&mut self, i: usize) -> Outcome {
         let station = &self.stations[i];
-        if station.accepted.len() >= self.config.messages_per_station || station.asked.is_some() {
+        if station.sent() >= self.config.messages_per_station || station.asked.is_some() {
             return Ok(());
         }
         if station.core.is_none() {
@@ -42,7 +44,7 @@ impl World {
             return Ok(());
         }
         if self.stations[i].draft.is_none() {
-            let draft = self.draft();
+            let draft = self.draft(i);
             self.stations[i].draft = Some(draft);
         }
         let now_ms = self.clock(i);
@@ -52,7 +54,7 @@ impl World {
         let id = RequestId(station.next_request);
         station.asked = Some(id);
         let command = Command::Send {
-            peer: NAMES[1 - i].into(),
+            peer: NAMES[draft.to].into(),
             precedence: draft.precedence,
             text: draft.text,
             exercise: false,
@@ -107,7 +109,8 @@ impl World {
         self.after_input(i)
     }
 
-    pub(super) fn draft(&mut self) -> Draft {
+    /// A message from station `i` to one of its peers, chosen at random.
+    pub(super) fn draft(&mut self, i: usize) -> Draft {
         // One-, two- and three-byte characters, so the text limit is met in UTF-8 bytes.
         const ALPHABET: [char; 8] = ['a', 'e', 'n', 't', ' ', '.', 'ж', '€'];
         let precedence = Precedence::ALL[self.dice.below(4) as usize];
@@ -125,6 +128,12 @@ impl World {
                 'x'
             });
         }
-        Draft { precedence, text }
+        let peers: Vec<usize> = self.peers(i).collect();
+        let to = peers[self.dice.below(peers.len() as u64) as usize];
+        Draft {
+            to,
+            precedence,
+            text,
+        }
     }
 }

@@ -8,19 +8,25 @@ impl World {
     /// heads only grow; honest runs raise no alarm.
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
-        let peer = self.peer_id(i);
-        // A clock_skew alarm accuses the peer only if its clock never ran that far ahead.
-        let accusing = |kind: AlarmKind, peer_clock_ahead: bool| {
-            accuses(kind) && !(kind == AlarmKind::ClockSkew && peer_clock_ahead)
+        // A clock_skew alarm accuses a peer only if its clock never ran that far ahead.
+        let ahead: Vec<bool> = (0..self.stations.len())
+            .map(|j| j != i && self.clock_ahead(j, i))
+            .collect();
+        let accusing = |alarm: &parley_station::api::AlarmItem| {
+            let peer = NAMES.iter().position(|n| *n == alarm.peer);
+            let clock_ahead = peer.is_some_and(|j| ahead[j]);
+            accuses(alarm.kind) && !(alarm.kind == AlarmKind::ClockSkew && clock_ahead)
         };
-        let peer_clock_ahead = self.peer_clock_ahead(i);
-        if let Some(core) = &self.stations[i].core
-            && let Some(link) = core.endpoint().link(&peer)
-            && let Some(count) = link.counters().rejected.get("unknown_epoch_key")
-        {
-            return Err(format!(
-                "{name} refused {count} envelope(s) sealed to an epoch key it does not hold (unknown_epoch_key)"
-            ));
+        for peer in self.peer_ids(i) {
+            if let Some(core) = &self.stations[i].core
+                && let Some(link) = core.endpoint().link(&peer)
+                && let Some(count) = link.counters().rejected.get("unknown_epoch_key")
+            {
+                return Err(format!(
+                    "{name} refused {count} envelope(s) sealed to an epoch key it does not hold \
+                     (unknown_epoch_key)"
+                ));
+            }
         }
         loop {
             let station = &mut self.stations[i];
@@ -57,7 +63,10 @@ impl World {
                         Ok(Reply::Sent(sent)) => sent,
                         other => return Err(format!("{name} refused a valid message: {other:?}")),
                     };
+                    let draft = station.draft.take().expect("a send was asked");
                     let me = station.identity.id();
+                    let peer = self.stations[draft.to].identity.id();
+                    let station = &mut self.stations[i];
                     let durable = station
                         .store
                         .entry_id_at(&peer, &me, sent.seq)
@@ -68,29 +77,35 @@ impl World {
                             sent.seq
                         ));
                     }
-                    let draft = station.draft.take().expect("a send was asked");
                     station.asked = None;
-                    station.accepted.push(Accepted {
+                    let link = station.links.get_mut(&draft.to).expect("a link");
+                    link.accepted.push(Accepted {
                         seq: sent.seq,
                         id: sent.id,
                         precedence: draft.precedence,
                         text: draft.text,
                     });
                     self.report.messages_accepted += 1;
-                    if self.stations[i].accepted.len() < self.config.messages_per_station {
+                    if self.stations[i].sent() < self.config.messages_per_station {
                         let gap = self.dice.below(self.config.send_gap_ms_max + 1);
                         self.push(gap, Event::Send { station: i });
                     }
                     self.maybe_heal()?;
                 }
-                Output::Event(StationEvent::Delivered { upto, .. }) => {
-                    if upto <= station.delivered_head {
+                Output::Event(StationEvent::Delivered { peer, upto }) => {
+                    let j = NAMES.iter().position(|n| *n == peer);
+                    let link = j.and_then(|j| station.links.get_mut(&j));
+                    let Some(link) = link else {
+                        return Err(format!("{name} delivered from {peer:?}, not a peer"));
+                    };
+                    if upto <= link.delivered_head {
                         return Err(format!(
-                            "{name} delivered up to {upto} after already delivering up to {}",
-                            station.delivered_head
+                            "{name} delivered up to {upto} from {peer} after already delivering \
+                             up to {}",
+                            link.delivered_head
                         ));
                     }
-                    station.delivered_head = upto;
+                    link.delivered_head = upto;
                 }
                 Output::Event(StationEvent::MessageStored { id, .. }) if self.config.watch => {
                     if !self.dice.chance(NEVER_ANSWERED_PER_MILLE) {
@@ -108,7 +123,7 @@ impl World {
                     }
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && !accusing(alarm.kind, peer_clock_ahead) =>
+                    if change == AlarmEvent::Raised && !accusing(&alarm) =>
                 {
                     self.report.alarms_raised += 1;
                     match alarm.kind {
@@ -116,15 +131,17 @@ impl World {
                         AlarmKind::ExpectedTestNotReceived => self.report.tests_not_received += 1,
                         _ => {}
                     }
-                    station.raised.push((alarm.id, alarm.kind, alarm.subject));
-                    self.courier_alarm(i, alarm.kind);
+                    station
+                        .raised
+                        .push((alarm.id, alarm.kind, alarm.peer.clone(), alarm.subject));
+                    self.courier_alarm(i, alarm.kind, &alarm.peer);
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && accusing(alarm.kind, peer_clock_ahead) =>
+                    if change == AlarmEvent::Raised && accusing(&alarm) =>
                 {
                     return Err(format!(
-                        "{name} raised a {} alarm: {}",
-                        alarm.kind, alarm.detail
+                        "{name} raised a {} alarm about {}: {}",
+                        alarm.kind, alarm.peer, alarm.detail
                     ));
                 }
                 Output::Event(_)

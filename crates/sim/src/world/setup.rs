@@ -1,10 +1,11 @@
-//! Setting the world up from its seed: both stations from the production store and core,
-//! paired and given a relay channel through the core's own commands, and the watch's settings.
+//! Setting the world up from its seed: two stations, or three to five, from the production
+//! store and core, each paired with every other and given a relay channel to each through the
+//! core's own commands, and the watch's settings.
 
 use super::*;
 
 impl World {
-    /// Creates both stations from the seed and pairs them through their cores, adding the
+    /// Creates the stations from the seed and pairs every two through their cores, adding the
     /// relay channel the same way (committed at once, no crash).
     pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
@@ -19,8 +20,15 @@ impl World {
         if torn_writes {
             faults |= 1 << swarm::TORN_WRITES_BIT;
         }
+        let several = dice.chance(config.several_stations_per_mille);
+        let count = if several {
+            faults |= 1 << swarm::STATIONS_BIT;
+            dice.between((3, NAMES.len() as u64)) as usize
+        } else {
+            2
+        };
         let mut stations = Vec::new();
-        for name in NAMES {
+        for (i, &name) in NAMES[..count].iter().enumerate() {
             let identity = Identity::from_secret(&dice.seed());
             let epoch = EpochSecret::generate(&mut dice.0);
             let (mut store, disk) = Disk::open(torn_writes)?;
@@ -42,14 +50,14 @@ impl World {
                 incarnation: 0,
                 commit: None,
                 wake_at: None,
-                delivered_head: 0,
-                delivered_log: Vec::new(),
-                receipt_backed_upto: 0,
+                links: (0..count)
+                    .filter(|j| *j != i)
+                    .map(|j| (j, LinkLog::default()))
+                    .collect(),
                 planned_crash: false,
                 draft: None,
                 asked: None,
                 next_request: 0,
-                accepted: Vec::new(),
                 answering: BTreeMap::new(),
                 couriering: BTreeMap::new(),
                 raised: Vec::new(),
@@ -61,16 +69,24 @@ impl World {
         }
         let mallory = Identity::from_secret(&dice.seed());
         let relay = Identity::from_secret(&dice.seed());
-        let mut channels = vec![Channel {
-            kind: ChannelKind::Direct,
-            up: true,
-            announced_up: true,
-            generation: 0,
-            delay_ms: DIRECT_DELAY_MS,
-        }];
+        // A direct channel between every two stations, then the relay, which they all use.
+        let mut channels = Vec::new();
+        for a in 0..count {
+            for b in a + 1..count {
+                channels.push(Channel {
+                    kind: ChannelKind::Direct,
+                    ends: Some((a, b)),
+                    up: true,
+                    announced_up: true,
+                    generation: 0,
+                    delay_ms: DIRECT_DELAY_MS,
+                });
+            }
+        }
         if config.relay_channel {
             channels.push(Channel {
                 kind: ChannelKind::Relay,
+                ends: None,
                 up: true,
                 announced_up: true,
                 generation: 0,
@@ -84,7 +100,7 @@ impl World {
             now_ms: START_MS,
             queue: BTreeMap::new(),
             next_event: 0,
-            stations: stations.try_into().ok().expect("two stations"),
+            stations,
             channels,
             phase: Phase::Workload,
             mallory,
@@ -95,41 +111,44 @@ impl World {
             late_bundles: Vec::new(),
             report: SimReport {
                 faults,
+                links: (count * (count - 1) / 2) as u64,
                 ..SimReport::default()
             },
             trace: DefaultHasher::new(),
         };
-        for i in 0..2 {
+        for i in 0..count {
             world.set_up(i, &relay_card)?;
         }
         world.configure_watch()?;
         Ok(world)
     }
 
-    /// Pairs station `i` with its peer and adds the relay channel, through the core's
-    /// commands, committed at once; then announces the channels up.
+    /// Pairs station `i` with each of its peers and adds the relay channel to each, through
+    /// the core's commands, committed at once; then announces the channels up.
     pub(super) fn set_up(
         &mut self,
         i: usize,
         (relay_card, relay_fp): &(String, String),
     ) -> Outcome {
-        let peer = &self.stations[1 - i];
-        let (card, bytes) = peer.core.as_ref().expect("up").card();
-        let pair = Command::PeerAdd {
-            card: card.to_text(&bytes),
-            fingerprint: peer.identity.fingerprint().to_string(),
-            address: None,
-        };
-        self.set_up_command(i, pair)?;
-        if self.config.relay_channel {
-            let relay = Command::ChannelAdd {
-                peer: NAMES[1 - i].into(),
-                kind: ChannelKind::Relay,
-                target: RELAY_URL.into(),
-                card: Some(relay_card.clone()),
-                fingerprint: Some(relay_fp.clone()),
+        for j in self.peers(i) {
+            let peer = &self.stations[j];
+            let (card, bytes) = peer.core.as_ref().expect("up").card();
+            let pair = Command::PeerAdd {
+                card: card.to_text(&bytes),
+                fingerprint: peer.identity.fingerprint().to_string(),
+                address: None,
             };
-            self.set_up_command(i, relay)?;
+            self.set_up_command(i, pair)?;
+            if self.config.relay_channel {
+                let relay = Command::ChannelAdd {
+                    peer: NAMES[j].into(),
+                    kind: ChannelKind::Relay,
+                    target: RELAY_URL.into(),
+                    card: Some(relay_card.clone()),
+                    fingerprint: Some(relay_fp.clone()),
+                };
+                self.set_up_command(i, relay)?;
+            }
         }
         let core = self.stations[i].core.as_mut().expect("up");
         inject_faults(&self.config, core);
@@ -137,13 +156,13 @@ impl World {
         Ok(())
     }
 
-    /// Short objectives and frequent checkpoints on both stations, and, when the watch is
-    /// exercised, A's tests to B, as an administrator sets them after pairing; both stations
-    /// restart on the new configuration. The objectives are short in every seed: with the
+    /// Short objectives and frequent checkpoints on every station, and, when the watch is
+    /// exercised, A's tests to B, as an administrator sets them after pairing; every station
+    /// restarts on the new configuration. The objectives are short in every seed: with the
     /// defaults (hours) a seed whose messages nobody answers would wait that long, simulated,
     /// for its last deadline, stepping through every heartbeat and key rotation on the way.
     pub(super) fn configure_watch(&mut self) -> Outcome {
-        for (i, name) in NAMES.iter().enumerate() {
+        for (i, name) in NAMES[..self.stations.len()].iter().enumerate() {
             let config = &mut self.stations[i].config;
             for (objective, (receipt_s, understood_s)) in [
                 (&mut config.objectives.flash, (5, 20)),

@@ -9,6 +9,8 @@ const SWARM_RATE_PERCENT: (u64, u64) = (25, 200);
 
 /// The bit of torn writes in a seed's faults (its place in [`crate::FAULTS`]).
 pub(super) const TORN_WRITES_BIT: usize = 9;
+/// The bit of several stations in a seed's faults (its place in [`crate::FAULTS`]).
+pub(super) const STATIONS_BIT: usize = 13;
 
 /// Which of [`crate::FAULTS`] `config` has on, as bits in that order; torn writes, which
 /// each seed draws, are added when drawn.
@@ -27,6 +29,7 @@ pub(super) fn faults_on(config: &SimConfig) -> u64 {
         config.relay_channel && config.relay_store_loss,
         config.courier,
         config.clock_jumps,
+        false, // several stations: each seed draws them
     ];
     on.iter()
         .enumerate()
@@ -51,6 +54,7 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
     rate(dice, &mut seeded.large_text_per_mille);
     rate(dice, &mut seeded.crash_in_commit_per_mille);
     rate(dice, &mut seeded.torn_writes_per_mille);
+    rate(dice, &mut seeded.several_stations_per_mille);
     for on in [
         &mut seeded.partitions,
         &mut seeded.crashes,
@@ -70,7 +74,8 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_torn_writes_bit_is_that_of_its_name() {
+    fn the_bits_seeds_draw_are_those_of_their_names() {
         assert_eq!(crate::FAULTS[super::TORN_WRITES_BIT], "torn-writes");
+        assert_eq!(crate::FAULTS[super::STATIONS_BIT], "stations");
     }
 }

@@ -323,7 +323,8 @@ impl Station {
             return Vec::new();
         };
         let newer: Vec<EpochKeyId> = self.keys.lives[..age].iter().map(|l| l.id).collect();
-        self.keys
+        let needed: Vec<StationId> = self
+            .keys
             .links
             .iter()
             .filter(|(peer, link)| {
@@ -343,7 +344,16 @@ impl Station {
                 first_newer.is_none_or(|seq| read < seq)
             })
             .map(|(peer, _)| *peer)
-            .collect()
+            .collect();
+        let paired = self
+            .keys
+            .links
+            .keys()
+            .filter(|peer| self.peers.contains_key(peer));
+        if self.fault == Some(super::Fault::EraseKeysForOnePeer) && needed.len() < paired.count() {
+            return Vec::new();
+        }
+        needed
     }
 
     /// The keys for `status`.

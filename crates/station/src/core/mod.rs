@@ -135,6 +135,9 @@ pub enum Fault {
     /// Erase superseded epoch keys once their retention has passed, whether or not a peer
     /// may still seal to them.
     EraseKeysEarly,
+    /// Erase a superseded epoch key once one peer has read a newer one, though another peer
+    /// may still seal to it (the rule applied to the first peer alone).
+    EraseKeysForOnePeer,
 }
 
 /// A paired peer as the core knows it.

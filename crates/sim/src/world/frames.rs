@@ -1,0 +1,122 @@
+//! Frames handed to a station as if they came off a channel: authentic ones (replays too) must
+//! be accepted, tampered and forged ones refused without a write or a change to any link.
+
+use super::*;
+
+impl World {
+    /// Hands a frame to station `i` as if it came off `channel`, from station `from` (or, for
+    /// an attack, claiming to be). Authentic frames (replays too) must be accepted; tampered
+    /// and forged ones refused without a write or a change to any link's state.
+    pub(super) fn frame(
+        &mut self,
+        i: usize,
+        channel: usize,
+        bytes: &[u8],
+        (from, attack): (usize, Option<Attack>),
+    ) -> Outcome {
+        let (now_ms, via) = (self.clock(i), self.via(i, channel));
+        let (peers, sender) = (self.peer_ids(i), self.id(from));
+        let sender_clock_ahead = self.clock_ahead(from, i);
+        let Some(core) = self.stations[i].core.as_mut() else {
+            self.report.frames_dropped += u64::from(attack.is_none());
+            return Ok(());
+        };
+        // Duties already due run first (as `handle` would), so what follows is the frame's.
+        core.catch_up(now_ms);
+        let before = link_views(core, &peers);
+        let rejected_before = rejections(core, &peers);
+        let skewed_before = clock_skew_refusals(core, &sender);
+        core.handle(
+            now_ms,
+            Input::Frame {
+                via,
+                bytes: bytes.to_vec(),
+            },
+        );
+        let after = link_views(core, &peers);
+        let refused = rejections(core, &peers) > rejected_before;
+        // An authentic envelope may be refused for an entry time too far ahead only when its
+        // sender's clock ran that far ahead (see `clocks`).
+        let skewed = clock_skew_refusals(core, &sender) > skewed_before;
+        let authentic = attack.is_none_or(|a| a == Attack::Replay);
+        let refused = refused && !(skewed && authentic && sender_clock_ahead);
+        let name = NAMES[i];
+        let forged = attack.filter(|a| *a != Attack::Replay);
+        match (refused, forged) {
+            (false, Some(attack)) => {
+                return Err(format!("{name} accepted a {attack:?} frame"));
+            }
+            (false, None) => {}
+            (true, Some(attack)) => {
+                self.report.attacks_rejected += 1;
+                if before != after {
+                    return Err(format!(
+                        "{name} rejected a {attack:?} frame but changed state: \
+                         links {before:?} -> {after:?}"
+                    ));
+                }
+            }
+            (true, None) => {
+                let reasons = &core
+                    .endpoint()
+                    .link(&sender)
+                    .expect("paired")
+                    .counters()
+                    .rejected;
+                return Err(format!(
+                    "{name} rejected an authentic frame of {} ({attack:?}); refusals so far: \
+                     {reasons:?}",
+                    NAMES[from]
+                ));
+            }
+        }
+        self.after_input(i)
+    }
+}
+
+/// What a rejected frame must leave unchanged in memory, for each link: out seq, outbox
+/// depth, in head, pending count, receipt bound; and the writes waiting for a commit.
+pub(super) fn link_views(core: &Core, peers: &[StationId]) -> (Vec<[u64; 5]>, u64) {
+    let views = peers
+        .iter()
+        .map(|peer| {
+            let link = core
+                .endpoint()
+                .link(peer)
+                .expect("stations are paired at start");
+            [
+                link.out_seq(),
+                link.outbox_depth() as u64,
+                link.in_head(),
+                link.in_pending() as u64,
+                link.peer_receipt_upto(),
+            ]
+        })
+        .collect();
+    (views, core.uncommitted_writes() as u64)
+}
+
+/// How many envelopes from `peer` the core has refused so far for an entry time too far ahead
+/// of its clock.
+pub(super) fn clock_skew_refusals(core: &Core, peer: &StationId) -> u64 {
+    let link = core.endpoint().link(peer).expect("paired");
+    link.counters()
+        .rejected
+        .get("clock_skew")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// How many frames from `peers` (or claiming no one) the core has refused so far.
+pub(super) fn rejections(core: &Core, peers: &[StationId]) -> u64 {
+    let links = peers.iter().map(|peer| {
+        let link = core.endpoint().link(peer).expect("paired");
+        link.counters().rejected.values().sum::<u64>()
+    });
+    links.sum::<u64>()
+        + core
+            .endpoint()
+            .unattributed_rejections()
+            .values()
+            .sum::<u64>()
+}
