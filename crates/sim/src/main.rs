@@ -43,7 +43,7 @@ struct Args {
     jobs: Option<usize>,
     /// The faults that are on, comma-separated (default: all): loss, duplicate, late,
     /// partitions, crashes, attacks, relay, watch, large, torn-writes (with crashes),
-    /// relay-loss (with relay), courier, clock-jumps.
+    /// relay-loss (with relay), courier, clock-jumps, stations (some seeds with three to five).
     #[arg(long, value_delimiter = ',')]
     faults: Option<Vec<String>>,
     /// Swarm testing: each seed keeps each of these faults on only half the time, at a
