@@ -276,8 +276,9 @@ pub struct SimReport {
     pub courier_duplicates: u64,
     /// Reboots with a wrong wall clock.
     pub clock_jumps: u64,
-    /// Reboots with a wall clock off by more than the limit.
-    pub clock_jumps_beyond: u64,
+    /// Starts whose clock came up more than the limit off the right time (a wall clock set
+    /// forward that far; one set back starts no earlier than the store's latest time).
+    pub clock_starts_beyond: u64,
     /// Envelopes refused because their entry's time was too far ahead of the receiver's clock.
     pub clock_skew_refusals: u64,
     /// Envelopes and receipts the stations sent again (retransmission timers, channels back).
@@ -313,7 +314,7 @@ impl SimReport {
             ("envelopes by courier already held", self.courier_duplicates),
             ("crashes", self.crashes),
             ("reboots with a wrong clock", self.clock_jumps),
-            ("reboots, clock beyond the limit", self.clock_jumps_beyond),
+            ("starts, clock beyond the limit", self.clock_starts_beyond),
             ("envelopes refused for clock skew", self.clock_skew_refusals),
             ("commits lost to crashes", self.commits_lost),
             (
@@ -355,7 +356,7 @@ pub const INVARIANTS: [&str; 18] = [
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",
     "every frame of an authentic courier bundle is accepted, new or already held, however late",
-    "an authentic envelope is refused for clock skew, and the alarm raised, only when its sender's clock ran more than the limit ahead",
+    "an authentic envelope is refused for clock skew, and the alarm raised, only while its sender has an entry not yet accepted dated more than the limit ahead",
 ];
 
 /// A run that broke an invariant (or in which the protocol core panicked).

@@ -279,8 +279,10 @@ pub(crate) struct Station {
     wall_offset_ms: i64,
     /// Its core's clock minus the simulated time, in milliseconds: fixed at each start.
     skew_ms: i64,
-    /// The largest `skew_ms` it has had.
-    skew_max_ms: i64,
+    /// Envelopes it refused for clock skew, rightly, by peer, less the `clock_skew` alarms
+    /// about that peer announced since: each such alarm must follow such a refusal (and an
+    /// alarm is announced only once the commit after its refusal is done).
+    skew_refused: BTreeMap<usize, u64>,
 }
 
 /// What the world saw of one station's link with one peer.
@@ -294,6 +296,9 @@ pub(crate) struct LinkLog {
     receipt_backed_upto: u64,
     /// The messages to the peer `send` accepted.
     pub accepted: Vec<Accepted>,
+    /// The time each own entry to the peer was written at, by seq, as committed (a torn
+    /// commit's taken back).
+    written_ms: BTreeMap<u64, u64>,
 }
 
 impl Station {

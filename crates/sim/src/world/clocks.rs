@@ -2,10 +2,12 @@
 //! wall clock at start, but never earlier than the latest time in the store, then advanced
 //! steadily. So a station's clock is the simulated time plus a skew fixed at each start.
 //!
-//! Clock faults: a station's host reboots with its wall clock wrong — within the limit an
-//! entry may be ahead of its receiver's clock (`ENTRY_FUTURE_SKEW_MS_MAX`), or beyond it,
-//! forward or back. An entry from a station whose clock ran further ahead than the limit may
-//! be refused for `clock_skew`, and raise that alarm; nothing else may be. When the network
+//! Clock faults: a station's host reboots with its wall clock wrong — within half the limit
+//! an entry may be ahead of its receiver's clock (`ENTRY_FUTURE_SKEW_MS_MAX`), or beyond the
+//! limit, forward or back. A clock set back starts no earlier than the store's latest time, so
+//! it mostly starts only seconds behind (as a daemon's would); one set forward starts ahead. An
+//! envelope may be refused for `clock_skew`, and that alarm raised, only while an entry its
+//! sender wrote, not yet accepted, is dated more than the limit ahead of the receiver's clock. When the network
 //! heals, each operator sets the wall clock right and restarts a station whose clock is off by
 //! more than half the limit, waiting until its store's times are no more than that ahead (the
 //! daemon's clock never starts before them).
@@ -43,7 +45,9 @@ impl World {
             .saturating_add_signed(station.wall_offset_ms)
             .max(latest);
         station.skew_ms = anchor as i64 - now_ms as i64;
-        station.skew_max_ms = station.skew_max_ms.max(station.skew_ms);
+        if station.skew_ms.unsigned_abs() > ENTRY_FUTURE_SKEW_MS_MAX {
+            self.report.clock_starts_beyond += 1;
+        }
         Ok(anchor)
     }
 
@@ -57,10 +61,42 @@ impl World {
         Ok(latest.saturating_sub(wall + CLOCK_WITHIN_MS_MAX))
     }
 
-    /// Whether station `from`'s clock may have run further ahead of station `to`'s than the
-    /// limit, so that an entry of its may be refused for `clock_skew` (and the alarm raised).
+    /// Whether an entry station `from` wrote to station `to`, and `to` has not accepted, is
+    /// dated more than the limit ahead of `to`'s clock: only then may `to` refuse an envelope
+    /// of `from`'s for `clock_skew` (and raise the alarm).
     pub(super) fn clock_ahead(&self, from: usize, to: usize) -> bool {
-        self.stations[from].skew_max_ms - self.stations[to].skew_ms > LIMIT_MS
+        let held = self.stations[to]
+            .core
+            .as_ref()
+            .and_then(|core| core.endpoint().link(&self.id(from)))
+            .map_or(0, |link| link.in_head());
+        let written = &self.stations[from].links[&to].written_ms;
+        let latest = written.range(held + 1..).map(|(_, time_ms)| *time_ms).max();
+        latest.is_some_and(|time_ms| time_ms > self.clock(to) + ENTRY_FUTURE_SKEW_MS_MAX)
+    }
+
+    /// Station `i` refused (`skewed`) envelopes of `from`'s for clock skew, or not; allowed
+    /// only when, as they came, `from` had an entry dated more than the limit ahead of `i`'s
+    /// clock (`clock_ahead`). An allowed refusal lets the `clock_skew` alarm it raises through.
+    pub(super) fn clock_skew_refused(
+        &mut self,
+        i: usize,
+        from: usize,
+        skewed: bool,
+        clock_ahead: bool,
+    ) -> Outcome {
+        match (skewed, clock_ahead) {
+            (false, _) => Ok(()),
+            (true, true) => {
+                *self.stations[i].skew_refused.entry(from).or_default() += 1;
+                Ok(())
+            }
+            (true, false) => Err(format!(
+                "{} refused an envelope of {} for clock skew, though no entry of {}'s was \
+                 dated more than the limit ahead of its clock",
+                NAMES[i], NAMES[from], NAMES[from]
+            )),
+        }
     }
 
     /// Schedules station `i`'s next reboot with a wrong clock, when the run has clock faults.
@@ -86,7 +122,6 @@ impl World {
             return Ok(());
         }
         let offset = if self.dice.chance(CLOCK_BEYOND_PER_MILLE) {
-            self.report.clock_jumps_beyond += 1;
             LIMIT_MS + self.dice.between(CLOCK_BEYOND_MS) as i64
         } else {
             self.dice.between((0, CLOCK_WITHIN_MS_MAX)) as i64

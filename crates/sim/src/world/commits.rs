@@ -85,6 +85,12 @@ impl World {
                         self.report.held_out_of_order += 1;
                     }
                 }
+                StoreOp::AppendOwn { peer, entry, .. } => {
+                    let j = self.index_of(peer).expect("a paired station");
+                    let link = self.stations[i].links.get_mut(&j).expect("a link");
+                    let (seq, time_ms) = (entry.entry().seq, entry.entry().time_ms);
+                    link.written_ms.insert(seq, time_ms);
+                }
                 _ => {}
             }
         }
@@ -115,10 +121,10 @@ impl World {
         let peers = self.peer_ids(i);
         let station = &self.stations[i];
         let before = station.disk.before_commit(&station.store, &peers)?;
-        let delivered: Vec<usize> = station
+        let kept: Vec<(usize, BTreeMap<u64, u64>)> = station
             .links
             .values()
-            .map(|link| link.delivered_log.len())
+            .map(|link| (link.delivered_log.len(), link.written_ms.clone()))
             .collect();
         self.write_disk(i, commit, false)?;
         match self.stations[i].disk.tear(before, &peers, &mut self.dice)? {
@@ -126,8 +132,9 @@ impl World {
                 let station = &mut self.stations[i];
                 station.store = store;
                 station.disk = disk;
-                for (link, len) in station.links.values_mut().zip(delivered) {
-                    link.delivered_log.truncate(len);
+                for (link, (delivered, written)) in station.links.values_mut().zip(kept) {
+                    link.delivered_log.truncate(delivered);
+                    link.written_ms = written;
                 }
                 self.report.commits_torn += 1;
             }

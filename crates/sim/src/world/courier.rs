@@ -97,8 +97,14 @@ impl World {
         self.courier_command(i, command, Carry::Import(from, bundle))
     }
 
+    /// Asks station `i`'s core for a courier command. An import's frames are handled at once:
+    /// any refused for clock skew must be excused then (see `clocks`).
     fn courier_command(&mut self, i: usize, command: Command, carry: Carry) -> Outcome {
         let now_ms = self.clock(i);
+        let sender = match &carry {
+            Carry::Import(from, _) => Some((*from, self.id(*from), self.clock_ahead(*from, i))),
+            Carry::Export(_) => None,
+        };
         let station = &mut self.stations[i];
         let Some(core) = station.core.as_mut() else {
             return Ok(());
@@ -106,7 +112,14 @@ impl World {
         station.next_request += 1;
         let id = RequestId(station.next_request);
         station.couriering.insert(id, carry);
+        let skewed_before = sender
+            .as_ref()
+            .map(|(_, id, _)| clock_skew_refusals(core, id));
         core.handle(now_ms, Input::Command { id, command });
+        if let Some((from, id, clock_ahead)) = sender {
+            let skewed = clock_skew_refusals(core, &id) > skewed_before.unwrap_or(0);
+            self.clock_skew_refused(i, from, skewed, clock_ahead)?;
+        }
         self.after_input(i)
     }
 
@@ -144,11 +157,9 @@ impl World {
                 }
                 Ok(())
             }
-            (Carry::Import(from, _), Ok(Reply::Imported(imported))) => {
-                // Refused only for an entry time too far ahead, when the sender's clock was.
-                let skewed = |why: &String| {
-                    why.contains("ahead of this station's clock") && self.clock_ahead(from, i)
-                };
+            (Carry::Import(..), Ok(Reply::Imported(imported))) => {
+                // Refused only for an entry time too far ahead, excused as the import ran.
+                let skewed = |why: &String| why.contains("ahead of this station's clock");
                 if !imported.rejected.iter().all(skewed) {
                     return Err(format!(
                         "{name} refused frames of an authentic bundle: {:?}",

@@ -35,13 +35,18 @@ impl World {
         );
         let after = link_views(core, &peers);
         let refused = rejections(core, &peers) > rejected_before;
-        // An authentic envelope may be refused for an entry time too far ahead only when its
-        // sender's clock ran that far ahead (see `clocks`).
         let skewed = clock_skew_refusals(core, &sender) > skewed_before;
-        let authentic = attack.is_none_or(|a| a == Attack::Replay);
-        let refused = refused && !(skewed && authentic && sender_clock_ahead);
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
+        // An authentic envelope may be refused for an entry time too far ahead, only while
+        // its sender has an entry dated that far ahead (see `clocks`).
+        let refused = match forged {
+            None => {
+                self.clock_skew_refused(i, from, skewed, sender_clock_ahead)?;
+                refused && !skewed
+            }
+            Some(_) => refused,
+        };
         match (refused, forged) {
             (false, Some(attack)) => {
                 return Err(format!("{name} accepted a {attack:?} frame"));
@@ -57,6 +62,7 @@ impl World {
                 }
             }
             (true, None) => {
+                let core = self.stations[i].core.as_ref().expect("up");
                 let reasons = &core
                     .endpoint()
                     .link(&sender)

@@ -8,14 +8,12 @@ impl World {
     /// heads only grow; honest runs raise no alarm.
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
-        // A clock_skew alarm accuses a peer only if its clock never ran that far ahead.
-        let ahead: Vec<bool> = (0..self.stations.len())
-            .map(|j| j != i && self.clock_ahead(j, i))
-            .collect();
-        let accusing = |alarm: &parley_station::api::AlarmItem| {
+        // A clock_skew alarm accuses its peer unless it follows a refusal for clock skew that
+        // was excused, and not yet followed by another such alarm.
+        let accusing = |alarm: &parley_station::api::AlarmItem, excused: &BTreeMap<usize, u64>| {
             let peer = NAMES.iter().position(|n| *n == alarm.peer);
-            let clock_ahead = peer.is_some_and(|j| ahead[j]);
-            accuses(alarm.kind) && !(alarm.kind == AlarmKind::ClockSkew && clock_ahead)
+            let excused = peer.is_some_and(|j| excused.get(&j).is_some_and(|n| *n > 0));
+            accuses(alarm.kind) && !(alarm.kind == AlarmKind::ClockSkew && excused)
         };
         for peer in self.peer_ids(i) {
             if let Some(core) = &self.stations[i].core
@@ -123,8 +121,14 @@ impl World {
                     }
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && !accusing(&alarm) =>
+                    if change == AlarmEvent::Raised && !accusing(&alarm, &station.skew_refused) =>
                 {
+                    if let Some(j) = NAMES.iter().position(|n| *n == alarm.peer)
+                        && alarm.kind == AlarmKind::ClockSkew
+                        && let Some(refused) = station.skew_refused.get_mut(&j)
+                    {
+                        *refused -= 1;
+                    }
                     self.report.alarms_raised += 1;
                     match alarm.kind {
                         AlarmKind::TestMissed => self.report.tests_missed += 1,
@@ -137,7 +141,7 @@ impl World {
                     self.courier_alarm(i, alarm.kind, &alarm.peer);
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && accusing(&alarm) =>
+                    if change == AlarmEvent::Raised && accusing(&alarm, &station.skew_refused) =>
                 {
                     return Err(format!(
                         "{name} raised a {} alarm about {}: {}",

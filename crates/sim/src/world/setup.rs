@@ -64,7 +64,7 @@ impl World {
                 down: Vec::new(),
                 wall_offset_ms: 0,
                 skew_ms: 0,
-                skew_max_ms: 0,
+                skew_refused: Default::default(),
             });
         }
         let mallory = Identity::from_secret(&dice.seed());

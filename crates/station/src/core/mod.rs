@@ -135,8 +135,8 @@ pub enum Fault {
     /// Erase superseded epoch keys once their retention has passed, whether or not a peer
     /// may still seal to them.
     EraseKeysEarly,
-    /// Erase a superseded epoch key once one peer has read a newer one, though another peer
-    /// may still seal to it (the rule applied to the first peer alone).
+    /// Erase a superseded epoch key once any one peer has read a newer one, though another
+    /// peer may still seal to it.
     EraseKeysForOnePeer,
 }
 
