@@ -27,6 +27,12 @@ use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
+/// Most of the peers' cancellations kept whose message has not come yet. A message held back
+/// on its channel while its cancellation came (stored above the gap) is within its link's
+/// reorder window; past this bound, a cancellation naming a message that never comes is not
+/// kept (the record keeps it, and a restart reads it in order).
+pub const EARLY_CANCELLATIONS_MAX: usize = 4_096;
+
 /// What the watch is configured with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchSettings {
@@ -193,6 +199,10 @@ pub struct Watch {
     settings: WatchSettings,
     links: BTreeMap<StationId, LinkWatch>,
     known: BTreeMap<EntryId, Known>,
+    /// The peers' cancellations stored before the message they name: the message, and the
+    /// link (applied when the message is stored, so the order entries are stored in does not
+    /// matter).
+    cancelled_early: BTreeMap<EntryId, StationId>,
     /// The alarms not cleared.
     pub alarms: AlarmBook,
     /// Whether time-driven duties run (a daemon), or only commands (a CLI command offline).
@@ -218,6 +228,7 @@ impl Watch {
             settings,
             links: BTreeMap::new(),
             known: BTreeMap::new(),
+            cancelled_early: BTreeMap::new(),
             alarms,
             live,
             timers: Timers::default(),
@@ -478,6 +489,10 @@ impl Watch {
 
     fn cancelled(&mut self, now_ms: u64, peer: StationId, of: EntryId, by_us: bool) {
         let Some(known) = self.known.get_mut(&of) else {
+            // The peer's message may still come: held back on its channel.
+            if !by_us && self.cancelled_early.len() < EARLY_CANCELLATIONS_MAX {
+                self.cancelled_early.insert(of, peer);
+            }
             return;
         };
         // Only its author withdraws a message.
@@ -514,6 +529,9 @@ impl Watch {
             return false;
         }
         self.note_awaited(peer, entry, false);
+        if self.cancelled_early.remove(&entry.id()) == Some(peer) {
+            self.cancelled(now_ms, peer, entry.id(), false);
+        }
         self.note_reply(now_ms, peer, entry, false, false)
     }
 

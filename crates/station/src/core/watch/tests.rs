@@ -228,3 +228,96 @@ fn a_late_receipt_clears_the_receipt_alarm() {
         .count();
     assert_eq!(cleared, 2);
 }
+
+/// A live watch of `link`, with the default objectives, loaded empty at 1,000 ms.
+fn loaded_watch(link: &Link) -> Watch {
+    let settings = WatchSettings {
+        objectives: Objectives::default(),
+        escalate_after_ms: 300_000,
+        channel_down_after_ms: 60_000,
+        tests: BTreeMap::new(),
+    };
+    let mut watch = Watch::new(settings, Vec::new(), 0, true);
+    watch.load(1_000, link.peer.id(), link.us.id(), LinkRecord::default());
+    watch
+}
+
+fn message(text: &str) -> Body {
+    Body::Message {
+        text: text.into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: Vec::new(),
+    }
+}
+
+fn cancel(of: EntryId) -> Body {
+    Body::Cancel {
+        of,
+        reason: "sent in error".into(),
+    }
+}
+
+/// A cancellation stored before the message it withdraws (the message held back on its
+/// channel, the cancellation above the gap) still withdraws it when it comes: no deadline,
+/// no alarm, nothing to answer — as a restart would read the record.
+#[test]
+fn a_cancellation_stored_before_its_message_withdraws_it() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let theirs = link.write(true, message("hold fire"));
+    let cancellation = link.write(true, cancel(theirs.id()));
+    // A cancellation by the wrong side, stored early, withdraws nothing.
+    let ours = link.write(false, message("and the valley?"));
+    let not_theirs = link.write(true, cancel(ours.id()));
+
+    assert!(!watch.peer_entry(1_001, peer, &cancellation));
+    assert!(!watch.peer_entry(1_001, peer, &not_theirs));
+    assert!(!watch.peer_entry(1_002, peer, &theirs));
+    assert!(!watch.own_entry(1_002, peer, &ours));
+    assert!(
+        watch
+            .known(&theirs.id())
+            .is_some_and(|known| known.cancelled)
+    );
+    assert!(
+        watch
+            .known(&ours.id())
+            .is_some_and(|known| !known.cancelled)
+    );
+    let flash = Objectives::default().of(Precedence::Flash);
+    watch.tick(1_000 + flash.understood_s * 1_000);
+    let overdue: Vec<String> = watch
+        .alarms
+        .open()
+        .filter(|alarm| alarm.kind == AlarmKind::UnderstoodOverdue)
+        .map(|alarm| alarm.subject.clone())
+        .collect();
+    assert_eq!(overdue, [ours.id().to_string()]);
+}
+
+/// Cancellations naming messages not come yet are kept up to [`EARLY_CANCELLATIONS_MAX`]:
+/// one more is not.
+#[test]
+fn early_cancellations_are_kept_up_to_their_bound() {
+    for naming_nothing in [EARLY_CANCELLATIONS_MAX - 1, EARLY_CANCELLATIONS_MAX] {
+        let mut link = Link::new();
+        let mut watch = loaded_watch(&link);
+        let peer = link.peer.id();
+        let theirs = link.write(true, message("hold fire"));
+        for k in 0..naming_nothing {
+            let mut id = [0xee; 32];
+            id[..8].copy_from_slice(&(k as u64).to_be_bytes());
+            watch.peer_entry(1_001, peer, &link.write(true, cancel(EntryId(id))));
+        }
+        watch.peer_entry(1_001, peer, &link.write(true, cancel(theirs.id())));
+        watch.peer_entry(1_002, peer, &theirs);
+        let cancelled = watch.known(&theirs.id()).is_some_and(|k| k.cancelled);
+        assert_eq!(
+            cancelled,
+            naming_nothing < EARLY_CANCELLATIONS_MAX,
+            "{naming_nothing} kept before it"
+        );
+    }
+}
