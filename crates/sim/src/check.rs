@@ -154,6 +154,8 @@ struct WatchRecord {
     peer: Vec<(SignedEntry, u64)>,
     /// Answers by id answered: (whether by this station, when written, when stored here).
     answers: BTreeMap<(bool, EntryId), (u64, u64)>,
+    /// Cancellations by id cancelled, likewise.
+    cancels: BTreeMap<(bool, EntryId), (u64, u64)>,
     /// Own overdue entries, by id they name.
     overdue: BTreeMap<EntryId, u64>,
     /// Every alarm: kind, subject.
@@ -174,6 +176,7 @@ fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<WatchRecord> {
         own: Vec::new(),
         peer: Vec::new(),
         answers: BTreeMap::new(),
+        cancels: BTreeMap::new(),
         overdue: BTreeMap::new(),
         alarms: Vec::new(),
         schedules: Vec::new(),
@@ -192,6 +195,13 @@ fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<WatchRecord> {
                 let stored_ms = kept.received_ms.unwrap_or(entry.time_ms);
                 watch
                     .answers
+                    .entry((mine, *of))
+                    .or_insert((entry.time_ms, stored_ms));
+            }
+            Body::Cancel { of, .. } => {
+                let stored_ms = kept.received_ms.unwrap_or(entry.time_ms);
+                watch
+                    .cancels
                     .entry((mine, *of))
                     .or_insert((entry.time_ms, stored_ms));
             }
@@ -254,10 +264,20 @@ fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
             ),
         };
         let id = entry.id();
-        let answered = record
-            .answers
-            .get(&(false, id))
-            .map(|(_, stored_ms)| *stored_ms);
+        // The deadline ends with the peer's answer stored here, or this station's cancellation.
+        let answered = [
+            record
+                .answers
+                .get(&(false, id))
+                .map(|(_, stored_ms)| *stored_ms),
+            record
+                .cancels
+                .get(&(true, id))
+                .map(|(written_ms, _)| *written_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let (overdue, alarms) = (
             record.overdue.get(&id).copied().unwrap_or(0),
             alarms_of(kind, &id.to_string()),
@@ -275,26 +295,47 @@ fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
             ));
         }
     }
-    for (entry, _) in &record.peer {
+    for (entry, stored_ms) in &record.peer {
         let fields = entry.entry();
         if !matches!(fields.body, Body::Message { .. }) {
             continue;
         }
         let id = entry.id();
         let due_ms = fields.time_ms + objectives.of(fields.precedence).understood_s * 1_000;
-        let answered = record
-            .answers
-            .get(&(true, id))
-            .map(|(written_ms, _)| *written_ms);
+        let (answer, cancel) = (
+            record
+                .answers
+                .get(&(true, id))
+                .map(|(written_ms, _)| *written_ms),
+            record
+                .cancels
+                .get(&(false, id))
+                .map(|(_, stored_ms)| *stored_ms),
+        );
+        if let (Some(answered), Some(cancelled)) = (answer, cancel)
+            && answered > cancelled
+        {
+            return Err(format!(
+                "{name}: the peer's seq {} answered at {answered}, after its cancellation was \
+                 stored at {cancelled}",
+                fields.seq
+            ));
+        }
+        // The deadline ends with this station's answer, or the sender's cancellation stored.
+        let answered = answer.into_iter().chain(cancel).min();
         let alarms = alarms_of(AlarmKind::UnderstoodOverdue, &id.to_string());
-        let expected = match in_time(answered, due_ms) {
-            Some(true) => alarms == 0,
-            Some(false) => alarms == 1,
-            None => alarms <= 1,
+        let expected = match (cancel, in_time(answered, due_ms)) {
+            // Withdrawn before it came (stored above a gap): never awaited here.
+            (Some(cancelled), _) if cancelled < *stored_ms => alarms == 0,
+            (Some(cancelled), _) if cancelled == *stored_ms => alarms <= 1,
+            (_, Some(true)) => alarms == 0,
+            (_, Some(false)) => alarms == 1,
+            (_, None) => alarms <= 1,
         };
         if !expected {
             return Err(format!(
-                "{name}: the peer's seq {} due at {due_ms}, answered here at {answered:?}: \
+                "{name}: the peer's seq {} stored at {stored_ms}, due at {due_ms}, answered or \
+                 cancelled here at {answered:?}: \
                  {alarms} understood_overdue alarms",
                 fields.seq
             ));

@@ -8,12 +8,12 @@
 //! that reboot with their wall clocks wrong, within the skew limit or beyond it; an adversary
 //! that injects tampered, forged and replayed frames; short time objectives, alarm timings
 //! and checkpoint cadence in every seed; and the watch: operators who answer each message
-//! after a random delay (understood or a question, some never), and scheduled tests that a
-//! partition or a crash makes missed. At quiescence every
-//! message and test was answered in time or carries exactly one overdue entry and one alarm,
-//! receivers are alarmed exactly when they answered late, and every alarm announced is kept. The simulator copies no production
-//! logic: pairing, sending, health, commit-before-answer and commit-before-transmit are the
-//! station's own.
+//! after a random delay (understood or a question, some never) and withdraw some of their own
+//! at random times (`cancel`), and scheduled tests that a partition or a crash makes missed.
+//! At quiescence every message and test was answered or cancelled in time or carries exactly
+//! one overdue entry and one alarm, receivers are alarmed exactly when they answered late,
+//! and every alarm announced is kept. The simulator copies no production logic: pairing,
+//! sending, health, commit-before-answer and commit-before-transmit are the station's own.
 //!
 //! One seeded ChaCha20 generator and a simulated clock drive everything, so a failing run
 //! replays exactly from its seed:
@@ -247,6 +247,10 @@ pub struct SimReport {
     pub simulated_ms: u64,
     /// Messages answered by an operator (understood or clarify), every station.
     pub answers: u64,
+    /// Messages withdrawn by their senders' operators (`cancel`), every station.
+    pub cancellations: u64,
+    /// Answers refused because the sender's cancellation had come first.
+    pub answers_refused_cancelled: u64,
     /// Alarms raised, every station, all kinds.
     pub alarms_raised: u64,
     /// Scheduled tests not answered in time (`test_missed` alarms).
@@ -294,7 +298,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 34] {
+    pub fn counters(&self) -> [(&'static str, u64); 36] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -325,6 +329,11 @@ impl SimReport {
             ("attacks", self.attacks),
             ("attacks rejected", self.attacks_rejected),
             ("operators' answers", self.answers),
+            ("messages cancelled", self.cancellations),
+            (
+                "answers refused, cancelled first",
+                self.answers_refused_cancelled,
+            ),
             ("alarms raised", self.alarms_raised),
             ("scheduled tests missed", self.tests_missed),
             ("scheduled tests not received", self.tests_not_received),
@@ -338,7 +347,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 18] = [
+pub const INVARIANTS: [&str; 19] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -350,8 +359,9 @@ pub const INVARIANTS: [&str; 18] = [
     "every live core equals its store",
     "an honest pair raises no accusing alarm",
     "every checkpoint cosigned is the author's log at its size, so every two are consistent",
-    "every message and test is answered in time or has one overdue entry and one alarm",
-    "a receiver is alarmed exactly when it answered late",
+    "every message and test is answered or cancelled in time, or has one overdue entry and one alarm",
+    "a receiver is alarmed exactly when it answered late and the cancellation, if any, came late",
+    "no message is answered once its cancellation reached the receiver",
     "an expected test is alarmed exactly when it did not come while the station watched",
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",

@@ -58,7 +58,7 @@ use self::adversary::{ATTACK_GAP_MS, Attack};
 use self::courier::Carry;
 use self::disk::Disk;
 use self::frames::clock_skew_refusals;
-use self::operators::Draft;
+use self::operators::{Act, Draft};
 use crate::{SimConfig, SimReport};
 
 /// An invariant broken, in words.
@@ -105,6 +105,11 @@ const ANSWER_DELAY_MS_MAX: u64 = 60_000;
 const NEVER_ANSWERED_PER_MILLE: u64 = 100;
 /// Chance that an operator answers with a question rather than understood, per mille.
 const CLARIFY_PER_MILLE: u64 = 100;
+/// Chance that an operator withdraws a message `send` accepted, per mille.
+const CANCEL_PER_MILLE: u64 = 100;
+/// Longest an operator takes to withdraw a message, in milliseconds: before it is delivered,
+/// answered or overdue, or after.
+const CANCEL_DELAY_MS_MAX: u64 = 90_000;
 /// Station A's scheduled tests to B: every so often, answered by B's station within so long,
 /// in milliseconds.
 const TEST_EVERY_MS: u64 = 15_000;
@@ -181,11 +186,10 @@ enum Event {
         channel: usize,
     },
     Attack,
-    /// Station `station`'s operator answers the peer's message `id`.
-    Answer {
+    /// Station `station`'s operator answers a message or withdraws one.
+    Act {
         station: usize,
-        id: EntryId,
-        clarify: bool,
+        act: Act,
     },
     /// Station `station`'s operator makes a new epoch key.
     Rotate {
@@ -266,8 +270,8 @@ pub(crate) struct Station {
     /// The send request in the core, not yet answered.
     asked: Option<RequestId>,
     next_request: u64,
-    /// Answers asked of the core and not yet answered: the message, and whether a question.
-    answering: BTreeMap<RequestId, (EntryId, bool)>,
+    /// Operators' acts asked of the core and not yet answered.
+    acting: BTreeMap<RequestId, Act>,
     /// Courier commands asked of the core and not yet answered.
     couriering: BTreeMap<RequestId, Carry>,
     /// Alarms the core announced raised: id, kind, peer and subject (each must be durable).
@@ -345,8 +349,8 @@ pub(crate) struct World {
     /// Frames seen on the wire, for the adversary: from, to, the frame.
     pub(crate) replay_pool: Vec<(usize, usize, Arc<[u8]>)>,
     lossy_disk_dropped: bool,
-    /// Operators' answers scheduled or asked and not yet acknowledged.
-    answers_pending: u64,
+    /// Operators' acts (answers, cancellations) scheduled or asked and not yet acknowledged.
+    acts_pending: u64,
     /// Courier bundles on their way or being imported.
     bundles_in_transit: u64,
     /// Courier bundles held until everything else is done: from, to, the bundle.
@@ -556,11 +560,7 @@ impl World {
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),
-            Event::Answer {
-                station,
-                id,
-                clarify,
-            } => self.answer(station, id, clarify),
+            Event::Act { station, act } => self.act(station, act),
             Event::Rotate { station } => self.rotate(station),
             Event::RelayLoss => self.relay_loss(),
             Event::Clock {
@@ -657,7 +657,7 @@ impl World {
     /// Every accepted message receipted and every entry delivered, nothing in flight at a
     /// station.
     fn quiescent(&self) -> bool {
-        if self.answers_pending > 0 || self.bundles_in_transit > 0 {
+        if self.acts_pending > 0 || self.bundles_in_transit > 0 {
             return false;
         }
         (0..self.stations.len()).all(|i| {

@@ -177,6 +177,11 @@ fn the_faults_are_exercised() {
         ),
         ("rejected attacks", total(|r| r.attacks_rejected)),
         ("operators' answers", total(|r| r.answers)),
+        ("messages cancelled", total(|r| r.cancellations)),
+        (
+            "answers refused, cancelled first",
+            total(|r| r.answers_refused_cancelled),
+        ),
         ("alarms", total(|r| r.alarms_raised)),
         ("scheduled tests missed", total(|r| r.tests_missed)),
         (

@@ -225,21 +225,12 @@ impl World {
         let station = &mut self.stations[i];
         station.incarnation += 1;
         station.wake_at = None;
-        let asked: Vec<(EntryId, bool)> = std::mem::take(&mut station.answering)
-            .into_values()
-            .collect();
+        let asked: Vec<Act> = std::mem::take(&mut station.acting).into_values().collect();
         self.report.crashes += 1;
         self.push(downtime_ms, Event::Restart { station: i });
         // The operator asks again whatever the crash swallowed.
-        for (id, clarify) in asked {
-            self.push(
-                downtime_ms + SEND_RETRY_MS,
-                Event::Answer {
-                    station: i,
-                    id,
-                    clarify,
-                },
-            );
+        for act in asked {
+            self.push(downtime_ms + SEND_RETRY_MS, Event::Act { station: i, act });
         }
         if lost_send {
             self.push(downtime_ms, Event::Send { station: i });

@@ -1,7 +1,19 @@
 //! The operators: they send messages (retrying what a crash swallowed), answer the peer's
-//! messages, and make new epoch keys, each through the core's own commands.
+//! messages, withdraw some of their own, and make new epoch keys, each through the core's own
+//! commands.
+
+use parley_proto::Body;
 
 use super::*;
+
+/// What an operator does about one entry.
+#[derive(Clone, Copy, Debug, Hash)]
+pub(super) enum Act {
+    /// Answers the peer's message `of`: understood, or with a question.
+    Answer { of: EntryId, clarify: bool },
+    /// Withdraws its own message `of` (`parley cancel`).
+    Cancel { of: EntryId },
+}
 
 /// The message an operator is sending (kept until accepted, so a crash makes them retry it).
 #[derive(Clone)]
@@ -66,38 +78,36 @@ impl World {
         self.after_input(i)
     }
 
-    /// An operator answers: through the core's command, as at a real station. A crashed
-    /// station's operator waits for it to come back.
-    pub(super) fn answer(&mut self, i: usize, id: EntryId, clarify: bool) -> Outcome {
+    /// An operator acts on an entry (answers the peer's message, or withdraws one of its
+    /// own) through the core's command, as at a real station. A crashed station's operator
+    /// waits for it to come back.
+    pub(super) fn act(&mut self, i: usize, act: Act) -> Outcome {
         let now_ms = self.clock(i);
         let station = &mut self.stations[i];
         let Some(core) = station.core.as_mut() else {
-            self.push(
-                SEND_RETRY_MS,
-                Event::Answer {
-                    station: i,
-                    id,
-                    clarify,
-                },
-            );
+            self.push(SEND_RETRY_MS, Event::Act { station: i, act });
             return Ok(());
         };
         station.next_request += 1;
         let request = RequestId(station.next_request);
-        station.answering.insert(request, (id, clarify));
-        let (id_text, operator) = (id.to_string(), format!("operator {}", NAMES[i]));
-        let command = if clarify {
-            Command::Clarify {
-                id: id_text,
+        station.acting.insert(request, act);
+        let operator = format!("operator {}", NAMES[i]);
+        let command = match act {
+            Act::Answer { of, clarify: true } => Command::Clarify {
+                id: of.to_string(),
                 question: "which unit?".into(),
                 operator,
-            }
-        } else {
-            Command::Understood {
-                id: id_text,
+            },
+            Act::Answer { of, clarify: false } => Command::Understood {
+                id: of.to_string(),
                 restatement: None,
                 operator,
-            }
+            },
+            Act::Cancel { of } => Command::Cancel {
+                id: of.to_string(),
+                reason: "superseded".into(),
+                operator: Some(operator),
+            },
         };
         core.handle(
             now_ms,
@@ -107,6 +117,70 @@ impl World {
             },
         );
         self.after_input(i)
+    }
+
+    /// Checks the core's answer to an operator's act: done; or done before a crash swallowed
+    /// the answer; or, for an answer, refused because the sender's cancellation came first
+    /// (which station `i` must then hold).
+    pub(super) fn acted(
+        &mut self,
+        i: usize,
+        act: Act,
+        result: Result<Reply, parley_station::api::ApiError>,
+    ) -> Outcome {
+        match (act, result) {
+            (Act::Answer { .. }, Ok(Reply::Answered(_))) => self.report.answers += 1,
+            (Act::Cancel { .. }, Ok(Reply::Cancelled(_))) => self.report.cancellations += 1,
+            (_, Err(error)) if error.message.contains("already") => {}
+            (Act::Answer { of, .. }, Err(error))
+                if error.message.contains("was cancelled by its sender")
+                    && self.holds_cancellation(i, of)? =>
+            {
+                self.report.answers_refused_cancelled += 1;
+            }
+            (act, other) => {
+                return Err(format!(
+                    "{}'s operator could not {act:?}: {other:?}",
+                    NAMES[i]
+                ));
+            }
+        }
+        self.acts_pending -= 1;
+        Ok(())
+    }
+
+    /// Whether station `i` holds a peer's entry cancelling message `of`.
+    fn holds_cancellation(&self, i: usize, of: EntryId) -> Outcome<bool> {
+        for peer in self.peer_ids(i) {
+            let record = self.stations[i]
+                .store
+                .link_record(&peer)
+                .map_err(|e| e.to_string())?;
+            let cancelled = record.entries.iter().any(|kept| {
+                let entry = kept.entry.entry();
+                entry.author == peer && matches!(entry.body, Body::Cancel { of: o, .. } if o == of)
+            });
+            if cancelled {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// After `send` accepted message `id`, its operator may withdraw it later: before or after
+    /// it is delivered, answered or overdue.
+    pub(super) fn maybe_cancel(&mut self, i: usize, id: EntryId) {
+        if self.config.watch && self.dice.chance(CANCEL_PER_MILLE) {
+            let delay_ms = self.dice.below(CANCEL_DELAY_MS_MAX + 1);
+            self.acts_pending += 1;
+            self.push(
+                delay_ms,
+                Event::Act {
+                    station: i,
+                    act: Act::Cancel { of: id },
+                },
+            );
+        }
     }
 
     /// A message from station `i` to one of its peers, chosen at random.

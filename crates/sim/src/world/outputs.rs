@@ -35,19 +35,9 @@ impl World {
                 return Ok(());
             };
             match output {
-                Output::Reply { id, result } if station.answering.contains_key(&id) => {
-                    let (of, _) = station.answering.remove(&id).expect("checked");
-                    match result {
-                        Ok(Reply::Answered(_)) => self.report.answers += 1,
-                        // The answer was durable before a crash swallowed its reply.
-                        Err(error) if error.message.contains("already") => {}
-                        other => {
-                            return Err(format!(
-                                "{name}'s operator could not answer {of}: {other:?}"
-                            ));
-                        }
-                    }
-                    self.answers_pending -= 1;
+                Output::Reply { id, result } if station.acting.contains_key(&id) => {
+                    let act = station.acting.remove(&id).expect("checked");
+                    self.acted(i, act, result)?;
                 }
                 Output::Reply { id, result } if station.couriering.contains_key(&id) => {
                     let carry = station.couriering.remove(&id).expect("checked");
@@ -84,6 +74,7 @@ impl World {
                         text: draft.text,
                     });
                     self.report.messages_accepted += 1;
+                    self.maybe_cancel(i, sent.id);
                     if self.stations[i].sent() < self.config.messages_per_station {
                         let gap = self.dice.below(self.config.send_gap_ms_max + 1);
                         self.push(gap, Event::Send { station: i });
@@ -109,15 +100,9 @@ impl World {
                     if !self.dice.chance(NEVER_ANSWERED_PER_MILLE) {
                         let delay_ms = self.dice.below(ANSWER_DELAY_MS_MAX + 1);
                         let clarify = self.dice.chance(CLARIFY_PER_MILLE);
-                        self.answers_pending += 1;
-                        self.push(
-                            delay_ms,
-                            Event::Answer {
-                                station: i,
-                                id,
-                                clarify,
-                            },
-                        );
+                        self.acts_pending += 1;
+                        let act = Act::Answer { of: id, clarify };
+                        self.push(delay_ms, Event::Act { station: i, act });
                     }
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })

@@ -58,7 +58,7 @@ impl World {
                 draft: None,
                 asked: None,
                 next_request: 0,
-                answering: BTreeMap::new(),
+                acting: BTreeMap::new(),
                 couriering: BTreeMap::new(),
                 raised: Vec::new(),
                 down: Vec::new(),
@@ -106,7 +106,7 @@ impl World {
             mallory,
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
-            answers_pending: 0,
+            acts_pending: 0,
             bundles_in_transit: 0,
             late_bundles: Vec::new(),
             report: SimReport {
