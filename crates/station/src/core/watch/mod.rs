@@ -166,6 +166,8 @@ struct LinkWatch {
     /// The peer's schedule as announced, with when it began; the due time to check next, and
     /// the newest test the peer sent.
     peer_schedule: Option<(TestSchedule, u64)>,
+    /// The seq of the peer's entry that announced `peer_schedule` (0: none).
+    peer_schedule_seq: u64,
     next_expected_ms: Option<u64>,
     last_peer_test_ms: u64,
     /// Channels by the core's id.
@@ -406,7 +408,9 @@ impl Watch {
                 if own {
                     link.own_schedule = anchored;
                     self.arm_own_test(now_ms, peer);
-                } else {
+                } else if fields.seq > link.peer_schedule_seq {
+                    // A later schedule stored first (above a gap) stays: the latest governs.
+                    link.peer_schedule_seq = fields.seq;
                     link.peer_schedule = anchored;
                     link.next_expected_ms = schedule.next_due_ms(fields.time_ms, now_ms);
                     self.arm_peer_test(peer);

@@ -321,3 +321,36 @@ fn early_cancellations_are_kept_up_to_their_bound() {
         );
     }
 }
+
+/// The peer's schedule of tests is its latest in its log, whatever order its entries are
+/// stored in (a later one may come first, above a gap), as a restart reading the record in
+/// order finds it.
+#[test]
+fn the_peers_latest_schedule_governs_in_whatever_order_it_came() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let every_minute = TestSchedule {
+        times_min: Vec::new(),
+        every_ms: 60_000,
+        answer: Some(TestAnswer::Machine),
+        answer_within_ms: 5_000,
+    };
+    let none = TestSchedule {
+        times_min: Vec::new(),
+        every_ms: 0,
+        answer: None,
+        answer_within_ms: 0,
+    };
+    let first = link.write(true, Body::Schedule(every_minute));
+    let second = link.write(true, Body::Schedule(none));
+    watch.peer_entry(1_001, peer, &second);
+    watch.peer_entry(1_002, peer, &first);
+    watch.tick(1_000 + 10 * 60_000);
+    let expected = watch
+        .alarms
+        .open()
+        .filter(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived)
+        .count();
+    assert_eq!(expected, 0, "the schedule of no tests is the latest");
+}
