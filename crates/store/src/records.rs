@@ -1,6 +1,8 @@
 //! A link's whole record as the core loads it at start: every entry (for the watch and the
 //! codebooks) with delivery times, and both logs' Merkle leaves (for checkpoints).
 
+use std::collections::BTreeMap;
+
 use parley_proto::{Body, EntryId, EpochKeyId, Kind, SignedEntry, StationId};
 use rusqlite::{Connection, params};
 
@@ -54,7 +56,24 @@ pub(crate) fn link_record(
         entries,
         delivered_ms: delivered.into_iter().collect(),
         own_key_announcements: own_key_announcements(connection, peer)?,
+        key_announcement_seqs: key_announcement_seqs(connection, peer)?,
     })
+}
+
+/// Every key announcement of the link, either side's: its seq, by entry id.
+fn key_announcement_seqs(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<BTreeMap<EntryId, u64>, StoreError> {
+    let seqs = query(
+        connection,
+        "SELECT entry_id, seq FROM entries WHERE peer = ?1 AND kind = ?2",
+        params![peer.0, Kind::KeyAnnouncement as i64],
+        "reading the key announcements' seqs",
+        |row| -> rusqlite::Result<(Vec<u8>, i64)> { Ok((row.get(0)?, row.get(1)?)) },
+        |(id, seq)| Ok((entry_id(id, "an entry id")?, from_sql(seq, "an entry seq")?)),
+    )?;
+    Ok(seqs.into_iter().collect())
 }
 
 /// This station's key announcements on the link: (seq, key), by seq.

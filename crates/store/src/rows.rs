@@ -362,6 +362,9 @@ pub struct LinkRecord {
     pub delivered_ms: BTreeMap<u64, u64>,
     /// This station's key announcements on the link: (seq, key id), by seq.
     pub own_key_announcements: Vec<(u64, parley_proto::EpochKeyId)>,
+    /// Every key announcement of the link, either side's: its seq, by entry id. `entries`
+    /// leaves them out, and an entry's `seen` may name one.
+    pub key_announcement_seqs: BTreeMap<EntryId, u64>,
 }
 
 /// The Merkle leaf hashes of a link's two logs, for checkpoints: each an entry's signed bytes

@@ -234,6 +234,7 @@ impl Thread {
             books: LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), peer),
             seqs: (record.entries.iter())
                 .map(|kept| (kept.entry.id(), kept.entry.entry().seq))
+                .chain(record.key_announcement_seqs)
                 .collect(),
         };
         for KeptEntry { entry, received_ms } in record.entries {

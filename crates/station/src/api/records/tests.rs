@@ -105,6 +105,7 @@ fn only_the_right_side_answers_withdraws_or_reports() {
         entries: entries.to_vec(),
         delivered_ms: BTreeMap::new(),
         own_key_announcements: Vec::new(),
+        key_announcement_seqs: BTreeMap::new(),
     };
     let thread = Thread::of(record(&logs.entries), &peer);
     assert!(thread.answer(theirs, true).is_none());
@@ -182,6 +183,7 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
             entries: logs.entries.clone(),
             delivered_ms: BTreeMap::new(),
             own_key_announcements: Vec::new(),
+            key_announcement_seqs: BTreeMap::new(),
         };
         let thread = Thread::of(record, &peer);
         let (entry, by_peer, _) = thread
@@ -265,6 +267,7 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
         entries: logs.entries.clone(),
         delivered_ms: BTreeMap::new(),
         own_key_announcements: Vec::new(),
+        key_announcement_seqs: BTreeMap::new(),
     };
     let thread = Thread::of(record, &peer);
     let (entry, ..) = thread
@@ -283,6 +286,74 @@ fn coded_content_is_flagged_unless_its_codebook_is_agreed_and_it_checks() {
     );
     assert!(
         contents.text.starts_with("Уведомление"),
+        "{}",
+        contents.text
+    );
+}
+
+/// An entry's `seen` may name the other side's key announcement, which the record of a link
+/// leaves out: a coded message written after both sides agreed its codebook is still valid.
+#[test]
+fn a_coded_message_that_saw_a_key_announcement_is_valid() {
+    use parley_proto::CodebookHash;
+    use parley_proto::seal::EpochSecret;
+    use rand_chacha::rand_core::SeedableRng;
+    let source = include_str!("../../../../../examples/codebook.toml");
+    let hash = CodebookHash::of(source.as_bytes());
+    let mut logs = Logs::new();
+    let peer = logs.peer.id();
+    logs.write(
+        true,
+        Body::CodebookProposal {
+            source: source.into(),
+        },
+    );
+    logs.write(
+        false,
+        Body::CodebookAccept {
+            codebook: hash,
+            operator: "Boris".into(),
+        },
+    );
+    let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([3; 32]));
+    let announcement = logs.write(
+        false,
+        Body::KeyAnnouncement {
+            key_id: epoch.id(),
+            public: epoch.public_bytes().to_vec(),
+        },
+    );
+    let coded = logs.write(
+        true,
+        Body::Coded {
+            codebook: hash,
+            code: 3,
+            params: Vec::new(),
+            exercise: false,
+        },
+    );
+    // The store's record of the link, as `Store::link_record` gives it.
+    let (announcements, entries): (Vec<KeptEntry>, Vec<KeptEntry>) = (logs.entries.iter())
+        .cloned()
+        .partition(|kept| kept.entry.id() == announcement);
+    let record = LinkRecord {
+        entries,
+        delivered_ms: BTreeMap::new(),
+        own_key_announcements: Vec::new(),
+        key_announcement_seqs: (announcements.iter())
+            .map(|kept| (kept.entry.id(), kept.entry.entry().seq))
+            .collect(),
+    };
+    let thread = Thread::of(record, &peer);
+    let (entry, ..) = thread
+        .items
+        .iter()
+        .find(|(entry, ..)| entry.id() == coded)
+        .expect("kept");
+    let contents = thread.contents(entry, (true, None), "en");
+    assert_eq!(contents.shown.invalid, None);
+    assert!(
+        contents.text.starts_with("An incident"),
         "{}",
         contents.text
     );

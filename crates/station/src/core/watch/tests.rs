@@ -66,6 +66,7 @@ fn only_the_first_answer_from_the_other_side_counts() {
         entries: Vec::new(),
         delivered_ms: BTreeMap::new(),
         own_key_announcements: Vec::new(),
+        key_announcement_seqs: BTreeMap::new(),
     };
     watch.load(1_000, peer, link.us.id(), record);
     let message = Body::Message {
@@ -164,6 +165,7 @@ fn latencies_count_each_message_once_and_never_a_replayed_record() {
         ],
         delivered_ms: BTreeMap::from([(1, 1_300)]),
         own_key_announcements: Vec::new(),
+        key_announcement_seqs: BTreeMap::new(),
     };
     restarted.load(70_000, peer, us, record);
     let counts: Vec<u64> = restarted
