@@ -9,7 +9,9 @@
 //! that injects tampered, forged and replayed frames; short time objectives, alarm timings
 //! and checkpoint cadence in every seed; and the watch: operators who answer each message
 //! after a random delay (understood or a question, some never) and withdraw some of their own
-//! at random times (`cancel`), and scheduled tests that a partition or a crash makes missed.
+//! at random times (`cancel`), agree codebooks (proposed by one side, accepted by the other)
+//! and send coded messages from them, and scheduled tests that a partition or a crash makes
+//! missed.
 //! At quiescence every message and test was answered or cancelled in time or carries exactly
 //! one overdue entry and one alarm, receivers are alarmed exactly when they answered late,
 //! and every alarm announced is kept. The simulator copies no production logic: pairing,
@@ -81,7 +83,8 @@ pub struct SimConfig {
     /// every other (one relay serves them all), rather than two: stations with several peers.
     pub several_stations_per_mille: u64,
     /// Whether the watch is exercised: operators who answer each message after a random delay
-    /// (or never), and scheduled tests from A to B. (Time objectives are short in every seed,
+    /// (or never), withdraw some, agree codebooks and send coded messages, and scheduled tests
+    /// from A to B. (Time objectives are short in every seed,
     /// so that every deadline of a seed passes within minutes, simulated; without operators
     /// every message is overdue, once.)
     pub watch: bool,
@@ -251,6 +254,12 @@ pub struct SimReport {
     pub cancellations: u64,
     /// Answers refused because the sender's cancellation had come first.
     pub answers_refused_cancelled: u64,
+    /// Codebooks proposed by an operator, every link.
+    pub codebooks_proposed: u64,
+    /// Codebooks accepted by the other side's operator (agreed).
+    pub codebooks_agreed: u64,
+    /// Coded messages `send` accepted.
+    pub coded_messages: u64,
     /// Alarms raised, every station, all kinds.
     pub alarms_raised: u64,
     /// Scheduled tests not answered in time (`test_missed` alarms).
@@ -298,7 +307,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 36] {
+    pub fn counters(&self) -> [(&'static str, u64); 39] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -334,6 +343,9 @@ impl SimReport {
                 "answers refused, cancelled first",
                 self.answers_refused_cancelled,
             ),
+            ("codebooks proposed", self.codebooks_proposed),
+            ("codebooks agreed", self.codebooks_agreed),
+            ("coded messages", self.coded_messages),
             ("alarms raised", self.alarms_raised),
             ("scheduled tests missed", self.tests_missed),
             ("scheduled tests not received", self.tests_not_received),
@@ -347,7 +359,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 19] = [
+pub const INVARIANTS: [&str; 20] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -362,6 +374,7 @@ pub const INVARIANTS: [&str; 19] = [
     "every message and test is answered or cancelled in time, or has one overdue entry and one alarm",
     "a receiver is alarmed exactly when it answered late and the cancellation, if any, came late",
     "no message is answered once its cancellation reached the receiver",
+    "both ends show every message alike: its text, a coded message rendered from an agreed codebook and valid, its cancellation",
     "an expected test is alarmed exactly when it did not come while the station watched",
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",

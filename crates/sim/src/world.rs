@@ -17,8 +17,8 @@
 //! store lost), `courier` (bundles carried by hand), `commits` (commits, crashes and restarts),
 //! `clocks` (each station's clock, wrong after a reboot), `disk` (memory or files that tear),
 //! `frames` (frames handed to a station, checked), `outputs` (what the cores release,
-//! checked), `operators` (sends, answers, new keys), `adversary` (attacks), `swarm` (faults
-//! per seed); here the event loop.
+//! checked), `operators` (sends, answers, cancellations, new keys), `codebooks` (proposed,
+//! accepted, used), `adversary` (attacks), `swarm` (faults per seed); here the event loop.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod adversary;
 mod clocks;
+mod codebooks;
 mod commits;
 mod courier;
 mod disk;
@@ -223,7 +224,9 @@ pub(crate) struct Accepted {
     pub seq: u64,
     pub id: EntryId,
     pub precedence: Precedence,
+    /// The text, or for a coded message its code.
     pub text: String,
+    pub code: Option<u64>,
 }
 
 /// Whether an alarm of `kind` accuses the peer of misbehaviour: never raised between honest
@@ -351,6 +354,8 @@ pub(crate) struct World {
     lossy_disk_dropped: bool,
     /// Operators' acts (answers, cancellations) scheduled or asked and not yet acknowledged.
     acts_pending: u64,
+    /// Codebooks proposed or planned, every link.
+    books: Vec<codebooks::Book>,
     /// Courier bundles on their way or being imported.
     bundles_in_transit: u64,
     /// Courier bundles held until everything else is done: from, to, the bundle.
@@ -454,6 +459,7 @@ impl World {
             self.push(gap, Event::Attack);
         }
         self.plan_relay_loss();
+        self.plan_codebooks();
         self.maybe_heal()?; // a workload of no messages is done at once
         loop {
             if matches!(self.phase, Phase::Heal { .. }) && self.quiescent() {

@@ -182,6 +182,9 @@ fn the_faults_are_exercised() {
             "answers refused, cancelled first",
             total(|r| r.answers_refused_cancelled),
         ),
+        ("codebooks proposed", total(|r| r.codebooks_proposed)),
+        ("codebooks agreed", total(|r| r.codebooks_agreed)),
+        ("coded messages", total(|r| r.coded_messages)),
         ("alarms", total(|r| r.alarms_raised)),
         ("scheduled tests missed", total(|r| r.tests_missed)),
         (

@@ -288,6 +288,7 @@ impl World {
                 .delivered_head = head;
         }
         self.stations[i].core = Some(core);
+        self.accept_due(i);
         self.announce_channels(i);
         self.plan_crash(i);
         self.after_input(i)

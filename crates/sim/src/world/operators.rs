@@ -3,6 +3,7 @@
 //! commands.
 
 use parley_proto::Body;
+use parley_station::core::Content;
 
 use super::*;
 
@@ -13,6 +14,10 @@ pub(super) enum Act {
     Answer { of: EntryId, clarify: bool },
     /// Withdraws its own message `of` (`parley cancel`).
     Cancel { of: EntryId },
+    /// Proposes the world's codebook `book` to its acceptor.
+    Propose { book: usize },
+    /// Accepts the world's codebook `book`.
+    Accept { book: usize },
 }
 
 /// The message an operator is sending (kept until accepted, so a crash makes them retry it).
@@ -22,6 +27,8 @@ pub(super) struct Draft {
     pub to: usize,
     pub precedence: Precedence,
     pub text: String,
+    /// A coded message's code (sent instead of the text).
+    pub code: Option<u64>,
 }
 
 impl World {
@@ -65,13 +72,29 @@ impl World {
         station.next_request += 1;
         let id = RequestId(station.next_request);
         station.asked = Some(id);
-        let command = Command::Send {
-            peer: NAMES[draft.to].into(),
-            precedence: draft.precedence,
-            text: draft.text,
-            exercise: false,
-            translations: Default::default(),
-            operator: Some(format!("operator {}", NAMES[i])),
+        let (peer, operator) = (
+            NAMES[draft.to].into(),
+            Some(format!("operator {}", NAMES[i])),
+        );
+        let command = match draft.code {
+            Some(code) => Command::SendContent {
+                peer,
+                precedence: draft.precedence,
+                content: Content::Coded {
+                    code,
+                    params: Default::default(),
+                },
+                exercise: false,
+                operator,
+            },
+            None => Command::Send {
+                peer,
+                precedence: draft.precedence,
+                text: draft.text,
+                exercise: false,
+                translations: Default::default(),
+                operator,
+            },
         };
         let core = station.core.as_mut().expect("checked above");
         core.handle(now_ms, Input::Command { id, command });
@@ -84,10 +107,10 @@ impl World {
     pub(super) fn act(&mut self, i: usize, act: Act) -> Outcome {
         let now_ms = self.clock(i);
         let station = &mut self.stations[i];
-        let Some(core) = station.core.as_mut() else {
+        if station.core.is_none() {
             self.push(SEND_RETRY_MS, Event::Act { station: i, act });
             return Ok(());
-        };
+        }
         station.next_request += 1;
         let request = RequestId(station.next_request);
         station.acting.insert(request, act);
@@ -108,7 +131,9 @@ impl World {
                 reason: "superseded".into(),
                 operator: Some(operator),
             },
+            Act::Propose { .. } | Act::Accept { .. } => self.book_command(act, operator),
         };
+        let core = self.stations[i].core.as_mut().expect("checked above");
         core.handle(
             now_ms,
             Input::Command {
@@ -129,6 +154,9 @@ impl World {
         result: Result<Reply, parley_station::api::ApiError>,
     ) -> Outcome {
         match (act, result) {
+            (Act::Propose { .. } | Act::Accept { .. }, result) => {
+                self.book_acted(i, act, result)?
+            }
             (Act::Answer { .. }, Ok(Reply::Answered(_))) => self.report.answers += 1,
             (Act::Cancel { .. }, Ok(Reply::Cancelled(_))) => self.report.cancellations += 1,
             (_, Err(error)) if error.message.contains("already") => {}
@@ -204,10 +232,12 @@ impl World {
         }
         let peers: Vec<usize> = self.peers(i).collect();
         let to = peers[self.dice.below(peers.len() as u64) as usize];
+        let code = self.maybe_code(i, to);
         Draft {
             to,
             precedence,
             text,
+            code,
         }
     }
 }

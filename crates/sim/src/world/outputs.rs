@@ -72,8 +72,10 @@ impl World {
                         id: sent.id,
                         precedence: draft.precedence,
                         text: draft.text,
+                        code: draft.code,
                     });
                     self.report.messages_accepted += 1;
+                    self.report.coded_messages += u64::from(draft.code.is_some());
                     self.maybe_cancel(i, sent.id);
                     if self.stations[i].sent() < self.config.messages_per_station {
                         let gap = self.dice.below(self.config.send_gap_ms_max + 1);
@@ -95,6 +97,7 @@ impl World {
                         ));
                     }
                     link.delivered_head = upto;
+                    self.accept_due(i);
                 }
                 Output::Event(StationEvent::MessageStored { id, .. }) if self.config.watch => {
                     if !self.dice.chance(NEVER_ANSWERED_PER_MILLE) {

@@ -107,6 +107,7 @@ impl World {
             replay_pool: Vec::new(),
             lossy_disk_dropped: false,
             acts_pending: 0,
+            books: Vec::new(),
             bundles_in_transit: 0,
             late_bundles: Vec::new(),
             report: SimReport {

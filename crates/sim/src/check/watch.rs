@@ -1,0 +1,298 @@
+//! The watch's invariants at quiescence, read from each station's store: deadlines met or
+//! overdue once, alarms raised exactly when due, and every alarm announced kept.
+
+use std::collections::BTreeMap;
+
+use parley_proto::{Body, EntryId, SignedEntry, TestSchedule};
+
+use crate::world::{NAMES, Outcome, World};
+
+/// What station `i`'s store says of the watch on its link.
+pub(super) struct WatchRecord {
+    /// Own messages and tests: the entry.
+    pub own: Vec<SignedEntry>,
+    /// The peer's messages and tests, with when they arrived.
+    pub peer: Vec<(SignedEntry, u64)>,
+    /// Answers by id answered: (whether by this station, when written, when stored here).
+    pub answers: BTreeMap<(bool, EntryId), (u64, u64)>,
+    /// Cancellations by id cancelled, likewise.
+    pub cancels: BTreeMap<(bool, EntryId), (u64, u64)>,
+    /// Own overdue entries, by id they name.
+    pub overdue: BTreeMap<EntryId, u64>,
+    /// Every alarm: kind, subject.
+    pub alarms: Vec<(parley_store::AlarmKind, String, u64)>,
+    /// The peer's schedules of tests, in order: the schedule, its entry's time (the anchor of
+    /// its due times) and when it arrived.
+    pub schedules: Vec<(TestSchedule, u64, u64)>,
+}
+
+pub(super) fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<WatchRecord> {
+    let (station, peer) = (&world.stations[i], world.id(j));
+    let me = station.identity.id();
+    let record = station
+        .store
+        .link_record(&peer)
+        .map_err(|e| e.to_string())?;
+    let mut watch = WatchRecord {
+        own: Vec::new(),
+        peer: Vec::new(),
+        answers: BTreeMap::new(),
+        cancels: BTreeMap::new(),
+        overdue: BTreeMap::new(),
+        alarms: Vec::new(),
+        schedules: Vec::new(),
+    };
+    for kept in record.entries {
+        let entry = kept.entry.entry();
+        let mine = entry.author == me;
+        match &entry.body {
+            Body::Message { .. } | Body::Coded { .. } | Body::Test { .. } if mine => {
+                watch.own.push(kept.entry.clone());
+            }
+            Body::Message { .. } | Body::Coded { .. } | Body::Test { .. } => {
+                watch
+                    .peer
+                    .push((kept.entry.clone(), kept.received_ms.unwrap_or(0)));
+            }
+            Body::Understood { of, .. } | Body::Clarify { of, .. } => {
+                let stored_ms = kept.received_ms.unwrap_or(entry.time_ms);
+                watch
+                    .answers
+                    .entry((mine, *of))
+                    .or_insert((entry.time_ms, stored_ms));
+            }
+            Body::Cancel { of, .. } => {
+                let stored_ms = kept.received_ms.unwrap_or(entry.time_ms);
+                watch
+                    .cancels
+                    .entry((mine, *of))
+                    .or_insert((entry.time_ms, stored_ms));
+            }
+            Body::Overdue { of, .. } if mine => *watch.overdue.entry(*of).or_default() += 1,
+            Body::Schedule(schedule) if !mine => watch.schedules.push((
+                schedule.clone(),
+                entry.time_ms,
+                kept.received_ms.unwrap_or(entry.time_ms),
+            )),
+            _ => {}
+        }
+    }
+    watch.alarms = station
+        .store
+        .alarms(true)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|alarm| alarm.peer == peer)
+        .map(|alarm| (alarm.kind, alarm.subject, alarm.id))
+        .collect();
+    Ok(watch)
+}
+
+/// Whether something that came at `at_ms` beat `due_ms`: `None` when they are equal (the
+/// watch may have run either first).
+fn in_time(at_ms: Option<u64>, due_ms: u64) -> Option<bool> {
+    match at_ms {
+        Some(at) if at == due_ms => None,
+        Some(at) => Some(at < due_ms),
+        None => Some(false),
+    }
+}
+
+/// The watch's invariants for station `i`'s link with `j`: every message and test is answered
+/// before its deadline, or has exactly one overdue entry and one alarm; nothing answered in
+/// time is alarmed; the receiver is alarmed exactly when it answered late; an expected test is
+/// alarmed exactly when it did not come (while the station was up to see it).
+pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
+    use parley_store::AlarmKind;
+    let name = format!("{} (link with {})", NAMES[i], NAMES[j]);
+    let station = &world.stations[i];
+    let record = watch_record(world, (i, j))?;
+    let objectives = &station.config().objectives;
+    let alarms_of = |kind: AlarmKind, subject: &str| {
+        record
+            .alarms
+            .iter()
+            .filter(|(k, s, _)| *k == kind && s == subject)
+            .count()
+    };
+    for entry in &record.own {
+        let fields = entry.entry();
+        let (kind, due_ms) = match fields.body {
+            Body::Test {
+                answer_within_ms, ..
+            } => (AlarmKind::TestMissed, fields.time_ms + answer_within_ms),
+            _ => (
+                AlarmKind::UnderstoodOverdue,
+                fields.time_ms + objectives.of(fields.precedence).understood_s * 1_000,
+            ),
+        };
+        let id = entry.id();
+        // The deadline ends with the peer's answer stored here, or this station's cancellation.
+        let answered = [
+            record
+                .answers
+                .get(&(false, id))
+                .map(|(_, stored_ms)| *stored_ms),
+            record
+                .cancels
+                .get(&(true, id))
+                .map(|(written_ms, _)| *written_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let (overdue, alarms) = (
+            record.overdue.get(&id).copied().unwrap_or(0),
+            alarms_of(kind, &id.to_string()),
+        );
+        let expected = match in_time(answered, due_ms) {
+            Some(true) => overdue == 0 && alarms == 0,
+            Some(false) => overdue == 1 && alarms == 1,
+            None => overdue == alarms as u64 && overdue <= 1,
+        };
+        if !expected {
+            return Err(format!(
+                "{name}: seq {} due at {due_ms}, answer stored at {answered:?}: {overdue} overdue \
+                 entries and {alarms} {kind} alarms",
+                fields.seq
+            ));
+        }
+    }
+    for (entry, stored_ms) in &record.peer {
+        let fields = entry.entry();
+        if !matches!(fields.body, Body::Message { .. } | Body::Coded { .. }) {
+            continue;
+        }
+        let id = entry.id();
+        let due_ms = fields.time_ms + objectives.of(fields.precedence).understood_s * 1_000;
+        let (answer, cancel) = (
+            record
+                .answers
+                .get(&(true, id))
+                .map(|(written_ms, _)| *written_ms),
+            record
+                .cancels
+                .get(&(false, id))
+                .map(|(_, stored_ms)| *stored_ms),
+        );
+        if let (Some(answered), Some(cancelled)) = (answer, cancel)
+            && answered > cancelled
+        {
+            return Err(format!(
+                "{name}: the peer's seq {} answered at {answered}, after its cancellation was \
+                 stored at {cancelled}",
+                fields.seq
+            ));
+        }
+        // The deadline ends with this station's answer, or the sender's cancellation stored.
+        let answered = answer.into_iter().chain(cancel).min();
+        let alarms = alarms_of(AlarmKind::UnderstoodOverdue, &id.to_string());
+        let expected = match (cancel, in_time(answered, due_ms)) {
+            // Withdrawn before it came (stored above a gap): never awaited here.
+            (Some(cancelled), _) if cancelled < *stored_ms => alarms == 0,
+            (Some(cancelled), _) if cancelled == *stored_ms => alarms <= 1,
+            (_, Some(true)) => alarms == 0,
+            (_, Some(false)) => alarms == 1,
+            (_, None) => alarms <= 1,
+        };
+        if !expected {
+            return Err(format!(
+                "{name}: the peer's seq {} stored at {stored_ms}, due at {due_ms}, answered or \
+                 cancelled here at {answered:?}: \
+                 {alarms} understood_overdue alarms",
+                fields.seq
+            ));
+        }
+    }
+    // An expected test is alarmed only when no test of the peer's came in time.
+    for (kind, subject, _) in &record.alarms {
+        if *kind != AlarmKind::ExpectedTestNotReceived {
+            continue;
+        }
+        let due_ms: u64 = subject
+            .parse()
+            .map_err(|_| format!("{name}: subject {subject:?}"))?;
+        let came = record.peer.iter().any(|(entry, received_ms)| {
+            matches!(entry.entry().body, Body::Test { .. })
+                && entry.entry().time_ms >= due_ms
+                && *received_ms < due_ms + crate::world::TEST_ANSWER_WITHIN_MS
+        });
+        if came {
+            return Err(format!(
+                "{name}: the test due at {due_ms} came in time, yet was alarmed as not received"
+            ));
+        }
+    }
+    expected_tests_alarmed(&name, &record, &station.down, world.clock(i))
+}
+
+/// Every alarm station `i`'s core announced is in its store, as announced: durable across
+/// crashes.
+pub(super) fn alarms_kept(world: &World, i: usize) -> Outcome {
+    let station = &world.stations[i];
+    let kept = station.store.alarms(true).map_err(|e| e.to_string())?;
+    for (id, kind, peer, subject) in &station.raised {
+        let peer = world.index_named(peer).map(|j| world.id(j));
+        if !kept.iter().any(|alarm| {
+            alarm.id == *id
+                && alarm.kind == *kind
+                && Some(alarm.peer) == peer
+                && alarm.subject == *subject
+        }) {
+            return Err(format!(
+                "{}: alarm {id} ({kind} {subject}) was announced, not kept",
+                NAMES[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A test the peer's schedule announced that did not come, while the station was up from its
+/// due time until the time allowed had passed (`down`: when it was not), is alarmed
+/// (a partitioned or crashed peer). `end_ms`: when the run ended.
+pub(super) fn expected_tests_alarmed(
+    name: &str,
+    record: &WatchRecord,
+    down: &[(u64, u64)],
+    end_ms: u64,
+) -> Outcome {
+    for (n, (schedule, anchor_ms, received_ms)) in record.schedules.iter().enumerate() {
+        let until_ms = record
+            .schedules
+            .get(n + 1)
+            .map_or(end_ms, |(_, _, next_ms)| *next_ms);
+        let mut after_ms = *received_ms;
+        while let Some(due_ms) = schedule.next_due_ms(*anchor_ms, after_ms) {
+            let checked_ms = due_ms + schedule.answer_within_ms;
+            if checked_ms >= until_ms {
+                break;
+            }
+            after_ms = due_ms;
+            let watched = !down
+                .iter()
+                .any(|(from_ms, to_ms)| *from_ms <= checked_ms && *to_ms >= due_ms);
+            let first_came_ms = record
+                .peer
+                .iter()
+                .filter(|(entry, _)| {
+                    matches!(entry.entry().body, Body::Test { .. })
+                        && entry.entry().time_ms >= due_ms
+                })
+                .map(|(_, received_ms)| *received_ms)
+                .min();
+            let missed = first_came_ms.is_none_or(|came_ms| came_ms > checked_ms);
+            let subject = due_ms.to_string();
+            let alarmed = record.alarms.iter().any(|(kind, s, _)| {
+                *kind == parley_store::AlarmKind::ExpectedTestNotReceived && *s == subject
+            });
+            if watched && missed && !alarmed {
+                return Err(format!(
+                    "{name}: no test of the peer's came for {due_ms} (first at \
+                     {first_came_ms:?}), yet no expected_test_not_received alarm"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
