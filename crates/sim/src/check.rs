@@ -13,7 +13,7 @@ use crate::world::{NAMES, Outcome, World};
 mod shown;
 mod watch;
 
-use self::shown::shown_alike;
+use self::shown::{displays, shown_alike};
 use self::watch::{alarms_kept, watch};
 
 /// An own entry as stored.
@@ -147,9 +147,10 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
         .keys()
         .try_for_each(|link| direction(world, views, *link))?;
     views.keys().try_for_each(|link| watch(world, *link))?;
+    let displays = displays(world)?;
     views
         .keys()
-        .try_for_each(|link| shown_alike(world, *link))?;
+        .try_for_each(|link| shown_alike(&displays, *link))?;
     (0..world.stations.len()).try_for_each(|i| alarms_kept(world, i))
 }
 
