@@ -14,7 +14,7 @@ mod shown;
 mod watch;
 
 use self::shown::{displays, shown_alike};
-use self::watch::{alarms_kept, watch};
+use self::watch::{alarms_kept, watch, watch_as_loaded};
 
 /// An own entry as stored.
 pub(crate) struct OwnRecord {
@@ -146,6 +146,7 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
     views
         .keys()
         .try_for_each(|link| direction(world, views, *link))?;
+    (0..world.stations.len()).try_for_each(|i| watch_as_loaded(world, i))?;
     views.keys().try_for_each(|link| watch(world, *link))?;
     let displays = displays(world)?;
     views

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use parley_proto::{Body, EntryId, SignedEntry, TestSchedule};
 
-use crate::world::{NAMES, Outcome, World};
+use parley_station::core::{Mode, Station as Core};
+use parley_station::node::load;
+
+use crate::world::{NAMES, Outcome, World, sim_keys};
 
 /// What station `i`'s store says of the watch on its link.
 pub(super) struct WatchRecord {
@@ -293,6 +296,58 @@ pub(super) fn expected_tests_alarmed(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Station `i`'s live watch knows every message and test as a watch loaded from its store
+/// knows it (answered, cancelled, and by whom and when), and, once the loaded one has run the
+/// duties due, holds as many deadlines: the order entries were stored in changes nothing that
+/// a restart would not see.
+pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
+    let (station, name) = (&world.stations[i], NAMES[i]);
+    let Some(live) = &station.core else {
+        return Err(format!("{name} is down at quiescence"));
+    };
+    let loaded = load(
+        &station.store,
+        station.identity.clone(),
+        station.config(),
+        [0; 32],
+    )
+    .map(sim_keys)
+    .map_err(|e| format!("{name} cannot load from its store: {e}"))?;
+    let now_ms = world.clock(i);
+    let mut fresh = Core::new(now_ms, loaded, Mode::Daemon)
+        .map_err(|e| format!("{name} cannot start from its store: {e}"))?;
+    // Deadlines past already fire at the first tick (their alarms and entries are held).
+    fresh.handle_timeout(now_ms);
+    let known = |core: &Core| {
+        (core.watch().matching("").into_iter())
+            .map(|(id, known)| (id, known.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (live_known, loaded_known) = (known(live), known(&fresh));
+    if let Some((id, held)) = live_known
+        .iter()
+        .find(|(id, held)| loaded_known.get(*id) != Some(*held))
+    {
+        return Err(format!(
+            "{name}'s live watch holds {id} as {held:?}, a watch loaded from its store as {:?}",
+            loaded_known.get(id)
+        ));
+    }
+    if live_known.len() != loaded_known.len()
+        || live.deadlines_pending() != fresh.deadlines_pending()
+    {
+        return Err(format!(
+            "{name}'s live watch knows {} entries with {} deadlines, a watch loaded from its \
+             store {} with {}",
+            live_known.len(),
+            live.deadlines_pending(),
+            loaded_known.len(),
+            fresh.deadlines_pending()
+        ));
     }
     Ok(())
 }

@@ -158,6 +158,11 @@ impl Station {
         }
     }
 
+    /// The watch, to read what it holds.
+    pub fn watch(&self) -> &super::watch::Watch {
+        &self.watch
+    }
+
     /// Deadlines the watch still holds (receipts and answers, both sides): 0 once every
     /// message and test is receipted and answered or overdue.
     pub fn deadlines_pending(&self) -> usize {
