@@ -11,7 +11,7 @@
 //! after a random delay (understood or a question, some never) and withdraw some of their own
 //! at random times (`cancel`), agree codebooks (proposed by one side, accepted by the other)
 //! and send coded messages from them, and scheduled tests that a partition or a crash makes
-//! missed.
+//! missed, their schedule changed by an administrator now and then.
 //! At quiescence every message and test was answered or cancelled in time or carries exactly
 //! one overdue entry and one alarm, receivers are alarmed exactly when they answered late,
 //! and every alarm announced is kept. The simulator copies no production logic: pairing,
@@ -260,6 +260,8 @@ pub struct SimReport {
     pub codebooks_agreed: u64,
     /// Coded messages `send` accepted.
     pub coded_messages: u64,
+    /// Times A's administrator changed its schedule of tests to B (and restarted it).
+    pub schedules_changed: u64,
     /// Alarms raised, every station, all kinds.
     pub alarms_raised: u64,
     /// Scheduled tests not answered in time (`test_missed` alarms).
@@ -307,7 +309,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 39] {
+    pub fn counters(&self) -> [(&'static str, u64); 40] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -346,6 +348,7 @@ impl SimReport {
             ("codebooks proposed", self.codebooks_proposed),
             ("codebooks agreed", self.codebooks_agreed),
             ("coded messages", self.coded_messages),
+            ("schedules of tests changed", self.schedules_changed),
             ("alarms raised", self.alarms_raised),
             ("scheduled tests missed", self.tests_missed),
             ("scheduled tests not received", self.tests_not_received),
@@ -368,14 +371,14 @@ pub const INVARIANTS: [&str; 20] = [
     "nothing accepted is lost, nothing delivered twice, each sender's order kept",
     "both stations of every link hold transcripts that agree and verify",
     "no tampered or forged frame is accepted or changes state",
-    "every live core equals its store, its watch included: what a restart would load from it",
+    "every live core equals its store, its watch included (answers, cancellations, the peer's schedule of tests): what a restart would load from it",
     "an honest pair raises no accusing alarm",
     "every checkpoint cosigned is the author's log at its size, so every two are consistent",
     "every message and test is answered or cancelled in time, or has one overdue entry and one alarm",
     "a receiver is alarmed exactly when it answered late and the cancellation, if any, came late",
     "no message is answered once its cancellation reached the receiver",
     "both ends show every message alike: its text, a coded message rendered from an agreed codebook and valid, its cancellation",
-    "an expected test is alarmed exactly when it did not come while the station watched",
+    "an expected test is alarmed exactly when it did not come while the station watched, and only for a due time of the schedule governing then",
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",
     "every frame of an authentic courier bundle is accepted, new or already held, however late",

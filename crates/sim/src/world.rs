@@ -114,6 +114,11 @@ const CANCEL_DELAY_MS_MAX: u64 = 90_000;
 /// Station A's scheduled tests to B: every so often, answered by B's station within so long,
 /// in milliseconds.
 const TEST_EVERY_MS: u64 = 15_000;
+/// How many times at most A's administrator changes its schedule of tests in a run (none to
+/// this many, at random times within so long of the start, in milliseconds: two close
+/// together can arrive in either order).
+const RESCHEDULES_MAX: u64 = 3;
+const RESCHEDULE_WITHIN_MS: u64 = 60_000;
 /// How many new entries each station's checkpoint cadence waits for: a seed's few messages
 /// make several checkpoints, each cosigned.
 const CHECKPOINT_EVERY_ENTRIES: u64 = 8;
@@ -198,6 +203,8 @@ enum Event {
     },
     /// The relay loses its store.
     RelayLoss,
+    /// A's administrator gives it a new schedule of tests to B and restarts it.
+    Reschedule,
     /// Station `station`'s host reboots with its wall clock wrong, or (`right`) its operator
     /// sets the clock right.
     Clock {
@@ -460,6 +467,15 @@ impl World {
         }
         self.plan_relay_loss();
         self.plan_codebooks();
+        let reschedules = if self.config.watch {
+            self.dice.below(RESCHEDULES_MAX + 1)
+        } else {
+            0
+        };
+        for _ in 0..reschedules {
+            let at_ms = self.dice.below(RESCHEDULE_WITHIN_MS + 1);
+            self.push(at_ms, Event::Reschedule);
+        }
         self.maybe_heal()?; // a workload of no messages is done at once
         loop {
             if matches!(self.phase, Phase::Heal { .. }) && self.quiescent() {
@@ -569,6 +585,7 @@ impl World {
             Event::Act { station, act } => self.act(station, act),
             Event::Rotate { station } => self.rotate(station),
             Event::RelayLoss => self.relay_loss(),
+            Event::Reschedule => self.reschedule(),
             Event::Clock {
                 station,
                 right: false,

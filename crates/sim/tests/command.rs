@@ -93,6 +93,7 @@ fn faults_are_chosen_by_name() {
     assert_eq!(exercised["operators' answers"], 0);
     assert_eq!(exercised["messages cancelled"], 0);
     assert_eq!(exercised["codebooks proposed"], 0);
+    assert_eq!(exercised["schedules of tests changed"], 0);
     assert_eq!(exercised["relay store losses"], 0);
     assert_eq!(exercised["courier bundles carried"], 0);
     assert_eq!(exercised["reboots with a wrong clock"], 0);

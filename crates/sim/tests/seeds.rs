@@ -185,6 +185,7 @@ fn the_faults_are_exercised() {
         ("codebooks proposed", total(|r| r.codebooks_proposed)),
         ("codebooks agreed", total(|r| r.codebooks_agreed)),
         ("coded messages", total(|r| r.coded_messages)),
+        ("schedules of tests changed", total(|r| r.schedules_changed)),
         ("alarms", total(|r| r.alarms_raised)),
         ("scheduled tests missed", total(|r| r.tests_missed)),
         (

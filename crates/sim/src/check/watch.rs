@@ -207,7 +207,8 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
             ));
         }
     }
-    // An expected test is alarmed only when no test of the peer's came in time.
+    // An expected test is alarmed only for a due time of the schedule governing then, and
+    // only when no test of the peer's came in time.
     for (kind, subject, _) in &record.alarms {
         if *kind != AlarmKind::ExpectedTestNotReceived {
             continue;
@@ -223,6 +224,19 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
         if came {
             return Err(format!(
                 "{name}: the test due at {due_ms} came in time, yet was alarmed as not received"
+            ));
+        }
+        let scheduled = (governing(&record.schedules, world.clock(i))).any(
+            |(schedule, anchor_ms, until_ms)| {
+                due_ms >= anchor_ms
+                    && schedule.next_due_ms(anchor_ms, due_ms - 1) == Some(due_ms)
+                    && due_ms < until_ms + crate::world::TEST_ANSWER_WITHIN_MS
+            },
+        );
+        if !scheduled {
+            return Err(format!(
+                "{name}: a test due at {due_ms} was alarmed as not received, and no schedule of \
+                 the peer's governing then has it"
             ));
         }
     }
@@ -251,6 +265,25 @@ pub(super) fn alarms_kept(world: &World, i: usize) -> Outcome {
     Ok(())
 }
 
+/// The peer's schedules (`schedules`, in its log's order), each with its anchor and until when
+/// it governs: from its arrival until a later one of the peer's arrives, which may come first
+/// (above a gap: then it never governs). `end_ms`: when the run ended.
+fn governing(
+    schedules: &[(TestSchedule, u64, u64)],
+    end_ms: u64,
+) -> impl Iterator<Item = (&TestSchedule, u64, u64)> {
+    schedules
+        .iter()
+        .enumerate()
+        .map(move |(n, (schedule, anchor_ms, _))| {
+            let until_ms = (schedules[n + 1..].iter())
+                .map(|(_, _, received_ms)| *received_ms)
+                .min()
+                .unwrap_or(end_ms);
+            (schedule, *anchor_ms, until_ms)
+        })
+}
+
 /// A test the peer's schedule announced that did not come, while the station was up from its
 /// due time until the time allowed had passed (`down`: when it was not), is alarmed
 /// (a partitioned or crashed peer). `end_ms`: when the run ended.
@@ -260,13 +293,15 @@ pub(super) fn expected_tests_alarmed(
     down: &[(u64, u64)],
     end_ms: u64,
 ) -> Outcome {
-    for (n, (schedule, anchor_ms, received_ms)) in record.schedules.iter().enumerate() {
-        let until_ms = record
-            .schedules
-            .get(n + 1)
-            .map_or(end_ms, |(_, _, next_ms)| *next_ms);
-        let mut after_ms = *received_ms;
-        while let Some(due_ms) = schedule.next_due_ms(*anchor_ms, after_ms) {
+    let received = record
+        .schedules
+        .iter()
+        .map(|(_, _, received_ms)| *received_ms);
+    for ((schedule, anchor_ms, until_ms), received_ms) in
+        governing(&record.schedules, end_ms).zip(received)
+    {
+        let mut after_ms = received_ms;
+        while let Some(due_ms) = schedule.next_due_ms(anchor_ms, after_ms) {
             let checked_ms = due_ms + schedule.answer_within_ms;
             if checked_ms >= until_ms {
                 break;
@@ -301,7 +336,8 @@ pub(super) fn expected_tests_alarmed(
 }
 
 /// Station `i`'s live watch knows every message and test as a watch loaded from its store
-/// knows it (answered, cancelled, and by whom and when), and, once the loaded one has run the
+/// knows it (answered, cancelled, and by whom and when), holds each peer's latest schedule of
+/// tests, and, once the loaded one has run the
 /// duties due, holds as many deadlines: the order entries were stored in changes nothing that
 /// a restart would not see.
 pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
@@ -336,6 +372,18 @@ pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
             "{name}'s live watch holds {id} as {held:?}, a watch loaded from its store as {:?}",
             loaded_known.get(id)
         ));
+    }
+    for peer in world.peer_ids(i) {
+        let (held, loaded) = (
+            live.watch().peer_schedule(&peer),
+            fresh.watch().peer_schedule(&peer),
+        );
+        if held != loaded {
+            return Err(format!(
+                "{name}'s live watch holds the peer's schedule of tests as {held:?}, a watch \
+                 loaded from its store as {loaded:?}"
+            ));
+        }
     }
     if live_known.len() != loaded_known.len()
         || live.deadlines_pending() != fresh.deadlines_pending()

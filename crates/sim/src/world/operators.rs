@@ -211,6 +211,33 @@ impl World {
         }
     }
 
+    /// A's administrator gives A a new schedule of tests to B (every 10, 20 or 30 s, or none)
+    /// and restarts its daemon, as abruptly as a crash; the restarted station announces the
+    /// schedule. Tried again later while A is down; never once the network heals.
+    pub(super) fn reschedule(&mut self) -> Outcome {
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        if self.stations[0].core.is_none() {
+            self.push(SEND_RETRY_MS, Event::Reschedule);
+            return Ok(());
+        }
+        let every_s = [None, Some(10), Some(20), Some(30)][self.dice.below(4) as usize];
+        self.stations[0].config.tests = every_s
+            .map(|every_s| TestConfig {
+                peer: NAMES[1].into(),
+                at: Vec::new(),
+                every_s: Some(every_s),
+                answer: TestAnswer::Machine,
+                answer_within_s: TEST_ANSWER_WITHIN_MS / 1_000,
+            })
+            .into_iter()
+            .collect();
+        self.report.schedules_changed += 1;
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.power_off(0, downtime_ms)
+    }
+
     /// A message from station `i` to one of its peers, chosen at random.
     pub(super) fn draft(&mut self, i: usize) -> Draft {
         // One-, two- and three-byte characters, so the text limit is met in UTF-8 bytes.

@@ -678,6 +678,11 @@ impl Watch {
         Ok(alarm)
     }
 
+    /// The schedule of tests `peer` announced last in its log, with when it began.
+    pub fn peer_schedule(&self, peer: &StationId) -> Option<&(TestSchedule, u64)> {
+        self.links.get(peer)?.peer_schedule.as_ref()
+    }
+
     /// This station's configured test schedule for `peer`.
     pub fn schedule_of(&self, peer: &StationId) -> Option<&TestSchedule> {
         self.settings.tests.get(peer)
