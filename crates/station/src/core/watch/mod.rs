@@ -27,10 +27,10 @@ use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
-/// Most of the peers' cancellations kept whose message has not come yet. A message held back
-/// on its channel while its cancellation came (stored above the gap) is within its link's
-/// reorder window; past this bound, a cancellation naming a message that never comes is not
-/// kept (the record keeps it, and a restart reads it in order).
+/// Most of a peer's cancellations kept, per link, whose message has not come yet. A message
+/// held back on its channel while its cancellation came (stored above the gap) is within the
+/// link's reorder window, so its cancellation is among the latest; at this bound the one
+/// with the lowest seq, naming a message that should have come long ago, is let go (logged).
 pub const EARLY_CANCELLATIONS_MAX: usize = 4_096;
 
 /// What the watch is configured with.
@@ -163,18 +163,47 @@ struct LinkWatch {
     received: BTreeMap<u64, Deadline>,
     /// This station's schedule as last announced, with when it began.
     own_schedule: Option<(TestSchedule, u64)>,
-    /// The peer's schedule as announced, with when it began; the due time to check next, and
-    /// the newest test the peer sent.
+    /// The peer's schedule as announced last in its log, with when it began.
     peer_schedule: Option<(TestSchedule, u64)>,
     /// The seq of the peer's entry that announced `peer_schedule` (0: none).
     peer_schedule_seq: u64,
+    /// The due time of the peer's tests to check next.
     next_expected_ms: Option<u64>,
+    /// The time of the newest test the peer sent.
     last_peer_test_ms: u64,
+    /// The peer's cancellations stored before the message they name: the seq of the
+    /// cancellation, by the message's id (applied when the message is stored, so the order
+    /// entries are stored in does not matter).
+    cancelled_early: BTreeMap<EntryId, u64>,
     /// Channels by the core's id.
     channels: BTreeMap<u64, ChannelWatch>,
 }
 
 impl LinkWatch {
+    /// Keeps the peer's cancellation (at `seq`) of a message `of` not come yet, up to
+    /// [`EARLY_CANCELLATIONS_MAX`]: past it, the one with the lowest seq goes.
+    fn cancel_early(&mut self, peer: StationId, of: EntryId, seq: u64) {
+        if self.cancelled_early.len() >= EARLY_CANCELLATIONS_MAX
+            && !self.cancelled_early.contains_key(&of)
+        {
+            let lowest = (self.cancelled_early.iter())
+                .min_by_key(|(_, seq)| **seq)
+                .map(|(id, seq)| (*id, *seq));
+            match lowest {
+                Some((id, lowest)) if lowest < seq => {
+                    self.cancelled_early.remove(&id);
+                    tracing::warn!(peer = %peer.short(), of = %id, "a cancellation of a message that has not come was let go: over {EARLY_CANCELLATIONS_MAX} kept for this link");
+                }
+                _ => {
+                    tracing::warn!(peer = %peer.short(), %of, "a cancellation of a message that has not come was not kept: over {EARLY_CANCELLATIONS_MAX} kept for this link");
+                    return;
+                }
+            }
+        }
+        let kept = self.cancelled_early.entry(of).or_insert(seq);
+        *kept = (*kept).min(seq);
+    }
+
     /// When the link as a whole has been without a usable channel since, if it has.
     fn down_since_ms(&self) -> Option<u64> {
         if self.channels.is_empty() {
@@ -201,10 +230,6 @@ pub struct Watch {
     settings: WatchSettings,
     links: BTreeMap<StationId, LinkWatch>,
     known: BTreeMap<EntryId, Known>,
-    /// The peers' cancellations stored before the message they name: the message, and the
-    /// link (applied when the message is stored, so the order entries are stored in does not
-    /// matter).
-    cancelled_early: BTreeMap<EntryId, StationId>,
     /// The alarms not cleared.
     pub alarms: AlarmBook,
     /// Whether time-driven duties run (a daemon), or only commands (a CLI command offline).
@@ -230,7 +255,6 @@ impl Watch {
             settings,
             links: BTreeMap::new(),
             known: BTreeMap::new(),
-            cancelled_early: BTreeMap::new(),
             alarms,
             live,
             timers: Timers::default(),
@@ -394,7 +418,7 @@ impl Watch {
                 };
                 return self.answered(now_ms, peer, *of, answer, (own, loading));
             }
-            Body::Cancel { of, .. } => self.cancelled(now_ms, peer, *of, own),
+            Body::Cancel { of, .. } => self.cancelled(now_ms, peer, *of, (own, fields.seq)),
             Body::Overdue { of, .. } if own => {
                 if let Some(seq) = self.own_seq(peer, of) {
                     self.unwatch_deadline(peer, Slot::SentAnswer(seq));
@@ -491,11 +515,15 @@ impl Watch {
         true
     }
 
-    fn cancelled(&mut self, now_ms: u64, peer: StationId, of: EntryId, by_us: bool) {
+    /// A cancellation of `of` by this station (`by_us`) or the peer, at `seq` in its log.
+    fn cancelled(&mut self, now_ms: u64, peer: StationId, of: EntryId, (by_us, seq): (bool, u64)) {
         let Some(known) = self.known.get_mut(&of) else {
             // The peer's message may still come: held back on its channel.
-            if !by_us && self.cancelled_early.len() < EARLY_CANCELLATIONS_MAX {
-                self.cancelled_early.insert(of, peer);
+            if !by_us {
+                self.links
+                    .entry(peer)
+                    .or_default()
+                    .cancel_early(peer, of, seq);
             }
             return;
         };
@@ -533,8 +561,12 @@ impl Watch {
             return false;
         }
         self.note_awaited(peer, entry, false);
-        if self.cancelled_early.remove(&entry.id()) == Some(peer) {
-            self.cancelled(now_ms, peer, entry.id(), false);
+        let id = entry.id();
+        let link = self.links.entry(peer).or_default();
+        if self.known.contains_key(&id)
+            && let Some(seq) = link.cancelled_early.remove(&id)
+        {
+            self.cancelled(now_ms, peer, id, (false, seq));
         }
         self.note_reply(now_ms, peer, entry, false, false)
     }

@@ -299,8 +299,8 @@ fn a_cancellation_stored_before_its_message_withdraws_it() {
     assert_eq!(overdue, [ours.id().to_string()]);
 }
 
-/// Cancellations naming messages not come yet are kept up to [`EARLY_CANCELLATIONS_MAX`]:
-/// one more is not.
+/// Cancellations naming messages not come yet are kept up to [`EARLY_CANCELLATIONS_MAX`] per
+/// link; one more lets go of the one with the lowest seq.
 #[test]
 fn early_cancellations_are_kept_up_to_their_bound() {
     for naming_nothing in [EARLY_CANCELLATIONS_MAX - 1, EARLY_CANCELLATIONS_MAX] {
@@ -308,18 +308,18 @@ fn early_cancellations_are_kept_up_to_their_bound() {
         let mut watch = loaded_watch(&link);
         let peer = link.peer.id();
         let theirs = link.write(true, message("hold fire"));
+        watch.peer_entry(1_001, peer, &link.write(true, cancel(theirs.id())));
         for k in 0..naming_nothing {
             let mut id = [0xee; 32];
             id[..8].copy_from_slice(&(k as u64).to_be_bytes());
             watch.peer_entry(1_001, peer, &link.write(true, cancel(EntryId(id))));
         }
-        watch.peer_entry(1_001, peer, &link.write(true, cancel(theirs.id())));
         watch.peer_entry(1_002, peer, &theirs);
         let cancelled = watch.known(&theirs.id()).is_some_and(|k| k.cancelled);
         assert_eq!(
             cancelled,
             naming_nothing < EARLY_CANCELLATIONS_MAX,
-            "{naming_nothing} kept before it"
+            "{naming_nothing} kept after it"
         );
     }
 }
