@@ -13,7 +13,8 @@ use crate::rows::{KeptEntry, LinkLeaves, LinkRecord};
 
 /// Every entry of a link but key announcements, both authors, by author then seq, decoded
 /// from the bytes kept (which must still hash to their ids), with when each peer entry
-/// arrived; and when the peer's receipts covered each own entry.
+/// arrived; when the peer's receipts covered each own entry; and the key announcements' seqs
+/// by id and this station's keys they announced.
 pub(crate) fn link_record(
     connection: &Connection,
     peer: &StationId,
@@ -22,8 +23,8 @@ pub(crate) fn link_record(
     let entries = query(
         connection,
         "SELECT entry_id, signed, received_ms FROM entries \
-         WHERE peer = ?1 AND kind != 2 ORDER BY author, seq",
-        [peer.0],
+         WHERE peer = ?1 AND kind != ?2 ORDER BY author, seq",
+        params![peer.0, Kind::KeyAnnouncement as i64],
         "reading a link's record",
         |row| -> rusqlite::Result<(Vec<u8>, Vec<u8>, Option<i64>)> {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -52,59 +53,53 @@ pub(crate) fn link_record(
             ))
         },
     )?;
+    let (own_key_announcements, key_announcement_seqs) = key_announcements(connection, peer)?;
     Ok(LinkRecord {
         entries,
         delivered_ms: delivered.into_iter().collect(),
-        own_key_announcements: own_key_announcements(connection, peer)?,
-        key_announcement_seqs: key_announcement_seqs(connection, peer)?,
+        own_key_announcements,
+        key_announcement_seqs,
     })
 }
 
-/// Every key announcement of the link, either side's: its seq, by entry id.
-fn key_announcement_seqs(
-    connection: &Connection,
-    peer: &StationId,
-) -> Result<BTreeMap<EntryId, u64>, StoreError> {
-    let seqs = query(
-        connection,
-        "SELECT entry_id, seq FROM entries WHERE peer = ?1 AND kind = ?2",
-        params![peer.0, Kind::KeyAnnouncement as i64],
-        "reading the key announcements' seqs",
-        |row| -> rusqlite::Result<(Vec<u8>, i64)> { Ok((row.get(0)?, row.get(1)?)) },
-        |(id, seq)| Ok((entry_id(id, "an entry id")?, from_sql(seq, "an entry seq")?)),
-    )?;
-    Ok(seqs.into_iter().collect())
-}
+/// The key announcements of a link: this station's, as (seq, key) by seq; and every one's
+/// seq, either side's, by entry id.
+type Announcements = (Vec<(u64, EpochKeyId)>, BTreeMap<EntryId, u64>);
 
-/// This station's key announcements on the link: (seq, key), by seq.
-fn own_key_announcements(
+fn key_announcements(
     connection: &Connection,
     peer: &StationId,
-) -> Result<Vec<(u64, EpochKeyId)>, StoreError> {
-    query(
+) -> Result<Announcements, StoreError> {
+    let rows = query(
         connection,
-        "SELECT seq, entry_id, signed FROM entries \
-         WHERE peer = ?1 AND author != ?1 AND kind = ?2 ORDER BY seq",
+        "SELECT author = ?1, seq, entry_id, signed FROM entries \
+         WHERE peer = ?1 AND kind = ?2 ORDER BY seq",
         params![peer.0, Kind::KeyAnnouncement as i64],
         "reading the key announcements",
-        |row| -> rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        |row| -> rusqlite::Result<(bool, i64, Vec<u8>, Vec<u8>)> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         },
-        |(seq, id, signed)| {
-            let id = entry_id(id, "an entry id")?;
+        |(by_peer, seq, id, signed)| {
+            let (seq, id) = (from_sql(seq, "an entry seq")?, entry_id(id, "an entry id")?);
+            if by_peer {
+                return Ok((seq, id, None));
+            }
             let entry = SignedEntry::decode_stored(&signed, &id).map_err(|error| {
                 StoreError::Corrupt(format!("the entry {id} is damaged: {error}"))
             })?;
             match entry.entry().body {
-                Body::KeyAnnouncement { key_id, .. } => {
-                    Ok((from_sql(seq, "an entry seq")?, key_id))
-                }
+                Body::KeyAnnouncement { key_id, .. } => Ok((seq, id, Some(key_id))),
                 _ => Err(StoreError::Corrupt(format!(
                     "the entry {id} is stored as a key announcement but is not one"
                 ))),
             }
         },
-    )
+    )?;
+    let own = (rows.iter())
+        .filter_map(|(seq, _, key)| key.map(|key| (*seq, key)))
+        .collect();
+    let seqs = rows.into_iter().map(|(seq, id, _)| (id, seq)).collect();
+    Ok((own, seqs))
 }
 
 pub(crate) fn link_leaves(
