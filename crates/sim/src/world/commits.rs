@@ -138,7 +138,7 @@ impl World {
                 }
                 self.report.commits_torn += 1;
             }
-            // The commit wrote no frame to the log: there is nothing to tear.
+            // The commit wrote no frame to the log, or the tear left it whole: it is durable.
             None => self.report.commits_unacknowledged += 1,
         }
         Ok(())

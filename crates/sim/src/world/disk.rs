@@ -110,7 +110,8 @@ impl Disk {
 
     /// The commit written since `before` is torn as a crash in its middle would leave it,
     /// and the files are reopened as a restarting station opens them. Returns the store and
-    /// disk the station restarts from, or `None` when the commit wrote no frame to the log.
+    /// disk the station restarts from, or `None` when the commit wrote no frame to the log or
+    /// the tear left every byte of it as written.
     pub fn tear(
         &self,
         before: BeforeCommit,
@@ -127,7 +128,7 @@ impl Disk {
         let length = (written.end - written.start) as u64;
         // The log as the power left it: the commit's bytes up to where the write stopped,
         // and past it what the file held before; or all of them with one byte changed.
-        let mut torn = after;
+        let mut torn = after.clone();
         match dice.chance(500) {
             true => {
                 let stop = written.start + dice.between((0, length - 1)) as usize;
@@ -135,6 +136,12 @@ impl Disk {
                 torn.extend_from_slice(before.log.get(stop..).unwrap_or_default());
             }
             false => torn[written.start + dice.between((0, length - 1)) as usize] ^= 0x01,
+        }
+        // A write cut short where the bytes left from before are the ones it was writing (a
+        // page rewritten in the slot of a stale copy of itself) tears nothing: the commit is
+        // whole, and durable.
+        if torn.get(written.clone()) == after.get(written.clone()) {
+            return Ok(None);
         }
         // The files as the power left them: the database as it was, the log torn, no index.
         let restarted = scratch_dir()?;
