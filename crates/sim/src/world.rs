@@ -119,6 +119,9 @@ const TEST_EVERY_MS: u64 = 15_000;
 /// together can arrive in either order).
 const RESCHEDULES_MAX: u64 = 3;
 const RESCHEDULE_WITHIN_MS: u64 = 60_000;
+/// How long an administrator waits to restart a station that is down or still committing,
+/// in milliseconds.
+const RESTART_RETRY_MS: u64 = 50;
 /// How many new entries each station's checkpoint cadence waits for: a seed's few messages
 /// make several checkpoints, each cosigned.
 const CHECKPOINT_EVERY_ENTRIES: u64 = 8;
@@ -231,7 +234,7 @@ pub(crate) struct Accepted {
     pub seq: u64,
     pub id: EntryId,
     pub precedence: Precedence,
-    /// The text, or for a coded message its code.
+    /// The text drafted; a coded message is sent instead when `code` is set.
     pub text: String,
     pub code: Option<u64>,
 }

@@ -1,5 +1,7 @@
-//! The watch's invariants at quiescence, read from each station's store: deadlines met or
-//! overdue once, alarms raised exactly when due, and every alarm announced kept.
+//! The watch's invariants at quiescence, read from each station's store: deadlines met (by an
+//! answer or a cancellation) or overdue once, alarms raised exactly when due (expected tests
+//! by the schedule governing then), every alarm announced kept, and each live watch equal to
+//! one loaded from its store.
 
 use std::collections::BTreeMap;
 
@@ -48,11 +50,12 @@ pub(super) fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<Wat
     for kept in record.entries {
         let entry = kept.entry.entry();
         let mine = entry.author == me;
+        // Messages (free text, coded or notices) and tests await an answer.
+        let awaited =
+            entry.body.message_exercise().is_some() || matches!(entry.body, Body::Test { .. });
         match &entry.body {
-            Body::Message { .. } | Body::Coded { .. } | Body::Test { .. } if mine => {
-                watch.own.push(kept.entry.clone());
-            }
-            Body::Message { .. } | Body::Coded { .. } | Body::Test { .. } => {
+            _ if awaited && mine => watch.own.push(kept.entry.clone()),
+            _ if awaited => {
                 watch
                     .peer
                     .push((kept.entry.clone(), kept.received_ms.unwrap_or(0)));
@@ -102,9 +105,11 @@ fn in_time(at_ms: Option<u64>, due_ms: u64) -> Option<bool> {
 }
 
 /// The watch's invariants for station `i`'s link with `j`: every message and test is answered
-/// before its deadline, or has exactly one overdue entry and one alarm; nothing answered in
-/// time is alarmed; the receiver is alarmed exactly when it answered late; an expected test is
-/// alarmed exactly when it did not come (while the station was up to see it).
+/// (or a message cancelled) before its deadline, or has exactly one overdue entry and one
+/// alarm; nothing answered in time is alarmed; the receiver is alarmed exactly when it
+/// answered late, and never answers after the cancellation came; an expected test is alarmed
+/// exactly when it did not come (while the station was up to see it), for a due time of the
+/// schedule governing then.
 pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
     use parley_store::AlarmKind;
     let name = format!("{} (link with {})", NAMES[i], NAMES[j]);
@@ -163,7 +168,7 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
     }
     for (entry, stored_ms) in &record.peer {
         let fields = entry.entry();
-        if !matches!(fields.body, Body::Message { .. } | Body::Coded { .. }) {
+        if fields.body.message_exercise().is_none() {
             continue;
         }
         let id = entry.id();
@@ -216,27 +221,26 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
         let due_ms: u64 = subject
             .parse()
             .map_err(|_| format!("{name}: subject {subject:?}"))?;
-        let came = record.peer.iter().any(|(entry, received_ms)| {
-            matches!(entry.entry().body, Body::Test { .. })
-                && entry.entry().time_ms >= due_ms
-                && *received_ms < due_ms + crate::world::TEST_ANSWER_WITHIN_MS
+        // A due time of a schedule while it governed (the last one before its arrival too:
+        // a restart checks that one again).
+        let scheduled = governing(&record.schedules, world.clock(i)).find(|g| {
+            let (schedule, anchor_ms) = (g.schedule, g.anchor_ms);
+            due_ms >= anchor_ms
+                && schedule.next_due_ms(anchor_ms, due_ms - 1) == Some(due_ms)
+                && (schedule.next_due_ms(anchor_ms, due_ms)).is_some_and(|next| next > g.from_ms)
+                && due_ms < g.until_ms + schedule.answer_within_ms
         });
-        if came {
-            return Err(format!(
-                "{name}: the test due at {due_ms} came in time, yet was alarmed as not received"
-            ));
-        }
-        let scheduled = (governing(&record.schedules, world.clock(i))).any(
-            |(schedule, anchor_ms, until_ms)| {
-                due_ms >= anchor_ms
-                    && schedule.next_due_ms(anchor_ms, due_ms - 1) == Some(due_ms)
-                    && due_ms < until_ms + crate::world::TEST_ANSWER_WITHIN_MS
-            },
-        );
-        if !scheduled {
+        let Some(scheduled) = scheduled else {
             return Err(format!(
                 "{name}: a test due at {due_ms} was alarmed as not received, and no schedule of \
                  the peer's governing then has it"
+            ));
+        };
+        let came = first_test_came_ms(&record, due_ms)
+            .is_some_and(|came_ms| came_ms < due_ms + scheduled.schedule.answer_within_ms);
+        if came {
+            return Err(format!(
+                "{name}: the test due at {due_ms} came in time, yet was alarmed as not received"
             ));
         }
     }
@@ -265,23 +269,47 @@ pub(super) fn alarms_kept(world: &World, i: usize) -> Outcome {
     Ok(())
 }
 
-/// The peer's schedules (`schedules`, in its log's order), each with its anchor and until when
-/// it governs: from its arrival until a later one of the peer's arrives, which may come first
-/// (above a gap: then it never governs). `end_ms`: when the run ended.
+/// A schedule of the peer's tests while it governed.
+struct Governing<'a> {
+    schedule: &'a TestSchedule,
+    /// When it began (its entry's time: the anchor of its due times).
+    anchor_ms: u64,
+    /// From its arrival until a later one of the peer's arrived (or the run ended).
+    from_ms: u64,
+    until_ms: u64,
+}
+
+/// The peer's schedules (`schedules`, in its log's order) that governed at some time: each
+/// from its arrival until a later one of the peer's arrives. One that arrived after a later
+/// one (above a gap) never governs. `end_ms`: when the run ended.
 fn governing(
     schedules: &[(TestSchedule, u64, u64)],
     end_ms: u64,
-) -> impl Iterator<Item = (&TestSchedule, u64, u64)> {
-    schedules
-        .iter()
-        .enumerate()
-        .map(move |(n, (schedule, anchor_ms, _))| {
+) -> impl Iterator<Item = Governing<'_>> {
+    (schedules.iter().enumerate())
+        .map(move |(n, (schedule, anchor_ms, received_ms))| {
             let until_ms = (schedules[n + 1..].iter())
                 .map(|(_, _, received_ms)| *received_ms)
                 .min()
                 .unwrap_or(end_ms);
-            (schedule, *anchor_ms, until_ms)
+            Governing {
+                schedule,
+                anchor_ms: *anchor_ms,
+                from_ms: *received_ms,
+                until_ms,
+            }
         })
+        .filter(|g| g.from_ms < g.until_ms)
+}
+
+/// When the first test of the peer's written at `due_ms` or later arrived.
+fn first_test_came_ms(record: &WatchRecord, due_ms: u64) -> Option<u64> {
+    (record.peer.iter())
+        .filter(|(entry, _)| {
+            matches!(entry.entry().body, Body::Test { .. }) && entry.entry().time_ms >= due_ms
+        })
+        .map(|(_, received_ms)| *received_ms)
+        .min()
 }
 
 /// A test the peer's schedule announced that did not come, while the station was up from its
@@ -293,32 +321,18 @@ pub(super) fn expected_tests_alarmed(
     down: &[(u64, u64)],
     end_ms: u64,
 ) -> Outcome {
-    let received = record
-        .schedules
-        .iter()
-        .map(|(_, _, received_ms)| *received_ms);
-    for ((schedule, anchor_ms, until_ms), received_ms) in
-        governing(&record.schedules, end_ms).zip(received)
-    {
-        let mut after_ms = received_ms;
-        while let Some(due_ms) = schedule.next_due_ms(anchor_ms, after_ms) {
+    for governed in governing(&record.schedules, end_ms) {
+        let (schedule, mut after_ms) = (governed.schedule, governed.from_ms);
+        while let Some(due_ms) = schedule.next_due_ms(governed.anchor_ms, after_ms) {
             let checked_ms = due_ms + schedule.answer_within_ms;
-            if checked_ms >= until_ms {
+            if checked_ms >= governed.until_ms {
                 break;
             }
             after_ms = due_ms;
             let watched = !down
                 .iter()
                 .any(|(from_ms, to_ms)| *from_ms <= checked_ms && *to_ms >= due_ms);
-            let first_came_ms = record
-                .peer
-                .iter()
-                .filter(|(entry, _)| {
-                    matches!(entry.entry().body, Body::Test { .. })
-                        && entry.entry().time_ms >= due_ms
-                })
-                .map(|(_, received_ms)| *received_ms)
-                .min();
+            let first_came_ms = first_test_came_ms(record, due_ms);
             let missed = first_came_ms.is_none_or(|came_ms| came_ms > checked_ms);
             let subject = due_ms.to_string();
             let alarmed = record.alarms.iter().any(|(kind, s, _)| {

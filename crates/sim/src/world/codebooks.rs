@@ -174,20 +174,11 @@ impl World {
     fn own_book_entry(&self, i: usize, index: usize, proposing: bool) -> Outcome<Option<u64>> {
         let book = &self.books[index];
         let peer = if proposing { book.to } else { book.by };
-        let me = self.id(i);
-        let record = self.stations[i]
-            .store
-            .link_record(&self.id(peer))
-            .map_err(|e| e.to_string())?;
-        Ok(record.entries.iter().find_map(|kept| {
-            let entry = kept.entry.entry();
-            let about = match &entry.body {
-                Body::CodebookProposal { source } if proposing => *source == book.source,
-                Body::CodebookAccept { codebook, .. } if !proposing => *codebook == book.hash,
-                _ => false,
-            };
-            (entry.author == me && about).then_some(entry.seq)
-        }))
+        self.stored_seq(i, (peer, i), |entry| match &entry.body {
+            Body::CodebookProposal { source } if proposing => *source == book.source,
+            Body::CodebookAccept { codebook, .. } if !proposing => *codebook == book.hash,
+            _ => false,
+        })
     }
 
     /// Station `i`'s operator is asked to accept each proposal to it that its store has
@@ -199,13 +190,13 @@ impl World {
         let due: Vec<usize> = (0..self.books.len())
             .filter(|index| {
                 let book = &self.books[*index];
-                let head = core
-                    .endpoint()
-                    .link(&self.id(book.by))
-                    .map_or(0, |l| l.in_head());
+                let head = || {
+                    let link = core.endpoint().link(&self.id(book.by));
+                    link.map_or(0, |l| l.in_head())
+                };
                 book.to == i
                     && !book.accept_asked
-                    && book.proposed_seq.is_some_and(|seq| seq <= head)
+                    && book.proposed_seq.is_some_and(|seq| seq <= head())
             })
             .collect();
         for book in due {

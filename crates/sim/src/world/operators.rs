@@ -2,7 +2,7 @@
 //! messages, withdraw some of their own, and make new epoch keys, each through the core's own
 //! commands.
 
-use parley_proto::Body;
+use parley_proto::{Body, Entry};
 use parley_station::core::Content;
 
 use super::*;
@@ -179,20 +179,33 @@ impl World {
 
     /// Whether station `i` holds a peer's entry cancelling message `of`.
     fn holds_cancellation(&self, i: usize, of: EntryId) -> Outcome<bool> {
-        for peer in self.peer_ids(i) {
-            let record = self.stations[i]
-                .store
-                .link_record(&peer)
-                .map_err(|e| e.to_string())?;
-            let cancelled = record.entries.iter().any(|kept| {
-                let entry = kept.entry.entry();
-                entry.author == peer && matches!(entry.body, Body::Cancel { of: o, .. } if o == of)
-            });
-            if cancelled {
+        for j in self.peers(i) {
+            let cancels =
+                |entry: &Entry| matches!(entry.body, Body::Cancel { of: o, .. } if o == of);
+            if self.stored_seq(i, (j, j), cancels)?.is_some() {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// The seq of the first entry by station `author` that `matches` in station `i`'s record
+    /// of its link with `peer`.
+    pub(super) fn stored_seq(
+        &self,
+        i: usize,
+        (peer, author): (usize, usize),
+        matches: impl Fn(&Entry) -> bool,
+    ) -> Outcome<Option<u64>> {
+        let author = self.id(author);
+        let record = self.stations[i]
+            .store
+            .link_record(&self.id(peer))
+            .map_err(|e| e.to_string())?;
+        Ok(record.entries.iter().find_map(|kept| {
+            let entry = kept.entry.entry();
+            (entry.author == author && matches(entry)).then_some(entry.seq)
+        }))
     }
 
     /// After `send` accepted message `id`, its operator may withdraw it later: before or after
@@ -211,18 +224,30 @@ impl World {
         }
     }
 
-    /// A's administrator gives A a new schedule of tests to B (every 10, 20 or 30 s, or none)
-    /// and restarts its daemon, as abruptly as a crash; the restarted station announces the
-    /// schedule. Tried again later while A is down; never once the network heals.
+    /// A's administrator gives A another schedule of tests to B (every 10, 20 or 30 s, or
+    /// none) and restarts its daemon once it has nothing left to commit (a clean stop, not a
+    /// crash); the restarted station announces the schedule. Tried again a little later while
+    /// A is down or busy; never once the network heals.
     pub(super) fn reschedule(&mut self) -> Outcome {
         if self.phase != Phase::Workload {
             return Ok(());
         }
-        if self.stations[0].core.is_none() {
-            self.push(SEND_RETRY_MS, Event::Reschedule);
+        let station = &self.stations[0];
+        let busy = station.commit.is_some()
+            || station.asked.is_some()
+            || !station.acting.is_empty()
+            || !station.couriering.is_empty()
+            || (station.core.as_ref()).is_none_or(|core| core.uncommitted_writes() > 0);
+        if busy {
+            self.push(RESTART_RETRY_MS, Event::Reschedule);
             return Ok(());
         }
-        let every_s = [None, Some(10), Some(20), Some(30)][self.dice.below(4) as usize];
+        let current = station.config.tests.first().and_then(|test| test.every_s);
+        let others: Vec<Option<u64>> = [None, Some(10), Some(20), Some(30)]
+            .into_iter()
+            .filter(|every_s| *every_s != current)
+            .collect();
+        let every_s = others[self.dice.below(others.len() as u64) as usize];
         self.stations[0].config.tests = every_s
             .map(|every_s| TestConfig {
                 peer: NAMES[1].into(),
@@ -234,8 +259,8 @@ impl World {
             .into_iter()
             .collect();
         self.report.schedules_changed += 1;
-        let downtime_ms = self.dice.between(DOWNTIME_MS);
-        self.power_off(0, downtime_ms)
+        self.retire_core(0);
+        self.restart(0)
     }
 
     /// A message from station `i` to one of its peers, chosen at random.
