@@ -41,6 +41,16 @@ impl Link {
     }
 }
 
+/// The watch's settings in these tests: the default objectives, no tests scheduled.
+fn settings() -> WatchSettings {
+    WatchSettings {
+        objectives: Objectives::default(),
+        escalate_after_ms: 300_000,
+        channel_down_after_ms: 60_000,
+        tests: BTreeMap::new(),
+    }
+}
+
 fn understood(of: EntryId) -> Body {
     Body::Understood {
         of,
@@ -54,12 +64,7 @@ fn understood(of: EntryId) -> Body {
 #[test]
 fn only_the_first_answer_from_the_other_side_counts() {
     let mut link = Link::new();
-    let settings = WatchSettings {
-        objectives: Objectives::default(),
-        escalate_after_ms: 300_000,
-        channel_down_after_ms: 60_000,
-        tests: BTreeMap::new(),
-    };
+    let settings = settings();
     let mut watch = Watch::new(settings, Vec::new(), 0, true);
     let peer = link.peer.id();
     let record = LinkRecord {
@@ -117,12 +122,7 @@ fn only_the_first_answer_from_the_other_side_counts() {
 #[test]
 fn latencies_count_each_message_once_and_never_a_replayed_record() {
     let mut link = Link::new();
-    let settings = WatchSettings {
-        objectives: Objectives::default(),
-        escalate_after_ms: 300_000,
-        channel_down_after_ms: 60_000,
-        tests: BTreeMap::new(),
-    };
+    let settings = settings();
     let mut watch = Watch::new(settings.clone(), Vec::new(), 0, true);
     let (peer, us) = (link.peer.id(), link.us.id());
     watch.load(1_000, peer, us, LinkRecord::default());
@@ -183,12 +183,7 @@ fn latencies_count_each_message_once_and_never_a_replayed_record() {
 #[test]
 fn a_late_receipt_clears_the_receipt_alarm() {
     let mut link = Link::new();
-    let settings = WatchSettings {
-        objectives: Objectives::default(),
-        escalate_after_ms: 300_000,
-        channel_down_after_ms: 60_000,
-        tests: BTreeMap::new(),
-    };
+    let settings = settings();
     let flash = settings.objectives.of(Precedence::Flash);
     let mut watch = Watch::new(settings, Vec::new(), 0, true);
     let (peer, us) = (link.peer.id(), link.us.id());
@@ -233,13 +228,7 @@ fn a_late_receipt_clears_the_receipt_alarm() {
 
 /// A live watch of `link`, with the default objectives, loaded empty at 1,000 ms.
 fn loaded_watch(link: &Link) -> Watch {
-    let settings = WatchSettings {
-        objectives: Objectives::default(),
-        escalate_after_ms: 300_000,
-        channel_down_after_ms: 60_000,
-        tests: BTreeMap::new(),
-    };
-    let mut watch = Watch::new(settings, Vec::new(), 0, true);
+    let mut watch = Watch::new(settings(), Vec::new(), 0, true);
     watch.load(1_000, link.peer.id(), link.us.id(), LinkRecord::default());
     watch
 }
