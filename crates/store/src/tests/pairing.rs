@@ -1,7 +1,7 @@
 //! A whole pairing between two real `Endpoint`s, every `StoreOp` committed, the stores reopened
 //! and the links rebuilt from their snapshots, checked step by step against one table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use parley_proto::receipt::Receipt;
@@ -310,6 +310,22 @@ fn check_reads_after_pairing(net: &Net) {
             .iter()
             .map(|e| (e.author, e.seq))
             .collect::<Vec<_>>()
+    );
+
+    // A link's record leaves the key announcements out, and gives every one's seq by id (an
+    // entry's `seen` may name one) and the keys this station announced.
+    let record = alpha_store.link_record(&bravo).expect("the record reads");
+    let announced: BTreeMap<EntryId, u64> = [alpha, bravo]
+        .iter()
+        .map(|author| (net.ids[&(*author, 1)], 1))
+        .collect();
+    assert_eq!(record.key_announcement_seqs, announced);
+    assert_eq!(record.own_key_announcements.len(), 1);
+    assert_eq!(record.own_key_announcements[0].0, 1);
+    assert_eq!(record.entries.len(), entries.len() - 2);
+    assert!(
+        (record.entries.iter()).all(|kept| !announced.contains_key(&kept.entry.id())),
+        "no key announcement among the record's entries"
     );
 
     let receipt = alpha_store

@@ -395,10 +395,9 @@ impl Watch {
         (receipt.map(|deadline| deadline.id), first)
     }
 
-    /// Applies an entry that answers, withdraws or reports on another, or announces or is a
-    /// test. `loading`: replayed from the store at start (nothing to clear or answer yet).
-    /// Applies an entry that answers, withdraws, reports on or schedules others; returns
-    /// whether it was an answer that counted (the first, to an entry of the other side).
+    /// Applies an entry that answers, withdraws, reports on or schedules others, or is a test;
+    /// returns whether it was an answer that counted (the first, to an entry of the other
+    /// side). `loading`: replayed from the store at start (nothing to clear or answer yet).
     fn note_reply(
         &mut self,
         now_ms: u64,
