@@ -10,7 +10,9 @@
 //! needs writing beyond the entries and alarms it asks for.
 
 pub mod alarms;
+mod items;
 pub mod latency;
+mod link;
 mod schedule;
 mod timers;
 
@@ -21,8 +23,11 @@ use parley_proto::{
 };
 use parley_store::{AlarmKind, AlarmRow, LinkRecord};
 
+pub use self::items::{Answer, Append, Awaited, Known, Warning};
+
 use self::alarms::{AlarmBook, AlarmUpdate};
 use self::latency::{Latencies, Until};
+use self::link::{ChannelWatch, Deadline, LinkWatch};
 use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
@@ -44,185 +49,6 @@ pub struct WatchSettings {
     pub channel_down_after_ms: u64,
     /// This station's test schedule per peer.
     pub tests: BTreeMap<StationId, TestSchedule>,
-}
-
-/// What kind of thing awaits an answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Awaited {
-    /// A message.
-    Message,
-    /// A test, answered by the far station itself or by its operator.
-    Test(TestAnswer),
-}
-
-/// How a message or test was answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    /// Understood, or a question back.
-    pub understood: bool,
-    /// Who answered (empty: the station itself).
-    pub operator: String,
-    /// When, by the answering station's clock, UTC ms.
-    pub time_ms: u64,
-    /// The answer's seq in its author's log: of two answers, the lower counts, as the record
-    /// (read in seq order) shows it.
-    pub seq: u64,
-}
-
-/// A message or test of either side, as needed to resolve ids and refuse answering twice.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Known {
-    /// The link.
-    pub peer: StationId,
-    /// Whether this station wrote it.
-    pub own: bool,
-    /// Its seq in its author's log.
-    pub seq: u64,
-    /// A message or a test.
-    pub awaited: Awaited,
-    /// Its precedence.
-    pub precedence: Precedence,
-    /// When it was written, UTC ms.
-    pub time_ms: u64,
-    /// The answer, once there is one.
-    pub answer: Option<Answer>,
-    /// Whether its author withdrew it.
-    pub cancelled: bool,
-}
-
-/// Something the core must append to a link's log on the watch's behalf.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Append {
-    /// The link.
-    pub peer: StationId,
-    /// The entry's precedence.
-    pub precedence: Precedence,
-    /// What it says.
-    pub body: Body,
-}
-
-/// Half of a deadline has passed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Warning {
-    /// The link.
-    pub peer: StationId,
-    /// The message or test.
-    pub id: EntryId,
-    /// Which objective.
-    pub objective: Objective,
-    /// Whether this station sent it (else it must answer it).
-    pub own: bool,
-    /// When it is due, UTC ms.
-    pub due_ms: u64,
-}
-
-/// A deadline being watched: an own message or test (receipt, answer), or a peer's (our
-/// answer).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Deadline {
-    id: EntryId,
-    precedence: Precedence,
-    awaited: Awaited,
-    created_ms: u64,
-    due_ms: u64,
-    objective: Objective,
-    warned: bool,
-}
-
-impl Deadline {
-    fn warn_at_ms(&self) -> u64 {
-        self.created_ms + self.due_ms.saturating_sub(self.created_ms) / 2
-    }
-
-    fn next_ms(&self) -> u64 {
-        if self.warned {
-            self.due_ms
-        } else {
-            self.warn_at_ms()
-        }
-    }
-}
-
-/// A channel's state, for channel-down and link-down alarms.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ChannelWatch {
-    label: String,
-    down_since_ms: Option<u64>,
-}
-
-/// The watch of one link.
-#[derive(Debug, Default)]
-struct LinkWatch {
-    /// Own messages by seq: receipt deadlines.
-    sent_receipt: BTreeMap<u64, Deadline>,
-    /// Own messages and tests by seq: answer deadlines.
-    sent_answer: BTreeMap<u64, Deadline>,
-    /// When each own seq was receipted, while its answer is still awaited.
-    receipted_ms: BTreeMap<u64, u64>,
-    /// The peer's messages and operator tests awaiting this station's answer, by seq.
-    received: BTreeMap<u64, Deadline>,
-    /// This station's schedule as last announced, with when it began.
-    own_schedule: Option<(TestSchedule, u64)>,
-    /// The peer's schedule as announced last in its log, with when it began.
-    peer_schedule: Option<(TestSchedule, u64)>,
-    /// The seq of the peer's entry that announced `peer_schedule` (0: none).
-    peer_schedule_seq: u64,
-    /// The due time of the peer's tests to check next.
-    next_expected_ms: Option<u64>,
-    /// The time of the newest test the peer sent.
-    last_peer_test_ms: u64,
-    /// The peer's cancellations stored before the message they name: the seq of the
-    /// cancellation, by the message's id (applied when the message is stored, so the order
-    /// entries are stored in does not matter).
-    cancelled_early: BTreeMap<EntryId, u64>,
-    /// Channels by the core's id.
-    channels: BTreeMap<u64, ChannelWatch>,
-}
-
-impl LinkWatch {
-    /// Keeps the peer's cancellation (at `seq`) of a message `of` not come yet, up to
-    /// [`EARLY_CANCELLATIONS_MAX`]: past it, the one with the lowest seq goes.
-    fn cancel_early(&mut self, peer: StationId, of: EntryId, seq: u64) {
-        if self.cancelled_early.len() >= EARLY_CANCELLATIONS_MAX
-            && !self.cancelled_early.contains_key(&of)
-        {
-            let lowest = (self.cancelled_early.iter())
-                .min_by_key(|(_, seq)| **seq)
-                .map(|(id, seq)| (*id, *seq));
-            match lowest {
-                Some((id, lowest)) if lowest < seq => {
-                    self.cancelled_early.remove(&id);
-                    tracing::warn!(peer = %peer.short(), of = %id, "a cancellation of a message that has not come was let go: over {EARLY_CANCELLATIONS_MAX} kept for this link");
-                }
-                _ => {
-                    tracing::warn!(peer = %peer.short(), %of, "a cancellation of a message that has not come was not kept: over {EARLY_CANCELLATIONS_MAX} kept for this link");
-                    return;
-                }
-            }
-        }
-        let kept = self.cancelled_early.entry(of).or_insert(seq);
-        *kept = (*kept).min(seq);
-    }
-
-    /// When the link as a whole has been without a usable channel since, if it has.
-    fn down_since_ms(&self) -> Option<u64> {
-        if self.channels.is_empty() {
-            return None;
-        }
-        self.channels
-            .values()
-            .map(|channel| channel.down_since_ms)
-            .try_fold(0, |latest: u64, since| since.map(|since| latest.max(since)))
-    }
-
-    fn deadlines(&mut self, slot: Slot) -> Option<(&mut BTreeMap<u64, Deadline>, u64)> {
-        match slot {
-            Slot::SentReceipt(seq) => Some((&mut self.sent_receipt, seq)),
-            Slot::SentAnswer(seq) => Some((&mut self.sent_answer, seq)),
-            Slot::Received(seq) => Some((&mut self.received, seq)),
-            _ => None,
-        }
-    }
 }
 
 /// The watch of every link, and the alarms.
