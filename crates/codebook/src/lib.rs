@@ -51,6 +51,15 @@ pub struct Codebook {
     forms: Vec<Form>,
 }
 
+/// Two codebooks are the same when their sources are: everything else is parsed from it.
+impl PartialEq for Codebook {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Codebook {}
+
 impl Codebook {
     /// Parses and checks a codebook's TOML source. A source over
     /// `parley_proto::limits::CODEBOOK_SIZE_MAX_BYTES` is refused before parsing.

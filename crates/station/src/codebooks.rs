@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const PROPOSALS_PER_LINK_MAX: usize = 64;
 
 /// One codebook proposed on a link.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {
     /// The proposal entry.
     pub id: EntryId,
@@ -92,7 +92,7 @@ pub enum Standing {
 }
 
 /// A link's codebooks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkCodebooks {
     proposals: BTreeMap<CodebookHash, Proposal>,
     /// Acceptances naming a hash not (yet) proposed, by hash and whether the peer wrote them:

@@ -3,10 +3,11 @@
 //! by the schedule governing then), every alarm announced kept, and each live watch equal to
 //! one loaded from its store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parley_proto::{Body, EntryId, SignedEntry, TestSchedule};
 
+use parley_station::codebooks::{LinkCodebooks, Proposal};
 use parley_station::core::{Mode, Station as Core};
 use parley_station::node::load;
 
@@ -398,6 +399,13 @@ pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
                  loaded from its store as {loaded:?}"
             ));
         }
+        if let Some(difference) = codebooks_differ(live.codebooks(&peer), fresh.codebooks(&peer)) {
+            return Err(format!(
+                "{name}'s live core and a core loaded from its store hold the codebooks of its \
+                 link with {} differently: {difference}",
+                peer.short()
+            ));
+        }
     }
     if live_known.len() != loaded_known.len()
         || live.deadlines_pending() != fresh.deadlines_pending()
@@ -412,4 +420,51 @@ pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
         ));
     }
     Ok(())
+}
+
+/// How two cores' codebooks of one link differ, briefly (the first proposal that does), if
+/// they do.
+fn codebooks_differ(held: &LinkCodebooks, loaded: &LinkCodebooks) -> Option<String> {
+    if held == loaded {
+        return None;
+    }
+    let brief = |proposal: Option<&Proposal>| match proposal {
+        None => "not proposed".to_owned(),
+        Some(p) => format!(
+            "proposed by {} in {:?} ({}), accepted here by {:?} at seq {:?}, by the peer by {:?} \
+             at seq {:?}",
+            if p.by_peer {
+                "the peer"
+            } else {
+                "this station"
+            },
+            p.id,
+            match &p.codebook {
+                Ok(book) => format!("version {}", book.version()),
+                Err(error) => format!("not a codebook: {error}"),
+            },
+            p.accepted_by_us,
+            p.accepted_at_seq_us,
+            p.accepted_by_peer,
+            p.accepted_at_seq_peer,
+        ),
+    };
+    let hashes: BTreeSet<_> = (held.proposals().chain(loaded.proposals()))
+        .map(|(hash, _)| *hash)
+        .collect();
+    Some(
+        hashes
+            .iter()
+            .find(|hash| held.get(hash) != loaded.get(hash))
+            .map_or_else(
+                || "the acceptances read before their proposal differ".to_owned(),
+                |hash| {
+                    format!(
+                        "codebook {hash:?} is {} live, {} loaded",
+                        brief(held.get(hash)),
+                        brief(loaded.get(hash))
+                    )
+                },
+            ),
+    )
 }

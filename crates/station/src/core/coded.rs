@@ -33,8 +33,8 @@ pub enum Content {
 }
 
 impl Station {
-    /// The codebooks of the link with `peer`.
-    pub(super) fn codebooks(&self, peer: &StationId) -> &LinkCodebooks {
+    /// The codebooks of the link with `peer`, as this core holds them.
+    pub fn codebooks(&self, peer: &StationId) -> &LinkCodebooks {
         static EMPTY: LinkCodebooks = LinkCodebooks::EMPTY;
         self.codebooks.get(peer).unwrap_or(&EMPTY)
     }
