@@ -371,7 +371,7 @@ pub const INVARIANTS: [&str; 20] = [
     "nothing accepted is lost, nothing delivered twice, each sender's order kept",
     "both stations of every link hold transcripts that agree and verify",
     "no tampered or forged frame is accepted or changes state",
-    "every live core equals its store, its watch included (answers, cancellations, the peer's schedule of tests) and its codebooks: what a restart would load from it",
+    "every live core equals its store, its watch included (answers, cancellations, the peer's schedule of tests), its codebooks and its checkpoints: what a restart would load from it",
     "an honest pair raises no accusing alarm",
     "every checkpoint cosigned is the author's log at its size, so every two are consistent",
     "every message and test is answered or cancelled in time, or has one overdue entry and one alarm",

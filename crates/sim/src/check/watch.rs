@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use parley_proto::{Body, EntryId, SignedEntry, TestSchedule};
 
 use parley_station::codebooks::{LinkCodebooks, Proposal};
+use parley_station::core::{CheckpointItem, CheckpointReport, CosignedItem};
 use parley_station::core::{Mode, Station as Core};
 use parley_station::node::load;
 
@@ -371,6 +372,20 @@ pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
     let now_ms = world.clock(i);
     let mut fresh = Core::new(now_ms, loaded, Mode::Daemon)
         .map_err(|e| format!("{name} cannot start from its store: {e}"))?;
+    // Before its first tick, which may issue a checkpoint on the cadence.
+    for peer in world.peer_ids(i) {
+        let report = |core: &Core| {
+            core.checkpoint_report(&peer.key_fingerprint().to_string())
+                .map_err(|e| format!("{name} cannot show its checkpoints: {e}"))
+        };
+        if let Some(difference) = checkpoints_differ(&report(live)?, &report(&fresh)?) {
+            return Err(format!(
+                "{name}'s live core and a core loaded from its store show the checkpoints of its \
+                 link with {} differently: {difference}",
+                peer.short()
+            ));
+        }
+    }
     // Deadlines past already fire at the first tick (their alarms and entries are held).
     fresh.handle_timeout(now_ms);
     let known = |core: &Core| {
@@ -467,4 +482,66 @@ fn codebooks_differ(held: &LinkCodebooks, loaded: &LinkCodebooks) -> Option<Stri
                 },
             ),
     )
+}
+
+/// How two cores' reports of one link's checkpoints differ, briefly (the first part that
+/// does), if they do. Why a witness's last submission failed is known only to the core that
+/// submitted it, and not compared.
+fn checkpoints_differ(held: &CheckpointReport, loaded: &CheckpointReport) -> Option<String> {
+    let latest = |c: &Option<CheckpointItem>| {
+        c.as_ref().map(|c| {
+            format!(
+                "size {} in seq {} at {} ms (ML-DSA: {})",
+                c.size, c.seq, c.at_ms, c.post_quantum
+            )
+        })
+    };
+    let cosigned = |c: &Option<CosignedItem>| {
+        c.as_ref().map(|c| {
+            format!(
+                "size {} by {} at {} s (ML-DSA: {})",
+                c.size, c.cosigner, c.time_s, c.post_quantum
+            )
+        })
+    };
+    for (log, a, b) in [
+        ("its own log", &held.own, &loaded.own),
+        ("the peer's log", &held.peer_log, &loaded.peer_log),
+    ] {
+        if a.size != b.size {
+            return Some(format!(
+                "{log} holds {} entries live, {} loaded",
+                a.size, b.size
+            ));
+        }
+        if a.latest != b.latest {
+            let (a, b) = (latest(&a.latest), latest(&b.latest));
+            return Some(format!(
+                "the latest checkpoint of {log} is {a:?} live, {b:?} loaded"
+            ));
+        }
+        if a.cosigned != b.cosigned {
+            let (a, b) = (cosigned(&a.cosigned), cosigned(&b.cosigned));
+            return Some(format!(
+                "the latest cosigned checkpoint of {log} is {a:?} live, {b:?} loaded"
+            ));
+        }
+    }
+    let witnesses = |report: &CheckpointReport| {
+        (report.witnesses.iter())
+            .map(|w| {
+                (
+                    w.witness.clone(),
+                    w.holds,
+                    w.cosigned.as_ref().map(|c| (c.size, c.time_s)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (witnesses(held), witnesses(loaded));
+    (a != b).then(|| {
+        format!(
+            "the witnesses (name, size held, cosigned size and time) are {a:?} live, {b:?} loaded"
+        )
+    })
 }

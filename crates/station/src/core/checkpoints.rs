@@ -38,7 +38,7 @@ pub(super) struct Carried {
     pub(super) head: SignedHead,
     /// The seq of the entry.
     seq: u64,
-    /// The entry's time (own) or arrival (the peer's), UTC ms.
+    /// The time of the entry that carries it, UTC ms (by its author's clock).
     at_ms: u64,
     /// The author's ML-DSA-44 signature of it, if the entry carried one.
     pq: Option<PqHeadSignature>,
@@ -180,7 +180,7 @@ impl LinkLogs {
                     not_counted += 1;
                 }
                 (Body::Checkpoint(head, pq), false) => {
-                    logs.wait(Carried::new(*head, pq, entry.seq, time_ms));
+                    logs.wait(Carried::new(*head, pq, entry.seq, entry.time_ms));
                 }
                 (Body::Cosigned(cosigned), false) => {
                     logs.own_cosigned_waiting
@@ -410,8 +410,9 @@ impl Station {
             logs.peer_held.insert(e.seq, tlog::leaf_hash(entry.bytes()));
         }
         match &e.body {
+            // Dated by its entry, as a restart loads it.
             Body::Checkpoint(head, pq) => {
-                logs.wait(Carried::new(*head, pq, e.seq, now_ms));
+                logs.wait(Carried::new(*head, pq, e.seq, e.time_ms));
             }
             Body::Cosigned(cosigned) => {
                 logs.own_cosigned_waiting.insert(e.seq, cosigned.clone());
@@ -681,8 +682,8 @@ impl Station {
         })
     }
 
-    /// `checkpoint show`.
-    pub(super) fn checkpoint_report(&self, peer: &str) -> Result<CheckpointReport, StationError> {
+    /// `checkpoint show`: the link with `peer` (a name or fingerprint).
+    pub fn checkpoint_report(&self, peer: &str) -> Result<CheckpointReport, StationError> {
         let peer_id = self.resolve_peer(peer)?;
         let own_id = self.identity.id();
         let logs = self.logs.get(&peer_id).cloned().unwrap_or_default();

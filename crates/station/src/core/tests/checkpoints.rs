@@ -100,6 +100,41 @@ fn a_cosignature_must_carry_the_peer_s_ml_dsa_signature_once_one_did() {
     );
 }
 
+/// The peer's checkpoint is dated by the entry that carries it, whenever it is stored: as
+/// `checkpoint show` says it before a restart, so it says it after.
+#[test]
+fn the_peer_s_checkpoint_is_dated_by_its_entry_before_and_after_a_restart() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let frames = checkpoint_issued(&mut bravo, &mut bravo_store, "Alpha");
+    let stored_ms = NOW_MS + 5_000;
+    for frame in &frames {
+        let via = Via::Direct(bravo.identity.id());
+        alpha.handle(
+            stored_ms,
+            Input::Frame {
+                via,
+                bytes: frame.clone(),
+            },
+        );
+    }
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    let shown = |core: &Station| {
+        let report = core.checkpoint_report("Bravo").expect("a report");
+        report.peer_log.latest.expect("Bravo's checkpoint, checked")
+    };
+    let live = shown(&alpha);
+    assert_eq!(live.at_ms, NOW_MS, "signed then, stored 5 s later");
+    let loaded = load(
+        &alpha_store,
+        alpha.identity.clone(),
+        &Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into()),
+        [1; 32],
+    )
+    .expect("loads");
+    let restarted = Station::new(stored_ms, loaded, Mode::Daemon).expect("builds");
+    assert_eq!(shown(&restarted), live);
+}
+
 /// The peer's honest checkpoint is cosigned; one whose root is not the root of the entries
 /// held (a split view), though validly signed, raises an alarm and is not cosigned.
 #[test]
