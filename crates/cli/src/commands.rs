@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use parley_channels::courier;
-use parley_proto::transcript::{self, CompareError, TranscriptError, VerifiedTranscript};
+use parley_proto::transcript::{
+    self, CompareError, TRANSCRIPT_FIRST_BYTES, TranscriptError, VerifiedTranscript,
+};
 use parley_proto::{ChannelKind, Fingerprint, Precedence};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{ApiError, ErrorClass, Reply, Request, client, edge, records};
@@ -479,8 +481,12 @@ pub fn store_read(home: &Home) -> anyhow::Result<Store> {
 }
 
 fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> {
+    let earlier = |first: &[u8]| first.starts_with(TRANSCRIPT_FIRST_BYTES.as_bytes());
+    courier::check_export_target(out, "a transcript", earlier)
+        .map_err(|error| ApiError::operator(format!("{error}; nothing was exported")))?;
     let (name, text) = Node::open_read_only(home)?.export_transcript(peer)?;
-    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    courier::write_export_file(out, text.as_bytes())
+        .with_context(|| format!("writing {}", out.display()))?;
     println!(
         "transcript of the link with {} written to {}",
         render::text(&name),

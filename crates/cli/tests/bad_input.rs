@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,6 +109,96 @@ fn operator_errors_are_clear_and_store_nothing() {
         assert_eq!(alpha.outbox().unwrap().len(), before + 1);
     }
     alpha.stop().unwrap();
+}
+
+/// `courier export` and `transcript export` write a new file, or replace an earlier export of
+/// their kind; anything else at the path (the station's key or store, a FIFO, a device, a
+/// directory, a symbolic link, any other file) is refused before anything is exported and left
+/// as it was. What they write is readable by its owner only.
+#[test]
+fn exports_replace_only_earlier_exports_and_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    alpha.ok(&["send", "Bravo", "for the record"]).unwrap();
+    let dir = root.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let other = dir.join("notes.txt");
+    std::fs::write(&other, "an operator's notes").unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&other, &link).unwrap();
+    let key = alpha.home.join("identity.key");
+    let store = alpha.home.join("store.sqlite");
+    let (key_before, store_len) = (
+        std::fs::read(&key).unwrap(),
+        std::fs::metadata(&store).unwrap().len(),
+    );
+    for kind in ["courier", "transcript"] {
+        let export = |out: &std::path::Path| {
+            alpha
+                .cli(&[kind, "export", "Bravo", "--out", out.to_str().unwrap()])
+                .unwrap()
+        };
+        for (target, expected) in [
+            (key.as_path(), "is not a"),
+            (store.as_path(), "is not a"),
+            (other.as_path(), "is not a"),
+            (fifo.as_path(), "FIFO"),
+            (Path::new("/dev/null"), "device"),
+            (dir.as_path(), "directory"),
+            (link.as_path(), "symbolic link"),
+        ] {
+            let output = export(target);
+            let error = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(3),
+                "{kind} export to {target:?}: {error}"
+            );
+            assert!(
+                error.contains(expected) && error.contains("nothing was exported"),
+                "{error}"
+            );
+        }
+        let fresh = dir.join(format!("{kind}.out"));
+        for round in ["new", "replacing the earlier one"] {
+            let output = export(&fresh);
+            assert!(
+                output.status.success(),
+                "{kind} export, {round}: {output:?}"
+            );
+            let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{kind} export, {round}");
+        }
+    }
+    assert_eq!(std::fs::read(&key).unwrap(), key_before);
+    assert_eq!(std::fs::metadata(&store).unwrap().len(), store_len);
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "an operator's notes"
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    alpha.ok(&["status"]).unwrap();
 }
 
 #[test]

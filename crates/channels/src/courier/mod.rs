@@ -27,7 +27,7 @@ pub const REJECTED_SUFFIX: &str = ".rejected";
 #[non_exhaustive]
 pub enum FileError {
     /// The path is a symbolic link; it is never followed.
-    #[error("{0} is a symbolic link; bundles are read only from regular files")]
+    #[error("{0} is a symbolic link, which is never followed; give the file itself")]
     Symlink(String),
     /// Not a regular file (a directory, FIFO, socket or device).
     #[error("{path} is a {kind}, not a regular file")]
@@ -44,6 +44,17 @@ pub enum FileError {
         path: String,
         /// The limit in bytes.
         max: usize,
+    },
+    /// An export would replace a file that is not an earlier export of its kind.
+    #[error(
+        "{path} exists and is not {what}; it is left as it is: give the name of a new file, \
+         or of {what} to replace"
+    )]
+    NotAnExport {
+        /// The file.
+        path: String,
+        /// What an export may replace ("a courier bundle", "a transcript").
+        what: &'static str,
     },
     /// The operating system refused.
     #[error("{path}: {source}")]
@@ -78,17 +89,15 @@ fn kind_of(file_type: fs::FileType) -> &'static str {
     }
 }
 
-/// Reads a regular file of at most `max` bytes, without following a symbolic link and without
-/// blocking on a FIFO or device: the type and size are checked on the open descriptor, and at
-/// most `max + 1` bytes are ever read (a file growing while it is read is refused too).
-pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
-    let shown = || path.display().to_string();
+/// Opens a regular file to read, without following a symbolic link and without blocking on
+/// a FIFO or device; its type is checked on the open descriptor.
+fn open_regular(path: &Path) -> Result<fs::File, FileError> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|error| match error.raw_os_error() {
-            Some(libc::ELOOP) => FileError::Symlink(shown()),
+            Some(libc::ELOOP) => FileError::Symlink(path.display().to_string()),
             _ => FileError::io(path, error),
         })?;
     let metadata = file
@@ -96,10 +105,22 @@ pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
         .map_err(|error| FileError::io(path, error))?;
     if !metadata.file_type().is_file() {
         return Err(FileError::NotRegular {
-            path: shown(),
+            path: path.display().to_string(),
             kind: kind_of(metadata.file_type()),
         });
     }
+    Ok(file)
+}
+
+/// Reads a regular file of at most `max` bytes, without following a symbolic link and without
+/// blocking on a FIFO or device: the type and size are checked on the open descriptor, and at
+/// most `max + 1` bytes are ever read (a file growing while it is read is refused too).
+pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
+    let shown = || path.display().to_string();
+    let file = open_regular(path)?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| FileError::io(path, error))?;
     if metadata.len() > max as u64 {
         return Err(FileError::TooLarge { path: shown(), max });
     }
@@ -127,8 +148,58 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
     fs::File::open(dir)?.sync_all()
 }
 
-/// Writes a bundle to the file `out`, whole or not at all.
-pub fn write_bundle_file(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Most bytes of an existing file read to tell whether an export may replace it.
+pub const EXPORT_SNIFF_BYTES: usize = 64;
+
+/// Whether `first` (a file's first bytes, up to [`EXPORT_SNIFF_BYTES`]) begins as a bundle
+/// does: a tagged COSE_Sign1 whose protected header names the bundle's content type.
+pub fn looks_like_bundle(first: &[u8]) -> bool {
+    let content_type = parley_proto::cose::CONTENT_TYPE_BUNDLE.as_bytes();
+    first.first() == Some(&0xd2) && first.windows(content_type.len()).any(|w| w == content_type)
+}
+
+/// Checks, before anything is exported, that an export may be written to `out`: nothing is
+/// there, or an earlier export of its kind is (a regular file, not a symbolic link, whose first
+/// bytes satisfy `earlier`), which it replaces. Anything else is refused and left as it is: a
+/// device, a FIFO, a directory, a link, a station's key or store, any other file.
+pub fn check_export_target(
+    out: &Path,
+    what: &'static str,
+    earlier: impl Fn(&[u8]) -> bool,
+) -> Result<(), FileError> {
+    let shown = || out.display().to_string();
+    let metadata = match fs::symlink_metadata(out) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(FileError::io(out, error)),
+    };
+    if metadata.file_type().is_symlink() {
+        return Err(FileError::Symlink(shown()));
+    }
+    let first = read_first(out, EXPORT_SNIFF_BYTES)?;
+    if earlier(&first) {
+        Ok(())
+    } else {
+        Err(FileError::NotAnExport {
+            path: shown(),
+            what,
+        })
+    }
+}
+
+/// The first bytes (at most `max`) of a regular file, opened as [`read_bounded`] opens one.
+fn read_first(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
+    let file = open_regular(path)?;
+    let mut first = Vec::with_capacity(max);
+    file.take(max as u64)
+        .read_to_end(&mut first)
+        .map_err(|error| FileError::io(path, error))?;
+    Ok(first)
+}
+
+/// Writes an export to the file `out`, whole or not at all, readable by its owner only, in
+/// place of whatever [`check_export_target`] allowed there.
+pub fn write_export_file(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = out
         .file_name()
         .and_then(|name| name.to_str())

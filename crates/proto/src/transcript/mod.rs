@@ -37,6 +37,8 @@ pub use verify::verify;
 
 /// Format name on the header line.
 pub const TRANSCRIPT_FORMAT: &str = "parley-transcript";
+/// How every transcript begins (its first line's first member), to tell one from other files.
+pub const TRANSCRIPT_FIRST_BYTES: &str = "{\"format\":\"parley-transcript\"";
 /// Largest transcript file read, in bytes: a log of two hundred thousand entries at the entry
 /// size limit fits several times over.
 pub const TRANSCRIPT_SIZE_MAX_BYTES: usize = 1024 * 1024 * 1024;

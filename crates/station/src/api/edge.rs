@@ -165,6 +165,8 @@ pub fn perform(
         }
         Request::CourierExport { peer, out } => {
             absolute(&out, "the output file")?;
+            courier::check_export_target(&out, "a courier bundle", courier::looks_like_bundle)
+                .map_err(|error| ApiError::operator(format!("{error}; nothing was exported")))?;
             let reply = execute(Command::Export { peer })?;
             return write_export(&out, reply);
         }
@@ -249,7 +251,7 @@ fn write_export(out: &Path, reply: Reply) -> Result<Reply, ApiError> {
         return Ok(reply);
     };
     let bundle = std::mem::take(&mut exported.bundle);
-    courier::write_bundle_file(out, &bundle).map_err(|error| {
+    courier::write_export_file(out, &bundle).map_err(|error| {
         ApiError::new(
             ErrorClass::Local,
             format!("writing the bundle to {}: {error}", out.display()),

@@ -252,6 +252,10 @@ impl History {
             entries,
             receipts,
         });
+        assert!(
+            text.starts_with(super::TRANSCRIPT_FIRST_BYTES),
+            "an export begins as every transcript does"
+        );
         Lines(text.lines().map(str::to_owned).collect())
     }
 
