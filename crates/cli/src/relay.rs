@@ -3,7 +3,6 @@
 //! for scripts). Text that came from others (station names, checkpoints submitted to the
 //! witness) is escaped before it reaches the terminal; `--json` stays exact.
 
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -160,20 +159,10 @@ pub fn class_of(error: &HomeError) -> ErrorClass {
     }
 }
 
+/// The card in `file` (`-`: standard input), read as any file from outside is: a regular file
+/// within the card limit, never blocking on a FIFO or a device.
 fn read_card(file: &Path) -> anyhow::Result<String> {
-    let limit = CARD_TEXT_SIZE_MAX_BYTES as u64 + 1;
-    let mut text = String::new();
-    if file == Path::new("-") {
-        std::io::stdin()
-            .take(limit)
-            .read_to_string(&mut text)
-            .context("reading the card from standard input")?;
-    } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(limit).read_to_string(&mut text))
-            .with_context(|| format!("reading the card from {}", file.display()))?;
-    }
-    Ok(text)
+    crate::commands::read_input(file, CARD_TEXT_SIZE_MAX_BYTES, "the card")
 }
 
 fn station_json((station, fingerprint): &(StationRow, Fingerprint)) -> serde_json::Value {

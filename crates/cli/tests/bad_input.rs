@@ -201,6 +201,129 @@ fn exports_replace_only_earlier_exports_and_are_private() {
     alpha.ok(&["status"]).unwrap();
 }
 
+/// The files of a station's home are read as hostile files are: a FIFO or a device in place
+/// of the key or the configuration is refused at once (it hung, or was read without end), a
+/// name edited into the configuration is held to the name rule, and a directory that holds no
+/// station is named as such, with nothing created in it.
+#[test]
+fn a_home_s_files_are_read_as_hostile_files() {
+    let root = tempfile::tempdir().unwrap();
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let fails = |args: &[&str], want: &str| {
+        let output = alpha.cli(args).unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && error.contains(want),
+            "{args:?}: {error}"
+        );
+        assert!(!error.contains('\u{1b}'), "escaped: {error}");
+    };
+    for file in ["identity.key", "parley.toml"] {
+        let path = alpha.home.join(file);
+        let kept = root.path().join(file);
+        std::fs::rename(&path, &kept).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        fails(&["card"], "is a FIFO, not a regular file");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        fails(&["card"], "is a symbolic link");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&kept, &path).unwrap();
+    }
+    let config = alpha.home.join("parley.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replace("name = \"Alpha\"", "name = \"Alpha\\u001b[31m\"");
+    assert_ne!(edited, text);
+    std::fs::write(&config, edited).unwrap();
+    fails(&["card"], "the station name holds a control");
+    std::fs::write(&config, text).unwrap();
+    alpha.ok(&["card"]).unwrap();
+
+    let elsewhere = root.path().join("empty");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let nowhere = elsewhere.to_str().unwrap();
+    for args in [&["send", "Bravo", "hi"][..], &["status"], &["fingerprint"]] {
+        let output = std::process::Command::new(exe())
+            .args(["--home", nowhere])
+            .args(args)
+            .output()
+            .unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {error}");
+        assert!(error.contains("no station in"), "{error}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing created"
+    );
+    let invisible = std::process::Command::new(exe())
+        .args(["--home", nowhere, "init", "--name", "Alpha\u{200b}"])
+        .output()
+        .unwrap();
+    assert_eq!(invisible.status.code(), Some(3));
+    let error = String::from_utf8_lossy(&invisible.stderr);
+    assert!(error.contains("invisible character"), "{error}");
+}
+
+/// A relay reads a card to admit, and its own files, as hostile files: a FIFO or a device is
+/// refused at once (`relay admit` of a FIFO hung); its store is its owner's alone.
+#[test]
+fn a_relay_s_files_are_read_as_hostile_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("relay");
+    let relay = |args: &[&str]| {
+        std::process::Command::new(exe())
+            .args(["relay", "--home", home.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(relay(&["init", "--name", "Relay"]).status.success());
+    let mode = std::fs::metadata(home.join("relay.sqlite"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "relay.sqlite is {mode:o}");
+    let fifo = root.path().join("card.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (card, want) in [(fifo.to_str().unwrap(), "FIFO"), ("/dev/zero", "device")] {
+        let output = relay(&["admit", card, "--fingerprint", "00"]);
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{error}");
+        assert!(error.contains(want), "{error}");
+    }
+    let config = home.join("relay.toml");
+    std::fs::remove_file(&config).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&config)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = relay(&["serve", "--listen", "127.0.0.1:0"]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && error.contains("is a FIFO"),
+        "{error}"
+    );
+}
+
 #[test]
 fn corrupted_transcript_fails_naming_the_first_bad_entry() {
     let root = tempfile::tempdir().unwrap();

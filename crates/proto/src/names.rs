@@ -18,6 +18,48 @@ pub fn is_display_control(c: char) -> bool {
         )
 }
 
+/// Whether `c` is shown as nothing at all: a Unicode default-ignorable code point
+/// (DerivedCoreProperties.txt, `Default_Ignorable_Code_Point`, Unicode 15.1): the soft hyphen,
+/// zero-width spaces and joiners, the word joiner and invisible operators, fillers, variation
+/// selectors, the byte order mark, tags. Two names that differ only by such characters look
+/// the same, so one could pass for the other.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Why a name given now breaks the rule for new names, if it does: [`check_name`], and no
+/// invisible character ([`is_invisible`]), so that no new name can pass for another. Checked
+/// where a station is named (`init`) and where a peer is paired; names read from cards and
+/// stores made before the rule follow [`check_name`] alone, so they still load and verify.
+pub fn check_new_name(name: &str) -> Result<(), &'static str> {
+    check_name(name)?;
+    if name.chars().any(is_invisible) {
+        return Err(
+            "holds an invisible character (zero-width, joiner, filler, soft hyphen, variation selector or tag)",
+        );
+    }
+    Ok(())
+}
+
 /// Why a name breaks the rule, if it does.
 pub fn check_name(name: &str) -> Result<(), &'static str> {
     if name.trim().is_empty() {
@@ -100,6 +142,48 @@ mod tests {
             ),
         ] {
             assert_eq!(check_name(name), expect, "{name:?}");
+            assert_eq!(check_new_name(name), expect, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_name_holds_no_invisible_character() {
+        const INVISIBLE: &str = "holds an invisible character (zero-width, joiner, filler, soft hyphen, variation selector or tag)";
+        for c in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{FEFF}',
+            '\u{FFA0}',
+            '\u{1D173}',
+            '\u{E0041}',
+            '\u{E0FFF}',
+        ] {
+            let name = format!("Bravo{c}");
+            assert_eq!(
+                check_name(&name),
+                Ok(()),
+                "{c:?}: an existing name still loads"
+            );
+            assert_eq!(check_new_name(&name), Err(INVISIBLE), "{c:?}");
+        }
+        // Neighbours of the ranges are ordinary characters.
+        for name in [
+            "Bravo\u{00AC}",
+            "Bravo\u{2070}",
+            "Bravo\u{FE10}",
+            "Bravo\u{E1000}",
+            "Bravo\u{1D172}",
+        ] {
+            assert_eq!(check_new_name(name), Ok(()), "{name:?}");
         }
     }
 }

@@ -21,6 +21,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use parley_channels::courier::FileError;
 use parley_proto::limits::{ADDRESS_SIZE_MAX_BYTES, CARD_ADDRESSES_MAX, NAME_SIZE_MAX_BYTES};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ContactCard, DecodeError, Fingerprint, Identity};
@@ -130,6 +131,11 @@ pub enum HomeError {
     Store(#[from] StoreError),
 }
 
+/// Most bytes of `relay.toml` read.
+const CONFIG_SIZE_MAX_BYTES: usize = 1024 * 1024;
+/// Bytes of the identity key file: the Ed25519 secret seed.
+const IDENTITY_KEY_BYTES: usize = 32;
+
 fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HomeError {
     let what = what.into();
     move |source| HomeError::Io { what, source }
@@ -179,6 +185,15 @@ impl RelayHome {
         // The card needs an epoch key; the relay never decrypts anything, so the secret half
         // is dropped here and only the public half is kept.
         let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed(os_random()));
+        // Created readable by the owner only, so the database (and the journal files SQLite
+        // gives the same mode) never exists readable by others.
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(self.path(STORE_FILE))
+            .map(drop)
+            .map_err(io_error(format!("creating {STORE_FILE}")))?;
         let mut store = Store::open(&self.path(STORE_FILE))?;
         store.init_relay(now_ms, epoch.public_bytes())?;
         write_file(&self.path(IDENTITY_FILE), &identity.secret_bytes(), 0o600)?;
@@ -192,6 +207,15 @@ impl RelayHome {
         Ok(identity)
     }
 
+    /// Reads `file` of the home, of at most `max` bytes, as hostile files are read: a regular
+    /// file only, no symbolic link followed, never blocking on a FIFO or a device.
+    fn read(&self, file: &str, max: usize) -> Result<Vec<u8>, HomeError> {
+        parley_channels::courier::read_bounded(&self.path(file), max).map_err(|error| match error {
+            FileError::Io { source, .. } => io_error(format!("reading {file}"))(source),
+            other => HomeError::Config(other.to_string()),
+        })
+    }
+
     fn require_initialised(&self) -> Result<(), HomeError> {
         if self.is_initialised() {
             Ok(())
@@ -203,8 +227,9 @@ impl RelayHome {
     /// Reads and validates `relay.toml`.
     pub fn config(&self) -> Result<RelayConfig, HomeError> {
         self.require_initialised()?;
-        let text = fs::read_to_string(self.path(CONFIG_FILE))
-            .map_err(io_error(format!("reading {CONFIG_FILE}")))?;
+        let bytes = self.read(CONFIG_FILE, CONFIG_SIZE_MAX_BYTES)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| HomeError::Config(format!("{CONFIG_FILE} is not UTF-8")))?;
         let config: RelayConfig =
             toml::from_str(&text).map_err(|e| HomeError::Config(format!("{CONFIG_FILE}: {e}")))?;
         config
@@ -216,9 +241,8 @@ impl RelayHome {
     /// Reads the identity key.
     pub fn identity(&self) -> Result<Identity, HomeError> {
         self.require_initialised()?;
-        let bytes = fs::read(self.path(IDENTITY_FILE))
-            .map_err(io_error(format!("reading {IDENTITY_FILE}")))?;
-        let seed: [u8; 32] = bytes
+        let bytes = self.read(IDENTITY_FILE, IDENTITY_KEY_BYTES)?;
+        let seed: [u8; IDENTITY_KEY_BYTES] = bytes
             .try_into()
             .map_err(|_| HomeError::Identity("it is not 32 bytes".into()))?;
         Ok(Identity::from_secret(&seed))

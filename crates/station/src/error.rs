@@ -51,12 +51,13 @@ pub enum StationError {
     #[error("configuration: {0}")]
     Config(String),
     /// A file operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: &'static str,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error: in the message, not a source of its own, so that a chain of errors
+        /// shown whole names it once.
+        error: std::io::Error,
     },
     /// The store failed.
     #[error("store: {0}")]
@@ -97,7 +98,10 @@ pub enum StationError {
 impl StationError {
     /// Wraps an I/O error with what was being done.
     pub fn io(what: &'static str, source: std::io::Error) -> Self {
-        StationError::Io { what, source }
+        StationError::Io {
+            what,
+            error: source,
+        }
     }
 
     /// Who or what the error is down to.

@@ -16,11 +16,13 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use parley_channels::courier::FileError;
 use parley_proto::Identity;
 use parley_proto::tlog::head::Witness;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StationError;
+use crate::limits::CONFIG_SIZE_MAX_BYTES;
 use crate::watch_config::{AlarmsConfig, Objectives, TestConfig};
 
 /// Default UDP address of the direct channel.
@@ -492,9 +494,23 @@ impl Home {
         if !self.is_initialised() {
             return Err(StationError::NotInitialised(self.root.clone()));
         }
-        let text = fs::read_to_string(self.path("parley.toml"))
-            .map_err(|e| StationError::io("reading parley.toml", e))?;
-        toml::from_str(&text).map_err(|e| StationError::Config(e.to_string()))
+        let bytes = read_home_file(
+            &self.path("parley.toml"),
+            "reading parley.toml",
+            CONFIG_SIZE_MAX_BYTES,
+        )?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| StationError::Config("parley.toml is not UTF-8".into()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| StationError::Config(e.to_string()))?;
+        // The name is signed into every card: one edited in by hand is held to the rule too.
+        if let Err(why) = parley_proto::names::check_name(&config.name) {
+            return Err(StationError::Config(format!(
+                "parley.toml: the station name {why}; give `name` 1 to 64 bytes without \
+                 control, text-direction or invisible characters"
+            )));
+        }
+        Ok(config)
     }
 
     /// Writes `parley.toml`.
@@ -505,9 +521,15 @@ impl Home {
 
     /// Reads the identity key.
     pub fn identity(&self) -> Result<Identity, StationError> {
-        let bytes = fs::read(self.path("identity.key"))
-            .map_err(|e| StationError::io("reading identity.key", e))?;
-        let seed: [u8; 32] = bytes
+        if !self.is_initialised() {
+            return Err(StationError::NotInitialised(self.root.clone()));
+        }
+        let bytes = read_home_file(
+            &self.path("identity.key"),
+            "reading identity.key",
+            IDENTITY_KEY_BYTES,
+        )?;
+        let seed: [u8; IDENTITY_KEY_BYTES] = bytes
             .try_into()
             .map_err(|_| StationError::Config("identity.key is not 32 bytes".into()))?;
         Ok(Identity::from_secret(&seed))
@@ -520,6 +542,13 @@ impl Home {
 
     /// Creates the home directory (mode 0700).
     pub fn create(&self) -> Result<(), StationError> {
+        if fs::symlink_metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
+            return Err(StationError::Invalid(format!(
+                "{} exists and is not a directory; give the path of a new or empty directory; \
+                 nothing was created",
+                self.root.display()
+            )));
+        }
         fs::create_dir_all(&self.root).map_err(|e| StationError::io("creating the home", e))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
             .map_err(|e| StationError::io("restricting the home", e))
@@ -575,8 +604,12 @@ impl Home {
         Ok(())
     }
 
-    /// Takes the station lock without waiting. `Ok(None)` means a daemon holds it.
+    /// Takes the station lock without waiting. `Ok(None)` means a daemon holds it. A directory
+    /// that holds no station is refused as such, and nothing is created in it.
     pub fn try_lock(&self) -> Result<Option<File>, StationError> {
+        if !self.is_initialised() {
+            return Err(StationError::NotInitialised(self.root.clone()));
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -590,6 +623,19 @@ impl Home {
             Err(fs::TryLockError::Error(e)) => Err(StationError::io("locking daemon.lock", e)),
         }
     }
+}
+
+/// Bytes of `identity.key`: the Ed25519 secret seed.
+const IDENTITY_KEY_BYTES: usize = 32;
+
+/// Reads a file of the home, of at most `max` bytes, as hostile files are read: a regular file
+/// only, no symbolic link followed, never blocking (a FIFO or device put in its place is
+/// refused before a byte is read).
+fn read_home_file(path: &Path, what: &'static str, max: usize) -> Result<Vec<u8>, StationError> {
+    parley_channels::courier::read_bounded(path, max).map_err(|error| match error {
+        FileError::Io { source, .. } => StationError::io(what, source),
+        other => StationError::Config(other.to_string()),
+    })
 }
 
 /// Writes a file atomically (temp file, fsync, rename) with the given mode.

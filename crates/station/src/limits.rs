@@ -45,6 +45,11 @@ pub const LOCK_WAIT_MS_MAX: u64 = 3_000;
 pub const PASSWORD_SIZE_MIN_BYTES: usize = 12;
 /// Longest operator password, in bytes (of UTF-8).
 pub const PASSWORD_SIZE_MAX_BYTES: usize = 1024;
+
+/// Most bytes of `parley.toml` read. The file is read as the courier's files are (a regular
+/// file, no link followed, never blocking on a FIFO), so a planted device or FIFO cannot hang
+/// or exhaust a command.
+pub const CONFIG_SIZE_MAX_BYTES: usize = 1024 * 1024;
 /// Most new entries the checkpoint cadence may wait for (`checkpoints.every_entries`).
 pub const CHECKPOINT_EVERY_ENTRIES_MAX: u64 = 1_000_000;
 /// Longest the checkpoint cadence may wait, in seconds (`checkpoints.every_s`): 30 days.

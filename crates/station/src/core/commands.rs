@@ -163,10 +163,23 @@ impl Station {
             return self.upgrade_pin(card, card_bytes, (given, address));
         }
         check_fingerprint(&card, given)?;
-        if self.peers.values().any(|p| p.name == card.name) {
+        if let Err(why) = parley_proto::names::check_new_name(&card.name) {
+            return Err(StationError::Pairing(format!(
+                "the card's name {:?} {why}, so it could pass for another name; ask the peer to \
+                 name its station without it",
+                card.name
+            )));
+        }
+        // Names differing only in case would be told apart by nobody reading them aloud.
+        let folded = card.name.to_lowercase();
+        if let Some(other) = self
+            .peers
+            .values()
+            .find(|p| p.name.to_lowercase() == folded)
+        {
             return Err(StationError::Pairing(format!(
                 "another peer is already named {:?}",
-                card.name
+                other.name
             )));
         }
         let address = address.or_else(|| card.addresses.first().cloned());

@@ -1,4 +1,5 @@
-//! A peer's version 2 card replacing its version 1 pin in place (formats.md §6, migration).
+//! Pinning a peer: names that could pass for another's are refused, and a peer's version 2
+//! card replaces its version 1 pin in place (formats.md §6, migration).
 
 use parley_proto::Fingerprint;
 
@@ -45,6 +46,31 @@ fn refused(
         pinned.fingerprint()
     );
     assert_eq!(store.peers().expect("reads")[0].card, *pinned);
+}
+
+/// A card whose name holds an invisible character, or differs from a paired peer's only in
+/// case, is refused (it could pass for that peer), and nothing is pinned; a plain name is.
+#[test]
+fn a_name_that_could_pass_for_another_is_not_pinned() {
+    let (mut alpha, mut store, _) = paired_alpha();
+    for (name, want) in [
+        ("Bravo\u{200B}", "invisible character"),
+        ("Br\u{AD}avo", "invisible character"),
+        ("Bravo\u{E0041}", "invisible character"),
+        ("BRAVO", "another peer is already named \"Bravo\""),
+    ] {
+        let card = station(name, 3).0.card();
+        let fingerprint = card.0.fingerprint();
+        let error =
+            peer_add((&mut alpha, &mut store), &card, fingerprint, None).expect_err("refused");
+        assert!(error.message.contains(want), "{name:?}: {}", error.message);
+        assert_eq!(alpha.peers().len(), 1, "{name:?}");
+        assert_eq!(store.peers().expect("reads").len(), 1, "{name:?}");
+    }
+    let card = station("Charlie", 3).0.card();
+    let fingerprint = card.0.fingerprint();
+    peer_add((&mut alpha, &mut store), &card, fingerprint, None).expect("pinned");
+    assert_eq!(store.peers().expect("reads").len(), 2);
 }
 
 #[test]
