@@ -97,6 +97,10 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     mkfifo(&fifo);
     let private = drop.join(bundle_name(&alpha, &bravo, 3));
     std::os::unix::fs::symlink(&secret, &private).unwrap();
+    // A name that would colour the operator's terminal, were it logged raw.
+    let coloured = bundle_name(&alpha, &bravo, 4).replace(".bundle", "\u{1b}[31m.bundle");
+    let coloured = drop.join(coloured);
+    mkfifo(&coloured);
     // Links planted where a writer with predictable names would put its temporary files.
     for n in 1..=20 {
         let name = bundle_name(&alpha, &bravo, n);
@@ -109,16 +113,19 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     bravo.start().unwrap();
     await_channel(&bravo, "Alpha", "courier", "up");
     let refused = wait_until(Duration::from_secs(20), || {
-        courier_counter(&bravo, "files_refused").as_u64() >= Some(3)
+        courier_counter(&bravo, "files_refused").as_u64() >= Some(4)
     });
-    assert!(refused, "the three traps are reported");
+    assert!(refused, "the four traps are reported");
+    let log = std::fs::read_to_string(bravo.home.join("daemon-1.log")).unwrap();
+    assert!(log.contains("[31m.bundle"), "the fourth is logged");
+    assert!(!log.contains('\u{1b}'), "and escaped: {log}");
     let last = courier_counter(&bravo, "last_refused_file");
     assert!(
         last.as_str().is_some_and(|s| s.contains(".bundle")),
         "{last}"
     );
     // Each trap was set aside without being followed or read.
-    for trap in [&zero, &fifo, &private] {
+    for trap in [&zero, &fifo, &private, &coloured] {
         let mut aside = trap.as_os_str().to_owned();
         aside.push(".rejected");
         let aside = std::path::PathBuf::from(aside);
