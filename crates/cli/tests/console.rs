@@ -457,7 +457,7 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     let ok = verify(&exported.body, &token);
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert!(ok.body.starts_with("transcript OK"), "{}", ok.body);
-    assert!(ok.body.contains("Alpha (") && ok.body.contains("Bravo ("));
+    assert!(ok.body.contains("\"Alpha\" (") && ok.body.contains("\"Bravo\" ("));
     let tampered = exported.body.replacen("\"entry\":\"", "\"entry\":\"A", 1);
     let failed = verify(&tampered, &token);
     assert_eq!(failed.status, 422);

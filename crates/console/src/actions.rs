@@ -423,9 +423,11 @@ async fn verify_transcript(
                 "transcript OK: link {}",
                 hex::encode(transcript.link.0)
             )];
+            // Each name quoted, as the CLI shows it: a name holding a fingerprint of its
+            // own in brackets cannot pass for another station's.
             for log in &transcript.stations {
                 lines.push(format!(
-                    "{} ({}): {} entries, receipted by the other side up to {}",
+                    "{:?} ({}): {} entries, receipted by the other side up to {}",
                     log.name,
                     log.fingerprint(),
                     log.ids.len(),
