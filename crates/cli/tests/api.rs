@@ -105,13 +105,23 @@ fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
             .contains("connections are open"),
         "{answer}"
     );
-    drop(held);
+    // Connections that send nothing are closed once the daemon has waited long enough for
+    // their request (`API_REQUEST_WAIT_MS_MAX`), each told why: the operators are not locked
+    // out, though every one of them is still open on this side.
     let status = parley_testkit::harness::wait_until(Duration::from_secs(10), || {
         alpha
             .json(&["status"])
             .is_ok_and(|s| s["queues"]["api_clients_refused"].as_u64() >= Some(1))
     });
-    assert!(status, "the refusal is counted");
+    assert!(status, "served again, and the refusal is counted");
+    for stream in held {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        assert!(answer.contains("no request within"), "{answer}");
+    }
     alpha.stop().unwrap();
 }
 

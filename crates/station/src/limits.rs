@@ -27,6 +27,10 @@ pub const API_ACCEPT_RETRY_MS: u64 = 100;
 pub const API_LINE_SIZE_MAX_BYTES: usize = 1024 * 1024;
 /// Longest the CLI waits for the daemon's answer, in milliseconds.
 pub const API_TIMEOUT_MS: u64 = 30_000;
+/// Longest the API server waits for a connection's next request line, in milliseconds; then
+/// it closes the connection, so connections that send nothing cannot hold every place of
+/// [`API_CLIENTS_MAX`] and lock the operators out.
+pub const API_REQUEST_WAIT_MS_MAX: u64 = 5_000;
 /// Most events buffered for each subscriber; one that falls further behind is told how many
 /// it missed.
 pub const EVENTS_QUEUE_MAX: usize = 4_096;

@@ -2,11 +2,13 @@
 //! every request carrying the token of `api.token` (mode 0600, new at every start). At most
 //! [`API_CLIENTS_MAX`] connections are served at once; each line is one request, run through
 //! [`edge::perform`] on a blocking thread (its file work never touches the driver) and answered
-//! once the driver has committed what it changed. A `subscribe` request turns the connection
-//! into a stream of events.
+//! once the driver has committed what it changed. A connection that sends no request within
+//! [`API_REQUEST_WAIT_MS_MAX`] is closed. A `subscribe` request turns the connection into a
+//! stream of events.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
@@ -19,7 +21,9 @@ use crate::api::{
 };
 use crate::error::StationError;
 use crate::home::Home;
-use crate::limits::{API_ACCEPT_RETRY_MS, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES};
+use crate::limits::{
+    API_ACCEPT_RETRY_MS, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES, API_REQUEST_WAIT_MS_MAX,
+};
 
 /// The server's shared state.
 pub(super) struct ApiServer {
@@ -70,7 +74,7 @@ impl ApiServer {
                 Err(error) => {
                     // Out of descriptors, say: wait for some to free up and go on serving.
                     tracing::warn!(%error, "API accept failed; retrying");
-                    let retry = std::time::Duration::from_millis(API_ACCEPT_RETRY_MS);
+                    let retry = Duration::from_millis(API_ACCEPT_RETRY_MS);
                     tokio::time::sleep(retry).await;
                     continue;
                 }
@@ -105,9 +109,18 @@ impl ApiServer {
         loop {
             line.clear();
             let mut limited = (&mut lines).take(API_LINE_SIZE_MAX_BYTES as u64 + 1);
-            match limited.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+            let wait = Duration::from_millis(API_REQUEST_WAIT_MS_MAX);
+            match tokio::time::timeout(wait, limited.read_until(b'\n', &mut line)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    let idle = ApiError::operator(format!(
+                        "no request within {API_REQUEST_WAIT_MS_MAX} ms; the connection is closed; \
+                         nothing was done"
+                    ));
+                    let _ = write.write_all(&encode_answer(&Err(idle))).await;
+                    return;
+                }
             }
             if line.len() > API_LINE_SIZE_MAX_BYTES {
                 let too_long = ApiError::operator(format!(
