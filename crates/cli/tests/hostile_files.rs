@@ -148,6 +148,41 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     bravo.stop().unwrap();
 }
 
+/// A drop folder reached through a symbolic link, or with `..` in its path, is the folder it
+/// resolves to: adding it again is refused, and the channel names the resolved folder.
+#[test]
+fn a_drop_folder_reached_by_another_path_is_one_channel() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired_without_direct(root.path());
+    let real = std::fs::canonicalize(root.path()).unwrap();
+    let drop = real.join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    let link = real.join("droplink");
+    std::os::unix::fs::symlink(&drop, &link).unwrap();
+    let dotted = real.join("alpha").join("..").join("drop");
+    alpha
+        .ok(&["channel", "add", "Bravo", "courier", link.to_str().unwrap()])
+        .unwrap();
+    for again in [&drop, &dotted] {
+        let output = alpha
+            .cli(&[
+                "channel",
+                "add",
+                "Bravo",
+                "courier",
+                again.to_str().unwrap(),
+            ])
+            .unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{error}");
+        assert!(error.contains("already has the courier channel"), "{error}");
+    }
+    let list = alpha.json(&["channel", "list"]).unwrap();
+    let shown = list.to_string();
+    assert!(shown.contains(drop.to_str().unwrap()), "{shown}");
+    assert!(!shown.contains("droplink"), "{shown}");
+}
+
 /// A refused bundle whose `.rejected` name is taken goes to the next free name; one that finds
 /// every name taken stays where it is, and neither is read again at the next scans.
 #[test]

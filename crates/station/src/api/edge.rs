@@ -152,9 +152,10 @@ pub fn perform(
             card,
             fingerprint,
         } => {
-            if kind == ChannelKind::Courier {
-                check_drop_folder(Path::new(&target))?;
-            }
+            let target = match kind {
+                ChannelKind::Courier => drop_folder(Path::new(&target))?,
+                _ => target,
+            };
             Command::ChannelAdd {
                 peer,
                 kind,
@@ -235,7 +236,9 @@ pub fn perform(
     execute(command)
 }
 
-fn check_drop_folder(dir: &Path) -> Result<(), ApiError> {
+/// The drop folder `dir` as the channel keeps it: absolute, an existing directory, and
+/// resolved (links and `..` followed), so that one folder reached by two paths is one channel.
+fn drop_folder(dir: &Path) -> Result<String, ApiError> {
     absolute(dir, "the drop folder")?;
     if !dir.is_dir() {
         return Err(ApiError::operator(format!(
@@ -243,7 +246,18 @@ fn check_drop_folder(dir: &Path) -> Result<(), ApiError> {
             dir.display()
         )));
     }
-    Ok(())
+    let resolved = std::fs::canonicalize(dir).map_err(|error| {
+        ApiError::operator(format!(
+            "{} cannot be resolved: {error}; nothing was added",
+            dir.display()
+        ))
+    })?;
+    resolved.into_os_string().into_string().map_err(|_| {
+        ApiError::operator(format!(
+            "{} resolves to a path that is not UTF-8; nothing was added",
+            dir.display()
+        ))
+    })
 }
 
 fn write_export(out: &Path, reply: Reply) -> Result<Reply, ApiError> {
