@@ -1,9 +1,10 @@
 //! Everything the CLI shows a human, and the `--json` forms (the API's types, serialised as
 //! they are). Text that came from another party (names, messages, reasons) is escaped before it
-//! reaches a terminal: control characters and the Unicode controls that reorder text
-//! (bidirectional overrides, embeddings, isolates, marks) are shown as `\u{…}`, so a peer can
-//! neither move the cursor, nor forge a line, nor make text read backwards. Message texts are
-//! also quoted, so where one begins and ends is never in doubt. `--json` stays exact.
+//! reaches a terminal: control characters, the Unicode controls that reorder text
+//! (bidirectional overrides, embeddings, isolates, marks) and the line and paragraph separators
+//! are shown as `\u{…}`, so a peer can neither move the cursor, nor forge a line, nor make text
+//! read backwards. Message texts are also quoted, so where one begins and ends is never in
+//! doubt. `--json` stays exact.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -34,7 +35,9 @@ fn escape_into(out: &mut String, text: &str, quote: bool) {
                 out.push('\\');
                 out.push(c);
             }
-            c if is_display_control(c) => {
+            // The line and paragraph separators break a line where a terminal or a pager
+            // may honour them: a forged line, like a newline.
+            c if is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}') => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -791,6 +794,7 @@ mod tests {
             ("abc\u{202E}fed", "abc\\u{202e}fed"),
             ("\u{2066}isolate\u{2069}", "\\u{2066}isolate\\u{2069}"),
             ("tab\there", "tab\\u{9}here"),
+            ("one\u{2028}two\u{2029}", "one\\u{2028}two\\u{2029}"),
         ] {
             assert_eq!(text(input), shown, "{input:?}");
         }
