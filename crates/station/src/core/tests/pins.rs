@@ -48,6 +48,42 @@ fn refused(
     assert_eq!(store.peers().expect("reads")[0].card, *pinned);
 }
 
+/// An address the operator gives with `peer add` must be one (`IP:PORT`, `quic://` allowed):
+/// anything else is refused and nothing is pinned.
+#[test]
+fn an_address_given_with_the_card_must_be_an_address() {
+    let (mut alpha, mut store) = station("Alpha", 1);
+    let card = station("Bravo", 2).0.card();
+    let fingerprint = card.0.fingerprint();
+    for bad in [
+        "garbage",
+        "localhost:7300",
+        "1.2.3.4:5\u{1b}]0;x\u{7}",
+        "127.0.0.1",
+        "",
+    ] {
+        let error =
+            peer_add((&mut alpha, &mut store), &card, fingerprint, Some(bad)).expect_err("refused");
+        assert!(
+            error.message.contains("--address") && error.message.contains("nothing was pinned"),
+            "{bad:?}: {}",
+            error.message
+        );
+        assert!(store.peers().expect("reads").is_empty(), "{bad:?}");
+    }
+    peer_add(
+        (&mut alpha, &mut store),
+        &card,
+        fingerprint,
+        Some("quic://127.0.0.1:7301"),
+    )
+    .expect("pinned");
+    assert_eq!(
+        store.peers().expect("reads")[0].address.as_deref(),
+        Some("quic://127.0.0.1:7301")
+    );
+}
+
 /// A card whose name holds an invisible character, or differs from a paired peer's only in
 /// case, is refused (it could pass for that peer), and nothing is pinned; a plain name is.
 #[test]
