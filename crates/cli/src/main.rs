@@ -719,11 +719,28 @@ fn main() -> ExitCode {
         Err(error) => {
             // An error may quote what a peer sent (a codebook's key, a card's field): its
             // lines are escaped like any untrusted text, the line breaks kept.
-            let shown: Vec<String> = format!("{error:#}").split('\n').map(render::text).collect();
+            let shown: Vec<String> = chain(&error).split('\n').map(render::text).collect();
             eprintln!("error: {}", shown.join("\n"));
             ExitCode::from(exit::of(commands::class_of(&error)))
         }
     }
+}
+
+/// An error and its causes, outermost first, as anyhow's `{:#}` joins them, but a cause the
+/// message before already ends with (an error that quotes its source) is said once.
+fn chain(error: &anyhow::Error) -> String {
+    let mut shown = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if shown.ends_with(&message) {
+            continue;
+        }
+        if !shown.is_empty() {
+            shown.push_str(": ");
+        }
+        shown.push_str(&message);
+    }
+    shown
 }
 
 fn init_logging(daemon: bool) {
@@ -812,4 +829,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let home = parley_station::Home::new(home_dir(&cli)?);
     commands::dispatch(&home, cli.command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    /// An error that quotes its source in its own message, as many do.
+    #[derive(Debug)]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "reading relay.toml: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Quoting {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_quoted_is_said_once() {
+        let quoting = Quoting {
+            source: std::io::Error::other("no such file"),
+        };
+        let error = anyhow::Error::new(quoting).context("opening the relay");
+        assert_eq!(
+            chain(&error),
+            "opening the relay: reading relay.toml: no such file"
+        );
+        assert_eq!(
+            format!("{error:#}"),
+            "opening the relay: reading relay.toml: no such file: no such file",
+            "what anyhow alone would say"
+        );
+    }
 }
