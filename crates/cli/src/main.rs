@@ -747,11 +747,48 @@ fn init_logging(daemon: bool) {
     let default = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if terminal {
+        // Coloured; the formatter escapes control characters in what it logs.
+        builder.with_writer(std::io::stderr).with_ansi(true).init();
+    } else {
+        // A log file is read on a terminal later: nothing logged, whoever chose it (a file
+        // name in a drop folder, a relay's answer), may reach it raw.
+        let writer = || Escaping(std::io::stderr());
+        builder.with_writer(writer).with_ansi(false).init();
+    }
+}
+
+/// Writes log lines with every control character but the newline and the tab escaped: C0
+/// controls and DEL as `\x..`, C1 controls (UTF-8 `C2 80`–`C2 9F`) as `\u{..}`.
+struct Escaping<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len());
+        let mut bytes = buf.iter().copied().peekable();
+        while let Some(byte) = bytes.next() {
+            match byte {
+                b'\n' | b'\t' => out.push(byte),
+                0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
+                0xc2 if bytes
+                    .peek()
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)) =>
+                {
+                    let next = bytes.next().unwrap_or_default();
+                    out.extend_from_slice(format!("\\u{{{next:x}}}").as_bytes());
+                }
+                _ => out.push(byte),
+            }
+        }
+        self.0.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn home_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -851,6 +888,19 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             Some(&self.source)
         }
+    }
+
+    #[test]
+    fn a_log_line_reaches_its_file_without_control_characters() {
+        use std::io::Write as _;
+
+        let mut escaped = super::Escaping(Vec::new());
+        let line = "file=\"a\u{1b}[31m\u{7}\u{9b}b\u{7f}\" é 北\tok\n";
+        assert_eq!(escaped.write(line.as_bytes()).unwrap(), line.len());
+        assert_eq!(
+            String::from_utf8(escaped.0).unwrap(),
+            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\n"
+        );
     }
 
     #[test]
