@@ -89,7 +89,9 @@ impl Station {
                             "the peer seals its entries to epoch key {key}, which this station \
                              does not hold (erased, or never held: the peer pinned a card older \
                              than the keys held, or this store was put back to an older copy); \
-                             they cannot be read. Give the peer a fresh card (`parley card`)"
+                             they cannot be read. If this store was put back to an older copy, \
+                             restore the latest copy, which holds the key; a card given to the \
+                             peer is never used in its place (docs/formats.md §3.6)"
                         ),
                     )),
                     _ => None,

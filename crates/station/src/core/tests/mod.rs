@@ -363,7 +363,11 @@ fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
         .pop()
         .expect("one");
     assert_eq!(alarm.subject, format!("epoch key {}", gone.id()));
-    assert!(alarm.detail.contains("fresh card"), "{}", alarm.detail);
+    assert!(
+        alarm.detail.contains("restore the latest copy"),
+        "{}",
+        alarm.detail
+    );
     assert_eq!(
         alpha
             .endpoint()
