@@ -7,10 +7,8 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use parley_channels::courier;
-use parley_proto::transcript::{
-    self, CompareError, TRANSCRIPT_FIRST_BYTES, TranscriptError, VerifiedTranscript,
-};
+use parley_channels::courier::{self, ExportKind};
+use parley_proto::transcript::{self, CompareError, TranscriptError, VerifiedTranscript};
 use parley_proto::{ChannelKind, Fingerprint, Precedence};
 use parley_station::api::status::StatusReport;
 use parley_station::api::{ApiError, ErrorClass, Reply, Request, client, edge, records};
@@ -481,12 +479,10 @@ pub fn store_read(home: &Home) -> anyhow::Result<Store> {
 }
 
 fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> {
-    let earlier = |first: &[u8]| first.starts_with(TRANSCRIPT_FIRST_BYTES.as_bytes());
-    courier::check_export_target(out, "a transcript", earlier)
-        .map_err(|error| ApiError::operator(format!("{error}; nothing was exported")))?;
+    courier::check_export_target(out, ExportKind::TRANSCRIPT).map_err(edge::export_refused)?;
     let (name, text) = Node::open_read_only(home)?.export_transcript(peer)?;
-    courier::write_export_file(out, text.as_bytes())
-        .with_context(|| format!("writing {}", out.display()))?;
+    courier::write_export_file(out, ExportKind::TRANSCRIPT, text.as_bytes())
+        .map_err(edge::export_refused)?;
     println!(
         "transcript of the link with {} written to {}",
         render::text(&name),

@@ -747,30 +747,32 @@ fn init_logging(daemon: bool) {
     let default = if daemon { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if terminal {
-        // Coloured; the formatter escapes control characters in what it logs.
-        builder.with_writer(std::io::stderr).with_ansi(true).init();
-    } else {
-        // A log file is read on a terminal later: nothing logged, whoever chose it (a file
-        // name in a drop folder, a relay's answer), may reach it raw.
-        let writer = || Escaping(std::io::stderr());
-        builder.with_writer(writer).with_ansi(false).init();
-    }
+    // Nothing logged, whoever chose it (a file name in a drop folder, a relay's answer), may
+    // reach a terminal raw or forge a line, now or when a log file is read later: every
+    // event is escaped as it is written, and so not coloured.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| Escaping(std::io::stderr()))
+        .with_ansi(false)
+        .init();
 }
 
-/// Writes log lines with every control character but the newline and the tab escaped: C0
-/// controls and DEL as `\x..`, C1 controls (UTF-8 `C2 80`–`C2 9F`) as `\u{..}`.
+/// Writes log events (one per write: the formatter writes each whole) with every control
+/// character escaped but the tab and the newline that ends the event: C0 controls, DEL and a
+/// newline within the event as `\x..`, C1 controls (UTF-8 `C2 80`–`C2 9F`) as `\u{..}`.
 struct Escaping<W>(W);
 
 impl<W: std::io::Write> std::io::Write for Escaping<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut out = Vec::with_capacity(buf.len());
-        let mut bytes = buf.iter().copied().peekable();
+        let (body, end) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        let mut bytes = body.iter().copied().peekable();
         while let Some(byte) = bytes.next() {
             match byte {
-                b'\n' | b'\t' => out.push(byte),
+                b'\t' => out.push(byte),
                 0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
                 0xc2 if bytes
                     .peek()
@@ -782,6 +784,7 @@ impl<W: std::io::Write> std::io::Write for Escaping<W> {
                 _ => out.push(byte),
             }
         }
+        out.extend_from_slice(end);
         self.0.write_all(&out)?;
         Ok(buf.len())
     }
@@ -897,9 +900,13 @@ mod tests {
         let mut escaped = super::Escaping(Vec::new());
         let line = "file=\"a\u{1b}[31m\u{7}\u{9b}b\u{7f}\" é 北\tok\n";
         assert_eq!(escaped.write(line.as_bytes()).unwrap(), line.len());
+        // A relay's reason that would forge a line of its own, or rewrite this one.
+        let forged = "reason=refused\n2026-12-04T00:00:00Z  INFO all is well\rX\n";
+        assert_eq!(escaped.write(forged.as_bytes()).unwrap(), forged.len());
         assert_eq!(
             String::from_utf8(escaped.0).unwrap(),
-            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\n"
+            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\n\
+             reason=refused\\x0a2026-12-04T00:00:00Z  INFO all is well\\x0dX\n"
         );
     }
 

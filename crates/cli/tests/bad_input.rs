@@ -170,6 +170,10 @@ fn exports_replace_only_earlier_exports_and_are_private() {
             );
         }
         let fresh = dir.join(format!("{kind}.out"));
+        let empty = dir.join(format!("{kind}.empty"));
+        std::fs::write(&empty, b"").unwrap();
+        assert!(export(&empty).status.success(), "an empty file is replaced");
+        assert!(std::fs::metadata(&empty).unwrap().len() > 0);
         for round in ["new", "replacing the earlier one"] {
             let output = export(&fresh);
             assert!(

@@ -241,7 +241,12 @@ impl RelayHome {
     /// Reads the identity key.
     pub fn identity(&self) -> Result<Identity, HomeError> {
         self.require_initialised()?;
-        let bytes = self.read(IDENTITY_FILE, IDENTITY_KEY_BYTES)?;
+        let bytes = self
+            .read(IDENTITY_FILE, IDENTITY_KEY_BYTES)
+            .map_err(|error| match error {
+                HomeError::Config(why) => HomeError::Identity(why),
+                other => other,
+            })?;
         let seed: [u8; IDENTITY_KEY_BYTES] = bytes
             .try_into()
             .map_err(|_| HomeError::Identity("it is not 32 bytes".into()))?;

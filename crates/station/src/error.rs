@@ -51,13 +51,12 @@ pub enum StationError {
     #[error("configuration: {0}")]
     Config(String),
     /// A file operation failed.
-    #[error("{what}: {error}")]
+    #[error("{what}: {source}")]
     Io {
         /// What was being done.
         what: &'static str,
-        /// The OS error: in the message, not a source of its own, so that a chain of errors
-        /// shown whole names it once.
-        error: std::io::Error,
+        /// The OS error.
+        source: std::io::Error,
     },
     /// The store failed.
     #[error("store: {0}")]
@@ -98,10 +97,7 @@ pub enum StationError {
 impl StationError {
     /// Wraps an I/O error with what was being done.
     pub fn io(what: &'static str, source: std::io::Error) -> Self {
-        StationError::Io {
-            what,
-            error: source,
-        }
+        StationError::Io { what, source }
     }
 
     /// Who or what the error is down to.

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use parley_channels::courier::FileError;
 use parley_proto::Identity;
+use parley_proto::limits::NAME_SIZE_MAX_BYTES;
 use parley_proto::tlog::head::Witness;
 use serde::{Deserialize, Serialize};
 
@@ -506,8 +507,8 @@ impl Home {
         // The name is signed into every card: one edited in by hand is held to the rule too.
         if let Err(why) = parley_proto::names::check_name(&config.name) {
             return Err(StationError::Config(format!(
-                "parley.toml: the station name {why}; give `name` 1 to 64 bytes without \
-                 control, text-direction or invisible characters"
+                "parley.toml: the station name {why}; give `name` 1 to {NAME_SIZE_MAX_BYTES} \
+                 bytes, not blank, without control or text-direction characters"
             )));
         }
         Ok(config)
@@ -524,14 +525,14 @@ impl Home {
         if !self.is_initialised() {
             return Err(StationError::NotInitialised(self.root.clone()));
         }
-        let bytes = read_home_file(
-            &self.path("identity.key"),
-            "reading identity.key",
-            IDENTITY_KEY_BYTES,
-        )?;
-        let seed: [u8; IDENTITY_KEY_BYTES] = bytes
-            .try_into()
-            .map_err(|_| StationError::Config("identity.key is not 32 bytes".into()))?;
+        let path = self.path("identity.key");
+        let bytes = match read_home_file(&path, "reading identity.key", IDENTITY_KEY_BYTES) {
+            Err(StationError::Config(_)) if fs::metadata(&path).is_ok_and(|m| m.is_file()) => {
+                return Err(not_a_key());
+            }
+            read => read?,
+        };
+        let seed: [u8; IDENTITY_KEY_BYTES] = bytes.try_into().map_err(|_| not_a_key())?;
         Ok(Identity::from_secret(&seed))
     }
 
@@ -542,7 +543,7 @@ impl Home {
 
     /// Creates the home directory (mode 0700).
     pub fn create(&self) -> Result<(), StationError> {
-        if fs::symlink_metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
+        if fs::metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
             return Err(StationError::Invalid(format!(
                 "{} exists and is not a directory; give the path of a new or empty directory; \
                  nothing was created",
@@ -627,6 +628,14 @@ impl Home {
 
 /// Bytes of `identity.key`: the Ed25519 secret seed.
 const IDENTITY_KEY_BYTES: usize = 32;
+
+/// `identity.key` holds something else than a key.
+fn not_a_key() -> StationError {
+    StationError::Config(format!(
+        "identity.key is not {IDENTITY_KEY_BYTES} bytes; restore it from the backup taken with \
+         the store"
+    ))
+}
 
 /// Reads a file of the home, of at most `max` bytes, as hostile files are read: a regular file
 /// only, no symbolic link followed, never blocking (a FIFO or device put in its place is

@@ -27,7 +27,7 @@ pub const REJECTED_SUFFIX: &str = ".rejected";
 #[non_exhaustive]
 pub enum FileError {
     /// The path is a symbolic link; it is never followed.
-    #[error("{0} is a symbolic link, which is never followed; give the file itself")]
+    #[error("{0} is a symbolic link, which is never followed")]
     Symlink(String),
     /// Not a regular file (a directory, FIFO, socket or device).
     #[error("{path} is a {kind}, not a regular file")]
@@ -151,38 +151,65 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
 /// Most bytes of an existing file read to tell whether an export may replace it.
 pub const EXPORT_SNIFF_BYTES: usize = 64;
 
-/// Whether `first` (a file's first bytes, up to [`EXPORT_SNIFF_BYTES`]) begins as a bundle
-/// does: a tagged COSE_Sign1 whose protected header names the bundle's content type.
-pub fn looks_like_bundle(first: &[u8]) -> bool {
+/// A kind of export file, and how to tell an earlier one from any other file.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportKind {
+    /// What it is, for messages ("a courier bundle").
+    pub what: &'static str,
+    /// Whether a file's first bytes (up to [`EXPORT_SNIFF_BYTES`]) begin as one does.
+    pub earlier: fn(&[u8]) -> bool,
+}
+
+impl ExportKind {
+    /// A courier bundle: a tagged COSE_Sign1 whose protected header names the bundle's
+    /// content type.
+    pub const BUNDLE: ExportKind = ExportKind {
+        what: "a courier bundle",
+        earlier: looks_like_bundle,
+    };
+    /// A transcript (formats.md §8).
+    pub const TRANSCRIPT: ExportKind = ExportKind {
+        what: "a transcript",
+        earlier: parley_proto::transcript::looks_like_transcript,
+    };
+}
+
+fn looks_like_bundle(first: &[u8]) -> bool {
     let content_type = parley_proto::cose::CONTENT_TYPE_BUNDLE.as_bytes();
     first.first() == Some(&0xd2) && first.windows(content_type.len()).any(|w| w == content_type)
 }
 
-/// Checks, before anything is exported, that an export may be written to `out`: nothing is
-/// there, or an earlier export of its kind is (a regular file, not a symbolic link, whose first
-/// bytes satisfy `earlier`), which it replaces. Anything else is refused and left as it is: a
-/// device, a FIFO, a directory, a link, a station's key or store, any other file.
-pub fn check_export_target(
-    out: &Path,
-    what: &'static str,
-    earlier: impl Fn(&[u8]) -> bool,
-) -> Result<(), FileError> {
+/// What is at an export's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportTarget {
+    /// Nothing: the export creates the file, and never replaces one made meanwhile.
+    New,
+    /// An earlier export of its kind, or an empty file, which the export replaces.
+    Earlier,
+}
+
+/// Checks that an export of `kind` may be written to `out`: nothing is there, or an empty
+/// regular file, or an earlier export of its kind (a regular file, not a symbolic link, that
+/// begins as one does), which it replaces. Anything else is refused and left as it is: a
+/// device, a FIFO, a directory, a link, a station's key or store, any other file. Checked
+/// before anything is exported, and again by [`write_export_file`] just before it writes.
+pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget, FileError> {
     let shown = || out.display().to_string();
     let metadata = match fs::symlink_metadata(out) {
         Ok(metadata) => metadata,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(ExportTarget::New),
         Err(error) => return Err(FileError::io(out, error)),
     };
     if metadata.file_type().is_symlink() {
         return Err(FileError::Symlink(shown()));
     }
     let first = read_first(out, EXPORT_SNIFF_BYTES)?;
-    if earlier(&first) {
-        Ok(())
+    if first.is_empty() || (kind.earlier)(&first) {
+        Ok(ExportTarget::Earlier)
     } else {
         Err(FileError::NotAnExport {
             path: shown(),
-            what,
+            what: kind.what,
         })
     }
 }
@@ -197,18 +224,32 @@ fn read_first(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
     Ok(first)
 }
 
-/// Writes an export to the file `out`, whole or not at all, readable by its owner only, in
-/// place of whatever [`check_export_target`] allowed there.
-pub fn write_export_file(out: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = out
-        .file_name()
-        .and_then(|name| name.to_str())
-        .ok_or_else(|| std::io::Error::other(format!("{} is not a file path", out.display())))?;
+/// Writes an export of `kind` to the file `out`, whole or not at all, readable by its owner
+/// only: a temporary file beside it, written and synced, then checked again
+/// ([`check_export_target`]) and renamed into place — without replacing anything when the
+/// path was free, so a file made there meanwhile is left as it is.
+pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
+    let io = |error| FileError::io(out, error);
+    if out.file_name().is_none() {
+        return Err(io(std::io::Error::other("not a file path")));
+    }
     let dir = match out.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    write_atomically(dir, name, bytes)
+    let mut file = tempfile::Builder::new()
+        .prefix(".parley-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.as_file().sync_all().map_err(io)?;
+    match check_export_target(out, kind)? {
+        ExportTarget::New => file.persist_noclobber(out),
+        ExportTarget::Earlier => file.persist(out),
+    }
+    .map_err(|error| io(error.error))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// Name of a bundle file from `from` to `to`: `parley-FROM-to-TO-MS-N.bundle`, the stations
@@ -229,6 +270,34 @@ pub fn compact_fingerprint(station: &StationId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_export_never_replaces_a_file_made_after_its_check() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let out = dir.path().join("out.bundle");
+        let kind = ExportKind::TRANSCRIPT;
+        assert_eq!(
+            check_export_target(&out, kind).expect("free"),
+            ExportTarget::New
+        );
+        fs::write(&out, b"an operator's notes").expect("written meanwhile");
+        let error = write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"}")
+            .expect_err("refused");
+        assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
+        assert_eq!(fs::read(&out).expect("kept"), b"an operator's notes");
+        // An earlier export is replaced, and so is an empty file.
+        for earlier in [
+            &b"{\"format\":\"parley-transcript\",\"version\":1}"[..],
+            b"",
+        ] {
+            fs::write(&out, earlier).expect("written");
+            write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new")
+                .expect("replaced");
+            assert!(fs::read(&out).expect("reads").ends_with(b" new"));
+        }
+        let leftovers = fs::read_dir(dir.path()).expect("lists").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
 
     #[test]
     fn only_regular_files_within_the_limit_are_read() {

@@ -39,6 +39,11 @@ pub use verify::verify;
 pub const TRANSCRIPT_FORMAT: &str = "parley-transcript";
 /// How every transcript begins (its first line's first member), to tell one from other files.
 pub const TRANSCRIPT_FIRST_BYTES: &str = "{\"format\":\"parley-transcript\"";
+
+/// Whether `first` (a file's first bytes) begins as every transcript does.
+pub fn looks_like_transcript(first: &[u8]) -> bool {
+    first.starts_with(TRANSCRIPT_FIRST_BYTES.as_bytes())
+}
 /// Largest transcript file read, in bytes: a log of two hundred thousand entries at the entry
 /// size limit fits several times over.
 pub const TRANSCRIPT_SIZE_MAX_BYTES: usize = 1024 * 1024 * 1024;

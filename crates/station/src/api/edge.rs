@@ -8,7 +8,7 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
-use parley_channels::courier::{self, FileError};
+use parley_channels::courier::{self, ExportKind, FileError};
 use parley_proto::ChannelKind;
 use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
 use parley_proto::transcript::{self, TRANSCRIPT_SIZE_MAX_BYTES};
@@ -166,8 +166,7 @@ pub fn perform(
         }
         Request::CourierExport { peer, out } => {
             absolute(&out, "the output file")?;
-            courier::check_export_target(&out, "a courier bundle", courier::looks_like_bundle)
-                .map_err(|error| ApiError::operator(format!("{error}; nothing was exported")))?;
+            courier::check_export_target(&out, ExportKind::BUNDLE).map_err(export_refused)?;
             let reply = execute(Command::Export { peer })?;
             return write_export(&out, reply);
         }
@@ -265,11 +264,15 @@ fn write_export(out: &Path, reply: Reply) -> Result<Reply, ApiError> {
         return Ok(reply);
     };
     let bundle = std::mem::take(&mut exported.bundle);
-    courier::write_export_file(out, &bundle).map_err(|error| {
-        ApiError::new(
-            ErrorClass::Local,
-            format!("writing the bundle to {}: {error}", out.display()),
-        )
-    })?;
+    courier::write_export_file(out, ExportKind::BUNDLE, &bundle).map_err(export_refused)?;
     Ok(Reply::Exported(exported))
+}
+
+/// An export not written: the file system's failure, or what is at the path (refused).
+pub fn export_refused(error: FileError) -> ApiError {
+    let class = match error {
+        FileError::Io { .. } => ErrorClass::Local,
+        _ => ErrorClass::Operator,
+    };
+    ApiError::new(class, format!("{error}; nothing was exported"))
 }

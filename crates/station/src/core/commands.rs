@@ -151,15 +151,6 @@ impl Station {
         address: Option<String>,
     ) -> Result<Paired, StationError> {
         let given = parse_fingerprint(fingerprint, "nothing was pinned")?;
-        // The operator's address is checked as `init` checks one; a card's may be anything
-        // its peer wrote, and a bad one only leaves the direct channel off (logged).
-        if let Some(given) = &address
-            && let Err(error) = crate::node::parse_listen(given)
-        {
-            return Err(StationError::Invalid(format!(
-                "--address: {error}; nothing was pinned"
-            )));
-        }
         let (card, card_bytes) =
             ContactCard::from_text(card_text).map_err(|e| StationError::Card(e.to_string()))?;
         if card.identity == self.identity.id() {
@@ -189,6 +180,15 @@ impl Station {
             return Err(StationError::Pairing(format!(
                 "another peer is already named {:?}",
                 other.name
+            )));
+        }
+        // The operator's address is checked as `init` checks one; a card's may be anything
+        // its peer wrote, and a bad one only leaves the direct channel off (logged).
+        if let Some(given) = &address
+            && let Err(error) = crate::node::parse_listen(given)
+        {
+            return Err(StationError::Invalid(format!(
+                "the address given: {error}; nothing was pinned"
             )));
         }
         let address = address.or_else(|| card.addresses.first().cloned());

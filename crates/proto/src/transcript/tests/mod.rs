@@ -253,7 +253,7 @@ impl History {
             receipts,
         });
         assert!(
-            text.starts_with(super::TRANSCRIPT_FIRST_BYTES),
+            super::looks_like_transcript(text.as_bytes()),
             "an export begins as every transcript does"
         );
         Lines(text.lines().map(str::to_owned).collect())

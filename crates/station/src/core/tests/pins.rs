@@ -65,7 +65,8 @@ fn an_address_given_with_the_card_must_be_an_address() {
         let error =
             peer_add((&mut alpha, &mut store), &card, fingerprint, Some(bad)).expect_err("refused");
         assert!(
-            error.message.contains("--address") && error.message.contains("nothing was pinned"),
+            error.message.contains("the address given")
+                && error.message.contains("nothing was pinned"),
             "{bad:?}: {}",
             error.message
         );
