@@ -491,6 +491,37 @@ fn the_console_serves_operators_only_and_acts_as_them() {
 
 /// The interface speaks each operator's language: an operator made with `--lang ru` reads
 /// it in Russian, from the login page of a Russian station on.
+/// Most connections the console serves at once (`CONNECTIONS_MAX`).
+const CONSOLE_CONNECTIONS_MAX: usize = 256;
+
+/// Connections that send nothing cannot keep an operator out: with every place taken by them,
+/// a new connection closes the oldest of them and is served at once.
+#[test]
+fn idle_connections_cannot_keep_an_operator_out() {
+    let root = tempfile::tempdir().unwrap();
+    let mut alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let addr = serve_console(&alpha);
+    add_operator(&alpha, root.path(), "Ana", None);
+    alpha.start().unwrap();
+    await_console(addr);
+    let idle: Vec<TcpStream> = (0..CONSOLE_CONNECTIONS_MAX + 16)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let page = http(addr, "GET", "/login", None, "");
+        assert_eq!(page.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "served in {:?}, every place taken by idle connections",
+            started.elapsed()
+        );
+    }
+    drop(idle);
+    alpha.stop().unwrap();
+}
+
 #[test]
 fn the_interface_is_in_the_operators_language() {
     let root = tempfile::tempdir().unwrap();
