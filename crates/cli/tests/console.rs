@@ -274,6 +274,16 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert!(after.starts_with("/compose?sent="), "{after}");
     let shown = http(addr, "GET", &after, Some(&cookie), "");
     assert!(shown.body.contains("Sent: "), "{}", shown.body);
+    // A link crafted to show other text, or another id, shows no banner.
+    for crafted in [
+        "/compose?sent=FLASH%20delivered%20to%20Bravo".to_owned(),
+        after.replacen("sent=", "sent=0", 1),
+        after.replace("seq=", "seq=9"),
+    ] {
+        let shown = http(addr, "GET", &crafted, Some(&cookie), "");
+        assert_eq!(shown.status, 200, "{crafted}");
+        assert!(!shown.body.contains("Sent: "), "{crafted}: {}", shown.body);
+    }
     let outbox = alpha.outbox().expect("outbox");
     let mine = outbox
         .iter()

@@ -291,8 +291,9 @@ async fn composed(
     match outcome {
         // Sent: to the compose page by GET, so reloading it sends nothing again.
         Ok(Reply::Sent(sent)) => {
-            let what = format!("{} to {}", sent.id, sent.peer);
-            Redirect::to(&format!("/compose?sent={}", percent_encode(&what))).into_response()
+            let to = percent_encode(&sent.peer);
+            let url = format!("/compose?sent={}&seq={}&to={to}", sent.id, sent.seq);
+            Redirect::to(&url).into_response()
         }
         Ok(_) => Redirect::to("/compose").into_response(),
         Err(error) => {

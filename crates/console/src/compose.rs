@@ -7,6 +7,7 @@ use axum::extract::State as Shared;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use parley_station::api::records;
+use parley_store::Store;
 use serde::Deserialize;
 
 use crate::State;
@@ -215,11 +216,30 @@ fn book_input(
     }
 }
 
+/// What was just sent, after the redirect that follows sending: the entry's id, its seq and
+/// the peer. Shown only once found in the store as this station's entry: a link crafted to
+/// show any other text shows nothing.
 #[derive(Deserialize)]
 pub(crate) struct ComposeQuery {
-    /// What was just sent, after the redirect that follows sending.
     #[serde(default)]
     sent: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+impl ComposeQuery {
+    /// "<id> to <peer>", if this station's entry `seq` on the link with `to` has that id.
+    fn confirmed(&self, store: &Store) -> Option<String> {
+        let (id, seq, to) = (self.sent.as_deref()?, self.seq?, self.to.as_deref()?);
+        let own = store.station().ok()??.identity;
+        let peer = (store.peers().ok()?)
+            .into_iter()
+            .find(|peer| peer.name == to)?;
+        let stored = store.entry_id_at(&peer.id, &own, seq).ok()??;
+        (stored.to_string() == id).then(|| format!("{stored} to {}", peer.name))
+    }
 }
 
 pub(crate) async fn compose(
@@ -230,7 +250,11 @@ pub(crate) async fn compose(
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
-    compose_page(&state, &session, (None, query.sent), Refill::new()).await
+    let sent = match read(&state, move |store, _| Ok(query.confirmed(store))).await {
+        Ok(sent) => sent,
+        Err(response) => return response,
+    };
+    compose_page(&state, &session, (None, sent), Refill::new()).await
 }
 
 /// A codebook proposed on a link, as the codebooks page shows it.

@@ -222,8 +222,15 @@ mod tests {
         let (_, mut newest_crowd) = waiting.add(crowd);
         waiting.served(served);
         assert!(waiting.close_one());
-        assert_eq!(oldest_crowd.try_recv(), Ok(()), "the crowd's oldest waiting");
-        assert!(served_closer.try_recv().is_err(), "a served one is never closed");
+        assert_eq!(
+            oldest_crowd.try_recv(),
+            Ok(()),
+            "the crowd's oldest waiting"
+        );
+        assert!(
+            served_closer.try_recv().is_err(),
+            "a served one is never closed"
+        );
         assert!(newest_crowd.try_recv().is_err());
         assert!(waiting.close_one() && waiting.close_one(), "one each, then");
         assert_eq!(first_operator.try_recv(), Ok(()));
