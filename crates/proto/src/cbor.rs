@@ -19,12 +19,25 @@ pub fn encode(value: &Value) -> Vec<u8> {
 pub fn decode(bytes: &[u8], what: &'static str) -> Result<Value, DecodeError> {
     let value: Value = ciborium::from_reader(bytes).map_err(|error| DecodeError::Cbor {
         what,
-        detail: error.to_string(),
+        detail: describe(&error),
     })?;
     if encode(&value) != bytes {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)
+}
+
+/// Why `bytes` are not CBOR, in words (the decoder's own account is its debug form).
+fn describe(error: &ciborium::de::Error<std::io::Error>) -> String {
+    use ciborium::de::Error;
+    match error {
+        // Read from a slice, the only failure is running out of bytes.
+        Error::Io(_) => "it ends before its value does".to_owned(),
+        Error::Syntax(offset) => format!("malformed at byte {offset}"),
+        Error::Semantic(Some(offset), why) => format!("{why} at byte {offset}"),
+        Error::Semantic(None, why) => why.clone(),
+        Error::RecursionLimitExceeded => "nested too deeply".to_owned(),
+    }
 }
 
 /// Builds a byte-string value.
@@ -174,5 +187,17 @@ mod tests {
         // Truncated array.
         check(&[0x82, 0x01], Err("not valid CBOR"));
         check(&[], Err("not valid CBOR"));
+        for (bytes, detail) in [
+            (&[][..], "it ends before its value does"),
+            (&[0x82, 0x01][..], "it ends before its value does"),
+            (&[0xff][..], "invalid type: break, expected non-break"),
+            (&[0x1c][..], "malformed at byte 0"),
+        ] {
+            let error = decode(bytes, "thing").expect_err("refused");
+            assert_eq!(
+                error.to_string(),
+                format!("thing is not valid CBOR: {detail}")
+            );
+        }
     }
 }

@@ -295,6 +295,7 @@ pub fn parse_fetch_query(query: Option<&str>) -> Result<u64, BodyError> {
     let value = query
         .strip_prefix(WAIT_MS_PARAMETER)
         .and_then(|rest| rest.strip_prefix('='))
+        .filter(|value| !value.contains(['&', '=']))
         .ok_or(BodyError::Query(
             "the only parameter is wait_ms=<milliseconds>",
         ))?;
@@ -471,10 +472,9 @@ mod tests {
         check(parse_fetch_query(Some("wait_ms=")), Err("not a decimal"));
         check(parse_fetch_query(Some("wait_ms=-1")), Err("not a decimal"));
         check(parse_fetch_query(Some("wait=1")), Err("only parameter"));
-        check(
-            parse_fetch_query(Some("wait_ms=1&wait_ms=2")),
-            Err("not a decimal"),
-        );
+        for two in ["wait_ms=1&wait_ms=2", "wait_ms=0&station=00", "wait_ms=1=2"] {
+            check(parse_fetch_query(Some(two)), Err("only parameter"));
+        }
     }
 
     #[test]
