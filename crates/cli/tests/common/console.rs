@@ -217,6 +217,9 @@ pub fn await_console(addr: SocketAddr) {
 pub fn scrape(addr: SocketAddr) -> Exposition {
     let answer = http(addr, "GET", "/metrics", None, "");
     assert_eq!(answer.status, 200, "{}", answer.body);
+    let doubled =
+        (answer.body.lines()).find(|line| line.starts_with("# HELP") && line.ends_with(".."));
+    assert!(doubled.is_none(), "{doubled:?}");
     parse(&answer.body)
         .unwrap_or_else(|error| panic!("invalid metrics text: {error}\n{}", answer.body))
 }

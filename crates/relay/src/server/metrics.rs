@@ -326,71 +326,71 @@ impl RelayMetrics {
         let registry = &mut self.registry;
         registry.register(
             "parley_relay_deposits_stored",
-            "Deposits stored (all their frames new or already held), since the relay started.",
+            "Deposits stored (all their frames new or already held), since the relay started",
             self.deposits_stored.clone(),
         );
         registry.register(
             "parley_relay_frames_stored",
-            "Frames stored by deposits, since the relay started.",
+            "Frames stored by deposits, since the relay started",
             self.frames_stored.clone(),
         );
         registry.register(
             "parley_relay_frames_duplicate",
-            "Frames deposited that the mailbox already held, not stored again.",
+            "Frames deposited that the mailbox already held, not stored again",
             self.frames_duplicate.clone(),
         );
         registry.register(
             "parley_relay_deposits_refused",
-            "Deposits refused, by reason (refusals answered 202 included).",
+            "Deposits refused, by reason (refusals answered 202 included)",
             self.deposits_refused.clone(),
         );
         registry.register(
             "parley_relay_request_duration_seconds",
-            "Time from a request's headers to its answer, by endpoint (fetch: a long poll).",
+            "Time from a request's headers to its answer, by endpoint (fetch: a long poll)",
             self.request_duration.clone(),
         );
         registry.register(
             "parley_relay_stations",
-            "Stations in the relay's list, by state (admitted, revoked).",
+            "Stations in the relay's list, by state (admitted, revoked)",
             self.stations.clone(),
         );
         registry.register(
             "parley_relay_mailboxes",
-            "Mailboxes holding at least one frame.",
+            "Mailboxes holding at least one frame",
             self.mailboxes.clone(),
         );
         registry.register(
             "parley_relay_held_frames",
-            "Frames held in all mailboxes (expired ones until purged).",
+            "Frames held in all mailboxes (expired ones until purged)",
             self.held_frames.clone(),
         );
         registry.register(
             "parley_relay_held_bytes",
-            "Frame bytes held in all mailboxes (expired ones until purged).",
+            "Frame bytes held in all mailboxes (expired ones until purged)",
             self.held_bytes.clone(),
         );
         registry.register(
             "parley_relay_connections",
-            "Open connections, by state (authenticated, unauthenticated).",
+            "Open connections, by state (authenticated, unauthenticated)",
             self.connections.clone(),
         );
         registry.register(
             "parley_relay_witness_cosigned",
             "Checkpoints the witness cosigned (stored as their log's latest), since the relay \
-             started.",
+             started",
             self.witness_cosigned.clone(),
         );
         registry.register(
             "parley_relay_witness_refused",
             "Checkpoints the witness did not cosign, by reason (a 409 for a stale old size \
-             included).",
+             included)",
             self.witness_refused.clone(),
         );
         registry.register(
             "parley_relay_witness_conflicts",
             "Checkpoints signed by their log's author that the witness could not reconcile \
              with the one it held, by reason (same_size_different_root: a fork; \
-             inconsistent_proof: a fork, or a bad proof), kept or only counted.",
+             inconsistent_proof: a fork, or a bad proof), kept or only counted",
             self.witness_conflicts.clone(),
         );
     }
