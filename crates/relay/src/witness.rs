@@ -241,7 +241,7 @@ pub fn read(body: &[u8]) -> Result<Unverified, WitnessRefusal> {
 }
 
 /// The author and the peer of the link log named `origin`, if it is written exactly as
-/// [`head::origin`] writes one (lowercase hex).
+/// [`head::origin`] writes one (lowercase hex) and names two stations (none links to itself).
 pub fn link_of(origin: &str) -> Option<(StationId, StationId)> {
     let rest = origin.strip_prefix(ORIGIN_PREFIX)?;
     let (author, peer) = rest.split_once('/')?;
@@ -251,7 +251,7 @@ pub fn link_of(origin: &str) -> Option<(StationId, StationId)> {
         Some(StationId(id))
     };
     let (author, peer) = (id(author)?, id(peer)?);
-    (head::origin(&author, &peer) == origin).then_some((author, peer))
+    (author != peer && head::origin(&author, &peer) == origin).then_some((author, peer))
 }
 
 /// The text of a well-formed signed note, its signatures unchecked.

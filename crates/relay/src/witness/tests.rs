@@ -444,6 +444,7 @@ fn link_logs_are_named_exactly_and_conflicts_by_their_names() {
         format!("parley.station/{alpha}/{bravo}"),
         format!("parley.link/{}/{bravo}", alpha.to_string().to_uppercase()),
         format!("parley.link/{}/{bravo}", &alpha.to_string()[..62]),
+        head::origin(&alpha, &alpha),
     ] {
         assert_eq!(link_of(&bad), None, "{bad}");
     }
