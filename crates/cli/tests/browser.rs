@@ -293,11 +293,13 @@ impl Browser {
                 .await
                 .unwrap_or_default()
             {
+                // The page swaps its content in when an event arrives: an element found a
+                // moment ago may be gone (stale), and is looked for again.
                 if let Ok(text) = element.text().await
                     && text.contains(needle)
+                    && let Ok(id) = element.attr("id").await
                 {
-                    let id = element.attr("id").await.ok().flatten().unwrap_or_default();
-                    return (text, id);
+                    return (text, id.unwrap_or_default());
                 }
             }
             if Instant::now() >= deadline {
