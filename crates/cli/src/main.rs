@@ -683,6 +683,9 @@ pub mod exit {
     /// The daemon was stopping: it refused the request, or stopped before answering it (then
     /// the request may have been carried out), or ended the event stream being followed.
     pub const STOPPING: u8 = 6;
+    /// The reader of standard output closed it (`parley inbox | head`): the command stopped
+    /// printing there, as a command ended by SIGPIPE does (128 + 13).
+    pub const OUTPUT_CLOSED: u8 = 141;
 
     /// The exit code of an error class.
     pub fn of(class: ErrorClass) -> u8 {
@@ -697,6 +700,7 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    quiet_when_output_closes();
     let cli = match Cli::try_parse().and_then(Cli::checked) {
         Ok(cli) => cli,
         Err(error) => {
@@ -724,6 +728,23 @@ fn main() -> ExitCode {
             ExitCode::from(exit::of(commands::class_of(&error)))
         }
     }
+}
+
+/// When the reader of standard output goes away (`parley inbox | head`), printing fails with
+/// a broken pipe, which the standard library's printing turns into a panic: the command ends
+/// there quietly, with the code a shell gives a command ended by SIGPIPE, as other tools do.
+fn quiet_when_output_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(exit::OUTPUT_CLOSED.into());
+        }
+        report(info);
+    }));
 }
 
 /// An error and its causes, outermost first, as anyhow's `{:#}` joins them, but a cause the

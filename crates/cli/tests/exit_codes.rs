@@ -160,3 +160,25 @@ fn every_class_of_error_has_its_exit_code() {
         OPERATOR
     );
 }
+
+/// A reader that closed standard output ends the command quietly with the code of a command
+/// ended by SIGPIPE: no panic, no backtrace.
+#[test]
+fn a_closed_output_ends_the_command_quietly() {
+    const OUTPUT_CLOSED: i32 = 141;
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(exe())
+        .arg("--home")
+        .arg(&alpha.home)
+        .args(["peer", "list"])
+        .env_remove("PARLEY_HOME")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(OUTPUT_CLOSED), "{error}");
+    assert!(error.is_empty(), "{error}");
+}
