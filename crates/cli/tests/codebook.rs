@@ -322,8 +322,8 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
         "{shown}"
     );
     assert!(
-        shown.contains("\n      Район пуска: 62.900000°N 40.500000°E r = 30 km\n"),
-        "a notice's fields, one a line: {shown}"
+        shown.contains("\n      \"Район пуска: 62.900000°N 40.500000°E r = 30 km\"\n"),
+        "a notice's fields, one a line, quoted: {shown}"
     );
 
     // A newer version is agreed; new messages use it, old ones render with theirs.

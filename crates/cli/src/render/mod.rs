@@ -134,8 +134,14 @@ fn contents(
 
 /// The lines under a message: the rest of a notice (its fields, one a line), its renderings
 /// in the other languages of its codebook, and its translations, each marked by language and
-/// by who made it.
+/// by who made it. Every line of text from the peer is quoted: a field's label or value (the
+/// peer's codebook chose them) can never pass for a line of the listing.
 fn more_lines(shown: &Shown, shown_lang: &str) {
+    let fields = |rendered: &str| {
+        for line in rendered.lines().skip(1) {
+            println!("      {}", quoted(line));
+        }
+    };
     // A notice's title is on the message's line; its fields follow, one a line. (Any other
     // text is on its line whole, its line breaks escaped.)
     if let Some(own) = shown
@@ -143,21 +149,13 @@ fn more_lines(shown: &Shown, shown_lang: &str) {
         .get(shown_lang)
         .filter(|_| shown.form.is_some())
     {
-        for line in own.lines().skip(1) {
-            println!("      {}", text(line));
-        }
+        fields(own);
     }
     for (lang, rendered) in &shown.rendered {
         if lang != shown_lang {
-            let mut lines = rendered.lines();
-            println!(
-                "    {}: {}",
-                text(lang),
-                quoted(lines.next().unwrap_or_default())
-            );
-            for line in lines {
-                println!("      {}", text(line));
-            }
+            let first = rendered.lines().next().unwrap_or_default();
+            println!("    {}: {}", text(lang), quoted(first));
+            fields(rendered);
         }
     }
     for translation in &shown.translations {
