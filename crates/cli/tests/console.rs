@@ -501,6 +501,48 @@ fn the_console_serves_operators_only_and_acts_as_them() {
 
 /// The interface speaks each operator's language: an operator made with `--lang ru` reads
 /// it in Russian, from the login page of a Russian station on.
+/// The inbox page lists what came in newest first, whoever sent it: a busy peer's messages,
+/// though listed by the record before another's, never bury a newer one from someone else.
+#[test]
+fn the_inbox_shows_the_newest_first_whoever_sent_it() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo, addr) = stations(root.path());
+    let mut charlie = StationProcess::init(exe(), root.path(), "Charlie", "en").unwrap();
+    alpha.pin(&charlie, root.path()).unwrap();
+    charlie.pin(&alpha, root.path()).unwrap();
+    charlie.start().unwrap();
+    let older: Vec<String> = (0..3)
+        .map(|i| format!("Charlie routine note {i}"))
+        .collect();
+    for text in &older {
+        charlie.ok(&["send", "Alpha", text]).unwrap();
+    }
+    common::await_inbox(&alpha, "Charlie", &older);
+    let newest = "Bravo FLASH, newest of all".to_owned();
+    bravo
+        .ok(&["send", "Alpha", "--precedence", "flash", &newest])
+        .unwrap();
+    common::await_inbox(&alpha, "Bravo", std::slice::from_ref(&newest));
+    let cookie = session_cookie(&login(addr, "Ana", PASSWORD));
+    let inbox = http(addr, "GET", "/inbox", Some(&cookie), "");
+    assert_eq!(inbox.status, 200);
+    let at = |text: &str| {
+        inbox
+            .body
+            .find(text)
+            .unwrap_or_else(|| panic!("{text} shown"))
+    };
+    assert!(
+        at(&newest) < at(&older[2]),
+        "the newest on top: {}",
+        inbox.body
+    );
+    assert!(at(&older[2]) < at(&older[0]));
+    for station in [&mut alpha, &mut bravo, &mut charlie] {
+        station.stop().unwrap();
+    }
+}
+
 /// Most connections the console serves at once (`CONNECTIONS_MAX`).
 const CONSOLE_CONNECTIONS_MAX: usize = 256;
 

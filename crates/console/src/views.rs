@@ -225,8 +225,9 @@ pub(crate) async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
         Ok(read) => read,
         Err(response) => return response,
     };
-    // Newest first: what just came in is at the top.
-    items.reverse();
+    // Newest first, whoever sent it: what just came in is at the top (the record lists each
+    // sender's in turn, so a busy sender's would bury another's). Same time: the later seq.
+    items.sort_by_key(|item| std::cmp::Reverse((item.received_at, item.seq)));
     html(&InboxPage {
         frame: Frame::of(&state, &session, attention),
         items: items
