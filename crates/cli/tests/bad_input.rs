@@ -125,13 +125,7 @@ fn exports_replace_only_earlier_exports_and_are_private() {
     let dir = root.path().join("out");
     std::fs::create_dir(&dir).unwrap();
     let fifo = dir.join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let other = dir.join("notes.txt");
     std::fs::write(&other, "an operator's notes").unwrap();
     let link = dir.join("link");
@@ -226,13 +220,7 @@ fn a_home_s_files_are_read_as_hostile_files() {
         let path = alpha.home.join(file);
         let kept = root.path().join(file);
         std::fs::rename(&path, &kept).unwrap();
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&path)
-                .status()
-                .unwrap()
-                .success()
-        );
+        common::mkfifo(&path);
         fails(&["card"], "is a FIFO, not a regular file");
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
@@ -298,13 +286,7 @@ fn a_relay_s_files_are_read_as_hostile_files() {
         .mode();
     assert_eq!(mode & 0o077, 0, "relay.sqlite is {mode:o}");
     let fifo = root.path().join("card.fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     for (card, want) in [(fifo.to_str().unwrap(), "FIFO"), ("/dev/zero", "device")] {
         let output = relay(&["admit", card, "--fingerprint", "00"]);
         let error = String::from_utf8_lossy(&output.stderr);
@@ -313,13 +295,7 @@ fn a_relay_s_files_are_read_as_hostile_files() {
     }
     let config = home.join("relay.toml");
     std::fs::remove_file(&config).unwrap();
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&config)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&config);
     let output = relay(&["serve", "--listen", "127.0.0.1:0"]);
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(

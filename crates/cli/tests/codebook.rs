@@ -593,11 +593,7 @@ fn bad_codebooks_are_refused_with_the_line_and_field_named() {
         .expect("a codebook exactly at the limit is proposed");
     // A FIFO is not read (it would block), and neither is a directory.
     let fifo = root.path().join("fifo.toml");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
+    common::mkfifo(&fifo);
     for path in [fifo.as_path(), root.path()] {
         let output = alpha
             .cli(&["codebook", "propose", "Bravo", path.to_str().unwrap()])

@@ -9,19 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{await_channel, await_inbox, exe, paired_without_direct, send_all, texts};
+use common::{await_channel, await_inbox, exe, mkfifo, paired_without_direct, send_all, texts};
 use parley_testkit::harness::{StationProcess, wait_until};
 
 /// Longest a command given a hostile file may take, in seconds: it must never block.
 const HOSTILE_COMMAND_TIMEOUT_S: u64 = 10;
-
-fn mkfifo(path: &Path) {
-    let made = Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
-}
 
 /// The bundle name `from` writes for `to`, as drop folders expect it.
 fn bundle_name(from: &StationProcess, to: &StationProcess, n: u32) -> String {

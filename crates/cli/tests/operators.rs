@@ -211,8 +211,7 @@ fn operators_are_added_listed_removed_and_audited() {
         "longer than 1024",
     );
     let fifo = root.path().join("fifo.pw");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(made.success());
+    common::mkfifo(&fifo);
     for path in [fifo.as_path(), root.path()] {
         refused(
             &home,

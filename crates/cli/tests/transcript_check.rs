@@ -261,13 +261,7 @@ fn a_transcript_not_of_the_record_changes_nothing() {
     );
     // A FIFO and a missing file are refused unread.
     let fifo = root.join("fifo.txt");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let (code, _, err) = check(&alpha, &fifo);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("transcript not read"), "{err}");

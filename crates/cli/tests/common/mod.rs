@@ -18,6 +18,15 @@ pub fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_parley"))
 }
 
+/// Makes a FIFO at `path`: a file that would block whoever opens it to read.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 pub fn paired(root: &Path) -> (StationProcess, StationProcess) {
     let alpha = StationProcess::init(exe(), root, "Alpha", "en").expect("init Alpha");
     let bravo = StationProcess::init(exe(), root, "Bravo", "fr").expect("init Bravo");

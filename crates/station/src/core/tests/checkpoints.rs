@@ -42,6 +42,13 @@ fn checkpoint_issued(core: &mut Station, store: &mut Store, peer: &str) -> Vec<V
     envelopes_out(core, store, NOW_MS)
 }
 
+/// Alpha's core as a restart at `now_ms` loads it from `store`.
+fn alpha_restarted(alpha: &Station, store: &Store, now_ms: u64) -> Station {
+    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    Station::new(now_ms, loaded, Mode::Daemon).expect("builds")
+}
+
 /// Hands `frames` to `core` as if they came from `from` on the direct channel.
 fn deliver_from(core: &mut Station, from: StationId, frames: &[Vec<u8>]) {
     for frame in frames {
@@ -124,14 +131,7 @@ fn the_peer_s_checkpoint_is_dated_by_its_entry_before_and_after_a_restart() {
     };
     let live = shown(&alpha);
     assert_eq!(live.at_ms, NOW_MS, "signed then, stored 5 s later");
-    let loaded = load(
-        &alpha_store,
-        alpha.identity.clone(),
-        &Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into()),
-        [1; 32],
-    )
-    .expect("loads");
-    let restarted = Station::new(stored_ms, loaded, Mode::Daemon).expect("builds");
+    let restarted = alpha_restarted(&alpha, &alpha_store, stored_ms);
     assert_eq!(shown(&restarted), live);
 }
 
@@ -269,14 +269,7 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
 
     // Restarted from its store, Alpha knows what it cosigned, takes no forged cosignature
     // for real, and raises nothing new.
-    let loaded = load(
-        &alpha_store,
-        alpha.identity.clone(),
-        &Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into()),
-        [1; 32],
-    )
-    .expect("loads");
-    let mut restarted = Station::new(NOW_MS + 1, loaded, Mode::Daemon).expect("builds");
+    let mut restarted = alpha_restarted(&alpha, &alpha_store, NOW_MS + 1);
     assert_eq!(checkpoint_entries(&restarted, &bravo_id), (0, 1));
     assert_eq!(restarted.cosigned_upto(&bravo_id), (0, 1));
     assert_eq!(
