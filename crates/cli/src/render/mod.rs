@@ -209,7 +209,10 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
             (None, None) if item.answer_by == Some(TestAnswer::Machine) => {
                 "answered by the station".into()
             }
-            (None, None) => format!("awaiting your answer, due {}", time(item.understood_due_ms)),
+            (None, None) => format!(
+                "awaiting your answer, due {}",
+                due(item.understood_due_ms, item.received_at)
+            ),
         };
         let state = match &item.sent_by {
             Some(by) => format!("{state}; written by {}", text(by)),
@@ -263,7 +266,10 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
             };
             notes.push(answer_phrase(&answer));
         } else if item.cancelled.is_none() {
-            notes.push(format!("answer due {}", time(item.understood_due_ms)));
+            notes.push(format!(
+                "answer due {}",
+                due(item.understood_due_ms, item.created_at)
+            ));
         }
         if !item.sent_on.is_empty() {
             let on: Vec<&str> = item.sent_on.iter().map(|kind| kind.name()).collect();
@@ -766,6 +772,18 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A deadline: `HH:MM:SSZ` when it falls on the UTC day of `from_ms` (when the message came
+/// or was written, which its line shows by the time alone), else with its date as RFC 3339,
+/// so a deadline a day or more ahead never reads as one already past.
+pub(crate) fn due(due_ms: u64, from_ms: u64) -> String {
+    const DAY_MS: u64 = 24 * 3_600 * 1_000;
+    if due_ms / DAY_MS == from_ms / DAY_MS {
+        time(due_ms)
+    } else {
+        instant(due_ms)
+    }
+}
+
 /// A UTC time as RFC 3339 to the second (`2026-12-01T09:00:00Z`).
 pub(crate) fn instant(ms: u64) -> String {
     let seconds = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
@@ -781,6 +799,17 @@ pub(crate) fn instant(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_on_another_day_shows_its_date() {
+        let received = 1_796_400_000_000; // 2026-12-04T16:00:00Z
+        assert_eq!(due(received + 3_600_000, received), "17:00:00Z");
+        assert_eq!(due(received + 86_400_000, received), "2026-12-05T16:00:00Z");
+        assert_eq!(
+            due(received + 9 * 3_600_000, received),
+            "2026-12-05T01:00:00Z"
+        );
+    }
 
     #[test]
     fn untrusted_text_cannot_drive_a_terminal() {
