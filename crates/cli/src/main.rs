@@ -12,7 +12,9 @@ mod codebook;
 mod commands;
 #[cfg(feature = "tools")]
 mod demo;
+pub mod exit;
 mod operator;
+mod output;
 mod relay;
 mod render;
 
@@ -663,44 +665,8 @@ pub enum PrecedenceArg {
     Routine,
 }
 
-/// Process exit codes, one per class of error (docs/cli.md has the table).
-pub mod exit {
-    use parley_station::ErrorClass;
-
-    /// Success.
-    pub const OK: u8 = 0;
-    /// A local failure: disk, store, configuration, a file.
-    pub const LOCAL: u8 = 1;
-    /// The command line is wrong (reported by the argument parser).
-    pub const USAGE: u8 = 2;
-    /// The request was refused: bad input, an unknown peer, a limit. Nothing was changed.
-    pub const OPERATOR: u8 = 3;
-    /// Something from another party failed verification: a card, a fingerprint, a bundle, a
-    /// transcript. Nothing was changed.
-    pub const REFUSED: u8 = 4;
-    /// The daemon could not be reached: nothing was done.
-    pub const UNREACHABLE: u8 = 5;
-    /// The daemon was stopping: it refused the request, or stopped before answering it (then
-    /// the request may have been carried out), or ended the event stream being followed.
-    pub const STOPPING: u8 = 6;
-    /// The reader of standard output closed it (`parley inbox | head`): the command stopped
-    /// printing there, as a command ended by SIGPIPE does (128 + 13).
-    pub const OUTPUT_CLOSED: u8 = 141;
-
-    /// The exit code of an error class.
-    pub fn of(class: ErrorClass) -> u8 {
-        match class {
-            ErrorClass::Operator => OPERATOR,
-            ErrorClass::Peer => REFUSED,
-            ErrorClass::Local => LOCAL,
-            ErrorClass::Unreachable => UNREACHABLE,
-            ErrorClass::Stopping => STOPPING,
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    quiet_when_output_closes();
+    output::quiet_when_output_closes();
     let cli = match Cli::try_parse().and_then(Cli::checked) {
         Ok(cli) => cli,
         Err(error) => {
@@ -717,101 +683,13 @@ fn main() -> ExitCode {
         Command::Relay(relay) => relay.is_server(),
         _ => false,
     };
-    init_logging(daemon);
+    output::init_logging(daemon);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // An error may quote what a peer sent (a codebook's key, a card's field): its
-            // lines are escaped like any untrusted text, the line breaks kept.
-            let shown: Vec<String> = chain(&error).split('\n').map(render::text).collect();
-            eprintln!("error: {}", shown.join("\n"));
+            output::report(&error);
             ExitCode::from(exit::of(commands::class_of(&error)))
         }
-    }
-}
-
-/// When the reader of standard output goes away (`parley inbox | head`), printing fails with
-/// a broken pipe, which the standard library's printing turns into a panic: the command ends
-/// there quietly, with the code a shell gives a command ended by SIGPIPE, as other tools do.
-fn quiet_when_output_closes() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = (payload.downcast_ref::<String>().map(String::as_str))
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(exit::OUTPUT_CLOSED.into());
-        }
-        report(info);
-    }));
-}
-
-/// An error and its causes, outermost first, as anyhow's `{:#}` joins them, but a cause the
-/// message before already ends with (an error that quotes its source) is said once.
-fn chain(error: &anyhow::Error) -> String {
-    let mut shown = String::new();
-    for cause in error.chain() {
-        let message = cause.to_string();
-        if shown.ends_with(&message) {
-            continue;
-        }
-        if !shown.is_empty() {
-            shown.push_str(": ");
-        }
-        shown.push_str(&message);
-    }
-    shown
-}
-
-fn init_logging(daemon: bool) {
-    let default = if daemon { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Nothing logged, whoever chose it (a file name in a drop folder, a relay's answer), may
-    // reach a terminal raw or forge a line, now or when a log file is read later: every
-    // event is escaped as it is written, and so not coloured.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| Escaping(std::io::stderr()))
-        .with_ansi(false)
-        .init();
-}
-
-/// Writes log events (one per write: the formatter writes each whole) with every control
-/// character escaped but the tab and the newline that ends the event: C0 controls, DEL and a
-/// newline within the event as `\x..`, C1 controls (UTF-8 `C2 80`–`C2 9F`) as `\u{..}`.
-struct Escaping<W>(W);
-
-impl<W: std::io::Write> std::io::Write for Escaping<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut out = Vec::with_capacity(buf.len());
-        let (body, end) = match buf.strip_suffix(b"\n") {
-            Some(body) => (body, &b"\n"[..]),
-            None => (buf, &b""[..]),
-        };
-        let mut bytes = body.iter().copied().peekable();
-        while let Some(byte) = bytes.next() {
-            match byte {
-                b'\t' => out.push(byte),
-                0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
-                0xc2 if bytes
-                    .peek()
-                    .is_some_and(|next| (0x80..=0x9f).contains(next)) =>
-                {
-                    let next = bytes.next().unwrap_or_default();
-                    out.extend_from_slice(format!("\\u{{{next:x}}}").as_bytes());
-                }
-                _ => out.push(byte),
-            }
-        }
-        out.extend_from_slice(end);
-        self.0.write_all(&out)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
     }
 }
 
@@ -890,61 +768,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let home = parley_station::Home::new(home_dir(&cli)?);
     commands::dispatch(&home, cli.command)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chain;
-
-    /// An error that quotes its source in its own message, as many do.
-    #[derive(Debug)]
-    struct Quoting {
-        source: std::io::Error,
-    }
-
-    impl std::fmt::Display for Quoting {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "reading relay.toml: {}", self.source)
-        }
-    }
-
-    impl std::error::Error for Quoting {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.source)
-        }
-    }
-
-    #[test]
-    fn a_log_line_reaches_its_file_without_control_characters() {
-        use std::io::Write as _;
-
-        let mut escaped = super::Escaping(Vec::new());
-        let line = "file=\"a\u{1b}[31m\u{7}\u{9b}b\u{7f}\" é 北\tok\n";
-        assert_eq!(escaped.write(line.as_bytes()).unwrap(), line.len());
-        // A relay's reason that would forge a line of its own, or rewrite this one.
-        let forged = "reason=refused\n2026-12-04T00:00:00Z  INFO all is well\rX\n";
-        assert_eq!(escaped.write(forged.as_bytes()).unwrap(), forged.len());
-        assert_eq!(
-            String::from_utf8(escaped.0).unwrap(),
-            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\n\
-             reason=refused\\x0a2026-12-04T00:00:00Z  INFO all is well\\x0dX\n"
-        );
-    }
-
-    #[test]
-    fn a_cause_already_quoted_is_said_once() {
-        let quoting = Quoting {
-            source: std::io::Error::other("no such file"),
-        };
-        let error = anyhow::Error::new(quoting).context("opening the relay");
-        assert_eq!(
-            chain(&error),
-            "opening the relay: reading relay.toml: no such file"
-        );
-        assert_eq!(
-            format!("{error:#}"),
-            "opening the relay: reading relay.toml: no such file: no such file",
-            "what anyhow alone would say"
-        );
-    }
 }
