@@ -207,8 +207,9 @@ impl Folder {
                 Ok(bytes) => bytes,
                 Err(error) => {
                     let reason = error.to_string();
-                    // Whoever can write to the folder names its files: logged escaped.
-                    tracing::warn!(file = ?path, reason = %reason.escape_debug(), "not a bundle this station will read; set aside");
+                    // Whoever can write to the folder names its files: the log's writer escapes
+                    // them, as it does every line (cli `output.rs`).
+                    tracing::warn!(file = %path.display(), %reason, "not a bundle this station will read; set aside");
                     self.set_aside(&name);
                     let refused = Report::FileRefused {
                         via: self.via,
@@ -233,7 +234,7 @@ impl Folder {
             match imported.blocking_recv() {
                 Ok(Ok(())) => fs::remove_file(&path)?,
                 Ok(Err(error)) => {
-                    tracing::warn!(file = ?path, error = %error.to_string().escape_debug(), "bundle refused; set aside");
+                    tracing::warn!(file = %path.display(), %error, "bundle refused; set aside");
                     self.set_aside(&name);
                 }
                 // The station stopped before committing: leave the file for the next run.
@@ -259,7 +260,7 @@ impl Folder {
             match fs::rename(&from, &to) {
                 Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(file = ?from, error = %error.to_string().escape_debug(), "cannot set a refused file aside; it will not be read again");
+                    tracing::warn!(file = %from.display(), %error, "cannot set a refused file aside; it will not be read again");
                     break;
                 }
             }
