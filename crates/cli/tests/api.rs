@@ -211,6 +211,7 @@ fn json_outputs_keep_every_field_scripts_read() {
         "peer_receipt_upto",
         "in_head",
         "in_pending",
+        "intake_available_bytes",
     ];
     let stopped = alpha.json(&["status"]).unwrap();
     has_fields(

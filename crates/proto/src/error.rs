@@ -133,6 +133,21 @@ pub enum Rejection {
         /// How far ahead.
         ahead_ms: u64,
     },
+    /// The peer has used up what this station takes from it (its intake allowance): the
+    /// entry is not opened or stored, and waits with the peer, which sends it again.
+    #[error(
+        "the peer has sent more than this station takes from one peer ({burst_bytes} bytes at once, {per_day_bytes} a day); its entry of {bytes} bytes waits with the peer and fits in {wait_ms} ms"
+    )]
+    OverIntake {
+        /// The size of the entry as sealed (its bytes and the AEAD's tag).
+        bytes: usize,
+        /// How long until it fits, in milliseconds.
+        wait_ms: u64,
+        /// The burst of the allowance.
+        burst_bytes: u64,
+        /// The daily rate of the allowance.
+        per_day_bytes: u64,
+    },
     /// A frame with an unknown tag.
     #[error("unknown frame tag {0}")]
     UnknownFrame(u8),
@@ -156,6 +171,7 @@ impl Rejection {
             Rejection::BadReceipt(_) => "bad_receipt",
             Rejection::UnknownSeen => "unknown_seen",
             Rejection::ClockSkew { .. } => "clock_skew",
+            Rejection::OverIntake { .. } => "over_intake",
             Rejection::UnknownFrame(_) => "unknown_frame",
         }
     }

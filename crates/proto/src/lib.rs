@@ -46,7 +46,8 @@ pub use error::{DecodeError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
 pub use link::{
-    ChannelId, ChannelKind, Delivery, Event, Link, LinkCounters, Transmit, check_message_text,
+    ChannelId, ChannelKind, Delivery, Event, IntakeLimit, Link, LinkCounters, Transmit,
+    check_message_text,
 };
 pub use pq::{PqPublicKey, PqSigningKey};
 pub use seal::{EpochSecret, Keyring};

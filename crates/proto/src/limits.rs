@@ -32,6 +32,12 @@ pub const ADDRESS_SIZE_MAX_BYTES: usize = 256;
 pub const REORDER_WINDOW_MAX_ENTRIES: u64 = 4096;
 /// Most out-of-order sequence numbers a receipt lists besides its cumulative bound.
 pub const RECEIPT_EXTRA_MAX: usize = 64;
+/// Bytes of envelopes one peer may make this station store at once, by default: the burst of
+/// its intake allowance (`[intake] burst_mib`).
+pub const INTAKE_BURST_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Bytes by which one peer's intake allowance grows in a day, by default (`[intake]
+/// per_day_mib`).
+pub const INTAKE_PER_DAY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 /// Most unreceipted entries a link holds for one peer before `send` refuses more.
 pub const OUTBOX_DEPTH_MAX: usize = 200_000;
 /// Most envelopes sealed under one HPKE encapsulation before a fresh one is made.

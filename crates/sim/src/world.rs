@@ -250,6 +250,7 @@ fn accuses(kind: AlarmKind) -> bool {
             | AlarmKind::ClockSkew
             | AlarmKind::SplitView
             | AlarmKind::UnknownEpochKey
+            | AlarmKind::OverIntake
     )
 }
 

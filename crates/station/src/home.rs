@@ -305,6 +305,9 @@ pub struct Config {
     /// Epoch key rotation and retention.
     #[serde(default)]
     pub keys: KeysConfig,
+    /// What each peer may make this station store.
+    #[serde(default)]
+    pub intake: crate::intake_config::IntakeConfig,
     /// Stock witnesses every checkpoint also goes to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<WitnessConfig>,
@@ -362,6 +365,7 @@ impl Config {
         self.check_timing()?;
         self.checkpoints.check()?;
         self.keys.check()?;
+        self.intake.check()?;
         WitnessConfig::all(&self.witnesses)?;
         if let Some(metrics) = &self.metrics
             && metrics.listen.parse::<std::net::SocketAddr>().is_err()
@@ -441,6 +445,7 @@ impl Config {
             tests: Vec::new(),
             checkpoints: CheckpointsConfig::default(),
             keys: KeysConfig::default(),
+            intake: Default::default(),
             witnesses: Vec::new(),
             metrics: None,
             console: None,

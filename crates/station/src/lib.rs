@@ -13,6 +13,7 @@ pub mod core;
 pub mod daemon;
 pub mod error;
 pub mod home;
+pub mod intake_config;
 pub mod limits;
 pub mod metrics;
 pub mod node;

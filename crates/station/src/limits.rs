@@ -66,6 +66,12 @@ pub const EPOCH_ROTATE_DAYS_MAX: u64 = 3_650;
 pub const EPOCH_RETAIN_DAYS_MIN: u64 = 1;
 /// Longest a configuration may retain a superseded epoch key, in days: ten years.
 pub const EPOCH_RETAIN_DAYS_MAX: u64 = 3_650;
+/// Largest burst a configuration may give each peer's intake (`intake.burst_mib`), in MiB:
+/// a TiB, more than any disk a station is likely to have.
+pub const INTAKE_BURST_MIB_MAX: u64 = 1024 * 1024;
+/// Fastest a configuration may let each peer's intake grow (`intake.per_day_mib`), in MiB a
+/// day: a TiB.
+pub const INTAKE_PER_DAY_MIB_MAX: u64 = 1024 * 1024;
 /// While a superseded epoch key is past its retention but still held for a peer that has not
 /// written since it read the new key, how often the station looks again (besides each
 /// delivery from a peer), in milliseconds.

@@ -232,6 +232,13 @@ fn write_links(families: &mut Families<'_, '_>, peers: &[PeerStatus]) -> fmt::Re
         "Peer entries held above a gap, waiting for it to fill.",
         peers.iter().map(|status| (peer(status), status.in_pending)),
     )?;
+    families.gauge(
+        "parley_station_intake_available_bytes",
+        "Bytes of the peer's entries, as sealed, the station takes now before it refuses more.",
+        peers
+            .iter()
+            .map(|status| (peer(status), status.intake_available_bytes)),
+    )?;
     let counted: Vec<_> = peers
         .iter()
         .filter_map(|status| Some((peer(status), status.counters.as_ref()?)))
@@ -523,6 +530,7 @@ mod tests {
                 cosigned_upto: 6,
                 peer_cosigned_upto: 3,
                 peer_epoch_key: "00112233445566778899".into(),
+                intake_available_bytes: 1 << 20,
                 counters: Some(PeerCounters {
                     retransmissions: 11,
                     rejected: BTreeMap::from([("bad_signature".to_owned(), 2)]),

@@ -238,6 +238,7 @@ pub fn load(
                 witnesses,
             },
             keys: config.keys.settings(),
+            intake: config.intake.limit(),
         },
         created_ms: station.created_ms,
         epochs,

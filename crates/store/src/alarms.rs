@@ -40,11 +40,14 @@ pub enum AlarmKind {
     /// The peer seals its entries to an epoch key this station does not hold (erased, or
     /// never held): they cannot be read.
     UnknownEpochKey,
+    /// The peer sent more than this station takes from one peer (`[intake]`): its further
+    /// entries wait with it.
+    OverIntake,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [AlarmKind; 13] = [
+    pub const ALL: [AlarmKind; 14] = [
         AlarmKind::ReceiptOverdue,
         AlarmKind::UnderstoodOverdue,
         AlarmKind::TestMissed,
@@ -58,6 +61,7 @@ impl AlarmKind {
         AlarmKind::ClockSkew,
         AlarmKind::SplitView,
         AlarmKind::UnknownEpochKey,
+        AlarmKind::OverIntake,
     ];
 
     /// The stable lower-case name.
@@ -76,6 +80,7 @@ impl AlarmKind {
             AlarmKind::ClockSkew => "clock_skew",
             AlarmKind::SplitView => "split_view",
             AlarmKind::UnknownEpochKey => "unknown_epoch_key",
+            AlarmKind::OverIntake => "over_intake",
         }
     }
 

@@ -57,6 +57,9 @@ pub(super) fn set_up(
         let mut config = Config::new(name.into(), "en".into(), listen.clone());
         config.relay.heartbeat_interval_ms = 500;
         config.courier.scan_interval_ms = 100;
+        // The bench measures the pipe, not the limit a station puts on a peer's traffic.
+        config.intake.burst_mib = parley_station::limits::INTAKE_BURST_MIB_MAX;
+        config.intake.per_day_mib = parley_station::limits::INTAKE_PER_DAY_MIB_MAX;
         Node::init(home, config, utc_now_ms())?;
         listens.push(listen.parse()?);
     }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::Effects;
+use super::intake::{Intake, IntakeLimit};
 use crate::entry::{Body, SignedEntry};
 use crate::envelope::{Envelope, VerifiedEnvelope};
 use crate::error::{DecodeError, Rejection};
@@ -35,6 +36,7 @@ pub(super) struct Incoming {
     ids: Vec<EntryId>,
     held: BTreeMap<u64, Held>,
     receipt_due: bool,
+    intake: Intake,
 }
 
 impl Incoming {
@@ -55,7 +57,24 @@ impl Incoming {
             ids,
             held,
             receipt_due: false,
+            intake: Intake::new(IntakeLimit::default()),
         }
+    }
+
+    /// The intake allowance: its limit, and the bytes it takes now.
+    pub(super) fn intake(&self, now_ms: u64) -> (IntakeLimit, u64) {
+        (self.intake.limit(), self.intake.available_bytes(now_ms))
+    }
+
+    /// Changes the intake allowance's limit, keeping what was spent.
+    pub(super) fn set_intake_limit(&mut self, limit: IntakeLimit) {
+        self.intake.set_limit(limit);
+    }
+
+    /// Counts `bytes` the peer made this station store before the link was loaded against
+    /// its allowance.
+    pub(super) fn spend_intake(&mut self, now_ms: u64, bytes: u64) {
+        self.intake.spend(now_ms, bytes);
     }
 
     /// Forgets what was decapsulated with the epoch key `id` (it is being erased).
@@ -199,6 +218,18 @@ impl Incoming {
         if seq > head + REORDER_WINDOW_MAX_ENTRIES {
             return Err(Rejection::OutOfWindow { seq, head });
         }
+        // Before opening: an entry over the allowance costs this station nothing more. It
+        // is charged as sealed: what is stored, and the AEAD's tag.
+        let sealed = envelope.ciphertext.len();
+        if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
+            let limit = self.intake.limit();
+            return Err(Rejection::OverIntake {
+                bytes: sealed,
+                wait_ms,
+                burst_bytes: limit.burst_bytes,
+                per_day_bytes: limit.per_day_bytes,
+            });
+        }
         let plaintext = self.open((link, me, peer), keyring, envelope)?;
         let entry = match preverified {
             // The bytes checked (an id is its bytes' hash): they verified under the peer's
@@ -244,6 +275,7 @@ impl Incoming {
             _ => None,
         };
         fx.counters.envelopes_accepted += 1;
+        self.intake.spend(now_ms, sealed as u64);
         let held = Held {
             entry_id: entry.id(),
             prev,

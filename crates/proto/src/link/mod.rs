@@ -11,6 +11,7 @@
 
 mod channels;
 mod incoming;
+mod intake;
 mod outgoing;
 mod timers;
 
@@ -22,6 +23,7 @@ use rand_chacha::ChaCha20Rng;
 use self::channels::Channels;
 pub use self::channels::{ChannelId, ChannelKind};
 use self::incoming::{Arrival, Incoming};
+pub use self::intake::IntakeLimit;
 use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
 use crate::entry::{Body, Precedence};
@@ -298,6 +300,22 @@ impl Link {
     /// Peer entries held above the head.
     pub fn in_pending(&self) -> usize {
         self.incoming.held()
+    }
+
+    /// The peer's intake allowance: its limit, and the bytes of envelopes it takes now.
+    pub fn intake(&self, now_ms: u64) -> (IntakeLimit, u64) {
+        self.incoming.intake(now_ms)
+    }
+
+    /// Sets the peer's intake allowance, keeping what the peer spent of it.
+    pub fn set_intake_limit(&mut self, limit: IntakeLimit) {
+        self.incoming.set_intake_limit(limit);
+    }
+
+    /// Counts `bytes` of the peer's entries stored before this link was loaded (by a run
+    /// before a restart) against its intake allowance, as spent at `now_ms`.
+    pub fn spend_intake(&mut self, now_ms: u64, bytes: u64) {
+        self.incoming.spend_intake(now_ms, bytes);
     }
 
     /// The highest cumulative receipt from the peer.

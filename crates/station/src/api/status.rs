@@ -144,6 +144,10 @@ pub struct PeerStatus {
     /// The id (hex) of the peer's epoch key this station seals to.
     #[serde(default)]
     pub peer_epoch_key: String,
+    /// Bytes of the peer's entries, as sealed, this station takes now before it refuses
+    /// more (`[intake]`; docs/cli.md "Intake").
+    #[serde(default)]
+    pub intake_available_bytes: u64,
     /// Counts since the daemon started (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<PeerCounters>,

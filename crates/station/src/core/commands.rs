@@ -196,6 +196,7 @@ impl Station {
             .pair(now_ms, card.identity, card.epoch_public.clone())
             .map_err(|e| StationError::Card(e.to_string()))?;
         let peer = card.identity;
+        self.limit_intake(&peer);
         let paired = Paired {
             name: card.name.clone(),
             fingerprint: card.fingerprint(),

@@ -29,6 +29,7 @@ mod coded;
 mod commands;
 mod courier;
 pub mod health;
+mod intake;
 mod io;
 mod keys;
 mod status;
@@ -53,8 +54,8 @@ use std::collections::{BTreeMap, VecDeque};
 use parley_channels::Via;
 use parley_channels::log_limit::LogLimit;
 use parley_proto::{
-    ContactCard, Endpoint, Event as ProtoEvent, Fingerprint, Identity, Keyring, LinkSnapshot,
-    PqPublicKey, StationId, StoreOp,
+    ContactCard, Endpoint, Event as ProtoEvent, Fingerprint, Identity, IntakeLimit, Keyring,
+    LinkSnapshot, PqPublicKey, StationId, StoreOp,
 };
 use parley_store::{AdminOp, AlarmRow, ChannelRow, EpochKeyRow, LinkLeaves, LinkRecord, PeerRow};
 
@@ -88,6 +89,8 @@ pub struct Settings {
     pub checkpoints: CheckpointSettings,
     /// Epoch key rotation and retention.
     pub keys: KeySettings,
+    /// What each peer may make this station store (`[intake]`).
+    pub intake: IntakeLimit,
 }
 
 /// Everything a station core is built from: what the store holds, read by the caller.
@@ -257,6 +260,8 @@ impl Station {
                 let detail = format!("peer {}'s link: {e}", row.name);
                 StationError::Store(parley_store::StoreError::Corrupt(detail))
             })?;
+            let link = endpoint.link_mut(&row.id).expect("loaded above");
+            link.set_intake_limit(settings.intake);
             known.insert(row.id, Peer::of(&row.card, row.address));
         }
         let mut station = Self {
@@ -297,6 +302,10 @@ impl Station {
         let mut leaves: BTreeMap<StationId, LinkLeaves> = leaves.into_iter().collect();
         let mut logs = Vec::new();
         for (peer, record) in records {
+            if let Some(link) = station.endpoint.link_mut(&peer) {
+                let spent = intake::recent_intake(&record, &peer, link.intake(now_ms).0, now_ms);
+                link.spend_intake(now_ms, spent);
+            }
             let entries = record.entries.iter().map(|kept| &kept.entry);
             station
                 .codebooks

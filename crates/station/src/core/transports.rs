@@ -52,6 +52,7 @@ impl Station {
                 // already (another channel, a replay) was never read.
                 if accepted.kind == FrameKind::Envelope && !accepted.duplicate {
                     self.watch.accepted(now_ms, accepted.peer);
+                    self.intake_taken(now_ms, accepted.peer);
                 }
                 let channel = via.and_then(|via| self.table.find_mut(&accepted.peer, via));
                 if let Some(channel) = channel {
@@ -100,6 +101,12 @@ impl Station {
                     && self.peers.contains_key(&peer)
                 {
                     self.watch.misbehaviour(now_ms, peer, kind, subject, detail);
+                }
+                // After the envelope's signature verified, as the two above.
+                if let (Rejection::OverIntake { .. }, Some(peer)) = (&refused.rejection, claimed)
+                    && self.peers.contains_key(&peer)
+                {
+                    self.over_intake(now_ms, peer, refused.rejection.to_string());
                 }
                 self.log_refusal(now_ms, refused.rejection.counter_name(), refused);
             }

@@ -15,6 +15,7 @@ use crate::home::Config;
 use crate::node::{commit_all, load};
 
 mod checkpoints;
+mod intake;
 mod keys;
 mod pins;
 
@@ -22,15 +23,21 @@ const NOW_MS: u64 = 1_800_000_000_000;
 
 /// A station core over an in-memory store.
 fn station(name: &str, seed: u8) -> (Station, Store) {
+    let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
+    station_with(&config, seed)
+}
+
+/// A station core over an in-memory store, configured as `config` says.
+fn station_with(config: &Config, seed: u8) -> (Station, Store) {
+    let name = config.name.as_str();
     let identity = Identity::from_secret(&[seed; 32]);
     let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed([seed; 32]));
     let mut store = Store::open_in_memory().expect("opens");
     store
         .init_station(name, "en", identity.id().0, &epoch, NOW_MS)
         .expect("initialises");
-    let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
     // The endpoint's generator is seeded apart from the first key's, as a station's are.
-    let loaded = load(&store, identity, &config, [!seed; 32]).expect("loads");
+    let loaded = load(&store, identity, config, [!seed; 32]).expect("loads");
     let core = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
     (core, store)
 }

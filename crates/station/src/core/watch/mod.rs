@@ -517,7 +517,12 @@ impl Watch {
 
     /// An envelope of `peer` was accepted: its clock is fine again.
     pub fn accepted(&mut self, now_ms: u64, peer: StationId) {
-        let condition = (AlarmKind::ClockSkew, peer, "clock".to_owned());
+        self.cleared(now_ms, (AlarmKind::ClockSkew, peer, "clock"));
+    }
+
+    /// The condition `(kind, peer, subject)` no longer holds: its alarm, if open, clears.
+    pub fn cleared(&mut self, now_ms: u64, (kind, peer, subject): (AlarmKind, StationId, &str)) {
+        let condition = (kind, peer, subject.to_owned());
         self.updates.extend(self.alarms.clear(now_ms, &condition));
     }
 

@@ -1,0 +1,130 @@
+//! A peer over its intake allowance: its entries are refused unread and wait with it, one
+//! alarm stays open while it is held at the limit, a restart does not hand it a fresh
+//! allowance, and everything it sent comes in as the allowance grows.
+
+use parley_channels::Via;
+use parley_proto::{Precedence, Rejection};
+
+use super::{NOW_MS, envelopes_out, open_alarms, pin, station_with};
+use crate::core::{Command, Input, Mode, RequestId, Station};
+use crate::home::Config;
+use crate::intake_config::IntakeConfig;
+use crate::limits::CHECKPOINT_EVERY_ENTRIES_MAX;
+use crate::node::load;
+
+const DAY_MS: u64 = 86_400_000;
+
+/// Alpha's configuration: one MiB at once, one MiB a day.
+fn alpha_config() -> Config {
+    let mut config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    config.intake = IntakeConfig {
+        burst_mib: 1,
+        per_day_mib: 1,
+    };
+    config
+}
+
+/// Hands `frames` to Alpha from Bravo's direct channel at `now_ms`; how many Alpha refused
+/// as over Bravo's intake, and the wait the first refusal named.
+fn deliver(
+    alpha: &mut Station,
+    bravo: parley_proto::StationId,
+    now_ms: u64,
+    frames: &[Vec<u8>],
+) -> (usize, u64) {
+    let (mut refused, mut wait) = (0, 0);
+    alpha.catch_up(now_ms);
+    for frame in frames {
+        if let Err(r) = alpha.receive(now_ms, Some(Via::Direct(bravo)), frame) {
+            let Rejection::OverIntake { wait_ms, .. } = r.rejection else {
+                panic!("refused for another reason: {}", r.rejection);
+            };
+            if refused == 0 {
+                wait = wait_ms;
+            }
+            refused += 1;
+        }
+    }
+    alpha.collect(now_ms);
+    (refused, wait)
+}
+
+#[test]
+fn a_peer_over_its_intake_waits_and_loses_nothing() {
+    let (mut alpha, mut alpha_store) = station_with(&alpha_config(), 1);
+    // Bravo writes no checkpoint among its messages: every entry after its first is one of
+    // them, of one size.
+    let mut bravo_config = Config::new("Bravo".into(), "en".into(), "127.0.0.1:9".into());
+    bravo_config.checkpoints.every_entries = CHECKPOINT_EVERY_ENTRIES_MAX;
+    let (mut bravo, mut bravo_store) = station_with(&bravo_config, 2);
+    let (alpha_card, bravo_card) = (alpha.card(), bravo.card());
+    pin(&mut alpha, &mut alpha_store, &bravo_card, true);
+    pin(&mut bravo, &mut bravo_store, &alpha_card, true);
+    let bravo_id = bravo_card.0.identity;
+    // Seventy messages of 16 KiB: more than a MiB.
+    const SENT: u64 = 70;
+    for id in 1..=SENT {
+        let command = Command::Send {
+            peer: "Alpha".into(),
+            precedence: Precedence::Routine,
+            text: "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES),
+            exercise: false,
+            translations: Default::default(),
+            operator: None,
+        };
+        bravo.handle(
+            NOW_MS,
+            Input::Command {
+                id: RequestId(id),
+                command,
+            },
+        );
+    }
+    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    assert_eq!(
+        frames.len() as u64,
+        SENT + 1,
+        "the pairing entry and the messages"
+    );
+    let head = |alpha: &Station| alpha.endpoint.link(&bravo_id).expect("paired").in_head();
+
+    // A MiB takes the pairing entry and as many messages as fit; the rest are refused
+    // unread, and one alarm is raised however many are refused.
+    let (refused, wait_ms) = deliver(&mut alpha, bravo_id, NOW_MS, &frames);
+    let taken = head(&alpha);
+    assert_eq!(taken + refused as u64, SENT + 1);
+    assert!(refused > 0 && taken > 1, "{taken} taken, {refused} refused");
+    let link = alpha.endpoint.link(&bravo_id).expect("paired");
+    let (limit, available) = link.intake(NOW_MS);
+    assert_eq!(limit.burst_bytes, 1 << 20);
+    assert!(available < (1 << 20) / 64, "{available} bytes left");
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+
+    // Not a millisecond before the wait the first refusal named, and then one entry more.
+    // Copies of the entries held are dropped as before, and cost nothing.
+    let before = NOW_MS + wait_ms - 1;
+    assert_eq!(deliver(&mut alpha, bravo_id, before, &frames).0, refused);
+    let now_ms = NOW_MS + wait_ms;
+    assert_eq!(
+        deliver(&mut alpha, bravo_id, now_ms, &frames).0,
+        refused - 1
+    );
+    assert_eq!(head(&alpha), taken + 1);
+    // Held at the limit, the peer keeps its one alarm.
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+
+    // A restart does not give the peer a fresh allowance: what it stored counts still.
+    let config = alpha_config();
+    let loaded = load(&alpha_store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    let mut alpha = Station::new(now_ms, loaded, Mode::Daemon).expect("builds");
+    assert_eq!(
+        deliver(&mut alpha, bravo_id, now_ms, &frames).0,
+        refused - 1
+    );
+
+    // A day on, everything comes in; with half the allowance back, the alarm clears.
+    let now_ms = now_ms + DAY_MS;
+    assert_eq!(deliver(&mut alpha, bravo_id, now_ms, &frames).0, 0);
+    assert_eq!(head(&alpha), SENT + 1);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 0);
+}
