@@ -685,10 +685,11 @@ async fn operators_work_the_console_in_a_real_browser() {
         None,
         "the FLASH is answered"
     );
+    // Ana is Alpha's, and shows as Alpha's: a peer's operator may bear a name of Bravo's own.
     let (answer, _) = boris
         .wait_for(
             &format!("{item} .answer"),
-            "understood by Ana",
+            "understood by Ana at Alpha",
             PAGE_TIMEOUT,
         )
         .await;

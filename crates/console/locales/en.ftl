@@ -44,6 +44,7 @@ answered-restated = understood by { $by }, who restated it: { $text }
 answered-clarify = clarify from { $by }: { $text }
 the-station = the station
 the-far-station = the far station
+operator-at-peer = { $by } at { $peer }
 translated-sender = translated by the sender
 translated-by-sender = translated by { $by } (sender)
 translated-by-recipient = translated by { $by } (recipient)

@@ -44,6 +44,7 @@ answered-restated = понято: { $by }, своими словами: { $text 
 answered-clarify = вопрос от { $by }: { $text }
 the-station = станция
 the-far-station = дальняя станция
+operator-at-peer = { $by } ({ $peer })
 translated-sender = перевод отправителя
 translated-by-sender = перевод: { $by } (отправитель)
 translated-by-recipient = перевод: { $by } (получатель)

@@ -290,7 +290,13 @@ fn outbox_row(tr: Tr, item: OutboxItem) -> OutboxRow {
     .collect();
     let far = tr.t("the-far-station");
     let answer = item.answered_by.as_ref().map(|by| {
-        let by = if by.is_empty() { &far } else { by };
+        // The peer's operator, named as of the peer: it may bear an own operator's name.
+        let by = if by.is_empty() {
+            far
+        } else {
+            tr.ta("operator-at-peer", &[("by", by), ("peer", &item.to)])
+        };
+        let by = &by;
         match (&item.restatement, &item.question) {
             (_, Some(question)) => answer_line(tr, false, by, question),
             (restatement, _) => {

@@ -172,12 +172,18 @@ fn more_lines(shown: &Shown, shown_lang: &str) {
     }
 }
 
-/// An answer as a short phrase.
-fn answer_phrase(answer: &AnswerItem) -> String {
+/// An answer as a short phrase. `peer`: the answer is the peer's, to an own message, and
+/// its operator is named as of that station (a peer's operator may bear the name of one of
+/// this station's).
+fn answer_phrase(answer: &AnswerItem, peer: Option<&str>) -> String {
     let by = if answer.by.is_empty() {
         "the station".to_owned()
     } else {
         text(&answer.by)
+    };
+    let by = match peer {
+        Some(peer) => format!("{by} at {}", text(peer)),
+        None => by,
     };
     match (answer.understood, answer.text.is_empty()) {
         (true, true) => format!("understood by {by} {}", time(answer.at_ms)),
@@ -205,7 +211,7 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
                 Some(by) => format!("CANCELLED by the sender ({}): {}", text(by), quoted(reason)),
                 None => format!("CANCELLED by the sender: {}", quoted(reason)),
             },
-            (None, Some(answer)) => answer_phrase(answer),
+            (None, Some(answer)) => answer_phrase(answer, None),
             (None, None) if item.answer_by == Some(TestAnswer::Machine) => {
                 "answered by the station".into()
             }
@@ -264,7 +270,7 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
                     .or_else(|| item.question.clone())
                     .unwrap_or_default(),
             };
-            notes.push(answer_phrase(&answer));
+            notes.push(answer_phrase(&answer, Some(&item.to)));
         } else if item.cancelled.is_none() {
             notes.push(format!(
                 "answer due {}",
