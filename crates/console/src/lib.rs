@@ -30,6 +30,7 @@ mod i18n;
 pub mod limits;
 mod login;
 mod pages;
+mod paging;
 mod reports;
 mod server;
 pub mod session;

@@ -34,3 +34,6 @@ pub const SESSION_IDLE_S_MAX: u64 = 24 * 3_600;
 /// Largest answer the console adds its "not written to the audit log" sentence to, in bytes;
 /// a larger one (none of the console's answers is) is replaced by the sentence alone.
 pub const UNAUDITED_ANSWER_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Most rows a page of the inbox, the outbox or the alarms shows; older ones are on the pages
+/// after it (`?page=N`).
+pub const PAGE_ROWS_MAX: usize = 100;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State as Shared;
+use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use parley_station::api::records;
@@ -12,6 +12,7 @@ use crate::State;
 use crate::pages::{
     Attention, Frame, Tr, blocking, html, plain, read, session, unauthenticated, unreadable, utc,
 };
+use crate::paging::{self, PageQuery, Pager};
 use parley_station::api::records::{InboxItem, OutboxItem};
 use parley_station::api::{Reply, Request};
 
@@ -208,9 +209,16 @@ fn cancelled(tr: Tr, reason: Option<&str>, by: Option<&str>) -> Option<String> {
 struct InboxPage {
     frame: Frame,
     items: Vec<InboxRow>,
+    pager: Pager,
+    /// Messages awaiting an answer on other pages: how many, and where the first due is.
+    elsewhere: Option<(String, String)>,
 }
 
-pub(crate) async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+pub(crate) async fn inbox(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
@@ -228,13 +236,36 @@ pub(crate) async fn inbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
     // Newest first, whoever sent it: what just came in is at the top (the record lists each
     // sender's in turn, so a busy sender's would bury another's). Same time: the later seq.
     items.sort_by_key(|item| std::cmp::Reverse((item.received_at, item.seq)));
+    let tr = Tr::new(&session.lang);
+    let elsewhere = pending_elsewhere(tr, &items, query.number());
+    let (items, pager) = query.page("/inbox", &tr, items);
     html(&InboxPage {
         frame: Frame::of(&state, &session, attention),
-        items: items
-            .into_iter()
-            .map(|item| inbox_row(Tr::new(&session.lang), item))
-            .collect(),
+        items: items.into_iter().map(|item| inbox_row(tr, item)).collect(),
+        pager,
+        elsewhere,
     })
+}
+
+/// When messages awaiting an answer are on other pages than `page` of `items` (newest
+/// first): how many, and a link to the page of the one due first.
+fn pending_elsewhere(tr: Tr, items: &[InboxItem], page: usize) -> Option<(String, String)> {
+    let elsewhere: Vec<(usize, &InboxItem)> = (items.iter().enumerate())
+        .filter(|(index, item)| item.pending() && paging::page_of(*index) != page)
+        .collect();
+    let (index, _) = elsewhere
+        .iter()
+        .min_by_key(|(_, item)| item.understood_due_ms)?;
+    let first = paging::page_of(*index);
+    let args = [
+        ("count", elsewhere.len().to_string()),
+        ("page", (first + 1).to_string()),
+    ];
+    let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Some((
+        tr.ta("pending-elsewhere", &args),
+        paging::href("/inbox", first),
+    ))
 }
 
 /// One message as the outbox shows it.
@@ -325,9 +356,14 @@ fn outbox_row(tr: Tr, item: OutboxItem) -> OutboxRow {
 struct OutboxPage {
     frame: Frame,
     items: Vec<OutboxRow>,
+    pager: Pager,
 }
 
-pub(crate) async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+pub(crate) async fn outbox(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
@@ -343,12 +379,12 @@ pub(crate) async fn outbox(Shared(state): Shared<Arc<State>>, headers: HeaderMap
         Ok(frame) => frame,
         Err(response) => return response,
     };
+    let tr = Tr::new(&session.lang);
+    let (items, pager) = query.page("/outbox", &tr, items);
     html(&OutboxPage {
         frame,
-        items: items
-            .into_iter()
-            .map(|item| outbox_row(Tr::new(&session.lang), item))
-            .collect(),
+        items: items.into_iter().map(|item| outbox_row(tr, item)).collect(),
+        pager,
     })
 }
 
@@ -370,9 +406,14 @@ struct AlarmRow {
 struct AlarmsPage {
     frame: Frame,
     alarms: Vec<AlarmRow>,
+    pager: Pager,
 }
 
-pub(crate) async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+pub(crate) async fn alarms(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
     };
@@ -388,9 +429,10 @@ pub(crate) async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap
         Err(response) => return response,
     };
     let tr = Tr::new(&session.lang);
+    let newest_first = items.into_iter().rev().collect();
+    let (items, pager) = query.page("/alarms", &tr, newest_first);
     let rows = items
         .into_iter()
-        .rev()
         .map(|alarm| AlarmRow {
             id: alarm.id,
             kind: alarm.kind.name().to_owned(),
@@ -417,5 +459,6 @@ pub(crate) async fn alarms(Shared(state): Shared<Arc<State>>, headers: HeaderMap
     html(&AlarmsPage {
         frame: Frame::of(&state, &session, attention),
         alarms: rows,
+        pager,
     })
 }
