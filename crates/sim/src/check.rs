@@ -361,7 +361,7 @@ mod tests {
             expected_tests_alarmed("B", &record, down, end_ms).expect("untouched");
             record
                 .alarms
-                .retain(|(kind, _, _)| *kind != parley_store::AlarmKind::ExpectedTestNotReceived);
+                .retain(|alarm| alarm.kind != parley_store::AlarmKind::ExpectedTestNotReceived);
             expected_tests_alarmed("B", &record, down, end_ms).err()
         });
         let reason = caught.expect("some seed has an expected test missed while watched");

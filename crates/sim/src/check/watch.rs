@@ -26,8 +26,8 @@ pub(super) struct WatchRecord {
     pub cancels: BTreeMap<(bool, EntryId), (u64, u64)>,
     /// Own overdue entries, by id they name.
     pub overdue: BTreeMap<EntryId, u64>,
-    /// Every alarm: kind, subject.
-    pub alarms: Vec<(parley_store::AlarmKind, String, u64)>,
+    /// Every alarm about the peer, cleared ones too.
+    pub alarms: Vec<parley_store::AlarmRow>,
     /// The peer's schedules of tests, in order: the schedule, its entry's time (the anchor of
     /// its due times) and when it arrived.
     pub schedules: Vec<(TestSchedule, u64, u64)>,
@@ -91,7 +91,6 @@ pub(super) fn watch_record(world: &World, (i, j): (usize, usize)) -> Outcome<Wat
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|alarm| alarm.peer == peer)
-        .map(|alarm| (alarm.kind, alarm.subject, alarm.id))
         .collect();
     Ok(watch)
 }
@@ -122,7 +121,7 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
         record
             .alarms
             .iter()
-            .filter(|(k, s, _)| *k == kind && s == subject)
+            .filter(|alarm| alarm.kind == kind && alarm.subject == subject)
             .count()
     };
     for entry in &record.own {
@@ -216,8 +215,9 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
     }
     // An expected test is alarmed only for a due time of the schedule governing then, and
     // only when no test of the peer's came in time.
-    for (kind, subject, _) in &record.alarms {
-        if *kind != AlarmKind::ExpectedTestNotReceived {
+    for alarm in &record.alarms {
+        let subject = &alarm.subject;
+        if alarm.kind != AlarmKind::ExpectedTestNotReceived {
             continue;
         }
         let due_ms: u64 = subject
@@ -337,8 +337,13 @@ pub(super) fn expected_tests_alarmed(
             let first_came_ms = first_test_came_ms(record, due_ms);
             let missed = first_came_ms.is_none_or(|came_ms| came_ms > checked_ms);
             let subject = due_ms.to_string();
-            let alarmed = record.alarms.iter().any(|(kind, s, _)| {
-                *kind == parley_store::AlarmKind::ExpectedTestNotReceived && *s == subject
+            // Alarmed for this due time, or by the alarm of an earlier one still open when
+            // this one was checked: one alarm per absence.
+            let alarmed = record.alarms.iter().any(|alarm| {
+                alarm.kind == parley_store::AlarmKind::ExpectedTestNotReceived
+                    && (alarm.subject == subject
+                        || (alarm.raised_ms <= checked_ms
+                            && alarm.cleared_ms.is_none_or(|cleared| cleared >= checked_ms)))
             });
             if watched && missed && !alarmed {
                 return Err(format!(

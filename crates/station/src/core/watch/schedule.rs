@@ -99,10 +99,16 @@ impl Watch {
             return;
         };
         let grace_ms = schedule.answer_within_ms;
-        if link.last_peer_test_ms < due_ms {
+        // One alarm per absence: while one is open, later tests missed raise no other (a
+        // peer silent for a day would raise one per due time, each paging and escalating).
+        let open = self
+            .alarms
+            .open()
+            .any(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived && alarm.peer == peer);
+        if link.last_peer_test_ms < due_ms && !open {
             let detail = format!(
                 "the test the peer's schedule announced for {due_ms} (UTC ms) did not arrive \
-                 within {} s",
+                 within {} s; tests missed after it raise no other alarm until one arrives",
                 grace_ms / 1_000
             );
             let condition = (AlarmKind::ExpectedTestNotReceived, peer, due_ms.to_string());

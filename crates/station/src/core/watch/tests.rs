@@ -345,3 +345,47 @@ fn the_peers_latest_schedule_governs_in_whatever_order_it_came() {
         .count();
     assert_eq!(expected, 0, "the schedule of no tests is the latest");
 }
+
+/// A peer whose scheduled tests stop raises one `expected_test_not_received` alarm for the
+/// whole absence, not one per test missed; a test that arrives clears it, and the next
+/// absence raises a new one.
+#[test]
+fn one_alarm_per_absence_of_the_peer_s_tests() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let every_minute = TestSchedule {
+        times_min: Vec::new(),
+        every_ms: 60_000,
+        answer: Some(TestAnswer::Machine),
+        answer_within_ms: 5_000,
+    };
+    let schedule = link.write(true, Body::Schedule(every_minute));
+    watch.peer_entry(1_001, peer, &schedule);
+    let expected = |watch: &Watch| {
+        (watch.alarms.open())
+            .filter(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived)
+            .count()
+    };
+    // Ten minutes of silence, the watch running each minute: one alarm.
+    for minute in 1..=10 {
+        watch.tick(1_000 + minute * 60_000 + 5_001);
+    }
+    assert_eq!(expected(&watch), 1);
+    // A test arrives: the alarm clears.
+    let test = link.write(
+        true,
+        Body::Test {
+            answer: TestAnswer::Machine,
+            answer_within_ms: 5_000,
+        },
+    );
+    watch.peer_entry(1_000 + 10 * 60_000 + 6_000, peer, &test);
+    watch.tick(1_000 + 10 * 60_000 + 6_001);
+    assert_eq!(expected(&watch), 0);
+    // Silence again: a new alarm.
+    for minute in 11..=13 {
+        watch.tick(1_000 + minute * 60_000 + 5_001);
+    }
+    assert_eq!(expected(&watch), 1);
+}
