@@ -107,4 +107,4 @@ page-showing = { $range } of { $total }
 page-past-end = nothing on this page; { $total } in all
 page-newer = ← Newer
 page-older = Older →
-pending-elsewhere = { $count } awaiting an answer on other pages; the first due is on page { $page }
+pending-elsewhere = { $count } awaiting an answer on other pages; the first of them due is on page { $page }

@@ -107,4 +107,4 @@ page-showing = { $range } из { $total }
 page-past-end = на этой странице ничего нет; всего { $total }
 page-newer = ← Новее
 page-older = Раньше →
-pending-elsewhere = ждут ответа на других страницах: { $count }; первое по сроку на странице { $page }
+pending-elsewhere = ждут ответа на других страницах: { $count }; первое из них по сроку на странице { $page }

@@ -374,7 +374,9 @@ pub(crate) async fn outbox(
         Ok(items) => items,
         Err(response) => return response,
     };
-    items.reverse();
+    // Newest first, whoever it went to (the record lists each peer's in turn, so a busy
+    // link's would bury another's). Same time: the later seq.
+    items.sort_by_key(|item| std::cmp::Reverse((item.created_at, item.seq)));
     let frame = match Frame::load(&state, &session).await {
         Ok(frame) => frame,
         Err(response) => return response,
@@ -429,8 +431,8 @@ pub(crate) async fn alarms(
         Err(response) => return response,
     };
     let tr = Tr::new(&session.lang);
-    let newest_first = items.into_iter().rev().collect();
-    let (items, pager) = query.page("/alarms", &tr, newest_first);
+    // The store lists alarms newest first.
+    let (items, pager) = query.page("/alarms", &tr, items);
     let rows = items
         .into_iter()
         .map(|alarm| AlarmRow {
