@@ -55,8 +55,7 @@ fn the_inbox_comes_in_pages_newest_first() {
     assert!(second.body.contains("traffic 004") && second.body.contains("traffic 000"));
     assert!(second.body.contains(r#"<a href="/inbox" rel="prev">"#));
     assert!(!second.body.contains(r#"rel="next""#), "nothing is older");
-    let elsewhere =
-        r#"<a href="/inbox">100 awaiting an answer on other pages; the first of them due is on page 1</a>"#;
+    let elsewhere = r#"<a href="/inbox">100 awaiting an answer on other pages; the first of them due is on page 1</a>"#;
     assert!(second.body.contains(elsewhere), "{}", second.body);
 
     let past = page("?page=7");

@@ -184,6 +184,7 @@ fn a_flooding_peer_costs_bounded_memory_and_every_frame_is_counted() {
         "clock_skew",
         "split_view",
         "unknown_epoch_key",
+        "over_intake",
     ];
     assert!(
         alarms

@@ -27,7 +27,8 @@ type HpkeAead = hpke::aead::ChaCha20Poly1305;
 pub const EPOCH_PUBLIC_KEY_BYTES: usize = 1216;
 /// Bytes ChaCha20-Poly1305 adds to what it seals (its tag): an envelope's ciphertext is the
 /// entry and this.
-pub const SEAL_TAG_BYTES: usize = 16;
+pub const SEAL_TAG_BYTES: usize =
+    <<ChaCha20Poly1305 as chacha20poly1305::aead::AeadCore>::TagSize as chacha20poly1305::aead::array::typenum::Unsigned>::USIZE;
 /// Length of an encoded X-Wing private key (its seed), in bytes.
 pub const EPOCH_SECRET_KEY_BYTES: usize = 32;
 /// Length of an X-Wing encapsulated key, in bytes.

@@ -39,11 +39,15 @@ pub const EVENTS_QUEUE_MAX: usize = 4_096;
 pub const HOOK_WORKERS: usize = 8;
 /// Most hook runs waiting for one worker; a change beyond it runs no hook (logged).
 pub const HOOK_QUEUE_MAX: usize = 256;
-/// Most hook runs the alarms of one peer may have waiting or running at once; a change beyond
-/// it runs no hook, and the next run for that peer's alarms says how many were held back. A
-/// peer that sets off alarms by the thousand then delays another peer's by this many runs at
-/// most, and by about two when its alarms spread over the workers.
+/// Most hook runs the alarms of one peer may have queued or running at once; its further
+/// changes wait until one ends. A peer that sets off alarms by the thousand then delays
+/// another peer's by this many runs at most, and by about two when its alarms spread over
+/// the workers.
 pub const HOOK_RUNS_PER_PEER_MAX: usize = 2 * HOOK_WORKERS;
+/// Most changes of one peer's alarms waiting for a hook run (one per alarm: a later change
+/// replaces an earlier one waiting); past it the oldest waiting runs no hook (logged, and
+/// counted in the next run's `PARLEY_ALARM_HELD_BACK`).
+pub const HOOK_WAITING_PER_PEER_MAX: usize = 1_024;
 /// Longest an alarm hook may run before it is killed, in milliseconds.
 pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 /// Most recent alarms listed in status.

@@ -66,6 +66,11 @@ impl Incoming {
         (self.intake.limit(), self.intake.available_bytes(now_ms))
     }
 
+    /// When the intake allowance will hold `bytes`, UTC ms.
+    pub(super) fn intake_holds_at_ms(&self, bytes: u64) -> u64 {
+        self.intake.holds_at_ms(bytes)
+    }
+
     /// Changes the intake allowance's limit, keeping what was spent.
     pub(super) fn set_intake_limit(&mut self, limit: IntakeLimit) {
         self.intake.set_limit(limit);
@@ -132,7 +137,8 @@ impl Incoming {
     }
 
     /// Whether [`Incoming::accept`] would open an envelope of this link at `seq`: it is not
-    /// the seq of an entry held, and it is within the window.
+    /// the seq of an entry held, and it is within the window (the allowance is checked
+    /// apart).
     fn would_open(&self, seq: u64) -> bool {
         self.held_id(seq).is_none() && seq <= self.head() + REORDER_WINDOW_MAX_ENTRIES
     }
@@ -150,6 +156,11 @@ impl Incoming {
     ) -> Option<EntryId> {
         let addressed = envelope.link == link && envelope.to == me && envelope.from == peer;
         if !addressed || !self.would_open(envelope.seq) {
+            return None;
+        }
+        // An entry that may be over the allowance is left to `accept`, which refuses it
+        // unopened if it is.
+        if !self.intake.fitted(envelope.ciphertext.len()) {
             return None;
         }
         let plaintext = self.open((link, me, peer), keyring, envelope).ok()?;

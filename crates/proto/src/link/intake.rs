@@ -108,6 +108,20 @@ impl Intake {
         Err(u64::try_from(short.div_ceil(per_ms)).unwrap_or(u64::MAX))
     }
 
+    /// When the allowance will hold `bytes`, UTC ms (a time past when it already does).
+    pub(super) fn holds_at_ms(&self, bytes: u64) -> u64 {
+        let short = scaled(bytes).saturating_sub(self.level);
+        let wait = short.div_ceil(u128::from(self.limit.per_day_bytes));
+        self.at_ms
+            .saturating_add(u64::try_from(wait).unwrap_or(u64::MAX))
+    }
+
+    /// Whether `bytes` fit in the allowance as it stood when last changed, before any refill
+    /// since: a check that needs no clock, never more generous than [`Intake::check`].
+    pub(super) fn fitted(&self, bytes: usize) -> bool {
+        scaled(bytes as u64) <= self.level
+    }
+
     /// Takes `bytes` out of the allowance (down to nothing).
     pub(super) fn spend(&mut self, now_ms: u64, bytes: u64) {
         self.refill(now_ms);
@@ -139,8 +153,12 @@ mod tests {
         assert_eq!(intake.check(5, 64 * KIB as usize + 1), Err(1));
         intake.spend(5, 64 * KIB);
         assert_eq!(intake.available_bytes(5), 0);
+        assert!(!intake.fitted(1));
         // A byte a millisecond: 100 ms give 100 bytes.
         assert_eq!(intake.check(105, 100), Ok(()));
+        assert!(intake.fitted(100) && !intake.fitted(101), "as last checked");
+        assert_eq!(intake.holds_at_ms(100), 105);
+        assert_eq!(intake.holds_at_ms(1_100), 1_105);
         assert_eq!(intake.check(105, 101), Err(1));
         assert_eq!(intake.check(105, 1_000), Err(900));
     }

@@ -307,15 +307,27 @@ impl Link {
         self.incoming.intake(now_ms)
     }
 
+    /// The peer's intake limit.
+    pub fn intake_limit(&self) -> IntakeLimit {
+        self.incoming.intake(0).0
+    }
+
+    /// When the peer's intake allowance will hold `bytes` again, UTC ms (a time already past
+    /// when it does).
+    pub fn intake_holds_at_ms(&self, bytes: u64) -> u64 {
+        self.incoming.intake_holds_at_ms(bytes)
+    }
+
     /// Sets the peer's intake allowance, keeping what the peer spent of it.
     pub fn set_intake_limit(&mut self, limit: IntakeLimit) {
         self.incoming.set_intake_limit(limit);
     }
 
     /// Counts `bytes` of the peer's entries stored before this link was loaded (by a run
-    /// before a restart) against its intake allowance, as spent at `now_ms`.
-    pub fn spend_intake(&mut self, now_ms: u64, bytes: u64) {
-        self.incoming.spend_intake(now_ms, bytes);
+    /// before a restart) against its intake allowance, as spent at `at_ms` (entries are
+    /// charged in the order they came).
+    pub fn spend_intake(&mut self, at_ms: u64, bytes: u64) {
+        self.incoming.spend_intake(at_ms, bytes);
     }
 
     /// The highest cumulative receipt from the peer.

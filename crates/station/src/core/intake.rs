@@ -3,7 +3,7 @@
 //! peer is over it.
 
 use parley_proto::seal::SEAL_TAG_BYTES;
-use parley_proto::{IntakeLimit, StationId};
+use parley_proto::{Link, StationId};
 use parley_store::{AlarmKind, LinkRecord};
 
 use super::Station;
@@ -20,20 +20,9 @@ impl Station {
         }
     }
 
-    /// `peer` sent an entry over its allowance: the alarm is raised, once.
-    pub(super) fn over_intake(&mut self, now_ms: u64, peer: StationId, detail: String) {
-        let subject = SUBJECT.to_owned();
-        let detail = format!(
-            "{detail}. Its entries wait with the peer and come in as the allowance grows; \
-             nothing is lost. If the peer's traffic is expected, raise [intake] in \
-             parley.toml and restart"
-        );
-        self.watch
-            .misbehaviour(now_ms, peer, AlarmKind::OverIntake, subject, detail);
-    }
-
-    /// A new entry of `peer` was taken: once half its allowance is back, the alarm clears, so
-    /// a peer held at the limit keeps one alarm open rather than raising one per entry.
+    /// A new entry of `peer` was taken, or its allowance has grown: once half of it is back,
+    /// the alarm clears, so a peer held at the limit keeps one alarm open rather than raising
+    /// one per entry, and one that went quiet does not keep it open.
     pub(super) fn intake_taken(&mut self, now_ms: u64, peer: StationId) {
         let Some(link) = self.endpoint.link(&peer) else {
             return;
@@ -44,24 +33,68 @@ impl Station {
                 .cleared(now_ms, (AlarmKind::OverIntake, peer, SUBJECT));
         }
     }
+
+    /// Clears the `over_intake` alarms of peers whose allowance is half back.
+    pub(super) fn intake_timers(&mut self, now_ms: u64) {
+        let alarmed: Vec<StationId> = self.intake_alarmed().collect();
+        for peer in alarmed {
+            self.intake_taken(now_ms, peer);
+        }
+    }
+
+    /// When an `over_intake` alarm next clears for want of a new entry: when the first
+    /// alarmed peer's allowance is half back. Only the daemon runs timers.
+    pub(super) fn next_intake_ms(&self) -> Option<u64> {
+        if self.mode != super::Mode::Daemon {
+            return None;
+        }
+        self.intake_alarmed()
+            .filter_map(|peer| {
+                let link = self.endpoint.link(&peer)?;
+                let half = link.intake_limit().burst_bytes / 2;
+                Some(link.intake_holds_at_ms(half))
+            })
+            .min()
+    }
+
+    /// The peers with an `over_intake` alarm open.
+    fn intake_alarmed(&self) -> impl Iterator<Item = StationId> + '_ {
+        (self.peers.keys().copied()).filter(|peer| {
+            let condition = (AlarmKind::OverIntake, *peer, SUBJECT.to_owned());
+            self.watch
+                .open_alarm(condition.0, condition.1, condition.2)
+                .is_some()
+        })
+    }
 }
 
-/// The bytes of `peer`'s entries in `record` received within the time its allowance takes to
-/// refill, before `now_ms`: what they still count against it after a restart, charged as
-/// sealed, as when they came. (Key announcements, which `record` leaves out, are not counted:
-/// one per epoch key.)
-pub(super) fn recent_intake(
-    record: &LinkRecord,
-    peer: &StationId,
-    limit: IntakeLimit,
-    now_ms: u64,
-) -> u64 {
-    let since_ms = now_ms.saturating_sub(limit.refill_ms());
-    record
-        .entries
-        .iter()
+/// The alarm of a refusal for `over_intake` (`rejection`, which says how far over): kind,
+/// subject and detail. It is raised once per peer, however many entries are refused.
+pub(super) fn alarm(rejection: &parley_proto::Rejection) -> (AlarmKind, String, String) {
+    let detail = format!(
+        "{rejection}. Its entries wait with the peer and come in as the allowance grows; \
+         nothing is lost. If the peer's traffic is expected, raise [intake] in parley.toml and \
+         restart"
+    );
+    (AlarmKind::OverIntake, SUBJECT.to_owned(), detail)
+}
+
+/// Charges `link` with what `peer`'s entries in `record` took of its allowance before a
+/// restart: each received within the time the allowance takes to refill, spent when it came,
+/// in that order, so the allowance stands as it stood in the run that took them. Each is
+/// charged as sealed, as when it came. (Key announcements, which `record` leaves out, are
+/// not charged: one per epoch key.)
+pub(super) fn charge_recent(link: &mut Link, record: &LinkRecord, peer: &StationId, now_ms: u64) {
+    let since_ms = now_ms.saturating_sub(link.intake(now_ms).0.refill_ms());
+    let mut recent: Vec<(u64, u64)> = (record.entries.iter())
         .filter(|kept| kept.entry.entry().author == *peer)
-        .filter(|kept| kept.received_ms.is_some_and(|at| at >= since_ms))
-        .map(|kept| (kept.entry.bytes().len() + SEAL_TAG_BYTES) as u64)
-        .sum()
+        .filter_map(|kept| {
+            let at_ms = kept.received_ms.filter(|at| *at >= since_ms)?;
+            Some((at_ms, (kept.entry.bytes().len() + SEAL_TAG_BYTES) as u64))
+        })
+        .collect();
+    recent.sort_unstable();
+    for (at_ms, bytes) in recent {
+        link.spend_intake(at_ms, bytes);
+    }
 }

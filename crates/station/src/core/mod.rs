@@ -303,8 +303,7 @@ impl Station {
         let mut logs = Vec::new();
         for (peer, record) in records {
             if let Some(link) = station.endpoint.link_mut(&peer) {
-                let spent = intake::recent_intake(&record, &peer, link.intake(now_ms).0, now_ms);
-                link.spend_intake(now_ms, spent);
+                intake::charge_recent(link, &record, &peer, now_ms);
             }
             let entries = record.entries.iter().map(|kept| &kept.entry);
             station
@@ -653,6 +652,7 @@ impl Station {
             self.next_checkpoint_ms(),
             self.next_witness_ms(),
             self.next_key_ms(),
+            self.next_intake_ms(),
         ]
         .into_iter()
         .flatten()

@@ -75,8 +75,8 @@ impl Station {
                 if let Some(channel) = channel {
                     channel.counters.rejected += 1;
                 }
-                // Both refusals come after the envelope's signature verified: the pinned
-                // peer wrote it, and its entries cannot be read until the cause is mended.
+                // These refusals come after the envelope's signature verified: the pinned
+                // peer wrote it, and its entries are not taken until the cause is mended.
                 let alarm = match &refused.rejection {
                     Rejection::ClockSkew { .. } => Some((
                         AlarmKind::ClockSkew,
@@ -95,18 +95,13 @@ impl Station {
                              peer is never used in its place (docs/formats.md §3.6)"
                         ),
                     )),
+                    Rejection::OverIntake { .. } => Some(super::intake::alarm(&refused.rejection)),
                     _ => None,
                 };
                 if let (Some((kind, subject, detail)), Some(peer)) = (alarm, claimed)
                     && self.peers.contains_key(&peer)
                 {
                     self.watch.misbehaviour(now_ms, peer, kind, subject, detail);
-                }
-                // After the envelope's signature verified, as the two above.
-                if let (Rejection::OverIntake { .. }, Some(peer)) = (&refused.rejection, claimed)
-                    && self.peers.contains_key(&peer)
-                {
-                    self.over_intake(now_ms, peer, refused.rejection.to_string());
                 }
                 self.log_refusal(now_ms, refused.rejection.counter_name(), refused);
             }

@@ -176,6 +176,7 @@ impl Station {
         self.checkpoint_timers(now_ms);
         self.witness_timers(now_ms);
         self.key_timers(now_ms);
+        self.intake_timers(now_ms);
         self.collect(now_ms);
     }
 

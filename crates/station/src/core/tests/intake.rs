@@ -113,8 +113,30 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
     // Held at the limit, the peer keeps its one alarm.
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
 
-    // A restart does not give the peer a fresh allowance: what it stored counts still.
+    // A restart does not give the peer a fresh allowance, nor take what grew back since:
+    // half a day on, a restarted core takes what the running one takes (but for the pairing
+    // entry, a key announcement, which a restart does not charge).
     let config = alpha_config();
+    let later_ms = now_ms + DAY_MS / 2;
+    let loaded = load(&alpha_store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    let restarted = Station::new(later_ms, loaded, Mode::Daemon).expect("builds");
+    let takes = |core: &Station| {
+        core.endpoint
+            .link(&bravo_id)
+            .expect("paired")
+            .intake(later_ms)
+            .1
+    };
+    let (running, again) = (takes(&alpha), takes(&restarted));
+    assert!(
+        running > 400 * 1024,
+        "half a day grows half a MiB back: {running}"
+    );
+    let pairing = frames[0].len() as u64;
+    assert!(
+        (running..=running + pairing).contains(&again),
+        "{running} then {again}"
+    );
     let loaded = load(&alpha_store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
     let mut alpha = Station::new(now_ms, loaded, Mode::Daemon).expect("builds");
     assert_eq!(
@@ -122,7 +144,19 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
         refused - 1
     );
 
-    // A day on, everything comes in; with half the allowance back, the alarm clears.
+    // Bravo goes quiet: the alarm clears once half the allowance is back, with no new entry.
+    let half_ms = alpha.next_intake_ms().expect("the alarm's timer");
+    assert!(
+        half_ms > now_ms + DAY_MS / 4 && half_ms < now_ms + DAY_MS,
+        "{half_ms}"
+    );
+    alpha.handle_timeout(half_ms - 1);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+    alpha.handle_timeout(half_ms);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 0);
+    assert_eq!(alpha.next_intake_ms(), None);
+
+    // A day on, everything comes in, and no alarm is raised.
     let now_ms = now_ms + DAY_MS;
     assert_eq!(deliver(&mut alpha, bravo_id, now_ms, &frames).0, 0);
     assert_eq!(head(&alpha), SENT + 1);
