@@ -75,6 +75,11 @@ pub const EPOCH_ROTATE_DAYS_MAX: u64 = 3_650;
 pub const EPOCH_RETAIN_DAYS_MIN: u64 = 1;
 /// Longest a configuration may retain a superseded epoch key, in days: ten years.
 pub const EPOCH_RETAIN_DAYS_MAX: u64 = 3_650;
+/// How long after the last entry of a peer refused for its allowance its `over_intake` alarm
+/// may clear, in milliseconds: longer than the longest a sender waits to send an entry again
+/// on a relay (`RELAY_RETRANSMIT_MS_MAX`) or a direct channel, so a peer still held at the
+/// limit keeps one alarm open rather than one raised and cleared at each resend.
+pub const INTAKE_ALARM_QUIET_MS: u64 = parley_proto::limits::RELAY_RETRANSMIT_MS_MAX;
 /// Largest burst a configuration may give each peer's intake (`intake.burst_mib`), in MiB:
 /// a TiB, more than any disk a station is likely to have.
 pub const INTAKE_BURST_MIB_MAX: u64 = 1024 * 1024;

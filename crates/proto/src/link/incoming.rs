@@ -37,6 +37,12 @@ pub(super) struct Incoming {
     held: BTreeMap<u64, Held>,
     receipt_due: bool,
     intake: Intake,
+    /// The lowest seq refused for the allowance and not held since, with its size as sealed:
+    /// the allowance is kept for it (entries above it are taken only with room for both),
+    /// so small entries sent after a large one cannot spend all that grows back.
+    intake_blocked: Option<(u64, u64)>,
+    /// When an entry was last refused for the allowance, UTC ms.
+    intake_refused_ms: Option<u64>,
 }
 
 impl Incoming {
@@ -58,12 +64,19 @@ impl Incoming {
             held,
             receipt_due: false,
             intake: Intake::new(IntakeLimit::default()),
+            intake_blocked: None,
+            intake_refused_ms: None,
         }
     }
 
     /// The intake allowance: its limit, and the bytes it takes now.
     pub(super) fn intake(&self, now_ms: u64) -> (IntakeLimit, u64) {
         (self.intake.limit(), self.intake.available_bytes(now_ms))
+    }
+
+    /// When an entry was last refused for the allowance, UTC ms (since the link was loaded).
+    pub(super) fn intake_refused_ms(&self) -> Option<u64> {
+        self.intake_refused_ms
     }
 
     /// When the intake allowance will hold `bytes`, UTC ms.
@@ -230,9 +243,18 @@ impl Incoming {
             return Err(Rejection::OutOfWindow { seq, head });
         }
         // Before opening: an entry over the allowance costs this station nothing more. It
-        // is charged as sealed: what is stored, and the AEAD's tag.
+        // is charged as sealed: what is stored, and the AEAD's tag. One above an entry
+        // refused for the allowance needs room for both.
         let sealed = envelope.ciphertext.len();
-        if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
+        let reserved = match self.intake_blocked {
+            Some((blocked, bytes)) if seq > blocked => bytes as usize,
+            _ => 0,
+        };
+        if let Err(wait_ms) = self.intake.check(now_ms, sealed.saturating_add(reserved)) {
+            if self.intake_blocked.is_none_or(|(blocked, _)| seq < blocked) {
+                self.intake_blocked = Some((seq, sealed as u64));
+            }
+            self.intake_refused_ms = Some(now_ms);
             let limit = self.intake.limit();
             return Err(Rejection::OverIntake {
                 bytes: sealed,
@@ -287,6 +309,12 @@ impl Incoming {
         };
         fx.counters.envelopes_accepted += 1;
         self.intake.spend(now_ms, sealed as u64);
+        if self
+            .intake_blocked
+            .is_some_and(|(blocked, _)| blocked == seq)
+        {
+            self.intake_blocked = None;
+        }
         let held = Held {
             entry_id: entry.id(),
             prev,

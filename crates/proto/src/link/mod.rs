@@ -307,6 +307,12 @@ impl Link {
         self.incoming.intake(now_ms)
     }
 
+    /// When an entry of the peer was last refused for its intake allowance, UTC ms (since
+    /// the link was loaded).
+    pub fn intake_refused_ms(&self) -> Option<u64> {
+        self.incoming.intake_refused_ms()
+    }
+
     /// The peer's intake limit.
     pub fn intake_limit(&self) -> IntakeLimit {
         self.incoming.intake(0).0

@@ -7,6 +7,7 @@ use parley_proto::{Link, StationId};
 use parley_store::{AlarmKind, LinkRecord};
 
 use super::Station;
+use crate::limits::INTAKE_ALARM_QUIET_MS;
 
 /// The alarm's subject: one per peer.
 const SUBJECT: &str = "intake";
@@ -20,21 +21,31 @@ impl Station {
         }
     }
 
-    /// A new entry of `peer` was taken, or its allowance has grown: once half of it is back,
-    /// the alarm clears, so a peer held at the limit keeps one alarm open rather than raising
-    /// one per entry, and one that went quiet does not keep it open.
+    /// A new entry of `peer` was taken, or its allowance has grown: once half of it is back
+    /// and nothing of the peer's was refused for [`INTAKE_ALARM_QUIET_MS`], the alarm clears.
+    /// A peer held at the limit keeps one alarm open, whatever its entries' sizes and the
+    /// rate the allowance grows at, and one that went quiet does not keep it open.
     pub(super) fn intake_taken(&mut self, now_ms: u64, peer: StationId) {
-        let Some(link) = self.endpoint.link(&peer) else {
-            return;
-        };
-        let (limit, available) = link.intake(now_ms);
-        if available >= limit.burst_bytes / 2 {
+        if self
+            .intake_clears_at_ms(&peer)
+            .is_some_and(|at_ms| at_ms <= now_ms)
+        {
             self.watch
                 .cleared(now_ms, (AlarmKind::OverIntake, peer, SUBJECT));
         }
     }
 
-    /// Clears the `over_intake` alarms of peers whose allowance is half back.
+    /// When the `over_intake` alarm of `peer` may clear, UTC ms.
+    fn intake_clears_at_ms(&self, peer: &StationId) -> Option<u64> {
+        let link = self.endpoint.link(peer)?;
+        let half_ms = link.intake_holds_at_ms(link.intake_limit().burst_bytes / 2);
+        let quiet_ms = link
+            .intake_refused_ms()
+            .map_or(0, |at_ms| at_ms.saturating_add(INTAKE_ALARM_QUIET_MS));
+        Some(half_ms.max(quiet_ms))
+    }
+
+    /// Clears the `over_intake` alarms that may clear.
     pub(super) fn intake_timers(&mut self, now_ms: u64) {
         let alarmed: Vec<StationId> = self.intake_alarmed().collect();
         for peer in alarmed {
@@ -42,18 +53,14 @@ impl Station {
         }
     }
 
-    /// When an `over_intake` alarm next clears for want of a new entry: when the first
-    /// alarmed peer's allowance is half back. Only the daemon runs timers.
+    /// When an `over_intake` alarm next clears for want of a new entry. Only the daemon runs
+    /// timers.
     pub(super) fn next_intake_ms(&self) -> Option<u64> {
         if self.mode != super::Mode::Daemon {
             return None;
         }
-        self.intake_alarmed()
-            .filter_map(|peer| {
-                let link = self.endpoint.link(&peer)?;
-                let half = link.intake_limit().burst_bytes / 2;
-                Some(link.intake_holds_at_ms(half))
-            })
+        (self.intake_alarmed())
+            .filter_map(|peer| self.intake_clears_at_ms(&peer))
             .min()
     }
 

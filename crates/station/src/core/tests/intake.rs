@@ -9,8 +9,10 @@ use super::{NOW_MS, envelopes_out, open_alarms, pin, station_with};
 use crate::core::{Command, Input, Mode, RequestId, Station};
 use crate::home::Config;
 use crate::intake_config::IntakeConfig;
-use crate::limits::CHECKPOINT_EVERY_ENTRIES_MAX;
+use crate::limits::{CHECKPOINT_EVERY_ENTRIES_MAX, INTAKE_ALARM_QUIET_MS};
 use crate::node::load;
+use parley_proto::StationId;
+use parley_store::Store;
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -49,11 +51,10 @@ fn deliver(
     (refused, wait)
 }
 
-#[test]
-fn a_peer_over_its_intake_waits_and_loses_nothing() {
-    let (mut alpha, mut alpha_store) = station_with(&alpha_config(), 1);
-    // Bravo writes no checkpoint among its messages: every entry after its first is one of
-    // them, of one size.
+/// Alpha configured as `config` and Bravo (which writes no checkpoint among its messages,
+/// so that every entry after its first is one of them), paired both ways; Bravo's id.
+fn pair(config: &Config) -> ((Station, Store), (Station, Store), StationId) {
+    let (mut alpha, mut alpha_store) = station_with(config, 1);
     let mut bravo_config = Config::new("Bravo".into(), "en".into(), "127.0.0.1:9".into());
     bravo_config.checkpoints.every_entries = CHECKPOINT_EVERY_ENTRIES_MAX;
     let (mut bravo, mut bravo_store) = station_with(&bravo_config, 2);
@@ -61,26 +62,43 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
     pin(&mut alpha, &mut alpha_store, &bravo_card, true);
     pin(&mut bravo, &mut bravo_store, &alpha_card, true);
     let bravo_id = bravo_card.0.identity;
-    // Seventy messages of 16 KiB: more than a MiB.
-    const SENT: u64 = 70;
-    for id in 1..=SENT {
+    ((alpha, alpha_store), (bravo, bravo_store), bravo_id)
+}
+
+/// Bravo sends `texts` to Alpha; every envelope it then puts on the wire, in seq order.
+fn sends(bravo: &mut Station, store: &mut Store, texts: &[String]) -> Vec<Vec<u8>> {
+    for (n, text) in texts.iter().enumerate() {
         let command = Command::Send {
             peer: "Alpha".into(),
             precedence: Precedence::Routine,
-            text: "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES),
+            text: text.clone(),
             exercise: false,
             translations: Default::default(),
             operator: None,
         };
-        bravo.handle(
-            NOW_MS,
-            Input::Command {
-                id: RequestId(id),
-                command,
-            },
-        );
+        let id = RequestId(n as u64 + 1);
+        bravo.handle(NOW_MS, Input::Command { id, command });
     }
-    let frames = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    envelopes_out(bravo, store, NOW_MS)
+}
+
+#[test]
+fn a_peer_over_its_intake_waits_and_loses_nothing() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) =
+        pair(&alpha_config());
+    // Seventy messages of 16 KiB, more than a MiB, then ten short ones.
+    const SENT: u64 = 80;
+    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
+    let texts: Vec<String> = (0..SENT)
+        .map(|n| {
+            if n < 70 {
+                long.clone()
+            } else {
+                format!("short {n}")
+            }
+        })
+        .collect();
+    let frames = sends(&mut bravo, &mut bravo_store, &texts);
     assert_eq!(
         frames.len() as u64,
         SENT + 1,
@@ -93,7 +111,14 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
     let (refused, wait_ms) = deliver(&mut alpha, bravo_id, NOW_MS, &frames);
     let taken = head(&alpha);
     assert_eq!(taken + refused as u64, SENT + 1);
-    assert!(refused > 0 && taken > 1, "{taken} taken, {refused} refused");
+    assert!(
+        refused > 10 && taken > 1,
+        "{taken} taken, {refused} refused"
+    );
+    // The short ones would fit, but the allowance is kept for the long one before them:
+    // nothing is taken above the gap.
+    let held = alpha.endpoint.link(&bravo_id).expect("paired").in_pending();
+    assert_eq!(held, 0, "entries taken above the gap");
     let link = alpha.endpoint.link(&bravo_id).expect("paired");
     let (limit, available) = link.intake(NOW_MS);
     assert_eq!(limit.burst_bytes, 1 << 20);
@@ -160,5 +185,33 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
     let now_ms = now_ms + DAY_MS;
     assert_eq!(deliver(&mut alpha, bravo_id, now_ms, &frames).0, 0);
     assert_eq!(head(&alpha), SENT + 1);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 0);
+}
+
+/// An allowance that grows back fast (a MiB in 30 s) still keeps one alarm open while the
+/// peer is held at the limit: the entries refused come in when resent, half the allowance
+/// is back, yet the alarm clears only once nothing was refused for `INTAKE_ALARM_QUIET_MS`.
+#[test]
+fn an_over_intake_alarm_stays_open_while_the_peer_is_held() {
+    let mut config = alpha_config();
+    config.intake.per_day_mib = 2_880;
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) = pair(&config);
+    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
+    let frames = sends(&mut bravo, &mut bravo_store, &vec![long; 70]);
+    let (refused, _) = deliver(&mut alpha, bravo_id, NOW_MS, &frames);
+    assert!(refused > 0);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+    // Resent 20 s on, they all come in, with more than half the allowance back.
+    let resent_ms = NOW_MS + 20_000;
+    assert_eq!(deliver(&mut alpha, bravo_id, resent_ms, &frames).0, 0);
+    let link = alpha.endpoint.link(&bravo_id).expect("paired");
+    assert!(link.intake(resent_ms).1 > (1 << 19), "half back");
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+    // Quiet since the last refusal: the alarm clears on its timer, not a millisecond before.
+    let clears_ms = NOW_MS + INTAKE_ALARM_QUIET_MS;
+    assert_eq!(alpha.next_intake_ms(), Some(clears_ms));
+    alpha.handle_timeout(clears_ms - 1);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+    alpha.handle_timeout(clears_ms);
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 0);
 }
