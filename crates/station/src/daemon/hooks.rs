@@ -140,17 +140,63 @@ impl Shared {
     }
 }
 
+/// The hooks running, by process group, and whether the daemon is stopping: then every
+/// one is killed, and none starts.
+#[derive(Default)]
+struct Running {
+    groups: Mutex<(bool, std::collections::HashSet<i32>)>,
+}
+
+impl Running {
+    /// Records a hook started as the leader of process group `group`; false (and the hook
+    /// is to be killed) when the daemon is stopping.
+    fn started(&self, group: i32) -> bool {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.1.insert(group);
+        !groups.0
+    }
+
+    fn ended(&self, group: i32) {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.1.remove(&group);
+    }
+
+    fn stopping(&self) -> bool {
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    /// The daemon stops: every hook running is killed with its process group.
+    fn stop(&self) {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.0 = true;
+        for group in groups.1.drain() {
+            if let Some(pid) = rustix::process::Pid::from_raw(group) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
 /// Runs the alarm hook, if one is configured.
 pub(super) struct Hooks {
     shared: Arc<Shared>,
+    running: Arc<Running>,
+}
+
+impl Drop for Hooks {
+    /// Hooks do not outlive the daemon: those running are killed, those queued never run.
+    fn drop(&mut self) {
+        self.running.stop();
+    }
 }
 
 impl Hooks {
     /// Starts the workers for the hook `program` (none: alarms run nothing).
     pub(super) fn new(program: Option<PathBuf>) -> Self {
+        let running = Arc::new(Running::default());
         let Some(program) = program else {
             let shared = Arc::new(Shared::default());
-            return Self { shared };
+            return Self { shared, running };
         };
         let program = Arc::new(program);
         let (queues, jobs): (Vec<SyncSender<Job>>, Vec<Receiver<Job>>) = (0..HOOK_WORKERS)
@@ -162,17 +208,22 @@ impl Hooks {
         });
         for (n, jobs) in jobs.into_iter().enumerate() {
             let program = program.clone();
+            let running = running.clone();
             // Weak: once the daemon drops its hooks, the queues close and the workers end.
             let worker_shared = Arc::downgrade(&shared);
             let started = std::thread::Builder::new()
                 .name(format!("parley-hook-{n}"))
                 .spawn(move || {
                     for job in jobs {
+                        if running.stopping() {
+                            continue;
+                        }
                         let limit = Duration::from_millis(HOOK_RUN_MS_MAX);
                         let held_back = ("PARLEY_ALARM_HELD_BACK", job.held_back.to_string());
                         let environment: Vec<(&str, String)> =
                             job.environment.iter().cloned().chain([held_back]).collect();
-                        if let Err(error) = run(&program, &job.line, &environment, limit) {
+                        let ran = run(&program, &job.line, &environment, limit, &running);
+                        if let Err(error) = ran {
                             tracing::error!(
                                 id = job.id,
                                 change = job.change,
@@ -191,7 +242,7 @@ impl Hooks {
                 tracing::error!("alarm hook worker not started: {error}");
             }
         }
-        Self { shared }
+        Self { shared, running }
     }
 
     /// Hands `event` to the hook if it is an alarm raised, escalated or cleared.
@@ -246,8 +297,8 @@ fn run(
     input: &[u8],
     environment: &[(&str, String)],
     limit: Duration,
+    running: &Running,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
     let mut child = Command::new(program)
         .envs(environment.iter().map(|(key, value)| (key, value)))
         .stdin(Stdio::piped())
@@ -256,6 +307,21 @@ fn run(
         .process_group(0)
         .spawn()
         .map_err(|error| format!("cannot start it: {error}"))?;
+    // The hook leads its own group (`process_group(0)`): its id is the group's.
+    let group = child.id() as i32;
+    let result = if running.started(group) {
+        watch(&mut child, input, limit)
+    } else {
+        kill(&mut child);
+        Err("the daemon is stopping".to_owned())
+    };
+    running.ended(group);
+    result
+}
+
+/// Feeds a hook started as `child` its input and waits for it, within `limit`.
+fn watch(child: &mut Child, input: &[u8], limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
     // Written from a thread of its own: a hook that does not read its input blocks only that
     // thread, until the hook exits or is killed.
     if let Some(mut stdin) = child.stdin.take() {
@@ -266,7 +332,7 @@ fn run(
                 let _ = stdin.write_all(&input);
             });
         if let Err(error) = writer {
-            kill(&mut child);
+            kill(child);
             return Err(format!("no thread to write its input: {error}"));
         }
     }
@@ -275,7 +341,7 @@ fn run(
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("it exited with {status}")),
             Ok(None) if Instant::now() >= deadline => {
-                kill(&mut child);
+                kill(child);
                 return Err(format!(
                     "it ran for over {} ms and was killed",
                     limit.as_millis()
@@ -283,7 +349,7 @@ fn run(
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(HOOK_POLL_MS)),
             Err(error) => {
-                kill(&mut child);
+                kill(child);
                 return Err(format!("waiting for it: {error}"));
             }
         }
@@ -322,7 +388,13 @@ mod tests {
         );
         let input = vec![b'x'; 4 << 20];
         let started = Instant::now();
-        let outcome = run(&program, &input, &[], Duration::from_millis(500));
+        let outcome = run(
+            &program,
+            &input,
+            &[],
+            Duration::from_millis(500),
+            &Running::default(),
+        );
         let waited = started.elapsed();
         assert!(
             outcome.as_ref().is_err_and(|e| e.contains("was killed")),
@@ -462,6 +534,43 @@ mod tests {
         assert!(held_back[0].ends_with(" 1"), "{held_back:?}");
     }
 
+    /// Hooks do not outlive the daemon: dropped, its hooks kill the ones running, with what
+    /// they started, and run none of those queued.
+    #[test]
+    fn a_hook_running_when_the_daemon_stops_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let hold = format!("sleep 60 & echo $! >> {}; wait", pids.display());
+        let (hooks, out) = recording(dir.path(), &hold);
+        for id in 1..=(HOOK_WORKERS as u64 + 1) {
+            hooks.on_event(&alarm(id, "Bravo", AlarmEvent::Raised));
+        }
+        let started = Instant::now();
+        let children = loop {
+            let text = std::fs::read_to_string(&pids).unwrap_or_default();
+            let children: Vec<i32> = text.lines().filter_map(|l| l.parse().ok()).collect();
+            if children.len() == HOOK_WORKERS {
+                break children;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{children:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(hooks);
+        for child in children {
+            let gone = (0..250).any(|_| {
+                let state = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                    .map(|stat| stat.split(' ').nth(2).map(str::to_owned));
+                std::thread::sleep(Duration::from_millis(20));
+                !matches!(state, Ok(Some(s)) if s != "Z")
+            });
+            assert!(gone, "the hook's child {child} still runs");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(lines(&out).is_empty(), "no run went on: {:?}", lines(&out));
+        let text = std::fs::read_to_string(&pids).unwrap_or_default();
+        assert_eq!(text.lines().count(), HOOK_WORKERS, "no queued run started");
+    }
+
     #[test]
     fn a_hook_gets_its_input_and_its_exit_status_counts() {
         let dir = tempfile::tempdir().unwrap();
@@ -471,10 +580,12 @@ mod tests {
             &format!("cat > {}; test \"$PARLEY_ALARM_ID\" = 7", out.display()),
         );
         let environment = [("PARLEY_ALARM_ID", "7".to_owned())];
-        run(&program, b"{}\n", &environment, Duration::from_secs(10)).expect("runs");
+        let ten_s = Duration::from_secs(10);
+        let running = Running::default();
+        run(&program, b"{}\n", &environment, ten_s, &running).expect("runs");
         assert_eq!(std::fs::read(&out).unwrap(), b"{}\n");
         let other = [("PARLEY_ALARM_ID", "8".to_owned())];
-        let failed = run(&program, b"{}\n", &other, Duration::from_secs(10));
+        let failed = run(&program, b"{}\n", &other, ten_s, &running);
         assert!(failed.is_err_and(|e| e.contains("exited with")));
     }
 }
