@@ -689,7 +689,7 @@ async fn operators_work_the_console_in_a_real_browser() {
     let (answer, _) = boris
         .wait_for(
             &format!("{item} .answer"),
-            "understood by Ana at Alpha",
+            "understood by \"Ana\" at Alpha",
             PAGE_TIMEOUT,
         )
         .await;

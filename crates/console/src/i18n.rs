@@ -100,8 +100,8 @@ mod tests {
         );
         assert_eq!(text("RU", "nav-inbox", &[]), "Входящие");
         let at = [("by", "Ana"), ("peer", "Alpha")];
-        assert_eq!(text("en", "operator-at-peer", &at), "Ana at Alpha");
-        assert_eq!(text("ru", "operator-at-peer", &at), "Ana (Alpha)");
+        assert_eq!(text("en", "operator-at-peer", &at), "\"Ana\" at Alpha");
+        assert_eq!(text("ru", "operator-at-peer", &at), "«Ana» (Alpha)");
         assert_eq!(
             text("fr", "nav-inbox", &[]),
             "Inbox",

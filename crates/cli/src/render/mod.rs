@@ -173,17 +173,14 @@ fn more_lines(shown: &Shown, shown_lang: &str) {
 }
 
 /// An answer as a short phrase. `peer`: the answer is the peer's, to an own message, and
-/// its operator is named as of that station (a peer's operator may bear the name of one of
-/// this station's).
+/// its operator's name, which the peer chose, is quoted and named as of that station: it may
+/// be the name of one of this station's operators, or read like more words of the phrase.
 fn answer_phrase(answer: &AnswerItem, peer: Option<&str>) -> String {
-    let by = if answer.by.is_empty() {
-        "the station".to_owned()
-    } else {
-        text(&answer.by)
-    };
-    let by = match peer {
-        Some(peer) => format!("{by} at {}", text(peer)),
-        None => by,
+    let by = match (answer.by.is_empty(), peer) {
+        (true, None) => "the station".to_owned(),
+        (true, Some(peer)) => format!("the station at {}", text(peer)),
+        (false, None) => text(&answer.by),
+        (false, Some(peer)) => format!("{} at {}", quoted(&answer.by), text(peer)),
     };
     match (answer.understood, answer.text.is_empty()) {
         (true, true) => format!("understood by {by} {}", time(answer.at_ms)),
