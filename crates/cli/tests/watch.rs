@@ -581,6 +581,12 @@ fn answers_that_make_no_sense_are_refused_and_store_nothing() {
         &["test", "Bravo", "--operator", &"n".repeat(65)],
         "the operator name",
     );
+    // A name that could pass for another's, with a zero-width space.
+    refused(
+        &alpha,
+        &["send", "Bravo", "hello", "--operator", "Ana\u{200b}"],
+        "the operator name holds an invisible character",
+    );
     let over = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES + 1);
     refused(
         &bravo,

@@ -38,8 +38,8 @@ pub const OPERATOR_LANGS: &[&str] = &["en", "ru"];
 pub enum AccountError {
     /// The operator name breaks the name rule.
     #[error(
-        "the operator name {name:?} {why}: it must be 1 to 64 bytes, not blank, without control \
-         or text-direction characters; nothing was changed"
+        "the operator name {name:?} {why}: it must be 1 to 64 bytes, not blank, without control, \
+         text-direction or (in a new name) invisible characters; nothing was changed"
     )]
     Name {
         /// The name given.
@@ -167,7 +167,11 @@ pub fn new_operator(
     lang: &str,
     created_ms: u64,
 ) -> Result<OperatorRow, AccountError> {
-    check_operator_name(name)?;
+    // A new name: no invisible character either, so no account can pass for another.
+    parley_proto::names::check_new_name(name).map_err(|why| AccountError::Name {
+        name: name.to_owned(),
+        why,
+    })?;
     check_lang(lang)?;
     Ok(OperatorRow {
         name: name.to_owned(),
@@ -327,6 +331,11 @@ mod tests {
             let error = check_operator_name(bad).expect_err(bad);
             assert_eq!(error.class(), ErrorClass::Operator);
         }
+        let hidden = new_operator("Ana\u{200b}", "a long enough password", "en", 0);
+        assert!(
+            matches!(&hidden, Err(AccountError::Name { why, .. }) if why.contains("invisible")),
+            "{hidden:?}"
+        );
         for lang in OPERATOR_LANGS {
             assert_eq!(check_lang(lang), Ok(()));
         }

@@ -399,11 +399,12 @@ impl Station {
     }
 }
 
-/// An operator's name follows the name rule (docs/formats.md).
+/// An operator's name, about to be signed into a new entry, follows the rule for new names
+/// (docs/formats.md): no invisible character either, so it cannot pass for another's.
 pub(super) fn check_operator(operator: &str) -> Result<(), StationError> {
-    parley_proto::names::check_name(operator).map_err(|why| {
+    parley_proto::names::check_new_name(operator).map_err(|why| {
         StationError::Invalid(format!(
-            "the operator name {why}: give it with --operator NAME (1 to 64 bytes, no control or text-direction characters); nothing was stored"
+            "the operator name {why}: give it with --operator NAME (1 to 64 bytes, no control, text-direction or invisible characters); nothing was stored"
         ))
     })
 }
