@@ -82,6 +82,14 @@ pub struct SimConfig {
     /// Chance, per mille of seeds, that the world has three to five stations, each paired with
     /// every other (one relay serves them all), rather than two: stations with several peers.
     pub several_stations_per_mille: u64,
+    /// Chance, per mille of seeds, that every station takes little from each peer: an intake
+    /// allowance of the smallest burst (the largest envelope) growing back in a minute, and
+    /// a third of messages near the text limit, so that entries are refused for
+    /// `over_intake` and must still all come in.
+    pub tight_intake_per_mille: u64,
+    /// Set on a seed's own configuration when it drew tight allowances.
+    #[doc(hidden)]
+    pub intake_tight: bool,
     /// Whether the watch is exercised: operators who answer each message after a random delay
     /// (or never), withdraw some, agree codebooks and send coded messages, and scheduled tests
     /// from A to B. (Time objectives are short in every seed,
@@ -127,6 +135,8 @@ impl Default for SimConfig {
             courier: true,
             clock_jumps: true,
             several_stations_per_mille: 300,
+            tight_intake_per_mille: 200,
+            intake_tight: false,
             watch: true,
             swarm: false,
             lossy_disk: false,
@@ -139,7 +149,7 @@ impl Default for SimConfig {
 
 /// The faults (and optional parts of the world) a run can have, by the name the simulator
 /// command takes: `--faults loss,crashes,…`.
-pub const FAULTS: [&str; 14] = [
+pub const FAULTS: [&str; 15] = [
     "loss",
     "duplicate",
     "late",
@@ -154,6 +164,7 @@ pub const FAULTS: [&str; 14] = [
     "courier",
     "clock-jumps",
     "stations",
+    "intake",
 ];
 
 impl SimConfig {
@@ -175,6 +186,7 @@ impl SimConfig {
             courier: false,
             clock_jumps: false,
             several_stations_per_mille: 0,
+            tight_intake_per_mille: 0,
             watch: false,
             large_text_per_mille: 0,
             ..Self::default()
@@ -198,6 +210,7 @@ impl SimConfig {
                 "courier" => config.courier = true,
                 "clock-jumps" => config.clock_jumps = true,
                 "stations" => config.several_stations_per_mille = on.several_stations_per_mille,
+                "intake" => config.tight_intake_per_mille = on.tight_intake_per_mille,
                 "watch" => config.watch = true,
                 "large" => config.large_text_per_mille = on.large_text_per_mille,
                 "torn-writes" => config.torn_writes_per_mille = on.torn_writes_per_mille,
@@ -296,6 +309,8 @@ pub struct SimReport {
     pub clock_starts_beyond: u64,
     /// Envelopes refused because their entry's time was too far ahead of the receiver's clock.
     pub clock_skew_refusals: u64,
+    /// Envelopes refused because their sender had used up its intake allowance.
+    pub intake_refusals: u64,
     /// Envelopes and receipts the stations sent again (retransmission timers, channels back).
     pub retransmissions: u64,
     /// Envelopes the stations dropped as already held.
@@ -309,7 +324,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 40] {
+    pub fn counters(&self) -> [(&'static str, u64); 41] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -331,6 +346,7 @@ impl SimReport {
             ("reboots with a wrong clock", self.clock_jumps),
             ("starts, clock beyond the limit", self.clock_starts_beyond),
             ("envelopes refused for clock skew", self.clock_skew_refusals),
+            ("envelopes refused over intake", self.intake_refusals),
             ("commits lost to crashes", self.commits_lost),
             (
                 "commits durable, unacknowledged",

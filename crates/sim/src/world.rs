@@ -58,7 +58,7 @@ use rand_core::{Rng, SeedableRng};
 use self::adversary::{ATTACK_GAP_MS, Attack};
 use self::courier::Carry;
 use self::disk::Disk;
-use self::frames::clock_skew_refusals;
+use self::frames::{clock_skew_refusals, intake_refusals};
 use self::operators::{Act, Draft};
 use crate::{SimConfig, SimReport};
 
@@ -76,6 +76,14 @@ const COMMIT_MS_MAX: u64 = 2;
 const SEND_RETRY_MS: u64 = 1_000;
 /// Longest text of an ordinary (not near-limit) message, in bytes.
 const TEXT_SHORT_BYTES_MAX: u64 = 300;
+/// How long a tight intake allowance takes to grow back whole, in milliseconds.
+const TIGHT_INTAKE_REFILL_MS: u64 = 60_000;
+/// Chance that a message is near the text limit in a seed of tight intake allowances, per
+/// mille at least: enough for the allowance to run out.
+const TIGHT_LARGE_PER_MILLE: u64 = 333;
+/// What the draw of tight intake allowances is salted with: it comes from a generator of its
+/// own, so a seed's world is otherwise what it was before the draw existed.
+const INTAKE_DRAW_SALT: u64 = 0x1a7a_ce00_1a7a_ce00;
 /// One-way delay of the direct channel, in milliseconds (least, most).
 const DIRECT_DELAY_MS: (u64, u64) = (1, 40);
 /// One-way delay of the relay channel, in milliseconds (least, most).
@@ -410,6 +418,7 @@ impl World {
                 self.report.retransmissions += counters.retransmissions;
                 self.report.duplicates_dropped += counters.duplicates_dropped;
                 self.report.clock_skew_refusals += clock_skew_refusals(core, &peer);
+                self.report.intake_refusals += intake_refusals(core, &peer);
             }
             self.report.entries_cosigned += core.cosigned_upto(&peer).1;
         }
@@ -753,13 +762,21 @@ pub(crate) fn inject_faults(config: &SimConfig, core: &mut Core) {
     }
 }
 
-/// The simulator's key settings on a loaded station: a rotation by the schedule every
+/// The simulator's settings on a loaded station: a key rotation by the schedule every
 /// [`KEY_ROTATE_EVERY_MS`] besides the operators' ([`Event::Rotate`]), and a retention
-/// shorter than the channels' delays.
-pub(crate) fn sim_keys(mut loaded: Loaded) -> Loaded {
+/// shorter than the channels' delays; with `intake_tight`, the smallest intake allowance a
+/// peer can have, growing back in [`TIGHT_INTAKE_REFILL_MS`].
+pub(crate) fn sim_settings(mut loaded: Loaded, intake_tight: bool) -> Loaded {
     loaded.settings.keys = KeySettings {
         rotate_every_ms: Some(KEY_ROTATE_EVERY_MS),
         retain_ms: KEY_RETAIN_MS,
     };
+    if intake_tight {
+        let burst_bytes = parley_proto::limits::ENVELOPE_SIZE_MAX_BYTES as u64;
+        loaded.settings.intake = parley_proto::IntakeLimit {
+            burst_bytes,
+            per_day_bytes: burst_bytes * (24 * 3_600_000 / TIGHT_INTAKE_REFILL_MS),
+        };
+    }
     loaded
 }

@@ -163,6 +163,10 @@ fn the_faults_are_exercised() {
             "envelopes refused for clock skew",
             total(|r| r.clock_skew_refusals),
         ),
+        (
+            "envelopes refused over intake",
+            total(|r| r.intake_refusals),
+        ),
         ("relay store losses", total(|r| r.relay_store_losses)),
         ("courier bundles", total(|r| r.bundles_carried)),
         ("courier bundles carried twice", total(|r| r.bundles_twice)),

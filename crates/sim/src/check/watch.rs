@@ -12,7 +12,7 @@ use parley_station::core::{CheckpointItem, CheckpointReport, CosignedItem};
 use parley_station::core::{Mode, Station as Core};
 use parley_station::node::load;
 
-use crate::world::{NAMES, Outcome, World, sim_keys};
+use crate::world::{NAMES, Outcome, World, sim_settings};
 
 /// What station `i`'s store says of the watch on its link.
 pub(super) struct WatchRecord {
@@ -372,7 +372,7 @@ pub(super) fn watch_as_loaded(world: &World, i: usize) -> Outcome {
         station.config(),
         [0; 32],
     )
-    .map(sim_keys)
+    .map(|loaded| sim_settings(loaded, world.config.intake_tight))
     .map_err(|e| format!("{name} cannot load from its store: {e}"))?;
     let now_ms = world.clock(i);
     let mut fresh = Core::new(now_ms, loaded, Mode::Daemon)

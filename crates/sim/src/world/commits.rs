@@ -271,7 +271,7 @@ impl World {
             &station.config,
             seed,
         )
-        .map(sim_keys)
+        .map(|loaded| sim_settings(loaded, self.config.intake_tight))
         .map_err(|e| format!("{} cannot load from its store: {e}", NAMES[i]))?;
         let mut core = Core::new(now_ms, loaded, Mode::Daemon)
             .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;

@@ -26,6 +26,7 @@ impl World {
         let before = link_views(core, &peers);
         let rejected_before = rejections(core, &peers);
         let skewed_before = clock_skew_refusals(core, &sender);
+        let over_before = intake_refusals(core, &sender);
         core.handle(
             now_ms,
             Input::Frame {
@@ -36,14 +37,23 @@ impl World {
         let after = link_views(core, &peers);
         let refused = rejections(core, &peers) > rejected_before;
         let skewed = clock_skew_refusals(core, &sender) > skewed_before;
+        let over = intake_refusals(core, &sender) > over_before;
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
         // An authentic envelope may be refused for an entry time too far ahead, only while
-        // its sender has an entry dated that far ahead (see `clocks`).
+        // its sender has an entry dated that far ahead (see `clocks`); and for its sender's
+        // intake allowance, only in a seed of tight allowances.
+        if over && forged.is_none() && !self.config.intake_tight {
+            return Err(format!(
+                "{name} refused an authentic frame of {} over its intake allowance, which only \
+                 a seed of tight allowances can use up",
+                NAMES[from]
+            ));
+        }
         let refused = match forged {
             None => {
                 self.clock_skew_refused(i, from, skewed, sender_clock_ahead)?;
-                refused && !skewed
+                refused && !skewed && !over
             }
             Some(_) => refused,
         };
@@ -105,12 +115,18 @@ pub(super) fn link_views(core: &Core, peers: &[StationId]) -> (Vec<[u64; 5]>, u6
 /// How many envelopes from `peer` the core has refused so far for an entry time too far ahead
 /// of its clock.
 pub(super) fn clock_skew_refusals(core: &Core, peer: &StationId) -> u64 {
+    refusals_for(core, peer, "clock_skew")
+}
+
+/// How many envelopes from `peer` the core has refused so far because `peer` had used up its
+/// intake allowance.
+pub(super) fn intake_refusals(core: &Core, peer: &StationId) -> u64 {
+    refusals_for(core, peer, "over_intake")
+}
+
+fn refusals_for(core: &Core, peer: &StationId, reason: &str) -> u64 {
     let link = core.endpoint().link(peer).expect("paired");
-    link.counters()
-        .rejected
-        .get("clock_skew")
-        .copied()
-        .unwrap_or(0)
+    link.counters().rejected.get(reason).copied().unwrap_or(0)
 }
 
 /// How many frames from `peers` (or claiming no one) the core has refused so far.

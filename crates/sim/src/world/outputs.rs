@@ -9,11 +9,15 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         // A clock_skew alarm accuses its peer unless it follows a refusal for clock skew that
-        // was excused, and not yet followed by another such alarm.
+        // was excused, and not yet followed by another such alarm; an over_intake alarm,
+        // unless the seed has tight allowances.
+        let tight = self.config.intake_tight;
         let accusing = |alarm: &parley_station::api::AlarmItem, excused: &BTreeMap<usize, u64>| {
             let peer = NAMES.iter().position(|n| *n == alarm.peer);
             let excused = peer.is_some_and(|j| excused.get(&j).is_some_and(|n| *n > 0));
-            accuses(alarm.kind) && !(alarm.kind == AlarmKind::ClockSkew && excused)
+            accuses(alarm.kind)
+                && !(alarm.kind == AlarmKind::ClockSkew && excused)
+                && !(alarm.kind == AlarmKind::OverIntake && tight)
         };
         for peer in self.peer_ids(i) {
             if let Some(core) = &self.stations[i].core

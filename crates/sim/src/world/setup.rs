@@ -9,11 +9,19 @@ impl World {
     /// relay channel the same way (committed at once, no crash).
     pub fn new(seed: u64, config: &SimConfig) -> Outcome<Self> {
         let mut dice = Dice(ChaCha20Rng::seed_from_u64(seed));
-        let (config, mut faults) = if config.swarm {
+        let (mut config, mut faults) = if config.swarm {
             swarm::swarm(config, &mut dice)
         } else {
             (config.clone(), swarm::faults_on(config))
         };
+        // Drawn apart, so that the rest of the seed's world is what it was before.
+        let mut apart = Dice(ChaCha20Rng::seed_from_u64(seed ^ INTAKE_DRAW_SALT));
+        if apart.chance(config.tight_intake_per_mille) {
+            faults |= 1 << swarm::INTAKE_BIT;
+            config.intake_tight = true;
+            config.large_text_per_mille = config.large_text_per_mille.max(TIGHT_LARGE_PER_MILLE);
+        }
+        let intake_tight = config.intake_tight;
         let torn_writes = config.crashes
             && config.torn_writes_per_mille > 0
             && dice.chance(config.torn_writes_per_mille);
@@ -37,7 +45,7 @@ impl World {
                 .map_err(|e| e.to_string())?;
             let config = Config::new(name.into(), "en".into(), "127.0.0.1:9".into());
             let loaded = load(&store, identity.clone(), &config, dice.seed())
-                .map(sim_keys)
+                .map(|loaded| sim_settings(loaded, intake_tight))
                 .map_err(|e| e.to_string())?;
             let core = Core::new(START_MS, loaded, Mode::Daemon).map_err(|e| e.to_string())?;
             stations.push(Station {

@@ -11,6 +11,8 @@ const SWARM_RATE_PERCENT: (u64, u64) = (25, 200);
 pub(super) const TORN_WRITES_BIT: usize = 9;
 /// The bit of several stations in a seed's faults (its place in [`crate::FAULTS`]).
 pub(super) const STATIONS_BIT: usize = 13;
+/// The bit of tight intake allowances in a seed's faults (its place in [`crate::FAULTS`]).
+pub(super) const INTAKE_BIT: usize = 14;
 
 /// Which of [`crate::FAULTS`] `config` has on, as bits in that order; torn writes, which
 /// each seed draws, are added when drawn.
@@ -30,6 +32,7 @@ pub(super) fn faults_on(config: &SimConfig) -> u64 {
         config.courier,
         config.clock_jumps,
         false, // several stations: each seed draws them
+        false, // tight intake allowances: each seed draws them
     ];
     on.iter()
         .enumerate()
@@ -55,6 +58,7 @@ pub(super) fn swarm(config: &SimConfig, dice: &mut Dice) -> (SimConfig, u64) {
     rate(dice, &mut seeded.crash_in_commit_per_mille);
     rate(dice, &mut seeded.torn_writes_per_mille);
     rate(dice, &mut seeded.several_stations_per_mille);
+    rate(dice, &mut seeded.tight_intake_per_mille);
     for on in [
         &mut seeded.partitions,
         &mut seeded.crashes,
@@ -77,5 +81,6 @@ mod tests {
     fn the_bits_seeds_draw_are_those_of_their_names() {
         assert_eq!(crate::FAULTS[super::TORN_WRITES_BIT], "torn-writes");
         assert_eq!(crate::FAULTS[super::STATIONS_BIT], "stations");
+        assert_eq!(crate::FAULTS[super::INTAKE_BIT], "intake");
     }
 }
