@@ -406,14 +406,18 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // Killed, it is reaped by init soon after; until then it is a zombie or gone.
-        let gone = (0..100).any(|_| {
-            let state = std::fs::read_to_string(format!("/proc/{child}/stat"))
+        assert!(gone(child), "the hook's own child {child} still runs");
+    }
+
+    /// Whether process `pid` is gone within 5 s: killed, it is reaped by init soon after;
+    /// until then it is a zombie.
+    fn gone(pid: i32) -> bool {
+        (0..250).any(|_| {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .map(|stat| stat.split(' ').nth(2).map(str::to_owned));
             std::thread::sleep(Duration::from_millis(20));
             !matches!(state, Ok(Some(s)) if s != "Z")
-        });
-        assert!(gone, "the hook's own child {child} still runs");
+        })
     }
 
     fn alarm(id: u64, peer: &str, change: AlarmEvent) -> Event {
@@ -557,13 +561,7 @@ mod tests {
         };
         drop(hooks);
         for child in children {
-            let gone = (0..250).any(|_| {
-                let state = std::fs::read_to_string(format!("/proc/{child}/stat"))
-                    .map(|stat| stat.split(' ').nth(2).map(str::to_owned));
-                std::thread::sleep(Duration::from_millis(20));
-                !matches!(state, Ok(Some(s)) if s != "Z")
-            });
-            assert!(gone, "the hook's child {child} still runs");
+            assert!(gone(child), "the hook's child {child} still runs");
         }
         std::thread::sleep(Duration::from_millis(300));
         assert!(lines(&out).is_empty(), "no run went on: {:?}", lines(&out));

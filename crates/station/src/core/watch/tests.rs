@@ -313,6 +313,16 @@ fn early_cancellations_are_kept_up_to_their_bound() {
     }
 }
 
+/// A test every minute, answered by the machine within 5 s.
+fn every_minute() -> TestSchedule {
+    TestSchedule {
+        times_min: Vec::new(),
+        every_ms: 60_000,
+        answer: Some(TestAnswer::Machine),
+        answer_within_ms: 5_000,
+    }
+}
+
 /// The peer's schedule of tests is its latest in its log, whatever order its entries are
 /// stored in (a later one may come first, above a gap), as a restart reading the record in
 /// order finds it.
@@ -321,12 +331,7 @@ fn the_peers_latest_schedule_governs_in_whatever_order_it_came() {
     let mut link = Link::new();
     let mut watch = loaded_watch(&link);
     let peer = link.peer.id();
-    let every_minute = TestSchedule {
-        times_min: Vec::new(),
-        every_ms: 60_000,
-        answer: Some(TestAnswer::Machine),
-        answer_within_ms: 5_000,
-    };
+    let every_minute = every_minute();
     let none = TestSchedule {
         times_min: Vec::new(),
         every_ms: 0,
@@ -354,12 +359,7 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
     let mut link = Link::new();
     let mut watch = loaded_watch(&link);
     let peer = link.peer.id();
-    let every_minute = TestSchedule {
-        times_min: Vec::new(),
-        every_ms: 60_000,
-        answer: Some(TestAnswer::Machine),
-        answer_within_ms: 5_000,
-    };
+    let every_minute = every_minute();
     let schedule = link.write(true, Body::Schedule(every_minute));
     watch.peer_entry(1_001, peer, &schedule);
     let expected = |watch: &Watch| {
