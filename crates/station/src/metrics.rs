@@ -237,7 +237,7 @@ fn write_links(families: &mut Families<'_, '_>, peers: &[PeerStatus]) -> fmt::Re
         "Bytes of the peer's entries, as sealed, the station takes now before it refuses more.",
         peers
             .iter()
-            .map(|status| (peer(status), status.intake_available_bytes)),
+            .filter_map(|status| Some((peer(status), status.intake_available_bytes?))),
     )?;
     let counted: Vec<_> = peers
         .iter()
@@ -530,7 +530,7 @@ mod tests {
                 cosigned_upto: 6,
                 peer_cosigned_upto: 3,
                 peer_epoch_key: "00112233445566778899".into(),
-                intake_available_bytes: 1 << 20,
+                intake_available_bytes: Some(1 << 20),
                 counters: Some(PeerCounters {
                     retransmissions: 11,
                     rejected: BTreeMap::from([("bad_signature".to_owned(), 2)]),

@@ -74,6 +74,11 @@ impl Incoming {
         (self.intake.limit(), self.intake.available_bytes(now_ms))
     }
 
+    /// The intake allowance's limit.
+    pub(super) fn intake_limit(&self) -> IntakeLimit {
+        self.intake.limit()
+    }
+
     /// When an entry was last refused for the allowance, UTC ms (since the link was loaded).
     pub(super) fn intake_refused_ms(&self) -> Option<u64> {
         self.intake_refused_ms
@@ -149,6 +154,14 @@ impl Incoming {
             .or_else(|| self.held.get(&seq).map(|held| held.entry_id))
     }
 
+    /// The bytes of the allowance kept for an entry refused below `seq`, if any.
+    fn intake_reserved(&self, seq: u64) -> usize {
+        match self.intake_blocked {
+            Some((blocked, bytes)) if seq > blocked => bytes as usize,
+            _ => 0,
+        }
+    }
+
     /// Whether [`Incoming::accept`] would open an envelope of this link at `seq`: it is not
     /// the seq of an entry held, and it is within the window (the allowance is checked
     /// apart).
@@ -173,7 +186,8 @@ impl Incoming {
         }
         // An entry that may be over the allowance is left to `accept`, which refuses it
         // unopened if it is.
-        if !self.intake.fitted(envelope.ciphertext.len()) {
+        let needed = envelope.ciphertext.len() + self.intake_reserved(envelope.seq);
+        if !self.intake.fitted(needed) {
             return None;
         }
         let plaintext = self.open((link, me, peer), keyring, envelope).ok()?;
@@ -246,10 +260,7 @@ impl Incoming {
         // is charged as sealed: what is stored, and the AEAD's tag. One above an entry
         // refused for the allowance needs room for both.
         let sealed = envelope.ciphertext.len();
-        let reserved = match self.intake_blocked {
-            Some((blocked, bytes)) if seq > blocked => bytes as usize,
-            _ => 0,
-        };
+        let reserved = self.intake_reserved(seq);
         if let Err(wait_ms) = self.intake.check(now_ms, sealed.saturating_add(reserved)) {
             if self.intake_blocked.is_none_or(|(blocked, _)| seq < blocked) {
                 self.intake_blocked = Some((seq, sealed as u64));

@@ -315,7 +315,7 @@ impl Link {
 
     /// The peer's intake limit.
     pub fn intake_limit(&self) -> IntakeLimit {
-        self.incoming.intake(0).0
+        self.incoming.intake_limit()
     }
 
     /// When the peer's intake allowance will hold `bytes` again, UTC ms (a time already past

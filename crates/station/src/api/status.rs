@@ -145,9 +145,9 @@ pub struct PeerStatus {
     #[serde(default)]
     pub peer_epoch_key: String,
     /// Bytes of the peer's entries, as sealed, this station takes now before it refuses
-    /// more (`[intake]`; docs/cli.md "Intake").
-    #[serde(default)]
-    pub intake_available_bytes: u64,
+    /// more (`[intake]`; docs/cli.md "Intake"). Running only: it grows with time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_available_bytes: Option<u64>,
     /// Counts since the daemon started (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<PeerCounters>,

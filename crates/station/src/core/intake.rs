@@ -92,7 +92,7 @@ pub(super) fn alarm(rejection: &parley_proto::Rejection) -> (AlarmKind, String, 
 /// charged as sealed, as when it came. (Key announcements, which `record` leaves out, are
 /// not charged: one per epoch key.)
 pub(super) fn charge_recent(link: &mut Link, record: &LinkRecord, peer: &StationId, now_ms: u64) {
-    let since_ms = now_ms.saturating_sub(link.intake(now_ms).0.refill_ms());
+    let since_ms = now_ms.saturating_sub(link.intake_limit().refill_ms());
     let mut recent: Vec<(u64, u64)> = (record.entries.iter())
         .filter(|kept| kept.entry.entry().author == *peer)
         .filter_map(|kept| {
