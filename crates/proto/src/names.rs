@@ -57,6 +57,17 @@ pub fn check_new_name(name: &str) -> Result<(), &'static str> {
             "holds an invisible character (zero-width, joiner, filler, soft hyphen, variation selector or tag)",
         );
     }
+    // Spaces that would tell two names apart unseen: at either end, or of another kind than
+    // the plain one (no-break, ideographic, thin…), and the blank Braille pattern.
+    if name.trim() != name {
+        return Err("begins or ends with a space");
+    }
+    if name
+        .chars()
+        .any(|c| (c.is_whitespace() && c != ' ') || c == '\u{2800}')
+    {
+        return Err("holds a blank character other than the plain space");
+    }
     Ok(())
 }
 
@@ -185,5 +196,46 @@ mod tests {
         ] {
             assert_eq!(check_new_name(name), Ok(()), "{name:?}");
         }
+    }
+
+    /// Blanks that tell two new names apart unseen: spaces at either end, spaces of another
+    /// kind than the plain one, the blank Braille pattern. A name read from a card or a
+    /// store still loads with them.
+    #[test]
+    fn a_new_name_has_plain_spaces_inside_only() {
+        for (name, why) in [
+            ("Ana ", "begins or ends with a space"),
+            (" Ana", "begins or ends with a space"),
+            ("Ana\u{00A0}", "begins or ends with a space"),
+            (
+                "Ana\u{00A0}B",
+                "holds a blank character other than the plain space",
+            ),
+            (
+                "Ana\u{3000}B",
+                "holds a blank character other than the plain space",
+            ),
+            (
+                "Ana\u{2009}B",
+                "holds a blank character other than the plain space",
+            ),
+            (
+                "\u{2800}",
+                "holds a blank character other than the plain space",
+            ),
+            (
+                "Ana\u{2800}",
+                "holds a blank character other than the plain space",
+            ),
+        ] {
+            assert_eq!(
+                check_name(name),
+                Ok(()),
+                "{name:?}: an existing name still loads"
+            );
+            assert_eq!(check_new_name(name), Err(why), "{name:?}");
+        }
+        assert_eq!(check_new_name("Olga Petrova"), Ok(()));
+        assert_eq!(check_new_name("Москва 2"), Ok(()));
     }
 }

@@ -74,6 +74,11 @@ impl Incoming {
         (self.intake.limit(), self.intake.available_bytes(now_ms))
     }
 
+    /// Counts an entry as refused for the allowance at `at_ms`.
+    pub(super) fn note_intake_refused(&mut self, at_ms: u64) {
+        self.intake_refused_ms = Some(self.intake_refused_ms.unwrap_or(0).max(at_ms));
+    }
+
     /// The intake allowance's limit.
     pub(super) fn intake_limit(&self) -> IntakeLimit {
         self.intake.limit()

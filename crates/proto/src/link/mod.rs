@@ -313,6 +313,12 @@ impl Link {
         self.incoming.intake_refused_ms()
     }
 
+    /// Counts an entry of the peer as refused for its intake allowance at `at_ms` (one was,
+    /// before a restart).
+    pub fn note_intake_refused(&mut self, at_ms: u64) {
+        self.incoming.note_intake_refused(at_ms);
+    }
+
     /// The peer's intake limit.
     pub fn intake_limit(&self) -> IntakeLimit {
         self.incoming.intake_limit()

@@ -64,6 +64,23 @@ impl Station {
             .min()
     }
 
+    /// After a restart, a peer whose `over_intake` alarm is open and whose allowance is not
+    /// half back counts as refused now: when it last was is not stored, and it may still be
+    /// held at the limit, so the alarm waits its quiet time again rather than clearing at the
+    /// next entry. With half back (the limit raised, or hours gone by), the peer is not held,
+    /// and the next entry taken clears it.
+    pub(super) fn intake_after_restart(&mut self, now_ms: u64) {
+        let alarmed: Vec<StationId> = self.intake_alarmed().collect();
+        for peer in alarmed {
+            if let Some(link) = self.endpoint.link_mut(&peer) {
+                let (limit, available) = link.intake(now_ms);
+                if available < limit.burst_bytes / 2 {
+                    link.note_intake_refused(now_ms);
+                }
+            }
+        }
+    }
+
     /// The peers with an `over_intake` alarm open.
     fn intake_alarmed(&self) -> impl Iterator<Item = StationId> + '_ {
         (self.peers.keys().copied()).filter(|peer| {
@@ -87,12 +104,15 @@ pub(super) fn alarm(rejection: &parley_proto::Rejection) -> (AlarmKind, String, 
 }
 
 /// Charges `link` with what `peer`'s entries in `record` took of its allowance before a
-/// restart: each received within the time the allowance takes to refill, spent when it came,
-/// in that order, so the allowance stands as it stood in the run that took them. Each is
-/// charged as sealed, as when it came. (Key announcements, which `record` leaves out, are
-/// not charged: one per epoch key.)
+/// restart. The allowance is taken as empty two refill times ago, then each entry received
+/// since is charged as sealed at the time it came, in that order: never more than the
+/// running station had (the allowance only grows with what it starts from), and exactly as
+/// much when the peer left it to fill up once in that time. (Key announcements, which
+/// `record` leaves out, are not charged: one per epoch key.)
 pub(super) fn charge_recent(link: &mut Link, record: &LinkRecord, peer: &StationId, now_ms: u64) {
-    let since_ms = now_ms.saturating_sub(link.intake_limit().refill_ms());
+    let limit = link.intake_limit();
+    let since_ms = now_ms.saturating_sub(limit.refill_ms().saturating_mul(2));
+    link.spend_intake(since_ms, limit.burst_bytes);
     let mut recent: Vec<(u64, u64)> = (record.entries.iter())
         .filter(|kept| kept.entry.entry().author == *peer)
         .filter_map(|kept| {

@@ -324,6 +324,7 @@ impl Station {
             station.watch.load(now_ms, peer, own, record);
         }
         station.load_checkpoints(now_ms, logs);
+        station.intake_after_restart(now_ms);
         station.keys.recheck_at(now_ms);
         station.collect(now_ms);
         Ok(station)

@@ -215,3 +215,54 @@ fn an_over_intake_alarm_stays_open_while_the_peer_is_held() {
     alpha.handle_timeout(clears_ms);
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 0);
 }
+
+/// A peer held at the limit for longer than its allowance takes to fill: a restart gives it
+/// no more than the running station would (it was not full a refill time ago), and its alarm
+/// stays the same alarm, though entries come in.
+#[test]
+fn a_restart_neither_refills_the_allowance_nor_clears_the_alarm() {
+    let mut config = alpha_config();
+    config.intake.per_day_mib = 2_880;
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) = pair(&config);
+    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
+    let frames = sends(&mut bravo, &mut bravo_store, &vec![long; 400]);
+    // Resent every 10 s for two minutes: a third of a MiB grows back each time, and is taken.
+    let mut now_ms = NOW_MS;
+    while now_ms <= NOW_MS + 120_000 {
+        let (refused, _) = deliver(&mut alpha, bravo_id, now_ms, &frames);
+        assert!(refused > 0, "held at the limit at {now_ms}");
+        now_ms += 10_000;
+    }
+    let last_ms = now_ms - 10_000;
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
+    let alarm = |store: &Store| store.alarms(false).expect("reads")[0].id;
+    let raised = alarm(&alpha_store);
+    // Restarted 5 s after the last refusal, a sixth of the allowance back.
+    let restart_ms = last_ms + 5_000;
+    let takes = |core: &Station| {
+        core.endpoint
+            .link(&bravo_id)
+            .expect("paired")
+            .intake(restart_ms)
+            .1
+    };
+    let running = takes(&alpha);
+    assert!(running > 1 << 17, "{running}");
+    let loaded = load(&alpha_store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    let mut restarted = Station::new(restart_ms, loaded, Mode::Daemon).expect("builds");
+    let again = takes(&restarted);
+    assert!(
+        again <= running,
+        "a restart gave {again} where the station had {running}"
+    );
+    restarted.handle_timeout(restart_ms);
+    // Half a minute on, half the allowance is back, and the entries resent come in.
+    let later_ms = restart_ms + 30_000;
+    deliver(&mut restarted, bravo_id, later_ms, &frames);
+    restarted.handle_timeout(later_ms);
+    assert_eq!(
+        open_alarms(&mut restarted, &mut alpha_store, "over_intake"),
+        1
+    );
+    assert_eq!(alarm(&alpha_store), raised, "the same alarm");
+}
