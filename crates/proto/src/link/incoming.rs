@@ -69,9 +69,9 @@ impl Incoming {
         }
     }
 
-    /// The intake allowance: its limit, and the bytes it takes now.
-    pub(super) fn intake(&self, now_ms: u64) -> (IntakeLimit, u64) {
-        (self.intake.limit(), self.intake.available_bytes(now_ms))
+    /// The bytes the intake allowance takes at `now_ms`.
+    pub(super) fn intake_available_bytes(&self, now_ms: u64) -> u64 {
+        self.intake.available_bytes(now_ms)
     }
 
     /// Counts an entry as refused for the allowance at `at_ms`.

@@ -99,13 +99,10 @@ impl Intake {
     /// Whether `bytes` may be taken now; if not, in how many milliseconds they may.
     pub(super) fn check(&mut self, now_ms: u64, bytes: usize) -> Result<(), u64> {
         self.refill(now_ms);
-        let cost = scaled(bytes as u64);
-        if cost <= self.level {
+        if self.fitted(bytes) {
             return Ok(());
         }
-        let short = cost - self.level;
-        let per_ms = u128::from(self.limit.per_day_bytes);
-        Err(u64::try_from(short.div_ceil(per_ms)).unwrap_or(u64::MAX))
+        Err(self.holds_at_ms(bytes as u64) - self.at_ms)
     }
 
     /// When the allowance will hold `bytes`, UTC ms (a time past when it already does).

@@ -302,9 +302,9 @@ impl Link {
         self.incoming.held()
     }
 
-    /// The peer's intake allowance: its limit, and the bytes of envelopes it takes now.
-    pub fn intake(&self, now_ms: u64) -> (IntakeLimit, u64) {
-        self.incoming.intake(now_ms)
+    /// Bytes of the peer's entries, as sealed, its intake allowance takes at `now_ms`.
+    pub fn intake_available_bytes(&self, now_ms: u64) -> u64 {
+        self.incoming.intake_available_bytes(now_ms)
     }
 
     /// When an entry of the peer was last refused for its intake allowance, UTC ms (since

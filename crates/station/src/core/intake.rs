@@ -72,11 +72,10 @@ impl Station {
     pub(super) fn intake_after_restart(&mut self, now_ms: u64) {
         let alarmed: Vec<StationId> = self.intake_alarmed().collect();
         for peer in alarmed {
-            if let Some(link) = self.endpoint.link_mut(&peer) {
-                let (limit, available) = link.intake(now_ms);
-                if available < limit.burst_bytes / 2 {
-                    link.note_intake_refused(now_ms);
-                }
+            if let Some(link) = self.endpoint.link_mut(&peer)
+                && link.intake_available_bytes(now_ms) < link.intake_limit().burst_bytes / 2
+            {
+                link.note_intake_refused(now_ms);
             }
         }
     }

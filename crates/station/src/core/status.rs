@@ -63,7 +63,7 @@ impl Station {
                     cosigned_upto: self.cosigned_upto(id).0,
                     peer_cosigned_upto: self.cosigned_upto(id).1,
                     peer_epoch_key: link.peer_epoch_id().to_string(),
-                    intake_available_bytes: live.then(|| link.intake(now_ms).1),
+                    intake_available_bytes: live.then(|| link.intake_available_bytes(now_ms)),
                     counters: live.then(|| PeerCounters {
                         envelopes_accepted: counters.envelopes_accepted,
                         duplicates_dropped: counters.duplicates_dropped,

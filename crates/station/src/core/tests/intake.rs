@@ -82,6 +82,17 @@ fn sends(bravo: &mut Station, store: &mut Store, texts: &[String]) -> Vec<Vec<u8
     envelopes_out(bravo, store, NOW_MS)
 }
 
+/// Alpha's configuration with an allowance that grows back in 30 s, Alpha so configured and
+/// paired with Bravo, Bravo's id, and the envelopes of Bravo's `messages` messages of 16 KiB.
+fn fast_refill(messages: usize) -> (Config, (Station, Store), StationId, Vec<Vec<u8>>) {
+    let mut config = alpha_config();
+    config.intake.per_day_mib = 2_880;
+    let (alpha, (mut bravo, mut bravo_store), bravo_id) = pair(&config);
+    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
+    let frames = sends(&mut bravo, &mut bravo_store, &vec![long; messages]);
+    (config, alpha, bravo_id, frames)
+}
+
 #[test]
 fn a_peer_over_its_intake_waits_and_loses_nothing() {
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) =
@@ -120,7 +131,7 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
     let held = alpha.endpoint.link(&bravo_id).expect("paired").in_pending();
     assert_eq!(held, 0, "entries taken above the gap");
     let link = alpha.endpoint.link(&bravo_id).expect("paired");
-    let (limit, available) = link.intake(NOW_MS);
+    let (limit, available) = (link.intake_limit(), link.intake_available_bytes(NOW_MS));
     assert_eq!(limit.burst_bytes, 1 << 20);
     assert!(available < (1 << 20) / 64, "{available} bytes left");
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
@@ -149,8 +160,7 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
         core.endpoint
             .link(&bravo_id)
             .expect("paired")
-            .intake(later_ms)
-            .1
+            .intake_available_bytes(later_ms)
     };
     let (running, again) = (takes(&alpha), takes(&restarted));
     assert!(
@@ -193,11 +203,7 @@ fn a_peer_over_its_intake_waits_and_loses_nothing() {
 /// is back, yet the alarm clears only once nothing was refused for `INTAKE_ALARM_QUIET_MS`.
 #[test]
 fn an_over_intake_alarm_stays_open_while_the_peer_is_held() {
-    let mut config = alpha_config();
-    config.intake.per_day_mib = 2_880;
-    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) = pair(&config);
-    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
-    let frames = sends(&mut bravo, &mut bravo_store, &vec![long; 70]);
+    let (_, (mut alpha, mut alpha_store), bravo_id, frames) = fast_refill(70);
     let (refused, _) = deliver(&mut alpha, bravo_id, NOW_MS, &frames);
     assert!(refused > 0);
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
@@ -205,7 +211,10 @@ fn an_over_intake_alarm_stays_open_while_the_peer_is_held() {
     let resent_ms = NOW_MS + 20_000;
     assert_eq!(deliver(&mut alpha, bravo_id, resent_ms, &frames).0, 0);
     let link = alpha.endpoint.link(&bravo_id).expect("paired");
-    assert!(link.intake(resent_ms).1 > (1 << 19), "half back");
+    assert!(
+        link.intake_available_bytes(resent_ms) > (1 << 19),
+        "half back"
+    );
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "over_intake"), 1);
     // Quiet since the last refusal: the alarm clears on its timer, not a millisecond before.
     let clears_ms = NOW_MS + INTAKE_ALARM_QUIET_MS;
@@ -221,11 +230,7 @@ fn an_over_intake_alarm_stays_open_while_the_peer_is_held() {
 /// stays the same alarm, though entries come in.
 #[test]
 fn a_restart_neither_refills_the_allowance_nor_clears_the_alarm() {
-    let mut config = alpha_config();
-    config.intake.per_day_mib = 2_880;
-    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store), bravo_id) = pair(&config);
-    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES);
-    let frames = sends(&mut bravo, &mut bravo_store, &vec![long; 400]);
+    let (config, (mut alpha, mut alpha_store), bravo_id, frames) = fast_refill(400);
     // Resent every 10 s for two minutes: a third of a MiB grows back each time, and is taken.
     let mut now_ms = NOW_MS;
     while now_ms <= NOW_MS + 120_000 {
@@ -243,8 +248,7 @@ fn a_restart_neither_refills_the_allowance_nor_clears_the_alarm() {
         core.endpoint
             .link(&bravo_id)
             .expect("paired")
-            .intake(restart_ms)
-            .1
+            .intake_available_bytes(restart_ms)
     };
     let running = takes(&alpha);
     assert!(running > 1 << 17, "{running}");
