@@ -50,6 +50,15 @@ pub const HOOK_RUNS_PER_PEER_MAX: usize = 2 * HOOK_WORKERS;
 pub const HOOK_WAITING_PER_PEER_MAX: usize = 1_024;
 /// Longest an alarm hook may run before it is killed, in milliseconds.
 pub const HOOK_RUN_MS_MAX: u64 = 30_000;
+/// Most times the daemon runs the hook for one change of an alarm while it fails (exits
+/// non-zero, cannot start, is killed); a change still not run runs again at the next start.
+pub const HOOK_ATTEMPTS_MAX: u32 = 7;
+/// How long after a failed run of the hook it runs again the first time, in milliseconds;
+/// each later wait is twice the one before (5 s, 10 s, … 160 s: about 5 minutes in all).
+pub const HOOK_RETRY_MS_MIN: u64 = 5_000;
+/// Most alarm changes whose hook did not run (made while no daemon ran, or before a crash)
+/// that run when the daemon starts, the newest first; older ones run none (logged).
+pub const HOOK_RESUMED_MAX: usize = 256;
 /// Most recent alarms listed in status.
 pub const STATUS_ALARMS_MAX: usize = 20;
 /// Longest `parley run` waits for the station lock held by a CLI command, in milliseconds.

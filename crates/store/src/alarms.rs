@@ -123,6 +123,24 @@ pub struct AlarmRow {
     pub cleared_ms: Option<u64>,
 }
 
+/// The rank of a cleared alarm's last change ([`AlarmRow::change_rank`]): above every level.
+pub const CLEARED_RANK: u32 = u32::MAX;
+
+/// The rank of an alarm's last change, in SQL over its row: as [`AlarmRow::change_rank`].
+const CHANGE_RANK_SQL: &str = "CASE WHEN cleared_ms IS NULL THEN level ELSE 4294967295 END";
+
+impl AlarmRow {
+    /// How far the alarm's life has gone, as the alarm hook is told of it: its level while it
+    /// is not cleared (1 raised, 2 and up escalated), [`CLEARED_RANK`] once cleared. Each
+    /// change the hook runs for ranks above the one before; an acknowledgement ranks none.
+    pub fn change_rank(&self) -> u32 {
+        match self.cleared_ms {
+            Some(_) => CLEARED_RANK,
+            None => self.level,
+        }
+    }
+}
+
 /// An operator's acknowledgement of an alarm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acknowledgement {
@@ -233,6 +251,20 @@ pub(crate) fn change(tx: &Connection, id: u64, change: &AlarmChange) -> Result<(
     Ok(())
 }
 
+/// Records that the alarm hook ran for alarm `id`'s change of rank `rank` (and so for every
+/// change before it): the store keeps the highest such rank. Hooks run only for alarms
+/// committed, so the alarm is stored; were it not, nothing changes (a record of a page is not
+/// worth failing the batch it rides in).
+pub(crate) fn hooked(tx: &Connection, id: u64, rank: u32) -> Result<(), StoreError> {
+    let id_sql = to_sql(id, "an alarm id")?;
+    tx.prepare_cached("UPDATE alarms SET hooked = max(hooked, ?2) WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![id_sql, rank]))
+        .with_context(|| {
+            format!("recording alarm {id}'s hook run; the whole batch was rolled back")
+        })?;
+    Ok(())
+}
+
 type RawAlarm = (
     i64,
     String,
@@ -250,10 +282,23 @@ type RawAlarm = (
 
 /// Alarms, newest first: every one with `all`, else those not cleared.
 pub(crate) fn read(connection: &Connection, all: bool) -> Result<Vec<AlarmRow>, StoreError> {
+    let filter = if all { "" } else { " WHERE cleared_ms IS NULL" };
+    read_where(connection, &format!("{filter} ORDER BY id DESC"))
+}
+
+/// The alarms whose last change the hook has not run for, newest first.
+pub(crate) fn unhooked(connection: &Connection) -> Result<Vec<AlarmRow>, StoreError> {
+    read_where(
+        connection,
+        &format!(" WHERE hooked < {CHANGE_RANK_SQL} ORDER BY id DESC"),
+    )
+}
+
+/// The alarms that `tail` (a `WHERE` clause, an order, a limit) selects.
+fn read_where(connection: &Connection, tail: &str) -> Result<Vec<AlarmRow>, StoreError> {
     const COLUMNS: &str = "SELECT id, kind, peer, subject, detail, level, raised_ms, \
         escalated_ms, acknowledged_ms, acknowledged_by, note, cleared_ms FROM alarms";
-    let filter = if all { "" } else { " WHERE cleared_ms IS NULL" };
-    let sql = format!("{COLUMNS}{filter} ORDER BY id DESC");
+    let sql = format!("{COLUMNS}{tail}");
     query(
         connection,
         &sql,

@@ -38,7 +38,7 @@ use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow};
+pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
 pub use console::{
     AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_OK, AUDIT_OUTCOME_SIZE_MAX_BYTES,
@@ -146,6 +146,12 @@ impl Store {
     /// Alarms, newest first: every one with `all`, else those not cleared.
     pub fn alarms(&self, all: bool) -> Result<Vec<AlarmRow>, StoreError> {
         alarms::read(&self.connection, all)
+    }
+
+    /// The alarms whose last change the alarm hook has not run for (raised, escalated or
+    /// cleared while no daemon ran, or before a crash or a stop), newest first.
+    pub fn alarms_unhooked(&self) -> Result<Vec<AlarmRow>, StoreError> {
+        alarms::unhooked(&self.connection)
     }
 
     /// Checks everything the store holds (SQLite's integrity check, then every entry against its
@@ -302,6 +308,7 @@ impl Store {
                 AdminOp::AddChannel(row) => apply::insert_channel(&tx, row)?,
                 AdminOp::RaiseAlarm(alarm) => alarms::insert(&tx, alarm)?,
                 AdminOp::ChangeAlarm { id, change } => alarms::change(&tx, *id, change)?,
+                AdminOp::HookedAlarm { id, rank } => alarms::hooked(&tx, *id, *rank)?,
                 AdminOp::AddEpochKey { key, created_ms } => {
                     apply::add_epoch_key(&tx, key, *created_ms)?;
                 }

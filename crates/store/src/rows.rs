@@ -121,6 +121,14 @@ pub enum AdminOp {
         /// The change.
         change: AlarmChange,
     },
+    /// The alarm hook ran for an alarm's change of this rank ([`crate::AlarmRow::change_rank`])
+    /// and every change before it.
+    HookedAlarm {
+        /// The alarm.
+        id: u64,
+        /// The rank of the change.
+        rank: u32,
+    },
     /// Make a new epoch key current; the previous ones stay (retained for late envelopes).
     AddEpochKey {
         /// The key pair (boxed: it is large, and rare among the ops).

@@ -148,8 +148,23 @@ const MIGRATION_4: &str = "
 ALTER TABLE outbox ADD COLUMN sent_on INTEGER NOT NULL DEFAULT 0 CHECK (sent_on BETWEEN 0 AND 7);
 ";
 
+/// Version 5: the last change of each alarm that the alarm hook was run for (its rank,
+/// `AlarmRow::change_rank`; 0 for none), so that a change made while no daemon ran, or lost to
+/// a crash before its hook ran, runs it when the daemon next starts. The alarms of earlier
+/// versions are taken as run.
+const MIGRATION_5: &str = "
+ALTER TABLE alarms ADD COLUMN hooked INTEGER NOT NULL DEFAULT 0 CHECK (hooked >= 0);
+UPDATE alarms SET hooked = CASE WHEN cleared_ms IS NULL THEN level ELSE 4294967295 END;
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -662,6 +662,15 @@ impl AlarmState {
 }
 
 impl AlarmItem {
+    /// How far its life has gone, as the alarm hook is told of it:
+    /// [`parley_store::AlarmRow::change_rank`].
+    pub fn change_rank(&self) -> u32 {
+        match self.state {
+            AlarmState::Cleared => parley_store::CLEARED_RANK,
+            AlarmState::Open | AlarmState::Acknowledged => self.level,
+        }
+    }
+
     /// The API form of a stored alarm; `peer_name` names its peer.
     pub fn new(row: AlarmRow, peer_name: String) -> Self {
         let state = match (&row.acknowledged, row.cleared_ms) {

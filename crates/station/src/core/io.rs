@@ -279,6 +279,15 @@ pub enum Input {
         /// The witness's own latest checkpoint of the log, when it disagreed (unchecked).
         held: Option<String>,
     },
+    /// The alarm hook ran for alarm `id`'s change of rank `rank`
+    /// ([`parley_store::AlarmRow::change_rank`]), or there is no hook to run: recorded, so
+    /// that a restart does not run it again.
+    AlarmHooked {
+        /// The alarm.
+        id: u64,
+        /// The rank of the change.
+        rank: u32,
+    },
 }
 
 /// A transport to start (the daemon does; the simulator wires its own).

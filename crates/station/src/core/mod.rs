@@ -63,7 +63,7 @@ use self::channels::ChannelTable;
 use self::checkpoints::LinkLogs;
 use self::keys::Keys;
 use self::watch::{Watch, WatchSettings};
-use crate::api::{ApiError, ErrorClass, Event};
+use crate::api::{AlarmItem, ApiError, ErrorClass, Event};
 use crate::codebooks::LinkCodebooks;
 use crate::error::StationError;
 
@@ -398,6 +398,12 @@ impl Station {
             .map_or_else(|| peer.short(), |p| p.name.clone())
     }
 
+    /// The API form of a stored alarm, its peer named.
+    pub fn alarm_item(&self, row: AlarmRow) -> AlarmItem {
+        let peer = self.peer_name(&row.peer);
+        AlarmItem::new(row, peer)
+    }
+
     /// Records what the I/O layer counted, for status.
     pub fn note_io(&mut self, io: IoCounters) {
         self.io = io;
@@ -476,6 +482,9 @@ impl Station {
                 answer,
                 held,
             } => self.witness_answer(now_ms, (at, peer, size), answer, held),
+            Input::AlarmHooked { id, rank } => {
+                self.pending.admin.push(AdminOp::HookedAlarm { id, rank });
+            }
         }
         self.collect(now_ms);
     }

@@ -14,7 +14,7 @@ use parley_store::Store;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Call;
-use super::hooks::Hooks;
+use super::hooks::{Hooked, Hooks};
 use super::server::ApiServer;
 use super::transports::Transports;
 use crate::api::{ApiError, Event, Reply};
@@ -32,10 +32,12 @@ enum AckTo {
     Bundle(oneshot::Sender<Result<(), String>>),
 }
 
-/// An operator request or a transport's report, taken in one round of the loop.
+/// An operator request, a transport's report or a hook run's outcome, taken in one round of
+/// the loop.
 enum Taken {
     Call(Call),
     Report(Report),
+    Hooked(Hooked),
 }
 
 impl Taken {
@@ -97,15 +99,18 @@ impl Driver {
     /// store fails.
     pub(super) fn run(
         mut self,
-        reports: mpsc::Receiver<Report>,
-        calls: mpsc::Receiver<Call>,
+        (reports, calls, hooked): (
+            mpsc::Receiver<Report>,
+            mpsc::Receiver<Call>,
+            mpsc::UnboundedReceiver<Hooked>,
+        ),
         stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .map_err(|e| StationError::io("starting the driver's timer", e))?;
-        let result = runtime.block_on(self.run_loop(reports, calls, stop));
+        let result = runtime.block_on(self.run_loop(reports, calls, hooked, stop));
         match &result {
             Ok(()) => tracing::info!("driver stopped cleanly"),
             Err(error) => tracing::error!(%error, "driver stopped"),
@@ -117,6 +122,7 @@ impl Driver {
         &mut self,
         mut reports: mpsc::Receiver<Report>,
         mut calls: mpsc::Receiver<Call>,
+        mut hooked: mpsc::UnboundedReceiver<Hooked>,
         mut stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
         self.flush()?;
@@ -128,6 +134,7 @@ impl Driver {
                 _ = &mut stop => return self.flush(),
                 Some(call) = calls.recv() => taken.push(Taken::Call(call)),
                 Some(report) = reports.recv() => taken.push(Taken::Report(report)),
+                Some(outcome) = hooked.recv() => taken.push(Taken::Hooked(outcome)),
                 _ = tokio::time::sleep(wait) => {}
             }
             while taken.len() < DRIVER_BATCH_INPUTS_MAX {
@@ -135,6 +142,8 @@ impl Driver {
                     taken.push(Taken::Call(call));
                 } else if let Ok(report) = reports.try_recv() {
                     taken.push(Taken::Report(report));
+                } else if let Ok(outcome) = hooked.try_recv() {
+                    taken.push(Taken::Hooked(outcome));
                 } else {
                     break;
                 }
@@ -146,6 +155,10 @@ impl Driver {
                 match input {
                     Taken::Call(call) => self.take_call(call),
                     Taken::Report(report) => self.take_report(report),
+                    Taken::Hooked(Hooked { id, rank }) => {
+                        let input = Input::AlarmHooked { id, rank };
+                        self.station.handle(self.clock.now_ms(), input);
+                    }
                 }
             }
             self.flush()?;

@@ -223,7 +223,15 @@ impl Daemon {
             (&config, stock_witnesses),
             identity,
         );
-        let hooks = hooks::Hooks::new(config.alarms.hook.as_ref().map(PathBuf::from));
+        let (hooked, hooked_rx) = mpsc::unbounded_channel();
+        let hooks = hooks::Hooks::new(config.alarms.hook.as_ref().map(PathBuf::from), hooked);
+        let unhooked = store.alarms_unhooked()?;
+        hooks.resume(
+            unhooked
+                .into_iter()
+                .map(|row| station.alarm_item(row))
+                .collect(),
+        );
         let driver = Driver::new(
             station,
             store,
@@ -236,7 +244,7 @@ impl Daemon {
         let console = Arc::new(ConsoleCounters::default());
         let driver = thread::Builder::new()
             .name("parley-driver".into())
-            .spawn(move || driver.run(reports, calls_rx, stop))
+            .spawn(move || driver.run((reports, calls_rx, hooked_rx), stop))
             .map_err(|e| StationError::io("starting the driver thread", e))?;
         if let Some(listener) = metrics {
             match listener.local_addr() {

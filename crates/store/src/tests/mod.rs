@@ -1,5 +1,6 @@
 //! Tests of the store, one data-driven `check` helper per area.
 
+mod alarms;
 mod channels;
 mod console;
 mod corrupt;

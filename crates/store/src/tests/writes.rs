@@ -485,8 +485,11 @@ fn a_version_3_outbox_migrates_with_its_states() {
     let path = dir.path().join("station.sqlite");
     assert!(path.exists(), "the fixture's store is {}", path.display());
     let raw = rusqlite::Connection::open(&path).expect("opens");
-    raw.execute_batch("ALTER TABLE outbox DROP COLUMN sent_on; PRAGMA user_version = 3;")
-        .expect("back to version 3");
+    raw.execute_batch(
+        "ALTER TABLE outbox DROP COLUMN sent_on; ALTER TABLE alarms DROP COLUMN hooked; \
+         PRAGMA user_version = 3;",
+    )
+    .expect("back to version 3");
     drop(raw);
     // Migrated as any open does (the fixture's frames are not envelopes, which a whole
     // `Store::open` would refuse), then read as the outbox is.

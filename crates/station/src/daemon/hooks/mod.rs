@@ -11,32 +11,58 @@
 //! the same alarm; past [`HOOK_WAITING_PER_PEER_MAX`] waiting the oldest is dropped (logged);
 //! the next run for that peer counts both (`PARLEY_ALARM_HELD_BACK`). A full queue drops a run
 //! too (logged). Nothing waits for a hook.
+//!
+//! Each run that succeeds (exit 0) is reported to the driver ([`Hooked`]), which records it in
+//! the store with the alarm: a change whose hook did not run (made while no daemon ran, queued
+//! at a crash or a stop, or failed every attempt) runs when the daemon next starts
+//! ([`Hooks::resume`]). A run that fails runs again after [`HOOK_RETRY_MS_MIN`], doubling, up
+//! to [`HOOK_ATTEMPTS_MAX`] attempts, unless a later change of the alarm came meanwhile.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::api::{AlarmEvent, Event};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::api::records::AlarmState;
+use crate::api::{AlarmEvent, AlarmItem, Event};
 use crate::error::StationError;
 use crate::limits::{
-    HOOK_QUEUE_MAX, HOOK_RUN_MS_MAX, HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX,
-    HOOK_WORKERS,
+    HOOK_ATTEMPTS_MAX, HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX,
+    HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX, HOOK_WORKERS,
 };
 
 /// How often a running hook is looked at, in milliseconds.
 const HOOK_POLL_MS: u64 = 20;
+
+/// The hook ran for alarm `id`'s change of rank `rank` ([`AlarmItem::change_rank`]), or no
+/// hook is configured to run for it: for the store, so that a restart does not run it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Hooked {
+    /// The alarm.
+    pub(super) id: u64,
+    /// The rank of the change.
+    pub(super) rank: u32,
+}
 
 /// One run of the hook.
 struct Job {
     /// The alarm's number.
     id: u64,
     change: &'static str,
+    /// The rank of the change: a run of a lower rank than a change of the same alarm since
+    /// is stale.
+    rank: u32,
+    /// 1 for the first run of the change by this daemon, one more at each retry.
+    attempt: u32,
+    /// Whether the change was made before this daemon started.
+    resumed: bool,
     /// The peer whose alarm it is.
     peer: String,
     /// The event as one line of JSON.
@@ -59,14 +85,79 @@ struct PeerRuns {
 }
 
 /// What the daemon's thread and the workers share: a queue per worker (empty when no hook is
-/// configured), and each peer's runs, by name.
-#[derive(Default)]
+/// configured), each peer's runs, by name, the highest rank handed over of each alarm changed
+/// since the start (a few bytes per alarm), the runs waiting to be tried again, and where runs
+/// that succeeded are reported.
 struct Shared {
     queues: Vec<SyncSender<Job>>,
     runs: Mutex<HashMap<String, PeerRuns>>,
+    latest: Mutex<HashMap<u64, u32>>,
+    retries: Arc<Retries>,
+    hooked: UnboundedSender<Hooked>,
 }
 
 impl Shared {
+    fn new(queues: Vec<SyncSender<Job>>, hooked: UnboundedSender<Hooked>) -> Self {
+        Self {
+            queues,
+            runs: Mutex::default(),
+            latest: Mutex::default(),
+            retries: Arc::default(),
+            hooked,
+        }
+    }
+
+    /// Hands over a change (not a retry): runs of lower ranks of the alarm are stale now.
+    fn hand_over(&self, job: Job) {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        let rank = latest.entry(job.id).or_insert(job.rank);
+        *rank = (*rank).max(job.rank);
+        drop(latest);
+        self.submit(job);
+    }
+
+    /// Whether a later change of `job`'s alarm was handed over since.
+    fn stale(&self, job: &Job) -> bool {
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        latest.get(&job.id).is_some_and(|rank| *rank > job.rank)
+    }
+
+    /// `job` ran and succeeded: reported for the store.
+    fn succeeded(&self, job: &Job) {
+        // The driver gone, the daemon stops: the store keeps the change to run at the next
+        // start.
+        let _ = self.hooked.send(Hooked {
+            id: job.id,
+            rank: job.rank,
+        });
+    }
+
+    /// `job` ran and failed: it is tried again later, unless that was its last attempt.
+    fn failed(&self, mut job: Job, error: &str, program: &Path) {
+        if job.attempt >= HOOK_ATTEMPTS_MAX {
+            tracing::error!(
+                id = job.id,
+                change = job.change,
+                program = %program.display(),
+                "alarm hook failed: {error}; that was attempt {HOOK_ATTEMPTS_MAX} of \
+                 {HOOK_ATTEMPTS_MAX}: it runs again when the daemon next starts"
+            );
+            return;
+        }
+        let wait_ms = HOOK_RETRY_MS_MIN << (job.attempt - 1);
+        tracing::error!(
+            id = job.id,
+            change = job.change,
+            program = %program.display(),
+            "alarm hook failed: {error}; attempt {} of {HOOK_ATTEMPTS_MAX}, the next in \
+             {wait_ms} ms",
+            job.attempt
+        );
+        job.attempt += 1;
+        self.retries
+            .schedule(Instant::now() + Duration::from_millis(wait_ms), job);
+    }
+
     /// Queues `job` for its peer, or has it wait while the peer has its most runs.
     fn submit(&self, job: Job) {
         let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
@@ -81,10 +172,13 @@ impl Shared {
             self.queue(job);
             return;
         }
-        // A later change of an alarm replaces its change waiting, in that one's place.
+        // A later change of an alarm replaces its change waiting, in that one's place (and a
+        // retry of an earlier change, which is stale, is dropped).
         if let Some(waiting) = peer.waiting.iter_mut().find(|w| w.id == job.id) {
-            *waiting = job;
-            peer.held_back += 1;
+            if job.rank >= waiting.rank {
+                *waiting = job;
+                peer.held_back += 1;
+            }
             return;
         }
         if peer.waiting.len() >= HOOK_WAITING_PER_PEER_MAX {
@@ -177,6 +271,65 @@ impl Running {
     }
 }
 
+/// Runs waiting to be tried again, by when they fall due (and the order they were scheduled).
+type Due = BTreeMap<(Instant, u64), Job>;
+
+/// Runs that failed, waiting to be tried again; and whether the daemon stops.
+#[derive(Default)]
+struct Retries {
+    due: Mutex<(bool, Due)>,
+    changed: Condvar,
+    scheduled: std::sync::atomic::AtomicU64,
+}
+
+impl Retries {
+    fn schedule(&self, at: Instant, job: Job) {
+        let order = (self.scheduled).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+        due.1.insert((at, order), job);
+        self.changed.notify_one();
+    }
+
+    fn stop(&self) {
+        self.due.lock().unwrap_or_else(PoisonError::into_inner).0 = true;
+        self.changed.notify_one();
+    }
+
+    /// The next run due, once it is; `None` once the daemon stops.
+    fn next(&self) -> Option<Job> {
+        let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if due.0 {
+                return None;
+            }
+            let now = Instant::now();
+            let wait = match due.1.first_key_value() {
+                Some(((at, _), _)) if *at <= now => {
+                    return due.1.pop_first().map(|(_, job)| job);
+                }
+                Some(((at, _), _)) => *at - now,
+                None => Duration::from_secs(3_600),
+            };
+            due = (self.changed)
+                .wait_timeout(due, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Hands each run over as it falls due, unless stale, until the daemon stops.
+    fn run(&self, shared: &Weak<Shared>) {
+        while let Some(job) = self.next() {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if !shared.stale(&job) {
+                shared.submit(job);
+            }
+        }
+    }
+}
+
 /// Runs the alarm hook, if one is configured.
 pub(super) struct Hooks {
     shared: Arc<Shared>,
@@ -184,28 +337,38 @@ pub(super) struct Hooks {
 }
 
 impl Drop for Hooks {
-    /// Hooks do not outlive the daemon: those running are killed, those queued never run.
+    /// Hooks do not outlive the daemon: those running are killed, those queued or waiting to
+    /// be tried again never run (the store keeps their changes for the next start).
     fn drop(&mut self) {
         self.running.stop();
+        self.shared.retries.stop();
     }
 }
 
 impl Hooks {
-    /// Starts the workers for the hook `program` (none: alarms run nothing).
-    pub(super) fn new(program: Option<PathBuf>) -> Self {
+    /// Starts the workers for the hook `program` (none: alarms run nothing, and each change
+    /// is reported to `hooked` at once, as dealt with).
+    pub(super) fn new(program: Option<PathBuf>, hooked: UnboundedSender<Hooked>) -> Self {
         let running = Arc::new(Running::default());
         let Some(program) = program else {
-            let shared = Arc::new(Shared::default());
+            let shared = Arc::new(Shared::new(Vec::new(), hooked));
             return Self { shared, running };
         };
         let program = Arc::new(program);
         let (queues, jobs): (Vec<SyncSender<Job>>, Vec<Receiver<Job>>) = (0..HOOK_WORKERS)
             .map(|_| mpsc::sync_channel::<Job>(HOOK_QUEUE_MAX))
             .unzip();
-        let shared = Arc::new(Shared {
-            queues,
-            runs: Mutex::default(),
-        });
+        let shared = Arc::new(Shared::new(queues, hooked));
+        let retries = shared.retries.clone();
+        let retry_shared = Arc::downgrade(&shared);
+        let started = std::thread::Builder::new()
+            .name("parley-hook-retry".into())
+            .spawn(move || retries.run(&retry_shared));
+        if let Err(error) = started {
+            tracing::error!(
+                "alarm hook retries not started: {error}; a failed run waits for the next start"
+            );
+        }
         for (n, jobs) in jobs.into_iter().enumerate() {
             let program = program.clone();
             let running = running.clone();
@@ -219,21 +382,25 @@ impl Hooks {
                             continue;
                         }
                         let limit = Duration::from_millis(HOOK_RUN_MS_MAX);
-                        let held_back = ("PARLEY_ALARM_HELD_BACK", job.held_back.to_string());
-                        let environment: Vec<(&str, String)> =
-                            job.environment.iter().cloned().chain([held_back]).collect();
+                        let environment: Vec<(&str, String)> = (job.environment.iter())
+                            .cloned()
+                            .chain([
+                                ("PARLEY_ALARM_HELD_BACK", job.held_back.to_string()),
+                                ("PARLEY_ALARM_ATTEMPT", job.attempt.to_string()),
+                                ("PARLEY_ALARM_RESUMED", u8::from(job.resumed).to_string()),
+                            ])
+                            .collect();
                         let ran = run(&program, &job.line, &environment, limit, &running);
-                        if let Err(error) = ran {
-                            tracing::error!(
-                                id = job.id,
-                                change = job.change,
-                                program = %program.display(),
-                                "alarm hook failed: {error}"
-                            );
+                        let Some(shared) = worker_shared.upgrade() else {
+                            continue;
+                        };
+                        let peer = job.peer.clone();
+                        match ran {
+                            Ok(()) => shared.succeeded(&job),
+                            Err(_) if running.stopping() => {}
+                            Err(error) => shared.failed(job, &error, &program),
                         }
-                        if let Some(shared) = worker_shared.upgrade() {
-                            shared.ended(&job.peer);
-                        }
+                        shared.ended(&peer);
                     }
                 });
             // A worker that did not start leaves its queue closed: its runs are logged as
@@ -247,17 +414,59 @@ impl Hooks {
 
     /// Hands `event` to the hook if it is an alarm raised, escalated or cleared.
     pub(super) fn on_event(&self, event: &Event) {
+        self.hand_over(event, false);
+    }
+
+    /// Hands the hook the last change of each alarm of `unhooked` (newest first), whose hook
+    /// did not run: made while no daemon ran, or before a crash or a stop. Only the newest
+    /// [`HOOK_RESUMED_MAX`] run; the others are reported as dealt with, and logged.
+    pub(super) fn resume(&self, unhooked: Vec<AlarmItem>) {
+        let total = unhooked.len();
+        for (n, alarm) in unhooked.into_iter().enumerate() {
+            if n >= HOOK_RESUMED_MAX {
+                let _ = self.shared.hooked.send(Hooked {
+                    id: alarm.id,
+                    rank: alarm.change_rank(),
+                });
+                continue;
+            }
+            let change = match (alarm.state, alarm.level) {
+                (AlarmState::Cleared, _) => AlarmEvent::Cleared,
+                (_, 1) => AlarmEvent::Raised,
+                _ => AlarmEvent::Escalated,
+            };
+            self.hand_over(&Event::Alarm { change, alarm }, true);
+        }
+        if total > HOOK_RESUMED_MAX {
+            tracing::error!(
+                "alarm hook not run for {} older alarm changes made while no daemon ran: \
+                 only the newest {HOOK_RESUMED_MAX} run; `parley alarms --all` lists them all",
+                total - HOOK_RESUMED_MAX
+            );
+        }
+    }
+
+    fn hand_over(&self, event: &Event, resumed: bool) {
         let Event::Alarm { change, alarm } = event else {
             return;
         };
-        if self.shared.queues.is_empty() || *change == AlarmEvent::Acknowledged {
+        if *change == AlarmEvent::Acknowledged {
+            return;
+        }
+        let rank = alarm.change_rank();
+        if self.shared.queues.is_empty() {
+            // Nothing to run: dealt with.
+            let _ = self.shared.hooked.send(Hooked { id: alarm.id, rank });
             return;
         }
         let mut line = serde_json::to_vec(event).expect("events serialise");
         line.push(b'\n');
-        self.shared.submit(Job {
+        self.shared.hand_over(Job {
             id: alarm.id,
             change: change.name(),
+            rank,
+            attempt: 1,
+            resumed,
             peer: alarm.peer.clone(),
             line,
             environment: [
@@ -366,224 +575,4 @@ fn kill(child: &mut Child) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn script(dir: &Path, body: &str) -> PathBuf {
-        let path = dir.join("hook.sh");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    /// A hook that never reads its input (larger than a pipe holds) and never ends is killed
-    /// on time, with whatever it started.
-    #[test]
-    fn a_hook_that_hangs_is_killed_with_its_children() {
-        let dir = tempfile::tempdir().unwrap();
-        let pids = dir.path().join("pids");
-        let program = script(
-            dir.path(),
-            &format!("sleep 60 & echo $! > {}; sleep 60", pids.display()),
-        );
-        let input = vec![b'x'; 4 << 20];
-        let started = Instant::now();
-        let outcome = run(
-            &program,
-            &input,
-            &[],
-            Duration::from_millis(500),
-            &Running::default(),
-        );
-        let waited = started.elapsed();
-        assert!(
-            outcome.as_ref().is_err_and(|e| e.contains("was killed")),
-            "{outcome:?}"
-        );
-        assert!(waited < Duration::from_secs(5), "killed after {waited:?}");
-        let child: i32 = std::fs::read_to_string(&pids)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(gone(child), "the hook's own child {child} still runs");
-    }
-
-    /// Whether process `pid` is gone within 5 s: killed, it is reaped by init soon after;
-    /// until then it is a zombie.
-    fn gone(pid: i32) -> bool {
-        (0..250).any(|_| {
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|stat| stat.split(' ').nth(2).map(str::to_owned));
-            std::thread::sleep(Duration::from_millis(20));
-            !matches!(state, Ok(Some(s)) if s != "Z")
-        })
-    }
-
-    fn alarm(id: u64, peer: &str, change: AlarmEvent) -> Event {
-        let alarm = crate::api::AlarmItem {
-            id,
-            kind: parley_store::AlarmKind::UnderstoodOverdue,
-            peer: peer.into(),
-            subject: format!("{id}"),
-            detail: String::new(),
-            state: crate::api::records::AlarmState::Open,
-            level: 1,
-            raised_at_ms: 0,
-            escalated_at_ms: None,
-            acknowledged_at_ms: None,
-            acknowledged_by: None,
-            note: None,
-            cleared_at_ms: None,
-        };
-        Event::Alarm { change, alarm }
-    }
-
-    /// Hooks whose every run first runs `before`, then writes one line to the file returned:
-    /// `"peer":"<name>" <id> <change> <held back>`.
-    fn recording(dir: &Path, before: &str) -> (Hooks, PathBuf) {
-        let out = dir.join("out");
-        let body = format!(
-            r#"{before}; peer=$(grep -o '"peer":"[A-Za-z]*"'); echo "$peer $PARLEY_ALARM_ID $PARLEY_ALARM_CHANGE $PARLEY_ALARM_HELD_BACK" >> {}"#,
-            out.display()
-        );
-        (Hooks::new(Some(script(dir, &body))), out)
-    }
-
-    /// What the hook wrote, one line per run.
-    fn lines(out: &Path) -> Vec<String> {
-        let text = std::fs::read_to_string(out).unwrap_or_default();
-        text.lines().map(str::to_owned).collect()
-    }
-
-    /// Waits until `done` holds of the lines written, at most 30 s.
-    fn wait_for(out: &Path, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let started = Instant::now();
-        loop {
-            let lines = lines(out);
-            if done(&lines) {
-                return lines;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "{lines:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn of(lines: &[String], peer: &str) -> usize {
-        let prefix = format!("\"peer\":\"{peer}\" ");
-        lines.iter().filter(|l| l.starts_with(&prefix)).count()
-    }
-
-    /// A peer whose alarms come by the hundred has at most `HOOK_RUNS_PER_PEER_MAX` runs
-    /// queued or running: another peer's alarm runs after a few of them, not after all; every
-    /// one of the flood's changes still runs in the end, but for one replaced while it waited
-    /// by a later change of the same alarm, which the next run counts as held back.
-    #[test]
-    fn one_peer_s_flood_of_alarms_does_not_hold_up_another_s() {
-        const FLOOD: u64 = 120;
-        let dir = tempfile::tempdir().unwrap();
-        let (hooks, out) = recording(dir.path(), "sleep 0.3");
-        for id in 1..=FLOOD {
-            hooks.on_event(&alarm(id, "Flood", AlarmEvent::Raised));
-        }
-        hooks.on_event(&alarm(FLOOD, "Flood", AlarmEvent::Escalated));
-        let started = Instant::now();
-        hooks.on_event(&alarm(FLOOD + 1, "Bravo", AlarmEvent::Raised));
-        wait_for(&out, |lines| of(lines, "Bravo") == 1);
-        // Behind about two of the flood's runs on its worker (0.3 s each), not fifteen.
-        let waited = started.elapsed();
-        assert!(waited < Duration::from_secs(3), "{waited:?}");
-        let lines = wait_for(&out, |lines| of(lines, "Flood") == FLOOD as usize);
-        let last = format!("\"peer\":\"Flood\" {FLOOD} ");
-        let last: Vec<&String> = lines.iter().filter(|l| l.starts_with(&last)).collect();
-        assert_eq!(last.len(), 1, "{last:?}");
-        assert!(last[0].contains(" escalated "), "{last:?}");
-        let held_back: u64 = (lines.iter())
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum();
-        assert_eq!(held_back, 1, "{lines:?}");
-    }
-
-    /// Both sides of `HOOK_WAITING_PER_PEER_MAX`: with every run held up, that many changes
-    /// wait and run once the runs go on; one more drops the oldest waiting, and the next run
-    /// queued says so.
-    #[test]
-    fn at_most_so_many_changes_wait_for_one_peer() {
-        let dir = tempfile::tempdir().unwrap();
-        let go = dir.path().join("go");
-        let hold = format!("while [ ! -e {} ]; do sleep 0.05; done", go.display());
-        let (hooks, out) = recording(dir.path(), &hold);
-        let running = HOOK_RUNS_PER_PEER_MAX as u64;
-        let waiting = HOOK_WAITING_PER_PEER_MAX as u64;
-        for id in 1..=running + waiting {
-            hooks.on_event(&alarm(id, "Flood", AlarmEvent::Raised));
-        }
-        let peer_waiting = |hooks: &Hooks| {
-            let runs = hooks.shared.runs.lock().unwrap();
-            runs.get("Flood").map_or(0, |peer| peer.waiting.len())
-        };
-        assert_eq!(peer_waiting(&hooks), HOOK_WAITING_PER_PEER_MAX);
-        hooks.on_event(&alarm(running + waiting + 1, "Flood", AlarmEvent::Raised));
-        assert_eq!(peer_waiting(&hooks), HOOK_WAITING_PER_PEER_MAX);
-        std::fs::write(&go, b"").unwrap();
-        let total = (running + waiting) as usize;
-        let lines = wait_for(&out, |lines| lines.len() == total);
-        let dropped = format!("\"peer\":\"Flood\" {} ", running + 1);
-        assert!(
-            !lines.iter().any(|l| l.starts_with(&dropped)),
-            "the oldest waiting"
-        );
-        let held_back: Vec<&String> = lines.iter().filter(|l| !l.ends_with(" 0")).collect();
-        assert_eq!(held_back.len(), 1, "{held_back:?}");
-        assert!(held_back[0].ends_with(" 1"), "{held_back:?}");
-    }
-
-    /// Hooks do not outlive the daemon: dropped, its hooks kill the ones running, with what
-    /// they started, and run none of those queued.
-    #[test]
-    fn a_hook_running_when_the_daemon_stops_is_killed() {
-        let dir = tempfile::tempdir().unwrap();
-        let pids = dir.path().join("pids");
-        let hold = format!("sleep 60 & echo $! >> {}; wait", pids.display());
-        let (hooks, out) = recording(dir.path(), &hold);
-        for id in 1..=(HOOK_WORKERS as u64 + 1) {
-            hooks.on_event(&alarm(id, "Bravo", AlarmEvent::Raised));
-        }
-        let started = Instant::now();
-        let children = loop {
-            let text = std::fs::read_to_string(&pids).unwrap_or_default();
-            let children: Vec<i32> = text.lines().filter_map(|l| l.parse().ok()).collect();
-            if children.len() == HOOK_WORKERS {
-                break children;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{children:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        drop(hooks);
-        for child in children {
-            assert!(gone(child), "the hook's child {child} still runs");
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(lines(&out).is_empty(), "no run went on: {:?}", lines(&out));
-        let text = std::fs::read_to_string(&pids).unwrap_or_default();
-        assert_eq!(text.lines().count(), HOOK_WORKERS, "no queued run started");
-    }
-
-    #[test]
-    fn a_hook_gets_its_input_and_its_exit_status_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let program = script(
-            dir.path(),
-            &format!("cat > {}; test \"$PARLEY_ALARM_ID\" = 7", out.display()),
-        );
-        let environment = [("PARLEY_ALARM_ID", "7".to_owned())];
-        let ten_s = Duration::from_secs(10);
-        let running = Running::default();
-        run(&program, b"{}\n", &environment, ten_s, &running).expect("runs");
-        assert_eq!(std::fs::read(&out).unwrap(), b"{}\n");
-        let other = [("PARLEY_ALARM_ID", "8".to_owned())];
-        let failed = run(&program, b"{}\n", &other, ten_s, &running);
-        assert!(failed.is_err_and(|e| e.contains("exited with")));
-    }
-}
+mod tests;
