@@ -429,6 +429,7 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             ("peer", "Bravo"),
             ("form", "missile_launch"),
             ("precedence", "priority"),
+            ("exercise", "true"),
             ("f_planned_launch", &early),
             ("f_missile_class", "icbm"),
             ("f_launch_area", "62.9,40.5/30"),
@@ -441,6 +442,42 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         refused.body.contains("value=\"62.9,40.5/30\""),
         "the form refilled"
     );
+    // Its precedence and exercise mark too, on that form alone: a corrected form goes out as
+    // meant, not as real ROUTINE traffic.
+    assert_eq!(
+        refused
+            .body
+            .matches("<option selected>priority</option>")
+            .count(),
+        1
+    );
+    assert_eq!(refused.body.matches(" checked>").count(), 1);
+    let notice_form = &refused.body[refused.body.find("form-missile_launch").unwrap()..];
+    assert!(notice_form.contains("<option selected>priority</option>"));
+    assert!(notice_form.contains(" checked>"));
+    // A free text refused comes back to the peer, precedence and mark it was for.
+    let page = http(addr, "GET", "/compose", Some(&cookie), "");
+    let long = "x".repeat(parley_proto::limits::TEXT_SIZE_MAX_BYTES + 1);
+    let refused = http(
+        addr,
+        "POST",
+        "/send",
+        Some(&cookie),
+        &form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("precedence", "flash"),
+            ("exercise", "true"),
+            ("text", &long),
+        ]),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let message_form = &refused.body[refused.body.find("action=\"/send\"").unwrap()..];
+    let message_form = &message_form[..message_form.find("</form>").unwrap()];
+    assert!(message_form.contains("<option value=\"Bravo\" selected>"));
+    assert!(message_form.contains("<option selected>flash</option>"));
+    assert!(message_form.contains(" checked>"));
+    assert_eq!(refused.body.matches(" checked>").count(), 1);
 
     // Speed of service, and the transcript: downloaded, verified by upload, a change caught.
     let speed = http(addr, "GET", "/speed", Some(&cookie), "");
@@ -607,6 +644,15 @@ fn the_interface_is_in_the_operators_language() {
     bravo.ok(&["operator", "remove", "Ben"]).expect("remove");
     assert_eq!(http(addr, "GET", "/", Some(&ben), "").status, 303);
     assert_eq!(http(addr, "GET", "/", Some(&boris), "").status, 200);
+    // So does one whose account was removed and added again (a password changed), even
+    // between two of its requests: the new account is another account.
+    let old = session_cookie(&login(addr, "Boris", PASSWORD));
+    bravo.ok(&["operator", "remove", "Boris"]).expect("remove");
+    add_operator(&bravo, root.path(), "Boris", Some("ru"));
+    assert_eq!(http(addr, "GET", "/", Some(&old), "").status, 303);
+    assert_eq!(http(addr, "GET", "/", Some(&boris), "").status, 303);
+    let new = session_cookie(&login(addr, "Boris", PASSWORD));
+    assert_eq!(http(addr, "GET", "/", Some(&new), "").status, 200);
 }
 
 #[test]

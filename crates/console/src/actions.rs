@@ -19,7 +19,7 @@ use crate::State;
 use crate::compose::{Refill, compose_page};
 use crate::limits::{CHECK_FORM_SIZE_MAX_BYTES, TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES};
 use crate::pages::{blocking, plain, session};
-use crate::session::Session;
+use crate::session::{AccountStamp, Session};
 
 /// The action routes, each refusing a request without a session before its body is read.
 pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
@@ -77,27 +77,38 @@ pub(crate) fn csrf_refused() -> Response {
 /// Checks a login: `Ok(Some(lang))` for the right password, `Ok(None)` for a wrong name or
 /// password (told apart neither in the answer nor in the time taken), `Err` when the
 /// accounts cannot be read.
-pub(crate) fn check_login(
+pub(crate) async fn check_login(
     state: &State,
     name: &str,
-    password: &str,
-) -> Result<Option<String>, String> {
-    let db = state
-        .accounts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let account = parley_station::accounts::authenticate(&db, name, password)
-        .map_err(|error| format!("the operator accounts cannot be read: {error}"))?;
-    Ok(account.map(|account| account.lang))
+    password: String,
+) -> Result<Option<(String, AccountStamp)>, String> {
+    let account = {
+        let db = state
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.operator(name)
+            .map_err(|error| format!("the operator accounts cannot be read: {error}"))?
+    };
+    // Checked with no lock held: pages look accounts up meanwhile.
+    let valid = state.passwords.verify(account.clone(), password).await;
+    let valid = valid.ok_or_else(|| "the password could not be checked".to_owned())?;
+    Ok(account
+        .filter(|_| valid)
+        .map(|account| (account.lang.clone(), AccountStamp::of(&account))))
 }
 
-/// Whether `name` has an account (a removed operator's sessions end at their next request).
-pub(crate) fn has_account(state: &State, name: &str) -> bool {
+/// The account `name` has now, if any (a removed or replaced operator's sessions end at their
+/// next request).
+pub(crate) fn account_stamp(state: &State, name: &str) -> Option<AccountStamp> {
     let db = state
         .accounts
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    matches!(db.operator(name), Ok(Some(_)))
+    db.operator(name)
+        .ok()
+        .flatten()
+        .map(|row| AccountStamp::of(&row))
 }
 
 /// An action's outcome: the station's answer, or why it refused.

@@ -34,12 +34,40 @@ pub(crate) struct FieldInput {
 /// A compose form as the operator filled it, shown again when it was refused.
 pub(crate) type Refill = std::collections::BTreeMap<String, String>;
 
+/// The precedences a form offers, most urgent first.
+const PRECEDENCES: [&str; 4] = ["flash", "immediate", "priority", "routine"];
+
+/// A form's precedence and exercise mark: ROUTINE and real on a new form, as the operator set
+/// them on a form refused (so that a corrected form goes out as meant, not as ROUTINE or as
+/// real traffic).
+pub(crate) struct Urgency {
+    /// Each precedence, and whether it is the one selected.
+    pub(crate) precedences: Vec<(&'static str, bool)>,
+    /// Whether the exercise mark is set.
+    pub(crate) exercise: bool,
+}
+
+impl Urgency {
+    /// As `refilled` holds them (an empty map: a new form).
+    fn of(refilled: Option<&Refill>) -> Self {
+        let field = |name: &str| refilled.and_then(|r| r.get(name)).map(String::as_str);
+        let chosen = field("precedence")
+            .filter(|p| PRECEDENCES.contains(p))
+            .unwrap_or("routine");
+        Self {
+            precedences: PRECEDENCES.iter().map(|p| (*p, *p == chosen)).collect(),
+            exercise: field("exercise") == Some("true"),
+        }
+    }
+}
+
 /// A code in the compose page, with its text in every language.
 pub(crate) struct CodeInput {
     pub(crate) number: u64,
     pub(crate) button: String,
     pub(crate) texts: Vec<(String, String)>,
     pub(crate) fields: Vec<FieldInput>,
+    pub(crate) urgency: Urgency,
 }
 
 /// A form in the compose page.
@@ -47,6 +75,7 @@ pub(crate) struct FormInput {
     pub(crate) name: String,
     pub(crate) title: String,
     pub(crate) fields: Vec<FieldInput>,
+    pub(crate) urgency: Urgency,
 }
 
 /// The current codebook with one peer.
@@ -67,6 +96,8 @@ pub(crate) struct ComposePage {
     pub(crate) sent: Option<String>,
     /// The free-text form as last filled, when it was refused.
     pub(crate) message: Refill,
+    /// The free-text form's precedence and exercise mark.
+    pub(crate) message_urgency: Urgency,
 }
 
 impl ComposePage {
@@ -114,17 +145,19 @@ pub(crate) async fn compose_page(
         Ok(frame) => frame,
         Err(response) => return response,
     };
+    let message = if refill.contains_key("code") || refill.contains_key("form") {
+        Refill::new()
+    } else {
+        refill
+    };
     html(&ComposePage {
         frame,
         peers,
         codebooks,
         error,
         sent: sent.map(|what| Tr::new(&session.lang).ta("sent", &[("what", &what)])),
-        message: if refill.contains_key("code") || refill.contains_key("form") {
-            Refill::new()
-        } else {
-            refill
-        },
+        message_urgency: Urgency::of(Some(&message)),
+        message,
     })
 }
 
@@ -137,9 +170,12 @@ fn book_input(
 ) -> BookInput {
     let tr = Tr::new(lang);
     // The refused form's values, for the code or form it was.
+    let matches = |key: &str, which: &str| {
+        refill.get("peer").is_some_and(|p| p == peer) && refill.get(key).is_some_and(|v| v == which)
+    };
+    let urgency = |key: &str, which: &str| Urgency::of(matches(key, which).then_some(refill));
     let refilled = |key: &str, which: &str| {
-        let matches = refill.get("peer").is_some_and(|p| p == peer)
-            && refill.get(key).is_some_and(|v| v == which);
+        let matches = matches(key, which);
         move |field: &str| {
             if matches {
                 refill
@@ -198,6 +234,7 @@ fn book_input(
                     &format!("c{}", code.number),
                     &refilled("code", &code.number.to_string()),
                 ),
+                urgency: urgency("code", &code.number.to_string()),
             })
             .collect(),
         forms: book
@@ -211,6 +248,7 @@ fn book_input(
                     &format!("f{}", form.name),
                     &refilled("form", &form.name),
                 ),
+                urgency: urgency("form", &form.name),
             })
             .collect(),
     }

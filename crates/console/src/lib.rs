@@ -31,6 +31,7 @@ pub mod limits;
 mod login;
 mod pages;
 mod paging;
+mod passwords;
 mod reports;
 mod server;
 pub mod session;
@@ -80,6 +81,8 @@ pub(crate) struct State {
     pub(crate) accounts: std::sync::Mutex<parley_store::console::ConsoleDb>,
     /// Password checks at once, at most: each holds Argon2's memory and a core.
     pub(crate) password_checks: tokio::sync::Semaphore,
+    /// The threads that check passwords.
+    pub(crate) passwords: passwords::PasswordChecks,
     /// The bound address, which `Host` must name on a loopback console.
     pub(crate) listen: SocketAddr,
 }
@@ -160,6 +163,9 @@ impl Console {
             store: std::sync::Mutex::new(store),
             accounts: std::sync::Mutex::new(accounts),
             password_checks: tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX),
+            passwords: passwords::PasswordChecks::start().map_err(|error| {
+                ConsoleError::Config(format!("starting its password checks: {error}"))
+            })?,
             listen,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -24,6 +24,9 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Largest transcript uploaded for verification, in bytes.
 pub const TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// How often an event stream looks up whether its session's account still holds, at most, in
+/// milliseconds (a stream of a removed operator ends at the first event after that).
+pub const EVENTS_ACCOUNT_CHECK_MS: u64 = 1_000;
 /// Password checks (Argon2id, 19 MiB each) run at once, at most; more logins wait their turn.
 pub const PASSWORD_CHECKS_MAX: usize = 2;
 /// Longest a request may take to arrive and be answered, in milliseconds (a body sent a byte

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::State;
-use crate::pages::{Tr, blocking, html, session, unauthenticated};
+use crate::pages::{Tr, html, session, unauthenticated};
 use axum::extract::{Extension, Form};
 use axum::response::Redirect;
 use parley_store::console::AuditAction;
@@ -74,19 +74,15 @@ pub(crate) async fn login(
     let Ok(_permit) = state.password_checks.acquire().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, tr.t("wrong-login"));
     };
-    let shared = state.clone();
-    let (name, password) = (form.name.clone(), form.password);
-    let checked = blocking(move || actions::check_login(&shared, &name, &password)).await;
-    let account = match checked {
-        Ok(Ok(account)) => account,
-        Ok(Err(error)) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
-        Err(response) => return response,
+    let account = match actions::check_login(&state, &form.name, form.password).await {
+        Ok(account) => account,
+        Err(error) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
     };
     let source = remote.ip().to_string();
-    let Some(lang) = account else {
+    let Some((lang, stamp)) = account else {
         // The name typed is recorded only when it is an operator's: a password typed into
         // the name field by mistake is not kept.
-        let name = if actions::has_account(&state, &form.name) {
+        let name = if actions::account_stamp(&state, &form.name).is_some() {
             form.name.as_str()
         } else {
             "(no such operator)"
@@ -106,7 +102,9 @@ pub(crate) async fn login(
     state.throttle.succeeded(&form.name, remote.ip());
     let detail = serde_json::json!({ "address": source });
     audit::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
-    let token = state.sessions.open(now_ms(), form.name.clone(), lang);
+    let token = state
+        .sessions
+        .open(now_ms(), (form.name.clone(), stamp), lang);
     let secure = if state.https { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
     let mut response = Redirect::to("/").into_response();

@@ -17,7 +17,7 @@ use parley_station::api::Event;
 use parley_station::api::records::{self, AlarmItem, AlarmState, InboxItem};
 use parley_store::Store;
 
-use crate::limits::{FORM_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS};
+use crate::limits::{EVENTS_ACCOUNT_CHECK_MS, FORM_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS};
 use crate::session::{COOKIE, Session};
 use crate::{State, actions, compose, login, now_ms, reports, views};
 
@@ -185,12 +185,17 @@ pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Ses
     } else {
         state.sessions.get(now_ms(), &token)?
     };
-    // An account removed since login ends its sessions at their next request.
-    if !actions::has_account(state, &session.operator) {
-        state.sessions.close_operator(&session.operator);
-        return None;
+    account_holds(state, &token, &session).then_some((token, session))
+}
+
+/// Whether `session`'s account is still the operator's: an account removed, or removed and
+/// added again (a new password), since login ends its sessions at their next request.
+fn account_holds(state: &State, token: &str, session: &Session) -> bool {
+    let holds = actions::account_stamp(state, &session.operator) == Some(session.account);
+    if !holds {
+        state.sessions.close(token);
     }
-    Some((token, session))
+    holds
 }
 
 /// A refusal of a request without a session: pages go to the login, the rest get 401.
@@ -407,8 +412,8 @@ fn futures_stream(
     receiver: tokio::sync::broadcast::Receiver<Event>,
 ) -> impl futures_core::Stream<Item = Result<SseEvent, Infallible>> {
     futures_util::stream::unfold(
-        (state, token, receiver),
-        |(state, token, mut receiver)| async move {
+        (state, token, receiver, 0),
+        |(state, token, mut receiver, mut checked_ms)| async move {
             loop {
                 let event = match receiver.recv().await {
                     Ok(event) => event,
@@ -417,10 +422,19 @@ fn futures_stream(
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
-                // A session that ended (logout, idle) stops its stream.
-                state.sessions.peek(now_ms(), &token)?;
+                // A session that ended (logout, idle) stops its stream; so does one whose
+                // account was removed or replaced, looked up at most once a second.
+                let now = now_ms();
+                let session = state.sessions.peek(now, &token)?;
+                if now.saturating_sub(checked_ms) >= EVENTS_ACCOUNT_CHECK_MS {
+                    if !account_holds(&state, &token, &session) {
+                        return None;
+                    }
+                    checked_ms = now;
+                }
                 if let Ok(data) = serde_json::to_string(&event) {
-                    return Some((Ok(SseEvent::default().data(data)), (state, token, receiver)));
+                    let next = (state, token, receiver, checked_ms);
+                    return Some((Ok(SseEvent::default().data(data)), next));
                 }
             }
         },

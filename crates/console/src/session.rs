@@ -18,11 +18,32 @@ use crate::limits::{
 /// The session cookie's name.
 pub const COOKIE: &str = "parley_session";
 
+/// Which account a session was opened for: a digest of its name, creation time and password
+/// hash (salted afresh for each account). An account removed and added again under the same
+/// name, as a password is changed, is another account, and the old one's sessions end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountStamp([u8; 32]);
+
+impl AccountStamp {
+    /// The stamp of `account`.
+    pub fn of(account: &parley_store::console::OperatorRow) -> Self {
+        Self(parley_proto::id::sha256(&[
+            b"parley console account\0",
+            account.name.as_bytes(),
+            b"\0",
+            &account.created_ms.to_be_bytes(),
+            account.password_phc.as_bytes(),
+        ]))
+    }
+}
+
 /// A logged-in operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     /// The operator's name, as signed into entries.
     pub operator: String,
+    /// The account it was opened for.
+    pub account: AccountStamp,
     /// The interface language.
     pub lang: String,
     /// The token every state-changing request must carry.
@@ -52,8 +73,13 @@ impl Sessions {
         }
     }
 
-    /// Opens a session for `operator`; returns its cookie token.
-    pub fn open(&self, now_ms: u64, operator: String, lang: String) -> String {
+    /// Opens a session for `operator`'s `account`; returns its cookie token.
+    pub fn open(
+        &self,
+        now_ms: u64,
+        (operator, account): (String, AccountStamp),
+        lang: String,
+    ) -> String {
         let mut open = self.open.lock().expect("not poisoned");
         open.retain(|_, session| now_ms.saturating_sub(session.last_used_ms) < self.idle_ms);
         if open.len() >= SESSIONS_MAX
@@ -69,6 +95,7 @@ impl Sessions {
             cookie.clone(),
             Session {
                 operator,
+                account,
                 lang,
                 csrf: token(),
                 last_used_ms: now_ms,
@@ -100,14 +127,6 @@ impl Sessions {
     /// Ends the session of `cookie`.
     pub fn close(&self, cookie: &str) {
         self.open.lock().expect("not poisoned").remove(cookie);
-    }
-
-    /// Ends every session of `operator` (its account was removed).
-    pub fn close_operator(&self, operator: &str) {
-        self.open
-            .lock()
-            .expect("not poisoned")
-            .retain(|_, session| session.operator != operator);
     }
 }
 
@@ -223,11 +242,12 @@ mod tests {
     use super::*;
 
     const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const STAMP: AccountStamp = AccountStamp([1; 32]);
 
     #[test]
     fn sessions_end_when_idle_or_closed() {
         let sessions = Sessions::new(1_000);
-        let cookie = sessions.open(0, "Ana".into(), "en".into());
+        let cookie = sessions.open(0, ("Ana".into(), STAMP), "en".into());
         assert_eq!(cookie.len(), 64);
         let session = sessions.get(999, &cookie).expect("open");
         assert_eq!(session.operator, "Ana");
@@ -235,7 +255,7 @@ mod tests {
         // Used at 999: open until 1 998, closed at 1 999.
         assert!(sessions.get(1_998, &cookie).is_some());
         assert!(sessions.get(2_998, &cookie).is_none());
-        let cookie = sessions.open(0, "Ana".into(), "en".into());
+        let cookie = sessions.open(0, ("Ana".into(), STAMP), "en".into());
         sessions.close(&cookie);
         assert!(sessions.get(1, &cookie).is_none());
         assert!(sessions.get(1, "forged").is_none());
@@ -244,13 +264,13 @@ mod tests {
     #[test]
     fn sessions_are_bounded() {
         let sessions = Sessions::new(u64::MAX);
-        let first = sessions.open(0, "a".into(), "en".into());
+        let first = sessions.open(0, ("a".into(), STAMP), "en".into());
         for i in 1..SESSIONS_MAX as u64 {
-            sessions.open(i, "a".into(), "en".into());
+            sessions.open(i, ("a".into(), STAMP), "en".into());
         }
         assert!(sessions.get(SESSIONS_MAX as u64, &first).is_some());
         // The least recently used is now the second one; the next login ends it.
-        sessions.open(SESSIONS_MAX as u64 + 1, "b".into(), "en".into());
+        sessions.open(SESSIONS_MAX as u64 + 1, ("b".into(), STAMP), "en".into());
         assert!(sessions.get(SESSIONS_MAX as u64 + 2, &first).is_some());
         assert_eq!(sessions.open.lock().unwrap().len(), SESSIONS_MAX);
     }

@@ -189,17 +189,24 @@ pub fn authenticate(
     name: &str,
     password: &str,
 ) -> Result<Option<OperatorRow>, StoreError> {
-    match db.operator(name)? {
-        Some(operator) if verify_password(&operator.password_phc, password) => Ok(Some(operator)),
-        Some(_) => Ok(None),
+    let account = db.operator(name)?;
+    Ok(account.filter(|account| verify_account(Some(account), password)))
+}
+
+/// Whether `password` is `account`'s password: `false` for no account, after verifying it
+/// against a fixed hash all the same, so the time taken does not tell which names exist. The
+/// account is read first and checked apart, so no lock is held through Argon2.
+pub fn verify_account(account: Option<&OperatorRow>, password: &str) -> bool {
+    match account {
+        Some(account) => verify_password(&account.password_phc, password),
         None => {
             let _ = verify_password(&unknown_name_phc(), password);
-            Ok(None)
+            false
         }
     }
 }
 
-/// A hash with the current parameters for no account, made once, for [`authenticate`].
+/// A hash with the current parameters for no account, made once, for [`verify_account`].
 fn unknown_name_phc() -> String {
     static PHC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PHC.get_or_init(|| {
