@@ -112,8 +112,8 @@ fn operator_errors_are_clear_and_store_nothing() {
 }
 
 /// `courier export` and `transcript export` write a new file, or replace an earlier export of
-/// their kind; anything else at the path (the station's key or store, a FIFO, a device, a
-/// directory, a symbolic link, any other file) is refused before anything is exported and left
+/// their kind; anything else at the path (the station's key, store or lock, an empty file, a
+/// FIFO, a device, a directory, a symbolic link, any other file) is refused before anything is exported and left
 /// as it was. What they write is readable by its owner only.
 #[test]
 fn exports_replace_only_earlier_exports_and_are_private() {
@@ -132,6 +132,16 @@ fn exports_replace_only_earlier_exports_and_are_private() {
     std::os::unix::fs::symlink(&other, &link).unwrap();
     let key = alpha.home.join("identity.key");
     let store = alpha.home.join("store.sqlite");
+    // The station's lock, empty, as the daemon holds it (replaced, a second writer could
+    // take the store beside the daemon).
+    let lock = alpha.home.join("daemon.lock");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&lock)
+        .unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, b"").unwrap();
     let (key_before, store_len) = (
         std::fs::read(&key).unwrap(),
         std::fs::metadata(&store).unwrap().len(),
@@ -145,6 +155,8 @@ fn exports_replace_only_earlier_exports_and_are_private() {
         for (target, expected) in [
             (key.as_path(), "is not a"),
             (store.as_path(), "is not a"),
+            (lock.as_path(), "is not a"),
+            (empty.as_path(), "is not a"),
             (other.as_path(), "is not a"),
             (fifo.as_path(), "FIFO"),
             (Path::new("/dev/null"), "device"),
@@ -164,10 +176,6 @@ fn exports_replace_only_earlier_exports_and_are_private() {
             );
         }
         let fresh = dir.join(format!("{kind}.out"));
-        let empty = dir.join(format!("{kind}.empty"));
-        std::fs::write(&empty, b"").unwrap();
-        assert!(export(&empty).status.success(), "an empty file is replaced");
-        assert!(std::fs::metadata(&empty).unwrap().len() > 0);
         for round in ["new", "replacing the earlier one"] {
             let output = export(&fresh);
             assert!(
@@ -481,4 +489,41 @@ fn hostile_frames_are_rejected_counted_and_change_nothing() {
     let alarms = bravo.json(&["alarms"]).unwrap();
     assert_eq!(alarms[0]["kind"], "equivocation");
     assert_eq!(alarms[0]["state"], "open");
+}
+
+/// A `daemon.lock` that is not a regular file is refused at once, with what to do, and nothing
+/// is written: a FIFO (opening it would block every command), a symbolic link (followed, it
+/// would create a file where it points).
+#[test]
+fn a_lock_that_is_not_a_regular_file_is_refused_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    let lock = alpha.home.join("daemon.lock");
+    let _ = std::fs::remove_file(&lock);
+    let elsewhere = root.path().join("made-by-the-lock");
+    let fifo = |lock: &Path| common::mkfifo(lock);
+    let link = |lock: &Path| std::os::unix::fs::symlink(&elsewhere, lock).unwrap();
+    for make in [&fifo as &dyn Fn(&Path), &link] {
+        make(&lock);
+        let started = std::time::Instant::now();
+        let output = alpha.cli(&["send", "Bravo", "through a bad lock"]).unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            error.contains("cannot be used as the station's lock") && error.contains("remove it"),
+            "{error}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(!elsewhere.exists(), "nothing made where the link points");
+        std::fs::remove_file(&lock).unwrap();
+    }
+    let outbox = alpha.json(&["outbox"]).unwrap();
+    let sent = outbox.as_array().map_or(0, Vec::len);
+    alpha.ok(&["send", "Bravo", "through a good lock"]).unwrap();
+    let outbox = alpha.json(&["outbox"]).unwrap();
+    assert_eq!(
+        outbox.as_array().map_or(0, Vec::len),
+        sent + 1,
+        "nothing sent before"
+    );
 }

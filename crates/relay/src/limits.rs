@@ -37,6 +37,10 @@ pub const WITNESS_CONFLICTS_PER_STATION_MAX: u64 = 64;
 /// the text with the author's signature alone (other signatures dropped), so every note it
 /// keeps, held or as evidence, is this and two signature lines at most.
 pub const WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES: usize = 1024;
+/// Largest log size (entries) the witness takes in a checkpoint or as an old size: the most its
+/// store can hold exactly (SQLite integers are signed 64-bit). No link log comes near it; a
+/// size above it is refused as malformed (400), never cut down to fit.
+pub const WITNESS_LOG_SIZE_MAX: u64 = i64::MAX as u64;
 
 /// Default of `request_rate_per_second_max`: sustained requests per second per station.
 pub const REQUEST_RATE_PER_SECOND_MAX: u32 = 20;

@@ -276,8 +276,17 @@ pub struct Store {
     in_group: bool,
 }
 
+/// `value` as a bound in a query: one above what SQLite holds is the largest it holds, which
+/// bounds the same rows. Never for a value stored: [`exact_sql_u64`].
 fn to_sql_u64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `value` to store, exactly: one above what SQLite holds is refused, never cut down (a
+/// witness holding a smaller size than it cosigned would let its log roll back).
+fn exact_sql_u64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)).into())
 }
 
 fn from_sql_u64(value: i64, what: &str) -> Result<u64, StoreError> {

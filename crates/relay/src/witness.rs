@@ -48,7 +48,7 @@ use parley_proto::tlog::note::{self, Checkpoint, NoteError};
 use parley_proto::tlog::{self, Hash};
 use parley_relay_wire::witness::AddCheckpoint;
 
-use crate::limits::WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES;
+use crate::limits::{WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES, WITNESS_LOG_SIZE_MAX};
 use crate::store::StationStatus;
 
 pub use parley_relay_wire::witness::name;
@@ -230,6 +230,16 @@ pub fn read(body: &[u8]) -> Result<Unverified, WitnessRefusal> {
     }
     let checkpoint = Checkpoint::parse(text)
         .map_err(|error| WitnessRefusal::Malformed(format!("the checkpoint is {error}")))?;
+    for (what, size) in [
+        ("the checkpoint's size", checkpoint.size),
+        ("the old size", request.old_size),
+    ] {
+        if size > WITNESS_LOG_SIZE_MAX {
+            return Err(WitnessRefusal::Malformed(format!(
+                "{what} {size} is over {WITNESS_LOG_SIZE_MAX}, the largest log this witness holds"
+            )));
+        }
+    }
     let (author, _) = link_of(&checkpoint.origin).ok_or_else(|| {
         WitnessRefusal::UnknownOrigin("the checkpoint's origin names no link log".to_owned())
     })?;

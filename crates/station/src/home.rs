@@ -616,19 +616,41 @@ impl Home {
         if !self.is_initialised() {
             return Err(StationError::NotInitialised(self.root.clone()));
         }
+        // As hostile files are opened: no symbolic link followed, never blocking (a FIFO put
+        // in its place would hold every command), and a regular file only.
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let path = self.path("daemon.lock");
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(self.path("daemon.lock"))
-            .map_err(|e| StationError::io("opening daemon.lock", e))?;
+            .custom_flags(flags.bits() as i32)
+            .open(&path)
+            .map_err(|e| lock_refused(&path, e))?;
+        let regular = file.metadata().is_ok_and(|metadata| metadata.is_file());
+        if !regular {
+            return Err(lock_refused(
+                &path,
+                std::io::Error::other("it is not a regular file"),
+            ));
+        }
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(StationError::io("locking daemon.lock", e)),
         }
     }
+}
+
+/// `daemon.lock` cannot be opened or is not a lock: a symbolic link, a FIFO, a directory.
+fn lock_refused(path: &Path, error: std::io::Error) -> StationError {
+    StationError::Config(format!(
+        "{} cannot be used as the station's lock ({error}): it must be a regular file, not a \
+         symbolic link, a FIFO or a directory; stop any daemon of this station, remove it, and \
+         try again (it is made anew); nothing was changed",
+        path.display()
+    ))
 }
 
 /// Bytes of `identity.key`: the Ed25519 secret seed.

@@ -184,14 +184,15 @@ fn looks_like_bundle(first: &[u8]) -> bool {
 pub enum ExportTarget {
     /// Nothing: the export creates the file, and never replaces one made meanwhile.
     New,
-    /// An earlier export of its kind, or an empty file, which the export replaces.
+    /// An earlier export of its kind, which the export replaces.
     Earlier,
 }
 
-/// Checks that an export of `kind` may be written to `out`: nothing is there, or an empty
-/// regular file, or an earlier export of its kind (a regular file, not a symbolic link, that
-/// begins as one does), which it replaces. Anything else is refused and left as it is: a
-/// device, a FIFO, a directory, a link, a station's key or store, any other file. Checked
+/// Checks that an export of `kind` may be written to `out`: nothing is there, or an earlier
+/// export of its kind (a regular file, not a symbolic link, that begins as one does), which it
+/// replaces. Anything else is refused and left as it is: a device, a FIFO, a directory, a
+/// link, a station's key, store or lock (`daemon.lock`, empty: an empty file is not an export),
+/// any other file. Checked
 /// before anything is exported, and again by [`write_export_file`] just before it writes.
 pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget, FileError> {
     let shown = || out.display().to_string();
@@ -204,7 +205,7 @@ pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget,
         return Err(FileError::Symlink(shown()));
     }
     let first = read_first(out, EXPORT_SNIFF_BYTES)?;
-    if first.is_empty() || (kind.earlier)(&first) {
+    if !first.is_empty() && (kind.earlier)(&first) {
         Ok(ExportTarget::Earlier)
     } else {
         Err(FileError::NotAnExport {
@@ -285,16 +286,15 @@ mod tests {
             .expect_err("refused");
         assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
         assert_eq!(fs::read(&out).expect("kept"), b"an operator's notes");
-        // An earlier export is replaced, and so is an empty file.
-        for earlier in [
-            &b"{\"format\":\"parley-transcript\",\"version\":1}"[..],
-            b"",
-        ] {
-            fs::write(&out, earlier).expect("written");
-            write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new")
-                .expect("replaced");
-            assert!(fs::read(&out).expect("reads").ends_with(b" new"));
-        }
+        // An earlier export is replaced; an empty file (a station's lock) is not one.
+        fs::write(&out, b"").expect("written");
+        let error = write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new")
+            .expect_err("refused");
+        assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
+        assert_eq!(fs::read(&out).expect("kept"), b"");
+        fs::write(&out, b"{\"format\":\"parley-transcript\",\"version\":1}").expect("written");
+        write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new").expect("replaced");
+        assert!(fs::read(&out).expect("reads").ends_with(b" new"));
         let leftovers = fs::read_dir(dir.path()).expect("lists").count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }

@@ -335,7 +335,7 @@ fn witness_in(
             origin,
             sha256(&[origin.as_bytes()]),
             author.0,
-            to_sql_u64(submission.size()),
+            exact_sql_u64(submission.size())?,
             submission.root(),
             submission.cosigned_note(&cosignature),
             to_sql_u64(now_ms)
@@ -409,7 +409,7 @@ fn record_conflict(
     now_ms: u64,
 ) -> Result<Evidence, StoreError> {
     let origin = submission.origin();
-    let old_size = to_sql_u64(submission.old_size());
+    let old_size = exact_sql_u64(submission.old_size())?;
     tx.execute(
         "UPDATE witnessed SET conflicts_seen = conflicts_seen + 1 WHERE origin = ?1",
         [origin],

@@ -453,3 +453,38 @@ fn link_logs_are_named_exactly_and_conflicts_by_their_names() {
     }
     assert_eq!(ConflictReason::from_name("fork"), None);
 }
+
+/// Both sides of `WITNESS_LOG_SIZE_MAX`, as the checkpoint's size and as the old size: the
+/// largest size the store holds exactly is read; one above is refused as malformed, never cut
+/// down to fit (a witness that held a smaller size than it cosigned would cosign a rollback).
+#[test]
+fn sizes_above_what_the_store_holds_exactly_are_refused() {
+    use crate::limits::WITNESS_LOG_SIZE_MAX as MAX;
+    let (alpha, bravo) = (identity(1), identity(2).id());
+    let note = |size| SignedHead::sign(&alpha, &bravo, size, root(1)).note(&alpha.id(), &bravo);
+    assert!(read(&body(0, Vec::new(), &note(MAX))).is_ok());
+    assert!(read(&body(MAX, Vec::new(), &note(MAX))).is_ok());
+    for (old_size, size, refused) in [
+        (
+            0,
+            MAX + 1,
+            format!("the checkpoint's size {} is over {MAX}", MAX + 1),
+        ),
+        (
+            u64::MAX,
+            u64::MAX,
+            format!("the checkpoint's size {} is over", u64::MAX),
+        ),
+        (
+            MAX + 1,
+            MAX,
+            format!("the old size {} is over {MAX}", MAX + 1),
+        ),
+    ] {
+        check(
+            &body(old_size, Vec::new(), &note(size)),
+            StationStatus::Admitted,
+            Some((400, &refused)),
+        );
+    }
+}

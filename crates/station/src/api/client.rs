@@ -31,8 +31,9 @@ fn open(
         .set_read_timeout(timeout)
         .and_then(|()| stream.set_write_timeout(Some(Duration::from_millis(API_TIMEOUT_MS))))
         .map_err(|error| unreachable("configuring the API socket", error))?;
+    let line = encode_request(token.trim(), request)?;
     (&stream)
-        .write_all(&encode_request(token.trim(), request))
+        .write_all(&line)
         .map_err(|error| unreachable("writing to the daemon", error))?;
     Ok(BufReader::new(stream))
 }

@@ -674,15 +674,21 @@ pub fn decode_request(line: &[u8]) -> Result<(String, Request), ApiError> {
     Ok((token, request))
 }
 
-/// Encodes a request line for `token` (with its `\n`).
-pub fn encode_request(token: &str, request: &Request) -> Vec<u8> {
-    let mut value = serde_json::to_value(request).expect("requests serialise");
+/// Encodes a request line for `token` (with its `\n`). A request naming a file whose path is
+/// not UTF-8 cannot travel as JSON: refused, as the operator's to fix.
+pub fn encode_request(token: &str, request: &Request) -> Result<Vec<u8>, ApiError> {
+    let mut value = serde_json::to_value(request).map_err(|error| {
+        ApiError::operator(format!(
+            "the request cannot be sent to the daemon ({error}): a file path must be UTF-8 \
+             text; rename the file or give another path; nothing was done"
+        ))
+    })?;
     if let serde_json::Value::Object(object) = &mut value {
         object.insert("token".into(), token.into());
     }
-    let mut line = serde_json::to_vec(&value).expect("requests serialise");
+    let mut line = serde_json::to_vec(&value).expect("a JSON value serialises");
     line.push(b'\n');
-    line
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -762,11 +768,24 @@ mod tests {
             path: "/b".into(),
             salvage: true,
         };
-        let line = encode_request("t", &request);
+        let line = encode_request("t", &request).expect("encodes");
         check_request(
             std::str::from_utf8(&line).expect("UTF-8").trim(),
             Ok(request),
         );
+    }
+
+    /// A path that is not UTF-8 cannot be carried: a clear refusal, not a panic.
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused_as_the_operator_s() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let request = Request::CourierImport {
+            path: std::ffi::OsStr::from_bytes(b"/bundles/na\xffme").into(),
+            salvage: false,
+        };
+        let error = encode_request("t", &request).expect_err("refused");
+        assert_eq!(error.class, ErrorClass::Operator);
+        assert!(error.message.contains("must be UTF-8"), "{error}");
     }
 
     #[test]
