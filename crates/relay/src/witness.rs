@@ -163,7 +163,11 @@ impl WitnessRefusal {
             Self::Malformed(_) | Self::OldSizeAboveSize { .. } => StatusCode::BAD_REQUEST,
             Self::UnknownOrigin(_) => StatusCode::NOT_FOUND,
             Self::Unsigned(_) => StatusCode::FORBIDDEN,
-            Self::StaleOldSize { .. } => StatusCode::CONFLICT,
+            Self::StaleOldSize { .. }
+            | Self::Conflict {
+                reason: ConflictReason::SameSizeDifferentRoot,
+                ..
+            } => StatusCode::CONFLICT,
             Self::EmptyTreeRoot
             | Self::ProofFromEmptyTree { .. }
             | Self::ProofBetweenEqualSizes { .. }

@@ -52,7 +52,7 @@ async fn conflicts_are_logged_as_errors_at_most_once_per_interval() {
             parley_relay::witness::encode_hash(&[7; 32])
         );
         let forked = note::sign(&text, &origin, alpha.identity.signing_key()).expect("signs");
-        assert_eq!(submit(1, forked).await.status, 422);
+        assert_eq!(submit(1, forked).await.status, 409);
     }
     let flood = started.elapsed();
     let lines = log.lines();

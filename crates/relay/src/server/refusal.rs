@@ -12,6 +12,7 @@ use parley_proto::StationId;
 use parley_relay_wire::JSON_CONTENT_TYPE;
 use parley_relay_wire::auth::AuthError;
 use parley_relay_wire::wire::{self, BodyError, RefusalBody};
+use parley_relay_wire::witness::{self, TLOG_SIZE_CONTENT_TYPE};
 
 use super::warnings::Warning;
 use crate::store::{DepositRefusal, StoreError};
@@ -31,6 +32,9 @@ pub(crate) struct Refusal {
     pub(crate) misbehaving: Option<StationId>,
     /// The kind of warning it is logged as, when its status alone does not say.
     logged_as: Option<Warning>,
+    /// A witness's `409` names the size it holds as its whole body (`text/x.tlog.size`, as
+    /// `c2sp.org/tlog-witness` specifies), not a JSON refusal.
+    tlog_size: Option<u64>,
 }
 
 impl Refusal {
@@ -42,6 +46,7 @@ impl Refusal {
             detail: None,
             misbehaving: None,
             logged_as: None,
+            tlog_size: None,
         }
     }
 
@@ -94,9 +99,18 @@ impl Refusal {
             ConflictReason::SameSizeDifferentRoot => Warning::WitnessFork,
             ConflictReason::InconsistentProof => Warning::WitnessBadProof,
         };
+        // Another root at the size held is answered as the specification says (409 with the
+        // size held); a proof that does not verify, 422.
+        let tlog_size = match refusal {
+            WitnessRefusal::Conflict { held, .. } if refusal.status() == StatusCode::CONFLICT => {
+                Some(*held)
+            }
+            _ => None,
+        };
         Self {
             detail: Some(detail),
             logged_as: Some(logged_as),
+            tlog_size,
             ..Self::new(refusal.status(), refusal)
         }
     }
@@ -126,11 +140,21 @@ impl Refusal {
 
     /// The answer; `close` asks the client to close the connection after it.
     pub(crate) fn into_answer(self, close: bool) -> Response {
-        let body = wire::encode_refusal(&RefusalBody {
-            error: self.reason,
-            retry_after_ms: self.retry_after_ms,
-        });
-        let mut response = (self.status, [(CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response();
+        let mut response = match self.tlog_size {
+            Some(size) => (
+                self.status,
+                [(CONTENT_TYPE, TLOG_SIZE_CONTENT_TYPE)],
+                witness::encode_size(size),
+            )
+                .into_response(),
+            None => {
+                let body = wire::encode_refusal(&RefusalBody {
+                    error: self.reason,
+                    retry_after_ms: self.retry_after_ms,
+                });
+                (self.status, [(CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response()
+            }
+        };
         let headers = response.headers_mut();
         if let Some(retry_after_ms) = self.retry_after_ms {
             let seconds = retry_after_ms.div_ceil(1000).max(1);

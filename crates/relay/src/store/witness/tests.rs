@@ -282,7 +282,8 @@ fn conflicts_keep_both_notes_up_to_their_authors_bound_once_each_and_are_counted
         .note;
     let evidence = |outcome: WitnessOutcome| match outcome {
         WitnessOutcome::Conflict { refusal, evidence } => {
-            assert_eq!(refusal.status().as_u16(), 422);
+            // Another root at the size held is a 409, a proof that does not verify a 422.
+            assert!(matches!(refusal.status().as_u16(), 409 | 422), "{refusal}");
             evidence
         }
         other => panic!("a conflict: {other:?}"),
