@@ -478,6 +478,17 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert!(message_form.contains("<option selected>flash</option>"));
     assert!(message_form.contains(" checked>"));
     assert_eq!(refused.body.matches(" checked>").count(), 1);
+    // A field that is not UTF-8 once decoded is refused, not sent with U+FFFD in its place.
+    let sent_before = alpha.json(&["outbox"]).expect("outbox");
+    let page = http(addr, "GET", "/compose", Some(&cookie), "");
+    let body = format!(
+        "csrf={}&peer=Bravo&precedence=flash&text=ab%FF%FEcd",
+        csrf(&page.body)
+    );
+    let refused = http(addr, "POST", "/send", Some(&cookie), &body);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("not UTF-8"), "{}", refused.body);
+    assert_eq!(alpha.json(&["outbox"]).expect("outbox"), sent_before);
 
     // Speed of service, and the transcript: downloaded, verified by upload, a change caught.
     let speed = http(addr, "GET", "/speed", Some(&cookie), "");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::compose::{Refill, compose_page};
+use crate::form::Form;
 use crate::limits::{CHECK_FORM_SIZE_MAX_BYTES, TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES};
 use crate::pages::{blocking, plain, session};
 use crate::session::{AccountStamp, Session};

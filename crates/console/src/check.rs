@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_station::StationError;
@@ -16,6 +16,7 @@ use parley_store::Store;
 use serde_json::json;
 
 use crate::actions::{Filled, csrf_matches, csrf_refused, precedence};
+use crate::form::Form;
 use crate::pages::{plain, read, session, unreadable};
 use crate::{State, now_ms};
 

@@ -26,6 +26,7 @@ mod actions;
 mod audit;
 mod check;
 mod compose;
+mod form;
 mod i18n;
 pub mod limits;
 mod login;

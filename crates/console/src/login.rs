@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::State;
+use crate::form::Form;
 use crate::pages::{Tr, html, session, unauthenticated};
-use axum::extract::{Extension, Form};
+use axum::extract::Extension;
 use axum::response::Redirect;
 use parley_store::console::AuditAction;
 
