@@ -197,6 +197,29 @@ fn checkpoints_are_cosigned_shown_and_prove_what_a_transcript_holds() {
         err.contains("the checkpoint: the signature by parley.link/"),
         "{err}"
     );
+    // Bravo's post-quantum cosignature changed by one character: refused like its Ed25519 one.
+    // The origin is `parley.link/<Alpha's key>/<Bravo's key>`.
+    let bravo_key = note_text
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let pq_line = (note_text.lines())
+        .filter(|line| line.starts_with('\u{2014}') && !line.contains("parley.link/"))
+        .filter(|line| line.contains(bravo_key))
+        .max_by_key(|line| line.len())
+        .expect("Bravo's cosignature lines");
+    assert!(pq_line.len() > 1_000, "the ML-DSA-44 line: {pq_line}");
+    let at = pq_line.len() - 100;
+    let flipped = if &pq_line[at..=at] == "A" { "B" } else { "A" };
+    let bent_pq = root.path().join("bent-pq.checkpoint");
+    let changed = format!("{}{flipped}{}", &pq_line[..at], &pq_line[at + 1..]);
+    std::fs::write(&bent_pq, note_text.replace(pq_line, &changed)).unwrap();
+    let (code, _, err) = verify(&[path(&full), "--checkpoint", path(&bent_pq)]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("does not verify"), "{err}");
     let missing = root.path().join("missing.checkpoint");
     let (code, _, err) = verify(&[path(&full), "--checkpoint", path(&missing)]);
     assert_eq!(code, 3, "{err}");

@@ -90,12 +90,19 @@ pub fn check_checkpoint(
             Err(error) => return Err(CheckpointError::Note(error)),
         }
     }
-    // The other station's cosignature, when the note carries one, must verify.
+    // The other station's cosignature, when the note carries one, must verify; so must its
+    // post-quantum cosignature, when it carries one by the key of that station's card.
     let cosigned_s = match note::open_cosigned(text, &cosigner(&other), &key(&other)?) {
         Ok((_, time_s)) => Some(time_s),
         Err(NoteError::Unsigned(_)) => None,
         Err(error) => return Err(CheckpointError::Note(error)),
     };
+    if let Some(pq_key) = &transcript.stations[1 - station].pq_key {
+        match note::open_pq_cosigned(text, &cosigner(&other), pq_key) {
+            Ok(_) | Err(NoteError::Unsigned(_)) => {}
+            Err(error) => return Err(CheckpointError::Note(error)),
+        }
+    }
     Ok(CheckpointProof {
         station,
         size,
