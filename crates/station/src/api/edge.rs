@@ -197,6 +197,11 @@ pub fn perform(
         Request::KeyRotate { identity: false } => Command::KeyRotate,
         Request::TranscriptCheck { path } => {
             absolute(&path, "the transcript")?;
+            // One check at a time: a transcript (up to `TRANSCRIPT_SIZE_MAX_BYTES`) is read
+            // whole, and checks sent at once must not each hold one in the daemon.
+            let _one = TRANSCRIPT_CHECKS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let file =
                 courier::read_bounded(&path, TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
                     let class = match &error {
@@ -219,11 +224,11 @@ pub fn perform(
                     ),
                 )
             })?;
-            Command::TranscriptCheck {
+            return execute(Command::TranscriptCheck {
                 // Shared, not copied: a transcript may be large.
                 file: std::sync::Arc::new(file),
                 transcript: Box::new(transcript),
-            }
+            });
         }
         Request::Status => Command::Status,
         Request::Subscribe => {
@@ -234,6 +239,9 @@ pub fn perform(
     };
     execute(command)
 }
+
+/// Held while the daemon reads, verifies and checks a transcript (`transcript check`).
+static TRANSCRIPT_CHECKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The drop folder `dir` as the channel keeps it: absolute, an existing directory, and
 /// resolved (links and `..` followed), so that one folder reached by two paths is one channel.
