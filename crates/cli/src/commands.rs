@@ -486,7 +486,7 @@ fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> 
     println!(
         "transcript of the link with {} written to {}",
         render::text(&name),
-        out.display()
+        render::text(&out.display().to_string())
     );
     Ok(())
 }

@@ -185,6 +185,15 @@ fn exports_replace_only_earlier_exports_and_are_private() {
             let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{kind} export, {round}");
         }
+        // The path named back is escaped: a terminal control in it is shown, not obeyed.
+        let hostile = dir.join(format!("{kind}\u{1b}[31mred\u{7}"));
+        let output = export(&hostile);
+        assert!(output.status.success(), "{output:?}");
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !said.contains('\u{1b}') && !said.contains('\u{7}'),
+            "{said:?}"
+        );
     }
     assert_eq!(std::fs::read(&key).unwrap(), key_before);
     assert_eq!(std::fs::metadata(&store).unwrap().len(), store_len);

@@ -299,7 +299,10 @@ pub(crate) async fn compose(
 struct BookRow {
     peer: String,
     hash: String,
+    /// The stable name (a CSS class).
     standing: String,
+    /// The standing as the operator reads it.
+    standing_shown: String,
     name: String,
     version: u32,
     line: String,
@@ -332,7 +335,8 @@ pub(crate) async fn codebooks(Shared(state): Shared<Arc<State>>, headers: Header
                 rows.push(BookRow {
                     peer: peer.name.clone(),
                     hash: book.hash.to_string(),
-                    standing: format!("{:?}", book.standing).to_lowercase(),
+                    standing: book.standing.name().to_owned(),
+                    standing_shown: tr.t(&format!("codebook-standing-{}", book.standing.name())),
                     name: book.name.clone(),
                     version: book.version,
                     line: tr.ta(

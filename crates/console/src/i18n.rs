@@ -92,6 +92,37 @@ mod tests {
         assert!(!BUNDLES.is_empty());
     }
 
+    /// Every state and kind the pages show by name has a message in every language: no
+    /// operator reads an internal name.
+    #[test]
+    fn every_state_and_kind_shown_has_its_message() {
+        use parley_station::api::records::AlarmState;
+        use parley_station::codebooks::Standing;
+        use parley_station::core::health::Health;
+        let mut ids: Vec<String> = parley_store::AlarmKind::ALL
+            .iter()
+            .map(|kind| format!("alarm-kind-{}", kind.name()))
+            .collect();
+        let states = [
+            AlarmState::Open,
+            AlarmState::Acknowledged,
+            AlarmState::Cleared,
+        ];
+        ids.extend(states.map(|state| format!("alarm-state-{}", state.name())));
+        let health = [Health::Up, Health::Degraded, Health::Down];
+        ids.extend(health.map(|state| format!("channel-state-{}", state.name())));
+        ids.extend(Standing::ALL.map(|standing| format!("codebook-standing-{}", standing.name())));
+        for (lang, _) in LOCALES {
+            for id in &ids {
+                assert!(BUNDLES[lang].has_message(id), "{lang} lacks {id}");
+            }
+        }
+        assert_eq!(
+            text("ru", "alarm-kind-over_intake", &[]),
+            "превышен объём приёма"
+        );
+    }
+
     #[test]
     fn messages_take_their_arguments() {
         assert_eq!(

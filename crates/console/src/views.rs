@@ -20,7 +20,10 @@ use parley_station::api::{Reply, Request};
 struct ChannelRow {
     kind: String,
     target: String,
+    /// The stable name (a CSS class).
     state: String,
+    /// The state as the operator reads it.
+    state_shown: String,
     rtt: String,
     changed: String,
 }
@@ -69,6 +72,7 @@ pub(crate) async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
                     kind: channel.kind.name().to_owned(),
                     target: channel.target.clone().unwrap_or_default(),
                     state: channel.state.name().to_owned(),
+                    state_shown: tr.t(&format!("channel-state-{}", channel.state.name())),
                     rtt: channel
                         .live
                         .as_ref()
@@ -437,12 +441,15 @@ pub(crate) async fn alarms(
         .into_iter()
         .map(|alarm| AlarmRow {
             id: alarm.id,
-            kind: alarm.kind.name().to_owned(),
+            kind: tr.t(&format!("alarm-kind-{}", alarm.kind.name())),
             line: tr.ta(
                 "alarm-line",
                 &[
                     ("peer", &alarm.peer),
-                    ("state", alarm.state.name()),
+                    (
+                        "state",
+                        &tr.t(&format!("alarm-state-{}", alarm.state.name())),
+                    ),
                     ("level", &alarm.level.to_string()),
                     ("raised", &utc(alarm.raised_at_ms)),
                 ],

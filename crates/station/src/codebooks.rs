@@ -91,6 +91,26 @@ pub enum Standing {
     Unknown,
 }
 
+impl Standing {
+    /// Every standing.
+    pub const ALL: [Standing; 4] = [
+        Standing::Current,
+        Standing::Superseded,
+        Standing::NotAgreed,
+        Standing::Unknown,
+    ];
+
+    /// The stable name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Current => "current",
+            Standing::Superseded => "superseded",
+            Standing::NotAgreed => "not_agreed",
+            Standing::Unknown => "unknown",
+        }
+    }
+}
+
 /// A link's codebooks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkCodebooks {

@@ -651,7 +651,7 @@ pub fn exported(exported: &Exported, out: &Path) {
             ""
         },
         text(&exported.peer),
-        out.display(),
+        text(&out.display().to_string()),
         exported.bytes,
     );
     if exported.left_out > 0 {
