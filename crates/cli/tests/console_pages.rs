@@ -69,7 +69,18 @@ fn the_inbox_comes_in_pages_newest_first() {
 
     for bad in ["?page=x", "?page=-1", "?page=99999999999999999999999"] {
         assert_eq!(page(bad).status, 400, "{bad}");
+        // Without a session, to the login page whatever the query, as every page.
+        for path in ["/inbox", "/outbox", "/alarms", "/compose"] {
+            let url = format!("{path}{}", bad.replace("page", "seq"));
+            let answer = http(addr, "GET", &format!("{path}{bad}"), None, "");
+            assert_eq!(answer.status, 303, "{path}{bad}");
+            assert_eq!(http(addr, "GET", &url, None, "").status, 303, "{url}");
+        }
     }
+    assert_eq!(
+        http(addr, "GET", "/transcript/export", None, "").status,
+        303
+    );
     alpha.stop().unwrap();
     bravo.stop().unwrap();
 }

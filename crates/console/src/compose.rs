@@ -283,10 +283,14 @@ impl ComposeQuery {
 pub(crate) async fn compose(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<ComposeQuery>,
+    query: crate::form::Query<ComposeQuery>,
 ) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
+    };
+    let query = match query.parsed() {
+        Ok(query) => query,
+        Err(refused) => return refused,
     };
     let sent = match read(&state, move |store, _| Ok(query.confirmed(store))).await {
         Ok(sent) => sent,

@@ -1,11 +1,17 @@
-//! Forms as the console takes them: `application/x-www-form-urlencoded`, every name and value
-//! UTF-8 once decoded. Axum's own `Form` decodes a byte sequence that is not UTF-8 into
-//! U+FFFD and goes on, so a message could be sent with text the operator never typed; this
-//! one refuses the request (400) and nothing is done.
+//! Forms and query strings as the console takes them.
+//!
+//! A form is `application/x-www-form-urlencoded`, every name and value UTF-8 once decoded.
+//! Axum's own `Form` decodes a byte sequence that is not UTF-8 into U+FFFD and goes on, so a
+//! message could be sent with text the operator never typed; this one refuses the request
+//! (400) and nothing is done.
+//!
+//! A page's query string is read only once the session is checked ([`Query`]), so a request
+//! without a session is sent to the login page whatever its query, as every page's is.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -38,6 +44,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(Self(form))
+    }
+}
+
+/// A page's query string, parsed or refused; the handler looks at it after the session.
+pub(crate) struct Query<T>(Result<T, Response>);
+
+impl<T> Query<T> {
+    /// The query, or the refusal of a malformed one (400).
+    pub(crate) fn parsed(self) -> Result<T, Response> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let parsed = axum::extract::Query::<T>::from_request_parts(parts, state).await;
+        Ok(Self(
+            parsed
+                .map(|axum::extract::Query(query)| query)
+                .map_err(IntoResponse::into_response),
+        ))
     }
 }
 

@@ -138,11 +138,15 @@ pub(crate) struct Peer {
 pub(crate) async fn transcript_export(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<Peer>,
+    query: crate::form::Query<Peer>,
 ) -> Response {
     if session(&state, &headers).is_none() {
         return unauthenticated(true);
     }
+    let query = match query.parsed() {
+        Ok(query) => query,
+        Err(refused) => return refused,
+    };
     let home = state.home.clone();
     let exported = blocking(move || {
         parley_station::Node::open_read_only(&home)?.export_transcript(&query.peer)

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Query, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use parley_station::api::records;
 
 use crate::State;
+use crate::form::Query;
 use crate::pages::{
     Attention, Frame, Tr, blocking, html, plain, read, session, unauthenticated, unreadable, utc,
 };
@@ -221,10 +222,14 @@ struct InboxPage {
 pub(crate) async fn inbox(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Query(query): Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
+    };
+    let query = match query.parsed() {
+        Ok(query) => query,
+        Err(refused) => return refused,
     };
     let read = read(&state, |store, state| {
         let items =
@@ -366,10 +371,14 @@ struct OutboxPage {
 pub(crate) async fn outbox(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Query(query): Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
+    };
+    let query = match query.parsed() {
+        Ok(query) => query,
+        Err(refused) => return refused,
     };
     let read = read(&state, |store, state| {
         records::outbox(store, &state.objectives, &state.lang).map_err(unreadable)
@@ -418,10 +427,14 @@ struct AlarmsPage {
 pub(crate) async fn alarms(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Query(query): Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Response {
     let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
+    };
+    let query = match query.parsed() {
+        Ok(query) => query,
+        Err(refused) => return refused,
     };
     let read = read(&state, |store, state| {
         let alarms = records::alarms(store, true).map_err(unreadable)?;
