@@ -91,6 +91,8 @@ pub enum Report {
     Bundle {
         /// The transport.
         via: Via,
+        /// The file's name in its folder.
+        name: String,
         /// The bundle's bytes.
         bytes: Vec<u8>,
         /// Fired after the commit, with why the bundle was refused if it was.

@@ -93,6 +93,10 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     let coloured = bundle_name(&alpha, &bravo, 4).replace(".bundle", "\u{1b}[31m.bundle");
     let coloured = drop.join(coloured);
     mkfifo(&coloured);
+    // A regular file under a name Bravo reads, that is no bundle: read, refused by the station,
+    // and named in the report (read last: its name sorts after the others).
+    let junk_name = bundle_name(&alpha, &bravo, 9);
+    std::fs::write(drop.join(&junk_name), b"not a bundle at all").unwrap();
     // Links planted where a writer with predictable names would put its temporary files.
     for n in 1..=20 {
         let name = bundle_name(&alpha, &bravo, n);
@@ -105,15 +109,16 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     bravo.start().unwrap();
     await_channel(&bravo, "Alpha", "courier", "up");
     let refused = wait_until(Duration::from_secs(20), || {
-        courier_counter(&bravo, "files_refused").as_u64() >= Some(4)
+        courier_counter(&bravo, "files_refused").as_u64() >= Some(5)
     });
-    assert!(refused, "the four traps are reported");
+    assert!(refused, "the four traps and the junk are reported");
     let log = std::fs::read_to_string(bravo.home.join("daemon-1.log")).unwrap();
     assert!(log.contains("[31m.bundle"), "the fourth is logged");
     assert!(!log.contains('\u{1b}'), "and escaped: {log}");
     let last = courier_counter(&bravo, "last_refused_file");
     assert!(
-        last.as_str().is_some_and(|s| s.contains(".bundle")),
+        last.as_str()
+            .is_some_and(|s| s.starts_with(&format!("{junk_name}: "))),
         "{last}"
     );
     // Each trap was set aside without being followed or read.

@@ -225,6 +225,7 @@ impl Folder {
             let (done, imported) = oneshot::channel();
             let report = Report::Bundle {
                 via: self.via,
+                name: name.clone(),
                 bytes,
                 done,
             };

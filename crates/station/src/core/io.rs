@@ -213,6 +213,8 @@ pub enum Input {
     Bundle {
         /// The folder.
         via: Via,
+        /// The file's name in the folder.
+        name: String,
         /// The bundle's bytes.
         bytes: Vec<u8>,
         /// Names the acknowledgement.

@@ -437,13 +437,18 @@ impl Station {
                     result: Ok(()),
                 });
             }
-            Input::Bundle { via, bytes, ack } => {
+            Input::Bundle {
+                via,
+                name,
+                bytes,
+                ack,
+            } => {
                 let result = self
                     .import(now_ms, &bytes, false, Some(via))
                     .map(|_| ())
                     .map_err(|error| error.to_string());
                 if let Err(why) = &result {
-                    self.file_refused(via, "a bundle", why);
+                    self.file_refused(via, &name, why);
                 }
                 self.pending.outputs.push(Output::Ack { ack, result });
             }

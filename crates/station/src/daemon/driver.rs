@@ -203,10 +203,20 @@ impl Driver {
                 self.acks.insert(ack, AckTo::Batch(done));
                 Input::Batch { via, frames, ack }
             }
-            Report::Bundle { via, bytes, done } => {
+            Report::Bundle {
+                via,
+                name,
+                bytes,
+                done,
+            } => {
                 let ack = AckId(self.next_id());
                 self.acks.insert(ack, AckTo::Bundle(done));
-                Input::Bundle { via, bytes, ack }
+                Input::Bundle {
+                    via,
+                    name,
+                    bytes,
+                    ack,
+                }
             }
             Report::Health { via, signal } => Input::Health { via, signal },
             Report::Stored {

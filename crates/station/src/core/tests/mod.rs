@@ -170,6 +170,7 @@ fn a_failed_commit_answers_with_the_failure_withholds_acknowledgements_and_stops
     send(&mut alpha, 7);
     let bundle = Input::Bundle {
         via: Via::Folder(0),
+        name: "junk.parley-bundle".into(),
         bytes: b"not even a bundle".to_vec(),
         ack: AckId(3),
     };
