@@ -134,3 +134,7 @@ alarm-kind-clock_skew = clock skew
 alarm-kind-split_view = split view
 alarm-kind-unknown_epoch_key = unknown epoch key
 alarm-kind-over_intake = over intake
+item-kind-message = message
+item-kind-coded = coded message
+item-kind-notice = notice
+item-kind-test = test

@@ -134,3 +134,7 @@ alarm-kind-clock_skew = расхождение часов
 alarm-kind-split_view = две версии журнала
 alarm-kind-unknown_epoch_key = неизвестный ключ шифрования
 alarm-kind-over_intake = превышен объём приёма
+item-kind-message = сообщение
+item-kind-coded = условное сообщение
+item-kind-notice = уведомление
+item-kind-test = проверка

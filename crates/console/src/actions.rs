@@ -80,8 +80,8 @@ pub(crate) fn csrf_refused() -> Response {
 /// accounts cannot be read.
 pub(crate) async fn check_login(
     state: &State,
-    name: &str,
-    password: String,
+    (name, password): (&str, String),
+    place: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Option<(String, AccountStamp)>, String> {
     let account = {
         let db = state
@@ -92,7 +92,9 @@ pub(crate) async fn check_login(
             .map_err(|error| format!("the operator accounts cannot be read: {error}"))?
     };
     // Checked with no lock held: pages look accounts up meanwhile.
-    let valid = state.passwords.verify(account.clone(), password).await;
+    let valid = (state.passwords)
+        .verify((account.clone(), password), place)
+        .await;
     let valid = valid.ok_or_else(|| "the password could not be checked".to_owned())?;
     Ok(account
         .filter(|_| valid)
@@ -346,6 +348,12 @@ async fn send(
 
 /// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
 /// out: absent).
+/// Whether a compose form carries the exercise mark: its field is there, whatever its value
+/// (an unchecked box sends nothing).
+pub(crate) fn exercise_marked(form: &BTreeMap<String, String>) -> bool {
+    form.contains_key("exercise")
+}
+
 pub(crate) struct Filled {
     pub(crate) form: BTreeMap<String, String>,
 }
@@ -356,7 +364,7 @@ impl Filled {
     }
 
     fn exercise(&self) -> bool {
-        self.form.contains_key("exercise")
+        exercise_marked(&self.form)
     }
 
     pub(crate) fn fields(&self) -> BTreeMap<String, String> {

@@ -6,6 +6,7 @@ use askama::Template;
 use axum::extract::State as Shared;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use parley_proto::Precedence;
 use parley_station::api::records;
 use parley_store::Store;
 use serde::Deserialize;
@@ -34,29 +35,27 @@ pub(crate) struct FieldInput {
 /// A compose form as the operator filled it, shown again when it was refused.
 pub(crate) type Refill = std::collections::BTreeMap<String, String>;
 
-/// The precedences a form offers, most urgent first.
-const PRECEDENCES: [&str; 4] = ["flash", "immediate", "priority", "routine"];
-
 /// A form's precedence and exercise mark: ROUTINE and real on a new form, as the operator set
 /// them on a form refused (so that a corrected form goes out as meant, not as ROUTINE or as
-/// real traffic).
+/// real traffic). Read as the actions read them (`Precedence::parse`, the mark present).
 pub(crate) struct Urgency {
-    /// Each precedence, and whether it is the one selected.
+    /// Each precedence, most urgent first, and whether it is the one selected.
     pub(crate) precedences: Vec<(&'static str, bool)>,
     /// Whether the exercise mark is set.
     pub(crate) exercise: bool,
 }
 
 impl Urgency {
-    /// As `refilled` holds them (an empty map: a new form).
+    /// As `refilled` holds them (`None`: a new form).
     fn of(refilled: Option<&Refill>) -> Self {
-        let field = |name: &str| refilled.and_then(|r| r.get(name)).map(String::as_str);
-        let chosen = field("precedence")
-            .filter(|p| PRECEDENCES.contains(p))
-            .unwrap_or("routine");
+        let chosen = (refilled.and_then(|r| r.get("precedence")))
+            .and_then(|name| Precedence::parse(name))
+            .unwrap_or(Precedence::Routine);
         Self {
-            precedences: PRECEDENCES.iter().map(|p| (*p, *p == chosen)).collect(),
-            exercise: field("exercise") == Some("true"),
+            precedences: (Precedence::ALL.iter())
+                .map(|p| (p.name(), *p == chosen))
+                .collect(),
+            exercise: refilled.is_some_and(crate::actions::exercise_marked),
         }
     }
 }

@@ -96,21 +96,16 @@ mod tests {
     /// operator reads an internal name.
     #[test]
     fn every_state_and_kind_shown_has_its_message() {
-        use parley_station::api::records::AlarmState;
+        use parley_station::api::records::{AlarmState, ItemKind};
         use parley_station::codebooks::Standing;
         use parley_station::core::health::Health;
         let mut ids: Vec<String> = parley_store::AlarmKind::ALL
             .iter()
             .map(|kind| format!("alarm-kind-{}", kind.name()))
             .collect();
-        let states = [
-            AlarmState::Open,
-            AlarmState::Acknowledged,
-            AlarmState::Cleared,
-        ];
-        ids.extend(states.map(|state| format!("alarm-state-{}", state.name())));
-        let health = [Health::Up, Health::Degraded, Health::Down];
-        ids.extend(health.map(|state| format!("channel-state-{}", state.name())));
+        ids.extend(AlarmState::ALL.map(|state| format!("alarm-state-{}", state.name())));
+        ids.extend(Health::ALL.map(|state| format!("channel-state-{}", state.name())));
+        ids.extend(ItemKind::ALL.map(|kind| format!("item-kind-{}", kind.name())));
         ids.extend(Standing::ALL.map(|standing| format!("codebook-standing-{}", standing.name())));
         for (lang, _) in LOCALES {
             for id in &ids {

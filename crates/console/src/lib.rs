@@ -81,7 +81,7 @@ pub(crate) struct State {
     /// The accounts and the audit log, opened once.
     pub(crate) accounts: std::sync::Mutex<parley_store::console::ConsoleDb>,
     /// Password checks at once, at most: each holds Argon2's memory and a core.
-    pub(crate) password_checks: tokio::sync::Semaphore,
+    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
     /// The threads that check passwords.
     pub(crate) passwords: passwords::PasswordChecks,
     /// The bound address, which `Host` must name on a loopback console.
@@ -163,7 +163,7 @@ impl Console {
             https: tls.is_some(),
             store: std::sync::Mutex::new(store),
             accounts: std::sync::Mutex::new(accounts),
-            password_checks: tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX)),
             passwords: passwords::PasswordChecks::start().map_err(|error| {
                 ConsoleError::Config(format!("starting its password checks: {error}"))
             })?,

@@ -72,10 +72,10 @@ pub(crate) async fn login(
             ),
         );
     }
-    let Ok(_permit) = state.password_checks.acquire().await else {
+    let Ok(place) = state.password_checks.clone().acquire_owned().await else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, tr.t("wrong-login"));
     };
-    let account = match actions::check_login(&state, &form.name, form.password).await {
+    let account = match actions::check_login(&state, (&form.name, form.password), place).await {
         Ok(account) => account,
         Err(error) => return refuse(StatusCode::SERVICE_UNAVAILABLE, error),
     };

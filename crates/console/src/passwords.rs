@@ -11,11 +11,13 @@ use parley_store::console::OperatorRow;
 
 use crate::limits::PASSWORD_CHECKS_MAX;
 
-/// One check, and where its answer goes.
+/// One check, where its answer goes, and its place among the checks at once (released when
+/// the check ends, even if the login that asked went away meanwhile).
 type Check = (
     Option<OperatorRow>,
     String,
     tokio::sync::oneshot::Sender<bool>,
+    tokio::sync::OwnedSemaphorePermit,
 );
 
 /// The password checking threads.
@@ -24,8 +26,8 @@ pub(crate) struct PasswordChecks {
 }
 
 impl PasswordChecks {
-    /// Starts the threads. Callers take one of `PASSWORD_CHECKS_MAX` places first (the
-    /// state's semaphore), so the queue never holds more than that.
+    /// Starts the threads. Each check holds one of `PASSWORD_CHECKS_MAX` places (the state's
+    /// semaphore) until it ends, so the queue never holds more than that.
     pub(crate) fn start() -> std::io::Result<Self> {
         let (checks, queue) = mpsc::sync_channel::<Check>(PASSWORD_CHECKS_MAX);
         let queue = Arc::new(Mutex::new(queue));
@@ -42,23 +44,29 @@ impl PasswordChecks {
     /// `None` if no thread answers.
     pub(crate) async fn verify(
         &self,
-        account: Option<OperatorRow>,
-        password: String,
+        (account, password): (Option<OperatorRow>, String),
+        place: tokio::sync::OwnedSemaphorePermit,
     ) -> Option<bool> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.checks.try_send((account, password, answer)).ok()?;
+        self.checks
+            .try_send((account, password, answer, place))
+            .ok()?;
         answered.await.ok()
     }
 }
 
 /// A thread's life: one check after another until the console stops.
 fn work(queue: &Mutex<Receiver<Check>>) {
+    // The hash that unknown names are checked against, and this thread's working memory,
+    // made now rather than at the first login (which they would slow).
+    let _ = parley_station::accounts::verify_account(None, "");
     loop {
         let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok((account, password, answer)) = next else {
+        let Ok((account, password, answer, place)) = next else {
             return;
         };
         let valid = parley_station::accounts::verify_account(account.as_ref(), &password);
+        drop(place);
         let _ = answer.send(valid);
     }
 }

@@ -627,7 +627,22 @@ impl Home {
             .mode(0o600)
             .custom_flags(flags.bits() as i32)
             .open(&path)
-            .map_err(|e| lock_refused(&path, e))?;
+            .map_err(|error| match error.raw_os_error() {
+                // A symbolic link (`O_NOFOLLOW`), a FIFO with no reader (`O_NONBLOCK`), a
+                // directory.
+                Some(code)
+                    if [
+                        rustix::io::Errno::LOOP,
+                        rustix::io::Errno::NXIO,
+                        rustix::io::Errno::ISDIR,
+                    ]
+                    .iter()
+                    .any(|errno| errno.raw_os_error() == code) =>
+                {
+                    lock_refused(&path, error)
+                }
+                _ => StationError::io("opening daemon.lock", error),
+            })?;
         let regular = file.metadata().is_ok_and(|metadata| metadata.is_file());
         if !regular {
             return Err(lock_refused(

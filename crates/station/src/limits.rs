@@ -50,12 +50,13 @@ pub const HOOK_RUNS_PER_PEER_MAX: usize = 2 * HOOK_WORKERS;
 pub const HOOK_WAITING_PER_PEER_MAX: usize = 1_024;
 /// Longest an alarm hook may run before it is killed, in milliseconds.
 pub const HOOK_RUN_MS_MAX: u64 = 30_000;
-/// Most times the daemon runs the hook for one change of an alarm while it fails (exits
-/// non-zero, cannot start, is killed); a change still not run runs again at the next start.
-pub const HOOK_ATTEMPTS_MAX: u32 = 7;
 /// How long after a failed run of the hook it runs again the first time, in milliseconds;
-/// each later wait is twice the one before (5 s, 10 s, … 160 s: about 5 minutes in all).
+/// each later wait is twice the one before, up to [`HOOK_RETRY_MS_MAX`].
 pub const HOOK_RETRY_MS_MIN: u64 = 5_000;
+/// Longest wait between two runs of the hook for one change while it fails, in milliseconds:
+/// a hook that stays broken is tried again every 5 minutes for as long as the change is the
+/// alarm's latest and the daemon runs (a pager restored pages what it missed).
+pub const HOOK_RETRY_MS_MAX: u64 = 300_000;
 /// Most alarm changes whose hook did not run (made while no daemon ran, or before a crash)
 /// that run when the daemon starts, the newest first; older ones run none (logged).
 pub const HOOK_RESUMED_MAX: usize = 256;

@@ -129,15 +129,18 @@ pub const CLEARED_RANK: u32 = u32::MAX;
 /// The rank of an alarm's last change, in SQL over its row: as [`AlarmRow::change_rank`].
 const CHANGE_RANK_SQL: &str = "CASE WHEN cleared_ms IS NULL THEN level ELSE 4294967295 END";
 
+/// How far an alarm's life has gone, as the alarm hook is told of it: its `level` while it
+/// is not `cleared` (1 raised, 2 and up escalated), [`CLEARED_RANK`] once cleared. Each change
+/// the hook runs for ranks above the one before; an acknowledgement ranks none.
+/// `CHANGE_RANK_SQL` says the same in SQL (tested alike).
+pub fn change_rank(level: u32, cleared: bool) -> u32 {
+    if cleared { CLEARED_RANK } else { level }
+}
+
 impl AlarmRow {
-    /// How far the alarm's life has gone, as the alarm hook is told of it: its level while it
-    /// is not cleared (1 raised, 2 and up escalated), [`CLEARED_RANK`] once cleared. Each
-    /// change the hook runs for ranks above the one before; an acknowledgement ranks none.
+    /// How far the alarm's life has gone: [`change_rank`].
     pub fn change_rank(&self) -> u32 {
-        match self.cleared_ms {
-            Some(_) => CLEARED_RANK,
-            None => self.level,
-        }
+        change_rank(self.level, self.cleared_ms.is_some())
     }
 }
 

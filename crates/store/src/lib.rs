@@ -38,7 +38,7 @@ use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK};
+pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, change_rank};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
 pub use console::{
     AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_OK, AUDIT_OUTCOME_SIZE_MAX_BYTES,

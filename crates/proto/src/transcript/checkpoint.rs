@@ -84,12 +84,7 @@ pub fn check_checkpoint(
     }
     // The author's post-quantum signature, when the note carries one by the key of its card,
     // must verify.
-    if let Some(pq_key) = &log.pq_key {
-        match note::open_pq_cosigned(text, &cosigner(&author), pq_key) {
-            Ok(_) | Err(NoteError::Unsigned(_)) => {}
-            Err(error) => return Err(CheckpointError::Note(error)),
-        }
-    }
+    pq_line_holds(text, &author, log.pq_key.as_ref())?;
     // The other station's cosignature, when the note carries one, must verify; so must its
     // post-quantum cosignature, when it carries one by the key of that station's card.
     let cosigned_s = match note::open_cosigned(text, &cosigner(&other), &key(&other)?) {
@@ -97,15 +92,30 @@ pub fn check_checkpoint(
         Err(NoteError::Unsigned(_)) => None,
         Err(error) => return Err(CheckpointError::Note(error)),
     };
-    if let Some(pq_key) = &transcript.stations[1 - station].pq_key {
-        match note::open_pq_cosigned(text, &cosigner(&other), pq_key) {
-            Ok(_) | Err(NoteError::Unsigned(_)) => {}
-            Err(error) => return Err(CheckpointError::Note(error)),
-        }
-    }
+    pq_line_holds(
+        text,
+        &other,
+        transcript.stations[1 - station].pq_key.as_ref(),
+    )?;
     Ok(CheckpointProof {
         station,
         size,
         cosigned_s,
     })
+}
+
+/// The ML-DSA-44 line of `signer` in the note `text`, by the key of its version 2 card
+/// (`pq_key`), verifies when the note carries one.
+fn pq_line_holds(
+    text: &str,
+    signer: &crate::id::StationId,
+    pq_key: Option<&crate::pq::PqPublicKey>,
+) -> Result<(), CheckpointError> {
+    let Some(pq_key) = pq_key else {
+        return Ok(());
+    };
+    match note::open_pq_cosigned(text, &cosigner(signer), pq_key) {
+        Ok(_) | Err(NoteError::Unsigned(_)) => Ok(()),
+        Err(error) => Err(CheckpointError::Note(error)),
+    }
 }

@@ -195,7 +195,8 @@ pub(crate) enum WitnessRefused {
     StaleOldSize,
     /// A size or a proof that cannot be right, whatever the witness holds (422).
     Unprocessable,
-    /// A checkpoint that cannot be reconciled with the one held (422): counted by reason too.
+    /// A checkpoint that cannot be reconciled with the one held (409 for another root at the
+    /// size held, 422 for a proof that does not verify): counted by reason too.
     Conflict,
     /// The author has as many witnessed logs as the witness keeps (507).
     TooManyLogs,

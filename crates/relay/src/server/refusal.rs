@@ -141,12 +141,7 @@ impl Refusal {
     /// The answer; `close` asks the client to close the connection after it.
     pub(crate) fn into_answer(self, close: bool) -> Response {
         let mut response = match self.tlog_size {
-            Some(size) => (
-                self.status,
-                [(CONTENT_TYPE, TLOG_SIZE_CONTENT_TYPE)],
-                witness::encode_size(size),
-            )
-                .into_response(),
+            Some(size) => tlog_size_answer(size),
             None => {
                 let body = wire::encode_refusal(&RefusalBody {
                     error: self.reason,
@@ -165,6 +160,16 @@ impl Refusal {
         }
         response
     }
+}
+
+/// A witness's `409`: the size it holds, as the whole body (`c2sp.org/tlog-witness`).
+pub(crate) fn tlog_size_answer(size: u64) -> Response {
+    (
+        StatusCode::CONFLICT,
+        [(CONTENT_TYPE, TLOG_SIZE_CONTENT_TYPE)],
+        witness::encode_size(size),
+    )
+        .into_response()
 }
 
 impl From<AuthError> for Refusal {

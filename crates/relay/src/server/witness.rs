@@ -27,9 +27,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use parley_proto::Identity;
 use parley_proto::tlog::{Hash, note};
-use parley_relay_wire::witness::{
-    self as wire, ADD_CHECKPOINT_SIZE_MAX_BYTES, TEXT_CONTENT_TYPE, TLOG_SIZE_CONTENT_TYPE,
-};
+use parley_relay_wire::witness::{self as wire, ADD_CHECKPOINT_SIZE_MAX_BYTES, TEXT_CONTENT_TYPE};
 use tracing::debug;
 
 use super::connections::ConnectionHandle;
@@ -143,12 +141,7 @@ fn answer(
             // The protocol's answer to a client that is behind, not a fault: not logged, and
             // the connection stays open for the retry.
             relay.metrics.witness_refused(WitnessRefused::StaleOldSize);
-            Ok((
-                StatusCode::CONFLICT,
-                [(CONTENT_TYPE, TLOG_SIZE_CONTENT_TYPE)],
-                wire::encode_size(held),
-            )
-                .into_response())
+            Ok(super::refusal::tlog_size_answer(held))
         }
         WitnessOutcome::Refused(refusal) => Err(refusal.into()),
         WitnessOutcome::Conflict { refusal, evidence } => {

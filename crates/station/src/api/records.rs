@@ -30,6 +30,24 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    /// Every kind.
+    pub const ALL: [ItemKind; 4] = [
+        ItemKind::Message,
+        ItemKind::Coded,
+        ItemKind::Notice,
+        ItemKind::Test,
+    ];
+
+    /// The stable name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::Message => "message",
+            ItemKind::Coded => "coded",
+            ItemKind::Notice => "notice",
+            ItemKind::Test => "test",
+        }
+    }
+
     /// Whether an operator wrote it (a message of any form, not a test).
     pub fn is_message(self) -> bool {
         self != ItemKind::Test
@@ -651,6 +669,13 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
+    /// Every state.
+    pub const ALL: [AlarmState; 3] = [
+        AlarmState::Open,
+        AlarmState::Acknowledged,
+        AlarmState::Cleared,
+    ];
+
     /// The lower-case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -665,10 +690,7 @@ impl AlarmItem {
     /// How far its life has gone, as the alarm hook is told of it:
     /// [`parley_store::AlarmRow::change_rank`].
     pub fn change_rank(&self) -> u32 {
-        match self.state {
-            AlarmState::Cleared => parley_store::CLEARED_RANK,
-            AlarmState::Open | AlarmState::Acknowledged => self.level,
-        }
+        parley_store::change_rank(self.level, self.state == AlarmState::Cleared)
     }
 
     /// The API form of a stored alarm; `peer_name` names its peer.

@@ -31,6 +31,9 @@ pub enum Health {
 }
 
 impl Health {
+    /// Every state.
+    pub const ALL: [Health; 3] = [Health::Up, Health::Degraded, Health::Down];
+
     /// The state's name.
     pub fn name(self) -> &'static str {
         match self {

@@ -131,7 +131,12 @@ impl Driver {
             let wait = self.wait();
             tokio::select! {
                 biased;
-                _ = &mut stop => return self.flush(),
+                _ = &mut stop => {
+                    // Hook runs that succeeded are recorded before the last commit, so the
+                    // next start does not run them again.
+                    self.take_hooked(&mut hooked);
+                    return self.flush();
+                }
                 Some(call) = calls.recv() => taken.push(Taken::Call(call)),
                 Some(report) = reports.recv() => taken.push(Taken::Report(report)),
                 Some(outcome) = hooked.recv() => taken.push(Taken::Hooked(outcome)),
@@ -142,12 +147,12 @@ impl Driver {
                     taken.push(Taken::Call(call));
                 } else if let Ok(report) = reports.try_recv() {
                     taken.push(Taken::Report(report));
-                } else if let Ok(outcome) = hooked.try_recv() {
-                    taken.push(Taken::Hooked(outcome));
                 } else {
                     break;
                 }
             }
+            // Every hook run reported, whatever else waits: few, and each a page on record.
+            self.take_hooked(&mut hooked);
             // The envelope signatures of the frames taken, checked as one batch first.
             self.station
                 .preverify(taken.iter().filter_map(Taken::frame));
@@ -155,14 +160,23 @@ impl Driver {
                 match input {
                     Taken::Call(call) => self.take_call(call),
                     Taken::Report(report) => self.take_report(report),
-                    Taken::Hooked(Hooked { id, rank }) => {
-                        let input = Input::AlarmHooked { id, rank };
-                        self.station.handle(self.clock.now_ms(), input);
-                    }
+                    Taken::Hooked(hooked) => self.record_hooked(hooked),
                 }
             }
             self.flush()?;
         }
+    }
+
+    /// Feeds the core every hook run reported so far.
+    fn take_hooked(&mut self, hooked: &mut mpsc::UnboundedReceiver<Hooked>) {
+        while let Ok(outcome) = hooked.try_recv() {
+            self.record_hooked(outcome);
+        }
+    }
+
+    fn record_hooked(&mut self, Hooked { id, rank }: Hooked) {
+        let input = Input::AlarmHooked { id, rank };
+        self.station.handle(self.clock.now_ms(), input);
     }
 
     fn wait(&self) -> Duration {

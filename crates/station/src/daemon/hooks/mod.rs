@@ -15,8 +15,8 @@
 //! Each run that succeeds (exit 0) is reported to the driver ([`Hooked`]), which records it in
 //! the store with the alarm: a change whose hook did not run (made while no daemon ran, queued
 //! at a crash or a stop, or failed every attempt) runs when the daemon next starts
-//! ([`Hooks::resume`]). A run that fails runs again after [`HOOK_RETRY_MS_MIN`], doubling, up
-//! to [`HOOK_ATTEMPTS_MAX`] attempts, unless a later change of the alarm came meanwhile.
+//! ([`Hooks::resume`]). A run that fails runs again after [`HOOK_RETRY_MS_MIN`], the wait
+//! doubling up to [`HOOK_RETRY_MS_MAX`], for as long as no later change of the alarm came.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write as _;
@@ -34,7 +34,7 @@ use crate::api::records::AlarmState;
 use crate::api::{AlarmEvent, AlarmItem, Event};
 use crate::error::StationError;
 use crate::limits::{
-    HOOK_ATTEMPTS_MAX, HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX,
+    HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRY_MS_MAX, HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX,
     HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX, HOOK_WORKERS,
 };
 
@@ -132,28 +132,18 @@ impl Shared {
         });
     }
 
-    /// `job` ran and failed: it is tried again later, unless that was its last attempt.
+    /// `job` ran and failed: it is tried again later.
     fn failed(&self, mut job: Job, error: &str, program: &Path) {
-        if job.attempt >= HOOK_ATTEMPTS_MAX {
-            tracing::error!(
-                id = job.id,
-                change = job.change,
-                program = %program.display(),
-                "alarm hook failed: {error}; that was attempt {HOOK_ATTEMPTS_MAX} of \
-                 {HOOK_ATTEMPTS_MAX}: it runs again when the daemon next starts"
-            );
-            return;
-        }
-        let wait_ms = HOOK_RETRY_MS_MIN << (job.attempt - 1);
+        let doublings = job.attempt.saturating_sub(1).min(16);
+        let wait_ms = (HOOK_RETRY_MS_MIN << doublings).min(HOOK_RETRY_MS_MAX);
         tracing::error!(
             id = job.id,
             change = job.change,
             program = %program.display(),
-            "alarm hook failed: {error}; attempt {} of {HOOK_ATTEMPTS_MAX}, the next in \
-             {wait_ms} ms",
+            "alarm hook failed: {error}; attempt {}, the next in {wait_ms} ms",
             job.attempt
         );
-        job.attempt += 1;
+        job.attempt = job.attempt.saturating_add(1);
         self.retries
             .schedule(Instant::now() + Duration::from_millis(wait_ms), job);
     }
@@ -381,6 +371,15 @@ impl Hooks {
                         if running.stopping() {
                             continue;
                         }
+                        // A retry that a later change of its alarm overtook while it waited
+                        // (that change runs instead, or ran).
+                        if job.attempt > 1
+                            && let Some(shared) = worker_shared.upgrade()
+                            && shared.stale(&job)
+                        {
+                            shared.ended(&job.peer);
+                            continue;
+                        }
                         let limit = Duration::from_millis(HOOK_RUN_MS_MAX);
                         let environment: Vec<(&str, String)> = (job.environment.iter())
                             .cloned()
@@ -437,7 +436,7 @@ impl Hooks {
             };
             self.hand_over(&Event::Alarm { change, alarm }, true);
         }
-        if total > HOOK_RESUMED_MAX {
+        if total > HOOK_RESUMED_MAX && !self.shared.queues.is_empty() {
             tracing::error!(
                 "alarm hook not run for {} older alarm changes made while no daemon ran: \
                  only the newest {HOOK_RESUMED_MAX} run; `parley alarms --all` lists them all",
