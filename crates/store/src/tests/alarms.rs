@@ -27,6 +27,19 @@ fn commit(store: &mut Store, op: AdminOp) {
     store.commit_batch(&[op], &[]).expect("commits");
 }
 
+/// A store of Alpha paired with Bravo, with two of Bravo's alarms raised (1 and 2).
+fn with_two_alarms() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let (alpha, bravo) = (Station::new(1, "Alpha"), Station::new(2, "Bravo"));
+    let (dir, path) = temp_path();
+    let mut store = initialised(&path, &alpha);
+    store
+        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
+        .expect("pairs");
+    commit(&mut store, AdminOp::RaiseAlarm(alarm(1, &bravo)));
+    commit(&mut store, AdminOp::RaiseAlarm(alarm(2, &bravo)));
+    (dir, path, store)
+}
+
 fn hooked(id: u64, rank: u32) -> AdminOp {
     AdminOp::HookedAlarm { id, rank }
 }
@@ -35,14 +48,7 @@ fn hooked(id: u64, rank: u32) -> AdminOp {
 /// again, an acknowledgement not; a record of an earlier change never undoes a later one.
 #[test]
 fn each_change_waits_for_its_hook_run() {
-    let (alpha, bravo) = (Station::new(1, "Alpha"), Station::new(2, "Bravo"));
-    let (_dir, path) = temp_path();
-    let mut store = initialised(&path, &alpha);
-    store
-        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
-        .expect("pairs");
-    commit(&mut store, AdminOp::RaiseAlarm(alarm(1, &bravo)));
-    commit(&mut store, AdminOp::RaiseAlarm(alarm(2, &bravo)));
+    let (_dir, _, mut store) = with_two_alarms();
     assert_eq!(unhooked(&store), [(2, 1), (1, 1)], "newest first");
     commit(&mut store, hooked(1, 1));
     assert_eq!(unhooked(&store), [(2, 1)]);
@@ -88,14 +94,7 @@ fn each_change_waits_for_its_hook_run() {
 /// upgrading is not paged again for every alarm it ever had.
 #[test]
 fn alarms_of_version_4_are_taken_as_hooked() {
-    let (alpha, bravo) = (Station::new(1, "Alpha"), Station::new(2, "Bravo"));
-    let (_dir, path) = temp_path();
-    let mut store = initialised(&path, &alpha);
-    store
-        .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
-        .expect("pairs");
-    commit(&mut store, AdminOp::RaiseAlarm(alarm(1, &bravo)));
-    commit(&mut store, AdminOp::RaiseAlarm(alarm(2, &bravo)));
+    let (_dir, path, mut store) = with_two_alarms();
     let clear = AlarmChange::Clear { at_ms: 4_000 };
     commit(
         &mut store,

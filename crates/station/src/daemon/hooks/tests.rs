@@ -294,7 +294,7 @@ fn a_failed_run_is_tried_again_until_it_succeeds_unless_a_later_change_came() {
 /// At a start, the last change of each alarm whose hook did not run runs, marked resumed:
 /// the newest `HOOK_RESUMED_MAX`; older ones are reported as dealt with, unrun.
 #[test]
-fn changes_made_while_no_daemon_ran_run_at_the_start_newest_first() {
+fn changes_made_while_no_daemon_ran_run_at_the_start_the_newest_alarms_only() {
     let dir = tempfile::tempdir().unwrap();
     let (hooks, out, mut hooked) = recording_reported(dir.path(), "true");
     let total = HOOK_RESUMED_MAX as u64 + 2;
