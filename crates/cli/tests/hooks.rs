@@ -70,7 +70,7 @@ fn a_change_whose_hook_did_not_run_before_a_crash_runs_at_the_next_start_and_onl
     });
     assert!(all_ran, "resumed {resumed:?}, ran {:?}", lines(&ran));
     // The hook exits after its line and the daemon records that: give it the time.
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(2));
 
     // Recorded as run: another start does not run them again.
     alpha.stop().unwrap();

@@ -346,14 +346,14 @@ async fn send(
     composed(&state, performed.await, filled.form).await
 }
 
-/// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
-/// out: absent).
 /// Whether a compose form carries the exercise mark: its field is there, whatever its value
 /// (an unchecked box sends nothing).
 pub(crate) fn exercise_marked(form: &BTreeMap<String, String>) -> bool {
     form.contains_key("exercise")
 }
 
+/// A code or notice form: its fixed fields, and its `f_NAME` fields by name (empty ones left
+/// out: absent).
 pub(crate) struct Filled {
     pub(crate) form: BTreeMap<String, String>,
 }

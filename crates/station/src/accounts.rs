@@ -175,6 +175,9 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
             }
             &mut kept[..blocks]
         } else {
+            if larger.try_reserve_exact(blocks).is_err() {
+                return Err(argon2::Error::MemoryTooMuch);
+            }
             larger.resize(blocks, Block::new());
             &mut larger[..]
         };

@@ -55,8 +55,11 @@ pub const HOOK_RUN_MS_MAX: u64 = 30_000;
 pub const HOOK_RETRY_MS_MIN: u64 = 5_000;
 /// Longest wait between two runs of the hook for one change while it fails, in milliseconds:
 /// a hook that stays broken is tried again every 5 minutes for as long as the change is the
-/// alarm's latest and the daemon runs (a pager restored pages what it missed).
+/// alarm's latest and the daemon runs (a pager restored pages each alarm's latest state).
 pub const HOOK_RETRY_MS_MAX: u64 = 300_000;
+/// Most failed hook runs waiting to be tried again, over all alarms; one more is not tried
+/// again until the next start (logged), so a hook that stays broken holds bounded memory.
+pub const HOOK_RETRIES_MAX: usize = 1_024;
 /// Most alarm changes whose hook did not run (made while no daemon ran, or before a crash)
 /// that run when the daemon starts, the newest first; older ones run none (logged).
 pub const HOOK_RESUMED_MAX: usize = 256;

@@ -14,7 +14,7 @@
 //!
 //! Each run that succeeds (exit 0) is reported to the driver ([`Hooked`]), which records it in
 //! the store with the alarm: a change whose hook did not run (made while no daemon ran, queued
-//! at a crash or a stop, or failed every attempt) runs when the daemon next starts
+//! at a crash or a stop, or still failing at a stop) runs when the daemon next starts
 //! ([`Hooks::resume`]). A run that fails runs again after [`HOOK_RETRY_MS_MIN`], the wait
 //! doubling up to [`HOOK_RETRY_MS_MAX`], for as long as no later change of the alarm came.
 
@@ -34,8 +34,8 @@ use crate::api::records::AlarmState;
 use crate::api::{AlarmEvent, AlarmItem, Event};
 use crate::error::StationError;
 use crate::limits::{
-    HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRY_MS_MAX, HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX,
-    HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX, HOOK_WORKERS,
+    HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRIES_MAX, HOOK_RETRY_MS_MAX, HOOK_RETRY_MS_MIN,
+    HOOK_RUN_MS_MAX, HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX, HOOK_WORKERS,
 };
 
 /// How often a running hook is looked at, in milliseconds.
@@ -120,6 +120,15 @@ impl Shared {
     fn stale(&self, job: &Job) -> bool {
         let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         latest.get(&job.id).is_some_and(|rank| *rank > job.rank)
+    }
+
+    /// A retry taken off a worker's queue was overtaken by a later change: it ends unrun, and
+    /// the changes it carried as held back go to the peer's next run.
+    fn dropped_stale(&self, job: &Job) {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.entry(job.peer.clone()).or_default().held_back += job.held_back;
+        drop(runs);
+        self.ended(&job.peer);
     }
 
     /// `job` ran and succeeded: reported for the store.
@@ -276,6 +285,15 @@ impl Retries {
     fn schedule(&self, at: Instant, job: Job) {
         let order = (self.scheduled).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
+        if due.1.len() >= HOOK_RETRIES_MAX {
+            tracing::error!(
+                id = job.id,
+                change = job.change,
+                "alarm hook not tried again: {HOOK_RETRIES_MAX} failed runs already wait to be; \
+                 it runs when the daemon next starts"
+            );
+            return;
+        }
         due.1.insert((at, order), job);
         self.changed.notify_one();
     }
@@ -377,7 +395,7 @@ impl Hooks {
                             && let Some(shared) = worker_shared.upgrade()
                             && shared.stale(&job)
                         {
-                            shared.ended(&job.peer);
+                            shared.dropped_stale(&job);
                             continue;
                         }
                         let limit = Duration::from_millis(HOOK_RUN_MS_MAX);
