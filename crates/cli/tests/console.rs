@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::console::{
-    PASSWORD, add_operator, await_console, console_config, csrf, form, http, http_from, login,
-    serve_console, session_cookie, upload,
+    PASSWORD, add_operator, await_console, console_config, csrf, form, http, http_from, logged_in,
+    login, serve_console, session_cookie, upload,
 };
 use common::exe;
 use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
@@ -776,4 +776,52 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// An event stream opened by a session ends once its account is removed and added again (a
+/// password changed): the next event after a second is not sent, the stream is closed.
+#[test]
+fn an_event_stream_ends_once_its_account_is_added_again() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo, addr) = stations(root.path());
+    let cookie = logged_in(addr, "Ana", PASSWORD);
+    let mut events = TcpStream::connect(addr).expect("connect");
+    // Shorter than the stream's keep-alive (15 s): a stream that goes on times the read out.
+    events
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        events,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: parley_session={cookie}\r\n\r\n"
+    )
+    .expect("write");
+    let mut events = BufReader::new(events);
+    let mut line = String::new();
+    events.read_line(&mut line).expect("the answer");
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+
+    alpha.ok(&["operator", "remove", "Ana"]).expect("remove");
+    add_operator(&alpha, root.path(), "Ana", None);
+    std::thread::sleep(Duration::from_millis(1_100));
+    bravo
+        .ok(&["send", "Alpha", "for the old session's eyes only"])
+        .expect("send");
+    // Read to the end of the stream: the last chunk (`0`) or the connection closed.
+    let mut seen = Vec::new();
+    let ended = loop {
+        line.clear();
+        match events.read_line(&mut line) {
+            Ok(0) => break true,
+            Ok(_) if line == "0\r\n" => break true,
+            Ok(_) => seen.push(line.clone()),
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the stream ended: {seen:?}");
+    assert!(
+        !seen.iter().any(|l| l.contains("message_stored")),
+        "{seen:?}"
+    );
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
 }

@@ -345,3 +345,38 @@ fn without_a_hook_every_change_is_dealt_with_at_once() {
         [(4, 2), (3, parley_store::CLEARED_RANK)]
     );
 }
+
+/// A retry already on its worker's queue when a later change of its alarm comes is dropped by
+/// the worker, not run after it, and its peer's runs are all ended.
+#[test]
+fn a_retry_overtaken_on_its_worker_s_queue_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    // Alarm 1's raising fails its first try (a second would succeed, and show);
+    // alarm 1 + HOOK_WORKERS, on the same worker, waits for `go`.
+    let busy = 1 + HOOK_WORKERS as u64;
+    let before = format!(
+        "if [ \"$PARLEY_ALARM_ID $PARLEY_ALARM_CHANGE $PARLEY_ALARM_ATTEMPT\" = '1 raised 1' ]; \
+         then exit 1; fi; \
+         if [ \"$PARLEY_ALARM_ID\" = {busy} ]; then while [ ! -e {go} ]; do sleep 0.05; done; fi",
+        go = go.display()
+    );
+    let (hooks, out, _hooked) = recording_reported(dir.path(), &before);
+    hooks.on_event(&alarm(1, "Bravo", AlarmEvent::Raised));
+    std::thread::sleep(Duration::from_millis(300));
+    hooks.on_event(&alarm(busy, "Bravo", AlarmEvent::Raised));
+    // The retry falls due and is queued behind the busy run; then the alarm escalates.
+    std::thread::sleep(Duration::from_millis(HOOK_RETRY_MS_MIN + 700));
+    hooks.on_event(&alarm(1, "Bravo", AlarmEvent::Escalated));
+    std::fs::write(&go, b"").unwrap();
+    let ran = wait_for(&out, |lines| lines.len() == 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(&out), ran, "nothing ran after: {ran:?}");
+    assert!(
+        ran.contains(&"\"peer\":\"Bravo\" 1 escalated a1 r0 0".to_owned()),
+        "{ran:?}"
+    );
+    assert!(ran.iter().all(|l| !l.contains(" raised a2")), "{ran:?}");
+    let runs = hooks.shared.runs.lock().unwrap();
+    assert_eq!(runs.get("Bravo").map(|peer| peer.runs), Some(0));
+}
