@@ -33,6 +33,21 @@ fn stations(root: &Path) -> (StationProcess, StationProcess, SocketAddr) {
     (alpha, bravo, addr)
 }
 
+/// The event stream of the session `cookie`, its request sent; each read waits at most
+/// `read_timeout`.
+fn event_stream(addr: SocketAddr, cookie: &str, read_timeout: Duration) -> BufReader<TcpStream> {
+    let mut events = TcpStream::connect(addr).expect("connect");
+    events
+        .set_read_timeout(Some(read_timeout))
+        .expect("timeout");
+    write!(
+        events,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: parley_session={cookie}\r\n\r\n"
+    )
+    .expect("write");
+    BufReader::new(events)
+}
+
 #[test]
 fn the_console_serves_operators_only_and_acts_as_them() {
     let root = tempfile::tempdir().unwrap();
@@ -113,16 +128,7 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     );
 
     // The event stream, open before the peer sends.
-    let mut events = TcpStream::connect(addr).expect("connect");
-    events
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        events,
-        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: parley_session={cookie}\r\n\r\n"
-    )
-    .expect("write");
-    let mut events = BufReader::new(events);
+    let mut events = event_stream(addr, &cookie, Duration::from_secs(30));
 
     // A FLASH with markup in it: shown live, as text.
     let hostile = "<script>alert(1)</script> hold fire";
@@ -785,17 +791,8 @@ fn an_event_stream_ends_once_its_account_is_added_again() {
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo, addr) = stations(root.path());
     let cookie = logged_in(addr, "Ana", PASSWORD);
-    let mut events = TcpStream::connect(addr).expect("connect");
-    // Shorter than the stream's keep-alive (15 s): a stream that goes on times the read out.
-    events
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        events,
-        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: parley_session={cookie}\r\n\r\n"
-    )
-    .expect("write");
-    let mut events = BufReader::new(events);
+    // Reads shorter than the stream's keep-alive (15 s): a stream that goes on times one out.
+    let mut events = event_stream(addr, &cookie, Duration::from_secs(10));
     let mut line = String::new();
     events.read_line(&mut line).expect("the answer");
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");

@@ -60,6 +60,9 @@ pub const HOOK_RETRY_MS_MAX: u64 = 300_000;
 /// Most failed hook runs waiting to be tried again, over all alarms; one more is not tried
 /// again until the next start (logged), so a hook that stays broken holds bounded memory.
 pub const HOOK_RETRIES_MAX: usize = 1_024;
+/// Most hook runs reported done and waiting for the driver to record them; one more is not
+/// recorded (logged), and its change runs again at the next start.
+pub const HOOK_REPORTS_MAX: usize = 4_096;
 /// Most alarm changes whose hook did not run (made while no daemon ran, or before a crash)
 /// that run when the daemon starts, the newest first; older ones run none (logged).
 pub const HOOK_RESUMED_MAX: usize = 256;

@@ -102,7 +102,7 @@ impl Driver {
         (reports, calls, hooked): (
             mpsc::Receiver<Report>,
             mpsc::Receiver<Call>,
-            mpsc::UnboundedReceiver<Hooked>,
+            mpsc::Receiver<Hooked>,
         ),
         stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
@@ -122,7 +122,7 @@ impl Driver {
         &mut self,
         mut reports: mpsc::Receiver<Report>,
         mut calls: mpsc::Receiver<Call>,
-        mut hooked: mpsc::UnboundedReceiver<Hooked>,
+        mut hooked: mpsc::Receiver<Hooked>,
         mut stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
         self.flush()?;
@@ -168,7 +168,7 @@ impl Driver {
     }
 
     /// Feeds the core every hook run reported so far.
-    fn take_hooked(&mut self, hooked: &mut mpsc::UnboundedReceiver<Hooked>) {
+    fn take_hooked(&mut self, hooked: &mut mpsc::Receiver<Hooked>) {
         while let Ok(outcome) = hooked.try_recv() {
             self.record_hooked(outcome);
         }

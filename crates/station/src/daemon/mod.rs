@@ -29,7 +29,7 @@ use crate::error::StationError;
 use crate::home::Home;
 use crate::limits::{
     DRIVER_FRAME_BYTES_QUEUE_MAX, DRIVER_REPORTS_QUEUE_MAX, DRIVER_REQUESTS_QUEUE_MAX,
-    EVENTS_QUEUE_MAX, LOCK_WAIT_MS_MAX,
+    EVENTS_QUEUE_MAX, HOOK_REPORTS_MAX, LOCK_WAIT_MS_MAX,
 };
 use crate::metrics::ConsoleCounters;
 use crate::node::{load, os_seed, parse_listen};
@@ -223,7 +223,7 @@ impl Daemon {
             (&config, stock_witnesses),
             identity,
         );
-        let (hooked, hooked_rx) = mpsc::unbounded_channel();
+        let (hooked, hooked_rx) = mpsc::channel(HOOK_REPORTS_MAX);
         let hooks = hooks::Hooks::new(config.alarms.hook.as_ref().map(PathBuf::from), hooked);
         let unhooked = store.alarms_unhooked()?;
         hooks.resume(

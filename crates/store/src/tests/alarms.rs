@@ -3,7 +3,8 @@
 use super::fixture::{Station, initialised, temp_path};
 use crate::{AdminOp, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, Store};
 
-fn alarm(id: u64, peer: &Station) -> AlarmRow {
+/// Alarm `id` of `peer`, raised at 2,000 and open.
+pub(super) fn alarm(id: u64, peer: &Station) -> AlarmRow {
     AlarmRow {
         id,
         kind: AlarmKind::UnderstoodOverdue,

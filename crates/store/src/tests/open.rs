@@ -332,7 +332,7 @@ fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
 /// break the alarm's own CHECK, and refuse the commit that carries it.
 #[test]
 fn the_latest_time_counts_alarms_and_epoch_keys() {
-    use crate::{AdminOp, AlarmChange, AlarmKind, AlarmRow};
+    use crate::{AdminOp, AlarmChange};
     let alpha = Station::new(1, "Alpha");
     let bravo = Station::new(2, "Bravo");
     let (_dir, path) = temp_path();
@@ -341,18 +341,8 @@ fn the_latest_time_counts_alarms_and_epoch_keys() {
         .add_peer(&bravo.card, &bravo.card_bytes, "Bravo", None, 5)
         .expect("pairs");
     assert_eq!(store.latest_time_ms().expect("reads"), 1_000);
-    let alarm = AlarmRow {
-        id: 1,
-        kind: AlarmKind::UnderstoodOverdue,
-        peer: bravo.id(),
-        subject: "an entry".into(),
-        detail: "not understood in time".into(),
-        level: 1,
-        raised_ms: 2_000,
-        escalated_ms: None,
-        acknowledged: None,
-        cleared_ms: None,
-    };
+    // Raised at 2,000.
+    let alarm = super::alarms::alarm(1, &bravo);
     let steps = [
         (AdminOp::RaiseAlarm(alarm), 2_000),
         (

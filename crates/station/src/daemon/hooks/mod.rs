@@ -28,14 +28,16 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError as ReportError;
 
 use crate::api::records::AlarmState;
 use crate::api::{AlarmEvent, AlarmItem, Event};
 use crate::error::StationError;
 use crate::limits::{
-    HOOK_QUEUE_MAX, HOOK_RESUMED_MAX, HOOK_RETRIES_MAX, HOOK_RETRY_MS_MAX, HOOK_RETRY_MS_MIN,
-    HOOK_RUN_MS_MAX, HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX, HOOK_WORKERS,
+    HOOK_QUEUE_MAX, HOOK_REPORTS_MAX, HOOK_RESUMED_MAX, HOOK_RETRIES_MAX, HOOK_RETRY_MS_MAX,
+    HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX, HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX,
+    HOOK_WORKERS,
 };
 
 /// How often a running hook is looked at, in milliseconds.
@@ -93,17 +95,40 @@ struct Shared {
     runs: Mutex<HashMap<String, PeerRuns>>,
     latest: Mutex<HashMap<u64, u32>>,
     retries: Arc<Retries>,
-    hooked: UnboundedSender<Hooked>,
+    hooked: Sender<Hooked>,
+    /// Runs reported as done that found the driver's queue full (logged, not recorded: their
+    /// changes run again at the next start).
+    reports_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
-    fn new(queues: Vec<SyncSender<Job>>, hooked: UnboundedSender<Hooked>) -> Self {
+    fn new(queues: Vec<SyncSender<Job>>, hooked: Sender<Hooked>) -> Self {
         Self {
             queues,
             runs: Mutex::default(),
             latest: Mutex::default(),
             retries: Arc::default(),
             hooked,
+            reports_dropped: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Reports the run of alarm `id`'s change of rank `rank` as done, for the store. Never
+    /// waits (the driver itself reports changes when no hook is configured): with
+    /// [`HOOK_REPORTS_MAX`] reports waiting, it is dropped and counted, and the change runs
+    /// again at the next start. A driver gone means the daemon stops: the same.
+    fn report(&self, id: u64, rank: u32) {
+        if let Err(ReportError::Full(_)) = self.hooked.try_send(Hooked { id, rank }) {
+            let dropped =
+                1 + (self.reports_dropped).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if dropped == 1 || dropped.is_multiple_of(1_024) {
+                tracing::warn!(
+                    id,
+                    dropped,
+                    "alarm hook run not recorded: {HOOK_REPORTS_MAX} reports already wait for \
+                     the driver; its change runs again at the next start"
+                );
+            }
         }
     }
 
@@ -133,12 +158,7 @@ impl Shared {
 
     /// `job` ran and succeeded: reported for the store.
     fn succeeded(&self, job: &Job) {
-        // The driver gone, the daemon stops: the store keeps the change to run at the next
-        // start.
-        let _ = self.hooked.send(Hooked {
-            id: job.id,
-            rank: job.rank,
-        });
+        self.report(job.id, job.rank);
     }
 
     /// `job` ran and failed: it is tried again later.
@@ -356,7 +376,7 @@ impl Drop for Hooks {
 impl Hooks {
     /// Starts the workers for the hook `program` (none: alarms run nothing, and each change
     /// is reported to `hooked` at once, as dealt with).
-    pub(super) fn new(program: Option<PathBuf>, hooked: UnboundedSender<Hooked>) -> Self {
+    pub(super) fn new(program: Option<PathBuf>, hooked: Sender<Hooked>) -> Self {
         let running = Arc::new(Running::default());
         let Some(program) = program else {
             let shared = Arc::new(Shared::new(Vec::new(), hooked));
@@ -441,10 +461,7 @@ impl Hooks {
         let total = unhooked.len();
         for (n, alarm) in unhooked.into_iter().enumerate() {
             if n >= HOOK_RESUMED_MAX {
-                let _ = self.shared.hooked.send(Hooked {
-                    id: alarm.id,
-                    rank: alarm.change_rank(),
-                });
+                self.shared.report(alarm.id, alarm.change_rank());
                 continue;
             }
             let change = match (alarm.state, alarm.level) {
@@ -473,7 +490,7 @@ impl Hooks {
         let rank = alarm.change_rank();
         if self.shared.queues.is_empty() {
             // Nothing to run: dealt with.
-            let _ = self.shared.hooked.send(Hooked { id: alarm.id, rank });
+            self.shared.report(alarm.id, rank);
             return;
         }
         let mut line = serde_json::to_vec(event).expect("events serialise");

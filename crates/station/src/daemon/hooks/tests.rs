@@ -92,21 +92,18 @@ fn recording(dir: &Path, before: &str) -> (Hooks, PathBuf) {
 fn recording_reported(
     dir: &Path,
     before: &str,
-) -> (Hooks, PathBuf, tokio::sync::mpsc::UnboundedReceiver<Hooked>) {
+) -> (Hooks, PathBuf, tokio::sync::mpsc::Receiver<Hooked>) {
     let out = dir.join("out");
     let body = format!(
         r#"{before}; peer=$(grep -o '"peer":"[A-Za-z]*"'); echo "$peer $PARLEY_ALARM_ID $PARLEY_ALARM_CHANGE a$PARLEY_ALARM_ATTEMPT r$PARLEY_ALARM_RESUMED $PARLEY_ALARM_HELD_BACK" >> {}"#,
         out.display()
     );
-    let (hooked, reported) = tokio::sync::mpsc::unbounded_channel();
+    let (hooked, reported) = tokio::sync::mpsc::channel(HOOK_REPORTS_MAX);
     (Hooks::new(Some(script(dir, &body)), hooked), out, reported)
 }
 
 /// What the hooks reported as run, waiting `wait` for more.
-fn reported(
-    reported: &mut tokio::sync::mpsc::UnboundedReceiver<Hooked>,
-    wait: Duration,
-) -> Vec<(u64, u32)> {
+fn reported(reported: &mut tokio::sync::mpsc::Receiver<Hooked>, wait: Duration) -> Vec<(u64, u32)> {
     std::thread::sleep(wait);
     let mut all = Vec::new();
     while let Ok(Hooked { id, rank }) = reported.try_recv() {
@@ -335,7 +332,7 @@ fn changes_made_while_no_daemon_ran_run_at_the_start_the_newest_alarms_only() {
 /// With no hook configured, every change is reported as dealt with at once.
 #[test]
 fn without_a_hook_every_change_is_dealt_with_at_once() {
-    let (hooked, mut reported_to) = tokio::sync::mpsc::unbounded_channel();
+    let (hooked, mut reported_to) = tokio::sync::mpsc::channel(HOOK_REPORTS_MAX);
     let hooks = Hooks::new(None, hooked);
     hooks.on_event(&alarm(4, "Bravo", AlarmEvent::Escalated));
     hooks.on_event(&alarm(4, "Bravo", AlarmEvent::Acknowledged));
@@ -379,4 +376,20 @@ fn a_retry_overtaken_on_its_worker_s_queue_is_dropped() {
     assert!(ran.iter().all(|l| !l.contains(" raised a2")), "{ran:?}");
     let runs = hooks.shared.runs.lock().unwrap();
     assert_eq!(runs.get("Bravo").map(|peer| peer.runs), Some(0));
+}
+
+/// Both sides of `HOOK_REPORTS_MAX`: that many runs reported wait for the driver; one more is
+/// dropped and counted, never waited for (the driver reports from its own thread).
+#[test]
+fn at_most_so_many_reports_wait_for_the_driver() {
+    let (hooked, mut reported_to) = tokio::sync::mpsc::channel(HOOK_REPORTS_MAX);
+    let hooks = Hooks::new(None, hooked);
+    for id in 1..=HOOK_REPORTS_MAX as u64 + 1 {
+        hooks.on_event(&alarm(id, "Bravo", AlarmEvent::Raised));
+    }
+    let dropped = &hooks.shared.reports_dropped;
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let waiting = reported(&mut reported_to, Duration::ZERO);
+    assert_eq!(waiting.len(), HOOK_REPORTS_MAX);
+    assert_eq!(waiting.last(), Some(&(HOOK_REPORTS_MAX as u64, 1)));
 }
