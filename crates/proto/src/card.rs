@@ -10,6 +10,9 @@
 //! Text form: `-----BEGIN PARLEY CARD-----`, base64 lines, `-----END PARLEY CARD-----`; lines
 //! beginning with `#` are comments for people and are not signed.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ciborium::Value;
@@ -17,13 +20,28 @@ use ciborium::Value;
 use crate::cbor::{self, Fields};
 use crate::cose::{self, CONTENT_TYPE_CARD, Unverified};
 use crate::error::DecodeError;
-use crate::id::{EpochKeyId, Fingerprint, Identity, StationId};
+use crate::id::{EpochKeyId, Fingerprint, Identity, StationId, sha256};
 use crate::limits::{
     ADDRESS_SIZE_MAX_BYTES, CARD_ADDRESSES_MAX, CARD_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES,
     NAME_SIZE_MAX_BYTES,
 };
 use crate::pq::{PQ_PUBLIC_KEY_BYTES, PQ_SIGNATURE_BYTES, PqPublicKey};
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
+
+/// Most cards a thread remembers as verified ([`ContactCard::decode_verified`]); one more
+/// starts over.
+pub const VERIFIED_CARDS_MAX: usize = 64;
+
+thread_local! {
+    /// SHA-256 of the cards whose signatures this thread has verified.
+    static VERIFIED_CARDS: RefCell<HashSet<[u8; 32]>> = RefCell::new(HashSet::new());
+}
+
+/// How many verified cards this thread remembers now.
+#[cfg(test)]
+fn verified_cards_held() -> usize {
+    VERIFIED_CARDS.with_borrow(HashSet::len)
+}
 
 /// The FIPS 204 context of a card's ML-DSA-44 signature.
 pub const PQ_CONTEXT: &[u8] = b"parley card v2";
@@ -105,14 +123,49 @@ impl ContactCard {
     /// Decodes a card and verifies that it is signed by the identity key it names (and, on a
     /// version 2 card, by the ML-DSA-44 key it names) and that its epoch key is a valid X-Wing
     /// key with the id it claims.
+    ///
+    /// A station reads its pinned cards over and over (every read of its peers), so each thread
+    /// remembers the SHA-256 of the last [`VERIFIED_CARDS_MAX`] cards whose signatures held and
+    /// checks the signatures of those bytes only once: the same bytes verify the same way.
     pub fn decode_verified(bytes: &[u8]) -> Result<Self, DecodeError> {
         let cose = Unverified::parse(bytes, "card", CONTENT_TYPE_CARD, CARD_SIZE_MAX_BYTES)?;
         let (claimed, pq_signature) = Self::from_payload(cose.payload_unverified())?;
-        cose.verify(&claimed.identity.verifying_key()?)?;
-        match (&claimed.pq_key, pq_signature) {
+        let digest = sha256(&[bytes]);
+        let verified = VERIFIED_CARDS.with_borrow(|cards| cards.contains(&digest));
+        if !verified {
+            claimed.verify_signatures(cose, pq_signature)?;
+        }
+        let key = PeerEpochKey::from_bytes(&claimed.epoch_public)?;
+        if key.id() != claimed.epoch_key_id {
+            return Err(DecodeError::Field {
+                what: "card",
+                field: "epoch_key_id",
+            });
+        }
+        if !verified {
+            VERIFIED_CARDS.with_borrow_mut(|cards| {
+                // More distinct cards than that start over (only verified ones get here).
+                if cards.len() >= VERIFIED_CARDS_MAX {
+                    cards.clear();
+                }
+                cards.insert(digest);
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Checks that the card is signed by the identity key it names and, on a version 2 card,
+    /// by the ML-DSA-44 key it names.
+    fn verify_signatures(
+        &self,
+        cose: Unverified,
+        pq_signature: Option<[u8; PQ_SIGNATURE_BYTES]>,
+    ) -> Result<(), DecodeError> {
+        cose.verify(&self.identity.verifying_key()?)?;
+        match (&self.pq_key, pq_signature) {
             (None, None) => {}
             (Some(pq_key), Some(pq_signature)) => {
-                let mut fields = claimed.v1_fields();
+                let mut fields = self.v1_fields();
                 fields[0] = cbor::uint(2);
                 fields.push(cbor::bytes(pq_key.as_bytes()));
                 let signed = cbor::encode(&Value::Array(fields));
@@ -128,14 +181,7 @@ impl ContactCard {
                 });
             }
         }
-        let key = PeerEpochKey::from_bytes(&claimed.epoch_public)?;
-        if key.id() != claimed.epoch_key_id {
-            return Err(DecodeError::Field {
-                what: "card",
-                field: "epoch_key_id",
-            });
-        }
-        Ok(claimed)
+        Ok(())
     }
 
     /// The card's fields, and the ML-DSA-44 signature a version 2 card carries (unchecked).
@@ -360,6 +406,45 @@ mod tests {
             ContactCard::decode_verified(&v3),
             Err(DecodeError::Version { version: 3, .. })
         ));
+    }
+
+    #[test]
+    fn a_card_s_signatures_are_checked_once_per_thread_and_a_changed_byte_is_checked_afresh() {
+        let alice = Identity::from_secret(&[1; 32]);
+        let bytes = card(&alice).sign(&alice);
+        // A fresh thread: the cache starts empty.
+        std::thread::spawn(move || {
+            assert_eq!(verified_cards_held(), 0);
+            assert!(ContactCard::decode_verified(&bytes).is_ok());
+            assert_eq!(verified_cards_held(), 1);
+            assert!(ContactCard::decode_verified(&bytes).is_ok());
+            assert_eq!(
+                verified_cards_held(),
+                1,
+                "the same bytes are remembered once"
+            );
+            // The last byte is in the Ed25519 signature: once verified, bytes that differ
+            // anywhere are still refused.
+            let mut bent = bytes.clone();
+            *bent.last_mut().expect("a card is not empty") ^= 1;
+            assert_eq!(
+                ContactCard::decode_verified(&bent),
+                Err(DecodeError::BadSignature { what: "card" })
+            );
+            assert_eq!(verified_cards_held(), 1, "a refused card is not remembered");
+            // More distinct cards than the bound start over.
+            for n in 0..VERIFIED_CARDS_MAX {
+                let other = Identity::from_secret(&[u8::try_from(n).expect("small") + 2; 32]);
+                assert!(ContactCard::decode_verified(&card(&other).sign(&other)).is_ok());
+            }
+            assert_eq!(
+                verified_cards_held(),
+                1,
+                "the bound's next card started over"
+            );
+        })
+        .join()
+        .expect("the thread ends");
     }
 
     #[test]

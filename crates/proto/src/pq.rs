@@ -12,9 +12,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ml_dsa::{
-    EncodedSignature, EncodedVerifyingKey, ExpandedSigningKey, MlDsa44, Signature, VerifyingKey,
+use libcrux_ml_dsa::ml_dsa_44::{
+    self, MLDSA44Signature, MLDSA44SigningKey, MLDSA44VerificationKey,
 };
+use zeroize::Zeroize as _;
 
 use crate::id::sha256;
 
@@ -26,10 +27,23 @@ pub const PQ_SIGNATURE_BYTES: usize = 2420;
 /// The label ξ is derived under: one identity seed, one ML-DSA key, for ever.
 const SEED_LABEL: &[u8] = b"parley ml-dsa-44 seed v1";
 
-/// A station's ML-DSA-44 signing key (shared: the expanded key is about 30 KiB).
+/// FIPS 204's deterministic variant signs with ρ' derived from this all-zero `rnd`
+/// (Algorithm 2, line 5): a card signed twice is the same bytes.
+const DETERMINISTIC_RND: [u8; 32] = [0; 32];
+
+/// The encoded ML-DSA-44 secret key, erased when dropped.
+struct SecretKey(MLDSA44SigningKey);
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.0.as_ref_mut().zeroize();
+    }
+}
+
+/// A station's ML-DSA-44 signing key (shared: the encoded secret key is 2,560 bytes).
 #[derive(Clone)]
 pub struct PqSigningKey {
-    key: Arc<ExpandedSigningKey<MlDsa44>>,
+    key: Arc<SecretKey>,
     public: PqPublicKey,
 }
 
@@ -41,11 +55,11 @@ impl PqSigningKey {
 
     /// The key FIPS 204's ML-DSA.KeyGen_internal makes from the 32-byte seed ξ.
     pub fn from_xi(xi: &[u8; 32]) -> Self {
-        let key = ExpandedSigningKey::<MlDsa44>::from_seed(&(*xi).into());
-        let encoded = key.verifying_key().encode();
-        let public = PqPublicKey::from_bytes(&encoded).expect("an encoded key is 1312 bytes");
+        let pair = ml_dsa_44::generate_key_pair(*xi);
+        let public = PqPublicKey::from_bytes(pair.verification_key.as_ref())
+            .expect("an encoded key is 1312 bytes");
         Self {
-            key: Arc::new(key),
+            key: Arc::new(SecretKey(pair.signing_key)),
             public,
         }
     }
@@ -58,17 +72,11 @@ impl PqSigningKey {
     /// Signs `message` under FIPS 204 context `context` (at most 255 bytes; the deterministic
     /// variant).
     pub fn sign(&self, message: &[u8], context: &[u8]) -> Box<[u8; PQ_SIGNATURE_BYTES]> {
-        let signature = self
-            .key
-            .sign_deterministic(message, context)
+        // Fails only for a longer context, or when FIPS 204's 814 rounds of rejection sampling
+        // all reject (a chance of at most 2^-256, Appendix C).
+        let signature = ml_dsa_44::sign(&self.key.0, message, context, DETERMINISTIC_RND)
             .expect("a context of at most 255 bytes");
-        let encoded = signature.encode();
-        Box::new(
-            encoded
-                .as_slice()
-                .try_into()
-                .expect("an encoded signature is 2420 bytes"),
-        )
+        Box::new(*signature.as_ref())
     }
 }
 
@@ -78,43 +86,46 @@ impl fmt::Debug for PqSigningKey {
     }
 }
 
-/// An ML-DSA-44 public key: its 1312 encoded bytes, and the key expanded for verifying.
+/// An ML-DSA-44 public key: its 1312 encoded bytes.
 #[derive(Clone)]
 pub struct PqPublicKey {
-    bytes: Arc<[u8; PQ_PUBLIC_KEY_BYTES]>,
-    key: Arc<VerifyingKey<MlDsa44>>,
+    key: Arc<MLDSA44VerificationKey>,
 }
 
 impl PqPublicKey {
     /// Reads an encoded key; `None` unless it is exactly [`PQ_PUBLIC_KEY_BYTES`] (every such
     /// string encodes a key).
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let encoded = EncodedVerifyingKey::<MlDsa44>::try_from(bytes).ok()?;
+        let bytes: [u8; PQ_PUBLIC_KEY_BYTES] = bytes.try_into().ok()?;
         Some(Self {
-            bytes: Arc::new(bytes.try_into().ok()?),
-            key: Arc::new(VerifyingKey::decode(&encoded)),
+            key: Arc::new(MLDSA44VerificationKey::new(bytes)),
         })
     }
 
     /// The encoded key.
     pub fn as_bytes(&self) -> &[u8; PQ_PUBLIC_KEY_BYTES] {
-        &self.bytes
+        MLDSA44VerificationKey::as_ref(&self.key)
     }
 
     /// Whether `signature` is this key's on `message` under context `context`. A signature of
     /// the wrong length, or not well formed, does not verify.
     pub fn verify(&self, message: &[u8], context: &[u8], signature: &[u8]) -> bool {
-        let Ok(encoded) = EncodedSignature::<MlDsa44>::try_from(signature) else {
+        let Ok(signature) = <[u8; PQ_SIGNATURE_BYTES]>::try_from(signature) else {
             return false;
         };
-        Signature::decode(&encoded)
-            .is_some_and(|signature| self.key.verify_with_context(message, context, &signature))
+        ml_dsa_44::verify(
+            &self.key,
+            message,
+            context,
+            &MLDSA44Signature::new(signature),
+        )
+        .is_ok()
     }
 }
 
 impl PartialEq for PqPublicKey {
     fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -125,7 +136,7 @@ impl fmt::Debug for PqPublicKey {
         write!(
             f,
             "PqPublicKey({})",
-            hex::encode(&sha256(&[&self.bytes[..]])[..8])
+            hex::encode(&sha256(&[&self.as_bytes()[..]])[..8])
         )
     }
 }
