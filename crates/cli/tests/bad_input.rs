@@ -155,8 +155,8 @@ fn exports_replace_only_earlier_exports_and_are_private() {
         for (target, expected) in [
             (key.as_path(), "is not a"),
             (store.as_path(), "is not a"),
-            (lock.as_path(), "is not a"),
-            (empty.as_path(), "is not a"),
+            (lock.as_path(), "is an empty file"),
+            (empty.as_path(), "mktemp -d"),
             (other.as_path(), "is not a"),
             (fifo.as_path(), "FIFO"),
             (Path::new("/dev/null"), "device"),

@@ -56,6 +56,19 @@ pub enum FileError {
         /// What an export may replace ("a courier bundle", "a transcript").
         what: &'static str,
     },
+    /// An export would replace an empty file: not an earlier export, and perhaps a lock or a
+    /// database's log, which must keep its place.
+    #[error(
+        "{path} is an empty file, not {what}; it is left as it is (an empty file may be a \
+         station's lock or a database's log): give the name of a new file, such as one in a \
+         directory made by `mktemp -d`"
+    )]
+    EmptyTarget {
+        /// The file.
+        path: String,
+        /// What an export may replace ("a courier bundle", "a transcript").
+        what: &'static str,
+    },
     /// The operating system refused.
     #[error("{path}: {source}")]
     Io {
@@ -205,7 +218,12 @@ pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget,
         return Err(FileError::Symlink(shown()));
     }
     let first = read_first(out, EXPORT_SNIFF_BYTES)?;
-    if !first.is_empty() && (kind.earlier)(&first) {
+    if first.is_empty() {
+        Err(FileError::EmptyTarget {
+            path: shown(),
+            what: kind.what,
+        })
+    } else if (kind.earlier)(&first) {
         Ok(ExportTarget::Earlier)
     } else {
         Err(FileError::NotAnExport {
@@ -286,11 +304,13 @@ mod tests {
             .expect_err("refused");
         assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
         assert_eq!(fs::read(&out).expect("kept"), b"an operator's notes");
-        // An earlier export is replaced; an empty file (a station's lock) is not one.
+        // An earlier export is replaced; an empty file (a station's lock) is not one, and the
+        // error says what to do instead.
         fs::write(&out, b"").expect("written");
         let error = write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new")
             .expect_err("refused");
-        assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
+        assert!(matches!(error, FileError::EmptyTarget { .. }), "{error}");
+        assert!(error.to_string().contains("mktemp -d"), "{error}");
         assert_eq!(fs::read(&out).expect("kept"), b"");
         fs::write(&out, b"{\"format\":\"parley-transcript\",\"version\":1}").expect("written");
         write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new").expect("replaced");
