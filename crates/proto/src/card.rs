@@ -29,7 +29,7 @@ use crate::pq::{PQ_PUBLIC_KEY_BYTES, PQ_SIGNATURE_BYTES, PqPublicKey};
 use crate::seal::{EPOCH_PUBLIC_KEY_BYTES, PeerEpochKey};
 
 /// Most cards a thread remembers as verified ([`ContactCard::decode_verified`]); one more
-/// starts over.
+/// takes the place of another.
 pub const VERIFIED_CARDS_MAX: usize = 64;
 
 thread_local! {
@@ -125,8 +125,9 @@ impl ContactCard {
     /// key with the id it claims.
     ///
     /// A station reads its pinned cards over and over (every read of its peers), so each thread
-    /// remembers the SHA-256 of the last [`VERIFIED_CARDS_MAX`] cards whose signatures held and
+    /// remembers the SHA-256 of up to [`VERIFIED_CARDS_MAX`] cards whose signatures held and
     /// checks the signatures of those bytes only once: the same bytes verify the same way.
+    /// Everything else (the epoch key and its id) is checked on every read.
     pub fn decode_verified(bytes: &[u8]) -> Result<Self, DecodeError> {
         let cose = Unverified::parse(bytes, "card", CONTENT_TYPE_CARD, CARD_SIZE_MAX_BYTES)?;
         let (claimed, pq_signature) = Self::from_payload(cose.payload_unverified())?;
@@ -144,9 +145,12 @@ impl ContactCard {
         }
         if !verified {
             VERIFIED_CARDS.with_borrow_mut(|cards| {
-                // More distinct cards than that start over (only verified ones get here).
-                if cards.len() >= VERIFIED_CARDS_MAX {
-                    cards.clear();
+                // One more card makes room by forgetting one other (only verified ones get
+                // here), so a station with more peers than that still finds most.
+                if cards.len() >= VERIFIED_CARDS_MAX
+                    && let Some(other) = cards.iter().next().copied()
+                {
+                    cards.remove(&other);
                 }
                 cards.insert(digest);
             });
@@ -432,16 +436,12 @@ mod tests {
                 Err(DecodeError::BadSignature { what: "card" })
             );
             assert_eq!(verified_cards_held(), 1, "a refused card is not remembered");
-            // More distinct cards than the bound start over.
+            // More distinct cards than the bound: each new one takes another's place.
             for n in 0..VERIFIED_CARDS_MAX {
                 let other = Identity::from_secret(&[u8::try_from(n).expect("small") + 2; 32]);
                 assert!(ContactCard::decode_verified(&card(&other).sign(&other)).is_ok());
             }
-            assert_eq!(
-                verified_cards_held(),
-                1,
-                "the bound's next card started over"
-            );
+            assert_eq!(verified_cards_held(), VERIFIED_CARDS_MAX, "bounded");
         })
         .join()
         .expect("the thread ends");

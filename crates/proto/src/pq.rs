@@ -27,11 +27,12 @@ pub const PQ_SIGNATURE_BYTES: usize = 2420;
 /// The label ξ is derived under: one identity seed, one ML-DSA key, for ever.
 const SEED_LABEL: &[u8] = b"parley ml-dsa-44 seed v1";
 
-/// FIPS 204's deterministic variant signs with ρ' derived from this all-zero `rnd`
-/// (Algorithm 2, line 5): a card signed twice is the same bytes.
+/// FIPS 204's deterministic variant signs with ρ'' = H(K ‖ rnd ‖ μ) from this all-zero `rnd`
+/// (Algorithm 2; Algorithm 7, line 7): a card signed twice is the same bytes.
 const DETERMINISTIC_RND: [u8; 32] = [0; 32];
 
-/// The encoded ML-DSA-44 secret key, erased when dropped.
+/// The encoded ML-DSA-44 secret key; this shared heap copy is erased when dropped (the
+/// implementation's transient copies while generating and signing are not).
 struct SecretKey(MLDSA44SigningKey);
 
 impl Drop for SecretKey {
@@ -75,7 +76,7 @@ impl PqSigningKey {
         // Fails only for a longer context, or when FIPS 204's 814 rounds of rejection sampling
         // all reject (a chance of at most 2^-256, Appendix C).
         let signature = ml_dsa_44::sign(&self.key.0, message, context, DETERMINISTIC_RND)
-            .expect("a context of at most 255 bytes");
+            .expect("a context of at most 255 bytes, and rejection sampling that ends");
         Box::new(*signature.as_ref())
     }
 }

@@ -55,6 +55,7 @@ use hpke::aead::Aead as _;
 use hpke::kdf::Kdf as _;
 use hpke::kem::{X25519HkdfSha256, XWing};
 use hpke::{Deserializable as _, Kem as _, OpModeR, OpModeS, PskBundle, Serializable as _};
+use libcrux_ml_dsa::ml_dsa_44;
 #[allow(deprecated)] // the semi-expanded decapsulation vectors need the legacy key form
 use ml_kem::ExpandedKeyEncoding as _;
 #[allow(deprecated)] // likewise
@@ -62,6 +63,7 @@ use ml_kem::ml_kem_768::ExpandedDecapsulationKey;
 use ml_kem::ml_kem_768::{Ciphertext, DecapsulationKey, EncapsulationKey};
 use ml_kem::{B32, Decapsulate as _, FromSeed as _, KeyExport as _, MlKem768, Seed};
 use parley_proto::ed25519;
+use parley_proto::pq::PQ_SIGNATURE_BYTES;
 use parley_proto::seal::{EpochSecret, Keyring, Opener, PeerEpochKey, SealParties, Sealer};
 use parley_proto::{EntryId, EpochKeyId, LinkId, PqPublicKey, PqSigningKey, StationId};
 use rand_core::{TryCryptoRng, TryRng};
@@ -1650,17 +1652,41 @@ struct MlDsaCase {
     sig: Vec<u8>,
 }
 
-/// Verifies as parley does (`PqPublicKey::from_bytes`, then `verify`).
+/// Verifies as parley does (`PqPublicKey::from_bytes`, then `verify`: the implementation's
+/// AVX2 code on a CPU that has it). Its portable code, which runs on CPUs without, must say
+/// the same.
 fn mldsa_verify(public_key: &[u8], case: &MlDsaCase) -> Verdict {
     let (Some(key), Some(msg)) = (PqPublicKey::from_bytes(public_key), &case.msg) else {
         return Verdict::Refused;
     };
     let ctx = case.ctx.as_deref().unwrap_or_default();
-    if key.verify(msg, ctx, &case.sig) {
-        Verdict::Accepted
-    } else {
-        Verdict::Refused
+    let accepted = key.verify(msg, ctx, &case.sig);
+    let portable = <[u8; PQ_SIGNATURE_BYTES]>::try_from(&case.sig[..]).is_ok_and(|sig| {
+        ml_dsa_44::portable::verify(
+            &ml_dsa_44::MLDSA44VerificationKey::new(*key.as_bytes()),
+            msg,
+            ctx,
+            &ml_dsa_44::MLDSA44Signature::new(sig),
+        )
+        .is_ok()
+    });
+    match (accepted, portable) {
+        (true, true) => Verdict::Accepted,
+        (false, false) => Verdict::Refused,
+        _ => Verdict::WrongAnswer("the portable code verifies otherwise"),
     }
+}
+
+/// The portable code's key from seed ξ and deterministic signature, for comparing with the
+/// code parley runs.
+fn mldsa_sign_portable(seed: [u8; 32], msg: &[u8], ctx: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let pair = ml_dsa_44::portable::generate_key_pair(seed);
+    let signature = ml_dsa_44::portable::sign(&pair.signing_key, msg, ctx, [0; 32])
+        .expect("a context of at most 255 bytes");
+    (
+        pair.verification_key.as_slice().to_vec(),
+        signature.as_slice().to_vec(),
+    )
 }
 
 /// Signs as parley does: the key from its seed ξ (`PqSigningKey::from_xi`) must have the
@@ -1691,7 +1717,13 @@ fn mldsa_sign(group: &MlDsaGroup, case: &MlDsaCase) -> Verdict {
         _ if case.header.flags.iter().any(|f| f == "Randomized") => {
             return mldsa_verify(public_key, case);
         }
-        (Some(msg), _) => key.sign(msg, ctx).to_vec(),
+        (Some(msg), _) => {
+            let signature = key.sign(msg, ctx).to_vec();
+            if mldsa_sign_portable(seed, msg, ctx) != (public_key.to_vec(), signature.clone()) {
+                return Verdict::WrongAnswer("the portable code signs otherwise");
+            }
+            signature
+        }
         (None, _) => return Verdict::Refused,
     };
     if signature == case.sig {
