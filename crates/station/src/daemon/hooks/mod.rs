@@ -24,6 +24,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ use crate::limits::{
     HOOK_RETRY_MS_MIN, HOOK_RUN_MS_MAX, HOOK_RUNS_PER_PEER_MAX, HOOK_WAITING_PER_PEER_MAX,
     HOOK_WORKERS,
 };
+
+/// A dropped run report is logged the first time and then once in this many.
+const REPORTS_DROPPED_LOG_EVERY: u64 = 1_024;
 
 /// How often a running hook is looked at, in milliseconds.
 const HOOK_POLL_MS: u64 = 20;
@@ -98,7 +102,7 @@ struct Shared {
     hooked: Sender<Hooked>,
     /// Runs reported as done that found the driver's queue full (logged, not recorded: their
     /// changes run again at the next start).
-    reports_dropped: std::sync::atomic::AtomicU64,
+    reports_dropped: AtomicU64,
 }
 
 impl Shared {
@@ -109,7 +113,7 @@ impl Shared {
             latest: Mutex::default(),
             retries: Arc::default(),
             hooked,
-            reports_dropped: std::sync::atomic::AtomicU64::new(0),
+            reports_dropped: AtomicU64::new(0),
         }
     }
 
@@ -119,9 +123,8 @@ impl Shared {
     /// again at the next start. A driver gone means the daemon stops: the same.
     fn report(&self, id: u64, rank: u32) {
         if let Err(ReportError::Full(_)) = self.hooked.try_send(Hooked { id, rank }) {
-            let dropped =
-                1 + (self.reports_dropped).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if dropped == 1 || dropped.is_multiple_of(1_024) {
+            let dropped = 1 + (self.reports_dropped).fetch_add(1, Ordering::Relaxed);
+            if dropped == 1 || dropped.is_multiple_of(REPORTS_DROPPED_LOG_EVERY) {
                 tracing::warn!(
                     id,
                     dropped,
@@ -298,12 +301,12 @@ type Due = BTreeMap<(Instant, u64), Job>;
 struct Retries {
     due: Mutex<(bool, Due)>,
     changed: Condvar,
-    scheduled: std::sync::atomic::AtomicU64,
+    scheduled: AtomicU64,
 }
 
 impl Retries {
     fn schedule(&self, at: Instant, job: Job) {
-        let order = (self.scheduled).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let order = (self.scheduled).fetch_add(1, Ordering::Relaxed);
         let mut due = self.due.lock().unwrap_or_else(PoisonError::into_inner);
         if due.1.len() >= HOOK_RETRIES_MAX {
             tracing::error!(
