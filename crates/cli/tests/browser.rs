@@ -566,6 +566,69 @@ const PLANNED_LAUNCH_STATE: &str = "const field = document.querySelector(\
     const note = document.getElementById(field.getAttribute('aria-describedby')); \
     return [field.validationMessage, field.getAttribute('aria-invalid'), note.textContent];";
 
+/// Ana, on a page that answered a form `alpha` refused, sees a FLASH from `bravo` counted
+/// without reload, the refusal still showing; the FLASH is then answered. Once for a message
+/// composed with a language tag the station refuses, once for an answer to a message
+/// answered already.
+async fn refused_pages_stay_live(ana: &Browser, alpha: &StationProcess, bravo: &StationProcess) {
+    let flash_in = async |page: &str, kept: &str| {
+        ana.wait_for("body[data-events=\"open\"]", "", PAGE_TIMEOUT)
+            .await;
+        ana.mark().await;
+        let flash = send(
+            bravo,
+            &["send", "Alpha", "--precedence", "flash", "Confirm receipt"],
+        );
+        ana.wait_for_title(&format!("● (1) Alpha · {page}")).await;
+        assert_eq!(
+            ana.badge("attention-inbox").await.as_deref(),
+            Some("1 FLASH to answer"),
+            "on the refused {page} page"
+        );
+        ana.assert_not_reloaded(&format!("a FLASH came in on the refused {page} page"))
+            .await;
+        ana.wait_for("main#main p.error", kept, PAGE_TIMEOUT).await;
+        alpha.ok(&["understood", &flash]).expect("understood");
+        ana.wait_for_title(&format!("Alpha · {page}")).await;
+        flash
+    };
+
+    ana.open_live("/compose", "Compose").await;
+    let text = "Our exercise ends at noon";
+    ana.fill("form[action=\"/send\"]", "text", text).await;
+    ana.fill("form[action=\"/send\"]", "translation_lang", "ru ru")
+        .await;
+    ana.fill("form[action=\"/send\"]", "translation_text", "Учения")
+        .await;
+    ana.click("form[action=\"/send\"] button[type=\"submit\"]")
+        .await;
+    let (refusal, _) = ana
+        .wait_for("main#main p.error", "language", PAGE_TIMEOUT)
+        .await;
+    let answered = flash_in("Compose", &refusal).await;
+    let kept = ana
+        .script("return document.querySelector('form[action=\"/send\"] [name=\"text\"]').value")
+        .await;
+    assert_eq!(kept, text, "the refused form keeps what Ana typed");
+
+    // An answer to the FLASH answered already, as from a page left open in another tab.
+    ana.script(&format!(
+        "const form = document.createElement('form'); form.method = 'post'; \
+         form.action = '/understood'; \
+         for (const [name, value] of [['csrf', document.querySelector('meta[name=csrf]').content], \
+         ['id', '{answered}']]) {{ const input = document.createElement('input'); \
+         input.type = 'hidden'; input.name = name; input.value = value; form.append(input); }} \
+         document.body.append(form); form.submit(); return true;"
+    ))
+    .await;
+    let (refusal, _) = ana
+        .wait_for("main#main p.error", "already", PAGE_TIMEOUT)
+        .await;
+    ana.wait_for("main#main a[href=\"/inbox\"]", "", PAGE_TIMEOUT)
+        .await;
+    flash_in("Not done", &refusal).await;
+}
+
 /// How many event streams the console of `station` opened, from its daemon's logs.
 fn streams_opened(station: &StationProcess) -> usize {
     let Ok(files) = std::fs::read_dir(&station.home) else {
@@ -823,6 +886,12 @@ async fn operators_work_the_console_in_a_real_browser() {
         )
         .await;
     boris.screenshot(&root.join("boris-inbox-notice.png")).await;
+
+    // 5b. Pages that answer a form the station refused stay live: a FLASH that comes in
+    // while they show still marks the title, counts in the nav and sounds, and the refusal
+    // and the form as Ana filled it stay. (Their URLs take only the form: the page once
+    // fetched itself there, was refused, and showed nothing new until Ana left it.)
+    refused_pages_stay_live(&ana, &alpha, &bravo).await;
 
     // 6. A coded message shows in Boris's inbox in Russian.
     let coded = send(&alpha, &["send", "Bravo", "--code", "3"]);

@@ -76,9 +76,13 @@
       } while (again);
     } finally { refreshing = false; }
   }
-  // Fetches the page and swaps in its main section; false when the page is being left.
+  // Fetches the page and swaps in its main section; false when the page is being left. A
+  // page that answers a form the station refused sits at the form's URL, which takes only
+  // the form: it names the page to fetch instead (data-refresh), for the nav's badges and
+  // the count, and keeps its own main section, the refusal and the form as filled in.
   async function refreshOnce() {
-    const response = await fetch(location.href, {
+    const kept = document.getElementById("main")?.dataset.refresh;
+    const response = await fetch(kept || location.href, {
       credentials: "same-origin",
       headers: { "X-Parley-Refresh": "1" },
     });
@@ -98,8 +102,9 @@
       if (badge && current) current.replaceWith(badge);
     }
     const focused = document.activeElement && main.contains(document.activeElement);
-    if (focused) {
-      // The operator is typing: the section stays, its count does not.
+    if (focused || kept) {
+      // The operator is typing, or the page is a refusal: the section stays, its count
+      // does not.
       main.dataset.attention = fresh.dataset.attention || "0";
     } else {
       main.replaceWith(fresh);

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use askama::Template;
 use axum::Router;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +20,7 @@ use crate::State;
 use crate::compose::{Refill, compose_page};
 use crate::form::Form;
 use crate::limits::{CHECK_FORM_SIZE_MAX_BYTES, TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES};
-use crate::pages::{blocking, plain, session};
+use crate::pages::{Frame, blocking, html, plain, session};
 use crate::session::{AccountStamp, Session};
 
 /// The action routes, each refusing a request without a session before its body is read.
@@ -161,13 +162,54 @@ async fn perform(
     Ok((session, outcome))
 }
 
-/// The answer to an action taken from a list: back to it, or why it was refused.
-fn back(to: &'static str, performed: Result<(Session, Outcome), Response>) -> Response {
-    match performed {
-        Ok((_, Ok(_))) => Redirect::to(to).into_response(),
-        Ok((_, Err(error))) => plain(StatusCode::UNPROCESSABLE_ENTITY, &error),
-        Err(response) => response,
-    }
+/// A list an action is taken from: its path, and the message id of its name.
+#[derive(Clone, Copy)]
+struct List(&'static str, &'static str);
+
+const INBOX: List = List("/inbox", "nav-inbox");
+const OUTBOX: List = List("/outbox", "nav-outbox");
+const ALARMS: List = List("/alarms", "nav-alarms");
+const CODEBOOKS: List = List("/codebooks", "nav-codebooks");
+
+/// The page that says why an action was refused, with a link back to its list.
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage {
+    frame: Frame,
+    error: String,
+    back: &'static str,
+    back_text: String,
+}
+
+/// The answer to an action taken from a list: back to it, or a page saying why it was
+/// refused, live like the list (a FLASH or an alarm that comes meanwhile still shows in the
+/// title and the nav) and with a link back to it.
+async fn back(
+    state: &Arc<State>,
+    list: List,
+    performed: Result<(Session, Outcome), Response>,
+) -> Response {
+    let (session, error) = match performed {
+        Ok((_, Ok(_))) => return Redirect::to(list.0).into_response(),
+        Ok((session, Err(error))) => (session, error),
+        Err(response) => return response,
+    };
+    let mut frame = match Frame::load(state, &session).await {
+        Ok(frame) => frame,
+        Err(response) => return response,
+    };
+    frame.refresh = Some(list.0);
+    let back_text = frame
+        .tr
+        .ta("refused-back", &[("page", &frame.tr.t(list.1))]);
+    let mut page = html(&RefusedPage {
+        frame,
+        error,
+        back: list.0,
+        back_text,
+    });
+    *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    page
 }
 
 #[derive(Deserialize)]
@@ -191,7 +233,7 @@ async fn understood(
             operator: s.operator.clone(),
         })
     });
-    back("/inbox", performed.await)
+    back(&state, INBOX, performed.await).await
 }
 
 async fn clarify(
@@ -206,7 +248,7 @@ async fn clarify(
             operator: s.operator.clone(),
         })
     });
-    back("/inbox", performed.await)
+    back(&state, INBOX, performed.await).await
 }
 
 #[derive(Deserialize)]
@@ -230,7 +272,7 @@ async fn acknowledge(
             operator: s.operator.clone(),
         })
     });
-    back("/alarms", performed.await)
+    back(&state, ALARMS, performed.await).await
 }
 
 #[derive(Deserialize)]
@@ -254,7 +296,7 @@ async fn cancel(
             operator: Some(s.operator.clone()),
         })
     });
-    back("/outbox", performed.await)
+    back(&state, OUTBOX, performed.await).await
 }
 
 #[derive(Deserialize)]
@@ -280,7 +322,7 @@ async fn accept_codebook(
             operator: s.operator.clone(),
         })
     });
-    back("/codebooks", performed.await)
+    back(&state, CODEBOOKS, performed.await).await
 }
 
 /// The form's precedence; one the console does not offer is refused, never guessed.

@@ -140,10 +140,14 @@ pub(crate) async fn compose_page(
         Ok(read) => read,
         Err(response) => return response,
     };
-    let frame = match Frame::load(state, session).await {
+    let mut frame = match Frame::load(state, session).await {
         Ok(frame) => frame,
         Err(response) => return response,
     };
+    // With an error, the page answers a form the station refused, at the form's URL.
+    if error.is_some() {
+        frame.refresh = Some("/compose");
+    }
     let message = if refill.contains_key("code") || refill.contains_key("form") {
         Refill::new()
     } else {

@@ -341,6 +341,11 @@ pub(crate) struct Frame {
     pub(crate) badge_inbox: String,
     /// The alarms' badge in the nav: the alarms to acknowledge (empty: none).
     pub(crate) badge_alarms: String,
+    /// On a page that answers a form the station refused (its URL takes only the form):
+    /// the page the console's script fetches instead, on the station's events, for the nav's
+    /// badges and what awaits the operators, keeping this page's main section (the refusal,
+    /// the form as filled in).
+    pub(crate) refresh: Option<&'static str>,
 }
 
 impl Frame {
@@ -362,6 +367,7 @@ impl Frame {
             attention: attention.total(),
             badge_inbox: badge("attention-flash", attention.flash),
             badge_alarms: badge("attention-alarms", attention.alarms),
+            refresh: None,
             tr,
         }
     }
