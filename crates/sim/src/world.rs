@@ -652,10 +652,10 @@ impl World {
             .as_ref()
             .is_some_and(|core| core.uncommitted_writes() > 0)
         {
-            // The first transmission of an entry is recorded after it left; losing that record
-            // to a crash merely resends the frame.
             return self.flush(i);
         }
+        // The first transmission of an entry is recorded after it left, with the next commit
+        // or at the core's timeout; losing that record to a crash merely resends the frame.
         let Some(due_ms) = deadline.map(|d| d.max(now_ms)) else {
             return Ok(());
         };
@@ -704,7 +704,8 @@ impl World {
             let idle = station.commit.is_none()
                 && station.couriering.is_empty()
                 && core.deadlines_pending() == 0
-                && core.uncommitted_writes() == 0;
+                && core.uncommitted_writes() == 0
+                && core.waiting_records() == 0;
             idle && self.peers(i).all(|j| {
                 let Some(peer_core) = &self.stations[j].core else {
                     return false;

@@ -12,6 +12,10 @@ pub const DRIVER_REQUESTS_QUEUE_MAX: usize = 1_024;
 pub const DRIVER_BATCH_INPUTS_MAX: usize = 4_096;
 /// Longest the driver sleeps without looking at its timers, in milliseconds.
 pub const DRIVER_IDLE_MS_MAX: u64 = 1_000;
+/// Longest the record of a frame's first transmission on a kind of channel waits for a commit
+/// to go with, in milliseconds: it goes with the next commit, or on its own this long after the
+/// first record waiting (the core's `Pending`).
+pub const TRANSMISSION_RECORD_WAIT_MS: u64 = 1_000;
 /// Most frames queued for one peer's direct connection; a full queue drops the frame (counted
 /// as `queue_full`; the protocol resends it).
 pub const DIRECT_SEND_QUEUE_FRAMES_MAX: usize = 8_192;

@@ -66,6 +66,7 @@ use self::watch::{Watch, WatchSettings};
 use crate::api::{AlarmItem, ApiError, ErrorClass, Event};
 use crate::codebooks::LinkCodebooks;
 use crate::error::StationError;
+use crate::limits::TRANSMISSION_RECORD_WAIT_MS;
 
 /// Once per this long, at most, a kind of refusal is logged, in milliseconds; the ones in
 /// between are counted and summed up in the next line, so junk from a peer or a stranger
@@ -169,21 +170,54 @@ impl Peer {
     }
 }
 
-/// Outputs, admin ops and alarms waiting for a commit.
+/// Outputs, admin ops and alarms waiting for a commit, and records that may wait for one.
 #[derive(Default)]
 struct Pending {
     admin: Vec<AdminOp>,
     ops: Vec<StoreOp>,
     outputs: Vec<Output>,
+    /// Records of a frame's first transmission on a kind of channel
+    /// ([`StoreOp::MarkTransmitted`]): they go with the next commit, or on their own
+    /// [`TRANSMISSION_RECORD_WAIT_MS`] after the first of them waited. None needs a commit at
+    /// once: the frame has left, and a crash that loses its record only sends it again. Each
+    /// once took a commit of its own right after the frame left, whose sync met the peer's
+    /// commit of that frame on the disk.
+    records: Vec<StoreOp>,
+    /// When the first record waiting was made.
+    records_since_ms: Option<u64>,
 }
 
 impl Pending {
+    /// Nothing waits that needs a commit now (records may).
     fn is_empty(&self) -> bool {
         self.admin.is_empty() && self.ops.is_empty() && self.outputs.is_empty()
     }
 
     fn has_writes(&self) -> bool {
         !self.admin.is_empty() || !self.ops.is_empty()
+    }
+
+    /// Takes `writes`, the records among them to wait.
+    fn take(&mut self, now_ms: u64, writes: Vec<StoreOp>) {
+        for op in writes {
+            if matches!(op, StoreOp::MarkTransmitted { .. }) {
+                self.records_since_ms.get_or_insert(now_ms);
+                self.records.push(op);
+            } else {
+                self.ops.push(op);
+            }
+        }
+    }
+
+    /// When the records waiting must be committed on their own.
+    fn records_due_ms(&self) -> Option<u64> {
+        (self.records_since_ms).map(|since_ms| since_ms.saturating_add(TRANSMISSION_RECORD_WAIT_MS))
+    }
+
+    /// The records waiting join the writes to commit.
+    fn release_records(&mut self) {
+        self.ops.append(&mut self.records);
+        self.records_since_ms = None;
     }
 }
 
@@ -506,7 +540,7 @@ impl Station {
             self.watch_writes(now_ms, &writes);
             self.checkpoint_writes(now_ms, &writes);
             self.key_writes(&writes);
-            self.pending.ops.extend(writes);
+            self.pending.take(now_ms, writes);
             let appends = self.watch_effects();
             if appends.is_empty() && !wrote {
                 break;
@@ -542,10 +576,13 @@ impl Station {
         if self.in_flight.is_some() || self.pending.is_empty() || self.failed.is_some() {
             return None;
         }
+        // The records waiting go too: a commit is made anyway.
+        self.pending.release_records();
         let Pending {
             admin,
             ops,
             mut outputs,
+            ..
         } = std::mem::take(&mut self.pending);
         for op in &ops {
             if let StoreOp::StorePeerEntry {
@@ -600,9 +637,22 @@ impl Station {
         }
     }
 
-    /// Writes handled but not yet taken by [`Station::poll_commit`].
+    /// Writes handled but not yet taken by [`Station::poll_commit`], but for the records of
+    /// first transmissions waiting ([`Station::waiting_records`]).
     pub fn uncommitted_writes(&self) -> usize {
         self.pending.admin.len() + self.pending.ops.len()
+    }
+
+    /// Records of first transmissions waiting for a commit to go with (at most
+    /// [`TRANSMISSION_RECORD_WAIT_MS`]).
+    pub fn waiting_records(&self) -> usize {
+        self.pending.records.len()
+    }
+
+    /// Makes the records of first transmissions waiting part of the next commit (a clean
+    /// stop commits them, as anything handled).
+    pub fn release_records(&mut self) {
+        self.pending.release_records();
     }
 
     /// Why the core stopped, if a commit failed.
@@ -668,6 +718,7 @@ impl Station {
             self.next_witness_ms(),
             self.next_key_ms(),
             self.next_intake_ms(),
+            self.pending.records_due_ms(),
         ]
         .into_iter()
         .flatten()

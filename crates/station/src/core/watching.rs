@@ -172,6 +172,9 @@ impl Station {
     /// Runs the watch's duties due at `now_ms`. The daemon calls it when
     /// [`Station::poll_timeout`] says.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        if (self.pending.records_due_ms()).is_some_and(|due_ms| due_ms <= now_ms) {
+            self.pending.release_records();
+        }
         self.watch.tick(now_ms);
         self.checkpoint_timers(now_ms);
         self.witness_timers(now_ms);

@@ -135,6 +135,7 @@ impl Driver {
                     // Hook runs that succeeded are recorded before the last commit, so the
                     // next start does not run them again.
                     self.take_hooked(&mut hooked);
+                    self.station.release_records();
                     return self.flush();
                 }
                 Some(call) = calls.recv() => taken.push(Taken::Call(call)),

@@ -266,6 +266,85 @@ fn status_counts_messages_by_precedence_and_state() {
     assert!(report.alarms.kinds.is_empty());
 }
 
+/// The record that a frame went out on a kind of channel for the first time is never a commit
+/// of its own right after the frame left: it goes with the next commit, or on its own once it
+/// has waited [`TRANSMISSION_RECORD_WAIT_MS`].
+#[test]
+fn a_first_transmission_is_recorded_with_the_next_commit_or_after_its_wait() {
+    use parley_proto::{ChannelKind, StoreOp};
+    use parley_store::DeliveryState;
+
+    use crate::limits::TRANSMISSION_RECORD_WAIT_MS;
+
+    let records = |ops: &[StoreOp]| {
+        (ops.iter())
+            .filter(|op| matches!(op, StoreOp::MarkTransmitted { .. }))
+            .count()
+    };
+    let (mut alpha, mut store, bravo) = paired_alpha();
+    let state = |store: &Store, seq: u64| {
+        let states = store.outbox_states(&bravo).expect("reads");
+        let row = states.iter().find(|row| row.seq == seq).expect("queued");
+        (row.state, row.sent_on.clone())
+    };
+    // The pairing's key announcement (seq 1) leaves; its record waits, and nothing is to
+    // commit at once.
+    assert!(alpha.poll_transmit(NOW_MS).is_some());
+    while alpha.poll_transmit(NOW_MS).is_some() {}
+    assert_eq!(alpha.waiting_records(), 1);
+    assert_eq!(alpha.uncommitted_writes(), 0);
+    assert!(alpha.poll_commit().is_none(), "no commit of its own");
+    assert!(
+        alpha
+            .poll_timeout()
+            .is_some_and(|due_ms| due_ms <= NOW_MS + TRANSMISSION_RECORD_WAIT_MS),
+        "the core runs again when the record has waited enough"
+    );
+    assert_eq!(state(&store, 1), (DeliveryState::Queued, Vec::new()));
+
+    // A message's commit takes the record with it.
+    send(&mut alpha, 7);
+    let commit = alpha.poll_commit().expect("the send writes");
+    assert_eq!(records(&commit.ops), 1, "the record goes with the message");
+    assert_eq!(alpha.waiting_records(), 0);
+    store
+        .commit_batch(&commit.admin, &commit.ops)
+        .expect("commits");
+    alpha.commit_done(Ok(()));
+    let sent = (DeliveryState::Sent, vec![ChannelKind::Direct]);
+    assert_eq!(state(&store, 1), sent);
+
+    // The message leaves; with nothing else to commit, its record goes on its own once it
+    // has waited, not before.
+    while alpha.poll_output().is_some() {}
+    let left_ms = NOW_MS + 10;
+    while alpha.poll_transmit(left_ms).is_some() {}
+    assert_eq!(alpha.waiting_records(), 1);
+    let due_ms = left_ms + TRANSMISSION_RECORD_WAIT_MS;
+    alpha.handle_timeout(due_ms - 1);
+    assert!(alpha.poll_commit().is_none(), "not before its wait");
+    alpha.handle_timeout(due_ms);
+    let commit = alpha.poll_commit().expect("the record, on its own");
+    assert_eq!((records(&commit.ops), commit.ops.len()), (1, 1));
+    store
+        .commit_batch(&commit.admin, &commit.ops)
+        .expect("commits");
+    alpha.commit_done(Ok(()));
+    assert_eq!(state(&store, 2), sent);
+    assert_eq!(alpha.waiting_records(), 0);
+
+    // A record waiting at a clean stop is committed with what the stop commits.
+    let stop_ms = due_ms + 10;
+    send_at(&mut alpha, (stop_ms, "Bravo"), 8);
+    commit_all(&mut alpha, &mut store).expect("commits");
+    while alpha.poll_output().is_some() {}
+    while alpha.poll_transmit(stop_ms).is_some() {}
+    assert_eq!(alpha.waiting_records(), 1);
+    alpha.release_records();
+    commit_all(&mut alpha, &mut store).expect("commits");
+    assert_eq!(state(&store, 3), sent);
+}
+
 /// Alpha and Bravo's cores paired with each other, both committed, direct channels up.
 fn paired_both() -> ((Station, Store), (Station, Store)) {
     let (mut alpha, mut alpha_store) = station("Alpha", 1);
