@@ -194,9 +194,9 @@ async fn back(
         Ok((session, Err(error))) => (session, error),
         Err(response) => return response,
     };
-    let mut frame = match Frame::load(state, &session).await {
-        Ok(frame) => frame,
-        Err(response) => return response,
+    // Without the page's frame (the store unreadable), the reason alone, as text.
+    let Ok(mut frame) = Frame::load(state, &session).await else {
+        return plain(StatusCode::UNPROCESSABLE_ENTITY, &error);
     };
     frame.refresh = Some(list.0);
     let back_text = frame

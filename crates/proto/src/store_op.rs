@@ -3,6 +3,8 @@
 //!
 //! The driver commits every `StoreOp` a call produced (fsync) before it pulls any transmit;
 //! that is what makes "persist before you acknowledge" hold for sends and receipts alike.
+//! (The station core lets [`StoreOp::MarkTransmitted`], the record of a frame that has left,
+//! wait for the next commit.)
 
 use crate::entry::SignedEntry;
 use crate::evidence::EvidenceKind;

@@ -6,7 +6,7 @@
 //!   the [`LinkSnapshot`] the link resumes from; it never decides what to send or accept.
 //! - One writer: [`Store::commit`] applies a whole batch of ops in one immediate transaction
 //!   (the group commit; the caller batches), and is durable when it returns (WAL journal,
-//!   `synchronous=FULL`: SQLite fsyncs the log at every commit). Readers in other processes use
+//!   `synchronous=FULL`: SQLite syncs the log at every commit, with `fdatasync(2)`). Readers in other processes use
 //!   [`Store::open_read_only`]; WAL lets them read while the writer writes.
 //! - Checks on both sides of the disk: before writing, an op must agree with what is stored
 //!   (an own entry continues the own log, the in-head only moves over held entries, …); after

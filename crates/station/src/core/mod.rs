@@ -2,7 +2,8 @@
 //! channel of every link with its health and counters, operator commands, and the rule that
 //! makes "nothing accepted is ever lost" hold: **everything an answer, an acknowledgement or
 //! an event depends on is committed before it is released, and nothing is transmitted while
-//! anything is uncommitted**.
+//! anything is uncommitted** (but the records of frames already sent, which may wait for the
+//! next commit: `Pending`).
 //!
 //! Driven like quinn-proto's `Connection`: the caller feeds [`Input`]s with [`Station::handle`],
 //! takes the durable changes with [`Station::poll_commit`], commits them (fsync) and reports
@@ -576,14 +577,14 @@ impl Station {
         if self.in_flight.is_some() || self.pending.is_empty() || self.failed.is_some() {
             return None;
         }
-        // The records waiting go too: a commit is made anyway.
-        self.pending.release_records();
-        let Pending {
-            admin,
-            ops,
-            mut outputs,
-            ..
-        } = std::mem::take(&mut self.pending);
+        // The records waiting go too, when the batch writes anyway (a batch of outputs alone
+        // is released without a transaction).
+        if self.pending.has_writes() {
+            self.pending.release_records();
+        }
+        let admin = std::mem::take(&mut self.pending.admin);
+        let ops = std::mem::take(&mut self.pending.ops);
+        let mut outputs = std::mem::take(&mut self.pending.outputs);
         for op in &ops {
             if let StoreOp::StorePeerEntry {
                 peer,

@@ -135,6 +135,9 @@ impl Driver {
                     // Hook runs that succeeded are recorded before the last commit, so the
                     // next start does not run them again.
                     self.take_hooked(&mut hooked);
+                    self.flush()?;
+                    // The records of frames sent until now, waiting or made by that flush,
+                    // are committed too.
                     self.station.release_records();
                     return self.flush();
                 }

@@ -301,6 +301,20 @@ fn a_first_transmission_is_recorded_with_the_next_commit_or_after_its_wait() {
         "the core runs again when the record has waited enough"
     );
     assert_eq!(state(&store, 1), (DeliveryState::Queued, Vec::new()));
+    // A batch of outputs alone (a reply that writes nothing) leaves it waiting: no
+    // transaction is made for it.
+    alpha.handle(
+        NOW_MS,
+        Input::Command {
+            id: RequestId(6),
+            command: Command::Status,
+        },
+    );
+    let commit = alpha.poll_commit().expect("the reply's batch");
+    assert!(commit.is_empty(), "no write in a reply's batch");
+    alpha.commit_done(Ok(()));
+    assert_eq!(alpha.waiting_records(), 1);
+    while alpha.poll_output().is_some() {}
 
     // A message's commit takes the record with it.
     send(&mut alpha, 7);
