@@ -2,7 +2,7 @@
 //! would also write each commit's new modification time through the file system's journal
 //! (ARCHITECTURE.md, store: `.cargo/config.toml` builds SQLite with `HAVE_FDATASYNC`).
 //! `parley init` runs under strace; the test says it is skipped where strace is missing
-//! (`.ci/run` installs it).
+//! (`.ci/run` installs it) or may not trace (ptrace denied).
 
 mod common;
 

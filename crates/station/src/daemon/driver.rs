@@ -136,10 +136,14 @@ impl Driver {
                     // next start does not run them again.
                     self.take_hooked(&mut hooked);
                     self.flush()?;
-                    // The records of frames sent until now, waiting or made by that flush,
-                    // are committed too.
-                    self.station.release_records();
-                    return self.flush();
+                    // The records of frames sent until now, waiting or made by a flush, are
+                    // committed too (a flush makes records only of frames not sent before:
+                    // this ends).
+                    while self.station.waiting_records() > 0 {
+                        self.station.release_records();
+                        self.flush()?;
+                    }
+                    return Ok(());
                 }
                 Some(call) = calls.recv() => taken.push(Taken::Call(call)),
                 Some(report) = reports.recv() => taken.push(Taken::Report(report)),

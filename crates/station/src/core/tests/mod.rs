@@ -294,10 +294,10 @@ fn a_first_transmission_is_recorded_with_the_next_commit_or_after_its_wait() {
     assert_eq!(alpha.waiting_records(), 1);
     assert_eq!(alpha.uncommitted_writes(), 0);
     assert!(alpha.poll_commit().is_none(), "no commit of its own");
+    let due_ms = NOW_MS + TRANSMISSION_RECORD_WAIT_MS;
+    assert_eq!(alpha.pending.records_due_ms(), Some(due_ms));
     assert!(
-        alpha
-            .poll_timeout()
-            .is_some_and(|due_ms| due_ms <= NOW_MS + TRANSMISSION_RECORD_WAIT_MS),
+        alpha.poll_timeout().is_some_and(|at_ms| at_ms <= due_ms),
         "the core runs again when the record has waited enough"
     );
     assert_eq!(state(&store, 1), (DeliveryState::Queued, Vec::new()));
