@@ -128,6 +128,24 @@ fn write_station(families: &mut Families<'_, '_>, report: &StatusReport) -> fmt:
         [(Labels::new(), queues.commit_cpu_us as f64 / 1e6)],
     )?;
     families.counter(
+        "parley_station_store_checkpoint_cpu_seconds",
+        "CPU time the store's checkpoint thread spent copying the write-ahead log into the database.",
+        [(Labels::new(), queues.store_checkpoint_cpu_us as f64 / 1e6)],
+    )?;
+    families.counter(
+        "parley_station_store_checkpoints",
+        "Checkpoints of the store's write-ahead log, by who ran them: the checkpoint thread, or the driver in a commit that took the log past its bound.",
+        [
+            (labels([("by", "background")]), queues.checkpoints_background),
+            (labels([("by", "writer")]), queues.checkpoints_by_writer),
+        ],
+    )?;
+    families.gauge(
+        "parley_station_store_log_pages",
+        "Pages (4 KiB) in the store's write-ahead log after the latest commit.",
+        [(Labels::new(), queues.store_log_pages)],
+    )?;
+    families.counter(
         "parley_station_envelope_checks_batched",
         "Envelope signatures checked in batches rather than one at a time.",
         [(Labels::new(), queues.envelope_checks_batched)],

@@ -21,6 +21,7 @@
 mod alarms;
 mod apply;
 mod check;
+mod checkpoint;
 pub mod console;
 mod convert;
 mod error;
@@ -32,7 +33,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
@@ -40,6 +41,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, change_rank};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
+pub use checkpoint::{CHECKPOINT_AFTER_PAGES, CHECKPOINT_WRITER_PAGES, CheckpointCounts};
 pub use console::{
     AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_OK, AUDIT_OUTCOME_SIZE_MAX_BYTES,
     AUDIT_PAGE_ROWS_MAX, AuditAction, AuditQuery, AuditRecord, AuditRow, AuditSource,
@@ -51,7 +53,9 @@ pub use rows::{
     KeptEntry, LinkCounts, LinkLeaves, LinkRecord, NewPeer, OutboxRow, OutboxState, PeerRecord,
     PeerRow, StationRow, StoredEntry, TranscriptRecord,
 };
-pub use schema::{BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION};
+pub use schema::{
+    BUSY_TIMEOUT_MS, PREPARED_STATEMENTS_CACHED_MAX, SCHEMA_VERSION, WRITER_CACHE_KIB,
+};
 
 use convert::to_sql;
 use error::SqlContext;
@@ -62,6 +66,11 @@ pub struct Store {
     read_only: bool,
     /// This station's identity, once known (read lazily: a store may be opened before init).
     own: Option<StationId>,
+    /// The database file of a writer on disk.
+    path: Option<PathBuf>,
+    /// The checkpoint thread, once started. Dropped after `connection`, whose log hook holds
+    /// the thread's wake-up: the thread then ends, and dropping this waits for it.
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,8 +90,9 @@ impl Store {
     /// [`StoreError::SchemaTooNew`] before anything is changed. Everything it holds is then
     /// checked ([`Self::check`]): a damaged store is refused, never served.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let store = Self::with_connection(schema::open_writer(path)?, false)?;
+        let mut store = Self::with_connection(schema::open_writer(path)?, false)?;
         store.check()?;
+        store.path = Some(path.to_owned());
         Ok(store)
     }
 
@@ -109,7 +119,35 @@ impl Store {
             connection,
             read_only,
             own,
+            path: None,
+            checkpointer: None,
         })
+    }
+
+    /// Moves the write-ahead log's checkpoints to a thread of their own, so that a commit only
+    /// appends to the log and syncs it (the `checkpoint` module says how the log stays
+    /// bounded). For a daemon's store on disk; a second call changes nothing.
+    pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
+        self.writable()?;
+        if self.checkpointer.is_some() {
+            return Ok(());
+        }
+        let Some(path) = &self.path else {
+            return Err(StoreError::InvalidOp(
+                "a store in memory has no write-ahead log to checkpoint".into(),
+            ));
+        };
+        let checkpointer = checkpoint::Checkpointer::start(&mut self.connection, path)?;
+        self.checkpointer = Some(checkpointer);
+        Ok(())
+    }
+
+    /// What the background checkpoints did so far (all zero without them).
+    pub fn checkpoint_counts(&self) -> CheckpointCounts {
+        self.checkpointer
+            .as_ref()
+            .map(checkpoint::Checkpointer::counts)
+            .unwrap_or_default()
     }
 
     fn writable(&self) -> Result<(), StoreError> {
@@ -346,15 +384,24 @@ impl Store {
     /// erasure overwrote in the database are not still in the log's older frames. It does not
     /// wait for readers (the driver must not stall): a reader in the middle of a transaction
     /// keeps the log from being emptied, and then the old frames stay until the log is next
-    /// emptied (logged, not an error: the erasure itself is committed).
+    /// emptied (logged, not an error: the erasure itself is committed). With the checkpoint
+    /// thread, it does wait for that thread's checkpoint in progress, if any (which waits for
+    /// no one): the two would otherwise make each other busy.
     fn truncate_log(&self) {
-        let no_wait = self.connection.busy_timeout(std::time::Duration::ZERO);
-        let result = no_wait.and_then(|()| {
-            self.connection
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-                    row.get::<_, i64>(0)
-                })
-        });
+        let truncate = || {
+            let no_wait = self.connection.busy_timeout(std::time::Duration::ZERO);
+            no_wait.and_then(|()| {
+                self.connection
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+            })
+        };
+        // Not in the middle of the checkpoint thread's own (which would make this one busy).
+        let result = match &self.checkpointer {
+            Some(checkpointer) => checkpointer.exclusive(truncate),
+            None => truncate(),
+        };
         if let Err(error) = schema::set_busy_timeout(&self.connection) {
             tracing::warn!(%error, "restoring the busy timeout failed");
         }

@@ -13,6 +13,11 @@ use crate::error::{SqlContext, StoreError};
 /// How long a connection waits for another connection's lock before failing, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
+/// The writer's page cache, in KiB (SQLite's default is 2,000). A large batch's changed pages
+/// stay in memory until its commit instead of spilling into the write-ahead log early (and
+/// again at the commit).
+pub const WRITER_CACHE_KIB: i64 = 8_192;
+
 /// How many prepared statements a connection keeps cached, in statements. Every statement the
 /// store uses fits, so a commit never re-parses SQL.
 pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
@@ -234,7 +239,24 @@ pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Conne
     connection
         .pragma_update(None, "secure_delete", "ON")
         .context("enabling secure_delete")?;
+    connection
+        .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .context("setting the page cache's size")?;
     migrate(&mut connection, migrations)?;
+    Ok(connection)
+}
+
+/// Opens the connection of a writer's checkpoint thread to its database, already set up by the
+/// writer: it only checkpoints, with the writer's `synchronous=FULL` (the database file is
+/// synced before the log is reused).
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {} to checkpoint it", path.display()))?;
+    set_busy_timeout(&connection)?;
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .context("setting synchronous=FULL")?;
     Ok(connection)
 }
 

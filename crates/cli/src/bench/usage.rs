@@ -1,5 +1,5 @@
 //! Where the CPU of the throughput run goes, per message: the process's CPU time split into
-//! storage (the drivers' commits, measured by the daemons), network (the I/O threads, QUIC and
+//! storage (the drivers' commits and the stores' checkpoint threads, measured by the daemons), network (the I/O threads, QUIC and
 //! its TLS included, measured per thread), crypto (the operations the stations counted, each at
 //! the cost the floor measured: an estimate) and the rest (encoding, bookkeeping, the core).
 
@@ -51,7 +51,7 @@ impl Sample {
         for daemon in daemons {
             let report = status(daemon)?;
             let queues = report.queues.as_ref();
-            sample.commit_us += queues.map_or(0, |q| q.commit_cpu_us);
+            sample.commit_us += queues.map_or(0, |q| q.commit_cpu_us + q.store_checkpoint_cpu_us);
             sample.ops.envelopes_batched += queues.map_or(0, |q| q.envelope_checks_batched);
             sample.ops.entries_batched += queues.map_or(0, |q| q.entry_checks_batched);
             for peer in &report.peers {

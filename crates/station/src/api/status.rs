@@ -272,6 +272,22 @@ pub struct Queues {
     /// microseconds (the waits for the disk are not CPU time).
     #[serde(default)]
     pub commit_cpu_us: u64,
+    /// CPU time the store's checkpoint thread spent copying the write-ahead log into the
+    /// database since the daemon started, in microseconds (the commits' share of the storage
+    /// work that left their path).
+    #[serde(default)]
+    pub store_checkpoint_cpu_us: u64,
+    /// Checkpoints of the store's write-ahead log run by its checkpoint thread since the
+    /// daemon started.
+    #[serde(default)]
+    pub checkpoints_background: u64,
+    /// Checkpoints the driver ran itself, in the commit that took the log past the bound
+    /// (commits back to back, or the checkpoint thread lagged), since the daemon started.
+    #[serde(default)]
+    pub checkpoints_by_writer: u64,
+    /// Pages (of 4 KiB) in the store's write-ahead log after the latest commit.
+    #[serde(default)]
+    pub store_log_pages: u64,
     /// Envelopes taken on a signature checked in a batch (the frames the driver took in one
     /// round, a relay batch, a courier bundle) rather than alone, since the daemon started.
     #[serde(default)]

@@ -395,4 +395,6 @@ pub struct IoCounters {
     pub api_clients_refused: u64,
     /// CPU time the driver spent committing to the store, in microseconds.
     pub commit_cpu_us: u64,
+    /// The store's checkpoints, and the CPU time of its checkpoint thread.
+    pub checkpoints: parley_store::CheckpointCounts,
 }

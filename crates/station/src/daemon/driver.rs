@@ -288,6 +288,7 @@ impl Driver {
             api_clients_max: crate::limits::API_CLIENTS_MAX as u64,
             api_clients_refused: self.server.clients_refused(),
             commit_cpu_us: self.commit_cpu.as_micros() as u64,
+            checkpoints: self.store.checkpoint_counts(),
         });
         let started = thread_cpu();
         let committed = commit_all(&mut self.station, &mut self.store);

@@ -156,7 +156,8 @@ impl Daemon {
             hooks::check(Path::new(hook))?;
         }
         let identity = home.identity()?;
-        let store = Store::open(&home.store_path())?;
+        let mut store = Store::open(&home.store_path())?;
+        store.checkpoint_in_background()?;
         let clock = Clock::starting_after(store.latest_time_ms()?);
         let loaded = load(&store, identity.clone(), &config, os_seed())?;
         let station = Station::new(clock.now_ms(), loaded, Mode::Daemon)?;

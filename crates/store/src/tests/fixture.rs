@@ -113,10 +113,20 @@ pub(crate) fn entry(
 /// The outbox frame of `entry` from `author` to `to`: an envelope `author` signed, whose
 /// ciphertext is filler (the store never opens it).
 pub(crate) fn frame(author: &Station, to: &Station, entry: &SignedEntry) -> Vec<u8> {
+    frame_sized(author, to, entry, 64)
+}
+
+/// [`frame`] with `ciphertext_bytes` of filler.
+pub(crate) fn frame_sized(
+    author: &Station,
+    to: &Station,
+    entry: &SignedEntry,
+    ciphertext_bytes: usize,
+) -> Vec<u8> {
     let sealed = Sealed {
         key_id: to.epoch.id(),
         encapsulated: vec![0; ENCAPSULATED_KEY_BYTES],
-        ciphertext: vec![0; 64],
+        ciphertext: vec![0; ciphertext_bytes],
     };
     let envelope = Envelope::sign(
         &author.identity,

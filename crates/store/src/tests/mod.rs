@@ -2,6 +2,7 @@
 
 mod alarms;
 mod channels;
+mod checkpoints;
 mod console;
 mod corrupt;
 mod fixture;
