@@ -1,6 +1,7 @@
 //! Every message over every channel, with real processes on 127.0.0.1: two stations whose
 //! direct path runs through cuttable UDP proxies, a real relay process, and courier bundles.
-//! In every case each message is delivered exactly once and every one ends `delivered`.
+//! In every case each message is delivered exactly once and every one ends `delivered`; and a
+//! clean stop keeps the record of where a message went.
 
 mod common;
 
@@ -402,4 +403,29 @@ fn a_relay_refusing_deposits_degrades_the_channel_with_its_reason() {
         now["id"] == alarm["id"] && now["state"] == "cleared"
     });
     assert_eq!(refusing(false), 0);
+}
+
+/// The record that a frame left waits for the station's next commit (at most a second), and a
+/// clean stop commits it: Alpha, alone with the relay, stops right after its message went to
+/// the relay, and its outbox still says the message went out on the relay.
+#[test]
+fn a_clean_stop_keeps_the_record_of_a_frame_that_just_left() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut net = Net::new(root.path());
+    net.relay.start().expect("start relay");
+    net.alpha.start().expect("start Alpha");
+    await_channel(&net.alpha, "Bravo", "relay", "up");
+    net.alpha.ok(&["send", "Bravo", "just left"]).expect("send");
+    let left = wait_until(Duration::from_secs(10), || {
+        channel_counter(&net.alpha, "relay", "envelopes_sent") >= 1
+    });
+    assert!(left, "the message never went to the relay");
+    net.alpha.stop().expect("stop Alpha");
+    let outbox = net.alpha.outbox().expect("outbox");
+    let item = outbox
+        .iter()
+        .find(|item| item["text"] == "just left")
+        .expect("in the outbox");
+    assert_eq!(item["sent_on"], serde_json::json!(["relay"]), "{item}");
+    assert_eq!(item["state"], "sent", "{item}");
 }
