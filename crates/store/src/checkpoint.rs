@@ -142,6 +142,11 @@ impl Checkpointer {
         }
     }
 
+    /// The writer emptied the log (after an erasure): no page in it any more.
+    pub(crate) fn emptied(&self) {
+        self.counters.log_pages.store(0, Ordering::Relaxed);
+    }
+
     /// Runs `f` while no background checkpoint runs.
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
         let _held = self.running.lock().unwrap_or_else(PoisonError::into_inner);

@@ -406,7 +406,11 @@ impl Store {
             tracing::warn!(%error, "restoring the busy timeout failed");
         }
         match result {
-            Ok(0) => {}
+            Ok(0) => {
+                if let Some(checkpointer) = &self.checkpointer {
+                    checkpointer.emptied();
+                }
+            }
             Ok(_) => tracing::warn!(
                 "the write-ahead log could not be emptied after an epoch key was erased (a reader holds it); the key's old bytes stay in it until a later checkpoint"
             ),

@@ -245,7 +245,8 @@ fn a_station_is_initialised_once_and_keeps_its_epoch_key() {
 
 /// A new epoch key becomes the only current one and the old one stays; a retained key is
 /// erased with its bytes overwritten in the database file; the current key and an unknown one
-/// are refused, and a refused batch stores nothing.
+/// are refused, and a refused batch stores nothing. The store checkpoints in the background, as
+/// a daemon's does (erasures happen there).
 #[test]
 fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
     use parley_proto::EpochSecret;
@@ -255,6 +256,7 @@ fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
     let (_dir, path) = temp_path();
     let alpha = Station::new(1, "Alpha");
     let mut store = initialised(&path, &alpha);
+    store.checkpoint_in_background().expect("the thread starts");
     let second = EpochSecret::from_secret_bytes(&[0x5a; 32]).expect("a seed");
     store
         .commit_batch(
@@ -306,6 +308,11 @@ fn epoch_keys_rotate_and_retained_ones_are_erased_from_the_file() {
         .map(|key| AdminOp::EraseEpochKey(key.id()))
         .collect();
     store.commit_batch(&erase, &[]).expect("erased");
+    assert_eq!(
+        store.checkpoint_counts().log_pages,
+        0,
+        "the log was emptied"
+    );
     let held: Vec<_> = store.epoch_keys().expect("reads");
     let held: Vec<_> = held.iter().map(|row| row.key.id()).collect();
     assert_eq!(held, [kept[1].id(), kept[0].id()], "current first");
