@@ -407,25 +407,40 @@ fn a_relay_refusing_deposits_degrades_the_channel_with_its_reason() {
 
 /// The record that a frame left waits for the station's next commit (at most a second), and a
 /// clean stop commits it: Alpha, alone with the relay, stops right after its message went to
-/// the relay, and its outbox still says the message went out on the relay.
+/// the relay, and its outbox still says the message went out on the relay. Only a stop within
+/// that second tests the stop (the record's own wait commits it after), so a slower attempt
+/// is made again.
 #[test]
 fn a_clean_stop_keeps_the_record_of_a_frame_that_just_left() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let mut net = Net::new(root.path());
-    net.relay.start().expect("start relay");
-    net.alpha.start().expect("start Alpha");
-    await_channel(&net.alpha, "Bravo", "relay", "up");
-    net.alpha.ok(&["send", "Bravo", "just left"]).expect("send");
-    let left = wait_until(Duration::from_secs(10), || {
-        channel_counter(&net.alpha, "relay", "envelopes_sent") >= 1
-    });
-    assert!(left, "the message never went to the relay");
-    net.alpha.stop().expect("stop Alpha");
-    let outbox = net.alpha.outbox().expect("outbox");
-    let item = outbox
-        .iter()
-        .find(|item| item["text"] == "just left")
-        .expect("in the outbox");
-    assert_eq!(item["sent_on"], serde_json::json!(["relay"]), "{item}");
-    assert_eq!(item["state"], "sent", "{item}");
+    const ATTEMPTS: usize = 5;
+    let wait = Duration::from_millis(parley_station::limits::TRANSMISSION_RECORD_WAIT_MS);
+    for attempt in 0..ATTEMPTS {
+        // A new pair each time: nothing sent before to go out again.
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut net = Net::new(root.path());
+        net.relay.start().expect("start relay");
+        net.alpha.start().expect("start Alpha");
+        await_channel(&net.alpha, "Bravo", "relay", "up");
+        // The frame cannot leave before the send starts.
+        let started = Instant::now();
+        net.alpha.ok(&["send", "Bravo", "just left"]).expect("send");
+        let left = wait_until(Duration::from_secs(10), || {
+            channel_counter(&net.alpha, "relay", "envelopes_sent") >= 1
+        });
+        assert!(left, "the message never went to the relay");
+        net.alpha.stop().expect("stop Alpha");
+        if started.elapsed() >= wait {
+            eprintln!("attempt {attempt}: the stop came after the record's own wait; again");
+            continue;
+        }
+        let outbox = net.alpha.outbox().expect("outbox");
+        let item = outbox
+            .iter()
+            .find(|item| item["text"] == "just left")
+            .expect("in the outbox");
+        assert_eq!(item["sent_on"], serde_json::json!(["relay"]), "{item}");
+        assert_eq!(item["state"], "sent", "{item}");
+        return;
+    }
+    eprintln!("no attempt stopped within {wait:?} of sending on this machine: not tested");
 }

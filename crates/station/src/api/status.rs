@@ -282,7 +282,8 @@ pub struct Queues {
     #[serde(default)]
     pub checkpoints_background: u64,
     /// Checkpoints the driver ran itself, in the commit that took the log past the bound
-    /// (commits back to back, or the checkpoint thread lagged), since the daemon started.
+    /// (commits back to back, or the checkpoint thread lagged), or past 1,000 pages once the
+    /// thread is gone, since the daemon started.
     #[serde(default)]
     pub checkpoints_by_writer: u64,
     /// Pages (of 4 KiB) in the store's write-ahead log after the latest commit.
