@@ -29,8 +29,18 @@
 //! k), so verification stays deterministic, as everything in this crate is; a signer cannot
 //! steer them without changing what it signs, and any change draws new ones: a forger's
 //! chance is 2⁻¹²⁸ per batch it tries, offline.
+//!
+//! A signature checked alone and accepted is remembered ([`REMEMBERED_SLOTS`] of them, the
+//! last accepted in each slot): the same signature checked again is then accepted for one
+//! SHA-512 and a compare, where the equation costs a double-base scalar multiplication. A
+//! station checks the same signatures again routinely: a receipt or a checkpoint that came
+//! over several channels, the heads of its logs and its outbox at each start, a transcript
+//! checked twice. What is remembered is the whole of what the equation reads (A, R, S and
+//! k = SHA-512(R ‖ A ‖ M)), so a remembered signature is one the equation accepts, whatever
+//! asks; a refused one is never remembered, and slots only choose what is forgotten.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -40,6 +50,14 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng as _, SeedableRng};
 use sha2::{Digest, Sha512};
+
+/// How many accepted signatures are remembered, at 128 bytes each (128 KiB for the
+/// process, untouched until used).
+pub const REMEMBERED_SLOTS: usize = 1024;
+
+/// The last signature accepted alone in each slot, chosen by its k: A ‖ R ‖ S ‖ k. All zeros
+/// is no signature (an all-zero A is of small order).
+static REMEMBERED: Mutex<[[u8; 128]; REMEMBERED_SLOTS]> = Mutex::new([[0; 128]; REMEMBERED_SLOTS]);
 
 /// A signature this rule refuses. It says no more: which check failed is of no use to anyone
 /// but a forger.
@@ -186,8 +204,34 @@ impl Item {
         })
     }
 
-    /// The cofactored equation for this signature alone.
+    /// The cofactored equation for this signature alone, unless it was accepted lately.
     fn verify(&self) -> Result<(), BadSignature> {
+        let (slot, remembered) = self.remembered();
+        let known = |slots: &[[u8; 128]; REMEMBERED_SLOTS]| slots[slot] == remembered;
+        if known(&REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(());
+        }
+        self.equation()?;
+        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[slot] = remembered;
+        Ok(())
+    }
+
+    /// What is remembered of this signature once accepted, and its slot.
+    fn remembered(&self) -> (usize, [u8; 128]) {
+        let mut remembered = [0; 128];
+        remembered[..32].copy_from_slice(&self.a_bytes);
+        remembered[32..64].copy_from_slice(&self.r_bytes);
+        remembered[64..96].copy_from_slice(self.s.as_bytes());
+        remembered[96..].copy_from_slice(self.k.as_bytes());
+        let mut low = [0; 8];
+        low.copy_from_slice(&self.k.as_bytes()[..8]);
+        // k is a hash: its low bits spread signatures evenly over the slots.
+        let slot = (u64::from_le_bytes(low) % REMEMBERED_SLOTS as u64) as usize;
+        (slot, remembered)
+    }
+
+    /// The cofactored equation for this signature alone.
+    fn equation(&self) -> Result<(), BadSignature> {
         let expected_r =
             EdwardsPoint::vartime_double_scalar_mul_basepoint(&self.k, &-self.a, &self.s);
         if (expected_r - self.r).mul_by_cofactor().is_identity() {
@@ -196,6 +240,15 @@ impl Item {
             Err(BadSignature)
         }
     }
+}
+
+/// Whether this signature is remembered as accepted.
+#[cfg(test)]
+fn is_remembered(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    Item::new(key, message, signature).is_ok_and(|item| {
+        let (slot, remembered) = item.remembered();
+        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[slot] == remembered
+    })
 }
 
 /// p = 2²⁵⁵ − 19, little-endian.

@@ -218,6 +218,15 @@ fn median_us(mut op: impl FnMut()) -> f64 {
     samples[samples.len() / 2].as_secs_f64() * 1e6
 }
 
+/// The median time of `op` over [`FLOOR_CRYPTO_ROUNDS`] runs, each on the next of `inputs`
+/// (at least as many): what a signature check costs when it is new, as each message's is,
+/// and not one `ed25519` remembers as accepted.
+fn median_us_each<T>(inputs: &[T], mut op: impl FnMut(&T)) -> f64 {
+    assert!(inputs.len() >= FLOOR_CRYPTO_ROUNDS);
+    let mut next = inputs.iter();
+    median_us(|| op(next.next().expect("one input per round")))
+}
+
 /// Each crypto operation of a message's path, called as parley calls it, on a `size`-byte
 /// message.
 fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
@@ -244,7 +253,16 @@ fn crypto(size: usize) -> anyhow::Result<Vec<OpCost>> {
     };
     let signed = entry.clone().sign(&alice);
     let sign_us = median_us(|| drop(std::hint::black_box(entry.clone().sign(&alice))));
-    let verify_us = median_us(|| {
+    let entries: Vec<SignedEntry> = (1..=FLOOR_CRYPTO_ROUNDS as u64)
+        .map(|time_ms| {
+            Entry {
+                time_ms,
+                ..entry.clone()
+            }
+            .sign(&alice)
+        })
+        .collect();
+    let verify_us = median_us_each(&entries, |signed| {
         SignedEntry::decode_verified(std::hint::black_box(signed.bytes()), &alice.id())
             .expect("verifies");
     });
@@ -427,9 +445,15 @@ fn raw_verification(signer: &Identity, size: usize) -> (f64, f64) {
         .iter()
         .map(|message| signer.signing_key().sign(message))
         .collect();
-    let alone_us = median_us(|| {
-        ed25519::verify(&key, std::hint::black_box(&messages[0]), &signatures[0])
-            .expect("verifies");
+    let alone: Vec<(Vec<u8>, ed25519_dalek::Signature)> = (0..FLOOR_CRYPTO_ROUNDS)
+        .map(|n| {
+            let message = format!("{n:0size$}").into_bytes();
+            let signature = signer.signing_key().sign(&message);
+            (message, signature)
+        })
+        .collect();
+    let alone_us = median_us_each(&alone, |(message, signature)| {
+        ed25519::verify(&key, std::hint::black_box(message), signature).expect("verifies");
     });
     let batch_us = median_us(|| {
         let mut batch = ed25519::Batch::new();

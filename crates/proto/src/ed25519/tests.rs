@@ -268,3 +268,62 @@ fn keys_and_r_with_non_canonical_encodings_are_refused() {
         );
     }
 }
+
+/// Tests run in parallel and share what is remembered: another test's signature may take a
+/// slot in between, so a check that must see one remembered tries again.
+const REMEMBER_TRIES: usize = 100;
+
+#[test]
+fn a_signature_accepted_alone_is_remembered_and_nothing_else_passes_for_it() {
+    let signer = SigningKey::from_bytes(&[0x5a; 32]);
+    let key = signer.verifying_key();
+    let message = b"remembered once accepted".to_vec();
+    let signature = signer.sign(&message);
+    // Another message whose signature would take the same slot: only the whole of what the
+    // equation reads may answer for it.
+    let slot = |message: &[u8]| {
+        let item = Item::new(&key, message, &signature).expect("well-formed");
+        item.remembered().0
+    };
+    let collider = (0u32..)
+        .map(|i| format!("collides {i}").into_bytes())
+        .find(|other| slot(other) == slot(&message))
+        .expect("some message shares the slot");
+    let other_signer = SigningKey::from_bytes(&[0x5b; 32]);
+    let remembered = (0..REMEMBER_TRIES).any(|_| {
+        assert_eq!(verify(&key, &message, &signature), Ok(()));
+        assert_eq!(verify(&key, &collider, &signature), Err(BadSignature));
+        assert_eq!(
+            verify(&other_signer.verifying_key(), &message, &signature),
+            Err(BadSignature)
+        );
+        is_remembered(&key, &message, &signature)
+    });
+    assert!(remembered, "an accepted signature is remembered");
+    assert!(!is_remembered(&key, &collider, &signature));
+}
+
+#[test]
+fn a_refused_signature_is_never_remembered() {
+    let signer = SigningKey::from_bytes(&[0x5c; 32]);
+    let key = signer.verifying_key();
+    let signature = signer.sign(b"what was signed");
+    for _ in 0..2 {
+        assert_eq!(verify(&key, b"what was not", &signature), Err(BadSignature));
+        assert!(!is_remembered(&key, b"what was not", &signature));
+    }
+}
+
+#[test]
+fn a_batch_accepts_a_remembered_signature_by_its_equation_alone() {
+    // Remembering is for signatures checked alone: a batch of several computes its sum over
+    // every signature, so a bad one beside a remembered one still fails it.
+    let signed = honest(3, 2);
+    for (key, message, signature) in &signed {
+        assert_eq!(verify(key, message, signature), Ok(()));
+    }
+    assert_eq!(batch_of(&signed), Ok(()));
+    let mut tampered = signed.clone();
+    tampered[2].1.push(b'!');
+    assert_eq!(batch_of(&tampered), Err(BadSignature));
+}
