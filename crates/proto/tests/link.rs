@@ -696,6 +696,55 @@ fn a_receipt_already_verified_is_not_checked_again() {
     assert_eq!(endpoint.receipt_checks_skipped(), skipped + 3);
 }
 
+/// The receipts `side` transmits now.
+fn receipts_sent(pair: &mut Pair, side: usize) -> Vec<Vec<u8>> {
+    pair.transmits(side)
+        .into_iter()
+        .map(|transmit| transmit.frame.to_vec())
+        .filter(|frame| matches!(Frame::parse(frame), Ok(Frame::Receipt(_))))
+        .collect()
+}
+
+/// A duplicate is answered with the receipt last signed, unchanged, while it covers everything
+/// held (the peer then takes it without a check); an entry more gets a new one, and so does
+/// a restart (which starts with none).
+#[test]
+fn a_duplicate_is_answered_with_the_last_receipt_while_nothing_more_is_held() {
+    let mut pair = Pair::paired();
+    pair.send(0, "one");
+    let first = pair.transmits(0).remove(0).frame.to_vec();
+    pair.deliver(1, &first).expect("accepted");
+    let receipt = receipts_sent(&mut pair, 1);
+    assert_eq!(receipt.len(), 1, "one receipt on the one channel");
+    for _ in 0..2 {
+        pair.advance(1_000);
+        let again = pair.deliver(1, &first).expect("a duplicate");
+        assert!(again.duplicate);
+        assert_eq!(receipts_sent(&mut pair, 1), receipt, "the same bytes again");
+    }
+    let skipped = pair.sides[0].endpoint.receipt_checks_skipped();
+    pair.deliver(0, &receipt[0]).expect("accepted");
+    pair.deliver(0, &receipt[0]).expect("accepted");
+    assert_eq!(pair.sides[0].endpoint.receipt_checks_skipped(), skipped + 1);
+
+    pair.send(0, "two");
+    let second = pair.transmits(0).remove(0).frame.to_vec();
+    pair.deliver(1, &second).expect("accepted");
+    let newer = receipts_sent(&mut pair, 1);
+    assert_eq!(newer.len(), 1);
+    assert_ne!(newer, receipt, "two entries held: a new receipt");
+
+    pair.restart(1);
+    pair.advance(1_000);
+    pair.deliver(1, &second).expect("a duplicate");
+    let restarted = receipts_sent(&mut pair, 1);
+    assert_eq!(restarted.len(), 1);
+    assert_ne!(
+        restarted, newer,
+        "signed anew, at its time, after a restart"
+    );
+}
+
 /// The copy of an envelope already verified (the same bytes from another channel, a
 /// retransmission, a relay or a bundle delivering it again) is taken as a duplicate without a
 /// second signature check; a copy differing in any byte is checked, and refused.

@@ -163,6 +163,10 @@ pub struct Link {
     incoming: Incoming,
     timers: Timers,
     fx: Effects,
+    /// The last receipt signed and what it covers (`upto`, `extra`): sent again as it is
+    /// while nothing more is held, so that answering a duplicate costs no signature here
+    /// and, the bytes being the same, no check at the peer.
+    last_receipt: Option<(u64, Vec<u64>, Arc<[u8]>)>,
 }
 
 /// Asserts what any snapshot the store produces holds; a snapshot that breaks it is a bug in
@@ -247,6 +251,7 @@ impl Link {
                 counters: LinkCounters::default(),
                 evidence_count,
             },
+            last_receipt: None,
         })
     }
 
@@ -602,10 +607,27 @@ impl Link {
     /// A freshly signed receipt frame for everything held from the peer, or `None` when
     /// nothing has been received yet.
     pub fn receipt_frame(&self, now_ms: u64) -> Option<Arc<[u8]>> {
-        self.incoming.any().then(|| self.signed_receipt(now_ms))
+        self.incoming.any().then(|| self.new_receipt(now_ms).1)
     }
 
-    fn signed_receipt(&self, now_ms: u64) -> Arc<[u8]> {
+    /// A receipt of everything held now: the last one signed if it covers the same (its time
+    /// then says since when this has been held), else a new one dated `now_ms`.
+    fn signed_receipt(&mut self, now_ms: u64) -> Arc<[u8]> {
+        let upto = self.incoming.head();
+        let extra = self.incoming.held_seqs().take(RECEIPT_EXTRA_MAX);
+        if let Some((last_upto, last_extra, frame)) = &self.last_receipt
+            && *last_upto == upto
+            && last_extra.iter().copied().eq(extra)
+        {
+            return frame.clone();
+        }
+        let (receipt, frame) = self.new_receipt(now_ms);
+        self.last_receipt = Some((receipt.upto, receipt.extra, frame.clone()));
+        frame
+    }
+
+    /// A receipt of everything held now, dated `now_ms`, and its frame.
+    fn new_receipt(&self, now_ms: u64) -> (Receipt, Arc<[u8]>) {
         let receipt = Receipt {
             link: self.link_id,
             from: self.me.id(),
@@ -615,7 +637,8 @@ impl Link {
             extra: self.incoming.held_seqs().take(RECEIPT_EXTRA_MAX).collect(),
             time_ms: now_ms,
         };
-        Frame::encode(TAG_RECEIPT, &receipt.sign(&self.me)).into()
+        let frame = Frame::encode(TAG_RECEIPT, &receipt.sign(&self.me)).into();
+        (receipt, frame)
     }
 
     /// Next frame to put on a channel. Call after [`Link::handle_timeout`].
