@@ -33,10 +33,10 @@
 //! A signature checked alone and accepted is remembered ([`REMEMBERED_SLOTS`] of them, the
 //! last accepted in each slot): the same signature checked again is then accepted for one
 //! SHA-512 and a compare, where the equation costs a double-base scalar multiplication. A
-//! station checks the same signatures again routinely: a receipt or a checkpoint that came
-//! over several channels, the heads of its logs and its outbox at each start, a transcript
-//! checked twice. What is remembered is the whole of what the equation reads (A, R, S and
-//! k = SHA-512(R ‖ A ‖ M)), so a remembered signature is one the equation accepts, whatever
+//! process checks the same signatures again routinely: a receipt or a checkpoint that came
+//! over several channels, a checkpoint's head checked with each of its cosignatures, a
+//! transcript checked twice. The cache is the process's and empty at start. What is
+//! remembered is the whole of what the equation reads (A, R, S and k = SHA-512(R ‖ A ‖ M)), so a remembered signature is one the equation accepts, whatever
 //! asks; a refused one is never remembered, and slots only choose what is forgotten.
 
 use std::collections::BTreeMap;
@@ -240,6 +240,16 @@ impl Item {
             Err(BadSignature)
         }
     }
+}
+
+/// Forgets every remembered signature, as a new process starts: for measurements that stand
+/// for checks made in two processes (`parley bench`), never needed for correctness.
+#[doc(hidden)]
+pub fn forget_remembered() {
+    REMEMBERED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .fill([0; 128]);
 }
 
 /// Whether this signature is remembered as accepted.

@@ -745,6 +745,35 @@ fn a_duplicate_is_answered_with_the_last_receipt_while_nothing_more_is_held() {
     );
 }
 
+/// Held out of order, the receipt says what is held above the gap (`extra`): a duplicate of a
+/// held entry gets the last receipt again, and one more entry held above the gap, with the
+/// same `upto`, gets a new one.
+#[test]
+fn an_entry_more_held_above_a_gap_gets_a_new_receipt() {
+    let mut pair = Pair::paired();
+    let frames: Vec<Vec<u8>> = ["one", "two", "three"]
+        .into_iter()
+        .map(|text| {
+            pair.send(0, text);
+            pair.transmits(0).remove(0).frame.to_vec()
+        })
+        .collect();
+    pair.deliver(1, &frames[1]).expect("held above the gap");
+    let receipt = receipts_sent(&mut pair, 1);
+    assert_eq!(receipt.len(), 1);
+    pair.advance(1_000);
+    assert!(pair.deliver(1, &frames[1]).expect("a duplicate").duplicate);
+    assert_eq!(receipts_sent(&mut pair, 1), receipt, "the same bytes again");
+    pair.advance(1_000);
+    pair.deliver(1, &frames[2]).expect("held above the gap");
+    let newer = receipts_sent(&mut pair, 1);
+    assert_eq!(newer.len(), 1);
+    assert_ne!(
+        newer, receipt,
+        "seqs 2 and 3 held, not 2 alone: a new receipt"
+    );
+}
+
 /// The copy of an envelope already verified (the same bytes from another channel, a
 /// retransmission, a relay or a bundle delivering it again) is taken as a duplicate without a
 /// second signature check; a copy differing in any byte is checked, and refused.

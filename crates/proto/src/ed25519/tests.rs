@@ -319,6 +319,25 @@ fn a_batch_accepts_a_remembered_signature_by_its_equation_alone() {
     // Remembering is for signatures checked alone: a batch of several computes its sum over
     // every signature, so a bad one beside a remembered one still fails it.
     let signed = honest(3, 2);
+    // Signed by a key no other test uses: nothing else checks these alone.
+    let signer = SigningKey::from_bytes(&[0x7e; 32]);
+    let fresh: Vec<_> = (0..4)
+        .map(|i| {
+            let message = format!("batched {i}").into_bytes();
+            (
+                signer.verifying_key(),
+                message.clone(),
+                signer.sign(&message),
+            )
+        })
+        .collect();
+    assert_eq!(batch_of(&fresh), Ok(()));
+    for (key, message, signature) in &fresh {
+        assert!(
+            !is_remembered(key, message, signature),
+            "only a check alone remembers"
+        );
+    }
     for (key, message, signature) in &signed {
         assert_eq!(verify(key, message, signature), Ok(()));
     }
