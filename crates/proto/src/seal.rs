@@ -9,6 +9,7 @@
 //! per batch rather than once per message. The receiver caches decapsulations.
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 
 use chacha20poly1305::aead::Aead as _;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
@@ -18,7 +19,10 @@ use rand_core::CryptoRng;
 
 use crate::error::{DecodeError, Rejection};
 use crate::id::{EntryId, EpochKeyId, LinkId, StationId, sha256};
-use crate::limits::{OPEN_CACHE_CONTEXTS_MAX, SEAL_REUSE_ENVELOPES_MAX, SEAL_REUSE_MS_MAX};
+use crate::limits::{
+    OPEN_CACHE_CONTEXTS_MAX, PEER_EPOCH_KEYS_REMEMBERED_MAX, SEAL_REUSE_ENVELOPES_MAX,
+    SEAL_REUSE_MS_MAX,
+};
 
 type Kdf = hpke::kdf::HkdfSha256;
 type HpkeAead = hpke::aead::ChaCha20Poly1305;
@@ -168,18 +172,52 @@ pub struct PeerEpochKey {
     public: <XWing as hpke::Kem>::PublicKey,
 }
 
+/// The last peer epoch keys validated, with their bytes, each in the slot its id chooses.
+/// Validating a key expands its ML-KEM part (FIPS 203 §7.2, about a tenth of a millisecond),
+/// and the same keys come again and again: in each key announcement decoded (a stored log is
+/// decoded at every start, the store's check included), in each card read, in each link set
+/// up. A key is taken from here only for the very bytes it was validated from, and only keys
+/// that validated are remembered.
+type RememberedKey = Option<(Box<[u8]>, PeerEpochKey)>;
+static REMEMBERED_KEYS: Mutex<[RememberedKey; PEER_EPOCH_KEYS_REMEMBERED_MAX]> =
+    Mutex::new([const { None }; PEER_EPOCH_KEYS_REMEMBERED_MAX]);
+
+/// The remembered key these bytes made, if any; and their slot.
+fn remembered_key(bytes: &[u8], id: &EpochKeyId) -> (usize, Option<PeerEpochKey>) {
+    let slot = usize::from(id.0[0]) % PEER_EPOCH_KEYS_REMEMBERED_MAX;
+    let remembered = REMEMBERED_KEYS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)[slot]
+        .as_ref()
+        .filter(|(validated, _)| **validated == *bytes)
+        .map(|(_, key)| key.clone());
+    (slot, remembered)
+}
+
 impl PeerEpochKey {
     /// Validates an encoded X-Wing public key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let id = EpochKeyId::of(bytes);
+        let (slot, remembered) = remembered_key(bytes, &id);
+        if let Some(key) = remembered {
+            return Ok(key);
+        }
         let public =
             <XWing as hpke::Kem>::PublicKey::from_bytes(bytes).map_err(|_| DecodeError::Field {
                 what: "epoch key",
                 field: "public",
             })?;
-        Ok(Self {
-            id: EpochKeyId::of(bytes),
-            public,
-        })
+        let key = Self { id, public };
+        REMEMBERED_KEYS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)[slot] = Some((bytes.into(), key.clone()));
+        Ok(key)
+    }
+
+    /// Whether the key these bytes make is remembered as validated.
+    #[cfg(test)]
+    pub(crate) fn is_remembered(bytes: &[u8]) -> bool {
+        remembered_key(bytes, &EpochKeyId::of(bytes)).1.is_some()
     }
 
     /// The key's id.
@@ -354,3 +392,6 @@ impl Opener {
             .map_err(|_| Rejection::Decrypt)
     }
 }
+
+#[cfg(test)]
+mod tests;
