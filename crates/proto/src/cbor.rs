@@ -118,6 +118,16 @@ impl<'a> Canonical<'a> {
     }
 }
 
+/// The canonical byte string at the start of `bytes` (shortest header), and what follows it.
+pub(crate) fn split_byte_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut reader = Canonical { bytes, at: 0 };
+    let (2, len) = reader.header()? else {
+        return None;
+    };
+    let content = reader.take(usize::try_from(len).ok()?)?;
+    Some((content, &bytes[reader.at..]))
+}
+
 /// [`decode`] by ciborium's reader, then the comparison with the value encoded again.
 fn decode_by_ciborium(bytes: &[u8], what: &'static str) -> Result<Value, DecodeError> {
     let value: Value = ciborium::from_reader(bytes).map_err(|error| DecodeError::Cbor {
