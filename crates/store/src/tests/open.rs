@@ -33,6 +33,9 @@ fn a_writer_runs_in_wal_with_full_sync_and_foreign_keys() {
     let busy = pragma(&store.connection, "busy_timeout");
     assert_eq!(busy, crate::BUSY_TIMEOUT_MS.to_string());
     assert_eq!(pragma(&store.connection, "secure_delete"), "1");
+    // Negative: a size in KiB, not pages.
+    let cache = pragma(&store.connection, "cache_size");
+    assert_eq!(cache, (-crate::WRITER_CACHE_KIB).to_string());
 }
 
 /// Opens a store at a database whose `user_version` was set to `version` beforehand.
