@@ -36,6 +36,11 @@ pub fn decode(bytes: &[u8], what: &'static str) -> Result<Value, DecodeError> {
 /// 256), in arrays. parley's formats nest at most 5 deep.
 pub const CANONICAL_DEPTH_MAX: usize = 32;
 
+/// Most items [`Canonical`] reserves room for ahead of an array's items, whatever count the
+/// array claims: a claim is not believed before its items are read (nested arrays each
+/// claiming all that is left would otherwise reserve a kilobyte per input byte and level).
+pub const CANONICAL_ARRAY_RESERVED_MAX: usize = 64;
+
 /// A reader of the canonical items parley's formats use, from a slice: it answers only
 /// values ciborium reads the same and encodes back to the same bytes, and `None` for
 /// anything else (not canonical, not complete, not one of those items, nested deeper than
@@ -107,7 +112,7 @@ impl<'a> Canonical<'a> {
                 if count > self.bytes.len() - self.at {
                     return None;
                 }
-                let mut items = Vec::with_capacity(count);
+                let mut items = Vec::with_capacity(count.min(CANONICAL_ARRAY_RESERVED_MAX));
                 for _ in 0..count {
                     items.push(self.value(depth + 1)?);
                 }
@@ -397,6 +402,46 @@ mod tests {
             ),
         ] {
             assert_eq!(agree(bytes), canonical, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn arrays_claiming_what_is_left_reserve_little_and_long_arrays_read_whole() {
+        // Nested arrays, each claiming every byte after its header as an item: refused.
+        let mut claims = Vec::new();
+        for level in 0..CANONICAL_DEPTH_MAX {
+            let left = 40 * 1024 - 5 * (level + 1);
+            claims.push(0x9a);
+            claims.extend(u32::try_from(left).unwrap().to_be_bytes());
+        }
+        claims.resize(40 * 1024, 0x00);
+        assert!(!agree(&claims));
+        // Arrays at both sides of the reservation bound read whole.
+        for count in [
+            CANONICAL_ARRAY_RESERVED_MAX,
+            CANONICAL_ARRAY_RESERVED_MAX + 1,
+            5_000,
+        ] {
+            let array = Value::Array(vec![Value::Integer(7.into()); count]);
+            let bytes = encode(&array);
+            assert!(agree(&bytes));
+            assert_eq!(Canonical::value_of(&bytes), Some(array));
+        }
+    }
+
+    #[test]
+    fn long_text_is_read_whole_and_invalid_utf8_anywhere_is_left_to_ciborium() {
+        // ciborium reads strings in 4,096-byte segments: a character across that boundary.
+        let text = format!("{}é{}", "a".repeat(4_095), "b".repeat(5_000));
+        let bytes = encode(&Value::Text(text.clone()));
+        assert!(agree(&bytes));
+        assert_eq!(Canonical::value_of(&bytes), Some(Value::Text(text)));
+        let header = bytes.len() - (4_096 + 1 + 5_000);
+        for at in [header + 4_095, header + 4_096, bytes.len() - 1] {
+            let mut damaged = bytes.clone();
+            damaged[at] = 0xff;
+            assert!(!agree(&damaged), "invalid UTF-8 at {at}");
+            assert!(decode(&damaged, "test").is_err());
         }
     }
 

@@ -315,6 +315,24 @@ mod tests {
             b"hello".to_vec(),
         );
         count(agree(&reordered, CONTENT_TYPE_ENTRY));
+        // A byte string's length in more bytes than it needs, the protected header's or the
+        // payload's: another encoding of the same object, refused.
+        let canonical = sign(&alice, CONTENT_TYPE_ENTRY, vec![0x5a; 23]);
+        let protected = CborSerializable::to_vec(Unverified::expected_header(CONTENT_TYPE_ENTRY))
+            .expect("encodes");
+        let protected_len = u8::try_from(protected.len()).expect("short");
+        assert_eq!(canonical[2..4], [0x58, protected_len]);
+        let payload_at = 4 + protected.len() + 1;
+        assert_eq!(canonical[payload_at], 0x57);
+        for (at, len, longer) in [
+            (2, 2, vec![0x59, 0x00, protected_len]),
+            (payload_at, 1, vec![0x58, 0x17]),
+        ] {
+            let mut bytes = canonical.clone();
+            bytes.splice(at..at + len, longer);
+            assert!(!agree(&bytes, CONTENT_TYPE_ENTRY));
+            assert!(Unverified::parse(&bytes, "entry", CONTENT_TYPE_ENTRY, usize::MAX).is_err());
+        }
         assert!(short >= 7 && left > 500, "{short} / {left}");
     }
 

@@ -47,7 +47,7 @@ pub const SEAL_REUSE_MS_MAX: u64 = 60_000;
 /// Most decapsulated HPKE contexts a link caches for opening, in contexts.
 pub const OPEN_CACHE_CONTEXTS_MAX: usize = 16;
 /// Most peer epoch public keys a process remembers as validated ([`crate::seal::PeerEpochKey`]),
-/// in keys (about 20 KiB each, expanded).
+/// in keys (about 3 KiB each, decoded, with the bytes it came from).
 pub const PEER_EPOCH_KEYS_REMEMBERED_MAX: usize = 16;
 /// How far ahead of the receiver's clock an entry's time may be, in milliseconds.
 pub const ENTRY_FUTURE_SKEW_MS_MAX: u64 = 10 * 60 * 1000;

@@ -173,32 +173,32 @@ pub struct PeerEpochKey {
 }
 
 /// The last peer epoch keys validated, with their bytes, each in the slot its id chooses.
-/// Validating a key expands its ML-KEM part (FIPS 203 §7.2, about a tenth of a millisecond),
-/// and the same keys come again and again: in each key announcement decoded (a stored log is
-/// decoded at every start, the store's check included), in each card read, in each link set
-/// up. A key is taken from here only for the very bytes it was validated from, and only keys
-/// that validated are remembered.
-type RememberedKey = Option<(Box<[u8]>, PeerEpochKey)>;
-static REMEMBERED_KEYS: Mutex<[RememberedKey; PEER_EPOCH_KEYS_REMEMBERED_MAX]> =
-    Mutex::new([const { None }; PEER_EPOCH_KEYS_REMEMBERED_MAX]);
-
-/// The remembered key these bytes made, if any; and their slot.
-fn remembered_key(bytes: &[u8], id: &EpochKeyId) -> (usize, Option<PeerEpochKey>) {
-    let slot = usize::from(id.0[0]) % PEER_EPOCH_KEYS_REMEMBERED_MAX;
-    let remembered = REMEMBERED_KEYS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)[slot]
-        .as_ref()
-        .filter(|(validated, _)| **validated == *bytes)
-        .map(|(_, key)| key.clone());
-    (slot, remembered)
+/// Validating a key decodes its ML-KEM part and checks it (FIPS 203 §7.2), and the same keys
+/// come again and again: in each key announcement decoded (a stored log is decoded at every
+/// start, the store's check included), in each card read, in each link set up. A key is taken
+/// from here only for the very bytes it was validated from, and only keys that validated are
+/// remembered.
+struct KeyMemo {
+    slots: Mutex<[Option<ValidatedKey>; PEER_EPOCH_KEYS_REMEMBERED_MAX]>,
 }
 
-impl PeerEpochKey {
-    /// Validates an encoded X-Wing public key.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+/// A key and the bytes it was validated from.
+type ValidatedKey = (Box<[u8]>, PeerEpochKey);
+
+/// The process's validated keys.
+static REMEMBERED_KEYS: KeyMemo = KeyMemo::new();
+
+impl KeyMemo {
+    const fn new() -> Self {
+        Self {
+            slots: Mutex::new([const { None }; PEER_EPOCH_KEYS_REMEMBERED_MAX]),
+        }
+    }
+
+    /// The key these bytes make, validated now or remembered from before.
+    fn validated(&self, bytes: &[u8]) -> Result<PeerEpochKey, DecodeError> {
         let id = EpochKeyId::of(bytes);
-        let (slot, remembered) = remembered_key(bytes, &id);
+        let (slot, remembered) = self.remembered(bytes, &id);
         if let Some(key) = remembered {
             return Ok(key);
         }
@@ -207,17 +207,27 @@ impl PeerEpochKey {
                 what: "epoch key",
                 field: "public",
             })?;
-        let key = Self { id, public };
-        REMEMBERED_KEYS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)[slot] = Some((bytes.into(), key.clone()));
+        let key = PeerEpochKey { id, public };
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)[slot] =
+            Some((bytes.into(), key.clone()));
         Ok(key)
     }
 
-    /// Whether the key these bytes make is remembered as validated.
-    #[cfg(test)]
-    pub(crate) fn is_remembered(bytes: &[u8]) -> bool {
-        remembered_key(bytes, &EpochKeyId::of(bytes)).1.is_some()
+    /// The slot of these bytes, and the key they made if it is remembered.
+    fn remembered(&self, bytes: &[u8], id: &EpochKeyId) -> (usize, Option<PeerEpochKey>) {
+        let slot = usize::from(id.0[0]) % PEER_EPOCH_KEYS_REMEMBERED_MAX;
+        let remembered = self.slots.lock().unwrap_or_else(PoisonError::into_inner)[slot]
+            .as_ref()
+            .filter(|(validated, _)| **validated == *bytes)
+            .map(|(_, key)| key.clone());
+        (slot, remembered)
+    }
+}
+
+impl PeerEpochKey {
+    /// Validates an encoded X-Wing public key.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        REMEMBERED_KEYS.validated(bytes)
     }
 
     /// The key's id.
