@@ -162,13 +162,16 @@ impl Unverified {
     fn parse_canonical(bytes: &[u8], content_type: &str) -> Option<CoseSign1> {
         let header = Self::expected_header(content_type);
         let protected_bytes = CborSerializable::to_vec(header.clone()).ok()?;
+        // Tag 18 (COSE_Sign1), then an array of 4.
         let rest = bytes.strip_prefix(&[0xd2, 0x84])?;
         let (protected_bytes_read, rest) = cbor::split_byte_string(rest)?;
         if protected_bytes_read != protected_bytes {
             return None;
         }
+        // The unprotected header: an empty map.
         let rest = rest.strip_prefix(&[0xa0])?;
         let (payload, rest) = cbor::split_byte_string(rest)?;
+        // The signature: a byte string of 64 bytes, the last item.
         let signature = rest.strip_prefix(&[0x58, 0x40])?;
         if signature.len() != 64 {
             return None;

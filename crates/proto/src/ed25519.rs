@@ -36,8 +36,9 @@
 //! process checks the same signatures again routinely: a receipt or a checkpoint that came
 //! over several channels, a checkpoint's head checked with each of its cosignatures, a
 //! transcript checked twice. The cache is the process's and empty at start. What is
-//! remembered is the whole of what the equation reads (A, R, S and k = SHA-512(R ‖ A ‖ M)), so a remembered signature is one the equation accepts, whatever
-//! asks; a refused one is never remembered, and slots only choose what is forgotten.
+//! remembered is the whole of what the equation reads (A, R, S and k = SHA-512(R ‖ A ‖ M)),
+//! so a remembered signature is one the equation accepts, whatever asks; a refused one is
+//! never remembered, and slots only choose what is forgotten.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
