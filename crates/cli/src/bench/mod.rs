@@ -107,7 +107,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         );
     }
     let root = tempfile::tempdir()?;
-    let setup = set_up(root.path(), &options.channels, options.blackhole_relay)?;
+    let setup = set_up(
+        root.path(),
+        &options.channels,
+        (options.blackhole_direct, options.blackhole_relay),
+    )?;
     let alpha = Daemon::start(&setup.alpha)?;
     let mut events = alpha.subscribe();
     let bravo = Daemon::start(&setup.bravo)?;
@@ -122,7 +126,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     }
     await_channels(&alpha, &bravo, &expected)?;
     if options.blackhole_direct {
-        for proxy in &setup.proxies {
+        for proxy in setup.proxies.iter().flatten() {
             proxy.set_blackhole(true);
         }
         let mut cut = expected.clone();

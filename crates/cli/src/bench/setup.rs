@@ -1,5 +1,5 @@
-//! The benchmark's two stations, paired, with the chosen channels: the direct path through
-//! UDP forwarders that can be cut, a real relay process, a shared drop folder.
+//! The benchmark's two stations, paired, with the chosen channels: the direct path (through
+//! UDP forwarders only when it is to be cut), a real relay process, a shared drop folder.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,7 +24,10 @@ const BENCH_CHANNELS_TIMEOUT_S: u64 = 30;
 pub(super) struct Setup {
     pub(super) alpha: Home,
     pub(super) bravo: Home,
-    pub(super) proxies: [UdpProxy; 2],
+    /// In front of each station's direct listener, when the direct path is to be cut (not
+    /// chosen, or blackholed): a forwarder is a thread on the path, one more wake-up for each
+    /// datagram, so a measured path has none.
+    pub(super) proxies: Option<[UdpProxy; 2]>,
     /// In front of the relay, when it is to be cut.
     pub(super) relay_proxy: Option<TcpProxy>,
     _relay: Option<RelayProcess>,
@@ -41,13 +44,13 @@ fn card_of(node: &Node) -> (String, String) {
     (card.to_text(&bytes), fingerprint.to_string())
 }
 
-/// Two stations paired with each other, their direct channels through UDP forwarders (cut at
-/// once when direct is not chosen), plus the chosen relay and courier channels; the relay
-/// behind a TCP forwarder that can cut it when `relay_proxied`.
+/// Two stations paired with each other, their direct channels through UDP forwarders when
+/// `direct_proxied` (cut at once when direct is not chosen), plus the chosen relay and
+/// courier channels; the relay behind a TCP forwarder that can cut it when `relay_proxied`.
 pub(super) fn set_up(
     root: &Path,
     channels: &[ChannelChoice],
-    relay_proxied: bool,
+    (direct_proxied, relay_proxied): (bool, bool),
 ) -> anyhow::Result<Setup> {
     let alpha = Home::new(root.join("alpha"));
     let bravo = Home::new(root.join("bravo"));
@@ -63,12 +66,18 @@ pub(super) fn set_up(
         Node::init(home, config, utc_now_ms())?;
         listens.push(listen.parse()?);
     }
-    let proxies = [UdpProxy::start(listens[1])?, UdpProxy::start(listens[0])?];
-    if !channels.contains(&ChannelChoice::Direct) {
-        for proxy in &proxies {
-            proxy.set_blackhole(true);
+    let direct_proxied = direct_proxied || !channels.contains(&ChannelChoice::Direct);
+    let proxies = if direct_proxied {
+        let proxies = [UdpProxy::start(listens[1])?, UdpProxy::start(listens[0])?];
+        if !channels.contains(&ChannelChoice::Direct) {
+            for proxy in &proxies {
+                proxy.set_blackhole(true);
+            }
         }
-    }
+        Some(proxies)
+    } else {
+        None
+    };
     let mut nodes = [Node::open(&alpha)?, Node::open(&bravo)?];
     let cards = [card_of(&nodes[0]), card_of(&nodes[1])];
     let names = ["Alpha", "Bravo"];
@@ -77,7 +86,10 @@ pub(super) fn set_up(
         let request = Request::PeerAdd {
             card,
             fingerprint,
-            address: Some(proxies[side].addr().to_string()),
+            address: Some(match &proxies {
+                Some(proxies) => proxies[side].addr().to_string(),
+                None => listens[1 - side].to_string(),
+            }),
         };
         execute(&mut nodes[side], request)?;
     }
