@@ -52,6 +52,12 @@ pub(super) struct LinkWatch {
     pub(super) sent_answer: BTreeMap<u64, Deadline>,
     /// When each own seq was receipted, while its answer is still awaited.
     pub(super) receipted_ms: BTreeMap<u64, u64>,
+    /// The highest cumulative bound of the peer's receipts applied since the watch was
+    /// loaded: each own seq at or below it still awaiting its answer has its time in
+    /// `receipted_ms` already, and no seq is written at or below it later (a receipt beyond
+    /// the own log is refused before it reaches the watch). A receipt then looks only at the
+    /// awaited seqs above it, not at every message still awaiting its answer.
+    pub(super) receipt_upto: u64,
     /// The peer's messages and operator tests awaiting this station's answer, by seq.
     pub(super) received: BTreeMap<u64, Deadline>,
     /// This station's schedule as last announced, with when it began.

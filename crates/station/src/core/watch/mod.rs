@@ -17,6 +17,7 @@ mod schedule;
 mod timers;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 
 use parley_proto::{
     Body, EntryId, Objective, Precedence, SignedEntry, StationId, TestAnswer, TestSchedule,
@@ -401,13 +402,20 @@ impl Watch {
         let Some(link) = self.links.get(&peer) else {
             return;
         };
+        let newly_covered = link
+            .sent_answer
+            .range((Bound::Excluded(link.receipt_upto), Bound::Unbounded))
+            .take_while(|(seq, _)| **seq <= upto);
         let covered: Vec<u64> = link
             .sent_receipt
             .range(..=upto)
             .map(|(seq, _)| *seq)
-            .chain(link.sent_answer.range(..=upto).map(|(seq, _)| *seq))
+            .chain(newly_covered.map(|(seq, _)| *seq))
             .chain(extra.iter().copied())
             .collect();
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.receipt_upto = link.receipt_upto.max(upto);
+        }
         for seq in covered {
             let (ended, first) = self.receipt_in(peer, seq, now_ms);
             if let Some((precedence, sent_ms)) = first {

@@ -226,6 +226,52 @@ fn a_late_receipt_clears_the_receipt_alarm() {
     assert_eq!(cleared, 2);
 }
 
+/// Each own message awaiting its answer keeps the time of the first receipt that covered it,
+/// whatever came after: later bounds, a bound repeated, a lower bound, a seq listed as extra
+/// above a gap. The answer deadline's overdue entry says so.
+#[test]
+fn each_message_keeps_the_time_of_its_first_receipt() {
+    let mut link = Link::new();
+    let settings = settings();
+    let flash = settings.objectives.of(Precedence::Flash);
+    let mut watch = Watch::new(settings, Vec::new(), 0, true);
+    let (peer, us) = (link.peer.id(), link.us.id());
+    watch.load(1_000, peer, us, LinkRecord::default());
+    for text in ["one", "two", "three", "four", "five"] {
+        let sent = link.write(false, message(text));
+        watch.own_entry(1_000, peer, &sent);
+    }
+    // Both while the receipt deadlines run and after they passed (then only the answer's
+    // deadline holds a message).
+    watch.receipted(2_000, peer, 1, &[]);
+    let late = 1_000 + flash.receipt_s * 1_000;
+    watch.tick(late);
+    watch.receipted(late + 1_000, peer, 3, &[5]);
+    watch.receipted(late + 2_000, peer, 3, &[]);
+    watch.receipted(late + 3_000, peer, 2, &[]);
+    watch.receipted(late + 4_000, peer, 5, &[]);
+    watch.tick(1_000 + flash.understood_s * 1_000);
+    let receipted: Vec<Option<u64>> = watch
+        .take()
+        .1
+        .into_iter()
+        .filter_map(|append| match append.body {
+            Body::Overdue { receipted_ms, .. } => Some(receipted_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        receipted,
+        [
+            Some(2_000),
+            Some(late + 1_000),
+            Some(late + 1_000),
+            Some(late + 4_000),
+            Some(late + 1_000)
+        ]
+    );
+}
+
 /// A live watch of `link`, with the default objectives, loaded empty at 1,000 ms.
 fn loaded_watch(link: &Link) -> Watch {
     let mut watch = Watch::new(settings(), Vec::new(), 0, true);
