@@ -38,7 +38,9 @@
 //! transcript checked twice. The cache is the process's and empty at start. What is
 //! remembered is the whole of what the equation reads (A, R, S and k = SHA-512(R ‖ A ‖ M)),
 //! so a remembered signature is one the equation accepts, whatever asks; a refused one is
-//! never remembered, and slots only choose what is forgotten.
+//! never remembered, and slots only choose what is forgotten. A signature checked alone is
+//! looked up from its encodings before any point is decoded: the remembered bytes passed the
+//! encoding rules, and the same bytes pass them again.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -71,7 +73,59 @@ pub fn verify(
     message: &[u8],
     signature: &Signature,
 ) -> Result<(), BadSignature> {
-    Item::new(key, message, signature)?.verify()
+    // Looked up from the encodings, before any point is decoded: what is remembered passed
+    // every check, and the same bytes pass the same checks.
+    let a_bytes = key.to_bytes();
+    let k = challenge(signature.r_bytes(), &a_bytes, message);
+    let remembered = Remembered::of(&a_bytes, signature.r_bytes(), signature.s_bytes(), &k);
+    if remembered.known() {
+        return Ok(());
+    }
+    Item::checked(key, signature, k)?.equation()?;
+    remembered.keep();
+    Ok(())
+}
+
+/// k = SHA-512(R ‖ A ‖ M) mod ℓ.
+fn challenge(r_bytes: &[u8; 32], a_bytes: &[u8; 32], message: &[u8]) -> Scalar {
+    let mut hash = Sha512::new();
+    hash.update(r_bytes);
+    hash.update(a_bytes);
+    hash.update(message);
+    let mut wide = [0; 64];
+    wide.copy_from_slice(&hash.finalize());
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
+/// What is remembered of a signature once accepted (A ‖ R ‖ S ‖ k), and its slot.
+struct Remembered {
+    slot: usize,
+    bytes: [u8; 128],
+}
+
+impl Remembered {
+    fn of(a_bytes: &[u8; 32], r_bytes: &[u8; 32], s_bytes: &[u8; 32], k: &Scalar) -> Self {
+        let mut bytes = [0; 128];
+        bytes[..32].copy_from_slice(a_bytes);
+        bytes[32..64].copy_from_slice(r_bytes);
+        bytes[64..96].copy_from_slice(s_bytes);
+        bytes[96..].copy_from_slice(k.as_bytes());
+        let mut low = [0; 8];
+        low.copy_from_slice(&k.as_bytes()[..8]);
+        // k is a hash: its low bits spread signatures evenly over the slots.
+        let slot = (u64::from_le_bytes(low) % REMEMBERED_SLOTS as u64) as usize;
+        Self { slot, bytes }
+    }
+
+    /// Whether this signature is remembered as accepted.
+    fn known(&self) -> bool {
+        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[self.slot] == self.bytes
+    }
+
+    /// Remembers it, in the place of whatever its slot held: only once accepted.
+    fn keep(self) {
+        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[self.slot] = self.bytes;
+    }
 }
 
 /// Signatures gathered to be checked together: one multi-scalar multiplication for all of
@@ -177,6 +231,12 @@ impl Item {
         message: &[u8],
         signature: &Signature,
     ) -> Result<Self, BadSignature> {
+        let k = challenge(signature.r_bytes(), &key.to_bytes(), message);
+        Self::checked(key, signature, k)
+    }
+
+    /// The signature with its challenge `k`, once its encodings pass the rule.
+    fn checked(key: &VerifyingKey, signature: &Signature, k: Scalar) -> Result<Self, BadSignature> {
         let a_bytes = key.to_bytes();
         let a = key.to_edwards();
         let r_bytes = signature.r_bytes().to_owned();
@@ -189,46 +249,30 @@ impl Item {
         {
             return Err(BadSignature);
         }
-        let mut hash = Sha512::new();
-        hash.update(r_bytes);
-        hash.update(a_bytes);
-        hash.update(message);
-        let mut wide = [0; 64];
-        wide.copy_from_slice(&hash.finalize());
         Ok(Self {
             a,
             a_bytes,
             r,
             r_bytes,
             s,
-            k: Scalar::from_bytes_mod_order_wide(&wide),
+            k,
         })
     }
 
     /// The cofactored equation for this signature alone, unless it was accepted lately.
     fn verify(&self) -> Result<(), BadSignature> {
-        let (slot, remembered) = self.remembered();
-        let known = |slots: &[[u8; 128]; REMEMBERED_SLOTS]| slots[slot] == remembered;
-        if known(&REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)) {
+        let remembered = self.remembered();
+        if remembered.known() {
             return Ok(());
         }
         self.equation()?;
-        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[slot] = remembered;
+        remembered.keep();
         Ok(())
     }
 
-    /// What is remembered of this signature once accepted, and its slot.
-    fn remembered(&self) -> (usize, [u8; 128]) {
-        let mut remembered = [0; 128];
-        remembered[..32].copy_from_slice(&self.a_bytes);
-        remembered[32..64].copy_from_slice(&self.r_bytes);
-        remembered[64..96].copy_from_slice(self.s.as_bytes());
-        remembered[96..].copy_from_slice(self.k.as_bytes());
-        let mut low = [0; 8];
-        low.copy_from_slice(&self.k.as_bytes()[..8]);
-        // k is a hash: its low bits spread signatures evenly over the slots.
-        let slot = (u64::from_le_bytes(low) % REMEMBERED_SLOTS as u64) as usize;
-        (slot, remembered)
+    /// What is remembered of this signature once accepted.
+    fn remembered(&self) -> Remembered {
+        Remembered::of(&self.a_bytes, &self.r_bytes, self.s.as_bytes(), &self.k)
     }
 
     /// The cofactored equation for this signature alone.
@@ -256,10 +300,7 @@ pub fn forget_remembered() {
 /// Whether this signature is remembered as accepted.
 #[cfg(test)]
 fn is_remembered(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
-    Item::new(key, message, signature).is_ok_and(|item| {
-        let (slot, remembered) = item.remembered();
-        REMEMBERED.lock().unwrap_or_else(PoisonError::into_inner)[slot] == remembered
-    })
+    Item::new(key, message, signature).is_ok_and(|item| item.remembered().known())
 }
 
 /// p = 2²⁵⁵ − 19, little-endian.

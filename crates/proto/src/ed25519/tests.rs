@@ -283,7 +283,7 @@ fn a_signature_accepted_alone_is_remembered_and_nothing_else_passes_for_it() {
     // equation reads may answer for it.
     let slot = |message: &[u8]| {
         let item = Item::new(&key, message, &signature).expect("well-formed");
-        item.remembered().0
+        item.remembered().slot
     };
     let collider = (0u32..)
         .map(|i| format!("collides {i}").into_bytes())
