@@ -39,8 +39,8 @@
 //! remembered is the whole of what the equation reads (A, R, S and k = SHA-512(R ‖ A ‖ M)),
 //! so a remembered signature is one the equation accepts, whatever asks; a refused one is
 //! never remembered, and slots only choose what is forgotten. A signature checked alone is
-//! looked up from its encodings before any point is decoded: the remembered bytes passed the
-//! encoding rules, and the same bytes pass them again.
+//! looked up from its encodings before R is decoded or any encoding rule checked (the key
+//! comes decoded): the remembered bytes passed the rules, and the same bytes pass them again.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -59,7 +59,9 @@ use sha2::{Digest, Sha512};
 pub const REMEMBERED_SLOTS: usize = 1024;
 
 /// The last signature accepted alone in each slot, chosen by its k: A ‖ R ‖ S ‖ k. All zeros
-/// is no signature (an all-zero A is of small order).
+/// is no signature: an all-zero A is of small order, refused before anything is remembered,
+/// and a query that reads all zeros would need k = SHA-512(R ‖ A ‖ M) ≡ 0 mod ℓ (a chance of
+/// 2⁻²⁵²).
 static REMEMBERED: Mutex<[[u8; 128]; REMEMBERED_SLOTS]> = Mutex::new([[0; 128]; REMEMBERED_SLOTS]);
 
 /// A signature this rule refuses. It says no more: which check failed is of no use to anyone
@@ -73,8 +75,8 @@ pub fn verify(
     message: &[u8],
     signature: &Signature,
 ) -> Result<(), BadSignature> {
-    // Looked up from the encodings, before any point is decoded: what is remembered passed
-    // every check, and the same bytes pass the same checks.
+    // Looked up from the encodings, before R is decoded or any rule checked: what is
+    // remembered passed every check, and the same bytes pass the same checks.
     let a_bytes = key.to_bytes();
     let k = challenge(signature.r_bytes(), &a_bytes, message);
     let remembered = Remembered::of(&a_bytes, signature.r_bytes(), signature.s_bytes(), &k);

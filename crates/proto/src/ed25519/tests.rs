@@ -257,15 +257,20 @@ fn keys_and_r_with_non_canonical_encodings_are_refused() {
         !large.is_empty(),
         "no non-canonical encoding of a point of large order"
     );
+    // The honest signature checked alone first: a check alone looks among the remembered
+    // before it applies the encoding rules, and must still refuse each of these.
+    assert_eq!(verify(&key, &message, &signature), Ok(()));
     for encoding in large {
         // Pushing checks encodings only: a refusal here is the encoding check's.
         let as_r = Signature::from_components(encoding, *signature.s_bytes());
         assert_eq!(Batch::new().push(&key, &message, &as_r), Err(BadSignature));
+        assert_eq!(verify(&key, &message, &as_r), Err(BadSignature));
         let as_key = VerifyingKey::from_bytes(&encoding).expect("a point");
         assert_eq!(
             Batch::new().push(&as_key, &message, &signature),
             Err(BadSignature)
         );
+        assert_eq!(verify(&as_key, &message, &signature), Err(BadSignature));
     }
 }
 
