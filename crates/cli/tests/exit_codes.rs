@@ -78,6 +78,27 @@ fn every_class_of_error_has_its_exit_code() {
             code_of(&alpha, &["courier", "import", garbage.to_str().unwrap()]),
             REFUSED
         );
+        // A path that names no regular file is the operator's error, as for every file a
+        // command reads; only a bundle read and refused is the peer's.
+        let link = root.path().join("link.bundle");
+        let fifo = root.path().join("fifo.bundle");
+        if !running {
+            std::os::unix::fs::symlink(&garbage, &link).unwrap();
+            common::mkfifo(&fifo);
+        }
+        for named in [&link, &fifo, &root.path().to_path_buf()] {
+            let named = named.to_str().unwrap();
+            assert_eq!(
+                code_of(&alpha, &["courier", "import", named]),
+                OPERATOR,
+                "{named}"
+            );
+            assert_eq!(
+                code_of(&alpha, &["codebook", "propose", "Bravo", named]),
+                OPERATOR,
+                "{named}"
+            );
+        }
     }
     alpha.stop().unwrap();
 

@@ -173,15 +173,8 @@ pub fn perform(
         Request::CourierImport { path, salvage } => {
             absolute(&path, "the bundle")?;
             let bytes = courier::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|error| {
-                let class = match &error {
-                    FileError::Io { source, .. } if source.kind() == ErrorKind::NotFound => {
-                        ErrorClass::Operator
-                    }
-                    FileError::Io { .. } => ErrorClass::Local,
-                    _ => ErrorClass::Peer,
-                };
                 ApiError::new(
-                    class,
+                    read_refused_class(&error),
                     format!("bundle refused: {error}; nothing was imported"),
                 )
             })?;
@@ -204,14 +197,8 @@ pub fn perform(
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let file =
                 courier::read_bounded(&path, TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
-                    let class = match &error {
-                        FileError::Io { source, .. } if source.kind() != ErrorKind::NotFound => {
-                            ErrorClass::Local
-                        }
-                        _ => ErrorClass::Operator,
-                    };
                     ApiError::new(
-                        class,
+                        read_refused_class(&error),
                         format!("transcript not read: {error}; nothing was checked"),
                     )
                 })?;
@@ -274,6 +261,17 @@ fn write_export(out: &Path, reply: Reply) -> Result<Reply, ApiError> {
     let bundle = std::mem::take(&mut exported.bundle);
     courier::write_export_file(out, ExportKind::BUNDLE, &bundle).map_err(export_refused)?;
     Ok(Reply::Exported(exported))
+}
+
+/// Whose error a file not read is: the operator's when the path names nothing, or something
+/// other than a regular file within the size limit (a link, a FIFO, a directory, a device: what
+/// was named is not what the command reads, whoever put it there); the file system's when it
+/// failed to read one. Only what is read and fails verification is the peer's.
+fn read_refused_class(error: &FileError) -> ErrorClass {
+    match error {
+        FileError::Io { source, .. } if source.kind() != ErrorKind::NotFound => ErrorClass::Local,
+        _ => ErrorClass::Operator,
+    }
 }
 
 /// An export not written: the file system's failure, or what is at the path (refused).
