@@ -183,17 +183,9 @@ fn latencies_count_each_message_once_and_never_a_replayed_record() {
 #[test]
 fn a_late_receipt_clears_the_receipt_alarm() {
     let mut link = Link::new();
-    let settings = settings();
-    let flash = settings.objectives.of(Precedence::Flash);
-    let mut watch = Watch::new(settings, Vec::new(), 0, true);
-    let (peer, us) = (link.peer.id(), link.us.id());
-    watch.load(1_000, peer, us, LinkRecord::default());
-    let message = |text: &str| Body::Message {
-        text: text.into(),
-        lang: "en".into(),
-        exercise: false,
-        translations: Vec::new(),
-    };
+    let flash = settings().objectives.of(Precedence::Flash);
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
     let receipt_only = link.write(false, message("receipt late"));
     let both = link.write(false, message("receipt and answer late"));
     watch.own_entry(1_000, peer, &receipt_only);
@@ -232,11 +224,9 @@ fn a_late_receipt_clears_the_receipt_alarm() {
 #[test]
 fn each_message_keeps_the_time_of_its_first_receipt() {
     let mut link = Link::new();
-    let settings = settings();
-    let flash = settings.objectives.of(Precedence::Flash);
-    let mut watch = Watch::new(settings, Vec::new(), 0, true);
-    let (peer, us) = (link.peer.id(), link.us.id());
-    watch.load(1_000, peer, us, LinkRecord::default());
+    let flash = settings().objectives.of(Precedence::Flash);
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
     for text in ["one", "two", "three", "four", "five"] {
         let sent = link.write(false, message(text));
         watch.own_entry(1_000, peer, &sent);
