@@ -1,9 +1,9 @@
 //! `parley bench`: two stations in this process with real SQLite stores, on loopback, over the
 //! chosen channels (direct QUIC, through UDP forwarders only when it is to be cut; a real relay
-//! process; a shared drop folder), measuring durable end-to-end latency (send → stored at the peer →
-//! verified receipt stored back) one message at a time, then sustained throughput with many in
-//! flight; then, in the same run, the floor under the latency figure (`floor.rs`) and the
-//! ratio of the measured p50 to it.
+//! process; a shared drop folder), measuring durable end-to-end latency (send → stored at the
+//! peer → verified receipt stored back) one message at a time, then sustained throughput with
+//! many in flight; then, in the same run, the floor under the latency figure (`floor.rs`) and
+//! the ratio of the measured p50 to it.
 
 mod floor;
 pub mod idle;
