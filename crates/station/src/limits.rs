@@ -87,6 +87,10 @@ pub const CONFIG_SIZE_MAX_BYTES: usize = 1024 * 1024;
 pub const CHECKPOINT_EVERY_ENTRIES_MAX: u64 = 1_000_000;
 /// Longest the checkpoint cadence may wait, in seconds (`checkpoints.every_s`): 30 days.
 pub const CHECKPOINT_EVERY_S_MAX: u64 = 30 * 24 * 3_600;
+/// Longest a checkpoint the entry cadence asked for waits for a turn of the core that writes
+/// nothing else before it is written with other writes, in ms: under a stream of messages
+/// that never pauses, the cadence becomes one checkpoint about this often.
+pub const CHECKPOINT_WAIT_MS_MAX: u64 = 1_000;
 /// Longest a configuration may keep an epoch key current before the next
 /// (`keys.epoch_rotate_days`), in days: ten years.
 pub const EPOCH_ROTATE_DAYS_MAX: u64 = 3_650;

@@ -19,6 +19,7 @@ use super::Station;
 use super::witnesses::{WitnessItem, WitnessLog};
 use crate::api::Sent;
 use crate::error::StationError;
+use crate::limits::CHECKPOINT_WAIT_MS_MAX;
 
 /// How often a station signs a checkpoint of its log of each link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +92,12 @@ pub(super) struct LinkLogs {
     /// When the cadence's clock started: the last own checkpoint (or attempt), or the first
     /// counted entry when there is none.
     since_ms: Option<u64>,
+    /// When the entry cadence asked for a checkpoint not written yet. It is written in the
+    /// next turn that writes nothing else, or with other writes once it has waited
+    /// [`CHECKPOINT_WAIT_MS_MAX`]: never in the batch of the entry that asked for it, whose
+    /// commit, frame and receipt it would otherwise delay by its signatures and the peer's
+    /// cosignature.
+    pub(super) asked_ms: Option<u64>,
     /// The latest own checkpoint.
     pub(super) own_latest: Option<Carried>,
     /// The peer's largest cosignature of an own checkpoint that checked out.
@@ -264,6 +271,16 @@ impl LinkLogs {
             .flatten()
             .map(|since| since.saturating_add(every_ms))
     }
+
+    /// Whether a checkpoint is to be written at `now_ms`: by time, or because the entry
+    /// cadence asked for one and this turn writes nothing else (`quiet`) or it waited long
+    /// enough.
+    fn due_at(&self, now_ms: u64, every_ms: u64, quiet: bool) -> bool {
+        let asked = self.asked_ms.is_some_and(|asked_ms| {
+            quiet || now_ms >= asked_ms.saturating_add(CHECKPOINT_WAIT_MS_MAX)
+        });
+        asked || self.due_ms(every_ms).is_some_and(|due| due <= now_ms)
+    }
 }
 
 /// What a station knows of one link's checkpoints, for `parley checkpoint show`.
@@ -340,6 +357,13 @@ impl Station {
     /// not cosigned yet, and the peer's cosignatures of this station's log.
     pub(super) fn load_checkpoints(&mut self, now_ms: u64, logs: Vec<(StationId, LinkLogs)>) {
         self.logs = logs.into_iter().collect();
+        let every = self.settings.checkpoints.every_entries;
+        for logs in self.logs.values_mut() {
+            // The entry cadence asked before the stop, and the checkpoint was not written.
+            if logs.own_new >= every {
+                logs.asked_ms = Some(now_ms);
+            }
+        }
         let peers: Vec<StationId> = self.logs.keys().copied().collect();
         for peer in peers {
             self.check_waiting(now_ms, peer);
@@ -370,11 +394,13 @@ impl Station {
                 _ => {}
             }
         }
+        let every = self.settings.checkpoints.every_entries;
         for peer in touched {
             self.check_waiting(now_ms, peer);
-            let every = self.settings.checkpoints.every_entries;
-            if self.logs.get(&peer).is_some_and(|l| l.own_new >= every) {
-                self.checkpoint_now(now_ms, peer);
+            if let Some(logs) = self.logs.get_mut(&peer)
+                && logs.own_new >= every
+            {
+                logs.asked_ms.get_or_insert(now_ms);
             }
         }
     }
@@ -389,6 +415,7 @@ impl Station {
                 logs.own_latest = Some(Carried::new(*head, pq, e.seq, now_ms));
                 logs.own_new = 0;
                 logs.since_ms = Some(now_ms);
+                logs.asked_ms = None;
                 self.submit_to_witnesses(now_ms, peer);
             }
             Body::Cosigned(cosigned) => logs.peer_cosigned = Some(cosigned.clone()),
@@ -609,6 +636,7 @@ impl Station {
             tracing::error!(peer = %self.peer_name(&peer), %error, "could not write a checkpoint");
             if let Some(logs) = self.logs.get_mut(&peer) {
                 logs.since_ms = Some(now_ms);
+                logs.asked_ms = None;
             }
         }
     }
@@ -651,13 +679,15 @@ impl Station {
         self.write_checkpoint(now_ms, peer, operator)
     }
 
-    /// Signs the checkpoints the cadence asks for by time.
+    /// Signs the checkpoints the cadence asks for: by time, and those the entry cadence asked
+    /// for when nothing else is written in this turn (or they waited long enough).
     pub(super) fn checkpoint_timers(&mut self, now_ms: u64) {
         let every_ms = self.settings.checkpoints.every_ms;
+        let quiet = !self.pending.has_writes();
         let due: Vec<StationId> = self
             .logs
             .iter()
-            .filter(|(_, logs)| logs.due_ms(every_ms).is_some_and(|due| due <= now_ms))
+            .filter(|(_, logs)| logs.due_at(now_ms, every_ms, quiet))
             .map(|(peer, _)| *peer)
             .collect();
         for peer in due {
@@ -665,10 +695,14 @@ impl Station {
         }
     }
 
-    /// When the cadence next asks for a checkpoint by time.
+    /// When the cadence next asks for a checkpoint: at once when the entry cadence asked for
+    /// one, else by time.
     pub(super) fn next_checkpoint_ms(&self) -> Option<u64> {
         let every_ms = self.settings.checkpoints.every_ms;
-        self.logs.values().filter_map(|l| l.due_ms(every_ms)).min()
+        (self.logs.values())
+            .flat_map(|l| [l.asked_ms, l.due_ms(every_ms)])
+            .flatten()
+            .min()
     }
 
     /// The largest size of this station's log of the link with `peer` the peer cosigned, and

@@ -278,6 +278,63 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
     );
 }
 
+/// The entry cadence's checkpoint never rides in the batch of the entry that asked for it,
+/// whose commit, frame and receipt its signatures (and the peer's cosignature) would delay:
+/// it is written in the next turn that writes nothing else, or, while every turn writes, once
+/// it waited [`CHECKPOINT_WAIT_MS_MAX`]. A restart before it was written asks for it again.
+#[test]
+fn the_cadence_s_checkpoint_waits_for_a_turn_that_writes_nothing_else() {
+    use crate::limits::CHECKPOINT_WAIT_MS_MAX;
+
+    let (mut alpha, mut store, bravo_id) = paired_alpha();
+    alpha.settings.checkpoints.every_entries = 2;
+    let settle = |core: &mut Station, store: &mut Store| {
+        commit_all(core, store).expect("commits");
+        while core.poll_output().is_some() {}
+    };
+    let own_checkpoint = |core: &Station| checkpoint_entries(core, &bravo_id).0;
+    send(&mut alpha, 10);
+    send(&mut alpha, 11);
+    settle(&mut alpha, &mut store);
+    assert_eq!(own_checkpoint(&alpha), 0, "not in the batch that asked");
+    assert_eq!(alpha.poll_timeout(), Some(NOW_MS), "asked: due at once");
+
+    // Restarted before it was written: asked again, and written in a turn of its own.
+    let later_ms = NOW_MS + 5;
+    let mut config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    config.checkpoints.every_entries = 2;
+    let loaded = load(&store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    let mut restarted = Station::new(later_ms, loaded, Mode::Daemon).expect("builds");
+    settle(&mut restarted, &mut store);
+    assert_eq!(own_checkpoint(&restarted), 0);
+    assert_eq!(restarted.poll_timeout(), Some(later_ms));
+    restarted.handle_timeout(later_ms);
+    settle(&mut restarted, &mut store);
+    let size = own_checkpoint(&restarted);
+    assert!(size > 0, "written once nothing else was");
+    assert_eq!(restarted.logs[&bravo_id].asked_ms, None);
+
+    // Every turn writes: it waits, up to the limit.
+    let asked_ms = later_ms + 1;
+    send_at(&mut restarted, (asked_ms, "Bravo"), 12);
+    send_at(&mut restarted, (asked_ms, "Bravo"), 13);
+    settle(&mut restarted, &mut store);
+    assert_eq!(restarted.logs[&bravo_id].asked_ms, Some(asked_ms));
+    let busy_ms = asked_ms + CHECKPOINT_WAIT_MS_MAX - 1;
+    send_at(&mut restarted, (busy_ms, "Bravo"), 14);
+    restarted.handle_timeout(busy_ms);
+    settle(&mut restarted, &mut store);
+    assert_eq!(own_checkpoint(&restarted), size, "waits while writes go on");
+    let waited_ms = asked_ms + CHECKPOINT_WAIT_MS_MAX;
+    send_at(&mut restarted, (waited_ms, "Bravo"), 15);
+    restarted.handle_timeout(waited_ms);
+    settle(&mut restarted, &mut store);
+    assert!(
+        own_checkpoint(&restarted) > size,
+        "written with the other writes"
+    );
+}
+
 /// Alpha with a relay channel to Bravo (the relay `relay`), checkpointing every two entries.
 fn alpha_with_relay(relay: &Identity) -> (Station, Store) {
     let (mut alpha, mut store, _) = paired_alpha();
@@ -311,8 +368,11 @@ fn alpha_with_relay(relay: &Identity) -> (Station, Store) {
     (alpha, store)
 }
 
-/// The submissions `core` released after committing what it wrote.
+/// The submissions `core` released after committing what it wrote, and then a turn that
+/// writes nothing else (in which the entry cadence's checkpoint is written).
 fn submissions(core: &mut Station, store: &mut Store) -> Vec<WitnessSubmit> {
+    commit_all(core, store).expect("commits");
+    core.handle_timeout(NOW_MS);
     commit_all(core, store).expect("commits");
     (outputs(core).into_iter())
         .filter_map(|output| match output {
