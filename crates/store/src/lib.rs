@@ -41,7 +41,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, change_rank};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
-pub use checkpoint::{CHECKPOINT_AFTER_PAGES, CHECKPOINT_WRITER_PAGES, CheckpointCounts};
+pub use checkpoint::{
+    CHECKPOINT_AFTER_PAGES, CHECKPOINT_WRITER_PAGES, CheckpointCounts, LOG_FILE_KEPT_MAX_BYTES,
+};
 pub use console::{
     AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_OK, AUDIT_OUTCOME_SIZE_MAX_BYTES,
     AUDIT_PAGE_ROWS_MAX, AuditAction, AuditQuery, AuditRecord, AuditRow, AuditSource,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use crate::checkpoint::LOG_FILE_KEPT_MAX_BYTES;
 use crate::error::{SqlContext, StoreError};
 
 /// How long a connection waits for another connection's lock before failing, in milliseconds.
@@ -201,8 +202,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Opens (creating if needed) a database of the schema `migrations` builds for writing: WAL,
-/// `synchronous=FULL`, foreign keys, `secure_delete`, the busy timeout, every missing migration
-/// applied.
+/// `synchronous=FULL`, foreign keys, `secure_delete`, the busy timeout, the log file kept
+/// within [`LOG_FILE_KEPT_MAX_BYTES`], every missing migration applied.
 pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
     let version = version_of(migrations);
     let shown = path.display();
@@ -242,6 +243,9 @@ pub(crate) fn open_writer_with(path: &Path, migrations: &[&str]) -> Result<Conne
     connection
         .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .context("setting the page cache's size")?;
+    connection
+        .pragma_update(None, "journal_size_limit", LOG_FILE_KEPT_MAX_BYTES)
+        .context("limiting the write-ahead log file kept")?;
     migrate(&mut connection, migrations)?;
     Ok(connection)
 }

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use parley_proto::{SignedEntry, StoreOp};
 
 use super::fixture::{Station, chain, frame_sized, initialised, temp_path};
-use crate::{CHECKPOINT_AFTER_PAGES, CHECKPOINT_WRITER_PAGES, CheckpointCounts, Store, StoreError};
+use crate::{
+    CHECKPOINT_AFTER_PAGES, CHECKPOINT_WRITER_PAGES, CheckpointCounts, LOG_FILE_KEPT_MAX_BYTES,
+    Store, StoreError,
+};
 
 /// The database's page size, in bytes (SQLite's default).
 const PAGE_BYTES: u64 = 4_096;
@@ -126,6 +129,12 @@ fn the_checkpoint_thread_runs_from_its_threshold_and_the_writer_only_from_its_bo
         "the log was reused: {counts:?}"
     );
     assert_eq!(counts.by_writer, 0, "{counts:?}");
+    // Within the limit, its file is kept whole, to be written over rather than appended to.
+    assert!(
+        frames_in(&wal) >= threshold(CHECKPOINT_AFTER_PAGES),
+        "{} frames",
+        frames_in(&wal)
+    );
 
     // Commits back to back: the thread's checkpoints run beside them, and the writer's only
     // at its bound, in the very commit that reached it; the next commit reuses the log.
@@ -206,8 +215,14 @@ fn a_reader_keeps_the_log_from_being_reused_until_it_ends() {
     );
     assert!(counts.background >= 1, "{counts:?}");
 
+    let grown = std::fs::metadata(&wal).expect("the log").len();
+    assert!(
+        grown > LOG_FILE_KEPT_MAX_BYTES.unsigned_abs(),
+        "{grown} bytes"
+    );
+
     // Once the reader ends, the next commit's checkpoint copies the whole log and the one
-    // after reuses it.
+    // after reuses it, cutting its file back to the limit.
     reader.execute_batch("COMMIT").expect("ends");
     writer.commit_batch(&wal);
     writer.commit_batch(&wal);
@@ -215,6 +230,11 @@ fn a_reader_keeps_the_log_from_being_reused_until_it_ends() {
     assert!(
         counts.log_pages < threshold(CHECKPOINT_AFTER_PAGES),
         "{counts:?}"
+    );
+    let kept = std::fs::metadata(&wal).expect("the log").len();
+    assert!(
+        kept <= LOG_FILE_KEPT_MAX_BYTES.unsigned_abs(),
+        "{kept} bytes"
     );
 }
 
