@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng as _, SeedableRng};
 
-use crate::entry::{Body, Precedence};
+use crate::entry::{Body, Precedence, SignedEntry};
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, Rejection, SendError};
 use crate::frame::Frame;
 use crate::id::{EntryId, EpochKeyId, Identity, StationId, sha256};
-use crate::link::{Delivery, Event, Link, Transmit};
+use crate::link::{BatchChecked, Delivery, Event, Link, Transmit};
 use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::{EpochSecret, Keyring};
 use crate::store_op::{LinkSnapshot, StoreOp};
@@ -36,6 +36,12 @@ pub const VERIFIED_ENVELOPES_REMEMBERED_MAX: usize = 1024;
 /// frames of one round of a daemon's loop with a relay batch in it fit; frames beyond it (of
 /// a larger courier bundle) are checked alone.
 pub const PREVERIFIED_ENVELOPES_MAX: usize = 16_384;
+
+/// Bytes of the entries opened and checked in a batch that the endpoint keeps until their
+/// frames are handled, so that each is opened and decoded once: the entries of one round of a
+/// daemon's loop fit. Beyond it only an entry's id is kept, and its frame's handling opens
+/// and decodes it again (without checking its signature again).
+pub const PREVERIFIED_ENTRY_BYTES_MAX: usize = 16 << 20;
 
 /// The digests of the last [`VERIFIED_ENVELOPES_REMEMBERED_MAX`] envelopes of one peer whose
 /// signatures verified, oldest first out.
@@ -111,13 +117,17 @@ pub struct Endpoint {
     /// Envelopes taken as the byte-identical copy of one already verified.
     envelope_checks_skipped: u64,
     /// Digests of envelopes whose signatures [`Endpoint::preverify`] checked as a batch, not
-    /// yet handled (each leaves when its frame is handled), each with the id of the entry it
-    /// seals when that entry's signature was in the batch too.
-    preverified: HashMap<[u8; 32], Option<EntryId>>,
+    /// yet handled (each leaves when its frame is handled), each with the entry it seals when
+    /// that entry's signature was in the batch too.
+    preverified: HashMap<[u8; 32], Option<BatchChecked>>,
+    /// Bytes of the entries kept whole in `preverified`.
+    preverified_entry_bytes: usize,
     /// Envelope signatures checked in batches.
     envelope_checks_batched: u64,
     /// Entry signatures checked in batches.
     entry_checks_batched: u64,
+    /// Entries checked in batches and opened again (only their ids kept).
+    entries_opened_again: u64,
 }
 
 impl Endpoint {
@@ -136,8 +146,10 @@ impl Endpoint {
             verified_envelopes: BTreeMap::new(),
             envelope_checks_skipped: 0,
             preverified: HashMap::new(),
+            preverified_entry_bytes: 0,
             envelope_checks_batched: 0,
             entry_checks_batched: 0,
+            entries_opened_again: 0,
         }
     }
 
@@ -148,13 +160,17 @@ impl Endpoint {
     /// entries inside as a second batch, so that each entry is then only decoded. A frame's
     /// outcome is not decided here: a failed batch leaves each signature it held to be checked
     /// alone as its frame is handled, with the same outcome as if this had not been called.
-    /// Only the envelopes' digests are kept, with their entries' ids, each until its frame is
-    /// handled (at most [`PREVERIFIED_ENVELOPES_MAX`]; calls nest, as a relay batch taken in
-    /// the driver's round does). Nothing is opened before its envelope's signature verified,
+    /// Only the envelopes' digests are kept, with their entries, each until its frame is
+    /// handled (at most [`PREVERIFIED_ENVELOPES_MAX`], and [`PREVERIFIED_ENTRY_BYTES_MAX`] of
+    /// entries, beyond which only their ids; calls nest, as a relay batch taken in the
+    /// driver's round does). Nothing is opened before its envelope's signature verified,
     /// so a forged frame costs what it cost checked alone. Returns how many envelope
     /// signatures the batch covered (0 when fewer than two could be gathered, or it failed).
     pub fn preverify<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> usize {
-        self.preverify_within(frames, PREVERIFIED_ENVELOPES_MAX)
+        self.preverify_within(
+            frames,
+            (PREVERIFIED_ENVELOPES_MAX, PREVERIFIED_ENTRY_BYTES_MAX),
+        )
     }
 
     /// [`Endpoint::preverify`] with the bound handed in, so tests can reach both sides of it.
@@ -162,7 +178,7 @@ impl Endpoint {
     pub fn preverify_within<'a>(
         &mut self,
         frames: impl IntoIterator<Item = &'a [u8]>,
-        kept_max: usize,
+        (kept_max, entry_bytes_max): (usize, usize),
     ) -> usize {
         let room = kept_max.saturating_sub(self.preverified.len());
         let frames: Vec<&[u8]> = frames.into_iter().take(room).collect();
@@ -199,7 +215,7 @@ impl Endpoint {
         }
         // Each envelope is its sender's: open those their links would open.
         let mut entries = crate::ed25519::Batch::new();
-        let opened: Vec<([u8; 32], Option<EntryId>)> = gathered
+        let opened: Vec<([u8; 32], Option<SignedEntry>)> = gathered
             .iter()
             .map(|(digest, envelope)| {
                 let link = self.links.get_mut(&envelope.from).expect("gathered above");
@@ -208,18 +224,41 @@ impl Endpoint {
             .collect();
         let entries_good = entries.verify().is_ok();
         let covered = opened.len();
-        self.preverified.extend(
-            opened
-                .into_iter()
-                .map(|(digest, entry)| (digest, entry.filter(|_| entries_good))),
-        );
+        for (digest, entry) in opened {
+            let checked = entry.filter(|_| entries_good).map(|entry| {
+                let bytes = entry.bytes().len();
+                if self.preverified_entry_bytes + bytes <= entry_bytes_max {
+                    self.preverified_entry_bytes += bytes;
+                    BatchChecked::Entry(Box::new(entry))
+                } else {
+                    BatchChecked::Id(entry.id())
+                }
+            });
+            self.preverified.insert(digest, checked);
+        }
         covered
+    }
+
+    /// Takes what [`Endpoint::preverify`] checked of the envelope of `digest`, if it did.
+    fn take_preverified(&mut self, digest: &[u8; 32]) -> Option<Option<BatchChecked>> {
+        let checked = self.preverified.remove(digest)?;
+        if let Some(BatchChecked::Entry(entry)) = &checked {
+            self.preverified_entry_bytes -= entry.bytes().len();
+        }
+        Some(checked)
     }
 
     /// Entries taken on a signature checked in a batch ([`Endpoint::preverify`]), with the
     /// envelope that sealed them.
     pub fn entry_checks_batched(&self) -> u64 {
         self.entry_checks_batched
+    }
+
+    /// Entries checked in a batch ([`Endpoint::preverify`]) that were opened and decoded
+    /// again when their frames were handled, because only their ids were kept
+    /// ([`PREVERIFIED_ENTRY_BYTES_MAX`]).
+    pub fn entries_opened_again(&self) -> u64 {
+        self.entries_opened_again
     }
 
     /// Envelopes taken on a signature checked in a batch ([`Endpoint::preverify`]).
@@ -453,30 +492,36 @@ impl Endpoint {
             return Err(self.unattributed(claimed, kind, rejection));
         }
         let digest = sha256(&[raw]);
-        let known = self.verified_envelopes.entry(from).or_default();
+        let known =
+            (self.verified_envelopes.get(&from)).is_some_and(|known| known.contains(&digest));
         let mut entry_checked = None;
-        let envelope = if known.contains(&digest) {
+        let envelope = if known {
             self.envelope_checks_skipped += 1;
             unverified.verified_before()
-        } else if let Some(entry) = self.preverified.remove(&digest) {
+        } else if let Some(entry) = self.take_preverified(&digest) {
             self.envelope_checks_batched += 1;
             entry_checked = entry;
-            known.insert(digest);
             unverified.verified_before()
         } else {
             match unverified.verify() {
-                Ok(envelope) => {
-                    known.insert(digest);
-                    envelope
-                }
+                Ok(envelope) => envelope,
                 Err(error) => return Err(self.unattributed(claimed, kind, error.into())),
             }
         };
+        if !known {
+            self.verified_envelopes
+                .entry(from)
+                .or_default()
+                .insert(digest);
+        }
+        let batched = entry_checked.is_some();
+        let by_id = matches!(entry_checked, Some(BatchChecked::Id(_)));
         let link = self.links.get_mut(&from).expect("checked above");
         match link.handle_envelope(now_ms, &self.keyring, (&envelope, entry_checked), raw) {
             Ok(delivery) => {
                 let duplicate = delivery == Delivery::Duplicate;
-                self.entry_checks_batched += u64::from(entry_checked.is_some() && !duplicate);
+                self.entry_checks_batched += u64::from(batched && !duplicate);
+                self.entries_opened_again += u64::from(by_id && !duplicate);
                 Ok(Accepted {
                     peer: from,
                     kind: FrameKind::Envelope,

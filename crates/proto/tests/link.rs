@@ -922,17 +922,17 @@ fn batches_nest_and_the_envelopes_kept_are_bounded() {
     let endpoint = &mut pair.sides[1].endpoint;
     let (first, second) = frames.split_at(3);
     assert_eq!(
-        endpoint.preverify_within(first.iter().map(Vec::as_slice), 5),
+        endpoint.preverify_within(first.iter().map(Vec::as_slice), (5, usize::MAX)),
         3
     );
     // Two of room left: only two of the second three are gathered.
     assert_eq!(
-        endpoint.preverify_within(second.iter().map(Vec::as_slice), 5),
+        endpoint.preverify_within(second.iter().map(Vec::as_slice), (5, usize::MAX)),
         2
     );
     // At the bound: nothing more is gathered.
     assert_eq!(
-        endpoint.preverify_within(second.iter().map(Vec::as_slice), 5),
+        endpoint.preverify_within(second.iter().map(Vec::as_slice), (5, usize::MAX)),
         0
     );
     for frame in &frames {
@@ -943,6 +943,69 @@ fn batches_nest_and_the_envelopes_kept_are_bounded() {
         5,
         "the sixth was checked alone"
     );
+}
+
+/// Entries checked in a batch are kept as they were opened, so their frames' handling opens
+/// none of them again, up to a bound in bytes; beyond it only their ids are kept, and those
+/// are opened again (their signatures not checked again). Every one is taken either way.
+#[test]
+fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
+    use parley_proto::entry::SignedEntry;
+    use parley_proto::envelope::Envelope;
+    use parley_proto::seal::{Opener, SealParties};
+
+    let entry_bytes = |pair: &Pair, frame: &[u8]| {
+        let Ok(Frame::Envelope(raw)) = Frame::parse(frame) else {
+            panic!("an envelope frame");
+        };
+        let envelope = Envelope::peek(raw)
+            .expect("parses")
+            .check_signature()
+            .expect("Alpha's");
+        let parties = SealParties {
+            link: envelope.link,
+            from: envelope.from,
+            to: envelope.to,
+        };
+        let plaintext = Opener::default()
+            .open(
+                &pair.sides[1].keyring,
+                &parties,
+                &envelope.key_id,
+                &envelope.encapsulated,
+                envelope.seq,
+                &envelope.entry_id,
+                &envelope.ciphertext,
+            )
+            .expect("opens");
+        SignedEntry::decode_stored(&plaintext, &envelope.entry_id)
+            .expect("an entry")
+            .bytes()
+            .len()
+    };
+    for (kept, opened_again) in [(4, 0), (3, 1)] {
+        let (mut pair, frames) = pair_with_frames(4);
+        let sizes: Vec<usize> = frames.iter().map(|f| entry_bytes(&pair, f)).collect();
+        let bound: usize = sizes[..kept].iter().sum();
+        let now = pair.now_ms;
+        let endpoint = &mut pair.sides[1].endpoint;
+        let covered = endpoint.preverify_within(frames.iter().map(Vec::as_slice), (16, bound));
+        assert_eq!(covered, 4);
+        for frame in &frames {
+            assert!(
+                !endpoint
+                    .handle_frame(now, frame)
+                    .expect("accepted")
+                    .duplicate
+            );
+        }
+        assert_eq!(endpoint.entry_checks_batched(), 4, "all four in the batch");
+        assert_eq!(
+            endpoint.entries_opened_again(),
+            opened_again,
+            "{kept} kept whole within {bound} bytes"
+        );
+    }
 }
 
 /// A paired pair, and the frames of `count` messages Alpha sent, one envelope each.

@@ -21,6 +21,17 @@ struct Held {
     prev: EntryId,
 }
 
+/// An entry whose signature [`crate::Endpoint::preverify`] checked in a batch with its
+/// envelope's.
+#[derive(Debug)]
+pub(crate) enum BatchChecked {
+    /// The entry as it was opened then.
+    Entry(Box<SignedEntry>),
+    /// Only its id (the entries kept whole were at their bound): the envelope is opened
+    /// again, and the bytes must be the ones checked.
+    Id(EntryId),
+}
+
 /// What became of an envelope that was not refused.
 pub(super) enum Arrival {
     /// A new entry, stored. `key` is the epoch key it announces with the entry's seq, if it is
@@ -184,7 +195,7 @@ impl Incoming {
         keyring: &Keyring,
         envelope: &Envelope,
         batch: &mut crate::ed25519::Batch,
-    ) -> Option<EntryId> {
+    ) -> Option<SignedEntry> {
         let addressed = envelope.link == link && envelope.to == me && envelope.from == peer;
         if !addressed || !self.would_open(envelope.seq) {
             return None;
@@ -197,7 +208,7 @@ impl Incoming {
         }
         let plaintext = self.open((link, me, peer), keyring, envelope).ok()?;
         let entry = SignedEntry::decode_in(&plaintext, &peer, batch).ok()?;
-        (entry.id() == envelope.entry_id).then(|| entry.id())
+        (entry.id() == envelope.entry_id).then_some(entry)
     }
 
     fn open(
@@ -224,16 +235,17 @@ impl Incoming {
 
     /// Accepts an envelope from the peer, authenticated by the endpoint: dedupes before
     /// decrypting, then opens, verifies the entry and its place in the chain, and stores it.
-    /// An entry whose signature was checked in a batch with the envelope's (`preverified`,
-    /// its id) is only decoded: the bytes must be the ones checked. `wrote` tells whether
-    /// this station wrote an entry: the only ones the peer can have seen.
+    /// An entry whose signature was checked in a batch with the envelope's (`preverified`) is
+    /// taken as it was opened then, or, when only its id was kept, opened again and only
+    /// decoded: the bytes must be the ones checked. `wrote` tells whether this station wrote
+    /// an entry: the only ones the peer can have seen.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn accept(
         &mut self,
         (link, me, peer): (LinkId, StationId, StationId),
         now_ms: u64,
         keyring: &Keyring,
-        (envelope, preverified): (&VerifiedEnvelope, Option<EntryId>),
+        (envelope, preverified): (&VerifiedEnvelope, Option<BatchChecked>),
         raw: &[u8],
         wrote: impl Fn(&EntryId) -> bool,
         fx: &mut Effects,
@@ -279,11 +291,13 @@ impl Incoming {
                 per_day_bytes: limit.per_day_bytes,
             });
         }
-        let plaintext = self.open((link, me, peer), keyring, envelope)?;
         let entry = match preverified {
+            // Opened from this envelope, its signature checked under the peer's key.
+            Some(BatchChecked::Entry(entry)) => *entry,
             // The bytes checked (an id is its bytes' hash): they verified under the peer's
             // key and named the peer as author.
-            Some(id) => {
+            Some(BatchChecked::Id(id)) => {
+                let plaintext = self.open((link, me, peer), keyring, envelope)?;
                 let entry = SignedEntry::decode_stored(&plaintext, &id)?;
                 if entry.entry().author != peer {
                     let field = "author";
@@ -295,7 +309,10 @@ impl Incoming {
                 }
                 entry
             }
-            None => SignedEntry::decode_verified(&plaintext, &peer)?,
+            None => {
+                let plaintext = self.open((link, me, peer), keyring, envelope)?;
+                SignedEntry::decode_verified(&plaintext, &peer)?
+            }
         };
         if entry.id() != envelope.entry_id {
             return Err(Rejection::HeaderMismatch("entry id"));

@@ -22,11 +22,12 @@ use rand_chacha::ChaCha20Rng;
 
 use self::channels::Channels;
 pub use self::channels::{ChannelId, ChannelKind};
+pub(crate) use self::incoming::BatchChecked;
 use self::incoming::{Arrival, Incoming};
 pub use self::intake::IntakeLimit;
 use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
-use crate::entry::{Body, Precedence};
+use crate::entry::{Body, Precedence, SignedEntry};
 use crate::envelope::{Envelope, VerifiedEnvelope};
 use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
@@ -472,14 +473,14 @@ impl Link {
 
     /// Opens an envelope of this link whose signature verified (in the endpoint's
     /// [`crate::Endpoint::preverify`]) and gathers its entry's signature into `batch`, when
-    /// [`Link::handle_envelope`] would open it: the id of the entry gathered. The entry is not
-    /// to be trusted before `batch` verifies.
+    /// [`Link::handle_envelope`] would open it: the entry gathered, not to be trusted before
+    /// `batch` verifies.
     pub(crate) fn preopen(
         &mut self,
         keyring: &Keyring,
         envelope: &Envelope,
         batch: &mut crate::ed25519::Batch,
-    ) -> Option<EntryId> {
+    ) -> Option<SignedEntry> {
         let parties = (self.link_id, self.me.id(), self.peer);
         self.incoming.preopen(parties, keyring, envelope, batch)
     }
@@ -489,7 +490,7 @@ impl Link {
         &mut self,
         now_ms: u64,
         keyring: &Keyring,
-        envelope: (&VerifiedEnvelope, Option<EntryId>),
+        envelope: (&VerifiedEnvelope, Option<BatchChecked>),
         raw: &[u8],
     ) -> Result<Delivery, Rejection> {
         let parties = (self.link_id, self.me.id(), self.peer);
