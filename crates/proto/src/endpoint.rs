@@ -40,7 +40,8 @@ pub const PREVERIFIED_ENVELOPES_MAX: usize = 16_384;
 /// Bytes of the entries opened and checked in a batch that the endpoint keeps until their
 /// frames are handled, so that each is opened and decoded once: the entries of one round of a
 /// daemon's loop fit. Beyond it only an entry's id is kept, and its frame's handling opens
-/// and decodes it again (without checking its signature again).
+/// and decodes it again (without checking its signature again). Counted as signed bytes; an
+/// entry kept also holds its decoded fields, up to as much again in memory.
 pub const PREVERIFIED_ENTRY_BYTES_MAX: usize = 16 << 20;
 
 /// The digests of the last [`VERIFIED_ENVELOPES_REMEMBERED_MAX`] envelopes of one peer whose
@@ -234,7 +235,12 @@ impl Endpoint {
                     BatchChecked::Id(entry.id())
                 }
             });
-            self.preverified.insert(digest, checked);
+            // Never held already (gathered above only when not), but kept balanced if it were.
+            if let Some(Some(BatchChecked::Entry(replaced))) =
+                self.preverified.insert(digest, checked)
+            {
+                self.preverified_entry_bytes -= replaced.bytes().len();
+            }
         }
         covered
     }

@@ -1005,6 +1005,27 @@ fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
             opened_again,
             "{kept} kept whole within {bound} bytes"
         );
+        // Handled, they left the bound whole: the next batch has it all again.
+        for i in 0..4 {
+            pair.send(0, &format!("message {i}"));
+        }
+        let more: Vec<Vec<u8>> = (pair.transmits(0).into_iter())
+            .map(|t| t.frame.to_vec())
+            .collect();
+        let endpoint = &mut pair.sides[1].endpoint;
+        assert_eq!(
+            endpoint.preverify_within(more.iter().map(Vec::as_slice), (16, bound)),
+            4
+        );
+        for frame in &more {
+            assert!(
+                !endpoint
+                    .handle_frame(now, frame)
+                    .expect("accepted")
+                    .duplicate
+            );
+        }
+        assert_eq!(endpoint.entries_opened_again(), 2 * opened_again);
     }
 }
 
@@ -1151,4 +1172,36 @@ fn an_envelope_sealed_to_an_erased_key_is_refused() {
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
     assert_eq!(link.counters().rejected.get("unknown_epoch_key"), Some(&1));
     let _ = bravo;
+}
+
+/// An entry opened for a batch check and kept until its frame is handled is refused all the
+/// same if the key it was sealed to is erased in between, as it would be opened again.
+#[test]
+fn an_entry_kept_from_a_batch_is_refused_once_its_key_is_erased() {
+    let mut pair = Pair::paired();
+    let alpha = pair.sides[0].id();
+    let first = pair.sides[1].endpoint.keyring().current().id();
+    pair.sides[1].endpoint.rotate_epoch(pair.now_ms);
+    pair.commit(1);
+    pair.set_up(0, false);
+    pair.send(0, "sealed to the first key");
+    pair.send(0, "and this one too");
+    pair.set_up(0, true);
+    let frames: Vec<Vec<u8>> = (pair.transmits(0).into_iter())
+        .filter(|t| t.frame[0] == TAG_ENVELOPE)
+        .map(|t| t.frame.to_vec())
+        .collect();
+    assert_eq!(frames.len(), 2);
+    let endpoint = &mut pair.sides[1].endpoint;
+    assert_eq!(endpoint.preverify(frames.iter().map(Vec::as_slice)), 2);
+    assert!(endpoint.erase_epoch(&first));
+    let now = pair.now_ms;
+    for frame in &frames {
+        let refused = endpoint
+            .handle_frame(now, frame)
+            .expect_err("its key is gone");
+        assert_eq!(refused.rejection.counter_name(), "unknown_epoch_key");
+    }
+    let link = endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.counters().rejected.get("unknown_epoch_key"), Some(&2));
 }

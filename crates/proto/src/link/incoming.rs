@@ -292,8 +292,14 @@ impl Incoming {
             });
         }
         let entry = match preverified {
-            // Opened from this envelope, its signature checked under the peer's key.
-            Some(BatchChecked::Entry(entry)) => *entry,
+            // Opened from this envelope, its signature checked under the peer's key; refused,
+            // as opening it again would be, if its epoch key was erased since.
+            Some(BatchChecked::Entry(entry)) => {
+                if keyring.get(&envelope.key_id).is_none() {
+                    return Err(Rejection::UnknownEpochKey(envelope.key_id.to_string()));
+                }
+                *entry
+            }
             // The bytes checked (an id is its bytes' hash): they verified under the peer's
             // key and named the peer as author.
             Some(BatchChecked::Id(id)) => {

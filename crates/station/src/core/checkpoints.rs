@@ -92,11 +92,12 @@ pub(super) struct LinkLogs {
     /// When the cadence's clock started: the last own checkpoint (or attempt), or the first
     /// counted entry when there is none.
     since_ms: Option<u64>,
-    /// When the entry cadence asked for a checkpoint not written yet. It is written in the
-    /// next turn that writes nothing else, or with other writes once it has waited
+    /// When the entry cadence asked for a checkpoint not written yet. A daemon writes it in
+    /// its next turn that writes nothing else, or with other writes once it has waited
     /// [`CHECKPOINT_WAIT_MS_MAX`]: never in the batch of the entry that asked for it, whose
     /// commit, frame and receipt it would otherwise delay by its signatures and the peer's
-    /// cosignature.
+    /// cosignature. A command on a stopped station, which has no later turn, writes it at
+    /// once.
     pub(super) asked_ms: Option<u64>,
     /// The latest own checkpoint.
     pub(super) own_latest: Option<Carried>,
@@ -395,12 +396,21 @@ impl Station {
             }
         }
         let every = self.settings.checkpoints.every_entries;
+        let live = self.live();
         for peer in touched {
             self.check_waiting(now_ms, peer);
-            if let Some(logs) = self.logs.get_mut(&peer)
-                && logs.own_new >= every
-            {
+            let Some(logs) = self.logs.get_mut(&peer) else {
+                continue;
+            };
+            if logs.own_new < every {
+                continue;
+            }
+            if live {
                 logs.asked_ms.get_or_insert(now_ms);
+            } else {
+                // A command on a stopped station has no later turn: its one commit carries
+                // the checkpoint, and no frame leaves before the daemon starts anyway.
+                self.checkpoint_now(now_ms, peer);
             }
         }
     }

@@ -281,7 +281,8 @@ fn a_checkpoint_is_cosigned_only_when_it_agrees_with_the_entries_held() {
 /// The entry cadence's checkpoint never rides in the batch of the entry that asked for it,
 /// whose commit, frame and receipt its signatures (and the peer's cosignature) would delay:
 /// it is written in the next turn that writes nothing else, or, while every turn writes, once
-/// it waited [`CHECKPOINT_WAIT_MS_MAX`]. A restart before it was written asks for it again.
+/// it waited [`CHECKPOINT_WAIT_MS_MAX`]. A restart before it was written asks for it again. A
+/// command on a stopped station, which has no later turn, writes it at once.
 #[test]
 fn the_cadence_s_checkpoint_waits_for_a_turn_that_writes_nothing_else() {
     use crate::limits::CHECKPOINT_WAIT_MS_MAX;
@@ -329,9 +330,20 @@ fn the_cadence_s_checkpoint_waits_for_a_turn_that_writes_nothing_else() {
     send_at(&mut restarted, (waited_ms, "Bravo"), 15);
     restarted.handle_timeout(waited_ms);
     settle(&mut restarted, &mut store);
+    let waited = own_checkpoint(&restarted);
+    assert!(waited > size, "written with the other writes");
+
+    // A command on a stopped station has no later turn: it writes the checkpoint at once.
+    drop(restarted);
+    let offline_ms = waited_ms + 1;
+    let loaded = load(&store, alpha.identity.clone(), &config, [1; 32]).expect("loads");
+    let mut offline = Station::new(offline_ms, loaded, Mode::Offline).expect("builds");
+    send_at(&mut offline, (offline_ms, "Bravo"), 16);
+    send_at(&mut offline, (offline_ms, "Bravo"), 17);
+    settle(&mut offline, &mut store);
     assert!(
-        own_checkpoint(&restarted) > size,
-        "written with the other writes"
+        own_checkpoint(&offline) > waited,
+        "in the command's own commit"
     );
 }
 
