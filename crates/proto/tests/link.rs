@@ -843,7 +843,7 @@ fn envelopes_checked_as_a_batch_are_taken_as_if_checked_alone() {
 #[test]
 fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_entries_batch_and_is_refused() {
     use parley_proto::envelope::Envelope;
-    use parley_proto::seal::{Opener, PeerEpochKey, SealParties, Sealer};
+    use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng as _;
 
@@ -851,29 +851,12 @@ fn an_entry_badly_signed_inside_a_good_envelope_spoils_the_entries_batch_and_is_
     let (alpha, bravo) = (&pair.sides[0].identity, pair.sides[1].id());
     // Alpha's third envelope, opened with Bravo's key; its entry's signature bent; sealed
     // again to Bravo's key and signed by Alpha.
-    let Ok(Frame::Envelope(raw)) = Frame::parse(&frames[2]) else {
-        panic!("an envelope frame");
-    };
-    let genuine = Envelope::peek(raw)
-        .expect("parses")
-        .check_signature()
-        .expect("Alpha's");
+    let (genuine, mut entry) = opened_by_bravo(&pair, &frames[2]);
     let parties = SealParties {
         link: genuine.link,
         from: alpha.id(),
         to: bravo,
     };
-    let mut entry = Opener::default()
-        .open(
-            &pair.sides[1].keyring,
-            &parties,
-            &genuine.key_id,
-            &genuine.encapsulated,
-            genuine.seq,
-            &genuine.entry_id,
-            &genuine.ciphertext,
-        )
-        .expect("opens");
     *entry.last_mut().expect("signed bytes") ^= 1;
     let id = EntryId::of(&entry);
     let bravo_key = pair.sides[1].keyring.current().public_bytes().to_vec();
@@ -951,33 +934,9 @@ fn batches_nest_and_the_envelopes_kept_are_bounded() {
 #[test]
 fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
     use parley_proto::entry::SignedEntry;
-    use parley_proto::envelope::Envelope;
-    use parley_proto::seal::{Opener, SealParties};
 
     let entry_bytes = |pair: &Pair, frame: &[u8]| {
-        let Ok(Frame::Envelope(raw)) = Frame::parse(frame) else {
-            panic!("an envelope frame");
-        };
-        let envelope = Envelope::peek(raw)
-            .expect("parses")
-            .check_signature()
-            .expect("Alpha's");
-        let parties = SealParties {
-            link: envelope.link,
-            from: envelope.from,
-            to: envelope.to,
-        };
-        let plaintext = Opener::default()
-            .open(
-                &pair.sides[1].keyring,
-                &parties,
-                &envelope.key_id,
-                &envelope.encapsulated,
-                envelope.seq,
-                &envelope.entry_id,
-                &envelope.ciphertext,
-            )
-            .expect("opens");
+        let (envelope, plaintext) = opened_by_bravo(pair, frame);
         SignedEntry::decode_stored(&plaintext, &envelope.entry_id)
             .expect("an entry")
             .bytes()
@@ -1027,6 +986,37 @@ fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
         }
         assert_eq!(endpoint.entries_opened_again(), 2 * opened_again);
     }
+}
+
+/// Alpha's envelope in `frame`, and the signed entry inside as Bravo's key opens it.
+fn opened_by_bravo(pair: &Pair, frame: &[u8]) -> (parley_proto::envelope::Envelope, Vec<u8>) {
+    use parley_proto::envelope::Envelope;
+    use parley_proto::seal::{Opener, SealParties};
+
+    let Ok(Frame::Envelope(raw)) = Frame::parse(frame) else {
+        panic!("an envelope frame");
+    };
+    let envelope = Envelope::peek(raw)
+        .expect("parses")
+        .check_signature()
+        .expect("Alpha's");
+    let parties = SealParties {
+        link: envelope.link,
+        from: envelope.from,
+        to: envelope.to,
+    };
+    let plaintext = Opener::default()
+        .open(
+            &pair.sides[1].keyring,
+            &parties,
+            &envelope.key_id,
+            &envelope.encapsulated,
+            envelope.seq,
+            &envelope.entry_id,
+            &envelope.ciphertext,
+        )
+        .expect("opens");
+    (envelope, plaintext)
 }
 
 /// A paired pair, and the frames of `count` messages Alpha sent, one envelope each.
