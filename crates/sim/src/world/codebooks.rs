@@ -182,18 +182,19 @@ impl World {
     }
 
     /// Station `i`'s operator is asked to accept each proposal to it that its store has
-    /// delivered (after a while).
+    /// delivered (after a while): delivered as its operator can know it, by a `Delivered`
+    /// event or a restart, both after the commit. The core's own head may be ahead of what is
+    /// durable (a commit under way), and a crash then takes it back: an operator asked on that
+    /// head would accept a proposal the restarted core never heard of.
     pub(super) fn accept_due(&mut self, i: usize) {
-        let Some(core) = &self.stations[i].core else {
+        if self.stations[i].core.is_none() {
             return;
-        };
+        }
+        let links = &self.stations[i].links;
         let due: Vec<usize> = (0..self.books.len())
             .filter(|index| {
                 let book = &self.books[*index];
-                let head = || {
-                    let link = core.endpoint().link(&self.id(book.by));
-                    link.map_or(0, |l| l.in_head())
-                };
+                let head = || links.get(&book.by).map_or(0, |link| link.delivered_head);
                 book.to == i
                     && !book.accept_asked
                     && book.proposed_seq.is_some_and(|seq| seq <= head())
