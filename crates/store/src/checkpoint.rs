@@ -46,10 +46,10 @@ pub const CHECKPOINT_WRITER_PAGES: i32 = 16 * CHECKPOINT_AFTER_PAGES;
 /// log's bound, [`CHECKPOINT_WRITER_PAGES`] frames (a page and its 24-byte header each) after
 /// the file's 32-byte header. SQLite writes the log over from its start after a checkpoint
 /// rather than appending, and a sync of written-over pages is the cheaper one, so a file within
-/// the bound is kept whole (cut back to 8 MiB after each burst, the benchmark's throughput was
-/// about 3 % lower). A file that grew past it, because a reader held the log, is cut back to
-/// it by the first commit that reuses the log, instead of keeping that growth for as long as
-/// the store is open.
+/// the bound is kept whole (a limit of 8 MiB, which cut the file back after each burst, made
+/// the benchmark's throughput about 3 % lower). A file that grew past it, because a reader held
+/// the log, is cut back to it by the first commit that reuses the log, instead of keeping that
+/// growth for as long as the store is open.
 pub const LOG_FILE_KEPT_MAX_BYTES: i64 = 32 + CHECKPOINT_WRITER_PAGES as i64 * (4_096 + 24);
 
 /// What the checkpoints of a store did since it was opened.
