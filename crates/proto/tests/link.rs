@@ -942,22 +942,24 @@ fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
             .bytes()
             .len()
     };
+    // Checks `frames` as one batch keeping at most `bound` bytes of entries, then hands
+    // each to Bravo: every one is taken new.
+    let batch_then_handle = |pair: &mut Pair, frames: &[Vec<u8>], bound: usize| {
+        let now = pair.now_ms;
+        let endpoint = &mut pair.sides[1].endpoint;
+        let covered = endpoint.preverify_within(frames.iter().map(Vec::as_slice), (16, bound));
+        assert_eq!(covered, frames.len());
+        for frame in frames {
+            let accepted = endpoint.handle_frame(now, frame).expect("accepted");
+            assert!(!accepted.duplicate);
+        }
+    };
     for (kept, opened_again) in [(4, 0), (3, 1)] {
         let (mut pair, frames) = pair_with_frames(4);
         let sizes: Vec<usize> = frames.iter().map(|f| entry_bytes(&pair, f)).collect();
         let bound: usize = sizes[..kept].iter().sum();
-        let now = pair.now_ms;
-        let endpoint = &mut pair.sides[1].endpoint;
-        let covered = endpoint.preverify_within(frames.iter().map(Vec::as_slice), (16, bound));
-        assert_eq!(covered, 4);
-        for frame in &frames {
-            assert!(
-                !endpoint
-                    .handle_frame(now, frame)
-                    .expect("accepted")
-                    .duplicate
-            );
-        }
+        batch_then_handle(&mut pair, &frames, bound);
+        let endpoint = &pair.sides[1].endpoint;
         assert_eq!(endpoint.entry_checks_batched(), 4, "all four in the batch");
         assert_eq!(
             endpoint.entries_opened_again(),
@@ -965,25 +967,9 @@ fn entries_checked_in_a_batch_are_opened_once_within_their_bound() {
             "{kept} kept whole within {bound} bytes"
         );
         // Handled, they left the bound whole: the next batch has it all again.
-        for i in 0..4 {
-            pair.send(0, &format!("message {i}"));
-        }
-        let more: Vec<Vec<u8>> = (pair.transmits(0).into_iter())
-            .map(|t| t.frame.to_vec())
-            .collect();
-        let endpoint = &mut pair.sides[1].endpoint;
-        assert_eq!(
-            endpoint.preverify_within(more.iter().map(Vec::as_slice), (16, bound)),
-            4
-        );
-        for frame in &more {
-            assert!(
-                !endpoint
-                    .handle_frame(now, frame)
-                    .expect("accepted")
-                    .duplicate
-            );
-        }
+        let more = frames_sent(&mut pair, 4);
+        batch_then_handle(&mut pair, &more, bound);
+        let endpoint = &pair.sides[1].endpoint;
         assert_eq!(endpoint.entries_opened_again(), 2 * opened_again);
     }
 }
@@ -1022,16 +1008,20 @@ fn opened_by_bravo(pair: &Pair, frame: &[u8]) -> (parley_proto::envelope::Envelo
 /// A paired pair, and the frames of `count` messages Alpha sent, one envelope each.
 fn pair_with_frames(count: usize) -> (Pair, Vec<Vec<u8>>) {
     let mut pair = Pair::paired();
+    let frames = frames_sent(&mut pair, count);
+    (pair, frames)
+}
+
+/// The frames of `count` more messages Alpha sends, one envelope each.
+fn frames_sent(pair: &mut Pair, count: usize) -> Vec<Vec<u8>> {
     for i in 0..count {
         pair.send(0, &format!("message {i}"));
     }
-    let frames: Vec<Vec<u8>> = pair
-        .transmits(0)
-        .into_iter()
+    let frames: Vec<Vec<u8>> = (pair.transmits(0).into_iter())
         .map(|t| t.frame.to_vec())
         .collect();
     assert_eq!(frames.len(), count, "one envelope per message");
-    (pair, frames)
+    frames
 }
 
 /// Every field within its bound can still add up to more than one entry may hold: such an
