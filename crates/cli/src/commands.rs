@@ -464,13 +464,17 @@ pub fn read_input(file: &Path, max: usize, what: &str) -> anyhow::Result<String>
         }
         bytes
     } else {
-        let resolved = std::fs::canonicalize(file)
-            .map_err(|error| refused(format!("cannot open {}: {error}", file.display())))?;
+        let resolved = std::fs::canonicalize(file).map_err(|error| {
+            let file = render::text(&file.display().to_string());
+            refused(format!("cannot open {file}: {error}"))
+        })?;
         courier::read_bounded(&resolved, max)
             .map_err(|error| refused(format!("{what}: {error}")))?
     };
-    String::from_utf8(bytes)
-        .map_err(|_| refused(format!("{what} in {} is not UTF-8 text", file.display())))
+    String::from_utf8(bytes).map_err(|_| {
+        let file = render::text(&file.display().to_string());
+        refused(format!("{what} in {file} is not UTF-8 text"))
+    })
 }
 
 pub fn store_read(home: &Home) -> anyhow::Result<Store> {

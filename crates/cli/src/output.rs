@@ -2,6 +2,8 @@
 //! ends when the reader of its output goes away. Whatever text they carry (a peer's, a relay's,
 //! a file name) reaches the terminal escaped.
 
+use std::fmt::Write as _;
+
 use crate::{exit, render};
 
 /// Prints `error` and its causes on standard error, each line escaped like any untrusted text
@@ -59,35 +61,33 @@ pub(crate) fn init_logging(daemon: bool) {
         .init();
 }
 
-/// Writes log events (one per write: the formatter writes each whole) with every control
-/// character escaped but the tab and the newline that ends the event: C0 controls, DEL and a
-/// newline within the event as `\x..`, C1 controls (UTF-8 `C2 80`–`C2 9F`) as `\u{..}`.
+/// Writes log events (one per write: the formatter writes each whole) with every character
+/// that could drive a display escaped but the tab and the newline that ends the event: C0
+/// controls, DEL and a newline within the event as `\x..`; C1 controls, the Unicode controls
+/// that reorder text (bidirectional overrides, embeddings, isolates, marks) and the line and
+/// paragraph separators as `\u{..}`, as `render` shows them. Bytes that are not UTF-8 are
+/// written as U+FFFD.
 struct Escaping<W>(W);
 
 impl<W: std::io::Write> std::io::Write for Escaping<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut out = Vec::with_capacity(buf.len());
         let (body, end) = match buf.strip_suffix(b"\n") {
-            Some(body) => (body, &b"\n"[..]),
-            None => (buf, &b""[..]),
+            Some(body) => (body, "\n"),
+            None => (buf, ""),
         };
-        let mut bytes = body.iter().copied().peekable();
-        while let Some(byte) = bytes.next() {
-            match byte {
-                b'\t' => out.push(byte),
-                0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{byte:02x}").as_bytes()),
-                0xc2 if bytes
-                    .peek()
-                    .is_some_and(|next| (0x80..=0x9f).contains(next)) =>
-                {
-                    let next = bytes.next().unwrap_or_default();
-                    out.extend_from_slice(format!("\\u{{{next:x}}}").as_bytes());
+        let body = String::from_utf8_lossy(body);
+        let mut out = String::with_capacity(body.len() + end.len());
+        for c in body.chars() {
+            match c {
+                '\t' => out.push(c),
+                '\0'..='\x1f' | '\x7f' => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                _ => out.push(byte),
+                c => parley_proto::names::escape_into(&mut out, c.encode_utf8(&mut [0; 4]), false),
             }
         }
-        out.extend_from_slice(end);
-        self.0.write_all(&out)?;
+        out.push_str(end);
+        self.0.write_all(out.as_bytes())?;
         Ok(buf.len())
     }
 
@@ -123,14 +123,14 @@ mod tests {
         use std::io::Write as _;
 
         let mut escaped = super::Escaping(Vec::new());
-        let line = "file=\"a\u{1b}[31m\u{7}\u{9b}b\u{7f}\" é 北\tok\n";
+        let line = "file=\"a\u{1b}[31m\u{7}\u{9b}b\u{7f}\" é 北\tok\u{202e}kO\u{2028}\n";
         assert_eq!(escaped.write(line.as_bytes()).unwrap(), line.len());
         // A relay's reason that would forge a line of its own, or rewrite this one.
         let forged = "reason=refused\n2026-12-04T00:00:00Z  INFO all is well\rX\n";
         assert_eq!(escaped.write(forged.as_bytes()).unwrap(), forged.len());
         assert_eq!(
             String::from_utf8(escaped.0).unwrap(),
-            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\n\
+            "file=\"a\\x1b[31m\\x07\\u{9b}b\\x7f\" é 北\tok\\u{202e}kO\\u{2028}\n\
              reason=refused\\x0a2026-12-04T00:00:00Z  INFO all is well\\x0dX\n"
         );
     }

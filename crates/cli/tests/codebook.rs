@@ -311,7 +311,7 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
     assert_eq!(item["text"], "Hold all movement near the ridge.");
     let shown = bravo.ok(&["inbox"]).expect("inbox");
     assert!(
-        shown.contains("ru translated by Boris (recipient)"),
+        shown.contains("ru translated by \"Boris\" (recipient)"),
         "{shown}"
     );
     assert!(shown.contains("CODE 4"), "{shown}");

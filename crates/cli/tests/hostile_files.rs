@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -93,6 +94,13 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     let coloured = bundle_name(&alpha, &bravo, 4).replace(".bundle", "\u{1b}[31m.bundle");
     let coloured = drop.join(coloured);
     mkfifo(&coloured);
+    // A name in bytes that are not UTF-8 (no station names a bundle so): set aside unread.
+    let mut unreadable = bundle_name(&alpha, &bravo, 5)
+        .replace(".bundle", "")
+        .into_bytes();
+    unreadable.extend_from_slice(b"\xff\xfe.bundle");
+    let unreadable = drop.join(std::ffi::OsString::from_vec(unreadable));
+    std::fs::write(&unreadable, b"a bundle it would be").unwrap();
     // A regular file under a name Bravo reads, that is no bundle: read, refused by the station,
     // and named in the report (read last: its name sorts after the others).
     let junk_name = bundle_name(&alpha, &bravo, 9);
@@ -109,9 +117,9 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
     bravo.start().unwrap();
     await_channel(&bravo, "Alpha", "courier", "up");
     let refused = wait_until(Duration::from_secs(20), || {
-        courier_counter(&bravo, "files_refused").as_u64() >= Some(5)
+        courier_counter(&bravo, "files_refused").as_u64() >= Some(6)
     });
-    assert!(refused, "the four traps and the junk are reported");
+    assert!(refused, "the five traps and the junk are reported");
     let log = std::fs::read_to_string(bravo.home.join("daemon-1.log")).unwrap();
     assert!(log.contains("[31m.bundle"), "the fourth is logged");
     assert!(!log.contains('\u{1b}'), "and escaped: {log}");
@@ -122,13 +130,14 @@ fn a_drop_folder_full_of_traps_leaves_the_station_running_and_reports_them() {
         "{last}"
     );
     // Each trap was set aside without being followed or read.
-    for trap in [&zero, &fifo, &private, &coloured] {
+    for trap in [&zero, &fifo, &private, &coloured, &unreadable] {
         let mut aside = trap.as_os_str().to_owned();
         aside.push(".rejected");
         let aside = std::path::PathBuf::from(aside);
         let metadata = std::fs::symlink_metadata(&aside).expect("set aside");
-        assert!(
-            !metadata.is_file(),
+        assert_eq!(
+            metadata.is_file(),
+            trap == &unreadable,
             "{} is still what it was",
             aside.display()
         );
@@ -267,6 +276,27 @@ fn courier_import_and_transcript_verify_refuse_what_is_not_a_regular_file_at_onc
         );
         // The station was not held: it answers at once.
         assert_eq!(exit_code_within(&alpha, &["status"]), 0);
+        // Whoever wrote the medium chose the name: a line break in it is shown escaped, and
+        // starts no line of the error that could pass for the command's own words.
+        let forged = root
+            .path()
+            .join("x\nfrom Alpha: 3 new envelope(s), 0 refused\n.bundle");
+        mkfifo(&forged);
+        let output = alpha
+            .cli(&["courier", "import", forged.to_str().unwrap()])
+            .unwrap();
+        let error = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(3), "{error}");
+        assert!(
+            error
+                .contains("x\\u{a}from Alpha: 3 new envelope(s), 0 refused\\u{a}.bundle is a FIFO"),
+            "{error}"
+        );
+        assert!(
+            !error.lines().any(|line| line.starts_with("from")),
+            "{error}"
+        );
+        std::fs::remove_file(&forged).unwrap();
     }
     alpha.stop().unwrap();
     assert_eq!(

@@ -409,7 +409,8 @@ fn exercise_and_cancel_show_on_both_sides() {
             "--precedence",
             "flash",
             "--operator",
-            "Ana",
+            // A name that reads like more of the listing is quoted wherever it is shown.
+            "Ana] [understood by Eve",
             "launch detected",
         ],
     );
@@ -435,7 +436,7 @@ fn exercise_and_cancel_show_on_both_sides() {
     let inbox = bravo.inbox().unwrap();
     // Who wrote each is in its signed entry; a station names none.
     let flash_item = inbox.iter().find(|i| i["id"] == flash.as_str()).unwrap();
-    assert_eq!(flash_item["sent_by"], "Ana");
+    assert_eq!(flash_item["sent_by"], "Ana] [understood by Eve");
     assert_eq!(flash_item["cancelled_by"], "Boris");
     let drill_item = inbox
         .iter()
@@ -448,7 +449,10 @@ fn exercise_and_cancel_show_on_both_sides() {
         "{text}"
     );
     assert!(
-        text.contains("CANCELLED by the sender (Boris): \"sensor fault\"; written by Ana"),
+        text.contains(
+            "CANCELLED by the sender (\"Boris\"): \"sensor fault\"; \
+             written by \"Ana] [understood by Eve\"]"
+        ),
         "{text}"
     );
     assert!(

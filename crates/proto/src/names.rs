@@ -18,6 +18,35 @@ pub fn is_display_control(c: char) -> bool {
         )
 }
 
+/// Appends `text` to `out` with every character that could drive a display shown as
+/// `\u{…}`: the [`is_display_control`] ones, and the line and paragraph separators, which
+/// break a line where a terminal or a pager honours them (a forged line, like a newline). With
+/// `quote`, `"` and `\` are escaped too, for text shown between double quotes. For text
+/// someone else chose (a peer's name or message, a file name from removable media) put where a
+/// person reads it.
+pub fn escape_into(out: &mut String, text: &str, quote: bool) {
+    use std::fmt::Write as _;
+    for c in text.chars() {
+        match c {
+            '"' | '\\' if quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `text` escaped as [`escape_into`] does, unquoted.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text, false);
+    out
+}
+
 /// Whether `c` is shown as nothing at all: a Unicode default-ignorable code point
 /// (DerivedCoreProperties.txt, `Default_Ignorable_Code_Point`, Unicode 15.1): the soft hyphen,
 /// zero-width spaces and joiners, the word joiner and invisible operators, fillers, variation

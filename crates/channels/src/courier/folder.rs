@@ -6,7 +6,9 @@
 //! without being read, and reported.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,7 +81,7 @@ struct Folder {
     inbound: Inbound,
     written: u64,
     /// Files refused that could not be set aside: never read again while the thread runs.
-    skipped: BTreeSet<String>,
+    skipped: BTreeSet<OsString>,
 }
 
 /// Why a drop folder may not be used now.
@@ -192,28 +194,44 @@ impl Folder {
     }
 
     /// Hands every bundle addressed to this station to the station, one at a time; `Ok(false)`
-    /// once the station has stopped.
+    /// once the station has stopped. A file addressed to it that it will not read (not a
+    /// regular file, too large, a name that is not UTF-8, which no station writes) is set aside
+    /// and reported.
     fn read_bundles(&mut self) -> std::io::Result<bool> {
         let addressed = format!("-to-{}-", compact_fingerprint(&self.me.id()));
-        let mut names: Vec<String> = fs::read_dir(&self.dir)?
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| name.ends_with(BUNDLE_SUFFIX) && name.contains(&addressed))
+        let mut names: Vec<OsString> = fs::read_dir(&self.dir)?
+            .filter_map(|entry| Some(entry.ok()?.file_name()))
+            .filter(|name| {
+                let name = name.as_bytes();
+                name.ends_with(BUNDLE_SUFFIX.as_bytes())
+                    && name
+                        .windows(addressed.len())
+                        .any(|part| part == addressed.as_bytes())
+            })
             .filter(|name| !self.skipped.contains(name))
             .collect();
         names.sort();
         for name in names {
             let path = self.dir.join(&name);
-            let bytes = match super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES) {
+            let read = match name.to_str() {
+                Some(_) => {
+                    super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|e| e.to_string())
+                }
+                None => Err(format!(
+                    "{} is named in bytes that are not UTF-8, as no station names a bundle",
+                    super::shown(&path)
+                )),
+            };
+            let bytes = match read {
                 Ok(bytes) => bytes,
-                Err(error) => {
-                    let reason = error.to_string();
+                Err(reason) => {
                     // Whoever can write to the folder names its files: the log's writer escapes
                     // them, as it does every line (cli `output.rs`).
                     tracing::warn!(file = %path.display(), %reason, "not a bundle this station will read; set aside");
                     self.set_aside(&name);
                     let refused = Report::FileRefused {
                         via: self.via,
-                        name,
+                        name: name.to_string_lossy().into_owned(),
                         reason,
                     };
                     if !self.inbound.send_blocking(refused) {
@@ -225,7 +243,7 @@ impl Folder {
             let (done, imported) = oneshot::channel();
             let report = Report::Bundle {
                 via: self.via,
-                name: name.clone(),
+                name: name.to_string_lossy().into_owned(),
                 bytes,
                 done,
             };
@@ -247,14 +265,15 @@ impl Folder {
 
     /// Renames a refused file (never following it) to a free `.rejected` name; if none can be
     /// taken, remembers not to read it again.
-    fn set_aside(&mut self, name: &str) {
+    fn set_aside(&mut self, name: &OsStr) {
         let from = self.dir.join(name);
         for attempt in 0..SET_ASIDE_TRIES_MAX {
-            let suffix = match attempt {
-                0 => REJECTED_SUFFIX.to_owned(),
-                n => format!("{REJECTED_SUFFIX}-{n}"),
-            };
-            let to = self.dir.join(format!("{name}{suffix}"));
+            let mut aside = name.to_os_string();
+            match attempt {
+                0 => aside.push(REJECTED_SUFFIX),
+                n => aside.push(format!("{REJECTED_SUFFIX}-{n}")),
+            }
+            let to = self.dir.join(aside);
             if fs::symlink_metadata(&to).is_ok() {
                 continue;
             }
@@ -269,6 +288,6 @@ impl Folder {
         if self.skipped.len() >= FOLDER_SKIPPED_NAMES_MAX {
             self.skipped.pop_first();
         }
-        self.skipped.insert(name.to_owned());
+        self.skipped.insert(name.to_os_string());
     }
 }

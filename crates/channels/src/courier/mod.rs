@@ -16,6 +16,7 @@ use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
 use parley_proto::StationId;
+use parley_proto::names::escaped;
 
 /// Suffix of bundle files.
 pub const BUNDLE_SUFFIX: &str = ".bundle";
@@ -82,10 +83,17 @@ pub enum FileError {
 impl FileError {
     fn io(path: &Path, source: std::io::Error) -> Self {
         FileError::Io {
-            path: path.display().to_string(),
+            path: shown(path),
             source,
         }
     }
+}
+
+/// A path as an error names it. Whoever wrote the medium or the shared folder chose the name:
+/// a newline in it must not start a forged line of the message, nor a control drive the
+/// terminal, so every such character is escaped ([`escaped`]).
+pub fn shown(path: &Path) -> String {
+    escaped(&path.display().to_string())
 }
 
 fn kind_of(file_type: fs::FileType) -> &'static str {
@@ -110,7 +118,7 @@ fn open_regular(path: &Path) -> Result<fs::File, FileError> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|error| match error.raw_os_error() {
-            Some(libc::ELOOP) => FileError::Symlink(path.display().to_string()),
+            Some(libc::ELOOP) => FileError::Symlink(shown(path)),
             _ => FileError::io(path, error),
         })?;
     let metadata = file
@@ -118,7 +126,7 @@ fn open_regular(path: &Path) -> Result<fs::File, FileError> {
         .map_err(|error| FileError::io(path, error))?;
     if !metadata.file_type().is_file() {
         return Err(FileError::NotRegular {
-            path: path.display().to_string(),
+            path: shown(path),
             kind: kind_of(metadata.file_type()),
         });
     }
@@ -129,20 +137,25 @@ fn open_regular(path: &Path) -> Result<fs::File, FileError> {
 /// blocking on a FIFO or device: the type and size are checked on the open descriptor, and at
 /// most `max + 1` bytes are ever read (a file growing while it is read is refused too).
 pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
-    let shown = || path.display().to_string();
     let file = open_regular(path)?;
     let metadata = file
         .metadata()
         .map_err(|error| FileError::io(path, error))?;
     if metadata.len() > max as u64 {
-        return Err(FileError::TooLarge { path: shown(), max });
+        return Err(FileError::TooLarge {
+            path: shown(path),
+            max,
+        });
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     file.take(max as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| FileError::io(path, error))?;
     if bytes.len() > max {
-        return Err(FileError::TooLarge { path: shown(), max });
+        return Err(FileError::TooLarge {
+            path: shown(path),
+            max,
+        });
     }
     Ok(bytes)
 }
@@ -208,26 +221,25 @@ pub enum ExportTarget {
 /// any other file. Checked
 /// before anything is exported, and again by [`write_export_file`] just before it writes.
 pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget, FileError> {
-    let shown = || out.display().to_string();
     let metadata = match fs::symlink_metadata(out) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(ExportTarget::New),
         Err(error) => return Err(FileError::io(out, error)),
     };
     if metadata.file_type().is_symlink() {
-        return Err(FileError::Symlink(shown()));
+        return Err(FileError::Symlink(shown(out)));
     }
     let first = read_first(out, EXPORT_SNIFF_BYTES)?;
     if first.is_empty() {
         Err(FileError::EmptyTarget {
-            path: shown(),
+            path: shown(out),
             what: kind.what,
         })
     } else if (kind.earlier)(&first) {
         Ok(ExportTarget::Earlier)
     } else {
         Err(FileError::NotAnExport {
-            path: shown(),
+            path: shown(out),
             what: kind.what,
         })
     }

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use parley_proto::names::is_display_control;
+use parley_proto::names::escape_into;
 use parley_proto::transcript::{Agreement, CheckpointProof, VerifiedTranscript};
 use parley_proto::{Fingerprint, TestAnswer};
 use parley_station::api::content::Shown;
@@ -27,23 +27,6 @@ use serde::Serialize;
 mod transcript;
 
 pub use transcript::{agreed, checkpoint_proofs, transcript_checked, verified};
-
-fn escape_into(out: &mut String, text: &str, quote: bool) {
-    for c in text.chars() {
-        match c {
-            '"' | '\\' if quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            // The line and paragraph separators break a line where a terminal or a pager
-            // may honour them: a forged line, like a newline.
-            c if is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-}
 
 /// Untrusted text made safe for a terminal.
 pub fn text(text: &str) -> String {
@@ -161,8 +144,8 @@ fn more_lines(shown: &Shown, shown_lang: &str) {
     for translation in &shown.translations {
         let by = match (translation.from_sender, translation.by.is_empty()) {
             (true, true) => "the sender".to_owned(),
-            (true, false) => format!("{} (sender)", text(&translation.by)),
-            (false, _) => format!("{} (recipient)", text(&translation.by)),
+            (true, false) => format!("{} (sender)", quoted(&translation.by)),
+            (false, _) => format!("{} (recipient)", quoted(&translation.by)),
         };
         println!(
             "    {} translated by {by}: {}",
@@ -205,7 +188,13 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
     for item in items {
         let state = match (&item.cancelled, &item.answer) {
             (Some(reason), _) => match &item.cancelled_by {
-                Some(by) => format!("CANCELLED by the sender ({}): {}", text(by), quoted(reason)),
+                Some(by) => {
+                    format!(
+                        "CANCELLED by the sender ({}): {}",
+                        quoted(by),
+                        quoted(reason)
+                    )
+                }
                 None => format!("CANCELLED by the sender: {}", quoted(reason)),
             },
             (None, Some(answer)) => answer_phrase(answer, None),
@@ -218,7 +207,7 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
             ),
         };
         let state = match &item.sent_by {
-            Some(by) => format!("{state}; written by {}", text(by)),
+            Some(by) => format!("{state}; written by {}", quoted(by)),
             None => state,
         };
         println!(
