@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::console::{
     PASSWORD, add_operator, await_console, console_config, csrf, form, http, http_from, logged_in,
-    login, serve_console, session_cookie, upload,
+    login, post_then_reset, serve_console, session_cookie, upload,
 };
 use common::exe;
 use parley_testkit::harness::{StationProcess, free_tcp_port, wait_until};
@@ -410,6 +410,52 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             .iter()
             .any(|(a, o)| a == "send" && o.contains("the precedence is not")),
         "{actions:?}"
+    );
+    // What is done for a client that went away meanwhile is audited all the same, and so is
+    // a request longer than an audit row holds (each control character of the text is six
+    // bytes of the row's JSON): shortened, with its size.
+    let gone = "sent by a client that went away";
+    let long = "\u{1}".repeat(12_000);
+    for text in [gone, &long] {
+        let page = http(addr, "GET", "/compose", Some(&cookie), "");
+        let send = form(&[
+            ("csrf", &csrf(&page.body)),
+            ("peer", "Bravo"),
+            ("precedence", "routine"),
+            ("text", text),
+        ]);
+        if text == gone {
+            post_then_reset(addr, "/send", &cookie, &send);
+        } else {
+            let sent = http(addr, "POST", "/send", Some(&cookie), &send);
+            assert_eq!(sent.status, 303, "{}", sent.body);
+            assert!(!sent.body.contains("audit"), "{}", sent.body);
+        }
+    }
+    let audited = |row: &serde_json::Value| {
+        row["action"] == "send"
+            && row["outcome"] == "ok"
+            && (row["detail"].to_string().contains(gone)
+                || row["detail"]["shortened_from_bytes"].as_u64() > Some(72_000))
+    };
+    let both = wait_until(Duration::from_secs(30), || {
+        let audit = alpha.json(&["audit"]).expect("audit");
+        audit
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|row| audited(row))
+            .count()
+            == 2
+    });
+    assert!(both, "{:#}", alpha.json(&["audit"]).expect("audit"));
+    assert!(
+        alpha
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .any(|item| item["text"] == gone),
+        "the message was sent"
     );
 
     // A notice refused by its rule: the error names the field, and the form comes back as

@@ -148,17 +148,33 @@ async fn perform(
         }
     };
     let detail = serde_json::to_value(&request).unwrap_or_default();
-    let daemon = state.daemon.clone();
-    let outcome = match blocking(move || daemon.request(request)).await {
-        Ok(Ok(reply)) => Ok(reply),
-        Ok(Err(error)) => Err(error.message),
-        Err(_) => Err("the request failed".to_owned()),
+    let (daemon, shared, operator) = (
+        state.daemon.clone(),
+        state.clone(),
+        session.operator.clone(),
+    );
+    // The request and its audit row run to their end together in a task of their own: a
+    // client that goes away meanwhile drops this handler, never the row of what was done.
+    let done = tokio::spawn(async move {
+        let outcome = match blocking(move || daemon.request(request)).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(error.message),
+            Err(_) => Err("the request failed".to_owned()),
+        };
+        let said = match &outcome {
+            Ok(_) => "ok",
+            Err(error) => error.as_str(),
+        };
+        let audited = crate::audit::append(&shared, &operator, action, detail, said).await;
+        (outcome, audited)
+    });
+    let Ok((outcome, audited)) = done.await else {
+        return Err(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request failed",
+        ));
     };
-    let said = match &outcome {
-        Ok(_) => "ok",
-        Err(error) => error.as_str(),
-    };
-    crate::audit::audit(state, &session.operator, action, detail, said).await;
+    crate::audit::tell_if_not_written(audited);
     Ok((session, outcome))
 }
 

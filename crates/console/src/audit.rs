@@ -14,9 +14,12 @@ use axum::body::Body;
 use axum::extract::State as Shared;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use parley_store::console::{AuditAction, AuditRecord, AuditSource};
+use parley_store::console::{
+    AUDIT_DETAIL_SIZE_MAX_BYTES, AUDIT_OUTCOME_SIZE_MAX_BYTES, AuditAction, AuditRecord,
+    AuditSource,
+};
 
-use crate::limits::UNAUDITED_ANSWER_SIZE_MAX_BYTES;
+use crate::limits::{AUDIT_DETAIL_KEPT_BYTES, UNAUDITED_ANSWER_SIZE_MAX_BYTES};
 use crate::pages::{Tr, blocking, cookie};
 use crate::{State, now_ms};
 
@@ -45,11 +48,58 @@ pub(crate) async fn audit(
     outcome: &str,
 ) -> Audited {
     let audited = append(state, operator, action, detail, outcome).await;
+    tell_if_not_written(audited);
+    audited
+}
+
+/// Has the answer to the request being answered say that its audit row was not written, if
+/// it was not.
+pub(crate) fn tell_if_not_written(audited: Audited) {
     if audited == Audited::NotWritten {
         // Outside `notice` (no request being answered) there is no answer to tell.
         let _ = UNAUDITED.try_with(|unaudited| unaudited.set(true));
     }
-    audited
+}
+
+/// A row's detail and outcome within the audit log's limits: what an operator may type (a
+/// message of the largest size, a long peer name) can make either longer than a row holds,
+/// and the row of an action done must be written all the same. A detail over
+/// [`AUDIT_DETAIL_SIZE_MAX_BYTES`] keeps the request's name, its size and its first
+/// [`AUDIT_DETAIL_KEPT_BYTES`] as text; an outcome over [`AUDIT_OUTCOME_SIZE_MAX_BYTES`] is
+/// cut at a character boundary and ends with `…`.
+fn fitted(detail: serde_json::Value, outcome: &str) -> (serde_json::Value, String) {
+    let text = detail.to_string();
+    let detail = if text.len() <= AUDIT_DETAIL_SIZE_MAX_BYTES {
+        detail
+    } else {
+        let request = detail
+            .as_object()
+            .and_then(|object| object.keys().next().cloned())
+            .unwrap_or_default();
+        serde_json::json!({
+            "request": request,
+            "shortened_from_bytes": text.len(),
+            "start": prefix(&text, AUDIT_DETAIL_KEPT_BYTES),
+        })
+    };
+    let outcome = if outcome.len() <= AUDIT_OUTCOME_SIZE_MAX_BYTES {
+        outcome.to_owned()
+    } else {
+        format!(
+            "{}…",
+            prefix(outcome, AUDIT_OUTCOME_SIZE_MAX_BYTES - '…'.len_utf8())
+        )
+    };
+    (detail, outcome)
+}
+
+/// The longest start of `text` of at most `max` bytes that ends at a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// As [`audit`], but the answer does not say so: for a refused login, whose answer goes to
@@ -62,13 +112,14 @@ pub(crate) async fn append(
     outcome: &str,
 ) -> Audited {
     let shared = state.clone();
+    let (detail, outcome) = fitted(detail, outcome);
     let record = AuditRecord {
         at_ms: now_ms(),
         operator: operator.to_owned(),
         source: AuditSource::Console,
         action,
         detail,
-        outcome: outcome.to_owned(),
+        outcome,
     };
     let written = blocking(move || {
         let mut db = shared
@@ -236,6 +287,37 @@ mod tests {
     use axum::response::{IntoResponse, Redirect};
 
     use super::*;
+
+    /// A row's detail and outcome are kept whole up to their limits, and shortened past them
+    /// to what the store accepts, never cut inside a character.
+    #[test]
+    fn a_row_over_the_limits_is_shortened_to_fit() {
+        let send = |text: &str| serde_json::json!({ "Send": { "peer": "Bravo", "text": text } });
+        // `{"Send":{"peer":"Bravo","text":""}}` is 35 bytes around the text.
+        let whole = send(&"é".repeat((AUDIT_DETAIL_SIZE_MAX_BYTES - 35) / 2));
+        assert_eq!(whole.to_string().len(), AUDIT_DETAIL_SIZE_MAX_BYTES - 1);
+        assert_eq!(fitted(whole.clone(), "ok").0, whole);
+        let over = send(&"é".repeat((AUDIT_DETAIL_SIZE_MAX_BYTES - 35) / 2 + 1));
+        let size = over.to_string().len();
+        assert_eq!(size, AUDIT_DETAIL_SIZE_MAX_BYTES + 1);
+        let (shortened, _) = fitted(over, "ok");
+        assert_eq!(shortened["request"], "Send");
+        assert_eq!(shortened["shortened_from_bytes"], size);
+        let start = shortened["start"].as_str().expect("text");
+        assert!(start.starts_with(r#"{"Send":{"peer":"Bravo","text":"éé"#));
+        assert!(
+            start.len() <= AUDIT_DETAIL_KEPT_BYTES && start.len() + 2 > AUDIT_DETAIL_KEPT_BYTES
+        );
+        assert!(shortened.to_string().len() <= AUDIT_DETAIL_SIZE_MAX_BYTES);
+
+        let at_limit = "ж".repeat(AUDIT_OUTCOME_SIZE_MAX_BYTES / 2);
+        assert_eq!(fitted(send(""), &at_limit).1, at_limit);
+        let over = format!("{at_limit}x");
+        let cut = fitted(send(""), &over).1;
+        assert!(cut.len() <= AUDIT_OUTCOME_SIZE_MAX_BYTES, "{}", cut.len());
+        assert!(cut.ends_with("ж…"));
+        assert!(over.starts_with(cut.trim_end_matches('…')));
+    }
 
     async fn told(response: Response) -> (StatusCode, http::HeaderMap, String) {
         let response = tell(response, Tr::new("en")).await;

@@ -7,6 +7,9 @@ pub const LOGIN_FAILURES_FREE: u32 = 3;
 pub const LOGIN_WAIT_MS_MIN: u64 = 2_000;
 /// Longest wait imposed on an account or a source, in milliseconds.
 pub const LOGIN_WAIT_MS_MAX: u64 = 5 * 60_000;
+/// Age of an account's or a source's latest failed login from which its failures are
+/// forgotten, in milliseconds: three times the longest wait.
+pub const LOGIN_FAILURES_FORGOTTEN_MS: u64 = 3 * LOGIN_WAIT_MS_MAX;
 /// Most accounts and sources whose failures are remembered; the oldest are forgotten first.
 pub const LOGIN_FAILURES_TRACKED_MAX: usize = 10_000;
 /// Most sessions open at once; a login beyond it ends the least recently used one.
@@ -40,3 +43,7 @@ pub const UNAUDITED_ANSWER_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Most rows a page of the inbox, the outbox or the alarms shows; older ones are on the pages
 /// after it (`?page=N`).
 pub const PAGE_ROWS_MAX: usize = 100;
+/// How much of a request's detail an audit row keeps, as text, when the whole is over the
+/// audit log's limit (`AUDIT_DETAIL_SIZE_MAX_BYTES`, 64 KiB): the request's start, with its
+/// name and whole size beside it.
+pub const AUDIT_DETAIL_KEPT_BYTES: usize = 16 * 1024;

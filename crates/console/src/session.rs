@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::limits::{
-    LOGIN_FAILURES_FREE, LOGIN_FAILURES_TRACKED_MAX, LOGIN_WAIT_MS_MAX, LOGIN_WAIT_MS_MIN,
-    SESSIONS_MAX,
+    LOGIN_FAILURES_FORGOTTEN_MS, LOGIN_FAILURES_FREE, LOGIN_FAILURES_TRACKED_MAX,
+    LOGIN_WAIT_MS_MAX, LOGIN_WAIT_MS_MIN, SESSIONS_MAX,
 };
 
 /// The session cookie's name.
@@ -162,7 +162,19 @@ enum Key {
 #[derive(Clone, Copy, Debug)]
 struct Failures {
     count: u32,
+    /// The latest attempt counted.
     last_ms: u64,
+    /// The one before it, which a right password's success takes back to.
+    previous_ms: u64,
+}
+
+impl Failures {
+    /// Failures of which the latest is [`LOGIN_FAILURES_FORGOTTEN_MS`] old are forgotten: a
+    /// console on loopback is one origin for all its operators, whose typing errors over
+    /// months must not add up to a wait.
+    fn forgotten(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_ms) >= LOGIN_FAILURES_FORGOTTEN_MS
+    }
 }
 
 /// Login attempts per account and origin, and per origin.
@@ -187,6 +199,7 @@ impl Throttle {
         let wait_ms = keys
             .iter()
             .filter_map(|key| failures.get(key))
+            .filter(|f| !f.forgotten(now_ms))
             .map(|f| (f.last_ms + wait_after(f.count)).saturating_sub(now_ms))
             .max()
             .unwrap_or(0);
@@ -206,24 +219,35 @@ impl Throttle {
             }
         }
         for key in keys {
-            let entry = failures.entry(key).or_insert(Failures {
+            let fresh = Failures {
                 count: 0,
                 last_ms: now_ms,
-            });
+                previous_ms: now_ms,
+            };
+            let entry = failures.entry(key).or_insert(fresh);
+            if entry.forgotten(now_ms) {
+                *entry = fresh;
+            }
             entry.count += 1;
+            entry.previous_ms = entry.last_ms;
             entry.last_ms = now_ms;
         }
         0
     }
 
-    /// The login of `account` from `source` was right: its attempt is taken back, and the
-    /// account's failures from there forgotten.
+    /// The login of `account` from `source` was right: its attempt is taken back (its count
+    /// and its time: a success starts no wait), and the account's failures from there
+    /// forgotten.
     pub fn succeeded(&self, account: &str, source: IpAddr) {
         let mut failures = self.failures.lock().expect("not poisoned");
         let [pair, origin] = Self::keys(account, source);
         failures.remove(&pair);
         if let Some(entry) = failures.get_mut(&origin) {
             entry.count = entry.count.saturating_sub(1);
+            entry.last_ms = entry.previous_ms;
+            if entry.count == 0 {
+                failures.remove(&origin);
+            }
         }
     }
 }
@@ -302,6 +326,45 @@ mod tests {
         // A right password takes its attempt back and forgets the account's failures there.
         throttle.succeeded("Ana", elsewhere);
         assert_eq!(throttle.attempt(0, "Ana", elsewhere), 0);
+    }
+
+    /// Operators sharing one origin (a console on loopback): a right password starts no wait
+    /// for the next one, and failures are forgotten once the latest is old enough.
+    #[test]
+    fn a_success_starts_no_wait_and_old_failures_are_forgotten() {
+        // Four failures from here, spaced so that none waited.
+        let failing = || {
+            let throttle = Throttle::default();
+            for i in 0..=LOGIN_FAILURES_FREE {
+                let at_ms = u64::from(i) * LOGIN_WAIT_MS_MAX;
+                assert_eq!(throttle.attempt(at_ms, "Eve", HOME), 0);
+            }
+            throttle
+        };
+        let last_ms = u64::from(LOGIN_FAILURES_FREE) * LOGIN_WAIT_MS_MAX;
+        let now_ms = last_ms + LOGIN_WAIT_MS_MAX;
+        let throttle = failing();
+        assert_eq!(throttle.attempt(now_ms, "Ana", HOME), 0);
+        throttle.succeeded("Ana", HOME);
+        assert_eq!(throttle.attempt(now_ms, "Ben", HOME), 0, "Ana's success");
+        // Ben's was wrong, the fifth failure: a wait from it.
+        assert_eq!(
+            throttle.attempt(now_ms + 1, "Ana", HOME),
+            4 * LOGIN_WAIT_MS_MIN - 1
+        );
+        // Just before the latest failure is old enough to be forgotten, a failure is the
+        // fifth (a wait follows); from then on, it is the first.
+        let throttle = failing();
+        let before_ms = last_ms + LOGIN_FAILURES_FORGOTTEN_MS - 1;
+        assert_eq!(throttle.attempt(before_ms, "Ana", HOME), 0);
+        assert_eq!(
+            throttle.attempt(before_ms, "Ana", HOME),
+            4 * LOGIN_WAIT_MS_MIN
+        );
+        let throttle = failing();
+        let at_ms = last_ms + LOGIN_FAILURES_FORGOTTEN_MS;
+        assert_eq!(throttle.attempt(at_ms, "Ana", HOME), 0);
+        assert_eq!(throttle.attempt(at_ms, "Ana", HOME), 0);
     }
 
     #[test]

@@ -61,13 +61,56 @@ pub fn http_from(
     (origin, host): (Option<&str>, &str),
     form: &str,
 ) -> Answer {
+    let head = form_head((method, path), cookie, (origin, host), form.len());
+    exchange(addr, &head, form.as_bytes())
+}
+
+fn form_head(
+    (method, path): (&str, &str),
+    cookie: Option<&str>,
+    (origin, host): (Option<&str>, &str),
+    length: usize,
+) -> String {
     let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: parley_session={c}\r\n"));
     let origin = origin.map_or_else(String::new, |o| format!("Origin: {o}\r\n"));
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{origin}{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-        form.len()
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{origin}{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+/// Posts `form` as the console's pages would, then resets the connection at once (`SO_LINGER`
+/// 0), without waiting for the answer: a client that goes away (a tab closed, a network
+/// dropped) while the console acts.
+pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str) {
+    use std::os::fd::AsRawFd as _;
+
+    let origin = format!("http://{addr}");
+    let host = addr.to_string();
+    let head = form_head(
+        ("POST", path),
+        Some(cookie),
+        (Some(&origin), &host),
+        form.len(),
     );
-    exchange(addr, &head, form.as_bytes())
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(head.as_bytes()).expect("write");
+    stream.write_all(form.as_bytes()).expect("write");
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a `linger` of the size given, read during the call only.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_LINGER");
+    drop(stream);
 }
 
 /// A POST of raw bytes with the CSRF token in its header.
