@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State as Shared;
+use axum::body::Bytes;
+use axum::extract::{FromRequest as _, Request as AxumRequest, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -18,7 +19,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::compose::{Refill, compose_page};
-use crate::form::Form;
+use crate::form::ActionForm;
 use crate::limits::{CHECK_FORM_SIZE_MAX_BYTES, TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES};
 use crate::pages::{Frame, blocking, html, plain, session};
 use crate::session::{AccountStamp, Session};
@@ -230,8 +231,6 @@ async fn back(
 
 #[derive(Deserialize)]
 struct Answer {
-    #[serde(default)]
-    csrf: String,
     id: String,
     #[serde(default)]
     text: String,
@@ -240,12 +239,13 @@ struct Answer {
 async fn understood(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Answer>,
+    form: ActionForm<Answer>,
 ) -> Response {
     let performed = perform(&state, &headers, &form.csrf, AuditAction::Understood, |s| {
+        let form = form.fields?;
         Ok(Request::Understood {
-            id: form.id.clone(),
-            restatement: (!form.text.is_empty()).then(|| form.text.clone()),
+            id: form.id,
+            restatement: (!form.text.is_empty()).then_some(form.text),
             operator: s.operator.clone(),
         })
     });
@@ -255,12 +255,13 @@ async fn understood(
 async fn clarify(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Answer>,
+    form: ActionForm<Answer>,
 ) -> Response {
     let performed = perform(&state, &headers, &form.csrf, AuditAction::Clarify, |s| {
+        let form = form.fields?;
         Ok(Request::Clarify {
-            id: form.id.clone(),
-            question: form.text.clone(),
+            id: form.id,
+            question: form.text,
             operator: s.operator.clone(),
         })
     });
@@ -269,8 +270,6 @@ async fn clarify(
 
 #[derive(Deserialize)]
 struct Ack {
-    #[serde(default)]
-    csrf: String,
     id: u64,
     #[serde(default)]
     note: String,
@@ -279,12 +278,13 @@ struct Ack {
 async fn acknowledge(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Ack>,
+    form: ActionForm<Ack>,
 ) -> Response {
     let performed = perform(&state, &headers, &form.csrf, AuditAction::AlarmAck, |s| {
+        let form = form.fields?;
         Ok(Request::AlarmAck {
             id: form.id,
-            note: (!form.note.is_empty()).then(|| form.note.clone()),
+            note: (!form.note.is_empty()).then_some(form.note),
             operator: s.operator.clone(),
         })
     });
@@ -293,8 +293,6 @@ async fn acknowledge(
 
 #[derive(Deserialize)]
 struct Cancel {
-    #[serde(default)]
-    csrf: String,
     id: String,
     #[serde(default)]
     reason: String,
@@ -303,12 +301,13 @@ struct Cancel {
 async fn cancel(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Cancel>,
+    form: ActionForm<Cancel>,
 ) -> Response {
     let performed = perform(&state, &headers, &form.csrf, AuditAction::Cancel, |s| {
+        let form = form.fields?;
         Ok(Request::Cancel {
-            id: form.id.clone(),
-            reason: form.reason.clone(),
+            id: form.id,
+            reason: form.reason,
             operator: Some(s.operator.clone()),
         })
     });
@@ -317,8 +316,6 @@ async fn cancel(
 
 #[derive(Deserialize)]
 struct Accept {
-    #[serde(default)]
-    csrf: String,
     peer: String,
     hash: String,
 }
@@ -326,14 +323,15 @@ struct Accept {
 async fn accept_codebook(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<Accept>,
+    form: ActionForm<Accept>,
 ) -> Response {
     let action = AuditAction::CodebookAccept;
     let performed = perform(&state, &headers, &form.csrf, action, |s| {
+        let form = form.fields?;
         let hash = parley_proto::CodebookHash::from_hex(&form.hash)
             .ok_or_else(|| "not a codebook hash; nothing was done".to_owned())?;
         Ok(Request::CodebookAccept {
-            peer: form.peer.clone(),
+            peer: form.peer,
             hash: Some(hash),
             operator: s.operator.clone(),
         })
@@ -379,11 +377,11 @@ async fn composed(
 async fn send(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<BTreeMap<String, String>>,
+    form: ActionForm<BTreeMap<String, String>>,
 ) -> Response {
-    let filled = Filled { form };
-    let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
+    let (filled, unread) = Filled::of(form.fields);
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Send, |s| {
+        unread?;
         let (lang, text) = (
             filled.value("translation_lang"),
             filled.value("translation_text"),
@@ -417,6 +415,21 @@ pub(crate) struct Filled {
 }
 
 impl Filled {
+    /// The form as it was filled, and why it cannot be read if it cannot (then empty).
+    pub(crate) fn of(
+        fields: Result<BTreeMap<String, String>, String>,
+    ) -> (Self, Result<(), String>) {
+        match fields {
+            Ok(form) => (Self { form }, Ok(())),
+            Err(error) => (
+                Self {
+                    form: BTreeMap::new(),
+                },
+                Err(error),
+            ),
+        }
+    }
+
     pub(crate) fn value(&self, key: &str) -> String {
         self.form.get(key).cloned().unwrap_or_default()
     }
@@ -437,11 +450,11 @@ impl Filled {
 async fn send_code(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<BTreeMap<String, String>>,
+    form: ActionForm<BTreeMap<String, String>>,
 ) -> Response {
-    let filled = Filled { form };
-    let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
+    let (filled, unread) = Filled::of(form.fields);
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Send, |s| {
+        unread?;
         let code = filled
             .value("code")
             .parse::<u64>()
@@ -461,11 +474,11 @@ async fn send_code(
 async fn notice(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<BTreeMap<String, String>>,
+    form: ActionForm<BTreeMap<String, String>>,
 ) -> Response {
-    let filled = Filled { form };
-    let csrf = filled.value("csrf");
-    let performed = perform(&state, &headers, &csrf, AuditAction::Send, |s| {
+    let (filled, unread) = Filled::of(form.fields);
+    let performed = perform(&state, &headers, &form.csrf, AuditAction::Send, |s| {
+        unread?;
         Ok(Request::Notice {
             peer: filled.value("peer"),
             precedence: precedence(&filled)?,
@@ -480,11 +493,8 @@ async fn notice(
 
 /// Verifies an uploaded transcript (the request's body, as the file is) and says what it
 /// proves, as `parley transcript verify` would. Changes nothing.
-async fn verify_transcript(
-    Shared(state): Shared<Arc<State>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn verify_transcript(Shared(state): Shared<Arc<State>>, request: AxumRequest) -> Response {
+    let headers = request.headers().clone();
     let csrf = headers
         .get("x-csrf-token")
         .and_then(|value| value.to_str().ok())
@@ -495,6 +505,12 @@ async fn verify_transcript(
     if !csrf_matches(&session, csrf) {
         return csrf_refused();
     }
+    // Read only now, within the route's limit: a request without the session's token is
+    // refused before its upload is taken in.
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let verified = blocking(move || parley_proto::transcript::verify(&body)).await;
     match verified {
         Ok(Ok(transcript)) => {

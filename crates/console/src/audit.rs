@@ -72,10 +72,8 @@ fn fitted(detail: serde_json::Value, outcome: &str) -> (serde_json::Value, Strin
     let detail = if text.len() <= AUDIT_DETAIL_SIZE_MAX_BYTES {
         detail
     } else {
-        let request = detail
-            .as_object()
-            .and_then(|object| object.keys().next().cloned())
-            .unwrap_or_default();
+        // A request names itself in its `op` field (the API's tag).
+        let request = detail.get("op").cloned().unwrap_or_default();
         serde_json::json!({
             "request": request,
             "shortened_from_bytes": text.len(),
@@ -292,19 +290,20 @@ mod tests {
     /// to what the store accepts, never cut inside a character.
     #[test]
     fn a_row_over_the_limits_is_shortened_to_fit() {
-        let send = |text: &str| serde_json::json!({ "Send": { "peer": "Bravo", "text": text } });
-        // `{"Send":{"peer":"Bravo","text":""}}` is 35 bytes around the text.
-        let whole = send(&"é".repeat((AUDIT_DETAIL_SIZE_MAX_BYTES - 35) / 2));
-        assert_eq!(whole.to_string().len(), AUDIT_DETAIL_SIZE_MAX_BYTES - 1);
+        let send = |text: &str| serde_json::json!({ "op": "send", "peer": "Bravo", "text": text });
+        // `{"op":"send","peer":"Bravo","text":""}` is 38 bytes around the text.
+        let n = (AUDIT_DETAIL_SIZE_MAX_BYTES - 38) / 2;
+        let whole = send(&"é".repeat(n));
+        assert_eq!(whole.to_string().len(), AUDIT_DETAIL_SIZE_MAX_BYTES);
         assert_eq!(fitted(whole.clone(), "ok").0, whole);
-        let over = send(&"é".repeat((AUDIT_DETAIL_SIZE_MAX_BYTES - 35) / 2 + 1));
+        let over = send(&format!("{}x", "é".repeat(n)));
         let size = over.to_string().len();
         assert_eq!(size, AUDIT_DETAIL_SIZE_MAX_BYTES + 1);
         let (shortened, _) = fitted(over, "ok");
-        assert_eq!(shortened["request"], "Send");
+        assert_eq!(shortened["request"], "send");
         assert_eq!(shortened["shortened_from_bytes"], size);
         let start = shortened["start"].as_str().expect("text");
-        assert!(start.starts_with(r#"{"Send":{"peer":"Bravo","text":"éé"#));
+        assert!(start.starts_with(r#"{"op":"send","peer":"Bravo","text":"éé"#));
         assert!(
             start.len() <= AUDIT_DETAIL_KEPT_BYTES && start.len() + 2 > AUDIT_DETAIL_KEPT_BYTES
         );

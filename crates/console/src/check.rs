@@ -16,7 +16,7 @@ use parley_store::Store;
 use serde_json::json;
 
 use crate::actions::{Filled, csrf_matches, csrf_refused, precedence};
-use crate::form::Form;
+use crate::form::ActionForm;
 use crate::pages::{plain, read, session, unreadable};
 use crate::{State, now_ms};
 
@@ -58,14 +58,17 @@ impl Verdict {
 pub(crate) async fn check(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<std::collections::BTreeMap<String, String>>,
+    form: ActionForm<std::collections::BTreeMap<String, String>>,
 ) -> Response {
-    let filled = Filled { form };
     let Some((_, session)) = session(&state, &headers) else {
         return plain(StatusCode::UNAUTHORIZED, "log in first; nothing was done");
     };
-    if !csrf_matches(&session, &filled.value("csrf")) {
+    if !csrf_matches(&session, &form.csrf) {
         return csrf_refused();
+    }
+    let (filled, unread) = Filled::of(form.fields);
+    if let Err(error) = unread {
+        return plain(StatusCode::UNPROCESSABLE_ENTITY, &error);
     }
     let sent_ms = now_ms();
     let checked = read(&state, move |store, _| {

@@ -9,14 +9,17 @@
 //! without a session is sent to the login page whatever its query, as every page's is.
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// A form whose every name and value is UTF-8 text.
+/// A form whose every name and value is UTF-8 text (the login's: it has no session to check
+/// first).
 pub(crate) struct Form<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
@@ -29,22 +32,80 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         if !utf8_form(&bytes) {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "a field of the form is not UTF-8 text once decoded; nothing was done",
-            )
-                .into_response());
+            return Err((StatusCode::BAD_REQUEST, NOT_UTF8).into_response());
         }
-        let mut request = Request::new(Body::from(bytes));
-        *request.method_mut() = Method::POST;
-        if let Some(content_type) = content_type {
-            request.headers_mut().insert(CONTENT_TYPE, content_type);
-        }
-        let axum::extract::Form(form) = axum::extract::Form::<T>::from_request(request, state)
+        let form = parsed(content_type.as_ref(), bytes, state)
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(Self(form))
     }
+}
+
+/// The form of an action: its CSRF token, read first, and the rest, which the action reads
+/// only once the session and the token are checked. A form that cannot be read (not a form,
+/// a field missing or malformed, a name or value that is not UTF-8 once decoded) is then the
+/// action's refusal, audited like any other; a request without the session's token is
+/// refused before, and learns nothing of how its form would have been read.
+pub(crate) struct ActionForm<T> {
+    /// The `csrf` field (empty when the form has none, or has it twice).
+    pub(crate) csrf: String,
+    /// The form, or why it cannot be read.
+    pub(crate) fields: Result<T, String>,
+}
+
+/// The token alone.
+#[derive(Deserialize)]
+struct Token {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ActionForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request.headers().get(CONTENT_TYPE).cloned();
+        // Within the route's body limit (`DefaultBodyLimit`), as axum's own `Form` reads.
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf = parsed::<Token, S>(content_type.as_ref(), bytes.clone(), state)
+            .await
+            .map(|token| token.csrf)
+            .unwrap_or_default();
+        let fields = if utf8_form(&bytes) {
+            parsed(content_type.as_ref(), bytes, state)
+                .await
+                .map_err(|error| {
+                    let error = error.body_text();
+                    format!("the form cannot be read: {error}; nothing was done")
+                })
+        } else {
+            Err(NOT_UTF8.to_owned())
+        };
+        Ok(Self { csrf, fields })
+    }
+}
+
+/// Why a form with a name or value that is not UTF-8 is refused.
+const NOT_UTF8: &str = "a field of the form is not UTF-8 text once decoded; nothing was done";
+
+/// The form in `bytes` as axum's `Form` reads it, or its refusal.
+async fn parsed<T: DeserializeOwned, S: Send + Sync>(
+    content_type: Option<&HeaderValue>,
+    bytes: Bytes,
+    state: &S,
+) -> Result<T, FormRejection> {
+    let mut request = Request::new(Body::from(bytes));
+    *request.method_mut() = Method::POST;
+    if let Some(content_type) = content_type {
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, content_type.clone());
+    }
+    axum::extract::Form::<T>::from_request(request, state)
+        .await
+        .map(|axum::extract::Form(form)| form)
 }
 
 /// A page's query string, parsed or refused; the handler looks at it after the session.

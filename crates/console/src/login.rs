@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::State;
-use crate::form::Form;
+use crate::form::{ActionForm, Form};
 use crate::pages::{Tr, html, session, unauthenticated};
 use axum::extract::Extension;
 use axum::response::Redirect;
@@ -115,16 +115,10 @@ pub(crate) async fn login(
     response
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn logout(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
+    form: ActionForm<serde::de::IgnoredAny>,
 ) -> Response {
     let Some((token, session)) = session(&state, &headers) else {
         return unauthenticated(false);

@@ -78,9 +78,9 @@ fn form_head(
     )
 }
 
-/// Posts `form` as the console's pages would, then resets the connection at once (`SO_LINGER`
-/// 0), without waiting for the answer: a client that goes away (a tab closed, a network
-/// dropped) while the console acts.
+/// Posts `form` as the console's pages would, then resets the connection (`SO_LINGER` 0) a
+/// moment later, without waiting for the answer: a client that goes away (a tab closed, a
+/// network dropped) while the console acts.
 pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str) {
     use std::os::fd::AsRawFd as _;
 
@@ -95,6 +95,8 @@ pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.write_all(head.as_bytes()).expect("write");
     stream.write_all(form.as_bytes()).expect("write");
+    // Time for the console to read the request, not to answer it (a send commits first).
+    std::thread::sleep(Duration::from_millis(1));
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
