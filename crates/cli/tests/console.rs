@@ -183,6 +183,34 @@ fn the_console_serves_operators_only_and_acts_as_them() {
         &form(&[("csrf", &"0".repeat(64)), ("id", &id), ("text", "x")]),
     );
     assert_eq!(wrong.status, 403);
+    // Methods that change nothing pass the origin check; a route answers only its own, and
+    // an unknown page says so.
+    let head = http_from(
+        addr,
+        ("HEAD", "/inbox"),
+        Some(&cookie),
+        (None, &addr.to_string()),
+        "",
+    );
+    assert_eq!(head.status, 200, "{}", head.head);
+    let options = http_from(
+        addr,
+        ("OPTIONS", "/inbox"),
+        Some(&cookie),
+        (None, &addr.to_string()),
+        "",
+    );
+    assert_eq!(options.status, 405, "{}", options.head);
+    assert!(
+        options.body.contains("does not take that method"),
+        "{}",
+        options.body
+    );
+    let put = http(addr, "PUT", "/inbox", Some(&cookie), "");
+    assert_eq!(put.status, 405, "{}", put.body);
+    let unknown = http(addr, "GET", "/no-such-page", Some(&cookie), "");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("no such page"), "{}", unknown.body);
     // Without the token, a form that could not be read is refused for the token all the
     // same: nothing of how it would have been read comes back before.
     for (path, body) in [
@@ -825,6 +853,10 @@ fn a_console_with_a_certificate_serves_https_with_secure_cookies() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("is readable by others"), "{stderr}");
+    assert!(
+        !stderr.contains("station running"),
+        "refused before it starts: {stderr}"
+    );
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     alpha.start().expect("start");

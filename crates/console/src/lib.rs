@@ -88,7 +88,9 @@ pub(crate) struct State {
     pub(crate) listen: SocketAddr,
 }
 
-/// Checks `config` before anything starts: the address, and HTTPS off loopback.
+/// Checks `config` before anything starts: the address, HTTPS off loopback, and the
+/// certificate and key (read and checked as the console will use them: a key others can read
+/// is refused before the station starts, not after).
 pub fn check(config: &ConsoleConfig) -> Result<(), ConsoleError> {
     let listen: SocketAddr = config.listen.parse().map_err(|_| {
         ConsoleError::Config(format!(
@@ -97,7 +99,9 @@ pub fn check(config: &ConsoleConfig) -> Result<(), ConsoleError> {
         ))
     })?;
     match (&config.cert, &config.key) {
-        (Some(_), Some(_)) => {}
+        (Some(cert), Some(key)) => {
+            server::tls_config(&PathBuf::from(cert), &PathBuf::from(key))?;
+        }
         (None, None) if listen.ip().is_loopback() => {}
         (None, None) => {
             return Err(ConsoleError::Config(format!(

@@ -47,6 +47,13 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             get(|| async { asset(JS, "text/javascript") }),
         )
         .merge(actions::routes(state.clone()))
+        .fallback(|| async { plain(StatusCode::NOT_FOUND, "no such page") })
+        .method_not_allowed_fallback(|| async {
+            plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this page does not take that method; nothing was done",
+            )
+        })
         .layer(DefaultBodyLimit::max(FORM_SIZE_MAX_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::middleware::map_response_with_state(
@@ -62,7 +69,8 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 
 /// Before any route: a request must name this console in `Host` (a loopback console answers
 /// only to a loopback name, so a page on another site cannot reach it by rebinding its own
-/// name to 127.0.0.1); a state-changing request must come from the console's own pages
+/// name to 127.0.0.1); a state-changing request (any method but GET, HEAD and OPTIONS) must
+/// come from the console's own pages
 /// (`Origin`, else `Referer`, of this host); and each must arrive and be answered within
 /// [`REQUEST_TIMEOUT_MS`] (a body sent a byte at a time holds no connection for long).
 async fn guard(
@@ -82,7 +90,10 @@ async fn guard(
             "this console answers only to its own address",
         );
     }
-    if request.method() != http::Method::GET && !same_origin(request.headers(), &host) {
+    // GET, HEAD and OPTIONS change nothing (no route takes OPTIONS: 405); any other method
+    // is taken as changing state.
+    let safe = [http::Method::GET, http::Method::HEAD, http::Method::OPTIONS];
+    if !safe.contains(request.method()) && !same_origin(request.headers(), &host) {
         return plain(
             StatusCode::FORBIDDEN,
             "the request did not come from this console's pages; nothing was done",
