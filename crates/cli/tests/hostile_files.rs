@@ -379,3 +379,27 @@ fn a_station_whose_secrets_others_can_read_refuses_to_run() {
     alpha.start().unwrap();
     alpha.stop().unwrap();
 }
+
+/// A station whose store was emptied (truncated, replaced by an empty file) is refused as
+/// such, whether a command reads it or would write it, and the file is left as it is: a
+/// writer does not make a new, empty store of it.
+#[test]
+fn an_emptied_store_is_refused_as_such_and_left_as_it_is() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired_without_direct(root.path());
+    let store = alpha.home.join("store.sqlite");
+    std::fs::write(&store, b"").unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(alpha.home.join(format!("store.sqlite{suffix}")));
+    }
+    for args in [&["status"][..], &["send", "Bravo", "hello"], &["run"]] {
+        let output = alpha.cli(args).unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("holds no parley store"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(std::fs::metadata(&store).unwrap().len(), 0, "{args:?}");
+    }
+}

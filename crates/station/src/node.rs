@@ -61,7 +61,7 @@ impl Node {
     pub fn open(home: &Home) -> Result<Self, StationError> {
         let config = home.config()?;
         home.check_private()?;
-        let store = Store::open(&home.store_path())?;
+        let store = Store::open_existing(&home.store_path())?;
         Self::with_store(home, config, store)
     }
 

@@ -62,6 +62,17 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// An existing station's store holds no schema at all: an empty file, or one that is not
+    /// a station's database (truncated, replaced).
+    #[error(
+        "{path} holds no parley store (schema version 0: an empty file, or not a station's \
+         database); nothing was changed. Restore it from a backup of this station: its record \
+         is there, and a new store would start the station's record over"
+    )]
+    NoStore {
+        /// The database file.
+        path: String,
+    },
     /// The database has no station yet.
     #[error(
         "this station is not initialised (the database has no station record); \

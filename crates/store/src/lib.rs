@@ -92,7 +92,19 @@ impl Store {
     /// [`StoreError::SchemaTooNew`] before anything is changed. Everything it holds is then
     /// checked ([`Self::check`]): a damaged store is refused, never served.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut store = Self::with_connection(schema::open_writer(path)?, false)?;
+        Self::checked_writer(schema::open_writer(path)?, path)
+    }
+
+    /// Opens the store of an existing station for writing, as [`Self::open`] does, except that
+    /// a database holding no schema at all (an empty file, one replaced) is refused with
+    /// [`StoreError::NoStore`] and left as it is, where [`Self::open`] would make an empty
+    /// store of it. For every open but the one that creates the station.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        Self::checked_writer(schema::open_existing_writer(path)?, path)
+    }
+
+    fn checked_writer(connection: Connection, path: &Path) -> Result<Store, StoreError> {
+        let mut store = Self::with_connection(connection, false)?;
         store.check()?;
         store.path = Some(path.to_owned());
         Ok(store)

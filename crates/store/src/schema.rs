@@ -278,7 +278,31 @@ pub(crate) fn open_memory() -> Result<Connection, StoreError> {
 
 /// Opens an existing database for reading only; it must be at this build's schema version.
 pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    open_reader_with(path, MIGRATIONS)
+    open_reader_with(path, MIGRATIONS).map_err(|error| match error {
+        StoreError::SchemaTooOld { found: 0, .. } => no_store(path),
+        other => other,
+    })
+}
+
+/// Opens an existing station's database for writing, as [`open_writer`] does, but refuses one
+/// that holds no schema at all ([`StoreError::NoStore`]) before changing anything: migrating
+/// it would make an empty store of what was a station's.
+pub(crate) fn open_existing_writer(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {}; nothing was changed", path.display()))?;
+    set_busy_timeout(&connection)?;
+    if user_version(&connection)? == 0 {
+        return Err(no_store(path));
+    }
+    drop(connection);
+    open_writer(path)
+}
+
+fn no_store(path: &Path) -> StoreError {
+    StoreError::NoStore {
+        path: path.display().to_string(),
+    }
 }
 
 /// Opens an existing database of the schema `migrations` builds for reading only; it must be

@@ -156,7 +156,7 @@ impl Daemon {
             hooks::check(Path::new(hook))?;
         }
         let identity = home.identity()?;
-        let mut store = Store::open(&home.store_path())?;
+        let mut store = Store::open_existing(&home.store_path())?;
         store.checkpoint_in_background()?;
         let clock = Clock::starting_after(store.latest_time_ms()?);
         let loaded = load(&store, identity.clone(), &config, os_seed())?;

@@ -62,14 +62,33 @@ const VERSIONS: &[VersionCase] = &[
         SCHEMA_VERSION + 1,
         "too new",
     ),
-    ("reader, older", Store::open_read_only, 0, "too old"),
+    ("reader, older", Store::open_read_only, 1, "too old"),
+    ("reader, empty", Store::open_read_only, 0, "no store"),
+    (
+        "writer of a station, current",
+        Store::open_existing,
+        SCHEMA_VERSION,
+        "ok",
+    ),
+    (
+        "writer of a station, empty",
+        Store::open_existing,
+        0,
+        "no store",
+    ),
+    (
+        "writer of a station, newer",
+        Store::open_existing,
+        SCHEMA_VERSION + 1,
+        "too new",
+    ),
 ];
 
 #[test]
 fn schema_versions_are_checked_on_open() {
     for (name, open, version, expect) in VERSIONS {
         let (_dir, path) = temp_path();
-        if *version >= SCHEMA_VERSION {
+        if *version >= 1 {
             drop(Store::open(&path).expect("a new store opens"));
         }
         let raw = Connection::open(&path).expect("raw open");
@@ -86,12 +105,21 @@ fn schema_versions_are_checked_on_open() {
                 assert_eq!((found, known), (*version, SCHEMA_VERSION), "{name}");
                 "too old"
             }
+            Err(StoreError::NoStore { path: shown }) => {
+                assert_eq!(shown, path.display().to_string(), "{name}");
+                "no store"
+            }
             Err(other) => panic!("{name}: unexpected error {other}"),
         };
         assert_eq!(outcome, *expect, "{name}");
-        // A refused open changes nothing, the version included.
+        // A refused open changes nothing, the version included (a writer's open migrates).
         let raw = Connection::open(&path).expect("raw open");
-        assert_eq!(pragma(&raw, "user_version"), version.to_string(), "{name}");
+        let now = if outcome == "ok" {
+            SCHEMA_VERSION
+        } else {
+            *version
+        };
+        assert_eq!(pragma(&raw, "user_version"), now.to_string(), "{name}");
     }
 }
 
