@@ -12,10 +12,12 @@
 //! 1. the body is an `add-checkpoint` request whose checkpoint is a well-formed signed note
 //!    with a checkpoint's text of at most [`WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES`] — 400
 //!    ([`read`]);
-//! 2. the origin names a link log whose author is admitted — 404;
-//! 3. a signature by the author's key is there and verifies (signatures by other keys are
-//!    ignored; one under the author's name and key id that does not verify refuses the note)
-//!    — 403;
+//! 2. a signature by the key of the origin's author is there and verifies (signatures by other
+//!    keys are ignored; one under the author's name and key id that does not verify refuses the
+//!    note) — 403;
+//! 3. that author is admitted — 404 (after the signature, so that a forged checkpoint is
+//!    refused alike whoever its origin names: nobody without a station's key learns whether
+//!    it uses this relay);
 //! 4. the old size is at most the checkpoint's size — 400 ([`Unverified::verify`] does 2 to
 //!    4);
 //!
@@ -23,7 +25,8 @@
 //!
 //! 5. the old size is the size of the latest checkpoint cosigned for the log, 0 if none — 409,
 //!    with that size;
-//! 6. a checkpoint of size 0 has the empty tree's root — 422;
+//! 6. (no rule of its own: a checkpoint of size 0 whose root is not the empty tree's is one of
+//!    the size held, 0 if none, with another root — step 8's 409, as the specification says);
 //! 7. from old size 0 the proof is empty — 422;
 //! 8. at equal sizes the roots are equal (else a conflict) and the proof is empty — 422;
 //! 9. otherwise the consistency proof from the held checkpoint verifies (else a conflict) — 422.
@@ -81,12 +84,6 @@ pub enum WitnessRefusal {
         /// The checkpoint's size.
         size: u64,
     },
-    /// A checkpoint of size 0 whose root is not the empty tree's (422).
-    #[error(
-        "a checkpoint of size 0 must have the empty tree's root (the SHA-256 of nothing); \
-         nothing was cosigned"
-    )]
-    EmptyTreeRoot,
     /// Old size 0 with a consistency proof (422).
     #[error(
         "the old size is 0 but the request carries {lines} consistency proof lines: the empty \
@@ -168,8 +165,7 @@ impl WitnessRefusal {
                 reason: ConflictReason::SameSizeDifferentRoot,
                 ..
             } => StatusCode::CONFLICT,
-            Self::EmptyTreeRoot
-            | Self::ProofFromEmptyTree { .. }
+            Self::ProofFromEmptyTree { .. }
             | Self::ProofBetweenEqualSizes { .. }
             | Self::Conflict { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyLogs { .. } => StatusCode::INSUFFICIENT_STORAGE,
@@ -290,7 +286,7 @@ impl Unverified {
         &self.checkpoint.origin
     }
 
-    /// Checks the checkpoint against its author's key, given whether the author is admitted
+    /// Checks the checkpoint against its author's key, then whether the author is admitted
     /// (`author`), then that the old size is at most its size: the checks that need nothing
     /// the witness holds.
     pub fn verify(self, author: StationStatus) -> Result<Submission, WitnessRefusal> {
@@ -301,9 +297,6 @@ impl Unverified {
                 self.author.key_fingerprint()
             ))
         };
-        if author != StationStatus::Admitted {
-            return Err(unknown());
-        }
         let key = self.author.verifying_key().map_err(|_| unknown())?;
         let note = &self.request.checkpoint;
         let text = note::open(note, origin, &key).map_err(|error| match error {
@@ -320,6 +313,12 @@ impl Unverified {
                 WitnessRefusal::Malformed(format!("the checkpoint is not one: {why}"))
             }
         })?;
+        // Admission only once the author's signature verifies: a forged checkpoint is refused
+        // alike (403) whoever its origin names, so nobody without the author's key learns
+        // whether that station uses this relay.
+        if author != StationStatus::Admitted {
+            return Err(unknown());
+        }
         let kept = author_signed(note, text, origin, note::key_id(origin, &key))?;
         let (old_size, size) = (self.request.old_size, self.checkpoint.size);
         if old_size > size {
@@ -460,9 +459,6 @@ pub fn decide(held: Option<Held<'_>>, submission: &Submission) -> Result<Cosign,
             old_size,
             held: held_size,
         });
-    }
-    if size == 0 && root != empty_root {
-        return Err(WitnessRefusal::EmptyTreeRoot);
     }
     if old_size == 0 && !proof.is_empty() {
         return Err(WitnessRefusal::ProofFromEmptyTree { lines: proof.len() });

@@ -17,13 +17,14 @@ use common::{
 use parley_proto::StationId;
 use parley_relay::Limits;
 use parley_relay::limits::{
-    DEPOSITS_IN_FLIGHT_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS,
-    UNAUTHENTICATED_CONNECTIONS_MAX, body_read_timeout_ms,
+    DEPOSITS_IN_FLIGHT_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, REQUEST_HEAD_SIZE_MAX_BYTES,
+    REQUEST_HEADERS_MAX, TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX,
+    body_read_timeout_ms,
 };
 use parley_relay::server::now_ms;
 use parley_relay_wire::auth::HEADER_STATION;
 use parley_relay_wire::wire;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinSet;
 
 /// How long a genuine request may take while the relay is under attack.
@@ -485,5 +486,59 @@ async fn idle_connections_do_not_delay_a_new_client() {
     assert!(
         early >= together.saturating_sub(UNAUTHENTICATED_CONNECTIONS_MAX),
         "{early} closed at once of {together} open together"
+    );
+}
+
+/// The status the relay answers a request whose head is `head` with (none: it closed the
+/// connection without one).
+async fn status_of(relay: &Relay, head: &str) -> Option<u16> {
+    let addr = relay.server().local_addr();
+    let mut tls = tls_connect(addr, relay.id).await.expect("connects");
+    tls.write_all(head.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    let _ = within(tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A request head's fields and size are bounded on both sides: within them a request is read
+/// (and, unsigned, refused 401), past them it is refused 431 before it is read, and a head
+/// that never ends holds no more than the bound.
+#[tokio::test]
+async fn a_request_head_is_bounded_in_fields_and_size() {
+    let relay = Relay::start(Limits::default()).await;
+    let with_fields = |count: usize| {
+        // `host` and `content-length` are two of them.
+        let headers: Vec<(String, String)> = (2..count)
+            .map(|n| (format!("x-pad-{n}"), "v".to_owned()))
+            .collect();
+        request_head("GET", "/v1/ping", &headers, 0)
+    };
+    assert_eq!(
+        status_of(&relay, &with_fields(REQUEST_HEADERS_MAX)).await,
+        Some(401)
+    );
+    assert_eq!(
+        status_of(&relay, &with_fields(REQUEST_HEADERS_MAX + 1)).await,
+        Some(431)
+    );
+    let with_size = |size: usize| {
+        let bare = request_head(
+            "GET",
+            "/v1/ping",
+            &vec![("x-pad".to_owned(), String::new())],
+            0,
+        );
+        let pad = "v".repeat(size - bare.len());
+        request_head("GET", "/v1/ping", &vec![("x-pad".to_owned(), pad)], 0)
+    };
+    // hyper keeps some of its buffer for itself: within half the bound, read; past it, not.
+    assert_eq!(
+        status_of(&relay, &with_size(REQUEST_HEAD_SIZE_MAX_BYTES / 2)).await,
+        Some(401)
+    );
+    assert_eq!(
+        status_of(&relay, &with_size(REQUEST_HEAD_SIZE_MAX_BYTES + 1)).await,
+        Some(431)
     );
 }

@@ -37,8 +37,8 @@ use super::metrics::Endpoint;
 use super::warnings::Warning;
 use crate::limits::{
     CONNECTIONS_MAX, CONNECTIONS_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, LISTEN_BACKLOG_MAX,
-    OPEN_FILES_BESIDES_CONNECTIONS, SHUTDOWN_GRACE_MS, TLS_HANDSHAKE_TIMEOUT_MS,
-    UNAUTHENTICATED_CONNECTIONS_MAX,
+    OPEN_FILES_BESIDES_CONNECTIONS, REQUEST_HEAD_SIZE_MAX_BYTES, REQUEST_HEADERS_MAX,
+    SHUTDOWN_GRACE_MS, TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX,
 };
 
 /// Where connections come from, for choosing which to close: an IPv4 address, or the /64
@@ -382,6 +382,8 @@ fn serve_connection(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS))
+            .max_headers(REQUEST_HEADERS_MAX)
+            .max_buf_size(REQUEST_HEAD_SIZE_MAX_BYTES)
             .serve_connection(TokioIo::new(tls), service);
         if let Err(error) = watcher.watch(connection).await {
             debug!(%remote, "connection ended with an error: {error}");

@@ -143,6 +143,13 @@ fn answer(
             relay.metrics.witness_refused(WitnessRefused::StaleOldSize);
             Ok(super::refusal::tlog_size_answer(held))
         }
+        WitnessOutcome::Refused(WitnessRefusal::Conflict { held, .. }) => {
+            // Another root at the size held where nothing is held (a checkpoint of size 0
+            // whose root is not the empty tree's): the specification's 409 with that size. No
+            // checkpoint of the author's is held to keep beside it as evidence.
+            relay.metrics.witness_refused(WitnessRefused::Unprocessable);
+            Ok(super::refusal::tlog_size_answer(held))
+        }
         WitnessOutcome::Refused(refusal) => Err(refusal.into()),
         WitnessOutcome::Conflict { refusal, evidence } => {
             let WitnessRefusal::Conflict { reason, held, size } = &refusal else {

@@ -127,7 +127,8 @@ fn a_request_is_checked_in_the_specified_order() {
         Admitted,
         Some((400, "over this witness's limit of 1024 bytes")),
     );
-    // 2. The origin: a link log's, written exactly so, by an admitted author: 404.
+    // 2. The origin: a link log's, written exactly so (404); its author admitted (404, once
+    // the author's signature verifies, below).
     let text = |origin: &str| format!("{origin}\n3\n{}\n", encode_hash(&root(3)));
     let other_log = note::sign(
         &text("example.com/log"),
@@ -160,18 +161,26 @@ fn a_request_is_checked_in_the_specified_order() {
         Some((404, "is not admitted")),
     );
     check(
-        &body(0, vec![], &bent(&good)),
-        Unknown,
-        Some((404, "is not admitted")),
-    );
-    check(
         &body(9, vec![], &good),
         Revoked,
         Some((404, "is not admitted")),
     );
-    // 3. The author's signature: 403; others' are ignored.
+    // 3. The author's signature: 403, before the admission, so that a forged checkpoint is
+    // refused alike whether its author is admitted or not; others' signatures are ignored.
     let by_another_key =
         note::sign(&text(&origin()), &origin(), identity(3).signing_key()).expect("signs");
+    for author in [Admitted, Unknown, Revoked] {
+        check(
+            &body(0, vec![], &bent(&good)),
+            author,
+            Some((403, "does not verify")),
+        );
+        check(
+            &body(0, vec![], &by_another_key),
+            author,
+            Some((403, "no signature by the key")),
+        );
+    }
     check(
         &body(0, vec![], &by_another_key),
         Admitted,
@@ -379,12 +388,17 @@ fn the_old_size_is_checked_before_the_empty_tree_and_its_proof() {
         // Against a log held at 3, old size 0 is stale (409), whatever else is wrong.
         (held, submission(0, vec![], &not_empty), stale(0, 3)),
         (held, submission(0, proof.clone(), &note_of(5)), stale(0, 3)),
-        // Against none (or the empty tree held), the 422s, in order.
+        // Against none (or the empty tree held): another root at size 0 is a conflict at the
+        // size held (409), then the 422s.
         (None, submission(0, vec![], &empty), Ok(Cosign::Store)),
         (
             None,
             submission(0, vec![], &not_empty),
-            Err(WitnessRefusal::EmptyTreeRoot),
+            Err(WitnessRefusal::Conflict {
+                reason: ConflictReason::SameSizeDifferentRoot,
+                held: 0,
+                size: 0,
+            }),
         ),
         (
             None,
@@ -395,7 +409,11 @@ fn the_old_size_is_checked_before_the_empty_tree_and_its_proof() {
         (
             held_empty,
             submission(0, vec![], &not_empty),
-            Err(WitnessRefusal::EmptyTreeRoot),
+            Err(WitnessRefusal::Conflict {
+                reason: ConflictReason::SameSizeDifferentRoot,
+                held: 0,
+                size: 0,
+            }),
         ),
         (
             held_empty,
