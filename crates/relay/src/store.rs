@@ -44,7 +44,7 @@ use self::queries::*;
 pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog};
 
 /// Schema version written to `user_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// Longest a writer waits for another process's transaction, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -70,7 +70,7 @@ pub enum StoreError {
         /// The name it is admitted under.
         name: String,
     },
-    /// Another station already has this name.
+    /// Another station admitted has this name (a revoked one's name can be taken).
     #[error(
         "another station is already admitted as {0}; nothing was changed; ask the station to \
          pick another name in its card, or revoke the other one"
@@ -395,7 +395,8 @@ impl Store {
             });
         }
         let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM stations WHERE name = ?1 AND id != ?2)",
+            "SELECT EXISTS (SELECT 1 FROM stations \
+             WHERE name = ?1 AND id != ?2 AND revoked_ms IS NULL)",
             params![station.name, station.id.0],
             |row| row.get(0),
         )?;
@@ -453,9 +454,11 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The station admitted under the name, else (the name held by revoked ones only) any.
         let (id, revoked) = tx
             .query_row(
-                "SELECT id, revoked_ms FROM stations WHERE name = ?1",
+                "SELECT id, revoked_ms FROM stations WHERE name = ?1 \
+                 ORDER BY revoked_ms IS NOT NULL LIMIT 1",
                 [name],
                 |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<i64>>(1)?)),
             )

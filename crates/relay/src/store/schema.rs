@@ -53,9 +53,27 @@ CREATE TABLE correspondents (
 CREATE INDEX correspondents_by_age ON correspondents (station, last_ms);
 ";
 
+/// Version 4: a name is unique among the stations admitted, not among every station ever
+/// admitted: a station revoked keeps its row (and its name, in `parley relay list`) while a
+/// station with a new key is admitted under that name.
+pub(super) const SCHEMA_V4: &str = "
+CREATE TABLE stations_v4 (
+    id BLOB PRIMARY KEY CHECK (length(id) = 32),
+    name TEXT NOT NULL,
+    card BLOB NOT NULL,
+    admitted_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+);
+INSERT INTO stations_v4 (id, name, card, admitted_ms, revoked_ms)
+    SELECT id, name, card, admitted_ms, revoked_ms FROM stations;
+DROP TABLE stations;
+ALTER TABLE stations_v4 RENAME TO stations;
+CREATE UNIQUE INDEX stations_admitted_by_name ON stations (name) WHERE revoked_ms IS NULL;
+";
+
 /// The script of each version, the first one's first: a store at version `n` runs those from
 /// index `n` on.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, super::witness::SCHEMA_V3];
+const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, super::witness::SCHEMA_V3, SCHEMA_V4];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// Brings the store on `conn` to [`SCHEMA_VERSION`].

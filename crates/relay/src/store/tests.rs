@@ -198,6 +198,35 @@ fn revoked_and_unknown_stations_are_refused_and_revoking_empties_the_mailbox() {
         store.station_status(&id(2)).expect("reads"),
         StationStatus::Admitted
     );
+    // A revoked station's name is free for a station with a new key (a station that had to
+    // change its key after a compromise); both rows are listed, the revoked one as revoked.
+    store.revoke("alpha", NOW_MS).expect("revokes");
+    store
+        .admit(&row(4, "alpha"))
+        .expect("admits a new key under a revoked name");
+    let alphas: Vec<(StationId, bool)> = store
+        .stations()
+        .expect("lists")
+        .into_iter()
+        .filter(|station| station.name == "alpha")
+        .map(|station| (station.id, station.revoked_ms.is_some()))
+        .collect();
+    assert_eq!(alphas.len(), 2, "{alphas:?}");
+    assert!(alphas.contains(&(id(1), true)) && alphas.contains(&(id(4), false)));
+    // By its name, the one admitted is revoked; then the name names none admitted.
+    assert_eq!(store.revoke("alpha", NOW_MS).expect("revokes").0, id(4));
+    assert!(matches!(
+        store.revoke("alpha", NOW_MS),
+        Err(StoreError::AlreadyRevoked(_))
+    ));
+    // The old key may come back under it, once no station admitted holds it.
+    store
+        .admit(&row(1, "alpha"))
+        .expect("re-admits the old key");
+    assert!(matches!(
+        store.admit(&row(4, "alpha")),
+        Err(StoreError::NameTaken(_))
+    ));
     assert!(held(&store).is_empty());
 }
 
