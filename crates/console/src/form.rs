@@ -26,11 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request.headers().get(CONTENT_TYPE).cloned();
-        // Within the route's body limit (`DefaultBodyLimit`), as axum's own `Form` reads.
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let (content_type, bytes) = body(request, state).await?;
         if !utf8_form(&bytes) {
             return Err((StatusCode::BAD_REQUEST, NOT_UTF8).into_response());
         }
@@ -64,11 +60,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ActionForm<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request.headers().get(CONTENT_TYPE).cloned();
-        // Within the route's body limit (`DefaultBodyLimit`), as axum's own `Form` reads.
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let (content_type, bytes) = body(request, state).await?;
         let csrf = parsed::<Token, S>(content_type.as_ref(), bytes.clone(), state)
             .await
             .map(|token| token.csrf)
@@ -85,6 +77,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ActionForm<T> {
         };
         Ok(Self { csrf, fields })
     }
+}
+
+/// A request's content type and body, read within the route's body limit
+/// (`DefaultBodyLimit`), as axum's own `Form` reads it.
+async fn body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<(Option<HeaderValue>, Bytes), Response> {
+    let content_type = request.headers().get(CONTENT_TYPE).cloned();
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((content_type, bytes))
 }
 
 /// Why a form with a name or value that is not UTF-8 is refused.
