@@ -527,7 +527,13 @@ pub fn transcript_verify(
             })?;
             transcript::check_pins(&verified, &pins)
                 .map_err(|error| failed(String::new(), error.to_string()))?;
-            let proofs = check_checkpoints(&verified, checkpoints, &failed)?;
+            let mut proofs = Vec::new();
+            for (shown, text) in read_notes(checkpoints, &failed)? {
+                let proof = transcript::check_checkpoint(&verified, &text).map_err(|error| {
+                    failed(String::new(), format!("checkpoint {shown}: {error}"))
+                })?;
+                proofs.push((shown, proof));
+            }
             render::verified(&verified, &pins);
             render::checkpoint_proofs(&verified, &proofs);
         }
@@ -551,9 +557,37 @@ pub fn transcript_verify(
                     other => failed(String::new(), other.to_string()),
                 },
             )?;
-            let mut proofs = Vec::new();
-            for transcript in &verified {
-                proofs.push(check_checkpoints(transcript, checkpoints, &failed)?);
+            // A note vouches for the pair when it vouches for either export: the other may
+            // hold less of the note's log (the peer had not received the rest when it
+            // exported), and the two agree wherever both hold an entry. A note of another
+            // root where an export holds the log to its size, or beyond both, fails.
+            let mut proofs = [Vec::new(), Vec::new()];
+            for (shown, text) in read_notes(checkpoints, &failed)? {
+                let checked: Vec<_> = verified
+                    .iter()
+                    .map(|file| transcript::check_checkpoint(file, &text))
+                    .collect();
+                let fault = checked.iter().find_map(|result| match result {
+                    Err(transcript::CheckpointError::Cut { .. }) | Ok(_) => None,
+                    Err(error) => Some(error),
+                });
+                let fault = fault.or_else(|| {
+                    checked
+                        .iter()
+                        .all(Result::is_err)
+                        .then(|| checked[0].as_ref().err())
+                        .flatten()
+                });
+                if let Some(error) = fault {
+                    return Err(
+                        failed(String::new(), format!("checkpoint {shown}: {error}")).into(),
+                    );
+                }
+                for (file, result) in checked.into_iter().enumerate() {
+                    if let Ok(proof) = result {
+                        proofs[file].push((shown.clone(), proof));
+                    }
+                }
             }
             render::agreed(&agreement, [first.as_path(), second.as_path()], &pins);
             for (transcript, proofs) in verified.iter().zip(&proofs) {
@@ -573,14 +607,12 @@ fn located(error: &TranscriptError) -> String {
     }
 }
 
-/// Each checkpoint note in `files` checked against `transcript`: the first that does not vouch
-/// for it fails the verification.
-fn check_checkpoints(
-    transcript: &VerifiedTranscript,
+/// The checkpoint notes in `files`, each with its name as shown, read as hostile input.
+fn read_notes(
     files: &[PathBuf],
     failed: &dyn Fn(String, String) -> ApiError,
-) -> anyhow::Result<Vec<(String, transcript::CheckpointProof)>> {
-    let mut proofs = Vec::new();
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut notes = Vec::new();
     for file in files {
         let shown = render::text(&file.display().to_string());
         let bytes = courier::read_bounded(file, parley_proto::tlog::note::NOTE_SIZE_MAX_BYTES)
@@ -596,11 +628,9 @@ fn check_checkpoints(
                 format!("the checkpoint {shown} is not UTF-8 text"),
             )
         })?;
-        let proof = transcript::check_checkpoint(transcript, &text)
-            .map_err(|error| failed(String::new(), format!("checkpoint {shown}: {error}")))?;
-        proofs.push((shown, proof));
+        notes.push((shown, text));
     }
-    Ok(proofs)
+    Ok(notes)
 }
 
 /// Reads a transcript file as hostile input (a bounded regular file, no link followed) and

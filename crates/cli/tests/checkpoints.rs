@@ -95,6 +95,8 @@ fn checkpoints_are_cosigned_shown_and_prove_what_a_transcript_holds() {
     let early = root.path().join("early.txt");
     alpha.export_transcript("Bravo", &early).unwrap();
     let early_len = transcript_len(&early, "Alpha");
+    let bravo_early = root.path().join("bravo-early.txt");
+    bravo.export_transcript("Alpha", &bravo_early).unwrap();
 
     // Two more messages, then a checkpoint on demand: Bravo cosigns the whole log.
     alpha.ok(&["send", "Bravo", "late 0"]).unwrap();
@@ -176,6 +178,32 @@ fn checkpoints_are_cosigned_shown_and_prove_what_a_transcript_holds() {
     // Alone, it still verifies: it claims nothing beyond what it holds.
     let (code, out, _) = verify(&[path(&early)]);
     assert_eq!(code, 0, "{out}");
+    // Two exports: the note vouches for the pair when either holds Alpha's log to its size
+    // (Bravo's, made before the last messages, holds less of it, as Bravo had received);
+    // when neither does, the log is cut.
+    let alpha_fp = alpha.fingerprint().unwrap();
+    let pair = |first: &Path| {
+        verify(&[
+            path(first),
+            path(&bravo_early),
+            "--expect",
+            alpha_fp.trim(),
+            "--checkpoint",
+            path(&note_file),
+        ])
+    };
+    let (code, out, err) = pair(&full);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("transcripts agree"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "\"Alpha\"'s log is in the file up to entry {size}"
+        )),
+        "{out}"
+    );
+    let (code, _, err) = pair(&early);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("Alpha's log is cut"), "{err}");
 
     // A checkpoint of another link, a damaged one, and no file: refused, each for its reason.
     let other = root.path().join("other.checkpoint");
