@@ -554,13 +554,13 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
         let days = now_ms.saturating_sub(key.created_ms) / 86_400_000;
         let role = match key.superseded_ms {
             None => "current".to_owned(),
-            Some(ms) => format!("retained, superseded {}", time(ms)),
+            Some(ms) => format!("retained, superseded {}", due(ms, now_ms)),
         };
         let needed: Vec<String> = key.needed_by.iter().map(|name| quoted(name)).collect();
         println!(
             "  epoch key {}: {role}, made {} ({days} d old){}",
             key.key_id,
-            time(key.created_ms),
+            due(key.created_ms, now_ms),
             if needed.is_empty() {
                 String::new()
             } else {
@@ -766,7 +766,8 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
 
 /// A deadline: `HH:MM:SSZ` when it falls on the UTC day of `from_ms` (when the message came
 /// or was written, which its line shows by the time alone), else with its date as RFC 3339,
-/// so a deadline a day or more ahead never reads as one already past.
+/// so a deadline a day or more ahead never reads as one already past. Also any other time
+/// shown against a reference (an epoch key's against now).
 pub(crate) fn due(due_ms: u64, from_ms: u64) -> String {
     const DAY_MS: u64 = 24 * 3_600 * 1_000;
     if due_ms / DAY_MS == from_ms / DAY_MS {
