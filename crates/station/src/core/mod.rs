@@ -447,6 +447,23 @@ impl Station {
     /// Handles one input. Its effects are released after the next commit.
     pub fn handle(&mut self, now_ms: u64, input: Input) {
         self.catch_up(now_ms);
+        self.apply(now_ms, input);
+    }
+
+    /// Handles inputs that came together (a turn of the daemon's loop takes what waited):
+    /// the duties due run once before them, none between them, so that what came together is
+    /// taken together. A message and its cancellation that come at once, past the message's
+    /// deadline, withdraw it as it comes, as a restart reading the record in order does; taken
+    /// one at a time, the deadline would raise its alarm in between. Effects are released
+    /// after the next commit.
+    pub fn handle_turn(&mut self, now_ms: u64, inputs: impl IntoIterator<Item = Input>) {
+        self.catch_up(now_ms);
+        for input in inputs {
+            self.apply(now_ms, input);
+        }
+    }
+
+    fn apply(&mut self, now_ms: u64, input: Input) {
         match input {
             Input::Command { id, command } => {
                 let result = self

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use parley_channels::{Inbound, Report};
 use parley_store::Store;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
 
 use super::Call;
 use super::hooks::{Hooked, Hooks};
@@ -164,13 +164,20 @@ impl Driver {
             // The envelope signatures of the frames taken, checked as one batch first.
             self.station
                 .preverify(taken.iter().filter_map(Taken::frame));
-            for input in taken.drain(..) {
-                match input {
-                    Taken::Call(call) => self.take_call(call),
-                    Taken::Report(report) => self.take_report(report),
-                    Taken::Hooked(hooked) => self.record_hooked(hooked),
-                }
-            }
+            // Taken together, as they came: the core runs its due duties once before them,
+            // none between them (`Station::handle_turn`). Each frame's share of the inbound
+            // budget is returned once the turn has handled it.
+            let mut permits = Vec::new();
+            let inputs: Vec<Input> = taken
+                .drain(..)
+                .map(|input| match input {
+                    Taken::Call(call) => self.call_input(call),
+                    Taken::Report(report) => self.report_input(report, &mut permits),
+                    Taken::Hooked(Hooked { id, rank }) => Input::AlarmHooked { id, rank },
+                })
+                .collect();
+            self.station.handle_turn(self.clock.now_ms(), inputs);
+            drop(permits);
             self.flush()?;
         }
     }
@@ -201,24 +208,22 @@ impl Driver {
         self.next_id
     }
 
-    fn take_call(&mut self, call: Call) {
+    fn call_input(&mut self, call: Call) -> Input {
         let id = RequestId(self.next_id());
         self.replies.insert(id, call.reply);
-        let input = Input::Command {
+        Input::Command {
             id,
             command: call.command,
-        };
-        self.station.handle(self.clock.now_ms(), input);
+        }
     }
 
-    fn take_report(&mut self, report: Report) {
-        let input = match report {
-            // The frame's share of the inbound budget is returned once it is handled.
+    /// The core's input for `report`; a frame's share of the inbound budget goes to
+    /// `permits`, to be returned once the frame is handled.
+    fn report_input(&mut self, report: Report, permits: &mut Vec<OwnedSemaphorePermit>) -> Input {
+        match report {
             Report::Frame { via, bytes, permit } => {
-                self.station
-                    .handle(self.clock.now_ms(), Input::Frame { via, bytes });
-                drop(permit);
-                return;
+                permits.extend(permit);
+                Input::Frame { via, bytes }
             }
             Report::Batch { via, frames, done } => {
                 let ack = AckId(self.next_id());
@@ -271,8 +276,7 @@ impl Driver {
                 answer,
                 held,
             },
-        };
-        self.station.handle(self.clock.now_ms(), input);
+        }
     }
 
     /// Runs the watch's duties that are due, commits, then releases what waited for the

@@ -478,3 +478,59 @@ fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
         0
     );
 }
+
+/// A message and its cancellation that come together, past the message's deadline (a station
+/// back after it passed, the peer's envelopes taken in one turn of its loop), are taken
+/// together: the message is withdrawn as it comes and raises no alarm, as a restart reading
+/// the record in order raises none. Handled one at a time, the deadline passes between them.
+#[test]
+fn a_message_and_its_cancellation_taken_together_raise_no_alarm() {
+    use crate::api::Reply;
+    for together in [true, false] {
+        let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+        let alpha_id = alpha.identity.id();
+        send(&mut alpha, 7);
+        commit_all(&mut alpha, &mut alpha_store).expect("commits");
+        let sent = outputs(&mut alpha)
+            .into_iter()
+            .find_map(|output| match output {
+                Output::Reply {
+                    result: Ok(Reply::Sent(sent)),
+                    ..
+                } => Some(sent.id),
+                _ => None,
+            });
+        let mut frames = envelopes_out(&mut alpha, &mut alpha_store, NOW_MS);
+        let command = Command::Cancel {
+            id: sent.expect("sent").to_hex(),
+            reason: "sensor fault".into(),
+            operator: None,
+        };
+        let input = Input::Command {
+            id: RequestId(8),
+            command,
+        };
+        alpha.handle(NOW_MS, input);
+        frames.extend(envelopes_out(&mut alpha, &mut alpha_store, NOW_MS));
+        assert!(frames.len() >= 2, "the message and its cancellation apart");
+        // Past the FLASH objective for an answer (10 min) when they come.
+        let late_ms = NOW_MS + 11 * 60_000;
+        let inputs = frames.into_iter().map(|bytes| Input::Frame {
+            via: Via::Direct(alpha_id),
+            bytes,
+        });
+        if together {
+            bravo.handle_turn(late_ms, inputs);
+        } else {
+            inputs.for_each(|input| bravo.handle(late_ms, input));
+        }
+        bravo.handle_timeout(late_ms);
+        commit_all(&mut bravo, &mut bravo_store).expect("commits");
+        let alarms = bravo_store.alarms(true).expect("reads");
+        let overdue = alarms
+            .iter()
+            .filter(|alarm| alarm.kind.name() == "understood_overdue")
+            .count();
+        assert_eq!(overdue, usize::from(!together), "together: {together}");
+    }
+}
