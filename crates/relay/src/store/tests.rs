@@ -487,6 +487,49 @@ fn a_version_1_store_is_migrated() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
+/// A version 3 store keeps its stations, admitted and revoked, through version 4, after which
+/// a revoked station's name may be taken by a new key, and an admitted one's may not.
+#[test]
+fn a_version_3_store_keeps_its_stations_and_frees_revoked_names() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("relay.sqlite");
+    {
+        let conn = Connection::open(&path).expect("opens");
+        for script in [
+            SCHEMA_V1,
+            super::schema::SCHEMA_V2,
+            super::witness::SCHEMA_V3,
+        ] {
+            conn.execute_batch(script).expect("creates version 3");
+        }
+        conn.pragma_update(None, "user_version", 3)
+            .expect("sets version");
+        for (seed, name, revoked) in [(1, "alpha", None), (2, "bravo", Some(7_i64))] {
+            conn.execute(
+                "INSERT INTO stations (id, name, card, admitted_ms, revoked_ms) \
+                 VALUES (?1, ?2, x'01', 0, ?3)",
+                rusqlite::params![id(seed).0, name, revoked],
+            )
+            .expect("a station");
+        }
+    }
+    let mut store = Store::open(&path).expect("migrates");
+    let rows: Vec<(String, Option<u64>)> = store
+        .stations()
+        .expect("lists")
+        .into_iter()
+        .map(|row| (row.name, row.revoked_ms))
+        .collect();
+    assert_eq!(rows, [("alpha".into(), None), ("bravo".into(), Some(7))]);
+    store
+        .admit(&row(3, "bravo"))
+        .expect("a new key under a revoked name");
+    assert!(matches!(
+        store.admit(&row(4, "alpha")),
+        Err(StoreError::NameTaken(_))
+    ));
+}
+
 /// In a group, each request is its own savepoint: a replay and a refusal leave the others
 /// alone, a refusal still records its nonce, and nothing is durable before the group commits
 /// (a crash before the commit, here the connection closed, leaves none of it).
