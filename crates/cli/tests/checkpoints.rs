@@ -248,6 +248,14 @@ fn checkpoints_are_cosigned_shown_and_prove_what_a_transcript_holds() {
     let (code, _, err) = verify(&[path(&full), "--checkpoint", path(&bent_pq)]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("does not verify"), "{err}");
+    // Every signature before the size: against a file that holds less of the log, such a note
+    // fails for its signature, not for the cut (which two files may forgive, §8.8).
+    let (code, _, err) = verify(&[path(&early), "--checkpoint", path(&bent_pq)]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("does not verify") && !err.contains("is cut"),
+        "{err}"
+    );
     let missing = root.path().join("missing.checkpoint");
     let (code, _, err) = verify(&[path(&full), "--checkpoint", path(&missing)]);
     assert_eq!(code, 3, "{err}");

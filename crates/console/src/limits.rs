@@ -7,8 +7,9 @@ pub const LOGIN_FAILURES_FREE: u32 = 3;
 pub const LOGIN_WAIT_MS_MIN: u64 = 2_000;
 /// Longest wait imposed on an account or a source, in milliseconds.
 pub const LOGIN_WAIT_MS_MAX: u64 = 5 * 60_000;
-/// Age of an account's or a source's latest failed login from which its failures are
-/// forgotten, in milliseconds: three times the longest wait.
+/// Age of a source's latest failed login (whatever the account) from which its failures are
+/// forgotten, in milliseconds: three times the longest wait. An account's failures from a
+/// source are not forgotten so.
 pub const LOGIN_FAILURES_FORGOTTEN_MS: u64 = 3 * LOGIN_WAIT_MS_MAX;
 /// Most accounts and sources whose failures are remembered; the oldest are forgotten first.
 pub const LOGIN_FAILURES_TRACKED_MAX: usize = 10_000;

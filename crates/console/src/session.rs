@@ -168,12 +168,15 @@ struct Failures {
     previous_ms: u64,
 }
 
-impl Failures {
-    /// Failures of which the latest is [`LOGIN_FAILURES_FORGOTTEN_MS`] old are forgotten: a
-    /// console on loopback is one origin for all its operators, whose typing errors over
-    /// months must not add up to a wait.
-    fn forgotten(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_ms) >= LOGIN_FAILURES_FORGOTTEN_MS
+impl Key {
+    /// Whether failures counted under this key whose latest is `last_ms` are forgotten at
+    /// `now_ms`: an origin's, whatever the account, once [`LOGIN_FAILURES_FORGOTTEN_MS`] old
+    /// (a console on loopback is one origin for all its operators, whose typing errors over
+    /// months must not add up to a wait); an account's from an origin never, so waiting out
+    /// the period gives a guesser no fresh free tries at one account.
+    fn forgets(&self, last_ms: u64, now_ms: u64) -> bool {
+        matches!(self, Key::Origin(_))
+            && now_ms.saturating_sub(last_ms) >= LOGIN_FAILURES_FORGOTTEN_MS
     }
 }
 
@@ -198,9 +201,9 @@ impl Throttle {
         let keys = Self::keys(account, source);
         let wait_ms = keys
             .iter()
-            .filter_map(|key| failures.get(key))
-            .filter(|f| !f.forgotten(now_ms))
-            .map(|f| (f.last_ms + wait_after(f.count)).saturating_sub(now_ms))
+            .filter_map(|key| Some((key, failures.get(key)?)))
+            .filter(|(key, f)| !key.forgets(f.last_ms, now_ms))
+            .map(|(_, f)| (f.last_ms + wait_after(f.count)).saturating_sub(now_ms))
             .max()
             .unwrap_or(0);
         if wait_ms > 0 {
@@ -224,8 +227,10 @@ impl Throttle {
                 last_ms: now_ms,
                 previous_ms: now_ms,
             };
+            let forgets = |entry: &Failures| key.forgets(entry.last_ms, now_ms);
+            let forgotten = failures.get(&key).is_some_and(forgets);
             let entry = failures.entry(key).or_insert(fresh);
-            if entry.forgotten(now_ms) {
+            if forgotten {
                 *entry = fresh;
             }
             entry.count += 1;
@@ -365,6 +370,11 @@ mod tests {
         let at_ms = last_ms + LOGIN_FAILURES_FORGOTTEN_MS;
         assert_eq!(throttle.attempt(at_ms, "Ana", HOME), 0);
         assert_eq!(throttle.attempt(at_ms, "Ana", HOME), 0);
+        // The account that failed keeps its count there: waiting out the period gives no
+        // fresh free tries at it.
+        let throttle = failing();
+        assert_eq!(throttle.attempt(at_ms, "Eve", HOME), 0);
+        assert_eq!(throttle.attempt(at_ms, "Eve", HOME), 4 * LOGIN_WAIT_MS_MIN);
     }
 
     #[test]

@@ -288,8 +288,8 @@ fn percent_of(value: u64, percent: u64) -> u64 {
 /// body: the connection is refused before the relay reads the request). The relay's clients
 /// send fewer than a dozen.
 pub const REQUEST_HEADERS_MAX: usize = 32;
-/// Largest read buffer of a connection, in bytes: a request head (line and header fields)
-/// longer than this is refused `431` (a URI over it, `414`), as for [`REQUEST_HEADERS_MAX`].
+/// Largest read buffer of a connection, in bytes: a request head (line and header fields, a
+/// long URI included) longer than this is refused `431`, as for [`REQUEST_HEADERS_MAX`].
 /// hyper's default (about 400 KiB) let [`UNAUTHENTICATED_CONNECTIONS_MAX`] connections that
 /// never end their heads hold about 400 MiB for [`HEADER_READ_TIMEOUT_MS`]; at this size they
 /// hold 16 MiB. A body is read through it a buffer at a time, whatever its size.

@@ -16,8 +16,8 @@
 //!    keys are ignored; one under the author's name and key id that does not verify refuses the
 //!    note) — 403;
 //! 3. that author is admitted — 404 (after the signature, so that a forged checkpoint is
-//!    refused alike whoever its origin names: nobody without a station's key learns whether
-//!    it uses this relay);
+//!    refused alike whoever its origin names: a forger learns nothing of whether a station
+//!    uses this relay; a genuine checkpoint replayed, which circulate, still tells it);
 //! 4. the old size is at most the checkpoint's size — 400 ([`Unverified::verify`] does 2 to
 //!    4);
 //!
@@ -314,8 +314,8 @@ impl Unverified {
             }
         })?;
         // Admission only once the author's signature verifies: a forged checkpoint is refused
-        // alike (403) whoever its origin names, so nobody without the author's key learns
-        // whether that station uses this relay.
+        // alike (403) whoever its origin names, so a forger learns nothing of whether that
+        // station uses this relay.
         if author != StationStatus::Admitted {
             return Err(unknown());
         }

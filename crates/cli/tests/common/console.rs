@@ -78,10 +78,10 @@ fn form_head(
     )
 }
 
-/// Posts `form` as the console's pages would, then resets the connection (`SO_LINGER` 0) a
-/// moment later, without waiting for the answer: a client that goes away (a tab closed, a
+/// Posts `form` as the console's pages would, then resets the connection (`SO_LINGER` 0)
+/// `after` that, without waiting for the answer: a client that goes away (a tab closed, a
 /// network dropped) while the console acts.
-pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str) {
+pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str, after: Duration) {
     use std::os::fd::AsRawFd as _;
 
     let origin = format!("http://{addr}");
@@ -96,7 +96,7 @@ pub fn post_then_reset(addr: SocketAddr, path: &str, cookie: &str, form: &str) {
     stream.write_all(head.as_bytes()).expect("write");
     stream.write_all(form.as_bytes()).expect("write");
     // Time for the console to read the request, not to answer it (a send commits first).
-    std::thread::sleep(Duration::from_millis(1));
+    std::thread::sleep(after);
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,

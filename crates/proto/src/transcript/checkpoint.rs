@@ -72,18 +72,10 @@ pub fn check_checkpoint(
     let body = note::open(text, first, &key(&author)?).map_err(CheckpointError::Note)?;
     let checkpoint = Checkpoint::parse(body).map_err(CheckpointError::Note)?;
     let log = &transcript.stations[station];
-    let len = log.leaves.len() as u64;
-    let size = checkpoint.size;
-    if size > len {
-        let name = log.name.clone();
-        return Err(CheckpointError::Cut { name, size, len });
-    }
-    if root(&log.leaves[..size as usize]) != checkpoint.root {
-        let name = log.name.clone();
-        return Err(CheckpointError::Root { name, size });
-    }
-    // The author's post-quantum signature, when the note carries one by the key of its card,
-    // must verify.
+    // Every signature first (N2), then the sizes and roots (N3, N4): a note is never taken
+    // as vouching, nor refused only for a cut, before all its lines this file can check
+    // verify. The author's post-quantum signature, when the note carries one by the key of
+    // its card, must verify.
     pq_line_holds(text, &author, log.pq_key.as_ref())?;
     // The other station's cosignature, when the note carries one, must verify; so must its
     // post-quantum cosignature, when it carries one by the key of that station's card.
@@ -97,6 +89,16 @@ pub fn check_checkpoint(
         &other,
         transcript.stations[1 - station].pq_key.as_ref(),
     )?;
+    let len = log.leaves.len() as u64;
+    let size = checkpoint.size;
+    if size > len {
+        let name = log.name.clone();
+        return Err(CheckpointError::Cut { name, size, len });
+    }
+    if root(&log.leaves[..size as usize]) != checkpoint.root {
+        let name = log.name.clone();
+        return Err(CheckpointError::Root { name, size });
+    }
     Ok(CheckpointProof {
         station,
         size,

@@ -147,7 +147,7 @@ fn answer(
             // Another root at the size held where nothing is held (a checkpoint of size 0
             // whose root is not the empty tree's): the specification's 409 with that size. No
             // checkpoint of the author's is held to keep beside it as evidence.
-            relay.metrics.witness_refused(WitnessRefused::Unprocessable);
+            relay.metrics.witness_refused(WitnessRefused::Conflict);
             Ok(super::refusal::tlog_size_answer(held))
         }
         WitnessOutcome::Refused(refusal) => Err(refusal.into()),

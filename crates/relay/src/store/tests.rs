@@ -528,6 +528,12 @@ fn a_version_3_store_keeps_its_stations_and_frees_revoked_names() {
         store.admit(&row(4, "alpha")),
         Err(StoreError::NameTaken(_))
     ));
+    // The schema itself refuses two stations admitted under one name.
+    let twice = store.conn.execute(
+        "INSERT INTO stations (id, name, card, admitted_ms) VALUES (?1, 'alpha', x'01', 0)",
+        [id(5).0],
+    );
+    assert!(twice.is_err(), "{twice:?}");
 }
 
 /// In a group, each request is its own savepoint: a replay and a refusal leave the others
