@@ -557,34 +557,16 @@ pub fn transcript_verify(
                     other => failed(String::new(), other.to_string()),
                 },
             )?;
-            // A note vouches for the pair when it vouches for either export: the other may
-            // hold less of the note's log (the peer had not received the rest when it
-            // exported), and the two agree wherever both hold an entry. A note of another
-            // root where an export holds the log to its size, or beyond both, fails.
+            // A note vouches for the pair when it vouches for either export (formats.md §8.8).
             let mut proofs = [Vec::new(), Vec::new()];
             for (shown, text) in read_notes(checkpoints, &failed)? {
-                let checked: Vec<_> = verified
-                    .iter()
-                    .map(|file| transcript::check_checkpoint(file, &text))
-                    .collect();
-                let fault = checked.iter().find_map(|result| match result {
-                    Err(transcript::CheckpointError::Cut { .. }) | Ok(_) => None,
-                    Err(error) => Some(error),
-                });
-                let fault = fault.or_else(|| {
-                    checked
-                        .iter()
-                        .all(Result::is_err)
-                        .then(|| checked[0].as_ref().err())
-                        .flatten()
-                });
-                if let Some(error) = fault {
-                    return Err(
-                        failed(String::new(), format!("checkpoint {shown}: {error}")).into(),
-                    );
-                }
-                for (file, result) in checked.into_iter().enumerate() {
-                    if let Ok(proof) = result {
+                let checked =
+                    transcript::check_checkpoint_pair([&verified[0], &verified[1]], &text)
+                        .map_err(|error| {
+                            failed(String::new(), format!("checkpoint {shown}: {error}"))
+                        })?;
+                for (file, proof) in checked.into_iter().enumerate() {
+                    if let Some(proof) = proof {
                         proofs[file].push((shown.clone(), proof));
                     }
                 }

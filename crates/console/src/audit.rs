@@ -66,7 +66,8 @@ pub(crate) fn tell_if_not_written(audited: Audited) {
 /// and the row of an action done must be written all the same. A detail over
 /// [`AUDIT_DETAIL_SIZE_MAX_BYTES`] keeps the request's name, its size and its first
 /// [`AUDIT_DETAIL_KEPT_BYTES`] as text; an outcome over [`AUDIT_OUTCOME_SIZE_MAX_BYTES`] is
-/// cut at a character boundary and ends with `…`.
+/// cut at a character boundary and ends with `…`. (JSON text escaped again at most doubles:
+/// the shortened detail stays well within its limit.)
 fn fitted(detail: serde_json::Value, outcome: &str) -> (serde_json::Value, String) {
     let text = detail.to_string();
     let detail = if text.len() <= AUDIT_DETAIL_SIZE_MAX_BYTES {

@@ -106,6 +106,25 @@ pub fn check_checkpoint(
     })
 }
 
+/// Checks the signed checkpoint note `text` against two exports of one link that agree
+/// (`compare`): it vouches for the pair when it vouches for either. One may hold less of the
+/// note's log (its station had not received the rest when it exported), and the two agree
+/// wherever both hold an entry; any other fault in either (§8.8 N1, N2, N4), or a size
+/// beyond both (N3), fails the pair. The proof for each export it vouches for.
+pub fn check_checkpoint_pair(
+    pair: [&VerifiedTranscript; 2],
+    text: &str,
+) -> Result<[Option<CheckpointProof>; 2], CheckpointError> {
+    let [first, second] = pair.map(|transcript| check_checkpoint(transcript, text));
+    match (first, second) {
+        (Err(error), _) | (_, Err(error)) if !matches!(error, CheckpointError::Cut { .. }) => {
+            Err(error)
+        }
+        (Err(cut), Err(_)) => Err(cut),
+        (first, second) => Ok([first.ok(), second.ok()]),
+    }
+}
+
 /// The ML-DSA-44 line of `signer` in the note `text`, by the key of its version 2 card
 /// (`pq_key`), verifies when the note carries one.
 fn pq_line_holds(

@@ -29,7 +29,7 @@ use crate::entry::Kind;
 use crate::error::DecodeError;
 use crate::id::{EntryId, Fingerprint, LinkId, StationId};
 
-pub use checkpoint::{CheckpointError, CheckpointProof, check_checkpoint};
+pub use checkpoint::{CheckpointError, CheckpointProof, check_checkpoint, check_checkpoint_pair};
 pub use compare::{
     AgreedLog, Agreement, CompareError, Disagreement, NotPinned, check_pins, compare,
 };

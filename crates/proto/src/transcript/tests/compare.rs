@@ -137,3 +137,33 @@ fn pinned_fingerprints_must_be_the_transcripts_stations() {
         )
     );
 }
+
+/// A checkpoint note vouches for two exports when it vouches for either (§8.8): Bravo's,
+/// holding less of Alpha's log, is forgiven its cut; a size beyond both, or another root where
+/// an export holds the log to its size, fails the pair.
+#[test]
+fn a_note_vouches_for_a_pair_when_it_vouches_for_either_export() {
+    let history = History::standard();
+    let alpha = verified(&history.alpha_export());
+    let bravo = verified(&history.export(Who::Bravo, 3, Some(2)));
+    let (alpha_id, bravo_id) = (history.alpha.identity.id(), history.bravo.identity.id());
+    let note = |size: u64, root: Option<crate::tlog::Hash>| {
+        let head = history.head(Who::Alpha, size.min(4), root);
+        SignedHead::sign(&history.alpha.identity, &bravo_id, size, head.root)
+            .note(&alpha_id, &bravo_id)
+    };
+    let proofs = check_checkpoint_pair([&alpha, &bravo], &note(4, None)).expect("vouches");
+    assert!(matches!(proofs, [Some(proof), None] if proof.size == 4));
+    let proofs = check_checkpoint_pair([&bravo, &alpha], &note(3, None)).expect("vouches");
+    assert!(matches!(proofs, [Some(_), Some(_)]));
+    let beyond = check_checkpoint_pair([&alpha, &bravo], &note(5, None));
+    assert!(
+        matches!(beyond, Err(CheckpointError::Cut { size: 5, .. })),
+        "{beyond:?}"
+    );
+    let other_root = check_checkpoint_pair([&bravo, &alpha], &note(4, Some([9; 32])));
+    assert!(
+        matches!(other_root, Err(CheckpointError::Root { .. })),
+        "{other_root:?}"
+    );
+}
