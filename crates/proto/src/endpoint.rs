@@ -391,6 +391,15 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Seals again own entries `peer` lost ([`crate::Event::Lost`]), read from the store:
+    /// each seq asked for and its signed bytes. A peer not paired is ignored.
+    pub fn reseal(&mut self, now_ms: u64, peer: &StationId, entries: &[(u64, Vec<u8>)]) {
+        self.tick(now_ms);
+        if let Some(link) = self.links.get_mut(peer) {
+            link.reseal(now_ms, &mut self.rng, entries);
+        }
+    }
+
     /// The link with `peer`.
     pub fn link(&self, peer: &StationId) -> Option<&Link> {
         self.links.get(peer)

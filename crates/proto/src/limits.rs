@@ -38,6 +38,9 @@ pub const INTAKE_BURST_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Bytes by which one peer's intake allowance grows in a day, by default (`[intake]
 /// per_day_mib`).
 pub const INTAKE_PER_DAY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// Most own entries a peer lost (its store put back to an older copy) that are sealed again
+/// at a time; the rest follow once the peer receipts these.
+pub const RESEAL_ENTRIES_MAX: usize = 256;
 /// Most unreceipted entries a link holds for one peer before `send` refuses more.
 pub const OUTBOX_DEPTH_MAX: usize = 200_000;
 /// Most envelopes sealed under one HPKE encapsulation before a fresh one is made.

@@ -62,6 +62,21 @@ pub enum StoreOp {
         /// When it arrived (UTC ms).
         received_ms: u64,
     },
+    /// A fresh receipt from the peer lacks own entries an earlier one covered (its store went
+    /// back to an older copy): they are outstanding again, sealed anew into `frames`, and the
+    /// receipt that showed it is kept in place of the one that covered more.
+    Redeliver {
+        /// The peer.
+        peer: StationId,
+        /// Each entry's seq and its new frame (tag and envelope).
+        frames: Vec<(u64, Vec<u8>)>,
+        /// The signed receipt that lacks them, kept as proof.
+        receipt: Vec<u8>,
+        /// Its cumulative bound: the peer's receipt bound from now on.
+        upto: u64,
+        /// When it arrived (UTC ms).
+        received_ms: u64,
+    },
     /// The peer announced a new epoch key; seal to it from now on.
     PeerEpochKey {
         /// The peer.
@@ -119,6 +134,8 @@ pub struct LinkSnapshot {
     pub outbox: Vec<OutboxItem>,
     /// The peer's highest cumulative receipt.
     pub peer_receipt_upto: u64,
+    /// The time the peer signed into the receipt kept with that bound (0: none kept).
+    pub peer_receipt_time_ms: u64,
     /// Ids of the peer's contiguous entries, index `seq - 1`.
     pub in_ids: Vec<EntryId>,
     /// Peer entries held above the contiguous head, ascending seq.

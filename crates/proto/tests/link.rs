@@ -340,6 +340,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::StorePeerEntry { .. } => "store_peer_entry",
         StoreOp::AdvanceInHead { .. } => "advance_in_head",
         StoreOp::MarkDelivered { .. } => "mark_delivered",
+        StoreOp::Redeliver { .. } => "redeliver",
         StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
         StoreOp::Evidence { .. } => "evidence",
     }
@@ -694,6 +695,109 @@ fn a_receipt_already_verified_is_not_checked_again() {
     // The good one is still the one remembered.
     endpoint.handle_frame(now, &good).expect("accepted");
     assert_eq!(endpoint.receipt_checks_skipped(), skipped + 3);
+}
+
+/// The own entries `side` was told its peer lost.
+fn lost_told(pair: &mut Pair, side: usize) -> Vec<u64> {
+    let endpoint = &mut pair.sides[side].endpoint;
+    std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Lost { seqs, .. } => Some(seqs),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Bravo's store put back to a copy older than three of Alpha's messages it receipted: its
+/// first receipt after the restore, signed later than the one Alpha kept, holds less. Alpha
+/// asks its store for the three, seals them again, and Bravo ends up holding Alpha's whole
+/// log. A receipt that holds less but is older (out of order on a channel), before the
+/// restore or after a restart of Alpha, asks nothing.
+#[test]
+fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
+    let mut pair = Pair::paired();
+    let alpha = pair.sides[0].id();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    let early = receipt(
+        &pair,
+        &pair.sides[1].identity.clone(),
+        alpha,
+        1,
+        pair.id(alpha, 1),
+    );
+    pair.advance(1_000);
+    for text in ["one", "two", "three"] {
+        pair.send(0, text);
+    }
+    pair.pump();
+    assert_eq!(pair.snapshot(0).peer_receipt_upto, 4);
+    assert!(pair.snapshot(0).outbox.is_empty());
+
+    // A receipt older than the one kept asks nothing, before and after a restart of Alpha.
+    lost_told(&mut pair, 0);
+    pair.deliver(0, &early)
+        .expect("an older receipt is accepted");
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+    pair.restart(0);
+    pair.deliver(0, &early)
+        .expect("an older receipt is accepted");
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    assert_eq!(
+        pair.snapshot(1).in_ids.len(),
+        1,
+        "Bravo holds only the announcement"
+    );
+    // Bravo's channel came up: its receipt goes out and says it holds seq 1 only.
+    for transmit in pair.transmits(1) {
+        pair.deliver(0, &transmit.frame).expect("accepted");
+    }
+    let lost = lost_told(&mut pair, 0);
+    assert_eq!(lost, [2, 3, 4]);
+    let entries = pair.own_entries(0, &lost);
+    let now = pair.now_ms;
+    let bravo = pair.sides[1].id();
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.commit(0);
+    let redelivered = pair.sides[0]
+        .committed
+        .iter()
+        .rev()
+        .find_map(|op| match op {
+            StoreOp::Redeliver { frames, upto, .. } => Some((frames.len(), *upto)),
+            _ => None,
+        });
+    assert_eq!(redelivered, Some((3, 1)));
+    let snapshot = pair.snapshot(0);
+    assert_eq!(snapshot.peer_receipt_upto, 1);
+    assert_eq!(
+        snapshot
+            .outbox
+            .iter()
+            .map(|item| item.seq)
+            .collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    // Asked once: the same receipt again asks nothing more, and a second answer does nothing.
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    assert!(pair.sides[0].endpoint.take_writes().is_empty());
+    pair.restart(0);
+
+    pair.pump();
+    let bravo_view = pair.snapshot(1);
+    let alpha_ids: Vec<EntryId> = (1..=4).map(|seq| pair.id(alpha, seq)).collect();
+    assert_eq!(
+        bravo_view.in_ids, alpha_ids,
+        "Bravo holds Alpha's whole log again"
+    );
+    let alpha_view = pair.snapshot(0);
+    assert_eq!(alpha_view.peer_receipt_upto, 4);
+    assert!(alpha_view.outbox.is_empty());
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
 }
 
 /// The receipts `side` transmits now.

@@ -288,6 +288,11 @@ fn write_links(families: &mut Families<'_, '_>, peers: &[PeerStatus]) -> fmt::Re
             |c| c.retransmissions,
         ),
         (
+            "parley_station_entries_resent",
+            "Own entries sealed and sent again because the peer no longer held them.",
+            |c| c.entries_resent,
+        ),
+        (
             "parley_station_evidence",
             "Evidence of misbehaviour found on the link (equivocation, fork, bad receipt).",
             |c| c.alarms,

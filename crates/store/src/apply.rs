@@ -37,6 +37,13 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             receipt,
             received_ms,
         } => mark_delivered(tx, peer, *upto, extra, receipt, *received_ms),
+        StoreOp::Redeliver {
+            peer,
+            frames,
+            receipt,
+            upto,
+            received_ms,
+        } => redeliver(tx, peer, frames, receipt, (*upto, *received_ms)),
         StoreOp::PeerEpochKey { peer, public } => peer_epoch_key(tx, peer, public),
         StoreOp::Evidence {
             peer,
@@ -479,6 +486,47 @@ fn mark_delivered(
     )
     .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
     .with_context(|| format!("storing the latest receipt from {peer}"))?;
+    Ok(())
+}
+
+/// [`StoreOp::Redeliver`]: each entry must be delivered now and lie above the new bound; it
+/// becomes queued with its new frame, and `receipt` is kept with its bound (which lowers it).
+fn redeliver(
+    tx: &Connection,
+    peer: &StationId,
+    frames: &[(u64, Vec<u8>)],
+    receipt: &[u8],
+    (upto, received_ms): (u64, u64),
+) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    let upto_sql = to_sql(upto, "receipt upto")?;
+    let received_sql = to_sql(received_ms, "receipt time")?;
+    for (seq, frame) in frames {
+        if *seq <= upto {
+            return Err(StoreError::InvalidOp(format!(
+                "own entry {seq} for {peer} is sent again, but the receipt kept covers it"
+            )));
+        }
+        let seq_sql = to_sql(*seq, "an outbox seq")?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE outbox SET state = 'queued', frame = ?3, delivered_ms = NULL \
+                 WHERE peer = ?1 AND seq = ?2 AND state = 'delivered'",
+            )
+            .and_then(|mut statement| statement.execute(params![peer.0, seq_sql, frame]))
+            .with_context(|| format!("queueing own entry {seq} for {peer} again"))?;
+        if changed != 1 {
+            return Err(StoreError::InvalidOp(format!(
+                "own entry {seq} for {peer} is sent again, but it is not delivered"
+            )));
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE peers SET latest_receipt = ?2, latest_receipt_upto = ?3, latest_receipt_ms = ?4 \
+         WHERE id = ?1",
+    )
+    .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
+    .with_context(|| format!("keeping the receipt from {peer} that lacks own entries"))?;
     Ok(())
 }
 

@@ -509,6 +509,16 @@ impl Store {
         self.consistent(|connection| read::entries(connection, peer))
     }
 
+    /// The signed bytes of own entries `seqs` of the link with `peer` (those a peer lost, to
+    /// be sealed again), in the order asked; a seq not written is left out.
+    pub fn own_entries(
+        &self,
+        peer: &StationId,
+        seqs: &[u64],
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        read::own_entries(&self.connection, &self.own_identity_read()?, peer, seqs)
+    }
+
     /// Everything a transcript of the link with `peer` is made of, read as one state of the
     /// store even while a daemon commits: the peer's row (with its pinned card), the link's
     /// snapshot, every entry of both logs up to the peer's in-head, and the peer's latest

@@ -2,6 +2,7 @@
 //! their sign, cards their signature, and a link's logs are contiguous from seq 1 with each
 //! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
 
+use parley_proto::receipt::Receipt;
 use parley_proto::{
     ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, Kind, LinkSnapshot, OutboxItem,
     PendingItem, SignedEntry, StationId,
@@ -256,25 +257,45 @@ pub(crate) struct PeerLink {
     epoch_public: Vec<u8>,
     in_head: u64,
     receipt_upto: u64,
+    /// The time signed into the receipt kept (0: none).
+    receipt_time_ms: u64,
 }
 
 pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
-    let raw: Option<(Vec<u8>, i64, i64)> = connection
+    type Raw = (Vec<u8>, i64, i64, Option<Vec<u8>>);
+    let raw: Option<Raw> = connection
         .prepare_cached(
-            "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
+            "SELECT epoch_public, in_head, latest_receipt_upto, latest_receipt \
+             FROM peers WHERE id = ?1",
         )
         .and_then(|mut statement| {
             statement
-                .query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .query_row([peer.0], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
                 .optional()
         })
         .context("reading a peer's link state")?;
-    let (epoch_public, in_head, receipt_upto) =
+    let (epoch_public, in_head, receipt_upto, receipt) =
         raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
+    let receipt_time_ms = match receipt {
+        Some(bytes) => {
+            Receipt::decode_verified(&bytes, peer)
+                .map_err(|error| {
+                    StoreError::Corrupt(format!(
+                        "the receipt kept from {} is damaged: {error}",
+                        peer.short()
+                    ))
+                })?
+                .time_ms
+        }
+        None => 0,
+    };
     Ok(PeerLink {
         epoch_public,
         in_head: from_sql(in_head, "a peer's in-head")?,
         receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
+        receipt_time_ms,
     })
 }
 
@@ -433,12 +454,41 @@ pub(crate) fn link_snapshot(
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
         peer_receipt_upto: link.receipt_upto,
+        peer_receipt_time_ms: link.receipt_time_ms,
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,
         peer_epoch_seq,
         evidence_count: evidence_count(connection, peer)?,
     })
+}
+
+/// The signed bytes of own entries `seqs` of the link with `peer`, in the order asked; a seq
+/// not written is left out.
+pub(crate) fn own_entries(
+    connection: &Connection,
+    own: &StationId,
+    peer: &StationId,
+    seqs: &[u64],
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let mut found = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let seq_sql = to_sql(*seq, "an entry seq")?;
+        let signed: Option<Vec<u8>> = connection
+            .prepare_cached(
+                "SELECT signed FROM entries WHERE peer = ?1 AND author = ?2 AND seq = ?3",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![peer.0, own.0, seq_sql], |row| row.get(0))
+                    .optional()
+            })
+            .context("reading own entries to send again")?;
+        if let Some(signed) = signed {
+            found.push((*seq, signed));
+        }
+    }
+    Ok(found)
 }
 
 /// Appends ` AND {column} = ?n` when filtering by peer; the peer is the last parameter.

@@ -69,6 +69,15 @@ pub enum Event {
         /// How many entries this receipt newly covered.
         newly: usize,
     },
+    /// A receipt signed after the one kept lacks own entries an earlier one covered: the
+    /// peer lost them (its store put back to an older copy). Read them from the store and hand
+    /// them to [`Link::reseal`].
+    Lost {
+        /// The peer.
+        peer: StationId,
+        /// The seqs of the own entries to seal again, ascending.
+        seqs: Vec<u64>,
+    },
     /// Evidence of misbehaviour was recorded.
     Alarm {
         /// The peer implicated.
@@ -93,6 +102,8 @@ pub struct LinkCounters {
     pub frames_transmitted: u64,
     /// Envelope retransmissions (second and later sends on a channel).
     pub retransmissions: u64,
+    /// Own entries sealed and sent again because the peer lost them.
+    pub entries_resent: u64,
     /// Rejections by reason.
     pub rejected: BTreeMap<&'static str, u64>,
     /// Alarms raised (equivocation, fork, inconsistent receipt).
@@ -223,6 +234,7 @@ impl Link {
             out_ids,
             outbox,
             peer_receipt_upto,
+            peer_receipt_time_ms,
             in_ids,
             in_pending,
             peer_epoch_public,
@@ -232,7 +244,7 @@ impl Link {
         let outgoing = Outgoing::restore(
             out_ids,
             outbox,
-            peer_receipt_upto,
+            (peer_receipt_upto, peer_receipt_time_ms),
             (peer_epoch_public, peer_epoch_seq),
         )?;
         let link_id = LinkId::between(&me.id(), &peer);
@@ -459,6 +471,23 @@ impl Link {
             self.channels.up(),
             &mut self.fx,
         )
+    }
+
+    /// Seals again the own entries the peer lost ([`Event::Lost`]): `entries` holds each seq
+    /// asked for and its signed bytes as stored. They are queued on every channel up, and the
+    /// store is told they are outstanding again.
+    pub fn reseal(&mut self, now_ms: u64, rng: &mut ChaCha20Rng, entries: &[(u64, Vec<u8>)]) {
+        let up: Vec<ChannelId> = self.channels.up().collect();
+        self.outgoing.reseal(
+            &self.me,
+            (self.link_id, self.peer),
+            now_ms,
+            rng,
+            entries,
+            &mut self.timers,
+            &up,
+            &mut self.fx,
+        );
     }
 
     fn reject(&mut self, rejection: Rejection) -> Rejection {

@@ -15,8 +15,8 @@ use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
 use crate::id::{EntryId, Identity, LinkId, StationId};
-use crate::limits::{ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX};
-use crate::receipt::VerifiedReceipt;
+use crate::limits::{ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RESEAL_ENTRIES_MAX};
+use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::{PeerEpochKey, SealParties, Sealer};
 use crate::store_op::{LinkSnapshot, OutboxItem, StoreOp};
 
@@ -58,6 +58,20 @@ pub(super) struct Outgoing {
     ids: Vec<EntryId>,
     outbox: BTreeMap<u64, Unreceipted>,
     receipt_upto: u64,
+    /// The time signed into the receipt the store keeps with `receipt_upto`: a receipt signed
+    /// later that lacks entries an earlier one covered shows the peer lost them.
+    receipt_time_ms: u64,
+    /// Own entries the peer lost, asked of the store to be sealed again.
+    lost: Option<Lost>,
+}
+
+/// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
+pub(super) struct Lost {
+    seqs: Vec<u64>,
+    receipt: Vec<u8>,
+    upto: u64,
+    time_ms: u64,
+    received_ms: u64,
 }
 
 impl Outgoing {
@@ -65,7 +79,7 @@ impl Outgoing {
     pub(super) fn restore(
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
-        receipt_upto: u64,
+        (receipt_upto, receipt_time_ms): (u64, u64),
         (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
@@ -90,6 +104,8 @@ impl Outgoing {
             ids: snapshot_ids,
             outbox,
             receipt_upto,
+            receipt_time_ms,
+            lost: None,
         })
     }
 
@@ -335,6 +351,7 @@ impl Outgoing {
             }
         }
         fx.counters.receipts_accepted += 1;
+        self.note_lost(receipt, raw, now_ms, fx);
         let mut newly: Vec<u64> = self
             .outbox
             .range(..=receipt.upto)
@@ -358,6 +375,10 @@ impl Outgoing {
                 }
             }
         }
+        // As the store keeps it: the receipt with the highest bound, the last of equals.
+        if receipt.upto >= self.receipt_upto {
+            self.receipt_time_ms = receipt.time_ms;
+        }
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
         fx.writes.push(StoreOp::MarkDelivered {
             peer: fx.peer,
@@ -374,6 +395,132 @@ impl Outgoing {
         Ok(())
     }
 
+    /// Notes the own entries a receipt signed after the one kept shows the peer no longer
+    /// holds, though an earlier receipt covered them: the peer's store went back to an older
+    /// copy. Its holdings only grow otherwise, so a receipt that holds less is either older
+    /// (out of order on some channel, or from a clock since set back: ignored here) or
+    /// signed after a loss. Entries still outstanding are sent anyway; the lost ones are
+    /// asked of the store (at most [`RESEAL_ENTRIES_MAX`] at a time, and no more than the
+    /// outbox has room for) to be sealed again ([`Outgoing::reseal`]). A receipt taken for
+    /// fresh that is not (a clock run ahead, then set back) only has entries the peer holds
+    /// sent again, which it drops as duplicates.
+    fn note_lost(&mut self, receipt: &Receipt, raw: &[u8], now_ms: u64, fx: &mut Effects) {
+        if receipt.time_ms <= self.receipt_time_ms || self.lost.is_some() {
+            return;
+        }
+        let room = OUTBOX_DEPTH_MAX
+            .saturating_sub(self.outbox.len())
+            .min(RESEAL_ENTRIES_MAX);
+        let mut extra = receipt.extra.iter().copied().peekable();
+        let mut seqs = Vec::new();
+        for seq in receipt.upto + 1..=self.seq() {
+            if seqs.len() >= room {
+                break;
+            }
+            while extra.next_if(|held| *held < seq).is_some() {}
+            if self.outbox.contains_key(&seq) || extra.next_if_eq(&seq).is_some() {
+                continue;
+            }
+            seqs.push(seq);
+        }
+        if seqs.is_empty() {
+            return;
+        }
+        fx.events.push_back(super::Event::Lost {
+            peer: fx.peer,
+            seqs: seqs.clone(),
+        });
+        self.lost = Some(Lost {
+            seqs,
+            receipt: raw.to_vec(),
+            upto: receipt.upto,
+            time_ms: receipt.time_ms,
+            received_ms: now_ms,
+        });
+    }
+
+    /// Seals again the own entries the peer lost (`entries`: each seq asked for by
+    /// [`Outgoing::note_lost`] and its signed bytes, as stored), queues them on every channel
+    /// in `up`, and keeps the receipt that showed the loss. Entries not asked for, already
+    /// outstanding, or whose bytes are not the entry of that seq are left out. Nothing
+    /// happens when nothing was asked.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reseal(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        entries: &[(u64, Vec<u8>)],
+        timers: &mut Timers,
+        up: &[ChannelId],
+        fx: &mut Effects,
+    ) {
+        let Some(lost) = self.lost.take() else {
+            return;
+        };
+        let parties = SealParties {
+            link,
+            from: me.id(),
+            to: peer,
+        };
+        let mut frames = Vec::new();
+        for (seq, bytes) in entries {
+            let Some(id) = seq
+                .checked_sub(1)
+                .and_then(|index| self.ids.get(usize::try_from(index).ok()?))
+                .copied()
+            else {
+                continue;
+            };
+            if !lost.seqs.contains(seq) || self.outbox.contains_key(seq) || EntryId::of(bytes) != id
+            {
+                continue;
+            }
+            let sealed = Sealer::seal(
+                &mut self.sealer,
+                rng,
+                now_ms,
+                &parties,
+                &self.peer_epoch,
+                *seq,
+                &id,
+                bytes,
+            );
+            let envelope = Envelope::sign(me, link, peer, *seq, id, sealed);
+            let frame = Frame::encode(TAG_ENVELOPE, &envelope);
+            self.outbox.insert(
+                *seq,
+                Unreceipted {
+                    entry_id: id,
+                    frame: frame.clone().into(),
+                    transmitted: false,
+                    sent_on: 0,
+                    timers: Vec::new(),
+                },
+            );
+            for channel in up {
+                self.schedule(timers, *seq, *channel, now_ms, 0);
+            }
+            frames.push((*seq, frame));
+        }
+        if frames.is_empty() {
+            // The store gave none of them back (it would have to be damaged): nothing
+            // changes, and the next fresh receipt asks again.
+            return;
+        }
+        fx.counters.entries_resent += frames.len() as u64;
+        self.receipt_upto = lost.upto;
+        self.receipt_time_ms = lost.time_ms;
+        fx.writes.push(StoreOp::Redeliver {
+            peer,
+            frames,
+            receipt: lost.receipt,
+            upto: lost.upto,
+            received_ms: lost.received_ms,
+        });
+    }
+
     /// The own-side fields of the link's snapshot.
     pub(super) fn snapshot_into(&self, snapshot: &mut LinkSnapshot) {
         snapshot.out_ids = self.ids.clone();
@@ -388,6 +535,7 @@ impl Outgoing {
             })
             .collect();
         snapshot.peer_receipt_upto = self.receipt_upto;
+        snapshot.peer_receipt_time_ms = self.receipt_time_ms;
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
         snapshot.peer_epoch_seq = self.peer_epoch_seq;
     }

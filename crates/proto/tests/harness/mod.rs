@@ -199,17 +199,23 @@ impl Pair {
     /// committed), with the channel registered again and up.
     pub fn restart(&mut self, side: usize) {
         self.commit(side);
-        let peer = self.peer_of(side);
         let snapshot = self.snapshot(side);
+        self.restore(side, snapshot.clone());
+        assert_eq!(self.snapshot(side), snapshot, "a snapshot round-trips");
+    }
+
+    /// Rebuilds `side`'s endpoint from `snapshot` (its store put back to that copy), with the
+    /// channel registered again and up.
+    pub fn restore(&mut self, side: usize, snapshot: LinkSnapshot) {
+        let peer = self.peer_of(side);
         let this = &mut self.sides[side];
         this.restarts += 1;
         let seed = [50 + this.restarts; 32];
         let mut endpoint = Endpoint::new(this.identity.clone(), this.keyring.clone(), seed);
         endpoint
-            .load_link(peer, snapshot.clone())
+            .load_link(peer, snapshot)
             .expect("the snapshot's epoch key is valid");
         this.endpoint = endpoint;
-        assert_eq!(self.snapshot(side), snapshot, "a snapshot round-trips");
         self.add_channel(side);
     }
 
@@ -220,6 +226,21 @@ impl Pair {
             .link(&self.peer_of(side))
             .expect("paired")
             .snapshot()
+    }
+
+    /// The signed bytes of `side`'s own entries `seqs`, as its store would give them.
+    pub fn own_entries(&self, side: usize, seqs: &[u64]) -> Vec<(u64, Vec<u8>)> {
+        let own = &self.sides[side];
+        seqs.iter()
+            .filter_map(|seq| {
+                own.committed.iter().find_map(|op| match op {
+                    StoreOp::AppendOwn { entry, .. } if entry.entry().seq == *seq => {
+                        Some((*seq, entry.bytes().to_vec()))
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
     }
 
     /// The id `author` wrote at `seq`.

@@ -30,6 +30,7 @@ impl World {
                 ));
             }
         }
+        let now_ms = self.clock(i);
         loop {
             let station = &mut self.stations[i];
             let Some(core) = station.core.as_mut() else {
@@ -139,6 +140,12 @@ impl World {
                         "{name} raised a {} alarm about {}: {}",
                         alarm.kind, alarm.peer, alarm.detail
                     ));
+                }
+                Output::Reseal { peer, seqs } => {
+                    let entries = station.store.own_entries(&peer, &seqs).map_err(|error| {
+                        format!("{name} could not read the own entries a peer lost: {error}")
+                    })?;
+                    core.reseal(now_ms, &peer, &entries);
                 }
                 Output::Event(_)
                 | Output::Ack { .. }

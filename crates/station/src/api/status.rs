@@ -231,6 +231,10 @@ pub struct PeerCounters {
     pub frames_transmitted: u64,
     /// Envelope resends.
     pub retransmissions: u64,
+    /// Own entries sealed and sent again because the peer no longer held them (its store was
+    /// put back to an older copy).
+    #[serde(default)]
+    pub entries_resent: u64,
     /// Frames from this peer refused by its link, by reason.
     pub rejected: BTreeMap<String, u64>,
     /// Alarms raised on this link.

@@ -346,6 +346,15 @@ pub enum Output {
     /// A checkpoint for a witness (a relay, or a stock witness); hand it over and report with
     /// [`super::Station::submitted`].
     Witness(WitnessSubmit),
+    /// The peer lost own entries (its store put back to an older copy): read their signed
+    /// bytes from the store ([`parley_store::Store::own_entries`]) and hand them to
+    /// [`super::Station::reseal`], which sends them again.
+    Reseal {
+        /// The peer.
+        peer: StationId,
+        /// The seqs of the own entries it lost, ascending.
+        seqs: Vec<u64>,
+    },
 }
 
 /// A frame to put on a transport.

@@ -546,6 +546,13 @@ impl Station {
         self.collect(now_ms);
     }
 
+    /// Seals again the own entries `peer` lost, as [`Output::Reseal`] asked: `entries` holds
+    /// each seq and its signed bytes from the store.
+    pub fn reseal(&mut self, now_ms: u64, peer: &StationId, entries: &[(u64, Vec<u8>)]) {
+        self.endpoint.reseal(now_ms, peer, entries);
+        self.collect(now_ms);
+    }
+
     /// Moves what the endpoint wrote and raised into the pending batch.
     fn collect(&mut self, now_ms: u64) {
         // The watch may ask for entries, whose writes it hears of in turn: machine answers and
@@ -578,6 +585,12 @@ impl Station {
                     upto,
                     newly: newly as u64,
                 },
+                ProtoEvent::Lost { peer, seqs } => {
+                    let (first, last) = (seqs[0], seqs[seqs.len() - 1]);
+                    tracing::warn!(peer = %self.peer_name(&peer), count = seqs.len(), first, last, "the peer no longer holds own entries it receipted (its store was put back to an older copy?): sending them again");
+                    self.pending.outputs.push(Output::Reseal { peer, seqs });
+                    continue;
+                }
                 ProtoEvent::Alarm { peer, kind, seq } => {
                     // The evidence op, when stored, is announced with its detail at commit.
                     tracing::error!(peer = %self.peer_name(&peer), kind = kind.name(), seq, at_ms = now_ms, "ALARM: evidence of misbehaviour");

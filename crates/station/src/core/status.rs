@@ -70,6 +70,7 @@ impl Station {
                         receipts_accepted: counters.receipts_accepted,
                         frames_transmitted: counters.frames_transmitted,
                         retransmissions: counters.retransmissions,
+                        entries_resent: counters.entries_resent,
                         rejected: names(&counters.rejected),
                         alarms: counters.alarms,
                     }),

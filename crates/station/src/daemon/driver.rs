@@ -294,10 +294,17 @@ impl Driver {
             commit_cpu_us: self.commit_cpu.as_micros() as u64,
             checkpoints: self.store.checkpoint_counts(),
         });
-        let started = thread_cpu();
-        let committed = commit_all(&mut self.station, &mut self.store);
-        self.commit_cpu += thread_cpu().saturating_sub(started);
-        self.release();
+        // What the release hands back to the core (entries a peer lost, read from the store)
+        // writes again: committed before anything is transmitted.
+        let committed = loop {
+            let started = thread_cpu();
+            let committed = commit_all(&mut self.station, &mut self.store);
+            self.commit_cpu += thread_cpu().saturating_sub(started);
+            self.release();
+            if committed.is_err() || self.station.uncommitted_writes() == 0 {
+                break committed;
+            }
+        };
         if let Err(error) = committed {
             // The core withheld every acknowledgement; dropping them tells their transports
             // nothing was committed: relay items stay at the relay, bundles in their folders.
@@ -341,6 +348,13 @@ impl Driver {
                     self.station
                         .submitted(self.clock.now_ms(), &submit, handed_over);
                 }
+                Output::Reseal { peer, seqs } => match self.store.own_entries(&peer, &seqs) {
+                    Ok(entries) => self.station.reseal(self.clock.now_ms(), &peer, &entries),
+                    // Nothing changed: the peer's next receipt asks again.
+                    Err(error) => {
+                        tracing::error!(%error, "could not read own entries a peer lost");
+                    }
+                },
             }
         }
     }

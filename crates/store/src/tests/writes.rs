@@ -1,7 +1,8 @@
 //! Commits: a batch is stored whole or not at all, ops that contradict the stored log are
 //! refused, and the outbox and receipts follow transmits and receipts.
 
-use parley_proto::{ChannelKind, EntryId, EvidenceKind, SignedEntry, StationId, StoreOp};
+use parley_proto::receipt::Receipt;
+use parley_proto::{ChannelKind, EntryId, EvidenceKind, LinkId, SignedEntry, StationId, StoreOp};
 
 use super::fixture::{Station, chain, entry, initialised, temp_path};
 use crate::{DeliveryState, LinkCounts, Store, StoreError, StoredEntry};
@@ -100,7 +101,7 @@ impl Ctx {
                 peer: self.b(),
                 upto: 1,
                 extra: vec![],
-                receipt: b"receipt".to_vec(),
+                receipt: receipt(self, 1, &[], 30_000),
                 received_ms: 30_000,
             },
             StoreOp::PeerEpochKey {
@@ -332,12 +333,12 @@ fn a_refused_pairing_stores_neither_the_peer_nor_its_ops() {
 }
 
 /// After these batches, the outbox of seqs 1…4 is in these states with these delivery times,
-/// and this receipt is the latest.
+/// the receipt kept is the one signed at this time, and its bound is this.
 type Delivery = (
     &'static str,
     fn(&Ctx) -> Vec<Vec<StoreOp>>,
     [(DeliveryState, Option<u64>); 4],
-    Option<&'static [u8]>,
+    Option<u64>,
     u64,
 );
 
@@ -353,13 +354,43 @@ fn transmitted_on(c: &Ctx, seq: u64, channel: ChannelKind) -> StoreOp {
     }
 }
 
-fn delivered(c: &Ctx, upto: u64, extra: &[u64], receipt: &[u8], received_ms: u64) -> StoreOp {
+/// Bravo's receipt of Alpha's entries up to `upto` and `extra`, signed at `signed_ms`.
+fn receipt(c: &Ctx, upto: u64, extra: &[u64], signed_ms: u64) -> Vec<u8> {
+    let head = match upto {
+        0 => EntryId::NONE,
+        seq => c.own[usize::try_from(seq - 1).expect("small")].id(),
+    };
+    Receipt {
+        link: LinkId::between(&c.bravo.id(), &c.alpha.id()),
+        from: c.bravo.id(),
+        to: c.alpha.id(),
+        upto,
+        head,
+        extra: extra.to_vec(),
+        time_ms: signed_ms,
+    }
+    .sign(&c.bravo.identity)
+}
+
+fn delivered(c: &Ctx, upto: u64, extra: &[u64], signed_ms: u64, received_ms: u64) -> StoreOp {
     StoreOp::MarkDelivered {
         peer: c.b(),
         upto,
         extra: extra.to_vec(),
-        receipt: receipt.to_vec(),
+        receipt: receipt(c, upto, extra, signed_ms),
         received_ms,
+    }
+}
+
+/// Bravo lost seqs `seqs`: they are queued again with a new frame, and its receipt of `upto`
+/// signed at `signed_ms` is kept.
+fn redelivered(c: &Ctx, seqs: &[u64], upto: u64, signed_ms: u64) -> StoreOp {
+    StoreOp::Redeliver {
+        peer: c.b(),
+        frames: seqs.iter().map(|seq| (*seq, vec![7, 7])).collect(),
+        receipt: receipt(c, upto, &[], signed_ms),
+        upto,
+        received_ms: 90,
     }
 }
 
@@ -384,62 +415,69 @@ const DELIVERIES: &[Delivery] = &[
             vec![vec![
                 transmitted(c, 1),
                 transmitted(c, 2),
-                delivered(c, 2, &[], b"a", 50),
+                delivered(c, 2, &[], 5, 50),
             ]]
         },
         [at(50), at(50), QUEUED, QUEUED],
-        Some(b"a"),
+        Some(5),
         2,
     ),
     (
         "a receipt's extra seqs are delivered too",
-        |c| vec![vec![delivered(c, 1, &[3], b"b", 60)]],
+        |c| vec![vec![delivered(c, 1, &[3], 6, 60)]],
         [at(60), QUEUED, at(60), QUEUED],
-        Some(b"b"),
+        Some(6),
         1,
     ),
     (
         "a transmit after delivery does not downgrade it",
-        |c| {
-            vec![
-                vec![delivered(c, 2, &[], b"a", 50)],
-                vec![transmitted(c, 1)],
-            ]
-        },
+        |c| vec![vec![delivered(c, 2, &[], 5, 50)], vec![transmitted(c, 1)]],
         [at(50), at(50), QUEUED, QUEUED],
-        Some(b"a"),
+        Some(5),
         2,
     ),
     (
         "an older receipt neither re-dates deliveries nor replaces the latest",
         |c| {
             vec![
-                vec![delivered(c, 3, &[], b"new", 70)],
-                vec![delivered(c, 1, &[4], b"old", 80)],
+                vec![delivered(c, 3, &[], 7, 70)],
+                vec![delivered(c, 1, &[4], 3, 80)],
             ]
         },
         [at(70), at(70), at(70), at(80)],
-        Some(b"new"),
+        Some(7),
         3,
     ),
     (
         "a receipt with an equal bound replaces the stored one",
         |c| {
             vec![
-                vec![delivered(c, 2, &[], b"first", 50)],
-                vec![delivered(c, 2, &[4], b"second", 60)],
+                vec![delivered(c, 2, &[], 5, 50)],
+                vec![delivered(c, 2, &[4], 6, 60)],
             ]
         },
         [at(50), at(50), QUEUED, at(60)],
-        Some(b"second"),
+        Some(6),
         2,
+    ),
+    (
+        "entries the peer lost are queued again and its receipt that holds less is kept",
+        |c| {
+            vec![
+                vec![transmitted(c, 1), delivered(c, 3, &[], 7, 70)],
+                vec![redelivered(c, &[2, 3], 1, 9)],
+            ]
+        },
+        [at(70), QUEUED, QUEUED, QUEUED],
+        Some(9),
+        1,
     ),
 ];
 
 #[test]
 fn the_outbox_follows_transmits_and_receipts() {
     let ctx = Ctx::new();
-    for (name, batches, states, receipt, receipt_upto) in DELIVERIES {
+    for (name, batches, states, receipt_signed_ms, receipt_upto) in DELIVERIES {
         let (_dir, mut store) = ctx.store();
         store
             .commit(&[ctx.append(2), ctx.append(3)])
@@ -453,12 +491,22 @@ fn the_outbox_follows_transmits_and_receipts() {
             .map(|row| (row.state, row.delivered_ms))
             .collect();
         assert_eq!(found, states, "{name}");
-        assert_eq!(
-            store.latest_receipts(&ctx.b()).expect("reads").as_deref(),
-            *receipt
-        );
+        let kept = store
+            .latest_receipts(&ctx.b())
+            .expect("reads")
+            .map(|bytes| {
+                Receipt::decode_verified(&bytes, &ctx.b())
+                    .expect("a receipt Bravo signed")
+                    .time_ms
+            });
+        assert_eq!(kept, *receipt_signed_ms, "{name}");
         let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
         assert_eq!(snapshot.peer_receipt_upto, *receipt_upto, "{name}");
+        assert_eq!(
+            snapshot.peer_receipt_time_ms,
+            receipt_signed_ms.unwrap_or(0),
+            "{name}"
+        );
         let undelivered: Vec<(u64, bool)> = states
             .iter()
             .zip(1..)
@@ -471,6 +519,48 @@ fn the_outbox_follows_transmits_and_receipts() {
             .map(|item| (item.seq, item.transmitted))
             .collect();
         assert_eq!(restored, undelivered, "{name}");
+    }
+}
+
+/// Entries put back in the outbox must be delivered and above the receipt kept with them;
+/// otherwise the whole batch is refused and nothing changes.
+#[test]
+fn entries_are_queued_again_only_when_delivered_and_above_the_receipt_kept() {
+    let ctx = Ctx::new();
+    // (case, the seq sent again, the bound of the receipt kept with it, the refusal)
+    let cases = [
+        (
+            "covered by the receipt kept",
+            2,
+            2,
+            "the receipt kept covers it",
+        ),
+        ("not delivered", 3, 1, "it is not delivered"),
+    ];
+    for (name, seq, upto, why) in cases {
+        let (_dir, mut store) = ctx.store();
+        store
+            .commit(&[ctx.append(2), delivered(&ctx, 2, &[], 7, 70)])
+            .expect("seq 3 appends, 1 and 2 are delivered");
+        let before = store.outbox(Some(&ctx.b())).expect("reads");
+        match store.commit(&[redelivered(&ctx, &[seq], upto, 9)]) {
+            Err(StoreError::InvalidOp(message)) => {
+                assert!(message.contains(why), "{name}: {message}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(
+            store.outbox(Some(&ctx.b())).expect("reads"),
+            before,
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .link_snapshot(&ctx.b())
+                .expect("reads")
+                .peer_receipt_upto,
+            2
+        );
     }
 }
 
@@ -558,7 +648,7 @@ fn the_outbox_keeps_the_kinds_of_channel_each_entry_went_out_on() {
     store
         .commit(&[
             transmitted_on(&ctx, 1, Relay),
-            delivered(&ctx, 1, &[], b"a", 50),
+            delivered(&ctx, 1, &[], 5, 50),
         ])
         .expect("a repeat commits");
     assert_eq!(

@@ -1,0 +1,90 @@
+//! A station's store put back to an older copy (a restore from backup after a disk failure),
+//! between two real `parley run` processes: what the peer sent and had receipted since the
+//! copy comes to the restored station again, in order, and nothing is raised as an alarm.
+
+mod common;
+
+use common::{await_all_delivered, await_inbox, inbox_texts, paired, send_all, texts};
+use parley_testkit::harness::StationProcess;
+
+/// Puts `station`'s store back to the one in `copy` (a stopped station's home): the store's
+/// files of `copy` replace the station's, and the station's write-ahead log goes.
+fn put_back(copy: &StationProcess, station: &StationProcess) {
+    for file in std::fs::read_dir(&station.home).expect("home") {
+        let path = file.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("store.sqlite") {
+            std::fs::remove_file(&path).expect("remove the store");
+        }
+    }
+    for file in std::fs::read_dir(&copy.home).expect("copy") {
+        let path = file.expect("entry").path();
+        let name = path.file_name().expect("a name").to_owned();
+        if name.to_str().is_some_and(|n| n.starts_with("store.sqlite")) {
+            std::fs::copy(&path, station.home.join(name)).expect("put the store back");
+        }
+    }
+}
+
+/// Open alarms, as `status` counts them.
+fn open_alarms(station: &StationProcess) -> u64 {
+    station.json(&["status"]).expect("status")["alarms"]["open"]
+        .as_u64()
+        .expect("a count")
+}
+
+/// The number of own entries `station` sealed and sent again to its first peer.
+fn entries_resent(station: &StationProcess) -> u64 {
+    station.json(&["status"]).expect("status")["peers"][0]["counters"]["entries_resent"]
+        .as_u64()
+        .expect("a running station's counter")
+}
+
+#[test]
+fn a_store_put_back_to_an_older_copy_gets_again_what_its_peer_sent_since() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    let before = texts("before", 0..3);
+    send_all(&alpha, "Bravo", &before);
+    await_all_delivered(&alpha, &bravo);
+
+    bravo.stop().expect("clean stop");
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    bravo.start().expect("restart Bravo");
+    let since = texts("since", 0..5);
+    send_all(&alpha, "Bravo", &since);
+    await_all_delivered(&alpha, &bravo);
+    let everything: Vec<String> = before.iter().chain(&since).cloned().collect();
+    assert_eq!(inbox_texts(&bravo, "Alpha"), everything);
+
+    // The disk fails; the store comes back from the copy, which lacks what came since.
+    bravo.kill9().expect("kill -9");
+    put_back(&copy, &bravo);
+    assert_eq!(inbox_texts(&bravo, "Alpha"), before, "the copy is older");
+    bravo.start().expect("start Bravo from the copy");
+    await_inbox(&bravo, "Alpha", &everything);
+    assert_eq!(entries_resent(&alpha), since.len() as u64);
+
+    // The link goes on both ways, and neither side saw misbehaviour in any of it.
+    let after = texts("after", 0..2);
+    send_all(&alpha, "Bravo", &after);
+    send_all(&bravo, "Alpha", &after);
+    await_all_delivered(&alpha, &bravo);
+    let all: Vec<String> = everything.iter().chain(&after).cloned().collect();
+    await_inbox(&bravo, "Alpha", &all);
+    await_inbox(&alpha, "Bravo", &after);
+    assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");
+    assert_eq!(open_alarms(&bravo), 0, "Bravo raised no alarm");
+    let outbox = alpha.outbox().expect("outbox");
+    assert_eq!(outbox.len(), all.len());
+    assert!(outbox.iter().all(|m| m["state"] == "delivered"));
+    alpha.stop().expect("clean stop");
+    bravo.stop().expect("clean stop");
+}
