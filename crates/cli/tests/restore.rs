@@ -88,3 +88,45 @@ fn a_store_put_back_to_an_older_copy_gets_again_what_its_peer_sent_since() {
     alpha.stop().expect("clean stop");
     bravo.stop().expect("clean stop");
 }
+
+/// Exports a courier bundle from `station` (stopped) for `peer` and imports it at `to`.
+fn carry(station: &StationProcess, peer: &str, to: &StationProcess, dir: &std::path::Path) {
+    let path = dir.join(format!("from-{}.bundle", station.name));
+    let path_text = path.to_str().expect("UTF-8");
+    station
+        .ok(&["courier", "export", peer, "--out", path_text])
+        .expect("export");
+    to.ok(&["courier", "import", path_text]).expect("import");
+}
+
+/// The same with stopped stations and a courier only: the commands work on the stores, and
+/// the bundle that carries the restored station's receipt makes the next one from its peer
+/// carry what it lost.
+#[test]
+fn a_courier_carries_again_what_a_stopped_station_lost_to_an_older_copy() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (alpha, bravo) = paired(root.path());
+    let first = texts("first", 0..1);
+    send_all(&alpha, "Bravo", &first);
+    carry(&alpha, "Bravo", &bravo, root.path());
+    carry(&bravo, "Alpha", &alpha, root.path());
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+
+    let since = texts("since", 0..2);
+    send_all(&alpha, "Bravo", &since);
+    carry(&alpha, "Bravo", &bravo, root.path());
+    carry(&bravo, "Alpha", &alpha, root.path());
+    assert!(alpha.all_delivered(), "Bravo receipted everything");
+
+    put_back(&copy, &bravo);
+    assert_eq!(inbox_texts(&bravo, "Alpha"), first, "the copy is older");
+    carry(&bravo, "Alpha", &alpha, root.path());
+    assert!(!alpha.all_delivered(), "Alpha knows Bravo lost some");
+    carry(&alpha, "Bravo", &bravo, root.path());
+    let everything: Vec<String> = first.iter().chain(&since).cloned().collect();
+    assert_eq!(inbox_texts(&bravo, "Alpha"), everything);
+    carry(&bravo, "Alpha", &alpha, root.path());
+    assert!(alpha.all_delivered());
+}

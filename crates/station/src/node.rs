@@ -152,20 +152,33 @@ impl Node {
         self.station.handle(now_ms, Input::Command { id, command });
         // A failed commit is reported in the answer the core then gives.
         let _ = commit_all(&mut self.station, &mut self.store);
+        let mut answer = None;
         while let Some(output) = self.station.poll_output() {
-            if let Output::Reply {
-                id: answered,
-                result,
-            } = output
-                && answered == id
-            {
-                return result;
+            match output {
+                Output::Reply {
+                    id: answered,
+                    result,
+                } if answered == id => answer = Some(result),
+                // A receipt in an imported bundle showed the peer lost own entries: sealed
+                // again now, so that the next export carries them.
+                Output::Reseal { peer, seqs } => match self.store.own_entries(&peer, &seqs) {
+                    Ok(entries) => {
+                        self.station.reseal(now_ms, &peer, &entries);
+                        let _ = commit_all(&mut self.station, &mut self.store);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "could not read own entries a peer lost");
+                    }
+                },
+                _ => {}
             }
         }
-        Err(ApiError::new(
-            crate::api::ErrorClass::Local,
-            "the station core gave no answer; nothing was changed",
-        ))
+        answer.unwrap_or_else(|| {
+            Err(ApiError::new(
+                crate::api::ErrorClass::Local,
+                "the station core gave no answer; nothing was changed",
+            ))
+        })
     }
 }
 
