@@ -72,7 +72,8 @@ pub enum StoreOp {
         frames: Vec<(u64, Vec<u8>)>,
         /// The signed receipt that lacks them, kept as proof.
         receipt: Vec<u8>,
-        /// Its cumulative bound: the peer's receipt bound from now on.
+        /// Its cumulative bound: the peer's receipt bound from now on. Receipts signed before it
+        /// are taken for nothing from now on.
         upto: u64,
         /// When it arrived (UTC ms).
         received_ms: u64,
@@ -136,6 +137,9 @@ pub struct LinkSnapshot {
     pub peer_receipt_upto: u64,
     /// The time the peer signed into the receipt kept with that bound (0: none kept).
     pub peer_receipt_time_ms: u64,
+    /// The time the peer signed into the receipt that last showed it lost entries (0: none):
+    /// receipts signed before it are taken for nothing.
+    pub peer_receipt_floor_ms: u64,
     /// Ids of the peer's contiguous entries, index `seq - 1`.
     pub in_ids: Vec<EntryId>,
     /// Peer entries held above the contiguous head, ascending seq.

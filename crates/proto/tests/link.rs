@@ -6,7 +6,9 @@ mod harness;
 
 use harness::{CHANNEL, Pair};
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
-use parley_proto::limits::{ENTRY_FUTURE_SKEW_MS_MAX, REORDER_WINDOW_MAX_ENTRIES};
+use parley_proto::limits::{
+    ENTRY_FUTURE_SKEW_MS_MAX, RECEIPT_EXTRA_MAX, REORDER_WINDOW_MAX_ENTRIES, RESEAL_ENTRIES_MAX,
+};
 use parley_proto::receipt::Receipt;
 use parley_proto::{
     ChannelKind, Endpoint, EntryId, EvidenceKind, FrameKind, Identity, LinkId, LinkSnapshot,
@@ -734,6 +736,7 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     pair.pump();
     assert_eq!(pair.snapshot(0).peer_receipt_upto, 4);
     assert!(pair.snapshot(0).outbox.is_empty());
+    let covering_all = last_receipt_sent(&pair, 1);
 
     // A receipt older than the one kept asks nothing, before and after a restart of Alpha.
     lost_told(&mut pair, 0);
@@ -753,8 +756,9 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
         "Bravo holds only the announcement"
     );
     // Bravo's channel came up: its receipt goes out and says it holds seq 1 only.
-    for transmit in pair.transmits(1) {
-        pair.deliver(0, &transmit.frame).expect("accepted");
+    let showing_loss = receipts_sent(&mut pair, 1);
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
     }
     let lost = lost_told(&mut pair, 0);
     assert_eq!(lost, [2, 3, 4]);
@@ -782,10 +786,24 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
             .collect::<Vec<_>>(),
         [2, 3, 4]
     );
-    // Asked once: the same receipt again asks nothing more, and a second answer does nothing.
+    // Asked once: the receipt that showed the loss, again, asks nothing more, and a second
+    // answer does nothing.
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
+    }
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
     pair.sides[0].endpoint.reseal(now, &bravo, &entries);
     assert!(pair.sides[0].endpoint.take_writes().is_empty());
-    pair.restart(0);
+    // The receipt that covered everything, replayed (by a relay, or late on a channel), was
+    // signed before the loss: it takes back nothing, before or after a restart of Alpha.
+    for restarted in [false, true] {
+        if restarted {
+            pair.restart(0);
+        }
+        pair.deliver(0, &covering_all).expect("accepted");
+        let outstanding: Vec<u64> = pair.snapshot(0).outbox.iter().map(|i| i.seq).collect();
+        assert_eq!(outstanding, [2, 3, 4], "restarted: {restarted}");
+    }
 
     pair.pump();
     let bravo_view = pair.snapshot(1);
@@ -798,6 +816,106 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     assert_eq!(alpha_view.peer_receipt_upto, 4);
     assert!(alpha_view.outbox.is_empty());
     assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+}
+
+/// The last receipt `side` put on the wire.
+fn last_receipt_sent(pair: &Pair, side: usize) -> Vec<u8> {
+    pair.wire
+        .iter()
+        .rev()
+        .filter(|(from, _)| *from == side)
+        .map(|(_, transmit)| transmit.frame.to_vec())
+        .find(|frame| matches!(Frame::parse(frame), Ok(Frame::Receipt(_))))
+        .expect("a receipt was sent")
+}
+
+/// Runs the wire until it is quiet, sealing again at `side` whatever its peer lost; returns
+/// how many entries each round asked for.
+fn pump_resealing(pair: &mut Pair, side: usize) -> Vec<usize> {
+    let mut rounds = Vec::new();
+    loop {
+        pair.pump();
+        let lost = lost_told(pair, side);
+        if lost.is_empty() {
+            return rounds;
+        }
+        rounds.push(lost.len());
+        let entries = pair.own_entries(side, &lost);
+        let (now, peer) = (pair.now_ms, pair.peer_of(side));
+        pair.sides[side].endpoint.reseal(now, &peer, &entries);
+        pair.commit(side);
+    }
+}
+
+/// More entries lost than one round seals again: the next round is asked for once the peer
+/// receipted the last (not before), and the peer ends up with the whole log.
+#[test]
+fn a_peer_that_lost_many_entries_gets_them_a_round_at_a_time() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    let count = RESEAL_ENTRIES_MAX + 10;
+    for i in 0..count {
+        pair.send(0, &format!("message {i}"));
+    }
+    pair.pump();
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    let alpha = pair.sides[0].id();
+    for frame in receipts_sent(&mut pair, 1) {
+        pair.deliver(0, &frame).expect("accepted");
+    }
+    let first = lost_told(&mut pair, 0);
+    assert_eq!(first.len(), RESEAL_ENTRIES_MAX);
+    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
+    let entries = pair.own_entries(0, &first);
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.commit(0);
+    // While that round is outstanding, a later receipt that still lacks the rest asks
+    // nothing: a peer gets no more than it has taken.
+    pair.advance(1);
+    let bravo_identity = pair.sides[1].identity.clone();
+    let again = receipt(&pair, &bravo_identity, alpha, 1, pair.id(alpha, 1));
+    pair.deliver(0, &again).expect("accepted");
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+    assert_eq!(pump_resealing(&mut pair, 0), [10]);
+    let alpha_ids: Vec<EntryId> = (1..=count as u64 + 1)
+        .map(|seq| pair.id(alpha, seq))
+        .collect();
+    assert_eq!(pair.snapshot(1).in_ids, alpha_ids);
+    assert!(pair.snapshot(0).outbox.is_empty());
+}
+
+/// A receipt lists at most `RECEIPT_EXTRA_MAX` seqs above its bound, the lowest: one more
+/// held below them pushes the highest off the list. The receipt that follows is later and
+/// lacks that seq, which the peer still holds: no loss.
+#[test]
+fn a_seq_pushed_off_a_full_extra_list_is_not_taken_for_lost() {
+    let mut pair = Pair::paired();
+    let alpha = pair.sides[0].id();
+    pair.advance(1_000);
+    pair.lose_once.insert((alpha, 2));
+    pair.lose_once.insert((alpha, 4));
+    for i in 0..RECEIPT_EXTRA_MAX + 4 {
+        pair.send(0, &format!("message {i}"));
+    }
+    pair.pump();
+    let above = RECEIPT_EXTRA_MAX as u64 + 3;
+    assert_eq!(
+        pair.snapshot(0)
+            .outbox
+            .iter()
+            .map(|i| i.seq)
+            .collect::<Vec<_>>(),
+        [2, 4, above + 1, above + 2],
+        "3 and 5…{above} receipted in the extra list"
+    );
+    // Seq 4 comes again, 2 is lost again: Bravo's extra list becomes 3, 4, 5 … (above - 1).
+    pair.advance(60_000);
+    pair.lose_once.insert((alpha, 2));
+    pair.pump();
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+    assert_eq!(pair.snapshot(0).outbox[0].seq, 2);
 }
 
 /// The receipts `side` transmits now.

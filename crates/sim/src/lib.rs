@@ -317,6 +317,9 @@ pub struct SimReport {
     pub duplicates_dropped: u64,
     /// Peer entries stored above a gap, held until it filled.
     pub held_out_of_order: u64,
+    /// Own entries sealed and sent again for a loss a receipt seemed to show (only after the
+    /// peer's clock went back: no store is put back to an older copy here).
+    pub entries_resealed: u64,
     /// Hash of every event the run processed, with its simulated time, in order: equal
     /// traces, equal runs.
     pub trace: u64,
@@ -324,7 +327,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 41] {
+    pub fn counters(&self) -> [(&'static str, u64); 42] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -335,6 +338,10 @@ impl SimReport {
             ("retransmissions", self.retransmissions),
             ("duplicates dropped", self.duplicates_dropped),
             ("entries held out of order", self.held_out_of_order),
+            (
+                "entries sent again, a loss seemingly shown",
+                self.entries_resealed,
+            ),
             ("partitions", self.partitions),
             ("relay store losses", self.relay_store_losses),
             ("courier bundles carried", self.bundles_carried),
@@ -378,7 +385,7 @@ impl SimReport {
 }
 
 /// The invariants every run checks, as the simulator's summary lists them.
-pub const INVARIANTS: [&str; 20] = [
+pub const INVARIANTS: [&str; 21] = [
     "every send answer names an entry already durable (commit before answer)",
     "a receipt covers only what the receiver durably holds (commit before transmit)",
     "heads only grow",
@@ -398,6 +405,7 @@ pub const INVARIANTS: [&str; 20] = [
     "every alarm announced is in the store",
     "no envelope fails to open for want of the epoch key it was sealed to (keys rotate and are erased)",
     "every frame of an authentic courier bundle is accepted, new or already held, however late",
+    "no receipt is taken for a loss of entries unless its signer's clock went back",
     "an authentic envelope is refused for clock skew, and the alarm raised, only while its sender has an entry not yet accepted dated more than the limit ahead",
 ];
 

@@ -305,6 +305,10 @@ pub(crate) struct Station {
     wall_offset_ms: i64,
     /// Its core's clock minus the simulated time, in milliseconds: fixed at each start.
     skew_ms: i64,
+    /// Whether its clock ever started behind where it was before (a wall clock set back, or
+    /// set right after running ahead): a receipt it signed earlier may then look later than
+    /// one it signed since.
+    clock_went_back: bool,
     /// Envelopes it refused for clock skew, rightly, by peer, less the `clock_skew` alarms
     /// about that peer announced since: each such alarm must follow such a refusal (and an
     /// alarm is announced only once the commit after its refusal is done).

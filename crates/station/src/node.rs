@@ -166,8 +166,10 @@ impl Node {
                         self.station.reseal(now_ms, &peer, &entries);
                         let _ = commit_all(&mut self.station, &mut self.store);
                     }
+                    // Answered with none, nothing changes: the next receipt asks again.
                     Err(error) => {
                         tracing::error!(%error, "could not read own entries a peer lost");
+                        self.station.reseal(now_ms, &peer, &[]);
                     }
                 },
                 _ => {}

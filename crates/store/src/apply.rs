@@ -7,6 +7,7 @@
 //! caller's transaction, dropped uncommitted, rolls the whole batch back.
 
 use parley_proto::limits::RECEIPT_EXTRA_MAX;
+use parley_proto::receipt::Receipt;
 use parley_proto::{
     Body, ChannelKind, ContactCard, EntryId, EpochKeyId, EpochSecret, Kind, LinkId, SignedEntry,
     StationId, StoreOp,
@@ -521,13 +522,37 @@ fn redeliver(
             )));
         }
     }
+    let signed_ms = Receipt::decode_verified(receipt, peer)
+        .map_err(|error| {
+            StoreError::InvalidOp(format!(
+                "the receipt from {peer} that lacks own entries does not verify: {error}"
+            ))
+        })?
+        .time_ms;
+    if signed_ms < floor_ms(tx, peer)? {
+        return Err(StoreError::InvalidOp(format!(
+            "the receipt from {peer} that lacks own entries is older than the last such receipt"
+        )));
+    }
+    let signed_sql = to_sql(signed_ms, "receipt signing time")?;
     tx.prepare_cached(
-        "UPDATE peers SET latest_receipt = ?2, latest_receipt_upto = ?3, latest_receipt_ms = ?4 \
-         WHERE id = ?1",
+        "UPDATE peers SET latest_receipt = ?2, latest_receipt_upto = ?3, latest_receipt_ms = ?4, \
+         receipt_floor_ms = ?5 WHERE id = ?1",
     )
-    .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
+    .and_then(|mut statement| {
+        statement.execute(params![peer.0, receipt, upto_sql, received_sql, signed_sql])
+    })
     .with_context(|| format!("keeping the receipt from {peer} that lacks own entries"))?;
     Ok(())
+}
+
+/// The time signed into the last receipt from `peer` that showed it lost entries (0: none).
+fn floor_ms(tx: &Connection, peer: &StationId) -> Result<u64, StoreError> {
+    let floor: i64 = tx
+        .prepare_cached("SELECT receipt_floor_ms FROM peers WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)))
+        .with_context(|| format!("reading the receipt floor of {peer}"))?;
+    from_sql(floor, "a peer's receipt floor")
 }
 
 fn peer_epoch_key(tx: &Connection, peer: &StationId, public: &[u8]) -> Result<(), StoreError> {

@@ -257,28 +257,38 @@ pub(crate) struct PeerLink {
     epoch_public: Vec<u8>,
     in_head: u64,
     receipt_upto: u64,
-    /// The time signed into the receipt kept (0: none).
-    receipt_time_ms: u64,
 }
 
 pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<PeerLink, StoreError> {
-    type Raw = (Vec<u8>, i64, i64, Option<Vec<u8>>);
-    let raw: Option<Raw> = connection
+    let raw: Option<(Vec<u8>, i64, i64)> = connection
         .prepare_cached(
-            "SELECT epoch_public, in_head, latest_receipt_upto, latest_receipt \
-             FROM peers WHERE id = ?1",
+            "SELECT epoch_public, in_head, latest_receipt_upto FROM peers WHERE id = ?1",
         )
         .and_then(|mut statement| {
             statement
-                .query_row([peer.0], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })
+                .query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 .optional()
         })
         .context("reading a peer's link state")?;
-    let (epoch_public, in_head, receipt_upto, receipt) =
+    let (epoch_public, in_head, receipt_upto) =
         raw.ok_or_else(|| StoreError::UnknownPeer(peer.to_string()))?;
-    let receipt_time_ms = match receipt {
+    Ok(PeerLink {
+        epoch_public,
+        in_head: from_sql(in_head, "a peer's in-head")?,
+        receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
+    })
+}
+
+/// The times the peer signed into the receipt kept (0: none) and into the last that showed
+/// it lost entries (the floor; 0: none).
+fn receipt_times(connection: &Connection, peer: &StationId) -> Result<(u64, u64), StoreError> {
+    let (receipt, floor): (Option<Vec<u8>>, i64) = connection
+        .prepare_cached("SELECT latest_receipt, receipt_floor_ms FROM peers WHERE id = ?1")
+        .and_then(|mut statement| {
+            statement.query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        })
+        .context("reading the times of a peer's receipts")?;
+    let time_ms = match receipt {
         Some(bytes) => {
             Receipt::decode_verified(&bytes, peer)
                 .map_err(|error| {
@@ -291,12 +301,7 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
         }
         None => 0,
     };
-    Ok(PeerLink {
-        epoch_public,
-        in_head: from_sql(in_head, "a peer's in-head")?,
-        receipt_upto: from_sql(receipt_upto, "a peer's receipt bound")?,
-        receipt_time_ms,
-    })
+    Ok((time_ms, from_sql(floor, "a peer's receipt floor")?))
 }
 
 /// The seq of the peer's latest key announcement held: the one whose key is in use, as
@@ -450,11 +455,13 @@ pub(crate) fn link_snapshot(
         })
         .collect();
     let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
+    let (peer_receipt_time_ms, peer_receipt_floor_ms) = receipt_times(connection, peer)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
         peer_receipt_upto: link.receipt_upto,
-        peer_receipt_time_ms: link.receipt_time_ms,
+        peer_receipt_time_ms,
+        peer_receipt_floor_ms,
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,

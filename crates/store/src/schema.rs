@@ -163,6 +163,13 @@ ALTER TABLE alarms ADD COLUMN hooked INTEGER NOT NULL DEFAULT 0 CHECK (hooked >=
 UPDATE alarms SET hooked = CASE WHEN cleared_ms IS NULL THEN level ELSE 4294967295 END;
 ";
 
+/// Version 6: the time signed into the last receipt from each peer that showed it lost own
+/// entries (its store put back to an older copy; 0 for none): receipts signed before it are
+/// taken for nothing (formats.md §5).
+const MIGRATION_6: &str = "
+ALTER TABLE peers ADD COLUMN receipt_floor_ms INTEGER NOT NULL DEFAULT 0 CHECK (receipt_floor_ms >= 0);
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -170,6 +177,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_3,
     MIGRATION_4,
     MIGRATION_5,
+    MIGRATION_6,
 ];
 
 /// The schema version this build writes and reads.

@@ -235,6 +235,7 @@ impl Link {
             outbox,
             peer_receipt_upto,
             peer_receipt_time_ms,
+            peer_receipt_floor_ms,
             in_ids,
             in_pending,
             peer_epoch_public,
@@ -244,7 +245,11 @@ impl Link {
         let outgoing = Outgoing::restore(
             out_ids,
             outbox,
-            (peer_receipt_upto, peer_receipt_time_ms),
+            (
+                peer_receipt_upto,
+                peer_receipt_time_ms,
+                peer_receipt_floor_ms,
+            ),
             (peer_epoch_public, peer_epoch_seq),
         )?;
         let link_id = LinkId::between(&me.id(), &peer);

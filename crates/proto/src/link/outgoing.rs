@@ -1,7 +1,7 @@
 //! This station's side of a link: its own log, the outbox of entries the peer has not yet
 //! receipted with each one's retransmission state per channel, sealing, and the peer's receipts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
@@ -15,7 +15,9 @@ use crate::error::{Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
 use crate::id::{EntryId, Identity, LinkId, StationId};
-use crate::limits::{ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RESEAL_ENTRIES_MAX};
+use crate::limits::{
+    ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RECEIPT_EXTRA_MAX, RESEAL_ENTRIES_MAX,
+};
 use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::{PeerEpochKey, SealParties, Sealer};
 use crate::store_op::{LinkSnapshot, OutboxItem, StoreOp};
@@ -61,8 +63,16 @@ pub(super) struct Outgoing {
     /// The time signed into the receipt the store keeps with `receipt_upto`: a receipt signed
     /// later that lacks entries an earlier one covered shows the peer lost them.
     receipt_time_ms: u64,
+    /// The time signed into the receipt that last showed a loss: receipts signed before it
+    /// tell what the peer held before it lost entries, and are taken for nothing.
+    receipt_floor_ms: u64,
+    /// Own entries above `receipt_upto` the peer receipted (in receipts' `extra`).
+    delivered_above: BTreeSet<u64>,
     /// Own entries the peer lost, asked of the store to be sealed again.
     lost: Option<Lost>,
+    /// The seqs sealed again at the last loss: no more are asked for while one of them is
+    /// outstanding.
+    resealed: Vec<u64>,
 }
 
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
@@ -79,7 +89,7 @@ impl Outgoing {
     pub(super) fn restore(
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
-        (receipt_upto, receipt_time_ms): (u64, u64),
+        (receipt_upto, receipt_time_ms, receipt_floor_ms): (u64, u64, u64),
         (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
@@ -95,6 +105,10 @@ impl Outgoing {
                 };
                 (item.seq, unreceipted)
             })
+            .collect::<BTreeMap<u64, Unreceipted>>();
+        let written = snapshot_ids.len() as u64;
+        let delivered_above = (receipt_upto + 1..=written)
+            .filter(|seq| !outbox.contains_key(seq))
             .collect();
         Ok(Self {
             peer_epoch,
@@ -105,7 +119,10 @@ impl Outgoing {
             outbox,
             receipt_upto,
             receipt_time_ms,
+            receipt_floor_ms,
+            delivered_above,
             lost: None,
+            resealed: Vec::new(),
         })
     }
 
@@ -350,8 +367,15 @@ impl Outgoing {
                 return Err(Rejection::BadReceipt("its head differs from our log"));
             }
         }
+        if receipt.time_ms < self.receipt_floor_ms {
+            // Signed before the peer lost entries: what it held then is no guide to now.
+            return Ok(());
+        }
         fx.counters.receipts_accepted += 1;
-        self.note_lost(receipt, raw, now_ms, fx);
+        // Signed after the receipt kept; or, since a loss, in the same millisecond (the loss's
+        // next round is asked for by the receipt of the last, which can come that fast).
+        let fresh = receipt.time_ms > self.receipt_time_ms
+            || (self.receipt_floor_ms > 0 && receipt.time_ms == self.receipt_time_ms);
         let mut newly: Vec<u64> = self
             .outbox
             .range(..=receipt.upto)
@@ -364,10 +388,26 @@ impl Outgoing {
                 .filter(|s| self.outbox.contains_key(s))
                 .copied(),
         );
-        if newly.is_empty() {
-            return Ok(());
+        if !newly.is_empty() {
+            self.mark_delivered(timers, now_ms, receipt, raw, &newly, fx);
         }
-        for seq in &newly {
+        if fresh {
+            self.note_lost(receipt, raw, now_ms, fx);
+        }
+        Ok(())
+    }
+
+    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox.
+    fn mark_delivered(
+        &mut self,
+        timers: &mut Timers,
+        now_ms: u64,
+        receipt: &Receipt,
+        raw: &[u8],
+        newly: &[u64],
+        fx: &mut Effects,
+    ) {
+        for seq in newly {
             if let Some(entry) = self.outbox.remove(seq) {
                 for timer in entry.timers {
                     let channel = timer.channel;
@@ -380,6 +420,8 @@ impl Outgoing {
             self.receipt_time_ms = receipt.time_ms;
         }
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
+        self.delivered_above.extend(newly.iter().copied());
+        self.delivered_above = self.delivered_above.split_off(&(self.receipt_upto + 1));
         fx.writes.push(StoreOp::MarkDelivered {
             peer: fx.peer,
             upto: receipt.upto,
@@ -392,37 +434,41 @@ impl Outgoing {
             upto: receipt.upto,
             newly: newly.len(),
         });
-        Ok(())
     }
 
-    /// Notes the own entries a receipt signed after the one kept shows the peer no longer
-    /// holds, though an earlier receipt covered them: the peer's store went back to an older
-    /// copy. Its holdings only grow otherwise, so a receipt that holds less is either older
-    /// (out of order on some channel, or from a clock since set back: ignored here) or
-    /// signed after a loss. Entries still outstanding are sent anyway; the lost ones are
-    /// asked of the store (at most [`RESEAL_ENTRIES_MAX`] at a time, and no more than the
-    /// outbox has room for) to be sealed again ([`Outgoing::reseal`]). A receipt taken for
-    /// fresh that is not (a clock run ahead, then set back) only has entries the peer holds
-    /// sent again, which it drops as duplicates.
+    /// Notes the own entries a receipt signed after the one kept (`receipt`, already applied)
+    /// shows the peer no longer holds, though an earlier receipt covered them: the peer's
+    /// store went back to an older copy. Its holdings only grow otherwise, so a receipt that
+    /// holds less is either older (out of order on some channel, or from a clock since set
+    /// back: not asked about) or signed after a loss. A receipt whose `extra` is full speaks
+    /// for no seq above its last. The lost entries are asked of the store (at most
+    /// [`RESEAL_ENTRIES_MAX`] at a time, no more than the outbox has room for, and none while
+    /// one sealed again at the last loss is outstanding) to be sealed again
+    /// ([`Outgoing::reseal`]). A receipt taken for fresh that is not (a clock run ahead, then
+    /// set back) only has entries the peer holds sent again, which it drops as duplicates.
     fn note_lost(&mut self, receipt: &Receipt, raw: &[u8], now_ms: u64, fx: &mut Effects) {
-        if receipt.time_ms <= self.receipt_time_ms || self.lost.is_some() {
+        let resealing = self
+            .resealed
+            .iter()
+            .any(|seq| self.outbox.contains_key(seq));
+        if self.lost.is_some() || resealing {
             return;
         }
         let room = OUTBOX_DEPTH_MAX
             .saturating_sub(self.outbox.len())
             .min(RESEAL_ENTRIES_MAX);
-        let mut extra = receipt.extra.iter().copied().peekable();
-        let mut seqs = Vec::new();
-        for seq in receipt.upto + 1..=self.seq() {
-            if seqs.len() >= room {
-                break;
-            }
-            while extra.next_if(|held| *held < seq).is_some() {}
-            if self.outbox.contains_key(&seq) || extra.next_if_eq(&seq).is_some() {
-                continue;
-            }
-            seqs.push(seq);
-        }
+        let speaks_for = match receipt.extra.last() {
+            Some(last) if receipt.extra.len() >= RECEIPT_EXTRA_MAX => *last,
+            _ => u64::MAX,
+        };
+        // Every own entry above the receipt's bound that is not outstanding was receipted:
+        // those up to the bound kept, and those receipted above it.
+        let seqs: Vec<u64> = (receipt.upto + 1..=self.receipt_upto)
+            .chain(self.delivered_above.range(receipt.upto + 1..).copied())
+            .take_while(|seq| *seq <= speaks_for)
+            .filter(|seq| receipt.extra.binary_search(seq).is_err())
+            .take(room)
+            .collect();
         if seqs.is_empty() {
             return;
         }
@@ -505,13 +551,25 @@ impl Outgoing {
             frames.push((*seq, frame));
         }
         if frames.is_empty() {
-            // The store gave none of them back (it would have to be damaged): nothing
+            // The store gave none of them back (a failed read, or a damaged store): nothing
             // changes, and the next fresh receipt asks again.
             return;
         }
         fx.counters.entries_resent += frames.len() as u64;
+        // Those between the new bound and the old not sealed again (held by the peer, or
+        // beyond this round) are now receipted above the bound.
+        for seq in lost.upto + 1..=self.receipt_upto {
+            if !self.outbox.contains_key(&seq) {
+                self.delivered_above.insert(seq);
+            }
+        }
+        self.resealed = frames.iter().map(|(seq, _)| *seq).collect();
+        for seq in &self.resealed {
+            self.delivered_above.remove(seq);
+        }
         self.receipt_upto = lost.upto;
         self.receipt_time_ms = lost.time_ms;
+        self.receipt_floor_ms = lost.time_ms;
         fx.writes.push(StoreOp::Redeliver {
             peer,
             frames,
@@ -536,6 +594,7 @@ impl Outgoing {
             .collect();
         snapshot.peer_receipt_upto = self.receipt_upto;
         snapshot.peer_receipt_time_ms = self.receipt_time_ms;
+        snapshot.peer_receipt_floor_ms = self.receipt_floor_ms;
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
         snapshot.peer_epoch_seq = self.peer_epoch_seq;
     }

@@ -44,7 +44,9 @@ impl World {
         let anchor = now_ms
             .saturating_add_signed(station.wall_offset_ms)
             .max(latest);
-        station.skew_ms = anchor as i64 - now_ms as i64;
+        let skew_ms = anchor as i64 - now_ms as i64;
+        station.clock_went_back |= skew_ms < station.skew_ms;
+        station.skew_ms = skew_ms;
         if station.skew_ms.unsigned_abs() > ENTRY_FUTURE_SKEW_MS_MAX {
             self.report.clock_starts_beyond += 1;
         }

@@ -30,7 +30,6 @@ impl World {
                 ));
             }
         }
-        let now_ms = self.clock(i);
         loop {
             let station = &mut self.stations[i];
             let Some(core) = station.core.as_mut() else {
@@ -141,11 +140,28 @@ impl World {
                         alarm.kind, alarm.peer, alarm.detail
                     ));
                 }
+                // No store here is ever put back to an older copy: a receipt taken for a loss
+                // is a false one, which only a peer's clock set back may cause (formats.md §5).
+                // The entries are then sent again, and must be dropped as duplicates.
                 Output::Reseal { peer, seqs } => {
+                    let j = self.index_of(&peer).expect("a paired station");
+                    if !self.stations[j].clock_went_back {
+                        return Err(format!(
+                            "{name} took a receipt from {} for a loss of {} own entries, though \
+                             no store went back to an older copy and its clock never went back",
+                            NAMES[j],
+                            seqs.len()
+                        ));
+                    }
+                    self.report.entries_resealed += seqs.len() as u64;
+                    let now_ms = self.clock(i);
+                    let station = &mut self.stations[i];
                     let entries = station.store.own_entries(&peer, &seqs).map_err(|error| {
                         format!("{name} could not read the own entries a peer lost: {error}")
                     })?;
-                    core.reseal(now_ms, &peer, &entries);
+                    if let Some(core) = station.core.as_mut() {
+                        core.reseal(now_ms, &peer, &entries);
+                    }
                 }
                 Output::Event(_)
                 | Output::Ack { .. }

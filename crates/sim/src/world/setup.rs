@@ -72,6 +72,7 @@ impl World {
                 down: Vec::new(),
                 wall_offset_ms: 0,
                 skew_ms: 0,
+                clock_went_back: false,
                 skew_refused: Default::default(),
             });
         }

@@ -350,9 +350,10 @@ impl Driver {
                 }
                 Output::Reseal { peer, seqs } => match self.store.own_entries(&peer, &seqs) {
                     Ok(entries) => self.station.reseal(self.clock.now_ms(), &peer, &entries),
-                    // Nothing changed: the peer's next receipt asks again.
+                    // Nothing changes (answered with none): the peer's next receipt asks again.
                     Err(error) => {
                         tracing::error!(%error, "could not read own entries a peer lost");
+                        self.station.reseal(self.clock.now_ms(), &peer, &[]);
                     }
                 },
             }

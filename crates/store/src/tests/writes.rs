@@ -564,6 +564,50 @@ fn entries_are_queued_again_only_when_delivered_and_above_the_receipt_kept() {
     }
 }
 
+/// A loss kept sets the floor to its receipt's time; a loss shown by a receipt signed before
+/// it is refused and changes nothing. A store of version 5 has no floor: it opens at
+/// version 6 with none, its kept receipt and bound unchanged.
+#[test]
+fn a_loss_sets_the_floor_and_a_store_without_one_migrates_to_none() {
+    let ctx = Ctx::new();
+    let (dir, mut store) = ctx.store();
+    store
+        .commit(&[ctx.append(2), delivered(&ctx, 3, &[], 7, 70)])
+        .expect("seq 3 appends, 1 to 3 are delivered");
+    let times = |store: &Store| {
+        let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+        (
+            snapshot.peer_receipt_upto,
+            snapshot.peer_receipt_time_ms,
+            snapshot.peer_receipt_floor_ms,
+        )
+    };
+    assert_eq!(times(&store), (3, 7, 0));
+    drop(store);
+    let path = dir.path().join("station.sqlite");
+    let raw = rusqlite::Connection::open(&path).expect("opens");
+    raw.execute_batch("ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 5;")
+        .expect("back to version 5");
+    drop(raw);
+    let mut store = Store::open(&path).expect("migrates");
+    assert_eq!(times(&store), (3, 7, 0));
+
+    store
+        .commit(&[redelivered(&ctx, &[3], 2, 9)])
+        .expect("a loss");
+    assert_eq!(times(&store), (2, 9, 9));
+    match store.commit(&[redelivered(&ctx, &[2], 1, 8)]) {
+        Err(StoreError::InvalidOp(message)) => {
+            assert!(
+                message.contains("older than the last such receipt"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(times(&store), (2, 9, 9));
+}
+
 /// A store of schema version 3, with an entry sent and one queued, opens at version 4: the
 /// outbox keeps its states, and what it sent shows no kind of channel (not known then).
 #[test]
@@ -577,7 +621,7 @@ fn a_version_3_outbox_migrates_with_its_states() {
     let raw = rusqlite::Connection::open(&path).expect("opens");
     raw.execute_batch(
         "ALTER TABLE outbox DROP COLUMN sent_on; ALTER TABLE alarms DROP COLUMN hooked; \
-         PRAGMA user_version = 3;",
+         ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
     drop(raw);
