@@ -59,6 +59,8 @@ pub enum StoreOp {
         extra: Vec<u64>,
         /// The signed receipt, kept as proof.
         receipt: Vec<u8>,
+        /// The time the peer signed into it.
+        signed_ms: u64,
         /// When it arrived (UTC ms).
         received_ms: u64,
     },
@@ -135,8 +137,9 @@ pub struct LinkSnapshot {
     pub outbox: Vec<OutboxItem>,
     /// The peer's highest cumulative receipt.
     pub peer_receipt_upto: u64,
-    /// The time the peer signed into the receipt kept with that bound (0: none kept).
-    pub peer_receipt_time_ms: u64,
+    /// The latest time the peer signed into a receipt that marked own entries delivered (0:
+    /// none): a receipt signed later that lacks one of them shows the peer lost it.
+    pub peer_receipt_newest_ms: u64,
     /// The time the peer signed into the receipt that last showed it lost entries (0: none):
     /// receipts signed before it are taken for nothing.
     pub peer_receipt_floor_ms: u64,

@@ -36,8 +36,15 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             upto,
             extra,
             receipt,
+            signed_ms,
             received_ms,
-        } => mark_delivered(tx, peer, *upto, extra, receipt, *received_ms),
+        } => mark_delivered(
+            tx,
+            peer,
+            (*upto, extra),
+            receipt,
+            (*signed_ms, *received_ms),
+        ),
         StoreOp::Redeliver {
             peer,
             frames,
@@ -449,10 +456,9 @@ fn advance_in_head(tx: &Connection, peer: &StationId, upto: u64) -> Result<(), S
 fn mark_delivered(
     tx: &Connection,
     peer: &StationId,
-    upto: u64,
-    extra: &[u64],
+    (upto, extra): (u64, &[u64]),
     receipt: &[u8],
-    received_ms: u64,
+    (signed_ms, received_ms): (u64, u64),
 ) -> Result<(), StoreError> {
     require_peer(tx, peer)?;
     if extra.len() > RECEIPT_EXTRA_MAX {
@@ -487,6 +493,12 @@ fn mark_delivered(
     )
     .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
     .with_context(|| format!("storing the latest receipt from {peer}"))?;
+    let signed_sql = to_sql(signed_ms, "receipt signing time")?;
+    tx.prepare_cached(
+        "UPDATE peers SET receipt_newest_ms = max(receipt_newest_ms, ?2) WHERE id = ?1",
+    )
+    .and_then(|mut statement| statement.execute(params![peer.0, signed_sql]))
+    .with_context(|| format!("noting the newest receipt from {peer}"))?;
     Ok(())
 }
 
@@ -537,7 +549,7 @@ fn redeliver(
     let signed_sql = to_sql(signed_ms, "receipt signing time")?;
     tx.prepare_cached(
         "UPDATE peers SET latest_receipt = ?2, latest_receipt_upto = ?3, latest_receipt_ms = ?4, \
-         receipt_floor_ms = ?5 WHERE id = ?1",
+         receipt_floor_ms = ?5, receipt_newest_ms = max(receipt_newest_ms, ?5) WHERE id = ?1",
     )
     .and_then(|mut statement| {
         statement.execute(params![peer.0, receipt, upto_sql, received_sql, signed_sql])

@@ -2,7 +2,6 @@
 //! their sign, cards their signature, and a link's logs are contiguous from seq 1 with each
 //! entry naming its predecessor (the read side of the checks `apply.rs` makes before writing).
 
-use parley_proto::receipt::Receipt;
 use parley_proto::{
     ChannelKind, ContactCard, EntryId, EpochSecret, EvidenceKind, Kind, LinkSnapshot, OutboxItem,
     PendingItem, SignedEntry, StationId,
@@ -279,29 +278,19 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
     })
 }
 
-/// The times the peer signed into the receipt kept (0: none) and into the last that showed
-/// it lost entries (the floor; 0: none).
+/// The latest time the peer signed into a receipt that marked own entries delivered, and
+/// the time it signed into the last that showed it lost entries (the floor); 0: none.
 fn receipt_times(connection: &Connection, peer: &StationId) -> Result<(u64, u64), StoreError> {
-    let (receipt, floor): (Option<Vec<u8>>, i64) = connection
-        .prepare_cached("SELECT latest_receipt, receipt_floor_ms FROM peers WHERE id = ?1")
+    let (newest, floor): (i64, i64) = connection
+        .prepare_cached("SELECT receipt_newest_ms, receipt_floor_ms FROM peers WHERE id = ?1")
         .and_then(|mut statement| {
             statement.query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?)))
         })
         .context("reading the times of a peer's receipts")?;
-    let time_ms = match receipt {
-        Some(bytes) => {
-            Receipt::decode_verified(&bytes, peer)
-                .map_err(|error| {
-                    StoreError::Corrupt(format!(
-                        "the receipt kept from {} is damaged: {error}",
-                        peer.short()
-                    ))
-                })?
-                .time_ms
-        }
-        None => 0,
-    };
-    Ok((time_ms, from_sql(floor, "a peer's receipt floor")?))
+    Ok((
+        from_sql(newest, "a peer's newest receipt time")?,
+        from_sql(floor, "a peer's receipt floor")?,
+    ))
 }
 
 /// The seq of the peer's latest key announcement held: the one whose key is in use, as
@@ -455,12 +444,12 @@ pub(crate) fn link_snapshot(
         })
         .collect();
     let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
-    let (peer_receipt_time_ms, peer_receipt_floor_ms) = receipt_times(connection, peer)?;
+    let (peer_receipt_newest_ms, peer_receipt_floor_ms) = receipt_times(connection, peer)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
         peer_receipt_upto: link.receipt_upto,
-        peer_receipt_time_ms,
+        peer_receipt_newest_ms,
         peer_receipt_floor_ms,
         in_ids,
         in_pending,

@@ -163,10 +163,12 @@ ALTER TABLE alarms ADD COLUMN hooked INTEGER NOT NULL DEFAULT 0 CHECK (hooked >=
 UPDATE alarms SET hooked = CASE WHEN cleared_ms IS NULL THEN level ELSE 4294967295 END;
 ";
 
-/// Version 6: the time signed into the last receipt from each peer that showed it lost own
-/// entries (its store put back to an older copy; 0 for none): receipts signed before it are
-/// taken for nothing (formats.md §5).
+/// Version 6, for each peer (formats.md §5): the latest time it signed into a receipt that
+/// marked own entries delivered (0 for none, and for what earlier versions took), and the time
+/// it signed into the last receipt that showed it lost own entries (its store put back to an
+/// older copy; 0 for none), before which receipts are taken for nothing.
 const MIGRATION_6: &str = "
+ALTER TABLE peers ADD COLUMN receipt_newest_ms INTEGER NOT NULL DEFAULT 0 CHECK (receipt_newest_ms >= 0);
 ALTER TABLE peers ADD COLUMN receipt_floor_ms INTEGER NOT NULL DEFAULT 0 CHECK (receipt_floor_ms >= 0);
 ";
 

@@ -234,7 +234,7 @@ impl Link {
             out_ids,
             outbox,
             peer_receipt_upto,
-            peer_receipt_time_ms,
+            peer_receipt_newest_ms,
             peer_receipt_floor_ms,
             in_ids,
             in_pending,
@@ -247,7 +247,7 @@ impl Link {
             outbox,
             (
                 peer_receipt_upto,
-                peer_receipt_time_ms,
+                peer_receipt_newest_ms,
                 peer_receipt_floor_ms,
             ),
             (peer_epoch_public, peer_epoch_seq),

@@ -60,9 +60,9 @@ pub(super) struct Outgoing {
     ids: Vec<EntryId>,
     outbox: BTreeMap<u64, Unreceipted>,
     receipt_upto: u64,
-    /// The time signed into the receipt the store keeps with `receipt_upto`: a receipt signed
-    /// later that lacks entries an earlier one covered shows the peer lost them.
-    receipt_time_ms: u64,
+    /// The latest time signed into a receipt that marked own entries delivered: a receipt
+    /// signed later that lacks one of them shows the peer lost it.
+    receipt_newest_ms: u64,
     /// The time signed into the receipt that last showed a loss: receipts signed before it
     /// tell what the peer held before it lost entries, and are taken for nothing.
     receipt_floor_ms: u64,
@@ -89,7 +89,7 @@ impl Outgoing {
     pub(super) fn restore(
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
-        (receipt_upto, receipt_time_ms, receipt_floor_ms): (u64, u64, u64),
+        (receipt_upto, receipt_newest_ms, receipt_floor_ms): (u64, u64, u64),
         (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
@@ -118,7 +118,7 @@ impl Outgoing {
             ids: snapshot_ids,
             outbox,
             receipt_upto,
-            receipt_time_ms,
+            receipt_newest_ms,
             receipt_floor_ms,
             delivered_above,
             lost: None,
@@ -372,10 +372,11 @@ impl Outgoing {
             return Ok(());
         }
         fx.counters.receipts_accepted += 1;
-        // Signed after the receipt kept; or, since a loss, in the same millisecond (the loss's
-        // next round is asked for by the receipt of the last, which can come that fast).
-        let fresh = receipt.time_ms > self.receipt_time_ms
-            || (self.receipt_floor_ms > 0 && receipt.time_ms == self.receipt_time_ms);
+        // Signed after every receipt that marked something; or, since a loss, in the same
+        // millisecond as the latest (the loss's next round is asked for by the receipt of the
+        // last, which can come that fast).
+        let fresh = receipt.time_ms > self.receipt_newest_ms
+            || (self.receipt_floor_ms > 0 && receipt.time_ms == self.receipt_newest_ms);
         let mut newly: Vec<u64> = self
             .outbox
             .range(..=receipt.upto)
@@ -415,10 +416,7 @@ impl Outgoing {
                 }
             }
         }
-        // As the store keeps it: the receipt with the highest bound, the last of equals.
-        if receipt.upto >= self.receipt_upto {
-            self.receipt_time_ms = receipt.time_ms;
-        }
+        self.receipt_newest_ms = self.receipt_newest_ms.max(receipt.time_ms);
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
         self.delivered_above.extend(newly.iter().copied());
         self.delivered_above = self.delivered_above.split_off(&(self.receipt_upto + 1));
@@ -427,6 +425,7 @@ impl Outgoing {
             upto: receipt.upto,
             extra: receipt.extra.clone(),
             receipt: raw.to_vec(),
+            signed_ms: receipt.time_ms,
             received_ms: now_ms,
         });
         fx.events.push_back(super::Event::Receipted {
@@ -436,7 +435,8 @@ impl Outgoing {
         });
     }
 
-    /// Notes the own entries a receipt signed after the one kept (`receipt`, already applied)
+    /// Notes the own entries a receipt signed after every one that marked entries delivered
+    /// (`receipt`, already applied)
     /// shows the peer no longer holds, though an earlier receipt covered them: the peer's
     /// store went back to an older copy. Its holdings only grow otherwise, so a receipt that
     /// holds less is either older (out of order on some channel, or from a clock since set
@@ -568,7 +568,7 @@ impl Outgoing {
             self.delivered_above.remove(seq);
         }
         self.receipt_upto = lost.upto;
-        self.receipt_time_ms = lost.time_ms;
+        self.receipt_newest_ms = self.receipt_newest_ms.max(lost.time_ms);
         self.receipt_floor_ms = lost.time_ms;
         fx.writes.push(StoreOp::Redeliver {
             peer,
@@ -593,7 +593,7 @@ impl Outgoing {
             })
             .collect();
         snapshot.peer_receipt_upto = self.receipt_upto;
-        snapshot.peer_receipt_time_ms = self.receipt_time_ms;
+        snapshot.peer_receipt_newest_ms = self.receipt_newest_ms;
         snapshot.peer_receipt_floor_ms = self.receipt_floor_ms;
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
         snapshot.peer_epoch_seq = self.peer_epoch_seq;

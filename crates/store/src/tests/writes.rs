@@ -102,6 +102,7 @@ impl Ctx {
                 upto: 1,
                 extra: vec![],
                 receipt: receipt(self, 1, &[], 30_000),
+                signed_ms: 30_000,
                 received_ms: 30_000,
             },
             StoreOp::PeerEpochKey {
@@ -378,6 +379,7 @@ fn delivered(c: &Ctx, upto: u64, extra: &[u64], signed_ms: u64, received_ms: u64
         upto,
         extra: extra.to_vec(),
         receipt: receipt(c, upto, extra, signed_ms),
+        signed_ms,
         received_ms,
     }
 }
@@ -503,7 +505,7 @@ fn the_outbox_follows_transmits_and_receipts() {
         let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
         assert_eq!(snapshot.peer_receipt_upto, *receipt_upto, "{name}");
         assert_eq!(
-            snapshot.peer_receipt_time_ms,
+            snapshot.peer_receipt_newest_ms,
             receipt_signed_ms.unwrap_or(0),
             "{name}"
         );
@@ -564,21 +566,26 @@ fn entries_are_queued_again_only_when_delivered_and_above_the_receipt_kept() {
     }
 }
 
-/// A loss kept sets the floor to its receipt's time; a loss shown by a receipt signed before
-/// it is refused and changes nothing. A store of version 5 has no floor: it opens at
-/// version 6 with none, its kept receipt and bound unchanged.
+/// The newest time is the latest signed into any receipt that marked entries delivered, not
+/// that of the receipt kept (the highest bound: here signed earlier, by a clock set back). A
+/// loss kept sets it and the floor to its receipt's time; a loss shown by a receipt signed
+/// before the floor is refused and changes nothing. A store of version 5 has neither: it
+/// opens at version 6 with both 0, its kept receipt and bound unchanged.
 #[test]
-fn a_loss_sets_the_floor_and_a_store_without_one_migrates_to_none() {
+fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
     let ctx = Ctx::new();
     let (dir, mut store) = ctx.store();
     store
-        .commit(&[ctx.append(2), delivered(&ctx, 3, &[], 7, 70)])
-        .expect("seq 3 appends, 1 to 3 are delivered");
+        .commit(&[ctx.append(2), delivered(&ctx, 2, &[], 7, 70)])
+        .expect("seq 3 appends, 1 and 2 are delivered");
+    store
+        .commit(&[delivered(&ctx, 3, &[], 5, 75)])
+        .expect("3 is delivered");
     let times = |store: &Store| {
         let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
         (
             snapshot.peer_receipt_upto,
-            snapshot.peer_receipt_time_ms,
+            snapshot.peer_receipt_newest_ms,
             snapshot.peer_receipt_floor_ms,
         )
     };
@@ -586,11 +593,14 @@ fn a_loss_sets_the_floor_and_a_store_without_one_migrates_to_none() {
     drop(store);
     let path = dir.path().join("station.sqlite");
     let raw = rusqlite::Connection::open(&path).expect("opens");
-    raw.execute_batch("ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 5;")
-        .expect("back to version 5");
+    raw.execute_batch(
+        "ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
+         ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 5;",
+    )
+    .expect("back to version 5");
     drop(raw);
     let mut store = Store::open(&path).expect("migrates");
-    assert_eq!(times(&store), (3, 7, 0));
+    assert_eq!(times(&store), (3, 0, 0));
 
     store
         .commit(&[redelivered(&ctx, &[3], 2, 9)])
@@ -621,6 +631,7 @@ fn a_version_3_outbox_migrates_with_its_states() {
     let raw = rusqlite::Connection::open(&path).expect("opens");
     raw.execute_batch(
         "ALTER TABLE outbox DROP COLUMN sent_on; ALTER TABLE alarms DROP COLUMN hooked; \
+         ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
