@@ -7,7 +7,9 @@ mod common;
 use common::{
     Net, await_all_delivered, await_channel, await_inbox, inbox_texts, paired, send_all, texts,
 };
-use parley_testkit::harness::StationProcess;
+use std::time::Duration;
+
+use parley_testkit::harness::{StationProcess, wait_until};
 
 /// Puts `station`'s store back to the one in `copy` (a stopped station's home): the store's
 /// files of `copy` replace the station's, and the station's write-ahead log goes.
@@ -177,4 +179,61 @@ fn over_a_relay_a_restored_store_gets_again_what_its_peer_sent_since() {
     await_inbox(&net.alpha, "Bravo", &after);
     assert_eq!(open_alarms(&net.alpha), 0, "Alpha raised no alarm");
     assert_eq!(open_alarms(&net.bravo), 0, "Bravo raised no alarm");
+}
+
+/// A station put back to a copy older than entries it wrote itself: the peer's receipt covers
+/// seqs this store never wrote. The station raises `split_view` and writes nothing more to
+/// the peer, which would fork its log; the peer sees no equivocation. What the peer sent
+/// since the copy still comes again.
+#[test]
+fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    let before = texts("before", 0..2);
+    send_all(&alpha, "Bravo", &before);
+    send_all(&bravo, "Alpha", &before);
+    await_all_delivered(&alpha, &bravo);
+    bravo.stop().expect("clean stop");
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    bravo.start().expect("restart Bravo");
+    let since = texts("since", 0..2);
+    send_all(&alpha, "Bravo", &since);
+    send_all(&bravo, "Alpha", &since);
+    await_all_delivered(&alpha, &bravo);
+
+    bravo.kill9().expect("kill -9");
+    put_back(&copy, &bravo);
+    bravo.start().expect("start Bravo from the copy");
+    let everything: Vec<String> = before.iter().chain(&since).cloned().collect();
+    await_inbox(&bravo, "Alpha", &everything);
+    let split_view = || {
+        bravo
+            .json(&["alarms"])
+            .expect("alarms")
+            .as_array()
+            .is_some_and(|alarms| {
+                alarms
+                    .iter()
+                    .any(|alarm| alarm["kind"] == "split_view" && alarm["peer"] == "Alpha")
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), split_view),
+        "Bravo raised split_view"
+    );
+    let refused = bravo.cli(&["send", "Alpha", "would fork"]).expect("run");
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("this store ends at seq") && error.contains("does not fork"),
+        "{error}"
+    );
+    // Alpha saw no equivocation: Bravo never signed another entry. (What Alpha writes from
+    // now on names Bravo's entries it read, which Bravo no longer holds: refused there.)
+    assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");
+    assert_eq!(inbox_texts(&alpha, "Bravo"), everything);
 }

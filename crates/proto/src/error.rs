@@ -221,4 +221,15 @@ pub enum SendError {
     /// The entry would not decode at the peer (a field out of its bounds).
     #[error("the entry would not decode: {0}")]
     Malformed(DecodeError),
+    /// The peer signed a receipt of own entries beyond the own log: this store lacks entries
+    /// this station wrote (put back to an older copy), and the next would fork the log.
+    #[error(
+        "the peer holds this station's log up to seq {peer_holds}, but this store ends at seq {written}: the store was put back to an older copy (or the identity key is in other hands). Nothing more is written to this peer, so that its log does not fork; see `parley run` in docs/cli.md"
+    )]
+    LogBehind {
+        /// The highest own seq the peer's receipt covers.
+        peer_holds: u64,
+        /// The own log's last seq here.
+        written: u64,
+    },
 }

@@ -818,6 +818,58 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
 }
 
+/// Bravo's store put back to a copy older than an entry it wrote: Alpha's receipt covers a
+/// seq Bravo's log does not hold. Bravo refuses the receipt, says so once (`Behind`), and
+/// writes nothing more to Alpha, which would sign a second entry at that seq.
+#[test]
+fn a_store_behind_its_own_log_writes_nothing_more() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    pair.send(1, "written after the copy");
+    pair.pump();
+    let covering = last_receipt_sent(&pair, 0);
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    for _ in 0..2 {
+        assert!(
+            pair.deliver(1, &covering).is_err(),
+            "a receipt beyond the log"
+        );
+    }
+    let endpoint = &mut pair.sides[1].endpoint;
+    let told: Vec<(u64, u64)> = std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Behind {
+                peer_holds,
+                written,
+                ..
+            } => Some((peer_holds, written)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [(2, 1)], "told once");
+    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+    let refused = pair.sides[1].endpoint.send_message(
+        now,
+        &alpha,
+        Precedence::Flash,
+        ("would fork", "en"),
+        false,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(parley_proto::SendError::LogBehind {
+                peer_holds: 2,
+                written: 1
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(pair.sides[1].endpoint.take_writes().is_empty());
+}
+
 /// The last receipt `side` put on the wire.
 fn last_receipt_sent(pair: &Pair, side: usize) -> Vec<u8> {
     pair.wire

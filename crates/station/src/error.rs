@@ -103,6 +103,8 @@ impl StationError {
     /// Who or what the error is down to.
     pub fn class(&self) -> ErrorClass {
         match self {
+            // Down to this station's store, not to what the operator asked.
+            StationError::Send(parley_proto::SendError::LogBehind { .. }) => ErrorClass::Local,
             StationError::NotInitialised(_)
             | StationError::AlreadyInitialised(_)
             | StationError::UnknownPeer(_)

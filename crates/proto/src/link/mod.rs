@@ -78,6 +78,17 @@ pub enum Event {
         /// The seqs of the own entries to seal again, ascending.
         seqs: Vec<u64>,
     },
+    /// The peer signed a receipt of own entries beyond the own log: this store lacks entries
+    /// this station wrote (put back to an older copy, or the key is in other hands). Nothing
+    /// more is appended to this link's log, which would fork it.
+    Behind {
+        /// The peer.
+        peer: StationId,
+        /// The highest own seq its receipt covers.
+        peer_holds: u64,
+        /// The own log's last seq here.
+        written: u64,
+    },
     /// Evidence of misbehaviour was recorded.
     Alarm {
         /// The peer implicated.

@@ -73,6 +73,9 @@ pub(super) struct Outgoing {
     /// The seqs sealed again at the last loss: no more are asked for while one of them is
     /// outstanding.
     resealed: Vec<u64>,
+    /// The highest own seq a receipt of the peer covered beyond the own log: the store lost
+    /// entries this station wrote, and nothing more is appended (it would fork the log).
+    behind: Option<u64>,
 }
 
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
@@ -123,6 +126,7 @@ impl Outgoing {
             delivered_above,
             lost: None,
             resealed: Vec::new(),
+            behind: None,
         })
     }
 
@@ -208,6 +212,12 @@ impl Outgoing {
         up: impl Iterator<Item = ChannelId>,
         fx: &mut Effects,
     ) -> Result<(u64, EntryId), SendError> {
+        if let Some(peer_holds) = self.behind {
+            return Err(SendError::LogBehind {
+                peer_holds,
+                written: self.seq(),
+            });
+        }
         if self.outbox.len() >= OUTBOX_DEPTH_MAX {
             return Err(SendError::OutboxFull {
                 depth: self.outbox.len(),
@@ -351,7 +361,18 @@ impl Outgoing {
     ) -> Result<(), Rejection> {
         let receipt = receipt.receipt();
         let written = self.seq();
-        if receipt.upto > written || receipt.extra.last().is_some_and(|s| *s > written) {
+        let covers = receipt.extra.last().copied().unwrap_or(0).max(receipt.upto);
+        if covers > written {
+            // Signed by the peer: it holds entries signed with this station's key that this
+            // store lacks (or says so: a peer can stop its own link, nothing more).
+            if self.behind.is_none_or(|held| covers > held) {
+                self.behind = Some(covers);
+                fx.events.push_back(super::Event::Behind {
+                    peer: fx.peer,
+                    peer_holds: covers,
+                    written,
+                });
+            }
             return Err(Rejection::BadReceipt("it covers entries never written"));
         }
         if receipt.upto > 0 {

@@ -574,6 +574,8 @@ impl Station {
                 self.append_for_watch(now_ms, append);
             }
         }
+        // An alarm the events raise is taken by another round (it asks for nothing more).
+        let mut raised = false;
         while let Some(event) = self.endpoint.poll_event() {
             let event = match event {
                 ProtoEvent::Delivered { peer, upto } => Event::Delivered {
@@ -591,6 +593,30 @@ impl Station {
                     self.pending.outputs.push(Output::Reseal { peer, seqs });
                     continue;
                 }
+                ProtoEvent::Behind {
+                    peer,
+                    peer_holds,
+                    written,
+                } => {
+                    let name = self.peer_name(&peer);
+                    tracing::error!(peer = %name, peer_holds, written, "the peer holds own entries this store lacks: nothing more is written to it");
+                    let detail = format!(
+                        "{name:?} signed a receipt of this station's log up to seq {peer_holds}, \
+                         but this store ends at seq {written}: the store was put back to an older \
+                         copy, or the identity key is in other hands. Nothing more is written to \
+                         {name:?}, so that the log does not fork; see `parley run` in docs/cli.md"
+                    );
+                    let subject = format!("own seq {}", written + 1);
+                    self.watch.misbehaviour(
+                        now_ms,
+                        peer,
+                        parley_store::AlarmKind::SplitView,
+                        subject,
+                        detail,
+                    );
+                    raised = true;
+                    continue;
+                }
                 ProtoEvent::Alarm { peer, kind, seq } => {
                     // The evidence op, when stored, is announced with its detail at commit.
                     tracing::error!(peer = %self.peer_name(&peer), kind = kind.name(), seq, at_ms = now_ms, "ALARM: evidence of misbehaviour");
@@ -598,6 +624,9 @@ impl Station {
                 }
             };
             self.pending.outputs.push(Output::Event(event));
+        }
+        if raised {
+            self.collect(now_ms);
         }
     }
 
