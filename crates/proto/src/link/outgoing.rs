@@ -247,6 +247,31 @@ impl Outgoing {
             });
         }
         let id = entry.id();
+        let frame = self.queue_sealed(
+            me,
+            (link, peer),
+            (now_ms, rng),
+            (seq, id, entry.bytes()),
+            timers,
+            up,
+        );
+        self.ids.push(id);
+        fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
+        Ok((seq, id))
+    }
+
+    /// Seals own entry `seq` (`id`, its signed `bytes`) to the peer's epoch key in a signed
+    /// envelope, puts it in the outbox and schedules it on every channel in `up`; returns its
+    /// frame.
+    fn queue_sealed(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        (now_ms, rng): (u64, &mut ChaCha20Rng),
+        (seq, id, bytes): (u64, EntryId, &[u8]),
+        timers: &mut Timers,
+        up: impl Iterator<Item = ChannelId>,
+    ) -> Vec<u8> {
         let parties = SealParties {
             link,
             from: me.id(),
@@ -260,11 +285,10 @@ impl Outgoing {
             &self.peer_epoch,
             seq,
             &id,
-            entry.bytes(),
+            bytes,
         );
         let envelope = Envelope::sign(me, link, peer, seq, id, sealed);
         let frame = Frame::encode(TAG_ENVELOPE, &envelope);
-        self.ids.push(id);
         let unreceipted = Unreceipted {
             entry_id: id,
             frame: frame.clone().into(),
@@ -276,8 +300,7 @@ impl Outgoing {
         for channel in up {
             self.schedule(timers, seq, channel, now_ms, 0);
         }
-        fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
-        Ok((seq, id))
+        frame
     }
 
     /// Schedules every unreceipted entry on `channel` at once (it just came up).
@@ -526,11 +549,6 @@ impl Outgoing {
         let Some(lost) = self.lost.take() else {
             return;
         };
-        let parties = SealParties {
-            link,
-            from: me.id(),
-            to: peer,
-        };
         let mut frames = Vec::new();
         for (seq, bytes) in entries {
             let Some(id) = seq
@@ -544,31 +562,14 @@ impl Outgoing {
             {
                 continue;
             }
-            let sealed = Sealer::seal(
-                &mut self.sealer,
-                rng,
-                now_ms,
-                &parties,
-                &self.peer_epoch,
-                *seq,
-                &id,
-                bytes,
+            let frame = self.queue_sealed(
+                me,
+                (link, peer),
+                (now_ms, &mut *rng),
+                (*seq, id, bytes),
+                timers,
+                up.iter().copied(),
             );
-            let envelope = Envelope::sign(me, link, peer, *seq, id, sealed);
-            let frame = Frame::encode(TAG_ENVELOPE, &envelope);
-            self.outbox.insert(
-                *seq,
-                Unreceipted {
-                    entry_id: id,
-                    frame: frame.clone().into(),
-                    transmitted: false,
-                    sent_on: 0,
-                    timers: Vec::new(),
-                },
-            );
-            for channel in up {
-                self.schedule(timers, *seq, *channel, now_ms, 0);
-            }
             frames.push((*seq, frame));
         }
         if frames.is_empty() {
