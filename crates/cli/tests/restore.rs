@@ -205,7 +205,7 @@ fn over_a_relay_a_restored_store_gets_again_what_its_peer_sent_since() {
 #[test]
 fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (alpha, bravo, before, since) = restored_from_copy(root.path(), true);
+    let (alpha, mut bravo, before, since) = restored_from_copy(root.path(), true);
     let everything: Vec<String> = before.iter().chain(&since).cloned().collect();
     await_inbox(&bravo, "Alpha", &everything);
     let split_view = || {
@@ -230,6 +230,10 @@ fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() 
         error.contains("this store ends at seq") && error.contains("does not fork"),
         "{error}"
     );
+    // The refusal is kept: a command on the stopped station refuses too.
+    bravo.stop().expect("clean stop");
+    let offline = bravo.cli(&["send", "Alpha", "would fork"]).expect("run");
+    assert_eq!(offline.status.code(), Some(1), "a local error");
     // Alpha saw no equivocation: Bravo never signed another entry. (What Alpha writes from
     // now on names Bravo's entries it read, which Bravo no longer holds: refused there.)
     assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");

@@ -80,6 +80,15 @@ pub enum StoreOp {
         /// When it arrived (UTC ms).
         received_ms: u64,
     },
+    /// The peer signed a receipt of own entries up to `peer_holds`, beyond the own log: this
+    /// store lacks entries this station wrote (put back to an older copy), and nothing more
+    /// is appended on the link, which would fork the log.
+    LogBehind {
+        /// The peer.
+        peer: StationId,
+        /// The highest own seq its receipt covers.
+        peer_holds: u64,
+    },
     /// The peer announced a new epoch key; seal to it from now on.
     PeerEpochKey {
         /// The peer.
@@ -143,6 +152,9 @@ pub struct LinkSnapshot {
     /// The time the peer signed into the receipt that last showed it lost entries (0: none):
     /// receipts signed before it are taken for nothing.
     pub peer_receipt_floor_ms: u64,
+    /// The highest own seq a receipt of the peer covered beyond the own log (0: none): nothing
+    /// more is appended on the link ([`StoreOp::LogBehind`]).
+    pub own_log_behind: u64,
     /// Ids of the peer's contiguous entries, index `seq - 1`.
     pub in_ids: Vec<EntryId>,
     /// Peer entries held above the contiguous head, ascending seq.

@@ -343,6 +343,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::AdvanceInHead { .. } => "advance_in_head",
         StoreOp::MarkDelivered { .. } => "mark_delivered",
         StoreOp::Redeliver { .. } => "redeliver",
+        StoreOp::LogBehind { .. } => "log_behind",
         StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
         StoreOp::Evidence { .. } => "evidence",
     }
@@ -369,7 +370,7 @@ fn check(name: &str, to: usize, frame: impl FnOnce(&mut Pair) -> Vec<u8>, expect
     let names: Vec<&str> = writes.iter().map(op_name).collect();
     assert_eq!(names, expect.writes, "{name}: writes");
     assert_eq!(alarm, expect.alarm, "{name}: alarm");
-    if result.is_err() && expect.alarm.is_none() {
+    if result.is_err() && expect.alarm.is_none() && expect.writes.is_empty() {
         let after = endpoint.link(&peer).expect("paired").snapshot();
         assert_eq!(after, before, "{name}: a refusal changes nothing");
     }
@@ -530,14 +531,18 @@ fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
         },
     );
     check(
-        "a receipt covering entries never written is refused",
+        "a receipt covering entries never written is refused, and no more is written",
         0,
         |pair| {
             let (bravo, alpha) = (pair.sides[1].identity.clone(), pair.sides[0].id());
             let head = pair.id(alpha, 1);
             receipt(pair, &bravo, alpha, 2, head)
         },
-        refused("bad_receipt"),
+        Outcome {
+            result: Err("bad_receipt"),
+            writes: &["log_behind"],
+            alarm: None,
+        },
     );
     check(
         "a receipt naming another head than ours is evidence",
@@ -819,8 +824,9 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
 }
 
 /// Bravo's store put back to a copy older than an entry it wrote: Alpha's receipt covers a
-/// seq Bravo's log does not hold. Bravo refuses the receipt, says so once (`Behind`), and
-/// writes nothing more to Alpha, which would sign a second entry at that seq.
+/// seq Bravo's log does not hold. Bravo refuses the receipt, says so once (`Behind`), keeps
+/// that in its store, and writes nothing more to Alpha (a second entry at that seq), also
+/// after a restart.
 #[test]
 fn a_store_behind_its_own_log_writes_nothing_more() {
     let mut pair = Pair::paired();
@@ -849,25 +855,32 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
         })
         .collect();
     assert_eq!(told, [(2, 1)], "told once");
-    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
-    let refused = pair.sides[1].endpoint.send_message(
-        now,
-        &alpha,
-        Precedence::Flash,
-        ("would fork", "en"),
-        false,
-    );
-    assert!(
-        matches!(
-            refused,
-            Err(parley_proto::SendError::LogBehind {
-                peer_holds: 2,
-                written: 1
-            })
-        ),
-        "{refused:?}"
-    );
-    assert!(pair.sides[1].endpoint.take_writes().is_empty());
+    assert_eq!(pair.snapshot(1).own_log_behind, 2, "kept in the store");
+    // Refused now, and after a restart (from the store) before any receipt comes again.
+    for restarted in [false, true] {
+        if restarted {
+            pair.restart(1);
+        }
+        let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+        let refused = pair.sides[1].endpoint.send_message(
+            now,
+            &alpha,
+            Precedence::Flash,
+            ("would fork", "en"),
+            false,
+        );
+        assert!(
+            matches!(
+                refused,
+                Err(parley_proto::SendError::LogBehind {
+                    peer_holds: 2,
+                    written: 1
+                })
+            ),
+            "restarted {restarted}: {refused:?}"
+        );
+        assert!(pair.sides[1].endpoint.take_writes().is_empty());
+    }
 }
 
 /// The last receipt `side` put on the wire.

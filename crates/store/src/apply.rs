@@ -52,6 +52,7 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             upto,
             received_ms,
         } => redeliver(tx, peer, frames, receipt, (*upto, *received_ms)),
+        StoreOp::LogBehind { peer, peer_holds } => log_behind(tx, own, peer, *peer_holds),
         StoreOp::PeerEpochKey { peer, public } => peer_epoch_key(tx, peer, public),
         StoreOp::Evidence {
             peer,
@@ -555,6 +556,27 @@ fn redeliver(
         statement.execute(params![peer.0, receipt, upto_sql, received_sql, signed_sql])
     })
     .with_context(|| format!("keeping the receipt from {peer} that lacks own entries"))?;
+    Ok(())
+}
+
+/// [`StoreOp::LogBehind`]: the seq must lie beyond the own log; the highest is kept.
+fn log_behind(
+    tx: &Connection,
+    own: &StationId,
+    peer: &StationId,
+    peer_holds: u64,
+) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    let (last_seq, _) = last_entry(tx, peer, own)?;
+    if peer_holds <= last_seq {
+        return Err(StoreError::InvalidOp(format!(
+            "{peer} holds own entries up to seq {peer_holds}, within the own log (seq {last_seq})"
+        )));
+    }
+    let held_sql = to_sql(peer_holds, "an own seq")?;
+    tx.prepare_cached("UPDATE peers SET log_behind = max(log_behind, ?2) WHERE id = ?1")
+        .and_then(|mut statement| statement.execute(params![peer.0, held_sql]))
+        .with_context(|| format!("noting that {peer} holds own entries this store lacks"))?;
     Ok(())
 }
 

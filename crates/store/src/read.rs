@@ -278,18 +278,22 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
     })
 }
 
-/// The latest time the peer signed into a receipt that marked own entries delivered, and
-/// the time it signed into the last that showed it lost entries (the floor); 0: none.
-fn receipt_times(connection: &Connection, peer: &StationId) -> Result<(u64, u64), StoreError> {
-    let (newest, floor): (i64, i64) = connection
-        .prepare_cached("SELECT receipt_newest_ms, receipt_floor_ms FROM peers WHERE id = ?1")
+/// The latest time the peer signed into a receipt that marked own entries delivered, the
+/// time it signed into the last that showed it lost entries (the floor), and the highest own
+/// seq one covered beyond the own log; 0: none.
+fn receipt_times(connection: &Connection, peer: &StationId) -> Result<(u64, u64, u64), StoreError> {
+    let (newest, floor, behind): (i64, i64, i64) = connection
+        .prepare_cached(
+            "SELECT receipt_newest_ms, receipt_floor_ms, log_behind FROM peers WHERE id = ?1",
+        )
         .and_then(|mut statement| {
-            statement.query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?)))
+            statement.query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         })
         .context("reading the times of a peer's receipts")?;
     Ok((
         from_sql(newest, "a peer's newest receipt time")?,
         from_sql(floor, "a peer's receipt floor")?,
+        from_sql(behind, "the own seq a peer holds beyond the own log")?,
     ))
 }
 
@@ -444,13 +448,15 @@ pub(crate) fn link_snapshot(
         })
         .collect();
     let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
-    let (peer_receipt_newest_ms, peer_receipt_floor_ms) = receipt_times(connection, peer)?;
+    let (peer_receipt_newest_ms, peer_receipt_floor_ms, own_log_behind) =
+        receipt_times(connection, peer)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
         peer_receipt_upto: link.receipt_upto,
         peer_receipt_newest_ms,
         peer_receipt_floor_ms,
+        own_log_behind,
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,

@@ -166,10 +166,13 @@ UPDATE alarms SET hooked = CASE WHEN cleared_ms IS NULL THEN level ELSE 42949672
 /// Version 6, for each peer (formats.md §5): the latest time it signed into a receipt that
 /// marked own entries delivered (0 for none, and for what earlier versions took), and the time
 /// it signed into the last receipt that showed it lost own entries (its store put back to an
-/// older copy; 0 for none), before which receipts are taken for nothing.
+/// older copy; 0 for none), before which receipts are taken for nothing; and the highest own
+/// seq a receipt of it covered beyond the own log (this store put back to an older copy; 0 for
+/// none), after which nothing more is appended to it.
 const MIGRATION_6: &str = "
 ALTER TABLE peers ADD COLUMN receipt_newest_ms INTEGER NOT NULL DEFAULT 0 CHECK (receipt_newest_ms >= 0);
 ALTER TABLE peers ADD COLUMN receipt_floor_ms INTEGER NOT NULL DEFAULT 0 CHECK (receipt_floor_ms >= 0);
+ALTER TABLE peers ADD COLUMN log_behind INTEGER NOT NULL DEFAULT 0 CHECK (log_behind >= 0);
 ";
 
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.

@@ -247,6 +247,7 @@ impl Link {
             peer_receipt_upto,
             peer_receipt_newest_ms,
             peer_receipt_floor_ms,
+            own_log_behind,
             in_ids,
             in_pending,
             peer_epoch_public,
@@ -260,6 +261,7 @@ impl Link {
                 peer_receipt_upto,
                 peer_receipt_newest_ms,
                 peer_receipt_floor_ms,
+                own_log_behind,
             ),
             (peer_epoch_public, peer_epoch_seq),
         )?;

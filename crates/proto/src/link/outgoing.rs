@@ -92,7 +92,7 @@ impl Outgoing {
     pub(super) fn restore(
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
-        (receipt_upto, receipt_newest_ms, receipt_floor_ms): (u64, u64, u64),
+        (receipt_upto, receipt_newest_ms, receipt_floor_ms, behind): (u64, u64, u64, u64),
         (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
@@ -126,7 +126,7 @@ impl Outgoing {
             delivered_above,
             lost: None,
             resealed: Vec::new(),
-            behind: None,
+            behind: (behind > 0).then_some(behind),
         })
     }
 
@@ -390,6 +390,10 @@ impl Outgoing {
             // store lacks (or says so: a peer can stop its own link, nothing more).
             if self.behind.is_none_or(|held| covers > held) {
                 self.behind = Some(covers);
+                fx.writes.push(StoreOp::LogBehind {
+                    peer: fx.peer,
+                    peer_holds: covers,
+                });
                 fx.events.push_back(super::Event::Behind {
                     peer: fx.peer,
                     peer_holds: covers,
@@ -617,6 +621,7 @@ impl Outgoing {
         snapshot.peer_receipt_upto = self.receipt_upto;
         snapshot.peer_receipt_newest_ms = self.receipt_newest_ms;
         snapshot.peer_receipt_floor_ms = self.receipt_floor_ms;
+        snapshot.own_log_behind = self.behind.unwrap_or(0);
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
         snapshot.peer_epoch_seq = self.peer_epoch_seq;
     }

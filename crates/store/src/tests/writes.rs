@@ -595,7 +595,8 @@ fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
     let raw = rusqlite::Connection::open(&path).expect("opens");
     raw.execute_batch(
         "ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
-         ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 5;",
+         ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
+         ALTER TABLE peers DROP COLUMN log_behind; PRAGMA user_version = 5;",
     )
     .expect("back to version 5");
     drop(raw);
@@ -632,7 +633,8 @@ fn a_version_3_outbox_migrates_with_its_states() {
     raw.execute_batch(
         "ALTER TABLE outbox DROP COLUMN sent_on; ALTER TABLE alarms DROP COLUMN hooked; \
          ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
-         ALTER TABLE peers DROP COLUMN receipt_floor_ms; PRAGMA user_version = 3;",
+         ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
+         ALTER TABLE peers DROP COLUMN log_behind; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
     drop(raw);
