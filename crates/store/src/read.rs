@@ -281,7 +281,10 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
 /// The latest time the peer signed into a receipt that marked own entries delivered, the
 /// time it signed into the last that showed it lost entries (the floor), and the highest own
 /// seq one covered beyond the own log; 0: none.
-fn receipt_times(connection: &Connection, peer: &StationId) -> Result<(u64, u64, u64), StoreError> {
+fn receipts_state(
+    connection: &Connection,
+    peer: &StationId,
+) -> Result<(u64, u64, u64), StoreError> {
     let (newest, floor, behind): (i64, i64, i64) = connection
         .prepare_cached(
             "SELECT receipt_newest_ms, receipt_floor_ms, log_behind FROM peers WHERE id = ?1",
@@ -449,7 +452,7 @@ pub(crate) fn link_snapshot(
         .collect();
     let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
     let (peer_receipt_newest_ms, peer_receipt_floor_ms, own_log_behind) =
-        receipt_times(connection, peer)?;
+        receipts_state(connection, peer)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,

@@ -66,7 +66,9 @@ pub(super) struct Outgoing {
     /// The time signed into the receipt that last showed a loss: receipts signed before it
     /// tell what the peer held before it lost entries, and are taken for nothing.
     receipt_floor_ms: u64,
-    /// Own entries above `receipt_upto` the peer receipted (in receipts' `extra`).
+    /// Own entries above `receipt_upto` the peer receipted (in receipts' `extra`): the seqs
+    /// from `receipt_upto + 1` to the log's end not in `outbox`, kept as they change so that a
+    /// receipt need not walk a long outbox to find them (`restore` derives them so).
     delivered_above: BTreeSet<u64>,
     /// Own entries the peer lost, asked of the store to be sealed again.
     lost: Option<Lost>,
@@ -79,7 +81,7 @@ pub(super) struct Outgoing {
 }
 
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
-pub(super) struct Lost {
+struct Lost {
     seqs: Vec<u64>,
     receipt: Vec<u8>,
     upto: u64,
