@@ -62,6 +62,7 @@ pub(crate) fn check(connection: &Connection) -> Result<CheckSummary, StoreError>
         let own_ids = check_log(connection, &peer.id, &own, u64::MAX, &mut summary)?;
         check_log(connection, &peer.id, &peer.id, in_head, &mut summary)?;
         check_receipt(connection, &peer.id, &mut summary)?;
+        check_receipts_state(connection, &peer.id, &peer.name, own_ids.len())?;
         check_outbox(connection, &peer.id, &own, &own_ids, &mut summary)?;
         // Every outbox row reads as `outbox` shows it (its state, delivery time and kinds of
         // channel), so a store that opens serves every command.
@@ -263,6 +264,33 @@ fn check_receipt(
             "the receipt kept from {} covers seq {} but its stored bound is {upto}",
             peer.short(),
             receipt.upto
+        )));
+    }
+    Ok(())
+}
+
+/// What the store keeps of the peer's receipts beside the latest: the floor is a time the
+/// newest reached (both are receipt times, the newest raised with the floor), and the own
+/// seq the peer is noted to hold beyond the own log lies beyond it (`own_last`), since
+/// nothing is appended once it is noted. A changed byte would otherwise have receipts ignored,
+/// or the link fenced, without a word.
+fn check_receipts_state(
+    connection: &Connection,
+    peer: &StationId,
+    name: &str,
+    own_last: usize,
+) -> Result<(), StoreError> {
+    let (newest_ms, floor_ms, behind) = read::receipts_state(connection, peer)?;
+    if floor_ms > newest_ms {
+        return Err(corrupt(format!(
+            "peer \"{name}\": the floor of its receipts ({floor_ms} ms) is after the newest one \
+             taken ({newest_ms} ms)"
+        )));
+    }
+    if behind != 0 && usize::try_from(behind).is_ok_and(|behind| behind <= own_last) {
+        return Err(corrupt(format!(
+            "peer \"{name}\" is noted to hold own seq {behind} beyond this store's log, which \
+             ends at seq {own_last}"
         )));
     }
     Ok(())

@@ -281,7 +281,7 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
 /// The latest time the peer signed into a receipt that marked own entries delivered, the
 /// time it signed into the last that showed it lost entries (the floor), and the highest own
 /// seq one covered beyond the own log; 0: none.
-fn receipts_state(
+pub(crate) fn receipts_state(
     connection: &Connection,
     peer: &StationId,
 ) -> Result<(u64, u64, u64), StoreError> {

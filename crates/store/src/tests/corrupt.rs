@@ -182,6 +182,28 @@ const CASES: &[(&str, Read, Option<&str>)] = &[
         whole,
         Some("the pinned card of peer \"Bravo\" does not verify"),
     ),
+    // The fence names a seq beyond the own log (3 entries), or none.
+    ("UPDATE peers SET log_behind = 4", whole, None),
+    (
+        "UPDATE peers SET log_behind = 3",
+        whole,
+        Some(
+            "peer \"Bravo\" is noted to hold own seq 3 beyond this store's log, which ends at seq 3",
+        ),
+    ),
+    // The floor is a receipt time the newest one reached.
+    (
+        "UPDATE peers SET receipt_floor_ms = 5, receipt_newest_ms = 5",
+        whole,
+        None,
+    ),
+    (
+        "UPDATE peers SET receipt_floor_ms = 5, receipt_newest_ms = 4",
+        whole,
+        Some(
+            "peer \"Bravo\": the floor of its receipts (5 ms) is after the newest one taken (4 ms)",
+        ),
+    ),
 ];
 
 fn check(tamper: &str, read: Read, expect: Option<&str>) {
