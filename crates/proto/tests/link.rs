@@ -951,6 +951,72 @@ fn a_peer_that_lost_many_entries_gets_them_a_round_at_a_time() {
     assert!(pair.snapshot(0).outbox.is_empty());
 }
 
+/// The receipt of a round of entries sent again may be signed in the very millisecond of the
+/// receipt that showed the loss: it still asks for the next round.
+#[test]
+fn the_next_round_is_asked_for_by_a_receipt_of_the_same_millisecond() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    let count = RESEAL_ENTRIES_MAX + 3;
+    for i in 0..count {
+        pair.send(0, &format!("message {i}"));
+    }
+    pair.pump();
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    for frame in receipts_sent(&mut pair, 1) {
+        pair.deliver(0, &frame).expect("accepted");
+    }
+    let first = lost_told(&mut pair, 0);
+    assert_eq!(first.len(), RESEAL_ENTRIES_MAX);
+    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
+    let entries = pair.own_entries(0, &first);
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.commit(0);
+    // No time passes: every receipt from here on is signed in the loss's millisecond.
+    assert_eq!(pump_resealing(&mut pair, 0), [3]);
+    assert!(pair.snapshot(0).outbox.is_empty());
+}
+
+/// Once a loss was answered, receipts signed in one millisecond still come out of order (one
+/// on the direct channel, one late from a relay): the one that holds less, second, delivers
+/// nothing and shows no loss. Only a receipt of an entry sent again may share the latest's
+/// millisecond and show one (the next round, asked for that fast).
+#[test]
+fn after_a_loss_an_older_receipt_of_the_same_millisecond_shows_none() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    pair.send(0, "lost at the restore");
+    pair.pump();
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    for frame in receipts_sent(&mut pair, 1) {
+        pair.deliver(0, &frame).expect("accepted");
+    }
+    assert_eq!(lost_told(&mut pair, 0), [2]);
+    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
+    let entries = pair.own_entries(0, &[2]);
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.commit(0);
+    assert_eq!(pump_resealing(&mut pair, 0), Vec::<usize>::new());
+    assert_eq!(pair.snapshot(0).peer_receipt_upto, 2, "recovered");
+
+    pair.advance(1_000);
+    let alpha = pair.sides[0].id();
+    pair.send(0, "three");
+    pair.send(0, "four");
+    pair.transmits(0);
+    let bravo_identity = pair.sides[1].identity.clone();
+    let older = receipt(&pair, &bravo_identity, alpha, 3, pair.id(alpha, 3));
+    let newer = receipt(&pair, &bravo_identity, alpha, 4, pair.id(alpha, 4));
+    pair.deliver(0, &newer).expect("accepted");
+    pair.deliver(0, &older).expect("accepted");
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
+    assert!(pair.snapshot(0).outbox.is_empty());
+}
+
 /// A receipt lists at most `RECEIPT_EXTRA_MAX` seqs above its bound, the lowest: one more
 /// held below them pushes the highest off the list. The receipt that follows is later and
 /// lacks that seq, which the peer still holds: no loss.

@@ -422,11 +422,6 @@ impl Outgoing {
             return Ok(());
         }
         fx.counters.receipts_accepted += 1;
-        // Signed after every receipt that marked something; or, since a loss, in the same
-        // millisecond as the latest (the loss's next round is asked for by the receipt of the
-        // last, which can come that fast).
-        let fresh = receipt.time_ms > self.receipt_newest_ms
-            || (self.receipt_floor_ms > 0 && receipt.time_ms == self.receipt_newest_ms);
         let mut newly: Vec<u64> = self
             .outbox
             .range(..=receipt.upto)
@@ -439,6 +434,13 @@ impl Outgoing {
                 .filter(|s| self.outbox.contains_key(s))
                 .copied(),
         );
+        // Signed after every receipt that marked something; or in the same millisecond as
+        // the latest, delivering an entry sealed again (the loss's next round is asked for by
+        // the receipt of the last, which can come that fast). Another of that millisecond may
+        // be older than the latest, out of order on a channel.
+        let fresh = receipt.time_ms > self.receipt_newest_ms
+            || (receipt.time_ms == self.receipt_newest_ms
+                && newly.iter().any(|seq| self.resealed.contains(seq)));
         if !newly.is_empty() {
             self.mark_delivered(timers, now_ms, receipt, raw, &newly, fx);
         }
