@@ -9,6 +9,7 @@ use common::{
 };
 use std::time::Duration;
 
+use common::watch::{RECEIPT_S, alarms, short_objectives};
 use parley_testkit::harness::{StationProcess, wait_until};
 
 /// Puts `station`'s store back to the one in `copy` (a stopped station's home): the store's
@@ -150,6 +151,44 @@ fn a_courier_carries_again_what_a_stopped_station_lost_to_an_older_copy() {
     assert_eq!(inbox_texts(&bravo, "Alpha"), everything);
     carry(&bravo, "Alpha", &alpha, root.path());
     assert!(alpha.all_delivered());
+}
+
+/// Alpha's FLASH messages, receipted in time, then lost by Bravo to an older copy: Alpha's
+/// daemon started while they wait to be receipted again raises no `receipt_overdue`, as a
+/// daemon that ran through the loss raises none: their receipt came, and the peer's loss is
+/// told otherwise (a warning, `entries_resent`).
+#[test]
+fn messages_sent_again_after_a_loss_keep_the_receipt_they_had() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, bravo) = paired(root.path());
+    short_objectives(&alpha);
+    let first = texts("first", 0..1);
+    send_all(&alpha, "Bravo", &first);
+    carry(&alpha, "Bravo", &bravo, root.path());
+    carry(&bravo, "Alpha", &alpha, root.path());
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    for text in texts("since", 0..2) {
+        alpha
+            .ok(&["send", "Bravo", "--precedence", "flash", &text])
+            .expect("send");
+    }
+    carry(&alpha, "Bravo", &bravo, root.path());
+    carry(&bravo, "Alpha", &alpha, root.path());
+    assert!(alpha.all_delivered(), "receipted in time");
+    put_back(&copy, &bravo);
+    carry(&bravo, "Alpha", &alpha, root.path());
+    assert!(!alpha.all_delivered(), "Alpha sends them again");
+    // Past their receipt deadline.
+    std::thread::sleep(Duration::from_secs(RECEIPT_S + 1));
+    alpha.start().expect("start Alpha");
+    std::thread::sleep(Duration::from_secs(2));
+    let overdue: Vec<serde_json::Value> = (alarms(&alpha, true).into_iter())
+        .filter(|alarm| alarm["kind"] == "receipt_overdue")
+        .collect();
+    assert!(overdue.is_empty(), "a false alarm: {overdue:#?}");
+    alpha.stop().expect("clean stop");
 }
 
 /// The same over a relay beside the direct path, and with the direct path cut while the

@@ -504,7 +504,8 @@ fn mark_delivered(
 }
 
 /// [`StoreOp::Redeliver`]: each entry must be delivered now and lie above the new bound; it
-/// becomes queued with its new frame, and `receipt` is kept with its bound (which lowers it).
+/// becomes queued with its new frame, keeping when it was first delivered, and `receipt` is
+/// kept with its bound (which lowers it).
 fn redeliver(
     tx: &Connection,
     peer: &StationId,
@@ -524,7 +525,8 @@ fn redeliver(
         let seq_sql = to_sql(*seq, "an outbox seq")?;
         let changed = tx
             .prepare_cached(
-                "UPDATE outbox SET state = 'queued', frame = ?3, delivered_ms = NULL \
+                "UPDATE outbox SET state = 'queued', frame = ?3, delivered_ms = NULL, \
+                 delivered_before_ms = coalesce(delivered_before_ms, delivered_ms) \
                  WHERE peer = ?1 AND seq = ?2 AND state = 'delivered'",
             )
             .and_then(|mut statement| statement.execute(params![peer.0, seq_sql, frame]))

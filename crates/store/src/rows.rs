@@ -366,7 +366,8 @@ pub struct KeptEntry {
 pub struct LinkRecord {
     /// The entries.
     pub entries: Vec<KeptEntry>,
-    /// Own seq to the time its covering receipt arrived, UTC ms.
+    /// Own seq to the time its covering receipt arrived, UTC ms; for one sent again after
+    /// the peer lost it, the time the first did.
     pub delivered_ms: BTreeMap<u64, u64>,
     /// This station's key announcements on the link: (seq, key id), by seq.
     pub own_key_announcements: Vec<(u64, parley_proto::EpochKeyId)>,

@@ -175,6 +175,13 @@ ALTER TABLE peers ADD COLUMN receipt_floor_ms INTEGER NOT NULL DEFAULT 0 CHECK (
 ALTER TABLE peers ADD COLUMN log_behind INTEGER NOT NULL DEFAULT 0 CHECK (log_behind >= 0);
 ";
 
+/// Version 7: for an own entry the peer lost and that is sent again (formats.md §5), when a
+/// receipt had first covered it (NULL otherwise): it was receipted in time, which a restart's
+/// watch must know as the running one does.
+const MIGRATION_7: &str = "
+ALTER TABLE outbox ADD COLUMN delivered_before_ms INTEGER CHECK (delivered_before_ms >= 0);
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -183,6 +190,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 ];
 
 /// The schema version this build writes and reads.

@@ -1,6 +1,8 @@
 //! Commits: a batch is stored whole or not at all, ops that contradict the stored log are
 //! refused, and the outbox and receipts follow transmits and receipts.
 
+use std::collections::BTreeMap;
+
 use parley_proto::receipt::Receipt;
 use parley_proto::{ChannelKind, EntryId, EvidenceKind, LinkId, SignedEntry, StationId, StoreOp};
 
@@ -524,6 +526,34 @@ fn the_outbox_follows_transmits_and_receipts() {
     }
 }
 
+/// An entry sent again after the peer lost it is not delivered, and keeps, for the watch a
+/// restart loads, when its first receipt came: it was receipted in time. A second loss keeps
+/// the first time.
+#[test]
+fn an_entry_sent_again_keeps_when_it_was_first_receipted() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    store
+        .commit(&[ctx.append(2), delivered(&ctx, 3, &[], 7, 70)])
+        .expect("seq 3 appends, 1 to 3 are delivered");
+    store
+        .commit(&[redelivered(&ctx, &[2, 3], 1, 9)])
+        .expect("a loss");
+    let record = |store: &Store| store.link_record(&ctx.b()).expect("reads").delivered_ms;
+    assert_eq!(record(&store), BTreeMap::from([(1, 70), (2, 70), (3, 70)]));
+    store
+        .commit(&[delivered(&ctx, 3, &[], 10, 100)])
+        .expect("receipted again");
+    assert_eq!(
+        record(&store),
+        BTreeMap::from([(1, 70), (2, 100), (3, 100)])
+    );
+    store
+        .commit(&[redelivered(&ctx, &[3], 2, 11)])
+        .expect("lost again");
+    assert_eq!(record(&store), BTreeMap::from([(1, 70), (2, 100), (3, 70)]));
+}
+
 /// Entries put back in the outbox must be delivered and above the receipt kept with them;
 /// otherwise the whole batch is refused and nothing changes.
 #[test]
@@ -570,7 +600,7 @@ fn entries_are_queued_again_only_when_delivered_and_above_the_receipt_kept() {
 /// that of the receipt kept (the highest bound: here signed earlier, by a clock set back). A
 /// loss kept sets it and the floor to its receipt's time; a loss shown by a receipt signed
 /// before the floor is refused and changes nothing. A store of version 5 has neither: it
-/// opens at version 6 with both 0, its kept receipt and bound unchanged.
+/// opens at the current version with both 0, its kept receipt and bound unchanged.
 #[test]
 fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
     let ctx = Ctx::new();
@@ -596,7 +626,8 @@ fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
     raw.execute_batch(
         "ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
-         ALTER TABLE peers DROP COLUMN log_behind; PRAGMA user_version = 5;",
+         ALTER TABLE peers DROP COLUMN log_behind; \
+         ALTER TABLE outbox DROP COLUMN delivered_before_ms; PRAGMA user_version = 5;",
     )
     .expect("back to version 5");
     drop(raw);
@@ -634,7 +665,8 @@ fn a_version_3_outbox_migrates_with_its_states() {
         "ALTER TABLE outbox DROP COLUMN sent_on; ALTER TABLE alarms DROP COLUMN hooked; \
          ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
-         ALTER TABLE peers DROP COLUMN log_behind; PRAGMA user_version = 3;",
+         ALTER TABLE peers DROP COLUMN log_behind; \
+         ALTER TABLE outbox DROP COLUMN delivered_before_ms; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
     drop(raw);
