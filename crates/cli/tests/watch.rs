@@ -290,52 +290,6 @@ fn scheduled_tests_are_answered_missed_and_expected() {
     });
 }
 
-/// A station stopped across a due time of the peer's tests, and past the time allowed for it,
-/// raises no `expected_test_not_received` when the test the peer wrote on time comes in its
-/// first seconds back: the time allowed runs from its start.
-#[test]
-fn a_test_written_while_the_station_was_down_raises_nothing_when_it_comes() {
-    let root = tempfile::tempdir().unwrap();
-    let (mut alpha, mut bravo) = paired(root.path());
-    alpha
-        .configure(|config| {
-            config.tests = vec![parley_station::watch_config::TestConfig {
-                peer: "Bravo".into(),
-                at: Vec::new(),
-                every_s: Some(20),
-                answer: parley_proto::TestAnswer::Machine,
-                answer_within_s: 10,
-            }];
-        })
-        .unwrap();
-    alpha.start().unwrap();
-    bravo.start().unwrap();
-    let tests = |alpha: &StationProcess| -> Vec<Value> {
-        (alpha.outbox().unwrap().into_iter())
-            .filter(|item| item["kind"] == "test")
-            .collect()
-    };
-    assert!(wait_until(WATCH_TIMEOUT, || !tests(&alpha).is_empty()));
-    bravo.kill9().unwrap();
-    // The next test is written while Bravo is down; Bravo stays down past its time allowed.
-    assert!(wait_until(WATCH_TIMEOUT, || tests(&alpha).len() >= 2));
-    std::thread::sleep(std::time::Duration::from_secs(12));
-    bravo.start().unwrap();
-    let second = tests(&alpha)[1]["id"].clone();
-    let answered = wait_until(WATCH_TIMEOUT, || {
-        tests(&alpha)
-            .iter()
-            .any(|item| item["id"] == second && item["state"] == "understood")
-    });
-    assert!(answered, "Bravo answers the test written while it was down");
-    // Past the time allowed from Bravo's start too.
-    std::thread::sleep(std::time::Duration::from_secs(11));
-    let raised: Vec<Value> = (alarms(&bravo, true).into_iter())
-        .filter(|alarm| alarm["kind"] == "expected_test_not_received")
-        .collect();
-    assert!(raised.is_empty(), "a false alarm: {raised:#?}");
-}
-
 /// (d) Alarms and deadlines survive `kill -9` of either station and of both: an open alarm
 /// stays open, an acknowledged one keeps its state, level and note (and does not escalate),
 /// and deadlines running when a station dies fire after its restart.

@@ -68,10 +68,6 @@ pub(super) struct LinkWatch {
     pub(super) peer_schedule_seq: u64,
     /// The due time of the peer's tests to check next.
     pub(super) next_expected_ms: Option<u64>,
-    /// When this watch was loaded: a due time of the peer's tests before it is checked the
-    /// time allowed after it, not after the due time, so that a test the peer wrote on time
-    /// and a channel held while the station was stopped can come first.
-    pub(super) watched_from_ms: u64,
     /// The time of the newest test the peer sent.
     pub(super) last_peer_test_ms: u64,
     /// The peer's cancellations stored before the message they name: the seq of the

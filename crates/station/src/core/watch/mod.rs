@@ -113,7 +113,6 @@ impl Watch {
             let _ = self.note_reply(now_ms, peer, &kept.entry, mine, true);
         }
         let link = self.links.get_mut(&peer).expect("inserted above");
-        link.watched_from_ms = now_ms;
         if let Some((schedule, anchor_ms)) = &link.peer_schedule {
             // Check the latest due time again: the station may have been down when it came.
             link.next_expected_ms = last_due_ms(schedule, *anchor_ms, now_ms)

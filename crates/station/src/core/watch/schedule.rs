@@ -57,15 +57,13 @@ impl Watch {
         }
     }
 
-    /// Plans the check that the peer's next scheduled test came: the time allowed after its
-    /// due time, or after this watch was loaded if that is later.
+    /// Plans the check that the peer's next scheduled test came.
     pub(super) fn arm_peer_test(&mut self, peer: StationId) {
         let link = self.links.get(&peer).expect("loaded");
         match (&link.peer_schedule, link.next_expected_ms) {
             (Some((schedule, _)), Some(due_ms)) => {
-                let from_ms = due_ms.max(link.watched_from_ms);
                 self.timers
-                    .arm(peer, Slot::PeerTest, from_ms + schedule.answer_within_ms);
+                    .arm(peer, Slot::PeerTest, due_ms + schedule.answer_within_ms);
             }
             _ => self.timers.disarm(peer, Slot::PeerTest),
         }
@@ -108,15 +106,9 @@ impl Watch {
             .open()
             .any(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived && alarm.peer == peer);
         if link.last_peer_test_ms < due_ms && !open {
-            let since = if link.watched_from_ms > due_ms {
-                " of this station's start"
-            } else {
-                ""
-            };
             let detail = format!(
                 "the test the peer's schedule announced for {due_ms} (UTC ms) did not arrive \
-                 within {} s{since}; tests missed after it raise no other alarm until one \
-                 arrives",
+                 within {} s; tests missed after it raise no other alarm until one arrives",
                 grace_ms / 1_000
             );
             let condition = (AlarmKind::ExpectedTestNotReceived, peer, due_ms.to_string());

@@ -20,13 +20,8 @@ impl Link {
         }
     }
 
-    /// The next entry of our log (`by_peer` false) or the peer's, written at 1,000 ms.
+    /// The next entry of our log (`by_peer` false) or the peer's.
     fn write(&mut self, by_peer: bool, body: Body) -> SignedEntry {
-        self.write_at(by_peer, 1_000, body)
-    }
-
-    /// The next entry of our log (`by_peer` false) or the peer's, written at `time_ms`.
-    fn write_at(&mut self, by_peer: bool, time_ms: u64, body: Body) -> SignedEntry {
         let author = if by_peer { &self.peer } else { &self.us };
         let log = &mut self.written[usize::from(by_peer)];
         let entry = Entry {
@@ -35,7 +30,7 @@ impl Link {
             seq: log.len() as u64 + 1,
             prev: log.last().map_or(EntryId::NONE, SignedEntry::id),
             seen: EntryId::NONE,
-            time_ms,
+            time_ms: 1_000,
             precedence: Precedence::Flash,
             body,
             operator: None,
@@ -429,64 +424,4 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
         watch.tick(1_000 + minute * 60_000 + 5_001);
     }
     assert_eq!(expected(&watch), 1);
-}
-
-/// A station started after a due time of the peer's tests, and after the time allowed for it,
-/// gives the test that time again from its start before it raises
-/// `expected_test_not_received`: a test the peer wrote on time may be held on a channel for
-/// the stopped station and come in the first seconds.
-#[test]
-fn a_station_started_late_gives_the_peer_s_test_its_time_from_the_start() {
-    let mut link = Link::new();
-    let peer = link.peer.id();
-    let schedule = link.write(true, Body::Schedule(every_minute()));
-    let record = |entries: &[&SignedEntry]| LinkRecord {
-        entries: (entries.iter())
-            .map(|entry| parley_store::KeptEntry {
-                entry: (*entry).clone(),
-                received_ms: Some(1_001),
-            })
-            .collect(),
-        ..LinkRecord::default()
-    };
-    let expected = |watch: &Watch| {
-        (watch.alarms.open())
-            .filter(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived)
-            .count()
-    };
-    // Down from before the due time at 601,000 until 30 s after it; 5 s are allowed.
-    let started_ms = 631_000;
-    let mut watch = Watch::new(settings(), Vec::new(), 0, true);
-    watch.load(started_ms, peer, link.us.id(), record(&[&schedule]));
-    watch.tick(started_ms);
-    watch.tick(started_ms + 4_999);
-    assert_eq!(expected(&watch), 0, "not before 5 s after the start");
-    // The test written on time comes from the channel: nothing is raised.
-    let test = link.write_at(
-        true,
-        601_000,
-        Body::Test {
-            answer: TestAnswer::Machine,
-            answer_within_ms: 5_000,
-        },
-    );
-    watch.peer_entry(started_ms + 2_000, peer, &test);
-    watch.tick(started_ms + 5_001);
-    assert_eq!(expected(&watch), 0, "the test came");
-    assert!(
-        watch.updates.is_empty(),
-        "no alarm raised, so none cleared: {:?}",
-        watch.updates
-    );
-    // Without it, the alarm is raised once the time allowed from the start has passed.
-    let mut watch = Watch::new(settings(), Vec::new(), 0, true);
-    watch.load(started_ms, peer, link.us.id(), record(&[&schedule]));
-    watch.tick(started_ms + 4_999);
-    assert_eq!(expected(&watch), 0);
-    watch.tick(started_ms + 5_000);
-    assert_eq!(
-        expected(&watch),
-        1,
-        "5 s after the start, the test is missed"
-    );
 }
