@@ -45,6 +45,10 @@ pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog}
 
 /// Schema version written to `user_version`.
 pub const SCHEMA_VERSION: i64 = 4;
+/// How many prepared statements the connection keeps cached: every statement a request runs
+/// fits, so a request never parses SQL again.
+pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
+
 /// Longest a writer waits for another process's transaction, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -312,10 +316,13 @@ fn authorised_in<T>(
     nonce: &NonceRecord,
     action: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let inserted = conn.execute(
-        "INSERT INTO nonces (station, nonce, timestamp_ms) VALUES (?1, ?2, ?3)",
-        params![nonce.station.0, nonce.nonce, to_sql_u64(nonce.timestamp_ms)],
-    );
+    let inserted = conn
+        .prepare_cached("INSERT INTO nonces (station, nonce, timestamp_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            nonce.station.0,
+            nonce.nonce,
+            to_sql_u64(nonce.timestamp_ms)
+        ]);
     match inserted {
         Ok(_) => {}
         Err(rusqlite::Error::SqliteFailure(error, _))
@@ -340,6 +347,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS_CACHED_MAX);
         let mut store = Self {
             conn,
             in_group: false,
@@ -350,10 +358,11 @@ impl Store {
 
     /// Records the relay's creation time and its (unused) epoch public key, once.
     pub fn init_relay(&mut self, created_ms: u64, epoch_public: &[u8]) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO relay (singleton, created_ms, epoch_public) VALUES (1, ?1, ?2)",
-            params![to_sql_u64(created_ms), epoch_public],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO relay (singleton, created_ms, epoch_public) VALUES (1, ?1, ?2)",
+            )?
+            .execute(params![to_sql_u64(created_ms), epoch_public])?;
         Ok(())
     }
 
@@ -361,11 +370,10 @@ impl Store {
     pub fn relay(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let row = self
             .conn
-            .query_row(
-                "SELECT created_ms, epoch_public FROM relay WHERE singleton = 1",
-                [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)),
-            )
+            .prepare_cached("SELECT created_ms, epoch_public FROM relay WHERE singleton = 1")?
+            .query_row([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
             .optional()?;
         row.map(|(created, public)| Ok((from_sql_u64(created, "created_ms")?, public)))
             .transpose()
@@ -377,11 +385,10 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = tx
-            .query_row(
-                "SELECT name, revoked_ms FROM stations WHERE id = ?1",
-                [&station.id.0],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),
-            )
+            .prepare_cached("SELECT name, revoked_ms FROM stations WHERE id = ?1")?
+            .query_row([&station.id.0], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
+            })
             .optional()?;
         if let Some((name, None)) = existing {
             // The station being admitted, whose card the caller verified; the store's own
@@ -403,18 +410,18 @@ impl Store {
         if taken {
             return Err(StoreError::NameTaken(station.name.clone()));
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO stations (id, name, card, admitted_ms, revoked_ms)
              VALUES (?1, ?2, ?3, ?4, NULL)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, card = excluded.card,
                  admitted_ms = excluded.admitted_ms, revoked_ms = NULL",
-            params![
-                station.id.0,
-                station.name,
-                station.card,
-                to_sql_u64(station.admitted_ms)
-            ],
-        )?;
+        )?
+        .execute(params![
+            station.id.0,
+            station.name,
+            station.card,
+            to_sql_u64(station.admitted_ms)
+        ])?;
         tx.commit()?;
         Ok(())
     }
@@ -468,11 +475,11 @@ impl Store {
             return Err(StoreError::AlreadyRevoked(name.to_owned()));
         }
         let id = station_id(id)?;
-        tx.execute(
-            "UPDATE stations SET revoked_ms = ?2 WHERE id = ?1",
-            params![id.0, to_sql_u64(now_ms)],
-        )?;
-        let deleted = tx.execute("DELETE FROM items WHERE recipient = ?1", [&id.0])?;
+        tx.prepare_cached("UPDATE stations SET revoked_ms = ?2 WHERE id = ?1")?
+            .execute(params![id.0, to_sql_u64(now_ms)])?;
+        let deleted = tx
+            .prepare_cached("DELETE FROM items WHERE recipient = ?1")?
+            .execute([&id.0])?;
         tx.commit()?;
         Ok((id, deleted as u64))
     }
@@ -487,11 +494,12 @@ impl Store {
     /// transaction; this one lets a replay be refused before it costs the station rate budget.
     pub fn check_request(&self, nonce: &NonceRecord) -> Result<(StationStatus, bool), StoreError> {
         let status = status_in(&self.conn, &nonce.station)?;
-        let seen: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM nonces WHERE station = ?1 AND nonce = ?2)",
-            params![nonce.station.0, nonce.nonce],
-            |row| row.get(0),
-        )?;
+        let seen: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM nonces WHERE station = ?1 AND nonce = ?2)",
+            )?
+            .query_row(params![nonce.station.0, nonce.nonce], |row| row.get(0))?;
         Ok((status, seen))
     }
 
@@ -620,10 +628,11 @@ impl Store {
         retention_ms: u64,
     ) -> Result<(), StoreError> {
         self.authorised(nonce, |tx| {
-            tx.execute(
-                "DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2",
-                params![nonce.station.0, retention_cutoff(now_ms, retention_ms)],
-            )?;
+            tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2")?
+                .execute(params![
+                    nonce.station.0,
+                    retention_cutoff(now_ms, retention_ms)
+                ])?;
             Ok(())
         })
     }
@@ -676,10 +685,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.authorised(nonce, |tx| {
             let me = nonce.station.0;
-            let mut deleted = tx.execute(
-                "DELETE FROM items WHERE recipient = ?1 AND id <= ?2",
-                params![me, to_sql_u64(upto)],
-            )?;
+            let mut deleted = tx
+                .prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id <= ?2")?
+                .execute(params![me, to_sql_u64(upto)])?;
             let mut one =
                 tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id = ?2")?;
             for id in ids {
@@ -699,14 +707,12 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let items = tx.execute(
-            "DELETE FROM items WHERE deposited_ms < ?1",
-            [retention_cutoff(now_ms, retention_ms)],
-        )?;
-        let nonces = tx.execute(
-            "DELETE FROM nonces WHERE timestamp_ms < ?1",
-            [to_sql_u64(now_ms.saturating_sub(skew_ms))],
-        )?;
+        let items = tx
+            .prepare_cached("DELETE FROM items WHERE deposited_ms < ?1")?
+            .execute([retention_cutoff(now_ms, retention_ms)])?;
+        let nonces = tx
+            .prepare_cached("DELETE FROM nonces WHERE timestamp_ms < ?1")?
+            .execute([to_sql_u64(now_ms.saturating_sub(skew_ms))])?;
         tx.commit()?;
         Ok(Purged {
             items: items as u64,
@@ -740,18 +746,19 @@ impl Store {
     /// What the relay holds as a whole: stations, mailboxes holding frames, frames and
     /// their bytes (one pass over the items).
     pub fn totals(&self) -> Result<Totals, StoreError> {
-        let (admitted, revoked): (i64, i64) = self.conn.query_row(
-            "SELECT COALESCE(SUM(revoked_ms IS NULL), 0), COALESCE(SUM(revoked_ms IS NOT NULL), 0)
-             FROM stations",
-            [],
+        let (admitted, revoked): (i64, i64) = self.conn
+.prepare_cached("SELECT COALESCE(SUM(revoked_ms IS NULL), 0), COALESCE(SUM(revoked_ms IS NOT NULL), 0)
+             FROM stations")?
+.query_row([],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let (mailboxes, items, bytes): (i64, i64, i64) = self.conn.query_row(
-            "SELECT COUNT(DISTINCT recipient), COUNT(*), COALESCE(SUM(length(frame)), 0)
+        let (mailboxes, items, bytes): (i64, i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(DISTINCT recipient), COUNT(*), COALESCE(SUM(length(frame)), 0)
              FROM items",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )?;
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         Ok(Totals {
             stations_admitted: from_sql_u64(admitted, "station count")?,
             stations_revoked: from_sql_u64(revoked, "station count")?,
@@ -765,7 +772,8 @@ impl Store {
     pub fn nonce_count(&self) -> Result<u64, StoreError> {
         let count: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM nonces", [], |row| row.get(0))?;
+            .prepare_cached("SELECT COUNT(*) FROM nonces")?
+            .query_row([], |row| row.get(0))?;
         from_sql_u64(count, "nonce count")
     }
 }

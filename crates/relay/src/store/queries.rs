@@ -12,11 +12,8 @@ pub(super) fn status_in(
     station: &StationId,
 ) -> Result<StationStatus, StoreError> {
     let revoked = conn
-        .query_row(
-            "SELECT revoked_ms FROM stations WHERE id = ?1",
-            [&station.0],
-            |row| row.get::<_, Option<i64>>(0),
-        )
+        .prepare_cached("SELECT revoked_ms FROM stations WHERE id = ?1")?
+        .query_row([&station.0], |row| row.get::<_, Option<i64>>(0))
         .optional()?;
     Ok(match revoked {
         None => StationStatus::Unknown,
@@ -46,12 +43,12 @@ pub(super) fn deposit_in(
     let mut duplicates = 0;
     for frame in frames {
         let hash = sha256(&[frame]);
-        let held: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM items
+        let held: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM items
              WHERE recipient = ?1 AND hash = ?2 AND deposited_ms >= ?3)",
-            params![recipient.0, hash, cutoff],
-            |row| row.get(0),
-        )?;
+            )?
+            .query_row(params![recipient.0, hash, cutoff], |row| row.get(0))?;
         if held || new.iter().any(|(_, h)| *h == hash) {
             duplicates += 1;
         } else {
@@ -78,15 +75,19 @@ pub(super) fn deposit_in(
     }
     // Decided: from here on, writes. An expired copy of a frame makes way for it.
     for (frame, hash) in &new {
-        tx.execute(
-            "DELETE FROM items WHERE recipient = ?1 AND hash = ?2",
-            params![recipient.0, hash],
-        )?;
-        tx.execute(
+        tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND hash = ?2")?
+            .execute(params![recipient.0, hash])?;
+        tx.prepare_cached(
             "INSERT INTO items (recipient, sender, hash, frame, deposited_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![recipient.0, sender.0, hash, frame, to_sql_u64(now_ms)],
-        )?;
+        )?
+        .execute(params![
+            recipient.0,
+            sender.0,
+            hash,
+            frame,
+            to_sql_u64(now_ms)
+        ])?;
     }
     Ok(Ok(DepositOutcome {
         stored: new_items,
@@ -102,18 +103,21 @@ pub(super) fn record_correspondent(
     addressed: &StationId,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO correspondents (station, addressed, last_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (station, addressed) DO UPDATE
          SET last_ms = max(last_ms, excluded.last_ms)",
-        params![station.0, addressed.0, to_sql_u64(now_ms)],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![station.0, addressed.0, to_sql_u64(now_ms)])?;
+    tx.prepare_cached(
         "DELETE FROM correspondents WHERE station = ?1 AND addressed NOT IN (
              SELECT addressed FROM correspondents WHERE station = ?1
              ORDER BY last_ms DESC, addressed LIMIT ?2)",
-        params![station.0, to_sql_u64(CORRESPONDENTS_PER_STATION_MAX)],
-    )?;
+    )?
+    .execute(params![
+        station.0,
+        to_sql_u64(CORRESPONDENTS_PER_STATION_MAX)
+    ])?;
     Ok(())
 }
 
@@ -122,11 +126,11 @@ pub(super) fn addressed_in(
     station: &StationId,
     addressed: &StationId,
 ) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM correspondents WHERE station = ?1 AND addressed = ?2)",
-        params![station.0, addressed.0],
-        |row| row.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM correspondents WHERE station = ?1 AND addressed = ?2)",
+        )?
+        .query_row(params![station.0, addressed.0], |row| row.get(0))?)
 }
 
 pub(super) fn share_size_in(
@@ -135,12 +139,14 @@ pub(super) fn share_size_in(
     sender: &StationId,
     cutoff: i64,
 ) -> Result<MailboxSize, StoreError> {
-    let (items, bytes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
+    let (items, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
          WHERE recipient = ?1 AND sender = ?2 AND deposited_ms >= ?3",
-        params![recipient.0, sender.0, cutoff],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+        )?
+        .query_row(params![recipient.0, sender.0, cutoff], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     Ok(MailboxSize {
         items: from_sql_u64(items, "item count")?,
         bytes: from_sql_u64(bytes, "share size")?,
@@ -152,12 +158,14 @@ pub(super) fn mailbox_size_in(
     recipient: &StationId,
     cutoff: i64,
 ) -> Result<MailboxSize, StoreError> {
-    let (items, bytes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
+    let (items, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
          WHERE recipient = ?1 AND deposited_ms >= ?2",
-        params![recipient.0, cutoff],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+        )?
+        .query_row(params![recipient.0, cutoff], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     Ok(MailboxSize {
         items: from_sql_u64(items, "item count")?,
         bytes: from_sql_u64(bytes, "mailbox size")?,
