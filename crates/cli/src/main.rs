@@ -20,8 +20,12 @@ mod render;
 
 /// parley, a crisis hotline: signed, end-to-end encrypted, durable messages between stations
 /// that do not trust each other.
+///
+/// Plain, without colours: a usage error quotes an argument as typed and is printed escaped
+/// (`output::report_usage`), which colours' escape sequences would not survive.
 #[derive(Parser, Debug)]
 #[command(name = "parley", version, about, long_about = None)]
+#[command(styles = clap::builder::Styles::plain())]
 pub struct Cli {
     /// Station home directory (default: $PARLEY_HOME, else the platform data directory).
     #[arg(long, global = true, env = "PARLEY_HOME")]
@@ -669,13 +673,15 @@ fn main() -> ExitCode {
     output::quiet_when_output_closes();
     let cli = match Cli::try_parse().and_then(Cli::checked) {
         Ok(cli) => cli,
-        Err(error) => {
-            // --help and --version print and succeed; anything else is a usage error.
+        Err(error) if !error.use_stderr() => {
+            // --help and --version print and succeed.
             let _ = error.print();
-            return match error.use_stderr() {
-                true => ExitCode::from(exit::USAGE),
-                false => ExitCode::from(exit::OK),
-            };
+            return ExitCode::from(exit::OK);
+        }
+        Err(error) => {
+            // Plain styles: the text holds no escape sequence but those typed.
+            output::report_usage(&error.render().ansi().to_string());
+            return ExitCode::from(exit::USAGE);
         }
     };
     let daemon = match &cli.command {

@@ -13,6 +13,14 @@ pub(crate) fn report(error: &anyhow::Error) {
     eprintln!("error: {}", shown.join("\n"));
 }
 
+/// Prints a usage error as the argument parser wrote it (`text`, without its colours) on
+/// standard error, each line escaped: it quotes an argument as typed, which may hold a
+/// terminal's escape sequences (that a pipe would strip, leaving a valid value named invalid).
+pub(crate) fn report_usage(text: &str) {
+    let shown: Vec<String> = text.split('\n').map(render::text).collect();
+    eprint!("{}", shown.join("\n"));
+}
+
 /// When the reader of standard output goes away (`parley inbox | head`), printing fails with
 /// a broken pipe, which the standard library's printing turns into a panic: the command ends
 /// there quietly, with the code a shell gives a command ended by SIGPIPE, as other tools do.

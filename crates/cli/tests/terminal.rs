@@ -89,6 +89,48 @@ fn hostile_text_is_escaped_and_hostile_names_are_refused() {
     bravo.stop().unwrap();
 }
 
+/// A usage error quotes the argument as typed: shown escaped, on a terminal (where colours are
+/// on) as in a pipe (where a raw escape would be stripped, and the message would name a value
+/// that is valid).
+#[test]
+fn a_usage_error_shows_the_argument_escaped() {
+    let root = tempfile::tempdir().unwrap();
+    for force_colour in [false, true] {
+        let mut command = Command::new(exe());
+        command
+            .args(["--home", root.path().to_str().unwrap()])
+            .args([
+                "send",
+                "Bravo",
+                "--precedence",
+                "fl\u{1b}]0;pwned\u{7}ash",
+                "hi",
+            ]);
+        if force_colour {
+            command.env("CLICOLOR_FORCE", "1");
+        } else {
+            command.env_remove("CLICOLOR_FORCE");
+        }
+        let usage = command.output().unwrap();
+        assert_eq!(usage.status.code(), Some(2), "a usage error");
+        let error = String::from_utf8_lossy(&usage.stderr);
+        for bad in ['\u{1b}', '\u{7}'] {
+            assert!(!error.contains(bad), "raw {bad:?} in {error:?}");
+        }
+        assert!(
+            error.contains("fl\\u{1b}]0;pwned\\u{7}ash"),
+            "colour {force_colour}: {error}"
+        );
+    }
+    // Help still prints, and succeeds.
+    let help = Command::new(exe())
+        .args(["send", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--precedence"));
+}
+
 #[test]
 fn a_transcript_that_fails_is_reported_escaped() {
     // The JSON parser names an unknown key in its account of the fault; decoded, this one
