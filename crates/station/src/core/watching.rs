@@ -81,15 +81,16 @@ impl Station {
         self.pending.outputs.push(Output::Event(event));
     }
 
-    /// Takes what the watch produced: stores and announces alarm changes, announces warnings,
-    /// and returns the entries it asks for.
+    /// Takes what the watch produced: announces warnings, then stores and announces alarm
+    /// changes (a deadline that passed while the station was stopped warns before it alarms,
+    /// as it does while it runs), and returns the entries it asks for.
     pub(super) fn watch_effects(&mut self) -> Vec<Append> {
         let (updates, appends, warnings) = self.watch.take();
-        for update in updates {
-            self.announce_alarm(update);
-        }
         for warning in warnings {
             self.announce_warning(warning);
+        }
+        for update in updates {
+            self.announce_alarm(update);
         }
         appends
     }

@@ -534,3 +534,57 @@ fn a_message_and_its_cancellation_taken_together_raise_no_alarm() {
         assert_eq!(overdue, usize::from(!together), "together: {together}");
     }
 }
+
+/// A deadline that passed while the station was stopped fires when it starts: its warning,
+/// then its alarm, as while it runs.
+#[test]
+fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
+    use crate::api::Event;
+    let (mut alpha, mut store, _) = paired_alpha();
+    send(&mut alpha, 7);
+    commit_all(&mut alpha, &mut store).expect("commits");
+    let sent = outputs(&mut alpha)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Reply {
+                result: Ok(Reply::Sent(sent)),
+                ..
+            } => Some(sent.id.to_string()),
+            _ => None,
+        })
+        .expect("sent");
+    drop(alpha);
+    // Started again past both of the FLASH message's deadlines.
+    let later_ms = NOW_MS + 60 * 60_000;
+    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(&store, alpha_identity(), &config, [!1; 32]).expect("loads");
+    let mut alpha = Station::new(later_ms, loaded, Mode::Daemon).expect("builds");
+    alpha.handle_timeout(later_ms);
+    commit_all(&mut alpha, &mut store).expect("commits");
+    let order: Vec<&str> = outputs(&mut alpha)
+        .iter()
+        .filter_map(|output| match output {
+            Output::Event(Event::DeadlineWarning { id, .. }) if id.to_string() == sent => {
+                Some("warning")
+            }
+            Output::Event(Event::Alarm { alarm, .. }) if alarm.subject == sent => Some("alarm"),
+            _ => None,
+        })
+        .collect();
+    // The receipt's and the answer's: each alarm has had a warning before it.
+    assert_eq!(order.len(), 4, "{order:?}");
+    for (index, _) in order
+        .iter()
+        .enumerate()
+        .filter(|(_, kind)| **kind == "alarm")
+    {
+        let (warnings, alarms) = order[..index].iter().fold((0, 0), |(w, a), kind| {
+            if *kind == "warning" {
+                (w + 1, a)
+            } else {
+                (w, a + 1)
+            }
+        });
+        assert!(warnings > alarms, "{order:?}");
+    }
+}
