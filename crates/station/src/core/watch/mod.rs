@@ -330,7 +330,10 @@ impl Watch {
             link.receipted_ms.remove(&seq);
             match awaited {
                 Awaited::Message => AlarmKind::UnderstoodOverdue,
-                Awaited::Test(_) => AlarmKind::TestMissed,
+                Awaited::Test(_) => {
+                    self.tests_answered_again(now_ms, peer, seq);
+                    AlarmKind::TestMissed
+                }
             }
         } else {
             self.unwatch_deadline(peer, Slot::Received(seq));
@@ -339,6 +342,25 @@ impl Watch {
         self.updates
             .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
         true
+    }
+
+    /// The peer answered this station's test at `seq`: the absence of its answers, alarmed
+    /// once for the first test it missed, is over, and that alarm clears (its overdue
+    /// entries stay). An answer to an earlier test, read again at a start, clears nothing.
+    fn tests_answered_again(&mut self, now_ms: u64, peer: StationId, seq: u64) {
+        let ended: Vec<String> = (self.alarms.open())
+            .filter(|alarm| alarm.kind == AlarmKind::TestMissed && alarm.peer == peer)
+            .filter(|alarm| {
+                EntryId::from_hex(&alarm.subject)
+                    .and_then(|id| self.known.get(&id))
+                    .is_some_and(|missed| missed.own && missed.seq <= seq)
+            })
+            .map(|alarm| alarm.subject.clone())
+            .collect();
+        for subject in ended {
+            let condition = (AlarmKind::TestMissed, peer, subject);
+            self.updates.extend(self.alarms.clear(now_ms, &condition));
+        }
     }
 
     /// A cancellation of `of` by this station (`by_us`) or the peer, at `seq` in its log.
@@ -684,6 +706,14 @@ impl Watch {
                     receipted_ms,
                 },
             });
+        }
+        // One alarm per absence of the peer's answers to tests: while one is open, a later
+        // test missed raises no other (a peer away for a day would raise one per test, each
+        // paging and escalating); its overdue entry is signed all the same.
+        let absent = kind == AlarmKind::TestMissed
+            && (self.alarms.open()).any(|alarm| alarm.kind == kind && alarm.peer == peer);
+        if absent {
+            return;
         }
         let raised = self
             .alarms

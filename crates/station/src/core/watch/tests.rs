@@ -20,8 +20,13 @@ impl Link {
         }
     }
 
-    /// The next entry of our log (`by_peer` false) or the peer's.
+    /// The next entry of our log (`by_peer` false) or the peer's, written at 1,000 ms.
     fn write(&mut self, by_peer: bool, body: Body) -> SignedEntry {
+        self.write_at(by_peer, 1_000, body)
+    }
+
+    /// The next entry of our log (`by_peer` false) or the peer's, written at `time_ms`.
+    fn write_at(&mut self, by_peer: bool, time_ms: u64, body: Body) -> SignedEntry {
         let author = if by_peer { &self.peer } else { &self.us };
         let log = &mut self.written[usize::from(by_peer)];
         let entry = Entry {
@@ -30,7 +35,7 @@ impl Link {
             seq: log.len() as u64 + 1,
             prev: log.last().map_or(EntryId::NONE, SignedEntry::id),
             seen: EntryId::NONE,
-            time_ms: 1_000,
+            time_ms,
             precedence: Precedence::Flash,
             body,
             operator: None,
@@ -424,4 +429,46 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
         watch.tick(1_000 + minute * 60_000 + 5_001);
     }
     assert_eq!(expected(&watch), 1);
+}
+
+/// A peer that stops answering this station's tests raises one `test_missed` alarm for the
+/// whole absence, while every test missed still gets its signed overdue entry; an answer to a
+/// later test clears it, and the next absence raises a new one.
+#[test]
+fn one_alarm_per_absence_of_answers_to_own_tests() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let test = || Body::Test {
+        answer: TestAnswer::Machine,
+        answer_within_ms: 5_000,
+    };
+    let missed = |watch: &Watch| {
+        (watch.alarms.open())
+            .filter(|alarm| alarm.kind == AlarmKind::TestMissed)
+            .count()
+    };
+    let mut tests = Vec::new();
+    for minute in 0..3 {
+        let at_ms = 1_000 + minute * 60_000;
+        let own = link.write_at(false, at_ms, test());
+        watch.own_entry(at_ms, peer, &own);
+        watch.tick(at_ms + 5_001);
+        tests.push(own);
+    }
+    assert_eq!(missed(&watch), 1, "one alarm for three tests missed");
+    let (_, appends, _) = watch.take();
+    let overdue = (appends.iter())
+        .filter(|append| matches!(append.body, Body::Overdue { .. }))
+        .count();
+    assert_eq!(overdue, 3, "each test missed is signed overdue");
+    // The peer answers the latest: the absence is over.
+    let answer = link.write(true, understood(tests[2].id()));
+    watch.peer_entry(200_000, peer, &answer);
+    assert_eq!(missed(&watch), 0);
+    // Away again: a new alarm.
+    let own = link.write_at(false, 300_000, test());
+    watch.own_entry(300_000, peer, &own);
+    watch.tick(305_001);
+    assert_eq!(missed(&watch), 1);
 }
