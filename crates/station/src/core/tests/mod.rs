@@ -536,7 +536,7 @@ fn a_message_and_its_cancellation_taken_together_raise_no_alarm() {
 }
 
 /// A deadline that passed while the station was stopped fires when it starts: its warning,
-/// then its alarm, as while it runs.
+/// then its alarm, as while it runs, which says how long was allowed.
 #[test]
 fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
     use crate::api::Event;
@@ -561,7 +561,8 @@ fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
     let mut alpha = Station::new(later_ms, loaded, Mode::Daemon).expect("builds");
     alpha.handle_timeout(later_ms);
     commit_all(&mut alpha, &mut store).expect("commits");
-    let order: Vec<&str> = outputs(&mut alpha)
+    let outputs = outputs(&mut alpha);
+    let order: Vec<&str> = outputs
         .iter()
         .filter_map(|output| match output {
             Output::Event(Event::DeadlineWarning { id, .. }) if id.to_string() == sent => {
@@ -587,4 +588,20 @@ fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
         });
         assert!(warnings > alarms, "{order:?}");
     }
+    // Each alarm says how long has passed and how long was allowed.
+    let details: Vec<&str> = (outputs.iter())
+        .filter_map(|output| match output {
+            Output::Event(Event::Alarm { alarm, .. }) if alarm.subject == sent => {
+                Some(alarm.detail.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "FLASH message seq 2 not receipted after 3600 s (60 s allowed)",
+            "FLASH message seq 2 not answered after 3600 s (600 s allowed)"
+        ]
+    );
 }

@@ -670,23 +670,31 @@ impl Watch {
             Awaited::Test(answer) => format!("{} test", answer.name()),
         };
         let waited_s = now_ms.saturating_sub(deadline.created_ms) / 1_000;
+        // The time allowed, when more has passed (the station was stopped at the deadline).
+        let allowed_s = deadline.due_ms.saturating_sub(deadline.created_ms) / 1_000;
+        let allowed = if waited_s > allowed_s {
+            format!(" ({allowed_s} s allowed)")
+        } else {
+            String::new()
+        };
         let (kind, detail) = match slot {
             Slot::SentReceipt(seq) => (
                 AlarmKind::ReceiptOverdue,
-                format!("{what} seq {seq} not receipted after {waited_s} s"),
+                format!("{what} seq {seq} not receipted after {waited_s} s{allowed}"),
             ),
             Slot::SentAnswer(seq) if deadline.objective == Objective::TestAnswer => (
                 AlarmKind::TestMissed,
-                format!("{what} seq {seq} not answered after {waited_s} s"),
+                format!("{what} seq {seq} not answered after {waited_s} s{allowed}"),
             ),
             Slot::SentAnswer(seq) => (
                 AlarmKind::UnderstoodOverdue,
-                format!("{what} seq {seq} not answered after {waited_s} s"),
+                format!("{what} seq {seq} not answered after {waited_s} s{allowed}"),
             ),
             Slot::Received(seq) => (
                 AlarmKind::UnderstoodOverdue,
                 format!(
-                    "{what} seq {seq} from the peer has awaited this station's answer for {waited_s} s"
+                    "{what} seq {seq} from the peer has awaited this station's answer for \
+                     {waited_s} s{allowed}"
                 ),
             ),
             _ => unreachable!("only deadline slots miss"),
