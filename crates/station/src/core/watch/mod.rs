@@ -331,7 +331,8 @@ impl Watch {
             match awaited {
                 Awaited::Message => AlarmKind::UnderstoodOverdue,
                 Awaited::Test(_) => {
-                    self.tests_answered_again(now_ms, peer, seq);
+                    let written_ms = self.known.get(&of).map_or(0, |known| known.time_ms);
+                    self.tests_answered_again(now_ms, peer, written_ms);
                     AlarmKind::TestMissed
                 }
             }
@@ -344,17 +345,14 @@ impl Watch {
         true
     }
 
-    /// The peer answered this station's test at `seq`: the absence of its answers, alarmed
-    /// once for the first test it missed, is over, and that alarm clears (its overdue
-    /// entries stay). An answer to an earlier test, read again at a start, clears nothing.
-    fn tests_answered_again(&mut self, now_ms: u64, peer: StationId, seq: u64) {
+    /// The peer answered a test this station wrote at `written_ms`: an absence of its answers
+    /// alarmed before then (once, for the first test it missed) is over, and that alarm clears
+    /// (the overdue entries stay). An answer to a test written before the alarm, such as one
+    /// that came before the alarm's test was missed, read again at a start, clears nothing.
+    fn tests_answered_again(&mut self, now_ms: u64, peer: StationId, written_ms: u64) {
         let ended: Vec<String> = (self.alarms.open())
             .filter(|alarm| alarm.kind == AlarmKind::TestMissed && alarm.peer == peer)
-            .filter(|alarm| {
-                EntryId::from_hex(&alarm.subject)
-                    .and_then(|id| self.known.get(&id))
-                    .is_some_and(|missed| missed.own && missed.seq <= seq)
-            })
+            .filter(|alarm| alarm.raised_ms <= written_ms)
             .map(|alarm| alarm.subject.clone())
             .collect();
         for subject in ended {

@@ -472,3 +472,46 @@ fn one_alarm_per_absence_of_answers_to_own_tests() {
     watch.tick(305_001);
     assert_eq!(missed(&watch), 1);
 }
+
+/// An answer to a test written before a `test_missed` alarm was raised (here one that came
+/// before the earlier test's time ran out) does not clear it, live or read again at a start.
+#[test]
+fn an_answer_to_a_test_written_before_the_alarm_clears_nothing() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let test = |answer_within_ms| Body::Test {
+        answer: TestAnswer::Operator,
+        answer_within_ms,
+    };
+    let slow = link.write_at(false, 1_000, test(60_000));
+    watch.own_entry(1_000, peer, &slow);
+    let quick = link.write_at(false, 2_000, test(5_000));
+    watch.own_entry(2_000, peer, &quick);
+    let answer = link.write_at(true, 3_000, understood(quick.id()));
+    watch.peer_entry(3_000, peer, &answer);
+    watch.tick(61_001);
+    let missed = |watch: &Watch| {
+        (watch.alarms.open())
+            .filter(|alarm| alarm.kind == AlarmKind::TestMissed)
+            .count()
+    };
+    assert_eq!(missed(&watch), 1, "the slow test is missed");
+    // The same record loaded at a start keeps the alarm open.
+    let open: Vec<AlarmRow> = watch.alarms.open().cloned().collect();
+    let mut restarted = Watch::new(settings(), open, 1, true);
+    let kept = |entry: &SignedEntry, received_ms| parley_store::KeptEntry {
+        entry: entry.clone(),
+        received_ms,
+    };
+    let record = LinkRecord {
+        entries: vec![
+            kept(&slow, None),
+            kept(&quick, None),
+            kept(&answer, Some(3_000)),
+        ],
+        ..LinkRecord::default()
+    };
+    restarted.load(70_000, peer, link.us.id(), record);
+    assert_eq!(missed(&restarted), 1, "still open after a start");
+}
