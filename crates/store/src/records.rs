@@ -42,8 +42,8 @@ pub(crate) fn link_record(
     )?;
     let delivered = query(
         connection,
-        "SELECT seq, coalesce(delivered_ms, delivered_before_ms) FROM outbox \
-         WHERE peer = ?1 AND coalesce(delivered_ms, delivered_before_ms) IS NOT NULL",
+        "SELECT seq, coalesce(delivered_before_ms, delivered_ms) FROM outbox \
+         WHERE peer = ?1 AND coalesce(delivered_before_ms, delivered_ms) IS NOT NULL",
         [peer.0],
         "reading delivery times",
         |row| -> rusqlite::Result<(i64, i64)> { Ok((row.get(0)?, row.get(1)?)) },
