@@ -181,6 +181,7 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
             ));
         }
     }
+    test_missed_cleared(&name, &record)?;
     for (entry, stored_ms) in &record.peer {
         let fields = entry.entry();
         if fields.body.message_exercise().is_none() {
@@ -261,6 +262,56 @@ pub(super) fn watch(world: &World, (i, j): (usize, usize)) -> Outcome {
         }
     }
     expected_tests_alarmed(&name, &record, &station.down, world.clock(i))
+}
+
+/// Each `test_missed` alarm (one per absence of the peer's answers to this station's tests)
+/// is cleared exactly when the first answer to its test, or to an own test written after it
+/// was raised, is stored; one still open has no such answer; and while the latest test missed
+/// is unanswered, and no later one answered, one is open.
+fn test_missed_cleared(name: &str, record: &WatchRecord) -> Outcome {
+    use parley_store::AlarmKind;
+    for alarm in (record.alarms.iter()).filter(|alarm| alarm.kind == AlarmKind::TestMissed) {
+        let ending = (record.own.iter())
+            .filter(|entry| matches!(entry.entry().body, Body::Test { .. }))
+            .filter(|entry| {
+                entry.id().to_string() == alarm.subject || entry.entry().time_ms >= alarm.raised_ms
+            })
+            .filter_map(|entry| record.answers.get(&(false, entry.id())))
+            .map(|(_, stored_ms)| *stored_ms)
+            .filter(|stored_ms| *stored_ms >= alarm.raised_ms)
+            .min();
+        if alarm.cleared_ms != ending {
+            return Err(format!(
+                "{name}: test_missed alarm {} ({}) raised at {} was cleared at {:?}, but the \
+                 first answer that ends it was stored at {ending:?}",
+                alarm.id, alarm.subject, alarm.raised_ms, alarm.cleared_ms
+            ));
+        }
+    }
+    // The latest own test missed and unanswered, with no later one answered: its absence
+    // goes on, and an alarm is open for it (its own, or one raised before it).
+    let tests: Vec<&SignedEntry> = (record.own.iter())
+        .filter(|entry| matches!(entry.entry().body, Body::Test { .. }))
+        .collect();
+    let answered = |entry: &SignedEntry| record.answers.contains_key(&(false, entry.id()));
+    let latest_missed = (tests.iter())
+        .filter(|entry| record.overdue.contains_key(&entry.id()) && !answered(entry))
+        .filter(|entry| !record.cancels.contains_key(&(true, entry.id())))
+        .max_by_key(|entry| entry.entry().seq);
+    if let Some(missed) = latest_missed {
+        let later_answered = (tests.iter())
+            .any(|entry| entry.entry().time_ms > missed.entry().time_ms && answered(entry));
+        let open = (record.alarms.iter())
+            .any(|alarm| alarm.kind == AlarmKind::TestMissed && alarm.cleared_ms.is_none());
+        if !later_answered && !open {
+            return Err(format!(
+                "{name}: own test seq {} was missed and is unanswered, yet no test_missed alarm \
+                 is open",
+                missed.entry().seq
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every alarm station `i`'s core announced is in its store, as announced: durable across

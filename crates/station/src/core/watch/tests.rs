@@ -432,7 +432,8 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
 }
 
 /// A peer that stops answering this station's tests raises one `test_missed` alarm for the
-/// whole absence, while every test missed still gets its signed overdue entry; an answer to a
+/// whole absence, while every test missed still gets its signed overdue entry; an answer to
+/// the first alone leaves the absence alarmed, on the latest test missed; an answer to a
 /// later test clears it, and the next absence raises a new one.
 #[test]
 fn one_alarm_per_absence_of_answers_to_own_tests() {
@@ -462,6 +463,15 @@ fn one_alarm_per_absence_of_answers_to_own_tests() {
         .filter(|append| matches!(append.body, Body::Overdue { .. }))
         .count();
     assert_eq!(overdue, 3, "each test missed is signed overdue");
+    // The peer answers the first only: the two later are still missed, and the latest is
+    // alarmed now.
+    let first = link.write(true, understood(tests[0].id()));
+    watch.peer_entry(190_000, peer, &first);
+    let open: Vec<String> = (watch.alarms.open())
+        .filter(|alarm| alarm.kind == AlarmKind::TestMissed)
+        .map(|alarm| alarm.subject.clone())
+        .collect();
+    assert_eq!(open, [tests[2].id().to_string()]);
     // The peer answers the latest: the absence is over.
     let answer = link.write(true, understood(tests[2].id()));
     watch.peer_entry(200_000, peer, &answer);
