@@ -45,8 +45,8 @@ pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog}
 
 /// Schema version written to `user_version`.
 pub const SCHEMA_VERSION: i64 = 4;
-/// How many prepared statements the connection keeps cached: every statement a request runs
-/// fits, so a request never parses SQL again.
+/// How many prepared statements the connection keeps cached: every statement a deposit, a
+/// fetch or a delete runs fits, so those never parse SQL again.
 pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
 
 /// Longest a writer waits for another process's transaction, in milliseconds.
@@ -746,12 +746,13 @@ impl Store {
     /// What the relay holds as a whole: stations, mailboxes holding frames, frames and
     /// their bytes (one pass over the items).
     pub fn totals(&self) -> Result<Totals, StoreError> {
-        let (admitted, revoked): (i64, i64) = self.conn
-.prepare_cached("SELECT COALESCE(SUM(revoked_ms IS NULL), 0), COALESCE(SUM(revoked_ms IS NOT NULL), 0)
-             FROM stations")?
-.query_row([],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
+        let (admitted, revoked): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(revoked_ms IS NULL), 0), \
+                 COALESCE(SUM(revoked_ms IS NOT NULL), 0) FROM stations",
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         let (mailboxes, items, bytes): (i64, i64, i64) = self
             .conn
             .prepare_cached(
