@@ -215,14 +215,13 @@ impl World {
     }
 
     /// A code for station `i`'s next message to `to`, when a codebook of their link is agreed
-    /// as `i` can know it (its own acceptance durable, or the peer's delivered to it) and the
-    /// dice say so.
+    /// as `i` can know it (its own acceptance durable, or the peer's delivered to it: by a
+    /// `Delivered` event or a restart, both after the commit; the core's own head may be ahead
+    /// of what is durable, and a crash before the message is sent takes it back) and the dice
+    /// say so.
     pub(super) fn maybe_code(&mut self, i: usize, to: usize) -> Option<u64> {
-        let core = self.stations[i].core.as_ref()?;
-        let head = core
-            .endpoint()
-            .link(&self.id(to))
-            .map_or(0, |l| l.in_head());
+        self.stations[i].core.as_ref()?;
+        let head = (self.stations[i].links.get(&to)).map_or(0, |link| link.delivered_head);
         let agreed = self.books.iter().any(|book| match book.accepted_seq {
             Some(_) if (book.by, book.to) == (to, i) => true,
             Some(seq) if (book.by, book.to) == (i, to) => seq <= head,
