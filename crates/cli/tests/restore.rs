@@ -121,6 +121,29 @@ fn carry(station: &StationProcess, peer: &str, to: &StationProcess, dir: &std::p
     to.ok(&["courier", "import", path_text]).expect("import");
 }
 
+/// A courier's round trip between stopped Alpha and Bravo: Alpha's bundle to Bravo, Bravo's
+/// (with its receipt) back.
+fn round_trip(alpha: &StationProcess, bravo: &StationProcess, dir: &std::path::Path) {
+    carry(alpha, "Bravo", bravo, dir);
+    carry(bravo, "Alpha", alpha, dir);
+}
+
+/// Stopped Alpha sends one message, which a courier's round trip delivers and receipts; then
+/// Bravo's home is copied. Returns what Alpha sent and the copy.
+fn first_then_copy(
+    alpha: &StationProcess,
+    bravo: &StationProcess,
+    root: &std::path::Path,
+) -> (Vec<String>, StationProcess) {
+    let first = texts("first", 0..1);
+    send_all(alpha, "Bravo", &first);
+    round_trip(alpha, bravo, root);
+    let copy = bravo
+        .copy_to(&root.join("copy"))
+        .expect("copy Bravo's home");
+    (first, copy)
+}
+
 /// The same with stopped stations and a courier only: the commands work on the stores, and
 /// the bundle that carries the restored station's receipt makes the next one from its peer
 /// carry what it lost.
@@ -128,18 +151,11 @@ fn carry(station: &StationProcess, peer: &str, to: &StationProcess, dir: &std::p
 fn a_courier_carries_again_what_a_stopped_station_lost_to_an_older_copy() {
     let root = tempfile::tempdir().expect("tempdir");
     let (alpha, bravo) = paired(root.path());
-    let first = texts("first", 0..1);
-    send_all(&alpha, "Bravo", &first);
-    carry(&alpha, "Bravo", &bravo, root.path());
-    carry(&bravo, "Alpha", &alpha, root.path());
-    let copy = bravo
-        .copy_to(&root.path().join("copy"))
-        .expect("copy Bravo's home");
+    let (first, copy) = first_then_copy(&alpha, &bravo, root.path());
 
     let since = texts("since", 0..2);
     send_all(&alpha, "Bravo", &since);
-    carry(&alpha, "Bravo", &bravo, root.path());
-    carry(&bravo, "Alpha", &alpha, root.path());
+    round_trip(&alpha, &bravo, root.path());
     assert!(alpha.all_delivered(), "Bravo receipted everything");
 
     put_back(&copy, &bravo);
@@ -162,20 +178,13 @@ fn messages_sent_again_after_a_loss_keep_the_receipt_they_had() {
     let root = tempfile::tempdir().expect("tempdir");
     let (mut alpha, bravo) = paired(root.path());
     short_objectives(&alpha);
-    let first = texts("first", 0..1);
-    send_all(&alpha, "Bravo", &first);
-    carry(&alpha, "Bravo", &bravo, root.path());
-    carry(&bravo, "Alpha", &alpha, root.path());
-    let copy = bravo
-        .copy_to(&root.path().join("copy"))
-        .expect("copy Bravo's home");
+    let (_, copy) = first_then_copy(&alpha, &bravo, root.path());
     for text in texts("since", 0..2) {
         alpha
             .ok(&["send", "Bravo", "--precedence", "flash", &text])
             .expect("send");
     }
-    carry(&alpha, "Bravo", &bravo, root.path());
-    carry(&bravo, "Alpha", &alpha, root.path());
+    round_trip(&alpha, &bravo, root.path());
     assert!(alpha.all_delivered(), "receipted in time");
     put_back(&copy, &bravo);
     carry(&bravo, "Alpha", &alpha, root.path());

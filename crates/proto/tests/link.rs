@@ -912,30 +912,38 @@ fn pump_resealing(pair: &mut Pair, side: usize) -> Vec<usize> {
     }
 }
 
-/// More entries lost than one round seals again: the next round is asked for once the peer
-/// receipted the last (not before), and the peer ends up with the whole log.
-#[test]
-fn a_peer_that_lost_many_entries_gets_them_a_round_at_a_time() {
+/// Alpha sends `count` messages and Bravo receipts them; Bravo's store goes back to a copy
+/// from before them, and its receipt shows Alpha the loss; Alpha seals the first round again.
+/// Returns the pair and the seqs of that round.
+fn restored_after_sending(count: usize) -> (Pair, Vec<u64>) {
     let mut pair = Pair::paired();
     let backup = pair.snapshot(1);
     pair.advance(1_000);
-    let count = RESEAL_ENTRIES_MAX + 10;
     for i in 0..count {
         pair.send(0, &format!("message {i}"));
     }
     pair.pump();
     pair.advance(1_000);
     pair.restore(1, backup);
-    let alpha = pair.sides[0].id();
     for frame in receipts_sent(&mut pair, 1) {
         pair.deliver(0, &frame).expect("accepted");
     }
     let first = lost_told(&mut pair, 0);
-    assert_eq!(first.len(), RESEAL_ENTRIES_MAX);
     let (now, bravo) = (pair.now_ms, pair.sides[1].id());
     let entries = pair.own_entries(0, &first);
     pair.sides[0].endpoint.reseal(now, &bravo, &entries);
     pair.commit(0);
+    (pair, first)
+}
+
+/// More entries lost than one round seals again: the next round is asked for once the peer
+/// receipted the last (not before), and the peer ends up with the whole log.
+#[test]
+fn a_peer_that_lost_many_entries_gets_them_a_round_at_a_time() {
+    let count = RESEAL_ENTRIES_MAX + 10;
+    let (mut pair, first) = restored_after_sending(count);
+    assert_eq!(first.len(), RESEAL_ENTRIES_MAX);
+    let alpha = pair.sides[0].id();
     // While that round is outstanding, a later receipt that still lacks the rest asks
     // nothing: a peer gets no more than it has taken.
     pair.advance(1);
@@ -955,25 +963,8 @@ fn a_peer_that_lost_many_entries_gets_them_a_round_at_a_time() {
 /// receipt that showed the loss: it still asks for the next round.
 #[test]
 fn the_next_round_is_asked_for_by_a_receipt_of_the_same_millisecond() {
-    let mut pair = Pair::paired();
-    let backup = pair.snapshot(1);
-    pair.advance(1_000);
-    let count = RESEAL_ENTRIES_MAX + 3;
-    for i in 0..count {
-        pair.send(0, &format!("message {i}"));
-    }
-    pair.pump();
-    pair.advance(1_000);
-    pair.restore(1, backup);
-    for frame in receipts_sent(&mut pair, 1) {
-        pair.deliver(0, &frame).expect("accepted");
-    }
-    let first = lost_told(&mut pair, 0);
+    let (mut pair, first) = restored_after_sending(RESEAL_ENTRIES_MAX + 3);
     assert_eq!(first.len(), RESEAL_ENTRIES_MAX);
-    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
-    let entries = pair.own_entries(0, &first);
-    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
-    pair.commit(0);
     // No time passes: every receipt from here on is signed in the loss's millisecond.
     assert_eq!(pump_resealing(&mut pair, 0), [3]);
     assert!(pair.snapshot(0).outbox.is_empty());
@@ -985,21 +976,8 @@ fn the_next_round_is_asked_for_by_a_receipt_of_the_same_millisecond() {
 /// millisecond and show one (the next round, asked for that fast).
 #[test]
 fn after_a_loss_an_older_receipt_of_the_same_millisecond_shows_none() {
-    let mut pair = Pair::paired();
-    let backup = pair.snapshot(1);
-    pair.advance(1_000);
-    pair.send(0, "lost at the restore");
-    pair.pump();
-    pair.advance(1_000);
-    pair.restore(1, backup);
-    for frame in receipts_sent(&mut pair, 1) {
-        pair.deliver(0, &frame).expect("accepted");
-    }
-    assert_eq!(lost_told(&mut pair, 0), [2]);
-    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
-    let entries = pair.own_entries(0, &[2]);
-    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
-    pair.commit(0);
+    let (mut pair, first) = restored_after_sending(1);
+    assert_eq!(first, [2]);
     assert_eq!(pump_resealing(&mut pair, 0), Vec::<usize>::new());
     assert_eq!(pair.snapshot(0).peer_receipt_upto, 2, "recovered");
 

@@ -355,6 +355,13 @@ fn early_cancellations_are_kept_up_to_their_bound() {
 }
 
 /// A test every minute, answered by the machine within 5 s.
+/// How many alarms of `kind` `watch` holds open.
+fn open_of(watch: &Watch, kind: AlarmKind) -> usize {
+    (watch.alarms.open())
+        .filter(|alarm| alarm.kind == kind)
+        .count()
+}
+
 fn every_minute() -> TestSchedule {
     TestSchedule {
         times_min: Vec::new(),
@@ -403,11 +410,7 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
     let every_minute = every_minute();
     let schedule = link.write(true, Body::Schedule(every_minute));
     watch.peer_entry(1_001, peer, &schedule);
-    let expected = |watch: &Watch| {
-        (watch.alarms.open())
-            .filter(|alarm| alarm.kind == AlarmKind::ExpectedTestNotReceived)
-            .count()
-    };
+    let expected = |watch: &Watch| open_of(watch, AlarmKind::ExpectedTestNotReceived);
     // Ten minutes of silence, the watch running each minute: one alarm.
     for minute in 1..=10 {
         watch.tick(1_000 + minute * 60_000 + 5_001);
@@ -444,11 +447,7 @@ fn one_alarm_per_absence_of_answers_to_own_tests() {
         answer: TestAnswer::Machine,
         answer_within_ms: 5_000,
     };
-    let missed = |watch: &Watch| {
-        (watch.alarms.open())
-            .filter(|alarm| alarm.kind == AlarmKind::TestMissed)
-            .count()
-    };
+    let missed = |watch: &Watch| open_of(watch, AlarmKind::TestMissed);
     let mut tests = Vec::new();
     for minute in 0..3 {
         let at_ms = 1_000 + minute * 60_000;
@@ -501,11 +500,7 @@ fn an_answer_to_a_test_written_before_the_alarm_clears_nothing() {
     let answer = link.write_at(true, 3_000, understood(quick.id()));
     watch.peer_entry(3_000, peer, &answer);
     watch.tick(61_001);
-    let missed = |watch: &Watch| {
-        (watch.alarms.open())
-            .filter(|alarm| alarm.kind == AlarmKind::TestMissed)
-            .count()
-    };
+    let missed = |watch: &Watch| open_of(watch, AlarmKind::TestMissed);
     assert_eq!(missed(&watch), 1, "the slow test is missed");
     // The same record loaded at a start keeps the alarm open.
     let open: Vec<AlarmRow> = watch.alarms.open().cloned().collect();
