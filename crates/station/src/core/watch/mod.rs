@@ -717,7 +717,8 @@ impl Watch {
             Awaited::Test(answer) => format!("{} test", answer.name()),
         };
         let waited_s = now_ms.saturating_sub(deadline.created_ms) / 1_000;
-        // The time allowed, when more has passed (the station was stopped at the deadline).
+        // The time allowed, when more has passed (the daemon was stopped at the deadline, or
+        // the peer's message came after it).
         let allowed_s = deadline.due_ms.saturating_sub(deadline.created_ms) / 1_000;
         let allowed = if waited_s > allowed_s {
             format!(" ({allowed_s} s allowed)")
