@@ -263,6 +263,7 @@ pub fn load(
         leaves,
         alarms: store.alarms(false)?,
         alarm_id_max: store.alarm_id_max()?,
+        stored_until_ms: store.latest_time_ms()?,
         seed,
     })
 }

@@ -117,6 +117,9 @@ pub struct Loaded {
     pub alarms: Vec<AlarmRow>,
     /// The highest alarm id ever used.
     pub alarm_id_max: u64,
+    /// The latest time the store holds, UTC ms: what the station did after it was lost, or
+    /// never done, when it stopped.
+    pub stored_until_ms: u64,
     /// Seed of the endpoint's generator: from the OS in a station, from the run in a simulation.
     pub seed: [u8; 32],
 }
@@ -275,6 +278,7 @@ impl Station {
             leaves,
             alarms,
             alarm_id_max,
+            stored_until_ms,
             seed,
         } = loaded;
         let watch = Watch::new(
@@ -282,7 +286,8 @@ impl Station {
             alarms,
             alarm_id_max,
             mode == Mode::Daemon,
-        );
+        )
+        .stored_until(stored_until_ms);
         let keys = Keys::new(settings.keys, &epochs);
         let mut epochs = epochs.into_iter().map(|row| row.key);
         let current = epochs.next().expect("Keys::new checked the current key");

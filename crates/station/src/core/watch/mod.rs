@@ -67,6 +67,8 @@ pub struct Watch {
     warnings: Vec<Warning>,
     /// How long the peers took with this station's messages, since this watch began.
     latencies: Latencies,
+    /// The latest time the store held when this watch was loaded, UTC ms.
+    stored_until_ms: u64,
 }
 
 /// The subject (alarm condition) naming an entry.
@@ -89,7 +91,16 @@ impl Watch {
             appends: VecDeque::new(),
             warnings: Vec::new(),
             latencies: Latencies::default(),
+            stored_until_ms: 0,
         }
+    }
+
+    /// The watch of a store whose latest time is `stored_until_ms`: a check of the peer's
+    /// tests due after it may have been done and lost with the stop (its alarm not yet
+    /// committed), so [`Watch::load`] does it again.
+    pub fn stored_until(mut self, stored_until_ms: u64) -> Self {
+        self.stored_until_ms = stored_until_ms;
+        self
     }
 
     /// Loads a link from its record at `now_ms`. A live watch announces this station's test
@@ -114,8 +125,18 @@ impl Watch {
         }
         let link = self.links.get_mut(&peer).expect("inserted above");
         if let Some((schedule, anchor_ms)) = &link.peer_schedule {
-            // Check the latest due time again: the station may have been down when it came.
-            link.next_expected_ms = last_due_ms(schedule, *anchor_ms, now_ms)
+            // Check again the first due time whose check was not done before the latest time
+            // the store holds (the station stopped before it, or before its alarm's commit),
+            // then the latest one: the station may have been down when it came.
+            let unchecked = schedule
+                .next_due_ms(
+                    *anchor_ms,
+                    self.stored_until_ms
+                        .saturating_sub(schedule.answer_within_ms),
+                )
+                .filter(|due_ms| *due_ms <= now_ms);
+            link.next_expected_ms = unchecked
+                .or_else(|| last_due_ms(schedule, *anchor_ms, now_ms))
                 .or_else(|| schedule.next_due_ms(*anchor_ms, now_ms));
         }
         self.arm_peer_test(peer);

@@ -520,3 +520,44 @@ fn an_answer_to_a_test_written_before_the_alarm_clears_nothing() {
     restarted.load(70_000, peer, link.us.id(), record);
     assert_eq!(missed(&restarted), 1, "still open after a start");
 }
+
+/// A station that checked a due time of the peer's tests and stopped before the check was
+/// durable (its latest stored time before the check's) checks it again when it starts, not
+/// only the latest due time: the test missed while it watched is alarmed.
+#[test]
+fn a_check_of_the_peer_s_test_lost_with_a_stop_is_done_again() {
+    let mut link = Link::new();
+    let peer = link.peer.id();
+    let schedule = link.write(true, Body::Schedule(every_minute()));
+    let on_time = link.write_at(
+        true,
+        61_000,
+        Body::Test {
+            answer: TestAnswer::Machine,
+            answer_within_ms: 5_000,
+        },
+    );
+    let kept = |entry: &SignedEntry, received_ms| parley_store::KeptEntry {
+        entry: entry.clone(),
+        received_ms: Some(received_ms),
+    };
+    let record = || LinkRecord {
+        entries: vec![kept(&schedule, 1_001), kept(&on_time, 61_500)],
+        ..LinkRecord::default()
+    };
+    // The test due at 121,000 never came; its check at 126,000 was lost with a stop at
+    // 126,001; the station starts again at 184,000, past the next due time.
+    let started_ms = 184_000;
+    let expected = |watch: &Watch| open_of(watch, AlarmKind::ExpectedTestNotReceived);
+    for (stored_until_ms, alarmed) in [(125_000, 1), (126_000, 0)] {
+        let mut watch = Watch::new(settings(), Vec::new(), 0, true).stored_until(stored_until_ms);
+        watch.load(started_ms, peer, link.us.id(), record());
+        watch.tick(started_ms);
+        assert_eq!(
+            expected(&watch),
+            alarmed,
+            "stored until {stored_until_ms}: {:?}",
+            watch.alarms.open().collect::<Vec<_>>()
+        );
+    }
+}
