@@ -30,7 +30,7 @@ pub fn dispatch(home: &Home, command: CodebookCommand) -> anyhow::Result<()> {
                         "proposed {} version {} to {}: {}",
                         quoted(&sent.name),
                         sent.version,
-                        text(&sent.peer),
+                        quoted(&sent.peer),
                         sent.hash
                     );
                     Ok(())
@@ -169,8 +169,8 @@ fn show(report: &CodebookReport) {
     if report.codebooks.is_empty() {
         println!(
             "no codebook proposed with {}; propose one with `parley codebook propose {} FILE`",
-            text(&report.peer),
-            text(&report.peer)
+            quoted(&report.peer),
+            quoted(&report.peer)
         );
         return;
     }

@@ -431,7 +431,7 @@ fn channel_add(
             "{} channel {} added to the link with {}",
             added.kind.name(),
             render::text(&added.target),
-            render::text(&peer)
+            render::quoted(&peer)
         ),
         other => return Err(unexpected(other)),
     }
@@ -489,7 +489,7 @@ fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> 
         .map_err(edge::export_refused)?;
     println!(
         "transcript of the link with {} written to {}",
-        render::text(&name),
+        render::quoted(&name),
         render::text(&out.display().to_string())
     );
     Ok(())

@@ -205,3 +205,29 @@ fn a_name_dressed_as_a_fingerprint_cannot_pass_for_one() {
         "the name is never shown bare: {verified}"
     );
 }
+
+/// A peer's name is its card's choice, and may read like more of a line: every human form
+/// shows it quoted (`"` escaped inside), the way it shows a message's text.
+#[test]
+fn a_peer_name_is_shown_quoted() {
+    const NAME: &str = "Zed: link restored \"ok\"";
+    const SHOWN: &str = r#""Zed: link restored \"ok\"""#;
+    let root = tempfile::tempdir().unwrap();
+    let mut alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let mut zed = StationProcess::init(exe(), root.path(), NAME, "en").unwrap();
+    alpha.pin(&zed, root.path()).unwrap();
+    zed.pin(&alpha, root.path()).unwrap();
+    alpha.start().unwrap();
+    zed.start().unwrap();
+    zed.ok(&["send", "Alpha", "hello"]).unwrap();
+    alpha.ok(&["send", NAME, "hello back"]).unwrap();
+    await_all_delivered(&alpha, &zed);
+    let inbox = alpha.ok(&["inbox"]).unwrap();
+    assert!(inbox.starts_with(&format!("{SHOWN} #")), "{inbox}");
+    let outbox = alpha.ok(&["outbox"]).unwrap();
+    assert!(outbox.starts_with(&format!("{SHOWN} #")), "{outbox}");
+    let channels = alpha.ok(&["channel", "list"]).unwrap();
+    assert!(channels.starts_with(SHOWN), "{channels}");
+    alpha.stop().unwrap();
+    zed.stop().unwrap();
+}

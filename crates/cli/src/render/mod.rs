@@ -161,9 +161,9 @@ fn more_lines(shown: &Shown, shown_lang: &str) {
 fn answer_phrase(answer: &AnswerItem, peer: Option<&str>) -> String {
     let by = match (answer.by.is_empty(), peer) {
         (true, None) => "the station".to_owned(),
-        (true, Some(peer)) => format!("the station at {}", text(peer)),
+        (true, Some(peer)) => format!("the station at {}", quoted(peer)),
         (false, None) => text(&answer.by),
-        (false, Some(peer)) => format!("{} at {}", quoted(&answer.by), text(peer)),
+        (false, Some(peer)) => format!("{} at {}", quoted(&answer.by), quoted(peer)),
     };
     match (answer.understood, answer.text.is_empty()) {
         (true, true) => format!("understood by {by} {}", time(answer.at_ms)),
@@ -212,7 +212,7 @@ pub fn inbox(items: &[InboxItem], as_json: bool) -> anyhow::Result<()> {
         };
         println!(
             "{} #{:<5} {:<9} {:<12} {}  [{}]  {}",
-            text(&item.from),
+            quoted(&item.from),
             item.seq,
             item.precedence.name().to_uppercase(),
             time(item.received_at),
@@ -272,7 +272,7 @@ pub fn outbox(items: &[OutboxItem], as_json: bool) -> anyhow::Result<()> {
         }
         println!(
             "{} #{:<5} {:<9} {:<10} {}  [{}]  {}",
-            text(&item.to),
+            quoted(&item.to),
             item.seq,
             item.precedence.name().to_uppercase(),
             item.state.name(),
@@ -300,7 +300,7 @@ fn alarm_line(alarm: &AlarmItem) -> String {
         alarm.kind.name(),
         alarm.level,
         time(alarm.raised_at_ms),
-        text(&alarm.peer),
+        quoted(&alarm.peer),
         text(&alarm.detail)
     );
     if let Some(by) = &alarm.acknowledged_by {
@@ -616,7 +616,7 @@ pub fn channel_list(report: &StatusReport, as_json: bool) -> anyhow::Result<()> 
             .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
         println!(
             "{:<12} {:<8} {:<9} rtt {:<9} {}",
-            text(row.peer),
+            quoted(row.peer),
             row.channel.kind.name(),
             row.channel.state.name(),
             rtt,
@@ -639,7 +639,7 @@ pub fn exported(exported: &Exported, out: &Path) {
         } else {
             ""
         },
-        text(&exported.peer),
+        quoted(&exported.peer),
         text(&out.display().to_string()),
         exported.bytes,
     );
@@ -655,7 +655,7 @@ pub fn exported(exported: &Exported, out: &Path) {
 pub fn imported(imported: &Imported) {
     println!(
         "from {}: {} new envelope(s), {} already held, {} receipt(s), {} refused{}",
-        text(&imported.peer),
+        quoted(&imported.peer),
         imported.envelopes_new,
         imported.duplicates,
         imported.receipts,
@@ -687,14 +687,14 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
         } => format!(
             "{} message #{seq} from {} stored ({})",
             time(*at_ms),
-            text(peer),
+            quoted(peer),
             precedence.name().to_uppercase()
         ),
         Event::Delivered { peer, upto } => {
-            format!("delivered from {} up to #{upto}", text(peer))
+            format!("delivered from {} up to #{upto}", quoted(peer))
         }
         Event::Receipted { peer, upto, newly } => {
-            format!("{} receipted up to #{upto} ({newly} newly)", text(peer))
+            format!("{} receipted up to #{upto} ({newly} newly)", quoted(peer))
         }
         Event::ChannelState {
             peer,
@@ -708,7 +708,7 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
             "{} {} channel to {}: {} -> {} ({})",
             time(*at_ms),
             kind.name(),
-            text(peer),
+            quoted(peer),
             from.name(),
             to.name(),
             text(reason)
@@ -727,9 +727,9 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
             objective.name(),
             &id.to_string()[..16],
             if *own {
-                format!("sent to {}", text(peer))
+                format!("sent to {}", quoted(peer))
             } else {
-                format!("from {}", text(peer))
+                format!("from {}", quoted(peer))
             },
             time(*due_ms)
         ),
@@ -751,9 +751,9 @@ pub fn event(event: &Event, as_json: bool) -> anyhow::Result<()> {
             },
             &of.to_string()[..16],
             if operator.is_empty() {
-                format!("the station, link with {}", text(peer))
+                format!("the station, link with {}", quoted(peer))
             } else {
-                format!("{}, link with {}", text(operator), text(peer))
+                format!("{}, link with {}", quoted(operator), quoted(peer))
             }
         ),
         Event::Lagged { missed } => {
@@ -820,5 +820,31 @@ mod tests {
         }
         assert_eq!(quoted("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
         assert_eq!(quoted("a\nb"), "\"a\\u{a}b\"");
+    }
+
+    /// A peer's name is its card's choice: quoted, it cannot pass for the line's own words
+    /// (here, the end of a cleared alarm whose alarm is still open).
+    #[test]
+    fn an_alarm_shows_the_peer_name_quoted() {
+        let alarm = AlarmItem {
+            id: 7,
+            kind: parley_store::AlarmKind::LinkDown,
+            peer: "Zed: link restored  (cleared 03:12:00Z) \"x\"".into(),
+            subject: String::new(),
+            detail: "no channel up for 600 s".into(),
+            state: parley_station::api::records::AlarmState::Open,
+            level: 1,
+            raised_at_ms: 1_796_400_000_000,
+            escalated_at_ms: None,
+            acknowledged_at_ms: None,
+            acknowledged_by: None,
+            note: None,
+            cleared_at_ms: None,
+        };
+        assert_eq!(
+            alarm_line(&alarm),
+            "#7    open         link_down                  level 1 16:00:00Z \
+             \"Zed: link restored  (cleared 03:12:00Z) \\\"x\\\"\": no channel up for 600 s"
+        );
     }
 }
