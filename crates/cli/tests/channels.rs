@@ -230,6 +230,29 @@ fn stations_never_online_together_meet_through_the_relay() {
     let done = wait_until(Duration::from_secs(60), || net.alpha.all_delivered());
     assert!(done, "Alpha never saw Bravo's receipts through the relay");
     assert_eq!(inbox_texts(&net.bravo, "Alpha"), all);
+    // Each station's next fetch acknowledges what it fetched and committed; what a station
+    // stopped before acknowledging, it fetches again when it comes back (and drops as held
+    // already). Then the relay holds nothing.
+    net.bravo.start().expect("restart Bravo");
+    let emptied = wait_until(Duration::from_secs(30), || {
+        relay_items(&net.relay.home) == 0
+    });
+    assert!(
+        emptied,
+        "the relay still holds {}",
+        relay_items(&net.relay.home)
+    );
+}
+
+/// Frames the relay's store holds, read beside the running relay.
+fn relay_items(home: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        home.join("relay.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("the relay's store opens");
+    db.query_row("SELECT count(*) FROM items", [], |row| row.get(0))
+        .expect("items are counted")
 }
 
 /// A relay presenting another identity than the one pinned (an impostor on the pinned relay's

@@ -23,8 +23,12 @@ use parley_proto::cbor::{self, Fields};
 
 use crate::limits::{DELETE_IDS_MAX, FRAME_SIZE_MAX_BYTES};
 
-/// Name of the only fetch query parameter.
+/// Name of the fetch query parameter that says how long to wait for a frame.
 pub const WAIT_MS_PARAMETER: &str = "wait_ms";
+
+/// Name of the fetch query parameter that deletes, before the fetch, every item of the
+/// mailbox up to an id: what the last fetch returned and the station has committed.
+pub const ACK_PARAMETER: &str = "ack";
 
 /// Why a body or query could not be decoded. Nothing was stored for it.
 #[non_exhaustive]
@@ -286,25 +290,64 @@ pub fn decode_count(body: &[u8], what: &'static str) -> Result<u64, BodyError> {
     Ok(fields.uint("value")?)
 }
 
-/// Parses the fetch query string (without `?`): empty, or `wait_ms=<decimal>`. Returns the
-/// requested wait in milliseconds (0 when absent).
-pub fn parse_fetch_query(query: Option<&str>) -> Result<u64, BodyError> {
+/// A fetch's query: how long to wait, and up to which id the mailbox is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchQuery {
+    /// The wait asked for, milliseconds (0 when absent).
+    pub wait_ms: u64,
+    /// Every item with an id up to this one is deleted before the fetch (0, the default:
+    /// none), as `delete`'s `upto` would.
+    pub ack: u64,
+}
+
+impl FetchQuery {
+    /// The query string (without `?`): `wait_ms` always, `ack` when it is not 0 (so a fetch
+    /// that acknowledges nothing is one every relay of this API version reads).
+    pub fn encode(&self) -> String {
+        let mut query = format!("{WAIT_MS_PARAMETER}={}", self.wait_ms);
+        if self.ack > 0 {
+            query.push_str(&format!("&{ACK_PARAMETER}={}", self.ack));
+        }
+        query
+    }
+}
+
+/// Parses the fetch query string (without `?`): empty, or `wait_ms=<decimal>` and
+/// `ack=<decimal>`, each at most once, in either order, joined by `&`.
+pub fn parse_fetch_query(query: Option<&str>) -> Result<FetchQuery, BodyError> {
+    const RULE: BodyError = BodyError::Query(
+        "the parameters are wait_ms=<milliseconds> and ack=<id>, each at most once",
+    );
+    let mut parsed = FetchQuery::default();
     let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return Ok(0);
+        return Ok(parsed);
     };
-    let value = query
-        .strip_prefix(WAIT_MS_PARAMETER)
-        .and_then(|rest| rest.strip_prefix('='))
-        .filter(|value| !value.contains(['&', '=']))
-        .ok_or(BodyError::Query(
-            "the only parameter is wait_ms=<milliseconds>",
-        ))?;
+    let (mut wait_seen, mut ack_seen) = (false, false);
+    for parameter in query.split('&') {
+        let (name, value) = parameter.split_once('=').ok_or(RULE)?;
+        let (slot, seen) = match name {
+            WAIT_MS_PARAMETER => (&mut parsed.wait_ms, &mut wait_seen),
+            ACK_PARAMETER => (&mut parsed.ack, &mut ack_seen),
+            _ => return Err(RULE),
+        };
+        if std::mem::replace(seen, true) {
+            return Err(RULE);
+        }
+        *slot = parse_decimal(value)?;
+    }
+    Ok(parsed)
+}
+
+/// A query parameter's value: a decimal number of at most 20 digits that fits 64 bits.
+fn parse_decimal(value: &str) -> Result<u64, BodyError> {
     if value.is_empty() || value.len() > 20 || !value.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(BodyError::Query("wait_ms is not a decimal number"));
+        return Err(BodyError::Query(
+            "a parameter's value is not a decimal number",
+        ));
     }
     value
         .parse()
-        .map_err(|_| BodyError::Query("wait_ms is out of range"))
+        .map_err(|_| BodyError::Query("a parameter's value is out of range"))
 }
 
 /// Encodes a refusal as JSON.
@@ -457,24 +500,46 @@ mod tests {
     }
 
     #[test]
-    fn fetch_query_accepts_only_wait_ms() {
-        check(parse_fetch_query(None), Ok(0));
-        check(parse_fetch_query(Some("")), Ok(0));
-        check(parse_fetch_query(Some("wait_ms=1500")), Ok(1500));
+    fn fetch_query_accepts_wait_ms_and_ack_once_each() {
+        let query = |wait_ms, ack| FetchQuery { wait_ms, ack };
+        check(parse_fetch_query(None), Ok(query(0, 0)));
+        check(parse_fetch_query(Some("")), Ok(query(0, 0)));
+        check(parse_fetch_query(Some("wait_ms=1500")), Ok(query(1500, 0)));
+        check(parse_fetch_query(Some("ack=7")), Ok(query(0, 7)));
         check(
-            parse_fetch_query(Some(&format!("wait_ms={}", u64::MAX))),
-            Ok(u64::MAX),
+            parse_fetch_query(Some("wait_ms=1500&ack=7")),
+            Ok(query(1500, 7)),
         );
         check(
-            parse_fetch_query(Some("wait_ms=18446744073709551616")),
-            Err("out of range"),
+            parse_fetch_query(Some("ack=7&wait_ms=1500")),
+            Ok(query(1500, 7)),
         );
-        check(parse_fetch_query(Some("wait_ms=")), Err("not a decimal"));
-        check(parse_fetch_query(Some("wait_ms=-1")), Err("not a decimal"));
-        check(parse_fetch_query(Some("wait=1")), Err("only parameter"));
-        for two in ["wait_ms=1&wait_ms=2", "wait_ms=0&station=00", "wait_ms=1=2"] {
-            check(parse_fetch_query(Some(two)), Err("only parameter"));
+        check(
+            parse_fetch_query(Some(&format!("wait_ms={}&ack={}", u64::MAX, u64::MAX))),
+            Ok(query(u64::MAX, u64::MAX)),
+        );
+        for (wait_ms, ack) in [(0, 0), (25_000, 0), (0, 9), (1, u64::MAX)] {
+            let encoded = query(wait_ms, ack).encode();
+            check(parse_fetch_query(Some(&encoded)), Ok(query(wait_ms, ack)));
         }
+        for over in ["wait_ms=18446744073709551616", "ack=18446744073709551616"] {
+            check(parse_fetch_query(Some(over)), Err("out of range"));
+        }
+        for bad in ["wait_ms=", "wait_ms=-1", "ack=", "ack=+1", "ack=0x10"] {
+            check(parse_fetch_query(Some(bad)), Err("not a decimal"));
+        }
+        for bad in [
+            "wait=1",
+            "wait_ms=1&wait_ms=2",
+            "ack=1&ack=1",
+            "wait_ms=0&station=00",
+            "wait_ms=1&",
+            "&ack=1",
+            "ack",
+        ] {
+            check(parse_fetch_query(Some(bad)), Err("each at most once"));
+        }
+        check(parse_fetch_query(Some("wait_ms=1=2")), Err("not a decimal"));
     }
 
     #[test]

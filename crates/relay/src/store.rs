@@ -619,21 +619,24 @@ impl Store {
         })
     }
 
-    /// Starts a fetch by `nonce.station`: records the request and deletes the expired items
-    /// of its mailbox.
+    /// Starts a fetch by `nonce.station`: records the request, deletes the items of its
+    /// mailbox it acknowledges (every id up to `ack`; 0: none), and the expired ones. Returns
+    /// how many it acknowledged.
     pub fn begin_fetch(
         &mut self,
         nonce: &NonceRecord,
+        ack: u64,
         now_ms: u64,
         retention_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         self.authorised(nonce, |tx| {
+            let me = nonce.station.0;
+            let acknowledged = tx
+                .prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id <= ?2")?
+                .execute(params![me, to_sql_u64(ack)])?;
             tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2")?
-                .execute(params![
-                    nonce.station.0,
-                    retention_cutoff(now_ms, retention_ms)
-                ])?;
-            Ok(())
+                .execute(params![me, retention_cutoff(now_ms, retention_ms)])?;
+            Ok(acknowledged as u64)
         })
     }
 

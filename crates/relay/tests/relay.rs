@@ -94,6 +94,63 @@ async fn deposit_fetch_delete_and_ping() {
     assert_eq!(health, (200, "ok".to_owned()));
 }
 
+/// A fetch acknowledges what the last one fetched: every item of the station's own mailbox up
+/// to the id it names goes, and nothing of another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_acknowledges_the_items_up_to_an_id() {
+    let relay = Relay::start(Limits::default()).await;
+    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
+    let to_bravo: Vec<Vec<u8>> = (1..=3)
+        .map(|seq| frame(&relay.alpha.identity, &relay.bravo.id(), seq))
+        .collect();
+    within(alpha.deposit(&relay.bravo.id(), &arcs(&to_bravo)))
+        .await
+        .expect("deposit is stored");
+    let to_alpha = vec![frame(&relay.bravo.identity, &relay.alpha.id(), 1)];
+    within(bravo.deposit(&relay.alpha.id(), &arcs(&to_alpha)))
+        .await
+        .expect("deposit is stored");
+    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
+        .await
+        .expect("fetches")
+        .iter()
+        .map(|item| item.id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+
+    // Alpha acknowledges everything there could be: only its own mailbox's item goes.
+    let alphas = within(alpha.fetch_acknowledging(Duration::ZERO, u64::MAX))
+        .await
+        .expect("fetches");
+    assert!(alphas.is_empty(), "its own item went before the fetch");
+    assert_eq!(relay.snapshot().1.items, 3, "Bravo's items stay");
+
+    // Up to one below an id keeps it; up to the id takes it.
+    let left = within(bravo.fetch_acknowledging(Duration::ZERO, ids[1] - 1))
+        .await
+        .expect("fetches");
+    assert_eq!(
+        left.iter().map(|item| item.id).collect::<Vec<_>>(),
+        ids[1..]
+    );
+    let left = within(bravo.fetch_acknowledging(Duration::ZERO, ids[1]))
+        .await
+        .expect("fetches");
+    assert_eq!(
+        left.iter().map(|item| item.id).collect::<Vec<_>>(),
+        ids[2..]
+    );
+    assert_eq!(left[0].frame, to_bravo[2]);
+    // A long poll that acknowledges the last item waits on an empty mailbox.
+    let started = std::time::Instant::now();
+    let none = within(bravo.fetch_acknowledging(Duration::from_millis(300), ids[2]))
+        .await
+        .expect("fetches");
+    assert!(none.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(relay.snapshot().1.items, 0);
+}
+
 /// A frame an `Endpoint` produces (a real sealed key announcement) crosses the relay and is
 /// accepted by the recipient's `Endpoint`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -827,7 +884,21 @@ async fn unknown_endpoints_and_bad_delete_bodies_get_json_refusals() {
     assert_raw(
         relay.raw("GET", "/v1/mailbox?wait=1", &headers, b"").await,
         400,
-        "only parameter is wait_ms",
+        "the parameters are wait_ms=<milliseconds> and ack=<id>, each at most once",
+    );
+    let headers = relay.sign(a, "GET", "/v1/mailbox?ack=1&ack=2", b"");
+    assert_raw(
+        relay
+            .raw("GET", "/v1/mailbox?ack=1&ack=2", &headers, b"")
+            .await,
+        400,
+        "each at most once",
+    );
+    let headers = relay.sign(a, "GET", "/v1/mailbox?ack=-1", b"");
+    assert_raw(
+        relay.raw("GET", "/v1/mailbox?ack=-1", &headers, b"").await,
+        400,
+        "not a decimal number",
     );
     let headers = relay.sign(a, "GET", "/v1/ping", b"x");
     assert_raw(

@@ -412,10 +412,23 @@ impl RelayClient {
     /// them in increasing id order; an empty list means none arrived in time. Frames stay in
     /// the mailbox until [`Self::delete`]d.
     pub async fn fetch(&self, wait: Duration) -> Result<Vec<Fetched>, RelayError> {
+        self.fetch_acknowledging(wait, 0).await
+    }
+
+    /// [`Self::fetch`], deleting first every item of the mailbox with an id up to `ack` (what
+    /// the last fetch returned and this station has committed; 0: none): one signed request
+    /// where a fetch and a delete would be two. A relay older than the `ack` parameter refuses
+    /// it (HTTP 400) and does nothing.
+    pub async fn fetch_acknowledging(
+        &self,
+        wait: Duration,
+        ack: u64,
+    ) -> Result<Vec<Fetched>, RelayError> {
         let wait_ms = u64::try_from(wait.as_millis())
             .unwrap_or(u64::MAX)
             .min(FETCH_WAIT_MS_MAX_LIMIT);
-        let target = format!("{PATH_MAILBOX}?{}={wait_ms}", wire::WAIT_MS_PARAMETER);
+        let query = wire::FetchQuery { wait_ms, ack };
+        let target = format!("{PATH_MAILBOX}?{}", query.encode());
         let timeout = Self::request_timeout() + Duration::from_millis(wait_ms);
         let body = self.call(Method::GET, &target, Vec::new(), timeout).await?;
         let answer = wire::decode_fetch_answer(&body)

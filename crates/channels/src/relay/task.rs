@@ -167,22 +167,35 @@ impl Relay {
 
     async fn fetch_loop(self) {
         let mut retry = self.backoff();
+        let mut owed = Owed::default();
         loop {
-            let items = match self.client.fetch(self.timing.poll_wait).await {
+            let fetched = self
+                .client
+                .fetch_acknowledging(self.timing.poll_wait, owed.ack())
+                .await;
+            let items = match fetched {
                 Ok(items) => {
                     retry.reset();
+                    owed.acknowledged();
                     items
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "relay fetch failed");
-                    wait(&mut retry, &error).await;
+                    if owed.ack_refused(&error) {
+                        tracing::info!(
+                            "the relay does not take acknowledgements in fetches (an older \
+                             relay); deleting on their own"
+                        );
+                    } else {
+                        tracing::debug!(%error, "relay fetch failed");
+                        wait(&mut retry, &error).await;
+                    }
+                    self.delete_owed(&mut owed, &mut retry).await;
                     continue;
                 }
             };
-            if items.is_empty() {
+            let Some(last) = items.last().map(|item| item.id) else {
                 continue;
-            }
-            let ids: Vec<u64> = items.iter().map(|item| item.id).collect();
+            };
             let (done, committed) = oneshot::channel();
             let frames = items.into_iter().map(|item| item.frame).collect();
             let batch = Report::Batch {
@@ -194,19 +207,32 @@ impl Relay {
                 return;
             }
             // Delete only what the station has committed; if it stopped first, the items stay
-            // at the relay and are fetched again (and deduplicated) after the restart.
+            // at the relay and are fetched again (and deduplicated) after the restart. A fetch
+            // returns the oldest items of the mailbox, so everything up to the last is owed.
             if committed.await.is_err() {
                 return;
             }
-            while let Err(error) = self.client.delete(&ids).await {
-                tracing::debug!(%error, "relay delete failed; retrying");
-                if matches!(error, RelayError::Refused { .. }) {
-                    break;
-                }
-                wait(&mut retry, &error).await;
-            }
-            retry.reset();
+            owed.committed(last);
+            self.delete_owed(&mut owed, &mut retry).await;
         }
+    }
+
+    /// Deletes what is owed on its own, when the relay takes no acknowledgement in a fetch;
+    /// retries while the relay is unreachable, gives up on a refusal (the items are fetched
+    /// again, and deduplicated).
+    async fn delete_owed(&self, owed: &mut Owed, retry: &mut Backoff) {
+        let Some(upto) = owed.deletable() else {
+            return;
+        };
+        while let Err(error) = self.client.delete_upto(upto).await {
+            tracing::debug!(%error, "relay delete failed; retrying");
+            if matches!(error, RelayError::Refused { .. }) {
+                break;
+            }
+            wait(retry, &error).await;
+        }
+        owed.acknowledged();
+        retry.reset();
     }
 
     async fn deposit_loop(self, mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>) {
@@ -281,9 +307,93 @@ impl Relay {
 /// How long to wait before retrying after `error`: the backoff's next delay, or what a
 /// rate-limiting or busy relay asked for (never more than the backoff's maximum, so a relay
 /// cannot silence a channel for longer than a heartbeat interval).
+/// The items of this station's mailbox it has committed and the relay has not deleted yet:
+/// every id up to `upto`, acknowledged by the next fetch, or deleted on their own by a relay
+/// older than acknowledgements in fetches (it refuses the `ack` parameter with HTTP 400,
+/// having done nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Owed {
+    upto: u64,
+    /// The relay refused an acknowledgement: delete on their own from now on.
+    no_ack: bool,
+}
+
+impl Owed {
+    /// What the next fetch acknowledges (0: nothing).
+    fn ack(&self) -> u64 {
+        if self.no_ack { 0 } else { self.upto }
+    }
+
+    /// Everything up to `last` is committed.
+    fn committed(&mut self, last: u64) {
+        self.upto = self.upto.max(last);
+    }
+
+    /// The relay has deleted what was owed.
+    fn acknowledged(&mut self) {
+        self.upto = 0;
+    }
+
+    /// Whether `error`, the answer to a fetch, refuses its acknowledgement: from then on,
+    /// owed items are deleted on their own.
+    fn ack_refused(&mut self, error: &RelayError) -> bool {
+        let refused = self.ack() > 0 && matches!(error, RelayError::Refused { status: 400, .. });
+        self.no_ack |= refused;
+        refused
+    }
+
+    /// Up to which id to delete on their own now, if any.
+    fn deletable(&self) -> Option<u64> {
+        (self.no_ack && self.upto > 0).then_some(self.upto)
+    }
+}
+
 async fn wait(retry: &mut Backoff, error: &RelayError) {
     let floor = error
         .retry_after_ms()
         .map_or(Duration::ZERO, Duration::from_millis);
     tokio::time::sleep(retry.take(floor)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16) -> RelayError {
+        RelayError::Refused {
+            status,
+            reason: "the only parameter is wait_ms=<milliseconds>".into(),
+        }
+    }
+
+    #[test]
+    fn committed_items_are_acknowledged_by_the_next_fetch() {
+        let mut owed = Owed::default();
+        assert_eq!((owed.ack(), owed.deletable()), (0, None));
+        owed.committed(7);
+        assert_eq!((owed.ack(), owed.deletable()), (7, None));
+        // A fetch that failed in transport acknowledged nothing: the next one does.
+        assert!(!owed.ack_refused(&RelayError::Transport("reset".into())));
+        owed.committed(9);
+        assert_eq!(owed.ack(), 9);
+        owed.acknowledged();
+        assert_eq!((owed.ack(), owed.deletable()), (0, None));
+    }
+
+    #[test]
+    fn a_relay_refusing_acknowledgements_gets_deletes() {
+        let mut owed = Owed::default();
+        // A 400 to a fetch that acknowledged nothing is no sign of an older relay.
+        assert!(!owed.ack_refused(&refused(400)));
+        owed.committed(5);
+        assert!(
+            !owed.ack_refused(&refused(403)),
+            "not admitted: no fallback"
+        );
+        assert!(owed.ack_refused(&refused(400)));
+        assert_eq!((owed.ack(), owed.deletable()), (0, Some(5)));
+        owed.acknowledged();
+        owed.committed(8);
+        assert_eq!((owed.ack(), owed.deletable()), (0, Some(8)), "for good");
+    }
 }

@@ -1,9 +1,9 @@
 //! `parley bench relay`: a real relay process (`parley relay serve`, its production settings
 //! but the per-station request rate) and N admitted stations, each with the client stations
 //! use (`parley_channels::relay::RelayClient`: TLS pinned to the relay, every request
-//! signed). Every station long-polls its own mailbox, deleting what it fetched, and deposits
-//! signed envelopes of `--size` bytes of ciphertext to stations drawn at random, paced so that
-//! all together offer `--rate` frames a second. First an idle window (every station polling,
+//! signed). Every station long-polls its own mailbox, each poll acknowledging (deleting) what
+//! the last one fetched, and deposits signed envelopes of `--size` bytes of ciphertext to
+//! stations drawn at random, paced so that all together offer `--rate` frames a second. First an idle window (every station polling,
 //! nothing deposited), then the measured window; then the deposits stop and every frame
 //! deposited must reach its recipient.
 //!
@@ -116,7 +116,7 @@ struct Report {
     delivery_latency: Spread,
     /// Frames answered as stored that their recipients had not fetched once the drain ended.
     undelivered: u64,
-    /// Fetches and deletes that failed (each station retries).
+    /// Fetches that failed (each station retries).
     poll_failures: u64,
     relay: RelayCost,
     /// This process's CPU over the window (the stations' clients: signing, TLS, HTTP), as a
@@ -157,7 +157,7 @@ struct Station {
 #[derive(Default)]
 struct Shared {
     in_flight: Mutex<HashMap<[u8; 32], Instant>>,
-    /// Fetches and deletes that failed (each retried).
+    /// Fetches that failed (each retried).
     poll_failures: AtomicU64,
 }
 
@@ -207,7 +207,8 @@ fn set_up_relay(
 ) -> anyhow::Result<(RelayProcess, StationId, Vec<Identity>)> {
     let relay = RelayProcess::init(exe, root, "Relay")?;
     // The benchmark measures the relay's store and its server, not its per-station rate
-    // limit (a station here makes about three requests a frame: deposit, fetch, delete).
+    // limit (a station here makes about two requests a frame: a deposit, and a fetch that
+    // acknowledges the frame the last one fetched).
     relay.configure(|config| {
         config.limits.request_rate_per_second_max = 100_000;
         config.limits.request_burst_max = 100_000;
@@ -398,7 +399,7 @@ async fn warm_up(stations: &Arc<Vec<Station>>) -> anyhow::Result<()> {
 }
 
 /// One station's mailbox: long polls, each fetched frame matched to when it was sent, then
-/// deleted; until told to stop. Returns the delivery latencies.
+/// acknowledged by the next poll; until told to stop. Returns the delivery latencies.
 async fn fetch_loop(
     stations: Arc<Vec<Station>>,
     index: usize,
@@ -407,13 +408,18 @@ async fn fetch_loop(
 ) -> anyhow::Result<Vec<u64>> {
     let client = &stations[index].client;
     let mut latencies_us = Vec::new();
+    // What the next fetch acknowledges, as a station's relay channel does.
+    let mut ack = 0;
     loop {
         let items = tokio::select! {
-            items = client.fetch(FETCH_WAIT) => items,
+            items = client.fetch_acknowledging(FETCH_WAIT, ack) => items,
             _ = stop.wait_for(|stop| *stop) => return Ok(latencies_us),
         };
         let items = match items {
-            Ok(items) => items,
+            Ok(items) => {
+                ack = 0;
+                items
+            }
             Err(_) => {
                 shared.poll_failures.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -435,9 +441,7 @@ async fn fetch_loop(
                 }
             }
         }
-        if client.delete_upto(last).await.is_err() {
-            shared.poll_failures.fetch_add(1, Ordering::Relaxed);
-        }
+        ack = last;
     }
 }
 
@@ -547,7 +551,7 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
         );
     }
     println!(
-        "  undelivered        {} ({} fetches or deletes failed)",
+        "  undelivered        {} ({} fetches failed)",
         report.undelivered, report.poll_failures
     );
     if let Some(error) = &report.first_error {

@@ -228,13 +228,17 @@ pub(super) async fn fetch(
     let result = async {
         let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
-        let wait_ms = wire::parse_fetch_query(uri.query())?.min(relay.limits.fetch_wait_ms_max);
+        let query = wire::parse_fetch_query(uri.query())?;
+        let wait_ms = query.wait_ms.min(relay.limits.fetch_wait_ms_max);
         let (retention_ms, nonce) = (relay.limits.retention_ms, request.nonce);
-        relay
+        let acknowledged = relay
             .writer
-            .write(move |store| store.begin_fetch(&nonce, now_ms(), retention_ms))
+            .write(move |store| store.begin_fetch(&nonce, query.ack, now_ms(), retention_ms))
             .await?;
         let station = request.station();
+        if acknowledged > 0 {
+            debug!(station = %station.key_fingerprint(), deleted = acknowledged, "items acknowledged");
+        }
         let answer = long_poll(&relay, station, Duration::from_millis(wait_ms)).await?;
         debug!(
             station = %station.key_fingerprint(),

@@ -269,6 +269,31 @@ fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
         3
     );
     assert_eq!(held(&store), [frames[2].clone(), frames[4].clone()]);
+    // A fetch acknowledges up to an id of its own mailbox: another's ids never match.
+    let rest: Vec<u64> = ids[2..]
+        .iter()
+        .copied()
+        .filter(|id| *id != ids[3])
+        .collect();
+    assert_eq!(
+        store
+            .begin_fetch(&nonce(1, 3), u64::MAX, NOW_MS, DAY_MS)
+            .expect("runs"),
+        0
+    );
+    assert_eq!(
+        store
+            .begin_fetch(&nonce(2, 2), rest[0] - 1, NOW_MS, DAY_MS)
+            .expect("runs"),
+        0
+    );
+    assert_eq!(
+        store
+            .begin_fetch(&nonce(2, 3), rest[0], NOW_MS, DAY_MS)
+            .expect("runs"),
+        1
+    );
+    assert_eq!(held(&store), [frames[4].clone()]);
 }
 
 #[test]
