@@ -111,6 +111,41 @@ fn a_store_put_back_to_an_older_copy_gets_again_what_its_peer_sent_since() {
     bravo.stop().expect("clean stop");
 }
 
+/// A copy that holds nothing from the peer (taken after the station's first run, which wrote
+/// its own first entries, alone): its station receipts nothing, so it says so, in a receipt
+/// of nothing, when its channel comes up. The peer sends again all it had receipted, without
+/// waiting for a new entry of its own to be answered.
+#[test]
+fn a_copy_holding_nothing_from_the_peer_gets_everything_again() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, mut bravo) = paired(root.path());
+    bravo.start().expect("Bravo's first run, alone");
+    bravo.stop().expect("clean stop");
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("restart Bravo");
+    let sent = texts("sent", 0..3);
+    send_all(&alpha, "Bravo", &sent);
+    await_all_delivered(&alpha, &bravo);
+    assert_eq!(inbox_texts(&bravo, "Alpha"), sent);
+
+    bravo.kill9().expect("kill -9");
+    put_back(&copy, &bravo);
+    assert!(
+        inbox_texts(&bravo, "Alpha").is_empty(),
+        "the copy holds nothing"
+    );
+    bravo.start().expect("start Bravo from the copy");
+    await_inbox(&bravo, "Alpha", &sent);
+    assert!(entries_resent(&alpha) >= sent.len() as u64);
+    assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");
+    assert_eq!(open_alarms(&bravo), 0, "Bravo raised no alarm");
+    alpha.stop().expect("clean stop");
+    bravo.stop().expect("clean stop");
+}
+
 /// Exports a courier bundle from `station` (stopped) for `peer` and imports it at `to`.
 fn carry(station: &StationProcess, peer: &str, to: &StationProcess, dir: &std::path::Path) {
     let path = dir.join(format!("from-{}.bundle", station.name));

@@ -141,11 +141,6 @@ impl Incoming {
         self.held.keys().copied()
     }
 
-    /// Whether anything was ever received.
-    pub(super) fn any(&self) -> bool {
-        !self.ids.is_empty() || !self.held.is_empty()
-    }
-
     /// Asks for a receipt at the next timeout.
     pub(super) fn want_receipt(&mut self) {
         self.receipt_due = true;

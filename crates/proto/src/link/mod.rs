@@ -419,15 +419,14 @@ impl Link {
     }
 
     /// Marks a channel up or down. A channel coming up gets every unreceipted entry at once,
-    /// and a receipt if anything was ever received.
+    /// and a receipt, of nothing when nothing was received: a store put back to a copy that
+    /// holds nothing from the peer says so, and the peer sends again what it had receipted.
     pub fn set_channel_up(&mut self, now_ms: u64, id: ChannelId, up: bool) {
         if self.channels.set_up(id, up) != Some(true) {
             return;
         }
         self.outgoing.schedule_all(&mut self.timers, id, now_ms);
-        if self.incoming.any() {
-            self.incoming.want_receipt();
-        }
+        self.incoming.want_receipt();
     }
 
     /// Whether any channel is up.
@@ -652,10 +651,11 @@ impl Link {
         self.outgoing.unreceipted_frames()
     }
 
-    /// A freshly signed receipt frame for everything held from the peer, or `None` when
-    /// nothing has been received yet.
-    pub fn receipt_frame(&self, now_ms: u64) -> Option<Arc<[u8]>> {
-        self.incoming.any().then(|| self.new_receipt(now_ms).1)
+    /// A freshly signed receipt frame for everything held from the peer (of nothing, when
+    /// nothing was received: a store put back to a copy that holds nothing from the peer says
+    /// so).
+    pub fn receipt_frame(&self, now_ms: u64) -> Arc<[u8]> {
+        self.new_receipt(now_ms).1
     }
 
     /// A receipt of everything held now: the last one signed if it covers the same (its time

@@ -464,7 +464,7 @@ pub struct Exported {
     pub peer: String,
     /// Envelopes in the bundle.
     pub envelopes: usize,
-    /// Whether a receipt is in it.
+    /// Whether a receipt is in it: always (of nothing, when nothing is held from the peer).
     pub receipt: bool,
     /// Unreceipted envelopes left out because the bundle was full (export again later).
     pub left_out: usize,

@@ -28,8 +28,7 @@ impl Station {
             .endpoint
             .link(&peer_id)
             .ok_or_else(|| StationError::UnknownPeer(peer.to_owned()))?;
-        let receipt = link.receipt_frame(now_ms);
-        let mut frames: Vec<Arc<[u8]>> = receipt.iter().cloned().collect();
+        let mut frames: Vec<Arc<[u8]>> = vec![link.receipt_frame(now_ms)];
         let mut size: usize = frames.iter().map(|f| f.len()).sum();
         let mut left_out = 0;
         for frame in link.unreceipted_frames() {
@@ -51,8 +50,8 @@ impl Station {
         .sign(&self.identity);
         Ok(Exported {
             peer: self.peers[&peer_id].name.clone(),
-            envelopes: frames.len() - usize::from(receipt.is_some()),
-            receipt: receipt.is_some(),
+            envelopes: frames.len() - 1,
+            receipt: true,
             left_out,
             bytes: bundle.len(),
             bundle,

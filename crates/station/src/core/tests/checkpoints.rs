@@ -294,6 +294,8 @@ fn the_cadence_s_checkpoint_waits_for_a_turn_that_writes_nothing_else() {
         while core.poll_output().is_some() {}
     };
     let own_checkpoint = |core: &Station| checkpoint_entries(core, &bravo_id).0;
+    // The receipt of nothing its channel's coming up asked for goes first.
+    while alpha.poll_transmit(NOW_MS).is_some() {}
     send(&mut alpha, 10);
     send(&mut alpha, 11);
     settle(&mut alpha, &mut store);
