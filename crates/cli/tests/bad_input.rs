@@ -378,7 +378,11 @@ fn fresh_frame(identity: &Identity, bravo_card: &ContactCard, seed: u8) -> Vec<u
     link.set_channel_up(now, ChannelId(0), true);
     endpoint.take_writes();
     endpoint.handle_timeout(now);
-    endpoint.poll_transmit().unwrap().1.frame.to_vec()
+    // Its first envelope (the key announcement); a receipt of nothing goes first.
+    std::iter::from_fn(|| endpoint.poll_transmit())
+        .map(|(_, transmit)| transmit.frame.to_vec())
+        .find(|frame| frame.first() == Some(&parley_proto::frame::TAG_ENVELOPE))
+        .unwrap()
 }
 
 fn bravo_counts(bravo: &StationProcess) -> (Value, Value) {

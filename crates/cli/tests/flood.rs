@@ -65,7 +65,11 @@ fn forged_envelope(alpha: &parley_proto::Identity, bravo: &ContactCard) -> Vec<u
     link.set_channel_up(now, ChannelId(0), true);
     endpoint.take_writes();
     endpoint.handle_timeout(now);
-    let mut frame = endpoint.poll_transmit().expect("a frame").1.frame.to_vec();
+    // Its first envelope (the key announcement); a receipt of nothing goes first.
+    let mut frame = std::iter::from_fn(|| endpoint.poll_transmit())
+        .map(|(_, transmit)| transmit.frame.to_vec())
+        .find(|frame| frame.first() == Some(&parley_proto::frame::TAG_ENVELOPE))
+        .expect("an envelope");
     let middle = frame.len() / 2;
     frame[middle] ^= 1;
     frame

@@ -304,9 +304,6 @@ impl Relay {
     }
 }
 
-/// How long to wait before retrying after `error`: the backoff's next delay, or what a
-/// rate-limiting or busy relay asked for (never more than the backoff's maximum, so a relay
-/// cannot silence a channel for longer than a heartbeat interval).
 /// The items of this station's mailbox it has committed and the relay has not deleted yet:
 /// every id up to `upto`, acknowledged by the next fetch, or deleted on their own by a relay
 /// older than acknowledgements in fetches (it refuses the `ack` parameter with HTTP 400,
@@ -348,6 +345,9 @@ impl Owed {
     }
 }
 
+/// How long to wait before retrying after `error`: the backoff's next delay, or what a
+/// rate-limiting or busy relay asked for (never more than the backoff's maximum, so a relay
+/// cannot silence a channel for longer than a heartbeat interval).
 async fn wait(retry: &mut Backoff, error: &RelayError) {
     let floor = error
         .retry_after_ms()
