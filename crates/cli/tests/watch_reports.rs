@@ -423,7 +423,7 @@ fn a_test_sent_by_hand_is_answered_by_the_far_station() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(
         line.contains("TEST (machine answers)")
-            && line.contains("understood by the station at Bravo"),
+            && line.contains("understood by the station at \"Bravo\""),
         "{line}"
     );
     let received = bravo
@@ -510,7 +510,7 @@ fn scheduled_operator_tests_are_answered_by_the_operator_or_missed() {
     assert!(
         text.lines().any(|line| line.ends_with(id.as_str())
             && line.contains("TEST (operator answers)")
-            && line.contains("understood by \"Ana\" at Bravo")),
+            && line.contains("understood by \"Ana\" at \"Bravo\"")),
         "{text}"
     );
 
@@ -574,7 +574,7 @@ fn a_question_in_answer_reaches_the_sender() {
     assert!(item["answered_at_ms"].is_u64(), "{item:#}");
     let text = alpha.ok(&["outbox"]).unwrap();
     assert!(
-        text.contains("clarify from \"Ana\" at Bravo") && text.contains(question),
+        text.contains("clarify from \"Ana\" at \"Bravo\"") && text.contains(question),
         "{text}"
     );
     let received = bravo
