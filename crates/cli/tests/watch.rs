@@ -688,3 +688,55 @@ fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
             .unwrap();
     }
 }
+
+/// A station stopped cleanly across a due time of the peer's tests, whose test waits for it
+/// on a channel, raises no `expected_test_not_received` when it starts: it gives its channels
+/// a while to bring what waits before it checks a due time it did not watch.
+#[test]
+fn a_clean_restart_across_the_peer_s_test_raises_no_false_alarm() {
+    const EVERY_S: u64 = 4;
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha
+        .configure(|config| {
+            config.tests = vec![parley_station::watch_config::TestConfig {
+                peer: "Bravo".into(),
+                at: Vec::new(),
+                every_s: Some(EVERY_S),
+                answer: parley_proto::TestAnswer::Machine,
+                answer_within_s: 2,
+            }];
+        })
+        .unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let tests_came = |bravo: &StationProcess| {
+        (bravo.inbox().unwrap().iter())
+            .filter(|item| item["kind"] == "test")
+            .count()
+    };
+    assert!(
+        wait_until(WATCH_TIMEOUT, || tests_came(&bravo) >= 1),
+        "a test came"
+    );
+
+    for _ in 0..2 {
+        bravo.stop().unwrap();
+        // Over a due time and the time allowed after it; Alpha goes on writing its tests.
+        let before = tests_came(&bravo);
+        std::thread::sleep(std::time::Duration::from_secs(EVERY_S + 3));
+        bravo.start().unwrap();
+        assert!(
+            wait_until(WATCH_TIMEOUT, || tests_came(&bravo) > before),
+            "the tests written while Bravo was stopped come"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let raised: Vec<Value> = alarms(&bravo, true)
+        .into_iter()
+        .filter(|alarm| alarm["kind"] == "expected_test_not_received")
+        .collect();
+    assert!(raised.is_empty(), "{raised:#?}");
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}

@@ -264,6 +264,7 @@ pub fn load(
         alarms: store.alarms(false)?,
         alarm_id_max: store.alarm_id_max()?,
         stored_until_ms: store.latest_time_ms()?,
+        stopped_ms: station.stopped_ms,
         seed,
     })
 }

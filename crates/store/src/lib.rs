@@ -283,6 +283,20 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the daemon stopped cleanly at `stopped_ms`, every duty due until then run
+    /// and committed (`Some`), or that it runs (`None`, as it starts: a crash leaves it so).
+    /// Its own transaction, durable when this returns.
+    pub fn set_stopped(&mut self, stopped_ms: Option<u64>) -> Result<(), StoreError> {
+        self.writable()?;
+        let stopped = stopped_ms
+            .map(|ms| to_sql(ms, "the time the daemon stopped"))
+            .transpose()?;
+        self.connection
+            .execute("UPDATE station SET stopped_ms = ?1", params![stopped])
+            .context("recording whether the daemon runs")?;
+        Ok(())
+    }
+
     /// This station's record, or `None` before [`Store::init_station`].
     pub fn station(&self) -> Result<Option<StationRow>, StoreError> {
         read::station(&self.connection)

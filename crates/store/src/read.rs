@@ -39,22 +39,32 @@ pub(crate) fn query<T, Raw>(
 
 /// This station's row, if initialised.
 pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, StoreError> {
-    let raw: Option<(String, String, Vec<u8>, i64)> = connection
-        .prepare_cached("SELECT name, lang, identity, created_ms FROM station")
+    type Raw = (String, String, Vec<u8>, i64, Option<i64>);
+    let raw: Option<Raw> = connection
+        .prepare_cached("SELECT name, lang, identity, created_ms, stopped_ms FROM station")
         .and_then(|mut statement| {
             statement
                 .query_row([], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
                 })
                 .optional()
         })
         .context("reading the station record")?;
-    raw.map(|(name, lang, identity, created_ms)| {
+    raw.map(|(name, lang, identity, created_ms, stopped_ms)| {
         Ok(StationRow {
             name,
             lang,
             identity: station_id(identity, "the station identity")?,
             created_ms: from_sql(created_ms, "the station creation time")?,
+            stopped_ms: stopped_ms
+                .map(|ms| from_sql(ms, "when the daemon last stopped"))
+                .transpose()?,
         })
     })
     .transpose()

@@ -20,6 +20,9 @@ pub struct StationRow {
     pub identity: StationId,
     /// When the station was initialised (UTC ms).
     pub created_ms: u64,
+    /// When its daemon last stopped cleanly, every duty due until then run and committed (UTC
+    /// ms); `None` while it runs, after a crash, and before this was kept.
+    pub stopped_ms: Option<u64>,
 }
 
 /// A paired peer.

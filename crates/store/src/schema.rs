@@ -182,6 +182,13 @@ const MIGRATION_7: &str = "
 ALTER TABLE outbox ADD COLUMN delivered_before_ms INTEGER CHECK (delivered_before_ms >= 0);
 ";
 
+/// Version 8: when the daemon last stopped cleanly, having run every duty due until then and
+/// committed (NULL while it runs, after a crash, and for what earlier versions left): a start
+/// knows which of the watch's checks the stop left undone.
+const MIGRATION_8: &str = "
+ALTER TABLE station ADD COLUMN stopped_ms INTEGER CHECK (stopped_ms >= 0);
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -191,6 +198,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 ];
 
 /// The schema version this build writes and reads.

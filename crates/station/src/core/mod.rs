@@ -120,6 +120,9 @@ pub struct Loaded {
     /// The latest time the store holds, UTC ms: what the station did after it was lost, or
     /// never done, when it stopped.
     pub stored_until_ms: u64,
+    /// When the daemon last stopped cleanly, every duty due until then done and committed
+    /// (`None` after a crash, or while it runs).
+    pub stopped_ms: Option<u64>,
     /// Seed of the endpoint's generator: from the OS in a station, from the run in a simulation.
     pub seed: [u8; 32],
 }
@@ -279,6 +282,7 @@ impl Station {
             alarms,
             alarm_id_max,
             stored_until_ms,
+            stopped_ms,
             seed,
         } = loaded;
         let watch = Watch::new(
@@ -287,7 +291,8 @@ impl Station {
             alarm_id_max,
             mode == Mode::Daemon,
         )
-        .stored_until(stored_until_ms);
+        .stored_until(stored_until_ms)
+        .stopped_at(stopped_ms);
         let keys = Keys::new(settings.keys, &epochs);
         let mut epochs = epochs.into_iter().map(|row| row.key);
         let current = epochs.next().expect("Keys::new checked the current key");

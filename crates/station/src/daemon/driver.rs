@@ -125,6 +125,8 @@ impl Driver {
         mut hooked: mpsc::Receiver<Hooked>,
         mut stop: oneshot::Receiver<()>,
     ) -> Result<(), StationError> {
+        // Running: a crash from here on is not a clean stop (the core loaded the last one).
+        self.store.set_stopped(None)?;
         self.flush()?;
         let mut taken = Vec::with_capacity(DRIVER_BATCH_INPUTS_MAX);
         loop {
@@ -143,6 +145,11 @@ impl Driver {
                         self.station.release_records();
                         self.flush()?;
                     }
+                    // The next start knows which checks of the watch this stop left undone:
+                    // none due before the last flush (one due in the few milliseconds since
+                    // is done at once at the start, as after a crash).
+                    let stopped_ms = self.clock.now_ms();
+                    self.store.set_stopped(Some(stopped_ms))?;
                     return Ok(());
                 }
                 Some(call) = calls.recv() => taken.push(Taken::Call(call)),

@@ -624,7 +624,8 @@ fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
         "ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
          ALTER TABLE peers DROP COLUMN log_behind; \
-         ALTER TABLE outbox DROP COLUMN delivered_before_ms; PRAGMA user_version = 5;",
+         ALTER TABLE outbox DROP COLUMN delivered_before_ms; \
+         ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 5;",
     )
     .expect("back to version 5");
     drop(raw);
@@ -663,7 +664,8 @@ fn a_version_3_outbox_migrates_with_its_states() {
          ALTER TABLE peers DROP COLUMN receipt_newest_ms; \
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
          ALTER TABLE peers DROP COLUMN log_behind; \
-         ALTER TABLE outbox DROP COLUMN delivered_before_ms; PRAGMA user_version = 3;",
+         ALTER TABLE outbox DROP COLUMN delivered_before_ms; \
+         ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
     drop(raw);
@@ -774,4 +776,39 @@ fn evidence_and_peer_epoch_keys_are_kept() {
             .expect("reads")
             .is_empty()
     );
+}
+
+/// When the daemon last stopped cleanly is kept until it runs again; a store of version 7
+/// opens at the current version knowing of no clean stop.
+#[test]
+fn a_clean_stop_is_kept_until_the_daemon_runs_and_migrates_to_none() {
+    let ctx = Ctx::new();
+    let (dir, mut store) = ctx.store();
+    let stopped = |store: &Store| {
+        store
+            .station()
+            .expect("reads")
+            .expect("a station")
+            .stopped_ms
+    };
+    assert_eq!(stopped(&store), None);
+    store.set_stopped(Some(5_000)).expect("a clean stop");
+    assert_eq!(stopped(&store), Some(5_000));
+    store.set_stopped(None).expect("running");
+    assert_eq!(stopped(&store), None);
+    store
+        .set_stopped(Some(u64::MAX))
+        .expect_err("over SQLite's range");
+    store.set_stopped(Some(6_000)).expect("a clean stop");
+    drop(store);
+    let path = dir.path().join("station.sqlite");
+    let raw = rusqlite::Connection::open(&path).expect("opens");
+    raw.execute_batch("ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 7;")
+        .expect("back to version 7");
+    drop(raw);
+    // Migrated as any open does (the fixture's frames are not envelopes, which a whole
+    // `Store::open` would refuse), then read as the station is.
+    let migrated = crate::schema::open_writer(&path).expect("migrates");
+    let station = crate::read::station(&migrated).expect("reads");
+    assert_eq!(station.expect("a station").stopped_ms, None);
 }

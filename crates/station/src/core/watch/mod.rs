@@ -70,6 +70,8 @@ pub struct Watch {
     latencies: Latencies,
     /// The latest time the store held when this watch was loaded, UTC ms.
     stored_until_ms: u64,
+    /// When the daemon last stopped cleanly, if nothing was stored after it.
+    stopped_ms: Option<u64>,
 }
 
 /// The subject (alarm condition) naming an entry.
@@ -93,7 +95,15 @@ impl Watch {
             warnings: Vec::new(),
             latencies: Latencies::default(),
             stored_until_ms: 0,
+            stopped_ms: None,
         }
+    }
+
+    /// The watch of a store whose daemon stopped cleanly at `stopped_ms`, every duty due until
+    /// then run and committed (`None`: it crashed, or this is not known).
+    pub fn stopped_at(mut self, stopped_ms: Option<u64>) -> Self {
+        self.stopped_ms = stopped_ms.filter(|ms| *ms >= self.stored_until_ms);
+        self
     }
 
     /// The watch of a store whose latest time is `stored_until_ms`: a check of the peer's
@@ -140,6 +150,7 @@ impl Watch {
                 .or_else(|| last_due_ms(schedule, *anchor_ms, now_ms))
                 .or_else(|| schedule.next_due_ms(*anchor_ms, now_ms));
         }
+        self.start_grace(now_ms, peer);
         self.arm_peer_test(peer);
         if self.live {
             self.announce_schedule(now_ms, peer);

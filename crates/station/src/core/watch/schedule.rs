@@ -7,6 +7,7 @@ use parley_store::AlarmKind;
 
 use super::timers::Slot;
 use super::{Append, Awaited, Watch};
+use crate::limits::PEER_TEST_START_GRACE_MS;
 
 impl Watch {
     /// Appends a schedule entry when this station's configured schedule for `peer` differs
@@ -62,10 +63,28 @@ impl Watch {
         let link = self.links.get(&peer).expect("loaded");
         match (&link.peer_schedule, link.next_expected_ms) {
             (Some((schedule, _)), Some(due_ms)) => {
-                self.timers
-                    .arm(peer, Slot::PeerTest, due_ms + schedule.answer_within_ms);
+                let check_ms = (due_ms + schedule.answer_within_ms).max(link.check_not_before_ms);
+                self.timers.arm(peer, Slot::PeerTest, check_ms);
             }
             _ => self.timers.disarm(peer, Slot::PeerTest),
+        }
+    }
+
+    /// At a start after a clean stop, the check of a due time whose time allowed ended while
+    /// the station was stopped waits [`PEER_TEST_START_GRACE_MS`]: the peer may have written
+    /// its test on time, and it waits at a relay or at the peer for the channels to connect.
+    /// A check due before the stop was done before it. After a crash nothing waits: the
+    /// station may have done the check while it ran, its alarm lost with the crash.
+    pub(super) fn start_grace(&mut self, now_ms: u64, peer: StationId) {
+        let Some(stopped_ms) = self.stopped_ms else {
+            return;
+        };
+        let link = self.links.get_mut(&peer).expect("loaded");
+        if let (Some((schedule, _)), Some(due_ms)) = (&link.peer_schedule, link.next_expected_ms) {
+            let check_ms = due_ms + schedule.answer_within_ms;
+            if check_ms > stopped_ms && check_ms <= now_ms {
+                link.check_not_before_ms = now_ms + PEER_TEST_START_GRACE_MS;
+            }
         }
     }
 
@@ -118,6 +137,7 @@ impl Watch {
         // After a long absence only the latest due time is checked, not every one missed.
         let skip_to = due_ms.max(now_ms.saturating_sub(grace_ms).saturating_sub(1));
         link.next_expected_ms = schedule.next_due_ms(*anchor_ms, skip_to);
+        link.check_not_before_ms = 0;
         self.arm_peer_test(peer);
     }
 }

@@ -561,3 +561,62 @@ fn a_check_of_the_peer_s_test_lost_with_a_stop_is_done_again() {
         );
     }
 }
+
+/// After a clean stop, the check of a due time whose time allowed ended while the station was
+/// stopped waits for the channels ([`PEER_TEST_START_GRACE_MS`]): a test written on time that
+/// comes then raises nothing, and no test raises the alarm once the grace is over. After a
+/// crash, or for a check due before the stop, nothing waits.
+#[test]
+fn after_a_clean_stop_a_start_gives_the_peer_s_test_time_to_come() {
+    use crate::limits::PEER_TEST_START_GRACE_MS;
+
+    let mut link = Link::new();
+    let peer = link.peer.id();
+    let schedule = link.write(true, Body::Schedule(every_minute()));
+    let record = || LinkRecord {
+        entries: vec![parley_store::KeptEntry {
+            entry: schedule.clone(),
+            received_ms: Some(1_001),
+        }],
+        ..LinkRecord::default()
+    };
+    // Due at 61,000, checked at 66,000; the station stopped at 50,000 (or 66,000) and starts
+    // at 90,000; the test written at 61,000 waited for it and comes at 91,000.
+    let started_ms = 90_000;
+    let graced_ms = started_ms + PEER_TEST_START_GRACE_MS;
+    let test = link.write_at(
+        true,
+        61_000,
+        Body::Test {
+            answer: TestAnswer::Machine,
+            answer_within_ms: 5_000,
+        },
+    );
+    let expected = |watch: &Watch| open_of(watch, AlarmKind::ExpectedTestNotReceived);
+    let start = |stopped_ms| {
+        let mut watch = Watch::new(settings(), Vec::new(), 0, true)
+            .stored_until(1_001)
+            .stopped_at(stopped_ms);
+        watch.load(started_ms, peer, link.us.id(), record());
+        watch.tick(started_ms);
+        watch
+    };
+    for (stopped_ms, waits) in [(Some(50_000), true), (Some(66_000), false), (None, false)] {
+        let mut watch = start(stopped_ms);
+        assert_eq!(
+            expected(&watch),
+            usize::from(!waits),
+            "stopped {stopped_ms:?}"
+        );
+        if waits {
+            watch.peer_entry(started_ms + 1_000, peer, &test);
+            watch.tick(graced_ms);
+            assert_eq!(expected(&watch), 0, "the test came within the grace");
+            let mut silent = start(stopped_ms);
+            silent.tick(graced_ms - 1);
+            assert_eq!(expected(&silent), 0);
+            silent.tick(graced_ms);
+            assert_eq!(expected(&silent), 1, "no test by the grace's end");
+        }
+    }
+}
