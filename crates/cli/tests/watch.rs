@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use common::watch::{WATCH_TIMEOUT, alarms, await_alarm, outbox_item, send, short_objectives};
+use common::watch::{
+    WATCH_TIMEOUT, alarms, await_alarm, outbox_item, schedule_tests, send, short_objectives,
+};
 use common::{await_all_delivered, paired};
 use parley_proto::{Body, Entry, Precedence, SignedEntry};
 use parley_testkit::harness::{StationProcess, wait_until};
@@ -245,17 +247,7 @@ fn silence_past_the_deadline_is_alarmed_signed_and_cleared_by_the_late_answer() 
 fn scheduled_tests_are_answered_missed_and_expected() {
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo) = paired(root.path());
-    alpha
-        .configure(|config| {
-            config.tests = vec![parley_station::watch_config::TestConfig {
-                peer: "Bravo".into(),
-                at: Vec::new(),
-                every_s: Some(2),
-                answer: parley_proto::TestAnswer::Machine,
-                answer_within_s: 2,
-            }];
-        })
-        .unwrap();
+    schedule_tests(&alpha, "Bravo", 2, parley_proto::TestAnswer::Machine, 2);
     alpha.start().unwrap();
     bravo.start().unwrap();
     let answered = wait_until(WATCH_TIMEOUT, || {
@@ -697,17 +689,13 @@ fn a_clean_restart_across_the_peer_s_test_raises_no_false_alarm() {
     const EVERY_S: u64 = 4;
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo) = paired(root.path());
-    alpha
-        .configure(|config| {
-            config.tests = vec![parley_station::watch_config::TestConfig {
-                peer: "Bravo".into(),
-                at: Vec::new(),
-                every_s: Some(EVERY_S),
-                answer: parley_proto::TestAnswer::Machine,
-                answer_within_s: 2,
-            }];
-        })
-        .unwrap();
+    schedule_tests(
+        &alpha,
+        "Bravo",
+        EVERY_S,
+        parley_proto::TestAnswer::Machine,
+        2,
+    );
     alpha.start().unwrap();
     bravo.start().unwrap();
     let tests_came = |bravo: &StationProcess| {

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::watch::{Events, WATCH_TIMEOUT, alarms, await_alarm, outbox_item, send};
+use common::watch::{
+    Events, WATCH_TIMEOUT, alarms, await_alarm, outbox_item, schedule_tests, send,
+};
 use common::{await_all_delivered, await_channel, paired};
 use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
@@ -461,17 +463,13 @@ fn scheduled_operator_tests_are_answered_by_the_operator_or_missed() {
     const ANSWER_WITHIN_S: u64 = 12;
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo) = paired(root.path());
-    alpha
-        .configure(|config| {
-            config.tests = vec![parley_station::watch_config::TestConfig {
-                peer: "Bravo".into(),
-                at: Vec::new(),
-                every_s: Some(3),
-                answer: parley_proto::TestAnswer::Operator,
-                answer_within_s: ANSWER_WITHIN_S,
-            }];
-        })
-        .unwrap();
+    schedule_tests(
+        &alpha,
+        "Bravo",
+        3,
+        parley_proto::TestAnswer::Operator,
+        ANSWER_WITHIN_S,
+    );
     alpha.start().unwrap();
     bravo.start().unwrap();
     let mut test = None;

@@ -94,6 +94,16 @@ async fn deposit_fetch_delete_and_ping() {
     assert_eq!(health, (200, "ok".to_owned()));
 }
 
+/// The ids of the items `client`'s mailbox holds, as a fetch that waits for none returns them.
+async fn ids_held(client: &RelayClient) -> Vec<u64> {
+    within(client.fetch(Duration::ZERO))
+        .await
+        .expect("fetches")
+        .iter()
+        .map(|item| item.id)
+        .collect()
+}
+
 /// A fetch acknowledges what the last one fetched: every item of the station's own mailbox up
 /// to the id it names goes, and nothing of another's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,12 +120,7 @@ async fn a_fetch_acknowledges_the_items_up_to_an_id() {
     within(bravo.deposit(&relay.alpha.id(), &arcs(&to_alpha)))
         .await
         .expect("deposit is stored");
-    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
-        .await
-        .expect("fetches")
-        .iter()
-        .map(|item| item.id)
-        .collect();
+    let ids = ids_held(&bravo).await;
     assert_eq!(ids.len(), 3);
 
     // Alpha acknowledges everything there could be: only its own mailbox's item goes.
@@ -363,12 +368,7 @@ async fn replayed_request_is_refused_even_after_a_restart() {
     assert_eq!(relay.raw("POST", &target, &headers, &body).await.0, 202);
     // The bravo mailbox now holds one item; take it out so a replay would be visible.
     let bravo = relay.client(&relay.bravo);
-    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
-        .await
-        .expect("fetches")
-        .iter()
-        .map(|item| item.id)
-        .collect();
+    let ids = ids_held(&bravo).await;
     within(bravo.delete(&ids)).await.expect("deletes");
     let before = relay.snapshot();
 
@@ -442,12 +442,7 @@ async fn another_mailbox_can_be_neither_fetched_nor_deleted() {
     within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
         .await
         .expect("deposit is stored");
-    let ids: Vec<u64> = within(bravo.fetch(Duration::ZERO))
-        .await
-        .expect("fetches")
-        .iter()
-        .map(|item| item.id)
-        .collect();
+    let ids = ids_held(&bravo).await;
     assert_eq!(ids.len(), 2);
 
     // Alpha names Bravo's ids, and everything up to the largest: nothing of Bravo's goes.

@@ -1,6 +1,6 @@
-//! Shared by the watch's tests: short objectives, alarms as `alarms --json` lists them, the
-//! outbox row of one message, and a running daemon's events as `parley watch --json` prints
-//! them.
+//! Shared by the watch's tests: short objectives, scheduled tests, alarms as `alarms --json`
+//! lists them, the outbox row of one message, and a running daemon's events as `parley watch
+//! --json` prints them.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,28 @@ pub fn short_objectives(station: &StationProcess) {
             config.objectives.flash.receipt_s = RECEIPT_S;
             config.objectives.flash.understood_s = UNDERSTOOD_S;
             config.alarms.escalate_after_s = 2;
+        })
+        .expect("configure");
+}
+
+/// Has `station` test its link with `peer` every `every_s` seconds, answered by `answer`
+/// within `answer_within_s`.
+pub fn schedule_tests(
+    station: &StationProcess,
+    peer: &str,
+    every_s: u64,
+    answer: parley_proto::TestAnswer,
+    answer_within_s: u64,
+) {
+    station
+        .configure(|config| {
+            config.tests = vec![parley_station::watch_config::TestConfig {
+                peer: peer.into(),
+                at: Vec::new(),
+                every_s: Some(every_s),
+                answer,
+                answer_within_s,
+            }];
         })
         .expect("configure");
 }
