@@ -44,15 +44,7 @@ pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, Sto
         .prepare_cached("SELECT name, lang, identity, created_ms, stopped_ms FROM station")
         .and_then(|mut statement| {
             statement
-                .query_row([], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
-                })
+                .query_row([], |row| Raw::try_from(row))
                 .optional()
         })
         .context("reading the station record")?;
