@@ -682,8 +682,8 @@ fn objectives_that_make_no_sense_are_refused_with_the_field_named() {
 }
 
 /// A station stopped cleanly across a due time of the peer's tests, whose test waits for it
-/// on a channel, raises no `expected_test_not_received` when it starts: it gives its channels
-/// a while to bring what waits before it checks a due time it did not watch.
+/// on a channel, raises no `expected_test_not_received` when it starts: it does not check a
+/// due time it did not watch.
 #[test]
 fn a_clean_restart_across_the_peer_s_test_raises_no_false_alarm() {
     const EVERY_S: u64 = 4;

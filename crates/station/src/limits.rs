@@ -128,9 +128,3 @@ pub const WITNESS_CONFLICTS_MAX: u32 = 3;
 /// Most stock witnesses a station may be configured with (`[[witnesses]]`): each checkpoint
 /// goes to every one.
 pub const STOCK_WITNESSES_MAX: usize = 16;
-
-/// After a clean stop, how long a starting station waits before it checks a scheduled test
-/// of the peer's whose time allowed ended while it was stopped, in milliseconds: its channels
-/// connect and bring what waited for it (a test written on time, held at a relay or by the
-/// peer) first.
-pub const PEER_TEST_START_GRACE_MS: u64 = 30_000;

@@ -42,11 +42,7 @@ pub(crate) fn station(connection: &Connection) -> Result<Option<StationRow>, Sto
     type Raw = (String, String, Vec<u8>, i64, Option<i64>);
     let raw: Option<Raw> = connection
         .prepare_cached("SELECT name, lang, identity, created_ms, stopped_ms FROM station")
-        .and_then(|mut statement| {
-            statement
-                .query_row([], |row| Raw::try_from(row))
-                .optional()
-        })
+        .and_then(|mut statement| statement.query_row([], |row| Raw::try_from(row)).optional())
         .context("reading the station record")?;
     raw.map(|(name, lang, identity, created_ms, stopped_ms)| {
         Ok(StationRow {

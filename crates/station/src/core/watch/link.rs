@@ -68,8 +68,6 @@ pub(super) struct LinkWatch {
     pub(super) peer_schedule_seq: u64,
     /// The due time of the peer's tests to check next.
     pub(super) next_expected_ms: Option<u64>,
-    /// Not before this time (0: whenever due) is it checked: a start's grace.
-    pub(super) check_not_before_ms: u64,
     /// The time of the newest test the peer sent.
     pub(super) last_peer_test_ms: u64,
     /// The peer's cancellations stored before the message they name: the seq of the

@@ -150,7 +150,7 @@ impl Watch {
                 .or_else(|| last_due_ms(schedule, *anchor_ms, now_ms))
                 .or_else(|| schedule.next_due_ms(*anchor_ms, now_ms));
         }
-        self.start_grace(now_ms, peer);
+        self.skip_unwatched(now_ms, peer);
         self.arm_peer_test(peer);
         if self.live {
             self.announce_schedule(now_ms, peer);

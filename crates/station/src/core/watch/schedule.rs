@@ -7,7 +7,6 @@ use parley_store::AlarmKind;
 
 use super::timers::Slot;
 use super::{Append, Awaited, Watch};
-use crate::limits::PEER_TEST_START_GRACE_MS;
 
 impl Watch {
     /// Appends a schedule entry when this station's configured schedule for `peer` differs
@@ -63,27 +62,33 @@ impl Watch {
         let link = self.links.get(&peer).expect("loaded");
         match (&link.peer_schedule, link.next_expected_ms) {
             (Some((schedule, _)), Some(due_ms)) => {
-                let check_ms = (due_ms + schedule.answer_within_ms).max(link.check_not_before_ms);
-                self.timers.arm(peer, Slot::PeerTest, check_ms);
+                self.timers
+                    .arm(peer, Slot::PeerTest, due_ms + schedule.answer_within_ms);
             }
             _ => self.timers.disarm(peer, Slot::PeerTest),
         }
     }
 
-    /// At a start after a clean stop, the check of a due time whose time allowed ended while
-    /// the station was stopped waits [`PEER_TEST_START_GRACE_MS`]: the peer may have written
-    /// its test on time, and it waits at a relay or at the peer for the channels to connect.
-    /// A check due before the stop was done before it. After a crash nothing waits: the
-    /// station may have done the check while it ran, its alarm lost with the crash.
-    pub(super) fn start_grace(&mut self, now_ms: u64, peer: StationId) {
+    /// At a start after a clean stop, a due time of the peer's tests whose time allowed ended
+    /// while the station was stopped is not checked: the station did not watch it, and a test
+    /// the peer wrote on time may be waiting at a relay or at the peer (checked at once, it
+    /// raised an alarm that cleared seconds later, at every restart across a due time). The
+    /// next due time is checked as ever: a peer still silent is alarmed then. One whose check
+    /// fell before the stop was done before it. After a crash nothing is skipped: the station
+    /// may have checked and lost the alarm with the crash.
+    pub(super) fn skip_unwatched(&mut self, now_ms: u64, peer: StationId) {
         let Some(stopped_ms) = self.stopped_ms else {
             return;
         };
         let link = self.links.get_mut(&peer).expect("loaded");
-        if let (Some((schedule, _)), Some(due_ms)) = (&link.peer_schedule, link.next_expected_ms) {
-            let check_ms = due_ms + schedule.answer_within_ms;
+        if let (Some((schedule, anchor_ms)), Some(due_ms)) =
+            (&link.peer_schedule, link.next_expected_ms)
+        {
+            let within_ms = schedule.answer_within_ms;
+            let check_ms = due_ms + within_ms;
             if check_ms > stopped_ms && check_ms <= now_ms {
-                link.check_not_before_ms = now_ms + PEER_TEST_START_GRACE_MS;
+                link.next_expected_ms =
+                    schedule.next_due_ms(*anchor_ms, now_ms.saturating_sub(within_ms));
             }
         }
     }
@@ -137,7 +142,6 @@ impl Watch {
         // After a long absence only the latest due time is checked, not every one missed.
         let skip_to = due_ms.max(now_ms.saturating_sub(grace_ms).saturating_sub(1));
         link.next_expected_ms = schedule.next_due_ms(*anchor_ms, skip_to);
-        link.check_not_before_ms = 0;
         self.arm_peer_test(peer);
     }
 }

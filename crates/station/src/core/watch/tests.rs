@@ -562,14 +562,11 @@ fn a_check_of_the_peer_s_test_lost_with_a_stop_is_done_again() {
     }
 }
 
-/// After a clean stop, the check of a due time whose time allowed ended while the station was
-/// stopped waits for the channels ([`PEER_TEST_START_GRACE_MS`]): a test written on time that
-/// comes then raises nothing, and no test raises the alarm once the grace is over. After a
-/// crash, or for a check due before the stop, nothing waits.
+/// After a clean stop, a due time whose time allowed ended while the station was stopped is not
+/// checked (it did not watch it, and the peer's test may wait on a channel); the next is, as
+/// ever. After a crash, or for a due time checked before the stop, nothing is skipped.
 #[test]
-fn after_a_clean_stop_a_start_gives_the_peer_s_test_time_to_come() {
-    use crate::limits::PEER_TEST_START_GRACE_MS;
-
+fn after_a_clean_stop_a_start_skips_the_due_times_it_did_not_watch() {
     let mut link = Link::new();
     let peer = link.peer.id();
     let schedule = link.write(true, Body::Schedule(every_minute()));
@@ -581,17 +578,8 @@ fn after_a_clean_stop_a_start_gives_the_peer_s_test_time_to_come() {
         ..LinkRecord::default()
     };
     // Due at 61,000, checked at 66,000; the station stopped at 50,000 (or 66,000) and starts
-    // at 90,000; the test written at 61,000 waited for it and comes at 91,000.
+    // at 90,000. The next due time is 121,000, checked at 126,000.
     let started_ms = 90_000;
-    let graced_ms = started_ms + PEER_TEST_START_GRACE_MS;
-    let test = link.write_at(
-        true,
-        61_000,
-        Body::Test {
-            answer: TestAnswer::Machine,
-            answer_within_ms: 5_000,
-        },
-    );
     let expected = |watch: &Watch| open_of(watch, AlarmKind::ExpectedTestNotReceived);
     let start = |stopped_ms| {
         let mut watch = Watch::new(settings(), Vec::new(), 0, true)
@@ -601,22 +589,25 @@ fn after_a_clean_stop_a_start_gives_the_peer_s_test_time_to_come() {
         watch.tick(started_ms);
         watch
     };
-    for (stopped_ms, waits) in [(Some(50_000), true), (Some(66_000), false), (None, false)] {
+    for (stopped_ms, skipped) in [(Some(50_000), true), (Some(66_000), false), (None, false)] {
         let mut watch = start(stopped_ms);
         assert_eq!(
             expected(&watch),
-            usize::from(!waits),
+            usize::from(!skipped),
             "stopped {stopped_ms:?}"
         );
-        if waits {
-            watch.peer_entry(started_ms + 1_000, peer, &test);
-            watch.tick(graced_ms);
-            assert_eq!(expected(&watch), 0, "the test came within the grace");
-            let mut silent = start(stopped_ms);
-            silent.tick(graced_ms - 1);
-            assert_eq!(expected(&silent), 0);
-            silent.tick(graced_ms);
-            assert_eq!(expected(&silent), 1, "no test by the grace's end");
+        if skipped {
+            watch.tick(125_999);
+            assert_eq!(expected(&watch), 0);
+            watch.tick(126_000);
+            assert_eq!(expected(&watch), 1, "the next due time is checked as ever");
         }
     }
+    // A store written after the stop it records is taken for a crash: nothing is skipped.
+    let mut watch = Watch::new(settings(), Vec::new(), 0, true)
+        .stored_until(60_000)
+        .stopped_at(Some(50_000));
+    watch.load(started_ms, peer, link.us.id(), record());
+    watch.tick(started_ms);
+    assert_eq!(expected(&watch), 1);
 }
