@@ -188,7 +188,7 @@ fn show_item(item: &CodebookItem) {
     let accepted = |who: &Option<String>| match who.as_deref() {
         None => "not yet".to_owned(),
         Some("") => "by proposing".to_owned(),
-        Some(name) => format!("by {}", text(name)),
+        Some(name) => format!("by {}", quoted(name)),
     };
     println!("{} {standing}", item.hash);
     println!(

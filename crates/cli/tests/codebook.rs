@@ -133,7 +133,7 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
     refused(
         &alpha,
         &["send", "Bravo", "--code", "3"],
-        &["no codebook is agreed with Bravo"],
+        &["no codebook is agreed with \"Bravo\""],
     );
 
     let v1 = agree(&alpha, &bravo, &example());

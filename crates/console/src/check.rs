@@ -104,7 +104,7 @@ fn verdict(store: &Store, filled: &Filled, sent_ms: u64) -> Result<Verdict, Stat
         return Ok(Verdict::refused(
             None,
             format!(
-                "no codebook is agreed with {peer}; propose one with `parley codebook propose` and wait for its acceptance"
+                "no codebook is agreed with \"{peer}\"; propose one with `parley codebook propose` and wait for its acceptance"
             ),
         ));
     };

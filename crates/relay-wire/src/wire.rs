@@ -78,7 +78,8 @@ pub enum BodyError {
         /// Its position in the list, from 0.
         index: usize,
     },
-    /// The fetch query string is not `wait_ms=<decimal>` (or empty).
+    /// The fetch query string is not empty, nor `wait_ms=<decimal>` and `ack=<decimal>` each
+    /// at most once.
     #[error("query is malformed: {0}")]
     Query(&'static str),
     /// A refusal body that is not the documented JSON.

@@ -183,7 +183,7 @@ impl Station {
         let peer_head = self.endpoint.link(&peer).map_or(0, |link| link.in_head());
         let Some((hash, codebook)) = self.codebooks(&peer).current_for_new_entry(peer_head) else {
             return Err(StationError::Invalid(format!(
-                "no codebook is agreed with {}; propose one with `parley codebook propose` and wait for its acceptance; nothing was sent",
+                "no codebook is agreed with \"{}\"; propose one with `parley codebook propose` and wait for its acceptance; nothing was sent",
                 self.peer_name(&peer)
             )));
         };
