@@ -95,6 +95,15 @@ pub const GROUP_REQUESTS_MAX: usize = 256;
 /// writing request holds a connection, so [`CONNECTIONS_MAX`] bounds them too.
 pub const WRITE_QUEUE_MAX: usize = 1024;
 
+/// Largest request body whose signed hash is checked, and whose deposit is decoded, on the
+/// async worker serving it; a larger one's on the blocking pool. Hashing and decoding this
+/// much takes a few microseconds, less than the thread switches of a trip to the pool.
+pub const INLINE_BODY_SIZE_MAX_BYTES: usize = 16 * 1024;
+/// Most frames of a deposit whose signatures are verified on the async worker serving it;
+/// a deposit of more has them verified on the blocking pool. Each verification takes tens of
+/// microseconds, so this bounds how long one request holds a worker.
+pub const INLINE_FRAME_CHECKS_MAX: usize = 2;
+
 /// Most deposit bodies read and processed at once (each up to the deposit body limit, so
 /// this bounds their memory). A deposit takes a slot only once its request has been
 /// authenticated (signature, admission, nonce, rate), so unauthenticated clients never hold

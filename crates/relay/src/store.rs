@@ -197,6 +197,25 @@ pub struct StoredItem {
     pub frame: Vec<u8>,
 }
 
+/// How much one fetch answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchBounds {
+    /// Most items.
+    pub items_max: usize,
+    /// Most frame bytes, after the first item (which is always answered).
+    pub bytes_max: usize,
+}
+
+/// What [`Store::begin_fetch`] did and found.
+pub struct FetchStart {
+    /// Items the fetch acknowledged, now deleted.
+    pub acknowledged: u64,
+    /// The mailbox's oldest items left, within the fetch's bounds.
+    pub items: Vec<StoredItem>,
+    /// Whether more items wait beyond them.
+    pub more: bool,
+}
+
 impl std::fmt::Debug for StoredItem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredItem")
@@ -337,6 +356,42 @@ fn authorised_in<T>(
         StationStatus::Revoked => Err(StoreError::Revoked(fingerprint(&nonce.station))),
         StationStatus::Unknown => Err(StoreError::NotAdmitted(fingerprint(&nonce.station))),
     }
+}
+
+/// [`Store::fetch`] on `conn`.
+fn items_in(
+    conn: &Connection,
+    recipient: &StationId,
+    now_ms: u64,
+    retention_ms: u64,
+    bounds: FetchBounds,
+) -> Result<(Vec<StoredItem>, bool), StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, frame FROM items WHERE recipient = ?1 AND deposited_ms >= ?2
+         ORDER BY id LIMIT ?3",
+    )?;
+    let limit = to_sql_u64(bounds.items_max as u64 + 1);
+    let mut rows = statement.query(params![
+        recipient.0,
+        retention_cutoff(now_ms, retention_ms),
+        limit
+    ])?;
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let frame: Vec<u8> = row.get(1)?;
+        let full = items.len() == bounds.items_max
+            || (!items.is_empty() && bytes + frame.len() > bounds.bytes_max);
+        if full {
+            return Ok((items, true));
+        }
+        bytes += frame.len();
+        items.push(StoredItem {
+            id: from_sql_u64(row.get(0)?, "item id")?,
+            frame,
+        });
+    }
+    Ok((items, false))
 }
 
 impl Store {
@@ -620,15 +675,17 @@ impl Store {
     }
 
     /// Starts a fetch by `nonce.station`: records the request, deletes the items of its
-    /// mailbox it acknowledges (every id up to `ack`; 0: none), and the expired ones. Returns
-    /// how many it acknowledged.
+    /// mailbox it acknowledges (every id up to `ack`; 0: none), and the expired ones, then
+    /// reads what is left as [`Store::fetch`] does, in the same transaction: the items are
+    /// answered only once it commits.
     pub fn begin_fetch(
         &mut self,
         nonce: &NonceRecord,
         ack: u64,
         now_ms: u64,
         retention_ms: u64,
-    ) -> Result<u64, StoreError> {
+        bounds: FetchBounds,
+    ) -> Result<FetchStart, StoreError> {
         self.authorised(nonce, |tx| {
             let me = nonce.station.0;
             let acknowledged = tx
@@ -636,46 +693,26 @@ impl Store {
                 .execute(params![me, to_sql_u64(ack)])?;
             tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2")?
                 .execute(params![me, retention_cutoff(now_ms, retention_ms)])?;
-            Ok(acknowledged as u64)
+            let (items, more) = items_in(tx, &nonce.station, now_ms, retention_ms, bounds)?;
+            Ok(FetchStart {
+                acknowledged: acknowledged as u64,
+                items,
+                more,
+            })
         })
     }
 
-    /// Up to `items_max` unexpired items of `recipient`'s mailbox in id order, stopping before
-    /// `bytes_max` frame bytes (the first item is always included); and whether more wait.
+    /// Up to `bounds.items_max` unexpired items of `recipient`'s mailbox in id order,
+    /// stopping before `bounds.bytes_max` frame bytes (the first item is always included);
+    /// and whether more wait.
     pub fn fetch(
         &self,
         recipient: &StationId,
         now_ms: u64,
         retention_ms: u64,
-        items_max: usize,
-        bytes_max: usize,
+        bounds: FetchBounds,
     ) -> Result<(Vec<StoredItem>, bool), StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, frame FROM items WHERE recipient = ?1 AND deposited_ms >= ?2
-             ORDER BY id LIMIT ?3",
-        )?;
-        let limit = to_sql_u64(items_max as u64 + 1);
-        let mut rows = statement.query(params![
-            recipient.0,
-            retention_cutoff(now_ms, retention_ms),
-            limit
-        ])?;
-        let mut items = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(row) = rows.next()? {
-            let frame: Vec<u8> = row.get(1)?;
-            let full =
-                items.len() == items_max || (!items.is_empty() && bytes + frame.len() > bytes_max);
-            if full {
-                return Ok((items, true));
-            }
-            bytes += frame.len();
-            items.push(StoredItem {
-                id: from_sql_u64(row.get(0)?, "item id")?,
-                frame,
-            });
-        }
-        Ok((items, false))
+        items_in(&self.conn, recipient, now_ms, retention_ms, bounds)
     }
 
     /// Deletes items of `nonce.station`'s own mailbox: every id up to `upto` and each of

@@ -7,7 +7,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Relay, Station, arcs, frame, frame_of_size, receipt_frame, within};
+use common::{
+    Relay, Station, arcs, assert_raw, assert_refused, frame, frame_of_size, receipt_frame, within,
+};
 use parley_channels::{RelayClient, RelayError};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelId, ChannelKind, Endpoint, Identity, Keyring};
@@ -19,31 +21,6 @@ use parley_relay::{Limits, RelayHome, RelayServer};
 use parley_relay_wire::auth::{HEADER_BODY_SHA256, HEADER_NONCE, HEADER_SIGNATURE, HEADER_STATION};
 use parley_relay_wire::wire::{self, DeleteRequest};
 use rand_core::SeedableRng as _;
-
-/// Asserts `result` is a refusal with `status` whose reason contains `reason`.
-fn assert_refused<T: std::fmt::Debug>(result: Result<T, RelayError>, status: u16, reason: &str) {
-    match result {
-        Err(RelayError::Refused {
-            status: got,
-            reason: why,
-        }) if got == status && why.contains(reason) => {}
-        other => panic!("expected {status} with {reason:?}, got {other:?}"),
-    }
-}
-
-/// Asserts a raw answer has `status` and a JSON refusal whose reason contains `reason`.
-fn assert_raw(answer: (u16, String), status: u16, reason: &str) {
-    let (got, body) = answer;
-    assert_eq!(got, status, "{body}");
-    let json = body.split(" [retry-after").next().unwrap_or_default();
-    let refusal = wire::decode_refusal(json.as_bytes())
-        .unwrap_or_else(|_| panic!("refusal body is the documented JSON: {body}"));
-    assert!(
-        refusal.error.contains(reason),
-        "{} lacks {reason}",
-        refusal.error
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposit_fetch_delete_and_ping() {

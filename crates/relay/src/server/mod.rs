@@ -32,9 +32,14 @@
 //!   input makes the server panic: every decoder returns errors.
 //! - Writing requests (ping, deposit, fetch, delete, add-checkpoint) are committed in groups by
 //!   one writer thread (`writer.rs`): each in its own savepoint, all of a group made durable by
-//!   one commit, each answered only after it. Reads (on a second connection, which under WAL
-//!   never waits for a group's commit), hashing and signature checks run on the blocking pool.
-//!   Neither runs on the async workers.
+//!   one commit, each answered only after it. A fetch's first read is done in its group, after
+//!   its acknowledged items are deleted. What costs less than a trip to another thread and
+//!   back runs on the async worker serving the request: the request's signature and its
+//!   admission and nonce check (on a connection of its own, which under WAL never waits for a
+//!   group's commit), a body's hash and a deposit's decoding up to
+//!   [`INLINE_BODY_SIZE_MAX_BYTES`], a deposit's frame signatures up to
+//!   [`INLINE_FRAME_CHECKS_MAX`](crate::limits::INLINE_FRAME_CHECKS_MAX) frames. Larger checks, and the reads of long polls and
+//!   metrics (on a third connection), run on the blocking pool.
 //! - Logs name stations by fingerprint and frames by count and size, never by content. Each
 //!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
 //!   others (see `warnings.rs`), so no client can flood the log.
@@ -78,9 +83,9 @@ use tracing::{error, info, warn};
 
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
-    CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX, Limits,
-    REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS, WARNING_INTERVAL_MS,
-    WARNING_SUMMARY_CHECK_MS, body_read_timeout_ms,
+    CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+    INLINE_BODY_SIZE_MAX_BYTES, Limits, REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS,
+    WARNING_INTERVAL_MS, WARNING_SUMMARY_CHECK_MS, body_read_timeout_ms,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
 pub use connections::{
@@ -167,9 +172,13 @@ struct Relay {
     witness: Option<Arc<WitnessKey>>,
     limits: Limits,
     store: Arc<Mutex<Store>>,
-    /// A second connection to the store, for the reads of requests (admission, fetches,
-    /// metrics): with WAL they need not wait for a group's commit.
+    /// A second connection to the store, for the reads of long polls, metrics and the
+    /// witness, on the blocking pool: with WAL they need not wait for a group's commit.
     reader: Arc<Mutex<Store>>,
+    /// A third, for the admission and nonce check of every request, on the async worker
+    /// serving it: it never waits behind a long poll's read of up to
+    /// [`FETCH_FRAMES_SIZE_MAX_BYTES`](parley_relay_wire::limits::FETCH_FRAMES_SIZE_MAX_BYTES).
+    admission: Mutex<Store>,
     /// Commits the writing requests in groups.
     writer: writer::Writer,
     limiter: DefaultKeyedRateLimiter<StationId>,
@@ -313,7 +322,7 @@ impl Relay {
     /// Authenticates a request from its headers alone, before its body: headers and
     /// timestamp, signature over the declared body hash, admission, nonce, rate limit, and a
     /// declared length within `body_limit`. Marks the connection authenticated.
-    async fn admit(
+    fn admit(
         &self,
         connection: &ConnectionHandle,
         method: &Method,
@@ -324,24 +333,22 @@ impl Relay {
         let auth = RequestAuth::from_headers(headers)?;
         auth.check_time(now_ms())?;
         let station = auth.station;
-        let (relay, method) = (self.id, method.as_str().to_owned());
-        let target = uri.path_and_query().map_or_else(
-            || uri.path().to_owned(),
-            |target| target.as_str().to_owned(),
-        );
+        let target = uri
+            .path_and_query()
+            .map_or_else(|| uri.path(), |target| target.as_str());
         let nonce = NonceRecord {
             station,
             nonce: auth.nonce,
             timestamp_ms: auth.timestamp_ms,
         };
-        // The signature, then admission and nonce, in one trip to the blocking pool.
-        let (signed, reader) = (auth.clone(), self.reader.clone());
-        let (status, seen) = blocking(move || {
-            signed.verify(&relay, &method, &target)?;
-            let reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
-            reader.check_request(&nonce).map_err(Refusal::from)
-        })
-        .await??;
+        // The signature, then admission and nonce, here: together tens of microseconds, less
+        // than the thread switches of a trip to the blocking pool and back.
+        auth.verify(&self.id, method.as_str(), target)?;
+        let (status, seen) = self
+            .admission
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_request(&nonce)?;
         match status {
             StationStatus::Admitted => {}
             StationStatus::Revoked => {
@@ -394,7 +401,7 @@ impl Relay {
                 _ => refusal,
             })?;
         let auth = request.auth.clone();
-        let checked = if bytes.is_empty() {
+        let checked = if bytes.len() <= INLINE_BODY_SIZE_MAX_BYTES {
             auth.check_body(&bytes)
         } else {
             // Hashing up to a few MiB takes long enough to keep off the async workers.
@@ -533,8 +540,12 @@ impl RelayServer {
         let config = home.config()?;
         let identity = home.identity()?;
         let store_home = home.clone();
-        let (store, reader) = tokio::task::spawn_blocking(move || {
-            Ok::<_, HomeError>((store_home.store()?, store_home.store()?))
+        let (store, reader, admission) = tokio::task::spawn_blocking(move || {
+            Ok::<_, HomeError>((
+                store_home.store()?,
+                store_home.store()?,
+                store_home.store()?,
+            ))
         })
         .await
         .map_err(|error| HomeError::Config(format!("opening the store failed: {error}")))??;
@@ -580,6 +591,7 @@ impl RelayServer {
             limits,
             store,
             reader: Arc::new(Mutex::new(reader)),
+            admission: Mutex::new(admission),
             writer,
             limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),

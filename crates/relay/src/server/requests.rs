@@ -2,6 +2,7 @@
 //! and checks its body ([`Relay::read_body`]), does its work, and answers through
 //! [`Relay::answer`], which logs and shapes refusals.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use parley_proto::StationId;
 use parley_relay_wire::limits::{DELETE_BODY_SIZE_MAX_BYTES, FETCH_FRAMES_SIZE_MAX_BYTES};
 use parley_relay_wire::route;
 use parley_relay_wire::wire::{self, FetchAnswer, Fetched};
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tracing::{debug, warn};
 
 use super::connections::ConnectionHandle;
@@ -26,8 +29,9 @@ use super::warnings::Warning;
 use super::{Relay, blocking, cbor_response, now_ms};
 use crate::limits::{
     BUSY_RETRY_AFTER_MS, DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
+    INLINE_BODY_SIZE_MAX_BYTES, INLINE_FRAME_CHECKS_MAX,
 };
-use crate::store::DepositReport;
+use crate::store::{DepositReport, FetchBounds, StoredItem};
 
 type Recipient = Result<Path<String>, PathRejection>;
 
@@ -44,7 +48,7 @@ pub(super) async fn ping(
     body: Body,
 ) -> Response {
     let result = async {
-        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
+        let request = relay.admit(&connection, &method, &uri, &headers, 0)?;
         relay.read_body(&request, body, 0).await?;
         let nonce = request.nonce;
         relay
@@ -96,7 +100,6 @@ async fn deposit_request(
     let limit = relay.limits.deposit_body_size_max_bytes();
     let request = relay
         .admit(connection, method, uri, headers, limit)
-        .await
         .map_err(counted)?;
     let requester = request.station();
     let recipient = parse_recipient(recipient).map_err(|refusal| counted(refusal.by(requester)))?;
@@ -111,18 +114,31 @@ async fn deposit_request(
         .await
         .map_err(counted)?;
     let frames_max = relay.limits.deposit_frames_max;
-    let frames = blocking(move || {
-        let frames = wire::decode_deposit(&body, frames_max)?;
-        check_frames(&frames, &requester, &recipient)?;
-        Ok::<_, Refusal>(frames)
-    })
-    .await?
-    .map_err(|refusal| match refusal.status {
-        // A correct client never sends a malformed body or frames that fail the check.
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => refusal.by(requester),
-        _ => refusal,
-    })
-    .map_err(counted)?;
+    let decode = move |body: &[u8]| {
+        wire::decode_deposit(body, frames_max)
+            .map_err(Refusal::from)
+            .and_then(|frames| checked_frames(frames, &requester, &recipient))
+    };
+    // A deposit small in bytes and in frames is decoded and checked here: less work than the
+    // thread switches of a trip to the blocking pool and back. A larger one there.
+    let checked = if body.len() > INLINE_BODY_SIZE_MAX_BYTES {
+        blocking(move || decode(&body)).await?
+    } else {
+        match wire::decode_deposit(&body, frames_max) {
+            Ok(frames) if frames.len() > INLINE_FRAME_CHECKS_MAX => {
+                blocking(move || checked_frames(frames, &requester, &recipient)).await?
+            }
+            Ok(frames) => checked_frames(frames, &requester, &recipient),
+            Err(error) => Err(error.into()),
+        }
+    };
+    let frames = checked
+        .map_err(|refusal| match refusal.status {
+            // A correct client never sends a malformed body or frames that fail the check.
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => refusal.by(requester),
+            _ => refusal,
+        })
+        .map_err(counted)?;
     let (count, bytes) = (frames.len(), frames.iter().map(Vec::len).sum::<usize>());
     let (quota, retention_ms) = (relay.quota(), relay.limits.retention_ms);
     let nonce = request.nonce;
@@ -226,20 +242,36 @@ pub(super) async fn fetch(
     body: Body,
 ) -> Response {
     let result = async {
-        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
+        let request = relay.admit(&connection, &method, &uri, &headers, 0)?;
         relay.read_body(&request, body, 0).await?;
         let query = wire::parse_fetch_query(uri.query())?;
-        let wait_ms = query.wait_ms.min(relay.limits.fetch_wait_ms_max);
-        let (retention_ms, nonce) = (relay.limits.retention_ms, request.nonce);
-        let acknowledged = relay
-            .writer
-            .write(move |store| store.begin_fetch(&nonce, query.ack, now_ms(), retention_ms))
-            .await?;
+        let wait = Duration::from_millis(query.wait_ms.min(relay.limits.fetch_wait_ms_max));
+        let deadline = tokio::time::Instant::now() + wait;
         let station = request.station();
-        if acknowledged > 0 {
-            debug!(station = %station.key_fingerprint(), deleted = acknowledged, "items acknowledged");
+        let notify = relay.mailbox(&station);
+        // Registered before the first read, so a deposit committed after it still wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (retention_ms, nonce, bounds) = (
+            relay.limits.retention_ms,
+            request.nonce,
+            fetch_bounds(&relay),
+        );
+        let start = relay
+            .writer
+            .write(move |store| {
+                store.begin_fetch(&nonce, query.ack, now_ms(), retention_ms, bounds)
+            })
+            .await?;
+        if start.acknowledged > 0 {
+            debug!(station = %station.key_fingerprint(), deleted = start.acknowledged, "items acknowledged");
         }
-        let answer = long_poll(&relay, station, Duration::from_millis(wait_ms)).await?;
+        let answer = if start.items.is_empty() && !wait.is_zero() && !*relay.shutdown.borrow() {
+            long_poll(&relay, station, deadline, &notify, notified).await?
+        } else {
+            fetch_answer(start.items, start.more)
+        };
         debug!(
             station = %station.key_fingerprint(),
             items = answer.items.len(),
@@ -264,9 +296,7 @@ pub(super) async fn delete(
 ) -> Response {
     let result = async {
         let limit = DELETE_BODY_SIZE_MAX_BYTES;
-        let request = relay
-            .admit(&connection, &method, &uri, &headers, limit)
-            .await?;
+        let request = relay.admit(&connection, &method, &uri, &headers, limit)?;
         let body = relay.read_body(&request, body, limit).await?;
         let station = request.station();
         let wanted = wire::decode_delete(&body).map_err(|error| {
@@ -309,60 +339,64 @@ pub(super) async fn method_not_allowed(
     relay.answer(&connection, Err(refusal))
 }
 
-/// Waits until `station`'s mailbox holds items, `wait` passes or the server stops; then
-/// answers with what the mailbox holds.
-async fn long_poll(
+/// Waits until `notified` (registered before the fetch's first read found nothing), `deadline`
+/// passes or the server stops; then answers with what `station`'s mailbox holds, or waits
+/// again if it holds nothing and time is left.
+async fn long_poll<'a>(
     relay: &Relay,
     station: StationId,
-    wait: Duration,
+    deadline: tokio::time::Instant,
+    notify: &'a Notify,
+    mut notified: Pin<&mut Notified<'a>>,
 ) -> Result<FetchAnswer, Refusal> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let notify = relay.mailbox(&station);
     let mut shutdown = relay.shutdown.clone();
-    let retention_ms = relay.limits.retention_ms;
-    let items_max = relay.limits.fetch_items_max;
+    let (retention_ms, bounds) = (relay.limits.retention_ms, fetch_bounds(relay));
     loop {
-        // Registered before reading, so a deposit committed after the read still wakes us.
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let (items, more) = relay
-            .read(move |store| {
-                store.fetch(
-                    &station,
-                    now_ms(),
-                    retention_ms,
-                    items_max,
-                    FETCH_FRAMES_SIZE_MAX_BYTES,
-                )
-            })
-            .await?;
-        let done =
-            !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow();
-        if done {
-            let items = items
-                .into_iter()
-                .map(|item| Fetched {
-                    id: item.id,
-                    frame: item.frame,
-                })
-                .collect();
-            return Ok(FetchAnswer { items, more });
-        }
         tokio::select! {
             () = &mut notified => {}
             () = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => return Ok(FetchAnswer::default()),
         }
+        // Registered before reading, so a deposit committed after the read still wakes us.
+        notified.set(notify.notified());
+        notified.as_mut().enable();
+        let (items, more) = relay
+            .read(move |store| store.fetch(&station, now_ms(), retention_ms, bounds))
+            .await?;
+        let done =
+            !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow();
+        if done {
+            return Ok(fetch_answer(items, more));
+        }
     }
 }
 
-/// Checks every frame of a deposit; the first failure refuses the whole deposit.
-fn check_frames(
-    frames: &[Vec<u8>],
+/// How much a fetch answers.
+fn fetch_bounds(relay: &Relay) -> FetchBounds {
+    FetchBounds {
+        items_max: relay.limits.fetch_items_max,
+        bytes_max: FETCH_FRAMES_SIZE_MAX_BYTES,
+    }
+}
+
+fn fetch_answer(items: Vec<StoredItem>, more: bool) -> FetchAnswer {
+    let items = items
+        .into_iter()
+        .map(|item| Fetched {
+            id: item.id,
+            frame: item.frame,
+        })
+        .collect();
+    FetchAnswer { items, more }
+}
+
+/// Checks every frame of a deposit, and gives them back; the first failure refuses the
+/// whole deposit.
+fn checked_frames(
+    frames: Vec<Vec<u8>>,
     requester: &StationId,
     recipient: &StationId,
-) -> Result<(), Refusal> {
+) -> Result<Vec<Vec<u8>>, Refusal> {
     for (index, frame) in frames.iter().enumerate() {
         route::check_frame(frame, requester, recipient).map_err(|why| {
             Refusal::new(
@@ -371,7 +405,7 @@ fn check_frames(
             )
         })?;
     }
-    Ok(())
+    Ok(frames)
 }
 
 fn parse_recipient(path: Recipient) -> Result<StationId, Refusal> {

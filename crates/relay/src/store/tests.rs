@@ -34,6 +34,13 @@ fn nonce(seed: u8, n: u8) -> NonceRecord {
 }
 
 /// A store in a temporary directory with stations 1 (alpha) and 2 (bravo) admitted.
+fn bounds(items_max: usize, bytes_max: usize) -> FetchBounds {
+    FetchBounds {
+        items_max,
+        bytes_max,
+    }
+}
+
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut store = Store::open(&dir.path().join("relay.sqlite")).expect("store opens");
@@ -65,7 +72,7 @@ fn deposit_with(
 
 fn held(store: &Store) -> Vec<Vec<u8>> {
     let (items, _) = store
-        .fetch(&id(2), NOW_MS, DAY_MS, 100, 1000)
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(100, 1000))
         .expect("fetch reads");
     items.into_iter().map(|item| item.frame).collect()
 }
@@ -245,16 +252,24 @@ fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
         .expect("runs")
         .outcome
         .expect("deposits");
-    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 2, 1000).expect("reads");
+    let (items, more) = store
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(2, 1000))
+        .expect("reads");
     assert_eq!((items.len(), more), (2, true));
-    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1000).expect("reads");
+    let (items, more) = store
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(5, 1000))
+        .expect("reads");
     assert_eq!((items.len(), more), (5, false));
-    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 9).expect("reads");
+    let (items, more) = store
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(5, 9))
+        .expect("reads");
     assert_eq!((items.len(), more), (2, true));
-    let (items, more) = store.fetch(&id(2), NOW_MS, DAY_MS, 5, 1).expect("reads");
+    let (items, more) = store
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(5, 1))
+        .expect("reads");
     assert_eq!((items.len(), more), (1, true), "the first item always fits");
     let ids: Vec<u64> = store
-        .fetch(&id(2), NOW_MS, DAY_MS, 5, 1000)
+        .fetch(&id(2), NOW_MS, DAY_MS, bounds(5, 1000))
         .expect("reads")
         .0
         .iter()
@@ -277,22 +292,25 @@ fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
         .collect();
     assert_eq!(
         store
-            .begin_fetch(&nonce(1, 3), u64::MAX, NOW_MS, DAY_MS)
-            .expect("runs"),
+            .begin_fetch(&nonce(1, 3), u64::MAX, NOW_MS, DAY_MS, bounds(10, 1000))
+            .expect("runs")
+            .acknowledged,
         0
     );
     assert_eq!(
         store
-            .begin_fetch(&nonce(2, 2), rest[0] - 1, NOW_MS, DAY_MS)
-            .expect("runs"),
+            .begin_fetch(&nonce(2, 2), rest[0] - 1, NOW_MS, DAY_MS, bounds(10, 1000))
+            .expect("runs")
+            .acknowledged,
         0
     );
-    assert_eq!(
-        store
-            .begin_fetch(&nonce(2, 3), rest[0], NOW_MS, DAY_MS)
-            .expect("runs"),
-        1
-    );
+    let start = store
+        .begin_fetch(&nonce(2, 3), rest[0], NOW_MS, DAY_MS, bounds(10, 1000))
+        .expect("runs");
+    assert_eq!(start.acknowledged, 1);
+    // It reads what is left after its deletions, in their transaction.
+    let read: Vec<_> = start.items.iter().map(|item| item.frame.clone()).collect();
+    assert_eq!((read, start.more), (vec![frames[4].clone()], false));
     assert_eq!(held(&store), [frames[4].clone()]);
 }
 
@@ -305,7 +323,7 @@ fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
     let later = NOW_MS + DAY_MS;
     assert_eq!(
         store
-            .fetch(&id(2), later, DAY_MS, 10, 100)
+            .fetch(&id(2), later, DAY_MS, bounds(10, 100))
             .expect("reads")
             .0
             .len(),
@@ -314,7 +332,7 @@ fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
     let expired = later + 1;
     assert!(
         store
-            .fetch(&id(2), expired, DAY_MS, 10, 100)
+            .fetch(&id(2), expired, DAY_MS, bounds(10, 100))
             .expect("reads")
             .0
             .is_empty()
@@ -368,7 +386,7 @@ fn an_expired_copy_does_not_count_as_a_duplicate() {
     );
     assert_eq!(
         store
-            .fetch(&id(2), expired, DAY_MS, 10, 100)
+            .fetch(&id(2), expired, DAY_MS, bounds(10, 100))
             .expect("reads")
             .0
             .len(),

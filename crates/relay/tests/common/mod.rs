@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_channels::RelayClient;
+use parley_channels::{RelayClient, RelayError};
 use parley_proto::envelope::Envelope;
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::receipt::Receipt;
@@ -18,6 +18,7 @@ use parley_relay::server::now_ms;
 use parley_relay::store::{MailboxSize, Store};
 use parley_relay::{Limits, RelayHome, RelayServer, ServeOptions};
 use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
+use parley_relay_wire::wire;
 use rand_core::SeedableRng as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -29,6 +30,35 @@ pub async fn within<T>(step: impl Future<Output = T>) -> T {
     tokio::time::timeout(STEP_TIMEOUT, step)
         .await
         .expect("test step finished in time")
+}
+
+/// Asserts `result` is a refusal with `status` whose reason contains `reason`.
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, RelayError>,
+    status: u16,
+    reason: &str,
+) {
+    match result {
+        Err(RelayError::Refused {
+            status: got,
+            reason: why,
+        }) if got == status && why.contains(reason) => {}
+        other => panic!("expected {status} with {reason:?}, got {other:?}"),
+    }
+}
+
+/// Asserts a raw answer has `status` and a JSON refusal whose reason contains `reason`.
+pub fn assert_raw(answer: (u16, String), status: u16, reason: &str) {
+    let (got, body) = answer;
+    assert_eq!(got, status, "{body}");
+    let json = body.split(" [retry-after").next().unwrap_or_default();
+    let refusal = wire::decode_refusal(json.as_bytes())
+        .unwrap_or_else(|_| panic!("refusal body is the documented JSON: {body}"));
+    assert!(
+        refusal.error.contains(reason),
+        "{} lacks {reason}",
+        refusal.error
+    );
 }
 
 /// A station: its identity and signed card.
