@@ -4,7 +4,8 @@
 //! memory, or in files where a crash tears the commit in flight) — over a simulated network:
 //! loss, duplication, reordering, delay and partitions on a direct and a relay channel, a relay
 //! that loses its store, and courier bundles that operators carry by hand (some twice, some
-//! only once everything else is done); crashes that lose whatever was not committed; hosts
+//! only once everything else is done); crashes that lose whatever was not committed, and clean
+//! stops that lose nothing (the daemon stopped by a signal, its stop recorded); hosts
 //! that reboot with their wall clocks wrong, within the skew limit or beyond it; an adversary
 //! that injects tampered, forged and replayed frames; short time objectives, alarm timings
 //! and checkpoint cadence in every seed; and the watch: operators who answer each message
@@ -51,7 +52,8 @@ pub struct SimConfig {
     pub late_per_mille: u64,
     /// Whether channels go down for a while (both directions, frames in flight lost).
     pub partitions: bool,
-    /// Whether stations crash at random times and restart from their disks.
+    /// Whether stations crash at random times and restart from their disks (a quarter of
+    /// the planned crashes are clean stops instead).
     pub crashes: bool,
     /// Chance that a station crashes while a commit is in flight, per mille of commits.
     pub crash_in_commit_per_mille: u64,
@@ -245,6 +247,10 @@ pub struct SimReport {
     pub frames_duplicated: u64,
     /// Station crashes.
     pub crashes: u64,
+    /// Clean stops of a station's daemon (a signal), each followed by a start.
+    pub clean_stops: u64,
+    /// Of them, those across the time a peer's scheduled test was to be checked.
+    pub clean_stops_across_tests: u64,
     /// Commits lost because their station crashed before they completed.
     pub commits_lost: u64,
     /// Commits that reached the disk as their station crashed, before it could acknowledge them.
@@ -327,7 +333,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 42] {
+    pub fn counters(&self) -> [(&'static str, u64); 44] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -350,6 +356,11 @@ impl SimReport {
             ("envelopes first by courier", self.courier_envelopes_new),
             ("envelopes by courier already held", self.courier_duplicates),
             ("crashes", self.crashes),
+            ("clean stops", self.clean_stops),
+            (
+                "clean stops across a test's check",
+                self.clean_stops_across_tests,
+            ),
             ("reboots with a wrong clock", self.clock_jumps),
             ("starts, clock beyond the limit", self.clock_starts_beyond),
             ("envelopes refused for clock skew", self.clock_skew_refusals),

@@ -100,6 +100,12 @@ const SILENT_OUTAGE_PER_MILLE: u64 = 300;
 const CRASH_GAP_MS: (u64, u64) = (5_000, 40_000);
 /// How long a crashed station stays down, in milliseconds (least, most).
 const DOWNTIME_MS: (u64, u64) = (50, 5_000);
+/// Chance that a planned crash is a clean stop instead (the daemon stopped by a signal, then
+/// started again), per mille.
+const CLEAN_STOP_PER_MILLE: u64 = 250;
+/// How long a clean stop waits for the commit under way, and for the operator's requests in
+/// the core, before it tries again, in milliseconds.
+const STOP_RETRY_MS: u64 = 100;
 /// Longest the workload phase may last, in simulated milliseconds.
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
@@ -196,6 +202,10 @@ enum Event {
         station: usize,
         planned: bool,
     },
+    /// Station `station`'s daemon is stopped cleanly (a signal).
+    Stop {
+        station: usize,
+    },
     Restart {
         station: usize,
     },
@@ -288,6 +298,8 @@ pub(crate) struct Station {
     /// Its links, by the peer's index.
     pub links: BTreeMap<usize, LinkLog>,
     planned_crash: bool,
+    /// After a clean stop: the first time a due test of a peer's was to be checked after it.
+    stopped_check_ms: Option<u64>,
     draft: Option<Draft>,
     /// The send request in the core, not yet answered.
     asked: Option<RequestId>,
@@ -596,6 +608,7 @@ impl World {
                 incarnation,
             } => self.wake(station, incarnation),
             Event::Crash { station, planned } => self.crash(station, planned),
+            Event::Stop { station } => self.stop(station),
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),

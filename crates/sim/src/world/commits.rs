@@ -201,8 +201,65 @@ impl World {
         if self.phase != Phase::Workload || station.core.is_none() {
             return Ok(());
         }
+        if planned && self.dice.chance(CLEAN_STOP_PER_MILLE) {
+            return self.stop(i);
+        }
         let downtime_ms = self.dice.between(DOWNTIME_MS);
         self.power_off(i, downtime_ms)
+    }
+
+    /// Station `i`'s daemon is stopped by a signal, and started again after a while. As the
+    /// daemon does, it stops only once everything handled is committed (the commit under way,
+    /// the records of frames sent), the operator's requests answered, and then records when
+    /// it stopped (`Store::set_stopped`), which the start reads and clears: a due time of the
+    /// peer's tests checked while it was stopped is not checked (the watch's skip), and the
+    /// checker's rules (an absence watched is alarmed, a test that came in time is not) must
+    /// hold all the same.
+    pub(super) fn stop(&mut self, i: usize) -> Outcome {
+        let station = &mut self.stations[i];
+        let Some(core) = station.core.as_mut() else {
+            return Ok(());
+        };
+        if self.phase != Phase::Workload {
+            return Ok(());
+        }
+        if core.waiting_records() > 0 {
+            core.release_records();
+        }
+        let busy = station.commit.is_some()
+            || core.uncommitted_writes() > 0
+            || station.asked.is_some()
+            || !station.acting.is_empty()
+            || !station.couriering.is_empty();
+        if busy {
+            self.push(STOP_RETRY_MS, Event::Stop { station: i });
+            return self.after_input(i);
+        }
+        let clock = self.clock(i);
+        let peers = self.peer_ids(i);
+        let station = &mut self.stations[i];
+        let watch = station.core.as_ref().expect("a live station").watch();
+        station.stopped_check_ms = (peers.iter())
+            .filter_map(|peer| watch.peer_schedule(peer))
+            .filter_map(|(schedule, anchor_ms)| {
+                let within_ms = schedule.answer_within_ms;
+                let due_ms = schedule.next_due_ms(*anchor_ms, clock.saturating_sub(within_ms))?;
+                Some(due_ms + within_ms)
+            })
+            .min();
+        station
+            .store
+            .set_stopped(Some(clock))
+            .map_err(|e| format!("{}'s store refused the stop's record: {e}", NAMES[i]))?;
+        self.retire_core(i);
+        let station = &mut self.stations[i];
+        station.down.push((clock, u64::MAX));
+        station.incarnation += 1;
+        station.wake_at = None;
+        self.report.clean_stops += 1;
+        let downtime_ms = self.dice.between(DOWNTIME_MS);
+        self.push(downtime_ms, Event::Restart { station: i });
+        Ok(())
     }
 
     /// Station `i` loses power (a crash, or a reboot) and comes back after `downtime_ms`.
@@ -261,6 +318,15 @@ impl World {
         {
             *until_ms = now_ms;
         }
+        // A clean stop across the check of a peer's test: the watch skips that check.
+        if station
+            .stopped_check_ms
+            .take()
+            .is_some_and(|check_ms| check_ms <= now_ms)
+        {
+            self.report.clean_stops_across_tests += 1;
+        }
+        let station = &mut self.stations[i];
         station
             .store
             .check()
@@ -275,6 +341,11 @@ impl World {
         .map_err(|e| format!("{} cannot load from its store: {e}", NAMES[i]))?;
         let mut core = Core::new(now_ms, loaded, Mode::Daemon)
             .map_err(|e| format!("{} cannot restart: {e}", NAMES[i]))?;
+        // Running: a crash from here on is not a clean stop (the daemon's start clears it).
+        self.stations[i]
+            .store
+            .set_stopped(None)
+            .map_err(|e| format!("{}'s store refused the start's record: {e}", NAMES[i]))?;
         inject_faults(&self.config, &mut core);
         for j in peers {
             let head = core

@@ -63,6 +63,7 @@ impl World {
                     .map(|j| (j, LinkLog::default()))
                     .collect(),
                 planned_crash: false,
+                stopped_check_ms: None,
                 draft: None,
                 asked: None,
                 next_request: 0,
