@@ -169,14 +169,23 @@ impl Relay {
         let mut retry = self.backoff();
         let mut owed = Owed::default();
         loop {
+            let sent = owed.ack();
             let fetched = self
                 .client
-                .fetch_acknowledging(self.timing.poll_wait, owed.ack())
+                .fetch_acknowledging(self.timing.poll_wait, sent)
                 .await;
             let items = match fetched {
-                Ok(items) => {
+                Ok(mut items) => {
                     retry.reset();
-                    owed.acknowledged();
+                    if owed.answered(sent, items.first().map(|item| item.id)) {
+                        tracing::info!(
+                            "the relay ignored an acknowledgement (it answered items up to it \
+                             again); deleting on their own"
+                        );
+                        self.delete_owed(&mut owed, &mut retry).await;
+                        // Committed before: the station holds them.
+                        items.retain(|item| item.id > sent);
+                    }
                     items
                 }
                 Err(error) => {
@@ -331,6 +340,22 @@ impl Owed {
         self.upto = 0;
     }
 
+    /// A fetch that acknowledged `sent` (0: nothing) was answered, its first item's id
+    /// `first`. A relay that took the acknowledgement deleted every item up to it before
+    /// reading, and ids only grow, so none it answers is at or below it; one that answers such
+    /// an item ignored the parameter (a relay that does not know it): from then on, owed items
+    /// are deleted on their own, beginning with these. Returns whether it was ignored;
+    /// otherwise what was owed is deleted.
+    fn answered(&mut self, sent: u64, first: Option<u64>) -> bool {
+        let ignored = sent > 0 && first.is_some_and(|id| id <= sent);
+        if ignored {
+            self.no_ack = true;
+        } else {
+            self.acknowledged();
+        }
+        ignored
+    }
+
     /// Whether `error`, the answer to a fetch, refuses its acknowledgement: from then on,
     /// owed items are deleted on their own.
     fn ack_refused(&mut self, error: &RelayError) -> bool {
@@ -378,6 +403,26 @@ mod tests {
         assert_eq!(owed.ack(), 9);
         owed.acknowledged();
         assert_eq!((owed.ack(), owed.deletable()), (0, None));
+    }
+
+    #[test]
+    fn a_relay_ignoring_acknowledgements_gets_deletes() {
+        let mut owed = Owed::default();
+        // Items above what was acknowledged: taken.
+        owed.committed(7);
+        assert!(!owed.answered(7, Some(8)));
+        assert_eq!((owed.ack(), owed.deletable()), (0, None));
+        // Nothing acknowledged, or nothing answered: no sign either way.
+        assert!(!owed.answered(0, Some(1)));
+        owed.committed(9);
+        assert!(!owed.answered(9, None));
+        // An item at the id acknowledged comes back: ignored, and deleted on their own.
+        owed.committed(12);
+        assert!(owed.answered(12, Some(12)));
+        assert_eq!((owed.ack(), owed.deletable()), (0, Some(12)));
+        owed.acknowledged();
+        owed.committed(15);
+        assert_eq!((owed.ack(), owed.deletable()), (0, Some(15)), "for good");
     }
 
     #[test]
