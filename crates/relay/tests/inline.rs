@@ -1,8 +1,9 @@
 //! A small request is checked on the async worker serving it, a larger one on the blocking
 //! pool (`parley_relay::limits::INLINE_BODY_SIZE_MAX_BYTES`, `INLINE_FRAME_CHECKS_MAX`): a real
 //! relay checks both alike, on each side of each bound. A frame whose signature fails refuses
-//! the deposit whole, a body that is not the signed one is refused, and neither changes
-//! anything stored; the same deposits, untouched, are stored.
+//! the deposit whole, a body that is not the signed one or not a deposit is refused, and none
+//! changes anything stored; the same deposits, untouched, are stored. Requests admitted at once
+//! on both workers check admission on the reading connection when the other holds its own.
 
 mod common;
 
@@ -11,6 +12,7 @@ use parley_proto::{Identity, StationId};
 use parley_relay::Limits;
 use parley_relay::limits::{INLINE_BODY_SIZE_MAX_BYTES, INLINE_FRAME_CHECKS_MAX};
 use parley_relay_wire::wire;
+use tokio::task::JoinSet;
 
 /// `frame` with its last byte (inside its signature) flipped.
 fn tampered(mut frame: Vec<u8>) -> Vec<u8> {
@@ -74,6 +76,14 @@ async fn bodies_are_checked_alike_on_either_side_of_the_inline_size() {
             401,
             "does not match its parley-body-sha256 header",
         );
+        // A body that is the signed one, but no deposit.
+        let junk = vec![0xff; size];
+        let headers = relay.sign(a, "POST", &target, &junk);
+        assert_raw(
+            relay.raw("POST", &target, &headers, &junk).await,
+            400,
+            "body is malformed",
+        );
         assert_refused(
             within(alpha.deposit(&b, &arcs(&[tampered(good.clone())]))).await,
             422,
@@ -86,3 +96,26 @@ async fn bodies_are_checked_alike_on_either_side_of_the_inline_size() {
         assert_eq!(relay.snapshot().1.items, before.1.items + 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_admitted_at_once_are_all_admitted() {
+    let relay = Relay::start(Limits::default()).await;
+    let before = relay.snapshot();
+    let mut pings = JoinSet::new();
+    for station in [&relay.alpha, &relay.bravo] {
+        for _ in 0..CONCURRENT_PINGS_PER_STATION {
+            let client = relay.client(station);
+            pings.spawn(async move { client.ping().await });
+        }
+    }
+    let answered = within(pings.join_all()).await;
+    assert!(answered.iter().all(Result::is_ok), "{answered:?}");
+    // Each request's nonce is recorded once, whichever connection checked it.
+    assert_eq!(
+        relay.snapshot().2,
+        before.2 + 2 * CONCURRENT_PINGS_PER_STATION as u64
+    );
+}
+
+/// Pings each station sends at once: within its burst of requests.
+const CONCURRENT_PINGS_PER_STATION: usize = 40;

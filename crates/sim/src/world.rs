@@ -103,9 +103,6 @@ const DOWNTIME_MS: (u64, u64) = (50, 5_000);
 /// Chance that a planned crash is a clean stop instead (the daemon stopped by a signal, then
 /// started again), per mille.
 const CLEAN_STOP_PER_MILLE: u64 = 250;
-/// How long a clean stop waits for the commit under way, and for the operator's requests in
-/// the core, before it tries again, in milliseconds.
-const STOP_RETRY_MS: u64 = 100;
 /// Longest the workload phase may last, in simulated milliseconds.
 const WORKLOAD_MS_MAX: u64 = 24 * 3_600_000;
 /// Most events one run may process before it is declared stuck.
@@ -201,10 +198,6 @@ enum Event {
     Crash {
         station: usize,
         planned: bool,
-    },
-    /// Station `station`'s daemon is stopped cleanly (a signal).
-    Stop {
-        station: usize,
     },
     Restart {
         station: usize,
@@ -608,7 +601,6 @@ impl World {
                 incarnation,
             } => self.wake(station, incarnation),
             Event::Crash { station, planned } => self.crash(station, planned),
-            Event::Stop { station } => self.stop(station),
             Event::Restart { station } => self.restart(station),
             Event::Toggle { channel } => self.toggle(channel),
             Event::Attack => self.attack(),

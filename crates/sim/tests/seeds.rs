@@ -165,10 +165,6 @@ fn the_faults_are_exercised() {
         ("entries held out of order", total(|r| r.held_out_of_order)),
         ("crashes", total(|r| r.crashes)),
         ("clean stops", total(|r| r.clean_stops)),
-        (
-            "clean stops across a test's check",
-            total(|r| r.clean_stops_across_tests),
-        ),
         ("commits lost to crashes", total(|r| r.commits_lost)),
         ("commits torn", total(|r| r.commits_torn)),
         (

@@ -36,10 +36,12 @@
 //!   its acknowledged items are deleted. What costs less than a trip to another thread and
 //!   back runs on the async worker serving the request: the request's signature and its
 //!   admission and nonce check (on a connection of its own, which under WAL never waits for a
-//!   group's commit), a body's hash and a deposit's decoding up to
-//!   [`INLINE_BODY_SIZE_MAX_BYTES`], a deposit's frame signatures up to
-//!   [`INLINE_FRAME_CHECKS_MAX`](crate::limits::INLINE_FRAME_CHECKS_MAX) frames. Larger checks, and the reads of long polls and
-//!   metrics (on a third connection), run on the blocking pool.
+//!   group's commit; while another worker holds it, on the blocking pool and the reading
+//!   connection), a body's hash and a deposit's decoding up to [`INLINE_BODY_SIZE_MAX_BYTES`],
+//!   a deposit's frame signatures up to
+//!   [`INLINE_FRAME_CHECKS_MAX`](crate::limits::INLINE_FRAME_CHECKS_MAX) frames. Larger
+//!   checks, and the reads of long polls, metrics and the witness (on the reading connection),
+//!   run on the blocking pool.
 //! - Logs name stations by fingerprint and frames by count and size, never by content. Each
 //!   kind of warning is logged at most once per [`WARNING_INTERVAL_MS`], with a count of the
 //!   others (see `warnings.rs`), so no client can flood the log.
@@ -57,7 +59,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -322,7 +324,7 @@ impl Relay {
     /// Authenticates a request from its headers alone, before its body: headers and
     /// timestamp, signature over the declared body hash, admission, nonce, rate limit, and a
     /// declared length within `body_limit`. Marks the connection authenticated.
-    fn admit(
+    async fn admit(
         &self,
         connection: &ConnectionHandle,
         method: &Method,
@@ -342,13 +344,24 @@ impl Relay {
             timestamp_ms: auth.timestamp_ms,
         };
         // The signature, then admission and nonce, here: together tens of microseconds, less
-        // than the thread switches of a trip to the blocking pool and back.
+        // than the thread switches of a trip to the blocking pool and back. A worker never
+        // waits for another's read: while one holds the admission connection, the check goes
+        // to the blocking pool, on the reading connection.
         auth.verify(&self.id, method.as_str(), target)?;
-        let (status, seen) = self
-            .admission
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .check_request(&nonce)?;
+        let here = match self.admission.try_lock() {
+            Ok(admission) => Some(admission.check_request(&nonce)),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                Some(poisoned.into_inner().check_request(&nonce))
+            }
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let (status, seen) = match here {
+            Some(checked) => checked?,
+            None => {
+                self.read(move |reader| reader.check_request(&nonce))
+                    .await?
+            }
+        };
         match status {
             StationStatus::Admitted => {}
             StationStatus::Revoked => {

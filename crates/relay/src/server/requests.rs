@@ -48,7 +48,7 @@ pub(super) async fn ping(
     body: Body,
 ) -> Response {
     let result = async {
-        let request = relay.admit(&connection, &method, &uri, &headers, 0)?;
+        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
         let nonce = request.nonce;
         relay
@@ -100,6 +100,7 @@ async fn deposit_request(
     let limit = relay.limits.deposit_body_size_max_bytes();
     let request = relay
         .admit(connection, method, uri, headers, limit)
+        .await
         .map_err(counted)?;
     let requester = request.station();
     let recipient = parse_recipient(recipient).map_err(|refusal| counted(refusal.by(requester)))?;
@@ -242,7 +243,7 @@ pub(super) async fn fetch(
     body: Body,
 ) -> Response {
     let result = async {
-        let request = relay.admit(&connection, &method, &uri, &headers, 0)?;
+        let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
         let query = wire::parse_fetch_query(uri.query())?;
         let wait = Duration::from_millis(query.wait_ms.min(relay.limits.fetch_wait_ms_max));
@@ -296,7 +297,9 @@ pub(super) async fn delete(
 ) -> Response {
     let result = async {
         let limit = DELETE_BODY_SIZE_MAX_BYTES;
-        let request = relay.admit(&connection, &method, &uri, &headers, limit)?;
+        let request = relay
+            .admit(&connection, &method, &uri, &headers, limit)
+            .await?;
         let body = relay.read_body(&request, body, limit).await?;
         let station = request.station();
         let wanted = wire::decode_delete(&body).map_err(|error| {

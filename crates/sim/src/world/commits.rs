@@ -209,31 +209,33 @@ impl World {
     }
 
     /// Station `i`'s daemon is stopped by a signal, and started again after a while. As the
-    /// daemon does, it stops only once everything handled is committed (the commit under way,
-    /// the records of frames sent), the operator's requests answered, and then records when
-    /// it stopped (`Store::set_stopped`), which the start reads and clears: a due time of the
-    /// peer's tests checked while it was stopped is not checked (the watch's skip), and the
-    /// checker's rules (an absence watched is alarmed, a test that came in time is not) must
-    /// hold all the same.
+    /// daemon does at a signal, it takes no more input and commits what it handled: the commit
+    /// under way completes, then the records of frames sent are committed, each commit's
+    /// answers released; then it records when it stopped (`Store::set_stopped`), which the
+    /// start reads and clears. A due time of the peer's tests checked while it was stopped is
+    /// not checked then (the watch's skip), and the checker's rules (an absence watched is
+    /// alarmed, a test that came in time is not) must hold all the same.
     pub(super) fn stop(&mut self, i: usize) -> Outcome {
-        let station = &mut self.stations[i];
-        let Some(core) = station.core.as_mut() else {
-            return Ok(());
-        };
-        if self.phase != Phase::Workload {
+        if self.phase != Phase::Workload || self.stations[i].core.is_none() {
             return Ok(());
         }
-        if core.waiting_records() > 0 {
-            core.release_records();
-        }
-        let busy = station.commit.is_some()
-            || core.uncommitted_writes() > 0
-            || station.asked.is_some()
-            || !station.acting.is_empty()
-            || !station.couriering.is_empty();
-        if busy {
-            self.push(STOP_RETRY_MS, Event::Stop { station: i });
-            return self.after_input(i);
+        loop {
+            let station = &mut self.stations[i];
+            let core = station.core.as_mut().expect("a live station");
+            let commit = match station.commit.take() {
+                Some(commit) => commit,
+                None => {
+                    core.release_records();
+                    match core.poll_commit() {
+                        Some(commit) => commit,
+                        None => break,
+                    }
+                }
+            };
+            self.write_disk(i, commit, true)?;
+            let core = self.stations[i].core.as_mut().expect("a live station");
+            core.commit_done(Ok(()));
+            self.drain_outputs(i)?;
         }
         let clock = self.clock(i);
         let peers = self.peer_ids(i);
@@ -251,41 +253,41 @@ impl World {
             .store
             .set_stopped(Some(clock))
             .map_err(|e| format!("{}'s store refused the stop's record: {e}", NAMES[i]))?;
-        self.retire_core(i);
-        let station = &mut self.stations[i];
-        station.down.push((clock, u64::MAX));
-        station.incarnation += 1;
-        station.wake_at = None;
         self.report.clean_stops += 1;
         let downtime_ms = self.dice.between(DOWNTIME_MS);
-        self.push(downtime_ms, Event::Restart { station: i });
+        self.go_down(i, clock, downtime_ms);
         Ok(())
     }
 
     /// Station `i` loses power (a crash, or a reboot) and comes back after `downtime_ms`.
     pub(super) fn power_off(&mut self, i: usize, downtime_ms: u64) -> Outcome {
         let clock = self.clock(i);
-        self.retire_core(i);
-        let station = &mut self.stations[i];
-        station.down.push((clock, u64::MAX));
-        let lost_send = station.asked.take().is_some();
-        if let Some(commit) = station.commit.take() {
+        if let Some(commit) = self.stations[i].commit.take() {
             if self.dice.chance(500) {
                 self.report.commits_unacknowledged += 1;
                 self.write_disk(i, commit, false)?;
-            } else if station.disk.tears() && self.dice.chance(500) {
+            } else if self.stations[i].disk.tears() && self.dice.chance(500) {
                 self.tear(i, commit)?;
             } else {
                 self.report.commits_lost += 1;
             }
         }
+        self.report.crashes += 1;
+        self.go_down(i, clock, downtime_ms);
+        Ok(())
+    }
+
+    /// Station `i` goes down at `clock` (its core dropped with whatever it had not committed)
+    /// and restarts after `downtime_ms`; its operator asks again whatever was not answered.
+    fn go_down(&mut self, i: usize, clock: u64, downtime_ms: u64) {
+        self.retire_core(i);
         let station = &mut self.stations[i];
+        station.down.push((clock, u64::MAX));
+        let lost_send = station.asked.take().is_some();
         station.incarnation += 1;
         station.wake_at = None;
         let asked: Vec<Act> = std::mem::take(&mut station.acting).into_values().collect();
-        self.report.crashes += 1;
         self.push(downtime_ms, Event::Restart { station: i });
-        // The operator asks again whatever the crash swallowed.
         for act in asked {
             self.push(downtime_ms + SEND_RETRY_MS, Event::Act { station: i, act });
         }
@@ -293,7 +295,6 @@ impl World {
             self.push(downtime_ms, Event::Send { station: i });
         }
         self.courier_crashed(i, downtime_ms + SEND_RETRY_MS);
-        Ok(())
     }
 
     /// Rebuilds the core from the store exactly as a daemon does (the store's check included,
