@@ -97,7 +97,8 @@ pub const WRITE_QUEUE_MAX: usize = 1024;
 
 /// Largest request body whose signed hash is checked, and whose deposit is decoded, on the
 /// async worker serving it; a larger one's on the blocking pool. Hashing and decoding this
-/// much takes a few microseconds, less than the thread switches of a trip to the pool.
+/// much takes at most some tens of microseconds, about what the thread switches of a trip to
+/// the pool cost.
 pub const INLINE_BODY_SIZE_MAX_BYTES: usize = 16 * 1024;
 /// Most frames of a deposit whose signatures are verified on the async worker serving it;
 /// a deposit of more has them verified on the blocking pool. Each verification takes tens of

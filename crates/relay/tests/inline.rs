@@ -7,19 +7,12 @@
 
 mod common;
 
-use common::{Relay, arcs, assert_raw, assert_refused, frame, frame_of_size, within};
+use common::{Relay, arcs, assert_raw, assert_refused, frame, frame_of_size, tampered, within};
 use parley_proto::{Identity, StationId};
 use parley_relay::Limits;
 use parley_relay::limits::{INLINE_BODY_SIZE_MAX_BYTES, INLINE_FRAME_CHECKS_MAX};
 use parley_relay_wire::wire;
 use tokio::task::JoinSet;
-
-/// `frame` with its last byte (inside its signature) flipped.
-fn tampered(mut frame: Vec<u8>) -> Vec<u8> {
-    let last = frame.len() - 1;
-    frame[last] ^= 1;
-    frame
-}
 
 /// A frame whose deposit alone is a body of exactly `size` bytes.
 fn frame_for_body(author: &Identity, to: &StationId, size: usize) -> Vec<u8> {

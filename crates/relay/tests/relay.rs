@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{
-    Relay, Station, arcs, assert_raw, assert_refused, frame, frame_of_size, receipt_frame, within,
+    Relay, Station, arcs, assert_raw, assert_refused, frame, frame_of_size, receipt_frame,
+    tampered, within,
 };
 use parley_channels::{RelayClient, RelayError};
 use parley_proto::seal::EpochSecret;
@@ -452,9 +453,7 @@ async fn frames_that_fail_verification_refuse_the_whole_deposit() {
     let (a, b) = (&relay.alpha.identity, relay.bravo.id());
     let charlie = Station::new("Charlie", 3);
     let good = frame(a, &b, 1);
-    let mut tampered = frame(a, &b, 2);
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
+    let bad = tampered(frame(a, &b, 2));
     let cases: Vec<(Vec<Vec<u8>>, u16, &str)> = vec![
         (
             vec![good.clone(), frame(&charlie.identity, &b, 1)],
@@ -467,7 +466,7 @@ async fn frames_that_fail_verification_refuse_the_whole_deposit() {
             "frame 0 refused: envelope is addressed to station",
         ),
         (
-            vec![good.clone(), tampered],
+            vec![good.clone(), bad],
             422,
             "frame 1 refused: envelope: signature does not verify",
         ),

@@ -124,6 +124,13 @@ pub fn frame(author: &Identity, to: &StationId, seq: u64) -> Vec<u8> {
     envelope_frame(author, to, seq, 100)
 }
 
+/// `bytes` with its last byte flipped: inside the signature of a frame, the last byte of a body.
+pub fn tampered(mut bytes: Vec<u8>) -> Vec<u8> {
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    bytes
+}
+
 /// An envelope frame of exactly `size` bytes.
 pub fn frame_of_size(author: &Identity, to: &StationId, size: usize) -> Vec<u8> {
     let mut ciphertext_len = size.saturating_sub(2_000);
