@@ -236,16 +236,17 @@ fn check_link(own: &StationId, peer: &StationId, entry: &SignedEntry) -> Result<
 }
 
 /// The last stored seq and id of `author`'s log on the link with `peer`: `(0, NONE)` if empty.
+/// The end of a log: run for every entry appended or stored.
+pub(crate) const LAST_ENTRY: &str = "SELECT seq, entry_id FROM entries \
+    WHERE peer = ?1 AND author = ?2 ORDER BY seq DESC LIMIT 1";
+
 fn last_entry(
     tx: &Connection,
     peer: &StationId,
     author: &StationId,
 ) -> Result<(u64, EntryId), StoreError> {
     let last: Option<(i64, Vec<u8>)> = tx
-        .prepare_cached(
-            "SELECT seq, entry_id FROM entries WHERE peer = ?1 AND author = ?2 \
-             ORDER BY seq DESC LIMIT 1",
-        )
+        .prepare_cached(LAST_ENTRY)
         .and_then(|mut statement| {
             statement
                 .query_row(params![peer.0, author.0], |row| {

@@ -29,15 +29,17 @@ mod read;
 mod records;
 mod rows;
 mod schema;
+mod transaction;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
 
+use crate::transaction::{Begin, Transaction};
 use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, change_rank};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
@@ -253,9 +255,7 @@ impl Store {
             StoreError::InvalidOp("the identity is not a valid Ed25519 public key".into())
         })?;
         let created = to_sql(created_ms, "creation time")?;
-        let tx = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let tx = Transaction::begin(&self.connection, Begin::Immediate)
             .context("starting to initialise the station; nothing was stored")?;
         if read::station(&tx)?.is_some() {
             return Err(StoreError::AlreadyInitialised);
@@ -364,9 +364,7 @@ impl Store {
                 _ => {}
             }
         }
-        let tx = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let tx = Transaction::begin(&self.connection, Begin::Immediate)
             .context("starting a commit; nothing was stored")?;
         for op in admin {
             match op {
@@ -589,10 +587,8 @@ impl Store {
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self
-            .connection
-            .unchecked_transaction()
-            .context("starting a read")?;
+        let tx =
+            Transaction::begin(&self.connection, Begin::Deferred).context("starting a read")?;
         let value = read(&tx)?;
         tx.commit().context("ending a read")?;
         Ok(value)

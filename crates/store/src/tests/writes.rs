@@ -265,6 +265,30 @@ const REFUSED: &[Refused] = &[
     ),
 ];
 
+/// A cached statement is planned once: binding new values does not plan it again (SQLite's
+/// query planner stability guarantee, set on every connection the store opens). Without it,
+/// the query for the end of a log was planned again whenever it ran for another log, once or
+/// twice a commit.
+#[test]
+fn the_end_of_a_log_is_not_planned_again_for_each_log() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    // Alternate the two logs, as a link does.
+    for ops in [
+        vec![ctx.append(2)],
+        vec![ctx.store_theirs(ctx.theirs[2].clone())],
+        vec![ctx.append(3)],
+    ] {
+        store.commit(&ops).expect("commits");
+    }
+    let statement = store
+        .connection
+        .prepare_cached(crate::apply::LAST_ENTRY)
+        .expect("cached");
+    let planned_again = statement.get_status(rusqlite::StatementStatus::RePrepare);
+    assert_eq!(planned_again, 0, "planned again for new values");
+}
+
 #[test]
 fn a_refused_op_rolls_back_its_whole_batch() {
     let ctx = Ctx::new();
