@@ -97,6 +97,12 @@ pub(super) fn deposit_in(
 
 /// Remembers that `station` addressed `addressed` at `now_ms`, and forgets the recipients it
 /// addressed least recently beyond [`CORRESPONDENTS_PER_STATION_MAX`].
+/// Forgets the correspondents a station addressed least recently beyond a number: run at every
+/// deposit.
+pub(super) const FORGET_CORRESPONDENTS: &str = "DELETE FROM correspondents \
+    WHERE station = ?1 AND addressed NOT IN (SELECT addressed FROM correspondents \
+    WHERE station = ?1 ORDER BY last_ms DESC, addressed LIMIT ?2)";
+
 pub(super) fn record_correspondent(
     tx: &Connection,
     station: &StationId,
@@ -109,12 +115,7 @@ pub(super) fn record_correspondent(
          SET last_ms = max(last_ms, excluded.last_ms)",
     )?
     .execute(params![station.0, addressed.0, to_sql_u64(now_ms)])?;
-    tx.prepare_cached(
-        "DELETE FROM correspondents WHERE station = ?1 AND addressed NOT IN (
-             SELECT addressed FROM correspondents WHERE station = ?1
-             ORDER BY last_ms DESC, addressed LIMIT ?2)",
-    )?
-    .execute(params![
+    tx.prepare_cached(FORGET_CORRESPONDENTS)?.execute(params![
         station.0,
         to_sql_u64(CORRESPONDENTS_PER_STATION_MAX)
     ])?;

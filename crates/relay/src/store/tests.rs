@@ -579,6 +579,26 @@ fn a_version_3_store_keeps_its_stations_and_frees_revoked_names() {
     assert!(twice.is_err(), "{twice:?}");
 }
 
+/// A cached statement is planned once: binding values does not plan it again (SQLite's query
+/// planner stability guarantee). Without it, the statement that forgets old correspondents,
+/// whose `LIMIT` is a bound value, was planned again at every deposit.
+#[test]
+fn a_deposit_does_not_plan_its_statements_again() {
+    let (_dir, mut store) = store();
+    store.begin_group().expect("a group starts");
+    for n in 1..=3 {
+        deposit_with(&mut store, 1, 2, n, &[b"to bravo"], QUOTA).expect("deposits");
+        deposit_with(&mut store, 2, 1, n, &[b"to alpha"], QUOTA).expect("deposits");
+    }
+    store.commit_group().expect("the group commits");
+    let statement = store
+        .conn
+        .prepare_cached(super::queries::FORGET_CORRESPONDENTS)
+        .expect("cached");
+    let planned_again = statement.get_status(rusqlite::StatementStatus::RePrepare);
+    assert_eq!(planned_again, 0, "planned again for new values");
+}
+
 /// In a group, each request is its own savepoint: a replay and a refusal leave the others
 /// alone, a refusal still records its nonce, and nothing is durable before the group commits
 /// (a crash before the commit, here the connection closed, leaves none of it).
