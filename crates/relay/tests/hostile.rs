@@ -1,5 +1,6 @@
 //! The relay under attack: each test reproduces an attack found against the relay (a sender
-//! filling another's mailbox, refusals that disclose, slow uploads, idle connections) on a
+//! filling another's mailbox, refusals that disclose, slow uploads, idle connections; and a
+//! station whose request shows it misbehaving confined) on a
 //! real server with real TLS and SQLite, and shows that genuine stations are still served.
 //! Measured figures are printed (`cargo test -- --nocapture` shows them). The log flood is in
 //! `tests/log_flood.rs`, which needs a process of its own for its log.
@@ -11,15 +12,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Relay, STEP_TIMEOUT, Station, UploadEnd, arcs, frame, request_head, slow_upload, tls_connect,
-    within,
+    Relay, STEP_TIMEOUT, Station, UploadEnd, arcs, assert_raw, assert_refused, frame, request_head,
+    slow_upload, tampered, tls_connect, within,
 };
 use parley_proto::StationId;
 use parley_relay::Limits;
 use parley_relay::limits::{
-    DEPOSITS_IN_FLIGHT_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, REQUEST_HEAD_SIZE_MAX_BYTES,
-    REQUEST_HEADERS_MAX, TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX,
-    body_read_timeout_ms,
+    DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX, DEPOSITS_IN_FLIGHT_SUSPECT_MAX,
+    HEADER_READ_TIMEOUT_MS, REQUEST_HEAD_SIZE_MAX_BYTES, REQUEST_HEADERS_MAX,
+    TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX, body_read_timeout_ms,
 };
 use parley_relay::server::now_ms;
 use parley_relay_wire::auth::HEADER_STATION;
@@ -369,6 +370,82 @@ async fn an_admitted_station_uploading_slowly_holds_only_its_own_slots_for_a_whi
         .await
         .expect("a genuine deposit by a confined station");
     assert_eq!(relay.snapshot().1.items, 2);
+}
+
+/// A station whose request shows it misbehaving is confined to the few slots kept for such
+/// stations: a body that is no deposit (400, Charlie), a frame whose signature fails (422,
+/// Delta) or a body that is not the one signed (401, Echo). Once Charlie and Delta hold all of
+/// those slots with slow uploads, Echo's upload waits for one until refused (503), while
+/// Foxtrot, which did nothing wrong, gets a slot of the others at once (and holds it until its
+/// body is late, 408). Each of the three stations must have been marked:
+/// one not marked would have left Echo a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slots() {
+    let relay = Relay::start(Limits::default()).await;
+    let addr = relay.server().local_addr();
+    let bravo = relay.bravo.id();
+    let target = format!("/v1/mailboxes/{bravo}");
+    let [charlie, delta, echo, foxtrot] =
+        [("Charlie", 3), ("Delta", 4), ("Echo", 5), ("Foxtrot", 6)]
+            .map(|(name, seed)| relay.admit(name, seed));
+    let junk = vec![0xff; 64];
+    let headers = relay.sign(&charlie.identity, "POST", &target, &junk);
+    assert_raw(
+        relay.raw("POST", &target, &headers, &junk).await,
+        400,
+        "body is malformed",
+    );
+    let forged = tampered(frame(&delta.identity, &bravo, 1));
+    assert_refused(
+        within(relay.client(&delta).deposit(&bravo, &arcs(&[forged]))).await,
+        422,
+        "signature does not verify",
+    );
+    let body = wire::encode_deposit(&[&frame(&echo.identity, &bravo, 1)]);
+    let headers = relay.sign(&echo.identity, "POST", &target, &body);
+    assert_raw(
+        relay.raw("POST", &target, &headers, &tampered(body)).await,
+        401,
+        "does not match its parley-body-sha256 header",
+    );
+
+    let slow = |station: &Station| {
+        let body = vec![0u8; 100_000];
+        let headers = relay.sign(&station.identity, "POST", &target, &body);
+        let head = request_head("POST", &target, &headers, body.len());
+        slow_upload(
+            addr,
+            relay.id,
+            head,
+            Duration::from_millis(200),
+            MEASURE_TIMEOUT,
+        )
+    };
+    let mut holders = JoinSet::new();
+    for station in [&charlie, &charlie, &delta, &delta] {
+        holders.spawn(slow(station));
+    }
+    assert_eq!(
+        holders.len(),
+        DEPOSITS_IN_FLIGHT_SUSPECT_MAX,
+        "the suspects' slots, all held"
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let wait = Duration::from_millis(DEPOSIT_SLOT_WAIT_MS_MAX);
+    let (refused, served) = tokio::join!(within(slow(&echo)), within(slow(&foxtrot)));
+    assert!(
+        matches!(refused, UploadEnd::EndedByRelay { after, status: Some(503) }
+            if after >= wait && after < wait + PROMPT),
+        "Echo waited for a suspect's slot until refused: {refused:?}"
+    );
+    // Foxtrot held a slot until its body was late.
+    let late = Duration::from_millis(body_read_timeout_ms(100_000));
+    assert!(
+        matches!(served, UploadEnd::EndedByRelay { after, status: Some(408) }
+            if after >= late && after < late + PROMPT),
+        "Foxtrot read until its body was late: {served:?}"
+    );
+    holders.abort_all();
 }
 
 /// Attack: many idle TCP connections held every connection slot, and a new client waited
