@@ -410,6 +410,14 @@ impl Store {
         // planned with a bound value in view is planned again whenever new values are bound,
         // about a tenth of the writer thread's time in `bench relay`'s profile.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        // Statement journals in memory, in small chunks. With temporary files allowed, SQLite
+        // gives each request's savepoint a journal in memory that may spill to a file, and
+        // allocates it 64 KiB at a time: freed at the savepoint's release, that chunk had
+        // glibc give the writer's heap back to the kernel and fault it in again at every
+        // request (a third of the writer thread's time in `bench relay`'s profile). Every
+        // query here is bounded (a fetch's page, a station's correspondents), so nothing
+        // temporary grows large in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Self {
             conn,
             in_group: false,

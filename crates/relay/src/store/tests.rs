@@ -599,6 +599,18 @@ fn a_deposit_does_not_plan_its_statements_again() {
     assert_eq!(planned_again, 0, "planned again for new values");
 }
 
+/// Temporary storage, statement journals included, is in memory (`temp_store = MEMORY`), so a
+/// request's savepoint does not allocate a spillable journal 64 KiB at a time.
+#[test]
+fn temporary_storage_is_in_memory() {
+    let (_dir, store) = store();
+    let mode: i64 = store
+        .conn
+        .pragma_query_value(None, "temp_store", |row| row.get(0))
+        .expect("reads");
+    assert_eq!(mode, 2, "MEMORY");
+}
+
 /// In a group, each request is its own savepoint: a replay and a refusal leave the others
 /// alone, a refusal still records its nonce, and nothing is durable before the group commits
 /// (a crash before the commit, here the connection closed, leaves none of it).
