@@ -406,23 +406,26 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS_CACHED_MAX);
-        // Planned once: without SQLite's query planner stability guarantee, a statement
-        // planned with a bound value in view is planned again whenever new values are bound,
-        // about a tenth of the writer thread's time in `bench relay`'s profile.
+        // Planned once: without SQLite's query planner stability guarantee, a statement whose
+        // plan looked at a bound value is planned again once its bindings are cleared, which
+        // rusqlite does each time it takes a cached statement back (store/tests.rs): a tenth of
+        // the writer thread's time in `bench relay`'s profile.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        // Statement journals in memory, in small chunks. With temporary files allowed, SQLite
-        // gives each request's savepoint a journal in memory that may spill to a file, and
-        // allocates it 64 KiB at a time: freed at the savepoint's release, that chunk had
-        // glibc give the writer's heap back to the kernel and fault it in again at every
-        // request (a third of the writer thread's time in `bench relay`'s profile). Every
-        // query here is bounded (a fetch's page, a station's correspondents), so nothing
-        // temporary grows large in memory.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Self {
             conn,
             in_group: false,
         };
         schema::migrate(&mut store.conn)?;
+        // Statement journals in memory, in small chunks, set after the migrations (an index
+        // built over the items is sorted where SQLite may spill it to a file). With temporary
+        // files allowed, SQLite gives each request's savepoint a journal in memory that may
+        // spill to a file, and allocates it 64 KiB at a time: freed at the savepoint's
+        // release, that chunk had glibc give the writer's heap back to the kernel and fault it
+        // in again at every request (page faults a fifth of the writer thread's time in
+        // `bench relay`'s profile). What a request writes, and so its journal, is bounded (a
+        // deposit's frames, a fetch's page), and so is what the other queries sort (a
+        // station's correspondents; the admitted stations, for the operator's list).
+        store.conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(store)
     }
 

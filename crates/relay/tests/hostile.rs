@@ -409,8 +409,10 @@ async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slo
         "does not match its parley-body-sha256 header",
     );
 
-    let slow = |station: &Station| {
-        let body = vec![0u8; 100_000];
+    // The suspects' slots are held for longer than Echo waits for one.
+    let (held_bytes, served_bytes) = (500_000, 100_000);
+    let slow = |station: &Station, declared: usize| {
+        let body = vec![0u8; declared];
         let headers = relay.sign(&station.identity, "POST", &target, &body);
         let head = request_head("POST", &target, &headers, body.len());
         slow_upload(
@@ -423,7 +425,7 @@ async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slo
     };
     let mut holders = JoinSet::new();
     for station in [&charlie, &charlie, &delta, &delta] {
-        holders.spawn(slow(station));
+        holders.spawn(slow(station, held_bytes));
     }
     assert_eq!(
         holders.len(),
@@ -432,14 +434,17 @@ async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slo
     );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let wait = Duration::from_millis(DEPOSIT_SLOT_WAIT_MS_MAX);
-    let (refused, served) = tokio::join!(within(slow(&echo)), within(slow(&foxtrot)));
+    let (refused, served) = tokio::join!(
+        within(slow(&echo, served_bytes)),
+        within(slow(&foxtrot, served_bytes))
+    );
     assert!(
         matches!(refused, UploadEnd::EndedByRelay { after, status: Some(503) }
             if after >= wait && after < wait + PROMPT),
         "Echo waited for a suspect's slot until refused: {refused:?}"
     );
     // Foxtrot held a slot until its body was late.
-    let late = Duration::from_millis(body_read_timeout_ms(100_000));
+    let late = Duration::from_millis(body_read_timeout_ms(served_bytes as u64));
     assert!(
         matches!(served, UploadEnd::EndedByRelay { after, status: Some(408) }
             if after >= late && after < late + PROMPT),

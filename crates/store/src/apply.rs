@@ -235,11 +235,11 @@ fn check_link(own: &StationId, peer: &StationId, entry: &SignedEntry) -> Result<
     }
 }
 
-/// The last stored seq and id of `author`'s log on the link with `peer`: `(0, NONE)` if empty.
 /// The end of a log: run for every entry appended or stored.
 pub(crate) const LAST_ENTRY: &str = "SELECT seq, entry_id FROM entries \
     WHERE peer = ?1 AND author = ?2 ORDER BY seq DESC LIMIT 1";
 
+/// The last stored seq and id of `author`'s log on the link with `peer`: `(0, NONE)` if empty.
 fn last_entry(
     tx: &Connection,
     peer: &StationId,

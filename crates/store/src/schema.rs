@@ -219,12 +219,14 @@ pub(crate) fn set_busy_timeout(connection: &Connection) -> Result<(), StoreError
 
 /// Sets up every connection the store opens: the busy timeout, the cache of prepared
 /// statements, and SQLite's query planner stability guarantee. Without the guarantee, SQLite
-/// marks a statement whose plan it made with a bound value in view (a partial index's
-/// condition weighed against it) to be planned again whenever new values are bound: the end
-/// of a log, read for each entry appended or stored, was planned again at every step, in the
-/// simulator's profile a quarter of a commit's time (4 % of a seed's). With it, a cached
-/// statement is planned once. No query here needs a bound value to use a partial index: the
-/// only ones on `kind` bind a key announcement's, which no partial index covers.
+/// marks a statement whose plan looked at a bound value (its guess of how selective a
+/// `column = ?` is asks whether the value is 0 or 1) to be planned again once its bindings
+/// are cleared, and rusqlite clears a cached statement's bindings each time it takes it back:
+/// such statements were planned again at every use, the end of a log, read for each entry
+/// appended or stored, among them (in the simulator's profile a quarter of a commit's time, 4 %
+/// of a seed's). With it, a cached statement is planned once. No query here needs a bound
+/// value to choose its plan: the partial indexes' conditions are all matched by literals, and
+/// the only queries on `kind` bind a key announcement's, which no partial index covers.
 pub(crate) fn configure(connection: &Connection) -> Result<(), StoreError> {
     set_busy_timeout(connection)?;
     connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS_CACHED_MAX);

@@ -95,14 +95,14 @@ pub(super) fn deposit_in(
     }))
 }
 
-/// Remembers that `station` addressed `addressed` at `now_ms`, and forgets the recipients it
-/// addressed least recently beyond [`CORRESPONDENTS_PER_STATION_MAX`].
 /// Forgets the correspondents a station addressed least recently beyond a number: run at every
 /// deposit.
 pub(super) const FORGET_CORRESPONDENTS: &str = "DELETE FROM correspondents \
     WHERE station = ?1 AND addressed NOT IN (SELECT addressed FROM correspondents \
     WHERE station = ?1 ORDER BY last_ms DESC, addressed LIMIT ?2)";
 
+/// Remembers that `station` addressed `addressed` at `now_ms`, and forgets the recipients it
+/// addressed least recently beyond [`CORRESPONDENTS_PER_STATION_MAX`].
 pub(super) fn record_correspondent(
     tx: &Connection,
     station: &StationId,

@@ -62,7 +62,13 @@ impl Drop for Savepoint<'_> {
         let undone = run(self.connection, "ROLLBACK TO request")
             .and_then(|()| run(self.connection, "RELEASE request"));
         if let Err(error) = undone {
-            tracing::error!(%error, "rolling back a request's savepoint failed");
+            // The request's writes may still be in the group: end the group whole, so that
+            // nothing of the request is committed (the group's other requests fail with it, as
+            // after a rollback SQLite made itself).
+            tracing::error!(%error, "rolling back a request's savepoint failed; rolling back its group");
+            if let Err(error) = run(self.connection, "ROLLBACK") {
+                tracing::error!(%error, "rolling back the group failed");
+            }
         }
     }
 }

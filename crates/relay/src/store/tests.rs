@@ -579,11 +579,12 @@ fn a_version_3_store_keeps_its_stations_and_frees_revoked_names() {
     assert!(twice.is_err(), "{twice:?}");
 }
 
-/// A cached statement is planned once: binding values does not plan it again (SQLite's query
-/// planner stability guarantee). Without it, the statement that forgets old correspondents,
-/// whose `LIMIT` is a bound value, was planned again at every deposit.
+/// A cached statement is planned once (SQLite's query planner stability guarantee). Without
+/// it, the statement that forgets a station's oldest correspondents, whose plan looked at its
+/// bound values, was planned again at every deposit once rusqlite had cleared its bindings on
+/// taking it back into the cache.
 #[test]
-fn a_deposit_does_not_plan_its_statements_again() {
+fn the_statement_forgetting_correspondents_is_not_planned_again_at_each_deposit() {
     let (_dir, mut store) = store();
     store.begin_group().expect("a group starts");
     for n in 1..=3 {
@@ -595,8 +596,10 @@ fn a_deposit_does_not_plan_its_statements_again() {
         .conn
         .prepare_cached(super::queries::FORGET_CORRESPONDENTS)
         .expect("cached");
+    // The statement the deposits ran, not a fresh one.
+    assert!(statement.get_status(rusqlite::StatementStatus::Run) >= 6);
     let planned_again = statement.get_status(rusqlite::StatementStatus::RePrepare);
-    assert_eq!(planned_again, 0, "planned again for new values");
+    assert_eq!(planned_again, 0, "planned again");
 }
 
 /// Temporary storage, statement journals included, is in memory (`temp_store = MEMORY`), so a
