@@ -1,7 +1,7 @@
 //! The relay under attack: each test reproduces an attack found against the relay (a sender
-//! filling another's mailbox, refusals that disclose, slow uploads, idle connections; and a
-//! station whose request shows it misbehaving confined) on a
-//! real server with real TLS and SQLite, and shows that genuine stations are still served.
+//! filling another's mailbox, refusals that disclose, slow uploads, misbehaving stations, idle
+//! connections) on a real server with real TLS and SQLite, and shows that genuine stations are
+//! still served.
 //! Measured figures are printed (`cargo test -- --nocapture` shows them). The log flood is in
 //! `tests/log_flood.rs`, which needs a process of its own for its log.
 
@@ -377,8 +377,8 @@ async fn an_admitted_station_uploading_slowly_holds_only_its_own_slots_for_a_whi
 /// Delta) or a body that is not the one signed (401, Echo). Once Charlie and Delta hold all of
 /// those slots with slow uploads, Echo's upload waits for one until refused (503), while
 /// Foxtrot, which did nothing wrong, gets a slot of the others at once (and holds it until its
-/// body is late, 408). Each of the three stations must have been marked:
-/// one not marked would have left Echo a slot.
+/// body is late, 408). Each of the three stations must have been marked: one not marked would
+/// have left Echo a slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slots() {
     let relay = Relay::start(Limits::default()).await;
@@ -430,7 +430,7 @@ async fn a_station_that_sent_a_bad_body_or_frame_is_confined_to_the_suspects_slo
     assert_eq!(
         holders.len(),
         DEPOSITS_IN_FLIGHT_SUSPECT_MAX,
-        "the suspects' slots, all held"
+        "as many uploads as the suspects' slots"
     );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let wait = Duration::from_millis(DEPOSIT_SLOT_WAIT_MS_MAX);

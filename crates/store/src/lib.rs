@@ -36,10 +36,11 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use crate::transaction::{Begin, Transaction};
 use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
 use parley_proto::{ContactCard, EpochSecret, LinkSnapshot, StationId, StoreOp};
 use rusqlite::{Connection, params};
+
+use crate::transaction::{Begin, Transaction};
 
 pub use alarms::{Acknowledgement, AlarmChange, AlarmKind, AlarmRow, CLEARED_RANK, change_rank};
 pub use check::{CheckSummary, INTEGRITY_CHECK_REPORTED_MAX};
