@@ -582,6 +582,13 @@ impl Store {
     /// only that request, and all are made durable by one commit (one fsync): group commit.
     pub fn begin_group(&mut self) -> Result<(), StoreError> {
         assert!(!self.in_group, "groups do not nest");
+        if !self.conn.is_autocommit() {
+            // A group whose commit and then rollback both failed left its transaction open
+            // (none of its requests was answered as done): ended here, so that one such
+            // failure does not make every later group fail to begin.
+            tracing::warn!("a failed group's transaction was still open; rolling it back");
+            savepoint::run(&self.conn, "ROLLBACK")?;
+        }
         savepoint::run(&self.conn, "BEGIN IMMEDIATE")?;
         self.in_group = true;
         Ok(())

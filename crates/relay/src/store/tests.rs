@@ -652,6 +652,23 @@ fn a_group_keeps_each_request_to_itself_and_is_durable_only_once_committed() {
     assert!(matches!(reused, Err(StoreError::Replayed)));
 }
 
+/// A transaction a failed group left open (its commit and its rollback both failed) is rolled
+/// back when the next group begins, instead of making it, and every group after, fail.
+#[test]
+fn a_group_begins_after_one_that_left_its_transaction_open() {
+    let (dir, mut store) = store();
+    store.begin_group().expect("a group starts");
+    assert!(matches!(deposit(&mut store, 1, &[b"lost"]), Ok(Ok(_))));
+    // What a group whose commit and rollback failed leaves: its transaction, still open.
+    store.in_group = false;
+    store.begin_group().expect("the next group starts");
+    assert!(matches!(deposit(&mut store, 2, &[b"kept"]), Ok(Ok(_))));
+    store.commit_group().expect("the next group commits");
+    drop(store);
+    let store = Store::open(&dir.path().join("relay.sqlite")).expect("reopens");
+    assert_eq!(held(&store), [b"kept".to_vec()], "none of the failed group");
+}
+
 /// When SQLite rolls back a group's whole transaction (as it does on a full disk or an I/O
 /// error), the requests after it in the group fail instead of committing on their own, and
 /// the group's commit fails: none of the group happened.
