@@ -341,6 +341,19 @@ impl StationProcess {
 
     /// The state of this station's channel of `kind` to `peer`, from live status.
     pub fn channel_state(&self, peer: &str, kind: &str) -> Option<String> {
+        self.channel(peer, kind)
+            .and_then(|c| c["state"].as_str().map(str::to_owned))
+    }
+
+    /// When the channel of `kind` to `peer` last changed state, by the daemon's clock (UTC
+    /// ms), per `status`.
+    pub fn channel_since_ms(&self, peer: &str, kind: &str) -> Option<u64> {
+        self.channel(peer, kind)
+            .and_then(|c| c["since_ms"].as_u64())
+    }
+
+    /// The channel of `kind` to `peer` as `status --json` shows it.
+    fn channel(&self, peer: &str, kind: &str) -> Option<serde_json::Value> {
         let status = self.json(&["status"]).ok()?;
         let peer = status["peers"]
             .as_array()?
@@ -351,7 +364,7 @@ impl StationProcess {
             .as_array()?
             .iter()
             .find(|c| c["kind"] == kind)
-            .and_then(|c| c["state"].as_str().map(str::to_owned))
+            .cloned()
     }
 
     /// The daemon's process id, while it runs.
