@@ -12,6 +12,7 @@ use common::{
     Net, await_all_delivered, await_channel, await_inbox, await_relay_caught_up, channel_counter,
     inbox_texts, send_all, texts,
 };
+use parley_station::clock::utc_now_ms;
 use parley_testkit::harness::{StationProcess, wait_until};
 
 /// Heartbeat intervals set by `fast_heartbeats`, in milliseconds.
@@ -21,16 +22,9 @@ const DIRECT_HEARTBEAT_MS: u64 = 200;
 /// down (its health is checked on a timer, and its threads wait their turn), in milliseconds.
 const DETECTION_SLACK_MS: u64 = 1_000;
 
-/// How far a daemon's clock may be from the test's wall clock, in milliseconds.
+/// How far a daemon's clock (anchored at `utc_now_ms` when it starts, then steady) may be from
+/// the test's wall clock, in milliseconds.
 const CLOCK_TOLERANCE_MS: u64 = 100;
-
-/// The wall clock, UTC ms: the clock a daemon's `since_ms` starts from.
-fn now_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    u64::try_from(since_epoch.as_millis()).expect("ms fit 64 bits")
-}
 
 /// Waits for `station`'s channel of `kind` to `peer` to be down, then checks that the station
 /// marked it down within three heartbeats of `failed_ms` (UTC ms), by the time of the change
@@ -71,7 +65,7 @@ fn relay_killed_mid_stream_direct_carries_on() {
     await_channel(&net.alpha, "Bravo", "relay", "up");
     let all = texts("a", 0..200);
     send_all(&net.alpha, "Bravo", &all[..80]);
-    let killed_ms = now_ms();
+    let killed_ms = utc_now_ms();
     net.relay.kill9().expect("kill -9 the relay");
     assert_down_within_three_heartbeats(
         &net.alpha,
@@ -97,7 +91,7 @@ fn direct_cut_mid_stream_relay_carries_on() {
     await_channel(&net.bravo, "Alpha", "relay", "up");
     let all = texts("b", 0..200);
     send_all(&net.alpha, "Bravo", &all[..80]);
-    let cut_ms = now_ms();
+    let cut_ms = utc_now_ms();
     net.cut_direct(true);
     send_all(&net.alpha, "Bravo", &all[80..199]);
     assert_down_within_three_heartbeats(&net.alpha, "Bravo", "direct", cut_ms, DIRECT_HEARTBEAT_MS);
