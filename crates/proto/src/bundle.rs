@@ -172,6 +172,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_of_countless_tiny_items_is_refused_as_they_are_read() {
+        // Anyone can drop such a file: its items (a byte each, 32 bytes each decoded) are
+        // refused past the bound, before the signature or the frames are looked at.
+        let (alice, _) = sample(Vec::new());
+        let mut payload = vec![0x9a];
+        payload.extend(4_000_000u32.to_be_bytes());
+        payload.resize(5 + 4_000_000, 0x00);
+        let bytes = cose::sign(&alice, CONTENT_TYPE_BUNDLE, payload);
+        assert!(matches!(
+            Bundle::peek(&bytes),
+            Err(DecodeError::TooManyItems { what: "bundle", .. })
+        ));
+    }
+
+    #[test]
     fn frame_size_limit_holds_on_both_sides() {
         let (alice, bundle) = sample(vec![vec![0; FRAME_SIZE_MAX_BYTES + 1]]);
         let error = Bundle::peek(&bundle.sign(&alice)).err().unwrap();

@@ -25,12 +25,37 @@ pub fn encode(value: &Value) -> Vec<u8> {
 }
 
 /// Decodes one value that must span exactly `bytes` in deterministic encoding.
+///
+/// A decoded item takes 32 bytes (ciborium's `Value`) where an encoded one can take one, so
+/// what a hostile encoding can make this allocate is bounded twice: at most
+/// [`DECODE_ITEMS_MAX`] items are read, and only an encoding of at most
+/// [`CIBORIUM_INPUT_SIZE_MAX_BYTES`] is left to ciborium (which has no bound of its own).
 pub fn decode(bytes: &[u8], what: &'static str) -> Result<Value, DecodeError> {
-    match Canonical::value_of(bytes) {
-        Some(value) => Ok(value),
-        None => decode_by_ciborium(bytes, what),
+    match Canonical::read(bytes) {
+        Read::Value(value) => Ok(value),
+        Read::TooManyItems => Err(DecodeError::TooManyItems {
+            what,
+            max: DECODE_ITEMS_MAX,
+        }),
+        Read::Other if bytes.len() <= CIBORIUM_INPUT_SIZE_MAX_BYTES => {
+            decode_by_ciborium(bytes, what)
+        }
+        // Nothing parley writes is read by ciborium alone.
+        Read::Other => Err(DecodeError::NonCanonical { what }),
     }
 }
+
+/// Most items, of every depth and the outermost included, that one [`decode`] reads; past
+/// it the encoding is refused as it is read, before anything more is allocated. Every format
+/// holds far fewer: a courier bundle, the largest, [`crate::limits::BUNDLE_FRAMES_MAX`] frames
+/// and seven items more; an object of at most this many bytes cannot hold more.
+pub const DECODE_ITEMS_MAX: usize = 65_536;
+
+/// Largest encoding that [`decode`] leaves to ciborium, and `cose` to coset, when the
+/// canonical reader does not read it: bounds what their readers allocate (about 32 bytes an
+/// encoded byte). Everything parley writes is read without them; what they are left is only
+/// ever refused (or, a float, a tag or a map, refused by the format after).
+pub const CIBORIUM_INPUT_SIZE_MAX_BYTES: usize = 64 * 1024;
 
 /// Nesting that [`Canonical`] reads; anything deeper is left to ciborium (whose own limit is
 /// 256), in arrays. parley's formats nest at most 5 deep.
@@ -48,14 +73,41 @@ pub const CANONICAL_ARRAY_RESERVED_MAX: usize = 64;
 struct Canonical<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Items begun so far.
+    items: usize,
+}
+
+/// What [`Canonical::read`] makes of an encoding.
+enum Read {
+    /// The one value spanning it, made of canonical items only.
+    Value(Value),
+    /// More than [`DECODE_ITEMS_MAX`] items: refused, and left to no one.
+    TooManyItems,
+    /// Anything else, ciborium's to decide.
+    Other,
 }
 
 impl<'a> Canonical<'a> {
+    fn read(bytes: &[u8]) -> Read {
+        let mut reader = Canonical {
+            bytes,
+            at: 0,
+            items: 0,
+        };
+        match reader.value(0) {
+            Some(value) if reader.at == bytes.len() => Read::Value(value),
+            _ if reader.items > DECODE_ITEMS_MAX => Read::TooManyItems,
+            _ => Read::Other,
+        }
+    }
+
     /// The one value spanning exactly `bytes`, if it is made of canonical items only.
+    #[cfg(test)]
     fn value_of(bytes: &[u8]) -> Option<Value> {
-        let mut reader = Canonical { bytes, at: 0 };
-        let value = reader.value(0)?;
-        (reader.at == bytes.len()).then_some(value)
+        match Self::read(bytes) {
+            Read::Value(value) => Some(value),
+            Read::TooManyItems | Read::Other => None,
+        }
     }
 
     fn take(&mut self, len: usize) -> Option<&'a [u8]> {
@@ -86,6 +138,10 @@ impl<'a> Canonical<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Option<Value> {
+        self.items += 1;
+        if self.items > DECODE_ITEMS_MAX {
+            return None;
+        }
         // Major type 7: false, true and null alone (no floats, no other simple values).
         match self.bytes.get(self.at)? {
             0xf4..=0xf6 => {
@@ -125,7 +181,11 @@ impl<'a> Canonical<'a> {
 
 /// The canonical byte string at the start of `bytes` (shortest header), and what follows it.
 pub(crate) fn split_byte_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let mut reader = Canonical { bytes, at: 0 };
+    let mut reader = Canonical {
+        bytes,
+        at: 0,
+        items: 0,
+    };
     let (2, len) = reader.header()? else {
         return None;
     };
@@ -427,6 +487,64 @@ mod tests {
             assert!(agree(&bytes));
             assert_eq!(Canonical::value_of(&bytes), Some(array));
         }
+    }
+
+    /// The encoding of an array of `len` zeros: `len + 1` items.
+    fn zeros(len: usize) -> Vec<u8> {
+        encode(&Value::Array(vec![Value::Integer(0.into()); len]))
+    }
+
+    #[test]
+    fn items_are_read_to_their_bound_and_past_it_refused_unread() {
+        // The outermost array is an item too.
+        let at_bound = zeros(DECODE_ITEMS_MAX - 1);
+        assert!(
+            matches!(decode(&at_bound, "test"), Ok(Value::Array(items)) if items.len() == DECODE_ITEMS_MAX - 1)
+        );
+        let refused = Err(DecodeError::TooManyItems {
+            what: "test",
+            max: DECODE_ITEMS_MAX,
+        });
+        assert_eq!(decode(&zeros(DECODE_ITEMS_MAX), "test"), refused);
+        // Counted at every depth: an array of two arrays (1 + 2 + a + b items).
+        let nested = |a: usize, b: usize| {
+            encode(&Value::Array(vec![
+                Value::Array(vec![Value::Null; a]),
+                Value::Array(vec![Value::Null; b]),
+            ]))
+        };
+        let a = (DECODE_ITEMS_MAX - 3) / 2;
+        let b = DECODE_ITEMS_MAX - 3 - a;
+        assert!(decode(&nested(a, b), "test").is_ok());
+        assert_eq!(decode(&nested(a, b + 1), "test"), refused);
+        // Refused unread past the bound: what follows it is never looked at, and no decoder
+        // is given the rest (a million items, which ciborium would all read).
+        let mut huge = vec![0x9a];
+        huge.extend(1_000_000u32.to_be_bytes());
+        huge.resize(5 + 1_000_000, 0x00);
+        let last = huge.len() - 1;
+        huge[last] = 0xf9;
+        assert_eq!(decode(&huge, "test"), refused);
+    }
+
+    #[test]
+    fn only_encodings_up_to_their_bound_are_left_to_ciborium() {
+        // A byte string then a float, which only ciborium reads, `len` bytes in all.
+        let encoding = |len: usize| {
+            let value =
+                |bytes: usize| Value::Array(vec![Value::Bytes(vec![7; bytes]), Value::Float(1.0)]);
+            let fixed = encode(&value(60_000)).len() - 60_000;
+            let bytes = encode(&value(len - fixed));
+            assert_eq!(bytes.len(), len);
+            (bytes, value(len - fixed))
+        };
+        let (at_bound, value) = encoding(CIBORIUM_INPUT_SIZE_MAX_BYTES);
+        assert_eq!(decode(&at_bound, "test"), Ok(value));
+        let (over, _) = encoding(CIBORIUM_INPUT_SIZE_MAX_BYTES + 1);
+        assert_eq!(
+            decode(&over, "test"),
+            Err(DecodeError::NonCanonical { what: "test" })
+        );
     }
 
     #[test]

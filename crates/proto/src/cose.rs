@@ -81,6 +81,10 @@ pub(crate) fn protected_reordered(content_type: &str) -> Vec<u8> {
     bytes
 }
 
+/// Why a COSE_Sign1 over [`cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES`] is refused when
+/// [`Unverified::parse_canonical`] does not read it.
+const NOT_AS_WRITTEN: &str = "not in the form parley writes (tag 18, the protected header of its content type, an empty unprotected header, the payload attached, a 64-byte signature)";
+
 /// A COSE_Sign1 whose structure is checked but whose signature is not yet verified.
 /// The payload is reachable only through [`Unverified::verify`] (or [`Unverified::verify_in`],
 /// trusted once its batch verifies) or, for routing decisions that
@@ -107,6 +111,12 @@ impl Unverified {
         }
         match Self::parse_canonical(bytes, content_type) {
             Some(sign1) => Ok(Self { sign1, what }),
+            // coset's reader allocates about 32 bytes an encoded byte and has no bound of its
+            // own: a large object not in the form parley writes is refused unread.
+            None if bytes.len() > cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES => Err(DecodeError::Cose {
+                what,
+                detail: NOT_AS_WRITTEN,
+            }),
             None => Self::parse_by_coset(bytes, what, content_type),
         }
     }
@@ -266,8 +276,47 @@ mod tests {
         assert!(parsed.verify(&key).is_err());
     }
 
+    #[test]
+    fn only_objects_up_to_their_bound_are_left_to_coset() {
+        // parley's form but for a parameter in the unprotected header, `len` bytes in all.
+        let object = |len: usize| {
+            let build = |payload: usize| {
+                CoseSign1Builder::new()
+                    .protected(Unverified::expected_header(CONTENT_TYPE_BUNDLE))
+                    .unprotected(HeaderBuilder::new().key_id(b"k".to_vec()).build())
+                    .payload(vec![7; payload])
+                    .signature(vec![0; 64])
+                    .build()
+                    .to_tagged_vec()
+                    .unwrap()
+            };
+            let fixed = build(60_000).len() - 60_000;
+            let bytes = build(len - fixed);
+            assert_eq!(bytes.len(), len);
+            bytes
+        };
+        let parse = |bytes: &[u8]| {
+            Unverified::parse(bytes, "bundle", CONTENT_TYPE_BUNDLE, usize::MAX).map(|_| ())
+        };
+        let refused = |detail| {
+            Err(DecodeError::Cose {
+                what: "bundle",
+                detail,
+            })
+        };
+        assert_eq!(
+            parse(&object(cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES)),
+            refused("unexpected header parameters")
+        );
+        assert_eq!(
+            parse(&object(cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES + 1)),
+            refused(NOT_AS_WRITTEN)
+        );
+    }
+
     /// What `parse` answers for `bytes`: coset's answer, and the short way's only where it
-    /// equals coset's. Returns whether the short way read them.
+    /// equals coset's; above coset's bound, a refusal where the short way reads nothing.
+    /// Returns whether the short way read them.
     fn agree(bytes: &[u8], content_type: &str) -> bool {
         let by_coset = Unverified::parse_by_coset(bytes, "thing", content_type);
         let short = Unverified::parse_canonical(bytes, content_type);
@@ -278,6 +327,14 @@ mod tests {
             );
         }
         let parsed = Unverified::parse(bytes, "thing", content_type, usize::MAX);
+        if short.is_none() && bytes.len() > cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES {
+            let refused = DecodeError::Cose {
+                what: "thing",
+                detail: NOT_AS_WRITTEN,
+            };
+            assert_eq!(parsed.err(), Some(refused));
+            return false;
+        }
         assert_eq!(
             parsed.map(|parsed| parsed.sign1),
             by_coset.map(|parsed| parsed.sign1)

@@ -26,6 +26,14 @@ pub enum DecodeError {
         /// The parser's account.
         detail: String,
     },
+    /// The CBOR holds more items than any parley object ([`crate::cbor::DECODE_ITEMS_MAX`]).
+    #[error("{what} holds more than {max} CBOR items, more than any parley object")]
+    TooManyItems {
+        /// What was being decoded.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
     /// The CBOR is valid but not in deterministic (canonical) form, or has trailing bytes.
     #[error("{what} is not in deterministic CBOR encoding")]
     NonCanonical {

@@ -14,6 +14,11 @@ use crate::error::DecodeError;
 use crate::id::{EntryId, Identity, LinkId, StationId};
 use crate::limits::{RECEIPT_EXTRA_MAX, RECEIPT_SIZE_MAX_BYTES};
 
+/// The largest seq or time a receipt may carry: the largest integer a store keeps
+/// (SQLite's), so that a receipt signed with a larger one is refused as it is read, not when
+/// the store is asked to keep it (which would fail the commit of every link with it).
+pub const RECEIPT_INTEGER_MAX: u64 = i64::MAX as u64;
+
 /// A decoded receipt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -80,6 +85,17 @@ impl Receipt {
             return Err(malformed("head"));
         }
         let time_ms = f.uint("time_ms")?;
+        // `extra` ascends above `upto`: its last is its largest.
+        if upto.max(extra.last().copied().unwrap_or(0)) > RECEIPT_INTEGER_MAX {
+            return Err(malformed(if upto > RECEIPT_INTEGER_MAX {
+                "upto"
+            } else {
+                "extra"
+            }));
+        }
+        if time_ms > RECEIPT_INTEGER_MAX {
+            return Err(malformed("time_ms"));
+        }
         Ok(Receipt {
             link,
             from,
@@ -177,5 +193,51 @@ mod tests {
         // At or below upto: refused.
         receipt.extra = vec![5];
         assert!(Receipt::decode_verified(&receipt.sign(&bob), &bob.id()).is_err());
+    }
+
+    #[test]
+    fn every_seq_and_time_is_at_most_what_a_store_keeps() {
+        let bob = Identity::from_secret(&[2; 32]);
+        let alice = Identity::from_secret(&[1; 32]);
+        let base = Receipt {
+            link: LinkId([3; 16]),
+            from: bob.id(),
+            to: alice.id(),
+            upto: 5,
+            head: EntryId([4; 32]),
+            extra: vec![9],
+            time_ms: 1,
+        };
+        let read = |receipt: &Receipt| Receipt::decode_verified(&receipt.sign(&bob), &bob.id());
+        let refused = |field| {
+            Err(DecodeError::Field {
+                what: "receipt",
+                field,
+            })
+        };
+        for at in [RECEIPT_INTEGER_MAX, RECEIPT_INTEGER_MAX + 1, u64::MAX] {
+            let over = at > RECEIPT_INTEGER_MAX;
+            let upto = Receipt {
+                upto: at,
+                extra: Vec::new(),
+                ..base.clone()
+            };
+            let extra = Receipt {
+                extra: vec![9, at],
+                ..base.clone()
+            };
+            let time = Receipt {
+                time_ms: at,
+                ..base.clone()
+            };
+            for (receipt, field) in [(upto, "upto"), (extra, "extra"), (time, "time_ms")] {
+                let expected = if over {
+                    refused(field)
+                } else {
+                    Ok(receipt.clone())
+                };
+                assert_eq!(read(&receipt), expected, "{field} {at}");
+            }
+        }
     }
 }

@@ -115,12 +115,18 @@ pub(crate) struct DepositSlots {
 
 /// A slot held; given back when dropped.
 pub(crate) struct DepositSlot<'a> {
-    slots: &'a DepositSlots,
-    station: StationId,
+    _reserved: Reserved<'a>,
     _permit: SemaphorePermit<'a>,
 }
 
-impl Drop for DepositSlot<'_> {
+/// A slot counted in the book for a station, held or waited for; given back when dropped,
+/// also when the wait for a slot is given up (a request dropped with its connection).
+struct Reserved<'a> {
+    slots: &'a DepositSlots,
+    station: StationId,
+}
+
+impl Drop for Reserved<'_> {
     fn drop(&mut self) {
         self.slots.book().release(&self.station);
     }
@@ -158,21 +164,21 @@ impl DepositSlots {
         wait: Duration,
     ) -> Result<DepositSlot<'_>, NoSlot> {
         let pool = self.book().reserve(&station, now_ms)?;
+        let reserved = Reserved {
+            slots: self,
+            station,
+        };
         let semaphore = match pool {
             Pool::General => &self.general,
             Pool::Suspect => &self.suspect,
         };
         match tokio::time::timeout(wait, semaphore.acquire()).await {
             Ok(Ok(permit)) => Ok(DepositSlot {
-                slots: self,
-                station,
+                _reserved: reserved,
                 _permit: permit,
             }),
             // Timed out, or closed (never: the semaphores are not closed).
-            Ok(Err(_)) | Err(_) => {
-                self.book().release(&station);
-                Err(NoSlot::RelayBusy)
-            }
+            Ok(Err(_)) | Err(_) => Err(NoSlot::RelayBusy),
         }
     }
 
@@ -276,11 +282,36 @@ mod tests {
         assert_eq!(refused.err(), Some(NoSlot::RelayBusy));
         // Every other slot is still free for stations that did not misbehave.
         let general = DEPOSITS_IN_FLIGHT_MAX - DEPOSITS_IN_FLIGHT_SUSPECT_MAX;
-        for n in 0..general {
-            held.push(slots.acquire(id(n as u8), 0).await.expect("a general slot"));
-        }
+        held.extend(take_general_slots(&slots, general).await);
         assert_eq!(held.len(), DEPOSITS_IN_FLIGHT_MAX);
         drop(held);
         assert!(slots.book().held.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_slot_given_up_gives_its_place_back() {
+        let slots = DepositSlots::new();
+        let general = DEPOSITS_IN_FLIGHT_MAX - DEPOSITS_IN_FLIGHT_SUSPECT_MAX;
+        let held = take_general_slots(&slots, general).await;
+        // The station's waits are dropped before a slot frees (their connections closed),
+        // as often as it has places, and more.
+        for _ in 0..=DEPOSITS_IN_FLIGHT_PER_STATION_MAX {
+            let waiting = slots.acquire_within(id(200), 0, Duration::from_secs(60));
+            let gave_up = tokio::time::timeout(Duration::from_millis(10), waiting).await;
+            assert!(gave_up.is_err(), "no slot was free");
+        }
+        assert!(!slots.book().held.contains_key(&id(200)));
+        drop(held);
+        let slot = slots.acquire(id(200), 0).await;
+        assert!(slot.is_ok(), "its places were given back");
+    }
+
+    /// Takes `count` general slots, one station each.
+    async fn take_general_slots(slots: &DepositSlots, count: usize) -> Vec<DepositSlot<'_>> {
+        let mut held = Vec::new();
+        for n in 0..count {
+            held.push(slots.acquire(id(n as u8), 0).await.expect("a general slot"));
+        }
+        held
     }
 }

@@ -150,6 +150,9 @@ fn decode_template(error: &DecodeError) -> &'static str {
         DecodeError::BadSignature { .. } => "<object>: signature does not verify",
         // Card armour is not part of a transcript: never produced here, not in §8.
         DecodeError::Armor { .. } => "(armour)",
+        // Every object of a transcript is refused over its size limit first, and each limit
+        // is fewer bytes than the most items a decoding reads.
+        DecodeError::TooManyItems { .. } => "(too many items)",
         // Only a store re-reading its own entries checks them against a kept id.
         DecodeError::IdMismatch { .. } => "(stored id)",
     }
