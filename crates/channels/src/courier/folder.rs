@@ -20,14 +20,15 @@ use parley_proto::limits::{BUNDLE_FRAMES_MAX, BUNDLE_SIZE_MAX_BYTES};
 use parley_proto::{Bundle, Identity, LinkId, StationId};
 use tokio::sync::oneshot;
 
-use super::{BUNDLE_SUFFIX, REJECTED_SUFFIX, bundle_file_name, compact_fingerprint};
+use super::{BUNDLE_SUFFIX, FileError, REJECTED_SUFFIX, bundle_file_name, compact_fingerprint};
 use crate::report::{Inbound, Report, Signal, Via};
 
 /// Most frames a folder holds between two scans, besides those waiting in its queue; beyond
 /// it the station's queue fills and it counts what it cannot hand over (the protocol resends).
 pub const FOLDER_QUEUE_FRAMES_MAX: usize = BUNDLE_FRAMES_MAX;
-/// Most names a folder remembers as refused but impossible to set aside (so they are not read
-/// again every scan); beyond it the oldest are forgotten.
+/// Most names a folder remembers of each kind: refused but impossible to set aside, or
+/// imported but impossible to delete (so they are not read again every scan), and unreadable
+/// (so they are warned about once); beyond it the first in name order are forgotten.
 pub const FOLDER_SKIPPED_NAMES_MAX: usize = 1024;
 /// Most `.rejected` names tried for one file before giving up on renaming it.
 const SET_ASIDE_TRIES_MAX: u32 = 16;
@@ -63,6 +64,7 @@ pub fn start(
         inbound,
         written: 0,
         skipped: BTreeSet::new(),
+        unreadable: BTreeSet::new(),
     };
     let name = match via {
         Via::Folder(index) => format!("parley-folder-{index}"),
@@ -80,8 +82,12 @@ struct Folder {
     me: Identity,
     inbound: Inbound,
     written: u64,
-    /// Files refused that could not be set aside: never read again while the thread runs.
+    /// Files refused that could not be set aside, and bundles imported that could not be
+    /// deleted: never read again while the thread runs.
     skipped: BTreeSet<OsString>,
+    /// Files the operating system failed to read (a flaky drive, a permission): left where
+    /// they are and read again at every scan, but warned about once.
+    unreadable: BTreeSet<OsString>,
 }
 
 /// Why a drop folder may not be used now.
@@ -154,10 +160,18 @@ impl Folder {
     /// One scan; `Ok(false)` once the station has stopped.
     fn scan(&mut self, queued: &mut BTreeMap<StationId, Vec<Arc<[u8]>>>) -> std::io::Result<bool> {
         check_folder(&self.dir)?;
+        let mut written = Ok(());
         for (to, frames) in std::mem::take(queued) {
-            self.write_bundles(&to, frames)?;
+            if written.is_ok() {
+                written = self.write_bundles(&to, frames);
+            }
         }
-        self.read_bundles()
+        // What arrived is read even when nothing can be written (a full disk, a drive
+        // write-protected): the channel is then reported unusable, after.
+        if !self.read_bundles()? {
+            return Ok(false);
+        }
+        written.map(|()| true)
     }
 
     fn write_bundles(&mut self, to: &StationId, frames: Vec<Arc<[u8]>>) -> std::io::Result<()> {
@@ -214,14 +228,22 @@ impl Folder {
         for name in names {
             let path = self.dir.join(&name);
             let read = match name.to_str() {
-                Some(_) => {
-                    super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|e| e.to_string())
-                }
+                Some(_) => match super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES) {
+                    // Not the file's doing: it is left for the next scan.
+                    Err(FileError::Io { source, .. }) => {
+                        if remember(&mut self.unreadable, &name) {
+                            tracing::warn!(file = %path.display(), error = %source, "cannot read a bundle; it is left in place and tried again at every scan");
+                        }
+                        continue;
+                    }
+                    read => read.map_err(|e| e.to_string()),
+                },
                 None => Err(format!(
                     "{} is named in bytes that are not UTF-8, as no station names a bundle",
                     super::shown(&path)
                 )),
             };
+            self.unreadable.remove(&name);
             let bytes = match read {
                 Ok(bytes) => bytes,
                 Err(reason) => {
@@ -251,7 +273,15 @@ impl Folder {
                 return Ok(false);
             }
             match imported.blocking_recv() {
-                Ok(Ok(())) => fs::remove_file(&path)?,
+                Ok(Ok(())) => {
+                    if let Err(error) = fs::remove_file(&path) {
+                        // Committed, but left (a write-protected drive, a file not this
+                        // station's to delete): its frames are all held now, so it is not read
+                        // again, and the bundles after it still are.
+                        tracing::warn!(file = %path.display(), %error, "bundle imported but not deleted; it is not read again while the station runs");
+                        remember(&mut self.skipped, &name);
+                    }
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(file = %path.display(), %error, "bundle refused; set aside");
                     self.set_aside(&name);
@@ -285,9 +315,147 @@ impl Folder {
                 }
             }
         }
-        if self.skipped.len() >= FOLDER_SKIPPED_NAMES_MAX {
-            self.skipped.pop_first();
+        remember(&mut self.skipped, name);
+    }
+}
+
+/// Adds `name` to `names`, forgetting the first if it holds [`FOLDER_SKIPPED_NAMES_MAX`];
+/// whether it was not there before.
+fn remember(names: &mut BTreeSet<OsString>, name: &OsStr) -> bool {
+    if names.contains(name) {
+        return false;
+    }
+    if names.len() >= FOLDER_SKIPPED_NAMES_MAX {
+        names.pop_first();
+    }
+    names.insert(name.to_os_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    /// Reports of a folder, until `enough` says so or 10 s pass; the station's side answers
+    /// each bundle with `import`, given the bundle's name and bytes.
+    fn watch(
+        reports: &mut tokio::sync::mpsc::Receiver<Report>,
+        mut import: impl FnMut(&str, &[u8]),
+        mut enough: impl FnMut(&[Report]) -> bool,
+    ) -> Vec<Report> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while !enough(&seen) && Instant::now() < deadline {
+            match reports.try_recv() {
+                Ok(Report::Bundle {
+                    via,
+                    name,
+                    bytes,
+                    done,
+                }) => {
+                    import(&name, &bytes);
+                    let _ = done.send(Ok(()));
+                    let (done, _) = oneshot::channel();
+                    seen.push(Report::Bundle {
+                        via,
+                        name,
+                        bytes,
+                        done,
+                    });
+                }
+                Ok(report) => seen.push(report),
+                Err(_) => thread::sleep(Duration::from_millis(5)),
+            }
         }
-        self.skipped.insert(name.to_os_string());
+        seen
+    }
+
+    fn imported(seen: &[Report]) -> Vec<Vec<u8>> {
+        seen.iter()
+            .filter_map(|report| match report {
+                Report::Bundle { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn scans(seen: &[Report]) -> usize {
+        seen.iter()
+            .filter(|report| matches!(report, Report::Health { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_bundle_not_deleted_or_not_read_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        let name = |n| bundle_file_name(&peer.id(), &me.id(), 7, n);
+        for (n, bytes) in [(1, "first"), (2, "second"), (3, "third")] {
+            fs::write(dir.path().join(name(n)), bytes).unwrap();
+        }
+        let (inbound, mut reports) = Inbound::new(64, 1 << 20);
+        let scan = Duration::from_millis(20);
+        let _sender = start(Via::Folder(0), dir.path().into(), me.clone(), scan, inbound).unwrap();
+        let seen = watch(
+            &mut reports,
+            |_, bytes| {
+                if bytes == b"first" {
+                    // Imported, then cannot be deleted: a directory now stands in its place.
+                    let path = dir.path().join(name(1));
+                    fs::remove_file(&path).unwrap();
+                    fs::create_dir(&path).unwrap();
+                    fs::write(path.join("kept"), "").unwrap();
+                    // And the second is gone before it is read (a drive pulled, a file
+                    // replaced): the operating system's failure, not the file's.
+                    fs::remove_file(dir.path().join(name(2))).unwrap();
+                }
+            },
+            |seen| scans(seen) >= 10,
+        );
+        assert_eq!(imported(&seen), [b"first".to_vec(), b"third".to_vec()]);
+        for report in &seen {
+            assert!(
+                !matches!(
+                    report,
+                    Report::FileRefused { .. }
+                        | Report::Health {
+                            signal: Signal::Unavailable { .. },
+                            ..
+                        }
+                ),
+                "{report:?}"
+            );
+        }
+        assert!(dir.path().join(name(1)).is_dir(), "nothing set aside");
+        assert!(!dir.path().join(name(3)).exists(), "imported and deleted");
+    }
+
+    #[test]
+    fn a_socket_is_set_aside_as_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (me, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        let name = bundle_file_name(&peer.id(), &me.id(), 7, 1);
+        let _socket = UnixListener::bind(dir.path().join(&name)).unwrap();
+        let (inbound, mut reports) = Inbound::new(64, 1 << 20);
+        let scan = Duration::from_millis(20);
+        let _sender = start(Via::Folder(0), dir.path().into(), me.clone(), scan, inbound).unwrap();
+        let refused = |report: &Report| matches!(report, Report::FileRefused { .. });
+        let seen = watch(&mut reports, |_, _| {}, |seen| seen.iter().any(refused));
+        let reason = seen.iter().find_map(|report| match report {
+            Report::FileRefused { reason, .. } => Some(reason.clone()),
+            _ => None,
+        });
+        assert!(
+            reason.as_deref().is_some_and(|r| r.contains("is a socket")),
+            "{reason:?}"
+        );
+        assert!(dir.path().join(format!("{name}{REJECTED_SUFFIX}")).exists());
     }
 }

@@ -119,7 +119,15 @@ fn open_regular(path: &Path) -> Result<fs::File, FileError> {
         .open(path)
         .map_err(|error| match error.raw_os_error() {
             Some(libc::ELOOP) => FileError::Symlink(shown(path)),
-            _ => FileError::io(path, error),
+            // A socket cannot be opened at all: told by its type, as a FIFO or device is,
+            // rather than taken for a failure of the operating system.
+            _ => match fs::symlink_metadata(path) {
+                Ok(metadata) if !metadata.file_type().is_file() => FileError::NotRegular {
+                    path: shown(path),
+                    kind: kind_of(metadata.file_type()),
+                },
+                _ => FileError::io(path, error),
+            },
         })?;
     let metadata = file
         .metadata()
