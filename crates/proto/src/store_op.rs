@@ -59,8 +59,9 @@ pub enum StoreOp {
         extra: Vec<u64>,
         /// The signed receipt, kept as proof.
         receipt: Vec<u8>,
-        /// The time the peer signed into it.
-        signed_ms: u64,
+        /// The latest time the peer signed into a receipt that marked own entries delivered,
+        /// this one included unless it shows a loss not yet sealed again (formats.md §5).
+        newest_ms: u64,
         /// When it arrived (UTC ms).
         received_ms: u64,
     },

@@ -823,6 +823,80 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
 }
 
+/// Bravo's store put back to a copy older than three of Alpha's messages, as a fourth is on
+/// its way: its receipt holds the fourth and lacks the three. Alpha asks its store for them,
+/// which gives none back (a failed read), or crashes before it commits them sealed again:
+/// the same receipt, which Bravo sends again as long as it holds no more, asks again, and
+/// once they are sealed again, asks nothing more.
+#[test]
+fn a_loss_not_sealed_again_is_asked_again_by_the_same_receipt() {
+    let mut pair = Pair::paired();
+    let bravo = pair.sides[1].id();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    for text in ["one", "two", "three"] {
+        pair.send(0, text);
+    }
+    pair.pump();
+    pair.advance(1_000);
+    pair.send(0, "four");
+    let fourth: Vec<Vec<u8>> = pair
+        .transmits(0)
+        .into_iter()
+        .map(|transmit| transmit.frame.to_vec())
+        .collect();
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    // Its receipt as its channel came up is lost on the way; the fourth message arrives.
+    receipts_sent(&mut pair, 1);
+    for frame in &fourth {
+        pair.deliver(1, frame).expect("accepted");
+    }
+    let showing_loss = receipts_sent(&mut pair, 1);
+    assert!(!showing_loss.is_empty());
+    lost_told(&mut pair, 0);
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
+    }
+    assert_eq!(lost_told(&mut pair, 0), [2, 3, 4]);
+    assert!(
+        pair.snapshot(0).outbox.is_empty(),
+        "the fourth is receipted"
+    );
+    let now = pair.now_ms;
+    // The store gives none of them back: the same receipt asks again.
+    pair.sides[0].endpoint.reseal(now, &bravo, &[]);
+    pair.commit(0);
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
+    }
+    assert_eq!(lost_told(&mut pair, 0), [2, 3, 4], "asked again");
+    // A crash before they are sealed again: after the restart, the same.
+    pair.restart(0);
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
+    }
+    assert_eq!(
+        lost_told(&mut pair, 0),
+        [2, 3, 4],
+        "asked again after a restart"
+    );
+    let entries = pair.own_entries(0, &[2, 3, 4]);
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.commit(0);
+    for frame in &showing_loss {
+        pair.deliver(0, frame).expect("accepted");
+    }
+    assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new(), "sealed again");
+    pair.pump();
+    assert_eq!(
+        pair.snapshot(1).in_ids.len(),
+        5,
+        "Bravo holds Alpha's whole log"
+    );
+    assert!(pair.snapshot(0).outbox.is_empty());
+}
+
 /// Bravo's store put back to a copy older than an entry it wrote: Alpha's receipt covers a
 /// seq Bravo's log does not hold. Bravo refuses the receipt, says so once (`Behind`), keeps
 /// that in its store, and writes nothing more to Alpha (a second entry at that seq), also

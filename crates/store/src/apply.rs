@@ -36,14 +36,14 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             upto,
             extra,
             receipt,
-            signed_ms,
+            newest_ms,
             received_ms,
         } => mark_delivered(
             tx,
             peer,
             (*upto, extra),
             receipt,
-            (*signed_ms, *received_ms),
+            (*newest_ms, *received_ms),
         ),
         StoreOp::Redeliver {
             peer,
@@ -460,7 +460,7 @@ fn mark_delivered(
     peer: &StationId,
     (upto, extra): (u64, &[u64]),
     receipt: &[u8],
-    (signed_ms, received_ms): (u64, u64),
+    (newest_ms, received_ms): (u64, u64),
 ) -> Result<(), StoreError> {
     require_peer(tx, peer)?;
     if extra.len() > RECEIPT_EXTRA_MAX {
@@ -495,11 +495,11 @@ fn mark_delivered(
     )
     .and_then(|mut statement| statement.execute(params![peer.0, receipt, upto_sql, received_sql]))
     .with_context(|| format!("storing the latest receipt from {peer}"))?;
-    let signed_sql = to_sql(signed_ms, "receipt signing time")?;
+    let newest_sql = to_sql(newest_ms, "receipt signing time")?;
     tx.prepare_cached(
         "UPDATE peers SET receipt_newest_ms = max(receipt_newest_ms, ?2) WHERE id = ?1",
     )
-    .and_then(|mut statement| statement.execute(params![peer.0, signed_sql]))
+    .and_then(|mut statement| statement.execute(params![peer.0, newest_sql]))
     .with_context(|| format!("noting the newest receipt from {peer}"))?;
     Ok(())
 }

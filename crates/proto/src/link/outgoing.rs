@@ -441,8 +441,13 @@ impl Outgoing {
         let fresh = receipt.time_ms > self.receipt_newest_ms
             || (receipt.time_ms == self.receipt_newest_ms
                 && newly.iter().any(|seq| self.resealed.contains(seq)));
+        // A receipt that shows a loss becomes the newest only once the lost entries are
+        // sealed again ([`Outgoing::reseal`]): until then (a failed read of the store, a crash
+        // before that commit) the same receipt, which the peer sends again while it can hold
+        // no more, asks again.
+        let shows_loss = fresh && !self.lost_seqs(receipt, 1).is_empty();
         if !newly.is_empty() {
-            self.mark_delivered(timers, now_ms, receipt, raw, &newly, fx);
+            self.mark_delivered(timers, now_ms, (receipt, raw), &newly, !shows_loss, fx);
         }
         if fresh {
             self.note_lost(receipt, raw, now_ms, fx);
@@ -450,14 +455,15 @@ impl Outgoing {
         Ok(())
     }
 
-    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox.
+    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox; its time
+    /// becomes the newest if `newest`.
     fn mark_delivered(
         &mut self,
         timers: &mut Timers,
         now_ms: u64,
-        receipt: &Receipt,
-        raw: &[u8],
+        (receipt, raw): (&Receipt, &[u8]),
         newly: &[u64],
+        newest: bool,
         fx: &mut Effects,
     ) {
         for seq in newly {
@@ -468,7 +474,9 @@ impl Outgoing {
                 }
             }
         }
-        self.receipt_newest_ms = self.receipt_newest_ms.max(receipt.time_ms);
+        if newest {
+            self.receipt_newest_ms = self.receipt_newest_ms.max(receipt.time_ms);
+        }
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
         self.delivered_above.extend(newly.iter().copied());
         self.delivered_above = self.delivered_above.split_off(&(self.receipt_upto + 1));
@@ -477,7 +485,7 @@ impl Outgoing {
             upto: receipt.upto,
             extra: receipt.extra.clone(),
             receipt: raw.to_vec(),
-            signed_ms: receipt.time_ms,
+            newest_ms: self.receipt_newest_ms,
             received_ms: now_ms,
         });
         fx.events.push_back(super::Event::Receipted {
@@ -509,18 +517,7 @@ impl Outgoing {
         let room = OUTBOX_DEPTH_MAX
             .saturating_sub(self.outbox.len())
             .min(RESEAL_ENTRIES_MAX);
-        let speaks_for = match receipt.extra.last() {
-            Some(last) if receipt.extra.len() >= RECEIPT_EXTRA_MAX => *last,
-            _ => u64::MAX,
-        };
-        // Every own entry above the receipt's bound that is not outstanding was receipted:
-        // those up to the bound kept, and those receipted above it.
-        let seqs: Vec<u64> = (receipt.upto + 1..=self.receipt_upto)
-            .chain(self.delivered_above.range(receipt.upto + 1..).copied())
-            .take_while(|seq| *seq <= speaks_for)
-            .filter(|seq| receipt.extra.binary_search(seq).is_err())
-            .take(room)
-            .collect();
+        let seqs = self.lost_seqs(receipt, room);
         if seqs.is_empty() {
             return;
         }
@@ -535,6 +532,23 @@ impl Outgoing {
             time_ms: receipt.time_ms,
             received_ms: now_ms,
         });
+    }
+
+    /// The first `most` own entries that `receipt` lacks though an earlier receipt covered
+    /// them. A receipt whose `extra` is full speaks for no seq above its last.
+    fn lost_seqs(&self, receipt: &Receipt, most: usize) -> Vec<u64> {
+        let speaks_for = match receipt.extra.last() {
+            Some(last) if receipt.extra.len() >= RECEIPT_EXTRA_MAX => *last,
+            _ => u64::MAX,
+        };
+        // Every own entry above the receipt's bound that is not outstanding was receipted:
+        // those up to the bound kept, and those receipted above it.
+        (receipt.upto + 1..=self.receipt_upto)
+            .chain(self.delivered_above.range(receipt.upto + 1..).copied())
+            .take_while(|seq| *seq <= speaks_for)
+            .filter(|seq| receipt.extra.binary_search(seq).is_err())
+            .take(most)
+            .collect()
     }
 
     /// Seals again the own entries the peer lost (`entries`: each seq asked for by

@@ -104,7 +104,7 @@ impl Ctx {
                 upto: 1,
                 extra: vec![],
                 receipt: receipt(self, 1, &[], 30_000),
-                signed_ms: 30_000,
+                newest_ms: 30_000,
                 received_ms: 30_000,
             },
             StoreOp::PeerEpochKey {
@@ -407,7 +407,7 @@ fn delivered(c: &Ctx, upto: u64, extra: &[u64], signed_ms: u64, received_ms: u64
         upto,
         extra: extra.to_vec(),
         receipt: receipt(c, upto, extra, signed_ms),
-        signed_ms,
+        newest_ms: signed_ms,
         received_ms,
     }
 }
