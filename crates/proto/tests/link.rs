@@ -823,6 +823,42 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
 }
 
+/// An entry held above a gap names a prev that the entry filling the gap does not have: a
+/// fork, recorded once, however many of the peer's entries arrive after it.
+#[test]
+fn a_held_entry_that_does_not_continue_the_chain_is_recorded_once() {
+    let mut pair = Pair::paired();
+    let bravo = pair.sides[1].id();
+    // Seq 3 from a clone that believes seq 2 is another entry: held above the gap.
+    let mut forked = alpha_clone(&pair, 2, 9);
+    let frame = clone_frame(&mut forked, bravo, pair.now_ms);
+    pair.deliver(1, &frame).expect("held above the gap");
+    // The real seq 2 fills the gap; then more entries arrive above the fork.
+    let second = pair.send(0, "one");
+    assert_eq!(second, 2);
+    for transmit in pair.transmits(0) {
+        pair.deliver(1, &transmit.frame).expect("accepted");
+    }
+    for (written, seed) in [(3, 10), (4, 11), (5, 12)] {
+        let mut later = alpha_clone(&pair, written, seed);
+        let frame = clone_frame(&mut later, bravo, pair.now_ms);
+        pair.deliver(1, &frame).expect("held above the fork");
+    }
+    let forks: Vec<u64> = pair.sides[1]
+        .committed
+        .iter()
+        .filter_map(|op| match op {
+            StoreOp::Evidence {
+                kind: EvidenceKind::Fork,
+                seq,
+                ..
+            } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forks, [3]);
+}
+
 /// Bravo's store put back to a copy older than three of Alpha's messages, as a fourth is on
 /// its way: its receipt holds the fourth and lacks the three. Alpha asks its store for them,
 /// which gives none back (a failed read), or crashes before it commits them sealed again:

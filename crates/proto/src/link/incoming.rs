@@ -54,6 +54,9 @@ pub(super) struct Incoming {
     intake_blocked: Option<(u64, u64)>,
     /// When an entry was last refused for the allowance, UTC ms.
     intake_refused_ms: Option<u64>,
+    /// The held seq last recorded as not continuing the chain: recorded once, not again at
+    /// every later arrival (which would spend the link's evidence records on one fork).
+    fork_told: Option<u64>,
 }
 
 impl Incoming {
@@ -77,6 +80,7 @@ impl Incoming {
             intake: Intake::new(IntakeLimit::default()),
             intake_blocked: None,
             intake_refused_ms: None,
+            fork_told: None,
         }
     }
 
@@ -377,9 +381,12 @@ impl Incoming {
             }
             if next.get().prev != head_id {
                 let seq = *next.key();
-                let detail = format!("held seq {seq} does not continue the chain");
-                let id = next.get().entry_id;
-                fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, &id.0);
+                if self.fork_told != Some(seq) {
+                    self.fork_told = Some(seq);
+                    let detail = format!("held seq {seq} does not continue the chain");
+                    let id = next.get().entry_id;
+                    fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, &id.0);
+                }
                 break;
             }
             let held = next.remove();
