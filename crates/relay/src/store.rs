@@ -63,6 +63,12 @@ pub enum StoreError {
     /// The request's nonce was already used: a replay.
     #[error("nonce already used: this request was replayed; nothing was done")]
     Replayed,
+    /// The request reached the store after the nonces of its time were purged: a replay of
+    /// it could no longer be told from it.
+    #[error(
+        "request timestamp is older than the nonces this relay keeps: it arrived too late to be told from a replay; nothing was done; send it again"
+    )]
+    TooLate,
     /// The requesting station is not admitted.
     #[error("station {0} is not admitted at this relay")]
     NotAdmitted(String),
@@ -300,6 +306,12 @@ pub struct Store {
     /// Whether a group transaction is open ([`Store::begin_group`]): each request then runs
     /// in a savepoint of it, and is durable only once the group commits.
     in_group: bool,
+    /// Every nonce whose timestamp is below this was purged ([`Store::purge`]): a request of
+    /// such a time is refused ([`StoreError::TooLate`]), since its replay would find no
+    /// nonce. A request is admitted only within the clock skew window, but may reach the store
+    /// long after (a slot waited for, a slow body, the writer's queue). Kept in memory: a
+    /// request admitted before a restart does not reach the store after it.
+    nonces_purged_below_ms: u64,
 }
 
 /// `value` as a bound in a query: one above what SQLite holds is the largest it holds, which
@@ -414,6 +426,7 @@ impl Store {
         let mut store = Self {
             conn,
             in_group: false,
+            nonces_purged_below_ms: 0,
         };
         schema::migrate(&mut store.conn)?;
         // Statement journals in memory, in small chunks, set after the migrations (an index
@@ -619,6 +632,9 @@ impl Store {
         nonce: &NonceRecord,
         action: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if nonce.timestamp_ms < self.nonces_purged_below_ms {
+            return Err(StoreError::TooLate);
+        }
         let kept = |outcome: &Result<T, StoreError>| match outcome {
             Ok(_) => true,
             Err(StoreError::Replayed) => false,
@@ -775,10 +791,12 @@ impl Store {
         let items = tx
             .prepare_cached("DELETE FROM items WHERE deposited_ms < ?1")?
             .execute([retention_cutoff(now_ms, retention_ms)])?;
+        let nonces_below_ms = now_ms.saturating_sub(skew_ms);
         let nonces = tx
             .prepare_cached("DELETE FROM nonces WHERE timestamp_ms < ?1")?
-            .execute([to_sql_u64(now_ms.saturating_sub(skew_ms))])?;
+            .execute([to_sql_u64(nonces_below_ms)])?;
         tx.commit()?;
+        self.nonces_purged_below_ms = self.nonces_purged_below_ms.max(nonces_below_ms);
         Ok(Purged {
             items: items as u64,
             nonces: nonces as u64,

@@ -193,7 +193,7 @@ impl From<BodyError> for Refusal {
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
         let status = match error {
-            StoreError::Replayed => StatusCode::UNAUTHORIZED,
+            StoreError::Replayed | StoreError::TooLate => StatusCode::UNAUTHORIZED,
             StoreError::NotAdmitted(_) | StoreError::Revoked(_) => StatusCode::FORBIDDEN,
             ref failure if !failure.is_refusal() => {
                 return Self::internal(format!("relay store failed: {failure}"));

@@ -348,20 +348,59 @@ fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
     );
     assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 0);
     // Within the skew window a nonce stays.
-    store.record_request(&nonce(1, 9)).expect("records");
+    let recent = NonceRecord {
+        timestamp_ms: expired,
+        ..nonce(1, 9)
+    };
+    store.record_request(&recent).expect("records");
     assert_eq!(
         store
-            .purge(NOW_MS + 1000, DAY_MS, 1000)
+            .purge(expired + 1000, DAY_MS, 1000)
             .expect("purges")
             .nonces,
         0
     );
     assert_eq!(
         store
-            .purge(NOW_MS + 1001, DAY_MS, 1000)
+            .purge(expired + 1001, DAY_MS, 1000)
             .expect("purges")
             .nonces,
         1
+    );
+}
+
+/// A request admitted within the skew window may reach the store after its nonce's time was
+/// purged (a slot waited for, a slow body): then it is refused, as its replay would not be.
+#[test]
+fn a_request_older_than_the_nonces_kept_is_refused_unrecorded() {
+    let (_dir, mut store) = store();
+    store.record_request(&nonce(1, 1)).expect("records");
+    let purged = store.purge(NOW_MS + 1001, DAY_MS, 1000).expect("purges");
+    assert_eq!(purged.nonces, 1);
+    // The same request again, and another of its time: a replay of either would find no
+    // nonce now.
+    for n in [1, 2] {
+        assert!(matches!(
+            store.record_request(&nonce(1, n)),
+            Err(StoreError::TooLate)
+        ));
+    }
+    // One of the oldest time still kept is taken, once.
+    let kept = NonceRecord {
+        timestamp_ms: NOW_MS + 1,
+        ..nonce(1, 3)
+    };
+    store.record_request(&kept).expect("within what is kept");
+    assert!(matches!(
+        store.record_request(&kept),
+        Err(StoreError::Replayed)
+    ));
+    assert_eq!(
+        store
+            .purge(NOW_MS + 1001, DAY_MS, 1000)
+            .expect("purges")
+            .nonces,
+        0
     );
 }
 
