@@ -167,7 +167,7 @@ pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Most frames one deposit may carry.
+    /// Most frames one deposit may carry: at least what a client deposits at once.
     pub deposit_frames_max: usize,
     /// Most frame bytes one station's mailbox holds.
     pub mailbox_size_max_bytes: u64,
@@ -216,10 +216,11 @@ impl Limits {
                 ))
             }
         };
+        // Clients deposit up to the default at once: a relay taking fewer would refuse them.
         in_range(
             "deposit_frames_max",
             self.deposit_frames_max as u64,
-            1,
+            DEPOSIT_FRAMES_MAX as u64,
             DEPOSIT_FRAMES_MAX_LIMIT as u64,
         )?;
         in_range(
@@ -322,7 +323,11 @@ mod tests {
     #[test]
     fn limits_are_validated_on_both_sides_of_each_range() {
         check(|_| {}, Ok(()));
-        check(|l| l.deposit_frames_max = 1, Ok(()));
+        check(|l| l.deposit_frames_max = DEPOSIT_FRAMES_MAX, Ok(()));
+        check(
+            |l| l.deposit_frames_max = DEPOSIT_FRAMES_MAX - 1,
+            Err("deposit_frames_max = 63 is outside the allowed range 64..=1024"),
+        );
         check(|l| l.deposit_frames_max = 0, Err("deposit_frames_max = 0"));
         check(|l| l.deposit_frames_max = DEPOSIT_FRAMES_MAX_LIMIT, Ok(()));
         check(

@@ -15,7 +15,8 @@ use parley_channels::{RelayClient, RelayError};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ChannelId, ChannelKind, Endpoint, Identity, Keyring};
 use parley_relay::limits::{
-    FRAME_SIZE_MAX_BYTES, MAILBOX_ITEMS_MAX, REQUEST_CLOCK_SKEW_MS_MAX, deposit_body_size_max_bytes,
+    DEPOSIT_FRAMES_MAX, FRAME_SIZE_MAX_BYTES, MAILBOX_ITEMS_MAX, REQUEST_CLOCK_SKEW_MS_MAX,
+    deposit_body_size_max_bytes,
 };
 use parley_relay::server::now_ms;
 use parley_relay::{Limits, RelayHome, RelayServer};
@@ -546,28 +547,30 @@ async fn frames_that_fail_verification_refuse_the_whole_deposit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposit_frame_count_and_body_size_are_bounded() {
+    // The least a relay may be set to: what a client deposits at once.
+    let most = DEPOSIT_FRAMES_MAX;
     let relay = Relay::start(Limits {
-        deposit_frames_max: 2,
+        deposit_frames_max: most,
         ..Limits::default()
     })
     .await;
     let alpha = relay.client(&relay.alpha);
     let (a, b) = (&relay.alpha.identity, relay.bravo.id());
-    let three: Vec<Vec<u8>> = (1..=3).map(|seq| frame(a, &b, seq)).collect();
+    let frames: Vec<Vec<u8>> = (1..=most as u64 + 1).map(|seq| frame(a, &b, seq)).collect();
     assert_refused(
-        within(alpha.deposit(&b, &arcs(&three))).await,
+        within(alpha.deposit(&b, &arcs(&frames))).await,
         413,
-        "3 frames, over the limit of 2",
+        &format!("{} frames, over the limit of {most}", most + 1),
     );
     assert_eq!(relay.snapshot().1.items, 0);
-    within(alpha.deposit(&b, &arcs(&three[..2])))
+    within(alpha.deposit(&b, &arcs(&frames[..most])))
         .await
-        .expect("two frames are accepted");
-    assert_eq!(relay.snapshot().1.items, 2);
+        .expect("as many frames as the limit are accepted");
+    assert_eq!(relay.snapshot().1.items, most as u64);
 
     // A body of exactly the limit is read (and refused as malformed); one byte more is not.
     let target = format!("/v1/mailboxes/{b}");
-    let limit = deposit_body_size_max_bytes(2);
+    let limit = deposit_body_size_max_bytes(most);
     let at_limit = vec![0xff; limit];
     let headers = relay.sign(a, "POST", &target, &at_limit);
     assert_raw(
@@ -582,7 +585,7 @@ async fn deposit_frame_count_and_body_size_are_bounded() {
         413,
         &format!("request body is over the limit of {limit} bytes"),
     );
-    assert_eq!(relay.snapshot().1.items, 2);
+    assert_eq!(relay.snapshot().1.items, most as u64);
 }
 
 /// Each sender's share of a mailbox and the mailbox's own quota, in items and in bytes, each
