@@ -651,6 +651,45 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert_eq!(failed.status, 422);
     assert!(failed.body.contains("FAILED"), "{}", failed.body);
     assert_eq!(verify(&exported.body, "").status, 403);
+    // One upload at a time: while one is still arriving, another is refused unread (503);
+    // once the first is given up, the next is verified.
+    let slow_upload = || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let head = format!(
+            "POST /transcript/verify HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: parley_session={cookie}\r\nX-CSRF-Token: {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            exported.body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write");
+        let half = &exported.body.as_bytes()[..exported.body.len() / 2];
+        stream.write_all(half).expect("write");
+        stream.set_nonblocking(true).expect("non-blocking");
+        stream
+    };
+    let mut arriving = slow_upload();
+    let mut refused = None;
+    let busy = wait_until(Duration::from_secs(10), || {
+        let answer = verify(&exported.body, &token);
+        let busy = answer.status == 503;
+        refused = Some(answer);
+        // The slow one came while another was verified, and was refused itself: again.
+        if !busy && arriving.read(&mut [0; 1]).is_ok() {
+            arriving = slow_upload();
+        }
+        busy
+    });
+    assert!(busy, "{:?}", refused.as_ref().map(|a| (a.status, &a.body)));
+    let refused = refused.expect("answered");
+    assert!(
+        refused
+            .body
+            .contains("another transcript is being verified"),
+        "{}",
+        refused.body
+    );
+    drop(arriving);
+    assert!(wait_until(Duration::from_secs(10), || {
+        verify(&exported.body, &token).status == 200
+    }));
 
     // Log out: the session is gone.
     let board = http(addr, "GET", "/", Some(&cookie), "");

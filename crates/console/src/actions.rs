@@ -505,6 +505,13 @@ async fn verify_transcript(Shared(state): Shared<Arc<State>>, request: AxumReque
     if !csrf_matches(&session, csrf) {
         return csrf_refused();
     }
+    // Held until it is verified: the file and its verification are in memory meanwhile.
+    let Ok(_verifying) = state.transcript_verifications.clone().try_acquire_owned() else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another transcript is being verified; send this one again once it is done; nothing was done",
+        );
+    };
     // Read only now, within the route's limit: a request without the session's token is
     // refused before its upload is taken in.
     let body = match Bytes::from_request(request, &state).await {

@@ -84,6 +84,8 @@ pub(crate) struct State {
     pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
     /// The threads that check passwords.
     pub(crate) passwords: passwords::PasswordChecks,
+    /// Uploaded transcripts verified at once, at most.
+    pub(crate) transcript_verifications: Arc<tokio::sync::Semaphore>,
     /// The bound address, which `Host` must name on a loopback console.
     pub(crate) listen: SocketAddr,
 }
@@ -168,6 +170,9 @@ impl Console {
             store: std::sync::Mutex::new(store),
             accounts: std::sync::Mutex::new(accounts),
             password_checks: Arc::new(tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX)),
+            transcript_verifications: Arc::new(tokio::sync::Semaphore::new(
+                limits::TRANSCRIPT_VERIFICATIONS_MAX,
+            )),
             passwords: passwords::PasswordChecks::start().map_err(|error| {
                 ConsoleError::Config(format!("starting its password checks: {error}"))
             })?,

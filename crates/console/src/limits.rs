@@ -28,6 +28,10 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Largest transcript uploaded for verification, in bytes.
 pub const TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Uploaded transcripts read and verified at once, at most: each holds its whole file (up to
+/// [`TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES`]) and the verification's memory in the daemon. Another
+/// is refused (503) before its body is read.
+pub const TRANSCRIPT_VERIFICATIONS_MAX: usize = 1;
 /// How often an event stream looks up whether its session's account still holds, at most, in
 /// milliseconds (a stream of a removed operator ends at the first event after that).
 pub const EVENTS_ACCOUNT_CHECK_MS: u64 = 1_000;
