@@ -172,16 +172,50 @@ async fn security_headers(Shared(state): Shared<Arc<State>>, mut response: Respo
     response
 }
 
-/// The session cookie's value in `headers`, if any.
+/// The session cookie's value in `headers`, if it holds exactly one. Two or more are taken
+/// for none: a browser sends every cookie of the name it holds, one set by a neighbouring site
+/// (a sibling subdomain's, for a larger domain) among them, and taking the first could act in
+/// another operator's name.
 pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+    let mut sessions = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+        .filter(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned());
+    let first = sessions.next();
+    match sessions.next() {
+        Some(_) => None,
+        None => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn one_session_cookie_is_taken_and_two_are_taken_for_none() {
+        assert_eq!(cookie(&cookies(&[])), None);
+        let one = cookies(&["theme=dark; parley_session=abc; lang=fr"]);
+        assert_eq!(cookie(&one).as_deref(), Some("abc"));
+        for two in [
+            cookies(&["parley_session=planted; parley_session=abc"]),
+            cookies(&["parley_session=abc", "parley_session=planted"]),
+        ] {
+            assert_eq!(cookie(&two), None);
+        }
+    }
 }
 
 /// The header the console's script sets on its own refreshes, which are not an operator's use.
