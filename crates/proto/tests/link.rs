@@ -823,6 +823,61 @@ fn entries_a_restored_peer_lost_are_sealed_and_sent_again() {
     assert_eq!(lost_told(&mut pair, 0), Vec::<u64>::new());
 }
 
+/// Bravo's store put back to an older copy while its clock ran far ahead: its receipt, dated
+/// beyond the skew limit, shows no loss (taken for one, its time would be the floor, and every
+/// receipt after its clock was set right would be taken for nothing for a year). Its receipt
+/// once its clock is right asks for the lost entries, which then reach it. One dated exactly
+/// at the limit shows the loss.
+#[test]
+fn a_receipt_dated_beyond_the_skew_limit_shows_no_loss() {
+    const YEAR_MS: u64 = 365 * 24 * 3_600_000;
+    for (ahead, shows) in [
+        (ENTRY_FUTURE_SKEW_MS_MAX, true),
+        (ENTRY_FUTURE_SKEW_MS_MAX + 1, false),
+        (YEAR_MS, false),
+    ] {
+        let mut pair = Pair::paired();
+        let (alpha, bravo) = (pair.sides[0].id(), pair.sides[1].identity.clone());
+        let backup = pair.snapshot(1);
+        pair.advance(1_000);
+        for text in ["one", "two"] {
+            pair.send(0, text);
+        }
+        pair.pump();
+        pair.advance(1_000);
+        pair.restore(1, backup.clone());
+        receipts_sent(&mut pair, 1);
+        lost_told(&mut pair, 0);
+        // Signed by Bravo's clock `ahead` of Alpha's: it holds the announcement only.
+        let now = pair.now_ms;
+        pair.now_ms = now + ahead;
+        let ahead_of_time = receipt(&pair, &bravo, alpha, 1, pair.id(alpha, 1));
+        pair.now_ms = now;
+        pair.deliver(0, &ahead_of_time).expect("accepted");
+        let lost = lost_told(&mut pair, 0);
+        if shows {
+            assert_eq!(lost, [2, 3], "ahead {ahead}");
+            continue;
+        }
+        assert_eq!(lost, Vec::<u64>::new(), "ahead {ahead}");
+        // Its clock set right, Bravo's next receipt shows the loss, and the entries come.
+        pair.advance(1_000);
+        pair.restart(1);
+        for frame in receipts_sent(&mut pair, 1) {
+            pair.deliver(0, &frame).expect("accepted");
+        }
+        let lost = lost_told(&mut pair, 0);
+        assert_eq!(lost, [2, 3], "ahead {ahead}");
+        let entries = pair.own_entries(0, &lost);
+        let (now, peer) = (pair.now_ms, pair.sides[1].id());
+        pair.sides[0].endpoint.reseal(now, &peer, &entries);
+        pair.commit(0);
+        pair.pump();
+        assert_eq!(pair.snapshot(1).in_ids.len(), 3, "ahead {ahead}");
+        assert!(pair.snapshot(0).outbox.is_empty(), "ahead {ahead}");
+    }
+}
+
 /// An entry held above a gap names a prev that the entry filling the gap does not have: a
 /// fork, recorded once, however many of the peer's entries arrive after it.
 #[test]

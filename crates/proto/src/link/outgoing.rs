@@ -16,7 +16,8 @@ use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
 use crate::id::{EntryId, Identity, LinkId, StationId};
 use crate::limits::{
-    ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RECEIPT_EXTRA_MAX, RESEAL_ENTRIES_MAX,
+    ENTRY_FUTURE_SKEW_MS_MAX, ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RECEIPT_EXTRA_MAX,
+    RESEAL_ENTRIES_MAX,
 };
 use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::{PeerEpochKey, SealParties, Sealer};
@@ -434,20 +435,27 @@ impl Outgoing {
                 .filter(|s| self.outbox.contains_key(s))
                 .copied(),
         );
+        // Dated further ahead of this station's clock than an entry may be (a peer whose
+        // clock ran ahead): what it covers is held all the same, but it shows no loss. Taken
+        // for one, its time would become the floor, and every receipt signed after the
+        // peer's clock was set right would be taken for nothing until that time came.
+        let dated = receipt.time_ms <= now_ms.saturating_add(ENTRY_FUTURE_SKEW_MS_MAX);
         // Signed after every receipt that marked something; or in the same millisecond as
         // the latest, delivering an entry sealed again (the loss's next round is asked for by
         // the receipt of the last, which can come that fast). Another of that millisecond may
         // be older than the latest, out of order on a channel.
-        let fresh = receipt.time_ms > self.receipt_newest_ms
-            || (receipt.time_ms == self.receipt_newest_ms
-                && newly.iter().any(|seq| self.resealed.contains(seq)));
+        let fresh = dated
+            && (receipt.time_ms > self.receipt_newest_ms
+                || (receipt.time_ms == self.receipt_newest_ms
+                    && newly.iter().any(|seq| self.resealed.contains(seq))));
         // A receipt that shows a loss becomes the newest only once the lost entries are
         // sealed again ([`Outgoing::reseal`]): until then (a failed read of the store, a crash
         // before that commit) the same receipt, which the peer sends again while it can hold
         // no more, asks again.
         let shows_loss = fresh && !self.lost_seqs(receipt, 1).is_empty();
         if !newly.is_empty() {
-            self.mark_delivered(timers, now_ms, (receipt, raw), &newly, !shows_loss, fx);
+            let newest = (!shows_loss).then_some(receipt.time_ms);
+            self.mark_delivered(timers, now_ms, (receipt, raw), &newly, newest, fx);
         }
         if fresh {
             self.note_lost(receipt, raw, now_ms, fx);
@@ -455,15 +463,15 @@ impl Outgoing {
         Ok(())
     }
 
-    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox; its time
-    /// becomes the newest if `newest`.
+    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox; the newest
+    /// becomes `newest` if that is later.
     fn mark_delivered(
         &mut self,
         timers: &mut Timers,
         now_ms: u64,
         (receipt, raw): (&Receipt, &[u8]),
         newly: &[u64],
-        newest: bool,
+        newest: Option<u64>,
         fx: &mut Effects,
     ) {
         for seq in newly {
@@ -474,8 +482,8 @@ impl Outgoing {
                 }
             }
         }
-        if newest {
-            self.receipt_newest_ms = self.receipt_newest_ms.max(receipt.time_ms);
+        if let Some(newest) = newest {
+            self.receipt_newest_ms = self.receipt_newest_ms.max(newest);
         }
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
         self.delivered_above.extend(newly.iter().copied());
