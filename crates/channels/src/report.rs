@@ -154,7 +154,7 @@ pub enum Report {
         held: Option<String>,
     },
     /// A file in a drop folder was set aside or refused before it could be read as a bundle
-    /// (not a regular file, unreadable, too large).
+    /// (not a regular file, not the station's user's to read, too large).
     FileRefused {
         /// The folder.
         via: Via,

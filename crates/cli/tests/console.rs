@@ -113,6 +113,14 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     let cookie = session_cookie(&answer);
     let board = http(addr, "GET", "/", Some(&cookie), "");
     assert_eq!(board.status, 200);
+    // A cookie of the same name planted beside it (by a neighbouring site) is passed over;
+    // of two that both name open sessions, neither is taken.
+    let planted = format!("planted; parley_session={cookie}");
+    assert_eq!(http(addr, "GET", "/", Some(&planted), "").status, 200);
+    let second = session_cookie(&login(addr, "Ana", PASSWORD));
+    let both = format!("{second}; parley_session={cookie}");
+    assert_eq!(http(addr, "GET", "/", Some(&both), "").status, 303);
+    assert_eq!(http(addr, "GET", "/", Some(&second), "").status, 200);
     assert!(board.body.contains("Bravo"), "{}", board.body);
     assert!(
         board

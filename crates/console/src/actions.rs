@@ -505,8 +505,9 @@ async fn verify_transcript(Shared(state): Shared<Arc<State>>, request: AxumReque
     if !csrf_matches(&session, csrf) {
         return csrf_refused();
     }
-    // Held until it is verified: the file and its verification are in memory meanwhile.
-    let Ok(_verifying) = state.transcript_verifications.clone().try_acquire_owned() else {
+    // Held until it is verified, by the verification itself: the file and the verification
+    // are in memory meanwhile, also after a client that gave up.
+    let Ok(verifying) = state.transcript_verifications.clone().try_acquire_owned() else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "another transcript is being verified; send this one again once it is done; nothing was done",
@@ -518,7 +519,11 @@ async fn verify_transcript(Shared(state): Shared<Arc<State>>, request: AxumReque
         Ok(body) => body,
         Err(rejection) => return rejection.into_response(),
     };
-    let verified = blocking(move || parley_proto::transcript::verify(&body)).await;
+    let verified = blocking(move || {
+        let _verifying = verifying;
+        parley_proto::transcript::verify(&body)
+    })
+    .await;
     match verified {
         Ok(Ok(transcript)) => {
             let mut lines = vec![format!(

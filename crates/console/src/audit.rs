@@ -160,7 +160,7 @@ pub(crate) async fn notice(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let token = cookie(request.headers());
+    let token = cookie(&state, request.headers());
     let answered = async move {
         let response = next.run(request).await;
         (response, UNAUDITED.with(Cell::get))

@@ -172,21 +172,31 @@ async fn security_headers(Shared(state): Shared<Arc<State>>, mut response: Respo
     response
 }
 
-/// The session cookie's value in `headers`, if it holds exactly one. Two or more are taken
-/// for none: a browser sends every cookie of the name it holds, one set by a neighbouring site
-/// (a sibling subdomain's, for a larger domain) among them, and taking the first could act in
-/// another operator's name.
-pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
-    let mut sessions = headers
+/// The session cookie's values in `headers`: a browser sends every cookie of the name it
+/// holds, one set by a neighbouring site (a sibling subdomain's, for a console served under a
+/// larger domain) among them.
+fn cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned());
-    let first = sessions.next();
-    match sessions.next() {
+        .map(|(_, value)| value.to_owned())
+        .collect()
+}
+
+/// The one session cookie value in `headers` that names an open session, if exactly one
+/// does: a planted cookie naming none is passed over, and of two naming open sessions neither
+/// is taken, since taking one could act in another operator's name.
+pub(crate) fn cookie(state: &State, headers: &HeaderMap) -> Option<String> {
+    let now = now_ms();
+    let mut open = cookies(headers)
+        .into_iter()
+        .filter(|token| state.sessions.peek(now, token).is_some());
+    let first = open.next();
+    match open.next() {
         Some(_) => None,
         None => first,
     }
@@ -196,7 +206,7 @@ pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn cookies(values: &[&str]) -> HeaderMap {
+    fn headers(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
@@ -205,16 +215,12 @@ mod tests {
     }
 
     #[test]
-    fn one_session_cookie_is_taken_and_two_are_taken_for_none() {
-        assert_eq!(cookie(&cookies(&[])), None);
-        let one = cookies(&["theme=dark; parley_session=abc; lang=fr"]);
-        assert_eq!(cookie(&one).as_deref(), Some("abc"));
-        for two in [
-            cookies(&["parley_session=planted; parley_session=abc"]),
-            cookies(&["parley_session=abc", "parley_session=planted"]),
-        ] {
-            assert_eq!(cookie(&two), None);
-        }
+    fn every_session_cookie_is_read_whatever_header_holds_it() {
+        assert!(cookies(&headers(&[])).is_empty());
+        let one = headers(&["theme=dark; parley_session=abc; lang=fr"]);
+        assert_eq!(cookies(&one), ["abc"]);
+        let two = headers(&["parley_session=planted; theme=dark", "parley_session=abc"]);
+        assert_eq!(cookies(&two), ["planted", "abc"]);
     }
 }
 
@@ -224,7 +230,7 @@ const REFRESH_HEADER: &str = "x-parley-refresh";
 /// The session the request carries, if open. An operator's request keeps it open; the page's
 /// own refresh does not.
 pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Session)> {
-    let token = cookie(headers)?;
+    let token = cookie(state, headers)?;
     let session = if headers.contains_key(REFRESH_HEADER) {
         state.sessions.peek(now_ms(), &token)?
     } else {

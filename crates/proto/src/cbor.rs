@@ -193,6 +193,20 @@ pub(crate) fn split_byte_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((content, &bytes[reader.at..]))
 }
 
+/// Whether `bytes` begin with a canonical byte-string header that declares more bytes than
+/// follow it: an object cut short.
+pub(crate) fn byte_string_cut_short(bytes: &[u8]) -> bool {
+    let mut reader = Canonical {
+        bytes,
+        at: 0,
+        items: 0,
+    };
+    match reader.header() {
+        Some((2, len)) => usize::try_from(len).map_or(true, |len| len > bytes.len() - reader.at),
+        _ => false,
+    }
+}
+
 /// [`decode`] by ciborium's reader, then the comparison with the value encoded again.
 fn decode_by_ciborium(bytes: &[u8], what: &'static str) -> Result<Value, DecodeError> {
     let value: Value = ciborium::from_reader(bytes).map_err(|error| DecodeError::Cbor {

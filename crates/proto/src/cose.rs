@@ -81,6 +81,9 @@ pub(crate) fn protected_reordered(content_type: &str) -> Vec<u8> {
     bytes
 }
 
+/// Why a COSE_Sign1 that ends within its payload is refused: ciborium's words for it.
+const CUT_SHORT: &str = "it ends before its value does";
+
 /// Why a COSE_Sign1 over [`cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES`] is refused when
 /// [`Unverified::parse_canonical`] does not read it.
 const NOT_AS_WRITTEN: &str = "not in the form parley writes (tag 18, the protected header of its content type, an empty unprotected header, the payload attached, a 64-byte signature)";
@@ -113,12 +116,31 @@ impl Unverified {
             Some(sign1) => Ok(Self { sign1, what }),
             // coset's reader allocates about 32 bytes an encoded byte and has no bound of its
             // own: a large object not in the form parley writes is refused unread.
-            None if bytes.len() > cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES => Err(DecodeError::Cose {
-                what,
-                detail: NOT_AS_WRITTEN,
-            }),
+            None if bytes.len() > cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES => {
+                Err(if Self::cut_short(bytes) {
+                    DecodeError::Cbor {
+                        what,
+                        detail: CUT_SHORT.to_owned(),
+                    }
+                } else {
+                    DecodeError::Cose {
+                        what,
+                        detail: NOT_AS_WRITTEN,
+                    }
+                })
+            }
             None => Self::parse_by_coset(bytes, what, content_type),
         }
+    }
+
+    /// Whether `bytes` begin as [`sign`] writes, but end within the payload: a file copied
+    /// in part (a drive pulled too soon), refused as not valid CBOR, as coset refuses it.
+    fn cut_short(bytes: &[u8]) -> bool {
+        bytes
+            .strip_prefix(&[0xd2, 0x84])
+            .and_then(cbor::split_byte_string)
+            .and_then(|(_, rest)| rest.strip_prefix(&[0xa0]))
+            .is_some_and(cbor::byte_string_cut_short)
     }
 
     /// [`Unverified::parse`] by coset's reader, then the comparison with the object encoded
@@ -312,6 +334,25 @@ mod tests {
             parse(&object(cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES + 1)),
             refused(NOT_AS_WRITTEN)
         );
+        // One written as parley writes it, cut short, is told as such at both sizes.
+        let whole = sign(
+            &Identity::from_secret(&[1; 32]),
+            CONTENT_TYPE_BUNDLE,
+            vec![7; 2 * cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES],
+        );
+        for len in [
+            cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES,
+            cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES + 1,
+        ] {
+            // coset's words below the bound, ciborium's above it.
+            let cut = parse(&whole[..len]);
+            let told =
+                |detail: &str| len <= cbor::CIBORIUM_INPUT_SIZE_MAX_BYTES || detail == CUT_SHORT;
+            assert!(
+                matches!(&cut, Err(DecodeError::Cbor { detail, .. }) if told(detail)),
+                "{len}: {cut:?}"
+            );
+        }
     }
 
     /// What `parse` answers for `bytes`: coset's answer, and the short way's only where it

@@ -306,9 +306,9 @@ pub struct Store {
     /// Whether a group transaction is open ([`Store::begin_group`]): each request then runs
     /// in a savepoint of it, and is durable only once the group commits.
     in_group: bool,
-    /// Every nonce whose timestamp is below this was purged ([`Store::purge`]): a request of
-    /// such a time is refused ([`StoreError::TooLate`]), since its replay would find no
-    /// nonce. A request is admitted only within the clock skew window, but may reach the store
+    /// Every nonce whose timestamp is below this was purged by the last purge
+    /// ([`Store::purge`]): a request of such a time is refused ([`StoreError::TooLate`]), since
+    /// its replay would find no nonce. A request is admitted only within the clock skew window, but may reach the store
     /// long after (a slot waited for, a slow body, the writer's queue). Kept in memory: a
     /// request admitted before a restart does not reach the store after it.
     nonces_purged_below_ms: u64,
@@ -796,7 +796,9 @@ impl Store {
             .prepare_cached("DELETE FROM nonces WHERE timestamp_ms < ?1")?
             .execute([to_sql_u64(nonces_below_ms)])?;
         tx.commit()?;
-        self.nonces_purged_below_ms = self.nonces_purged_below_ms.max(nonces_below_ms);
+        // Follows the clock as the purge does: a clock that ran ahead and was set back must
+        // not have every request refused until real time catches up.
+        self.nonces_purged_below_ms = nonces_below_ms;
         Ok(Purged {
             items: items as u64,
             nonces: nonces as u64,

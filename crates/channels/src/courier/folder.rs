@@ -85,8 +85,8 @@ struct Folder {
     /// Files refused that could not be set aside, and bundles imported that could not be
     /// deleted: never read again while the thread runs.
     skipped: BTreeSet<OsString>,
-    /// Files the operating system failed to read (a flaky drive, a permission): left where
-    /// they are and read again at every scan, but warned about once.
+    /// Files the operating system failed to read (a flaky drive, a file removed meanwhile):
+    /// left where they are and read again at every scan, but warned about once.
     unreadable: BTreeSet<OsString>,
 }
 
@@ -229,8 +229,11 @@ impl Folder {
             let path = self.dir.join(&name);
             let read = match name.to_str() {
                 Some(_) => match super::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES) {
-                    // Not the file's doing: it is left for the next scan.
-                    Err(FileError::Io { source, .. }) => {
+                    // Not the file's doing (a flaky drive, a file removed meanwhile): it is
+                    // left for the next scan. A permission lasts: refused, and reported.
+                    Err(FileError::Io { source, .. })
+                        if source.kind() != std::io::ErrorKind::PermissionDenied =>
+                    {
                         if remember(&mut self.unreadable, &name) {
                             tracing::warn!(file = %path.display(), error = %source, "cannot read a bundle; it is left in place and tried again at every scan");
                         }

@@ -448,32 +448,35 @@ impl Outgoing {
             && (receipt.time_ms > self.receipt_newest_ms
                 || (receipt.time_ms == self.receipt_newest_ms
                     && newly.iter().any(|seq| self.resealed.contains(seq))));
-        // A receipt that shows a loss becomes the newest only once the lost entries are
-        // sealed again ([`Outgoing::reseal`]): until then (a failed read of the store, a crash
-        // before that commit) the same receipt, which the peer sends again while it can hold
-        // no more, asks again.
-        let shows_loss = fresh && !self.lost_seqs(receipt, 1).is_empty();
-        if !newly.is_empty() {
-            let newest = (!shows_loss).then_some(receipt.time_ms);
-            self.mark_delivered(timers, now_ms, (receipt, raw), &newly, newest, fx);
-        }
-        if fresh {
-            self.note_lost(receipt, raw, now_ms, fx);
+        let marked = (!newly.is_empty())
+            .then(|| self.mark_delivered(timers, now_ms, (receipt, raw), &newly, fx));
+        let asked = fresh && self.note_lost(receipt, raw, now_ms, fx);
+        // A receipt that asks for lost entries becomes the newest only once they are sealed
+        // again ([`Outgoing::reseal`]): until then (a failed read of the store, a crash before
+        // that commit) the same receipt, which the peer sends again while it can hold no more,
+        // asks again.
+        if let Some(op) = marked
+            && !asked
+        {
+            self.receipt_newest_ms = self.receipt_newest_ms.max(receipt.time_ms);
+            if let Some(StoreOp::MarkDelivered { newest_ms, .. }) = fx.writes.get_mut(op) {
+                *newest_ms = self.receipt_newest_ms;
+            }
         }
         Ok(())
     }
 
-    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox; the newest
-    /// becomes `newest` if that is later.
+    /// Takes `newly` (outstanding own entries `receipt` covers) out of the outbox; returns
+    /// the index of its write among `fx`'s, which keeps the newest as it is (the caller
+    /// raises it).
     fn mark_delivered(
         &mut self,
         timers: &mut Timers,
         now_ms: u64,
         (receipt, raw): (&Receipt, &[u8]),
         newly: &[u64],
-        newest: Option<u64>,
         fx: &mut Effects,
-    ) {
+    ) -> usize {
         for seq in newly {
             if let Some(entry) = self.outbox.remove(seq) {
                 for timer in entry.timers {
@@ -481,9 +484,6 @@ impl Outgoing {
                     timers.cancel(timer.due_ms, TimerKind::Retransmit { seq: *seq, channel });
                 }
             }
-        }
-        if let Some(newest) = newest {
-            self.receipt_newest_ms = self.receipt_newest_ms.max(newest);
         }
         self.receipt_upto = self.receipt_upto.max(receipt.upto);
         self.delivered_above.extend(newly.iter().copied());
@@ -501,6 +501,7 @@ impl Outgoing {
             upto: receipt.upto,
             newly: newly.len(),
         });
+        fx.writes.len() - 1
     }
 
     /// Notes the own entries a receipt signed after every one that marked entries delivered
@@ -514,20 +515,21 @@ impl Outgoing {
     /// one sealed again at the last loss is outstanding) to be sealed again
     /// ([`Outgoing::reseal`]). A receipt taken for fresh that is not (a clock run ahead, then
     /// set back) only has entries the peer holds sent again, which it drops as duplicates.
-    fn note_lost(&mut self, receipt: &Receipt, raw: &[u8], now_ms: u64, fx: &mut Effects) {
+    /// Returns whether it asked.
+    fn note_lost(&mut self, receipt: &Receipt, raw: &[u8], now_ms: u64, fx: &mut Effects) -> bool {
         let resealing = self
             .resealed
             .iter()
             .any(|seq| self.outbox.contains_key(seq));
         if self.lost.is_some() || resealing {
-            return;
+            return false;
         }
         let room = OUTBOX_DEPTH_MAX
             .saturating_sub(self.outbox.len())
             .min(RESEAL_ENTRIES_MAX);
         let seqs = self.lost_seqs(receipt, room);
         if seqs.is_empty() {
-            return;
+            return false;
         }
         fx.events.push_back(super::Event::Lost {
             peer: fx.peer,
@@ -540,6 +542,7 @@ impl Outgoing {
             time_ms: receipt.time_ms,
             received_ms: now_ms,
         });
+        true
     }
 
     /// The first `most` own entries that `receipt` lacks though an earlier receipt covered

@@ -402,6 +402,19 @@ fn a_request_older_than_the_nonces_kept_is_refused_unrecorded() {
             .nonces,
         0
     );
+    // A purge while the relay's clock ran a day ahead, then one after it was set right: the
+    // requests of the right time are taken again.
+    store.purge(NOW_MS + DAY_MS, DAY_MS, 1000).expect("purges");
+    let now = NonceRecord {
+        timestamp_ms: NOW_MS + 1001,
+        ..nonce(1, 4)
+    };
+    assert!(matches!(
+        store.record_request(&now),
+        Err(StoreError::TooLate)
+    ));
+    store.purge(NOW_MS + 1001, DAY_MS, 1000).expect("purges");
+    store.record_request(&now).expect("the clock set right");
 }
 
 #[test]
