@@ -38,10 +38,12 @@ use parley_relay_wire::auth::NONCE_BYTES;
 
 use crate::limits::CORRESPONDENTS_PER_STATION_MAX;
 
+mod error;
 mod queries;
 mod savepoint;
 mod schema;
 mod witness;
+pub use self::error::{DepositRefusal, StoreError};
 use self::queries::*;
 use self::savepoint::Savepoint;
 pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog};
@@ -54,103 +56,6 @@ pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
 
 /// Longest a writer waits for another process's transaction, in milliseconds.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
-
-/// Why a store operation failed. The variants before [`StoreError::Sqlite`] are refusals:
-/// the request was understood and declined, and no mailbox changed.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The request's nonce was already used: a replay.
-    #[error("nonce already used: this request was replayed; nothing was done")]
-    Replayed,
-    /// The request reached the store after the nonces of its time were purged: a replay of
-    /// it could no longer be told from it.
-    #[error(
-        "request timestamp is older than the nonces this relay keeps: it arrived too late to be told from a replay; nothing was done; send it again"
-    )]
-    TooLate,
-    /// The requesting station is not admitted.
-    #[error("station {0} is not admitted at this relay")]
-    NotAdmitted(String),
-    /// The requesting station was revoked.
-    #[error("station {0} has been revoked at this relay")]
-    Revoked(String),
-    /// Admitting a station that is already admitted.
-    #[error("station {fingerprint} is already admitted as {name}; nothing was changed")]
-    AlreadyAdmitted {
-        /// Its fingerprint.
-        fingerprint: String,
-        /// The name it is admitted under.
-        name: String,
-    },
-    /// Another station admitted has this name (a revoked one's name can be taken).
-    #[error(
-        "another station is already admitted as {0}; nothing was changed; ask the station to \
-         pick another name in its card, or revoke the other one"
-    )]
-    NameTaken(String),
-    /// No station by that name.
-    #[error("no station named {0} is admitted here; see `parley relay list`")]
-    NoSuchStation(String),
-    /// The station was revoked already.
-    #[error("station {0} is already revoked")]
-    AlreadyRevoked(String),
-    /// SQLite failed; the transaction was rolled back.
-    #[error("relay store error: {0}; nothing was changed")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The group transaction this request was to run in was rolled back by an earlier
-    /// failure in it (see the relay's log); nothing of the request happened.
-    #[error("the relay store rolled back the group of requests this one belonged to")]
-    GroupAborted,
-    /// The store holds something this build cannot read.
-    #[error("relay store is corrupt or from a newer build: {0}")]
-    Corrupt(String),
-}
-
-impl StoreError {
-    /// Whether the error is a refusal (the request was declined) rather than a failure.
-    pub fn is_refusal(&self) -> bool {
-        !matches!(
-            self,
-            StoreError::Sqlite(_) | StoreError::Corrupt(_) | StoreError::GroupAborted
-        )
-    }
-}
-
-/// Why a deposit stored nothing. Each text says only what the depositor may know: its own
-/// deposit, its own share and the relay's settings, never what the recipient's mailbox holds.
-#[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DepositRefusal {
-    /// The recipient is not admitted, or was revoked.
-    #[error(
-        "recipient {0} is not admitted at this relay, or was revoked; nothing was stored; \
-         reach it another way"
-    )]
-    RecipientNotAdmitted(String),
-    /// The sender's frames would take more than its share of the recipient's mailbox.
-    #[error(
-        "this deposit ({new_items} frames, {new_bytes} bytes) would take your frames in the \
-         recipient's mailbox over your share of it ({items_max} frames, {bytes_max} bytes); \
-         nothing was stored; the recipient has not fetched your earlier frames yet: retry later"
-    )]
-    ShareFull {
-        /// New (non-duplicate) frames in the deposit.
-        new_items: u64,
-        /// Bytes of the new frames.
-        new_bytes: u64,
-        /// Most frames of one sender in one mailbox.
-        items_max: u64,
-        /// Most frame bytes of one sender in one mailbox.
-        bytes_max: u64,
-    },
-    /// The recipient's mailbox has no room, though the sender is within its share.
-    #[error(
-        "the recipient's mailbox is full; nothing was stored; it has not fetched its frames \
-         yet: retry later"
-    )]
-    MailboxFull,
-}
 
 /// An admitted (or revoked) station.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -383,6 +383,25 @@ mod tests {
             .collect()
     }
 
+    /// The name of the peer's bundle `n` to this station.
+    fn name(n: u64) -> String {
+        let (me, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        bundle_file_name(&peer.id(), &me.id(), 7, n)
+    }
+
+    /// This station's folder thread on `dir`, scanning every 20 ms: its queue's sending side
+    /// (the thread runs while it is kept) and the reports it sends the station.
+    fn started(dir: &Path) -> (FolderSender, tokio::sync::mpsc::Receiver<Report>) {
+        let (inbound, reports) = Inbound::new(64, 1 << 20);
+        let me = Identity::from_secret(&[1; 32]);
+        let scan = Duration::from_millis(20);
+        let sender = start(Via::Folder(0), dir.into(), me, scan, inbound).unwrap();
+        (sender, reports)
+    }
+
     fn scans(seen: &[Report]) -> usize {
         seen.iter()
             .filter(|report| matches!(report, Report::Health { .. }))
@@ -392,17 +411,10 @@ mod tests {
     #[test]
     fn a_bundle_not_deleted_or_not_read_does_not_stop_the_others() {
         let dir = tempfile::tempdir().unwrap();
-        let (me, peer) = (
-            Identity::from_secret(&[1; 32]),
-            Identity::from_secret(&[2; 32]),
-        );
-        let name = |n| bundle_file_name(&peer.id(), &me.id(), 7, n);
         for (n, bytes) in [(1, "first"), (2, "second"), (3, "third")] {
             fs::write(dir.path().join(name(n)), bytes).unwrap();
         }
-        let (inbound, mut reports) = Inbound::new(64, 1 << 20);
-        let scan = Duration::from_millis(20);
-        let _sender = start(Via::Folder(0), dir.path().into(), me.clone(), scan, inbound).unwrap();
+        let (_sender, mut reports) = started(dir.path());
         let seen = watch(
             &mut reports,
             |_, bytes| {
@@ -440,15 +452,9 @@ mod tests {
     #[test]
     fn a_socket_is_set_aside_as_not_a_regular_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (me, peer) = (
-            Identity::from_secret(&[1; 32]),
-            Identity::from_secret(&[2; 32]),
-        );
-        let name = bundle_file_name(&peer.id(), &me.id(), 7, 1);
+        let name = name(1);
         let _socket = UnixListener::bind(dir.path().join(&name)).unwrap();
-        let (inbound, mut reports) = Inbound::new(64, 1 << 20);
-        let scan = Duration::from_millis(20);
-        let _sender = start(Via::Folder(0), dir.path().into(), me.clone(), scan, inbound).unwrap();
+        let (_sender, mut reports) = started(dir.path());
         let refused = |report: &Report| matches!(report, Report::FileRefused { .. });
         let seen = watch(&mut reports, |_, _| {}, |seen| seen.iter().any(refused));
         let reason = seen.iter().find_map(|report| match report {
