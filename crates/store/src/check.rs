@@ -111,8 +111,8 @@ struct EntryRow {
     exercise: bool,
 }
 
-/// Checks the log of `author` on the link with `peer`, contiguous up to `contiguous_upto`
-/// (entries above it may follow gaps); returns the ids of its contiguous part, by seq.
+/// Checks the log of `author` on the link with `peer`, a chain up to `contiguous_upto`
+/// (entries held above it may follow gaps and forks); returns the ids of its chain, by seq.
 fn check_log(
     connection: &Connection,
     peer: &StationId,
@@ -147,9 +147,8 @@ fn check_log(
         .context(context)?;
     let who = author.short();
     let mut ids: Vec<EntryId> = Vec::new();
-    // The last entry of the contiguous part, and the last one seen (to chain across a gap).
+    // The last entry of the contiguous part.
     let mut head: Option<SignedEntry> = None;
-    let mut last: Option<(u64, EntryId)> = None;
     for row in rows {
         let row = row.context(context)?;
         let seq = from_sql(row.seq, "an entry seq")?;
@@ -159,32 +158,30 @@ fn check_log(
             .map_err(|error| corrupt(format!("{what} is damaged: {error}")))?;
         check_columns(&what, author, seq, &entry, &row)?;
         summary.entries += 1;
-        let fields = entry.entry();
-        if let Some((last_seq, last_id)) = last
-            && last_seq + 1 == seq
-            && fields.prev != last_id
-        {
-            return Err(corrupt(format!(
-                "{what} names prev {} but the stored seq {last_seq} is {last_id}",
-                fields.prev
-            )));
-        }
-        let contiguous = seq == ids.len() as u64 + 1;
-        if seq <= contiguous_upto && !contiguous {
-            return Err(corrupt(format!(
-                "the log of {who} holds seq {seq} where seq {} belongs: entries are missing",
-                ids.len() + 1
-            )));
-        }
-        last = Some((seq, id));
-        if contiguous {
-            ids.push(id);
-            head = Some(entry);
-        } else {
-            // Held above a gap: nothing below vouches for it, so its own signature does.
+        if seq > contiguous_upto {
+            // Held above the head: nothing below vouches for it, so its own signature does.
+            // Held entries need not chain, to the head or to each other: a peer put back to an
+            // older copy of its store signs a seq again (the link records that fork).
             verify_signature(&what, &row.signed, author)?;
             summary.signatures += 1;
+            continue;
         }
+        let belongs = ids.len() as u64 + 1;
+        if seq != belongs {
+            return Err(corrupt(format!(
+                "the log of {who} holds seq {seq} where seq {belongs} belongs: entries are missing"
+            )));
+        }
+        let prev = ids.last().copied().unwrap_or(EntryId::NONE);
+        if entry.entry().prev != prev {
+            return Err(corrupt(format!(
+                "{what} names prev {} but the stored seq {} is {prev}",
+                entry.entry().prev,
+                seq - 1
+            )));
+        }
+        ids.push(id);
+        head = Some(entry);
     }
     if let Some(head) = head {
         let what = format!("the entry seq {} by {who}", head.entry().seq);

@@ -49,10 +49,10 @@ impl TlsIdentity {
         &self,
         pinned: PinnedKeys,
     ) -> Result<rustls::ServerConfig, DirectError> {
-        let verifier = Arc::new(PinnedClientKeys {
+        let verifier = Arc::new(PinnedClientKeys::new(
             pinned,
-            algorithms: self.provider.signature_verification_algorithms,
-        });
+            self.provider.signature_verification_algorithms,
+        ));
         let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(tls_config_error)?
@@ -219,6 +219,37 @@ impl ServerCertVerifier for ExpectedServerKey {
 pub(super) struct PinnedClientKeys {
     pinned: PinnedKeys,
     algorithms: WebPkiSupportedAlgorithms,
+    /// Refused keys are logged under the handshakes' limit: any host can present one.
+    refusals: Mutex<LogLimit<&'static str>>,
+}
+
+impl PinnedClientKeys {
+    pub(super) fn new(pinned: PinnedKeys, algorithms: WebPkiSupportedAlgorithms) -> Self {
+        Self {
+            pinned,
+            algorithms,
+            refusals: Mutex::new(LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS)),
+        }
+    }
+
+    /// Logs a client key that is not pinned, unless one was logged within the interval;
+    /// whether it did.
+    pub(super) fn note_refused(&self, presented: [u8; 32]) -> bool {
+        let admitted = self
+            .refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admit_now("client identity is not pinned");
+        let Some(held_back) = admitted else {
+            return false;
+        };
+        warn!(
+            fingerprint = %StationId(presented).key_fingerprint(),
+            held_back,
+            "client identity is not pinned"
+        );
+        true
+    }
 }
 
 impl ClientCertVerifier for PinnedClientKeys {
@@ -238,7 +269,7 @@ impl ClientCertVerifier for PinnedClientKeys {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let presented = ed25519_key_of(end_entity)?;
         if !self.pinned.contains(&presented) {
-            warn!(fingerprint = %StationId(presented).key_fingerprint(), "client identity is not pinned");
+            self.note_refused(presented);
             // Sent as an access_denied alert, which the client reports as RefusedByPeer.
             return Err(CertificateError::ApplicationVerificationFailure.into());
         }

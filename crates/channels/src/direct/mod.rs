@@ -41,6 +41,7 @@ use tracing::warn;
 
 use self::certs::*;
 pub(crate) use self::certs::{ExpectedServerKey, TlsIdentity, crypto_provider};
+use crate::log_limit::LogLimit;
 
 /// ALPN protocol id.
 pub const ALPN: &[u8] = b"parley/1";
@@ -468,11 +469,11 @@ const HANDSHAKE_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Warnings about refused handshakes, at most one per reason per
 /// [`HANDSHAKE_LOG_INTERVAL_MS`]: a flood must not flood the log too.
-struct HandshakeLog(crate::log_limit::LogLimit<&'static str>);
+struct HandshakeLog(LogLimit<&'static str>);
 
 impl HandshakeLog {
     fn new() -> Self {
-        Self(crate::log_limit::LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS))
+        Self(LogLimit::new(HANDSHAKE_LOG_INTERVAL_MS))
     }
 
     fn note(&mut self, reason: &'static str, remote: &SocketAddr) {

@@ -284,3 +284,29 @@ async fn a_dial_loop_queues_frames_up_to_its_bound_and_refuses_the_next() {
     assert!(sender.try_send(frame.clone()), "the second of two fits");
     assert!(!sender.try_send(frame), "a third is refused");
 }
+
+/// Any host can present a key that is not pinned, as often as it likes: the refusals are
+/// logged once per interval, not once each.
+#[test]
+fn refused_client_keys_are_logged_under_the_limit() {
+    let verifier = PinnedClientKeys::new(
+        pins(&[2]),
+        crypto_provider().signature_verification_algorithms,
+    );
+    let stranger = TlsIdentity::new(&key(1)).expect("certificate is made");
+    assert!(verifier.note_refused(public(1)), "the first is logged");
+    for _ in 0..50 {
+        let refused = verifier.verify_client_cert(&stranger.certificate, &[], UnixTime::now());
+        assert!(refused.is_err(), "an unpinned key is refused every time");
+    }
+    assert!(
+        !verifier.note_refused(public(3)),
+        "logged within the interval"
+    );
+    let pinned = TlsIdentity::new(&key(2)).expect("certificate is made");
+    assert!(
+        verifier
+            .verify_client_cert(&pinned.certificate, &[], UnixTime::now())
+            .is_ok()
+    );
+}

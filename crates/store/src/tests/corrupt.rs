@@ -5,7 +5,7 @@ use parley_proto::cose::{self, CONTENT_TYPE_ENTRY, Unverified};
 use parley_proto::{EntryId, StationId, StoreOp};
 use rusqlite::Connection;
 
-use super::fixture::{Station, chain, frame, initialised, temp_path};
+use super::fixture::{Station, chain, entry, frame, initialised, temp_path};
 use crate::{Store, StoreError};
 
 /// Alpha's store, paired with Bravo: own seqs 1…3 (none delivered), Bravo's seqs 1, 2, 3 held
@@ -247,6 +247,73 @@ fn an_entry_signed_by_another_key_is_found_at_the_head_and_above_a_gap() {
         let expect = format!("the entry seq {seq} by {} is damaged", bravo.id().short());
         check(&tamper, whole, Some(&expect));
     }
+}
+
+/// Entries held above the delivered head need not chain: a peer put back to an older copy of
+/// its store signs a seq again while what it signed before stays held (the link records the
+/// fork and promotes nothing past it). Each is vouched for by its own signature, and the store
+/// still opens: a fork a peer made is evidence, not damage to this disk.
+#[test]
+fn held_entries_that_do_not_chain_are_checked_by_their_signatures() {
+    let (alpha, bravo) = (Station::new(1, "Alpha"), Station::new(2, "Bravo"));
+    let (_dir, path) = temp_path();
+    let mut store = initialised(&path, &alpha);
+    let theirs = chain(&bravo, &alpha.id(), 3);
+    let elsewhere = EntryId([7; 32]);
+    let mut ops: Vec<StoreOp> = theirs
+        .iter()
+        .cloned()
+        .chain([
+            // Right above the head, naming another seq 3.
+            entry(&bravo, &alpha.id(), 4, elsewhere, "a fork"),
+            // Above a gap, one after the other, the second not naming the first.
+            entry(&bravo, &alpha.id(), 6, elsewhere, "held"),
+            entry(&bravo, &alpha.id(), 7, elsewhere, "held too"),
+        ])
+        .map(|entry| StoreOp::StorePeerEntry {
+            peer: bravo.id(),
+            entry,
+            received_ms: 1,
+        })
+        .collect();
+    ops.push(StoreOp::AdvanceInHead {
+        peer: bravo.id(),
+        upto: 3,
+    });
+    store
+        .commit_with_peer(Some(bravo.as_new_peer()), &ops)
+        .expect("commits");
+    drop(store);
+    // Opening checks the whole store, as every start does.
+    let store = Store::open(&path).expect("a peer's fork is no corruption");
+    assert_eq!(store.check().expect("checks").entries, 6);
+    let snapshot = store.link_snapshot(&bravo.id()).expect("the link reads");
+    let pending: Vec<u64> = snapshot.in_pending.iter().map(|held| held.seq).collect();
+    assert_eq!(pending, [4, 6, 7]);
+    drop(store);
+
+    // One of them signed by another key is still found.
+    let raw = Connection::open(&path).expect("raw open");
+    let signed: Vec<u8> = raw
+        .query_row(
+            "SELECT signed FROM entries WHERE seq = 7 AND author = ?1",
+            [bravo.id().0],
+            |row| row.get(0),
+        )
+        .expect("reads");
+    let payload = Unverified::parse(&signed, "entry", CONTENT_TYPE_ENTRY, 4096)
+        .expect("parses")
+        .payload_unverified()
+        .to_vec();
+    let forged = cose::sign(&alpha.identity, CONTENT_TYPE_ENTRY, payload);
+    raw.execute(
+        "UPDATE entries SET signed = ?1, entry_id = ?2 WHERE seq = 7 AND author = ?3",
+        (&forged, EntryId::of(&forged).0, bravo.id().0),
+    )
+    .expect("tampers");
+    let error = Store::open(&path).expect_err("the forged entry is found");
+    let expect = format!("the entry seq 7 by {} is damaged", bravo.id().short());
+    assert!(error.to_string().contains(&expect), "{error}");
 }
 
 #[test]
