@@ -210,14 +210,14 @@ impl LinkLogs {
         if logs.own_new > 0 {
             logs.since_ms.get_or_insert(now_ms);
         }
-        // Those up to the size cosigned were checked when they arrived: the one cosigned is
-        // the latest found good.
+        // Those delivered and up to the size cosigned were checked when they were delivered:
+        // the one cosigned is the latest found good.
         if let Some(cosigned) = logs.peer_cosigned.clone() {
             let size = cosigned.head.size;
-            let checked: Vec<(u64, u64)> = logs
-                .peer_waiting
-                .range(..=(size, u64::MAX))
+            let delivered = logs.peer.len();
+            let checked: Vec<(u64, u64)> = (logs.peer_waiting.range(..=(size, u64::MAX)))
                 .map(|(k, _)| *k)
+                .filter(|(_, seq)| *seq <= delivered)
                 .collect();
             for key in checked {
                 let carried = logs.peer_waiting.remove(&key).expect("listed");
@@ -536,7 +536,7 @@ impl Station {
         }
     }
 
-    /// Checks the peer's checkpoints whose entries are all delivered, and cosigns the largest
+    /// Checks the peer's checkpoints whose own entries are delivered, and cosigns the largest
     /// good one not cosigned yet.
     fn check_waiting(&mut self, now_ms: u64, peer: StationId) {
         self.check_delivered_cosignatures(now_ms, peer);
@@ -546,10 +546,12 @@ impl Station {
             return;
         };
         let held = logs.peer.len();
-        let ready: Vec<(u64, u64)> = logs
-            .peer_waiting
-            .range(..=(held, u64::MAX))
-            .map(|(key, _)| *key)
+        // Ready once its own entry is delivered, not only those it covers: every entry before
+        // it has then been seen, so whether an earlier checkpoint carried the peer's ML-DSA-44
+        // signature (which makes one required) does not depend on the order they came in.
+        let ready: Vec<(u64, u64)> = (logs.peer_waiting.keys())
+            .filter(|(_, seq)| *seq <= held)
+            .copied()
             .collect();
         let mut faults = Vec::new();
         let mut to_cosign = None;

@@ -466,6 +466,62 @@ fn a_cosignature_arriving_before_an_earlier_post_quantum_one_still_needs_it() {
     );
 }
 
+/// Whether a checkpoint needs the peer's ML-DSA-44 signature depends on the peer's log, not
+/// on arrival: one by Ed25519 alone that arrives before the earlier one that carries it, its
+/// entries all delivered already, is still refused once its own entry is delivered.
+#[test]
+fn a_checkpoint_arriving_before_an_earlier_post_quantum_one_still_needs_it() {
+    use parley_proto::Body;
+    use parley_proto::tlog::head::SignedHead;
+
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    send_at(&mut bravo, (NOW_MS, "Alpha"), 1);
+    let mut seen = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    deliver_from(&mut alpha, bravo_id, &seen);
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    let delivered = bravo.logs[&alpha_id].own.len();
+    assert!(delivered > 0);
+    let mut new = |frames: Vec<Vec<u8>>| {
+        let frames: Vec<Vec<u8>> = (frames.into_iter())
+            .filter(|frame| !seen.contains(frame))
+            .collect();
+        seen.extend(frames.iter().cloned());
+        frames
+    };
+    // Bravo checkpoints its log with both keys, then (lying) the same head by Ed25519 alone.
+    let first = new(checkpoint_issued(&mut bravo, &mut bravo_store, "Alpha"));
+    let root = bravo.logs[&alpha_id]
+        .own
+        .root_at(delivered)
+        .expect("a root");
+    let classical = SignedHead::sign(&bravo.identity, &alpha_id, delivered, root);
+    write_as_station(&mut bravo, &alpha_id, Body::Checkpoint(classical, None));
+    let second = new(envelopes_out(&mut bravo, &mut bravo_store, NOW_MS));
+    assert!(!first.is_empty() && !second.is_empty());
+    // The later one reaches Alpha first: what it covers is delivered, its own entry is not.
+    deliver_from(&mut alpha, bravo_id, &second);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 0);
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id).1,
+        0,
+        "nothing cosigned yet"
+    );
+    deliver_from(&mut alpha, bravo_id, &first);
+    assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "split_view"), 1);
+    let alarms = alpha_store.alarms(false).expect("reads");
+    assert!(
+        alarms[0].detail.contains("no signature by parley.station/"),
+        "{}",
+        alarms[0].detail
+    );
+    assert_eq!(
+        checkpoint_entries(&alpha, &bravo_id).1,
+        delivered,
+        "the checkpoint signed with both keys is cosigned"
+    );
+}
+
 /// A stock witness from the configuration gets every checkpoint of every link, as a relay
 /// does; only a cosignature under its own name and key is recorded; having no way to show what
 /// it holds, its `409` is followed when the size it names is within the checkpoint, and is its
