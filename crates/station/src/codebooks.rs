@@ -13,7 +13,9 @@ use parley_proto::{Body, CodebookHash, EntryId, SignedEntry, StationId};
 use serde::{Deserialize, Serialize};
 
 /// Most codebooks read on one link; later proposals are kept in the record and shown, never
-/// parsed or agreed (each costs a parse whenever the link is loaded or listed).
+/// parsed or agreed (each costs a parse whenever the link is loaded or listed). Past it, which
+/// ones are read follows the order entries are noted, which a running station (as written and
+/// received) and its store (by author) need not share: far past any real use of one link.
 pub const PROPOSALS_PER_LINK_MAX: usize = 64;
 
 /// One codebook proposed on a link.
@@ -128,9 +130,17 @@ impl LinkCodebooks {
     };
 
     /// Builds the state from a link's entries, in any order.
+    ///
+    /// The proposals are read first: an acceptance can only follow the proposal it names
+    /// (the proposer's side wrote it before the other side could see it), so read this way
+    /// no acceptance waits as an early one, and acceptances of hashes nobody proposed, past
+    /// their bound, cannot push out a genuine one. A running station notes each entry as it
+    /// is written or stored, where the same holds.
     pub fn of<'a>(entries: impl IntoIterator<Item = &'a SignedEntry>, peer: &StationId) -> Self {
+        let (proposals, others): (Vec<&SignedEntry>, Vec<&SignedEntry>) = (entries.into_iter())
+            .partition(|entry| matches!(entry.entry().body, Body::CodebookProposal { .. }));
         let mut books = Self::default();
-        for entry in entries {
+        for entry in proposals.into_iter().chain(others) {
             books.note(entry, entry.entry().author == *peer);
         }
         books
@@ -623,6 +633,24 @@ mod tests {
                 .filter(|(_, p)| p.accepted_by_us.is_none());
             assert_eq!(waiting.count(), 2, "version 2 and the invalid one");
         }
+        // Acceptances of hashes nobody proposed, past the bound on those held, read before
+        // the genuine one (the peer's id sorting first, as the store reads by author): the
+        // genuine one still counts.
+        let junk: Vec<SignedEntry> = (0..=PROPOSALS_PER_LINK_MAX as u64)
+            .map(|n| {
+                let body = Body::CodebookAccept {
+                    codebook: CodebookHash([n as u8; 32]),
+                    operator: "Mallory".into(),
+                };
+                entry(&peer, 10 + n, body)
+            })
+            .collect();
+        let by_author: Vec<&SignedEntry> = (junk.iter())
+            .chain([&entries[1], &entries[2], &entries[3], &entries[0]])
+            .collect();
+        let books = LinkCodebooks::of(by_author, &peer.id());
+        assert_eq!(books.standing(&h1), Standing::Current);
+        assert_eq!(books.early.len(), PROPOSALS_PER_LINK_MAX, "bounded");
         // We accept version 2: it supersedes version 1.
         let mut books = forward;
         books.note(&entry(&us, 2, acceptance(&v2, "Ana")), false);

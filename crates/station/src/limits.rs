@@ -29,6 +29,9 @@ pub const API_CLIENTS_MAX: usize = 64;
 pub const API_ACCEPT_RETRY_MS: u64 = 100;
 /// Longest request or response line on the operator API, in bytes.
 pub const API_LINE_SIZE_MAX_BYTES: usize = 1024 * 1024;
+/// Most reasons a courier import's answer gives for the frames it refused; the rest are
+/// counted. A reason takes a few hundred bytes at most: these stay far within an API line.
+pub const IMPORT_REASONS_MAX: usize = 64;
 /// Longest the CLI waits for the daemon's answer, in milliseconds.
 pub const API_TIMEOUT_MS: u64 = 30_000;
 /// Longest the API server waits for a connection's next request line, in milliseconds; then

@@ -659,7 +659,7 @@ pub fn imported(imported: &Imported) {
         imported.envelopes_new,
         imported.duplicates,
         imported.receipts,
-        imported.rejected.len(),
+        imported.rejected_total,
         if imported.salvaged {
             " (bundle signature failed; frames verified one by one)"
         } else {
@@ -668,6 +668,10 @@ pub fn imported(imported: &Imported) {
     );
     for reason in &imported.rejected {
         println!("  refused {}", text(reason));
+    }
+    let untold = imported.rejected_total - imported.rejected.len() as u64;
+    if untold > 0 {
+        println!("  and {untold} more refused");
     }
 }
 

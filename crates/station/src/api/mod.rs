@@ -488,8 +488,11 @@ pub struct Imported {
     pub duplicates: u64,
     /// Receipts accepted.
     pub receipts: u64,
-    /// Frames refused, with the reason of each.
+    /// The reasons of the first [`IMPORT_REASONS_MAX`] frames refused (a bundle holds up to
+    /// 20,000 frames: an answer must stay within the API's line).
     pub rejected: Vec<String>,
+    /// Frames refused, all of them.
+    pub rejected_total: u64,
     /// Whether the bundle's own signature failed and the frames were salvaged one by one.
     pub salvaged: bool,
 }

@@ -18,6 +18,7 @@ use parley_proto::{Bundle, LinkId};
 use super::Station;
 use crate::api::{Exported, Imported};
 use crate::error::StationError;
+use crate::limits::IMPORT_REASONS_MAX;
 
 impl Station {
     /// A signed bundle of every envelope `peer` has not receipted (as many as fit) and a fresh
@@ -111,7 +112,12 @@ impl Station {
                     (FrameKind::Envelope, true) => imported.duplicates += 1,
                     (FrameKind::Receipt, _) => imported.receipts += 1,
                 },
-                Err(refusal) => imported.rejected.push(format!("frame {index}: {refusal}")),
+                Err(refusal) => {
+                    imported.rejected_total += 1;
+                    if imported.rejected.len() < IMPORT_REASONS_MAX {
+                        imported.rejected.push(format!("frame {index}: {refusal}"));
+                    }
+                }
             }
         }
         tracing::info!(
@@ -119,7 +125,7 @@ impl Station {
             new = imported.envelopes_new,
             duplicates = imported.duplicates,
             receipts = imported.receipts,
-            rejected = imported.rejected.len(),
+            rejected = imported.rejected_total,
             "bundle imported"
         );
         Ok(imported)

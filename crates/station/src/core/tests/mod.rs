@@ -605,3 +605,45 @@ fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
         ]
     );
 }
+
+/// A bundle of many frames that are all refused (a peer's, signed, with junk in it) gives
+/// the reasons of the first [`IMPORT_REASONS_MAX`] and counts the rest: the answer stays
+/// within the API's line, which a client reads no further than.
+#[test]
+fn an_import_names_the_first_refusals_and_counts_them_all() {
+    use crate::limits::{API_LINE_SIZE_MAX_BYTES, IMPORT_REASONS_MAX};
+    use parley_proto::{Bundle, LinkId};
+
+    let ((mut alpha, mut alpha_store), (bravo, _)) = paired_both();
+    let (alpha_id, bravo_id) = (alpha.identity.id(), bravo.identity.id());
+    let bundle_of = |count: usize| {
+        Bundle {
+            link: LinkId::between(&bravo_id, &alpha_id),
+            from: bravo_id,
+            to: alpha_id,
+            created_ms: NOW_MS,
+            // An unknown frame tag, and a long frame so that each reason is long.
+            frames: (0..count).map(|_| vec![0x7f; 2_048]).collect(),
+        }
+        .sign(&bravo.identity)
+    };
+    for count in [IMPORT_REASONS_MAX, IMPORT_REASONS_MAX + 1, 20_000] {
+        let command = Command::Import {
+            bytes: bundle_of(count),
+            salvage: false,
+        };
+        let reply = request(&mut alpha, &mut alpha_store, NOW_MS, command);
+        let Ok(Reply::Imported(imported)) = &reply else {
+            panic!("unexpected {reply:?}");
+        };
+        assert_eq!(imported.frames, count);
+        assert_eq!(imported.rejected_total, count as u64);
+        assert_eq!(imported.rejected.len(), count.min(IMPORT_REASONS_MAX));
+        assert!(
+            imported.rejected[0].starts_with("frame 0: "),
+            "{imported:?}"
+        );
+        let line = crate::api::encode_answer(&Ok(reply.clone().expect("imported")));
+        assert!(line.len() < API_LINE_SIZE_MAX_BYTES / 16, "{}", line.len());
+    }
+}
