@@ -689,25 +689,78 @@ fn read_home_file(path: &Path, what: &'static str, max: usize) -> Result<Vec<u8>
     })
 }
 
-/// Writes a file atomically (temp file, fsync, rename) with the given mode.
+/// Writes a file atomically with the given mode: a temporary file under a fresh random name,
+/// created exclusively (never through a link or FIFO planted at a known name), written,
+/// synced, renamed into place, and the directory synced (so a crash after this returns keeps
+/// the file).
 pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StationError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(mode)
-        .open(&tmp)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".parley-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
         .map_err(|e| StationError::io("creating a file in the home", e))?;
     file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+        .and_then(|()| file.as_file().sync_all())
         .map_err(|e| StationError::io("writing a file in the home", e))?;
-    fs::rename(&tmp, path).map_err(|e| StationError::io("renaming a file in the home", e))
+    file.persist(path)
+        .map_err(|e| StationError::io("renaming a file in the home", e.error))?;
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| StationError::io("syncing the home", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A home's own files are written whole under their mode, past anything planted at a
+    /// temporary name (a link to elsewhere, a FIFO that would block a writer).
+    #[test]
+    fn a_file_of_the_home_is_written_past_what_is_planted_beside_it() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, b"untouched").expect("writes");
+        let home = dir.path().join("home");
+        fs::create_dir(&home).expect("creates");
+        std::os::unix::fs::symlink(&elsewhere, home.join("identity.tmp")).expect("links");
+        // mkfifo(1) keeps this crate free of unsafe code.
+        let made = std::process::Command::new("mkfifo")
+            .arg(home.join("parley.tmp"))
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        write_private(&home.join("identity.key"), b"secret", 0o600).expect("writes");
+        write_private(&home.join("parley.toml"), b"name = 1", 0o644).expect("writes");
+        assert_eq!(fs::read(&elsewhere).expect("reads"), b"untouched");
+        assert_eq!(
+            fs::read(home.join("identity.key")).expect("reads"),
+            b"secret"
+        );
+        let mode = |name: &str| {
+            fs::metadata(home.join(name))
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("identity.key"), 0o600);
+        assert_eq!(mode("parley.toml") & 0o600, 0o600);
+        assert_eq!(mode("parley.toml") & 0o022, 0, "never writable by others");
+        let left: Vec<String> = fs::read_dir(&home)
+            .expect("lists")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .into_string()
+                    .expect("UTF-8")
+            })
+            .filter(|name| name.starts_with(".parley-"))
+            .collect();
+        assert!(left.is_empty(), "no temporary file is left: {left:?}");
+    }
 
     #[test]
     fn timing_limits_hold_on_both_sides() {

@@ -4,6 +4,7 @@
 //! commands open one read-only beside a running daemon.
 
 use std::collections::BTreeMap;
+use std::fs;
 
 use parley_proto::receipt::Receipt;
 use parley_proto::seal::EpochSecret;
@@ -46,6 +47,20 @@ impl Node {
         }
         validate_config(&config)?;
         home.create()?;
+        // What an earlier `init` left when it stopped part way (a crash, a full disk) is never
+        // taken over or replaced: it may be a station whose configuration was removed.
+        let left = ["store.sqlite", "identity.key", "parley.toml"]
+            .into_iter()
+            .filter(|name| fs::symlink_metadata(home.path(name)).is_ok())
+            .collect::<Vec<_>>();
+        if !left.is_empty() {
+            return Err(StationError::Invalid(format!(
+                "{} holds {} but no whole station: an earlier `parley init` stopped part way,                  or a file was removed. If no station was ever used here, remove {} and run                  `parley init` again; nothing was changed",
+                home.root().display(),
+                left.join(" and "),
+                left.join(" and ")
+            )));
+        }
         let identity = Identity::from_secret(&os_seed());
         let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed(os_seed()));
         home.create_store_file()?;
@@ -339,4 +354,32 @@ pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, StationError> {
             "{text:?} is not an address of the form IP:PORT (e.g. 127.0.0.1:7300)"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A home where an earlier `init` stopped part way is refused with what to do, changing
+    /// nothing; once the leftover is removed, `init` works.
+    #[test]
+    fn init_over_what_an_earlier_init_left_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let home = Home::new(dir.path().join("home"));
+        home.create().expect("creates");
+        home.create_store_file().expect("creates");
+        let config = || Config::new("Alpha".into(), "en".into(), "127.0.0.1:0".into());
+        let error = Node::init(&home, config(), 1_000).expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("holds store.sqlite but no whole station"),
+            "{message}"
+        );
+        assert!(message.contains("remove store.sqlite"), "{message}");
+        assert_eq!(fs::metadata(home.store_path()).expect("kept").len(), 0);
+        assert!(!home.path("identity.key").exists());
+        fs::remove_file(home.store_path()).expect("removes");
+        Node::init(&home, config(), 1_000).expect("a fresh home initialises");
+        assert!(home.is_initialised());
+    }
 }
