@@ -145,7 +145,15 @@ pub struct DirectConfig {
     /// [`FRAME_SIZE_MAX_BYTES`]; only a test playing a hostile peer sets more, to send what a
     /// station must refuse.
     pub frame_size_max_bytes: usize,
+    /// Longest an incoming handshake may take from its first packet, however lively: a client
+    /// that keeps one going without finishing it would hold a place among the few handshakes
+    /// run at once.
+    pub handshake_timeout: Duration,
 }
+
+/// [`DirectConfig::handshake_timeout`] by default, in milliseconds: a handshake takes a few
+/// round trips, well under a second on any link a station would use.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 impl Default for DirectConfig {
     fn default() -> Self {
@@ -153,6 +161,7 @@ impl Default for DirectConfig {
             keep_alive_interval: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
             frame_size_max_bytes: FRAME_SIZE_MAX_BYTES,
+            handshake_timeout: Duration::from_millis(HANDSHAKE_TIMEOUT_MS),
         }
     }
 }
@@ -186,6 +195,12 @@ pub enum DirectError {
         "handshake failed: {0}; nothing was sent; check the peer is a reachable parley station"
     )]
     Handshake(#[source] quinn::ConnectionError),
+    /// An incoming handshake did not finish in time.
+    #[error("the handshake did not finish within {ms} ms; connection dropped")]
+    HandshakeTimedOut {
+        /// The limit, [`DirectConfig::handshake_timeout`].
+        ms: u128,
+    },
     /// The peer refused our identity: our key is not pinned there.
     #[error(
         "the peer refused this station's identity (not pinned there); nothing was sent; \
@@ -313,7 +328,7 @@ impl DirectEndpoint {
             pinned,
             rejected.clone(),
             queue,
-            frame_size_max_bytes,
+            (frame_size_max_bytes, config.handshake_timeout),
         ))
         .abort_handle();
         Ok(Self {
@@ -414,7 +429,7 @@ async fn run_acceptor(
     pinned: PinnedKeys,
     rejected: Arc<AtomicU64>,
     queue: mpsc::Sender<DirectConnection>,
-    frame_size_max_bytes: usize,
+    limits: (usize, Duration),
 ) {
     let mut handshakes = JoinSet::new();
     let mut table = admission::Table::default();
@@ -433,7 +448,7 @@ async fn run_acceptor(
                 match table.decide(&arrival) {
                     admission::Decision::Admit => {
                         let task = handshakes
-                            .spawn(authenticate(incoming, pinned.clone(), frame_size_max_bytes));
+                            .spawn(authenticate(incoming, pinned.clone(), limits));
                         table.admitted(task.id(), arrival.ip);
                     }
                     admission::Decision::Retry => {
@@ -487,16 +502,21 @@ impl HandshakeLog {
     }
 }
 
-/// Completes one incoming handshake and checks the client's identity.
+/// Completes one incoming handshake within its time (`limits`: the frame size limit and the
+/// handshake timeout) and checks the client's identity.
 async fn authenticate(
     incoming: quinn::Incoming,
     pinned: PinnedKeys,
-    frame_size_max_bytes: usize,
+    (frame_size_max_bytes, handshake_timeout): (usize, Duration),
 ) -> (SocketAddr, Result<DirectConnection, DirectError>) {
     let remote = incoming.remote_address();
-    let result = match incoming.await {
-        Err(error) => Err(DirectError::Handshake(error)),
-        Ok(connection) => match checked_peer_key(&connection) {
+    // Dropping an unfinished handshake abandons its connection.
+    let result = match tokio::time::timeout(handshake_timeout, incoming).await {
+        Err(_) => Err(DirectError::HandshakeTimedOut {
+            ms: handshake_timeout.as_millis(),
+        }),
+        Ok(Err(error)) => Err(DirectError::Handshake(error)),
+        Ok(Ok(connection)) => match checked_peer_key(&connection) {
             Err(error) => Err(error),
             Ok(peer) if !pinned.contains(&peer) => {
                 connection.close(CLOSE_CODE_IDENTITY, b"not pinned");

@@ -2,6 +2,7 @@
 //! and one dial loop per peer that keeps an outgoing connection and writes the station's
 //! frames to it. Both report in the shape every transport shares ([`Report`]).
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,15 +51,47 @@ impl DirectSender {
     }
 }
 
+/// Most connections one peer dialled that are kept open at once; a newer one closes the
+/// oldest. The peer's dial loop keeps one; a second is the one replacing it. Without a bound,
+/// a pinned peer dialling over and over would hold a reader (and its streams' buffers) per
+/// connection.
+pub const ACCEPTED_PER_PEER_MAX: usize = 2;
+
+/// The connections each peer dialled that are kept, oldest first.
+#[derive(Default)]
+pub(super) struct Accepted(HashMap<StationId, VecDeque<DirectConnection>>);
+
+impl Accepted {
+    /// Keeps `connection` of `peer`; past the bound, closes the peer's oldest and returns it.
+    pub(super) fn keep(
+        &mut self,
+        peer: StationId,
+        connection: DirectConnection,
+    ) -> Option<DirectConnection> {
+        let kept = self.0.entry(peer).or_default();
+        kept.push_back(connection);
+        if kept.len() <= ACCEPTED_PER_PEER_MAX {
+            return None;
+        }
+        let oldest = kept.pop_front()?;
+        oldest.close();
+        Some(oldest)
+    }
+}
+
 /// Accepts pinned peers' connections and reads every frame they send, until the endpoint
 /// closes.
 pub async fn accept_loop(endpoint: Arc<DirectEndpoint>, inbound: Inbound) {
+    let mut accepted = Accepted::default();
     while let Some(connection) = endpoint.accept().await {
         let peer = StationId(connection.peer());
         if !inbound.send(Report::Dialled { peer }).await {
             return;
         }
-        tokio::spawn(read_connection(connection, peer, inbound.clone()));
+        tokio::spawn(read_connection(connection.clone(), peer, inbound.clone()));
+        if accepted.keep(peer, connection).is_some() {
+            tracing::debug!(peer = %peer.short(), "closed the peer's oldest connection to us: it dialled again");
+        }
     }
 }
 

@@ -310,3 +310,80 @@ fn refused_client_keys_are_logged_under_the_limit() {
             .is_ok()
     );
 }
+
+/// A peer that dials again and again keeps at most [`task::ACCEPTED_PER_PEER_MAX`]
+/// connections open: each newer one closes its oldest, and another peer's are not touched.
+#[tokio::test]
+async fn a_peer_dialling_again_and_again_keeps_a_bounded_number_of_connections() {
+    let server = endpoint(2, pins(&[1, 3]));
+    let (client, other) = (endpoint(1, pins(&[2])), endpoint(3, pins(&[2])));
+    let addr = server.local_addr().expect("bound endpoint has an address");
+    let mut accepted = task::Accepted::default();
+    // Held: a connection whose every handle is dropped closes.
+    let (_to_server, from_other) =
+        within(async { tokio::join!(other.connect(addr, public(2)), server.accept()) }).await;
+    let from_other = from_other.expect("accepted");
+    assert!(
+        accepted
+            .keep(StationId(public(3)), from_other.clone())
+            .is_none()
+    );
+    let mut dialled = Vec::new();
+    for n in 0..task::ACCEPTED_PER_PEER_MAX + 2 {
+        let (outgoing, incoming) =
+            within(async { tokio::join!(client.connect(addr, public(2)), server.accept()) }).await;
+        dialled.push(outgoing.expect("dialled"));
+        let closed = accepted.keep(StationId(public(1)), incoming.expect("accepted"));
+        assert_eq!(
+            closed.is_some(),
+            n >= task::ACCEPTED_PER_PEER_MAX,
+            "connection {n}"
+        );
+    }
+    // The peer sees its two oldest closed, and the newest still open.
+    for (n, outgoing) in dialled.iter().enumerate() {
+        let closed = tokio::time::timeout(Duration::from_millis(500), outgoing.closed()).await;
+        assert_eq!(closed.is_ok(), n < 2, "connection {n}: {closed:?}");
+    }
+    let still = tokio::time::timeout(Duration::from_millis(100), from_other.closed()).await;
+    assert!(still.is_err(), "another peer's connection stays open");
+}
+
+/// An incoming handshake that does not finish within its time is dropped and counted; within
+/// it (the default, [`HANDSHAKE_TIMEOUT_MS`]), the same client is accepted.
+#[tokio::test]
+async fn a_handshake_past_its_time_is_dropped() {
+    let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+    let hurried = DirectConfig {
+        handshake_timeout: Duration::ZERO,
+        ..DirectConfig::default()
+    };
+    let server = DirectEndpoint::bind(&key(2), localhost, pins(&[1]), &hurried).expect("binds");
+    let client = endpoint(1, pins(&[2]));
+    let addr = server.local_addr().expect("bound endpoint has an address");
+    let outcome = within(client.connect(addr, public(2))).await;
+    if let Ok(connection) = outcome {
+        within(connection.closed()).await;
+    }
+    within(async {
+        while server.rejected_handshakes() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let nothing = tokio::time::timeout(Duration::from_millis(200), server.accept()).await;
+    assert!(
+        nothing.is_err(),
+        "a handshake past its time is not accepted"
+    );
+
+    assert_eq!(
+        DirectConfig::default().handshake_timeout,
+        Duration::from_millis(HANDSHAKE_TIMEOUT_MS)
+    );
+    let server = endpoint(2, pins(&[1]));
+    let addr = server.local_addr().expect("bound endpoint has an address");
+    let (dialled, accepted) =
+        within(async { tokio::join!(client.connect(addr, public(2)), server.accept()) }).await;
+    assert!(dialled.is_ok() && accepted.is_some());
+}
