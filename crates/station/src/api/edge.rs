@@ -172,13 +172,18 @@ pub fn perform(
         }
         Request::CourierImport { path, salvage } => {
             absolute(&path, "the bundle")?;
+            // One import at a time: a bundle (up to `BUNDLE_SIZE_MAX_BYTES`) is read whole,
+            // and imports sent at once must not each hold one in the daemon.
+            let _one = IMPORTS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let bytes = courier::read_bounded(&path, BUNDLE_SIZE_MAX_BYTES).map_err(|error| {
                 ApiError::new(
                     read_refused_class(&error),
                     format!("bundle refused: {error}; nothing was imported"),
                 )
             })?;
-            Command::Import { bytes, salvage }
+            return execute(Command::Import { bytes, salvage });
         }
         Request::CheckpointIssue { peer, operator } => Command::CheckpointIssue { peer, operator },
         Request::CheckpointShow { peer } => Command::CheckpointShow { peer },
@@ -229,6 +234,9 @@ pub fn perform(
 
 /// Held while the daemon reads, verifies and checks a transcript (`transcript check`).
 static TRANSCRIPT_CHECKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held while the daemon reads and imports a bundle (`courier import`).
+static IMPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The drop folder `dir` as the channel keeps it: absolute, an existing directory, and
 /// resolved (links and `..` followed), so that one folder reached by two paths is one channel.
@@ -281,4 +289,44 @@ pub fn export_refused(error: FileError) -> ApiError {
         _ => ErrorClass::Operator,
     };
     ApiError::new(class, format!("{error}; nothing was exported"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Imports sent at once are read one after the other: a bundle is read whole, and each
+    /// would otherwise hold one in the daemon.
+    #[test]
+    fn one_import_is_read_at_a_time() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("a.bundle");
+        std::fs::write(&path, b"a bundle").expect("writes");
+        let request = Request::CourierImport {
+            path: path.clone(),
+            salvage: false,
+        };
+        let held = IMPORTS.lock().expect("not poisoned");
+        let (read, imported) = mpsc::channel();
+        let other = std::thread::spawn(move || {
+            perform(request, |command| {
+                let Command::Import { bytes, .. } = command else {
+                    panic!("unexpected {command:?}");
+                };
+                read.send(bytes).expect("sends");
+                Err(ApiError::operator("done"))
+            })
+        });
+        let waited = imported.recv_timeout(Duration::from_millis(300));
+        assert!(waited.is_err(), "read while another import holds its place");
+        drop(held);
+        let bytes = imported
+            .recv_timeout(Duration::from_secs(10))
+            .expect("read once the place is free");
+        assert_eq!(bytes, b"a bundle");
+        assert!(other.join().expect("joins").is_err());
+    }
 }
