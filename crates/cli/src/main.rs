@@ -692,6 +692,9 @@ fn main() -> ExitCode {
     output::init_logging(daemon);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // A command writing to standard output itself (not through `println!`) meets the
+        // reader going away as an error: the same quiet end.
+        Err(error) if output::is_output_closed(&error) => ExitCode::from(exit::OUTPUT_CLOSED),
         Err(error) => {
             output::report(&error);
             ExitCode::from(exit::of(commands::class_of(&error)))

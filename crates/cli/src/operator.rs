@@ -133,16 +133,19 @@ fn add(
     };
     accounts::check_lang(&lang).map_err(refused)?;
     let who = acting_operator()?;
-    let mut db = console_write(home)?;
     let record = audit_record(
         &who,
         AuditAction::OperatorAdd,
         json!({ "name": name, "lang": lang }),
     );
     // Refused before the password is asked for, and again (atomically) when it is written.
-    if db.operator(name)?.is_some() {
+    let taken = match console_read(home)? {
+        Some(db) => db.operator(name)?.is_some(),
+        None => false,
+    };
+    if taken {
         return Err(refused_audited(
-            &mut db,
+            &mut console_write(home)?,
             record,
             StoreError::OperatorExists(name.to_owned()),
         ));
@@ -152,6 +155,8 @@ fn add(
         None => password_from_terminal(name)?,
     };
     let row = accounts::new_operator(name, &password, &lang, utc_now_ms()).map_err(refused)?;
+    // Opened (created, or brought to this version) only once nothing is left to refuse.
+    let mut db = console_write(home)?;
     if let Err(error) = db.add_operator(&row, &record) {
         return Err(refused_audited(&mut db, record, error));
     }

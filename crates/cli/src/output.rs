@@ -38,6 +38,14 @@ pub(crate) fn quiet_when_output_closes() {
     }));
 }
 
+/// Whether `error` is standard output's reader having gone away, as a command that writes to
+/// it with `write!` meets it.
+pub(crate) fn is_output_closed(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// An error and its causes, outermost first, as anyhow's `{:#}` joins them, but a cause the
 /// message before already ends with (an error that quotes its source) is said once.
 fn chain(error: &anyhow::Error) -> String {

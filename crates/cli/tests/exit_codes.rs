@@ -189,17 +189,24 @@ fn a_closed_output_ends_the_command_quietly() {
     const OUTPUT_CLOSED: i32 = 141;
     let root = tempfile::tempdir().unwrap();
     let (alpha, _bravo) = paired(root.path());
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let output = Command::new(exe())
-        .arg("--home")
-        .arg(&alpha.home)
-        .args(["peer", "list"])
-        .env_remove("PARLEY_HOME")
-        .stdout(writer)
-        .output()
-        .unwrap();
-    let error = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(OUTPUT_CLOSED), "{error}");
-    assert!(error.is_empty(), "{error}");
+    // Printed with `println!` and written with `write!`.
+    for args in [&["peer", "list"][..], &["audit"], &["audit", "--json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(exe())
+            .arg("--home")
+            .arg(&alpha.home)
+            .args(args)
+            .env_remove("PARLEY_HOME")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(OUTPUT_CLOSED),
+            "{args:?}: {error}"
+        );
+        assert!(error.is_empty(), "{args:?}: {error}");
+    }
 }

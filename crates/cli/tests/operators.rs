@@ -126,6 +126,20 @@ fn operators_are_added_listed_removed_and_audited() {
     assert!(ok(&home, &["audit"]).contains("no audit rows"));
     assert_eq!(json(&home, &["audit"]), Value::Array(Vec::new()));
     assert!(!console.exists());
+    // A password refused creates nothing either.
+    let short = file("short.pw", b"elevenbytes\n");
+    refused(
+        &home,
+        &[
+            "operator",
+            "add",
+            "alice",
+            "--password-file",
+            short.to_str().unwrap(),
+        ],
+        "11 bytes, shorter than 12",
+    );
+    assert!(!console.exists());
 
     // Added from a file; the language defaults to the station's (ru) when the console has it.
     let added = ok(
@@ -174,7 +188,6 @@ fn operators_are_added_listed_removed_and_audited() {
         &["operator", "add", "alice", "--password-file", good],
         "exists already",
     );
-    let short = file("short.pw", b"elevenbytes\n");
     refused(
         &home,
         &[

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use parley_proto::limits::CODEBOOK_SIZE_MAX_BYTES;
+use parley_proto::names::escaped;
 
 /// Why a codebook was refused: the 1-based line, the field path (`code[2].text.ru`,
 /// `form[missile_launch].field[planned_launch].type`) and the class of the problem.
@@ -23,12 +24,15 @@ pub struct CodebookError {
     pub kind: CodebookErrorKind,
 }
 
+/// Shown with every character that could drive a display escaped: the path and the class
+/// name keys and values the codebook's author chose (a peer, for a proposal).
 impl fmt::Display for CodebookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = escaped(&self.kind.to_string());
         if self.path.is_empty() {
-            write!(f, "line {}: {}", self.line, self.kind)
+            write!(f, "line {}: {kind}", self.line)
         } else {
-            write!(f, "line {}, {}: {}", self.line, self.path, self.kind)
+            write!(f, "line {}, {}: {kind}", self.line, escaped(&self.path))
         }
     }
 }

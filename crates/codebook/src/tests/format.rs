@@ -51,6 +51,12 @@ fn top_level() {
         &with("[extra]\nkey = 1\n"),
         "line 5, extra: unknown key `extra`",
     );
+    // A key is the author's text (a peer's, for a proposal): shown escaped, it cannot start a
+    // line of its own where the error is printed.
+    check(
+        &with("\"x\\nerror: forged\\u001b[31m\" = 1\n"),
+        "line 5, x\\u{a}error: forged\\u{1b}[31m: unknown key `x\\u{a}error: forged\\u{1b}[31m`",
+    );
     check(&HEAD.replace("\"Test\"", "\" \""), "line 2, name: is empty");
     check(
         &HEAD.replace("\"Test\"", "\"Te\\u0007st\""),
