@@ -39,13 +39,12 @@ fn open(
 }
 
 /// Reads one answer line; `None` when the daemon hung up.
-fn read_line(reader: &mut BufReader<UnixStream>) -> Result<Option<String>, ApiError> {
+fn read_line(reader: &mut BufReader<UnixStream>) -> std::io::Result<Option<String>> {
     let mut line = String::new();
     reader
         .by_ref()
         .take(API_LINE_SIZE_MAX_BYTES as u64)
-        .read_line(&mut line)
-        .map_err(|error| unreachable("reading the daemon's answer", error))?;
+        .read_line(&mut line)?;
     Ok((!line.is_empty()).then_some(line))
 }
 
@@ -57,10 +56,39 @@ fn stopped() -> ApiError {
 }
 
 /// Sends one request to the daemon running in `home` and returns its answer.
+///
+/// Once the request is written, the daemon may carry it out whatever becomes of the answer:
+/// an answer that does not come within [`API_TIMEOUT_MS`], or cannot be read, is reported
+/// as a request that may have been carried out (`stopping`), never as one the daemon did not
+/// get (`unreachable`), so that nobody sends a FLASH message twice on its word.
 pub fn call(home: &Home, request: &Request) -> Result<Reply, ApiError> {
-    let timeout = Some(Duration::from_millis(API_TIMEOUT_MS));
-    let mut reader = open(home, request, timeout)?;
-    let line = read_line(&mut reader)?.ok_or_else(stopped)?;
+    call_within(home, request, Duration::from_millis(API_TIMEOUT_MS))
+}
+
+fn call_within(home: &Home, request: &Request, timeout: Duration) -> Result<Reply, ApiError> {
+    let mut reader = open(home, request, Some(timeout))?;
+    let line = read_line(&mut reader)
+        .map_err(|error| {
+            let unanswered = if matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                format!(
+                    "the daemon did not answer within {} ms",
+                    timeout.as_millis()
+                )
+            } else {
+                format!("the daemon's answer could not be read ({error})")
+            };
+            ApiError::new(
+                ErrorClass::Stopping,
+                format!(
+                    "{unanswered}: the request may have been carried out; check with `status`, \
+                     `outbox` or `alarms` before repeating it"
+                ),
+            )
+        })?
+        .ok_or_else(stopped)?;
     decode_answer(&line).map_err(|error| ApiError::new(ErrorClass::Local, error))?
 }
 
@@ -68,7 +96,9 @@ pub fn call(home: &Home, request: &Request) -> Result<Reply, ApiError> {
 /// `stopping` error, then the end) or a line cannot be read (an error, then the end).
 pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiError>>, ApiError> {
     let mut reader = open(home, &Request::Subscribe, None)?;
-    let line = read_line(&mut reader)?.ok_or_else(stopped)?;
+    let line = read_line(&mut reader)
+        .map_err(|error| unreachable("reading the daemon's answer", error))?
+        .ok_or_else(stopped)?;
     match decode_answer(&line).map_err(|error| ApiError::new(ErrorClass::Local, error))?? {
         Reply::Subscribed => {}
         other => {
@@ -83,7 +113,9 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
         if done {
             return None;
         }
-        let event = match read_line(&mut reader) {
+        let read = read_line(&mut reader)
+            .map_err(|error| unreachable("reading the daemon's events", error));
+        let event = match read {
             Ok(Some(line)) => serde_json::from_str(&line).map_err(|error| {
                 ApiError::new(ErrorClass::Local, format!("unreadable event: {error}"))
             }),
@@ -97,4 +129,47 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
         done = event.is_err();
         Some(event)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufRead as _;
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    /// A daemon that takes the request and does not answer in time may still carry it out:
+    /// the caller is told so (`stopping`), not that the daemon could not be reached.
+    #[test]
+    fn a_request_taken_and_not_answered_in_time_may_have_been_carried_out() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let home = Home::new(dir.path());
+        std::fs::write(home.path("api.token"), "token\n").expect("writes");
+        let listener = UnixListener::bind(home.socket_path()).expect("binds");
+        let daemon = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accepts");
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).expect("reads");
+            // Holds the connection past the caller's wait, answering nothing.
+            std::thread::sleep(Duration::from_millis(600));
+            line
+        });
+        let error = call_within(&home, &Request::Status, Duration::from_millis(100))
+            .expect_err("no answer");
+        assert_eq!(error.class, ErrorClass::Stopping, "{error}");
+        assert!(
+            error.message.contains("did not answer within 100 ms"),
+            "{error}"
+        );
+        assert!(
+            error.message.contains("may have been carried out"),
+            "{error}"
+        );
+        assert!(daemon.join().expect("joins").contains("status"));
+
+        // With nothing listening, nothing was sent.
+        std::fs::remove_file(home.socket_path()).expect("removes");
+        let error = call(&home, &Request::Status).expect_err("nobody");
+        assert_eq!(error.class, ErrorClass::Unreachable, "{error}");
+    }
 }
