@@ -362,21 +362,19 @@ pub fn encode_refusal(refusal: &RefusalBody) -> Vec<u8> {
 }
 
 /// Decodes a refusal body: a JSON object with a string `error` and an optional unsigned
-/// `retry_after_ms`.
+/// `retry_after_ms`; other members are skipped as they are read, never built (a hostile
+/// relay's body of megabytes of them costs no more than its bytes).
 pub fn decode_refusal(body: &[u8]) -> Result<RefusalBody, BodyError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::Refusal)?;
-    let error = value
-        .get("error")
-        .and_then(serde_json::Value::as_str)
-        .ok_or(BodyError::Refusal)?
-        .to_owned();
-    let retry_after_ms = match value.get("retry_after_ms") {
-        None => None,
-        Some(ms) => Some(ms.as_u64().ok_or(BodyError::Refusal)?),
-    };
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        error: String,
+        #[serde(default)]
+        retry_after_ms: Option<u64>,
+    }
+    let wire: Wire = serde_json::from_slice(body).map_err(|_| BodyError::Refusal)?;
     Ok(RefusalBody {
-        error,
-        retry_after_ms,
+        error: wire.error,
+        retry_after_ms: wire.retry_after_ms,
     })
 }
 
@@ -552,5 +550,27 @@ mod tests {
         check(decode_refusal(&encode_refusal(&refusal)), Ok(refusal));
         check(decode_refusal(b"{\"error\": 3}"), Err("refusal body"));
         check(decode_refusal(b"<html>"), Err("refusal body"));
+        check(
+            decode_refusal(br#"{"error":"x","retry_after_ms":-1}"#),
+            Err("refusal body"),
+        );
+        check(
+            decode_refusal(br#"{"error":"x","retry_after_ms":null}"#),
+            Ok(RefusalBody {
+                error: "x".into(),
+                retry_after_ms: None,
+            }),
+        );
+        // Members it does not know are skipped, however many.
+        let mut padded = br#"{"error":"busy","padding":["#.to_vec();
+        padded.extend(std::iter::repeat_n(b"0,".as_slice(), 1_000_000).flatten());
+        padded.extend(br#"0],"retry_after_ms":5}"#);
+        check(
+            decode_refusal(&padded),
+            Ok(RefusalBody {
+                error: "busy".into(),
+                retry_after_ms: Some(5),
+            }),
+        );
     }
 }

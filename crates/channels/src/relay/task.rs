@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use parley_proto::StationId;
 use parley_proto::frame::TAG_ENVELOPE;
 use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
@@ -24,6 +26,19 @@ pub const RELAY_RETRY_MS_MIN: u64 = 100;
 /// Once per this long, at most, refused deposits are logged, in milliseconds (the station
 /// shows the channel degraded with the reason meanwhile).
 pub const DEPOSIT_REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// After an empty answer, the next fetch starts no sooner than this long (or the poll's own
+/// wait, if shorter) after the one answered: a relay that answers at once (one that does not
+/// hold polls, one shutting down) is not asked again and again as fast as it answers, which
+/// would spend the station's request rate there. A relay that holds the poll is never held
+/// back by it.
+pub const FETCH_EMPTY_INTERVAL_MS: u64 = 1_000;
+
+/// When the fetch after one asked at `asked` and answered empty may start: no sooner than
+/// [`FETCH_EMPTY_INTERVAL_MS`] (or `poll_wait`, if shorter) after `asked`.
+fn next_fetch_after_empty(asked: Instant, poll_wait: Duration) -> Instant {
+    asked + poll_wait.min(Duration::from_millis(FETCH_EMPTY_INTERVAL_MS))
+}
 
 /// Timing of a relay's tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +185,7 @@ impl Relay {
         let mut owed = Owed::default();
         loop {
             let sent = owed.ack();
+            let asked = Instant::now();
             let fetched = self
                 .client
                 .fetch_acknowledging(self.timing.poll_wait, sent)
@@ -203,6 +219,9 @@ impl Relay {
                 }
             };
             let Some(last) = items.last().map(|item| item.id) else {
+                // A relay that held the poll answered at or after this: no wait.
+                tokio::time::sleep_until(next_fetch_after_empty(asked, self.timing.poll_wait))
+                    .await;
                 continue;
             };
             let (done, committed) = oneshot::channel();
@@ -267,9 +286,9 @@ impl Relay {
         }
     }
 
-    /// Deposits one recipient's frames, retrying while the relay is unreachable; a refusal is
-    /// reported, not retried (the protocol resends). Returns false once the station has
-    /// stopped.
+    /// Deposits one recipient's frames, retrying while the relay is unreachable or says to
+    /// try again ([`RelayError::is_transient`]); a refusal is reported, not retried (the
+    /// protocol resends). Returns false once the station has stopped.
     async fn deposit(
         &self,
         retry: &mut Backoff,
@@ -293,7 +312,9 @@ impl Relay {
                     };
                     return self.inbound.send(stored).await;
                 }
-                Err(RelayError::Refused { status, reason }) => {
+                Err(RelayError::Refused { status, reason })
+                    if !RelayError::refused_for_now(status) =>
+                {
                     if let Some(held_back) = refusals.admit_now("deposit refused") {
                         tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), held_back, "relay refused a deposit");
                     }
@@ -389,6 +410,19 @@ mod tests {
             status,
             reason: "the only parameter is wait_ms=<milliseconds>".into(),
         }
+    }
+
+    /// After an empty answer the next fetch waits out the interval from when the last was
+    /// asked (a poll the relay held as long is not held back), or the poll's own wait if
+    /// shorter.
+    #[test]
+    fn an_empty_answer_at_once_is_not_followed_by_a_fetch_at_once() {
+        let asked = Instant::now();
+        let interval = Duration::from_millis(FETCH_EMPTY_INTERVAL_MS);
+        let at = next_fetch_after_empty(asked, Duration::from_secs(10));
+        assert_eq!(at, asked + interval);
+        let short = Duration::from_millis(50);
+        assert_eq!(next_fetch_after_empty(asked, short), asked + short);
     }
 
     #[test]
