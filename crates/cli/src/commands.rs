@@ -5,6 +5,7 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use parley_channels::courier::{self, ExportKind};
@@ -14,6 +15,7 @@ use parley_station::api::status::StatusReport;
 use parley_station::api::{ApiError, ErrorClass, Reply, Request, client, edge, records};
 use parley_station::clock::utc_now_ms;
 use parley_station::home::Config;
+use parley_station::limits::LOCK_WAIT_MS_MAX;
 use parley_station::{Home, Node};
 use parley_store::Store;
 
@@ -222,9 +224,9 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
         }
         Command::Checkpoint(CheckpointCommand::Show { peer, json }) => {
             let command = parley_station::core::Command::CheckpointShow { peer: peer.clone() };
-            let reply = match home.try_lock()? {
-                Some(_lock) => Node::open_read_only(home)?.execute(command)?,
-                None => client::call(home, &Request::CheckpointShow { peer })?,
+            let reply = match lock_or_call(home, &Request::CheckpointShow { peer })? {
+                Ok(_lock) => Node::open_read_only(home)?.execute(command)?,
+                Err(answer) => answer,
             };
             match reply {
                 Reply::Checkpoints(report) => render::checkpoints(&report, json),
@@ -321,13 +323,34 @@ fn init(home: &Home, name: String, lang: String, listen: String) -> anyhow::Resu
 /// Runs `request` on the station of `home`: on the station itself under the station lock when
 /// no daemon runs, else through the daemon's API. The same core runs it either way.
 pub fn request_of(home: &Home, request: Request) -> Result<Reply, ApiError> {
-    let lock = home.try_lock().map_err(|error| ApiError::from(&error))?;
-    match lock {
-        Some(_lock) => {
+    match lock_or_call(home, &request)? {
+        Ok(_lock) => {
             let mut node = Node::open(home).map_err(|error| ApiError::from(&error))?;
             edge::perform(request, |command| node.execute(command))
         }
-        None => client::call(home, &request),
+        Err(answer) => Ok(answer),
+    }
+}
+
+/// How long a command waits before trying the station lock again, in milliseconds.
+const LOCK_RETRY_MS: u64 = 20;
+
+/// The station lock (`Ok`), or the daemon's answer to `request` when a daemon holds it
+/// (`Err`). The lock may be held for a moment by another command on a stopped station, with
+/// no daemon to answer: while the daemon's API cannot be reached (nothing was sent), the lock
+/// is tried again, for up to [`LOCK_WAIT_MS_MAX`], as `parley run` waits for it.
+fn lock_or_call(home: &Home, request: &Request) -> Result<Result<std::fs::File, Reply>, ApiError> {
+    let deadline = Instant::now() + Duration::from_millis(LOCK_WAIT_MS_MAX);
+    loop {
+        if let Some(lock) = home.try_lock().map_err(|error| ApiError::from(&error))? {
+            return Ok(Ok(lock));
+        }
+        match client::call(home, request) {
+            Err(error) if error.class == ErrorClass::Unreachable && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(LOCK_RETRY_MS));
+            }
+            answer => return answer.map(Err),
+        }
     }
 }
 
@@ -380,12 +403,12 @@ pub fn unexpected(reply: Reply) -> anyhow::Error {
 
 /// Live status from the daemon, or status read from the store when none runs.
 fn status(home: &Home) -> anyhow::Result<StatusReport> {
-    let reply = match home.try_lock()? {
-        Some(_lock) => {
+    let reply = match lock_or_call(home, &Request::Status)? {
+        Ok(_lock) => {
             let mut node = Node::open_read_only(home)?;
             node.execute(parley_station::core::Command::Status)?
         }
-        None => client::call(home, &Request::Status)?,
+        Err(answer) => answer,
     };
     match reply {
         Reply::Status(report) => Ok(*report),

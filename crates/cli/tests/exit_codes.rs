@@ -210,3 +210,24 @@ fn a_closed_output_ends_the_command_quietly() {
         assert!(error.is_empty(), "{args:?}: {error}");
     }
 }
+
+/// Another command holding the station lock for a moment on a stopped station is no daemon:
+/// a command waits for the lock (as `parley run` does) instead of failing as unreachable.
+#[test]
+fn a_command_waits_for_the_lock_another_command_holds_for_a_moment() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, _bravo) = paired(root.path());
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(alpha.home.join("daemon.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let held = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        drop(lock);
+    });
+    assert_eq!(code_of(&alpha, &["send", "Bravo", "while locked"]), OK);
+    assert_eq!(code_of(&alpha, &["status"]), OK);
+    held.join().unwrap();
+    assert_eq!(code_of(&alpha, &["send", "Bravo", "after"]), OK);
+}
