@@ -138,10 +138,22 @@ fn add(
         AuditAction::OperatorAdd,
         json!({ "name": name, "lang": lang }),
     );
-    // Refused before the password is asked for, and again (atomically) when it is written.
-    let taken = match console_read(home)? {
-        Some(db) => db.operator(name)?.is_some(),
-        None => false,
+    home.check_private()?;
+    // Refused before the password is asked for, and again (atomically) when it is written;
+    // a database not yet at this version (read-only, it cannot be brought to it) is left to
+    // that second check.
+    let taken = match console_read(home) {
+        Ok(Some(db)) => db.operator(name)?.is_some(),
+        Ok(None) => false,
+        Err(error)
+            if matches!(
+                error.downcast_ref::<StoreError>(),
+                Some(StoreError::SchemaTooOld { .. })
+            ) =>
+        {
+            false
+        }
+        Err(error) => return Err(error),
     };
     if taken {
         return Err(refused_audited(

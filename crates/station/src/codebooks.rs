@@ -12,10 +12,10 @@ use parley_codebook::Codebook;
 use parley_proto::{Body, CodebookHash, EntryId, SignedEntry, StationId};
 use serde::{Deserialize, Serialize};
 
-/// Most codebooks read on one link; later proposals are kept in the record and shown, never
-/// parsed or agreed (each costs a parse whenever the link is loaded or listed). Past it, which
-/// ones are read follows the order entries are noted, which a running station (as written and
-/// received) and its store (by author) need not share: far past any real use of one link.
+/// Most codebooks read from each side of one link; that side's later proposals are kept in
+/// the record and shown, never parsed or agreed (each costs a parse whenever the link is
+/// loaded or listed). Counted per side, so a peer's proposals never push this station's out;
+/// within a side they come in seq order, live and from the store alike.
 pub const PROPOSALS_PER_LINK_MAX: usize = 64;
 
 /// One codebook proposed on a link.
@@ -120,6 +120,8 @@ pub struct LinkCodebooks {
     /// Acceptances naming a hash not (yet) proposed, by hash and whether the peer wrote them:
     /// applied when the proposal is read, so the order entries are read in does not matter.
     early: BTreeMap<(CodebookHash, bool), (String, u64)>,
+    /// Proposals read (parsed) from this station's side and from the peer's.
+    read: [usize; 2],
 }
 
 impl LinkCodebooks {
@@ -127,6 +129,7 @@ impl LinkCodebooks {
     pub const EMPTY: LinkCodebooks = LinkCodebooks {
         proposals: BTreeMap::new(),
         early: BTreeMap::new(),
+        read: [0; 2],
     };
 
     /// Builds the state from a link's entries, in any order.
@@ -158,11 +161,13 @@ impl LinkCodebooks {
                     accept(proposal, by_peer, String::new(), fields.seq);
                     return;
                 }
-                let codebook = if self.proposals.len() >= PROPOSALS_PER_LINK_MAX {
+                let read = &mut self.read[usize::from(by_peer)];
+                let codebook = if *read >= PROPOSALS_PER_LINK_MAX {
                     Err(format!(
-                        "over the limit of {PROPOSALS_PER_LINK_MAX} codebooks proposed on one link: kept, not read"
+                        "over the limit of {PROPOSALS_PER_LINK_MAX} codebooks proposed by one side of a link: kept, not read"
                     ))
                 } else {
+                    *read += 1;
                     Codebook::parse(source).map_err(|error| error.to_string())
                 };
                 let mut proposal = Proposal {
@@ -651,6 +656,26 @@ mod tests {
         let books = LinkCodebooks::of(by_author, &peer.id());
         assert_eq!(books.standing(&h1), Standing::Current);
         assert_eq!(books.early.len(), PROPOSALS_PER_LINK_MAX, "bounded");
+        // Nor do the peer's proposals, past the bound, push out this station's.
+        let proposals: Vec<SignedEntry> = (0..=PROPOSALS_PER_LINK_MAX as u64)
+            .map(|n| entry(&peer, 100 + n, proposal(&format!("junk = {n}"))))
+            .collect();
+        let by_author: Vec<&SignedEntry> = (proposals.iter())
+            .chain([&entries[1], &entries[2], &entries[3], &entries[0]])
+            .collect();
+        let books = LinkCodebooks::of(by_author, &peer.id());
+        assert_eq!(books.standing(&h1), Standing::Current);
+        let unread = (books.proposals())
+            .filter(|(_, p)| {
+                p.codebook
+                    .as_ref()
+                    .is_err_and(|e| e.contains("over the limit"))
+            })
+            .count();
+        assert_eq!(
+            unread, 3,
+            "the peer's last junk, version 2 and the invalid one"
+        );
         // We accept version 2: it supersedes version 1.
         let mut books = forward;
         books.note(&entry(&us, 2, acceptance(&v2, "Ana")), false);

@@ -55,7 +55,9 @@ impl Node {
             .collect::<Vec<_>>();
         if !left.is_empty() {
             return Err(StationError::Invalid(format!(
-                "{} holds {} but no whole station: an earlier `parley init` stopped part way,                  or a file was removed. If no station was ever used here, remove {} and run                  `parley init` again; nothing was changed",
+                "{} holds {} but no whole station: an earlier `parley init` stopped part way, \
+                 or a file was removed. If no station was ever used here, remove {} and run \
+                 `parley init` again; nothing was changed",
                 home.root().display(),
                 left.join(" and "),
                 left.join(" and ")
@@ -370,12 +372,13 @@ mod tests {
         home.create_store_file().expect("creates");
         let config = || Config::new("Alpha".into(), "en".into(), "127.0.0.1:0".into());
         let error = Node::init(&home, config(), 1_000).expect_err("refused");
-        let message = error.to_string();
-        assert!(
-            message.contains("holds store.sqlite but no whole station"),
-            "{message}"
+        let expected = format!(
+            "{} holds store.sqlite but no whole station: an earlier `parley init` stopped part \
+             way, or a file was removed. If no station was ever used here, remove store.sqlite \
+             and run `parley init` again; nothing was changed",
+            home.root().display()
         );
-        assert!(message.contains("remove store.sqlite"), "{message}");
+        assert_eq!(error.to_string(), expected);
         assert_eq!(fs::metadata(home.store_path()).expect("kept").len(), 0);
         assert!(!home.path("identity.key").exists());
         fs::remove_file(home.store_path()).expect("removes");

@@ -10,9 +10,10 @@
 //! - each entry's signed bytes must hash to its stored id, decode, and agree with every
 //!   column read from them (author, seq, prev, seen, time, kind, precedence, text, language,
 //!   subject, exercise);
-//!   each log must be contiguous with every entry naming its predecessor's id, and the
-//!   signature of each log's last contiguous entry is verified, which through the chain of
-//!   ids covers every entry below it (an entry held above a gap is verified by itself);
+//!   each log must be contiguous up to its delivered head with every entry naming its
+//!   predecessor's id, and the signature of the head is verified, which through the chain of
+//!   ids covers every entry below it; an entry held above the head (after a gap, or after a
+//!   fork the peer made) is verified by itself;
 //! - each pinned card must verify and name its peer (as every read of a peer checks);
 //! - each kept receipt must verify under its peer's key and match its stored bound;
 //! - each undelivered outbox frame must be an envelope this station signed for that seq and

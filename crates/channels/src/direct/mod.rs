@@ -502,6 +502,20 @@ impl HandshakeLog {
     }
 }
 
+/// What `handshake` gives, or [`DirectError::HandshakeTimedOut`] once `timeout` has passed
+/// (dropping an unfinished handshake abandons its connection).
+async fn finished_within<T>(
+    timeout: Duration,
+    handshake: impl Future<Output = Result<T, quinn::ConnectionError>>,
+) -> Result<T, DirectError> {
+    match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => Err(DirectError::HandshakeTimedOut {
+            ms: timeout.as_millis(),
+        }),
+        Ok(result) => result.map_err(DirectError::Handshake),
+    }
+}
+
 /// Completes one incoming handshake within its time (`limits`: the frame size limit and the
 /// handshake timeout) and checks the client's identity.
 async fn authenticate(
@@ -510,13 +524,9 @@ async fn authenticate(
     (frame_size_max_bytes, handshake_timeout): (usize, Duration),
 ) -> (SocketAddr, Result<DirectConnection, DirectError>) {
     let remote = incoming.remote_address();
-    // Dropping an unfinished handshake abandons its connection.
-    let result = match tokio::time::timeout(handshake_timeout, incoming).await {
-        Err(_) => Err(DirectError::HandshakeTimedOut {
-            ms: handshake_timeout.as_millis(),
-        }),
-        Ok(Err(error)) => Err(DirectError::Handshake(error)),
-        Ok(Ok(connection)) => match checked_peer_key(&connection) {
+    let result = match finished_within(handshake_timeout, incoming.into_future()).await {
+        Err(error) => Err(error),
+        Ok(connection) => match checked_peer_key(&connection) {
             Err(error) => Err(error),
             Ok(peer) if !pinned.contains(&peer) => {
                 connection.close(CLOSE_CODE_IDENTITY, b"not pinned");

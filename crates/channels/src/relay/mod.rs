@@ -118,21 +118,6 @@ impl RelayError {
         }
     }
 
-    /// Whether the same request may succeed later unchanged: the relay could not be reached,
-    /// asked to wait (429, 503), failed on its side or before it (500 and every other 5xx,
-    /// from it or a proxy before it, but 507), or the request timed out while it was sent
-    /// (408).
-    /// Nothing was done in every case; a deposit is retried, not reported refused.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RelayError::Transport(_) | RelayError::RateLimited { .. } | RelayError::Busy { .. } => {
-                true
-            }
-            RelayError::Refused { status, .. } => Self::refused_for_now(*status),
-            RelayError::Protocol(_) | RelayError::Invalid(_) => false,
-        }
-    }
-
     /// Whether a refusal with HTTP `status` says to try again: 408 and every 5xx but 507 (the
     /// recipient's mailbox is full: the peer is not fetching, which is reported).
     pub fn refused_for_now(status: u16) -> bool {
@@ -559,17 +544,13 @@ mod tests {
         check(RelayError::Transport("down".into()), None, None);
         check(RelayError::Protocol("garbled".into()), None, None);
 
-        // What may succeed later unchanged is retried; a refusal is final.
+        // A refusal that says to try again is retried (a few times); any other is final.
         for status in [408, 500, 502, 504, 599] {
-            assert!(refused(status).is_transient(), "{status}");
+            assert!(RelayError::refused_for_now(status), "{status}");
         }
         for status in [400, 401, 403, 404, 409, 413, 422, 507] {
-            assert!(!refused(status).is_transient(), "{status}");
+            assert!(!RelayError::refused_for_now(status), "{status}");
         }
-        assert!(RelayError::Busy { retry_after_ms: 9 }.is_transient());
-        assert!(RelayError::RateLimited { retry_after_ms: 7 }.is_transient());
-        assert!(RelayError::Transport("down".into()).is_transient());
-        assert!(!RelayError::Protocol("garbled".into()).is_transient());
 
         // The delay comes from the body, else the header (seconds), else one second.
         let body = br#"{"error":"busy","retry_after_ms":1500}"#;

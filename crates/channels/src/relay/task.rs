@@ -27,6 +27,11 @@ pub const RELAY_RETRY_MS_MIN: u64 = 100;
 /// shows the channel degraded with the reason meanwhile).
 pub const DEPOSIT_REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
 
+/// Most times a deposit is retried in a row when the relay (or a proxy before it) answers
+/// that it failed for now (408, 5xx but 507); then it is reported refused, as any refusal:
+/// a relay that keeps failing must show as degraded, not hold the deposits behind this one.
+pub const DEPOSIT_RETRIES_FOR_NOW_MAX: u32 = 4;
+
 /// After an empty answer, the next fetch starts no sooner than this long (or the poll's own
 /// wait, if shorter) after the one answered: a relay that answers at once (one that does not
 /// hold polls, one shutting down) is not asked again and again as fast as it answers, which
@@ -286,9 +291,10 @@ impl Relay {
         }
     }
 
-    /// Deposits one recipient's frames, retrying while the relay is unreachable or says to
-    /// try again ([`RelayError::is_transient`]); a refusal is reported, not retried (the
-    /// protocol resends). Returns false once the station has stopped.
+    /// Deposits one recipient's frames, retrying while the relay is unreachable or, up to
+    /// [`DEPOSIT_RETRIES_FOR_NOW_MAX`] times, says to try again (408 and 5xx but 507:
+    /// [`RelayError::refused_for_now`]); a refusal is reported, not retried (the protocol
+    /// resends). Returns false once the station has stopped.
     async fn deposit(
         &self,
         retry: &mut Backoff,
@@ -296,6 +302,7 @@ impl Relay {
         to: StationId,
         group: &[Arc<[u8]>],
     ) -> bool {
+        let mut retried_for_now = 0;
         loop {
             match self.client.deposit(&to, group).await {
                 Ok(()) => {
@@ -313,7 +320,8 @@ impl Relay {
                     return self.inbound.send(stored).await;
                 }
                 Err(RelayError::Refused { status, reason })
-                    if !RelayError::refused_for_now(status) =>
+                    if !RelayError::refused_for_now(status)
+                        || retried_for_now >= DEPOSIT_RETRIES_FOR_NOW_MAX =>
                 {
                     if let Some(held_back) = refusals.admit_now("deposit refused") {
                         tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), held_back, "relay refused a deposit");
@@ -326,6 +334,9 @@ impl Relay {
                     return self.inbound.send(refused).await;
                 }
                 Err(error) => {
+                    if matches!(error, RelayError::Refused { .. }) {
+                        retried_for_now += 1;
+                    }
                     tracing::debug!(%error, "relay deposit failed; retrying");
                     wait(retry, &error).await;
                 }

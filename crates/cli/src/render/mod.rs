@@ -659,7 +659,7 @@ pub fn imported(imported: &Imported) {
         imported.envelopes_new,
         imported.duplicates,
         imported.receipts,
-        imported.rejected_total,
+        imported.rejected_total.max(imported.rejected.len() as u64),
         if imported.salvaged {
             " (bundle signature failed; frames verified one by one)"
         } else {
@@ -669,7 +669,7 @@ pub fn imported(imported: &Imported) {
     for reason in &imported.rejected {
         println!("  refused {}", text(reason));
     }
-    let untold = imported.rejected_total - imported.rejected.len() as u64;
+    let untold = (imported.rejected_total).saturating_sub(imported.rejected.len() as u64);
     if untold > 0 {
         println!("  and {untold} more refused");
     }

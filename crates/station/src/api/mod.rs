@@ -491,7 +491,9 @@ pub struct Imported {
     /// The reasons of the first [`IMPORT_REASONS_MAX`] frames refused (a bundle holds up to
     /// 20,000 frames: an answer must stay within the API's line).
     pub rejected: Vec<String>,
-    /// Frames refused, all of them.
+    /// Frames refused, all of them (absent from a daemon older than this field: as many as
+    /// the reasons).
+    #[serde(default)]
     pub rejected_total: u64,
     /// Whether the bundle's own signature failed and the frames were salvaged one by one.
     pub salvaged: bool,
