@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// Most codebooks read from each side of one link; that side's later proposals are kept in
 /// the record and shown, never parsed or agreed (each costs a parse whenever the link is
-/// loaded or listed). Counted per side, so a peer's proposals never push this station's out;
-/// within a side they come in seq order, live and from the store alike.
+/// loaded or listed). Counted per side, so a peer's proposals never push this station's out.
+/// Within a side they are counted in the order noted: seq order from the store, as received
+/// live (a peer entry held above a gap is noted when it arrives), so past the bound which of
+/// a peer's own proposals are read may differ after a restart.
 pub const PROPOSALS_PER_LINK_MAX: usize = 64;
 
 /// One codebook proposed on a link.
