@@ -310,7 +310,7 @@ mod tests {
             salvage: false,
         };
         let held = IMPORTS.lock().expect("not poisoned");
-        let (read, imported) = mpsc::channel();
+        let (read, imported) = mpsc::sync_channel(1);
         let other = std::thread::spawn(move || {
             perform(request, |command| {
                 let Command::Import { bytes, .. } = command else {
