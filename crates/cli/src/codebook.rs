@@ -217,12 +217,14 @@ fn show_item(item: &CodebookItem) {
         for (lang, said) in &code.text {
             println!("    {}: {}", text(lang), quoted(said));
         }
+        show_fields("param", &code.params);
     }
     for form in &item.forms {
         println!("  form {}{}", text(&form.name), field_list(&form.fields));
         for (lang, title) in &form.title {
             println!("    {}: {}", text(lang), quoted(title));
         }
+        show_fields("field", &form.fields);
         for rule in &form.rules {
             match (rule.lead_time_min_h, &rule.after) {
                 (Some(hours), _) => println!(
@@ -233,6 +235,31 @@ fn show_item(item: &CodebookItem) {
                     println!("    rule: {} after {}", text(&rule.field), text(other));
                 }
                 (None, None) => {}
+            }
+        }
+    }
+}
+
+/// Everything a receiver is shown of each field, labels and choice values in every language:
+/// what an operator accepting the codebook agrees to.
+fn show_fields(what: &str, fields: &[FieldItem]) {
+    for field in fields {
+        let mut line = format!("    {what} {}: {}", text(&field.name), field.kind);
+        if field.optional {
+            line.push_str(", optional");
+        }
+        if let Some(bounds) = field.bounds() {
+            line.push_str(", ");
+            line.push_str(&bounds);
+        }
+        println!("{line}");
+        for (lang, label) in &field.label {
+            println!("      {}: {}", text(lang), quoted(label));
+        }
+        for value in &field.values {
+            println!("      value {}", text(&value.key));
+            for (lang, label) in &value.label {
+                println!("        {}: {}", text(lang), quoted(label));
             }
         }
     }

@@ -173,6 +173,25 @@ fn codebooks_agreed_render_coded_messages_and_notices_in_each_language() {
         shown.contains("rule: planned_launch at least 24 h after the notice is sent"),
         "{shown}"
     );
+    // Everything the receiver will read is shown to the operator who accepts: every label and
+    // choice value, in every language, and the bounds.
+    for line in [
+        "    param delay: duration, 60 s to 172800 s",
+        "      en: \"Expected within\"",
+        "      ru: \"Ожидаемый срок\"",
+        "    field planned_launch: datetime",
+        "      en: \"Planned date and time of launch\"",
+        "    field missile_class: choice",
+        "      value icbm",
+        "        en: \"intercontinental ballistic missile (ICBM)\"",
+        "        ru: \"межконтинентальная баллистическая ракета (МБР)\"",
+        "    field missile_count: integer, optional, 1 to 100",
+    ] {
+        assert!(
+            shown.lines().any(|shown_line| shown_line == line),
+            "{line:?} not in {shown}"
+        );
+    }
 
     // A coded message with typed parameters, rendered at Bravo in Russian and English.
     let coded = send(

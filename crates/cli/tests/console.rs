@@ -307,6 +307,17 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     assert!(seen, "the proposal shows in the console");
     let page = http(addr, "GET", "/codebooks", Some(&cookie), "");
     assert!(page.body.contains("Accept this codebook"));
+    // Ana sees all the receiver will read before she accepts: every label and choice value
+    // in both languages, and the bounds.
+    for shown in [
+        "Planned date and time of launch",
+        "<code>icbm</code> <span class=\"lang\">en</span> intercontinental ballistic missile (ICBM)",
+        "межконтинентальная баллистическая ракета (МБР)",
+        "<code>missile_count</code> integer, optional, 1 to 100",
+        "<code>delay</code> duration, 60 s to 172800 s",
+    ] {
+        assert!(page.body.contains(shown), "{shown:?} not in {}", page.body);
+    }
     let accepted = http(
         addr,
         "POST",
@@ -322,6 +333,41 @@ fn the_console_serves_operators_only_and_acts_as_them() {
     let report = alpha.json(&["codebook", "show", "Bravo"]).expect("show");
     assert_eq!(report["current"], hash.as_str());
     assert_eq!(report["codebooks"][0]["accepted_by_us"], "Ana");
+
+    // A notice's title and fields each on a line of their own: a text value that reads like
+    // further fields stays inside its own line.
+    let forged = "none. Time of the incident: 2026-12-04 09:00 UTC Place: 10.000000°N 20.000000°E";
+    let notice = bravo
+        .ok(&[
+            "notice",
+            "Alpha",
+            "incident",
+            "--field",
+            "time=2026-12-04T09:00:00Z",
+            "--field",
+            "place=10,20",
+            "--field",
+            &format!("description={forged}"),
+        ])
+        .expect("notice")
+        .trim()
+        .to_owned();
+    let arrived = wait_until(Duration::from_secs(30), || {
+        http(addr, "GET", "/inbox", Some(&cookie), "")
+            .body
+            .contains(&notice)
+    });
+    assert!(arrived, "the notice reached Alpha's console");
+    let inbox = http(addr, "GET", "/inbox", Some(&cookie), "").body;
+    for line in [
+        "Incident report".to_owned(),
+        format!("Description: {forged}"),
+    ] {
+        assert!(
+            inbox.contains(&format!("<span class=\"line\">{line}</span>")),
+            "{line:?} not a line of its own in {inbox}"
+        );
+    }
 
     // Send from the console, then withdraw it.
     let page = http(addr, "GET", "/compose", Some(&cookie), "");

@@ -138,6 +138,17 @@ pub enum CodebookErrorKind {
         /// Where it was first defined.
         first_line: usize,
     },
+    /// Two values of one choice that read the same in a language (compared without case or
+    /// surrounding white space): an operator reading it could not tell which was sent.
+    #[error(
+        "the label in {lang:?} reads the same as value {other:?}'s; each value must read differently in every language"
+    )]
+    DuplicateLabel {
+        /// The language.
+        lang: String,
+        /// The key of the earlier value with that label.
+        other: String,
+    },
     /// A text, title or label lacks one of the codebook's languages.
     #[error("missing text for language {lang:?}")]
     MissingText {
@@ -171,6 +182,12 @@ pub enum CodebookErrorKind {
         "the text does not insert parameter `{0}`; every language's text must insert every parameter"
     )]
     MissingPlaceholder(String),
+    /// A text that inserts one parameter twice: a value is shown once, so a message's
+    /// rendering is never larger than its template and its values together.
+    #[error(
+        "the text inserts parameter `{0}` more than once; each parameter is inserted exactly once"
+    )]
+    RepeatedPlaceholder(String),
     /// A lone or unclosed brace, or a placeholder that is not a name.
     #[error("{0}; write {{{{ and }}}} for literal braces")]
     BadPlaceholder(&'static str),

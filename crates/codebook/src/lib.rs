@@ -26,6 +26,7 @@ mod params;
 mod render;
 mod schema;
 mod template;
+mod text;
 mod values;
 
 #[cfg(test)]

@@ -315,8 +315,64 @@ struct BookRow {
     line: String,
     error: Option<String>,
     can_accept: bool,
-    codes: Vec<(u64, Vec<(String, String)>)>,
-    forms: Vec<(String, Vec<(String, String)>)>,
+    /// Each code: its number, its text by language, its parameters.
+    codes: Vec<(u64, ByLang, Vec<FieldRow>)>,
+    /// Each form: its name, its title by language, its fields.
+    forms: Vec<(String, ByLang, Vec<FieldRow>)>,
+}
+
+/// Texts, each with its language tag.
+type ByLang = Vec<(String, String)>;
+
+/// A code's parameter or a form's field, as the codebooks page shows it: everything a receiver
+/// reads of it (its labels and choice values in every language), which an operator accepting
+/// the codebook agrees to.
+struct FieldRow {
+    name: String,
+    /// Its type, whether it is optional, and its bounds, in the operator's language.
+    kind: String,
+    labels: ByLang,
+    /// A choice's values: the key that travels, and its labels.
+    values: Vec<(String, ByLang)>,
+}
+
+impl FieldRow {
+    fn of(tr: &Tr, field: &parley_station::codebooks::FieldItem) -> Self {
+        let pairs = |texts: &std::collections::BTreeMap<String, String>| {
+            texts.iter().map(|(l, t)| (l.clone(), t.clone())).collect()
+        };
+        let mut kind = field.kind.clone();
+        if field.optional {
+            kind.push_str(", ");
+            kind.push_str(&tr.t("field-optional"));
+        }
+        let (min, max) = (
+            field.min.map(|n| n.to_string()),
+            field.max.map(|n| n.to_string()),
+        );
+        let bounds = match (field.kind.as_str(), min, max) {
+            ("text", _, Some(max)) => Some(tr.ta("field-bounds-text", &[("max", &max)])),
+            ("integer", Some(min), Some(max)) => {
+                Some(tr.ta("field-bounds-integer", &[("min", &min), ("max", &max)]))
+            }
+            ("duration", Some(min), Some(max)) => {
+                Some(tr.ta("field-bounds-duration", &[("min", &min), ("max", &max)]))
+            }
+            _ => None,
+        };
+        if let Some(bounds) = bounds {
+            kind.push_str(", ");
+            kind.push_str(&bounds);
+        }
+        Self {
+            name: field.name.clone(),
+            kind,
+            labels: pairs(&field.label),
+            values: (field.values.iter())
+                .map(|value| (value.key.clone(), pairs(&value.label)))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -339,6 +395,12 @@ pub(crate) async fn codebooks(Shared(state): Shared<Arc<State>>, headers: Header
                 let pairs = |texts: &std::collections::BTreeMap<String, String>| {
                     texts.iter().map(|(l, t)| (l.clone(), t.clone())).collect()
                 };
+                let fields = |fields: &[parley_station::codebooks::FieldItem]| {
+                    fields
+                        .iter()
+                        .map(|field| FieldRow::of(&tr, field))
+                        .collect()
+                };
                 rows.push(BookRow {
                     peer: peer.name.clone(),
                     hash: book.hash.to_string(),
@@ -356,12 +418,12 @@ pub(crate) async fn codebooks(Shared(state): Shared<Arc<State>>, headers: Header
                     codes: book
                         .codes
                         .iter()
-                        .map(|c| (c.number, pairs(&c.text)))
+                        .map(|c| (c.number, pairs(&c.text), fields(&c.params)))
                         .collect(),
                     forms: book
                         .forms
                         .iter()
-                        .map(|f| (f.name.clone(), pairs(&f.title)))
+                        .map(|f| (f.name.clone(), pairs(&f.title), fields(&f.fields)))
                         .collect(),
                 });
             }

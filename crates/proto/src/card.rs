@@ -202,7 +202,7 @@ impl ContactCard {
         };
         let mut f = match version {
             Some(2) => Fields::with_version(value, "card", 2, 10)?,
-            Some(version @ 3..) => {
+            Some(version @ (0 | 3..)) => {
                 return Err(DecodeError::Version {
                     what: "card",
                     version,
@@ -404,11 +404,22 @@ mod tests {
         let v3 = cose::sign(
             &alice,
             CONTENT_TYPE_CARD,
-            cbor::encode(&Value::Array(fields)),
+            cbor::encode(&Value::Array(fields.clone())),
         );
         assert!(matches!(
             ContactCard::decode_verified(&v3),
             Err(DecodeError::Version { version: 3, .. })
+        ));
+        // Version 0 is read first too, whatever the length: said as a version, not a field.
+        fields[0] = cbor::uint(0);
+        let v0 = cose::sign(
+            &alice,
+            CONTENT_TYPE_CARD,
+            cbor::encode(&Value::Array(fields)),
+        );
+        assert!(matches!(
+            ContactCard::decode_verified(&v0),
+            Err(DecodeError::Version { version: 0, .. })
         ));
     }
 

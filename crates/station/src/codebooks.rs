@@ -321,6 +321,19 @@ pub struct FieldItem {
     pub values: Vec<ChoiceItem>,
 }
 
+impl FieldItem {
+    /// Its bounds as an operator reads them (`1 to 10`, `60 s to 3600 s`, `at most 200
+    /// characters`), or `None` for a type without any.
+    pub fn bounds(&self) -> Option<String> {
+        match (self.kind.as_str(), self.min, self.max) {
+            ("text", _, Some(max)) => Some(format!("at most {max} characters")),
+            ("integer", Some(min), Some(max)) => Some(format!("{min} to {max}")),
+            ("duration", Some(min), Some(max)) => Some(format!("{min} s to {max} s")),
+            _ => None,
+        }
+    }
+}
+
 /// One value of a choice field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChoiceItem {

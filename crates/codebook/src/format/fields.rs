@@ -145,7 +145,25 @@ fn read_choice_values(
         let key = checked_name(&key_node)?;
         let path = format!("{}[#{}].key", list.path, index + 1);
         unique(&mut seen, &key, key_node.line, path)?;
-        let labels = read_texts(table.require("label")?, languages, LABEL_CHARS_MAX)?;
+        let label_node = table.require("label")?;
+        let label_line = label_node.line;
+        let labels = read_texts(label_node, languages, LABEL_CHARS_MAX)?;
+        let reads_as = |label: &str| label.trim().to_lowercase();
+        for (lang, label) in &labels {
+            let other = values.iter().find(|other: &&ChoiceValue| {
+                (other.labels.iter()).any(|(l, o)| l == lang && reads_as(o) == reads_as(label))
+            });
+            if let Some(other) = other {
+                return Err(CodebookError {
+                    line: label_line,
+                    path: format!("{}[{key}].label.{lang}", list.path),
+                    kind: CodebookErrorKind::DuplicateLabel {
+                        lang: lang.clone(),
+                        other: other.key.clone(),
+                    },
+                });
+            }
+        }
         table.finish()?;
         values.push(ChoiceValue { key, labels });
     }

@@ -10,7 +10,6 @@ mod fields;
 mod read;
 
 use parley_proto::limits::{CODEBOOK_SIZE_MAX_BYTES, LANG_SIZE_MAX_BYTES};
-use parley_proto::names::is_display_control;
 use parley_proto::value::is_param_name;
 use toml::de::{DeTable, DeValue};
 
@@ -20,6 +19,7 @@ use crate::limits::{
 };
 use crate::schema::{Code, Field, Form, Piece, Template, Texts};
 use crate::template;
+use crate::text::{drives_display, is_blank};
 use read::{Lines, Node, join};
 
 /// Deepest table nesting walked to name the place of a syntax error.
@@ -195,7 +195,7 @@ fn elements<'a, 's>(
 /// characters.
 fn checked_text(node: &Node<'_, '_>, max_chars: usize) -> Result<String, CodebookError> {
     let text = node.string()?;
-    if text.trim().is_empty() {
+    if is_blank(text) {
         return Err(node.error(CodebookErrorKind::EmptyText));
     }
     let chars = text.chars().count();
@@ -203,7 +203,7 @@ fn checked_text(node: &Node<'_, '_>, max_chars: usize) -> Result<String, Codeboo
         let max = max_chars;
         return Err(node.error(CodebookErrorKind::TextTooLong { chars, max }));
     }
-    if text.chars().any(is_display_control) {
+    if text.chars().any(drives_display) {
         return Err(node.error(CodebookErrorKind::ControlCharacter));
     }
     Ok(text.to_owned())
@@ -354,19 +354,25 @@ fn read_code(node: Node<'_, '_>, languages: &[String]) -> Result<(Code, usize), 
     Ok((code, number_node.line))
 }
 
-/// Every placeholder names a parameter, and every parameter is inserted.
+/// Every placeholder names a parameter, and every parameter is inserted exactly once (so a
+/// hostile codebook cannot make a small message render into megabytes: a value of
+/// `TEXT_SIZE_MAX_BYTES` inserted a few hundred times).
 fn check_placeholders(pieces: &[Piece], params: &[Field]) -> Result<(), CodebookErrorKind> {
     let inserted = |name: &str| {
         pieces
             .iter()
             .any(|piece| *piece == Piece::Param(name.into()))
     };
+    let mut seen: Vec<&str> = Vec::new();
     for piece in pieces {
-        if let Piece::Param(name) = piece
-            && !params.iter().any(|param| param.name == *name)
-        {
+        let Piece::Param(name) = piece else { continue };
+        if !params.iter().any(|param| param.name == *name) {
             return Err(CodebookErrorKind::UnknownPlaceholder(name.clone()));
         }
+        if seen.contains(&name.as_str()) {
+            return Err(CodebookErrorKind::RepeatedPlaceholder(name.clone()));
+        }
+        seen.push(name);
     }
     match params.iter().find(|param| !inserted(&param.name)) {
         Some(param) => Err(CodebookErrorKind::MissingPlaceholder(param.name.clone())),

@@ -59,6 +59,14 @@ fn top_level() {
     );
     check(&HEAD.replace("\"Test\"", "\" \""), "line 2, name: is empty");
     check(
+        &HEAD.replace("\"Test\"", "\"\\u200B \""),
+        "line 2, name: is empty",
+    );
+    check(
+        &HEAD.replace("\"Test\"", "\"Te\\u2028st\""),
+        "line 2, name: holds a control or text-direction character",
+    );
+    check(
         &HEAD.replace("\"Test\"", "\"Te\\u0007st\""),
         "line 2, name: holds a control or text-direction character",
     );
@@ -251,6 +259,17 @@ fn templates() {
         "line 7, code[4].text.en: a placeholder must be a parameter name, like {time}; write \
          {{ and }} for literal braces",
     );
+    // A parameter is inserted once: twice, and a value could be shown hundreds of times.
+    check(
+        &code_with("at {time}, {time}", "в {time}", TIME_PARAM),
+        "line 7, code[4].text.en: the text inserts parameter `time` more than once; each \
+         parameter is inserted exactly once",
+    );
+    check(
+        &code_with("at {time}", "в {time} ({time})", TIME_PARAM),
+        "line 8, code[4].text.ru: the text inserts parameter `time` more than once; each \
+         parameter is inserted exactly once",
+    );
     // An optional parameter must be inserted too: a value not in the text is never shown.
     let optional = TIME_PARAM.replace("type", "optional = true\ntype");
     check(
@@ -321,6 +340,38 @@ fn fields() {
         &format!("type = \"choice\"\n{}{}", value("a"), value("a")),
         "line 19, form[f].field[x].value[#2].key: \"a\" is already defined on line 15",
     );
+    // Two values that read the same in one language, whatever the case and surrounding white
+    // space, are refused: the other language is no help to a reader of that one.
+    let labelled = |key: &str, en: &str, ru: &str| {
+        format!("[[form.field.value]]\nkey = \"{key}\"\nlabel.en = \"{en}\"\nlabel.ru = \"{ru}\"\n")
+    };
+    field_check(
+        &format!(
+            "type = \"choice\"\n{}{}",
+            labelled("a", "Tactical", "тактический"),
+            labelled("b", " tactical", "стратегический")
+        ),
+        "line 20, form[f].field[x].value[b].label.en: the label in \"en\" reads the same as value \
+         \"a\"'s; each value must read differently in every language",
+    );
+    field_check(
+        &format!(
+            "type = \"choice\"\n{}{}",
+            labelled("a", "Tactical", "тактический"),
+            labelled("b", "Strategic", "Тактический")
+        ),
+        "line 20, form[f].field[x].value[b].label.ru: the label in \"ru\" reads the same as value \
+         \"a\"'s; each value must read differently in every language",
+    );
+    parsed(&with(&form(
+        "f",
+        "x",
+        &format!(
+            "type = \"choice\"\n{}{}",
+            labelled("a", "Tactical", "тактический"),
+            labelled("b", "Strategic", "стратегический")
+        ),
+    )));
     field_check(
         &format!("type = \"choice\"\n{}", value("A")),
         &format!("line 15, form[f].field[x].value[#1].key: \"A\" {NAME_RULE}"),

@@ -200,7 +200,7 @@ fn choice_values() {
         let values: String = (0..count)
             .map(|i| {
                 format!(
-                    "[[form.field.value]]\nkey = \"v{i}\"\nlabel.en = \"V\"\nlabel.ru = \"В\"\n"
+                    "[[form.field.value]]\nkey = \"v{i}\"\nlabel.en = \"V{i}\"\nlabel.ru = \"В{i}\"\n"
                 )
             })
             .collect();

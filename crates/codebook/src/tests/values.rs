@@ -81,10 +81,17 @@ fn text() {
     check("text", "hello!", Err("6 characters, over the limit of 5"));
     check("text", "", Err("the text is empty"));
     check("text", "  ", Err("the text is empty"));
+    // Invisible characters alone show nothing either.
+    check("text", "\u{200B}", Err("the text is empty"));
+    check("text", " \u{2060}\u{FEFF} ", Err("the text is empty"));
+    check("text", "a\u{200B}", Ok(Value::Text("a\u{200B}".into())));
     check("text", " a ", Ok(Value::Text(" a ".into())));
     let control = "the text holds a control or text-direction character";
     check("text", "a\nb", Err(control));
     check("text", "a\u{202E}b", Err(control));
+    // A line or paragraph separator forges a line as a newline does.
+    check("text", "a\u{2028}b", Err(control));
+    check("text", "a\u{2029}b", Err(control));
     check_typed("text", Value::Text("12345".into()), Ok(()));
     check_typed(
         "text",

@@ -14,12 +14,12 @@ pub use show::{input_text, value_json};
 pub(crate) use show::{render_time, render_value};
 
 use parley_proto::limits::{AREA_RADIUS_M_MAX, POLYGON_POINTS_MAX, POLYGON_POINTS_MIN};
-use parley_proto::names::is_display_control;
 use parley_proto::value::{LAT_E6_MAX, LON_E6_MAX, Value};
 
 use crate::error::UseErrorKind;
 use crate::limits::DATETIME_MS_MAX;
 use crate::schema::{ChoiceValue, FieldType};
+use crate::text::{drives_display, is_blank};
 
 /// Checks `value` against the field type `kind`: its type, then its bounds.
 pub(crate) fn check_value(kind: &FieldType, value: &Value) -> Result<(), UseErrorKind> {
@@ -61,7 +61,7 @@ fn vertex_out_of_range(index: usize, message: String) -> UseErrorKind {
 }
 
 fn check_text(text: &str, max_chars: usize) -> Result<(), UseErrorKind> {
-    if text.trim().is_empty() {
+    if is_blank(text) {
         return Err(UseErrorKind::Malformed("the text is empty".into()));
     }
     let chars = text.chars().count();
@@ -69,7 +69,7 @@ fn check_text(text: &str, max_chars: usize) -> Result<(), UseErrorKind> {
         let message = format!("{chars} characters, over the limit of {max_chars}");
         return Err(UseErrorKind::OutOfRange(message));
     }
-    if text.chars().any(is_display_control) {
+    if text.chars().any(drives_display) {
         let message = "the text holds a control or text-direction character".into();
         return Err(UseErrorKind::Malformed(message));
     }

@@ -456,6 +456,7 @@ fn codebook_kinds_and_translations_round_trip_within_their_bounds() {
         (message(many.clone()), false),
         (message(vec![translation("en", "own language")]), false),
         (message(vec![translation("ru", "")]), false),
+        (message(vec![translation("ru", " \t\u{3000}")]), false),
         (message(vec![translation("r u", "bad tag")]), false),
         (
             message(vec![translation("ru", "b"), translation("de", "a")]),
@@ -517,6 +518,15 @@ fn codebook_kinds_and_translations_round_trip_within_their_bounds() {
                 of: EntryId([7; 32]),
                 lang: "ru".into(),
                 text: String::new(),
+                operator: "Boris".into(),
+            },
+            false,
+        ),
+        (
+            Body::Translate {
+                of: EntryId([7; 32]),
+                lang: "ru".into(),
+                text: "  \n".into(),
                 operator: "Boris".into(),
             },
             false,
