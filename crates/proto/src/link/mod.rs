@@ -327,6 +327,11 @@ impl Link {
         self.outgoing.peer_epoch_id()
     }
 
+    /// The bytes of the peer's epoch key this station seals to now.
+    pub fn peer_epoch_public(&self) -> &[u8] {
+        self.outgoing.peer_epoch_public()
+    }
+
     /// Whether the key sealed to came from an announcement in the peer's log, rather than
     /// from its pinned card.
     pub fn peer_epoch_announced(&self) -> bool {

@@ -183,7 +183,11 @@ impl Outgoing {
             return false;
         };
         self.peer_epoch_seq = seq;
-        if key.id() == self.peer_epoch.id() {
+        // By its bytes, as the store compares them: an id is 8 bytes of a hash, and a peer can
+        // find two keys with one id. Taken as no change, the new key would be in effect in the
+        // store's record but not in the key kept for sealing, and the store's check would
+        // refuse to open.
+        if public == self.peer_epoch_public.as_slice() {
             return false;
         }
         self.peer_epoch = key;
@@ -194,6 +198,11 @@ impl Outgoing {
     /// The id of the peer's epoch key entries are sealed to now.
     pub(super) fn peer_epoch_id(&self) -> crate::id::EpochKeyId {
         self.peer_epoch.id()
+    }
+
+    /// The bytes of the peer's epoch key entries are sealed to now.
+    pub(super) fn peer_epoch_public(&self) -> &[u8] {
+        &self.peer_epoch_public
     }
 
     /// Whether the key sealed to came from an announcement in the peer's log (not its card).

@@ -352,8 +352,9 @@ impl Station {
             .endpoint
             .link(&peer)
             .is_some_and(|link| link.peer_epoch_announced());
-        let sealing = self.endpoint.link(&peer).map(|link| link.peer_epoch_id());
-        if !announced && sealing != Some(card.epoch_key_id) {
+        // By the key's bytes, as the store compares them (two keys can share an id).
+        let sealing = (self.endpoint.link(&peer)).map(|link| link.peer_epoch_public());
+        if !announced && sealing != Some(card.epoch_public.as_slice()) {
             return Err(StationError::Pairing(format!(
                 "the card's epoch key is not the one {:?} was paired with, and it has announced \
                  none in its log yet: wait for its first entry, then add the card again; \

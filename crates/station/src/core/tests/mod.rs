@@ -432,7 +432,8 @@ fn only_a_new_entry_clears_a_clock_skew_alarm() {
 
 /// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
 /// made, as if erased long ago) seals its entries to it: each is refused unread, and the
-/// refusal is an alarm naming the key, raised once however many copies come.
+/// refusal is an alarm naming the key, raised once however many copies come, and once per
+/// peer whatever keys they name.
 #[test]
 fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
     let (mut alpha, mut alpha_store) = station("Alpha", 1);
@@ -463,12 +464,50 @@ fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
         .expect("reads")
         .pop()
         .expect("one");
-    assert_eq!(alarm.subject, format!("epoch key {}", gone.id()));
+    assert_eq!(alarm.subject, "epoch keys");
+    assert!(
+        alarm.detail.contains(&gone.id().to_string()),
+        "the key is named: {}",
+        alarm.detail
+    );
     assert!(
         alarm.detail.contains("restore the latest copy"),
         "{}",
         alarm.detail
     );
+    // The key an envelope names is 8 bytes the peer signs: envelopes naming ever new keys,
+    // at a seq that never advances, raise no further alarm (one per peer), so a peer cannot
+    // fill the alarm table and the hook with them.
+    let Ok(parley_proto::frame::Frame::Envelope(body)) =
+        parley_proto::frame::Frame::parse(&frames[0])
+    else {
+        panic!("Bravo's first frame is an envelope");
+    };
+    let envelope = parley_proto::envelope::Envelope::peek(body)
+        .and_then(|unverified| unverified.check_signature())
+        .expect("Bravo signed it");
+    for n in 0..20u8 {
+        let sealed = parley_proto::seal::Sealed {
+            key_id: parley_proto::EpochKeyId([n; 8]),
+            encapsulated: envelope.encapsulated.clone(),
+            ciphertext: envelope.ciphertext.clone(),
+        };
+        let signed = parley_proto::envelope::Envelope::sign(
+            bravo.identity(),
+            envelope.link,
+            envelope.to,
+            envelope.seq,
+            envelope.entry_id,
+            sealed,
+        );
+        let bytes = parley_proto::frame::Frame::encode(parley_proto::frame::TAG_ENVELOPE, &signed);
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    assert_eq!(alpha_store.alarms(false).expect("reads").len(), 1);
     assert_eq!(
         alpha
             .endpoint()
