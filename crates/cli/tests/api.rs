@@ -122,6 +122,33 @@ fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
         BufReader::new(stream).read_line(&mut answer).unwrap();
         assert!(answer.contains("no request within"), "{answer}");
     }
+
+    // Subscribers that hang up free their places at once, though no event comes (Bravo is
+    // not running): a quiet station is not locked out by watchers that went away.
+    let subscribe = format!(r#"{{"token":"{token}","op":"subscribe"}}"#);
+    let watchers: Vec<UnixStream> = (0..API_CLIENTS_MAX)
+        .map(|_| {
+            let mut stream = UnixStream::connect(alpha.home.join("api.sock")).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            writeln!(stream, "{subscribe}").unwrap();
+            let mut answer = String::new();
+            BufReader::new(stream.try_clone().unwrap())
+                .read_line(&mut answer)
+                .unwrap();
+            assert!(answer.contains("subscribed"), "{answer}");
+            stream
+        })
+        .collect();
+    let refused_before = alpha.json(&["status"]);
+    assert!(refused_before.is_err(), "every place is a watcher's");
+    drop(watchers);
+    std::thread::sleep(Duration::from_millis(500));
+    let status = alpha
+        .json(&["status"])
+        .expect("served once the watchers left");
+    assert_eq!(status["daemon"], "running");
     alpha.stop().unwrap();
 }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
+};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, broadcast};
@@ -138,7 +140,7 @@ impl ApiServer {
                 Err(error) => Err(error),
             };
             if request == Ok(Request::Subscribe) {
-                self.stream_events(write).await;
+                self.stream_events(lines, write).await;
                 return;
             }
             let answer = match request {
@@ -166,8 +168,11 @@ impl ApiServer {
     }
 
     /// Streams events until the client hangs up or the daemon stops. A subscriber that falls
-    /// behind is told how many events it missed.
-    async fn stream_events(&self, mut write: OwnedWriteHalf) {
+    /// behind is told how many events it missed. A subscriber sends nothing more: its end of
+    /// the connection is read only to see it close (or anything sent, which ends the stream
+    /// too), so a subscriber gone from a quiet station frees its place among the
+    /// `API_CLIENTS_MAX` at once, not at the next event.
+    async fn stream_events(&self, mut read: impl AsyncRead + Unpin, mut write: OwnedWriteHalf) {
         let mut events = self.events.subscribe();
         if write
             .write_all(&encode_answer(&Ok(Reply::Subscribed)))
@@ -176,8 +181,14 @@ impl ApiServer {
         {
             return;
         }
+        let mut sent = [0u8; 1];
         loop {
-            let event = match events.recv().await {
+            let received = tokio::select! {
+                received = events.recv() => received,
+                // Closed, failed, or a byte a subscriber never sends.
+                _ = read.read(&mut sent) => return,
+            };
+            let event = match received {
                 Ok(event) => event,
                 Err(broadcast::error::RecvError::Lagged(missed)) => Event::Lagged { missed },
                 Err(broadcast::error::RecvError::Closed) => return,
