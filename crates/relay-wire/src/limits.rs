@@ -26,6 +26,25 @@ pub const fn deposit_body_size_max_bytes(frames_max: usize) -> usize {
 /// Largest deposit body with the default `deposit_frames_max`, in bytes.
 pub const DEPOSIT_BODY_SIZE_MAX_BYTES: usize = deposit_body_size_max_bytes(DEPOSIT_FRAMES_MAX);
 
+/// Time any request body may take to reach a relay, whatever its size, in milliseconds.
+pub const BODY_READ_GRACE_MS: u64 = 5_000;
+/// Slowest a request body may reach a relay beyond [`BODY_READ_GRACE_MS`], in bytes per
+/// second: a body of `n` declared bytes must arrive within the grace plus `n` at this rate.
+pub const BODY_READ_RATE_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
+/// Longest any request body may take to reach a relay, in milliseconds.
+pub const BODY_READ_TIMEOUT_MS_MAX: u64 = 30_000;
+
+/// Largest deposit body a client builds, in bytes: what arrives at the slowest rate a relay
+/// accepts within the longest time it waits for a body, less the grace (left for the
+/// connection and the headers). A full deposit of the largest frames (some 4 MiB) would need
+/// about 140 KiB/s to arrive in time, so a station on a slower uplink could never deposit a
+/// long message's frames, retrying them for ever; frames past this size go in the next deposit.
+pub const DEPOSIT_BATCH_SIZE_MAX_BYTES: usize = ((BODY_READ_TIMEOUT_MS_MAX - BODY_READ_GRACE_MS)
+    * BODY_READ_RATE_MIN_BYTES_PER_SECOND
+    / 1000) as usize;
+const _: () = assert!(DEPOSIT_BATCH_SIZE_MAX_BYTES >= deposit_body_size_max_bytes(1));
+const _: () = assert!(DEPOSIT_BATCH_SIZE_MAX_BYTES <= DEPOSIT_BODY_SIZE_MAX_BYTES);
+
 /// Default of a relay's `fetch_wait_ms_max`: longest a fetch waits for a frame to arrive, in
 /// milliseconds. A larger `wait_ms` is clamped to it; stations ask for at most this.
 pub const FETCH_WAIT_MS_MAX: u64 = 25_000;

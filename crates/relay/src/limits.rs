@@ -132,14 +132,6 @@ pub const SUSPECT_MS: u64 = 10 * 60_000;
 /// first is forgotten.
 pub const SUSPECT_STATIONS_MAX: usize = 4096;
 
-/// Time any request body may take, whatever its size, in milliseconds.
-pub const BODY_READ_GRACE_MS: u64 = 5_000;
-/// Slowest a request body may arrive beyond [`BODY_READ_GRACE_MS`], in bytes per second: a
-/// body of `n` declared bytes must arrive within the grace plus `n` at this rate.
-pub const BODY_READ_RATE_MIN_BYTES_PER_SECOND: u64 = 64 * 1024;
-/// Longest any request body may take, in milliseconds.
-pub const BODY_READ_TIMEOUT_MS_MAX: u64 = 30_000;
-
 /// Longest a request body of `declared_bytes` may take to arrive, in milliseconds: the grace
 /// plus the time at the slowest rate allowed, at most [`BODY_READ_TIMEOUT_MS_MAX`]. A slow
 /// client holds a connection (and, for a deposit, a slot) for no longer.

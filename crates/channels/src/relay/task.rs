@@ -10,7 +10,10 @@ use tokio::time::Instant;
 
 use parley_proto::StationId;
 use parley_proto::frame::TAG_ENVELOPE;
-use parley_relay_wire::limits::DEPOSIT_FRAMES_MAX;
+use parley_relay_wire::limits::{
+    BODY_CBOR_OVERHEAD_BYTES, DEPOSIT_BATCH_SIZE_MAX_BYTES, DEPOSIT_FRAMES_MAX,
+    FRAME_CBOR_OVERHEAD_BYTES,
+};
 use parley_relay_wire::witness::{AddCheckpoint, WitnessAnswer};
 use tokio::sync::{mpsc, oneshot};
 
@@ -284,8 +287,10 @@ impl Relay {
             for group in batch.chunk_by(|a, b| a.0 == b.0) {
                 let to = group[0].0;
                 let group: Vec<Arc<[u8]>> = group.iter().map(|(_, f)| f.clone()).collect();
-                if !self.deposit(&mut retry, &mut refusals, to, &group).await {
-                    return;
+                for deposit in deposits(&group) {
+                    if !self.deposit(&mut retry, &mut refusals, to, deposit).await {
+                        return;
+                    }
                 }
             }
         }
@@ -343,6 +348,26 @@ impl Relay {
             }
         }
     }
+}
+
+/// One recipient's frames, in order, cut into deposits of at most [`DEPOSIT_FRAMES_MAX`]
+/// frames and [`DEPOSIT_BATCH_SIZE_MAX_BYTES`] of body (a frame alone always makes one).
+fn deposits(frames: &[Arc<[u8]>]) -> Vec<&[Arc<[u8]>]> {
+    let mut cut = Vec::new();
+    let (mut start, mut body) = (0, BODY_CBOR_OVERHEAD_BYTES);
+    for (at, frame) in frames.iter().enumerate() {
+        let adds = frame.len() + FRAME_CBOR_OVERHEAD_BYTES;
+        let full = body + adds > DEPOSIT_BATCH_SIZE_MAX_BYTES || at - start == DEPOSIT_FRAMES_MAX;
+        if at > start && full {
+            cut.push(&frames[start..at]);
+            (start, body) = (at, BODY_CBOR_OVERHEAD_BYTES);
+        }
+        body += adds;
+    }
+    if start < frames.len() {
+        cut.push(&frames[start..]);
+    }
+    cut
 }
 
 /// The items of this station's mailbox it has committed and the relay has not deleted yet:
@@ -421,6 +446,55 @@ mod tests {
             status,
             reason: "the only parameter is wait_ms=<milliseconds>".into(),
         }
+    }
+
+    /// A recipient's frames go in deposits whose bodies keep within the batch bound, every
+    /// frame once and in order: on both sides of the bound, and with the frame count bound.
+    #[test]
+    fn deposits_keep_within_the_batch_size_and_frame_count() {
+        use parley_relay_wire::limits::{FRAME_SIZE_MAX_BYTES, deposit_body_size_max_bytes};
+        let frame = |len: usize| -> Arc<[u8]> { vec![TAG_ENVELOPE; len].into() };
+        let body = |frames: &[Arc<[u8]>]| {
+            BODY_CBOR_OVERHEAD_BYTES
+                + frames
+                    .iter()
+                    .map(|f| f.len() + FRAME_CBOR_OVERHEAD_BYTES)
+                    .sum::<usize>()
+        };
+        let largest = |count: usize| vec![frame(FRAME_SIZE_MAX_BYTES); count];
+        // As many of the largest frames as fit, then one that fills the body to the byte.
+        let fit = (DEPOSIT_BATCH_SIZE_MAX_BYTES - BODY_CBOR_OVERHEAD_BYTES)
+            / (FRAME_SIZE_MAX_BYTES + FRAME_CBOR_OVERHEAD_BYTES);
+        let mut exact = largest(fit);
+        let room = DEPOSIT_BATCH_SIZE_MAX_BYTES - body(&exact) - FRAME_CBOR_OVERHEAD_BYTES;
+        exact.push(frame(room));
+        assert_eq!(body(&exact), DEPOSIT_BATCH_SIZE_MAX_BYTES);
+        assert_eq!(deposits(&exact), vec![&exact[..]]);
+        // One byte more, and the last frame goes in a deposit of its own.
+        let mut over = largest(fit);
+        over.push(frame(room + 1));
+        assert_eq!(deposits(&over), vec![&over[..fit], &over[fit..]]);
+        // A whole batch of the largest frames: every deposit within the bound, none empty,
+        // every frame once in order.
+        let all = largest(DEPOSIT_FRAMES_MAX);
+        let cut = deposits(&all);
+        assert!(cut.len() > 1);
+        assert!(
+            cut.iter()
+                .all(|d| !d.is_empty() && body(d) <= DEPOSIT_BATCH_SIZE_MAX_BYTES)
+        );
+        assert_eq!(cut.concat(), all);
+        // Small frames: the frame count bounds a deposit, not the size.
+        let small: Vec<_> = (0..DEPOSIT_FRAMES_MAX + 1).map(|_| frame(2_400)).collect();
+        let cut = deposits(&small);
+        assert_eq!(
+            cut,
+            vec![&small[..DEPOSIT_FRAMES_MAX], &small[DEPOSIT_FRAMES_MAX..]]
+        );
+        assert!(deposits(&[]).is_empty());
+        // A single frame of the largest size always makes a deposit.
+        assert!(body(&largest(1)) <= deposit_body_size_max_bytes(1));
+        assert_eq!(deposits(&largest(1)).len(), 1);
     }
 
     /// After an empty answer the next fetch waits out the interval from when the last was
