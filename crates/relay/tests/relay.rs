@@ -906,3 +906,97 @@ async fn pings_survive_idle_connections_being_closed() {
             .expect("ping answers after an idle pause");
     }
 }
+
+/// Forwards each connection to `target`, passing at most `rate` bytes a second each way: a
+/// slow link.
+async fn throttled(target: SocketAddr, rate: usize) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        rate: usize,
+    ) {
+        let mut buffer = vec![0u8; (rate / 20).max(1)];
+        while let Ok(read @ 1..) = from.read(&mut buffer).await {
+            if to.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis((read * 1000 / rate) as u64)).await;
+        }
+        let _ = to.shutdown().await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (upstream_read, upstream_write) = upstream.into_split();
+            tokio::spawn(pump(client_read, upstream_write, rate));
+            tokio::spawn(pump(upstream_read, client_write, rate));
+        }
+    });
+    addr
+}
+
+/// A fetch answer larger than a slow downlink carries within the request timeout still
+/// arrives: its body's deadline grows with each byte read, at the slowest rate an answer may
+/// come (`ANSWER_RATE_MIN_BYTES_PER_SECOND`). An answer slower than that is cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_arrives_over_a_slow_downlink_and_a_trickle_is_cut_off() {
+    use parley_channels::relay::ANSWER_RATE_MIN_BYTES_PER_SECOND;
+    let relay = Relay::start(Limits::default()).await;
+    let alpha = relay.client(&relay.alpha);
+    let to = relay.bravo.id();
+    let frames: Vec<Vec<u8>> = (0..16)
+        .map(|less| frame_of_size(&relay.alpha.identity, &to, FRAME_SIZE_MAX_BYTES - less))
+        .collect();
+    for deposit in frames.chunks(8) {
+        within(alpha.deposit(&to, &arcs(deposit)))
+            .await
+            .expect("stored");
+    }
+    let target: SocketAddr = (relay.server().url())
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the relay's address");
+    let over = |rate: usize, timeout: Duration| {
+        let url = async move { format!("https://{}", throttled(target, rate).await) };
+        let (id, bravo) = (relay.id, relay.bravo.identity.clone());
+        async move {
+            RelayClient::new(&url.await, id, bravo)
+                .expect("valid URL")
+                .with_request_timeout(timeout)
+        }
+    };
+    // About 1 MiB at 16 times the slowest rate: some 4 s, four times the timeout.
+    let rate = 16 * ANSWER_RATE_MIN_BYTES_PER_SECOND as usize;
+    let timeout = Duration::from_secs(1);
+    let slow = over(rate, timeout).await;
+    let started = Instant::now();
+    let fetched = within(slow.fetch(Duration::ZERO))
+        .await
+        .expect("the whole answer arrives");
+    assert!(started.elapsed() > 2 * timeout, "{:?}", started.elapsed());
+    assert_eq!(fetched.len(), frames.len());
+    assert!(
+        fetched
+            .iter()
+            .zip(&frames)
+            .all(|(got, sent)| got.frame == *sent)
+    );
+    // At half the slowest rate the head (in a TLS record of up to 16 KiB) arrives in time,
+    // and the body is cut off once its deadline, growing half as fast as time passes, is
+    // reached: at about twice the timeout.
+    let timeout = Duration::from_secs(3);
+    let trickle = over(ANSWER_RATE_MIN_BYTES_PER_SECOND as usize / 2, timeout).await;
+    let started = Instant::now();
+    match within(trickle.fetch(Duration::ZERO)).await {
+        Err(RelayError::Transport(why)) => assert!(why.contains("stalled"), "{why}"),
+        other => panic!("a trickle is cut off, not {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took > timeout && took < 3 * timeout, "{took:?}");
+}

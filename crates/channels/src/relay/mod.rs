@@ -40,8 +40,16 @@ use parley_relay_wire::{
     ALPN_HTTP1, CBOR_CONTENT_TYPE, PATH_MAILBOX, PATH_MAILBOX_DELETE, PATH_PING, deposit_path,
 };
 
-/// Longest a request may take beyond the long-poll wait it asked for, in milliseconds.
+/// Longest a request may take beyond the long-poll wait it asked for, in milliseconds, until
+/// its answer's head; its body may take longer ([`ANSWER_RATE_MIN_BYTES_PER_SECOND`]).
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Slowest an answer's body may arrive, in bytes per second: each byte read extends the
+/// request's deadline by its time at this rate. A full fetch answer (some 4 MiB) needs about
+/// 140 KiB/s to arrive within [`REQUEST_TIMEOUT_MS`] alone; without this a station on a slower
+/// downlink fetched the same frames again and again and never got them. A relay trickling
+/// bytes is still cut off: an answer is bounded ([`RESPONSE_SIZE_MAX_BYTES`]), so it may add
+/// at most some 4.5 minutes.
+pub const ANSWER_RATE_MIN_BYTES_PER_SECOND: u64 = 16 * 1024;
 /// Longest a TCP connect plus TLS handshake may take, in milliseconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Longest an idle pooled connection is kept for reuse, in milliseconds; well below
@@ -152,6 +160,8 @@ pub struct RelayClient {
     relay: StationId,
     me: Identity,
     http: Client<Connector, Full<Bytes>>,
+    /// [`REQUEST_TIMEOUT_MS`] unless set otherwise ([`Self::with_request_timeout`]).
+    request_timeout: Duration,
 }
 
 impl fmt::Debug for RelayClient {
@@ -212,7 +222,15 @@ impl RelayClient {
             relay,
             me,
             http,
+            request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS),
         })
+    }
+
+    /// The same client with requests given `timeout` instead of [`REQUEST_TIMEOUT_MS`] to
+    /// their answer's head: for tests of slow links, which would otherwise wait 30 s.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     /// The relay's identity.
@@ -278,41 +296,53 @@ impl RelayClient {
     }
 
     /// Sends `request` and reads the answer's status, its `Retry-After` seconds and its body
-    /// (at most `limit` bytes), all within `timeout`.
+    /// (at most `limit` bytes): the head within `timeout`, the body by then too or, once it
+    /// flows, by a deadline each byte read extends at [`ANSWER_RATE_MIN_BYTES_PER_SECOND`].
     async fn exchange(
         &self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
         limit: usize,
     ) -> Result<(StatusCode, Option<u64>, Bytes), RelayError> {
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|error| RelayError::Transport(crate::chain(&error)))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<u64>().ok());
-            let body = Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|error| {
+        let started = tokio::time::Instant::now();
+        let late = || RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()));
+        let response = tokio::time::timeout(timeout, self.http.request(request))
+            .await
+            .map_err(|_| late())?
+            .map_err(|error| RelayError::Transport(crate::chain(&error)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        let mut body = Limited::new(response.into_body(), limit);
+        let mut read = Vec::new();
+        loop {
+            let extension_ms = read.len() as u64 * 1000 / ANSWER_RATE_MIN_BYTES_PER_SECOND;
+            let deadline = started + timeout + Duration::from_millis(extension_ms);
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Err(_) => {
+                    return Err(RelayError::Transport(format!(
+                        "the answer's body stalled: {} bytes in {} ms",
+                        read.len(),
+                        started.elapsed().as_millis()
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(frame)) => frame.map_err(|error| {
                     if error.is::<http_body_util::LengthLimitError>() {
                         RelayError::Protocol(format!("answer is over the limit of {limit} bytes"))
                     } else {
                         RelayError::Transport(format!("reading the answer failed: {error}"))
                     }
-                })?
-                .to_bytes();
-            Ok((status, retry_after, body))
-        };
-        tokio::time::timeout(timeout, exchange).await.map_err(|_| {
-            RelayError::Transport(format!("no answer within {} ms", timeout.as_millis()))
-        })?
+                })?,
+            };
+            if let Ok(data) = frame.into_data() {
+                read.extend_from_slice(&data);
+            }
+        }
+        Ok((status, retry_after, Bytes::from(read)))
     }
 
     /// An unsigned request to the witness API (the specification has no request signatures),
@@ -329,7 +359,7 @@ impl RelayClient {
             .header(CONTENT_TYPE, TEXT_CONTENT_TYPE)
             .body(Full::new(body))
             .map_err(|error| RelayError::Invalid(error.to_string()))?;
-        let timeout = Self::request_timeout();
+        let timeout = self.request_timeout;
         let (status, _, body) = self
             .exchange(request, timeout, WITNESS_ANSWER_SIZE_MAX_BYTES)
             .await?;
@@ -370,15 +400,11 @@ impl RelayClient {
         }
     }
 
-    fn request_timeout() -> Duration {
-        Duration::from_millis(REQUEST_TIMEOUT_MS)
-    }
-
     /// Checks the relay answers this station; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, RelayError> {
         let started = Instant::now();
         let body = self
-            .call(Method::GET, PATH_PING, Vec::new(), Self::request_timeout())
+            .call(Method::GET, PATH_PING, Vec::new(), self.request_timeout)
             .await?;
         let rtt = started.elapsed();
         wire::decode_count(&body, "ping answer")
@@ -405,7 +431,7 @@ impl RelayClient {
                 Method::POST,
                 &target,
                 wire::encode_deposit(frames),
-                Self::request_timeout(),
+                self.request_timeout,
             )
             .await?;
         wire::decode_deposit_answer(&body)
@@ -435,7 +461,7 @@ impl RelayClient {
             .min(FETCH_WAIT_MS_MAX_LIMIT);
         let query = wire::FetchQuery { wait_ms, ack };
         let target = format!("{PATH_MAILBOX}?{}", query.encode());
-        let timeout = Self::request_timeout() + Duration::from_millis(wait_ms);
+        let timeout = self.request_timeout + Duration::from_millis(wait_ms);
         let body = self.call(Method::GET, &target, Vec::new(), timeout).await?;
         let answer = wire::decode_fetch_answer(&body)
             .map_err(|error| RelayError::Protocol(error.to_string()))?;
@@ -471,7 +497,7 @@ impl RelayClient {
                 Method::POST,
                 PATH_MAILBOX_DELETE,
                 body,
-                Self::request_timeout(),
+                self.request_timeout,
             )
             .await?;
         wire::decode_count(&answer, "delete answer")
