@@ -379,7 +379,8 @@ pub enum CodebookCommand {
     Accept {
         /// Peer name or fingerprint.
         peer: String,
-        /// The codebook's hash (default: the latest proposal waiting for this station).
+        /// The codebook's hash (default: the one proposal waiting for this station; refused when
+        /// none or several wait).
         hash: Option<String>,
         /// Who accepts (default: $PARLEY_OPERATOR, else the login name).
         #[arg(long, env = "PARLEY_OPERATOR")]

@@ -144,11 +144,12 @@ fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
     let refused_before = alpha.json(&["status"]);
     assert!(refused_before.is_err(), "every place is a watcher's");
     drop(watchers);
-    std::thread::sleep(Duration::from_millis(500));
-    let status = alpha
-        .json(&["status"])
-        .expect("served once the watchers left");
-    assert_eq!(status["daemon"], "running");
+    let served = wait_until(Duration::from_secs(5), || {
+        alpha
+            .json(&["status"])
+            .is_ok_and(|status| status["daemon"] == "running")
+    });
+    assert!(served, "served once the watchers left");
     alpha.stop().unwrap();
 }
 

@@ -182,12 +182,6 @@ pub enum CodebookErrorKind {
         "the text does not insert parameter `{0}`; every language's text must insert every parameter"
     )]
     MissingPlaceholder(String),
-    /// A text that inserts one parameter twice: a value is shown once, so a message's
-    /// rendering is never larger than its template and its values together.
-    #[error(
-        "the text inserts parameter `{0}` more than once; each parameter is inserted exactly once"
-    )]
-    RepeatedPlaceholder(String),
     /// A lone or unclosed brace, or a placeholder that is not a name.
     #[error("{0}; write {{{{ and }}}} for literal braces")]
     BadPlaceholder(&'static str),

@@ -62,10 +62,23 @@ impl PartialEq for Codebook {
 impl Eq for Codebook {}
 
 impl Codebook {
-    /// Parses and checks a codebook's TOML source. A source over
-    /// `parley_proto::limits::CODEBOOK_SIZE_MAX_BYTES` is refused before parsing.
+    /// Parses and checks a new codebook's TOML source, one to propose or accept. A source
+    /// over `parley_proto::limits::CODEBOOK_SIZE_MAX_BYTES` is refused before parsing.
     pub fn parse(source: &str) -> Result<Codebook, CodebookError> {
-        let parsed = format::parse(source)?;
+        Self::parse_with(source, true)
+    }
+
+    /// Parses and checks a stored codebook's source: one proposed, and perhaps agreed, under
+    /// the rules of an earlier version. The rules added since for new codebooks (texts of
+    /// invisible characters alone count as blank; line and paragraph separators refused; no
+    /// two values of a choice reading the same) are not applied, so a codebook agreed before
+    /// them stays agreed, and its messages readable, on both sides.
+    pub fn parse_stored(source: &str) -> Result<Codebook, CodebookError> {
+        Self::parse_with(source, false)
+    }
+
+    fn parse_with(source: &str, strict: bool) -> Result<Codebook, CodebookError> {
+        let parsed = format::parse(source, strict)?;
         Ok(Codebook {
             source: source.to_owned(),
             name: parsed.name,

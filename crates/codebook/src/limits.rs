@@ -43,5 +43,19 @@ pub const DEGREE_DECIMALS_MAX: usize = 6;
 /// Most decimals of a circle's radius typed by an operator, in kilometres (one metre).
 pub const RADIUS_KM_DECIMALS_MAX: usize = 3;
 
+/// Longest rendering of a coded message in one language, in bytes. A code's text may insert a
+/// parameter more than once, so a text of a few hundred placeholders and a long value would
+/// render into megabytes; a rendering is cut here, and says so. Every text inserting each of
+/// its values once fits: at most `CODE_TEXT_CHARS_MAX` characters of template, and values no
+/// larger than the envelope that carried them (a choice shown by a label of up to
+/// `LABEL_CHARS_MAX` characters for each of `FIELDS_MAX` parameters included).
+pub const RENDERED_SIZE_MAX_BYTES: usize = 128 * 1024;
+
+const _: () = assert!(
+    CODE_TEXT_CHARS_MAX * 4
+        + parley_proto::limits::ENVELOPE_SIZE_MAX_BYTES
+        + FIELDS_MAX * LABEL_CHARS_MAX * 4
+        <= RENDERED_SIZE_MAX_BYTES
+);
 const _: () = assert!(TEXT_FIELD_CHARS_MAX * 4 <= TEXT_SIZE_MAX_BYTES);
 const _: () = assert!(DURATION_S_MAX <= u64::MAX / 1000);

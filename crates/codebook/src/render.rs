@@ -5,6 +5,7 @@
 
 use parley_proto::{Params, Value};
 
+use crate::limits::RENDERED_SIZE_MAX_BYTES;
 use crate::schema::{Code, Field, Form, Piece};
 use crate::values::render_value;
 
@@ -41,7 +42,8 @@ fn flag(name: &str) -> String {
 }
 
 /// A code's text in `lang` with its parameters inserted, or `None` if `lang` is not one of
-/// the codebook's languages.
+/// the codebook's languages. A rendering past [`RENDERED_SIZE_MAX_BYTES`] is cut there and
+/// ends saying so.
 pub(crate) fn render_code(code: &Code, params: &Params, lang: &str) -> Option<String> {
     let template = code.template(lang)?;
     let mut text = String::new();
@@ -57,6 +59,15 @@ pub(crate) fn render_code(code: &Code, params: &Params, lang: &str) -> Option<St
                 // Never: the format refuses placeholders naming no parameter.
                 None => text.push_str(&flag(name)),
             },
+        }
+        if text.len() > RENDERED_SIZE_MAX_BYTES {
+            let mut end = RENDERED_SIZE_MAX_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push_str(&format!(" [cut: over {RENDERED_SIZE_MAX_BYTES} bytes]"));
+            break;
         }
     }
     Some(text)

@@ -45,9 +45,14 @@ impl Clock {
 }
 
 /// Milliseconds since the host booted, the time it was suspended included (Linux's
-/// `CLOCK_BOOTTIME`, which never goes back).
+/// `CLOCK_BOOTTIME`, which never goes back; elsewhere the monotonic clock, which on macOS
+/// counts sleep too).
 pub fn since_boot_ms() -> u64 {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = rustix::time::ClockId::Boottime;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = rustix::time::ClockId::Monotonic;
+    let now = rustix::time::clock_gettime(clock);
     let seconds = u64::try_from(now.tv_sec).unwrap_or(0);
     let millis = u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
     seconds.saturating_mul(1000).saturating_add(millis)

@@ -170,7 +170,9 @@ impl LinkCodebooks {
                     ))
                 } else {
                     *read += 1;
-                    Codebook::parse(source).map_err(|error| error.to_string())
+                    // Under the rules it was proposed under: one agreed before a rule added
+                    // since stays agreed (`Codebook::parse_stored`).
+                    Codebook::parse_stored(source).map_err(|error| error.to_string())
                 };
                 let mut proposal = Proposal {
                     id: entry.id(),
@@ -459,6 +461,14 @@ fn item(books: &LinkCodebooks, hash: &CodebookHash, proposal: &Proposal) -> Code
             return item;
         }
     };
+    // One still waiting for this station's acceptance is held to the rules for a new codebook,
+    // as accepting it would be.
+    if proposal.accepted_by_us.is_none()
+        && let Err(why) = Codebook::parse(codebook.source())
+    {
+        item.error = Some(why.to_string());
+        return item;
+    }
     let languages = codebook.languages();
     let by_lang = |text: &dyn Fn(&str) -> Option<String>| {
         languages
@@ -718,5 +728,38 @@ mod tests {
             false,
         );
         assert_eq!(books.standing(&stranger), Standing::Unknown);
+    }
+
+    /// A codebook agreed under an earlier version's rules stays agreed under a stricter one
+    /// (here: two choice values whose English labels read the same), and shows whole; one
+    /// still waiting for this station's acceptance that the rules refuse shows as not valid.
+    #[test]
+    fn a_codebook_agreed_before_a_stricter_rule_stays_agreed() {
+        let (us, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        let older = EXAMPLE.replace(
+            "label.en = \"intercontinental ballistic missile (ICBM)\"",
+            "label.en = \"submarine-launched ballistic missile (SLBM)\"",
+        );
+        assert_ne!(older, EXAMPLE);
+        assert!(parley_codebook::Codebook::parse(&older).is_err());
+        let hash = CodebookHash::of(older.as_bytes());
+        let agreed = [
+            entry(&us, 1, proposal(&older)),
+            entry(&peer, 1, acceptance(&older, "Boris")),
+        ];
+        let books = LinkCodebooks::of(&agreed, &peer.id());
+        assert_eq!(books.standing(&hash), Standing::Current);
+        let report = CodebookReport::new("Bravo".into(), &books);
+        assert_eq!(report.codebooks[0].error, None);
+        assert!(!report.codebooks[0].forms.is_empty());
+        // Proposed by the peer and not yet accepted here: held to the rules for a new one.
+        let waiting = [entry(&peer, 1, proposal(&older))];
+        let books = LinkCodebooks::of(&waiting, &peer.id());
+        let report = CodebookReport::new("Bravo".into(), &books);
+        let error = report.codebooks[0].error.as_deref().unwrap_or_default();
+        assert!(error.contains("reads the same"), "{error}");
     }
 }

@@ -1,7 +1,7 @@
 //! Reading typed fields (a form's `field`, a code's `param`), choice values, forms and rules.
 
 use super::read::Node;
-use super::{checked_name, elements, read_texts};
+use super::{checked_name, elements, read_texts, read_texts_at};
 use crate::error::{CodebookError, CodebookErrorKind};
 use crate::limits::{
     CHOICE_VALUES_MAX, DURATION_S_MAX, FIELDS_MAX, FORMS_MAX, LABEL_CHARS_MAX, LEAD_TIME_H_MAX,
@@ -128,6 +128,20 @@ fn read_duration(
     Ok(FieldType::Duration { min_s, max_s })
 }
 
+/// How a choice's label reads, to tell two apart: without case, invisible characters or
+/// differences of white space (`Tactical`, ` tactical`, `Tac\u{200B}tical` and
+/// `tactical\u{00A0}` read the same). Letters that merely look alike are not compared.
+fn reads_as(label: &str) -> String {
+    let visible: String = (label.chars())
+        .filter(|&c| !parley_proto::names::is_invisible(c))
+        .collect();
+    visible
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 fn read_choice_values(
     list: &Node<'_, '_>,
     languages: &[String],
@@ -145,17 +159,14 @@ fn read_choice_values(
         let key = checked_name(&key_node)?;
         let path = format!("{}[#{}].key", list.path, index + 1);
         unique(&mut seen, &key, key_node.line, path)?;
-        let label_node = table.require("label")?;
-        let label_line = label_node.line;
-        let labels = read_texts(label_node, languages, LABEL_CHARS_MAX)?;
-        let reads_as = |label: &str| label.trim().to_lowercase();
-        for (lang, label) in &labels {
+        let labels = read_texts_at(table.require("label")?, languages, LABEL_CHARS_MAX)?;
+        for (lang, label, line) in labels.iter().filter(|_| list.strict()) {
             let other = values.iter().find(|other: &&ChoiceValue| {
                 (other.labels.iter()).any(|(l, o)| l == lang && reads_as(o) == reads_as(label))
             });
             if let Some(other) = other {
                 return Err(CodebookError {
-                    line: label_line,
+                    line: *line,
                     path: format!("{}[{key}].label.{lang}", list.path),
                     kind: CodebookErrorKind::DuplicateLabel {
                         lang: lang.clone(),
@@ -165,6 +176,9 @@ fn read_choice_values(
             }
         }
         table.finish()?;
+        let labels = (labels.into_iter())
+            .map(|(lang, label, _)| (lang, label))
+            .collect();
         values.push(ChoiceValue { key, labels });
     }
     Ok(values)

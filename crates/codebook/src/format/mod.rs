@@ -20,6 +20,7 @@ use crate::limits::{
 use crate::schema::{Code, Field, Form, Piece, Template, Texts};
 use crate::template;
 use crate::text::{drives_display, is_blank};
+use parley_proto::names::is_display_control;
 use read::{Lines, Node, join};
 
 /// Deepest table nesting walked to name the place of a syntax error.
@@ -34,8 +35,9 @@ pub(crate) struct Parsed {
     pub(crate) forms: Vec<Form>,
 }
 
-/// Reads and checks a codebook source.
-pub(crate) fn parse(source: &str) -> Result<Parsed, CodebookError> {
+/// Reads and checks a codebook source; `strict`, under the rules for a new codebook too
+/// ([`crate::Codebook::parse`]).
+pub(crate) fn parse(source: &str, strict: bool) -> Result<Parsed, CodebookError> {
     if source.len() > CODEBOOK_SIZE_MAX_BYTES {
         return Err(CodebookError {
             line: 1,
@@ -45,7 +47,7 @@ pub(crate) fn parse(source: &str) -> Result<Parsed, CodebookError> {
             },
         });
     }
-    let lines = Lines::new(source);
+    let lines = Lines::new(source, strict);
     let document = DeTable::parse(source).map_err(|error| syntax_error(source, &lines, &error))?;
     let mut root = Node::root(&document, &lines);
     let format = root.require("format")?;
@@ -192,10 +194,16 @@ fn elements<'a, 's>(
 }
 
 /// A text of 1 to `max_chars` characters, not blank, without control or text-direction
-/// characters.
+/// characters. For a new codebook, invisible characters alone are blank too, and line and
+/// paragraph separators are refused as newlines are; a stored one was agreed under the rules
+/// before these, and is read as it was agreed.
 fn checked_text(node: &Node<'_, '_>, max_chars: usize) -> Result<String, CodebookError> {
     let text = node.string()?;
-    if is_blank(text) {
+    let blank = match node.strict() {
+        true => is_blank(text),
+        false => text.trim().is_empty(),
+    };
+    if blank {
         return Err(node.error(CodebookErrorKind::EmptyText));
     }
     let chars = text.chars().count();
@@ -203,7 +211,11 @@ fn checked_text(node: &Node<'_, '_>, max_chars: usize) -> Result<String, Codeboo
         let max = max_chars;
         return Err(node.error(CodebookErrorKind::TextTooLong { chars, max }));
     }
-    if text.chars().any(drives_display) {
+    let forbidden = match node.strict() {
+        true => drives_display,
+        false => is_display_control,
+    };
+    if text.chars().any(forbidden) {
         return Err(node.error(CodebookErrorKind::ControlCharacter));
     }
     Ok(text.to_owned())
@@ -354,25 +366,21 @@ fn read_code(node: Node<'_, '_>, languages: &[String]) -> Result<(Code, usize), 
     Ok((code, number_node.line))
 }
 
-/// Every placeholder names a parameter, and every parameter is inserted exactly once (so a
-/// hostile codebook cannot make a small message render into megabytes: a value of
-/// `TEXT_SIZE_MAX_BYTES` inserted a few hundred times).
+/// Every placeholder names a parameter, and every parameter is inserted. A parameter may be
+/// inserted more than once (`Switch to {channel}; confirm on {channel}.`); what that may cost
+/// is bounded where it is rendered (`RENDERED_SIZE_MAX_BYTES`).
 fn check_placeholders(pieces: &[Piece], params: &[Field]) -> Result<(), CodebookErrorKind> {
     let inserted = |name: &str| {
         pieces
             .iter()
             .any(|piece| *piece == Piece::Param(name.into()))
     };
-    let mut seen: Vec<&str> = Vec::new();
     for piece in pieces {
-        let Piece::Param(name) = piece else { continue };
-        if !params.iter().any(|param| param.name == *name) {
+        if let Piece::Param(name) = piece
+            && !params.iter().any(|param| param.name == *name)
+        {
             return Err(CodebookErrorKind::UnknownPlaceholder(name.clone()));
         }
-        if seen.contains(&name.as_str()) {
-            return Err(CodebookErrorKind::RepeatedPlaceholder(name.clone()));
-        }
-        seen.push(name);
     }
     match params.iter().find(|param| !inserted(&param.name)) {
         Some(param) => Err(CodebookErrorKind::MissingPlaceholder(param.name.clone())),

@@ -7,20 +7,24 @@ use toml::de::{DeArray, DeTable, DeValue};
 
 use crate::error::{CodebookError, CodebookErrorKind};
 
-/// Byte offsets of the source's line starts, to turn a span into a 1-based line.
-pub(crate) struct Lines(Vec<usize>);
+/// Byte offsets of the source's line starts, to turn a span into a 1-based line; and whether
+/// the source is read under the rules for a new codebook (`strict`) or for one stored.
+pub(crate) struct Lines {
+    starts: Vec<usize>,
+    strict: bool,
+}
 
 impl Lines {
-    pub(crate) fn new(source: &str) -> Self {
+    pub(crate) fn new(source: &str, strict: bool) -> Self {
         let starts = std::iter::once(0)
             .chain(source.match_indices('\n').map(|(at, _)| at + 1))
             .collect();
-        Lines(starts)
+        Lines { starts, strict }
     }
 
     /// The 1-based line holding byte `offset`.
     pub(crate) fn line(&self, offset: usize) -> usize {
-        self.0.partition_point(|&start| start <= offset).max(1)
+        self.starts.partition_point(|&start| start <= offset).max(1)
     }
 }
 
@@ -45,6 +49,11 @@ impl<'a, 's> Node<'a, 's> {
     /// The document's root table.
     pub(crate) fn root(root: &'a Spanned<DeTable<'s>>, lines: &'a Lines) -> Table<'a, 's> {
         Table::new(String::new(), 1, root.get_ref(), lines)
+    }
+
+    /// Whether the source is read under the rules for a new codebook, not a stored one.
+    pub(crate) fn strict(&self) -> bool {
+        self.lines.strict
     }
 
     pub(crate) fn error(&self, kind: CodebookErrorKind) -> CodebookError {

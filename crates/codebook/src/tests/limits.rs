@@ -330,5 +330,39 @@ fn every_limit_is_documented() {
             );
         }
     }
-    assert_eq!(count, 17);
+    assert_eq!(count, 18);
+}
+
+/// A code's text may insert a parameter many times: its rendering is cut at
+/// `RENDERED_SIZE_MAX_BYTES` and says so, where it would have been megabytes; a rendering
+/// within the bound is whole.
+#[test]
+fn rendering_is_bounded() {
+    let text = "{a}".repeat(333);
+    let source = with(&format!(
+        "[[code]]\nnumber = 1\ntext.en = \"{text}\"\ntext.ru = \"{text}\"\n\
+         [[code.param]]\nname = \"a\"\ntype = \"text\"\nlabel.en = \"A\"\nlabel.ru = \"А\"\n\
+         max_chars = {TEXT_FIELD_CHARS_MAX}\n"
+    ));
+    let book = Codebook::parse(&source).expect("a parameter may be inserted many times");
+    let long = vec![("a".to_owned(), parley_proto::Value::Text("𝄞".repeat(4096)))];
+    let rendered = book.render_coded(1, &long, "en").expect("renders");
+    let cut = format!(" [cut: over {RENDERED_SIZE_MAX_BYTES} bytes]");
+    assert!(
+        rendered.ends_with(&cut),
+        "{}",
+        &rendered[rendered.len() - 40..]
+    );
+    assert!(rendered.len() <= RENDERED_SIZE_MAX_BYTES + cut.len());
+    // 333 values of 99 four-byte characters: 131,868 bytes, just over; of 98, just under.
+    for (chars, whole) in [(98, true), (99, false)] {
+        let value = vec![("a".to_owned(), parley_proto::Value::Text("𝄞".repeat(chars)))];
+        let rendered = book.render_coded(1, &value, "ru").expect("renders");
+        assert_eq!(
+            !rendered.ends_with(&cut),
+            whole,
+            "{chars}: {}",
+            rendered.len()
+        );
+    }
 }

@@ -192,6 +192,8 @@ impl Outgoing {
         }
         self.peer_epoch = key;
         self.peer_epoch_public = public.to_vec();
+        // The encapsulation kept is for the key before, which may share the new one's id.
+        self.sealer = None;
         true
     }
 

@@ -109,7 +109,8 @@ pub enum Request {
     CodebookAccept {
         /// Peer name or fingerprint.
         peer: String,
-        /// The codebook's hash; the latest proposal waiting when absent.
+        /// The codebook's hash; when absent, the one proposal waiting (refused when none or
+        /// several wait).
         #[serde(default)]
         hash: Option<CodebookHash>,
         /// Who accepts.

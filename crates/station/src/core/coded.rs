@@ -74,7 +74,7 @@ impl Station {
         Ok(CodebookSent::new(sent, hash, &codebook))
     }
 
-    /// `codebook accept`: accepts the peer's proposal `hash`, or the latest one waiting.
+    /// `codebook accept`: accepts the peer's proposal `hash`, or the one waiting.
     pub(super) fn accept_codebook(
         &mut self,
         now_ms: u64,
@@ -122,6 +122,12 @@ impl Station {
             )));
         }
         let codebook = proposal.codebook.as_ref().map_err(|why| {
+            StationError::Invalid(format!(
+                "codebook {hash} is not valid ({why}); it cannot be accepted; nothing was stored"
+            ))
+        })?;
+        // Read as stored; accepted, it is new here, so the rules for a new codebook hold.
+        Codebook::parse(codebook.source()).map_err(|why| {
             StationError::Invalid(format!(
                 "codebook {hash} is not valid ({why}); it cannot be accepted; nothing was stored"
             ))

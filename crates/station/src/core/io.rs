@@ -57,7 +57,7 @@ pub enum Command {
     CodebookAccept {
         /// Peer name or fingerprint.
         peer: String,
-        /// Which; the latest waiting when `None`.
+        /// Which; when `None`, the one waiting (refused when none or several wait).
         hash: Option<CodebookHash>,
         /// Who accepts.
         operator: String,

@@ -83,12 +83,13 @@ impl Station {
                         "clock".to_owned(),
                         format!("the peer's entries are refused: {}", refused.rejection),
                     )),
-                    // One alarm per peer, naming the first key: the key an envelope names
-                    // is any 8 bytes the peer signs, and an alarm per key would let it fill
-                    // the alarm table at one seq.
+                    // One alarm open per peer, naming the first key, until an envelope of
+                    // the peer is accepted: the key an envelope names is any 8 bytes the
+                    // peer signs, and an alarm per key would let it fill the alarm table at
+                    // one seq.
                     Rejection::UnknownEpochKey(key) => Some((
                         AlarmKind::UnknownEpochKey,
-                        "epoch keys".to_owned(),
+                        super::watch::UNKNOWN_EPOCH_KEY_SUBJECT.to_owned(),
                         format!(
                             "the peer seals its entries to epoch key {key}, which this station \
                              does not hold (erased, or never held: the peer pinned a card older \

@@ -430,6 +430,66 @@ fn only_a_new_entry_clears_a_clock_skew_alarm() {
     assert_eq!(open_alarms(&mut alpha, &mut alpha_store, "clock_skew"), 0);
 }
 
+/// Bravo's envelope `frame` signed again as sealed to key `key_id`, which Alpha does not hold.
+fn sealed_to_unknown_key(bravo: &Station, frame: &[u8], key_id: [u8; 8]) -> Vec<u8> {
+    let Ok(parley_proto::frame::Frame::Envelope(body)) = parley_proto::frame::Frame::parse(frame)
+    else {
+        panic!("Bravo's frame is an envelope");
+    };
+    let envelope = parley_proto::envelope::Envelope::peek(body)
+        .and_then(|unverified| unverified.check_signature())
+        .expect("Bravo signed it");
+    let sealed = parley_proto::seal::Sealed {
+        key_id: parley_proto::EpochKeyId(key_id),
+        encapsulated: envelope.encapsulated.clone(),
+        ciphertext: envelope.ciphertext.clone(),
+    };
+    let signed = parley_proto::envelope::Envelope::sign(
+        bravo.identity(),
+        envelope.link,
+        envelope.to,
+        envelope.seq,
+        envelope.entry_id,
+        sealed,
+    );
+    parley_proto::frame::Frame::encode(parley_proto::frame::TAG_ENVELOPE, &signed)
+}
+
+/// The unknown-key alarm clears once an envelope of the peer is accepted, so a later envelope
+/// sealed to a key not held raises a new one, not silence behind the first.
+#[test]
+fn an_unknown_key_alarm_clears_once_an_envelope_is_accepted() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let via = Via::Direct(bravo.endpoint().identity().id());
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    let forged = sealed_to_unknown_key(&bravo, &first[0], [1; 8]);
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    for frame in &first {
+        let bytes = frame.clone();
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        0
+    );
+    send_at(&mut bravo, (NOW_MS, "Alpha"), 2);
+    let next = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    let forged = sealed_to_unknown_key(&bravo, &next, [2; 8]);
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    assert_eq!(alpha_store.alarms(true).expect("reads").len(), 2);
+}
+
 /// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
 /// made, as if erased long ago) seals its entries to it: each is refused unread, and the
 /// refusal is an alarm naming the key, raised once however many copies come, and once per
@@ -478,29 +538,8 @@ fn entries_sealed_to_a_key_not_held_raise_an_alarm() {
     // The key an envelope names is 8 bytes the peer signs: envelopes naming ever new keys,
     // at a seq that never advances, raise no further alarm (one per peer), so a peer cannot
     // fill the alarm table and the hook with them.
-    let Ok(parley_proto::frame::Frame::Envelope(body)) =
-        parley_proto::frame::Frame::parse(&frames[0])
-    else {
-        panic!("Bravo's first frame is an envelope");
-    };
-    let envelope = parley_proto::envelope::Envelope::peek(body)
-        .and_then(|unverified| unverified.check_signature())
-        .expect("Bravo signed it");
     for n in 0..20u8 {
-        let sealed = parley_proto::seal::Sealed {
-            key_id: parley_proto::EpochKeyId([n; 8]),
-            encapsulated: envelope.encapsulated.clone(),
-            ciphertext: envelope.ciphertext.clone(),
-        };
-        let signed = parley_proto::envelope::Envelope::sign(
-            bravo.identity(),
-            envelope.link,
-            envelope.to,
-            envelope.seq,
-            envelope.entry_id,
-            sealed,
-        );
-        let bytes = parley_proto::frame::Frame::encode(parley_proto::frame::TAG_ENVELOPE, &signed);
+        let bytes = sealed_to_unknown_key(&bravo, &frames[0], [n; 8]);
         alpha.handle(NOW_MS, Input::Frame { via, bytes });
     }
     assert_eq!(

@@ -34,6 +34,11 @@ use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
+/// The subject of a peer's `unknown_epoch_key` alarm: one open per peer, whatever keys its
+/// envelopes name (a key id is any 8 bytes the peer signs), until an envelope of it is
+/// accepted.
+pub const UNKNOWN_EPOCH_KEY_SUBJECT: &str = "epoch keys";
+
 /// Most of a peer's cancellations kept, per link, whose message has not come yet. A message
 /// held back on its channel while its cancellation came (stored above the gap) is within the
 /// link's reorder window, so its cancellation is among the latest; at this bound the one
@@ -567,9 +572,12 @@ impl Watch {
         self.alarms.id_of(&condition)
     }
 
-    /// An envelope of `peer` was accepted: its clock is fine again.
+    /// An envelope of `peer` was accepted: its clock is fine again, and it seals to a key this
+    /// station holds (so a later envelope sealed to one it does not hold raises a new alarm).
     pub fn accepted(&mut self, now_ms: u64, peer: StationId) {
         self.cleared(now_ms, (AlarmKind::ClockSkew, peer, "clock"));
+        let unknown_key = (AlarmKind::UnknownEpochKey, peer, UNKNOWN_EPOCH_KEY_SUBJECT);
+        self.cleared(now_ms, unknown_key);
     }
 
     /// The condition `(kind, peer, subject)` no longer holds: its alarm, if open, clears.
