@@ -987,10 +987,10 @@ async fn a_large_answer_arrives_over_a_slow_downlink_and_a_trickle_is_cut_off() 
             .zip(&frames)
             .all(|(got, sent)| got.frame == *sent)
     );
-    // At half the slowest rate the head (in a TLS record of up to 16 KiB) arrives in time,
-    // and the body is cut off once its deadline, growing half as fast as time passes, is
-    // reached: at about twice the timeout.
-    let timeout = Duration::from_secs(3);
+    // At half the slowest rate the head (in a TLS record of up to 16 KiB: some 2 s) arrives
+    // in time, and the body is cut off once its deadline, growing half as fast as time
+    // passes, is reached: at about twice the timeout.
+    let timeout = Duration::from_secs(5);
     let trickle = over(ANSWER_RATE_MIN_BYTES_PER_SECOND as usize / 2, timeout).await;
     let started = Instant::now();
     match within(trickle.fetch(Duration::ZERO)).await {

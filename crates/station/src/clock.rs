@@ -6,7 +6,7 @@
 //! station's log never goes back in time across restarts even if the wall clock did. The
 //! daemon and a CLI command working on a stopped station follow the same rule.
 //!
-//! Time since boot (`CLOCK_BOOTTIME`) counts the time the host was suspended, where the
+//! Time since boot (Linux's `CLOCK_BOOTTIME`) counts the time the host was suspended, where the
 //! monotonic clock behind `Instant` does not: a laptop station suspended for two hours would
 //! otherwise run two hours slow once it woke, refuse every entry of its peers as from the
 //! future (`clock_skew`), and date its own entries two hours back, until restarted.

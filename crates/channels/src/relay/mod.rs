@@ -27,9 +27,9 @@ use crate::connect::Connector;
 
 use parley_relay_wire::auth::{NONCE_BYTES, RequestAuth};
 use parley_relay_wire::limits::{
-    BODY_CBOR_OVERHEAD_BYTES, DELETE_IDS_MAX, DEPOSIT_FRAMES_MAX_LIMIT,
-    FETCH_FRAMES_SIZE_MAX_BYTES, FETCH_ITEMS_MAX_LIMIT, FETCH_WAIT_MS_MAX_LIMIT,
-    HEADER_READ_TIMEOUT_MS,
+    BODY_CBOR_OVERHEAD_BYTES, BODY_READ_RATE_MIN_BYTES_PER_SECOND, DELETE_IDS_MAX,
+    DEPOSIT_FRAMES_MAX_LIMIT, FETCH_FRAMES_SIZE_MAX_BYTES, FETCH_ITEMS_MAX_LIMIT,
+    FETCH_WAIT_MS_MAX_LIMIT, HEADER_READ_TIMEOUT_MS,
 };
 use parley_relay_wire::wire::{self, DeleteRequest, Fetched};
 use parley_relay_wire::witness::{
@@ -426,14 +426,12 @@ impl RelayClient {
             )));
         }
         let target = deposit_path(to);
-        let body = self
-            .call(
-                Method::POST,
-                &target,
-                wire::encode_deposit(frames),
-                self.request_timeout,
-            )
-            .await?;
+        let body = wire::encode_deposit(frames);
+        // The body's own time at the slowest rate a relay accepts comes on top: the request's
+        // timeout also covers connecting and waiting for one of the relay's deposit slots.
+        let upload_ms = body.len() as u64 * 1000 / BODY_READ_RATE_MIN_BYTES_PER_SECOND;
+        let timeout = self.request_timeout + Duration::from_millis(upload_ms);
+        let body = self.call(Method::POST, &target, body, timeout).await?;
         wire::decode_deposit_answer(&body)
             .map_err(|error| RelayError::Protocol(error.to_string()))?;
         Ok(())

@@ -287,9 +287,13 @@ impl Relay {
             for group in batch.chunk_by(|a, b| a.0 == b.0) {
                 let to = group[0].0;
                 let group: Vec<Arc<[u8]>> = group.iter().map(|(_, f)| f.clone()).collect();
+                // After a refusal, the rest of the recipient's frames wait for the protocol to
+                // resend them, as the refused ones will be: none is stored ahead of them.
                 for deposit in deposits(&group) {
-                    if !self.deposit(&mut retry, &mut refusals, to, deposit).await {
-                        return;
+                    match self.deposit(&mut retry, &mut refusals, to, deposit).await {
+                        Deposited::Stored => {}
+                        Deposited::Refused => break,
+                        Deposited::Stopped => return,
                     }
                 }
             }
@@ -299,14 +303,19 @@ impl Relay {
     /// Deposits one recipient's frames, retrying while the relay is unreachable or, up to
     /// [`DEPOSIT_RETRIES_FOR_NOW_MAX`] times, says to try again (408 and 5xx but 507:
     /// [`RelayError::refused_for_now`]); a refusal is reported, not retried (the protocol
-    /// resends). Returns false once the station has stopped.
+    /// resends).
     async fn deposit(
         &self,
         retry: &mut Backoff,
         refusals: &mut LogLimit<&'static str>,
         to: StationId,
         group: &[Arc<[u8]>],
-    ) -> bool {
+    ) -> Deposited {
+        let reported = |sent: bool, refused: bool| match (sent, refused) {
+            (false, _) => Deposited::Stopped,
+            (true, false) => Deposited::Stored,
+            (true, true) => Deposited::Refused,
+        };
         let mut retried_for_now = 0;
         loop {
             match self.client.deposit(&to, group).await {
@@ -322,7 +331,7 @@ impl Relay {
                         envelopes,
                         receipts: group.len() as u64 - envelopes,
                     };
-                    return self.inbound.send(stored).await;
+                    return reported(self.inbound.send(stored).await, false);
                 }
                 Err(RelayError::Refused { status, reason })
                     if !RelayError::refused_for_now(status)
@@ -336,7 +345,7 @@ impl Relay {
                         peer: to,
                         reason: format!("HTTP {status}: {reason}"),
                     };
-                    return self.inbound.send(refused).await;
+                    return reported(self.inbound.send(refused).await, true);
                 }
                 Err(error) => {
                     if matches!(error, RelayError::Refused { .. }) {
@@ -348,6 +357,16 @@ impl Relay {
             }
         }
     }
+}
+
+/// How a deposit ended.
+enum Deposited {
+    /// The relay took the frames, and the station was told.
+    Stored,
+    /// The relay refused them, and the station was told.
+    Refused,
+    /// The station has stopped.
+    Stopped,
 }
 
 /// One recipient's frames, in order, cut into deposits of at most [`DEPOSIT_FRAMES_MAX`]

@@ -338,7 +338,8 @@ fn every_limit_is_documented() {
 /// within the bound is whole.
 #[test]
 fn rendering_is_bounded() {
-    let text = "{a}".repeat(333);
+    // A one-byte literal first, so the cut falls inside a four-byte character.
+    let text = format!("x{}", "{a}".repeat(333));
     let source = with(&format!(
         "[[code]]\nnumber = 1\ntext.en = \"{text}\"\ntext.ru = \"{text}\"\n\
          [[code.param]]\nname = \"a\"\ntype = \"text\"\nlabel.en = \"A\"\nlabel.ru = \"А\"\n\
@@ -354,7 +355,8 @@ fn rendering_is_bounded() {
         &rendered[rendered.len() - 40..]
     );
     assert!(rendered.len() <= RENDERED_SIZE_MAX_BYTES + cut.len());
-    // 333 values of 99 four-byte characters: 131,868 bytes, just over; of 98, just under.
+    assert!(rendered.starts_with('x'));
+    // 333 values of 99 four-byte characters: 131,869 bytes, just over; of 98, just under.
     for (chars, whole) in [(98, true), (99, false)] {
         let value = vec![("a".to_owned(), parley_proto::Value::Text("𝄞".repeat(chars)))];
         let rendered = book.render_coded(1, &value, "ru").expect("renders");

@@ -725,3 +725,45 @@ fn an_import_names_the_first_refusals_and_counts_them_all() {
         assert!(line.len() < API_LINE_SIZE_MAX_BYTES / 16, "{}", line.len());
     }
 }
+
+/// A peer's proposal that a stored record reads as valid but the rules for a new codebook
+/// refuse (two choice values reading the same) cannot be accepted, and nothing is written.
+#[test]
+fn a_proposal_the_rules_for_a_new_codebook_refuse_cannot_be_accepted() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let example = include_str!("../../../../../examples/codebook.toml");
+    let source = example.replace(
+        "label.en = \"intercontinental ballistic missile (ICBM)\"",
+        "label.en = \"submarine-launched ballistic missile (SLBM)\"",
+    );
+    assert!(parley_codebook::Codebook::parse_stored(&source).is_ok());
+    let hash = parley_proto::CodebookHash::of(source.as_bytes());
+    let alpha_id = alpha.identity().id();
+    write_as_station(
+        &mut bravo,
+        &alpha_id,
+        parley_proto::Body::CodebookProposal { source },
+    );
+    let via = Via::Direct(bravo.identity().id());
+    for bytes in envelopes_out(&mut bravo, &mut bravo_store, NOW_MS) {
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    commit_all(&mut alpha, &mut alpha_store).expect("commits");
+    let head = |alpha: &Station| {
+        alpha
+            .endpoint()
+            .link(&bravo.identity().id())
+            .map(|l| l.out_seq())
+    };
+    let before = head(&alpha);
+    let accept = Command::CodebookAccept {
+        peer: "Bravo".into(),
+        hash: Some(hash),
+        operator: "Ana".into(),
+    };
+    match request(&mut alpha, &mut alpha_store, NOW_MS, accept) {
+        Err(error) => assert!(error.message.contains("reads the same"), "{error:?}"),
+        Ok(reply) => panic!("accepted: {reply:?}"),
+    }
+    assert_eq!(head(&alpha), before, "nothing was written");
+}
