@@ -1000,3 +1000,55 @@ async fn a_large_answer_arrives_over_a_slow_downlink_and_a_trickle_is_cut_off() 
     let took = started.elapsed();
     assert!(took > timeout && took < 3 * timeout, "{took:?}");
 }
+
+/// A recipient's frames cut into several deposits (`DEPOSIT_BATCH_SIZE_MAX_BYTES`) go in
+/// order, and once one is refused the later ones wait for the station's resend: none is
+/// stored ahead of the frames refused.
+#[tokio::test(flavor = "current_thread")]
+async fn after_a_refused_deposit_the_recipient_s_later_frames_wait() {
+    use parley_channels::relay::task::{RelayTiming, start};
+    use parley_channels::{Inbound, Report, Via};
+    // Bravo's mailbox holds 1 MB: of 30 frames of about the largest size, the first deposit
+    // (25 of them, some 1.6 MB) is refused, and the second (5, some 0.33 MB) would fit.
+    let relay = Relay::start(Limits {
+        mailbox_size_max_bytes: 1_000_000,
+        mailbox_share_percent: 100,
+        ..Limits::default()
+    })
+    .await;
+    relay.introduce(&relay.alpha, &relay.bravo).await;
+    let to = relay.bravo.id();
+    let frames: Vec<Vec<u8>> = (0..30)
+        .map(|less| frame_of_size(&relay.alpha.identity, &to, FRAME_SIZE_MAX_BYTES - less))
+        .collect();
+    let (inbound, mut reports) = Inbound::new(64, 1 << 20);
+    let timing = RelayTiming {
+        heartbeat_interval: Duration::from_secs(60),
+        poll_wait: Duration::from_millis(100),
+    };
+    let handle = tokio::runtime::Handle::current();
+    let client = relay.client(&relay.alpha);
+    let sender = start(&handle, Via::Relay(0), client, timing, 64, inbound);
+    // Queued before the task first runs (one thread): one batch of 30.
+    for frame in &frames {
+        assert!(sender.try_send(to, frame.clone().into()));
+    }
+    let mut outcomes = Vec::new();
+    let quiet = Duration::from_secs(2);
+    while let Ok(Some(report)) = tokio::time::timeout(quiet, reports.recv()).await {
+        match report {
+            Report::Stored { envelopes, .. } => outcomes.push(Some(envelopes)),
+            Report::DepositRefused { reason, .. } => {
+                assert!(reason.contains("507"), "{reason}");
+                outcomes.push(None);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        outcomes,
+        vec![None],
+        "refused, and nothing deposited after it"
+    );
+    assert_eq!(relay.snapshot().1.items, 0);
+}
