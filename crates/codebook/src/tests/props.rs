@@ -180,11 +180,15 @@ proptest! {
     }
 
     #[test]
-    fn texts_are_accepted_iff_within_bounds(max_chars in 1..=64usize, text in "(.|\n|\u{202E}){0,70}") {
+    fn texts_are_accepted_iff_within_bounds(max_chars in 1..=64usize, text in "(.|\n|\u{202E}|\u{2028}|\u{FE00}|\u{200B}){0,70}") {
+        use parley_proto::names::{is_display_control, is_invisible};
         let codebook = one_field(&format!("type = \"text\"\nmax_chars = {max_chars}\n"));
         let chars = text.chars().count();
-        let clean = !text.chars().any(parley_proto::names::is_display_control);
-        let expect = (1..=max_chars).contains(&chars) && clean && !text.trim().is_empty();
+        // Controls, text-direction characters and the line and paragraph separators are refused;
+        // a text of white space and invisible characters alone is blank.
+        let clean = !text.chars().any(|c| is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}'));
+        let shown = text.chars().any(|c| !c.is_whitespace() && !is_invisible(c));
+        let expect = (1..=max_chars).contains(&chars) && clean && shown;
         let value = Value::Text(text.clone());
         prop_assert_eq!(accepts(&codebook, value.clone()), expect);
         prop_assert_eq!(from_input(&codebook, &text), expect.then_some(value));
@@ -200,7 +204,7 @@ proptest! {
     }
 
     #[test]
-    fn longest_texts_round_trip(text in ".{1,8}", repeat in 1..=TEXT_FIELD_CHARS_MAX / 8) {
+    fn longest_texts_round_trip(text in "[^\\p{C}\\p{Zl}\\p{Zp}]{1,8}", repeat in 1..=TEXT_FIELD_CHARS_MAX / 8) {
         let codebook = one_field(&format!("type = \"text\"\nmax_chars = {TEXT_FIELD_CHARS_MAX}\n"));
         let text = text.repeat(repeat);
         prop_assume!(!text.chars().any(crate::text::drives_display));
