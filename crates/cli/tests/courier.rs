@@ -88,7 +88,9 @@ fn a_shared_drop_folder_carries_traffic_both_ways() {
         compact_fingerprint(&bravo)
     );
     std::fs::write(drop.join(&name), &damaged).expect("drop damaged");
-    let set_aside = wait_until(Duration::from_secs(10), || {
+    // A flipped bit still parses: refused for its signature, at once (a file that does not
+    // parse waits `FOLDER_SETTLE_MS` first).
+    let set_aside = wait_until(Duration::from_secs(30), || {
         drop.join(format!("{name}.rejected")).exists()
     });
     assert!(set_aside, "a damaged bundle must be set aside");

@@ -28,10 +28,18 @@ use crate::report::{Inbound, Report, Signal, Via};
 pub const FOLDER_QUEUE_FRAMES_MAX: usize = BUNDLE_FRAMES_MAX;
 /// Most names a folder remembers of each kind: refused but impossible to set aside, or
 /// imported but impossible to delete (so they are not read again every scan), and unreadable
-/// (so they are warned about once); beyond it the first in name order are forgotten.
+/// (so they are warned about once), and those that are no whole bundle yet (so each is timed
+/// from when it was first seen); beyond it the first in name order are forgotten.
 pub const FOLDER_SKIPPED_NAMES_MAX: usize = 1024;
 /// Most `.rejected` names tried for one file before giving up on renaming it.
 const SET_ASIDE_TRIES_MAX: u32 = 16;
+/// A file that is not (yet) a whole bundle is left in place until the folder's thread has seen
+/// it unchanged (inode, size, modification and change times) for this long, in milliseconds
+/// of its own monotonic clock: it may still be being copied in (`cp`, a file manager, `mv`
+/// from another drive all write under the final name). Then it is handed over, and refused.
+/// The file's times are only compared, never read as times: a drive's or a server's clock
+/// may be anything.
+pub const FOLDER_SETTLE_MS: u64 = 5_000;
 
 /// The station's side of a folder's thread: frames to write, with their recipients.
 #[derive(Clone, Debug)]
@@ -56,6 +64,17 @@ pub fn start(
     scan_interval: Duration,
     inbound: Inbound,
 ) -> std::io::Result<FolderSender> {
+    let settle = Duration::from_millis(FOLDER_SETTLE_MS);
+    start_settling(via, (dir, me), (scan_interval, settle), inbound)
+}
+
+/// [`start`], with files that are no whole bundle handed over once unchanged for `settle`.
+fn start_settling(
+    via: Via,
+    (dir, me): (PathBuf, Identity),
+    (scan_interval, settle): (Duration, Duration),
+    inbound: Inbound,
+) -> std::io::Result<FolderSender> {
     let (frames, queue) = std_mpsc::sync_channel(BUNDLE_FRAMES_MAX);
     let folder = Folder {
         via,
@@ -65,6 +84,8 @@ pub fn start(
         written: 0,
         skipped: BTreeSet::new(),
         unreadable: BTreeSet::new(),
+        settle,
+        settling: BTreeMap::new(),
     };
     let name = match via {
         Via::Folder(index) => format!("parley-folder-{index}"),
@@ -88,6 +109,25 @@ struct Folder {
     /// Files the operating system failed to read (a flaky drive, a file removed meanwhile):
     /// left where they are and read again at every scan, but warned about once.
     unreadable: BTreeSet<OsString>,
+    /// How long a file that is no whole bundle must stay unchanged before it is handed over.
+    settle: Duration,
+    /// Files that are no whole bundle (yet): how each was when first seen so, and since when.
+    settling: BTreeMap<OsString, (Stamp, Instant)>,
+}
+
+/// What tells a file changed: its inode, size, and modification and change times.
+type Stamp = (u64, u64, (i64, i64), (i64, i64));
+
+/// The [`Stamp`] of the file at `path` (not followed), if it can be read.
+fn stamp_of(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = fs::symlink_metadata(path).ok()?;
+    Some((
+        m.ino(),
+        m.len(),
+        (m.mtime(), m.mtime_nsec()),
+        (m.ctime(), m.ctime_nsec()),
+    ))
 }
 
 /// Why a drop folder may not be used now.
@@ -225,6 +265,8 @@ impl Folder {
             .filter(|name| !self.skipped.contains(name))
             .collect();
         names.sort();
+        self.settling
+            .retain(|name, _| names.binary_search(name).is_ok());
         for name in names {
             let path = self.dir.join(&name);
             let read = match name.to_str() {
@@ -246,6 +288,13 @@ impl Folder {
                     super::shown(&path)
                 )),
             };
+            if let Ok(bytes) = &read
+                && Bundle::peek(bytes).is_err()
+                && !self.settled(&name, &path)
+            {
+                continue;
+            }
+            self.settling.remove(&name);
             self.unreadable.remove(&name);
             let bytes = match read {
                 Ok(bytes) => bytes,
@@ -294,6 +343,28 @@ impl Folder {
             }
         }
         Ok(true)
+    }
+
+    /// Whether the file `name` at `path`, which is no whole bundle, has been seen unchanged for
+    /// [`Self::settle`]; if not, it is left in place (it may still be being copied in).
+    fn settled(&mut self, name: &OsStr, path: &Path) -> bool {
+        let Some(stamp) = stamp_of(path) else {
+            return true;
+        };
+        let now = Instant::now();
+        match self.settling.get(name) {
+            Some((seen, since)) if *seen == stamp => now.duration_since(*since) >= self.settle,
+            seen => {
+                if seen.is_none() {
+                    tracing::info!(file = %path.display(), "not a whole bundle yet; it is left in place while it may still be being copied in");
+                    if self.settling.len() >= FOLDER_SKIPPED_NAMES_MAX {
+                        self.settling.pop_first();
+                    }
+                }
+                self.settling.insert(name.to_os_string(), (stamp, now));
+                false
+            }
+        }
     }
 
     /// Renames a refused file (never following it) to a free `.rejected` name; if none can be
@@ -392,13 +463,39 @@ mod tests {
         bundle_file_name(&peer.id(), &me.id(), 7, n)
     }
 
+    /// A bundle from the peer to this station carrying `text` as its one frame.
+    fn bundle(text: &str) -> Vec<u8> {
+        let (me, peer) = (
+            Identity::from_secret(&[1; 32]),
+            Identity::from_secret(&[2; 32]),
+        );
+        Bundle {
+            link: LinkId::between(&peer.id(), &me.id()),
+            from: peer.id(),
+            to: me.id(),
+            created_ms: 7,
+            frames: vec![text.as_bytes().to_vec()],
+        }
+        .sign(&peer)
+    }
+
     /// This station's folder thread on `dir`, scanning every 20 ms: its queue's sending side
     /// (the thread runs while it is kept) and the reports it sends the station.
     fn started(dir: &Path) -> (FolderSender, tokio::sync::mpsc::Receiver<Report>) {
+        started_settling(dir, Duration::from_millis(FOLDER_SETTLE_MS))
+    }
+
+    /// [`started`], with files that are no whole bundle handed over once unchanged for
+    /// `settle`.
+    fn started_settling(
+        dir: &Path,
+        settle: Duration,
+    ) -> (FolderSender, tokio::sync::mpsc::Receiver<Report>) {
         let (inbound, reports) = Inbound::new(64, 1 << 20);
         let me = Identity::from_secret(&[1; 32]);
         let scan = Duration::from_millis(20);
-        let sender = start(Via::Folder(0), dir.into(), me, scan, inbound).unwrap();
+        let via = Via::Folder(0);
+        let sender = start_settling(via, (dir.into(), me), (scan, settle), inbound).unwrap();
         (sender, reports)
     }
 
@@ -411,14 +508,15 @@ mod tests {
     #[test]
     fn a_bundle_not_deleted_or_not_read_does_not_stop_the_others() {
         let dir = tempfile::tempdir().unwrap();
-        for (n, bytes) in [(1, "first"), (2, "second"), (3, "third")] {
+        let [first, second, third] = ["first", "second", "third"].map(bundle);
+        for (n, bytes) in [(1, &first), (2, &second), (3, &third)] {
             fs::write(dir.path().join(name(n)), bytes).unwrap();
         }
         let (_sender, mut reports) = started(dir.path());
         let seen = watch(
             &mut reports,
             |_, bytes| {
-                if bytes == b"first" {
+                if bytes == first {
                     // Imported, then cannot be deleted: a directory now stands in its place.
                     let path = dir.path().join(name(1));
                     fs::remove_file(&path).unwrap();
@@ -431,7 +529,7 @@ mod tests {
             },
             |seen| scans(seen) >= 10,
         );
-        assert_eq!(imported(&seen), [b"first".to_vec(), b"third".to_vec()]);
+        assert_eq!(imported(&seen), [first, third]);
         for report in &seen {
             assert!(
                 !matches!(
@@ -447,6 +545,52 @@ mod tests {
         }
         assert!(dir.path().join(name(1)).is_dir(), "nothing set aside");
         assert!(!dir.path().join(name(3)).exists(), "imported and deleted");
+    }
+
+    /// A bundle still being copied in (written under its final name, as `cp` or a file manager
+    /// does) is left in place while it keeps changing, and read once whole; nothing is set
+    /// aside.
+    #[test]
+    fn a_bundle_being_copied_in_is_read_once_whole() {
+        const SETTLE: Duration = Duration::from_secs(1);
+        let dir = tempfile::tempdir().unwrap();
+        let whole = bundle(&"x".repeat(4096));
+        let path = dir.path().join(name(1));
+        let (_sender, mut reports) = started_settling(dir.path(), SETTLE);
+        // Copied in slowly: a part every two scans, for three times the settle time.
+        let mut copied = 1;
+        let began = Instant::now();
+        let mut seen = Vec::new();
+        while began.elapsed() < 3 * SETTLE {
+            fs::write(&path, &whole[..copied]).unwrap();
+            copied += 1;
+            seen.extend(watch(&mut reports, |_, _| {}, |seen| scans(seen) >= 2));
+        }
+        assert!(imported(&seen).is_empty(), "{seen:?}");
+        fs::write(&path, &whole).unwrap();
+        let seen = watch(&mut reports, |_, _| {}, |seen| !imported(seen).is_empty());
+        assert_eq!(imported(&seen), [whole]);
+        // Deleted once imported, and nothing set aside.
+        let emptied = (0..500).any(|_| {
+            thread::sleep(Duration::from_millis(10));
+            fs::read_dir(dir.path()).unwrap().count() == 0
+        });
+        assert!(emptied, "imported, deleted, nothing set aside");
+    }
+
+    /// A file that is no bundle is handed to the station (which refuses it) only once the
+    /// folder's thread has seen it unchanged for the settle time.
+    #[test]
+    fn a_file_that_stays_no_bundle_is_handed_over_once_settled() {
+        const SETTLE: Duration = Duration::from_millis(500);
+        let dir = tempfile::tempdir().unwrap();
+        let began = Instant::now();
+        fs::write(dir.path().join(name(1)), b"not a bundle").unwrap();
+        let (_sender, mut reports) = started_settling(dir.path(), SETTLE);
+        let seen = watch(&mut reports, |_, _| {}, |seen| !imported(seen).is_empty());
+        assert_eq!(imported(&seen), [b"not a bundle".to_vec()]);
+        let waited = began.elapsed();
+        assert!(waited >= SETTLE, "{waited:?}");
     }
 
     #[test]

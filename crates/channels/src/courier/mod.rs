@@ -111,8 +111,22 @@ fn kind_of(file_type: fs::FileType) -> &'static str {
 }
 
 /// Opens a regular file to read, without following a symbolic link and without blocking on
-/// a FIFO or device; its type is checked on the open descriptor.
+/// a FIFO or device. Its type is checked before the open (opening a device or a FIFO has
+/// effects of its own: a watchdog starts, a writer waiting on the FIFO is let go) and again on
+/// the open descriptor (the name may have been replaced in between).
 fn open_regular(path: &Path) -> Result<fs::File, FileError> {
+    if let Ok(metadata) = fs::symlink_metadata(path) {
+        let file_type = metadata.file_type();
+        if file_type.is_symlink() {
+            return Err(FileError::Symlink(shown(path)));
+        }
+        if !file_type.is_file() {
+            return Err(FileError::NotRegular {
+                path: shown(path),
+                kind: kind_of(file_type),
+            });
+        }
+    }
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -179,7 +193,16 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(dir.join(name)).map_err(|error| error.error)?;
-    fs::File::open(dir)?.sync_all()
+    open_dir(dir)?.sync_all()
+}
+
+/// Opens a directory to sync it: refused, without blocking, if the name is no longer one (a
+/// FIFO put in its place would hang a plain open).
+fn open_dir(dir: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(dir)
 }
 
 /// Most bytes of an existing file read to tell whether an export may replace it.
@@ -288,7 +311,7 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
         ExportTarget::Earlier => file.persist(out),
     }
     .map_err(|error| io(error.error))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    open_dir(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// Name of a bundle file from `from` to `to`: `parley-FROM-to-TO-MS-N.bundle`, the stations
@@ -382,6 +405,48 @@ mod tests {
             matches!(device, FileError::NotRegular { kind: "device", .. }),
             "{device}"
         );
+    }
+
+    /// A FIFO is refused before it is opened: a writer waiting for a reader to open it is not
+    /// let go (nor told when the folder is scanned).
+    #[test]
+    fn a_fifo_is_refused_unopened() {
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        // The writer blocks in its open until a reader opens the FIFO; `opening` appears
+        // just before.
+        let opening = dir.path().join("opening");
+        let mut writer = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("touch \"$1\"; echo x > \"$0\"")
+            .arg(&fifo)
+            .arg(&opening)
+            .spawn()
+            .expect("sh runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !opening.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let refused = read_bounded(&fifo, 3).expect_err("a FIFO");
+        assert!(matches!(
+            refused,
+            FileError::NotRegular { kind: "FIFO", .. }
+        ));
+        std::thread::sleep(Duration::from_millis(300));
+        let waiting = writer.try_wait().expect("polls").is_none();
+        if waiting {
+            // Let it go: a reader opens the FIFO.
+            assert_eq!(fs::read(&fifo).expect("reads"), b"x\n");
+        }
+        writer.wait().expect("ends");
+        assert!(waiting, "the writer was let go by the refusal");
     }
 
     #[test]
