@@ -54,6 +54,15 @@ pub const RETENTION_MS: u64 = 14 * 24 * 3_600_000;
 /// The periodic purge runs every `retention_ms / 4`, but at least this often, in milliseconds.
 pub const PURGE_INTERVAL_MS_MAX: u64 = 60_000;
 
+/// How far the relay's wall clock may be stepped back (an NTP correction) without reopening
+/// replays, in milliseconds: nonces are kept this long past the skew window
+/// ([`NONCE_KEEP_MS`]), so every request a stepped-back clock takes as recent still finds
+/// its nonce.
+pub const CLOCK_STEP_BACK_MS_MAX: u64 = 10 * 60_000;
+/// How long a request's nonce is kept after its timestamp, in milliseconds: the skew window
+/// and [`CLOCK_STEP_BACK_MS_MAX`].
+pub const NONCE_KEEP_MS: u64 = REQUEST_CLOCK_SKEW_MS_MAX + CLOCK_STEP_BACK_MS_MAX;
+
 /// Default of `fetch_items_max`: most frames one fetch answer carries.
 pub const FETCH_ITEMS_MAX: usize = 256;
 

@@ -200,7 +200,7 @@ pub struct Totals {
 pub struct Purged {
     /// Items past the retention time.
     pub items: u64,
-    /// Nonces older than the skew window.
+    /// Nonces older than they are kept (`NONCE_KEEP_MS`).
     pub nonces: u64,
 }
 
@@ -683,12 +683,13 @@ impl Store {
         })
     }
 
-    /// Deletes items past retention and nonces whose timestamp is more than `skew_ms` old.
+    /// Deletes items past retention and nonces whose timestamp is more than `nonce_keep_ms`
+    /// old (the relay keeps them [`crate::limits::NONCE_KEEP_MS`]).
     pub fn purge(
         &mut self,
         now_ms: u64,
         retention_ms: u64,
-        skew_ms: u64,
+        nonce_keep_ms: u64,
     ) -> Result<Purged, StoreError> {
         let tx = self
             .conn
@@ -696,7 +697,7 @@ impl Store {
         let items = tx
             .prepare_cached("DELETE FROM items WHERE deposited_ms < ?1")?
             .execute([retention_cutoff(now_ms, retention_ms)])?;
-        let nonces_below_ms = now_ms.saturating_sub(skew_ms);
+        let nonces_below_ms = now_ms.saturating_sub(nonce_keep_ms);
         let nonces = tx
             .prepare_cached("DELETE FROM nonces WHERE timestamp_ms < ?1")?
             .execute([to_sql_u64(nonces_below_ms)])?;

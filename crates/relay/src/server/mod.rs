@@ -5,7 +5,8 @@
 //! - Every request except `GET /v1/health` and the witness's (`witness.rs`: authenticated by
 //!   the checkpoint they carry) is authenticated from its headers alone, before a byte of its
 //!   body is read or a deposit slot taken: headers parsed, timestamp within
-//!   [`REQUEST_CLOCK_SKEW_MS_MAX`], signature verified over the body hash the headers declare,
+//!   [`REQUEST_CLOCK_SKEW_MS_MAX`](crate::limits::REQUEST_CLOCK_SKEW_MS_MAX), signature
+//!   verified over the body hash the headers declare,
 //!   station admitted and not revoked (read from the store on every request, so
 //!   `parley relay admit/revoke` in another process takes effect at once), nonce not seen
 //!   before (so a replay costs the station no rate budget), the per-station rate limit, and a
@@ -86,7 +87,7 @@ use tracing::{error, info, warn};
 use crate::home::{HomeError, RelayHome};
 use crate::limits::{
     CONNECTIONS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
-    INLINE_BODY_SIZE_MAX_BYTES, Limits, REQUEST_CLOCK_SKEW_MS_MAX, TLS_HANDSHAKE_TIMEOUT_MS,
+    INLINE_BODY_SIZE_MAX_BYTES, Limits, NONCE_KEEP_MS, TLS_HANDSHAKE_TIMEOUT_MS,
     WARNING_INTERVAL_MS, WARNING_SUMMARY_CHECK_MS, body_read_timeout_ms,
 };
 use crate::store::{NonceRecord, Quota, StationStatus, Store, StoreError};
@@ -781,7 +782,7 @@ async fn purge_loop(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         let purged = relay
-            .db(move |store| store.purge(now_ms(), retention_ms, REQUEST_CLOCK_SKEW_MS_MAX))
+            .db(move |store| store.purge(now_ms(), retention_ms, NONCE_KEEP_MS))
             .await;
         match purged {
             Ok(purged) if purged.items > 0 => {

@@ -369,6 +369,30 @@ fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
     );
 }
 
+/// A relay's clock stepped back (up to `CLOCK_STEP_BACK_MS_MAX`) takes a request it already
+/// took, whose time is again within the skew window, for recent: its nonce was kept, and its
+/// replay is refused. Kept for the skew window alone, it was deleted.
+#[test]
+fn a_replay_after_the_clock_is_stepped_back_finds_its_nonce() {
+    use crate::limits::{CLOCK_STEP_BACK_MS_MAX, NONCE_KEEP_MS, REQUEST_CLOCK_SKEW_MS_MAX};
+    let past_the_window = NOW_MS + REQUEST_CLOCK_SKEW_MS_MAX + 1;
+    let stepped_back = past_the_window - CLOCK_STEP_BACK_MS_MAX;
+    for (keep_ms, replay_refused) in [(NONCE_KEEP_MS, true), (REQUEST_CLOCK_SKEW_MS_MAX, false)] {
+        let (_dir, mut store) = store();
+        store.record_request(&nonce(1, 1)).expect("records");
+        store
+            .purge(past_the_window, DAY_MS, keep_ms)
+            .expect("purges");
+        store.purge(stepped_back, DAY_MS, keep_ms).expect("purges");
+        let replayed = store.record_request(&nonce(1, 1));
+        assert_eq!(
+            matches!(replayed, Err(StoreError::Replayed)),
+            replay_refused,
+            "{keep_ms}: {replayed:?}"
+        );
+    }
+}
+
 /// A request admitted within the skew window may reach the store after its nonce's time was
 /// purged (a slot waited for, a slow body): then it is refused, as its replay would not be.
 #[test]
