@@ -691,6 +691,15 @@ fn the_console_serves_operators_only_and_acts_as_them() {
             .header("content-disposition")
             .is_some_and(|d| d.contains("transcript-Bravo.txt"))
     );
+    // The record of everything said left the station: audited, as Ana's.
+    let audit = alpha.json(&["audit"]).expect("audit");
+    let exports: Vec<&serde_json::Value> = (audit.as_array().expect("rows").iter())
+        .filter(|row| row["action"] == "transcript_export")
+        .collect();
+    assert_eq!(exports.len(), 1, "{audit:#}");
+    assert_eq!(exports[0]["operator"], "Ana");
+    assert_eq!(exports[0]["detail"]["peer"], "Bravo");
+    assert_eq!(exports[0]["outcome"], "ok");
     let page = http(addr, "GET", "/transcript", Some(&cookie), "");
     let token = csrf(&page.body);
     let verify = |body: &str, token: &str| {

@@ -543,9 +543,13 @@ async fn verify_transcript(Shared(state): Shared<Arc<State>>, request: AxumReque
             }
             plain(StatusCode::OK, &lines.join("\n"))
         }
+        // The account may quote the file: escaped, so it cannot add a line of its own.
         Ok(Err(error)) => plain(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("transcript verification FAILED: {error}"),
+            &format!(
+                "transcript verification FAILED: {}",
+                parley_proto::names::escaped(&error.to_string())
+            ),
         ),
         Err(response) => response,
     }

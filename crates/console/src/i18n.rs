@@ -43,11 +43,14 @@ pub(crate) fn interface_lang(lang: &str) -> &'static str {
 }
 
 /// Message `id` in `lang` with `args`; the fallback language's when `lang` lacks it, and the
-/// id itself when no language has it (a test checks none is missing).
+/// id itself when no language has it (a test checks none is missing). An argument may be a
+/// peer's text (a cancellation's reason, a request to clarify): whatever in it could drive the
+/// display (a text-direction override reversing the rest of the line) is shown escaped, as the
+/// terminal shows it. Line breaks and tabs stay: a page lays them out as spaces.
 pub(crate) fn text(lang: &str, id: &str, args: &[(&str, &str)]) -> String {
     let mut fluent_args = FluentArgs::new();
     for (name, value) in args {
-        fluent_args.set(*name, *value);
+        fluent_args.set(*name, shown(value));
     }
     for lang in [interface_lang(lang), LOCALES[0].0] {
         let bundle = &BUNDLES[lang];
@@ -62,9 +65,35 @@ pub(crate) fn text(lang: &str, id: &str, args: &[(&str, &str)]) -> String {
     id.to_owned()
 }
 
+/// `text` with every character that could drive a display shown as `\u{…}`, line breaks and
+/// tabs aside.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for part in text.split_inclusive(['\n', '\t']) {
+        let (body, end) = match part.strip_suffix(['\n', '\t']) {
+            Some(body) => (body, &part[body.len()..]),
+            None => (part, ""),
+        };
+        parley_proto::names::escape_into(&mut out, body, false);
+        out.push_str(end);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer's text put into a sentence cannot reverse or break what follows it.
+    #[test]
+    fn arguments_are_shown_escaped() {
+        let shown = text(
+            "en",
+            "cancelled",
+            &[("reason", "x\u{202E}y\u{1b}[2J\nz\tw")],
+        );
+        assert_eq!(shown, "CANCELLED: x\\u{202e}y\\u{1b}[2J\nz\tw");
+    }
 
     /// Every language has every message, each parses, and none is defined twice.
     #[test]

@@ -86,6 +86,8 @@ pub(crate) struct State {
     pub(crate) passwords: passwords::PasswordChecks,
     /// Uploaded transcripts verified at once, at most.
     pub(crate) transcript_verifications: Arc<tokio::sync::Semaphore>,
+    /// Transcript exports under way: [`limits::TRANSCRIPT_EXPORTS_MAX`] at once.
+    pub(crate) transcript_exports: Arc<tokio::sync::Semaphore>,
     /// The bound address, which `Host` must name on a loopback console.
     pub(crate) listen: SocketAddr,
 }
@@ -158,6 +160,23 @@ impl Console {
             .map_err(|error| ConsoleError::Config(format!("the station's store: {error}")))?;
         let accounts = parley_store::console::ConsoleDb::open(&home.console_path())
             .map_err(|error| ConsoleError::Config(format!("console.sqlite: {error}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("parley-console")
+            .build()
+            .map_err(|error| ConsoleError::Config(format!("starting its runtime: {error}")))?;
+        let listener = runtime
+            .block_on(async { tokio::net::TcpListener::bind(listen).await })
+            .map_err(|source| ConsoleError::Bind {
+                addr: listen,
+                source,
+            })?;
+        // The address bound (its port, when `listen` asks for any), which `Host` must name.
+        let local_addr = listener.local_addr().map_err(|source| ConsoleError::Bind {
+            addr: listen,
+            source,
+        })?;
         let state = Arc::new(State {
             daemon,
             home: home.clone(),
@@ -173,27 +192,14 @@ impl Console {
             transcript_verifications: Arc::new(tokio::sync::Semaphore::new(
                 limits::TRANSCRIPT_VERIFICATIONS_MAX,
             )),
+            transcript_exports: Arc::new(tokio::sync::Semaphore::new(
+                limits::TRANSCRIPT_EXPORTS_MAX,
+            )),
             passwords: passwords::PasswordChecks::start().map_err(|error| {
                 ConsoleError::Config(format!("starting its password checks: {error}"))
             })?,
-            listen,
+            listen: local_addr,
         });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .thread_name("parley-console")
-            .build()
-            .map_err(|error| ConsoleError::Config(format!("starting its runtime: {error}")))?;
-        let listener = runtime
-            .block_on(async { tokio::net::TcpListener::bind(listen).await })
-            .map_err(|source| ConsoleError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ConsoleError::Bind {
-            addr: listen,
-            source,
-        })?;
         // Outermost, so that every answer whose audit row could not be written says so.
         let router = pages::router(state.clone()).layer(axum::middleware::from_fn_with_state(
             state.clone(),

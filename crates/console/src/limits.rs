@@ -32,6 +32,9 @@ pub const TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// [`TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES`]) and the verification's memory in the daemon. Another
 /// is refused (503) before its body is read.
 pub const TRANSCRIPT_VERIFICATIONS_MAX: usize = 1;
+/// Transcripts exported at once, at most: each reads the station's whole record of a link
+/// and holds the file in memory. Another is refused (503) before anything is read.
+pub const TRANSCRIPT_EXPORTS_MAX: usize = 1;
 /// How often an event stream looks up whether its session's account still holds, at most, in
 /// milliseconds (a stream of a removed operator ends at the first event after that).
 pub const EVENTS_ACCOUNT_CHECK_MS: u64 = 1_000;

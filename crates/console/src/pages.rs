@@ -3,6 +3,7 @@
 //! The pages themselves are in `login`, `views`, `compose` and `reports`.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
@@ -84,7 +85,7 @@ async fn guard(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if !host_allowed(&state, &host) {
+    if !host_allowed(state.listen, state.https, &host) {
         return plain(
             StatusCode::MISDIRECTED_REQUEST,
             "this console answers only to its own address",
@@ -93,7 +94,7 @@ async fn guard(
     // GET, HEAD and OPTIONS change nothing (no route takes OPTIONS: 405); any other method
     // is taken as changing state.
     let safe = [http::Method::GET, http::Method::HEAD, http::Method::OPTIONS];
-    if !safe.contains(request.method()) && !same_origin(request.headers(), &host) {
+    if !safe.contains(request.method()) && !same_origin(request.headers(), &host, state.https) {
         return plain(
             StatusCode::FORBIDDEN,
             "the request did not come from this console's pages; nothing was done",
@@ -106,16 +107,16 @@ async fn guard(
     }
 }
 
-/// Whether `host` (the `Host` header) names this console: its port, and on loopback a
-/// loopback name.
-fn host_allowed(state: &State, host: &str) -> bool {
-    let Some((name, port)) = host.rsplit_once(':') else {
+/// Whether `host` (the `Host` header) names this console: its port (a browser leaves out the
+/// scheme's default, 443 or 80), and on loopback a loopback name.
+fn host_allowed(listen: SocketAddr, https: bool, host: &str) -> bool {
+    let Some((name, port)) = authority(host, default_port(https)) else {
         return false;
     };
-    if port.parse::<u16>().ok() != Some(state.listen.port()) {
+    if port != listen.port() {
         return false;
     }
-    if !state.listen.ip().is_loopback() {
+    if !listen.ip().is_loopback() {
         // Off loopback the console is HTTPS: a name that is not the certificate's fails in
         // the browser before any request.
         return true;
@@ -127,8 +128,25 @@ fn host_allowed(state: &State, host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Whether a request's `Origin` (else `Referer`) is this console's `host`.
-fn same_origin(headers: &HeaderMap, host: &str) -> bool {
+/// The port a URL of this scheme means when it names none.
+fn default_port(https: bool) -> u16 {
+    if https { 443 } else { 80 }
+}
+
+/// `host[:port]` (an IPv6 address in brackets) as its name and port, `default` when it names
+/// none; `None` when the port is not one.
+fn authority(text: &str, default: u16) -> Option<(&str, u16)> {
+    match text.rsplit_once(':') {
+        // The colon of a bracketed IPv6 address with no port after it.
+        Some((_, after)) if after.ends_with(']') => Some((text, default)),
+        Some((name, port)) => Some((name, port.parse().ok()?)),
+        None => Some((text, default)),
+    }
+}
+
+/// Whether a request's `Origin` (else `Referer`) is this console's `host`: the same scheme,
+/// name and port, a port left out meaning the scheme's default.
+fn same_origin(headers: &HeaderMap, host: &str, https: bool) -> bool {
     let from = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
@@ -136,11 +154,18 @@ fn same_origin(headers: &HeaderMap, host: &str) -> bool {
     let Some(from) = from else {
         return false;
     };
-    let rest = from
-        .strip_prefix("https://")
-        .or_else(|| from.strip_prefix("http://"))
-        .unwrap_or_default();
-    rest.split('/').next() == Some(host)
+    let scheme = if https { "https://" } else { "http://" };
+    let Some(rest) = from.strip_prefix(scheme) else {
+        return false;
+    };
+    let origin = rest.split('/').next().unwrap_or_default();
+    let default = default_port(https);
+    match (authority(origin, default), authority(host, default)) {
+        (Some((origin_name, origin_port)), Some((host_name, host_port))) => {
+            origin_port == host_port && origin_name.eq_ignore_ascii_case(host_name)
+        }
+        _ => false,
+    }
 }
 
 /// Headers on every answer: no framing, no sniffing, scripts only from the console itself;
@@ -212,6 +237,59 @@ mod tests {
             headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
         }
         headers
+    }
+
+    /// A browser leaves the scheme's default port out of `Host` and `Origin`: a console on 443
+    /// (HTTPS) or 80 is named without one, and a port named must be the console's.
+    #[test]
+    fn a_default_port_may_be_left_out() {
+        let anywhere: SocketAddr = "0.0.0.0:443".parse().unwrap();
+        for host in [
+            "console.example.org",
+            "console.example.org:443",
+            "[2001:db8::1]",
+        ] {
+            assert!(host_allowed(anywhere, true, host), "{host}");
+        }
+        for host in [
+            "console.example.org:80",
+            "console.example.org:x",
+            "[2001:db8::1]:8443",
+        ] {
+            assert!(!host_allowed(anywhere, true, host), "{host}");
+        }
+        let loopback: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        for host in ["localhost", "127.0.0.1:80", "[::1]"] {
+            assert!(host_allowed(loopback, false, host), "{host}");
+        }
+        for host in ["localhost:443", "evil.example", "evil.example:80"] {
+            assert!(!host_allowed(loopback, false, host), "{host}");
+        }
+        let origin = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ORIGIN, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let host = "console.example.org";
+        for (from, same) in [
+            ("https://console.example.org", true),
+            ("https://Console.Example.org:443", true),
+            ("https://console.example.org:8443", false),
+            ("http://console.example.org", false),
+            ("https://console.example.org.evil", false),
+        ] {
+            assert_eq!(same_origin(&origin(from), host, true), same, "{from}");
+        }
+        assert!(same_origin(
+            &origin("https://console.example.org"),
+            "console.example.org:443",
+            true
+        ));
+        assert!(same_origin(
+            &origin("http://127.0.0.1:7300"),
+            "127.0.0.1:7300",
+            false
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::extract::State as Shared;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_station::api::records;
+use parley_store::console::AuditAction;
 use serde::Deserialize;
 
 use crate::State;
@@ -134,24 +135,43 @@ pub(crate) struct Peer {
     peer: String,
 }
 
-/// The transcript of a link, as a download.
+/// The transcript of a link, as a download; audited (the record of everything said left the
+/// station), one at a time.
 pub(crate) async fn transcript_export(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
     query: crate::form::Query<Peer>,
 ) -> Response {
-    if session(&state, &headers).is_none() {
+    let Some((_, session)) = session(&state, &headers) else {
         return unauthenticated(true);
-    }
+    };
     let query = match query.parsed() {
         Ok(query) => query,
         Err(refused) => return refused,
     };
+    // Held until the export is done, by the export itself (also after a client that gave up).
+    let Ok(exporting) = state.transcript_exports.clone().try_acquire_owned() else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another transcript is being exported; ask again once it is done; nothing was done",
+        );
+    };
     let home = state.home.clone();
+    let peer = query.peer.clone();
     let exported = blocking(move || {
-        parley_station::Node::open_read_only(&home)?.export_transcript(&query.peer)
-    });
-    match exported.await {
+        let _exporting = exporting;
+        parley_station::Node::open_read_only(&home)?.export_transcript(&peer)
+    })
+    .await;
+    let outcome = match &exported {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "not exported: the console's work failed".to_owned(),
+    };
+    let detail = serde_json::json!({ "peer": query.peer });
+    let action = AuditAction::TranscriptExport;
+    crate::audit::audit(&state, &session.operator, action, detail, &outcome).await;
+    match exported {
         Ok(Ok((name, text))) => {
             // The peer's name is only ever shown escaped; the file's name is made of
             // letters and digits of it alone.

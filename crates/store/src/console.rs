@@ -134,11 +134,13 @@ pub enum AuditAction {
     Login,
     /// Logged out of the console.
     Logout,
+    /// Downloaded a link's transcript from the console: the record of everything said.
+    TranscriptExport,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 11] = [
         AuditAction::Send,
         AuditAction::Understood,
         AuditAction::Clarify,
@@ -149,6 +151,7 @@ impl AuditAction {
         AuditAction::OperatorRemove,
         AuditAction::Login,
         AuditAction::Logout,
+        AuditAction::TranscriptExport,
     ];
 
     /// The stable lower-case name.
@@ -164,6 +167,7 @@ impl AuditAction {
             AuditAction::OperatorRemove => "operator_remove",
             AuditAction::Login => "login",
             AuditAction::Logout => "logout",
+            AuditAction::TranscriptExport => "transcript_export",
         }
     }
 
