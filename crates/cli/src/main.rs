@@ -629,6 +629,11 @@ impl Cli {
                 Some("two transcripts are compared only with a pinned key: add --expect FP")
             } else if expect.len() > TRANSCRIPT_PINS_MAX {
                 Some("--expect is given at most twice, once for each station of the link")
+            } else if let [one, other] = &expect[..]
+                && parley_proto::Fingerprint::parse(one).is_some()
+                && parley_proto::Fingerprint::parse(one) == parley_proto::Fingerprint::parse(other)
+            {
+                Some("--expect names the same fingerprint twice: give each station's once")
             } else if checkpoint.len() > TRANSCRIPT_CHECKPOINTS_MAX {
                 Some("--checkpoint is given at most eight times")
             } else {

@@ -131,26 +131,36 @@ fn a_usage_error_shows_the_argument_escaped() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--precedence"));
 }
 
+/// `transcript verify`, and `transcript check` at a station, report a file that fails with the
+/// parser's account of it escaped: line breaks included, so the file cannot add a line.
 #[test]
 fn a_transcript_that_fails_is_reported_escaped() {
     // The JSON parser names an unknown key in its account of the fault; decoded, this one
-    // would clear the screen and reverse what follows.
+    // would clear the screen, reverse what follows and add a line of its own.
     let root = tempfile::tempdir().unwrap();
+    let station = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
     let file = root.path().join("hostile.txt");
-    std::fs::write(&file, "{\"\\u001b[2J\\u202e\":1}\n").unwrap();
-    let output = Command::new(exe())
-        .args(["transcript", "verify", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(4));
-    let error = String::from_utf8_lossy(&output.stderr);
-    no_raw_controls(&error);
-    assert!(
-        error.contains(
-            "FAILED at line 1: not a transcript header: unknown field `\\u{1b}[2J\\u{202e}`"
-        ),
-        "{error}"
-    );
+    std::fs::write(
+        &file,
+        "{\"\\u001b[2J\\u202e\\nerror: transcript agrees\":1}\n",
+    )
+    .unwrap();
+    for command in ["verify", "check"] {
+        let output = station
+            .cli(&["transcript", command, file.to_str().unwrap()])
+            .unwrap();
+        assert_eq!(output.status.code(), Some(4), "{command}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        no_raw_controls(&error);
+        assert_eq!(error.lines().count(), 1, "{command}: {error}");
+        assert!(
+            error.contains(
+                "FAILED at line 1: not a transcript header: unknown field \
+                 `\\u{1b}[2J\\u{202e}\\u{a}error: transcript agrees`"
+            ),
+            "{command}: {error}"
+        );
+    }
 }
 
 /// A name needs no control character to lie: one dressed as another station and its

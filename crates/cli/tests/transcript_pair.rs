@@ -160,6 +160,20 @@ fn two_exports_agree_and_show_the_tail_one_of_them_lost() {
         2,
         "at most twice",
     );
+    // The same station pinned twice pins one of them: refused, however it is written.
+    let fp_a_plain = fp_a.replace('-', "").to_uppercase();
+    failed(
+        &[
+            path(&a),
+            path(&b),
+            "--expect",
+            &fp_a,
+            "--expect",
+            &fp_a_plain,
+        ],
+        2,
+        "names the same fingerprint twice",
+    );
     failed(
         &[path(&a), path(&b), "--expect", "not hex"],
         3,

@@ -4,6 +4,7 @@
 //! reorder what is displayed around the name ([`is_display_control`]). A name is shown to
 //! operators beside fingerprints and message texts; it must not be able to forge them.
 
+use crate::id::Fingerprint;
 use crate::limits::NAME_SIZE_MAX_BYTES;
 
 /// Whether `c` controls a display rather than being shown: a control character (Unicode
@@ -18,10 +19,16 @@ pub fn is_display_control(c: char) -> bool {
         )
 }
 
-/// Appends `text` to `out` with every character that could drive a display shown as
-/// `\u{…}`: the [`is_display_control`] ones, and the line and paragraph separators, which
-/// break a line where a terminal or a pager honours them (a forged line, like a newline). With
-/// `quote`, `"` and `\` are escaped too, for text shown between double quotes. For text
+/// Whether `c` drives a display rather than being shown: an [`is_display_control`] character,
+/// or a line or paragraph separator (U+2028, U+2029), which breaks a line where a terminal, a
+/// pager or a browser honours it (a forged line, as a newline would be).
+pub fn drives_display(c: char) -> bool {
+    is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Appends `text` to `out` with every character that could drive a display
+/// ([`drives_display`]) shown as `\u{…}`. With `quote`, `"` and `\` are escaped too, for text
+/// shown between double quotes. For text
 /// someone else chose (a peer's name or message, a file name from removable media) put where a
 /// person reads it.
 pub fn escape_into(out: &mut String, text: &str, quote: bool) {
@@ -32,7 +39,7 @@ pub fn escape_into(out: &mut String, text: &str, quote: bool) {
                 out.push('\\');
                 out.push(c);
             }
-            c if is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}') => {
+            c if drives_display(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -76,7 +83,8 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// Why a name given now breaks the rule for new names, if it does: [`check_name`], and no
-/// invisible character ([`is_invisible`]), so that no new name can pass for another. Checked
+/// invisible character ([`is_invisible`]) or odd space, so that no new name can pass for
+/// another. A station's name also obeys [`check_new_station_name`]. Checked
 /// where a station is named (`init`) and where a peer is paired; names read from cards and
 /// stores made before the rule follow [`check_name`] alone, so they still load and verify.
 pub fn check_new_name(name: &str) -> Result<(), &'static str> {
@@ -96,6 +104,17 @@ pub fn check_new_name(name: &str) -> Result<(), &'static str> {
         .any(|c| (c.is_whitespace() && c != ' ') || c == '\u{2800}')
     {
         return Err("holds a blank character other than the plain space");
+    }
+    Ok(())
+}
+
+/// Why a station's name given now (`init`, a card at `peer add`) breaks the rule, if it
+/// does: [`check_new_name`], and not readable as a fingerprint, since commands name a peer by
+/// name or fingerprint and such a name could pass for another station's.
+pub fn check_new_station_name(name: &str) -> Result<(), &'static str> {
+    check_new_name(name)?;
+    if Fingerprint::parse(name).is_some() {
+        return Err("reads as a fingerprint");
     }
     Ok(())
 }
@@ -225,6 +244,22 @@ mod tests {
         ] {
             assert_eq!(check_new_name(name), Ok(()), "{name:?}");
         }
+    }
+
+    /// A station's new name does not read as a fingerprint, however written; an operator's
+    /// may, and a name already stored still loads.
+    #[test]
+    fn a_new_station_name_is_no_fingerprint() {
+        let fingerprint = crate::Fingerprint([0xa5; 16]);
+        for dressed in [fingerprint.to_string(), hex::encode_upper(fingerprint.0)] {
+            assert_eq!(check_name(&dressed), Ok(()), "an existing name still loads");
+            assert_eq!(check_new_name(&dressed), Ok(()), "an operator's name");
+            assert_eq!(
+                check_new_station_name(&dressed),
+                Err("reads as a fingerprint")
+            );
+        }
+        assert_eq!(check_new_station_name("Alpha 1a2b"), Ok(()));
     }
 
     /// Blanks that tell two new names apart unseen: spaces at either end, spaces of another

@@ -44,13 +44,6 @@ pub struct PeerRow {
     pub in_head: u64,
 }
 
-impl PeerRow {
-    /// Whether `fingerprint` names this peer: its pinned card's, or its key's (version 1).
-    pub fn is(&self, fingerprint: &parley_proto::Fingerprint) -> bool {
-        self.card.fingerprint() == *fingerprint || self.id.key_fingerprint() == *fingerprint
-    }
-}
-
 /// A peer to pair with, written by [`crate::Store::commit_with_peer`] together with the ops the
 /// pairing produced.
 #[derive(Clone, Debug)]

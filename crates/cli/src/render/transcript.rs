@@ -46,8 +46,13 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
         (transcript.peer(), exporter_log),
     ] {
         if let Some(proven) = station.proven {
+            // Said when only Ed25519 signs it: a quantum adversary could forge that cosignature.
+            let classical = match proven.post_quantum {
+                true => "",
+                false => " (Ed25519 alone: no post-quantum signature)",
+            };
             println!(
-                "  proven: {}'s log holds at least entries 1 to {} as {} cosigned its checkpoint at {}",
+                "  proven: {}'s log holds at least entries 1 to {} as {} cosigned its checkpoint at {}{classical}",
                 quoted(&station.name),
                 proven.size,
                 quoted(&other.name),

@@ -181,12 +181,12 @@ proptest! {
 
     #[test]
     fn texts_are_accepted_iff_within_bounds(max_chars in 1..=64usize, text in "(.|\n|\u{202E}|\u{2028}|\u{FE00}|\u{200B}){0,70}") {
-        use parley_proto::names::{is_display_control, is_invisible};
+        use parley_proto::names::{drives_display, is_invisible};
         let codebook = one_field(&format!("type = \"text\"\nmax_chars = {max_chars}\n"));
         let chars = text.chars().count();
         // Controls, text-direction characters and the line and paragraph separators are refused;
         // a text of white space and invisible characters alone is blank.
-        let clean = !text.chars().any(|c| is_display_control(c) || matches!(c, '\u{2028}' | '\u{2029}'));
+        let clean = !text.chars().any(drives_display);
         let shown = text.chars().any(|c| !c.is_whitespace() && !is_invisible(c));
         let expect = (1..=max_chars).contains(&chars) && clean && shown;
         let value = Value::Text(text.clone());

@@ -392,6 +392,10 @@ pub struct Proven {
     pub size: u64,
     /// When it was cosigned, seconds since the epoch.
     pub time_s: u64,
+    /// Whether the cosignature carries the cosigner's ML-DSA-44 signature, verified with the
+    /// key of its version 2 card: else only Ed25519 signs the claim, which a quantum adversary
+    /// could forge.
+    pub post_quantum: bool,
 }
 
 /// How far a witness's cosignature proves a log complete.

@@ -470,7 +470,8 @@ impl File {
                 None => witnessed.push(Witnessed::of(by)),
             }
         }
-        // What the other station cosigned of this log.
+        // What the other station cosigned of this log (its cosignatures are verified as this
+        // one's are, K3, before any is taken: a post-quantum signature present was checked).
         let proven = other
             .cosignatures
             .iter()
@@ -479,6 +480,7 @@ impl File {
             .map(|c| Proven {
                 size: c.head.size,
                 time_s: c.time_s,
+                post_quantum: c.pq.is_some() && other.pq_key.is_some(),
             });
         Ok((proven, witnessed))
     }

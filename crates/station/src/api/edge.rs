@@ -207,12 +207,15 @@ pub fn perform(
                         format!("transcript not read: {error}; nothing was checked"),
                     )
                 })?;
+            // The account may quote the file (a key of a line the parser did not expect):
+            // escaped, line breaks included, so it cannot add a line of its own.
             let transcript = transcript::verify(&file).map_err(|error| {
                 ApiError::new(
                     ErrorClass::Peer,
                     format!(
-                        "transcript verification FAILED at {error}; nothing was checked or stored \
-                         (`parley transcript verify` gives the same account)"
+                        "transcript verification FAILED at {}; nothing was checked or stored \
+                         (`parley transcript verify` gives the same account)",
+                        parley_proto::names::escaped(&error.to_string())
                     ),
                 )
             })?;

@@ -784,16 +784,18 @@ pub struct LinkBooks {
 
 /// The codebooks of the link with `peer` (name or fingerprint).
 pub fn link_codebooks(store: &Store, peer: &str) -> Result<LinkBooks, StationError> {
-    let fingerprint = Fingerprint::parse(peer);
-    let row = store
-        .peers()?
-        .into_iter()
-        .find(|row| row.name == peer || fingerprint.is_some_and(|fp| row.is(&fp)))
-        .ok_or_else(|| StationError::UnknownPeer(peer.to_owned()))?;
+    let rows = store.peers()?;
+    let row = crate::core::find_peer(
+        rows.iter().map(|row| {
+            let fingerprints = [row.card.fingerprint(), row.id.key_fingerprint()];
+            (row, row.name.as_str(), fingerprints)
+        }),
+        peer,
+    )?;
     let record = store.link_record(&row.id)?;
     let books = LinkCodebooks::of(record.entries.iter().map(|kept| &kept.entry), &row.id);
     Ok(LinkBooks {
-        peer: row.name,
+        peer: row.name.clone(),
         books,
         peer_head: row.in_head,
     })

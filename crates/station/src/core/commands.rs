@@ -163,7 +163,7 @@ impl Station {
             return self.upgrade_pin(card, card_bytes, (given, address));
         }
         check_fingerprint(&card, given)?;
-        if let Err(why) = parley_proto::names::check_new_name(&card.name) {
+        if let Err(why) = parley_proto::names::check_new_station_name(&card.name) {
             return Err(StationError::Pairing(format!(
                 "the card's name {:?} {why}, so it could pass for another name; ask the peer to \
                  name its station without it",

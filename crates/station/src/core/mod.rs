@@ -423,18 +423,18 @@ impl Station {
         (card, bytes)
     }
 
-    /// Finds a peer by name or fingerprint (its card's, or its key's: version 1).
+    /// Finds a peer by fingerprint (its card's, or its key's: version 1) or name.
     pub fn resolve_peer(&self, name_or_fingerprint: &str) -> Result<StationId, StationError> {
-        let fingerprint = Fingerprint::parse(name_or_fingerprint);
-        self.peers
-            .iter()
-            .find(|(id, peer)| {
-                peer.name == name_or_fingerprint
-                    || fingerprint
-                        .is_some_and(|fp| fp == peer.fingerprint || fp == id.key_fingerprint())
-            })
-            .map(|(id, _)| *id)
-            .ok_or_else(|| StationError::UnknownPeer(name_or_fingerprint.to_owned()))
+        find_peer(
+            self.peers.iter().map(|(id, peer)| {
+                (
+                    *id,
+                    peer.name.as_str(),
+                    [peer.fingerprint, id.key_fingerprint()],
+                )
+            }),
+            name_or_fingerprint,
+        )
     }
 
     fn peer_name(&self, peer: &StationId) -> String {
@@ -794,4 +794,25 @@ impl Station {
         .flatten()
         .min()
     }
+}
+
+/// The peer `given` names among `peers` (each with its name and fingerprints): the one whose
+/// fingerprint it is, else the one so named. A fingerprint decides over a name: a name is the
+/// peer's own choice, and one pinned before names reading as fingerprints were refused could
+/// read as another peer's.
+pub(crate) fn find_peer<'a, T>(
+    peers: impl IntoIterator<Item = (T, &'a str, [Fingerprint; 2])>,
+    given: &str,
+) -> Result<T, StationError> {
+    let fingerprint = Fingerprint::parse(given);
+    let mut named = None;
+    for (peer, name, fingerprints) in peers {
+        if fingerprint.is_some_and(|fp| fingerprints.contains(&fp)) {
+            return Ok(peer);
+        }
+        if named.is_none() && name == given {
+            named = Some(peer);
+        }
+    }
+    named.ok_or_else(|| StationError::UnknownPeer(given.to_owned()))
 }

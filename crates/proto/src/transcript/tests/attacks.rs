@@ -379,16 +379,27 @@ fn a_version_2_station_cosigns_with_both_keys_from_its_first_cosignature_that_do
         let alpha_id = history.alpha.identity.id();
         Cosignature::sign_classical(&history.bravo.identity, &alpha_id, head, 1_700_000_000)
     };
-    // Cosigned before Bravo had its post-quantum key (Ed25519 alone), then with both.
+    // Cosigned before Bravo had its post-quantum key (Ed25519 alone), then with both. What
+    // Bravo's latest cosignature proves of Alpha's log says whether it is post-quantum.
     let mut history = History::standard();
     let head = history.head(Who::Alpha, 2, None);
     history.checkpoint(Who::Alpha, head);
     history.cosign_as(Who::Bravo, classical(&history, head));
+    let proven = |history: &History| {
+        let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
+        let verified = file.verify().expect("verifies");
+        verified.exporter().proven.expect("cosigned")
+    };
+    let classical_only = proven(&history);
+    assert_eq!(
+        (classical_only.size, classical_only.post_quantum),
+        (2, false)
+    );
     let head = history.head(Who::Alpha, 4, None);
     history.checkpoint(Who::Alpha, head);
     history.cosign(Who::Bravo, head);
-    let file = history.export(Who::Alpha, history.bravo.log.len() as u64, Some(3));
-    assert!(file.verify().is_ok(), "{:?}", file.verify().err());
+    let both = proven(&history);
+    assert_eq!((both.size, both.post_quantum), (4, true));
 
     // After one that carries it, one without it is refused (K3)…
     let mut without = history.clone();

@@ -5,6 +5,7 @@ use parley_proto::Fingerprint;
 
 use super::*;
 use crate::api::ApiError;
+use crate::error::StationError;
 
 /// `peer add` of `card` with `fingerprint` (and `address`) at `core`, committed; its reply.
 fn peer_add(
@@ -90,11 +91,13 @@ fn an_address_given_with_the_card_must_be_an_address() {
 #[test]
 fn a_name_that_could_pass_for_another_is_not_pinned() {
     let (mut alpha, mut store, _) = paired_alpha();
+    let bravo_fingerprint = bravo_card(|_| ()).0.fingerprint().to_string();
     for (name, want) in [
         ("Bravo\u{200B}", "invisible character"),
         ("Br\u{AD}avo", "invisible character"),
         ("Bravo\u{E0041}", "invisible character"),
         ("BRAVO", "another peer is already named \"Bravo\""),
+        (&bravo_fingerprint, "reads as a fingerprint"),
     ] {
         let card = station(name, 3).0.card();
         let fingerprint = card.0.fingerprint();
@@ -108,6 +111,26 @@ fn a_name_that_could_pass_for_another_is_not_pinned() {
     let fingerprint = card.0.fingerprint();
     peer_add((&mut alpha, &mut store), &card, fingerprint, None).expect("pinned");
     assert_eq!(store.peers().expect("reads").len(), 2);
+}
+
+/// A fingerprint names the peer whose it is before a peer so named (one pinned before names
+/// that read as fingerprints were refused), whatever their order; a name names its peer.
+#[test]
+fn a_fingerprint_names_its_peer_before_a_name_does() {
+    let (alpha, mallory) = (Fingerprint([1; 16]), Fingerprint([2; 16]));
+    let dressed = alpha.to_string();
+    let named = [
+        ("mallory", dressed.as_str(), [mallory; 2]),
+        ("alpha", "Alpha", [alpha; 2]),
+    ];
+    for peers in [named, [named[1], named[0]]] {
+        let found = |given: &str| crate::core::find_peer(peers, given).expect("found");
+        assert_eq!(found(&dressed), "alpha");
+        assert_eq!(found("Alpha"), "alpha");
+        assert_eq!(found(&mallory.to_string()), "mallory");
+    }
+    let unknown = crate::core::find_peer(named, &Fingerprint([3; 16]).to_string());
+    assert!(matches!(unknown, Err(StationError::UnknownPeer(_))));
 }
 
 #[test]
