@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use parley_proto::Precedence;
-use parley_station::api::{Reply, Request};
+use parley_station::api::{ApiError, ErrorClass, Reply, Request};
 use parley_store::console::AuditAction;
 use serde::Deserialize;
 
@@ -104,20 +104,53 @@ pub(crate) async fn check_login(
 }
 
 /// The account `name` has now, if any (a removed or replaced operator's sessions end at their
-/// next request).
-pub(crate) fn account_stamp(state: &State, name: &str) -> Option<AccountStamp> {
+/// next request); `Err` when the accounts cannot be read now.
+pub(crate) fn account_stamp(
+    state: &State,
+    name: &str,
+) -> Result<Option<AccountStamp>, parley_store::StoreError> {
     let db = state
         .accounts
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    db.operator(name)
-        .ok()
-        .flatten()
-        .map(|row| AccountStamp::of(&row))
+    Ok(db.operator(name)?.map(|row| AccountStamp::of(&row)))
 }
 
-/// An action's outcome: the station's answer, or why it refused.
-type Outcome = Result<Reply, String>;
+/// An action's outcome: the station's answer, or why it was not done.
+type Outcome = Result<Reply, Refused>;
+
+/// Why an action was not done: what the operator is told, and the status that says whose
+/// doing it was (422 the request's, 503 a station stopping or out of reach, 500 a failure of
+/// its own: a full disk).
+pub(crate) struct Refused {
+    pub(crate) message: String,
+    pub(crate) status: StatusCode,
+}
+
+impl Refused {
+    /// Refused for what the request asked: 422.
+    fn request(message: String) -> Self {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        Self { message, status }
+    }
+
+    /// The station's refusal, with the status of its class.
+    fn of(error: ApiError) -> Self {
+        Self {
+            status: status_of(error.class),
+            message: error.message,
+        }
+    }
+}
+
+/// The status of a station's refusal of this class.
+fn status_of(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::Operator | ErrorClass::Peer => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorClass::Stopping | ErrorClass::Unreachable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::Local => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 /// Checks the session and the CSRF token of a state-changing request, runs the request `make`
 /// builds as the session's operator, and audits it with its outcome. `Err` is the answer to a
@@ -145,7 +178,7 @@ async fn perform(
             // too, without the form, which may hold a message's text.
             let detail = serde_json::json!({ "refused": "the form" });
             crate::audit::audit(state, &session.operator, action, detail, &error).await;
-            return Ok((session, Err(error)));
+            return Ok((session, Err(Refused::request(error))));
         }
     };
     let detail = serde_json::to_value(&request).unwrap_or_default();
@@ -159,12 +192,15 @@ async fn perform(
     let done = tokio::spawn(async move {
         let outcome = match blocking(move || daemon.request(request)).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(error.message),
-            Err(_) => Err("the request failed".to_owned()),
+            Ok(Err(error)) => Err(Refused::of(error)),
+            Err(_) => Err(Refused {
+                message: "the request failed".to_owned(),
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+            }),
         };
         let said = match &outcome {
             Ok(_) => "ok",
-            Err(error) => error.as_str(),
+            Err(refused) => refused.message.as_str(),
         };
         let audited = crate::audit::append(&shared, &operator, action, detail, said).await;
         (outcome, audited)
@@ -206,14 +242,14 @@ async fn back(
     list: List,
     performed: Result<(Session, Outcome), Response>,
 ) -> Response {
-    let (session, error) = match performed {
+    let (session, Refused { message, status }) = match performed {
         Ok((_, Ok(_))) => return Redirect::to(list.0).into_response(),
-        Ok((session, Err(error))) => (session, error),
+        Ok((session, Err(refused))) => (session, refused),
         Err(response) => return response,
     };
     // Without the page's frame (the store unreadable), the reason alone, as text.
     let Ok(mut frame) = Frame::load(state, &session).await else {
-        return plain(StatusCode::UNPROCESSABLE_ENTITY, &error);
+        return plain(status, &message);
     };
     frame.refresh = Some(list.0);
     let back_text = frame
@@ -221,11 +257,11 @@ async fn back(
         .ta("refused-back", &[("page", &frame.tr.t(list.1))]);
     let mut page = html(&RefusedPage {
         frame,
-        error,
+        error: message,
         back: list.0,
         back_text,
     });
-    *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    *page.status_mut() = status;
     page
 }
 
@@ -366,9 +402,9 @@ async fn composed(
             Redirect::to(&url).into_response()
         }
         Ok(_) => Redirect::to("/compose").into_response(),
-        Err(error) => {
-            let mut page = compose_page(state, &session, (Some(error), None), filled).await;
-            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        Err(Refused { message, status }) => {
+            let mut page = compose_page(state, &session, (Some(message), None), filled).await;
+            *page.status_mut() = status;
             page
         }
     }
@@ -565,4 +601,26 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refusal's status says whose doing it was: the request's, a station out of reach or
+    /// stopping (ask again later), or the station's own failure.
+    #[test]
+    fn a_refusal_s_status_follows_its_class() {
+        for (class, status) in [
+            (ErrorClass::Operator, 422),
+            (ErrorClass::Peer, 422),
+            (ErrorClass::Stopping, 503),
+            (ErrorClass::Unreachable, 503),
+            (ErrorClass::Local, 500),
+        ] {
+            let refused = Refused::of(ApiError::new(class, "why".to_owned()));
+            assert_eq!(refused.status.as_u16(), status, "{class:?}");
+            assert_eq!(refused.message, "why");
+        }
+    }
 }

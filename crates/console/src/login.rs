@@ -83,7 +83,7 @@ pub(crate) async fn login(
     let Some((lang, stamp)) = account else {
         // The name typed is recorded only when it is an operator's: a password typed into
         // the name field by mistake is not kept.
-        let name = if actions::account_stamp(&state, &form.name).is_some() {
+        let name = if actions::account_stamp(&state, &form.name).is_ok_and(|a| a.is_some()) {
             form.name.as_str()
         } else {
             "(no such operator)"

@@ -103,7 +103,12 @@ async fn guard(
     let deadline = std::time::Duration::from_millis(REQUEST_TIMEOUT_MS);
     match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => plain(StatusCode::REQUEST_TIMEOUT, "the request took too long"),
+        // An action asked of the station runs on to its end: it may have been done.
+        Err(_) => plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took too long; what it asked may still have been done: look (the \
+             outbox, the alarms) before asking again",
+        ),
     }
 }
 
@@ -320,11 +325,19 @@ pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Ses
 /// Whether `session`'s account is still the operator's: an account removed, or removed and
 /// added again (a new password), since login ends its sessions at their next request.
 fn account_holds(state: &State, token: &str, session: &Session) -> bool {
-    let holds = actions::account_stamp(state, &session.operator) == Some(session.account);
-    if !holds {
-        state.sessions.close(token);
+    match actions::account_stamp(state, &session.operator) {
+        Ok(stamp) if stamp == Some(session.account) => true,
+        Ok(_) => {
+            state.sessions.close(token);
+            false
+        }
+        // The accounts cannot be read now (a busy or failing disk): this request is not
+        // served, but the session is not ended for it.
+        Err(error) => {
+            tracing::warn!(%error, "console: the operator accounts cannot be read; a request was not served");
+            false
+        }
     }
-    holds
 }
 
 /// A refusal of a request without a session: pages go to the login, the rest get 401.
