@@ -126,6 +126,10 @@ pub const DEPOSITS_IN_FLIGHT_SUSPECT_MAX: usize = 4;
 /// Most deposit slots one station holds at once; a further deposit of its own is refused
 /// with 429 at once. A station's client deposits one batch at a time.
 pub const DEPOSITS_IN_FLIGHT_PER_STATION_MAX: usize = 2;
+/// Most fetches one station has in flight at once (long polls included); a further fetch of
+/// its own is refused with 429 at once. A station's client fetches one at a time per relay;
+/// the rest cover a restart whose earlier long poll the relay has not yet seen end.
+pub const FETCHES_IN_FLIGHT_PER_STATION_MAX: usize = 4;
 const _: () = assert!(DEPOSITS_IN_FLIGHT_SUSPECT_MAX < DEPOSITS_IN_FLIGHT_MAX);
 const _: () = assert!(DEPOSITS_IN_FLIGHT_PER_STATION_MAX <= DEPOSITS_IN_FLIGHT_SUSPECT_MAX);
 /// Longest an authenticated deposit waits for a free slot before it is refused with 503, in

@@ -19,8 +19,9 @@ use parley_proto::StationId;
 use parley_relay::Limits;
 use parley_relay::limits::{
     DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX, DEPOSITS_IN_FLIGHT_SUSPECT_MAX,
-    HEADER_READ_TIMEOUT_MS, REQUEST_HEAD_SIZE_MAX_BYTES, REQUEST_HEADERS_MAX,
-    TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX, body_read_timeout_ms,
+    FETCHES_IN_FLIGHT_PER_STATION_MAX, HEADER_READ_TIMEOUT_MS, REQUEST_HEAD_SIZE_MAX_BYTES,
+    REQUEST_HEADERS_MAX, TLS_HANDSHAKE_TIMEOUT_MS, UNAUTHENTICATED_CONNECTIONS_MAX,
+    body_read_timeout_ms,
 };
 use parley_relay::server::now_ms;
 use parley_relay_wire::auth::HEADER_STATION;
@@ -370,6 +371,46 @@ async fn an_admitted_station_uploading_slowly_holds_only_its_own_slots_for_a_whi
         .await
         .expect("a genuine deposit by a confined station");
     assert_eq!(relay.snapshot().1.items, 2);
+}
+
+/// Attack: an admitted station sent many fetches of its own mailbox at once; a fetch deletes
+/// nothing, so each would hold a copy of the same full answer in the relay's memory. Now a
+/// station has at most `FETCHES_IN_FLIGHT_PER_STATION_MAX` in flight: the others are refused
+/// at once (429), and another station still fetches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_s_fetches_in_flight_are_bounded() {
+    let relay = Arc::new(Relay::start(Limits::default()).await);
+    let target = format!("{}?wait_ms=2000", parley_relay_wire::PATH_MAILBOX);
+    let fetch = |station: &Station| {
+        let headers = relay.sign(&station.identity, "GET", &target, &[]);
+        let (relay, target) = (relay.clone(), target.clone());
+        async move {
+            let started = Instant::now();
+            let (status, _) = relay.raw("GET", &target, &headers, &[]).await;
+            (status, started.elapsed())
+        }
+    };
+    let mut fetches = JoinSet::new();
+    for _ in 0..FETCHES_IN_FLIGHT_PER_STATION_MAX + 3 {
+        fetches.spawn(fetch(&relay.bravo));
+    }
+    // Long polls of an empty mailbox: those in flight answer once their wait is over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (other, _) = fetch(&relay.alpha).await;
+    let mut ends = Vec::new();
+    while let Some(end) = within(fetches.join_next()).await {
+        ends.push(end.expect("fetch task"));
+    }
+    let answered = |status: u16| ends.iter().filter(|(s, _)| *s == status).count();
+    assert_eq!(answered(200), FETCHES_IN_FLIGHT_PER_STATION_MAX, "{ends:?}");
+    assert_eq!(answered(429), 3, "{ends:?}");
+    assert!(
+        (ends.iter())
+            .filter(|(status, _)| *status == 429)
+            .all(|(_, after)| *after < PROMPT),
+        "refused at once: {ends:?}"
+    );
+    assert_eq!(other, 200, "another station's fetch is its own");
 }
 
 /// A station whose request shows it misbehaving is confined to the few slots kept for such

@@ -98,7 +98,7 @@ use connections::{ConnectionHandle, Connections, bind};
 use metrics::RelayMetrics;
 use parley_channels::log_limit::LogLimit;
 use refusal::Refusal;
-use slots::DepositSlots;
+use slots::{DepositSlots, FetchSlots};
 use warnings::Warning;
 use witness::WitnessKey;
 
@@ -193,6 +193,8 @@ struct Relay {
     bounds: ConnectionBounds,
     /// Deposits being read or processed.
     slots: DepositSlots,
+    /// Fetches being answered or long-polling.
+    fetch_slots: FetchSlots,
     /// One line per kind of warning per interval.
     warnings: Mutex<LogLimit<Warning>>,
     /// Counters and histograms for the metrics.
@@ -612,6 +614,7 @@ impl RelayServer {
             connections: Connections::new(bounds.unauthenticated),
             bounds,
             slots: DepositSlots::new(),
+            fetch_slots: FetchSlots::default(),
             warnings: Mutex::new(LogLimit::new(WARNING_INTERVAL_MS)),
             metrics: RelayMetrics::new(),
             started: Instant::now(),

@@ -29,7 +29,7 @@ use super::warnings::Warning;
 use super::{Relay, blocking, cbor_response, now_ms};
 use crate::limits::{
     BUSY_RETRY_AFTER_MS, DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
-    INLINE_BODY_SIZE_MAX_BYTES, INLINE_FRAME_CHECKS_MAX,
+    FETCHES_IN_FLIGHT_PER_STATION_MAX, INLINE_BODY_SIZE_MAX_BYTES, INLINE_FRAME_CHECKS_MAX,
 };
 use crate::store::{DepositReport, FetchBounds, StoredItem};
 
@@ -245,6 +245,16 @@ pub(super) async fn fetch(
     let result = async {
         let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
+        let _slot = relay.fetch_slots.take(request.station()).ok_or_else(|| {
+            Refusal::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "this station already has {FETCHES_IN_FLIGHT_PER_STATION_MAX} fetches in \
+                     flight, the most at once; nothing was fetched or acknowledged"
+                ),
+                BUSY_RETRY_AFTER_MS,
+            )
+        })?;
         let query = wire::parse_fetch_query(uri.query())?;
         let wait = Duration::from_millis(query.wait_ms.min(relay.limits.fetch_wait_ms_max));
         let deadline = tokio::time::Instant::now() + wait;

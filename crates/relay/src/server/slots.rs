@@ -14,7 +14,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::limits::{
     DEPOSIT_SLOT_WAIT_MS_MAX, DEPOSITS_IN_FLIGHT_MAX, DEPOSITS_IN_FLIGHT_PER_STATION_MAX,
-    DEPOSITS_IN_FLIGHT_SUSPECT_MAX, SUSPECT_MS, SUSPECT_STATIONS_MAX,
+    DEPOSITS_IN_FLIGHT_SUSPECT_MAX, FETCHES_IN_FLIGHT_PER_STATION_MAX, SUSPECT_MS,
+    SUSPECT_STATIONS_MAX,
 };
 
 /// Which slots a deposit may take.
@@ -35,11 +36,37 @@ pub(crate) enum NoSlot {
     RelayBusy,
 }
 
+/// Slots held per station; a station with none has no entry.
+#[derive(Debug, Default)]
+struct Held(BTreeMap<StationId, usize>);
+
+impl Held {
+    /// Counts a slot for `station`, unless it already holds `max`.
+    fn take(&mut self, station: &StationId, max: usize) -> bool {
+        let held = self.0.entry(*station).or_default();
+        if *held >= max {
+            return false;
+        }
+        *held += 1;
+        true
+    }
+
+    /// Gives back a slot of `station`'s.
+    fn release(&mut self, station: &StationId) {
+        if let Some(held) = self.0.get_mut(station) {
+            *held -= 1;
+            if *held == 0 {
+                self.0.remove(station);
+            }
+        }
+    }
+}
+
 /// Who holds slots and who is a suspect. Free of I/O: time is passed in.
 #[derive(Debug, Default)]
 pub(crate) struct SlotBook {
-    /// Slots held (or being waited for) per station; a station with none has no entry.
-    held: BTreeMap<StationId, usize>,
+    /// Slots held (or being waited for) per station.
+    held: Held,
     /// Suspects, with the time (ms of the relay's monotonic clock) their confinement ends.
     suspects: BTreeMap<StationId, u64>,
 }
@@ -48,11 +75,9 @@ impl SlotBook {
     /// Counts a slot for `station` and says which pool it must come from, or refuses if the
     /// station already holds its most.
     pub(crate) fn reserve(&mut self, station: &StationId, now_ms: u64) -> Result<Pool, NoSlot> {
-        let held = self.held.entry(*station).or_default();
-        if *held >= DEPOSITS_IN_FLIGHT_PER_STATION_MAX {
+        if !self.held.take(station, DEPOSITS_IN_FLIGHT_PER_STATION_MAX) {
             return Err(NoSlot::StationBusy);
         }
-        *held += 1;
         Ok(if self.is_suspect(station, now_ms) {
             Pool::Suspect
         } else {
@@ -62,12 +87,7 @@ impl SlotBook {
 
     /// Gives back a slot of `station`'s.
     pub(crate) fn release(&mut self, station: &StationId) {
-        if let Some(held) = self.held.get_mut(station) {
-            *held -= 1;
-            if *held == 0 {
-                self.held.remove(station);
-            }
-        }
+        self.held.release(station);
     }
 
     /// Whether `station` is confined to the suspects' slots at `now_ms`.
@@ -188,6 +208,44 @@ impl DepositSlots {
     }
 }
 
+/// Fetches in flight per station. A fetch's answer (up to the fetch bound, 4 MiB) is read,
+/// encoded and held in memory, and a fetch does not delete what it answers: without a bound,
+/// one station's concurrent fetches of its own full mailbox would each hold a copy. A
+/// station's client fetches one at a time per relay.
+#[derive(Debug, Default)]
+pub(crate) struct FetchSlots(Mutex<Held>);
+
+/// A fetch slot held; given back when dropped.
+pub(crate) struct FetchSlot<'a> {
+    slots: &'a FetchSlots,
+    station: StationId,
+}
+
+impl Drop for FetchSlot<'_> {
+    fn drop(&mut self) {
+        self.slots.held().release(&self.station);
+    }
+}
+
+impl FetchSlots {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Counts cannot be left halfway by a panic: a poisoned lock holds consistent counts.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for a fetch by `station`, unless it holds [`FETCHES_IN_FLIGHT_PER_STATION_MAX`].
+    pub(crate) fn take(&self, station: StationId) -> Option<FetchSlot<'_>> {
+        let taken = self
+            .held()
+            .take(&station, FETCHES_IN_FLIGHT_PER_STATION_MAX);
+        // Made only when taken: one dropped would give back a slot never counted.
+        taken.then(|| FetchSlot {
+            slots: self,
+            station,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +253,23 @@ mod tests {
 
     fn id(seed: u8) -> StationId {
         Identity::from_secret(&[seed; 32]).id()
+    }
+
+    /// A station holds at most its fetch slots; each given back when dropped, and another
+    /// station's are its own.
+    #[test]
+    fn a_station_holds_at_most_its_fetch_slots() {
+        let slots = FetchSlots::default();
+        let held: Vec<_> = (0..FETCHES_IN_FLIGHT_PER_STATION_MAX)
+            .map(|_| slots.take(id(1)).expect("a slot"))
+            .collect();
+        assert!(slots.take(id(1)).is_none(), "one more is refused");
+        assert!(slots.take(id(1)).is_none(), "a refusal gives nothing back");
+        let other = slots.take(id(2)).expect("another station's own");
+        drop(held);
+        assert!(slots.take(id(1)).is_some(), "given back");
+        drop(other);
+        assert!(slots.held().0.is_empty(), "nothing left counted");
     }
 
     #[test]
@@ -217,12 +292,12 @@ mod tests {
         }
         book.release(&id(2));
         assert!(
-            book.held.is_empty(),
+            book.held.0.is_empty(),
             "nothing is kept for stations holding none"
         );
         book.release(&id(3));
         assert!(
-            book.held.is_empty(),
+            book.held.0.is_empty(),
             "releasing what was not held changes nothing"
         );
     }
@@ -285,7 +360,7 @@ mod tests {
         held.extend(take_general_slots(&slots, general).await);
         assert_eq!(held.len(), DEPOSITS_IN_FLIGHT_MAX);
         drop(held);
-        assert!(slots.book().held.is_empty());
+        assert!(slots.book().held.0.is_empty());
     }
 
     #[tokio::test]
@@ -300,7 +375,7 @@ mod tests {
             let gave_up = tokio::time::timeout(Duration::from_millis(10), waiting).await;
             assert!(gave_up.is_err(), "no slot was free");
         }
-        assert!(!slots.book().held.contains_key(&id(200)));
+        assert!(!slots.book().held.0.contains_key(&id(200)));
         drop(held);
         let slot = slots.acquire(id(200), 0).await;
         assert!(slot.is_ok(), "its places were given back");
