@@ -32,7 +32,7 @@ pub use direct::{
     FrameReceiver, FrameSender, PinnedKeys,
 };
 pub use relay::{RelayClient, RelayError};
-pub use report::{Inbound, Report, Signal, Via, WitnessAt};
+pub use report::{Disposal, Inbound, Report, Signal, Via, WitnessAt};
 
 /// The wall clock in UTC milliseconds: for bundle and request timestamps, which the far side
 /// checks against its own clock.

@@ -64,6 +64,17 @@ pub enum Signal {
     },
 }
 
+/// What becomes of a bundle file the station took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposal {
+    /// Everything in it the station will ever take is held: the file may go.
+    Delete,
+    /// Some of its frames were refused for now, for what mends with time (over the peer's
+    /// intake allowance, entries from a clock ahead): the file is read again later, rather
+    /// than those frames waiting for the peer's resend on this channel, a day or more away.
+    ReadAgainLater,
+}
+
 /// A transport's report to the station.
 #[derive(Debug)]
 pub enum Report {
@@ -87,7 +98,7 @@ pub enum Report {
         done: oneshot::Sender<()>,
     },
     /// A bundle read from a drop folder; `done` gets the outcome once it is committed (or
-    /// refused), and only then may the file be deleted (or set aside).
+    /// refused), and only then may the file be deleted, kept to be read again, or set aside.
     Bundle {
         /// The transport.
         via: Via,
@@ -96,7 +107,7 @@ pub enum Report {
         /// The bundle's bytes.
         bytes: Vec<u8>,
         /// Fired after the commit, with why the bundle was refused if it was.
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<Disposal, String>>,
     },
     /// The transport's health changed or was measured.
     Health {

@@ -21,7 +21,7 @@ use parley_proto::{Bundle, Identity, LinkId, StationId};
 use tokio::sync::oneshot;
 
 use super::{BUNDLE_SUFFIX, FileError, REJECTED_SUFFIX, bundle_file_name, compact_fingerprint};
-use crate::report::{Inbound, Report, Signal, Via};
+use crate::report::{Disposal, Inbound, Report, Signal, Via};
 
 /// Most frames a folder holds between two scans, besides those waiting in its queue; beyond
 /// it the station's queue fills and it counts what it cannot hand over (the protocol resends).
@@ -40,6 +40,13 @@ const SET_ASIDE_TRIES_MAX: u32 = 16;
 /// The file's times are only compared, never read as times: a drive's or a server's clock
 /// may be anything.
 pub const FOLDER_SETTLE_MS: u64 = 5_000;
+/// A bundle imported with frames refused for now (over the peer's intake allowance, from a
+/// clock ahead) is read again after this long, in milliseconds, rather than deleted: those
+/// frames would otherwise wait for the peer's resend on this channel, a day or more away.
+pub const FOLDER_READ_AGAIN_MS: u64 = 60_000;
+/// Most times such a bundle is read again (an hour at [`FOLDER_READ_AGAIN_MS`]); then it is
+/// deleted, and what it still holds waits for the peer's resend.
+pub const FOLDER_READ_AGAIN_TRIES_MAX: u32 = 60;
 
 /// The station's side of a folder's thread: frames to write, with their recipients.
 #[derive(Clone, Debug)]
@@ -64,15 +71,19 @@ pub fn start(
     scan_interval: Duration,
     inbound: Inbound,
 ) -> std::io::Result<FolderSender> {
-    let settle = Duration::from_millis(FOLDER_SETTLE_MS);
-    start_settling(via, (dir, me), (scan_interval, settle), inbound)
+    let timing = Timing {
+        scan: scan_interval,
+        settle: Duration::from_millis(FOLDER_SETTLE_MS),
+        read_again: Duration::from_millis(FOLDER_READ_AGAIN_MS),
+    };
+    start_timed(via, (dir, me), timing, inbound)
 }
 
-/// [`start`], with files that are no whole bundle handed over once unchanged for `settle`.
-fn start_settling(
+/// [`start`], with its waits as `timing` says.
+fn start_timed(
     via: Via,
     (dir, me): (PathBuf, Identity),
-    (scan_interval, settle): (Duration, Duration),
+    timing: Timing,
     inbound: Inbound,
 ) -> std::io::Result<FolderSender> {
     let (frames, queue) = std_mpsc::sync_channel(BUNDLE_FRAMES_MAX);
@@ -84,8 +95,9 @@ fn start_settling(
         written: 0,
         skipped: BTreeSet::new(),
         unreadable: BTreeSet::new(),
-        settle,
+        timing,
         settling: BTreeMap::new(),
+        later: BTreeMap::new(),
     };
     let name = match via {
         Via::Folder(index) => format!("parley-folder-{index}"),
@@ -93,7 +105,7 @@ fn start_settling(
     };
     thread::Builder::new()
         .name(name)
-        .spawn(move || folder.run(&queue, scan_interval))?;
+        .spawn(move || folder.run(&queue))?;
     Ok(FolderSender { frames })
 }
 
@@ -109,10 +121,26 @@ struct Folder {
     /// Files the operating system failed to read (a flaky drive, a file removed meanwhile):
     /// left where they are and read again at every scan, but warned about once.
     unreadable: BTreeSet<OsString>,
-    /// How long a file that is no whole bundle must stay unchanged before it is handed over.
-    settle: Duration,
+    /// How often it scans, and waits.
+    timing: Timing,
     /// Files that are no whole bundle (yet): how each was when first seen so, and since when.
     settling: BTreeMap<OsString, (Stamp, Instant)>,
+    /// Bundles imported with frames refused for now: when each is read again, and how many
+    /// times it was read so.
+    later: BTreeMap<OsString, (Instant, u32)>,
+}
+
+/// How often a folder's thread scans, and how long it waits before taking a file further.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    /// Between scans.
+    scan: Duration,
+    /// How long a file that is no whole bundle must stay unchanged before it is handed over
+    /// ([`FOLDER_SETTLE_MS`]).
+    settle: Duration,
+    /// How long a bundle with frames refused for now waits before it is read again
+    /// ([`FOLDER_READ_AGAIN_MS`]).
+    read_again: Duration,
 }
 
 /// What tells a file changed: its inode, size, and modification and change times.
@@ -148,7 +176,8 @@ fn check_folder(dir: &Path) -> std::io::Result<()> {
 }
 
 impl Folder {
-    fn run(mut self, frames: &std_mpsc::Receiver<(StationId, Arc<[u8]>)>, scan: Duration) {
+    fn run(mut self, frames: &std_mpsc::Receiver<(StationId, Arc<[u8]>)>) {
+        let scan = self.timing.scan;
         let mut queued: BTreeMap<StationId, Vec<Arc<[u8]>>> = BTreeMap::new();
         let mut queued_frames = 0;
         let mut next_scan = Instant::now();
@@ -267,6 +296,10 @@ impl Folder {
         names.sort();
         self.settling
             .retain(|name, _| names.binary_search(name).is_ok());
+        self.later
+            .retain(|name, _| names.binary_search(name).is_ok());
+        let now = Instant::now();
+        names.retain(|name| self.later.get(name).is_none_or(|(next, _)| *next <= now));
         for name in names {
             let path = self.dir.join(&name);
             let read = match name.to_str() {
@@ -324,8 +357,20 @@ impl Folder {
             if !self.inbound.send_blocking(report) {
                 return Ok(false);
             }
+            let tries = self.later.get(&name).map_or(0, |(_, tries)| *tries);
             match imported.blocking_recv() {
-                Ok(Ok(())) => {
+                Ok(Ok(Disposal::ReadAgainLater)) if tries < FOLDER_READ_AGAIN_TRIES_MAX => {
+                    tracing::info!(file = %path.display(), "bundle imported, some of its frames refused for now; it is read again later");
+                    if !self.later.contains_key(&name)
+                        && self.later.len() >= FOLDER_SKIPPED_NAMES_MAX
+                    {
+                        self.later.pop_first();
+                    }
+                    let next = Instant::now() + self.timing.read_again;
+                    self.later.insert(name, (next, tries + 1));
+                }
+                Ok(Ok(_)) => {
+                    self.later.remove(&name);
                     if let Err(error) = fs::remove_file(&path) {
                         // Committed, but left (a write-protected drive, a file not this
                         // station's to delete): its frames are all held now, so it is not read
@@ -336,6 +381,7 @@ impl Folder {
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(file = %path.display(), %error, "bundle refused; set aside");
+                    self.later.remove(&name);
                     self.set_aside(&name);
                 }
                 // The station stopped before committing: leave the file for the next run.
@@ -346,14 +392,16 @@ impl Folder {
     }
 
     /// Whether the file `name` at `path`, which is no whole bundle, has been seen unchanged for
-    /// [`Self::settle`]; if not, it is left in place (it may still be being copied in).
+    /// [`Timing::settle`]; if not, it is left in place (it may still be being copied in).
     fn settled(&mut self, name: &OsStr, path: &Path) -> bool {
         let Some(stamp) = stamp_of(path) else {
             return true;
         };
         let now = Instant::now();
         match self.settling.get(name) {
-            Some((seen, since)) if *seen == stamp => now.duration_since(*since) >= self.settle,
+            Some((seen, since)) if *seen == stamp => {
+                now.duration_since(*since) >= self.timing.settle
+            }
             seen => {
                 if seen.is_none() {
                     tracing::info!(file = %path.display(), "not a whole bundle yet; it is left in place while it may still be being copied in");
@@ -412,10 +460,23 @@ mod tests {
     use super::*;
 
     /// Reports of a folder, until `enough` says so or 10 s pass; the station's side answers
-    /// each bundle with `import`, given the bundle's name and bytes.
+    /// each bundle with `import`, given the bundle's name and bytes (all of it held).
     fn watch(
         reports: &mut tokio::sync::mpsc::Receiver<Report>,
         mut import: impl FnMut(&str, &[u8]),
+        enough: impl FnMut(&[Report]) -> bool,
+    ) -> Vec<Report> {
+        let import = |name: &str, bytes: &[u8]| {
+            import(name, bytes);
+            Disposal::Delete
+        };
+        watch_disposing(reports, import, enough)
+    }
+
+    /// [`watch`], the station's side answering each bundle as `import` says.
+    fn watch_disposing(
+        reports: &mut tokio::sync::mpsc::Receiver<Report>,
+        mut import: impl FnMut(&str, &[u8]) -> Disposal,
         mut enough: impl FnMut(&[Report]) -> bool,
     ) -> Vec<Report> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -428,8 +489,7 @@ mod tests {
                     bytes,
                     done,
                 }) => {
-                    import(&name, &bytes);
-                    let _ = done.send(Ok(()));
+                    let _ = done.send(Ok(import(&name, &bytes)));
                     let (done, _) = oneshot::channel();
                     seen.push(Report::Bundle {
                         via,
@@ -491,11 +551,24 @@ mod tests {
         dir: &Path,
         settle: Duration,
     ) -> (FolderSender, tokio::sync::mpsc::Receiver<Report>) {
+        let read_again = Duration::from_millis(FOLDER_READ_AGAIN_MS);
+        started_timed(dir, (settle, read_again))
+    }
+
+    /// [`started`], with its waits as given.
+    fn started_timed(
+        dir: &Path,
+        (settle, read_again): (Duration, Duration),
+    ) -> (FolderSender, tokio::sync::mpsc::Receiver<Report>) {
         let (inbound, reports) = Inbound::new(64, 1 << 20);
         let me = Identity::from_secret(&[1; 32]);
         let scan = Duration::from_millis(20);
-        let via = Via::Folder(0);
-        let sender = start_settling(via, (dir.into(), me), (scan, settle), inbound).unwrap();
+        let timing = Timing {
+            scan,
+            settle,
+            read_again,
+        };
+        let sender = start_timed(Via::Folder(0), (dir.into(), me), timing, inbound).unwrap();
         (sender, reports)
     }
 
@@ -591,6 +664,37 @@ mod tests {
         assert_eq!(imported(&seen), [b"not a bundle".to_vec()]);
         let waited = began.elapsed();
         assert!(waited >= SETTLE, "{waited:?}");
+    }
+
+    /// A bundle some of whose frames were refused for now is kept and read again once its
+    /// wait is over, not at every scan; once all of it is held, it is deleted.
+    #[test]
+    fn a_bundle_with_frames_refused_for_now_is_read_again_later() {
+        const READ_AGAIN: Duration = Duration::from_millis(500);
+        let dir = tempfile::tempdir().unwrap();
+        let whole = bundle("over the intake allowance, for now");
+        fs::write(dir.path().join(name(1)), &whole).unwrap();
+        let settle = Duration::from_millis(FOLDER_SETTLE_MS);
+        let (_sender, mut reports) = started_timed(dir.path(), (settle, READ_AGAIN));
+        let mut reads = Vec::new();
+        let mut disposal = |_: &str, _: &[u8]| {
+            reads.push(Instant::now());
+            match reads.len() {
+                1 => Disposal::ReadAgainLater,
+                _ => Disposal::Delete,
+            }
+        };
+        let seen = watch_disposing(&mut reports, &mut disposal, |seen| {
+            imported(seen).len() >= 2
+        });
+        assert_eq!(imported(&seen), [whole.clone(), whole]);
+        let waited = reads[1] - reads[0];
+        assert!(waited >= READ_AGAIN, "read again after {waited:?}");
+        let emptied = (0..500).any(|_| {
+            thread::sleep(Duration::from_millis(10));
+            fs::read_dir(dir.path()).unwrap().count() == 0
+        });
+        assert!(emptied, "deleted once all of it is held");
     }
 
     #[test]

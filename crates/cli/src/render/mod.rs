@@ -673,6 +673,12 @@ pub fn imported(imported: &Imported) {
     if untold > 0 {
         println!("  and {untold} more refused");
     }
+    if imported.refused_for_now > 0 {
+        println!(
+            "  {} of them refused for now (over the peer's intake allowance, or written by a clock ahead of this one): import the same bundle again later to take them",
+            imported.refused_for_now
+        );
+    }
 }
 
 /// One event of `watch`.

@@ -496,6 +496,11 @@ pub struct Imported {
     /// the reasons).
     #[serde(default)]
     pub rejected_total: u64,
+    /// Of those, frames refused for now, for what mends with time: over the peer's intake
+    /// allowance, or written by a clock ahead of this station's. The same bundle imported
+    /// later takes them (absent from a daemon older than this field: 0).
+    #[serde(default)]
+    pub refused_for_now: u64,
     /// Whether the bundle's own signature failed and the frames were salvaged one by one.
     pub salvaged: bool,
 }

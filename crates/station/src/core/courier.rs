@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use parley_channels::Via;
 use parley_proto::endpoint::FrameKind;
-use parley_proto::{Bundle, LinkId};
+use parley_proto::{Bundle, LinkId, Rejection};
 
 use super::Station;
 use crate::api::{Exported, Imported};
@@ -114,6 +114,11 @@ impl Station {
                 },
                 Err(refusal) => {
                     imported.rejected_total += 1;
+                    let mends = matches!(
+                        refusal.rejection,
+                        Rejection::OverIntake { .. } | Rejection::ClockSkew { .. }
+                    );
+                    imported.refused_for_now += u64::from(mends);
                     if imported.rejected.len() < IMPORT_REASONS_MAX {
                         imported.rejected.push(format!("frame {index}: {refusal}"));
                     }

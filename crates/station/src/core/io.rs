@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parley_channels::{Signal, Via, WitnessAt};
+use parley_channels::{Disposal, Signal, Via, WitnessAt};
 use parley_proto::{ChannelId, ChannelKind, CodebookHash, Precedence, StationId, StoreOp};
 use parley_relay_wire::witness::WitnessAnswer;
 use parley_store::AdminOp;
@@ -334,8 +334,9 @@ pub enum Output {
     Ack {
         /// The acknowledgement.
         ack: AckId,
-        /// Why it was refused, if it was.
-        result: Result<(), String>,
+        /// Why it was refused, if it was; for a bundle, what becomes of its file (a batch's
+        /// is always [`Disposal::Delete`]: the relay may forget it).
+        result: Result<Disposal, String>,
     },
     /// Something for subscribers.
     Event(Event),

@@ -52,8 +52,8 @@ pub use witnesses::{WitnessCosigned, WitnessItem, WitnessSubmit};
 
 use std::collections::{BTreeMap, VecDeque};
 
-use parley_channels::Via;
 use parley_channels::log_limit::LogLimit;
+use parley_channels::{Disposal, Via};
 use parley_proto::{
     ContactCard, Endpoint, Event as ProtoEvent, Fingerprint, Identity, IntakeLimit, Keyring,
     LinkSnapshot, PqPublicKey, StationId, StoreOp,
@@ -496,7 +496,7 @@ impl Station {
                 }
                 self.pending.outputs.push(Output::Ack {
                     ack,
-                    result: Ok(()),
+                    result: Ok(Disposal::Delete),
                 });
             }
             Input::Bundle {
@@ -507,7 +507,10 @@ impl Station {
             } => {
                 let result = self
                     .import(now_ms, &bytes, false, Some(via))
-                    .map(|_| ())
+                    .map(|imported| match imported.refused_for_now {
+                        0 => Disposal::Delete,
+                        _ => Disposal::ReadAgainLater,
+                    })
                     .map_err(|error| error.to_string());
                 if let Err(why) = &result {
                     self.file_refused(via, &name, why);

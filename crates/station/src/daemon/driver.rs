@@ -28,8 +28,8 @@ use crate::node::commit_all;
 enum AckTo {
     /// A relay's fetch loop: the batch may be deleted at the relay.
     Batch(oneshot::Sender<()>),
-    /// A drop folder's thread: the bundle may be deleted, or set aside.
-    Bundle(oneshot::Sender<Result<(), String>>),
+    /// A drop folder's thread: the bundle may be deleted, read again later, or set aside.
+    Bundle(oneshot::Sender<Result<parley_channels::Disposal, String>>),
 }
 
 /// An operator request, a transport's report or a hook run's outcome, taken in one round of

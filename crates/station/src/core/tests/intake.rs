@@ -5,12 +5,12 @@
 use parley_channels::Via;
 use parley_proto::{Precedence, Rejection};
 
-use super::{NOW_MS, envelopes_out, open_alarms, pin, station_with};
-use crate::core::{Command, Input, Mode, RequestId, Station};
+use super::{NOW_MS, envelopes_out, open_alarms, outputs, pin, station_with};
+use crate::core::{AckId, Command, Input, Mode, Output, RequestId, Station};
 use crate::home::Config;
 use crate::intake_config::IntakeConfig;
 use crate::limits::{CHECKPOINT_EVERY_ENTRIES_MAX, INTAKE_ALARM_QUIET_MS};
-use crate::node::load;
+use crate::node::{commit_all, load};
 use parley_proto::StationId;
 use parley_store::Store;
 
@@ -269,4 +269,52 @@ fn a_restart_neither_refills_the_allowance_nor_clears_the_alarm() {
         1
     );
     assert_eq!(alarm(&alpha_store), raised, "the same alarm");
+}
+
+/// A bundle from a drop folder some of whose entries are over the peer's intake is kept to
+/// be read again later (deleted, those entries would wait for the peer's resend on the
+/// courier, a day or more away); once they fit, the same bundle is taken whole and may go.
+#[test]
+fn a_bundle_over_the_intake_is_read_again_later() {
+    use parley_channels::Disposal;
+    use parley_proto::{Bundle, Identity, LinkId};
+    let (_, (mut alpha, mut alpha_store), bravo_id, frames) = fast_refill(80);
+    let sent = frames.len() as u64;
+    let alpha_id = alpha.identity.id();
+    let bytes = Bundle {
+        link: LinkId::between(&bravo_id, &alpha_id),
+        from: bravo_id,
+        to: alpha_id,
+        created_ms: NOW_MS,
+        frames,
+    }
+    .sign(&Identity::from_secret(&[2; 32]));
+    let mut import = |now_ms: u64, ack: u64| {
+        let bundle = Input::Bundle {
+            via: Via::Folder(0),
+            name: "bundle".into(),
+            bytes: bytes.clone(),
+            ack: AckId(ack),
+        };
+        alpha.handle(now_ms, bundle);
+        commit_all(&mut alpha, &mut alpha_store).expect("commits");
+        let acked = outputs(&mut alpha)
+            .into_iter()
+            .find_map(|output| match output {
+                Output::Ack {
+                    ack: AckId(a),
+                    result,
+                } if a == ack => Some(result),
+                _ => None,
+            });
+        let head = alpha.endpoint.link(&bravo_id).expect("paired").in_head();
+        (acked.expect("acknowledged"), head)
+    };
+    let (first, taken) = import(NOW_MS, 1);
+    assert_eq!(first, Ok(Disposal::ReadAgainLater));
+    assert!(taken < sent, "{taken} of {sent} taken");
+    // Two minutes on, the allowance has grown back: the rest is taken, the file may go.
+    let (again, taken) = import(NOW_MS + 120_000, 2);
+    assert_eq!(again, Ok(Disposal::Delete));
+    assert_eq!(taken, sent);
 }

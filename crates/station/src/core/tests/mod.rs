@@ -150,7 +150,7 @@ fn nothing_leaves_before_its_commit() {
         o,
         Output::Ack {
             ack: AckId(9),
-            result: Ok(())
+            result: Ok(parley_channels::Disposal::Delete)
         }
     )));
     assert!(
