@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::State;
 use crate::form::{ActionForm, Form};
-use crate::pages::{Tr, html, session, unauthenticated};
+use crate::pages::{Tr, cookie, html, unauthenticated};
 use axum::extract::Extension;
 use axum::response::Redirect;
 use parley_store::console::AuditAction;
@@ -120,7 +120,11 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     form: ActionForm<serde::de::IgnoredAny>,
 ) -> Response {
-    let Some((token, session)) = session(&state, &headers) else {
+    // The session the cookie names, its account not looked up: a logout ends it even while
+    // the accounts cannot be read.
+    let open = cookie(&state, &headers)
+        .and_then(|token| Some((state.sessions.peek(now_ms(), &token)?, token)));
+    let Some((session, token)) = open else {
         return unauthenticated(false);
     };
     if !actions::csrf_matches(&session, &form.csrf) {

@@ -329,7 +329,7 @@ pub fn validate_config(config: &Config) -> Result<(), StationError> {
     use parley_proto::limits::{LANG_SIZE_MAX_BYTES, NAME_SIZE_MAX_BYTES};
     if let Err(why) = parley_proto::names::check_new_station_name(&config.name) {
         return Err(StationError::Invalid(format!(
-            "the station name {why}: it must be 1 to {NAME_SIZE_MAX_BYTES} bytes, not blank, without control, text-direction or invisible characters; nothing was created"
+            "the station name {why}: it must be 1 to {NAME_SIZE_MAX_BYTES} bytes, not blank, without control, text-direction or invisible characters, and not readable as a fingerprint; nothing was created"
         )));
     }
     let lang_ok = !config.lang.is_empty()

@@ -29,7 +29,9 @@ pub const FOLDER_QUEUE_FRAMES_MAX: usize = BUNDLE_FRAMES_MAX;
 /// Most names a folder remembers of each kind: refused but impossible to set aside, or
 /// imported but impossible to delete (so they are not read again every scan), and unreadable
 /// (so they are warned about once), and those that are no whole bundle yet (so each is timed
-/// from when it was first seen); beyond it the first in name order are forgotten.
+/// from when it was first seen); beyond it the first in name order are forgotten. Bundles
+/// waiting to be read again (their frames refused for now) are never forgotten: beyond it, a
+/// new one is deleted as if all of it were held.
 pub const FOLDER_SKIPPED_NAMES_MAX: usize = 1024;
 /// Most `.rejected` names tried for one file before giving up on renaming it.
 const SET_ASIDE_TRIES_MAX: u32 = 16;
@@ -357,19 +359,21 @@ impl Folder {
             if !self.inbound.send_blocking(report) {
                 return Ok(false);
             }
-            let tries = self.later.get(&name).map_or(0, |(_, tries)| *tries);
+            let tries = self.later.get(&name).map(|(_, tries)| *tries);
+            // A new name finds no room once as many wait: it is deleted as before, and no
+            // count is ever forgotten (a bundle would be read again without end).
+            let room = tries.is_some() || self.later.len() < FOLDER_SKIPPED_NAMES_MAX;
+            let tries = tries.unwrap_or(0);
             match imported.blocking_recv() {
-                Ok(Ok(Disposal::ReadAgainLater)) if tries < FOLDER_READ_AGAIN_TRIES_MAX => {
+                Ok(Ok(Disposal::ReadAgainLater)) if room && tries < FOLDER_READ_AGAIN_TRIES_MAX => {
                     tracing::info!(file = %path.display(), "bundle imported, some of its frames refused for now; it is read again later");
-                    if !self.later.contains_key(&name)
-                        && self.later.len() >= FOLDER_SKIPPED_NAMES_MAX
-                    {
-                        self.later.pop_first();
-                    }
                     let next = Instant::now() + self.timing.read_again;
                     self.later.insert(name, (next, tries + 1));
                 }
-                Ok(Ok(_)) => {
+                Ok(Ok(disposal)) => {
+                    if disposal == Disposal::ReadAgainLater {
+                        tracing::warn!(file = %path.display(), tries, "bundle still has frames refused for now, but is not read again; deleted, and those frames wait for the peer's resend");
+                    }
                     self.later.remove(&name);
                     if let Err(error) = fs::remove_file(&path) {
                         // Committed, but left (a write-protected drive, a file not this
@@ -625,7 +629,7 @@ mod tests {
     /// aside.
     #[test]
     fn a_bundle_being_copied_in_is_read_once_whole() {
-        const SETTLE: Duration = Duration::from_secs(1);
+        const SETTLE: Duration = Duration::from_secs(2);
         let dir = tempfile::tempdir().unwrap();
         let whole = bundle(&"x".repeat(4096));
         let path = dir.path().join(name(1));

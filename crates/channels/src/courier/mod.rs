@@ -429,8 +429,15 @@ mod tests {
             .arg(&opening)
             .spawn()
             .expect("sh runs");
+        // Until the writer waits in its open of the FIFO (its kernel wait channel says so
+        // where the kernel shows it; else a while after it said it would open).
+        let wchan = format!("/proc/{}/wchan", writer.id());
+        let waits = || {
+            fs::read_to_string(&wchan)
+                .is_ok_and(|at| at.contains("wait_for_partner") || at.contains("fifo"))
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !opening.exists() && Instant::now() < deadline {
+        while !(opening.exists() && waits()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -194,7 +194,7 @@ struct Relay {
     /// Deposits being read or processed.
     slots: DepositSlots,
     /// Fetches being answered or long-polling.
-    fetch_slots: FetchSlots,
+    fetch_slots: Arc<FetchSlots>,
     /// One line per kind of warning per interval.
     warnings: Mutex<LogLimit<Warning>>,
     /// Counters and histograms for the metrics.
@@ -614,7 +614,7 @@ impl RelayServer {
             connections: Connections::new(bounds.unauthenticated),
             bounds,
             slots: DepositSlots::new(),
-            fetch_slots: FetchSlots::default(),
+            fetch_slots: Arc::default(),
             warnings: Mutex::new(LogLimit::new(WARNING_INTERVAL_MS)),
             metrics: RelayMetrics::new(),
             started: Instant::now(),

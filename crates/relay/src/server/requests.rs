@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 use super::connections::ConnectionHandle;
 use super::metrics::DepositRefused;
 use super::refusal::Refusal;
-use super::slots::NoSlot;
+use super::slots::{FetchSlot, NoSlot};
 use super::warnings::Warning;
 use super::{Relay, blocking, cbor_response, now_ms};
 use crate::limits::{
@@ -245,7 +245,7 @@ pub(super) async fn fetch(
     let result = async {
         let request = relay.admit(&connection, &method, &uri, &headers, 0).await?;
         relay.read_body(&request, body, 0).await?;
-        let _slot = relay.fetch_slots.take(request.station()).ok_or_else(|| {
+        let slot = relay.fetch_slots.take(request.station()).ok_or_else(|| {
             Refusal::retry_later(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(
@@ -289,12 +289,39 @@ pub(super) async fn fetch(
             more = answer.more,
             "fetch answered"
         );
-        Ok(cbor_response(
-            StatusCode::OK,
-            wire::encode_fetch_answer(&answer),
-        ))
+        Ok(answer_holding(wire::encode_fetch_answer(&answer), slot))
     };
     relay.answer(&connection, result.await)
+}
+
+/// Bytes of an answer's body handed over at a time: the server takes the next only as it
+/// sends, so a slot held by the body stays held while most of the answer waits to be sent.
+const ANSWER_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A fetch's answer (200, CBOR), whose body holds `slot` until all of it is handed over to be
+/// sent or the body is dropped (the client gone): an answer waiting for a slow reader still
+/// counts against its station.
+fn answer_holding(body: Vec<u8>, slot: FetchSlot) -> Response {
+    let body = Bytes::from(body);
+    let chunks: Vec<Bytes> = (0..body.len())
+        .step_by(ANSWER_CHUNK_BYTES)
+        .map(|at| body.slice(at..body.len().min(at + ANSWER_CHUNK_BYTES)))
+        .collect();
+    let stream = futures_util::stream::unfold(
+        (chunks.into_iter(), slot),
+        |(mut chunks, slot)| async move {
+            let chunk = chunks.next()?;
+            Some((Ok::<_, std::convert::Infallible>(chunk), (chunks, slot)))
+        },
+    );
+    let length = body.len();
+    let mut response = cbor_response(StatusCode::OK, Vec::new());
+    *response.body_mut() = Body::from_stream(stream);
+    // Sent with its length, as every other answer is, not in chunks.
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, length.into());
+    response
 }
 
 pub(super) async fn delete(

@@ -6,7 +6,7 @@
 //! [`DEPOSITS_IN_FLIGHT_SUSPECT_MAX`] slots among them; the rest are kept for the others.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use parley_proto::StationId;
@@ -215,13 +215,13 @@ impl DepositSlots {
 #[derive(Debug, Default)]
 pub(crate) struct FetchSlots(Mutex<Held>);
 
-/// A fetch slot held; given back when dropped.
-pub(crate) struct FetchSlot<'a> {
-    slots: &'a FetchSlots,
+/// A fetch slot held; given back when dropped (with the answer's body, once it is sent).
+pub(crate) struct FetchSlot {
+    slots: Arc<FetchSlots>,
     station: StationId,
 }
 
-impl Drop for FetchSlot<'_> {
+impl Drop for FetchSlot {
     fn drop(&mut self) {
         self.slots.held().release(&self.station);
     }
@@ -234,13 +234,13 @@ impl FetchSlots {
     }
 
     /// A slot for a fetch by `station`, unless it holds [`FETCHES_IN_FLIGHT_PER_STATION_MAX`].
-    pub(crate) fn take(&self, station: StationId) -> Option<FetchSlot<'_>> {
+    pub(crate) fn take(self: &Arc<Self>, station: StationId) -> Option<FetchSlot> {
         let taken = self
             .held()
             .take(&station, FETCHES_IN_FLIGHT_PER_STATION_MAX);
         // Made only when taken: one dropped would give back a slot never counted.
         taken.then(|| FetchSlot {
-            slots: self,
+            slots: self.clone(),
             station,
         })
     }
@@ -259,7 +259,7 @@ mod tests {
     /// station's are its own.
     #[test]
     fn a_station_holds_at_most_its_fetch_slots() {
-        let slots = FetchSlots::default();
+        let slots = Arc::new(FetchSlots::default());
         let held: Vec<_> = (0..FETCHES_IN_FLIGHT_PER_STATION_MAX)
             .map(|_| slots.take(id(1)).expect("a slot"))
             .collect();

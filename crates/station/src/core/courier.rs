@@ -114,9 +114,14 @@ impl Station {
                 },
                 Err(refusal) => {
                     imported.rejected_total += 1;
+                    // What mends with time: the allowance grows back, the clock catches up,
+                    // the window moves on as earlier entries come (an earlier bundle held
+                    // back by the allowance, another channel).
                     let mends = matches!(
                         refusal.rejection,
-                        Rejection::OverIntake { .. } | Rejection::ClockSkew { .. }
+                        Rejection::OverIntake { .. }
+                            | Rejection::ClockSkew { .. }
+                            | Rejection::OutOfWindow { .. }
                     );
                     imported.refused_for_now += u64::from(mends);
                     if imported.rejected.len() < IMPORT_REASONS_MAX {
