@@ -33,6 +33,7 @@ pub mod health;
 mod intake;
 mod io;
 mod keys;
+mod peers;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ pub use checkpoints::{
 pub use coded::Content;
 pub use io::{AckId, Command, Commit, Input, IoCounters, Output, RequestId, Start, Transmit};
 pub use keys::{EpochKeyStatus, KeySettings};
+pub(crate) use peers::find_peer;
 pub use witnesses::{WitnessCosigned, WitnessItem, WitnessSubmit};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -423,20 +425,6 @@ impl Station {
         (card, bytes)
     }
 
-    /// Finds a peer by fingerprint (its card's, or its key's: version 1) or name.
-    pub fn resolve_peer(&self, name_or_fingerprint: &str) -> Result<StationId, StationError> {
-        find_peer(
-            self.peers.iter().map(|(id, peer)| {
-                (
-                    *id,
-                    peer.name.as_str(),
-                    [peer.fingerprint, id.key_fingerprint()],
-                )
-            }),
-            name_or_fingerprint,
-        )
-    }
-
     fn peer_name(&self, peer: &StationId) -> String {
         self.peers
             .get(peer)
@@ -797,25 +785,4 @@ impl Station {
         .flatten()
         .min()
     }
-}
-
-/// The peer `given` names among `peers` (each with its name and fingerprints): the one whose
-/// fingerprint it is, else the one so named. A fingerprint decides over a name: a name is the
-/// peer's own choice, and one pinned before names reading as fingerprints were refused could
-/// read as another peer's.
-pub(crate) fn find_peer<'a, T>(
-    peers: impl IntoIterator<Item = (T, &'a str, [Fingerprint; 2])>,
-    given: &str,
-) -> Result<T, StationError> {
-    let fingerprint = Fingerprint::parse(given);
-    let mut named = None;
-    for (peer, name, fingerprints) in peers {
-        if fingerprint.is_some_and(|fp| fingerprints.contains(&fp)) {
-            return Ok(peer);
-        }
-        if named.is_none() && name == given {
-            named = Some(peer);
-        }
-    }
-    named.ok_or_else(|| StationError::UnknownPeer(given.to_owned()))
 }
