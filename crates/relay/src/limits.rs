@@ -18,6 +18,17 @@ pub const MAILBOX_ITEMS_MAX: u64 = 100_000;
 /// its bytes, each) that the frames of any one sender may take, in percent. With 10, one
 /// sender cannot fill a mailbox: it takes ten senders at their share to fill it.
 pub const MAILBOX_SHARE_PERCENT: u64 = 10;
+/// Default of `sender_size_max_bytes`: most frame bytes one station may have held at the
+/// relay, in every mailbox together (ten full shares of a mailbox with the defaults), so one
+/// station cannot fill the relay for every other.
+pub const SENDER_SIZE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default of `relay_size_max_bytes`: most frame bytes the relay holds, every mailbox
+/// together.
+pub const RELAY_SIZE_MAX_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+/// Default of `disk_free_min_bytes`: free space a deposit must leave on the store's file
+/// system, in bytes. Fetches and deletes, which free space, write too (a nonce, the WAL): a
+/// disk filled by deposits would stop them.
+pub const DISK_FREE_MIN_BYTES: u64 = 256 * 1024 * 1024;
 /// Most recipients remembered per station as addressed by it (see `store`): past this, the
 /// one it addressed least recently is forgotten, so a station naming random ids costs only
 /// its own entries.
@@ -181,6 +192,12 @@ pub struct Limits {
     /// The part of a mailbox's items, and of its bytes, one sender's frames may take, in
     /// percent (100: no limit per sender). See [`Limits::share_items_max`].
     pub mailbox_share_percent: u64,
+    /// Most frame bytes one station may have held, in every mailbox together.
+    pub sender_size_max_bytes: u64,
+    /// Most frame bytes the relay holds, every mailbox together.
+    pub relay_size_max_bytes: u64,
+    /// Free space a deposit must leave on the store's file system, in bytes.
+    pub disk_free_min_bytes: u64,
     /// Sustained requests per second per station.
     pub request_rate_per_second_max: u32,
     /// Requests a station may make at once before the sustained rate applies.
@@ -200,6 +217,9 @@ impl Default for Limits {
             mailbox_size_max_bytes: MAILBOX_SIZE_MAX_BYTES,
             mailbox_items_max: MAILBOX_ITEMS_MAX,
             mailbox_share_percent: MAILBOX_SHARE_PERCENT,
+            sender_size_max_bytes: SENDER_SIZE_MAX_BYTES,
+            relay_size_max_bytes: RELAY_SIZE_MAX_BYTES,
+            disk_free_min_bytes: DISK_FREE_MIN_BYTES,
             request_rate_per_second_max: REQUEST_RATE_PER_SECOND_MAX,
             request_burst_max: REQUEST_BURST_MAX,
             retention_ms: RETENTION_MS,
@@ -241,6 +261,18 @@ impl Limits {
             i64::MAX as u64,
         )?;
         in_range("mailbox_share_percent", self.mailbox_share_percent, 1, 100)?;
+        for (name, value) in [
+            ("sender_size_max_bytes", self.sender_size_max_bytes),
+            ("relay_size_max_bytes", self.relay_size_max_bytes),
+        ] {
+            in_range(name, value, FRAME_SIZE_MAX_BYTES as u64, i64::MAX as u64)?;
+        }
+        in_range(
+            "disk_free_min_bytes",
+            self.disk_free_min_bytes,
+            0,
+            i64::MAX as u64,
+        )?;
         in_range(
             "request_rate_per_second_max",
             self.request_rate_per_second_max.into(),
@@ -357,6 +389,28 @@ mod tests {
         check(
             |l| l.mailbox_share_percent = 101,
             Err("mailbox_share_percent"),
+        );
+        let frame = FRAME_SIZE_MAX_BYTES as u64;
+        check(|l| l.sender_size_max_bytes = frame, Ok(()));
+        check(
+            |l| l.sender_size_max_bytes = frame - 1,
+            Err("sender_size_max_bytes = 65536"),
+        );
+        check(|l| l.sender_size_max_bytes = i64::MAX as u64, Ok(()));
+        check(
+            |l| l.sender_size_max_bytes = i64::MAX as u64 + 1,
+            Err("sender_size_max_bytes"),
+        );
+        check(|l| l.relay_size_max_bytes = frame, Ok(()));
+        check(
+            |l| l.relay_size_max_bytes = frame - 1,
+            Err("relay_size_max_bytes = 65536"),
+        );
+        check(|l| l.disk_free_min_bytes = 0, Ok(()));
+        check(|l| l.disk_free_min_bytes = i64::MAX as u64, Ok(()));
+        check(
+            |l| l.disk_free_min_bytes = i64::MAX as u64 + 1,
+            Err("disk_free_min_bytes"),
         );
         check(|l| l.request_rate_per_second_max = 0, Err("request_rate"));
         check(|l| l.request_burst_max = 0, Err("request_burst_max"));

@@ -26,7 +26,7 @@
 //! Several processes may open the store at once (the CLI admits while `serve` runs): writers
 //! wait up to [`BUSY_TIMEOUT_MS`] for each other.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parley_proto::id::sha256;
@@ -49,7 +49,7 @@ use self::savepoint::Savepoint;
 pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog};
 
 /// Schema version written to `user_version`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// How many prepared statements the connection keeps cached: every statement a deposit, a
 /// fetch or a delete runs fits, so those never parse SQL again.
 pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
@@ -158,7 +158,8 @@ pub struct DepositReport {
     pub disclosed: bool,
 }
 
-/// Quotas of one mailbox, and of each sender's frames in it.
+/// Quotas of one mailbox, and of each sender's frames in it; of each sender's frames across
+/// every mailbox, and of the relay's; and the free space the relay keeps on its disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     /// Most items.
@@ -169,6 +170,12 @@ pub struct Quota {
     pub share_items_max: u64,
     /// Most frame bytes of one sender.
     pub share_bytes_max: u64,
+    /// Most frame bytes of one sender across every mailbox.
+    pub sender_bytes_max: u64,
+    /// Most frame bytes the relay holds.
+    pub relay_bytes_max: u64,
+    /// Free bytes a deposit must leave on the store's file system.
+    pub disk_free_min_bytes: u64,
 }
 
 /// Items and bytes in one mailbox.
@@ -208,6 +215,8 @@ pub struct Purged {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The store's file, whose file system's free space a deposit must leave.
+    path: PathBuf,
     /// Whether a group transaction is open ([`Store::begin_group`]): each request then runs
     /// in a savepoint of it, and is durable only once the group commits.
     in_group: bool,
@@ -330,6 +339,7 @@ impl Store {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         let mut store = Self {
             conn,
+            path: path.to_path_buf(),
             in_group: false,
             nonces_purged_below_ms: 0,
         };
@@ -475,6 +485,13 @@ impl Store {
         Ok((id, deleted as u64))
     }
 
+    /// Free bytes on the store's file system, as an unprivileged process may use them.
+    fn disk_free_bytes(&self) -> Result<u64, StoreError> {
+        let stat = rustix::fs::statvfs(&self.path)
+            .map_err(|error| StoreError::FreeSpace(error.to_string()))?;
+        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
     /// Whether `station` may use the relay.
     pub fn station_status(&self, station: &StationId) -> Result<StationStatus, StoreError> {
         status_in(&self.conn, station)
@@ -612,10 +629,15 @@ impl Store {
         retention_ms: u64,
     ) -> Result<DepositReport, StoreError> {
         let sender = nonce.station;
+        let at = DepositAt {
+            now_ms,
+            retention_ms,
+            disk_free_bytes: self.disk_free_bytes()?,
+        };
         self.authorised(nonce, |tx| {
             record_correspondent(tx, &sender, recipient, now_ms)?;
             let disclosed = addressed_in(tx, recipient, &sender)?;
-            let outcome = deposit_in(tx, &sender, recipient, frames, quota, now_ms, retention_ms)?;
+            let outcome = deposit_in(tx, &sender, recipient, frames, quota, at)?;
             Ok(DepositReport { outcome, disclosed })
         })
     }
@@ -770,5 +792,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod tests;

@@ -118,12 +118,16 @@ pub(crate) enum DepositRefused {
     ShareFull,
     /// The recipient's mailbox is full.
     MailboxFull,
+    /// Over what the depositor may hold across every mailbox.
+    SenderFull,
+    /// The relay holds all it may, or its disk is nearly full.
+    StorageFull,
     /// The relay failed (500).
     Internal,
 }
 
 impl DepositRefused {
-    const ALL: [DepositRefused; 10] = [
+    const ALL: [DepositRefused; 12] = [
         DepositRefused::Unauthenticated,
         DepositRefused::NotAdmitted,
         DepositRefused::Malformed,
@@ -133,6 +137,8 @@ impl DepositRefused {
         DepositRefused::RecipientNotAdmitted,
         DepositRefused::ShareFull,
         DepositRefused::MailboxFull,
+        DepositRefused::SenderFull,
+        DepositRefused::StorageFull,
         DepositRefused::Internal,
     ];
 
@@ -147,6 +153,8 @@ impl DepositRefused {
             DepositRefused::RecipientNotAdmitted => "recipient_not_admitted",
             DepositRefused::ShareFull => "share_full",
             DepositRefused::MailboxFull => "mailbox_full",
+            DepositRefused::SenderFull => "sender_full",
+            DepositRefused::StorageFull => "storage_full",
             DepositRefused::Internal => "internal",
         }
     }
@@ -161,6 +169,7 @@ impl DepositRefused {
             Warning::Busy => DepositRefused::Busy,
             Warning::Internal => DepositRefused::Internal,
             Warning::RecipientRefused => DepositRefused::RecipientNotAdmitted,
+            Warning::StorageFull => DepositRefused::StorageFull,
             Warning::Malformed
             | Warning::NoSuchEndpoint
             | Warning::DepositWithheld
@@ -178,6 +187,10 @@ impl DepositRefused {
             DepositRefusal::RecipientNotAdmitted(_) => DepositRefused::RecipientNotAdmitted,
             DepositRefusal::ShareFull { .. } => DepositRefused::ShareFull,
             DepositRefusal::MailboxFull => DepositRefused::MailboxFull,
+            DepositRefusal::SenderFull { .. } => DepositRefused::SenderFull,
+            DepositRefusal::RelayFull { .. } | DepositRefusal::DiskFull { .. } => {
+                DepositRefused::StorageFull
+            }
         }
     }
 }

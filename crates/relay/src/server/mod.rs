@@ -321,6 +321,9 @@ impl Relay {
             bytes_max: self.limits.mailbox_size_max_bytes,
             share_items_max: self.limits.share_items_max(),
             share_bytes_max: self.limits.share_bytes_max(),
+            sender_bytes_max: self.limits.sender_size_max_bytes,
+            relay_bytes_max: self.limits.relay_size_max_bytes,
+            disk_free_min_bytes: self.limits.disk_free_min_bytes,
         }
     }
 

@@ -215,10 +215,16 @@ impl From<WitnessRefusal> for Refusal {
 
 impl From<DepositRefusal> for Refusal {
     fn from(refusal: DepositRefusal) -> Self {
-        let status = match refusal {
-            DepositRefusal::RecipientNotAdmitted(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::INSUFFICIENT_STORAGE,
+        let (status, logged_as) = match refusal {
+            DepositRefusal::RecipientNotAdmitted(_) => (StatusCode::NOT_FOUND, None),
+            DepositRefusal::RelayFull { .. } | DepositRefusal::DiskFull { .. } => {
+                (StatusCode::INSUFFICIENT_STORAGE, Some(Warning::StorageFull))
+            }
+            _ => (StatusCode::INSUFFICIENT_STORAGE, None),
         };
-        Self::new(status, refusal)
+        Self {
+            logged_as,
+            ..Self::new(status, refusal)
+        }
     }
 }

@@ -179,7 +179,8 @@ async fn deposit_request(
 }
 
 /// What a depositor is told: everything once the recipient has addressed it, otherwise a 202
-/// that says nothing of what happened (stored, or refused for the recipient).
+/// that says nothing of what happened (stored, or refused for the recipient); a refusal for
+/// what the depositor or the relay holds, which says nothing of the recipient, is told always.
 fn answer_deposit(
     relay: &Relay,
     requester: &StationId,
@@ -192,6 +193,7 @@ fn answer_deposit(
             wire::encode_deposit_answer(outcome.stored, outcome.duplicates),
         )),
         (true, Err(refusal)) => Err(refusal.into()),
+        (false, Err(refusal)) if refusal.is_told_whatever_the_recipient() => Err(refusal.into()),
         (false, outcome) => {
             if let Err(refusal) = outcome {
                 relay.warn(Warning::DepositWithheld, |suppressed| {

@@ -12,8 +12,12 @@ pub(crate) enum Warning {
     Forbidden,
     /// A request for no endpoint, or with the wrong method (404, 405).
     NoSuchEndpoint,
-    /// A deposit refused for its recipient, as told to the depositor (404, 507).
+    /// A deposit refused for its recipient, or for what its depositor holds, as told to the
+    /// depositor (404, 507).
     RecipientRefused,
+    /// A deposit refused because the relay holds all it may, or its disk is nearly full (507):
+    /// the relay's operator has to act.
+    StorageFull,
     /// A request whose body, query or length was refused (400, 408, 413).
     Malformed,
     /// A deposit whose frames were refused (422).

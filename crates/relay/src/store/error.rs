@@ -50,6 +50,11 @@ pub enum StoreError {
     /// The store holds something this build cannot read.
     #[error("relay store is corrupt or from a newer build: {0}")]
     Corrupt(String),
+    /// The free space of the store's file system could not be read.
+    #[error(
+        "cannot read the free space of the relay store's file system: {0}; nothing was changed"
+    )]
+    FreeSpace(String),
 }
 
 impl StoreError {
@@ -57,7 +62,10 @@ impl StoreError {
     pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
-            StoreError::Sqlite(_) | StoreError::Corrupt(_) | StoreError::GroupAborted
+            StoreError::Sqlite(_)
+                | StoreError::Corrupt(_)
+                | StoreError::GroupAborted
+                | StoreError::FreeSpace(_)
         )
     }
 }
@@ -95,4 +103,49 @@ pub enum DepositRefusal {
          yet: retry later"
     )]
     MailboxFull,
+    /// The sender's frames in every mailbox together would take more than one station may
+    /// have held at this relay.
+    #[error(
+        "this deposit ({new_bytes} bytes) would take your frames held at this relay, in every \
+         mailbox together, over the most one station may have held ({bytes_max} bytes); \
+         nothing was stored; your recipients have not fetched your earlier frames yet: retry \
+         later"
+    )]
+    SenderFull {
+        /// Bytes of the new frames.
+        new_bytes: u64,
+        /// Most frame bytes of one sender across every mailbox.
+        bytes_max: u64,
+    },
+    /// Every station's frames together would take more than the relay holds.
+    #[error(
+        "the relay holds as many frame bytes as it may ({bytes_max}); nothing was stored: \
+         retry later"
+    )]
+    RelayFull {
+        /// Most frame bytes the relay holds.
+        bytes_max: u64,
+    },
+    /// The relay's disk would be left with less free space than it keeps for fetches and
+    /// deletes, which free space.
+    #[error(
+        "the relay's disk is nearly full (it keeps {free_min} bytes free so that frames can \
+         still be fetched and deleted); nothing was stored: retry later"
+    )]
+    DiskFull {
+        /// Bytes the relay keeps free on its store's file system.
+        free_min: u64,
+    },
+}
+
+impl DepositRefusal {
+    /// Whether the refusal is about the depositor or the relay, not the recipient: told to the
+    /// depositor even when the recipient has not addressed it, since it says nothing of the
+    /// recipient (docs/relay-api.md §4).
+    pub fn is_told_whatever_the_recipient(&self) -> bool {
+        matches!(
+            self,
+            Self::SenderFull { .. } | Self::RelayFull { .. } | Self::DiskFull { .. }
+        )
+    }
 }

@@ -22,22 +22,22 @@ pub(super) fn status_in(
     })
 }
 
-/// Stores `frames` from `sender` in `recipient`'s mailbox if the recipient is admitted, the
-/// sender's new frames fit its share and the mailbox's quota; else writes nothing and says why.
+/// Stores `frames` from `sender` in `recipient`'s mailbox if the sender's new frames fit what
+/// it and the relay may hold and the disk's free space, the recipient is admitted, and they
+/// fit the sender's share and the mailbox's quota; else writes nothing and says why.
 pub(super) fn deposit_in(
     tx: &Connection,
     sender: &StationId,
     recipient: &StationId,
     frames: &[Vec<u8>],
     quota: Quota,
-    now_ms: u64,
-    retention_ms: u64,
+    at: DepositAt,
 ) -> Result<Result<DepositOutcome, DepositRefusal>, StoreError> {
-    if status_in(tx, recipient)? != StationStatus::Admitted {
-        return Ok(Err(DepositRefusal::RecipientNotAdmitted(fingerprint(
-            recipient,
-        ))));
-    }
+    let DepositAt {
+        now_ms,
+        retention_ms,
+        disk_free_bytes,
+    } = at;
     let cutoff = retention_cutoff(now_ms, retention_ms);
     let mut new: Vec<(&[u8], [u8; 32])> = Vec::new();
     let mut duplicates = 0;
@@ -57,6 +57,16 @@ pub(super) fn deposit_in(
     }
     let new_items = new.len() as u64;
     let new_bytes: u64 = new.iter().map(|(frame, _)| frame.len() as u64).sum();
+    // What the depositor and the relay hold first: told whatever the recipient (a recipient
+    // that is not admitted holds nothing, so every frame is new).
+    if let Some(refusal) = over_held(tx, sender, new_bytes, quota, disk_free_bytes)? {
+        return Ok(Err(refusal));
+    }
+    if status_in(tx, recipient)? != StationStatus::Admitted {
+        return Ok(Err(DepositRefusal::RecipientNotAdmitted(fingerprint(
+            recipient,
+        ))));
+    }
     // The sender's share first: a sender over it is told about its own frames only.
     let share = share_size_in(tx, recipient, sender, cutoff)?;
     if share.items + new_items > quota.share_items_max
@@ -93,6 +103,60 @@ pub(super) fn deposit_in(
         stored: new_items,
         duplicates,
     }))
+}
+
+/// When and where a deposit is stored: its time, the retention of frames, and the free space
+/// on the store's file system.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DepositAt {
+    pub now_ms: u64,
+    pub retention_ms: u64,
+    pub disk_free_bytes: u64,
+}
+
+/// Why `new_bytes` more of `sender`'s frames may not be stored whatever their recipient: they
+/// would take the sender's frames across every mailbox, or the relay's, over their bounds, or
+/// leave the disk less free space than the relay keeps. Nothing new is always within them.
+fn over_held(
+    tx: &Connection,
+    sender: &StationId,
+    new_bytes: u64,
+    quota: Quota,
+    disk_free_bytes: u64,
+) -> Result<Option<DepositRefusal>, StoreError> {
+    if new_bytes == 0 {
+        return Ok(None);
+    }
+    if held_bytes_in(tx, &sender.0)?.saturating_add(new_bytes) > quota.sender_bytes_max {
+        return Ok(Some(DepositRefusal::SenderFull {
+            new_bytes,
+            bytes_max: quota.sender_bytes_max,
+        }));
+    }
+    if held_bytes_in(tx, HELD_TOTAL)?.saturating_add(new_bytes) > quota.relay_bytes_max {
+        return Ok(Some(DepositRefusal::RelayFull {
+            bytes_max: quota.relay_bytes_max,
+        }));
+    }
+    if disk_free_bytes < quota.disk_free_min_bytes.saturating_add(new_bytes) {
+        return Ok(Some(DepositRefusal::DiskFull {
+            free_min: quota.disk_free_min_bytes,
+        }));
+    }
+    Ok(None)
+}
+
+/// The `held` row that counts every sender's frames (schema version 5).
+pub(super) const HELD_TOTAL: &[u8] = b"";
+
+/// Frame bytes held for `sender` (a station's id, or [`HELD_TOTAL`]) in every mailbox,
+/// expired ones included until purged.
+pub(super) fn held_bytes_in(conn: &Connection, sender: &[u8]) -> Result<u64, StoreError> {
+    let bytes: Option<i64> = conn
+        .prepare_cached("SELECT bytes FROM held WHERE sender = ?1")?
+        .query_row([sender], |row| row.get(0))
+        .optional()?;
+    from_sql_u64(bytes.unwrap_or(0), "bytes held")
 }
 
 /// Forgets the correspondents a station addressed least recently beyond a number: run at every

@@ -71,9 +71,41 @@ ALTER TABLE stations_v4 RENAME TO stations;
 CREATE UNIQUE INDEX stations_admitted_by_name ON stations (name) WHERE revoked_ms IS NULL;
 ";
 
+/// Version 5: the items and frame bytes each sender holds across every mailbox, kept by
+/// triggers in the transaction that changes `items`, and their sum under the empty sender
+/// (`HELD_TOTAL`): one row read tells whether a deposit fits the sender's total and the
+/// relay's, where a sum over the items would read every one.
+pub(super) const SCHEMA_V5: &str = "
+CREATE TABLE held (
+    sender BLOB PRIMARY KEY,
+    items INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO held (sender, items, bytes)
+    SELECT sender, count(*), sum(length(frame)) FROM items GROUP BY sender;
+INSERT INTO held (sender, items, bytes)
+    SELECT X'', count(*), coalesce(sum(length(frame)), 0) FROM items;
+CREATE TRIGGER held_on_insert AFTER INSERT ON items BEGIN
+    INSERT INTO held (sender, items, bytes) VALUES (NEW.sender, 1, length(NEW.frame))
+        ON CONFLICT (sender) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+    UPDATE held SET items = items + 1, bytes = bytes + length(NEW.frame) WHERE sender = X'';
+END;
+CREATE TRIGGER held_on_delete AFTER DELETE ON items BEGIN
+    UPDATE held SET items = items - 1, bytes = bytes - length(OLD.frame)
+        WHERE sender IN (OLD.sender, X'');
+    DELETE FROM held WHERE sender = OLD.sender AND items = 0;
+END;
+";
+
 /// The script of each version, the first one's first: a store at version `n` runs those from
 /// index `n` on.
-const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, super::witness::SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; 5] = [
+    SCHEMA_V1,
+    SCHEMA_V2,
+    super::witness::SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_V5,
+];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// Brings the store on `conn` to [`SCHEMA_VERSION`].

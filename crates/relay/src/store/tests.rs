@@ -2,20 +2,23 @@ use super::schema::SCHEMA_V1;
 use super::*;
 use parley_proto::Identity;
 
-const NOW_MS: u64 = 1_700_000_000_000;
-const DAY_MS: u64 = 86_400_000;
-const QUOTA: Quota = Quota {
+pub(super) const NOW_MS: u64 = 1_700_000_000_000;
+pub(super) const DAY_MS: u64 = 86_400_000;
+pub(super) const QUOTA: Quota = Quota {
     items_max: 3,
     bytes_max: 10,
     share_items_max: 3,
     share_bytes_max: 10,
+    sender_bytes_max: u64::MAX,
+    relay_bytes_max: u64::MAX,
+    disk_free_min_bytes: 0,
 };
 
-fn id(seed: u8) -> StationId {
+pub(super) fn id(seed: u8) -> StationId {
     Identity::from_secret(&[seed; 32]).id()
 }
 
-fn row(seed: u8, name: &str) -> StationRow {
+pub(super) fn row(seed: u8, name: &str) -> StationRow {
     StationRow {
         id: id(seed),
         name: name.into(),
@@ -25,7 +28,7 @@ fn row(seed: u8, name: &str) -> StationRow {
     }
 }
 
-fn nonce(seed: u8, n: u8) -> NonceRecord {
+pub(super) fn nonce(seed: u8, n: u8) -> NonceRecord {
     NonceRecord {
         station: id(seed),
         nonce: [n; NONCE_BYTES],
@@ -41,7 +44,7 @@ fn bounds(items_max: usize, bytes_max: usize) -> FetchBounds {
     }
 }
 
-fn store() -> (tempfile::TempDir, Store) {
+pub(super) fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut store = Store::open(&dir.path().join("relay.sqlite")).expect("store opens");
     store.admit(&row(1, "alpha")).expect("admits alpha");
@@ -58,7 +61,7 @@ fn deposit(
     deposit_with(store, 1, 2, n, frames, QUOTA).map(|report| report.outcome)
 }
 
-fn deposit_with(
+pub(super) fn deposit_with(
     store: &mut Store,
     from: u8,
     to: u8,
@@ -245,6 +248,7 @@ fn fetch_pages_by_items_and_bytes_and_delete_touches_only_own_items() {
         bytes_max: 1000,
         share_items_max: 100,
         share_bytes_max: 1000,
+        ..QUOTA
     };
     let frames: Vec<Vec<u8>> = (0..5).map(|n| vec![n; 4]).collect();
     store
@@ -480,6 +484,7 @@ fn each_sender_is_held_to_its_share_and_the_mailbox_to_its_quota() {
         bytes_max: 1000,
         share_items_max: 2,
         share_bytes_max: 1000,
+        ..QUOTA
     };
     let outcome = |report: Result<DepositReport, StoreError>| report.expect("runs").outcome;
     let stored = |stored| {

@@ -1,0 +1,213 @@
+//! What each sender holds across every mailbox, and the relay as a whole (schema version 5):
+//! counted by triggers through every insert and delete, and bounded on both sides.
+
+use super::tests::{DAY_MS, NOW_MS, QUOTA, deposit_with, id, nonce, row, store};
+use super::*;
+
+/// A sender (empty: the relay), its items and its frame bytes.
+type Held = (Vec<u8>, i64, i64);
+
+/// Each sender's items and bytes, and the relay's (under the empty sender), as the `held`
+/// table counts them and as a sum over the items does.
+fn counted(store: &Store) -> (Vec<Held>, Vec<Held>) {
+    let rows = |sql: &str| -> Vec<Held> {
+        let mut statement = store.conn.prepare(sql).expect("prepares");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("reads")
+            .collect::<Result<_, _>>()
+            .expect("reads")
+    };
+    let held = rows("SELECT sender, items, bytes FROM held ORDER BY sender");
+    let summed = rows(
+        "SELECT X'', count(*), coalesce(sum(length(frame)), 0) FROM items
+         UNION ALL
+         SELECT sender, count(*), sum(length(frame)) FROM items GROUP BY sender
+         ORDER BY 1",
+    );
+    (held, summed)
+}
+
+fn assert_counted(store: &Store, what: &str) {
+    let (held, summed) = counted(store);
+    assert_eq!(held, summed, "after {what}");
+}
+
+#[test]
+fn what_each_sender_holds_follows_every_insert_and_delete() {
+    let (_dir, mut store) = store();
+    store.admit(&row(3, "charlie")).expect("admits charlie");
+    assert_counted(&store, "nothing");
+    let quota = Quota {
+        items_max: 100,
+        bytes_max: 1000,
+        share_items_max: 100,
+        share_bytes_max: 1000,
+        ..QUOTA
+    };
+    deposit_with(&mut store, 1, 2, 1, &[b"aaaa", b"bb"], quota).expect("deposits");
+    deposit_with(&mut store, 1, 3, 2, &[b"ccc", b"aaaa"], quota).expect("deposits");
+    deposit_with(&mut store, 2, 1, 1, &[b"d"], quota).expect("deposits");
+    // A duplicate and a refused deposit change nothing.
+    deposit_with(&mut store, 1, 2, 3, &[b"bb"], quota).expect("deposits");
+    assert_counted(&store, "deposits");
+    assert_eq!(held_bytes_in(&store.conn, &id(1).0).expect("reads"), 13);
+    assert_eq!(held_bytes_in(&store.conn, HELD_TOTAL).expect("reads"), 14);
+    // Bravo acknowledges its mailbox; Charlie deletes one frame.
+    let start = store
+        .begin_fetch(
+            &nonce(2, 9),
+            u64::MAX >> 1,
+            NOW_MS,
+            DAY_MS,
+            FetchBounds {
+                items_max: 10,
+                bytes_max: 100,
+            },
+        )
+        .expect("fetches");
+    assert!(start.items.is_empty());
+    let first = store
+        .fetch(
+            &id(3),
+            NOW_MS,
+            DAY_MS,
+            FetchBounds {
+                items_max: 1,
+                bytes_max: 100,
+            },
+        )
+        .expect("reads")
+        .0[0]
+        .id;
+    store.delete(&nonce(3, 1), 0, &[first]).expect("deletes");
+    assert_counted(&store, "a fetch's acknowledgement and a delete");
+    assert_eq!(held_bytes_in(&store.conn, &id(1).0).expect("reads"), 4);
+    // Charlie revoked (its mailbox deleted), then the rest expires and is purged.
+    store.revoke("charlie", NOW_MS).expect("revokes");
+    assert_counted(&store, "a revocation");
+    assert_eq!(held_bytes_in(&store.conn, &id(1).0).expect("reads"), 0);
+    store.purge(NOW_MS + 2 * DAY_MS, DAY_MS, 1).expect("purges");
+    assert_counted(&store, "a purge");
+    let (held, _) = counted(&store);
+    assert_eq!(
+        held,
+        [(Vec::new(), 0, 0)],
+        "a sender holding nothing has no row"
+    );
+}
+
+/// A sender's frames across every mailbox, the relay's, and the disk's free space, each
+/// exactly at its bound and one byte over it; frames already held are free.
+#[test]
+fn what_a_sender_and_the_relay_hold_and_the_free_space_are_bounded_on_both_sides() {
+    let (_dir, mut store) = store();
+    store.admit(&row(3, "charlie")).expect("admits charlie");
+    let quota = Quota {
+        items_max: 100,
+        bytes_max: 1000,
+        share_items_max: 100,
+        share_bytes_max: 1000,
+        sender_bytes_max: 10,
+        relay_bytes_max: 12,
+        disk_free_min_bytes: 100,
+    };
+    let plenty = 1_000_000;
+    let deposit = |store: &mut Store, from: u8, to: u8, frames: &[&[u8]], free: u64| {
+        let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+        let at = DepositAt {
+            now_ms: NOW_MS,
+            retention_ms: DAY_MS,
+            disk_free_bytes: free,
+        };
+        let tx = store.conn.transaction().expect("begins");
+        let outcome = deposit_in(&tx, &id(from), &id(to), &frames, quota, at).expect("runs");
+        tx.commit().expect("commits");
+        outcome
+    };
+    // Alpha: 6 bytes to Bravo, 4 to Charlie: exactly its 10.
+    assert!(deposit(&mut store, 1, 2, &[b"aaaaaa"], plenty).is_ok());
+    assert!(deposit(&mut store, 1, 3, &[b"bbbb"], plenty).is_ok());
+    assert_eq!(
+        deposit(&mut store, 1, 3, &[b"c"], plenty),
+        Err(DepositRefusal::SenderFull {
+            new_bytes: 1,
+            bytes_max: 10
+        })
+    );
+    assert!(
+        deposit(&mut store, 1, 3, &[b"bbbb"], plenty).is_ok(),
+        "held: free"
+    );
+    // Bravo: 2 bytes take the relay to exactly its 12; one more is over.
+    assert!(deposit(&mut store, 2, 1, &[b"dd"], plenty).is_ok());
+    assert_eq!(
+        deposit(&mut store, 2, 1, &[b"e"], plenty),
+        Err(DepositRefusal::RelayFull { bytes_max: 12 })
+    );
+    // Free space: the frame's bytes and the reserve exactly, then one byte short.
+    store
+        .purge(NOW_MS + 2 * DAY_MS, DAY_MS, 1)
+        .expect("purges all");
+    assert!(deposit(&mut store, 2, 1, &[b"ff"], 102).is_ok());
+    assert_eq!(
+        deposit(&mut store, 2, 1, &[b"g"], 100),
+        Err(DepositRefusal::DiskFull { free_min: 100 })
+    );
+    assert!(deposit(&mut store, 2, 1, &[b"ff"], 0).is_ok(), "held: free");
+    // Told whatever the recipient; a refusal for the recipient is not.
+    for refusal in [
+        DepositRefusal::SenderFull {
+            new_bytes: 1,
+            bytes_max: 1,
+        },
+        DepositRefusal::RelayFull { bytes_max: 1 },
+        DepositRefusal::DiskFull { free_min: 1 },
+    ] {
+        assert!(refusal.is_told_whatever_the_recipient(), "{refusal}");
+    }
+    assert!(!DepositRefusal::MailboxFull.is_told_whatever_the_recipient());
+}
+
+/// The store reads the free space of its own file system: a reserve larger than any disk
+/// refuses every new frame; none refuses none.
+#[test]
+fn a_deposit_leaves_the_disk_s_reserve_free() {
+    let (_dir, mut store) = store();
+    let reserve = |disk_free_min_bytes| Quota {
+        disk_free_min_bytes,
+        ..QUOTA
+    };
+    let report = deposit_with(&mut store, 1, 2, 1, &[b"x"], reserve(i64::MAX as u64));
+    assert_eq!(
+        report.expect("runs").outcome,
+        Err(DepositRefusal::DiskFull {
+            free_min: i64::MAX as u64
+        })
+    );
+    let report = deposit_with(&mut store, 1, 2, 2, &[b"x"], reserve(0));
+    assert!(report.expect("runs").outcome.is_ok());
+}
+
+/// A version 4 store holding frames counts them as it is migrated.
+#[test]
+fn a_version_4_store_counts_what_it_holds() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("relay.sqlite");
+    {
+        let mut store = Store::open(&path).expect("opens");
+        store.admit(&row(1, "alpha")).expect("admits");
+        store.admit(&row(2, "bravo")).expect("admits");
+        deposit_with(&mut store, 1, 2, 1, &[b"aaa", b"bb"], QUOTA).expect("deposits");
+        store
+            .conn
+            .execute_batch(
+                "DROP TRIGGER held_on_insert; DROP TRIGGER held_on_delete; DROP TABLE held;
+                 PRAGMA user_version = 4;",
+            )
+            .expect("back to version 4");
+    }
+    let store = Store::open(&path).expect("migrates");
+    assert_counted(&store, "the migration");
+    assert_eq!(held_bytes_in(&store.conn, HELD_TOTAL).expect("reads"), 5);
+}
