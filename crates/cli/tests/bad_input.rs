@@ -216,6 +216,53 @@ fn exports_replace_only_earlier_exports_and_are_private() {
     alpha.ok(&["status"]).unwrap();
 }
 
+/// On a medium both stations write to, `courier export` replaces only a bundle its own station
+/// wrote: the peer's bundle under that name, not yet imported, is left as it is, and so is one
+/// that begins as a bundle but cannot be read whole (still being copied).
+#[test]
+fn a_courier_export_leaves_the_peer_s_bundle_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, bravo) = paired(root.path());
+    bravo.ok(&["send", "Alpha", "for Alpha"]).unwrap();
+    let medium = root.path().join("medium");
+    std::fs::create_dir(&medium).unwrap();
+    let shared = medium.join("hotline.bundle");
+    let export = |station: &StationProcess, peer: &str| {
+        station
+            .cli(&["courier", "export", peer, "--out", shared.to_str().unwrap()])
+            .unwrap()
+    };
+    assert!(export(&bravo, "Alpha").status.success());
+    let bravo_s = std::fs::read(&shared).unwrap();
+    let output = export(&alpha, "Bravo");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{error}");
+    assert!(
+        error.contains("written by another station") && error.contains("nothing was exported"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&shared).unwrap(), bravo_s, "left as it was");
+    // Half of it, as a copy in progress leaves it.
+    std::fs::write(&shared, &bravo_s[..bravo_s.len() / 2]).unwrap();
+    let error = String::from_utf8_lossy(&export(&alpha, "Bravo").stderr).into_owned();
+    assert!(error.contains("cannot be read whole"), "{error}");
+    assert_eq!(
+        std::fs::read(&shared).unwrap(),
+        bravo_s[..bravo_s.len() / 2]
+    );
+    // Once the peer's bundle is imported and gone, Alpha's own earlier bundle is replaced.
+    std::fs::write(&shared, &bravo_s).unwrap();
+    alpha
+        .ok(&["courier", "import", shared.to_str().unwrap()])
+        .unwrap();
+    std::fs::remove_file(&shared).unwrap();
+    for round in ["new", "replacing its own"] {
+        let output = export(&alpha, "Bravo");
+        assert!(output.status.success(), "{round}: {output:?}");
+    }
+    assert_ne!(std::fs::read(&shared).unwrap(), bravo_s);
+}
+
 /// The files of a station's home are read as hostile files are: a FIFO or a device in place
 /// of the key or the configuration is refused at once (it hung, or was read without end), a
 /// name edited into the configuration is held to the name rule, and a directory that holds no

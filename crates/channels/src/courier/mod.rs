@@ -15,7 +15,9 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
+use parley_proto::Bundle;
 use parley_proto::StationId;
+use parley_proto::limits::BUNDLE_SIZE_MAX_BYTES;
 use parley_proto::names::escaped;
 
 /// Suffix of bundle files.
@@ -56,6 +58,20 @@ pub enum FileError {
         path: String,
         /// What an export may replace ("a courier bundle", "a transcript").
         what: &'static str,
+    },
+    /// An export would replace an export of its kind written by another station (such as the
+    /// peer's bundle on the same medium, not yet imported), or one that cannot be read whole.
+    #[error(
+        "{path} holds {what} {by}; it is left as it is: give the name of a new file, or of \
+         one of this station's own to replace"
+    )]
+    OtherAuthor {
+        /// The file.
+        path: String,
+        /// What an export may replace ("a courier bundle").
+        what: &'static str,
+        /// Whose it is, as the message says it.
+        by: String,
     },
     /// An export would replace an empty file: not an earlier export, and perhaps a lock or a
     /// database's log, which must keep its place.
@@ -215,20 +231,37 @@ pub struct ExportKind {
     pub what: &'static str,
     /// Whether a file's first bytes (up to [`EXPORT_SNIFF_BYTES`]) begin as one does.
     pub earlier: fn(&[u8]) -> bool,
+    /// The station that wrote one, read from the whole of it, for exports that replace only
+    /// their own station's (None: any earlier one is replaced). None from it when it cannot
+    /// be read whole.
+    pub author: Option<AuthorOf>,
 }
+
+/// Reads who wrote an export from the whole of it (None: it cannot be read whole).
+pub type AuthorOf = fn(&[u8]) -> Option<StationId>;
 
 impl ExportKind {
     /// A courier bundle: a tagged COSE_Sign1 whose protected header names the bundle's
     /// content type.
+    /// One replaces only a bundle its own station wrote: on a medium both stations write to,
+    /// the peer's bundle under that name may not have been imported yet.
     pub const BUNDLE: ExportKind = ExportKind {
         what: "a courier bundle",
         earlier: looks_like_bundle,
+        author: Some(bundle_author),
     };
     /// A transcript (formats.md §8).
     pub const TRANSCRIPT: ExportKind = ExportKind {
         what: "a transcript",
         earlier: parley_proto::transcript::looks_like_transcript,
+        author: None,
     };
+}
+
+/// The station a bundle claims to be from (its signature unchecked: it only decides what an
+/// export may replace), if the bundle can be read whole.
+fn bundle_author(bytes: &[u8]) -> Option<StationId> {
+    Bundle::peek(bytes).ok().map(|bundle| bundle.claimed_from())
 }
 
 fn looks_like_bundle(first: &[u8]) -> bool {
@@ -308,10 +341,37 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
     file.as_file().sync_all().map_err(io)?;
     match check_export_target(out, kind)? {
         ExportTarget::New => file.persist_noclobber(out),
-        ExportTarget::Earlier => file.persist(out),
+        ExportTarget::Earlier => {
+            check_same_author(out, kind, bytes)?;
+            file.persist(out)
+        }
     }
     .map_err(|error| io(error.error))?;
     open_dir(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
+/// For a kind that replaces only its own station's exports: checks that the earlier export at
+/// `out`, read whole (within [`BUNDLE_SIZE_MAX_BYTES`]), was written by the station that wrote
+/// `bytes`.
+fn check_same_author(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
+    let Some(author) = kind.author else {
+        return Ok(());
+    };
+    let held = match read_bounded(out, BUNDLE_SIZE_MAX_BYTES) {
+        Ok(held) => author(&held),
+        Err(FileError::Io { source, .. }) => return Err(FileError::io(out, source)),
+        Err(_) => None,
+    };
+    let by = match (held, author(bytes)) {
+        (Some(held), Some(new)) if held == new => return Ok(()),
+        (Some(held), _) => format!("written by another station ({})", held.key_fingerprint()),
+        (None, _) => "that cannot be read whole (perhaps still being copied)".to_owned(),
+    };
+    Err(FileError::OtherAuthor {
+        path: shown(out),
+        what: kind.what,
+        by,
+    })
 }
 
 /// Name of a bundle file from `from` to `to`: `parley-FROM-to-TO-MS-N.bundle`, the stations
