@@ -100,6 +100,7 @@ fn start_timed(
         timing,
         settling: BTreeMap::new(),
         later: BTreeMap::new(),
+        seen_mounted: false,
     };
     let name = match via {
         Via::Folder(index) => format!("parley-folder-{index}"),
@@ -130,6 +131,9 @@ struct Folder {
     /// Bundles imported with frames refused for now: when each is read again, and how many
     /// times it was read so.
     later: BTreeMap<OsString, (Instant, u32)>,
+    /// Whether the folder has been seen as a mount point (a drive mounted there) while this
+    /// thread ran: from then on it counts as present only while one is mounted there.
+    seen_mounted: bool,
 }
 
 /// How often a folder's thread scans, and how long it waits before taking a file further.
@@ -175,6 +179,27 @@ fn check_folder(dir: &Path) -> std::io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether `dir` is a mount point: on another file system than its parent.
+fn is_mount_point(dir: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(fs::metadata(dir)?.dev() != fs::metadata(dir.join(".."))?.dev())
+}
+
+/// Whether `dir`, a folder seen as a mount point before if `seen_mounted`, is one now; an
+/// error when it was and is no more. A drive's mount point left empty once the drive is
+/// removed (or before it is mounted again) is a plain folder on the disk beneath: bundles
+/// written there reach nobody, and the channel would show up while the drive is gone.
+fn check_mounted(dir: &Path, seen_mounted: bool) -> std::io::Result<bool> {
+    match (is_mount_point(dir)?, seen_mounted) {
+        (false, true) => Err(std::io::Error::other(
+            "nothing is mounted on the folder any more (was the drive removed?): it was a \
+             mount point when this station saw it first, and bundles are not written to the \
+             disk beneath",
+        )),
+        (mounted, _) => Ok(mounted),
+    }
 }
 
 impl Folder {
@@ -231,6 +256,7 @@ impl Folder {
     /// One scan; `Ok(false)` once the station has stopped.
     fn scan(&mut self, queued: &mut BTreeMap<StationId, Vec<Arc<[u8]>>>) -> std::io::Result<bool> {
         check_folder(&self.dir)?;
+        self.seen_mounted = check_mounted(&self.dir, self.seen_mounted)?;
         let mut written = Ok(());
         for (to, frames) in std::mem::take(queued) {
             if written.is_ok() {
@@ -462,6 +488,21 @@ mod tests {
     use std::os::unix::net::UnixListener;
 
     use super::*;
+
+    /// A folder seen as a mount point counts as present only while something is mounted
+    /// there; one never seen so is a plain folder. Real file systems: `/proc` is a mount point
+    /// on every Linux system, a temporary folder is not.
+    #[test]
+    fn a_mount_point_left_empty_is_absent() {
+        let plain = tempfile::tempdir().expect("a directory");
+        assert!(!is_mount_point(plain.path()).expect("reads"));
+        assert!(is_mount_point(Path::new("/proc")).expect("reads"));
+        assert!(!check_mounted(plain.path(), false).expect("a plain folder"));
+        assert!(check_mounted(Path::new("/proc"), false).expect("mounted"));
+        assert!(check_mounted(Path::new("/proc"), true).expect("still mounted"));
+        let error = check_mounted(plain.path(), true).expect_err("was mounted, is no more");
+        assert!(error.to_string().contains("nothing is mounted"), "{error}");
+    }
 
     /// Reports of a folder, until `enough` says so or 10 s pass; the station's side answers
     /// each bundle with `import`, given the bundle's name and bytes (all of it held).
