@@ -245,7 +245,7 @@ fn a_courier_export_leaves_the_peer_s_bundle_in_place() {
     // Half of it, as a copy in progress leaves it.
     std::fs::write(&shared, &bravo_s[..bravo_s.len() / 2]).unwrap();
     let error = String::from_utf8_lossy(&export(&alpha, "Bravo").stderr).into_owned();
-    assert!(error.contains("cannot be read whole"), "{error}");
+    assert!(error.contains("cannot be read whole as one"), "{error}");
     assert_eq!(
         std::fs::read(&shared).unwrap(),
         bravo_s[..bravo_s.len() / 2]

@@ -485,11 +485,21 @@ impl Store {
         Ok((id, deleted as u64))
     }
 
-    /// Free bytes on the store's file system, as an unprivileged process may use them.
+    /// Free bytes for the store: on its file system, as an unprivileged process may use them,
+    /// and the free pages inside its file, which SQLite reuses before it grows the file
+    /// (frames fetched and deleted leave them; nothing gives them back to the file system).
     fn disk_free_bytes(&self) -> Result<u64, StoreError> {
         let stat = rustix::fs::statvfs(&self.path)
             .map_err(|error| StoreError::FreeSpace(error.to_string()))?;
-        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+        let pragma = |name: &str| -> Result<u64, StoreError> {
+            let value: i64 = self.conn.pragma_query_value(None, name, |row| row.get(0))?;
+            from_sql_u64(value, name)
+        };
+        let free_pages = pragma("freelist_count")?.saturating_mul(pragma("page_size")?);
+        Ok(stat
+            .f_bavail
+            .saturating_mul(stat.f_frsize)
+            .saturating_add(free_pages))
     }
 
     /// Whether `station` may use the relay.
@@ -637,7 +647,7 @@ impl Store {
         self.authorised(nonce, |tx| {
             record_correspondent(tx, &sender, recipient, now_ms)?;
             let disclosed = addressed_in(tx, recipient, &sender)?;
-            let outcome = deposit_in(tx, &sender, recipient, frames, quota, at)?;
+            let outcome = deposit_in(tx, &sender, recipient, frames, quota, at, disclosed)?;
             Ok(DepositReport { outcome, disclosed })
         })
     }

@@ -231,37 +231,41 @@ pub struct ExportKind {
     pub what: &'static str,
     /// Whether a file's first bytes (up to [`EXPORT_SNIFF_BYTES`]) begin as one does.
     pub earlier: fn(&[u8]) -> bool,
-    /// The station that wrote one, read from the whole of it, for exports that replace only
-    /// their own station's (None: any earlier one is replaced). None from it when it cannot
-    /// be read whole.
-    pub author: Option<AuthorOf>,
+    /// The station that wrote one and the station it is for, read from the whole of it, for
+    /// exports that replace only their own station's to the same peer (None: any earlier one
+    /// is replaced). None from it when it cannot be read whole.
+    pub ends: Option<EndsOf>,
 }
 
-/// Reads who wrote an export from the whole of it (None: it cannot be read whole).
-pub type AuthorOf = fn(&[u8]) -> Option<StationId>;
+/// Reads who wrote an export and for whom from the whole of it (None: it cannot be read
+/// whole).
+pub type EndsOf = fn(&[u8]) -> Option<(StationId, StationId)>;
 
 impl ExportKind {
     /// A courier bundle: a tagged COSE_Sign1 whose protected header names the bundle's
     /// content type.
-    /// One replaces only a bundle its own station wrote: on a medium both stations write to,
-    /// the peer's bundle under that name may not have been imported yet.
+    /// One replaces only a bundle its own station wrote to the same peer: on a medium both
+    /// stations write to, the peer's bundle under that name may not have been imported yet,
+    /// and one to another peer holds frames the new one does not.
     pub const BUNDLE: ExportKind = ExportKind {
         what: "a courier bundle",
         earlier: looks_like_bundle,
-        author: Some(bundle_author),
+        ends: Some(bundle_ends),
     };
     /// A transcript (formats.md §8).
     pub const TRANSCRIPT: ExportKind = ExportKind {
         what: "a transcript",
         earlier: parley_proto::transcript::looks_like_transcript,
-        author: None,
+        ends: None,
     };
 }
 
-/// The station a bundle claims to be from (its signature unchecked: it only decides what an
-/// export may replace), if the bundle can be read whole.
-fn bundle_author(bytes: &[u8]) -> Option<StationId> {
-    Bundle::peek(bytes).ok().map(|bundle| bundle.claimed_from())
+/// The stations a bundle claims to be from and for (its signature unchecked: it only decides
+/// what an export may replace), if the bundle can be read whole.
+fn bundle_ends(bytes: &[u8]) -> Option<(StationId, StationId)> {
+    Bundle::peek(bytes)
+        .ok()
+        .map(|bundle| (bundle.claimed_from(), bundle.claimed_to()))
 }
 
 fn looks_like_bundle(first: &[u8]) -> bool {
@@ -342,7 +346,7 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
     match check_export_target(out, kind)? {
         ExportTarget::New => file.persist_noclobber(out),
         ExportTarget::Earlier => {
-            check_same_author(out, kind, bytes)?;
+            check_same_ends(out, kind, bytes)?;
             file.persist(out)
         }
     }
@@ -350,22 +354,29 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
     open_dir(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
-/// For a kind that replaces only its own station's exports: checks that the earlier export at
-/// `out`, read whole (within [`BUNDLE_SIZE_MAX_BYTES`]), was written by the station that wrote
-/// `bytes`.
-fn check_same_author(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
-    let Some(author) = kind.author else {
+/// For a kind that replaces only its own station's exports to the same peer: checks that the
+/// earlier export at `out`, read whole (within [`BUNDLE_SIZE_MAX_BYTES`]), was written by the
+/// station that wrote `bytes`, for the same peer. Checked just before the rename: a file put
+/// there in between (by another station writing to the same name at that instant) is replaced.
+fn check_same_ends(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
+    let Some(ends) = kind.ends else {
         return Ok(());
     };
     let held = match read_bounded(out, BUNDLE_SIZE_MAX_BYTES) {
-        Ok(held) => author(&held),
+        Ok(held) => ends(&held),
         Err(FileError::Io { source, .. }) => return Err(FileError::io(out, source)),
         Err(_) => None,
     };
-    let by = match (held, author(bytes)) {
+    let by = match (held, ends(bytes)) {
         (Some(held), Some(new)) if held == new => return Ok(()),
-        (Some(held), _) => format!("written by another station ({})", held.key_fingerprint()),
-        (None, _) => "that cannot be read whole (perhaps still being copied)".to_owned(),
+        (Some((from, _)), Some((me, _))) if from != me => {
+            format!("written by another station ({})", from.key_fingerprint())
+        }
+        (Some((_, to)), _) => format!(
+            "written by this station for another peer ({})",
+            to.key_fingerprint()
+        ),
+        (None, _) => "that cannot be read whole as one (perhaps still being copied)".to_owned(),
     };
     Err(FileError::OtherAuthor {
         path: shown(out),
@@ -392,6 +403,42 @@ pub fn compact_fingerprint(station: &StationId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bundle replaces only an earlier one from the same station to the same peer.
+    #[test]
+    fn a_bundle_replaces_only_its_own_station_s_to_the_same_peer() {
+        use parley_proto::{Identity, LinkId};
+        let [a, b, c] = [1, 2, 3].map(|seed| Identity::from_secret(&[seed; 32]));
+        let bundle = |from: &Identity, to: &Identity, created_ms| {
+            Bundle {
+                link: LinkId::between(&from.id(), &to.id()),
+                from: from.id(),
+                to: to.id(),
+                created_ms,
+                frames: Vec::new(),
+            }
+            .sign(from)
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let out = dir.path().join("shared.bundle");
+        let kind = ExportKind::BUNDLE;
+        write_export_file(&out, kind, &bundle(&b, &a, 1)).expect("a new file");
+        let error = write_export_file(&out, kind, &bundle(&a, &b, 2)).expect_err("the peer's");
+        assert!(
+            error.to_string().contains("written by another station"),
+            "{error}"
+        );
+        fs::write(&out, bundle(&a, &c, 3)).expect("written");
+        let error = write_export_file(&out, kind, &bundle(&a, &b, 4)).expect_err("another peer's");
+        assert!(error.to_string().contains("for another peer"), "{error}");
+        assert_eq!(
+            fs::read(&out).expect("reads"),
+            bundle(&a, &c, 3),
+            "left as it was"
+        );
+        write_export_file(&out, kind, &bundle(&a, &c, 5)).expect("its own, replaced");
+        assert_eq!(fs::read(&out).expect("reads"), bundle(&a, &c, 5));
+    }
 
     #[test]
     fn an_export_never_replaces_a_file_made_after_its_check() {

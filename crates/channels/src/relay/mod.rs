@@ -83,7 +83,7 @@ pub enum RelayError {
     /// relay (the relay is unusable until its operator admits it again); 404, the recipient is
     /// not admitted or was revoked (this peer cannot be reached through this relay); 507, the
     /// recipient's mailbox, or this station's share of it, is full (the peer is not fetching:
-    /// retry later); 401, the request's signature, timestamp or nonce was refused (check the
+    /// retry later), or this station holds all it may at the relay, or the relay is full; 401, the request's signature, timestamp or nonce was refused (check the
     /// clock); 400, 413, 422 and others, a request this client should not have made.
     #[error("relay refused the request (HTTP {status}): {reason}")]
     Refused {
@@ -127,7 +127,8 @@ impl RelayError {
     }
 
     /// Whether a refusal with HTTP `status` says to try again: 408 and every 5xx but 507 (the
-    /// recipient's mailbox is full: the peer is not fetching, which is reported).
+    /// recipient's mailbox is full, the peer not fetching; or this station holds all it may
+    /// at the relay, or the relay is full: each reported, and the frames sent again later).
     pub fn refused_for_now(status: u16) -> bool {
         status == 408 || ((500..600).contains(&status) && status != 507)
     }

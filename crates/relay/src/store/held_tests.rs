@@ -121,7 +121,7 @@ fn what_a_sender_and_the_relay_hold_and_the_free_space_are_bounded_on_both_sides
             disk_free_bytes: free,
         };
         let tx = store.conn.transaction().expect("begins");
-        let outcome = deposit_in(&tx, &id(from), &id(to), &frames, quota, at).expect("runs");
+        let outcome = deposit_in(&tx, &id(from), &id(to), &frames, quota, at, true).expect("runs");
         tx.commit().expect("commits");
         outcome
     };
@@ -167,6 +167,63 @@ fn what_a_sender_and_the_relay_hold_and_the_free_space_are_bounded_on_both_sides
         assert!(refusal.is_told_whatever_the_recipient(), "{refusal}");
     }
     assert!(!DepositRefusal::MailboxFull.is_told_whatever_the_recipient());
+}
+
+/// A sender its recipient has not addressed learns nothing of the recipient's mailbox: every
+/// frame it sends counts against what it may hold, held there or not, and its bounds are
+/// checked before the recipient's status. One the recipient has addressed learns both.
+#[test]
+fn a_sender_not_addressed_learns_nothing_of_the_recipient_from_its_bounds() {
+    let (_dir, mut store) = store();
+    let quota = Quota {
+        items_max: 100,
+        bytes_max: 1000,
+        share_items_max: 100,
+        share_bytes_max: 1000,
+        sender_bytes_max: 10,
+        ..QUOTA
+    };
+    let deposit = |store: &mut Store, to: u8, frames: &[&[u8]], disclosed: bool| {
+        let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+        let at = DepositAt {
+            now_ms: NOW_MS,
+            retention_ms: DAY_MS,
+            disk_free_bytes: u64::MAX,
+        };
+        let tx = store.conn.transaction().expect("begins");
+        let outcome =
+            deposit_in(&tx, &id(1), &id(to), &frames, quota, at, disclosed).expect("runs");
+        tx.commit().expect("commits");
+        outcome
+    };
+    let sender_full = |new_bytes| {
+        Err(DepositRefusal::SenderFull {
+            new_bytes,
+            bytes_max: 10,
+        })
+    };
+    assert!(deposit(&mut store, 2, &[b"aaaaaa"], false).is_ok());
+    // Held at Bravo's, and sent twice: counted once, but counted.
+    assert_eq!(
+        deposit(&mut store, 2, &[b"aaaaaa", b"aaaaaa"], false),
+        sender_full(6)
+    );
+    assert!(
+        deposit(&mut store, 2, &[b"aaaaaa"], true).is_ok(),
+        "held: free"
+    );
+    // Station 9 is not admitted: the bounds first, then the recipient, when not addressed.
+    assert_eq!(deposit(&mut store, 9, &[b"bbbbb"], false), sender_full(5));
+    let not_admitted = deposit(&mut store, 9, &[b"bbbb"], false);
+    assert!(
+        matches!(not_admitted, Err(DepositRefusal::RecipientNotAdmitted(_))),
+        "{not_admitted:?}"
+    );
+    let not_admitted = deposit(&mut store, 9, &[b"bbbbb"], true);
+    assert!(
+        matches!(not_admitted, Err(DepositRefusal::RecipientNotAdmitted(_))),
+        "{not_admitted:?}"
+    );
 }
 
 /// The store reads the free space of its own file system: a reserve larger than any disk

@@ -25,6 +25,8 @@ pub(super) fn status_in(
 /// Stores `frames` from `sender` in `recipient`'s mailbox if the sender's new frames fit what
 /// it and the relay may hold and the disk's free space, the recipient is admitted, and they
 /// fit the sender's share and the mailbox's quota; else writes nothing and says why.
+/// `disclosed`: whether the recipient has addressed the sender, who may then learn what the
+/// recipient's mailbox holds (see [`over_held`] for what it may learn otherwise).
 pub(super) fn deposit_in(
     tx: &Connection,
     sender: &StationId,
@@ -32,6 +34,7 @@ pub(super) fn deposit_in(
     frames: &[Vec<u8>],
     quota: Quota,
     at: DepositAt,
+    disclosed: bool,
 ) -> Result<Result<DepositOutcome, DepositRefusal>, StoreError> {
     let DepositAt {
         now_ms,
@@ -40,16 +43,23 @@ pub(super) fn deposit_in(
     } = at;
     let cutoff = retention_cutoff(now_ms, retention_ms);
     let mut new: Vec<(&[u8], [u8; 32])> = Vec::new();
-    let mut duplicates = 0;
+    let mut distinct: Vec<[u8; 32]> = Vec::new();
+    let (mut duplicates, mut distinct_bytes) = (0, 0);
     for frame in frames {
         let hash = sha256(&[frame]);
+        if distinct.contains(&hash) {
+            duplicates += 1;
+            continue;
+        }
+        distinct.push(hash);
+        distinct_bytes += frame.len() as u64;
         let held: bool = tx
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM items
              WHERE recipient = ?1 AND hash = ?2 AND deposited_ms >= ?3)",
             )?
             .query_row(params![recipient.0, hash, cutoff], |row| row.get(0))?;
-        if held || new.iter().any(|(_, h)| *h == hash) {
+        if held {
             duplicates += 1;
         } else {
             new.push((frame, hash));
@@ -57,15 +67,21 @@ pub(super) fn deposit_in(
     }
     let new_items = new.len() as u64;
     let new_bytes: u64 = new.iter().map(|(frame, _)| frame.len() as u64).sum();
-    // What the depositor and the relay hold first: told whatever the recipient (a recipient
-    // that is not admitted holds nothing, so every frame is new).
-    if let Some(refusal) = over_held(tx, sender, new_bytes, quota, disk_free_bytes)? {
+    let not_admitted = (status_in(tx, recipient)? != StationStatus::Admitted)
+        .then(|| DepositRefusal::RecipientNotAdmitted(fingerprint(recipient)));
+    // A sender the recipient has addressed may learn what its mailbox holds: its frames
+    // already held there are free, and the recipient's status comes first. Any other is
+    // told only of what it and the relay hold (whatever the recipient, so first), counting
+    // every frame it sent: which of them the mailbox holds stays unsaid.
+    if disclosed && let Some(refusal) = not_admitted.clone() {
         return Ok(Err(refusal));
     }
-    if status_in(tx, recipient)? != StationStatus::Admitted {
-        return Ok(Err(DepositRefusal::RecipientNotAdmitted(fingerprint(
-            recipient,
-        ))));
+    let own_bytes = if disclosed { new_bytes } else { distinct_bytes };
+    if let Some(refusal) = over_held(tx, sender, own_bytes, quota, disk_free_bytes)? {
+        return Ok(Err(refusal));
+    }
+    if let Some(refusal) = not_admitted {
+        return Ok(Err(refusal));
     }
     // The sender's share first: a sender over it is told about its own frames only.
     let share = share_size_in(tx, recipient, sender, cutoff)?;
@@ -117,6 +133,11 @@ pub(super) struct DepositAt {
 /// Why `new_bytes` more of `sender`'s frames may not be stored whatever their recipient: they
 /// would take the sender's frames across every mailbox, or the relay's, over their bounds, or
 /// leave the disk less free space than the relay keeps. Nothing new is always within them.
+///
+/// What a sender may learn so: what it holds counts its frames stored for recipients that
+/// have not addressed it, so a sender that fills its own bound may tell, from when a deposit
+/// is refused, whether such frames were stored (the recipient is admitted) and when they were
+/// fetched (docs/relay-api.md §4). It has to deposit up to its bound to learn it.
 fn over_held(
     tx: &Connection,
     sender: &StationId,
