@@ -30,6 +30,11 @@ pub const WAIT_MS_PARAMETER: &str = "wait_ms";
 /// mailbox up to an id: what the last fetch returned and the station has committed.
 pub const ACK_PARAMETER: &str = "ack";
 
+/// Name of the fetch query parameter that bounds the frame bytes of the answer: a station on a
+/// slow downlink asks for less than the relay would answer, so that an answer arrives within
+/// its deadline. The first frame is answered whatever its size.
+pub const BYTES_MAX_PARAMETER: &str = "bytes_max";
+
 /// Why a body or query could not be decoded. Nothing was stored for it.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -299,36 +304,44 @@ pub struct FetchQuery {
     /// Every item with an id up to this one is deleted before the fetch (0, the default:
     /// none), as `delete`'s `upto` would.
     pub ack: u64,
+    /// Most frame bytes the answer carries, beyond its first frame (0, the default: as many as
+    /// the relay answers).
+    pub bytes_max: u64,
 }
 
 impl FetchQuery {
-    /// The query string (without `?`): `wait_ms` always, `ack` when it is not 0 (so a fetch
-    /// that acknowledges nothing is one every relay of this API version reads).
+    /// The query string (without `?`): `wait_ms` always, `ack` and `bytes_max` when they are
+    /// not 0 (so a fetch that asks neither is one every relay of this API version reads).
     pub fn encode(&self) -> String {
         let mut query = format!("{WAIT_MS_PARAMETER}={}", self.wait_ms);
         if self.ack > 0 {
             query.push_str(&format!("&{ACK_PARAMETER}={}", self.ack));
         }
+        if self.bytes_max > 0 {
+            query.push_str(&format!("&{BYTES_MAX_PARAMETER}={}", self.bytes_max));
+        }
         query
     }
 }
 
-/// Parses the fetch query string (without `?`): empty, or `wait_ms=<decimal>` and
-/// `ack=<decimal>`, each at most once, in either order, joined by `&`.
+/// Parses the fetch query string (without `?`): empty, or `wait_ms=<decimal>`,
+/// `ack=<decimal>` and `bytes_max=<decimal>`, each at most once, in any order, joined by `&`.
 pub fn parse_fetch_query(query: Option<&str>) -> Result<FetchQuery, BodyError> {
     const RULE: BodyError = BodyError::Query(
-        "the parameters are wait_ms=<milliseconds> and ack=<id>, each at most once",
+        "the parameters are wait_ms=<milliseconds>, ack=<id> and bytes_max=<bytes>, each at \
+         most once",
     );
     let mut parsed = FetchQuery::default();
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return Ok(parsed);
     };
-    let (mut wait_seen, mut ack_seen) = (false, false);
+    let (mut wait_seen, mut ack_seen, mut bytes_seen) = (false, false, false);
     for parameter in query.split('&') {
         let (name, value) = parameter.split_once('=').ok_or(RULE)?;
         let (slot, seen) = match name {
             WAIT_MS_PARAMETER => (&mut parsed.wait_ms, &mut wait_seen),
             ACK_PARAMETER => (&mut parsed.ack, &mut ack_seen),
+            BYTES_MAX_PARAMETER => (&mut parsed.bytes_max, &mut bytes_seen),
             _ => return Err(RULE),
         };
         if std::mem::replace(seen, true) {
@@ -499,8 +512,12 @@ mod tests {
     }
 
     #[test]
-    fn fetch_query_accepts_wait_ms_and_ack_once_each() {
-        let query = |wait_ms, ack| FetchQuery { wait_ms, ack };
+    fn fetch_query_accepts_wait_ms_ack_and_bytes_max_once_each() {
+        let query = |wait_ms, ack| FetchQuery {
+            wait_ms,
+            ack,
+            bytes_max: 0,
+        };
         check(parse_fetch_query(None), Ok(query(0, 0)));
         check(parse_fetch_query(Some("")), Ok(query(0, 0)));
         check(parse_fetch_query(Some("wait_ms=1500")), Ok(query(1500, 0)));
@@ -517,20 +534,42 @@ mod tests {
             parse_fetch_query(Some(&format!("wait_ms={}&ack={}", u64::MAX, u64::MAX))),
             Ok(query(u64::MAX, u64::MAX)),
         );
+        let bounded = FetchQuery {
+            bytes_max: 4096,
+            ..query(1500, 7)
+        };
+        check(
+            parse_fetch_query(Some("bytes_max=4096&ack=7&wait_ms=1500")),
+            Ok(bounded),
+        );
         for (wait_ms, ack) in [(0, 0), (25_000, 0), (0, 9), (1, u64::MAX)] {
             let encoded = query(wait_ms, ack).encode();
+            assert!(!encoded.contains("bytes_max"), "{encoded}");
             check(parse_fetch_query(Some(&encoded)), Ok(query(wait_ms, ack)));
         }
-        for over in ["wait_ms=18446744073709551616", "ack=18446744073709551616"] {
+        check(parse_fetch_query(Some(&bounded.encode())), Ok(bounded));
+        for over in [
+            "wait_ms=18446744073709551616",
+            "ack=18446744073709551616",
+            "bytes_max=18446744073709551616",
+        ] {
             check(parse_fetch_query(Some(over)), Err("out of range"));
         }
-        for bad in ["wait_ms=", "wait_ms=-1", "ack=", "ack=+1", "ack=0x10"] {
+        for bad in [
+            "wait_ms=",
+            "wait_ms=-1",
+            "ack=",
+            "ack=+1",
+            "ack=0x10",
+            "bytes_max=1k",
+        ] {
             check(parse_fetch_query(Some(bad)), Err("not a decimal"));
         }
         for bad in [
             "wait=1",
             "wait_ms=1&wait_ms=2",
             "ack=1&ack=1",
+            "bytes_max=1&bytes_max=1",
             "wait_ms=0&station=00",
             "wait_ms=1&",
             "&ack=1",

@@ -47,8 +47,9 @@ pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// request's deadline by its time at this rate. A full fetch answer (some 4 MiB) needs about
 /// 140 KiB/s to arrive within [`REQUEST_TIMEOUT_MS`] alone; without this a station on a slower
 /// downlink fetched the same frames again and again and never got them. A relay trickling
-/// bytes is still cut off: an answer is bounded ([`RESPONSE_SIZE_MAX_BYTES`]), so it may add
-/// at most some 4.5 minutes.
+/// bytes is still cut off ([`RelayError::Stalled`]): an answer is bounded
+/// ([`RESPONSE_SIZE_MAX_BYTES`]), so it may add at most some 4.5 minutes. Below this rate the
+/// station asks for smaller answers (`task::AnswerSize`).
 pub const ANSWER_RATE_MIN_BYTES_PER_SECOND: u64 = 16 * 1024;
 /// Longest a TCP connect plus TLS handshake may take, in milliseconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -105,6 +106,15 @@ pub enum RelayError {
     Busy {
         /// How long to wait before retrying, in milliseconds.
         retry_after_ms: u64,
+    },
+    /// The answer's body came slower than [`ANSWER_RATE_MIN_BYTES_PER_SECOND`] and was cut
+    /// off: a slow downlink (ask for a smaller answer) or a relay trickling bytes.
+    #[error("relay unreachable: the answer's body stalled: {read_bytes} bytes in {elapsed_ms} ms")]
+    Stalled {
+        /// Bytes of the body read before it was cut off.
+        read_bytes: u64,
+        /// Since the request was sent, in milliseconds.
+        elapsed_ms: u64,
     },
     /// The relay's answer could not be decoded.
     #[error("relay answer is undecodable: {0}")]
@@ -324,11 +334,11 @@ impl RelayClient {
             let deadline = started + timeout + Duration::from_millis(extension_ms);
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => {
-                    return Err(RelayError::Transport(format!(
-                        "the answer's body stalled: {} bytes in {} ms",
-                        read.len(),
-                        started.elapsed().as_millis()
-                    )));
+                    return Err(RelayError::Stalled {
+                        read_bytes: read.len() as u64,
+                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    });
                 }
                 Ok(None) => break,
                 Ok(Some(frame)) => frame.map_err(|error| {
@@ -455,10 +465,27 @@ impl RelayClient {
         wait: Duration,
         ack: u64,
     ) -> Result<Vec<Fetched>, RelayError> {
+        self.fetch_bounded(wait, ack, 0).await
+    }
+
+    /// [`Self::fetch_acknowledging`], asking for an answer of at most `bytes_max` frame bytes
+    /// beyond its first frame (0: as many as the relay answers), so that it arrives in time
+    /// over a slow downlink. A relay older than the `bytes_max` parameter refuses it (HTTP
+    /// 400) and does nothing.
+    pub async fn fetch_bounded(
+        &self,
+        wait: Duration,
+        ack: u64,
+        bytes_max: u64,
+    ) -> Result<Vec<Fetched>, RelayError> {
         let wait_ms = u64::try_from(wait.as_millis())
             .unwrap_or(u64::MAX)
             .min(FETCH_WAIT_MS_MAX_LIMIT);
-        let query = wire::FetchQuery { wait_ms, ack };
+        let query = wire::FetchQuery {
+            wait_ms,
+            ack,
+            bytes_max,
+        };
         let target = format!("{PATH_MAILBOX}?{}", query.encode());
         let timeout = self.request_timeout + Duration::from_millis(wait_ms);
         let body = self.call(Method::GET, &target, Vec::new(), timeout).await?;

@@ -12,7 +12,7 @@ use parley_proto::StationId;
 use parley_proto::frame::TAG_ENVELOPE;
 use parley_relay_wire::limits::{
     BODY_CBOR_OVERHEAD_BYTES, DEPOSIT_BATCH_SIZE_MAX_BYTES, DEPOSIT_FRAMES_MAX,
-    FRAME_CBOR_OVERHEAD_BYTES,
+    FETCH_FRAMES_SIZE_MAX_BYTES, FRAME_CBOR_OVERHEAD_BYTES,
 };
 use parley_relay_wire::witness::{AddCheckpoint, WitnessAnswer};
 use tokio::sync::{mpsc, oneshot};
@@ -191,16 +191,18 @@ impl Relay {
     async fn fetch_loop(self) {
         let mut retry = self.backoff();
         let mut owed = Owed::default();
+        let mut size = AnswerSize::default();
         loop {
             let sent = owed.ack();
             let asked = Instant::now();
             let fetched = self
                 .client
-                .fetch_acknowledging(self.timing.poll_wait, sent)
+                .fetch_bounded(self.timing.poll_wait, sent, size.asked())
                 .await;
             let items = match fetched {
                 Ok(mut items) => {
                     retry.reset();
+                    size.arrived();
                     if owed.answered(sent, items.first().map(|item| item.id)) {
                         tracing::info!(
                             "the relay ignored an acknowledgement (it answered items up to it \
@@ -212,8 +214,25 @@ impl Relay {
                     }
                     items
                 }
+                Err(RelayError::Stalled { read_bytes, .. }) => {
+                    // The link is up but slower than the answer needs: ask for less at once.
+                    if size.stalled(read_bytes) {
+                        tracing::info!(
+                            bytes_max = size.asked(),
+                            "the relay's answers arrive too slowly to come whole; asking for \
+                             smaller ones"
+                        );
+                    }
+                    self.delete_owed(&mut owed, &mut retry).await;
+                    continue;
+                }
                 Err(error) => {
-                    if owed.ack_refused(&error) {
+                    if size.refused(&error) {
+                        tracing::info!(
+                            "the relay does not take a bound on its answers (an older relay); \
+                             asking for whole ones"
+                        );
+                    } else if owed.ack_refused(&error) {
                         tracing::info!(
                             "the relay does not take acknowledgements in fetches (an older \
                              relay); deleting on their own"
@@ -446,6 +465,51 @@ impl Owed {
     }
 }
 
+/// How many frame bytes the next fetch asks for (beyond the first frame, always answered): as
+/// many as the relay answers, until an answer's body stalls (a downlink slower than the
+/// relay's largest answers need to arrive in time: without this, the same answer was asked
+/// for and cut off again and again, and nothing came through); then half of what arrived of
+/// it, and twice as much after each answer that came whole, back to the relay's own bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AnswerSize {
+    /// 0: the relay's own bound.
+    bytes_max: u64,
+    /// The relay refused the bound (an older relay): never asked again.
+    refused: bool,
+}
+
+impl AnswerSize {
+    /// What the next fetch asks for (0: no bound).
+    fn asked(&self) -> u64 {
+        if self.refused { 0 } else { self.bytes_max }
+    }
+
+    /// An answer's body stalled after `read_bytes`; returns whether answers were unbounded
+    /// until now.
+    fn stalled(&mut self, read_bytes: u64) -> bool {
+        let first = self.bytes_max == 0;
+        self.bytes_max = (read_bytes / 2).max(1);
+        first && !self.refused
+    }
+
+    /// An answer came whole.
+    fn arrived(&mut self) {
+        if self.bytes_max > 0 {
+            self.bytes_max = self.bytes_max.saturating_mul(2);
+            if self.bytes_max >= FETCH_FRAMES_SIZE_MAX_BYTES as u64 {
+                self.bytes_max = 0;
+            }
+        }
+    }
+
+    /// Whether `error`, the answer to a fetch, refuses its bound: from then on, none is asked.
+    fn refused(&mut self, error: &RelayError) -> bool {
+        let refused = self.asked() > 0 && matches!(error, RelayError::Refused { status: 400, .. });
+        self.refused |= refused;
+        refused
+    }
+}
+
 /// How long to wait before retrying after `error`: the backoff's next delay, or what a
 /// rate-limiting or busy relay asked for (never more than the backoff's maximum, so a relay
 /// cannot silence a channel for longer than a heartbeat interval).
@@ -459,6 +523,39 @@ async fn wait(retry: &mut Backoff, error: &RelayError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An answer that stalls halves what the next asks for from what arrived of it; each
+    /// whole answer doubles it, back to no bound; a relay that refuses the bound is not asked
+    /// it again.
+    #[test]
+    fn a_stalled_answer_makes_the_next_smaller() {
+        let mut size = AnswerSize::default();
+        assert_eq!(size.asked(), 0);
+        assert!(size.stalled(300_000), "first");
+        assert_eq!(size.asked(), 150_000);
+        assert!(!size.stalled(100_001), "not first");
+        assert_eq!(size.asked(), 50_000);
+        assert!(!size.stalled(0));
+        assert_eq!(size.asked(), 1, "one frame");
+        size.arrived();
+        assert_eq!(size.asked(), 2);
+        let mut size = AnswerSize {
+            bytes_max: FETCH_FRAMES_SIZE_MAX_BYTES as u64 / 2 - 1,
+            refused: false,
+        };
+        size.arrived();
+        assert_eq!(size.asked(), FETCH_FRAMES_SIZE_MAX_BYTES as u64 - 2);
+        size.arrived();
+        assert_eq!(size.asked(), 0, "the relay's own bound");
+        assert!(!size.refused(&refused(400)), "nothing was asked");
+        size.stalled(10);
+        assert!(!size.refused(&refused(507)));
+        assert!(!size.refused(&RelayError::Transport("reset".into())));
+        assert!(size.refused(&refused(400)));
+        assert_eq!(size.asked(), 0);
+        assert!(!size.stalled(10), "not asked any more");
+        assert_eq!(size.asked(), 0);
+    }
 
     fn refused(status: u16) -> RelayError {
         RelayError::Refused {

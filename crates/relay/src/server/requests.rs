@@ -269,7 +269,7 @@ pub(super) async fn fetch(
         let (retention_ms, nonce, bounds) = (
             relay.limits.retention_ms,
             request.nonce,
-            fetch_bounds(&relay),
+            fetch_bounds(&relay, query.bytes_max),
         );
         let start = relay
             .writer
@@ -281,7 +281,7 @@ pub(super) async fn fetch(
             debug!(station = %station.key_fingerprint(), deleted = start.acknowledged, "items acknowledged");
         }
         let answer = if start.items.is_empty() && !wait.is_zero() && !*relay.shutdown.borrow() {
-            long_poll(&relay, station, deadline, &notify, notified).await?
+            long_poll(&relay, station, deadline, &notify, notified, bounds).await?
         } else {
             fetch_answer(start.items, start.more)
         };
@@ -390,9 +390,10 @@ async fn long_poll<'a>(
     deadline: tokio::time::Instant,
     notify: &'a Notify,
     mut notified: Pin<&mut Notified<'a>>,
+    bounds: FetchBounds,
 ) -> Result<FetchAnswer, Refusal> {
     let mut shutdown = relay.shutdown.clone();
-    let (retention_ms, bounds) = (relay.limits.retention_ms, fetch_bounds(relay));
+    let retention_ms = relay.limits.retention_ms;
     loop {
         tokio::select! {
             () = &mut notified => {}
@@ -413,11 +414,16 @@ async fn long_poll<'a>(
     }
 }
 
-/// How much a fetch answers.
-fn fetch_bounds(relay: &Relay) -> FetchBounds {
+/// How much a fetch answers: at most the relay's bounds, and the frame bytes the station
+/// asked for (`bytes_max`; 0: not asked), its first frame whatever its size.
+fn fetch_bounds(relay: &Relay, asked_bytes_max: u64) -> FetchBounds {
+    let bytes_max = match usize::try_from(asked_bytes_max) {
+        Ok(0) | Err(_) => FETCH_FRAMES_SIZE_MAX_BYTES,
+        Ok(asked) => asked.min(FETCH_FRAMES_SIZE_MAX_BYTES),
+    };
     FetchBounds {
         items_max: relay.limits.fetch_items_max,
-        bytes_max: FETCH_FRAMES_SIZE_MAX_BYTES,
+        bytes_max,
     }
 }
 
