@@ -1085,6 +1085,53 @@ async fn a_mailbox_drains_over_a_downlink_too_slow_for_whole_answers() {
     assert_eq!(got, frames, "every frame, once, in order");
 }
 
+/// Over an uplink too slow for a whole deposit's body to reach the relay in the time it
+/// allows (`body_read_timeout_ms`), the station deposits less at once and every frame is
+/// stored; without that, the same deposit was cut off again and again, then refused.
+#[tokio::test(flavor = "current_thread")]
+async fn frames_are_deposited_over_an_uplink_too_slow_for_whole_deposits() {
+    use parley_channels::relay::task::{RelayTiming, start};
+    use parley_channels::{Inbound, Report, Via};
+    use parley_relay::limits::BODY_READ_RATE_MIN_BYTES_PER_SECOND;
+    let relay = Relay::start(Limits::default()).await;
+    let to = relay.bravo.id();
+    // 40 frames of 4 KiB at a quarter of the slowest rate a relay allows: some 10 s for the
+    // whole body, where the relay allows it 5 s and 2.5 s more for its size.
+    let frames: Vec<Vec<u8>> = (0..40)
+        .map(|less| frame_of_size(&relay.alpha.identity, &to, 4_096 - less))
+        .collect();
+    let target: SocketAddr = (relay.server().url())
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the relay's address");
+    let rate = BODY_READ_RATE_MIN_BYTES_PER_SECOND as usize / 4;
+    let url = format!("https://{}", throttled(target, rate).await);
+    let slow = RelayClient::new(&url, relay.id, relay.alpha.identity.clone()).expect("valid URL");
+    let (inbound, mut reports) = Inbound::new(64, 1 << 20);
+    let timing = RelayTiming {
+        heartbeat_interval: Duration::from_secs(60),
+        poll_wait: Duration::from_millis(100),
+    };
+    let handle = tokio::runtime::Handle::current();
+    let sender = start(&handle, Via::Relay(0), slow, timing, 64, inbound);
+    // Queued before the task first runs (one thread): one batch of 40.
+    for frame in &frames {
+        assert!(sender.try_send(to, frame.clone().into()));
+    }
+    let mut stored = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored < frames.len() as u64 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, reports.recv()).await {
+            Ok(Some(Report::Stored { envelopes, .. })) => stored += envelopes,
+            Ok(Some(Report::DepositRefused { reason, .. })) => panic!("refused: {reason}"),
+            Ok(Some(_)) => {}
+            other => panic!("{stored} of {} frames stored, then {other:?}", frames.len()),
+        }
+    }
+    assert_eq!(relay.snapshot().1.items, frames.len() as u64);
+}
+
 /// A recipient's frames cut into several deposits (`DEPOSIT_BATCH_SIZE_MAX_BYTES`) go in
 /// order, and once one is refused the later ones wait for the station's resend: none is
 /// stored ahead of the frames refused.

@@ -293,6 +293,7 @@ impl Relay {
     async fn deposit_loop(self, mut frames: mpsc::Receiver<(StationId, Arc<[u8]>)>) {
         let mut retry = self.backoff();
         let mut refusals = LogLimit::new(DEPOSIT_REFUSAL_LOG_INTERVAL_MS);
+        let mut size_max = DEPOSIT_BATCH_SIZE_MAX_BYTES;
         while let Some(first) = frames.recv().await {
             let mut batch = vec![first];
             while batch.len() < DEPOSIT_FRAMES_MAX {
@@ -308,9 +309,23 @@ impl Relay {
                 let group: Vec<Arc<[u8]>> = group.iter().map(|(_, f)| f.clone()).collect();
                 // After a refusal, the rest of the recipient's frames wait for the protocol to
                 // resend them, as the refused ones will be: none is stored ahead of them.
-                for deposit in deposits(&group) {
+                let mut rest = &group[..];
+                while let Some(deposit) = deposits(rest, size_max).first().copied() {
                     match self.deposit(&mut retry, &mut refusals, to, deposit).await {
-                        Deposited::Stored => {}
+                        Deposited::Stored => {
+                            rest = &rest[deposit.len()..];
+                            size_max = size_max.saturating_mul(2).min(DEPOSIT_BATCH_SIZE_MAX_BYTES);
+                        }
+                        Deposited::Failed => {
+                            // Too slow for the uplink, perhaps: the relay ends a body that
+                            // arrives slower than it allows. Smaller deposits, until one
+                            // frame at a time; each stored doubles the size back.
+                            size_max = (body_size(deposit) / 2).max(1);
+                            tracing::debug!(
+                                size_max,
+                                "relay deposit failed; depositing less at once"
+                            );
+                        }
                         Deposited::Refused => break,
                         Deposited::Stopped => return,
                     }
@@ -322,7 +337,8 @@ impl Relay {
     /// Deposits one recipient's frames, retrying while the relay is unreachable or, up to
     /// [`DEPOSIT_RETRIES_FOR_NOW_MAX`] times, says to try again (408 and 5xx but 507:
     /// [`RelayError::refused_for_now`]); a refusal is reported, not retried (the protocol
-    /// resends).
+    /// resends). A deposit of several frames is not retried whole after it failed in
+    /// transport or its body was too slow (408): [`Deposited::Failed`], to be cut smaller.
     async fn deposit(
         &self,
         retry: &mut Backoff,
@@ -372,6 +388,13 @@ impl Relay {
                     }
                     tracing::debug!(%error, "relay deposit failed; retrying");
                     wait(retry, &error).await;
+                    let slow = matches!(
+                        error,
+                        RelayError::Transport(_) | RelayError::Refused { status: 408, .. }
+                    );
+                    if slow && group.len() > 1 {
+                        return Deposited::Failed;
+                    }
                 }
             }
         }
@@ -384,18 +407,32 @@ enum Deposited {
     Stored,
     /// The relay refused them, and the station was told.
     Refused,
+    /// They did not reach the relay (in transport, or too slowly), and were several: to be
+    /// deposited in smaller parts.
+    Failed,
     /// The station has stopped.
     Stopped,
 }
 
+/// The body size of a deposit of `frames`.
+fn body_size(frames: &[Arc<[u8]>]) -> usize {
+    BODY_CBOR_OVERHEAD_BYTES
+        + frames
+            .iter()
+            .map(|frame| frame.len() + FRAME_CBOR_OVERHEAD_BYTES)
+            .sum::<usize>()
+}
+
 /// One recipient's frames, in order, cut into deposits of at most [`DEPOSIT_FRAMES_MAX`]
-/// frames and [`DEPOSIT_BATCH_SIZE_MAX_BYTES`] of body (a frame alone always makes one).
-fn deposits(frames: &[Arc<[u8]>]) -> Vec<&[Arc<[u8]>]> {
+/// frames and `size_max` (at most [`DEPOSIT_BATCH_SIZE_MAX_BYTES`]) of body (a frame alone
+/// always makes one).
+fn deposits(frames: &[Arc<[u8]>], size_max: usize) -> Vec<&[Arc<[u8]>]> {
+    let size_max = size_max.min(DEPOSIT_BATCH_SIZE_MAX_BYTES);
     let mut cut = Vec::new();
     let (mut start, mut body) = (0, BODY_CBOR_OVERHEAD_BYTES);
     for (at, frame) in frames.iter().enumerate() {
         let adds = frame.len() + FRAME_CBOR_OVERHEAD_BYTES;
-        let full = body + adds > DEPOSIT_BATCH_SIZE_MAX_BYTES || at - start == DEPOSIT_FRAMES_MAX;
+        let full = body + adds > size_max || at - start == DEPOSIT_FRAMES_MAX;
         if at > start && full {
             cut.push(&frames[start..at]);
             (start, body) = (at, BODY_CBOR_OVERHEAD_BYTES);
@@ -570,47 +607,49 @@ mod tests {
     fn deposits_keep_within_the_batch_size_and_frame_count() {
         use parley_relay_wire::limits::{FRAME_SIZE_MAX_BYTES, deposit_body_size_max_bytes};
         let frame = |len: usize| -> Arc<[u8]> { vec![TAG_ENVELOPE; len].into() };
-        let body = |frames: &[Arc<[u8]>]| {
-            BODY_CBOR_OVERHEAD_BYTES
-                + frames
-                    .iter()
-                    .map(|f| f.len() + FRAME_CBOR_OVERHEAD_BYTES)
-                    .sum::<usize>()
-        };
+        let full = |frames| deposits(frames, DEPOSIT_BATCH_SIZE_MAX_BYTES);
         let largest = |count: usize| vec![frame(FRAME_SIZE_MAX_BYTES); count];
         // As many of the largest frames as fit, then one that fills the body to the byte.
         let fit = (DEPOSIT_BATCH_SIZE_MAX_BYTES - BODY_CBOR_OVERHEAD_BYTES)
             / (FRAME_SIZE_MAX_BYTES + FRAME_CBOR_OVERHEAD_BYTES);
         let mut exact = largest(fit);
-        let room = DEPOSIT_BATCH_SIZE_MAX_BYTES - body(&exact) - FRAME_CBOR_OVERHEAD_BYTES;
+        let room = DEPOSIT_BATCH_SIZE_MAX_BYTES - body_size(&exact) - FRAME_CBOR_OVERHEAD_BYTES;
         exact.push(frame(room));
-        assert_eq!(body(&exact), DEPOSIT_BATCH_SIZE_MAX_BYTES);
-        assert_eq!(deposits(&exact), vec![&exact[..]]);
+        assert_eq!(body_size(&exact), DEPOSIT_BATCH_SIZE_MAX_BYTES);
+        assert_eq!(full(&exact), vec![&exact[..]]);
         // One byte more, and the last frame goes in a deposit of its own.
         let mut over = largest(fit);
         over.push(frame(room + 1));
-        assert_eq!(deposits(&over), vec![&over[..fit], &over[fit..]]);
+        assert_eq!(full(&over), vec![&over[..fit], &over[fit..]]);
+        // A bound asked above the batch bound is the batch bound.
+        assert_eq!(deposits(&over, usize::MAX), full(&over));
         // A whole batch of the largest frames: every deposit within the bound, none empty,
         // every frame once in order.
         let all = largest(DEPOSIT_FRAMES_MAX);
-        let cut = deposits(&all);
+        let cut = full(&all);
         assert!(cut.len() > 1);
         assert!(
             cut.iter()
-                .all(|d| !d.is_empty() && body(d) <= DEPOSIT_BATCH_SIZE_MAX_BYTES)
+                .all(|d| !d.is_empty() && body_size(d) <= DEPOSIT_BATCH_SIZE_MAX_BYTES)
         );
         assert_eq!(cut.concat(), all);
         // Small frames: the frame count bounds a deposit, not the size.
         let small: Vec<_> = (0..DEPOSIT_FRAMES_MAX + 1).map(|_| frame(2_400)).collect();
-        let cut = deposits(&small);
+        let cut = full(&small);
         assert_eq!(
             cut,
             vec![&small[..DEPOSIT_FRAMES_MAX], &small[DEPOSIT_FRAMES_MAX..]]
         );
-        assert!(deposits(&[]).is_empty());
+        assert!(full(&[]).is_empty());
+        // A smaller bound (a slow uplink): exactly two of them, or one with a byte less; below
+        // one frame, each frame alone.
+        let two = body_size(&small[..2]);
+        assert_eq!(deposits(&small[..3], two), vec![&small[..2], &small[2..3]]);
+        assert_eq!(deposits(&small[..2], two - 1).len(), 2);
+        assert_eq!(deposits(&small[..3], 1).len(), 3);
         // A single frame of the largest size always makes a deposit.
-        assert!(body(&largest(1)) <= deposit_body_size_max_bytes(1));
-        assert_eq!(deposits(&largest(1)).len(), 1);
+        assert!(body_size(&largest(1)) <= deposit_body_size_max_bytes(1));
+        assert_eq!(full(&largest(1)).len(), 1);
     }
 
     /// After an empty answer the next fetch waits out the interval from when the last was
