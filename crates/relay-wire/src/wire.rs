@@ -304,8 +304,8 @@ pub struct FetchQuery {
     /// Every item with an id up to this one is deleted before the fetch (0, the default:
     /// none), as `delete`'s `upto` would.
     pub ack: u64,
-    /// Most frame bytes the answer carries, beyond its first frame (0, the default: as many as
-    /// the relay answers).
+    /// Most frame bytes the answer carries, its first frame answered whatever its size (0, the
+    /// default: as many as the relay answers).
     pub bytes_max: u64,
 }
 

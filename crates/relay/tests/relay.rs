@@ -765,13 +765,8 @@ async fn fetch_answers_are_paged_by_the_item_limit() {
         ..Limits::default()
     })
     .await;
-    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
-    let sent: Vec<Vec<u8>> = (1..=3)
-        .map(|seq| frame(&relay.alpha.identity, &relay.bravo.id(), seq))
-        .collect();
-    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
-        .await
-        .expect("deposit is stored");
+    let bravo = relay.client(&relay.bravo);
+    let sent = relay.alpha_deposits_to_bravo(3).await;
     let first = within(bravo.fetch(Duration::ZERO)).await.expect("fetches");
     assert_eq!(first.len(), 2);
     within(bravo.delete_upto(first[1].id))
@@ -787,13 +782,8 @@ async fn fetch_answers_are_paged_by_the_item_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_answers_are_bounded_by_the_bytes_asked_for() {
     let relay = Relay::start(Limits::default()).await;
-    let (alpha, bravo) = (relay.client(&relay.alpha), relay.client(&relay.bravo));
-    let sent: Vec<Vec<u8>> = (1..=3)
-        .map(|seq| frame(&relay.alpha.identity, &relay.bravo.id(), seq))
-        .collect();
-    within(alpha.deposit(&relay.bravo.id(), &arcs(&sent)))
-        .await
-        .expect("deposit is stored");
+    let bravo = relay.client(&relay.bravo);
+    let sent = relay.alpha_deposits_to_bravo(3).await;
     let two = (sent[0].len() + sent[1].len()) as u64;
     for (bytes_max, count) in [(0, 3), (two, 2), (two - 1, 1), (1, 1)] {
         let fetched = within(bravo.fetch_bounded(Duration::ZERO, 0, bytes_max))
@@ -963,6 +953,43 @@ async fn throttled(target: SocketAddr, rate: usize) -> SocketAddr {
     addr
 }
 
+/// A client of `relay` signing as `station`, through a link of `rate` bytes a second each way,
+/// with a request timeout of `timeout`.
+async fn over_slow_link(
+    relay: &Relay,
+    station: &Identity,
+    rate: usize,
+    timeout: Duration,
+) -> RelayClient {
+    let target: SocketAddr = (relay.server().url())
+        .trim_start_matches("https://")
+        .parse()
+        .expect("the relay's address");
+    let url = format!("https://{}", throttled(target, rate).await);
+    RelayClient::new(&url, relay.id, station.clone())
+        .expect("valid URL")
+        .with_request_timeout(timeout)
+}
+
+/// The relay tasks of a station over `client` (polling every 100 ms): the sender of its frames
+/// and its reports.
+fn relay_task(
+    client: RelayClient,
+) -> (
+    parley_channels::relay::task::RelaySender,
+    tokio::sync::mpsc::Receiver<parley_channels::Report>,
+) {
+    use parley_channels::relay::task::{RelayTiming, start};
+    let (inbound, reports) = parley_channels::Inbound::new(64, 1 << 20);
+    let timing = RelayTiming {
+        heartbeat_interval: Duration::from_secs(60),
+        poll_wait: Duration::from_millis(100),
+    };
+    let handle = tokio::runtime::Handle::current();
+    let via = parley_channels::Via::Relay(0);
+    (start(&handle, via, client, timing, 64, inbound), reports)
+}
+
 /// A fetch answer larger than a slow downlink carries within the request timeout still
 /// arrives: its body's deadline grows with each byte read, at the slowest rate an answer may
 /// come (`ANSWER_RATE_MIN_BYTES_PER_SECOND`). An answer slower than that is cut off.
@@ -980,19 +1007,7 @@ async fn a_large_answer_arrives_over_a_slow_downlink_and_a_trickle_is_cut_off() 
             .await
             .expect("stored");
     }
-    let target: SocketAddr = (relay.server().url())
-        .trim_start_matches("https://")
-        .parse()
-        .expect("the relay's address");
-    let over = |rate: usize, timeout: Duration| {
-        let url = async move { format!("https://{}", throttled(target, rate).await) };
-        let (id, bravo) = (relay.id, relay.bravo.identity.clone());
-        async move {
-            RelayClient::new(&url.await, id, bravo)
-                .expect("valid URL")
-                .with_request_timeout(timeout)
-        }
-    };
+    let over = |rate, timeout| over_slow_link(&relay, &relay.bravo.identity, rate, timeout);
     // About 1 MiB at 16 times the slowest rate: some 4 s, four times the timeout.
     let rate = 16 * ANSWER_RATE_MIN_BYTES_PER_SECOND as usize;
     let timeout = Duration::from_secs(1);
@@ -1028,9 +1043,8 @@ async fn a_large_answer_arrives_over_a_slow_downlink_and_a_trickle_is_cut_off() 
 /// answer was asked for and cut off again and again, and nothing came through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mailbox_drains_over_a_downlink_too_slow_for_whole_answers() {
+    use parley_channels::Report;
     use parley_channels::relay::ANSWER_RATE_MIN_BYTES_PER_SECOND;
-    use parley_channels::relay::task::{RelayTiming, start};
-    use parley_channels::{Inbound, Report, Via};
     let relay = Relay::start(Limits::default()).await;
     let to = relay.bravo.id();
     let frames: Vec<Vec<u8>> = (0..16)
@@ -1039,31 +1053,17 @@ async fn a_mailbox_drains_over_a_downlink_too_slow_for_whole_answers() {
     within(relay.client(&relay.alpha).deposit(&to, &arcs(&frames)))
         .await
         .expect("stored");
-    let target: SocketAddr = (relay.server().url())
-        .trim_start_matches("https://")
-        .parse()
-        .expect("the relay's address");
     // At half the slowest rate an answer may come, with a request timeout of 3 s: the whole
     // answer (64 KiB, some 8 s) is cut off after about 6 s.
-    let url = format!(
-        "https://{}",
-        throttled(target, ANSWER_RATE_MIN_BYTES_PER_SECOND as usize / 2).await
-    );
-    let slow = RelayClient::new(&url, relay.id, relay.bravo.identity.clone())
-        .expect("valid URL")
-        .with_request_timeout(Duration::from_secs(3));
+    let rate = ANSWER_RATE_MIN_BYTES_PER_SECOND as usize / 2;
+    let timeout = Duration::from_secs(3);
+    let slow = over_slow_link(&relay, &relay.bravo.identity, rate, timeout).await;
     let whole = within(slow.fetch(Duration::ZERO)).await;
     assert!(
         matches!(whole, Err(RelayError::Stalled { .. })),
         "{whole:?}"
     );
-    let (inbound, mut reports) = Inbound::new(64, 1 << 20);
-    let timing = RelayTiming {
-        heartbeat_interval: Duration::from_secs(60),
-        poll_wait: Duration::from_millis(100),
-    };
-    let handle = tokio::runtime::Handle::current();
-    let _sender = start(&handle, Via::Relay(0), slow, timing, 64, inbound);
+    let (_sender, mut reports) = relay_task(slow);
     let mut got: Vec<Vec<u8>> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < frames.len() {
@@ -1090,8 +1090,8 @@ async fn a_mailbox_drains_over_a_downlink_too_slow_for_whole_answers() {
 /// stored; without that, the same deposit was cut off again and again, then refused.
 #[tokio::test(flavor = "current_thread")]
 async fn frames_are_deposited_over_an_uplink_too_slow_for_whole_deposits() {
-    use parley_channels::relay::task::{RelayTiming, start};
-    use parley_channels::{Inbound, Report, Via};
+    use parley_channels::Report;
+    use parley_channels::relay::REQUEST_TIMEOUT_MS;
     use parley_relay::limits::BODY_READ_RATE_MIN_BYTES_PER_SECOND;
     let relay = Relay::start(Limits::default()).await;
     let to = relay.bravo.id();
@@ -1100,20 +1100,10 @@ async fn frames_are_deposited_over_an_uplink_too_slow_for_whole_deposits() {
     let frames: Vec<Vec<u8>> = (0..40)
         .map(|less| frame_of_size(&relay.alpha.identity, &to, 4_096 - less))
         .collect();
-    let target: SocketAddr = (relay.server().url())
-        .trim_start_matches("https://")
-        .parse()
-        .expect("the relay's address");
     let rate = BODY_READ_RATE_MIN_BYTES_PER_SECOND as usize / 4;
-    let url = format!("https://{}", throttled(target, rate).await);
-    let slow = RelayClient::new(&url, relay.id, relay.alpha.identity.clone()).expect("valid URL");
-    let (inbound, mut reports) = Inbound::new(64, 1 << 20);
-    let timing = RelayTiming {
-        heartbeat_interval: Duration::from_secs(60),
-        poll_wait: Duration::from_millis(100),
-    };
-    let handle = tokio::runtime::Handle::current();
-    let sender = start(&handle, Via::Relay(0), slow, timing, 64, inbound);
+    let timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let slow = over_slow_link(&relay, &relay.alpha.identity, rate, timeout).await;
+    let (sender, mut reports) = relay_task(slow);
     // Queued before the task first runs (one thread): one batch of 40.
     for frame in &frames {
         assert!(sender.try_send(to, frame.clone().into()));
@@ -1129,7 +1119,11 @@ async fn frames_are_deposited_over_an_uplink_too_slow_for_whole_deposits() {
             other => panic!("{stored} of {} frames stored, then {other:?}", frames.len()),
         }
     }
-    assert_eq!(relay.snapshot().1.items, frames.len() as u64);
+    let held = within(relay.client(&relay.bravo).fetch(Duration::ZERO))
+        .await
+        .expect("fetches");
+    let held: Vec<Vec<u8>> = held.into_iter().map(|item| item.frame).collect();
+    assert_eq!(held, frames, "every frame, once, in order");
 }
 
 /// A recipient's frames cut into several deposits (`DEPOSIT_BATCH_SIZE_MAX_BYTES`) go in

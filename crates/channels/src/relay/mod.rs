@@ -468,8 +468,8 @@ impl RelayClient {
         self.fetch_bounded(wait, ack, 0).await
     }
 
-    /// [`Self::fetch_acknowledging`], asking for an answer of at most `bytes_max` frame bytes
-    /// beyond its first frame (0: as many as the relay answers), so that it arrives in time
+    /// [`Self::fetch_acknowledging`], asking for an answer of at most `bytes_max` frame bytes,
+    /// its first frame whatever its size (0: as many as the relay answers), so that it arrives in time
     /// over a slow downlink. A relay older than the `bytes_max` parameter refuses it (HTTP
     /// 400) and does nothing.
     pub async fn fetch_bounded(

@@ -202,7 +202,7 @@ impl Relay {
             let items = match fetched {
                 Ok(mut items) => {
                     retry.reset();
-                    size.arrived();
+                    size.arrived(items.iter().map(|item| item.frame.len() as u64).sum());
                     if owed.answered(sent, items.first().map(|item| item.id)) {
                         tracing::info!(
                             "the relay ignored an acknowledgement (it answered items up to it \
@@ -216,6 +216,7 @@ impl Relay {
                 }
                 Err(RelayError::Stalled { read_bytes, .. }) => {
                     // The link is up but slower than the answer needs: ask for less at once.
+                    tracing::debug!(read_bytes, "relay answer cut off: it came too slowly");
                     if size.stalled(read_bytes) {
                         tracing::info!(
                             bytes_max = size.asked(),
@@ -502,11 +503,13 @@ impl Owed {
     }
 }
 
-/// How many frame bytes the next fetch asks for (beyond the first frame, always answered): as
-/// many as the relay answers, until an answer's body stalls (a downlink slower than the
-/// relay's largest answers need to arrive in time: without this, the same answer was asked
-/// for and cut off again and again, and nothing came through); then half of what arrived of
-/// it, and twice as much after each answer that came whole, back to the relay's own bound.
+/// How many frame bytes the next fetch asks for (its first frame is answered whatever its
+/// size): as many as the relay answers, until an answer's body stalls (a downlink slower than
+/// the relay's largest answers need to arrive in time: without this, the same answer was
+/// asked for and cut off again and again, and nothing came through); then at most half of
+/// what arrived of it, and twice as much after each answer that came whole and filled half
+/// its bound or more, back to the relay's own bound. Below about 2 KiB/s a frame of the
+/// largest size never arrives whole, and what is behind it waits for the other channels.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct AnswerSize {
     /// 0: the relay's own bound.
@@ -524,24 +527,33 @@ impl AnswerSize {
     /// An answer's body stalled after `read_bytes`; returns whether answers were unbounded
     /// until now.
     fn stalled(&mut self, read_bytes: u64) -> bool {
+        let half = (read_bytes / 2).max(1);
         let first = self.bytes_max == 0;
-        self.bytes_max = (read_bytes / 2).max(1);
+        self.bytes_max = if first {
+            half
+        } else {
+            self.bytes_max.min(half)
+        };
         first && !self.refused
     }
 
-    /// An answer came whole.
-    fn arrived(&mut self) {
-        if self.bytes_max > 0 {
-            self.bytes_max = self.bytes_max.saturating_mul(2);
+    /// An answer of `frame_bytes` came whole: an empty or small one (the mailbox drained)
+    /// says nothing of the link, and leaves the bound as it is.
+    fn arrived(&mut self, frame_bytes: u64) {
+        if self.bytes_max > 0 && frame_bytes.saturating_mul(2) >= self.bytes_max {
+            self.bytes_max = self.bytes_max.max(frame_bytes).saturating_mul(2);
             if self.bytes_max >= FETCH_FRAMES_SIZE_MAX_BYTES as u64 {
                 self.bytes_max = 0;
             }
         }
     }
 
-    /// Whether `error`, the answer to a fetch, refuses its bound: from then on, none is asked.
+    /// Whether `error`, the answer to a fetch, refuses its bound, as a relay older than it
+    /// refuses a query it does not know (HTTP 400 naming the query; a proxy's 400 does not):
+    /// from then on, none is asked.
     fn refused(&mut self, error: &RelayError) -> bool {
-        let refused = self.asked() > 0 && matches!(error, RelayError::Refused { status: 400, .. });
+        let refused = self.asked() > 0
+            && matches!(error, RelayError::Refused { status: 400, reason } if reason.contains("query"));
         self.refused |= refused;
         refused
     }
@@ -566,29 +578,48 @@ mod tests {
     /// it again.
     #[test]
     fn a_stalled_answer_makes_the_next_smaller() {
+        let query_refused = || RelayError::Refused {
+            status: 400,
+            reason: "query is malformed: the parameters are wait_ms=<milliseconds> and ack=<id>, \
+                     each at most once"
+                .into(),
+        };
         let mut size = AnswerSize::default();
         assert_eq!(size.asked(), 0);
         assert!(size.stalled(300_000), "first");
         assert_eq!(size.asked(), 150_000);
         assert!(!size.stalled(100_001), "not first");
         assert_eq!(size.asked(), 50_000);
+        size.stalled(200_000);
+        assert_eq!(size.asked(), 50_000, "a stall never raises the bound");
         assert!(!size.stalled(0));
         assert_eq!(size.asked(), 1, "one frame");
-        size.arrived();
-        assert_eq!(size.asked(), 2);
+        // An answer that fills half its bound or more doubles it (from the frames' bytes, if
+        // more); an empty or small one leaves it.
+        size.arrived(2_400);
+        assert_eq!(size.asked(), 4_800);
+        size.arrived(0);
+        size.arrived(2_399);
+        assert_eq!(size.asked(), 4_800);
+        size.arrived(2_400);
+        assert_eq!(size.asked(), 9_600);
         let mut size = AnswerSize {
             bytes_max: FETCH_FRAMES_SIZE_MAX_BYTES as u64 / 2 - 1,
             refused: false,
         };
-        size.arrived();
+        size.arrived(size.bytes_max);
         assert_eq!(size.asked(), FETCH_FRAMES_SIZE_MAX_BYTES as u64 - 2);
-        size.arrived();
+        size.arrived(size.bytes_max);
         assert_eq!(size.asked(), 0, "the relay's own bound");
-        assert!(!size.refused(&refused(400)), "nothing was asked");
+        assert!(!size.refused(&query_refused()), "nothing was asked");
         size.stalled(10);
         assert!(!size.refused(&refused(507)));
+        assert!(
+            !size.refused(&refused(400)),
+            "a 400 not about the query (a proxy's)"
+        );
         assert!(!size.refused(&RelayError::Transport("reset".into())));
-        assert!(size.refused(&refused(400)));
+        assert!(size.refused(&query_refused()));
         assert_eq!(size.asked(), 0);
         assert!(!size.stalled(10), "not asked any more");
         assert_eq!(size.asked(), 0);

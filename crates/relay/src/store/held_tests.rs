@@ -28,6 +28,28 @@ fn counted(store: &Store) -> (Vec<Held>, Vec<Held>) {
     (held, summed)
 }
 
+/// Station `from` deposits `frames` to station `to` in a transaction of their own, with
+/// `disk_free_bytes` free on the disk, the recipient having addressed it if `disclosed`.
+fn deposit_at(
+    store: &mut Store,
+    (from, to): (u8, u8),
+    frames: &[&[u8]],
+    quota: Quota,
+    disk_free_bytes: u64,
+    disclosed: bool,
+) -> Result<DepositOutcome, DepositRefusal> {
+    let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let at = DepositAt {
+        now_ms: NOW_MS,
+        retention_ms: DAY_MS,
+        disk_free_bytes,
+    };
+    let tx = store.conn.transaction().expect("begins");
+    let outcome = deposit_in(&tx, &id(from), &id(to), &frames, quota, at, disclosed).expect("runs");
+    tx.commit().expect("commits");
+    outcome
+}
+
 fn assert_counted(store: &Store, what: &str) {
     let (held, summed) = counted(store);
     assert_eq!(held, summed, "after {what}");
@@ -114,16 +136,7 @@ fn what_a_sender_and_the_relay_hold_and_the_free_space_are_bounded_on_both_sides
     };
     let plenty = 1_000_000;
     let deposit = |store: &mut Store, from: u8, to: u8, frames: &[&[u8]], free: u64| {
-        let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
-        let at = DepositAt {
-            now_ms: NOW_MS,
-            retention_ms: DAY_MS,
-            disk_free_bytes: free,
-        };
-        let tx = store.conn.transaction().expect("begins");
-        let outcome = deposit_in(&tx, &id(from), &id(to), &frames, quota, at, true).expect("runs");
-        tx.commit().expect("commits");
-        outcome
+        deposit_at(store, (from, to), frames, quota, free, true)
     };
     // Alpha: 6 bytes to Bravo, 4 to Charlie: exactly its 10.
     assert!(deposit(&mut store, 1, 2, &[b"aaaaaa"], plenty).is_ok());
@@ -184,17 +197,7 @@ fn a_sender_not_addressed_learns_nothing_of_the_recipient_from_its_bounds() {
         ..QUOTA
     };
     let deposit = |store: &mut Store, to: u8, frames: &[&[u8]], disclosed: bool| {
-        let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
-        let at = DepositAt {
-            now_ms: NOW_MS,
-            retention_ms: DAY_MS,
-            disk_free_bytes: u64::MAX,
-        };
-        let tx = store.conn.transaction().expect("begins");
-        let outcome =
-            deposit_in(&tx, &id(1), &id(to), &frames, quota, at, disclosed).expect("runs");
-        tx.commit().expect("commits");
-        outcome
+        deposit_at(store, (1, to), frames, quota, u64::MAX, disclosed)
     };
     let sender_full = |new_bytes| {
         Err(DepositRefusal::SenderFull {

@@ -301,6 +301,20 @@ impl Relay {
         assert!(store.has_addressed(&b.id(), &a.id()).expect("reads"));
     }
 
+    /// Alpha deposits `count` genuine frames (seqs 1 to `count`) to Bravo: the frames.
+    pub async fn alpha_deposits_to_bravo(&self, count: u64) -> Vec<Vec<u8>> {
+        let sent: Vec<Vec<u8>> = (1..=count)
+            .map(|seq| frame(&self.alpha.identity, &self.bravo.id(), seq))
+            .collect();
+        within(
+            self.client(&self.alpha)
+                .deposit(&self.bravo.id(), &arcs(&sent)),
+        )
+        .await
+        .expect("deposit is stored");
+        sent
+    }
+
     pub fn store(&self) -> Store {
         self.home.store().expect("store opens")
     }
