@@ -491,11 +491,14 @@ impl Store {
     fn disk_free_bytes(&self) -> Result<u64, StoreError> {
         let stat = rustix::fs::statvfs(&self.path)
             .map_err(|error| StoreError::FreeSpace(error.to_string()))?;
-        let pragma = |name: &str| -> Result<u64, StoreError> {
-            let value: i64 = self.conn.pragma_query_value(None, name, |row| row.get(0))?;
-            from_sql_u64(value, name)
-        };
-        let free_pages = pragma("freelist_count")?.saturating_mul(pragma("page_size")?);
+        let (pages, page_size): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT freelist_count, page_size FROM pragma_freelist_count, pragma_page_size",
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let free_pages = from_sql_u64(pages, "free pages")?
+            .saturating_mul(from_sql_u64(page_size, "page size")?);
         Ok(stat
             .f_bavail
             .saturating_mul(stat.f_frsize)

@@ -203,6 +203,38 @@ async fn a_witness_cosigns_a_log_forward_and_serves_its_latest_checkpoint() {
     assert_eq!(latest(&relay, &origin).await.body, held[0].note);
 }
 
+/// A checkpoint the witness stores takes one request of its author's rate: beyond its burst,
+/// 429 and nothing stored. The checkpoint held, sent again (it is public), costs the author
+/// nothing, and each station's budget is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_to_store_are_held_to_their_author_s_request_rate() {
+    let relay = Relay::start_witness_with(Limits {
+        request_rate_per_second_max: 1,
+        request_burst_max: 2,
+        ..Limits::default()
+    })
+    .await;
+    let (alpha, bravo) = (&relay.alpha, relay.bravo.id());
+    let first = checkpoint(alpha, &bravo, 1, root(1));
+    assert_cosigned(&relay, &submit(&relay, 0, vec![], &first).await, &first);
+    let second = checkpoint(alpha, &bravo, 2, root(2));
+    let answer = submit(&relay, 1, proof(1, 2), &second).await;
+    assert_cosigned(&relay, &answer, &second);
+    let third = checkpoint(alpha, &bravo, 3, root(3));
+    let over = submit(&relay, 2, proof(2, 3), &third).await;
+    assert_refused(&over, 429, "request rate over the limit for this station");
+    assert_eq!(logs(&relay)[0].size, 2, "nothing stored");
+    for _ in 0..3 {
+        assert_cosigned(&relay, &submit(&relay, 2, vec![], &second).await, &second);
+    }
+    let other = checkpoint(&relay.bravo, &alpha.id(), 1, root(1));
+    assert_cosigned(&relay, &submit(&relay, 0, vec![], &other).await, &other);
+    // A second later, the rate allows one more.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let answer = submit(&relay, 2, proof(2, 3), &third).await;
+    assert_cosigned(&relay, &answer, &third);
+}
+
 /// Submissions racing from the same old size: exactly one is cosigned, every other one is told
 /// the size it stored (409), and the log holds the one cosigned: the check of the old size and
 /// the update are one transaction.

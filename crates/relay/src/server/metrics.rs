@@ -213,12 +213,14 @@ pub(crate) enum WitnessRefused {
     Conflict,
     /// The author has as many witnessed logs as the witness keeps (507).
     TooManyLogs,
+    /// Over the author's request rate (429).
+    RateLimited,
     /// The relay failed (500).
     Internal,
 }
 
 impl WitnessRefused {
-    const ALL: [WitnessRefused; 8] = [
+    const ALL: [WitnessRefused; 9] = [
         WitnessRefused::Malformed,
         WitnessRefused::UnknownOrigin,
         WitnessRefused::Unsigned,
@@ -226,6 +228,7 @@ impl WitnessRefused {
         WitnessRefused::Unprocessable,
         WitnessRefused::Conflict,
         WitnessRefused::TooManyLogs,
+        WitnessRefused::RateLimited,
         WitnessRefused::Internal,
     ];
 
@@ -238,6 +241,7 @@ impl WitnessRefused {
             WitnessRefused::Unprocessable => "unprocessable",
             WitnessRefused::Conflict => "conflict",
             WitnessRefused::TooManyLogs => "too_many_logs",
+            WitnessRefused::RateLimited => "rate_limited",
             WitnessRefused::Internal => "internal",
         }
     }
@@ -256,6 +260,7 @@ impl WitnessRefused {
             409 => WitnessRefused::StaleOldSize,
             422 => WitnessRefused::Unprocessable,
             507 => WitnessRefused::TooManyLogs,
+            429 => WitnessRefused::RateLimited,
             500..=599 => WitnessRefused::Internal,
             _ => WitnessRefused::Malformed,
         }

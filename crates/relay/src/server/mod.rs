@@ -315,6 +315,20 @@ impl Relay {
         mailboxes.entry(*station).or_default().clone()
     }
 
+    /// Takes one request of `station`'s rate ([`Limits::request_rate_per_second_max`], with
+    /// its burst), or refuses it (429) with the time until the next is allowed.
+    fn within_rate(&self, station: &StationId) -> Result<(), Refusal> {
+        self.limiter.check_key(station).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            Refusal::retry_later(
+                StatusCode::TOO_MANY_REQUESTS,
+                "request rate over the limit for this station",
+                wait_ms,
+            )
+        })
+    }
+
     fn quota(&self) -> Quota {
         Quota {
             items_max: self.limits.mailbox_items_max,
@@ -380,15 +394,7 @@ impl Relay {
         if seen {
             return Err(StoreError::Replayed.into());
         }
-        if let Err(not_until) = self.limiter.check_key(&station) {
-            let wait = not_until.wait_time_from(self.limiter.clock().now());
-            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            return Err(Refusal::retry_later(
-                StatusCode::TOO_MANY_REQUESTS,
-                "request rate over the limit for this station",
-                wait_ms,
-            ));
-        }
+        self.within_rate(&station)?;
         connection.authenticate(&station);
         let declared_bytes = match declared_length(headers) {
             Some(declared) if declared > body_limit as u64 => {

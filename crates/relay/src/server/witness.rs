@@ -12,8 +12,9 @@
 //! order): that settles the checkpoint held submitted again (cosigned, nothing written) and
 //! every refusal but a conflict, so a replay of the checkpoint held, or of a stale one, never
 //! reaches the writer. Only a checkpoint to
-//! store, or a conflict to keep, goes to the writer's group, where the decision is taken again
-//! and the witness signs once it says to store. The cosignature is answered only once its
+//! store, or a conflict to keep, goes to the writer's group (within its author's request rate,
+//! 429 beyond it), where the decision is taken again and the witness signs once it says to
+//! store. The cosignature is answered only once its
 //! checkpoint is durable.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,6 +94,11 @@ async fn add_checkpoint_request(
     let outcome = match decided {
         Some(outcome) => outcome,
         None => {
+            // A checkpoint to store or a conflict to keep (a fsync'd write and a signature):
+            // within its author's request rate, so that no admitted station can keep the
+            // writer busy. What is settled without the writer (the checkpoint held, sent
+            // again by anyone: it is public) costs the author nothing.
+            relay.within_rate(&submission.author())?;
             relay
                 .writer
                 .write(move |store| store.witness(&submission, now_ms(), |text| key.cosign(text)))

@@ -179,7 +179,12 @@ impl Relay {
     /// Initialises a relay with `limits`, admits Alpha and Bravo, and starts serving.
     /// A relay with default limits serving as a witness, Alpha and Bravo admitted.
     pub async fn start_witness() -> Self {
-        let mut relay = Self::start(Limits::default()).await;
+        Self::start_witness_with(Limits::default()).await
+    }
+
+    /// A relay serving as a witness too, with `limits`.
+    pub async fn start_witness_with(limits: Limits) -> Self {
+        let mut relay = Self::start(limits).await;
         relay
             .restart_with(ServeOptions {
                 witness: true,
