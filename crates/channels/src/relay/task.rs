@@ -31,8 +31,9 @@ pub const RELAY_RETRY_MS_MIN: u64 = 100;
 pub const DEPOSIT_REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Most times a deposit is retried in a row when the relay (or a proxy before it) answers
-/// that it failed for now (408, 5xx but 507); then it is reported refused, as any refusal:
-/// a relay that keeps failing must show as degraded, not hold the deposits behind this one.
+/// that it failed for now or is busy (408, 429, 5xx but 507); then it is reported refused, as
+/// any refusal: a relay that keeps failing or stays busy must show as degraded, not hold the
+/// deposits behind this one.
 pub const DEPOSIT_RETRIES_FOR_NOW_MAX: u32 = 4;
 
 /// After an empty answer, the next fetch starts no sooner than this long (or the poll's own
@@ -369,36 +370,68 @@ impl Relay {
                     };
                     return reported(self.inbound.send(stored).await, false);
                 }
-                Err(RelayError::Refused { status, reason })
-                    if !RelayError::refused_for_now(status)
-                        || retried_for_now >= DEPOSIT_RETRIES_FOR_NOW_MAX =>
-                {
-                    if let Some(held_back) = refusals.admit_now("deposit refused") {
-                        tracing::warn!(status, %reason, peer = %to.short(), frames = group.len(), held_back, "relay refused a deposit");
+                Err(error) => match after_failed_deposit(&error, retried_for_now, group.len()) {
+                    AfterFailure::Report(reason) => {
+                        if let Some(held_back) = refusals.admit_now("deposit refused") {
+                            tracing::warn!(%reason, peer = %to.short(), frames = group.len(), held_back, "relay refused a deposit");
+                        }
+                        let refused = Report::DepositRefused {
+                            via: self.via,
+                            peer: to,
+                            reason,
+                        };
+                        return reported(self.inbound.send(refused).await, true);
                     }
-                    let refused = Report::DepositRefused {
-                        via: self.via,
-                        peer: to,
-                        reason: format!("HTTP {status}: {reason}"),
-                    };
-                    return reported(self.inbound.send(refused).await, true);
-                }
-                Err(error) => {
-                    if matches!(error, RelayError::Refused { .. }) {
-                        retried_for_now += 1;
+                    next => {
+                        if error.status().is_some() {
+                            retried_for_now += 1;
+                        }
+                        tracing::debug!(%error, "relay deposit failed; retrying");
+                        wait(retry, &error).await;
+                        if next == AfterFailure::CutSmaller {
+                            return Deposited::Failed;
+                        }
                     }
-                    tracing::debug!(%error, "relay deposit failed; retrying");
-                    wait(retry, &error).await;
-                    let slow = matches!(
-                        error,
-                        RelayError::Transport(_) | RelayError::Refused { status: 408, .. }
-                    );
-                    if slow && group.len() > 1 {
-                        return Deposited::Failed;
-                    }
-                }
+                },
             }
         }
+    }
+}
+
+/// What follows a deposit that failed with `error` after `retried_for_now` answers that said
+/// to try again, of `frames` frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AfterFailure {
+    /// Tried again as it is, after the backoff or the wait the relay asked for.
+    Again,
+    /// Cut smaller, after the wait: in transport, or too slow (408), a deposit of several
+    /// frames may be too large for the uplink.
+    CutSmaller,
+    /// Reported refused with this reason (the protocol resends the frames): a refusal, or an
+    /// answer that said to try again (408, 429, 5xx but 507) [`DEPOSIT_RETRIES_FOR_NOW_MAX`]
+    /// times, so that a relay that keeps failing or stays busy shows as degraded.
+    Report(String),
+}
+
+fn after_failed_deposit(error: &RelayError, retried_for_now: u32, frames: usize) -> AfterFailure {
+    if let Some(status) = error.status() {
+        let for_now = status == 429 || RelayError::refused_for_now(status);
+        if !for_now || retried_for_now >= DEPOSIT_RETRIES_FOR_NOW_MAX {
+            let reason = match error {
+                RelayError::Refused { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            };
+            return AfterFailure::Report(format!("HTTP {status}: {reason}"));
+        }
+    }
+    let slow = matches!(
+        error,
+        RelayError::Transport(_) | RelayError::Refused { status: 408, .. }
+    );
+    if slow && frames > 1 {
+        AfterFailure::CutSmaller
+    } else {
+        AfterFailure::Again
     }
 }
 
@@ -489,10 +522,10 @@ impl Owed {
         ignored
     }
 
-    /// Whether `error`, the answer to a fetch, refuses its acknowledgement: from then on,
-    /// owed items are deleted on their own.
+    /// Whether `error`, the answer to a fetch, refuses its acknowledgement (HTTP 400 naming
+    /// the query; a proxy's 400 does not): from then on, owed items are deleted on their own.
     fn ack_refused(&mut self, error: &RelayError) -> bool {
-        let refused = self.ack() > 0 && matches!(error, RelayError::Refused { status: 400, .. });
+        let refused = self.ack() > 0 && refuses_query(error);
         self.no_ack |= refused;
         refused
     }
@@ -552,11 +585,16 @@ impl AnswerSize {
     /// refuses a query it does not know (HTTP 400 naming the query; a proxy's 400 does not):
     /// from then on, none is asked.
     fn refused(&mut self, error: &RelayError) -> bool {
-        let refused = self.asked() > 0
-            && matches!(error, RelayError::Refused { status: 400, reason } if reason.contains("query"));
+        let refused = self.asked() > 0 && refuses_query(error);
         self.refused |= refused;
         refused
     }
+}
+
+/// Whether `error` is a relay's refusal of a fetch's query (HTTP 400 naming it, as a relay
+/// older than one of its parameters answers), not another 400 (a proxy's).
+fn refuses_query(error: &RelayError) -> bool {
+    matches!(error, RelayError::Refused { status: 400, reason } if reason.contains("query"))
 }
 
 /// How long to wait before retrying after `error`: the backoff's next delay, or what a
@@ -578,12 +616,6 @@ mod tests {
     /// it again.
     #[test]
     fn a_stalled_answer_makes_the_next_smaller() {
-        let query_refused = || RelayError::Refused {
-            status: 400,
-            reason: "query is malformed: the parameters are wait_ms=<milliseconds> and ack=<id>, \
-                     each at most once"
-                .into(),
-        };
         let mut size = AnswerSize::default();
         assert_eq!(size.asked(), 0);
         assert!(size.stalled(300_000), "first");
@@ -611,25 +643,68 @@ mod tests {
         assert_eq!(size.asked(), FETCH_FRAMES_SIZE_MAX_BYTES as u64 - 2);
         size.arrived(size.bytes_max);
         assert_eq!(size.asked(), 0, "the relay's own bound");
-        assert!(!size.refused(&query_refused()), "nothing was asked");
+        assert!(!size.refused(&refused(400)), "nothing was asked");
         size.stalled(10);
         assert!(!size.refused(&refused(507)));
-        assert!(
-            !size.refused(&refused(400)),
-            "a 400 not about the query (a proxy's)"
-        );
+        assert!(!size.refused(&proxy_400()), "a 400 not about the query");
         assert!(!size.refused(&RelayError::Transport("reset".into())));
-        assert!(size.refused(&query_refused()));
+        assert!(size.refused(&refused(400)));
         assert_eq!(size.asked(), 0);
         assert!(!size.stalled(10), "not asked any more");
         assert_eq!(size.asked(), 0);
     }
 
+    /// A 400 from a proxy before the relay, which names no query.
+    fn proxy_400() -> RelayError {
+        RelayError::Refused {
+            status: 400,
+            reason: "Bad Request".into(),
+        }
+    }
+
+    /// A refusal with `status` whose reason names the query, as an older relay refuses a
+    /// parameter it does not know.
     fn refused(status: u16) -> RelayError {
         RelayError::Refused {
             status,
-            reason: "the only parameter is wait_ms=<milliseconds>".into(),
+            reason: "query is malformed: the only parameter is wait_ms=<milliseconds>".into(),
         }
+    }
+
+    /// A refusal is reported at once; an answer that says to try again (408, 429, 503) a few
+    /// times, then reported; a transport failure, or a 408, of several frames cuts the deposit
+    /// smaller, of one frame tries it again.
+    #[test]
+    fn a_failed_deposit_is_tried_again_cut_smaller_or_reported() {
+        use AfterFailure::{Again, CutSmaller, Report};
+        let busy = RelayError::Busy {
+            retry_after_ms: 1_000,
+        };
+        let limited = RelayError::RateLimited {
+            retry_after_ms: 1_000,
+        };
+        let down = RelayError::Transport("connection refused".into());
+        for error in [&busy, &limited, &refused(500)] {
+            assert_eq!(after_failed_deposit(error, 0, 1), Again, "{error}");
+            let last = after_failed_deposit(error, DEPOSIT_RETRIES_FOR_NOW_MAX - 1, 1);
+            assert_eq!(last, Again, "{error}");
+            let reported = after_failed_deposit(error, DEPOSIT_RETRIES_FOR_NOW_MAX, 1);
+            assert!(matches!(reported, Report(_)), "{error}: {reported:?}");
+        }
+        let Report(reason) = after_failed_deposit(&busy, DEPOSIT_RETRIES_FOR_NOW_MAX, 1) else {
+            panic!("reported");
+        };
+        assert!(reason.starts_with("HTTP 503: relay busy"), "{reason}");
+        for status in [400, 403, 404, 507] {
+            let reported = after_failed_deposit(&refused(status), 0, 2);
+            assert!(
+                matches!(reported, Report(ref r) if r.starts_with(&format!("HTTP {status}: ")))
+            );
+        }
+        assert_eq!(after_failed_deposit(&refused(408), 0, 2), CutSmaller);
+        assert_eq!(after_failed_deposit(&refused(408), 0, 1), Again);
+        assert_eq!(after_failed_deposit(&down, 9, 2), CutSmaller);
+        assert_eq!(after_failed_deposit(&down, 9, 1), Again);
     }
 
     /// A recipient's frames go in deposits whose bodies keep within the batch bound, every
@@ -740,6 +815,7 @@ mod tests {
             !owed.ack_refused(&refused(403)),
             "not admitted: no fallback"
         );
+        assert!(!owed.ack_refused(&proxy_400()), "a 400 not about the query");
         assert!(owed.ack_refused(&refused(400)));
         assert_eq!((owed.ack(), owed.deletable()), (0, Some(5)));
         owed.acknowledged();
