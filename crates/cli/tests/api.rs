@@ -153,6 +153,43 @@ fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
     alpha.stop().unwrap();
 }
 
+/// Longest the daemon waits for a client to take an answer (`API_ANSWER_WRITE_MS_MAX`).
+const API_ANSWER_WRITE_MS_MAX: u64 = 10_000;
+
+/// A client that sends requests and reads none of the answers is closed once one has waited
+/// `API_ANSWER_WRITE_MS_MAX` to be taken: it does not hold its place for good.
+#[test]
+fn a_client_that_takes_no_answers_is_closed() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired(root.path());
+    alpha.start().unwrap();
+    let request = format!("{{\"token\":\"{}\",\"op\":\"status\"}}\n", token(&alpha));
+    const SENT: usize = 1_000;
+    let mut stream = UnixStream::connect(alpha.home.join("api.sock")).unwrap();
+    // Far more answers than the socket's buffers hold; the requests themselves (60 KB) fit,
+    // and if they did not, the write ends when the daemon closes.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(request.repeat(SENT).as_bytes());
+    std::thread::sleep(Duration::from_millis(API_ANSWER_WRITE_MS_MAX + 3_000));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut taken = Vec::new();
+    // Closed by the daemon: the end, or a reset (requests it did not read were left). Not
+    // this side's read timeout.
+    let ended = stream.read_to_end(&mut taken);
+    let closed = match &ended {
+        Ok(_) => true,
+        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "closed by the daemon: {ended:?}");
+    let answers = taken.split(|byte| *byte == b'\n').count();
+    assert!(answers < SENT, "{answers} answers");
+    alpha.stop().unwrap();
+}
+
 #[test]
 fn watch_streams_events_once_they_are_durable() {
     let root = tempfile::tempdir().unwrap();

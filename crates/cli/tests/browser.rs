@@ -629,6 +629,48 @@ async fn refused_pages_stay_live(ana: &Browser, alpha: &StationProcess, bravo: &
     flash_in("Not done", &refusal).await;
 }
 
+/// Ana, having typed a message on the compose page and clicked away from it (the field no
+/// longer has the focus), finds what she typed still there after a message from `bravo`
+/// updated the page live.
+async fn typed_text_survives_live_updates(
+    ana: &Browser,
+    alpha: &StationProcess,
+    bravo: &StationProcess,
+) {
+    ana.open_live("/compose", "Compose").await;
+    // Untouched, the page is brought up to date: its main section is a fresh one.
+    ana.script("document.getElementById('main').dataset.probe = 'old'; return true;")
+        .await;
+    let first = send(
+        bravo,
+        &["send", "Alpha", "--precedence", "flash", "Anyone there?"],
+    );
+    ana.wait_for_title("● (1) Alpha · Compose").await;
+    let swapped = ana
+        .script("return document.getElementById('main').dataset.probe === undefined")
+        .await;
+    assert_eq!(swapped, true, "an untouched compose page is refreshed live");
+    alpha.ok(&["understood", &first]).expect("understood");
+    ana.wait_for_title("Alpha · Compose").await;
+    let text = "Half-written: our units return to base at";
+    ana.fill("form[action=\"/send\"]", "text", text).await;
+    ana.script("document.activeElement.blur(); return true;")
+        .await;
+    let flash = send(
+        bravo,
+        &["send", "Alpha", "--precedence", "flash", "Are you there?"],
+    );
+    ana.wait_for_title("● (1) Alpha · Compose").await;
+    ana.assert_not_reloaded("a FLASH came in on the compose page")
+        .await;
+    let kept = ana
+        .script("return document.querySelector('form[action=\"/send\"] [name=\"text\"]').value")
+        .await;
+    assert_eq!(kept, text, "what Ana typed is kept through the live update");
+    alpha.ok(&["understood", &flash]).expect("understood");
+    ana.wait_for_title("Alpha · Compose").await;
+}
+
 /// How many event streams the console of `station` opened, from its daemon's logs.
 fn streams_opened(station: &StationProcess) -> usize {
     let Ok(files) = std::fs::read_dir(&station.home) else {
@@ -892,6 +934,7 @@ async fn operators_work_the_console_in_a_real_browser() {
     // and the form as Ana filled it stay. (Their URLs take only the form: the page once
     // fetched itself there, was refused, and showed nothing new until Ana left it.)
     refused_pages_stay_live(&ana, &alpha, &bravo).await;
+    typed_text_survives_live_updates(&ana, &alpha, &bravo).await;
 
     // 6. A coded message shows in Boris's inbox in Russian.
     let coded = send(&alpha, &["send", "Bravo", "--code", "3"]);

@@ -830,15 +830,45 @@ const CONSOLE_CONNECTIONS_MAX: usize = 256;
 /// a new connection closes the oldest of them and is served at once.
 #[test]
 fn idle_connections_cannot_keep_an_operator_out() {
+    served_at_once_with_every_place_taken(|addr| {
+        (0..CONSOLE_CONNECTIONS_MAX + 16)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect()
+    });
+}
+
+/// Nor can connections kept alive between requests: with every place taken by connections
+/// each answered once and then sending nothing more (as one sending a request now and then to
+/// be kept alive would), a new connection closes the oldest of them and is served at once.
+#[test]
+fn kept_alive_connections_cannot_keep_an_operator_out() {
+    served_at_once_with_every_place_taken(|addr| {
+        let request = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        (0..CONSOLE_CONNECTIONS_MAX)
+            .map(|_| {
+                let mut kept = TcpStream::connect(addr).unwrap();
+                kept.write_all(request.as_bytes()).unwrap();
+                kept.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut status = [0; 12];
+                kept.read_exact(&mut status).unwrap();
+                assert_eq!(&status, b"HTTP/1.1 200", "answered, and kept alive");
+                kept
+            })
+            .collect()
+    });
+}
+
+/// With every place of a console taken by the connections `take` makes, a login page is
+/// served within 3 s, three times.
+fn served_at_once_with_every_place_taken(take: impl FnOnce(SocketAddr) -> Vec<TcpStream>) {
     let root = tempfile::tempdir().unwrap();
     let mut alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
     let addr = serve_console(&alpha);
     add_operator(&alpha, root.path(), "Ana", None);
     alpha.start().unwrap();
     await_console(addr);
-    let idle: Vec<TcpStream> = (0..CONSOLE_CONNECTIONS_MAX + 16)
-        .map(|_| TcpStream::connect(addr).unwrap())
-        .collect();
+    let taken = take(addr);
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         let started = std::time::Instant::now();
@@ -846,11 +876,11 @@ fn idle_connections_cannot_keep_an_operator_out() {
         assert_eq!(page.status, 200);
         assert!(
             started.elapsed() < Duration::from_secs(3),
-            "served in {:?}, every place taken by idle connections",
+            "served in {:?}, every place taken",
             started.elapsed()
         );
     }
-    drop(idle);
+    drop(taken);
     alpha.stop().unwrap();
 }
 

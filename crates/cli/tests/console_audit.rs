@@ -203,6 +203,33 @@ fn a_console_action_that_cannot_be_audited_is_done_said_and_counted() {
     );
     assert_eq!(failures(metrics), 2.0);
 
+    // A transcript exported is not handed over unaudited: the file is withheld whole (it
+    // would not verify with a sentence at its top), and the row lost is counted.
+    let export = http(
+        console,
+        "GET",
+        "/transcript/export?peer=Bravo",
+        Some(&cookie),
+        "",
+    );
+    assert_eq!(export.status, 503, "{}", export.body);
+    assert!(
+        export.body.starts_with("The file was not handed over"),
+        "{}",
+        export.body
+    );
+    assert!(
+        !export.body.contains("parley transcript"),
+        "{}",
+        export.body
+    );
+    assert!(
+        export.header("content-disposition").is_none(),
+        "{}",
+        export.head
+    );
+    assert_eq!(failures(metrics), 3.0);
+
     // Once the table takes rows again, the audit log holds the login alone.
     refuse_audit_rows(&console_db, false);
     let rows = alpha.json(&["audit"]).expect("parley audit");
@@ -214,4 +241,44 @@ fn a_console_action_that_cannot_be_audited_is_done_said_and_counted() {
         .map(|row| row["action"].as_str().expect("an action"))
         .collect();
     assert_eq!(actions, ["login"], "{rows:#}");
+}
+
+/// An audit row waiting for the console's database (another writer holds it, as a CLI
+/// command writing `console.sqlite` may) does not hold up the pages: they look accounts up
+/// through a connection of their own, and are served at once meanwhile (within 3 s: the
+/// busy timeout it would otherwise wait is 5 s).
+#[test]
+fn pages_are_served_while_an_audit_row_waits_to_be_written() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, console, _metrics) = alpha(root.path());
+    alpha.start().expect("start");
+    await_console(console);
+    let cookie = logged_in(console, "Ana", PASSWORD);
+    let page = http(console, "GET", "/outbox", Some(&cookie), "");
+    let cancel = form(&[
+        ("csrf", &csrf(&page.body)),
+        ("id", "deadbeef"),
+        ("reason", "no such message"),
+    ]);
+
+    // Another writer holds the database: the cancellation's audit row waits for it.
+    let holder = rusqlite::Connection::open(alpha.home.join("console.sqlite")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let waiting = std::thread::spawn({
+        let cookie = cookie.clone();
+        move || http(console, "POST", "/cancel", Some(&cookie), &cancel)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let board = http(console, "GET", "/", Some(&cookie), "");
+    let took = started.elapsed();
+    holder.execute_batch("COMMIT").unwrap();
+    assert_eq!(board.status, 200, "{}", board.body);
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "a page waited {took:?} for an audit row's write"
+    );
+    let refused = waiting.join().unwrap();
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    alpha.stop().expect("stop");
 }

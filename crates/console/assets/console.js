@@ -80,6 +80,34 @@
   // page that answers a form the station refused sits at the form's URL, which takes only
   // the form: it names the page to fetch instead (data-refresh), for the nav's badges and
   // the count, and keeps its own main section, the refusal and the form as filled in.
+  // Whether a field in `section` holds anything but what the page came with: an operator's
+  // half-written message, which a fresh copy of the page would throw away.
+  function typedInto(section) {
+    for (const field of section.querySelectorAll("input, textarea, select")) {
+      if (field.type === "hidden") continue;
+      if (field.type === "checkbox" || field.type === "radio") {
+        if (field.checked !== field.defaultChecked) return true;
+      } else if (field.tagName === "SELECT" && field.multiple) {
+        for (const option of field.options) {
+          if (option.selected !== option.defaultSelected) return true;
+        }
+      } else if (field.tagName === "SELECT") {
+        // A single choice none of whose options the page marked comes with its first chosen
+        // (of several marked, the last).
+        let initial = field.options.length > 0 ? 0 : -1;
+        for (let i = 0; i < field.options.length; i++) {
+          if (field.options[i].defaultSelected) initial = i;
+        }
+        if (field.selectedIndex !== initial) return true;
+      } else if (field.type === "file") {
+        if (field.files.length > 0) return true;
+      } else if (field.value !== field.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   async function refreshOnce() {
     const kept = document.getElementById("main")?.dataset.refresh;
     const response = await fetch(kept || location.href, {
@@ -102,9 +130,9 @@
       if (badge && current) current.replaceWith(badge);
     }
     const focused = document.activeElement && main.contains(document.activeElement);
-    if (focused || kept) {
-      // The operator is typing, or the page is a refusal: the section stays, its count
-      // does not.
+    if (focused || typedInto(main) || kept) {
+      // The operator is typing, or has typed and clicked elsewhere, or the page is a
+      // refusal: the section stays, its count does not.
       main.dataset.attention = fresh.dataset.attention || "0";
     } else {
       main.replaceWith(fresh);

@@ -107,6 +107,7 @@ unaudited-title = Not written to the audit log
 unaudited-done = Done, but this was NOT written to the audit log.
 unaudited-answer = This answer was NOT written to the audit log.
 unaudited-tell = Tell whoever keeps this station: the console cannot write its audit log, and what is done meanwhile is not recorded there.
+unaudited-withheld = The file was not handed over: handing it over could not be written to the audit log.
 unaudited-continue = Continue
 percent-of-objective = { $percent } % of the objective
 page-showing = { $range } of { $total }

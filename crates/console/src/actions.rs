@@ -47,8 +47,11 @@ pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
                 TRANSCRIPT_UPLOAD_SIZE_MAX_BYTES,
             )),
         )
-        .route("/logout", post(crate::login::logout))
         .route_layer(axum::middleware::from_fn_with_state(state, require_session))
+        // Not behind the session check, which looks the account up: a logout ends its
+        // session even while the accounts cannot be read (it checks the session and its
+        // CSRF token itself).
+        .route("/logout", post(crate::login::logout))
 }
 
 /// Refuses a request without an open session (401), before anything else reads it.

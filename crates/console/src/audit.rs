@@ -21,7 +21,7 @@ use parley_store::console::{
 
 use crate::limits::{AUDIT_DETAIL_KEPT_BYTES, UNAUDITED_ANSWER_SIZE_MAX_BYTES};
 use crate::pages::{Tr, blocking, cookie};
-use crate::{State, now_ms};
+use crate::{State, now_ms, since_boot_ms};
 
 tokio::task_local! {
     /// Whether an audit row of the request being answered could not be written (set only
@@ -122,7 +122,7 @@ pub(crate) async fn append(
     };
     let written = blocking(move || {
         let mut db = shared
-            .accounts
+            .audit
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         db.append_audit(&record)
@@ -171,7 +171,7 @@ pub(crate) async fn notice(
     }
     // The operator's language while their session is open; the station's after a logout.
     let lang = token
-        .and_then(|token| state.sessions.peek(now_ms(), &token))
+        .and_then(|token| state.sessions.peek(since_boot_ms(), &token))
         .map_or_else(|| state.lang.clone(), |session| session.lang);
     tell(response, Tr::new(&lang)).await
 }
@@ -203,10 +203,18 @@ struct UnauditedAlert {
 /// `response`, telling that it was not written to the audit log: a redirect (an action done)
 /// becomes a page that says so, with a link on (its other headers, a session cookie among
 /// them, are kept); a text or HTML answer gets the sentence at its top. An answer over
-/// [`UNAUDITED_ANSWER_SIZE_MAX_BYTES`] is replaced by the sentence alone.
+/// [`UNAUDITED_ANSWER_SIZE_MAX_BYTES`] is replaced by the sentence alone. A file to download
+/// (a transcript, which holds every message in clear) is withheld: 503, with the sentence
+/// alone (a sentence at its top would also make it fail to verify).
 async fn tell(response: Response, tr: Tr) -> Response {
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
+    if parts.headers.remove(header::CONTENT_DISPOSITION).is_some() {
+        parts.status = StatusCode::SERVICE_UNAVAILABLE;
+        let (withheld, tell) = (tr.t("unaudited-withheld"), tr.t("unaudited-tell"));
+        let text = format!("{withheld} {tell}\n");
+        return with_body(parts, "text/plain; charset=utf-8", Ok(text));
+    }
     if parts.status.is_redirection() {
         let on = parts
             .headers

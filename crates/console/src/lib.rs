@@ -78,8 +78,11 @@ pub(crate) struct State {
     /// The station's store, opened read-only (and checked) once: pages read it on every
     /// refresh, and a check per read would cost the whole store each time.
     pub(crate) store: std::sync::Mutex<parley_store::Store>,
-    /// The accounts and the audit log, opened once.
+    /// The accounts, read (on the async worker: a lookup is quick, and waits for no write).
     pub(crate) accounts: std::sync::Mutex<parley_store::console::ConsoleDb>,
+    /// The audit log, written on a blocking thread through a connection of its own, so that
+    /// looking an account up never waits for an audit row's sync to disk.
+    pub(crate) audit: std::sync::Mutex<parley_store::console::ConsoleDb>,
     /// Password checks at once, at most: each holds Argon2's memory and a core.
     pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
     /// The threads that check passwords.
@@ -158,7 +161,9 @@ impl Console {
             .map_err(|error| ConsoleError::Config(error.to_string()))?;
         let store = parley_store::Store::open_read_only(&home.store_path())
             .map_err(|error| ConsoleError::Config(format!("the station's store: {error}")))?;
-        let accounts = parley_store::console::ConsoleDb::open(&home.console_path())
+        let audit = parley_store::console::ConsoleDb::open(&home.console_path())
+            .map_err(|error| ConsoleError::Config(format!("console.sqlite: {error}")))?;
+        let accounts = parley_store::console::ConsoleDb::open_read_only(&home.console_path())
             .map_err(|error| ConsoleError::Config(format!("console.sqlite: {error}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -188,6 +193,7 @@ impl Console {
             https: tls.is_some(),
             store: std::sync::Mutex::new(store),
             accounts: std::sync::Mutex::new(accounts),
+            audit: std::sync::Mutex::new(audit),
             password_checks: Arc::new(tokio::sync::Semaphore::new(limits::PASSWORD_CHECKS_MAX)),
             transcript_verifications: Arc::new(tokio::sync::Semaphore::new(
                 limits::TRANSCRIPT_VERIFICATIONS_MAX,
@@ -231,4 +237,11 @@ impl Drop for Console {
 /// The wall clock, UTC milliseconds.
 pub(crate) fn now_ms() -> u64 {
     parley_station::clock::utc_now_ms()
+}
+
+/// Milliseconds since the host booted, suspended time included: the clock of sessions' idle
+/// time and of the login throttle, which a wall clock set back would stretch (a session kept
+/// for ever, an origin made to wait as long as the step) and one set forward cut short.
+pub(crate) fn since_boot_ms() -> u64 {
+    parley_station::clock::since_boot_ms()
 }

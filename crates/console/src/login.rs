@@ -17,7 +17,7 @@ use parley_store::console::AuditAction;
 
 use crate::server::Remote;
 use crate::session::COOKIE;
-use crate::{actions, audit, now_ms};
+use crate::{actions, audit, since_boot_ms};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -62,7 +62,9 @@ pub(crate) async fn login(
     }
     // The attempt counts before the password is checked, so logins sent at once cannot all
     // pass the throttle; a right password takes its count back.
-    let wait_ms = state.throttle.attempt(now_ms(), &form.name, remote.ip());
+    let wait_ms = state
+        .throttle
+        .attempt(since_boot_ms(), &form.name, remote.ip());
     if wait_ms > 0 {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -105,7 +107,7 @@ pub(crate) async fn login(
     audit::audit(&state, &form.name, AuditAction::Login, detail, "ok").await;
     let token = state
         .sessions
-        .open(now_ms(), (form.name.clone(), stamp), lang);
+        .open(since_boot_ms(), (form.name.clone(), stamp), lang);
     let secure = if state.https { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
     let mut response = Redirect::to("/").into_response();
@@ -123,7 +125,7 @@ pub(crate) async fn logout(
     // The session the cookie names, its account not looked up: a logout ends it even while
     // the accounts cannot be read.
     let open = cookie(&state, &headers)
-        .and_then(|token| Some((state.sessions.peek(now_ms(), &token)?, token)));
+        .and_then(|token| Some((state.sessions.peek(since_boot_ms(), &token)?, token)));
     let Some((session, token)) = open else {
         return unauthenticated(false);
     };

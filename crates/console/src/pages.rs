@@ -20,7 +20,7 @@ use parley_store::Store;
 
 use crate::limits::{EVENTS_ACCOUNT_CHECK_MS, FORM_SIZE_MAX_BYTES, REQUEST_TIMEOUT_MS};
 use crate::session::{COOKIE, Session};
-use crate::{State, actions, compose, login, now_ms, reports, views};
+use crate::{State, actions, compose, login, reports, since_boot_ms, views};
 
 const CSS: &str = include_str!("../assets/console.css");
 const JS: &str = include_str!("../assets/console.js");
@@ -221,7 +221,7 @@ fn cookies(headers: &HeaderMap) -> Vec<String> {
 /// does: a planted cookie naming none is passed over, and of two naming open sessions neither
 /// is taken, since taking one could act in another operator's name.
 pub(crate) fn cookie(state: &State, headers: &HeaderMap) -> Option<String> {
-    let now = now_ms();
+    let now = since_boot_ms();
     let mut open = cookies(headers)
         .into_iter()
         .filter(|token| state.sessions.peek(now, token).is_some());
@@ -315,9 +315,9 @@ const REFRESH_HEADER: &str = "x-parley-refresh";
 pub(crate) fn session(state: &State, headers: &HeaderMap) -> Option<(String, Session)> {
     let token = cookie(state, headers)?;
     let session = if headers.contains_key(REFRESH_HEADER) {
-        state.sessions.peek(now_ms(), &token)?
+        state.sessions.peek(since_boot_ms(), &token)?
     } else {
-        state.sessions.get(now_ms(), &token)?
+        state.sessions.get(since_boot_ms(), &token)?
     };
     account_holds(state, &token, &session).then_some((token, session))
 }
@@ -572,7 +572,7 @@ fn futures_stream(
                 };
                 // A session that ended (logout, idle) stops its stream; so does one whose
                 // account was removed or replaced, looked up at most once a second.
-                let now = now_ms();
+                let now = since_boot_ms();
                 let session = state.sessions.peek(now, &token)?;
                 if now.saturating_sub(checked_ms) >= EVENTS_ACCOUNT_CHECK_MS {
                     if !account_holds(&state, &token, &session) {

@@ -2,10 +2,15 @@
 //! once, each with a TLS handshake and header deadline. Each request carries its peer address
 //! (for login throttling).
 //!
-//! A connection that has not yet sent a request is *waiting*. When every place is taken, a new
-//! connection closes a waiting one to make room: the oldest of the source holding the most
-//! ([`Waiting`]). So connections that send nothing (idle TCP, slow handshakes) cannot keep an
-//! operator's browser out, and a crowd from one source closes its own connections first.
+//! A connection is *waiting* while no request of it is being answered: before its first, and
+//! between two on a kept-alive connection, from when an answer's last part is handed over to
+//! be written (so a page, closed to make room then, may be cut short). When every
+//! place is taken, a new connection closes a waiting one to make room: the oldest of the
+//! source (an IPv4 address, an IPv6 /64) holding the most ([`Waiting`]). So connections that
+//! send nothing (idle TCP, slow handshakes), or a request now and then to be kept alive, cannot
+//! keep an operator's browser out, and a crowd from one source closes its own connections
+//! first. An event stream is not waiting until it ends: it is an operator's open page (it
+//! needs a session).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,12 +24,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
 
 use crate::ConsoleError;
 use crate::limits::{CONNECTIONS_MAX, HEADER_READ_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS};
+use crate::session::Origin;
 
 /// The address a request came from.
 #[derive(Clone, Copy, Debug)]
@@ -72,33 +78,42 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, Console
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Connections that have not yet sent a request, oldest first, each with what closes it.
+/// A waiting connection: where it comes from, and what closes it.
+type Waiter = (Origin, Arc<Notify>);
+
+/// Connections waiting (no request of theirs being answered), oldest first by when they
+/// connected, each with what closes it.
 #[derive(Default)]
 struct Waiting {
     next_id: u64,
-    by_id: BTreeMap<u64, (IpAddr, oneshot::Sender<()>)>,
+    by_id: BTreeMap<u64, Waiter>,
 }
 
 impl Waiting {
-    /// Registers a new connection from `source`; its id, and what resolves when it is closed
-    /// to make room.
-    fn add(&mut self, source: IpAddr) -> (u64, oneshot::Receiver<()>) {
-        let (close, closed) = oneshot::channel();
+    /// Registers a new connection from `source`; its id, and what is notified when it is
+    /// closed to make room.
+    fn add(&mut self, source: IpAddr) -> (u64, Arc<Notify>) {
+        let close = Arc::new(Notify::new());
         let id = self.next_id;
         self.next_id += 1;
-        self.by_id.insert(id, (source, close));
-        (id, closed)
+        self.by_id.insert(id, (source.into(), close.clone()));
+        (id, close)
     }
 
-    /// Connection `id` sent a request (or ended): it no longer waits. Its closer is dropped,
-    /// which its connection does not take for being closed.
-    fn served(&mut self, id: u64) {
-        self.by_id.remove(&id);
+    /// Connection `id` sent a request (or ended): it no longer waits. Returns what it waited
+    /// as, to wait again once answered ([`Waiting::answered`]).
+    fn served(&mut self, id: u64) -> Option<Waiter> {
+        self.by_id.remove(&id)
+    }
+
+    /// Connection `id`'s request was answered: it waits again, as old as it was.
+    fn answered(&mut self, id: u64, waiter: Waiter) {
+        self.by_id.insert(id, waiter);
     }
 
     /// Closes the oldest waiting connection of the source holding the most; whether one was.
     fn close_one(&mut self) -> bool {
-        let mut counts: BTreeMap<IpAddr, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<Origin, usize> = BTreeMap::new();
         for (source, _) in self.by_id.values() {
             *counts.entry(*source).or_default() += 1;
         }
@@ -113,11 +128,53 @@ impl Waiting {
         match oldest.and_then(|id| self.by_id.remove(&id)) {
             Some((_, close)) => {
                 // Its connection may have just ended: the place is free either way.
-                let _ = close.send(());
+                close.notify_one();
                 true
             }
             None => false,
         }
+    }
+}
+
+/// Puts a connection back among the waiting when dropped, with what it waited as.
+struct WaitsAgain {
+    waiting: Arc<Mutex<Waiting>>,
+    id: u64,
+    waiter: Option<Waiter>,
+}
+
+impl Drop for WaitsAgain {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            with(&self.waiting, |w| w.answered(self.id, waiter));
+        }
+    }
+}
+
+/// An answer's body being written; its connection waits again once it is dropped (its last
+/// part handed over to be written, or given up).
+struct Answering {
+    body: axum::body::Body,
+    _again: WaitsAgain,
+}
+
+impl hyper::body::Body for Answering {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -153,6 +210,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>,
         let waiting = waiting.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            // Forgets the connection once it ends, its answer's body dropped first (declared
+            // after, dropped before), on a panic too.
+            let _forget = Forget(waiting.clone(), id);
             let connection = async {
                 match tls {
                     None => serve(tcp, (remote, id), &waiting, router).await,
@@ -168,14 +228,21 @@ pub(crate) async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>,
                     }
                 }
             };
-            // Closed to make room only while it waits: once served, its closer is dropped,
-            // which does not match `Ok(())`, and only the connection is awaited.
+            // Closed to make room only while it waits (the notification comes only then).
             tokio::select! {
                 () = connection => {}
-                Ok(()) = closed => tracing::debug!(%remote, "console: closed a waiting connection to make room"),
+                () = closed.notified() => tracing::debug!(%remote, "console: closed a waiting connection to make room"),
             }
-            with(&waiting, |w| w.served(id));
         });
+    }
+}
+
+/// Forgets connection `.1` among the waiting when dropped.
+struct Forget(Arc<Mutex<Waiting>>, u64);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        with(&self.0, |w| w.served(self.1));
     }
 }
 
@@ -195,9 +262,26 @@ async fn serve<S>(
 {
     let waiting = waiting.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        with(&waiting, |w| w.served(id));
+        let waiter = with(&waiting, |w| w.served(id));
         request.extensions_mut().insert(Remote(remote));
-        router.clone().call(request)
+        let answer = router.clone().call(request);
+        let waiting = waiting.clone();
+        async move {
+            let response = answer.await?;
+            // Waiting again once its answer's last part is handed over (or it is given up):
+            // an event stream, an operator's open page, only once it ends.
+            let again = WaitsAgain {
+                waiting,
+                id,
+                waiter,
+            };
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                axum::body::Body::new(Answering {
+                    body,
+                    _again: again,
+                })
+            }))
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -212,28 +296,36 @@ async fn serve<S>(
 mod tests {
     use super::*;
 
+    /// Whether `close` was notified (and takes the notification).
+    fn closed(close: &Notify) -> bool {
+        let notified = close.notified();
+        tokio::pin!(notified);
+        notified.enable()
+    }
+
     #[test]
     fn the_oldest_waiting_connection_of_the_most_crowded_source_is_closed() {
         let (crowd, operator) = ("10.0.0.9".parse().unwrap(), "10.0.0.1".parse().unwrap());
         let mut waiting = Waiting::default();
-        let (_, mut first_operator) = waiting.add(operator);
-        let (_, mut oldest_crowd) = waiting.add(crowd);
-        let (served, mut served_closer) = waiting.add(crowd);
-        let (_, mut newest_crowd) = waiting.add(crowd);
-        waiting.served(served);
+        let (_, first_operator) = waiting.add(operator);
+        let (_, oldest_crowd) = waiting.add(crowd);
+        let (served, served_closer) = waiting.add(crowd);
+        let (_, newest_crowd) = waiting.add(crowd);
+        let answering = waiting.served(served).expect("it waited");
         assert!(waiting.close_one());
-        assert_eq!(
-            oldest_crowd.try_recv(),
-            Ok(()),
-            "the crowd's oldest waiting"
-        );
+        assert!(closed(&oldest_crowd), "the crowd's oldest waiting");
         assert!(
-            served_closer.try_recv().is_err(),
-            "a served one is never closed"
+            !closed(&served_closer),
+            "one being answered is never closed"
         );
-        assert!(newest_crowd.try_recv().is_err());
+        assert!(!closed(&newest_crowd));
+        // Answered, it waits again, as old as it was: older than the crowd's newest.
+        waiting.answered(served, answering);
+        assert!(waiting.close_one());
+        assert!(closed(&served_closer), "answered, it waits again");
+        assert!(!closed(&newest_crowd));
         assert!(waiting.close_one() && waiting.close_one(), "one each, then");
-        assert_eq!(first_operator.try_recv(), Ok(()));
+        assert!(closed(&first_operator) && closed(&newest_crowd));
         assert!(!waiting.close_one(), "none left waiting");
     }
 }

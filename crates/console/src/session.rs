@@ -4,7 +4,8 @@
 //! over HTTPS), ended by logout or after its idle timeout. Each session has its own CSRF token,
 //! which every state-changing request must carry in its form. Failed logins are counted per
 //! account and origin, and per origin (an IPv4 address, an IPv6 /64); past
-//! [`LOGIN_FAILURES_FREE`] each must wait, doubling.
+//! [`LOGIN_FAILURES_FREE`] each must wait, doubling. Their times are the time since boot
+//! (`since_boot_ms`), which the wall clock's steps do not move.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -132,8 +133,8 @@ impl Sessions {
 
 /// Where logins come from, for throttling: an IPv4 address, or an IPv6 address's /64 (one
 /// host usually holds a whole /64).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Origin {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Origin {
     V4(u32),
     V6(u64),
 }

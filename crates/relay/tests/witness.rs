@@ -203,9 +203,10 @@ async fn a_witness_cosigns_a_log_forward_and_serves_its_latest_checkpoint() {
     assert_eq!(latest(&relay, &origin).await.body, held[0].note);
 }
 
-/// A checkpoint the witness stores takes one request of its author's rate: beyond its burst,
-/// 429 and nothing stored. The checkpoint held, sent again (it is public), costs the author
-/// nothing, and each station's budget is its own.
+/// A checkpoint the witness stores takes one from a budget per author at its request rate:
+/// beyond its burst, 429 and nothing stored. The checkpoint held, or a conflict kept, sent
+/// again costs nothing; each station's budget is its own; and it is apart from the budget of
+/// the author's signed requests, which anyone sending its public checkpoints cannot spend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_to_store_are_held_to_their_author_s_request_rate() {
     let relay = Relay::start_witness_with(Limits {
@@ -224,12 +225,26 @@ async fn checkpoints_to_store_are_held_to_their_author_s_request_rate() {
     let over = submit(&relay, 2, proof(2, 3), &third).await;
     assert_refused(&over, 429, "request rate over the limit for this station");
     assert_eq!(logs(&relay)[0].size, 2, "nothing stored");
+    // Alpha's own requests are within their own budget.
+    for _ in 0..2 {
+        within(relay.client(alpha).ping())
+            .await
+            .expect("Alpha's budget is untouched");
+    }
     for _ in 0..3 {
         assert_cosigned(&relay, &submit(&relay, 2, vec![], &second).await, &second);
     }
     let other = checkpoint(&relay.bravo, &alpha.id(), 1, root(1));
     assert_cosigned(&relay, &submit(&relay, 0, vec![], &other).await, &other);
-    // A second later, the rate allows one more.
+    // A second later, the rate allows one more: a conflict, kept; the same again, with the
+    // budget spent, is answered as before.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let diverged = checkpoint(alpha, &bravo, 3, [8; 32]);
+    for _ in 0..3 {
+        let conflict = submit(&relay, 2, proof(2, 3), &diverged).await;
+        assert_refused(&conflict, 422, "does not verify");
+    }
+    assert_eq!(relay.store().witness_conflicts().expect("reads").len(), 1);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let answer = submit(&relay, 2, proof(2, 3), &third).await;
     assert_cosigned(&relay, &answer, &third);
@@ -476,10 +491,11 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
         ]
     );
     assert_eq!(conflicts[1].proof, proof(3, 5));
-    // The same conflict again is counted, not kept twice.
+    // The same conflict again is answered as before, neither kept twice nor counted (it is
+    // settled without the writer).
     assert_size_conflict(&submit(&relay, 3, vec![], &forked).await, 3);
     assert_eq!(relay.store().witness_conflicts().expect("reads").len(), 2);
-    assert_eq!(logs(&relay)[0].conflicts_seen, 3);
+    assert_eq!(logs(&relay)[0].conflicts_seen, 2);
 
     // The bound is the author's, over its logs: Alpha's log with another peer shares it.
     let peer = StationId([0xcc; 32]);
@@ -501,7 +517,7 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
         relay.store().witness_conflicts().expect("reads").len() as u64,
         max
     );
-    // Past it, conflicts on either log are counted, not kept.
+    // Past it, conflicts on either log are answered, neither kept nor written.
     for n in [max, max + 1] {
         assert_size_conflict(&submit(&relay, 3, vec![], &fork_of(n)).await, 3);
     }
@@ -510,7 +526,10 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
         max
     );
     let seen: u64 = logs(&relay).iter().map(|log| log.conflicts_seen).sum();
-    assert_eq!(seen, max + 3);
+    assert_eq!(
+        seen, max,
+        "each kept; past the bound, answered without the writer"
+    );
     // Another author's bound is its own; and the genuine next checkpoint goes on.
     let bravo_first = checkpoint(&relay.bravo, &alpha.id(), 1, root(1));
     assert_cosigned(

@@ -12,6 +12,8 @@ pub const DRIVER_REQUESTS_QUEUE_MAX: usize = 1_024;
 pub const DRIVER_BATCH_INPUTS_MAX: usize = 4_096;
 /// Longest the driver sleeps without looking at its timers, in milliseconds.
 pub const DRIVER_IDLE_MS_MAX: u64 = 1_000;
+/// At most one warning per this interval that the system clock and the station's differ.
+pub const CLOCK_WALL_LOG_INTERVAL_MS: u64 = 60 * 60 * 1_000;
 /// Longest the record of a frame's first transmission on a kind of channel waits for a commit
 /// to go with, in milliseconds: it goes with the next commit, or on its own this long after the
 /// first record waiting (the core's `Pending`).
@@ -34,6 +36,12 @@ pub const API_LINE_SIZE_MAX_BYTES: usize = 1024 * 1024;
 pub const IMPORT_REASONS_MAX: usize = 64;
 /// Longest the CLI waits for the daemon's answer, in milliseconds.
 pub const API_TIMEOUT_MS: u64 = 30_000;
+/// Longest the daemon waits for an API client to take an answer, in milliseconds; then it
+/// closes the connection.
+pub const API_ANSWER_WRITE_MS_MAX: u64 = 10_000;
+/// At most one warning per this interval of API requests with a wrong token, in
+/// milliseconds (the others counted in the next).
+pub const WRONG_TOKEN_LOG_INTERVAL_MS: u64 = 60_000;
 /// Longest the API server waits for a connection's next request line, in milliseconds; then
 /// it closes the connection, so connections that send nothing cannot hold every place of
 /// [`API_CLIENTS_MAX`] and lock the operators out.

@@ -206,6 +206,14 @@ impl Dial {
         }
     }
 
+    /// Reports `connection`'s round-trip time as its heartbeat.
+    async fn report_rtt(&self, connection: &DirectConnection) {
+        let rtt_us = connection.rtt().as_micros() as u64;
+        self.inbound
+            .send(self.health(Signal::Answered { rtt_us }))
+            .await;
+    }
+
     /// Sends frames on `connection` until it ends, reporting its health.
     async fn serve(
         &self,
@@ -230,7 +238,17 @@ impl Dial {
             tokio::select! {
                 frame = frames.recv() => match frame {
                     Some(frame) => {
-                        if let Err(error) = sender.send(&frame).await {
+                        // A large frame on a slow link may take longer than a heartbeat: the
+                        // connection's health is still reported meanwhile.
+                        let send = sender.send(&frame);
+                        tokio::pin!(send);
+                        let sent = loop {
+                            tokio::select! {
+                                sent = &mut send => break sent,
+                                _ = rtt_tick.tick() => self.report_rtt(connection).await,
+                            }
+                        };
+                        if let Err(error) = sent {
                             break (error.to_string(), false);
                         }
                     }
@@ -246,10 +264,7 @@ impl Dial {
                         break ("the peer dialled us; replacing this connection".to_owned(), true);
                     }
                 }
-                _ = rtt_tick.tick() => {
-                    let rtt_us = connection.rtt().as_micros() as u64;
-                    self.inbound.send(self.health(Signal::Answered { rtt_us })).await;
-                }
+                _ = rtt_tick.tick() => self.report_rtt(connection).await,
             }
         };
         connection.close();

@@ -337,10 +337,11 @@ impl Relay {
     }
 
     /// Deposits one recipient's frames, retrying while the relay is unreachable or, up to
-    /// [`DEPOSIT_RETRIES_FOR_NOW_MAX`] times, says to try again (408 and 5xx but 507:
-    /// [`RelayError::refused_for_now`]); a refusal is reported, not retried (the protocol
-    /// resends). A deposit of several frames is not retried whole after it failed in
-    /// transport or its body was too slow (408): [`Deposited::Failed`], to be cut smaller.
+    /// [`DEPOSIT_RETRIES_FOR_NOW_MAX`] times, says to try again (408, 429, and 5xx but 507);
+    /// a refusal, or one more such answer, is reported, not retried (the protocol resends):
+    /// [`after_failed_deposit`] decides. A deposit of several frames is not retried whole
+    /// after it failed in transport or its body was too slow (408): [`Deposited::Failed`], to
+    /// be cut smaller.
     async fn deposit(
         &self,
         retry: &mut Backoff,

@@ -332,6 +332,18 @@ fn schedules_give_their_next_due_time() {
         daily.next_due_ms(0, day + 1_020 * 60_000),
         Some(day + DAY_MS + 540 * 60_000)
     );
+    // Asked from before the schedule began (a restart checking back from its last record):
+    // no due time before it. Begun at 09:05, the first is 17:00, not 09:00; begun at 09:00
+    // exactly, 17:00 too (strictly after).
+    let began = day + 545 * 60_000;
+    let before = day + 500 * 60_000;
+    assert_eq!(daily.next_due_ms(began, before), Some(day + 1_020 * 60_000));
+    let at_nine = day + 540 * 60_000;
+    assert_eq!(
+        daily.next_due_ms(at_nine, before),
+        Some(day + 1_020 * 60_000)
+    );
+    assert_eq!(daily.next_due_ms(at_nine - 1, before), Some(at_nine));
     let every = TestSchedule {
         times_min: vec![],
         every_ms: 5_000,

@@ -108,10 +108,12 @@ impl TestSchedule {
         self.times_min.is_empty() && self.every_ms == 0
     }
 
-    /// The first due time strictly after `after_ms`; `anchor_ms` is when the schedule began
-    /// (the interval counts from it). `None` for an empty schedule.
+    /// The first due time strictly after `after_ms` and after `anchor_ms`, when the schedule
+    /// began (the interval counts from it; nothing was due before it). `None` for an empty
+    /// schedule.
     pub fn next_due_ms(&self, anchor_ms: u64, after_ms: u64) -> Option<u64> {
         const DAY_MS: u64 = 24 * 3_600_000;
+        let after_ms = after_ms.max(anchor_ms);
         let since_ms = after_ms.saturating_sub(anchor_ms);
         if let Some(periods) = since_ms.checked_div(self.every_ms) {
             return Some(anchor_ms + (periods + 1) * self.every_ms);

@@ -213,7 +213,7 @@ pub(crate) enum WitnessRefused {
     Conflict,
     /// The author has as many witnessed logs as the witness keeps (507).
     TooManyLogs,
-    /// Over the author's request rate (429).
+    /// Over the witness's budget for its author (429).
     RateLimited,
     /// The relay failed (500).
     Internal,

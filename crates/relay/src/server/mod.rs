@@ -185,6 +185,10 @@ struct Relay {
     /// Commits the writing requests in groups.
     writer: writer::Writer,
     limiter: DefaultKeyedRateLimiter<StationId>,
+    /// The witness's writes per author (checkpoints stored, conflicts kept), at the same
+    /// rate, apart from `limiter`: a submission is not signed by its sender, so anyone can
+    /// spend this budget, and must not spend the author's requests with it.
+    witness_limiter: DefaultKeyedRateLimiter<StationId>,
     /// Woken when a deposit adds items to the mailbox; one per station that used the relay.
     mailboxes: Mutex<HashMap<StationId, Arc<Notify>>>,
     /// Open connections, and which have authenticated.
@@ -318,15 +322,13 @@ impl Relay {
     /// Takes one request of `station`'s rate ([`Limits::request_rate_per_second_max`], with
     /// its burst), or refuses it (429) with the time until the next is allowed.
     fn within_rate(&self, station: &StationId) -> Result<(), Refusal> {
-        self.limiter.check_key(station).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.limiter.clock().now());
-            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            Refusal::retry_later(
-                StatusCode::TOO_MANY_REQUESTS,
-                "request rate over the limit for this station",
-                wait_ms,
-            )
-        })
+        within(&self.limiter, station)
+    }
+
+    /// Takes one of the witness's writes for checkpoints of `author`'s logs, at the request
+    /// rate but apart from its requests' budget, or refuses it (429).
+    fn within_witness_rate(&self, author: &StationId) -> Result<(), Refusal> {
+        within(&self.witness_limiter, author)
     }
 
     fn quota(&self) -> Quota {
@@ -619,6 +621,7 @@ impl RelayServer {
             admission: Mutex::new(admission),
             writer,
             limiter: DefaultKeyedRateLimiter::keyed(rate),
+            witness_limiter: DefaultKeyedRateLimiter::keyed(rate),
             mailboxes: Mutex::default(),
             connections: Connections::new(bounds.unauthenticated),
             bounds,
@@ -812,5 +815,23 @@ async fn purge_loop(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
             ),
         }
         relay.limiter.retain_recent();
+        relay.witness_limiter.retain_recent();
     }
+}
+
+/// Takes one from `station`'s bucket of `limiter`, or refuses (429) with the time until the
+/// next is allowed.
+fn within(
+    limiter: &DefaultKeyedRateLimiter<StationId>,
+    station: &StationId,
+) -> Result<(), Refusal> {
+    limiter.check_key(station).map_err(|not_until| {
+        let wait = not_until.wait_time_from(limiter.clock().now());
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        Refusal::retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "request rate over the limit for this station",
+            wait_ms,
+        )
+    })
 }

@@ -9,12 +9,12 @@
 //! [`ADD_CHECKPOINT_SIZE_MAX_BYTES`], and read within the time its length allows. Reading it,
 //! the author's admission, the signature check and a first decision on what the store holds
 //! run on the blocking pool with the reading connection ([`crate::witness`] lists the checks in
-//! order): that settles the checkpoint held submitted again (cosigned, nothing written) and
-//! every refusal but a conflict, so a replay of the checkpoint held, or of a stale one, never
-//! reaches the writer. Only a checkpoint to
-//! store, or a conflict to keep, goes to the writer's group (within its author's request rate,
-//! 429 beyond it), where the decision is taken again and the witness signs once it says to
-//! store. The cosignature is answered only once its
+//! order): that settles the checkpoint held submitted again (cosigned, nothing written), every
+//! refusal, and every conflict not to keep (kept before, or past its author's bound), so a
+//! replay of the checkpoint held, of a stale one or of a conflict never reaches the writer.
+//! Only a checkpoint to store, or a conflict to keep, goes to the writer's group (within a
+//! budget per author at the request rate, apart from its signed requests'; 429 beyond it),
+//! where the decision is taken again and the witness signs once it says to store. The cosignature is answered only once its
 //! checkpoint is durable.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,10 +95,12 @@ async fn add_checkpoint_request(
         Some(outcome) => outcome,
         None => {
             // A checkpoint to store or a conflict to keep (a fsync'd write and a signature):
-            // within its author's request rate, so that no admitted station can keep the
-            // writer busy. What is settled without the writer (the checkpoint held, sent
-            // again by anyone: it is public) costs the author nothing.
-            relay.within_rate(&submission.author())?;
+            // within the witness's rate for its author, so that no one can keep the writer
+            // busy. Not the author's request rate: anyone can send a submission (it is not
+            // signed by its sender), and would lock the author out of its mailbox. What is
+            // settled without the writer (the checkpoint held sent again, a conflict kept
+            // before or past its author's bound) costs nothing.
+            relay.within_witness_rate(&submission.author())?;
             relay
                 .writer
                 .write(move |store| store.witness(&submission, now_ms(), |text| key.cosign(text)))
@@ -180,7 +182,7 @@ fn answer(
                     "kept already: the same checkpoint came against the same held one before"
                 }
                 Evidence::OverBound => {
-                    "not kept: its author's logs have the most conflicts kept already; counted"
+                    "not kept: its author's logs have the most conflicts kept already"
                 }
             };
             let detail = format!("{what}; {evidence}; see `parley relay witness`");

@@ -149,10 +149,11 @@ impl HeldRow {
 impl Store {
     /// Decides `submission` on what the store holds and writes nothing: `Some` outcome when
     /// that settles it — the checkpoint held, submitted again, cosigned by `cosign` (given the
-    /// checkpoint's text), or a refusal that changes nothing (404, 409, 422 but a conflict) —
-    /// `None` when it must be decided again by [`Store::witness`], to be stored or to keep its
-    /// conflict. On the reading connection, so a replay of the checkpoint held, or of a stale
-    /// one, never reaches the writer.
+    /// checkpoint's text), a refusal that changes nothing (404, 409, 422), or a conflict not
+    /// to keep (kept before, or past its author's bound) — `None` when it must be decided again
+    /// by [`Store::witness`], to be stored or to keep its conflict. On the reading connection,
+    /// so a replay of the checkpoint held, of a stale one or of a conflict never reaches the
+    /// writer.
     pub fn witness_read_only(
         &self,
         submission: &Submission,
@@ -165,7 +166,11 @@ impl Store {
         let decision = decide(held.as_ref().map(HeldRow::held).transpose()?, submission);
         Ok(match decision {
             Ok(Cosign::Again) => Some(cosigned_again(cosign(submission.text()))),
-            Ok(Cosign::Store) | Err(WitnessRefusal::Conflict { .. }) => None,
+            Ok(Cosign::Store) => None,
+            // A conflict kept before, sent again, or one past its author's bound: nothing to
+            // keep, so answered without the writer (and not counted in `conflicts_seen`).
+            Err(refusal @ WitnessRefusal::Conflict { .. }) => not_to_keep(&self.conn, submission)?
+                .map(|evidence| WitnessOutcome::Conflict { refusal, evidence }),
             Err(refusal) => Some(WitnessOutcome::Refused(refusal)),
         })
     }
@@ -401,6 +406,30 @@ fn held_in(tx: &Connection, origin: &str) -> Result<Option<HeldRow>, StoreError>
 /// Counts a conflict for the log and keeps its evidence unless the same checkpoint was kept
 /// against the same held one before, or its author's logs have
 /// [`WITNESS_CONFLICTS_PER_STATION_MAX`] kept.
+/// Why the conflict `submission` makes with the checkpoint held is not to be kept, if it is
+/// not: it was kept before, or its author's logs have [`WITNESS_CONFLICTS_PER_STATION_MAX`]
+/// kept already.
+fn not_to_keep(conn: &Connection, submission: &Submission) -> Result<Option<Evidence>, StoreError> {
+    let old_size = exact_sql_u64(submission.old_size())?;
+    let kept_before: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM witness_conflicts
+             WHERE origin = ?1 AND old_size = ?2 AND new_note = ?3)",
+        params![submission.origin(), old_size, submission.note()],
+        |row| row.get(0),
+    )?;
+    if kept_before {
+        return Ok(Some(Evidence::KeptBefore));
+    }
+    let kept: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM witness_conflicts
+         WHERE origin IN (SELECT origin FROM witnessed WHERE author = ?1)",
+        [&submission.author().0],
+        |row| row.get(0),
+    )?;
+    let over = from_sql_u64(kept, "conflict count")? >= WITNESS_CONFLICTS_PER_STATION_MAX;
+    Ok(over.then_some(Evidence::OverBound))
+}
+
 fn record_conflict(
     tx: &Connection,
     submission: &Submission,
@@ -414,23 +443,8 @@ fn record_conflict(
         "UPDATE witnessed SET conflicts_seen = conflicts_seen + 1 WHERE origin = ?1",
         [origin],
     )?;
-    let kept_before: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM witness_conflicts
-             WHERE origin = ?1 AND old_size = ?2 AND new_note = ?3)",
-        params![origin, old_size, submission.note()],
-        |row| row.get(0),
-    )?;
-    if kept_before {
-        return Ok(Evidence::KeptBefore);
-    }
-    let kept: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM witness_conflicts
-         WHERE origin IN (SELECT origin FROM witnessed WHERE author = ?1)",
-        [&submission.author().0],
-        |row| row.get(0),
-    )?;
-    if from_sql_u64(kept, "conflict count")? >= WITNESS_CONFLICTS_PER_STATION_MAX {
-        return Ok(Evidence::OverBound);
+    if let Some(evidence) = not_to_keep(tx, submission)? {
+        return Ok(evidence);
     }
     tx.execute(
         "INSERT INTO witness_conflicts

@@ -166,6 +166,12 @@ pub fn perform(
         }
         Request::CourierExport { peer, out } => {
             absolute(&out, "the output file")?;
+            // One export at a time: a bundle (up to `BUNDLE_SIZE_MAX_BYTES`) is made whole in
+            // the daemon and the earlier one it replaces read whole, and exports sent at once
+            // must not each hold them.
+            let _one = EXPORTS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             courier::check_export_target(&out, ExportKind::BUNDLE).map_err(export_refused)?;
             let reply = execute(Command::Export { peer })?;
             return write_export(&out, reply);
@@ -240,6 +246,9 @@ static TRANSCRIPT_CHECKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Held while the daemon reads and imports a bundle (`courier import`).
 static IMPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held while the daemon makes and writes a bundle (`courier export`).
+static EXPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The drop folder `dir` as the channel keeps it: absolute, an existing directory, and
 /// resolved (links and `..` followed), so that one folder reached by two paths is one channel.
@@ -330,6 +339,36 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("read once the place is free");
         assert_eq!(bytes, b"a bundle");
+        assert!(other.join().expect("joins").is_err());
+    }
+
+    /// Exports asked at once are made one after the other: each holds a whole bundle, and
+    /// the earlier one it replaces, in the daemon.
+    #[test]
+    fn one_export_is_made_at_a_time() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let request = Request::CourierExport {
+            peer: "Bravo".into(),
+            out: dir.path().join("b.bundle"),
+        };
+        let held = EXPORTS.lock().expect("not poisoned");
+        let (made, exported) = mpsc::sync_channel(1);
+        let other = std::thread::spawn(move || {
+            perform(request, |command| {
+                let Command::Export { peer } = command else {
+                    panic!("unexpected {command:?}");
+                };
+                made.send(peer).expect("sends");
+                Err(ApiError::operator("done"))
+            })
+        });
+        let waited = exported.recv_timeout(Duration::from_millis(300));
+        assert!(waited.is_err(), "made while another export holds its place");
+        drop(held);
+        let peer = exported
+            .recv_timeout(Duration::from_secs(10))
+            .expect("made once the place is free");
+        assert_eq!(peer, "Bravo");
         assert!(other.join().expect("joins").is_err());
     }
 }

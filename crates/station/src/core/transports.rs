@@ -81,7 +81,13 @@ impl Station {
                     Rejection::ClockSkew { .. } => Some((
                         AlarmKind::ClockSkew,
                         "clock".to_owned(),
-                        format!("the peer's entries are refused: {}", refused.rejection),
+                        format!(
+                            "the peer's entries are refused: {}. One of the two clocks is \
+                             wrong: if this station's is behind and its system clock is right, \
+                             restart the daemon (it does not follow the system clock while it \
+                             runs)",
+                            refused.rejection
+                        ),
                     )),
                     // One alarm open per peer, naming the first key, until an envelope of
                     // the peer is accepted: the key an envelope names is any 8 bytes the

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use parley_channels::log_limit::LogLimit;
 use parley_channels::{Inbound, Report};
 use parley_store::Store;
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
@@ -18,10 +19,13 @@ use super::hooks::{Hooked, Hooks};
 use super::server::ApiServer;
 use super::transports::Transports;
 use crate::api::{ApiError, Event, Reply};
-use crate::clock::Clock;
+use crate::clock::{Clock, Wall};
 use crate::core::{AckId, Input, IoCounters, Output, RequestId, Station};
 use crate::error::StationError;
-use crate::limits::{DRIVER_BATCH_INPUTS_MAX, DRIVER_IDLE_MS_MAX, DRIVER_REPORTS_QUEUE_MAX};
+use crate::limits::{
+    CLOCK_WALL_LOG_INTERVAL_MS, DRIVER_BATCH_INPUTS_MAX, DRIVER_IDLE_MS_MAX,
+    DRIVER_REPORTS_QUEUE_MAX,
+};
 use crate::node::commit_all;
 
 /// Where an acknowledgement goes once the core releases it.
@@ -55,6 +59,10 @@ pub(super) struct Driver {
     station: Station,
     store: Store,
     clock: Clock,
+    /// Warnings that the wall clock differs from the station's, at most one per interval.
+    clock_log: LogLimit<bool>,
+    /// Whether the last turn put off judging the transports' silence (its batch was full).
+    silence_put_off: bool,
     transports: Transports,
     hooks: Hooks,
     events: broadcast::Sender<Event>,
@@ -82,6 +90,8 @@ impl Driver {
             station,
             store,
             clock,
+            clock_log: LogLimit::new(CLOCK_WALL_LOG_INTERVAL_MS),
+            silence_put_off: false,
             transports,
             hooks,
             events,
@@ -130,6 +140,7 @@ impl Driver {
         self.flush()?;
         let mut taken = Vec::with_capacity(DRIVER_BATCH_INPUTS_MAX);
         loop {
+            self.compare_clocks();
             let wait = self.wait();
             tokio::select! {
                 biased;
@@ -174,8 +185,12 @@ impl Driver {
             // Taken together, as they came: the core runs its due duties once before them,
             // none between them (`Station::handle_turn`). Each frame's share of the inbound
             // budget is returned once the turn has handled it.
+            // Reports may still wait behind a full batch: silence is judged on the next, but
+            // never put off twice in a row (a flood of frames would put it off for good).
+            let judge_silence = taken.len() < DRIVER_BATCH_INPUTS_MAX || self.silence_put_off;
+            self.silence_put_off = !judge_silence;
             let mut permits = Vec::new();
-            let inputs: Vec<Input> = taken
+            let mut inputs: Vec<Input> = taken
                 .drain(..)
                 .map(|input| match input {
                     Taken::Call(call) => self.call_input(call),
@@ -183,9 +198,44 @@ impl Driver {
                     Taken::Hooked(Hooked { id, rank }) => Input::AlarmHooked { id, rank },
                 })
                 .collect();
+            // Transports gone silent (stuck) miss their heartbeats.
+            if judge_silence {
+                let missed = self.transports.missed().into_iter();
+                inputs.extend(missed.map(|(via, signal)| Input::Health { via, signal }));
+            }
             self.station.handle_turn(self.clock.now_ms(), inputs);
             drop(permits);
             self.flush()?;
+        }
+    }
+
+    /// Warns, at most once per [`CLOCK_WALL_LOG_INTERVAL_MS`] each way, while the wall clock
+    /// differs from the station's, which does not follow it while it runs.
+    fn compare_clocks(&mut self) {
+        let skew_max_min = parley_proto::limits::ENTRY_FUTURE_SKEW_MS_MAX / 60_000;
+        match self.clock.against_wall() {
+            Wall::InStep => {}
+            Wall::Ahead { by_ms } => {
+                if self.clock_log.admit_now(true).is_some() {
+                    tracing::warn!(
+                        by_ms,
+                        "the system clock is ahead of the station's clock, which does not follow \
+                         it while the daemon runs: peers' entries more than {skew_max_min} \
+                         minutes ahead of it are refused; if the system clock is right, restart \
+                         the daemon"
+                    );
+                }
+            }
+            Wall::Behind { by_ms } => {
+                if self.clock_log.admit_now(false).is_some() {
+                    tracing::warn!(
+                        by_ms,
+                        "the system clock is behind the station's clock, which never goes back \
+                         (its log holds later times): peers refuse entries more than \
+                         {skew_max_min} minutes ahead of their clocks; check the system clock"
+                    );
+                }
+            }
         }
     }
 
@@ -227,6 +277,20 @@ impl Driver {
     /// The core's input for `report`; a frame's share of the inbound budget goes to
     /// `permits`, to be returned once the frame is handled.
     fn report_input(&mut self, report: Report, permits: &mut Vec<OwnedSemaphorePermit>) -> Input {
+        match &report {
+            // Frames and oversized ones come from the connections the peer opened, not from
+            // this station's dial loop, which they would make look alive.
+            Report::Health { .. }
+            | Report::Dialled { .. }
+            | Report::Witnessed { .. }
+            | Report::Frame { .. }
+            | Report::Oversized { .. } => {}
+            Report::Batch { via, .. }
+            | Report::Bundle { via, .. }
+            | Report::Stored { via, .. }
+            | Report::DepositRefused { via, .. }
+            | Report::FileRefused { via, .. } => self.transports.touched(*via),
+        }
         match report {
             Report::Frame { via, bytes, permit } => {
                 permits.extend(permit);
@@ -252,7 +316,10 @@ impl Driver {
                     ack,
                 }
             }
-            Report::Health { via, signal } => Input::Health { via, signal },
+            Report::Health { via, signal } => {
+                self.transports.heard(via, &signal);
+                Input::Health { via, signal }
+            }
             Report::Stored {
                 via,
                 peer,

@@ -8,6 +8,7 @@
 
 mod driver;
 mod hooks;
+mod liveness;
 mod metrics;
 mod server;
 mod transports;

@@ -3,11 +3,13 @@
 //! [`API_CLIENTS_MAX`] connections are served at once; each line is one request, run through
 //! [`edge::perform`] on a blocking thread (its file work never touches the driver) and answered
 //! once the driver has committed what it changed. A connection that sends no request within
-//! [`API_REQUEST_WAIT_MS_MAX`] is closed. A `subscribe` request turns the connection into a
-//! stream of events.
+//! [`API_REQUEST_WAIT_MS_MAX`] is closed, and so is one that has not taken an answer within
+//! [`API_ANSWER_WRITE_MS_MAX`] (a client that sends requests and reads nothing would otherwise
+//! hold its place for good). A `subscribe` request turns the connection into a stream of
+//! events.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{
@@ -17,6 +19,8 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, broadcast};
 
+use parley_channels::log_limit::LogLimit;
+
 use super::{Calls, call_blocking};
 use crate::api::{
     ApiError, ErrorClass, Event, Reply, Request, decode_request, edge, encode_answer,
@@ -24,7 +28,8 @@ use crate::api::{
 use crate::error::StationError;
 use crate::home::Home;
 use crate::limits::{
-    API_ACCEPT_RETRY_MS, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES, API_REQUEST_WAIT_MS_MAX,
+    API_ACCEPT_RETRY_MS, API_ANSWER_WRITE_MS_MAX, API_CLIENTS_MAX, API_LINE_SIZE_MAX_BYTES,
+    API_REQUEST_WAIT_MS_MAX, WRONG_TOKEN_LOG_INTERVAL_MS,
 };
 
 /// The server's shared state.
@@ -34,6 +39,8 @@ pub(super) struct ApiServer {
     events: broadcast::Sender<Event>,
     clients: Arc<Semaphore>,
     refused: AtomicU64,
+    /// Warnings of requests with a wrong token, at most one per interval.
+    wrong_tokens: std::sync::Mutex<LogLimit<()>>,
 }
 
 impl ApiServer {
@@ -59,6 +66,7 @@ impl ApiServer {
             events,
             clients: Arc::new(Semaphore::new(API_CLIENTS_MAX)),
             refused: AtomicU64::new(0),
+            wrong_tokens: std::sync::Mutex::new(LogLimit::new(WRONG_TOKEN_LOG_INTERVAL_MS)),
         });
         runtime.spawn(server.clone().serve(listener));
         Ok(server)
@@ -98,7 +106,7 @@ impl ApiServer {
                         ),
                     );
                     let (_, mut write) = stream.into_split();
-                    let _ = write.write_all(&encode_answer(&Err(busy))).await;
+                    answer_to(&mut write, &Err(busy)).await;
                 }
             }
         }
@@ -120,7 +128,7 @@ impl ApiServer {
                         "no request within {API_REQUEST_WAIT_MS_MAX} ms; the connection is closed; \
                          nothing was done"
                     ));
-                    let _ = write.write_all(&encode_answer(&Err(idle))).await;
+                    answer_to(&mut write, &Err(idle)).await;
                     return;
                 }
             }
@@ -128,12 +136,18 @@ impl ApiServer {
                 let too_long = ApiError::operator(format!(
                     "request is over {API_LINE_SIZE_MAX_BYTES} bytes; nothing was done"
                 ));
-                let _ = write.write_all(&encode_answer(&Err(too_long))).await;
+                answer_to(&mut write, &Err(too_long)).await;
                 return;
             }
             let request = match decode_request(&line) {
                 Ok((token, _)) if !tokens_match(&token, &self.token) => {
-                    tracing::warn!("API request with a wrong token refused");
+                    let mut log = self
+                        .wrong_tokens
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if let Some(suppressed) = log.admit_now(()) {
+                        tracing::warn!(suppressed, "API request with a wrong token refused");
+                    }
                     Err(ApiError::operator("wrong API token; nothing was done"))
                 }
                 Ok((_, request)) => Ok(request),
@@ -147,7 +161,7 @@ impl ApiServer {
                 Ok(request) => self.clone().perform(request).await,
                 Err(error) => Err(error),
             };
-            if write.write_all(&encode_answer(&answer)).await.is_err() {
+            if !answer_to(&mut write, &answer).await {
                 return;
             }
         }
@@ -222,4 +236,12 @@ fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `answer` to a client; false if it failed or the client did not take it within
+/// [`API_ANSWER_WRITE_MS_MAX`] (the connection is then to be closed).
+async fn answer_to(write: &mut OwnedWriteHalf, answer: &Result<Reply, ApiError>) -> bool {
+    let wait = Duration::from_millis(API_ANSWER_WRITE_MS_MAX);
+    let written = tokio::time::timeout(wait, write.write_all(&encode_answer(answer))).await;
+    matches!(written, Ok(Ok(())))
 }

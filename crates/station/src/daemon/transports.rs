@@ -6,16 +6,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parley_channels::courier::folder::{self, FolderSender};
 use parley_channels::direct::task::{DialTiming, DirectSender, start_dial};
 use parley_channels::relay::task::{self as relay_task, RelaySender, RelayTiming};
 use parley_channels::witness::{self as stock_witness, WitnessClient, WitnessSender};
-use parley_channels::{DirectEndpoint, Inbound, PinnedKeys, RelayClient, Via, WitnessAt};
+use parley_channels::{DirectEndpoint, Inbound, PinnedKeys, RelayClient, Signal, Via, WitnessAt};
 use parley_proto::tlog::head::Witness;
 use parley_proto::{Identity, StationId};
 
+use super::liveness::Liveness;
 use crate::core::{Start, Transmit, WitnessSubmit};
 use crate::home::Config;
 use crate::limits::{DIRECT_SEND_QUEUE_FRAMES_MAX, RELAY_SEND_QUEUE_FRAMES_MAX};
@@ -35,6 +36,8 @@ pub(super) struct Transports {
     relays: BTreeMap<Via, RelaySender>,
     folders: BTreeMap<Via, FolderSender>,
     stock_witnesses: BTreeMap<Witness, WitnessSender>,
+    /// When each transport last reported.
+    liveness: Liveness,
 }
 
 impl Transports {
@@ -73,7 +76,28 @@ impl Transports {
             relays: BTreeMap::new(),
             folders: BTreeMap::new(),
             stock_witnesses,
+            liveness: Liveness::default(),
         }
+    }
+
+    /// The transport of `via` reported `signal`.
+    pub(super) fn heard(&mut self, via: Via, signal: &Signal) {
+        let interval = match via {
+            Via::Direct(_) => self.dial.heartbeat_interval,
+            Via::Relay(_) => self.relay.heartbeat_interval,
+            Via::Folder(_) => self.scan_interval,
+        };
+        self.liveness.heard(via, signal, interval, Instant::now());
+    }
+
+    /// The transport of `via` reported something other than its health: it is not stuck.
+    pub(super) fn touched(&mut self, via: Via) {
+        self.liveness.touched(via, Instant::now());
+    }
+
+    /// The heartbeats that silent transports missed until now ([`Liveness::missed`]).
+    pub(super) fn missed(&mut self) -> Vec<(Via, Signal)> {
+        self.liveness.missed(Instant::now())
     }
 
     /// Incoming direct handshakes refused so far.

@@ -302,6 +302,16 @@ impl Watch {
                     link.peer_schedule = anchored;
                     link.next_expected_ms = schedule.next_due_ms(fields.time_ms, now_ms);
                     self.arm_peer_test(peer);
+                    // A schedule of no tests ends an absence of the peer's tests alarmed under
+                    // the one before: no test will come to clear it.
+                    if schedule.is_empty() && !loading {
+                        let cleared = self.alarms.clear_kind(
+                            now_ms,
+                            AlarmKind::ExpectedTestNotReceived,
+                            peer,
+                        );
+                        self.updates.extend(cleared);
+                    }
                 }
             }
             Body::Test { answer, .. } if !own => {

@@ -432,6 +432,17 @@ fn one_alarm_per_absence_of_the_peer_s_tests() {
         watch.tick(1_000 + minute * 60_000 + 5_001);
     }
     assert_eq!(expected(&watch), 1);
+    // The peer announces it tests no more: the absence is over, and nothing more is expected.
+    let none = TestSchedule::default();
+    let ended = link.write(true, Body::Schedule(none));
+    watch.peer_entry(1_000 + 13 * 60_000 + 6_000, peer, &ended);
+    assert_eq!(
+        expected(&watch),
+        0,
+        "cleared by the peer's schedule of no tests"
+    );
+    watch.tick(1_000 + 60 * 60_000);
+    assert_eq!(expected(&watch), 0);
 }
 
 /// A peer that stops answering this station's tests raises one `test_missed` alarm for the

@@ -583,23 +583,41 @@ fn watch(child: &mut Child, input: &[u8], limit: Duration) -> Result<(), String>
         }
     }
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("it exited with {status}")),
-            Ok(None) if Instant::now() >= deadline => {
+        match exited(child) {
+            Ok(true) => {
+                // What it left running goes with it: nothing it started outlives it, nor
+                // escapes its time or the kill at a stop. Killed before the hook is reaped,
+                // while its group's id cannot yet be another's.
+                let group = rustix::process::Pid::from_child(child);
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                return match child.wait() {
+                    Ok(status) if status.success() => Ok(()),
+                    Ok(status) => Err(format!("it exited with {status}")),
+                    Err(error) => Err(format!("waiting for it: {error}")),
+                };
+            }
+            Ok(false) if Instant::now() >= deadline => {
                 kill(child);
                 return Err(format!(
                     "it ran for over {} ms and was killed",
                     limit.as_millis()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(HOOK_POLL_MS)),
+            Ok(false) => std::thread::sleep(Duration::from_millis(HOOK_POLL_MS)),
             Err(error) => {
                 kill(child);
                 return Err(format!("waiting for it: {error}"));
             }
         }
     }
+}
+
+/// Whether the hook `child` has exited, leaving it to be reaped (`WNOWAIT`).
+fn exited(child: &Child) -> std::io::Result<bool> {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let pid = rustix::process::Pid::from_child(child);
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    Ok(waitid(WaitId::Pid(pid), options)?.is_some())
 }
 
 /// Kills the hook's process group and reaps the hook.

@@ -40,6 +40,30 @@ fn a_hook_that_hangs_is_killed_with_its_children() {
     assert!(gone(child), "the hook's own child {child} still runs");
 }
 
+/// A hook that exits leaving something running in the background: what it left is killed
+/// with it, and its exit status counts.
+#[test]
+fn what_a_hook_leaves_running_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let program = script(
+        dir.path(),
+        &format!("sleep 60 & echo $! > {}; exit 0", pids.display()),
+    );
+    let ten_s = Duration::from_secs(10);
+    let outcome = run(&program, b"{}\n", &[], ten_s, &Running::default());
+    assert_eq!(outcome, Ok(()));
+    let child: i32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone(child),
+        "the hook's background child {child} still runs"
+    );
+}
+
 /// Whether process `pid` is gone within 5 s: killed, it is reaped by init soon after;
 /// until then it is a zombie.
 fn gone(pid: i32) -> bool {
