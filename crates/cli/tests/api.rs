@@ -190,6 +190,50 @@ fn a_client_that_takes_no_answers_is_closed() {
     alpha.stop().unwrap();
 }
 
+/// A subscriber that stops reading is closed once an event has waited
+/// `API_ANSWER_WRITE_MS_MAX` to be taken: it does not hold its place for good.
+#[test]
+fn a_subscriber_that_stops_reading_is_closed() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    let mut watcher = UnixStream::connect(bravo.home.join("api.sock")).unwrap();
+    watcher
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    writeln!(
+        watcher,
+        r#"{{"token":"{}","op":"subscribe"}}"#,
+        token(&bravo)
+    )
+    .unwrap();
+    // Far more events (each message stored, then delivered) than the socket's buffers hold,
+    // one line written at a time; the watcher reads none of them.
+    const SENT: usize = 1_000;
+    let send = format!(
+        r#"{{"token":"{}","op":"send","peer":"Bravo","precedence":"routine","text":"x"}}"#,
+        token(&alpha)
+    );
+    let answers = raw(&alpha, &vec![send; SENT]);
+    assert!(answers.iter().all(|answer| answer["ok"] == true));
+    await_all_delivered(&alpha, &bravo);
+    std::thread::sleep(Duration::from_millis(API_ANSWER_WRITE_MS_MAX + 3_000));
+    // Closed by the daemon: the end once what was buffered is read, not this side's read
+    // timeout (no event comes any more).
+    let mut taken = Vec::new();
+    let ended = watcher.read_to_end(&mut taken);
+    let closed = match &ended {
+        Ok(_) => true,
+        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "closed by the daemon: {ended:?}");
+    let events = taken.split(|byte| *byte == b'\n').count();
+    assert!(events < 2 * SENT, "{events} events");
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}
+
 #[test]
 fn watch_streams_events_once_they_are_durable() {
     let root = tempfile::tempdir().unwrap();

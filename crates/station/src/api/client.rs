@@ -69,27 +69,33 @@ fn call_within(home: &Home, request: &Request, timeout: Duration) -> Result<Repl
     let mut reader = open(home, request, Some(timeout))?;
     let line = read_line(&mut reader)
         .map_err(|error| {
-            let unanswered = if matches!(
+            if matches!(
                 error.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) {
-                format!(
+                may_be_done(format!(
                     "the daemon did not answer within {} ms",
                     timeout.as_millis()
-                )
+                ))
             } else {
-                format!("the daemon's answer could not be read ({error})")
-            };
-            ApiError::new(
-                ErrorClass::Stopping,
-                format!(
-                    "{unanswered}: the request may have been carried out; check with `status`, \
-                     `outbox` or `alarms` before repeating it"
-                ),
-            )
+                may_be_done(format!("the daemon's answer could not be read ({error})"))
+            }
         })?
         .ok_or_else(stopped)?;
-    decode_answer(&line).map_err(|error| ApiError::new(ErrorClass::Local, error))?
+    decode_answer(&line)
+        .map_err(|error| may_be_done(format!("the daemon's answer could not be read ({error})")))?
+}
+
+/// The request was written and its answer did not come whole: the daemon may have carried it
+/// out, so it is `stopping`, never `unreachable` or `local`.
+fn may_be_done(unanswered: String) -> ApiError {
+    ApiError::new(
+        ErrorClass::Stopping,
+        format!(
+            "{unanswered}: the request may have been carried out; check with `status`, \
+             `outbox` or `alarms` before repeating it"
+        ),
+    )
 }
 
 /// Subscribes to the daemon's events: yields each as it comes, until the daemon stops (a
@@ -134,6 +140,7 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
 #[cfg(test)]
 mod tests {
     use std::io::BufRead as _;
+    use std::io::Write as _;
     use std::os::unix::net::UnixListener;
 
     use super::*;
@@ -152,7 +159,7 @@ mod tests {
             BufReader::new(&stream).read_line(&mut line).expect("reads");
             // Holds the connection past the caller's wait, answering nothing.
             std::thread::sleep(Duration::from_millis(600));
-            line
+            (line, listener)
         });
         let error = call_within(&home, &Request::Status, Duration::from_millis(100))
             .expect_err("no answer");
@@ -165,7 +172,24 @@ mod tests {
             error.message.contains("may have been carried out"),
             "{error}"
         );
-        assert!(daemon.join().expect("joins").contains("status"));
+        let (line, listener) = daemon.join().expect("joins");
+        assert!(line.contains("status"), "{line}");
+
+        // An answer that is not one (damaged, or cut off at the line limit) is the same.
+        let daemon = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accepts");
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).expect("reads");
+            stream.write_all(b"{\"ok\":tr\n").expect("answers");
+        });
+        let error = call(&home, &Request::Status).expect_err("unreadable");
+        assert_eq!(error.class, ErrorClass::Stopping, "{error}");
+        assert!(error.message.contains("could not be read"), "{error}");
+        assert!(
+            error.message.contains("may have been carried out"),
+            "{error}"
+        );
+        daemon.join().expect("joins");
 
         // With nothing listening, nothing was sent.
         std::fs::remove_file(home.socket_path()).expect("removes");

@@ -34,6 +34,7 @@ pub use crate::core::{
     CheckpointItem, CheckpointReport, CosignedItem, LogCheckpoints, WitnessCosigned, WitnessItem,
 };
 pub use crate::error::ErrorClass;
+use crate::limits::API_LINE_SIZE_MAX_BYTES;
 pub use records::AlarmItem;
 pub use status::StatusReport;
 
@@ -599,8 +600,26 @@ pub enum Event {
     },
 }
 
-/// Encodes an answer as one line of the socket protocol (with its `\n`).
+/// Encodes an answer as one line of the socket protocol (with its `\n`), at most
+/// [`API_LINE_SIZE_MAX_BYTES`] long: an answer that would be longer (a `status` of a station
+/// with very many peers and channels) is replaced with a `local` error saying so, since the
+/// client would read only its beginning.
 pub fn encode_answer(answer: &Result<Reply, ApiError>) -> Vec<u8> {
+    let line = encode_line(answer);
+    if line.len() <= API_LINE_SIZE_MAX_BYTES {
+        return line;
+    }
+    encode_line(&Err(ApiError::new(
+        ErrorClass::Local,
+        format!(
+            "the answer is {} bytes, over the API's limit of {API_LINE_SIZE_MAX_BYTES}, and was \
+             not sent; what the request changes, if anything, is done",
+            line.len()
+        ),
+    )))
+}
+
+fn encode_line(answer: &Result<Reply, ApiError>) -> Vec<u8> {
     let value = match answer {
         Ok(reply) => {
             let mut object = match serde_json::to_value(reply).expect("replies serialise") {
@@ -700,6 +719,13 @@ pub fn encode_request(token: &str, request: &Request) -> Result<Vec<u8>, ApiErro
     }
     let mut line = serde_json::to_vec(&value).expect("a JSON value serialises");
     line.push(b'\n');
+    if line.len() > API_LINE_SIZE_MAX_BYTES {
+        return Err(ApiError::operator(format!(
+            "the request is {} bytes, over the API's limit of {API_LINE_SIZE_MAX_BYTES}; \
+             nothing was done",
+            line.len()
+        )));
+    }
     Ok(line)
 }
 

@@ -113,6 +113,71 @@ fn a_path_that_is_not_utf8_is_refused_as_the_operator_s() {
     assert!(error.message.contains("must be UTF-8"), "{error}");
 }
 
+fn send_of(text: String) -> Request {
+    Request::Send {
+        peer: "B".into(),
+        precedence: Precedence::Routine,
+        text,
+        exercise: false,
+        translations: Default::default(),
+        operator: None,
+    }
+}
+
+/// A request line of `API_LINE_SIZE_MAX_BYTES` goes; one byte more is refused before it is
+/// sent (the daemon would read only so much of it and close), as the operator's: nothing was
+/// done. Each control character is six bytes in JSON, so a text within its own limit in
+/// characters can still make a line this long.
+#[test]
+fn a_request_line_over_its_limit_is_refused_before_it_is_sent() {
+    let empty = encode_request("t", &send_of(String::new()))
+        .expect("encodes")
+        .len();
+    let fill = API_LINE_SIZE_MAX_BYTES - empty;
+    let line = encode_request("t", &send_of("a".repeat(fill))).expect("at the limit");
+    assert_eq!(line.len(), API_LINE_SIZE_MAX_BYTES);
+    let error = encode_request("t", &send_of("a".repeat(fill + 1))).expect_err("over it");
+    assert_eq!(error.class, ErrorClass::Operator);
+    assert!(
+        error.message.contains("over the API's limit")
+            && error.message.contains("nothing was done"),
+        "{error}"
+    );
+    let escaped = "\u{1}".repeat(fill / 5);
+    let error = encode_request("t", &send_of(escaped)).expect_err("over it once escaped");
+    assert_eq!(error.class, ErrorClass::Operator);
+}
+
+/// An answer line of `API_LINE_SIZE_MAX_BYTES` is sent whole; a longer one is replaced with a
+/// `local` error saying so (the client reads at most so much of a line).
+#[test]
+fn an_answer_over_its_limit_is_replaced_with_an_error() {
+    let rotated = |names: Vec<String>| {
+        Ok(Reply::KeyRotated(KeyRotated {
+            key_id: "k".into(),
+            announced_to: names,
+            announce_later: Vec::new(),
+        }))
+    };
+    let empty = encode_answer(&rotated(vec![String::new()])).len();
+    let fill = API_LINE_SIZE_MAX_BYTES - empty;
+    let at = rotated(vec!["a".repeat(fill)]);
+    let line = encode_answer(&at);
+    assert_eq!(line.len(), API_LINE_SIZE_MAX_BYTES);
+    let text = std::str::from_utf8(&line).expect("UTF-8");
+    assert_eq!(decode_answer(text).expect("decodes"), at);
+    let line = encode_answer(&rotated(vec!["a".repeat(fill + 1)]));
+    let text = std::str::from_utf8(&line).expect("UTF-8");
+    let error = decode_answer(text).expect("decodes").expect_err("replaced");
+    assert_eq!(error.class, ErrorClass::Local);
+    assert!(
+        error
+            .message
+            .contains(&format!("is {} bytes", API_LINE_SIZE_MAX_BYTES + 1)),
+        "{error}"
+    );
+}
+
 #[test]
 fn answers_round_trip() {
     let sent = Reply::Sent(Sent {

@@ -6,7 +6,7 @@
 //! [`API_REQUEST_WAIT_MS_MAX`] is closed, and so is one that has not taken an answer within
 //! [`API_ANSWER_WRITE_MS_MAX`] (a client that sends requests and reads nothing would otherwise
 //! hold its place for good). A `subscribe` request turns the connection into a stream of
-//! events.
+//! events, each of which is taken within [`API_ANSWER_WRITE_MS_MAX`] too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -181,8 +181,10 @@ impl ApiServer {
         })
     }
 
-    /// Streams events until the client hangs up or the daemon stops. A subscriber that falls
-    /// behind is told how many events it missed. A subscriber sends nothing more: its end of
+    /// Streams events until the client hangs up, the daemon stops, or an event has waited
+    /// [`API_ANSWER_WRITE_MS_MAX`] to be taken (a subscriber that stopped reading would
+    /// otherwise hold its place for good). A subscriber that falls behind, but reads, is told
+    /// how many events it missed. A subscriber sends nothing more: its end of
     /// the connection is read only to see it close (or anything sent, which ends the stream
     /// too), so a subscriber gone from a quiet station frees its place among the
     /// `API_CLIENTS_MAX` at once, not at the next event.
@@ -209,7 +211,7 @@ impl ApiServer {
             };
             let mut line = serde_json::to_vec(&event).expect("events serialise");
             line.push(b'\n');
-            if write.write_all(&line).await.is_err() {
+            if !taken_in_time(&mut write, &line).await {
                 return;
             }
         }
@@ -241,7 +243,15 @@ fn random_token() -> String {
 /// Writes `answer` to a client; false if it failed or the client did not take it within
 /// [`API_ANSWER_WRITE_MS_MAX`] (the connection is then to be closed).
 async fn answer_to(write: &mut OwnedWriteHalf, answer: &Result<Reply, ApiError>) -> bool {
+    taken_in_time(write, &encode_answer(answer)).await
+}
+
+/// Writes `line` to a client; false if it failed or the client did not take it within
+/// [`API_ANSWER_WRITE_MS_MAX`].
+async fn taken_in_time(write: &mut OwnedWriteHalf, line: &[u8]) -> bool {
     let wait = Duration::from_millis(API_ANSWER_WRITE_MS_MAX);
-    let written = tokio::time::timeout(wait, write.write_all(&encode_answer(answer))).await;
-    matches!(written, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(wait, write.write_all(line)).await,
+        Ok(Ok(()))
+    )
 }
