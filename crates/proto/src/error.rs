@@ -100,9 +100,14 @@ pub enum Rejection {
     /// Addressed to another station or link.
     #[error("addressed to another station or link")]
     Misaddressed,
-    /// Sealed to an epoch key this station does not hold.
-    #[error("sealed to unknown epoch key {0}")]
-    UnknownEpochKey(String),
+    /// The peer's entry `seq` is sealed to an epoch key this station does not hold.
+    #[error("entry {seq} is sealed to unknown epoch key {key}")]
+    UnknownEpochKey {
+        /// The key's id, as the envelope names it.
+        key: String,
+        /// The entry's seq in the peer's log.
+        seq: u64,
+    },
     /// The ciphertext does not open.
     #[error("ciphertext does not open")]
     Decrypt,
@@ -170,7 +175,7 @@ impl Rejection {
             Rejection::Decode(_) => "malformed",
             Rejection::UnknownSender(_) => "unknown_sender",
             Rejection::Misaddressed => "misaddressed",
-            Rejection::UnknownEpochKey(_) => "unknown_epoch_key",
+            Rejection::UnknownEpochKey { .. } => "unknown_epoch_key",
             Rejection::Decrypt => "decrypt_failed",
             Rejection::HeaderMismatch(_) => "header_mismatch",
             Rejection::OutOfWindow { .. } => "out_of_window",

@@ -374,7 +374,10 @@ impl Opener {
     ) -> Result<Vec<u8>, Rejection> {
         let secret = keyring
             .get(key_id)
-            .ok_or_else(|| Rejection::UnknownEpochKey(key_id.to_string()))?;
+            .ok_or_else(|| Rejection::UnknownEpochKey {
+                key: key_id.to_string(),
+                seq,
+            })?;
         let cache_key = sha256(&[&key_id.0, &parties.from.0, encapsulated]);
         let position = match self.cache.iter().position(|(k, _, _)| *k == cache_key) {
             Some(position) => position,

@@ -140,6 +140,11 @@ impl Incoming {
         self.held.len()
     }
 
+    /// Whether the peer's entry `seq` is stored: delivered, or held above the head.
+    pub(super) fn holds(&self, seq: u64) -> bool {
+        seq <= self.head() || self.held.contains_key(&seq)
+    }
+
     /// Seqs held above the head, ascending.
     pub(super) fn held_seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.held.keys().copied()
@@ -295,7 +300,10 @@ impl Incoming {
             // as opening it again would be, if its epoch key was erased since.
             Some(BatchChecked::Entry(entry)) => {
                 if keyring.get(&envelope.key_id).is_none() {
-                    return Err(Rejection::UnknownEpochKey(envelope.key_id.to_string()));
+                    return Err(Rejection::UnknownEpochKey {
+                        key: envelope.key_id.to_string(),
+                        seq,
+                    });
                 }
                 *entry
             }

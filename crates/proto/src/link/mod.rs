@@ -338,6 +338,11 @@ impl Link {
         self.outgoing.peer_epoch_announced()
     }
 
+    /// Whether the peer's entry `seq` is stored here: delivered, or held above the head.
+    pub fn holds_peer_entry(&self, seq: u64) -> bool {
+        self.incoming.holds(seq)
+    }
+
     /// Peer entries held above the head.
     pub fn in_pending(&self) -> usize {
         self.incoming.held()

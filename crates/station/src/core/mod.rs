@@ -369,6 +369,11 @@ impl Station {
                 LinkLogs::load(&own, (link_leaves, in_head), &record.entries, now_ms),
             ));
             station.watch.load(now_ms, peer, own, record);
+            if let Some(link) = station.endpoint.link(&peer) {
+                let first_missing = (in_head + 1..).find(|seq| !link.holds_peer_entry(*seq));
+                let first_missing = first_missing.expect("the peer's entries held are bounded");
+                station.watch.unopened_before(peer, first_missing);
+            }
         }
         station.load_checkpoints(now_ms, logs);
         station.intake_after_restart(now_ms);

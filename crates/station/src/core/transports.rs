@@ -51,7 +51,10 @@ impl Station {
                 // Only a new entry shows the peer's clock is fine now: a copy of one held
                 // already (another channel, a replay) was never read.
                 if accepted.kind == FrameKind::Envelope && !accepted.duplicate {
-                    self.watch.accepted(now_ms, accepted.peer);
+                    if let Some(link) = self.endpoint.link(&accepted.peer) {
+                        let stored = |seq| link.holds_peer_entry(seq);
+                        self.watch.accepted(now_ms, accepted.peer, stored);
+                    }
                     self.intake_taken(now_ms, accepted.peer);
                 }
                 let channel = via.and_then(|via| self.table.find_mut(&accepted.peer, via));
@@ -89,22 +92,27 @@ impl Station {
                             refused.rejection
                         ),
                     )),
-                    // One alarm open per peer, naming the first key, until an envelope of
-                    // the peer is accepted: the key an envelope names is any 8 bytes the
-                    // peer signs, and an alarm per key would let it fill the alarm table at
-                    // one seq.
-                    Rejection::UnknownEpochKey(key) => Some((
-                        AlarmKind::UnknownEpochKey,
-                        super::watch::UNKNOWN_EPOCH_KEY_SUBJECT.to_owned(),
-                        format!(
-                            "the peer seals its entries to epoch key {key}, which this station \
-                             does not hold (erased, or never held: the peer pinned a card older \
-                             than the keys held, or this store was put back to an older copy); \
-                             they cannot be read. If this store was put back to an older copy, \
-                             restore the latest copy, which holds the key; a card given to the \
-                             peer is never used in its place (docs/formats.md §3.6)"
-                        ),
-                    )),
+                    // One alarm open per peer, naming the first key and entry, until the
+                    // lowest entry so refused is stored (`Watch::unopened`): the key an
+                    // envelope names is any 8 bytes the peer signs, and an alarm per key would
+                    // let it fill the alarm table at one seq.
+                    Rejection::UnknownEpochKey { key, seq } => {
+                        if let Some(peer) = claimed
+                            && self.peers.contains_key(&peer)
+                        {
+                            let detail = format!(
+                                "the peer seals its entries to epoch key {key}, which this \
+                                 station does not hold (erased, or never held: the peer pinned a \
+                                 card older than the keys held, or this store was put back to an \
+                                 older copy); they cannot be read, from entry {seq} of its log. \
+                                 If this store was put back to an older copy, restore the latest \
+                                 copy, which holds the key; a card given to the peer is never \
+                                 used in its place (docs/formats.md §3.6)"
+                            );
+                            self.watch.unopened(now_ms, peer, *seq, detail);
+                        }
+                        None
+                    }
                     Rejection::OverIntake { .. } => Some(super::intake::alarm(&refused.rejection)),
                     _ => None,
                 };

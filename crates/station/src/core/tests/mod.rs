@@ -490,6 +490,89 @@ fn an_unknown_key_alarm_clears_once_an_envelope_is_accepted() {
     assert_eq!(alpha_store.alarms(true).expect("reads").len(), 2);
 }
 
+/// An entry refused for a key not held keeps its alarm open while later entries of the peer
+/// are accepted (held above it): that entry cannot be read, and a later one says nothing of
+/// it. The alarm clears once the entry itself is stored.
+#[test]
+fn an_unknown_key_alarm_stays_open_until_its_entry_is_stored() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let via = Via::Direct(bravo.endpoint().identity().id());
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    send_at(&mut bravo, (NOW_MS, "Alpha"), 2);
+    let later = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    let forged = sealed_to_unknown_key(&bravo, &first[0], [1; 8]);
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: later });
+    assert_eq!(
+        alpha
+            .endpoint()
+            .link(&bravo.identity().id())
+            .map(|link| link.in_pending()),
+        Some(1),
+        "the later entry is held above the one refused"
+    );
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1,
+        "a later entry accepted does not clear it"
+    );
+    for frame in &first {
+        let bytes = frame.clone();
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        0
+    );
+    let alarms = alpha_store.alarms(true).expect("reads");
+    assert_eq!(alarms.len(), 1, "raised once: {alarms:?}");
+    assert!(
+        alarms[0].detail.contains("from entry 1 of its log"),
+        "{alarms:?}"
+    );
+}
+
+/// An `unknown_epoch_key` alarm open when the daemon starts again waits, in the same way, for
+/// the lowest entry of the peer missing then: a later entry accepted first does not clear it.
+#[test]
+fn an_unknown_key_alarm_open_at_a_start_waits_for_the_lowest_entry_missing() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let via = Via::Direct(bravo.endpoint().identity().id());
+    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
+    let forged = sealed_to_unknown_key(&bravo, &first[0], [1; 8]);
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    drop(alpha);
+    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(&alpha_store, alpha_identity(), &config, [!1; 32]).expect("loads");
+    let mut alpha = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    send_at(&mut bravo, (NOW_MS, "Alpha"), 2);
+    let later = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: later });
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1,
+        "a later entry accepted does not clear it"
+    );
+    for frame in &first {
+        let bytes = frame.clone();
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        0
+    );
+}
+
 /// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
 /// made, as if erased long ago) seals its entries to it: each is refused unread, and the
 /// refusal is an alarm naming the key, raised once however many copies come, and once per

@@ -35,8 +35,8 @@ use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
 /// The subject of a peer's `unknown_epoch_key` alarm: one open per peer, whatever keys its
-/// envelopes name (a key id is any 8 bytes the peer signs), until an envelope of it is
-/// accepted.
+/// envelopes name (a key id is any 8 bytes the peer signs), until the lowest entry refused so
+/// is stored.
 pub const UNKNOWN_EPOCH_KEY_SUBJECT: &str = "epoch keys";
 
 /// Most of a peer's cancellations kept, per link, whose message has not come yet. A message
@@ -77,6 +77,10 @@ pub struct Watch {
     stored_until_ms: u64,
     /// When the daemon last stopped cleanly, if nothing was stored after it.
     stopped_ms: Option<u64>,
+    /// Per peer, the lowest seq refused for an epoch key this station does not hold, while
+    /// its `unknown_epoch_key` alarm is open: the alarm clears once that entry is stored, not
+    /// when a later one is (that one could never be read while the alarm said all was well).
+    unopened: BTreeMap<StationId, u64>,
 }
 
 /// The subject (alarm condition) naming an entry.
@@ -101,6 +105,7 @@ impl Watch {
             latencies: Latencies::default(),
             stored_until_ms: 0,
             stopped_ms: None,
+            unopened: BTreeMap::new(),
         }
     }
 
@@ -582,12 +587,41 @@ impl Watch {
         self.alarms.id_of(&condition)
     }
 
-    /// An envelope of `peer` was accepted: its clock is fine again, and it seals to a key this
-    /// station holds (so a later envelope sealed to one it does not hold raises a new alarm).
-    pub fn accepted(&mut self, now_ms: u64, peer: StationId) {
+    /// The peer's entry `seq` was refused, sealed to an epoch key this station does not hold:
+    /// the peer's `unknown_epoch_key` alarm is raised (once, whatever the key) with `detail`,
+    /// and stays open until the lowest entry so refused is stored.
+    pub fn unopened(&mut self, now_ms: u64, peer: StationId, seq: u64, detail: String) {
+        let subject = UNKNOWN_EPOCH_KEY_SUBJECT.to_owned();
+        self.misbehaviour(now_ms, peer, AlarmKind::UnknownEpochKey, subject, detail);
+        let lowest = self.unopened.entry(peer).or_insert(seq);
+        *lowest = (*lowest).min(seq);
+    }
+
+    /// The peer's `unknown_epoch_key` alarm, open when this watch began, was raised for an
+    /// entry not known now but not below `first_missing`, the lowest entry of the peer not
+    /// stored: it clears once that one is (and is raised again if a refused one is still
+    /// missing then).
+    pub fn unopened_before(&mut self, peer: StationId, first_missing: u64) {
+        let subject = UNKNOWN_EPOCH_KEY_SUBJECT.to_owned();
+        if self
+            .open_alarm(AlarmKind::UnknownEpochKey, peer, subject)
+            .is_some()
+        {
+            self.unopened.insert(peer, first_missing);
+        }
+    }
+
+    /// A new envelope of `peer` was accepted: its clock is fine again. `stored` tells whether
+    /// an entry of the peer is stored now. The `unknown_epoch_key` alarm clears once the
+    /// lowest entry it was raised for is stored (so a later envelope sealed to a key not held
+    /// raises a new one).
+    pub fn accepted(&mut self, now_ms: u64, peer: StationId, stored: impl Fn(u64) -> bool) {
         self.cleared(now_ms, (AlarmKind::ClockSkew, peer, "clock"));
-        let unknown_key = (AlarmKind::UnknownEpochKey, peer, UNKNOWN_EPOCH_KEY_SUBJECT);
-        self.cleared(now_ms, unknown_key);
+        if self.unopened.get(&peer).is_none_or(|seq| stored(*seq)) {
+            self.unopened.remove(&peer);
+            let unknown_key = (AlarmKind::UnknownEpochKey, peer, UNKNOWN_EPOCH_KEY_SUBJECT);
+            self.cleared(now_ms, unknown_key);
+        }
     }
 
     /// The condition `(kind, peer, subject)` no longer holds: its alarm, if open, clears.
