@@ -11,6 +11,7 @@
 
 mod absence;
 pub mod alarms;
+mod awaiting;
 mod items;
 pub mod latency;
 mod link;
@@ -402,6 +403,9 @@ impl Watch {
         };
         self.updates
             .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
+        if !own && matches!(awaited, Awaited::Test(_)) {
+            self.still_awaited(now_ms, peer);
+        }
         true
     }
 
@@ -422,7 +426,7 @@ impl Watch {
             return;
         }
         known.cancelled = true;
-        let seq = known.seq;
+        let (seq, test) = (known.seq, matches!(known.awaited, Awaited::Test(_)));
         if by_us {
             self.unwatch_deadline(peer, Slot::SentReceipt(seq));
             self.unwatch_deadline(peer, Slot::SentAnswer(seq));
@@ -434,6 +438,9 @@ impl Watch {
         for kind in [AlarmKind::ReceiptOverdue, AlarmKind::UnderstoodOverdue] {
             self.updates
                 .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
+        }
+        if !by_us && test {
+            self.still_awaited(now_ms, peer);
         }
     }
 
@@ -794,6 +801,12 @@ impl Watch {
         // test missed raises no other (a peer away for a day would raise one per test, each
         // paging and escalating); its overdue entry is signed all the same.
         if kind == AlarmKind::TestMissed && self.absence_alarmed(peer) {
+            return;
+        }
+        // One alarm for the peer's tests awaiting this station's answer (`awaiting.rs`).
+        let peer_test =
+            matches!(slot, Slot::Received(_)) && matches!(deadline.awaited, Awaited::Test(_));
+        if peer_test && self.peer_tests_alarmed(peer) {
             return;
         }
         let raised = self

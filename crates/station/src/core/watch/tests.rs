@@ -622,3 +622,64 @@ fn after_a_clean_stop_a_start_skips_the_due_times_it_did_not_watch() {
     watch.tick(started_ms);
     assert_eq!(expected(&watch), 1);
 }
+
+/// The peer's operator tests whose time runs out while this station does not answer raise one
+/// `understood_overdue` alarm, not one each; an answer to its test moves it to the latest test
+/// still unanswered past its time, the peer withdrawing that one moves it again, and the
+/// peer's messages keep an alarm each.
+#[test]
+fn one_alarm_for_the_peer_s_tests_awaiting_an_answer() {
+    let mut link = Link::new();
+    let mut watch = loaded_watch(&link);
+    let peer = link.peer.id();
+    let test = || Body::Test {
+        answer: TestAnswer::Operator,
+        answer_within_ms: 5_000,
+    };
+    let overdue = |watch: &Watch| {
+        (watch.alarms.open())
+            .filter(|alarm| alarm.kind == AlarmKind::UnderstoodOverdue)
+            .map(|alarm| alarm.subject.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut tests = Vec::new();
+    for minute in 0..4 {
+        let at_ms = 1_000 + minute * 60_000;
+        let theirs = link.write_at(true, at_ms, test());
+        watch.peer_entry(at_ms, peer, &theirs);
+        watch.tick(at_ms + 5_001);
+        tests.push(theirs);
+    }
+    assert_eq!(overdue(&watch), [tests[0].id().to_string()], "one for four");
+    // Answering the alarm's test moves the alarm to the latest still unanswered.
+    let answer = link.write(false, understood(tests[0].id()));
+    watch.own_entry(250_000, peer, &answer);
+    assert_eq!(overdue(&watch), [tests[3].id().to_string()]);
+    // The peer withdraws that one: the next latest.
+    let cancel = link.write(
+        true,
+        Body::Cancel {
+            of: tests[3].id(),
+            reason: String::new(),
+        },
+    );
+    watch.peer_entry(260_000, peer, &cancel);
+    assert_eq!(overdue(&watch), [tests[2].id().to_string()]);
+    // A message of the peer left unanswered has its own alarm.
+    let hello = Body::Message {
+        text: "hello".into(),
+        lang: "en".into(),
+        exercise: false,
+        translations: Vec::new(),
+    };
+    let message = link.write_at(true, 270_000, hello);
+    watch.peer_entry(270_000, peer, &message);
+    watch.tick(270_000 + 3_600_000);
+    assert_eq!(overdue(&watch).len(), 2);
+    // Answering the rest ends the tests' alarm.
+    for of in [tests[1].id(), tests[2].id()] {
+        let answer = link.write(false, understood(of));
+        watch.own_entry(3_900_000, peer, &answer);
+    }
+    assert_eq!(overdue(&watch), [message.id().to_string()]);
+}
