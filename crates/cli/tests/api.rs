@@ -191,26 +191,28 @@ fn a_client_that_takes_no_answers_is_closed() {
 }
 
 /// A subscriber that stops reading is closed once an event has waited
-/// `API_ANSWER_WRITE_MS_MAX` to be taken: it does not hold its place for good.
+/// `API_ANSWER_WRITE_MS_MAX` to be taken: it does not hold its place for good. `watch` says
+/// so (exit code 1), not that the daemon stopped.
 #[test]
 fn a_subscriber_that_stops_reading_is_closed() {
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo) = paired(root.path());
     alpha.start().unwrap();
     bravo.start().unwrap();
-    let mut watcher = UnixStream::connect(bravo.home.join("api.sock")).unwrap();
-    watcher
-        .set_read_timeout(Some(Duration::from_secs(10)))
+    // Its output is not read (a paused terminal): once the pipe is full, `watch` reads no
+    // more events.
+    let mut watch = Command::new(exe())
+        .arg("--home")
+        .arg(&bravo.home)
+        .args(["watch", "--json"])
+        .env_remove("PARLEY_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    writeln!(
-        watcher,
-        r#"{{"token":"{}","op":"subscribe"}}"#,
-        token(&bravo)
-    )
-    .unwrap();
-    // Far more events (each message stored, then delivered) than the socket's buffers hold,
-    // one line written at a time; the watcher reads none of them.
-    const SENT: usize = 1_000;
+    // Far more events (each message stored, then delivered) than the pipe and the socket's
+    // buffers hold, one line written at a time.
+    const SENT: usize = 3_000;
     let send = format!(
         r#"{{"token":"{}","op":"send","peer":"Bravo","precedence":"routine","text":"x"}}"#,
         token(&alpha)
@@ -219,17 +221,40 @@ fn a_subscriber_that_stops_reading_is_closed() {
     assert!(answers.iter().all(|answer| answer["ok"] == true));
     await_all_delivered(&alpha, &bravo);
     std::thread::sleep(Duration::from_millis(API_ANSWER_WRITE_MS_MAX + 3_000));
-    // Closed by the daemon: the end once what was buffered is read, not this side's read
-    // timeout (no event comes any more).
-    let mut taken = Vec::new();
-    let ended = watcher.read_to_end(&mut taken);
-    let closed = match &ended {
-        Ok(_) => true,
-        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
-    };
-    assert!(closed, "closed by the daemon: {ended:?}");
-    let events = taken.split(|byte| *byte == b'\n').count();
-    assert!(events < 2 * SENT, "{events} events");
+    // Read now: what was buffered, then the end, told as the daemon's.
+    let mut taken = String::new();
+    watch
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut taken)
+        .unwrap();
+    let mut ended = None;
+    let exited = wait_until(Duration::from_secs(20), || {
+        ended = watch.try_wait().unwrap();
+        ended.is_some()
+    });
+    if !exited {
+        let _ = watch.kill();
+    }
+    let mut stderr = String::new();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(ended.and_then(|status| status.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the daemon ended this subscription: an event was not taken within"),
+        "{stderr}"
+    );
+    assert!(
+        taken.lines().count() < 2 * SENT,
+        "some events were not taken"
+    );
+    // Its place is free again, and the daemon still runs.
+    assert_eq!(bravo.json(&["status"]).unwrap()["daemon"], "running");
     alpha.stop().unwrap();
     bravo.stop().unwrap();
 }

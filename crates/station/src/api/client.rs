@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{ApiError, ErrorClass, Event, Reply, Request, decode_answer, encode_request};
 use crate::home::Home;
-use crate::limits::{API_LINE_SIZE_MAX_BYTES, API_TIMEOUT_MS};
+use crate::limits::{API_ANSWER_WRITE_MS_MAX, API_LINE_SIZE_MAX_BYTES, API_TIMEOUT_MS};
 
 fn unreachable(what: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -99,7 +99,8 @@ fn may_be_done(unanswered: String) -> ApiError {
 }
 
 /// Subscribes to the daemon's events: yields each as it comes, until the daemon stops (a
-/// `stopping` error, then the end) or a line cannot be read (an error, then the end).
+/// `stopping` error, then the end), ends the subscription because its events were not taken
+/// in time (a `local` error, then the end), or a line cannot be read (an error, then the end).
 pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiError>>, ApiError> {
     let mut reader = open(home, &Request::Subscribe, None)?;
     let line = read_line(&mut reader)
@@ -115,6 +116,7 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
         }
     }
     let mut done = false;
+    let home = home.clone();
     Ok(std::iter::from_fn(move || {
         if done {
             return None;
@@ -125,7 +127,16 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
             Ok(Some(line)) => serde_json::from_str(&line).map_err(|error| {
                 ApiError::new(ErrorClass::Local, format!("unreadable event: {error}"))
             }),
-            // The daemon does not end a subscription while it runs.
+            // The daemon ends a subscription while it runs only when an event waited too
+            // long to be taken: it still answers then.
+            Ok(None) if call(&home, &Request::Status).is_ok() => Err(ApiError::new(
+                ErrorClass::Local,
+                format!(
+                    "the daemon ended this subscription: an event was not taken within \
+                     {API_ANSWER_WRITE_MS_MAX} ms (the output was not read: a paused terminal, \
+                     a reader that stopped); no more events"
+                ),
+            )),
             Ok(None) => Err(ApiError::new(
                 ErrorClass::Stopping,
                 "the daemon stopped; no more events",

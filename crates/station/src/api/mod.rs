@@ -602,18 +602,20 @@ pub enum Event {
 
 /// Encodes an answer as one line of the socket protocol (with its `\n`), at most
 /// [`API_LINE_SIZE_MAX_BYTES`] long: an answer that would be longer (a `status` of a station
-/// with very many peers and channels) is replaced with a `local` error saying so, since the
-/// client would read only its beginning.
+/// with very many peers and channels) is replaced with a `stopping` error saying so, since the
+/// client would read only its beginning: as for any answer that cannot be read, the request
+/// may have been carried out.
 pub fn encode_answer(answer: &Result<Reply, ApiError>) -> Vec<u8> {
     let line = encode_line(answer);
     if line.len() <= API_LINE_SIZE_MAX_BYTES {
         return line;
     }
     encode_line(&Err(ApiError::new(
-        ErrorClass::Local,
+        ErrorClass::Stopping,
         format!(
             "the answer is {} bytes, over the API's limit of {API_LINE_SIZE_MAX_BYTES}, and was \
-             not sent; what the request changes, if anything, is done",
+             not sent: the request may have been carried out; check with `status`, `outbox` or \
+             `alarms` before repeating it",
             line.len()
         ),
     )))

@@ -126,8 +126,9 @@ fn send_of(text: String) -> Request {
 
 /// A request line of `API_LINE_SIZE_MAX_BYTES` goes; one byte more is refused before it is
 /// sent (the daemon would read only so much of it and close), as the operator's: nothing was
-/// done. Each control character is six bytes in JSON, so a text within its own limit in
-/// characters can still make a line this long.
+/// done. (No request within the other limits comes near it: a text and its translations, of
+/// control characters each six bytes in JSON, make some 870 KB. The texts here are over
+/// their own limit, which the daemon checks.)
 #[test]
 fn a_request_line_over_its_limit_is_refused_before_it_is_sent() {
     let empty = encode_request("t", &send_of(String::new()))
@@ -149,7 +150,7 @@ fn a_request_line_over_its_limit_is_refused_before_it_is_sent() {
 }
 
 /// An answer line of `API_LINE_SIZE_MAX_BYTES` is sent whole; a longer one is replaced with a
-/// `local` error saying so (the client reads at most so much of a line).
+/// `stopping` error saying so (the client reads at most so much of a line).
 #[test]
 fn an_answer_over_its_limit_is_replaced_with_an_error() {
     let rotated = |names: Vec<String>| {
@@ -169,7 +170,7 @@ fn an_answer_over_its_limit_is_replaced_with_an_error() {
     let line = encode_answer(&rotated(vec!["a".repeat(fill + 1)]));
     let text = std::str::from_utf8(&line).expect("UTF-8");
     let error = decode_answer(text).expect("decodes").expect_err("replaced");
-    assert_eq!(error.class, ErrorClass::Local);
+    assert_eq!(error.class, ErrorClass::Stopping);
     assert!(
         error
             .message

@@ -9,6 +9,7 @@ use parley_store::{AlarmKind, ChannelRow};
 
 use super::channels::Channel;
 use super::health::Transition;
+use super::watch::UNOPENED_FROM;
 use super::{Output, Start, Station};
 use crate::api::Event;
 
@@ -96,15 +97,17 @@ impl Station {
                     // lowest entry so refused is stored (`Watch::unopened`): the key an
                     // envelope names is any 8 bytes the peer signs, and an alarm per key would
                     // let it fill the alarm table at one seq.
+                    // The seq is the signer's, named by the envelope it verified under
+                    // (not, over a direct connection, the station at the other end).
                     Rejection::UnknownEpochKey { key, seq } => {
-                        if let Some(peer) = claimed
+                        if let Some(peer) = refused.claimed
                             && self.peers.contains_key(&peer)
                         {
                             let detail = format!(
                                 "the peer seals its entries to epoch key {key}, which this \
                                  station does not hold (erased, or never held: the peer pinned a \
                                  card older than the keys held, or this store was put back to an \
-                                 older copy); they cannot be read, from entry {seq} of its log. \
+                                 older copy); they cannot be read, {UNOPENED_FROM}{seq} of its log. \
                                  If this store was put back to an older copy, restore the latest \
                                  copy, which holds the key; a card given to the peer is never \
                                  used in its place (docs/formats.md §3.6)"

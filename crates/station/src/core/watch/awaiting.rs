@@ -2,12 +2,12 @@
 //! station's answer past their time: while one is open, a later test of the peer whose time
 //! runs out raises no other (a peer testing every minute through a night with nobody at this
 //! desk would otherwise raise one alarm per test, each paging and escalating, and bury the
-//! alarms that matter). An answer to the alarm's test, or the peer withdrawing it, clears it;
-//! if later tests of the peer are still unanswered past their time, the alarm is raised again
-//! on the latest of them. Each test stays listed as awaiting an answer (`inbox --pending`), and
-//! the peer's own messages keep an alarm each.
+//! alarms that matter); it is held back instead. An answer to the alarm's test, or the peer
+//! withdrawing it, clears it; if tests were held back and are still unanswered, the alarm is
+//! raised again on the latest of them. Each test stays listed as awaiting an answer
+//! (`inbox --pending`), and the peer's own messages keep an alarm each.
 
-use parley_proto::{EntryId, StationId, TestAnswer};
+use parley_proto::{EntryId, StationId};
 use parley_store::AlarmKind;
 
 use super::{Awaited, Watch, subject};
@@ -24,28 +24,33 @@ impl Watch {
         })
     }
 
-    /// A test of `peer` was answered or withdrawn, and its alarm, if open, cleared: if later
-    /// tests of the peer are past their time and still unanswered (their time ran out while
-    /// an alarm was open, so they raised none), an alarm is raised for the latest of them.
-    pub(super) fn still_awaited(&mut self, now_ms: u64, peer: StationId) {
-        if self.peer_tests_alarmed(peer) {
-            return;
-        }
-        let Some(link) = self.links.get(&peer) else {
+    /// The time of the peer's test `id`, at `seq`, ran out while the alarm of an earlier one
+    /// was open: it raises none now.
+    pub(super) fn hold_back(&mut self, peer: StationId, seq: u64, id: EntryId) {
+        let link = self.links.entry(peer).or_default();
+        link.tests_held_back.insert(seq, id);
+    }
+
+    /// The peer's test at `seq` was answered or withdrawn, and its alarm, if open, cleared
+    /// (`loading`: read again at a start, when every test still unanswered has its deadline
+    /// again, and none is held back yet). If no alarm for the peer's tests is open now, the
+    /// latest test held back is alarmed.
+    pub(super) fn test_awaited_no_more(
+        &mut self,
+        now_ms: u64,
+        peer: StationId,
+        seq: u64,
+        loading: bool,
+    ) {
+        let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        let latest = (self.known.iter())
-            .filter(|(_, known)| {
-                known.peer == peer
-                    && !known.own
-                    && known.awaited == Awaited::Test(TestAnswer::Operator)
-                    && known.answer.is_none()
-                    && !known.cancelled
-                    && !link.received.contains_key(&known.seq)
-            })
-            .max_by_key(|(_, known)| known.seq)
-            .map(|(id, known)| (*id, known.seq));
-        let Some((id, seq)) = latest else {
+        link.tests_held_back.remove(&seq);
+        if loading || self.peer_tests_alarmed(peer) {
+            return;
+        }
+        let link = self.links.get_mut(&peer).expect("found above");
+        let Some((seq, id)) = link.tests_held_back.pop_last() else {
             return;
         };
         let detail = format!(

@@ -76,6 +76,9 @@ pub(super) struct LinkWatch {
     pub(super) cancelled_early: BTreeMap<EntryId, u64>,
     /// Channels by the core's id.
     pub(super) channels: BTreeMap<u64, ChannelWatch>,
+    /// The peer's operator tests whose time ran out while the alarm of an earlier one was
+    /// open, so they raised none, and still unanswered: by seq (`awaiting.rs`).
+    pub(super) tests_held_back: BTreeMap<u64, EntryId>,
 }
 
 impl LinkWatch {

@@ -84,6 +84,16 @@ pub struct Watch {
     unopened: BTreeMap<StationId, u64>,
 }
 
+/// The seq an `unknown_epoch_key` alarm's detail names (`… from entry N of its log …`).
+fn unopened_seq(detail: &str) -> Option<u64> {
+    let (_, after) = detail.split_once(UNOPENED_FROM)?;
+    let digits = after.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// What precedes the seq in an `unknown_epoch_key` alarm's detail.
+pub const UNOPENED_FROM: &str = "from entry ";
+
 /// The subject (alarm condition) naming an entry.
 fn subject(id: &EntryId) -> String {
     id.to_string()
@@ -404,7 +414,7 @@ impl Watch {
         self.updates
             .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
         if !own && matches!(awaited, Awaited::Test(_)) {
-            self.still_awaited(now_ms, peer);
+            self.test_awaited_no_more(now_ms, peer, seq, loading);
         }
         true
     }
@@ -440,7 +450,7 @@ impl Watch {
                 .extend(self.alarms.clear(now_ms, &(kind, peer, subject(&of))));
         }
         if !by_us && test {
-            self.still_awaited(now_ms, peer);
+            self.test_awaited_no_more(now_ms, peer, seq, false);
         }
     }
 
@@ -604,17 +614,20 @@ impl Watch {
         *lowest = (*lowest).min(seq);
     }
 
-    /// The peer's `unknown_epoch_key` alarm, open when this watch began, was raised for an
-    /// entry not known now but not below `first_missing`, the lowest entry of the peer not
-    /// stored: it clears once that one is (and is raised again if a refused one is still
-    /// missing then).
+    /// The peer's `unknown_epoch_key` alarm, open when this watch began, was raised for the
+    /// entry its detail names (`from entry N`): it clears once that one is stored. An alarm
+    /// whose detail names none (raised by an earlier version) waits for `first_missing`, the
+    /// lowest entry of the peer not stored.
     pub fn unopened_before(&mut self, peer: StationId, first_missing: u64) {
-        let subject = UNKNOWN_EPOCH_KEY_SUBJECT.to_owned();
-        if self
-            .open_alarm(AlarmKind::UnknownEpochKey, peer, subject)
-            .is_some()
-        {
-            self.unopened.insert(peer, first_missing);
+        let named = (self.alarms.open())
+            .find(|alarm| {
+                alarm.kind == AlarmKind::UnknownEpochKey
+                    && alarm.peer == peer
+                    && alarm.subject == UNKNOWN_EPOCH_KEY_SUBJECT
+            })
+            .map(|alarm| unopened_seq(&alarm.detail));
+        if let Some(named) = named {
+            self.unopened.insert(peer, named.unwrap_or(first_missing));
         }
     }
 
@@ -804,9 +817,11 @@ impl Watch {
             return;
         }
         // One alarm for the peer's tests awaiting this station's answer (`awaiting.rs`).
-        let peer_test =
-            matches!(slot, Slot::Received(_)) && matches!(deadline.awaited, Awaited::Test(_));
-        if peer_test && self.peer_tests_alarmed(peer) {
+        if let Slot::Received(seq) = slot
+            && matches!(deadline.awaited, Awaited::Test(_))
+            && self.peer_tests_alarmed(peer)
+        {
+            self.hold_back(peer, seq, deadline.id);
             return;
         }
         let raised = self

@@ -651,8 +651,27 @@ fn one_alarm_for_the_peer_s_tests_awaiting_an_answer() {
         tests.push(theirs);
     }
     assert_eq!(overdue(&watch), [tests[0].id().to_string()], "one for four");
-    // Answering the alarm's test moves the alarm to the latest still unanswered.
+    // The same record loaded at a start holds the later tests back again.
+    let open: Vec<AlarmRow> = watch.alarms.open().cloned().collect();
+    let mut restarted = Watch::new(settings(), open, 1, true);
+    let record = LinkRecord {
+        entries: (tests.iter())
+            .map(|entry| parley_store::KeptEntry {
+                entry: entry.clone(),
+                received_ms: Some(1_000),
+            })
+            .collect(),
+        ..LinkRecord::default()
+    };
+    restarted.load(240_000, peer, link.us.id(), record);
+    restarted.tick(240_000);
+    restarted.tick(240_001);
+    assert_eq!(overdue(&restarted), [tests[0].id().to_string()]);
     let answer = link.write(false, understood(tests[0].id()));
+    restarted.own_entry(245_000, peer, &answer);
+    assert_eq!(overdue(&restarted), [tests[3].id().to_string()]);
+    // Live, the same.
+    // Answering the alarm's test moves the alarm to the latest still unanswered.
     watch.own_entry(250_000, peer, &answer);
     assert_eq!(overdue(&watch), [tests[3].id().to_string()]);
     // The peer withdraws that one: the next latest.
