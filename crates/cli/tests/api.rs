@@ -41,6 +41,40 @@ fn raw(station: &StationProcess, lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// `parley watch --json` following `station`'s daemon, its output and errors piped.
+fn watch_json(station: &StationProcess) -> std::process::Child {
+    Command::new(exe())
+        .arg("--home")
+        .arg(&station.home)
+        .args(["watch", "--json"])
+        .env_remove("PARLEY_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits up to 20 s for `watch` to exit (then kills it): its exit code and what it wrote to
+/// its standard error.
+fn exit_of(watch: &mut std::process::Child) -> (Option<i32>, String) {
+    let mut ended = None;
+    let exited = wait_until(Duration::from_secs(20), || {
+        ended = watch.try_wait().unwrap();
+        ended.is_some()
+    });
+    if !exited {
+        let _ = watch.kill();
+    }
+    let mut stderr = String::new();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (ended.and_then(|status| status.code()), stderr)
+}
+
 /// Asserts `value` is an object holding every key of `keys`.
 fn has_fields(value: &Value, keys: &[&str], what: &str) {
     for key in keys {
@@ -201,15 +235,7 @@ fn a_subscriber_that_stops_reading_is_closed() {
     bravo.start().unwrap();
     // Its output is not read (a paused terminal): once the pipe is full, `watch` reads no
     // more events.
-    let mut watch = Command::new(exe())
-        .arg("--home")
-        .arg(&bravo.home)
-        .args(["watch", "--json"])
-        .env_remove("PARLEY_HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(&bravo);
     // Far more events (each message stored, then delivered) than the pipe and the socket's
     // buffers hold, one line written at a time.
     const SENT: usize = 3_000;
@@ -229,22 +255,8 @@ fn a_subscriber_that_stops_reading_is_closed() {
         .unwrap()
         .read_to_string(&mut taken)
         .unwrap();
-    let mut ended = None;
-    let exited = wait_until(Duration::from_secs(20), || {
-        ended = watch.try_wait().unwrap();
-        ended.is_some()
-    });
-    if !exited {
-        let _ = watch.kill();
-    }
-    let mut stderr = String::new();
-    watch
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(ended.and_then(|status| status.code()), Some(1), "{stderr}");
+    let (ended, stderr) = exit_of(&mut watch);
+    assert_eq!(ended, Some(1), "{stderr}");
     assert!(
         stderr.contains("the daemon ended this subscription: an event was not taken within"),
         "{stderr}"
@@ -264,15 +276,7 @@ fn watch_streams_events_once_they_are_durable() {
     let root = tempfile::tempdir().unwrap();
     let (mut alpha, mut bravo) = paired(root.path());
     bravo.start().unwrap();
-    let mut watch = Command::new(exe())
-        .arg("--home")
-        .arg(&bravo.home)
-        .args(["watch", "--json"])
-        .env_remove("PARLEY_HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(&bravo);
     let (lines, events) = mpsc::channel();
     let stdout = watch.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -305,22 +309,8 @@ fn watch_streams_events_once_they_are_durable() {
     assert!(seen.iter().any(|e| e == "channel_state"), "{seen:?}");
     // The daemon followed stops: `watch` says so and exits with the stopping code, 6.
     bravo.stop().unwrap();
-    let mut ended = None;
-    let exited = wait_until(Duration::from_secs(20), || {
-        ended = watch.try_wait().unwrap();
-        ended.is_some()
-    });
-    if !exited {
-        let _ = watch.kill();
-    }
-    let mut stderr = String::new();
-    watch
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(ended.and_then(|status| status.code()), Some(6), "{stderr}");
+    let (ended, stderr) = exit_of(&mut watch);
+    assert_eq!(ended, Some(6), "{stderr}");
     assert!(
         stderr.contains("error: the daemon stopped; no more events"),
         "{stderr}"

@@ -490,6 +490,17 @@ fn an_unknown_key_alarm_clears_once_an_envelope_is_accepted() {
     assert_eq!(alpha_store.alarms(true).expect("reads").len(), 2);
 }
 
+/// Bravo's envelopes out now, and that of a message it sends after them.
+fn first_and_later(bravo: &mut Station, store: &mut Store) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let first = envelopes_out(bravo, store, NOW_MS);
+    send_at(bravo, (NOW_MS, "Alpha"), 2);
+    let later = envelopes_out(bravo, store, NOW_MS)
+        .into_iter()
+        .find(|frame| !first.contains(frame))
+        .expect("the new entry goes out");
+    (first, later)
+}
+
 /// An entry refused for a key not held keeps its alarm open while later entries of the peer
 /// are accepted (held above it): that entry cannot be read, and a later one says nothing of
 /// it. The alarm clears once the entry itself is stored.
@@ -497,12 +508,7 @@ fn an_unknown_key_alarm_clears_once_an_envelope_is_accepted() {
 fn an_unknown_key_alarm_stays_open_until_its_entry_is_stored() {
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
     let via = Via::Direct(bravo.endpoint().identity().id());
-    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
-    send_at(&mut bravo, (NOW_MS, "Alpha"), 2);
-    let later = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
-        .into_iter()
-        .find(|frame| !first.contains(frame))
-        .expect("the new entry goes out");
+    let (first, later) = first_and_later(&mut bravo, &mut bravo_store);
     let forged = sealed_to_unknown_key(&bravo, &first[0], [1; 8]);
     alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
     alpha.handle(NOW_MS, Input::Frame { via, bytes: later });
@@ -542,12 +548,7 @@ fn an_unknown_key_alarm_stays_open_until_its_entry_is_stored() {
 fn an_unknown_key_alarm_open_at_a_start_waits_for_its_entry() {
     let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
     let via = Via::Direct(bravo.endpoint().identity().id());
-    let first = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS);
-    send_at(&mut bravo, (NOW_MS, "Alpha"), 2);
-    let later = envelopes_out(&mut bravo, &mut bravo_store, NOW_MS)
-        .into_iter()
-        .find(|frame| !first.contains(frame))
-        .expect("the new entry goes out");
+    let (first, later) = first_and_later(&mut bravo, &mut bravo_store);
     let forged = sealed_to_unknown_key(&bravo, &later, [1; 8]);
     alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
     assert_eq!(
