@@ -419,8 +419,13 @@ impl Outgoing {
         if receipt.upto > 0 {
             let ours = self.ids[(receipt.upto - 1) as usize];
             if ours != receipt.head {
+                // Either the peer signed a false receipt, or this store was put back to an
+                // older copy and wrote entries since, before the peer's receipt came: its log
+                // forked (cli.md, `run`). The evidence cannot tell which; the detail says both.
                 let detail = format!(
-                    "peer holds {} at seq {}, we wrote {}",
+                    "peer holds {} at seq {}, we wrote {}: the peer's receipt is false, or this \
+                     store was put back to an older copy and wrote entries since, forking its \
+                     log (docs/cli.md, parley run)",
                     receipt.head.to_hex(),
                     receipt.upto,
                     ours.to_hex()
