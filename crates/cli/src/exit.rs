@@ -16,7 +16,7 @@ pub const REFUSED: u8 = 4;
 /// The daemon could not be reached: nothing was done.
 pub const UNREACHABLE: u8 = 5;
 /// The daemon was stopping: it refused the request, or stopped before answering it (then
-/// the request may have been carried out), or ended the event stream being followed.
+/// the request may have been carried out), or stopped while its events were followed.
 pub const STOPPING: u8 = 6;
 /// The reader of standard output closed it (`parley inbox | head`): the command stopped
 /// printing there, as a command ended by SIGPIPE does (128 + 13).

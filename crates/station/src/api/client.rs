@@ -98,6 +98,19 @@ fn may_be_done(unanswered: String) -> ApiError {
     )
 }
 
+/// Longest `watch` waits, once its subscription ended, for the daemon to answer whether it
+/// still runs, in milliseconds.
+const STILL_RUNNING_WAIT_MS: u64 = 2_000;
+
+/// Whether the daemon of `home` still answers (anything, an error too) within
+/// [`STILL_RUNNING_WAIT_MS`]: a daemon stopping refuses the connection or hangs up unanswered.
+fn answers(home: &Home) -> bool {
+    let wait = Duration::from_millis(STILL_RUNNING_WAIT_MS);
+    open(home, &Request::Status, Some(wait))
+        .and_then(|mut reader| read_line(&mut reader).map_err(|error| unreachable("", error)))
+        .is_ok_and(|line| line.is_some())
+}
+
 /// Subscribes to the daemon's events: yields each as it comes, until the daemon stops (a
 /// `stopping` error, then the end), ends the subscription because its events were not taken
 /// in time (a `local` error, then the end), or a line cannot be read (an error, then the end).
@@ -129,7 +142,7 @@ pub fn subscribe(home: &Home) -> Result<impl Iterator<Item = Result<Event, ApiEr
             }),
             // The daemon ends a subscription while it runs only when an event waited too
             // long to be taken: it still answers then.
-            Ok(None) if call(&home, &Request::Status).is_ok() => Err(ApiError::new(
+            Ok(None) if answers(&home) => Err(ApiError::new(
                 ErrorClass::Local,
                 format!(
                     "the daemon ended this subscription: an event was not taken within \

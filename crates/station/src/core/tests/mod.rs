@@ -575,6 +575,42 @@ fn an_unknown_key_alarm_open_at_a_start_waits_for_its_entry() {
     );
 }
 
+/// Entries refused out of order (a later one first, then an earlier one by another channel)
+/// keep the alarm open after a start until both are stored: its detail names only the first
+/// refused, the later.
+#[test]
+fn an_unknown_key_alarm_open_at_a_start_waits_for_entries_refused_below_its_own() {
+    let ((mut alpha, mut alpha_store), (mut bravo, mut bravo_store)) = paired_both();
+    let via = Via::Direct(bravo.endpoint().identity().id());
+    let (first, later) = first_and_later(&mut bravo, &mut bravo_store);
+    for frame in [&later, &first[0]] {
+        let forged = sealed_to_unknown_key(&bravo, frame, [1; 8]);
+        alpha.handle(NOW_MS, Input::Frame { via, bytes: forged });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1
+    );
+    drop(alpha);
+    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(&alpha_store, alpha_identity(), &config, [!1; 32]).expect("loads");
+    let mut alpha = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    alpha.handle(NOW_MS, Input::Frame { via, bytes: later });
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        1,
+        "the earlier entry refused is still missing"
+    );
+    for frame in &first {
+        let bytes = frame.clone();
+        alpha.handle(NOW_MS, Input::Frame { via, bytes });
+    }
+    assert_eq!(
+        open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
+        0
+    );
+}
+
 /// A peer that pinned a card whose epoch key this station does not hold (here: a key it never
 /// made, as if erased long ago) seals its entries to it: each is refused unread, and the
 /// refusal is an alarm naming the key, raised once however many copies come, and once per

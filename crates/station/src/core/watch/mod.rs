@@ -78,10 +78,11 @@ pub struct Watch {
     stored_until_ms: u64,
     /// When the daemon last stopped cleanly, if nothing was stored after it.
     stopped_ms: Option<u64>,
-    /// Per peer, the lowest seq refused for an epoch key this station does not hold, while
-    /// its `unknown_epoch_key` alarm is open: the alarm clears once that entry is stored, not
-    /// when a later one is (that one could never be read while the alarm said all was well).
-    unopened: BTreeMap<StationId, u64>,
+    /// Per peer, while its `unknown_epoch_key` alarm is open, the seqs from the lowest to the
+    /// highest refused for an epoch key this station does not hold (the lowest moving up as
+    /// entries are found stored): the alarm clears once every one is stored, not when a later
+    /// entry is (a refused one could never be read while the alarm said all was well).
+    unopened: BTreeMap<StationId, (u64, u64)>,
 }
 
 /// The seq an `unknown_epoch_key` alarm's detail names (`… from entry N of its log …`).
@@ -606,18 +607,20 @@ impl Watch {
 
     /// The peer's entry `seq` was refused, sealed to an epoch key this station does not hold:
     /// the peer's `unknown_epoch_key` alarm is raised (once, whatever the key) with `detail`,
-    /// and stays open until the lowest entry so refused is stored.
+    /// and stays open until every entry so refused is stored.
     pub fn unopened(&mut self, now_ms: u64, peer: StationId, seq: u64, detail: String) {
         let subject = UNKNOWN_EPOCH_KEY_SUBJECT.to_owned();
         self.misbehaviour(now_ms, peer, AlarmKind::UnknownEpochKey, subject, detail);
-        let lowest = self.unopened.entry(peer).or_insert(seq);
+        let (lowest, highest) = self.unopened.entry(peer).or_insert((seq, seq));
         *lowest = (*lowest).min(seq);
+        *highest = (*highest).max(seq);
     }
 
     /// The peer's `unknown_epoch_key` alarm, open when this watch began, was raised for the
-    /// entry its detail names (`from entry N`): it clears once that one is stored. An alarm
-    /// whose detail names none (raised by an earlier version) waits for `first_missing`, the
-    /// lowest entry of the peer not stored.
+    /// entry its detail names (`from entry N`, the first refused; others may have been
+    /// refused since, below it or above): it clears once every entry from `first_missing`,
+    /// the lowest of the peer not stored, up to that one is stored. An alarm whose detail
+    /// names none (raised by an earlier version) waits for `first_missing` alone.
     pub fn unopened_before(&mut self, peer: StationId, first_missing: u64) {
         let named = (self.alarms.open())
             .find(|alarm| {
@@ -627,17 +630,28 @@ impl Watch {
             })
             .map(|alarm| unopened_seq(&alarm.detail));
         if let Some(named) = named {
-            self.unopened.insert(peer, named.unwrap_or(first_missing));
+            let highest = named.map_or(first_missing, |named| named.max(first_missing));
+            self.unopened.insert(peer, (first_missing, highest));
         }
     }
 
     /// A new envelope of `peer` was accepted: its clock is fine again. `stored` tells whether
-    /// an entry of the peer is stored now. The `unknown_epoch_key` alarm clears once the
-    /// lowest entry it was raised for is stored (so a later envelope sealed to a key not held
-    /// raises a new one).
+    /// an entry of the peer is stored now. The `unknown_epoch_key` alarm clears once every
+    /// entry it waits for is stored (so a later envelope sealed to a key not held raises a
+    /// new one).
     pub fn accepted(&mut self, now_ms: u64, peer: StationId, stored: impl Fn(u64) -> bool) {
         self.cleared(now_ms, (AlarmKind::ClockSkew, peer, "clock"));
-        if self.unopened.get(&peer).is_none_or(|seq| stored(*seq)) {
+        let waiting = self
+            .unopened
+            .get_mut(&peer)
+            .is_some_and(|(lowest, highest)| {
+                // What is stored stays stored: the lowest moves up past it.
+                while *lowest <= *highest && stored(*lowest) {
+                    *lowest += 1;
+                }
+                *lowest <= *highest
+            });
+        if !waiting {
             self.unopened.remove(&peer);
             let unknown_key = (AlarmKind::UnknownEpochKey, peer, UNKNOWN_EPOCH_KEY_SUBJECT);
             self.cleared(now_ms, unknown_key);
