@@ -93,10 +93,10 @@ impl Station {
                             refused.rejection
                         ),
                     )),
-                    // One alarm open per peer, naming the first key and entry, until the
-                    // lowest entry so refused is stored (`Watch::unopened`): the key an
-                    // envelope names is any 8 bytes the peer signs, and an alarm per key would
-                    // let it fill the alarm table at one seq.
+                    // One alarm open per peer, naming the first key and entry, until every
+                    // entry so refused is stored (`Watch::unopened`): the key an envelope
+                    // names is any 8 bytes the peer signs, and an alarm per key would let it
+                    // fill the alarm table at one seq.
                     // The seq is the signer's, named by the envelope it verified under
                     // (not, over a direct connection, the station at the other end).
                     Rejection::UnknownEpochKey { key, seq } => {

@@ -36,8 +36,8 @@ use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
 
 /// The subject of a peer's `unknown_epoch_key` alarm: one open per peer, whatever keys its
-/// envelopes name (a key id is any 8 bytes the peer signs), until the lowest entry refused so
-/// is stored.
+/// envelopes name (a key id is any 8 bytes the peer signs), until every entry refused so is
+/// stored.
 pub const UNKNOWN_EPOCH_KEY_SUBJECT: &str = "epoch keys";
 
 /// Most of a peer's cancellations kept, per link, whose message has not come yet. A message
