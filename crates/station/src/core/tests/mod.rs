@@ -73,6 +73,13 @@ fn alpha_identity() -> Identity {
     Identity::from_secret(&[1; 32])
 }
 
+/// Alpha's core started again at `now_ms` from its store, as a daemon's is.
+fn alpha_again(store: &Store, now_ms: u64) -> Station {
+    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
+    let loaded = load(store, alpha_identity(), &config, [!1; 32]).expect("loads");
+    Station::new(now_ms, loaded, Mode::Daemon).expect("builds")
+}
+
 /// Alpha, paired with Bravo and committed, its direct channel up; and Bravo's id.
 fn paired_alpha() -> (Station, Store, StationId) {
     let (mut alpha, mut store) = station("Alpha", 1);
@@ -556,9 +563,7 @@ fn an_unknown_key_alarm_open_at_a_start_waits_for_its_entry() {
         1
     );
     drop(alpha);
-    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
-    let loaded = load(&alpha_store, alpha_identity(), &config, [!1; 32]).expect("loads");
-    let mut alpha = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    let mut alpha = alpha_again(&alpha_store, NOW_MS);
     for frame in &first {
         let bytes = frame.clone();
         alpha.handle(NOW_MS, Input::Frame { via, bytes });
@@ -592,9 +597,7 @@ fn an_unknown_key_alarm_open_at_a_start_waits_for_entries_refused_below_its_own(
         1
     );
     drop(alpha);
-    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
-    let loaded = load(&alpha_store, alpha_identity(), &config, [!1; 32]).expect("loads");
-    let mut alpha = Station::new(NOW_MS, loaded, Mode::Daemon).expect("builds");
+    let mut alpha = alpha_again(&alpha_store, NOW_MS);
     alpha.handle(NOW_MS, Input::Frame { via, bytes: later });
     assert_eq!(
         open_alarms(&mut alpha, &mut alpha_store, "unknown_epoch_key"),
@@ -755,9 +758,7 @@ fn a_deadline_passed_while_stopped_warns_before_it_alarms() {
     drop(alpha);
     // Started again past both of the FLASH message's deadlines.
     let later_ms = NOW_MS + 60 * 60_000;
-    let config = Config::new("Alpha".into(), "en".into(), "127.0.0.1:9".into());
-    let loaded = load(&store, alpha_identity(), &config, [!1; 32]).expect("loads");
-    let mut alpha = Station::new(later_ms, loaded, Mode::Daemon).expect("builds");
+    let mut alpha = alpha_again(&store, later_ms);
     alpha.handle_timeout(later_ms);
     commit_all(&mut alpha, &mut store).expect("commits");
     let outputs = outputs(&mut alpha);
