@@ -12,11 +12,13 @@
 mod absence;
 pub mod alarms;
 mod awaiting;
+mod due;
 mod items;
 pub mod latency;
 mod link;
 mod schedule;
 mod timers;
+mod unopened;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
@@ -27,6 +29,7 @@ use parley_proto::{
 use parley_store::{AlarmKind, AlarmRow, LinkRecord};
 
 pub use self::items::{Answer, Append, Awaited, Known, Warning};
+pub use self::unopened::{UNKNOWN_EPOCH_KEY_SUBJECT, UNOPENED_FROM};
 
 use self::alarms::{AlarmBook, AlarmUpdate};
 use self::latency::{Latencies, Until};
@@ -34,11 +37,6 @@ use self::link::{ChannelWatch, Deadline, LinkWatch};
 use self::schedule::{last_due_ms, machine_answer};
 use self::timers::{Slot, Timers};
 use crate::watch_config::Objectives;
-
-/// The subject of a peer's `unknown_epoch_key` alarm: one open per peer, whatever keys its
-/// envelopes name (a key id is any 8 bytes the peer signs), until every entry refused so is
-/// stored.
-pub const UNKNOWN_EPOCH_KEY_SUBJECT: &str = "epoch keys";
 
 /// Most of a peer's cancellations kept, per link, whose message has not come yet. A message
 /// held back on its channel while its cancellation came (stored above the gap) is within the
@@ -84,16 +82,6 @@ pub struct Watch {
     /// entry is (a refused one could never be read while the alarm said all was well).
     unopened: BTreeMap<StationId, (u64, u64)>,
 }
-
-/// The seq an `unknown_epoch_key` alarm's detail names (`… from entry N of its log …`).
-fn unopened_seq(detail: &str) -> Option<u64> {
-    let (_, after) = detail.split_once(UNOPENED_FROM)?;
-    let digits = after.split(|c: char| !c.is_ascii_digit()).next()?;
-    digits.parse().ok()
-}
-
-/// What precedes the seq in an `unknown_epoch_key` alarm's detail.
-pub const UNOPENED_FROM: &str = "from entry ";
 
 /// The subject (alarm condition) naming an entry.
 fn subject(id: &EntryId) -> String {
@@ -605,59 +593,6 @@ impl Watch {
         self.alarms.id_of(&condition)
     }
 
-    /// The peer's entry `seq` was refused, sealed to an epoch key this station does not hold:
-    /// the peer's `unknown_epoch_key` alarm is raised (once, whatever the key) with `detail`,
-    /// and stays open until every entry so refused is stored.
-    pub fn unopened(&mut self, now_ms: u64, peer: StationId, seq: u64, detail: String) {
-        let subject = UNKNOWN_EPOCH_KEY_SUBJECT.to_owned();
-        self.misbehaviour(now_ms, peer, AlarmKind::UnknownEpochKey, subject, detail);
-        let (lowest, highest) = self.unopened.entry(peer).or_insert((seq, seq));
-        *lowest = (*lowest).min(seq);
-        *highest = (*highest).max(seq);
-    }
-
-    /// The peer's `unknown_epoch_key` alarm, open when this watch began, was raised for the
-    /// entry its detail names (`from entry N`, the first refused; others may have been
-    /// refused since, below it or above): it clears once every entry from `first_missing`,
-    /// the lowest of the peer not stored, up to that one is stored. An alarm whose detail
-    /// names none (raised by an earlier version) waits for `first_missing` alone.
-    pub fn unopened_before(&mut self, peer: StationId, first_missing: u64) {
-        let named = (self.alarms.open())
-            .find(|alarm| {
-                alarm.kind == AlarmKind::UnknownEpochKey
-                    && alarm.peer == peer
-                    && alarm.subject == UNKNOWN_EPOCH_KEY_SUBJECT
-            })
-            .map(|alarm| unopened_seq(&alarm.detail));
-        if let Some(named) = named {
-            let highest = named.map_or(first_missing, |named| named.max(first_missing));
-            self.unopened.insert(peer, (first_missing, highest));
-        }
-    }
-
-    /// A new envelope of `peer` was accepted: its clock is fine again. `stored` tells whether
-    /// an entry of the peer is stored now. The `unknown_epoch_key` alarm clears once every
-    /// entry it waits for is stored (so a later envelope sealed to a key not held raises a
-    /// new one).
-    pub fn accepted(&mut self, now_ms: u64, peer: StationId, stored: impl Fn(u64) -> bool) {
-        self.cleared(now_ms, (AlarmKind::ClockSkew, peer, "clock"));
-        let waiting = self
-            .unopened
-            .get_mut(&peer)
-            .is_some_and(|(lowest, highest)| {
-                // What is stored stays stored: the lowest moves up past it.
-                while *lowest <= *highest && stored(*lowest) {
-                    *lowest += 1;
-                }
-                *lowest <= *highest
-            });
-        if !waiting {
-            self.unopened.remove(&peer);
-            let unknown_key = (AlarmKind::UnknownEpochKey, peer, UNKNOWN_EPOCH_KEY_SUBJECT);
-            self.cleared(now_ms, unknown_key);
-        }
-    }
-
     /// The condition `(kind, peer, subject)` no longer holds: its alarm, if open, clears.
     pub fn cleared(&mut self, now_ms: u64, (kind, peer, subject): (AlarmKind, StationId, &str)) {
         let condition = (kind, peer, subject.to_owned());
@@ -740,124 +675,6 @@ impl Watch {
         }
         let escalated = self.alarms.tick(now_ms);
         self.updates.extend(escalated);
-    }
-
-    /// A deadline's timer: the warning at half of it, or its end.
-    fn deadline_due(&mut self, now_ms: u64, peer: StationId, slot: Slot) {
-        let link = self
-            .links
-            .get_mut(&peer)
-            .expect("timers are for loaded links");
-        let (deadlines, seq) = link.deadlines(slot).expect("a deadline slot");
-        let Some(deadline) = deadlines.get_mut(&seq) else {
-            return;
-        };
-        if !deadline.warned {
-            deadline.warned = true;
-            self.warnings.push(Warning {
-                peer,
-                id: deadline.id,
-                objective: deadline.objective,
-                own: !matches!(slot, Slot::Received(_)),
-                due_ms: deadline.due_ms,
-            });
-            if deadline.due_ms > now_ms {
-                let due_ms = deadline.due_ms;
-                self.timers.arm(peer, slot, due_ms);
-                return;
-            }
-        }
-        let deadline = deadlines.remove(&seq).expect("found above");
-        self.missed(now_ms, peer, slot, deadline);
-    }
-
-    /// A deadline passed: an alarm, and for an own message's or test's answer, signed evidence.
-    fn missed(&mut self, now_ms: u64, peer: StationId, slot: Slot, deadline: Deadline) {
-        let what = match deadline.awaited {
-            Awaited::Message => format!("{} message", deadline.precedence.name().to_uppercase()),
-            Awaited::Test(answer) => format!("{} test", answer.name()),
-        };
-        let waited_s = now_ms.saturating_sub(deadline.created_ms) / 1_000;
-        // The time allowed, when more has passed (the daemon was stopped at the deadline, or
-        // the peer's message came after it).
-        let allowed_s = deadline.due_ms.saturating_sub(deadline.created_ms) / 1_000;
-        let allowed = if waited_s > allowed_s {
-            format!(" ({allowed_s} s allowed)")
-        } else {
-            String::new()
-        };
-        let (kind, detail) = match slot {
-            Slot::SentReceipt(seq) => (
-                AlarmKind::ReceiptOverdue,
-                format!("{what} seq {seq} not receipted after {waited_s} s{allowed}"),
-            ),
-            Slot::SentAnswer(seq) if deadline.objective == Objective::TestAnswer => (
-                AlarmKind::TestMissed,
-                format!("{what} seq {seq} not answered after {waited_s} s{allowed}"),
-            ),
-            Slot::SentAnswer(seq) => (
-                AlarmKind::UnderstoodOverdue,
-                format!("{what} seq {seq} not answered after {waited_s} s{allowed}"),
-            ),
-            Slot::Received(seq) => (
-                AlarmKind::UnderstoodOverdue,
-                format!(
-                    "{what} seq {seq} from the peer has awaited this station's answer for \
-                     {waited_s} s{allowed}"
-                ),
-            ),
-            _ => unreachable!("only deadline slots miss"),
-        };
-        if let Slot::SentAnswer(seq) = slot {
-            let receipted_ms = self
-                .links
-                .get_mut(&peer)
-                .and_then(|link| link.receipted_ms.remove(&seq));
-            self.appends.push_back(Append {
-                peer,
-                precedence: deadline.precedence,
-                body: Body::Overdue {
-                    of: deadline.id,
-                    objective: deadline.objective,
-                    due_ms: deadline.due_ms,
-                    receipted_ms,
-                },
-            });
-        }
-        // One alarm per absence of the peer's answers to tests: while one is open, a later
-        // test missed raises no other (a peer away for a day would raise one per test, each
-        // paging and escalating); its overdue entry is signed all the same.
-        if kind == AlarmKind::TestMissed && self.absence_alarmed(peer) {
-            return;
-        }
-        // One alarm for the peer's tests awaiting this station's answer (`awaiting.rs`).
-        if let Slot::Received(seq) = slot
-            && matches!(deadline.awaited, Awaited::Test(_))
-            && self.peer_tests_alarmed(peer)
-        {
-            self.hold_back(peer, seq, deadline.id);
-            return;
-        }
-        let raised = self
-            .alarms
-            .raise(now_ms, (kind, peer, subject(&deadline.id)), detail);
-        self.updates.extend(raised);
-    }
-
-    fn channel_down(&mut self, now_ms: u64, peer: StationId, channel: u64) {
-        let link = self.links.get(&peer).expect("timers are for loaded links");
-        let Some(watched) = link.channels.get(&channel) else {
-            return;
-        };
-        let since_ms = watched.down_since_ms.unwrap_or(now_ms);
-        let detail = format!(
-            "the channel {} has been down for {} s",
-            watched.label,
-            now_ms.saturating_sub(since_ms) / 1_000
-        );
-        let condition = (AlarmKind::ChannelDown, peer, watched.label.clone());
-        self.updates
-            .extend(self.alarms.raise(now_ms, condition, detail));
     }
 
     /// When the next duty is due (`None`: nothing timed is pending, or the watch is not live).
