@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{await_all_delivered, exe, paired};
+use parley_station::limits::API_ANSWER_WRITE_MS_MAX;
 use parley_testkit::harness::{StationProcess, wait_until};
 use serde_json::Value;
 
@@ -186,9 +187,6 @@ fn requests_are_strict_errors_are_classed_and_connections_are_bounded() {
     assert!(served, "served once the watchers left");
     alpha.stop().unwrap();
 }
-
-/// Longest the daemon waits for a client to take an answer (`API_ANSWER_WRITE_MS_MAX`).
-const API_ANSWER_WRITE_MS_MAX: u64 = 10_000;
 
 /// A client that sends requests and reads none of the answers is closed once one has waited
 /// `API_ANSWER_WRITE_MS_MAX` to be taken: it does not hold its place for good.

@@ -223,7 +223,7 @@ async fn checkpoints_to_store_are_held_to_their_author_s_request_rate() {
     assert_cosigned(&relay, &answer, &second);
     let third = checkpoint(alpha, &bravo, 3, root(3));
     let over = submit(&relay, 2, proof(2, 3), &third).await;
-    assert_refused(&over, 429, "request rate over the limit for this station");
+    assert_refused(&over, 429, "over the witness's rate for it");
     assert_eq!(logs(&relay)[0].size, 2, "nothing stored");
     // Alpha's own requests are within their own budget.
     for _ in 0..2 {

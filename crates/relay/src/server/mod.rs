@@ -322,13 +322,22 @@ impl Relay {
     /// Takes one request of `station`'s rate ([`Limits::request_rate_per_second_max`], with
     /// its burst), or refuses it (429) with the time until the next is allowed.
     fn within_rate(&self, station: &StationId) -> Result<(), Refusal> {
-        within(&self.limiter, station)
+        within(
+            &self.limiter,
+            station,
+            "request rate over the limit for this station",
+        )
     }
 
     /// Takes one of the witness's writes for checkpoints of `author`'s logs, at the request
     /// rate but apart from its requests' budget, or refuses it (429).
     fn within_witness_rate(&self, author: &StationId) -> Result<(), Refusal> {
-        within(&self.witness_limiter, author)
+        within(
+            &self.witness_limiter,
+            author,
+            "checkpoints of this station's logs to store over the witness's rate for it (apart \
+             from the station's own requests)",
+        )
     }
 
     fn quota(&self) -> Quota {
@@ -819,19 +828,16 @@ async fn purge_loop(relay: Arc<Relay>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Takes one from `station`'s bucket of `limiter`, or refuses (429) with the time until the
-/// next is allowed.
+/// Takes one from `station`'s bucket of `limiter`, or refuses (429, saying `over`) with the
+/// time until the next is allowed.
 fn within(
     limiter: &DefaultKeyedRateLimiter<StationId>,
     station: &StationId,
+    over: &'static str,
 ) -> Result<(), Refusal> {
     limiter.check_key(station).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
         let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        Refusal::retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            "request rate over the limit for this station",
-            wait_ms,
-        )
+        Refusal::retry_later(StatusCode::TOO_MANY_REQUESTS, over, wait_ms)
     })
 }

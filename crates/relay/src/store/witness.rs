@@ -403,9 +403,6 @@ fn held_in(tx: &Connection, origin: &str) -> Result<Option<HeldRow>, StoreError>
     .transpose()
 }
 
-/// Counts a conflict for the log and keeps its evidence unless the same checkpoint was kept
-/// against the same held one before, or its author's logs have
-/// [`WITNESS_CONFLICTS_PER_STATION_MAX`] kept.
 /// Why the conflict `submission` makes with the checkpoint held is not to be kept, if it is
 /// not: it was kept before, or its author's logs have [`WITNESS_CONFLICTS_PER_STATION_MAX`]
 /// kept already.
@@ -430,6 +427,9 @@ fn not_to_keep(conn: &Connection, submission: &Submission) -> Result<Option<Evid
     Ok(over.then_some(Evidence::OverBound))
 }
 
+/// Counts a conflict for the log and keeps its evidence unless the same checkpoint was kept
+/// against the same held one before, or its author's logs have
+/// [`WITNESS_CONFLICTS_PER_STATION_MAX`] kept.
 fn record_conflict(
     tx: &Connection,
     submission: &Submission,

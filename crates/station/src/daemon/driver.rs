@@ -212,7 +212,8 @@ impl Driver {
     /// Warns, at most once per [`CLOCK_WALL_LOG_INTERVAL_MS`] each way, while the wall clock
     /// differs from the station's, which does not follow it while it runs.
     fn compare_clocks(&mut self) {
-        let skew_max_min = parley_proto::limits::ENTRY_FUTURE_SKEW_MS_MAX / 60_000;
+        const MS_PER_MINUTE: u64 = 60_000;
+        let skew_max_min = parley_proto::limits::ENTRY_FUTURE_SKEW_MS_MAX / MS_PER_MINUTE;
         match self.clock.against_wall() {
             Wall::InStep => {}
             Wall::Ahead { by_ms } => {

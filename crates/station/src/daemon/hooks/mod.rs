@@ -588,8 +588,7 @@ fn watch(child: &mut Child, input: &[u8], limit: Duration) -> Result<(), String>
                 // What it left running goes with it: nothing it started outlives it, nor
                 // escapes its time or the kill at a stop. Killed before the hook is reaped,
                 // while its group's id cannot yet be another's.
-                let group = rustix::process::Pid::from_child(child);
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                kill_group(child);
                 return match child.wait() {
                     Ok(status) if status.success() => Ok(()),
                     Ok(status) => Err(format!("it exited with {status}")),
@@ -622,11 +621,16 @@ fn exited(child: &Child) -> std::io::Result<bool> {
 
 /// Kills the hook's process group and reaps the hook.
 fn kill(child: &mut Child) {
-    // The hook leads its own group (`process_group(0)`): its id is the group's.
-    let group = rustix::process::Pid::from_child(child);
-    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    kill_group(child);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Kills the process group the hook `child` leads (`process_group(0)`: its id is the
+/// group's), the hook too if it still runs.
+fn kill_group(child: &Child) {
+    let group = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
 }
 
 #[cfg(test)]
