@@ -322,3 +322,67 @@ fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() 
     assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");
     assert_eq!(inbox_texts(&alpha, "Bravo"), everything);
 }
+
+/// A station put back to a copy older than entries it wrote, that writes as many again before
+/// the peer's receipt comes (here while the peer is stopped): the receipt does not reach beyond
+/// its log, but names another entry at a seq it wrote. The station keeps the receipt as
+/// `bad_receipt` evidence, raises `split_view`, and writes nothing more to the peer (what it
+/// wrote forked its log; the peer refuses it as `equivocation`), also once stopped.
+#[test]
+fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, mut bravo) = paired(root.path());
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    let before = texts("before", 0..2);
+    send_all(&bravo, "Alpha", &before);
+    await_all_delivered(&bravo, &alpha);
+    bravo.stop().expect("clean stop");
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    bravo.start().expect("restart Bravo");
+    let since = texts("since", 0..3);
+    send_all(&bravo, "Alpha", &since);
+    await_all_delivered(&bravo, &alpha);
+    alpha.stop().expect("clean stop");
+    bravo.kill9().expect("kill -9");
+    put_back(&copy, &bravo);
+    // Written at the seqs of `since`, which Alpha holds: Bravo's log forks.
+    send_all(&bravo, "Alpha", &texts("again", 0..3));
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo from the copy");
+    let raised = |station: &StationProcess, kind: &str| {
+        station
+            .json(&["alarms"])
+            .expect("alarms")
+            .as_array()
+            .is_some_and(|alarms| alarms.iter().any(|alarm| alarm["kind"] == kind))
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || raised(&bravo, "split_view")
+            && raised(&bravo, "bad_receipt")),
+        "Bravo raised split_view and bad_receipt: {}",
+        bravo.json(&["alarms"]).expect("alarms")
+    );
+    for (running, expected) in [(true, "a running station"), (false, "a stopped station")] {
+        if !running {
+            bravo.stop().expect("clean stop");
+        }
+        let refused = bravo.cli(&["send", "Alpha", "would fork"]).expect("run");
+        assert_eq!(refused.status.code(), Some(1), "{expected}: a local error");
+        let error = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            error.contains("another entry of this station's log at seq")
+                && error.contains("Nothing more is written to this peer"),
+            "{expected}: {error}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || raised(&alpha, "equivocation")),
+        "Alpha refused the forked entries"
+    );
+    let all: Vec<String> = before.iter().chain(&since).cloned().collect();
+    assert_eq!(inbox_texts(&alpha, "Bravo"), all, "Alpha kept what it held");
+    alpha.stop().expect("clean stop");
+}

@@ -245,4 +245,13 @@ pub enum SendError {
         /// The own log's last seq here.
         written: u64,
     },
+    /// The peer signed a receipt naming another entry at an own seq than this store holds:
+    /// the store was put back to an older copy and wrote entries since, forking the log.
+    #[error(
+        "the peer holds another entry of this station's log at seq {seq} than this store: the store was put back to an older copy and wrote entries since, forking the log (or the peer's receipt is false, or the identity key is in other hands). Nothing more is written to this peer; see `parley run` in docs/cli.md"
+    )]
+    LogForked {
+        /// The own seq the peer's receipt names another entry at.
+        seq: u64,
+    },
 }

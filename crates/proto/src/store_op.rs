@@ -90,6 +90,15 @@ pub enum StoreOp {
         /// The highest own seq its receipt covers.
         peer_holds: u64,
     },
+    /// The peer signed a receipt that names another entry at `seq` of the own log than this
+    /// store holds: this store was put back to an older copy and wrote entries since, forking
+    /// its log (or the receipt is false). Nothing more is appended on the link.
+    LogForked {
+        /// The peer.
+        peer: StationId,
+        /// The own seq the receipt names another entry at.
+        seq: u64,
+    },
     /// The peer announced a new epoch key; seal to it from now on.
     PeerEpochKey {
         /// The peer.
@@ -156,6 +165,9 @@ pub struct LinkSnapshot {
     /// The highest own seq a receipt of the peer covered beyond the own log (0: none): nothing
     /// more is appended on the link ([`StoreOp::LogBehind`]).
     pub own_log_behind: u64,
+    /// The lowest own seq at which a receipt of the peer named another entry than this store
+    /// holds (0: none): nothing more is appended on the link ([`StoreOp::LogForked`]).
+    pub own_log_forked: u64,
     /// Ids of the peer's contiguous entries, index `seq - 1`.
     pub in_ids: Vec<EntryId>,
     /// Peer entries held above the contiguous head, ascending seq.

@@ -344,6 +344,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::MarkDelivered { .. } => "mark_delivered",
         StoreOp::Redeliver { .. } => "redeliver",
         StoreOp::LogBehind { .. } => "log_behind",
+        StoreOp::LogForked { .. } => "log_forked",
         StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
         StoreOp::Evidence { .. } => "evidence",
     }
@@ -545,7 +546,7 @@ fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
         },
     );
     check(
-        "a receipt naming another head than ours is evidence",
+        "a receipt naming another head than ours is evidence, and no more is written",
         0,
         |pair| {
             let (bravo, alpha) = (pair.sides[1].identity.clone(), pair.sides[0].id());
@@ -553,7 +554,7 @@ fn every_kind_of_frame_is_accepted_or_refused_as_it_must_be() {
         },
         Outcome {
             result: Err("bad_receipt"),
-            writes: &["evidence"],
+            writes: &["evidence", "log_forked"],
             alarm: Some(EvidenceKind::BadReceipt),
         },
     );
@@ -1042,6 +1043,57 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
                     written: 1
                 })
             ),
+            "restarted {restarted}: {refused:?}"
+        );
+        assert!(pair.sides[1].endpoint.take_writes().is_empty());
+    }
+}
+
+/// Bravo's store put back to a copy older than an entry it wrote, and Bravo writes another
+/// entry at that seq before Alpha's receipt of the first comes: the receipt names another
+/// entry at a seq Bravo wrote. Bravo keeps it as evidence, says so once (`Forked`), keeps that
+/// in its store, and writes nothing more to Alpha (its log forked: Alpha refuses what follows
+/// it), also after a restart.
+#[test]
+fn a_store_that_forked_its_own_log_writes_nothing_more() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    let first = pair.send(1, "written after the copy");
+    pair.pump();
+    let covering = last_receipt_sent(&pair, 0);
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    assert_eq!(pair.send(1, "written again at that seq"), first);
+    for _ in 0..2 {
+        assert!(
+            pair.deliver(1, &covering).is_err(),
+            "a receipt naming another entry"
+        );
+    }
+    let endpoint = &mut pair.sides[1].endpoint;
+    let told: Vec<u64> = std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Forked { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [first], "told once");
+    assert_eq!(pair.snapshot(1).own_log_forked, first, "kept in the store");
+    for restarted in [false, true] {
+        if restarted {
+            pair.restart(1);
+        }
+        let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+        let refused = pair.sides[1].endpoint.send_message(
+            now,
+            &alpha,
+            Precedence::Flash,
+            ("would fork further", "en"),
+            false,
+        );
+        assert!(
+            matches!(refused, Err(parley_proto::SendError::LogForked { seq }) if seq == first),
             "restarted {restarted}: {refused:?}"
         );
         assert!(pair.sides[1].endpoint.take_writes().is_empty());

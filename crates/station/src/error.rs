@@ -104,7 +104,10 @@ impl StationError {
     pub fn class(&self) -> ErrorClass {
         match self {
             // Down to this station's store, not to what the operator asked.
-            StationError::Send(parley_proto::SendError::LogBehind { .. }) => ErrorClass::Local,
+            StationError::Send(
+                parley_proto::SendError::LogBehind { .. }
+                | parley_proto::SendError::LogForked { .. },
+            ) => ErrorClass::Local,
             StationError::NotInitialised(_)
             | StationError::AlreadyInitialised(_)
             | StationError::UnknownPeer(_)

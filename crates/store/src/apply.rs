@@ -53,6 +53,7 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             received_ms,
         } => redeliver(tx, peer, frames, receipt, (*upto, *received_ms)),
         StoreOp::LogBehind { peer, peer_holds } => log_behind(tx, own, peer, *peer_holds),
+        StoreOp::LogForked { peer, seq } => log_forked(tx, own, peer, *seq),
         StoreOp::PeerEpochKey { peer, public } => peer_epoch_key(tx, peer, public),
         StoreOp::Evidence {
             peer,
@@ -580,6 +581,30 @@ fn log_behind(
     tx.prepare_cached("UPDATE peers SET log_behind = max(log_behind, ?2) WHERE id = ?1")
         .and_then(|mut statement| statement.execute(params![peer.0, held_sql]))
         .with_context(|| format!("noting that {peer} holds own entries this store lacks"))?;
+    Ok(())
+}
+
+/// [`StoreOp::LogForked`]: the seq must lie within the own log; the lowest is kept.
+fn log_forked(
+    tx: &Connection,
+    own: &StationId,
+    peer: &StationId,
+    seq: u64,
+) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    let (last_seq, _) = last_entry(tx, peer, own)?;
+    if seq == 0 || seq > last_seq {
+        return Err(StoreError::InvalidOp(format!(
+            "{peer} holds another own entry at seq {seq}, outside the own log (1 to {last_seq})"
+        )));
+    }
+    let seq_sql = to_sql(seq, "an own seq")?;
+    tx.prepare_cached(
+        "UPDATE peers SET log_forked = CASE WHEN log_forked = 0 THEN ?2 \
+         ELSE min(log_forked, ?2) END WHERE id = ?1",
+    )
+    .and_then(|mut statement| statement.execute(params![peer.0, seq_sql]))
+    .with_context(|| format!("noting that {peer} holds another own entry than this store"))?;
     Ok(())
 }
 

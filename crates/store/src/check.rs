@@ -270,7 +270,8 @@ fn check_receipt(
 /// What the store keeps of the peer's receipts beside the latest: the floor is a time the
 /// newest reached (both are receipt times, the newest raised with the floor), and the own
 /// seq the peer is noted to hold beyond the own log lies beyond it (`own_last`), since
-/// nothing is appended once it is noted. A changed byte would otherwise have receipts ignored,
+/// nothing is appended once it is noted, and the own seq it is noted to hold another entry at
+/// lies within it. A changed byte would otherwise have receipts ignored,
 /// or the link fenced, without a word.
 fn check_receipts_state(
     connection: &Connection,
@@ -278,7 +279,12 @@ fn check_receipts_state(
     name: &str,
     own_last: usize,
 ) -> Result<(), StoreError> {
-    let (newest_ms, floor_ms, behind) = read::receipts_state(connection, peer)?;
+    let read::ReceiptsState {
+        newest_ms,
+        floor_ms,
+        behind,
+        forked,
+    } = read::receipts_state(connection, peer)?;
     if floor_ms > newest_ms {
         return Err(corrupt(format!(
             "peer \"{name}\": the floor of its receipts ({floor_ms} ms) is after the newest one \
@@ -289,6 +295,12 @@ fn check_receipts_state(
         return Err(corrupt(format!(
             "peer \"{name}\" is noted to hold own seq {behind} beyond this store's log, which \
              ends at seq {own_last}"
+        )));
+    }
+    if usize::try_from(forked).is_ok_and(|forked| forked > own_last) {
+        return Err(corrupt(format!(
+            "peer \"{name}\" is noted to hold another entry at own seq {forked}, beyond this \
+             store's log, which ends at seq {own_last}"
         )));
     }
     Ok(())

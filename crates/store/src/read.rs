@@ -277,25 +277,38 @@ pub(crate) fn peer_link(connection: &Connection, peer: &StationId) -> Result<Pee
 }
 
 /// The latest time the peer signed into a receipt that marked own entries delivered, the
-/// time it signed into the last that showed it lost entries (the floor), and the highest own
-/// seq one covered beyond the own log; 0: none.
+/// time it signed into the last that showed it lost entries (the floor), the highest own seq
+/// one covered beyond the own log, and the lowest own seq at which one named another entry
+/// than this store holds; 0: none.
 pub(crate) fn receipts_state(
     connection: &Connection,
     peer: &StationId,
-) -> Result<(u64, u64, u64), StoreError> {
-    let (newest, floor, behind): (i64, i64, i64) = connection
+) -> Result<ReceiptsState, StoreError> {
+    let (newest, floor, behind, forked): (i64, i64, i64, i64) = connection
         .prepare_cached(
-            "SELECT receipt_newest_ms, receipt_floor_ms, log_behind FROM peers WHERE id = ?1",
+            "SELECT receipt_newest_ms, receipt_floor_ms, log_behind, log_forked FROM peers \
+             WHERE id = ?1",
         )
         .and_then(|mut statement| {
-            statement.query_row([peer.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            statement.query_row([peer.0], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
         })
         .context("reading the times of a peer's receipts")?;
-    Ok((
-        from_sql(newest, "a peer's newest receipt time")?,
-        from_sql(floor, "a peer's receipt floor")?,
-        from_sql(behind, "the own seq a peer holds beyond the own log")?,
-    ))
+    Ok(ReceiptsState {
+        newest_ms: from_sql(newest, "a peer's newest receipt time")?,
+        floor_ms: from_sql(floor, "a peer's receipt floor")?,
+        behind: from_sql(behind, "the own seq a peer holds beyond the own log")?,
+        forked: from_sql(forked, "the own seq a peer holds another entry at")?,
+    })
+}
+
+/// What [`receipts_state`] reads of a peer.
+pub(crate) struct ReceiptsState {
+    pub newest_ms: u64,
+    pub floor_ms: u64,
+    pub behind: u64,
+    pub forked: u64,
 }
 
 /// The seq of the peer's latest key announcement held: the one whose key is in use, as
@@ -449,15 +462,15 @@ pub(crate) fn link_snapshot(
         })
         .collect();
     let peer_epoch_seq = peer_epoch_seq(connection, peer, &link.epoch_public)?;
-    let (peer_receipt_newest_ms, peer_receipt_floor_ms, own_log_behind) =
-        receipts_state(connection, peer)?;
+    let receipts = receipts_state(connection, peer)?;
     Ok(LinkSnapshot {
         outbox: undelivered(connection, peer, &out_ids, link.receipt_upto)?,
         out_ids,
         peer_receipt_upto: link.receipt_upto,
-        peer_receipt_newest_ms,
-        peer_receipt_floor_ms,
-        own_log_behind,
+        peer_receipt_newest_ms: receipts.newest_ms,
+        peer_receipt_floor_ms: receipts.floor_ms,
+        own_log_behind: receipts.behind,
+        own_log_forked: receipts.forked,
         in_ids,
         in_pending,
         peer_epoch_public: link.epoch_public,

@@ -190,6 +190,13 @@ const MIGRATION_8: &str = "
 ALTER TABLE station ADD COLUMN stopped_ms INTEGER CHECK (stopped_ms >= 0);
 ";
 
+/// Version 9, for each peer (formats.md §5): the lowest own seq at which a receipt of it named
+/// another entry than this store holds (this store put back to an older copy wrote entries
+/// since, forking its log; 0 for none), after which nothing more is appended to it.
+const MIGRATION_9: &str = "
+ALTER TABLE peers ADD COLUMN log_forked INTEGER NOT NULL DEFAULT 0 CHECK (log_forked >= 0);
+";
+
 /// Every migration, in order; index `i` brings version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     MIGRATION_1,
@@ -200,6 +207,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 /// The schema version this build writes and reads.

@@ -89,6 +89,15 @@ pub enum Event {
         /// The own log's last seq here.
         written: u64,
     },
+    /// The peer signed a receipt naming another entry at an own seq than this store holds:
+    /// the store was put back to an older copy and wrote entries since (or the receipt is
+    /// false). Nothing more is appended to this link's log.
+    Forked {
+        /// The peer.
+        peer: StationId,
+        /// The own seq the receipt names another entry at.
+        seq: u64,
+    },
     /// Evidence of misbehaviour was recorded.
     Alarm {
         /// The peer implicated.
@@ -248,6 +257,7 @@ impl Link {
             peer_receipt_newest_ms,
             peer_receipt_floor_ms,
             own_log_behind,
+            own_log_forked,
             in_ids,
             in_pending,
             peer_epoch_public,
@@ -262,6 +272,7 @@ impl Link {
                 peer_receipt_newest_ms,
                 peer_receipt_floor_ms,
                 own_log_behind,
+                own_log_forked,
             ),
             (peer_epoch_public, peer_epoch_seq),
         )?;

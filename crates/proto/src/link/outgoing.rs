@@ -79,6 +79,10 @@ pub(super) struct Outgoing {
     /// The highest own seq a receipt of the peer covered beyond the own log: the store lost
     /// entries this station wrote, and nothing more is appended (it would fork the log).
     behind: Option<u64>,
+    /// The lowest own seq at which a receipt of the peer named another entry than this log
+    /// holds: the store wrote entries after it was put back to an older copy, and nothing more
+    /// is appended (the peer refuses what forks the log it holds).
+    forked: Option<u64>,
 }
 
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
@@ -95,7 +99,13 @@ impl Outgoing {
     pub(super) fn restore(
         snapshot_ids: Vec<EntryId>,
         outbox: Vec<OutboxItem>,
-        (receipt_upto, receipt_newest_ms, receipt_floor_ms, behind): (u64, u64, u64, u64),
+        (receipt_upto, receipt_newest_ms, receipt_floor_ms, behind, forked): (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+        ),
         (peer_epoch_public, peer_epoch_seq): (Vec<u8>, u64),
     ) -> Result<Self, crate::DecodeError> {
         let peer_epoch = PeerEpochKey::from_bytes(&peer_epoch_public)?;
@@ -130,6 +140,7 @@ impl Outgoing {
             lost: None,
             resealed: Vec::new(),
             behind: (behind > 0).then_some(behind),
+            forked: (forked > 0).then_some(forked),
         })
     }
 
@@ -231,6 +242,9 @@ impl Outgoing {
                 peer_holds,
                 written: self.seq(),
             });
+        }
+        if let Some(seq) = self.forked {
+            return Err(SendError::LogForked { seq });
         }
         if self.outbox.len() >= OUTBOX_DEPTH_MAX {
             return Err(SendError::OutboxFull {
@@ -431,6 +445,21 @@ impl Outgoing {
                     ours.to_hex()
                 );
                 fx.evidence(now_ms, EvidenceKind::BadReceipt, receipt.upto, detail, raw);
+                // Either way the link's log cannot go on here: what this station appends
+                // next is refused there (`equivocation`, `fork`), and, if it was restored, the
+                // peer's next entries name entries this store lacks. As when a receipt
+                // reaches beyond the log, nothing more is appended.
+                if self.forked.is_none_or(|seq| receipt.upto < seq) {
+                    self.forked = Some(receipt.upto);
+                    fx.writes.push(StoreOp::LogForked {
+                        peer: fx.peer,
+                        seq: receipt.upto,
+                    });
+                    fx.events.push_back(super::Event::Forked {
+                        peer: fx.peer,
+                        seq: receipt.upto,
+                    });
+                }
                 return Err(Rejection::BadReceipt("its head differs from our log"));
             }
         }
@@ -667,6 +696,7 @@ impl Outgoing {
         snapshot.peer_receipt_newest_ms = self.receipt_newest_ms;
         snapshot.peer_receipt_floor_ms = self.receipt_floor_ms;
         snapshot.own_log_behind = self.behind.unwrap_or(0);
+        snapshot.own_log_forked = self.forked.unwrap_or(0);
         snapshot.peer_epoch_public = self.peer_epoch_public.clone();
         snapshot.peer_epoch_seq = self.peer_epoch_seq;
     }

@@ -111,7 +111,7 @@ fn alarms_of_version_4_are_taken_as_hooked() {
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
          ALTER TABLE peers DROP COLUMN log_behind; \
          ALTER TABLE outbox DROP COLUMN delivered_before_ms; \
-         ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 4;",
+         ALTER TABLE station DROP COLUMN stopped_ms; ALTER TABLE peers DROP COLUMN log_forked; PRAGMA user_version = 4;",
     )
     .expect("back to version 4");
     drop(raw);

@@ -191,6 +191,15 @@ const CASES: &[(&str, Read, Option<&str>)] = &[
             "peer \"Bravo\" is noted to hold own seq 3 beyond this store's log, which ends at seq 3",
         ),
     ),
+    // The fork names a seq within the own log (3 entries), or none.
+    ("UPDATE peers SET log_forked = 3", whole, None),
+    (
+        "UPDATE peers SET log_forked = 4",
+        whole,
+        Some(
+            "peer \"Bravo\" is noted to hold another entry at own seq 4, beyond this store's log, which ends at seq 3",
+        ),
+    ),
     // The floor is a receipt time the newest one reached.
     (
         "UPDATE peers SET receipt_floor_ms = 5, receipt_newest_ms = 5",

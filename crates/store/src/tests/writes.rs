@@ -619,6 +619,38 @@ fn entries_are_queued_again_only_when_delivered_and_above_the_receipt_kept() {
     }
 }
 
+/// The lowest own seq at which the peer holds another entry than the store is kept, from
+/// within the own log only (seq 0 and one beyond its last are refused and change nothing), and
+/// reads back in the link's snapshot.
+#[test]
+fn a_fork_is_kept_at_its_lowest_seq_within_the_own_log() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    store.commit(&[ctx.append(2)]).expect("seq 3 appends");
+    let forked = |store: &Store| {
+        let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+        (snapshot.out_ids.len() as u64, snapshot.own_log_forked)
+    };
+    assert_eq!(forked(&store), (3, 0));
+    let fork = |seq| StoreOp::LogForked { peer: ctx.b(), seq };
+    for seq in [0, 4] {
+        match store.commit(&[fork(seq)]) {
+            Err(StoreError::InvalidOp(message)) => {
+                assert!(
+                    message.contains("outside the own log (1 to 3)"),
+                    "{message}"
+                )
+            }
+            other => panic!("seq {seq}: {other:?}"),
+        }
+        assert_eq!(forked(&store), (3, 0), "seq {seq} changed nothing");
+    }
+    for (seq, kept) in [(3, 3), (2, 2), (3, 2), (1, 1)] {
+        store.commit(&[fork(seq)]).expect("within the own log");
+        assert_eq!(forked(&store), (3, kept), "after seq {seq}");
+    }
+}
+
 /// The newest time is the latest signed into any receipt that marked entries delivered, not
 /// that of the receipt kept (the highest bound: here signed earlier, by a clock set back). A
 /// loss kept sets it and the floor to its receipt's time; a loss shown by a receipt signed
@@ -651,7 +683,7 @@ fn receipt_times_follow_receipts_and_losses_and_migrate_to_none() {
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
          ALTER TABLE peers DROP COLUMN log_behind; \
          ALTER TABLE outbox DROP COLUMN delivered_before_ms; \
-         ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 5;",
+         ALTER TABLE station DROP COLUMN stopped_ms; ALTER TABLE peers DROP COLUMN log_forked; PRAGMA user_version = 5;",
     )
     .expect("back to version 5");
     drop(raw);
@@ -691,7 +723,7 @@ fn a_version_3_outbox_migrates_with_its_states() {
          ALTER TABLE peers DROP COLUMN receipt_floor_ms; \
          ALTER TABLE peers DROP COLUMN log_behind; \
          ALTER TABLE outbox DROP COLUMN delivered_before_ms; \
-         ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 3;",
+         ALTER TABLE station DROP COLUMN stopped_ms; ALTER TABLE peers DROP COLUMN log_forked; PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
     drop(raw);
@@ -829,7 +861,7 @@ fn a_clean_stop_is_kept_until_the_daemon_runs_and_migrates_to_none() {
     drop(store);
     let path = dir.path().join("station.sqlite");
     let raw = rusqlite::Connection::open(&path).expect("opens");
-    raw.execute_batch("ALTER TABLE station DROP COLUMN stopped_ms; PRAGMA user_version = 7;")
+    raw.execute_batch("ALTER TABLE station DROP COLUMN stopped_ms; ALTER TABLE peers DROP COLUMN log_forked; PRAGMA user_version = 7;")
         .expect("back to version 7");
     drop(raw);
     // Migrated as any open does (the fixture's frames are not envelopes, which a whole
