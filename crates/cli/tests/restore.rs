@@ -382,6 +382,14 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
         wait_until(Duration::from_secs(30), || raised(&alpha, "equivocation")),
         "Alpha refused the forked entries"
     );
+    // Its detail gives the restore as a cause: Bravo is not taken for a liar out of hand.
+    let alarms = alpha.json(&["alarms"]).expect("alarms");
+    let detail = alarms
+        .as_array()
+        .and_then(|alarms| alarms.iter().find(|alarm| alarm["kind"] == "equivocation"))
+        .and_then(|alarm| alarm["detail"].as_str())
+        .unwrap_or_default();
+    assert!(detail.contains("put back to an older copy"), "{detail}");
     let all: Vec<String> = before.iter().chain(&since).cloned().collect();
     assert_eq!(inbox_texts(&alpha, "Bravo"), all, "Alpha kept what it held");
     alpha.stop().expect("clean stop");

@@ -15,6 +15,12 @@ use crate::limits::{ENTRY_FUTURE_SKEW_MS_MAX, REORDER_WINDOW_MAX_ENTRIES};
 use crate::seal::{Keyring, Opener, SealParties};
 use crate::store_op::{LinkSnapshot, PendingItem, StoreOp};
 
+/// What the detail of an `equivocation` or `fork` says of its causes: an operator reading it
+/// on a bad night must not take the peer for a liar when its disk failed.
+const FORKED_WHY: &str = "the peer signed two versions of its log, parting at or before this \
+     seq: its store was put back to an older copy and wrote entries since, or its identity key \
+     is in other hands (docs/cli.md, parley run)";
+
 /// A peer entry held above the contiguous head.
 struct Held {
     entry_id: EntryId,
@@ -266,7 +272,7 @@ impl Incoming {
                 return Ok(Arrival::Duplicate);
             }
             let detail = format!(
-                "seq {seq} held as {} but also signed as {}",
+                "seq {seq} held as {} but also signed as {}: {FORKED_WHY}",
                 held.to_hex(),
                 envelope.entry_id.to_hex()
             );
@@ -345,7 +351,10 @@ impl Incoming {
         }
         let prev = entry.entry().prev;
         if seq == head + 1 && prev != self.head_id() {
-            let detail = format!("seq {seq} names prev {} which is not held", prev.to_hex());
+            let detail = format!(
+                "seq {seq} names prev {} which is not held: {FORKED_WHY}",
+                prev.to_hex()
+            );
             fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, raw);
             return Err(Rejection::Fork { seq });
         }
@@ -391,7 +400,8 @@ impl Incoming {
                 let seq = *next.key();
                 if self.fork_told != Some(seq) {
                     self.fork_told = Some(seq);
-                    let detail = format!("held seq {seq} does not continue the chain");
+                    let detail =
+                        format!("held seq {seq} does not continue the chain: {FORKED_WHY}");
                     let id = next.get().entry_id;
                     fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, &id.0);
                 }
