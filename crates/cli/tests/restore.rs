@@ -48,6 +48,18 @@ fn entries_resent(station: &StationProcess) -> u64 {
         .expect("a running station's counter")
 }
 
+/// `status` shows, running or stopped, that nothing more is written to Alpha, and why: in
+/// its JSON (`kind`, `seq`) and in its text.
+fn assert_log_closed(bravo: &StationProcess, kind: &str, seq: u64) {
+    let status = bravo.json(&["status"]).expect("status");
+    let closed = &status["peers"][0]["log_closed"];
+    assert_eq!(closed["kind"], kind, "{status}");
+    assert_eq!(closed["seq"], seq, "{status}");
+    let text = bravo.cli(&["status"]).expect("status");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("no more is written to it:"), "{text}");
+}
+
 /// Alpha and Bravo, paired and running: Alpha sends `before`, Bravo is stopped and its home
 /// copied, then restarted, and Alpha sends `since` (Bravo too, both, when `bravo_writes`).
 /// Then Bravo's disk fails: it is killed, the copy is put back, and it starts from the copy.
@@ -313,10 +325,13 @@ fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() 
         error.contains("this store ends at seq") && error.contains("does not fork"),
         "{error}"
     );
+    let peer_holds = 1 + (before.len() + since.len()) as u64;
+    assert_log_closed(&bravo, "behind", peer_holds);
     // The refusal is kept: a command on the stopped station refuses too.
     bravo.stop().expect("clean stop");
     let offline = bravo.cli(&["send", "Alpha", "would fork"]).expect("run");
     assert_eq!(offline.status.code(), Some(1), "a local error");
+    assert_log_closed(&bravo, "behind", peer_holds);
     // Alpha saw no equivocation: Bravo never signed another entry. (What Alpha writes from
     // now on names Bravo's entries it read, which Bravo no longer holds: refused there.)
     assert_eq!(open_alarms(&alpha), 0, "Alpha raised no alarm");
@@ -377,6 +392,7 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
                 && error.contains("Nothing more is written to this peer"),
             "{expected}: {error}"
         );
+        assert_log_closed(&bravo, "forked", 1 + (before.len() + since.len()) as u64);
     }
     assert!(
         wait_until(Duration::from_secs(30), || raised(&alpha, "equivocation")),

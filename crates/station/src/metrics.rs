@@ -251,6 +251,13 @@ fn write_links(families: &mut Families<'_, '_>, peers: &[PeerStatus]) -> fmt::Re
         peers.iter().map(|status| (peer(status), status.in_pending)),
     )?;
     families.gauge(
+        "parley_station_log_closed",
+        "1 while nothing more is written to the peer (this store was put back to an older copy).",
+        peers
+            .iter()
+            .map(|status| (peer(status), u64::from(status.log_closed.is_some()))),
+    )?;
+    families.gauge(
         "parley_station_intake_available_bytes",
         "Bytes of the peer's entries, as sealed, the station takes now before it refuses more.",
         peers
@@ -554,6 +561,11 @@ mod tests {
                 peer_cosigned_upto: 3,
                 peer_epoch_key: "00112233445566778899".into(),
                 intake_available_bytes: Some(1 << 20),
+                log_closed: Some(crate::api::status::LogClosed {
+                    kind: "forked".into(),
+                    seq: 5,
+                    reason: "the peer holds another entry".into(),
+                }),
                 counters: Some(PeerCounters {
                     retransmissions: 11,
                     rejected: BTreeMap::from([("bad_signature".to_owned(), 2)]),
@@ -657,6 +669,10 @@ mod tests {
         assert_eq!(
             parsed.value("parley_station_outbox_depth", &[peer]),
             Some(2.0)
+        );
+        assert_eq!(
+            parsed.value("parley_station_log_closed", &[peer]),
+            Some(1.0)
         );
         assert_eq!(
             parsed.value("parley_station_commit_cpu_seconds_total", &[]),

@@ -503,6 +503,9 @@ pub fn status(report: &StatusReport, as_json: bool) -> anyhow::Result<()> {
             peer.in_head,
             peer.peer_cosigned_upto
         );
+        if let Some(closed) = &peer.log_closed {
+            println!("    no more is written to it: {}", text(&closed.reason));
+        }
         for channel in &peer.channels {
             let live = channel.live.as_ref();
             println!(

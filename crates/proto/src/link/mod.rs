@@ -25,6 +25,7 @@ pub use self::channels::{ChannelId, ChannelKind};
 pub(crate) use self::incoming::BatchChecked;
 use self::incoming::{Arrival, Incoming};
 pub use self::intake::IntakeLimit;
+pub use self::outgoing::Closed;
 use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
 use crate::entry::{Body, Precedence, SignedEntry};
@@ -402,6 +403,12 @@ impl Link {
     /// The highest cumulative receipt from the peer.
     pub fn peer_receipt_upto(&self) -> u64 {
         self.outgoing.receipt_upto()
+    }
+
+    /// Why nothing more is appended to this link's log, if so (this store was put back to an
+    /// older copy): the refusal a new entry gets.
+    pub fn closed(&self) -> Option<Closed> {
+        self.outgoing.closed()
     }
 
     /// Records evidence of the peer's misbehaviour found apart from the channels (a

@@ -85,6 +85,39 @@ pub(super) struct Outgoing {
     forked: Option<u64>,
 }
 
+/// Why a link's log takes no more entries: this store was put back to an older copy, and the
+/// peer holds what it lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The peer holds own entries up to `peer_holds`, beyond this store's log (`written`).
+    Behind {
+        /// The highest own seq a receipt of the peer covered.
+        peer_holds: u64,
+        /// The own log's last seq here.
+        written: u64,
+    },
+    /// The peer holds another entry at own seq `seq` than this store.
+    Forked {
+        /// The lowest such seq a receipt of the peer named.
+        seq: u64,
+    },
+}
+
+impl From<Closed> for SendError {
+    fn from(closed: Closed) -> Self {
+        match closed {
+            Closed::Behind {
+                peer_holds,
+                written,
+            } => SendError::LogBehind {
+                peer_holds,
+                written,
+            },
+            Closed::Forked { seq } => SendError::LogForked { seq },
+        }
+    }
+}
+
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
 struct Lost {
     seqs: Vec<u64>,
@@ -167,6 +200,19 @@ impl Outgoing {
         self.outbox.len()
     }
 
+    /// Why nothing more is appended, if so: the refusal [`Outgoing::append`] gives (this store
+    /// was put back to an older copy, and the peer holds entries it lacks or another entry).
+    pub(super) fn closed(&self) -> Option<Closed> {
+        match (self.behind, self.forked) {
+            (Some(peer_holds), _) => Some(Closed::Behind {
+                peer_holds,
+                written: self.seq(),
+            }),
+            (None, Some(seq)) => Some(Closed::Forked { seq }),
+            (None, None) => None,
+        }
+    }
+
     /// The peer's highest cumulative receipt.
     pub(super) fn receipt_upto(&self) -> u64 {
         self.receipt_upto
@@ -237,14 +283,8 @@ impl Outgoing {
         up: impl Iterator<Item = ChannelId>,
         fx: &mut Effects,
     ) -> Result<(u64, EntryId), SendError> {
-        if let Some(peer_holds) = self.behind {
-            return Err(SendError::LogBehind {
-                peer_holds,
-                written: self.seq(),
-            });
-        }
-        if let Some(seq) = self.forked {
-            return Err(SendError::LogForked { seq });
+        if let Some(closed) = self.closed() {
+            return Err(closed.into());
         }
         if self.outbox.len() >= OUTBOX_DEPTH_MAX {
             return Err(SendError::OutboxFull {

@@ -144,6 +144,10 @@ pub struct PeerStatus {
     /// The id (hex) of the peer's epoch key this station seals to.
     #[serde(default)]
     pub peer_epoch_key: String,
+    /// Why nothing more is written to the peer, if so: this store was put back to an older
+    /// copy, and the peer holds own entries it lacks, or another entry at a seq it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_closed: Option<LogClosed>,
     /// Bytes of the peer's entries, as sealed, this station takes now before it refuses
     /// more (`[intake]`; docs/cli.md "Intake"). Running only: it grows with time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +155,18 @@ pub struct PeerStatus {
     /// Counts since the daemon started (running only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<PeerCounters>,
+}
+
+/// Why nothing more is written to a peer ([`PeerStatus::log_closed`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogClosed {
+    /// `behind`: the peer holds own entries up to `seq`, beyond this store's log; `forked`: it
+    /// holds another entry at own seq `seq` than this store.
+    pub kind: String,
+    /// The own seq concerned.
+    pub seq: u64,
+    /// What a new entry to the peer is refused with.
+    pub reason: String,
 }
 
 /// One channel of a link.

@@ -627,7 +627,12 @@ impl Station {
                     let name = self.peer_name(&peer);
                     tracing::error!(peer = %name, seq, "the peer holds another own entry at a seq this store wrote: nothing more is written to it");
                     let detail = format!(
-                        "{name:?} signed a receipt naming another entry of this station's log at                          seq {seq} than this store holds: the store was put back to an older copy                          and wrote entries since, forking its log (or the receipt is false, or the                          identity key is in other hands; the receipt is kept as `bad_receipt`                          evidence). Nothing more is written to {name:?}; see `parley run` in                          docs/cli.md"
+                        "{name:?} signed a receipt naming another entry of this station's log at \
+                         seq {seq} than this store holds: the store was put back to an older \
+                         copy and wrote entries since, forking its log (or the receipt is false, \
+                         or the identity key is in other hands; the receipt is kept as \
+                         `bad_receipt` evidence). Nothing more is written to {name:?}; see \
+                         `parley run` in docs/cli.md"
                     );
                     self.watch.misbehaviour(
                         now_ms,
