@@ -49,7 +49,7 @@ use self::savepoint::Savepoint;
 pub use self::witness::{Evidence, WitnessConflict, WitnessOutcome, WitnessedLog};
 
 /// Schema version written to `user_version`.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// How many prepared statements the connection keeps cached: every statement a deposit, a
 /// fetch or a delete runs fits, so those never parse SQL again.
 pub const PREPARED_STATEMENTS_CACHED_MAX: usize = 64;
@@ -748,7 +748,7 @@ impl Store {
 
     /// Items and bytes stored for `recipient`, expired ones included until purged.
     pub fn mailbox_size(&self, recipient: &StationId) -> Result<MailboxSize, StoreError> {
-        mailbox_size_in(&self.conn, recipient, 0)
+        mailbox_size_in(&self.conn, recipient, WHOLE_MAILBOX)
     }
 
     /// Items and bytes stored for `recipient` by `sender`, expired ones included until purged.
@@ -757,7 +757,7 @@ impl Store {
         recipient: &StationId,
         sender: &StationId,
     ) -> Result<MailboxSize, StoreError> {
-        share_size_in(&self.conn, recipient, sender, 0)
+        mailbox_size_in(&self.conn, recipient, &sender.0)
     }
 
     /// Whether `station` has addressed `other` through this relay (remembered).

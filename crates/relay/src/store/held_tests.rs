@@ -1,5 +1,6 @@
-//! What each sender holds across every mailbox, and the relay as a whole (schema version 5):
-//! counted by triggers through every insert and delete, and bounded on both sides.
+//! What each sender holds across every mailbox, and the relay as a whole (schema version 5),
+//! and what each mailbox holds, whole and from each sender (version 6): counted by triggers
+//! through every insert and delete, and bounded on both sides.
 
 use super::tests::{DAY_MS, NOW_MS, QUOTA, deposit_with, id, nonce, row, store};
 use super::*;
@@ -50,9 +51,38 @@ fn deposit_at(
     outcome
 }
 
+/// A recipient, a sender (empty: the whole mailbox), its items and its frame bytes.
+type InMailbox = (Vec<u8>, Vec<u8>, i64, i64);
+
+/// Each mailbox's items and bytes, whole and from each sender, as the `mailboxes` table counts
+/// them and as a sum over the items does.
+fn mailboxes_counted(store: &Store) -> (Vec<InMailbox>, Vec<InMailbox>) {
+    let rows = |sql: &str| -> Vec<InMailbox> {
+        let mut statement = store.conn.prepare(sql).expect("prepares");
+        statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .expect("reads")
+            .collect::<Result<_, _>>()
+            .expect("reads")
+    };
+    let counted = rows("SELECT recipient, sender, items, bytes FROM mailboxes ORDER BY 1, 2");
+    let summed = rows(
+        "SELECT recipient, X'', count(*), sum(length(frame)) FROM items GROUP BY recipient
+         UNION ALL
+         SELECT recipient, sender, count(*), sum(length(frame)) FROM items
+             GROUP BY recipient, sender
+         ORDER BY 1, 2",
+    );
+    (counted, summed)
+}
+
 fn assert_counted(store: &Store, what: &str) {
     let (held, summed) = counted(store);
     assert_eq!(held, summed, "after {what}");
+    let (counted, summed) = mailboxes_counted(store);
+    assert_eq!(counted, summed, "mailboxes after {what}");
 }
 
 #[test]
@@ -116,6 +146,11 @@ fn what_each_sender_holds_follows_every_insert_and_delete() {
         held,
         [(Vec::new(), 0, 0)],
         "a sender holding nothing has no row"
+    );
+    assert_eq!(
+        mailboxes_counted(&store).0,
+        [],
+        "an empty mailbox has no row"
     );
 }
 
@@ -263,11 +298,62 @@ fn a_version_4_store_counts_what_it_holds() {
             .conn
             .execute_batch(
                 "DROP TRIGGER held_on_insert; DROP TRIGGER held_on_delete; DROP TABLE held;
-                 PRAGMA user_version = 4;",
+                 DROP TRIGGER mailboxes_on_insert; DROP TRIGGER mailboxes_on_delete;
+                 DROP TABLE mailboxes; PRAGMA user_version = 4;",
             )
             .expect("back to version 4");
     }
     let store = Store::open(&path).expect("migrates");
     assert_counted(&store, "the migration");
     assert_eq!(held_bytes_in(&store.conn, HELD_TOTAL).expect("reads"), 5);
+}
+
+/// A version 5 store holding frames counts each mailbox as it is migrated, and a deposit then
+/// reads the counts: one over the sender's share of the mailbox is refused.
+#[test]
+fn a_version_5_store_counts_each_mailbox() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("relay.sqlite");
+    let quota = Quota {
+        items_max: 100,
+        bytes_max: 1000,
+        share_items_max: 3,
+        share_bytes_max: 1000,
+        ..QUOTA
+    };
+    {
+        let mut store = Store::open(&path).expect("opens");
+        store.admit(&row(1, "alpha")).expect("admits");
+        store.admit(&row(2, "bravo")).expect("admits");
+        store.admit(&row(3, "charlie")).expect("admits");
+        deposit_with(&mut store, 1, 2, 1, &[b"aaa", b"bb"], quota).expect("deposits");
+        deposit_with(&mut store, 3, 2, 1, &[b"c"], quota).expect("deposits");
+        deposit_with(&mut store, 1, 3, 2, &[b"dddd"], quota).expect("deposits");
+        store
+            .conn
+            .execute_batch(
+                "DROP TRIGGER mailboxes_on_insert; DROP TRIGGER mailboxes_on_delete;
+                 DROP TABLE mailboxes; PRAGMA user_version = 5;",
+            )
+            .expect("back to version 5");
+    }
+    let mut store = Store::open(&path).expect("migrates");
+    assert_counted(&store, "the migration");
+    let size = store.mailbox_size(&id(2)).expect("reads");
+    assert_eq!((size.items, size.bytes), (3, 6));
+    let share = store.share_size(&id(2), &id(1)).expect("reads");
+    assert_eq!((share.items, share.bytes), (2, 5));
+    deposit_with(&mut store, 1, 2, 3, &[b"e"], quota).expect("the share's last place");
+    assert_eq!(
+        deposit_with(&mut store, 1, 2, 4, &[b"f"], quota)
+            .expect("runs")
+            .outcome,
+        Err(DepositRefusal::ShareFull {
+            new_items: 1,
+            new_bytes: 1,
+            items_max: 3,
+            bytes_max: 1000,
+        })
+    );
+    assert_counted(&store, "deposits after it");
 }

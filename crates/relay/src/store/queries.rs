@@ -84,7 +84,9 @@ pub(super) fn deposit_in(
         return Ok(Err(refusal));
     }
     // The sender's share first: a sender over it is told about its own frames only.
-    let share = share_size_in(tx, recipient, sender, cutoff)?;
+    // Expired frames count until they are purged (at most `PURGE_INTERVAL_MS_MAX` after they
+    // expire, and when their recipient fetches), as in what the sender and the relay hold.
+    let share = mailbox_size_in(tx, recipient, &sender.0)?;
     if share.items + new_items > quota.share_items_max
         || share.bytes + new_bytes > quota.share_bytes_max
     {
@@ -95,7 +97,7 @@ pub(super) fn deposit_in(
             bytes_max: quota.share_bytes_max,
         }));
     }
-    let size = mailbox_size_in(tx, recipient, cutoff)?;
+    let size = mailbox_size_in(tx, recipient, WHOLE_MAILBOX)?;
     if size.items + new_items > quota.items_max || size.bytes + new_bytes > quota.bytes_max {
         return Ok(Err(DepositRefusal::MailboxFull));
     }
@@ -219,39 +221,24 @@ pub(super) fn addressed_in(
         .query_row(params![station.0, addressed.0], |row| row.get(0))?)
 }
 
-pub(super) fn share_size_in(
-    conn: &Connection,
-    recipient: &StationId,
-    sender: &StationId,
-    cutoff: i64,
-) -> Result<MailboxSize, StoreError> {
-    let (items, bytes): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
-         WHERE recipient = ?1 AND sender = ?2 AND deposited_ms >= ?3",
-        )?
-        .query_row(params![recipient.0, sender.0, cutoff], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    Ok(MailboxSize {
-        items: from_sql_u64(items, "item count")?,
-        bytes: from_sql_u64(bytes, "share size")?,
-    })
-}
+/// The sender under which `mailboxes` counts a whole mailbox.
+pub(super) const WHOLE_MAILBOX: &[u8] = b"";
 
+/// Items and frame bytes held in `recipient`'s mailbox, from `sender` (or, for
+/// [`WHOLE_MAILBOX`], from all), expired ones included until purged: as the `mailboxes` table
+/// counts them.
 pub(super) fn mailbox_size_in(
     conn: &Connection,
     recipient: &StationId,
-    cutoff: i64,
+    sender: &[u8],
 ) -> Result<MailboxSize, StoreError> {
-    let (items, bytes): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(length(frame)), 0) FROM items
-         WHERE recipient = ?1 AND deposited_ms >= ?2",
-        )?
-        .query_row(params![recipient.0, cutoff], |row| {
+    let counted: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT items, bytes FROM mailboxes WHERE recipient = ?1 AND sender = ?2")?
+        .query_row(params![recipient.0, sender], |row| {
             Ok((row.get(0)?, row.get(1)?))
-        })?;
+        })
+        .optional()?;
+    let (items, bytes) = counted.unwrap_or((0, 0));
     Ok(MailboxSize {
         items: from_sql_u64(items, "item count")?,
         bytes: from_sql_u64(bytes, "mailbox size")?,

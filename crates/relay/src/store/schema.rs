@@ -97,14 +97,45 @@ CREATE TRIGGER held_on_delete AFTER DELETE ON items BEGIN
 END;
 ";
 
+/// Version 6: the items and frame bytes of each mailbox, and of each sender's share of it, kept
+/// by triggers in the transaction that changes `items` (the whole mailbox under the empty
+/// sender): a deposit reads two rows to know whether it fits, where a sum over the mailbox
+/// read every item in it (about 190 ms at 100,000 items, in the writer that serves every
+/// station).
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE mailboxes (
+    recipient BLOB NOT NULL,
+    sender BLOB NOT NULL,
+    items INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (recipient, sender)
+) WITHOUT ROWID;
+INSERT INTO mailboxes (recipient, sender, items, bytes)
+    SELECT recipient, sender, count(*), sum(length(frame)) FROM items GROUP BY recipient, sender;
+INSERT INTO mailboxes (recipient, sender, items, bytes)
+    SELECT recipient, X'', count(*), sum(length(frame)) FROM items GROUP BY recipient;
+CREATE TRIGGER mailboxes_on_insert AFTER INSERT ON items BEGIN
+    INSERT INTO mailboxes (recipient, sender, items, bytes)
+        VALUES (NEW.recipient, NEW.sender, 1, length(NEW.frame)), (NEW.recipient, X'', 1, length(NEW.frame))
+        ON CONFLICT (recipient, sender) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER mailboxes_on_delete AFTER DELETE ON items BEGIN
+    UPDATE mailboxes SET items = items - 1, bytes = bytes - length(OLD.frame)
+        WHERE recipient = OLD.recipient AND sender IN (OLD.sender, X'');
+    DELETE FROM mailboxes
+        WHERE recipient = OLD.recipient AND sender IN (OLD.sender, X'') AND items = 0;
+END;
+";
+
 /// The script of each version, the first one's first: a store at version `n` runs those from
 /// index `n` on.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     SCHEMA_V1,
     SCHEMA_V2,
     super::witness::SCHEMA_V3,
     SCHEMA_V4,
     SCHEMA_V5,
+    SCHEMA_V6,
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
