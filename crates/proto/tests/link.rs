@@ -1052,8 +1052,8 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
 /// Bravo's store put back to a copy older than an entry it wrote, and Bravo writes another
 /// entry at that seq before Alpha's receipt of the first comes: the receipt names another
 /// entry at a seq Bravo wrote. Bravo keeps it as evidence, says so once (`Forked`), keeps that
-/// in its store, and writes nothing more to Alpha (its log forked: Alpha refuses what follows
-/// it), also after a restart.
+/// in its snapshot, and writes nothing more to Alpha (its log forked: Alpha refuses what
+/// follows it), also after a restart; nor sends again what Alpha refuses.
 #[test]
 fn a_store_that_forked_its_own_log_writes_nothing_more() {
     let mut pair = Pair::paired();
@@ -1079,7 +1079,24 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
         })
         .collect();
     assert_eq!(told, [first], "told once");
-    assert_eq!(pair.snapshot(1).own_log_forked, first, "kept in the store");
+    let evidence = pair.sides[1]
+        .committed
+        .iter()
+        .filter(|op| matches!(op, StoreOp::Evidence { .. }))
+        .count();
+    assert_eq!(evidence, 1, "the receipt kept once, not at each repeat");
+    assert_eq!(pair.snapshot(1).own_log_forked, first, "in the snapshot");
+    // What the peer refuses is not sent again, on any channel or in a bundle.
+    pair.advance(3_600_000);
+    let envelopes = pair
+        .transmits(1)
+        .into_iter()
+        .filter(|transmit| matches!(Frame::parse(&transmit.frame), Ok(Frame::Envelope(_))))
+        .count();
+    assert_eq!(envelopes, 0, "nothing sent again");
+    let alpha = pair.sides[0].id();
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.unreceipted_frames().count(), 0, "nothing bundled");
     for restarted in [false, true] {
         if restarted {
             pair.restart(1);
@@ -1098,6 +1115,43 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
         );
         assert!(pair.sides[1].endpoint.take_writes().is_empty());
     }
+}
+
+/// A log that forked, then shown behind too (Alpha holds more of the lost entries than Bravo
+/// wrote again): it stays known as forked, and no `Behind` is told, which would say the log
+/// did not fork.
+#[test]
+fn a_forked_log_stays_forked_when_a_receipt_also_reaches_beyond_it() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    let first = pair.send(1, "lost one");
+    pair.pump();
+    let covering_first = last_receipt_sent(&pair, 0);
+    pair.send(1, "lost two");
+    pair.pump();
+    let covering_both = last_receipt_sent(&pair, 0);
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    assert_eq!(pair.send(1, "written again"), first);
+    for receipt in [&covering_first, &covering_both] {
+        assert!(pair.deliver(1, receipt).is_err());
+    }
+    let endpoint = &mut pair.sides[1].endpoint;
+    let told: Vec<&str> = std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Forked { .. } => Some("forked"),
+            parley_proto::Event::Behind { .. } => Some("behind"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, ["forked"]);
+    let alpha = pair.sides[0].id();
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(
+        link.closed(),
+        Some(parley_proto::link::Closed::Forked { seq: first })
+    );
 }
 
 /// The first envelope `side` put on the wire (its key announcement, when paired).

@@ -297,7 +297,7 @@ fn check_receipts_state(
              ends at seq {own_last}"
         )));
     }
-    if usize::try_from(forked).is_ok_and(|forked| forked > own_last) {
+    if usize::try_from(forked).map_or(true, |forked| forked > own_last) {
         return Err(corrupt(format!(
             "peer \"{name}\" is noted to hold another entry at own seq {forked}, beyond this \
              store's log, which ends at seq {own_last}"

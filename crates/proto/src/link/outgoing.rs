@@ -203,12 +203,13 @@ impl Outgoing {
     /// Why nothing more is appended, if so: the refusal [`Outgoing::append`] gives (this store
     /// was put back to an older copy, and the peer holds entries it lacks or another entry).
     pub(super) fn closed(&self) -> Option<Closed> {
-        match (self.behind, self.forked) {
-            (Some(peer_holds), _) => Some(Closed::Behind {
+        // A fork first: once this log forked, "so that it does not fork" no longer holds.
+        match (self.forked, self.behind) {
+            (Some(seq), _) => Some(Closed::Forked { seq }),
+            (None, Some(peer_holds)) => Some(Closed::Behind {
                 peer_holds,
                 written: self.seq(),
             }),
-            (None, Some(seq)) => Some(Closed::Forked { seq }),
             (None, None) => None,
         }
     }
@@ -225,7 +226,12 @@ impl Outgoing {
 
     /// Frames of every unreceipted own entry, in seq order.
     pub(super) fn unreceipted_frames(&self) -> impl Iterator<Item = &Arc<[u8]>> {
-        self.outbox.values().map(|entry| &entry.frame)
+        // Not once the log forked: the peer refuses them, each as new evidence.
+        let forked = self.forked.is_some();
+        self.outbox
+            .values()
+            .filter(move |_| !forked)
+            .map(|entry| &entry.frame)
     }
 
     /// Adopts the epoch key the peer announced in its entry `seq`, if that entry is later in
@@ -408,7 +414,7 @@ impl Outgoing {
 
     /// A retransmission timer of `seq` on `channel` fired: returns the frame to send and
     /// rearms the timer with backoff, or drops the timer when the channel is down (its coming
-    /// back reschedules everything).
+    /// back reschedules everything) or the log forked.
     pub(super) fn fire(
         &mut self,
         timers: &mut Timers,
@@ -418,7 +424,9 @@ impl Outgoing {
     ) -> Option<Due> {
         let entry = self.outbox.get_mut(&seq)?;
         let index = entry.timers.iter().position(|t| t.channel == channel)?;
-        if !up {
+        // Once the log forked, nothing is sent again: the peer refuses what this store wrote
+        // since its copy, each time as new evidence, and cannot receipt what it holds.
+        if !up || self.forked.is_some() {
             entry.timers.swap_remove(index);
             return None;
         }
@@ -462,16 +470,24 @@ impl Outgoing {
                     peer: fx.peer,
                     peer_holds: covers,
                 });
-                fx.events.push_back(super::Event::Behind {
-                    peer: fx.peer,
-                    peer_holds: covers,
-                    written,
-                });
+                // A log already known forked is told so: this says nothing new.
+                if self.forked.is_none() {
+                    fx.events.push_back(super::Event::Behind {
+                        peer: fx.peer,
+                        peer_holds: covers,
+                        written,
+                    });
+                }
             }
             return Err(Rejection::BadReceipt("it covers entries never written"));
         }
         if receipt.upto > 0 {
             let ours = self.ids[(receipt.upto - 1) as usize];
+            if ours != receipt.head && self.forked.is_some_and(|seq| seq <= receipt.upto) {
+                // Kept already, at this seq or below: the peer sends its receipt again with
+                // every entry of this log it refuses, and one record is proof enough.
+                return Err(Rejection::BadReceipt("its head differs from our log"));
+            }
             if ours != receipt.head {
                 // Either the peer signed a false receipt, or this store was put back to an
                 // older copy and wrote entries since, before the peer's receipt came: its log
