@@ -9,6 +9,7 @@ use common::{
 };
 use std::time::Duration;
 
+use common::console::{PASSWORD, add_operator, await_console, http, logged_in, serve_console};
 use common::watch::{RECEIPT_S, alarms, short_objectives};
 use parley_testkit::harness::{StationProcess, wait_until};
 
@@ -365,6 +366,8 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
     put_back(&copy, &bravo);
     // Written at the seqs of `since`, which Alpha holds: Bravo's log forks.
     send_all(&bravo, "Alpha", &texts("again", 0..3));
+    let console = serve_console(&bravo);
+    add_operator(&bravo, root.path(), "Ana", Some("en"));
     alpha.start().expect("start Alpha");
     bravo.start().expect("start Bravo from the copy");
     let raised = |station: &StationProcess, kind: &str| {
@@ -379,6 +382,19 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
             && raised(&bravo, "bad_receipt")),
         "Bravo raised split_view and bad_receipt: {}",
         bravo.json(&["alarms"]).expect("alarms")
+    );
+    // The operator's board says so, beside the peer.
+    await_console(console);
+    let cookie = logged_in(console, "Ana", PASSWORD);
+    let board = http(console, "GET", "/", Some(&cookie), "");
+    let seq = 1 + before.len() + since.len();
+    assert!(
+        board.body.contains(&format!(
+            "store was put back to an older copy and wrote entries since, and the peer holds \
+             another entry {seq} of its log"
+        )),
+        "{}",
+        board.body
     );
     for (running, expected) in [(true, "a running station"), (false, "a stopped station")] {
         if !running {

@@ -34,6 +34,8 @@ struct PeerBoard {
     name: String,
     link: String,
     link_line: String,
+    /// Why nothing more is written to the peer, if so.
+    closed: Option<String>,
     channels: Vec<ChannelRow>,
 }
 
@@ -87,8 +89,17 @@ pub(crate) async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
                 .collect();
             let up = channels.iter().any(|channel| channel.state != "down");
             let link = if up { "up" } else { "down" };
+            let closed = peer.log_closed.as_ref().map(|closed| {
+                let id = if closed.kind == "forked" {
+                    "board-log-forked"
+                } else {
+                    "board-log-behind"
+                };
+                tr.ta(id, &[("seq", &closed.seq.to_string())])
+            });
             PeerBoard {
                 name: peer.name.clone(),
+                closed,
                 link_line: tr.ta("link", &[("state", link)]),
                 link: link.into(),
                 channels,
