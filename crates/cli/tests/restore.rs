@@ -396,6 +396,14 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
         "{}",
         board.body
     );
+    // A new epoch key is not announced to Alpha, and says so.
+    let rotated = bravo.json(&["key", "rotate"]).expect("key rotate");
+    assert_eq!(
+        rotated["not_announced"],
+        serde_json::json!(["Alpha"]),
+        "{rotated}"
+    );
+    assert_eq!(rotated["announced_to"], serde_json::json!([]), "{rotated}");
     for (running, expected) in [(true, "a running station"), (false, "a stopped station")] {
         if !running {
             bravo.stop().expect("clean stop");

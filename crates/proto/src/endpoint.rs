@@ -305,10 +305,11 @@ impl Endpoint {
     }
 
     /// Makes a new epoch key current and announces it on every link, in each link's log
-    /// order; returns the key, for the caller to store with the entries, and the peers whose
-    /// outbox is full (announce there later with [`Endpoint::announce_epoch`]). The previous
+    /// order; returns the key, for the caller to store with the entries, and the peers where
+    /// the announcement was refused, with why: the outbox is full (announce there later with
+    /// [`Endpoint::announce_epoch`]), or the link takes no more entries. The previous
     /// keys stay held: the peers seal to them until they read the announcement.
-    pub fn rotate_epoch(&mut self, now_ms: u64) -> (EpochSecret, Vec<StationId>) {
+    pub fn rotate_epoch(&mut self, now_ms: u64) -> (EpochSecret, Vec<(StationId, SendError)>) {
         self.tick(now_ms);
         let key = EpochSecret::generate(&mut self.rng);
         // The generator's state could make the key again: reseeded from its own output, the
@@ -318,11 +319,11 @@ impl Endpoint {
         self.rng = ChaCha20Rng::from_seed(seed);
         self.keyring.rotate(key.clone());
         let peers: Vec<StationId> = self.links.keys().copied().collect();
-        let full = peers
+        let refused = peers
             .into_iter()
-            .filter(|peer| self.announce_epoch(now_ms, peer).is_err())
+            .filter_map(|peer| Some((peer, self.announce_epoch(now_ms, &peer).err()?)))
             .collect();
-        (key, full)
+        (key, refused)
     }
 
     /// Announces the current epoch key on the link with `peer` (a new entry). `peer` is

@@ -359,6 +359,12 @@ pub fn key_rotated(rotated: &KeyRotated, as_json: bool) -> anyhow::Result<()> {
             names(&rotated.announce_later)
         );
     }
+    if !rotated.not_announced.is_empty() {
+        println!(
+            "  not announced, nothing more is written to them (`log_closed` in status): {}",
+            names(&rotated.not_announced)
+        );
+    }
     Ok(())
 }
 

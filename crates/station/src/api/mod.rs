@@ -301,6 +301,10 @@ pub struct KeyRotated {
     /// Peers whose outbox is full: announced at the next look at the keys, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub announce_later: Vec<String>,
+    /// Peers to which nothing more is written (this store was put back to an older copy;
+    /// `log_closed` in `status`): never announced, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_announced: Vec<String>,
 }
 
 /// A transcript compared with this station's own record of the link.

@@ -158,6 +158,7 @@ fn an_answer_over_its_limit_is_replaced_with_an_error() {
             key_id: "k".into(),
             announced_to: names,
             announce_later: Vec::new(),
+            not_announced: Vec::new(),
         }))
     };
     let empty = encode_answer(&rotated(vec![String::new()])).len();

@@ -181,21 +181,31 @@ impl Station {
 
     /// `key rotate`.
     pub(super) fn rotate_key_now(&mut self, now_ms: u64) -> KeyRotated {
-        let (id, full) = self.rotate_key(now_ms);
+        let (id, full, closed) = self.rotate_key(now_ms);
         let names = |peers: &mut dyn Iterator<Item = &StationId>| -> Vec<String> {
             peers.map(|peer| self.peer_name(peer)).collect()
         };
         KeyRotated {
             key_id: id.to_string(),
-            announced_to: names(&mut self.peers.keys().filter(|peer| !full.contains(peer))),
+            announced_to: names(
+                &mut (self.peers.keys())
+                    .filter(|peer| !full.contains(peer) && !closed.contains(peer)),
+            ),
             announce_later: names(&mut full.iter()),
+            not_announced: names(&mut closed.iter()),
         }
     }
 
-    /// Makes a new epoch key current, announced on every link; returns its id and the peers
-    /// whose outbox was full (announced at the next look).
-    fn rotate_key(&mut self, now_ms: u64) -> (EpochKeyId, Vec<StationId>) {
-        let (key, full) = self.endpoint.rotate_epoch(now_ms);
+    /// Makes a new epoch key current, announced on every link; returns its id, the peers
+    /// whose outbox was full (announced at the next look), and those whose link takes no more
+    /// entries (never announced: this store was put back to an older copy).
+    fn rotate_key(&mut self, now_ms: u64) -> (EpochKeyId, Vec<StationId>, Vec<StationId>) {
+        let (key, refused) = self.endpoint.rotate_epoch(now_ms);
+        let (closed, full): (Vec<_>, Vec<_>) = refused
+            .into_iter()
+            .partition(|(_, error)| closes_link(error));
+        let closed: Vec<StationId> = closed.into_iter().map(|(peer, _)| peer).collect();
+        let full: Vec<StationId> = full.into_iter().map(|(peer, _)| peer).collect();
         let id = key.id();
         self.keys.lives.insert(
             0,
@@ -212,6 +222,9 @@ impl Station {
         for peer in &full {
             tracing::warn!(peer = %self.peer_name(peer), key = %id, "the outbox is full: the new epoch key is announced to this peer at the next look");
         }
+        for peer in &closed {
+            tracing::warn!(peer = %self.peer_name(peer), key = %id, "nothing more is written to this peer (this store was put back to an older copy): the new epoch key is not announced to it");
+        }
         // The announcements just written are noted when the batch is collected: the next
         // look (to announce where the outbox was full, and to erase) comes later.
         let retain_ms = self.keys.settings.retain_ms;
@@ -219,7 +232,7 @@ impl Station {
         if !full.is_empty() {
             self.schedule_recheck(now_ms.saturating_add(KEY_RECHECK_MS));
         }
-        (id, full)
+        (id, full, closed)
     }
 
     /// Rotates on the schedule, announces the current key where an announcement could not be
@@ -260,9 +273,15 @@ impl Station {
     /// (the outbox was full when it was made).
     fn announce_missing(&mut self, now_ms: u64) {
         let current = self.keys.lives[0].id;
+        // A link that takes no more entries never will: it is not tried again and again.
         let behind: Vec<StationId> = self
             .peers
             .keys()
+            .filter(|peer| {
+                self.endpoint
+                    .link(peer)
+                    .is_some_and(|link| link.closed().is_none())
+            })
             .filter(|peer| {
                 self.keys
                     .links
@@ -384,4 +403,13 @@ impl Station {
             })
             .collect()
     }
+}
+
+/// Whether `error` says the link takes no more entries (this store was put back to an older
+/// copy), not that its outbox is full for now.
+fn closes_link(error: &parley_proto::SendError) -> bool {
+    matches!(
+        error,
+        parley_proto::SendError::LogBehind { .. } | parley_proto::SendError::LogForked { .. }
+    )
 }
