@@ -672,8 +672,13 @@ impl Store {
             let acknowledged = tx
                 .prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id <= ?2")?
                 .execute(params![me, to_sql_u64(ack)])?;
-            tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND deposited_ms < ?2")?
-                .execute(params![me, retention_cutoff(now_ms, retention_ms)])?;
+            // By age: few items are expired (the purge runs every minute), where the planner,
+            // left to itself, read every item of the mailbox (6.5 ms a fetch at 100,000).
+            tx.prepare_cached(
+                "DELETE FROM items INDEXED BY items_by_age \
+                 WHERE deposited_ms < ?2 AND recipient = ?1",
+            )?
+            .execute(params![me, retention_cutoff(now_ms, retention_ms)])?;
             let (items, more) = items_in(tx, &nonce.station, now_ms, retention_ms, bounds)?;
             Ok(FetchStart {
                 acknowledged: acknowledged as u64,

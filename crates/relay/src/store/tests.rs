@@ -373,6 +373,49 @@ fn retention_hides_then_purges_items_and_old_nonces_are_pruned() {
     );
 }
 
+/// A fetch deletes the fetcher's expired items, and only those: one deposited at the last
+/// millisecond still within retention stays, as do another mailbox's expired ones.
+#[test]
+fn a_fetch_deletes_its_own_expired_items() {
+    let (_dir, mut store) = store();
+    deposit(&mut store, 1, &[b"old"])
+        .expect("runs")
+        .expect("deposits");
+    deposit_with(&mut store, 2, 1, 1, &[b"to alpha"], QUOTA)
+        .expect("runs")
+        .outcome
+        .expect("deposits");
+    let later = NOW_MS + 1;
+    store
+        .deposit(
+            &nonce(1, 2),
+            &id(2),
+            &[b"new".to_vec()],
+            QUOTA,
+            later,
+            DAY_MS,
+        )
+        .expect("runs")
+        .outcome
+        .expect("deposits");
+    let expired = NOW_MS + DAY_MS + 1;
+    let start = store
+        .begin_fetch(&nonce(2, 3), 0, expired, DAY_MS, bounds(10, 100))
+        .expect("fetches");
+    let read: Vec<_> = start.items.iter().map(|item| item.frame.clone()).collect();
+    assert_eq!(read, [b"new".to_vec()]);
+    assert_eq!(
+        store.mailbox_size(&id(2)).expect("reads").items,
+        1,
+        "the old one deleted"
+    );
+    assert_eq!(
+        store.mailbox_size(&id(1)).expect("reads").items,
+        1,
+        "another's kept"
+    );
+}
+
 /// A relay's clock stepped back (up to `CLOCK_STEP_BACK_MS_MAX`) takes a request it already
 /// took, whose time is again within the skew window, for recent: its nonce was kept, and its
 /// replay is refused. Kept for the skew window alone, it was deleted.
