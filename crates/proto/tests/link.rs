@@ -1023,6 +1023,20 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
     assert_eq!(told, [(2, 1)], "told once");
     assert_eq!(pair.snapshot(1).own_log_behind, 2, "kept in the store");
     // Refused now, and after a restart (from the store) before any receipt comes again.
+    refuses_new_entries(&mut pair, |error| {
+        matches!(
+            error,
+            parley_proto::SendError::LogBehind {
+                peer_holds: 2,
+                written: 1
+            }
+        )
+    });
+}
+
+/// Bravo refuses a new entry to Alpha as `expected` says, writing nothing, now and after a
+/// restart from its snapshot.
+fn refuses_new_entries(pair: &mut Pair, expected: impl Fn(&parley_proto::SendError) -> bool) {
     for restarted in [false, true] {
         if restarted {
             pair.restart(1);
@@ -1036,13 +1050,7 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
             false,
         );
         assert!(
-            matches!(
-                refused,
-                Err(parley_proto::SendError::LogBehind {
-                    peer_holds: 2,
-                    written: 1
-                })
-            ),
+            refused.as_ref().is_err_and(&expected),
             "restarted {restarted}: {refused:?}"
         );
         assert!(pair.sides[1].endpoint.take_writes().is_empty());
@@ -1097,24 +1105,10 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
     let alpha = pair.sides[0].id();
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
     assert_eq!(link.unreceipted_frames().count(), 0, "nothing bundled");
-    for restarted in [false, true] {
-        if restarted {
-            pair.restart(1);
-        }
-        let (now, alpha) = (pair.now_ms, pair.sides[0].id());
-        let refused = pair.sides[1].endpoint.send_message(
-            now,
-            &alpha,
-            Precedence::Flash,
-            ("would fork further", "en"),
-            false,
-        );
-        assert!(
-            matches!(refused, Err(parley_proto::SendError::LogForked { seq }) if seq == first),
-            "restarted {restarted}: {refused:?}"
-        );
-        assert!(pair.sides[1].endpoint.take_writes().is_empty());
-    }
+    refuses_new_entries(
+        &mut pair,
+        |error| matches!(error, parley_proto::SendError::LogForked { seq } if *seq == first),
+    );
 }
 
 /// A log that forked, then shown behind too (Alpha holds more of the lost entries than Bravo
