@@ -470,7 +470,7 @@ impl Outgoing {
                     peer: fx.peer,
                     peer_holds: covers,
                 });
-                // A log already known forked is told so: this says nothing new.
+                // Once the log is known to have forked, being behind as well is no news.
                 if self.forked.is_none() {
                     fx.events.push_back(super::Event::Behind {
                         peer: fx.peer,
