@@ -296,8 +296,8 @@ fn items_in(
     bounds: FetchBounds,
 ) -> Result<(Vec<StoredItem>, bool), StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, frame FROM items WHERE recipient = ?1 AND deposited_ms >= ?2
-         ORDER BY id LIMIT ?3",
+        "SELECT id, frame FROM items INDEXED BY items_by_recipient
+         WHERE recipient = ?1 AND deposited_ms >= ?2 ORDER BY id LIMIT ?3",
     )?;
     let limit = to_sql_u64(bounds.items_max as u64 + 1);
     let mut rows = statement.query(params![
@@ -672,11 +672,11 @@ impl Store {
             let acknowledged = tx
                 .prepare_cached("DELETE FROM items WHERE recipient = ?1 AND id <= ?2")?
                 .execute(params![me, to_sql_u64(ack)])?;
-            // By age: few items are expired (the purge runs every minute), where the planner,
-            // left to itself, read every item of the mailbox (6.5 ms a fetch at 100,000).
+            // Sought by recipient and age: before that index, it read every item of the
+            // mailbox (6.5 ms a fetch at 100,000).
             tx.prepare_cached(
-                "DELETE FROM items INDEXED BY items_by_age \
-                 WHERE deposited_ms < ?2 AND recipient = ?1",
+                "DELETE FROM items INDEXED BY items_by_recipient_age \
+                 WHERE recipient = ?1 AND deposited_ms < ?2",
             )?
             .execute(params![me, retention_cutoff(now_ms, retention_ms)])?;
             let (items, more) = items_in(tx, &nonce.station, now_ms, retention_ms, bounds)?;

@@ -299,7 +299,9 @@ fn a_version_4_store_counts_what_it_holds() {
             .execute_batch(
                 "DROP TRIGGER held_on_insert; DROP TRIGGER held_on_delete; DROP TABLE held;
                  DROP TRIGGER mailboxes_on_insert; DROP TRIGGER mailboxes_on_delete;
-                 DROP TABLE mailboxes; PRAGMA user_version = 4;",
+                 DROP TABLE mailboxes; DROP INDEX items_by_recipient_age;
+                 CREATE INDEX items_by_sender ON items (recipient, sender, deposited_ms);
+                 PRAGMA user_version = 4;",
             )
             .expect("back to version 4");
     }
@@ -333,7 +335,9 @@ fn a_version_5_store_counts_each_mailbox() {
             .conn
             .execute_batch(
                 "DROP TRIGGER mailboxes_on_insert; DROP TRIGGER mailboxes_on_delete;
-                 DROP TABLE mailboxes; PRAGMA user_version = 5;",
+                 DROP TABLE mailboxes; DROP INDEX items_by_recipient_age;
+                 CREATE INDEX items_by_sender ON items (recipient, sender, deposited_ms);
+                 PRAGMA user_version = 5;",
             )
             .expect("back to version 5");
     }
@@ -356,4 +360,49 @@ fn a_version_5_store_counts_each_mailbox() {
         })
     );
     assert_counted(&store, "deposits after it");
+}
+
+/// A frame deposited again once its copy expired takes that copy's place, not a second one:
+/// stored though the sender's share holds one item. A frame not expired still fills the
+/// share; and what each mailbox holds follows a fetch that deletes expired items.
+#[test]
+fn a_frame_deposited_again_once_expired_takes_its_own_place() {
+    let (_dir, mut store) = store();
+    let quota = Quota {
+        items_max: 10,
+        bytes_max: 1000,
+        share_items_max: 1,
+        share_bytes_max: 1000,
+        ..QUOTA
+    };
+    let at = |store: &mut Store, n: u8, frame: &[u8], now_ms: u64| {
+        let frames = [frame.to_vec()];
+        (store.deposit(&nonce(1, n), &id(2), &frames, quota, now_ms, DAY_MS))
+            .expect("runs")
+            .outcome
+    };
+    assert!(at(&mut store, 1, b"same", NOW_MS).is_ok());
+    let expired = NOW_MS + DAY_MS + 1;
+    assert_eq!(
+        at(&mut store, 2, b"same", expired),
+        Ok(DepositOutcome {
+            stored: 1,
+            duplicates: 0
+        })
+    );
+    assert_counted(&store, "a frame deposited again once expired");
+    let other = at(&mut store, 3, b"other", expired);
+    assert!(
+        matches!(other, Err(DepositRefusal::ShareFull { .. })),
+        "{other:?}"
+    );
+    let bounds = FetchBounds {
+        items_max: 10,
+        bytes_max: 100,
+    };
+    let start = (store.begin_fetch(&nonce(2, 1), 0, expired + DAY_MS + 1, DAY_MS, bounds))
+        .expect("fetches");
+    assert!(start.items.is_empty());
+    assert_counted(&store, "a fetch that deleted expired items");
+    assert_eq!(store.mailbox_size(&id(2)).expect("reads").items, 0);
 }

@@ -62,6 +62,11 @@ pub(super) fn deposit_in(
         if held {
             duplicates += 1;
         } else {
+            // An expired copy makes way for it now, before the quotas are read, which count
+            // what is held until it is deleted: the frame sent again, once expired, must not
+            // be counted twice (deleted even if the deposit is refused: it is expired).
+            tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND hash = ?2")?
+                .execute(params![recipient.0, hash])?;
             new.push((frame, hash));
         }
     }
@@ -101,10 +106,8 @@ pub(super) fn deposit_in(
     if size.items + new_items > quota.items_max || size.bytes + new_bytes > quota.bytes_max {
         return Ok(Err(DepositRefusal::MailboxFull));
     }
-    // Decided: from here on, writes. An expired copy of a frame makes way for it.
+    // Decided: from here on, writes.
     for (frame, hash) in &new {
-        tx.prepare_cached("DELETE FROM items WHERE recipient = ?1 AND hash = ?2")?
-            .execute(params![recipient.0, hash])?;
         tx.prepare_cached(
             "INSERT INTO items (recipient, sender, hash, frame, deposited_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
