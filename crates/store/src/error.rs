@@ -10,7 +10,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum StoreError {
     /// SQLite (or the disk under it) failed.
-    #[error("database error while {context}: {source}")]
+    #[error("the store's database failed while {context}: {source}")]
     Sqlite {
         /// What the store was doing, and what that means for the data.
         context: String,
