@@ -7,6 +7,7 @@ use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use parley_station::api::records;
+use parley_station::api::status::LogClosedKind;
 
 use crate::State;
 use crate::form::Query;
@@ -90,10 +91,9 @@ pub(crate) async fn board(Shared(state): Shared<Arc<State>>, headers: HeaderMap)
             let up = channels.iter().any(|channel| channel.state != "down");
             let link = if up { "up" } else { "down" };
             let closed = peer.log_closed.as_ref().map(|closed| {
-                let id = if closed.kind == "forked" {
-                    "board-log-forked"
-                } else {
-                    "board-log-behind"
+                let id = match closed.kind {
+                    LogClosedKind::Forked => "board-log-forked",
+                    LogClosedKind::Behind => "board-log-behind",
                 };
                 tr.ta(id, &[("seq", &closed.seq.to_string())])
             });

@@ -255,3 +255,14 @@ pub enum SendError {
         seq: u64,
     },
 }
+
+impl SendError {
+    /// Whether the link takes no more entries (this store was put back to an older copy),
+    /// rather than refusing this one for now or for what it is.
+    pub fn closes_link(&self) -> bool {
+        matches!(
+            self,
+            SendError::LogBehind { .. } | SendError::LogForked { .. }
+        )
+    }
+}

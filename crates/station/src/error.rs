@@ -104,10 +104,7 @@ impl StationError {
     pub fn class(&self) -> ErrorClass {
         match self {
             // Down to this station's store, not to what the operator asked.
-            StationError::Send(
-                parley_proto::SendError::LogBehind { .. }
-                | parley_proto::SendError::LogForked { .. },
-            ) => ErrorClass::Local,
+            StationError::Send(error) if error.closes_link() => ErrorClass::Local,
             StationError::NotInitialised(_)
             | StationError::AlreadyInitialised(_)
             | StationError::UnknownPeer(_)

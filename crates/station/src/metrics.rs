@@ -562,7 +562,7 @@ mod tests {
                 peer_epoch_key: "00112233445566778899".into(),
                 intake_available_bytes: Some(1 << 20),
                 log_closed: Some(crate::api::status::LogClosed {
-                    kind: "forked".into(),
+                    kind: crate::api::status::LogClosedKind::Forked,
                     seq: 5,
                     reason: "the peer holds another entry".into(),
                 }),

@@ -160,13 +160,22 @@ pub struct PeerStatus {
 /// Why nothing more is written to a peer ([`PeerStatus::log_closed`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogClosed {
-    /// `behind`: the peer holds own entries up to `seq`, beyond this store's log; `forked`: it
-    /// holds another entry at own seq `seq` than this store.
-    pub kind: String,
+    /// How the peer's receipts showed this store's log lacking.
+    pub kind: LogClosedKind,
     /// The own seq concerned.
     pub seq: u64,
     /// What a new entry to the peer is refused with.
     pub reason: String,
+}
+
+/// How a peer's receipts showed this store's log lacking ([`LogClosed::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogClosedKind {
+    /// The peer holds own entries up to `seq`, beyond this store's log.
+    Behind,
+    /// The peer holds another entry at own seq `seq` than this store.
+    Forked,
 }
 
 /// One channel of a link.

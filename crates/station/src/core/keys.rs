@@ -203,7 +203,7 @@ impl Station {
         let (key, refused) = self.endpoint.rotate_epoch(now_ms);
         let (closed, full): (Vec<_>, Vec<_>) = refused
             .into_iter()
-            .partition(|(_, error)| closes_link(error));
+            .partition(|(_, error)| error.closes_link());
         let closed: Vec<StationId> = closed.into_iter().map(|(peer, _)| peer).collect();
         let full: Vec<StationId> = full.into_iter().map(|(peer, _)| peer).collect();
         let id = key.id();
@@ -403,13 +403,4 @@ impl Station {
             })
             .collect()
     }
-}
-
-/// Whether `error` says the link takes no more entries (this store was put back to an older
-/// copy), not that its outbox is full for now.
-fn closes_link(error: &parley_proto::SendError) -> bool {
-    matches!(
-        error,
-        parley_proto::SendError::LogBehind { .. } | parley_proto::SendError::LogForked { .. }
-    )
 }

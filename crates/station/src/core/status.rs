@@ -9,9 +9,9 @@ use parley_store::AlarmKind;
 use super::Station;
 use crate::api::AlarmItem;
 use crate::api::status::{
-    AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, LogClosed, MessageCounts,
-    PeerCounters, PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected, SentCounts,
-    StationInfo, StatusReport, is_evidence,
+    AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, LogClosed, LogClosedKind,
+    MessageCounts, PeerCounters, PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected,
+    SentCounts, StationInfo, StatusReport, is_evidence,
 };
 use crate::core::health::Health;
 use crate::core::watch::Answer;
@@ -66,11 +66,13 @@ impl Station {
                     peer_epoch_key: link.peer_epoch_id().to_string(),
                     log_closed: link.closed().map(|closed| {
                         let (kind, seq) = match closed {
-                            Closed::Behind { peer_holds, .. } => ("behind", peer_holds),
-                            Closed::Forked { seq } => ("forked", seq),
+                            Closed::Behind { peer_holds, .. } => {
+                                (LogClosedKind::Behind, peer_holds)
+                            }
+                            Closed::Forked { seq } => (LogClosedKind::Forked, seq),
                         };
                         LogClosed {
-                            kind: kind.to_owned(),
+                            kind,
                             seq,
                             reason: SendError::from(closed).to_string(),
                         }
