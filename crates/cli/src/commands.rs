@@ -306,6 +306,15 @@ pub fn dispatch(home: &Home, command: Command) -> anyhow::Result<()> {
                 other => Err(unexpected(other)),
             }
         }
+        Command::Transcript(TranscriptCommand::Recover { file, json }) => {
+            let path = absolute(&file)?;
+            match request_of(home, Request::TranscriptRecover { path })? {
+                Reply::TranscriptRecovered(recovered) => {
+                    render::transcript_recovered(&recovered, json)
+                }
+                other => Err(unexpected(other)),
+            }
+        }
         #[cfg(feature = "tools")]
         Command::Demo | Command::Bench { .. } => unreachable!("handled before a home is needed"),
         Command::Relay(_) => unreachable!("handled before a home is needed"),

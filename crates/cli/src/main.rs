@@ -604,6 +604,22 @@ pub enum TranscriptCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Take back this station's own entries that its store lost (put back to an older copy)
+    /// from a transcript of the link that holds them: the peer's export, or an earlier one of
+    /// this station's own.
+    ///
+    /// The file is verified and compared as `transcript check` does; it must agree with this
+    /// station's record. The entries of this station's log it holds beyond this store's are
+    /// appended, sealed anew and sent again (the peer drops them as duplicates), and the
+    /// peer's receipt of them in the file is applied. Once the log reaches as far as the
+    /// peer's receipts covered it, new entries to the peer are written again.
+    Recover {
+        /// The transcript file.
+        file: PathBuf,
+        /// Print what was taken back as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Most checkpoint notes `transcript verify` checks against.

@@ -339,6 +339,72 @@ fn a_store_that_lost_entries_it_wrote_writes_no_more_rather_than_fork_its_log() 
     assert_eq!(inbox_texts(&alpha, "Bravo"), everything);
 }
 
+/// The station whose store lost entries it wrote takes them back from the peer's transcript:
+/// a transcript of its own, which holds none of them, recovers nothing and leaves the link
+/// closed; Alpha's export, taken back while Bravo runs, reopens it. Bravo then writes again,
+/// Alpha takes it in order and raises nothing, and after a restart Bravo writes on.
+#[test]
+fn a_store_that_lost_entries_it_wrote_takes_them_back_from_the_peers_transcript() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (alpha, mut bravo, before, since) = restored_from_copy(root.path(), true);
+    let everything: Vec<String> = before.iter().chain(&since).cloned().collect();
+    await_inbox(&bravo, "Alpha", &everything);
+    let peer_holds = 1 + (before.len() + since.len()) as u64;
+    let closed = || !bravo.json(&["status"]).expect("status")["peers"][0]["log_closed"].is_null();
+    assert!(
+        wait_until(Duration::from_secs(30), closed),
+        "Bravo is behind"
+    );
+    assert_log_closed(&bravo, "behind", peer_holds);
+    let path = |name: &str| root.path().join(name).to_str().expect("UTF-8").to_owned();
+    bravo
+        .export_transcript("Alpha", std::path::Path::new(&path("own.transcript")))
+        .expect("export");
+    let own = bravo
+        .json(&["transcript", "recover", &path("own.transcript")])
+        .expect("recover");
+    assert_eq!(own["recovered"], 0, "{own}");
+    assert_eq!(own["log_closed"]["kind"], "behind", "{own}");
+    let text = bravo
+        .ok(&["transcript", "recover", &path("own.transcript")])
+        .expect("recover");
+    assert!(
+        text.contains("nothing recovered") && text.contains("still no more is written"),
+        "{text}"
+    );
+
+    alpha
+        .export_transcript("Bravo", std::path::Path::new(&path("alpha.transcript")))
+        .expect("export");
+    let recovered = bravo
+        .json(&["transcript", "recover", &path("alpha.transcript")])
+        .expect("recover");
+    let copy_held = 1 + before.len() as u64;
+    assert_eq!(recovered["exporter"], "peer", "{recovered}");
+    assert_eq!(recovered["recovered"], since.len() as u64, "{recovered}");
+    assert_eq!(recovered["from_seq"], copy_held, "{recovered}");
+    assert_eq!(recovered["written"], peer_holds, "{recovered}");
+    assert_eq!(recovered["receipted_upto"], peer_holds, "{recovered}");
+    assert!(recovered["log_closed"].is_null(), "{recovered}");
+    assert!(!closed(), "status shows the link open");
+    bravo
+        .ok(&["send", "Alpha", "after recovery"])
+        .expect("send");
+    let mut all = everything.clone();
+    all.push("after recovery".to_owned());
+    await_inbox(&alpha, "Bravo", &all);
+    bravo.stop().expect("clean stop");
+    bravo.start().expect("restart Bravo");
+    bravo
+        .ok(&["send", "Alpha", "after a restart"])
+        .expect("send");
+    all.push("after a restart".to_owned());
+    await_inbox(&alpha, "Bravo", &all);
+    await_all_delivered(&alpha, &bravo);
+    assert_eq!(open_alarms(&alpha), 0, "Alpha saw nothing amiss");
+    assert_eq!(inbox_texts(&bravo, "Alpha"), everything);
+}
+
 /// A station put back to a copy older than entries it wrote, that writes as many again before
 /// the peer's receipt comes (here while the peer is stopped): the receipt does not reach beyond
 /// its log, but names another entry at a seq it wrote. The station keeps the receipt as
@@ -432,5 +498,22 @@ fn a_store_that_forked_its_log_after_a_restore_writes_no_more() {
     assert!(detail.contains("put back to an older copy"), "{detail}");
     let all: Vec<String> = before.iter().chain(&since).cloned().collect();
     assert_eq!(inbox_texts(&alpha, "Bravo"), all, "Alpha kept what it held");
+    // What Bravo lost cannot be taken back over what it wrote since: Alpha's transcript
+    // contradicts Bravo's log, and nothing is recovered (Bravo is stopped here).
+    let file = root.path().join("alpha.transcript");
+    alpha.export_transcript("Bravo", &file).expect("export");
+    let refused = bravo
+        .cli(&["transcript", "recover", file.to_str().expect("UTF-8")])
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(4), "the file's fault");
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains(&format!(
+            "another entry of this station's log at seq {}",
+            1 + before.len() + 1
+        )) && error.contains("nothing was recovered"),
+        "{error}"
+    );
+    assert_log_closed(&bravo, "forked", 1 + (before.len() + since.len()) as u64);
     alpha.stop().expect("clean stop");
 }

@@ -9,7 +9,7 @@ use rand_core::{Rng as _, SeedableRng};
 
 use crate::entry::{Body, Precedence, SignedEntry};
 use crate::envelope::Envelope;
-use crate::error::{DecodeError, Rejection, SendError};
+use crate::error::{DecodeError, RecoverError, Rejection, SendError};
 use crate::frame::Frame;
 use crate::id::{EntryId, EpochKeyId, Identity, StationId, sha256};
 use crate::link::{BatchChecked, Delivery, Event, Link, Transmit};
@@ -399,6 +399,35 @@ impl Endpoint {
         if let Some(link) = self.links.get_mut(peer) {
             link.reseal(now_ms, &mut self.rng, entries);
         }
+    }
+
+    /// Takes back own entries this store lost to an older copy, from a transcript of the link
+    /// (docs/cli.md, `transcript recover`): `entries` are this station's, verified under its
+    /// key, and continue the own log from its end ([`Link::recover_own`]). `receipt`, a signed
+    /// receipt of the peer's of them from the same file, is then applied as one arriving on a
+    /// channel would be: what it covers is delivered. Refused, it changes nothing: the entries
+    /// go out again, and the peer receipts them. Returns the own log's new last seq. `peer`
+    /// is paired.
+    pub fn recover_own(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+        entries: Vec<SignedEntry>,
+        receipt: Option<&[u8]>,
+    ) -> Result<u64, RecoverError> {
+        self.tick(now_ms);
+        let link = self
+            .links
+            .get_mut(peer)
+            .expect("entries are recovered for a paired peer");
+        let written = link.recover_own(now_ms, &mut self.rng, entries)?;
+        if let Some(raw) = receipt
+            && let Ok(verified) = Receipt::verified(raw, peer)
+        {
+            // A refusal is counted as one on a channel would be, and changes nothing.
+            let _ = link.handle_receipt(now_ms, verified, raw);
+        }
+        Ok(written)
     }
 
     /// The link with `peer`.

@@ -237,7 +237,7 @@ pub enum SendError {
     /// The peer signed a receipt of own entries beyond the own log: this store lacks entries
     /// this station wrote (put back to an older copy), and the next would fork the log.
     #[error(
-        "the peer holds this station's log up to seq {peer_holds}, but this store ends at seq {written}: the store was put back to an older copy (or the identity key is in other hands). Nothing more is written to this peer, so that its log does not fork; see `parley run` in docs/cli.md"
+        "the peer holds this station's log up to seq {peer_holds}, but this store ends at seq {written}: the store was put back to an older copy (or the identity key is in other hands). Nothing more is written to this peer, so that its log does not fork, until the lost entries are taken back from a transcript (`parley transcript recover`); see `parley run` in docs/cli.md"
     )]
     LogBehind {
         /// The highest own seq the peer's receipt covers.
@@ -253,6 +253,45 @@ pub enum SendError {
     LogForked {
         /// The own seq the peer's receipt names another entry at.
         seq: u64,
+    },
+}
+
+/// Why own entries this store lost were not taken back ([`crate::Endpoint::recover_own`]).
+/// Nothing was stored.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoverError {
+    /// The own log forked: this store wrote other entries at seqs the peer holds. Those
+    /// cannot be taken back over the ones this store signed since.
+    #[error(
+        "this station's log of the link forked at seq {seq}: this store wrote other entries at seqs the peer holds, and they cannot be taken back; nothing was stored"
+    )]
+    Forked {
+        /// The lowest own seq the peer holds another entry at.
+        seq: u64,
+    },
+    /// An entry does not continue the own log (a seq, a link, an author or a `prev` that is
+    /// not the next).
+    #[error(
+        "own entry seq {seq} does not continue this store's log of the link, which ends at seq {written}; nothing was stored"
+    )]
+    Discontinuous {
+        /// Its seq.
+        seq: u64,
+        /// The own log's last seq here.
+        written: u64,
+    },
+    /// The entries would not fit in the outbox.
+    #[error(
+        "{entries} entries would not fit in the outbox, which holds {depth} of at most {max}; wait for the peer to receipt some; nothing was stored"
+    )]
+    OutboxFull {
+        /// Entries to take back.
+        entries: usize,
+        /// Unreceipted own entries now.
+        depth: usize,
+        /// [`crate::limits::OUTBOX_DEPTH_MAX`].
+        max: usize,
     },
 }
 

@@ -42,7 +42,7 @@ pub use endpoint::{Accepted, Endpoint, FrameKind, Refused};
 pub use entry::{
     Body, Entry, Kind, Objective, Precedence, SignedEntry, TestAnswer, TestSchedule, Translation,
 };
-pub use error::{DecodeError, Rejection, SendError};
+pub use error::{DecodeError, RecoverError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
 pub use link::{

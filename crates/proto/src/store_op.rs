@@ -99,6 +99,13 @@ pub enum StoreOp {
         /// The own seq the receipt names another entry at.
         seq: u64,
     },
+    /// Own entries this store lacked were taken back ([`StoreOp::AppendOwn`], before this in
+    /// the batch): the own log reaches as far as the peer's receipts covered it, and the link
+    /// takes new entries again ([`StoreOp::LogBehind`] is over).
+    LogCaughtUp {
+        /// The peer.
+        peer: StationId,
+    },
     /// The peer announced a new epoch key; seal to it from now on.
     PeerEpochKey {
         /// The peer.

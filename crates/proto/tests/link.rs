@@ -12,7 +12,7 @@ use parley_proto::limits::{
 use parley_proto::receipt::Receipt;
 use parley_proto::{
     ChannelKind, Endpoint, EntryId, EvidenceKind, FrameKind, Identity, LinkId, LinkSnapshot,
-    Precedence, StationId, StoreOp,
+    Precedence, RecoverError, SignedEntry, StationId, StoreOp,
 };
 
 /// What one side of the link must look like, live and in its snapshot.
@@ -345,6 +345,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::Redeliver { .. } => "redeliver",
         StoreOp::LogBehind { .. } => "log_behind",
         StoreOp::LogForked { .. } => "log_forked",
+        StoreOp::LogCaughtUp { .. } => "log_caught_up",
         StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
         StoreOp::Evidence { .. } => "evidence",
     }
@@ -1034,6 +1035,88 @@ fn a_store_behind_its_own_log_writes_nothing_more() {
     });
 }
 
+/// Bravo's own entries `seqs` as it signed them (before its store lost them).
+fn signed_own(pair: &Pair, seqs: &[u64]) -> Vec<SignedEntry> {
+    let bravo = pair.sides[1].id();
+    (pair.own_entries(1, seqs).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &bravo).expect("signed by Bravo"))
+        .collect()
+}
+
+/// Bravo's store put back to a copy older than two entries it wrote, then given them back as
+/// a copy of Alpha's holds them (a transcript): entries that do not continue its log are
+/// refused with nothing written; the first alone leaves the link closed; the second, with
+/// Alpha's receipt of both, opens it again, delivered at once. Bravo then writes again, and
+/// Alpha takes the entry in order, with no evidence.
+#[test]
+fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    pair.advance(1_000);
+    pair.send(1, "lost one");
+    pair.send(1, "lost two");
+    pair.pump();
+    let covering = last_receipt_sent(&pair, 0);
+    pair.advance(1_000);
+    pair.restore(1, backup);
+    assert!(pair.deliver(1, &covering).is_err(), "beyond the log");
+    pair.commit(1);
+    let lost = signed_own(&pair, &[2, 3]);
+    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+    let out_of_order = [
+        vec![lost[1].clone()],
+        vec![lost[1].clone(), lost[0].clone()],
+    ];
+    for entries in out_of_order {
+        let refused = pair.sides[1]
+            .endpoint
+            .recover_own(now, &alpha, entries, None);
+        assert_eq!(
+            refused,
+            Err(RecoverError::Discontinuous { seq: 3, written: 1 })
+        );
+        assert!(pair.sides[1].endpoint.take_writes().is_empty());
+    }
+    let endpoint = &mut pair.sides[1].endpoint;
+    assert_eq!(
+        endpoint.recover_own(now, &alpha, vec![lost[0].clone()], None),
+        Ok(2)
+    );
+    let link = endpoint.link(&alpha).expect("paired");
+    assert!(link.closed().is_some(), "Alpha holds more");
+    pair.commit(1);
+    let Ok(Frame::Receipt(receipt)) = Frame::parse(&covering) else {
+        panic!("a receipt frame");
+    };
+    let endpoint = &mut pair.sides[1].endpoint;
+    let recovered = endpoint.recover_own(now, &alpha, vec![lost[1].clone()], Some(receipt));
+    assert_eq!(recovered, Ok(3));
+    let before = pair.sides[1].committed.len();
+    pair.commit(1);
+    let writes = &pair.sides[1].committed[before..];
+    assert!(
+        writes.contains(&StoreOp::LogCaughtUp { peer: alpha }),
+        "{writes:?}"
+    );
+    assert!(
+        (writes.iter()).any(|op| matches!(op, StoreOp::MarkDelivered { upto: 3, .. })),
+        "Alpha's receipt applied"
+    );
+    pair.restart(1);
+    let snapshot = pair.snapshot(1);
+    assert_eq!((snapshot.own_log_behind, snapshot.outbox.len()), (0, 0));
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!((link.closed(), link.out_seq()), (None, 3));
+    assert_eq!(pair.send(1, "written after"), 4);
+    pair.pump();
+    assert_eq!(pair.snapshot(0).in_ids.len(), 4, "Alpha took it in order");
+    let evidence = (pair.sides[0].committed.iter())
+        .filter(|op| matches!(op, StoreOp::Evidence { .. }))
+        .count();
+    assert_eq!(evidence, 0, "Alpha saw nothing amiss");
+    assert!(pair.snapshot(1).outbox.is_empty(), "receipted");
+}
+
 /// Bravo refuses a new entry to Alpha as `expected` says, writing nothing, now and after a
 /// restart from its snapshot.
 fn refuses_new_entries(pair: &mut Pair, expected: impl Fn(&parley_proto::SendError) -> bool) {
@@ -1109,6 +1192,12 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
         &mut pair,
         |error| matches!(error, parley_proto::SendError::LogForked { seq } if *seq == first),
     );
+    // What it lost cannot be taken back over what it wrote since.
+    let lost = signed_own(&pair, &[first]);
+    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+    let refused = pair.sides[1].endpoint.recover_own(now, &alpha, lost, None);
+    assert_eq!(refused, Err(RecoverError::Forked { seq: first }));
+    assert!(pair.sides[1].endpoint.take_writes().is_empty());
 }
 
 /// A log that forked, then shown behind too (Alpha holds more of the lost entries than Bravo

@@ -54,6 +54,7 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
         } => redeliver(tx, peer, frames, receipt, (*upto, *received_ms)),
         StoreOp::LogBehind { peer, peer_holds } => log_behind(tx, own, peer, *peer_holds),
         StoreOp::LogForked { peer, seq } => log_forked(tx, own, peer, *seq),
+        StoreOp::LogCaughtUp { peer } => log_caught_up(tx, own, peer),
         StoreOp::PeerEpochKey { peer, public } => peer_epoch_key(tx, peer, public),
         StoreOp::Evidence {
             peer,
@@ -581,6 +582,27 @@ fn log_behind(
     tx.prepare_cached("UPDATE peers SET log_behind = max(log_behind, ?2) WHERE id = ?1")
         .and_then(|mut statement| statement.execute(params![peer.0, held_sql]))
         .with_context(|| format!("noting that {peer} holds own entries this store lacks"))?;
+    Ok(())
+}
+
+/// [`StoreOp::LogCaughtUp`]: the own log must reach as far as the peer was noted to hold it;
+/// the note goes.
+fn log_caught_up(tx: &Connection, own: &StationId, peer: &StationId) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    let (last_seq, _) = last_entry(tx, peer, own)?;
+    let behind: i64 = tx
+        .prepare_cached("SELECT log_behind FROM peers WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([peer.0], |row| row.get(0)))
+        .with_context(|| format!("reading how far {peer} holds the own log"))?;
+    let behind: u64 = from_sql(behind, "the own seq a peer holds beyond the own log")?;
+    if behind > last_seq {
+        return Err(StoreError::InvalidOp(format!(
+            "{peer} holds own entries up to seq {behind}, beyond the own log (seq {last_seq})"
+        )));
+    }
+    tx.prepare_cached("UPDATE peers SET log_behind = 0 WHERE id = ?1")
+        .and_then(|mut statement| statement.execute([peer.0]))
+        .with_context(|| format!("noting that the own log holds what {peer} holds"))?;
     Ok(())
 }
 

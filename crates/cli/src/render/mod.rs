@@ -20,13 +20,15 @@ use parley_station::api::records::{
 use parley_station::api::status::StatusReport;
 use parley_station::api::{
     ApiError, CheckpointReport, ErrorClass, Event, Exported, Imported, KeyRotated,
-    TranscriptChecked, TranscriptExporter,
+    TranscriptChecked, TranscriptExporter, TranscriptRecovered,
 };
 use serde::Serialize;
 
 mod transcript;
 
-pub use transcript::{agreed, checkpoint_proofs, transcript_checked, verified};
+pub use transcript::{
+    agreed, checkpoint_proofs, transcript_checked, transcript_recovered, verified,
+};
 
 /// Untrusted text made safe for a terminal.
 pub fn text(text: &str) -> String {

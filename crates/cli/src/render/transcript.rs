@@ -219,3 +219,39 @@ pub fn transcript_checked(checked: &TranscriptChecked, as_json: bool) -> anyhow:
     )
     .into())
 }
+
+/// `transcript recover`'s report: what was taken back, and whether the link takes new entries.
+pub fn transcript_recovered(recovered: &TranscriptRecovered, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(recovered);
+    }
+    let peer = quoted(&recovered.peer);
+    let exporter = match recovered.exporter {
+        TranscriptExporter::Peer => peer.clone(),
+        TranscriptExporter::ThisStation => "this station".to_owned(),
+    };
+    if recovered.recovered == 0 {
+        println!(
+            "nothing recovered: the transcript (exported by {exporter}) holds no entry of this \
+             station's log of the link with {peer} beyond this store's, which ends at seq {}",
+            recovered.written
+        );
+    } else {
+        println!(
+            "recovered {} entries of this station's log of the link with {peer} (seq {} to {}) \
+             from a transcript exported by {exporter}; {peer} has receipted up to seq {}",
+            recovered.recovered,
+            recovered.from_seq + 1,
+            recovered.written,
+            recovered.receipted_upto
+        );
+    }
+    match &recovered.log_closed {
+        None => println!("  new entries to {peer} are written again"),
+        Some(closed) => println!(
+            "  still no more is written to {peer}: {}",
+            parley_proto::names::escaped(&closed.reason)
+        ),
+    }
+    Ok(())
+}

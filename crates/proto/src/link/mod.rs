@@ -30,7 +30,7 @@ use self::outgoing::Outgoing;
 use self::timers::{TimerKind, Timers};
 use crate::entry::{Body, Precedence, SignedEntry};
 use crate::envelope::{Envelope, VerifiedEnvelope};
-use crate::error::{Rejection, SendError};
+use crate::error::{RecoverError, Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_RECEIPT};
 use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
@@ -533,6 +533,27 @@ impl Link {
             &up,
             &mut self.fx,
         );
+    }
+
+    /// Takes back own entries this store lost, continuing the own log from its end
+    /// ([`crate::Endpoint::recover_own`]); returns the own log's new last seq.
+    pub fn recover_own(
+        &mut self,
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        entries: Vec<SignedEntry>,
+    ) -> Result<u64, RecoverError> {
+        let up: Vec<ChannelId> = self.channels.up().collect();
+        self.outgoing.recover(
+            &self.me,
+            (self.link_id, self.peer),
+            now_ms,
+            rng,
+            entries,
+            &mut self.timers,
+            &up,
+            &mut self.fx,
+        )
     }
 
     fn reject(&mut self, rejection: Rejection) -> Rejection {

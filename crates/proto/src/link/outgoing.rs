@@ -9,9 +9,9 @@ use rand_chacha::ChaCha20Rng;
 use super::Effects;
 use super::channels::{ChannelId, ChannelKind};
 use super::timers::{TimerKind, Timers};
-use crate::entry::{Body, Entry, Precedence};
+use crate::entry::{Body, Entry, Precedence, SignedEntry};
 use crate::envelope::Envelope;
-use crate::error::{Rejection, SendError};
+use crate::error::{RecoverError, Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
 use crate::id::{EntryId, Identity, LinkId, StationId};
@@ -332,6 +332,71 @@ impl Outgoing {
         self.ids.push(id);
         fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
         Ok((seq, id))
+    }
+
+    /// Takes back own entries this store lost (an older copy was put back): `entries`, each
+    /// signed by this station (the caller verified them under its key), continue the own log
+    /// from its end. Each is sealed anew to the peer's epoch key and queued on every channel
+    /// in `up`, as if just written: the peer holds them, drops them as duplicates and
+    /// receipts them. Once the log reaches as far as the peer's receipts covered it, the link
+    /// takes new entries again. All or nothing; returns the own log's new last seq.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn recover(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        entries: Vec<SignedEntry>,
+        timers: &mut Timers,
+        up: &[ChannelId],
+        fx: &mut Effects,
+    ) -> Result<u64, RecoverError> {
+        if let Some(seq) = self.forked {
+            return Err(RecoverError::Forked { seq });
+        }
+        let written = self.seq();
+        let mut prev = self.ids.last().copied().unwrap_or(EntryId::NONE);
+        for (seq, entry) in (written + 1..).zip(&entries) {
+            let fields = entry.entry();
+            let continues = fields.seq == seq
+                && fields.prev == prev
+                && fields.link == link
+                && fields.author == me.id();
+            if !continues {
+                let seq = fields.seq;
+                return Err(RecoverError::Discontinuous { seq, written });
+            }
+            prev = entry.id();
+        }
+        if self.outbox.len() + entries.len() > OUTBOX_DEPTH_MAX {
+            return Err(RecoverError::OutboxFull {
+                entries: entries.len(),
+                depth: self.outbox.len(),
+                max: OUTBOX_DEPTH_MAX,
+            });
+        }
+        for entry in entries {
+            let (seq, id) = (entry.entry().seq, entry.id());
+            let frame = self.queue_sealed(
+                me,
+                (link, peer),
+                (now_ms, &mut *rng),
+                (seq, id, entry.bytes()),
+                timers,
+                up.iter().copied(),
+            );
+            self.ids.push(id);
+            fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
+        }
+        if self
+            .behind
+            .is_some_and(|peer_holds| self.seq() >= peer_holds)
+        {
+            self.behind = None;
+            fx.writes.push(StoreOp::LogCaughtUp { peer });
+        }
+        Ok(self.seq())
     }
 
     /// Seals own entry `seq` (`id`, its signed `bytes`) to the peer's epoch key in a signed

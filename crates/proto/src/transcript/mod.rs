@@ -447,6 +447,8 @@ pub struct StationLog {
     pub kinds: KindCounts,
     /// How far the other station's receipt in the file covers this log, if there is one.
     pub receipted_upto: Option<u64>,
+    /// That receipt, as the other station signed it.
+    pub receipt: Option<Vec<u8>>,
 }
 
 /// Entries counted by kind.

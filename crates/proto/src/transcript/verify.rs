@@ -82,6 +82,7 @@ struct Station {
     spans: Vec<Range<usize>>,
     kinds: KindCounts,
     receipted_upto: Option<u64>,
+    receipt: Option<Vec<u8>>,
     /// Its checkpoints of its own log, and cosignatures of the other's, where they are.
     checkpoints: Vec<(Place, SignedHead, Option<PqHeadSignature>)>,
     cosignatures: Vec<(Place, Cosignature)>,
@@ -217,6 +218,7 @@ impl File {
             spans: Vec::new(),
             kinds: KindCounts::default(),
             receipted_upto: None,
+            receipt: None,
             checkpoints: Vec::new(),
             cosignatures: Vec::new(),
             witnessed: Vec::new(),
@@ -374,6 +376,7 @@ impl File {
             }
         }
         station.receipted_upto = Some(upto);
+        station.receipt = Some(bytes.to_vec());
         Ok(())
     }
 
@@ -514,6 +517,7 @@ impl File {
                 spans: s.spans,
                 kinds: s.kinds,
                 receipted_upto: s.receipted_upto,
+                receipt: s.receipt,
                 proven,
                 witnessed,
             })

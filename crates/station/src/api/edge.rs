@@ -200,36 +200,13 @@ pub fn perform(
         }
         Request::KeyRotate { identity: false } => Command::KeyRotate,
         Request::TranscriptCheck { path } => {
-            absolute(&path, "the transcript")?;
-            // One check at a time: a transcript (up to `TRANSCRIPT_SIZE_MAX_BYTES`) is read
-            // whole, and checks sent at once must not each hold one in the daemon.
-            let _one = TRANSCRIPT_CHECKS
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let file =
-                courier::read_bounded(&path, TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
-                    ApiError::new(
-                        read_refused_class(&error),
-                        format!("transcript not read: {error}; nothing was checked"),
-                    )
-                })?;
-            // The account may quote the file (a key of a line the parser did not expect):
-            // escaped, line breaks included, so it cannot add a line of its own.
-            let transcript = transcript::verify(&file).map_err(|error| {
-                ApiError::new(
-                    ErrorClass::Peer,
-                    format!(
-                        "transcript verification FAILED at {}; nothing was checked or stored \
-                         (`parley transcript verify` gives the same account)",
-                        parley_proto::names::escaped(&error.to_string())
-                    ),
-                )
-            })?;
-            return execute(Command::TranscriptCheck {
-                // Shared, not copied: a transcript may be large.
-                file: std::sync::Arc::new(file),
-                transcript: Box::new(transcript),
-            });
+            // Held until the check is done: the file stays in memory until then.
+            let (_one, file, transcript) = read_transcript(&path, "checked")?;
+            return execute(Command::TranscriptCheck { file, transcript });
+        }
+        Request::TranscriptRecover { path } => {
+            let (_one, file, transcript) = read_transcript(&path, "recovered")?;
+            return execute(Command::TranscriptRecover { file, transcript });
         }
         Request::Status => Command::Status,
         Request::Subscribe => {
@@ -241,8 +218,52 @@ pub fn perform(
     execute(command)
 }
 
-/// Held while the daemon reads, verifies and checks a transcript (`transcript check`).
+/// Held while the daemon reads, verifies and checks a transcript (`transcript check`,
+/// `transcript recover`).
 static TRANSCRIPT_CHECKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A transcript read from `path` and verified, for a command that then compares it with this
+/// station's record (`nothing` says what was not done if it cannot be: "checked",
+/// "recovered"), with the lock that keeps it the only one in memory: hold it until the
+/// command is done. The file is shared, not copied: it may be large.
+#[allow(clippy::type_complexity)]
+fn read_transcript(
+    path: &std::path::Path,
+    nothing: &str,
+) -> Result<
+    (
+        std::sync::MutexGuard<'static, ()>,
+        std::sync::Arc<Vec<u8>>,
+        Box<parley_proto::transcript::VerifiedTranscript>,
+    ),
+    ApiError,
+> {
+    absolute(path, "the transcript")?;
+    // One at a time: a transcript (up to `TRANSCRIPT_SIZE_MAX_BYTES`) is read whole, and
+    // commands sent at once must not each hold one in the daemon.
+    let one = TRANSCRIPT_CHECKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let file = courier::read_bounded(path, TRANSCRIPT_SIZE_MAX_BYTES).map_err(|error| {
+        ApiError::new(
+            read_refused_class(&error),
+            format!("transcript not read: {error}; nothing was {nothing}"),
+        )
+    })?;
+    // The account may quote the file (a key of a line the parser did not expect): escaped,
+    // line breaks included, so it cannot add a line of its own.
+    let transcript = transcript::verify(&file).map_err(|error| {
+        ApiError::new(
+            ErrorClass::Peer,
+            format!(
+                "transcript verification FAILED at {}; nothing was {nothing} or stored \
+                 (`parley transcript verify` gives the same account)",
+                parley_proto::names::escaped(&error.to_string())
+            ),
+        )
+    })?;
+    Ok((one, std::sync::Arc::new(file), Box::new(transcript)))
+}
 
 /// Held while the daemon reads and imports a bundle (`courier import`).
 static IMPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());

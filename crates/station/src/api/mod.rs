@@ -243,6 +243,13 @@ pub enum Request {
         /// The transcript file (absolute).
         path: PathBuf,
     },
+    /// Take back this station's own entries of a link that its store lost (put back to an
+    /// older copy) from a transcript of the link that holds them, as `transcript check`
+    /// reads and compares it first.
+    TranscriptRecover {
+        /// The transcript file (absolute).
+        path: PathBuf,
+    },
     /// The station's status.
     Status,
     /// Stream events until the client hangs up (daemon only).
@@ -285,6 +292,8 @@ pub enum Reply {
     KeyRotated(KeyRotated),
     /// `transcript_check`: the comparison, and the alarms it raised, durable.
     TranscriptChecked(TranscriptChecked),
+    /// `transcript_recover`: the entries taken back are durable.
+    TranscriptRecovered(TranscriptRecovered),
     /// `status`.
     Status(Box<StatusReport>),
     /// `subscribe`: events follow.
@@ -325,6 +334,27 @@ impl TranscriptChecked {
     pub fn agrees(&self) -> bool {
         self.own.differs_at.is_none() && self.peer_log.differs_at.is_none()
     }
+}
+
+/// Own entries of a link taken back from a transcript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptRecovered {
+    /// The peer of the link, by name.
+    pub peer: String,
+    /// Who exported the file.
+    pub exporter: TranscriptExporter,
+    /// Own entries taken back (0: the file holds none beyond this store's log).
+    pub recovered: u64,
+    /// The own log's last seq before.
+    pub from_seq: u64,
+    /// The own log's last seq now.
+    pub written: u64,
+    /// How far the peer's receipts now cover the own log.
+    pub receipted_upto: u64,
+    /// Why nothing more is written to the peer still, if so (the file did not hold every
+    /// entry the peer holds, or the log forked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_closed: Option<status::LogClosed>,
 }
 
 /// Who exported a checked transcript (the file's first card).

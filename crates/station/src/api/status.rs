@@ -168,6 +168,21 @@ pub struct LogClosed {
     pub reason: String,
 }
 
+impl From<parley_proto::link::Closed> for LogClosed {
+    fn from(closed: parley_proto::link::Closed) -> Self {
+        use parley_proto::link::Closed;
+        let (kind, seq) = match closed {
+            Closed::Behind { peer_holds, .. } => (LogClosedKind::Behind, peer_holds),
+            Closed::Forked { seq } => (LogClosedKind::Forked, seq),
+        };
+        LogClosed {
+            kind,
+            seq,
+            reason: parley_proto::SendError::from(closed).to_string(),
+        }
+    }
+}
+
 /// How a peer's receipts showed this store's log lacking ([`LogClosed::kind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

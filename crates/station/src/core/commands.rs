@@ -137,6 +137,9 @@ impl Station {
             Command::TranscriptCheck { file, transcript } => self
                 .check_transcript(now_ms, &file, &transcript)
                 .map(Reply::TranscriptChecked),
+            Command::TranscriptRecover { file, transcript } => self
+                .recover_from_transcript(now_ms, &file, &transcript)
+                .map(Reply::TranscriptRecovered),
             Command::Status => Ok(Reply::Status(Box::new(self.status(now_ms)))),
         }
     }

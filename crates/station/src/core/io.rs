@@ -171,6 +171,13 @@ pub enum Command {
         /// What `transcript::verify` made of it.
         transcript: Box<parley_proto::transcript::VerifiedTranscript>,
     },
+    /// Take back own entries this store lost from a verified transcript.
+    TranscriptRecover {
+        /// The file as read (for the entries' signed bytes).
+        file: Arc<Vec<u8>>,
+        /// What `transcript::verify` made of it.
+        transcript: Box<parley_proto::transcript::VerifiedTranscript>,
+    },
     /// The status report.
     Status,
 }

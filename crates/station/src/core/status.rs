@@ -2,16 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use parley_proto::link::Closed;
-use parley_proto::{Precedence, SendError};
+use parley_proto::Precedence;
 use parley_store::AlarmKind;
 
 use super::Station;
 use crate::api::AlarmItem;
 use crate::api::status::{
-    AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, LogClosed, LogClosedKind,
-    MessageCounts, PeerCounters, PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected,
-    SentCounts, StationInfo, StatusReport, is_evidence,
+    AlarmKindCount, Alarms, ChannelStatus, DaemonState, LiveChannel, LogClosed, MessageCounts,
+    PeerCounters, PeerStatus, Queues, ReceivedCounts, RecentAlarm, Rejected, SentCounts,
+    StationInfo, StatusReport, is_evidence,
 };
 use crate::core::health::Health;
 use crate::core::watch::Answer;
@@ -64,19 +63,7 @@ impl Station {
                     cosigned_upto: self.cosigned_upto(id).0,
                     peer_cosigned_upto: self.cosigned_upto(id).1,
                     peer_epoch_key: link.peer_epoch_id().to_string(),
-                    log_closed: link.closed().map(|closed| {
-                        let (kind, seq) = match closed {
-                            Closed::Behind { peer_holds, .. } => {
-                                (LogClosedKind::Behind, peer_holds)
-                            }
-                            Closed::Forked { seq } => (LogClosedKind::Forked, seq),
-                        };
-                        LogClosed {
-                            kind,
-                            seq,
-                            reason: SendError::from(closed).to_string(),
-                        }
-                    }),
+                    log_closed: link.closed().map(LogClosed::from),
                     intake_available_bytes: live.then(|| link.intake_available_bytes(now_ms)),
                     counters: live.then(|| PeerCounters {
                         envelopes_accepted: counters.envelopes_accepted,

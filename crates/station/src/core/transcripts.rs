@@ -13,11 +13,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
-use parley_proto::{EvidenceKind, StationId};
+use parley_proto::{EvidenceKind, RecoverError, SignedEntry, StationId};
 use parley_store::AlarmKind;
 
 use super::Station;
-use crate::api::{ApiError, ErrorClass, LogChecked, TranscriptChecked, TranscriptExporter};
+use crate::api::status::LogClosed;
+use crate::api::{
+    ApiError, ErrorClass, LogChecked, TranscriptChecked, TranscriptExporter, TranscriptRecovered,
+};
 use crate::error::StationError;
 
 /// How the leaves a station holds of a log (`held`, by seq) compare with the file's: how many
@@ -55,6 +58,44 @@ impl Station {
         file: &[u8],
         transcript: &VerifiedTranscript,
     ) -> Result<TranscriptChecked, StationError> {
+        let (own_slot, peer) = self.link_of(transcript)?;
+        let other = &transcript.stations[1 - own_slot];
+        let mine = &transcript.stations[own_slot];
+        let (own, theirs) = self.compare(peer, mine, other);
+        Ok(TranscriptChecked {
+            peer: self.peer_name(&peer),
+            exporter: if own_slot == 0 {
+                TranscriptExporter::ThisStation
+            } else {
+                TranscriptExporter::Peer
+            },
+            own: self.checked(now_ms, (file, peer), mine, own),
+            peer_log: self.checked(now_ms, (file, peer), other, theirs),
+        })
+    }
+
+    /// [`first_difference`] of the file's log of this station (`mine`) and of the peer's
+    /// (`other`) with what this station holds of each.
+    #[allow(clippy::type_complexity)]
+    fn compare(
+        &self,
+        peer: StationId,
+        mine: &StationLog,
+        other: &StationLog,
+    ) -> ((u64, u64, Option<u64>), (u64, u64, Option<u64>)) {
+        self.logs
+            .get(&peer)
+            .map(|logs| {
+                (
+                    first_difference(&mine.leaves, logs.own_leaves()),
+                    first_difference(&other.leaves, logs.peer_leaves()),
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// Which of `transcript`'s two stations is this one, and the other, a pinned peer.
+    fn link_of(&self, transcript: &VerifiedTranscript) -> Result<(usize, StationId), StationError> {
         // Names from the file are quoted with `{:?}`: a `"` in one cannot end the quotes.
         let me = self.identity.id();
         let Some(own_slot) = transcript.stations.iter().position(|s| s.identity == me) else {
@@ -77,27 +118,87 @@ impl Station {
                 other.fingerprint()
             )));
         }
-        let peer = other.identity;
-        let mine = &transcript.stations[own_slot];
-        let (own, theirs) = self
-            .logs
-            .get(&peer)
-            .map(|logs| {
-                (
-                    first_difference(&mine.leaves, logs.own_leaves()),
-                    first_difference(&other.leaves, logs.peer_leaves()),
-                )
-            })
-            .unwrap_or_default();
-        Ok(TranscriptChecked {
-            peer: self.peer_name(&peer),
+        Ok((own_slot, other.identity))
+    }
+
+    /// Takes back this station's own entries of the link `transcript` (verified from `file`)
+    /// is of that this store lacks: those the file holds beyond the own log, once both of the
+    /// file's logs agree with what this station holds (else refused: `transcript check` says
+    /// where, and records it). They are sealed anew and queued, the peer's receipt of them in
+    /// the file applied, and the link takes new entries again once its log reaches as far as
+    /// the peer's receipts covered it.
+    pub(super) fn recover_from_transcript(
+        &mut self,
+        now_ms: u64,
+        file: &[u8],
+        transcript: &VerifiedTranscript,
+    ) -> Result<TranscriptRecovered, StationError> {
+        let (own_slot, peer) = self.link_of(transcript)?;
+        let (mine, other) = (
+            &transcript.stations[own_slot],
+            &transcript.stations[1 - own_slot],
+        );
+        let (own, theirs) = self.compare(peer, mine, other);
+        for ((_, _, differs_at), whose) in [(own, "this station's"), (theirs, "the peer's")] {
+            if let Some(seq) = differs_at {
+                return Err(refused(format!(
+                    "the transcript holds another entry of {whose} log at seq {seq} than this \
+                     station; nothing was recovered (`parley transcript check` records it as \
+                     evidence)"
+                )));
+            }
+        }
+        let link = self.endpoint.link(&peer).expect("a pinned peer has a link");
+        let from_seq = link.out_seq();
+        let me = self.identity.id();
+        let mut entries = Vec::new();
+        for seq in from_seq + 1..=mine.entries() {
+            let entry = transcript::signed_entry(file, mine, seq)
+                .and_then(|bytes| SignedEntry::decode_verified(&bytes, &me).ok())
+                .ok_or_else(|| {
+                    refused(format!(
+                        "the transcript's entry at seq {seq} of this station's log could not be \
+                         read again; nothing was recovered"
+                    ))
+                })?;
+            entries.push(entry);
+        }
+        let recovered = entries.len() as u64;
+        let receipt = mine.receipt.as_deref();
+        let written = if entries.is_empty() {
+            from_seq
+        } else {
+            self.endpoint
+                .recover_own(now_ms, &peer, entries, receipt)
+                .map_err(|error| {
+                    let class = match error {
+                        RecoverError::Discontinuous { .. } => ErrorClass::Peer,
+                        _ => ErrorClass::Local,
+                    };
+                    StationError::Api(ApiError::new(class, error.to_string()))
+                })?
+        };
+        let name = self.peer_name(&peer);
+        let link = self.endpoint.link(&peer).expect("a pinned peer has a link");
+        let (log_closed, receipted_upto) = (link.closed(), link.peer_receipt_upto());
+        if recovered > 0 {
+            tracing::warn!(peer = %name, from_seq, written, closed = log_closed.is_some(), "own entries this store lacked taken back from a transcript");
+            // A key announced in what was taken back may be one this store no longer holds:
+            // the current key is announced again where it was not the last.
+            self.announce_missing(now_ms);
+        }
+        Ok(TranscriptRecovered {
+            peer: name,
             exporter: if own_slot == 0 {
                 TranscriptExporter::ThisStation
             } else {
                 TranscriptExporter::Peer
             },
-            own: self.checked(now_ms, (file, peer), mine, own),
-            peer_log: self.checked(now_ms, (file, peer), other, theirs),
+            recovered,
+            from_seq,
+            written,
+            receipted_upto,
+            log_closed: log_closed.map(LogClosed::from),
         })
     }
 

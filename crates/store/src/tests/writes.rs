@@ -651,6 +651,38 @@ fn a_fork_is_kept_at_its_lowest_seq_within_the_own_log() {
     }
 }
 
+/// A log noted behind takes new entries again once it reaches as far as the peer holds it:
+/// short of that, the note stays (refused, nothing changed); at it, in the same batch as the
+/// entries taken back, it goes.
+#[test]
+fn a_log_caught_up_only_once_it_reaches_what_the_peer_holds() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    store.commit(&[ctx.append(2)]).expect("seq 3 appends");
+    let behind = |store: &Store| {
+        let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+        (snapshot.out_ids.len() as u64, snapshot.own_log_behind)
+    };
+    let held = StoreOp::LogBehind {
+        peer: ctx.b(),
+        peer_holds: 4,
+    };
+    store.commit(&[held]).expect("beyond the own log");
+    let caught_up = StoreOp::LogCaughtUp { peer: ctx.b() };
+    match store.commit(std::slice::from_ref(&caught_up)) {
+        Err(StoreError::InvalidOp(message)) => assert!(
+            message.contains("up to seq 4, beyond the own log (seq 3)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(behind(&store), (3, 4), "nothing changed");
+    store
+        .commit(&[ctx.append(3), caught_up])
+        .expect("as far as the peer holds");
+    assert_eq!(behind(&store), (4, 0));
+}
+
 /// The newest time is the latest signed into any receipt that marked entries delivered, not
 /// that of the receipt kept (the highest bound: here signed earlier, by a clock set back). A
 /// loss kept sets it and the floor to its receipt's time; a loss shown by a receipt signed
