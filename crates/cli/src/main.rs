@@ -609,10 +609,10 @@ pub enum TranscriptCommand {
     /// this station's own.
     ///
     /// The file is verified and compared as `transcript check` does; it must agree with this
-    /// station's record. The entries of this station's log it holds beyond this store's are
-    /// appended, sealed anew and sent again (the peer drops them as duplicates), and the
-    /// peer's receipt of them in the file is applied. Once the log reaches as far as the
-    /// peer's receipts covered it, new entries to the peer are written again.
+    /// station's record. The entries of this station's log it holds beyond this store's, up
+    /// to where the peer's receipt in the file covers them, are appended as they were signed,
+    /// and that receipt is applied. Once the log reaches as far as the peer's receipts
+    /// covered it, new entries to the peer are written again.
     Recover {
         /// The transcript file.
         file: PathBuf,

@@ -281,18 +281,6 @@ pub enum RecoverError {
         /// The own log's last seq here.
         written: u64,
     },
-    /// The entries would not fit in the outbox.
-    #[error(
-        "{entries} entries would not fit in the outbox, which holds {depth} of at most {max}; wait for the peer to receipt some; nothing was stored"
-    )]
-    OutboxFull {
-        /// Entries to take back.
-        entries: usize,
-        /// Unreceipted own entries now.
-        depth: usize,
-        /// [`crate::limits::OUTBOX_DEPTH_MAX`].
-        max: usize,
-    },
 }
 
 impl SendError {

@@ -233,7 +233,8 @@ pub fn transcript_recovered(recovered: &TranscriptRecovered, as_json: bool) -> a
     if recovered.recovered == 0 {
         println!(
             "nothing recovered: the transcript (exported by {exporter}) holds no entry of this \
-             station's log of the link with {peer} beyond this store's, which ends at seq {}",
+             station's log of the link with {peer} that the peer receipted beyond this \
+             store's, which ends at seq {}",
             recovered.written
         );
     } else {

@@ -338,7 +338,9 @@ impl Outgoing {
     /// signed by this station (the caller verified them under its key), continue the own log
     /// from its end. Each is sealed anew to the peer's epoch key and queued on every channel
     /// in `up`, as if just written: the peer holds them, drops them as duplicates and
-    /// receipts them. Once the log reaches as far as the peer's receipts covered it, the link
+    /// receipts them (the caller's receipt of them usually does at once, which is why the
+    /// outbox's bound is not applied: while the log is behind, no receipt of the peer's can
+    /// make room). Once the log reaches as far as the peer's receipts covered it, the link
     /// takes new entries again. All or nothing; returns the own log's new last seq.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn recover(
@@ -368,13 +370,6 @@ impl Outgoing {
                 return Err(RecoverError::Discontinuous { seq, written });
             }
             prev = entry.id();
-        }
-        if self.outbox.len() + entries.len() > OUTBOX_DEPTH_MAX {
-            return Err(RecoverError::OutboxFull {
-                entries: entries.len(),
-                depth: self.outbox.len(),
-                max: OUTBOX_DEPTH_MAX,
-            });
         }
         for entry in entries {
             let (seq, id) = (entry.entry().seq, entry.id());

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
-use parley_proto::{EvidenceKind, RecoverError, SignedEntry, StationId};
+use parley_proto::{Body, EvidenceKind, RecoverError, SignedEntry, StationId};
 use parley_store::AlarmKind;
 
 use super::Station;
@@ -151,8 +151,14 @@ impl Station {
         let link = self.endpoint.link(&peer).expect("a pinned peer has a link");
         let from_seq = link.out_seq();
         let me = self.identity.id();
+        // Only what the peer's receipt in the file covers: the peer holds those entries. An
+        // earlier export of this station's own may hold more it never received, and the
+        // peer may since hold other entries at those seqs (written after another restore):
+        // sent, they would fork the log there.
+        let receipted = mine.receipted_upto.unwrap_or(0);
         let mut entries = Vec::new();
-        for seq in from_seq + 1..=mine.entries() {
+        let mut announced = None;
+        for seq in from_seq + 1..=receipted {
             let entry = transcript::signed_entry(file, mine, seq)
                 .and_then(|bytes| SignedEntry::decode_verified(&bytes, &me).ok())
                 .ok_or_else(|| {
@@ -161,6 +167,9 @@ impl Station {
                          read again; nothing was recovered"
                     ))
                 })?;
+            if let Body::KeyAnnouncement { key_id, .. } = &entry.entry().body {
+                announced = Some(*key_id);
+            }
             entries.push(entry);
         }
         let recovered = entries.len() as u64;
@@ -183,9 +192,16 @@ impl Station {
         let (log_closed, receipted_upto) = (link.closed(), link.peer_receipt_upto());
         if recovered > 0 {
             tracing::warn!(peer = %name, from_seq, written, closed = log_closed.is_some(), "own entries this store lacked taken back from a transcript");
-            // A key announced in what was taken back may be one this store no longer holds:
-            // the current key is announced again where it was not the last.
-            self.announce_missing(now_ms);
+        }
+        // The last key announced in what was taken back may be one this store no longer holds
+        // (made after the copy): the peer seals to it. The current key is announced again.
+        let current = self.endpoint.keyring().current().id();
+        if log_closed.is_none()
+            && announced.is_some_and(|key| key != current)
+            && let Err(error) = self.endpoint.announce_epoch(now_ms, &peer)
+        {
+            tracing::warn!(peer = %name, %error, "the current epoch key is announced at the next look");
+            self.schedule_recheck(now_ms.saturating_add(crate::limits::KEY_RECHECK_MS));
         }
         Ok(TranscriptRecovered {
             peer: name,
