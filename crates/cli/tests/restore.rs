@@ -405,6 +405,107 @@ fn a_store_that_lost_entries_it_wrote_takes_them_back_from_the_peers_transcript(
     assert_eq!(inbox_texts(&bravo, "Alpha"), everything);
 }
 
+/// Taken back on a stopped station, from an export of its own taken before the loss: Bravo
+/// rotated its epoch key after the copy, sent a FLASH message that Alpha answered, and then,
+/// with Alpha stopped, a message Alpha never received. `transcript recover` takes back what
+/// Alpha's receipt in the file covers (not the message Alpha never got, which Bravo then
+/// writes over without a fork) and Alpha's answer with it, and announces Bravo's current key
+/// again (the one announced since is lost with the store). Once both run: no
+/// `understood_overdue` at Bravo for the answered message, Alpha seals to a key Bravo holds,
+/// and each takes the other's next entry in order.
+#[test]
+fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alpha, mut bravo) = paired(root.path());
+    short_objectives(&bravo);
+    alpha.start().expect("start Alpha");
+    bravo.start().expect("start Bravo");
+    bravo
+        .ok(&["send", "Alpha", "before the copy"])
+        .expect("send");
+    await_all_delivered(&alpha, &bravo);
+    bravo.stop().expect("clean stop");
+    let copy = bravo
+        .copy_to(&root.path().join("copy"))
+        .expect("copy Bravo's home");
+    bravo.start().expect("restart Bravo");
+    bravo.ok(&["key", "rotate"]).expect("rotate");
+    let flash = bravo
+        .ok(&["send", "Alpha", "--precedence", "flash", "answer me"])
+        .expect("send");
+    let flash = flash.trim();
+    await_inbox(
+        &alpha,
+        "Bravo",
+        &texts_of(&["before the copy", "answer me"]),
+    );
+    alpha.ok(&["understood", flash]).expect("understood");
+    let answered = || common::watch::outbox_item(&bravo, flash)["answered_by"].is_string();
+    assert!(
+        wait_until(Duration::from_secs(30), answered),
+        "Bravo has the answer"
+    );
+    await_all_delivered(&alpha, &bravo);
+    alpha.stop().expect("clean stop");
+    bravo
+        .ok(&["send", "Alpha", "never received"])
+        .expect("send");
+    let own = root.path().join("bravo.transcript");
+    bravo.export_transcript("Alpha", &own).expect("export");
+    bravo.kill9().expect("kill -9");
+    put_back(&copy, &bravo);
+
+    let recovered = bravo
+        .json(&["transcript", "recover", own.to_str().expect("UTF-8")])
+        .expect("recover");
+    // The key announcement and the FLASH message; Alpha's answer (and its receipt entry of
+    // nothing else: Alpha wrote only the answer since).
+    assert_eq!(recovered["exporter"], "this_station", "{recovered}");
+    assert_eq!(recovered["recovered"], 2, "{recovered}");
+    assert_eq!(recovered["written"], 4, "{recovered}");
+    assert_eq!(recovered["receipted_upto"], 4, "{recovered}");
+    assert_eq!(recovered["peer_entries"], 1, "{recovered}");
+    assert!(recovered["log_closed"].is_null(), "{recovered}");
+    // The current key announced again, in the same commit, after what was taken back.
+    let status = bravo.json(&["status"]).expect("status");
+    assert_eq!(status["peers"][0]["out_seq"], 5, "{status}");
+
+    // Bravo alone first: Alpha's answer can come again from nowhere but the file. Past the
+    // FLASH message's deadline, answered in what was taken back: nothing is raised.
+    bravo.start().expect("start Bravo from the copy");
+    std::thread::sleep(Duration::from_secs(common::watch::UNDERSTOOD_S));
+    let raised: Vec<String> = alarms(&bravo, true)
+        .iter()
+        .map(|alarm| alarm["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        !raised.iter().any(|kind| kind == "understood_overdue"),
+        "{raised:?}"
+    );
+    alpha.start().expect("start Alpha");
+    // Alpha writes once it has read the announcement Bravo wrote again: it seals to a key
+    // Bravo holds. (What Alpha sealed to the key lost with the store stays unreadable.)
+    let read_announcement = || alpha.json(&["status"]).expect("status")["peers"][0]["in_head"] == 5;
+    assert!(
+        wait_until(Duration::from_secs(30), read_announcement),
+        "Alpha read it"
+    );
+    alpha
+        .ok(&["send", "Bravo", "after recovery"])
+        .expect("send");
+    await_inbox(&bravo, "Alpha", &texts_of(&["after recovery"]));
+    bravo.ok(&["send", "Alpha", "written again"]).expect("send");
+    let all = texts_of(&["before the copy", "answer me", "written again"]);
+    await_inbox(&alpha, "Bravo", &all);
+    await_all_delivered(&alpha, &bravo);
+    assert_eq!(open_alarms(&alpha), 0, "Alpha saw nothing amiss");
+    assert_eq!(open_alarms(&bravo), 0, "nor did Bravo");
+}
+
+fn texts_of(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|text| (*text).to_owned()).collect()
+}
+
 /// A station put back to a copy older than entries it wrote, that writes as many again before
 /// the peer's receipt comes (here while the peer is stopped): the receipt does not reach beyond
 /// its log, but names another entry at a seq it wrote. The station keeps the receipt as

@@ -12,7 +12,7 @@ use crate::envelope::Envelope;
 use crate::error::{DecodeError, RecoverError, Rejection, SendError};
 use crate::frame::Frame;
 use crate::id::{EntryId, EpochKeyId, Identity, StationId, sha256};
-use crate::link::{BatchChecked, Delivery, Event, Link, Transmit};
+use crate::link::{BatchChecked, Delivery, Event, Link, Recovered, Transmit};
 use crate::receipt::{Receipt, VerifiedReceipt};
 use crate::seal::{EpochSecret, Keyring};
 use crate::store_op::{LinkSnapshot, StoreOp};
@@ -401,33 +401,34 @@ impl Endpoint {
         }
     }
 
-    /// Takes back own entries this store lost to an older copy, from a transcript of the link
-    /// (docs/cli.md, `transcript recover`): `entries` are this station's, verified under its
-    /// key, and continue the own log from its end ([`Link::recover_own`]). `receipt`, a signed
-    /// receipt of the peer's of them from the same file, is then applied as one arriving on a
-    /// channel would be: what it covers is delivered. Refused, it changes nothing: the entries
-    /// go out again, and the peer receipts them. Returns the own log's new last seq. `peer`
-    /// is paired.
-    pub fn recover_own(
+    /// Takes back own entries this store lost to an older copy, and the peer's it lacks, from
+    /// a transcript of the link (docs/cli.md, `transcript recover`): `own` are this station's,
+    /// verified under its key, continuing the own log from its end; `theirs` the peer's,
+    /// verified under the peer's, from the contiguous head on ([`Link::recover`]).
+    /// `receipt`, a signed receipt of the peer's of the own entries from the same file, is
+    /// then applied as one arriving on a channel would be: what it covers is delivered.
+    /// Refused, it changes nothing: the entries go out again, and the peer receipts them.
+    /// `peer` is paired.
+    pub fn recover(
         &mut self,
         now_ms: u64,
         peer: &StationId,
-        entries: Vec<SignedEntry>,
+        (own, theirs): (Vec<SignedEntry>, Vec<SignedEntry>),
         receipt: Option<&[u8]>,
-    ) -> Result<u64, RecoverError> {
+    ) -> Result<Recovered, RecoverError> {
         self.tick(now_ms);
         let link = self
             .links
             .get_mut(peer)
             .expect("entries are recovered for a paired peer");
-        let written = link.recover_own(now_ms, &mut self.rng, entries)?;
+        let recovered = link.recover(now_ms, &mut self.rng, own, theirs)?;
         if let Some(raw) = receipt
             && let Ok(verified) = Receipt::verified(raw, peer)
         {
             // A refusal is counted as one on a channel would be, and changes nothing.
             let _ = link.handle_receipt(now_ms, verified, raw);
         }
-        Ok(written)
+        Ok(recovered)
     }
 
     /// The link with `peer`.

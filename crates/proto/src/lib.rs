@@ -46,7 +46,7 @@ pub use error::{DecodeError, RecoverError, Rejection, SendError};
 pub use evidence::EvidenceKind;
 pub use id::{CodebookHash, EntryId, EpochKeyId, Fingerprint, Identity, LinkId, StationId};
 pub use link::{
-    ChannelId, ChannelKind, Delivery, Event, IntakeLimit, Link, LinkCounters, Transmit,
+    ChannelId, ChannelKind, Delivery, Event, IntakeLimit, Link, LinkCounters, Recovered, Transmit,
     check_message_text,
 };
 pub use pq::{PqPublicKey, PqSigningKey};

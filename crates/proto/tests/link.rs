@@ -1043,17 +1043,21 @@ fn signed_own(pair: &Pair, seqs: &[u64]) -> Vec<SignedEntry> {
         .collect()
 }
 
-/// Bravo's store put back to a copy older than two entries it wrote, then given them back as
-/// a copy of Alpha's holds them (a transcript): entries that do not continue its log are
-/// refused with nothing written; the first alone leaves the link closed; the second, with
-/// Alpha's receipt of both, opens it again, delivered at once. Bravo then writes again, and
-/// Alpha takes the entry in order, with no evidence.
+/// Bravo's store put back to a copy older than two entries it wrote and one of Alpha's that
+/// read the first, then given them back as a copy of Alpha's holds them (a transcript):
+/// entries that do not continue its log are refused with nothing written; the first alone
+/// leaves the link closed; the second, with Alpha's entry and receipt, opens it again,
+/// delivered at once, Alpha's entry stored before the one of Bravo's that read it. Bravo
+/// then writes again, and Alpha takes the entry in order, with no evidence.
 #[test]
 fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     let mut pair = Pair::paired();
     let backup = pair.snapshot(1);
     pair.advance(1_000);
     pair.send(1, "lost one");
+    pair.pump();
+    pair.send(0, "read the lost one");
+    pair.pump();
     pair.send(1, "lost two");
     pair.pump();
     let covering = last_receipt_sent(&pair, 0);
@@ -1070,7 +1074,7 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     for entries in out_of_order {
         let refused = pair.sides[1]
             .endpoint
-            .recover_own(now, &alpha, entries, None);
+            .recover(now, &alpha, (entries, Vec::new()), None);
         assert_eq!(
             refused,
             Err(RecoverError::Discontinuous { seq: 3, written: 1 })
@@ -1079,8 +1083,8 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     }
     let endpoint = &mut pair.sides[1].endpoint;
     assert_eq!(
-        endpoint.recover_own(now, &alpha, vec![lost[0].clone()], None),
-        Ok(2)
+        endpoint.recover(now, &alpha, (vec![lost[0].clone()], Vec::new()), None),
+        Ok(parley_proto::Recovered { own: 1, theirs: 0 })
     );
     let link = endpoint.link(&alpha).expect("paired");
     assert!(link.closed().is_some(), "Alpha holds more");
@@ -1088,12 +1092,20 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     let Ok(Frame::Receipt(receipt)) = Frame::parse(&covering) else {
         panic!("a receipt frame");
     };
+    let own = vec![lost[1].clone()];
+    let theirs = (pair.own_entries(0, &[2]).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
+        .collect();
     let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover_own(now, &alpha, vec![lost[1].clone()], Some(receipt));
-    assert_eq!(recovered, Ok(3));
+    let recovered = endpoint.recover(now, &alpha, (own, theirs), Some(receipt));
+    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 1 }));
     let before = pair.sides[1].committed.len();
     pair.commit(1);
     let writes = &pair.sides[1].committed[before..];
+    let position = |wanted: fn(&StoreOp) -> bool| writes.iter().position(wanted);
+    let stored = position(|op| matches!(op, StoreOp::StorePeerEntry { .. }));
+    let appended = position(|op| matches!(op, StoreOp::AppendOwn { .. }));
+    assert!(stored.is_some() && stored < appended, "{writes:?}");
     assert!(
         writes.contains(&StoreOp::LogCaughtUp { peer: alpha }),
         "{writes:?}"
@@ -1106,7 +1118,10 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     let snapshot = pair.snapshot(1);
     assert_eq!((snapshot.own_log_behind, snapshot.outbox.len()), (0, 0));
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
-    assert_eq!((link.closed(), link.out_seq()), (None, 3));
+    assert_eq!(
+        (link.closed(), link.out_seq(), link.in_head()),
+        (None, 3, 2)
+    );
     assert_eq!(pair.send(1, "written after"), 4);
     pair.pump();
     assert_eq!(pair.snapshot(0).in_ids.len(), 4, "Alpha took it in order");
@@ -1195,7 +1210,7 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
     // What it lost cannot be taken back over what it wrote since.
     let lost = signed_own(&pair, &[first]);
     let (now, alpha) = (pair.now_ms, pair.sides[0].id());
-    let refused = pair.sides[1].endpoint.recover_own(now, &alpha, lost, None);
+    let refused = (pair.sides[1].endpoint).recover(now, &alpha, (lost, Vec::new()), None);
     assert_eq!(refused, Err(RecoverError::Forked { seq: first }));
     assert!(pair.sides[1].endpoint.take_writes().is_empty());
 }

@@ -247,8 +247,14 @@ pub fn transcript_recovered(recovered: &TranscriptRecovered, as_json: bool) -> a
             recovered.receipted_upto
         );
     }
+    if recovered.peer_entries > 0 {
+        println!(
+            "  took {} entries of {peer}'s log that this store lacked",
+            recovered.peer_entries
+        );
+    }
     match &recovered.log_closed {
-        None => println!("  new entries to {peer} are written again"),
+        None => println!("  the link with {peer} takes new entries"),
         Some(closed) => println!(
             "  still no more is written to {peer}: {}",
             parley_proto::names::escaped(&closed.reason)

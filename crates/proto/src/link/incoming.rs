@@ -358,10 +358,6 @@ impl Incoming {
             fx.evidence(now_ms, EvidenceKind::Fork, seq, detail, raw);
             return Err(Rejection::Fork { seq });
         }
-        let key = match &entry.entry().body {
-            Body::KeyAnnouncement { public, .. } => Some((seq, public.clone())),
-            _ => None,
-        };
         fx.counters.envelopes_accepted += 1;
         self.intake.spend(now_ms, sealed as u64);
         if self
@@ -370,19 +366,67 @@ impl Incoming {
         {
             self.intake_blocked = None;
         }
+        Ok(Arrival::New {
+            key: self.hold(now_ms, entry, fx),
+        })
+    }
+
+    /// Takes the peer's next entry after the contiguous head from a transcript (`entry`,
+    /// verified under the peer's key), as [`Incoming::accept`] takes one opened from an
+    /// envelope: its `prev` the head's, its `seen` an entry this station wrote, its time not
+    /// ahead of this station's clock. No allowance is charged: an operator brought the file.
+    /// Returns the epoch key it announces, with its seq.
+    pub(super) fn take(
+        &mut self,
+        (link, now_ms): (LinkId, u64),
+        entry: SignedEntry,
+        wrote: impl Fn(&EntryId) -> bool,
+        fx: &mut Effects,
+    ) -> Result<Option<(u64, Vec<u8>)>, Rejection> {
+        let fields = entry.entry();
+        let seq = fields.seq;
+        if fields.link != link || seq != self.head() + 1 {
+            return Err(Rejection::HeaderMismatch("seq or link"));
+        }
+        if self.held_id(seq).is_some() || fields.prev != self.head_id() {
+            return Err(Rejection::Fork { seq });
+        }
+        if fields.seen != EntryId::NONE && !wrote(&fields.seen) {
+            return Err(Rejection::UnknownSeen);
+        }
+        let ahead_ms = fields.time_ms.saturating_sub(now_ms);
+        if ahead_ms > ENTRY_FUTURE_SKEW_MS_MAX {
+            return Err(Rejection::ClockSkew { ahead_ms });
+        }
+        Ok(self.hold(now_ms, entry, fx))
+    }
+
+    /// Stores a checked entry of the peer's and delivers what now continues the chain;
+    /// returns the epoch key it announces, with its seq.
+    fn hold(
+        &mut self,
+        now_ms: u64,
+        entry: SignedEntry,
+        fx: &mut Effects,
+    ) -> Option<(u64, Vec<u8>)> {
+        let (seq, prev) = (entry.entry().seq, entry.entry().prev);
+        let key = match &entry.entry().body {
+            Body::KeyAnnouncement { public, .. } => Some((seq, public.clone())),
+            _ => None,
+        };
         let held = Held {
             entry_id: entry.id(),
             prev,
         };
         self.held.insert(seq, held);
         fx.writes.push(StoreOp::StorePeerEntry {
-            peer,
+            peer: fx.peer,
             entry,
             received_ms: now_ms,
         });
         self.promote(now_ms, fx);
         self.receipt_due = true;
-        Ok(Arrival::New { key })
+        key
     }
 
     /// Moves held entries that now continue the chain into the delivered log.

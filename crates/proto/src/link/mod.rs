@@ -186,6 +186,15 @@ pub enum Delivery {
     Duplicate,
 }
 
+/// What [`Link::recover`] took back from a transcript.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Own entries appended.
+    pub own: u64,
+    /// The peer's entries stored.
+    pub theirs: u64,
+}
+
 /// The state machine of one link (this station and one peer).
 pub struct Link {
     me: Identity,
@@ -535,25 +544,74 @@ impl Link {
         );
     }
 
-    /// Takes back own entries this store lost, continuing the own log from its end
-    /// ([`crate::Endpoint::recover_own`]); returns the own log's new last seq.
-    pub fn recover_own(
+    /// Takes back own entries this store lost (`own`, continuing the own log from its end)
+    /// and the peer's it lacks (`theirs`, from the contiguous head on), from a transcript
+    /// ([`crate::Endpoint::recover`]). They are taken in an order each could have been
+    /// written in, so what reads them (a station's watch, an answer and what it answers)
+    /// finds each entry's `seen` before it: the peer's next as soon as the own entry it saw
+    /// is back. An own entry that does not continue the log refuses them all, nothing
+    /// changed; the peer's first that the link would refuse from a channel ends the peer's
+    /// (they come again from the peer).
+    pub fn recover(
         &mut self,
         now_ms: u64,
         rng: &mut ChaCha20Rng,
-        entries: Vec<SignedEntry>,
-    ) -> Result<u64, RecoverError> {
+        own: Vec<SignedEntry>,
+        theirs: Vec<SignedEntry>,
+    ) -> Result<Recovered, RecoverError> {
+        self.outgoing
+            .check_recoverable(&self.me, self.link_id, &own)?;
         let up: Vec<ChannelId> = self.channels.up().collect();
-        self.outgoing.recover(
-            &self.me,
-            (self.link_id, self.peer),
-            now_ms,
-            rng,
-            entries,
-            &mut self.timers,
-            &up,
-            &mut self.fx,
-        )
+        let mut recovered = Recovered::default();
+        let mut own = own.into_iter().peekable();
+        let mut theirs = theirs.into_iter().peekable();
+        loop {
+            let seen_here = |entry: &SignedEntry| {
+                let seen = entry.entry().seen;
+                seen == EntryId::NONE || self.outgoing.wrote(&seen)
+            };
+            if let Some(entry) = theirs.next_if(seen_here) {
+                let outgoing = &self.outgoing;
+                let parties = (self.link_id, now_ms);
+                let wrote = |id: &EntryId| outgoing.wrote(id);
+                match self.incoming.take(parties, entry, wrote, &mut self.fx) {
+                    Ok(key) => {
+                        recovered.theirs += 1;
+                        self.adopt_announced(key);
+                    }
+                    Err(_) => theirs = Vec::new().into_iter().peekable(),
+                }
+                continue;
+            }
+            let Some(entry) = own.next() else {
+                break;
+            };
+            self.outgoing.recover(
+                &self.me,
+                (self.link_id, self.peer),
+                now_ms,
+                rng,
+                entry,
+                &mut self.timers,
+                &up,
+                &mut self.fx,
+            );
+            recovered.own += 1;
+        }
+        Ok(recovered)
+    }
+
+    /// Seals to the epoch key the peer announced in its entry `seq`, if it is later than the
+    /// one in use.
+    fn adopt_announced(&mut self, key: Option<(u64, Vec<u8>)>) {
+        if let Some((seq, public)) = key
+            && self.outgoing.adopt_peer_key(&public, seq)
+        {
+            self.fx.writes.push(StoreOp::PeerEpochKey {
+                peer: self.peer,
+                public,
+            });
+        }
     }
 
     fn reject(&mut self, rejection: Rejection) -> Rejection {
@@ -602,14 +660,7 @@ impl Link {
         match arrival {
             Ok(Arrival::Duplicate) => Ok(Delivery::Duplicate),
             Ok(Arrival::New { key }) => {
-                if let Some((seq, public)) = key
-                    && self.outgoing.adopt_peer_key(&public, seq)
-                {
-                    self.fx.writes.push(StoreOp::PeerEpochKey {
-                        peer: self.peer,
-                        public,
-                    });
-                }
+                self.adopt_announced(key);
                 Ok(Delivery::New)
             }
             Err(rejection) => Err(self.reject(rejection)),

@@ -334,32 +334,21 @@ impl Outgoing {
         Ok((seq, id))
     }
 
-    /// Takes back own entries this store lost (an older copy was put back): `entries`, each
+    /// Whether `entries`, own entries this store lost (an older copy was put back), each
     /// signed by this station (the caller verified them under its key), continue the own log
-    /// from its end. Each is sealed anew to the peer's epoch key and queued on every channel
-    /// in `up`, as if just written: the peer holds them, drops them as duplicates and
-    /// receipts them (the caller's receipt of them usually does at once, which is why the
-    /// outbox's bound is not applied: while the log is behind, no receipt of the peer's can
-    /// make room). Once the log reaches as far as the peer's receipts covered it, the link
-    /// takes new entries again. All or nothing; returns the own log's new last seq.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn recover(
-        &mut self,
+    /// from its end, and the log has not forked: [`Outgoing::recover`] takes them back.
+    pub(super) fn check_recoverable(
+        &self,
         me: &Identity,
-        (link, peer): (LinkId, StationId),
-        now_ms: u64,
-        rng: &mut ChaCha20Rng,
-        entries: Vec<SignedEntry>,
-        timers: &mut Timers,
-        up: &[ChannelId],
-        fx: &mut Effects,
-    ) -> Result<u64, RecoverError> {
+        link: LinkId,
+        entries: &[SignedEntry],
+    ) -> Result<(), RecoverError> {
         if let Some(seq) = self.forked {
             return Err(RecoverError::Forked { seq });
         }
         let written = self.seq();
         let mut prev = self.ids.last().copied().unwrap_or(EntryId::NONE);
-        for (seq, entry) in (written + 1..).zip(&entries) {
+        for (seq, entry) in (written + 1..).zip(entries) {
             let fields = entry.entry();
             let continues = fields.seq == seq
                 && fields.prev == prev
@@ -371,19 +360,40 @@ impl Outgoing {
             }
             prev = entry.id();
         }
-        for entry in entries {
-            let (seq, id) = (entry.entry().seq, entry.id());
-            let frame = self.queue_sealed(
-                me,
-                (link, peer),
-                (now_ms, &mut *rng),
-                (seq, id, entry.bytes()),
-                timers,
-                up.iter().copied(),
-            );
-            self.ids.push(id);
-            fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
-        }
+        Ok(())
+    }
+
+    /// Takes back own entry `entry`, checked by [`Outgoing::check_recoverable`] with those
+    /// before it: sealed anew to the peer's epoch key and queued on every channel in `up`, as
+    /// if just written. The peer holds it, drops it as a duplicate and receipts it (the
+    /// caller's receipt of it usually does at once, which is why the outbox's bound is not
+    /// applied: while the log is behind, no receipt of the peer's can make room). Once the
+    /// log reaches as far as the peer's receipts covered it, the link takes new entries
+    /// again.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn recover(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        now_ms: u64,
+        rng: &mut ChaCha20Rng,
+        entry: SignedEntry,
+        timers: &mut Timers,
+        up: &[ChannelId],
+        fx: &mut Effects,
+    ) {
+        let (seq, id) = (entry.entry().seq, entry.id());
+        debug_assert_eq!(seq, self.seq() + 1, "checked to continue the log");
+        let frame = self.queue_sealed(
+            me,
+            (link, peer),
+            (now_ms, rng),
+            (seq, id, entry.bytes()),
+            timers,
+            up.iter().copied(),
+        );
+        self.ids.push(id);
+        fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
         if self
             .behind
             .is_some_and(|peer_holds| self.seq() >= peer_holds)
@@ -391,7 +401,6 @@ impl Outgoing {
             self.behind = None;
             fx.writes.push(StoreOp::LogCaughtUp { peer });
         }
-        Ok(self.seq())
     }
 
     /// Seals own entry `seq` (`id`, its signed `bytes`) to the peer's epoch key in a signed

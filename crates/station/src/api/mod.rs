@@ -343,8 +343,11 @@ pub struct TranscriptRecovered {
     pub peer: String,
     /// Who exported the file.
     pub exporter: TranscriptExporter,
-    /// Own entries taken back (0: the file holds none beyond this store's log).
+    /// Own entries taken back (0: the file holds none beyond this store's log that the
+    /// peer's receipt in it covers).
     pub recovered: u64,
+    /// The peer's entries taken from the file (those beyond what this store had delivered).
+    pub peer_entries: u64,
     /// The own log's last seq before.
     pub from_seq: u64,
     /// The own log's last seq now.

@@ -172,13 +172,25 @@ impl Station {
             }
             entries.push(entry);
         }
-        let recovered = entries.len() as u64;
+        // The peer's entries this store lacks, from the contiguous head: taken with the own
+        // ones, so that an answer and what it answers are both here before the watch's
+        // deadlines next run.
+        let in_head = link.in_head();
+        let mut theirs = Vec::new();
+        for seq in in_head + 1..=other.entries() {
+            let Some(entry) = transcript::signed_entry(file, other, seq)
+                .and_then(|bytes| SignedEntry::decode_verified(&bytes, &peer).ok())
+            else {
+                break;
+            };
+            theirs.push(entry);
+        }
         let receipt = mine.receipt.as_deref();
-        let written = if entries.is_empty() {
-            from_seq
+        let taken = if entries.is_empty() && theirs.is_empty() {
+            parley_proto::Recovered::default()
         } else {
             self.endpoint
-                .recover_own(now_ms, &peer, entries, receipt)
+                .recover(now_ms, &peer, (entries, theirs), receipt)
                 .map_err(|error| {
                     let class = match error {
                         RecoverError::Discontinuous { .. } => ErrorClass::Peer,
@@ -187,11 +199,12 @@ impl Station {
                     StationError::Api(ApiError::new(class, error.to_string()))
                 })?
         };
-        let name = self.peer_name(&peer);
+        let (recovered, name) = (taken.own, self.peer_name(&peer));
         let link = self.endpoint.link(&peer).expect("a pinned peer has a link");
+        let written = link.out_seq();
         let (log_closed, receipted_upto) = (link.closed(), link.peer_receipt_upto());
-        if recovered > 0 {
-            tracing::warn!(peer = %name, from_seq, written, closed = log_closed.is_some(), "own entries this store lacked taken back from a transcript");
+        if recovered > 0 || taken.theirs > 0 {
+            tracing::warn!(peer = %name, from_seq, written, theirs = taken.theirs, closed = log_closed.is_some(), "entries this store lacked taken back from a transcript");
         }
         // The last key announced in what was taken back may be one this store no longer holds
         // (made after the copy): the peer seals to it. The current key is announced again.
@@ -211,6 +224,7 @@ impl Station {
                 TranscriptExporter::Peer
             },
             recovered,
+            peer_entries: taken.theirs,
             from_seq,
             written,
             receipted_upto,
