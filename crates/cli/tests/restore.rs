@@ -407,12 +407,13 @@ fn a_store_that_lost_entries_it_wrote_takes_them_back_from_the_peers_transcript(
 
 /// Taken back on a stopped station, from an export of its own taken before the loss: Bravo
 /// rotated its epoch key after the copy, sent a FLASH message that Alpha answered, and then,
-/// with Alpha stopped, a message Alpha never received. `transcript recover` takes back what
+/// with Alpha stopped, a message Alpha never received; Alpha then sent Bravo a message sealed
+/// to the rotated key, which Bravo's disk takes with it. `transcript recover` takes back what
 /// Alpha's receipt in the file covers (not the message Alpha never got, which Bravo then
 /// writes over without a fork) and Alpha's answer with it, and announces Bravo's current key
-/// again (the one announced since is lost with the store). Once both run: no
-/// `understood_overdue` at Bravo for the answered message, Alpha seals to a key Bravo holds,
-/// and each takes the other's next entry in order.
+/// again. Once both run: no `understood_overdue` at Bravo for the answered message, Alpha
+/// seals its outstanding messages again to a key Bravo holds, and each takes the other's next
+/// entry in order.
 #[test]
 fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -453,6 +454,12 @@ fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() 
     let own = root.path().join("bravo.transcript");
     bravo.export_transcript("Alpha", &own).expect("export");
     bravo.kill9().expect("kill -9");
+    // Sealed to the key Bravo announced after the copy, which its disk takes with it.
+    alpha.start().expect("start Alpha");
+    alpha
+        .ok(&["send", "Bravo", "sealed to the lost key"])
+        .expect("send");
+    alpha.stop().expect("clean stop");
     put_back(&copy, &bravo);
 
     let recovered = bravo
@@ -483,17 +490,12 @@ fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() 
         "{raised:?}"
     );
     alpha.start().expect("start Alpha");
-    // Alpha writes once it has read the announcement Bravo wrote again: it seals to a key
-    // Bravo holds. (What Alpha sealed to the key lost with the store stays unreadable.)
-    let read_announcement = || alpha.json(&["status"]).expect("status")["peers"][0]["in_head"] == 5;
-    assert!(
-        wait_until(Duration::from_secs(30), read_announcement),
-        "Alpha read it"
-    );
     alpha
         .ok(&["send", "Bravo", "after recovery"])
         .expect("send");
-    await_inbox(&bravo, "Alpha", &texts_of(&["after recovery"]));
+    // Once Alpha reads the key announced again, it seals what is outstanding again to it.
+    let from_alpha = texts_of(&["sealed to the lost key", "after recovery"]);
+    await_inbox(&bravo, "Alpha", &from_alpha);
     bravo.ok(&["send", "Alpha", "written again"]).expect("send");
     let all = texts_of(&["before the copy", "answer me", "written again"]);
     await_inbox(&alpha, "Bravo", &all);

@@ -81,6 +81,14 @@ pub enum StoreOp {
         /// When it arrived (UTC ms).
         received_ms: u64,
     },
+    /// Outstanding own entries sealed again to the peer's new epoch key: each seq's frame is
+    /// replaced.
+    Resealed {
+        /// The peer.
+        peer: StationId,
+        /// Each entry's seq and its new frame (tag and envelope).
+        frames: Vec<(u64, Vec<u8>)>,
+    },
     /// The peer signed a receipt of own entries up to `peer_holds`, beyond the own log: this
     /// store lacks entries this station wrote (put back to an older copy), and nothing more
     /// is appended on the link, which would fork the log.

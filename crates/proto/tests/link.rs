@@ -346,6 +346,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::LogBehind { .. } => "log_behind",
         StoreOp::LogForked { .. } => "log_forked",
         StoreOp::LogCaughtUp { .. } => "log_caught_up",
+        StoreOp::Resealed { .. } => "resealed",
         StoreOp::PeerEpochKey { .. } => "peer_epoch_key",
         StoreOp::Evidence { .. } => "evidence",
     }
@@ -1130,6 +1131,64 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
         .count();
     assert_eq!(evidence, 0, "Alpha saw nothing amiss");
     assert!(pair.snapshot(1).outbox.is_empty(), "receipted");
+}
+
+/// Hands everything `from` transmits now to its peer; returns how each frame was taken.
+fn hand_over(pair: &mut Pair, from: usize) -> Vec<Result<FrameKind, &'static str>> {
+    (pair.transmits(from).into_iter())
+        .map(|transmit| {
+            (pair.deliver(1 - from, &transmit.frame))
+                .map(|accepted| accepted.kind)
+                .map_err(|refused| refused.rejection.counter_name())
+        })
+        .collect()
+}
+
+/// Bravo's store put back to a copy older than an epoch key it announced, the key lost with
+/// it: Alpha's message sealed to that key does not open there. Once Bravo has its log back
+/// and announces its current key again, Alpha seals the outstanding message again to it
+/// (asked of its store, as a lost entry is), and Bravo takes it.
+#[test]
+fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    let (now, alpha, bravo) = (pair.now_ms, pair.sides[0].id(), pair.sides[1].id());
+    let _ = pair.sides[1].endpoint.rotate_epoch(now);
+    pair.commit(1);
+    pair.pump();
+    pair.send(0, "sealed to a key about to be lost");
+    pair.restore(1, backup);
+    let taken = hand_over(&mut pair, 0);
+    assert!(taken.contains(&Err("unknown_epoch_key")), "{taken:?}");
+    let lost = signed_own(&pair, &[2]);
+    let endpoint = &mut pair.sides[1].endpoint;
+    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
+    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
+    assert_eq!(
+        endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq),
+        Ok(3)
+    );
+    pair.commit(1);
+    hand_over(&mut pair, 1);
+    let endpoint = &mut pair.sides[0].endpoint;
+    let asked: Vec<Vec<u64>> = std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Rekey { seqs, .. } => Some(seqs),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [vec![2]], "asked once, for the outstanding message");
+    let entries = pair.own_entries(0, &[2]);
+    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    let before = pair.sides[0].committed.len();
+    pair.commit(0);
+    let resealed = (pair.sides[0].committed[before..].iter())
+        .any(|op| matches!(op, StoreOp::Resealed { frames, .. } if frames[0].0 == 2));
+    assert!(resealed, "the store keeps the new frame");
+    let taken = hand_over(&mut pair, 0);
+    assert!(taken.contains(&Ok(FrameKind::Envelope)), "{taken:?}");
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.in_head(), 2, "Bravo took it");
 }
 
 /// Bravo refuses a new entry to Alpha as `expected` says, writing nothing, now and after a

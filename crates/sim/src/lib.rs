@@ -326,6 +326,8 @@ pub struct SimReport {
     /// Own entries sealed and sent again for a loss a receipt seemed to show (only after the
     /// peer's clock went back: no store is put back to an older copy here).
     pub entries_resealed: u64,
+    /// Outstanding own entries sealed again to a peer's new epoch key.
+    pub entries_rekeyed: u64,
     /// Hash of every event the run processed, with its simulated time, in order: equal
     /// traces, equal runs.
     pub trace: u64,
@@ -333,7 +335,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 44] {
+    pub fn counters(&self) -> [(&'static str, u64); 45] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -347,6 +349,10 @@ impl SimReport {
             (
                 "entries sent again, a loss seemingly shown",
                 self.entries_resealed,
+            ),
+            (
+                "entries sealed again to a peer's new key",
+                self.entries_rekeyed,
             ),
             ("partitions", self.partitions),
             ("relay store losses", self.relay_store_losses),

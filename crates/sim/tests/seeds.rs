@@ -217,6 +217,10 @@ fn the_faults_are_exercised() {
         ("cosigned checkpoints", total(|r| r.entries_cosigned)),
         ("epoch keys made", total(|r| r.epoch_keys_made)),
         ("epoch keys erased", total(|r| r.epoch_keys_erased)),
+        (
+            "entries sealed again to a peer's new key",
+            total(|r| r.entries_rekeyed),
+        ),
     ] {
         assert!(count > 0, "20 seeds produced no {what}");
     }

@@ -178,7 +178,7 @@ impl Node {
                 } if answered == id => answer = Some(result),
                 // A receipt in an imported bundle showed the peer lost own entries: sealed
                 // again now, so that the next export carries them.
-                Output::Reseal { peer, seqs } => match self.store.own_entries(&peer, &seqs) {
+                Output::Reseal { peer, seqs, .. } => match self.store.own_entries(&peer, &seqs) {
                     Ok(entries) => {
                         self.station.reseal(now_ms, &peer, &entries);
                         let _ = commit_all(&mut self.station, &mut self.store);

@@ -52,6 +52,7 @@ pub(crate) fn apply(tx: &Connection, own: &StationId, op: &StoreOp) -> Result<()
             upto,
             received_ms,
         } => redeliver(tx, peer, frames, receipt, (*upto, *received_ms)),
+        StoreOp::Resealed { peer, frames } => resealed(tx, peer, frames),
         StoreOp::LogBehind { peer, peer_holds } => log_behind(tx, own, peer, *peer_holds),
         StoreOp::LogForked { peer, seq } => log_forked(tx, own, peer, *seq),
         StoreOp::LogCaughtUp { peer } => log_caught_up(tx, own, peer),
@@ -503,6 +504,31 @@ fn mark_delivered(
     )
     .and_then(|mut statement| statement.execute(params![peer.0, newest_sql]))
     .with_context(|| format!("noting the newest receipt from {peer}"))?;
+    Ok(())
+}
+
+/// [`StoreOp::Resealed`]: each entry must be outstanding (queued or sent); its frame is
+/// replaced, its state kept.
+fn resealed(
+    tx: &Connection,
+    peer: &StationId,
+    frames: &[(u64, Vec<u8>)],
+) -> Result<(), StoreError> {
+    require_peer(tx, peer)?;
+    for (seq, frame) in frames {
+        let seq_sql = to_sql(*seq, "seq")?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE outbox SET frame = ?3 WHERE peer = ?1 AND seq = ?2 AND state != 'delivered'",
+            )
+            .and_then(|mut statement| statement.execute(params![peer.0, seq_sql, frame]))
+            .with_context(|| format!("sealing own entry seq {seq} for {peer} again"))?;
+        if changed != 1 {
+            return Err(StoreError::InvalidOp(format!(
+                "own entry seq {seq} for {peer} is sealed again, but it is not outstanding"
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -79,6 +79,16 @@ pub enum Event {
         /// The seqs of the own entries to seal again, ascending.
         seqs: Vec<u64>,
     },
+    /// The peer announced a new epoch key while own entries sealed to the one before were
+    /// outstanding: they are sealed again to the new key (the peer may have lost the old one
+    /// with its store, and would never open them). Read them from the store and hand them to
+    /// [`Link::reseal`]; the next ones are asked for once these are sealed again.
+    Rekey {
+        /// The peer.
+        peer: StationId,
+        /// The seqs of the own entries to seal again, ascending.
+        seqs: Vec<u64>,
+    },
     /// The peer signed a receipt of own entries beyond the own log: this store lacks entries
     /// this station wrote (put back to an older copy, or the key is in other hands). Nothing
     /// more is appended to this link's log, which would fork it.
@@ -527,9 +537,10 @@ impl Link {
         )
     }
 
-    /// Seals again the own entries the peer lost ([`Event::Lost`]): `entries` holds each seq
+    /// Seals again the own entries the peer lost ([`Event::Lost`]), or outstanding ones sealed
+    /// to the peer's epoch key before its latest ([`Event::Rekey`]): `entries` holds each seq
     /// asked for and its signed bytes as stored. They are queued on every channel up, and the
-    /// store is told they are outstanding again.
+    /// store is told of their new frames (and that lost ones are outstanding again).
     pub fn reseal(&mut self, now_ms: u64, rng: &mut ChaCha20Rng, entries: &[(u64, Vec<u8>)]) {
         let up: Vec<ChannelId> = self.channels.up().collect();
         self.outgoing.reseal(
@@ -611,6 +622,7 @@ impl Link {
                 peer: self.peer,
                 public,
             });
+            self.outgoing.rekey_outstanding(&mut self.fx);
         }
     }
 

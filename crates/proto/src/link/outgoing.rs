@@ -76,6 +76,10 @@ pub(super) struct Outgoing {
     /// The seqs sealed again at the last loss: no more are asked for while one of them is
     /// outstanding.
     resealed: Vec<u64>,
+    /// Outstanding own entries sealed to a key of the peer's before its latest, to be sealed
+    /// again to the latest ([`Outgoing::rekey_outstanding`]); asked of the store a round at a
+    /// time.
+    rekey: BTreeSet<u64>,
     /// The highest own seq a receipt of the peer covered beyond the own log: the store lost
     /// entries this station wrote, and nothing more is appended (it would fork the log).
     behind: Option<u64>,
@@ -172,6 +176,7 @@ impl Outgoing {
             delivered_above,
             lost: None,
             resealed: Vec::new(),
+            rekey: BTreeSet::new(),
             behind: (behind > 0).then_some(behind),
             forked: (forked > 0).then_some(forked),
         })
@@ -258,6 +263,33 @@ impl Outgoing {
         // The encapsulation kept is for the key before, which may share the new one's id.
         self.sealer = None;
         true
+    }
+
+    /// The peer's epoch key just changed: every outstanding own entry was sealed to one before
+    /// it, which the peer may no longer hold (lost with its store: it announced a key again
+    /// after a restore), so each is sealed again to the new key, asked of the store
+    /// [`RESEAL_ENTRIES_MAX`] at a time ([`crate::Event::Rekey`]). The peer drops a copy of
+    /// one it already holds before opening it.
+    pub(super) fn rekey_outstanding(&mut self, fx: &mut Effects) {
+        self.rekey = self.outbox.keys().copied().collect();
+        self.ask_rekey(fx);
+    }
+
+    /// Asks for the next round of [`Outgoing::rekey`] still outstanding, if any.
+    fn ask_rekey(&mut self, fx: &mut Effects) {
+        self.rekey.retain(|seq| self.outbox.contains_key(seq));
+        let seqs: Vec<u64> = self
+            .rekey
+            .iter()
+            .take(RESEAL_ENTRIES_MAX)
+            .copied()
+            .collect();
+        if !seqs.is_empty() {
+            fx.events.push_back(super::Event::Rekey {
+                peer: fx.peer,
+                seqs,
+            });
+        }
     }
 
     /// The id of the peer's epoch key entries are sealed to now.
@@ -749,7 +781,20 @@ impl Outgoing {
         up: &[ChannelId],
         fx: &mut Effects,
     ) {
-        let Some(lost) = self.lost.take() else {
+        self.rekey_round(
+            me,
+            (link, peer),
+            (now_ms, &mut *rng),
+            entries,
+            (timers, up),
+            fx,
+        );
+        // Not for a round asked for on a key's change alone: an answer of nothing (a failed
+        // read) is for either.
+        let for_lost = |lost: &Lost| {
+            entries.is_empty() || entries.iter().any(|(seq, _)| lost.seqs.contains(seq))
+        };
+        let Some(lost) = self.lost.take_if(|lost| for_lost(lost)) else {
             return;
         };
         let mut frames = Vec::new();
@@ -802,6 +847,52 @@ impl Outgoing {
             upto: lost.upto,
             received_ms: lost.received_ms,
         });
+    }
+
+    /// Seals again, in place, each entry of `entries` (seq and signed bytes, as stored) asked
+    /// for by [`Outgoing::ask_rekey`] and still outstanding, to the peer's epoch key now; its
+    /// timers start again on every channel in `up`. Then asks for the next round.
+    fn rekey_round(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        (now_ms, rng): (u64, &mut ChaCha20Rng),
+        entries: &[(u64, Vec<u8>)],
+        (timers, up): (&mut Timers, &[ChannelId]),
+        fx: &mut Effects,
+    ) {
+        let mut frames = Vec::new();
+        for (seq, bytes) in entries {
+            let asked = self.rekey.remove(seq);
+            let Some(old) = self.outbox.get(seq).filter(|_| asked) else {
+                continue;
+            };
+            if EntryId::of(bytes) != old.entry_id {
+                continue;
+            }
+            let (id, old) = (old.entry_id, self.outbox.remove(seq).expect("outstanding"));
+            for timer in old.timers {
+                let kind = TimerKind::Retransmit {
+                    seq: *seq,
+                    channel: timer.channel,
+                };
+                timers.cancel(timer.due_ms, kind);
+            }
+            let frame = self.queue_sealed(
+                me,
+                (link, peer),
+                (now_ms, &mut *rng),
+                (*seq, id, bytes),
+                timers,
+                up.iter().copied(),
+            );
+            frames.push((*seq, frame));
+        }
+        if frames.is_empty() {
+            return;
+        }
+        fx.writes.push(StoreOp::Resealed { peer, frames });
+        self.ask_rekey(fx);
     }
 
     /// The own-side fields of the link's snapshot.

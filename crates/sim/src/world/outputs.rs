@@ -142,10 +142,11 @@ impl World {
                 }
                 // No store here is ever put back to an older copy: a receipt taken for a loss
                 // is a false one, which only a peer's clock set back may cause (formats.md §5).
-                // The entries are then sent again, and must be dropped as duplicates.
-                Output::Reseal { peer, seqs } => {
+                // The entries are then sent again, and must be dropped as duplicates. Those
+                // sealed again to a peer's new epoch key are sent again too.
+                Output::Reseal { peer, seqs, lost } => {
                     let j = self.index_of(&peer).expect("a paired station");
-                    if !self.stations[j].clock_went_back {
+                    if lost && !self.stations[j].clock_went_back {
                         return Err(format!(
                             "{name} took a receipt from {} for a loss of {} own entries, though \
                              no store went back to an older copy and its clock never went back",
@@ -153,7 +154,11 @@ impl World {
                             seqs.len()
                         ));
                     }
-                    self.report.entries_resealed += seqs.len() as u64;
+                    if lost {
+                        self.report.entries_resealed += seqs.len() as u64;
+                    } else {
+                        self.report.entries_rekeyed += seqs.len() as u64;
+                    }
                     let now_ms = self.clock(i);
                     let station = &mut self.stations[i];
                     let entries = station.store.own_entries(&peer, &seqs).map_err(|error| {

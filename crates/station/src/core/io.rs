@@ -354,14 +354,17 @@ pub enum Output {
     /// A checkpoint for a witness (a relay, or a stock witness); hand it over and report with
     /// [`super::Station::submitted`].
     Witness(WitnessSubmit),
-    /// The peer lost own entries (its store put back to an older copy): read their signed
-    /// bytes from the store ([`parley_store::Store::own_entries`]) and hand them to
+    /// Own entries to seal again: the peer lost them (its store put back to an older copy),
+    /// or they are outstanding and the peer announced a new epoch key. Read their signed bytes
+    /// from the store ([`parley_store::Store::own_entries`]) and hand them to
     /// [`super::Station::reseal`], which sends them again.
     Reseal {
         /// The peer.
         peer: StationId,
-        /// The seqs of the own entries it lost, ascending.
+        /// The seqs of the own entries, ascending.
         seqs: Vec<u64>,
+        /// Whether the peer lost them (else they are sealed again to its new key).
+        lost: bool,
     },
 }
 

@@ -596,7 +596,18 @@ impl Station {
                 ProtoEvent::Lost { peer, seqs } => {
                     let (first, last) = (seqs[0], seqs[seqs.len() - 1]);
                     tracing::warn!(peer = %self.peer_name(&peer), count = seqs.len(), first, last, "the peer no longer holds own entries it receipted (its store was put back to an older copy?): sending them again");
-                    self.pending.outputs.push(Output::Reseal { peer, seqs });
+                    let lost = true;
+                    self.pending
+                        .outputs
+                        .push(Output::Reseal { peer, seqs, lost });
+                    continue;
+                }
+                ProtoEvent::Rekey { peer, seqs } => {
+                    tracing::info!(peer = %self.peer_name(&peer), count = seqs.len(), "the peer announced a new epoch key: outstanding entries sealed to the one before are sealed again to it");
+                    let lost = false;
+                    self.pending
+                        .outputs
+                        .push(Output::Reseal { peer, seqs, lost });
                     continue;
                 }
                 ProtoEvent::Behind {

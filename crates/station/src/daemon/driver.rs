@@ -423,7 +423,7 @@ impl Driver {
                     self.station
                         .submitted(self.clock.now_ms(), &submit, handed_over);
                 }
-                Output::Reseal { peer, seqs } => match self.store.own_entries(&peer, &seqs) {
+                Output::Reseal { peer, seqs, .. } => match self.store.own_entries(&peer, &seqs) {
                     Ok(entries) => self.station.reseal(self.clock.now_ms(), &peer, &entries),
                     // Nothing changes (answered with none): the peer's next receipt asks again.
                     Err(error) => {

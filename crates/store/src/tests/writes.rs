@@ -651,6 +651,38 @@ fn a_fork_is_kept_at_its_lowest_seq_within_the_own_log() {
     }
 }
 
+/// Outstanding entries sealed again keep their state with their new frames; a delivered one
+/// among them refuses the batch, which changes nothing.
+#[test]
+fn entries_sealed_again_replace_the_frames_of_outstanding_ones_only() {
+    let ctx = Ctx::new();
+    let (_dir, mut store) = ctx.store();
+    store
+        .commit(&[ctx.append(2), delivered(&ctx, 2, &[], 7, 70)])
+        .expect("seq 3 appends, 1 and 2 are delivered");
+    let frames = |store: &Store| -> Vec<(u64, Vec<u8>)> {
+        let snapshot = store.link_snapshot(&ctx.b()).expect("reads");
+        (snapshot.outbox.iter())
+            .map(|item| (item.seq, item.frame.clone()))
+            .collect()
+    };
+    assert_eq!(frames(&store), [(3, vec![1, 2])]);
+    let resealed = |seqs: &[u64]| StoreOp::Resealed {
+        peer: ctx.b(),
+        frames: seqs.iter().map(|seq| (*seq, vec![9, 9])).collect(),
+    };
+    match store.commit(&[resealed(&[3, 2])]) {
+        Err(StoreError::InvalidOp(message)) => assert!(
+            message.contains("seq 2") && message.contains("not outstanding"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(frames(&store), [(3, vec![1, 2])], "nothing changed");
+    store.commit(&[resealed(&[3])]).expect("outstanding");
+    assert_eq!(frames(&store), [(3, vec![9, 9])]);
+}
+
 /// A log noted behind takes new entries again once it reaches as far as the peer holds it:
 /// short of that, the note stays (refused, nothing changed); at it, in the same batch as the
 /// entries taken back, it goes.
