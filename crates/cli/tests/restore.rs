@@ -369,7 +369,7 @@ fn a_store_that_lost_entries_it_wrote_takes_them_back_from_the_peers_transcript(
         .ok(&["transcript", "recover", &path("own.transcript")])
         .expect("recover");
     assert!(
-        text.contains("nothing recovered") && text.contains("still no more is written"),
+        text.contains("recovered no entry") && text.contains("still no more is written"),
         "{text}"
     );
 
@@ -446,6 +446,13 @@ fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() 
         wait_until(Duration::from_secs(30), answered),
         "Bravo has the answer"
     );
+    // A test Bravo answers by itself: taken back with its answer, it is not answered again.
+    let test = alpha.ok(&["test", "Bravo"]).expect("test");
+    let machine = || common::watch::outbox_item(&alpha, test.trim())["state"] == "understood";
+    assert!(
+        wait_until(Duration::from_secs(30), machine),
+        "Bravo answered the test"
+    );
     await_all_delivered(&alpha, &bravo);
     alpha.stop().expect("clean stop");
     bravo
@@ -465,17 +472,18 @@ fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() 
     let recovered = bravo
         .json(&["transcript", "recover", own.to_str().expect("UTF-8")])
         .expect("recover");
-    // The key announcement and the FLASH message; Alpha's answer (and its receipt entry of
-    // nothing else: Alpha wrote only the answer since).
+    // The key announcement, the FLASH message and the test's answer; Alpha's answer and
+    // test.
     assert_eq!(recovered["exporter"], "this_station", "{recovered}");
-    assert_eq!(recovered["recovered"], 2, "{recovered}");
-    assert_eq!(recovered["written"], 4, "{recovered}");
-    assert_eq!(recovered["receipted_upto"], 4, "{recovered}");
-    assert_eq!(recovered["peer_entries"], 1, "{recovered}");
+    assert_eq!(recovered["recovered"], 3, "{recovered}");
+    assert_eq!(recovered["written"], 5, "{recovered}");
+    assert_eq!(recovered["receipted_upto"], 5, "{recovered}");
+    assert_eq!(recovered["peer_entries"], 2, "{recovered}");
     assert!(recovered["log_closed"].is_null(), "{recovered}");
-    // The current key announced again, in the same commit, after what was taken back.
+    // The current key announced again, in the same commit, after what was taken back, and
+    // nothing else (no second answer to the test).
     let status = bravo.json(&["status"]).expect("status");
-    assert_eq!(status["peers"][0]["out_seq"], 5, "{status}");
+    assert_eq!(status["peers"][0]["out_seq"], 6, "{status}");
 
     // Bravo alone first: Alpha's answer can come again from nowhere but the file. Past the
     // FLASH message's deadline, answered in what was taken back: nothing is raised.
@@ -494,7 +502,8 @@ fn a_stopped_station_takes_back_what_its_peer_received_and_the_answers_it_had() 
         .ok(&["send", "Bravo", "after recovery"])
         .expect("send");
     // Once Alpha reads the key announced again, it seals what is outstanding again to it.
-    let from_alpha = texts_of(&["sealed to the lost key", "after recovery"]);
+    // (The test is listed too, with no text.)
+    let from_alpha = texts_of(&["", "sealed to the lost key", "after recovery"]);
     await_inbox(&bravo, "Alpha", &from_alpha);
     bravo.ok(&["send", "Alpha", "written again"]).expect("send");
     let all = texts_of(&["before the copy", "answer me", "written again"]);

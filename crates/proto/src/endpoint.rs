@@ -431,6 +431,16 @@ impl Endpoint {
         Ok(recovered)
     }
 
+    /// Seals again outstanding own entries to `peer`'s epoch key in use
+    /// ([`crate::Event::Rekey`]), read from the store: each seq asked for and its signed bytes
+    /// (none: the store could not read them). A peer not paired is ignored.
+    pub fn rekey(&mut self, now_ms: u64, peer: &StationId, entries: &[(u64, Vec<u8>)]) {
+        self.tick(now_ms);
+        if let Some(link) = self.links.get_mut(peer) {
+            link.rekey(now_ms, &mut self.rng, entries);
+        }
+    }
+
     /// The link with `peer`.
     pub fn link(&self, peer: &StationId) -> Option<&Link> {
         self.links.get(peer)

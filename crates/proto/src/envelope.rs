@@ -107,6 +107,12 @@ pub struct UnverifiedEnvelope {
 }
 
 impl UnverifiedEnvelope {
+    /// The id of the epoch key it claims to be sealed to (this station's own frames, read
+    /// back from its store).
+    pub(crate) fn claimed_key_id(&self) -> EpochKeyId {
+        self.envelope.key_id
+    }
+
     /// The claimed sender, to look up its pinned key.
     pub fn claimed_from(&self) -> StationId {
         self.envelope.from

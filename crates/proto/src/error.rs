@@ -256,7 +256,7 @@ pub enum SendError {
     },
 }
 
-/// Why own entries this store lost were not taken back ([`crate::Endpoint::recover_own`]).
+/// Why own entries this store lost were not taken back ([`crate::Endpoint::recover`]).
 /// Nothing was stored.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]

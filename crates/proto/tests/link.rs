@@ -7,7 +7,8 @@ mod harness;
 use harness::{CHANNEL, Pair};
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::limits::{
-    ENTRY_FUTURE_SKEW_MS_MAX, RECEIPT_EXTRA_MAX, REORDER_WINDOW_MAX_ENTRIES, RESEAL_ENTRIES_MAX,
+    DIRECT_RETRANSMIT_MS_MAX, ENTRY_FUTURE_SKEW_MS_MAX, RECEIPT_EXTRA_MAX,
+    REORDER_WINDOW_MAX_ENTRIES, RESEAL_ENTRIES_MAX,
 };
 use parley_proto::receipt::Receipt;
 use parley_proto::{
@@ -1144,10 +1145,22 @@ fn hand_over(pair: &mut Pair, from: usize) -> Vec<Result<FrameKind, &'static str
         .collect()
 }
 
+/// The rounds of own entries Alpha asked its store for, to seal again to Bravo's new key.
+fn rekey_asked(pair: &mut Pair) -> Vec<Vec<u64>> {
+    let endpoint = &mut pair.sides[0].endpoint;
+    std::iter::from_fn(|| endpoint.poll_event())
+        .filter_map(|event| match event {
+            parley_proto::Event::Rekey { seqs, .. } => Some(seqs),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Bravo's store put back to a copy older than an epoch key it announced, the key lost with
 /// it: Alpha's message sealed to that key does not open there. Once Bravo has its log back
 /// and announces its current key again, Alpha seals the outstanding message again to it
-/// (asked of its store, as a lost entry is), and Bravo takes it.
+/// (asked of its store a round at a time; a round the store could not read is asked again a
+/// minute later), and Bravo takes it at its next retransmission.
 #[test]
 fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
     let mut pair = Pair::paired();
@@ -1170,21 +1183,31 @@ fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
     );
     pair.commit(1);
     hand_over(&mut pair, 1);
-    let endpoint = &mut pair.sides[0].endpoint;
-    let asked: Vec<Vec<u64>> = std::iter::from_fn(|| endpoint.poll_event())
-        .filter_map(|event| match event {
-            parley_proto::Event::Rekey { seqs, .. } => Some(seqs),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(asked, [vec![2]], "asked once, for the outstanding message");
+    assert_eq!(
+        rekey_asked(&mut pair),
+        [vec![2]],
+        "asked once, for the outstanding message"
+    );
+    // A round the store could not read is asked again, a minute later.
+    pair.sides[0].endpoint.rekey(now, &bravo, &[]);
+    assert_eq!(rekey_asked(&mut pair), Vec::<Vec<u64>>::new());
+    pair.advance(60_000);
+    hand_over(&mut pair, 0);
+    assert_eq!(rekey_asked(&mut pair), [vec![2]], "asked again");
+    // Not kept in the store: a restart finds it anew, from the frames' keys.
+    pair.restart(0);
+    hand_over(&mut pair, 0);
+    assert_eq!(rekey_asked(&mut pair), [vec![2]], "asked after a restart");
     let entries = pair.own_entries(0, &[2]);
-    pair.sides[0].endpoint.reseal(now, &bravo, &entries);
+    pair.sides[0].endpoint.rekey(pair.now_ms, &bravo, &entries);
     let before = pair.sides[0].committed.len();
     pair.commit(0);
     let resealed = (pair.sides[0].committed[before..].iter())
         .any(|op| matches!(op, StoreOp::Resealed { frames, .. } if frames[0].0 == 2));
     assert!(resealed, "the store keeps the new frame");
+    assert_eq!(rekey_asked(&mut pair), Vec::<Vec<u64>>::new(), "all done");
+    // Sent again in place of the old frame at its next retransmission.
+    pair.advance(DIRECT_RETRANSMIT_MS_MAX);
     let taken = hand_over(&mut pair, 0);
     assert!(taken.contains(&Ok(FrameKind::Envelope)), "{taken:?}");
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");

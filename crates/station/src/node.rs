@@ -176,17 +176,18 @@ impl Node {
                     id: answered,
                     result,
                 } if answered == id => answer = Some(result),
-                // A receipt in an imported bundle showed the peer lost own entries: sealed
-                // again now, so that the next export carries them.
-                Output::Reseal { peer, seqs, .. } => match self.store.own_entries(&peer, &seqs) {
+                // A receipt in an imported bundle showed the peer lost own entries, or a key
+                // announcement in it changed the peer's key: sealed again now, so that the
+                // next export carries them.
+                Output::Reseal { peer, seqs, lost } => match self.store.own_entries(&peer, &seqs) {
                     Ok(entries) => {
-                        self.station.reseal(now_ms, &peer, &entries);
+                        self.station.reseal(now_ms, &peer, &entries, lost);
                         let _ = commit_all(&mut self.station, &mut self.store);
                     }
-                    // Answered with none, nothing changes: the next receipt asks again.
+                    // Answered with none, nothing changes: asked again later.
                     Err(error) => {
-                        tracing::error!(%error, "could not read own entries a peer lost");
-                        self.station.reseal(now_ms, &peer, &[]);
+                        tracing::error!(%error, "could not read own entries to seal again");
+                        self.station.reseal(now_ms, &peer, &[], lost);
                     }
                 },
                 _ => {}

@@ -232,9 +232,9 @@ pub fn transcript_recovered(recovered: &TranscriptRecovered, as_json: bool) -> a
     };
     if recovered.recovered == 0 {
         println!(
-            "nothing recovered: the transcript (exported by {exporter}) holds no entry of this \
-             station's log of the link with {peer} that the peer receipted beyond this \
-             store's, which ends at seq {}",
+            "recovered no entry of this station's log of the link with {peer}: the transcript \
+             (exported by {exporter}) holds none that {peer} receipted beyond this store's, \
+             which ends at seq {}",
             recovered.written
         );
     } else {

@@ -374,17 +374,21 @@ impl Incoming {
     /// Takes the peer's next entry after the contiguous head from a transcript (`entry`,
     /// verified under the peer's key), as [`Incoming::accept`] takes one opened from an
     /// envelope: its `prev` the head's, its `seen` an entry this station wrote, its time not
-    /// ahead of this station's clock. No allowance is charged: an operator brought the file.
-    /// Returns the epoch key it announces, with its seq.
+    /// ahead of this station's clock. One already held (delivered, or held above a gap that
+    /// the entries before it filled) is a duplicate. No allowance is charged: an operator
+    /// brought the file.
     pub(super) fn take(
         &mut self,
         (link, now_ms): (LinkId, u64),
         entry: SignedEntry,
         wrote: impl Fn(&EntryId) -> bool,
         fx: &mut Effects,
-    ) -> Result<Option<(u64, Vec<u8>)>, Rejection> {
+    ) -> Result<Arrival, Rejection> {
         let fields = entry.entry();
         let seq = fields.seq;
+        if fields.link == link && self.held_id(seq) == Some(entry.id()) {
+            return Ok(Arrival::Duplicate);
+        }
         if fields.link != link || seq != self.head() + 1 {
             return Err(Rejection::HeaderMismatch("seq or link"));
         }
@@ -398,7 +402,16 @@ impl Incoming {
         if ahead_ms > ENTRY_FUTURE_SKEW_MS_MAX {
             return Err(Rejection::ClockSkew { ahead_ms });
         }
-        Ok(self.hold(now_ms, entry, fx))
+        // What was kept for this entry, refused for the allowance on a channel, is free.
+        if self
+            .intake_blocked
+            .is_some_and(|(blocked, _)| blocked <= seq)
+        {
+            self.intake_blocked = None;
+        }
+        Ok(Arrival::New {
+            key: self.hold(now_ms, entry, fx),
+        })
     }
 
     /// Stores a checked entry of the peer's and delivers what now continues the chain;

@@ -537,10 +537,9 @@ impl Link {
         )
     }
 
-    /// Seals again the own entries the peer lost ([`Event::Lost`]), or outstanding ones sealed
-    /// to the peer's epoch key before its latest ([`Event::Rekey`]): `entries` holds each seq
+    /// Seals again the own entries the peer lost ([`Event::Lost`]): `entries` holds each seq
     /// asked for and its signed bytes as stored. They are queued on every channel up, and the
-    /// store is told of their new frames (and that lost ones are outstanding again).
+    /// store is told they are outstanding again.
     pub fn reseal(&mut self, now_ms: u64, rng: &mut ChaCha20Rng, entries: &[(u64, Vec<u8>)]) {
         let up: Vec<ChannelId> = self.channels.up().collect();
         self.outgoing.reseal(
@@ -586,10 +585,11 @@ impl Link {
                 let parties = (self.link_id, now_ms);
                 let wrote = |id: &EntryId| outgoing.wrote(id);
                 match self.incoming.take(parties, entry, wrote, &mut self.fx) {
-                    Ok(key) => {
+                    Ok(Arrival::New { key }) => {
                         recovered.theirs += 1;
-                        self.adopt_announced(key);
+                        self.adopt_announced(now_ms, key);
                     }
+                    Ok(Arrival::Duplicate) => {}
                     Err(_) => theirs = Vec::new().into_iter().peekable(),
                 }
                 continue;
@@ -614,7 +614,7 @@ impl Link {
 
     /// Seals to the epoch key the peer announced in its entry `seq`, if it is later than the
     /// one in use.
-    fn adopt_announced(&mut self, key: Option<(u64, Vec<u8>)>) {
+    fn adopt_announced(&mut self, now_ms: u64, key: Option<(u64, Vec<u8>)>) {
         if let Some((seq, public)) = key
             && self.outgoing.adopt_peer_key(&public, seq)
         {
@@ -622,8 +622,16 @@ impl Link {
                 peer: self.peer,
                 public,
             });
-            self.outgoing.rekey_outstanding(&mut self.fx);
+            self.outgoing.rekey_outstanding(now_ms, &mut self.fx);
         }
+    }
+
+    /// Seals again outstanding own entries sealed to a key of the peer's before the one in use
+    /// ([`Event::Rekey`]): `entries` holds each seq asked for and its signed bytes as stored
+    /// (none: the store could not read them; asked again later).
+    pub fn rekey(&mut self, now_ms: u64, rng: &mut ChaCha20Rng, entries: &[(u64, Vec<u8>)]) {
+        let parties = (self.link_id, self.peer);
+        (self.outgoing).rekey(&self.me, parties, (now_ms, rng), entries, &mut self.fx);
     }
 
     fn reject(&mut self, rejection: Rejection) -> Rejection {
@@ -672,7 +680,7 @@ impl Link {
         match arrival {
             Ok(Arrival::Duplicate) => Ok(Delivery::Duplicate),
             Ok(Arrival::New { key }) => {
-                self.adopt_announced(key);
+                self.adopt_announced(now_ms, key);
                 Ok(Delivery::New)
             }
             Err(rejection) => Err(self.reject(rejection)),
@@ -732,6 +740,9 @@ impl Link {
                 TimerKind::Retransmit { seq, channel } => self.retransmit(now_ms, seq, channel),
             }
         }
+        // Entries still sealed to a key of the peer's before the one in use (found at a
+        // restart, or left by a round the store could not read) are asked for again.
+        self.outgoing.ask_rekey(now_ms, &mut self.fx);
     }
 
     fn retransmit(&mut self, now_ms: u64, seq: u64, channel: ChannelId) {

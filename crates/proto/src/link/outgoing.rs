@@ -14,7 +14,7 @@ use crate::envelope::Envelope;
 use crate::error::{RecoverError, Rejection, SendError};
 use crate::evidence::EvidenceKind;
 use crate::frame::{Frame, TAG_ENVELOPE};
-use crate::id::{EntryId, Identity, LinkId, StationId};
+use crate::id::{EntryId, EpochKeyId, Identity, LinkId, StationId};
 use crate::limits::{
     ENTRY_FUTURE_SKEW_MS_MAX, ENTRY_SIZE_MAX_BYTES, OUTBOX_DEPTH_MAX, RECEIPT_EXTRA_MAX,
     RESEAL_ENTRIES_MAX,
@@ -34,6 +34,8 @@ struct ChannelTimer {
 struct Unreceipted {
     entry_id: EntryId,
     frame: Arc<[u8]>,
+    /// The id of the peer's epoch key `frame` is sealed to.
+    key: EpochKeyId,
     transmitted: bool,
     /// The kinds of channel it went out on since this station started (bits of
     /// [`ChannelKind::bit`]); each first is recorded.
@@ -76,10 +78,13 @@ pub(super) struct Outgoing {
     /// The seqs sealed again at the last loss: no more are asked for while one of them is
     /// outstanding.
     resealed: Vec<u64>,
-    /// Outstanding own entries sealed to a key of the peer's before its latest, to be sealed
-    /// again to the latest ([`Outgoing::rekey_outstanding`]); asked of the store a round at a
-    /// time.
-    rekey: BTreeSet<u64>,
+    /// Whether outstanding own entries may be sealed to a key of the peer's before the one in
+    /// use: they are sealed again to it ([`Outgoing::ask_rekey`]), a round at a time.
+    rekey_pending: bool,
+    /// A round of them is asked of the store and not answered yet.
+    rekey_asked: bool,
+    /// After a round the store could not read, when to ask again, UTC ms.
+    rekey_retry_ms: u64,
     /// The highest own seq a receipt of the peer covered beyond the own log: the store lost
     /// entries this station wrote, and nothing more is appended (it would fork the log).
     behind: Option<u64>,
@@ -122,6 +127,18 @@ impl From<Closed> for SendError {
     }
 }
 
+/// How long after a round of entries to seal again that the store could not read it is asked
+/// again, in milliseconds.
+const REKEY_RETRY_MS: u64 = 60_000;
+
+/// The id of the epoch key an own frame (tag and envelope) is sealed to, if it reads as one.
+fn sealed_to(frame: &[u8]) -> Option<EpochKeyId> {
+    match Frame::parse(frame) {
+        Ok(Frame::Envelope(bytes)) => Envelope::peek(bytes).ok().map(|e| e.claimed_key_id()),
+        _ => None,
+    }
+}
+
 /// Own entries a fresh receipt showed the peer no longer holds, and that receipt.
 struct Lost {
     seqs: Vec<u64>,
@@ -149,9 +166,13 @@ impl Outgoing {
         let outbox = outbox
             .into_iter()
             .map(|item| {
+                // A frame that does not read as an envelope is left as it is (sealed to the
+                // key in use, as far as this knows): the store's check refuses such a store.
+                let key = sealed_to(&item.frame).unwrap_or(peer_epoch.id());
                 let unreceipted = Unreceipted {
                     entry_id: item.entry_id,
                     frame: item.frame.into(),
+                    key,
                     transmitted: item.transmitted,
                     sent_on: 0,
                     timers: Vec::new(),
@@ -176,7 +197,10 @@ impl Outgoing {
             delivered_above,
             lost: None,
             resealed: Vec::new(),
-            rekey: BTreeSet::new(),
+            // Sealing again after a key changed is not kept in the store: found anew here.
+            rekey_pending: true,
+            rekey_asked: false,
+            rekey_retry_ms: 0,
             behind: (behind > 0).then_some(behind),
             forked: (forked > 0).then_some(forked),
         })
@@ -265,31 +289,39 @@ impl Outgoing {
         true
     }
 
-    /// The peer's epoch key just changed: every outstanding own entry was sealed to one before
-    /// it, which the peer may no longer hold (lost with its store: it announced a key again
-    /// after a restore), so each is sealed again to the new key, asked of the store
-    /// [`RESEAL_ENTRIES_MAX`] at a time ([`crate::Event::Rekey`]). The peer drops a copy of
-    /// one it already holds before opening it.
-    pub(super) fn rekey_outstanding(&mut self, fx: &mut Effects) {
-        self.rekey = self.outbox.keys().copied().collect();
-        self.ask_rekey(fx);
+    /// The peer's epoch key just changed: outstanding own entries are sealed to one before it,
+    /// which the peer may no longer hold (lost with its store: it announced a key again after
+    /// a restore), so each is sealed again to the new key ([`Outgoing::ask_rekey`]). The peer
+    /// drops a copy of one it already holds before opening it.
+    pub(super) fn rekey_outstanding(&mut self, now_ms: u64, fx: &mut Effects) {
+        self.rekey_pending = true;
+        self.rekey_retry_ms = 0;
+        self.ask_rekey(now_ms, fx);
     }
 
-    /// Asks for the next round of [`Outgoing::rekey`] still outstanding, if any.
-    fn ask_rekey(&mut self, fx: &mut Effects) {
-        self.rekey.retain(|seq| self.outbox.contains_key(seq));
-        let seqs: Vec<u64> = self
-            .rekey
-            .iter()
-            .take(RESEAL_ENTRIES_MAX)
-            .copied()
-            .collect();
-        if !seqs.is_empty() {
-            fx.events.push_back(super::Event::Rekey {
-                peer: fx.peer,
-                seqs,
-            });
+    /// Asks the store for the next round of outstanding own entries sealed to a key of the
+    /// peer's other than the one in use, at most [`RESEAL_ENTRIES_MAX`]
+    /// ([`crate::Event::Rekey`], answered by [`Outgoing::rekey`]): once one is pending and
+    /// none is asked, and not before a round the store could not read is due again.
+    pub(super) fn ask_rekey(&mut self, now_ms: u64, fx: &mut Effects) {
+        if !self.rekey_pending || self.rekey_asked || now_ms < self.rekey_retry_ms {
+            return;
         }
+        let current = self.peer_epoch.id();
+        let seqs: Vec<u64> = (self.outbox.iter())
+            .filter(|(_, entry)| entry.key != current)
+            .map(|(seq, _)| *seq)
+            .take(RESEAL_ENTRIES_MAX)
+            .collect();
+        if seqs.is_empty() {
+            self.rekey_pending = false;
+            return;
+        }
+        self.rekey_asked = true;
+        fx.events.push_back(super::Event::Rekey {
+            peer: fx.peer,
+            seqs,
+        });
     }
 
     /// The id of the peer's epoch key entries are sealed to now.
@@ -368,14 +400,15 @@ impl Outgoing {
 
     /// Whether `entries`, own entries this store lost (an older copy was put back), each
     /// signed by this station (the caller verified them under its key), continue the own log
-    /// from its end, and the log has not forked: [`Outgoing::recover`] takes them back.
+    /// from its end, and (if there are any) the log has not forked: [`Outgoing::recover`]
+    /// takes them back.
     pub(super) fn check_recoverable(
         &self,
         me: &Identity,
         link: LinkId,
         entries: &[SignedEntry],
     ) -> Result<(), RecoverError> {
-        if let Some(seq) = self.forked {
+        if let Some(seq) = self.forked.filter(|_| !entries.is_empty()) {
             return Err(RecoverError::Forked { seq });
         }
         let written = self.seq();
@@ -447,6 +480,31 @@ impl Outgoing {
         timers: &mut Timers,
         up: impl Iterator<Item = ChannelId>,
     ) -> Vec<u8> {
+        let frame = self.seal(me, (link, peer), (now_ms, rng), (seq, id, bytes));
+        let unreceipted = Unreceipted {
+            entry_id: id,
+            frame: frame.clone().into(),
+            key: self.peer_epoch.id(),
+            transmitted: false,
+            sent_on: 0,
+            timers: Vec::new(),
+        };
+        self.outbox.insert(seq, unreceipted);
+        for channel in up {
+            self.schedule(timers, seq, channel, now_ms, 0);
+        }
+        frame
+    }
+
+    /// Own entry `seq` (`id`, its signed `bytes`) sealed to the peer's epoch key in a signed
+    /// envelope: its frame.
+    fn seal(
+        &mut self,
+        me: &Identity,
+        (link, peer): (LinkId, StationId),
+        (now_ms, rng): (u64, &mut ChaCha20Rng),
+        (seq, id, bytes): (u64, EntryId, &[u8]),
+    ) -> Vec<u8> {
         let parties = SealParties {
             link,
             from: me.id(),
@@ -463,19 +521,7 @@ impl Outgoing {
             bytes,
         );
         let envelope = Envelope::sign(me, link, peer, seq, id, sealed);
-        let frame = Frame::encode(TAG_ENVELOPE, &envelope);
-        let unreceipted = Unreceipted {
-            entry_id: id,
-            frame: frame.clone().into(),
-            transmitted: false,
-            sent_on: 0,
-            timers: Vec::new(),
-        };
-        self.outbox.insert(seq, unreceipted);
-        for channel in up {
-            self.schedule(timers, seq, channel, now_ms, 0);
-        }
-        frame
+        Frame::encode(TAG_ENVELOPE, &envelope)
     }
 
     /// Schedules every unreceipted entry on `channel` at once (it just came up).
@@ -781,20 +827,7 @@ impl Outgoing {
         up: &[ChannelId],
         fx: &mut Effects,
     ) {
-        self.rekey_round(
-            me,
-            (link, peer),
-            (now_ms, &mut *rng),
-            entries,
-            (timers, up),
-            fx,
-        );
-        // Not for a round asked for on a key's change alone: an answer of nothing (a failed
-        // read) is for either.
-        let for_lost = |lost: &Lost| {
-            entries.is_empty() || entries.iter().any(|(seq, _)| lost.seqs.contains(seq))
-        };
-        let Some(lost) = self.lost.take_if(|lost| for_lost(lost)) else {
+        let Some(lost) = self.lost.take() else {
             return;
         };
         let mut frames = Vec::new();
@@ -849,50 +882,42 @@ impl Outgoing {
         });
     }
 
-    /// Seals again, in place, each entry of `entries` (seq and signed bytes, as stored) asked
-    /// for by [`Outgoing::ask_rekey`] and still outstanding, to the peer's epoch key now; its
-    /// timers start again on every channel in `up`. Then asks for the next round.
-    fn rekey_round(
+    /// Answers a round [`Outgoing::ask_rekey`] asked for: seals again each entry of `entries`
+    /// (seq and signed bytes, as stored) still outstanding and sealed to a key of the peer's
+    /// other than the one in use, in place: the next retransmission on each channel, when its
+    /// timer comes, carries the new frame (an ordinary rotation sends nothing sooner; the key
+    /// before still opens it). Then asks for the next round; after an answer of nothing (the
+    /// store could not read them), not before [`REKEY_RETRY_MS`].
+    pub(super) fn rekey(
         &mut self,
         me: &Identity,
         (link, peer): (LinkId, StationId),
         (now_ms, rng): (u64, &mut ChaCha20Rng),
         entries: &[(u64, Vec<u8>)],
-        (timers, up): (&mut Timers, &[ChannelId]),
         fx: &mut Effects,
     ) {
+        self.rekey_asked = false;
+        let current = self.peer_epoch.id();
         let mut frames = Vec::new();
         for (seq, bytes) in entries {
-            let asked = self.rekey.remove(seq);
-            let Some(old) = self.outbox.get(seq).filter(|_| asked) else {
+            let stale = (self.outbox.get(seq))
+                .filter(|entry| entry.key != current && EntryId::of(bytes) == entry.entry_id);
+            let Some(id) = stale.map(|entry| entry.entry_id) else {
                 continue;
             };
-            if EntryId::of(bytes) != old.entry_id {
-                continue;
-            }
-            let (id, old) = (old.entry_id, self.outbox.remove(seq).expect("outstanding"));
-            for timer in old.timers {
-                let kind = TimerKind::Retransmit {
-                    seq: *seq,
-                    channel: timer.channel,
-                };
-                timers.cancel(timer.due_ms, kind);
-            }
-            let frame = self.queue_sealed(
-                me,
-                (link, peer),
-                (now_ms, &mut *rng),
-                (*seq, id, bytes),
-                timers,
-                up.iter().copied(),
-            );
+            let frame = self.seal(me, (link, peer), (now_ms, &mut *rng), (*seq, id, bytes));
+            let entry = self.outbox.get_mut(seq).expect("outstanding");
+            entry.frame = frame.clone().into();
+            entry.key = current;
             frames.push((*seq, frame));
         }
-        if frames.is_empty() {
-            return;
+        if !frames.is_empty() {
+            fx.writes.push(StoreOp::Resealed { peer, frames });
         }
-        fx.writes.push(StoreOp::Resealed { peer, frames });
-        self.ask_rekey(fx);
+        if entries.is_empty() {
+            self.rekey_retry_ms = now_ms.saturating_add(REKEY_RETRY_MS);
+        }
+        self.ask_rekey(now_ms, fx);
     }
 
     /// The own-side fields of the link's snapshot.

@@ -154,18 +154,19 @@ impl World {
                             seqs.len()
                         ));
                     }
-                    if lost {
-                        self.report.entries_resealed += seqs.len() as u64;
-                    } else {
-                        self.report.entries_rekeyed += seqs.len() as u64;
-                    }
                     let now_ms = self.clock(i);
                     let station = &mut self.stations[i];
                     let entries = station.store.own_entries(&peer, &seqs).map_err(|error| {
-                        format!("{name} could not read the own entries a peer lost: {error}")
+                        format!("{name} could not read own entries to seal again: {error}")
                     })?;
                     if let Some(core) = station.core.as_mut() {
-                        core.reseal(now_ms, &peer, &entries);
+                        let before = core.uncommitted_writes();
+                        core.reseal(now_ms, &peer, &entries, lost);
+                        if lost {
+                            self.report.entries_resealed += seqs.len() as u64;
+                        } else if core.uncommitted_writes() > before {
+                            self.report.entries_rekeyed += seqs.len() as u64;
+                        }
                     }
                 }
                 Output::Event(_)

@@ -271,7 +271,7 @@ impl Station {
 
     /// Announces the current key on links whose latest own announcement is of an older key
     /// (the outbox was full when it was made).
-    fn announce_missing(&mut self, now_ms: u64) {
+    pub(super) fn announce_missing(&mut self, now_ms: u64) {
         let current = self.keys.lives[0].id;
         // A link that takes no more entries never will: it is not tried again and again.
         let behind: Vec<StationId> = self
@@ -325,7 +325,7 @@ impl Station {
         }
     }
 
-    pub(super) fn schedule_recheck(&mut self, at_ms: u64) {
+    fn schedule_recheck(&mut self, at_ms: u64) {
         let due = &mut self.keys.recheck_ms;
         *due = Some(due.map_or(at_ms, |due| due.min(at_ms)));
     }

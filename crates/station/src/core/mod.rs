@@ -552,10 +552,20 @@ impl Station {
         self.collect(now_ms);
     }
 
-    /// Seals again the own entries `peer` lost, as [`Output::Reseal`] asked: `entries` holds
-    /// each seq and its signed bytes from the store.
-    pub fn reseal(&mut self, now_ms: u64, peer: &StationId, entries: &[(u64, Vec<u8>)]) {
-        self.endpoint.reseal(now_ms, peer, entries);
+    /// Seals again the own entries [`Output::Reseal`] asked for (`lost` as it said): `entries`
+    /// holds each seq and its signed bytes from the store (none if it could not read them).
+    pub fn reseal(
+        &mut self,
+        now_ms: u64,
+        peer: &StationId,
+        entries: &[(u64, Vec<u8>)],
+        lost: bool,
+    ) {
+        if lost {
+            self.endpoint.reseal(now_ms, peer, entries);
+        } else {
+            self.endpoint.rekey(now_ms, peer, entries);
+        }
         self.collect(now_ms);
     }
 

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
-use parley_proto::{Body, EvidenceKind, RecoverError, SignedEntry, StationId};
+use parley_proto::{EvidenceKind, RecoverError, SignedEntry, StationId};
 use parley_store::AlarmKind;
 
 use super::Station;
@@ -157,7 +157,6 @@ impl Station {
         // sent, they would fork the log there.
         let receipted = mine.receipted_upto.unwrap_or(0);
         let mut entries = Vec::new();
-        let mut announced = None;
         for seq in from_seq + 1..=receipted {
             let entry = transcript::signed_entry(file, mine, seq)
                 .and_then(|bytes| SignedEntry::decode_verified(&bytes, &me).ok())
@@ -167,9 +166,6 @@ impl Station {
                          read again; nothing was recovered"
                     ))
                 })?;
-            if let Body::KeyAnnouncement { key_id, .. } = &entry.entry().body {
-                announced = Some(*key_id);
-            }
             entries.push(entry);
         }
         // The peer's entries this store lacks, from the contiguous head: taken with the own
@@ -206,16 +202,12 @@ impl Station {
         if recovered > 0 || taken.theirs > 0 {
             tracing::warn!(peer = %name, from_seq, written, theirs = taken.theirs, closed = log_closed.is_some(), "entries this store lacked taken back from a transcript");
         }
-        // The last key announced in what was taken back may be one this store no longer holds
-        // (made after the copy): the peer seals to it. The current key is announced again.
-        let current = self.endpoint.keyring().current().id();
-        if log_closed.is_none()
-            && announced.is_some_and(|key| key != current)
-            && let Err(error) = self.endpoint.announce_epoch(now_ms, &peer)
-        {
-            tracing::warn!(peer = %name, %error, "the current epoch key is announced at the next look");
-            self.schedule_recheck(now_ms.saturating_add(crate::limits::KEY_RECHECK_MS));
-        }
+        // The last key announced in what was taken back, now or by an earlier file, may be
+        // one this store no longer holds (made after the copy): the peer seals to it. Once
+        // the keys have read what was taken back, the current key is announced again wherever
+        // it was not the last announced (not where the log is still closed).
+        self.collect(now_ms);
+        self.announce_missing(now_ms);
         Ok(TranscriptRecovered {
             peer: name,
             exporter: if own_slot == 0 {

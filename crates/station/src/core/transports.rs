@@ -109,8 +109,11 @@ impl Station {
                                  card older than the keys held, or this store was put back to an \
                                  older copy); they cannot be read, {UNOPENED_FROM}{seq} of its log. \
                                  If this store was put back to an older copy, restore the latest \
-                                 copy, which holds the key; a card given to the peer is never \
-                                 used in its place (docs/formats.md §3.6)"
+                                 copy, which holds the key; failing that, take the log back from \
+                                 the peer's transcript (`parley transcript recover`), which \
+                                 announces the current key again, and the peer seals what is \
+                                 outstanding again to it. A card given to the peer is never used \
+                                 in its place (docs/formats.md §3.6)"
                             );
                             self.watch.unopened(now_ms, peer, *seq, detail);
                         }

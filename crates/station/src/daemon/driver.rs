@@ -423,14 +423,19 @@ impl Driver {
                     self.station
                         .submitted(self.clock.now_ms(), &submit, handed_over);
                 }
-                Output::Reseal { peer, seqs, .. } => match self.store.own_entries(&peer, &seqs) {
-                    Ok(entries) => self.station.reseal(self.clock.now_ms(), &peer, &entries),
-                    // Nothing changes (answered with none): the peer's next receipt asks again.
-                    Err(error) => {
-                        tracing::error!(%error, "could not read own entries a peer lost");
-                        self.station.reseal(self.clock.now_ms(), &peer, &[]);
-                    }
-                },
+                Output::Reseal { peer, seqs, lost } => {
+                    // Answered with none, nothing changes: for a loss, the peer's next receipt
+                    // asks again; for a new key, the link asks again a minute later.
+                    let entries = self
+                        .store
+                        .own_entries(&peer, &seqs)
+                        .unwrap_or_else(|error| {
+                            tracing::error!(%error, "could not read own entries to seal again");
+                            Vec::new()
+                        });
+                    let now_ms = self.clock.now_ms();
+                    self.station.reseal(now_ms, &peer, &entries, lost);
+                }
             }
         }
     }

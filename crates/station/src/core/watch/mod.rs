@@ -698,9 +698,18 @@ impl Watch {
 
     /// What the watch produced since last asked: alarm changes, entries to append, warnings.
     pub fn take(&mut self) -> (Vec<AlarmUpdate>, Vec<Append>, Vec<Warning>) {
+        // A machine answer asked for a peer's test that this station's answer followed in the
+        // same batch (both taken back from a transcript) is written no more: it would be a
+        // second answer.
+        let answered_by_us = |of: &EntryId| {
+            (self.known.get(of)).is_some_and(|known| !known.own && known.answer.is_some())
+        };
+        let appends = (self.appends.drain(..))
+            .filter(|append| !matches!(&append.body, Body::Understood { of, operator, .. } if operator.is_empty() && answered_by_us(of)))
+            .collect();
         (
             std::mem::take(&mut self.updates),
-            self.appends.drain(..).collect(),
+            appends,
             std::mem::take(&mut self.warnings),
         )
     }
