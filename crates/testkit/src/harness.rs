@@ -18,13 +18,19 @@ const LISTEN_PORT_MIN: u16 = 10_000;
 /// Tries before giving up on finding a free port.
 const FREE_PORT_TRIES: u32 = 1_000;
 
+/// Ports this process handed out: a station stopped for a while leaves its port unbound, and
+/// another test of the same binary, running alongside, must not take it before it starts again.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A free UDP port on 127.0.0.1, for a listener a child process binds later.
 ///
 /// Chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel
 /// picked for us would be free now but could be handed to any outgoing socket (another
 /// station's QUIC client, say) before the listener binds it. Ports below that range are only
 /// ever taken by explicit binds, so the one race left is with another test choosing the same
-/// port at random, and each choice is checked free for UDP and TCP alike.
+/// port at random, and each choice is checked free for UDP and TCP alike, and not handed out
+/// by this process before (its station may be stopped for a moment).
 pub fn free_udp_port() -> anyhow::Result<u16> {
     free_listen_port()
 }
@@ -49,9 +55,16 @@ fn free_listen_port() -> anyhow::Result<u16> {
         hasher.write_u32(attempt);
         hasher.write_u32(std::process::id());
         let port = LISTEN_PORT_MIN + (hasher.finish() % span) as u16;
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed_out.contains(&port) {
+            continue;
+        }
         let udp = UdpSocket::bind(("127.0.0.1", port));
         let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
         if udp.is_ok() && tcp.is_ok() {
+            handed_out.insert(port);
             return Ok(port);
         }
     }
