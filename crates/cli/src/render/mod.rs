@@ -20,7 +20,7 @@ use parley_station::api::records::{
 use parley_station::api::status::StatusReport;
 use parley_station::api::{
     ApiError, CheckpointReport, ErrorClass, Event, Exported, Imported, KeyRotated,
-    TranscriptChecked, TranscriptExporter, TranscriptRecovered,
+    TranscriptChecked, TranscriptRecovered,
 };
 use serde::Serialize;
 

@@ -164,10 +164,7 @@ pub fn transcript_checked(checked: &TranscriptChecked, as_json: bool) -> anyhow:
     if as_json {
         json(checked)?;
     } else {
-        let exporter = match checked.exporter {
-            TranscriptExporter::Peer => peer.clone(),
-            TranscriptExporter::ThisStation => "this station".to_owned(),
-        };
+        let exporter = checked.exporter.named(&peer);
         let verdict = if checked.agrees() {
             "agrees with"
         } else {
@@ -226,10 +223,7 @@ pub fn transcript_recovered(recovered: &TranscriptRecovered, as_json: bool) -> a
         return json(recovered);
     }
     let peer = quoted(&recovered.peer);
-    let exporter = match recovered.exporter {
-        TranscriptExporter::Peer => peer.clone(),
-        TranscriptExporter::ThisStation => "this station".to_owned(),
-    };
+    let exporter = recovered.exporter.named(&peer);
     if recovered.recovered == 0 {
         println!(
             "recovered no entry of this station's log of the link with {peer}: the transcript \

@@ -370,6 +370,26 @@ pub enum TranscriptExporter {
     Peer,
 }
 
+impl TranscriptExporter {
+    /// Who exported a transcript whose station at `slot` (0: the exporter, 1: the other) is
+    /// this one.
+    pub fn of_own_slot(slot: usize) -> Self {
+        if slot == 0 {
+            TranscriptExporter::ThisStation
+        } else {
+            TranscriptExporter::Peer
+        }
+    }
+
+    /// The exporter as an account names it: "this station", or `peer` (already quoted).
+    pub fn named(self, peer: &str) -> String {
+        match self {
+            TranscriptExporter::Peer => peer.to_owned(),
+            TranscriptExporter::ThisStation => "this station".to_owned(),
+        }
+    }
+}
+
 /// One log of a checked transcript.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogChecked {

@@ -64,11 +64,7 @@ impl Station {
         let (own, theirs) = self.compare(peer, mine, other);
         Ok(TranscriptChecked {
             peer: self.peer_name(&peer),
-            exporter: if own_slot == 0 {
-                TranscriptExporter::ThisStation
-            } else {
-                TranscriptExporter::Peer
-            },
+            exporter: TranscriptExporter::of_own_slot(own_slot),
             own: self.checked(now_ms, (file, peer), mine, own),
             peer_log: self.checked(now_ms, (file, peer), other, theirs),
         })
@@ -210,11 +206,7 @@ impl Station {
         self.announce_missing(now_ms);
         Ok(TranscriptRecovered {
             peer: name,
-            exporter: if own_slot == 0 {
-                TranscriptExporter::ThisStation
-            } else {
-                TranscriptExporter::Peer
-            },
+            exporter: TranscriptExporter::of_own_slot(own_slot),
             recovered,
             peer_entries: taken.theirs,
             from_seq,
