@@ -1145,6 +1145,72 @@ fn hand_over(pair: &mut Pair, from: usize) -> Vec<Result<FrameKind, &'static str
         .collect()
 }
 
+/// Bravo, which lacks Alpha's entries since the pairing (its store put back to an older
+/// copy, say), takes them from a transcript, checked as entries from a channel are: one dated
+/// further ahead of Bravo's clock than the skew allowed ends those taken, nothing of it or
+/// after it stored; taken again once the clock has caught up, the rest continue the log: the
+/// one Bravo held above the gap meanwhile is not stored twice, nor ends those after it.
+#[test]
+fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
+    let mut pair = Pair::paired();
+    let (before_skew, alpha) = (pair.now_ms, pair.sides[0].id());
+    pair.send(0, "taken back");
+    pair.advance(ENTRY_FUTURE_SKEW_MS_MAX + 1);
+    pair.send(0, "dated too far ahead of Bravo's clock");
+    let theirs: Vec<SignedEntry> = (pair.own_entries(0, &[2, 3]).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
+        .collect();
+    let stored = |pair: &mut Pair| -> Vec<u64> {
+        let before = pair.sides[1].committed.len();
+        pair.commit(1);
+        (pair.sides[1].committed[before..].iter())
+            .filter_map(|op| match op {
+                StoreOp::StorePeerEntry { entry, .. } => Some(entry.entry().seq),
+                _ => None,
+            })
+            .collect()
+    };
+    let endpoint = &mut pair.sides[1].endpoint;
+    let skewed = endpoint.recover(before_skew, &alpha, (Vec::new(), theirs.clone()), None);
+    assert_eq!(skewed, Ok(parley_proto::Recovered { own: 0, theirs: 1 }));
+    assert_eq!(stored(&mut pair), [2]);
+    assert_eq!(
+        pair.sides[1]
+            .endpoint
+            .link(&alpha)
+            .expect("paired")
+            .in_head(),
+        2
+    );
+    assert_eq!(pair.send(0, "held above the gap"), 4);
+    let frames = pair.transmits(0);
+    let fourth = (frames.iter())
+        .find(|transmit| pair.frames.get(transmit.frame.as_ref()) == Some(&(alpha, 4)))
+        .expect("the fourth entry sent");
+    pair.deliver(1, &fourth.frame).expect("held");
+    let held: Vec<u64> = (pair.snapshot(1).in_pending.iter())
+        .map(|item| item.seq)
+        .collect();
+    assert_eq!(held, [4], "above the gap");
+    assert_eq!(pair.send(0, "after the one held"), 5);
+    let theirs = (pair.own_entries(0, &[2, 3, 4, 5]).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
+        .collect();
+    let now = pair.now_ms;
+    let endpoint = &mut pair.sides[1].endpoint;
+    let rest = endpoint.recover(now, &alpha, (Vec::new(), theirs), None);
+    assert_eq!(rest, Ok(parley_proto::Recovered { own: 0, theirs: 2 }));
+    assert_eq!(stored(&mut pair), [3, 5], "the fourth was held");
+    assert_eq!(
+        pair.sides[1]
+            .endpoint
+            .link(&alpha)
+            .expect("paired")
+            .in_head(),
+        5
+    );
+}
+
 /// The rounds of own entries Alpha asked its store for, to seal again to Bravo's new key.
 fn rekey_asked(pair: &mut Pair) -> Vec<Vec<u64>> {
     let endpoint = &mut pair.sides[0].endpoint;
@@ -1212,6 +1278,63 @@ fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
     assert!(taken.contains(&Ok(FrameKind::Envelope)), "{taken:?}");
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
     assert_eq!(link.in_head(), 2, "Bravo took it");
+}
+
+/// More outstanding entries to seal again than a round holds, the first of the first round
+/// unreadable in Alpha's store: the rounds go on past it, each after the last, and only the
+/// entry not sealed again is asked for again, a minute later.
+#[test]
+fn rounds_of_entries_to_seal_again_go_on_past_one_the_store_could_not_read() {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    let (now, alpha, bravo) = (pair.now_ms, pair.sides[0].id(), pair.sides[1].id());
+    let _ = pair.sides[1].endpoint.rotate_epoch(now);
+    pair.commit(1);
+    pair.pump();
+    let sent = RESEAL_ENTRIES_MAX as u64 + 2;
+    for n in 0..sent {
+        pair.send(0, &format!("message {n}, sealed to a key about to be lost"));
+    }
+    pair.restore(1, backup);
+    let lost = signed_own(&pair, &[2]);
+    let endpoint = &mut pair.sides[1].endpoint;
+    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
+    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
+    let announced = endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq);
+    assert_eq!(announced, Ok(3));
+    pair.commit(1);
+    hand_over(&mut pair, 1);
+    let first: Vec<u64> = (2..2 + RESEAL_ENTRIES_MAX as u64).collect();
+    assert_eq!(rekey_asked(&mut pair), std::slice::from_ref(&first));
+    let mut entries = pair.own_entries(0, &first);
+    entries[0].1 = b"not the entry".to_vec();
+    pair.sides[0].endpoint.rekey(now, &bravo, &entries);
+    let second = vec![2 + RESEAL_ENTRIES_MAX as u64, 1 + sent];
+    assert_eq!(
+        rekey_asked(&mut pair),
+        std::slice::from_ref(&second),
+        "the next at once"
+    );
+    let entries = pair.own_entries(0, &second);
+    pair.sides[0].endpoint.rekey(now, &bravo, &entries);
+    assert_eq!(rekey_asked(&mut pair), Vec::<Vec<u64>>::new());
+    pair.commit(0);
+    pair.advance(59_999);
+    hand_over(&mut pair, 0);
+    assert_eq!(rekey_asked(&mut pair), Vec::<Vec<u64>>::new(), "not yet");
+    pair.advance(1);
+    hand_over(&mut pair, 0);
+    assert_eq!(rekey_asked(&mut pair), [vec![2]], "the one left");
+    let entries = pair.own_entries(0, &[2]);
+    pair.sides[0].endpoint.rekey(pair.now_ms, &bravo, &entries);
+    assert_eq!(rekey_asked(&mut pair), Vec::<Vec<u64>>::new(), "all done");
+    pair.advance(60_000);
+    hand_over(&mut pair, 0);
+    assert_eq!(
+        rekey_asked(&mut pair),
+        Vec::<Vec<u64>>::new(),
+        "nothing left"
+    );
 }
 
 /// Bravo refuses a new entry to Alpha as `expected` says, writing nothing, now and after a

@@ -83,7 +83,10 @@ pub(super) struct Outgoing {
     rekey_pending: bool,
     /// A round of them is asked of the store and not answered yet.
     rekey_asked: bool,
-    /// After a round the store could not read, when to ask again, UTC ms.
+    /// The lowest seq the next round may ask for: each round asks for those after the last,
+    /// so that a pass over the outbox reads it once, past entries the store could not read.
+    rekey_from: u64,
+    /// After a pass that left entries the store could not read, when to pass again, UTC ms.
     rekey_retry_ms: u64,
     /// The highest own seq a receipt of the peer covered beyond the own log: the store lost
     /// entries this station wrote, and nothing more is appended (it would fork the log).
@@ -188,6 +191,7 @@ impl Outgoing {
             // Sealing again after a key changed is not kept in the store: found anew here.
             rekey_pending: true,
             rekey_asked: false,
+            rekey_from: 0,
             rekey_retry_ms: 0,
             behind: (behind > 0).then_some(behind),
             forked: (forked > 0).then_some(forked),

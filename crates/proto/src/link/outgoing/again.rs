@@ -19,8 +19,8 @@ use crate::link::timers::Timers;
 use crate::receipt::Receipt;
 use crate::store_op::StoreOp;
 
-/// How long after a round of entries to seal again that the store could not read it is asked
-/// again, in milliseconds.
+/// How long after a pass over the outbox that left entries to seal again the store could not
+/// read they are asked for again, in milliseconds.
 const REKEY_RETRY_MS: u64 = 60_000;
 
 /// The id of the epoch key an own frame (tag and envelope) is sealed to, if it reads as one.
@@ -41,28 +41,38 @@ impl Outgoing {
         // nothing twice (only what is not sealed to the key in use).
         self.rekey_pending = true;
         self.rekey_asked = false;
+        self.rekey_from = 0;
         self.rekey_retry_ms = 0;
         self.ask_rekey(now_ms, fx);
     }
 
     /// Asks the store for the next round of outstanding own entries sealed to a key of the
-    /// peer's other than the one in use, at most [`RESEAL_ENTRIES_MAX`]
-    /// ([`crate::Event::Rekey`], answered by [`Outgoing::rekey`]): once one is pending and
-    /// none is asked, and not before a round the store could not read is due again.
+    /// peer's other than the one in use, at most [`RESEAL_ENTRIES_MAX`], each after the last
+    /// round's ([`crate::Event::Rekey`], answered by [`Outgoing::rekey`]): once one is pending
+    /// and none is asked. A pass over the outbox that leaves some (the store could not read
+    /// them) passes again after [`REKEY_RETRY_MS`], so that a damaged store is not asked again
+    /// and again, nor holds up the entries after those it could not read.
     pub(in crate::link) fn ask_rekey(&mut self, now_ms: u64, fx: &mut Effects) {
         if !self.rekey_pending || self.rekey_asked || now_ms < self.rekey_retry_ms {
             return;
         }
         let current = self.peer_epoch.id();
-        let seqs: Vec<u64> = (self.outbox.iter())
-            .filter(|(_, entry)| entry.key != current)
+        let stale = |entry: &super::Unreceipted| entry.key != current;
+        let seqs: Vec<u64> = (self.outbox.range(self.rekey_from..))
+            .filter(|(_, entry)| stale(entry))
             .map(|(seq, _)| *seq)
             .take(RESEAL_ENTRIES_MAX)
             .collect();
-        if seqs.is_empty() {
-            self.rekey_pending = false;
+        let Some(last) = seqs.last() else {
+            self.rekey_from = 0;
+            if self.outbox.values().any(stale) {
+                self.rekey_retry_ms = now_ms.saturating_add(REKEY_RETRY_MS);
+            } else {
+                self.rekey_pending = false;
+            }
             return;
-        }
+        };
+        self.rekey_from = last + 1;
         self.rekey_asked = true;
         fx.events.push_back(crate::link::Event::Rekey {
             peer: fx.peer,
@@ -275,9 +285,8 @@ impl Outgoing {
     /// (seq and signed bytes, as stored) still outstanding and sealed to a key of the peer's
     /// other than the one in use, in place: the next retransmission on each channel, when its
     /// timer comes, carries the new frame (an ordinary rotation sends nothing sooner; the key
-    /// before still opens it). Then asks for the next round; after a round the store could not
-    /// read (no entries, or other bytes than an entry's), not before [`REKEY_RETRY_MS`], so
-    /// that a damaged store is not asked again and again.
+    /// before still opens it). Entries the store could not read (missing, or other bytes than
+    /// the entry's) stay as they are until the next pass. Then asks for the next round.
     pub(in crate::link) fn rekey(
         &mut self,
         me: &Identity,
@@ -288,14 +297,13 @@ impl Outgoing {
     ) {
         self.rekey_asked = false;
         let current = self.peer_epoch.id();
-        let (mut frames, mut unread) = (Vec::new(), entries.is_empty());
+        let mut frames = Vec::new();
         for (seq, bytes) in entries {
             let Some(stale) = (self.outbox.get(seq)).filter(|entry| entry.key != current) else {
                 continue;
             };
             let id = stale.entry_id;
             if EntryId::of(bytes) != id {
-                unread = true;
                 continue;
             }
             let frame = self.seal(me, (link, peer), (now_ms, &mut *rng), (*seq, id, bytes));
@@ -306,9 +314,6 @@ impl Outgoing {
         }
         if !frames.is_empty() {
             fx.writes.push(StoreOp::Resealed { peer, frames });
-        }
-        if unread {
-            self.rekey_retry_ms = now_ms.saturating_add(REKEY_RETRY_MS);
         }
         self.ask_rekey(now_ms, fx);
     }
