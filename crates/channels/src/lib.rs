@@ -10,6 +10,7 @@
 //! - [`courier`]: signed bundles in files, read as hostile input, written atomically, and the
 //!   drop-folder thread.
 //! - [`witness`]: the client of a stock `c2sp.org/tlog-witness` witness, and its task.
+//! - [`private`]: the directories that hold a station's or a relay's secrets.
 //!
 //! Architecture invariant: this crate knows who is on the other end, how large a frame may be
 //! and how to move it; nothing about what frames mean. Authentication of frames, retransmission
@@ -22,6 +23,7 @@ mod connect;
 pub mod courier;
 pub mod direct;
 pub mod log_limit;
+pub mod private;
 pub mod relay;
 pub mod report;
 pub mod tls;

@@ -328,6 +328,87 @@ fn a_home_s_files_are_read_as_hostile_files() {
     assert!(error.contains("invisible character"), "{error}");
 }
 
+/// A home is the running user's own: `init` takes a new directory or an empty one of the
+/// user's, never one another user made first (its owner could replace the configuration that
+/// names the programs alarms run) nor one that holds files (`chmod` would close `/tmp` to
+/// everyone), for a station and a relay alike; and a station whose configuration another user
+/// owns, or can write, is not opened. Each refused with nothing changed. Giving a file away
+/// needs root; elsewhere those steps are skipped.
+#[test]
+fn a_home_is_the_running_user_s_own() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+    let root = tempfile::tempdir().unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let init = |home: &Path, relay: bool| {
+        let home = home.to_str().unwrap();
+        let args: &[&str] = if relay {
+            &["relay", "--home", home, "init", "--name", "Relay"]
+        } else {
+            &["--home", home, "init", "--name", "Alpha"]
+        };
+        let output = std::process::Command::new(exe())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("someone's"), b"x").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    for relay in [false, true] {
+        let (code, error) = init(&shared, relay);
+        assert_eq!(code, Some(3), "{error}");
+        assert!(error.contains("is not empty"), "{error}");
+        assert_eq!(mode(&shared), 0o1777, "left open to all");
+        assert_eq!(
+            std::fs::read_dir(&shared).unwrap().count(),
+            1,
+            "nothing created"
+        );
+    }
+    let root_runs = std::fs::metadata(root.path()).unwrap().uid() == 0;
+    if !root_runs {
+        eprintln!("skipped: giving a directory to another user needs root");
+        return;
+    }
+    let nobody = 65_534;
+    let theirs = root.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(nobody), Some(nobody)).unwrap();
+    for relay in [false, true] {
+        let (code, error) = init(&theirs, relay);
+        assert_eq!(code, Some(3), "{error}");
+        assert!(error.contains("belongs to user 65534"), "{error}");
+        assert_eq!(
+            std::fs::read_dir(&theirs).unwrap().count(),
+            0,
+            "nothing created"
+        );
+        assert_eq!(std::fs::metadata(&theirs).unwrap().uid(), nobody);
+    }
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let config = alpha.home.join("parley.toml");
+    // A local failure, as a home others can read is (exit code 1).
+    let refused = |want: &str| {
+        let output = alpha.cli(&["key", "rotate"]).unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{error}");
+        assert!(error.contains(want), "{error}");
+    };
+    std::os::unix::fs::chown(&config, Some(nobody), None).unwrap();
+    refused("belongs to user 65534");
+    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    refused("can change this station's configuration");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    alpha.ok(&["key", "rotate"]).unwrap();
+}
+
 /// A relay reads a card to admit, and its own files, as hostile files: a FIFO or a device is
 /// refused at once (`relay admit` of a FIFO hung); its store is its owner's alone.
 #[test]

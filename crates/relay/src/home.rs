@@ -18,10 +18,11 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use parley_channels::courier::FileError;
+use parley_channels::private::{PrivateDirError, create_private_dir};
 use parley_proto::limits::{ADDRESS_SIZE_MAX_BYTES, CARD_ADDRESSES_MAX, NAME_SIZE_MAX_BYTES};
 use parley_proto::seal::EpochSecret;
 use parley_proto::{ContactCard, DecodeError, Fingerprint, Identity};
@@ -178,9 +179,16 @@ impl RelayHome {
         if taken {
             return Err(HomeError::AlreadyInitialised(self.root.clone()));
         }
-        fs::create_dir_all(&self.root).map_err(io_error("creating the relay home"))?;
-        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
-            .map_err(io_error("restricting the relay home to its owner"))?;
+        // A new directory, or an empty one of the running user's own: whoever owns the home
+        // could replace the relay's key, store and configuration.
+        create_private_dir(&self.root).map_err(|error| match error {
+            PrivateDirError::Io { what, source, .. } => io_error(what)(source),
+            refused @ PrivateDirError::NotOwn { .. } => HomeError::Config(format!(
+                "{refused}; give the path of a new directory, or of an empty one of your own; \
+                 nothing was created"
+            )),
+            refused => HomeError::Config(format!("{refused}; nothing was created")),
+        })?;
         let identity = Identity::from_secret(&os_random());
         // The card needs an epoch key; the relay never decrypts anything, so the secret half
         // is dropped here and only the public half is kept.

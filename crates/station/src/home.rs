@@ -17,6 +17,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use parley_channels::courier::FileError;
+use parley_channels::private::{PrivateDirError, check_own, create_private_dir};
 use parley_proto::Identity;
 use parley_proto::limits::NAME_SIZE_MAX_BYTES;
 use parley_proto::tlog::head::Witness;
@@ -546,18 +547,17 @@ impl Home {
         write_private(&self.path("identity.key"), &identity.secret_bytes(), 0o600)
     }
 
-    /// Creates the home directory (mode 0700).
+    /// Creates the home directory (mode 0700): a new one, or an empty one of the running
+    /// user's own ([`parley_channels::private`]).
     pub fn create(&self) -> Result<(), StationError> {
-        if fs::metadata(&self.root).is_ok_and(|m| !m.is_dir()) {
-            return Err(StationError::Invalid(format!(
-                "{} exists and is not a directory; give the path of a new or empty directory; \
-                 nothing was created",
-                self.root.display()
-            )));
-        }
-        fs::create_dir_all(&self.root).map_err(|e| StationError::io("creating the home", e))?;
-        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
-            .map_err(|e| StationError::io("restricting the home", e))
+        create_private_dir(&self.root).map_err(|error| match error {
+            PrivateDirError::Io { what, source, .. } => StationError::io(what, source),
+            refused @ PrivateDirError::NotOwn { .. } => StationError::Invalid(format!(
+                "{refused}; give the path of a new directory, or of an empty one of your own; \
+                 nothing was created"
+            )),
+            refused => StationError::Invalid(format!("{refused}; nothing was created")),
+        })
     }
 
     /// Creates the store file, empty and readable by the owner only, so the SQLite database
@@ -572,14 +572,17 @@ impl Home {
             .map_err(|e| StationError::io("creating store.sqlite", e))
     }
 
-    /// Refuses a home that other users can enter or whose secrets they can read: the home
-    /// directory, `identity.key`, the store (which holds the epoch secret and every message
-    /// in clear) and the console database (password hashes, the audit log) must be the
-    /// owner's alone. Files that do not exist are not checked.
+    /// Refuses a home that other users can enter or change, or whose secrets they can read:
+    /// the home directory, `identity.key`, the store (which holds the epoch secret and every
+    /// message in clear) and the console database (password hashes, the audit log) must be
+    /// the running user's own and closed to others, and `parley.toml` (which names the
+    /// programs alarms run) the running user's own and writable by no one else. Files that do
+    /// not exist are not checked.
     pub fn check_private(&self) -> Result<(), StationError> {
         let mut files = vec![
             (self.root.clone(), 0o700),
             (self.path("identity.key"), 0o600),
+            (self.path("parley.toml"), 0o644),
         ];
         for database in [self.store_path(), self.console_path()] {
             for suffix in ["", "-wal", "-shm"] {
@@ -596,11 +599,23 @@ impl Home {
                     return Err(StationError::io("checking the home's permissions", error));
                 }
             };
+            check_own(&path, &metadata).map_err(|refused| {
+                StationError::Config(format!(
+                    "{refused}: this station's secrets, and the programs its alarms run; \
+                     nothing was started. If the station is this user's, give its home back \
+                     to it (`chown -R`)"
+                ))
+            })?;
             let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if mode & !wanted & 0o077 != 0 {
+                let reach = if wanted == 0o644 {
+                    "change this station's configuration (the programs its alarms run)"
+                } else {
+                    "reach this station's secrets (its identity key, its epoch secret, every \
+                     message in clear)"
+                };
                 return Err(StationError::Config(format!(
-                    "{} has mode {mode:03o}: other users can reach this station's secrets (its \
-                     identity key, its epoch secret, every message in clear); nothing was started. \
+                    "{} has mode {mode:03o}: other users can {reach}; nothing was started. \
                      Run `chmod {wanted:o} {}` and try again",
                     path.display(),
                     path.display()

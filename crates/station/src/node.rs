@@ -46,7 +46,6 @@ impl Node {
             return Err(StationError::AlreadyInitialised(home.root().to_path_buf()));
         }
         validate_config(&config)?;
-        home.create()?;
         // What an earlier `init` left when it stopped part way (a crash, a full disk) is never
         // taken over or replaced: it may be a station whose configuration was removed.
         let left = ["store.sqlite", "identity.key", "parley.toml"]
@@ -63,6 +62,7 @@ impl Node {
                 left.join(" and ")
             )));
         }
+        home.create()?;
         let identity = Identity::from_secret(&os_seed());
         let epoch = EpochSecret::generate(&mut rand_chacha::ChaCha20Rng::from_seed(os_seed()));
         home.create_store_file()?;
