@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use parley_proto::ed25519::Batch;
+use parley_proto::envelope::Envelope;
+use parley_proto::frame::Frame;
 use parley_proto::{Body, EntryId, EvidenceKind, LinkId, LinkSnapshot, SignedEntry, StationId};
 use parley_store::Store;
 
@@ -35,8 +37,8 @@ pub(crate) struct View {
     pub in_head: u64,
     /// Every peer seq in the order the in-head passed it.
     pub delivered_log: Vec<u64>,
-    /// Evidence records: kind and seq.
-    pub evidence: Vec<(EvidenceKind, u64)>,
+    /// Evidence records: kind, seq and the signed bytes that prove it.
+    pub evidence: Vec<(EvidenceKind, u64, Vec<u8>)>,
     /// The store's snapshot of the link.
     pub snapshot: LinkSnapshot,
 }
@@ -90,7 +92,7 @@ fn read_view(
         .evidence(Some(&peer))
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|row| (row.kind, row.seq))
+        .map(|row| (row.kind, row.seq, row.bytes))
         .collect();
     Ok(View {
         own,
@@ -156,6 +158,25 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
 }
 
 /// Station `i` as author, its peer `j` as holder.
+/// Whether `bytes` (an envelope, or its frame) is signed by `author` for `seq` and names
+/// another entry than `held`, the one delivered at that seq.
+fn proves_equivocation(
+    bytes: &[u8],
+    (author, seq): (&StationId, u64),
+    held: Option<EntryId>,
+) -> bool {
+    let envelope = match Frame::parse(bytes) {
+        Ok(Frame::Envelope(envelope)) => envelope,
+        _ => bytes,
+    };
+    let Ok(envelope) = Envelope::peek(envelope).and_then(|e| e.check_signature()) else {
+        return false;
+    };
+    envelope.from == *author
+        && envelope.seq == seq
+        && held.is_some_and(|held| held != envelope.entry_id)
+}
+
 fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
     let (author, holder) = (&world.stations[i], &world.stations[j]);
     let (written_view, held_view) = (&views[&(i, j)], &views[&(j, i)]);
@@ -274,12 +295,19 @@ fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
         }
     }
 
-    // No alarm in an honest run left evidence.
-    if !held_view.evidence.is_empty() {
-        return Err(format!(
-            "{arrow}: evidence recorded: {:?}",
-            held_view.evidence
-        ));
+    // Evidence only of equivocations the adversary made with the author's key, each a proof
+    // of one: an envelope the author signed for that seq, naming another entry than the one
+    // held. Honest stations leave none.
+    for (kind, seq, bytes) in &held_view.evidence {
+        let held = held_view.peer_entries.get(seq).map(SignedEntry::id);
+        let proves = *kind == EvidenceKind::Equivocation
+            && world.equivocations.contains(&(i, j, *seq))
+            && proves_equivocation(bytes, (&author_id, *seq), held);
+        if !proves {
+            return Err(format!(
+                "{arrow}: evidence recorded: {kind:?} at seq {seq}, which no equivocation made"
+            ));
+        }
     }
 
     // The live cores agree with their stores, field for field.
@@ -442,7 +470,17 @@ mod tests {
         check(
             |_, v| {
                 let view = v.get_mut(&AB).expect("A");
-                view.evidence.push((EvidenceKind::Fork, 2))
+                view.evidence.push((EvidenceKind::Fork, 2, Vec::new()))
+            },
+            "evidence recorded",
+        );
+        // Of an equivocation made, but not proving it.
+        check(
+            |w, v| {
+                w.equivocations.insert((1, 0, 1));
+                let view = v.get_mut(&AB).expect("A");
+                view.evidence
+                    .push((EvidenceKind::Equivocation, 1, Vec::new()))
             },
             "evidence recorded",
         );

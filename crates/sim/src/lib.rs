@@ -263,6 +263,9 @@ pub struct SimReport {
     pub attacks: u64,
     /// Injected tampered or forged frames that were rejected (replays are accepted as duplicates).
     pub attacks_rejected: u64,
+    /// Equivocations made with a station's own key (the adversary holding it) that the
+    /// station refused and kept as evidence.
+    pub equivocations_kept: u64,
     /// Simulation events processed.
     pub events: u64,
     /// Simulated time from pairing to quiescence, in milliseconds.
@@ -335,7 +338,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 45] {
+    pub fn counters(&self) -> [(&'static str, u64); 46] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -379,6 +382,7 @@ impl SimReport {
             ("commits torn, dropped whole", self.commits_torn),
             ("attacks", self.attacks),
             ("attacks rejected", self.attacks_rejected),
+            ("equivocations kept as evidence", self.equivocations_kept),
             ("operators' answers", self.answers),
             ("messages cancelled", self.cancellations),
             (

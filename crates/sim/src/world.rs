@@ -20,7 +20,7 @@
 //! checked), `operators` (sends, answers, cancellations, new keys), `codebooks` (proposed,
 //! accepted, used), `adversary` (attacks), `swarm` (faults per seed); here the event loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::sync::Arc;
 
@@ -318,6 +318,9 @@ pub(crate) struct Station {
     /// about that peer announced since: each such alarm must follow such a refusal (and an
     /// alarm is announced only once the commit after its refusal is done).
     skew_refused: BTreeMap<usize, u64>,
+    /// Equivocations the adversary made with a peer's key that it refused and kept as
+    /// evidence, by peer, less the `equivocation` alarms about that peer announced since.
+    equivocated: BTreeMap<usize, u64>,
 }
 
 /// What the world saw of one station's link with one peer.
@@ -379,6 +382,9 @@ pub(crate) struct World {
     pub(crate) mallory: Identity,
     /// Frames seen on the wire, for the adversary: from, to, the frame.
     pub(crate) replay_pool: Vec<(usize, usize, Arc<[u8]>)>,
+    /// Equivocations the adversary made with a station's key: author, holder, seq. Evidence
+    /// may be of these alone.
+    pub(crate) equivocations: BTreeSet<(usize, usize, u64)>,
     lossy_disk_dropped: bool,
     /// Operators' acts (answers, cancellations) scheduled or asked and not yet acknowledged.
     acts_pending: u64,

@@ -198,6 +198,10 @@ fn the_faults_are_exercised() {
             total(|r| r.courier_duplicates),
         ),
         ("rejected attacks", total(|r| r.attacks_rejected)),
+        (
+            "equivocations kept as evidence",
+            total(|r| r.equivocations_kept),
+        ),
         ("operators' answers", total(|r| r.answers)),
         ("messages cancelled", total(|r| r.cancellations)),
         (

@@ -1,5 +1,7 @@
 //! The adversary: frames that are tampered with, reflected, replayed, or signed by Mallory, a
-//! station nobody pinned, sometimes with the pinned peer's id written over hers.
+//! station nobody pinned, sometimes with the pinned peer's id written over hers; and envelopes
+//! signed with a pinned peer's own key that contradict what the station holds of its log (the
+//! key in other hands, or the peer gone rogue), which must be kept as evidence.
 
 use parley_proto::envelope::Envelope;
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
@@ -29,6 +31,9 @@ pub(super) enum Attack {
     ForgedSender,
     /// A seen frame again, much later: authentic, so accepted as a duplicate or late arrival.
     Replay,
+    /// An envelope signed with the pinned peer's own key for a seq the station holds, naming
+    /// another entry: refused as an equivocation, its signed bytes kept as evidence.
+    Equivocate,
 }
 
 impl World {
@@ -53,13 +58,14 @@ impl World {
         }
         let gap = self.dice.between(ATTACK_GAP_MS);
         self.push(gap, Event::Attack);
-        const ATTACKS: [Attack; 6] = [
+        const ATTACKS: [Attack; 7] = [
             Attack::BitFlip,
             Attack::Truncate,
             Attack::Reflect,
             Attack::Replay,
             Attack::Unpinned,
             Attack::ForgedSender,
+            Attack::Equivocate,
         ];
         let mut attack = ATTACKS[self.dice.below(ATTACKS.len() as u64) as usize];
         let seen = self.replay_pool.len() as u64;
@@ -68,10 +74,22 @@ impl World {
         }
         // At station `to`, claiming to come from station `from`.
         let (from, to, bytes) = match attack {
-            Attack::Unpinned | Attack::ForgedSender => {
+            Attack::Unpinned | Attack::ForgedSender | Attack::Equivocate => {
                 let to = self.dice.below(self.stations.len() as u64) as usize;
                 let peers: Vec<usize> = self.peers(to).collect();
                 let from = peers[self.dice.below(peers.len() as u64) as usize];
+                let equivocation = (attack == Attack::Equivocate)
+                    .then(|| self.equivocation((from, to)))
+                    .flatten();
+                if let Some(frame) = equivocation {
+                    self.report.attacks += 1;
+                    let channel = self.attack_channel(to, from);
+                    return self.frame(to, channel, &frame, (from, Some(attack)));
+                }
+                if attack == Attack::Equivocate {
+                    // Nothing of `from`'s log held at `to` yet: Mallory's instead.
+                    attack = Attack::Unpinned;
+                }
                 let frame = if self.dice.chance(500) {
                     self.mallory_envelope((from, to), attack)
                 } else {
@@ -162,6 +180,63 @@ impl World {
             self.forge_sender(from, &mut frame);
         }
         frame
+    }
+
+    /// For [`Attack::Equivocate`], an envelope of `from`'s to `to`, signed with `from`'s own
+    /// key, for a seq of `from`'s log that `to` holds, naming an entry of other text: none
+    /// while `to` is down or holds none of that log.
+    fn equivocation(&mut self, (from, to): (usize, usize)) -> Option<Vec<u8>> {
+        let (author, target) = (self.id(from), self.id(to));
+        let held = (self.stations[to].core.as_ref())
+            .and_then(|core| core.endpoint().link(&author))
+            .map_or(0, |link| link.in_head());
+        if held == 0 {
+            return None;
+        }
+        let seq = 1 + self.dice.below(held);
+        let link = LinkId::between(&author, &target);
+        let body = Body::Message {
+            text: "what was never said".into(),
+            lang: "en".into(),
+            exercise: false,
+            translations: Vec::new(),
+        };
+        let (now_ms, identity) = (self.now_ms(), &self.stations[from].identity);
+        let entry = Entry {
+            link,
+            author,
+            seq,
+            prev: EntryId::NONE,
+            seen: EntryId::NONE,
+            time_ms: now_ms,
+            precedence: Precedence::Flash,
+            body,
+            operator: None,
+        }
+        .sign(identity);
+        // Refused on its header, before anything is opened: what it is sealed to is moot.
+        let public = &self.stations[to].epoch_public;
+        let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
+        let parties = SealParties {
+            link,
+            from: author,
+            to: target,
+        };
+        let id = entry.id();
+        let rng = &mut self.dice.0;
+        let sealed = Sealer::seal(
+            &mut None,
+            rng,
+            now_ms,
+            &parties,
+            &key,
+            seq,
+            &id,
+            entry.bytes(),
+        );
+        let envelope = Envelope::sign(identity, link, target, seq, id, sealed);
+        self.equivocations.insert((from, to, seq));
+        Some(Frame::encode(TAG_ENVELOPE, &envelope))
     }
 
     /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer `from`, to hold

@@ -1,5 +1,6 @@
 //! Frames handed to a station as if they came off a channel: authentic ones (replays too) must
-//! be accepted, tampered and forged ones refused without a write or a change to any link.
+//! be accepted, tampered and forged ones refused without a write or a change to any link, but
+//! for the evidence an equivocation leaves.
 
 use super::*;
 
@@ -27,6 +28,7 @@ impl World {
         let rejected_before = rejections(core, &peers);
         let skewed_before = clock_skew_refusals(core, &sender);
         let over_before = intake_refusals(core, &sender);
+        let equivocations_before = refusals_for(core, &sender, "equivocation");
         core.handle(
             now_ms,
             Input::Frame {
@@ -38,6 +40,7 @@ impl World {
         let refused = rejections(core, &peers) > rejected_before;
         let skewed = clock_skew_refusals(core, &sender) > skewed_before;
         let over = intake_refusals(core, &sender) > over_before;
+        let equivocation = refusals_for(core, &sender, "equivocation") > equivocations_before;
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
         // An authentic envelope may be refused for an entry time too far ahead, only while
@@ -62,6 +65,24 @@ impl World {
                 return Err(format!("{name} accepted a {attack:?} frame"));
             }
             (false, None) => {}
+            (true, Some(Attack::Equivocate)) => {
+                // Refused as what it is, the links as they were; its evidence (up to the bound
+                // on a link's records) and the alarm it raises, if not raised already, are the
+                // only writes, and the evidence excuses one alarm.
+                self.report.attacks_rejected += 1;
+                let (views, writes) = (&after.0, after.1);
+                if !equivocation || *views != before.0 || writes > before.1 + 2 {
+                    return Err(format!(
+                        "{name} did not refuse an equivocation of {}'s as one, or changed more \
+                         than its evidence: links {before:?} -> {after:?}",
+                        NAMES[from]
+                    ));
+                }
+                if writes > before.1 {
+                    self.report.equivocations_kept += 1;
+                    *self.stations[i].equivocated.entry(from).or_default() += 1;
+                }
+            }
             (true, Some(attack)) => {
                 self.report.attacks_rejected += 1;
                 if before != after {
@@ -124,7 +145,7 @@ pub(super) fn intake_refusals(core: &Core, peer: &StationId) -> u64 {
     refusals_for(core, peer, "over_intake")
 }
 
-fn refusals_for(core: &Core, peer: &StationId, reason: &str) -> u64 {
+pub(super) fn refusals_for(core: &Core, peer: &StationId, reason: &str) -> u64 {
     let link = core.endpoint().link(peer).expect("paired");
     link.counters().rejected.get(reason).copied().unwrap_or(0)
 }

@@ -9,14 +9,18 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         // A clock_skew alarm accuses its peer unless it follows a refusal for clock skew that
-        // was excused, and not yet followed by another such alarm; an over_intake alarm,
-        // unless the seed has tight allowances.
+        // was excused, and not yet followed by another such alarm; an equivocation alarm, the
+        // same for an equivocation the adversary made with the peer's key and the station
+        // kept as evidence; an over_intake alarm, unless the seed has tight allowances.
         let tight = self.config.intake_tight;
-        let accusing = |alarm: &parley_station::api::AlarmItem, excused: &BTreeMap<usize, u64>| {
+        let accusing = |alarm: &parley_station::api::AlarmItem, station: &Station| {
             let peer = NAMES.iter().position(|n| *n == alarm.peer);
-            let excused = peer.is_some_and(|j| excused.get(&j).is_some_and(|n| *n > 0));
+            let excused = |by: &BTreeMap<usize, u64>| {
+                peer.is_some_and(|j| by.get(&j).is_some_and(|n| *n > 0))
+            };
             accuses(alarm.kind)
-                && !(alarm.kind == AlarmKind::ClockSkew && excused)
+                && !(alarm.kind == AlarmKind::ClockSkew && excused(&station.skew_refused))
+                && !(alarm.kind == AlarmKind::Equivocation && excused(&station.equivocated))
                 && !(alarm.kind == AlarmKind::OverIntake && tight)
         };
         for peer in self.peer_ids(i) {
@@ -113,13 +117,18 @@ impl World {
                     }
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && !accusing(&alarm, &station.skew_refused) =>
+                    if change == AlarmEvent::Raised && !accusing(&alarm, station) =>
                 {
+                    let excuses = match alarm.kind {
+                        AlarmKind::ClockSkew => Some(&mut station.skew_refused),
+                        AlarmKind::Equivocation => Some(&mut station.equivocated),
+                        _ => None,
+                    };
                     if let Some(j) = NAMES.iter().position(|n| *n == alarm.peer)
-                        && alarm.kind == AlarmKind::ClockSkew
-                        && let Some(refused) = station.skew_refused.get_mut(&j)
+                        && let Some(excuses) = excuses
+                        && let Some(left) = excuses.get_mut(&j)
                     {
-                        *refused -= 1;
+                        *left -= 1;
                     }
                     self.report.alarms_raised += 1;
                     match alarm.kind {
@@ -133,7 +142,7 @@ impl World {
                     self.courier_alarm(i, alarm.kind, &alarm.peer);
                 }
                 Output::Event(StationEvent::Alarm { change, alarm })
-                    if change == AlarmEvent::Raised && accusing(&alarm, &station.skew_refused) =>
+                    if change == AlarmEvent::Raised && accusing(&alarm, station) =>
                 {
                     return Err(format!(
                         "{name} raised a {} alarm about {}: {}",

@@ -75,6 +75,7 @@ impl World {
                 skew_ms: 0,
                 clock_went_back: false,
                 skew_refused: Default::default(),
+                equivocated: Default::default(),
             });
         }
         let mallory = Identity::from_secret(&dice.seed());
@@ -115,6 +116,7 @@ impl World {
             phase: Phase::Workload,
             mallory,
             replay_pool: Vec::new(),
+            equivocations: BTreeSet::new(),
             lossy_disk_dropped: false,
             acts_pending: 0,
             books: Vec::new(),
