@@ -1280,6 +1280,38 @@ fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
     assert_eq!(link.in_head(), 2, "Bravo took it");
 }
 
+/// Bravo announces two new keys one after the other while Alpha has messages outstanding,
+/// sealed to the key before: Alpha asks its store for them once, not once for each key, and
+/// the answer seals them to the newest, which Bravo opens.
+#[test]
+fn keys_adopted_while_a_round_is_asked_ask_the_store_once() {
+    let mut pair = Pair::paired();
+    let bravo = pair.sides[1].id();
+    for n in 0..3 {
+        pair.send(0, &format!("message {n}, sealed to the key before"));
+    }
+    for _ in 0..2 {
+        let now = pair.now_ms;
+        let _ = pair.sides[1].endpoint.rotate_epoch(now);
+        pair.commit(1);
+    }
+    for transmit in pair.transmits(1) {
+        let _ = pair.deliver(0, &transmit.frame);
+    }
+    assert_eq!(rekey_asked(&mut pair), [vec![2, 3, 4]], "asked once");
+    let entries = pair.own_entries(0, &[2, 3, 4]);
+    pair.sides[0].endpoint.rekey(pair.now_ms, &bravo, &entries);
+    assert_eq!(
+        rekey_asked(&mut pair),
+        Vec::<Vec<u64>>::new(),
+        "all sealed to the newest"
+    );
+    pair.pump();
+    let alpha = pair.sides[0].id();
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.in_head(), 4, "Bravo took them");
+}
+
 /// More outstanding entries to seal again than a round holds, the first of the first round
 /// unreadable in Alpha's store: the rounds go on past it, each after the last, and only the
 /// entry not sealed again is asked for again, a minute later.

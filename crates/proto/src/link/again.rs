@@ -58,10 +58,19 @@ impl Link {
         let mut recovered = Recovered::default();
         let mut own = own.into_iter().peekable();
         let mut theirs = theirs.into_iter().peekable();
+        // The own entry the peer's next names as seen and the log lacks: that entry waits for
+        // it to be taken back, and is not looked for again in the log before (a search from
+        // the newest, which finds none, for each of a long run of own entries).
+        let mut waiting: Option<EntryId> = None;
         loop {
             let seen_here = |entry: &SignedEntry| {
                 let seen = entry.entry().seen;
-                seen == EntryId::NONE || self.outgoing.wrote(&seen)
+                if waiting == Some(seen) {
+                    return false;
+                }
+                let here = seen == EntryId::NONE || self.outgoing.wrote(&seen);
+                waiting = (!here).then_some(seen);
+                here
             };
             if let Some(entry) = theirs.next_if(seen_here) {
                 let outgoing = &self.outgoing;
@@ -80,6 +89,9 @@ impl Link {
             let Some(entry) = own.next() else {
                 break;
             };
+            if waiting == Some(entry.id()) {
+                waiting = None;
+            }
             self.outgoing.recover(
                 &self.me,
                 (self.link_id, self.peer),

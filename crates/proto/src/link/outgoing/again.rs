@@ -37,10 +37,11 @@ impl Outgoing {
     /// a restore), so each is sealed again to the new key ([`Outgoing::ask_rekey`]). The peer
     /// drops a copy of one it already holds before opening it.
     pub(in crate::link) fn rekey_outstanding(&mut self, now_ms: u64, fx: &mut Effects) {
-        // A round asked before is asked again for the new key: its answer, if it comes, seals
-        // nothing twice (only what is not sealed to the key in use).
+        // A pass starts again from the first entry. A round already asked is not asked again:
+        // its answer seals what it holds to the key in use by then, and asks for the next
+        // round from the start (so many keys adopted at once, from a transcript or a batch of
+        // frames, ask the store once, not once each).
         self.rekey_pending = true;
-        self.rekey_asked = false;
         self.rekey_from = 0;
         self.rekey_retry_ms = 0;
         self.ask_rekey(now_ms, fx);
