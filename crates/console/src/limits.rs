@@ -24,6 +24,9 @@ pub const CHECK_FORM_SIZE_MAX_BYTES: usize = FORM_SIZE_MAX_BYTES;
 pub const CONNECTIONS_MAX: usize = 256;
 /// Longest a TLS handshake may take, in milliseconds.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Largest certificate chain or key file the console reads, in bytes: a chain of a few
+/// certificates is some kilobytes.
+pub const TLS_FILE_SIZE_MAX_BYTES: usize = 1024 * 1024;
 /// Longest wait for a request's headers, in milliseconds.
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// Largest transcript uploaded for verification, in bytes.

@@ -29,7 +29,9 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service as _;
 
 use crate::ConsoleError;
-use crate::limits::{CONNECTIONS_MAX, HEADER_READ_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS};
+use crate::limits::{
+    CONNECTIONS_MAX, HEADER_READ_TIMEOUT_MS, TLS_FILE_SIZE_MAX_BYTES, TLS_HANDSHAKE_TIMEOUT_MS,
+};
 use crate::session::Origin;
 
 /// The address a request came from.
@@ -43,19 +45,16 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, Console
     let bad = |what: &str, path: &Path, error: &dyn std::fmt::Display| {
         ConsoleError::Config(format!("{what} {}: {error}", path.display()))
     };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad("cannot read the certificate", cert, &e))?
+    let (pem, _) = read_tls_file(cert).map_err(|e| bad("cannot read the certificate", cert, &e))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad("cannot read the certificate", cert, &e))?;
     if chain.is_empty() {
         return Err(bad("no certificate in", cert, &"empty"));
     }
-    // The key is a secret: readable by the station's user alone, or refused.
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(key)
-        .map_err(|e| bad("cannot read the key", key, &e))?
-        .permissions()
-        .mode();
+    // The key is a secret: readable by the station's user alone, or refused (the mode of the
+    // file read, not of what the path names a moment before).
+    let (pem, mode) = read_tls_file(key).map_err(|e| bad("cannot read the key", key, &e))?;
     if mode & 0o077 != 0 {
         return Err(bad(
             "the key",
@@ -67,7 +66,7 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, Console
         ));
     }
     let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| bad("cannot read the key", key, &e))?;
+        PrivateKeyDer::from_pem_slice(&pem).map_err(|e| bad("cannot read the key", key, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -76,6 +75,34 @@ pub(crate) fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, Console
         .with_single_cert(chain, key_der)
         .map_err(|e| ConsoleError::Config(format!("TLS certificate and key: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Reads a certificate or key file of the console's, and its mode: a regular file (through a
+/// symbolic link, as certificates are often kept) of at most [`TLS_FILE_SIZE_MAX_BYTES`],
+/// opened without blocking, so that a FIFO or a device named by mistake is refused at once
+/// rather than holding the start, or read without end.
+fn read_tls_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    let refuse = |why: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    if !metadata.is_file() {
+        return refuse("not a regular file".into());
+    }
+    if metadata.len() > TLS_FILE_SIZE_MAX_BYTES as u64 {
+        return refuse(format!("over the limit of {TLS_FILE_SIZE_MAX_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(TLS_FILE_SIZE_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > TLS_FILE_SIZE_MAX_BYTES {
+        return refuse(format!("over the limit of {TLS_FILE_SIZE_MAX_BYTES} bytes"));
+    }
+    Ok((bytes, metadata.permissions().mode()))
 }
 
 /// A waiting connection: where it comes from, and what closes it.
@@ -295,6 +322,45 @@ async fn serve<S>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Certificate and key files named by mistake are refused at once: a FIFO (it held the
+    /// start for good), a device (read without end), a file over the limit (at the limit it
+    /// is read). A link to a regular file is followed, and the mode is the file's.
+    #[test]
+    fn tls_files_are_read_as_files_from_outside_are() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let fifo = dir.path().join("fifo");
+        let mode = rustix::fs::Mode::from_raw_mode(0o600);
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, mode, 0)
+            .expect("a FIFO");
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let refused = read_tls_file(path).expect_err("refused");
+            assert!(
+                refused.to_string().contains("not a regular file"),
+                "{refused}"
+            );
+            let Err(ConsoleError::Config(refused)) = tls_config(path, path) else {
+                panic!("{} taken for a certificate", path.display());
+            };
+            assert!(refused.contains("not a regular file"), "{refused}");
+        }
+        let large = dir.path().join("large.pem");
+        let file = std::fs::File::create(&large).expect("created");
+        file.set_len(TLS_FILE_SIZE_MAX_BYTES as u64).expect("sized");
+        std::fs::set_permissions(&large, std::fs::Permissions::from_mode(0o640)).expect("set");
+        let link = dir.path().join("link.pem");
+        std::os::unix::fs::symlink(&large, &link).expect("linked");
+        let (bytes, mode) = read_tls_file(&link).expect("at the limit");
+        assert_eq!(
+            (bytes.len(), mode & 0o777),
+            (TLS_FILE_SIZE_MAX_BYTES, 0o640)
+        );
+        file.set_len(TLS_FILE_SIZE_MAX_BYTES as u64 + 1)
+            .expect("sized");
+        let refused = read_tls_file(&large).expect_err("over it");
+        assert!(refused.to_string().contains("over the limit"), "{refused}");
+    }
 
     /// Whether `close` was notified (and takes the notification).
     fn closed(close: &Notify) -> bool {
