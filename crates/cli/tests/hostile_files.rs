@@ -346,6 +346,53 @@ fn a_drop_folder_anyone_can_replace_files_in_is_refused() {
     alpha.stop().unwrap();
 }
 
+/// A drop folder replaced by a symbolic link while the station runs (a drive's directory, or
+/// another user's doing) is not followed: the channel goes down with the reason, nothing is
+/// written where the link points, and the folder put back is used again.
+#[test]
+fn a_drop_folder_replaced_by_a_link_is_not_followed() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, _bravo) = paired_without_direct(root.path());
+    let real = std::fs::canonicalize(root.path()).unwrap();
+    let (drop, kept, elsewhere) = (real.join("drop"), real.join("kept"), real.join("elsewhere"));
+    std::fs::create_dir(&drop).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    alpha.fast_heartbeats().unwrap();
+    alpha
+        .ok(&["channel", "add", "Bravo", "courier", drop.to_str().unwrap()])
+        .unwrap();
+    alpha.start().unwrap();
+    await_channel(&alpha, "Bravo", "courier", "up");
+    std::fs::rename(&drop, &kept).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &drop).unwrap();
+    let down = wait_until(Duration::from_secs(20), || {
+        let status = alpha.json(&["status"]).unwrap();
+        let channels = status["peers"][0]["channels"].as_array().unwrap().clone();
+        channels.iter().any(|c| {
+            c["kind"] == "courier"
+                && c["state"] == "down"
+                && c["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("through a symbolic link"))
+        })
+    });
+    assert!(down, "the link is not followed, and the reason shown");
+    alpha
+        .ok(&["send", "Bravo", "not through the link"])
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let written = std::fs::read_dir(&elsewhere).unwrap().count();
+    assert_eq!(written, 0, "nothing written where the link points");
+    std::fs::remove_file(&drop).unwrap();
+    std::fs::rename(&kept, &drop).unwrap();
+    await_channel(&alpha, "Bravo", "courier", "up");
+    let bundled = wait_until(Duration::from_secs(20), || {
+        std::fs::read_dir(&drop).unwrap().count() > 0
+    });
+    assert!(bundled, "the message goes out in the folder put back");
+    alpha.stop().unwrap();
+}
+
 #[test]
 fn a_station_whose_secrets_others_can_read_refuses_to_run() {
     let root = tempfile::tempdir().unwrap();

@@ -171,6 +171,17 @@ fn stamp_of(path: &Path) -> Option<Stamp> {
 
 /// Why a drop folder may not be used now.
 fn check_folder(dir: &Path) -> std::io::Result<()> {
+    // The folder is named by its real path (`channel add` resolves it): a path that now leads
+    // elsewhere through a symbolic link (a directory on the way replaced by one, on a drive or
+    // by another user) would take bundles, reads and renames anywhere it points.
+    let real = fs::canonicalize(dir)?;
+    if real != dir {
+        return Err(std::io::Error::other(format!(
+            "the folder's path now leads to {} through a symbolic link, which is not followed \
+             (a directory on the way was replaced by a link); add the folder by its real path",
+            real.display()
+        )));
+    }
     let metadata = fs::metadata(dir)?;
     if !metadata.is_dir() {
         return Err(std::io::Error::other("not a directory"));
