@@ -1174,14 +1174,14 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
     let skewed = endpoint.recover(before_skew, &alpha, (Vec::new(), theirs.clone()), None);
     assert_eq!(skewed, Ok(parley_proto::Recovered { own: 0, theirs: 1 }));
     assert_eq!(stored(&mut pair), [2]);
-    assert_eq!(
+    let in_head = |pair: &Pair| {
         pair.sides[1]
             .endpoint
             .link(&alpha)
             .expect("paired")
-            .in_head(),
-        2
-    );
+            .in_head()
+    };
+    assert_eq!(in_head(&pair), 2);
     assert_eq!(pair.send(0, "held above the gap"), 4);
     let frames = pair.transmits(0);
     let fourth = (frames.iter())
@@ -1201,14 +1201,7 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
     let rest = endpoint.recover(now, &alpha, (Vec::new(), theirs), None);
     assert_eq!(rest, Ok(parley_proto::Recovered { own: 0, theirs: 2 }));
     assert_eq!(stored(&mut pair), [3, 5], "the fourth was held");
-    assert_eq!(
-        pair.sides[1]
-            .endpoint
-            .link(&alpha)
-            .expect("paired")
-            .in_head(),
-        5
-    );
+    assert_eq!(in_head(&pair), 5);
 }
 
 /// The rounds of own entries Alpha asked its store for, to seal again to Bravo's new key.
@@ -1222,6 +1215,32 @@ fn rekey_asked(pair: &mut Pair) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// Alpha sends `count` messages sealed to a new epoch key of Bravo's, and Bravo loses the key
+/// (its store put back to a copy older than it; what Bravo then makes of Alpha's frames is
+/// returned), takes its own log back and announces its current key again, which Alpha reads.
+fn sealed_to_a_lost_key(count: u64) -> (Pair, Vec<Result<FrameKind, &'static str>>) {
+    let mut pair = Pair::paired();
+    let backup = pair.snapshot(1);
+    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+    let _ = pair.sides[1].endpoint.rotate_epoch(now);
+    pair.commit(1);
+    pair.pump();
+    for n in 0..count {
+        pair.send(0, &format!("message {n}, sealed to a key about to be lost"));
+    }
+    pair.restore(1, backup);
+    let taken = hand_over(&mut pair, 0);
+    let lost = signed_own(&pair, &[2]);
+    let endpoint = &mut pair.sides[1].endpoint;
+    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
+    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
+    let announced = endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq);
+    assert_eq!(announced, Ok(3));
+    pair.commit(1);
+    hand_over(&mut pair, 1);
+    (pair, taken)
+}
+
 /// Bravo's store put back to a copy older than an epoch key it announced, the key lost with
 /// it: Alpha's message sealed to that key does not open there. Once Bravo has its log back
 /// and announces its current key again, Alpha seals the outstanding message again to it
@@ -1229,26 +1248,9 @@ fn rekey_asked(pair: &mut Pair) -> Vec<Vec<u64>> {
 /// minute later), and Bravo takes it at its next retransmission.
 #[test]
 fn outstanding_entries_are_sealed_again_to_a_key_announced_again() {
-    let mut pair = Pair::paired();
-    let backup = pair.snapshot(1);
-    let (now, alpha, bravo) = (pair.now_ms, pair.sides[0].id(), pair.sides[1].id());
-    let _ = pair.sides[1].endpoint.rotate_epoch(now);
-    pair.commit(1);
-    pair.pump();
-    pair.send(0, "sealed to a key about to be lost");
-    pair.restore(1, backup);
-    let taken = hand_over(&mut pair, 0);
+    let (mut pair, taken) = sealed_to_a_lost_key(1);
     assert!(taken.contains(&Err("unknown_epoch_key")), "{taken:?}");
-    let lost = signed_own(&pair, &[2]);
-    let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
-    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
-    assert_eq!(
-        endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq),
-        Ok(3)
-    );
-    pair.commit(1);
-    hand_over(&mut pair, 1);
+    let (now, alpha, bravo) = (pair.now_ms, pair.sides[0].id(), pair.sides[1].id());
     assert_eq!(
         rekey_asked(&mut pair),
         [vec![2]],
@@ -1317,25 +1319,9 @@ fn keys_adopted_while_a_round_is_asked_ask_the_store_once() {
 /// entry not sealed again is asked for again, a minute later.
 #[test]
 fn rounds_of_entries_to_seal_again_go_on_past_one_the_store_could_not_read() {
-    let mut pair = Pair::paired();
-    let backup = pair.snapshot(1);
-    let (now, alpha, bravo) = (pair.now_ms, pair.sides[0].id(), pair.sides[1].id());
-    let _ = pair.sides[1].endpoint.rotate_epoch(now);
-    pair.commit(1);
-    pair.pump();
     let sent = RESEAL_ENTRIES_MAX as u64 + 2;
-    for n in 0..sent {
-        pair.send(0, &format!("message {n}, sealed to a key about to be lost"));
-    }
-    pair.restore(1, backup);
-    let lost = signed_own(&pair, &[2]);
-    let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
-    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
-    let announced = endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq);
-    assert_eq!(announced, Ok(3));
-    pair.commit(1);
-    hand_over(&mut pair, 1);
+    let (mut pair, _) = sealed_to_a_lost_key(sent);
+    let (now, bravo) = (pair.now_ms, pair.sides[1].id());
     let first: Vec<u64> = (2..2 + RESEAL_ENTRIES_MAX as u64).collect();
     assert_eq!(rekey_asked(&mut pair), std::slice::from_ref(&first));
     let mut entries = pair.own_entries(0, &first);

@@ -7,7 +7,7 @@ use parley_proto::envelope::Envelope;
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::receipt::Receipt;
 use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
-use parley_proto::{Body, Entry, EntryId, LinkId, Precedence};
+use parley_proto::{Body, Entry, EntryId, Identity, LinkId, Precedence, SignedEntry};
 
 use super::{Event, Outcome, Phase, World};
 
@@ -155,27 +155,7 @@ impl World {
             operator: None,
         }
         .sign(&self.mallory);
-        let public = &self.stations[to].epoch_public;
-        let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
-        let parties = SealParties {
-            link,
-            from: mallory,
-            to: target,
-        };
-        let (now_ms, id) = (self.now_ms(), entry.id());
-        let rng = &mut self.dice.0;
-        let sealed = Sealer::seal(
-            &mut None,
-            rng,
-            now_ms,
-            &parties,
-            &key,
-            1,
-            &id,
-            entry.bytes(),
-        );
-        let envelope = Envelope::sign(&self.mallory, link, target, 1, id, sealed);
-        let mut frame = Frame::encode(TAG_ENVELOPE, &envelope);
+        let mut frame = self.envelope_of(&self.mallory.clone(), to, &entry);
         if forged {
             self.forge_sender(from, &mut frame);
         }
@@ -215,14 +195,23 @@ impl World {
         }
         .sign(identity);
         // Refused on its header, before anything is opened: what it is sealed to is moot.
+        let frame = self.envelope_of(&identity.clone(), to, &entry);
+        self.equivocations.insert((from, to, seq));
+        Some(frame)
+    }
+
+    /// An envelope frame `signer` signs around `entry` (its own, on its link with station
+    /// `to`), sealed to the epoch key `to` started with.
+    fn envelope_of(&mut self, signer: &Identity, to: usize, entry: &SignedEntry) -> Vec<u8> {
+        let (link, target) = (entry.entry().link, self.id(to));
         let public = &self.stations[to].epoch_public;
         let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
         let parties = SealParties {
             link,
-            from: author,
+            from: signer.id(),
             to: target,
         };
-        let id = entry.id();
+        let (now_ms, id, seq) = (self.now_ms(), entry.id(), entry.entry().seq);
         let rng = &mut self.dice.0;
         let sealed = Sealer::seal(
             &mut None,
@@ -234,9 +223,8 @@ impl World {
             &id,
             entry.bytes(),
         );
-        let envelope = Envelope::sign(identity, link, target, seq, id, sealed);
-        self.equivocations.insert((from, to, seq));
-        Some(Frame::encode(TAG_ENVELOPE, &envelope))
+        let envelope = Envelope::sign(signer, link, target, seq, id, sealed);
+        Frame::encode(TAG_ENVELOPE, &envelope)
     }
 
     /// A receipt signed by Mallory; as a forgery it claims, for `to`'s peer `from`, to hold
