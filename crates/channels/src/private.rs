@@ -7,7 +7,7 @@
 //! before the administrator did), nor restrict a directory others use (`/tmp` itself).
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 /// Why a directory cannot hold secrets.
@@ -29,12 +29,17 @@ pub enum PrivateDirError {
         /// The running user's uid.
         me: u32,
     },
-    /// It already holds files.
+    /// It already holds files (the first few named).
     #[error(
-        "{0} is not empty: it would be closed to everyone else; give the path of a new or \
-         empty directory"
+        "{path} is not empty (it holds {names}): it would be closed to everyone else; give the \
+         path of a new or empty directory"
     )]
-    NotEmpty(String),
+    NotEmpty {
+        /// The directory.
+        path: String,
+        /// The first few names in it.
+        names: String,
+    },
     /// Creating, reading or restricting it failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -47,40 +52,71 @@ pub enum PrivateDirError {
     },
 }
 
+/// How many names a [`PrivateDirError::NotEmpty`] shows.
+const NAMES_SHOWN_MAX: usize = 3;
+
 /// Creates `dir` (and its missing parents) with mode 0700, or takes an existing directory that
-/// is empty and the running user's own, and restricts it to 0700. Anything else is refused with
-/// nothing changed.
+/// is empty (but for `lost+found`, which a file system of its own holds) and the running
+/// user's own, and restricts it to 0700. Anything else is refused with nothing changed. The
+/// directory is checked and restricted through one handle on it, opened without following a
+/// link: what another user puts at the path meanwhile is never taken for it.
 pub fn create_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
+    use rustix::fs::{Mode, OFlags};
     let shown = dir.display().to_string();
     let io = |what: &'static str| {
         let path = shown.clone();
-        move |source| PrivateDirError::Io { what, path, source }
+        move |source: std::io::Error| PrivateDirError::Io { what, path, source }
     };
-    match fs::symlink_metadata(dir) {
-        Ok(metadata) if !metadata.is_dir() => {
-            return Err(PrivateDirError::NotDirectory(shown));
-        }
-        Ok(metadata) => {
-            check_own(dir, &metadata)?;
-            if fs::read_dir(dir).map_err(io("reading"))?.next().is_some() {
-                return Err(PrivateDirError::NotEmpty(shown));
-            }
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io("creating"))?;
-        }
-        Err(error) => return Err(io("reading")(error)),
+    if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io("creating the parents of"))?;
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io("restricting"))
+    match fs::create_dir(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(io("creating")(error));
+        }
+        _ => {}
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let handle = rustix::fs::open(dir, flags, Mode::empty()).map_err(|errno| match errno {
+        rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP => {
+            PrivateDirError::NotDirectory(shown.clone())
+        }
+        errno => io("opening")(errno.into()),
+    })?;
+    let stat = rustix::fs::fstat(&handle).map_err(|errno| io("reading")(errno.into()))?;
+    owned_by_me(dir, stat.st_uid)?;
+    let mut names = Vec::new();
+    let entries =
+        rustix::fs::Dir::read_from(&handle).map_err(|errno| io("reading")(errno.into()))?;
+    for entry in entries {
+        let entry = entry.map_err(|errno| io("reading")(errno.into()))?;
+        let name = entry.file_name().to_string_lossy();
+        if !matches!(name.as_ref(), "." | ".." | "lost+found") {
+            names.push(format!("{name:?}"));
+        }
+    }
+    if !names.is_empty() {
+        names.sort();
+        let more = names.len() > NAMES_SHOWN_MAX;
+        names.truncate(NAMES_SHOWN_MAX);
+        let names = names.join(", ") + if more { ", …" } else { "" };
+        return Err(PrivateDirError::NotEmpty { path: shown, names });
+    }
+    rustix::fs::fchmod(&handle, Mode::from_raw_mode(0o700))
+        .map_err(|errno| io("restricting")(errno.into()))
 }
 
 /// Refuses `metadata` (of `path`, read without following a link) when another user owns it.
 pub fn check_own(path: &Path, metadata: &fs::Metadata) -> Result<(), PrivateDirError> {
+    owned_by_me(path, metadata.uid())
+}
+
+fn owned_by_me(path: &Path, owner: u32) -> Result<(), PrivateDirError> {
     let me = rustix::process::geteuid().as_raw();
-    if metadata.uid() != me {
+    if owner != me {
         return Err(PrivateDirError::NotOwn {
             path: path.display().to_string(),
-            owner: metadata.uid(),
+            owner,
             me,
         });
     }
@@ -114,10 +150,15 @@ mod tests {
         fs::set_permissions(&used, fs::Permissions::from_mode(0o1777)).expect("opened");
         let refused = create_private_dir(&used);
         assert!(
-            matches!(refused, Err(PrivateDirError::NotEmpty(_))),
+            matches!(&refused, Err(PrivateDirError::NotEmpty { names, .. }) if names == "\"someone's\""),
             "{refused:?}"
         );
         assert_eq!(mode(&used), 0o1777);
+        // A file system's own lost+found does not count.
+        let volume = scratch.path().join("volume");
+        fs::create_dir_all(volume.join("lost+found")).expect("made");
+        create_private_dir(&volume).expect("taken");
+        assert_eq!(mode(&volume), 0o700);
         // A file, and a link to a directory: refused.
         let file = scratch.path().join("file");
         fs::write(&file, b"x").expect("written");

@@ -332,8 +332,8 @@ fn a_home_s_files_are_read_as_hostile_files() {
 /// user's, never one another user made first (its owner could replace the configuration that
 /// names the programs alarms run) nor one that holds files (`chmod` would close `/tmp` to
 /// everyone), for a station and a relay alike; and a station whose configuration another user
-/// owns, or can write, is not opened. Each refused with nothing changed. Giving a file away
-/// needs root; elsewhere those steps are skipped.
+/// owns, or another group or everyone can write, is not opened. Each refused with nothing
+/// changed. Giving a file away needs root; elsewhere those steps are skipped.
 #[test]
 fn a_home_is_the_running_user_s_own() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -371,12 +371,37 @@ fn a_home_is_the_running_user_s_own() {
             "nothing created"
         );
     }
+    // A configuration others can write is refused; one its owner's own group can write (as a
+    // umask of 002 leaves it) is not.
+    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
+    let config = alpha.home.join("parley.toml");
+    let set_mode = |mode: u32| {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    // A local failure, as a home others can read is (exit code 1).
+    let refused = |want: &str| {
+        let output = alpha.cli(&["key", "rotate"]).unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{error}");
+        assert!(error.contains(want), "{error}");
+    };
+    set_mode(0o646);
+    refused("can change this station's configuration");
+    set_mode(0o664);
+    alpha.ok(&["key", "rotate"]).unwrap();
     let root_runs = std::fs::metadata(root.path()).unwrap().uid() == 0;
     if !root_runs {
-        eprintln!("skipped: giving a directory to another user needs root");
+        eprintln!("skipped: giving a directory or a file to another user needs root");
         return;
     }
+    // Another group's write, another user's file.
     let nobody = 65_534;
+    std::os::unix::fs::chown(&config, None, Some(nobody)).unwrap();
+    refused("can change this station's configuration");
+    std::os::unix::fs::chown(&config, Some(nobody), Some(0)).unwrap();
+    refused("belongs to user 65534");
+    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    alpha.ok(&["key", "rotate"]).unwrap();
     let theirs = root.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     std::os::unix::fs::chown(&theirs, Some(nobody), Some(nobody)).unwrap();
@@ -391,22 +416,6 @@ fn a_home_is_the_running_user_s_own() {
         );
         assert_eq!(std::fs::metadata(&theirs).unwrap().uid(), nobody);
     }
-    let alpha = StationProcess::init(exe(), root.path(), "Alpha", "en").unwrap();
-    let config = alpha.home.join("parley.toml");
-    // A local failure, as a home others can read is (exit code 1).
-    let refused = |want: &str| {
-        let output = alpha.cli(&["key", "rotate"]).unwrap();
-        let error = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{error}");
-        assert!(error.contains(want), "{error}");
-    };
-    std::os::unix::fs::chown(&config, Some(nobody), None).unwrap();
-    refused("belongs to user 65534");
-    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
-    refused("can change this station's configuration");
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    alpha.ok(&["key", "rotate"]).unwrap();
 }
 
 /// A relay reads a card to admit, and its own files, as hostile files: a FIFO or a device is

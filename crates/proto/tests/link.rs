@@ -1045,14 +1045,9 @@ fn signed_own(pair: &Pair, seqs: &[u64]) -> Vec<SignedEntry> {
         .collect()
 }
 
-/// Bravo's store put back to a copy older than two entries it wrote and one of Alpha's that
-/// read the first, then given them back as a copy of Alpha's holds them (a transcript):
-/// entries that do not continue its log are refused with nothing written; the first alone
-/// leaves the link closed; the second, with Alpha's entry and receipt, opens it again,
-/// delivered at once, Alpha's entry stored before the one of Bravo's that read it. Bravo
-/// then writes again, and Alpha takes the entry in order, with no evidence.
-#[test]
-fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
+/// Bravo writes two entries, Alpha one that reads the first, and Bravo's store is put back to
+/// a copy older than all three; with Alpha's receipt of Bravo's two.
+fn behind_two_own_entries() -> (Pair, Vec<u8>) {
     let mut pair = Pair::paired();
     let backup = pair.snapshot(1);
     pair.advance(1_000);
@@ -1065,6 +1060,44 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     let covering = last_receipt_sent(&pair, 0);
     pair.advance(1_000);
     pair.restore(1, backup);
+    (pair, covering)
+}
+
+/// Bravo's two entries and Alpha's that read the first, taken back in one go: Alpha's waits
+/// for the own entry it saw, and is stored right after it, before the second.
+#[test]
+fn a_peer_entry_taken_back_waits_for_the_own_entry_it_saw() {
+    let (mut pair, covering) = behind_two_own_entries();
+    let (now, alpha) = (pair.now_ms, pair.sides[0].id());
+    let own = signed_own(&pair, &[2, 3]);
+    let theirs = (pair.own_entries(0, &[2]).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
+        .collect();
+    let Ok(Frame::Receipt(receipt)) = Frame::parse(&covering) else {
+        panic!("a receipt frame");
+    };
+    let endpoint = &mut pair.sides[1].endpoint;
+    let recovered = endpoint.recover(now, &alpha, (own, theirs), Some(receipt));
+    assert_eq!(recovered, Ok(parley_proto::Recovered { own: 2, theirs: 1 }));
+    let order: Vec<(bool, u64)> = (endpoint.take_writes().iter())
+        .filter_map(|op| match op {
+            StoreOp::AppendOwn { entry, .. } => Some((true, entry.entry().seq)),
+            StoreOp::StorePeerEntry { entry, .. } => Some((false, entry.entry().seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [(true, 2), (false, 2), (true, 3)]);
+}
+
+/// Bravo's store put back to a copy older than two entries it wrote and one of Alpha's that
+/// read the first, then given them back as a copy of Alpha's holds them (a transcript):
+/// entries that do not continue its log are refused with nothing written; the first alone
+/// leaves the link closed; the second, with Alpha's entry and receipt, opens it again,
+/// delivered at once, Alpha's entry stored before the one of Bravo's that read it. Bravo
+/// then writes again, and Alpha takes the entry in order, with no evidence.
+#[test]
+fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
+    let (mut pair, covering) = behind_two_own_entries();
     assert!(pair.deliver(1, &covering).is_err(), "beyond the log");
     pair.commit(1);
     let lost = signed_own(&pair, &[2, 3]);

@@ -157,26 +157,27 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
     (0..world.stations.len()).try_for_each(|i| alarms_kept(world, i))
 }
 
-/// Station `i` as author, its peer `j` as holder.
-/// Whether `bytes` (an envelope, or its frame) is signed by `author` for `seq` and names
-/// another entry than `held`, the one delivered at that seq.
-fn proves_equivocation(
+/// The entry `bytes` (an envelope, or its frame) names, if it is signed by `author` for `seq`
+/// and names another entry than `held`, the one delivered at that seq.
+fn equivocation_proven(
     bytes: &[u8],
     (author, seq): (&StationId, u64),
     held: Option<EntryId>,
-) -> bool {
+) -> Option<EntryId> {
     let envelope = match Frame::parse(bytes) {
         Ok(Frame::Envelope(envelope)) => envelope,
         _ => bytes,
     };
-    let Ok(envelope) = Envelope::peek(envelope).and_then(|e| e.check_signature()) else {
-        return false;
-    };
-    envelope.from == *author
+    let envelope = Envelope::peek(envelope)
+        .and_then(|e| e.check_signature())
+        .ok()?;
+    let proves = envelope.from == *author
         && envelope.seq == seq
-        && held.is_some_and(|held| held != envelope.entry_id)
+        && held.is_some_and(|held| held != envelope.entry_id);
+    proves.then_some(envelope.entry_id)
 }
 
+/// Station `i` as author, its peer `j` as holder.
 fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
     let (author, holder) = (&world.stations[i], &world.stations[j]);
     let (written_view, held_view) = (&views[&(i, j)], &views[&(j, i)]);
@@ -301,8 +302,8 @@ fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
     for (kind, seq, bytes) in &held_view.evidence {
         let held = held_view.peer_entries.get(seq).map(SignedEntry::id);
         let proves = *kind == EvidenceKind::Equivocation
-            && world.equivocations.contains(&(i, j, *seq))
-            && proves_equivocation(bytes, (&author_id, *seq), held);
+            && equivocation_proven(bytes, (&author_id, *seq), held)
+                .is_some_and(|named| world.equivocations.contains(&(i, j, *seq, named)));
         if !proves {
             return Err(format!(
                 "{arrow}: evidence recorded: {kind:?} at seq {seq}, which no equivocation made"
@@ -477,7 +478,7 @@ mod tests {
         // Of an equivocation made, but not proving it.
         check(
             |w, v| {
-                w.equivocations.insert((1, 0, 1));
+                w.equivocations.insert((1, 0, 1, EntryId::NONE));
                 let view = v.get_mut(&AB).expect("A");
                 view.evidence
                     .push((EvidenceKind::Equivocation, 1, Vec::new()))

@@ -319,8 +319,8 @@ pub(crate) struct Station {
     /// alarm is announced only once the commit after its refusal is done).
     skew_refused: BTreeMap<usize, u64>,
     /// Equivocations the adversary made with a peer's key that it refused and kept as
-    /// evidence, by peer, less the `equivocation` alarms about that peer announced since.
-    equivocated: BTreeMap<usize, u64>,
+    /// evidence: the peer and the seq. The `equivocation` alarm about that seq is excused.
+    equivocated: BTreeSet<(usize, u64)>,
 }
 
 /// What the world saw of one station's link with one peer.
@@ -382,9 +382,9 @@ pub(crate) struct World {
     pub(crate) mallory: Identity,
     /// Frames seen on the wire, for the adversary: from, to, the frame.
     pub(crate) replay_pool: Vec<(usize, usize, Arc<[u8]>)>,
-    /// Equivocations the adversary made with a station's key: author, holder, seq. Evidence
-    /// may be of these alone.
-    pub(crate) equivocations: BTreeSet<(usize, usize, u64)>,
+    /// Equivocations the adversary made with a station's key: author, holder, seq and the id
+    /// of the entry it named. Evidence may be of these alone.
+    pub(crate) equivocations: BTreeSet<(usize, usize, u64, EntryId)>,
     lossy_disk_dropped: bool,
     /// Operators' acts (answers, cancellations) scheduled or asked and not yet acknowledged.
     acts_pending: u64,

@@ -13,7 +13,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use parley_channels::courier::FileError;
@@ -602,12 +602,21 @@ impl Home {
             check_own(&path, &metadata).map_err(|refused| {
                 StationError::Config(format!(
                     "{refused}: this station's secrets, and the programs its alarms run; \
-                     nothing was started. If the station is this user's, give its home back \
+                     nothing was done. Run the command as the station's own user (such as \
+                     `sudo -u` that user); if the station is this user's, give its home back \
                      to it (`chown -R`)"
                 ))
             })?;
             let mode = metadata.permissions().mode() & 0o777;
-            if mode & !wanted & 0o077 != 0 {
+            // The configuration may be writable by its owner's own group (a umask of 002 gives
+            // new files that), never by another group or by everyone.
+            let own_group = metadata.gid() == rustix::process::getegid().as_raw();
+            let allowed = if wanted == 0o644 && own_group {
+                0o664
+            } else {
+                wanted
+            };
+            if mode & !allowed & 0o077 != 0 {
                 let reach = if wanted == 0o644 {
                     "change this station's configuration (the programs its alarms run)"
                 } else {
@@ -615,7 +624,7 @@ impl Home {
                      message in clear)"
                 };
                 return Err(StationError::Config(format!(
-                    "{} has mode {mode:03o}: other users can {reach}; nothing was started. \
+                    "{} has mode {mode:03o}: other users can {reach}; nothing was done. \
                      Run `chmod {wanted:o} {}` and try again",
                     path.display(),
                     path.display()

@@ -84,7 +84,8 @@ pub enum Event {
     /// The peer announced a new epoch key while own entries sealed to the one before were
     /// outstanding: they are sealed again to the new key (the peer may have lost the old one
     /// with its store, and would never open them). Read them from the store and hand them to
-    /// [`Link::reseal`]; the next ones are asked for once these are sealed again.
+    /// [`Link::rekey`], always (with none when the store could not read them): no other round
+    /// is asked until this one is answered, and the next is asked by the answer.
     Rekey {
         /// The peer.
         peer: StationId,

@@ -196,7 +196,7 @@ impl World {
         .sign(identity);
         // Refused on its header, before anything is opened: what it is sealed to is moot.
         let frame = self.envelope_of(&identity.clone(), to, &entry);
-        self.equivocations.insert((from, to, seq));
+        self.equivocations.insert((from, to, seq, entry.id()));
         Some(frame)
     }
 

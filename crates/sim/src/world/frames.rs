@@ -68,7 +68,7 @@ impl World {
             (true, Some(Attack::Equivocate)) => {
                 // Refused as what it is, the links as they were; its evidence (up to the bound
                 // on a link's records) and the alarm it raises, if not raised already, are the
-                // only writes, and the evidence excuses one alarm.
+                // only writes, and the evidence excuses the alarm about its seq.
                 self.report.attacks_rejected += 1;
                 let (views, writes) = (&after.0, after.1);
                 if !equivocation || *views != before.0 || writes > before.1 + 2 {
@@ -80,7 +80,8 @@ impl World {
                 }
                 if writes > before.1 {
                     self.report.equivocations_kept += 1;
-                    *self.stations[i].equivocated.entry(from).or_default() += 1;
+                    let seq = equivocated_seq(bytes).expect("an envelope the adversary signed");
+                    self.stations[i].equivocated.insert((from, seq));
                 }
             }
             (true, Some(attack)) => {
@@ -162,4 +163,15 @@ pub(super) fn rejections(core: &Core, peers: &[StationId]) -> u64 {
             .unattributed_rejections()
             .values()
             .sum::<u64>()
+}
+
+/// The seq an envelope frame names, if it is an envelope whose signature verifies under the
+/// sender it names.
+pub(crate) fn equivocated_seq(bytes: &[u8]) -> Option<u64> {
+    let envelope = match parley_proto::frame::Frame::parse(bytes).ok()? {
+        parley_proto::frame::Frame::Envelope(envelope) => envelope,
+        _ => return None,
+    };
+    let envelope = parley_proto::envelope::Envelope::peek(envelope).ok()?;
+    Some(envelope.check_signature().ok()?.seq)
 }

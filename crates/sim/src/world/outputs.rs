@@ -9,18 +9,23 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         // A clock_skew alarm accuses its peer unless it follows a refusal for clock skew that
-        // was excused, and not yet followed by another such alarm; an equivocation alarm, the
-        // same for an equivocation the adversary made with the peer's key and the station
-        // kept as evidence; an over_intake alarm, unless the seed has tight allowances.
+        // was excused, and not yet followed by another such alarm; an equivocation alarm,
+        // unless its seq is one at which the adversary equivocated with the peer's key and
+        // the station kept the evidence; an over_intake alarm, unless the seed has tight
+        // allowances.
         let tight = self.config.intake_tight;
         let accusing = |alarm: &parley_station::api::AlarmItem, station: &Station| {
             let peer = NAMES.iter().position(|n| *n == alarm.peer);
-            let excused = |by: &BTreeMap<usize, u64>| {
-                peer.is_some_and(|j| by.get(&j).is_some_and(|n| *n > 0))
-            };
+            let skew_excused =
+                peer.is_some_and(|j| (station.skew_refused.get(&j)).is_some_and(|n| *n > 0));
+            let equivocation_excused = peer.is_some_and(|j| {
+                (alarm.subject.strip_prefix("seq "))
+                    .and_then(|seq| seq.parse().ok())
+                    .is_some_and(|seq| station.equivocated.contains(&(j, seq)))
+            });
             accuses(alarm.kind)
-                && !(alarm.kind == AlarmKind::ClockSkew && excused(&station.skew_refused))
-                && !(alarm.kind == AlarmKind::Equivocation && excused(&station.equivocated))
+                && !(alarm.kind == AlarmKind::ClockSkew && skew_excused)
+                && !(alarm.kind == AlarmKind::Equivocation && equivocation_excused)
                 && !(alarm.kind == AlarmKind::OverIntake && tight)
         };
         for peer in self.peer_ids(i) {
@@ -119,16 +124,11 @@ impl World {
                 Output::Event(StationEvent::Alarm { change, alarm })
                     if change == AlarmEvent::Raised && !accusing(&alarm, station) =>
                 {
-                    let excuses = match alarm.kind {
-                        AlarmKind::ClockSkew => Some(&mut station.skew_refused),
-                        AlarmKind::Equivocation => Some(&mut station.equivocated),
-                        _ => None,
-                    };
                     if let Some(j) = NAMES.iter().position(|n| *n == alarm.peer)
-                        && let Some(excuses) = excuses
-                        && let Some(left) = excuses.get_mut(&j)
+                        && alarm.kind == AlarmKind::ClockSkew
+                        && let Some(refused) = station.skew_refused.get_mut(&j)
                     {
-                        *left -= 1;
+                        *refused -= 1;
                     }
                     self.report.alarms_raised += 1;
                     match alarm.kind {
