@@ -576,8 +576,8 @@ impl Home {
     /// the home directory, `identity.key`, the store (which holds the epoch secret and every
     /// message in clear) and the console database (password hashes, the audit log) must be
     /// the running user's own and closed to others, and `parley.toml` (which names the
-    /// programs alarms run) the running user's own and writable by no one else. Files that do
-    /// not exist are not checked.
+    /// programs alarms run) the running user's own and writable by no one else but the user's
+    /// own group. Files that do not exist are not checked.
     pub fn check_private(&self) -> Result<(), StationError> {
         let mut files = vec![
             (self.root.clone(), 0o700),
