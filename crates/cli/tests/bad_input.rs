@@ -263,6 +263,53 @@ fn a_courier_export_leaves_the_peer_s_bundle_in_place() {
     assert_ne!(std::fs::read(&shared).unwrap(), bravo_s);
 }
 
+/// `transcript export` replaces only a transcript its own station exported of the same link:
+/// the peer's export under that name (perhaps the only copy of a record lost here, which
+/// `transcript recover` would take back) is left as it is, and so is one cut short.
+#[test]
+fn a_transcript_export_leaves_the_peer_s_transcript_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let (alpha, bravo) = paired(root.path());
+    alpha.ok(&["send", "Bravo", "for the record"]).unwrap();
+    let shared = root.path().join("hotline.transcript");
+    let export = |station: &StationProcess, peer: &str| {
+        station
+            .cli(&[
+                "transcript",
+                "export",
+                peer,
+                "--out",
+                shared.to_str().unwrap(),
+            ])
+            .unwrap()
+    };
+    assert!(export(&bravo, "Alpha").status.success());
+    let bravo_s = std::fs::read(&shared).unwrap();
+    let cut = bravo_s
+        .split(|b| *b == b'\n')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    for (held, expected) in [
+        (&bravo_s, "holds a transcript written by another station"),
+        (&cut, "holds a transcript that cannot be read whole as one"),
+    ] {
+        std::fs::write(&shared, held).unwrap();
+        let output = export(&alpha, "Bravo");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{error}");
+        assert!(
+            error.contains(expected) && error.contains("nothing was exported"),
+            "{error}"
+        );
+        assert_eq!(&std::fs::read(&shared).unwrap(), held, "left as it was");
+    }
+    // Its own station's export of the link is replaced.
+    std::fs::write(&shared, &bravo_s).unwrap();
+    let output = export(&bravo, "Alpha");
+    assert!(output.status.success(), "{output:?}");
+}
+
 /// The files of a station's home are read as hostile files are: a FIFO or a device in place
 /// of the key or the configuration is refused at once (it hung, or was read without end), a
 /// name edited into the configuration is held to the name rule, and a directory that holds no

@@ -231,14 +231,15 @@ pub struct ExportKind {
     pub what: &'static str,
     /// Whether a file's first bytes (up to [`EXPORT_SNIFF_BYTES`]) begin as one does.
     pub earlier: fn(&[u8]) -> bool,
-    /// The station that wrote one and the station it is for, read from the whole of it, for
-    /// exports that replace only their own station's to the same peer (None: any earlier one
-    /// is replaced). None from it when it cannot be read whole.
-    pub ends: Option<EndsOf>,
+    /// The station that wrote one and the station it is for, read from its first
+    /// `ends_bytes_max` bytes: an export replaces only its own station's to the same peer.
+    /// None from it when they cannot be read there.
+    pub ends: EndsOf,
+    /// Most bytes of a file read to find who wrote it and for whom.
+    pub ends_bytes_max: usize,
 }
 
-/// Reads who wrote an export and for whom from the whole of it (None: it cannot be read
-/// whole).
+/// Reads who wrote an export and for whom from its beginning (None: they cannot be read).
 pub type EndsOf = fn(&[u8]) -> Option<(StationId, StationId)>;
 
 impl ExportKind {
@@ -250,13 +251,17 @@ impl ExportKind {
     pub const BUNDLE: ExportKind = ExportKind {
         what: "a courier bundle",
         earlier: looks_like_bundle,
-        ends: Some(bundle_ends),
+        ends: bundle_ends,
+        ends_bytes_max: BUNDLE_SIZE_MAX_BYTES,
     };
-    /// A transcript (formats.md §8).
+    /// A transcript (formats.md §8). One replaces only a transcript its own station exported
+    /// of the link with the same peer: the peer's export, or one of another link, may be the
+    /// only copy of a record (`transcript recover` takes a lost log back from it).
     pub const TRANSCRIPT: ExportKind = ExportKind {
         what: "a transcript",
         earlier: parley_proto::transcript::looks_like_transcript,
-        ends: None,
+        ends: parley_proto::transcript::exported_by,
+        ends_bytes_max: parley_proto::transcript::TRANSCRIPT_ENDS_BYTES_MAX,
     };
 }
 
@@ -354,15 +359,13 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
     open_dir(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
-/// For a kind that replaces only its own station's exports to the same peer: checks that the
-/// earlier export at `out`, read whole (within [`BUNDLE_SIZE_MAX_BYTES`]), was written by the
-/// station that wrote `bytes`, for the same peer. Checked just before the rename: a file put
-/// there in between (by another station writing to the same name at that instant) is replaced.
+/// Checks that the earlier export at `out`, read as far as `kind` tells who wrote it, was
+/// written by the station that wrote `bytes`, for the same peer. Checked just before the
+/// rename: a file put there in between (by another station writing to the same name at that
+/// instant) is replaced.
 fn check_same_ends(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
-    let Some(ends) = kind.ends else {
-        return Ok(());
-    };
-    let held = match read_bounded(out, BUNDLE_SIZE_MAX_BYTES) {
+    let ends = kind.ends;
+    let held = match read_first(out, kind.ends_bytes_max) {
         Ok(held) => ends(&held),
         Err(FileError::Io { source, .. }) => return Err(FileError::io(out, source)),
         Err(_) => None,
@@ -404,21 +407,24 @@ pub fn compact_fingerprint(station: &StationId) -> String {
 mod tests {
     use super::*;
 
+    use parley_proto::{Identity, LinkId};
+
+    /// An empty bundle from `from` to `to`, signed.
+    fn bundle(from: &Identity, to: &Identity, created_ms: u64) -> Vec<u8> {
+        Bundle {
+            link: LinkId::between(&from.id(), &to.id()),
+            from: from.id(),
+            to: to.id(),
+            created_ms,
+            frames: Vec::new(),
+        }
+        .sign(from)
+    }
+
     /// A bundle replaces only an earlier one from the same station to the same peer.
     #[test]
     fn a_bundle_replaces_only_its_own_station_s_to_the_same_peer() {
-        use parley_proto::{Identity, LinkId};
         let [a, b, c] = [1, 2, 3].map(|seed| Identity::from_secret(&[seed; 32]));
-        let bundle = |from: &Identity, to: &Identity, created_ms| {
-            Bundle {
-                link: LinkId::between(&from.id(), &to.id()),
-                from: from.id(),
-                to: to.id(),
-                created_ms,
-                frames: Vec::new(),
-            }
-            .sign(from)
-        };
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("shared.bundle");
         let kind = ExportKind::BUNDLE;
@@ -442,29 +448,28 @@ mod tests {
 
     #[test]
     fn an_export_never_replaces_a_file_made_after_its_check() {
+        let [a, b] = [1, 2].map(|seed| Identity::from_secret(&[seed; 32]));
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("out.bundle");
-        let kind = ExportKind::TRANSCRIPT;
+        let kind = ExportKind::BUNDLE;
         assert_eq!(
             check_export_target(&out, kind).expect("free"),
             ExportTarget::New
         );
         fs::write(&out, b"an operator's notes").expect("written meanwhile");
-        let error = write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"}")
-            .expect_err("refused");
+        let error = write_export_file(&out, kind, &bundle(&a, &b, 1)).expect_err("refused");
         assert!(matches!(error, FileError::NotAnExport { .. }), "{error}");
         assert_eq!(fs::read(&out).expect("kept"), b"an operator's notes");
         // An earlier export is replaced; an empty file (a station's lock) is not one, and the
         // error says what to do instead.
         fs::write(&out, b"").expect("written");
-        let error = write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new")
-            .expect_err("refused");
+        let error = write_export_file(&out, kind, &bundle(&a, &b, 2)).expect_err("refused");
         assert!(matches!(error, FileError::EmptyTarget { .. }), "{error}");
         assert!(error.to_string().contains("mktemp -d"), "{error}");
         assert_eq!(fs::read(&out).expect("kept"), b"");
-        fs::write(&out, b"{\"format\":\"parley-transcript\",\"version\":1}").expect("written");
-        write_export_file(&out, kind, b"{\"format\":\"parley-transcript\"} new").expect("replaced");
-        assert!(fs::read(&out).expect("reads").ends_with(b" new"));
+        fs::write(&out, bundle(&a, &b, 3)).expect("written");
+        write_export_file(&out, kind, &bundle(&a, &b, 4)).expect("replaced");
+        assert_eq!(fs::read(&out).expect("reads"), bundle(&a, &b, 4));
         let leftovers = fs::read_dir(dir.path()).expect("lists").count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
     }

@@ -52,6 +52,29 @@ pub const TRANSCRIPT_SIZE_MAX_BYTES: usize = 1024 * 1024 * 1024;
 pub const TRANSCRIPT_LINE_SIZE_MAX_BYTES: usize = 128 * 1024;
 /// Most receipt lines: the exporter's, then the peer's.
 pub const TRANSCRIPT_RECEIPTS_MAX: usize = 2;
+/// Most bytes of a transcript's beginning that hold its header and both cards: three lines at
+/// the line size limit, each with its `\n`.
+pub const TRANSCRIPT_ENDS_BYTES_MAX: usize = 3 * (TRANSCRIPT_LINE_SIZE_MAX_BYTES + 1);
+
+/// The exporter of a transcript and its peer, read from `first`, the file's beginning (at
+/// least its first [`TRANSCRIPT_ENDS_BYTES_MAX`] bytes, or all of it): a header, then two
+/// cards, each card's signature checked. None when it does not begin so. Only that is read:
+/// it tells an export what it may replace (`parley transcript export`), it verifies nothing
+/// of the record.
+pub fn exported_by(first: &[u8]) -> Option<(StationId, StationId)> {
+    let mut lines = read::lines(first).map(|(_, line)| read::text(line).ok());
+    read::header(lines.next()??).ok()?;
+    let mut card = || {
+        let (kind, value) = read::object(lines.next()??).ok()?;
+        let bytes = (kind == read::Kind::Card).then(|| read::base64(&value).ok())??;
+        Some(
+            crate::card::ContactCard::decode_verified(&bytes)
+                .ok()?
+                .identity,
+        )
+    };
+    Some((card()?, card()?))
+}
 
 /// What an exporter hands in.
 pub struct TranscriptParts<'a> {

@@ -298,3 +298,58 @@ fn an_entry_is_found_by_its_author_and_seq() {
         assert_eq!(signed_entry(&text.as_bytes()[..10], log, 1), None);
     }
 }
+
+/// Who exported a transcript is read from its header and both cards alone, within the bytes
+/// that can hold them; a file that does not begin so tells nothing.
+#[test]
+fn the_exporter_is_read_from_the_first_three_lines() {
+    let history = History::standard();
+    let (alpha, bravo) = (history.alpha.identity.id(), history.bravo.identity.id());
+    let file = history.alpha_export();
+    let text = file.text();
+    assert_eq!(exported_by(text.as_bytes()), Some((alpha, bravo)));
+    assert_eq!(
+        exported_by(history.export(Who::Bravo, 4, None).text().as_bytes()),
+        Some((bravo, alpha))
+    );
+    // The three lines alone, without their last newline, as a copy cut short leaves them.
+    let three = file.0[..3].join("\n");
+    assert_eq!(exported_by(three.as_bytes()), Some((alpha, bravo)));
+    // Lines at the size limit (white space before their JSON), read from the most bytes that
+    // can hold them; a byte fewer cuts the second card's JSON short.
+    let padded = |line: &str| {
+        let pad = TRANSCRIPT_LINE_SIZE_MAX_BYTES - line.len();
+        format!("{}{line}", " ".repeat(pad))
+    };
+    let wide = (1..=3)
+        .fold(file.clone(), |wide, n| {
+            wide.replace(n, padded(&file.0[n - 1]))
+        })
+        .text();
+    assert!(wide.len() > TRANSCRIPT_ENDS_BYTES_MAX);
+    let first = |len: usize| exported_by(&wide.as_bytes()[..len]);
+    assert_eq!(first(TRANSCRIPT_ENDS_BYTES_MAX), Some((alpha, bravo)));
+    assert_eq!(first(TRANSCRIPT_ENDS_BYTES_MAX - 1), Some((alpha, bravo)));
+    assert_eq!(first(TRANSCRIPT_ENDS_BYTES_MAX - 2), None);
+    for (what, lines) in [
+        (
+            "second card cut",
+            vec![file.0[0].clone(), file.0[1].clone()],
+        ),
+        ("no header", file.0[1..3].to_vec()),
+        (
+            "an entry for a card",
+            vec![file.0[0].clone(), file.0[1].clone(), file.0[3].clone()],
+        ),
+        (
+            "a card altered",
+            vec![
+                file.0[0].clone(),
+                file.0[1].clone(),
+                file.0[2].replacen('A', "B", 1),
+            ],
+        ),
+    ] {
+        assert_eq!(exported_by(lines.join("\n").as_bytes()), None, "{what}");
+    }
+}
