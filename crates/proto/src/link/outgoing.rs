@@ -1,7 +1,7 @@
 //! This station's side of a link: its own log, the outbox of entries the peer has not yet
 //! receipted with each one's retransmission state per channel, sealing, and the peer's receipts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
@@ -61,6 +61,10 @@ pub(super) struct Outgoing {
     peer_epoch_seq: u64,
     sealer: Option<Sealer>,
     ids: Vec<EntryId>,
+    /// The seq of each of `ids`: whether the peer's entry names one this station wrote is
+    /// asked of every entry the peer sends, and an authenticated peer may name the oldest (a
+    /// search of the log for each of its entries).
+    seqs: HashMap<EntryId, u64>,
     outbox: BTreeMap<u64, Unreceipted>,
     receipt_upto: u64,
     /// The latest time signed into a receipt that marked own entries delivered: a receipt
@@ -172,6 +176,10 @@ impl Outgoing {
             })
             .collect::<BTreeMap<u64, Unreceipted>>();
         let written = snapshot_ids.len() as u64;
+        let seqs = (1..)
+            .zip(&snapshot_ids)
+            .map(|(seq, id)| (*id, seq))
+            .collect();
         let delivered_above = (receipt_upto + 1..=written)
             .filter(|seq| !outbox.contains_key(seq))
             .collect();
@@ -181,6 +189,7 @@ impl Outgoing {
             peer_epoch_seq,
             sealer: None,
             ids: snapshot_ids,
+            seqs,
             outbox,
             receipt_upto,
             receipt_newest_ms,
@@ -203,17 +212,14 @@ impl Outgoing {
         self.ids.len() as u64
     }
 
-    /// Whether this station wrote the entry `id` on this link. Searched from the newest: an
-    /// honest peer names one of our recent entries; one that names none costs one pass over
-    /// the log, and its entry is refused.
+    /// Whether this station wrote the entry `id` on this link.
     pub(super) fn wrote(&self, id: &EntryId) -> bool {
-        self.ids.iter().rev().any(|own| own == id)
+        self.seqs.contains_key(id)
     }
 
-    /// The seq of own entry `id`, searched from the newest.
+    /// The seq of own entry `id`.
     pub(super) fn seq_of(&self, id: &EntryId) -> Option<u64> {
-        let index = self.ids.iter().rposition(|own| own == id)?;
-        Some(index as u64 + 1)
+        self.seqs.get(id).copied()
     }
 
     /// Unreceipted own entries.
@@ -360,6 +366,7 @@ impl Outgoing {
         fx: &mut Effects,
     ) {
         let (seq, id) = (entry.entry().seq, entry.id());
+        debug_assert_eq!(seq, self.seq() + 1, "the next of the log");
         let frame = self.queue_sealed(
             me,
             (link, peer),
@@ -369,6 +376,7 @@ impl Outgoing {
             up,
         );
         self.ids.push(id);
+        self.seqs.insert(id, seq);
         fx.writes.push(StoreOp::AppendOwn { peer, entry, frame });
     }
 
