@@ -584,8 +584,8 @@ pub enum TranscriptCommand {
         #[arg(long, value_name = "FP")]
         expect: Vec<String>,
         /// A signed checkpoint note obtained apart from the transcript (from `parley checkpoint
-        /// show`, the peer, a witness): the log it names must be in each file up to its size,
-        /// with its root. At most eight.
+        /// show`, the peer, a witness): the log it names must be in the file up to its size,
+        /// with its root (of two files, in either: the other may hold less). At most eight.
         #[arg(long, value_name = "NOTE")]
         checkpoint: Vec<PathBuf>,
     },

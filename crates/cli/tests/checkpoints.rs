@@ -152,12 +152,18 @@ fn checkpoints_are_cosigned_shown_and_prove_what_a_transcript_holds() {
     alpha.export_transcript("Bravo", &full).unwrap();
     let (code, out, err) = verify(&[path(&full), "--checkpoint", path(&note_file)]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains(&format!(
-            "  proven: \"Alpha\"'s log holds at least entries 1 to {size} as \"Bravo\" cosigned its checkpoint at "
-        )),
-        "{out}"
+    let proven = format!(
+        "  proven: \"Alpha\"'s log holds at least entries 1 to {size} as \"Bravo\" cosigned its checkpoint at "
     );
+    // At a time with its date: the file is evidence, read on any later day.
+    let at = out.find(&proven).map(|at| &out[at + proven.len()..]);
+    let dated = at.is_some_and(|at| {
+        at.len() > 20
+            && at.as_bytes()[4] == b'-'
+            && at.as_bytes()[10] == b'T'
+            && at.as_bytes()[19] == b'Z'
+    });
+    assert!(dated, "{out}");
     assert!(
         out.contains(&format!(
             "\"Alpha\"'s log is in the file up to entry {size} with the root \"Alpha\" signed, cosigned by \"Bravo\" at "

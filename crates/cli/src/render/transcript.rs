@@ -56,7 +56,7 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
                 quoted(&station.name),
                 proven.size,
                 quoted(&other.name),
-                time(proven.time_s.saturating_mul(1_000))
+                instant(proven.time_s.saturating_mul(1_000))
             );
         }
         for witnessed in &station.witnessed {
@@ -77,7 +77,7 @@ pub fn verified(transcript: &VerifiedTranscript, pins: &[Fingerprint]) {
                 "  proven: {}'s log holds at least entries 1 to {} as witness {witness} cosigned its checkpoint at {} ({compare})",
                 quoted(&station.name),
                 witnessed.size,
-                time(witnessed.time_s.saturating_mul(1_000))
+                instant(witnessed.time_s.saturating_mul(1_000))
             );
         }
     }
@@ -96,7 +96,12 @@ pub fn checkpoint_proofs(transcript: &VerifiedTranscript, proofs: &[(String, Che
         let other = quoted(&transcript.stations[1 - proof.station].name);
         let cosigned = proof.cosigned_s.map_or_else(
             || format!(", not cosigned by {other}"),
-            |s| format!(", cosigned by {other} at {}", time(s.saturating_mul(1_000))),
+            |s| {
+                format!(
+                    ", cosigned by {other} at {}",
+                    instant(s.saturating_mul(1_000))
+                )
+            },
         );
         println!(
             "  checkpoint {file}: {author}'s log is in the file up to entry {} with the root {author} signed{cosigned}",

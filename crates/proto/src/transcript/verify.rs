@@ -1,6 +1,7 @@
 //! Verification of one transcript file: docs/formats.md §8.2, check by check in its order.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use super::read::{self, Header, Kind};
@@ -456,6 +457,8 @@ impl File {
             }
         }
         let mut witnessed: Vec<Witnessed> = Vec::new();
+        // Where each witness is in `witnessed`: a file may name a new witness in every entry.
+        let mut places: HashMap<StationId, usize> = HashMap::new();
         for (place, by) in &station.witnessed {
             let (size, witness) = (by.head.size, &by.witness);
             let name = name.clone();
@@ -467,10 +470,13 @@ impl File {
                 return Err(fail(place, Fault::WitnessRoot { name, size }));
             }
             // By key: a cosignature does not sign its name, so one key is one witness.
-            match witnessed.iter_mut().find(|w| w.witness.key == witness.key) {
-                Some(largest) if largest.size >= size => {}
-                Some(largest) => *largest = Witnessed::of(by),
-                None => witnessed.push(Witnessed::of(by)),
+            match places.entry(witness.key) {
+                Entry::Occupied(at) if witnessed[*at.get()].size >= size => {}
+                Entry::Occupied(at) => witnessed[*at.get()] = Witnessed::of(by),
+                Entry::Vacant(at) => {
+                    at.insert(witnessed.len());
+                    witnessed.push(Witnessed::of(by));
+                }
             }
         }
         // What the other station cosigned of this log (its cosignatures are verified as this
