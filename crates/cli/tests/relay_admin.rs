@@ -81,6 +81,19 @@ fn init_creates_a_private_home_with_a_verifiable_card() {
     let error = error_of(&root, &["init", "--name", "Again"]);
     assert!(error.contains("already holds a relay"), "{error}");
     assert_eq!(home.identity().expect("unchanged").id(), identity.id());
+    // What an init stopped part way leaves (the store, before the key and relay.toml) is
+    // named, and neither taken over nor replaced.
+    let part_way = dir.path().join("part-way");
+    std::fs::create_dir(&part_way).expect("created");
+    std::fs::copy(root.join("relay.sqlite"), part_way.join("relay.sqlite")).expect("copied");
+    let error = error_of(&part_way, &["init", "--name", "Again"]);
+    assert!(
+        error.contains("holds relay.sqlite but no whole relay")
+            && error.contains("stopped part way"),
+        "{error}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&part_way).expect("lists").collect();
+    assert_eq!(left.len(), 1, "nothing was changed");
     let error = error_of(&dir.path().join("blank"), &["init", "--name", " "]);
     assert!(error.contains("not blank"), "{error}");
     let error = error_of(&dir.path().join("nothing"), &["fingerprint"]);

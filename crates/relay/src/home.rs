@@ -173,11 +173,23 @@ impl RelayHome {
     /// identity key (0600), then `relay.toml`. Returns the new identity.
     pub fn init(&self, name: &str, now_ms: u64) -> Result<Identity, HomeError> {
         check_name(name).map_err(HomeError::Config)?;
-        let taken = [CONFIG_FILE, IDENTITY_FILE, STORE_FILE]
-            .iter()
-            .any(|file| self.path(file).exists());
-        if taken {
+        if self.is_initialised() {
             return Err(HomeError::AlreadyInitialised(self.root.clone()));
+        }
+        // What an earlier `init` left when it stopped part way (a crash, a full disk) is never
+        // taken over or replaced: it may be a relay whose configuration was removed.
+        let left = [STORE_FILE, IDENTITY_FILE, CONFIG_FILE]
+            .into_iter()
+            .filter(|file| fs::symlink_metadata(self.path(file)).is_ok())
+            .collect::<Vec<_>>();
+        if !left.is_empty() {
+            let left = left.join(" and ");
+            return Err(HomeError::Config(format!(
+                "{} holds {left} but no whole relay: an earlier `parley relay init` stopped part \
+                 way, or a file was removed. If no relay was ever used here, remove {left} and \
+                 run `parley relay init` again; nothing was changed",
+                self.root.display()
+            )));
         }
         // A new directory, or an empty one of the running user's own: whoever owns the home
         // could replace the relay's key, store and configuration.
@@ -360,7 +372,9 @@ pub(crate) fn os_random<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// Writes a file atomically (temporary file, fsync, rename) with `mode`.
+/// Writes a file atomically and durably (temporary file, fsync, rename, fsync of the
+/// directory: the rename, and the store's creation before it, outlive a power loss) with
+/// `mode`.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HomeError> {
     let what = format!("writing {}", path.display());
     let tmp = path.with_extension("tmp");
@@ -374,5 +388,9 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HomeError> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(io_error(what.clone()))?;
-    fs::rename(&tmp, path).map_err(io_error(what))
+    fs::rename(&tmp, path).map_err(io_error(what.clone()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io_error(what))
 }
