@@ -39,9 +39,10 @@ pub const CORRESPONDENTS_PER_STATION_MAX: u64 = 1024;
 /// signing checkpoints of logs with made-up peers fills only its own part of the store.
 pub const WITNESS_LOGS_PER_STATION_MAX: u64 = 1024;
 /// Most conflicts (checkpoints signed by a log's author that the witness cannot reconcile
-/// with the one it holds) kept as evidence per author station, over all its logs, both notes
-/// each; later ones are counted, not kept. With [`WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES`], a
-/// station's evidence takes at most about 64 × (2 × 1.2 KB + 2 KB of proof) = 300 KB.
+/// with the one it holds) kept as evidence per author station and reason (another root at the
+/// size held, or a proof that does not verify), over all its logs, both notes each; later
+/// ones are counted, not kept. With [`WITNESS_CHECKPOINT_TEXT_SIZE_MAX_BYTES`], a station's
+/// evidence takes at most about 2 × 64 × (2 × 1.2 KB + 2 KB of proof) = 600 KB.
 pub const WITNESS_CONFLICTS_PER_STATION_MAX: u64 = 64;
 /// Largest checkpoint text the witness cosigns, in bytes: a link log's is about 210 (its
 /// origin, size and root), so this leaves room for a few extension lines. The witness keeps

@@ -666,3 +666,86 @@ async fn a_request_head_is_bounded_in_fields_and_size() {
         Some(431)
     );
 }
+
+/// One answer read from `tls` (its head, then a body of the length it declares): the status
+/// and the head; None if the connection ended before a whole head.
+async fn answer_on(tls: &mut TlsStream) -> Option<(u16, String)> {
+    let mut read = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let (head, body_start) = loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&read[..end]).into_owned(), end + 4);
+        }
+        match within(tls.read(&mut buffer)).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => read.extend_from_slice(&buffer[..n]),
+        }
+    };
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .map_or(0, |length| length.trim().parse().expect("a length"));
+    while read.len() < body_start + length {
+        match within(tls.read(&mut buffer)).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => read.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, head))
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Writes `request` on `tls` and reads its answer.
+async fn exchange(tls: &mut TlsStream, request: Vec<u8>) -> (u16, String) {
+    within(tls.write_all(&request)).await.expect("writes");
+    answer_on(tls).await.expect("an answer")
+}
+
+/// A request that fails authentication closes its connection, even one that carried an
+/// authenticated request before: a replay costs its sender a new connection each time, and a
+/// station revoked keeps no connection open. A refusal of an authenticated request for
+/// anything else keeps the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_failing_authentication_closes_even_an_authenticated_connection() {
+    let relay = Relay::start(Limits::default()).await;
+    let alpha = &relay.alpha;
+    let addr = relay.server().local_addr();
+    let connect = || async { within(tls_connect(addr, relay.id)).await.expect("connects") };
+    let ping = || {
+        let headers = relay.sign(&alpha.identity, "GET", "/v1/ping", b"");
+        request_head("GET", "/v1/ping", &headers, 0)
+    };
+    let closes = |head: &str| {
+        head.lines()
+            .any(|line| line.eq_ignore_ascii_case("connection: close"))
+    };
+    let mut tls = connect().await;
+    let signed = ping();
+    let (status, head) = exchange(&mut tls, signed.clone().into_bytes()).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(!closes(&head), "{head}");
+    // Refused after authentication (a malformed body): the connection is kept.
+    let body = b"not a deletion";
+    let headers = relay.sign(&alpha.identity, "POST", "/v1/mailbox/delete", body);
+    let mut malformed =
+        request_head("POST", "/v1/mailbox/delete", &headers, body.len()).into_bytes();
+    malformed.extend_from_slice(body);
+    let (status, head) = exchange(&mut tls, malformed).await;
+    assert_eq!(status, 400, "{head}");
+    assert!(!closes(&head), "{head}");
+    // The first request again: a replay, refused, and the connection closed.
+    let (status, head) = exchange(&mut tls, signed.into_bytes()).await;
+    assert_eq!(status, 401, "{head}");
+    assert!(closes(&head), "{head}");
+    assert_eq!(answer_on(&mut tls).await, None, "closed");
+    // Revoked while its connection is open: refused, and the connection closed.
+    let mut tls = connect().await;
+    assert_eq!(exchange(&mut tls, ping().into_bytes()).await.0, 200);
+    relay.home.revoke("Alpha", now_ms()).expect("revokes");
+    let (status, head) = exchange(&mut tls, ping().into_bytes()).await;
+    assert_eq!(status, 403, "{head}");
+    assert!(closes(&head), "{head}");
+    assert_eq!(answer_on(&mut tls).await, None, "closed");
+}

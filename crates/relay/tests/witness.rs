@@ -497,7 +497,8 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
     assert_eq!(relay.store().witness_conflicts().expect("reads").len(), 2);
     assert_eq!(logs(&relay)[0].conflicts_seen, 2);
 
-    // The bound is the author's, over its logs: Alpha's log with another peer shares it.
+    // The bound is the author's for each reason, over its logs: Alpha's log with another peer
+    // shares it. The bad proof kept above takes no fork's place.
     let peer = StationId([0xcc; 32]);
     let other_first = checkpoint(alpha, &peer, 3, root(3));
     assert_cosigned(
@@ -509,25 +510,26 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
         let log_peer = if n.is_multiple_of(2) { bravo } else { peer };
         checkpoint(alpha, &log_peer, 3, [u8::try_from(n).expect("small"); 32])
     };
-    for n in 2..WITNESS_CONFLICTS_PER_STATION_MAX {
+    let max = WITNESS_CONFLICTS_PER_STATION_MAX;
+    for n in 2..=max {
         assert_size_conflict(&submit(&relay, 3, vec![], &fork_of(n)).await, 3);
     }
-    let max = WITNESS_CONFLICTS_PER_STATION_MAX;
     assert_eq!(
         relay.store().witness_conflicts().expect("reads").len() as u64,
-        max
+        max + 1
     );
     // Past it, conflicts on either log are answered, neither kept nor written.
-    for n in [max, max + 1] {
+    for n in [max + 1, max + 2] {
         assert_size_conflict(&submit(&relay, 3, vec![], &fork_of(n)).await, 3);
     }
     assert_eq!(
         relay.store().witness_conflicts().expect("reads").len() as u64,
-        max
+        max + 1
     );
     let seen: u64 = logs(&relay).iter().map(|log| log.conflicts_seen).sum();
     assert_eq!(
-        seen, max,
+        seen,
+        max + 1,
         "each kept; past the bound, answered without the writer"
     );
     // Another author's bound is its own; and the genuine next checkpoint goes on.
@@ -541,7 +543,7 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
     assert_size_conflict(&submit(&relay, 1, vec![], &bravo_fork).await, 1);
     assert_eq!(
         relay.store().witness_conflicts().expect("reads").len() as u64,
-        max + 1
+        max + 2
     );
     let next = checkpoint(alpha, &bravo, 5, root(5));
     assert_cosigned(&relay, &submit(&relay, 3, proof(3, 5), &next).await, &next);
@@ -550,7 +552,7 @@ async fn a_checkpoint_that_cannot_be_reconciled_is_refused_and_kept_within_its_a
     let text = scrape(metrics).await;
     let value = |name: &str, labels: &[(&str, &str)]| text.value(name, labels);
     // Forks: the first, its replay, the loop, the two past the bound and Bravo's.
-    let forks = 2 + (max - 2) + 2 + 1;
+    let forks = 2 + (max - 1) + 2 + 1;
     let conflicts = "parley_relay_witness_conflicts_total";
     assert_eq!(
         value(conflicts, &[("reason", "same_size_different_root")]),

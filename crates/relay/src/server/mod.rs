@@ -230,8 +230,9 @@ impl Relay {
 
     /// The answer to a request: its response, or its refusal, logged (rate-limited) and, if
     /// it shows an authenticated station misbehaving, confining that station's deposits. A
-    /// connection that has not authenticated is closed after a refusal, so each unsigned
-    /// attempt costs its sender a new connection and TLS handshake.
+    /// connection that has not authenticated is closed after a refusal, and any connection
+    /// after a request that fails authentication, so each unsigned attempt costs its sender a
+    /// new connection and TLS handshake.
     fn answer(&self, connection: &ConnectionHandle, result: Result<Response, Refusal>) -> Response {
         let refusal = match result {
             Ok(response) => return response,
@@ -265,7 +266,8 @@ impl Relay {
                 ),
             }
         });
-        refusal.into_answer(!connection.is_authenticated())
+        let close = refusal.close || !connection.is_authenticated();
+        refusal.into_answer(close)
     }
 
     /// The metrics text: the instruments, with the store's totals and the connections open
@@ -354,7 +356,9 @@ impl Relay {
 
     /// Authenticates a request from its headers alone, before its body: headers and
     /// timestamp, signature over the declared body hash, admission, nonce, rate limit, and a
-    /// declared length within `body_limit`. Marks the connection authenticated.
+    /// declared length within `body_limit`. Marks the connection authenticated. A request
+    /// that fails authentication closes its connection, even one authenticated before: each
+    /// such attempt costs a new connection, and a station revoked keeps none.
     async fn admit(
         &self,
         connection: &ConnectionHandle,
@@ -363,6 +367,35 @@ impl Relay {
         headers: &HeaderMap,
         body_limit: usize,
     ) -> Result<Admitted, Refusal> {
+        let (auth, nonce) = self
+            .authenticate(method, uri, headers)
+            .await
+            .map_err(Refusal::closing)?;
+        let station = auth.station;
+        self.within_rate(&station)?;
+        connection.authenticate(&station);
+        let declared_bytes = match declared_length(headers) {
+            Some(declared) if declared > body_limit as u64 => {
+                return Err(over_limit(body_limit));
+            }
+            Some(declared) => declared,
+            None => body_limit as u64,
+        };
+        Ok(Admitted {
+            auth,
+            nonce,
+            declared_bytes,
+        })
+    }
+
+    /// Steps 1 to 5 of a request's authentication (docs/relay-api.md §2): headers and
+    /// timestamp, signature, admission and nonce.
+    async fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<(RequestAuth, NonceRecord), Refusal> {
         let auth = RequestAuth::from_headers(headers)?;
         auth.check_time(now_ms())?;
         let station = auth.station;
@@ -405,20 +438,7 @@ impl Relay {
         if seen {
             return Err(StoreError::Replayed.into());
         }
-        self.within_rate(&station)?;
-        connection.authenticate(&station);
-        let declared_bytes = match declared_length(headers) {
-            Some(declared) if declared > body_limit as u64 => {
-                return Err(over_limit(body_limit));
-            }
-            Some(declared) => declared,
-            None => body_limit as u64,
-        };
-        Ok(Admitted {
-            auth,
-            nonce,
-            declared_bytes,
-        })
+        Ok((auth, nonce))
     }
 
     /// Reads the body of an admitted request, at most `limit` bytes within
@@ -444,7 +464,7 @@ impl Relay {
             let body = bytes.clone();
             blocking(move || auth.check_body(&body)).await?
         };
-        checked.map_err(|error| Refusal::from(error).by(station))?;
+        checked.map_err(|error| Refusal::from(error).by(station).closing())?;
         Ok(bytes)
     }
 }

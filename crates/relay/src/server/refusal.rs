@@ -35,6 +35,9 @@ pub(crate) struct Refusal {
     /// A witness's `409` names the size it holds as its whole body (`text/x.tlog.size`, as
     /// `c2sp.org/tlog-witness` specifies), not a JSON refusal.
     tlog_size: Option<u64>,
+    /// The request failed authentication: its connection is closed, even one that carried
+    /// an authenticated request before.
+    pub(crate) close: bool,
 }
 
 impl Refusal {
@@ -47,6 +50,15 @@ impl Refusal {
             misbehaving: None,
             logged_as: None,
             tlog_size: None,
+            close: false,
+        }
+    }
+
+    /// The same refusal, closing its connection: the request failed authentication.
+    pub(crate) fn closing(self) -> Self {
+        Self {
+            close: true,
+            ..self
         }
     }
 

@@ -182,7 +182,7 @@ fn answer(
                     "kept already: the same checkpoint came against the same held one before"
                 }
                 Evidence::OverBound => {
-                    "not kept: its author's logs have the most conflicts kept already"
+                    "not kept: its author's logs have the most conflicts of this reason kept already"
                 }
             };
             let detail = format!("{what}; {evidence}; see `parley relay witness`");

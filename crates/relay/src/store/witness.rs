@@ -15,8 +15,10 @@
 //! - A conflict (a checkpoint its author signed that cannot be reconciled with the one held)
 //!   keeps both notes (each the checkpoint's text with the author's signature, and the held
 //!   one with the witness's cosignature), the proof sent, the reason and the time: at most
-//!   [`WITNESS_CONFLICTS_PER_STATION_MAX`] per author station over all its logs, the first
-//!   ones, each checkpoint once against a held one; the others are only counted.
+//!   [`WITNESS_CONFLICTS_PER_STATION_MAX`] of each reason per author station over all its
+//!   logs, the first ones, each checkpoint once against a held one; the others are only
+//!   counted. Bad proofs, which anyone holding the author's checkpoints can send, never take
+//!   the place of another root at the size held, which only the author can sign.
 //! - A station's logs held are at most [`WITNESS_LOGS_PER_STATION_MAX`].
 
 use parley_proto::tlog::{Hash, note};
@@ -98,7 +100,8 @@ pub enum Evidence {
     Kept,
     /// Kept before: the same checkpoint was submitted against the same held one (a replay).
     KeptBefore,
-    /// Not kept: its author's logs have [`WITNESS_CONFLICTS_PER_STATION_MAX`] kept already.
+    /// Not kept: its author's logs have [`WITNESS_CONFLICTS_PER_STATION_MAX`] of its reason
+    /// kept already.
     OverBound,
 }
 
@@ -169,8 +172,10 @@ impl Store {
             Ok(Cosign::Store) => None,
             // A conflict kept before, sent again, or one past its author's bound: nothing to
             // keep, so answered without the writer (and not counted in `conflicts_seen`).
-            Err(refusal @ WitnessRefusal::Conflict { .. }) => not_to_keep(&self.conn, submission)?
-                .map(|evidence| WitnessOutcome::Conflict { refusal, evidence }),
+            Err(refusal @ WitnessRefusal::Conflict { reason, .. }) => {
+                not_to_keep(&self.conn, submission, reason)?
+                    .map(|evidence| WitnessOutcome::Conflict { refusal, evidence })
+            }
             Err(refusal) => Some(WitnessOutcome::Refused(refusal)),
         })
     }
@@ -403,10 +408,14 @@ fn held_in(tx: &Connection, origin: &str) -> Result<Option<HeldRow>, StoreError>
     .transpose()
 }
 
-/// Why the conflict `submission` makes with the checkpoint held is not to be kept, if it is
-/// not: it was kept before, or its author's logs have [`WITNESS_CONFLICTS_PER_STATION_MAX`]
-/// kept already.
-fn not_to_keep(conn: &Connection, submission: &Submission) -> Result<Option<Evidence>, StoreError> {
+/// Why the conflict `submission` makes with the checkpoint held, for `reason`, is not to be
+/// kept, if it is not: it was kept before, or its author's logs have
+/// [`WITNESS_CONFLICTS_PER_STATION_MAX`] of that reason kept already.
+fn not_to_keep(
+    conn: &Connection,
+    submission: &Submission,
+    reason: ConflictReason,
+) -> Result<Option<Evidence>, StoreError> {
     let old_size = exact_sql_u64(submission.old_size())?;
     let kept_before: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM witness_conflicts
@@ -419,8 +428,8 @@ fn not_to_keep(conn: &Connection, submission: &Submission) -> Result<Option<Evid
     }
     let kept: i64 = conn.query_row(
         "SELECT COUNT(*) FROM witness_conflicts
-         WHERE origin IN (SELECT origin FROM witnessed WHERE author = ?1)",
-        [&submission.author().0],
+         WHERE reason = ?2 AND origin IN (SELECT origin FROM witnessed WHERE author = ?1)",
+        params![&submission.author().0, reason.name()],
         |row| row.get(0),
     )?;
     let over = from_sql_u64(kept, "conflict count")? >= WITNESS_CONFLICTS_PER_STATION_MAX;
@@ -429,7 +438,7 @@ fn not_to_keep(conn: &Connection, submission: &Submission) -> Result<Option<Evid
 
 /// Counts a conflict for the log and keeps its evidence unless the same checkpoint was kept
 /// against the same held one before, or its author's logs have
-/// [`WITNESS_CONFLICTS_PER_STATION_MAX`] kept.
+/// [`WITNESS_CONFLICTS_PER_STATION_MAX`] of its reason kept.
 fn record_conflict(
     tx: &Connection,
     submission: &Submission,
@@ -443,7 +452,7 @@ fn record_conflict(
         "UPDATE witnessed SET conflicts_seen = conflicts_seen + 1 WHERE origin = ?1",
         [origin],
     )?;
-    if let Some(evidence) = not_to_keep(tx, submission)? {
+    if let Some(evidence) = not_to_keep(tx, submission, reason)? {
         return Ok(evidence);
     }
     tx.execute(

@@ -306,9 +306,9 @@ fn conflicts_keep_both_notes_up_to_their_authors_bound_once_each_and_are_counted
         evidence(submit(&mut store, &forked, NOW_MS + 2)),
         Evidence::KeptBefore
     );
-    // The author's bound covers all its logs: half on each.
+    // The author's bound for bad proofs covers all its logs: half on each.
     let half = WITNESS_CONFLICTS_PER_STATION_MAX / 2;
-    for n in 1..WITNESS_CONFLICTS_PER_STATION_MAX {
+    for n in 1..=WITNESS_CONFLICTS_PER_STATION_MAX {
         let peer = if n < half { bravo } else { charlie };
         let root = [u8::try_from(n).expect("small"); 32];
         let outcome = submit(&mut store, &submission_to(peer, 3, 5, root), NOW_MS + 2 + n);
@@ -322,16 +322,26 @@ fn conflicts_keep_both_notes_up_to_their_authors_bound_once_each_and_are_counted
         );
         assert_eq!(evidence(past), Evidence::OverBound);
     }
+    // Bad proofs, which anyone holding the author's checkpoints can send, never take the
+    // place of another root at the size held: only the author signs that.
+    let charlie_s = submission_to(charlie, 3, 3, [8; 32]);
+    assert_eq!(
+        evidence(submit(&mut store, &charlie_s, NOW_MS + 101)),
+        Evidence::Kept
+    );
     // The checkpoints held did not move; every conflict was counted.
     let logs = store.witnessed_logs().expect("reads");
     let seen: u64 = logs.iter().map(|log| log.conflicts_seen).sum();
-    assert_eq!(seen, WITNESS_CONFLICTS_PER_STATION_MAX + 3);
+    assert_eq!(seen, WITNESS_CONFLICTS_PER_STATION_MAX + 5);
     assert!(
         logs.iter()
             .all(|log| (log.size, log.root) == (3, first.root()))
     );
     let conflicts = store.witness_conflicts().expect("reads");
-    assert_eq!(conflicts.len() as u64, WITNESS_CONFLICTS_PER_STATION_MAX);
+    assert_eq!(
+        conflicts.len() as u64,
+        WITNESS_CONFLICTS_PER_STATION_MAX + 2
+    );
     assert_eq!(
         conflicts[0],
         WitnessConflict {
