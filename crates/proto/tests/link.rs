@@ -7,13 +7,13 @@ mod harness;
 use harness::{CHANNEL, Pair};
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::limits::{
-    DIRECT_RETRANSMIT_MS_MAX, ENTRY_FUTURE_SKEW_MS_MAX, RECEIPT_EXTRA_MAX,
-    REORDER_WINDOW_MAX_ENTRIES, RESEAL_ENTRIES_MAX,
+    DIRECT_RETRANSMIT_MS_MAX, ENTRY_FUTURE_SKEW_MS_MAX, ENVELOPE_SIZE_MAX_BYTES, RECEIPT_EXTRA_MAX,
+    REORDER_WINDOW_MAX_ENTRIES, RESEAL_ENTRIES_MAX, TEXT_SIZE_MAX_BYTES,
 };
 use parley_proto::receipt::Receipt;
 use parley_proto::{
-    ChannelKind, Endpoint, EntryId, EvidenceKind, FrameKind, Identity, LinkId, LinkSnapshot,
-    Precedence, RecoverError, SignedEntry, StationId, StoreOp,
+    ChannelKind, Endpoint, EntryId, EvidenceKind, FrameKind, Identity, IntakeLimit, LinkId,
+    LinkSnapshot, Precedence, RecoverError, SignedEntry, StationId, StoreOp,
 };
 
 /// What one side of the link must look like, live and in its snapshot.
@@ -1235,6 +1235,46 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
     assert_eq!(rest, Ok(parley_proto::Recovered { own: 0, theirs: 2 }));
     assert_eq!(stored(&mut pair), [3, 5], "the fourth was held");
     assert_eq!(in_head(&pair), 5);
+}
+
+/// The peer's entries taken from a transcript are charged against its intake allowance, as
+/// on a channel: the peer made the file, and must not fill this station's disk with it. One
+/// that does not fit ends those taken; the rest wait for the allowance, as on a channel.
+#[test]
+fn the_peers_entries_from_a_transcript_are_charged_against_its_allowance() {
+    let mut pair = Pair::paired();
+    let alpha = pair.sides[0].id();
+    // Four entries at the text limit: three fit the smallest allowance there is, the fourth
+    // not.
+    let large = "x".repeat(TEXT_SIZE_MAX_BYTES);
+    for seq in 2..=5 {
+        assert_eq!(pair.send(0, &large), seq);
+    }
+    let theirs: Vec<SignedEntry> = (pair.own_entries(0, &[2, 3, 4, 5]).into_iter())
+        .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
+        .collect();
+    let smallest = IntakeLimit {
+        burst_bytes: ENVELOPE_SIZE_MAX_BYTES as u64,
+        per_day_bytes: ENVELOPE_SIZE_MAX_BYTES as u64,
+    };
+    let now = pair.now_ms;
+    let link = pair.sides[1].endpoint.link_mut(&alpha).expect("paired");
+    link.set_intake_limit(smallest);
+    let taken = pair.sides[1]
+        .endpoint
+        .recover(now, &alpha, (Vec::new(), theirs.clone()), None);
+    assert_eq!(taken, Ok(parley_proto::Recovered { own: 0, theirs: 3 }));
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.in_head(), 4);
+    assert_eq!(link.intake_refused_ms(), Some(now));
+    // A day later the allowance holds the last.
+    let later = now + 24 * 3_600_000;
+    let taken = pair.sides[1]
+        .endpoint
+        .recover(later, &alpha, (Vec::new(), theirs), None);
+    assert_eq!(taken, Ok(parley_proto::Recovered { own: 0, theirs: 1 }));
+    let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
+    assert_eq!(link.in_head(), 5);
 }
 
 /// The rounds of own entries Alpha asked its store for, to seal again to Bravo's new key.

@@ -11,6 +11,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use parley_proto::seal::SEAL_TAG_BYTES;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
 use parley_proto::{EvidenceKind, RecoverError, SignedEntry, StationId};
@@ -166,13 +167,21 @@ impl Station {
         }
         // The peer's entries this store lacks, from the contiguous head: taken with the own
         // ones, so that an answer and what it answers are both here before the watch's
-        // deadlines next run.
+        // deadlines next run. No more are read than the peer's intake allowance takes (the
+        // link charges each as it takes it): the peer made the file.
         let in_head = link.in_head();
+        let mut room = link.intake_available_bytes(now_ms);
         let mut theirs = Vec::new();
         for seq in in_head + 1..=other.entries() {
-            let Some(entry) = transcript::signed_entry(file, other, seq)
-                .and_then(|bytes| SignedEntry::decode_verified(&bytes, &peer).ok())
-            else {
+            let Some(bytes) = transcript::signed_entry(file, other, seq) else {
+                break;
+            };
+            let sealed = (bytes.len() + SEAL_TAG_BYTES) as u64;
+            let Some(left) = room.checked_sub(sealed) else {
+                break;
+            };
+            room = left;
+            let Ok(entry) = SignedEntry::decode_verified(&bytes, &peer) else {
                 break;
             };
             theirs.push(entry);
