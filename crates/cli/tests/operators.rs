@@ -211,6 +211,23 @@ fn operators_are_added_listed_removed_and_audited() {
         ],
         "only white space",
     );
+    // Two lines: only the line ending that closes the file is not part of the password, and
+    // a line break within it no login form could type.
+    let two_lines = file(
+        "two-lines.pw",
+        format!("{PASSWORD}\n{PASSWORD}\n").as_bytes(),
+    );
+    refused(
+        &home,
+        &[
+            "operator",
+            "add",
+            "carol",
+            "--password-file",
+            two_lines.to_str().unwrap(),
+        ],
+        "holds a control character",
+    );
     let long = file("long.pw", "x".repeat(1025).as_bytes());
     refused(
         &home,

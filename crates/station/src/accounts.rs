@@ -67,6 +67,17 @@ pub enum AccountError {
     /// The password is nothing but white space.
     #[error("the password is only white space; nothing was changed. Choose another")]
     PasswordBlank,
+    /// The password holds a control character (a line break, a tab): no login form can type
+    /// it, so the account could never log in.
+    #[error(
+        "the password holds a control character (such as a line break or a tab) at byte \
+         {at}, which no login form can type; nothing was changed. A password file holds the \
+         password on one line"
+    )]
+    PasswordControl {
+        /// Where the first is, in bytes from the start.
+        at: usize,
+    },
     /// The language is not one of [`OPERATOR_LANGS`].
     #[error("the console has no interface in {0:?}; nothing was changed. Choose one of: en, ru")]
     Lang(String),
@@ -105,6 +116,9 @@ pub fn check_password(password: &str) -> Result<(), AccountError> {
     }
     if password.trim().is_empty() {
         return Err(AccountError::PasswordBlank);
+    }
+    if let Some((at, _)) = password.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(AccountError::PasswordControl { at });
     }
     Ok(())
 }
@@ -355,6 +369,23 @@ mod tests {
             "the password is only white space",
         );
         check("  inner space  ", "ok");
+        // A second line of a password file, a tab, any control: no login form types them.
+        check(
+            "first line long enough\nsecond",
+            "the password holds a control character (such as a line break or a tab) at byte 22",
+        );
+        check(
+            "tab\tseparated words",
+            "the password holds a control character",
+        );
+        check(
+            "with a bell\u{7} in it",
+            "the password holds a control character",
+        );
+        check(
+            "with a C1\u{85} in it",
+            "the password holds a control character",
+        );
         // A refused password is never hashed.
         assert_eq!(
             hash_password("short"),
