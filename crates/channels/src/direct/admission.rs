@@ -10,10 +10,16 @@
 //!    sender that cannot receive at its claimed address (spoofed, or gone, as in a flood of
 //!    Initials from throwaway sockets) never comes back and costs no slot; a real client
 //!    repeats its Initial with the token after one round trip.
-//! 2. One source IP holds at most [`HANDSHAKES_PER_SOURCE_MAX`] slots.
+//! 2. One source IP holds at most [`HANDSHAKES_PER_SOURCE_MAX`] slots. A validated address
+//!    where a pinned peer is configured is held to it too, counting only the validated
+//!    handshakes from there: that address may be a hostile peer's own, or any host's behind
+//!    the same NAT, and must not hold every slot kept for peers; but handshakes from it that
+//!    never proved their address (a flood of Initials from sockets that never read) do not
+//!    keep the peer out.
 //! 3. All sources together hold at most [`HANDSHAKES_IN_FLIGHT_MAX`]; beyond that only a
 //!    validated address where a pinned peer is configured gets one of the
-//!    [`HANDSHAKES_RESERVED_FOR_PEERS`] slots kept for peers, and is not held to rule 2.
+//!    [`HANDSHAKES_RESERVED_FOR_PEERS`] slots kept for peers: with strangers holding every
+//!    other slot and one peer's address its share, another peer still finds one.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,12 +28,14 @@ use tokio::task::Id;
 
 /// Handshakes in flight from which unvalidated addresses are first sent a Retry.
 pub const RETRY_IN_FLIGHT_MIN: usize = 4;
-/// Handshakes in flight from one source IP (not a peer's) at most.
+/// Handshakes in flight from one source IP at most, a peer's included.
 pub const HANDSHAKES_PER_SOURCE_MAX: usize = 4;
 /// Handshakes in flight from all sources at most, not counting the slots kept for peers.
 pub const HANDSHAKES_IN_FLIGHT_MAX: usize = 16;
-/// Further slots only validated addresses of configured peers may take.
+/// Further slots only validated addresses of configured peers may take: more than one
+/// source holds, so one peer's address cannot take them all.
 pub const HANDSHAKES_RESERVED_FOR_PEERS: usize = 8;
+const _: () = assert!(HANDSHAKES_RESERVED_FOR_PEERS > HANDSHAKES_PER_SOURCE_MAX);
 
 /// Log line (and rate-limit key) for Initials answered with a Retry.
 pub const RETRY_LOG_REASON: &str =
@@ -62,8 +70,10 @@ pub enum Decision {
 /// The handshakes in flight, by task and by source.
 #[derive(Debug, Default)]
 pub struct Table {
-    tasks: HashMap<Id, IpAddr>,
-    per_source: HashMap<IpAddr, usize>,
+    /// Each handshake's source, and whether its address was validated.
+    tasks: HashMap<Id, (IpAddr, bool)>,
+    /// Handshakes in flight from each source: all, and those validated.
+    per_source: HashMap<IpAddr, (usize, usize)>,
 }
 
 impl Table {
@@ -80,8 +90,9 @@ impl Table {
             };
         }
         let peer = arrival.peer_ip && arrival.validated;
-        let from_source = self.per_source.get(&arrival.ip).copied().unwrap_or(0);
-        if !peer && from_source >= HANDSHAKES_PER_SOURCE_MAX {
+        let (all, validated) = self.per_source.get(&arrival.ip).copied().unwrap_or((0, 0));
+        let from_source = if peer { validated } else { all };
+        if from_source >= HANDSHAKES_PER_SOURCE_MAX {
             return Decision::Refuse(REFUSE_SOURCE);
         }
         let limit = if peer {
@@ -95,20 +106,24 @@ impl Table {
         Decision::Admit
     }
 
-    /// Records that the handshake run by task `id` from `ip` was admitted.
-    pub fn admitted(&mut self, id: Id, ip: IpAddr) {
-        self.tasks.insert(id, ip);
-        *self.per_source.entry(ip).or_default() += 1;
+    /// Records that the handshake run by task `id`, which arrived as `arrival`, was admitted.
+    pub fn admitted(&mut self, id: Id, arrival: &Arrival) {
+        let (ip, validated) = (arrival.ip, arrival.validated);
+        self.tasks.insert(id, (ip, validated));
+        let counts = self.per_source.entry(ip).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(validated);
     }
 
     /// Records that the handshake run by task `id` finished, however it did.
     pub fn finished(&mut self, id: Id) {
-        let Some(ip) = self.tasks.remove(&id) else {
+        let Some((ip, validated)) = self.tasks.remove(&id) else {
             return;
         };
-        if let Some(count) = self.per_source.get_mut(&ip) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(counts) = self.per_source.get_mut(&ip) {
+            counts.0 -= 1;
+            counts.1 -= usize::from(validated);
+            if counts.0 == 0 {
                 self.per_source.remove(&ip);
             }
         }
@@ -121,25 +136,32 @@ mod tests {
 
     const STRANGER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+    const OTHER_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 9));
+    const THIRD_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 10));
 
     fn arrival(ip: IpAddr, validated: bool) -> Arrival {
         Arrival {
             ip,
             validated,
             may_retry: !validated,
-            peer_ip: ip == PEER,
+            peer_ip: [PEER, OTHER_PEER, THIRD_PEER].contains(&ip),
         }
     }
 
     /// A table with `count` handshakes in flight from `ip`, and the runtime that made the
     /// task ids (ids only exist inside tasks).
     fn fill(table: &mut Table, ip: IpAddr, count: usize) {
+        fill_as(table, &arrival(ip, true), count);
+    }
+
+    /// [`fill`] with handshakes that arrived as `arrival`.
+    fn fill_as(table: &mut Table, arrival: &Arrival, count: usize) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         for _ in 0..count {
             let id = runtime.block_on(async { tokio::spawn(async { tokio::task::id() }).await });
-            table.admitted(id.unwrap(), ip);
+            table.admitted(id.unwrap(), arrival);
         }
     }
 
@@ -168,18 +190,33 @@ mod tests {
     }
 
     #[test]
-    fn one_source_holds_at_most_its_share_but_a_peer_is_not_held_to_it() {
+    fn one_source_holds_at_most_its_share_a_peer_s_too() {
+        for source in [STRANGER, PEER] {
+            let mut table = Table::default();
+            fill(&mut table, source, HANDSHAKES_PER_SOURCE_MAX - 1);
+            assert_eq!(table.decide(&arrival(source, true)), Decision::Admit);
+            fill(&mut table, source, 1);
+            assert_eq!(
+                table.decide(&arrival(source, true)),
+                Decision::Refuse(REFUSE_SOURCE)
+            );
+        }
+        // Handshakes that never proved their address (a flood of Initials from sockets that
+        // never read, sent from a peer's address) do not keep the peer out; a stranger at
+        // that address is kept out.
         let mut table = Table::default();
-        fill(&mut table, STRANGER, HANDSHAKES_PER_SOURCE_MAX - 1);
-        assert_eq!(table.decide(&arrival(STRANGER, true)), Decision::Admit);
-        fill(&mut table, STRANGER, 1);
+        fill_as(&mut table, &arrival(PEER, false), HANDSHAKES_PER_SOURCE_MAX);
+        assert_eq!(table.decide(&arrival(PEER, true)), Decision::Admit);
+        let mut table = Table::default();
+        fill_as(
+            &mut table,
+            &arrival(STRANGER, false),
+            HANDSHAKES_PER_SOURCE_MAX,
+        );
         assert_eq!(
             table.decide(&arrival(STRANGER, true)),
             Decision::Refuse(REFUSE_SOURCE)
         );
-        let mut table = Table::default();
-        fill(&mut table, PEER, HANDSHAKES_PER_SOURCE_MAX);
-        assert_eq!(table.decide(&arrival(PEER, true)), Decision::Admit);
     }
 
     #[test]
@@ -194,11 +231,19 @@ mod tests {
             table.decide(&arrival(late, true)),
             Decision::Refuse(REFUSE_FULL)
         );
-        fill(&mut table, PEER, HANDSHAKES_RESERVED_FOR_PEERS - 1);
-        assert_eq!(table.decide(&arrival(PEER, true)), Decision::Admit);
-        fill(&mut table, PEER, 1);
+        // One peer's address (a hostile peer's, or a host's behind its NAT) takes its share
+        // of the slots kept for peers, and another peer still finds one.
+        fill(&mut table, PEER, HANDSHAKES_PER_SOURCE_MAX);
         assert_eq!(
             table.decide(&arrival(PEER, true)),
+            Decision::Refuse(REFUSE_SOURCE)
+        );
+        let left = HANDSHAKES_RESERVED_FOR_PEERS - HANDSHAKES_PER_SOURCE_MAX;
+        fill(&mut table, OTHER_PEER, left - 1);
+        assert_eq!(table.decide(&arrival(THIRD_PEER, true)), Decision::Admit);
+        fill(&mut table, THIRD_PEER, 1);
+        assert_eq!(
+            table.decide(&arrival(THIRD_PEER, true)),
             Decision::Refuse(REFUSE_FULL)
         );
     }
@@ -213,7 +258,7 @@ mod tests {
             .unwrap();
         let mut table = Table::default();
         fill(&mut table, STRANGER, HANDSHAKES_PER_SOURCE_MAX - 1);
-        table.admitted(id, STRANGER);
+        table.admitted(id, &arrival(STRANGER, true));
         assert!(matches!(
             table.decide(&arrival(STRANGER, true)),
             Decision::Refuse(_)
@@ -221,6 +266,9 @@ mod tests {
         table.finished(id);
         table.finished(id);
         assert_eq!(table.decide(&arrival(STRANGER, true)), Decision::Admit);
-        assert_eq!(table.per_source[&STRANGER], HANDSHAKES_PER_SOURCE_MAX - 1);
+        assert_eq!(
+            table.per_source[&STRANGER],
+            (HANDSHAKES_PER_SOURCE_MAX - 1, HANDSHAKES_PER_SOURCE_MAX - 1)
+        );
     }
 }

@@ -449,7 +449,7 @@ async fn run_acceptor(
                     admission::Decision::Admit => {
                         let task = handshakes
                             .spawn(authenticate(incoming, pinned.clone(), limits));
-                        table.admitted(task.id(), arrival.ip);
+                        table.admitted(task.id(), &arrival);
                     }
                     admission::Decision::Retry => {
                         log.note(admission::RETRY_LOG_REASON, &remote);
