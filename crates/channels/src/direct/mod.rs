@@ -61,8 +61,17 @@ const SERVER_NAME: &str = "parley";
 const CERTIFICATE_SUBJECT: &str = "parley station";
 /// Authenticated connections waiting for [`DirectEndpoint::accept`]; beyond, they are closed.
 const ACCEPT_QUEUE_MAX: usize = 16;
-/// Unidirectional streams a peer may have open at once on one connection.
+/// Unidirectional streams a peer may have open at once on a connection it dialled (none on
+/// one this station dialled: it reads only those it accepted).
 const UNI_STREAMS_MAX: u32 = 16;
+/// Bytes a peer may send on one stream ahead of what this station has read: a few of the
+/// largest frames. quinn's default (1.25 MB per stream, with no bound for the connection)
+/// let a peer make this station buffer data it never reads, such as data after a gap at
+/// the start of each of its streams.
+const STREAM_RECEIVE_WINDOW_BYTES: u32 = 4 * FRAME_SIZE_MAX_BYTES as u32;
+/// Bytes a peer may send on all streams of one connection ahead of what this station has
+/// read.
+const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 4 * STREAM_RECEIVE_WINDOW_BYTES;
 /// Application close code: an orderly close by this side.
 const CLOSE_CODE_NORMAL: VarInt = VarInt::from_u32(0);
 /// Application close code: authenticated, but the accept queue was full.
@@ -267,7 +276,8 @@ pub enum DirectError {
 pub struct DirectEndpoint {
     endpoint: quinn::Endpoint,
     tls: TlsIdentity,
-    transport: Arc<quinn::TransportConfig>,
+    /// The transport of connections this station dials.
+    dialling: Arc<quinn::TransportConfig>,
     incoming: tokio::sync::Mutex<mpsc::Receiver<DirectConnection>>,
     rejected: Arc<AtomicU64>,
     acceptor: tokio::task::AbortHandle,
@@ -313,12 +323,13 @@ impl DirectEndpoint {
         config: &DirectConfig,
     ) -> Result<Self, DirectError> {
         let tls = TlsIdentity::new(identity)?;
-        let transport = Arc::new(transport_config(config)?);
+        let transport = Arc::new(transport_config(config, false)?);
+        let dialling = Arc::new(transport_config(config, true)?);
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(
             QuicServerConfig::try_from(tls.server_config(pinned.clone())?)
                 .map_err(|error| DirectError::Config(error.to_string()))?,
         ));
-        server.transport_config(transport.clone());
+        server.transport_config(transport);
         let endpoint = bind_endpoint(identity, server, listen)?;
         let (queue, incoming) = mpsc::channel(ACCEPT_QUEUE_MAX);
         let rejected = Arc::new(AtomicU64::new(0));
@@ -334,7 +345,7 @@ impl DirectEndpoint {
         Ok(Self {
             endpoint,
             tls,
-            transport,
+            dialling,
             incoming: tokio::sync::Mutex::new(incoming),
             rejected,
             acceptor,
@@ -358,7 +369,7 @@ impl DirectEndpoint {
             QuicClientConfig::try_from(self.tls.client_config(verifier.clone())?)
                 .map_err(|error| DirectError::Config(error.to_string()))?,
         ));
-        client.transport_config(self.transport.clone());
+        client.transport_config(self.dialling.clone());
         let connecting = self
             .endpoint
             .connect_with(client, addr, SERVER_NAME)
@@ -772,7 +783,13 @@ fn wrong_peer(expected: [u8; 32], presented: [u8; 32]) -> DirectError {
     }
 }
 
-fn transport_config(config: &DirectConfig) -> Result<quinn::TransportConfig, DirectError> {
+/// The transport of connections, accepted or (`dialled`) dialled. On one this station dialled
+/// the peer may open no stream: this station reads only the connections it accepted, so
+/// whatever arrived on one it dialled would be buffered unread until the connection closed.
+fn transport_config(
+    config: &DirectConfig,
+    dialled: bool,
+) -> Result<quinn::TransportConfig, DirectError> {
     if config.keep_alive_interval.is_zero() || config.keep_alive_interval >= config.idle_timeout {
         return Err(DirectError::Config(format!(
             "keep-alive interval {:?} must be above zero and below the idle timeout {:?}",
@@ -790,7 +807,11 @@ fn transport_config(config: &DirectConfig) -> Result<quinn::TransportConfig, Dir
         .keep_alive_interval(Some(config.keep_alive_interval))
         .max_idle_timeout(Some(idle_timeout))
         .max_concurrent_bidi_streams(VarInt::from_u32(0))
-        .max_concurrent_uni_streams(VarInt::from_u32(UNI_STREAMS_MAX));
+        .max_concurrent_uni_streams(VarInt::from_u32(if dialled { 0 } else { UNI_STREAMS_MAX }))
+        .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW_BYTES))
+        .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW_BYTES))
+        // Nothing is sent as a datagram: none is taken in (quinn buffers 1.25 MB of them).
+        .datagram_receive_buffer_size(None);
     Ok(transport)
 }
 

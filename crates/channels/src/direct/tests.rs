@@ -91,8 +91,10 @@ fn prefixed(len: u32, body: &[u8]) -> Vec<u8> {
     [&len.to_be_bytes()[..], body].concat()
 }
 
+/// Frames flow from the station that dialled to the one that accepted (each station dials
+/// its peer to send, and reads on the connections it accepted).
 #[tokio::test]
-async fn frames_flow_both_ways_and_end_cleanly() {
+async fn frames_flow_and_end_cleanly() {
     let (_one, _two, dialled, accepted) = linked().await;
     assert_eq!(dialled.peer(), public(2));
     assert_eq!(accepted.peer(), public(1));
@@ -104,16 +106,42 @@ async fn frames_flow_both_ways_and_end_cleanly() {
         format!("frame {}", largest.escape_ascii()),
         "end".to_owned(),
     ];
-    for (from, to) in [(&dialled, &accepted), (&accepted, &dialled)] {
-        let mut sender = within(from.open_sender()).await.expect("stream opens");
-        for frame in frames {
-            within(sender.send(frame))
-                .await
-                .expect("frame within the limit is sent");
-        }
-        sender.finish().expect("stream was open");
-        let mut receiver = within(to.accept_receiver()).await.expect("stream arrives");
-        assert_eq!(drain(&mut receiver).await, expect);
+    let mut sender = within(dialled.open_sender()).await.expect("stream opens");
+    for frame in frames {
+        within(sender.send(frame))
+            .await
+            .expect("frame within the limit is sent");
+    }
+    sender.finish().expect("stream was open");
+    let mut receiver = within(accepted.accept_receiver())
+        .await
+        .expect("stream arrives");
+    assert_eq!(drain(&mut receiver).await, expect);
+}
+
+/// A peer can make a station buffer little that it does not read: no stream at all on a
+/// connection the station dialled (it reads only those it accepted), on one it accepted no
+/// more of a stream than its receive window ahead of what it read, and no datagram.
+#[tokio::test]
+async fn a_peer_cannot_make_a_station_buffer_what_it_does_not_read() {
+    let (_one, _two, dialled, accepted) = linked().await;
+    let briefly = Duration::from_millis(500);
+    let opened = tokio::time::timeout(briefly, accepted.connection.open_uni()).await;
+    assert!(
+        opened.is_err(),
+        "no stream on a connection the station dialled"
+    );
+    let mut stream = within(dialled.connection.open_uni())
+        .await
+        .expect("stream opens");
+    let window = STREAM_RECEIVE_WINDOW_BYTES as usize;
+    within(stream.write_all(&vec![0; window]))
+        .await
+        .expect("a window's worth is taken");
+    let ahead = tokio::time::timeout(briefly, stream.write_all(&[0; 1])).await;
+    assert!(ahead.is_err(), "nothing beyond the window until it is read");
+    for connection in [&dialled, &accepted] {
+        assert_eq!(connection.connection.max_datagram_size(), None);
     }
 }
 
