@@ -34,7 +34,7 @@ pub use direct::{
     FrameReceiver, FrameSender, PinnedKeys,
 };
 pub use relay::{RelayClient, RelayError};
-pub use report::{Disposal, Inbound, Report, Signal, Via, WitnessAt};
+pub use report::{Disposal, FramePermit, Inbound, Report, Signal, Via, WitnessAt};
 
 /// The wall clock in UTC milliseconds: for bundle and request timestamps, which the far side
 /// checks against its own clock.

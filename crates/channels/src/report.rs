@@ -2,8 +2,9 @@
 //! transport facts the station counts. A transport never interprets a frame; the station
 //! authenticates and deduplicates whatever arrives, by whichever path.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use parley_proto::StationId;
 use parley_proto::tlog::head::Witness;
@@ -84,8 +85,8 @@ pub enum Report {
         via: Via,
         /// The frame.
         bytes: Vec<u8>,
-        /// Its share of the inbound byte budget, returned when the report is dropped.
-        permit: Option<OwnedSemaphorePermit>,
+        /// Its share of the inbound budgets, returned when the report is dropped.
+        permit: Option<FramePermit>,
     },
     /// Frames fetched together from a relay mailbox; `done` fires once they are committed, and
     /// only then may the relay forget them.
@@ -176,16 +177,42 @@ pub enum Report {
     },
 }
 
+/// One peer's frames that arrive unasked hold at most this share (one in it) of the byte
+/// budget and of the report queue: a paired peer flooding the direct channel, hostile or
+/// broken, leaves room for the other peers' frames.
+pub const PEER_SHARE_DIVISOR: usize = 4;
+
 /// Where transports send their reports. Bounded twice: in reports, and for frames that arrive
-/// unasked (the direct channel) in bytes. Such a frame that does not fit is dropped and counted:
-/// its sender retransmits it, so a flood costs the flooder, never this station's memory.
-/// Everything else (a relay's batch, a folder's bundle, health) waits for room instead.
+/// unasked (the direct channel) in bytes, each peer's within its share. Such a frame that does
+/// not fit is dropped and counted: its sender retransmits it, so a flood costs the flooder,
+/// never this station's memory nor the other peers' room. Everything else (a relay's batch, a
+/// folder's bundle, health) waits for room instead.
 #[derive(Clone, Debug)]
 pub struct Inbound {
     reports: mpsc::Sender<Report>,
     budget: Arc<Semaphore>,
+    /// Each peer's share of the budget and of the queue (bytes, reports), made as its first
+    /// frame arrives (on the direct channel, from a pinned peer only).
+    shares: Arc<Mutex<HashMap<StationId, PeerShare>>>,
+    /// What a peer's share holds: bytes, reports.
+    share: (usize, usize),
     dropped: Arc<AtomicU64>,
     waited: Arc<AtomicU64>,
+}
+
+/// One peer's share of the inbound budgets.
+#[derive(Debug)]
+struct PeerShare {
+    bytes: Arc<Semaphore>,
+    reports: Arc<Semaphore>,
+}
+
+/// What a frame that arrived unasked holds of the inbound budgets while it waits: given back
+/// when it is dropped.
+#[derive(Debug)]
+pub struct FramePermit {
+    _bytes: OwnedSemaphorePermit,
+    _peer: Option<[OwnedSemaphorePermit; 2]>,
 }
 
 impl Inbound {
@@ -196,18 +223,21 @@ impl Inbound {
         let inbound = Self {
             reports,
             budget: Arc::new(Semaphore::new(frame_bytes_max)),
+            shares: Arc::default(),
+            share: (
+                (frame_bytes_max / PEER_SHARE_DIVISOR).max(1),
+                (reports_max / PEER_SHARE_DIVISOR).max(1),
+            ),
             dropped: Arc::new(AtomicU64::new(0)),
             waited: Arc::new(AtomicU64::new(0)),
         };
         (inbound, receiver)
     }
 
-    /// Offers a frame that arrived unasked; drops and counts it when the queue is full.
+    /// Offers a frame that arrived unasked; drops and counts it when the queue is full, or
+    /// holds its peer's share.
     pub fn offer_frame(&self, via: Via, bytes: Vec<u8>) {
-        let permit = u32::try_from(bytes.len())
-            .ok()
-            .and_then(|len| self.budget.clone().try_acquire_many_owned(len).ok());
-        let Some(permit) = permit else {
+        let Some(permit) = self.frame_permit(via, bytes.len()) else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -219,6 +249,30 @@ impl Inbound {
         if self.reports.try_send(report).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Room for a frame of `len` bytes that arrived unasked by `via`: in the peer's share
+    /// first, then in the whole budget; None if either is full.
+    fn frame_permit(&self, via: Via, len: usize) -> Option<FramePermit> {
+        let len = u32::try_from(len).ok()?;
+        let peer = match via {
+            Via::Direct(peer) => {
+                let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+                let share = shares.entry(peer).or_insert_with(|| PeerShare {
+                    bytes: Arc::new(Semaphore::new(self.share.0)),
+                    reports: Arc::new(Semaphore::new(self.share.1)),
+                });
+                let bytes = share.bytes.clone().try_acquire_many_owned(len).ok()?;
+                let report = share.reports.clone().try_acquire_owned().ok()?;
+                Some([bytes, report])
+            }
+            Via::Relay(_) | Via::Folder(_) => None,
+        };
+        let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
+        Some(FramePermit {
+            _bytes: bytes,
+            _peer: peer,
+        })
     }
 
     /// Sends a report, waiting for room (counted). Returns false once the station has
@@ -303,6 +357,42 @@ mod tests {
         assert!(matches!(take(&mut receiver), Report::Frame { .. }));
         assert!(matches!(take(&mut receiver), Report::Frame { .. }));
         assert!(receiver.try_recv().is_err());
+    }
+
+    /// One peer's unasked frames hold at most its share of the byte budget and of the queue,
+    /// both sides of each: another peer's frames still find room while one floods.
+    #[test]
+    fn one_peer_s_frames_hold_at_most_its_share() {
+        let [flooder, other] = [1, 2].map(|seed| Via::Direct(StationId([seed; 32])));
+        // Bytes: a quarter of 400.
+        let (inbound, mut receiver) = Inbound::new(64, 400);
+        inbound.offer_frame(flooder, vec![0; 100]);
+        assert_eq!(
+            inbound.dropped(),
+            0,
+            "a peer's share is a quarter of the bytes"
+        );
+        inbound.offer_frame(flooder, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "and not a byte more");
+        inbound.offer_frame(other, vec![0; 100]);
+        assert_eq!(inbound.dropped(), 1, "another peer has its own");
+        drop(take(&mut receiver));
+        inbound.offer_frame(flooder, vec![0; 100]);
+        assert_eq!(inbound.dropped(), 1, "a frame taken gives its share back");
+        // Reports: a quarter of 8.
+        let (inbound, _receiver) = Inbound::new(8, 1_000);
+        for _ in 0..2 {
+            inbound.offer_frame(flooder, vec![0; 1]);
+        }
+        assert_eq!(
+            inbound.dropped(),
+            0,
+            "a peer's share is a quarter of the queue"
+        );
+        inbound.offer_frame(flooder, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "and not a report more");
+        inbound.offer_frame(other, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "another peer has its own");
     }
 
     /// A report of the relay's kind (a batch) that waits for room.

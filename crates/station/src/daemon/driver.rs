@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parley_channels::log_limit::LogLimit;
-use parley_channels::{Inbound, Report};
+use parley_channels::{FramePermit, Inbound, Report};
 use parley_store::Store;
-use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Call;
 use super::hooks::{Hooked, Hooks};
@@ -277,7 +277,7 @@ impl Driver {
 
     /// The core's input for `report`; a frame's share of the inbound budget goes to
     /// `permits`, to be returned once the frame is handled.
-    fn report_input(&mut self, report: Report, permits: &mut Vec<OwnedSemaphorePermit>) -> Input {
+    fn report_input(&mut self, report: Report, permits: &mut Vec<FramePermit>) -> Input {
         match &report {
             // Frames and oversized ones come from the connections the peer opened, not from
             // this station's dial loop, which they would make look alive.
