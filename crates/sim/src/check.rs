@@ -159,7 +159,7 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
 
 /// The entry `bytes` (an envelope, or its frame) names, if it is signed by `author` for `seq`
 /// and names another entry than `held`, the one delivered at that seq.
-fn equivocation_proven(
+fn contradiction_proven(
     bytes: &[u8],
     (author, seq): (&StationId, u64),
     held: Option<EntryId>,
@@ -296,17 +296,17 @@ fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
         }
     }
 
-    // Evidence only of equivocations the adversary made with the author's key, each a proof
-    // of one: an envelope the author signed for that seq, naming another entry than the one
-    // held. Honest stations leave none.
+    // Evidence only of contradictions the adversary made with the author's key (an
+    // equivocation, a fork), each a proof of one: an envelope the author signed for that seq,
+    // naming another entry than the one held. Honest stations leave none.
     for (kind, seq, bytes) in &held_view.evidence {
         let held = held_view.peer_entries.get(seq).map(SignedEntry::id);
-        let proves = *kind == EvidenceKind::Equivocation
-            && equivocation_proven(bytes, (&author_id, *seq), held)
-                .is_some_and(|named| world.equivocations.contains(&(i, j, *seq, named)));
+        let proves = contradiction_proven(bytes, (&author_id, *seq), held)
+            .is_some_and(|named| (world.contradictions).contains(&(*kind, i, j, *seq, named)));
         if !proves {
             return Err(format!(
-                "{arrow}: evidence recorded: {kind:?} at seq {seq}, which no equivocation made"
+                "{arrow}: evidence recorded: {kind:?} at seq {seq}, which no contradiction \
+                 made"
             ));
         }
     }
@@ -478,7 +478,7 @@ mod tests {
         // Of an equivocation made, but not proving it.
         check(
             |w, v| {
-                w.equivocations.insert((1, 0, 1, EntryId::NONE));
+                (w.contradictions).insert((EvidenceKind::Equivocation, 1, 0, 1, EntryId::NONE));
                 let view = v.get_mut(&AB).expect("A");
                 view.evidence
                     .push((EvidenceKind::Equivocation, 1, Vec::new()))

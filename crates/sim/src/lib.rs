@@ -266,6 +266,9 @@ pub struct SimReport {
     /// Equivocations made with a station's own key (the adversary holding it) that the
     /// station refused and kept as evidence.
     pub equivocations_kept: u64,
+    /// Entries signed with a station's own key (the adversary holding it) that do not continue
+    /// the log the peer holds, which the peer refused and kept as evidence of a fork.
+    pub forks_kept: u64,
     /// Simulation events processed.
     pub events: u64,
     /// Simulated time from pairing to quiescence, in milliseconds.
@@ -338,7 +341,7 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the run exercised, by name: the faults, and what the stations did about them.
-    pub fn counters(&self) -> [(&'static str, u64); 46] {
+    pub fn counters(&self) -> [(&'static str, u64); 47] {
         [
             ("links", self.links),
             ("messages accepted", self.messages_accepted),
@@ -383,6 +386,7 @@ impl SimReport {
             ("attacks", self.attacks),
             ("attacks rejected", self.attacks_rejected),
             ("equivocations kept as evidence", self.equivocations_kept),
+            ("forks kept as evidence", self.forks_kept),
             ("operators' answers", self.answers),
             ("messages cancelled", self.cancellations),
             (

@@ -41,7 +41,8 @@ use parley_channels::{Signal, Via};
 use parley_proto::limits::TEXT_SIZE_MAX_BYTES;
 use parley_proto::seal::EpochSecret;
 use parley_proto::{
-    ChannelKind, ContactCard, EntryId, Identity, Precedence, StationId, StoreOp, TestAnswer,
+    ChannelKind, ContactCard, EntryId, EvidenceKind, Identity, Precedence, StationId, StoreOp,
+    TestAnswer,
 };
 use parley_station::api::{AlarmEvent, Event as StationEvent, Reply};
 use parley_station::core::{
@@ -318,9 +319,10 @@ pub(crate) struct Station {
     /// about that peer announced since: each such alarm must follow such a refusal (and an
     /// alarm is announced only once the commit after its refusal is done).
     skew_refused: BTreeMap<usize, u64>,
-    /// Equivocations the adversary made with a peer's key that it refused and kept as
-    /// evidence: the peer and the seq. The `equivocation` alarm about that seq is excused.
-    equivocated: BTreeSet<(usize, u64)>,
+    /// Contradictions of a peer's log (equivocations, forks) the adversary made with the
+    /// peer's key that it refused and kept as evidence: the peer, the seq and the alarm it
+    /// raises. That alarm about that seq is excused.
+    contradicted: BTreeSet<(usize, u64, AlarmKind)>,
 }
 
 /// What the world saw of one station's link with one peer.
@@ -382,9 +384,10 @@ pub(crate) struct World {
     pub(crate) mallory: Identity,
     /// Frames seen on the wire, for the adversary: from, to, the frame.
     pub(crate) replay_pool: Vec<(usize, usize, Arc<[u8]>)>,
-    /// Equivocations the adversary made with a station's key: author, holder, seq and the id
-    /// of the entry it named. Evidence may be of these alone.
-    pub(crate) equivocations: BTreeSet<(usize, usize, u64, EntryId)>,
+    /// Contradictions the adversary made with a station's key: what they are evidence of
+    /// (an equivocation, a fork), author, holder, seq and the id of the entry made. Evidence
+    /// may be of these alone.
+    pub(crate) contradictions: BTreeSet<(EvidenceKind, usize, usize, u64, EntryId)>,
     lossy_disk_dropped: bool,
     /// Operators' acts (answers, cancellations) scheduled or asked and not yet acknowledged.
     acts_pending: u64,

@@ -202,6 +202,7 @@ fn the_faults_are_exercised() {
             "equivocations kept as evidence",
             total(|r| r.equivocations_kept),
         ),
+        ("forks kept as evidence", total(|r| r.forks_kept)),
         ("operators' answers", total(|r| r.answers)),
         ("messages cancelled", total(|r| r.cancellations)),
         (

@@ -1,13 +1,14 @@
 //! The adversary: frames that are tampered with, reflected, replayed, or signed by Mallory, a
 //! station nobody pinned, sometimes with the pinned peer's id written over hers; and envelopes
 //! signed with a pinned peer's own key that contradict what the station holds of its log (the
-//! key in other hands, or the peer gone rogue), which must be kept as evidence.
+//! key in other hands, or the peer gone rogue): another entry at a seq held, or a next entry
+//! that does not continue the log held, each to be kept as evidence.
 
 use parley_proto::envelope::Envelope;
 use parley_proto::frame::{Frame, TAG_ENVELOPE, TAG_RECEIPT};
 use parley_proto::receipt::Receipt;
 use parley_proto::seal::{PeerEpochKey, SealParties, Sealer};
-use parley_proto::{Body, Entry, EntryId, Identity, LinkId, Precedence, SignedEntry};
+use parley_proto::{Body, Entry, EntryId, EvidenceKind, Identity, LinkId, Precedence, SignedEntry};
 
 use super::{Event, Outcome, Phase, World};
 
@@ -34,6 +35,10 @@ pub(super) enum Attack {
     /// An envelope signed with the pinned peer's own key for a seq the station holds, naming
     /// another entry: refused as an equivocation, its signed bytes kept as evidence.
     Equivocate,
+    /// An envelope signed with the pinned peer's own key for the seq after the last the
+    /// station holds in order, whose entry names another predecessor than that one: it opens,
+    /// and is refused as a fork, its signed bytes kept as evidence.
+    Fork,
 }
 
 impl World {
@@ -58,7 +63,7 @@ impl World {
         }
         let gap = self.dice.between(ATTACK_GAP_MS);
         self.push(gap, Event::Attack);
-        const ATTACKS: [Attack; 7] = [
+        const ATTACKS: [Attack; 8] = [
             Attack::BitFlip,
             Attack::Truncate,
             Attack::Reflect,
@@ -66,6 +71,7 @@ impl World {
             Attack::Unpinned,
             Attack::ForgedSender,
             Attack::Equivocate,
+            Attack::Fork,
         ];
         let mut attack = ATTACKS[self.dice.below(ATTACKS.len() as u64) as usize];
         let seen = self.replay_pool.len() as u64;
@@ -74,20 +80,22 @@ impl World {
         }
         // At station `to`, claiming to come from station `from`.
         let (from, to, bytes) = match attack {
-            Attack::Unpinned | Attack::ForgedSender | Attack::Equivocate => {
+            Attack::Unpinned | Attack::ForgedSender | Attack::Equivocate | Attack::Fork => {
                 let to = self.dice.below(self.stations.len() as u64) as usize;
                 let peers: Vec<usize> = self.peers(to).collect();
                 let from = peers[self.dice.below(peers.len() as u64) as usize];
-                let equivocation = (attack == Attack::Equivocate)
-                    .then(|| self.equivocation((from, to)))
-                    .flatten();
-                if let Some(frame) = equivocation {
+                let contradiction = match attack {
+                    Attack::Equivocate => self.equivocation((from, to)),
+                    Attack::Fork => self.fork((from, to)),
+                    _ => None,
+                };
+                if let Some(frame) = contradiction {
                     self.report.attacks += 1;
                     let channel = self.attack_channel(to, from);
                     return self.frame(to, channel, &frame, (from, Some(attack)));
                 }
-                if attack == Attack::Equivocate {
-                    // Nothing of `from`'s log held at `to` yet: Mallory's instead.
+                if matches!(attack, Attack::Equivocate | Attack::Fork) {
+                    // `to` is down, or holds nothing of `from`'s log yet: Mallory's instead.
                     attack = Attack::Unpinned;
                 }
                 let frame = if self.dice.chance(500) {
@@ -155,7 +163,8 @@ impl World {
             operator: None,
         }
         .sign(&self.mallory);
-        let mut frame = self.envelope_of(&self.mallory.clone(), to, &entry);
+        let public = self.stations[to].epoch_public.clone();
+        let mut frame = self.envelope_of(&self.mallory.clone(), (to, &public), &entry);
         if forged {
             self.forge_sender(from, &mut frame);
         }
@@ -195,16 +204,62 @@ impl World {
         }
         .sign(identity);
         // Refused on its header, before anything is opened: what it is sealed to is moot.
-        let frame = self.envelope_of(&identity.clone(), to, &entry);
-        self.equivocations.insert((from, to, seq, entry.id()));
+        let public = self.stations[to].epoch_public.clone();
+        let frame = self.envelope_of(&identity.clone(), (to, &public), &entry);
+        let made = (EvidenceKind::Equivocation, from, to, seq, entry.id());
+        self.contradictions.insert(made);
+        Some(frame)
+    }
+
+    /// For [`Attack::Fork`], an envelope of `from`'s to `to`, signed with `from`'s own key,
+    /// for the seq after the last of `from`'s log that `to` holds in order, naming another
+    /// predecessor: sealed to `to`'s current epoch key and dated by `to`'s clock, so that it
+    /// opens and only its place in the chain is wrong. None while `to` is down or holds
+    /// nothing of `from`'s log yet.
+    fn fork(&mut self, (from, to): (usize, usize)) -> Option<Vec<u8>> {
+        let (author, target) = (self.id(from), self.id(to));
+        let core = self.stations[to].core.as_ref()?;
+        // A log's first entry is its key announcement, refused as malformed otherwise.
+        let head = core.endpoint().link(&author)?.in_head();
+        if head == 0 {
+            return None;
+        }
+        let seq = head + 1;
+        let public = core.endpoint().keyring().current().public_bytes().to_vec();
+        let body = Body::Message {
+            text: "a history never written".into(),
+            lang: "en".into(),
+            exercise: false,
+            translations: Vec::new(),
+        };
+        let entry = Entry {
+            link: LinkId::between(&author, &target),
+            author,
+            seq,
+            prev: EntryId([0xf0; 32]),
+            seen: EntryId::NONE,
+            time_ms: self.clock(to),
+            precedence: Precedence::Flash,
+            body,
+            operator: None,
+        }
+        .sign(&self.stations[from].identity);
+        let identity = self.stations[from].identity.clone();
+        let frame = self.envelope_of(&identity, (to, &public), &entry);
+        let made = (EvidenceKind::Fork, from, to, seq, entry.id());
+        self.contradictions.insert(made);
         Some(frame)
     }
 
     /// An envelope frame `signer` signs around `entry` (its own, on its link with station
-    /// `to`), sealed to the epoch key `to` started with.
-    fn envelope_of(&mut self, signer: &Identity, to: usize, entry: &SignedEntry) -> Vec<u8> {
+    /// `to`), sealed to `to`'s epoch key `public`.
+    fn envelope_of(
+        &mut self,
+        signer: &Identity,
+        (to, public): (usize, &[u8]),
+        entry: &SignedEntry,
+    ) -> Vec<u8> {
         let (link, target) = (entry.entry().link, self.id(to));
-        let public = &self.stations[to].epoch_public;
         let key = PeerEpochKey::from_bytes(public).expect("a station's own key is valid");
         let parties = SealParties {
             link,

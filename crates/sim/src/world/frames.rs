@@ -1,6 +1,6 @@
 //! Frames handed to a station as if they came off a channel: authentic ones (replays too) must
 //! be accepted, tampered and forged ones refused without a write or a change to any link, but
-//! for the evidence an equivocation leaves.
+//! for the evidence an equivocation or a fork leaves.
 
 use super::*;
 
@@ -29,6 +29,7 @@ impl World {
         let skewed_before = clock_skew_refusals(core, &sender);
         let over_before = intake_refusals(core, &sender);
         let equivocations_before = refusals_for(core, &sender, "equivocation");
+        let forks_before = refusals_for(core, &sender, "fork");
         core.handle(
             now_ms,
             Input::Frame {
@@ -41,6 +42,7 @@ impl World {
         let skewed = clock_skew_refusals(core, &sender) > skewed_before;
         let over = intake_refusals(core, &sender) > over_before;
         let equivocation = refusals_for(core, &sender, "equivocation") > equivocations_before;
+        let fork = refusals_for(core, &sender, "fork") > forks_before;
         let name = NAMES[i];
         let forged = attack.filter(|a| *a != Attack::Replay);
         // An authentic envelope may be refused for an entry time too far ahead, only while
@@ -81,7 +83,31 @@ impl World {
                 if writes > before.1 {
                     self.report.equivocations_kept += 1;
                     let seq = equivocated_seq(bytes).expect("an envelope the adversary signed");
-                    self.stations[i].equivocated.insert((from, seq));
+                    (self.stations[i].contradicted).insert((from, seq, AlarmKind::Equivocation));
+                }
+            }
+            (true, Some(Attack::Fork)) => {
+                // Refused as what it is, as an equivocation is; or, in a seed of tight
+                // allowances, for the allowance before it was opened, with nothing written.
+                self.report.attacks_rejected += 1;
+                let (views, writes) = (&after.0, after.1);
+                let as_fork = fork && writes <= before.1 + 2;
+                let for_allowance = over && writes == before.1;
+                if *views != before.0 || !(as_fork || for_allowance) {
+                    let core = self.stations[i].core.as_ref().expect("up");
+                    let link = core.endpoint().link(&sender).expect("paired");
+                    let reasons = &link.counters().rejected;
+                    return Err(format!(
+                        "{name} did not refuse a fork of {}'s log as one, or changed more than \
+                         its evidence: links {before:?} -> {after:?}; refusals so far: \
+                         {reasons:?}",
+                        NAMES[from]
+                    ));
+                }
+                if fork && writes > before.1 {
+                    self.report.forks_kept += 1;
+                    let seq = equivocated_seq(bytes).expect("an envelope the adversary signed");
+                    (self.stations[i].contradicted).insert((from, seq, AlarmKind::Fork));
                 }
             }
             (true, Some(attack)) => {

@@ -9,24 +9,24 @@ impl World {
     pub(super) fn drain_outputs(&mut self, i: usize) -> Outcome {
         let name = NAMES[i];
         // A clock_skew alarm accuses its peer unless it follows a refusal for clock skew that
-        // was excused, and not yet followed by another such alarm; an equivocation alarm,
-        // unless its seq is one at which the adversary equivocated with the peer's key and
-        // the station kept the evidence; an over_intake alarm, unless the seed has tight
-        // allowances.
+        // was excused, and not yet followed by another such alarm; an equivocation or fork
+        // alarm, unless its seq is one at which the adversary made that contradiction with the
+        // peer's key and the station kept the evidence; an over_intake alarm, unless the seed
+        // has tight allowances.
         let tight = self.config.intake_tight;
         let accusing = |alarm: &parley_station::api::AlarmItem, station: &Station| {
             let peer = NAMES.iter().position(|n| *n == alarm.peer);
             let skew_excused =
                 peer.is_some_and(|j| (station.skew_refused.get(&j)).is_some_and(|n| *n > 0));
-            let equivocation_excused = peer.is_some_and(|j| {
+            let contradiction_excused = peer.is_some_and(|j| {
                 (alarm.subject.strip_prefix("seq "))
                     .and_then(|seq| seq.parse().ok())
-                    .is_some_and(|seq| station.equivocated.contains(&(j, seq)))
+                    .is_some_and(|seq| station.contradicted.contains(&(j, seq, alarm.kind)))
             });
-            accuses(alarm.kind)
-                && !(alarm.kind == AlarmKind::ClockSkew && skew_excused)
-                && !(alarm.kind == AlarmKind::Equivocation && equivocation_excused)
-                && !(alarm.kind == AlarmKind::OverIntake && tight)
+            let excused = contradiction_excused
+                || (alarm.kind == AlarmKind::ClockSkew && skew_excused)
+                || (alarm.kind == AlarmKind::OverIntake && tight);
+            accuses(alarm.kind) && !excused
         };
         for peer in self.peer_ids(i) {
             if let Some(core) = &self.stations[i].core

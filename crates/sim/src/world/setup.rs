@@ -75,7 +75,7 @@ impl World {
                 skew_ms: 0,
                 clock_went_back: false,
                 skew_refused: Default::default(),
-                equivocated: Default::default(),
+                contradicted: Default::default(),
             });
         }
         let mallory = Identity::from_secret(&dice.seed());
@@ -116,7 +116,7 @@ impl World {
             phase: Phase::Workload,
             mallory,
             replay_pool: Vec::new(),
-            equivocations: BTreeSet::new(),
+            contradictions: BTreeSet::new(),
             lossy_disk_dropped: false,
             acts_pending: 0,
             books: Vec::new(),
