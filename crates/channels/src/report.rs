@@ -177,9 +177,10 @@ pub enum Report {
     },
 }
 
-/// One peer's frames that arrive unasked hold at most this share (one in it) of the byte
-/// budget and of the report queue: a paired peer flooding the direct channel, hostile or
-/// broken, leaves room for the other peers' frames.
+/// One peer's frames that arrive unasked hold this share (one in it) of the byte budget and
+/// of the report queue, and more only while as much again stays free for the others: a paired
+/// peer flooding the direct channel, hostile or broken, leaves room for the other peers'
+/// frames, and one catching up alone may use most of the queue.
 pub const PEER_SHARE_DIVISOR: usize = 4;
 
 /// Where transports send their reports. Bounded twice: in reports, and for frames that arrive
@@ -251,21 +252,12 @@ impl Inbound {
         }
     }
 
-    /// Room for a frame of `len` bytes that arrived unasked by `via`: in the peer's share
-    /// first, then in the whole budget; None if either is full.
+    /// Room for a frame of `len` bytes that arrived unasked by `via`, in the whole budget and,
+    /// from a peer, in its share ([`Inbound::peer_permits`]); None if there is none.
     fn frame_permit(&self, via: Via, len: usize) -> Option<FramePermit> {
         let len = u32::try_from(len).ok()?;
         let peer = match via {
-            Via::Direct(peer) => {
-                let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
-                let share = shares.entry(peer).or_insert_with(|| PeerShare {
-                    bytes: Arc::new(Semaphore::new(self.share.0)),
-                    reports: Arc::new(Semaphore::new(self.share.1)),
-                });
-                let bytes = share.bytes.clone().try_acquire_many_owned(len).ok()?;
-                let report = share.reports.clone().try_acquire_owned().ok()?;
-                Some([bytes, report])
-            }
+            Via::Direct(peer) => self.peer_permits(peer, len)?,
             Via::Relay(_) | Via::Folder(_) => None,
         };
         let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
@@ -273,6 +265,26 @@ impl Inbound {
             _bytes: bytes,
             _peer: peer,
         })
+    }
+
+    /// Room for a frame of `len` bytes from `peer` in its share (`Some(Some(..))`), or past
+    /// it while a share's worth of bytes and reports would stay free for the others
+    /// (`Some(None)`); None if there is none.
+    fn peer_permits(&self, peer: StationId, len: u32) -> Option<Option<[OwnedSemaphorePermit; 2]>> {
+        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        let share = shares.entry(peer).or_insert_with(|| PeerShare {
+            bytes: Arc::new(Semaphore::new(self.share.0)),
+            reports: Arc::new(Semaphore::new(self.share.1)),
+        });
+        let bytes = share.bytes.clone().try_acquire_many_owned(len).ok();
+        let report = share.reports.clone().try_acquire_owned().ok();
+        if let (Some(bytes), Some(report)) = (bytes, report) {
+            return Some(Some([bytes, report]));
+        }
+        let bytes_free = self.budget.available_permits();
+        let reserve_kept =
+            bytes_free >= len as usize + self.share.0 && self.reports.capacity() > self.share.1;
+        reserve_kept.then_some(None)
     }
 
     /// Sends a report, waiting for room (counted). Returns false once the station has
@@ -359,40 +371,50 @@ mod tests {
         assert!(receiver.try_recv().is_err());
     }
 
-    /// One peer's unasked frames hold at most its share of the byte budget and of the queue,
-    /// both sides of each: another peer's frames still find room while one floods.
+    /// One peer's unasked frames hold its share of the byte budget and of the queue, and more
+    /// only while a share stays free: another peer's frames still find room while one floods,
+    /// and one peer alone may use most of the queue. Both sides of each bound.
     #[test]
     fn one_peer_s_frames_hold_at_most_its_share() {
         let [flooder, other] = [1, 2].map(|seed| Via::Direct(StationId([seed; 32])));
-        // Bytes: a quarter of 400.
+        // Bytes: a share is a quarter of 400; past it, while a quarter stays free.
         let (inbound, mut receiver) = Inbound::new(64, 400);
         inbound.offer_frame(flooder, vec![0; 100]);
+        inbound.offer_frame(flooder, vec![0; 200]);
         assert_eq!(
             inbound.dropped(),
             0,
-            "a peer's share is a quarter of the bytes"
+            "alone, a peer may use all but a share"
         );
         inbound.offer_frame(flooder, vec![0; 1]);
-        assert_eq!(inbound.dropped(), 1, "and not a byte more");
+        assert_eq!(
+            inbound.dropped(),
+            1,
+            "and not a byte of the others' reserve"
+        );
         inbound.offer_frame(other, vec![0; 100]);
-        assert_eq!(inbound.dropped(), 1, "another peer has its own");
+        assert_eq!(inbound.dropped(), 1, "which another peer's frames find");
         drop(take(&mut receiver));
         inbound.offer_frame(flooder, vec![0; 100]);
         assert_eq!(inbound.dropped(), 1, "a frame taken gives its share back");
-        // Reports: a quarter of 8.
+        // Reports: a share is a quarter of 8.
         let (inbound, _receiver) = Inbound::new(8, 1_000);
-        for _ in 0..2 {
+        for _ in 0..6 {
             inbound.offer_frame(flooder, vec![0; 1]);
         }
         assert_eq!(
             inbound.dropped(),
             0,
-            "a peer's share is a quarter of the queue"
+            "alone, a peer may use all but a share"
         );
         inbound.offer_frame(flooder, vec![0; 1]);
-        assert_eq!(inbound.dropped(), 1, "and not a report more");
+        assert_eq!(
+            inbound.dropped(),
+            1,
+            "and not a report of the others' reserve"
+        );
         inbound.offer_frame(other, vec![0; 1]);
-        assert_eq!(inbound.dropped(), 1, "another peer has its own");
+        assert_eq!(inbound.dropped(), 1, "which another peer's frames find");
     }
 
     /// A report of the relay's kind (a batch) that waits for room.

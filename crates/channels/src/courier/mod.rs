@@ -321,7 +321,8 @@ pub fn check_export_target(out: &Path, kind: ExportKind) -> Result<ExportTarget,
 /// The first bytes (at most `max`) of a regular file, opened as [`read_bounded`] opens one.
 fn read_first(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
     let file = open_regular(path)?;
-    let mut first = Vec::with_capacity(max);
+    let len = file.metadata().map_or(0, |metadata| metadata.len());
+    let mut first = Vec::with_capacity(max.min(usize::try_from(len).unwrap_or(max)));
     file.take(max as u64)
         .read_to_end(&mut first)
         .map_err(|error| FileError::io(path, error))?;

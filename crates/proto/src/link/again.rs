@@ -38,8 +38,8 @@ impl Link {
     }
 
     /// Takes back own entries this store lost (`own`, continuing the own log from its end)
-    /// and the peer's it lacks (`theirs`, from the contiguous head on), from a transcript
-    /// ([`crate::Endpoint::recover`]). They are taken in an order each could have been
+    /// and the peer's it lacks (`theirs`, from the contiguous head on, those up to `receipted`
+    /// free of the peer's intake allowance), from a transcript ([`crate::Endpoint::recover`]). They are taken in an order each could have been
     /// written in, so what reads them (a station's watch, an answer and what it answers)
     /// finds each entry's `seen` before it: the peer's next as soon as the own entry it saw
     /// is back. An own entry that does not continue the log refuses them all, nothing
@@ -50,7 +50,7 @@ impl Link {
         now_ms: u64,
         rng: &mut ChaCha20Rng,
         own: Vec<SignedEntry>,
-        theirs: Vec<SignedEntry>,
+        (theirs, receipted): (Vec<SignedEntry>, u64),
     ) -> Result<Recovered, RecoverError> {
         self.outgoing
             .check_recoverable(&self.me, self.link_id, &own)?;
@@ -58,25 +58,18 @@ impl Link {
         let mut recovered = Recovered::default();
         let mut own = own.into_iter().peekable();
         let mut theirs = theirs.into_iter().peekable();
-        // The own entry the peer's next names as seen and the log lacks: that entry waits for
-        // it to be taken back, and is not looked for again in the log before (a search from
-        // the newest, which finds none, for each of a long run of own entries).
-        let mut waiting: Option<EntryId> = None;
         loop {
+            // The peer's next waits until the own entry it names as seen is back.
             let seen_here = |entry: &SignedEntry| {
                 let seen = entry.entry().seen;
-                if waiting == Some(seen) {
-                    return false;
-                }
-                let here = seen == EntryId::NONE || self.outgoing.wrote(&seen);
-                waiting = (!here).then_some(seen);
-                here
+                seen == EntryId::NONE || self.outgoing.wrote(&seen)
             };
             if let Some(entry) = theirs.next_if(seen_here) {
                 let outgoing = &self.outgoing;
                 let parties = (self.link_id, now_ms);
                 let wrote = |id: &EntryId| outgoing.wrote(id);
-                match self.incoming.take(parties, entry, wrote, &mut self.fx) {
+                let charged = entry.entry().seq > receipted;
+                match (self.incoming).take(parties, (entry, charged), wrote, &mut self.fx) {
                     Ok(Arrival::New { key }) => {
                         recovered.theirs += 1;
                         self.adopt_announced(now_ms, key);
@@ -89,9 +82,6 @@ impl Link {
             let Some(entry) = own.next() else {
                 break;
             };
-            if waiting == Some(entry.id()) {
-                waiting = None;
-            }
             self.outgoing.recover(
                 &self.me,
                 (self.link_id, self.peer),

@@ -12,7 +12,7 @@ use crate::error::{DecodeError, Rejection};
 use crate::evidence::EvidenceKind;
 use crate::id::{EntryId, LinkId, StationId};
 use crate::limits::{ENTRY_FUTURE_SKEW_MS_MAX, REORDER_WINDOW_MAX_ENTRIES};
-use crate::seal::{Keyring, Opener, SEAL_TAG_BYTES, SealParties};
+use crate::seal::{Keyring, Opener, SealParties};
 use crate::store_op::{LinkSnapshot, PendingItem, StoreOp};
 
 /// What the detail of an `equivocation` or `fork` says of its causes: an operator reading it
@@ -374,14 +374,14 @@ impl Incoming {
     /// Takes the peer's next entry after the contiguous head from a transcript (`entry`,
     /// verified under the peer's key), as [`Incoming::accept`] takes one opened from an
     /// envelope: its `prev` the head's, its `seen` an entry this station wrote, its time not
-    /// ahead of this station's clock, and within the peer's intake allowance, charged as it
-    /// would be sealed (the peer made the file: it must not fill this station's disk either).
-    /// One already held (delivered, or held above a gap that the entries before it filled) is
-    /// a duplicate.
+    /// ahead of this station's clock, and (if `charged`) within the peer's intake allowance,
+    /// charged as it would be sealed (the peer made the file: it must not fill this station's
+    /// disk either). One already held (delivered, or held above a gap that the entries before
+    /// it filled) is a duplicate.
     pub(super) fn take(
         &mut self,
         (link, now_ms): (LinkId, u64),
-        entry: SignedEntry,
+        (entry, charged): (SignedEntry, bool),
         wrote: impl Fn(&EntryId) -> bool,
         fx: &mut Effects,
     ) -> Result<Arrival, Rejection> {
@@ -403,18 +403,20 @@ impl Incoming {
         if ahead_ms > ENTRY_FUTURE_SKEW_MS_MAX {
             return Err(Rejection::ClockSkew { ahead_ms });
         }
-        let sealed = entry.bytes().len().saturating_add(SEAL_TAG_BYTES);
-        if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
-            self.intake_refused_ms = Some(now_ms);
-            let limit = self.intake.limit();
-            return Err(Rejection::OverIntake {
-                bytes: sealed,
-                wait_ms,
-                burst_bytes: limit.burst_bytes,
-                per_day_bytes: limit.per_day_bytes,
-            });
+        let sealed = IntakeLimit::charge_of(entry.bytes().len());
+        if charged {
+            if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
+                self.intake_refused_ms = Some(now_ms);
+                let limit = self.intake.limit();
+                return Err(Rejection::OverIntake {
+                    bytes: sealed,
+                    wait_ms,
+                    burst_bytes: limit.burst_bytes,
+                    per_day_bytes: limit.per_day_bytes,
+                });
+            }
+            self.intake.spend(now_ms, sealed as u64);
         }
-        self.intake.spend(now_ms, sealed as u64);
         // What was kept for this entry, refused for the allowance on a channel, is free.
         if self
             .intake_blocked

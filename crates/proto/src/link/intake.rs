@@ -29,6 +29,12 @@ impl Default for IntakeLimit {
 }
 
 impl IntakeLimit {
+    /// What an entry of `len` signed bytes is charged: its bytes as sealed, with the AEAD's
+    /// tag.
+    pub fn charge_of(len: usize) -> usize {
+        len.saturating_add(crate::seal::SEAL_TAG_BYTES)
+    }
+
     /// Panics on a limit that could never take the largest envelope, or never refill.
     fn assert_valid(&self) {
         assert!(

@@ -54,10 +54,15 @@ impl Refusal {
         }
     }
 
-    /// The same refusal, closing its connection: the request failed authentication.
+    /// The same refusal, closing its connection if it is one of authentication (401, 403),
+    /// not a failure of the relay's.
     pub(crate) fn closing(self) -> Self {
+        let refused = matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        );
         Self {
-            close: true,
+            close: refused,
             ..self
         }
     }

@@ -2,8 +2,7 @@
 //! charged at load with what the peer's entries took before a restart, and an alarm while a
 //! peer is over it.
 
-use parley_proto::seal::SEAL_TAG_BYTES;
-use parley_proto::{Link, StationId};
+use parley_proto::{IntakeLimit, Link, StationId};
 use parley_store::{AlarmKind, LinkRecord};
 
 use super::Station;
@@ -116,7 +115,10 @@ pub(super) fn charge_recent(link: &mut Link, record: &LinkRecord, peer: &Station
         .filter(|kept| kept.entry.entry().author == *peer)
         .filter_map(|kept| {
             let at_ms = kept.received_ms.filter(|at| *at >= since_ms)?;
-            Some((at_ms, (kept.entry.bytes().len() + SEAL_TAG_BYTES) as u64))
+            Some((
+                at_ms,
+                IntakeLimit::charge_of(kept.entry.bytes().len()) as u64,
+            ))
         })
         .collect();
     recent.sort_unstable();

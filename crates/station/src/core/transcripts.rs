@@ -11,10 +11,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use parley_proto::seal::SEAL_TAG_BYTES;
 use parley_proto::tlog::Hash;
 use parley_proto::transcript::{self, StationLog, VerifiedTranscript};
-use parley_proto::{EvidenceKind, RecoverError, SignedEntry, StationId};
+use parley_proto::{EvidenceKind, IntakeLimit, RecoverError, SignedEntry, StationId};
 use parley_store::AlarmKind;
 
 use super::Station;
@@ -167,20 +166,25 @@ impl Station {
         }
         // The peer's entries this store lacks, from the contiguous head: taken with the own
         // ones, so that an answer and what it answers are both here before the watch's
-        // deadlines next run. No more are read than the peer's intake allowance takes (the
-        // link charges each as it takes it): the peer made the file.
+        // deadlines next run. Those this station's own receipt in the file covers were
+        // charged to the peer's intake allowance when they first came; no more of the others
+        // are read than the allowance takes (the link charges each as it takes it): the peer
+        // made the file.
         let in_head = link.in_head();
+        let receipted = other.receipted_upto.unwrap_or(0);
         let mut room = link.intake_available_bytes(now_ms);
         let mut theirs = Vec::new();
         for seq in in_head + 1..=other.entries() {
             let Some(bytes) = transcript::signed_entry(file, other, seq) else {
                 break;
             };
-            let sealed = (bytes.len() + SEAL_TAG_BYTES) as u64;
-            let Some(left) = room.checked_sub(sealed) else {
-                break;
-            };
-            room = left;
+            if seq > receipted {
+                let charge = IntakeLimit::charge_of(bytes.len()) as u64;
+                let Some(left) = room.checked_sub(charge) else {
+                    break;
+                };
+                room = left;
+            }
             let Ok(entry) = SignedEntry::decode_verified(&bytes, &peer) else {
                 break;
             };
@@ -191,7 +195,7 @@ impl Station {
             parley_proto::Recovered::default()
         } else {
             self.endpoint
-                .recover(now_ms, &peer, (entries, theirs), receipt)
+                .recover(now_ms, &peer, (entries, theirs, receipted), receipt)
                 .map_err(|error| {
                     let class = match error {
                         RecoverError::Discontinuous { .. } => ErrorClass::Peer,
