@@ -178,16 +178,20 @@ pub enum Report {
 }
 
 /// One peer's frames that arrive unasked hold this share (one in it) of the byte budget and
-/// of the report queue, and more only while as much again stays free for the others: a paired
-/// peer flooding the direct channel, hostile or broken, leaves room for the other peers'
-/// frames, and one catching up alone may use most of the queue.
+/// of the report queue, and more only while [`PEER_SHARES_KEPT_FREE`] shares stay free: a
+/// paired peer flooding the direct channel, hostile or broken, leaves room for the other
+/// peers' frames, and one catching up alone may use half the queue.
 pub const PEER_SHARE_DIVISOR: usize = 4;
+/// Shares of the budget and of the queue a peer past its own share leaves free: two other
+/// peers' (so two flooding peers still leave one share free).
+pub const PEER_SHARES_KEPT_FREE: usize = 2;
 
 /// Where transports send their reports. Bounded twice: in reports, and for frames that arrive
-/// unasked (the direct channel) in bytes, each peer's within its share. Such a frame that does
-/// not fit is dropped and counted: its sender retransmits it, so a flood costs the flooder,
-/// never this station's memory nor the other peers' room. Everything else (a relay's batch, a
-/// folder's bundle, health) waits for room instead.
+/// unasked (the direct channel) in bytes, each peer's within its share or past it only while
+/// half stays free. Such a frame that does not fit is dropped and counted: its sender
+/// retransmits it, so a flood costs the flooder, never this station's memory nor the other
+/// peers' room. Everything else (a relay's batch, a folder's bundle, health) waits for room
+/// instead.
 #[derive(Clone, Debug)]
 pub struct Inbound {
     reports: mpsc::Sender<Report>,
@@ -236,7 +240,7 @@ impl Inbound {
     }
 
     /// Offers a frame that arrived unasked; drops and counts it when the queue is full, or
-    /// holds its peer's share.
+    /// when its peer holds its share and half is no longer free.
     pub fn offer_frame(&self, via: Via, bytes: Vec<u8>) {
         let Some(permit) = self.frame_permit(via, bytes.len()) else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -253,38 +257,37 @@ impl Inbound {
     }
 
     /// Room for a frame of `len` bytes that arrived unasked by `via`, in the whole budget and,
-    /// from a peer, in its share ([`Inbound::peer_permits`]); None if there is none.
+    /// from a peer, in its share, or past the share while half the budget and of the queue
+    /// stays free (room for two other peers' shares); None if there is none.
     fn frame_permit(&self, via: Via, len: usize) -> Option<FramePermit> {
         let len = u32::try_from(len).ok()?;
-        let peer = match via {
-            Via::Direct(peer) => self.peer_permits(peer, len)?,
-            Via::Relay(_) | Via::Folder(_) => None,
+        let Via::Direct(peer) = via else {
+            let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
+            return Some(FramePermit {
+                _bytes: bytes,
+                _peer: None,
+            });
         };
-        let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
-        Some(FramePermit {
-            _bytes: bytes,
-            _peer: peer,
-        })
-    }
-
-    /// Room for a frame of `len` bytes from `peer` in its share (`Some(Some(..))`), or past
-    /// it while a share's worth of bytes and reports would stay free for the others
-    /// (`Some(None)`); None if there is none.
-    fn peer_permits(&self, peer: StationId, len: u32) -> Option<Option<[OwnedSemaphorePermit; 2]>> {
+        // Under the lock: frames of several peers arriving at once see what each other took.
         let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
         let share = shares.entry(peer).or_insert_with(|| PeerShare {
             bytes: Arc::new(Semaphore::new(self.share.0)),
             reports: Arc::new(Semaphore::new(self.share.1)),
         });
-        let bytes = share.bytes.clone().try_acquire_many_owned(len).ok();
+        let in_share = share.bytes.clone().try_acquire_many_owned(len).ok();
         let report = share.reports.clone().try_acquire_owned().ok();
-        if let (Some(bytes), Some(report)) = (bytes, report) {
-            return Some(Some([bytes, report]));
-        }
-        let bytes_free = self.budget.available_permits();
-        let reserve_kept =
-            bytes_free >= len as usize + self.share.0 && self.reports.capacity() > self.share.1;
-        reserve_kept.then_some(None)
+        let peer = match (in_share, report) {
+            (Some(bytes), Some(report)) => Some([bytes, report]),
+            _ => None,
+        };
+        let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
+        let reserve = PEER_SHARES_KEPT_FREE;
+        let reserve_kept = self.budget.available_permits() >= reserve * self.share.0
+            && self.reports.capacity() > reserve * self.share.1;
+        (peer.is_some() || reserve_kept).then_some(FramePermit {
+            _bytes: bytes,
+            _peer: peer,
+        })
     }
 
     /// Sends a report, waiting for room (counted). Returns false once the station has
@@ -372,49 +375,45 @@ mod tests {
     }
 
     /// One peer's unasked frames hold its share of the byte budget and of the queue, and more
-    /// only while a share stays free: another peer's frames still find room while one floods,
-    /// and one peer alone may use most of the queue. Both sides of each bound.
+    /// only while half stays free: two other peers' frames still find room while one floods,
+    /// and one peer alone may use half the queue. Both sides of each bound.
     #[test]
     fn one_peer_s_frames_hold_at_most_its_share() {
-        let [flooder, other] = [1, 2].map(|seed| Via::Direct(StationId([seed; 32])));
-        // Bytes: a share is a quarter of 400; past it, while a quarter stays free.
+        let [flooder, other, third] = [1, 2, 3].map(|seed| Via::Direct(StationId([seed; 32])));
+        // Bytes: a share is a quarter of 400; past it, while half stays free.
         let (inbound, mut receiver) = Inbound::new(64, 400);
         inbound.offer_frame(flooder, vec![0; 100]);
-        inbound.offer_frame(flooder, vec![0; 200]);
-        assert_eq!(
-            inbound.dropped(),
-            0,
-            "alone, a peer may use all but a share"
-        );
+        inbound.offer_frame(flooder, vec![0; 100]);
+        assert_eq!(inbound.dropped(), 0, "alone, a peer may use half");
         inbound.offer_frame(flooder, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "and not a byte of the others' half");
+        for peer in [other, third] {
+            inbound.offer_frame(peer, vec![0; 100]);
+        }
         assert_eq!(
             inbound.dropped(),
             1,
-            "and not a byte of the others' reserve"
+            "where two other peers find their shares"
         );
-        inbound.offer_frame(other, vec![0; 100]);
-        assert_eq!(inbound.dropped(), 1, "which another peer's frames find");
         drop(take(&mut receiver));
         inbound.offer_frame(flooder, vec![0; 100]);
         assert_eq!(inbound.dropped(), 1, "a frame taken gives its share back");
         // Reports: a share is a quarter of 8.
         let (inbound, _receiver) = Inbound::new(8, 1_000);
-        for _ in 0..6 {
+        for _ in 0..4 {
             inbound.offer_frame(flooder, vec![0; 1]);
+        }
+        assert_eq!(inbound.dropped(), 0, "alone, a peer may use half");
+        inbound.offer_frame(flooder, vec![0; 1]);
+        assert_eq!(inbound.dropped(), 1, "and not a report of the others' half");
+        for peer in [other, third] {
+            inbound.offer_frame(peer, vec![0; 1]);
         }
         assert_eq!(
             inbound.dropped(),
-            0,
-            "alone, a peer may use all but a share"
-        );
-        inbound.offer_frame(flooder, vec![0; 1]);
-        assert_eq!(
-            inbound.dropped(),
             1,
-            "and not a report of the others' reserve"
+            "where two other peers find their shares"
         );
-        inbound.offer_frame(other, vec![0; 1]);
-        assert_eq!(inbound.dropped(), 1, "which another peer's frames find");
     }
 
     /// A report of the relay's kind (a batch) that waits for room.

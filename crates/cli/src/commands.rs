@@ -515,10 +515,19 @@ pub fn store_read(home: &Home) -> anyhow::Result<Store> {
 }
 
 fn transcript_export(home: &Home, peer: &str, out: &Path) -> anyhow::Result<()> {
-    courier::check_export_target(out, ExportKind::TRANSCRIPT).map_err(edge::export_refused)?;
-    let (name, text) = Node::open_read_only(home)?.export_transcript(peer)?;
-    courier::write_export_file(out, ExportKind::TRANSCRIPT, text.as_bytes())
-        .map_err(edge::export_refused)?;
+    let kind = ExportKind::TRANSCRIPT;
+    let target = courier::check_export_target(out, kind).map_err(edge::export_refused)?;
+    let node = Node::open_read_only(home)?;
+    if target == courier::ExportTarget::Earlier {
+        // Before the export is made: a transcript may be large.
+        let ends = (
+            node.station().identity().id(),
+            node.station().resolve_peer(peer)?,
+        );
+        courier::check_same_ends(out, kind, Some(ends)).map_err(edge::export_refused)?;
+    }
+    let (name, text) = node.export_transcript(peer)?;
+    courier::write_export_file(out, kind, text.as_bytes()).map_err(edge::export_refused)?;
     println!(
         "transcript of the link with {} written to {}",
         render::quoted(&name),

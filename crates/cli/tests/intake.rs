@@ -1,6 +1,7 @@
 //! A peer that sends more than a station takes from one peer: its entries over the allowance
 //! wait with it, the station raises one alarm and shows what it still takes, and once the
-//! allowance is raised everything the peer sent comes in. Real daemons, real QUIC.
+//! allowance is raised everything the peer sent comes in; a transcript of the peer's is taken
+//! within the same allowance. Real daemons, real QUIC.
 
 mod common;
 
@@ -15,18 +16,9 @@ use parley_testkit::harness::{StationProcess, wait_until};
 /// more than Bravo's one MiB.
 const SENT: usize = 24;
 
-#[test]
-fn a_peer_over_its_intake_waits_until_the_allowance_is_raised() {
-    let root = tempfile::tempdir().unwrap();
-    let (mut alpha, mut bravo) = paired(root.path());
-    bravo
-        .configure(|config| {
-            config.intake.burst_mib = 1;
-            config.intake.per_day_mib = 1;
-        })
-        .unwrap();
-    alpha.start().unwrap();
-    bravo.start().unwrap();
+/// Alpha sends `SENT` messages of about 48 KiB each to Bravo (Alpha's daemon stopped, so they
+/// wait in its outbox).
+fn send_large(alpha: &StationProcess) {
     let text = "x".repeat(TEXT_SIZE_MAX_BYTES);
     let de = format!("de={text}");
     let it = format!("it={text}");
@@ -42,6 +34,26 @@ fn a_peer_over_its_intake_waits_until_the_allowance_is_raised() {
         ];
         alpha.ok(&args).unwrap();
     }
+}
+
+/// Bravo's allowance for each peer: one MiB, growing back by one a day.
+fn one_mib(bravo: &mut StationProcess) {
+    bravo
+        .configure(|config| {
+            config.intake.burst_mib = 1;
+            config.intake.per_day_mib = 1;
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_peer_over_its_intake_waits_until_the_allowance_is_raised() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    one_mib(&mut bravo);
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    send_large(&alpha);
 
     // Bravo takes what fits in a MiB, then refuses the rest unread: one alarm, and its status
     // shows that it takes less than another message.
@@ -90,6 +102,41 @@ fn a_peer_over_its_intake_waits_until_the_allowance_is_raised() {
         wait_until(timeout, || over(&bravo) == 0),
         "the alarm did not clear"
     );
+    alpha.stop().unwrap();
+    bravo.stop().unwrap();
+}
+
+/// The peer's entries a transcript of the peer's holds are taken within the peer's allowance,
+/// as from a channel: the peer made the file. The rest come from the peer once it fits.
+#[test]
+fn a_peer_s_transcript_is_taken_within_its_allowance() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut alpha, mut bravo) = paired(root.path());
+    one_mib(&mut bravo);
+    send_large(&alpha);
+    let file = root.path().join("alpha.transcript");
+    alpha.export_transcript("Bravo", &file).unwrap();
+    let recovered = bravo
+        .json(&["transcript", "recover", file.to_str().unwrap()])
+        .unwrap();
+    assert_eq!(recovered["exporter"], "peer", "{recovered}");
+    // Alpha's key announcement, and the messages that fit in a MiB.
+    let taken = recovered["peer_entries"].as_u64().expect("a count") as usize;
+    let received = bravo.inbox().unwrap().len();
+    assert_eq!(received + 1, taken, "{recovered}");
+    assert!(
+        received > 10 && received < SENT,
+        "{received} of {SENT} taken"
+    );
+
+    // Raised, the allowance takes the rest, which Alpha sends: nothing is lost.
+    bravo
+        .configure(|config| config.intake.burst_mib = 64)
+        .unwrap();
+    alpha.start().unwrap();
+    bravo.start().unwrap();
+    await_all_delivered(&alpha, &bravo);
+    assert_eq!(bravo.inbox().unwrap().len(), SENT);
     alpha.stop().unwrap();
     bravo.stop().unwrap();
 }

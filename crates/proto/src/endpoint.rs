@@ -404,10 +404,8 @@ impl Endpoint {
     /// Takes back own entries this store lost to an older copy, and the peer's it lacks, from
     /// a transcript of the link (docs/cli.md, `transcript recover`): `own` are this station's,
     /// verified under its key, continuing the own log from its end; `theirs` the peer's,
-    /// verified under the peer's, from the contiguous head on ([`Link::recover`]); `receipted`
-    /// how far this station's own signed receipt in the file covers the peer's log (those
-    /// entries were charged against the peer's intake allowance when they first came, and are
-    /// taken again without charge). `receipt`, a signed receipt of the peer's of the own entries from the same file, is
+    /// verified under the peer's, from the contiguous head on ([`Link::recover`]).
+    /// `receipt`, a signed receipt of the peer's of the own entries from the same file, is
     /// then applied as one arriving on a channel would be: what it covers is delivered.
     /// Refused, it changes nothing: the entries go out again, and the peer receipts them.
     /// `peer` is paired.
@@ -415,7 +413,7 @@ impl Endpoint {
         &mut self,
         now_ms: u64,
         peer: &StationId,
-        (own, theirs, receipted): (Vec<SignedEntry>, Vec<SignedEntry>, u64),
+        (own, theirs): (Vec<SignedEntry>, Vec<SignedEntry>),
         receipt: Option<&[u8]>,
     ) -> Result<Recovered, RecoverError> {
         self.tick(now_ms);
@@ -423,7 +421,7 @@ impl Endpoint {
             .links
             .get_mut(peer)
             .expect("entries are recovered for a paired peer");
-        let recovered = link.recover(now_ms, &mut self.rng, own, (theirs, receipted))?;
+        let recovered = link.recover(now_ms, &mut self.rng, own, theirs)?;
         if let Some(raw) = receipt
             && let Ok(verified) = Receipt::verified(raw, peer)
         {

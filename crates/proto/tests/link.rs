@@ -1077,7 +1077,7 @@ fn a_peer_entry_taken_back_waits_for_the_own_entry_it_saw() {
         panic!("a receipt frame");
     };
     let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover(now, &alpha, (own, theirs, 0), Some(receipt));
+    let recovered = endpoint.recover(now, &alpha, (own, theirs), Some(receipt));
     assert_eq!(recovered, Ok(parley_proto::Recovered { own: 2, theirs: 1 }));
     let order: Vec<(bool, u64)> = (endpoint.take_writes().iter())
         .filter_map(|op| match op {
@@ -1109,7 +1109,7 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     for entries in out_of_order {
         let refused = pair.sides[1]
             .endpoint
-            .recover(now, &alpha, (entries, Vec::new(), 0), None);
+            .recover(now, &alpha, (entries, Vec::new()), None);
         assert_eq!(
             refused,
             Err(RecoverError::Discontinuous { seq: 3, written: 1 })
@@ -1118,7 +1118,7 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
     }
     let endpoint = &mut pair.sides[1].endpoint;
     assert_eq!(
-        endpoint.recover(now, &alpha, (vec![lost[0].clone()], Vec::new(), 0), None),
+        endpoint.recover(now, &alpha, (vec![lost[0].clone()], Vec::new()), None),
         Ok(parley_proto::Recovered { own: 1, theirs: 0 })
     );
     let link = endpoint.link(&alpha).expect("paired");
@@ -1132,7 +1132,7 @@ fn a_store_behind_its_own_log_takes_back_what_it_lost_and_writes_again() {
         .map(|(_, bytes)| SignedEntry::decode_verified(&bytes, &alpha).expect("Alpha's"))
         .collect();
     let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover(now, &alpha, (own, theirs, 0), Some(receipt));
+    let recovered = endpoint.recover(now, &alpha, (own, theirs), Some(receipt));
     assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 1 }));
     let before = pair.sides[1].committed.len();
     pair.commit(1);
@@ -1204,7 +1204,7 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
             .collect()
     };
     let endpoint = &mut pair.sides[1].endpoint;
-    let skewed = endpoint.recover(before_skew, &alpha, (Vec::new(), theirs.clone(), 0), None);
+    let skewed = endpoint.recover(before_skew, &alpha, (Vec::new(), theirs.clone()), None);
     assert_eq!(skewed, Ok(parley_proto::Recovered { own: 0, theirs: 1 }));
     assert_eq!(stored(&mut pair), [2]);
     let in_head = |pair: &Pair| {
@@ -1231,7 +1231,7 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
         .collect();
     let now = pair.now_ms;
     let endpoint = &mut pair.sides[1].endpoint;
-    let rest = endpoint.recover(now, &alpha, (Vec::new(), theirs, 0), None);
+    let rest = endpoint.recover(now, &alpha, (Vec::new(), theirs), None);
     assert_eq!(rest, Ok(parley_proto::Recovered { own: 0, theirs: 2 }));
     assert_eq!(stored(&mut pair), [3, 5], "the fourth was held");
     assert_eq!(in_head(&pair), 5);
@@ -1239,8 +1239,7 @@ fn the_peers_entries_from_a_transcript_are_checked_as_from_a_channel() {
 
 /// The peer's entries taken from a transcript are charged against its intake allowance, as
 /// on a channel: the peer made the file, and must not fill this station's disk with it. One
-/// that does not fit ends those taken; the rest wait for the allowance, as on a channel. Those
-/// this station's own receipt covered were charged when they first came, and are not again.
+/// that does not fit ends those taken; the rest wait for the allowance, as on a channel.
 #[test]
 fn the_peers_entries_from_a_transcript_are_charged_against_its_allowance() {
     let mut pair = Pair::paired();
@@ -1263,29 +1262,17 @@ fn the_peers_entries_from_a_transcript_are_charged_against_its_allowance() {
     link.set_intake_limit(smallest);
     let taken = pair.sides[1]
         .endpoint
-        .recover(now, &alpha, (Vec::new(), theirs.clone(), 0), None);
+        .recover(now, &alpha, (Vec::new(), theirs.clone()), None);
     assert_eq!(taken, Ok(parley_proto::Recovered { own: 0, theirs: 3 }));
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
     assert_eq!(link.in_head(), 4);
     assert_eq!(link.intake_refused_ms(), Some(now));
-    // Entries this station's own receipt in the file covers were charged when they first
-    // came: taken again without charge, and only those.
-    for (receipted, taken) in [(4, 0), (5, 1)] {
-        let recovered = pair.sides[1].endpoint.recover(
-            now,
-            &alpha,
-            (Vec::new(), theirs.clone(), receipted),
-            None,
-        );
-        assert_eq!(
-            recovered,
-            Ok(parley_proto::Recovered {
-                own: 0,
-                theirs: taken
-            }),
-            "receipted up to {receipted}"
-        );
-    }
+    // A day later the allowance holds the last.
+    let later = now + 24 * 3_600_000;
+    let taken = pair.sides[1]
+        .endpoint
+        .recover(later, &alpha, (Vec::new(), theirs), None);
+    assert_eq!(taken, Ok(parley_proto::Recovered { own: 0, theirs: 1 }));
     let link = pair.sides[1].endpoint.link(&alpha).expect("paired");
     assert_eq!(link.in_head(), 5);
 }
@@ -1318,7 +1305,7 @@ fn sealed_to_a_lost_key(count: u64) -> (Pair, Vec<Result<FrameKind, &'static str
     let taken = hand_over(&mut pair, 0);
     let lost = signed_own(&pair, &[2]);
     let endpoint = &mut pair.sides[1].endpoint;
-    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new(), 0), None);
+    let recovered = endpoint.recover(now, &alpha, (lost, Vec::new()), None);
     assert_eq!(recovered, Ok(parley_proto::Recovered { own: 1, theirs: 0 }));
     let announced = endpoint.announce_epoch(now, &alpha).map(|(seq, _)| seq);
     assert_eq!(announced, Ok(3));
@@ -1519,7 +1506,7 @@ fn a_store_that_forked_its_own_log_writes_nothing_more() {
     // What it lost cannot be taken back over what it wrote since.
     let lost = signed_own(&pair, &[first]);
     let (now, alpha) = (pair.now_ms, pair.sides[0].id());
-    let refused = (pair.sides[1].endpoint).recover(now, &alpha, (lost, Vec::new(), 0), None);
+    let refused = (pair.sides[1].endpoint).recover(now, &alpha, (lost, Vec::new()), None);
     assert_eq!(refused, Err(RecoverError::Forked { seq: first }));
     assert!(pair.sides[1].endpoint.take_writes().is_empty());
 }

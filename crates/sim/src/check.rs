@@ -157,13 +157,8 @@ pub(crate) fn check_views(world: &World, views: &Views) -> Outcome {
     (0..world.stations.len()).try_for_each(|i| alarms_kept(world, i))
 }
 
-/// The entry `bytes` (an envelope, or its frame) names, if it is signed by `author` for `seq`
-/// and names another entry than `held`, the one delivered at that seq.
-fn contradiction_proven(
-    bytes: &[u8],
-    (author, seq): (&StationId, u64),
-    held: Option<EntryId>,
-) -> Option<EntryId> {
+/// The entry `bytes` (an envelope, or its frame) names, if it is signed by `author` for `seq`.
+fn signed_for(bytes: &[u8], (author, seq): (&StationId, u64)) -> Option<EntryId> {
     let envelope = match Frame::parse(bytes) {
         Ok(Frame::Envelope(envelope)) => envelope,
         _ => bytes,
@@ -171,10 +166,8 @@ fn contradiction_proven(
     let envelope = Envelope::peek(envelope)
         .and_then(|e| e.check_signature())
         .ok()?;
-    let proves = envelope.from == *author
-        && envelope.seq == seq
-        && held.is_some_and(|held| held != envelope.entry_id);
-    proves.then_some(envelope.entry_id)
+    let signed = envelope.from == *author && envelope.seq == seq;
+    signed.then_some(envelope.entry_id)
 }
 
 /// Station `i` as author, its peer `j` as holder.
@@ -301,8 +294,15 @@ fn direction(world: &World, views: &Views, (i, j): (usize, usize)) -> Outcome {
     // naming another entry than the one held. Honest stations leave none.
     for (kind, seq, bytes) in &held_view.evidence {
         let held = held_view.peer_entries.get(seq).map(SignedEntry::id);
-        let proves = contradiction_proven(bytes, (&author_id, *seq), held)
-            .is_some_and(|named| (world.contradictions).contains(&(*kind, i, j, *seq, named)));
+        // An equivocation names another entry than the one held; a fork may be at a seq the
+        // author never came to write.
+        let contradicts = |named: EntryId| match kind {
+            EvidenceKind::Fork => held != Some(named),
+            _ => held.is_some_and(|held| held != named),
+        };
+        let proves = signed_for(bytes, (&author_id, *seq)).is_some_and(|named| {
+            contradicts(named) && (world.contradictions).contains(&(*kind, i, j, *seq, named))
+        });
         if !proves {
             return Err(format!(
                 "{arrow}: evidence recorded: {kind:?} at seq {seq}, which no contradiction \

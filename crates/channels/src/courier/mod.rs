@@ -352,7 +352,7 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
     match check_export_target(out, kind)? {
         ExportTarget::New => file.persist_noclobber(out),
         ExportTarget::Earlier => {
-            check_same_ends(out, kind, bytes)?;
+            check_same_ends(out, kind, (kind.ends)(bytes))?;
             file.persist(out)
         }
     }
@@ -361,17 +361,21 @@ pub fn write_export_file(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(
 }
 
 /// Checks that the earlier export at `out`, read as far as `kind` tells who wrote it, was
-/// written by the station that wrote `bytes`, for the same peer. Checked just before the
-/// rename: a file put there in between (by another station writing to the same name at that
-/// instant) is replaced.
-fn check_same_ends(out: &Path, kind: ExportKind, bytes: &[u8]) -> Result<(), FileError> {
-    let ends = kind.ends;
+/// written by the same station for the same peer as the new one (`new`: who writes it and
+/// for whom). Checked by [`write_export_file`] just before the rename (a file put there in
+/// between, by another station writing to the same name at that instant, is replaced), and
+/// may be checked before an export is made, so that one refused is not made for nothing.
+pub fn check_same_ends(
+    out: &Path,
+    kind: ExportKind,
+    new: Option<(StationId, StationId)>,
+) -> Result<(), FileError> {
     let held = match read_first(out, kind.ends_bytes_max) {
-        Ok(held) => ends(&held),
+        Ok(held) => (kind.ends)(&held),
         Err(FileError::Io { source, .. }) => return Err(FileError::io(out, source)),
         Err(_) => None,
     };
-    let by = match (held, ends(bytes)) {
+    let by = match (held, new) {
         (Some(held), Some(new)) if held == new => return Ok(()),
         (Some((from, _)), Some((me, _))) if from != me => {
             format!("written by another station ({})", from.key_fingerprint())

@@ -38,8 +38,8 @@ impl Link {
     }
 
     /// Takes back own entries this store lost (`own`, continuing the own log from its end)
-    /// and the peer's it lacks (`theirs`, from the contiguous head on, those up to `receipted`
-    /// free of the peer's intake allowance), from a transcript ([`crate::Endpoint::recover`]). They are taken in an order each could have been
+    /// and the peer's it lacks (`theirs`, from the contiguous head on), from a transcript
+    /// ([`crate::Endpoint::recover`]). They are taken in an order each could have been
     /// written in, so what reads them (a station's watch, an answer and what it answers)
     /// finds each entry's `seen` before it: the peer's next as soon as the own entry it saw
     /// is back. An own entry that does not continue the log refuses them all, nothing
@@ -50,7 +50,7 @@ impl Link {
         now_ms: u64,
         rng: &mut ChaCha20Rng,
         own: Vec<SignedEntry>,
-        (theirs, receipted): (Vec<SignedEntry>, u64),
+        theirs: Vec<SignedEntry>,
     ) -> Result<Recovered, RecoverError> {
         self.outgoing
             .check_recoverable(&self.me, self.link_id, &own)?;
@@ -68,8 +68,7 @@ impl Link {
                 let outgoing = &self.outgoing;
                 let parties = (self.link_id, now_ms);
                 let wrote = |id: &EntryId| outgoing.wrote(id);
-                let charged = entry.entry().seq > receipted;
-                match (self.incoming).take(parties, (entry, charged), wrote, &mut self.fx) {
+                match self.incoming.take(parties, entry, wrote, &mut self.fx) {
                     Ok(Arrival::New { key }) => {
                         recovered.theirs += 1;
                         self.adopt_announced(now_ms, key);

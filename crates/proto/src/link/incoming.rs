@@ -292,14 +292,7 @@ impl Incoming {
             if self.intake_blocked.is_none_or(|(blocked, _)| seq < blocked) {
                 self.intake_blocked = Some((seq, sealed as u64));
             }
-            self.intake_refused_ms = Some(now_ms);
-            let limit = self.intake.limit();
-            return Err(Rejection::OverIntake {
-                bytes: sealed,
-                wait_ms,
-                burst_bytes: limit.burst_bytes,
-                per_day_bytes: limit.per_day_bytes,
-            });
+            return Err(self.over_intake(now_ms, sealed, wait_ms));
         }
         let entry = match preverified {
             // Opened from this envelope, its signature checked under the peer's key; refused,
@@ -374,14 +367,15 @@ impl Incoming {
     /// Takes the peer's next entry after the contiguous head from a transcript (`entry`,
     /// verified under the peer's key), as [`Incoming::accept`] takes one opened from an
     /// envelope: its `prev` the head's, its `seen` an entry this station wrote, its time not
-    /// ahead of this station's clock, and (if `charged`) within the peer's intake allowance,
-    /// charged as it would be sealed (the peer made the file: it must not fill this station's
-    /// disk either). One already held (delivered, or held above a gap that the entries before
-    /// it filled) is a duplicate.
+    /// ahead of this station's clock, and within the peer's intake allowance, charged as it
+    /// would be sealed (the peer made the file: it must not fill this station's disk either;
+    /// and it is charged as an entry the peer sends again after a restore is, so that a
+    /// restart charges what it stored alike). One already held (delivered, or held above a gap
+    /// that the entries before it filled) is a duplicate.
     pub(super) fn take(
         &mut self,
         (link, now_ms): (LinkId, u64),
-        (entry, charged): (SignedEntry, bool),
+        entry: SignedEntry,
         wrote: impl Fn(&EntryId) -> bool,
         fx: &mut Effects,
     ) -> Result<Arrival, Rejection> {
@@ -404,19 +398,10 @@ impl Incoming {
             return Err(Rejection::ClockSkew { ahead_ms });
         }
         let sealed = IntakeLimit::charge_of(entry.bytes().len());
-        if charged {
-            if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
-                self.intake_refused_ms = Some(now_ms);
-                let limit = self.intake.limit();
-                return Err(Rejection::OverIntake {
-                    bytes: sealed,
-                    wait_ms,
-                    burst_bytes: limit.burst_bytes,
-                    per_day_bytes: limit.per_day_bytes,
-                });
-            }
-            self.intake.spend(now_ms, sealed as u64);
+        if let Err(wait_ms) = self.intake.check(now_ms, sealed) {
+            return Err(self.over_intake(now_ms, sealed, wait_ms));
         }
+        self.intake.spend(now_ms, sealed as u64);
         // What was kept for this entry, refused for the allowance on a channel, is free.
         if self
             .intake_blocked
@@ -427,6 +412,19 @@ impl Incoming {
         Ok(Arrival::New {
             key: self.hold(now_ms, entry, fx),
         })
+    }
+
+    /// The refusal of an entry of `bytes` over the allowance at `now_ms`, which holds it in
+    /// `wait_ms`; counted as refused then.
+    fn over_intake(&mut self, now_ms: u64, bytes: usize, wait_ms: u64) -> Rejection {
+        self.intake_refused_ms = Some(now_ms);
+        let limit = self.intake.limit();
+        Rejection::OverIntake {
+            bytes,
+            wait_ms,
+            burst_bytes: limit.burst_bytes,
+            per_day_bytes: limit.per_day_bytes,
+        }
     }
 
     /// Stores a checked entry of the peer's and delivers what now continues the chain;

@@ -166,25 +166,21 @@ impl Station {
         }
         // The peer's entries this store lacks, from the contiguous head: taken with the own
         // ones, so that an answer and what it answers are both here before the watch's
-        // deadlines next run. Those this station's own receipt in the file covers were
-        // charged to the peer's intake allowance when they first came; no more of the others
-        // are read than the allowance takes (the link charges each as it takes it): the peer
-        // made the file.
+        // deadlines next run. No more are read than the peer's intake allowance takes (the
+        // link charges each as it takes it, as it does one the peer sends again after a
+        // restore): the peer made the file.
         let in_head = link.in_head();
-        let receipted = other.receipted_upto.unwrap_or(0);
         let mut room = link.intake_available_bytes(now_ms);
         let mut theirs = Vec::new();
         for seq in in_head + 1..=other.entries() {
             let Some(bytes) = transcript::signed_entry(file, other, seq) else {
                 break;
             };
-            if seq > receipted {
-                let charge = IntakeLimit::charge_of(bytes.len()) as u64;
-                let Some(left) = room.checked_sub(charge) else {
-                    break;
-                };
-                room = left;
-            }
+            let charge = IntakeLimit::charge_of(bytes.len()) as u64;
+            let Some(left) = room.checked_sub(charge) else {
+                break;
+            };
+            room = left;
             let Ok(entry) = SignedEntry::decode_verified(&bytes, &peer) else {
                 break;
             };
@@ -195,7 +191,7 @@ impl Station {
             parley_proto::Recovered::default()
         } else {
             self.endpoint
-                .recover(now_ms, &peer, (entries, theirs, receipted), receipt)
+                .recover(now_ms, &peer, (entries, theirs), receipt)
                 .map_err(|error| {
                     let class = match error {
                         RecoverError::Discontinuous { .. } => ErrorClass::Peer,
