@@ -281,9 +281,11 @@ impl Inbound {
             _ => None,
         };
         let bytes = self.budget.clone().try_acquire_many_owned(len).ok()?;
+        // What is left of the peer's own share it may still take later: not free for others.
         let reserve = PEER_SHARES_KEPT_FREE;
-        let reserve_kept = self.budget.available_permits() >= reserve * self.share.0
-            && self.reports.capacity() > reserve * self.share.1;
+        let reserve_kept = self.budget.available_permits()
+            >= reserve * self.share.0 + share.bytes.available_permits()
+            && self.reports.capacity() > reserve * self.share.1 + share.reports.available_permits();
         (peer.is_some() || reserve_kept).then_some(FramePermit {
             _bytes: bytes,
             _peer: peer,
@@ -398,6 +400,17 @@ mod tests {
         drop(take(&mut receiver));
         inbound.offer_frame(flooder, vec![0; 100]);
         assert_eq!(inbound.dropped(), 1, "a frame taken gives its share back");
+        // What is left of a peer's own share counts as taken: past it, a peer leaves half free
+        // besides.
+        let (inbound, _receiver) = Inbound::new(64, 400);
+        inbound.offer_frame(flooder, vec![0; 1]);
+        inbound.offer_frame(flooder, vec![0; 199]);
+        assert_eq!(inbound.dropped(), 1, "199 bytes past a share with 99 left");
+        inbound.offer_frame(flooder, vec![0; 99]);
+        for peer in [other, third] {
+            inbound.offer_frame(peer, vec![0; 100]);
+        }
+        assert_eq!(inbound.dropped(), 1, "two other peers find their shares");
         // Reports: a share is a quarter of 8.
         let (inbound, _receiver) = Inbound::new(8, 1_000);
         for _ in 0..4 {
