@@ -188,58 +188,24 @@ fn operators_are_added_listed_removed_and_audited() {
         &["operator", "add", "alice", "--password-file", good],
         "exists already",
     );
-    refused(
-        &home,
-        &[
-            "operator",
-            "add",
-            "carol",
-            "--password-file",
-            short.to_str().unwrap(),
-        ],
-        "11 bytes, shorter than 12",
-    );
     let blank = file("blank.pw", " \t            \n".as_bytes());
-    refused(
-        &home,
-        &[
-            "operator",
-            "add",
-            "carol",
-            "--password-file",
-            blank.to_str().unwrap(),
-        ],
-        "only white space",
-    );
     // Two lines: only the line ending that closes the file is not part of the password, and
     // a line break within it no login form could type.
     let two_lines = file(
         "two-lines.pw",
         format!("{PASSWORD}\n{PASSWORD}\n").as_bytes(),
     );
-    refused(
-        &home,
-        &[
-            "operator",
-            "add",
-            "carol",
-            "--password-file",
-            two_lines.to_str().unwrap(),
-        ],
-        "holds a control character",
-    );
     let long = file("long.pw", "x".repeat(1025).as_bytes());
-    refused(
-        &home,
-        &[
-            "operator",
-            "add",
-            "carol",
-            "--password-file",
-            long.to_str().unwrap(),
-        ],
-        "longer than 1024",
-    );
+    for (password, expected) in [
+        (&short, "11 bytes, shorter than 12"),
+        (&blank, "only white space"),
+        (&two_lines, "holds a control character"),
+        (&long, "longer than 1024"),
+    ] {
+        let password = password.to_str().unwrap();
+        let args = ["operator", "add", "carol", "--password-file", password];
+        refused(&home, &args, expected);
+    }
     let fifo = root.path().join("fifo.pw");
     common::mkfifo(&fifo);
     for path in [fifo.as_path(), root.path()] {

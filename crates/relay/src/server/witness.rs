@@ -31,10 +31,11 @@ use parley_proto::tlog::{Hash, note};
 use parley_relay_wire::witness::{self as wire, ADD_CHECKPOINT_SIZE_MAX_BYTES, TEXT_CONTENT_TYPE};
 use tracing::debug;
 
+use super::admission::{declared_length, over_limit, read_bounded};
 use super::connections::ConnectionHandle;
 use super::metrics::WitnessRefused;
 use super::refusal::Refusal;
-use super::{Relay, blocking, declared_length, now_ms, over_limit, read_bounded};
+use super::{Relay, blocking, now_ms};
 use crate::store::{Evidence, Store, WitnessOutcome};
 use crate::witness::{self, ConflictReason, Submission, WitnessRefusal};
 

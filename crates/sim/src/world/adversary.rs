@@ -175,7 +175,7 @@ impl World {
     /// key, for a seq of `from`'s log that `to` holds, naming an entry of other text: none
     /// while `to` is down or holds none of that log.
     fn equivocation(&mut self, (from, to): (usize, usize)) -> Option<Vec<u8>> {
-        let (author, target) = (self.id(from), self.id(to));
+        let author = self.id(from);
         let held = (self.stations[to].core.as_ref())
             .and_then(|core| core.endpoint().link(&author))
             .map_or(0, |link| link.in_head());
@@ -183,32 +183,10 @@ impl World {
             return None;
         }
         let seq = 1 + self.dice.below(held);
-        let link = LinkId::between(&author, &target);
-        let body = Body::Message {
-            text: "what was never said".into(),
-            lang: "en".into(),
-            exercise: false,
-            translations: Vec::new(),
-        };
-        let (now_ms, identity) = (self.now_ms(), &self.stations[from].identity);
-        let entry = Entry {
-            link,
-            author,
-            seq,
-            prev: EntryId::NONE,
-            seen: EntryId::NONE,
-            time_ms: now_ms,
-            precedence: Precedence::Flash,
-            body,
-            operator: None,
-        }
-        .sign(identity);
         // Refused on its header, before anything is opened: what it is sealed to is moot.
         let public = self.stations[to].epoch_public.clone();
-        let frame = self.envelope_of(&identity.clone(), (to, &public), &entry);
-        let made = (EvidenceKind::Equivocation, from, to, seq, entry.id());
-        self.contradictions.insert(made);
-        Some(frame)
+        let made = (EvidenceKind::Equivocation, from, to, seq);
+        Some(self.contradiction(made, (EntryId::NONE, self.now_ms()), &public))
     }
 
     /// For [`Attack::Fork`], an envelope of `from`'s to `to`, signed with `from`'s own key,
@@ -217,38 +195,51 @@ impl World {
     /// opens and only its place in the chain is wrong. None while `to` is down or holds
     /// nothing of `from`'s log yet.
     fn fork(&mut self, (from, to): (usize, usize)) -> Option<Vec<u8>> {
-        let (author, target) = (self.id(from), self.id(to));
+        let author = self.id(from);
         let core = self.stations[to].core.as_ref()?;
         // A log's first entry is its key announcement, refused as malformed otherwise.
         let head = core.endpoint().link(&author)?.in_head();
         if head == 0 {
             return None;
         }
-        let seq = head + 1;
         let public = core.endpoint().keyring().current().public_bytes().to_vec();
+        let made = (EvidenceKind::Fork, from, to, head + 1);
+        Some(self.contradiction(made, (EntryId([0xf0; 32]), self.clock(to)), &public))
+    }
+
+    /// An envelope of `from`'s to `to` for `seq`, signed with `from`'s own key, whose entry
+    /// names `prev` and is dated `time_ms`, sealed to `to`'s epoch key `public`; remembered
+    /// as a contradiction of the `kind` made.
+    fn contradiction(
+        &mut self,
+        (kind, from, to, seq): (EvidenceKind, usize, usize, u64),
+        (prev, time_ms): (EntryId, u64),
+        public: &[u8],
+    ) -> Vec<u8> {
+        let (author, target) = (self.id(from), self.id(to));
         let body = Body::Message {
-            text: "a history never written".into(),
+            text: "what was never said".into(),
             lang: "en".into(),
             exercise: false,
             translations: Vec::new(),
         };
+        let identity = self.stations[from].identity.clone();
         let entry = Entry {
             link: LinkId::between(&author, &target),
             author,
             seq,
-            prev: EntryId([0xf0; 32]),
+            prev,
             seen: EntryId::NONE,
-            time_ms: self.clock(to),
+            time_ms,
             precedence: Precedence::Flash,
             body,
             operator: None,
         }
-        .sign(&self.stations[from].identity);
-        let identity = self.stations[from].identity.clone();
-        let frame = self.envelope_of(&identity, (to, &public), &entry);
-        let made = (EvidenceKind::Fork, from, to, seq, entry.id());
-        self.contradictions.insert(made);
-        Some(frame)
+        .sign(&identity);
+        let frame = self.envelope_of(&identity, (to, public), &entry);
+        self.contradictions
+            .insert((kind, from, to, seq, entry.id()));
+        frame
     }
 
     /// An envelope frame `signer` signs around `entry` (its own, on its link with station
